@@ -1,0 +1,52 @@
+"""The one base class of every OCPP message and datatype model, and the date-time type."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Some CP firmwares send naive local-less times; OCPP means UTC, so read them as UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def format_datetime(value: datetime) -> str:
+    """RFC 3339 in UTC with a `Z` suffix, milliseconds only when there are any."""
+    value = _as_utc(value)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+# Incoming: any RFC 3339 offset; outgoing: always UTC with `Z` (see ARCHITECTURE.md).
+DateTime = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+]
+
+
+class OcppModel(BaseModel):
+    """Base of every OCPP payload: camelCase on the wire, snake_case in Python, no extras."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=False,
+    )
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON-ready payload as the spec spells it; unset optionals are left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

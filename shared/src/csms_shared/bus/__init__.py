@@ -1,0 +1,1 @@
+"""The envelope, the topology, the consumer runtime and RPC."""

@@ -1,0 +1,58 @@
+# The two commands a new user needs: `make up` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON := 3.11
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help venv up migrate test test-unit test-integration lint fmt typecheck clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+venv: $(VENV)/.synced ## Create .venv with the locked versions (done by up and test)
+
+migrate: venv ## Migrate every service schema (Alembic)
+	$(BIN)/python scripts/preflight.py
+	$(BIN)/station-registry migrate
+
+up: migrate ## Start the whole suite: two gateways (9000, 9001) and every service
+	$(BIN)/python scripts/preflight.py --banner
+	exec $(BIN)/honcho -f Procfile start
+
+test: venv ## Run every test (lint, unit, integration against the local RabbitMQ and Postgres)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict shared/src/csms_shared
+	$(BIN)/pytest
+
+test-unit: venv ## Unit tests only
+	$(BIN)/pytest shared/tests services
+
+test-integration: venv ## Integration tests only
+	$(BIN)/pytest tests/integration
+
+lint: venv ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove the virtual environments and caches
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache .hypothesis

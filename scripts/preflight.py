@@ -1,0 +1,54 @@
+"""Check that RabbitMQ and Postgres answer before the suite starts; say how to start them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from urllib.parse import urlsplit
+
+from csms_shared.settings import DEFAULT_BROKER_URL, DEFAULT_DATABASE_URL
+
+HOW_TO_START = {
+    "RabbitMQ": "rabbitmq-server -detached",
+    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+}
+
+
+def reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 3
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def main() -> int:
+    broker = os.environ.get("CSMS_BROKER_URL", DEFAULT_BROKER_URL)
+    database = os.environ.get("CSMS_DATABASE_URL", DEFAULT_DATABASE_URL)
+    missing = [
+        (name, url)
+        for name, url, port in (("RabbitMQ", broker, 5672), ("PostgreSQL", database, 5432))
+        if not reachable(url, port)
+    ]
+    for name, url in missing:
+        safe = urlsplit(url)._replace(netloc=urlsplit(url).hostname or "").geturl()
+        print(f"error: {name} is not reachable at {safe}", file=sys.stderr)
+        print(f"  start it with: {HOW_TO_START[name]}", file=sys.stderr)
+        print("  or point CSMS_BROKER_URL / CSMS_DATABASE_URL elsewhere", file=sys.stderr)
+    if missing:
+        return 1
+    if "--banner" in sys.argv:
+        print(
+            "csms: starting gateways on ws://127.0.0.1:9000/ocpp/{id} and ws://127.0.0.1:9001/ocpp/{id}"
+            " (subprotocol ocpp1.6); station-registry probes on http://127.0.0.1:8081/healthz."
+            " Ctrl-C stops everything."
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Schema `registry`: charge points, connectors, status history, gateways, outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
+
+from csms_shared.bus.outbox import outbox_table
+
+SCHEMA = "registry"
+metadata = MetaData(schema=SCHEMA)
+
+
+def _ts(name: str, **kw: object) -> Column[object]:
+    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+charge_points = Table(
+    "charge_points",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("vendor", String(20)),
+    Column("model", String(20)),
+    Column("serial_number", String(25)),
+    Column("charge_box_serial_number", String(25)),
+    Column("firmware_version", String(50)),
+    Column("iccid", String(20)),
+    Column("imsi", String(20)),
+    Column("meter_type", String(25)),
+    Column("meter_serial_number", String(25)),
+    Column("registration_status", String(16)),
+    _ts("first_seen_at", nullable=False, server_default=func.now()),
+    _ts("last_boot_at"),
+    _ts("last_seen_at"),
+    Column("online", Boolean, nullable=False, server_default="false"),
+    Column("gateway", String(100)),
+    Column("connection_id", String(64)),
+    _ts("connected_at"),
+    _ts("disconnected_at"),
+    Index("ix_charge_points_gateway_online", "gateway", "online"),
+)
+
+connectors = Table(
+    "connectors",
+    metadata,
+    Column(
+        "charge_point_id",
+        String(48),
+        ForeignKey(charge_points.c.id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("connector_id", Integer, primary_key=True),
+    Column("status", String(20)),
+    Column("error_code", String(30)),
+    Column("info", String(50)),
+    Column("vendor_id", String(255)),
+    Column("vendor_error_code", String(50)),
+    _ts("status_at"),
+    Column("availability", String(12), nullable=False, server_default="Operative"),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("error_code", String(30), nullable=False),
+    Column("info", String(50)),
+    Column("vendor_id", String(255)),
+    Column("vendor_error_code", String(50)),
+    _ts("timestamp", nullable=False),
+    _ts("received_at", nullable=False, server_default=func.now()),
+    # A CP re-sending the same notification records it once.
+    UniqueConstraint(
+        "charge_point_id", "connector_id", "timestamp", "status", "error_code", name="uq_status"
+    ),
+)
+
+gateways = Table(
+    "gateways",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    _ts("started_at", nullable=False, server_default=func.now()),
+    _ts("last_beat_at", nullable=False, server_default=func.now()),
+    Column("beat_interval", Float, nullable=False, server_default="5"),
+    Column("connections", Integer, nullable=False, server_default="0"),
+    _ts("stopped_at"),
+)
+
+outbox = outbox_table(metadata)

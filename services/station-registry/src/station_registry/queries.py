@@ -1,0 +1,123 @@
+"""Reads and writes of schema `registry` that handlers share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.ocpp._base import format_datetime
+
+from .db import charge_points, connectors, gateways
+
+
+async def ensure_charge_point(session: AsyncSession, cp_id: str) -> None:
+    """Create the CP's row if this is the first we hear of it."""
+    await session.execute(insert(charge_points).values(id=cp_id).on_conflict_do_nothing())
+
+
+async def touch(session: AsyncSession, cp_id: str, at: datetime) -> None:
+    """Record that the CP was heard from at `at` (never moves last-seen backwards)."""
+    await session.execute(
+        update(charge_points)
+        .where(charge_points.c.id == cp_id)
+        .values(last_seen_at=func.greatest(func.coalesce(charge_points.c.last_seen_at, at), at))
+    )
+
+
+async def mark_offline_where_gateway_silent(session: AsyncSession, factor: float) -> list[str]:
+    """CPs whose gateway stopped beating (or stopped) are offline; returns their ids."""
+    silent = select(gateways.c.id).where(
+        or_(
+            gateways.c.stopped_at.is_not(None),
+            gateways.c.last_beat_at
+            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, gateways.c.beat_interval * factor),
+        )
+    )
+    result = await session.execute(
+        update(charge_points)
+        .where(and_(charge_points.c.online.is_(True), charge_points.c.gateway.in_(silent)))
+        .values(online=False, disconnected_at=func.now())
+        .returning(charge_points.c.id)
+    )
+    return [row.id for row in result]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return format_datetime(value) if value is not None else None
+
+
+def _drop_none(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def connector_doc(row: Row[Any]) -> dict[str, Any]:
+    """A connector as the REST API shows it."""
+    return _drop_none(
+        {
+            "connectorId": row.connector_id,
+            "status": row.status,
+            "errorCode": row.error_code,
+            "info": row.info,
+            "vendorId": row.vendor_id,
+            "vendorErrorCode": row.vendor_error_code,
+            "statusAt": _iso(row.status_at),
+            "availability": row.availability,
+        }
+    )
+
+
+def charge_point_doc(row: Row[Any], connector_rows: list[Row[Any]]) -> dict[str, Any]:
+    """A charge point as the REST API shows it (camelCase, OCPP's field names)."""
+    return _drop_none(
+        {
+            "id": row.id,
+            "online": row.online,
+            "gateway": row.gateway if row.online else None,
+            "lastSeen": _iso(row.last_seen_at),
+            "chargePointVendor": row.vendor,
+            "chargePointModel": row.model,
+            "chargePointSerialNumber": row.serial_number,
+            "chargeBoxSerialNumber": row.charge_box_serial_number,
+            "firmwareVersion": row.firmware_version,
+            "iccid": row.iccid,
+            "imsi": row.imsi,
+            "meterType": row.meter_type,
+            "meterSerialNumber": row.meter_serial_number,
+            "registrationStatus": row.registration_status,
+            "firstSeen": _iso(row.first_seen_at),
+            "lastBoot": _iso(row.last_boot_at),
+            "connectedAt": _iso(row.connected_at),
+            "disconnectedAt": _iso(row.disconnected_at),
+        }
+    ) | {"connectors": [connector_doc(c) for c in connector_rows]}
+
+
+async def load_charge_points(
+    session: AsyncSession, *, limit: int, offset: int, online: bool | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of charge points with their connectors, and the total count."""
+    where = [] if online is None else [charge_points.c.online.is_(online)]
+    total = await session.scalar(select(func.count()).select_from(charge_points).where(*where))
+    rows = (
+        await session.execute(
+            select(charge_points)
+            .where(*where)
+            .order_by(charge_points.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    ids = [row.id for row in rows]
+    by_cp: dict[str, list[Row[Any]]] = {cp: [] for cp in ids}
+    if ids:
+        for c in await session.execute(
+            select(connectors)
+            .where(connectors.c.charge_point_id.in_(ids))
+            .order_by(connectors.c.charge_point_id, connectors.c.connector_id)
+        ):
+            by_cp[c.charge_point_id].append(c)
+    return [charge_point_doc(row, by_cp[row.id]) for row in rows], int(total or 0)

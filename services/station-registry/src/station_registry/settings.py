@@ -1,0 +1,29 @@
+"""Registry settings, from `REGISTRY_*` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
+
+
+class UnknownChargePointPolicy(StrEnum):
+    """What BootNotification answers a CP the registry has not accepted before."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"
+
+
+class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
+    """The station-registry process."""
+
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_")
+
+    http_port: int = 8081
+    heartbeat_interval: int = Field(default=300, ge=1, description="seconds, sent in Boot")
+    unknown_charge_points: UnknownChargePointPolicy = UnknownChargePointPolicy.ACCEPT
+    gateway_timeout_factor: float = Field(default=3.0, ge=1.5)
+    presence_sweep_interval: float = Field(default=2.0, gt=0)

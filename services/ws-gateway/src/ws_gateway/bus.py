@@ -1,0 +1,192 @@
+"""The gateway's side of the broker: its own queue, calls out, replies and commands in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aio_pika import DeliveryMode, Message
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import DeliveryError
+
+from csms_shared.bus.connection import connect
+from csms_shared.bus.replies import ReplyWaiter
+from csms_shared.bus.topology import (
+    CALLS,
+    COMMANDS,
+    CONTROL,
+    EVENTS,
+    HEADER_ACTION,
+    HEADER_CHARGE_POINT,
+    HEADER_GATEWAY,
+    HEADER_MESSAGE_ID,
+    call_routing_key,
+    declare_exchanges,
+    gateway_queue,
+)
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+
+class Unroutable(Exception):
+    """The broker returned the message: nobody owns that routing key."""
+
+
+class GatewayBus:
+    """One AMQP connection; queue `gateway.<id>` carries replies, commands and control."""
+
+    def __init__(self, url: str, instance_id: str, prefetch: int) -> None:
+        self._url = url
+        self.instance_id = instance_id
+        self._prefetch = prefetch
+        self.waiter = ReplyWaiter()
+        self.connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self.on_command: MessageHandler | None = None
+        self.on_control: MessageHandler | None = None
+
+    @property
+    def queue_name(self) -> str:
+        """The name of this gateway's queue: replies come back to it."""
+        return gateway_queue(self.instance_id)
+
+    async def start(self) -> None:
+        """Connect, declare the topology and this gateway's queue, and consume it."""
+        self.connection = await connect(self._url, name=f"ws-gateway {self.instance_id}")
+        # on_return_raises: a mandatory publish nobody can route raises DeliveryError.
+        self._channel = await self.connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        await self._channel.set_qos(prefetch_count=self._prefetch)
+        self._exchanges = await declare_exchanges(self._channel)
+        self._queue = await self._channel.declare_queue(
+            self.queue_name, exclusive=True, auto_delete=True
+        )
+        await self._queue.bind(self._exchanges[CONTROL.name])
+        await self._queue.consume(self._dispatch, no_ack=True)
+
+    async def close(self) -> None:
+        """Close the connection; the exclusive queue and its bindings die with it."""
+        if self.connection is not None:
+            await self.connection.close()
+
+    async def _dispatch(self, message: AbstractIncomingMessage) -> None:
+        try:
+            if message.exchange == COMMANDS.name:
+                if self.on_command is not None:
+                    await self.on_command(message)
+            elif message.exchange == CONTROL.name:
+                if self.on_control is not None:
+                    await self.on_control(message)
+            elif not self.waiter.resolve(message.correlation_id, orjson.loads(message.body)):
+                log.debug("dropped a late reply %s", message.correlation_id)
+        except Exception:
+            log.exception("failed to dispatch a message from %s", message.exchange or "reply")
+
+    def _call_message(
+        self, cp_id: str, message_id: str, action: str, payload: dict[str, Any], received: datetime
+    ) -> Message:
+        return Message(
+            orjson.dumps(payload),
+            content_type="application/json",
+            delivery_mode=DeliveryMode.PERSISTENT,
+            timestamp=received,
+            headers={
+                HEADER_CHARGE_POINT: cp_id,
+                HEADER_MESSAGE_ID: message_id,
+                HEADER_ACTION: action,
+                HEADER_GATEWAY: self.instance_id,
+            },
+        )
+
+    async def notify(
+        self, cp_id: str, message_id: str, action: str, payload: dict[str, Any], received: datetime
+    ) -> None:
+        """Publish a notification; returns once the broker has confirmed it (raises Unroutable)."""
+        assert self._channel is not None
+        message = self._call_message(cp_id, message_id, action, payload, received)
+        try:
+            await self._exchanges[CALLS.name].publish(
+                message, routing_key=call_routing_key(action), mandatory=True
+            )
+        except DeliveryError:
+            raise Unroutable(action) from None
+
+    async def request(
+        self,
+        cp_id: str,
+        message_id: str,
+        action: str,
+        payload: dict[str, Any],
+        received: datetime,
+        timeout: float,
+    ) -> dict[str, Any]:
+        """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError)."""
+        message = self._call_message(cp_id, message_id, action, payload, received)
+        correlation_id = self.waiter.new_id()
+        message.correlation_id = correlation_id
+        message.reply_to = self.queue_name
+        message.expiration = timeout
+        future = self.waiter.expect(correlation_id)
+        try:
+            await self._exchanges[CALLS.name].publish(
+                message, routing_key=call_routing_key(action), mandatory=True
+            )
+        except DeliveryError:
+            self.waiter.forget(correlation_id)
+            raise Unroutable(action) from None
+        reply: dict[str, Any] = await self.waiter.wait(correlation_id, future, timeout)
+        return reply
+
+    async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
+        """Answer whoever sent a command."""
+        assert self._channel is not None
+        await self._channel.default_exchange.publish(
+            Message(
+                orjson.dumps(body),
+                content_type="application/json",
+                correlation_id=correlation_id,
+                delivery_mode=DeliveryMode.NOT_PERSISTENT,
+            ),
+            routing_key=reply_to,
+        )
+
+    async def bind_charge_point(self, cp_id: str) -> None:
+        """Receive the commands for this CP."""
+        assert self._queue is not None
+        await self._queue.bind(self._exchanges[COMMANDS.name], routing_key=cp_id)
+
+    async def unbind_charge_point(self, cp_id: str) -> None:
+        """Stop receiving the commands for this CP."""
+        assert self._queue is not None
+        await self._queue.unbind(self._exchanges[COMMANDS.name], routing_key=cp_id)
+
+    async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
+        """A fact on `ocpp.events` (persistent, confirmed)."""
+        await self._exchanges[EVENTS.name].publish(
+            Message(
+                orjson.dumps(body),
+                content_type="application/json",
+                delivery_mode=DeliveryMode.PERSISTENT,
+            ),
+            routing_key=routing_key,
+        )
+
+    async def publish_control(self, body: dict[str, Any]) -> None:
+        """Tell every gateway (takeover)."""
+        await self._exchanges[CONTROL.name].publish(
+            Message(orjson.dumps(body), content_type="application/json"), routing_key=""
+        )

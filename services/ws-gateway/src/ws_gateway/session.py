@@ -1,0 +1,248 @@
+"""One charge point's connection: its CALLs in order, its commands one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import Counter, Histogram
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from csms_shared.bus.calls import NOTIFICATIONS, notification_response
+from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp.errors import (
+    GenericError,
+    InternalError,
+    NotImplementedOcppError,
+    NotSupportedError,
+    OcppError,
+    error_for,
+)
+from csms_shared.ocpp.framing import (
+    Call,
+    CallError,
+    CallResult,
+    FrameError,
+    parse_frame,
+    validate_payload,
+)
+from csms_shared.ocpp.v16.actions import ACTIONS, CP_TO_CS_ACTIONS
+
+from .bus import GatewayBus, Unroutable
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+FRAMES_IN = Counter("gateway_frames_in_total", "Frames received from CPs", ["kind"])
+CALLS_OUT = Counter("gateway_calls_total", "CP CALLs answered", ["action", "outcome"])
+CALL_LATENCY = Histogram(
+    "gateway_call_seconds",
+    "Time from a CP's CALL to its answer",
+    ["kind"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+COMMANDS_OUT = Counter("gateway_commands_total", "CS->CP commands", ["action", "outcome"])
+
+
+@dataclass(slots=True)
+class PendingCommand:
+    """A CS->CP CALL waiting for the CP's answer."""
+
+    message_id: str
+    action: str
+    future: asyncio.Future[CallResult | CallError]
+
+
+class ChargePointSession:
+    """Reads a CP's frames, answers its CALLs in order and sends it commands one at a time."""
+
+    def __init__(
+        self, cp_id: str, ws: ServerConnection, bus: GatewayBus, settings: Settings
+    ) -> None:
+        self.cp_id = cp_id
+        self.ws = ws
+        self.connection_id = uuid.uuid4().hex
+        self.connected_at = utcnow()
+        self._bus = bus
+        self._settings = settings
+        self._calls: asyncio.Queue[tuple[Call, datetime, float]] = asyncio.Queue(
+            settings.max_queued_calls
+        )
+        self._commands: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue(
+            settings.max_queued_commands
+        )
+        self._pending: PendingCommand | None = None
+        self.closing_reason: str | None = None
+
+    async def run(self) -> None:
+        """Serve the connection until it closes."""
+        workers = [
+            asyncio.create_task(self._call_worker(), name=f"calls-{self.cp_id}"),
+            asyncio.create_task(self._command_worker(), name=f"commands-{self.cp_id}"),
+        ]
+        try:
+            async for data in self.ws:
+                await self._on_frame(data)
+        except ConnectionClosed:
+            pass
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self._abandon_commands()
+
+    async def _send(self, data: bytes) -> None:
+        try:
+            await self.ws.send(data, text=True)
+        except ConnectionClosed:
+            pass
+
+    async def _on_frame(self, data: str | bytes) -> None:
+        received = utcnow()
+        started = asyncio.get_running_loop().time()
+        try:
+            frame = parse_frame(data)
+        except FrameError as exc:
+            FRAMES_IN.labels("malformed").inc()
+            await self._send(CallError.from_exception(exc.message_id, exc).to_json())
+            return
+        if isinstance(frame, Call):
+            FRAMES_IN.labels("call").inc()
+            try:
+                self._calls.put_nowait((frame, received, started))
+            except asyncio.QueueFull:
+                error = GenericError("Too many CALLs outstanding; send one at a time")
+                await self._send(CallError.from_exception(frame.message_id, error).to_json())
+            return
+        FRAMES_IN.labels("result" if isinstance(frame, CallResult) else "error").inc()
+        pending = self._pending
+        if pending is None or pending.message_id != frame.message_id or pending.future.done():
+            log.info("%s: dropped an answer to no pending call (%s)", self.cp_id, frame.message_id)
+            return
+        pending.future.set_result(frame)
+
+    async def _call_worker(self) -> None:
+        while True:
+            call, received, started = await self._calls.get()
+            kind = "notification" if call.action in NOTIFICATIONS else "request"
+            try:
+                payload = await self._answer(call, received)
+                answer: bytes = CallResult(call.message_id, payload).to_json()
+                outcome = "result"
+            except OcppError as exc:
+                answer = CallError.from_exception(call.message_id, exc).to_json()
+                outcome = str(exc.code)
+            await self._send(answer)
+            CALLS_OUT.labels(call.action, outcome).inc()
+            CALL_LATENCY.labels(kind).observe(asyncio.get_running_loop().time() - started)
+
+    async def _answer(self, call: Call, received: datetime) -> dict[str, Any]:
+        spec = ACTIONS.get(call.action)
+        if spec is None:
+            raise NotImplementedOcppError(f"Unknown action {call.action!r}")
+        if call.action not in CP_TO_CS_ACTIONS:
+            raise NotSupportedError(f"{call.action} is sent by the central system, not to it")
+        validate_payload(spec.request, call.payload)
+        try:
+            if call.action in NOTIFICATIONS:
+                await self._bus.notify(
+                    self.cp_id, call.message_id, call.action, call.payload, received
+                )
+                return notification_response(call.action)
+            reply = await self._bus.request(
+                self.cp_id,
+                call.message_id,
+                call.action,
+                call.payload,
+                received,
+                self._settings.call_timeout,
+            )
+        except Unroutable:
+            raise NotImplementedOcppError(f"No service handles {call.action}") from None
+        except TimeoutError:
+            raise InternalError(f"{call.action} was not answered in time; retry later") from None
+        if "error" in reply:
+            err = reply["error"]
+            raise error_for(err["code"], err.get("description", ""), err.get("details"))
+        payload: dict[str, Any] = reply["payload"]
+        return payload
+
+    def enqueue_command(self, message: AbstractIncomingMessage) -> bool:
+        """Queue a command for this CP; False when its queue is full."""
+        try:
+            self._commands.put_nowait(message)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def _command_worker(self) -> None:
+        while True:
+            message = await self._commands.get()
+            body = await self._send_command(message)
+            if message.reply_to:
+                await self._bus.reply(message.reply_to, message.correlation_id, body)
+
+    async def _send_command(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+        try:
+            command = orjson.loads(message.body)
+            action, payload = command["action"], command["payload"]
+            timeout = float(command.get("timeout") or self._settings.command_timeout)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return {"status": "rejected", "reason": "malformed command"}
+        spec = ACTIONS.get(action)
+        if spec is None:
+            return {"status": "rejected", "reason": f"unknown action {action!r}"}
+        message_id = (message.correlation_id or uuid.uuid4().hex)[:36]
+        future: asyncio.Future[CallResult | CallError] = asyncio.get_running_loop().create_future()
+        self._pending = PendingCommand(message_id, action, future)
+        sent_at = asyncio.get_running_loop().time()
+        try:
+            await self.ws.send(Call(message_id, action, payload).to_json(), text=True)
+            answer = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            COMMANDS_OUT.labels(action, "timeout").inc()
+            return {"status": "timeout"}
+        except ConnectionClosed:
+            COMMANDS_OUT.labels(action, "disconnected").inc()
+            return {"status": "disconnected"}
+        finally:
+            self._pending = None
+        latency_ms = round((asyncio.get_running_loop().time() - sent_at) * 1000, 3)
+        if isinstance(answer, CallError):
+            COMMANDS_OUT.labels(action, "error").inc()
+            return {
+                "status": "error",
+                "errorCode": str(answer.error_code),
+                "errorDescription": answer.error_description,
+                "errorDetails": answer.error_details,
+                "latencyMs": latency_ms,
+            }
+        try:
+            validate_payload(spec.response, answer.payload)
+        except OcppError as exc:
+            COMMANDS_OUT.labels(action, "invalid").inc()
+            return {
+                "status": "invalid",
+                "errorCode": str(exc.code),
+                "errorDescription": f"The charge point's answer breaks the schema: {exc}",
+                "response": answer.payload,
+                "latencyMs": latency_ms,
+            }
+        COMMANDS_OUT.labels(action, "result").inc()
+        return {"status": "result", "response": answer.payload, "latencyMs": latency_ms}
+
+    async def _abandon_commands(self) -> None:
+        """Commands still queued when the CP goes: answer them so nobody waits for nothing."""
+        while not self._commands.empty():
+            message = self._commands.get_nowait()
+            if message.reply_to:
+                await self._bus.reply(
+                    message.reply_to, message.correlation_id, {"status": "disconnected"}
+                )

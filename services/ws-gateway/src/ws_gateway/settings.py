@@ -1,0 +1,35 @@
+"""Gateway settings, from `GATEWAY_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from csms_shared.settings import BrokerSettings, CommonSettings
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class Settings(BaseSettings, BrokerSettings, CommonSettings):
+    """One gateway process: where it listens and how it bounds each connection."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_")
+
+    port: int = 9000
+    instance_id: str = Field(default_factory=_default_instance_id)
+    max_frame_bytes: int = Field(default=65_536, ge=1024)
+    ping_interval: float = Field(default=30.0, gt=0)
+    ping_timeout: float = Field(default=30.0, gt=0)
+    compression: bool = False
+    call_timeout: float = Field(default=25.0, gt=0)
+    command_timeout: float = Field(default=30.0, gt=0)
+    max_queued_calls: int = Field(default=10, ge=1)
+    max_queued_commands: int = Field(default=50, ge=1)
+    beat_interval: float = Field(default=5.0, gt=0)
+    drain_timeout: float = Field(default=10.0, gt=0)

@@ -1,0 +1,115 @@
+"""The transactional outbox: events written with the change, published after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from aio_pika import DeliveryMode, Message
+from aio_pika.abc import AbstractExchange
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """`<schema>.outbox`: one row per event not yet confirmed by the broker."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("routing_key", String(200), nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+async def emit(session: AsyncSession, table: Table, routing_key: str, body: dict[str, Any]) -> None:
+    """Queue an event in the caller's transaction; it leaves only if that commits."""
+    await session.execute(insert(table).values(routing_key=routing_key, body=orjson.dumps(body)))
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to `ocpp.events` with confirms, then deletes them."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        table: Table,
+        exchange: AbstractExchange,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._table = table
+        self._exchange = exchange
+        self._poll = poll_interval
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was committed to the outbox: publish it now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Relay forever; a broker or DB fault is retried at the next poll."""
+        while True:
+            try:
+                while await self.drain_once():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self._poll)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def drain_once(self) -> bool:
+        """Publish one batch; True when there may be more."""
+        t = self._table
+        async with self._sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(t.c.id, t.c.routing_key, t.c.body)
+                    .order_by(t.c.id)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return False
+            await asyncio.gather(
+                *(
+                    self._exchange.publish(
+                        Message(
+                            row.body,
+                            content_type="application/json",
+                            delivery_mode=DeliveryMode.PERSISTENT,
+                            message_id=f"{self._table.schema}-{row.id}",
+                        ),
+                        routing_key=row.routing_key,
+                    )
+                    for row in rows
+                )
+            )
+            await session.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))
+        return len(rows) == BATCH

@@ -1,0 +1,97 @@
+"""Decorator routing: one typed async function per OCPP action, RPC method or event."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..ocpp._base import OcppModel
+from ..ocpp.v16.actions import ACTIONS, Action
+from .outbox import emit
+
+
+@dataclass(slots=True)
+class Context:
+    """What a handler gets besides its input: the DB session of this message and the settings."""
+
+    session: AsyncSession
+    settings: Any
+    outbox: Table | None = None
+    emitted: int = 0
+
+    async def emit(self, routing_key: str, body: dict[str, Any]) -> None:
+        """Publish an event if, and only if, this message's transaction commits."""
+        assert self.outbox is not None, "this service has no outbox table"
+        await emit(self.session, self.outbox, routing_key, body)
+        self.emitted += 1
+
+
+@dataclass(slots=True)
+class CallContext(Context):
+    """Context of a CP's CALL: who sent it, which message, when the gateway received it."""
+
+    charge_point_id: str = ""
+    message_id: str = ""
+    gateway_id: str = ""
+    received_at: datetime | None = None
+
+
+CallHandler = Callable[[Any, CallContext], Awaitable[OcppModel]]
+RpcHandler = Callable[[dict[str, Any], Context], Awaitable[Any]]
+EventHandler = Callable[[dict[str, Any], Context], Awaitable[None]]
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+@dataclass(frozen=True, slots=True)
+class CallRoute:
+    """An action this service owns, with the models the runtime validates against."""
+
+    action: str
+    request: type[OcppModel]
+    response: type[OcppModel]
+    handler: CallHandler
+
+
+@dataclass(slots=True)
+class Router:
+    """The entrypoints of a service; its queues and bindings are derived from them."""
+
+    service: str
+    calls: dict[str, CallRoute] = field(default_factory=dict)
+    rpcs: dict[str, RpcHandler] = field(default_factory=dict)
+    events: dict[str, EventHandler] = field(default_factory=dict)
+
+    def on(self, action: Action) -> Callable[[F], F]:
+        """Own the CP's CALLs of `action`."""
+        spec = ACTIONS[action.value]
+
+        def register(handler: F) -> F:
+            if action.value in self.calls:
+                raise ValueError(f"{action.value} already has a handler")
+            self.calls[action.value] = CallRoute(action.value, spec.request, spec.response, handler)
+            return handler
+
+        return register
+
+    def rpc(self, method: str) -> Callable[[F], F]:
+        """Answer the RPC `method` on `<service>.rpc`."""
+
+        def register(handler: F) -> F:
+            self.rpcs[method] = handler
+            return handler
+
+        return register
+
+    def event(self, pattern: str) -> Callable[[F], F]:
+        """Follow events whose routing key matches `pattern` (topic syntax)."""
+
+        def register(handler: F) -> F:
+            self.events[pattern] = handler
+            return handler
+
+        return register

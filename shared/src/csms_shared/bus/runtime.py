@@ -1,0 +1,252 @@
+"""The consumer runtime: a DB session per message, commit, reply, then ack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aio_pika import DeliveryMode, Message
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from prometheus_client import Counter, Histogram
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..ocpp.errors import InternalError, OcppError
+from ..ocpp.framing import validate_payload
+from .connection import connect
+from .outbox import OutboxRelay
+from .router import CallContext, Context, Router
+from .rpc import RpcError
+from .topology import (
+    CALLS,
+    EVENTS,
+    HEADER_CHARGE_POINT,
+    HEADER_GATEWAY,
+    HEADER_MESSAGE_ID,
+    action_of,
+    call_routing_key,
+    declare_exchanges,
+    declare_service_queue,
+    service_queue,
+)
+
+log = logging.getLogger(__name__)
+
+HANDLED = Counter(
+    "csms_messages_handled_total", "Messages handled by a service", ["service", "kind", "outcome"]
+)
+LATENCY = Histogram(
+    "csms_handler_seconds",
+    "Time from delivery to ack",
+    ["service", "kind"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+def _topic_regex(pattern: str) -> re.Pattern[str]:
+    parts = [
+        r"[^.]+" if word == "*" else r".*" if word == "#" else re.escape(word)
+        for word in pattern.split(".")
+    ]
+    return re.compile(r"\.".join(parts) + r"\Z")
+
+
+def reply_message(body: dict[str, Any], correlation_id: str | None) -> Message:
+    """A reply on the default exchange; transient, the asker's queue is exclusive."""
+    return Message(
+        orjson.dumps(body),
+        content_type="application/json",
+        correlation_id=correlation_id,
+        delivery_mode=DeliveryMode.NOT_PERSISTENT,
+    )
+
+
+def call_error_body(exc: OcppError) -> dict[str, Any]:
+    """The bus form of a CALLERROR reply."""
+    return {
+        "error": {"code": str(exc.code), "description": exc.description, "details": exc.details}
+    }
+
+
+class ServiceRuntime:
+    """Runs a Router: declares its queues, consumes them, owns the DB session per message."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        settings: Any,
+        broker_url: str,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Table | None = None,
+        prefetch: int = 200,
+    ) -> None:
+        self.router = router
+        self.settings = settings
+        self._broker_url = broker_url
+        self.sessions = sessions
+        self._outbox = outbox
+        self._prefetch = prefetch
+        self._service = router.service
+        self._event_routes = [(_topic_regex(p), h) for p, h in router.events.items()]
+        self.connection: AbstractRobustConnection | None = None
+        self.channel: AbstractChannel | None = None
+        self.exchanges: dict[str, AbstractExchange] = {}
+        self.relay: OutboxRelay | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Connect, declare the topology and this service's queues, start consuming."""
+        self.connection = await connect(self._broker_url, name=self._service)
+        self.channel = await self.connection.channel(publisher_confirms=True)
+        await self.channel.set_qos(prefetch_count=self._prefetch)
+        self.exchanges = await declare_exchanges(self.channel)
+        if self._outbox is not None:
+            self.relay = OutboxRelay(self.sessions, self._outbox, self.exchanges[EVENTS.name])
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.router.calls:
+            queue = await declare_service_queue(self.channel, service_queue(self._service, "calls"))
+            for action in self.router.calls:
+                await queue.bind(self.exchanges[CALLS.name], call_routing_key(action))
+            await queue.consume(self._on_call)
+        if self.router.events:
+            queue = await declare_service_queue(
+                self.channel, service_queue(self._service, "events")
+            )
+            for pattern in self.router.events:
+                await queue.bind(self.exchanges[EVENTS.name], pattern)
+            await queue.consume(self._on_event)
+        if self.router.rpcs:
+            queue = await self.channel.declare_queue(
+                service_queue(self._service, "rpc"), durable=False, auto_delete=False
+            )
+            await queue.consume(self._on_rpc)
+        log.info(
+            "%s consuming: %d actions, %d event patterns, %d rpc methods",
+            self._service,
+            len(self.router.calls),
+            len(self.router.events),
+            len(self.router.rpcs),
+        )
+
+    async def stop(self) -> None:
+        """Stop consuming and close the connection; unacked messages go back to their queues."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.connection is not None:
+            await self.connection.close()
+
+    def _context(self, session: AsyncSession) -> Context:
+        return Context(session=session, settings=self.settings, outbox=self._outbox)
+
+    async def _reply(self, message: AbstractIncomingMessage, body: dict[str, Any]) -> None:
+        if message.reply_to and self.channel is not None:
+            await self.channel.default_exchange.publish(
+                reply_message(body, message.correlation_id), routing_key=message.reply_to
+            )
+
+    def _committed(self, ctx: Context) -> None:
+        if ctx.emitted and self.relay is not None:
+            self.relay.wake()
+
+    async def _on_call(self, message: AbstractIncomingMessage) -> None:
+        started = time.perf_counter()
+        action = action_of(message.routing_key or "")
+        route = self.router.calls.get(action)
+        headers = message.headers or {}
+        outcome = "ok"
+        try:
+            if route is None:
+                raise InternalError(f"{self._service} has no handler for {action}")
+            request = validate_payload(route.request, orjson.loads(message.body))
+            async with self.sessions() as session, session.begin():
+                ctx = CallContext(
+                    session=session,
+                    settings=self.settings,
+                    outbox=self._outbox,
+                    charge_point_id=str(headers.get(HEADER_CHARGE_POINT, "")),
+                    message_id=str(headers.get(HEADER_MESSAGE_ID, "")),
+                    gateway_id=str(headers.get(HEADER_GATEWAY, "")),
+                    received_at=message.timestamp or datetime.now().astimezone(),
+                )
+                response = await route.handler(request, ctx)
+            self._committed(ctx)
+            body: dict[str, Any] = {"payload": response.to_payload()}
+        except OcppError as exc:
+            outcome = "ocpp_error"
+            body = call_error_body(exc)
+        except Exception:
+            log.exception("%s handler failed for %s", action, headers.get(HEADER_CHARGE_POINT))
+            if not message.reply_to:
+                # A notification the CP already saw acknowledged: never drop it. Requeue; the
+                # quorum queue's delivery limit dead-letters it if it keeps failing.
+                HANDLED.labels(self._service, "call", "requeued").inc()
+                await asyncio.sleep(0.5)
+                await message.nack(requeue=True)
+                return
+            outcome = "internal_error"
+            body = call_error_body(InternalError("The central system could not handle the call"))
+        await self._reply(message, body)
+        await message.ack()
+        HANDLED.labels(self._service, "call", outcome).inc()
+        LATENCY.labels(self._service, "call").observe(time.perf_counter() - started)
+
+    async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        key = message.routing_key or ""
+        handler = next((h for regex, h in self._event_routes if regex.match(key)), None)
+        if handler is None:
+            await message.ack()
+            return
+        try:
+            body = orjson.loads(message.body)
+        except orjson.JSONDecodeError:
+            log.warning("dropping an event that is not JSON on %s", key)
+            await message.reject(requeue=False)
+            return
+        try:
+            async with self.sessions() as session, session.begin():
+                ctx = self._context(session)
+                await handler(body, ctx)
+            self._committed(ctx)
+        except Exception:
+            log.exception("event handler failed for %s", key)
+            HANDLED.labels(self._service, "event", "requeued").inc()
+            await asyncio.sleep(0.5)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+        HANDLED.labels(self._service, "event", "ok").inc()
+
+    async def _on_rpc(self, message: AbstractIncomingMessage) -> None:
+        method = message.type or ""
+        handler = self.router.rpcs.get(method)
+        try:
+            if handler is None:
+                raise RpcError("not_found", f"{self._service} has no RPC method {method!r}")
+            params = orjson.loads(message.body)
+            if not isinstance(params, dict):
+                raise RpcError("invalid", "params must be a JSON object")
+            async with self.sessions() as session, session.begin():
+                ctx = self._context(session)
+                result = await handler(params, ctx)
+            self._committed(ctx)
+            body: dict[str, Any] = {"result": result}
+        except RpcError as exc:
+            body = {"error": {"code": exc.code, "message": exc.message}}
+        except Exception as exc:
+            log.exception("rpc %s failed", method)
+            body = {"error": {"code": "internal", "message": type(exc).__name__}}
+        await self._reply(message, body)
+        await message.ack()
+        HANDLED.labels(self._service, "rpc", "error" if "error" in body else "ok").inc()

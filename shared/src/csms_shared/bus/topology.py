@@ -1,0 +1,79 @@
+"""The broker topology, declared once: exchanges, routing keys, queue names, headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aio_pika import ExchangeType
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """A durable exchange of the suite."""
+
+    name: str
+    type: ExchangeType
+
+
+CALLS = Exchange("ocpp.calls", ExchangeType.TOPIC)  # gateway -> services, "v16.<Action>"
+COMMANDS = Exchange("ocpp.commands", ExchangeType.DIRECT)  # -> gateway holding the CP, key = CP id
+EVENTS = Exchange("ocpp.events", ExchangeType.TOPIC)  # facts, "<entity>.<event>"
+CONTROL = Exchange("ocpp.control", ExchangeType.FANOUT)  # every gateway: connection takeover
+EXCHANGES = (CALLS, COMMANDS, EVENTS, CONTROL)
+
+OCPP_VERSION_PREFIX = "v16"
+
+# Message headers; the correlation id travels in the AMQP property of that name.
+HEADER_CHARGE_POINT = "x-charge-point-id"
+HEADER_MESSAGE_ID = "x-ocpp-message-id"
+HEADER_ACTION = "x-ocpp-action"
+HEADER_GATEWAY = "x-gateway-id"
+
+# Quorum queues are replicated in a cluster and fine on one node; a message that keeps
+# failing is dead-lettered to `<queue>.dead` instead of looping forever.
+DELIVERY_LIMIT = 20
+
+
+def call_routing_key(action: str) -> str:
+    """`v16.BootNotification`: the routing key of a CP's CALL on `ocpp.calls`."""
+    return f"{OCPP_VERSION_PREFIX}.{action}"
+
+
+def action_of(routing_key: str) -> str:
+    """The action spelled in a `v16.<Action>` routing key."""
+    return routing_key.partition(".")[2]
+
+
+def service_queue(service: str, purpose: str) -> str:
+    """`<service>.<purpose>`, e.g. `station-registry.calls`."""
+    return f"{service}.{purpose}"
+
+
+def gateway_queue(instance_id: str) -> str:
+    """The exclusive queue of one gateway instance."""
+    return f"gateway.{instance_id}"
+
+
+def quorum_arguments(queue_name: str) -> dict[str, Any]:
+    """Arguments of a durable service queue: quorum, bounded redelivery, dead letters."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": f"{queue_name}.dead",
+    }
+
+
+async def declare_exchanges(channel: AbstractChannel) -> dict[str, AbstractExchange]:
+    """Declare every exchange of the suite (idempotent) and return them by name."""
+    return {
+        ex.name: await channel.declare_exchange(ex.name, ex.type, durable=True) for ex in EXCHANGES
+    }
+
+
+async def declare_service_queue(channel: AbstractChannel, name: str) -> Any:
+    """A durable quorum queue with its dead-letter queue beside it."""
+    await channel.declare_queue(f"{name}.dead", durable=True, arguments={"x-queue-type": "quorum"})
+    return await channel.declare_queue(name, durable=True, arguments=quorum_arguments(name))

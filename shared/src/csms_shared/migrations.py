@@ -1,0 +1,49 @@
+"""The body of every service's Alembic env.py: own schema, version table inside it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def _run(connection: Connection, metadata: MetaData, schema: str) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table_schema=schema,
+        include_schemas=False,
+    )
+    with context.begin_transaction():
+        # Two replicas starting at once must not migrate concurrently.
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        context.run_migrations()
+
+
+async def _run_online(metadata: MetaData, schema: str) -> None:
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "sqlalchemy.url is not set"
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        await conn.run_sync(_run, metadata, schema)
+        await conn.commit()
+    await engine.dispose()
+
+
+def run_env(metadata: MetaData, schema: str) -> None:
+    """Run the migrations of `schema` (online only: the suite always has its database)."""
+    if context.is_offline_mode():
+        context.configure(
+            url=context.config.get_main_option("sqlalchemy.url"),
+            target_metadata=metadata,
+            version_table_schema=schema,
+            literal_binds=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    asyncio.run(_run_online(metadata, schema))

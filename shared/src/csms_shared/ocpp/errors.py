@@ -1,0 +1,111 @@
+"""OCPP-J 1.6 CALLERROR codes and the exceptions that carry them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """The ten CALLERROR codes of OCPP-J 1.6, section 4.2.3, in the spec's own spelling."""
+
+    NOT_IMPLEMENTED = "NotImplemented"
+    NOT_SUPPORTED = "NotSupported"
+    INTERNAL_ERROR = "InternalError"
+    PROTOCOL_ERROR = "ProtocolError"
+    SECURITY_ERROR = "SecurityError"
+    FORMATION_VIOLATION = "FormationViolation"
+    PROPERTY_CONSTRAINT_VIOLATION = "PropertyConstraintViolation"
+    OCCURENCE_CONSTRAINT_VIOLATION = "OccurenceConstraintViolation"
+    TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"
+    GENERIC_ERROR = "GenericError"
+
+
+# OCPP 2.0 spellings that some 1.6 charge points send; understood on the way in.
+_ALIASES = {
+    "FormatViolation": ErrorCode.FORMATION_VIOLATION,
+    "OccurrenceConstraintViolation": ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+}
+
+
+def parse_error_code(value: str) -> ErrorCode | str:
+    """The ErrorCode for a code received from a CP; an unknown code is kept as sent."""
+    try:
+        return ErrorCode(value)
+    except ValueError:
+        return _ALIASES.get(value, value)
+
+
+class OcppError(Exception):
+    """An error that becomes a CALLERROR with this code."""
+
+    code: ErrorCode = ErrorCode.GENERIC_ERROR
+
+    def __init__(self, description: str = "", details: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.details = details or {}
+
+
+class NotImplementedOcppError(OcppError):
+    code = ErrorCode.NOT_IMPLEMENTED
+
+
+class NotSupportedError(OcppError):
+    code = ErrorCode.NOT_SUPPORTED
+
+
+class InternalError(OcppError):
+    code = ErrorCode.INTERNAL_ERROR
+
+
+class ProtocolError(OcppError):
+    code = ErrorCode.PROTOCOL_ERROR
+
+
+class SecurityError(OcppError):
+    code = ErrorCode.SECURITY_ERROR
+
+
+class FormationViolation(OcppError):
+    code = ErrorCode.FORMATION_VIOLATION
+
+
+class PropertyConstraintViolation(OcppError):
+    code = ErrorCode.PROPERTY_CONSTRAINT_VIOLATION
+
+
+class OccurenceConstraintViolation(OcppError):
+    code = ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION
+
+
+class TypeConstraintViolation(OcppError):
+    code = ErrorCode.TYPE_CONSTRAINT_VIOLATION
+
+
+class GenericError(OcppError):
+    code = ErrorCode.GENERIC_ERROR
+
+
+_BY_CODE: dict[ErrorCode | str, type[OcppError]] = {
+    cls.code: cls
+    for cls in (
+        NotImplementedOcppError,
+        NotSupportedError,
+        InternalError,
+        ProtocolError,
+        SecurityError,
+        FormationViolation,
+        PropertyConstraintViolation,
+        OccurenceConstraintViolation,
+        TypeConstraintViolation,
+        GenericError,
+    )
+}
+
+
+def error_for(
+    code: ErrorCode | str, description: str, details: dict[str, Any] | None = None
+) -> OcppError:
+    """The OcppError for a code; a code outside the spec's ten becomes GenericError."""
+    return _BY_CODE.get(parse_error_code(code), GenericError)(description, details)

@@ -1,0 +1,122 @@
+"""OCPP-J framing: every frame shape, and the CALLERROR each bad one deserves."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from csms_shared.ocpp.errors import ErrorCode, parse_error_code
+from csms_shared.ocpp.framing import (
+    Call,
+    CallError,
+    CallResult,
+    FrameError,
+    parse_frame,
+    validate_payload,
+)
+from csms_shared.ocpp.v16.messages import BootNotificationRequest, StatusNotificationRequest
+
+
+def test_call_round_trip() -> None:
+    frame = parse_frame('[2, "19223201", "BootNotification", {"chargePointVendor": "V"}]')
+    assert frame == Call("19223201", "BootNotification", {"chargePointVendor": "V"})
+    assert orjson.loads(frame.to_json()) == [
+        2,
+        "19223201",
+        "BootNotification",
+        {"chargePointVendor": "V"},
+    ]
+
+
+def test_call_result_and_error() -> None:
+    assert parse_frame('[3, "a", {"status": "Accepted"}]') == CallResult(
+        "a", {"status": "Accepted"}
+    )
+    error = parse_frame('[4, "a", "GenericError", "boom", {"x": 1}]')
+    assert error == CallError("a", ErrorCode.GENERIC_ERROR, "boom", {"x": 1})
+    assert orjson.loads(error.to_json()) == [4, "a", "GenericError", "boom", {"x": 1}]
+
+
+def test_ocpp20_error_spellings_are_understood() -> None:
+    assert (
+        parse_frame('[4, "a", "FormatViolation", "", {}]').error_code
+        is ErrorCode.FORMATION_VIOLATION
+    )
+    assert (
+        parse_error_code("OccurrenceConstraintViolation")
+        is ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION
+    )
+    assert parse_error_code("VendorSpecific") == "VendorSpecific"
+
+
+def test_call_error_without_details_is_accepted() -> None:
+    assert parse_frame('[4, "a", "InternalError", "x"]') == CallError(
+        "a", ErrorCode.INTERNAL_ERROR, "x", {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "message_id"),
+    [
+        ("nope", ErrorCode.FORMATION_VIOLATION, "-1"),
+        (b"\xff\xfe", ErrorCode.FORMATION_VIOLATION, "-1"),
+        ('{"a": 1}', ErrorCode.FORMATION_VIOLATION, "-1"),
+        ('[2, 5, "Heartbeat", {}]', ErrorCode.FORMATION_VIOLATION, "-1"),
+        ('[2, ""  , "Heartbeat", {}]', ErrorCode.FORMATION_VIOLATION, "-1"),
+        ('[9, "x", "Heartbeat", {}]', ErrorCode.PROTOCOL_ERROR, "x"),
+        ('["2", "x", "Heartbeat", {}]', ErrorCode.PROTOCOL_ERROR, "x"),
+        ('[2, "x", "Heartbeat"]', ErrorCode.FORMATION_VIOLATION, "x"),
+        ('[2, "x", "Heartbeat", {}, 1]', ErrorCode.FORMATION_VIOLATION, "x"),
+        ('[2, "x", 7, {}]', ErrorCode.FORMATION_VIOLATION, "x"),
+        ('[2, "x", "Heartbeat", []]', ErrorCode.FORMATION_VIOLATION, "x"),
+        ('[3, "x", []]', ErrorCode.FORMATION_VIOLATION, "x"),
+        ('[4, "x", 1, "d", {}]', ErrorCode.FORMATION_VIOLATION, "x"),
+        ('[4, "x", "GenericError", "d", []]', ErrorCode.FORMATION_VIOLATION, "x"),
+        ('[2, "' + "i" * 37 + '", "Heartbeat", {}]', ErrorCode.FORMATION_VIOLATION, "i" * 36),
+    ],
+)
+def test_bad_frames(raw: str | bytes, code: ErrorCode, message_id: str) -> None:
+    with pytest.raises(FrameError) as exc:
+        parse_frame(raw)
+    assert exc.value.code is code
+    assert exc.value.message_id == message_id
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({"chargePointModel": "M"}, ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION),
+        ({"chargePointVendor": 5, "chargePointModel": "M"}, ErrorCode.TYPE_CONSTRAINT_VIOLATION),
+        (
+            {"chargePointVendor": "V" * 21, "chargePointModel": "M"},
+            ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+        ),
+        (
+            {"chargePointVendor": "V", "chargePointModel": "M", "x": 1},
+            ErrorCode.FORMATION_VIOLATION,
+        ),
+    ],
+)
+def test_payload_violations_map_to_spec_codes(payload: dict[str, object], code: ErrorCode) -> None:
+    with pytest.raises(Exception) as exc:
+        validate_payload(BootNotificationRequest, payload)
+    assert exc.value.code is code  # type: ignore[attr-defined]
+    assert exc.value.description  # type: ignore[attr-defined]
+
+
+def test_integer_as_string_is_a_type_violation() -> None:
+    with pytest.raises(Exception) as exc:
+        validate_payload(
+            StatusNotificationRequest,
+            {"connectorId": "1", "errorCode": "NoError", "status": "Available"},
+        )
+    assert exc.value.code is ErrorCode.TYPE_CONSTRAINT_VIOLATION  # type: ignore[attr-defined]
+
+
+def test_bad_enum_is_a_property_violation() -> None:
+    with pytest.raises(Exception) as exc:
+        validate_payload(
+            StatusNotificationRequest,
+            {"connectorId": 1, "errorCode": "NoError", "status": "Asleep"},
+        )
+    assert exc.value.code is ErrorCode.PROPERTY_CONSTRAINT_VIOLATION  # type: ignore[attr-defined]

@@ -1,0 +1,140 @@
+"""The suite under test: its own vhost and database, two gateways and the registry."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.integration.infra import Infra, base_urls, isolated_database, isolated_vhost
+from tests.integration.support import (
+    BIN,
+    ChargePointClient,
+    ServiceProcess,
+    base_env,
+    free_port,
+    run_migrations,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def broker_and_db_base() -> Iterator[tuple[str, str]]:
+    with base_urls() as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+async def infra(broker_and_db_base: tuple[str, str]) -> AsyncIterator[Infra]:
+    broker, database = broker_and_db_base
+    with isolated_vhost(broker) as vhost_url:
+        async with isolated_database(database) as db_url:
+            yield Infra(vhost_url, db_url)
+
+
+class Suite:
+    """The running processes and how to reach them."""
+
+    def __init__(self, infra: Infra, log_dir: Path) -> None:
+        self.infra = infra
+        self.env = base_env(
+            CSMS_BROKER_URL=infra.broker_url,
+            CSMS_DATABASE_URL=infra.database_url,
+            CSMS_LOG_LEVEL="INFO",
+        )
+        run_migrations(self.env)
+        self.registry_port = free_port()
+        self.registry = ServiceProcess(
+            "station-registry",
+            [str(BIN / "station-registry")],
+            self.env
+            | {
+                "REGISTRY_HTTP_PORT": str(self.registry_port),
+                "REGISTRY_PRESENCE_SWEEP_INTERVAL": "0.5",
+            },
+            log_dir,
+        )
+        self.gateways: list[ServiceProcess] = []
+        self.gateway_ports: list[int] = []
+        for preferred in (9000, 9001):
+            port = free_port(preferred)
+            self.gateway_ports.append(port)
+            self.gateways.append(
+                ServiceProcess(
+                    f"gateway-{port}",
+                    [str(BIN / "ws-gateway")],
+                    self.env
+                    | {
+                        "GATEWAY_PORT": str(port),
+                        "GATEWAY_INSTANCE_ID": f"test-{port}-{uuid.uuid4().hex[:6]}",
+                        "GATEWAY_BEAT_INTERVAL": "0.5",
+                        "GATEWAY_COMMAND_TIMEOUT": "5",
+                    },
+                    log_dir,
+                )
+            )
+
+    def start(self) -> None:
+        self.registry.start()
+        self.registry.wait_ready(f"http://127.0.0.1:{self.registry_port}/readyz")
+        for gateway, port in zip(self.gateways, self.gateway_ports, strict=True):
+            gateway.start()
+            gateway.wait_ready(f"http://127.0.0.1:{port}/readyz")
+
+    def restart_gateway(self, index: int) -> None:
+        """Start a gateway again with a new instance id (as a new pod would be)."""
+        gateway = self.gateways[index]
+        gateway.env = gateway.env | {
+            "GATEWAY_INSTANCE_ID": f"test-{self.gateway_ports[index]}-{uuid.uuid4().hex[:6]}"
+        }
+        gateway.start()
+        gateway.wait_ready(f"http://127.0.0.1:{self.gateway_ports[index]}/readyz")
+
+    def gateway_url(self, index: int) -> str:
+        return f"ws://127.0.0.1:{self.gateway_ports[index]}"
+
+    def stop(self) -> None:
+        for process in [*self.gateways, self.registry]:
+            process.stop()
+
+
+@pytest.fixture(scope="session")
+def suite(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+    log_dir = tmp_path_factory.mktemp("logs")
+    suite = Suite(infra, log_dir)
+    try:
+        suite.start()
+        yield suite
+    finally:
+        suite.stop()
+
+
+@pytest.fixture
+async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(infra.asyncpg_dsn)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def cp_id() -> str:
+    return f"CP-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def connect_cp(suite: Suite) -> AsyncIterator[object]:
+    """Connect charge points to a gateway by index; all closed at the end of the test."""
+    clients: list[ChargePointClient] = []
+
+    async def _connect(cp_id: str, gateway: int = 0, **kw: object) -> ChargePointClient:
+        client = await ChargePointClient.connect(suite.gateway_url(gateway), cp_id, **kw)  # type: ignore[arg-type]
+        clients.append(client)
+        return client
+
+    yield _connect
+    for client in clients:
+        await client.close()

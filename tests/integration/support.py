@@ -1,0 +1,191 @@
+"""What integration tests drive the suite with: real processes, a charge point client."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port(preferred: int | None = None) -> int:
+    """`preferred` when nobody listens on it, else any free port."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port")
+
+
+class ServiceProcess:
+    """One suite process started from its console script, its output kept in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process (again)."""
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        log.close()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
+        """Signal the process and wait for it to exit (SIGKILL if it will not)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+    def kill(self) -> None:
+        """Crash the process: no drain, no goodbye."""
+        self.stop(signal.SIGKILL)
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the process's log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def wait_ready(self, url: str, timeout: float = 30) -> None:
+        """Wait until `url` answers 200, or fail with the log's tail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready at {url}:\n{self.tail()}")
+
+
+def run_migrations(env: dict[str, str]) -> None:
+    """Migrate every service schema, as `make migrate` does."""
+    subprocess.run([str(BIN / "station-registry"), "migrate"], env=env, check=True, cwd=ROOT)
+
+
+_ids = itertools.count(1)
+
+
+class CallErrorReply(Exception):
+    """The central system answered CALLERROR."""
+
+    def __init__(self, code: str, description: str, details: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.details = details
+
+
+Responder = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class ChargePointClient:
+    """A scripted charge point speaking OCPP-J 1.6 to one gateway."""
+
+    def __init__(self, ws: ClientConnection, cp_id: str) -> None:
+        self.ws = ws
+        self.cp_id = cp_id
+        self.received_calls: list[tuple[str, dict[str, Any]]] = []
+        self.responder: Responder | None = None
+        self._answers: asyncio.Queue[list[Any]] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(
+        cls, url: str, cp_id: str, subprotocols: list[str] | None = None
+    ) -> ChargePointClient:
+        """Open a connection to `url` + `/ocpp/<cp_id>`."""
+        ws = await connect(
+            f"{url}/ocpp/{cp_id}",
+            subprotocols=subprotocols or ["ocpp1.6"],  # type: ignore[list-item]
+            open_timeout=10,
+        )
+        return cls(ws, cp_id)
+
+    async def _read(self) -> None:
+        async for data in self.ws:
+            frame = orjson.loads(data)
+            if frame[0] == 2:
+                self.received_calls.append((frame[2], frame[3]))
+                if self.responder is not None:
+                    payload = await self.responder(frame[2], frame[3])
+                    await self.ws.send(orjson.dumps([3, frame[1], payload]).decode())
+            else:
+                await self._answers.put(frame)
+
+    async def send_raw(self, text: str | bytes, timeout: float = 10) -> list[Any]:
+        """Send any frame and return the next answer frame."""
+        await self.ws.send(text if isinstance(text, str) else text.decode())
+        return await asyncio.wait_for(self._answers.get(), timeout)
+
+    async def call(
+        self, action: str, payload: dict[str, Any], timeout: float = 10
+    ) -> dict[str, Any]:
+        """A CALL; the CALLRESULT payload, or CallErrorReply."""
+        message_id = f"{self.cp_id}-{next(_ids)}"
+        frame = await self.send_raw(orjson.dumps([2, message_id, action, payload]), timeout)
+        assert frame[1] == message_id, frame
+        if frame[0] == 4:
+            raise CallErrorReply(frame[2], frame[3], frame[4] if len(frame) > 4 else {})
+        assert frame[0] == 3, frame
+        result: dict[str, Any] = frame[2]
+        return result
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.ws.close()
+        self._reader.cancel()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 15, interval: float = 0.05
+) -> Any:
+    """Await `check()` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while True:
+        last = await check()
+        if last:
+            return last
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+        await asyncio.sleep(interval)
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The environment of a suite process: this one's, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "REGISTRY_"))}
+    env.update(extra)
+    return env

@@ -42,8 +42,8 @@ def _reachable(url: str, port: int) -> bool:
 @contextlib.contextmanager
 def _containers() -> Iterator[tuple[str, str]]:
     """RabbitMQ and Postgres in containers, for machines with Docker but not the services."""
-    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
-    from testcontainers.rabbitmq import RabbitMqContainer  # noqa: PLC0415
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.rabbitmq import RabbitMqContainer
 
     with RabbitMqContainer("rabbitmq:3.13") as rabbit, PostgresContainer("postgres:16") as pg:
         broker = (

@@ -1,4 +1,4 @@
-"""A charge point built on another implementation (the `ocpp` library) boots through both gateways."""
+"""A CP built on another implementation (the `ocpp` library) boots through both gateways."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ async def test_ocpp_library_charge_point_boots(
             "SELECT vendor, model FROM registry.charge_points WHERE id = $1", cp_id
         )
         status = await db.fetchval(
-            "SELECT status FROM registry.connectors WHERE charge_point_id = $1 AND connector_id = 1",
+            "SELECT status FROM registry.connectors"
+            " WHERE charge_point_id = $1 AND connector_id = 1",
             cp_id,
         )
         return bool(row and row["vendor"] == "LibVendor" and status == "Available")

@@ -1,6 +1,5 @@
 """`python -m station_registry [migrate]`."""
 
-import asyncio
 import sys
 
 import uvloop
@@ -13,7 +12,7 @@ def run() -> None:
     if sys.argv[1:] == ["migrate"]:
         migrate()
     else:
-        asyncio.run(main(), loop_factory=uvloop.new_event_loop)
+        uvloop.run(main())
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from csms_shared.bus.events import event_body
 from csms_shared.bus.router import CallContext, Context, Router
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.v16.messages import (
     BootNotificationRequest,
@@ -21,7 +22,6 @@ from csms_shared.ocpp.v16.messages import (
     StatusNotificationRequest,
     StatusNotificationResponse,
 )
-from csms_shared.ocpp.v16.actions import Action
 
 from .db import charge_points, connectors, gateways, status_history
 from .queries import charge_point_doc, ensure_charge_point, load_charge_points, touch

@@ -1,7 +1,5 @@
 """`python -m ws_gateway`."""
 
-import asyncio
-
 import uvloop
 
 from .app import main
@@ -9,7 +7,7 @@ from .app import main
 
 def run() -> None:
     """Entry point of the `ws-gateway` command."""
-    asyncio.run(main(), loop_factory=uvloop.new_event_loop)
+    uvloop.run(main())
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from csms_shared.bus.topology import (
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
+    HEADER_RECEIVED_AT,
     call_routing_key,
     declare_exchanges,
     gateway_queue,
@@ -109,6 +110,7 @@ class GatewayBus:
                 HEADER_MESSAGE_ID: message_id,
                 HEADER_ACTION: action,
                 HEADER_GATEWAY: self.instance_id,
+                HEADER_RECEIVED_AT: received.isoformat(),
             },
         )
 

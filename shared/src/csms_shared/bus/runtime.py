@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..ocpp._base import utcnow
 from ..ocpp.errors import InternalError, OcppError
 from ..ocpp.framing import validate_payload
 from .connection import connect
@@ -33,6 +34,7 @@ from .topology import (
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
+    HEADER_RECEIVED_AT,
     action_of,
     call_routing_key,
     declare_exchanges,
@@ -59,6 +61,16 @@ def _topic_regex(pattern: str) -> re.Pattern[str]:
         for word in pattern.split(".")
     ]
     return re.compile(r"\.".join(parts) + r"\Z")
+
+
+def _received_at(headers: dict[str, Any]) -> datetime:
+    value = headers.get(HEADER_RECEIVED_AT)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return utcnow()
 
 
 def reply_message(body: dict[str, Any], correlation_id: str | None) -> Message:
@@ -178,7 +190,7 @@ class ServiceRuntime:
                     charge_point_id=str(headers.get(HEADER_CHARGE_POINT, "")),
                     message_id=str(headers.get(HEADER_MESSAGE_ID, "")),
                     gateway_id=str(headers.get(HEADER_GATEWAY, "")),
-                    received_at=message.timestamp or datetime.now().astimezone(),
+                    received_at=_received_at(headers),
                 )
                 response = await route.handler(request, ctx)
             self._committed(ctx)

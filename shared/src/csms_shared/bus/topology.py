@@ -30,6 +30,8 @@ HEADER_CHARGE_POINT = "x-charge-point-id"
 HEADER_MESSAGE_ID = "x-ocpp-message-id"
 HEADER_ACTION = "x-ocpp-action"
 HEADER_GATEWAY = "x-gateway-id"
+# The AMQP timestamp property has whole seconds only; this header keeps microseconds.
+HEADER_RECEIVED_AT = "x-received-at"
 
 # Quorum queues are replicated in a cluster and fine on one node; a message that keeps
 # failing is dead-lettered to `<queue>.dead` instead of looping forever.

@@ -29,6 +29,7 @@ venv: $(VENV)/.synced ## Create .venv with the locked versions (done by up and t
 migrate: venv ## Migrate every service schema (Alembic)
 	$(BIN)/python scripts/preflight.py
 	$(BIN)/station-registry migrate
+	$(BIN)/session-service migrate
 
 up: migrate ## Start the whole suite: two gateways (9000, 9001) and every service
 	$(BIN)/python scripts/preflight.py --banner

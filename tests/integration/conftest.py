@@ -36,6 +36,13 @@ async def infra(broker_and_db_base: tuple[str, str]) -> AsyncIterator[Infra]:
             yield Infra(vhost_url, db_url)
 
 
+# The services the suite runs beside its gateways: (console script, env prefix, extra env).
+SERVICES = [
+    ("station-registry", "REGISTRY_", {"REGISTRY_PRESENCE_SWEEP_INTERVAL": "0.5"}),
+    ("session-service", "SESSION_", {}),
+]
+
+
 class Suite:
     """The running processes and how to reach them."""
 
@@ -47,17 +54,17 @@ class Suite:
             CSMS_LOG_LEVEL="INFO",
         )
         run_migrations(self.env)
-        self.registry_port = free_port()
-        self.registry = ServiceProcess(
-            "station-registry",
-            [str(BIN / "station-registry")],
-            self.env
-            | {
-                "REGISTRY_HTTP_PORT": str(self.registry_port),
-                "REGISTRY_PRESENCE_SWEEP_INTERVAL": "0.5",
-            },
-            log_dir,
-        )
+        self.services: dict[str, ServiceProcess] = {}
+        self.service_ports: dict[str, int] = {}
+        for name, prefix, extra in SERVICES:
+            port = free_port()
+            self.service_ports[name] = port
+            self.services[name] = ServiceProcess(
+                name,
+                [str(BIN / name)],
+                self.env | {f"{prefix}HTTP_PORT": str(port)} | extra,
+                log_dir,
+            )
         self.gateways: list[ServiceProcess] = []
         self.gateway_ports: list[int] = []
         for preferred in (9000, 9001):
@@ -78,9 +85,14 @@ class Suite:
                 )
             )
 
+    @property
+    def registry_port(self) -> int:
+        return self.service_ports["station-registry"]
+
     def start(self) -> None:
-        self.registry.start()
-        self.registry.wait_ready(f"http://127.0.0.1:{self.registry_port}/readyz")
+        for name, process in self.services.items():
+            process.start()
+            process.wait_ready(f"http://127.0.0.1:{self.service_ports[name]}/readyz")
         for gateway, port in zip(self.gateways, self.gateway_ports, strict=True):
             gateway.start()
             gateway.wait_ready(f"http://127.0.0.1:{port}/readyz")
@@ -94,11 +106,16 @@ class Suite:
         gateway.start()
         gateway.wait_ready(f"http://127.0.0.1:{self.gateway_ports[index]}/readyz")
 
+    def restart_service(self, name: str) -> None:
+        """Start a stopped or killed service again."""
+        self.services[name].start()
+        self.services[name].wait_ready(f"http://127.0.0.1:{self.service_ports[name]}/readyz")
+
     def gateway_url(self, index: int) -> str:
         return f"ws://127.0.0.1:{self.gateway_ports[index]}"
 
     def stop(self) -> None:
-        for process in [*self.gateways, self.registry]:
+        for process in [*self.gateways, *self.services.values()]:
             process.stop()
 
 

@@ -92,7 +92,8 @@ class ServiceProcess:
 
 def run_migrations(env: dict[str, str]) -> None:
     """Migrate every service schema, as `make migrate` does."""
-    subprocess.run([str(BIN / "station-registry"), "migrate"], env=env, check=True, cwd=ROOT)
+    for service in ("station-registry", "session-service"):
+        subprocess.run([str(BIN / service), "migrate"], env=env, check=True, cwd=ROOT)
 
 
 _ids = itertools.count(1)
@@ -186,6 +187,7 @@ async def eventually(
 
 def base_env(**extra: str) -> dict[str, str]:
     """The environment of a suite process: this one's, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "REGISTRY_"))}
+    prefixes = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(extra)
     return env

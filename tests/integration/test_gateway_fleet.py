@@ -208,16 +208,16 @@ async def test_second_connection_on_the_same_gateway_takes_over(
 async def test_decision_call_without_owner_gets_not_implemented(
     connect_cp: Any, cp_id: str
 ) -> None:
-    # Authorize belongs to session-service; until it runs, nobody owns the routing key.
+    # DataTransfer from CPs has no owner yet (issue 5): nobody binds its routing key.
     cp = await connect_cp(cp_id)
     with pytest.raises(CallErrorReply) as exc:
-        await cp.call("Authorize", {"idTag": "TAG1"})
+        await cp.call("DataTransfer", {"vendorId": "ACME"})
     assert exc.value.code == "NotImplemented"
 
 
 async def test_health_endpoints(suite: Any) -> None:
     async with httpx.AsyncClient(timeout=5) as http:
-        for port in [*suite.gateway_ports, suite.registry_port]:
+        for port in [*suite.gateway_ports, *suite.service_ports.values()]:
             for path in ("/healthz", "/readyz", "/metrics"):
                 response = await http.get(f"http://127.0.0.1:{port}{path}")
                 assert response.status_code == 200, (port, path, response.text)

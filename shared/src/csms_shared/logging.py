@@ -41,3 +41,5 @@ def configure_logging(service: str, level: str = "INFO", json: bool = False) -> 
     # aio-pika and aiormq narrate every reconnect attempt at INFO.
     logging.getLogger("aiormq").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
+    # One line per WebSocket open and close is noise at fleet scale; the gateway logs its own.
+    logging.getLogger("websockets").setLevel(logging.WARNING)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from pathlib import Path
 
 from csms_shared.bus.runtime import ServiceRuntime
-from csms_shared.db import create_engine, ping, session_factory, upgrade
-from csms_shared.health import serve_probes
-from csms_shared.logging import configure_logging
+from csms_shared.db import upgrade
+from csms_shared.service import serve
 
 from .db import outbox
 from .handlers import router
@@ -29,13 +26,13 @@ def migrate(settings: Settings | None = None) -> None:
     upgrade(MIGRATIONS, settings.database_url)
 
 
-async def sweep_presence(runtime: ServiceRuntime, settings: Settings) -> None:
+async def sweep_presence(runtime: ServiceRuntime) -> None:
     """Mark CPs offline whose gateway went silent (crashed gateways send no disconnects)."""
-    sessions = runtime.sessions
+    settings: Settings = runtime.settings
     while True:
         await asyncio.sleep(settings.presence_sweep_interval)
         try:
-            async with sessions() as session, session.begin():
+            async with runtime.sessions() as session, session.begin():
                 gone = await mark_offline_where_gateway_silent(
                     session, settings.gateway_timeout_factor
                 )
@@ -47,39 +44,4 @@ async def sweep_presence(runtime: ServiceRuntime, settings: Settings) -> None:
 
 async def main(settings: Settings | None = None) -> None:
     """Run the registry until SIGTERM or SIGINT."""
-    settings = settings or Settings()
-    configure_logging("station-registry", settings.log_level, settings.log_json)
-    engine = create_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        application_name="station-registry",
-    )
-    runtime = ServiceRuntime(
-        router,
-        settings=settings,
-        broker_url=settings.broker_url,
-        sessions=session_factory(engine),
-        outbox=outbox,
-        prefetch=settings.prefetch,
-    )
-    await runtime.start()
-
-    async def ready() -> None:
-        await ping(engine)
-        if runtime.connection is None or runtime.connection.is_closed:
-            raise RuntimeError("broker connection is down")
-
-    probes = await serve_probes(settings.http_host, settings.http_port, ready)
-    sweeper = asyncio.create_task(sweep_presence(runtime, settings), name="presence-sweeper")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
-    probes.close()
-    await runtime.stop()
-    await engine.dispose()
-    log.info("station-registry stopped")
+    await serve(router, settings or Settings(), outbox=outbox, background=[sweep_presence])

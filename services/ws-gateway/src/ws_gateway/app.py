@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from csms_shared.logging import configure_logging
+from csms_shared.service import wait_for_stop_signal
 
 from .bus import GatewayBus
 from .server import Gateway
@@ -24,12 +24,8 @@ async def main(settings: Settings | None = None) -> None:
     await bus.start()
     gateway = Gateway(settings, bus)
     await gateway.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     beat = asyncio.create_task(gateway.beat(), name="gateway-beat")
-    await stop.wait()
+    await wait_for_stop_signal()
     await gateway.drain()
     beat.cancel()
     with contextlib.suppress(asyncio.CancelledError):

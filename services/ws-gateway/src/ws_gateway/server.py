@@ -217,7 +217,7 @@ class Gateway:
                     ),
                 )
             except Exception:
-                log.warning("could not publish gateway.heartbeat")
+                log.warning("could not publish gateway.heartbeat", exc_info=True)
             await asyncio.sleep(self.settings.beat_interval)
 
     async def drain(self) -> None:

@@ -1,0 +1,25 @@
+"""main(): settings -> database -> broker -> consume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from csms_shared.db import upgrade
+from csms_shared.service import serve
+
+from .db import outbox
+from .handlers import router
+from .settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrate(settings: Settings | None = None) -> None:
+    """Bring schema `sessions` to the newest revision."""
+    settings = settings or Settings()
+    upgrade(MIGRATIONS, settings.database_url)
+
+
+async def main(settings: Settings | None = None) -> None:
+    """Run the session-service until SIGTERM or SIGINT."""
+    await serve(router, settings or Settings(), outbox=outbox)

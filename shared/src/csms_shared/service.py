@@ -1,0 +1,85 @@
+"""Running a service: database, runtime, probes, background loops, and a clean stop on signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Table
+
+from .bus.router import Router
+from .bus.runtime import ServiceRuntime
+from .db import create_engine, ping, session_factory
+from .health import serve_probes
+from .logging import configure_logging
+
+log = logging.getLogger(__name__)
+
+Background = Callable[[ServiceRuntime], Coroutine[Any, Any, None]]
+
+
+class ServiceSettings(Protocol):
+    """What `serve` reads from a service's settings."""
+
+    broker_url: str
+    prefetch: int
+    database_url: str
+    database_pool_size: int
+    log_level: str
+    log_json: bool
+    http_host: str
+    http_port: int
+
+
+async def wait_for_stop_signal() -> None:
+    """Return on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve(
+    router: Router,
+    settings: Any,
+    *,
+    outbox: Table | None = None,
+    background: Sequence[Background] = (),
+) -> None:
+    """Run `router` as a service until SIGTERM/SIGINT; `background` loops run beside it."""
+    s: ServiceSettings = settings
+    name = router.service
+    configure_logging(name, s.log_level, s.log_json)
+    engine = create_engine(s.database_url, pool_size=s.database_pool_size, application_name=name)
+    runtime = ServiceRuntime(
+        router,
+        settings=settings,
+        broker_url=s.broker_url,
+        sessions=session_factory(engine),
+        outbox=outbox,
+        prefetch=s.prefetch,
+    )
+    await runtime.start()
+
+    async def ready() -> None:
+        await ping(engine)
+        if runtime.connection is None or runtime.connection.is_closed:
+            raise RuntimeError("broker connection is down")
+
+    probes = await serve_probes(s.http_host, s.http_port, ready)
+    tasks = [asyncio.create_task(loop(runtime), name=f"{name}-background") for loop in background]
+    await wait_for_stop_signal()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    probes.close()
+    await runtime.stop()
+    await engine.dispose()
+    log.info("%s stopped", name)

@@ -30,10 +30,14 @@ migrate: venv ## Migrate every service schema (Alembic)
 	$(BIN)/python scripts/preflight.py
 	$(BIN)/station-registry migrate
 	$(BIN)/session-service migrate
+	$(BIN)/command-api migrate
 
 up: migrate ## Start the whole suite: two gateways (9000, 9001) and every service
-	$(BIN)/python scripts/preflight.py --banner
-	exec $(BIN)/honcho -f Procfile start
+	@test -n "$$CSMS_ADMIN_API_KEY" -o -s .csms-dev-admin-key || \
+		$(BIN)/python -c 'import secrets; print("csms_dev_" + secrets.token_urlsafe(24))' > .csms-dev-admin-key
+	@export CSMS_ADMIN_API_KEY="$${CSMS_ADMIN_API_KEY:-$$(cat .csms-dev-admin-key)}" && \
+		$(BIN)/python scripts/preflight.py --banner && \
+		exec $(BIN)/honcho -f Procfile start
 
 test: venv ## Run every test (lint, unit, integration against the local RabbitMQ and Postgres)
 	$(BIN)/ruff check .

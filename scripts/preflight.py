@@ -42,10 +42,13 @@ def main() -> int:
     if missing:
         return 1
     if "--banner" in sys.argv:
+        key = os.environ.get("CSMS_ADMIN_API_KEY", "")
         print(
-            "csms: starting gateways on ws://127.0.0.1:9000/ocpp/{id} and ws://127.0.0.1:9001/ocpp/{id}"
-            " (subprotocol ocpp1.6); station-registry probes on http://127.0.0.1:8081/healthz."
-            " Ctrl-C stops everything."
+            "csms: charge points connect to ws://127.0.0.1:9000/ocpp/{id} or"
+            " ws://127.0.0.1:9001/ocpp/{id} (subprotocol ocpp1.6)\n"
+            "csms: operators use http://127.0.0.1:8080/api/v1 (OpenAPI at http://127.0.0.1:8080/docs)"
+            f" with the admin key:\n\n    export CSMS_ADMIN_API_KEY={key}\n\n"
+            "csms: Ctrl-C stops everything."
         )
     return 0
 

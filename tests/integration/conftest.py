@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from tests.integration.infra import Infra, base_urls, isolated_database, isolated_vhost
@@ -40,7 +41,9 @@ async def infra(broker_and_db_base: tuple[str, str]) -> AsyncIterator[Infra]:
 SERVICES = [
     ("station-registry", "REGISTRY_", {"REGISTRY_PRESENCE_SWEEP_INTERVAL": "0.5"}),
     ("session-service", "SESSION_", {}),
+    ("command-api", "API_", {"API_COMMAND_TIMEOUT": "5"}),
 ]
+ADMIN_KEY = "csms_test_admin_" + uuid.uuid4().hex
 
 
 class Suite:
@@ -52,6 +55,7 @@ class Suite:
             CSMS_BROKER_URL=infra.broker_url,
             CSMS_DATABASE_URL=infra.database_url,
             CSMS_LOG_LEVEL="INFO",
+            CSMS_ADMIN_API_KEY=ADMIN_KEY,
         )
         run_migrations(self.env)
         self.services: dict[str, ServiceProcess] = {}
@@ -111,6 +115,10 @@ class Suite:
         self.services[name].start()
         self.services[name].wait_ready(f"http://127.0.0.1:{self.service_ports[name]}/readyz")
 
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.service_ports['command-api']}/api/v1"
+
     def gateway_url(self, index: int) -> str:
         return f"ws://127.0.0.1:{self.gateway_ports[index]}"
 
@@ -123,11 +131,13 @@ class Suite:
 def suite(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     log_dir = tmp_path_factory.mktemp("logs")
     suite = Suite(infra, log_dir)
+    _SUITE.append(suite)
     try:
         suite.start()
         yield suite
     finally:
         suite.stop()
+        _SUITE.clear()
 
 
 @pytest.fixture
@@ -155,3 +165,25 @@ async def connect_cp(suite: Suite) -> AsyncIterator[object]:
     yield _connect
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def api(suite: Suite) -> AsyncIterator[httpx.AsyncClient]:
+    """An operator's HTTP client with the bootstrap admin key."""
+    async with httpx.AsyncClient(
+        base_url=suite.api_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+    ) as client:
+        yield client
+
+
+_SUITE: list[Suite] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failure, attach the end of every suite process's log to the report."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and _SUITE:
+        for process in [*_SUITE[0].services.values(), *_SUITE[0].gateways]:
+            report.sections.append((f"log of {process.name}", process.tail(30)))

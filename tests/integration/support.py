@@ -92,7 +92,7 @@ class ServiceProcess:
 
 def run_migrations(env: dict[str, str]) -> None:
     """Migrate every service schema, as `make migrate` does."""
-    for service in ("station-registry", "session-service"):
+    for service in ("station-registry", "session-service", "command-api"):
         subprocess.run([str(BIN / service), "migrate"], env=env, check=True, cwd=ROOT)
 
 
@@ -109,7 +109,7 @@ class CallErrorReply(Exception):
         self.details = details
 
 
-Responder = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+Responder = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
 class ChargePointClient:
@@ -140,9 +140,17 @@ class ChargePointClient:
             frame = orjson.loads(data)
             if frame[0] == 2:
                 self.received_calls.append((frame[2], frame[3]))
-                if self.responder is not None:
+                if self.responder is None:
+                    continue
+                try:
                     payload = await self.responder(frame[2], frame[3])
-                    await self.ws.send(orjson.dumps([3, frame[1], payload]).decode())
+                except CallErrorReply as exc:
+                    answer = [4, frame[1], exc.code, exc.description, exc.details]
+                else:
+                    if payload is None:  # stay silent: a CP that never answers
+                        continue
+                    answer = [3, frame[1], payload]
+                await self.ws.send(orjson.dumps(answer).decode())
             else:
                 await self._answers.put(frame)
 

@@ -292,3 +292,37 @@ async def get_status_history(params: dict[str, Any], ctx: Context) -> dict[str, 
         for r in rows
     ]
     return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+
+
+@router.rpc("status_summary")
+async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Charge points known and connected, in all and per live gateway."""
+    cp = charge_points.c
+    known = await ctx.session.scalar(select(func.count()).select_from(charge_points))
+    rows = (
+        await ctx.session.execute(
+            select(cp.gateway, func.count())
+            .where(cp.online.is_(True))
+            .group_by(cp.gateway)
+            .order_by(cp.gateway)
+        )
+    ).all()
+    live = (
+        await ctx.session.execute(
+            select(gateways).where(gateways.c.stopped_at.is_(None)).order_by(gateways.c.id)
+        )
+    ).all()
+    online_by_gateway: dict[str, int] = dict(rows)  # type: ignore[arg-type]
+    return {
+        "chargePointsKnown": int(known or 0),
+        "chargePointsConnected": sum(online_by_gateway.values()),
+        "gateways": [
+            {
+                "id": g.id,
+                "connected": online_by_gateway.get(g.id, 0),
+                "lastBeat": format_datetime(g.last_beat_at),
+            }
+            for g in live
+            if online_by_gateway.get(g.id) or g.connections
+        ],
+    }

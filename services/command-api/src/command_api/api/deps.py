@@ -1,0 +1,111 @@
+"""Dependencies: the state the lifespan owns, the DB session, the caller's key and role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
+
+from ..auth import Principal, Role, authenticate
+from ..dispatcher import Dispatcher
+from ..settings import Settings
+
+
+@dataclass
+class AppState:
+    """What the lifespan opens and every request shares."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    dispatcher: Dispatcher
+
+
+def get_state(request: Request) -> AppState:
+    """The application state."""
+    state: AppState = request.app.state.csms
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+    """A DB session per request; committed by the route when it writes."""
+    async with state.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
+
+
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting keys whose role includes `role` (401 without a key, 403 too low)."""
+
+    async def dependency(
+        state: State,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "An API key is required: Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        # Its own short session: the route's session stays free for the route's transaction.
+        async with state.sessions() as session:
+            principal = await authenticate(session, credentials.credentials)
+        if principal is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "Unknown or revoked API key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not principal.may(role):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"This needs the {role.value} role or above"
+            )
+        return principal
+
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def rpc_client(state: AppState) -> RpcClient:
+    """The RPC client of this replica."""
+    assert state.dispatcher.rpc is not None
+    return state.dispatcher.rpc
+
+
+async def rpc(state: AppState, service: str, method: str, **params: Any) -> Any:
+    """Call an owning service; its errors become HTTP errors (404, 422, 503)."""
+    try:
+        return await rpc_client(state).call(
+            service,
+            method,
+            {k: v for k, v in params.items() if v is not None},
+            timeout=state.settings.rpc_timeout,
+        )
+    except RpcUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"{service} is not available: {exc.message}"
+        ) from None
+    except RpcError as exc:
+        code = {
+            "not_found": status.HTTP_404_NOT_FOUND,
+            "invalid": status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "conflict": status.HTTP_409_CONFLICT,
+        }.get(exc.code, status.HTTP_502_BAD_GATEWAY)
+        raise HTTPException(code, exc.message) from None

@@ -1,0 +1,102 @@
+"""The FastAPI application; main() serves it with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from csms_shared.db import create_engine, session_factory, upgrade
+from csms_shared.logging import configure_logging
+
+from .api import charge_points, commands, health, keys
+from .api.deps import AppState
+from .auth import ensure_bootstrap_admin
+from .dispatcher import Dispatcher
+from .recorder import expire_lost
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+API_PREFIX = "/api/v1"
+
+
+def migrate(settings: Settings | None = None) -> None:
+    """Bring schema `commands` to the newest revision."""
+    settings = settings or Settings()
+    upgrade(MIGRATIONS, settings.database_url)
+
+
+async def _expire_lost_commands(state: AppState) -> None:
+    while True:
+        await asyncio.sleep(10)
+        try:
+            async with state.sessions() as session, session.begin():
+                if await expire_lost(session, grace_seconds=30):
+                    state.dispatcher.wake_relay()
+        except Exception:
+            log.exception("expiring lost commands failed")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The application, its connections opened and closed by the lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            application_name="command-api",
+        )
+        sessions = session_factory(engine)
+        if settings.admin_api_key is not None:
+            async with sessions() as session, session.begin():
+                await ensure_bootstrap_admin(session, settings.admin_api_key.get_secret_value())
+        else:
+            log.warning("no CSMS_ADMIN_API_KEY: only keys already in the database work")
+        dispatcher = Dispatcher(settings.broker_url, settings.instance_id, sessions)
+        await dispatcher.start()
+        state = AppState(settings, engine, sessions, dispatcher)
+        app.state.csms = state
+        sweeper = asyncio.create_task(_expire_lost_commands(state), name="lost-commands")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await dispatcher.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="csms command-api",
+        version="1.0",
+        summary="Operators' REST API of an OCPP 1.6J central system",
+        lifespan=lifespan,
+    )
+    for module in (commands, charge_points, keys):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    return app
+
+
+async def main(settings: Settings | None = None) -> None:
+    """Serve the API until SIGTERM or SIGINT."""
+    settings = settings or Settings()
+    configure_logging("command-api", settings.log_level, settings.log_json)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        loop="none",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+    )
+    await uvicorn.Server(config).serve()

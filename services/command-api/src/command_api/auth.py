@@ -1,0 +1,106 @@
+"""Operator API keys: bearer tokens stored hashed, roles viewer < operator < admin."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import api_keys
+
+KEY_PREFIX = "csms_"
+BOOTSTRAP_NAME = "bootstrap-admin"
+
+
+class Role(StrEnum):
+    """What a key may do: viewer reads, operator also sends commands, admin also manages."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Higher ranks include the lower ones."""
+        return _RANKS[self]
+
+
+_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's id, name and role."""
+
+    key_id: str
+    name: str
+    role: Role
+
+    def may(self, role: Role) -> bool:
+        """True when this principal's role includes `role`."""
+        return self.role.rank >= role.rank
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh 256-bit key, recognisable by its prefix."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create_key(
+    session: AsyncSession, name: str, role: Role, created_by: str, key: str | None = None
+) -> tuple[str, str]:
+    """Store a new key; returns (id, the key itself, shown once)."""
+    key = key or new_key()
+    key_id = str(uuid.uuid4())
+    await session.execute(
+        insert(api_keys).values(
+            id=key_id,
+            name=name,
+            role=role.value,
+            key_hash=hash_key(key),
+            prefix=key[:12],
+            created_by=created_by,
+        )
+    )
+    return key_id, key
+
+
+async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
+    """Make the configured bootstrap key a valid admin key (idempotent, survives restarts)."""
+    await session.execute(
+        insert(api_keys)
+        .values(
+            id=str(uuid.uuid4()),
+            name=BOOTSTRAP_NAME,
+            role=Role.ADMIN.value,
+            key_hash=hash_key(key),
+            prefix=key[:12],
+            created_by="environment",
+        )
+        .on_conflict_do_nothing(index_elements=[api_keys.c.key_hash])
+    )
+
+
+async def authenticate(session: AsyncSession, key: str) -> Principal | None:
+    """The principal of a key that exists and is not revoked."""
+    row = (
+        await session.execute(
+            select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
+                api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(row.id, row.name, Role(row.role))

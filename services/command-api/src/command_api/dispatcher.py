@@ -1,0 +1,138 @@
+"""Commands to charge points over `ocpp.commands`, their outcomes back on a private queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from aio_pika import DeliveryMode, Message
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import DeliveryError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from csms_shared.bus.connection import connect
+from csms_shared.bus.outbox import OutboxRelay
+from csms_shared.bus.replies import ReplyWaiter
+from csms_shared.bus.rpc import RpcClient
+from csms_shared.bus.topology import COMMANDS, EVENTS, declare_exchanges, service_queue
+
+from .db import outbox
+from .recorder import record_outcome
+
+log = logging.getLogger(__name__)
+
+
+class NotConnected(Exception):
+    """No gateway holds the charge point: the broker returned the command."""
+
+
+class Dispatcher:
+    """Publishes commands, records every outcome that comes back, wakes whoever waits."""
+
+    def __init__(
+        self, broker_url: str, instance_id: str, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        self._url = broker_url
+        self._instance_id = instance_id
+        self._sessions = sessions
+        self.waiter = ReplyWaiter()
+        self.connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._replies: AbstractQueue | None = None
+        self.rpc: RpcClient | None = None
+        self.relay: OutboxRelay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect, declare the topology and this replica's reply queue."""
+        self.connection = await connect(self._url, name=f"command-api {self._instance_id}")
+        self._channel = await self.connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        self._exchanges = await declare_exchanges(self._channel)
+        self._replies = await self._channel.declare_queue(
+            service_queue("command-api", f"replies.{self._instance_id}"),
+            exclusive=True,
+            auto_delete=True,
+        )
+        await self._replies.consume(self._on_reply)
+        self.rpc = RpcClient(await self.connection.channel())
+        await self.rpc.start()
+        self.relay = OutboxRelay(self._sessions, outbox, self._exchanges[EVENTS.name])
+        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+
+    async def close(self) -> None:
+        """Stop relaying and close the connection."""
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            await asyncio.gather(self._relay_task, return_exceptions=True)
+        if self.connection is not None:
+            await self.connection.close()
+
+    def wake_relay(self) -> None:
+        """An outcome was committed: publish its `command.completed` now."""
+        if self.relay is not None:
+            self.relay.wake()
+
+    @property
+    def reply_queue(self) -> str:
+        """Where gateways send this replica's outcomes."""
+        assert self._replies is not None
+        return self._replies.name
+
+    async def send(
+        self,
+        command_id: str,
+        charge_point_id: str,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float,
+    ) -> None:
+        """Publish a command to whichever gateway holds the CP; NotConnected if none does."""
+        message = Message(
+            orjson.dumps({"action": action, "payload": payload, "timeout": timeout}),
+            content_type="application/json",
+            correlation_id=command_id,
+            reply_to=self.reply_queue,
+            delivery_mode=DeliveryMode.NOT_PERSISTENT,
+            # A command nobody picked up in time must not reach the CP later.
+            expiration=timeout,
+        )
+        try:
+            await self._exchanges[COMMANDS.name].publish(
+                message, routing_key=charge_point_id, mandatory=True
+            )
+        except DeliveryError:
+            raise NotConnected(charge_point_id) from None
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        command_id = message.correlation_id
+        try:
+            outcome = orjson.loads(message.body)
+            if not isinstance(outcome, dict) or command_id is None:
+                raise ValueError("outcome must be a JSON object with a correlation id")
+        except ValueError:
+            log.warning("dropping a malformed command outcome %s", command_id)
+            await message.ack()
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                recorded = await record_outcome(session, command_id, outcome)
+        except Exception:
+            log.exception("could not record the outcome of %s; retrying", command_id)
+            await asyncio.sleep(0.5)
+            await message.nack(requeue=True)
+            return
+        if recorded is not None:
+            self.wake_relay()
+        self.waiter.resolve(command_id, outcome)
+        await message.ack()

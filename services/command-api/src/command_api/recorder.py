@@ -1,0 +1,182 @@
+"""The command audit log: a row per command, its outcome, and `command.completed`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.bus.events import event_body
+from csms_shared.bus.outbox import emit
+from csms_shared.ocpp._base import format_datetime
+
+from .db import commands, outbox
+
+PENDING = "pending"
+# Outcomes the gateway reports, and those command-api decides itself.
+GATEWAY_OUTCOMES = frozenset(
+    {"result", "error", "invalid", "timeout", "disconnected", "busy", "rejected"}
+)
+
+
+async def record_sent(
+    session: AsyncSession,
+    *,
+    command_id: str,
+    charge_point_id: str,
+    action: str,
+    request: dict[str, Any],
+    requested_by: str,
+    timeout: float,
+) -> None:
+    """A command about to be published."""
+    await session.execute(
+        insert(commands).values(
+            id=command_id,
+            charge_point_id=charge_point_id,
+            action=action,
+            request=request,
+            status=PENDING,
+            requested_by=requested_by,
+            timeout_seconds=timeout,
+        )
+    )
+
+
+async def record_outcome(
+    session: AsyncSession, command_id: str, outcome: dict[str, Any]
+) -> Row[Any] | None:
+    """Store the outcome of a pending command and queue `command.completed`; None if not pending."""
+    status = str(outcome.get("status", "rejected"))
+    row = (
+        await session.execute(
+            update(commands)
+            .where(and_(commands.c.id == command_id, commands.c.status == PENDING))
+            .values(
+                status=status,
+                response=outcome.get("response"),
+                error_code=outcome.get("errorCode"),
+                error_description=outcome.get("errorDescription") or outcome.get("reason"),
+                error_details=outcome.get("errorDetails"),
+                gateway_latency_ms=outcome.get("latencyMs"),
+                completed_at=func.now(),
+            )
+            .returning(commands)
+        )
+    ).first()
+    if row is None:
+        return None
+    await emit(session, outbox, "command.completed", completed_event(row))
+    return row
+
+
+def completed_event(row: Row[Any]) -> dict[str, Any]:
+    """The `command.completed` event of a finished command."""
+    body = event_body(
+        "command.completed",
+        at=row.completed_at,
+        commandId=row.id,
+        chargePointId=row.charge_point_id,
+        action=row.action,
+        request=row.request,
+        status=row.status,
+        requestedBy=row.requested_by,
+    )
+    if row.response is not None:
+        body["response"] = row.response
+    if row.error_code is not None:
+        body["errorCode"] = row.error_code
+    return body
+
+
+async def expire_lost(session: AsyncSession, grace_seconds: float) -> int:
+    """Commands still pending well past their timeout: their asker died; mark them `lost`."""
+    rows = (
+        await session.execute(
+            update(commands)
+            .where(
+                and_(
+                    commands.c.status == PENDING,
+                    commands.c.created_at
+                    < func.now()
+                    - func.make_interval(
+                        0, 0, 0, 0, 0, 0, commands.c.timeout_seconds + grace_seconds
+                    ),
+                )
+            )
+            .values(status="lost", completed_at=func.now())
+            .returning(commands)
+        )
+    ).all()
+    for row in rows:
+        await emit(session, outbox, "command.completed", completed_event(row))
+    return len(rows)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return format_datetime(value) if value is not None else None
+
+
+def command_doc(row: Row[Any]) -> dict[str, Any]:
+    """A command as the REST API shows it."""
+    doc: dict[str, Any] = {
+        "commandId": row.id,
+        "chargePointId": row.charge_point_id,
+        "action": row.action,
+        "request": row.request,
+        "status": row.status,
+        "requestedBy": row.requested_by,
+        "createdAt": _iso(row.created_at),
+        "timeout": row.timeout_seconds,
+    }
+    if row.completed_at is not None:
+        doc["completedAt"] = _iso(row.completed_at)
+        doc["latencyMs"] = round((row.completed_at - row.created_at).total_seconds() * 1000, 3)
+    if row.gateway_latency_ms is not None:
+        doc["chargePointLatencyMs"] = row.gateway_latency_ms
+    if row.response is not None:
+        doc["response"] = row.response
+    if row.error_code is not None or row.error_description is not None:
+        doc["error"] = {
+            "code": row.error_code,
+            "description": row.error_description,
+            "details": row.error_details or {},
+        }
+    return doc
+
+
+async def get_command(session: AsyncSession, command_id: str) -> Row[Any] | None:
+    """One command."""
+    return (await session.execute(select(commands).where(commands.c.id == command_id))).first()
+
+
+async def list_commands(
+    session: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    charge_point_id: str | None = None,
+    action: str | None = None,
+    status: str | None = None,
+) -> tuple[list[Row[Any]], int]:
+    """A page of the audit log, newest first, and the total."""
+    where = []
+    if charge_point_id is not None:
+        where.append(commands.c.charge_point_id == charge_point_id)
+    if action is not None:
+        where.append(commands.c.action == action)
+    if status is not None:
+        where.append(commands.c.status == status)
+    total = await session.scalar(select(func.count()).select_from(commands).where(*where))
+    rows = (
+        await session.execute(
+            select(commands)
+            .where(*where)
+            .order_by(commands.c.created_at.desc(), commands.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return list(rows), int(total or 0)

@@ -1,0 +1,29 @@
+"""command-api settings, from `API_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
+
+
+def _admin_key() -> SecretStr | None:
+    value = os.environ.get("CSMS_ADMIN_API_KEY")
+    return SecretStr(value) if value else None
+
+
+class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
+    """The command-api process."""
+
+    model_config = SettingsConfigDict(env_prefix="API_")
+
+    http_port: int = 8080
+    # The bootstrap admin key; `API_ADMIN_API_KEY` or the suite-wide `CSMS_ADMIN_API_KEY`.
+    admin_api_key: SecretStr | None = Field(default_factory=_admin_key)
+    command_timeout: float = Field(default=30.0, gt=0, description="default seconds per command")
+    command_timeout_max: float = Field(default=300.0, gt=0)
+    rpc_timeout: float = Field(default=5.0, gt=0)
+    instance_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")

@@ -312,3 +312,51 @@ async def test_openapi_shows_every_action_body(suite: Any) -> None:
     for action in COMMANDS:
         operation = spec["paths"][f"/api/v1/charge-points/{{id}}/commands/{action}"]["post"]
         assert "requestBody" in operation, action
+
+
+async def test_confirmed_commands_update_the_registry(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    cp = await booted_cp(connect_cp, cp_id, gateway=0)
+    await cp.call(
+        "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+    )
+    await cp.call(
+        "StatusNotification", {"connectorId": 2, "errorCode": "NoError", "status": "Available"}
+    )
+
+    async def answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "GetConfiguration":
+            return {
+                "configurationKey": [
+                    {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                    {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+                ]
+            }
+        return {"status": "Accepted"}
+
+    cp.responder = answer
+    url = f"/charge-points/{cp_id}/commands"
+    assert (await api.post(f"{url}/GetConfiguration", json={})).status_code == 200
+    changed = await api.post(
+        f"{url}/ChangeConfiguration", json={"key": "HeartbeatInterval", "value": "60"}
+    )
+    assert changed.status_code == 200
+    available = await api.post(
+        f"{url}/ChangeAvailability", json={"connectorId": 0, "type": "Inoperative"}
+    )
+    assert available.status_code == 200
+
+    async def snapshot() -> dict[str, Any] | None:
+        doc = (await api.get(f"/charge-points/{cp_id}")).json()
+        config = {c["key"]: c["value"] for c in doc.get("configuration", [])}
+        availability = {c["connectorId"]: c["availability"] for c in doc["connectors"]}
+        if config.get("HeartbeatInterval") == "60" and set(availability.values()) == {
+            "Inoperative"
+        }:
+            return {"config": config, "availability": availability}
+        return None
+
+    state = await eventually(snapshot)
+    assert state["config"] == {"HeartbeatInterval": "60", "NumberOfConnectors": "2"}
+    assert state["availability"] == {0: "Inoperative", 1: "Inoperative", 2: "Inoperative"}

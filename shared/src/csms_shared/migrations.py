@@ -11,11 +11,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def _run(connection: Connection, metadata: MetaData, schema: str) -> None:
+    def only_own_schema(name: str | None, type_: str, parent_names: object) -> bool:
+        # Autogenerate compares this service's schema only, never its neighbours'.
+        return type_ != "schema" or name == schema
+
     context.configure(
         connection=connection,
         target_metadata=metadata,
         version_table_schema=schema,
-        include_schemas=False,
+        include_schemas=True,
+        include_name=only_own_schema,
     )
     with context.begin_transaction():
         # Two replicas starting at once must not migrate concurrently.

@@ -103,4 +103,20 @@ gateways = Table(
     _ts("stopped_at"),
 )
 
+# The CP's configuration as last read (GetConfiguration) or changed (ChangeConfiguration).
+configuration = Table(
+    "configuration",
+    metadata,
+    Column(
+        "charge_point_id",
+        String(48),
+        ForeignKey(charge_points.c.id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(50), primary_key=True),
+    Column("value", String(500)),
+    Column("readonly", Boolean),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+)
+
 outbox = outbox_table(metadata)

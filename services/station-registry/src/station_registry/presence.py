@@ -1,0 +1,81 @@
+"""Presence: which gateway holds each CP, from the gateways' events and liveness beats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.dialects.postgresql import insert
+
+from csms_shared.bus.router import Context
+
+from .db import charge_points, gateways
+from .router import router
+
+
+@router.event("station.connected")
+async def station_connected(event: dict[str, Any], ctx: Context) -> None:
+    """The CP holds a connection on `gateway`; the newest connection wins."""
+    connected_at = datetime.fromisoformat(event["connectedAt"])
+    cp = charge_points.c
+    await ctx.session.execute(
+        insert(charge_points).values(id=event["chargePointId"]).on_conflict_do_nothing()
+    )
+    await ctx.session.execute(
+        update(charge_points)
+        .where(
+            and_(
+                cp.id == event["chargePointId"],
+                or_(cp.connected_at.is_(None), cp.connected_at <= connected_at),
+            )
+        )
+        .values(
+            online=True,
+            gateway=event["gateway"],
+            connection_id=event["connectionId"],
+            connected_at=connected_at,
+            last_seen_at=func.greatest(func.coalesce(cp.last_seen_at, connected_at), connected_at),
+        )
+    )
+
+
+@router.event("station.disconnected")
+async def station_disconnected(event: dict[str, Any], ctx: Context) -> None:
+    """Offline, unless a newer connection has already taken over."""
+    cp = charge_points.c
+    await ctx.session.execute(
+        update(charge_points)
+        .where(and_(cp.id == event["chargePointId"], cp.connection_id == event["connectionId"]))
+        .values(online=False, disconnected_at=datetime.fromisoformat(event["at"]))
+    )
+
+
+@router.event("gateway.heartbeat")
+async def gateway_heartbeat(event: dict[str, Any], ctx: Context) -> None:
+    """A gateway is alive; its beat time is taken from the registry's clock (no skew)."""
+    values = {
+        "last_beat_at": func.now(),
+        "beat_interval": float(event.get("interval", 5.0)),
+        "connections": int(event.get("connections", 0)),
+    }
+    await ctx.session.execute(
+        insert(gateways)
+        .values(id=event["gateway"], **values)
+        .on_conflict_do_update(index_elements=[gateways.c.id], set_=values)
+    )
+
+
+@router.event("gateway.stopped")
+async def gateway_stopped(event: dict[str, Any], ctx: Context) -> None:
+    """A gateway drained and stopped: none of its CPs is online through it."""
+    await ctx.session.execute(
+        insert(gateways)
+        .values(id=event["gateway"], stopped_at=func.now())
+        .on_conflict_do_update(index_elements=[gateways.c.id], set_={"stopped_at": func.now()})
+    )
+    await ctx.session.execute(
+        update(charge_points)
+        .where(and_(charge_points.c.gateway == event["gateway"], charge_points.c.online.is_(True)))
+        .values(online=False, disconnected_at=func.now())
+    )

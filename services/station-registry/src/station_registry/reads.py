@@ -1,0 +1,140 @@
+"""RPC reads for command-api: charge points, status history, the suite's status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from csms_shared.bus.router import Context
+from csms_shared.bus.rpc import RpcError
+from csms_shared.ocpp._base import format_datetime
+
+from .db import charge_points, configuration, connectors, gateways, status_history
+from .queries import charge_point_doc, load_charge_points
+from .router import router
+
+
+def _page(params: dict[str, Any]) -> tuple[int, int]:
+    try:
+        limit = int(params.get("limit", 50))
+        offset = int(params.get("offset", 0))
+    except (TypeError, ValueError):
+        raise RpcError("invalid", "limit and offset are integers") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise RpcError("invalid", "limit is 1..1000 and offset >= 0")
+    return limit, offset
+
+
+@router.rpc("list_charge_points")
+async def list_charge_points(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A page of charge points with their connectors."""
+    limit, offset = _page(params)
+    online = params.get("online")
+    items, total = await load_charge_points(
+        ctx.session, limit=limit, offset=offset, online=None if online is None else bool(online)
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.rpc("get_charge_point")
+async def get_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """One charge point with its connectors."""
+    cp_id = params.get("id")
+    if not isinstance(cp_id, str):
+        raise RpcError("invalid", "id is a string")
+    row = (
+        await ctx.session.execute(select(charge_points).where(charge_points.c.id == cp_id))
+    ).first()
+    if row is None:
+        raise RpcError("not_found", f"charge point {cp_id!r} was never seen")
+    connector_rows = (
+        await ctx.session.execute(
+            select(connectors)
+            .where(connectors.c.charge_point_id == cp_id)
+            .order_by(connectors.c.connector_id)
+        )
+    ).all()
+    config_rows = (
+        await ctx.session.execute(
+            select(configuration)
+            .where(configuration.c.charge_point_id == cp_id)
+            .order_by(configuration.c.key)
+        )
+    ).all()
+    doc = charge_point_doc(row, list(connector_rows))
+    doc["configuration"] = [
+        {
+            "key": c.key,
+            "value": c.value,
+            "readonly": c.readonly,
+            "updatedAt": format_datetime(c.updated_at),
+        }
+        for c in config_rows
+    ]
+    return doc
+
+
+@router.rpc("status_history")
+async def get_status_history(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A CP's status notifications, newest first."""
+    limit, offset = _page(params)
+    cp_id = params.get("id")
+    h = status_history.c
+    rows = (
+        await ctx.session.execute(
+            select(status_history)
+            .where(h.charge_point_id == cp_id)
+            .order_by(h.timestamp.desc(), h.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    total = await ctx.session.scalar(
+        select(func.count()).select_from(status_history).where(h.charge_point_id == cp_id)
+    )
+    items = [
+        {
+            "connectorId": r.connector_id,
+            "status": r.status,
+            "errorCode": r.error_code,
+            "timestamp": format_datetime(r.timestamp),
+            **({"info": r.info} if r.info else {}),
+        }
+        for r in rows
+    ]
+    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+
+
+@router.rpc("status_summary")
+async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Charge points known and connected, in all and per live gateway."""
+    cp = charge_points.c
+    known = await ctx.session.scalar(select(func.count()).select_from(charge_points))
+    rows = (
+        await ctx.session.execute(
+            select(cp.gateway, func.count())
+            .where(cp.online.is_(True))
+            .group_by(cp.gateway)
+            .order_by(cp.gateway)
+        )
+    ).all()
+    live = (
+        await ctx.session.execute(
+            select(gateways).where(gateways.c.stopped_at.is_(None)).order_by(gateways.c.id)
+        )
+    ).all()
+    online_by_gateway: dict[str, int] = dict(rows)  # type: ignore[arg-type]
+    return {
+        "chargePointsKnown": int(known or 0),
+        "chargePointsConnected": sum(online_by_gateway.values()),
+        "gateways": [
+            {
+                "id": g.id,
+                "connected": online_by_gateway.get(g.id, 0),
+                "lastBeat": format_datetime(g.last_beat_at),
+            }
+            for g in live
+            if online_by_gateway.get(g.id) or g.connections
+        ],
+    }

@@ -32,11 +32,11 @@ from typing import Any
 import jsonschema
 import ocpp
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import utils as conjecture_utils
-from hypothesis_jsonschema import from_schema
 from hypothesis_jsonschema import _from_schema as hypothesis_jsonschema_internals
+from hypothesis_jsonschema import from_schema
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_snake
 
@@ -46,6 +46,7 @@ from csms_shared.ocpp.v16 import (
     CP_TO_CS_ACTIONS,
     CS_TO_CP_ACTIONS,
     Action,
+    AuthorizationStatus,
     BootNotificationRequest,
     ChargingSchedulePeriod,
     Direction,
@@ -92,20 +93,23 @@ class _LegacyMany:
 
 
 if not hasattr(conjecture_utils.many, "more"):
-    hypothesis_jsonschema_internals.cu = types.SimpleNamespace(many=_LegacyMany)  # type: ignore[attr-defined]
+    hypothesis_jsonschema_internals.cu = types.SimpleNamespace(many=_LegacyMany)  # type: ignore[assignment]
 
 
-def inline_refs(node: Any, root: Any = None) -> Any:
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema with local `#/definitions/...` references inlined and `$schema`/`$id` dropped."""
-    root = node if root is None else root
-    if isinstance(node, dict):
-        if "$ref" in node:
-            return inline_refs(root["definitions"][node["$ref"].removeprefix("#/definitions/")], root)
-        dropped = ("$schema", "$id", "id", "definitions")
-        return {key: inline_refs(value, root) for key, value in node.items() if key not in dropped}
-    if isinstance(node, list):
-        return [inline_refs(value, root) for value in node]
-    return node
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(schema["definitions"][node["$ref"].removeprefix("#/definitions/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    root_only = ("$schema", "$id", "id", "definitions")
+    return {key: inline(value) for key, value in schema.items() if key not in root_only}
 
 
 INLINED = {name: inline_refs(schema) for name, schema in SCHEMAS.items()}
@@ -187,50 +191,63 @@ class Leniency:
 KNOWN_LENIENCIES = (
     Leniency(
         "OCA schema has no minItems on MeterValues meterValue / sampledValue (the `ocpp` copy has)",
-        lambda name, error: name == "MeterValues"
-        and error.validator == "minItems"
-        and error.instance == []
-        and error.absolute_path[-1] in ("meterValue", "sampledValue"),
+        lambda name, error: (
+            name == "MeterValues"
+            and error.validator == "minItems"
+            and error.instance == []
+            and error.absolute_path[-1] in ("meterValue", "sampledValue")
+        ),
     ),
     Leniency(
         "spec text gives GetInstalledCertificateIds.conf certificateHashData as 0..*",
-        lambda name, error: name == "GetInstalledCertificateIdsResponse"
-        and error.validator == "minItems"
-        and error.instance == []
-        and list(error.absolute_path) == ["certificateHashData"],
+        lambda name, error: (
+            name == "GetInstalledCertificateIdsResponse"
+            and error.validator == "minItems"
+            and error.instance == []
+            and list(error.absolute_path) == ["certificateHashData"]
+        ),
     ),
     Leniency(
         "UnitOfMeasure has Hertz (the `ocpp` copy of MeterValues has it; StopTransaction not)",
-        lambda name, error: error.validator == "enum"
-        and error.instance == "Hertz"
-        and error.absolute_path[-1] == "unit",
+        lambda name, error: (
+            error.validator == "enum"
+            and error.instance == "Hertz"
+            and error.absolute_path[-1] == "unit"
+        ),
     ),
     Leniency(
-        "multipleOf 0.1 also in decimal, as the `ocpp` package checks it (jsonschema divides floats)",
-        lambda name, error: error.validator == "multipleOf"
-        and _is_decimal_multiple_of_tenth(error.instance),
+        "multipleOf 0.1 also read in decimal, as the `ocpp` package checks it (not float division)",
+        lambda name, error: (
+            error.validator == "multipleOf" and _is_decimal_multiple_of_tenth(error.instance)
+        ),
     ),
     Leniency(
-        "date-time without offset is read as UTC (ARCHITECTURE.md: naive in, UTC out)",
-        lambda name, error: error.validator == "format"
-        and isinstance(error.instance, str)
-        and _NAIVE_RFC3339.fullmatch(error.instance) is not None,
+        "date-time without offset is read as UTC (`_base.DateTime`: naive in, UTC out)",
+        lambda name, error: (
+            error.validator == "format"
+            and isinstance(error.instance, str)
+            and _NAIVE_RFC3339.fullmatch(error.instance) is not None
+        ),
     ),
     Leniency(
         "Python (snake_case) field names are accepted as keys: populate_by_name of OcppModel",
-        lambda name, error: error.validator in ("required", "additionalProperties")
-        and _renamed_to_python_names(error),
+        lambda name, error: (
+            error.validator in ("required", "additionalProperties")
+            and _renamed_to_python_names(error)
+        ),
     ),
 )
 
 # Schema accepts, model rejects. Every model error of such a payload must contain one of these.
 KNOWN_STRICTNESS = {
     "outside the representable range in UTC": "a date-time beyond year 1..9999 once in UTC",
+    "2147483647": "OCPP integers are 32-bit (datatypes.Integer); the schemas set no bound",
+    "-2147483648": "OCPP integers are 32-bit (datatypes.Integer); the schemas set no bound",
 }
 
 
-def check_agreement(name: str, instance: Any) -> BaseModel | None:
-    """Assert the model gives the oracle's verdict on `instance`; the model, when it accepted."""
+def check_agreement(name: str, instance: Any) -> bool:
+    """Assert the model gives the oracle's verdict on `instance`; return the oracle's verdict."""
     oracle_errors = list(ORACLES[name].iter_errors(instance))
     try:
         validated: BaseModel | None = model_for(name).model_validate(instance)
@@ -243,17 +260,17 @@ def check_agreement(name: str, instance: Any) -> BaseModel | None:
             for error in oracle_errors
             if not any(leniency.applies(name, error) for leniency in KNOWN_LENIENCIES)
         ]
-        assert not unexplained, f"{name}: the model accepts what the schema rejects: {unexplained}"
+        assert not unexplained, f"{name}: model accepts, schema rejects {unexplained}: {instance!r}"
     if not oracle_errors and model_error is not None:
         unexplained = [
             f"{list(error['loc'])}: {error['msg']}"
             for error in model_error.errors()
             if not any(marker in error["msg"] for marker in KNOWN_STRICTNESS)
         ]
-        assert not unexplained, f"{name}: the model rejects what the schema accepts: {unexplained}"
+        assert not unexplained, f"{name}: model rejects, schema accepts {unexplained}: {instance!r}"
     if not oracle_errors and validated is not None:
         check_round_trip(name, validated)
-    return validated
+    return not oracle_errors
 
 
 def check_round_trip(name: str, validated: BaseModel) -> None:
@@ -298,11 +315,13 @@ DATE_TIMES = st.builds(
     ),
 )
 
+# No shrinking: a failure names the mutant itself, and shrinking dozens of mutants is slow.
 HYPOTHESIS_SETTINGS = settings(
     max_examples=25,
     deadline=None,
     derandomize=True,
     database=None,
+    phases=(Phase.explicit, Phase.generate),
     suppress_health_check=list(HealthCheck),
 )
 
@@ -324,14 +343,12 @@ def walk(schema: dict[str, Any], value: Any, path: Path_ = ()) -> Iterator[tuple
 
 
 def replaced(root: Any, path: Path_, value: Any) -> Any:
-    """A deep copy of `root` with the node at `path` replaced."""
+    """`root` with the node at `path` replaced; containers on the path are copied, not mutated."""
     if not path:
         return value
-    result = copy.deepcopy(root)
-    node = result
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
+    step, rest = path[0], path[1:]
+    result = copy.copy(root)
+    result[step] = replaced(root[step], rest, value)
     return result
 
 
@@ -422,6 +439,15 @@ def object_mutations(schema: dict[str, Any], obj: dict[str, Any]) -> Iterator[di
     yield {}
 
 
+def trimmed(value: Any) -> Any:
+    """The payload with every array cut to its first two items (mutations touch the first)."""
+    if isinstance(value, dict):
+        return {key: trimmed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [trimmed(item) for item in value[:2]]
+    return value
+
+
 def mutations(schema: dict[str, Any], instance: Any) -> Iterator[Any]:
     """Mutants of a valid payload, one change each, anywhere in it."""
     for path, node_schema, value in walk(schema, instance):
@@ -446,10 +472,9 @@ def test_model_agrees_with_schema(name: str) -> None:
     @given(from_schema(INLINED[name], custom_formats={"date-time": DATE_TIMES}))
     def check(instance: Any) -> None:
         assert oracle.is_valid(instance), f"generator produced an invalid {name}: {instance!r}"
-        assert check_agreement(name, instance) is not None
-        for mutant in mutations(INLINED[name], instance):
-            check_agreement(name, mutant)
-            verdicts["accepted" if oracle.is_valid(mutant) else "rejected"] += 1
+        check_agreement(name, instance)
+        for mutant in mutations(INLINED[name], trimmed(instance)):
+            verdicts["accepted" if check_agreement(name, mutant) else "rejected"] += 1
 
     check()
     assert verdicts["rejected"] > 0, "the mutations never produced an invalid payload"
@@ -468,8 +493,9 @@ def assert_same_shape(official: dict[str, Any], ours: dict[str, Any], where: str
     ours = _strip_null(ours)
     kind = official.get("type")
     if "enum" in official:
+        # UnitOfMeasure is one enum with Hertz (in the `ocpp` copy of MeterValues only).
         extra = {"Hertz"} if where.endswith(".unit") else set()
-        assert set(ours["enum"]) - extra == set(official["enum"]), where
+        assert set(ours["enum"]) == set(official["enum"]) | extra, where
         return
     assert ours.get("type") == kind, f"{where}: {ours.get('type')} != {kind}"
     if kind == "object":
@@ -482,7 +508,9 @@ def assert_same_shape(official: dict[str, Any], ours: dict[str, Any], where: str
         assert_same_shape(official["items"], ours["items"], f"{where}[]")
     elif kind == "string":
         assert ours.get("maxLength") == official.get("maxLength"), where
-        assert ours.get("format") == official.get("format", ours.get("format")), where
+        # "uri" is not checked, neither by the models nor by the oracle (no rfc3987 installed).
+        is_date_time = official.get("format") == "date-time"
+        assert (ours.get("format") == "date-time") == is_date_time, where
 
 
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
@@ -543,7 +571,7 @@ def test_action_directions() -> None:
 
 def test_python_none_means_absent_but_json_null_is_refused() -> None:
     """Keyword None leaves an optional out; a null in a payload is a violation, as in the schema."""
-    made = IdTagInfo(status="Accepted", expiry_date=None, parent_id_tag=None)  # type: ignore[arg-type]
+    made = IdTagInfo(status=AuthorizationStatus.ACCEPTED, expiry_date=None, parent_id_tag=None)
     assert made.to_payload() == {"status": "Accepted"}
     with pytest.raises(ValidationError, match="null is not allowed"):
         IdTagInfo.model_validate({"status": "Accepted", "expiryDate": None})
@@ -585,7 +613,6 @@ def test_empty_meter_value_lists_are_tolerated() -> None:
     assert MeterValuesRequest.model_validate(empty).to_payload() == empty
 
 
-@pytest.mark.xfail(reason="_base.format_datetime uses strftime %Y: glibc does not pad to 4 digits")
 def test_years_before_1000_are_padded_on_output() -> None:
     """RFC 3339 wants four year digits; `0999-...` must not come out as `999-...`."""
     payload = HeartbeatResponse.model_validate({"currentTime": "0999-01-01T00:00:00Z"}).to_payload()

@@ -10,7 +10,7 @@ from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
-from . import handlers, presence, reactions, reads  # noqa: F401 - they register routes
+from . import handlers, presence, reactions, reads, security  # noqa: F401 - they register routes
 from .db import outbox
 from .queries import mark_offline_where_gateway_silent
 from .router import router

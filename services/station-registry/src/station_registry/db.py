@@ -51,6 +51,10 @@ charge_points = Table(
     Column("connection_id", String(64)),
     _ts("connected_at"),
     _ts("disconnected_at"),
+    # Security: the profile the CP must connect with (0-3) and its AuthorizationKey, hashed.
+    Column("security_profile", Integer, nullable=False, server_default="0"),
+    Column("auth_key_hash", String(200)),
+    _ts("auth_key_updated_at"),
     Index("ix_charge_points_gateway_online", "gateway", "online"),
 )
 
@@ -117,6 +121,20 @@ configuration = Table(
     Column("value", String(500)),
     Column("readonly", Boolean),
     _ts("updated_at", nullable=False, server_default=func.now()),
+)
+
+# Security events: what CPs report (SecurityEventNotification) and what the CSMS saw.
+security_events = Table(
+    "security_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("type", String(50), nullable=False),
+    Column("tech_info", String(255)),
+    Column("source", String(8), nullable=False),  # "cp" or "csms"
+    _ts("timestamp", nullable=False),
+    _ts("received_at", nullable=False, server_default=func.now()),
+    Index("ix_security_events_cp_time", "charge_point_id", "timestamp"),
 )
 
 outbox = outbox_table(metadata)

@@ -44,11 +44,14 @@ async def boot_notification(
         .where(charge_points.c.id == ctx.charge_point_id)
         .with_for_update()
     )
-    accepted = (
-        settings.unknown_charge_points is UnknownChargePointPolicy.ACCEPT
-        or previous == RegistrationStatus.ACCEPTED.value
-    )
-    status = RegistrationStatus.ACCEPTED if accepted else RegistrationStatus.REJECTED
+    if previous == RegistrationStatus.ACCEPTED.value:
+        status = RegistrationStatus.ACCEPTED
+    else:
+        status = {
+            UnknownChargePointPolicy.ACCEPT: RegistrationStatus.ACCEPTED,
+            UnknownChargePointPolicy.PENDING: RegistrationStatus.PENDING,
+            UnknownChargePointPolicy.REJECT: RegistrationStatus.REJECTED,
+        }[settings.unknown_charge_points]
     await ctx.session.execute(
         update(charge_points)
         .where(charge_points.c.id == ctx.charge_point_id)
@@ -77,9 +80,13 @@ async def boot_notification(
             **request.to_payload(),
         ),
     )
-    return BootNotificationResponse(
-        status=status, current_time=utcnow(), interval=settings.heartbeat_interval
+    # While Pending, the interval is how soon the CP boots again (OCPP 1.6 section 4.2).
+    interval = (
+        settings.heartbeat_interval
+        if status is RegistrationStatus.ACCEPTED
+        else settings.pending_interval
     )
+    return BootNotificationResponse(status=status, current_time=utcnow(), interval=interval)
 
 
 @router.on(Action.HEARTBEAT)

@@ -14,6 +14,7 @@ class UnknownChargePointPolicy(StrEnum):
     """What BootNotification answers a CP the registry has not accepted before."""
 
     ACCEPT = "accept"
+    PENDING = "pending"
     REJECT = "reject"
 
 
@@ -25,5 +26,7 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     http_port: int = 8081
     heartbeat_interval: int = Field(default=300, ge=1, description="seconds, sent in Boot")
     unknown_charge_points: UnknownChargePointPolicy = UnknownChargePointPolicy.ACCEPT
+    pending_interval: int = Field(default=60, ge=1, description="Boot retry while Pending")
+    auth_hash_iterations: int = Field(default=10_000, ge=1_000)
     gateway_timeout_factor: float = Field(default=3.0, ge=1.5)
     presence_sweep_interval: float = Field(default=2.0, gt=0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import ssl
 
 from csms_shared.logging import configure_logging
 from csms_shared.service import wait_for_stop_signal
@@ -16,14 +18,45 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server TLS context (security profiles 2 and 3), or None to serve plain ws://."""
+    if not settings.tls_cert_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    if settings.tls_client_ca_file:
+        # Optional: profile-2 CPs have no certificate; the registry decides per CP.
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(settings.tls_client_ca_file)
+    return context
+
+
+def reload_certificates(context: ssl.SSLContext, settings: Settings) -> None:
+    """SIGHUP: load renewed certificate files; new handshakes use them."""
+    try:
+        context.load_cert_chain(settings.tls_cert_file or "", settings.tls_key_file)
+        if settings.tls_client_ca_file:
+            context.load_verify_locations(settings.tls_client_ca_file)
+    except (OSError, ssl.SSLError):
+        log.exception("could not reload the TLS certificates; keeping the old ones")
+        return
+    log.info("TLS certificates reloaded")
+
+
 async def main(settings: Settings | None = None) -> None:
     """Run one gateway until SIGTERM or SIGINT, then drain."""
     settings = settings or Settings()
     configure_logging("ws-gateway", settings.log_level, settings.log_json)
     bus = GatewayBus(settings.broker_url, settings.instance_id, settings.prefetch)
     await bus.start()
-    gateway = Gateway(settings, bus)
+    ssl_context = tls_context(settings)
+    gateway = Gateway(settings, bus, ssl_context)
     await gateway.start()
+    if ssl_context is not None:
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP, reload_certificates, ssl_context, settings
+        )
     beat = asyncio.create_task(gateway.beat(), name="gateway-beat")
     await wait_for_stop_signal()
     await gateway.drain()

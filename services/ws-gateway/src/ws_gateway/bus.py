@@ -20,6 +20,7 @@ from aio_pika.exceptions import DeliveryError
 
 from csms_shared.bus.connection import connect
 from csms_shared.bus.replies import ReplyWaiter
+from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import (
     CALLS,
     COMMANDS,
@@ -38,6 +39,9 @@ from csms_shared.bus.topology import (
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+# Events a gateway follows: a CP's key or profile changed, so cached handshake decisions go.
+GATEWAY_EVENTS = ("station.credentials_changed",)
 
 
 class Unroutable(Exception):
@@ -58,6 +62,8 @@ class GatewayBus:
         self._exchanges: dict[str, AbstractExchange] = {}
         self.on_command: MessageHandler | None = None
         self.on_control: MessageHandler | None = None
+        self.on_event: MessageHandler | None = None
+        self.rpc: RpcClient | None = None
 
     @property
     def queue_name(self) -> str:
@@ -77,7 +83,11 @@ class GatewayBus:
             self.queue_name, exclusive=True, auto_delete=True
         )
         await self._queue.bind(self._exchanges[CONTROL.name])
+        for key in GATEWAY_EVENTS:
+            await self._queue.bind(self._exchanges[EVENTS.name], key)
         await self._queue.consume(self._dispatch, no_ack=True)
+        self.rpc = RpcClient(self._channel)
+        await self.rpc.start()
 
     async def close(self) -> None:
         """Close the connection; the exclusive queue and its bindings die with it."""
@@ -92,6 +102,9 @@ class GatewayBus:
             elif message.exchange == CONTROL.name:
                 if self.on_control is not None:
                     await self.on_control(message)
+            elif message.exchange == EVENTS.name:
+                if self.on_event is not None:
+                    await self.on_event(message)
             elif not self.waiter.resolve(message.correlation_id, orjson.loads(message.body)):
                 log.debug("dropped a late reply %s", message.correlation_id)
         except Exception:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
+import ssl
+import weakref
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -12,16 +13,20 @@ from urllib.parse import unquote
 
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from csms_shared.bus.events import event_body
+from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.health import probe_response
 from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp.identity import CHARGE_POINT_ID_CHARS, is_charge_point_id
 
+from .auth import Decision, HandshakeAuthorizer, basic_credentials
 from .bus import GatewayBus
+from .limits import AddressLimiter
 from .session import ChargePointSession
 from .settings import Settings
 
@@ -29,9 +34,8 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
 OCPP_PATH = "/ocpp/"
-# Security whitepaper 1.6: the identity is at most 48 characters and has no ':' (Basic auth).
-CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._\-*+|@=]{1,48}")
 CONNECTED = Gauge("gateway_connections", "Charge points connected to this gateway")
+HANDSHAKES = Counter("gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"])
 
 CLOSE_TAKEN_OVER = 4000  # private-use close code: a newer connection for this id took over
 
@@ -45,13 +49,26 @@ def _cp_id(path: str) -> str | None:
 class Gateway:
     """Holds this process's charge point connections and their presence on the bus."""
 
-    def __init__(self, settings: Settings, bus: GatewayBus) -> None:
+    def __init__(
+        self, settings: Settings, bus: GatewayBus, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.sessions: dict[str, ChargePointSession] = {}
         self._server: Server | None = None
+        self._ssl = ssl_context
+        assert bus.rpc is not None, "start the bus first"
+        self._authorizer = HandshakeAuthorizer(bus.rpc, settings.auth_cache_seconds)
+        self._handshakes = AddressLimiter(
+            settings.handshakes_per_address_per_second, settings.handshake_burst_per_address
+        )
+        # Decisions made in process_request, read by the connection handler.
+        self._admitted: weakref.WeakKeyDictionary[ServerConnection, Decision] = (
+            weakref.WeakKeyDictionary()
+        )
         bus.on_command = self._on_command
         bus.on_control = self._on_control
+        bus.on_event = self._on_event
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -73,10 +90,9 @@ class Gateway:
         cp_id = _cp_id(path)
         if cp_id is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Charge points connect at /ocpp/{id}\n")
-        if not CHARGE_POINT_ID.fullmatch(cp_id):
+        if not is_charge_point_id(cp_id):
             return connection.respond(
-                HTTPStatus.BAD_REQUEST,
-                "Charge point id must be 1-48 characters of A-Z a-z 0-9 . _ - * + | @ =\n",
+                HTTPStatus.BAD_REQUEST, f"Charge point id must be {CHARGE_POINT_ID_CHARS}\n"
             )
         offered = [
             p.strip()
@@ -88,6 +104,42 @@ class Gateway:
                 HTTPStatus.BAD_REQUEST,
                 f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL}; offered: {offered or 'none'}\n",
             )
+        address = connection.remote_address[0] if connection.remote_address else "?"
+        if not self._handshakes.allow(address):
+            HANDSHAKES.labels("throttled").inc()
+            return connection.respond(
+                HTTPStatus.TOO_MANY_REQUESTS, "Too many handshakes from this address\n"
+            )
+        return await self._admit(connection, request, cp_id)
+
+    async def _admit(
+        self, connection: ServerConnection, request: Request, cp_id: str
+    ) -> Response | None:
+        credentials = basic_credentials(request.headers.get("Authorization"))
+        if credentials is not None and credentials[0] != cp_id:
+            HANDSHAKES.labels("unauthorized").inc()
+            return _unauthorized(connection, "The Basic auth username must be the CP id")
+        try:
+            decision = await self._authorizer.decide(
+                cp_id,
+                credentials[1] if credentials else None,
+                tls=self._ssl is not None,
+                client_cn=_client_cn(connection),
+            )
+        except (RpcError, RpcUnavailable) as exc:
+            log.warning("cannot admit %s: registry unavailable (%s)", cp_id, exc)
+            HANDSHAKES.labels("unavailable").inc()
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "The central system cannot admit CPs right now\n"
+            )
+        if not decision.allowed:
+            HANDSHAKES.labels("refused").inc()
+            log.info("%s refused at handshake: %s", cp_id, decision.reason)
+            if decision.status == HTTPStatus.UNAUTHORIZED:
+                return _unauthorized(connection, decision.reason)
+            return connection.respond(HTTPStatus(decision.status), decision.reason + "\n")
+        HANDSHAKES.labels("admitted").inc()
+        self._admitted[connection] = decision
         return None
 
     async def _ready(self) -> None:
@@ -98,7 +150,14 @@ class Gateway:
 
     async def _handler(self, ws: ServerConnection) -> None:
         cp_id = _cp_id(ws.request.path if ws.request else "") or ""
-        session = ChargePointSession(cp_id, ws, self.bus, self.settings)
+        decision = self._admitted.pop(ws, None)
+        session = ChargePointSession(
+            cp_id,
+            ws,
+            self.bus,
+            self.settings,
+            registration_status=decision.registration_status if decision else "Accepted",
+        )
         previous = self.sessions.get(cp_id)
         self.sessions[cp_id] = session
         CONNECTED.set(len(self.sessions))
@@ -168,6 +227,11 @@ class Gateway:
             log.info("%s moved to gateway %s; closing here", session.cp_id, body.get("gateway"))
             await session.ws.close(CLOSE_TAKEN_OVER, "A newer connection for this id took over")
 
+    async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        body = orjson.loads(message.body)
+        if message.routing_key == "station.credentials_changed":
+            self._authorizer.invalidate(str(body.get("chargePointId", "")))
+
     async def _on_command(self, message: AbstractIncomingMessage) -> None:
         cp_id = message.routing_key or ""
         session = self.sessions.get(cp_id)
@@ -194,10 +258,12 @@ class Gateway:
             compression="deflate" if self.settings.compression else None,
             max_queue=16,
             server_header="csms-ws-gateway",
+            ssl=self._ssl,
         )
         log.info(
-            "gateway %s listening on ws://%s:%d%s{id}",
+            "gateway %s listening on %s://%s:%d%s{id}",
             self.bus.instance_id,
+            "wss" if self._ssl else "ws",
             self.settings.http_host,
             self.settings.port,
             OCPP_PATH,
@@ -237,6 +303,25 @@ class Gateway:
             )
         except Exception:
             log.warning("could not publish gateway.stopped")
+
+
+def _unauthorized(connection: ServerConnection, reason: str) -> Response:
+    response = connection.respond(HTTPStatus.UNAUTHORIZED, reason + "\n")
+    response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
+    return response
+
+
+def _client_cn(connection: ServerConnection) -> str | None:
+    """The commonName of the client certificate the TLS handshake verified, if any."""
+    transport = getattr(connection, "transport", None)
+    peercert = transport.get_extra_info("peercert") if transport is not None else None
+    if not peercert:
+        return None
+    for rdn in peercert.get("subject", ()):
+        for name, value in rdn:
+            if name == "commonName":
+                return str(value)
+    return None
 
 
 def _peer(ws: ServerConnection) -> str:

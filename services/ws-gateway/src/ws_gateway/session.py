@@ -23,6 +23,7 @@ from csms_shared.ocpp.errors import (
     NotImplementedOcppError,
     NotSupportedError,
     OcppError,
+    SecurityError,
     error_for,
 )
 from csms_shared.ocpp.framing import (
@@ -36,6 +37,7 @@ from csms_shared.ocpp.framing import (
 from csms_shared.ocpp.v16.actions import ACTIONS, CP_TO_CS_ACTIONS
 
 from .bus import GatewayBus, Unroutable
+from .limits import TokenBucket
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ CALL_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 COMMANDS_OUT = Counter("gateway_commands_total", "CS->CP commands", ["action", "outcome"])
+THROTTLED = Counter("gateway_throttled_total", "CALLs refused by the per-CP rate limit")
+
+CLOSE_POLICY_VIOLATION = 1008
 
 
 @dataclass(slots=True)
@@ -64,7 +69,12 @@ class ChargePointSession:
     """Reads a CP's frames, answers its CALLs in order and sends it commands one at a time."""
 
     def __init__(
-        self, cp_id: str, ws: ServerConnection, bus: GatewayBus, settings: Settings
+        self,
+        cp_id: str,
+        ws: ServerConnection,
+        bus: GatewayBus,
+        settings: Settings,
+        registration_status: str = "Accepted",
     ) -> None:
         self.cp_id = cp_id
         self.ws = ws
@@ -79,7 +89,9 @@ class ChargePointSession:
             settings.max_queued_commands
         )
         self._pending: PendingCommand | None = None
-        self.closing_reason: str | None = None
+        self.registration_status = registration_status
+        self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self._strikes = 0
 
     async def run(self) -> None:
         """Serve the connection until it closes."""
@@ -115,6 +127,9 @@ class ChargePointSession:
             return
         if isinstance(frame, Call):
             FRAMES_IN.labels("call").inc()
+            if not self._bucket.take():
+                await self._throttle(frame)
+                return
             try:
                 self._calls.put_nowait((frame, received, started))
             except asyncio.QueueFull:
@@ -127,6 +142,20 @@ class ChargePointSession:
             log.info("%s: dropped an answer to no pending call (%s)", self.cp_id, frame.message_id)
             return
         pending.future.set_result(frame)
+
+    async def _throttle(self, call: Call) -> None:
+        """Over the rate limit: refuse the CALL; a CP that keeps at it is disconnected."""
+        self._strikes += 1
+        THROTTLED.inc()
+        if self._strikes >= self._settings.rate_limit_strikes:
+            log.warning("%s: disconnected for flooding", self.cp_id)
+            await self.ws.close(CLOSE_POLICY_VIOLATION, "Message rate limit exceeded repeatedly")
+            return
+        error = GenericError(
+            "Message rate limit exceeded",
+            {"retryAfterSeconds": round(self._bucket.retry_after(), 3)},
+        )
+        await self._send(CallError.from_exception(call.message_id, error).to_json())
 
     async def _call_worker(self) -> None:
         while True:
@@ -149,6 +178,12 @@ class ChargePointSession:
             raise NotImplementedOcppError(f"Unknown action {call.action!r}")
         if call.action not in CP_TO_CS_ACTIONS:
             raise NotSupportedError(f"{call.action} is sent by the central system, not to it")
+        if self.registration_status != "Accepted" and call.action != "BootNotification":
+            # OCPP 1.6 section 4.2: until Accepted, a CP sends nothing but BootNotification.
+            raise SecurityError(
+                f"The charge point is {self.registration_status}: only BootNotification is"
+                " accepted until the central system accepts it"
+            )
         validate_payload(spec.request, call.payload)
         try:
             if call.action in NOTIFICATIONS:
@@ -172,6 +207,8 @@ class ChargePointSession:
             err = reply["error"]
             raise error_for(err["code"], err.get("description", ""), err.get("details"))
         payload: dict[str, Any] = reply["payload"]
+        if call.action == "BootNotification":
+            self.registration_status = str(payload.get("status", self.registration_status))
         return payload
 
     def enqueue_command(self, message: AbstractIncomingMessage) -> bool:

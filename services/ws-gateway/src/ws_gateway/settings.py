@@ -33,3 +33,15 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     max_queued_commands: int = Field(default=50, ge=1)
     beat_interval: float = Field(default=5.0, gt=0)
     drain_timeout: float = Field(default=10.0, gt=0)
+    # Security profile 2/3: serve wss:// with this certificate; profile 3 verifies client
+    # certificates against this CA. SIGHUP reloads the files.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    auth_cache_seconds: float = Field(default=60.0, ge=0)
+    # Abuse limits: per-CP message rate (token bucket), handshakes per source address.
+    rate_limit_per_second: float = Field(default=20.0, gt=0)
+    rate_limit_burst: int = Field(default=60, ge=1)
+    rate_limit_strikes: int = Field(default=50, ge=1, description="then disconnect")
+    handshakes_per_address_per_second: float = Field(default=50.0, gt=0)
+    handshake_burst_per_address: int = Field(default=200, ge=1)

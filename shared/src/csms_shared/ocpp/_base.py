@@ -19,9 +19,14 @@ def _as_utc(value: datetime) -> datetime:
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z` suffix, milliseconds only when there are any."""
     value = _as_utc(value)
+    # Not strftime("%Y"): glibc does not pad years below 1000 to the four digits RFC 3339 wants.
+    text = (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
     if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{text}.{value.microsecond // 1000:03d}Z"
+    return text + "Z"
 
 
 def utcnow() -> datetime:

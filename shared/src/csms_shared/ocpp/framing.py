@@ -13,6 +13,7 @@ from .errors import (
     ErrorCode,
     FormationViolation,
     OcppError,
+    PropertyConstraintViolation,
     ProtocolError,
     error_for,
     parse_error_code,
@@ -117,7 +118,9 @@ def parse_frame(data: str | bytes) -> Frame:
     if type(message_type) is not int or message_type not in (2, 3, 4):
         raise FrameError(ProtocolError(f"Unknown message type {message_type!r}"), message_id)
     if message_type == MessageType.CALL:
-        return _parse_call(message, message_id)
+        call = _parse_call(message, message_id)
+        _reject_nul(data, call.payload, message_id)
+        return call
     if message_type == MessageType.CALL_RESULT:
         if len(message) != 3 or not isinstance(message[2], dict):
             raise FrameError(
@@ -125,6 +128,23 @@ def parse_frame(data: str | bytes) -> Frame:
             )
         return CallResult(message_id, message[2])
     return _parse_call_error(message, message_id)
+
+
+def find_nul(value: Any, path: str = "payload") -> str | None:
+    """The path of the first string holding U+0000, which no database column can store."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = find_nul(key, path) or find_nul(item, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_nul(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def _parse_call(message: list[Any], message_id: str) -> Call:
@@ -136,6 +156,18 @@ def _parse_call(message: list[Any], message_id: str) -> Call:
     if not isinstance(payload, dict):
         raise FrameError(FormationViolation("Payload must be a JSON object"), message_id)
     return Call(message_id, action, payload)
+
+
+def _reject_nul(raw: str | bytes, payload: Any, message_id: str) -> None:
+    # The scan runs only when the raw frame holds the escape at all: free for normal traffic.
+    marker = b"\\u0000" if isinstance(raw, bytes) else "\\u0000"
+    if marker in raw:  # type: ignore[operator]
+        where = find_nul(payload)
+        if where:
+            raise FrameError(
+                PropertyConstraintViolation(f"{where}: strings may not contain U+0000"),
+                message_id,
+            )
 
 
 def _parse_call_error(message: list[Any], message_id: str) -> CallError:

@@ -6,12 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+
 from .deps import State, Viewer, rpc
 
 router = APIRouter(tags=["charge points"])
 
 REGISTRY = "station-registry"
-CpId = Annotated[str, Path(alias="id", min_length=1, max_length=48)]
+CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]
 

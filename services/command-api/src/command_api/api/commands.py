@@ -15,6 +15,8 @@ from pydantic.alias_generators import to_camel
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.ocpp._base import OcppModel
+from csms_shared.ocpp.framing import find_nul
+from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
 
 from ..dispatcher import NotConnected
@@ -23,7 +25,9 @@ from .deps import AppState, Operator, Session, State, Viewer, rpc_client
 
 router = APIRouter(tags=["commands"])
 
-CpId = Annotated[str, Path(alias="id", min_length=1, max_length=48, description="Charge point id")]
+CpId = Annotated[
+    str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN, description="Charge point id")
+]
 
 
 class ApiModel(BaseModel):
@@ -121,8 +125,13 @@ async def send_command(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"timeout must be in (0, {settings.command_timeout_max}] seconds",
         )
-    command_id = str(uuid.uuid4())
     request = payload.to_payload()
+    where = find_nul(request, "body")
+    if where:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{where}: strings may not contain U+0000"
+        )
+    command_id = str(uuid.uuid4())
     async with session.begin():
         await record_sent(
             session,

@@ -15,6 +15,7 @@ the schema has a type. The deliberate differences from those schemas are:
 * MeterValues ``meterValue`` / ``sampledValue`` and GetInstalledCertificateIds.conf
   ``certificateHashData`` may be empty lists (no ``minItems``), see `MeterValue` and messages;
 * `UnitOfMeasure` has ``Hertz`` for StopTransaction ``transactionData`` too;
+* integers are 32-bit (`Integer`), as OCPP 1.6 defines them; the schemas set no bound;
 * Python field names (snake_case) are accepted as keys besides the wire names
   (``populate_by_name`` of `OcppModel`).
 """
@@ -30,6 +31,7 @@ from pydantic import (
     AfterValidator,
     AllowInfNan,
     BeforeValidator,
+    Field,
     Strict,
     StrictBool,
     StrictInt,
@@ -67,6 +69,7 @@ __all__ = [
     "Firmware",
     "IdTagInfo",
     "IdToken",
+    "Integer",
     "KeyValue",
     "LogParameters",
     "MeterValue",
@@ -84,6 +87,14 @@ __all__ = [
     "String10000",
     "V16Model",
 ]
+
+
+# --- Integers -----------------------------------------------------------------------------------
+
+# OCPP 1.6 part 2, section 2: "integer" is 32-bit. Larger values fit no database column and no
+# charge point, so they are refused (PropertyConstraintViolation) although the schema has no bound.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+Integer = Annotated[StrictInt, Field(ge=INT32_MIN, le=INT32_MAX)]
 
 
 # --- Strings ------------------------------------------------------------------------------------
@@ -247,9 +258,9 @@ class MeterValue(V16Model):
 class ChargingSchedulePeriod(V16Model):
     """ChargingSchedulePeriod: a limit from startPeriod seconds after the schedule start."""
 
-    start_period: StrictInt
+    start_period: Integer
     limit: OneDecimal
-    number_phases: StrictInt | None = None
+    number_phases: Integer | None = None
 
 
 class ChargingSchedule(V16Model):
@@ -257,7 +268,7 @@ class ChargingSchedule(V16Model):
 
     charging_rate_unit: ChargingRateUnitType
     charging_schedule_period: list[ChargingSchedulePeriod]
-    duration: StrictInt | None = None
+    duration: Integer | None = None
     start_schedule: OcppDateTime | None = None
     min_charging_rate: OneDecimal | None = None
 
@@ -265,12 +276,12 @@ class ChargingSchedule(V16Model):
 class ChargingProfile(V16Model):
     """ChargingProfile: a stack-levelled charging schedule with its purpose and kind."""
 
-    charging_profile_id: StrictInt
-    stack_level: StrictInt
+    charging_profile_id: Integer
+    stack_level: Integer
     charging_profile_purpose: ChargingProfilePurposeType
     charging_profile_kind: ChargingProfileKindType
     charging_schedule: ChargingSchedule
-    transaction_id: StrictInt | None = None
+    transaction_id: Integer | None = None
     recurrency_kind: RecurrencyKindType | None = None
     valid_from: OcppDateTime | None = None
     valid_to: OcppDateTime | None = None

@@ -4,8 +4,6 @@ Field names are snake_case here and camelCase on the wire (the alias generator o
 See `datatypes` for the validation rules and the few deliberate differences from the schemas.
 """
 
-from pydantic import StrictInt
-
 from .datatypes import (
     AuthorizationData,
     CertificateHashData,
@@ -19,6 +17,7 @@ from .datatypes import (
     Firmware,
     IdTagInfo,
     IdToken,
+    Integer,
     KeyValue,
     LogParameters,
     MeterValue,
@@ -187,7 +186,7 @@ class BootNotificationResponse(V16Model):
 
     status: RegistrationStatus
     current_time: OcppDateTime
-    interval: StrictInt
+    interval: Integer
 
 
 class DataTransferRequest(V16Model):
@@ -238,9 +237,9 @@ class HeartbeatResponse(V16Model):
 class MeterValuesRequest(V16Model):
     """MeterValues.req: sampled meter values of a connector, possibly within a transaction."""
 
-    connector_id: StrictInt
+    connector_id: Integer
     meter_value: list[MeterValue]
-    transaction_id: StrictInt | None = None
+    transaction_id: Integer | None = None
 
 
 class MeterValuesResponse(V16Model):
@@ -250,24 +249,24 @@ class MeterValuesResponse(V16Model):
 class StartTransactionRequest(V16Model):
     """StartTransaction.req: a transaction has started on a connector."""
 
-    connector_id: StrictInt
+    connector_id: Integer
     id_tag: IdToken
-    meter_start: StrictInt
+    meter_start: Integer
     timestamp: OcppDateTime
-    reservation_id: StrictInt | None = None
+    reservation_id: Integer | None = None
 
 
 class StartTransactionResponse(V16Model):
     """StartTransaction.conf: the transaction id and the idTag's authorization status."""
 
     id_tag_info: IdTagInfo
-    transaction_id: StrictInt
+    transaction_id: Integer
 
 
 class StatusNotificationRequest(V16Model):
     """StatusNotification.req: a connector's (or the Charge Point's) status or error changed."""
 
-    connector_id: StrictInt
+    connector_id: Integer
     error_code: ChargePointErrorCode
     status: ChargePointStatus
     info: CiString50 | None = None
@@ -283,9 +282,9 @@ class StatusNotificationResponse(V16Model):
 class StopTransactionRequest(V16Model):
     """StopTransaction.req: a transaction has stopped, with the final meter value."""
 
-    meter_stop: StrictInt
+    meter_stop: Integer
     timestamp: OcppDateTime
-    transaction_id: StrictInt
+    transaction_id: Integer
     id_tag: IdToken | None = None
     reason: Reason | None = None
     transaction_data: list[MeterValue] | None = None
@@ -303,7 +302,7 @@ class StopTransactionResponse(V16Model):
 class CancelReservationRequest(V16Model):
     """CancelReservation.req: cancel a reservation by id."""
 
-    reservation_id: StrictInt
+    reservation_id: Integer
 
 
 class CancelReservationResponse(V16Model):
@@ -315,7 +314,7 @@ class CancelReservationResponse(V16Model):
 class ChangeAvailabilityRequest(V16Model):
     """ChangeAvailability.req: make a connector (0 = whole Charge Point) (in)operative."""
 
-    connector_id: StrictInt
+    connector_id: Integer
     type: AvailabilityType
 
 
@@ -351,10 +350,10 @@ class ClearCacheResponse(V16Model):
 class ClearChargingProfileRequest(V16Model):
     """ClearChargingProfile.req: clear the charging profiles matching all given criteria."""
 
-    id: StrictInt | None = None
-    connector_id: StrictInt | None = None
+    id: Integer | None = None
+    connector_id: Integer | None = None
     charging_profile_purpose: ChargingProfilePurposeType | None = None
-    stack_level: StrictInt | None = None
+    stack_level: Integer | None = None
 
 
 class ClearChargingProfileResponse(V16Model):
@@ -366,8 +365,8 @@ class ClearChargingProfileResponse(V16Model):
 class GetCompositeScheduleRequest(V16Model):
     """GetCompositeSchedule.req: the combined schedule of a connector for `duration` seconds."""
 
-    connector_id: StrictInt
-    duration: StrictInt
+    connector_id: Integer
+    duration: Integer
     charging_rate_unit: ChargingRateUnitType | None = None
 
 
@@ -375,7 +374,7 @@ class GetCompositeScheduleResponse(V16Model):
     """GetCompositeSchedule.conf: the composite schedule, when accepted."""
 
     status: GetCompositeScheduleStatus
-    connector_id: StrictInt | None = None
+    connector_id: Integer | None = None
     schedule_start: OcppDateTime | None = None
     charging_schedule: ChargingSchedule | None = None
 
@@ -397,8 +396,8 @@ class GetDiagnosticsRequest(V16Model):
     """GetDiagnostics.req: upload diagnostics to a URI (not checked as a URI, as in the schema)."""
 
     location: String
-    retries: StrictInt | None = None
-    retry_interval: StrictInt | None = None
+    retries: Integer | None = None
+    retry_interval: Integer | None = None
     start_time: OcppDateTime | None = None
     stop_time: OcppDateTime | None = None
 
@@ -416,14 +415,14 @@ class GetLocalListVersionRequest(V16Model):
 class GetLocalListVersionResponse(V16Model):
     """GetLocalListVersion.conf: the current list version (0: empty, -1: not supported)."""
 
-    list_version: StrictInt
+    list_version: Integer
 
 
 class RemoteStartTransactionRequest(V16Model):
     """RemoteStartTransaction.req: start a transaction for an idTag, optionally with a profile."""
 
     id_tag: IdToken
-    connector_id: StrictInt | None = None
+    connector_id: Integer | None = None
     charging_profile: ChargingProfile | None = None
 
 
@@ -436,7 +435,7 @@ class RemoteStartTransactionResponse(V16Model):
 class RemoteStopTransactionRequest(V16Model):
     """RemoteStopTransaction.req: stop a transaction by id."""
 
-    transaction_id: StrictInt
+    transaction_id: Integer
 
 
 class RemoteStopTransactionResponse(V16Model):
@@ -448,10 +447,10 @@ class RemoteStopTransactionResponse(V16Model):
 class ReserveNowRequest(V16Model):
     """ReserveNow.req: reserve a connector for an idTag until expiryDate."""
 
-    connector_id: StrictInt
+    connector_id: Integer
     expiry_date: OcppDateTime
     id_tag: IdToken
-    reservation_id: StrictInt
+    reservation_id: Integer
     parent_id_tag: IdToken | None = None
 
 
@@ -476,7 +475,7 @@ class ResetResponse(V16Model):
 class SendLocalListRequest(V16Model):
     """SendLocalList.req: a full or differential Local Authorization List update."""
 
-    list_version: StrictInt
+    list_version: Integer
     update_type: UpdateType
     local_authorization_list: list[AuthorizationData] | None = None
 
@@ -490,7 +489,7 @@ class SendLocalListResponse(V16Model):
 class SetChargingProfileRequest(V16Model):
     """SetChargingProfile.req: install a charging profile on a connector (0 = Charge Point)."""
 
-    connector_id: StrictInt
+    connector_id: Integer
     cs_charging_profiles: ChargingProfile
 
 
@@ -504,7 +503,7 @@ class TriggerMessageRequest(V16Model):
     """TriggerMessage.req: ask the Charge Point to send a given message now."""
 
     requested_message: MessageTrigger
-    connector_id: StrictInt | None = None
+    connector_id: Integer | None = None
 
 
 class TriggerMessageResponse(V16Model):
@@ -516,7 +515,7 @@ class TriggerMessageResponse(V16Model):
 class UnlockConnectorRequest(V16Model):
     """UnlockConnector.req: unlock the cable retention lock of a connector."""
 
-    connector_id: StrictInt
+    connector_id: Integer
 
 
 class UnlockConnectorResponse(V16Model):
@@ -530,8 +529,8 @@ class UpdateFirmwareRequest(V16Model):
 
     location: String
     retrieve_date: OcppDateTime
-    retries: StrictInt | None = None
-    retry_interval: StrictInt | None = None
+    retries: Integer | None = None
+    retry_interval: Integer | None = None
 
 
 class UpdateFirmwareResponse(V16Model):
@@ -545,7 +544,7 @@ class LogStatusNotificationRequest(V16Model):
     """LogStatusNotification.req: progress of a log upload requested by GetLog.req."""
 
     status: UploadLogStatus
-    request_id: StrictInt | None = None
+    request_id: Integer | None = None
 
 
 class LogStatusNotificationResponse(V16Model):
@@ -580,7 +579,7 @@ class SignedFirmwareStatusNotificationRequest(V16Model):
     """SignedFirmwareStatusNotification.req: progress of a signed firmware update."""
 
     status: SignedFirmwareStatus
-    request_id: StrictInt | None = None
+    request_id: Integer | None = None
 
 
 class SignedFirmwareStatusNotificationResponse(V16Model):
@@ -618,7 +617,7 @@ class ExtendedTriggerMessageRequest(V16Model):
     """ExtendedTriggerMessage.req: ask the Charge Point to send a given message now."""
 
     requested_message: ExtendedMessageTrigger
-    connector_id: StrictInt | None = None
+    connector_id: Integer | None = None
 
 
 class ExtendedTriggerMessageResponse(V16Model):
@@ -645,9 +644,9 @@ class GetLogRequest(V16Model):
 
     log: LogParameters
     log_type: LogType
-    request_id: StrictInt
-    retries: StrictInt | None = None
-    retry_interval: StrictInt | None = None
+    request_id: Integer
+    retries: Integer | None = None
+    retry_interval: Integer | None = None
 
 
 class GetLogResponse(V16Model):
@@ -673,10 +672,10 @@ class InstallCertificateResponse(V16Model):
 class SignedUpdateFirmwareRequest(V16Model):
     """SignedUpdateFirmware.req: install a signed firmware image."""
 
-    request_id: StrictInt
+    request_id: Integer
     firmware: Firmware
-    retries: StrictInt | None = None
-    retry_interval: StrictInt | None = None
+    retries: Integer | None = None
+    retry_interval: Integer | None = None
 
 
 class SignedUpdateFirmwareResponse(V16Model):

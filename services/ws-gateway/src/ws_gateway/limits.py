@@ -1,0 +1,50 @@
+"""Token buckets: per-CP message rates and per-address handshake rates."""
+
+from __future__ import annotations
+
+import time
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend a token; False when none is left."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def retry_after(self) -> float:
+        """Seconds until a token is there again."""
+        return max(0.0, (1.0 - self.tokens) / self.rate)
+
+
+class AddressLimiter:
+    """A bucket per source address, pruned so a scan of many addresses stays bounded."""
+
+    def __init__(self, rate: float, burst: int, max_addresses: int = 65_536) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._max = max_addresses
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def allow(self, address: str) -> bool:
+        """Spend a token of this address."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) >= self._max:
+                self._buckets.clear()
+            bucket = self._buckets[address] = TokenBucket(self._rate, self._burst)
+        return bucket.take()

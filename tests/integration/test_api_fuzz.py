@@ -1,0 +1,37 @@
+"""A property-based fuzz of command-api's OpenAPI against the running app: no 500s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.integration.conftest import ADMIN_KEY
+
+pytestmark = pytest.mark.integration
+
+
+def test_no_input_makes_the_api_fail(suite: Any) -> None:
+    schema = schemathesis.openapi.from_url(suite.api_url.removesuffix("/api/v1") + "/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) > 26
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=8,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def exercise(case: Any) -> None:
+            response = case.call(headers=headers, timeout=30)
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text}"
+            )
+
+        exercise()

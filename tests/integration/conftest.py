@@ -51,6 +51,7 @@ class Suite:
 
     def __init__(self, infra: Infra, log_dir: Path) -> None:
         self.infra = infra
+        self.log_dir = log_dir
         self.env = base_env(
             CSMS_BROKER_URL=infra.broker_url,
             CSMS_DATABASE_URL=infra.database_url,
@@ -110,14 +111,38 @@ class Suite:
         gateway.start()
         gateway.wait_ready(f"http://127.0.0.1:{self.gateway_ports[index]}/readyz")
 
-    def restart_service(self, name: str) -> None:
-        """Start a stopped or killed service again."""
-        self.services[name].start()
+    def restart_service(self, name: str, **env: str) -> None:
+        """Start a stopped or killed service again, with `env` changed if given."""
+        process = self.services[name]
+        if env:
+            process.stop()
+            process.env = process.env | env
+        process.start()
         self.services[name].wait_ready(f"http://127.0.0.1:{self.service_ports[name]}/readyz")
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.service_ports['command-api']}/api/v1"
+
+    def extra_gateway(self, name: str, **env: str) -> tuple[ServiceProcess, int]:
+        """Start one more gateway with its own settings; the test stops it."""
+        port = free_port()
+        process = ServiceProcess(
+            name,
+            [str(BIN / "ws-gateway")],
+            self.env
+            | {
+                "GATEWAY_PORT": str(port),
+                "GATEWAY_INSTANCE_ID": f"{name}-{uuid.uuid4().hex[:6]}",
+                "GATEWAY_BEAT_INTERVAL": "0.5",
+            }
+            | env,
+            self.log_dir,
+        )
+        process.start()
+        scheme = "https" if "GATEWAY_TLS_CERT_FILE" in env else "http"
+        process.wait_ready(f"{scheme}://127.0.0.1:{port}/readyz")
+        return process, port
 
     def gateway_url(self, index: int) -> str:
         return f"ws://127.0.0.1:{self.gateway_ports[index]}"

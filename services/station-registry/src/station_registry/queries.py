@@ -9,6 +9,7 @@ from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime
 
 from .db import charge_points, connectors, gateways
@@ -121,3 +122,15 @@ async def load_charge_points(
         ):
             by_cp[c.charge_point_id].append(c)
     return [charge_point_doc(row, by_cp[row.id]) for row in rows], int(total or 0)
+
+
+def page(params: dict[str, Any]) -> tuple[int, int]:
+    """limit and offset of a list RPC, checked."""
+    try:
+        limit = int(params.get("limit", 50))
+        offset = int(params.get("offset", 0))
+    except (TypeError, ValueError):
+        raise RpcError("invalid", "limit and offset are integers") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise RpcError("invalid", "limit is 1..1000 and offset >= 0")
+    return limit, offset

@@ -11,25 +11,14 @@ from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime
 
 from .db import charge_points, configuration, connectors, gateways, status_history
-from .queries import charge_point_doc, load_charge_points
+from .queries import charge_point_doc, load_charge_points, page
 from .router import router
-
-
-def _page(params: dict[str, Any]) -> tuple[int, int]:
-    try:
-        limit = int(params.get("limit", 50))
-        offset = int(params.get("offset", 0))
-    except (TypeError, ValueError):
-        raise RpcError("invalid", "limit and offset are integers") from None
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise RpcError("invalid", "limit is 1..1000 and offset >= 0")
-    return limit, offset
 
 
 @router.rpc("list_charge_points")
 async def list_charge_points(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A page of charge points with their connectors."""
-    limit, offset = _page(params)
+    limit, offset = page(params)
     online = params.get("online")
     items, total = await load_charge_points(
         ctx.session, limit=limit, offset=offset, online=None if online is None else bool(online)
@@ -78,7 +67,7 @@ async def get_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, An
 @router.rpc("status_history")
 async def get_status_history(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A CP's status notifications, newest first."""
-    limit, offset = _page(params)
+    limit, offset = page(params)
     cp_id = params.get("id")
     h = status_history.c
     rows = (

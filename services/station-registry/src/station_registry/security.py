@@ -14,9 +14,10 @@ from sqlalchemy.dialects.postgresql import insert
 from csms_shared.bus.events import event_body
 from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
-from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp._base import format_datetime, utcnow
 
 from .db import charge_points, security_events
+from .queries import page
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
 
@@ -182,3 +183,33 @@ async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str
     if row is None:
         raise RpcError("not_found", f"charge point {cp_id!r} was never seen")
     return {"id": cp_id, "registrationStatus": "Accepted", "online": row.online}
+
+
+@router.rpc("security_events")
+async def list_security_events(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A CP's security events, newest first."""
+    limit, offset = page(params)
+    cp_id = str(params.get("id", ""))
+    e = security_events.c
+    total = await ctx.session.scalar(
+        select(func.count()).select_from(security_events).where(e.charge_point_id == cp_id)
+    )
+    rows = (
+        await ctx.session.execute(
+            select(security_events)
+            .where(e.charge_point_id == cp_id)
+            .order_by(e.timestamp.desc(), e.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    items = [
+        {
+            "type": r.type,
+            "timestamp": format_datetime(r.timestamp),
+            "source": r.source,
+            **({"techInfo": r.tech_info} if r.tech_info else {}),
+        }
+        for r in rows
+    ]
+    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}

@@ -39,7 +39,14 @@ async def infra(broker_and_db_base: tuple[str, str]) -> AsyncIterator[Infra]:
 
 # The services the suite runs beside its gateways: (console script, env prefix, extra env).
 SERVICES = [
-    ("station-registry", "REGISTRY_", {"REGISTRY_PRESENCE_SWEEP_INTERVAL": "0.5"}),
+    (
+        "station-registry",
+        "REGISTRY_",
+        {
+            "REGISTRY_PRESENCE_SWEEP_INTERVAL": "0.5",
+            "REGISTRY_DATA_TRANSFER_VENDORS": '{"com.acme": ["ping"], "com.any": []}',
+        },
+    ),
     ("session-service", "SESSION_", {}),
     ("command-api", "API_", {"API_COMMAND_TIMEOUT": "5"}),
 ]

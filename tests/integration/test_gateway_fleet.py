@@ -11,7 +11,7 @@ import orjson
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.integration.support import CallErrorReply, ChargePointClient, eventually
+from tests.integration.support import ChargePointClient, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -203,16 +203,6 @@ async def test_second_connection_on_the_same_gateway_takes_over(
     await asyncio.wait_for(old.ws.wait_closed(), 10)
     assert old.ws.close_code == 4000
     assert (await new.call("Heartbeat", {}))["currentTime"]
-
-
-async def test_decision_call_without_owner_gets_not_implemented(
-    connect_cp: Any, cp_id: str
-) -> None:
-    # DataTransfer from CPs has no owner yet (issue 5): nobody binds its routing key.
-    cp = await connect_cp(cp_id)
-    with pytest.raises(CallErrorReply) as exc:
-        await cp.call("DataTransfer", {"vendorId": "ACME"})
-    assert exc.value.code == "NotImplemented"
 
 
 async def test_health_endpoints(suite: Any) -> None:

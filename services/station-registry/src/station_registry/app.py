@@ -10,7 +10,14 @@ from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
-from . import handlers, presence, reactions, reads, security  # noqa: F401 - they register routes
+from . import (  # noqa: F401 - importing them registers their routes
+    cp_reports,
+    handlers,
+    presence,
+    reactions,
+    reads,
+    security,
+)
 from .db import outbox
 from .queries import mark_offline_where_gateway_silent
 from .router import router

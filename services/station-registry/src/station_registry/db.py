@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -135,6 +136,60 @@ security_events = Table(
     _ts("timestamp", nullable=False),
     _ts("received_at", nullable=False, server_default=func.now()),
     Index("ix_security_events_cp_time", "charge_point_id", "timestamp"),
+)
+
+# Firmware updates, diagnostics and log uploads an operator started (one row per command),
+# with the latest status the CP reported; every report is kept in operation_statuses.
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("kind", String(16), nullable=False),  # diagnostics | firmware | signed_firmware | log
+    Column("request_id", Integer),
+    Column("command_id", String(36)),
+    Column("detail", String(512)),  # file name, firmware location
+    Column("status", String(32), nullable=False),
+    _ts("requested_at", nullable=False, server_default=func.now()),
+    _ts("status_at", nullable=False, server_default=func.now()),
+    UniqueConstraint("command_id", name="uq_operations_command"),
+    Index("ix_operations_cp_kind", "charge_point_id", "kind", "id"),
+)
+
+operation_statuses = Table(
+    "operation_statuses",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("operation_id", BigInteger),
+    Column("request_id", Integer),
+    Column("status", String(32), nullable=False),
+    _ts("received_at", nullable=False),
+    Index("ix_operation_statuses_cp", "charge_point_id", "id"),
+)
+
+data_transfers = Table(
+    "data_transfers",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("vendor_id", String(255), nullable=False),
+    Column("message_id", String(50)),
+    Column("data", Text),
+    Column("status", String(20), nullable=False),
+    _ts("received_at", nullable=False),
+    Index("ix_data_transfers_cp", "charge_point_id", "id"),
+)
+
+certificate_requests = Table(
+    "certificate_requests",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("csr", Text, nullable=False),
+    _ts("received_at", nullable=False),
+    Index("ix_certificate_requests_cp", "charge_point_id", "id"),
 )
 
 outbox = outbox_table(metadata)

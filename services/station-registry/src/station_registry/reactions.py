@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.router import Context
 
+from .cp_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
 from .queries import ensure_charge_point
 from .router import router
@@ -34,6 +35,9 @@ async def _store_keys(ctx: Context, cp_id: str, keys: list[dict[str, Any]]) -> N
 async def command_completed(event: dict[str, Any], ctx: Context) -> None:
     """Keep what the CP confirmed: its configuration and its connectors' availability."""
     if event.get("status") != "result":
+        return
+    if event.get("action") in STARTED_BY:
+        await start_operation(ctx, event)
         return
     cp_id: str = event["chargePointId"]
     action, request = event.get("action"), event.get("request") or {}

@@ -10,7 +10,17 @@ from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime
 
-from .db import charge_points, configuration, connectors, gateways, status_history
+from .db import (
+    certificate_requests,
+    charge_points,
+    configuration,
+    connectors,
+    data_transfers,
+    gateways,
+    operation_statuses,
+    operations,
+    status_history,
+)
 from .queries import charge_point_doc, load_charge_points, page
 from .router import router
 
@@ -127,3 +137,94 @@ async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]
             if online_by_gateway.get(g.id) or g.connections
         ],
     }
+
+
+@router.rpc("operations")
+async def list_operations(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A CP's firmware updates, diagnostics and log uploads, newest first, with their reports."""
+    limit, offset = page(params)
+    cp_id = str(params.get("id", ""))
+    op = operations.c
+    where = [op.charge_point_id == cp_id]
+    if params.get("kind"):
+        where.append(op.kind == str(params["kind"]))
+    total = await ctx.session.scalar(select(func.count()).select_from(operations).where(*where))
+    rows = (
+        await ctx.session.execute(
+            select(operations).where(*where).order_by(op.id.desc()).limit(limit).offset(offset)
+        )
+    ).all()
+    reports: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    if reports:
+        s = operation_statuses.c
+        for r in await ctx.session.execute(
+            select(operation_statuses).where(s.operation_id.in_(list(reports))).order_by(s.id)
+        ):
+            reports[r.operation_id].append(
+                {"status": r.status, "at": format_datetime(r.received_at)}
+            )
+    items = [
+        {
+            "operationId": row.id,
+            "kind": row.kind,
+            "status": row.status,
+            "requestedAt": format_datetime(row.requested_at),
+            "statusAt": format_datetime(row.status_at),
+            "reports": reports[row.id],
+            **({"commandId": row.command_id} if row.command_id else {}),
+            **({"requestId": row.request_id} if row.request_id is not None else {}),
+            **({"detail": row.detail} if row.detail else {}),
+        }
+        for row in rows
+    ]
+    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+
+
+@router.rpc("data_transfers")
+async def list_data_transfers(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """DataTransfer requests a CP sent, newest first."""
+    limit, offset = page(params)
+    d = data_transfers.c
+    where = d.charge_point_id == str(params.get("id", ""))
+    total = await ctx.session.scalar(select(func.count()).select_from(data_transfers).where(where))
+    rows = (
+        await ctx.session.execute(
+            select(data_transfers).where(where).order_by(d.id.desc()).limit(limit).offset(offset)
+        )
+    ).all()
+    items = [
+        {
+            "vendorId": r.vendor_id,
+            "status": r.status,
+            "receivedAt": format_datetime(r.received_at),
+            **({"messageId": r.message_id} if r.message_id is not None else {}),
+            **({"data": r.data} if r.data is not None else {}),
+        }
+        for r in rows
+    ]
+    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+
+
+@router.rpc("certificate_requests")
+async def list_certificate_requests(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """CSRs a CP sent with SignCertificate, newest first."""
+    limit, offset = page(params)
+    c = certificate_requests.c
+    where = c.charge_point_id == str(params.get("id", ""))
+    total = await ctx.session.scalar(
+        select(func.count()).select_from(certificate_requests).where(where)
+    )
+    rows = (
+        await ctx.session.execute(
+            select(certificate_requests)
+            .where(where)
+            .order_by(c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    items = [
+        {"requestId": r.id, "csr": r.csr, "receivedAt": format_datetime(r.received_at)}
+        for r in rows
+    ]
+    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -46,10 +47,15 @@ def verify_key(key: str, stored: str) -> bool:
 
 
 async def record_security_event(
-    ctx: Context, cp_id: str, kind: str, tech_info: str | None, source: str = "csms"
+    ctx: Context,
+    cp_id: str,
+    kind: str,
+    tech_info: str | None,
+    source: str = "csms",
+    at: datetime | None = None,
 ) -> None:
     """Keep a security event and publish it as `security.event`."""
-    at = utcnow()
+    at = at or utcnow()
     await ctx.session.execute(
         insert(security_events).values(
             charge_point_id=cp_id, type=kind, tech_info=tech_info, source=source, timestamp=at

@@ -28,5 +28,8 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     unknown_charge_points: UnknownChargePointPolicy = UnknownChargePointPolicy.ACCEPT
     pending_interval: int = Field(default=60, ge=1, description="Boot retry while Pending")
     auth_hash_iterations: int = Field(default=10_000, ge=1_000)
+    # DataTransfer from CPs: vendorId -> the messageIds accepted ([] = any). Others are answered
+    # UnknownVendorId / UnknownMessageId; all are recorded and published as events.
+    data_transfer_vendors: dict[str, list[str]] = Field(default_factory=dict)
     gateway_timeout_factor: float = Field(default=3.0, ge=1.5)
     presence_sweep_interval: float = Field(default=2.0, gt=0)

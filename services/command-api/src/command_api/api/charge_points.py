@@ -128,3 +128,43 @@ async def security_events(
         state, REGISTRY, "security_events", id=cp_id, limit=limit, offset=offset
     )
     return result
+
+
+@router.get("/charge-points/{id}/operations")
+async def operations(
+    state: State,
+    principal: Viewer,
+    cp_id: CpId,
+    kind: Annotated[
+        str | None, Query(pattern="^(diagnostics|firmware|signed_firmware|log)$")
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Firmware updates, diagnostics and log uploads with the statuses the CP reported."""
+    result: dict[str, Any] = await rpc(
+        state, REGISTRY, "operations", id=cp_id, kind=kind, limit=limit, offset=offset
+    )
+    return result
+
+
+@router.get("/charge-points/{id}/data-transfers")
+async def data_transfers(
+    state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    """DataTransfer requests the CP sent, with the answer each got."""
+    result: dict[str, Any] = await rpc(
+        state, REGISTRY, "data_transfers", id=cp_id, limit=limit, offset=offset
+    )
+    return result
+
+
+@router.get("/charge-points/{id}/certificate-requests")
+async def certificate_requests(
+    state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    """CSRs the CP sent with SignCertificate."""
+    result: dict[str, Any] = await rpc(
+        state, REGISTRY, "certificate_requests", id=cp_id, limit=limit, offset=offset
+    )
+    return result

@@ -1,0 +1,212 @@
+"""The CP's own reports: firmware/diagnostics/log progress, security events, CSRs, DataTransfer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from csms_shared.bus.events import event_body
+from csms_shared.bus.router import CallContext, Context
+from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp.v16.actions import Action
+from csms_shared.ocpp.v16.enums import DataTransferStatus, GenericStatus
+from csms_shared.ocpp.v16.messages import (
+    DataTransferRequest,
+    DataTransferResponse,
+    DiagnosticsStatusNotificationRequest,
+    DiagnosticsStatusNotificationResponse,
+    FirmwareStatusNotificationRequest,
+    FirmwareStatusNotificationResponse,
+    LogStatusNotificationRequest,
+    LogStatusNotificationResponse,
+    SecurityEventNotificationRequest,
+    SecurityEventNotificationResponse,
+    SignCertificateRequest,
+    SignCertificateResponse,
+    SignedFirmwareStatusNotificationRequest,
+    SignedFirmwareStatusNotificationResponse,
+)
+
+from .db import certificate_requests, data_transfers, operation_statuses, operations
+from .queries import ensure_charge_point
+from .router import router
+from .security import record_security_event
+from .settings import Settings
+
+# The command that starts each kind of operation, and the kind its status reports belong to.
+STARTED_BY = {
+    "GetDiagnostics": "diagnostics",
+    "UpdateFirmware": "firmware",
+    "SignedUpdateFirmware": "signed_firmware",
+    "GetLog": "log",
+}
+
+
+async def _report_status(ctx: CallContext, kind: str, status: str, request_id: int | None) -> None:
+    """Attach a status report to the operation it belongs to, keep it, publish it."""
+    cp_id = ctx.charge_point_id
+    at = ctx.received_at or utcnow()
+    op = operations.c
+    match = [op.charge_point_id == cp_id, op.kind == kind]
+    if request_id is not None:
+        match.append(op.request_id == request_id)
+    operation_id = await ctx.session.scalar(
+        select(op.id).where(and_(*match)).order_by(op.id.desc()).limit(1).with_for_update()
+    )
+    if operation_id is not None:
+        await ctx.session.execute(
+            update(operations).where(op.id == operation_id).values(status=status, status_at=at)
+        )
+    await ctx.session.execute(
+        insert(operation_statuses).values(
+            charge_point_id=cp_id,
+            kind=kind,
+            operation_id=operation_id,
+            request_id=request_id,
+            status=status,
+            received_at=at,
+        )
+    )
+    fields: dict[str, Any] = {"chargePointId": cp_id, "kind": kind, "status": status}
+    if request_id is not None:
+        fields["requestId"] = request_id
+    if operation_id is not None:
+        fields["operationId"] = operation_id
+    await ctx.emit(
+        f"{kind.replace('_', '.')}.status", event_body(f"{kind}.status", at=at, **fields)
+    )
+
+
+@router.on(Action.DIAGNOSTICS_STATUS_NOTIFICATION)
+async def diagnostics_status_notification(
+    request: DiagnosticsStatusNotificationRequest, ctx: CallContext
+) -> DiagnosticsStatusNotificationResponse:
+    """Progress of a diagnostics upload started by GetDiagnostics."""
+    await _report_status(ctx, "diagnostics", request.status.value, None)
+    return DiagnosticsStatusNotificationResponse()
+
+
+@router.on(Action.FIRMWARE_STATUS_NOTIFICATION)
+async def firmware_status_notification(
+    request: FirmwareStatusNotificationRequest, ctx: CallContext
+) -> FirmwareStatusNotificationResponse:
+    """Progress of a firmware update started by UpdateFirmware."""
+    await _report_status(ctx, "firmware", request.status.value, None)
+    return FirmwareStatusNotificationResponse()
+
+
+@router.on(Action.SIGNED_FIRMWARE_STATUS_NOTIFICATION)
+async def signed_firmware_status_notification(
+    request: SignedFirmwareStatusNotificationRequest, ctx: CallContext
+) -> SignedFirmwareStatusNotificationResponse:
+    """Progress of a signed firmware update started by SignedUpdateFirmware."""
+    await _report_status(ctx, "signed_firmware", request.status.value, request.request_id)
+    return SignedFirmwareStatusNotificationResponse()
+
+
+@router.on(Action.LOG_STATUS_NOTIFICATION)
+async def log_status_notification(
+    request: LogStatusNotificationRequest, ctx: CallContext
+) -> LogStatusNotificationResponse:
+    """Progress of a log upload started by GetLog."""
+    await _report_status(ctx, "log", request.status.value, request.request_id)
+    return LogStatusNotificationResponse()
+
+
+@router.on(Action.SECURITY_EVENT_NOTIFICATION)
+async def security_event_notification(
+    request: SecurityEventNotificationRequest, ctx: CallContext
+) -> SecurityEventNotificationResponse:
+    """A security event the CP reports, kept in its security log."""
+    await ensure_charge_point(ctx.session, ctx.charge_point_id)
+    await record_security_event(
+        ctx, ctx.charge_point_id, request.type, request.tech_info, "cp", request.timestamp
+    )
+    return SecurityEventNotificationResponse()
+
+
+@router.on(Action.SIGN_CERTIFICATE)
+async def sign_certificate(
+    request: SignCertificateRequest, ctx: CallContext
+) -> SignCertificateResponse:
+    """Keep the CSR and hand it to the CA integration (`certificate.sign_requested`)."""
+    at = ctx.received_at or utcnow()
+    request_id = await ctx.session.scalar(
+        insert(certificate_requests)
+        .values(charge_point_id=ctx.charge_point_id, csr=request.csr, received_at=at)
+        .returning(certificate_requests.c.id)
+    )
+    await ctx.emit(
+        "certificate.sign_requested",
+        event_body(
+            "certificate.sign_requested",
+            at=at,
+            chargePointId=ctx.charge_point_id,
+            requestId=request_id,
+            csr=request.csr,
+        ),
+    )
+    return SignCertificateResponse(status=GenericStatus.ACCEPTED)
+
+
+@router.on(Action.DATA_TRANSFER)
+async def data_transfer(request: DataTransferRequest, ctx: CallContext) -> DataTransferResponse:
+    """Vendor-specific data: accepted for configured vendors and messages, always recorded."""
+    settings: Settings = ctx.settings
+    accepted_messages = settings.data_transfer_vendors.get(request.vendor_id)
+    if accepted_messages is None:
+        status = DataTransferStatus.UNKNOWN_VENDOR_ID
+    elif accepted_messages and request.message_id not in accepted_messages:
+        status = DataTransferStatus.UNKNOWN_MESSAGE_ID
+    else:
+        status = DataTransferStatus.ACCEPTED
+    at = ctx.received_at or utcnow()
+    await ctx.session.execute(
+        insert(data_transfers).values(
+            charge_point_id=ctx.charge_point_id,
+            vendor_id=request.vendor_id,
+            message_id=request.message_id,
+            data=request.data,
+            status=status.value,
+            received_at=at,
+        )
+    )
+    await ctx.emit(
+        "datatransfer.received",
+        event_body(
+            "datatransfer.received",
+            at=at,
+            chargePointId=ctx.charge_point_id,
+            status=status.value,
+            **request.to_payload(),
+        ),
+    )
+    return DataTransferResponse(status=status)
+
+
+async def start_operation(ctx: Context, event: dict[str, Any]) -> None:
+    """A GetDiagnostics / UpdateFirmware / GetLog / SignedUpdateFirmware the CP accepted."""
+    kind = STARTED_BY[event["action"]]
+    request = event.get("request") or {}
+    response = event.get("response") or {}
+    if response.get("status") not in (None, "Accepted", "AcceptedCanceled"):
+        return
+    detail = (
+        response.get("fileName")
+        or request.get("location")
+        or (request.get("firmware") or {}).get("location")
+    )
+    await ctx.session.execute(
+        insert(operations)
+        .values(
+            charge_point_id=event["chargePointId"],
+            kind=kind,
+            request_id=request.get("requestId"),
+            command_id=event["commandId"],
+            detail=detail,
+            status="Requested",
+        )
+        .on_conflict_do_nothing(constraint="uq_operations_command")
+    )

@@ -256,3 +256,22 @@ async def test_half_open_connection_is_reaped(strict_gateway: str, cp_id: str) -
 
     await asyncio.wait_for(until_eof(), 15)
     writer.close()
+
+
+async def test_reconnect_loop_of_one_cp_id_is_slowed_down(suite: Any, cp_id: str) -> None:
+    process, port = suite.extra_gateway(
+        "gateway-reconnects",
+        GATEWAY_HANDSHAKES_PER_CHARGE_POINT_PER_SECOND="0.5",
+        GATEWAY_HANDSHAKE_BURST_PER_CHARGE_POINT="3",
+    )
+    try:
+        url = f"ws://127.0.0.1:{port}"
+        for _ in range(3):
+            cp = await ChargePointClient.connect(url, cp_id)
+            await cp.close()
+        await refused_with(429, ChargePointClient.connect(url, cp_id))
+        # Another CP id on the same gateway is not affected.
+        other = await ChargePointClient.connect(url, f"{cp_id}-other")
+        await other.close()
+    finally:
+        process.stop()

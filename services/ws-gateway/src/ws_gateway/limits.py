@@ -32,7 +32,7 @@ class TokenBucket:
 
 
 class AddressLimiter:
-    """A bucket per source address, pruned so a scan of many addresses stays bounded."""
+    """A bucket per key (source address, CP id), pruned so many keys stay bounded."""
 
     def __init__(self, rate: float, burst: int, max_addresses: int = 65_536) -> None:
         self._rate = rate

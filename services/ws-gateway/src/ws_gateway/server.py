@@ -62,6 +62,10 @@ class Gateway:
         self._handshakes = AddressLimiter(
             settings.handshakes_per_address_per_second, settings.handshake_burst_per_address
         )
+        self._reconnects = AddressLimiter(
+            settings.handshakes_per_charge_point_per_second,
+            settings.handshake_burst_per_charge_point,
+        )
         # Decisions made in process_request, read by the connection handler.
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, Decision] = (
             weakref.WeakKeyDictionary()
@@ -109,6 +113,11 @@ class Gateway:
             HANDSHAKES.labels("throttled").inc()
             return connection.respond(
                 HTTPStatus.TOO_MANY_REQUESTS, "Too many handshakes from this address\n"
+            )
+        if not self._reconnects.allow(cp_id):
+            HANDSHAKES.labels("throttled").inc()
+            return connection.respond(
+                HTTPStatus.TOO_MANY_REQUESTS, "Too many connections for this charge point id\n"
             )
         return await self._admit(connection, request, cp_id)
 

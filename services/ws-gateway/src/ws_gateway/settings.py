@@ -45,3 +45,6 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     rate_limit_strikes: int = Field(default=50, ge=1, description="then disconnect")
     handshakes_per_address_per_second: float = Field(default=50.0, gt=0)
     handshake_burst_per_address: int = Field(default=200, ge=1)
+    # A CP id reconnecting in a tight loop (two devices with one id, a boot loop) is slowed down.
+    handshakes_per_charge_point_per_second: float = Field(default=1.0, gt=0)
+    handshake_burst_per_charge_point: int = Field(default=10, ge=1)

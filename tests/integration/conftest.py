@@ -79,8 +79,9 @@ class Suite:
             )
         self.gateways: list[ServiceProcess] = []
         self.gateway_ports: list[int] = []
-        for preferred in (9000, 9001):
-            port = free_port(preferred)
+        # Free ports, not 9000/9001: a developer's `make up` (or another run) may hold those.
+        for _ in range(2):
+            port = free_port()
             self.gateway_ports.append(port)
             self.gateways.append(
                 ServiceProcess(

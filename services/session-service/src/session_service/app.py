@@ -1,4 +1,4 @@
-"""main(): settings -> database -> broker -> consume."""
+"""main(): settings -> database -> broker -> consume; the sweep beside it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
+# Importing the entrypoint modules registers their routes on the one router.
+from . import followers, rpc_id_tags, rpc_reports, rpc_transactions  # noqa: F401
 from .db import outbox
 from .handlers import router
 from .settings import Settings
+from .sweeper import sweep
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -22,4 +25,4 @@ def migrate(settings: Settings | None = None) -> None:
 
 async def main(settings: Settings | None = None) -> None:
     """Run the session-service until SIGTERM or SIGINT."""
-    await serve(router, settings or Settings(), outbox=outbox)
+    await serve(router, settings or Settings(), outbox=outbox, background=[sweep])

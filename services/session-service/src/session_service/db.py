@@ -1,12 +1,217 @@
-"""Schema `sessions`: id tags, transactions, meter values, reservations, tariffs, outbox."""
+"""Schema `sessions`: id tags, transactions, meter values, reservations, review tables, outbox."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from csms_shared.bus.outbox import outbox_table
 
 SCHEMA = "sessions"
 metadata = MetaData(schema=SCHEMA)
+
+ID_TAG = 20  # IdToken: CiString20
+CP_ID = 48
+
+
+def _ts(name: str, **kw: object) -> Column[object]:
+    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+# The authorization list. idTags are CiString20: unique and looked up case-insensitively.
+id_tags = Table(
+    "id_tags",
+    metadata,
+    Column("id_tag", String(ID_TAG), primary_key=True),
+    Column("status", String(16), nullable=False, server_default="Accepted"),
+    _ts("expiry_date"),
+    Column("parent_id_tag", String(ID_TAG)),
+    Column("max_concurrent_tx", Integer),  # None: no limit
+    Column("note", String(200)),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+)
+Index("ux_id_tags_lower", func.lower(id_tags.c.id_tag), unique=True)
+Index("ix_id_tags_parent", func.lower(id_tags.c.parent_id_tag))
+
+transactions = Table(
+    "transactions",
+    metadata,
+    # OCPP's transactionId is a JSON integer; CPs keep it in 32 bits.
+    Column("id", Integer, Identity(start=1), primary_key=True),
+    Column("charge_point_id", String(CP_ID), nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("id_tag", String(ID_TAG), nullable=False),
+    Column("id_tag_status", String(16), nullable=False),  # idTagInfo.status answered at start
+    Column("meter_start", BigInteger, nullable=False),
+    _ts("start_time", nullable=False),
+    Column("reservation_id", Integer),
+    Column("price_per_kwh", Numeric(12, 4), nullable=False),  # the tariff at start
+    Column("session_fee", Numeric(12, 2), nullable=False),
+    Column("currency", String(3), nullable=False),
+    _ts("last_seen_at", nullable=False),  # the last sign of life, by the service's clock
+    Column("last_meter_wh", Numeric(20, 3)),  # newest Energy.Active.Import.Register reading
+    _ts("last_meter_at"),
+    Column("meter_stop", BigInteger),
+    _ts("stop_time"),
+    Column("stop_reason", String(20)),
+    Column("stop_id_tag", String(ID_TAG)),
+    Column("stopped_by", String(16)),  # ChargePoint | operator
+    Column("close_reason", Text),
+    Column("energy_wh", BigInteger),
+    Column("cost", Numeric(14, 2)),
+    _ts("stale_since"),
+    Column("superseded_by", Integer),
+    Column("warnings", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    # A re-sent StartTransaction (same CP, connector, idTag, timestamp, meterStart) is the same
+    # transaction; replicas racing on two copies meet here (INSERT ... ON CONFLICT).
+    UniqueConstraint(
+        "charge_point_id",
+        "connector_id",
+        "id_tag",
+        "start_time",
+        "meter_start",
+        name="uq_transactions_start",
+    ),
+    Index("ix_transactions_cp_start", "charge_point_id", "start_time"),
+    Index("ix_transactions_start", "start_time"),
+    Index("ix_transactions_stop", "stop_time"),
+    Index(
+        "ix_transactions_active_connector",
+        "charge_point_id",
+        "connector_id",
+        postgresql_where=text("stop_time IS NULL"),
+    ),
+    Index(
+        "ix_transactions_active_seen",
+        "last_seen_at",
+        postgresql_where=text("stop_time IS NULL AND stale_since IS NULL"),
+    ),
+)
+Index("ix_transactions_id_tag", func.lower(transactions.c.id_tag), transactions.c.start_time)
+
+# Planned for millions of rows: narrow, no foreign keys, one multi-row INSERT per message,
+# read by transaction or by connector in time order.
+meter_values = Table(
+    "meter_values",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(CP_ID), nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("transaction_id", Integer),
+    _ts("timestamp", nullable=False),
+    Column("value", Text, nullable=False),
+    Column("context", String(24)),
+    Column("format", String(12)),
+    Column("measurand", String(40)),
+    Column("phase", String(8)),
+    Column("location", String(8)),
+    Column("unit", String(12)),
+    Column("source", String(16), nullable=False),  # MeterValues | StopTransaction
+    _ts("received_at", nullable=False),
+    Index(
+        "ix_meter_values_transaction",
+        "transaction_id",
+        "timestamp",
+        postgresql_where=text("transaction_id IS NOT NULL"),
+    ),
+    Index("ix_meter_values_connector", "charge_point_id", "connector_id", "timestamp"),
+)
+
+# One row per MeterValues message stored: a redelivered or re-sent copy finds its digest here.
+meter_value_messages = Table(
+    "meter_value_messages",
+    metadata,
+    Column("charge_point_id", String(CP_ID), nullable=False),
+    Column("digest", LargeBinary(32), nullable=False),
+    _ts("received_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("charge_point_id", "digest"),
+    Index("ix_meter_value_messages_received", "received_at"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("charge_point_id", String(CP_ID), nullable=False),
+    Column("reservation_id", Integer, nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("id_tag", String(ID_TAG), nullable=False),
+    Column("parent_id_tag", String(ID_TAG)),
+    _ts("expiry_date", nullable=False),
+    Column("status", String(16), nullable=False),  # Active | Used | Cancelled | Expired
+    Column("command_id", String(64), nullable=False),  # the ReserveNow that made it
+    _ts("reserved_at", nullable=False),
+    Column("transaction_id", Integer),
+    _ts("ended_at"),
+    PrimaryKeyConstraint("charge_point_id", "reservation_id"),
+    Index(
+        "ix_reservations_active",
+        "charge_point_id",
+        "connector_id",
+        postgresql_where=text("status = 'Active'"),
+    ),
+)
+
+# Connectors a CP reported in StatusNotification (followed from `connector.status`).
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("charge_point_id", String(CP_ID), nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    _ts("first_seen_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("charge_point_id", "connector_id"),
+)
+
+# StopTransactions that matched no transaction of their CP, or contradicted a stop already
+# recorded: accepted (the CP would retry forever otherwise) and kept for an operator to review.
+unmatched_stops = Table(
+    "unmatched_stops",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(CP_ID), nullable=False),
+    Column("transaction_id", BigInteger),
+    Column("kind", String(24), nullable=False),
+    Column("id_tag", String(ID_TAG)),
+    Column("meter_stop", BigInteger),
+    _ts("timestamp", nullable=False),
+    Column("reason", String(20)),
+    Column("payload", JSONB, nullable=False),
+    Column("digest", LargeBinary(32), nullable=False),
+    _ts("received_at", nullable=False),
+    UniqueConstraint("charge_point_id", "digest", name="uq_unmatched_stops_digest"),
+    Index("ix_unmatched_stops_received", "received_at"),
+)
+
+# What happened to a transaction besides its start and stop: flags and operator actions.
+transaction_audit = Table(
+    "transaction_audit",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("transaction_id", Integer, nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("reason", Text),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _ts("at", nullable=False, server_default=func.now()),
+    Index("ix_transaction_audit_transaction", "transaction_id", "id"),
+)
 
 outbox = outbox_table(metadata)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
+
+
+class UnknownIdTagPolicy(StrEnum):
+    """What Authorize and StartTransaction answer for an idTag that is not in the auth list."""
+
+    REJECT = "reject"  # idTagInfo.status Invalid
+    ACCEPT = "accept"  # idTagInfo.status Accepted (free vending, test sites)
 
 
 class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
@@ -13,3 +24,13 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     model_config = SettingsConfigDict(env_prefix="SESSION_")
 
     http_port: int = 8082
+    unknown_id_tags: UnknownIdTagPolicy = UnknownIdTagPolicy.REJECT
+    # As stored on each transaction: Numeric(12, 4) and Numeric(12, 2).
+    tariff_price_per_kwh: Decimal = Field(
+        default=Decimal("0.30"), ge=0, max_digits=12, decimal_places=4
+    )
+    tariff_session_fee: Decimal = Field(default=Decimal("0"), ge=0, max_digits=12, decimal_places=2)
+    tariff_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    stale_after: float = Field(default=86_400.0, gt=0, description="seconds without a sign of life")
+    sweep_interval: float = Field(default=30.0, gt=0, description="seconds between sweeps")
+    clock_skew: float = Field(default=300.0, ge=0, description="future seconds tolerated")

@@ -57,7 +57,11 @@ async def _report_status(ctx: CallContext, kind: str, status: str, request_id: i
     )
     if operation_id is not None:
         await ctx.session.execute(
-            update(operations).where(op.id == operation_id).values(status=status, status_at=at)
+            # Notifications are consumed concurrently: the latest report by the gateway's
+            # receive time wins, whatever order the handlers commit in.
+            update(operations)
+            .where(and_(op.id == operation_id, op.status_at <= at))
+            .values(status=status, status_at=at)
         )
     await ctx.session.execute(
         insert(operation_statuses).values(

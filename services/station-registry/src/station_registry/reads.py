@@ -158,7 +158,9 @@ async def list_operations(params: dict[str, Any], ctx: Context) -> dict[str, Any
     if reports:
         s = operation_statuses.c
         for r in await ctx.session.execute(
-            select(operation_statuses).where(s.operation_id.in_(list(reports))).order_by(s.id)
+            select(operation_statuses)
+            .where(s.operation_id.in_(list(reports)))
+            .order_by(s.received_at, s.id)
         ):
             reports[r.operation_id].append(
                 {"status": r.status, "at": format_datetime(r.received_at)}

@@ -1,0 +1,81 @@
+"""Authorization decisions: the idTagInfo an id tag earns (pure logic, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from csms_shared.ocpp.v16.datatypes import IdTagInfo
+from csms_shared.ocpp.v16.enums import AuthorizationStatus
+
+from .settings import UnknownIdTagPolicy
+
+# The statuses an operator may store on a tag; ConcurrentTx is only ever decided per request.
+STORED_STATUSES = frozenset(
+    {
+        AuthorizationStatus.ACCEPTED,
+        AuthorizationStatus.BLOCKED,
+        AuthorizationStatus.EXPIRED,
+        AuthorizationStatus.INVALID,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IdTagRecord:
+    """An entry of the authorization list, with the stored status of its parent (group) tag."""
+
+    id_tag: str
+    status: AuthorizationStatus
+    expiry_date: datetime | None = None
+    parent_id_tag: str | None = None
+    max_concurrent_tx: int | None = None
+    parent_status: AuthorizationStatus | None = None
+
+
+def same_id_tag(a: str | None, b: str | None) -> bool:
+    """IdToken is a CiString20: compared without regard to case."""
+    return a is not None and b is not None and a.lower() == b.lower()
+
+
+def reservation_admits(
+    reserved_id_tag: str, reserved_parent: str | None, id_tag: str, parent_id_tag: str | None
+) -> bool:
+    """A reservation is for its idTag, and for every tag of its parentIdTag's group."""
+    return same_id_tag(reserved_id_tag, id_tag) or same_id_tag(reserved_parent, parent_id_tag)
+
+
+def charge_point_fully_reserved(reserved_for_others: int, known_connectors: int) -> bool:
+    """Authorize carries no connector: refuse only when every connector is held for others."""
+    return reserved_for_others >= max(known_connectors, 1)
+
+
+def id_tag_info(
+    tag: IdTagRecord | None,
+    *,
+    at: datetime,
+    unknown: UnknownIdTagPolicy,
+    active_transactions: int = 0,
+    reserved_for_other: bool = False,
+) -> IdTagInfo:
+    """The idTagInfo for `tag` at time `at` (None: the tag is not in the list)."""
+    if tag is None:
+        accepted = unknown is UnknownIdTagPolicy.ACCEPT
+        status = AuthorizationStatus.ACCEPTED if accepted else AuthorizationStatus.INVALID
+        if accepted and reserved_for_other:
+            status = AuthorizationStatus.INVALID
+        return IdTagInfo(status=status)
+    status = tag.status
+    if status is AuthorizationStatus.ACCEPTED:
+        if tag.expiry_date is not None and tag.expiry_date <= at:
+            status = AuthorizationStatus.EXPIRED
+        elif tag.parent_status is AuthorizationStatus.BLOCKED:
+            # A blocked group blocks its members.
+            status = AuthorizationStatus.BLOCKED
+        elif reserved_for_other:
+            # OCPP 1.6 has no "Reserved" status; Invalid refuses this tag here without
+            # claiming that the tag itself is blocked or expired.
+            status = AuthorizationStatus.INVALID
+        elif tag.max_concurrent_tx is not None and active_transactions >= tag.max_concurrent_tx:
+            status = AuthorizationStatus.CONCURRENT_TX
+    return IdTagInfo(status=status, expiry_date=tag.expiry_date, parent_id_tag=tag.parent_id_tag)

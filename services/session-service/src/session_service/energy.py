@@ -1,0 +1,63 @@
+"""Energy, duration and cost of a transaction from its meter readings (pure logic, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from csms_shared.ocpp.v16.enums import Location, Measurand, UnitOfMeasure, ValueFormat
+
+CENT = Decimal("0.01")
+_TO_WH = {None: Decimal(1), UnitOfMeasure.WH: Decimal(1), UnitOfMeasure.KWH: Decimal(1000)}
+
+
+def to_wh(value: str, unit: UnitOfMeasure | None) -> Decimal | None:
+    """A sampled energy value in Wh (unit absent means Wh, OCPP 1.6 section 7.45); None if not."""
+    factor = _TO_WH.get(unit)
+    if factor is None:
+        return None
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    return number * factor
+
+
+def register_wh(
+    value: str,
+    *,
+    measurand: Measurand | None,
+    format: ValueFormat | None,
+    phase: str | None,
+    location: Location | None,
+    unit: UnitOfMeasure | None,
+) -> Decimal | None:
+    """The reading of the outlet's active import register in Wh, if this sampled value is one."""
+    # Absent measurand means Energy.Active.Import.Register and absent location Outlet (7.45).
+    if measurand not in (None, Measurand.ENERGY_ACTIVE_IMPORT_REGISTER):
+        return None
+    if format is ValueFormat.SIGNED_DATA or phase is not None:
+        return None
+    if location not in (None, Location.OUTLET):
+        return None
+    return to_wh(value, unit)
+
+
+def energy_wh(meter_start: int, meter_stop: int) -> tuple[int, str | None]:
+    """Energy between two register readings in Wh, and a warning when it would be negative."""
+    if meter_stop < meter_start:
+        return 0, f"meterStop {meter_stop} is below meterStart {meter_start}; energy counted as 0"
+    return meter_stop - meter_start, None
+
+
+def duration_seconds(start: datetime, stop: datetime) -> int:
+    """Whole seconds from start to stop; never negative."""
+    return max(0, int((stop - start).total_seconds()))
+
+
+def cost(energy: int, price_per_kwh: Decimal, session_fee: Decimal) -> Decimal:
+    """What the session costs: the fee plus the energy at the price per kWh, to the cent."""
+    amount = session_fee + Decimal(energy) / Decimal(1000) * price_per_kwh
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)

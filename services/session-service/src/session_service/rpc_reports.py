@@ -1,0 +1,153 @@
+"""RPC reads beside transactions: the energy report, meter values, reservations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, literal_column, select
+
+from csms_shared.bus.router import Context
+from csms_shared.bus.rpc import RpcError
+from csms_shared.ocpp._base import format_datetime, utcnow
+
+from . import params as p
+from . import reservations
+from .checks import INT32, fits
+from .db import meter_values, transactions
+from .docs import meter_value_doc, number, reservation_doc
+from .handlers import router
+
+tx = transactions.c
+REPORT_DAYS = 31
+
+
+def _kwh(wh: Decimal | int | None) -> float:
+    return float((Decimal(wh or 0) / 1000).quantize(Decimal("0.001")))
+
+
+@router.rpc("energy_report")
+async def energy_report(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """kWh and cost per CP and per UTC day of the stop, for transactions stopped in [from, to)."""
+    # `to` defaults to now and `from` to 31 days before it; chargePointId narrows to one CP.
+    limit, offset = p.page(params, default=1000, maximum=10_000)
+    start, end = p.time_range(params)
+    end = end or utcnow()
+    start = start or end - timedelta(days=REPORT_DAYS)
+    where: list[Any] = [tx.stop_time.is_not(None), tx.stop_time >= start, tx.stop_time < end]
+    if (cp_id := p.string(params, "chargePointId", max_length=48)) is not None:
+        where.append(tx.charge_point_id == cp_id)
+    day = func.date(func.timezone("UTC", tx.stop_time)).label("day")
+    grouped = (
+        select(
+            tx.charge_point_id,
+            day,
+            tx.currency,
+            func.count().label("transactions"),
+            func.coalesce(func.sum(tx.energy_wh), 0).label("energy_wh"),
+            func.coalesce(func.sum(tx.cost), 0).label("cost"),
+        )
+        .where(*where)
+        .group_by(tx.charge_point_id, literal_column("day"), tx.currency)
+    )
+    total = await ctx.session.scalar(select(func.count()).select_from(grouped.subquery()))
+    rows = await ctx.session.execute(
+        grouped.order_by(literal_column("day"), tx.charge_point_id, tx.currency)
+        .limit(limit)
+        .offset(offset)
+    )
+    totals = await ctx.session.execute(
+        select(
+            tx.currency,
+            func.count().label("transactions"),
+            func.coalesce(func.sum(tx.energy_wh), 0).label("energy_wh"),
+            func.coalesce(func.sum(tx.cost), 0).label("cost"),
+        )
+        .where(*where)
+        .group_by(tx.currency)
+        .order_by(tx.currency)
+    )
+    return {
+        "from": format_datetime(start),
+        "to": format_datetime(end),
+        "items": [
+            {
+                "chargePointId": row.charge_point_id,
+                "day": row.day.isoformat(),
+                "currency": row.currency,
+                "transactions": row.transactions,
+                "energyWh": int(row.energy_wh),
+                "energyKWh": _kwh(row.energy_wh),
+                "cost": number(row.cost),
+            }
+            for row in rows
+        ],
+        "totals": [
+            {
+                "currency": row.currency,
+                "transactions": row.transactions,
+                "energyWh": int(row.energy_wh),
+                "energyKWh": _kwh(row.energy_wh),
+                "cost": number(row.cost),
+            }
+            for row in totals
+        ],
+        "total": int(total or 0),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.rpc("list_meter_values")
+async def list_meter_values(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Sampled values in time order, of a transaction or of a CP (and connector), from/to."""
+    limit, offset = p.page(params, default=1000, maximum=10_000)
+    start, end = p.time_range(params)
+    m = meter_values.c
+    where: list[Any] = []
+    transaction_id = p.integer(params, "transactionId")
+    cp_id = p.string(params, "chargePointId", max_length=48)
+    if transaction_id is None and cp_id is None:
+        raise RpcError("invalid", "transactionId or chargePointId is required")
+    if transaction_id is not None:
+        where.append(m.transaction_id == (transaction_id if fits(transaction_id, INT32) else -1))
+    if cp_id is not None:
+        where.append(m.charge_point_id == cp_id)
+    if (connector_id := p.integer(params, "connectorId")) is not None:
+        where.append(m.connector_id == (connector_id if fits(connector_id, INT32) else -1))
+    if start is not None:
+        where.append(m.timestamp >= start)
+    if end is not None:
+        where.append(m.timestamp < end)
+    total = await ctx.session.scalar(select(func.count()).select_from(meter_values).where(*where))
+    rows = await ctx.session.execute(
+        select(meter_values).where(*where).order_by(m.timestamp, m.id).limit(limit).offset(offset)
+    )
+    return {
+        "items": [meter_value_doc(row) for row in rows],
+        "total": int(total or 0),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.rpc("list_reservations")
+async def list_reservations(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A page of reservations, newest first; filters chargePointId, status, active."""
+    limit, offset = p.page(params)
+    rows, total = await reservations.page(
+        ctx.session,
+        cp_id=p.string(params, "chargePointId", max_length=48),
+        status=p.string(params, "status", max_length=16),
+        active=p.boolean(params, "active"),
+        limit=limit,
+        offset=offset,
+        now=utcnow(),
+    )
+    return {
+        "items": [reservation_doc(row) for row in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }

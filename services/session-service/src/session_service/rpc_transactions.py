@@ -1,0 +1,179 @@
+"""RPC methods on transactions: list, one with its meter values, operator close, review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.bus.events import event_body
+from csms_shared.bus.router import Context
+from csms_shared.bus.rpc import RpcError
+
+from . import meter_values as mv
+from . import params as p
+from .checks import INT32, fits
+from .db import meter_values, transaction_audit, transactions, unmatched_stops
+from .docs import audit_doc, meter_value_doc, transaction_doc, unmatched_stop_doc
+from .handlers import router
+from .transactions import OPERATOR, apply_stop, audit, load_for_update
+
+tx = transactions.c
+
+
+def _transaction_id(params: dict[str, Any]) -> int:
+    value = p.required_integer(params, "transactionId")
+    if not fits(value, INT32):
+        raise RpcError("not_found", f"transaction {value} does not exist")
+    return value
+
+
+@router.rpc("list_transactions")
+async def list_transactions(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A page of transactions, newest start first, filtered as the REST query asks."""
+    # Filters: chargePointId, idTag (any case), active, stale (open and flagged), from/to on the
+    # start time.
+    limit, offset = p.page(params)
+    start, end = p.time_range(params)
+    where: list[Any] = []
+    if (cp_id := p.string(params, "chargePointId", max_length=48)) is not None:
+        where.append(tx.charge_point_id == cp_id)
+    if (id_tag := p.string(params, "idTag", max_length=20)) is not None:
+        where.append(func.lower(tx.id_tag) == id_tag.lower())
+    if (active := p.boolean(params, "active")) is not None:
+        where.append(tx.stop_time.is_(None) if active else tx.stop_time.is_not(None))
+    if (stale := p.boolean(params, "stale")) is not None:
+        flagged = tx.stale_since.is_not(None) & tx.stop_time.is_(None)
+        where.append(flagged if stale else ~flagged)
+    if start is not None:
+        where.append(tx.start_time >= start)
+    if end is not None:
+        where.append(tx.start_time < end)
+    total = await ctx.session.scalar(select(func.count()).select_from(transactions).where(*where))
+    rows = await ctx.session.execute(
+        select(transactions)
+        .where(*where)
+        .order_by(tx.start_time.desc(), tx.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return {
+        "items": [transaction_doc(row) for row in rows],
+        "total": int(total or 0),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+async def _with_details(
+    session: AsyncSession, doc: dict[str, Any], *, limit: int, offset: int
+) -> dict[str, Any]:
+    transaction_id = doc["transactionId"]
+    values = await mv.for_transaction(session, transaction_id, limit=limit, offset=offset)
+    total = await session.scalar(
+        select(func.count())
+        .select_from(meter_values)
+        .where(meter_values.c.transaction_id == transaction_id)
+    )
+    entries = await session.execute(
+        select(transaction_audit)
+        .where(transaction_audit.c.transaction_id == transaction_id)
+        .order_by(transaction_audit.c.id)
+    )
+    return doc | {
+        "meterValues": [meter_value_doc(row) for row in values],
+        "meterValuesTotal": int(total or 0),
+        "audit": [audit_doc(row) for row in entries],
+    }
+
+
+@router.rpc("get_transaction")
+async def get_transaction(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """One transaction with its sampled values in time order (paged) and its audit trail."""
+    transaction_id = _transaction_id(params)
+    limit = p.integer(params, "meterValuesLimit", 1000) or 0
+    offset = p.integer(params, "meterValuesOffset", 0) or 0
+    if not 1 <= limit <= 10_000 or offset < 0:
+        raise RpcError("invalid", "meterValuesLimit is 1..10000 and meterValuesOffset >= 0")
+    row = (await ctx.session.execute(select(transactions).where(tx.id == transaction_id))).first()
+    if row is None:
+        raise RpcError("not_found", f"transaction {transaction_id} does not exist")
+    return await _with_details(ctx.session, transaction_doc(row), limit=limit, offset=offset)
+
+
+@router.rpc("close_stale_transaction")
+async def close_stale_transaction(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """An operator closes a transaction its CP never stopped, with an audited reason."""
+    # Only stale or superseded transactions, unless `force` is true. The meter reading is the
+    # newest register value received (else meterStart), the stop time that reading's time (else
+    # the last sign of life). A StopTransaction the CP sends later still replaces these figures.
+    transaction_id = _transaction_id(params)
+    reason = p.required_string(params, "reason", max_length=500)
+    operator = p.required_string(params, "operator", max_length=100)
+    force = p.boolean(params, "force") or False
+    row = await load_for_update(ctx.session, transaction_id)
+    if row is None:
+        raise RpcError("not_found", f"transaction {transaction_id} does not exist")
+    if row.stop_time is not None:
+        raise RpcError("invalid", f"transaction {transaction_id} is already stopped")
+    if row.stale_since is None and row.superseded_by is None and not force:
+        raise RpcError(
+            "invalid", f"transaction {transaction_id} is neither stale nor superseded (force?)"
+        )
+    if row.last_meter_wh is not None and row.last_meter_wh >= row.meter_start:
+        meter_stop, basis = int(row.last_meter_wh), "newest register reading"
+    else:
+        meter_stop, basis = int(row.meter_start), "no register reading: meterStart"
+    stop_time = max(row.last_meter_at or row.last_seen_at, row.start_time)
+    updated = await apply_stop(
+        ctx.session,
+        row,
+        meter_stop=meter_stop,
+        stop_time=stop_time,
+        reason="Other",
+        stop_id_tag=None,
+        stopped_by=OPERATOR,
+        close_reason=reason,
+    )
+    await audit(
+        ctx.session,
+        transaction_id,
+        "closed_by_operator",
+        actor=operator,
+        reason=reason,
+        details={"meterStop": meter_stop, "basis": basis, "force": force},
+    )
+    await ctx.emit(
+        "transaction.stopped",
+        event_body("transaction.stopped", at=updated.stop_time, **transaction_doc(updated)),
+    )
+    return await _with_details(ctx.session, transaction_doc(updated), limit=1000, offset=0)
+
+
+@router.rpc("list_unmatched_stops")
+async def list_unmatched_stops(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """StopTransactions kept for review, newest first; filters chargePointId and kind."""
+    limit, offset = p.page(params)
+    u = unmatched_stops.c
+    where: list[Any] = []
+    if (cp_id := p.string(params, "chargePointId", max_length=48)) is not None:
+        where.append(u.charge_point_id == cp_id)
+    if (kind := p.string(params, "kind", max_length=24)) is not None:
+        where.append(u.kind == kind)
+    total = await ctx.session.scalar(
+        select(func.count()).select_from(unmatched_stops).where(*where)
+    )
+    rows = await ctx.session.execute(
+        select(unmatched_stops)
+        .where(*where)
+        .order_by(u.received_at.desc(), u.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return {
+        "items": [unmatched_stop_doc(row) for row in rows],
+        "total": int(total or 0),
+        "limit": limit,
+        "offset": offset,
+    }

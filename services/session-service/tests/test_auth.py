@@ -1,0 +1,100 @@
+"""The idTagInfo an id tag earns: list status, expiry, group, concurrency, reservations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from csms_shared.ocpp.v16.enums import AuthorizationStatus as S
+from session_service.auth import (
+    IdTagRecord,
+    charge_point_fully_reserved,
+    id_tag_info,
+    reservation_admits,
+    same_id_tag,
+)
+from session_service.settings import UnknownIdTagPolicy
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+REJECT = UnknownIdTagPolicy.REJECT
+
+
+def tag(**kw: object) -> IdTagRecord:
+    return IdTagRecord(**({"id_tag": "TAG-1", "status": S.ACCEPTED} | kw))  # type: ignore[arg-type]
+
+
+def test_unknown_tag_follows_the_policy() -> None:
+    assert id_tag_info(None, at=NOW, unknown=REJECT).status is S.INVALID
+    accepted = id_tag_info(None, at=NOW, unknown=UnknownIdTagPolicy.ACCEPT)
+    assert accepted.status is S.ACCEPTED
+    assert accepted.to_payload() == {"status": "Accepted"}
+
+
+def test_accepted_tag_carries_its_expiry_and_parent() -> None:
+    expiry = NOW + timedelta(days=30)
+    info = id_tag_info(tag(expiry_date=expiry, parent_id_tag="FLEET"), at=NOW, unknown=REJECT)
+    assert info.to_payload() == {
+        "status": "Accepted",
+        "expiryDate": "2026-12-22T10:00:00Z",
+        "parentIdTag": "FLEET",
+    }
+
+
+def test_stored_statuses_are_answered_as_stored() -> None:
+    for status in (S.BLOCKED, S.EXPIRED, S.INVALID):
+        assert id_tag_info(tag(status=status), at=NOW, unknown=REJECT).status is status
+
+
+def test_expiry_date_passed_means_expired() -> None:
+    assert id_tag_info(tag(expiry_date=NOW), at=NOW, unknown=REJECT).status is S.EXPIRED
+    later = tag(expiry_date=NOW + timedelta(seconds=1))
+    assert id_tag_info(later, at=NOW, unknown=REJECT).status is S.ACCEPTED
+
+
+def test_blocked_stays_blocked_when_also_expired() -> None:
+    blocked = tag(status=S.BLOCKED, expiry_date=NOW - timedelta(days=1))
+    assert id_tag_info(blocked, at=NOW, unknown=REJECT).status is S.BLOCKED
+
+
+def test_blocked_group_blocks_its_members() -> None:
+    member = tag(parent_id_tag="FLEET", parent_status=S.BLOCKED)
+    assert id_tag_info(member, at=NOW, unknown=REJECT).status is S.BLOCKED
+    member = tag(parent_id_tag="FLEET", parent_status=S.ACCEPTED)
+    assert id_tag_info(member, at=NOW, unknown=REJECT).status is S.ACCEPTED
+
+
+def test_concurrent_transactions_beyond_the_limit() -> None:
+    limited = tag(max_concurrent_tx=2)
+    assert id_tag_info(limited, at=NOW, unknown=REJECT, active_transactions=1).status is S.ACCEPTED
+    info = id_tag_info(limited, at=NOW, unknown=REJECT, active_transactions=2)
+    assert info.status is S.CONCURRENT_TX
+    unlimited = tag(max_concurrent_tx=None)
+    assert id_tag_info(unlimited, at=NOW, unknown=REJECT, active_transactions=50).status is (
+        S.ACCEPTED
+    )
+
+
+def test_reserved_for_another_tag_refuses_as_invalid() -> None:
+    info = id_tag_info(tag(), at=NOW, unknown=REJECT, reserved_for_other=True)
+    assert info.status is S.INVALID
+    free = id_tag_info(None, at=NOW, unknown=UnknownIdTagPolicy.ACCEPT, reserved_for_other=True)
+    assert free.status is S.INVALID
+
+
+def test_id_tags_compare_without_case() -> None:
+    assert same_id_tag("abc123", "ABC123")
+    assert not same_id_tag("abc", None)
+    assert not same_id_tag(None, None)
+
+
+def test_reservation_admits_its_tag_and_its_group() -> None:
+    assert reservation_admits("TAG-1", None, "tag-1", None)
+    assert reservation_admits("TAG-1", "FLEET", "TAG-2", "fleet")
+    assert not reservation_admits("TAG-1", "FLEET", "TAG-2", None)
+    assert not reservation_admits("TAG-1", None, "TAG-2", "FLEET")
+
+
+def test_authorize_refused_only_when_every_connector_is_held_for_others() -> None:
+    assert charge_point_fully_reserved(1, 0)
+    assert not charge_point_fully_reserved(1, 2)
+    assert charge_point_fully_reserved(2, 2)
+    assert not charge_point_fully_reserved(0, 0)

@@ -1,0 +1,257 @@
+"""docker-compose.yml against the services it runs (no Docker engine here, so read, not run)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from tests.deploy.support import (
+    DEPLOYMENT_REQUIRED,
+    EXPECTED_PORTS,
+    ROOT,
+    Service,
+    env_problems,
+    interpolate,
+    load_settings,
+    parse_dockerfile,
+    service_by_script,
+    services,
+)
+
+COMPOSE = ROOT / "docker-compose.yml"
+NGINX = ROOT / "deploy" / "compose" / "nginx.conf"
+POSTGRES_INIT = ROOT / "deploy" / "compose" / "postgres-init.sql"
+# What a developer exports before `docker compose up` (the compose file insists on it).
+SHELL_ENV = {"CSMS_ADMIN_API_KEY": "test-admin-key"}
+PUBLIC_PORTS = {9000, 8080, 15672}
+
+
+def load_compose() -> dict[str, Any]:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(compose, dict)
+    return compose
+
+
+COMPOSE_SERVICES: dict[str, Any] = load_compose()["services"]
+BUILT = sorted(name for name, spec in COMPOSE_SERVICES.items() if "build" in spec)
+
+
+def environment(spec: dict[str, Any]) -> dict[str, str]:
+    raw = spec.get("environment", {})
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    return {key: interpolate(str(value), SHELL_ENV) for key, value in raw.items()}
+
+
+def built_service(spec: dict[str, Any]) -> Service:
+    dockerfile = ROOT / spec["build"]["dockerfile"]
+    (service,) = [s for s in services().values() if s.dockerfile == dockerfile]
+    return service
+
+
+def published_ports(spec: dict[str, Any]) -> set[int]:
+    return {int(str(port).split(":")[0]) for port in spec.get("ports", [])}
+
+
+def test_compose_parses_and_names_the_suite() -> None:
+    compose = load_compose()
+    assert compose["name"] == "csms"
+    assert {"rabbitmq", "postgres", "gateway-lb"} <= set(COMPOSE_SERVICES)
+    assert "management" in COMPOSE_SERVICES["rabbitmq"]["image"]
+    volumes = COMPOSE_SERVICES["postgres"]["volumes"]
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in volumes)
+
+
+def test_volumes_are_declared_or_exist() -> None:
+    declared = set(load_compose()["volumes"])
+    for name, spec in COMPOSE_SERVICES.items():
+        for volume in spec.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).is_file(), f"{name}: bind mount {source} does not exist"
+            else:
+                assert source in declared, f"{name}: volume {source} is not declared"
+
+
+def test_every_service_is_built_from_its_dockerfile() -> None:
+    for name in BUILT:
+        build = COMPOSE_SERVICES[name]["build"]
+        assert build["context"] == ".", f"{name}: the build context is the workspace root"
+        assert (ROOT / build["dockerfile"]).is_file(), f"{name}: no {build['dockerfile']}"
+    runs = {built_service(COMPOSE_SERVICES[n]).name for n in BUILT}
+    assert runs == set(services()), "every workspace service runs in compose"
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_command_is_the_console_script(name: str) -> None:
+    spec = COMPOSE_SERVICES[name]
+    service = built_service(spec)
+    command = spec.get("command") or [service.script]
+    assert command in ([service.script], [service.script, "migrate"])
+    assert (command[-1] == "migrate") == name.endswith("-migrate")
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_environment_is_what_the_settings_read(name: str) -> None:
+    service = built_service(COMPOSE_SERVICES[name])
+    if service.settings_class() is None:
+        pytest.skip(f"{service.name} has no settings.py yet")
+    env = environment(COMPOSE_SERVICES[name])
+    # `<service> migrate` needs only its database; the service itself needs everything.
+    required = ("database_url",) if name.endswith("-migrate") else DEPLOYMENT_REQUIRED
+    assert not env_problems(service, env, required)
+
+
+@pytest.mark.parametrize("name", [n for n in BUILT if not n.endswith("-migrate")])
+def test_ports_and_healthchecks_match_the_service(name: str) -> None:
+    spec = COMPOSE_SERVICES[name]
+    service = built_service(spec)
+    if service.settings_class() is None:
+        pytest.skip(f"{service.name} has no settings.py yet")
+    settings = load_settings(service, environment(spec))
+    port = getattr(settings, service.port_field())
+    assert port == EXPECTED_PORTS[service.name]
+    exposed = {int(p) for p in spec.get("expose", [])} | published_ports(spec)
+    assert port in exposed
+    # The image's HEALTHCHECK (it follows the port variable) unless compose overrides it.
+    assert "healthcheck" not in spec or "/healthz" in str(spec["healthcheck"]["test"])
+    assert parse_dockerfile(service.dockerfile)[-1].last("HEALTHCHECK")
+
+
+def test_public_ports() -> None:
+    published = {
+        port: name for name, spec in COMPOSE_SERVICES.items() for port in published_ports(spec)
+    }
+    assert set(published) == PUBLIC_PORTS
+    assert published[9000] == "gateway-lb"
+    assert published[15672] == "rabbitmq"
+    assert built_service(COMPOSE_SERVICES[published[8080]]).name == "command-api"
+
+
+def test_start_order() -> None:
+    for name, spec in COMPOSE_SERVICES.items():
+        depends = spec.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on needs conditions"
+        for dependency, rule in depends.items():
+            condition = rule["condition"]
+            target = COMPOSE_SERVICES[dependency]
+            if condition == "service_healthy":
+                has_check = "healthcheck" in target and not target["healthcheck"].get("disable")
+                image_check = "build" in target and parse_dockerfile(
+                    built_service(target).dockerfile
+                )[-1].last("HEALTHCHECK")
+                assert has_check or image_check, f"{name} waits on {dependency}'s health"
+            else:
+                assert condition == "service_completed_successfully", (name, dependency)
+                assert target.get("restart") == "no", f"{dependency} is one-shot"
+
+
+@pytest.mark.parametrize("name", [n for n in BUILT if not n.endswith("-migrate")])
+def test_each_database_service_waits_for_its_migration(name: str) -> None:
+    spec = COMPOSE_SERVICES[name]
+    service = built_service(spec)
+    settings = service.settings_class()
+    if settings is None:
+        pytest.skip(f"{service.name} has no settings.py yet")
+    migrations = [
+        dep
+        for dep, rule in spec.get("depends_on", {}).items()
+        if rule["condition"] == "service_completed_successfully"
+    ]
+    if "database_url" not in settings.model_fields:
+        assert not migrations, f"{name} has no database"
+        return
+    assert len(migrations) == 1, f"{name} starts after `{service.script} migrate`"
+    migration = COMPOSE_SERVICES[migrations[0]]
+    assert migration["command"] == [service.script, "migrate"]
+    assert migration["image"] == spec["image"]
+    assert migration["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert (
+        environment(migration)[f"{settings.model_config['env_prefix']}DATABASE_URL"]
+        == environment(spec)[f"{settings.model_config['env_prefix']}DATABASE_URL"]
+    )
+
+
+def test_gateway_fleet_drains_before_it_is_killed() -> None:
+    spec = COMPOSE_SERVICES["ws-gateway"]
+    assert spec["deploy"]["replicas"] >= 2
+    settings = load_settings(service_by_script("ws-gateway"), environment(spec))
+    grace = re.fullmatch(r"(\d+)s", spec["stop_grace_period"])
+    assert grace, "stop_grace_period in seconds"
+    assert int(grace.group(1)) > settings.drain_timeout  # type: ignore[attr-defined]
+    assert spec["ulimits"]["nofile"]["soft"] >= 65536
+    assert "ports" not in spec, "charge points reach the gateways through gateway-lb only"
+
+
+def test_load_balancer_config_matches_the_gateways() -> None:
+    from ws_gateway.server import OCPP_PATH
+
+    conf = NGINX.read_text()
+    lb = COMPOSE_SERVICES["gateway-lb"]
+    assert any(v.startswith("./deploy/compose/nginx.conf:") for v in lb["volumes"])
+    assert re.search(r"listen\s+9000;", conf)
+    gateway_port = load_settings(
+        service_by_script("ws-gateway"), environment(COMPOSE_SERVICES["ws-gateway"])
+    ).port  # type: ignore[attr-defined]
+    assert re.search(rf"server\s+ws-gateway:{gateway_port}\s+resolve;", conf)
+    assert "least_conn;" in conf
+    location = re.search(rf"location {re.escape(OCPP_PATH)} \{{(.*?)\}}", conf, re.S)
+    assert location, f"a location for {OCPP_PATH}"
+    body = location.group(1)
+    assert "proxy_http_version 1.1;" in body
+    assert re.search(r"proxy_set_header Upgrade \$http_upgrade;", body)
+    assert re.search(r"proxy_set_header Connection \$connection_upgrade;", body)
+    for directive in ("proxy_read_timeout", "proxy_send_timeout"):
+        value = re.search(rf"{directive} (\d+)s;", body)
+        assert value and int(value.group(1)) >= 3600, directive
+
+
+def test_database_roles_exist_for_every_url() -> None:
+    import importlib
+
+    sql = POSTGRES_INIT.read_text()
+    postgres = COMPOSE_SERVICES["postgres"]
+    assert any(v.startswith("./deploy/compose/postgres-init.sql:") for v in postgres["volumes"])
+    database = postgres["environment"]["POSTGRES_DB"]
+    checked = 0
+    for name in BUILT:
+        service = built_service(COMPOSE_SERVICES[name])
+        for key, value in environment(COMPOSE_SERVICES[name]).items():
+            if not key.endswith("DATABASE_URL"):
+                continue
+            url = urlsplit(value)
+            assert url.hostname == "postgres" and url.path == f"/{database}"
+            assert f"CREATE ROLE {url.username} LOGIN PASSWORD '{url.password}';" in sql
+            schema = importlib.import_module(f"{service.package}.db").SCHEMA
+            assert f"CREATE SCHEMA {schema} AUTHORIZATION {url.username};" in sql
+            grant = re.search(rf"GRANT CONNECT, CREATE ON DATABASE {database} TO ([\w, ]+);", sql)
+            assert grant and url.username in grant.group(1).replace(" ", "").split(",")
+            checked += 1
+    assert checked >= 2 * sum(
+        1
+        for s in services().values()
+        if (c := s.settings_class()) is not None and "database_url" in c.model_fields
+    )
+
+
+def test_broker_url_points_at_the_compose_broker() -> None:
+    rabbit = COMPOSE_SERVICES["rabbitmq"]["environment"]
+    for name in BUILT:
+        if name.endswith("-migrate"):
+            continue
+        url = urlsplit(environment(COMPOSE_SERVICES[name])["CSMS_BROKER_URL"])
+        assert (url.hostname, url.port) == ("rabbitmq", 5672)
+        assert (url.username, url.password) == (
+            rabbit["RABBITMQ_DEFAULT_USER"],
+            rabbit["RABBITMQ_DEFAULT_PASS"],
+        )
+
+
+def test_admin_key_must_come_from_the_operator() -> None:
+    raw = COMPOSE_SERVICES["command-api"]["environment"]["CSMS_ADMIN_API_KEY"]
+    with pytest.raises(KeyError):
+        interpolate(raw, {})

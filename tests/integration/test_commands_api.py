@@ -360,3 +360,34 @@ async def test_confirmed_commands_update_the_registry(
     state = await eventually(snapshot)
     assert state["config"] == {"HeartbeatInterval": "60", "NumberOfConnectors": "2"}
     assert state["availability"] == {0: "Inoperative", 1: "Inoperative", 2: "Inoperative"}
+
+
+async def test_local_list_version_follows_the_cps_answers(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    cp = await booted_cp(connect_cp, cp_id, gateway=1)
+    assert (await api.get(f"/charge-points/{cp_id}/local-list")).status_code == 404
+    sent = await api.post(
+        f"/charge-points/{cp_id}/commands/SendLocalList",
+        json={"listVersion": 12, "updateType": "Full", "localAuthorizationList": []},
+    )
+    assert sent.status_code == 200
+
+    async def version() -> int | None:
+        response = await api.get(f"/charge-points/{cp_id}/local-list")
+        return response.json()["listVersion"] if response.status_code == 200 else None
+
+    assert await eventually(version) == 12
+
+    async def answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"listVersion": 13}
+
+    cp.responder = answer
+    assert (
+        await api.post(f"/charge-points/{cp_id}/commands/GetLocalListVersion", json={})
+    ).status_code == 200
+
+    async def updated() -> bool:
+        return await version() == 13
+
+    await eventually(updated)

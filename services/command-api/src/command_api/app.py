@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from csms_shared.db import create_engine, session_factory, upgrade
 from csms_shared.logging import configure_logging
 
-from .api import charge_points, commands, health, keys
+from .api import charge_points, commands, health, keys, sessions
 from .api.deps import AppState
 from .auth import ensure_bootstrap_admin
 from .dispatcher import Dispatcher
@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Operators' REST API of an OCPP 1.6J central system",
         lifespan=lifespan,
     )
-    for module in (commands, charge_points, keys):
+    for module in (commands, charge_points, sessions, keys):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     return app

@@ -215,3 +215,14 @@ transaction_audit = Table(
 )
 
 outbox = outbox_table(metadata)
+
+# The version of each CP's Local Authorization List, as its answers to SendLocalList and
+# GetLocalListVersion commands told us.
+local_list_versions = Table(
+    "local_list_versions",
+    metadata,
+    Column("charge_point_id", String(CP_ID), primary_key=True),
+    Column("list_version", Integer, nullable=False),
+    Column("source", String(24), nullable=False),  # the command that told us
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

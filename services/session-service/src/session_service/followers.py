@@ -18,7 +18,7 @@ from csms_shared.ocpp.v16.messages import (
     ReserveNowResponse,
 )
 
-from . import reservations
+from . import local_list, reservations
 from .handlers import router
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,14 @@ def _at(event: dict[str, Any]) -> datetime:
 
 @router.event("command.completed")
 async def command_completed(event: dict[str, Any], ctx: Context) -> None:
-    """An accepted ReserveNow makes a reservation; an accepted CancelReservation ends it."""
+    """Accepted ReserveNow/CancelReservation change reservations; local list versions noted."""
     action, cp_id = event.get("action"), event.get("chargePointId")
-    if action not in ("ReserveNow", "CancelReservation") or event.get("status") != "result":
+    if event.get("status") != "result":
+        return
+    if action in ("SendLocalList", "GetLocalListVersion") and isinstance(cp_id, str):
+        await local_list.record(ctx.session, event, _at(event))
+        return
+    if action not in ("ReserveNow", "CancelReservation"):
         return
     if not isinstance(cp_id, str):
         log.warning("command.completed %s without a chargePointId; ignored", action)

@@ -168,3 +168,12 @@ async def certificate_requests(
         state, REGISTRY, "certificate_requests", id=cp_id, limit=limit, offset=offset
     )
     return result
+
+
+@router.get("/charge-points/{id}/local-list")
+async def local_list_version(state: State, principal: Viewer, cp_id: CpId) -> dict[str, Any]:
+    """The CP's Local Authorization List version, as its last answer about it said."""
+    result: dict[str, Any] = await rpc(
+        state, "session-service", "get_local_list_version", chargePointId=cp_id
+    )
+    return result

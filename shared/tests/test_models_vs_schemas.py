@@ -241,8 +241,8 @@ KNOWN_LENIENCIES = (
 # Schema accepts, model rejects. Every model error of such a payload must contain one of these.
 KNOWN_STRICTNESS = {
     "outside the representable range in UTC": "a date-time beyond year 1..9999 once in UTC",
-    "2147483647": "OCPP integers are 32-bit (datatypes.Integer); the schemas set no bound",
-    "-2147483648": "OCPP integers are 32-bit (datatypes.Integer); the schemas set no bound",
+    "9223372036854775807": "integers are at most 64-bit (datatypes.Integer); schemas: no bound",
+    "-9223372036854775808": "integers are at most 64-bit (datatypes.Integer); schemas: no bound",
 }
 
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.integration.support import ChargePointClient, eventually
+from tests.integration.support import CallErrorReply, ChargePointClient, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +212,47 @@ async def test_health_endpoints(suite: Any) -> None:
                 response = await http.get(f"http://127.0.0.1:{port}{path}")
                 assert response.status_code == 200, (port, path, response.text)
             assert (await http.get(f"http://127.0.0.1:{port}/nope")).status_code == 404
+
+
+async def test_big_meter_registers_and_ids_are_accepted_not_refused(
+    connect_cp: Any, cp_id: str, db: asyncpg.Connection
+) -> None:
+    # A DC charger's Wh register passes 2**31 within years; refusing would make it retry forever.
+    cp = await connect_cp(cp_id, 0)
+    await cp.call("BootNotification", BOOT)
+    big = 2**40
+    start = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "BIG", "meterStart": big, "timestamp": "2026-11-22T10:00:00Z"},
+    )
+    stop = await cp.call(
+        "StopTransaction",
+        {
+            "transactionId": start["transactionId"],
+            "meterStop": big + 1500,
+            "timestamp": "2026-11-22T11:00:00Z",
+        },
+    )
+    assert isinstance(stop, dict)
+    await cp.call(
+        "StatusNotification", {"connectorId": big, "errorCode": "NoError", "status": "Available"}
+    )
+
+    async def stored() -> bool:
+        return bool(
+            await db.fetchval(
+                "SELECT count(*) FROM registry.connectors"
+                " WHERE charge_point_id = $1 AND connector_id = $2",
+                cp_id,
+                big,
+            )
+        )
+
+    await eventually(stored)
+    # Beyond 64 bits is refused: no database column and no charge point holds that.
+    with pytest.raises(CallErrorReply) as exc:
+        await cp.call(
+            "StatusNotification",
+            {"connectorId": 2**64 - 1, "errorCode": "NoError", "status": "Available"},
+        )
+    assert exc.value.code == "PropertyConstraintViolation"

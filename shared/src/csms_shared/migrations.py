@@ -25,7 +25,13 @@ def _run(connection: Connection, metadata: MetaData, schema: str) -> None:
     with context.begin_transaction():
         # Two replicas starting at once must not migrate concurrently.
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # CREATE SCHEMA needs CREATE on the database even when the schema exists: ask first, so
+        # a role that owns its schema but may not create schemas can still migrate.
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+        ).first()
+        if exists is None:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         context.run_migrations()
 
 

@@ -15,7 +15,7 @@ the schema has a type. The deliberate differences from those schemas are:
 * MeterValues ``meterValue`` / ``sampledValue`` and GetInstalledCertificateIds.conf
   ``certificateHashData`` may be empty lists (no ``minItems``), see `MeterValue` and messages;
 * `UnitOfMeasure` has ``Hertz`` for StopTransaction ``transactionData`` too;
-* integers are 32-bit (`Integer`), as OCPP 1.6 defines them; the schemas set no bound;
+* integers are at most 64-bit (`Integer`); the schemas set no bound;
 * Python field names (snake_case) are accepted as keys besides the wire names
   (``populate_by_name`` of `OcppModel`).
 """
@@ -91,10 +91,11 @@ __all__ = [
 
 # --- Integers -----------------------------------------------------------------------------------
 
-# OCPP 1.6 part 2, section 2: "integer" is 32-bit. Larger values fit no database column and no
-# charge point, so they are refused (PropertyConstraintViolation) although the schema has no bound.
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-Integer = Annotated[StrictInt, Field(ge=INT32_MIN, le=INT32_MAX)]
+# The schemas set no bound on integers. Meter registers in Wh pass 2**31 on a busy DC charger
+# within a few years, and refusing a StopTransaction makes the CP retry it forever, so values
+# are accepted up to 64 bits (what the database stores); beyond that is refused.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Integer = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
 
 
 # --- Strings ------------------------------------------------------------------------------------

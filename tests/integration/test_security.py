@@ -275,3 +275,30 @@ async def test_reconnect_loop_of_one_cp_id_is_slowed_down(suite: Any, cp_id: str
         await other.close()
     finally:
         process.stop()
+
+
+async def test_handshake_limit_counts_the_address_a_trusted_proxy_names(suite: Any) -> None:
+    from websockets.asyncio.client import connect
+
+    process, port = suite.extra_gateway(
+        "gateway-behind-proxy",
+        GATEWAY_TRUSTED_PROXIES='["127.0.0.0/8"]',
+        GATEWAY_HANDSHAKES_PER_ADDRESS_PER_SECOND="0.1",
+        GATEWAY_HANDSHAKE_BURST_PER_ADDRESS="2",
+    )
+
+    async def through_proxy(client: str, cp: str) -> Any:
+        return await connect(
+            f"ws://127.0.0.1:{port}/ocpp/{cp}",
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            additional_headers={"X-Forwarded-For": f"{client}, 127.0.0.1"},
+        )
+
+    try:
+        for n in range(2):
+            await (await through_proxy("10.0.0.1", f"PROXIED-A{n}")).close()
+        await refused_with(429, through_proxy("10.0.0.1", "PROXIED-A3"))
+        # Another CP behind the same proxy has its own budget.
+        await (await through_proxy("10.0.0.2", "PROXIED-B0")).close()
+    finally:
+        process.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
 
@@ -44,6 +45,22 @@ def reload_certificates(context: ssl.SSLContext, settings: Settings) -> None:
     log.info("TLS certificates reloaded")
 
 
+def _mtimes(settings: Settings) -> list[float]:
+    files = [settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file]
+    return [os.stat(f).st_mtime if f and os.path.exists(f) else 0.0 for f in files]
+
+
+async def watch_certificates(context: ssl.SSLContext, settings: Settings) -> None:
+    """Reload the certificates when their files change (a renewed Kubernetes Secret)."""
+    seen = _mtimes(settings)
+    while True:
+        await asyncio.sleep(settings.tls_reload_interval)
+        now = _mtimes(settings)
+        if now != seen:
+            seen = now
+            reload_certificates(context, settings)
+
+
 async def main(settings: Settings | None = None) -> None:
     """Run one gateway until SIGTERM or SIGINT, then drain."""
     settings = settings or Settings()
@@ -58,10 +75,17 @@ async def main(settings: Settings | None = None) -> None:
             signal.SIGHUP, reload_certificates, ssl_context, settings
         )
     beat = asyncio.create_task(gateway.beat(), name="gateway-beat")
+    watcher = (
+        asyncio.create_task(watch_certificates(ssl_context, settings), name="tls-watch")
+        if ssl_context is not None and settings.tls_reload_interval > 0
+        else None
+    )
     await wait_for_stop_signal()
     await gateway.drain()
-    beat.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await beat
+    for task in (beat, watcher):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     await bus.close()
     log.info("gateway %s stopped", settings.instance_id)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import math
 import ssl
 import weakref
 from datetime import datetime
@@ -38,6 +40,8 @@ CONNECTED = Gauge("gateway_connections", "Charge points connected to this gatewa
 HANDSHAKES = Counter("gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"])
 
 CLOSE_TAKEN_OVER = 4000  # private-use close code: a newer connection for this id took over
+CLOSE_GOING_AWAY = 1001
+DRAIN_STEP = 0.1
 
 
 def _cp_id(path: str) -> str | None:
@@ -62,6 +66,7 @@ class Gateway:
         self._handshakes = AddressLimiter(
             settings.handshakes_per_address_per_second, settings.handshake_burst_per_address
         )
+        self._trusted = [ipaddress.ip_network(net) for net in settings.trusted_proxies]
         self._reconnects = AddressLimiter(
             settings.handshakes_per_charge_point_per_second,
             settings.handshake_burst_per_charge_point,
@@ -108,7 +113,7 @@ class Gateway:
                 HTTPStatus.BAD_REQUEST,
                 f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL}; offered: {offered or 'none'}\n",
             )
-        address = connection.remote_address[0] if connection.remote_address else "?"
+        address = self._client_address(connection, request)
         if not self._handshakes.allow(address):
             HANDSHAKES.labels("throttled").inc()
             return connection.respond(
@@ -120,6 +125,23 @@ class Gateway:
                 HTTPStatus.TOO_MANY_REQUESTS, "Too many connections for this charge point id\n"
             )
         return await self._admit(connection, request, cp_id)
+
+    def _client_address(self, connection: ServerConnection, request: Request) -> str:
+        """The CP's address: the peer, or what a trusted proxy says in X-Forwarded-For."""
+        peer = connection.remote_address[0] if connection.remote_address else "?"
+        if not self._trusted or not _in(peer, self._trusted):
+            return peer
+        hops = [
+            hop.strip()
+            for value in request.headers.get_all("X-Forwarded-For")
+            for hop in value.split(",")
+            if hop.strip()
+        ]
+        # The right-most address no trusted proxy added is the client's.
+        for hop in reversed(hops):
+            if not _in(hop, self._trusted):
+                return hop
+        return peer
 
     async def _admit(
         self, connection: ServerConnection, request: Request, cp_id: str
@@ -299,12 +321,25 @@ class Gateway:
         """Stop accepting and close every connection with 1001 so CPs reconnect elsewhere."""
         if self._server is None:
             return
-        log.info("draining %d connections", len(self.sessions))
-        self._server.close(close_connections=True)
+        sessions = list(self.sessions.values())
+        log.info("draining %d connections", len(sessions))
+        self._server.close(close_connections=False)
+        # Close in slices over drain_spread_seconds: the fleet reconnects elsewhere as a ramp,
+        # not as one storm.
+        steps = max(1, int(self.settings.drain_spread_seconds / DRAIN_STEP))
+        size = max(1, math.ceil(len(sessions) / steps))
+        closing: list[asyncio.Task[None]] = []
+        for start in range(0, len(sessions), size):
+            for session in sessions[start : start + size]:
+                closing.append(
+                    asyncio.create_task(session.ws.close(CLOSE_GOING_AWAY, "gateway shutting down"))
+                )
+            await asyncio.sleep(DRAIN_STEP if start + size < len(sessions) else 0)
         try:
             await asyncio.wait_for(self._server.wait_closed(), self.settings.drain_timeout)
         except TimeoutError:
             log.warning("drain timed out with %d connections left", len(self.sessions))
+        await asyncio.gather(*closing, return_exceptions=True)
         try:
             await self.bus.publish_event(
                 "gateway.stopped",
@@ -312,6 +347,14 @@ class Gateway:
             )
         except Exception:
             log.warning("could not publish gateway.stopped")
+
+
+def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 def _unauthorized(connection: ServerConnection, reason: str) -> Response:

@@ -33,6 +33,11 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     max_queued_commands: int = Field(default=50, ge=1)
     beat_interval: float = Field(default=5.0, gt=0)
     drain_timeout: float = Field(default=10.0, gt=0)
+    drain_spread_seconds: float = Field(default=2.0, ge=0, description="close CPs as a ramp")
+    # Proxies (CIDRs) whose X-Forwarded-For names the CP's address for the handshake limits.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Certificate files are checked this often and reloaded when they change (0: SIGHUP only).
+    tls_reload_interval: float = Field(default=30.0, ge=0)
     # Security profile 2/3: serve wss:// with this certificate; profile 3 verifies client
     # certificates against this CA. SIGHUP reloads the files.
     tls_cert_file: str | None = None

@@ -301,6 +301,9 @@ async def test_charge_point_reads_and_status(
     assert doc["connectors"][0]["status"] == "Available"
     listing = (await api.get("/charge-points", params={"limit": 1000})).json()
     assert cp_id in [item["id"] for item in listing["items"]]
+    history = (await api.get(f"/charge-points/{cp_id}/status-history")).json()
+    assert [(h["connectorId"], h["status"]) for h in history["items"]] == [(1, "Available")]
+    assert history["total"] == 1
     status = (await api.get("/status")).json()
     assert status["chargePointsConnected"] >= 1
     assert any(g["connected"] >= 1 for g in status["gateways"])

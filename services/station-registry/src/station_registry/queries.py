@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,3 +135,25 @@ def page(params: dict[str, Any]) -> tuple[int, int]:
     if not 1 <= limit <= 1000 or offset < 0:
         raise RpcError("invalid", "limit is 1..1000 and offset >= 0")
     return limit, offset
+
+
+async def charge_point_page(
+    session: AsyncSession,
+    table: Table,
+    params: dict[str, Any],
+    order_by: Sequence[ColumnElement[Any]],
+    doc: Callable[[Row[Any]], dict[str, Any]],
+) -> dict[str, Any]:
+    """A page of one CP's rows of `table` (params: id, limit, offset) as an RPC list answer."""
+    limit, offset = page(params)
+    where = table.c.charge_point_id == str(params.get("id", ""))
+    total = await session.scalar(select(func.count()).select_from(table).where(where))
+    rows = await session.execute(
+        select(table).where(where).order_by(*order_by).limit(limit).offset(offset)
+    )
+    return {
+        "items": [doc(row) for row in rows],
+        "total": int(total or 0),
+        "limit": limit,
+        "offset": offset,
+    }

@@ -21,7 +21,7 @@ from .db import (
     operations,
     status_history,
 )
-from .queries import charge_point_doc, load_charge_points, page
+from .queries import charge_point_doc, charge_point_page, load_charge_points, page
 from .router import router
 
 
@@ -77,32 +77,20 @@ async def get_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, An
 @router.rpc("status_history")
 async def get_status_history(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A CP's status notifications, newest first."""
-    limit, offset = page(params)
-    cp_id = params.get("id")
     h = status_history.c
-    rows = (
-        await ctx.session.execute(
-            select(status_history)
-            .where(h.charge_point_id == cp_id)
-            .order_by(h.timestamp.desc(), h.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
-    total = await ctx.session.scalar(
-        select(func.count()).select_from(status_history).where(h.charge_point_id == cp_id)
-    )
-    items = [
-        {
+    return await charge_point_page(
+        ctx.session,
+        status_history,
+        params,
+        [h.timestamp.desc(), h.id.desc()],
+        lambda r: {
             "connectorId": r.connector_id,
             "status": r.status,
             "errorCode": r.error_code,
             "timestamp": format_datetime(r.timestamp),
             **({"info": r.info} if r.info else {}),
-        }
-        for r in rows
-    ]
-    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+        },
+    )
 
 
 @router.rpc("status_summary")
@@ -185,48 +173,28 @@ async def list_operations(params: dict[str, Any], ctx: Context) -> dict[str, Any
 @router.rpc("data_transfers")
 async def list_data_transfers(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """DataTransfer requests a CP sent, newest first."""
-    limit, offset = page(params)
-    d = data_transfers.c
-    where = d.charge_point_id == str(params.get("id", ""))
-    total = await ctx.session.scalar(select(func.count()).select_from(data_transfers).where(where))
-    rows = (
-        await ctx.session.execute(
-            select(data_transfers).where(where).order_by(d.id.desc()).limit(limit).offset(offset)
-        )
-    ).all()
-    items = [
-        {
+    return await charge_point_page(
+        ctx.session,
+        data_transfers,
+        params,
+        [data_transfers.c.id.desc()],
+        lambda r: {
             "vendorId": r.vendor_id,
             "status": r.status,
             "receivedAt": format_datetime(r.received_at),
             **({"messageId": r.message_id} if r.message_id is not None else {}),
             **({"data": r.data} if r.data is not None else {}),
-        }
-        for r in rows
-    ]
-    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+        },
+    )
 
 
 @router.rpc("certificate_requests")
 async def list_certificate_requests(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """CSRs a CP sent with SignCertificate, newest first."""
-    limit, offset = page(params)
-    c = certificate_requests.c
-    where = c.charge_point_id == str(params.get("id", ""))
-    total = await ctx.session.scalar(
-        select(func.count()).select_from(certificate_requests).where(where)
+    return await charge_point_page(
+        ctx.session,
+        certificate_requests,
+        params,
+        [certificate_requests.c.id.desc()],
+        lambda r: {"requestId": r.id, "csr": r.csr, "receivedAt": format_datetime(r.received_at)},
     )
-    rows = (
-        await ctx.session.execute(
-            select(certificate_requests)
-            .where(where)
-            .order_by(c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
-    items = [
-        {"requestId": r.id, "csr": r.csr, "receivedAt": format_datetime(r.received_at)}
-        for r in rows
-    ]
-    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}

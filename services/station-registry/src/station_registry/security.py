@@ -18,7 +18,7 @@ from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime, utcnow
 
 from .db import charge_points, security_events
-from .queries import page
+from .queries import charge_point_page
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
 
@@ -194,28 +194,16 @@ async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str
 @router.rpc("security_events")
 async def list_security_events(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A CP's security events, newest first."""
-    limit, offset = page(params)
-    cp_id = str(params.get("id", ""))
     e = security_events.c
-    total = await ctx.session.scalar(
-        select(func.count()).select_from(security_events).where(e.charge_point_id == cp_id)
-    )
-    rows = (
-        await ctx.session.execute(
-            select(security_events)
-            .where(e.charge_point_id == cp_id)
-            .order_by(e.timestamp.desc(), e.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
-    items = [
-        {
+    return await charge_point_page(
+        ctx.session,
+        security_events,
+        params,
+        [e.timestamp.desc(), e.id.desc()],
+        lambda r: {
             "type": r.type,
             "timestamp": format_datetime(r.timestamp),
             "source": r.source,
             **({"techInfo": r.tech_info} if r.tech_info else {}),
-        }
-        for r in rows
-    ]
-    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+        },
+    )

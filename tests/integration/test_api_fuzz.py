@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ def test_no_input_makes_the_api_fail(suite: Any) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=8,
+            max_examples=int(os.environ.get("CSMS_FUZZ_EXAMPLES", "8")),
             deadline=None,
             derandomize=True,
             database=None,

@@ -394,3 +394,27 @@ async def test_local_list_version_follows_the_cps_answers(
         return await version() == 13
 
     await eventually(updated)
+
+
+async def test_late_cp_answer_is_dropped_and_the_next_command_works(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    cp = await booted_cp(connect_cp, cp_id, gateway=0)
+    late = asyncio.Event()
+
+    async def slow_then_fast(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload.get("type") == "Hard":
+            await asyncio.sleep(1.5)  # past the 1 s timeout: the gateway has given up
+            late.set()
+        return {"status": "Accepted"}
+
+    cp.responder = slow_then_fast
+    url = f"/charge-points/{cp_id}/commands/Reset"
+    timed_out = await api.post(url, json={"type": "Hard"}, params={"timeout": 1})
+    assert timed_out.status_code == 504
+    await asyncio.wait_for(late.wait(), 10)
+    after = await api.post(url, json={"type": "Soft"})
+    assert after.status_code == 200
+    assert after.json()["response"] == {"status": "Accepted"}
+    first = (await api.get(f"/commands/{timed_out.json()['commandId']}")).json()
+    assert first["status"] == "timeout"

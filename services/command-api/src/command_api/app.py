@@ -7,9 +7,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from csms_shared.db import create_engine, session_factory, upgrade
 from csms_shared.logging import configure_logging
@@ -80,6 +82,18 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Operators' REST API of an OCPP 1.6J central system",
         lifespan=lifespan,
     )
+
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: Any) -> Response:
+        # U+0000 fits no database text column; refuse it in the path or query up front.
+        raw = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
+        if b"%00" in raw or b"\x00" in raw:
+            return JSONResponse(
+                {"detail": "The path or query contains U+0000 (%00)"}, status_code=422
+            )
+        response: Response = await call_next(request)
+        return response
+
     for module in (commands, charge_points, sessions, keys):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)

@@ -53,10 +53,14 @@ class RpcClient:
     ) -> Any:
         """The result of `method` on `service`; raises RpcError or RpcUnavailable."""
         assert self._queue is not None, "RpcClient.start() first"
+        try:
+            body = orjson.dumps(params or {})
+        except TypeError as exc:  # e.g. an integer beyond 64 bits
+            raise RpcError("invalid", f"params cannot be sent: {exc}") from None
         correlation_id = self._waiter.new_id()
         future = self._waiter.expect(correlation_id)
         message = Message(
-            orjson.dumps(params or {}),
+            body,
             content_type="application/json",
             correlation_id=correlation_id,
             reply_to=self._queue.name,

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..ocpp._base import utcnow
 from ..ocpp.errors import InternalError, OcppError
-from ..ocpp.framing import validate_payload
+from ..ocpp.framing import find_nul, validate_payload
 from .connection import connect
 from .outbox import OutboxRelay
 from .router import CallContext, Context, Router
@@ -249,6 +249,9 @@ class ServiceRuntime:
             params = orjson.loads(message.body)
             if not isinstance(params, dict):
                 raise RpcError("invalid", "params must be a JSON object")
+            if (where := find_nul(params, "params")) is not None:
+                # No text column can store U+0000: refuse it here, for every RPC method.
+                raise RpcError("invalid", f"{where}: strings may not contain U+0000")
             async with self.sessions() as session, session.begin():
                 ctx = self._context(session)
                 result = await handler(params, ctx)

@@ -15,14 +15,14 @@ from csms_shared.ocpp.v16.enums import MessageTrigger
 from csms_shared.ocpp.v16.messages import TriggerMessageRequest
 
 from .commands import send_command
-from .deps import Admin, Session, State, Viewer, rpc
+from .deps import MAX_OFFSET, Admin, Session, State, Viewer, rpc
 
 router = APIRouter(tags=["charge points"])
 
 REGISTRY = "station-registry"
 CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 @router.get("/charge-points")

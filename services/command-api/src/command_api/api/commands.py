@@ -21,7 +21,7 @@ from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
 
 from ..dispatcher import NotConnected
 from ..recorder import command_doc, get_command, list_commands, record_outcome, record_sent
-from .deps import AppState, Operator, Session, State, Viewer, rpc_client
+from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, rpc_client
 
 router = APIRouter(tags=["commands"])
 
@@ -250,7 +250,7 @@ async def commands_log(
     session: Session,
     principal: Viewer,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     charge_point_id: Annotated[str | None, Query(alias="chargePointId")] = None,
     action: str | None = None,
     command_status: Annotated[str | None, Query(alias="status")] = None,

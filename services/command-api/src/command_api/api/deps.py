@@ -109,3 +109,7 @@ async def rpc(state: AppState, service: str, method: str, **params: Any) -> Any:
             "conflict": status.HTTP_409_CONFLICT,
         }.get(exc.code, status.HTTP_502_BAD_GATEWAY)
         raise HTTPException(code, exc.message) from None
+
+
+# Offsets beyond this are not a page anyone wants, and must fit a 64-bit database integer.
+MAX_OFFSET = 2**31 - 1

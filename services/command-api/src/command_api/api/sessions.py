@@ -12,13 +12,13 @@ from pydantic.alias_generators import to_camel
 from csms_shared.ocpp._base import DateTime, format_datetime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
-from .deps import Admin, Operator, State, Viewer, rpc
+from .deps import MAX_OFFSET, Admin, Operator, State, Viewer, rpc
 
 router = APIRouter()
 
 SESSIONS = "session-service"
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 CpFilter = Annotated[str | None, Query(alias="chargePointId", pattern=CHARGE_POINT_ID_PATTERN)]
 IdTagPath = Annotated[str, Path(min_length=1, max_length=20, pattern=r"^[^\x00]+$")]
 From = Annotated[datetime | None, Query(alias="from", description="RFC 3339, inclusive")]
@@ -107,7 +107,7 @@ async def get_transaction(
     principal: Viewer,
     transaction_id: Annotated[int, Path(ge=-(2**31), le=2**31 - 1)],
     meter_values_limit: Annotated[int, Query(alias="meterValuesLimit", ge=1, le=10_000)] = 1000,
-    meter_values_offset: Annotated[int, Query(alias="meterValuesOffset", ge=0)] = 0,
+    meter_values_offset: Annotated[int, Query(alias="meterValuesOffset", ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """One transaction with its energy, cost and meter values in time order."""
     result: dict[str, Any] = await rpc(
@@ -144,9 +144,11 @@ async def close_transaction(
 async def list_meter_values(
     state: State,
     principal: Viewer,
-    transaction_id: Annotated[int | None, Query(alias="transactionId")] = None,
+    transaction_id: Annotated[
+        int | None, Query(alias="transactionId", ge=-(2**63), le=2**63 - 1)
+    ] = None,
     charge_point_id: CpFilter = None,
-    connector_id: Annotated[int | None, Query(alias="connectorId", ge=0)] = None,
+    connector_id: Annotated[int | None, Query(alias="connectorId", ge=0, le=2**63 - 1)] = None,
     start: From = None,
     end: To = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,

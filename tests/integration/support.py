@@ -176,6 +176,10 @@ class ChargePointClient:
             else:
                 await self._answers.put(frame)
 
+    async def next_answer(self, timeout: float = 10) -> list[Any]:
+        """The next CALLRESULT or CALLERROR frame the central system sent."""
+        return await asyncio.wait_for(self._answers.get(), timeout)
+
     async def send_raw(self, text: str | bytes, timeout: float = 10) -> list[Any]:
         """Send any frame and return the next answer frame."""
         await self.ws.send(text if isinstance(text, str) else text.decode())

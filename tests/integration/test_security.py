@@ -53,6 +53,10 @@ async def test_profile_1_right_wrong_and_missing_password(
     assert await security_event_types(db, cp_id) == ["MissingCredentials", "InvalidCredentials"]
     events = (await api.get(f"/charge-points/{cp_id}/security-events")).json()
     assert [e["type"] for e in events["items"]] == ["InvalidCredentials", "MissingCredentials"]
+    # Nothing about the password reaches a log, right or wrong.
+    for process in [*suite.gateways, *suite.services.values()]:
+        log_text = process.log_path.read_text(errors="replace")
+        assert KEY not in log_text and "wrong-password-123" not in log_text, process.name
     # The key is stored hashed, never as given.
     stored = await db.fetchval(
         "SELECT auth_key_hash FROM registry.charge_points WHERE id = $1", cp_id

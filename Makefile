@@ -11,7 +11,7 @@ export UV_PYTHON := 3.11
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help venv up migrate test test-unit test-integration lint fmt typecheck clean
+.PHONY: help venv up migrate test test-unit test-integration lint fmt typecheck clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ test-unit: venv ## Unit tests only
 
 test-integration: venv ## Integration tests only
 	$(BIN)/pytest tests/integration
+
+bench: venv ## Benchmarks against a suite of their own; BENCH_PROFILE=full for 19,000 CPs
+	$(BIN)/python -m bench --profile $(or $(BENCH_PROFILE),quick) $(BENCH_ARGS)
 
 lint: venv ## ruff check and format check
 	$(BIN)/ruff check .

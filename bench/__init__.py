@@ -1,0 +1,1 @@
+"""Benchmarks of the suite: a fleet simulator, baselines of its stack, and `make bench`."""

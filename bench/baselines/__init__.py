@@ -1,0 +1,1 @@
+"""The stack's own limits and a peer: what the suite's figures are read against."""

@@ -1,0 +1,122 @@
+"""`make bench`: start a suite of its own, run every scenario, print one table, keep it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from . import fleetwide, throughput
+from .context import PROFILES, ROOT, Bench
+from .fleet import SimFleet
+from .procs import raise_file_limit
+from .report import Row, block, table, update_results
+from .suite import BenchSuite, running_suite
+
+SCENARIOS = ("limits", "heartbeat", "metervalues", "reqreply", "commands", "connections", "storm")
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument(
+        "--profile", choices=sorted(PROFILES), default=os.environ.get("BENCH_PROFILE") or "quick"
+    )
+    p.add_argument("--only", nargs="+", choices=SCENARIOS, help="run these scenarios only")
+    p.add_argument("--py-spy", action="store_true", help="sample the gateway and services")
+    p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
+    return p.parse_args()
+
+
+async def _guard(bench: Bench, name: str, work: Callable[[], Awaitable[object]]) -> object:
+    """Run one scenario; a failure becomes a row and a note, and the run goes on."""
+    try:
+        return await work()
+    except Exception as exc:
+        bench.log(f"{name} failed:\n{traceback.format_exc()}")
+        bench.add(Row(name, "scenario failed", type(exc).__name__, met="NOT run"))
+        bench.notes.append(f"{name} failed: {type(exc).__name__}: {exc}")
+        return None
+
+
+async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
+    p = bench.profile
+    if "limits" in only:
+        await _guard(bench, "Stack limits", lambda: throughput.stack_limits(bench, suite))
+    if only & {"heartbeat", "metervalues", "reqreply", "commands"}:
+        fleet = SimFleet(suite.gateway_urls, p.throughput_cps, prefix="TP")
+        seconds, failed = await fleet.connect_all(concurrency=200)
+        bench.log(f"throughput fleet: {p.throughput_cps} CPs booted in {seconds:.1f} s")
+        if failed:
+            bench.notes.append(f"{failed} of the throughput fleet's CPs could not connect")
+        if "heartbeat" in only:
+            await _guard(bench, "Heartbeat", lambda: throughput.heartbeat(bench, suite, fleet))
+        if "metervalues" in only:
+            await _guard(bench, "MeterValues", lambda: throughput.meter_values(bench, suite, fleet))
+        if "reqreply" in only:
+            await _guard(
+                bench, "Request/reply", lambda: throughput.request_reply(bench, suite, fleet)
+            )
+        if "commands" in only:
+            await _guard(bench, "Commands", lambda: fleetwide.commands(bench, suite, fleet))
+        await fleet.close()
+    if only & {"connections", "storm"}:
+        idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))
+        if isinstance(idle, SimFleet):
+            extra = idle.cps[p.storm_cps :]
+            if extra and "storm" in only:
+                bench.log(f"closing {len(extra)} CPs: the storm moves {p.storm_cps}")
+                await idle.close(extra)
+                idle.cps = idle.cps[: p.storm_cps]
+            if "storm" in only:
+                await _guard(
+                    bench,
+                    "Storm (SIGTERM)",
+                    lambda: fleetwide.storm(bench, suite, idle, 0, signal.SIGTERM),
+                )
+                await suite.restart_gateway(0)
+                await _guard(
+                    bench,
+                    "Storm (SIGKILL)",
+                    lambda: fleetwide.storm(bench, suite, idle, 1, signal.SIGKILL),
+                )
+            await idle.close()
+
+
+async def main() -> int:
+    """Run the benchmark; 0 when every scenario ran (targets met or not)."""
+    args = _args()
+    limit = raise_file_limit()
+    out = ROOT / "bench" / "out" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    bench = Bench(PROFILES[args.profile], out, py_spy=args.py_spy)
+    bench.log(f"profile {args.profile}; file limit {limit}; logs in {out}")
+    only = set(args.only or SCENARIOS)
+    started = time.monotonic()
+    try:
+        async with running_suite(out / "logs") as suite:
+            bench.log(f"suite up: gateways {suite.gateway_urls}, api {suite.api_url}")
+            await _scenarios(bench, suite, only)
+    finally:
+        bench.stop_children()
+    seconds = time.monotonic() - started
+    command = "make bench" + ("" if args.profile == "quick" else f" BENCH_PROFILE={args.profile}")
+    if args.only or args.py_spy:
+        flags = (["--only", *args.only] if args.only else []) + (
+            ["--py-spy"] if args.py_spy else []
+        )
+        command += f" BENCH_ARGS='{' '.join(flags)}'"
+    notes = [*bench.notes, *(f"CPU per message, {line}" for line in bench.cpu_lines)]
+    print()
+    print(table(bench.rows))
+    print()
+    for note in notes:
+        print(f"- {note}")
+    if not args.no_results:
+        update_results(args.profile, block(args.profile, command, bench.rows, notes, seconds))
+        print(f"\nbench/RESULTS.md updated ({seconds / 60:.1f} min)")
+    failed = any(row.met == "NOT run" for row in bench.rows)
+    return 1 if failed else 0

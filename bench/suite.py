@@ -1,0 +1,159 @@
+"""The suite under benchmark, started as the integration tests start it: own vhost, own DB."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractConnection
+
+from tests.integration.conftest import ADMIN_KEY, Suite
+from tests.integration.infra import Infra, base_urls, isolated_database, isolated_vhost
+from tests.integration.support import ServiceProcess
+
+from .procs import pids_named
+
+# The integration tests speed up beats and sweeps; a benchmark runs the shipped defaults.
+TEST_ONLY_ENV = (
+    "REGISTRY_PRESENCE_SWEEP_INTERVAL",
+    "GATEWAY_BEAT_INTERVAL",
+    "GATEWAY_COMMAND_TIMEOUT",
+    "API_COMMAND_TIMEOUT",
+)
+# idTags the fleet presents are not in the auth list: free vending, as a test site runs.
+BENCH_ENV = {"SESSION_UNKNOWN_ID_TAGS": "accept", "CSMS_LOG_LEVEL": "INFO"}
+
+
+class BenchSuite:
+    """Two gateways and every service, plus what the benchmark reads from them."""
+
+    def __init__(self, suite: Suite, infra: Infra) -> None:
+        self.suite = suite
+        self.infra = infra
+        self.admin_key = ADMIN_KEY
+        self._amqp: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._db: asyncpg.Connection | None = None
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """ws:// base URLs of the two gateways."""
+        return [self.suite.gateway_url(i) for i in range(len(self.suite.gateways))]
+
+    @property
+    def api_url(self) -> str:
+        """command-api's /api/v1."""
+        return self.suite.api_url
+
+    @property
+    def dsn(self) -> str:
+        """The suite's database, as asyncpg spells it."""
+        return self.infra.asyncpg_dsn
+
+    @property
+    def broker_url(self) -> str:
+        """The suite's vhost."""
+        return self.infra.broker_url
+
+    def gateway(self, index: int) -> ServiceProcess:
+        """One gateway process."""
+        return self.suite.gateways[index]
+
+    def pid(self, process: ServiceProcess) -> int:
+        """The pid of a running suite process."""
+        assert process.proc is not None
+        return process.proc.pid
+
+    async def cpu_groups(self) -> dict[str, list[int]]:
+        """Pids to account CPU to: each suite process, the broker, this DB's backends."""
+        groups = {f"gateway{i}": [self.pid(g)] for i, g in enumerate(self.suite.gateways)}
+        for name, process in self.suite.services.items():
+            groups[name] = [self.pid(process)]
+        groups["rabbitmq"] = pids_named("beam.smp")
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+        groups["postgres"] = [r["pid"] for r in rows]
+        return groups
+
+    async def queue_depth(self, queue: str) -> int:
+        """Messages ready in a service queue (passive declare)."""
+        if self._channel is None or self._channel.is_closed:
+            # Not robust: a robust channel answers a passive declare from its cache.
+            self._amqp = await aio_pika.connect(self.broker_url)
+            self._channel = await self._amqp.channel()
+        declared = await self._channel.declare_queue(queue, passive=True)
+        result = declared.declaration_result
+        return int(result.message_count or 0)
+
+    async def outbox_rows(self, schema: str) -> int:
+        """Events a service committed but has not published yet (its outbox)."""
+        if self._db is None or self._db.is_closed():
+            self._db = await asyncpg.connect(self.dsn)
+        return int(await self._db.fetchval(f"SELECT count(*) FROM {schema}.outbox"))
+
+    async def db_counters(self) -> tuple[int, int]:
+        """(sessions opened, transactions committed) in the suite's database so far."""
+        if self._db is None or self._db.is_closed():
+            self._db = await asyncpg.connect(self.dsn)
+        row = await self._db.fetchrow(
+            "SELECT sessions, xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        assert row is not None
+        return int(row["sessions"]), int(row["xact_commit"])
+
+    async def backlog(self, queue: str, schema: str) -> int:
+        """Work a service has not finished: messages in its queue plus rows in its outbox."""
+        return await self.queue_depth(queue) + await self.outbox_rows(schema)
+
+    async def wait_drained(self, queue: str, schema: str, timeout: float) -> float:
+        """Wait until the queue and the outbox are empty (bounded); seconds taken, -1 if not."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for _ in range(int(timeout / 0.05) + 1):
+            if not await self.backlog(queue, schema):
+                return loop.time() - started
+            if loop.time() - started > timeout:
+                break
+            await asyncio.sleep(0.05)
+        return -1.0
+
+    async def restart_gateway(self, index: int) -> None:
+        """Start a stopped gateway again (new instance id)."""
+        await asyncio.to_thread(self.suite.restart_gateway, index)
+
+    async def close(self) -> None:
+        """Close the benchmark's own broker connection."""
+        if self._amqp is not None:
+            await self._amqp.close()
+        if self._db is not None:
+            await self._db.close()
+
+
+@contextlib.asynccontextmanager
+async def running_suite(log_dir: Path) -> AsyncIterator[BenchSuite]:
+    """Start the suite in a fresh vhost and database; stop it and drop both afterwards."""
+    await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
+    with base_urls() as (broker, database), isolated_vhost(broker) as vhost_url:
+        async with isolated_database(database) as db_url:
+            infra = Infra(vhost_url, db_url)
+            suite = await asyncio.to_thread(Suite, infra, log_dir)
+            for process in [*suite.services.values(), *suite.gateways]:
+                env = {k: v for k, v in process.env.items() if k not in TEST_ONLY_ENV}
+                process.env = env | BENCH_ENV
+            bench = BenchSuite(suite, infra)
+            try:
+                await asyncio.to_thread(suite.start)
+                yield bench
+            finally:
+                await bench.close()
+                await asyncio.to_thread(suite.stop)

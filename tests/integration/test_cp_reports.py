@@ -45,7 +45,9 @@ async def test_firmware_rollout_progress_is_tied_to_its_command(
 
     async def installed() -> dict[str, Any] | None:
         items = (await api.get(f"/charge-points/{cp_id}/operations?kind=firmware")).json()["items"]
-        return items[0] if items and items[0]["status"] == "Installed" else None
+        # Reports are consumed concurrently: wait for all four, not just the newest.
+        done = items and items[0]["status"] == "Installed" and len(items[0]["reports"]) == 4
+        return items[0] if done else None
 
     operation = await eventually(installed)
     assert operation["detail"] == "https://fw.example.com/2.0.bin"

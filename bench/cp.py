@@ -135,13 +135,14 @@ class SimChargePoint:
         except ConnectionClosed:
             pass
         finally:
-            self.close_code = ws.close_code
-            self.closed.set()
-            pending, self._pending = self._pending, None
-            if pending is not None and not pending.done():
-                pending.set_exception(CallFailed("disconnected", str(ws.close_code)))
-            if self.on_close is not None and ws is self.ws:
-                self.on_close(self)
+            if ws is self.ws:  # not a reader of an older connection finishing late
+                self.close_code = ws.close_code
+                self.closed.set()
+                waiting, self._pending = self._pending, None
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(CallFailed("disconnected", str(ws.close_code)))
+                if self.on_close is not None:
+                    self.on_close(self)
 
     async def _answer(self, ws: ClientConnection, frame: list[Any]) -> None:
         if self.responder is None:

@@ -52,6 +52,8 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         bench.log(f"throughput fleet: {p.throughput_cps} CPs booted in {seconds:.1f} s")
         if failed:
             bench.notes.append(f"{failed} of the throughput fleet's CPs could not connect")
+        settled = await suite.settle(p.drain_timeout * 2)
+        bench.log(f"the services settled (queues and outboxes empty) in {settled:.1f} s")
         if "heartbeat" in only:
             await _guard(bench, "Heartbeat", lambda: throughput.heartbeat(bench, suite, fleet))
         if "metervalues" in only:

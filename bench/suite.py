@@ -127,6 +127,25 @@ class BenchSuite:
             await asyncio.sleep(0.05)
         return -1.0
 
+    async def settle(self, timeout: float) -> float:
+        """Wait until every service queue and outbox is empty (bounded); seconds, -1 if not."""
+        queues = [
+            f"{service}.{kind}"
+            for service in ("station-registry", "session-service")
+            for kind in ("calls", "events", "rpc")
+        ]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for _ in range(int(timeout / 0.25) + 1):
+            depths = [await self.queue_depth(q) for q in queues]
+            outboxes = [await self.outbox_rows(s) for s in ("registry", "sessions", "commands")]
+            if not any(depths) and not any(outboxes):
+                return loop.time() - started
+            if loop.time() - started > timeout:
+                break
+            await asyncio.sleep(0.25)
+        return -1.0
+
     async def restart_gateway(self, index: int) -> None:
         """Start a stopped gateway again (new instance id)."""
         await asyncio.to_thread(self.suite.restart_gateway, index)

@@ -40,7 +40,7 @@ REGISTRY = ("station-registry.calls", "registry")
 SESSIONS = ("session-service.calls", "sessions")
 
 
-async def _connect_only(fleet: SimFleet, url: str, concurrency: int = 500) -> float:
+async def connect_only(fleet: SimFleet, url: str, concurrency: int = 500) -> float:
     """Open every CP's WebSocket without booting (the baselines); seconds taken."""
     gate = asyncio.Semaphore(concurrency)
 
@@ -60,7 +60,7 @@ async def _ramp_plain(bench: Bench, label: str, url: str, pids: dict[str, list[i
     """Find the peak Heartbeat rate of a server that needs no broker (echo, peer)."""
     p = bench.profile
     fleet = SimFleet([url], p.throughput_cps, prefix=label.upper()[:4], answer_commands=False)
-    await _connect_only(fleet, url)
+    await connect_only(fleet, url)
     connected = sum(cp.connected for cp in fleet.cps)
     bench.log(f"{label}: {connected} connections; ramping Heartbeat")
 
@@ -108,7 +108,7 @@ async def stack_limits(bench: Bench, suite: BenchSuite) -> None:
     bench.stop_child(peer_pid)
     bench.log(f"ocpp-library peer peak {peer.peak_rate:.0f} Heartbeats/s")
 
-    await bench.spawn("amqp-replier", "bench.baselines.amqp", suite.broker_url)
+    replier = await bench.spawn("amqp-replier", "bench.baselines.amqp", suite.broker_url)
     requester = Requester(suite.broker_url)
     await requester.start()
     await asyncio.sleep(1.0)  # the replier declares and consumes
@@ -127,7 +127,11 @@ async def stack_limits(bench: Bench, suite: BenchSuite) -> None:
 
     await closed_loop(workers, 1.0, one)  # warm up
     stats.reset()
-    groups = {"rabbitmq": (await suite.cpu_groups())["rabbitmq"], "client": own_pid()}
+    groups = {
+        "rabbitmq": (await suite.cpu_groups())["rabbitmq"],
+        "replier": [replier],
+        "client": own_pid(),
+    }
     watch = CpuWatch(groups)
     done, seconds = await closed_loop(workers, bench.profile.reqreply_seconds, one)
     watch.stop()
@@ -144,6 +148,33 @@ async def stack_limits(bench: Bench, suite: BenchSuite) -> None:
     )
     bench.cpu_lines.append(f"bare aio-pika request/reply: {watch.describe(done)}")
     await requester.close()
+    bench.stop_child(replier)
+    client = bench.figures.get("echo_client_cpu", 0.0)
+    bench.add(
+        Row(
+            "Stack limits",
+            "bare WebSocket echo, Heartbeat frames/s (1 in flight per CP)",
+            num(echo.peak_rate),
+            f"load client at {client:.0%} of a core" + (": client-bound" if client > 0.9 else ""),
+        )
+    )
+    bench.add(
+        Row(
+            "Stack limits",
+            "ocpp 2.1.0 peer on uvloop, Heartbeat/s",
+            num(peer.peak_rate),
+            f"p99 {bench.figures.get('peer_p99', 0):.1f} ms at peak, "
+            f"{bench.figures.get('peer_half_p99', 0):.1f} at half",
+        )
+    )
+    bench.add(
+        Row(
+            "Stack limits",
+            f"bare aio-pika request/reply/s ({workers} in flight)",
+            num(rate),
+            f"p50 {s.p50:.1f} / p99 {s.p99:.1f} ms",
+        )
+    )
 
 
 async def _suite_step(
@@ -294,6 +325,7 @@ async def meter_values(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None
 
     await asyncio.gather(*(start(cp) for cp in fleet.cps))
     charging = [cp for cp in fleet.cps if cp.state["tx"] is not None]
+    await suite.settle(p.drain_timeout)
 
     async def send(cp: SimChargePoint) -> None:
         if cp.state["tx"] is not None:

@@ -315,7 +315,7 @@ async def storm(bench: Bench, suite: BenchSuite, fleet: SimFleet, victim: int, s
             f"Storm ({name})",
             "registry shows them online at the survivor",
             f"{num(present)} / {num(len(moving))}",
-            f"{presence_took:.1f} s after the last boot",
+            f"waited {presence_took:.1f} s after the storm",
             target="all",
             met=verdict(present == len(moving)),
         )

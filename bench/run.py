@@ -73,6 +73,9 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
                 bench.log(f"closing {len(extra)} CPs: the storm moves {p.storm_cps}")
                 await idle.close(extra)
                 idle.cps = idle.cps[: p.storm_cps]
+                # The gateway unbinds and announces each closed CP; let it finish first.
+                took = await suite.wait_connections(0, p.storm_cps, 600.0)
+                bench.log(f"gateway 0 handled the {len(extra)} disconnects in {took:.1f} s")
             if "storm" in only:
                 await _guard(
                     bench,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
+import httpx
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from tests.integration.conftest import ADMIN_KEY, Suite
@@ -144,6 +145,31 @@ class BenchSuite:
             if loop.time() - started > timeout:
                 break
             await asyncio.sleep(0.25)
+        return -1.0
+
+    async def gateway_connections(self, index: int) -> int:
+        """The `gateway_connections` gauge of one gateway (-1 when it does not answer)."""
+        url = f"http://127.0.0.1:{self.suite.gateway_ports[index]}/metrics"
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                text = (await client.get(url)).text
+        except httpx.HTTPError:
+            return -1
+        for line in text.splitlines():
+            if line.startswith("gateway_connections "):
+                return int(float(line.split()[1]))
+        return -1
+
+    async def wait_connections(self, index: int, at_most: int, timeout: float) -> float:
+        """Wait until a gateway holds at most `at_most` CPs (it has handled the others' going)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for _ in range(int(timeout / 0.5) + 1):
+            if 0 <= await self.gateway_connections(index) <= at_most:
+                return loop.time() - started
+            if loop.time() - started > timeout:
+                break
+            await asyncio.sleep(0.5)
         return -1.0
 
     async def restart_gateway(self, index: int) -> None:

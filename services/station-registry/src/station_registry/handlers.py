@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.events import event_body
@@ -22,7 +22,7 @@ from csms_shared.ocpp.v16.messages import (
 )
 
 from .db import charge_points, connectors, status_history
-from .queries import ensure_charge_point, touch
+from .queries import seen, touch
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
 
@@ -38,38 +38,47 @@ async def boot_notification(
     """Record or refresh the charge point and give it its heartbeat interval."""
     settings: Settings = ctx.settings
     at = _received(ctx)
-    await ensure_charge_point(ctx.session, ctx.charge_point_id)
-    previous = await ctx.session.scalar(
-        select(charge_points.c.registration_status)
-        .where(charge_points.c.id == ctx.charge_point_id)
-        .with_for_update()
+    policy_status = {
+        UnknownChargePointPolicy.ACCEPT: RegistrationStatus.ACCEPTED,
+        UnknownChargePointPolicy.PENDING: RegistrationStatus.PENDING,
+        UnknownChargePointPolicy.REJECT: RegistrationStatus.REJECTED,
+    }[settings.unknown_charge_points]
+    fields = {
+        "vendor": request.charge_point_vendor,
+        "model": request.charge_point_model,
+        "serial_number": request.charge_point_serial_number,
+        "charge_box_serial_number": request.charge_box_serial_number,
+        "firmware_version": request.firmware_version,
+        "iccid": request.iccid,
+        "imsi": request.imsi,
+        "meter_type": request.meter_type,
+        "meter_serial_number": request.meter_serial_number,
+        "last_boot_at": at,
+    }
+    # One statement: create or refresh the CP under its row lock. An Accepted CP stays
+    # Accepted; any other (or a new one) gets what the registration policy says.
+    cp = charge_points.c
+    accepted = RegistrationStatus.ACCEPTED.value
+    stmt = insert(charge_points).values(
+        id=ctx.charge_point_id, registration_status=policy_status.value, last_seen_at=at, **fields
     )
-    if previous == RegistrationStatus.ACCEPTED.value:
-        status = RegistrationStatus.ACCEPTED
-    else:
-        status = {
-            UnknownChargePointPolicy.ACCEPT: RegistrationStatus.ACCEPTED,
-            UnknownChargePointPolicy.PENDING: RegistrationStatus.PENDING,
-            UnknownChargePointPolicy.REJECT: RegistrationStatus.REJECTED,
-        }[settings.unknown_charge_points]
-    await ctx.session.execute(
-        update(charge_points)
-        .where(charge_points.c.id == ctx.charge_point_id)
-        .values(
-            vendor=request.charge_point_vendor,
-            model=request.charge_point_model,
-            serial_number=request.charge_point_serial_number,
-            charge_box_serial_number=request.charge_box_serial_number,
-            firmware_version=request.firmware_version,
-            iccid=request.iccid,
-            imsi=request.imsi,
-            meter_type=request.meter_type,
-            meter_serial_number=request.meter_serial_number,
-            registration_status=status.value,
-            last_boot_at=at,
-            last_seen_at=func.greatest(func.coalesce(charge_points.c.last_seen_at, at), at),
-        )
+    stored = await ctx.session.scalar(
+        stmt.on_conflict_do_update(
+            index_elements=[cp.id],
+            set_={
+                **fields,
+                "registration_status": case(
+                    (cp.registration_status == accepted, accepted),
+                    else_=stmt.excluded.registration_status,
+                ),
+                "last_seen_at": func.greatest(
+                    func.coalesce(cp.last_seen_at, stmt.excluded.last_seen_at),
+                    stmt.excluded.last_seen_at,
+                ),
+            },
+        ).returning(cp.registration_status)
     )
+    status = RegistrationStatus(stored)
     await ctx.emit(
         "station.booted",
         event_body(
@@ -111,8 +120,7 @@ async def status_notification(
         "vendor_id": request.vendor_id,
         "vendor_error_code": request.vendor_error_code,
     }
-    await ensure_charge_point(ctx.session, ctx.charge_point_id)
-    await touch(ctx.session, ctx.charge_point_id, received)
+    await seen(ctx.session, ctx.charge_point_id, received)
     stmt = insert(connectors).values(
         charge_point_id=ctx.charge_point_id,
         connector_id=request.connector_id,

@@ -21,6 +21,22 @@ async def ensure_charge_point(session: AsyncSession, cp_id: str) -> None:
     await session.execute(insert(charge_points).values(id=cp_id).on_conflict_do_nothing())
 
 
+async def seen(session: AsyncSession, cp_id: str, at: datetime) -> None:
+    """`ensure_charge_point` and `touch` in one statement."""
+    stmt = insert(charge_points).values(id=cp_id, last_seen_at=at)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[charge_points.c.id],
+            set_={
+                "last_seen_at": func.greatest(
+                    func.coalesce(charge_points.c.last_seen_at, stmt.excluded.last_seen_at),
+                    stmt.excluded.last_seen_at,
+                )
+            },
+        )
+    )
+
+
 async def touch(session: AsyncSession, cp_id: str, at: datetime) -> None:
     """Record that the CP was heard from at `at` (never moves last-seen backwards)."""
     await session.execute(

@@ -19,8 +19,9 @@ from aio_pika.abc import (
 )
 from prometheus_client import Counter, Histogram
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ..db import pool_size_of
 from ..ocpp._base import utcnow
 from ..ocpp.errors import InternalError, OcppError
 from ..ocpp.framing import find_nul, validate_payload
@@ -73,6 +74,19 @@ def _received_at(headers: dict[str, Any]) -> datetime:
     return utcnow()
 
 
+def handler_slots(sessions: async_sessionmaker[AsyncSession], concurrency: int | None) -> int:
+    """How many handlers may hold a DB session at once: the pool less one connection.
+
+    The one left over serves the outbox relay, background loops and the readiness probe, so
+    they never wait behind a full set of handlers. Without a bounded pool: `concurrency` or 64.
+    """
+    if concurrency is not None:
+        return max(1, concurrency)
+    bind = sessions.kw.get("bind")
+    size = pool_size_of(bind) if isinstance(bind, AsyncEngine) else None
+    return 64 if size is None else max(1, size - 1)
+
+
 def reply_message(body: dict[str, Any], correlation_id: str | None) -> Message:
     """A reply on the default exchange; transient, the asker's queue is exclusive."""
     return Message(
@@ -102,6 +116,7 @@ class ServiceRuntime:
         sessions: async_sessionmaker[AsyncSession],
         outbox: Table | None = None,
         prefetch: int = 200,
+        concurrency: int | None = None,
     ) -> None:
         self.router = router
         self.settings = settings
@@ -116,6 +131,9 @@ class ServiceRuntime:
         self.exchanges: dict[str, AbstractExchange] = {}
         self.relay: OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Up to `prefetch` deliveries are in memory; only this many run a DB transaction at
+        # once, so the rest wait here (and in the broker), never on the pool's timeout.
+        self.slots = asyncio.Semaphore(handler_slots(sessions, concurrency))
 
     async def start(self) -> None:
         """Connect, declare the topology and this service's queues, start consuming."""
@@ -182,7 +200,7 @@ class ServiceRuntime:
             if route is None:
                 raise InternalError(f"{self._service} has no handler for {action}")
             request = validate_payload(route.request, orjson.loads(message.body))
-            async with self.sessions() as session, session.begin():
+            async with self.slots, self.sessions() as session, session.begin():
                 ctx = CallContext(
                     session=session,
                     settings=self.settings,
@@ -227,7 +245,7 @@ class ServiceRuntime:
             await message.reject(requeue=False)
             return
         try:
-            async with self.sessions() as session, session.begin():
+            async with self.slots, self.sessions() as session, session.begin():
                 ctx = self._context(session)
                 await handler(body, ctx)
             self._committed(ctx)
@@ -252,7 +270,7 @@ class ServiceRuntime:
             if (where := find_nul(params, "params")) is not None:
                 # No text column can store U+0000: refuse it here, for every RPC method.
                 raise RpcError("invalid", f"{where}: strings may not contain U+0000")
-            async with self.sessions() as session, session.begin():
+            async with self.slots, self.sessions() as session, session.begin():
                 ctx = self._context(session)
                 result = await handler(params, ctx)
             self._committed(ctx)

@@ -92,6 +92,7 @@ class Suite:
                         "GATEWAY_PORT": str(port),
                         "GATEWAY_INSTANCE_ID": f"test-{port}-{uuid.uuid4().hex[:6]}",
                         "GATEWAY_BEAT_INTERVAL": "0.5",
+                        "GATEWAY_SEEN_FLUSH_SECONDS": "0.2",
                         "GATEWAY_COMMAND_TIMEOUT": "5",
                     },
                     log_dir,
@@ -143,6 +144,7 @@ class Suite:
                 "GATEWAY_PORT": str(port),
                 "GATEWAY_INSTANCE_ID": f"{name}-{uuid.uuid4().hex[:6]}",
                 "GATEWAY_BEAT_INTERVAL": "0.5",
+                "GATEWAY_SEEN_FLUSH_SECONDS": "0.2",
             }
             | env,
             self.log_dir,

@@ -54,6 +54,7 @@ async def test_heartbeat_answers_utc_time_and_updates_last_seen(
     reply = await cp.call("Heartbeat", {})
     assert reply["currentTime"].endswith("Z")
 
+    # Answered by the gateway; last seen arrives with its next `station.seen` flush.
     async def advanced() -> bool:
         return (await cp_row(db, cp_id))["last_seen_at"] > before
 

@@ -75,14 +75,15 @@ async def main(settings: Settings | None = None) -> None:
             signal.SIGHUP, reload_certificates, ssl_context, settings
         )
     beat = asyncio.create_task(gateway.beat(), name="gateway-beat")
+    seen = asyncio.create_task(gateway.seen.run(settings.seen_flush_seconds), name="seen-flush")
     watcher = (
         asyncio.create_task(watch_certificates(ssl_context, settings), name="tls-watch")
         if ssl_context is not None and settings.tls_reload_interval > 0
         else None
     )
     await wait_for_stop_signal()
-    await gateway.drain()
-    for task in (beat, watcher):
+    await gateway.drain()  # ends with a last flush of the last-seen times
+    for task in (beat, seen, watcher):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -29,6 +29,7 @@ from csms_shared.ocpp.identity import CHARGE_POINT_ID_CHARS, is_charge_point_id
 from .auth import Decision, HandshakeAuthorizer, basic_credentials
 from .bus import GatewayBus
 from .limits import AddressLimiter
+from .seen import SeenTracker
 from .session import ChargePointSession
 from .settings import Settings
 
@@ -59,6 +60,7 @@ class Gateway:
         self.settings = settings
         self.bus = bus
         self.sessions: dict[str, ChargePointSession] = {}
+        self.seen = SeenTracker(bus.instance_id, bus.publish_event)
         self._server: Server | None = None
         self._ssl = ssl_context
         assert bus.rpc is not None, "start the bus first"
@@ -187,6 +189,7 @@ class Gateway:
             ws,
             self.bus,
             self.settings,
+            self.seen,
             registration_status=decision.registration_status if decision else "Accepted",
         )
         previous = self.sessions.get(cp_id)
@@ -340,6 +343,7 @@ class Gateway:
         except TimeoutError:
             log.warning("drain timed out with %d connections left", len(self.sessions))
         await asyncio.gather(*closing, return_exceptions=True)
+        await self.seen.flush()
         try:
             await self.bus.publish_event(
                 "gateway.stopped",

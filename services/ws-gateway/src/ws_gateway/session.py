@@ -16,7 +16,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from csms_shared.bus.calls import NOTIFICATIONS, notification_response
-from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp._base import format_datetime, utcnow
 from csms_shared.ocpp.errors import (
     GenericError,
     InternalError,
@@ -38,6 +38,7 @@ from csms_shared.ocpp.v16.actions import ACTIONS, CP_TO_CS_ACTIONS
 
 from .bus import GatewayBus, Unroutable
 from .limits import TokenBucket
+from .seen import SeenTracker
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class ChargePointSession:
         ws: ServerConnection,
         bus: GatewayBus,
         settings: Settings,
+        seen: SeenTracker,
         registration_status: str = "Accepted",
     ) -> None:
         self.cp_id = cp_id
@@ -82,6 +84,7 @@ class ChargePointSession:
         self.connected_at = utcnow()
         self._bus = bus
         self._settings = settings
+        self._seen = seen
         self._calls: asyncio.Queue[tuple[Call, datetime, float]] = asyncio.Queue(
             settings.max_queued_calls
         )
@@ -185,6 +188,11 @@ class ChargePointSession:
                 " accepted until the central system accepts it"
             )
         validate_payload(spec.request, call.payload)
+        if call.action == "Heartbeat":
+            # Answered from the gateway's clock, not published: its one effect, last seen,
+            # leaves coalesced in `station.seen` (see seen.py).
+            self._seen.record(self.cp_id, received)
+            return {"currentTime": format_datetime(utcnow())}
         try:
             if call.action in NOTIFICATIONS:
                 await self._bus.notify(

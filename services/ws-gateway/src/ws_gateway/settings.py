@@ -32,6 +32,8 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     max_queued_calls: int = Field(default=10, ge=1)
     max_queued_commands: int = Field(default=50, ge=1)
     beat_interval: float = Field(default=5.0, gt=0)
+    # Heartbeats are answered here; their last-seen times leave as `station.seen` this often.
+    seen_flush_seconds: float = Field(default=5.0, gt=0)
     drain_timeout: float = Field(default=10.0, gt=0)
     drain_spread_seconds: float = Field(default=2.0, ge=0, description="close CPs as a ramp")
     # Proxies (CIDRs) whose X-Forwarded-For names the CP's address for the handshake limits.

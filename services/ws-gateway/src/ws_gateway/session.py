@@ -67,7 +67,30 @@ class PendingCommand:
 
 
 class ChargePointSession:
-    """Reads a CP's frames, answers its CALLs in order and sends it commands one at a time."""
+    """Reads a CP's frames, answers its CALLs in order and sends it commands one at a time.
+
+    An idle connection holds no task of its own and no queue object: a CALL the gateway answers
+    itself (Heartbeat, a refused CALL) is answered as it is read when nothing is queued before it;
+    a CALL for a service and a command start a worker that drains its list and exits.
+    """
+
+    __slots__ = (
+        "_bucket",
+        "_bus",
+        "_call_task",
+        "_calls",
+        "_command_task",
+        "_commands",
+        "_pending",
+        "_seen",
+        "_settings",
+        "_strikes",
+        "connected_at",
+        "connection_id",
+        "cp_id",
+        "registration_status",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -85,12 +108,12 @@ class ChargePointSession:
         self._bus = bus
         self._settings = settings
         self._seen = seen
-        self._calls: asyncio.Queue[tuple[Call, datetime, float]] = asyncio.Queue(
-            settings.max_queued_calls
-        )
-        self._commands: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue(
-            settings.max_queued_commands
-        )
+        # CALLs waiting behind the one in progress: (call, received, started). Lists, not
+        # deques: an empty deque is 760 bytes, an empty list 56, and these hold a few items.
+        self._calls: list[tuple[Call, datetime, float]] = []
+        self._call_task: asyncio.Task[None] | None = None
+        self._commands: list[AbstractIncomingMessage] = []
+        self._command_task: asyncio.Task[None] | None = None
         self._pending: PendingCommand | None = None
         self.registration_status = registration_status
         self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
@@ -98,19 +121,17 @@ class ChargePointSession:
 
     async def run(self) -> None:
         """Serve the connection until it closes."""
-        workers = [
-            asyncio.create_task(self._call_worker(), name=f"calls-{self.cp_id}"),
-            asyncio.create_task(self._command_worker(), name=f"commands-{self.cp_id}"),
-        ]
         try:
             async for data in self.ws:
                 await self._on_frame(data)
         except ConnectionClosed:
             pass
         finally:
+            workers = [t for t in (self._call_task, self._command_task) if t is not None]
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            self._calls.clear()
             await self._abandon_commands()
 
     async def _send(self, data: bytes) -> None:
@@ -133,11 +154,23 @@ class ChargePointSession:
             if not self._bucket.take():
                 await self._throttle(frame)
                 return
-            try:
-                self._calls.put_nowait((frame, received, started))
-            except asyncio.QueueFull:
+            if self._call_task is None:
+                # Nothing queued before it: answer it here if the gateway can (no task at all).
+                try:
+                    payload = self._check(frame, received)
+                except OcppError as exc:
+                    await self._respond(frame, None, exc, started)
+                    return
+                if payload is not None:
+                    await self._respond(frame, payload, None, started)
+                    return
+                # For a service: a worker forwards it, and any CALL that queues up behind it.
+                self._call_task = asyncio.create_task(self._call_worker(frame, received, started))
+            elif len(self._calls) >= self._settings.max_queued_calls:
                 error = GenericError("Too many CALLs outstanding; send one at a time")
                 await self._send(CallError.from_exception(frame.message_id, error).to_json())
+            else:
+                self._calls.append((frame, received, started))
             return
         FRAMES_IN.labels("result" if isinstance(frame, CallResult) else "error").inc()
         pending = self._pending
@@ -160,22 +193,46 @@ class ChargePointSession:
         )
         await self._send(CallError.from_exception(call.message_id, error).to_json())
 
-    async def _call_worker(self) -> None:
-        while True:
-            call, received, started = await self._calls.get()
-            kind = "notification" if call.action in NOTIFICATIONS else "request"
-            try:
-                payload = await self._answer(call, received)
-                answer: bytes = CallResult(call.message_id, payload).to_json()
-                outcome = "result"
-            except OcppError as exc:
-                answer = CallError.from_exception(call.message_id, exc).to_json()
-                outcome = str(exc.code)
-            await self._send(answer)
-            CALLS_OUT.labels(call.action, outcome).inc()
-            CALL_LATENCY.labels(kind).observe(asyncio.get_running_loop().time() - started)
+    async def _call_worker(self, call: Call, received: datetime, started: float) -> None:
+        """Forward a checked CALL, then answer the ones queued behind it in order, then exit."""
+        try:
+            checked = True
+            while True:
+                try:
+                    payload = None if checked else self._check(call, received)
+                    if payload is None:
+                        payload = await self._forward(call, received)
+                except OcppError as exc:
+                    await self._respond(call, None, exc, started)
+                else:
+                    await self._respond(call, payload, None, started)
+                if not self._calls:
+                    return
+                call, received, started = self._calls.pop(0)
+                checked = False
+        finally:
+            self._call_task = None
 
-    async def _answer(self, call: Call, received: datetime) -> dict[str, Any]:
+    async def _respond(
+        self,
+        call: Call,
+        payload: dict[str, Any] | None,
+        error: OcppError | None,
+        started: float,
+    ) -> None:
+        if error is None:
+            answer: bytes = CallResult(call.message_id, payload or {}).to_json()
+            outcome = "result"
+        else:
+            answer = CallError.from_exception(call.message_id, error).to_json()
+            outcome = str(error.code)
+        await self._send(answer)
+        kind = "notification" if call.action in NOTIFICATIONS else "request"
+        CALLS_OUT.labels(call.action, outcome).inc()
+        CALL_LATENCY.labels(kind).observe(asyncio.get_running_loop().time() - started)
+
+    def _check(self, call: Call, received: datetime) -> dict[str, Any] | None:
+        """Checks in the gateway; the answer when the gateway gives it itself, else None."""
         spec = ACTIONS.get(call.action)
         if spec is None:
             raise NotImplementedOcppError(f"Unknown action {call.action!r}")
@@ -193,6 +250,10 @@ class ChargePointSession:
             # leaves coalesced in `station.seen` (see seen.py).
             self._seen.record(self.cp_id, received)
             return {"currentTime": format_datetime(utcnow())}
+        return None
+
+    async def _forward(self, call: Call, received: datetime) -> dict[str, Any]:
+        """Publish a checked CALL to its service; its answer (raises OcppError)."""
         try:
             if call.action in NOTIFICATIONS:
                 await self._bus.notify(
@@ -221,18 +282,23 @@ class ChargePointSession:
 
     def enqueue_command(self, message: AbstractIncomingMessage) -> bool:
         """Queue a command for this CP; False when its queue is full."""
-        try:
-            self._commands.put_nowait(message)
-        except asyncio.QueueFull:
+        if len(self._commands) >= self._settings.max_queued_commands:
             return False
+        self._commands.append(message)
+        if self._command_task is None:
+            self._command_task = asyncio.create_task(self._command_worker())
         return True
 
     async def _command_worker(self) -> None:
-        while True:
-            message = await self._commands.get()
-            body = await self._send_command(message)
-            if message.reply_to:
-                await self._bus.reply(message.reply_to, message.correlation_id, body)
+        """Send the queued commands one at a time, then exit."""
+        try:
+            while self._commands:
+                message = self._commands.pop(0)
+                body = await self._send_command(message)
+                if message.reply_to:
+                    await self._bus.reply(message.reply_to, message.correlation_id, body)
+        finally:
+            self._command_task = None
 
     async def _send_command(self, message: AbstractIncomingMessage) -> dict[str, Any]:
         try:
@@ -285,8 +351,8 @@ class ChargePointSession:
 
     async def _abandon_commands(self) -> None:
         """Commands still queued when the CP goes: answer them so nobody waits for nothing."""
-        while not self._commands.empty():
-            message = self._commands.get_nowait()
+        while self._commands:
+            message = self._commands.pop(0)
             if message.reply_to:
                 await self._bus.reply(
                     message.reply_to, message.correlation_id, {"status": "disconnected"}

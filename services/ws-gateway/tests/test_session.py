@@ -1,0 +1,206 @@
+"""A CP's session without a broker: order of answers, workers only while there is work, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pytest
+from websockets.exceptions import ConnectionClosedOK
+
+from ws_gateway.seen import SeenTracker
+from ws_gateway.session import ChargePointSession
+from ws_gateway.settings import Settings
+
+BOOT = {"chargePointVendor": "ACME", "chargePointModel": "X1"}
+STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+
+
+class FakeWs:
+    """Frames in through a queue, frames out into a list; `None` in closes the connection."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[str | None] = asyncio.Queue()
+        self.sent: list[Any] = []
+        self.got_one = asyncio.Event()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[str]:
+        while (frame := await self.incoming.get()) is not None:
+            yield frame
+
+    async def send(self, data: bytes, text: bool = True) -> None:
+        if self.incoming.empty() and self.closed:
+            raise ConnectionClosedOK(None, None)
+        self.sent.append(orjson.loads(data))
+        self.got_one.set()
+
+    closed = False
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+        self.incoming.put_nowait(None)
+
+    def feed(self, *frame: Any) -> None:
+        self.incoming.put_nowait(orjson.dumps(list(frame)).decode())
+
+    async def wait_sent(self, count: int) -> None:
+        while len(self.sent) < count:
+            self.got_one.clear()
+            await self.got_one.wait()
+
+
+class FakeBus:
+    """Requests wait until the test releases them; notifications and replies are recorded."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.published: list[str] = []
+        self.replies: list[tuple[str, dict[str, Any]]] = []
+
+    async def notify(self, cp_id: str, mid: str, action: str, payload: Any, at: datetime) -> None:
+        self.published.append(action)
+
+    async def request(
+        self, cp_id: str, mid: str, action: str, payload: Any, at: datetime, timeout: float
+    ) -> dict[str, Any]:
+        self.published.append(action)
+        await self.release.wait()
+        return {"payload": {"status": "Accepted", "currentTime": "x", "interval": 300}}
+
+    async def reply(self, reply_to: str, correlation_id: str | None, body: Any) -> None:
+        self.replies.append((str(correlation_id), body))
+
+
+class Command:
+    def __init__(self, n: int) -> None:
+        self.body = orjson.dumps({"action": "Reset", "payload": {"type": "Soft"}, "timeout": 5})
+        self.reply_to = "api.replies"
+        self.correlation_id = f"cmd-{n}"
+
+
+class Published:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    async def __call__(self, key: str, body: dict[str, Any]) -> None:
+        self.events.append(body)
+
+
+def make(status: str = "Accepted", **settings: Any) -> tuple[ChargePointSession, Any, Any, Any]:
+    ws, bus, published = FakeWs(), FakeBus(), Published()
+    seen = SeenTracker("gw", published)
+    session = ChargePointSession(
+        "CP-1",
+        ws,  # type: ignore[arg-type]
+        bus,  # type: ignore[arg-type]
+        Settings(**settings),
+        seen,
+        registration_status=status,
+    )
+    return session, ws, bus, seen
+
+
+async def test_heartbeat_is_answered_without_a_task_or_a_publish() -> None:
+    session, ws, bus, seen = make()
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "h1", "Heartbeat", {})
+    await ws.wait_sent(1)
+    assert ws.sent[0][:2] == [3, "h1"] and ws.sent[0][2]["currentTime"].endswith("Z")
+    assert bus.published == []
+    assert len(seen) == 1
+    assert session._call_task is None and session._command_task is None
+    await ws.close()
+    await running
+
+
+async def test_calls_are_answered_in_order_and_the_worker_exits() -> None:
+    session, ws, bus, _ = make()
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "b", "BootNotification", BOOT)
+    ws.feed(2, "h", "Heartbeat", {})
+    ws.feed(2, "s", "StatusNotification", STATUS)
+    ws.feed(2, "x", "Heartbeat", {"extra": 1})
+    await asyncio.sleep(0.01)
+    assert bus.published == ["BootNotification"]
+    assert ws.sent == [], "nothing overtakes the BootNotification"
+    bus.release.set()
+    await ws.wait_sent(4)
+    assert [frame[1] for frame in ws.sent] == ["b", "h", "s", "x"]
+    assert [frame[0] for frame in ws.sent] == [3, 3, 3, 4]
+    assert bus.published == ["BootNotification", "StatusNotification"]
+    await asyncio.sleep(0)
+    assert session._call_task is None
+    await ws.close()
+    await running
+
+
+async def test_calls_beyond_the_queue_limit_get_generic_error() -> None:
+    session, ws, bus, _ = make(max_queued_calls=2)
+    running = asyncio.create_task(session.run())
+    for n in range(5):
+        ws.feed(2, f"b{n}", "BootNotification", BOOT)
+    await ws.wait_sent(2)
+    refused = [(f[0], f[1], f[2]) for f in ws.sent]
+    assert refused == [(4, "b3", "GenericError"), (4, "b4", "GenericError")]
+    bus.release.set()
+    await ws.wait_sent(5)
+    assert [f[1] for f in ws.sent if f[0] == 3] == ["b0", "b1", "b2"]
+    await ws.close()
+    await running
+
+
+async def test_until_accepted_only_boot_notification_passes() -> None:
+    session, ws, bus, seen = make(status="Pending")
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "h", "Heartbeat", {})
+    await ws.wait_sent(1)
+    assert ws.sent[0][:3] == [4, "h", "SecurityError"]
+    assert len(seen) == 0
+    bus.release.set()
+    ws.feed(2, "b", "BootNotification", BOOT)
+    ws.feed(2, "h2", "Heartbeat", {})
+    await ws.wait_sent(3)
+    assert [f[0] for f in ws.sent[1:]] == [3, 3], "Accepted by the boot before it"
+    await ws.close()
+    await running
+
+
+async def test_commands_one_at_a_time_limit_and_abandon_on_disconnect() -> None:
+    session, ws, bus, _ = make(max_queued_commands=2)
+    running = asyncio.create_task(session.run())
+    assert session.enqueue_command(Command(0))  # type: ignore[arg-type]
+    assert session.enqueue_command(Command(1))  # type: ignore[arg-type]
+    assert not session.enqueue_command(Command(2)), "queue full"  # type: ignore[arg-type]
+    await ws.wait_sent(1)
+    assert ws.sent[0][:3] == [2, "cmd-0", "Reset"]
+    await asyncio.sleep(0.01)
+    assert len(ws.sent) == 1, "one outstanding command at a time"
+    ws.feed(3, "cmd-0", {"status": "Accepted"})
+    await ws.wait_sent(2)
+    assert ws.sent[1][:2] == [2, "cmd-1"]
+    assert bus.replies[0][0] == "cmd-0" and bus.replies[0][1]["status"] == "result"
+    assert session.enqueue_command(Command(3))  # type: ignore[arg-type]
+    await ws.close()
+    await running
+    assert ("cmd-3", {"status": "disconnected"}) in bus.replies
+    assert session._command_task is None and session._call_task is None
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+async def test_idle_after_work_holds_no_task(frames: int) -> None:
+    session, ws, bus, _ = make()
+    bus.release.set()
+    running = asyncio.create_task(session.run())
+    for n in range(frames):
+        ws.feed(2, f"s{n}", "StatusNotification", STATUS)
+    await ws.wait_sent(frames)
+    await asyncio.sleep(0)
+    assert session._call_task is None
+    await ws.close()
+    await running

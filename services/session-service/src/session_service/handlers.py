@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import Counter
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import CallContext, Router
+from csms_shared.bus.router import CallContext, Context, Router
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
@@ -251,41 +252,62 @@ async def stop_transaction(
 
 @router.on(Action.METER_VALUES)
 async def meter_values(request: MeterValuesRequest, ctx: CallContext) -> MeterValuesResponse:
+    """One MeterValues on its own: a batch of one (a decision-less reply, or a failed batch)."""
+    await meter_values_batch([(request, ctx)], ctx)
+    return MeterValuesResponse()
+
+
+@router.on_batch(Action.METER_VALUES)
+async def meter_values_batch(
+    calls: list[tuple[MeterValuesRequest, CallContext]], ctx: Context
+) -> None:
     """Store every sampled value against its transaction (or connector), once per message."""
     settings: Settings = ctx.settings
-    session, cp, received = ctx.session, ctx.charge_point_id, _received(ctx)
+    session = ctx.session
     # The digest reads the validated message (times to the microsecond), the event the payload.
-    content = request.model_dump(by_alias=True, exclude_none=True)
-    if not await mv.claim_message(session, cp, digest(content)):
-        DUPLICATES.labels("MeterValues").inc()
-        return MeterValuesResponse()
-    warnings: list[str] = []
-    connector, tx_id, row = request.connector_id, request.transaction_id, None
-    if tx_id is not None:
-        row = await load_for_update(session, tx_id)
-        if row is None or row.charge_point_id != cp:
-            # Kept against the connector: an id we never gave this CP must not attach its
-            # readings to somebody else's transaction.
-            warnings.append(f"transactionId {tx_id} is not a transaction of this charge point")
-            row = None
-    newest = max((reading.timestamp for reading in request.meter_value), default=None)
-    ahead = newest and future_warning("timestamp", newest, received, settings.clock_skew)
-    warnings += [ahead] if ahead else []
-    rows = mv.sampled_rows(
-        request.meter_value,
-        cp_id=cp,
-        connector_id=connector,
-        transaction_id=row.id if row is not None else None,
-        source="MeterValues",
-        received=received,
-    )
-    if rows:
-        await mv.insert_rows(session, rows)
-    if row is not None:
-        await mv.sign_of_life(session, row, received, mv.newest_register(request.meter_value))
-    _warn(ctx, "MeterValues", warnings)
-    body = event_body("meter.values", at=received, chargePointId=cp, connectorId=connector)
-    if tx_id is not None:
-        body["transactionId"] = tx_id  # as the CP sent it, known or not
-    await ctx.emit("meter.values", body | {"meterValue": request.to_payload()["meterValue"]})
-    return MeterValuesResponse()
+    keys = [
+        (call.charge_point_id, digest(request.model_dump(by_alias=True, exclude_none=True)))
+        for request, call in calls
+    ]
+    first = await mv.claim_messages(session, keys)
+    fresh = [pair for pair, new in zip(calls, first, strict=True) if new]
+    if copies := len(calls) - len(fresh):
+        ctx.on_commit(lambda: DUPLICATES.labels("MeterValues").inc(copies))
+    ids = (request.transaction_id for request, _ in fresh)
+    locked = await mv.lock_transactions(session, (i for i in ids if i is not None))
+    rows: list[dict[str, Any]] = []
+    signs: dict[int, mv.SignOfLife] = {}
+    events: list[tuple[str, dict[str, Any]]] = []
+    for request, call in fresh:
+        cp, received = call.charge_point_id, _received(call)
+        warnings: list[str] = []
+        connector, tx_id, row = request.connector_id, request.transaction_id, None
+        if tx_id is not None:
+            row = locked.get(tx_id)
+            if row is None or row.charge_point_id != cp:
+                # Kept against the connector: an id we never gave this CP must not attach its
+                # readings to somebody else's transaction.
+                warnings.append(f"transactionId {tx_id} is not a transaction of this charge point")
+                row = None
+        newest = max((reading.timestamp for reading in request.meter_value), default=None)
+        ahead = newest and future_warning("timestamp", newest, received, settings.clock_skew)
+        warnings += [ahead] if ahead else []
+        rows += mv.sampled_rows(
+            request.meter_value,
+            cp_id=cp,
+            connector_id=connector,
+            transaction_id=row.id if row is not None else None,
+            source="MeterValues",
+            received=received,
+        )
+        if row is not None:
+            sign = signs.setdefault(row.id, mv.SignOfLife(row))
+            sign.add(received, mv.newest_register(request.meter_value))
+        _warn(call, "MeterValues", warnings)
+        body = event_body("meter.values", at=received, chargePointId=cp, connectorId=connector)
+        if tx_id is not None:
+            body["transactionId"] = tx_id  # as the CP sent it, known or not
+        events.append(("meter.values", body | {"meterValue": request.to_payload()["meterValue"]}))
+    await mv.insert_rows(session, rows)
+    await mv.signs_of_life(session, signs.values())
+    await ctx.emit_many(events)

@@ -1,13 +1,20 @@
-"""Meter values: one multi-row INSERT per message, a digest per message against re-sends."""
+"""Meter values: stored in batches, a digest per message against re-sends.
+
+A batch of MeterValues messages (one, when not batched) costs a fixed set of statements, each
+compiled once: one claim of every digest, one executemany of every sampled value, one lock of
+the transactions they name, one UPDATE of those transactions' last seen and newest register.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Integer, Row, any_, bindparam, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.ocpp.v16.datatypes import MeterValue
@@ -16,9 +23,32 @@ from .db import meter_value_messages, meter_values, transactions
 from .energy import register_wh
 from .transactions import audit
 
-# asyncpg binds at most 32767 parameters per statement; a row binds 13.
-CHUNK = 2000
 tx = transactions.c
+
+# Statements whose text does not depend on the batch size: arrays in, so asyncpg prepares each
+# once per connection and SQLAlchemy compiles each once.
+_CLAIM = text(
+    f"INSERT INTO {meter_value_messages.fullname} (charge_point_id, digest)"
+    " SELECT * FROM unnest(CAST(:cps AS varchar[]), CAST(:digests AS bytea[]))"
+    " ON CONFLICT DO NOTHING RETURNING charge_point_id, digest"
+)
+_LOCK = (
+    select(tx.id, tx.charge_point_id, tx.last_meter_at, tx.stale_since, tx.stop_time)
+    .where(tx.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+    .order_by(tx.id)
+    .with_for_update()
+)
+_SIGNS_OF_LIFE = text(
+    f"UPDATE {transactions.fullname} AS t SET"
+    " last_seen_at = greatest(t.last_seen_at, v.seen),"
+    " last_meter_at = CASE WHEN v.meter_at IS NULL THEN t.last_meter_at ELSE v.meter_at END,"
+    " last_meter_wh = CASE WHEN v.meter_at IS NULL THEN t.last_meter_wh ELSE v.meter_wh END,"
+    " stale_since = CASE WHEN v.alive THEN NULL ELSE t.stale_since END"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:seen AS timestamptz[]),"
+    " CAST(:meter_at AS timestamptz[]), CAST(:meter_wh AS numeric[]), CAST(:alive AS boolean[]))"
+    " AS v(id, seen, meter_at, meter_wh, alive)"
+    " WHERE t.id = v.id"
+)
 
 
 def _enum(value: Any) -> str | None:
@@ -74,37 +104,78 @@ def newest_register(readings: list[MeterValue]) -> tuple[datetime, Decimal] | No
     return best
 
 
-async def claim_message(session: AsyncSession, cp_id: str, digest: bytes) -> bool:
-    """True the first time this message content is seen from this CP; False for a copy."""
+async def claim_messages(session: AsyncSession, keys: list[tuple[str, bytes]]) -> list[bool]:
+    """For each (CP, digest): True the first time that content is seen, False for a copy
+    (stored before, or earlier in `keys`)."""
+    unique = list(dict.fromkeys(keys))
     result = await session.execute(
-        pg_insert(meter_value_messages)
-        .values(charge_point_id=cp_id, digest=digest)
-        .on_conflict_do_nothing()
-        .returning(meter_value_messages.c.digest)
+        _CLAIM, {"cps": [cp for cp, _ in unique], "digests": [d for _, d in unique]}
     )
-    return result.first() is not None
+    fresh = {(row.charge_point_id, bytes(row.digest)) for row in result}
+    first: list[bool] = []
+    for key in keys:
+        first.append(key in fresh)
+        fresh.discard(key)
+    return first
 
 
 async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Store sampled values: one multi-row INSERT (split only past the parameter limit)."""
-    for start in range(0, len(rows), CHUNK):
-        await session.execute(insert(meter_values).values(rows[start : start + CHUNK]))
+    """Store sampled values: one executemany, whatever the number of rows."""
+    if rows:
+        await session.execute(insert(meter_values), rows)
 
 
-async def sign_of_life(
-    session: AsyncSession,
-    row: Row[Any],
-    received: datetime,
-    register: tuple[datetime, Decimal] | None,
-) -> None:
-    """Meter values arrived for an open or closed transaction: last seen, newest register."""
-    values: dict[str, Any] = {"last_seen_at": func.greatest(tx.last_seen_at, received)}
-    if register is not None and (row.last_meter_at is None or row.last_meter_at <= register[0]):
-        values |= {"last_meter_at": register[0], "last_meter_wh": register[1]}
-    if row.stale_since is not None and row.stop_time is None:
-        values["stale_since"] = None
-        await audit(session, row.id, "alive_again", reason="meter values arrived")
-    await session.execute(update(transactions).where(tx.id == row.id).values(**values))
+async def lock_transactions(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    """The named transactions that exist, locked until the batch commits (in id order)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return {row.id: row for row in await session.execute(_LOCK, {"ids": wanted})}
+
+
+@dataclass(slots=True)
+class SignOfLife:
+    """What a batch's meter values tell about one transaction."""
+
+    row: Row[Any]
+    seen: datetime | None = None
+    register: tuple[datetime, Decimal] | None = None
+
+    def add(self, received: datetime, register: tuple[datetime, Decimal] | None) -> None:
+        """One message's arrival and its newest register reading (the later message wins a tie)."""
+        self.seen = received if self.seen is None else max(self.seen, received)
+        if register is not None and (self.register is None or register[0] >= self.register[0]):
+            self.register = register
+
+
+async def signs_of_life(session: AsyncSession, signs: Iterable[SignOfLife]) -> None:
+    """Meter values arrived for open or closed transactions: last seen, newest register, and
+    no longer stale; one UPDATE for all of them."""
+    ids: list[int] = []
+    seen: list[datetime | None] = []
+    meter_at: list[datetime | None] = []
+    meter_wh: list[Decimal | None] = []
+    alive: list[bool] = []
+    for sign in signs:
+        row, register = sign.row, sign.register
+        if (
+            register is not None
+            and row.last_meter_at is not None
+            and row.last_meter_at > register[0]
+        ):
+            register = None  # an older reading than the one stored
+        ids.append(row.id)
+        seen.append(sign.seen)
+        meter_at.append(register[0] if register else None)
+        meter_wh.append(register[1] if register else None)
+        alive.append(row.stale_since is not None and row.stop_time is None)
+        if alive[-1]:
+            await audit(session, row.id, "alive_again", reason="meter values arrived")
+    if ids:
+        await session.execute(
+            _SIGNS_OF_LIFE,
+            {"ids": ids, "seen": seen, "meter_at": meter_at, "meter_wh": meter_wh, "alive": alive},
+        )
 
 
 async def for_transaction(

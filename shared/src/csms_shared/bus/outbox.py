@@ -47,6 +47,16 @@ async def emit(session: AsyncSession, table: Table, routing_key: str, body: dict
     await session.execute(insert(table).values(routing_key=routing_key, body=orjson.dumps(body)))
 
 
+async def emit_many(
+    session: AsyncSession, table: Table, events: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """`emit` for several events: one executemany, compiled once."""
+    await session.execute(
+        insert(table),
+        [{"routing_key": key, "body": orjson.dumps(body)} for key, body in events],
+    )
+
+
 class OutboxRelay:
     """Publishes committed outbox rows to `ocpp.events` with confirms, then deletes them."""
 

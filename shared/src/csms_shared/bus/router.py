@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..ocpp._base import OcppModel
 from ..ocpp.v16.actions import ACTIONS, Action
-from .outbox import emit
+from .outbox import emit, emit_many
 
 
 @dataclass(slots=True)
@@ -23,12 +23,25 @@ class Context:
     settings: Any
     outbox: Table | None = None
     emitted: int = 0
+    # Run by the runtime once this message's (or batch's) transaction committed.
+    committed: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after the commit (metrics, caches); never if it rolls back."""
+        self.committed.append(callback)
 
     async def emit(self, routing_key: str, body: dict[str, Any]) -> None:
         """Publish an event if, and only if, this message's transaction commits."""
         assert self.outbox is not None, "this service has no outbox table"
         await emit(self.session, self.outbox, routing_key, body)
         self.emitted += 1
+
+    async def emit_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """`emit` for several events in one statement."""
+        assert self.outbox is not None, "this service has no outbox table"
+        if events:
+            await emit_many(self.session, self.outbox, events)
+            self.emitted += len(events)
 
 
 @dataclass(slots=True)
@@ -42,6 +55,9 @@ class CallContext(Context):
 
 
 CallHandler = Callable[[Any, CallContext], Awaitable[OcppModel]]
+# Notifications of one action handled together: (request, its own context) pairs whose contexts
+# share the batch's session; the batch's Context collects what they emit.
+BatchHandler = Callable[[list[tuple[Any, CallContext]], Context], Awaitable[None]]
 RpcHandler = Callable[[dict[str, Any], Context], Awaitable[Any]]
 EventHandler = Callable[[dict[str, Any], Context], Awaitable[None]]
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -55,6 +71,9 @@ class CallRoute:
     request: type[OcppModel]
     response: type[OcppModel]
     handler: CallHandler
+    # Set by Router.on_batch: notifications (no reply expected) of this action are gathered and
+    # written in one transaction; `handler` stays the per-message fallback.
+    batch: BatchHandler | None = None
 
 
 @dataclass(slots=True)
@@ -74,6 +93,19 @@ class Router:
             if action.value in self.calls:
                 raise ValueError(f"{action.value} already has a handler")
             self.calls[action.value] = CallRoute(action.value, spec.request, spec.response, handler)
+            return handler
+
+        return register
+
+    def on_batch(self, action: Action) -> Callable[[F], F]:
+        """Handle notifications of `action` in batches (after `on(action)` registered its
+        per-message handler, which a failed batch falls back to, one message at a time)."""
+
+        def register(handler: F) -> F:
+            route = self.calls.get(action.value)
+            if route is None:
+                raise ValueError(f"{action.value} needs a per-message handler before a batch one")
+            self.calls[action.value] = replace(route, batch=handler)
             return handler
 
         return register

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from ..ocpp.errors import InternalError, OcppError
 from ..ocpp.framing import find_nul, validate_payload
 from .connection import connect
 from .outbox import OutboxRelay
-from .router import CallContext, Context, Router
+from .router import CallContext, CallRoute, Context, Router
 from .rpc import RpcError
 from .topology import (
     CALLS,
@@ -54,6 +55,25 @@ LATENCY = Histogram(
     ["service", "kind"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+BATCH_SIZE = Histogram(
+    "csms_batch_messages",
+    "Notifications written in one batched transaction",
+    ["service", "action"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200),
+)
+
+# Batched notifications: flush after this many, or this long after the first one arrived.
+BATCH_MAX = 100
+BATCH_WAIT = 0.02
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A validated notification waiting for its batch."""
+
+    message: AbstractIncomingMessage
+    request: Any
+    started: float
 
 
 def _topic_regex(pattern: str) -> re.Pattern[str]:
@@ -117,6 +137,8 @@ class ServiceRuntime:
         outbox: Table | None = None,
         prefetch: int = 200,
         concurrency: int | None = None,
+        batch_size: int = BATCH_MAX,
+        batch_wait: float = BATCH_WAIT,
     ) -> None:
         self.router = router
         self.settings = settings
@@ -134,6 +156,11 @@ class ServiceRuntime:
         # Up to `prefetch` deliveries are in memory; only this many run a DB transaction at
         # once, so the rest wait here (and in the broker), never on the pool's timeout.
         self.slots = asyncio.Semaphore(handler_slots(sessions, concurrency))
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait
+        self._batches: dict[str, list[_Pending]] = {}
+        self._batch_timers: dict[str, asyncio.TimerHandle] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Connect, declare the topology and this service's queues, start consuming."""
@@ -171,9 +198,14 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Stop consuming and close the connection; unacked messages go back to their queues."""
-        for task in self._tasks:
+        for timer in self._batch_timers.values():
+            timer.cancel()
+        # Deliveries still gathering or in a batch are not acked: the broker redelivers them.
+        self._batches.clear()
+        tasks = [*self._tasks, *self._flushes]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.connection is not None:
             await self.connection.close()
 
@@ -189,48 +221,132 @@ class ServiceRuntime:
     def _committed(self, ctx: Context) -> None:
         if ctx.emitted and self.relay is not None:
             self.relay.wake()
+        for callback in ctx.committed:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+
+    def _call_context(self, session: AsyncSession, headers: dict[str, Any]) -> CallContext:
+        return CallContext(
+            session=session,
+            settings=self.settings,
+            outbox=self._outbox,
+            charge_point_id=str(headers.get(HEADER_CHARGE_POINT, "")),
+            message_id=str(headers.get(HEADER_MESSAGE_ID, "")),
+            gateway_id=str(headers.get(HEADER_GATEWAY, "")),
+            received_at=_received_at(headers),
+        )
 
     async def _on_call(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
         action = action_of(message.routing_key or "")
         route = self.router.calls.get(action)
-        headers = message.headers or {}
-        outcome = "ok"
         try:
             if route is None:
                 raise InternalError(f"{self._service} has no handler for {action}")
             request = validate_payload(route.request, orjson.loads(message.body))
+        except Exception as exc:
+            await self._call_failed(message, action, exc, started)
+            return
+        if route.batch is not None and not message.reply_to:
+            self._add_to_batch(route, _Pending(message, request, started))
+            return
+        await self._call(message, route, request, started)
+
+    async def _call(
+        self, message: AbstractIncomingMessage, route: CallRoute, request: Any, started: float
+    ) -> None:
+        """One CALL in its own transaction, answered (if asked) and acked after the commit."""
+        try:
             async with self.slots, self.sessions() as session, session.begin():
-                ctx = CallContext(
-                    session=session,
-                    settings=self.settings,
-                    outbox=self._outbox,
-                    charge_point_id=str(headers.get(HEADER_CHARGE_POINT, "")),
-                    message_id=str(headers.get(HEADER_MESSAGE_ID, "")),
-                    gateway_id=str(headers.get(HEADER_GATEWAY, "")),
-                    received_at=_received_at(headers),
-                )
+                ctx = self._call_context(session, message.headers or {})
                 response = await route.handler(request, ctx)
             self._committed(ctx)
-            body: dict[str, Any] = {"payload": response.to_payload()}
-        except OcppError as exc:
-            outcome = "ocpp_error"
-            body = call_error_body(exc)
-        except Exception:
-            log.exception("%s handler failed for %s", action, headers.get(HEADER_CHARGE_POINT))
-            if not message.reply_to:
-                # A notification the CP already saw acknowledged: never drop it. Requeue; the
-                # quorum queue's delivery limit dead-letters it if it keeps failing.
-                HANDLED.labels(self._service, "call", "requeued").inc()
-                await asyncio.sleep(0.5)
-                await message.nack(requeue=True)
-                return
-            outcome = "internal_error"
-            body = call_error_body(InternalError("The central system could not handle the call"))
+        except Exception as exc:
+            await self._call_failed(message, route.action, exc, started)
+            return
+        await self._finish(message, {"payload": response.to_payload()}, "ok", started)
+
+    async def _call_failed(
+        self, message: AbstractIncomingMessage, action: str, exc: Exception, started: float
+    ) -> None:
+        if isinstance(exc, OcppError):
+            await self._finish(message, call_error_body(exc), "ocpp_error", started)
+            return
+        cp = (message.headers or {}).get(HEADER_CHARGE_POINT)
+        log.error("%s handler failed for %s", action, cp, exc_info=exc)
+        if not message.reply_to:
+            # A notification the CP already saw acknowledged: never drop it. Requeue; the
+            # quorum queue's delivery limit dead-letters it if it keeps failing.
+            HANDLED.labels(self._service, "call", "requeued").inc()
+            await asyncio.sleep(0.5)
+            await message.nack(requeue=True)
+            return
+        body = call_error_body(InternalError("The central system could not handle the call"))
+        await self._finish(message, body, "internal_error", started)
+
+    async def _finish(
+        self, message: AbstractIncomingMessage, body: dict[str, Any], outcome: str, started: float
+    ) -> None:
         await self._reply(message, body)
         await message.ack()
         HANDLED.labels(self._service, "call", outcome).inc()
         LATENCY.labels(self._service, "call").observe(time.perf_counter() - started)
+
+    def _add_to_batch(self, route: CallRoute, pending: _Pending) -> None:
+        items = self._batches.setdefault(route.action, [])
+        items.append(pending)
+        if len(items) >= self.batch_size:
+            self._flush(route)
+        elif len(items) == 1:
+            loop = asyncio.get_running_loop()
+            self._batch_timers[route.action] = loop.call_later(self.batch_wait, self._flush, route)
+
+    def _flush(self, route: CallRoute) -> None:
+        timer = self._batch_timers.pop(route.action, None)
+        if timer is not None:
+            timer.cancel()
+        items = self._batches.pop(route.action, [])
+        if items:
+            task = asyncio.create_task(self._run_batch(route, items), name=f"{route.action}-batch")
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _run_batch(self, route: CallRoute, items: list[_Pending]) -> None:
+        """Notifications of one action in one transaction, each acked after the commit.
+
+        If the batch fails, every message is handled alone as if it had never been batched:
+        one poison message is requeued on its own and cannot hold the others back.
+        """
+        assert route.batch is not None
+        BATCH_SIZE.labels(self._service, route.action).observe(len(items))
+        try:
+            async with self.slots, self.sessions() as session, session.begin():
+                ctx = self._context(session)
+                calls = [
+                    (p.request, self._call_context(session, p.message.headers or {})) for p in items
+                ]
+                await route.batch(calls, ctx)
+            ctx.emitted += sum(call.emitted for _, call in calls)
+            for _, call in calls:
+                ctx.committed += call.committed
+            self._committed(ctx)
+        except Exception:
+            log.exception(
+                "a batch of %d %s failed; handling each message alone", len(items), route.action
+            )
+            HANDLED.labels(self._service, "batch", "fallback").inc()
+            await asyncio.gather(
+                *(self._call(p.message, route, p.request, p.started) for p in items)
+            )
+            return
+        # One ack per delivery: other handlers' deliveries are in flight on this channel, so
+        # `multiple=True` could acknowledge messages that are not committed yet.
+        for p in items:
+            await p.message.ack()
+            HANDLED.labels(self._service, "call", "ok").inc()
+            LATENCY.labels(self._service, "call").observe(time.perf_counter() - p.started)
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         key = message.routing_key or ""

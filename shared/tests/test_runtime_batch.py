@@ -1,0 +1,172 @@
+"""ServiceRuntime's batched notifications: one transaction per batch, one ack per delivery after
+the commit, and a failed batch handled again message by message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+
+from csms_shared.bus.router import CallContext, Context, Router
+from csms_shared.bus.runtime import ServiceRuntime
+from csms_shared.bus.topology import HEADER_CHARGE_POINT, call_routing_key
+from csms_shared.ocpp.v16.actions import Action
+from csms_shared.ocpp.v16.messages import MeterValuesRequest, MeterValuesResponse
+
+LOG: list[str] = []
+
+
+class FakeSession:
+    """Records its transactions' outcome in LOG."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            LOG.append(f"rollback {self.n}")
+            raise
+        LOG.append(f"commit {self.n}")
+
+    async def __aenter__(self) -> FakeSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class FakeSessions:
+    def __init__(self) -> None:
+        self.kw: dict[str, Any] = {}
+        self.opened = 0
+
+    def __call__(self) -> FakeSession:
+        self.opened += 1
+        return FakeSession(self.opened)
+
+
+class FakeMessage:
+    def __init__(self, cp: str, *, reply_to: str | None = None, body: bytes | None = None):
+        self.cp = cp
+        self.routing_key = call_routing_key("MeterValues")
+        self.headers = {HEADER_CHARGE_POINT: cp}
+        self.reply_to = reply_to
+        self.correlation_id = None
+        self.body = body or orjson.dumps(
+            {
+                "connectorId": 1,
+                "meterValue": [
+                    {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]}
+                ],
+            }
+        )
+        self.outcome: str | None = None
+
+    async def ack(self) -> None:
+        assert self.outcome is None
+        self.outcome = "ack"
+        LOG.append(f"ack {self.cp}")
+
+    async def nack(self, requeue: bool = True) -> None:
+        assert self.outcome is None
+        self.outcome = f"nack requeue={requeue}"
+
+
+def make_runtime(batch_size: int = 100) -> tuple[ServiceRuntime, dict[str, list[Any]]]:
+    router = Router(service="batch-test")
+    seen: dict[str, list[Any]] = {"single": [], "batches": []}
+
+    @router.on(Action.METER_VALUES)
+    async def single(request: MeterValuesRequest, ctx: CallContext) -> MeterValuesResponse:
+        seen["single"].append(ctx.charge_point_id)
+        if ctx.charge_point_id.startswith("poison"):
+            raise RuntimeError("poison")
+        return MeterValuesResponse()
+
+    @router.on_batch(Action.METER_VALUES)
+    async def batch(calls: list[tuple[MeterValuesRequest, CallContext]], ctx: Context) -> None:
+        cps = [call.charge_point_id for _, call in calls]
+        assert all(call.session is ctx.session for _, call in calls)
+        seen["batches"].append(cps)
+        if any(cp.startswith("poison") for cp in cps):
+            raise RuntimeError("poison in the batch")
+
+    runtime = ServiceRuntime(
+        router,
+        settings=None,
+        broker_url="amqp://unused",
+        sessions=FakeSessions(),  # type: ignore[arg-type]
+        concurrency=2,
+        batch_size=batch_size,
+        batch_wait=0.01,
+    )
+    return runtime, seen
+
+
+async def settle(runtime: ServiceRuntime, messages: list[FakeMessage]) -> None:
+    for _ in range(1000):
+        if all(m.outcome for m in messages) and not runtime._flushes:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("messages never settled")
+
+
+async def test_notifications_are_written_in_one_transaction_and_acked_after_it() -> None:
+    LOG.clear()
+    runtime, seen = make_runtime()
+    messages = [FakeMessage(f"cp{i}") for i in range(5)]
+    for message in messages:
+        await runtime._on_call(message)  # type: ignore[arg-type]
+    await settle(runtime, messages)
+    assert seen["batches"] == [[f"cp{i}" for i in range(5)]]
+    assert seen["single"] == []
+    assert LOG == ["commit 1", *(f"ack cp{i}" for i in range(5))]
+
+
+async def test_a_full_batch_is_flushed_at_once() -> None:
+    LOG.clear()
+    runtime, seen = make_runtime(batch_size=3)
+    messages = [FakeMessage(f"cp{i}") for i in range(7)]
+    for message in messages:
+        await runtime._on_call(message)  # type: ignore[arg-type]
+    await settle(runtime, messages)
+    assert sorted(map(len, seen["batches"])) == [1, 3, 3]
+    assert {m.outcome for m in messages} == {"ack"}
+
+
+async def test_a_poison_message_fails_alone_after_its_batch_failed() -> None:
+    LOG.clear()
+    runtime, seen = make_runtime()
+    messages = [FakeMessage("cp0"), FakeMessage("poison"), FakeMessage("cp2")]
+    for message in messages:
+        await runtime._on_call(message)  # type: ignore[arg-type]
+    await settle(runtime, messages)
+    assert seen["batches"] == [["cp0", "poison", "cp2"]]
+    assert sorted(seen["single"]) == ["cp0", "cp2", "poison"]
+    assert LOG[0] == "rollback 1"
+    assert [m.outcome for m in messages] == ["ack", "nack requeue=True", "ack"]
+
+
+async def test_calls_that_expect_a_reply_and_invalid_payloads_are_not_batched() -> None:
+    LOG.clear()
+    runtime, seen = make_runtime()
+    replies: list[Any] = []
+
+    async def reply(message: Any, body: dict[str, Any]) -> None:
+        replies.append(body)
+
+    runtime._reply = reply  # type: ignore[method-assign]
+    asked = FakeMessage("asked", reply_to="amq.rabbitmq.reply-to")
+    invalid = FakeMessage("invalid", body=b'{"connectorId": "x"}')
+    await runtime._on_call(asked)  # type: ignore[arg-type]
+    await runtime._on_call(invalid)  # type: ignore[arg-type]
+    await settle(runtime, [asked, invalid])
+    assert seen == {"single": ["asked"], "batches": []}
+    assert asked.outcome == invalid.outcome == "ack"
+    assert replies[0] == {"payload": {}}

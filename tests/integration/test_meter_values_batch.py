@@ -1,0 +1,197 @@
+"""The session-service's batched MeterValues against its real schema: copies stored once (also
+inside one batch), every row of every message stored, transactions' register and last seen."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from csms_shared.bus.router import CallContext, Context
+from csms_shared.db import create_engine, session_factory
+from csms_shared.ocpp.v16.messages import MeterValuesRequest
+from session_service.app import migrate
+from session_service.db import outbox
+from session_service.handlers import meter_values, meter_values_batch
+from session_service.settings import Settings
+from tests.integration.infra import Infra
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+async def schema(infra: Infra) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], Settings]]:
+    settings = Settings(database_url=infra.database_url)
+    await asyncio.to_thread(migrate, settings)
+    engine = create_engine(infra.database_url, pool_size=2)
+    yield session_factory(engine), settings
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(infra.asyncpg_dsn)
+    yield conn
+    await conn.close()
+
+
+async def new_transaction(db: asyncpg.Connection, cp: str, *, stale: bool = False) -> int:
+    return int(
+        await db.fetchval(
+            "INSERT INTO sessions.transactions (charge_point_id, connector_id, id_tag,"
+            " id_tag_status, meter_start, start_time, price_per_kwh, session_fee, currency,"
+            " last_seen_at, stale_since) VALUES ($1, 1, 'TAG', 'Accepted', 0, $2, 0.3, 0, 'EUR',"
+            " $2, $3) RETURNING id",
+            cp,
+            T0,
+            T0 if stale else None,
+        )
+    )
+
+
+def message(tx_id: int | None, *readings: tuple[datetime, int]) -> MeterValuesRequest:
+    payload: dict[str, Any] = {
+        "connectorId": 1,
+        "meterValue": [
+            {
+                "timestamp": at.isoformat(),
+                "sampledValue": [
+                    {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                    {"value": "16", "measurand": "Current.Import", "unit": "A"},
+                ],
+            }
+            for at, wh in readings
+        ],
+    }
+    if tx_id is not None:
+        payload["transactionId"] = tx_id
+    return MeterValuesRequest.model_validate(payload)
+
+
+async def run_batch(
+    schema: tuple[async_sessionmaker[AsyncSession], Settings],
+    calls: list[tuple[str, MeterValuesRequest]],
+    *,
+    received: datetime | None = None,
+) -> int:
+    """Run one batch; how many events it emitted."""
+    sessions, settings = schema
+    async with sessions() as session, session.begin():
+        ctx = Context(session=session, settings=settings, outbox=outbox)
+        pairs = [
+            (
+                request,
+                CallContext(
+                    session=session,
+                    settings=settings,
+                    outbox=outbox,
+                    charge_point_id=cp,
+                    received_at=received or datetime.now(UTC),
+                ),
+            )
+            for cp, request in calls
+        ]
+        await meter_values_batch(pairs, ctx)
+    return ctx.emitted
+
+
+async def stored(db: asyncpg.Connection, cp: str) -> list[asyncpg.Record]:
+    return list(
+        await db.fetch(
+            "SELECT transaction_id, value FROM sessions.meter_values WHERE charge_point_id = $1"
+            " ORDER BY id",
+            cp,
+        )
+    )
+
+
+async def test_a_batch_stores_every_message_once(schema: Any, db: asyncpg.Connection) -> None:
+    tx_a = await new_transaction(db, "batch-a")
+    tx_b = await new_transaction(db, "batch-b")
+    first = message(tx_a, (T0 + timedelta(minutes=1), 1000))
+    calls = [
+        ("batch-a", first),
+        ("batch-a", message(tx_a, (T0 + timedelta(minutes=1), 1000))),  # a copy in the batch
+        ("batch-a", message(tx_a, (T0 + timedelta(minutes=2), 1500))),
+        ("batch-a", message(tx_b, (T0 + timedelta(minutes=3), 7))),  # another CP's transaction
+        ("batch-a", message(None, (T0 + timedelta(minutes=3), 8))),
+        ("batch-b", message(tx_b, (T0 + timedelta(minutes=1), 300))),
+        ("batch-b", message(987654321, (T0 + timedelta(minutes=1), 9))),  # no such transaction
+    ]
+    emitted = await run_batch(schema, calls)
+    assert emitted == 6
+    rows_a = await stored(db, "batch-a")
+    assert [(r["transaction_id"], r["value"]) for r in rows_a] == [
+        (tx_a, "1000"),
+        (tx_a, "16"),
+        (tx_a, "1500"),
+        (tx_a, "16"),
+        (None, "7"),
+        (None, "16"),
+        (None, "8"),
+        (None, "16"),
+    ]
+    rows_b = await stored(db, "batch-b")
+    assert [(r["transaction_id"], r["value"]) for r in rows_b] == [
+        (tx_b, "300"),
+        (tx_b, "16"),
+        (None, "9"),
+        (None, "16"),
+    ]
+    a = await db.fetchrow("SELECT * FROM sessions.transactions WHERE id = $1", tx_a)
+    assert (a["last_meter_wh"], a["last_meter_at"]) == (Decimal(1500), T0 + timedelta(minutes=2))
+    assert a["last_seen_at"] > T0
+    b = await db.fetchrow("SELECT * FROM sessions.transactions WHERE id = $1", tx_b)
+    assert b["last_meter_wh"] == Decimal(300)
+
+    # Sent again (a reconnect, a redelivery), alone or in a batch: nothing new.
+    assert await run_batch(schema, calls[:3]) == 0
+    assert len(await stored(db, "batch-a")) == len(rows_a)
+
+
+async def test_newest_register_wins_and_a_stale_transaction_is_alive_again(
+    schema: Any, db: asyncpg.Connection
+) -> None:
+    tx_id = await new_transaction(db, "batch-c", stale=True)
+    await run_batch(
+        schema,
+        [
+            ("batch-c", message(tx_id, (T0 + timedelta(minutes=5), 500))),
+            ("batch-c", message(tx_id, (T0 + timedelta(minutes=4), 400))),  # older, later sent
+        ],
+    )
+    row = await db.fetchrow("SELECT * FROM sessions.transactions WHERE id = $1", tx_id)
+    assert row["last_meter_wh"] == Decimal(500)
+    assert row["stale_since"] is None
+    audits = await db.fetch(
+        "SELECT action FROM sessions.transaction_audit WHERE transaction_id = $1", tx_id
+    )
+    assert [a["action"] for a in audits] == ["alive_again"]
+    # An older reading in a later batch does not replace the stored one.
+    await run_batch(schema, [("batch-c", message(tx_id, (T0 + timedelta(minutes=1), 100)))])
+    row = await db.fetchrow("SELECT * FROM sessions.transactions WHERE id = $1", tx_id)
+    assert row["last_meter_wh"] == Decimal(500)
+    assert len(await stored(db, "batch-c")) == 6
+
+
+async def test_one_message_alone_takes_the_same_path(schema: Any, db: asyncpg.Connection) -> None:
+    sessions, settings = schema
+    tx_id = await new_transaction(db, "batch-d")
+    request = message(tx_id, (T0 + timedelta(minutes=1), 42))
+    for _ in range(2):
+        async with sessions() as session, session.begin():
+            ctx = CallContext(
+                session=session, settings=settings, outbox=outbox, charge_point_id="batch-d"
+            )
+            await meter_values(request, ctx)
+    assert [r["value"] for r in await stored(db, "batch-d")] == ["42", "16"]
+    row = await db.fetchrow("SELECT * FROM sessions.transactions WHERE id = $1", tx_id)
+    assert row["last_meter_wh"] == Decimal(42)

@@ -59,6 +59,7 @@ class GatewayBus:
         self.connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
+        self._bind_queue: AbstractQueue | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self.on_command: MessageHandler | None = None
         self.on_control: MessageHandler | None = None
@@ -86,6 +87,15 @@ class GatewayBus:
         for key in GATEWAY_EVENTS:
             await self._queue.bind(self._exchanges[EVENTS.name], key)
         await self._queue.consume(self._dispatch, no_ack=True)
+        # CP bindings go through a channel of their own: aiormq holds a channel's lock for a
+        # synchronous method's whole round trip (queue.bind/unbind) and every publish takes the
+        # same lock, so connect and disconnect storms would stall every CALL of this gateway.
+        # The same exclusive queue, declared again on that channel (this connection owns it),
+        # records the bindings so a reconnect restores them there too.
+        bind_channel = await self.connection.channel(publisher_confirms=False)
+        self._bind_queue = await bind_channel.declare_queue(
+            self.queue_name, exclusive=True, auto_delete=True
+        )
         self.rpc = RpcClient(self._channel)
         await self.rpc.start()
 
@@ -181,13 +191,13 @@ class GatewayBus:
 
     async def bind_charge_point(self, cp_id: str) -> None:
         """Receive the commands for this CP."""
-        assert self._queue is not None
-        await self._queue.bind(self._exchanges[COMMANDS.name], routing_key=cp_id)
+        assert self._bind_queue is not None
+        await self._bind_queue.bind(COMMANDS.name, routing_key=cp_id)
 
     async def unbind_charge_point(self, cp_id: str) -> None:
         """Stop receiving the commands for this CP."""
-        assert self._queue is not None
-        await self._queue.unbind(self._exchanges[COMMANDS.name], routing_key=cp_id)
+        assert self._bind_queue is not None
+        await self._bind_queue.unbind(COMMANDS.name, routing_key=cp_id)
 
     async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
         """A fact on `ocpp.events` (persistent, confirmed)."""

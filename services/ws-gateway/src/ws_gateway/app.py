@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import ssl
 
@@ -61,10 +62,33 @@ async def watch_certificates(context: ssl.SSLContext, settings: Settings) -> Non
             reload_certificates(context, settings)
 
 
+def raise_file_limit() -> tuple[int, int, int]:
+    """Lift the soft open-file limit to the hard one (one descriptor per CP): (before, after,
+    hard). The hard limit is the deployment's to set (README: Configuration)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:
+        # Linux refuses an unlimited soft limit above fs.nr_open; ask for that ceiling instead.
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                target = int(f.read())
+        except (OSError, ValueError):
+            target = 1_048_576
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError):
+            log.warning("could not raise the open-file limit from %d to %d", soft, target)
+    return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard
+
+
 async def main(settings: Settings | None = None) -> None:
     """Run one gateway until SIGTERM or SIGINT, then drain."""
     settings = settings or Settings()
     configure_logging("ws-gateway", settings.log_level, settings.log_json)
+    before, soft, hard = raise_file_limit()
+    # One descriptor per charge point: the soft limit bounds this gateway's connections.
+    log.info("open-file limit: soft %s (was %s), hard %s", soft, before, hard)
     bus = GatewayBus(settings.broker_url, settings.instance_id, settings.prefetch)
     await bus.start()
     ssl_context = tls_context(settings)

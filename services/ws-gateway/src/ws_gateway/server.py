@@ -293,6 +293,7 @@ class Gateway:
             max_queue=16,
             server_header="csms-ws-gateway",
             ssl=self._ssl,
+            backlog=self.settings.listen_backlog,  # passed on to loop.create_server
         )
         log.info(
             "gateway %s listening on %s://%s:%d%s{id}",

@@ -22,6 +22,9 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_")
 
     port: int = 9000
+    # Accept queue of the listening socket (asyncio's default is 100: a connect storm overflows
+    # it and each dropped SYN costs the CP a 1 s retransmit). Linux caps it at net.core.somaxconn.
+    listen_backlog: int = Field(default=4096, ge=1)
     instance_id: str = Field(default_factory=_default_instance_id)
     max_frame_bytes: int = Field(default=65_536, ge=1024)
     ping_interval: float = Field(default=30.0, gt=0)

@@ -74,3 +74,4 @@ async def connector_status(event: dict[str, Any], ctx: Context) -> None:
     cp_id, connector_id = event.get("chargePointId"), event.get("connectorId")
     if isinstance(cp_id, str) and isinstance(connector_id, int) and 0 < connector_id < 2**31:
         await reservations.remember_connector(ctx.session, cp_id, connector_id)
+        ctx.on_commit(lambda: reservations.connector_remembered(cp_id, connector_id))

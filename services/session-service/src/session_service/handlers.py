@@ -30,7 +30,7 @@ from . import reservations
 from .auth import charge_point_fully_reserved, id_tag_info
 from .checks import connector_warnings, decision_time, future_warning
 from .docs import transaction_doc
-from .id_tags import count_open_transactions, load_id_tag
+from .id_tags import count_open_transactions, load_id_tag, load_id_tag_and_reservations
 from .settings import Settings
 from .starting import reservation_for_start
 from .transactions import (
@@ -68,9 +68,9 @@ async def authorize(request: AuthorizeRequest, ctx: CallContext) -> AuthorizeRes
     settings: Settings = ctx.settings
     now = _received(ctx)
     cp = ctx.charge_point_id
-    tag = await load_id_tag(ctx.session, request.id_tag)
-    held, ours = await reservations.held_for_others(
-        ctx.session, cp, request.id_tag, tag.parent_id_tag if tag else None, now
+    tag, in_force = await load_id_tag_and_reservations(ctx.session, request.id_tag, cp, now)
+    held, ours = reservations.held_for_others(
+        in_force, request.id_tag, tag.parent_id_tag if tag else None
     )
     fully_reserved = (
         held > 0
@@ -106,13 +106,14 @@ async def start_transaction(
     warnings: list[str] = []
     ahead = future_warning("timestamp", request.timestamp, received, settings.clock_skew)
     warnings += [ahead] if ahead else []
-    warnings += connector_warnings(connector, await reservations.known_connectors(session, cp))
+    known = await reservations.known_connectors(session, cp, connector)
+    warnings += connector_warnings(connector, known)
     at = decision_time(request.timestamp, received, settings.clock_skew)
 
     # Locking the tag serializes its starts, so its concurrency limit holds across replicas.
-    tag = await load_id_tag(session, request.id_tag, lock=True)
+    tag, held = await load_id_tag_and_reservations(session, request.id_tag, cp, at, lock=True)
     reservation, reserved_for_other = await reservation_for_start(
-        session, cp, connector, request.id_tag, tag, reservation_id, at, warnings
+        session, cp, connector, request.id_tag, tag, reservation_id, at, warnings, held
     )
     active = 0
     if tag is not None and tag.max_concurrent_tx is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -21,8 +21,23 @@ EXPIRED = "Expired"
 
 r = reservations.c
 
+# The connectors each CP reported, as last read or followed here. Connectors are only ever
+# added, so a cached set that holds a connector is a right answer; anything else is read again.
+_KNOWN: dict[str, frozenset[int]] = {}
+KNOWN_CACHE_MAX = 100_000
 
-def _active_at(at: datetime) -> Any:
+
+class Held(NamedTuple):
+    """A reservation in force, as Authorize and StartTransaction weigh it."""
+
+    reservation_id: int
+    connector_id: int
+    id_tag: str
+    parent_id_tag: str | None
+
+
+def active_at(at: datetime) -> Any:
+    """Reservations in force at `at`."""
     return and_(r.status == ACTIVE, r.expiry_date > at)
 
 
@@ -101,46 +116,54 @@ async def get(session: AsyncSession, cp_id: str, reservation_id: int) -> Row[Any
     ).first()
 
 
-async def active_for_connector(
-    session: AsyncSession, cp_id: str, connector_id: int, at: datetime
-) -> list[Row[Any]]:
-    """Reservations in force at `at` for this connector or the whole CP (connector 0)."""
-    return list(
-        (
-            await session.execute(
-                select(reservations)
-                .where(
-                    r.charge_point_id == cp_id,
-                    r.connector_id.in_([connector_id, 0]),
-                    _active_at(at),
-                )
-                .order_by(r.connector_id.desc(), r.reserved_at)
-            )
-        ).all()
+async def in_force(session: AsyncSession, cp_id: str, at: datetime) -> list[Held]:
+    """Every reservation in force on the CP at `at`, by connector (highest first), then age."""
+    rows = await session.execute(
+        select(r.reservation_id, r.connector_id, r.id_tag, r.parent_id_tag)
+        .where(r.charge_point_id == cp_id, active_at(at))
+        .order_by(r.connector_id.desc(), r.reserved_at)
     )
+    return [Held(*row) for row in rows]
 
 
-async def held_for_others(
-    session: AsyncSession, cp_id: str, id_tag: str, parent_id_tag: str | None, at: datetime
-) -> tuple[int, bool]:
+def held_for_others(held: list[Held], id_tag: str, parent_id_tag: str | None) -> tuple[int, bool]:
     """How many reservations on the CP hold a connector for other tags; and if one is ours."""
-    rows = (
-        await session.execute(
-            select(r.id_tag, r.parent_id_tag).where(r.charge_point_id == cp_id, _active_at(at))
-        )
-    ).all()
-    ours = [reservation_admits(x.id_tag, x.parent_id_tag, id_tag, parent_id_tag) for x in rows]
+    ours = [reservation_admits(x.id_tag, x.parent_id_tag, id_tag, parent_id_tag) for x in held]
     return ours.count(False), any(ours)
 
 
-async def known_connectors(session: AsyncSession, cp_id: str) -> set[int]:
-    """The connectors (1 and up) this CP has reported in StatusNotification."""
+async def known_connectors(
+    session: AsyncSession, cp_id: str, connector_id: int | None = None
+) -> set[int]:
+    """The connectors (1 and up) this CP has reported in StatusNotification.
+
+    With `connector_id`, a cached set that holds it is enough; otherwise the table is read.
+    """
+    if connector_id is not None:
+        cached = _KNOWN.get(cp_id)
+        if cached is not None and connector_id in cached:
+            return set(cached)
     rows = await session.scalars(
         select(connectors.c.connector_id).where(
             connectors.c.charge_point_id == cp_id, connectors.c.connector_id > 0
         )
     )
-    return set(rows)
+    known = set(rows)
+    _cache_known(cp_id, known)
+    return known
+
+
+def _cache_known(cp_id: str, known: set[int] | frozenset[int]) -> None:
+    if len(_KNOWN) >= KNOWN_CACHE_MAX and cp_id not in _KNOWN:
+        _KNOWN.clear()
+    _KNOWN[cp_id] = frozenset(known)
+
+
+def connector_remembered(cp_id: str, connector_id: int) -> None:
+    """After `remember_connector` committed: add it to the cached set, if there is one."""
+    cached = _KNOWN.get(cp_id)
+    if cached is not None and connector_id not in cached:
+        _cache_known(cp_id, cached | {connector_id})
 
 
 async def remember_connector(session: AsyncSession, cp_id: str, connector_id: int) -> None:
@@ -169,7 +192,7 @@ async def page(
     if status is not None:
         where.append(r.status == status)
     if active is True:
-        where.append(_active_at(now))
+        where.append(active_at(now))
     elif active is False:
         where.append(or_(r.status != ACTIVE, r.expiry_date <= now))
     total = await session.scalar(select(func.count()).select_from(reservations).where(*where))

@@ -19,8 +19,12 @@ async def reservation_for_start(
     reservation_id: int | None,
     at: datetime,
     warnings: list[str],
+    held: list[reservations.Held] | None = None,
 ) -> tuple[int | None, bool]:
-    """(the reservation to consume, whether the connector is reserved for another idTag)."""
+    """(the reservation to consume, whether the connector is reserved for another idTag).
+
+    `held`: the reservations in force on the CP at `at`, if the caller read them already.
+    """
     parent = tag.parent_id_tag if tag is not None else None
     if reservation_id is not None:
         named = await reservations.get(session, cp_id, reservation_id)
@@ -31,7 +35,9 @@ async def reservation_for_start(
         else:
             warnings.append(f"reservation {reservation_id} is held for another idTag")
             return None, True
-    in_force = await reservations.active_for_connector(session, cp_id, connector_id, at)
+    if held is None:
+        held = await reservations.in_force(session, cp_id, at)
+    in_force = [x for x in held if x.connector_id in (connector_id, 0)]
     for held in in_force:
         # A CP that forgot the reservationId still consumes the reservation made for this tag.
         if reservation_admits(held.id_tag, held.parent_id_tag, id_tag, parent):

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import aiormq
 import orjson
 from aio_pika import DeliveryMode, Message
 from aio_pika.abc import (
@@ -26,7 +27,6 @@ from csms_shared.bus.topology import (
     COMMANDS,
     CONTROL,
     EVENTS,
-    HEADER_ACTION,
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
@@ -39,6 +39,10 @@ from csms_shared.bus.topology import (
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+PERSISTENT = int(DeliveryMode.PERSISTENT)
+# Routing keys of the CALLs seen so far (`v16.<Action>`), built once per action.
+_ROUTING_KEYS: dict[str, str] = {}
 
 # Events a gateway follows: a CP's key or profile changed, so cached handshake decisions go.
 GATEWAY_EVENTS = ("station.credentials_changed",)
@@ -120,35 +124,49 @@ class GatewayBus:
         except Exception:
             log.exception("failed to dispatch a message from %s", message.exchange or "reply")
 
-    def _call_message(
-        self, cp_id: str, message_id: str, action: str, payload: dict[str, Any], received: datetime
-    ) -> Message:
-        return Message(
-            orjson.dumps(payload),
+    def _call_properties(
+        self, cp_id: str, message_id: str, received: datetime
+    ) -> aiormq.spec.Basic.Properties:
+        # The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
+        # receive time. The action is the routing key's; no AMQP timestamp (nobody reads it).
+        return aiormq.spec.Basic.Properties(
             content_type="application/json",
-            delivery_mode=DeliveryMode.PERSISTENT,
-            timestamp=received,
+            delivery_mode=PERSISTENT,
             headers={
                 HEADER_CHARGE_POINT: cp_id,
                 HEADER_MESSAGE_ID: message_id,
-                HEADER_ACTION: action,
                 HEADER_GATEWAY: self.instance_id,
                 HEADER_RECEIVED_AT: received.isoformat(),
             },
         )
 
+    async def _publish_call(
+        self, action: str, payload: dict[str, Any], properties: aiormq.spec.Basic.Properties
+    ) -> None:
+        # Straight to aiormq: an aio-pika Message would be built, checked and turned into these
+        # same properties on every CALL. Confirmed; a return raises PublishError (DeliveryError).
+        assert self._channel is not None
+        routing_key = _ROUTING_KEYS.get(action)
+        if routing_key is None:
+            routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
+        channel = await self._channel.get_underlay_channel()
+        try:
+            await channel.basic_publish(
+                orjson.dumps(payload),
+                exchange=CALLS.name,
+                routing_key=routing_key,
+                properties=properties,
+                mandatory=True,
+            )
+        except DeliveryError:
+            raise Unroutable(action) from None
+
     async def notify(
         self, cp_id: str, message_id: str, action: str, payload: dict[str, Any], received: datetime
     ) -> None:
         """Publish a notification; returns once the broker has confirmed it (raises Unroutable)."""
-        assert self._channel is not None
-        message = self._call_message(cp_id, message_id, action, payload, received)
-        try:
-            await self._exchanges[CALLS.name].publish(
-                message, routing_key=call_routing_key(action), mandatory=True
-            )
-        except DeliveryError:
-            raise Unroutable(action) from None
+        properties = self._call_properties(cp_id, message_id, received)
+        await self._publish_call(action, payload, properties)
 
     async def request(
         self,
@@ -160,19 +178,18 @@ class GatewayBus:
         timeout: float,
     ) -> dict[str, Any]:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError)."""
-        message = self._call_message(cp_id, message_id, action, payload, received)
+        properties = self._call_properties(cp_id, message_id, received)
         correlation_id = self.waiter.new_id()
-        message.correlation_id = correlation_id
-        message.reply_to = self.queue_name
-        message.expiration = timeout
+        properties.correlation_id = correlation_id
+        properties.reply_to = self.queue_name
+        # Milliseconds, as aio-pika encodes `expiration`: a call nobody took in time is dropped.
+        properties.expiration = str(int(timeout * 1000))
         future = self.waiter.expect(correlation_id)
         try:
-            await self._exchanges[CALLS.name].publish(
-                message, routing_key=call_routing_key(action), mandatory=True
-            )
-        except DeliveryError:
+            await self._publish_call(action, payload, properties)
+        except BaseException:
             self.waiter.forget(correlation_id)
-            raise Unroutable(action) from None
+            raise
         reply: dict[str, Any] = await self.waiter.wait(correlation_id, future, timeout)
         return reply
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,32 @@ CALL_LATENCY = Histogram(
 )
 COMMANDS_OUT = Counter("gateway_commands_total", "CS->CP commands", ["action", "outcome"])
 THROTTLED = Counter("gateway_throttled_total", "CALLs refused by the per-CP rate limit")
+
+# Label children looked up once, not per frame (labels() takes a lock and builds a tuple).
+_FRAME_CALL = FRAMES_IN.labels("call")
+_FRAME_RESULT = FRAMES_IN.labels("result")
+_FRAME_ERROR = FRAMES_IN.labels("error")
+_FRAME_MALFORMED = FRAMES_IN.labels("malformed")
+_LATENCY = {kind: CALL_LATENCY.labels(kind) for kind in ("notification", "request")}
+_CALL_METRICS: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
+
+def _call_metrics(action: str, outcome: str) -> tuple[Counter, Histogram]:
+    """The answered-CALL counter and latency histogram children of (action, outcome).
+
+    Actions outside OCPP 1.6 count as "unknown": a CP must not be able to mint label values.
+    """
+    found = _CALL_METRICS.get((action, outcome))
+    if found is None:
+        known = action in ACTIONS
+        found = (
+            CALLS_OUT.labels(action if known else "unknown", outcome),
+            _LATENCY["notification" if action in NOTIFICATIONS else "request"],
+        )
+        if known:  # bounded: the actions times the error codes
+            _CALL_METRICS[(action, outcome)] = found
+    return found
+
 
 CLOSE_POLICY_VIOLATION = 1008
 
@@ -142,15 +169,15 @@ class ChargePointSession:
 
     async def _on_frame(self, data: str | bytes) -> None:
         received = utcnow()
-        started = asyncio.get_running_loop().time()
+        started = time.monotonic()
         try:
             frame = parse_frame(data)
         except FrameError as exc:
-            FRAMES_IN.labels("malformed").inc()
+            _FRAME_MALFORMED.inc()
             await self._send(CallError.from_exception(exc.message_id, exc).to_json())
             return
         if isinstance(frame, Call):
-            FRAMES_IN.labels("call").inc()
+            _FRAME_CALL.inc()
             if not self._bucket.take():
                 await self._throttle(frame)
                 return
@@ -172,7 +199,7 @@ class ChargePointSession:
             else:
                 self._calls.append((frame, received, started))
             return
-        FRAMES_IN.labels("result" if isinstance(frame, CallResult) else "error").inc()
+        (_FRAME_RESULT if isinstance(frame, CallResult) else _FRAME_ERROR).inc()
         pending = self._pending
         if pending is None or pending.message_id != frame.message_id or pending.future.done():
             log.info("%s: dropped an answer to no pending call (%s)", self.cp_id, frame.message_id)
@@ -227,9 +254,9 @@ class ChargePointSession:
             answer = CallError.from_exception(call.message_id, error).to_json()
             outcome = str(error.code)
         await self._send(answer)
-        kind = "notification" if call.action in NOTIFICATIONS else "request"
-        CALLS_OUT.labels(call.action, outcome).inc()
-        CALL_LATENCY.labels(kind).observe(asyncio.get_running_loop().time() - started)
+        counter, latency = _call_metrics(call.action, outcome)
+        counter.inc()
+        latency.observe(time.monotonic() - started)
 
     def _check(self, call: Call, received: datetime) -> dict[str, Any] | None:
         """Checks in the gateway; the answer when the gateway gives it itself, else None."""

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms_shared.db import create_engine, session_factory
 from session_service import reservations
 from session_service.app import migrate
-from session_service.id_tags import load_id_tag_and_reservations
+from session_service.id_tags import load_for_stop, load_id_tag_and_reservations
 from session_service.settings import Settings
 from tests.integration.infra import Infra
 
@@ -102,3 +102,23 @@ async def test_id_tag_and_reservations_in_force(
         assert tag is None and held == expected
         tag, held = await load_id_tag_and_reservations(session, "READS-TAG", "nobody", NOW)
         assert tag is not None and held == []
+
+
+async def test_stop_reads_the_transaction_and_the_tag_in_one_statement(
+    sessions: async_sessionmaker[AsyncSession], db: asyncpg.Connection
+) -> None:
+    await db.execute("INSERT INTO sessions.id_tags (id_tag) VALUES ('STOP-TAG')")
+    tx_id = await db.fetchval(
+        "INSERT INTO sessions.transactions (charge_point_id, connector_id, id_tag, id_tag_status,"
+        " meter_start, start_time, price_per_kwh, session_fee, currency, last_seen_at)"
+        " VALUES ('reads-stop', 1, 'STOP-TAG', 'Accepted', 10, $1, 0.3, 0, 'EUR', $1) RETURNING id",
+        NOW,
+    )
+    async with sessions() as session, session.begin():
+        row, tag = await load_for_stop(session, tx_id, "stop-tag")
+        assert row is not None and (row.id, row.meter_start, row.warnings) == (tx_id, 10, [])
+        assert tag is not None and tag.id_tag == "STOP-TAG"
+        row, tag = await load_for_stop(session, tx_id, "NOT-LISTED")
+        assert row is not None and row.id == tx_id and tag is None
+        row, tag = await load_for_stop(session, 2_000_000_000, "STOP-TAG")
+        assert row is None and tag is not None

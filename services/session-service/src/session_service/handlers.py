@@ -30,7 +30,7 @@ from . import reservations
 from .auth import charge_point_fully_reserved, id_tag_info
 from .checks import connector_warnings, decision_time, future_warning
 from .docs import transaction_doc
-from .id_tags import count_open_transactions, load_id_tag, load_id_tag_and_reservations
+from .id_tags import count_open_transactions, load_for_stop, load_id_tag_and_reservations
 from .settings import Settings
 from .starting import reservation_for_start
 from .transactions import (
@@ -177,12 +177,12 @@ async def stop_transaction(
     meter_stop = request.meter_stop
     at = decision_time(request.timestamp, received, settings.clock_skew)
     info = None
-    if request.id_tag is not None:
-        tag = await load_id_tag(session, request.id_tag)
-        info = id_tag_info(tag, at=at, unknown=settings.unknown_id_tags)
-
     tx_id = request.transaction_id
-    row = await load_for_update(session, tx_id)
+    if request.id_tag is not None:
+        row, tag = await load_for_stop(session, tx_id, request.id_tag)
+        info = id_tag_info(tag, at=at, unknown=settings.unknown_id_tags)
+    else:
+        row = await load_for_update(session, tx_id)
     kind = None
     if row is None:
         kind = "unknown_transaction"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Row, Select, func, literal_column, select
+from sqlalchemy import JSON, Row, Select, func, literal, literal_column, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -42,17 +42,25 @@ def _tag_query(id_tag: str, *extra: Any) -> Select[Any]:
     )
 
 
-def _record(row: Row[Any] | None) -> IdTagRecord | None:
+def _record(row: Row[Any] | None, prefix: str = "") -> IdTagRecord | None:
     if row is None:
         return None
+    m = row._mapping
+    if m[f"{prefix}id_tag"] is None:
+        return None
     return IdTagRecord(
-        id_tag=row.id_tag,
-        status=_status(row.status) or AuthorizationStatus.INVALID,
-        expiry_date=row.expiry_date,
-        parent_id_tag=row.parent_id_tag,
-        max_concurrent_tx=row.max_concurrent_tx,
-        parent_status=_status(row.parent_status),
+        id_tag=m[f"{prefix}id_tag"],
+        status=_status(m[f"{prefix}status"]) or AuthorizationStatus.INVALID,
+        expiry_date=m[f"{prefix}expiry_date"],
+        parent_id_tag=m[f"{prefix}parent_id_tag"],
+        max_concurrent_tx=m[f"{prefix}max_concurrent_tx"],
+        parent_status=_status(m[f"{prefix}parent_status"]),
     )
+
+
+def _one_row() -> Any:
+    """A FROM that yields one row, to outer-join what may not exist."""
+    return select(literal(1).label("one")).subquery("one")
 
 
 async def load_id_tag(
@@ -69,7 +77,7 @@ async def load_id_tag_and_reservations(
     session: AsyncSession, id_tag: str, cp_id: str, at: datetime, *, lock: bool = False
 ) -> tuple[IdTagRecord | None, list[reservations.Held]]:
     """`load_id_tag` and the reservations in force on the CP at `at` (`reservations.in_force`)
-    in one statement while the tag is on the list (the usual case), two otherwise."""
+    in one statement."""
     r = reservations.reservations.c
     reservation = func.json_build_array(r.reservation_id, r.connector_id, r.id_tag, r.parent_id_tag)
     held = (
@@ -86,13 +94,33 @@ async def load_id_tag_and_reservations(
         .scalar_subquery()
         .label("held")
     )
-    stmt = _tag_query(id_tag, held)
+    tag = _tag_query(id_tag)
     if lock:
-        stmt = stmt.with_for_update(of=id_tags)
-    row = (await session.execute(stmt)).first()
-    if row is None:
-        return None, await reservations.in_force(session, cp_id, at)
+        tag = tag.with_for_update(of=id_tags)
+    found = tag.subquery("tag")
+    # One row whether or not the tag is on the list (idTags of free vending are not).
+    stmt = select(held, *found.c).select_from(_one_row().outerjoin(found, true()))
+    row = (await session.execute(stmt)).one()
     return _record(row), [reservations.Held(*item) for item in row.held]
+
+
+async def load_for_stop(
+    session: AsyncSession, transaction_id: int, id_tag: str
+) -> tuple[Row[Any] | None, IdTagRecord | None]:
+    """A StopTransaction's reads in one statement: the transaction, locked until the commit
+    (`transactions.load_for_update`), and the list entry of its idTag (`load_id_tag`)."""
+    locked = (
+        select(transactions)
+        .where(transactions.c.id == transaction_id)
+        .with_for_update()
+        .subquery("tx")
+    )
+    tag = _tag_query(id_tag).subquery("tag")
+    stmt = select(locked, *(c.label(f"tag_{c.name}") for c in tag.c)).select_from(
+        _one_row().outerjoin(locked, true()).outerjoin(tag, true())
+    )
+    row = (await session.execute(stmt)).one()
+    return (row if row.id is not None else None), _record(row, "tag_")
 
 
 async def count_open_transactions(

@@ -61,6 +61,27 @@ async def test_heartbeat_answers_utc_time_and_updates_last_seen(
     await eventually(advanced)
 
 
+async def test_a_draining_gateway_flushes_last_seen_before_it_stops(
+    suite: Any, db: asyncpg.Connection, cp_id: str
+) -> None:
+    # A flush interval far beyond the test: only the flush on SIGTERM can carry the Heartbeat.
+    process, port = suite.extra_gateway("gateway-seen", GATEWAY_SEEN_FLUSH_SECONDS="3600")
+    try:
+        cp = await ChargePointClient.connect(f"ws://127.0.0.1:{port}", cp_id)
+        await cp.call("BootNotification", BOOT)
+        before = (await cp_row(db, cp_id))["last_seen_at"]
+        await asyncio.sleep(0.01)
+        assert (await cp.call("Heartbeat", {}))["currentTime"].endswith("Z")
+        assert (await cp_row(db, cp_id))["last_seen_at"] == before
+    finally:
+        assert await asyncio.to_thread(process.stop) == 0
+
+    async def advanced() -> bool:
+        return (await cp_row(db, cp_id))["last_seen_at"] > before
+
+    await eventually(advanced)
+
+
 async def test_status_notification_per_connector_with_history(
     connect_cp: Any, db: asyncpg.Connection, cp_id: str
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Row, Select, func, literal, literal_column, select, true
+from sqlalchemy import JSON, Row, Select, bindparam, func, literal, literal_column, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -24,7 +24,8 @@ def _status(value: str | None) -> AuthorizationStatus | None:
         return AuthorizationStatus.INVALID
 
 
-def _tag_query(id_tag: str, *extra: Any) -> Select[Any]:
+def _tag_query(*extra: Any) -> Select[Any]:
+    """The list entry whose lower-cased idTag is the parameter `tag`, with its parent's status."""
     t = id_tags
     parent = aliased(id_tags)
     return (
@@ -38,7 +39,7 @@ def _tag_query(id_tag: str, *extra: Any) -> Select[Any]:
             *extra,
         )
         .outerjoin(parent, func.lower(parent.c.id_tag) == func.lower(t.c.parent_id_tag))
-        .where(func.lower(t.c.id_tag) == id_tag.lower())
+        .where(func.lower(t.c.id_tag) == bindparam("tag"))
     )
 
 
@@ -58,26 +59,12 @@ def _record(row: Row[Any] | None, prefix: str = "") -> IdTagRecord | None:
     )
 
 
-def _one_row() -> Any:
-    """A FROM that yields one row, to outer-join what may not exist."""
-    return select(literal(1).label("one")).subquery("one")
+# The statements below are built once, with parameters: building a SELECT of subqueries costs
+# more CPU than running it.
+_ONE = select(literal(1).label("one")).subquery("one")  # one row, to outer-join the optional
 
 
-async def load_id_tag(
-    session: AsyncSession, id_tag: str, *, lock: bool = False
-) -> IdTagRecord | None:
-    """The list entry of `id_tag` (any case) with its parent's status; `lock` serializes starts."""
-    stmt = _tag_query(id_tag)
-    if lock:
-        stmt = stmt.with_for_update(of=id_tags)
-    return _record((await session.execute(stmt)).first())
-
-
-async def load_id_tag_and_reservations(
-    session: AsyncSession, id_tag: str, cp_id: str, at: datetime, *, lock: bool = False
-) -> tuple[IdTagRecord | None, list[reservations.Held]]:
-    """`load_id_tag` and the reservations in force on the CP at `at` (`reservations.in_force`)
-    in one statement."""
+def _tag_and_held(lock: bool) -> Select[Any]:
     r = reservations.reservations.c
     reservation = func.json_build_array(r.reservation_id, r.connector_id, r.id_tag, r.parent_id_tag)
     held = (
@@ -90,17 +77,50 @@ async def load_id_tag_and_reservations(
                 type_=JSON,
             )
         )
-        .where(r.charge_point_id == cp_id, reservations.active_at(at))
+        .where(r.charge_point_id == bindparam("cp"), reservations.active_at(bindparam("at")))
         .scalar_subquery()
         .label("held")
     )
-    tag = _tag_query(id_tag)
+    tag = _tag_query()
     if lock:
         tag = tag.with_for_update(of=id_tags)
     found = tag.subquery("tag")
     # One row whether or not the tag is on the list (idTags of free vending are not).
-    stmt = select(held, *found.c).select_from(_one_row().outerjoin(found, true()))
-    row = (await session.execute(stmt)).one()
+    return select(held, *found.c).select_from(_ONE.outerjoin(found, true()))
+
+
+def _for_stop() -> Select[Any]:
+    locked = (
+        select(transactions)
+        .where(transactions.c.id == bindparam("tx_id"))
+        .with_for_update()
+        .subquery("tx")
+    )
+    tag = _tag_query().subquery("tag")
+    return select(locked, *(c.label(f"tag_{c.name}") for c in tag.c)).select_from(
+        _ONE.outerjoin(locked, true()).outerjoin(tag, true())
+    )
+
+
+_LOAD = {False: _tag_query(), True: _tag_query().with_for_update(of=id_tags)}
+_LOAD_WITH_HELD = {False: _tag_and_held(False), True: _tag_and_held(True)}
+_LOAD_FOR_STOP = _for_stop()
+
+
+async def load_id_tag(
+    session: AsyncSession, id_tag: str, *, lock: bool = False
+) -> IdTagRecord | None:
+    """The list entry of `id_tag` (any case) with its parent's status; `lock` serializes starts."""
+    return _record((await session.execute(_LOAD[lock], {"tag": id_tag.lower()})).first())
+
+
+async def load_id_tag_and_reservations(
+    session: AsyncSession, id_tag: str, cp_id: str, at: datetime, *, lock: bool = False
+) -> tuple[IdTagRecord | None, list[reservations.Held]]:
+    """`load_id_tag` and the reservations in force on the CP at `at` (`reservations.in_force`)
+    in one statement."""
+    params = {"tag": id_tag.lower(), "cp": cp_id, "at": at}
+    row = (await session.execute(_LOAD_WITH_HELD[lock], params)).one()
     return _record(row), [reservations.Held(*item) for item in row.held]
 
 
@@ -109,17 +129,8 @@ async def load_for_stop(
 ) -> tuple[Row[Any] | None, IdTagRecord | None]:
     """A StopTransaction's reads in one statement: the transaction, locked until the commit
     (`transactions.load_for_update`), and the list entry of its idTag (`load_id_tag`)."""
-    locked = (
-        select(transactions)
-        .where(transactions.c.id == transaction_id)
-        .with_for_update()
-        .subquery("tx")
-    )
-    tag = _tag_query(id_tag).subquery("tag")
-    stmt = select(locked, *(c.label(f"tag_{c.name}") for c in tag.c)).select_from(
-        _one_row().outerjoin(locked, true()).outerjoin(tag, true())
-    )
-    row = (await session.execute(stmt)).one()
+    params = {"tx_id": transaction_id, "tag": id_tag.lower()}
+    row = (await session.execute(_LOAD_FOR_STOP, params)).one()
     return (row if row.id is not None else None), _record(row, "tag_")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,11 @@ r = reservations.c
 # added, so a cached set that holds a connector is a right answer; anything else is read again.
 _KNOWN: dict[str, frozenset[int]] = {}
 KNOWN_CACHE_MAX = 100_000
+
+
+_KNOWN_CONNECTORS = select(connectors.c.connector_id).where(
+    connectors.c.charge_point_id == bindparam("cp"), connectors.c.connector_id > 0
+)
 
 
 class Held(NamedTuple):
@@ -143,12 +148,7 @@ async def known_connectors(
         cached = _KNOWN.get(cp_id)
         if cached is not None and connector_id in cached:
             return set(cached)
-    rows = await session.scalars(
-        select(connectors.c.connector_id).where(
-            connectors.c.charge_point_id == cp_id, connectors.c.connector_id > 0
-        )
-    )
-    known = set(rows)
+    known = set(await session.scalars(_KNOWN_CONNECTORS, {"cp": cp_id}))
     _cache_known(cp_id, known)
     return known
 

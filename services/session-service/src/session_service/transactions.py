@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,16 +50,29 @@ async def audit(
     )
 
 
+# Built once (the values come as parameters): building a statement costs more than running it.
+_INSERT_START = (
+    pg_insert(transactions)
+    .on_conflict_do_nothing(constraint="uq_transactions_start")
+    .returning(transactions)
+)
+_OPEN_ON_CONNECTOR = (
+    select(tx.id, tx.start_time)
+    .where(
+        tx.charge_point_id == bindparam("cp"),
+        tx.connector_id == bindparam("connector"),
+        tx.stop_time.is_(None),
+        tx.superseded_by.is_(None),
+    )
+    .order_by(tx.start_time.desc(), tx.id.desc())
+    .with_for_update()
+)
+_STOP = update(transactions).where(tx.id == bindparam("tx_id")).returning(transactions)
+
+
 async def insert_start(session: AsyncSession, values: dict[str, Any]) -> tuple[Row[Any], bool]:
     """The transaction of a StartTransaction, and whether it is new (False: a re-send)."""
-    row = (
-        await session.execute(
-            pg_insert(transactions)
-            .values(**values)
-            .on_conflict_do_nothing(constraint="uq_transactions_start")
-            .returning(transactions)
-        )
-    ).first()
+    row = (await session.execute(_INSERT_START, values)).first()
     if row is not None:
         return row, True
     # A concurrent copy committed first (the INSERT waited for it) or an earlier one did.
@@ -79,19 +92,8 @@ async def insert_start(session: AsyncSession, values: dict[str, Any]) -> tuple[R
 
 async def supersede_open(session: AsyncSession, cp_id: str, connector_id: int) -> list[int]:
     """Flag every open transaction on the connector but the newest; their ids."""
-    rows = (
-        await session.execute(
-            select(tx.id, tx.start_time)
-            .where(
-                tx.charge_point_id == cp_id,
-                tx.connector_id == connector_id,
-                tx.stop_time.is_(None),
-                tx.superseded_by.is_(None),
-            )
-            .order_by(tx.start_time.desc(), tx.id.desc())
-            .with_for_update()
-        )
-    ).all()
+    params = {"cp": cp_id, "connector": connector_id}
+    rows = (await session.execute(_OPEN_ON_CONNECTOR, params)).all()
     if len(rows) < 2:
         return []
     newest, older = rows[0].id, [row.id for row in rows[1:]]
@@ -131,24 +133,19 @@ async def apply_stop(
     notes = [*warnings, *([warning] if warning else [])]
     if stop_time < row.start_time:
         notes.append("the stop timestamp is earlier than the start timestamp")
-    updated: Row[Any] = (
-        await session.execute(
-            update(transactions)
-            .where(tx.id == row.id)
-            .values(
-                meter_stop=meter_stop,
-                stop_time=stop_time,
-                stop_reason=reason,
-                stop_id_tag=stop_id_tag,
-                stopped_by=stopped_by,
-                close_reason=close_reason,
-                energy_wh=energy,
-                cost=cost(energy, row.price_per_kwh, row.session_fee),
-                warnings=[*(row.warnings or []), *notes],
-            )
-            .returning(transactions)
-        )
-    ).one()
+    values = {
+        "tx_id": row.id,
+        "meter_stop": meter_stop,
+        "stop_time": stop_time,
+        "stop_reason": reason,
+        "stop_id_tag": stop_id_tag,
+        "stopped_by": stopped_by,
+        "close_reason": close_reason,
+        "energy_wh": energy,
+        "cost": cost(energy, row.price_per_kwh, row.session_fee),
+        "warnings": [*(row.warnings or []), *notes],
+    }
+    updated: Row[Any] = (await session.execute(_STOP, values)).one()
     return updated
 
 

@@ -45,9 +45,20 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+_INSERTS: dict[Table, Any] = {}
+
+
+def _insert(table: Table) -> Any:
+    # One statement object per outbox: SQLAlchemy then finds its compiled form at once.
+    stmt = _INSERTS.get(table)
+    if stmt is None:
+        stmt = _INSERTS[table] = insert(table)
+    return stmt
+
+
 async def emit(session: AsyncSession, table: Table, routing_key: str, body: dict[str, Any]) -> None:
     """Queue an event in the caller's transaction; it leaves only if that commits."""
-    await session.execute(insert(table).values(routing_key=routing_key, body=orjson.dumps(body)))
+    await session.execute(_insert(table), {"routing_key": routing_key, "body": orjson.dumps(body)})
 
 
 async def emit_many(
@@ -55,7 +66,7 @@ async def emit_many(
 ) -> None:
     """`emit` for several events: one executemany, compiled once."""
     await session.execute(
-        insert(table),
+        _insert(table),
         [{"routing_key": key, "body": orjson.dumps(body)} for key, body in events],
     )
 

@@ -9,10 +9,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import pytest
 
+from csms_shared.bus.bundle import BadBundle, decode_bundle, encode_bundle
 from csms_shared.bus.router import CallContext, Context, Router
 from csms_shared.bus.runtime import ServiceRuntime
-from csms_shared.bus.topology import HEADER_CHARGE_POINT, call_routing_key
+from csms_shared.bus.topology import (
+    HEADER_BUNDLE,
+    HEADER_CHARGE_POINT,
+    HEADER_GATEWAY,
+    HEADER_MESSAGE_ID,
+    HEADER_RECEIVED_AT,
+    call_routing_key,
+)
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import MeterValuesRequest, MeterValuesResponse
 
@@ -170,3 +179,137 @@ async def test_calls_that_expect_a_reply_and_invalid_payloads_are_not_batched() 
     assert seen == {"single": ["asked"], "batches": []}
     assert asked.outcome == invalid.outcome == "ack"
     assert replies[0] == {"payload": {}}
+
+
+# -- bundles: several notifications in one AMQP message (csms_shared.bus.bundle) -------------
+
+
+class FakeBundle(FakeMessage):
+    """One AMQP message carrying the MeterValues of several CPs."""
+
+    def __init__(self, items: list[tuple[str, Any]] | None = None, body: bytes | None = None):
+        super().__init__("bundle")
+        self.items = items or []
+        self.headers = {HEADER_BUNDLE: len(self.items), HEADER_GATEWAY: "gw-1"}
+        self.body = body or encode_bundle(
+            [(cp, f"m-{cp}", "2026-01-01T00:00:00.250000+00:00", p) for cp, p in self.items]
+        )
+
+    async def reject(self, requeue: bool = False) -> None:
+        assert self.outcome is None
+        self.outcome = f"reject requeue={requeue}"
+
+
+METER = {
+    "connectorId": 1,
+    "meterValue": [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]}],
+}
+
+
+def recording_republish(runtime: ServiceRuntime, fail: bool = False) -> list[dict[str, Any]]:
+    republished: list[dict[str, Any]] = []
+
+    async def republish(routing_key: str, part: Any) -> None:
+        if fail:
+            raise ConnectionError("broker gone")
+        republished.append({"key": routing_key, **part.headers, "payload": part.payload})
+
+    runtime.republish = republish  # type: ignore[method-assign]
+    return republished
+
+
+async def test_a_bundle_joins_one_batch_and_is_acked_once_after_the_commit() -> None:
+    LOG.clear()
+    runtime, seen = make_runtime()
+    bundle = FakeBundle([(f"cp{i}", METER) for i in range(5)])
+    await runtime._on_call(bundle)  # type: ignore[arg-type]
+    await settle(runtime, [bundle])
+    assert seen["batches"] == [[f"cp{i}" for i in range(5)]]
+    assert LOG == ["commit 1", "ack bundle"]
+    assert bundle.outcome == "ack"
+
+
+async def test_bundle_items_carry_their_own_cp_message_id_and_receive_time() -> None:
+    router = Router(service="bundle-test")
+    contexts: list[CallContext] = []
+
+    @router.on(Action.METER_VALUES)
+    async def single(request: MeterValuesRequest, ctx: CallContext) -> MeterValuesResponse:
+        contexts.append(ctx)
+        return MeterValuesResponse()
+
+    runtime = ServiceRuntime(
+        router,
+        settings=None,
+        broker_url="amqp://unused",
+        sessions=FakeSessions(),  # type: ignore[arg-type]
+        concurrency=2,
+    )
+    bundle = FakeBundle([("cpA", METER), ("cpB", METER)])
+    await runtime._on_call(bundle)  # type: ignore[arg-type]
+    await settle(runtime, [bundle])
+    assert sorted((c.charge_point_id, c.message_id, c.gateway_id) for c in contexts) == [
+        ("cpA", "m-cpA", "gw-1"),
+        ("cpB", "m-cpB", "gw-1"),
+    ]
+    assert {c.received_at.isoformat() for c in contexts if c.received_at} == {
+        "2026-01-01T00:00:00.250000+00:00"
+    }
+    assert bundle.outcome == "ack"
+
+
+async def test_a_poison_item_is_published_alone_and_the_rest_of_its_bundle_acked() -> None:
+    LOG.clear()
+    runtime, seen = make_runtime()
+    republished = recording_republish(runtime)
+    bundle = FakeBundle([("cp0", METER), ("poison", METER), ("cp2", METER)])
+    await runtime._on_call(bundle)  # type: ignore[arg-type]
+    await settle(runtime, [bundle])
+    assert sorted(seen["single"]) == ["cp0", "cp2", "poison"]
+    assert [(r["key"], r[HEADER_CHARGE_POINT], r["payload"]) for r in republished] == [
+        (call_routing_key("MeterValues"), "poison", METER)
+    ]
+    assert bundle.outcome == "ack"
+
+
+async def test_a_bundle_goes_back_whole_when_its_poison_item_cannot_be_published_alone() -> None:
+    LOG.clear()
+    runtime, _ = make_runtime()
+    recording_republish(runtime, fail=True)
+    bundle = FakeBundle([("cp0", METER), ("poison", METER)])
+    await runtime._on_call(bundle)  # type: ignore[arg-type]
+    await settle(runtime, [bundle])
+    assert bundle.outcome == "nack requeue=True"
+
+
+async def test_an_invalid_item_is_dropped_like_a_single_invalid_notification() -> None:
+    LOG.clear()
+    runtime, seen = make_runtime()
+    bundle = FakeBundle([("cp0", METER), ("bad", {"connectorId": "x"}), ("cp2", METER)])
+    await runtime._on_call(bundle)  # type: ignore[arg-type]
+    await settle(runtime, [bundle])
+    assert seen["batches"] == [["cp0", "cp2"]]
+    assert bundle.outcome == "ack"
+
+
+async def test_a_malformed_bundle_is_dead_lettered_untouched() -> None:
+    for body in (b"not json", b"[]", b'{"cp": "x"}', b'[{"cp": "x", "id": 1, "at": "t"}]'):
+        runtime, seen = make_runtime()
+        bundle = FakeBundle(body=body)
+        await runtime._on_call(bundle)  # type: ignore[arg-type]
+        assert bundle.outcome == "reject requeue=False", body
+        assert seen == {"single": [], "batches": []}
+
+
+def test_bundle_codec_round_trip() -> None:
+    body = encode_bundle([("cp1", "m1", "2026-01-01T00:00:00+00:00", {"a": 1})])
+    [item] = decode_bundle(body, "gw")
+    assert item.payload == {"a": 1}
+    assert item.headers == {
+        HEADER_CHARGE_POINT: "cp1",
+        HEADER_MESSAGE_ID: "m1",
+        HEADER_GATEWAY: "gw",
+        HEADER_RECEIVED_AT: "2026-01-01T00:00:00+00:00",
+    }
+    with pytest.raises(BadBundle):
+        decode_bundle(b'[{"cp": "x", "id": "1", "at": "t"}]', "gw")

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .db import api_keys
 
@@ -92,7 +92,7 @@ async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
     )
 
 
-async def authenticate(session: AsyncSession, key: str) -> Principal | None:
+async def authenticate(session: AsyncSession | AsyncConnection, key: str) -> Principal | None:
     """The principal of a key that exists and is not revoked."""
     row = (
         await session.execute(

@@ -89,7 +89,18 @@ async def main(settings: Settings | None = None) -> None:
     before, soft, hard = raise_file_limit()
     # One descriptor per charge point: the soft limit bounds this gateway's connections.
     log.info("open-file limit: soft %s (was %s), hard %s", soft, before, hard)
-    bus = GatewayBus(settings.broker_url, settings.instance_id, settings.prefetch)
+    bus = GatewayBus(
+        settings.broker_url,
+        settings.instance_id,
+        settings.prefetch,
+        bundle=settings.bundle_notifications,
+        bundle_wait=settings.bundle_wait_ms / 1000,
+    )
+    log.info(
+        "notification bundles: %s, gathered for %s ms",
+        "on" if settings.bundle_notifications else "off",
+        settings.bundle_wait_ms,
+    )
     await bus.start()
     ssl_context = tls_context(settings)
     gateway = Gateway(settings, bus, ssl_context)

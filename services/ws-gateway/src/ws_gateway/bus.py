@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -19,6 +20,7 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import DeliveryError
 
+from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle
 from csms_shared.bus.connection import connect
 from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
@@ -27,6 +29,7 @@ from csms_shared.bus.topology import (
     COMMANDS,
     CONTROL,
     EVENTS,
+    HEADER_BUNDLE,
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
@@ -44,6 +47,9 @@ PERSISTENT = int(DeliveryMode.PERSISTENT)
 # Routing keys of the CALLs seen so far (`v16.<Action>`), built once per action.
 _ROUTING_KEYS: dict[str, str] = {}
 
+# A notification waiting for the next bundle of its action: cp, message id, received, payload.
+_Waiting = tuple[str, str, str, dict[str, Any], "asyncio.Future[None]"]
+
 # Events a gateway follows: a CP's key or profile changed, so cached handshake decisions go.
 GATEWAY_EVENTS = ("station.credentials_changed",)
 
@@ -55,10 +61,22 @@ class Unroutable(Exception):
 class GatewayBus:
     """One AMQP connection; queue `gateway.<id>` carries replies, commands and control."""
 
-    def __init__(self, url: str, instance_id: str, prefetch: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        instance_id: str,
+        prefetch: int,
+        bundle: bool = True,
+        bundle_wait: float = 0.0,
+    ) -> None:
         self._url = url
         self.instance_id = instance_id
         self._prefetch = prefetch
+        # Notifications ready in one turn of the event loop leave in one message per action.
+        self._bundle = bundle
+        self._bundle_wait = bundle_wait
+        self._waiting: dict[str, list[_Waiting]] = {}
+        self._bundles_out: set[asyncio.Task[None]] = set()
         self.waiter = ReplyWaiter()
         self.connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -125,7 +143,7 @@ class GatewayBus:
             log.exception("failed to dispatch a message from %s", message.exchange or "reply")
 
     def _call_properties(
-        self, cp_id: str, message_id: str, received: datetime
+        self, cp_id: str, message_id: str, received: str
     ) -> aiormq.spec.Basic.Properties:
         # The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
         # receive time. The action is the routing key's; no AMQP timestamp (nobody reads it).
@@ -136,12 +154,12 @@ class GatewayBus:
                 HEADER_CHARGE_POINT: cp_id,
                 HEADER_MESSAGE_ID: message_id,
                 HEADER_GATEWAY: self.instance_id,
-                HEADER_RECEIVED_AT: received.isoformat(),
+                HEADER_RECEIVED_AT: received,
             },
         )
 
     async def _publish_call(
-        self, action: str, payload: dict[str, Any], properties: aiormq.spec.Basic.Properties
+        self, action: str, body: bytes, properties: aiormq.spec.Basic.Properties
     ) -> None:
         # Straight to aiormq: an aio-pika Message would be built, checked and turned into these
         # same properties on every CALL. Confirmed; a return raises PublishError (DeliveryError).
@@ -152,7 +170,7 @@ class GatewayBus:
         channel = await self._channel.get_underlay_channel()
         try:
             await channel.basic_publish(
-                orjson.dumps(payload),
+                body,
                 exchange=CALLS.name,
                 routing_key=routing_key,
                 properties=properties,
@@ -165,8 +183,60 @@ class GatewayBus:
         self, cp_id: str, message_id: str, action: str, payload: dict[str, Any], received: datetime
     ) -> None:
         """Publish a notification; returns once the broker has confirmed it (raises Unroutable)."""
-        properties = self._call_properties(cp_id, message_id, received)
-        await self._publish_call(action, payload, properties)
+        if not self._bundle:
+            properties = self._call_properties(cp_id, message_id, received.isoformat())
+            await self._publish_call(action, orjson.dumps(payload), properties)
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        waiting = self._waiting.get(action)
+        if waiting is None:
+            # Published on the next turn of the loop (or `bundle_wait` seconds later), with
+            # whatever else arrived by then.
+            waiting = self._waiting[action] = []
+            if self._bundle_wait > 0:
+                loop.call_later(self._bundle_wait, self._send_bundle, action)
+            else:
+                loop.call_soon(self._send_bundle, action)
+        waiting.append((cp_id, message_id, received.isoformat(), payload, future))
+        if len(waiting) >= BUNDLE_MAX:
+            self._send_bundle(action)
+        await future
+
+    def _send_bundle(self, action: str) -> None:
+        waiting = self._waiting.pop(action, None)
+        if waiting:
+            task = asyncio.create_task(self._publish_bundle(action, waiting))
+            self._bundles_out.add(task)
+            task.add_done_callback(self._bundles_out.discard)
+
+    async def _publish_bundle(self, action: str, waiting: list[_Waiting]) -> None:
+        """One message for all of them (a lone one as a plain message); settle each CP's wait."""
+        try:
+            if len(waiting) == 1:
+                cp_id, message_id, received, payload, _ = waiting[0]
+                properties = self._call_properties(cp_id, message_id, received)
+                await self._publish_call(action, orjson.dumps(payload), properties)
+            else:
+                properties = aiormq.spec.Basic.Properties(
+                    content_type="application/json",
+                    delivery_mode=PERSISTENT,
+                    headers={HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: len(waiting)},
+                )
+                body = encode_bundle([(c, m, r, p) for c, m, r, p, _ in waiting])
+                await self._publish_call(action, body, properties)
+        except asyncio.CancelledError:
+            for *_, future in waiting:
+                future.cancel()
+            raise
+        except Exception as exc:
+            for *_, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for *_, future in waiting:
+            if not future.done():
+                future.set_result(None)
 
     async def request(
         self,
@@ -178,7 +248,7 @@ class GatewayBus:
         timeout: float,
     ) -> dict[str, Any]:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError)."""
-        properties = self._call_properties(cp_id, message_id, received)
+        properties = self._call_properties(cp_id, message_id, received.isoformat())
         correlation_id = self.waiter.new_id()
         properties.correlation_id = correlation_id
         properties.reply_to = self.queue_name
@@ -186,7 +256,7 @@ class GatewayBus:
         properties.expiration = str(int(timeout * 1000))
         future = self.waiter.expect(correlation_id)
         try:
-            await self._publish_call(action, payload, properties)
+            await self._publish_call(action, orjson.dumps(payload), properties)
         except BaseException:
             self.waiter.forget(correlation_id)
             raise

@@ -37,6 +37,10 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     beat_interval: float = Field(default=5.0, gt=0)
     # Heartbeats are answered here; their last-seen times leave as `station.seen` this often.
     seen_flush_seconds: float = Field(default=5.0, gt=0)
+    # Notifications ready in the same turn of the loop go out in one message per action
+    # (needs services that read bundles: upgrade them first).
+    bundle_notifications: bool = True
+    bundle_wait_ms: float = Field(default=4.0, ge=0, le=1000)
     drain_timeout: float = Field(default=10.0, gt=0)
     drain_spread_seconds: float = Field(default=2.0, ge=0, description="close CPs as a ramp")
     # Proxies (CIDRs) whose X-Forwarded-For names the CP's address for the handshake limits.

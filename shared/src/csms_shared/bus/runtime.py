@@ -6,9 +6,10 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aio_pika import DeliveryMode, Message
@@ -26,6 +27,7 @@ from ..db import pool_size_of
 from ..ocpp._base import utcnow
 from ..ocpp.errors import InternalError, OcppError
 from ..ocpp.framing import find_nul, validate_payload
+from .bundle import BadBundle, BundleItem, decode_bundle
 from .connection import connect
 from .outbox import OutboxRelay
 from .router import CallContext, CallRoute, Context, Router
@@ -33,6 +35,7 @@ from .rpc import RpcError
 from .topology import (
     CALLS,
     EVENTS,
+    HEADER_BUNDLE,
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
@@ -67,11 +70,78 @@ BATCH_MAX = 100
 BATCH_WAIT = 0.02
 
 
+class Delivery(Protocol):
+    """What a handler's delivery offers: an AMQP message, or one item of a bundle."""
+
+    @property
+    def headers(self) -> Mapping[str, Any]: ...
+
+    @property
+    def reply_to(self) -> str | None: ...
+
+    @property
+    def correlation_id(self) -> str | None: ...
+
+    async def ack(self) -> None: ...
+
+    async def nack(self, *, requeue: bool = True) -> None: ...
+
+
+class _Bundle:
+    """One AMQP message of several notifications: acked when every item is settled.
+
+    An item its handler wants requeued is published again on its own (confirmed) and counts
+    as settled, so the others are not handled twice; the single message then meets the queue's
+    delivery limit like any other. If that publish fails, the whole bundle goes back instead.
+    """
+
+    __slots__ = ("_runtime", "left", "message", "requeue_all")
+
+    def __init__(self, runtime: ServiceRuntime, message: AbstractIncomingMessage, count: int):
+        self._runtime = runtime
+        self.message = message
+        self.left = count
+        self.requeue_all = False
+
+    async def settle(self, part: _BundlePart, requeue: bool) -> None:
+        if requeue:
+            try:
+                await self._runtime.republish(self.message.routing_key or "", part)
+            except Exception:
+                log.exception("could not publish a failed bundle item alone; requeueing all")
+                self.requeue_all = True
+        self.left -= 1
+        if self.left == 0:
+            if self.requeue_all:
+                await self.message.nack(requeue=True)
+            else:
+                await self.message.ack()
+
+
+class _BundlePart:
+    """One item of a bundle, handled as if it had come in a message of its own."""
+
+    __slots__ = ("_bundle", "headers", "payload")
+    reply_to = None
+    correlation_id = None
+
+    def __init__(self, bundle: _Bundle, item: BundleItem) -> None:
+        self._bundle = bundle
+        self.headers = item.headers
+        self.payload = item.payload
+
+    async def ack(self) -> None:
+        await self._bundle.settle(self, requeue=False)
+
+    async def nack(self, *, requeue: bool = True) -> None:
+        await self._bundle.settle(self, requeue=requeue)
+
+
 @dataclass(slots=True)
 class _Pending:
     """A validated notification waiting for its batch."""
 
-    message: AbstractIncomingMessage
+    message: Delivery
     request: Any
     started: float
 
@@ -84,7 +154,7 @@ def _topic_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(r"\.".join(parts) + r"\Z")
 
 
-def _received_at(headers: dict[str, Any]) -> datetime:
+def _received_at(headers: Mapping[str, Any]) -> datetime:
     value = headers.get(HEADER_RECEIVED_AT)
     if isinstance(value, str):
         try:
@@ -212,7 +282,7 @@ class ServiceRuntime:
     def _context(self, session: AsyncSession) -> Context:
         return Context(session=session, settings=self.settings, outbox=self._outbox)
 
-    async def _reply(self, message: AbstractIncomingMessage, body: dict[str, Any]) -> None:
+    async def _reply(self, message: Delivery, body: dict[str, Any]) -> None:
         if message.reply_to and self.channel is not None:
             await self.channel.default_exchange.publish(
                 reply_message(body, message.correlation_id), routing_key=message.reply_to
@@ -227,7 +297,7 @@ class ServiceRuntime:
             except Exception:
                 log.exception("after-commit callback failed")
 
-    def _call_context(self, session: AsyncSession, headers: dict[str, Any]) -> CallContext:
+    def _call_context(self, session: AsyncSession, headers: Mapping[str, Any]) -> CallContext:
         return CallContext(
             session=session,
             settings=self.settings,
@@ -242,6 +312,9 @@ class ServiceRuntime:
         started = time.perf_counter()
         action = action_of(message.routing_key or "")
         route = self.router.calls.get(action)
+        if message.headers and HEADER_BUNDLE in message.headers:
+            await self._on_bundle(message, action, route, started)
+            return
         try:
             if route is None:
                 raise InternalError(f"{self._service} has no handler for {action}")
@@ -254,8 +327,55 @@ class ServiceRuntime:
             return
         await self._call(message, route, request, started)
 
+    async def _on_bundle(
+        self,
+        message: AbstractIncomingMessage,
+        action: str,
+        route: CallRoute | None,
+        started: float,
+    ) -> None:
+        """Every notification of a bundle as if it had come alone; ack once all are settled."""
+        gateway = str((message.headers or {}).get(HEADER_GATEWAY, ""))
+        try:
+            items = decode_bundle(message.body, gateway)
+        except BadBundle as exc:
+            # Nothing to hand a handler; the dead-letter queue keeps it for a human.
+            log.error("dead-lettering a malformed %s bundle from %r: %s", action, gateway, exc)
+            HANDLED.labels(self._service, "call", "bad_bundle").inc()
+            await message.reject(requeue=False)
+            return
+        bundle = _Bundle(self, message, len(items))
+        alone = []
+        for item in items:
+            part = _BundlePart(bundle, item)
+            try:
+                if route is None:
+                    raise InternalError(f"{self._service} has no handler for {action}")
+                request = validate_payload(route.request, item.payload)
+            except Exception as exc:
+                await self._call_failed(part, action, exc, started)
+                continue
+            if route.batch is not None:
+                self._add_to_batch(route, _Pending(part, request, started))
+            else:
+                alone.append(self._call(part, route, request, started))
+        if alone:
+            await asyncio.gather(*alone)
+
+    async def republish(self, routing_key: str, part: _BundlePart) -> None:
+        """One item of a bundle as a message of its own, persistent and confirmed."""
+        await self.exchanges[CALLS.name].publish(
+            Message(
+                orjson.dumps(part.payload),
+                content_type="application/json",
+                delivery_mode=DeliveryMode.PERSISTENT,
+                headers=dict(part.headers),
+            ),
+            routing_key=routing_key,
+        )
+
     async def _call(
-        self, message: AbstractIncomingMessage, route: CallRoute, request: Any, started: float
+        self, message: Delivery, route: CallRoute, request: Any, started: float
     ) -> None:
         """One CALL in its own transaction, answered (if asked) and acked after the commit."""
         try:
@@ -269,7 +389,7 @@ class ServiceRuntime:
         await self._finish(message, {"payload": response.to_payload()}, "ok", started)
 
     async def _call_failed(
-        self, message: AbstractIncomingMessage, action: str, exc: Exception, started: float
+        self, message: Delivery, action: str, exc: Exception, started: float
     ) -> None:
         if isinstance(exc, OcppError):
             await self._finish(message, call_error_body(exc), "ocpp_error", started)
@@ -287,7 +407,7 @@ class ServiceRuntime:
         await self._finish(message, body, "internal_error", started)
 
     async def _finish(
-        self, message: AbstractIncomingMessage, body: dict[str, Any], outcome: str, started: float
+        self, message: Delivery, body: dict[str, Any], outcome: str, started: float
     ) -> None:
         await self._reply(message, body)
         await message.ack()

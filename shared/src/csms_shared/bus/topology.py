@@ -32,6 +32,8 @@ HEADER_ACTION = "x-ocpp-action"
 HEADER_GATEWAY = "x-gateway-id"
 # The AMQP timestamp property has whole seconds only; this header keeps microseconds.
 HEADER_RECEIVED_AT = "x-received-at"
+# A bundle: one AMQP message carrying this many notifications of one action (bus/bundle.py).
+HEADER_BUNDLE = "x-ocpp-bundle"
 
 # Quorum queues are replicated in a cluster and fine on one node; a message that keeps
 # failing is dead-lettered to `<queue>.dead` instead of looping forever.

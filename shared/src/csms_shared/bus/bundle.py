@@ -1,0 +1,71 @@
+"""Bundles: several notifications of one action in one AMQP message.
+
+A gateway under load has many CPs' notifications (MeterValues, StatusNotification, ...) ready in
+the same turn of its event loop. Publishing each as a persistent, confirmed message costs the
+broker a quorum-queue write, a delivery and an ack apiece; a bundle pays those once for all of
+them. The message carries `x-ocpp-bundle: <count>` and the gateway's id in its headers; the body
+is a JSON array of items, each what a single message would carry in its headers and body:
+
+    [{"cp": "<charge point id>", "id": "<OCPP message id>", "at": "<received, ISO 8601>",
+      "payload": {...}}, ...]
+
+The consumer (csms_shared.bus.runtime) handles every item as if it had come alone and acks the
+message once all of them are committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .topology import HEADER_CHARGE_POINT, HEADER_GATEWAY, HEADER_MESSAGE_ID, HEADER_RECEIVED_AT
+
+# A bundle holds at most this many items; a busier turn of the loop publishes several.
+BUNDLE_MAX = 100
+
+
+class BadBundle(ValueError):
+    """The body of a message marked as a bundle is not a list of items."""
+
+
+@dataclass(frozen=True, slots=True)
+class BundleItem:
+    """One notification of a bundle: the headers a single message would have, and its payload."""
+
+    headers: dict[str, Any]
+    payload: Any
+
+
+def encode_bundle(items: list[tuple[str, str, str, Any]]) -> bytes:
+    """The body of a bundle of (cp id, OCPP message id, received ISO time, payload) items."""
+    return orjson.dumps([{"cp": cp, "id": mid, "at": at, "payload": p} for cp, mid, at, p in items])
+
+
+def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:
+    """The items of a bundle, each with single-message headers (raises BadBundle)."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadBundle(f"not JSON: {exc}") from None
+    if not isinstance(raw, list) or not raw:
+        raise BadBundle("a bundle is a non-empty JSON array")
+    items = []
+    for n, item in enumerate(raw):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("cp"), str)
+            or not isinstance(item.get("id"), str)
+            or not isinstance(item.get("at"), str)
+            or "payload" not in item
+        ):
+            raise BadBundle(f"item {n} needs string cp, id and at, and a payload")
+        headers = {
+            HEADER_CHARGE_POINT: item["cp"],
+            HEADER_MESSAGE_ID: item["id"],
+            HEADER_GATEWAY: gateway,
+            HEADER_RECEIVED_AT: item["at"],
+        }
+        items.append(BundleItem(headers, item["payload"]))
+    return items

@@ -13,7 +13,7 @@ import pytest
 
 from csms_shared.bus.bundle import BadBundle, decode_bundle, encode_bundle
 from csms_shared.bus.router import CallContext, Context, Router
-from csms_shared.bus.runtime import ServiceRuntime
+from csms_shared.bus.runtime import ServiceRuntime, rpc_lane
 from csms_shared.bus.topology import (
     HEADER_BUNDLE,
     HEADER_CHARGE_POINT,
@@ -313,3 +313,45 @@ def test_bundle_codec_round_trip() -> None:
     }
     with pytest.raises(BadBundle):
         decode_bundle(b'[{"cp": "x", "id": "1", "at": "t"}]', "gw")
+
+
+# -- the RPC lane: RPCs keep slots of their own ------------------------------------------------
+
+
+class FakeRpc(FakeMessage):
+    def __init__(self, method: str, params: dict[str, Any]) -> None:
+        super().__init__("rpc", reply_to="amq.rabbitmq.reply-to", body=orjson.dumps(params))
+        self.type = method
+
+
+def test_rpcs_get_a_lane_of_their_own_from_six_slots_up() -> None:
+    assert [rpc_lane(n) for n in (1, 2, 3, 5, 6, 9, 63)] == [0, 0, 1, 1, 2, 2, 2]
+
+
+async def test_an_rpc_is_answered_while_every_other_slot_is_busy() -> None:
+    router = Router(service="lane-test")
+
+    @router.rpc("ping")
+    async def ping(params: dict[str, Any], ctx: Context) -> str:
+        return "pong"
+
+    runtime = ServiceRuntime(
+        router,
+        settings=None,
+        broker_url="amqp://unused",
+        sessions=FakeSessions(),  # type: ignore[arg-type]
+        concurrency=9,
+    )
+    replies: list[Any] = []
+
+    async def reply(message: Any, body: dict[str, Any]) -> None:
+        replies.append(body)
+
+    runtime._reply = reply  # type: ignore[method-assign]
+    for _ in range(7):  # a backlog holds every slot of calls and events
+        await runtime.slots.acquire()
+    assert runtime.slots.locked()
+    message = FakeRpc("ping", {})
+    await asyncio.wait_for(runtime._on_rpc(message), 5)  # type: ignore[arg-type]
+    assert replies == [{"result": "pong"}]
+    assert message.outcome == "ack"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import aiormq
 import orjson
 from aio_pika import DeliveryMode, Message
 from aio_pika.abc import (
@@ -177,14 +178,14 @@ def handler_slots(sessions: async_sessionmaker[AsyncSession], concurrency: int |
     return 64 if size is None else max(1, size - 1)
 
 
-def reply_message(body: dict[str, Any], correlation_id: str | None) -> Message:
-    """A reply on the default exchange; transient, the asker's queue is exclusive."""
-    return Message(
-        orjson.dumps(body),
-        content_type="application/json",
-        correlation_id=correlation_id,
-        delivery_mode=DeliveryMode.NOT_PERSISTENT,
-    )
+def rpc_lane(slots: int) -> int:
+    """Handler slots kept for RPCs out of `slots`: 2 from 6 up, 1 from 3 up, else none.
+
+    RPCs are short reads and decisions somebody waits on (a gateway admitting a CP at its
+    handshake, an operator's GET); behind a storm's backlog of notifications and events they
+    would time out, and a CP refused with 503 stays away for its whole back-off.
+    """
+    return 2 if slots >= 6 else 1 if slots >= 3 else 0
 
 
 def call_error_body(exc: OcppError) -> dict[str, Any]:
@@ -220,12 +221,16 @@ class ServiceRuntime:
         self._event_routes = [(_topic_regex(p), h) for p, h in router.events.items()]
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractChannel | None = None
+        self._reply_channel: AbstractChannel | None = None
         self.exchanges: dict[str, AbstractExchange] = {}
         self.relay: OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Up to `prefetch` deliveries are in memory; only this many run a DB transaction at
         # once, so the rest wait here (and in the broker), never on the pool's timeout.
-        self.slots = asyncio.Semaphore(handler_slots(sessions, concurrency))
+        slots = handler_slots(sessions, concurrency)
+        lane = rpc_lane(slots)
+        self.slots = asyncio.Semaphore(slots - lane)
+        self.rpc_slots = asyncio.Semaphore(lane) if lane else self.slots
         self.batch_size = batch_size
         self.batch_wait = batch_wait
         self._batches: dict[str, list[_Pending]] = {}
@@ -238,6 +243,9 @@ class ServiceRuntime:
         self.channel = await self.connection.channel(publisher_confirms=True)
         await self.channel.set_qos(prefetch_count=self._prefetch)
         self.exchanges = await declare_exchanges(self.channel)
+        # Replies go to the asker's exclusive queue, transient: no publisher confirms (the
+        # asker's answer, or its timeout, is the confirmation), so none is waited for.
+        self._reply_channel = await self.connection.channel(publisher_confirms=False)
         if self._outbox is not None:
             self.relay = OutboxRelay(self.sessions, self._outbox, self.exchanges[EVENTS.name])
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
@@ -283,9 +291,17 @@ class ServiceRuntime:
         return Context(session=session, settings=self.settings, outbox=self._outbox)
 
     async def _reply(self, message: Delivery, body: dict[str, Any]) -> None:
-        if message.reply_to and self.channel is not None:
-            await self.channel.default_exchange.publish(
-                reply_message(body, message.correlation_id), routing_key=message.reply_to
+        if message.reply_to and self._reply_channel is not None:
+            channel = await self._reply_channel.get_underlay_channel()
+            await channel.basic_publish(
+                orjson.dumps(body),
+                exchange="",
+                routing_key=message.reply_to,
+                properties=aiormq.spec.Basic.Properties(
+                    content_type="application/json",
+                    correlation_id=message.correlation_id,
+                    delivery_mode=int(DeliveryMode.NOT_PERSISTENT),
+                ),
             )
 
     def _committed(self, ctx: Context) -> None:
@@ -506,7 +522,7 @@ class ServiceRuntime:
             if (where := find_nul(params, "params")) is not None:
                 # No text column can store U+0000: refuse it here, for every RPC method.
                 raise RpcError("invalid", f"{where}: strings may not contain U+0000")
-            async with self.slots, self.sessions() as session, session.begin():
+            async with self.rpc_slots, self.sessions() as session, session.begin():
                 ctx = self._context(session)
                 result = await handler(params, ctx)
             self._committed(ctx)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import case, func, or_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, DateTime, String, bindparam, case, column, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import CallContext
+from csms_shared.bus.router import CallContext, Context
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.enums import RegistrationStatus
@@ -157,3 +158,166 @@ async def status_notification(
             ),
         )
     return StatusNotificationResponse()
+
+
+# StatusNotifications gathered by the runtime (a connect storm: every CP reports its connectors),
+# written with four statements a batch whatever its size: last seen, connectors, history, events.
+# Same effects as `status_notification` applied one message at a time, in batch order.
+_TS = DateTime(timezone=True)
+_FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
+
+
+def _unnest(name: str, **columns: Any) -> Any:
+    """Rows from one array parameter per column (`columns`: name -> element type)."""
+    arrays = [bindparam(key, type_=ARRAY(type_)) for key, type_ in columns.items()]
+    derived = func.unnest(*arrays).table_valued(*(column(k, t) for k, t in columns.items()))
+    return derived.render_derived(name=name)
+
+
+# `queries.seen` for many CPs: a CP's row is created if missing, last seen never moves backwards.
+_SEEN_ROWS = _unnest("seen", id=String(), at=_TS)
+_seen_insert = insert(charge_points).from_select(
+    ["id", "last_seen_at"], select(_SEEN_ROWS.c.id, _SEEN_ROWS.c.at)
+)
+SEEN_MANY = _seen_insert.on_conflict_do_update(
+    index_elements=[charge_points.c.id],
+    set_={
+        "last_seen_at": func.greatest(
+            func.coalesce(charge_points.c.last_seen_at, _seen_insert.excluded.last_seen_at),
+            _seen_insert.excluded.last_seen_at,
+        )
+    },
+)
+
+_STATUS_COLUMNS: dict[str, Any] = {
+    "charge_point_id": String(),
+    "connector_id": BigInteger(),
+    "status": String(),
+    "error_code": String(),
+    "info": String(),
+    "vendor_id": String(),
+    "vendor_error_code": String(),
+    "at": _TS,
+}
+
+# One row per connector (ON CONFLICT DO UPDATE cannot touch a row twice in one statement), and
+# only over a status that is not newer.
+_CONNECTOR_ROWS = _unnest("connector_rows", **_STATUS_COLUMNS)
+_connector_insert = insert(connectors).from_select(
+    ["charge_point_id", "connector_id", *_FIELDS, "status_at"],
+    select(
+        _CONNECTOR_ROWS.c.charge_point_id,
+        _CONNECTOR_ROWS.c.connector_id,
+        *(_CONNECTOR_ROWS.c[f] for f in _FIELDS),
+        _CONNECTOR_ROWS.c.at,
+    ),
+)
+UPSERT_CONNECTORS = _connector_insert.on_conflict_do_update(
+    index_elements=[connectors.c.charge_point_id, connectors.c.connector_id],
+    set_={
+        **{f: _connector_insert.excluded[f] for f in _FIELDS},
+        "status_at": _connector_insert.excluded.status_at,
+    },
+    where=or_(
+        connectors.c.status_at.is_(None),
+        connectors.c.status_at <= _connector_insert.excluded.status_at,
+    ),
+)
+
+# Every notification's history row, once per uq_status; returns the keys of the rows it added.
+_HISTORY_ROWS = _unnest("history_rows", **_STATUS_COLUMNS, received=_TS)
+INSERT_HISTORY = (
+    insert(status_history)
+    .from_select(
+        ["charge_point_id", "connector_id", *_FIELDS, "timestamp", "received_at"],
+        select(
+            _HISTORY_ROWS.c.charge_point_id,
+            _HISTORY_ROWS.c.connector_id,
+            *(_HISTORY_ROWS.c[f] for f in _FIELDS),
+            _HISTORY_ROWS.c.at,
+            _HISTORY_ROWS.c.received,
+        ),
+    )
+    .on_conflict_do_nothing(constraint="uq_status")
+    .returning(
+        status_history.c.charge_point_id,
+        status_history.c.connector_id,
+        status_history.c.timestamp,
+        status_history.c.status,
+        status_history.c.error_code,
+    )
+)
+
+_Key = tuple[str, int, datetime, str, str]
+
+
+def _columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in names}
+
+
+@router.on_batch(Action.STATUS_NOTIFICATION)
+async def status_notification_batch(
+    calls: list[tuple[StatusNotificationRequest, CallContext]], ctx: Context
+) -> None:
+    """`status_notification` for many messages (of many CPs) in a constant number of statements."""
+    if not calls:
+        return
+    last_seen: dict[str, datetime] = {}
+    newest: dict[tuple[str, int], dict[str, Any]] = {}
+    history: dict[_Key, tuple[dict[str, Any], StatusNotificationRequest]] = {}
+    for request, call in calls:
+        cp = call.charge_point_id
+        # In UTC as Postgres stores them: keys compare with what RETURNING gives back.
+        received = _received(call).astimezone(UTC)
+        at = (request.timestamp or received).astimezone(UTC)
+        if cp not in last_seen or last_seen[cp] < received:
+            last_seen[cp] = received
+        row = {
+            "charge_point_id": cp,
+            "connector_id": request.connector_id,
+            "status": request.status.value,
+            "error_code": request.error_code.value,
+            "info": request.info,
+            "vendor_id": request.vendor_id,
+            "vendor_error_code": request.vendor_error_code,
+            "at": at,
+            "received": received,
+        }
+        # The newest status of a connector wins; of two as new, the later one (as in sequence).
+        connector = (cp, request.connector_id)
+        if connector not in newest or newest[connector]["at"] <= at:
+            newest[connector] = row
+        # A copy within the batch is a duplicate of the first, as it would be one at a time.
+        history.setdefault(
+            (cp, request.connector_id, at, request.status.value, request.error_code.value),
+            (row, request),
+        )
+    session = ctx.session
+    # Rows in key order: two batches lock the rows they share in the same order.
+    ids = sorted(last_seen)
+    await session.execute(SEEN_MANY, {"id": ids, "at": [last_seen[i] for i in ids]})
+    names = list(_STATUS_COLUMNS)
+    await session.execute(
+        UPSERT_CONNECTORS, _columns([newest[key] for key in sorted(newest)], names)
+    )
+    keys = sorted(history)
+    added = await session.execute(
+        INSERT_HISTORY, _columns([history[key][0] for key in keys], [*names, "received"])
+    )
+    inserted = {tuple(r) for r in added}
+    # Events in batch order, one per history row this batch added.
+    await ctx.emit_many(
+        [
+            (
+                "connector.status",
+                event_body(
+                    "connector.status",
+                    at=row["at"],
+                    chargePointId=row["charge_point_id"],
+                    **request.to_payload(),
+                ),
+            )
+            for key, (row, request) in history.items()
+            if key in inserted
+        ]
+    )

@@ -19,23 +19,30 @@ async def station_connected(event: dict[str, Any], ctx: Context) -> None:
     """The CP holds a connection on `gateway`; the newest connection wins."""
     connected_at = datetime.fromisoformat(event["connectedAt"])
     cp = charge_points.c
-    await ctx.session.execute(
-        insert(charge_points).values(id=event["chargePointId"]).on_conflict_do_nothing()
+    # One statement: a new CP's row is created connected (its other columns at their defaults);
+    # an existing one is updated unless it already holds a newer connection.
+    stmt = insert(charge_points).values(
+        id=event["chargePointId"],
+        online=True,
+        gateway=event["gateway"],
+        connection_id=event["connectionId"],
+        connected_at=connected_at,
+        last_seen_at=connected_at,
     )
+    new = stmt.excluded
     await ctx.session.execute(
-        update(charge_points)
-        .where(
-            and_(
-                cp.id == event["chargePointId"],
-                or_(cp.connected_at.is_(None), cp.connected_at <= connected_at),
-            )
-        )
-        .values(
-            online=True,
-            gateway=event["gateway"],
-            connection_id=event["connectionId"],
-            connected_at=connected_at,
-            last_seen_at=func.greatest(func.coalesce(cp.last_seen_at, connected_at), connected_at),
+        stmt.on_conflict_do_update(
+            index_elements=[cp.id],
+            set_={
+                "online": new.online,
+                "gateway": new.gateway,
+                "connection_id": new.connection_id,
+                "connected_at": new.connected_at,
+                "last_seen_at": func.greatest(
+                    func.coalesce(cp.last_seen_at, new.connected_at), new.connected_at
+                ),
+            },
+            where=or_(cp.connected_at.is_(None), cp.connected_at <= new.connected_at),
         )
     )
 

@@ -1,0 +1,354 @@
+"""The registry's batched StatusNotification and its one-statement station.connected, against
+the real schema: a batch stores what the per-message handler stores, message by message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from csms_shared.bus.router import CallContext, Context
+from csms_shared.db import create_engine, session_factory
+from csms_shared.ocpp.v16.messages import StatusNotificationRequest
+from station_registry.app import migrate
+from station_registry.db import outbox
+from station_registry.handlers import status_notification, status_notification_batch
+from station_registry.presence import station_connected
+from station_registry.settings import Settings
+from tests.integration.infra import Infra
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+Schema = tuple[async_sessionmaker[AsyncSession], Settings]
+Event = tuple[str, dict[str, Any]]
+
+
+class Recording(Context):
+    """A batch's context that also keeps what it emits (the outbox relay may publish it)."""
+
+    events: list[Event]
+
+    async def emit_many(self, events: list[Event]) -> None:
+        await Context.emit_many(self, events)
+        self.events += events
+
+
+class RecordingCall(CallContext):
+    """A message's context that also keeps what it emits."""
+
+    events: list[Event]
+
+    async def emit(self, routing_key: str, body: dict[str, Any]) -> None:
+        await CallContext.emit(self, routing_key, body)
+        self.events.append((routing_key, body))
+
+
+@pytest.fixture(scope="module")
+async def schema(infra: Infra) -> AsyncIterator[Schema]:
+    settings = Settings(database_url=infra.database_url)
+    await asyncio.to_thread(migrate, settings)
+    engine = create_engine(infra.database_url, pool_size=2)
+    yield session_factory(engine), settings
+    await engine.dispose()
+
+
+def status(
+    connector: int,
+    value: str = "Available",
+    at: datetime | None = None,
+    *,
+    error: str = "NoError",
+    info: str | None = None,
+) -> StatusNotificationRequest:
+    payload: dict[str, Any] = {"connectorId": connector, "status": value, "errorCode": error}
+    if at is not None:
+        payload["timestamp"] = at.isoformat()
+    if info is not None:
+        payload["info"] = info
+    return StatusNotificationRequest.model_validate(payload)
+
+
+# (CP suffix, request, received at)
+Call = tuple[str, StatusNotificationRequest, datetime]
+
+
+async def run_batch(schema: Schema, prefix: str, calls: list[Call]) -> list[Event]:
+    """One batch, as the runtime runs it; the events it emitted."""
+    sessions, settings = schema
+    async with sessions() as session, session.begin():
+        ctx = Recording(session=session, settings=settings, outbox=outbox)
+        ctx.events = []
+        pairs = [
+            (
+                request,
+                CallContext(
+                    session=session,
+                    settings=settings,
+                    outbox=outbox,
+                    charge_point_id=prefix + cp,
+                    received_at=received,
+                ),
+            )
+            for cp, request, received in calls
+        ]
+        await status_notification_batch(pairs, ctx)
+    assert ctx.emitted == len(ctx.events)
+    return ctx.events
+
+
+async def run_one_by_one(schema: Schema, prefix: str, calls: list[Call]) -> list[Event]:
+    """Every message alone through the per-message handler; the events emitted."""
+    sessions, settings = schema
+    events: list[Event] = []
+    for cp, request, received in calls:
+        async with sessions() as session, session.begin():
+            ctx = RecordingCall(
+                session=session,
+                settings=settings,
+                outbox=outbox,
+                charge_point_id=prefix + cp,
+                received_at=received,
+            )
+            ctx.events = []
+            await status_notification(request, ctx)
+        events += ctx.events
+    return events
+
+
+async def state(db: asyncpg.Connection, prefix: str) -> dict[str, Any]:
+    """What the registry stores of the CPs named `prefix…`, with the prefix cut off."""
+    like = prefix + "%"
+    cut = len(prefix)
+    cps = await db.fetch(
+        "SELECT id, last_seen_at, online, registration_status FROM registry.charge_points"
+        " WHERE id LIKE $1 ORDER BY id",
+        like,
+    )
+    conns = await db.fetch(
+        "SELECT charge_point_id, connector_id, status, error_code, info, vendor_id,"
+        " vendor_error_code, status_at, availability FROM registry.connectors"
+        " WHERE charge_point_id LIKE $1 ORDER BY charge_point_id, connector_id",
+        like,
+    )
+    history = await db.fetch(
+        "SELECT charge_point_id, connector_id, status, error_code, info, timestamp, received_at"
+        " FROM registry.status_history WHERE charge_point_id LIKE $1"
+        " ORDER BY charge_point_id, connector_id, timestamp, status, error_code",
+        like,
+    )
+
+    def rows(records: list[asyncpg.Record], key: str) -> list[dict[str, Any]]:
+        return [dict(r) | {key: r[key][cut:]} for r in records]
+
+    return {
+        "charge_points": rows(cps, "id"),
+        "connectors": rows(conns, "charge_point_id"),
+        "history": rows(history, "charge_point_id"),
+    }
+
+
+def unprefixed(events: list[Event], prefix: str) -> list[Event]:
+    return [
+        (key, body | {"chargePointId": body["chargePointId"][len(prefix) :]})
+        for key, body in events
+    ]
+
+
+async def test_a_batch_stores_what_one_message_at_a_time_stores(
+    schema: Schema, db: asyncpg.Connection
+) -> None:
+    r = T0 + timedelta(hours=1)  # received times
+    calls: list[Call] = [
+        ("B", status(1, "Charging", T0 + timedelta(minutes=5)), r),
+        ("A", status(0, "Available", T0), r),
+        ("A", status(1, "Available", T0), r + timedelta(seconds=1)),
+        ("A", status(2, "Faulted", T0, error="GroundFailure", info="x"), r),
+        # Two of one connector in one batch: the newer wins, both are history.
+        ("B", status(1, "Preparing", T0 + timedelta(minutes=1)), r + timedelta(seconds=2)),
+        # A copy (same uq_status key) within the batch: history and event once.
+        ("A", status(1, "Available", T0, info="copy"), r + timedelta(seconds=3)),
+        # No timestamp: the receive time orders it.
+        ("C", status(3, "Unavailable"), r),
+        # Two as new as each other: the later one in the batch is the connector's status.
+        ("C", status(4, "Available", T0), r),
+        ("C", status(4, "Unavailable", T0), r),
+        ("C", status(4, "Available", T0 - timedelta(minutes=1)), r),
+    ]
+    uid = uuid.uuid4().hex[:8]
+    one, many = f"one-{uid}-", f"many-{uid}-"
+    one_events = await run_one_by_one(schema, one, calls)
+    many_events = await run_batch(schema, many, calls)
+
+    assert unprefixed(many_events, many) == unprefixed(one_events, one)
+    assert len(many_events) == 9  # every message but the copy
+    stored = await state(db, many)
+    assert stored == await state(db, one)
+
+    assert [(c["id"], c["last_seen_at"]) for c in stored["charge_points"]] == [
+        ("A", r + timedelta(seconds=3)),
+        ("B", r + timedelta(seconds=2)),
+        ("C", r),
+    ]
+    assert [
+        (c["charge_point_id"], c["connector_id"], c["status"], c["status_at"], c["info"])
+        for c in stored["connectors"]
+    ] == [
+        ("A", 0, "Available", T0, None),
+        ("A", 1, "Available", T0, "copy"),  # as new as the first: its fields win
+        ("A", 2, "Faulted", T0, "x"),
+        ("B", 1, "Charging", T0 + timedelta(minutes=5), None),
+        ("C", 3, "Unavailable", r, None),
+        ("C", 4, "Unavailable", T0, None),
+    ]
+    assert len(stored["history"]) == 9
+    copy = [h for h in stored["history"] if (h["charge_point_id"], h["connector_id"]) == ("A", 1)]
+    assert [(h["info"], h["received_at"]) for h in copy] == [(None, r + timedelta(seconds=1))]
+
+
+async def test_an_older_status_or_a_copy_in_a_later_batch(
+    schema: Schema, db: asyncpg.Connection
+) -> None:
+    prefix = f"later-{uuid.uuid4().hex[:8]}-"
+    r = T0 + timedelta(hours=1)
+    newer = status(1, "Charging", T0 + timedelta(minutes=10))
+    events = await run_batch(schema, prefix, [("A", newer, r), ("B", status(1), r)])
+    assert len(events) == 2
+    # Later: the same notification again (a redelivery) and an older one delivered late.
+    older = status(1, "Preparing", T0 + timedelta(minutes=9))
+    later = r + timedelta(minutes=1)
+    events = await run_batch(schema, prefix, [("A", newer, later), ("A", older, later)])
+    assert [(e["chargePointId"], e["status"]) for _, e in events] == [(prefix + "A", "Preparing")]
+    assert events[0][1]["timestamp"] == "2026-03-01T12:09:00Z"
+    stored = await state(db, prefix)
+    a = stored["connectors"][0]
+    assert (a["charge_point_id"], a["status"], a["status_at"]) == (
+        "A",
+        "Charging",
+        T0 + timedelta(minutes=10),
+    )
+    assert [h["status"] for h in stored["history"] if h["charge_point_id"] == "A"] == [
+        "Preparing",
+        "Charging",
+    ]
+    assert stored["charge_points"][0]["last_seen_at"] == later
+    # A batch whose last seen is older does not move it back.
+    await run_batch(schema, prefix, [("A", newer, r)])
+    assert (await state(db, prefix))["charge_points"][0]["last_seen_at"] == later
+
+
+async def connected(schema: Schema, cp: str, gateway: str, conn: str, at: datetime) -> None:
+    sessions, settings = schema
+    event = {
+        "chargePointId": cp,
+        "gateway": gateway,
+        "connectionId": conn,
+        "connectedAt": at.isoformat(),
+    }
+    async with sessions() as session, session.begin():
+        await station_connected(event, Context(session=session, settings=settings, outbox=outbox))
+
+
+async def charge_point(db: asyncpg.Connection, cp: str) -> asyncpg.Record:
+    row = await db.fetchrow("SELECT * FROM registry.charge_points WHERE id = $1", cp)
+    assert row is not None
+    return row
+
+
+async def test_station_connected_creates_and_newest_connection_wins(
+    schema: Schema, db: asyncpg.Connection
+) -> None:
+    cp = f"conn-{uuid.uuid4().hex[:8]}"
+    await connected(schema, cp, "gw-1", "c1", T0)
+    row = await charge_point(db, cp)
+    assert (row["online"], row["gateway"], row["connection_id"]) == (True, "gw-1", "c1")
+    assert (row["connected_at"], row["last_seen_at"]) == (T0, T0)
+    # The other columns as a row created by id alone has them.
+    assert row["first_seen_at"] is not None
+    assert row["security_profile"] == 0
+    assert row["registration_status"] is None and row["disconnected_at"] is None
+    assert row["vendor"] is None and row["last_boot_at"] is None
+
+    # A newer connection takes over; last seen moves on with it.
+    await connected(schema, cp, "gw-2", "c2", T0 + timedelta(minutes=1))
+    row = await charge_point(db, cp)
+    assert (row["gateway"], row["connection_id"]) == ("gw-2", "c2")
+    assert (row["connected_at"], row["last_seen_at"]) == (T0 + timedelta(minutes=1),) * 2
+
+    # An older one delivered late changes nothing.
+    await db.execute(
+        "UPDATE registry.charge_points SET online = false, last_seen_at = $2 WHERE id = $1",
+        cp,
+        T0 + timedelta(minutes=5),
+    )
+    await connected(schema, cp, "gw-1", "c0", T0 - timedelta(minutes=1))
+    row = await charge_point(db, cp)
+    assert (row["online"], row["gateway"], row["connection_id"]) == (False, "gw-2", "c2")
+    assert row["connected_at"] == T0 + timedelta(minutes=1)
+
+    # A newer one does not move last seen backwards.
+    await connected(schema, cp, "gw-3", "c3", T0 + timedelta(minutes=2))
+    row = await charge_point(db, cp)
+    assert (row["online"], row["gateway"], row["connection_id"]) == (True, "gw-3", "c3")
+    assert row["last_seen_at"] == T0 + timedelta(minutes=5)
+    assert row["first_seen_at"] is not None
+
+
+async def test_station_connected_after_a_boot(schema: Schema, db: asyncpg.Connection) -> None:
+    """A row that exists without a connection (BootNotification first) is connected."""
+    cp = f"conn-{uuid.uuid4().hex[:8]}"
+    await db.execute(
+        "INSERT INTO registry.charge_points (id, vendor, last_seen_at) VALUES ($1, 'V', $2)",
+        cp,
+        T0 + timedelta(minutes=1),
+    )
+    await connected(schema, cp, "gw-1", "c1", T0)
+    row = await charge_point(db, cp)
+    assert (row["online"], row["gateway"], row["connected_at"]) == (True, "gw-1", T0)
+    assert (row["vendor"], row["last_seen_at"]) == ("V", T0 + timedelta(minutes=1))
+
+
+@contextlib.contextmanager
+def counting(schema: Schema) -> Iterator[list[str]]:
+    """The statements the schema's engine sends while in the block (an executemany is one)."""
+    sessions, _ = schema
+    engine = sessions.kw["bind"].sync_engine
+    sent: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_statements_a_batch_and_a_connection_take(schema: Schema) -> None:
+    prefix = f"count-{uuid.uuid4().hex[:8]}-"
+    r = T0 + timedelta(hours=1)
+    calls: list[Call] = [
+        (f"cp{n}", status(connector, "Available", T0), r)
+        for n in range(10)
+        for connector in (0, 1, 2)
+    ]
+    with counting(schema) as sent:
+        events = await run_batch(schema, prefix, calls)
+    assert len(events) == 30
+    assert len(sent) == 4  # last seen, connectors, history, outbox: whatever the batch's size
+    with counting(schema) as sent:
+        await run_one_by_one(schema, f"one-{prefix}", calls[:1])
+    assert len(sent) == 4  # the same four for one message alone
+    with counting(schema) as sent:
+        await connected(schema, prefix + "cp0", "gw-1", "c1", T0)
+        await connected(schema, prefix + "new", "gw-1", "c1", T0)
+    assert len(sent) == 2

@@ -324,8 +324,8 @@ class FakeRpc(FakeMessage):
         self.type = method
 
 
-def test_rpcs_get_a_lane_of_their_own_from_six_slots_up() -> None:
-    assert [rpc_lane(n) for n in (1, 2, 3, 5, 6, 9, 63)] == [0, 0, 1, 1, 2, 2, 2]
+def test_rpcs_get_a_lane_of_their_own_from_three_slots_up() -> None:
+    assert [rpc_lane(n) for n in (1, 2, 3, 5, 6, 9, 63)] == [0, 0, 1, 1, 2, 3, 21]
 
 
 async def test_an_rpc_is_answered_while_every_other_slot_is_busy() -> None:
@@ -348,7 +348,7 @@ async def test_an_rpc_is_answered_while_every_other_slot_is_busy() -> None:
         replies.append(body)
 
     runtime._reply = reply  # type: ignore[method-assign]
-    for _ in range(7):  # a backlog holds every slot of calls and events
+    for _ in range(6):  # a backlog holds every slot of calls and events
         await runtime.slots.acquire()
     assert runtime.slots.locked()
     message = FakeRpc("ping", {})

@@ -64,7 +64,9 @@ class Gateway:
         self._server: Server | None = None
         self._ssl = ssl_context
         assert bus.rpc is not None, "start the bus first"
-        self._authorizer = HandshakeAuthorizer(bus.rpc, settings.auth_cache_seconds)
+        self._authorizer = HandshakeAuthorizer(
+            bus.rpc, settings.auth_cache_seconds, timeout=settings.admission_timeout
+        )
         self._handshakes = AddressLimiter(
             settings.handshakes_per_address_per_second, settings.handshake_burst_per_address
         )

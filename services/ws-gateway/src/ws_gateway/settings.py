@@ -53,6 +53,9 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
     auth_cache_seconds: float = Field(default=60.0, ge=0)
+    # How long a handshake waits for the registry's admission before 503. Under the handshake's
+    # own 10 s limit: in a reconnect storm a slow yes beats a refusal the CP backs off from.
+    admission_timeout: float = Field(default=8.0, gt=0, lt=10)
     # Abuse limits: per-CP message rate (token bucket), handshakes per source address.
     rate_limit_per_second: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=60, ge=1)

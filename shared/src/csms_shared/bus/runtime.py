@@ -179,13 +179,13 @@ def handler_slots(sessions: async_sessionmaker[AsyncSession], concurrency: int |
 
 
 def rpc_lane(slots: int) -> int:
-    """Handler slots kept for RPCs out of `slots`: 2 from 6 up, 1 from 3 up, else none.
+    """Handler slots kept for RPCs out of `slots`: a third from 6 up, 1 from 3 up, else none.
 
     RPCs are short reads and decisions somebody waits on (a gateway admitting a CP at its
     handshake, an operator's GET); behind a storm's backlog of notifications and events they
     would time out, and a CP refused with 503 stays away for its whole back-off.
     """
-    return 2 if slots >= 6 else 1 if slots >= 3 else 0
+    return slots // 3 if slots >= 6 else 1 if slots >= 3 else 0
 
 
 def call_error_body(exc: OcppError) -> dict[str, Any]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import json
 import math
 import signal
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import asyncpg
-import httpx
 
 from .context import Bench, free_port, own_pid
 from .cp import CallFailed, SimChargePoint
@@ -22,50 +23,45 @@ from .stats import Summary
 from .suite import BenchSuite
 from .throughput import connect_only
 
+ROOT = Path(__file__).resolve().parent.parent  # `python -m bench.operators` runs from here
+
 
 async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
-    """REST -> gateway -> CP -> gateway -> REST while the fleet sends Heartbeats."""
+    """REST -> gateway -> CP -> gateway -> REST while the fleet sends Heartbeats.
+
+    The operators run in a process of their own (bench/operators.py): on the fleet's busy loop
+    their timings would include that loop's lag. The CPs answering the commands are the fleet's.
+    """
     p = bench.profile
-    loop = asyncio.get_running_loop()
     load_rate = max(200.0, bench.figures.get("heartbeat_rate", 1000.0) / 2)
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    numbers = itertools.count()
-    headers = {"Authorization": f"Bearer {suite.admin_key}"}
     bench.log(f"commands: GetConfiguration over REST, fleet at {load_rate:.0f} Heartbeats/s")
-    async with httpx.AsyncClient(base_url=suite.api_url, headers=headers, timeout=30) as client:
-
-        async def one(cp: SimChargePoint) -> None:
-            started = time.perf_counter()
-            try:
-                response = await client.post(
-                    f"/charge-points/{cp.cp_id}/commands/GetConfiguration", json={}
-                )
-            except httpx.HTTPError:
-                statuses[0] += 1
-                return
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status_code] += 1
-
-        for cp in fleet.cps[:10]:  # warm up: connections, caches
-            await one(cp)
-        latencies.clear()
-        statuses.clear()
-        end = loop.time() + p.command_seconds
-
-        async def worker() -> None:
-            for _ in range(p.max_commands):
-                n = next(numbers)
-                if n >= p.max_commands or loop.time() >= end:
-                    return
-                await one(fleet.cps[(n * 7919) % len(fleet.cps)])
-
-        load = asyncio.create_task(
-            paced(fleet.cps, load_rate, p.command_seconds + 1.0, fleet.heartbeat, fleet.stats)
-        )
-        await asyncio.sleep(0.5)
-        await asyncio.gather(*(worker() for _ in range(p.command_workers)))
-        step = await load
+    job = {
+        "url": suite.api_url,
+        "key": suite.admin_key,
+        "cps": [cp.cp_id for cp in fleet.cps],
+        "seconds": p.command_seconds,
+        "workers": p.command_workers,
+        "max": p.max_commands,
+    }
+    load = asyncio.create_task(
+        paced(fleet.cps, load_rate, p.command_seconds + 2.0, fleet.heartbeat, fleet.stats)
+    )
+    await asyncio.sleep(0.5)
+    operators = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.operators",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, _ = await asyncio.wait_for(
+        operators.communicate(json.dumps(job).encode()), p.command_seconds + 120
+    )
+    step = await load
+    result = json.loads(out) if operators.returncode == 0 and out else {}
+    latencies: list[float] = result.get("latencies", [])
+    statuses = Counter({int(k): v for k, v in result.get("statuses", {}).items()})
     s = Summary.of(latencies)
     bench.log(
         f"  {s.count} commands, statuses {dict(statuses)}; p50 {s.p50:.1f} p99 {s.p99:.1f} "

@@ -111,12 +111,14 @@ class Suite:
             gateway.start()
             gateway.wait_ready(f"http://127.0.0.1:{port}/readyz")
 
-    def restart_gateway(self, index: int) -> None:
-        """Start a gateway again with a new instance id (as a new pod would be)."""
+    def restart_gateway(self, index: int, *, same_id: bool = False) -> None:
+        """Start a gateway again with a new instance id (as a new pod would be), or with the
+        one it had (as a pod's container restarted in place would be)."""
         gateway = self.gateways[index]
-        gateway.env = gateway.env | {
-            "GATEWAY_INSTANCE_ID": f"test-{self.gateway_ports[index]}-{uuid.uuid4().hex[:6]}"
-        }
+        if not same_id:
+            gateway.env = gateway.env | {
+                "GATEWAY_INSTANCE_ID": f"test-{self.gateway_ports[index]}-{uuid.uuid4().hex[:6]}"
+            }
         gateway.start()
         gateway.wait_ready(f"http://127.0.0.1:{self.gateway_ports[index]}/readyz")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -71,3 +72,33 @@ async def test_sigterm_drains_with_1001(
 
     await eventually(offline)
     suite.restart_gateway(0)
+
+
+async def test_gateway_restarted_after_a_drain_keeps_its_cps_online(
+    connect_cp: Any, suite: Any, db: asyncpg.Connection
+) -> None:
+    """The same instance id drained, then started again: its new CPs are not swept offline."""
+    gateway_0 = suite.gateways[0].env["GATEWAY_INSTANCE_ID"]
+    suite.gateways[0].stop()
+
+    async def stopped() -> bool:
+        row = await db.fetchrow("SELECT stopped_at FROM registry.gateways WHERE id = $1", gateway_0)
+        return row is not None and row["stopped_at"] is not None
+
+    await eventually(stopped)
+    suite.restart_gateway(0, same_id=True)
+    cp = await connect_cp("RESTART-0", 0)
+    await cp.call("BootNotification", BOOT)
+
+    async def running() -> bool:
+        row = await db.fetchrow("SELECT stopped_at FROM registry.gateways WHERE id = $1", gateway_0)
+        return row is not None and row["stopped_at"] is None
+
+    await eventually(running)
+    # Sweeps run every 0.5 s: four of them have run over the CP by now.
+    await asyncio.sleep(2.0)
+    row = await db.fetchrow(
+        "SELECT online, gateway FROM registry.charge_points WHERE id = 'RESTART-0'"
+    )
+    assert (row["online"], row["gateway"]) == (True, gateway_0)
+    assert (await cp.call("Heartbeat", {}))["currentTime"]

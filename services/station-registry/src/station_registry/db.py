@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 
 from csms_shared.bus.outbox import outbox_table
@@ -52,11 +53,15 @@ charge_points = Table(
     Column("connection_id", String(64)),
     _ts("connected_at"),
     _ts("disconnected_at"),
+    # Offline because its gateway went silent, not because it disconnected: the gateway's next
+    # beat (from the same process) puts it back online.
+    Column("offline_by_sweep", Boolean, nullable=False, server_default="false"),
     # Security: the profile the CP must connect with (0-3) and its AuthorizationKey, hashed.
     Column("security_profile", Integer, nullable=False, server_default="0"),
     Column("auth_key_hash", String(200)),
     _ts("auth_key_updated_at"),
     Index("ix_charge_points_gateway_online", "gateway", "online"),
+    Index("ix_charge_points_swept", "gateway", postgresql_where=text("offline_by_sweep")),
 )
 
 connectors = Table(

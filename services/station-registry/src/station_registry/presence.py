@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, String, and_, bindparam, column, func, or_, update
+from sqlalchemy import DateTime, String, and_, bindparam, case, column, func, or_, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.router import Context
 
 from .db import charge_points, gateways
+from .queries import restore_swept
 from .router import router
+
+log = logging.getLogger(__name__)
 
 
 @router.event("station.connected")
@@ -24,6 +28,7 @@ async def station_connected(event: dict[str, Any], ctx: Context) -> None:
     stmt = insert(charge_points).values(
         id=event["chargePointId"],
         online=True,
+        offline_by_sweep=False,
         gateway=event["gateway"],
         connection_id=event["connectionId"],
         connected_at=connected_at,
@@ -35,6 +40,7 @@ async def station_connected(event: dict[str, Any], ctx: Context) -> None:
             index_elements=[cp.id],
             set_={
                 "online": new.online,
+                "offline_by_sweep": new.offline_by_sweep,
                 "gateway": new.gateway,
                 "connection_id": new.connection_id,
                 "connected_at": new.connected_at,
@@ -54,7 +60,11 @@ async def station_disconnected(event: dict[str, Any], ctx: Context) -> None:
     await ctx.session.execute(
         update(charge_points)
         .where(and_(cp.id == event["chargePointId"], cp.connection_id == event["connectionId"]))
-        .values(online=False, disconnected_at=datetime.fromisoformat(event["at"]))
+        .values(
+            online=False,
+            offline_by_sweep=False,
+            disconnected_at=datetime.fromisoformat(event["at"]),
+        )
     )
 
 
@@ -86,31 +96,75 @@ async def station_seen(event: dict[str, Any], ctx: Context) -> None:
     await ctx.session.execute(APPLY_SEEN, {"ids": ids, "ats": ats})
 
 
+def _started(event: dict[str, Any]) -> datetime | None:
+    """When the gateway process that sent `event` started (absent from older gateways)."""
+    started = event.get("startedAt")
+    return datetime.fromisoformat(str(started)) if started else None
+
+
 @router.event("gateway.heartbeat")
 async def gateway_heartbeat(event: dict[str, Any], ctx: Context) -> None:
-    """A gateway is alive; its beat time is taken from the registry's clock (no skew)."""
-    values = {
+    """A gateway is alive; its beat time is taken from the registry's clock (no skew).
+
+    A gateway restarted under the same id (a pod's container restarted, a host's unit) beats
+    with a newer `startedAt`: that clears a stop recorded for the process before it. A late beat
+    of the process that stopped (same `startedAt`) does not.
+    """
+    gw = gateways.c
+    values: dict[str, Any] = {
         "last_beat_at": func.now(),
         "beat_interval": float(event.get("interval", 5.0)),
         "connections": int(event.get("connections", 0)),
     }
-    await ctx.session.execute(
-        insert(gateways)
-        .values(id=event["gateway"], **values)
-        .on_conflict_do_update(index_elements=[gateways.c.id], set_=values)
-    )
+    started = _started(event)
+    stmt = insert(gateways).values(id=event["gateway"], **values)
+    set_: dict[str, Any] = dict(values)
+    if started is not None:
+        stmt = stmt.values(started_at=started)
+        newer = stmt.excluded.started_at > gw.started_at
+        set_["started_at"] = func.greatest(gw.started_at, stmt.excluded.started_at)
+        set_["stopped_at"] = case((newer, None), else_=gw.stopped_at)
+    await ctx.session.execute(stmt.on_conflict_do_update(index_elements=[gw.id], set_=set_))
+    if started is not None:
+        restored = await restore_swept(ctx.session, event["gateway"], started)
+        if restored:
+            log.warning(
+                "gateway %s beat again: %d charge points it still holds are online again",
+                event["gateway"],
+                restored,
+            )
 
 
 @router.event("gateway.stopped")
 async def gateway_stopped(event: dict[str, Any], ctx: Context) -> None:
-    """A gateway drained and stopped: none of its CPs is online through it."""
+    """A gateway drained and stopped: none of the CPs it held is online through it.
+
+    The stop is recorded at the gateway's own clock (`at`), the clock of its CPs' `connectedAt`:
+    a CP that connected after it (to the same id restarted) is not taken offline, and a stop of
+    a process older than the one now beating under that id is not recorded.
+    """
+    gw = gateways.c
+    at = datetime.fromisoformat(event["at"])
+    started = _started(event)
+    stmt = insert(gateways).values(id=event["gateway"], stopped_at=at)
+    if started is not None:
+        stmt = stmt.values(started_at=started)
     await ctx.session.execute(
-        insert(gateways)
-        .values(id=event["gateway"], stopped_at=func.now())
-        .on_conflict_do_update(index_elements=[gateways.c.id], set_={"stopped_at": func.now()})
+        stmt.on_conflict_do_update(
+            index_elements=[gw.id],
+            set_={"stopped_at": at},
+            where=None if started is None else gw.started_at <= stmt.excluded.started_at,
+        )
     )
+    cp = charge_points.c
     await ctx.session.execute(
         update(charge_points)
-        .where(and_(charge_points.c.gateway == event["gateway"], charge_points.c.online.is_(True)))
-        .values(online=False, disconnected_at=func.now())
+        .where(
+            and_(
+                cp.gateway == event["gateway"],
+                cp.connected_at <= at,
+                or_(cp.online.is_(True), cp.offline_by_sweep.is_(True)),
+            )
+        )
+        .values(online=False, offline_by_sweep=False, disconnected_at=at)
     )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, and_, func, not_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,21 +47,50 @@ async def touch(session: AsyncSession, cp_id: str, at: datetime) -> None:
 
 
 async def mark_offline_where_gateway_silent(session: AsyncSession, factor: float) -> list[str]:
-    """CPs whose gateway stopped beating (or stopped) are offline; returns their ids."""
-    silent = select(gateways.c.id).where(
-        or_(
-            gateways.c.stopped_at.is_not(None),
-            gateways.c.last_beat_at
-            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, gateways.c.beat_interval * factor),
-        )
+    """CPs whose gateway stopped beating, or stopped after they connected, are offline.
+
+    Returns their ids. A CP connected to a gateway restarted under a stopped one's id stays
+    online while the registry has not yet heard the new process's first beat. CPs of a silent
+    gateway are marked `offline_by_sweep`: a gateway that was only late (its beats queued behind
+    a backlog, its loop stalled) puts them back online with its next beat.
+    """
+    gw, cp = gateways.c, charge_points.c
+    silent = gw.last_beat_at < func.now() - func.make_interval(
+        0, 0, 0, 0, 0, 0, gw.beat_interval * factor
     )
+    stopped = and_(gw.stopped_at.is_not(None), cp.connected_at <= gw.stopped_at)
     result = await session.execute(
         update(charge_points)
-        .where(and_(charge_points.c.online.is_(True), charge_points.c.gateway.in_(silent)))
-        .values(online=False, disconnected_at=func.now())
-        .returning(charge_points.c.id)
+        .where(and_(cp.online.is_(True), cp.gateway == gw.id, or_(silent, stopped)))
+        .values(
+            online=False,
+            disconnected_at=func.now(),
+            offline_by_sweep=func.coalesce(not_(stopped), True),
+        )
+        .returning(cp.id)
     )
     return [row.id for row in result]
+
+
+async def restore_swept(session: AsyncSession, gateway: str, started: datetime) -> int:
+    """Back online: CPs the sweep took offline while `gateway`, still the process that started
+    at `started` and has not stopped, was late with its beats. Returns how many."""
+    gw, cp = gateways.c, charge_points.c
+    result = await session.execute(
+        update(charge_points)
+        .where(
+            and_(
+                cp.offline_by_sweep.is_(True),
+                cp.gateway == gw.id,
+                cp.connected_at >= started,
+                gw.id == gateway,
+                gw.started_at == started,
+                gw.stopped_at.is_(None),
+            )
+        )
+        .values(online=True, offline_by_sweep=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _iso(value: datetime | None) -> str | None:

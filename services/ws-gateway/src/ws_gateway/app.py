@@ -104,6 +104,9 @@ async def main(settings: Settings | None = None) -> None:
     await bus.start()
     ssl_context = tls_context(settings)
     gateway = Gateway(settings, bus, ssl_context)
+    # The first beat goes out before the first CP is accepted: the registry hears of this process
+    # (and forgets a stop of an earlier one under this id) before any of its CPs.
+    await gateway.beat_once()
     await gateway.start()
     if ssl_context is not None:
         asyncio.get_running_loop().add_signal_handler(

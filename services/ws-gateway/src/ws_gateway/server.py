@@ -60,6 +60,8 @@ class Gateway:
         self.settings = settings
         self.bus = bus
         self.sessions: dict[str, ChargePointSession] = {}
+        # Tells this process's beats and stop from those of another one under the same id.
+        self.started_at = format_datetime(utcnow())
         self.seen = SeenTracker(bus.instance_id, bus.publish_event)
         self._server: Server | None = None
         self._ssl = ssl_context
@@ -306,22 +308,27 @@ class Gateway:
             OCPP_PATH,
         )
 
-    async def beat(self) -> None:
-        """Tell the registry this gateway is alive, every `beat_interval` seconds."""
-        while True:
-            try:
-                await self.bus.publish_event(
+    async def beat_once(self) -> None:
+        """Tell the registry this gateway is alive (a failed publish is logged, not raised)."""
+        try:
+            await self.bus.publish_event(
+                "gateway.heartbeat",
+                event_body(
                     "gateway.heartbeat",
-                    event_body(
-                        "gateway.heartbeat",
-                        gateway=self.bus.instance_id,
-                        connections=len(self.sessions),
-                        interval=self.settings.beat_interval,
-                    ),
-                )
-            except Exception:
-                log.warning("could not publish gateway.heartbeat", exc_info=True)
+                    gateway=self.bus.instance_id,
+                    startedAt=self.started_at,
+                    connections=len(self.sessions),
+                    interval=self.settings.beat_interval,
+                ),
+            )
+        except Exception:
+            log.warning("could not publish gateway.heartbeat", exc_info=True)
+
+    async def beat(self) -> None:
+        """`beat_once` every `beat_interval` seconds, the first one after an interval."""
+        while True:
             await asyncio.sleep(self.settings.beat_interval)
+            await self.beat_once()
 
     async def drain(self) -> None:
         """Stop accepting and close every connection with 1001 so CPs reconnect elsewhere."""
@@ -350,7 +357,12 @@ class Gateway:
         try:
             await self.bus.publish_event(
                 "gateway.stopped",
-                event_body("gateway.stopped", gateway=self.bus.instance_id, at=utcnow()),
+                event_body(
+                    "gateway.stopped",
+                    gateway=self.bus.instance_id,
+                    startedAt=self.started_at,
+                    at=utcnow(),
+                ),
             )
         except Exception:
             log.warning("could not publish gateway.stopped")

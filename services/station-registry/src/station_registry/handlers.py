@@ -32,6 +32,55 @@ def _received(ctx: CallContext) -> datetime:
     return ctx.received_at or utcnow()
 
 
+# BootNotification's upsert, built once (building it per call cost more CPU than running it):
+# create or refresh the CP under its row lock. An Accepted CP stays Accepted; any other (or a
+# new one) gets what the registration policy says.
+_BOOT_FIELDS = (
+    "vendor",
+    "model",
+    "serial_number",
+    "charge_box_serial_number",
+    "firmware_version",
+    "iccid",
+    "imsi",
+    "meter_type",
+    "meter_serial_number",
+    "last_boot_at",
+)
+_TS = DateTime(timezone=True)
+_boot = insert(charge_points).values(
+    id=bindparam("p_id", type_=String),
+    registration_status=bindparam("p_status", type_=String),
+    last_seen_at=bindparam("p_at", type_=_TS),
+    **{
+        name: bindparam(f"p_{name}", type_=_TS if name == "last_boot_at" else String)
+        for name in _BOOT_FIELDS
+    },
+)
+BOOT_UPSERT = _boot.on_conflict_do_update(
+    index_elements=[charge_points.c.id],
+    set_={
+        **{name: _boot.excluded[name] for name in _BOOT_FIELDS},
+        "registration_status": case(
+            (
+                charge_points.c.registration_status == RegistrationStatus.ACCEPTED.value,
+                RegistrationStatus.ACCEPTED.value,
+            ),
+            else_=_boot.excluded.registration_status,
+        ),
+        "last_seen_at": func.greatest(
+            func.coalesce(charge_points.c.last_seen_at, _boot.excluded.last_seen_at),
+            _boot.excluded.last_seen_at,
+        ),
+    },
+).returning(charge_points.c.registration_status)
+_POLICY_STATUS = {
+    UnknownChargePointPolicy.ACCEPT: RegistrationStatus.ACCEPTED,
+    UnknownChargePointPolicy.PENDING: RegistrationStatus.PENDING,
+    UnknownChargePointPolicy.REJECT: RegistrationStatus.REJECTED,
+}
+
+
 @router.on(Action.BOOT_NOTIFICATION)
 async def boot_notification(
     request: BootNotificationRequest, ctx: CallContext
@@ -39,45 +88,23 @@ async def boot_notification(
     """Record or refresh the charge point and give it its heartbeat interval."""
     settings: Settings = ctx.settings
     at = _received(ctx)
-    policy_status = {
-        UnknownChargePointPolicy.ACCEPT: RegistrationStatus.ACCEPTED,
-        UnknownChargePointPolicy.PENDING: RegistrationStatus.PENDING,
-        UnknownChargePointPolicy.REJECT: RegistrationStatus.REJECTED,
-    }[settings.unknown_charge_points]
-    fields = {
-        "vendor": request.charge_point_vendor,
-        "model": request.charge_point_model,
-        "serial_number": request.charge_point_serial_number,
-        "charge_box_serial_number": request.charge_box_serial_number,
-        "firmware_version": request.firmware_version,
-        "iccid": request.iccid,
-        "imsi": request.imsi,
-        "meter_type": request.meter_type,
-        "meter_serial_number": request.meter_serial_number,
-        "last_boot_at": at,
-    }
-    # One statement: create or refresh the CP under its row lock. An Accepted CP stays
-    # Accepted; any other (or a new one) gets what the registration policy says.
-    cp = charge_points.c
-    accepted = RegistrationStatus.ACCEPTED.value
-    stmt = insert(charge_points).values(
-        id=ctx.charge_point_id, registration_status=policy_status.value, last_seen_at=at, **fields
-    )
     stored = await ctx.session.scalar(
-        stmt.on_conflict_do_update(
-            index_elements=[cp.id],
-            set_={
-                **fields,
-                "registration_status": case(
-                    (cp.registration_status == accepted, accepted),
-                    else_=stmt.excluded.registration_status,
-                ),
-                "last_seen_at": func.greatest(
-                    func.coalesce(cp.last_seen_at, stmt.excluded.last_seen_at),
-                    stmt.excluded.last_seen_at,
-                ),
-            },
-        ).returning(cp.registration_status)
+        BOOT_UPSERT,
+        {
+            "p_id": ctx.charge_point_id,
+            "p_status": _POLICY_STATUS[settings.unknown_charge_points].value,
+            "p_at": at,
+            "p_vendor": request.charge_point_vendor,
+            "p_model": request.charge_point_model,
+            "p_serial_number": request.charge_point_serial_number,
+            "p_charge_box_serial_number": request.charge_box_serial_number,
+            "p_firmware_version": request.firmware_version,
+            "p_iccid": request.iccid,
+            "p_imsi": request.imsi,
+            "p_meter_type": request.meter_type,
+            "p_meter_serial_number": request.meter_serial_number,
+            "p_last_boot_at": at,
+        },
     )
     status = RegistrationStatus(stored)
     await ctx.emit(

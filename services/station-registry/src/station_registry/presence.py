@@ -18,38 +18,52 @@ from .router import router
 log = logging.getLogger(__name__)
 
 
+# station.connected in one statement, built once: a new CP's row is created connected (its other
+# columns at their defaults); an existing one is updated unless it already holds a newer
+# connection.
+_TS = DateTime(timezone=True)
+_connect = insert(charge_points).values(
+    id=bindparam("p_id", type_=String),
+    online=True,
+    offline_by_sweep=False,
+    gateway=bindparam("p_gateway", type_=String),
+    connection_id=bindparam("p_connection", type_=String),
+    connected_at=bindparam("p_at", type_=_TS),
+    last_seen_at=bindparam("p_seen", type_=_TS),
+)
+CONNECT_UPSERT = _connect.on_conflict_do_update(
+    index_elements=[charge_points.c.id],
+    set_={
+        "online": _connect.excluded.online,
+        "offline_by_sweep": _connect.excluded.offline_by_sweep,
+        "gateway": _connect.excluded.gateway,
+        "connection_id": _connect.excluded.connection_id,
+        "connected_at": _connect.excluded.connected_at,
+        "last_seen_at": func.greatest(
+            func.coalesce(charge_points.c.last_seen_at, _connect.excluded.connected_at),
+            _connect.excluded.connected_at,
+        ),
+    },
+    where=or_(
+        charge_points.c.connected_at.is_(None),
+        charge_points.c.connected_at <= _connect.excluded.connected_at,
+    ),
+)
+
+
 @router.event("station.connected")
 async def station_connected(event: dict[str, Any], ctx: Context) -> None:
     """The CP holds a connection on `gateway`; the newest connection wins."""
     connected_at = datetime.fromisoformat(event["connectedAt"])
-    cp = charge_points.c
-    # One statement: a new CP's row is created connected (its other columns at their defaults);
-    # an existing one is updated unless it already holds a newer connection.
-    stmt = insert(charge_points).values(
-        id=event["chargePointId"],
-        online=True,
-        offline_by_sweep=False,
-        gateway=event["gateway"],
-        connection_id=event["connectionId"],
-        connected_at=connected_at,
-        last_seen_at=connected_at,
-    )
-    new = stmt.excluded
     await ctx.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[cp.id],
-            set_={
-                "online": new.online,
-                "offline_by_sweep": new.offline_by_sweep,
-                "gateway": new.gateway,
-                "connection_id": new.connection_id,
-                "connected_at": new.connected_at,
-                "last_seen_at": func.greatest(
-                    func.coalesce(cp.last_seen_at, new.connected_at), new.connected_at
-                ),
-            },
-            where=or_(cp.connected_at.is_(None), cp.connected_at <= new.connected_at),
-        )
+        CONNECT_UPSERT,
+        {
+            "p_id": event["chargePointId"],
+            "p_gateway": event["gateway"],
+            "p_connection": event["connectionId"],
+            "p_at": connected_at,
+            "p_seen": connected_at,
+        },
     )
 
 

@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.events import event_body
@@ -84,6 +84,14 @@ def _effective_status(stored: str | None, policy: UnknownChargePointPolicy) -> s
     }[policy]
 
 
+# Every handshake reads this: built once.
+_HANDSHAKE_READ = select(
+    charge_points.c.security_profile,
+    charge_points.c.auth_key_hash,
+    charge_points.c.registration_status,
+).where(charge_points.c.id == bindparam("p_id", type_=String))
+
+
 @router.rpc("authorize_connection")
 async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """May this handshake open a connection? Checks the CP's security profile."""
@@ -92,15 +100,7 @@ async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str
     password = params.get("password")
     tls = bool(params.get("tls"))
     client_cn = params.get("clientCertCn")
-    row = (
-        await ctx.session.execute(
-            select(
-                charge_points.c.security_profile,
-                charge_points.c.auth_key_hash,
-                charge_points.c.registration_status,
-            ).where(charge_points.c.id == cp_id)
-        )
-    ).first()
+    row = (await ctx.session.execute(_HANDSHAKE_READ, {"p_id": cp_id})).first()
     profile = row.security_profile if row else 0
     status = _effective_status(
         row.registration_status if row else None, settings.unknown_charge_points

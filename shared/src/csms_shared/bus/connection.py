@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
@@ -15,15 +14,11 @@ from tenacity import (
     wait_exponential,
 )
 
-from .coalesce import install as coalesce_writes
-
 log = logging.getLogger(__name__)
 
 
 async def connect(url: str, *, name: str, timeout: float = 60.0) -> AbstractRobustConnection:
     """A robust connection; the first attempt is retried with backoff for `timeout` seconds."""
-    if os.environ.get("CSMS_AMQP_COALESCE_WRITES", "true").lower() not in ("0", "false", "no"):
-        coalesce_writes()
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((OSError, aio_pika.exceptions.AMQPConnectionError)),
         wait=wait_exponential(multiplier=0.2, max=5),

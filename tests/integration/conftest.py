@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,7 +10,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from csms_shared.db import create_engine, session_factory
+from station_registry.app import migrate as migrate_registry
+from station_registry.settings import Settings as RegistrySettings
 from tests.integration.infra import Infra, base_urls, isolated_database, isolated_vhost
 from tests.integration.support import (
     BIN,
@@ -35,6 +40,19 @@ async def infra(broker_and_db_base: tuple[str, str]) -> AsyncIterator[Infra]:
     with isolated_vhost(broker) as vhost_url:
         async with isolated_database(database) as db_url:
             yield Infra(vhost_url, db_url)
+
+
+# The registry's schema, migrated, for tests that call its handlers directly.
+RegistrySchema = tuple[async_sessionmaker[AsyncSession], RegistrySettings]
+
+
+@pytest.fixture(scope="session")
+async def registry_schema(infra: Infra) -> AsyncIterator[RegistrySchema]:
+    settings = RegistrySettings(database_url=infra.database_url)
+    await asyncio.to_thread(migrate_registry, settings)
+    engine = create_engine(infra.database_url, pool_size=2)
+    yield session_factory(engine), settings
+    await engine.dispose()
 
 
 # The services the suite runs beside its gateways: (console script, env prefix, extra env).

@@ -4,19 +4,14 @@ events of an earlier process change nothing of a later one."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.router import Context
-from csms_shared.db import create_engine, session_factory
-from station_registry.app import migrate
 from station_registry.db import outbox
 from station_registry.presence import (
     gateway_heartbeat,
@@ -25,58 +20,49 @@ from station_registry.presence import (
     station_disconnected,
 )
 from station_registry.queries import mark_offline_where_gateway_silent
-from station_registry.settings import Settings
-from tests.integration.infra import Infra
+from tests.integration.conftest import RegistrySchema
 
 pytestmark = pytest.mark.integration
 
-Schema = tuple[async_sessionmaker[AsyncSession], Settings]
 # A factor no live gateway of the running suite is silent for: the sweep here takes offline
 # only what the tests' own stopped gateways held.
 PATIENT = 10_000.0
 
 
-@pytest.fixture(scope="module")
-async def schema(infra: Infra) -> AsyncIterator[Schema]:
-    settings = Settings(database_url=infra.database_url)
-    await asyncio.to_thread(migrate, settings)
-    engine = create_engine(infra.database_url, pool_size=2)
-    yield session_factory(engine), settings
-    await engine.dispose()
-
-
-async def handle(schema: Schema, handler: Any, event: dict[str, Any]) -> None:
-    sessions, settings = schema
+async def handle(registry_schema: RegistrySchema, handler: Any, event: dict[str, Any]) -> None:
+    sessions, settings = registry_schema
     async with sessions() as session, session.begin():
         await handler(event, Context(session=session, settings=settings, outbox=outbox))
 
 
-async def beat(schema: Schema, gateway: str, started: datetime | None) -> None:
+async def beat(registry_schema: RegistrySchema, gateway: str, started: datetime | None) -> None:
     event: dict[str, Any] = {"gateway": gateway, "connections": 1, "interval": 5.0}
     if started is not None:
         event["startedAt"] = started.isoformat()
-    await handle(schema, gateway_heartbeat, event)
+    await handle(registry_schema, gateway_heartbeat, event)
 
 
-async def stopped(schema: Schema, gateway: str, started: datetime | None, at: datetime) -> None:
+async def stopped(
+    registry_schema: RegistrySchema, gateway: str, started: datetime | None, at: datetime
+) -> None:
     event: dict[str, Any] = {"gateway": gateway, "at": at.isoformat()}
     if started is not None:
         event["startedAt"] = started.isoformat()
-    await handle(schema, gateway_stopped, event)
+    await handle(registry_schema, gateway_stopped, event)
 
 
-async def connected(schema: Schema, cp: str, gateway: str, at: datetime) -> None:
+async def connected(registry_schema: RegistrySchema, cp: str, gateway: str, at: datetime) -> None:
     event = {
         "chargePointId": cp,
         "gateway": gateway,
         "connectionId": uuid.uuid4().hex,
         "connectedAt": at.isoformat(),
     }
-    await handle(schema, station_connected, event)
+    await handle(registry_schema, station_connected, event)
 
 
-async def sweep(schema: Schema, factor: float = PATIENT) -> list[str]:
-    sessions, _ = schema
+async def sweep(registry_schema: RegistrySchema, factor: float = PATIENT) -> list[str]:
+    sessions, _ = registry_schema
     async with sessions() as session, session.begin():
         return await mark_offline_where_gateway_silent(session, factor)
 
@@ -96,55 +82,55 @@ def now() -> datetime:
 
 
 async def test_restarted_gateway_keeps_its_new_cps_online(
-    schema: Schema, db: asyncpg.Connection
+    registry_schema: RegistrySchema, db: asyncpg.Connection
 ) -> None:
     gw, tag = f"gw-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
     first = now() - timedelta(minutes=10)
-    await beat(schema, gw, first)
-    await connected(schema, f"old-{tag}", gw, first + timedelta(seconds=1))
+    await beat(registry_schema, gw, first)
+    await connected(registry_schema, f"old-{tag}", gw, first + timedelta(seconds=1))
     stop = first + timedelta(minutes=5)
-    await stopped(schema, gw, first, stop)
+    await stopped(registry_schema, gw, first, stop)
     assert not await online(db, f"old-{tag}")
     assert (await gateway_row(db, gw))["stopped_at"] == stop
 
     # The same id restarted: a CP connects before the registry hears the new process's beat.
     second = stop + timedelta(seconds=2)
-    await connected(schema, f"new-{tag}", gw, second + timedelta(seconds=1))
-    assert f"new-{tag}" not in await sweep(schema)
+    await connected(registry_schema, f"new-{tag}", gw, second + timedelta(seconds=1))
+    assert f"new-{tag}" not in await sweep(registry_schema)
     assert await online(db, f"new-{tag}")
     # Its first beat forgets the stop.
-    await beat(schema, gw, second)
+    await beat(registry_schema, gw, second)
     row = await gateway_row(db, gw)
     assert row["stopped_at"] is None and row["started_at"] == second
-    assert f"new-{tag}" not in await sweep(schema)
+    assert f"new-{tag}" not in await sweep(registry_schema)
     assert await online(db, f"new-{tag}")
     assert not await online(db, f"old-{tag}")
 
 
 async def test_late_events_of_an_earlier_process_change_nothing(
-    schema: Schema, db: asyncpg.Connection
+    registry_schema: RegistrySchema, db: asyncpg.Connection
 ) -> None:
     gw, tag = f"gw-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
     first = now() - timedelta(minutes=10)
-    await beat(schema, gw, first)
+    await beat(registry_schema, gw, first)
     stop = first + timedelta(minutes=1)
-    await stopped(schema, gw, first, stop)
+    await stopped(registry_schema, gw, first, stop)
     # A beat of the stopped process handled after its stop keeps the stop.
-    await beat(schema, gw, first)
+    await beat(registry_schema, gw, first)
     assert (await gateway_row(db, gw))["stopped_at"] == stop
 
     second = stop + timedelta(seconds=5)
-    await beat(schema, gw, second)
-    await connected(schema, f"cp-{tag}", gw, second + timedelta(seconds=1))
+    await beat(registry_schema, gw, second)
+    await connected(registry_schema, f"cp-{tag}", gw, second + timedelta(seconds=1))
     # A stop (or a beat) of the earlier process delivered late: the later process stays.
-    await stopped(schema, gw, first, stop + timedelta(seconds=1))
-    await beat(schema, gw, first)
+    await stopped(registry_schema, gw, first, stop + timedelta(seconds=1))
+    await beat(registry_schema, gw, first)
     row = await gateway_row(db, gw)
     assert row["stopped_at"] is None and row["started_at"] == second
     assert await online(db, f"cp-{tag}")
-    assert f"cp-{tag}" not in await sweep(schema)
+    assert f"cp-{tag}" not in await sweep(registry_schema)
     # The later process stops: its CP goes offline.
-    await stopped(schema, gw, second, second + timedelta(minutes=1))
+    await stopped(registry_schema, gw, second, second + timedelta(minutes=1))
     assert not await online(db, f"cp-{tag}")
 
 
@@ -157,22 +143,22 @@ async def silence(db: asyncpg.Connection, gateway: str) -> None:
 
 
 async def test_silent_gateway_cps_swept_offline_and_back_when_it_beats_again(
-    schema: Schema, db: asyncpg.Connection
+    registry_schema: RegistrySchema, db: asyncpg.Connection
 ) -> None:
     gw, tag = f"gw-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
     started = now() - timedelta(minutes=10)
-    await beat(schema, gw, started)
+    await beat(registry_schema, gw, started)
     held, left = f"held-{tag}", f"left-{tag}"
-    await connected(schema, held, gw, started + timedelta(seconds=1))
-    await connected(schema, left, gw, started + timedelta(seconds=2))
-    assert held not in await sweep(schema)
+    await connected(registry_schema, held, gw, started + timedelta(seconds=1))
+    await connected(registry_schema, left, gw, started + timedelta(seconds=2))
+    assert held not in await sweep(registry_schema)
     await silence(db, gw)
-    assert {held, left} <= set(await sweep(schema, factor=3))
+    assert {held, left} <= set(await sweep(registry_schema, factor=3))
     assert not await online(db, held) and not await online(db, left)
     # One of them disconnected meanwhile (its event handled after the sweep).
     row = await db.fetchrow("SELECT connection_id FROM registry.charge_points WHERE id = $1", left)
     await handle(
-        schema,
+        registry_schema,
         station_disconnected,
         {
             "chargePointId": left,
@@ -181,44 +167,44 @@ async def test_silent_gateway_cps_swept_offline_and_back_when_it_beats_again(
         },
     )
     # The gateway was only late: its next beat puts back online what it still holds.
-    await beat(schema, gw, started)
+    await beat(registry_schema, gw, started)
     assert await online(db, held)
     assert not await online(db, left)
-    assert held not in await sweep(schema, factor=3)
+    assert held not in await sweep(registry_schema, factor=3)
 
 
 async def test_crashed_gateway_restarted_under_its_id_does_not_revive_old_cps(
-    schema: Schema, db: asyncpg.Connection
+    registry_schema: RegistrySchema, db: asyncpg.Connection
 ) -> None:
     gw, cp = f"gw-{uuid.uuid4().hex[:8]}", f"cp-{uuid.uuid4().hex[:8]}"
     first = now() - timedelta(minutes=10)
-    await beat(schema, gw, first)
-    await connected(schema, cp, gw, first + timedelta(seconds=1))
+    await beat(registry_schema, gw, first)
+    await connected(registry_schema, cp, gw, first + timedelta(seconds=1))
     await silence(db, gw)
-    assert cp in await sweep(schema, factor=3)
+    assert cp in await sweep(registry_schema, factor=3)
     # A new process under the same id: the CPs of the one that crashed stay offline.
-    await beat(schema, gw, first + timedelta(minutes=5))
+    await beat(registry_schema, gw, first + timedelta(minutes=5))
     assert not await online(db, cp)
     # ... and so do those a stopped gateway held, whatever beat comes late.
     gw2, cp2 = f"gw-{uuid.uuid4().hex[:8]}", f"cp-{uuid.uuid4().hex[:8]}"
-    await beat(schema, gw2, first)
-    await connected(schema, cp2, gw2, first + timedelta(seconds=1))
+    await beat(registry_schema, gw2, first)
+    await connected(registry_schema, cp2, gw2, first + timedelta(seconds=1))
     await silence(db, gw2)
-    assert cp2 in await sweep(schema, factor=3)
-    await stopped(schema, gw2, first, first + timedelta(minutes=1))
-    await beat(schema, gw2, first)
+    assert cp2 in await sweep(registry_schema, factor=3)
+    await stopped(registry_schema, gw2, first, first + timedelta(minutes=1))
+    await beat(registry_schema, gw2, first)
     assert not await online(db, cp2)
 
 
 async def test_stop_from_a_gateway_of_the_previous_version(
-    schema: Schema, db: asyncpg.Connection
+    registry_schema: RegistrySchema, db: asyncpg.Connection
 ) -> None:
     """Events without `startedAt` (a gateway not yet upgraded) stop and beat as before."""
     gw, cp = f"gw-{uuid.uuid4().hex[:8]}", f"cp-{uuid.uuid4().hex[:8]}"
-    await beat(schema, gw, None)
+    await beat(registry_schema, gw, None)
     at = now()
-    await connected(schema, cp, gw, at - timedelta(seconds=30))
-    await stopped(schema, gw, None, at)
+    await connected(registry_schema, cp, gw, at - timedelta(seconds=30))
+    await stopped(registry_schema, gw, None, at)
     assert not await online(db, cp)
-    await beat(schema, gw, None)
+    await beat(registry_schema, gw, None)
     assert (await gateway_row(db, gw))["stopped_at"] == at

@@ -3,32 +3,26 @@ the real schema: a batch stores what the per-message handler stores, message by 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.router import CallContext, Context
-from csms_shared.db import create_engine, session_factory
 from csms_shared.ocpp.v16.messages import StatusNotificationRequest
-from station_registry.app import migrate
 from station_registry.db import outbox
 from station_registry.handlers import status_notification, status_notification_batch
 from station_registry.presence import station_connected
-from station_registry.settings import Settings
-from tests.integration.infra import Infra
+from tests.integration.conftest import RegistrySchema
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-Schema = tuple[async_sessionmaker[AsyncSession], Settings]
 Event = tuple[str, dict[str, Any]]
 
 
@@ -52,15 +46,6 @@ class RecordingCall(CallContext):
         self.events.append((routing_key, body))
 
 
-@pytest.fixture(scope="module")
-async def schema(infra: Infra) -> AsyncIterator[Schema]:
-    settings = Settings(database_url=infra.database_url)
-    await asyncio.to_thread(migrate, settings)
-    engine = create_engine(infra.database_url, pool_size=2)
-    yield session_factory(engine), settings
-    await engine.dispose()
-
-
 def status(
     connector: int,
     value: str = "Available",
@@ -81,9 +66,9 @@ def status(
 Call = tuple[str, StatusNotificationRequest, datetime]
 
 
-async def run_batch(schema: Schema, prefix: str, calls: list[Call]) -> list[Event]:
+async def run_batch(registry_schema: RegistrySchema, prefix: str, calls: list[Call]) -> list[Event]:
     """One batch, as the runtime runs it; the events it emitted."""
-    sessions, settings = schema
+    sessions, settings = registry_schema
     async with sessions() as session, session.begin():
         ctx = Recording(session=session, settings=settings, outbox=outbox)
         ctx.events = []
@@ -105,9 +90,11 @@ async def run_batch(schema: Schema, prefix: str, calls: list[Call]) -> list[Even
     return ctx.events
 
 
-async def run_one_by_one(schema: Schema, prefix: str, calls: list[Call]) -> list[Event]:
+async def run_one_by_one(
+    registry_schema: RegistrySchema, prefix: str, calls: list[Call]
+) -> list[Event]:
     """Every message alone through the per-message handler; the events emitted."""
-    sessions, settings = schema
+    sessions, settings = registry_schema
     events: list[Event] = []
     for cp, request, received in calls:
         async with sessions() as session, session.begin():
@@ -164,7 +151,7 @@ def unprefixed(events: list[Event], prefix: str) -> list[Event]:
 
 
 async def test_a_batch_stores_what_one_message_at_a_time_stores(
-    schema: Schema, db: asyncpg.Connection
+    registry_schema: RegistrySchema, db: asyncpg.Connection
 ) -> None:
     r = T0 + timedelta(hours=1)  # received times
     calls: list[Call] = [
@@ -185,8 +172,8 @@ async def test_a_batch_stores_what_one_message_at_a_time_stores(
     ]
     uid = uuid.uuid4().hex[:8]
     one, many = f"one-{uid}-", f"many-{uid}-"
-    one_events = await run_one_by_one(schema, one, calls)
-    many_events = await run_batch(schema, many, calls)
+    one_events = await run_one_by_one(registry_schema, one, calls)
+    many_events = await run_batch(registry_schema, many, calls)
 
     assert unprefixed(many_events, many) == unprefixed(one_events, one)
     assert len(many_events) == 9  # every message but the copy
@@ -215,17 +202,17 @@ async def test_a_batch_stores_what_one_message_at_a_time_stores(
 
 
 async def test_an_older_status_or_a_copy_in_a_later_batch(
-    schema: Schema, db: asyncpg.Connection
+    registry_schema: RegistrySchema, db: asyncpg.Connection
 ) -> None:
     prefix = f"later-{uuid.uuid4().hex[:8]}-"
     r = T0 + timedelta(hours=1)
     newer = status(1, "Charging", T0 + timedelta(minutes=10))
-    events = await run_batch(schema, prefix, [("A", newer, r), ("B", status(1), r)])
+    events = await run_batch(registry_schema, prefix, [("A", newer, r), ("B", status(1), r)])
     assert len(events) == 2
     # Later: the same notification again (a redelivery) and an older one delivered late.
     older = status(1, "Preparing", T0 + timedelta(minutes=9))
     later = r + timedelta(minutes=1)
-    events = await run_batch(schema, prefix, [("A", newer, later), ("A", older, later)])
+    events = await run_batch(registry_schema, prefix, [("A", newer, later), ("A", older, later)])
     assert [(e["chargePointId"], e["status"]) for _, e in events] == [(prefix + "A", "Preparing")]
     assert events[0][1]["timestamp"] == "2026-03-01T12:09:00Z"
     stored = await state(db, prefix)
@@ -241,12 +228,14 @@ async def test_an_older_status_or_a_copy_in_a_later_batch(
     ]
     assert stored["charge_points"][0]["last_seen_at"] == later
     # A batch whose last seen is older does not move it back.
-    await run_batch(schema, prefix, [("A", newer, r)])
+    await run_batch(registry_schema, prefix, [("A", newer, r)])
     assert (await state(db, prefix))["charge_points"][0]["last_seen_at"] == later
 
 
-async def connected(schema: Schema, cp: str, gateway: str, conn: str, at: datetime) -> None:
-    sessions, settings = schema
+async def connected(
+    registry_schema: RegistrySchema, cp: str, gateway: str, conn: str, at: datetime
+) -> None:
+    sessions, settings = registry_schema
     event = {
         "chargePointId": cp,
         "gateway": gateway,
@@ -264,10 +253,10 @@ async def charge_point(db: asyncpg.Connection, cp: str) -> asyncpg.Record:
 
 
 async def test_station_connected_creates_and_newest_connection_wins(
-    schema: Schema, db: asyncpg.Connection
+    registry_schema: RegistrySchema, db: asyncpg.Connection
 ) -> None:
     cp = f"conn-{uuid.uuid4().hex[:8]}"
-    await connected(schema, cp, "gw-1", "c1", T0)
+    await connected(registry_schema, cp, "gw-1", "c1", T0)
     row = await charge_point(db, cp)
     assert (row["online"], row["gateway"], row["connection_id"]) == (True, "gw-1", "c1")
     assert (row["connected_at"], row["last_seen_at"]) == (T0, T0)
@@ -278,7 +267,7 @@ async def test_station_connected_creates_and_newest_connection_wins(
     assert row["vendor"] is None and row["last_boot_at"] is None
 
     # A newer connection takes over; last seen moves on with it.
-    await connected(schema, cp, "gw-2", "c2", T0 + timedelta(minutes=1))
+    await connected(registry_schema, cp, "gw-2", "c2", T0 + timedelta(minutes=1))
     row = await charge_point(db, cp)
     assert (row["gateway"], row["connection_id"]) == ("gw-2", "c2")
     assert (row["connected_at"], row["last_seen_at"]) == (T0 + timedelta(minutes=1),) * 2
@@ -289,20 +278,22 @@ async def test_station_connected_creates_and_newest_connection_wins(
         cp,
         T0 + timedelta(minutes=5),
     )
-    await connected(schema, cp, "gw-1", "c0", T0 - timedelta(minutes=1))
+    await connected(registry_schema, cp, "gw-1", "c0", T0 - timedelta(minutes=1))
     row = await charge_point(db, cp)
     assert (row["online"], row["gateway"], row["connection_id"]) == (False, "gw-2", "c2")
     assert row["connected_at"] == T0 + timedelta(minutes=1)
 
     # A newer one does not move last seen backwards.
-    await connected(schema, cp, "gw-3", "c3", T0 + timedelta(minutes=2))
+    await connected(registry_schema, cp, "gw-3", "c3", T0 + timedelta(minutes=2))
     row = await charge_point(db, cp)
     assert (row["online"], row["gateway"], row["connection_id"]) == (True, "gw-3", "c3")
     assert row["last_seen_at"] == T0 + timedelta(minutes=5)
     assert row["first_seen_at"] is not None
 
 
-async def test_station_connected_after_a_boot(schema: Schema, db: asyncpg.Connection) -> None:
+async def test_station_connected_after_a_boot(
+    registry_schema: RegistrySchema, db: asyncpg.Connection
+) -> None:
     """A row that exists without a connection (BootNotification first) is connected."""
     cp = f"conn-{uuid.uuid4().hex[:8]}"
     await db.execute(
@@ -310,16 +301,16 @@ async def test_station_connected_after_a_boot(schema: Schema, db: asyncpg.Connec
         cp,
         T0 + timedelta(minutes=1),
     )
-    await connected(schema, cp, "gw-1", "c1", T0)
+    await connected(registry_schema, cp, "gw-1", "c1", T0)
     row = await charge_point(db, cp)
     assert (row["online"], row["gateway"], row["connected_at"]) == (True, "gw-1", T0)
     assert (row["vendor"], row["last_seen_at"]) == ("V", T0 + timedelta(minutes=1))
 
 
 @contextlib.contextmanager
-def counting(schema: Schema) -> Iterator[list[str]]:
+def counting(registry_schema: RegistrySchema) -> Iterator[list[str]]:
     """The statements the schema's engine sends while in the block (an executemany is one)."""
-    sessions, _ = schema
+    sessions, _ = registry_schema
     engine = sessions.kw["bind"].sync_engine
     sent: list[str] = []
 
@@ -333,7 +324,7 @@ def counting(schema: Schema) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
-async def test_statements_a_batch_and_a_connection_take(schema: Schema) -> None:
+async def test_statements_a_batch_and_a_connection_take(registry_schema: RegistrySchema) -> None:
     prefix = f"count-{uuid.uuid4().hex[:8]}-"
     r = T0 + timedelta(hours=1)
     calls: list[Call] = [
@@ -341,14 +332,14 @@ async def test_statements_a_batch_and_a_connection_take(schema: Schema) -> None:
         for n in range(10)
         for connector in (0, 1, 2)
     ]
-    with counting(schema) as sent:
-        events = await run_batch(schema, prefix, calls)
+    with counting(registry_schema) as sent:
+        events = await run_batch(registry_schema, prefix, calls)
     assert len(events) == 30
     assert len(sent) == 4  # last seen, connectors, history, outbox: whatever the batch's size
-    with counting(schema) as sent:
-        await run_one_by_one(schema, f"one-{prefix}", calls[:1])
+    with counting(registry_schema) as sent:
+        await run_one_by_one(registry_schema, f"one-{prefix}", calls[:1])
     assert len(sent) == 4  # the same four for one message alone
-    with counting(schema) as sent:
-        await connected(schema, prefix + "cp0", "gw-1", "c1", T0)
-        await connected(schema, prefix + "new", "gw-1", "c1", T0)
+    with counting(registry_schema) as sent:
+        await connected(registry_schema, prefix + "cp0", "gw-1", "c1", T0)
+        await connected(registry_schema, prefix + "new", "gw-1", "c1", T0)
     assert len(sent) == 2

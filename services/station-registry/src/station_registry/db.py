@@ -27,8 +27,12 @@ SCHEMA = "registry"
 metadata = MetaData(schema=SCHEMA)
 
 
+# Every time this schema stores, and the type of bind parameters that carry one.
+TIMESTAMP = DateTime(timezone=True)
+
+
 def _ts(name: str, **kw: object) -> Column[object]:
-    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+    return Column(name, TIMESTAMP, **kw)  # type: ignore[arg-type]
 
 
 charge_points = Table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, String, bindparam, case, column, func, or_, select
+from sqlalchemy import BigInteger, String, bindparam, case, column, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.events import event_body
@@ -22,7 +22,7 @@ from csms_shared.ocpp.v16.messages import (
     StatusNotificationResponse,
 )
 
-from .db import charge_points, connectors, status_history
+from .db import TIMESTAMP, charge_points, connectors, status_history
 from .queries import seen, touch
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
@@ -47,13 +47,12 @@ _BOOT_FIELDS = (
     "meter_serial_number",
     "last_boot_at",
 )
-_TS = DateTime(timezone=True)
 _boot = insert(charge_points).values(
     id=bindparam("p_id", type_=String),
     registration_status=bindparam("p_status", type_=String),
-    last_seen_at=bindparam("p_at", type_=_TS),
+    last_seen_at=bindparam("p_at", type_=TIMESTAMP),
     **{
-        name: bindparam(f"p_{name}", type_=_TS if name == "last_boot_at" else String)
+        name: bindparam(f"p_{name}", type_=TIMESTAMP if name == "last_boot_at" else String)
         for name in _BOOT_FIELDS
     },
 )
@@ -190,7 +189,6 @@ async def status_notification(
 # StatusNotifications gathered by the runtime (a connect storm: every CP reports its connectors),
 # written with four statements a batch whatever its size: last seen, connectors, history, events.
 # Same effects as `status_notification` applied one message at a time, in batch order.
-_TS = DateTime(timezone=True)
 _FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
 
 
@@ -202,7 +200,7 @@ def _unnest(name: str, **columns: Any) -> Any:
 
 
 # `queries.seen` for many CPs: a CP's row is created if missing, last seen never moves backwards.
-_SEEN_ROWS = _unnest("seen", id=String(), at=_TS)
+_SEEN_ROWS = _unnest("seen", id=String(), at=TIMESTAMP)
 _seen_insert = insert(charge_points).from_select(
     ["id", "last_seen_at"], select(_SEEN_ROWS.c.id, _SEEN_ROWS.c.at)
 )
@@ -224,7 +222,7 @@ _STATUS_COLUMNS: dict[str, Any] = {
     "info": String(),
     "vendor_id": String(),
     "vendor_error_code": String(),
-    "at": _TS,
+    "at": TIMESTAMP,
 }
 
 # One row per connector (ON CONFLICT DO UPDATE cannot touch a row twice in one statement), and
@@ -252,7 +250,7 @@ UPSERT_CONNECTORS = _connector_insert.on_conflict_do_update(
 )
 
 # Every notification's history row, once per uq_status; returns the keys of the rows it added.
-_HISTORY_ROWS = _unnest("history_rows", **_STATUS_COLUMNS, received=_TS)
+_HISTORY_ROWS = _unnest("history_rows", **_STATUS_COLUMNS, received=TIMESTAMP)
 INSERT_HISTORY = (
     insert(status_history)
     .from_select(

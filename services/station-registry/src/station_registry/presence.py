@@ -6,12 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, String, and_, bindparam, case, column, func, or_, update
+from sqlalchemy import String, and_, bindparam, case, column, func, or_, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.router import Context
 
-from .db import charge_points, gateways
+from .db import TIMESTAMP, charge_points, gateways
 from .queries import restore_swept
 from .router import router
 
@@ -21,15 +21,14 @@ log = logging.getLogger(__name__)
 # station.connected in one statement, built once: a new CP's row is created connected (its other
 # columns at their defaults); an existing one is updated unless it already holds a newer
 # connection.
-_TS = DateTime(timezone=True)
 _connect = insert(charge_points).values(
     id=bindparam("p_id", type_=String),
     online=True,
     offline_by_sweep=False,
     gateway=bindparam("p_gateway", type_=String),
     connection_id=bindparam("p_connection", type_=String),
-    connected_at=bindparam("p_at", type_=_TS),
-    last_seen_at=bindparam("p_seen", type_=_TS),
+    connected_at=bindparam("p_at", type_=TIMESTAMP),
+    last_seen_at=bindparam("p_seen", type_=TIMESTAMP),
 )
 CONNECT_UPSERT = _connect.on_conflict_do_update(
     index_elements=[charge_points.c.id],
@@ -89,8 +88,8 @@ async def station_disconnected(event: dict[str, Any], ctx: Context) -> None:
 # a rolling upgrade. Two batches locking overlapping rows in different orders (a CP that moved
 # gateways between flushes) can deadlock; Postgres aborts one, the runtime requeues it.
 _SEEN = func.unnest(
-    bindparam("ids", type_=ARRAY(String)), bindparam("ats", type_=ARRAY(DateTime(timezone=True)))
-).table_valued(column("id", String), column("at", DateTime(timezone=True)))
+    bindparam("ids", type_=ARRAY(String)), bindparam("ats", type_=ARRAY(TIMESTAMP))
+).table_valued(column("id", String), column("at", TIMESTAMP))
 _SEEN_ROWS = _SEEN.render_derived(name="seen")
 APPLY_SEEN = (
     update(charge_points)

@@ -15,6 +15,7 @@ from .bus.router import Router
 from .bus.runtime import ServiceRuntime
 from .db import create_engine, ping, session_factory
 from .health import serve_probes
+from .heap import freeze_startup_heap
 from .logging import configure_logging
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ async def serve(
 
     probes = await serve_probes(s.http_host, s.http_port, ready)
     tasks = [asyncio.create_task(loop(runtime), name=f"{name}-background") for loop in background]
+    freeze_startup_heap()
     await wait_for_stop_signal()
     for task in tasks:
         task.cancel()

@@ -95,11 +95,15 @@ async def main(settings: Settings | None = None) -> None:
         settings.prefetch,
         bundle=settings.bundle_notifications,
         bundle_wait=settings.bundle_wait_ms / 1000,
+        bundle_requests=settings.bundle_requests,
+        request_bundles_in_flight=settings.request_bundles_in_flight,
     )
     log.info(
-        "notification bundles: %s, gathered for %s ms",
+        "bundles: notifications %s (gathered for %s ms), decision calls %s (%d in flight)",
         "on" if settings.bundle_notifications else "off",
         settings.bundle_wait_ms,
+        "on" if settings.bundle_requests else "off",
+        settings.request_bundles_in_flight,
     )
     await bus.start()
     ssl_context = tls_context(settings)

@@ -19,8 +19,9 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import DeliveryError
+from prometheus_client import Histogram
 
-from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle
+from csms_shared.bus.bundle import BUNDLE_MAX, BadBundle, encode_bundle, reply_items
 from csms_shared.bus.connection import connect
 from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
@@ -47,15 +48,100 @@ PERSISTENT = int(DeliveryMode.PERSISTENT)
 # Routing keys of the CALLs seen so far (`v16.<Action>`), built once per action.
 _ROUTING_KEYS: dict[str, str] = {}
 
-# A notification waiting for the next bundle of its action: cp, message id, received, payload.
-_Waiting = tuple[str, str, str, dict[str, Any], "asyncio.Future[None]"]
+# A CALL waiting for the next bundle of its action: cp, message id, received, payload, the
+# future its CP's worker awaits, and (decision calls) how long to wait for the answer.
+_Waiting = tuple[str, str, str, dict[str, Any], "asyncio.Future[Any]", float]
 
 # Events a gateway follows: a CP's key or profile changed, so cached handshake decisions go.
 GATEWAY_EVENTS = ("station.credentials_changed",)
 
 
+BUNDLED = Histogram(
+    "gateway_bundle_calls",
+    "CP CALLs that left in one AMQP message",
+    ["kind"],
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
+
+
 class Unroutable(Exception):
     """The broker returned the message: nobody owns that routing key."""
+
+
+class _Gatherer:
+    """CALLs of one kind waiting to leave together, one bundle per action, at most BUNDLE_MAX.
+
+    Timed (`in_flight=0`, notifications): the first CALL of an action starts the wait (the
+    next turn of the event loop, or `wait` seconds) and whatever arrived by then leaves with
+    it. Gated (`in_flight=k`, decision calls): a CALL leaves on the next turn unless k bundles
+    of its action still await their answer (`done` not yet called); then it leaves with the
+    others that queued meanwhile, as soon as one of them is answered. An idle gateway adds no
+    delay; a busy one sends fewer, larger messages, and the owner answers each from one
+    transaction. More than one in flight: one slow bundle does not hold up its action.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        send: Callable[[str, list[_Waiting]], Awaitable[None]],
+        wait: float = 0.0,
+        in_flight: int = 0,
+    ) -> None:
+        self._sizes = BUNDLED.labels(kind)
+        self._send = send
+        self._wait = wait
+        self._limit = in_flight
+        self._waiting: dict[str, list[_Waiting]] = {}
+        self._out: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _gate_open(self, action: str) -> bool:
+        return not self._limit or self._out.get(action, 0) < self._limit
+
+    def add(self, action: str, item: _Waiting) -> None:
+        """Queue a CALL for the next bundle of its action."""
+        waiting = self._waiting.get(action)
+        if waiting is None:
+            waiting = self._waiting[action] = []
+            if self._gate_open(action):
+                loop = asyncio.get_running_loop()
+                if self._wait > 0:
+                    loop.call_later(self._wait, self._flush, action)
+                else:
+                    loop.call_soon(self._flush, action)
+        waiting.append(item)
+        if len(waiting) >= BUNDLE_MAX:
+            self._flush(action)
+
+    def done(self, action: str) -> None:
+        """A gated bundle of `action` is through: what queued behind it may leave."""
+        self._out[action] -= 1
+        if action in self._waiting and self._gate_open(action):
+            self._flush(action)
+
+    def _flush(self, action: str) -> None:
+        waiting = self._waiting.pop(action, None)
+        if waiting:
+            # Calls whose CP went away, or whose wait expired, while they queued.
+            waiting = [item for item in waiting if not item[4].done()]
+        if waiting:
+            self._sizes.observe(len(waiting))
+            if self._limit:
+                self._out[action] = self._out.get(action, 0) + 1
+            task = asyncio.create_task(self._send(action, waiting))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+def _settle(waiting: list[_Waiting], results: list[Any] | BaseException) -> None:
+    """Hand each waiting CALL its result, or the same exception to all."""
+    for n, (*_, future, _timeout) in enumerate(waiting):
+        if future.done():  # its CP went away meanwhile
+            continue
+        if isinstance(results, BaseException):
+            future.set_exception(results)
+        else:
+            future.set_result(results[n])
 
 
 class GatewayBus:
@@ -68,15 +154,20 @@ class GatewayBus:
         prefetch: int,
         bundle: bool = True,
         bundle_wait: float = 0.0,
+        bundle_requests: bool = True,
+        request_bundles_in_flight: int = 2,
     ) -> None:
         self._url = url
         self.instance_id = instance_id
         self._prefetch = prefetch
-        # Notifications ready in one turn of the event loop leave in one message per action.
+        # CALLs ready in one turn of the event loop (or within the wait) leave in one message
+        # per action: notifications, and decision calls answered from one transaction.
         self._bundle = bundle
-        self._bundle_wait = bundle_wait
-        self._waiting: dict[str, list[_Waiting]] = {}
-        self._bundles_out: set[asyncio.Task[None]] = set()
+        self._notifications = _Gatherer("notification", self._publish_bundle, bundle_wait)
+        self._bundle_requests = bundle_requests
+        self._requests = _Gatherer(
+            "request", self._publish_requests, in_flight=max(1, request_bundles_in_flight)
+        )
         self.waiter = ReplyWaiter()
         self.connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -187,56 +278,37 @@ class GatewayBus:
             properties = self._call_properties(cp_id, message_id, received.isoformat())
             await self._publish_call(action, orjson.dumps(payload), properties)
             return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        waiting = self._waiting.get(action)
-        if waiting is None:
-            # Published on the next turn of the loop (or `bundle_wait` seconds later), with
-            # whatever else arrived by then.
-            waiting = self._waiting[action] = []
-            if self._bundle_wait > 0:
-                loop.call_later(self._bundle_wait, self._send_bundle, action)
-            else:
-                loop.call_soon(self._send_bundle, action)
-        waiting.append((cp_id, message_id, received.isoformat(), payload, future))
-        if len(waiting) >= BUNDLE_MAX:
-            self._send_bundle(action)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._notifications.add(
+            action, (cp_id, message_id, received.isoformat(), payload, future, 0)
+        )
         await future
 
-    def _send_bundle(self, action: str) -> None:
-        waiting = self._waiting.pop(action, None)
-        if waiting:
-            task = asyncio.create_task(self._publish_bundle(action, waiting))
-            self._bundles_out.add(task)
-            task.add_done_callback(self._bundles_out.discard)
+    def _bundle_properties(self, count: int) -> aiormq.spec.Basic.Properties:
+        return aiormq.spec.Basic.Properties(
+            content_type="application/json",
+            delivery_mode=PERSISTENT,
+            headers={HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: count},
+        )
 
     async def _publish_bundle(self, action: str, waiting: list[_Waiting]) -> None:
         """One message for all of them (a lone one as a plain message); settle each CP's wait."""
         try:
             if len(waiting) == 1:
-                cp_id, message_id, received, payload, _ = waiting[0]
+                cp_id, message_id, received, payload, *_ = waiting[0]
                 properties = self._call_properties(cp_id, message_id, received)
                 await self._publish_call(action, orjson.dumps(payload), properties)
             else:
-                properties = aiormq.spec.Basic.Properties(
-                    content_type="application/json",
-                    delivery_mode=PERSISTENT,
-                    headers={HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: len(waiting)},
-                )
-                body = encode_bundle([(c, m, r, p) for c, m, r, p, _ in waiting])
-                await self._publish_call(action, body, properties)
+                body = encode_bundle([(c, m, r, p) for c, m, r, p, *_ in waiting])
+                await self._publish_call(action, body, self._bundle_properties(len(waiting)))
         except asyncio.CancelledError:
-            for *_, future in waiting:
+            for *_, future, _timeout in waiting:
                 future.cancel()
             raise
         except Exception as exc:
-            for *_, future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
+            _settle(waiting, exc)
             return
-        for *_, future in waiting:
-            if not future.done():
-                future.set_result(None)
+        _settle(waiting, [None] * len(waiting))
 
     async def request(
         self,
@@ -248,7 +320,29 @@ class GatewayBus:
         timeout: float,
     ) -> dict[str, Any]:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError)."""
-        properties = self._call_properties(cp_id, message_id, received.isoformat())
+        if not self._bundle_requests:
+            return await self._request(
+                action,
+                orjson.dumps(payload),
+                self._call_properties(cp_id, message_id, received.isoformat()),
+                timeout,
+            )
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._requests.add(
+            action, (cp_id, message_id, received.isoformat(), payload, future, timeout)
+        )
+        # The whole wait, queued behind busy bundles included, is bounded by `timeout`; a call
+        # that expired while queued is not sent (see _Gatherer._flush).
+        return await asyncio.wait_for(future, timeout)
+
+    async def _request(
+        self,
+        action: str,
+        body: bytes,
+        properties: aiormq.spec.Basic.Properties,
+        timeout: float,
+    ) -> Any:
+        """Publish one message of decision calls and await its reply."""
         correlation_id = self.waiter.new_id()
         properties.correlation_id = correlation_id
         properties.reply_to = self.queue_name
@@ -256,12 +350,50 @@ class GatewayBus:
         properties.expiration = str(int(timeout * 1000))
         future = self.waiter.expect(correlation_id)
         try:
-            await self._publish_call(action, orjson.dumps(payload), properties)
+            await self._publish_call(action, body, properties)
         except BaseException:
             self.waiter.forget(correlation_id)
             raise
-        reply: dict[str, Any] = await self.waiter.wait(correlation_id, future, timeout)
-        return reply
+        return await self.waiter.wait(correlation_id, future, timeout)
+
+    async def _publish_requests(self, action: str, waiting: list[_Waiting]) -> None:
+        """One message for all of them (a lone one as a plain call); each gets its own answer."""
+        timeout = max(item[5] for item in waiting)
+        results: list[Any] | BaseException
+        try:
+            if len(waiting) == 1:
+                cp_id, message_id, received, payload, *_ = waiting[0]
+                properties = self._call_properties(cp_id, message_id, received)
+                body = orjson.dumps(payload)
+                results = [await self._request(action, body, properties, timeout)]
+            else:
+                body = encode_bundle([(c, m, r, p) for c, m, r, p, *_ in waiting])
+                properties = self._bundle_properties(len(waiting))
+                reply = await self._request(action, body, properties, timeout)
+                # A reply without items refuses the whole bundle: each call gets its error.
+                results = (
+                    [reply] * len(waiting)
+                    if isinstance(reply, dict) and "error" in reply
+                    else reply_items(reply, len(waiting))
+                )
+        except asyncio.CancelledError:
+            for *_, future, _timeout in waiting:
+                future.cancel()
+            raise
+        except BadBundle as exc:
+            log.error(
+                "the answer to a bundle of %d %s is unreadable: %s", len(waiting), action, exc
+            )
+            error = {
+                "code": "InternalError",
+                "description": "The central system's answer was unreadable",
+            }
+            results = [{"error": error}] * len(waiting)
+        except Exception as exc:
+            results = exc
+        finally:
+            self._requests.done(action)
+        _settle(waiting, results)
 
     async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
         """Answer whoever sent a command."""

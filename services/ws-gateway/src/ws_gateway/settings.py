@@ -41,6 +41,11 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     # (needs services that read bundles: upgrade them first).
     bundle_notifications: bool = True
     bundle_wait_ms: float = Field(default=4.0, ge=0, le=1000)
+    # Decision calls (BootNotification, Authorize, StartTransaction, ...) of one action that
+    # queue while this many bundles of it await their answer leave in one message; the owner
+    # answers it with one reply, from one transaction. Same upgrade order.
+    bundle_requests: bool = True
+    request_bundles_in_flight: int = Field(default=2, ge=1, le=64)
     drain_timeout: float = Field(default=10.0, gt=0)
     drain_spread_seconds: float = Field(default=2.0, ge=0, description="close CPs as a ramp")
     # Proxies (CIDRs) whose X-Forwarded-For names the CP's address for the handshake limits.

@@ -11,6 +11,13 @@ is a JSON array of items, each what a single message would carry in its headers 
 
 The consumer (csms_shared.bus.runtime) handles every item as if it had come alone and acks the
 message once all of them are committed.
+
+Decision calls (BootNotification, Authorize, StartTransaction, ...) are bundled the same way, with
+`reply_to` and a `correlation_id` on the message: the owner handles the items in one database
+transaction (group commit) and answers once, on the bundle's correlation id, with one reply body
+per item in the items' order (what a single call's reply would carry):
+
+    {"items": [{"payload": {...}}, {"error": {"code": ..., "description": ..., ...}}, ...]}
 """
 
 from __future__ import annotations
@@ -41,6 +48,21 @@ class BundleItem:
 def encode_bundle(items: list[tuple[str, str, str, Any]]) -> bytes:
     """The body of a bundle of (cp id, OCPP message id, received ISO time, payload) items."""
     return orjson.dumps([{"cp": cp, "id": mid, "at": at, "payload": p} for cp, mid, at, p in items])
+
+
+def encode_replies(bodies: list[dict[str, Any]]) -> bytes:
+    """The reply to a bundle of decision calls: one single-call reply body per item, in order."""
+    return orjson.dumps({"items": bodies})
+
+
+def reply_items(reply: Any, count: int) -> list[dict[str, Any]]:
+    """The per-item bodies of a bundle's reply (raises BadBundle unless there are `count`)."""
+    items = reply.get("items") if isinstance(reply, dict) else None
+    if not isinstance(items, list) or len(items) != count:
+        raise BadBundle(f"a reply to a bundle of {count} needs {count} items")
+    if not all(isinstance(item, dict) for item in items):
+        raise BadBundle("every item of a bundle's reply is a JSON object")
+    return items
 
 
 def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:

@@ -19,11 +19,13 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    event,
     func,
     insert,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +58,53 @@ def _insert(table: Table) -> Any:
     return stmt
 
 
+# Events staged in a session's transaction, written just before it commits (see _write_staged).
+_STAGED = "csms.outbox.staged"
+
+
+def _stage(session: AsyncSession, table: Table, events: list[tuple[str, dict[str, Any]]]) -> None:
+    sync = session.sync_session
+    if sync.in_nested_transaction():
+        # A SAVEPOINT rolled back would leave its events staged for the outer commit.
+        raise RuntimeError("outbox events cannot be emitted inside a SAVEPOINT")
+    staged: list[tuple[Table, str, bytes]] = sync.info.setdefault(_STAGED, [])
+    staged += [(table, key, orjson.dumps(body)) for key, body in events]
+
+
 async def emit(session: AsyncSession, table: Table, routing_key: str, body: dict[str, Any]) -> None:
-    """Queue an event in the caller's transaction; it leaves only if that commits."""
-    await session.execute(_insert(table), {"routing_key": routing_key, "body": orjson.dumps(body)})
+    """Queue an event in the caller's transaction; it leaves only if that commits.
+
+    The row is written when the transaction commits, with every other event it emitted, in
+    one multi-row INSERT: a group of calls answered from one transaction pays one statement
+    for all their events.
+    """
+    _stage(session, table, [(routing_key, body)])
 
 
 async def emit_many(
     session: AsyncSession, table: Table, events: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    """`emit` for several events: one executemany, compiled once."""
-    await session.execute(
-        _insert(table),
-        [{"routing_key": key, "body": orjson.dumps(body)} for key, body in events],
-    )
+    """`emit` for several events."""
+    _stage(session, table, events)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_staged(session: Session) -> None:
+    """Write the staged events in the transaction that is about to commit."""
+    staged: list[tuple[Table, str, bytes]] | None = session.info.pop(_STAGED, None)
+    if not staged:
+        return
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for table, key, body in staged:
+        by_table.setdefault(table, []).append({"routing_key": key, "body": body})
+    for table, rows in by_table.items():
+        session.execute(_insert(table), rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_staged(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A rolled-back transaction's events never leave."""
+    session.info.pop(_STAGED, None)
 
 
 class OutboxRelay:

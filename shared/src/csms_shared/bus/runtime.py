@@ -28,7 +28,7 @@ from ..db import pool_size_of
 from ..ocpp._base import utcnow
 from ..ocpp.errors import InternalError, OcppError
 from ..ocpp.framing import find_nul, validate_payload
-from .bundle import BadBundle, BundleItem, decode_bundle
+from .bundle import BadBundle, BundleItem, decode_bundle, encode_replies
 from .connection import connect
 from .outbox import OutboxRelay
 from .router import CallContext, CallRoute, Context, Router
@@ -65,10 +65,18 @@ BATCH_SIZE = Histogram(
     ["service", "action"],
     buckets=(1, 2, 5, 10, 20, 50, 100, 200),
 )
+GROUP_SIZE = Histogram(
+    "csms_group_calls",
+    "Decision calls of one bundle answered from one transaction (group commit)",
+    ["service", "action"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200),
+)
 
 # Batched notifications: flush after this many, or this long after the first one arrived.
 BATCH_MAX = 100
 BATCH_WAIT = 0.02
+# Decision calls of one action in transactions at once (each answering a group of them).
+GROUP_LANES = 2
 
 
 class Delivery(Protocol):
@@ -136,6 +144,16 @@ class _BundlePart:
 
     async def nack(self, *, requeue: bool = True) -> None:
         await self._bundle.settle(self, requeue=requeue)
+
+
+@dataclass(slots=True)
+class _Decision:
+    """A decision call waiting for a handler slot, and the future its answer goes to."""
+
+    headers: Mapping[str, Any]
+    request: Any
+    future: asyncio.Future[tuple[dict[str, Any], str]]
+    taken: bool = False  # by a group: answered, or being answered
 
 
 @dataclass(slots=True)
@@ -210,6 +228,8 @@ class ServiceRuntime:
         concurrency: int | None = None,
         batch_size: int = BATCH_MAX,
         batch_wait: float = BATCH_WAIT,
+        group_max: int = BATCH_MAX,
+        group_lanes: int = GROUP_LANES,
     ) -> None:
         self.router = router
         self.settings = settings
@@ -236,6 +256,11 @@ class ServiceRuntime:
         self._batches: dict[str, list[_Pending]] = {}
         self._batch_timers: dict[str, asyncio.TimerHandle] = {}
         self._flushes: set[asyncio.Task[None]] = set()
+        # Decision calls waiting for a handler slot, by action (see _decide).
+        self.group_max = group_max
+        self.group_lanes = group_lanes
+        self._decisions: dict[str, list[_Decision]] = {}
+        self._lanes: dict[str, asyncio.Semaphore] = {}
 
     async def start(self) -> None:
         """Connect, declare the topology and this service's queues, start consuming."""
@@ -290,11 +315,11 @@ class ServiceRuntime:
     def _context(self, session: AsyncSession) -> Context:
         return Context(session=session, settings=self.settings, outbox=self._outbox)
 
-    async def _reply(self, message: Delivery, body: dict[str, Any]) -> None:
+    async def _reply(self, message: Delivery, body: dict[str, Any] | bytes) -> None:
         if message.reply_to and self._reply_channel is not None:
             channel = await self._reply_channel.get_underlay_channel()
             await channel.basic_publish(
-                orjson.dumps(body),
+                body if isinstance(body, bytes) else orjson.dumps(body),
                 exchange="",
                 routing_key=message.reply_to,
                 properties=aiormq.spec.Basic.Properties(
@@ -329,7 +354,10 @@ class ServiceRuntime:
         action = action_of(message.routing_key or "")
         route = self.router.calls.get(action)
         if message.headers and HEADER_BUNDLE in message.headers:
-            await self._on_bundle(message, action, route, started)
+            if message.reply_to:
+                await self._on_request_bundle(message, action, route, started)
+            else:
+                await self._on_bundle(message, action, route, started)
             return
         try:
             if route is None:
@@ -343,6 +371,17 @@ class ServiceRuntime:
             return
         await self._call(message, route, request, started)
 
+    def _decode(self, message: AbstractIncomingMessage, action: str) -> list[BundleItem] | None:
+        """The items of a bundle, or None after dead-lettering a malformed one."""
+        gateway = str((message.headers or {}).get(HEADER_GATEWAY, ""))
+        try:
+            return decode_bundle(message.body, gateway)
+        except BadBundle as exc:
+            # Nothing to hand a handler; the dead-letter queue keeps it for a human.
+            log.error("dead-lettering a malformed %s bundle from %r: %s", action, gateway, exc)
+            HANDLED.labels(self._service, "call", "bad_bundle").inc()
+            return None
+
     async def _on_bundle(
         self,
         message: AbstractIncomingMessage,
@@ -351,13 +390,8 @@ class ServiceRuntime:
         started: float,
     ) -> None:
         """Every notification of a bundle as if it had come alone; ack once all are settled."""
-        gateway = str((message.headers or {}).get(HEADER_GATEWAY, ""))
-        try:
-            items = decode_bundle(message.body, gateway)
-        except BadBundle as exc:
-            # Nothing to hand a handler; the dead-letter queue keeps it for a human.
-            log.error("dead-lettering a malformed %s bundle from %r: %s", action, gateway, exc)
-            HANDLED.labels(self._service, "call", "bad_bundle").inc()
+        items = self._decode(message, action)
+        if items is None:
             await message.reject(requeue=False)
             return
         bundle = _Bundle(self, message, len(items))
@@ -378,6 +412,145 @@ class ServiceRuntime:
         if alone:
             await asyncio.gather(*alone)
 
+    async def _on_request_bundle(
+        self,
+        message: AbstractIncomingMessage,
+        action: str,
+        route: CallRoute | None,
+        started: float,
+    ) -> None:
+        """Decision calls of a bundle answered from one transaction; one reply, then the ack.
+
+        Each item is validated on its own (an invalid one gets its CALLERROR, the rest go on).
+        The handlers run one after the other in a single transaction, as if the calls had come
+        in that order; if any of them raises, that transaction is rolled back and every call is
+        answered again from a transaction of its own, so one bad call costs the others nothing.
+        """
+        items = self._decode(message, action)
+        if items is None:
+            error = InternalError(f"{self._service} could not read a bundle of {action}")
+            await self._reply(message, {"error": call_error_body(error)["error"]})
+            await message.reject(requeue=False)
+            return
+        bodies: list[dict[str, Any]] = [{} for _ in items]
+        outcomes = ["ok"] * len(items)
+        valid: list[tuple[int, Mapping[str, Any], Any]] = []
+        for n, item in enumerate(items):
+            try:
+                if route is None:
+                    raise InternalError(f"{self._service} has no handler for {action}")
+                valid.append((n, item.headers, validate_payload(route.request, item.payload)))
+            except Exception as exc:
+                bodies[n], outcomes[n] = self._error_body(action, item.headers, exc)
+        if valid:
+            assert route is not None
+            answers = await self._decide(
+                route, [(headers, request) for _, headers, request in valid]
+            )
+            for (n, _, _), (body, outcome) in zip(valid, answers, strict=True):
+                bodies[n], outcomes[n] = body, outcome
+        await self._reply(message, encode_replies(bodies))
+        await message.ack()
+        elapsed = time.perf_counter() - started
+        for outcome in outcomes:
+            HANDLED.labels(self._service, "call", outcome).inc()
+            LATENCY.labels(self._service, "call").observe(elapsed)
+
+    async def _decide(
+        self, route: CallRoute, calls: list[tuple[Mapping[str, Any], Any]]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """Answer decision calls (a message's one, or a bundle's): a reply body and outcome each.
+
+        Group commit: calls queue per action; whoever gets one of the action's lanes (and a
+        handler slot) answers every call queued by then, up to `group_max`, from one
+        transaction. An idle service answers each call at once; a busy one pays one
+        transaction for many. Each caller takes lane turns until all its calls were taken.
+        """
+        loop = asyncio.get_running_loop()
+        entries = [_Decision(headers, request, loop.create_future()) for headers, request in calls]
+        self._decisions.setdefault(route.action, []).extend(entries)
+        lanes = self._lanes.get(route.action)
+        if lanes is None:
+            lanes = self._lanes[route.action] = asyncio.Semaphore(self.group_lanes)
+        while not all(entry.taken for entry in entries):
+            async with lanes, self.slots:
+                queued = self._decisions.pop(route.action, None)
+                if not queued:
+                    continue
+                group = queued[: self.group_max]
+                if len(queued) > len(group):
+                    self._decisions[route.action] = queued[len(group) :]
+                for entry in group:
+                    entry.taken = True
+                try:
+                    answers = await self._group(route, group)
+                except BaseException:
+                    for entry in group:  # cancelled (the service stops): nobody is answered
+                        entry.future.cancel()
+                    raise
+                for entry, answer in zip(group, answers, strict=True):
+                    if not entry.future.done():
+                        entry.future.set_result(answer)
+        return list(await asyncio.gather(*(entry.future for entry in entries)))
+
+    async def _group(
+        self, route: CallRoute, group: list[_Decision]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """Answer decision calls from one transaction; each alone if that one fails.
+
+        The handlers run one after the other, as if the calls had come in that order. If any
+        raises (a refused call, a lock conflict, a bug), nothing of the group is committed and
+        every call gets the answer it would have had alone. The caller holds a handler slot.
+        """
+        if len(group) == 1:
+            return [await self._answer(route, group[0].headers, group[0].request)]
+        GROUP_SIZE.labels(self._service, route.action).observe(len(group))
+        contexts: list[CallContext] = []
+        try:
+            async with self.sessions() as session, session.begin():
+                responses = []
+                for entry in group:
+                    ctx = self._call_context(session, entry.headers)
+                    contexts.append(ctx)
+                    responses.append(await route.handler(entry.request, ctx))
+        except Exception as exc:
+            log.info(
+                "a group of %d %s failed (%s); answering each alone",
+                len(group),
+                route.action,
+                type(exc).__name__,
+            )
+            HANDLED.labels(self._service, "group", "fallback").inc()
+            return [await self._answer(route, entry.headers, entry.request) for entry in group]
+        for ctx in contexts:
+            self._committed(ctx)
+        return [({"payload": response.to_payload()}, "ok") for response in responses]
+
+    async def _answer(
+        self, route: CallRoute, headers: Mapping[str, Any], request: Any
+    ) -> tuple[dict[str, Any], str]:
+        """A decision call in a transaction of its own (the caller holds a handler slot)."""
+        try:
+            async with self.sessions() as session, session.begin():
+                ctx = self._call_context(session, headers)
+                response = await route.handler(request, ctx)
+            self._committed(ctx)
+        except Exception as exc:
+            return self._error_body(route.action, headers, exc)
+        return {"payload": response.to_payload()}, "ok"
+
+    def _error_body(
+        self, action: str, headers: Mapping[str, Any], exc: Exception
+    ) -> tuple[dict[str, Any], str]:
+        """The CALLERROR reply for a call that raised: its own error, or InternalError."""
+        if isinstance(exc, OcppError):
+            return call_error_body(exc), "ocpp_error"
+        log.error(
+            "%s handler failed for %s", action, headers.get(HEADER_CHARGE_POINT), exc_info=exc
+        )
+        error = InternalError("The central system could not handle the call")
+        return call_error_body(error), "internal_error"
+
     async def republish(self, routing_key: str, part: _BundlePart) -> None:
         """One item of a bundle as a message of its own, persistent and confirmed."""
         await self.exchanges[CALLS.name].publish(
@@ -394,33 +567,34 @@ class ServiceRuntime:
         self, message: Delivery, route: CallRoute, request: Any, started: float
     ) -> None:
         """One CALL in its own transaction, answered (if asked) and acked after the commit."""
+        if message.reply_to:
+            [(body, outcome)] = await self._decide(route, [(message.headers or {}, request)])
+            await self._finish(message, body, outcome, started)
+            return
         try:
             async with self.slots, self.sessions() as session, session.begin():
                 ctx = self._call_context(session, message.headers or {})
-                response = await route.handler(request, ctx)
+                await route.handler(request, ctx)
             self._committed(ctx)
         except Exception as exc:
             await self._call_failed(message, route.action, exc, started)
             return
-        await self._finish(message, {"payload": response.to_payload()}, "ok", started)
+        await self._finish(message, {}, "ok", started)
 
     async def _call_failed(
         self, message: Delivery, action: str, exc: Exception, started: float
     ) -> None:
-        if isinstance(exc, OcppError):
-            await self._finish(message, call_error_body(exc), "ocpp_error", started)
+        if message.reply_to or isinstance(exc, OcppError):
+            body, outcome = self._error_body(action, message.headers or {}, exc)
+            await self._finish(message, body, outcome, started)
             return
         cp = (message.headers or {}).get(HEADER_CHARGE_POINT)
         log.error("%s handler failed for %s", action, cp, exc_info=exc)
-        if not message.reply_to:
-            # A notification the CP already saw acknowledged: never drop it. Requeue; the
-            # quorum queue's delivery limit dead-letters it if it keeps failing.
-            HANDLED.labels(self._service, "call", "requeued").inc()
-            await asyncio.sleep(0.5)
-            await message.nack(requeue=True)
-            return
-        body = call_error_body(InternalError("The central system could not handle the call"))
-        await self._finish(message, body, "internal_error", started)
+        # A notification the CP already saw acknowledged: never drop it. Requeue; the quorum
+        # queue's delivery limit dead-letters it if it keeps failing.
+        HANDLED.labels(self._service, "call", "requeued").inc()
+        await asyncio.sleep(0.5)
+        await message.nack(requeue=True)
 
     async def _finish(
         self, message: Delivery, body: dict[str, Any], outcome: str, started: float

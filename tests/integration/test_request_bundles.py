@@ -1,0 +1,179 @@
+"""A gateway's decision calls that queue behind unanswered bundles of their action leave as one
+bundle through the real broker; each call gets its own item of the one reply."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aio_pika
+import orjson
+import pytest
+
+from csms_shared.bus.bundle import decode_bundle, encode_replies
+from csms_shared.bus.topology import (
+    CALLS,
+    HEADER_BUNDLE,
+    HEADER_CHARGE_POINT,
+    HEADER_MESSAGE_ID,
+    call_routing_key,
+)
+from csms_shared.ocpp._base import utcnow
+from tests.integration.infra import isolated_vhost
+from ws_gateway.bus import GatewayBus
+
+pytestmark = pytest.mark.integration
+
+
+class Owner:
+    """A stand-in service: takes Authorize messages, answers when the test says so."""
+
+    def __init__(self, channel: aio_pika.abc.AbstractChannel) -> None:
+        self.channel = channel
+        self.received: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        await message.ack()
+        await self.received.put(message)
+
+    async def answer(self, message: aio_pika.abc.AbstractIncomingMessage, body: bytes) -> None:
+        await self.channel.default_exchange.publish(
+            aio_pika.Message(body, correlation_id=message.correlation_id),
+            routing_key=message.reply_to or "",
+        )
+
+    @staticmethod
+    def calls(message: aio_pika.abc.AbstractIncomingMessage) -> list[tuple[str, Any]]:
+        """(cp, payload) of each call the message carries."""
+        headers = message.headers or {}
+        if HEADER_BUNDLE in headers:
+            return [
+                (str(item.headers[HEADER_CHARGE_POINT]), item.payload)
+                for item in decode_bundle(message.body, "")
+            ]
+        return [(str(headers[HEADER_CHARGE_POINT]), orjson.loads(message.body))]
+
+    async def answer_each(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        """Answer every call with a payload naming its CP."""
+        bodies = [{"payload": {"for": cp}} for cp, _ in self.calls(message)]
+        if HEADER_BUNDLE in (message.headers or {}):
+            await self.answer(message, encode_replies(bodies))
+        else:
+            await self.answer(message, orjson.dumps(bodies[0]))
+
+
+@pytest.fixture
+async def bus_and_owner(broker_and_db_base: tuple[str, str]) -> Any:
+    """A gateway's bus (one bundle in flight per action) and the owner of Authorize."""
+    with isolated_vhost(broker_and_db_base[0]) as url:
+        bus = GatewayBus(url, "gw-requests", prefetch=10, request_bundles_in_flight=1)
+        await bus.start()
+        connection = await aio_pika.connect(url)
+        channel = await connection.channel()
+        queue = await channel.declare_queue("", exclusive=True)
+        await queue.bind(CALLS.name, call_routing_key("Authorize"))
+        owner = Owner(channel)
+        await queue.consume(owner.on_message)
+        yield bus, owner
+        await connection.close()
+        await bus.close()
+
+
+def authorize(bus: GatewayBus, n: int, timeout: float = 10.0) -> asyncio.Task[dict[str, Any]]:
+    return asyncio.create_task(
+        bus.request(f"CP-{n}", f"m{n}", "Authorize", {"idTag": f"T{n}"}, utcnow(), timeout)
+    )
+
+
+async def test_calls_queued_behind_an_unanswered_bundle_leave_together(
+    bus_and_owner: Any,
+) -> None:
+    bus, owner = bus_and_owner
+    first = authorize(bus, 0)
+    lone = await asyncio.wait_for(owner.received.get(), 5)
+    # The only bundle in flight is unanswered: the next calls wait for it.
+    later = [authorize(bus, n) for n in range(1, 6)]
+    await asyncio.sleep(0.2)
+    assert owner.received.empty()
+    assert HEADER_BUNDLE not in (lone.headers or {})
+    assert lone.headers[HEADER_MESSAGE_ID] == "m0"
+    await owner.answer_each(lone)
+    assert await first == {"payload": {"for": "CP-0"}}
+    bundle = await asyncio.wait_for(owner.received.get(), 5)
+    assert bundle.headers[HEADER_BUNDLE] == 5
+    assert bundle.reply_to == bus.queue_name and bundle.correlation_id
+    assert owner.calls(bundle) == [(f"CP-{n}", {"idTag": f"T{n}"}) for n in range(1, 6)]
+    await owner.answer_each(bundle)
+    assert [await task for task in later] == [{"payload": {"for": f"CP-{n}"}} for n in range(1, 6)]
+
+
+async def test_a_refusal_of_the_whole_bundle_reaches_every_call(bus_and_owner: Any) -> None:
+    bus, owner = bus_and_owner
+    first = authorize(bus, 0)
+    lone = await asyncio.wait_for(owner.received.get(), 5)
+    later = [authorize(bus, n) for n in (1, 2)]
+    await asyncio.sleep(0.1)
+    await owner.answer_each(lone)
+    await first
+    bundle = await asyncio.wait_for(owner.received.get(), 5)
+    refusal = {"error": {"code": "InternalError", "description": "unreadable bundle"}}
+    await owner.answer(bundle, orjson.dumps(refusal))
+    assert [await task for task in later] == [refusal, refusal]
+
+
+async def test_an_unreadable_reply_to_a_bundle_fails_each_call_with_internal_error(
+    bus_and_owner: Any,
+) -> None:
+    bus, owner = bus_and_owner
+    first = authorize(bus, 0)
+    lone = await asyncio.wait_for(owner.received.get(), 5)
+    later = [authorize(bus, n) for n in (1, 2, 3)]
+    await asyncio.sleep(0.1)
+    await owner.answer_each(lone)
+    await first
+    bundle = await asyncio.wait_for(owner.received.get(), 5)
+    await owner.answer(bundle, encode_replies([{"payload": {}}]))  # one item for three calls
+    for task in later:
+        assert (await task)["error"]["code"] == "InternalError"
+
+
+async def test_a_call_that_expired_while_queued_is_not_sent(bus_and_owner: Any) -> None:
+    bus, owner = bus_and_owner
+    first = authorize(bus, 0)
+    lone = await asyncio.wait_for(owner.received.get(), 5)
+    expiring = authorize(bus, 1, timeout=0.2)
+    with pytest.raises(TimeoutError):
+        await expiring
+    waiting = authorize(bus, 2)
+    await asyncio.sleep(0.1)
+    await owner.answer_each(lone)
+    await first
+    message = await asyncio.wait_for(owner.received.get(), 5)
+    assert owner.calls(message) == [("CP-2", {"idTag": "T2"})]
+    await owner.answer_each(message)
+    assert await waiting == {"payload": {"for": "CP-2"}}
+
+
+async def test_without_bundles_every_call_is_a_message_of_its_own(
+    broker_and_db_base: tuple[str, str],
+) -> None:
+    with isolated_vhost(broker_and_db_base[0]) as url:
+        bus = GatewayBus(url, "gw-single", prefetch=10, bundle_requests=False)
+        await bus.start()
+        connection = await aio_pika.connect(url)
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue("", exclusive=True)
+            await queue.bind(CALLS.name, call_routing_key("Authorize"))
+            owner = Owner(channel)
+            await queue.consume(owner.on_message)
+            tasks = [authorize(bus, n) for n in range(3)]
+            messages = [await asyncio.wait_for(owner.received.get(), 5) for _ in range(3)]
+            assert all(HEADER_BUNDLE not in (m.headers or {}) for m in messages)
+            for message in messages:
+                await owner.answer_each(message)
+            answers = [await task for task in tasks]
+            assert [a["payload"]["for"] for a in answers] == ["CP-0", "CP-1", "CP-2"]
+        finally:
+            await connection.close()
+            await bus.close()

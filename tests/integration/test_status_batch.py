@@ -343,3 +343,37 @@ async def test_statements_a_batch_and_a_connection_take(registry_schema: Registr
         await connected(registry_schema, prefix + "cp0", "gw-1", "c1", T0)
         await connected(registry_schema, prefix + "new", "gw-1", "c1", T0)
     assert len(sent) == 2
+
+
+@pytest.mark.parametrize("run", [run_batch, run_one_by_one])
+async def test_a_connector_first_seen_after_the_whole_cp_was_made_inoperative_is_inoperative(
+    registry_schema: RegistrySchema, db: asyncpg.Connection, run: Any
+) -> None:
+    prefix = f"AV-{uuid.uuid4().hex[:6]}-"
+    await run(registry_schema, prefix, [("cp", status(1), T0)])
+    # An accepted ChangeAvailability of connector 0, applied before connector 2 ever reported.
+    await db.execute(
+        "INSERT INTO registry.connectors (charge_point_id, connector_id, availability)"
+        " VALUES ($1, 0, 'Inoperative')",
+        prefix + "cp",
+    )
+    await db.execute(
+        "UPDATE registry.connectors SET availability = 'Inoperative' WHERE charge_point_id = $1",
+        prefix + "cp",
+    )
+    await run(registry_schema, prefix, [("cp", status(2), T0), ("cp", status(1, "Charging"), T0)])
+    await run(registry_schema, prefix, [("other", status(1), T0)])
+    availability = {
+        (r["charge_point_id"][len(prefix) :], r["connector_id"]): r["availability"]
+        for r in await db.fetch(
+            "SELECT charge_point_id, connector_id, availability FROM registry.connectors"
+            " WHERE charge_point_id LIKE $1",
+            prefix + "%",
+        )
+    }
+    assert availability == {
+        ("cp", 0): "Inoperative",
+        ("cp", 1): "Inoperative",
+        ("cp", 2): "Inoperative",
+        ("other", 1): "Operative",
+    }

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import (
 POOL_RECYCLE = 1800.0
 
 
-def create_engine(url: str, *, pool_size: int = 10, application_name: str = "csms") -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    application_name: str = "csms",
+    generic_plans: bool = True,
+) -> AsyncEngine:
     """An asyncpg engine whose connections name the service in pg_stat_activity.
 
     A fixed pool: no overflow connections opened and closed under load (a new one costs
@@ -30,13 +36,22 @@ def create_engine(url: str, *, pool_size: int = 10, application_name: str = "csm
     out before the error, and the caller's message is retried (requeued or answered
     InternalError by the runtime) on a fresh one. `ServiceRuntime` bounds its concurrent
     handlers to the pool, so messages wait in memory and in the broker, not on the pool.
+
+    `generic_plans`: every statement is prepared (asyncpg), and Postgres then keeps one plan per
+    statement instead of planning it again on every execution (`plan_cache_mode`). The hot
+    statements take a group of calls as arrays (`unnest`); with one element a custom plan looks
+    cheaper every time, so Postgres planned each execution afresh: planning cost more than
+    running them (0.2-0.5 ms against ~0.1 ms; Postgres CPU per call +35%).
     """
+    server_settings = {"application_name": application_name}
+    if generic_plans:
+        server_settings["plan_cache_mode"] = "force_generic_plan"
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_recycle=POOL_RECYCLE,
-        connect_args={"server_settings": {"application_name": application_name}},
+        connect_args={"server_settings": server_settings},
     )
 
 

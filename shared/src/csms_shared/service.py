@@ -30,6 +30,7 @@ class ServiceSettings(Protocol):
     prefetch: int
     database_url: str
     database_pool_size: int
+    database_generic_plans: bool
     log_level: str
     log_json: bool
     http_host: str
@@ -56,7 +57,12 @@ async def serve(
     s: ServiceSettings = settings
     name = router.service
     configure_logging(name, s.log_level, s.log_json)
-    engine = create_engine(s.database_url, pool_size=s.database_pool_size, application_name=name)
+    engine = create_engine(
+        s.database_url,
+        pool_size=s.database_pool_size,
+        application_name=name,
+        generic_plans=s.database_generic_plans,
+    )
     runtime = ServiceRuntime(
         router,
         settings=settings,

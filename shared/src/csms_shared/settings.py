@@ -28,6 +28,8 @@ class DatabaseSettings(BaseModel):
         default_factory=lambda: _env("CSMS_DATABASE_URL", DEFAULT_DATABASE_URL)
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # Prepared statements keep one generic plan (see csms_shared.db.create_engine).
+    database_generic_plans: bool = True
 
 
 class CommonSettings(BaseModel):

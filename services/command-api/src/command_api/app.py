@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.database_url,
             pool_size=settings.database_pool_size,
             application_name="command-api",
+            generic_plans=settings.database_generic_plans,
         )
         sessions = session_factory(engine)
         if settings.admin_api_key is not None:

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Row, Select, bindparam, func, literal, literal_column, select, true
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -22,25 +36,6 @@ def _status(value: str | None) -> AuthorizationStatus | None:
         return AuthorizationStatus(value) if value is not None else None
     except ValueError:
         return AuthorizationStatus.INVALID
-
-
-def _tag_query(*extra: Any) -> Select[Any]:
-    """The list entry whose lower-cased idTag is the parameter `tag`, with its parent's status."""
-    t = id_tags
-    parent = aliased(id_tags)
-    return (
-        select(
-            t.c.id_tag,
-            t.c.status,
-            t.c.expiry_date,
-            t.c.parent_id_tag,
-            t.c.max_concurrent_tx,
-            parent.c.status.label("parent_status"),
-            *extra,
-        )
-        .outerjoin(parent, func.lower(parent.c.id_tag) == func.lower(t.c.parent_id_tag))
-        .where(func.lower(t.c.id_tag) == bindparam("tag"))
-    )
 
 
 def _record(row: Row[Any] | None, prefix: str = "") -> IdTagRecord | None:
@@ -59,12 +54,46 @@ def _record(row: Row[Any] | None, prefix: str = "") -> IdTagRecord | None:
     )
 
 
-# The statements below are built once, with parameters: building a SELECT of subqueries costs
-# more CPU than running it.
-_ONE = select(literal(1).label("one")).subquery("one")  # one row, to outer-join the optional
+# The statements below are built once, with parameters (arrays: one statement for a whole group
+# of calls, prepared once per connection): building a SELECT of subqueries costs more CPU than
+# running it.
 
 
-def _tag_and_held(lock: bool) -> Select[Any]:
+def _tag_query(tag: Any) -> Select[Any]:
+    """The list entry whose lower-cased idTag is `tag`, with its parent's status."""
+    t = id_tags
+    parent = aliased(id_tags)
+    return (
+        select(
+            t.c.id_tag,
+            t.c.status,
+            t.c.expiry_date,
+            t.c.parent_id_tag,
+            t.c.max_concurrent_tx,
+            parent.c.status.label("parent_status"),
+        )
+        .outerjoin(parent, func.lower(parent.c.id_tag) == func.lower(t.c.parent_id_tag))
+        .where(func.lower(t.c.id_tag) == tag)
+    )
+
+
+def _tags_and_held(lock: bool) -> Select[Any]:
+    # One row per (lower-cased idTag, CP, time) asked, numbered from 1, whether or not the tag
+    # is on the list (idTags of free vending are not).
+    asked = (
+        func.unnest(
+            bindparam("tags", type_=ARRAY(String)),
+            bindparam("cps", type_=ARRAY(String)),
+            bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
+        )
+        .table_valued(
+            column("tag", String),
+            column("cp", String),
+            column("at", DateTime(timezone=True)),
+            with_ordinality="n",
+        )
+        .render_derived("asked")
+    )
     r = reservations.reservations.c
     reservation = func.json_build_array(r.reservation_id, r.connector_id, r.id_tag, r.parent_id_tag)
     held = (
@@ -77,61 +106,88 @@ def _tag_and_held(lock: bool) -> Select[Any]:
                 type_=JSON,
             )
         )
-        .where(r.charge_point_id == bindparam("cp"), reservations.active_at(bindparam("at")))
+        .where(r.charge_point_id == asked.c.cp, reservations.active_at(asked.c.at))
         .scalar_subquery()
         .label("held")
     )
-    tag = _tag_query()
+    tag = _tag_query(asked.c.tag)
     if lock:
         tag = tag.with_for_update(of=id_tags)
-    found = tag.subquery("tag")
-    # One row whether or not the tag is on the list (idTags of free vending are not).
-    return select(held, *found.c).select_from(_ONE.outerjoin(found, true()))
+    found = tag.lateral("tag")
+    return (
+        select(asked.c.n, held, *found.c)
+        .select_from(asked.outerjoin(found, true()))
+        .order_by(asked.c.n)
+    )
 
 
-def _for_stop() -> Select[Any]:
+def _for_stops() -> Select[Any]:
+    asked = (
+        func.unnest(bindparam("ids", type_=ARRAY(Integer)), bindparam("tags", type_=ARRAY(String)))
+        .table_valued(column("tx_id", Integer), column("tag", String), with_ordinality="n")
+        .render_derived("asked")
+    )
     locked = (
         select(transactions)
-        .where(transactions.c.id == bindparam("tx_id"))
+        .where(transactions.c.id == asked.c.tx_id)
         .with_for_update()
-        .subquery("tx")
+        .lateral("tx")
     )
-    tag = _tag_query().subquery("tag")
-    return select(locked, *(c.label(f"tag_{c.name}") for c in tag.c)).select_from(
-        _ONE.outerjoin(locked, true()).outerjoin(tag, true())
+    tag = _tag_query(asked.c.tag).lateral("tag")
+    return (
+        select(asked.c.n, locked, *(c.label(f"tag_{c.name}") for c in tag.c))
+        .select_from(asked.outerjoin(locked, true()).outerjoin(tag, true()))
+        .order_by(asked.c.n)
     )
 
 
-_LOAD = {False: _tag_query(), True: _tag_query().with_for_update(of=id_tags)}
-_LOAD_WITH_HELD = {False: _tag_and_held(False), True: _tag_and_held(True)}
-_LOAD_FOR_STOP = _for_stop()
+_LOAD_WITH_HELD = {False: _tags_and_held(False), True: _tags_and_held(True)}
+_LOAD_FOR_STOPS = _for_stops()
 
 
-async def load_id_tag(
-    session: AsyncSession, id_tag: str, *, lock: bool = False
-) -> IdTagRecord | None:
-    """The list entry of `id_tag` (any case) with its parent's status; `lock` serializes starts."""
-    return _record((await session.execute(_LOAD[lock], {"tag": id_tag.lower()})).first())
+async def load_id_tags_and_reservations(
+    session: AsyncSession, asked: Sequence[tuple[str, str, datetime]], *, lock: bool = False
+) -> list[tuple[IdTagRecord | None, list[reservations.Held]]]:
+    """For each (idTag, CP, time): the list entry of the idTag (any case, with its parent's
+    status; `lock` serializes starts) and the reservations in force on the CP at that time
+    (`reservations.in_force`). One statement for them all."""
+    params = {
+        "tags": [tag.lower() for tag, _, _ in asked],
+        "cps": [cp for _, cp, _ in asked],
+        "ats": [at for _, _, at in asked],
+    }
+    rows = (await session.execute(_LOAD_WITH_HELD[lock], params)).all()
+    return [(_record(row), [reservations.Held(*item) for item in row.held]) for row in rows]
 
 
 async def load_id_tag_and_reservations(
     session: AsyncSession, id_tag: str, cp_id: str, at: datetime, *, lock: bool = False
 ) -> tuple[IdTagRecord | None, list[reservations.Held]]:
-    """`load_id_tag` and the reservations in force on the CP at `at` (`reservations.in_force`)
-    in one statement."""
-    params = {"tag": id_tag.lower(), "cp": cp_id, "at": at}
-    row = (await session.execute(_LOAD_WITH_HELD[lock], params)).one()
-    return _record(row), [reservations.Held(*item) for item in row.held]
+    """`load_id_tags_and_reservations` of one idTag."""
+    [found] = await load_id_tags_and_reservations(session, [(id_tag, cp_id, at)], lock=lock)
+    return found
+
+
+async def load_for_stops(
+    session: AsyncSession, asked: Sequence[tuple[int, str | None]]
+) -> list[tuple[Row[Any] | None, IdTagRecord | None]]:
+    """StopTransactions' reads in one statement: for each (transactionId, idTag or None), the
+    transaction, locked until the commit (`transactions.load_for_update`), and the list entry
+    of the idTag."""
+    params = {
+        "ids": [tx_id for tx_id, _ in asked],
+        "tags": [tag.lower() if tag is not None else None for _, tag in asked],
+    }
+    rows = (await session.execute(_LOAD_FOR_STOPS, params)).all()
+    return [((row if row.id is not None else None), _record(row, "tag_")) for row in rows]
 
 
 async def load_for_stop(
-    session: AsyncSession, transaction_id: int, id_tag: str
+    session: AsyncSession, transaction_id: int, id_tag: str | None
 ) -> tuple[Row[Any] | None, IdTagRecord | None]:
-    """A StopTransaction's reads in one statement: the transaction, locked until the commit
-    (`transactions.load_for_update`), and the list entry of its idTag (`load_id_tag`)."""
-    params = {"tx_id": transaction_id, "tag": id_tag.lower()}
-    row = (await session.execute(_LOAD_FOR_STOP, params)).one()
-    return (row if row.id is not None else None), _record(row, "tag_")
+    """`load_for_stops` of one StopTransaction."""
+    [found] = await load_for_stops(session, [(transaction_id, id_tag)])
+    return found
 
 
 async def count_open_transactions(

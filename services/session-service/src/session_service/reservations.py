@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,8 +41,8 @@ class Held(NamedTuple):
     parent_id_tag: str | None
 
 
-def active_at(at: datetime) -> Any:
-    """Reservations in force at `at`."""
+def active_at(at: datetime | ColumnElement[Any]) -> Any:
+    """Reservations in force at `at` (a time, or a column of times)."""
     return and_(r.status == ACTIVE, r.expiry_date > at)
 
 

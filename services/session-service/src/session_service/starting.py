@@ -1,13 +1,29 @@
-"""Which reservation a StartTransaction consumes, and whether one refuses its idTag."""
+"""StartTransaction: the transaction a group of them opens, and the reservation each consumes."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.bus.events import event_body
+from csms_shared.bus.router import CallContext, Context
+from csms_shared.ocpp.v16.datatypes import IdTagInfo
+from csms_shared.ocpp.v16.enums import AuthorizationStatus
+from csms_shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
+
 from . import reservations
-from .auth import IdTagRecord, reservation_admits
+from .auth import IdTagRecord, id_tag_info, reservation_admits
+from .calls import DUPLICATES, log_warnings, received_at
+from .checks import connector_warnings, decision_time, future_warning
+from .docs import transaction_doc
+from .id_tags import count_open_transactions, load_id_tags_and_reservations
+from .settings import Settings
+from .transactions import insert_starts, supersede_open
+
+log = logging.getLogger(__name__)
 
 
 async def reservation_for_start(
@@ -38,10 +54,109 @@ async def reservation_for_start(
     if held is None:
         held = await reservations.in_force(session, cp_id, at)
     in_force = [x for x in held if x.connector_id in (connector_id, 0)]
-    for held in in_force:
+    for one in in_force:
         # A CP that forgot the reservationId still consumes the reservation made for this tag.
-        if reservation_admits(held.id_tag, held.parent_id_tag, id_tag, parent):
-            return held.reservation_id, False
+        if reservation_admits(one.id_tag, one.parent_id_tag, id_tag, parent):
+            return one.reservation_id, False
     # A reservation of connector 0 leaves the choice of connector to the CP (5.13); only one
     # of this very connector refuses other tags here.
-    return None, any(held.connector_id == connector_id for held in in_force)
+    return None, any(one.connector_id == connector_id for one in in_force)
+
+
+async def start_round(
+    calls: list[tuple[StartTransactionRequest, CallContext]], ctx: Context
+) -> list[StartTransactionResponse]:
+    """StartTransactions of different CPs and idTags: a transactionId each (the same for a
+    re-send) and the idTag's status, even when refused. One read of the tags and reservations,
+    one INSERT, one look at what else is open on their connectors."""
+    settings: Settings = ctx.settings
+    session = ctx.session
+    asked: list[tuple[StartTransactionRequest, CallContext, list[str], datetime]] = []
+    for request, call in calls:
+        received = received_at(call)
+        warnings: list[str] = []
+        ahead = future_warning("timestamp", request.timestamp, received, settings.clock_skew)
+        warnings += [ahead] if ahead else []
+        cp, connector = call.charge_point_id, request.connector_id
+        warnings += connector_warnings(
+            connector, await reservations.known_connectors(session, cp, connector)
+        )
+        asked.append(
+            (
+                request,
+                call,
+                warnings,
+                decision_time(request.timestamp, received, settings.clock_skew),
+            )
+        )
+    # Locking the tags serializes their starts, so a concurrency limit holds across replicas.
+    found = await load_id_tags_and_reservations(
+        session, [(r.id_tag, c.charge_point_id, at) for r, c, _, at in asked], lock=True
+    )
+    decided: list[tuple[IdTagInfo, int | None]] = []
+    starts: list[dict[str, Any]] = []
+    for (request, call, warnings, at), (tag, held) in zip(asked, found, strict=True):
+        cp, connector = call.charge_point_id, request.connector_id
+        reservation, reserved_for_other = await reservation_for_start(
+            session, cp, connector, request.id_tag, tag, request.reservation_id, at, warnings, held
+        )
+        active = 0
+        if tag is not None and tag.max_concurrent_tx is not None:
+            active = await count_open_transactions(
+                session, request.id_tag, except_connector=(cp, connector)
+            )
+        info = id_tag_info(
+            tag,
+            at=at,
+            unknown=settings.unknown_id_tags,
+            active_transactions=active,
+            reserved_for_other=reserved_for_other,
+        )
+        decided.append((info, reservation))
+        starts.append(
+            {
+                "charge_point_id": cp,
+                "connector_id": connector,
+                "id_tag": request.id_tag,
+                "id_tag_status": info.status.value,
+                "meter_start": request.meter_start,
+                "start_time": request.timestamp,
+                "reservation_id": reservation
+                if reservation is not None
+                else request.reservation_id,
+                "price_per_kwh": settings.tariff_price_per_kwh,
+                "session_fee": settings.tariff_session_fee,
+                "currency": settings.tariff_currency,
+                "last_seen_at": received_at(call),
+                "warnings": warnings,
+            }
+        )
+    responses: list[StartTransactionResponse] = []
+    opened: list[tuple[str, int]] = []
+    for (request, call, warnings, at), (info, reservation), (row, new) in zip(
+        asked, decided, await insert_starts(session, starts), strict=True
+    ):
+        cp = call.charge_point_id
+        if not new:
+            DUPLICATES.labels("StartTransaction").inc()
+            log.info("%s re-sent StartTransaction of transaction %d", cp, row.id)
+            stored = IdTagInfo(
+                status=AuthorizationStatus(row.id_tag_status),
+                expiry_date=info.expiry_date,
+                parent_id_tag=info.parent_id_tag,
+            )
+            responses.append(StartTransactionResponse(transaction_id=row.id, id_tag_info=stored))
+            continue
+        log_warnings(call, f"StartTransaction {row.id}", warnings)
+        opened.append((cp, request.connector_id))
+        if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
+            await reservations.use(session, cp, reservation, row.id, at)
+        await call.emit(
+            "transaction.started",
+            event_body("transaction.started", at=row.start_time, **transaction_doc(row)),
+        )
+        responses.append(StartTransactionResponse(transaction_id=row.id, id_tag_info=info))
+    if opened:
+        for old, newest in await supersede_open(session, opened):
+            log.warning("transaction %d was never stopped; %d superseded it", old, newest)
+    return responses

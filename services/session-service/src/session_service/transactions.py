@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+import orjson
+from sqlalchemy import Row, RowMapping, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,63 +51,138 @@ async def audit(
     )
 
 
-# Built once (the values come as parameters): building a statement costs more than running it.
-_INSERT_START = (
-    pg_insert(transactions)
-    .on_conflict_do_nothing(constraint="uq_transactions_start")
-    .returning(transactions)
+# Built once (the values come as parameters, arrays for a group of calls): building a statement
+# costs more than running it, and asyncpg prepares each once per connection.
+_START_COLUMNS = (
+    ("charge_point_id", "varchar"),
+    ("connector_id", "integer"),
+    ("id_tag", "varchar"),
+    ("id_tag_status", "varchar"),
+    ("meter_start", "bigint"),
+    ("start_time", "timestamptz"),
+    ("reservation_id", "integer"),
+    ("price_per_kwh", "numeric"),
+    ("session_fee", "numeric"),
+    ("currency", "varchar"),
+    ("last_seen_at", "timestamptz"),
+    ("warnings", "text"),  # JSON text, cast below
 )
-_OPEN_ON_CONNECTOR = (
-    select(tx.id, tx.start_time)
-    .where(
-        tx.charge_point_id == bindparam("cp"),
-        tx.connector_id == bindparam("connector"),
-        tx.stop_time.is_(None),
-        tx.superseded_by.is_(None),
+_INSERT_STARTS = text(
+    f"INSERT INTO {transactions.fullname} ({', '.join(name for name, _ in _START_COLUMNS)})"
+    f" SELECT {', '.join(name for name, _ in _START_COLUMNS[:-1])}, CAST(warnings AS jsonb)"
+    " FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _START_COLUMNS)
+    + f") AS v({', '.join(name for name, _ in _START_COLUMNS)})"
+    " ON CONFLICT ON CONSTRAINT uq_transactions_start DO NOTHING RETURNING *"
+).columns(*transactions.c)
+_EXISTING_START = select(transactions).where(
+    tx.charge_point_id == bindparam("charge_point_id"),
+    tx.connector_id == bindparam("connector_id"),
+    tx.id_tag == bindparam("id_tag"),
+    tx.start_time == bindparam("start_time"),
+    tx.meter_start == bindparam("meter_start"),
+)
+# Open transactions on the connectors asked, locked: a new start supersedes what is open there.
+_OPEN_ON_CONNECTORS = text(
+    f"SELECT t.id, t.charge_point_id, t.connector_id, t.start_time FROM {transactions.fullname} t"
+    " JOIN unnest(CAST(:cps AS varchar[]), CAST(:connectors AS integer[])) AS v(cp, connector)"
+    " ON t.charge_point_id = v.cp AND t.connector_id = v.connector"
+    " WHERE t.stop_time IS NULL AND t.superseded_by IS NULL"
+    " ORDER BY t.id FOR UPDATE OF t"
+)
+_STOP_COLUMNS = (
+    ("id", "integer"),
+    ("meter_stop", "bigint"),
+    ("stop_time", "timestamptz"),
+    ("stop_reason", "varchar"),
+    ("stop_id_tag", "varchar"),
+    ("stopped_by", "varchar"),
+    ("close_reason", "text"),
+    ("energy_wh", "bigint"),
+    ("cost", "numeric"),
+    ("warnings", "text"),  # JSON text, cast below
+)
+_APPLY_STOPS = text(
+    f"UPDATE {transactions.fullname} AS t SET "
+    + ", ".join(f"{name} = v.{name}" for name, _ in _STOP_COLUMNS[1:-1])
+    + ", warnings = CAST(v.warnings AS jsonb) FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _STOP_COLUMNS)
+    + f") AS v({', '.join(name for name, _ in _STOP_COLUMNS)})"
+    " WHERE t.id = v.id RETURNING t.*"
+).columns(*transactions.c)
+
+
+_START_KEY = ("charge_point_id", "connector_id", "id_tag", "start_time", "meter_start")
+
+
+def _start_key(values: Mapping[str, Any] | RowMapping) -> tuple[Any, ...]:
+    # The unique constraint uq_transactions_start; times compared as instants.
+    return (
+        values["charge_point_id"],
+        values["connector_id"],
+        values["id_tag"],
+        values["start_time"].astimezone(UTC),
+        values["meter_start"],
     )
-    .order_by(tx.start_time.desc(), tx.id.desc())
-    .with_for_update()
-)
-_STOP = update(transactions).where(tx.id == bindparam("tx_id")).returning(transactions)
 
 
-async def insert_start(session: AsyncSession, values: dict[str, Any]) -> tuple[Row[Any], bool]:
-    """The transaction of a StartTransaction, and whether it is new (False: a re-send)."""
-    row = (await session.execute(_INSERT_START, values)).first()
-    if row is not None:
-        return row, True
-    # A concurrent copy committed first (the INSERT waited for it) or an earlier one did.
-    existing = (
+async def insert_starts(
+    session: AsyncSession, starts: Sequence[Mapping[str, Any]]
+) -> list[tuple[Row[Any], bool]]:
+    """The transaction of each StartTransaction, and whether it is new (False: a re-send).
+
+    One INSERT for them all; no two may share a charge point (`rounds` keeps them apart).
+    """
+    params: dict[str, list[Any]] = {name: [] for name, _ in _START_COLUMNS}
+    for values in starts:
+        for name, _ in _START_COLUMNS[:-1]:
+            params[name].append(values[name])
+        params["warnings"].append(orjson.dumps(list(values["warnings"])).decode())
+    inserted = {
+        _start_key(row._mapping): row for row in await session.execute(_INSERT_STARTS, params)
+    }
+    found: list[tuple[Row[Any], bool]] = []
+    for values in starts:
+        row = inserted.get(_start_key(values))
+        if row is not None:
+            found.append((row, True))
+        else:
+            # A concurrent copy committed first (the INSERT waited for it) or an earlier one did.
+            keys = {name: values[name] for name in _START_KEY}
+            found.append(((await session.execute(_EXISTING_START, keys)).one(), False))
+    return found
+
+
+async def supersede_open(
+    session: AsyncSession, connectors: Sequence[tuple[str, int]]
+) -> list[tuple[int, int]]:
+    """On each (CP, connector), flag every open transaction but the newest: (old, newest) pairs."""
+    rows = await session.execute(
+        _OPEN_ON_CONNECTORS,
+        {"cps": [cp for cp, _ in connectors], "connectors": [c for _, c in connectors]},
+    )
+    open_by_connector: dict[tuple[str, int], list[Row[Any]]] = {}
+    for row in rows:
+        open_by_connector.setdefault((row.charge_point_id, row.connector_id), []).append(row)
+    superseded: list[tuple[int, int]] = []
+    for found in open_by_connector.values():
+        if len(found) < 2:
+            continue
+        newest, *older = sorted(found, key=lambda row: (row.start_time, row.id), reverse=True)
+        older_ids = [row.id for row in older]
         await session.execute(
-            select(transactions).where(
-                tx.charge_point_id == values["charge_point_id"],
-                tx.connector_id == values["connector_id"],
-                tx.id_tag == values["id_tag"],
-                tx.start_time == values["start_time"],
-                tx.meter_start == values["meter_start"],
+            update(transactions).where(tx.id.in_(older_ids)).values(superseded_by=newest.id)
+        )
+        for old in older_ids:
+            await audit(
+                session,
+                old,
+                "superseded",
+                reason="a newer transaction started on its connector; it was never stopped",
+                details={"supersededBy": newest.id},
             )
-        )
-    ).one()
-    return existing, False
-
-
-async def supersede_open(session: AsyncSession, cp_id: str, connector_id: int) -> list[int]:
-    """Flag every open transaction on the connector but the newest; their ids."""
-    params = {"cp": cp_id, "connector": connector_id}
-    rows = (await session.execute(_OPEN_ON_CONNECTOR, params)).all()
-    if len(rows) < 2:
-        return []
-    newest, older = rows[0].id, [row.id for row in rows[1:]]
-    await session.execute(update(transactions).where(tx.id.in_(older)).values(superseded_by=newest))
-    for old in older:
-        await audit(
-            session,
-            old,
-            "superseded",
-            reason="a newer transaction started on its connector; it was never stopped",
-            details={"supersededBy": newest},
-        )
-    return older
+            superseded.append((old, newest.id))
+    return superseded
 
 
 async def load_for_update(session: AsyncSession, transaction_id: int) -> Row[Any] | None:
@@ -116,8 +192,7 @@ async def load_for_update(session: AsyncSession, transaction_id: int) -> Row[Any
     ).first()
 
 
-async def apply_stop(
-    session: AsyncSession,
+def stop_values(
     row: Row[Any],
     *,
     meter_stop: int,
@@ -127,14 +202,14 @@ async def apply_stop(
     stopped_by: str,
     close_reason: str | None = None,
     warnings: Sequence[str] = (),
-) -> Row[Any]:
-    """Stop a transaction: meterStop, energy, cost; returns the updated row."""
+) -> dict[str, Any]:
+    """What stopping a transaction writes: meterStop, energy, cost, warnings."""
     energy, warning = energy_wh(row.meter_start, meter_stop)
     notes = [*warnings, *([warning] if warning else [])]
     if stop_time < row.start_time:
         notes.append("the stop timestamp is earlier than the start timestamp")
-    values = {
-        "tx_id": row.id,
+    return {
+        "id": row.id,
         "meter_stop": meter_stop,
         "stop_time": stop_time,
         "stop_reason": reason,
@@ -145,8 +220,23 @@ async def apply_stop(
         "cost": cost(energy, row.price_per_kwh, row.session_fee),
         "warnings": [*(row.warnings or []), *notes],
     }
-    updated: Row[Any] = (await session.execute(_STOP, values)).one()
-    return updated
+
+
+async def apply_stops(
+    session: AsyncSession, stops: Sequence[Mapping[str, Any]]
+) -> dict[int, Row[Any]]:
+    """Write `stop_values` of several transactions in one UPDATE; the updated rows by id."""
+    params: dict[str, list[Any]] = {name: [] for name, _ in _STOP_COLUMNS}
+    for values in stops:
+        for name, _ in _STOP_COLUMNS[:-1]:
+            params[name].append(values[name])
+        params["warnings"].append(orjson.dumps(values["warnings"]).decode())
+    return {row.id: row for row in await session.execute(_APPLY_STOPS, params)}
+
+
+async def apply_stop(session: AsyncSession, row: Row[Any], **stop: Any) -> Row[Any]:
+    """Stop one transaction (`stop_values`); returns the updated row."""
+    return (await apply_stops(session, [stop_values(row, **stop)]))[row.id]
 
 
 async def record_unmatched(

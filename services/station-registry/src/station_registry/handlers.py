@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, case, column, func, or_, select
+from sqlalchemy import BigInteger, String, bindparam, case, column, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.orm import aliased
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import CallContext, Context
+from csms_shared.bus.router import CallContext, Context, in_rounds
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.enums import RegistrationStatus
@@ -72,7 +73,7 @@ BOOT_UPSERT = _boot.on_conflict_do_update(
             _boot.excluded.last_seen_at,
         ),
     },
-).returning(charge_points.c.registration_status)
+).returning(charge_points.c.id, charge_points.c.registration_status)
 _POLICY_STATUS = {
     UnknownChargePointPolicy.ACCEPT: RegistrationStatus.ACCEPTED,
     UnknownChargePointPolicy.PENDING: RegistrationStatus.PENDING,
@@ -85,44 +86,73 @@ async def boot_notification(
     request: BootNotificationRequest, ctx: CallContext
 ) -> BootNotificationResponse:
     """Record or refresh the charge point and give it its heartbeat interval."""
+    [response] = await boot_round([(request, ctx)], ctx)
+    return response
+
+
+@router.on_group(Action.BOOT_NOTIFICATION)
+async def boot_notification_group(
+    calls: list[tuple[BootNotificationRequest, CallContext]], ctx: Context
+) -> list[BootNotificationResponse]:
+    """BootNotifications of many CPs (a storm of reconnects): one upsert for a round of them;
+    a CP's second one in a later round."""
+    return await in_rounds(
+        calls, lambda call: [call[1].charge_point_id], lambda part: boot_round(part, ctx)
+    )
+
+
+async def boot_round(
+    calls: list[tuple[BootNotificationRequest, CallContext]], ctx: Context
+) -> list[BootNotificationResponse]:
+    """Upsert the CPs of `calls` (no two the same) in one statement; answer each."""
     settings: Settings = ctx.settings
-    at = _received(ctx)
-    stored = await ctx.session.scalar(
-        BOOT_UPSERT,
-        {
-            "p_id": ctx.charge_point_id,
-            "p_status": _POLICY_STATUS[settings.unknown_charge_points].value,
-            "p_at": at,
-            "p_vendor": request.charge_point_vendor,
-            "p_model": request.charge_point_model,
-            "p_serial_number": request.charge_point_serial_number,
-            "p_charge_box_serial_number": request.charge_box_serial_number,
-            "p_firmware_version": request.firmware_version,
-            "p_iccid": request.iccid,
-            "p_imsi": request.imsi,
-            "p_meter_type": request.meter_type,
-            "p_meter_serial_number": request.meter_serial_number,
-            "p_last_boot_at": at,
-        },
-    )
-    status = RegistrationStatus(stored)
-    await ctx.emit(
-        "station.booted",
-        event_body(
+    policy = _POLICY_STATUS[settings.unknown_charge_points].value
+    params = []
+    for request, call in calls:
+        at = _received(call)
+        params.append(
+            {
+                "p_id": call.charge_point_id,
+                "p_status": policy,
+                "p_at": at,
+                "p_vendor": request.charge_point_vendor,
+                "p_model": request.charge_point_model,
+                "p_serial_number": request.charge_point_serial_number,
+                "p_charge_box_serial_number": request.charge_box_serial_number,
+                "p_firmware_version": request.firmware_version,
+                "p_iccid": request.iccid,
+                "p_imsi": request.imsi,
+                "p_meter_type": request.meter_type,
+                "p_meter_serial_number": request.meter_serial_number,
+                "p_last_boot_at": at,
+            }
+        )
+    stored = {
+        row.id: row.registration_status for row in await ctx.session.execute(BOOT_UPSERT, params)
+    }
+    responses = []
+    for (request, call), values in zip(calls, params, strict=True):
+        status = RegistrationStatus(stored[call.charge_point_id])
+        await call.emit(
             "station.booted",
-            at=at,
-            chargePointId=ctx.charge_point_id,
-            registrationStatus=status.value,
-            **request.to_payload(),
-        ),
-    )
-    # While Pending, the interval is how soon the CP boots again (OCPP 1.6 section 4.2).
-    interval = (
-        settings.heartbeat_interval
-        if status is RegistrationStatus.ACCEPTED
-        else settings.pending_interval
-    )
-    return BootNotificationResponse(status=status, current_time=utcnow(), interval=interval)
+            event_body(
+                "station.booted",
+                at=values["p_at"],
+                chargePointId=call.charge_point_id,
+                registrationStatus=status.value,
+                **request.to_payload(),
+            ),
+        )
+        # While Pending, the interval is how soon the CP boots again (OCPP 1.6 section 4.2).
+        interval = (
+            settings.heartbeat_interval
+            if status is RegistrationStatus.ACCEPTED
+            else settings.pending_interval
+        )
+        responses.append(
+            BootNotificationResponse(status=status, current_time=utcnow(), interval=interval)
+        )
+    return responses
 
 
 @router.on(Action.HEARTBEAT)
@@ -152,6 +182,9 @@ async def status_notification(
         charge_point_id=ctx.charge_point_id,
         connector_id=request.connector_id,
         status_at=at,
+        availability=inherited_availability(
+            literal(ctx.charge_point_id, String), literal(request.connector_id, BigInteger)
+        ),
         **fields,
     )
     await ctx.session.execute(
@@ -192,6 +225,19 @@ async def status_notification(
 _FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
 
 
+def inherited_availability(cp_id: Any, connector_id: Any) -> Any:
+    """A connector first reported after the whole CP (connector 0) was made Inoperative by an
+    accepted ChangeAvailability is Inoperative too; Operative otherwise. An existing connector
+    keeps its own (the upserts do not set it on conflict)."""
+    whole = aliased(connectors)
+    return func.coalesce(
+        select(whole.c.availability)
+        .where(whole.c.charge_point_id == cp_id, whole.c.connector_id == 0, connector_id != 0)
+        .scalar_subquery(),
+        "Operative",
+    )
+
+
 def _unnest(name: str, **columns: Any) -> Any:
     """Rows from one array parameter per column (`columns`: name -> element type)."""
     arrays = [bindparam(key, type_=ARRAY(type_)) for key, type_ in columns.items()]
@@ -229,12 +275,13 @@ _STATUS_COLUMNS: dict[str, Any] = {
 # only over a status that is not newer.
 _CONNECTOR_ROWS = _unnest("connector_rows", **_STATUS_COLUMNS)
 _connector_insert = insert(connectors).from_select(
-    ["charge_point_id", "connector_id", *_FIELDS, "status_at"],
+    ["charge_point_id", "connector_id", *_FIELDS, "status_at", "availability"],
     select(
         _CONNECTOR_ROWS.c.charge_point_id,
         _CONNECTOR_ROWS.c.connector_id,
         *(_CONNECTOR_ROWS.c[f] for f in _FIELDS),
         _CONNECTOR_ROWS.c.at,
+        inherited_availability(_CONNECTOR_ROWS.c.charge_point_id, _CONNECTOR_ROWS.c.connector_id),
     ),
 )
 UPSERT_CONNECTORS = _connector_insert.on_conflict_do_update(

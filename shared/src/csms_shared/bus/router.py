@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -58,9 +58,55 @@ CallHandler = Callable[[Any, CallContext], Awaitable[OcppModel]]
 # Notifications of one action handled together: (request, its own context) pairs whose contexts
 # share the batch's session; the batch's Context collects what they emit.
 BatchHandler = Callable[[list[tuple[Any, CallContext]], Context], Awaitable[None]]
+# Decision calls of one action answered together: (request, its own context) pairs sharing the
+# group's session; one response per call, in order.
+GroupHandler = Callable[[list[tuple[Any, CallContext]], Context], Awaitable[list[OcppModel]]]
 RpcHandler = Callable[[dict[str, Any], Context], Awaitable[Any]]
 EventHandler = Callable[[dict[str, Any], Context], Awaitable[None]]
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+T = TypeVar("T")
+
+
+def rounds(items: list[T], keys: Callable[[T], Iterable[Hashable]]) -> list[list[T]]:
+    """`items` in rounds that share no key, in order: each item goes to the first round after
+    every earlier item it shares a key with.
+
+    A set-based group handler writes a round in one statement; items that touch the same row
+    (the same charge point, idTag, transaction) land in later rounds, which then see what the
+    earlier ones wrote, as if the calls had come one after the other.
+    """
+    result: list[list[T]] = []
+    last_round: dict[Hashable, int] = {}
+    for item in items:
+        item_keys = list(keys(item))
+        n = max((last_round[k] + 1 for k in item_keys if k in last_round), default=0)
+        if n == len(result):
+            result.append([])
+        result[n].append(item)
+        for k in item_keys:
+            last_round[k] = n
+    return result
+
+
+R = TypeVar("R")
+
+
+async def in_rounds(
+    items: list[T],
+    keys: Callable[[T], Iterable[Hashable]],
+    handle: Callable[[list[T]], Awaitable[list[R]]],
+) -> list[R]:
+    """`handle` each of the `rounds` of `items` in turn; its results in the items' order."""
+    if len(items) == 1:
+        return await handle(items)
+    indexed = list(enumerate(items))
+    results: dict[int, R] = {}
+    for group in rounds(indexed, lambda pair: keys(pair[1])):
+        answers = await handle([item for _, item in group])
+        results.update(zip((n for n, _ in group), answers, strict=True))
+    return [results[n] for n in range(len(items))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +120,9 @@ class CallRoute:
     # Set by Router.on_batch: notifications (no reply expected) of this action are gathered and
     # written in one transaction; `handler` stays the per-message fallback.
     batch: BatchHandler | None = None
+    # Set by Router.on_group: decision calls answered from one transaction are handed over
+    # together (set-based statements) instead of one by one.
+    group: GroupHandler | None = None
 
 
 @dataclass(slots=True)
@@ -106,6 +155,19 @@ class Router:
             if route is None:
                 raise ValueError(f"{action.value} needs a per-message handler before a batch one")
             self.calls[action.value] = replace(route, batch=handler)
+            return handler
+
+        return register
+
+    def on_group(self, action: Action) -> Callable[[F], F]:
+        """Answer decision calls of `action` that share a transaction together (after
+        `on(action)` registered the handler of one call, used when a group fails)."""
+
+        def register(handler: F) -> F:
+            route = self.calls.get(action.value)
+            if route is None:
+                raise ValueError(f"{action.value} needs a per-call handler before a group one")
+            self.calls[action.value] = replace(route, group=handler)
             return handler
 
         return register

@@ -498,21 +498,27 @@ class ServiceRuntime:
     ) -> list[tuple[dict[str, Any], str]]:
         """Answer decision calls from one transaction; each alone if that one fails.
 
-        The handlers run one after the other, as if the calls had come in that order. If any
-        raises (a refused call, a lock conflict, a bug), nothing of the group is committed and
-        every call gets the answer it would have had alone. The caller holds a handler slot.
+        The action's group handler gets them all (set-based statements), or else its handler
+        runs for one after the other, as if the calls had come in that order. If any raises (a
+        refused call, a lock conflict, a bug), nothing of the group is committed and every call
+        gets the answer it would have had alone. The caller holds a handler slot.
         """
         if len(group) == 1:
             return [await self._answer(route, group[0].headers, group[0].request)]
         GROUP_SIZE.labels(self._service, route.action).observe(len(group))
-        contexts: list[CallContext] = []
+        contexts: list[Context] = []
         try:
             async with self.sessions() as session, session.begin():
-                responses = []
-                for entry in group:
-                    ctx = self._call_context(session, entry.headers)
-                    contexts.append(ctx)
-                    responses.append(await route.handler(entry.request, ctx))
+                calls = [(e.request, self._call_context(session, e.headers)) for e in group]
+                contexts += [ctx for _, ctx in calls]
+                if route.group is not None:
+                    shared = self._context(session)
+                    contexts.append(shared)
+                    responses = await route.group(calls, shared)
+                    if len(responses) != len(calls):
+                        raise RuntimeError(f"{route.action} answered {len(responses)} calls")
+                else:
+                    responses = [await route.handler(request, ctx) for request, ctx in calls]
         except Exception as exc:
             log.info(
                 "a group of %d %s failed (%s); answering each alone",

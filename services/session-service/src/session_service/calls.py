@@ -1,0 +1,28 @@
+"""What the CP-call handlers share: a call's receive time, its warnings, re-sends counted."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from prometheus_client import Counter
+
+from csms_shared.bus.router import CallContext
+from csms_shared.ocpp._base import utcnow
+
+log = logging.getLogger("session_service.handlers")
+
+DUPLICATES = Counter(
+    "session_duplicates_total", "Re-sent or redelivered messages recognised as copies", ["action"]
+)
+
+
+def received_at(ctx: CallContext) -> datetime:
+    """When the gateway received the call (now, if it did not say)."""
+    return ctx.received_at or utcnow()
+
+
+def log_warnings(ctx: CallContext, action: str, warnings: list[str]) -> None:
+    """Nonsensical-but-valid input is accepted; each oddity is logged with its CP."""
+    for warning in warnings:
+        log.warning("%s %s: %s", ctx.charge_point_id, action, warning)

@@ -67,7 +67,7 @@ class Dispatcher:
         await self._replies.consume(self._on_reply)
         self.rpc = RpcClient(await self.connection.channel())
         await self.rpc.start()
-        self.relay = OutboxRelay(self._sessions, outbox, self._exchanges[EVENTS.name])
+        self.relay = OutboxRelay(self._sessions, outbox, self._channel, EVENTS.name)
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
 
     async def close(self) -> None:

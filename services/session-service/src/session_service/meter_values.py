@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, Row, any_, bindparam, insert, select, text
+from sqlalchemy import Integer, Row, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,31 @@ _SIGNS_OF_LIFE = text(
     " CAST(:meter_at AS timestamptz[]), CAST(:meter_wh AS numeric[]), CAST(:alive AS boolean[]))"
     " AS v(id, seen, meter_at, meter_wh, alive)"
     " WHERE t.id = v.id"
+)
+
+
+# One row per sampled value, as arrays: one INSERT whatever the number of rows (an executemany
+# costs SQLAlchemy and asyncpg a parameter set per row).
+_ROW_COLUMNS = (
+    ("charge_point_id", "varchar"),
+    ("connector_id", "integer"),
+    ("transaction_id", "integer"),
+    ("timestamp", "timestamptz"),
+    ("value", "text"),
+    ("context", "varchar"),
+    ("format", "varchar"),
+    ("measurand", "varchar"),
+    ("phase", "varchar"),
+    ("location", "varchar"),
+    ("unit", "varchar"),
+    ("source", "varchar"),
+    ("received_at", "timestamptz"),
+)
+_INSERT_ROWS = text(
+    f"INSERT INTO {meter_values.fullname} ({', '.join(name for name, _ in _ROW_COLUMNS)})"
+    " SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ROW_COLUMNS)
+    + ")"
 )
 
 
@@ -120,9 +145,11 @@ async def claim_messages(session: AsyncSession, keys: list[tuple[str, bytes]]) -
 
 
 async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Store sampled values: one executemany, whatever the number of rows."""
+    """Store sampled values (`sampled_rows`): one statement, whatever the number of rows."""
     if rows:
-        await session.execute(insert(meter_values), rows)
+        await session.execute(
+            _INSERT_ROWS, {name: [row[name] for row in rows] for name, _ in _ROW_COLUMNS}
+        )
 
 
 async def lock_transactions(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:

@@ -272,7 +272,7 @@ class ServiceRuntime:
         # asker's answer, or its timeout, is the confirmation), so none is waited for.
         self._reply_channel = await self.connection.channel(publisher_confirms=False)
         if self._outbox is not None:
-            self.relay = OutboxRelay(self.sessions, self._outbox, self.exchanges[EVENTS.name])
+            self.relay = OutboxRelay(self.sessions, self._outbox, self.channel, EVENTS.name)
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.router.calls:
             queue = await declare_service_queue(self.channel, service_queue(self._service, "calls"))

@@ -199,3 +199,68 @@ async def test_headers_of_each_item_reach_its_handler(count: int) -> None:
         await runtime._on_call(Request("bundle", items))  # type: ignore[arg-type]
     expected = ["cpA"] if count == 1 else [f"cp{n}" for n in range(count)]
     assert [cp for cp, _ in seen["calls"]] == expected
+
+
+# -- events: the ones that queue for a handler are followed in one transaction ---------------
+
+
+class Event(FakeMessage):
+    def __init__(self, n: int, key: str = "station.connected") -> None:
+        super().__init__(f"ev{n}", body=orjson.dumps({"n": n}))
+        self.routing_key = key
+
+
+def event_runtime(lanes: int = 1) -> tuple[ServiceRuntime, dict[str, Any]]:
+    router = Router(service="event-test")
+    seen: dict[str, Any] = {"events": [], "gate": None}
+
+    @router.event("station.*")
+    async def follow(body: dict[str, Any], ctx: Any) -> None:
+        seen["events"].append((body["n"], ctx.session.n))
+        if seen["gate"] is not None:
+            await seen["gate"].wait()
+        if body["n"] == 13:
+            raise RuntimeError("an event this handler cannot take")
+
+    runtime = ServiceRuntime(
+        router,
+        settings=None,
+        broker_url="amqp://unused",
+        sessions=FakeSessions(),  # type: ignore[arg-type]
+        concurrency=4,
+        group_lanes=lanes,
+    )
+    return runtime, seen
+
+
+async def test_events_that_queue_for_their_handler_are_followed_in_one_transaction() -> None:
+    LOG.clear()
+    runtime, seen = event_runtime()
+    seen["gate"] = asyncio.Event()
+    first = asyncio.create_task(runtime._on_event(Event(0)))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    later = [Event(n, "station.disconnected") for n in range(1, 5)]
+    tasks = [asyncio.create_task(runtime._on_event(e)) for e in later]  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    seen["gate"].set()
+    await asyncio.gather(first, *tasks)
+    assert seen["events"] == [(0, 1), *((n, 2) for n in range(1, 5))]
+    assert all(LOG.index("commit 2") < LOG.index(f"ack ev{n}") for n in range(1, 5))
+    assert {e.outcome for e in later} == {"ack"}
+
+
+async def test_a_failed_event_group_is_followed_event_by_event() -> None:
+    LOG.clear()
+    runtime, seen = event_runtime()
+    seen["gate"] = asyncio.Event()
+    first = asyncio.create_task(runtime._on_event(Event(0)))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    later = [Event(12), Event(13), Event(14)]
+    tasks = [asyncio.create_task(runtime._on_event(e)) for e in later]  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    seen["gate"].set()
+    await asyncio.gather(first, *tasks)
+    assert "rollback 2" in LOG
+    # Each again in a transaction of its own; only the bad one goes back to the queue.
+    assert [n for n, txn in seen["events"] if txn > 2] == [12, 13, 14]
+    assert [e.outcome for e in later] == ["ack", "nack requeue=True", "ack"]

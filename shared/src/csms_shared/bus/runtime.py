@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,7 +31,7 @@ from ..ocpp.framing import find_nul, validate_payload
 from .bundle import BadBundle, BundleItem, decode_bundle, encode_replies
 from .connection import connect
 from .outbox import OutboxRelay
-from .router import CallContext, CallRoute, Context, Router
+from .router import CallContext, CallRoute, Context, EventHandler, Router
 from .rpc import RpcError
 from .topology import (
     CALLS,
@@ -147,13 +147,12 @@ class _BundlePart:
 
 
 @dataclass(slots=True)
-class _Decision:
-    """A decision call waiting for a handler slot, and the future its answer goes to."""
+class _Queued:
+    """A call or an event waiting for its group, and the future its outcome goes to."""
 
-    headers: Mapping[str, Any]
-    request: Any
-    future: asyncio.Future[tuple[dict[str, Any], str]]
-    taken: bool = False  # by a group: answered, or being answered
+    item: Any  # (headers, request) of a decision call; (routing key, body) of an event
+    future: asyncio.Future[Any]
+    taken: bool = False  # by a group: handled, or being handled
 
 
 @dataclass(slots=True)
@@ -256,10 +255,10 @@ class ServiceRuntime:
         self._batches: dict[str, list[_Pending]] = {}
         self._batch_timers: dict[str, asyncio.TimerHandle] = {}
         self._flushes: set[asyncio.Task[None]] = set()
-        # Decision calls waiting for a handler slot, by action (see _decide).
+        # Decision calls and events waiting for their group, by action or handler (_in_groups).
         self.group_max = group_max
         self.group_lanes = group_lanes
-        self._decisions: dict[str, list[_Decision]] = {}
+        self._queued: dict[str, list[_Queued]] = {}
         self._lanes: dict[str, asyncio.Semaphore] = {}
 
     async def start(self) -> None:
@@ -456,45 +455,55 @@ class ServiceRuntime:
             HANDLED.labels(self._service, "call", outcome).inc()
             LATENCY.labels(self._service, "call").observe(elapsed)
 
-    async def _decide(
-        self, route: CallRoute, calls: list[tuple[Mapping[str, Any], Any]]
-    ) -> list[tuple[dict[str, Any], str]]:
-        """Answer decision calls (a message's one, or a bundle's): a reply body and outcome each.
-
-        Group commit: calls queue per action; whoever gets one of the action's lanes (and a
-        handler slot) answers every call queued by then, up to `group_max`, from one
-        transaction. An idle service answers each call at once; a busy one pays one
-        transaction for many. Each caller takes lane turns until all its calls were taken.
-        """
+    async def _in_groups(
+        self,
+        key: str,
+        items: list[Any],
+        handle: Callable[[list[_Queued]], Awaitable[list[Any]]],
+    ) -> list[Any]:
+        """Group commit: `items` queue under `key`; whoever gets one of the key's lanes (and a
+        handler slot) hands every item queued by then, up to `group_max`, to `handle` (one
+        transaction). An idle service handles each item at once; a busy one pays one
+        transaction for many. The caller takes lane turns until all its items were taken, then
+        returns their outcomes in order."""
         loop = asyncio.get_running_loop()
-        entries = [_Decision(headers, request, loop.create_future()) for headers, request in calls]
-        self._decisions.setdefault(route.action, []).extend(entries)
-        lanes = self._lanes.get(route.action)
+        entries = [_Queued(item, loop.create_future()) for item in items]
+        self._queued.setdefault(key, []).extend(entries)
+        lanes = self._lanes.get(key)
         if lanes is None:
-            lanes = self._lanes[route.action] = asyncio.Semaphore(self.group_lanes)
+            lanes = self._lanes[key] = asyncio.Semaphore(self.group_lanes)
         while not all(entry.taken for entry in entries):
             async with lanes, self.slots:
-                queued = self._decisions.pop(route.action, None)
+                queued = self._queued.pop(key, None)
                 if not queued:
                     continue
                 group = queued[: self.group_max]
                 if len(queued) > len(group):
-                    self._decisions[route.action] = queued[len(group) :]
+                    self._queued[key] = queued[len(group) :]
                 for entry in group:
                     entry.taken = True
                 try:
-                    answers = await self._group(route, group)
+                    outcomes = await handle(group)
                 except BaseException:
                     for entry in group:  # cancelled (the service stops): nobody is answered
                         entry.future.cancel()
                     raise
-                for entry, answer in zip(group, answers, strict=True):
+                for entry, outcome in zip(group, outcomes, strict=True):
                     if not entry.future.done():
-                        entry.future.set_result(answer)
+                        entry.future.set_result(outcome)
         return list(await asyncio.gather(*(entry.future for entry in entries)))
 
+    async def _decide(
+        self, route: CallRoute, calls: list[tuple[Mapping[str, Any], Any]]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """Answer decision calls (a message's one, or a bundle's): a reply body and outcome
+        each, answered with the calls of the action queued meanwhile (`_in_groups`)."""
+        return await self._in_groups(
+            "call " + route.action, calls, lambda group: self._group(route, group)
+        )
+
     async def _group(
-        self, route: CallRoute, group: list[_Decision]
+        self, route: CallRoute, group: list[_Queued]
     ) -> list[tuple[dict[str, Any], str]]:
         """Answer decision calls from one transaction; each alone if that one fails.
 
@@ -504,12 +513,15 @@ class ServiceRuntime:
         gets the answer it would have had alone. The caller holds a handler slot.
         """
         if len(group) == 1:
-            return [await self._answer(route, group[0].headers, group[0].request)]
+            return [await self._answer(route, *group[0].item)]
         GROUP_SIZE.labels(self._service, route.action).observe(len(group))
         contexts: list[Context] = []
         try:
             async with self.sessions() as session, session.begin():
-                calls = [(e.request, self._call_context(session, e.headers)) for e in group]
+                calls = [
+                    (request, self._call_context(session, headers))
+                    for headers, request in (e.item for e in group)
+                ]
                 contexts += [ctx for _, ctx in calls]
                 if route.group is not None:
                     shared = self._context(session)
@@ -527,7 +539,7 @@ class ServiceRuntime:
                 type(exc).__name__,
             )
             HANDLED.labels(self._service, "group", "fallback").inc()
-            return [await self._answer(route, entry.headers, entry.request) for entry in group]
+            return [await self._answer(route, *entry.item) for entry in group]
         for ctx in contexts:
             self._committed(ctx)
         return [({"payload": response.to_payload()}, "ok") for response in responses]
@@ -666,8 +678,8 @@ class ServiceRuntime:
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         key = message.routing_key or ""
-        handler = next((h for regex, h in self._event_routes if regex.match(key)), None)
-        if handler is None:
+        found = next(((regex, h) for regex, h in self._event_routes if regex.match(key)), None)
+        if found is None:
             await message.ack()
             return
         try:
@@ -676,19 +688,55 @@ class ServiceRuntime:
             log.warning("dropping an event that is not JSON on %s", key)
             await message.reject(requeue=False)
             return
-        try:
-            async with self.slots, self.sessions() as session, session.begin():
-                ctx = self._context(session)
-                await handler(body, ctx)
-            self._committed(ctx)
-        except Exception:
-            log.exception("event handler failed for %s", key)
+        regex, handler = found
+        [handled] = await self._in_groups(
+            "event " + regex.pattern,
+            [(key, body)],
+            lambda group: self._event_group(handler, group),
+        )
+        if not handled:
             HANDLED.labels(self._service, "event", "requeued").inc()
             await asyncio.sleep(0.5)
             await message.nack(requeue=True)
             return
         await message.ack()
         HANDLED.labels(self._service, "event", "ok").inc()
+
+    async def _event_group(self, handler: EventHandler, group: list[_Queued]) -> list[bool]:
+        """Events for one handler from one transaction; each alone if that one fails.
+        Whether each was handled (the caller holds a handler slot)."""
+        if len(group) > 1:
+            contexts: list[Context] = []
+            try:
+                async with self.sessions() as session, session.begin():
+                    for _, body in (entry.item for entry in group):
+                        ctx = self._context(session)
+                        contexts.append(ctx)
+                        await handler(body, ctx)
+            except Exception as exc:
+                log.info(
+                    "a group of %d events failed (%s); handling each alone",
+                    len(group),
+                    type(exc).__name__,
+                )
+                HANDLED.labels(self._service, "group", "fallback").inc()
+            else:
+                for ctx in contexts:
+                    self._committed(ctx)
+                return [True] * len(group)
+        handled = []
+        for key, body in (entry.item for entry in group):
+            try:
+                async with self.sessions() as session, session.begin():
+                    ctx = self._context(session)
+                    await handler(body, ctx)
+                self._committed(ctx)
+            except Exception:
+                log.exception("event handler failed for %s", key)
+                handled.append(False)
+            else:
+                handled.append(True)
+        return handled
 
     async def _on_rpc(self, message: AbstractIncomingMessage) -> None:
         method = message.type or ""

@@ -84,6 +84,7 @@ class Gateway:
         bus.on_command = self._on_command
         bus.on_control = self._on_control
         bus.on_event = self._on_event
+        self.draining = False
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -234,10 +235,15 @@ class Gateway:
         if self.sessions.get(session.cp_id) is session:
             del self.sessions[session.cp_id]
             CONNECTED.set(len(self.sessions))
-            try:
-                await self.bus.unbind_charge_point(session.cp_id)
-            except Exception:
-                log.warning("could not unbind %s (broker down?)", session.cp_id)
+            # While draining, the CP's binding stays until this gateway's queue goes with its
+            # connection: thousands of unbinds would compete in the broker with the binds of
+            # the gateways the CPs move to. A command for a CP that moved meanwhile reaches
+            # both queues; this one ignores it (_on_command) and the new gateway answers.
+            if not self.draining:
+                try:
+                    await self.bus.unbind_charge_point(session.cp_id)
+                except Exception:
+                    log.warning("could not unbind %s (broker down?)", session.cp_id)
         ws = session.ws
         try:
             await self.bus.publish_event(
@@ -334,6 +340,7 @@ class Gateway:
         """Stop accepting and close every connection with 1001 so CPs reconnect elsewhere."""
         if self._server is None:
             return
+        self.draining = True
         sessions = list(self.sessions.values())
         log.info("draining %d connections", len(sessions))
         self._server.close(close_connections=False)

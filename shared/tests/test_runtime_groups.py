@@ -11,8 +11,8 @@ import pytest
 
 from csms_shared.bus.bundle import encode_bundle, reply_items
 from csms_shared.bus.router import CallContext, Router
-from csms_shared.bus.runtime import ServiceRuntime
-from csms_shared.bus.topology import HEADER_BUNDLE, HEADER_GATEWAY
+from csms_shared.bus.runtime import ServiceRuntime, by_charge_point, lost_a_conflict
+from csms_shared.bus.topology import HEADER_BUNDLE, HEADER_CHARGE_POINT, HEADER_GATEWAY
 from csms_shared.ocpp.errors import PropertyConstraintViolation
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
@@ -264,3 +264,76 @@ async def test_a_failed_event_group_is_followed_event_by_event() -> None:
     # Each again in a transaction of its own; only the bad one goes back to the queue.
     assert [n for n, txn in seen["events"] if txn > 2] == [12, 13, 14]
     assert [e.outcome for e in later] == ["ack", "nack requeue=True", "ack"]
+
+
+# -- lock order and conflicts ----------------------------------------------------------------
+
+
+class Conflict(Exception):
+    """What asyncpg raises when Postgres picked this transaction to end a deadlock."""
+
+    sqlstate = "40P01"
+
+
+class Wrapped(Exception):
+    """What SQLAlchemy wraps a driver error in (`orig`)."""
+
+    def __init__(self, orig: BaseException) -> None:
+        super().__init__("wrapped")
+        self.orig = orig
+
+
+def test_conflicts_are_recognised_through_their_wrappers() -> None:
+    assert lost_a_conflict(Conflict())
+    assert lost_a_conflict(Wrapped(Conflict()))
+    try:
+        raise RuntimeError("outer") from Wrapped(Conflict())
+    except RuntimeError as exc:
+        assert lost_a_conflict(exc)
+    assert not lost_a_conflict(RuntimeError("a bug"))
+
+
+def test_items_are_ordered_by_charge_point_and_keep_their_order_per_cp() -> None:
+    items = [{HEADER_CHARGE_POINT: cp} for cp in ("b", "a", "c", "a", "b")]
+    assert by_charge_point(items) == [1, 3, 0, 4, 2]
+
+
+async def test_a_group_that_lost_a_deadlock_runs_once_more_in_cp_order() -> None:
+    LOG.clear()
+    router = Router(service="conflict-test")
+    runs: list[list[str]] = []
+
+    @router.on(Action.AUTHORIZE)
+    async def authorize(request: AuthorizeRequest, ctx: CallContext) -> AuthorizeResponse:
+        raise AssertionError("the group handler answers")
+
+    @router.on_group(Action.AUTHORIZE)
+    async def group(calls: list[Any], ctx: Any) -> list[AuthorizeResponse]:
+        runs.append([call.charge_point_id for _, call in calls])
+        if len(runs) == 1:
+            raise Wrapped(Conflict())
+        info = IdTagInfo(status=AuthorizationStatus.ACCEPTED)
+        return [
+            AuthorizeResponse(id_tag_info=info.model_copy(update={"parent_id_tag": r.id_tag}))
+            for r, _ in calls
+        ]
+
+    runtime = ServiceRuntime(
+        router,
+        settings=None,
+        broker_url="amqp://unused",
+        sessions=FakeSessions(),  # type: ignore[arg-type]
+        concurrency=2,
+    )
+    replies: list[Any] = []
+
+    async def reply(message: Any, body: Any) -> None:
+        replies.append(orjson.loads(body))
+
+    runtime._reply = reply  # type: ignore[method-assign]
+    items = [(cp, {"idTag": cp}) for cp in ("cpC", "cpA", "cpB")]
+    await runtime._on_call(Request("bundle", items))  # type: ignore[arg-type]
+    assert runs == [["cpA", "cpB", "cpC"], ["cpA", "cpB", "cpC"]]
+    assert LOG[:2] == ["rollback 1", "commit 2"]
+    # Answers in the bundle's order, not the lock order.
+    assert [answered(b) for b in reply_items(replies[0], 3)] == ["cpC", "cpA", "cpB"]

@@ -174,12 +174,17 @@ async def load_for_stops(
     """StopTransactions' reads in one statement: for each (transactionId, idTag or None), the
     transaction, locked until the commit (`transactions.load_for_update`), and the list entry
     of the idTag."""
+    # Locked in transaction id order, as a MeterValues batch locks them (`lock_transactions`).
+    order = sorted(range(len(asked)), key=lambda n: asked[n][0])
     params = {
-        "ids": [tx_id for tx_id, _ in asked],
-        "tags": [tag.lower() if tag is not None else None for _, tag in asked],
+        "ids": [asked[n][0] for n in order],
+        "tags": [tag.lower() if tag is not None else None for tag in (asked[n][1] for n in order)],
     }
     rows = (await session.execute(_LOAD_FOR_STOPS, params)).all()
-    return [((row if row.id is not None else None), _record(row, "tag_")) for row in rows]
+    found: list[tuple[Row[Any] | None, IdTagRecord | None]] = [(None, None)] * len(asked)
+    for n, row in zip(order, rows, strict=True):
+        found[n] = ((row if row.id is not None else None), _record(row, "tag_"))
+    return found
 
 
 async def load_for_stop(

@@ -6,13 +6,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, case, column, func, or_, update
+from sqlalchemy import String, and_, any_, bindparam, case, column, func, or_, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.router import Context
 
 from .db import TIMESTAMP, charge_points, gateways
-from .queries import restore_swept
+from .queries import locked_in_id_order, restore_swept
 from .router import router
 
 log = logging.getLogger(__name__)
@@ -85,15 +85,20 @@ async def station_disconnected(event: dict[str, Any], ctx: Context) -> None:
 # CPs a message), applied with one statement. Same effect as the Heartbeat route's `touch` per
 # CP: last seen never moves backwards, a CP without a row is not created. The Heartbeat route
 # (handlers.py) stays: a gateway of the previous version still publishes every Heartbeat during
-# a rolling upgrade. Two batches locking overlapping rows in different orders (a CP that moved
-# gateways between flushes) can deadlock; Postgres aborts one, the runtime requeues it.
+# a rolling upgrade. The rows are locked in id order (`locked_in_id_order`), as every writer of
+# many charge point rows locks them.
 _SEEN = func.unnest(
     bindparam("ids", type_=ARRAY(String)), bindparam("ats", type_=ARRAY(TIMESTAMP))
 ).table_valued(column("id", String), column("at", TIMESTAMP))
 _SEEN_ROWS = _SEEN.render_derived(name="seen")
 APPLY_SEEN = (
     update(charge_points)
-    .where(charge_points.c.id == _SEEN_ROWS.c.id)
+    .where(
+        charge_points.c.id == _SEEN_ROWS.c.id,
+        charge_points.c.id.in_(
+            locked_in_id_order(charge_points.c.id == any_(bindparam("ids", type_=ARRAY(String))))
+        ),
+    )
     .values(last_seen_at=func.greatest(charge_points.c.last_seen_at, _SEEN_ROWS.c.at))
 )
 
@@ -170,14 +175,13 @@ async def gateway_stopped(event: dict[str, Any], ctx: Context) -> None:
         )
     )
     cp = charge_points.c
+    held = and_(
+        cp.gateway == event["gateway"],
+        cp.connected_at <= at,
+        or_(cp.online.is_(True), cp.offline_by_sweep.is_(True)),
+    )
     await ctx.session.execute(
         update(charge_points)
-        .where(
-            and_(
-                cp.gateway == event["gateway"],
-                cp.connected_at <= at,
-                or_(cp.online.is_(True), cp.offline_by_sweep.is_(True)),
-            )
-        )
+        .where(held, cp.id.in_(locked_in_id_order(held)))
         .values(online=False, offline_by_sweep=False, disconnected_at=at)
     )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, and_, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, not_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,23 @@ from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime
 
 from .db import charge_points, connectors, gateways
+
+
+def locked_in_id_order(*where: ColumnElement[bool]) -> Select[Any]:
+    """The ids of the CPs matching `where`, locked in id order.
+
+    Every statement that writes many charge point rows takes its row locks in this order, as do
+    the runtime's groups and batches (sorted by charge point id): two of them that meet on the
+    same rows then wait for each other instead of deadlocking.
+    """
+    cp = charge_points.c
+    return (
+        select(cp.id)
+        .where(*where)
+        .order_by(cp.id)
+        .with_for_update(of=charge_points)
+        .correlate(None)  # a FROM of its own, inside the UPDATE of the same table
+    )
 
 
 async def ensure_charge_point(session: AsyncSession, cp_id: str) -> None:
@@ -59,9 +76,10 @@ async def mark_offline_where_gateway_silent(session: AsyncSession, factor: float
         0, 0, 0, 0, 0, 0, gw.beat_interval * factor
     )
     stopped = and_(gw.stopped_at.is_not(None), cp.connected_at <= gw.stopped_at)
+    which = and_(cp.online.is_(True), cp.gateway == gw.id, or_(silent, stopped))
     result = await session.execute(
         update(charge_points)
-        .where(and_(cp.online.is_(True), cp.gateway == gw.id, or_(silent, stopped)))
+        .where(which, cp.id.in_(locked_in_id_order(which)))
         .values(
             online=False,
             disconnected_at=func.now(),
@@ -76,18 +94,17 @@ async def restore_swept(session: AsyncSession, gateway: str, started: datetime) 
     """Back online: CPs the sweep took offline while `gateway`, still the process that started
     at `started` and has not stopped, was late with its beats. Returns how many."""
     gw, cp = gateways.c, charge_points.c
+    which = and_(
+        cp.offline_by_sweep.is_(True),
+        cp.gateway == gw.id,
+        cp.connected_at >= started,
+        gw.id == gateway,
+        gw.started_at == started,
+        gw.stopped_at.is_(None),
+    )
     result = await session.execute(
         update(charge_points)
-        .where(
-            and_(
-                cp.offline_by_sweep.is_(True),
-                cp.gateway == gw.id,
-                cp.connected_at >= started,
-                gw.id == gateway,
-                gw.started_at == started,
-                gw.stopped_at.is_(None),
-            )
-        )
+        .where(which, cp.id.in_(locked_in_id_order(which)))
         .values(online=True, offline_by_sweep=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiormq
 import orjson
@@ -49,6 +49,7 @@ from .topology import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HANDLED = Counter(
     "csms_messages_handled_total", "Messages handled by a service", ["service", "kind", "outcome"]
@@ -180,6 +181,38 @@ def _received_at(headers: Mapping[str, Any]) -> datetime:
         except ValueError:
             pass
     return utcnow()
+
+
+# Postgres aborted the transaction to resolve a conflict with another: deadlock, serialization.
+_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def lost_a_conflict(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) is Postgres aborting a transaction for a conflict."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in _CONFLICTS:
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
+
+
+def exc_text(exc: BaseException) -> str:
+    """The first line of an exception, for a log line."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+def by_charge_point(items: list[Mapping[str, Any]], key: str = HEADER_CHARGE_POINT) -> list[int]:
+    """The positions of `items` sorted by the charge point each names (stable).
+
+    Groups and batches write their rows in this order, and the registry locks many CPs' rows in
+    id order: two transactions that meet on the same rows then wait for each other instead of
+    deadlocking. A CP's own items keep their order.
+    """
+    return sorted(range(len(items)), key=lambda n: str(items[n].get(key) or ""))
 
 
 def handler_slots(sessions: async_sessionmaker[AsyncSession], concurrency: int | None) -> int:
@@ -508,20 +541,21 @@ class ServiceRuntime:
         """Answer decision calls from one transaction; each alone if that one fails.
 
         The action's group handler gets them all (set-based statements), or else its handler
-        runs for one after the other, as if the calls had come in that order. If any raises (a
-        refused call, a lock conflict, a bug), nothing of the group is committed and every call
-        gets the answer it would have had alone. The caller holds a handler slot.
+        runs for one after the other, as if the calls had come in that order. They are handed
+        over sorted by charge point (`by_charge_point`). A group that lost a lock conflict is
+        run once more; if it fails otherwise (a refused call, a bug), nothing of it is committed
+        and every call gets the answer it would have had alone. The caller holds a handler slot.
         """
         if len(group) == 1:
             return [await self._answer(route, *group[0].item)]
         GROUP_SIZE.labels(self._service, route.action).observe(len(group))
-        contexts: list[Context] = []
-        try:
+        order = by_charge_point([headers for headers, _ in (e.item for e in group)])
+        items = [group[n].item for n in order]
+
+        async def run() -> tuple[list[Any], list[Context]]:
+            contexts: list[Context] = []
             async with self.sessions() as session, session.begin():
-                calls = [
-                    (request, self._call_context(session, headers))
-                    for headers, request in (e.item for e in group)
-                ]
+                calls = [(request, self._call_context(session, h)) for h, request in items]
                 contexts += [ctx for _, ctx in calls]
                 if route.group is not None:
                     shared = self._context(session)
@@ -531,6 +565,10 @@ class ServiceRuntime:
                         raise RuntimeError(f"{route.action} answered {len(responses)} calls")
                 else:
                     responses = [await route.handler(request, ctx) for request, ctx in calls]
+            return responses, contexts
+
+        try:
+            responses, contexts = await self._once_more_on_conflict(route.action, run)
         except Exception as exc:
             log.info(
                 "a group of %d %s failed (%s); answering each alone",
@@ -542,7 +580,23 @@ class ServiceRuntime:
             return [await self._answer(route, *entry.item) for entry in group]
         for ctx in contexts:
             self._committed(ctx)
-        return [({"payload": response.to_payload()}, "ok") for response in responses]
+        answers: list[tuple[dict[str, Any], str]] = [({}, "")] * len(group)
+        for n, response in zip(order, responses, strict=True):
+            answers[n] = ({"payload": response.to_payload()}, "ok")
+        return answers
+
+    async def _once_more_on_conflict(self, what: str, run: Callable[[], Awaitable[T]]) -> T:
+        """`run` (a transaction), and once more if Postgres aborted it for a deadlock or a
+        serialization failure: the transaction it met has gone on, so the retry usually passes,
+        where handling a group of 100 one by one would take the group's whole time again."""
+        try:
+            return await run()
+        except Exception as exc:
+            if not lost_a_conflict(exc):
+                raise
+            log.info("%s lost a lock conflict (%s); running it once more", what, exc_text(exc))
+            HANDLED.labels(self._service, "group", "retried").inc()
+            return await run()
 
     async def _answer(
         self, route: CallRoute, headers: Mapping[str, Any], request: Any
@@ -644,21 +698,31 @@ class ServiceRuntime:
     async def _run_batch(self, route: CallRoute, items: list[_Pending]) -> None:
         """Notifications of one action in one transaction, each acked after the commit.
 
-        If the batch fails, every message is handled alone as if it had never been batched:
-        one poison message is requeued on its own and cannot hold the others back.
+        Handed over sorted by charge point (`by_charge_point`); a batch that lost a lock
+        conflict is run once more. If it fails otherwise, every message is handled alone as if
+        it had never been batched: one poison message is requeued on its own and cannot hold
+        the others back.
         """
         assert route.batch is not None
         BATCH_SIZE.labels(self._service, route.action).observe(len(items))
-        try:
-            async with self.slots, self.sessions() as session, session.begin():
+        ordered = [items[n] for n in by_charge_point([p.message.headers or {} for p in items])]
+
+        async def run() -> Context:
+            async with self.sessions() as session, session.begin():
                 ctx = self._context(session)
                 calls = [
-                    (p.request, self._call_context(session, p.message.headers or {})) for p in items
+                    (p.request, self._call_context(session, p.message.headers or {}))
+                    for p in ordered
                 ]
-                await route.batch(calls, ctx)
+                await route.batch(calls, ctx)  # type: ignore[misc]
             ctx.emitted += sum(call.emitted for _, call in calls)
             for _, call in calls:
                 ctx.committed += call.committed
+            return ctx
+
+        try:
+            async with self.slots:
+                ctx = await self._once_more_on_conflict(route.action, run)
             self._committed(ctx)
         except Exception:
             log.exception(
@@ -703,16 +767,24 @@ class ServiceRuntime:
         HANDLED.labels(self._service, "event", "ok").inc()
 
     async def _event_group(self, handler: EventHandler, group: list[_Queued]) -> list[bool]:
-        """Events for one handler from one transaction; each alone if that one fails.
-        Whether each was handled (the caller holds a handler slot)."""
+        """Events for one handler from one transaction, sorted by charge point
+        (`by_charge_point`), once more if it lost a lock conflict, each alone if it fails
+        otherwise. Whether each was handled (the caller holds a handler slot)."""
         if len(group) > 1:
-            contexts: list[Context] = []
-            try:
+            bodies = [body for _, body in (entry.item for entry in group)]
+            order = by_charge_point(bodies, "chargePointId")
+
+            async def run() -> list[Context]:
+                contexts: list[Context] = []
                 async with self.sessions() as session, session.begin():
-                    for _, body in (entry.item for entry in group):
+                    for n in order:
                         ctx = self._context(session)
                         contexts.append(ctx)
-                        await handler(body, ctx)
+                        await handler(bodies[n], ctx)
+                return contexts
+
+            try:
+                contexts = await self._once_more_on_conflict("events", run)
             except Exception as exc:
                 log.info(
                     "a group of %d events failed (%s); handling each alone",

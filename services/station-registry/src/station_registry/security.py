@@ -9,8 +9,8 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.events import event_body
 from csms_shared.bus.router import Context
@@ -84,23 +84,22 @@ def _effective_status(stored: str | None, policy: UnknownChargePointPolicy) -> s
     }[policy]
 
 
-# Every handshake reads this: built once.
-_HANDSHAKE_READ = select(
+# Every handshake reads this: built once, for a whole group of handshakes.
+_HANDSHAKES_READ = select(
+    charge_points.c.id,
     charge_points.c.security_profile,
     charge_points.c.auth_key_hash,
     charge_points.c.registration_status,
-).where(charge_points.c.id == bindparam("p_id", type_=String))
+).where(charge_points.c.id == any_(bindparam("p_ids", type_=ARRAY(String))))
 
 
-@router.rpc("authorize_connection")
-async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def _admit(ctx: Context, handshake: dict[str, Any], row: Any) -> dict[str, Any]:
     """May this handshake open a connection? Checks the CP's security profile."""
     settings: Settings = ctx.settings
-    cp_id = str(params.get("id", ""))
-    password = params.get("password")
-    tls = bool(params.get("tls"))
-    client_cn = params.get("clientCertCn")
-    row = (await ctx.session.execute(_HANDSHAKE_READ, {"p_id": cp_id})).first()
+    cp_id = str(handshake.get("id", ""))
+    password = handshake.get("password")
+    tls = bool(handshake.get("tls"))
+    client_cn = handshake.get("clientCertCn")
     profile = row.security_profile if row else 0
     status = _effective_status(
         row.registration_status if row else None, settings.unknown_charge_points
@@ -123,6 +122,32 @@ async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str
         if row is None or row.auth_key_hash is None or not verify_key(password, row.auth_key_hash):
             return await refuse(401, "InvalidCredentials", "wrong AuthorizationKey")
     return {"allowed": True, "securityProfile": profile, "registrationStatus": status}
+
+
+# Handshakes one admission asks about, at most (a gateway sends fewer).
+MAX_HANDSHAKES = 500
+
+
+@router.rpc("authorize_connections")
+async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """The handshakes a gateway holds open at once (a reconnect storm): one read for all of
+    them, a decision each, in order (`decisions`)."""
+    handshakes = params.get("handshakes")
+    if not isinstance(handshakes, list) or not all(isinstance(h, dict) for h in handshakes):
+        raise RpcError("invalid", "handshakes is a list of objects")
+    if len(handshakes) > MAX_HANDSHAKES:
+        raise RpcError("invalid", f"at most {MAX_HANDSHAKES} handshakes at once")
+    ids = sorted({str(h.get("id", "")) for h in handshakes})
+    rows = {row.id: row for row in await ctx.session.execute(_HANDSHAKES_READ, {"p_ids": ids})}
+    return {"decisions": [await _admit(ctx, h, rows.get(str(h.get("id", "")))) for h in handshakes]}
+
+
+@router.rpc("authorize_connection")
+async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """One handshake (`authorize_connections` of one; gateways of the previous version)."""
+    result = await authorize_connections({"handshakes": [params]}, ctx)
+    decision: dict[str, Any] = result["decisions"][0]
+    return decision
 
 
 @router.rpc("update_charge_point_settings")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -9,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from csms_shared.bus.rpc import RpcClient, RpcError
+from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
 
 REGISTRY = "station-registry"
 
@@ -37,14 +38,31 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (username, password) if sep else None
 
 
-class HandshakeAuthorizer:
-    """Asks the registry whether a CP may connect; remembers yes-answers for a while."""
+# Handshakes one admission request asks about, at most (the registry takes up to 500).
+ADMISSION_BATCH = 200
 
-    def __init__(self, rpc: RpcClient, ttl: float, timeout: float = 5.0) -> None:
+_Asked = tuple[dict[str, Any], tuple[str, str | None, bool, str | None], "asyncio.Future[Decision]"]
+
+
+class HandshakeAuthorizer:
+    """Asks the registry whether a CP may connect; remembers yes-answers for a while.
+
+    Handshakes the cache cannot answer leave together: one request (`authorize_connections`)
+    unless `in_flight` of them are out, then with those that queued meanwhile when one comes
+    back. A reconnect storm costs the registry one read per batch instead of one per CP.
+    """
+
+    def __init__(
+        self, rpc: RpcClient, ttl: float, timeout: float = 5.0, in_flight: int = 2
+    ) -> None:
         self._rpc = rpc
         self._ttl = ttl
         self._timeout = timeout
+        self._in_flight = in_flight
         self._cache: dict[tuple[str, str | None, bool, str | None], tuple[float, Decision]] = {}
+        self._waiting: list[_Asked] = []
+        self._out = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def decide(
         self, cp_id: str, password: str | None, tls: bool, client_cn: str | None
@@ -53,30 +71,91 @@ class HandshakeAuthorizer:
         # The cache key holds a digest of the password, never the password.
         digest = hashlib.sha256(password.encode()).hexdigest() if password is not None else None
         key = (cp_id, digest, tls, client_cn)
-        now = time.monotonic()
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         params: dict[str, Any] = {"id": cp_id, "tls": tls}
         if password is not None:
             params["password"] = password
         if client_cn is not None:
             params["clientCertCn"] = client_cn
-        answer = await self._rpc.call(REGISTRY, "authorize_connection", params, self._timeout)
-        if not isinstance(answer, dict):
-            raise RpcError("invalid", "authorize_connection answered no object")
-        decision = Decision(
-            allowed=bool(answer.get("allowed")),
-            status=int(answer.get("status", 200)),
-            reason=str(answer.get("reason", "")),
-            security_profile=int(answer.get("securityProfile", 0)),
-            registration_status=str(answer.get("registrationStatus", "Accepted")),
-        )
-        if decision.allowed and self._ttl > 0:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[key] = (now + self._ttl, decision)
-        return decision
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Decision] = loop.create_future()
+        self._waiting.append((params, key, future))
+        if len(self._waiting) == 1 or len(self._waiting) >= ADMISSION_BATCH:
+            loop.call_soon(self._send)
+        try:
+            # Queued behind busy requests or not, the whole wait is bounded.
+            return await asyncio.wait_for(future, self._timeout)
+        except TimeoutError:
+            raise RpcUnavailable("timeout", f"no admission within {self._timeout:g} s") from None
+
+    def _send(self) -> None:
+        while self._waiting and self._out < self._in_flight:
+            batch = [asked for asked in self._waiting[:ADMISSION_BATCH] if not asked[2].done()]
+            del self._waiting[:ADMISSION_BATCH]
+            if not batch:
+                continue
+            self._out += 1
+            task = asyncio.create_task(self._ask(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _ask(self, batch: list[_Asked]) -> None:
+        try:
+            answers = await self._answers([params for params, _, _ in batch])
+        except asyncio.CancelledError:
+            for _, _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            now = time.monotonic()
+            for (_, key, future), answer in zip(batch, answers, strict=True):
+                decision = Decision(
+                    allowed=bool(answer.get("allowed")),
+                    status=int(answer.get("status", 200)),
+                    reason=str(answer.get("reason", "")),
+                    security_profile=int(answer.get("securityProfile", 0)),
+                    registration_status=str(answer.get("registrationStatus", "Accepted")),
+                )
+                if decision.allowed and self._ttl > 0:
+                    if len(self._cache) > 100_000:
+                        self._cache.clear()
+                    self._cache[key] = (now + self._ttl, decision)
+                if not future.done():
+                    future.set_result(decision)
+        finally:
+            self._out -= 1
+            self._send()
+
+    async def _answers(self, handshakes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The registry's answer to each handshake, in order (raises RpcError)."""
+        try:
+            result = await self._rpc.call(
+                REGISTRY, "authorize_connections", {"handshakes": handshakes}, self._timeout
+            )
+        except RpcError as exc:
+            if exc.code != "not_found":
+                raise
+            # A registry of the previous version: one request per handshake.
+            result = {
+                "decisions": [
+                    await self._rpc.call(REGISTRY, "authorize_connection", h, self._timeout)
+                    for h in handshakes
+                ]
+            }
+        decisions = result.get("decisions") if isinstance(result, dict) else None
+        if (
+            not isinstance(decisions, list)
+            or len(decisions) != len(handshakes)
+            or not all(isinstance(d, dict) for d in decisions)
+        ):
+            raise RpcError("invalid", "authorize_connections answered no decision per handshake")
+        return decisions
 
     def invalidate(self, cp_id: str) -> None:
         """Forget every cached decision for this CP (its key or profile changed)."""

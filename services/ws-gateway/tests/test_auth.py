@@ -1,0 +1,83 @@
+"""Handshake admission: cache misses that queue behind busy requests leave together; a registry
+of the previous version is asked one handshake at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from csms_shared.bus.rpc import RpcError, RpcUnavailable
+from ws_gateway.auth import HandshakeAuthorizer
+
+
+class FakeRpc:
+    """The registry's admission RPCs, answered when the test releases them."""
+
+    def __init__(self, batched: bool = True) -> None:
+        self.batched = batched
+        self.calls: list[tuple[str, Any]] = []
+        self.release = asyncio.Event()
+
+    async def call(self, service: str, method: str, params: Any, timeout: float) -> Any:
+        self.calls.append((method, params))
+        await self.release.wait()
+        if method == "authorize_connections":
+            if not self.batched:
+                raise RpcError("not_found", "no such method")
+            return {"decisions": [self._one(h) for h in params["handshakes"]]}
+        return self._one(params)
+
+    @staticmethod
+    def _one(handshake: dict[str, Any]) -> dict[str, Any]:
+        if handshake["id"].startswith("BAD"):
+            return {"allowed": False, "status": 401, "reason": "wrong AuthorizationKey"}
+        return {"allowed": True, "securityProfile": 0, "registrationStatus": "Accepted"}
+
+
+async def test_handshakes_queued_behind_busy_requests_are_admitted_in_one() -> None:
+    rpc = FakeRpc()
+    authorizer = HandshakeAuthorizer(rpc, ttl=60, in_flight=1)  # type: ignore[arg-type]
+    first = asyncio.create_task(authorizer.decide("CP-0", None, False, None))
+    await asyncio.sleep(0.05)
+    later = [
+        asyncio.create_task(authorizer.decide(cp, "secret", False, None))
+        for cp in ("CP-1", "BAD-2", "CP-3")
+    ]
+    await asyncio.sleep(0.05)
+    rpc.release.set()
+    decisions = await asyncio.gather(first, *later)
+    assert [d.allowed for d in decisions] == [True, True, False, True]
+    assert decisions[2].status == 401
+    assert [(m, [h["id"] for h in p["handshakes"]]) for m, p in rpc.calls] == [
+        ("authorize_connections", ["CP-0"]),
+        ("authorize_connections", ["CP-1", "BAD-2", "CP-3"]),
+    ]
+    # A yes is remembered (by a digest of the password, never the password); a no is not.
+    assert (await authorizer.decide("CP-1", "secret", False, None)).allowed
+    assert len(rpc.calls) == 2
+    await authorizer.decide("BAD-2", "secret", False, None)
+    assert len(rpc.calls) == 3
+
+
+async def test_a_registry_without_batched_admission_is_asked_one_by_one() -> None:
+    rpc = FakeRpc(batched=False)
+    rpc.release.set()
+    authorizer = HandshakeAuthorizer(rpc, ttl=0)  # type: ignore[arg-type]
+    decisions = await asyncio.gather(
+        *(authorizer.decide(cp, None, False, None) for cp in ("CP-A", "BAD-B"))
+    )
+    assert [d.allowed for d in decisions] == [True, False]
+    assert [m for m, _ in rpc.calls] == [
+        "authorize_connections",
+        "authorize_connection",
+        "authorize_connection",
+    ]
+
+
+async def test_an_admission_that_takes_too_long_is_unavailable() -> None:
+    rpc = FakeRpc()
+    authorizer = HandshakeAuthorizer(rpc, ttl=60, timeout=0.1)  # type: ignore[arg-type]
+    with pytest.raises(RpcUnavailable):
+        await authorizer.decide("CP-slow", None, False, None)

@@ -1,0 +1,76 @@
+"""The registry's admission of many handshakes at once (a gateway's batch), against its real
+schema: one decision per handshake, in order, each what the handshake alone would get."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+
+from csms_shared.bus.router import Context
+from csms_shared.bus.rpc import RpcError
+from station_registry.db import outbox
+from station_registry.security import authorize_connection, authorize_connections, hash_key
+from tests.integration.conftest import RegistrySchema
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_batch_of_handshakes_gets_the_decisions_each_would_get_alone(
+    registry_schema: RegistrySchema, db: asyncpg.Connection
+) -> None:
+    sessions, settings = registry_schema
+    run = uuid.uuid4().hex[:6]
+    basic, tls_only, fresh = (f"ADM-{run}-{n}" for n in ("basic", "tls", "new"))
+    await db.execute(
+        "INSERT INTO registry.charge_points (id, registration_status, security_profile,"
+        " auth_key_hash) VALUES ($1, 'Accepted', 1, $2), ($3, 'Pending', 2, $2)",
+        basic,
+        hash_key("correct-horse-battery", 1000),
+        tls_only,
+    )
+    handshakes: list[dict[str, Any]] = [
+        {"id": basic, "tls": False, "password": "correct-horse-battery"},
+        {"id": basic, "tls": False, "password": "wrong-wrong-wrong"},
+        {"id": basic, "tls": False},
+        {"id": tls_only, "tls": False, "password": "correct-horse-battery"},
+        {"id": fresh, "tls": False},
+    ]
+    async with sessions() as session, session.begin():
+        ctx = Context(session=session, settings=settings, outbox=outbox)
+        together = (await authorize_connections({"handshakes": handshakes}, ctx))["decisions"]
+    alone = []
+    for handshake in handshakes:
+        async with sessions() as session, session.begin():
+            ctx = Context(session=session, settings=settings, outbox=outbox)
+            alone.append(await authorize_connection(handshake, ctx))
+    assert together == alone
+    assert [(d["allowed"], d.get("status")) for d in together] == [
+        (True, None),
+        (False, 401),
+        (False, 401),
+        (False, 403),
+        (True, None),
+    ]
+    assert together[0]["registrationStatus"] == "Accepted"
+    # Every refusal is a security event of its CP (twice: together, then alone).
+    kinds = [
+        r["type"]
+        for r in await db.fetch(
+            "SELECT type FROM registry.security_events WHERE charge_point_id = ANY($1::varchar[])"
+            " ORDER BY id",
+            [basic, tls_only],
+        )
+    ]
+    assert kinds == ["InvalidCredentials", "MissingCredentials", "InsecureConnection"] * 2
+
+
+async def test_a_malformed_batch_is_refused(registry_schema: RegistrySchema) -> None:
+    sessions, settings = registry_schema
+    async with sessions() as session, session.begin():
+        ctx = Context(session=session, settings=settings, outbox=outbox)
+        for params in ({"handshakes": "CP-1"}, {"handshakes": [1, 2]}, {}):
+            with pytest.raises(RpcError):
+                await authorize_connections(params, ctx)

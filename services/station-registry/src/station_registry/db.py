@@ -85,6 +85,8 @@ connectors = Table(
     Column("vendor_error_code", String(50)),
     _ts("status_at"),
     Column("availability", String(12), nullable=False, server_default="Operative"),
+    # When the command that set `availability` completed: an older one changes it no more.
+    _ts("availability_at"),
 )
 
 status_history = Table(

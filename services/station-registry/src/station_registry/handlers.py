@@ -178,13 +178,14 @@ async def status_notification(
         "vendor_error_code": request.vendor_error_code,
     }
     await seen(ctx.session, ctx.charge_point_id, received)
+    cp = literal(ctx.charge_point_id, String)
+    connector = literal(request.connector_id, BigInteger)
     stmt = insert(connectors).values(
         charge_point_id=ctx.charge_point_id,
         connector_id=request.connector_id,
         status_at=at,
-        availability=inherited_availability(
-            literal(ctx.charge_point_id, String), literal(request.connector_id, BigInteger)
-        ),
+        availability=inherited("availability", cp, connector),
+        availability_at=inherited("availability_at", cp, connector),
         **fields,
     )
     await ctx.session.execute(
@@ -225,17 +226,18 @@ async def status_notification(
 _FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
 
 
-def inherited_availability(cp_id: Any, connector_id: Any) -> Any:
-    """A connector first reported after the whole CP (connector 0) was made Inoperative by an
-    accepted ChangeAvailability is Inoperative too; Operative otherwise. An existing connector
-    keeps its own (the upserts do not set it on conflict)."""
+def inherited(name: str, cp_id: Any, connector_id: Any) -> Any:
+    """`availability` or `availability_at` of a connector seen for the first time: the whole
+    CP's (connector 0), as an accepted ChangeAvailability set it before the connector ever
+    reported; else Operative and never. An existing connector keeps its own (the upserts do not
+    set these on conflict)."""
     whole = aliased(connectors)
-    return func.coalesce(
-        select(whole.c.availability)
+    found = (
+        select(whole.c[name])
         .where(whole.c.charge_point_id == cp_id, whole.c.connector_id == 0, connector_id != 0)
-        .scalar_subquery(),
-        "Operative",
+        .scalar_subquery()
     )
+    return func.coalesce(found, "Operative") if name == "availability" else found
 
 
 def _unnest(name: str, **columns: Any) -> Any:
@@ -275,13 +277,16 @@ _STATUS_COLUMNS: dict[str, Any] = {
 # only over a status that is not newer.
 _CONNECTOR_ROWS = _unnest("connector_rows", **_STATUS_COLUMNS)
 _connector_insert = insert(connectors).from_select(
-    ["charge_point_id", "connector_id", *_FIELDS, "status_at", "availability"],
+    ["charge_point_id", "connector_id", *_FIELDS, "status_at", "availability", "availability_at"],
     select(
         _CONNECTOR_ROWS.c.charge_point_id,
         _CONNECTOR_ROWS.c.connector_id,
         *(_CONNECTOR_ROWS.c[f] for f in _FIELDS),
         _CONNECTOR_ROWS.c.at,
-        inherited_availability(_CONNECTOR_ROWS.c.charge_point_id, _CONNECTOR_ROWS.c.connector_id),
+        *(
+            inherited(name, _CONNECTOR_ROWS.c.charge_point_id, _CONNECTOR_ROWS.c.connector_id)
+            for name in ("availability", "availability_at")
+        ),
     ),
 )
 UPSERT_CONNECTORS = _connector_insert.on_conflict_do_update(

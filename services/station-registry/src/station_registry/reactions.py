@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.router import Context
@@ -15,25 +16,27 @@ from .queries import ensure_charge_point
 from .router import router
 
 
-async def _store_keys(ctx: Context, cp_id: str, keys: list[dict[str, Any]]) -> None:
+async def _store_keys(ctx: Context, cp_id: str, keys: list[dict[str, Any]], at: datetime) -> None:
+    """Keys as a command completed at `at` saw them; a key set by a later one stays."""
+    c = configuration.c
     for item in keys:
-        values = {
-            "value": item.get("value"),
-            "readonly": item.get("readonly"),
-            "updated_at": func.now(),
-        }
+        values = {"value": item.get("value"), "readonly": item.get("readonly"), "updated_at": at}
         await ctx.session.execute(
             insert(configuration)
             .values(charge_point_id=cp_id, key=item["key"], **values)
             .on_conflict_do_update(
-                index_elements=[configuration.c.charge_point_id, configuration.c.key], set_=values
+                index_elements=[c.charge_point_id, c.key], set_=values, where=c.updated_at <= at
             )
         )
 
 
 @router.event("command.completed")
 async def command_completed(event: dict[str, Any], ctx: Context) -> None:
-    """Keep what the CP confirmed: its configuration and its connectors' availability."""
+    """Keep what the CP confirmed: its configuration and its connectors' availability.
+
+    Events of commands completed close together are followed concurrently and may commit in
+    any order: each change applies only over what an earlier-completed command stored.
+    """
     if event.get("status") != "result":
         return
     if event.get("action") in STARTED_BY:
@@ -42,36 +45,52 @@ async def command_completed(event: dict[str, Any], ctx: Context) -> None:
     cp_id: str = event["chargePointId"]
     action, request = event.get("action"), event.get("request") or {}
     response = event.get("response") or {}
+    at = datetime.fromisoformat(event["at"])
     await ensure_charge_point(ctx.session, cp_id)
     if action == "GetConfiguration":
-        await _store_keys(ctx, cp_id, response.get("configurationKey") or [])
+        await _store_keys(ctx, cp_id, response.get("configurationKey") or [], at)
         unknown = response.get("unknownKey") or []
         if unknown:
+            c = configuration.c
             await ctx.session.execute(
                 delete(configuration).where(
-                    and_(configuration.c.charge_point_id == cp_id, configuration.c.key.in_(unknown))
+                    c.charge_point_id == cp_id, c.key.in_(unknown), c.updated_at <= at
                 )
             )
     elif action == "ChangeConfiguration" and response.get("status") in (
         "Accepted",
         "RebootRequired",
     ):
-        await _store_keys(ctx, cp_id, [{"key": request["key"], "value": request["value"]}])
+        await _store_keys(ctx, cp_id, [{"key": request["key"], "value": request["value"]}], at)
     elif action == "ChangeAvailability" and response.get("status") in ("Accepted", "Scheduled"):
         connector_id = int(request["connectorId"])
-        availability = request["type"]
-        # Connector 0 means the whole charge point: every connector follows it.
+        values = {"availability": request["type"], "availability_at": at}
+        c = connectors.c
+        newer = or_(c.availability_at.is_(None), c.availability_at <= at)
+        first = values
+        if connector_id != 0:
+            # A connector not seen yet takes the whole CP's availability if that was set later.
+            whole = (
+                await ctx.session.execute(
+                    select(c.availability, c.availability_at).where(
+                        c.charge_point_id == cp_id, c.connector_id == 0, c.availability_at > at
+                    )
+                )
+            ).first()
+            if whole is not None:
+                first = {
+                    "availability": whole.availability,
+                    "availability_at": whole.availability_at,
+                }
         await ctx.session.execute(
             insert(connectors)
-            .values(charge_point_id=cp_id, connector_id=connector_id, availability=availability)
+            .values(charge_point_id=cp_id, connector_id=connector_id, **first)
             .on_conflict_do_update(
-                index_elements=[connectors.c.charge_point_id, connectors.c.connector_id],
-                set_={"availability": availability},
+                index_elements=[c.charge_point_id, c.connector_id], set_=values, where=newer
             )
         )
         if connector_id == 0:
+            # Connector 0 means the whole charge point: every connector follows it.
             await ctx.session.execute(
-                update(connectors)
-                .where(connectors.c.charge_point_id == cp_id)
-                .values(availability=availability)
+                update(connectors).where(c.charge_point_id == cp_id, newer).values(**values)
             )

@@ -1,0 +1,109 @@
+"""The registry's reactions to accepted commands do not depend on the order their events arrive
+in: a command that completed earlier never overwrites what a later one stored."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from csms_shared.bus.events import event_body
+from csms_shared.bus.router import Context
+from station_registry.db import outbox
+from station_registry.reactions import command_completed
+from tests.integration.conftest import RegistrySchema
+
+pytestmark = pytest.mark.integration
+
+T1 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+T2 = T1 + timedelta(seconds=1)
+
+
+def completed(cp: str, at: datetime, action: str, request: Any, response: Any) -> dict[str, Any]:
+    return event_body(
+        "command.completed",
+        at=at,
+        commandId=uuid.uuid4().hex,
+        chargePointId=cp,
+        action=action,
+        request=request,
+        status="result",
+        response=response,
+    )
+
+
+async def follow(schema: RegistrySchema, *events: dict[str, Any]) -> None:
+    sessions, settings = schema
+    for event in events:
+        async with sessions() as session, session.begin():
+            await command_completed(
+                event, Context(session=session, settings=settings, outbox=outbox)
+            )
+
+
+async def test_a_snapshot_read_earlier_does_not_undo_a_later_change(
+    registry_schema: RegistrySchema, db: asyncpg.Connection
+) -> None:
+    cp = f"REACT-{uuid.uuid4().hex[:8]}"
+    read = completed(
+        cp,
+        T1,
+        "GetConfiguration",
+        {},
+        {
+            "configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}],
+            "unknownKey": ["MeterValueSampleInterval"],
+        },
+    )
+    change = completed(
+        cp,
+        T2,
+        "ChangeConfiguration",
+        {"key": "HeartbeatInterval", "value": "60"},
+        {"status": "Accepted"},
+    )
+    interval = completed(
+        cp,
+        T2,
+        "ChangeConfiguration",
+        {"key": "MeterValueSampleInterval", "value": "30"},
+        {"status": "Accepted"},
+    )
+    await follow(registry_schema, change, interval, read)  # the read's event arrives last
+    rows = dict(
+        await db.fetch(
+            "SELECT key, value FROM registry.configuration WHERE charge_point_id = $1", cp
+        )
+    )
+    assert rows == {"HeartbeatInterval": "60", "MeterValueSampleInterval": "30"}
+
+
+async def test_an_earlier_change_of_availability_does_not_undo_a_later_one(
+    registry_schema: RegistrySchema, db: asyncpg.Connection
+) -> None:
+    cp = f"AVAIL-{uuid.uuid4().hex[:8]}"
+    later = completed(
+        cp,
+        T2,
+        "ChangeAvailability",
+        {"connectorId": 0, "type": "Inoperative"},
+        {"status": "Accepted"},
+    )
+    earlier = completed(
+        cp,
+        T1,
+        "ChangeAvailability",
+        {"connectorId": 1, "type": "Operative"},
+        {"status": "Accepted"},
+    )
+    await follow(registry_schema, later, earlier)
+    rows = dict(
+        await db.fetch(
+            "SELECT connector_id, availability FROM registry.connectors WHERE charge_point_id = $1",
+            cp,
+        )
+    )
+    assert rows == {0: "Inoperative", 1: "Inoperative"}

@@ -38,7 +38,7 @@ async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     job = {
         "url": suite.api_url,
         "key": suite.admin_key,
-        "cps": [cp.cp_id for cp in fleet.cps],
+        "cps": [cp.cp_id for cp in fleet.cps if cp.connected],
         "seconds": p.command_seconds,
         "workers": p.command_workers,
         "max": p.max_commands,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 PERSISTENT = int(DeliveryMode.PERSISTENT)
+# Channels the CP queue bindings are spread over (by CP id).
+BIND_CHANNELS = 4
 # Routing keys of the CALLs seen so far (`v16.<Action>`), built once per action.
 _ROUTING_KEYS: dict[str, str] = {}
 
@@ -172,7 +175,7 @@ class GatewayBus:
         self.connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
-        self._bind_queue: AbstractQueue | None = None
+        self._bind_queues: list[AbstractQueue] = []
         self._exchanges: dict[str, AbstractExchange] = {}
         self.on_command: MessageHandler | None = None
         self.on_control: MessageHandler | None = None
@@ -205,10 +208,14 @@ class GatewayBus:
         # same lock, so connect and disconnect storms would stall every CALL of this gateway.
         # The same exclusive queue, declared again on that channel (this connection owns it),
         # records the bindings so a reconnect restores them there too.
-        bind_channel = await self.connection.channel(publisher_confirms=False)
-        self._bind_queue = await bind_channel.declare_queue(
-            self.queue_name, exclusive=True, auto_delete=True
-        )
+        # A few of them: a storm's thousands of binds wait for each other per channel. A CP's
+        # binds and unbinds always take the same channel, so they stay in order.
+        self._bind_queues = []
+        for _ in range(BIND_CHANNELS):
+            bind_channel = await self.connection.channel(publisher_confirms=False)
+            self._bind_queues.append(
+                await bind_channel.declare_queue(self.queue_name, exclusive=True, auto_delete=True)
+            )
         self.rpc = RpcClient(self._channel)
         await self.rpc.start()
 
@@ -408,15 +415,17 @@ class GatewayBus:
             routing_key=reply_to,
         )
 
+    def _bind_queue_of(self, cp_id: str) -> AbstractQueue:
+        assert self._bind_queues, "start the bus first"
+        return self._bind_queues[zlib.crc32(cp_id.encode()) % len(self._bind_queues)]
+
     async def bind_charge_point(self, cp_id: str) -> None:
         """Receive the commands for this CP."""
-        assert self._bind_queue is not None
-        await self._bind_queue.bind(COMMANDS.name, routing_key=cp_id)
+        await self._bind_queue_of(cp_id).bind(COMMANDS.name, routing_key=cp_id)
 
     async def unbind_charge_point(self, cp_id: str) -> None:
         """Stop receiving the commands for this CP."""
-        assert self._bind_queue is not None
-        await self._bind_queue.unbind(COMMANDS.name, routing_key=cp_id)
+        await self._bind_queue_of(cp_id).unbind(COMMANDS.name, routing_key=cp_id)
 
     async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
         """A fact on `ocpp.events` (persistent, confirmed)."""

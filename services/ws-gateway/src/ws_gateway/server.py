@@ -41,6 +41,7 @@ CONNECTED = Gauge("gateway_connections", "Charge points connected to this gatewa
 HANDSHAKES = Counter("gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"])
 
 CLOSE_TAKEN_OVER = 4000  # private-use close code: a newer connection for this id took over
+CLOSE_UNAVAILABLE = 1011  # internal error: the broker could not be reached
 CLOSE_GOING_AWAY = 1001
 DRAIN_STEP = 0.1
 
@@ -200,28 +201,45 @@ class Gateway:
         previous = self.sessions.get(cp_id)
         self.sessions[cp_id] = session
         CONNECTED.set(len(self.sessions))
-        if previous is not None:
-            # Same gateway: the binding stays, only the old socket goes.
-            await previous.ws.close(CLOSE_TAKEN_OVER, "A newer connection for this id took over")
-        else:
-            await self.bus.bind_charge_point(cp_id)
-        presence = self._presence(session)
-        await self.bus.publish_control(presence)
-        await self.bus.publish_event(
-            "station.connected",
-            event_body(
-                "station.connected",
-                at=session.connected_at,
-                remoteAddress=_peer(ws),
-                subprotocol=ws.subprotocol,
-                **presence,
-            ),
-        )
         log.info("%s connected from %s (%s)", cp_id, _peer(ws), session.connection_id)
+        # The CP is served at once; binding its commands and announcing it (three broker round
+        # trips) go on beside: in a reconnect storm its BootNotification waited for them.
+        announced = asyncio.create_task(self._announce(session, previous))
         try:
             await session.run()
         finally:
+            # Its station.connected leaves before its station.disconnected, in that order.
+            await announced
             await self._forget(session)
+
+    async def _announce(
+        self, session: ChargePointSession, previous: ChargePointSession | None
+    ) -> None:
+        """Receive the CP's commands here, take it over from any other gateway, tell the registry
+        and integrations; a CP that cannot be announced (broker down) is disconnected."""
+        try:
+            if previous is not None:
+                # Same gateway: the binding stays, only the old socket goes.
+                await previous.ws.close(
+                    CLOSE_TAKEN_OVER, "A newer connection for this id took over"
+                )
+            else:
+                await self.bus.bind_charge_point(session.cp_id)
+            presence = self._presence(session)
+            await self.bus.publish_control(presence)
+            await self.bus.publish_event(
+                "station.connected",
+                event_body(
+                    "station.connected",
+                    at=session.connected_at,
+                    remoteAddress=_peer(session.ws),
+                    subprotocol=session.ws.subprotocol,
+                    **presence,
+                ),
+            )
+        except Exception:
+            log.warning("could not announce %s; disconnecting it", session.cp_id, exc_info=True)
+            await session.ws.close(CLOSE_UNAVAILABLE, "The central system is unavailable")
 
     def _presence(self, session: ChargePointSession) -> dict[str, Any]:
         return {

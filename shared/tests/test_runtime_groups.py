@@ -337,3 +337,50 @@ async def test_a_group_that_lost_a_deadlock_runs_once_more_in_cp_order() -> None
     assert LOG[:2] == ["rollback 1", "commit 2"]
     # Answers in the bundle's order, not the lock order.
     assert [answered(b) for b in reply_items(replies[0], 3)] == ["cpC", "cpA", "cpB"]
+
+
+async def test_an_event_group_handler_gets_the_queued_events_at_once_in_cp_order() -> None:
+    LOG.clear()
+    router = Router(service="event-group-test")
+    seen: dict[str, Any] = {"one": [], "groups": [], "gate": asyncio.Event()}
+
+    @router.event("station.connected")
+    async def one(body: dict[str, Any], ctx: Any) -> None:
+        seen["one"].append(body["chargePointId"])
+        await seen["gate"].wait()
+
+    @router.on_event_group("station.connected")
+    async def many(bodies: list[dict[str, Any]], ctx: Any) -> None:
+        seen["groups"].append([b["chargePointId"] for b in bodies])
+
+    runtime = ServiceRuntime(
+        router,
+        settings=None,
+        broker_url="amqp://unused",
+        sessions=FakeSessions(),  # type: ignore[arg-type]
+        concurrency=4,
+        group_lanes=1,
+    )
+
+    def event(cp: str) -> Event:
+        message = Event(0)
+        message.cp = cp
+        message.body = orjson.dumps({"chargePointId": cp})
+        return message
+
+    first = asyncio.create_task(runtime._on_event(event("CP-0")))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    later = [event(cp) for cp in ("CP-9", "CP-2", "CP-5")]
+    tasks = [asyncio.create_task(runtime._on_event(e)) for e in later]  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    seen["gate"].set()
+    await asyncio.gather(first, *tasks)
+    assert seen["one"] == ["CP-0"]  # alone: the one-event handler
+    assert seen["groups"] == [["CP-2", "CP-5", "CP-9"]]
+    assert {e.outcome for e in later} == {"ack"}
+
+
+def test_a_group_handler_needs_the_handler_of_one_first() -> None:
+    router = Router(service="x")
+    with pytest.raises(ValueError):
+        router.on_event_group("station.connected")(lambda bodies, ctx: None)

@@ -18,6 +18,8 @@ from station_registry.presence import (
     gateway_stopped,
     station_connected,
     station_disconnected,
+    stations_connected,
+    stations_disconnected,
 )
 from station_registry.queries import mark_offline_where_gateway_silent
 from tests.integration.conftest import RegistrySchema
@@ -208,3 +210,51 @@ async def test_stop_from_a_gateway_of_the_previous_version(
     assert not await online(db, cp)
     await beat(registry_schema, gw, None)
     assert (await gateway_row(db, gw))["stopped_at"] == at
+
+
+async def test_presence_events_followed_in_groups_keep_the_newest_connection(
+    registry_schema: RegistrySchema, db: asyncpg.Connection
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    a, b, c = (f"GRP-{run}-{n}" for n in "abc")
+    t0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+    def event(cp: str, gateway: str, connection: str, at: datetime) -> dict[str, Any]:
+        return {
+            "chargePointId": cp,
+            "gateway": gateway,
+            "connectionId": connection,
+            "connectedAt": at.isoformat(),
+            "at": at.isoformat(),
+        }
+
+    # `a` moved from gw-1 to gw-2, and the two events came in the wrong order in one group.
+    await handle(
+        registry_schema,
+        stations_connected,
+        [
+            event(a, "gw-2", "a-new", t0 + timedelta(seconds=5)),
+            event(b, "gw-1", "b-1", t0),
+            event(a, "gw-1", "a-old", t0),
+            event(c, "gw-1", "c-1", t0),
+        ],
+    )
+    # The old connection of `a` and the one of `b` go; `c` stays.
+    await handle(
+        registry_schema,
+        stations_disconnected,
+        [event(a, "gw-1", "a-old", t0 + timedelta(seconds=6)), event(b, "gw-1", "b-1", t0)],
+    )
+    rows = {
+        r["id"]: (r["online"], r["gateway"], r["connection_id"])
+        for r in await db.fetch(
+            "SELECT id, online, gateway, connection_id FROM registry.charge_points"
+            " WHERE id = ANY($1::varchar[])",
+            [a, b, c],
+        )
+    }
+    assert rows == {
+        a: (True, "gw-2", "a-new"),
+        b: (False, "gw-1", "b-1"),
+        c: (True, "gw-1", "c-1"),
+    }

@@ -73,5 +73,7 @@ async def connector_status(event: dict[str, Any], ctx: Context) -> None:
     """Remember the connectors a CP reports, to tell an unknown connector in a transaction."""
     cp_id, connector_id = event.get("chargePointId"), event.get("connectorId")
     if isinstance(cp_id, str) and isinstance(connector_id, int) and 0 < connector_id < 2**31:
+        if reservations.connector_known(cp_id, connector_id):
+            return  # connectors are only ever added: one this process knows is stored
         await reservations.remember_connector(ctx.session, cp_id, connector_id)
         ctx.on_commit(lambda: reservations.connector_remembered(cp_id, connector_id))

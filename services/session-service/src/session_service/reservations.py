@@ -159,11 +159,17 @@ def _cache_known(cp_id: str, known: set[int] | frozenset[int]) -> None:
     _KNOWN[cp_id] = frozenset(known)
 
 
-def connector_remembered(cp_id: str, connector_id: int) -> None:
-    """After `remember_connector` committed: add it to the cached set, if there is one."""
+def connector_known(cp_id: str, connector_id: int) -> bool:
+    """Whether this process has seen the connector stored (read, or remembered and committed)."""
     cached = _KNOWN.get(cp_id)
-    if cached is not None and connector_id not in cached:
-        _cache_known(cp_id, cached | {connector_id})
+    return cached is not None and connector_id in cached
+
+
+def connector_remembered(cp_id: str, connector_id: int) -> None:
+    """After `remember_connector` committed: add it to the cached set."""
+    cached = _KNOWN.get(cp_id)
+    if cached is None or connector_id not in cached:
+        _cache_known(cp_id, (cached or frozenset()) | {connector_id})
 
 
 async def remember_connector(session: AsyncSession, cp_id: str, connector_id: int) -> None:

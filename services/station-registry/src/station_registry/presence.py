@@ -6,7 +6,20 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, case, column, func, or_, update
+from sqlalchemy import (
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    column,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.router import Context
@@ -18,19 +31,45 @@ from .router import router
 log = logging.getLogger(__name__)
 
 
-# station.connected in one statement, built once: a new CP's row is created connected (its other
-# columns at their defaults); an existing one is updated unless it already holds a newer
-# connection.
-_connect = insert(charge_points).values(
-    id=bindparam("p_id", type_=String),
-    online=True,
-    offline_by_sweep=False,
-    gateway=bindparam("p_gateway", type_=String),
-    connection_id=bindparam("p_connection", type_=String),
-    connected_at=bindparam("p_at", type_=TIMESTAMP),
-    last_seen_at=bindparam("p_seen", type_=TIMESTAMP),
+# station.connected of a group of CPs in one statement, built once: a new CP's row is created
+# connected (its other columns at their defaults); an existing one is updated unless it already
+# holds a newer connection.
+_CONNECTED = (
+    func.unnest(
+        bindparam("ids", type_=ARRAY(String)),
+        bindparam("gateways", type_=ARRAY(String)),
+        bindparam("connections", type_=ARRAY(String)),
+        bindparam("ats", type_=ARRAY(TIMESTAMP)),
+    )
+    .table_valued(
+        column("id", String),
+        column("gateway", String),
+        column("connection", String),
+        column("at", TIMESTAMP),
+    )
+    .render_derived(name="connected")
 )
-CONNECT_UPSERT = _connect.on_conflict_do_update(
+_connect = insert(charge_points).from_select(
+    [
+        "id",
+        "online",
+        "offline_by_sweep",
+        "gateway",
+        "connection_id",
+        "connected_at",
+        "last_seen_at",
+    ],
+    select(
+        _CONNECTED.c.id,
+        true(),
+        false(),
+        _CONNECTED.c.gateway,
+        _CONNECTED.c.connection,
+        _CONNECTED.c.at,
+        _CONNECTED.c.at,
+    ),
+)
+CONNECT_MANY = _connect.on_conflict_do_update(
     index_elements=[charge_points.c.id],
     set_={
         "online": _connect.excluded.online,
@@ -53,31 +92,69 @@ CONNECT_UPSERT = _connect.on_conflict_do_update(
 @router.event("station.connected")
 async def station_connected(event: dict[str, Any], ctx: Context) -> None:
     """The CP holds a connection on `gateway`; the newest connection wins."""
-    connected_at = datetime.fromisoformat(event["connectedAt"])
+    await stations_connected([event], ctx)
+
+
+@router.on_event_group("station.connected")
+async def stations_connected(events: list[dict[str, Any]], ctx: Context) -> None:
+    """`station_connected` of many CPs (a reconnect storm) in one statement, in id order."""
+    newest: dict[str, tuple[datetime, dict[str, Any]]] = {}
+    for event in events:
+        at = datetime.fromisoformat(event["connectedAt"])
+        cp_id = str(event["chargePointId"])
+        if cp_id not in newest or newest[cp_id][0] <= at:
+            newest[cp_id] = (at, event)  # ON CONFLICT touches a row once a statement
+    ids = sorted(newest)
     await ctx.session.execute(
-        CONNECT_UPSERT,
+        CONNECT_MANY,
         {
-            "p_id": event["chargePointId"],
-            "p_gateway": event["gateway"],
-            "p_connection": event["connectionId"],
-            "p_at": connected_at,
-            "p_seen": connected_at,
+            "ids": ids,
+            "gateways": [newest[i][1]["gateway"] for i in ids],
+            "connections": [newest[i][1]["connectionId"] for i in ids],
+            "ats": [newest[i][0] for i in ids],
         },
     )
+
+
+# station.disconnected of a group of CPs: offline, unless a newer connection has taken over.
+_DISCONNECTED = (
+    func.unnest(
+        bindparam("ids", type_=ARRAY(String)),
+        bindparam("connections", type_=ARRAY(String)),
+        bindparam("ats", type_=ARRAY(TIMESTAMP)),
+    )
+    .table_valued(column("id", String), column("connection", String), column("at", TIMESTAMP))
+    .render_derived(name="disconnected")
+)
+DISCONNECT_MANY = (
+    update(charge_points)
+    .where(
+        charge_points.c.id == _DISCONNECTED.c.id,
+        charge_points.c.connection_id == _DISCONNECTED.c.connection,
+        charge_points.c.id.in_(
+            locked_in_id_order(charge_points.c.id == any_(bindparam("ids", type_=ARRAY(String))))
+        ),
+    )
+    .values(online=False, offline_by_sweep=False, disconnected_at=_DISCONNECTED.c.at)
+)
 
 
 @router.event("station.disconnected")
 async def station_disconnected(event: dict[str, Any], ctx: Context) -> None:
     """Offline, unless a newer connection has already taken over."""
-    cp = charge_points.c
+    await stations_disconnected([event], ctx)
+
+
+@router.on_event_group("station.disconnected")
+async def stations_disconnected(events: list[dict[str, Any]], ctx: Context) -> None:
+    """`station_disconnected` of many CPs (a drain) in one statement."""
     await ctx.session.execute(
-        update(charge_points)
-        .where(and_(cp.id == event["chargePointId"], cp.connection_id == event["connectionId"]))
-        .values(
-            online=False,
-            offline_by_sweep=False,
-            disconnected_at=datetime.fromisoformat(event["at"]),
-        )
+        DISCONNECT_MANY,
+        {
+            "ids": [str(e["chargePointId"]) for e in events],
+            "connections": [str(e["connectionId"]) for e in events],
+            "ats": [datetime.fromisoformat(e["at"]) for e in events],
+        },
     )
 
 

@@ -63,6 +63,8 @@ BatchHandler = Callable[[list[tuple[Any, CallContext]], Context], Awaitable[None
 GroupHandler = Callable[[list[tuple[Any, CallContext]], Context], Awaitable[list[OcppModel]]]
 RpcHandler = Callable[[dict[str, Any], Context], Awaitable[Any]]
 EventHandler = Callable[[dict[str, Any], Context], Awaitable[None]]
+# Events of one pattern followed together (set-based statements), in the group's transaction.
+EventGroupHandler = Callable[[list[dict[str, Any]], Context], Awaitable[None]]
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
@@ -133,6 +135,7 @@ class Router:
     calls: dict[str, CallRoute] = field(default_factory=dict)
     rpcs: dict[str, RpcHandler] = field(default_factory=dict)
     events: dict[str, EventHandler] = field(default_factory=dict)
+    event_groups: dict[str, EventGroupHandler] = field(default_factory=dict)
 
     def on(self, action: Action) -> Callable[[F], F]:
         """Own the CP's CALLs of `action`."""
@@ -186,6 +189,18 @@ class Router:
 
         def register(handler: F) -> F:
             self.events[pattern] = handler
+            return handler
+
+        return register
+
+    def on_event_group(self, pattern: str) -> Callable[[F], F]:
+        """Follow the events of `pattern` that share a transaction together (after `event`
+        registered the handler of one, used when a group fails)."""
+
+        def register(handler: F) -> F:
+            if pattern not in self.events:
+                raise ValueError(f"{pattern} needs a handler of one event before a group one")
+            self.event_groups[pattern] = handler
             return handler
 
         return register

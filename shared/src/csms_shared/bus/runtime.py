@@ -31,7 +31,7 @@ from ..ocpp.framing import find_nul, validate_payload
 from .bundle import BadBundle, BundleItem, decode_bundle, encode_replies
 from .connection import connect
 from .outbox import OutboxRelay
-from .router import CallContext, CallRoute, Context, EventHandler, Router
+from .router import CallContext, CallRoute, Context, EventGroupHandler, EventHandler, Router
 from .rpc import RpcError
 from .topology import (
     CALLS,
@@ -270,7 +270,9 @@ class ServiceRuntime:
         self._outbox = outbox
         self._prefetch = prefetch
         self._service = router.service
-        self._event_routes = [(_topic_regex(p), h) for p, h in router.events.items()]
+        self._event_routes = [
+            (_topic_regex(p), h, router.event_groups.get(p)) for p, h in router.events.items()
+        ]
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractChannel | None = None
         self._reply_channel: AbstractChannel | None = None
@@ -742,7 +744,7 @@ class ServiceRuntime:
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         key = message.routing_key or ""
-        found = next(((regex, h) for regex, h in self._event_routes if regex.match(key)), None)
+        found = next((route for route in self._event_routes if route[0].match(key)), None)
         if found is None:
             await message.ack()
             return
@@ -752,11 +754,11 @@ class ServiceRuntime:
             log.warning("dropping an event that is not JSON on %s", key)
             await message.reject(requeue=False)
             return
-        regex, handler = found
+        regex, handler, together = found
         [handled] = await self._in_groups(
             "event " + regex.pattern,
             [(key, body)],
-            lambda group: self._event_group(handler, group),
+            lambda group: self._event_group(handler, together, group),
         )
         if not handled:
             HANDLED.labels(self._service, "event", "requeued").inc()
@@ -766,10 +768,13 @@ class ServiceRuntime:
         await message.ack()
         HANDLED.labels(self._service, "event", "ok").inc()
 
-    async def _event_group(self, handler: EventHandler, group: list[_Queued]) -> list[bool]:
+    async def _event_group(
+        self, handler: EventHandler, together: EventGroupHandler | None, group: list[_Queued]
+    ) -> list[bool]:
         """Events for one handler from one transaction, sorted by charge point
-        (`by_charge_point`), once more if it lost a lock conflict, each alone if it fails
-        otherwise. Whether each was handled (the caller holds a handler slot)."""
+        (`by_charge_point`): all to its group handler if it has one, else one after the other.
+        Once more if it lost a lock conflict, each alone if it fails otherwise. Whether each was
+        handled (the caller holds a handler slot)."""
         if len(group) > 1:
             bodies = [body for _, body in (entry.item for entry in group)]
             order = by_charge_point(bodies, "chargePointId")
@@ -777,6 +782,11 @@ class ServiceRuntime:
             async def run() -> list[Context]:
                 contexts: list[Context] = []
                 async with self.sessions() as session, session.begin():
+                    if together is not None:
+                        ctx = self._context(session)
+                        contexts.append(ctx)
+                        await together([bodies[n] for n in order], ctx)
+                        return contexts
                     for n in order:
                         ctx = self._context(session)
                         contexts.append(ctx)

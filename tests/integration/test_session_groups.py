@@ -21,8 +21,10 @@ from csms_shared.ocpp.v16.messages import (
     StartTransactionRequest,
     StopTransactionRequest,
 )
+from session_service import reservations
 from session_service.app import migrate
 from session_service.db import outbox
+from session_service.followers import connectors_status
 from session_service.handlers import (
     authorize,
     authorize_group,
@@ -273,3 +275,28 @@ async def test_a_group_of_stops_closes_each_once_and_keeps_the_odd_ones(
         ("other_charge_point", a),
         ("unknown_transaction", 2_000_000_000),
     ]
+
+
+async def test_connector_reports_followed_in_a_group_are_stored_once(
+    schema: Schema, db: asyncpg.Connection
+) -> None:
+    cp = unique("cp-conn")
+    events = [
+        {"chargePointId": cp, "connectorId": 2},
+        {"chargePointId": cp, "connectorId": 1},
+        {"chargePointId": cp, "connectorId": 2},  # the same connector again
+        {"chargePointId": cp, "connectorId": 0},  # the whole CP: not a connector
+        {"chargePointId": cp, "connectorId": "x"},  # not ours to judge: ignored
+    ]
+    sessions, settings = schema
+    async with sessions() as session, session.begin():
+        ctx = Context(session=session, settings=settings, outbox=outbox)
+        await connectors_status(events, ctx)
+    for callback in ctx.committed:
+        callback()
+    stored = await db.fetch(
+        "SELECT connector_id FROM sessions.connectors WHERE charge_point_id = $1 ORDER BY 1", cp
+    )
+    assert [r["connector_id"] for r in stored] == [1, 2]
+    # Known now: reporting them again costs no statement.
+    assert reservations.connector_known(cp, 1) and reservations.connector_known(cp, 2)

@@ -71,9 +71,19 @@ async def command_completed(event: dict[str, Any], ctx: Context) -> None:
 @router.event("connector.status")
 async def connector_status(event: dict[str, Any], ctx: Context) -> None:
     """Remember the connectors a CP reports, to tell an unknown connector in a transaction."""
-    cp_id, connector_id = event.get("chargePointId"), event.get("connectorId")
-    if isinstance(cp_id, str) and isinstance(connector_id, int) and 0 < connector_id < 2**31:
-        if reservations.connector_known(cp_id, connector_id):
-            return  # connectors are only ever added: one this process knows is stored
-        await reservations.remember_connector(ctx.session, cp_id, connector_id)
-        ctx.on_commit(lambda: reservations.connector_remembered(cp_id, connector_id))
+    await connectors_status([event], ctx)
+
+
+@router.on_event_group("connector.status")
+async def connectors_status(events: list[dict[str, Any]], ctx: Context) -> None:
+    """`connector_status` of many (a connect storm's StatusNotifications) in one statement."""
+    new: set[tuple[str, int]] = set()
+    for event in events:
+        cp_id, connector_id = event.get("chargePointId"), event.get("connectorId")
+        if not (isinstance(cp_id, str) and isinstance(connector_id, int)):
+            continue
+        if 0 < connector_id < 2**31 and not reservations.connector_known(cp_id, connector_id):
+            new.add((cp_id, connector_id))  # one this process knows is stored needs nothing
+    if new:
+        await reservations.remember_connectors(ctx.session, sorted(new))
+        ctx.on_commit(lambda: [reservations.connector_remembered(*pair) for pair in new])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -166,19 +166,22 @@ def connector_known(cp_id: str, connector_id: int) -> bool:
 
 
 def connector_remembered(cp_id: str, connector_id: int) -> None:
-    """After `remember_connector` committed: add it to the cached set."""
+    """After `remember_connectors` committed: add it to the cached set."""
     cached = _KNOWN.get(cp_id)
     if cached is None or connector_id not in cached:
         _cache_known(cp_id, (cached or frozenset()) | {connector_id})
 
 
-async def remember_connector(session: AsyncSession, cp_id: str, connector_id: int) -> None:
-    """A CP reported this connector."""
-    await session.execute(
-        insert(connectors)
-        .values(charge_point_id=cp_id, connector_id=connector_id)
-        .on_conflict_do_nothing()
-    )
+_REMEMBER = text(
+    f"INSERT INTO {connectors.fullname} (charge_point_id, connector_id)"
+    " SELECT * FROM unnest(CAST(:cps AS varchar[]), CAST(:ids AS integer[]))"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+async def remember_connectors(session: AsyncSession, pairs: list[tuple[str, int]]) -> None:
+    """CPs reported these (CP, connector) pairs: one statement for them all."""
+    await session.execute(_REMEMBER, {"cps": [cp for cp, _ in pairs], "ids": [c for _, c in pairs]})
 
 
 async def page(

@@ -133,15 +133,29 @@ async def find_peak(
     bisections: int = 3,
     log: Callable[[str], None] = print,
 ) -> Ramp:
-    """Double from `start` until a step fails, then bisect: at most doublings+bisections+3 steps."""
+    """Double from `start` until a step fails, then bisect: at most doublings+bisections+3 rates.
+
+    A step that fails is run once more and counts as failed only if it fails again: on a shared
+    machine one step can fall to a passing burst of other work, and a ramp that took it for
+    the limit would report a fraction of the peak. Both runs are logged.
+    """
     ramp = Ramp()
     good: float | None = None
     bad: float | None = None
     rate = start
-    for _ in range(doublings):
+
+    async def run_confirmed(rate: float) -> Step:
         step = await run_step(rate)
         ramp.steps.append(step)
         log(step.line())
+        if not step.sustained:
+            step = await run_step(rate)
+            ramp.steps.append(step)
+            log(step.line() + " (run again)")
+        return step
+
+    for _ in range(doublings):
+        step = await run_confirmed(rate)
         if step.sustained:
             good, ramp.peak = rate, step
             if rate * 2 > ceiling:
@@ -154,9 +168,7 @@ async def find_peak(
         # Even the first step failed: go down a few times.
         for _ in range(3):
             rate /= 2
-            step = await run_step(rate)
-            ramp.steps.append(step)
-            log(step.line())
+            step = await run_confirmed(rate)
             if step.sustained:
                 good, ramp.peak = rate, step
                 break
@@ -167,9 +179,7 @@ async def find_peak(
         if bad / good < 1.12:
             break
         mid = (good * bad) ** 0.5
-        step = await run_step(mid)
-        ramp.steps.append(step)
-        log(step.line())
+        step = await run_confirmed(mid)
         if step.sustained:
             good, ramp.peak = mid, step
         else:

@@ -15,7 +15,7 @@ from .context import PROFILES, ROOT, Bench
 from .fleet import SimFleet
 from .procs import raise_file_limit
 from .report import Row, block, table, update_results
-from .suite import BenchSuite, running_suite
+from .suite import BenchSuite, running_suite, suite_overrides
 
 SCENARIOS = ("limits", "heartbeat", "metervalues", "reqreply", "commands", "connections", "storm")
 
@@ -99,6 +99,8 @@ async def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(PROFILES[args.profile], out, py_spy=args.py_spy)
     bench.log(f"profile {args.profile}; file limit {limit}; logs in {out}")
+    if overrides := suite_overrides():
+        bench.log(f"suite settings from BENCH_SUITE_ENV: {overrides}")
     only = set(args.only or SCENARIOS)
     started = time.monotonic()
     try:
@@ -114,6 +116,8 @@ async def main() -> int:
             ["--py-spy"] if args.py_spy else []
         )
         command += f" BENCH_ARGS='{' '.join(flags)}'"
+    if overrides := os.environ.get("BENCH_SUITE_ENV", "").strip():
+        command = f"BENCH_SUITE_ENV='{overrides}' {command}"
     notes = [*bench.notes, *(f"CPU per message, {line}" for line in bench.cpu_lines)]
     print()
     print(table(bench.rows))

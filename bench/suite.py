@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -35,6 +36,13 @@ BENCH_ENV = {
     "GATEWAY_RATE_LIMIT_PER_SECOND": "1000",
     "GATEWAY_RATE_LIMIT_BURST": "2000",
 }
+
+
+def suite_overrides() -> dict[str, str]:
+    """Settings of the suite's processes from `BENCH_SUITE_ENV` ("NAME=value NAME=value"):
+    a tuning measured before it is shipped. The run's log names them."""
+    pairs = (item.partition("=") for item in os.environ.get("BENCH_SUITE_ENV", "").split())
+    return {name: value for name, sep, value in pairs if sep}
 
 
 class BenchSuite:
@@ -202,7 +210,7 @@ async def running_suite(log_dir: Path) -> AsyncIterator[BenchSuite]:
             suite = await asyncio.to_thread(Suite, infra, log_dir)
             for process in [*suite.services.values(), *suite.gateways]:
                 env = {k: v for k, v in process.env.items() if k not in TEST_ONLY_ENV}
-                process.env = env | BENCH_ENV
+                process.env = env | BENCH_ENV | suite_overrides()
             bench = BenchSuite(suite, infra)
             try:
                 await asyncio.to_thread(suite.start)

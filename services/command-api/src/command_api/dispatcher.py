@@ -6,11 +6,11 @@ import asyncio
 import logging
 from typing import Any
 
+import aiormq
 import orjson
-from aio_pika import DeliveryMode, Message
+from aio_pika import DeliveryMode
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.connection import connect
 from csms_shared.bus.outbox import OutboxRelay
+from csms_shared.bus.publish import publish
 from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import COMMANDS, EVENTS, declare_exchanges, service_queue
@@ -46,7 +47,6 @@ class Dispatcher:
         self.waiter = ReplyWaiter()
         self.connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
-        self._exchanges: dict[str, AbstractExchange] = {}
         self._replies: AbstractQueue | None = None
         self.rpc: RpcClient | None = None
         self.relay: OutboxRelay | None = None
@@ -58,7 +58,7 @@ class Dispatcher:
         self._channel = await self.connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
-        self._exchanges = await declare_exchanges(self._channel)
+        await declare_exchanges(self._channel)
         self._replies = await self._channel.declare_queue(
             service_queue("command-api", f"replies.{self._instance_id}"),
             exclusive=True,
@@ -98,18 +98,23 @@ class Dispatcher:
         timeout: float,
     ) -> None:
         """Publish a command to whichever gateway holds the CP; NotConnected if none does."""
-        message = Message(
-            orjson.dumps({"action": action, "payload": payload, "timeout": timeout}),
+        properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
             correlation_id=command_id,
             reply_to=self.reply_queue,
-            delivery_mode=DeliveryMode.NOT_PERSISTENT,
-            # A command nobody picked up in time must not reach the CP later.
-            expiration=timeout,
+            delivery_mode=int(DeliveryMode.NOT_PERSISTENT),
+            # Milliseconds: a command nobody picked up in time must not reach the CP later.
+            expiration=str(max(1, int(timeout * 1000))),
         )
+        assert self._channel is not None
         try:
-            await self._exchanges[COMMANDS.name].publish(
-                message, routing_key=charge_point_id, mandatory=True
+            await publish(
+                self._channel,
+                orjson.dumps({"action": action, "payload": payload, "timeout": timeout}),
+                exchange=COMMANDS.name,
+                routing_key=charge_point_id,
+                properties=properties,
+                mandatory=True,
             )
         except DeliveryError:
             raise NotConnected(charge_point_id) from None

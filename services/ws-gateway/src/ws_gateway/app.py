@@ -99,7 +99,7 @@ async def main(settings: Settings | None = None) -> None:
         request_bundles_in_flight=settings.request_bundles_in_flight,
     )
     log.info(
-        "bundles: notifications %s (gathered for %s ms), decision calls %s (%d in flight)",
+        "bundles: notifications %s (one per action per %s ms), decision calls %s (%d in flight)",
         "on" if settings.bundle_notifications else "off",
         settings.bundle_wait_ms,
         "on" if settings.bundle_requests else "off",

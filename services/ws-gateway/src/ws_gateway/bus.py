@@ -11,7 +11,7 @@ from typing import Any
 
 import aiormq
 import orjson
-from aio_pika import DeliveryMode, Message
+from aio_pika import DeliveryMode
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -24,6 +24,7 @@ from prometheus_client import Histogram
 
 from csms_shared.bus.bundle import BUNDLE_MAX, BadBundle, encode_bundle, reply_items
 from csms_shared.bus.connection import connect
+from csms_shared.bus.publish import publish
 from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import (
@@ -74,10 +75,14 @@ class Unroutable(Exception):
 class _Gatherer:
     """CALLs of one kind waiting to leave together, one bundle per action, at most BUNDLE_MAX.
 
-    Timed (`in_flight=0`, notifications): the first CALL of an action starts the wait (the
-    next turn of the event loop, or `wait` seconds) and whatever arrived by then leaves with
-    it. Gated (`in_flight=k`, decision calls): a CALL leaves on the next turn unless k bundles
-    of its action still await their answer (`done` not yet called); then it leaves with the
+    Paced (`in_flight=0`, notifications): at most one bundle of an action leaves per `wait`
+    seconds. A CALL after a quiet spell (its action's last bundle left `wait` ago or longer)
+    leaves on the next turn of the event loop; one that comes sooner waits until `wait` after
+    that bundle, and whatever arrived by then leaves with it. An idle gateway adds no delay
+    and a busy one at most `wait`, while the bundles grow with the rate.
+
+    Gated (`in_flight=k`, decision calls): a CALL leaves on the next turn unless k bundles of
+    its action still await their answer (`done` not yet called); then it leaves with the
     others that queued meanwhile, as soon as one of them is answered. An idle gateway adds no
     delay; a busy one sends fewer, larger messages, and the owner answers each from one
     transaction. More than one in flight: one slow bundle does not hold up its action.
@@ -96,6 +101,7 @@ class _Gatherer:
         self._limit = in_flight
         self._waiting: dict[str, list[_Waiting]] = {}
         self._out: dict[str, int] = {}
+        self._last_flush: dict[str, float] = {}  # loop time of an action's last bundle (paced)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _gate_open(self, action: str) -> bool:
@@ -108,8 +114,9 @@ class _Gatherer:
             waiting = self._waiting[action] = []
             if self._gate_open(action):
                 loop = asyncio.get_running_loop()
-                if self._wait > 0:
-                    loop.call_later(self._wait, self._flush, action)
+                due = self._last_flush.get(action, -self._wait) + self._wait
+                if due > loop.time():
+                    loop.call_at(due, self._flush, action)
                 else:
                     loop.call_soon(self._flush, action)
         waiting.append(item)
@@ -129,6 +136,8 @@ class _Gatherer:
             waiting = [item for item in waiting if not item[4].done()]
         if waiting:
             self._sizes.observe(len(waiting))
+            if self._wait:
+                self._last_flush[action] = asyncio.get_running_loop().time()
             if self._limit:
                 self._out[action] = self._out.get(action, 0) + 1
             task = asyncio.create_task(self._send(action, waiting))
@@ -265,9 +274,9 @@ class GatewayBus:
         routing_key = _ROUTING_KEYS.get(action)
         if routing_key is None:
             routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
-        channel = await self._channel.get_underlay_channel()
         try:
-            await channel.basic_publish(
+            await publish(
+                self._channel,
                 body,
                 exchange=CALLS.name,
                 routing_key=routing_key,
@@ -405,14 +414,16 @@ class GatewayBus:
     async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
         """Answer whoever sent a command."""
         assert self._channel is not None
-        await self._channel.default_exchange.publish(
-            Message(
-                orjson.dumps(body),
+        await publish(
+            self._channel,
+            orjson.dumps(body),
+            exchange="",
+            routing_key=reply_to,
+            properties=aiormq.spec.Basic.Properties(
                 content_type="application/json",
                 correlation_id=correlation_id,
-                delivery_mode=DeliveryMode.NOT_PERSISTENT,
+                delivery_mode=int(DeliveryMode.NOT_PERSISTENT),
             ),
-            routing_key=reply_to,
         )
 
     def _bind_queue_of(self, cp_id: str) -> AbstractQueue:
@@ -429,17 +440,24 @@ class GatewayBus:
 
     async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
         """A fact on `ocpp.events` (persistent, confirmed)."""
-        await self._exchanges[EVENTS.name].publish(
-            Message(
-                orjson.dumps(body),
-                content_type="application/json",
-                delivery_mode=DeliveryMode.PERSISTENT,
-            ),
+        assert self._channel is not None
+        await publish(
+            self._channel,
+            orjson.dumps(body),
+            exchange=EVENTS.name,
             routing_key=routing_key,
+            properties=aiormq.spec.Basic.Properties(
+                content_type="application/json", delivery_mode=PERSISTENT
+            ),
         )
 
     async def publish_control(self, body: dict[str, Any]) -> None:
         """Tell every gateway (takeover)."""
-        await self._exchanges[CONTROL.name].publish(
-            Message(orjson.dumps(body), content_type="application/json"), routing_key=""
+        assert self._channel is not None
+        await publish(
+            self._channel,
+            orjson.dumps(body),
+            exchange=CONTROL.name,
+            routing_key="",
+            properties=aiormq.spec.Basic.Properties(content_type="application/json"),
         )

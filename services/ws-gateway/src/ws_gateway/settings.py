@@ -37,10 +37,11 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     beat_interval: float = Field(default=5.0, gt=0)
     # Heartbeats are answered here; their last-seen times leave as `station.seen` this often.
     seen_flush_seconds: float = Field(default=5.0, gt=0)
-    # Notifications ready in the same turn of the loop go out in one message per action
-    # (needs services that read bundles: upgrade them first).
+    # Notifications of one action leave in one message per this many ms at most: one after a
+    # quiet spell at once, the rest gathered (needs services that read bundles: upgrade them
+    # first). A busy gateway adds at most this to a notification's answer; an idle one nothing.
     bundle_notifications: bool = True
-    bundle_wait_ms: float = Field(default=4.0, ge=0, le=1000)
+    bundle_wait_ms: float = Field(default=10.0, ge=0, le=1000)
     # Decision calls (BootNotification, Authorize, StartTransaction, ...) of one action that
     # queue while this many bundles of it await their answer leave in one message; the owner
     # answers it with one reply, from one transaction. Same upgrade order.

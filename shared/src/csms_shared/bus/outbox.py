@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from .publish import publish
+
 log = logging.getLogger(__name__)
 
 BATCH = 500
@@ -166,13 +168,11 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return False
-            # Straight to aiormq, one underlay channel for the batch: aio-pika's Message costs
-            # more to build and check than the publish itself.
-            channel = await self._channel.get_underlay_channel()
             prefix = f"{self._table.schema}-"
             await asyncio.gather(
                 *(
-                    channel.basic_publish(
+                    publish(
+                        self._channel,
                         row.body,
                         exchange=self._exchange,
                         routing_key=row.routing_key,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiormq
 import orjson
-from aio_pika import DeliveryMode, Message
+from aio_pika import DeliveryMode
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import DeliveryError
 
+from .publish import publish
 from .replies import ReplyWaiter
 from .topology import service_queue
 
@@ -59,18 +61,23 @@ class RpcClient:
             raise RpcError("invalid", f"params cannot be sent: {exc}") from None
         correlation_id = self._waiter.new_id()
         future = self._waiter.expect(correlation_id)
-        message = Message(
-            body,
+        properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
             correlation_id=correlation_id,
             reply_to=self._queue.name,
-            type=method,
-            delivery_mode=DeliveryMode.NOT_PERSISTENT,
-            expiration=timeout,
+            message_type=method,
+            delivery_mode=int(DeliveryMode.NOT_PERSISTENT),
+            # Milliseconds: a request nobody took in time is dropped, not answered late.
+            expiration=str(max(1, int(timeout * 1000))),
         )
         try:
-            await self._channel.default_exchange.publish(
-                message, routing_key=rpc_queue(service), mandatory=True
+            await publish(
+                self._channel,
+                body,
+                exchange="",
+                routing_key=rpc_queue(service),
+                properties=properties,
+                mandatory=True,
             )
         except DeliveryError:
             self._waiter.forget(correlation_id)

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 import aiormq
 import orjson
-from aio_pika import DeliveryMode, Message
+from aio_pika import DeliveryMode
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -31,6 +31,7 @@ from ..ocpp.framing import find_nul, validate_payload
 from .bundle import BadBundle, BundleItem, decode_bundle, encode_replies
 from .connection import connect
 from .outbox import OutboxRelay
+from .publish import publish
 from .router import CallContext, CallRoute, Context, EventGroupHandler, EventHandler, Router
 from .rpc import RpcError
 from .topology import (
@@ -351,8 +352,8 @@ class ServiceRuntime:
 
     async def _reply(self, message: Delivery, body: dict[str, Any] | bytes) -> None:
         if message.reply_to and self._reply_channel is not None:
-            channel = await self._reply_channel.get_underlay_channel()
-            await channel.basic_publish(
+            await publish(
+                self._reply_channel,
                 body if isinstance(body, bytes) else orjson.dumps(body),
                 exchange="",
                 routing_key=message.reply_to,
@@ -627,14 +628,17 @@ class ServiceRuntime:
 
     async def republish(self, routing_key: str, part: _BundlePart) -> None:
         """One item of a bundle as a message of its own, persistent and confirmed."""
-        await self.exchanges[CALLS.name].publish(
-            Message(
-                orjson.dumps(part.payload),
+        assert self.channel is not None
+        await publish(
+            self.channel,
+            orjson.dumps(part.payload),
+            exchange=CALLS.name,
+            routing_key=routing_key,
+            properties=aiormq.spec.Basic.Properties(
                 content_type="application/json",
-                delivery_mode=DeliveryMode.PERSISTENT,
+                delivery_mode=int(DeliveryMode.PERSISTENT),
                 headers=dict(part.headers),
             ),
-            routing_key=routing_key,
         )
 
     async def _call(

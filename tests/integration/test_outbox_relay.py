@@ -49,18 +49,23 @@ async def channel(infra: Infra) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     await connection.close()
 
 
+@pytest.fixture
+async def exchange(channel: aio_pika.abc.AbstractChannel) -> aio_pika.abc.AbstractExchange:
+    """A topic exchange of this test's own, standing in for ocpp.events."""
+    return await channel.declare_exchange(
+        f"relay.{secrets.token_hex(3)}", aio_pika.ExchangeType.TOPIC, auto_delete=True
+    )
+
+
 async def left(sessions: async_sessionmaker[AsyncSession], table: Any) -> int:
     async with sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def test_every_event_is_published_once_in_id_order(
-    outbox: Any, channel: aio_pika.abc.AbstractChannel
+    outbox: Any, channel: aio_pika.abc.AbstractChannel, exchange: aio_pika.abc.AbstractExchange
 ) -> None:
     table, sessions = outbox
-    exchange = await channel.declare_exchange(
-        f"relay.{secrets.token_hex(3)}", aio_pika.ExchangeType.TOPIC, auto_delete=True
-    )
     queue = await channel.declare_queue(exclusive=True)
     await queue.bind(exchange, "relay.#")
     relay = OutboxRelay(sessions, table, channel, exchange.name)
@@ -83,12 +88,9 @@ async def test_every_event_is_published_once_in_id_order(
 
 
 async def test_a_stopped_relay_leaves_what_it_did_not_delete(
-    outbox: Any, channel: aio_pika.abc.AbstractChannel
+    outbox: Any, channel: aio_pika.abc.AbstractChannel, exchange: aio_pika.abc.AbstractExchange
 ) -> None:
     table, sessions = outbox
-    exchange = await channel.declare_exchange(
-        f"relay.{secrets.token_hex(3)}", aio_pika.ExchangeType.TOPIC, auto_delete=True
-    )
     relay = OutboxRelay(sessions, table, channel, exchange.name)
     task = asyncio.create_task(relay.drain_once())
     await asyncio.sleep(0)  # the first round has started, nothing is deleted yet

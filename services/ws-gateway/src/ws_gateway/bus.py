@@ -424,6 +424,7 @@ class GatewayBus:
                 correlation_id=correlation_id,
                 delivery_mode=int(DeliveryMode.NOT_PERSISTENT),
             ),
+            mandatory=True,
         )
 
     def _bind_queue_of(self, cp_id: str) -> AbstractQueue:
@@ -449,6 +450,7 @@ class GatewayBus:
             properties=aiormq.spec.Basic.Properties(
                 content_type="application/json", delivery_mode=PERSISTENT
             ),
+            mandatory=True,  # as aio-pika's Exchange.publish did: unroutable raises
         )
 
     async def publish_control(self, body: dict[str, Any]) -> None:
@@ -460,4 +462,5 @@ class GatewayBus:
             exchange=CONTROL.name,
             routing_key="",
             properties=aiormq.spec.Basic.Properties(content_type="application/json"),
+            mandatory=True,
         )

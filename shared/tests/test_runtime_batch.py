@@ -60,6 +60,17 @@ class FakeSessions:
         return FakeSession(self.opened)
 
 
+def fake_runtime(router: Router, **options: Any) -> ServiceRuntime:
+    """A runtime of `router` on fake DB sessions, never connected to a broker."""
+    return ServiceRuntime(
+        router,
+        settings=None,
+        broker_url="amqp://unused",
+        sessions=FakeSessions(),  # type: ignore[arg-type]
+        **options,
+    )
+
+
 class FakeMessage:
     def __init__(self, cp: str, *, reply_to: str | None = None, body: bytes | None = None):
         self.cp = cp
@@ -106,11 +117,8 @@ def make_runtime(batch_size: int = 100) -> tuple[ServiceRuntime, dict[str, list[
         if any(cp.startswith("poison") for cp in cps):
             raise RuntimeError("poison in the batch")
 
-    runtime = ServiceRuntime(
+    runtime = fake_runtime(
         router,
-        settings=None,
-        broker_url="amqp://unused",
-        sessions=FakeSessions(),  # type: ignore[arg-type]
         concurrency=2,
         batch_size=batch_size,
         batch_wait=0.01,
@@ -238,11 +246,8 @@ async def test_bundle_items_carry_their_own_cp_message_id_and_receive_time() -> 
         contexts.append(ctx)
         return MeterValuesResponse()
 
-    runtime = ServiceRuntime(
+    runtime = fake_runtime(
         router,
-        settings=None,
-        broker_url="amqp://unused",
-        sessions=FakeSessions(),  # type: ignore[arg-type]
         concurrency=2,
     )
     bundle = FakeBundle([("cpA", METER), ("cpB", METER)])
@@ -335,11 +340,8 @@ async def test_an_rpc_is_answered_while_every_other_slot_is_busy() -> None:
     async def ping(params: dict[str, Any], ctx: Context) -> str:
         return "pong"
 
-    runtime = ServiceRuntime(
+    runtime = fake_runtime(
         router,
-        settings=None,
-        broker_url="amqp://unused",
-        sessions=FakeSessions(),  # type: ignore[arg-type]
         concurrency=9,
     )
     replies: list[Any] = []

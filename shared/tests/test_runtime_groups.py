@@ -19,7 +19,7 @@ from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v16.messages import AuthorizeRequest, AuthorizeResponse
 
-from .test_runtime_batch import LOG, FakeMessage, FakeSessions
+from .test_runtime_batch import LOG, FakeMessage, fake_runtime
 
 
 class Request(FakeMessage):
@@ -57,11 +57,8 @@ def make_runtime(slots: int = 1, lanes: int = 2) -> tuple[ServiceRuntime, dict[s
         status = AuthorizationStatus.ACCEPTED
         return AuthorizeResponse(id_tag_info=IdTagInfo(status=status, parent_id_tag=request.id_tag))
 
-    runtime = ServiceRuntime(
+    runtime = fake_runtime(
         router,
-        settings=None,
-        broker_url="amqp://unused",
-        sessions=FakeSessions(),  # type: ignore[arg-type]
         concurrency=slots,
         group_lanes=lanes,
     )
@@ -222,11 +219,8 @@ def event_runtime(lanes: int = 1) -> tuple[ServiceRuntime, dict[str, Any]]:
         if body["n"] == 13:
             raise RuntimeError("an event this handler cannot take")
 
-    runtime = ServiceRuntime(
+    runtime = fake_runtime(
         router,
-        settings=None,
-        broker_url="amqp://unused",
-        sessions=FakeSessions(),  # type: ignore[arg-type]
         concurrency=4,
         group_lanes=lanes,
     )
@@ -318,11 +312,8 @@ async def test_a_group_that_lost_a_deadlock_runs_once_more_in_cp_order() -> None
             for r, _ in calls
         ]
 
-    runtime = ServiceRuntime(
+    runtime = fake_runtime(
         router,
-        settings=None,
-        broker_url="amqp://unused",
-        sessions=FakeSessions(),  # type: ignore[arg-type]
         concurrency=2,
     )
     replies: list[Any] = []
@@ -353,11 +344,8 @@ async def test_an_event_group_handler_gets_the_queued_events_at_once_in_cp_order
     async def many(bodies: list[dict[str, Any]], ctx: Any) -> None:
         seen["groups"].append([b["chargePointId"] for b in bodies])
 
-    runtime = ServiceRuntime(
+    runtime = fake_runtime(
         router,
-        settings=None,
-        broker_url="amqp://unused",
-        sessions=FakeSessions(),  # type: ignore[arg-type]
         concurrency=4,
         group_lanes=1,
     )

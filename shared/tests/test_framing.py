@@ -120,3 +120,15 @@ def test_bad_enum_is_a_property_violation() -> None:
             {"connectorId": 1, "errorCode": "NoError", "status": "Asleep"},
         )
     assert exc.value.code is ErrorCode.PROPERTY_CONSTRAINT_VIOLATION  # type: ignore[attr-defined]
+
+
+def test_a_frame_nested_deeper_than_any_ocpp_message_is_a_formation_violation() -> None:
+    deep = '{"a":' * 1000 + '"\\u0000"' + "}" * 1000
+    with pytest.raises(FrameError) as exc:
+        parse_frame(f'[2,"m1","DataTransfer",{{"vendorId":"x","data":{deep}}}]')
+    assert exc.value.code == "FormationViolation" and exc.value.message_id == "m1"
+    # Nesting up to the limit is fine, and a wide frame is not a deep one.
+    ok = '{"a":' * 30 + "1" + "}" * 30
+    assert parse_frame(f'[2,"m2","DataTransfer",{{"vendorId":"x","data":{ok}}}]')
+    wide = ",".join(["{}"] * 500)
+    assert parse_frame(f'[3,"m3",{{"x":[{wide}]}}]')

@@ -48,7 +48,9 @@ RegistrySchema = tuple[async_sessionmaker[AsyncSession], RegistrySettings]
 
 @pytest.fixture(scope="session")
 async def registry_schema(infra: Infra) -> AsyncIterator[RegistrySchema]:
-    settings = RegistrySettings(database_url=infra.database_url)
+    settings = RegistrySettings(
+        database_url=infra.database_url, min_security_profile=0, unknown_charge_points="accept"
+    )
     await asyncio.to_thread(migrate_registry, settings)
     engine = create_engine(infra.database_url, pool_size=2)
     yield session_factory(engine), settings
@@ -61,6 +63,10 @@ SERVICES = [
         "station-registry",
         "REGISTRY_",
         {
+            # The suite's own tests connect CPs of every profile; the hardened defaults (reject,
+            # profile 1) have tests of their own (test_hardening.py).
+            "REGISTRY_MIN_SECURITY_PROFILE": "0",
+            "REGISTRY_UNKNOWN_CHARGE_POINTS": "accept",
             "REGISTRY_PRESENCE_SWEEP_INTERVAL": "0.5",
             "REGISTRY_DATA_TRANSFER_VENDORS": '{"com.acme": ["ping"], "com.any": []}',
         },

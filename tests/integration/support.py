@@ -136,8 +136,10 @@ class ChargePointClient:
         subprotocols: list[str] | None = None,
         password: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        local_address: str | None = None,
     ) -> ChargePointClient:
-        """Open a connection to `url` + `/ocpp/<cp_id>` (HTTP Basic when a password is given)."""
+        """Open a connection to `url` + `/ocpp/<cp_id>` (HTTP Basic when a password is given),
+        from `local_address` if given (any 127.x.y.z: another source address on loopback)."""
         headers = {}
         if password is not None:
             token = base64.b64encode(f"{cp_id}:{password}".encode()).decode()
@@ -148,6 +150,7 @@ class ChargePointClient:
             additional_headers=headers,
             ssl=ssl_context,
             open_timeout=10,
+            **({"local_addr": (local_address, 0)} if local_address else {}),
         )
         return cls(ws, cp_id)
 

@@ -3,6 +3,8 @@ schema: one decision per handshake, in order, each what the handshake alone woul
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from typing import Any
 
@@ -12,10 +14,19 @@ import pytest
 from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from station_registry.db import outbox
-from station_registry.security import authorize_connection, authorize_connections, hash_key
+from station_registry.security import authorize_connection, authorize_connections
 from tests.integration.conftest import RegistrySchema
 
 pytestmark = pytest.mark.integration
+
+
+def pbkdf2_hash(key: str) -> str:
+    """A key hashed as the registry's previous versions stored it."""
+    salt = b"0123456789abcdef"
+    digest = hashlib.pbkdf2_hmac("sha256", key.encode(), salt, 1000)
+    return (
+        f"pbkdf2_sha256$1000${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    )
 
 
 async def test_a_batch_of_handshakes_gets_the_decisions_each_would_get_alone(
@@ -28,7 +39,7 @@ async def test_a_batch_of_handshakes_gets_the_decisions_each_would_get_alone(
         "INSERT INTO registry.charge_points (id, registration_status, security_profile,"
         " auth_key_hash) VALUES ($1, 'Accepted', 1, $2), ($3, 'Pending', 2, $2)",
         basic,
-        hash_key("correct-horse-battery", 1000),
+        pbkdf2_hash("correct-horse-battery"),
         tls_only,
     )
     handshakes: list[dict[str, Any]] = [

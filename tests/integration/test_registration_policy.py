@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
 
-from tests.integration.support import CallErrorReply, eventually
+from tests.integration.support import CallErrorReply, ChargePointClient, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +29,37 @@ def policy(suite: Any) -> Iterator[Any]:
     use("accept")
 
 
+async def row_of(db: asyncpg.Connection, cp_id: str) -> Any:
+    return await db.fetchrow(
+        "SELECT registration_status, online, gateway FROM registry.charge_points WHERE id = $1",
+        cp_id,
+    )
+
+
 async def test_pending_until_an_admin_approves_then_triggered_to_boot(
-    policy: Any, connect_cp: Any, api: httpx.AsyncClient, cp_id: str
+    policy: Any, connect_cp: Any, api: httpx.AsyncClient, cp_id: str, db: asyncpg.Connection
 ) -> None:
     policy("pending")
     cp = await connect_cp(cp_id, 1)
+    # The handshake alone makes no row (a made-up id must not fill the table): a registered CP
+    # connecting after it through the same gateway is shown online, and still no row.
+    known = f"{cp_id}-K"
+    assert (await api.put(f"/charge-points/{known}", json={})).status_code == 200
+    await connect_cp(known, 1)
+
+    async def known_online() -> bool:
+        row = await row_of(db, known)
+        return bool(row and row["online"])
+
+    await eventually(known_online)
+    assert await row_of(db, cp_id) is None
+    # ...its BootNotification does, online at the gateway it came through.
     boot = await cp.call("BootNotification", BOOT)
     assert boot["status"] == "Pending"
     assert boot["interval"] == 60
+    row = await row_of(db, cp_id)
+    assert row["registration_status"] == "Pending" and row["online"] is True
+    assert row["gateway"]
     # Pending: nothing but BootNotification is taken.
     with pytest.raises(CallErrorReply) as exc:
         await cp.call(
@@ -60,15 +85,23 @@ async def test_pending_until_an_admin_approves_then_triggered_to_boot(
 
 
 async def test_reject_refuses_unknown_cps_but_not_registered_ones(
-    policy: Any, connect_cp: Any, api: httpx.AsyncClient, cp_id: str
+    policy: Any,
+    suite: Any,
+    connect_cp: Any,
+    api: httpx.AsyncClient,
+    cp_id: str,
+    db: asyncpg.Connection,
 ) -> None:
     policy("reject")
-    stranger = await connect_cp(cp_id, 0)
-    boot = await stranger.call("BootNotification", BOOT)
-    assert boot["status"] == "Rejected"
-    with pytest.raises(CallErrorReply) as exc:
-        await stranger.call("Heartbeat", {})
-    assert exc.value.code == "SecurityError"
+    # An id nobody registered is refused at the handshake, as SteVe does, and leaves no row.
+    with pytest.raises(InvalidStatus) as refused:
+        await ChargePointClient.connect(suite.gateway_url(0), cp_id)
+    assert refused.value.response.status_code == 404
+    assert await row_of(db, cp_id) is None
+    events = await db.fetchval(
+        "SELECT count(*) FROM registry.security_events WHERE charge_point_id = $1", cp_id
+    )
+    assert events == 0
     # An admin registers another CP: it is accepted under the same policy.
     known = f"{cp_id}-K"
     assert (
@@ -76,6 +109,21 @@ async def test_reject_refuses_unknown_cps_but_not_registered_ones(
     ).status_code == 200
     cp = await connect_cp(known, 1)
     assert (await cp.call("BootNotification", BOOT))["status"] == "Accepted"
+
+
+async def test_pending_cp_disconnecting_before_any_reconnect_is_shown_offline(
+    policy: Any, suite: Any, cp_id: str, db: asyncpg.Connection
+) -> None:
+    policy("pending")
+    cp = await ChargePointClient.connect(suite.gateway_url(0), cp_id)
+    assert (await cp.call("BootNotification", BOOT))["status"] == "Pending"
+    await cp.close()
+
+    async def offline() -> bool:
+        row = await row_of(db, cp_id)
+        return row is not None and row["online"] is False
+
+    await eventually(offline)
 
 
 async def test_approving_an_unknown_cp_is_404(api: httpx.AsyncClient) -> None:

@@ -61,7 +61,7 @@ async def test_profile_1_right_wrong_and_missing_password(
     stored = await db.fetchval(
         "SELECT auth_key_hash FROM registry.charge_points WHERE id = $1", cp_id
     )
-    assert stored.startswith("pbkdf2_sha256$") and KEY not in stored
+    assert stored.startswith("$argon2id$") and KEY not in stored
 
 
 async def test_rotating_the_key_takes_effect_at_once(

@@ -7,6 +7,22 @@ import sys
 
 import orjson
 
+# Control characters (and Unicode line breaks) shown escaped: a charge point chooses its id,
+# message ids, close reasons and vendor fields, and must not forge log lines with them.
+_UNSAFE = [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]
+_ESCAPES = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _UNSAFE}
+
+
+def escape_control(text: str) -> str:
+    """`text` with control characters written as escapes, so one record stays one line."""
+    return text.translate(_ESCAPES)
+
+
+class _TextFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_control(record.message)
+        return super().formatMessage(record)
+
 
 class _JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
@@ -33,7 +49,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = False) -> 
         handler.setFormatter(_JsonFormatter(service))
     else:
         handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)-5s {service} %(name)s: %(message)s")
+            _TextFormatter(f"%(asctime)s %(levelname)-5s {service} %(name)s: %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

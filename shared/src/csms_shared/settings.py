@@ -32,9 +32,18 @@ class DatabaseSettings(BaseModel):
     database_generic_plans: bool = True
 
 
+def _secret_keys() -> list[str]:
+    value = os.environ.get("CSMS_SECRET_CONFIGURATION_KEYS", "")
+    return [key.strip() for key in value.split(",") if key.strip()]
+
+
 class CommonSettings(BaseModel):
     """Logging and the HTTP port for /healthz, /readyz and /metrics."""
 
+    # Configuration keys whose values are never stored, published, logged or shown
+    # (AuthorizationKey always is); `<PREFIX>SECRET_CONFIGURATION_KEYS` (JSON list) or the
+    # suite-wide `CSMS_SECRET_CONFIGURATION_KEYS` (comma-separated).
+    secret_configuration_keys: list[str] = Field(default_factory=_secret_keys)
     log_level: str = Field(default_factory=lambda: _env("CSMS_LOG_LEVEL", "INFO"))
     log_json: bool = False
     http_host: str = "0.0.0.0"

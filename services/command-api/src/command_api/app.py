@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from csms_shared.db import create_engine, session_factory, upgrade
 from csms_shared.logging import configure_logging
+from csms_shared.ocpp.redaction import secret_keys
 
 from .api import charge_points, commands, health, keys, sessions
 from .api.deps import AppState
@@ -63,7 +64,12 @@ def create_app(settings: Settings) -> FastAPI:
                 await ensure_bootstrap_admin(session, settings.admin_api_key.get_secret_value())
         else:
             log.warning("no CSMS_ADMIN_API_KEY: only keys already in the database work")
-        dispatcher = Dispatcher(settings.broker_url, settings.instance_id, sessions)
+        dispatcher = Dispatcher(
+            settings.broker_url,
+            settings.instance_id,
+            sessions,
+            secret_keys(settings.secret_configuration_keys),
+        )
         await dispatcher.start()
         state = AppState(settings, engine, sessions, dispatcher)
         app.state.csms = state

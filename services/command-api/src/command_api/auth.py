@@ -16,6 +16,27 @@ from .db import api_keys
 
 KEY_PREFIX = "csms_"
 BOOTSTRAP_NAME = "bootstrap-admin"
+# The bootstrap key is chosen by a person: long enough, and none of the usual placeholders.
+BOOTSTRAP_MIN_LENGTH = 32
+PLACEHOLDERS = frozenset(
+    {"change-me", "changeme", "change_me", "changethis", "secret", "password", "admin", "example"}
+)
+
+
+_GENERATE = "generate one, e.g. `openssl rand -hex 32`"
+
+
+def bootstrap_key_problem(key: str) -> str | None:
+    """Why `key` cannot be the bootstrap admin key, or None when it can."""
+    folded = key.strip().casefold()
+    squeezed = folded.replace("-", "").replace("_", "")
+    if folded in PLACEHOLDERS or "changeme" in squeezed or "changethis" in squeezed:
+        return f"it is a placeholder (CHANGE-ME and the like); {_GENERATE}"
+    if len(set(folded)) < 8:
+        return f"it repeats too few characters; {_GENERATE}"
+    if len(key) < BOOTSTRAP_MIN_LENGTH:
+        return f"it has {len(key)} characters; it needs at least {BOOTSTRAP_MIN_LENGTH}"
+    return None
 
 
 class Role(StrEnum):
@@ -85,7 +106,7 @@ async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
             name=BOOTSTRAP_NAME,
             role=Role.ADMIN.value,
             key_hash=hash_key(key),
-            prefix=key[:12],
+            prefix="bootstrap",  # no part of a key a person chose
             created_by="environment",
         )
         .on_conflict_do_nothing(index_elements=[api_keys.c.key_hash])

@@ -24,6 +24,7 @@ from csms_shared.bus.publish import publish
 from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import COMMANDS, EVENTS, declare_exchanges, service_queue
+from csms_shared.ocpp.redaction import redact_response, secret_keys
 
 from .db import outbox
 from .recorder import record_outcome
@@ -39,9 +40,15 @@ class Dispatcher:
     """Publishes commands, records every outcome that comes back, wakes whoever waits."""
 
     def __init__(
-        self, broker_url: str, instance_id: str, sessions: async_sessionmaker[AsyncSession]
+        self,
+        broker_url: str,
+        instance_id: str,
+        sessions: async_sessionmaker[AsyncSession],
+        secrets: frozenset[str] = secret_keys(()),
     ) -> None:
         self._url = broker_url
+        # Configuration keys whose values in a CP's answer are neither stored nor shown.
+        self._secrets = secrets
         self._instance_id = instance_id
         self._sessions = sessions
         self.waiter = ReplyWaiter()
@@ -129,6 +136,8 @@ class Dispatcher:
             log.warning("dropping a malformed command outcome %s", command_id)
             await message.ack()
             return
+        if "response" in outcome:
+            outcome["response"] = redact_response(outcome["response"], self._secrets)
         try:
             async with self._sessions() as session, session.begin():
                 recorded = await record_outcome(session, command_id, outcome)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
+
+from .auth import bootstrap_key_problem
 
 
 def _admin_key() -> SecretStr | None:
@@ -22,8 +24,16 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
 
     http_port: int = 8080
     # The bootstrap admin key; `API_ADMIN_API_KEY` or the suite-wide `CSMS_ADMIN_API_KEY`.
-    admin_api_key: SecretStr | None = Field(default_factory=_admin_key)
+    admin_api_key: SecretStr | None = Field(default_factory=_admin_key, validate_default=True)
     command_timeout: float = Field(default=30.0, gt=0, description="default seconds per command")
     command_timeout_max: float = Field(default=300.0, gt=0)
     rpc_timeout: float = Field(default=5.0, gt=0)
     instance_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _strong_bootstrap_key(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = value is not None and bootstrap_key_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(f"CSMS_ADMIN_API_KEY (or API_ADMIN_API_KEY) is refused: {problem}")
+        return value

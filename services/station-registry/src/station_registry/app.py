@@ -13,6 +13,7 @@ from csms_shared.service import serve
 from . import (  # noqa: F401 - importing them registers their routes
     cp_reports,
     handlers,
+    keys,
     presence,
     reactions,
     reads,
@@ -21,7 +22,7 @@ from . import (  # noqa: F401 - importing them registers their routes
 from .db import outbox
 from .queries import mark_offline_where_gateway_silent
 from .router import router
-from .settings import Settings
+from .settings import Settings, UnknownChargePointPolicy
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,27 @@ async def sweep_presence(runtime: ServiceRuntime) -> None:
             log.exception("presence sweep failed")
 
 
+async def warn_if_insecure(runtime: ServiceRuntime) -> None:
+    """Say loudly, once at start, when charge points may connect without proving who they are."""
+    settings: Settings = runtime.settings
+    if settings.min_security_profile == 0:
+        log.warning(
+            "INSECURE: REGISTRY_MIN_SECURITY_PROFILE=0 - a charge point registered at profile 0 "
+            "connects without credentials, and anyone can connect as it and take its "
+            "connection over. For development only; deployments set 1 or more."
+        )
+    if settings.unknown_charge_points is not UnknownChargePointPolicy.REJECT:
+        log.warning(
+            "REGISTRY_UNKNOWN_CHARGE_POINTS=%s - handshakes of unregistered ids are admitted%s.",
+            settings.unknown_charge_points.value,
+            " and anyone can create a charge point"
+            if settings.unknown_charge_points is UnknownChargePointPolicy.ACCEPT
+            else " as Pending",
+        )
+
+
 async def main(settings: Settings | None = None) -> None:
     """Run the registry until SIGTERM or SIGINT."""
-    await serve(router, settings or Settings(), outbox=outbox, background=[sweep_presence])
+    await serve(
+        router, settings or Settings(), outbox=outbox, background=[warn_if_insecure, sweep_presence]
+    )

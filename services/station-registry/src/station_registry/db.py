@@ -64,6 +64,9 @@ charge_points = Table(
     Column("security_profile", Integer, nullable=False, server_default="0"),
     Column("auth_key_hash", String(200)),
     _ts("auth_key_updated_at"),
+    # A new key sent to the CP (ChangeConfiguration AuthorizationKey) and not yet confirmed:
+    # accepted beside the current one until the CP answers.
+    Column("auth_key_pending_hash", String(200)),
     Index("ix_charge_points_gateway_online", "gateway", "online"),
     Index("ix_charge_points_swept", "gateway", postgresql_where=text("offline_by_sweep")),
 )

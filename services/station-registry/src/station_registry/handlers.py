@@ -48,10 +48,15 @@ _BOOT_FIELDS = (
     "meter_serial_number",
     "last_boot_at",
 )
+# A row it creates (policy `pending`: the handshake made none) is online at the sending gateway;
+# its connection id comes with the CP's next station.connected.
 _boot = insert(charge_points).values(
     id=bindparam("p_id", type_=String),
     registration_status=bindparam("p_status", type_=String),
     last_seen_at=bindparam("p_at", type_=TIMESTAMP),
+    online=True,
+    gateway=bindparam("p_gateway", type_=String),
+    connected_at=bindparam("p_at", type_=TIMESTAMP),
     **{
         name: bindparam(f"p_{name}", type_=TIMESTAMP if name == "last_boot_at" else String)
         for name in _BOOT_FIELDS
@@ -115,6 +120,7 @@ async def boot_round(
                 "p_id": call.charge_point_id,
                 "p_status": policy,
                 "p_at": at,
+                "p_gateway": call.gateway_id or None,
                 "p_vendor": request.charge_point_vendor,
                 "p_model": request.charge_point_model,
                 "p_serial_number": request.charge_point_serial_number,

@@ -27,6 +27,7 @@ from csms_shared.bus.router import Context
 from .db import TIMESTAMP, charge_points, gateways
 from .queries import locked_in_id_order, restore_swept
 from .router import router
+from .settings import Settings, UnknownChargePointPolicy
 
 log = logging.getLogger(__name__)
 
@@ -49,43 +50,54 @@ _CONNECTED = (
     )
     .render_derived(name="connected")
 )
-_connect = insert(charge_points).from_select(
-    [
-        "id",
-        "online",
-        "offline_by_sweep",
-        "gateway",
-        "connection_id",
-        "connected_at",
-        "last_seen_at",
-    ],
-    select(
-        _CONNECTED.c.id,
-        true(),
-        false(),
-        _CONNECTED.c.gateway,
-        _CONNECTED.c.connection,
-        _CONNECTED.c.at,
-        _CONNECTED.c.at,
-    ),
+_CONNECT_COLUMNS = [
+    "id",
+    "online",
+    "offline_by_sweep",
+    "gateway",
+    "connection_id",
+    "connected_at",
+    "last_seen_at",
+]
+_CONNECT_VALUES = select(
+    _CONNECTED.c.id,
+    true(),
+    false(),
+    _CONNECTED.c.gateway,
+    _CONNECTED.c.connection,
+    _CONNECTED.c.at,
+    _CONNECTED.c.at,
 )
-CONNECT_MANY = _connect.on_conflict_do_update(
-    index_elements=[charge_points.c.id],
-    set_={
-        "online": _connect.excluded.online,
-        "offline_by_sweep": _connect.excluded.offline_by_sweep,
-        "gateway": _connect.excluded.gateway,
-        "connection_id": _connect.excluded.connection_id,
-        "connected_at": _connect.excluded.connected_at,
-        "last_seen_at": func.greatest(
-            func.coalesce(charge_points.c.last_seen_at, _connect.excluded.connected_at),
-            _connect.excluded.connected_at,
+_known = charge_points.alias("known")
+
+
+def _connect_many(values: Any) -> Any:
+    stmt = insert(charge_points).from_select(_CONNECT_COLUMNS, values)
+    return stmt.on_conflict_do_update(
+        index_elements=[charge_points.c.id],
+        set_={
+            "online": stmt.excluded.online,
+            "offline_by_sweep": stmt.excluded.offline_by_sweep,
+            "gateway": stmt.excluded.gateway,
+            "connection_id": stmt.excluded.connection_id,
+            "connected_at": stmt.excluded.connected_at,
+            "last_seen_at": func.greatest(
+                func.coalesce(charge_points.c.last_seen_at, stmt.excluded.connected_at),
+                stmt.excluded.connected_at,
+            ),
+        },
+        where=or_(
+            charge_points.c.connected_at.is_(None),
+            charge_points.c.connected_at <= stmt.excluded.connected_at,
         ),
-    },
-    where=or_(
-        charge_points.c.connected_at.is_(None),
-        charge_points.c.connected_at <= _connect.excluded.connected_at,
-    ),
+    )
+
+
+CONNECT_MANY = _connect_many(_CONNECT_VALUES)
+# Policies `pending` and `reject`: a connection makes no row; an unregistered CP gets one at
+# its BootNotification (so made-up ids cannot fill the table with handshakes alone).
+CONNECT_KNOWN = _connect_many(
+    _CONNECT_VALUES.where(select(_known.c.id).where(_known.c.id == _CONNECTED.c.id).exists())
 )
 
 
@@ -105,8 +117,10 @@ async def stations_connected(events: list[dict[str, Any]], ctx: Context) -> None
         if cp_id not in newest or newest[cp_id][0] <= at:
             newest[cp_id] = (at, event)  # ON CONFLICT touches a row once a statement
     ids = sorted(newest)
+    settings: Settings = ctx.settings
+    creates = settings.unknown_charge_points is UnknownChargePointPolicy.ACCEPT
     await ctx.session.execute(
-        CONNECT_MANY,
+        CONNECT_MANY if creates else CONNECT_KNOWN,
         {
             "ids": ids,
             "gateways": [newest[i][1]["gateway"] for i in ids],
@@ -121,16 +135,29 @@ _DISCONNECTED = (
     func.unnest(
         bindparam("ids", type_=ARRAY(String)),
         bindparam("connections", type_=ARRAY(String)),
+        bindparam("gateways", type_=ARRAY(String)),
         bindparam("ats", type_=ARRAY(TIMESTAMP)),
     )
-    .table_valued(column("id", String), column("connection", String), column("at", TIMESTAMP))
+    .table_valued(
+        column("id", String),
+        column("connection", String),
+        column("gateway", String),
+        column("at", TIMESTAMP),
+    )
     .render_derived(name="disconnected")
 )
 DISCONNECT_MANY = (
     update(charge_points)
     .where(
         charge_points.c.id == _DISCONNECTED.c.id,
-        charge_points.c.connection_id == _DISCONNECTED.c.connection,
+        or_(
+            charge_points.c.connection_id == _DISCONNECTED.c.connection,
+            # A row its BootNotification created (policy `pending`) knows only the gateway.
+            and_(
+                charge_points.c.connection_id.is_(None),
+                charge_points.c.gateway == _DISCONNECTED.c.gateway,
+            ),
+        ),
         charge_points.c.id.in_(
             locked_in_id_order(charge_points.c.id == any_(bindparam("ids", type_=ARRAY(String))))
         ),
@@ -153,6 +180,7 @@ async def stations_disconnected(events: list[dict[str, Any]], ctx: Context) -> N
         {
             "ids": [str(e["chargePointId"]) for e in events],
             "connections": [str(e["connectionId"]) for e in events],
+            "gateways": [str(e.get("gateway", "")) for e in events],
             "ats": [datetime.fromisoformat(e["at"]) for e in events],
         },
     )

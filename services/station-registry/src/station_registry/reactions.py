@@ -9,6 +9,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.router import Context
+from csms_shared.ocpp.redaction import redact_request, redact_response, secret_keys
 
 from .cp_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
@@ -43,8 +44,11 @@ async def command_completed(event: dict[str, Any], ctx: Context) -> None:
         await start_operation(ctx, event)
         return
     cp_id: str = event["chargePointId"]
+    # command-api publishes secrets redacted already; the snapshot never holds one regardless.
+    secrets = secret_keys(ctx.settings.secret_configuration_keys)
     action, request = event.get("action"), event.get("request") or {}
-    response = event.get("response") or {}
+    request = redact_request(str(action), request, secrets)
+    response = redact_response(event.get("response") or {}, secrets)
     at = datetime.fromisoformat(event["at"])
     await ensure_charge_point(ctx.session, cp_id)
     if action == "GetConfiguration":

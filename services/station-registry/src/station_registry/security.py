@@ -1,15 +1,13 @@
-"""Charge point security: who may connect how (profiles 0-3), keys, security events."""
+"""Charge point security: who may connect how (profiles 0-3), security events."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
+import asyncio
+import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, select, update
+from sqlalchemy import String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.events import event_body
@@ -17,33 +15,14 @@ from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime, utcnow
 
+from .credentials import Check, checker, hash_key, needs_rehash
 from .db import charge_points, security_events
+from .keys import credentials_changed
 from .queries import charge_point_page
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
 
-# Security whitepaper: the Basic password (AuthorizationKey) is 16 to 40 characters.
-KEY_MIN, KEY_MAX = 16, 40
-
-
-def hash_key(key: str, iterations: int) -> str:
-    """PBKDF2-SHA256 with a random salt, in `pbkdf2_sha256$<iterations>$<salt>$<hash>` form."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", key.encode(), salt, iterations)
-    b64 = base64.b64encode
-    return f"pbkdf2_sha256${iterations}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_key(key: str, stored: str) -> bool:
-    """True when `key` matches the stored hash (constant-time)."""
-    try:
-        scheme, iterations, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "pbkdf2_sha256":
-        return False
-    candidate = hashlib.pbkdf2_hmac("sha256", key.encode(), base64.b64decode(salt), int(iterations))
-    return hmac.compare_digest(candidate, base64.b64decode(digest))
+log = logging.getLogger(__name__)
 
 
 async def record_security_event(
@@ -89,39 +68,114 @@ _HANDSHAKES_READ = select(
     charge_points.c.id,
     charge_points.c.security_profile,
     charge_points.c.auth_key_hash,
+    charge_points.c.auth_key_pending_hash,
     charge_points.c.registration_status,
 ).where(charge_points.c.id == any_(bindparam("p_ids", type_=ARRAY(String))))
 
+KeyCheck = tuple[Check, str | None] | None
 
-async def _admit(ctx: Context, handshake: dict[str, Any], row: Any) -> dict[str, Any]:
+
+def effective_profile(row: Any, settings: Settings) -> int:
+    """The profile a CP must connect with: its own, raised to the suite-wide minimum."""
+    return max(row.security_profile if row else 0, settings.min_security_profile)
+
+
+async def _check_key(handshake: dict[str, Any], row: Any, settings: Settings) -> KeyCheck:
+    """The key check a handshake needs (profiles 1 and 2 with a password), else None."""
+    password = handshake.get("password")
+    if (
+        row is None
+        or not isinstance(password, str)
+        or effective_profile(row, settings) not in (1, 2)
+    ):
+        return None
+    stored = [h for h in (row.auth_key_hash, row.auth_key_pending_hash) if h]
+    if not stored:
+        return None
+    return await checker(settings).check(row.id, password, stored)
+
+
+async def _admit(
+    ctx: Context, handshake: dict[str, Any], row: Any, check: KeyCheck
+) -> dict[str, Any]:
     """May this handshake open a connection? Checks the CP's security profile."""
     settings: Settings = ctx.settings
     cp_id = str(handshake.get("id", ""))
     password = handshake.get("password")
     tls = bool(handshake.get("tls"))
     client_cn = handshake.get("clientCertCn")
-    profile = row.security_profile if row else 0
+    profile = effective_profile(row, settings)
     status = _effective_status(
         row.registration_status if row else None, settings.unknown_charge_points
     )
 
     async def refuse(code: int, kind: str, reason: str) -> dict[str, Any]:
-        await record_security_event(ctx, cp_id, kind, reason)
+        # An id nobody registered gets no row, not even a security event (an attacker could
+        # fill the table with made-up ids); the log and the gateway's metrics still count it.
+        if row is not None:
+            await record_security_event(ctx, cp_id, kind, reason)
+        else:
+            log.info("handshake of unknown charge point %r refused: %s", cp_id, reason)
         return {"allowed": False, "status": code, "reason": reason, "securityProfile": profile}
 
+    if row is None and settings.unknown_charge_points is UnknownChargePointPolicy.REJECT:
+        return await refuse(404, "UnknownChargePoint", "unknown charge point id")
     if profile >= 2 and not tls:
         return await refuse(403, "InsecureConnection", f"security profile {profile} needs TLS")
+    authenticated = False
     if profile == 3:
         if client_cn is None:
             return await refuse(401, "MissingClientCertificate", "a client certificate is needed")
         if client_cn != cp_id:
             return await refuse(403, "InvalidClientCertificate", "certificate CN is another CP")
+        authenticated = True
     elif profile in (1, 2):
         if password is None:
             return await refuse(401, "MissingCredentials", "HTTP Basic credentials are needed")
-        if row is None or row.auth_key_hash is None or not verify_key(password, row.auth_key_hash):
+        if check is None:
+            return await refuse(401, "InvalidCredentials", "no AuthorizationKey is set")
+        outcome, matched = check
+        if outcome is Check.THROTTLED:
+            # Not recorded one by one: that would hand a guesser a cheap way to write rows.
+            return {
+                "allowed": False,
+                "status": 429,
+                "reason": "too many failed attempts for this charge point; retry later",
+                "securityProfile": profile,
+            }
+        if outcome is Check.WRONG:
             return await refuse(401, "InvalidCredentials", "wrong AuthorizationKey")
-    return {"allowed": True, "securityProfile": profile, "registrationStatus": status}
+        await _key_proven(ctx, row, str(password), matched)
+        authenticated = True
+    return {
+        "allowed": True,
+        "securityProfile": profile,
+        "registrationStatus": status,
+        "authenticated": authenticated,
+    }
+
+
+async def _key_proven(ctx: Context, row: Any, password: str, matched: str | None) -> None:
+    """A CP that connects with its staged key has it: the staged key becomes its key. A hash
+    weaker than the settings ask for is replaced now that the key is known."""
+    settings: Settings = ctx.settings
+    c = charge_points.c
+    if matched is not None and matched == row.auth_key_pending_hash:
+        await ctx.session.execute(
+            update(charge_points)
+            .where(c.id == row.id, c.auth_key_pending_hash == matched)
+            .values(auth_key_hash=matched, auth_key_pending_hash=None, auth_key_updated_at=utcnow())
+        )
+        # Gateways may still hold a yes for the old key: they forget it.
+        await credentials_changed(ctx, row.id, row.security_profile, disconnect=False)
+        log.info("%s connected with its new AuthorizationKey; the old one no longer works", row.id)
+    elif matched is not None and needs_rehash(matched, settings):
+        stronger = await asyncio.to_thread(hash_key, password, settings)
+        await ctx.session.execute(
+            update(charge_points)
+            .where(c.id == row.id, c.auth_key_hash == matched)
+            .values(auth_key_hash=stronger)
+        )
 
 
 # Handshakes one admission asks about, at most (a gateway sends fewer).
@@ -139,7 +193,17 @@ async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[st
         raise RpcError("invalid", f"at most {MAX_HANDSHAKES} handshakes at once")
     ids = sorted({str(h.get("id", "")) for h in handshakes})
     rows = {row.id: row for row in await ctx.session.execute(_HANDSHAKES_READ, {"p_ids": ids})}
-    return {"decisions": [await _admit(ctx, h, rows.get(str(h.get("id", "")))) for h in handshakes]}
+    found = [rows.get(str(h.get("id", ""))) for h in handshakes]
+    # The slow key checks run in threads, side by side; the decisions then one by one (they
+    # share this message's DB session).
+    checks = await asyncio.gather(
+        *(_check_key(h, r, ctx.settings) for h, r in zip(handshakes, found, strict=True))
+    )
+    return {
+        "decisions": [
+            await _admit(ctx, h, r, c) for h, r, c in zip(handshakes, found, checks, strict=True)
+        ]
+    }
 
 
 @router.rpc("authorize_connection")
@@ -148,56 +212,6 @@ async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str
     result = await authorize_connections({"handshakes": [params]}, ctx)
     decision: dict[str, Any] = result["decisions"][0]
     return decision
-
-
-@router.rpc("update_charge_point_settings")
-async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    """An admin registers a CP or sets its security profile and AuthorizationKey."""
-    settings: Settings = ctx.settings
-    cp_id = str(params.get("id", ""))
-    profile = params.get("securityProfile")
-    key = params.get("authorizationKey")
-    if profile is not None and (type(profile) is not int or not 0 <= profile <= 3):
-        raise RpcError("invalid", "securityProfile is 0, 1, 2 or 3")
-    if key is not None and (not isinstance(key, str) or not KEY_MIN <= len(key) <= KEY_MAX):
-        raise RpcError("invalid", f"authorizationKey is {KEY_MIN} to {KEY_MAX} characters")
-    await ctx.session.execute(
-        insert(charge_points)
-        .values(id=cp_id, registration_status="Accepted")
-        .on_conflict_do_nothing()
-    )
-    row = (
-        await ctx.session.execute(
-            select(charge_points).where(charge_points.c.id == cp_id).with_for_update()
-        )
-    ).one()
-    values: dict[str, Any] = {}
-    if row.registration_status in (None, "Pending"):
-        # Registering a CP is approving it.
-        values["registration_status"] = "Accepted"
-    if key is not None:
-        values["auth_key_hash"] = hash_key(key, settings.auth_hash_iterations)
-        values["auth_key_updated_at"] = func.now()
-    new_profile = row.security_profile if profile is None else profile
-    if new_profile in (1, 2) and key is None and row.auth_key_hash is None:
-        raise RpcError("invalid", f"security profile {new_profile} needs an authorizationKey")
-    if profile is not None:
-        values["security_profile"] = profile
-    if values:
-        await ctx.session.execute(
-            update(charge_points).where(charge_points.c.id == cp_id).values(**values)
-        )
-    # Gateways drop cached handshake decisions for this CP (never the key itself).
-    await ctx.emit(
-        "station.credentials_changed",
-        event_body("station.credentials_changed", chargePointId=cp_id, securityProfile=new_profile),
-    )
-    return {
-        "id": cp_id,
-        "securityProfile": new_profile,
-        "registrationStatus": values.get("registration_status", row.registration_status),
-        "authorizationKeySet": key is not None or row.auth_key_hash is not None,
-    }
 
 
 @router.rpc("approve_charge_point")

@@ -25,9 +25,23 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
 
     http_port: int = 8081
     heartbeat_interval: int = Field(default=300, ge=1, description="seconds, sent in Boot")
-    unknown_charge_points: UnknownChargePointPolicy = UnknownChargePointPolicy.ACCEPT
+    # Secure by default: unknown ids are refused at the handshake (404) and every CP must
+    # authenticate (profile 1 or above). `make up`, compose and the tests relax both for
+    # development, and the registry says so loudly at start.
+    unknown_charge_points: UnknownChargePointPolicy = UnknownChargePointPolicy.REJECT
+    min_security_profile: int = Field(default=1, ge=0, le=3)
     pending_interval: int = Field(default=60, ge=1, description="Boot retry while Pending")
-    auth_hash_iterations: int = Field(default=10_000, ge=1_000)
+    # AuthorizationKeys are stored as argon2id (OWASP: 19 MiB, 2 passes, 1 lane), checked in a
+    # thread; older PBKDF2 hashes are still read and replaced at the CP's next good handshake.
+    auth_hash_memory_kib: int = Field(default=19_456, ge=1024)
+    auth_hash_time_cost: int = Field(default=2, ge=1)
+    # Failed checks per CP id (a token bucket): past it, handshakes for that id are refused
+    # without hashing, unless they repeat a key verified recently.
+    failed_auth_per_minute: float = Field(default=30.0, gt=0)
+    failed_auth_burst: int = Field(default=10, ge=1)
+    # A failed key is answered from memory for this long; a good one for auth_success_cache.
+    auth_failure_cache_seconds: float = Field(default=10.0, ge=0)
+    auth_success_cache_seconds: float = Field(default=3600.0, ge=0)
     # DataTransfer from CPs: vendorId -> the messageIds accepted ([] = any). Others are answered
     # UnknownVendorId / UnknownMessageId; all are recorded and published as events.
     data_transfer_vendors: dict[str, list[str]] = Field(default_factory=dict)

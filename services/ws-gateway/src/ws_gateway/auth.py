@@ -24,6 +24,8 @@ class Decision:
     reason: str = ""
     security_profile: int = 0
     registration_status: str = "Accepted"
+    # The CP proved its identity (its key or its client certificate), as profiles 1-3 ask.
+    authenticated: bool = False
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -121,6 +123,7 @@ class HandshakeAuthorizer:
                     reason=str(answer.get("reason", "")),
                     security_profile=int(answer.get("securityProfile", 0)),
                     registration_status=str(answer.get("registrationStatus", "Accepted")),
+                    authenticated=answer.get("authenticated") is True,
                 )
                 if decision.allowed and self._ttl > 0:
                     if len(self._cache) > 100_000:
@@ -156,6 +159,10 @@ class HandshakeAuthorizer:
         ):
             raise RpcError("invalid", "authorize_connections answered no decision per handshake")
         return decisions
+
+    def clear(self) -> None:
+        """Forget every cached decision (events that would have invalidated some may be lost)."""
+        self._cache.clear()
 
     def invalidate(self, cp_id: str) -> None:
         """Forget every cached decision for this CP (its key or profile changed)."""

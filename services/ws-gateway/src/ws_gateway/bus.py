@@ -189,6 +189,8 @@ class GatewayBus:
         self.on_command: MessageHandler | None = None
         self.on_control: MessageHandler | None = None
         self.on_event: MessageHandler | None = None
+        # Called when the broker connection is back after a loss.
+        self.on_reconnect: Callable[[], None] | None = None
         self.rpc: RpcClient | None = None
 
     @property
@@ -199,6 +201,7 @@ class GatewayBus:
     async def start(self) -> None:
         """Connect, declare the topology and this gateway's queue, and consume it."""
         self.connection = await connect(self._url, name=f"ws-gateway {self.instance_id}")
+        self.connection.reconnect_callbacks.add(self._reconnected)
         # on_return_raises: a mandatory publish nobody can route raises DeliveryError.
         self._channel = await self.connection.channel(
             publisher_confirms=True, on_return_raises=True
@@ -227,6 +230,10 @@ class GatewayBus:
             )
         self.rpc = RpcClient(self._channel)
         await self.rpc.start()
+
+    def _reconnected(self, *_: object) -> None:
+        if self.on_reconnect is not None:
+            self.on_reconnect()
 
     async def close(self) -> None:
         """Close the connection; the exclusive queue and its bindings die with it."""

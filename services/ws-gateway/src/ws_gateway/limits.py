@@ -26,6 +26,11 @@ class TokenBucket:
             return True
         return False
 
+    def empty(self) -> bool:
+        """True when no token is there (nothing spent)."""
+        now = time.monotonic()
+        return min(self.burst, self.tokens + (now - self.stamp) * self.rate) < 1.0
+
     def retry_after(self) -> float:
         """Seconds until a token is there again."""
         return max(0.0, (1.0 - self.tokens) / self.rate)
@@ -42,9 +47,17 @@ class AddressLimiter:
 
     def allow(self, address: str) -> bool:
         """Spend a token of this address."""
-        bucket = self._buckets.get(address)
+        return self._bucket(address).take()
+
+    def exhausted(self, key: str) -> bool:
+        """True when `key` has no token left (nothing spent)."""
+        bucket = self._buckets.get(key)
+        return bucket is not None and bucket.empty()
+
+    def _bucket(self, key: str) -> TokenBucket:
+        bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self._max:
                 self._buckets.clear()
-            bucket = self._buckets[address] = TokenBucket(self._rate, self._burst)
-        return bucket.take()
+            bucket = self._buckets[key] = TokenBucket(self._rate, self._burst)
+        return bucket

@@ -41,6 +41,7 @@ CONNECTED = Gauge("gateway_connections", "Charge points connected to this gatewa
 HANDSHAKES = Counter("gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"])
 
 CLOSE_TAKEN_OVER = 4000  # private-use close code: a newer connection for this id took over
+CLOSE_CREDENTIALS_CHANGED = 4001  # private-use: reconnect with the CP's new credentials
 CLOSE_UNAVAILABLE = 1011  # internal error: the broker could not be reached
 CLOSE_GOING_AWAY = 1001
 DRAIN_STEP = 0.1
@@ -74,10 +75,14 @@ class Gateway:
             settings.handshakes_per_address_per_second, settings.handshake_burst_per_address
         )
         self._trusted = [ipaddress.ip_network(net) for net in settings.trusted_proxies]
-        self._reconnects = AddressLimiter(
+        # Failed or unauthenticated handshakes per (CP id, source address): a stranger's
+        # failures never spend the budget of the real CP at its own address.
+        self._failures = AddressLimiter(
             settings.handshakes_per_charge_point_per_second,
             settings.handshake_burst_per_charge_point,
         )
+        # Events missed while the broker connection was down may have invalidated decisions.
+        bus.on_reconnect = self._on_reconnect
         # Decisions made in process_request, read by the connection handler.
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, Decision] = (
             weakref.WeakKeyDictionary()
@@ -127,12 +132,18 @@ class Gateway:
             return connection.respond(
                 HTTPStatus.TOO_MANY_REQUESTS, "Too many handshakes from this address\n"
             )
-        if not self._reconnects.allow(cp_id):
+        pair = f"{cp_id} {address}"
+        if self._failures.exhausted(pair):
             HANDSHAKES.labels("throttled").inc()
             return connection.respond(
-                HTTPStatus.TOO_MANY_REQUESTS, "Too many connections for this charge point id\n"
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "Too many failed or unauthenticated handshakes for this charge point id\n",
             )
-        return await self._admit(connection, request, cp_id)
+        response = await self._admit(connection, request, cp_id)
+        decision = self._admitted.get(connection)
+        if decision is None or not decision.authenticated:
+            self._failures.allow(pair)  # spends a token
+        return response
 
     def _client_address(self, connection: ServerConnection, request: Request) -> str:
         """The CP's address: the peer, or what a trusted proxy says in X-Forwarded-For."""
@@ -289,10 +300,21 @@ class Gateway:
             log.info("%s moved to gateway %s; closing here", session.cp_id, body.get("gateway"))
             await session.ws.close(CLOSE_TAKEN_OVER, "A newer connection for this id took over")
 
+    def _on_reconnect(self) -> None:
+        log.info("broker connection re-established: cached handshake decisions dropped")
+        self._authorizer.clear()
+
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         body = orjson.loads(message.body)
         if message.routing_key == "station.credentials_changed":
-            self._authorizer.invalidate(str(body.get("chargePointId", "")))
+            cp_id = str(body.get("chargePointId", ""))
+            self._authorizer.invalidate(cp_id)
+            session = self.sessions.get(cp_id)
+            if session is not None and body.get("disconnect") is True:
+                log.info("%s: credentials changed; closing its connection", cp_id)
+                await session.ws.close(
+                    CLOSE_CREDENTIALS_CHANGED, "Credentials changed; reconnect with the new ones"
+                )
 
     async def _on_command(self, message: AbstractIncomingMessage) -> None:
         cp_id = message.routing_key or ""

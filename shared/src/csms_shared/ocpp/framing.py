@@ -23,6 +23,9 @@ from .errors import (
 MAX_MESSAGE_ID_LENGTH = 36
 # OCPP-J 2.0.1 section 4.2.3, used by 1.6 implementations too: the id when none can be read.
 UNKNOWN_MESSAGE_ID = "-1"
+# No OCPP 1.6 message nests deeper than about six levels; a frame nested far deeper is an
+# attack on every recursive walk of it (a RecursionError, or orjson's 254-level dump limit).
+MAX_NESTING = 32
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -117,6 +120,7 @@ def parse_frame(data: str | bytes) -> Frame:
         )
     if type(message_type) is not int or message_type not in (2, 3, 4):
         raise FrameError(ProtocolError(f"Unknown message type {message_type!r}"), message_id)
+    _reject_deep(data, message, message_id)
     if message_type == MessageType.CALL:
         call = _parse_call(message, message_id)
         _reject_nul(data, call.payload, message_id)
@@ -156,6 +160,36 @@ def _parse_call(message: list[Any], message_id: str) -> Call:
     if not isinstance(payload, dict):
         raise FrameError(FormationViolation("Payload must be a JSON object"), message_id)
     return Call(message_id, action, payload)
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply objects and arrays nest in `value` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_NESTING:
+                break
+        stack.extend((child, depth) for child in item)
+    return deepest
+
+
+def _reject_deep(raw: str | bytes, message: list[Any], message_id: str) -> None:
+    # Counting brackets is a C loop: the walk runs only for frames that could nest too deeply.
+    opening = (b"[", b"{") if isinstance(raw, bytes) else ("[", "{")
+    if raw.count(opening[0]) + raw.count(opening[1]) <= MAX_NESTING:  # type: ignore[arg-type]
+        return
+    if nesting_depth(message) > MAX_NESTING:
+        raise FrameError(
+            FormationViolation(f"Frame nests deeper than {MAX_NESTING} levels"), message_id
+        )
 
 
 def _reject_nul(raw: str | bytes, payload: Any, message_id: str) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Body, HTTPException, Path, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import MessageTrigger
-from csms_shared.ocpp.v16.messages import TriggerMessageRequest
+from csms_shared.ocpp.v16.messages import ChangeConfigurationRequest, TriggerMessageRequest
 
 from .commands import send_command
 from .deps import MAX_OFFSET, Admin, Session, State, Viewer, rpc
@@ -95,6 +97,90 @@ async def put_charge_point(
         securityProfile=body.security_profile,
         authorizationKey=key,
     )
+    return result
+
+
+class KeyRotation(BaseModel):
+    """A new AuthorizationKey for a CP: given, or generated (160 random bits, hex)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+    authorization_key: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        max_length=40,
+        description="The new key; left out, the central system generates one. Never echoed",
+    )
+
+
+@router.post("/charge-points/{id}/authorization-key")
+async def rotate_authorization_key(
+    state: State,
+    session: Session,
+    principal: Admin,
+    cp_id: CpId,
+    body: Annotated[KeyRotation | None, Body()] = None,
+    timeout: Annotated[float | None, Query(gt=0, description="Seconds to wait for the CP")] = None,
+) -> JSONResponse:
+    """Rotate the CP's AuthorizationKey as OCPP intends: send it with ChangeConfiguration and
+    store it once the CP accepts; the old key keeps working until then."""
+    given = body.authorization_key if body is not None else None
+    key = given.get_secret_value() if given is not None else secrets.token_hex(20)
+    if find_nul(key) or not key.isprintable():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "authorizationKey: printable")
+    # Staged first: a CP that applies the key and reconnects at once is let in with it.
+    await rpc(state, REGISTRY, "stage_authorization_key", id=cp_id, authorizationKey=key)
+    sent = await send_command(
+        state,
+        session,
+        principal,
+        cp_id,
+        "ChangeConfiguration",
+        ChangeConfigurationRequest(key="AuthorizationKey", value=key),
+        timeout=timeout,
+        wait=True,
+    )
+    outcome = orjson.loads(bytes(sent.body))
+    command_id = outcome.get("commandId")
+    answer = (outcome.get("response") or {}).get("status") if sent.status_code == 200 else None
+    if answer == "Accepted":
+        await rpc(state, REGISTRY, "commit_authorization_key", id=cp_id)
+        return JSONResponse({"commandId": command_id, "status": "Accepted", "keyStored": True})
+    if answer == "RebootRequired" or sent.status_code == 504:
+        # The CP may use the new key from its next start (or did not say): both keys work, and
+        # its first connection with the new one makes that the only one.
+        return JSONResponse(
+            {
+                "commandId": command_id,
+                "status": answer or "timeout",
+                "keyStored": False,
+                "detail": "The new key is staged: the old and the new key both work until the "
+                "charge point connects with the new one",
+            },
+            status_code=200 if answer else 504,
+        )
+    await rpc(state, REGISTRY, "discard_authorization_key", id=cp_id)
+    detail = (
+        f"The charge point answered {answer}; its old key stays"
+        if answer
+        else outcome.get("detail", "The key was not delivered; the old key stays")
+    )
+    return JSONResponse(
+        {
+            "commandId": command_id,
+            "status": answer or outcome.get("status"),
+            "keyStored": False,
+            "detail": detail,
+        },
+        status_code=409 if answer or sent.status_code == 409 else sent.status_code,
+    )
+
+
+@router.delete("/charge-points/{id}/authorization-key")
+async def revoke_authorization_key(state: State, principal: Admin, cp_id: CpId) -> dict[str, Any]:
+    """Withdraw the CP's key: at profile 1 or 2 it cannot connect until it gets a new one, and
+    its live connections are closed."""
+    result: dict[str, Any] = await rpc(state, REGISTRY, "revoke_authorization_key", id=cp_id)
     return result
 
 

@@ -17,8 +17,10 @@ from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+from csms_shared.ocpp.redaction import needs_admin, redact_request, secret_keys
 from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
 
+from ..auth import Role
 from ..dispatcher import NotConnected
 from ..recorder import command_doc, get_command, list_commands, record_outcome, record_sent
 from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, rpc_client
@@ -131,6 +133,13 @@ async def send_command(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"{where}: strings may not contain U+0000"
         )
+    secrets = secret_keys(settings.secret_configuration_keys)
+    if needs_admin(action, request, secrets) and not principal.may(Role.ADMIN):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"{action} of this kind changes how the charge point authenticates or what it "
+            "trusts: it needs the admin role",
+        )
     command_id = str(uuid.uuid4())
     async with session.begin():
         await record_sent(
@@ -138,7 +147,7 @@ async def send_command(
             command_id=command_id,
             charge_point_id=cp_id,
             action=action,
-            request=request,
+            request=redact_request(action, request, secrets),
             requested_by=principal.name,
             timeout=seconds,
         )

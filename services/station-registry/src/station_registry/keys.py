@@ -1,0 +1,164 @@
+"""An admin's changes to a CP's credentials: profile, AuthorizationKey (set, staged, revoked)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from csms_shared.bus.events import event_body
+from csms_shared.bus.router import Context
+from csms_shared.bus.rpc import RpcError
+
+from .credentials import hash_key
+from .db import charge_points
+from .router import router
+from .settings import Settings
+
+# Security whitepaper: the Basic password (AuthorizationKey) is 16 to 40 characters.
+KEY_MIN, KEY_MAX = 16, 40
+
+
+def _valid_key(key: Any) -> str:
+    if not isinstance(key, str) or not KEY_MIN <= len(key) <= KEY_MAX or not key.isprintable():
+        raise RpcError(
+            "invalid", f"authorizationKey is {KEY_MIN} to {KEY_MAX} printable characters"
+        )
+    return key
+
+
+async def credentials_changed(ctx: Context, cp_id: str, profile: int, disconnect: bool) -> None:
+    """Tell every gateway: forget cached handshake decisions for this CP (never the key itself)
+    and, with `disconnect`, close its live connections so it comes back with the new ones."""
+    await ctx.emit(
+        "station.credentials_changed",
+        event_body(
+            "station.credentials_changed",
+            chargePointId=cp_id,
+            securityProfile=profile,
+            disconnect=disconnect,
+        ),
+    )
+
+
+async def _locked(ctx: Context, cp_id: str) -> Row[Any]:
+    row = (
+        await ctx.session.execute(
+            select(charge_points).where(charge_points.c.id == cp_id).with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise RpcError("not_found", f"charge point {cp_id!r} was never seen")
+    return row
+
+
+@router.rpc("update_charge_point_settings")
+async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """An admin registers a CP or sets its security profile and AuthorizationKey."""
+    settings: Settings = ctx.settings
+    cp_id = str(params.get("id", ""))
+    profile = params.get("securityProfile")
+    key = params.get("authorizationKey")
+    if profile is not None and (type(profile) is not int or not 0 <= profile <= 3):
+        raise RpcError("invalid", "securityProfile is 0, 1, 2 or 3")
+    if key is not None:
+        key = _valid_key(key)
+    await ctx.session.execute(
+        insert(charge_points)
+        .values(id=cp_id, registration_status="Accepted")
+        .on_conflict_do_nothing()
+    )
+    row = await _locked(ctx, cp_id)
+    values: dict[str, Any] = {}
+    if row.registration_status in (None, "Pending"):
+        # Registering a CP is approving it.
+        values["registration_status"] = "Accepted"
+    if key is not None:
+        values["auth_key_hash"] = await asyncio.to_thread(hash_key, key, settings)
+        values["auth_key_pending_hash"] = None
+        values["auth_key_updated_at"] = func.now()
+    new_profile = row.security_profile if profile is None else profile
+    if new_profile in (1, 2) and key is None and row.auth_key_hash is None:
+        raise RpcError("invalid", f"security profile {new_profile} needs an authorizationKey")
+    if profile is not None:
+        values["security_profile"] = profile
+    if values:
+        await ctx.session.execute(
+            update(charge_points).where(charge_points.c.id == cp_id).values(**values)
+        )
+    # A raised profile or a replaced key: connections made with the old ones are closed.
+    raised = new_profile > row.security_profile
+    replaced = key is not None and row.auth_key_hash is not None
+    await credentials_changed(ctx, cp_id, new_profile, disconnect=raised or replaced)
+    return {
+        "id": cp_id,
+        "securityProfile": new_profile,
+        "registrationStatus": values.get("registration_status", row.registration_status),
+        "authorizationKeySet": key is not None or row.auth_key_hash is not None,
+    }
+
+
+@router.rpc("revoke_authorization_key")
+async def revoke_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """An admin withdraws a CP's key: at profile 1 or 2 it can no longer connect, and its live
+    connections are closed."""
+    cp_id = str(params.get("id", ""))
+    row = await _locked(ctx, cp_id)
+    await ctx.session.execute(
+        update(charge_points)
+        .where(charge_points.c.id == cp_id)
+        .values(auth_key_hash=None, auth_key_pending_hash=None, auth_key_updated_at=func.now())
+    )
+    await credentials_changed(ctx, cp_id, row.security_profile, disconnect=True)
+    return {"id": cp_id, "securityProfile": row.security_profile, "authorizationKeySet": False}
+
+
+@router.rpc("stage_authorization_key")
+async def stage_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A new key about to be sent to the CP: accepted beside the current one until the CP
+    confirms it (`commit_authorization_key`) or refuses it (`discard_authorization_key`)."""
+    settings: Settings = ctx.settings
+    cp_id = str(params.get("id", ""))
+    key = _valid_key(params.get("authorizationKey"))
+    await _locked(ctx, cp_id)
+    staged = await asyncio.to_thread(hash_key, key, settings)
+    await ctx.session.execute(
+        update(charge_points)
+        .where(charge_points.c.id == cp_id)
+        .values(auth_key_pending_hash=staged)
+    )
+    return {"id": cp_id, "staged": True}
+
+
+@router.rpc("commit_authorization_key")
+async def commit_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """The CP accepted its new key: from now on only that one works; its connections made with
+    the old one are closed."""
+    cp_id = str(params.get("id", ""))
+    row = await _locked(ctx, cp_id)
+    if row.auth_key_pending_hash is not None:
+        await ctx.session.execute(
+            update(charge_points)
+            .where(charge_points.c.id == cp_id)
+            .values(
+                auth_key_hash=row.auth_key_pending_hash,
+                auth_key_pending_hash=None,
+                auth_key_updated_at=func.now(),
+            )
+        )
+    # Without a staged key the CP has already connected with the new one (it became its key).
+    await credentials_changed(ctx, cp_id, row.security_profile, disconnect=True)
+    return {"id": cp_id, "committed": True}
+
+
+@router.rpc("discard_authorization_key")
+async def discard_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """The CP refused its new key: the current one stays the only one."""
+    cp_id = str(params.get("id", ""))
+    await _locked(ctx, cp_id)
+    await ctx.session.execute(
+        update(charge_points).where(charge_points.c.id == cp_id).values(auth_key_pending_hash=None)
+    )
+    return {"id": cp_id, "discarded": True}

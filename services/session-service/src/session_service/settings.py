@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
@@ -23,7 +23,13 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
 
     model_config = SettingsConfigDict(env_prefix="SESSION_")
 
-    http_port: int = 8082
+    # /healthz, /readyz and /metrics, never exposed to charge points or operators.
+    internal_port: int = Field(
+        default=8082,
+        validation_alias=AliasChoices(
+            "SESSION_INTERNAL_PORT", "SESSION_HTTP_PORT", "internal_port"
+        ),
+    )
     unknown_id_tags: UnknownIdTagPolicy = UnknownIdTagPolicy.REJECT
     # As stored on each transaction: Numeric(12, 4) and Numeric(12, 2).
     tariff_price_per_kwh: Decimal = Field(

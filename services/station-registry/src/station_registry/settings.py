@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
@@ -23,7 +23,13 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
 
     model_config = SettingsConfigDict(env_prefix="REGISTRY_")
 
-    http_port: int = 8081
+    # /healthz, /readyz and /metrics, never exposed to charge points or operators.
+    internal_port: int = Field(
+        default=8081,
+        validation_alias=AliasChoices(
+            "REGISTRY_INTERNAL_PORT", "REGISTRY_HTTP_PORT", "internal_port"
+        ),
+    )
     heartbeat_interval: int = Field(default=300, ge=1, description="seconds, sent in Boot")
     unknown_charge_points: UnknownChargePointPolicy = UnknownChargePointPolicy.ACCEPT
     pending_interval: int = Field(default=60, ge=1, description="Boot retry while Pending")

@@ -21,14 +21,13 @@ class UnknownIdTagPolicy(StrEnum):
 class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     """The session-service process."""
 
-    model_config = SettingsConfigDict(env_prefix="SESSION_")
+    # validate_by_name: `Settings(internal_port=...)` besides its two environment names.
+    model_config = SettingsConfigDict(env_prefix="SESSION_", validate_by_name=True)
 
     # /healthz, /readyz and /metrics, never exposed to charge points or operators.
     internal_port: int = Field(
         default=8082,
-        validation_alias=AliasChoices(
-            "SESSION_INTERNAL_PORT", "SESSION_HTTP_PORT", "internal_port"
-        ),
+        validation_alias=AliasChoices("SESSION_INTERNAL_PORT", "SESSION_HTTP_PORT"),
     )
     unknown_id_tags: UnknownIdTagPolicy = UnknownIdTagPolicy.REJECT
     # As stored on each transaction: Numeric(12, 4) and Numeric(12, 2).

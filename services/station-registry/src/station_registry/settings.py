@@ -21,14 +21,13 @@ class UnknownChargePointPolicy(StrEnum):
 class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     """The station-registry process."""
 
-    model_config = SettingsConfigDict(env_prefix="REGISTRY_")
+    # validate_by_name: `Settings(internal_port=...)` besides its two environment names.
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", validate_by_name=True)
 
     # /healthz, /readyz and /metrics, never exposed to charge points or operators.
     internal_port: int = Field(
         default=8081,
-        validation_alias=AliasChoices(
-            "REGISTRY_INTERNAL_PORT", "REGISTRY_HTTP_PORT", "internal_port"
-        ),
+        validation_alias=AliasChoices("REGISTRY_INTERNAL_PORT", "REGISTRY_HTTP_PORT"),
     )
     heartbeat_interval: int = Field(default=300, ge=1, description="seconds, sent in Boot")
     unknown_charge_points: UnknownChargePointPolicy = UnknownChargePointPolicy.ACCEPT

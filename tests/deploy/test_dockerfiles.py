@@ -21,12 +21,14 @@ import pytest
 
 from tests.deploy.support import (
     EXPECTED_PORTS,
+    INTERNAL_PORTS,
     ROOT,
     Service,
     copy_sources,
     exec_form,
     healthcheck_command,
     parse_dockerfile,
+    readable_env,
     services,
 )
 
@@ -41,7 +43,7 @@ def python_minor() -> str:
 
 
 def test_every_service_has_a_dockerfile() -> None:
-    assert set(SERVICES) == set(EXPECTED_PORTS), "a new service needs a row in EXPECTED_PORTS"
+    assert set(SERVICES) == set(INTERNAL_PORTS), "a new service needs a row in INTERNAL_PORTS"
     missing = [name for name in SERVICES if not services()[name].dockerfile.is_file()]
     assert not missing
 
@@ -85,18 +87,24 @@ def test_healthcheck_and_expose_use_the_service_port(name: str) -> None:
     if settings is None:
         pytest.skip(f"{name} has no settings.py yet")
     runtime = parse_dockerfile(service.dockerfile)[-1]
-    port_field = service.port_field()
-    default_port = settings.model_fields[port_field].default
-    assert default_port == EXPECTED_PORTS[name]
-    assert runtime.all("EXPOSE") == [str(default_port)]
+    internal = settings.model_fields[service.port_field()].default
+    assert internal == INTERNAL_PORTS[name]
+    public_field = service.public_port_field()
+    public = [settings.model_fields[public_field].default] if public_field else []
+    assert public == ([EXPECTED_PORTS[name]] if name in EXPECTED_PORTS else [])
+    assert runtime.all("EXPOSE") == [" ".join(str(p) for p in [*public, internal])]
     healthcheck = runtime.last("HEALTHCHECK")
     assert healthcheck is not None
     command = healthcheck_command(healthcheck)
     assert command[:2] == ["python", "-c"]
     prefix = str(settings.model_config.get("env_prefix", ""))
-    port_var = f"{prefix}{port_field}".upper()
-    assert f"os.environ.get('{port_var}', '{default_port}')" in command[2]
-    assert "/healthz" in command[2]
+    port_var = f"{prefix}INTERNAL_PORT"
+    # The internal port, plain HTTP, by every name the settings read it under.
+    assert f"os.environ.get('{port_var}'" in command[2]
+    names = {n for n, field in readable_env(settings).items() if field == "internal_port"}
+    assert names <= set(re.findall(r"'(\w+_PORT)'", command[2]))
+    assert f"'{internal}'" in command[2]
+    assert "'http://127.0.0.1:%s/healthz'" in command[2]
 
 
 class _Probe(http.server.BaseHTTPRequestHandler):
@@ -128,7 +136,7 @@ def probe_server(status: int, tls: ssl.SSLContext | None = None) -> Iterator[int
 def run_healthcheck(service: Service, port: int, **extra_env: str) -> int:
     runtime = parse_dockerfile(service.dockerfile)[-1]
     command = healthcheck_command(runtime.last("HEALTHCHECK") or "")
-    port_var = re.search(r"os\.environ\.get\('(\w+)', '\d+'\)", command[2])
+    port_var = re.search(r"os\.environ\.get\('(\w+)'", command[2])
     assert port_var
     env = {**os.environ, port_var.group(1): str(port), **extra_env}
     return subprocess.run(
@@ -175,14 +183,27 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def test_gateway_healthcheck_speaks_tls_when_the_gateway_does(tmp_path: Path) -> None:
+def test_gateway_healthcheck_stays_plain_http_when_the_gateway_speaks_tls(tmp_path: Path) -> None:
+    # TLS is for the charge points' port; the internal port is plain HTTP either way.
     service = services()["ws-gateway"]
-    cert_file, key_file = self_signed(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    with probe_server(200, tls=context) as port:
+    cert_file, _ = self_signed(tmp_path)
+    with probe_server(200) as port:
         assert run_healthcheck(service, port, GATEWAY_TLS_CERT_FILE=str(cert_file)) == 0
-        assert run_healthcheck(service, port) != 0, "plain HTTP against a TLS port"
+
+
+@pytest.mark.parametrize("name", ["station-registry", "session-service"])
+def test_healthcheck_follows_the_old_http_port_variable_too(name: str) -> None:
+    # Deployments that still set <PREFIX>HTTP_PORT: the settings read it, so must the check.
+    service = services()[name]
+    settings = service.settings_class()
+    assert settings is not None
+    old = f"{settings.model_config.get('env_prefix', '')}HTTP_PORT"
+    with probe_server(200) as port:
+        env = {**os.environ, old: str(port)}
+        runtime = parse_dockerfile(service.dockerfile)[-1]
+        command = healthcheck_command(runtime.last("HEALTHCHECK") or "")
+        done = subprocess.run([sys.executable, *command[1:]], env=env, timeout=10)
+        assert done.returncode == 0
 
 
 def test_gateway_entrypoint_lifts_nofile_and_execs() -> None:

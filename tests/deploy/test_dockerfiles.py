@@ -27,6 +27,7 @@ from tests.deploy.support import (
     copy_sources,
     exec_form,
     healthcheck_command,
+    load_settings,
     parse_dockerfile,
     readable_env,
     services,
@@ -273,3 +274,18 @@ def test_copied_paths_exist_in_the_context(name: str) -> None:
             for source in copy_sources(copy) or []:
                 assert (ROOT / source).exists(), f"COPY {source}: no such path"
                 assert not ignored(source, patterns), f"COPY {source}: excluded by .dockerignore"
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix", "default"),
+    [("station-registry", "REGISTRY_", 8081), ("session-service", "SESSION_", 8082)],
+)
+def test_old_http_port_variables_still_set_the_internal_port(
+    name: str, prefix: str, default: int
+) -> None:
+    service = services()[name]
+    assert load_settings(service, {f"{prefix}HTTP_PORT": "9101"}).internal_port == 9101  # type: ignore[attr-defined]
+    both = {f"{prefix}HTTP_PORT": "9101", f"{prefix}INTERNAL_PORT": "9102"}
+    assert load_settings(service, both).internal_port == 9102  # type: ignore[attr-defined]
+    # Only the service's own names: a bare INTERNAL_PORT (another program's) is not read.
+    assert load_settings(service, {"INTERNAL_PORT": "9103"}).internal_port == default  # type: ignore[attr-defined]

@@ -165,7 +165,7 @@ class BenchSuite:
 
     async def gateway_connections(self, index: int) -> int:
         """The `gateway_connections` gauge of one gateway (-1 when it does not answer)."""
-        url = f"http://127.0.0.1:{self.suite.gateway_ports[index]}/metrics"
+        url = f"http://127.0.0.1:{self.suite.gateway_internal_ports[index]}/metrics"
         try:
             async with httpx.AsyncClient(timeout=5) as client:
                 text = (await client.get(url)).text

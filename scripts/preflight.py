@@ -48,6 +48,8 @@ def main() -> int:
             " ws://127.0.0.1:9001/ocpp/{id} (subprotocol ocpp1.6)\n"
             "csms: operators use http://127.0.0.1:8080/api/v1 (OpenAPI at http://127.0.0.1:8080/docs)"
             f" with the admin key:\n\n    export CSMS_ADMIN_API_KEY={key}\n\n"
+            "csms: /healthz /readyz /metrics only on the internal ports: gateways 8084 and 8085,"
+            " station-registry 8081, session-service 8082, command-api 8083\n"
             "csms: Ctrl-C stops everything."
         )
     return 0

@@ -24,12 +24,18 @@ SERVICES_DIR = ROOT / "services"
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 
-# What each service serves, as the architecture fixes it (docs/ARCHITECTURE.md, issue 6).
+# What each service serves, as the architecture fixes it (docs/ARCHITECTURE.md, issue 6): the
+# public port (charge points' /ocpp/{id}, operators' API) where it has one ...
 EXPECTED_PORTS = {
     "ws-gateway": 9000,
+    "command-api": 8080,
+}
+# ... and every process's internal port, the only one with /healthz, /readyz and /metrics.
+INTERNAL_PORTS = {
+    "ws-gateway": 8084,
     "station-registry": 8081,
     "session-service": 8082,
-    "command-api": 8080,
+    "command-api": 8083,
 }
 PROBES = {"liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz"}
 # Settings a deployment must set even though the code has a default: the defaults point at
@@ -64,9 +70,16 @@ class Service:
 
     def port_field(self) -> str:
         """The settings field holding the port that serves the probes."""
+        return "internal_port"
+
+    def public_port_field(self) -> str | None:
+        """The settings field holding the public port (CPs', operators'), if the service has one."""
         settings = self.settings_class()
         assert settings is not None
-        return "port" if "port" in settings.model_fields else "http_port"
+        for field in ("port", "http_port"):
+            if field in settings.model_fields:
+                return field
+        return None
 
 
 @cache

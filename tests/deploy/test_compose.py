@@ -12,6 +12,7 @@ import yaml
 from tests.deploy.support import (
     DEPLOYMENT_REQUIRED,
     EXPECTED_PORTS,
+    INTERNAL_PORTS,
     ROOT,
     Service,
     env_problems,
@@ -113,10 +114,15 @@ def test_ports_and_healthchecks_match_the_service(name: str) -> None:
     if service.settings_class() is None:
         pytest.skip(f"{service.name} has no settings.py yet")
     settings = load_settings(service, environment(spec))
-    port = getattr(settings, service.port_field())
-    assert port == EXPECTED_PORTS[service.name]
+    internal = getattr(settings, service.port_field())
+    assert internal == INTERNAL_PORTS[service.name]
+    public_field = service.public_port_field()
+    public = getattr(settings, public_field) if public_field else None
+    assert public == EXPECTED_PORTS.get(service.name)
     exposed = {int(p) for p in spec.get("expose", [])} | published_ports(spec)
-    assert port in exposed
+    assert exposed == {internal} | ({public} if public else set())
+    # Probes and metrics stay on the compose network: never published to the host.
+    assert internal not in published_ports(spec)
     # The image's HEALTHCHECK (it follows the port variable) unless compose overrides it.
     assert "healthcheck" not in spec or "/healthz" in str(spec["healthcheck"]["test"])
     assert parse_dockerfile(service.dockerfile)[-1].last("HEALTHCHECK")
@@ -199,6 +205,21 @@ def test_load_balancer_config_matches_the_gateways() -> None:
     ).port  # type: ignore[attr-defined]
     assert re.search(rf"server\s+ws-gateway:{gateway_port}\s+resolve;", conf)
     assert "least_conn;" in conf
+    # The charge points' port proxies nothing but /ocpp/; probes go to the gateways' internal
+    # port from a listener compose does not publish.
+    public = re.search(r"listen\s+9000;(.*?)\n    \}", conf, re.S)
+    assert public
+    assert re.findall(r"proxy_pass\s+(\S+);", public.group(1)) == ["http://ws_gateways"]
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert path not in public.group(1)
+    internal = load_settings(
+        service_by_script("ws-gateway"), environment(COMPOSE_SERVICES["ws-gateway"])
+    ).internal_port  # type: ignore[attr-defined]
+    assert re.search(rf"server\s+ws-gateway:{internal}\s+resolve;", conf)
+    check = " ".join(lb["healthcheck"]["test"])
+    listener = re.search(r"127\.0\.0\.1:(\d+)/healthz", check)
+    assert listener and re.search(rf"listen\s+{listener.group(1)};", conf)
+    assert int(listener.group(1)) not in published_ports(lb)
     location = re.search(rf"location {re.escape(OCPP_PATH)} \{{(.*?)\}}", conf, re.S)
     assert location, f"a location for {OCPP_PATH}"
     body = location.group(1)

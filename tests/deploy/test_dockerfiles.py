@@ -21,12 +21,15 @@ import pytest
 
 from tests.deploy.support import (
     EXPECTED_PORTS,
+    INTERNAL_PORTS,
     ROOT,
     Service,
     copy_sources,
     exec_form,
     healthcheck_command,
+    load_settings,
     parse_dockerfile,
+    readable_env,
     services,
 )
 
@@ -41,7 +44,7 @@ def python_minor() -> str:
 
 
 def test_every_service_has_a_dockerfile() -> None:
-    assert set(SERVICES) == set(EXPECTED_PORTS), "a new service needs a row in EXPECTED_PORTS"
+    assert set(SERVICES) == set(INTERNAL_PORTS), "a new service needs a row in INTERNAL_PORTS"
     missing = [name for name in SERVICES if not services()[name].dockerfile.is_file()]
     assert not missing
 
@@ -85,18 +88,24 @@ def test_healthcheck_and_expose_use_the_service_port(name: str) -> None:
     if settings is None:
         pytest.skip(f"{name} has no settings.py yet")
     runtime = parse_dockerfile(service.dockerfile)[-1]
-    port_field = service.port_field()
-    default_port = settings.model_fields[port_field].default
-    assert default_port == EXPECTED_PORTS[name]
-    assert runtime.all("EXPOSE") == [str(default_port)]
+    internal = settings.model_fields[service.port_field()].default
+    assert internal == INTERNAL_PORTS[name]
+    public_field = service.public_port_field()
+    public = [settings.model_fields[public_field].default] if public_field else []
+    assert public == ([EXPECTED_PORTS[name]] if name in EXPECTED_PORTS else [])
+    assert runtime.all("EXPOSE") == [" ".join(str(p) for p in [*public, internal])]
     healthcheck = runtime.last("HEALTHCHECK")
     assert healthcheck is not None
     command = healthcheck_command(healthcheck)
     assert command[:2] == ["python", "-c"]
     prefix = str(settings.model_config.get("env_prefix", ""))
-    port_var = f"{prefix}{port_field}".upper()
-    assert f"os.environ.get('{port_var}', '{default_port}')" in command[2]
-    assert "/healthz" in command[2]
+    port_var = f"{prefix}INTERNAL_PORT"
+    # The internal port, plain HTTP, by every name the settings read it under.
+    assert f"os.environ.get('{port_var}'" in command[2]
+    names = {n for n, field in readable_env(settings).items() if field == "internal_port"}
+    assert names <= set(re.findall(r"'(\w+_PORT)'", command[2]))
+    assert f"'{internal}'" in command[2]
+    assert "'http://127.0.0.1:%s/healthz'" in command[2]
 
 
 class _Probe(http.server.BaseHTTPRequestHandler):
@@ -128,7 +137,7 @@ def probe_server(status: int, tls: ssl.SSLContext | None = None) -> Iterator[int
 def run_healthcheck(service: Service, port: int, **extra_env: str) -> int:
     runtime = parse_dockerfile(service.dockerfile)[-1]
     command = healthcheck_command(runtime.last("HEALTHCHECK") or "")
-    port_var = re.search(r"os\.environ\.get\('(\w+)', '\d+'\)", command[2])
+    port_var = re.search(r"os\.environ\.get\('(\w+)'", command[2])
     assert port_var
     env = {**os.environ, port_var.group(1): str(port), **extra_env}
     return subprocess.run(
@@ -175,14 +184,27 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def test_gateway_healthcheck_speaks_tls_when_the_gateway_does(tmp_path: Path) -> None:
+def test_gateway_healthcheck_stays_plain_http_when_the_gateway_speaks_tls(tmp_path: Path) -> None:
+    # TLS is for the charge points' port; the internal port is plain HTTP either way.
     service = services()["ws-gateway"]
-    cert_file, key_file = self_signed(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    with probe_server(200, tls=context) as port:
+    cert_file, _ = self_signed(tmp_path)
+    with probe_server(200) as port:
         assert run_healthcheck(service, port, GATEWAY_TLS_CERT_FILE=str(cert_file)) == 0
-        assert run_healthcheck(service, port) != 0, "plain HTTP against a TLS port"
+
+
+@pytest.mark.parametrize("name", ["station-registry", "session-service"])
+def test_healthcheck_follows_the_old_http_port_variable_too(name: str) -> None:
+    # Deployments that still set <PREFIX>HTTP_PORT: the settings read it, so must the check.
+    service = services()[name]
+    settings = service.settings_class()
+    assert settings is not None
+    old = f"{settings.model_config.get('env_prefix', '')}HTTP_PORT"
+    with probe_server(200) as port:
+        env = {**os.environ, old: str(port)}
+        runtime = parse_dockerfile(service.dockerfile)[-1]
+        command = healthcheck_command(runtime.last("HEALTHCHECK") or "")
+        done = subprocess.run([sys.executable, *command[1:]], env=env, timeout=10)
+        assert done.returncode == 0
 
 
 def test_gateway_entrypoint_lifts_nofile_and_execs() -> None:
@@ -252,3 +274,18 @@ def test_copied_paths_exist_in_the_context(name: str) -> None:
             for source in copy_sources(copy) or []:
                 assert (ROOT / source).exists(), f"COPY {source}: no such path"
                 assert not ignored(source, patterns), f"COPY {source}: excluded by .dockerignore"
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix", "default"),
+    [("station-registry", "REGISTRY_", 8081), ("session-service", "SESSION_", 8082)],
+)
+def test_old_http_port_variables_still_set_the_internal_port(
+    name: str, prefix: str, default: int
+) -> None:
+    service = services()[name]
+    assert load_settings(service, {f"{prefix}HTTP_PORT": "9101"}).internal_port == 9101  # type: ignore[attr-defined]
+    both = {f"{prefix}HTTP_PORT": "9101", f"{prefix}INTERNAL_PORT": "9102"}
+    assert load_settings(service, both).internal_port == 9102  # type: ignore[attr-defined]
+    # Only the service's own names: a bare INTERNAL_PORT (another program's) is not read.
+    assert load_settings(service, {"INTERNAL_PORT": "9103"}).internal_port == default  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import yaml
 from tests.deploy.kustomize_subset import Resource, build, containers, load_documents, pod_specs
 from tests.deploy.support import (
     EXPECTED_PORTS,
+    INTERNAL_PORTS,
     K8S,
     OVERLAYS,
     PROBES,
@@ -289,18 +290,22 @@ def test_ports_and_probes_match_what_the_services_serve(overlay: str) -> None:
     resources = built(overlay)
     for deployment, service, main in workloads(overlay):
         settings = load_settings(service, container_env(main, resources))
-        port = getattr(settings, service.port_field())
-        assert port == EXPECTED_PORTS[service.name]
-        assert port in {p["containerPort"] for p in main["ports"]}
-        # A gateway with a certificate speaks TLS on its one port, probes included.
-        scheme = "HTTPS" if getattr(settings, "tls_cert_file", None) else "HTTP"
+        internal = getattr(settings, service.port_field())
+        assert internal == INTERNAL_PORTS[service.name]
+        public_field = service.public_port_field()
+        public = getattr(settings, public_field) if public_field else None
+        assert public == EXPECTED_PORTS.get(service.name)
+        container_ports = {p["containerPort"] for p in main["ports"]}
+        assert container_ports == {internal} | ({public} if public else set())
+        # Probes on the internal port, plain HTTP even where the public port speaks TLS.
         for kind, path in PROBES.items():
             probe = main[f"{kind}Probe"]["httpGet"]
             assert probe["path"] == path, (service.name, kind)
-            assert named_port(main, probe["port"]) == port, (service.name, kind)
-            assert probe.get("scheme", "HTTP") == scheme, (service.name, kind)
+            assert named_port(main, probe["port"]) == internal, (service.name, kind)
+            assert probe.get("scheme", "HTTP") == "HTTP", (service.name, kind)
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-        assert annotations["prometheus.io/port"] == str(port)
+        assert annotations["prometheus.io/port"] == str(internal)
+        assert annotations.get("prometheus.io/scheme", "http") == "http"
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         fronting = [
             s
@@ -311,14 +316,17 @@ def test_ports_and_probes_match_what_the_services_serve(overlay: str) -> None:
         for front in fronting:
             assert front["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
             for service_port in front["spec"]["ports"]:
-                assert named_port(main, service_port["targetPort"]) == port
+                # A public Service carries the public port only, never probes or metrics.
+                target = named_port(main, service_port["targetPort"])
+                assert target == (public or internal), (front["metadata"]["name"], target)
 
 
 def test_probe_paths_are_the_ones_the_services_answer() -> None:
-    from command_api.api.health import router as api_health
+    from command_api import app as api_app
+    from command_api.settings import Settings as ApiSettings
     from csms_shared import health, service
     from station_registry import app as registry_app
-    from ws_gateway import server as gateway_server
+    from ws_gateway import app as gateway_app
 
     async def ready() -> None:
         return None
@@ -329,14 +337,23 @@ def test_probe_paths_are_the_ones_the_services_answer() -> None:
     for path in set(PROBES.values()):
         status, _, _ = asyncio.run(health.probe_response(path, ready))
         assert status.startswith("200"), path
-    status, _, _ = asyncio.run(health.probe_response(PROBES["readiness"], not_ready))
-    assert status.startswith("503")
+    status, body, _ = asyncio.run(health.probe_response(PROBES["readiness"], not_ready))
+    assert status.startswith("503") and b"broker" not in body
     assert asyncio.run(health.probe_response("/nope", ready))[0].startswith("404")
-    # Who answers them: the gateway's handshake hook, the shared service runner, FastAPI.
-    assert gateway_server.probe_response is health.probe_response
+    # Who answers them: the shared probe server, started by every process on its internal port.
     assert registry_app.serve is service.serve
-    routes = {route.path for route in api_health.routes}  # type: ignore[attr-defined]
-    assert set(PROBES.values()) <= routes
+    assert gateway_app.serve_probes is health.serve_probes
+    assert api_app.serve_probes is health.serve_probes
+    # ... and not the API (its lifespan is not run: no broker or database needed to route).
+    import httpx
+
+    async def statuses(*paths: str) -> dict[str, int]:
+        transport = httpx.ASGITransport(app=api_app.create_app(ApiSettings()))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+            return {path: (await api.get(path)).status_code for path in paths}
+
+    answers = asyncio.run(statuses(*PROBES.values(), "/metrics", "/docs"))
+    assert answers == {"/healthz": 404, "/readyz": 404, "/metrics": 404, "/docs": 200}
 
 
 def file_settings_problems(resources: tuple[Resource, ...] | list[Resource]) -> list[str]:
@@ -576,14 +593,18 @@ def test_network_policies_let_only_what_must_talk(overlay: str) -> None:
     monitoring = f"namespace:{MONITORING_NAMESPACE}"
     for deployment, service, _ in workloads(overlay):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
-        port = EXPECTED_PORTS[service.name]
-        sources = ingress_sources(resources, labels, port)
-        expected = {
-            "ws-gateway": {"anywhere", monitoring},
-            "command-api": {f"namespace:{INGRESS_NAMESPACE}", monitoring},
-        }.get(service.name, {monitoring})
-        assert sources == expected, service.name
-        other_ports = set(EXPECTED_PORTS.values()) - {port}
+        # The public port: charge points or operators, and not even monitoring (no probes there).
+        public = EXPECTED_PORTS.get(service.name)
+        if public is not None:
+            expected = {
+                "ws-gateway": {"anywhere"},
+                "command-api": {f"namespace:{INGRESS_NAMESPACE}"},
+            }[service.name]
+            assert ingress_sources(resources, labels, public) == expected, service.name
+        # The internal port: the monitoring namespace only.
+        internal = INTERNAL_PORTS[service.name]
+        assert ingress_sources(resources, labels, internal) == {monitoring}, service.name
+        other_ports = {*EXPECTED_PORTS.values(), *INTERNAL_PORTS.values()} - {public, internal}
         assert not any(ingress_sources(resources, labels, p) - {monitoring} for p in other_ports)
         egress = egress_ports(resources, labels)
         settings = service.settings_class()
@@ -592,3 +613,21 @@ def test_network_policies_let_only_what_must_talk(overlay: str) -> None:
         assert {53, 5672} <= egress
         assert (5432 in egress) == wants_db, service.name
         assert egress <= {53, 5671, 5672, 5432}
+
+
+def test_only_the_monitoring_namespace_reaches_the_internal_ports() -> None:
+    (policy,) = [
+        p
+        for p in of_kind(built("prod"), "NetworkPolicy").values()
+        if any(
+            port["port"] in INTERNAL_PORTS.values()
+            for rule in p["spec"].get("ingress", [])
+            for port in rule.get("ports", [])
+        )
+    ]
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/part-of": "csms"}}
+    (rule,) = policy["spec"]["ingress"]
+    monitoring = {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": monitoring}}]
+    assert {p["port"] for p in rule["ports"]} == set(INTERNAL_PORTS.values())
+    assert not {p["port"] for p in rule["ports"]} & set(EXPECTED_PORTS.values())

@@ -58,6 +58,7 @@ async def registry_schema(infra: Infra) -> AsyncIterator[RegistrySchema]:
 
 
 # The services the suite runs beside its gateways: (console script, env prefix, extra env).
+# Each gets a free internal port (probes, metrics); command-api gets its API port besides.
 SERVICES = [
     (
         "station-registry",
@@ -91,22 +92,29 @@ class Suite:
         )
         run_migrations(self.env)
         self.services: dict[str, ServiceProcess] = {}
+        # The port each service serves its purpose on (command-api: the API; the others have
+        # none but the internal one) and its internal port (/healthz, /readyz, /metrics).
         self.service_ports: dict[str, int] = {}
+        self.internal_ports: dict[str, int] = {}
         for name, prefix, extra in SERVICES:
-            port = free_port()
-            self.service_ports[name] = port
+            internal = free_port()
+            self.internal_ports[name] = internal
+            ports = {f"{prefix}INTERNAL_PORT": str(internal)}
+            self.service_ports[name] = internal
+            if name == "command-api":
+                self.service_ports[name] = free_port()
+                ports[f"{prefix}HTTP_PORT"] = str(self.service_ports[name])
             self.services[name] = ServiceProcess(
-                name,
-                [str(BIN / name)],
-                self.env | {f"{prefix}HTTP_PORT": str(port)} | extra,
-                log_dir,
+                name, [str(BIN / name)], self.env | ports | extra, log_dir
             )
         self.gateways: list[ServiceProcess] = []
         self.gateway_ports: list[int] = []
+        self.gateway_internal_ports: list[int] = []
         # Free ports, not 9000/9001: a developer's `make up` (or another run) may hold those.
         for _ in range(2):
             port = free_port()
             self.gateway_ports.append(port)
+            self.gateway_internal_ports.append(free_port())
             self.gateways.append(
                 ServiceProcess(
                     f"gateway-{port}",
@@ -114,6 +122,7 @@ class Suite:
                     self.env
                     | {
                         "GATEWAY_PORT": str(port),
+                        "GATEWAY_INTERNAL_PORT": str(self.gateway_internal_ports[-1]),
                         "GATEWAY_INSTANCE_ID": f"test-{port}-{uuid.uuid4().hex[:6]}",
                         "GATEWAY_BEAT_INTERVAL": "0.5",
                         "GATEWAY_SEEN_FLUSH_SECONDS": "0.2",
@@ -130,8 +139,8 @@ class Suite:
     def start(self) -> None:
         for name, process in self.services.items():
             process.start()
-            process.wait_ready(f"http://127.0.0.1:{self.service_ports[name]}/readyz")
-        for gateway, port in zip(self.gateways, self.gateway_ports, strict=True):
+            process.wait_ready(f"http://127.0.0.1:{self.internal_ports[name]}/readyz")
+        for gateway, port in zip(self.gateways, self.gateway_internal_ports, strict=True):
             gateway.start()
             gateway.wait_ready(f"http://127.0.0.1:{port}/readyz")
 
@@ -144,7 +153,7 @@ class Suite:
                 "GATEWAY_INSTANCE_ID": f"test-{self.gateway_ports[index]}-{uuid.uuid4().hex[:6]}"
             }
         gateway.start()
-        gateway.wait_ready(f"http://127.0.0.1:{self.gateway_ports[index]}/readyz")
+        gateway.wait_ready(f"http://127.0.0.1:{self.gateway_internal_ports[index]}/readyz")
 
     def restart_service(self, name: str, **env: str) -> None:
         """Start a stopped or killed service again, with `env` changed if given."""
@@ -153,7 +162,7 @@ class Suite:
             process.stop()
             process.env = process.env | env
         process.start()
-        self.services[name].wait_ready(f"http://127.0.0.1:{self.service_ports[name]}/readyz")
+        self.services[name].wait_ready(f"http://127.0.0.1:{self.internal_ports[name]}/readyz")
 
     @property
     def api_url(self) -> str:
@@ -161,13 +170,14 @@ class Suite:
 
     def extra_gateway(self, name: str, **env: str) -> tuple[ServiceProcess, int]:
         """Start one more gateway with its own settings; the test stops it."""
-        port = free_port()
+        port, internal = free_port(), free_port()
         process = ServiceProcess(
             name,
             [str(BIN / "ws-gateway")],
             self.env
             | {
                 "GATEWAY_PORT": str(port),
+                "GATEWAY_INTERNAL_PORT": str(internal),
                 "GATEWAY_INSTANCE_ID": f"{name}-{uuid.uuid4().hex[:6]}",
                 "GATEWAY_BEAT_INTERVAL": "0.5",
                 "GATEWAY_SEEN_FLUSH_SECONDS": "0.2",
@@ -176,8 +186,8 @@ class Suite:
             self.log_dir,
         )
         process.start()
-        scheme = "https" if "GATEWAY_TLS_CERT_FILE" in env else "http"
-        process.wait_ready(f"{scheme}://127.0.0.1:{port}/readyz")
+        # Plain HTTP even for a wss:// gateway: TLS is for the charge points' port.
+        process.wait_ready(f"http://127.0.0.1:{internal}/readyz")
         return process, port
 
     def gateway_url(self, index: int) -> str:

@@ -229,7 +229,7 @@ async def test_second_connection_on_the_same_gateway_takes_over(
 
 async def test_health_endpoints(suite: Any) -> None:
     async with httpx.AsyncClient(timeout=5) as http:
-        for port in [*suite.gateway_ports, *suite.service_ports.values()]:
+        for port in [*suite.gateway_internal_ports, *suite.internal_ports.values()]:
             for path in ("/healthz", "/readyz", "/metrics"):
                 response = await http.get(f"http://127.0.0.1:{port}{path}")
                 assert response.status_code == 200, (port, path, response.text)

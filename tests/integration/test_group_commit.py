@@ -73,9 +73,7 @@ async def test_a_crowd_charging_at_once_gets_its_own_answers_and_transactions(
         )
     )
     assert {boot["status"] for boot in boots} == {"Accepted"}
-    service_metrics = (
-        f"http://127.0.0.1:{suite.services['session-service'].env['SESSION_HTTP_PORT']}/metrics"
-    )
+    service_metrics = f"http://127.0.0.1:{suite.internal_ports['session-service']}/metrics"
     groups_before = await metric(service_metrics, "csms_group_calls_count")
 
     results = await asyncio.gather(

@@ -183,12 +183,12 @@ async def metric(port: int, name: str, **labels: str) -> float:
 async def extra_session_service(
     suite: Any, log_dir: Path, **env: str
 ) -> AsyncIterator[tuple[ServiceProcess, int]]:
-    """A second session-service process (a replica) beside the suite's, and its HTTP port."""
+    """A second session-service process (a replica) beside the suite's, and its internal port."""
     port = free_port()
     process = ServiceProcess(
         "session-service-2",
         [str(BIN / SERVICE)],
-        suite.env | {"SESSION_HTTP_PORT": str(port)} | env,
+        suite.env | {"SESSION_INTERNAL_PORT": str(port)} | env,
         log_dir,
     )
     process.start()

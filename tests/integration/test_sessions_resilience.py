@@ -88,7 +88,7 @@ async def test_duplicate_start_transactions_racing_at_two_consumers(
     await bus.rpc("create_id_tag", idTag=tag)
     pairs = 20
     async with extra_session_service(suite, tmp_path) as (_, replica_port):
-        main_port = suite.service_ports["session-service"]
+        main_port = suite.internal_ports["session-service"]
         ok_before = await metric(main_port, "csms_messages_handled_total", kind="call")
         copies_before = sum(
             [
@@ -204,7 +204,7 @@ async def test_redelivered_meter_values_are_stored_once(
             {"timestamp": iso(utcnow() + timedelta(seconds=1)), "sampledValue": [register(30)]},
         ],
     }
-    port = suite.service_ports["session-service"]
+    port = suite.internal_ports["session-service"]
     copies_before = await metric(port, "session_duplicates_total", action="MeterValues")
     await cp.call("MeterValues", message)
     await cp.call("MeterValues", message)  # the CP re-sends it after a reconnect
@@ -453,7 +453,7 @@ async def test_service_killed_between_commit_and_ack_loses_and_duplicates_nothin
     (reply,) = await eventually(answered)
     rows = await db.fetch("SELECT id FROM sessions.transactions WHERE charge_point_id = $1", cp_id)
     assert [r["id"] for r in rows] == [reply["payload"]["transactionId"]]
-    port = suite.service_ports["session-service"]
+    port = suite.internal_ports["session-service"]
 
     async def copies_recognised() -> bool:
         starts = await metric(port, "session_duplicates_total", action="StartTransaction")
@@ -641,7 +641,7 @@ async def test_meter_values_that_make_no_sense_are_stored_and_never_requeued(
     await bus.rpc("create_id_tag", idTag=tag)
     cp = await connect_cp(cp_id)
     tx_id = await start(cp, tag)
-    port = suite.service_ports["session-service"]
+    port = suite.internal_ports["session-service"]
     requeued_before = await metric(port, "csms_messages_handled_total", outcome="requeued")
     nonsense = [
         # Not a number, for the energy register.

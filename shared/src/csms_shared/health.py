@@ -1,4 +1,4 @@
-"""A tiny HTTP server for /healthz, /readyz and /metrics in services without a web framework."""
+"""A tiny HTTP server for /healthz, /readyz and /metrics on each process's internal port."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ async def probe_response(path: str, ready: ReadinessCheck) -> tuple[str, bytes, 
         try:
             await asyncio.wait_for(ready(), 3.0)
         except Exception as exc:
-            return "503 Service Unavailable", f"not ready: {exc}\n".encode(), "text/plain"
+            # The reason goes to the log only: exception text can name hosts, users and URLs.
+            log.warning("not ready: %r", exc)
+            return "503 Service Unavailable", b"not ready\n", "text/plain"
         return "200 OK", b"ready\n", "text/plain"
     if path == "/metrics":
         return "200 OK", generate_latest(), CONTENT_TYPE_LATEST
@@ -37,7 +39,7 @@ async def probe_response(path: str, ready: ReadinessCheck) -> tuple[str, bytes, 
 
 
 async def serve_probes(host: str, port: int, ready: ReadinessCheck) -> asyncio.Server:
-    """Start serving the probes; the caller closes the returned server."""
+    """Start serving the probes on the internal port; the caller closes the returned server."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

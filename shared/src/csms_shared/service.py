@@ -34,7 +34,7 @@ class ServiceSettings(Protocol):
     log_level: str
     log_json: bool
     http_host: str
-    http_port: int
+    internal_port: int
 
 
 async def wait_for_stop_signal() -> None:
@@ -78,7 +78,7 @@ async def serve(
         if runtime.connection is None or runtime.connection.is_closed:
             raise RuntimeError("broker connection is down")
 
-    probes = await serve_probes(s.http_host, s.http_port, ready)
+    probes = await serve_probes(s.http_host, s.internal_port, ready)
     tasks = [asyncio.create_task(loop(runtime), name=f"{name}-background") for loop in background]
     freeze_startup_heap()
     await wait_for_stop_signal()

@@ -13,11 +13,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from csms_shared.db import create_engine, session_factory, upgrade
+from csms_shared.db import create_engine, ping, session_factory, upgrade
+from csms_shared.health import serve_probes
 from csms_shared.logging import configure_logging
 from csms_shared.ocpp.redaction import secret_keys
 
-from .api import charge_points, commands, health, keys, sessions
+from .api import charge_points, commands, keys, sessions
 from .api.deps import AppState
 from .auth import ensure_bootstrap_admin
 from .dispatcher import Dispatcher
@@ -74,9 +75,18 @@ def create_app(settings: Settings) -> FastAPI:
         state = AppState(settings, engine, sessions, dispatcher)
         app.state.csms = state
         sweeper = asyncio.create_task(_expire_lost_commands(state), name="lost-commands")
+
+        async def ready() -> None:
+            await ping(engine)
+            if dispatcher.connection is None or dispatcher.connection.is_closed:
+                raise RuntimeError("broker connection is down")
+
+        # Probes and metrics on the internal port: the API port (and its ingress) serves the API.
+        probes = await serve_probes(settings.http_host, settings.internal_port, ready)
         try:
             yield
         finally:
+            probes.close()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -93,7 +103,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RefuseNul)
     for module in (commands, charge_points, sessions, keys):
         app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(health.router)
     return app
 
 

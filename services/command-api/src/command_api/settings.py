@@ -23,6 +23,8 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     model_config = SettingsConfigDict(env_prefix="API_")
 
     http_port: int = 8080
+    # /healthz, /readyz and /metrics: on their own port, so the API's ingress never serves them.
+    internal_port: int = 8083
     # The bootstrap admin key; `API_ADMIN_API_KEY` or the suite-wide `CSMS_ADMIN_API_KEY`.
     admin_api_key: SecretStr | None = Field(default_factory=_admin_key, validate_default=True)
     command_timeout: float = Field(default=30.0, gt=0, description="default seconds per command")

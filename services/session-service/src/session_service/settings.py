@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
@@ -21,9 +21,14 @@ class UnknownIdTagPolicy(StrEnum):
 class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     """The session-service process."""
 
-    model_config = SettingsConfigDict(env_prefix="SESSION_")
+    # validate_by_name: `Settings(internal_port=...)` besides its two environment names.
+    model_config = SettingsConfigDict(env_prefix="SESSION_", validate_by_name=True)
 
-    http_port: int = 8082
+    # /healthz, /readyz and /metrics, never exposed to charge points or operators.
+    internal_port: int = Field(
+        default=8082,
+        validation_alias=AliasChoices("SESSION_INTERNAL_PORT", "SESSION_HTTP_PORT"),
+    )
     unknown_id_tags: UnknownIdTagPolicy = UnknownIdTagPolicy.REJECT
     # As stored on each transaction: Numeric(12, 4) and Numeric(12, 2).
     tariff_price_per_kwh: Decimal = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
@@ -21,9 +21,14 @@ class UnknownChargePointPolicy(StrEnum):
 class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     """The station-registry process."""
 
-    model_config = SettingsConfigDict(env_prefix="REGISTRY_")
+    # validate_by_name: `Settings(internal_port=...)` besides its two environment names.
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", validate_by_name=True)
 
-    http_port: int = 8081
+    # /healthz, /readyz and /metrics, never exposed to charge points or operators.
+    internal_port: int = Field(
+        default=8081,
+        validation_alias=AliasChoices("REGISTRY_INTERNAL_PORT", "REGISTRY_HTTP_PORT"),
+    )
     heartbeat_interval: int = Field(default=300, ge=1, description="seconds, sent in Boot")
     # Secure by default: unknown ids are refused at the handshake (404) and every CP must
     # authenticate (profile 1 or above). `make up`, compose and the tests relax both for

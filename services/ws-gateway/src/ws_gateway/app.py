@@ -10,6 +10,7 @@ import resource
 import signal
 import ssl
 
+from csms_shared.health import serve_probes
 from csms_shared.logging import configure_logging
 from csms_shared.service import wait_for_stop_signal
 
@@ -112,6 +113,15 @@ async def main(settings: Settings | None = None) -> None:
     # (and forgets a stop of an earlier one under this id) before any of its CPs.
     await gateway.beat_once()
     await gateway.start()
+
+    async def ready() -> None:
+        if gateway.draining:
+            raise RuntimeError("draining")
+        if bus.connection is None or bus.connection.is_closed:
+            raise RuntimeError("broker connection is down")
+
+    # Probes and metrics on their own port: the CP port serves only /ocpp/{id}.
+    probes = await serve_probes(settings.http_host, settings.internal_port, ready)
     if ssl_context is not None:
         asyncio.get_running_loop().add_signal_handler(
             signal.SIGHUP, reload_certificates, ssl_context, settings
@@ -130,5 +140,6 @@ async def main(settings: Settings | None = None) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+    probes.close()
     await bus.close()
     log.info("gateway %s stopped", settings.instance_id)

@@ -17,12 +17,10 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter, Gauge
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from csms_shared.bus.events import event_body
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
-from csms_shared.health import probe_response
 from csms_shared.ocpp._base import format_datetime, utcnow
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_CHARS, is_charge_point_id
 
@@ -99,16 +97,14 @@ class Gateway:
     ) -> Response | None:
         path = request.path.split("?", 1)[0]
         if "upgrade" not in request.headers.get("Connection", "").lower():
-            status, body, ctype = await probe_response(path, self._ready)
-            code = HTTPStatus(int(status.split()[0]))
-            headers = Headers(
-                [
-                    ("Content-Type", ctype),
-                    ("Content-Length", str(len(body))),
-                    ("Connection", "close"),
-                ]
+            # Plain HTTP: nothing here but WebSocket upgrades (probes live on the internal port).
+            if _cp_id(path) is None:
+                return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
+            refusal = connection.respond(
+                HTTPStatus.UPGRADE_REQUIRED, "Charge points connect with a WebSocket upgrade\n"
             )
-            return Response(code.value, code.phrase, headers, body)
+            refusal.headers["Upgrade"] = "websocket"  # RFC 9110 15.5.22: 426 names the protocol
+            return refusal
         cp_id = _cp_id(path)
         if cp_id is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Charge points connect at /ocpp/{id}\n")

@@ -22,6 +22,8 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_")
 
     port: int = 9000
+    # /healthz, /readyz and /metrics: on their own port; the CP port serves only /ocpp/{id}.
+    internal_port: int = 8084
     # Accept queue of the listening socket (asyncio's default is 100: a connect storm overflows
     # it and each dropped SYN costs the CP a 1 s retransmit). Linux caps it at net.core.somaxconn.
     listen_backlog: int = Field(default=4096, ge=1)

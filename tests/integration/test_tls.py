@@ -1,4 +1,5 @@
-"""Profile 3 at a TLS gateway: trust and CRL files reloaded whole, by SIGHUP or a file change."""
+"""Profile 3 at a TLS gateway: trust and CRL files reloaded whole (SIGHUP or a file change);
+SignCertificate only for the CP's own id."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from websockets.exceptions import InvalidMessage
 
-from tests.integration.certs import Authority, Issued
+from tests.integration.certs import Authority, Issued, csr
 from tests.integration.support import ChargePointClient, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
@@ -215,3 +217,43 @@ async def test_revoked_at_start_and_a_failed_reload_keeps_the_previous_context(
         assert gateway.process.proc is not None and gateway.process.proc.poll() is None
     finally:
         gateway.process.stop()
+
+
+async def test_sign_certificate_for_another_cp_id_is_rejected_and_recorded(
+    api: httpx.AsyncClient,
+    sighup_gateway: TlsGateway,
+    pki: Pki,
+    cp_id: str,
+    db: asyncpg.Connection,
+) -> None:
+    await profile_3(api, cp_id)
+    cp = await ChargePointClient.connect(
+        sighup_gateway.url, cp_id, ssl_context=client_tls(pki, pki.a.issue(cp_id))
+    )
+    try:
+        assert (await cp.call("BootNotification", BOOT))["status"] == "Accepted"
+        # A CP asking for a certificate in another CP's name.
+        assert await cp.call("SignCertificate", {"csr": csr("CP-VICTIM")}) == {"status": "Rejected"}
+        assert await cp.call("SignCertificate", {"csr": "x" * 5000}) == {"status": "Rejected"}
+        own = csr(cp_id)
+        assert await cp.call("SignCertificate", {"csr": own}) == {"status": "Accepted"}
+    finally:
+        await cp.close()
+
+    events = (await api.get(f"/charge-points/{cp_id}/security-events")).json()["items"]
+    invalid = [e for e in events if e["type"] == "InvalidCsr"]
+    assert [e["source"] for e in invalid] == ["csms", "csms"]
+    tech_info = sorted(e["techInfo"] for e in invalid)
+    assert tech_info[0] == "the CSR is not a PEM certificate signing request (ValueError)"
+    assert tech_info[1] == "the CSR's commonName 'CP-VICTIM' is not this charge point's id"
+    # Only the CSR for its own id is kept for the CA integration.
+    kept = (await api.get(f"/charge-points/{cp_id}/certificate-requests")).json()["items"]
+    assert [item["csr"] for item in kept] == [own]
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM registry.security_events WHERE charge_point_id = $1"
+            " AND type = 'InvalidCsr'",
+            cp_id,
+        )
+        == 2
+    )

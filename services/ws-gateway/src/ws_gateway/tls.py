@@ -16,8 +16,7 @@ def build_context(settings: Settings) -> ssl.SSLContext:
     """A server context from the certificate, trust and CRL files as they are now."""
     if not settings.tls_cert_file:
         raise ValueError("GATEWAY_TLS_CERT_FILE is not set")
-    # Not create_default_context: for CLIENT_AUTH it also trusts the system's CA store, and a
-    # client certificate must chain to the trust file alone.
+    # No default CA store is loaded: a client certificate must chain to the trust file alone.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)

@@ -27,6 +27,10 @@ def build_context(settings: Settings) -> ssl.SSLContext:
         if settings.tls_crl_file:
             context.load_verify_locations(settings.tls_crl_file)
             context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        # No session resumption: a resumed session skips certificate verification, so a CP
+        # could keep coming back after its CA was removed or its certificate revoked.
+        context.options |= ssl.OP_NO_TICKET
+        context.num_tickets = 0
     elif settings.tls_crl_file:
         raise ValueError("GATEWAY_TLS_CRL_FILE needs GATEWAY_TLS_CLIENT_CA_FILE")
     return context

@@ -1,4 +1,4 @@
-"""Certificates made in the test: a CA, a server certificate, client certificates."""
+"""Certificates made in the test: CAs, server and client certificates, CRLs, CSRs."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class Authority:
 
     def __init__(self, directory: Path, name: str) -> None:
         self.directory = directory
+        self.name = name
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         self.cert = (
@@ -81,4 +82,32 @@ class Authority:
                 critical=False,
             )
         cert = builder.sign(self.key, hashes.SHA256())
-        return _write(self.directory, cn.replace("/", "_"), cert, key)
+        return _write(self.directory, f"{cn.replace('/', '_')}-{self.name}", cert, key)
+
+    def crl(self, *revoked: Issued) -> bytes:
+        """A current CRL (PEM) of this CA listing `revoked`."""
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.cert.subject)
+            .last_update(now - dt.timedelta(minutes=5))
+            .next_update(now + dt.timedelta(days=1))
+        )
+        for issued in revoked:
+            serial = x509.load_pem_x509_certificate(issued.cert.read_bytes()).serial_number
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(now - dt.timedelta(minutes=1))
+                .build()
+            )
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def csr(cn: str) -> str:
+    """A certificate signing request (PEM) for subject CN `cn`, as a CP sends it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (
+        x509.CertificateSigningRequestBuilder().subject_name(_name(cn)).sign(key, hashes.SHA256())
+    )
+    return request.public_bytes(serialization.Encoding.PEM).decode()

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.certs import csr
 from tests.integration.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -146,10 +147,10 @@ async def test_sign_certificate_keeps_the_csr(
     api: httpx.AsyncClient, connect_cp: Any, cp_id: str
 ) -> None:
     cp = await booted(connect_cp, cp_id, 0, {})
-    csr = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB...\n-----END CERTIFICATE REQUEST-----"
-    assert await cp.call("SignCertificate", {"csr": csr}) == {"status": "Accepted"}
+    request = csr(cp_id)
+    assert await cp.call("SignCertificate", {"csr": request}) == {"status": "Accepted"}
     items = (await api.get(f"/charge-points/{cp_id}/certificate-requests")).json()["items"]
-    assert items[0]["csr"] == csr
+    assert items[0]["csr"] == request
 
 
 async def test_data_transfer_unknown_vendor_is_answered_and_recorded(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.x509.oid import NameOID
 from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -131,11 +134,35 @@ async def security_event_notification(
     return SecurityEventNotificationResponse()
 
 
+def csr_problem(csr: str, cp_id: str) -> str | None:
+    """Why a SignCertificate CSR is not one to sign for this CP, or None when it is."""
+    try:
+        request = x509.load_pem_x509_csr(csr.encode())
+        signed = request.is_signature_valid
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        # The error names the fault, never the input (the CSR may be up to 5500 characters).
+        return f"the CSR is not a PEM certificate signing request ({type(exc).__name__})"
+    if not signed:
+        return "the CSR's signature does not match its public key"
+    names = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1:
+        return f"the CSR's subject has {len(names)} commonNames, not one"
+    cn = str(names[0].value)
+    if cn != cp_id:
+        return f"the CSR's commonName {cn[:64]!r} is not this charge point's id"
+    return None
+
+
 @router.on(Action.SIGN_CERTIFICATE)
 async def sign_certificate(
     request: SignCertificateRequest, ctx: CallContext
 ) -> SignCertificateResponse:
-    """Keep the CSR and hand it to the CA integration (`certificate.sign_requested`)."""
+    """Keep a CSR for this CP and hand it to the CA integration (`certificate.sign_requested`)."""
+    problem = csr_problem(request.csr, ctx.charge_point_id)
+    if problem is not None:
+        # A CSR for another CP's id would get this CP a certificate it can impersonate with.
+        await record_security_event(ctx, ctx.charge_point_id, "InvalidCsr", problem)
+        return SignCertificateResponse(status=GenericStatus.REJECTED)
     at = ctx.received_at or utcnow()
     request_id = await ctx.session.scalar(
         insert(certificate_requests)

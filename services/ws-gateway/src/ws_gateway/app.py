@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import resource
 import signal
-import ssl
 
 from csms_shared.health import serve_probes
 from csms_shared.logging import configure_logging
@@ -17,50 +15,9 @@ from csms_shared.service import wait_for_stop_signal
 from .bus import GatewayBus
 from .server import Gateway
 from .settings import Settings
+from .tls import server_tls
 
 log = logging.getLogger(__name__)
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext | None:
-    """The server TLS context (security profiles 2 and 3), or None to serve plain ws://."""
-    if not settings.tls_cert_file:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
-    if settings.tls_client_ca_file:
-        # Optional: profile-2 CPs have no certificate; the registry decides per CP.
-        context.verify_mode = ssl.CERT_OPTIONAL
-        context.load_verify_locations(settings.tls_client_ca_file)
-    return context
-
-
-def reload_certificates(context: ssl.SSLContext, settings: Settings) -> None:
-    """SIGHUP: load renewed certificate files; new handshakes use them."""
-    try:
-        context.load_cert_chain(settings.tls_cert_file or "", settings.tls_key_file)
-        if settings.tls_client_ca_file:
-            context.load_verify_locations(settings.tls_client_ca_file)
-    except (OSError, ssl.SSLError):
-        log.exception("could not reload the TLS certificates; keeping the old ones")
-        return
-    log.info("TLS certificates reloaded")
-
-
-def _mtimes(settings: Settings) -> list[float]:
-    files = [settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file]
-    return [os.stat(f).st_mtime if f and os.path.exists(f) else 0.0 for f in files]
-
-
-async def watch_certificates(context: ssl.SSLContext, settings: Settings) -> None:
-    """Reload the certificates when their files change (a renewed Kubernetes Secret)."""
-    seen = _mtimes(settings)
-    while True:
-        await asyncio.sleep(settings.tls_reload_interval)
-        now = _mtimes(settings)
-        if now != seen:
-            seen = now
-            reload_certificates(context, settings)
 
 
 def raise_file_limit() -> tuple[int, int, int]:
@@ -107,8 +64,8 @@ async def main(settings: Settings | None = None) -> None:
         settings.request_bundles_in_flight,
     )
     await bus.start()
-    ssl_context = tls_context(settings)
-    gateway = Gateway(settings, bus, ssl_context)
+    tls = server_tls(settings)
+    gateway = Gateway(settings, bus, tls.listening if tls else None)
     # The first beat goes out before the first CP is accepted: the registry hears of this process
     # (and forgets a stop of an earlier one under this id) before any of its CPs.
     await gateway.beat_once()
@@ -122,15 +79,13 @@ async def main(settings: Settings | None = None) -> None:
 
     # Probes and metrics on their own port: the CP port serves only /ocpp/{id}.
     probes = await serve_probes(settings.http_host, settings.internal_port, ready)
-    if ssl_context is not None:
-        asyncio.get_running_loop().add_signal_handler(
-            signal.SIGHUP, reload_certificates, ssl_context, settings
-        )
+    if tls is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tls.reload)
     beat = asyncio.create_task(gateway.beat(), name="gateway-beat")
     seen = asyncio.create_task(gateway.seen.run(settings.seen_flush_seconds), name="seen-flush")
     watcher = (
-        asyncio.create_task(watch_certificates(ssl_context, settings), name="tls-watch")
-        if ssl_context is not None and settings.tls_reload_interval > 0
+        asyncio.create_task(tls.watch(settings.tls_reload_interval), name="tls-watch")
+        if tls is not None and settings.tls_reload_interval > 0
         else None
     )
     await wait_for_stop_signal()

@@ -56,10 +56,12 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     # Certificate files are checked this often and reloaded when they change (0: SIGHUP only).
     tls_reload_interval: float = Field(default=30.0, ge=0)
     # Security profile 2/3: serve wss:// with this certificate; profile 3 verifies client
-    # certificates against this CA. SIGHUP reloads the files.
+    # certificates against these CAs only, and refuses those the CRL file (PEM, a current CRL
+    # of every CA in the trust file) lists. SIGHUP or a file change builds a fresh context.
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
+    tls_crl_file: str | None = None
     auth_cache_seconds: float = Field(default=60.0, ge=0)
     # How long a handshake waits for the registry's admission before 503. Under the handshake's
     # own 10 s limit: in a reconnect storm a slow yes beats a refusal the CP backs off from.

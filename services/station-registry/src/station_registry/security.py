@@ -128,7 +128,7 @@ async def _admit(ctx: Context, handshake: dict[str, Any], row: Any) -> dict[str,
 MAX_HANDSHAKES = 500
 
 
-@router.rpc("authorize_connections")
+@router.rpc("authorize_connections", callers={"gateway"})
 async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """The handshakes a gateway holds open at once (a reconnect storm): one read for all of
     them, a decision each, in order (`decisions`)."""
@@ -142,7 +142,7 @@ async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[st
     return {"decisions": [await _admit(ctx, h, rows.get(str(h.get("id", "")))) for h in handshakes]}
 
 
-@router.rpc("authorize_connection")
+@router.rpc("authorize_connection", callers={"gateway"})
 async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """One handshake (`authorize_connections` of one; gateways of the previous version)."""
     result = await authorize_connections({"handshakes": [params]}, ctx)
@@ -150,7 +150,7 @@ async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str
     return decision
 
 
-@router.rpc("update_charge_point_settings")
+@router.rpc("update_charge_point_settings", callers={"command-api"})
 async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """An admin registers a CP or sets its security profile and AuthorizationKey."""
     settings: Settings = ctx.settings
@@ -200,7 +200,7 @@ async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> 
     }
 
 
-@router.rpc("approve_charge_point")
+@router.rpc("approve_charge_point", callers={"command-api"})
 async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """An admin accepts a Pending (or Rejected) CP; its next BootNotification is Accepted."""
     cp_id = str(params.get("id", ""))
@@ -216,7 +216,7 @@ async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str
     return {"id": cp_id, "registrationStatus": "Accepted", "online": row.online}
 
 
-@router.rpc("security_events")
+@router.rpc("security_events", callers={"command-api"})
 async def list_security_events(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A CP's security events, newest first."""
     e = security_events.c

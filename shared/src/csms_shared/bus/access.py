@@ -23,9 +23,10 @@ ROLES = (GATEWAY, REGISTRY, SESSIONS, COMMAND_API, INTEGRATIONS)
 
 # The default exchange, as permissions name it: replies and RPC queries go through it.
 DEFAULT_EXCHANGE = "amq.default"
-# Queues the broker names (`declare_queue()` without a name): RPC clients' reply queues.
-SERVER_NAMED = r"amq\.gen-.+"
-NOTHING = ""  # a regex RabbitMQ reads as "no resource"
+# Unnamed queues (RPC clients' reply queues): aio-pika names them `amq_<hex>`, the broker
+# `amq.gen-…`.
+SERVER_NAMED = r"amq_[0-9a-f]+|amq\.gen-.+"
+NOTHING = "^$"  # no exchange or queue has an empty name, no event an empty key
 
 
 def _one_of(*patterns: str) -> str:
@@ -152,21 +153,26 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
     return base64.b64encode(salt + digest).decode()
 
 
-def definitions(
-    vhost: str, users: Mapping[str, str], passwords: Mapping[str, str]
-) -> dict[str, Any]:
-    """A RabbitMQ definitions document: the vhost, a user per role, their permissions."""
+def _user(name: str, password: str, tags: list[str]) -> dict[str, Any]:
     return {
+        "name": name,
+        "password_hash": password_hash(password),
+        "hashing_algorithm": "rabbit_password_hashing_sha256",
+        "tags": tags,
+    }
+
+
+def definitions(
+    vhost: str,
+    users: Mapping[str, str],
+    passwords: Mapping[str, str],
+    admin: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """A RabbitMQ definitions document: the vhost, a user per role, their permissions; and,
+    given `(name, password)`, an administrator for the management UI."""
+    doc: dict[str, Any] = {
         "vhosts": [{"name": vhost}],
-        "users": [
-            {
-                "name": users[role],
-                "password_hash": password_hash(passwords[role]),
-                "hashing_algorithm": "rabbit_password_hashing_sha256",
-                "tags": [],
-            }
-            for role in users
-        ],
+        "users": [_user(users[role], passwords[role], []) for role in users],
         "permissions": [
             {
                 "user": users[role],
@@ -183,23 +189,10 @@ def definitions(
             for ex, (w, r) in GRANTS[role].topics.items()
         ],
     }
-
-
-def rabbitmqctl_commands(
-    vhost: str, users: Mapping[str, str], passwords: Mapping[str, str]
-) -> list[list[str]]:
-    """The `rabbitmqctl` argument lists that create (or reset) every user and its grants."""
-    commands: list[list[str]] = []
-    for role, user in users.items():
-        grant = GRANTS[role]
-        commands += [
-            ["add_user", user, passwords[role]],
-            ["change_password", user, passwords[role]],
-            ["set_permissions", "-p", vhost, user, grant.configure, grant.write, grant.read],
-            ["clear_topic_permissions", "-p", vhost, user],
-        ]
-        commands += [
-            ["set_topic_permissions", "-p", vhost, user, ex, w, r]
-            for ex, (w, r) in grant.topics.items()
-        ]
-    return commands
+    if admin is not None:
+        name, password = admin
+        doc["users"].append(_user(name, password, ["administrator"]))
+        doc["permissions"].append(
+            {"user": name, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}
+        )
+    return doc

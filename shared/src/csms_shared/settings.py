@@ -17,6 +17,10 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _suite_broker_url() -> str:
+    return _env("CSMS_BROKER_URL", DEFAULT_BROKER_URL)
+
+
 def default_broker_users() -> dict[str, str]:
     """`CSMS_BROKER_USERS` (JSON role -> user), else every role as `CSMS_BROKER_URL`'s user."""
     raw = os.environ.get("CSMS_BROKER_USERS")
@@ -27,13 +31,13 @@ def default_broker_users() -> dict[str, str]:
         check_roles(users)
         return users
     # Unset: every role is the suite-wide URL's user (guest locally), one trust domain.
-    return dict.fromkeys(ROLES, user_of(_env("CSMS_BROKER_URL", DEFAULT_BROKER_URL)))
+    return dict.fromkeys(ROLES, user_of(_suite_broker_url()))
 
 
 class BrokerSettings(BaseModel):
     """RabbitMQ; `<PREFIX>BROKER_URL`, else the suite-wide `CSMS_BROKER_URL`."""
 
-    broker_url: str = Field(default_factory=lambda: _env("CSMS_BROKER_URL", DEFAULT_BROKER_URL))
+    broker_url: str = Field(default_factory=_suite_broker_url)
     prefetch: int = Field(default=200, ge=1, le=10_000)
     # Role -> the broker user it logs in as (`CSMS_BROKER_USERS`, JSON): RPC servers accept a
     # caller by the AMQP user_id the broker verified, so this says who that user is.

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from csms_shared.bus.access import ROLES
-
 from tests.deploy.support import (
     DEPLOYMENT_REQUIRED,
     EXPECTED_PORTS,

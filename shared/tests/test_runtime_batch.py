@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from csms_shared.bus.access import ROLES
 from csms_shared.bus.bundle import BadBundle, decode_bundle, encode_bundle
 from csms_shared.bus.router import CallContext, Context, Router
 from csms_shared.bus.runtime import ServiceRuntime, rpc_lane
@@ -62,13 +63,15 @@ class FakeSessions:
 
 def fake_runtime(router: Router, **options: Any) -> ServiceRuntime:
     """A runtime of `router` on fake DB sessions, never connected to a broker."""
-    return ServiceRuntime(
+    runtime = ServiceRuntime(
         router,
         settings=None,
         broker_url="amqp://unused",
         sessions=FakeSessions(),  # type: ignore[arg-type]
         **options,
     )
+    runtime.broker_users = dict.fromkeys(ROLES, "guest")  # one trust domain, as in dev
+    return runtime
 
 
 class FakeMessage:
@@ -327,6 +330,7 @@ class FakeRpc(FakeMessage):
     def __init__(self, method: str, params: dict[str, Any]) -> None:
         super().__init__("rpc", reply_to="amq.rabbitmq.reply-to", body=orjson.dumps(params))
         self.type = method
+        self.user_id: str | None = "guest"
 
 
 def test_rpcs_get_a_lane_of_their_own_from_three_slots_up() -> None:
@@ -357,3 +361,33 @@ async def test_an_rpc_is_answered_while_every_other_slot_is_busy() -> None:
     await asyncio.wait_for(runtime._on_rpc(message), 5)  # type: ignore[arg-type]
     assert replies == [{"result": "pong"}]
     assert message.outcome == "ack"
+
+
+async def test_an_rpc_from_a_caller_it_does_not_expect_is_forbidden_and_not_run() -> None:
+    router = Router(service="callers-test")
+    ran: list[str] = []
+
+    @router.rpc("approve", callers={"command-api"})
+    async def approve(params: dict[str, Any], ctx: Context) -> str:
+        ran.append("approve")
+        return "approved"
+
+    runtime = fake_runtime(router)
+    runtime.broker_users = {"command-api": "csms-command-api", "gateway": "csms-gateway"}
+    replies: list[Any] = []
+
+    async def reply(message: Any, body: dict[str, Any]) -> None:
+        replies.append(body)
+
+    runtime._reply = reply  # type: ignore[method-assign]
+    for user_id in ("csms-gateway", None, "someone-else"):
+        message = FakeRpc("approve", {})
+        message.user_id = user_id
+        await runtime._on_rpc(message)  # type: ignore[arg-type]
+        assert message.outcome == "ack"
+    message = FakeRpc("approve", {})
+    message.user_id = "csms-command-api"
+    await runtime._on_rpc(message)  # type: ignore[arg-type]
+    assert [r.get("error", {}).get("code") for r in replies] == ["forbidden"] * 3 + [None]
+    assert replies[-1] == {"result": "approved"}
+    assert ran == ["approve"]

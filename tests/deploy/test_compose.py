@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from csms_shared.bus.access import ROLES
 from tests.deploy.support import (
     DEPLOYMENT_REQUIRED,
     EXPECTED_PORTS,
@@ -27,7 +28,11 @@ COMPOSE = ROOT / "docker-compose.yml"
 NGINX = ROOT / "deploy" / "compose" / "nginx.conf"
 POSTGRES_INIT = ROOT / "deploy" / "compose" / "postgres-init.sql"
 # What a developer exports before `docker compose up` (the compose file insists on it).
-SHELL_ENV = {"CSMS_ADMIN_API_KEY": "test-admin-key"}
+SHELL_ENV = {
+    "CSMS_ADMIN_API_KEY": "test-admin-key",
+    "CSMS_BROKER_ADMIN_PASSWORD": "test-admin-password",
+    **{f"CSMS_BROKER_PASSWORD_{r.upper().replace('-', '_')}": f"pw-{r}" for r in ROLES},
+}
 PUBLIC_PORTS = {9000, 8080, 15672}
 
 
@@ -55,7 +60,8 @@ def built_service(spec: dict[str, Any]) -> Service:
 
 
 def published_ports(spec: dict[str, Any]) -> set[int]:
-    return {int(str(port).split(":")[0]) for port in spec.get("ports", [])}
+    # "8080:8080" or "127.0.0.1:15672:15672": the host port is the one before the container's.
+    return {int(str(port).split(":")[-2]) for port in spec.get("ports", [])}
 
 
 def test_compose_parses_and_names_the_suite() -> None:
@@ -259,17 +265,31 @@ def test_database_roles_exist_for_every_url() -> None:
     )
 
 
-def test_broker_url_points_at_the_compose_broker() -> None:
-    rabbit = COMPOSE_SERVICES["rabbitmq"]["environment"]
+def test_each_process_logs_in_as_its_roles_broker_user() -> None:
     for name in BUILT:
         if name.endswith("-migrate"):
             continue
-        url = urlsplit(environment(COMPOSE_SERVICES[name])["CSMS_BROKER_URL"])
+        service = built_service(COMPOSE_SERVICES[name])
+        role = "gateway" if service.name == "ws-gateway" else service.name
+        settings = load_settings(service, environment(COMPOSE_SERVICES[name]))
+        url = urlsplit(settings.broker_url)
         assert (url.hostname, url.port) == ("rabbitmq", 5672)
-        assert (url.username, url.password) == (
-            rabbit["RABBITMQ_DEFAULT_USER"],
-            rabbit["RABBITMQ_DEFAULT_PASS"],
-        )
+        assert (url.username, url.password) == (f"csms-{role}", f"pw-{role}")
+        assert settings.broker_users[role] == f"csms-{role}"
+
+
+def test_broker_users_come_from_the_script_with_no_default_passwords() -> None:
+    init = COMPOSE_SERVICES["broker-users"]
+    assert "./scripts/broker_users.py:/opt/broker_users.py:ro" in init["volumes"]
+    for variable, raw in init["environment"].items():
+        assert variable.startswith("CSMS_BROKER_"), variable
+        with pytest.raises(KeyError):
+            interpolate(raw, {})
+    rabbit = COMPOSE_SERVICES["rabbitmq"]
+    assert "RABBITMQ_DEFAULT_PASS" not in rabbit.get("environment", {})
+    assert rabbit["depends_on"]["broker-users"]["condition"] == "service_completed_successfully"
+    # The management UI answers this host only.
+    assert rabbit["ports"] == ["127.0.0.1:15672:15672"]
 
 
 def test_admin_key_must_come_from_the_operator() -> None:

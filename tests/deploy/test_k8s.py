@@ -38,6 +38,10 @@ KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.utils.latest_version())
 # Custom resources of the optional in-cluster backends: no standard schema to check them by.
 CUSTOM_KINDS = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"),
+    # The messaging-topology operator's broker users (scripts/broker_users.py k8s).
+    ("rabbitmq.com/v1beta1", "User"),
+    ("rabbitmq.com/v1beta1", "Permission"),
+    ("rabbitmq.com/v1beta1", "TopicPermission"),
     ("postgresql.cnpg.io/v1", "Cluster"),
 }
 SECRET_TEMPLATES = K8S / "secrets" / "secrets.example.yaml"

@@ -43,7 +43,7 @@ async def record(session: AsyncSession, event: dict[str, Any], at: datetime) -> 
     )
 
 
-@router.rpc("get_local_list_version")
+@router.rpc("get_local_list_version", callers={"command-api"})
 async def get_local_list_version(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """The CP's Local Authorization List version as last confirmed by the CP."""
     cp_id = p.required_string(params, "chargePointId", max_length=48)

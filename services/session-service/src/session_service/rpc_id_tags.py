@@ -87,7 +87,7 @@ def _self_parent(fields: _Fields) -> None:
         raise RpcError("invalid", "parentIdTag: an idTag cannot be its own parent")
 
 
-@router.rpc("create_id_tag")
+@router.rpc("create_id_tag", callers={"command-api"})
 async def create_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Add an idTag to the authorization list."""
     fields: IdTagCreate = _parse(IdTagCreate, params)
@@ -106,13 +106,13 @@ async def create_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return id_tag_doc(row)
 
 
-@router.rpc("get_id_tag")
+@router.rpc("get_id_tag", callers={"command-api"})
 async def get_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """One idTag of the list (found in any case)."""
     return id_tag_doc(await _load(ctx.session, p.required_string(params, "idTag", max_length=20)))
 
 
-@router.rpc("list_id_tags")
+@router.rpc("list_id_tags", callers={"command-api"})
 async def list_id_tags(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A page of the list, by idTag; filters status, parentIdTag, and a search in idTag/note."""
     limit, offset = p.page(params)
@@ -136,7 +136,7 @@ async def list_id_tags(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     }
 
 
-@router.rpc("update_id_tag")
+@router.rpc("update_id_tag", callers={"command-api"})
 async def update_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Change an idTag's status, expiryDate, parentIdTag, maxConcurrentTx or note."""
     fields: IdTagUpdate = _parse(IdTagUpdate, params)
@@ -149,7 +149,7 @@ async def update_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return await _set(ctx.session, fields.id_tag, changed)
 
 
-@router.rpc("delete_id_tag")
+@router.rpc("delete_id_tag", callers={"command-api"})
 async def delete_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Remove an idTag from the list (its transactions stay)."""
     id_tag = p.required_string(params, "idTag", max_length=20)
@@ -161,14 +161,14 @@ async def delete_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return {"idTag": row.id_tag, "deleted": True}
 
 
-@router.rpc("block_id_tag")
+@router.rpc("block_id_tag", callers={"command-api"})
 async def block_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Set an idTag Blocked: Authorize and StartTransaction answer Blocked from now on."""
     id_tag = p.required_string(params, "idTag", max_length=20)
     return await _set(ctx.session, id_tag, {"status": "Blocked"})
 
 
-@router.rpc("unblock_id_tag")
+@router.rpc("unblock_id_tag", callers={"command-api"})
 async def unblock_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Set an idTag Accepted again (its expiryDate still applies)."""
     id_tag = p.required_string(params, "idTag", max_length=20)

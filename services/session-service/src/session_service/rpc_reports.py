@@ -27,7 +27,7 @@ def _kwh(wh: Decimal | int | None) -> float:
     return float((Decimal(wh or 0) / 1000).quantize(Decimal("0.001")))
 
 
-@router.rpc("energy_report")
+@router.rpc("energy_report", callers={"command-api"})
 async def energy_report(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """kWh and cost per CP and per UTC day of the stop, for transactions stopped in [from, to)."""
     # `to` defaults to now and `from` to 31 days before it; chargePointId narrows to one CP.
@@ -99,7 +99,7 @@ async def energy_report(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     }
 
 
-@router.rpc("list_meter_values")
+@router.rpc("list_meter_values", callers={"command-api"})
 async def list_meter_values(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Sampled values in time order, of a transaction or of a CP (and connector), from/to."""
     limit, offset = p.page(params, default=1000, maximum=10_000)
@@ -132,7 +132,7 @@ async def list_meter_values(params: dict[str, Any], ctx: Context) -> dict[str, A
     }
 
 
-@router.rpc("list_reservations")
+@router.rpc("list_reservations", callers={"command-api"})
 async def list_reservations(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A page of reservations, newest first; filters chargePointId, status, active."""
     limit, offset = p.page(params)

@@ -29,7 +29,7 @@ def _transaction_id(params: dict[str, Any]) -> int:
     return value
 
 
-@router.rpc("list_transactions")
+@router.rpc("list_transactions", callers={"command-api"})
 async def list_transactions(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A page of transactions, newest start first, filtered as the REST query asks."""
     # Filters: chargePointId, idTag (any case), active, stale (open and flagged), from/to on the
@@ -88,7 +88,7 @@ async def _with_details(
     }
 
 
-@router.rpc("get_transaction")
+@router.rpc("get_transaction", callers={"command-api"})
 async def get_transaction(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """One transaction with its sampled values in time order (paged) and its audit trail."""
     transaction_id = _transaction_id(params)
@@ -102,7 +102,7 @@ async def get_transaction(params: dict[str, Any], ctx: Context) -> dict[str, Any
     return await _with_details(ctx.session, transaction_doc(row), limit=limit, offset=offset)
 
 
-@router.rpc("close_stale_transaction")
+@router.rpc("close_stale_transaction", callers={"command-api"})
 async def close_stale_transaction(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """An operator closes a transaction its CP never stopped, with an audited reason."""
     # Only stale or superseded transactions, unless `force` is true. The meter reading is the
@@ -151,7 +151,7 @@ async def close_stale_transaction(params: dict[str, Any], ctx: Context) -> dict[
     return await _with_details(ctx.session, transaction_doc(updated), limit=1000, offset=0)
 
 
-@router.rpc("list_unmatched_stops")
+@router.rpc("list_unmatched_stops", callers={"command-api"})
 async def list_unmatched_stops(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """StopTransactions kept for review, newest first; filters chargePointId and kind."""
     limit, offset = p.page(params)

@@ -54,7 +54,7 @@ async def _locked(ctx: Context, cp_id: str) -> Row[Any]:
     return row
 
 
-@router.rpc("update_charge_point_settings")
+@router.rpc("update_charge_point_settings", callers={"command-api"})
 async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """An admin registers a CP or sets its security profile and AuthorizationKey."""
     settings: Settings = ctx.settings
@@ -100,7 +100,7 @@ async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> 
     }
 
 
-@router.rpc("revoke_authorization_key")
+@router.rpc("revoke_authorization_key", callers={"command-api"})
 async def revoke_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """An admin withdraws a CP's key: at profile 1 or 2 it can no longer connect, and its live
     connections are closed."""
@@ -115,7 +115,7 @@ async def revoke_authorization_key(params: dict[str, Any], ctx: Context) -> dict
     return {"id": cp_id, "securityProfile": row.security_profile, "authorizationKeySet": False}
 
 
-@router.rpc("stage_authorization_key")
+@router.rpc("stage_authorization_key", callers={"command-api"})
 async def stage_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A new key about to be sent to the CP: accepted beside the current one until the CP
     confirms it (`commit_authorization_key`) or refuses it (`discard_authorization_key`)."""
@@ -132,7 +132,7 @@ async def stage_authorization_key(params: dict[str, Any], ctx: Context) -> dict[
     return {"id": cp_id, "staged": True}
 
 
-@router.rpc("commit_authorization_key")
+@router.rpc("commit_authorization_key", callers={"command-api"})
 async def commit_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """The CP accepted its new key: from now on only that one works; its connections made with
     the old one are closed."""
@@ -153,7 +153,7 @@ async def commit_authorization_key(params: dict[str, Any], ctx: Context) -> dict
     return {"id": cp_id, "committed": True}
 
 
-@router.rpc("discard_authorization_key")
+@router.rpc("discard_authorization_key", callers={"command-api"})
 async def discard_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """The CP refused its new key: the current one stays the only one."""
     cp_id = str(params.get("id", ""))

@@ -25,7 +25,7 @@ from .queries import charge_point_doc, charge_point_page, load_charge_points, pa
 from .router import router
 
 
-@router.rpc("list_charge_points")
+@router.rpc("list_charge_points", callers={"command-api"})
 async def list_charge_points(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A page of charge points with their connectors."""
     limit, offset = page(params)
@@ -36,7 +36,7 @@ async def list_charge_points(params: dict[str, Any], ctx: Context) -> dict[str, 
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.rpc("get_charge_point")
+@router.rpc("get_charge_point", callers={"command-api"})
 async def get_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """One charge point with its connectors."""
     cp_id = params.get("id")
@@ -74,7 +74,7 @@ async def get_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, An
     return doc
 
 
-@router.rpc("status_history")
+@router.rpc("status_history", callers={"command-api"})
 async def get_status_history(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A CP's status notifications, newest first."""
     h = status_history.c
@@ -93,7 +93,7 @@ async def get_status_history(params: dict[str, Any], ctx: Context) -> dict[str, 
     )
 
 
-@router.rpc("status_summary")
+@router.rpc("status_summary", callers={"command-api"})
 async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Charge points known and connected, in all and per live gateway."""
     cp = charge_points.c
@@ -127,7 +127,7 @@ async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]
     }
 
 
-@router.rpc("operations")
+@router.rpc("operations", callers={"command-api"})
 async def list_operations(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A CP's firmware updates, diagnostics and log uploads, newest first, with their reports."""
     limit, offset = page(params)
@@ -170,7 +170,7 @@ async def list_operations(params: dict[str, Any], ctx: Context) -> dict[str, Any
     return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
 
 
-@router.rpc("data_transfers")
+@router.rpc("data_transfers", callers={"command-api"})
 async def list_data_transfers(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """DataTransfer requests a CP sent, newest first."""
     return await charge_point_page(
@@ -188,7 +188,7 @@ async def list_data_transfers(params: dict[str, Any], ctx: Context) -> dict[str,
     )
 
 
-@router.rpc("certificate_requests")
+@router.rpc("certificate_requests", callers={"command-api"})
 async def list_certificate_requests(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """CSRs a CP sent with SignCertificate, newest first."""
     return await charge_point_page(

@@ -182,7 +182,7 @@ async def _key_proven(ctx: Context, row: Any, password: str, matched: str | None
 MAX_HANDSHAKES = 500
 
 
-@router.rpc("authorize_connections")
+@router.rpc("authorize_connections", callers={"gateway"})
 async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """The handshakes a gateway holds open at once (a reconnect storm): one read for all of
     them, a decision each, in order (`decisions`)."""
@@ -206,7 +206,7 @@ async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[st
     }
 
 
-@router.rpc("authorize_connection")
+@router.rpc("authorize_connection", callers={"gateway"})
 async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """One handshake (`authorize_connections` of one; gateways of the previous version)."""
     result = await authorize_connections({"handshakes": [params]}, ctx)
@@ -214,7 +214,7 @@ async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str
     return decision
 
 
-@router.rpc("approve_charge_point")
+@router.rpc("approve_charge_point", callers={"command-api"})
 async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """An admin accepts a Pending (or Rejected) CP; its next BootNotification is Accepted."""
     cp_id = str(params.get("id", ""))
@@ -230,7 +230,7 @@ async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str
     return {"id": cp_id, "registrationStatus": "Accepted", "online": row.online}
 
 
-@router.rpc("security_events")
+@router.rpc("security_events", callers={"command-api"})
 async def list_security_events(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A CP's security events, newest first."""
     e = security_events.c

@@ -25,10 +25,15 @@ async def publish(
     event-loop turns, and a busy process's publishes queue behind each other. The confirm is
     what tells the message is safe, so nothing waits for the write (`wait=False`). Skipping
     aio-pika's Message also saves building and checking one per publish. A basic.return of a
-    mandatory publish raises aio_pika's DeliveryError, as `Exchange.publish` does.
+    mandatory publish raises aio_pika's DeliveryError, as `Exchange.publish` does. The
+    message carries `user_id`, the user this connection logged in as.
     """
     # The abstract channel does not declare `wait`; aiormq's Channel, the one it hands out, does.
     underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+    if properties.user_id is None:
+        # The broker refuses a user_id other than the login's, so a receiver can trust it
+        # (bus/access.py); set on every message, whoever built its properties.
+        properties.user_id = underlay.connection.url.user
     return await underlay.basic_publish(
         body,
         exchange=exchange,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..ocpp._base import OcppModel
 from ..ocpp.v16.actions import ACTIONS, Action
+from .access import ROLES, check_roles
 from .outbox import emit, emit_many
 
 
@@ -134,6 +135,8 @@ class Router:
     service: str
     calls: dict[str, CallRoute] = field(default_factory=dict)
     rpcs: dict[str, RpcHandler] = field(default_factory=dict)
+    # RPC method -> the roles (bus/access.py) whose broker users may call it.
+    rpc_callers: dict[str, frozenset[str]] = field(default_factory=dict)
     events: dict[str, EventHandler] = field(default_factory=dict)
     event_groups: dict[str, EventGroupHandler] = field(default_factory=dict)
 
@@ -175,11 +178,17 @@ class Router:
 
         return register
 
-    def rpc(self, method: str) -> Callable[[F], F]:
-        """Answer the RPC `method` on `<service>.rpc`."""
+    def rpc(self, method: str, *, callers: Iterable[str] = ROLES) -> Callable[[F], F]:
+        """Answer the RPC `method` on `<service>.rpc` to the `callers` roles only.
+
+        The default exchange cannot be split per queue by broker permissions, so any user of
+        the vhost can reach this queue: the runtime checks each message's verified user_id.
+        """
+        roles = check_roles(callers)
 
         def register(handler: F) -> F:
             self.rpcs[method] = handler
+            self.rpc_callers[method] = roles
             return handler
 
         return register

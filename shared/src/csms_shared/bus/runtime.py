@@ -28,6 +28,8 @@ from ..db import pool_size_of
 from ..ocpp._base import utcnow
 from ..ocpp.errors import InternalError, OcppError
 from ..ocpp.framing import find_nul, validate_payload
+from ..settings import default_broker_users
+from .access import allowed
 from .bundle import BadBundle, BundleItem, decode_bundle, encode_replies
 from .connection import connect
 from .outbox import OutboxRelay
@@ -266,6 +268,9 @@ class ServiceRuntime:
     ) -> None:
         self.router = router
         self.settings = settings
+        # Role -> broker user, for the callers' check (BrokerSettings.broker_users).
+        users = getattr(settings, "broker_users", None)
+        self.broker_users: dict[str, str] = users if users is not None else default_broker_users()
         self._broker_url = broker_url
         self.sessions = sessions
         self._outbox = outbox
@@ -830,6 +835,10 @@ class ServiceRuntime:
         try:
             if handler is None:
                 raise RpcError("not_found", f"{self._service} has no RPC method {method!r}")
+            if not allowed(message.user_id, self.router.rpc_callers[method], self.broker_users):
+                raise RpcError(
+                    "forbidden", f"{method} does not answer broker user {message.user_id!r}"
+                )
             params = orjson.loads(message.body)
             if not isinstance(params, dict):
                 raise RpcError("invalid", "params must be a JSON object")

@@ -1,0 +1,198 @@
+"""Who may do what on the broker: a user per role, its permissions derived from the topology."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from yarl import URL
+
+from .topology import CALLS, COMMANDS, CONTROL, EVENTS, EXCHANGES, OCPP_VERSION_PREFIX
+
+GATEWAY = "gateway"
+REGISTRY = "station-registry"
+SESSIONS = "session-service"
+COMMAND_API = "command-api"
+INTEGRATIONS = "integrations"  # back-office readers of ocpp.events, each with its own queues
+ROLES = (GATEWAY, REGISTRY, SESSIONS, COMMAND_API, INTEGRATIONS)
+
+# The default exchange, as permissions name it: replies and RPC queries go through it.
+DEFAULT_EXCHANGE = "amq.default"
+# Unnamed queues (RPC clients' reply queues): aio-pika names them `amq_<hex>`, the broker
+# `amq.gen-…`.
+SERVER_NAMED = r"amq_[0-9a-f]+|amq\.gen-.+"
+NOTHING = "^$"  # no exchange or queue has an empty name, no event an empty key
+
+
+def _one_of(*patterns: str) -> str:
+    return "^(" + "|".join(patterns) + ")$"
+
+
+def _name(name: str) -> str:
+    return re.escape(name)
+
+
+_DECLARED = [_name(ex.name) for ex in EXCHANGES]  # every process declares the topology
+_CALL_KEYS = _one_of(_name(OCPP_VERSION_PREFIX) + r"\..+")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One role's permissions in a vhost: resource regexes and per-exchange topic regexes."""
+
+    configure: str
+    write: str
+    read: str
+    # exchange -> (write, read) routing-key regexes; set wherever the role may write or read a
+    # topic exchange, since a user without topic permissions there may use any key.
+    topics: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _service(name: str, events_written: str, *, rpc_client: bool = False) -> Grant:
+    """A DB-backed service: its own `<name>.*` queues, calls in (and bundle items re-sent)."""
+    own = [_name(name) + r"\..+"] + ([SERVER_NAMED] if rpc_client else [])
+    return Grant(
+        configure=_one_of(*_DECLARED, *own),
+        write=_one_of(_name(CALLS.name), _name(EVENTS.name), _name(DEFAULT_EXCHANGE), *own),
+        read=_one_of(_name(CALLS.name), _name(EVENTS.name), *own),
+        topics={CALLS.name: (_CALL_KEYS, _CALL_KEYS), EVENTS.name: (events_written, ".*")},
+    )
+
+
+GRANTS: dict[str, Grant] = {
+    GATEWAY: Grant(
+        configure=_one_of(*_DECLARED, r"gateway\..+", SERVER_NAMED),
+        write=_one_of(
+            _name(CALLS.name),
+            _name(EVENTS.name),
+            _name(CONTROL.name),
+            _name(DEFAULT_EXCHANGE),
+            r"gateway\..+",
+            SERVER_NAMED,
+        ),
+        read=_one_of(
+            _name(COMMANDS.name),
+            _name(CONTROL.name),
+            _name(EVENTS.name),
+            r"gateway\..+",
+            SERVER_NAMED,
+        ),
+        topics={
+            CALLS.name: (_CALL_KEYS, NOTHING),
+            EVENTS.name: (
+                _one_of(r"station\.(connected|disconnected|seen)", r"gateway\..+"),
+                _one_of(r"station\.credentials_changed"),
+            ),
+        },
+    ),
+    REGISTRY: _service(
+        REGISTRY,
+        _one_of(
+            r"station\.(booted|credentials_changed)",
+            r"connector\..+",
+            r"certificate\..+",
+            r"datatransfer\..+",
+            r"security\..+",
+            r"(diagnostics|firmware|signed\.firmware|log)\.status",
+        ),
+    ),
+    SESSIONS: _service(SESSIONS, _one_of(r"transaction\..+", r"meter\..+")),
+    COMMAND_API: Grant(
+        configure=_one_of(*_DECLARED, r"command-api\..+", SERVER_NAMED),
+        write=_one_of(
+            _name(COMMANDS.name),
+            _name(EVENTS.name),
+            _name(DEFAULT_EXCHANGE),
+            r"command-api\..+",
+            SERVER_NAMED,
+        ),
+        read=_one_of(r"command-api\..+", SERVER_NAMED),
+        topics={EVENTS.name: (_one_of(r"command\..+"), NOTHING)},
+    ),
+    INTEGRATIONS: Grant(
+        configure=_one_of(r"integrations\..+"),
+        write=_one_of(r"integrations\..+"),
+        read=_one_of(_name(EVENTS.name), r"integrations\..+"),
+        topics={EVENTS.name: (NOTHING, ".*")},
+    ),
+}
+
+
+def user_of(url: str) -> str:
+    """The broker user an AMQP URL logs in as (RabbitMQ's `guest` when it names none)."""
+    return URL(url).user or "guest"
+
+
+def named_users(prefix: str = "csms-") -> dict[str, str]:
+    """`csms-gateway`, `csms-station-registry`, …: one user per role, as deployments name them."""
+    return {role: prefix + role for role in ROLES}
+
+
+def check_roles(roles: Iterable[str]) -> frozenset[str]:
+    """`roles` as a set; ValueError names any that is not a role of the suite."""
+    result = frozenset(roles)
+    if unknown := result - set(ROLES):
+        raise ValueError(f"unknown broker roles {sorted(unknown)}; roles are {list(ROLES)}")
+    return result
+
+
+def allowed(user_id: str | None, roles: frozenset[str], users: Mapping[str, str]) -> bool:
+    """Whether a message the broker verified as from `user_id` comes from one of `roles`."""
+    return user_id is not None and any(users.get(role) == user_id for role in roles)
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's `rabbit_password_hashing_sha256`: base64(salt + sha256(salt + password))."""
+    salt = os.urandom(4) if salt is None else salt
+    digest = hashlib.sha256(salt + password.encode()).digest()
+    return base64.b64encode(salt + digest).decode()
+
+
+def _user(name: str, password: str, tags: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "password_hash": password_hash(password),
+        "hashing_algorithm": "rabbit_password_hashing_sha256",
+        "tags": tags,
+    }
+
+
+def definitions(
+    vhost: str,
+    users: Mapping[str, str],
+    passwords: Mapping[str, str],
+    admin: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """A RabbitMQ definitions document: the vhost, a user per role, their permissions; and,
+    given `(name, password)`, an administrator for the management UI."""
+    doc: dict[str, Any] = {
+        "vhosts": [{"name": vhost}],
+        "users": [_user(users[role], passwords[role], []) for role in users],
+        "permissions": [
+            {
+                "user": users[role],
+                "vhost": vhost,
+                "configure": GRANTS[role].configure,
+                "write": GRANTS[role].write,
+                "read": GRANTS[role].read,
+            }
+            for role in users
+        ],
+        "topic_permissions": [
+            {"user": users[role], "vhost": vhost, "exchange": ex, "write": w, "read": r}
+            for role in users
+            for ex, (w, r) in GRANTS[role].topics.items()
+        ],
+    }
+    if admin is not None:
+        name, password = admin
+        doc["users"].append(_user(name, password, ["administrator"]))
+        doc["permissions"].append(
+            {"user": name, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}
+        )
+    return doc

@@ -1,0 +1,96 @@
+"""Broker roles: who each role is, what the definitions grant, who an RPC accepts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+import pytest
+
+from csms_shared.bus.access import (
+    GRANTS,
+    ROLES,
+    allowed,
+    definitions,
+    named_users,
+    password_hash,
+    user_of,
+)
+from csms_shared.bus.router import Router
+from csms_shared.settings import BrokerSettings
+
+
+def matches(regex: str, name: str) -> bool:
+    # RabbitMQ matches permission regexes unanchored; ours carry their own anchors.
+    return re.search(regex, name) is not None
+
+
+def test_only_command_api_writes_commands() -> None:
+    writers = {role for role, grant in GRANTS.items() if matches(grant.write, "ocpp.commands")}
+    assert writers == {"command-api"}
+
+
+def test_the_gateway_publishes_only_its_own_events_and_v16_calls() -> None:
+    write, _ = GRANTS["gateway"].topics["ocpp.events"]
+    assert all(matches(write, k) for k in ("station.connected", "station.seen", "gateway.stopped"))
+    assert not any(
+        matches(write, k) for k in ("command.completed", "station.booted", "transaction.started")
+    )
+    calls_write, _ = GRANTS["gateway"].topics["ocpp.calls"]
+    assert matches(calls_write, "v16.BootNotification")
+    assert not matches(calls_write, "v201.BootNotification")
+
+
+def test_every_role_writing_a_topic_exchange_has_topic_permissions_there() -> None:
+    # Without topic permissions on an exchange RabbitMQ lets a user publish any key.
+    for role, grant in GRANTS.items():
+        for exchange in ("ocpp.calls", "ocpp.events"):
+            if matches(grant.write, exchange):
+                assert exchange in grant.topics, (role, exchange)
+
+
+def test_integrations_only_read_events() -> None:
+    grant = GRANTS["integrations"]
+    assert matches(grant.read, "ocpp.events")
+    assert not any(matches(grant.write, ex) for ex in ("ocpp.events", "amq.default"))
+
+
+def test_definitions_hash_passwords_as_rabbitmq_does() -> None:
+    users = named_users("t-")
+    doc = definitions("/", users, dict.fromkeys(ROLES, "secret"))
+    assert {u["name"] for u in doc["users"]} == set(users.values())
+    raw = base64.b64decode(doc["users"][0]["password_hash"])
+    assert raw[4:] == hashlib.sha256(raw[:4] + b"secret").digest()
+    assert "secret" not in str(doc)
+    assert password_hash("x", b"salt") == password_hash("x", b"salt")
+    assert {p["user"] for p in doc["topic_permissions"]} == set(users.values())
+
+
+def test_a_caller_is_allowed_only_by_its_verified_user() -> None:
+    users = {"gateway": "gw", "command-api": "api"}
+    assert allowed("api", frozenset({"command-api"}), users)
+    assert not allowed("gw", frozenset({"command-api"}), users)
+    assert not allowed(None, frozenset({"command-api"}), users)
+
+
+def test_an_rpc_names_known_roles_only() -> None:
+    router = Router(service="x")
+    with pytest.raises(ValueError, match="unknown broker roles"):
+        router.rpc("m", callers={"gatway"})
+
+
+def test_roles_default_to_the_suite_wide_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CSMS_BROKER_USERS", raising=False)
+    monkeypatch.setenv("CSMS_BROKER_URL", "amqp://dev:pw@127.0.0.1/")
+    assert BrokerSettings().broker_users == dict.fromkeys(ROLES, "dev")
+    monkeypatch.setenv("CSMS_BROKER_USERS", '{"gateway": "csms-gateway"}')
+    assert BrokerSettings().broker_users == {"gateway": "csms-gateway"}
+    monkeypatch.setenv("CSMS_BROKER_USERS", '{"gatewy": "csms-gateway"}')
+    with pytest.raises(ValueError, match="unknown broker roles"):
+        BrokerSettings()
+
+
+def test_user_of_reads_the_login() -> None:
+    assert user_of("amqp://csms-gateway:p%40ss@rabbitmq:5672/") == "csms-gateway"
+    assert user_of("amqp://rabbitmq/") == "guest"

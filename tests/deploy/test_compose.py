@@ -29,7 +29,7 @@ NGINX = ROOT / "deploy" / "compose" / "nginx.conf"
 POSTGRES_INIT = ROOT / "deploy" / "compose" / "postgres-init.sql"
 # What a developer exports before `docker compose up` (the compose file insists on it).
 SHELL_ENV = {
-    "CSMS_ADMIN_API_KEY": "test-admin-key",
+    "CSMS_ADMIN_API_KEY": "csms-compose-test-admin-key-0123456789abcdef",
     "CSMS_BROKER_ADMIN_PASSWORD": "test-admin-password",
     **{f"CSMS_BROKER_PASSWORD_{r.upper().replace('-', '_')}": f"pw-{r}" for r in ROLES},
 }

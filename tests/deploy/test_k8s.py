@@ -46,6 +46,7 @@ CUSTOM_KINDS = {
 }
 SECRET_TEMPLATES = K8S / "secrets" / "secrets.example.yaml"
 INGRESS_NAMESPACE = "ingress-nginx"
+OPERATOR_ADMIN_KEY = "3f9c2a7e5b1d8c4f6a0e2b9d7c5a3f1e"
 MONITORING_NAMESPACE = "monitoring"
 
 
@@ -64,6 +65,10 @@ def secret_templates() -> dict[str, dict[str, str]]:
     for doc in load_documents(SECRET_TEMPLATES):
         values = dict(doc.get("stringData", {}))
         values |= {k: base64.b64decode(v).decode() for k, v in doc.get("data", {}).items()}
+        # The template's placeholder admin key is refused by command-api on purpose (see
+        # test_the_template_admin_key_is_refused): here it stands for the key an operator sets.
+        if values.get("CSMS_ADMIN_API_KEY") == "CHANGE-ME":
+            values["CSMS_ADMIN_API_KEY"] = OPERATOR_ADMIN_KEY
         secrets[doc["metadata"]["name"]] = values
     return secrets
 
@@ -635,3 +640,14 @@ def test_only_the_monitoring_namespace_reaches_the_internal_ports() -> None:
     assert rule["from"] == [{"namespaceSelector": {"matchLabels": monitoring}}]
     assert {p["port"] for p in rule["ports"]} == set(INTERNAL_PORTS.values())
     assert not {p["port"] for p in rule["ports"]} & set(EXPECTED_PORTS.values())
+
+
+def test_the_template_admin_key_is_refused() -> None:
+    from command_api.auth import bootstrap_key_problem
+
+    [admin_key] = [
+        doc["stringData"]["CSMS_ADMIN_API_KEY"]
+        for doc in load_documents(SECRET_TEMPLATES)
+        if "CSMS_ADMIN_API_KEY" in doc.get("stringData", {})
+    ]
+    assert bootstrap_key_problem(admin_key), "a copied template must not start as it is"

@@ -56,7 +56,7 @@ _boot = insert(charge_points).values(
     last_seen_at=bindparam("p_at", type_=TIMESTAMP),
     online=True,
     gateway=bindparam("p_gateway", type_=String),
-    connected_at=bindparam("p_at", type_=TIMESTAMP),
+    connected_at=bindparam("p_connected_at", type_=TIMESTAMP),
     **{
         name: bindparam(f"p_{name}", type_=TIMESTAMP if name == "last_boot_at" else String)
         for name in _BOOT_FIELDS
@@ -121,6 +121,7 @@ async def boot_round(
                 "p_status": policy,
                 "p_at": at,
                 "p_gateway": call.gateway_id or None,
+                "p_connected_at": at,
                 "p_vendor": request.charge_point_vendor,
                 "p_model": request.charge_point_model,
                 "p_serial_number": request.charge_point_serial_number,

@@ -65,11 +65,14 @@ async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> 
         raise RpcError("invalid", "securityProfile is 0, 1, 2 or 3")
     if key is not None:
         key = _valid_key(key)
-    await ctx.session.execute(
-        insert(charge_points)
-        .values(id=cp_id, registration_status="Accepted")
-        .on_conflict_do_nothing()
-    )
+    created = (
+        await ctx.session.execute(
+            insert(charge_points)
+            .values(id=cp_id, registration_status="Accepted")
+            .on_conflict_do_nothing()
+            .returning(charge_points.c.id)
+        )
+    ).first() is not None
     row = await _locked(ctx, cp_id)
     values: dict[str, Any] = {}
     if row.registration_status in (None, "Pending"):
@@ -88,10 +91,13 @@ async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> 
         await ctx.session.execute(
             update(charge_points).where(charge_points.c.id == cp_id).values(**values)
         )
-    # A raised profile or a replaced key: connections made with the old ones are closed.
+    # A raised profile or a replaced key: connections made with the old ones are closed (a CP
+    # registered just now has none).
     raised = new_profile > row.security_profile
     replaced = key is not None and row.auth_key_hash is not None
-    await credentials_changed(ctx, cp_id, new_profile, disconnect=raised or replaced)
+    await credentials_changed(
+        ctx, cp_id, new_profile, disconnect=not created and (raised or replaced)
+    )
     return {
         "id": cp_id,
         "securityProfile": new_profile,

@@ -8,7 +8,7 @@ import logging
 import math
 import ssl
 import weakref
-from datetime import datetime
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
@@ -306,7 +306,7 @@ class Gateway:
             cp_id = str(body.get("chargePointId", ""))
             self._authorizer.invalidate(cp_id)
             session = self.sessions.get(cp_id)
-            if session is not None and body.get("disconnect") is True:
+            if session is not None and body.get("disconnect") is True and _before(session, body):
                 log.info("%s: credentials changed; closing its connection", cp_id)
                 await session.ws.close(
                     CLOSE_CREDENTIALS_CHANGED, "Credentials changed; reconnect with the new ones"
@@ -417,6 +417,20 @@ def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Netwo
     except ValueError:
         return False
     return any(ip in net for net in networks)
+
+
+# How much later than a credentials change a connection may have been made and still have used
+# the old credentials (the change is stamped before its transaction commits; clocks differ).
+CHANGE_MARGIN = timedelta(seconds=1)
+
+
+def _before(session: ChargePointSession, change: dict[str, Any]) -> bool:
+    """True when the session may have been admitted with the credentials before `change`."""
+    try:
+        at = datetime.fromisoformat(str(change["at"]))
+    except (KeyError, ValueError):
+        return True
+    return session.connected_at <= at + CHANGE_MARGIN
 
 
 def _unauthorized(connection: ServerConnection, reason: str) -> Response:

@@ -50,6 +50,12 @@ def main() -> int:
             f" with the admin key:\n\n    export CSMS_ADMIN_API_KEY={key}\n\n"
             "csms: /healthz /readyz /metrics only on the internal ports: gateways 8084 and 8085,"
             " station-registry 8081, session-service 8082, command-api 8083\n"
+            "csms: DEVELOPMENT SECURITY: any charge point id connects without credentials and can"
+            " take over another's connection (REGISTRY_MIN_SECURITY_PROFILE="
+            f"{os.environ.get('REGISTRY_MIN_SECURITY_PROFILE', '0')},"
+            " REGISTRY_UNKNOWN_CHARGE_POINTS="
+            f"{os.environ.get('REGISTRY_UNKNOWN_CHARGE_POINTS', 'accept')}); never expose this"
+            " setup, see docs/security.md\n"
             "csms: Ctrl-C stops everything."
         )
     return 0

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import DeliveryError
 from prometheus_client import Counter, Gauge
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -363,6 +364,9 @@ class Gateway:
                     interval=self.settings.beat_interval,
                 ),
             )
+        except DeliveryError as exc:
+            # Nobody follows beats yet (the registry has not declared its queue): not an error.
+            log.warning("gateway.heartbeat not delivered: %s", exc)
         except Exception:
             log.warning("could not publish gateway.heartbeat", exc_info=True)
 

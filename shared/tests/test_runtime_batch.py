@@ -77,6 +77,8 @@ def fake_runtime(router: Router, **options: Any) -> ServiceRuntime:
 class FakeMessage:
     def __init__(self, cp: str, *, reply_to: str | None = None, body: bytes | None = None):
         self.cp = cp
+        self.exchange = "ocpp.calls"
+        self.user_id: str | None = "guest"
         self.routing_key = call_routing_key("MeterValues")
         self.headers = {HEADER_CHARGE_POINT: cp}
         self.reply_to = reply_to
@@ -330,7 +332,6 @@ class FakeRpc(FakeMessage):
     def __init__(self, method: str, params: dict[str, Any]) -> None:
         super().__init__("rpc", reply_to="amq.rabbitmq.reply-to", body=orjson.dumps(params))
         self.type = method
-        self.user_id: str | None = "guest"
 
 
 def test_rpcs_get_a_lane_of_their_own_from_three_slots_up() -> None:

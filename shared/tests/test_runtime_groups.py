@@ -204,6 +204,7 @@ async def test_headers_of_each_item_reach_its_handler(count: int) -> None:
 class Event(FakeMessage):
     def __init__(self, n: int, key: str = "station.connected") -> None:
         super().__init__(f"ev{n}", body=orjson.dumps({"n": n}))
+        self.exchange = "ocpp.events"
         self.routing_key = key
 
 

@@ -22,11 +22,11 @@ import pytest
 
 from csms_shared.bus.access import ROLES, named_users
 from csms_shared.bus.rpc import RpcClient, RpcError
-from csms_shared.bus.topology import COMMANDS, EVENTS
+from csms_shared.bus.topology import CALLS, COMMANDS, EVENTS, HEADER_CHARGE_POINT
 from tests.integration.commands_fixtures import COMMANDS as GOLDEN
 from tests.integration.conftest import ADMIN_KEY, Suite
 from tests.integration.infra import Infra, isolated_database, isolated_vhost
-from tests.integration.support import ChargePointClient
+from tests.integration.support import ChargePointClient, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -209,3 +209,44 @@ async def test_a_suite_of_role_users_boots_a_cp_and_round_trips_a_command(
             assert shown.json()["online"] is True
     finally:
         await cp.close()
+
+
+async def test_calls_pushed_around_the_gateway_are_refused(role_suite: RoleSuite) -> None:
+    """A service's user could reach another service's call queue through the default exchange,
+    or publish `v16.*` itself (it re-sends bundle items): neither is taken for a CP's call."""
+    suite = role_suite.suite
+    cp_id = f"CP-{secrets.token_hex(5)}"
+    start = {
+        "connectorId": 1,
+        "idTag": "FORGED",
+        "meterStart": 0,
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
+    log = suite.services["session-service"].log_path
+    before = log.read_text(errors="replace").count("refused a delivery")
+    connection = await aio_pika.connect(role_suite.urls["station-registry"])
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        message = aio_pika.Message(
+            json.dumps(start).encode(),
+            headers={HEADER_CHARGE_POINT: cp_id},
+            content_type="application/json",
+        )
+        await channel.default_exchange.publish(message, routing_key="session-service.calls")
+        calls = await channel.get_exchange(CALLS.name, ensure=False)
+        await calls.publish(message, routing_key="v16.StartTransaction")
+
+    async def both_refused() -> bool:
+        return log.read_text(errors="replace").count("refused a delivery") >= before + 2
+
+    await eventually(both_refused)
+    conn = await asyncpg.connect(suite.infra.asyncpg_dsn)
+    try:
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM sessions.transactions WHERE charge_point_id = $1", cp_id
+            )
+            == 0
+        )
+    finally:
+        await conn.close()

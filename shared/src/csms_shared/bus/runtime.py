@@ -29,7 +29,7 @@ from ..ocpp._base import utcnow
 from ..ocpp.errors import InternalError, OcppError
 from ..ocpp.framing import find_nul, validate_payload
 from ..settings import default_broker_users
-from .access import allowed
+from .access import GATEWAY, ROLES, allowed
 from .bundle import BadBundle, BundleItem, decode_bundle, encode_replies
 from .connection import connect
 from .outbox import OutboxRelay
@@ -56,6 +56,11 @@ T = TypeVar("T")
 
 HANDLED = Counter(
     "csms_messages_handled_total", "Messages handled by a service", ["service", "kind", "outcome"]
+)
+REFUSED = Counter(
+    "csms_deliveries_refused_total",
+    "Calls or events that did not come through their exchange from an expected sender",
+    ["service"],
 )
 LATENCY = Histogram(
     "csms_handler_seconds",
@@ -276,6 +281,7 @@ class ServiceRuntime:
         self._outbox = outbox
         self._prefetch = prefetch
         self._service = router.service
+        self._call_senders = frozenset({GATEWAY, self._service} & set(ROLES))
         self._event_routes = [
             (_topic_regex(p), h, router.event_groups.get(p)) for p, h in router.events.items()
         ]
@@ -389,7 +395,29 @@ class ServiceRuntime:
             received_at=_received_at(headers),
         )
 
+    def _refused(self, message: AbstractIncomingMessage, exchange: str, senders: Any) -> bool:
+        """True (and logged) when a delivery did not come the way the topology sends it: through
+        `exchange` (whose topic permissions bound who may publish which key) and, for calls, from
+        a gateway or this service itself (bundle items it re-sent). Anything else was pushed
+        into our queue through the default exchange, or by a user that publishes no such thing."""
+        if message.exchange == exchange and (
+            senders is None or allowed(message.user_id, senders, self.broker_users)
+        ):
+            return False
+        log.warning(
+            "refused a delivery to %s from broker user %r through %r (%s)",
+            self._service,
+            message.user_id,
+            message.exchange or "the default exchange",
+            message.routing_key,
+        )
+        REFUSED.labels(self._service).inc()
+        return True
+
     async def _on_call(self, message: AbstractIncomingMessage) -> None:
+        if self._refused(message, CALLS.name, self._call_senders):
+            await message.ack()  # dropped: requeued it would come back forever
+            return
         started = time.perf_counter()
         action = action_of(message.routing_key or "")
         route = self.router.calls.get(action)
@@ -752,6 +780,9 @@ class ServiceRuntime:
             LATENCY.labels(self._service, "call").observe(time.perf_counter() - p.started)
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        if self._refused(message, EVENTS.name, None):
+            await message.ack()
+            return
         key = message.routing_key or ""
         found = next((route for route in self._event_routes if route[0].match(key)), None)
         if found is None:

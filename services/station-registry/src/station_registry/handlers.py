@@ -17,14 +17,12 @@ from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.v16.messages import (
     BootNotificationRequest,
     BootNotificationResponse,
-    HeartbeatRequest,
-    HeartbeatResponse,
     StatusNotificationRequest,
     StatusNotificationResponse,
 )
 
 from .db import TIMESTAMP, charge_points, connectors, status_history
-from .queries import seen, touch
+from .queries import seen
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
 
@@ -160,13 +158,6 @@ async def boot_round(
             BootNotificationResponse(status=status, current_time=utcnow(), interval=interval)
         )
     return responses
-
-
-@router.on(Action.HEARTBEAT)
-async def heartbeat(request: HeartbeatRequest, ctx: CallContext) -> HeartbeatResponse:
-    """Last seen; the gateway has already answered with its clock."""
-    await touch(ctx.session, ctx.charge_point_id, _received(ctx))
-    return HeartbeatResponse(current_time=utcnow())
 
 
 @router.on(Action.STATUS_NOTIFICATION)

@@ -187,11 +187,10 @@ async def stations_disconnected(events: list[dict[str, Any]], ctx: Context) -> N
 
 
 # `station.seen`: a gateway's coalesced Heartbeats, {cpId: newest receive time} (up to ~1,000
-# CPs a message), applied with one statement. Same effect as the Heartbeat route's `touch` per
-# CP: last seen never moves backwards, a CP without a row is not created. The Heartbeat route
-# (handlers.py) stays: a gateway of the previous version still publishes every Heartbeat during
-# a rolling upgrade. The rows are locked in id order (`locked_in_id_order`), as every writer of
-# many charge point rows locks them.
+# CPs a message), applied with one statement: last seen never moves backwards, a CP without a
+# row is not created. (Gateways answer Heartbeat themselves: no service owns `v16.Heartbeat`.)
+# The rows are locked in id order (`locked_in_id_order`), as every writer of many charge point
+# rows locks them.
 _SEEN = func.unnest(
     bindparam("ids", type_=ARRAY(String)), bindparam("ats", type_=ARRAY(TIMESTAMP))
 ).table_valued(column("id", String), column("at", TIMESTAMP))

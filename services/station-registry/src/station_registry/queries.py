@@ -39,7 +39,7 @@ async def ensure_charge_point(session: AsyncSession, cp_id: str) -> None:
 
 
 async def seen(session: AsyncSession, cp_id: str, at: datetime) -> None:
-    """`ensure_charge_point` and `touch` in one statement."""
+    """Create the CP's row if need be and move its last-seen forward to `at`, in one statement."""
     stmt = insert(charge_points).values(id=cp_id, last_seen_at=at)
     await session.execute(
         stmt.on_conflict_do_update(
@@ -51,15 +51,6 @@ async def seen(session: AsyncSession, cp_id: str, at: datetime) -> None:
                 )
             },
         )
-    )
-
-
-async def touch(session: AsyncSession, cp_id: str, at: datetime) -> None:
-    """Record that the CP was heard from at `at` (never moves last-seen backwards)."""
-    await session.execute(
-        update(charge_points)
-        .where(charge_points.c.id == cp_id)
-        .values(last_seen_at=func.greatest(func.coalesce(charge_points.c.last_seen_at, at), at))
     )
 
 

@@ -71,9 +71,9 @@ async def test_minimum_profile_refuses_a_profile_0_cp_without_credentials(
     cp = await ChargePointClient.connect(url, cp_id, password=KEY)
     assert (await cp.call("BootNotification", BOOT))["status"] == "Accepted"
     await cp.close()
-    # Started with profile 1, the registry did not warn (only its first start, at 0, did).
+    # Started with profile 1, the registry did not warn (its earlier starts, at 0, did).
     log = suite.services[REGISTRY].log_path.read_text(errors="replace")
-    assert log.count("INSECURE") == 1
+    assert "INSECURE" not in log.rsplit("station-registry consuming:", 1)[-1]
 
 
 async def test_the_suite_says_loudly_that_profile_0_is_for_development(suite: Any) -> None:

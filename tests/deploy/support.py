@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import os
 import re
@@ -14,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from pydantic import AliasChoices, BaseModel
 from pydantic_settings import BaseSettings
@@ -111,23 +109,11 @@ def readable_env(settings: type[BaseSettings]) -> dict[str, str]:
         readable[f"{prefix}{field_name}".upper()] = field_name
         alias = field.validation_alias
         choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        # Suite-wide fallbacks (`CSMS_*`) are alias choices after the service's own name.
         for choice in choices:
             if isinstance(choice, str):
                 readable[choice.upper()] = field_name
-        # Suite-wide fallbacks: a default factory reading `CSMS_*` (csms_shared.settings).
-        if field.default_factory is not None:
-            for name in _csms_names(field.default_factory):
-                readable[name] = field_name
     return readable
-
-
-def _csms_names(function: Any) -> set[str]:
-    """`CSMS_*` names quoted in a default factory's source (e.g. `_env("CSMS_BROKER_URL", ...)`)."""
-    try:
-        source = inspect.getsource(function)
-    except (OSError, TypeError):
-        return set()
-    return set(re.findall(r"""["'](CSMS_[A-Z0-9_]+)["']""", source))
 
 
 @contextmanager

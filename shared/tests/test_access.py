@@ -18,7 +18,6 @@ from csms_shared.bus.access import (
     user_of,
 )
 from csms_shared.bus.router import Router
-from csms_shared.settings import BrokerSettings
 
 
 def matches(regex: str, name: str) -> bool:
@@ -78,17 +77,6 @@ def test_an_rpc_names_known_roles_only() -> None:
     router = Router(service="x")
     with pytest.raises(ValueError, match="unknown broker roles"):
         router.rpc("m", callers={"gatway"})
-
-
-def test_roles_default_to_the_suite_wide_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CSMS_BROKER_USERS", raising=False)
-    monkeypatch.setenv("CSMS_BROKER_URL", "amqp://dev:pw@127.0.0.1/")
-    assert BrokerSettings().broker_users == dict.fromkeys(ROLES, "dev")
-    monkeypatch.setenv("CSMS_BROKER_USERS", '{"gateway": "csms-gateway"}')
-    assert BrokerSettings().broker_users == {"gateway": "csms-gateway"}
-    monkeypatch.setenv("CSMS_BROKER_USERS", '{"gatewy": "csms-gateway"}')
-    with pytest.raises(ValueError, match="unknown broker roles"):
-        BrokerSettings()
 
 
 def test_user_of_reads_the_login() -> None:

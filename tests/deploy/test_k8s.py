@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,21 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.kustomize_subset import Resource, build, containers, load_documents, pod_specs
 from tests.deploy.support import (
     EXPECTED_PORTS,
     INTERNAL_PORTS,
     K8S,
     OVERLAYS,
     PROBES,
+    Resource,
     Service,
+    containers,
     env_problems,
+    kustomize,
+    load_documents,
     load_settings,
     parse_dockerfile,
+    pod_specs,
     service_by_script,
     services,
 )
@@ -52,7 +55,7 @@ MONITORING_NAMESPACE = "monitoring"
 
 @cache
 def built(overlay: str) -> tuple[Resource, ...]:
-    return tuple(build(K8S / "overlays" / overlay))
+    return tuple(kustomize(K8S / "overlays" / overlay))
 
 
 def of_kind(resources: tuple[Resource, ...] | list[Resource], kind: str) -> dict[str, Resource]:
@@ -172,26 +175,6 @@ def test_secret_templates_are_valid_and_outside_every_overlay() -> None:
         assert not of_kind(built(overlay), "Secret"), "apply -k must never overwrite credentials"
 
 
-def kubectl_build(directory: Path) -> list[Resource]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed: the subset builder is not cross-checked")
-    out = subprocess.run(
-        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def keyed(resources: list[Resource] | tuple[Resource, ...]) -> dict[tuple[str, str], Resource]:
-    return {(r["kind"], r["metadata"]["name"]): r for r in resources}
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_subset_builder_matches_kubectl_kustomize(overlay: str) -> None:
-    expected = keyed(kubectl_build(K8S / "overlays" / overlay))
-    assert keyed(built(overlay)) == expected
-
-
 def test_optional_components_build(tmp_path: Path) -> None:
     tree = tmp_path / "k8s"
     shutil.copytree(K8S, tree)
@@ -212,7 +195,7 @@ def test_optional_components_build(tmp_path: Path) -> None:
             }
         )
     )
-    resources = build(overlay)
+    resources = kustomize(overlay)
     custom = [r for r in resources if (r["apiVersion"], r["kind"]) in CUSTOM_KINDS]
     assert {r["kind"] for r in custom} == {kind for _, kind in CUSTOM_KINDS}
     for resource in resources:
@@ -227,8 +210,6 @@ def test_optional_components_build(tmp_path: Path) -> None:
     assert env["GATEWAY_TLS_CLIENT_CA_FILE"].endswith("/ca.crt")
     assert not env_problems(services()["ws-gateway"], env)
     assert not file_settings_problems(resources)
-    if shutil.which("kubectl"):
-        assert keyed(resources) == keyed(kubectl_build(overlay))
 
 
 # -- references ----------------------------------------------------------------------------

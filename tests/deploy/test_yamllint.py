@@ -13,14 +13,17 @@ from tests.deploy.support import ROOT
 CONFIG = YamlLintConfig(file=str(ROOT / ".yamllint"))
 
 
-# Not walked at all (they are large and hold no YAML of ours); .yamllint ignores them too.
+# Not walked at all (they are large and hold no YAML of ours), nor the other interpreters'
+# .venv-<version>; .yamllint ignores them too.
 SKIPPED_DIRS = {".git", ".venv", ".tools", ".hypothesis", ".mypy_cache", ".ruff_cache"}
 
 
 def yaml_files() -> list[Path]:
     found = []
     for directory, subdirectories, files in os.walk(ROOT):
-        subdirectories[:] = [d for d in subdirectories if d not in SKIPPED_DIRS]
+        subdirectories[:] = [
+            d for d in subdirectories if d not in SKIPPED_DIRS and not d.startswith(".venv-")
+        ]
         for name in files:
             relative = str((Path(directory) / name).relative_to(ROOT))
             if CONFIG.is_yaml_file(relative) and not CONFIG.is_file_ignored(relative):

@@ -14,7 +14,7 @@ import pytest
 from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from station_registry.db import outbox
-from station_registry.security import authorize_connection, authorize_connections
+from station_registry.security import authorize_connections
 from tests.integration.conftest import RegistrySchema
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,8 @@ async def test_a_batch_of_handshakes_gets_the_decisions_each_would_get_alone(
     for handshake in handshakes:
         async with sessions() as session, session.begin():
             ctx = Context(session=session, settings=settings, outbox=outbox)
-            alone.append(await authorize_connection(handshake, ctx))
+            one = await authorize_connections({"handshakes": [handshake]}, ctx)
+            alone.extend(one["decisions"])
     assert together == alone
     assert [(d["allowed"], d.get("status")) for d in together] == [
         (True, None),

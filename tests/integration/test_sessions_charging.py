@@ -22,7 +22,6 @@ from csms_shared.bus.rpc import RpcClient, RpcError
 from csms_shared.bus.topology import (
     CALLS,
     EVENTS,
-    HEADER_ACTION,
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
@@ -147,7 +146,6 @@ class Bus:
                 headers={
                     HEADER_CHARGE_POINT: cp_id,
                     HEADER_MESSAGE_ID: correlation_id[:36],
-                    HEADER_ACTION: action,
                     HEADER_GATEWAY: "test",
                     HEADER_RECEIVED_AT: received.isoformat(),
                 },

@@ -36,3 +36,18 @@ def test_command_api_refuses_to_start_with_a_placeholder_key() -> None:
     assert done.returncode != 0
     assert "CSMS_ADMIN_API_KEY" in done.stderr and "placeholder" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_api_admin_api_key_wins_over_the_suite_wide_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from command_api.settings import Settings
+
+    own, suite = "9f2c4e1d7b3a8c5e6f0d1a2b3c4d5e6f", "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+    monkeypatch.delenv("API_ADMIN_API_KEY", raising=False)
+    monkeypatch.setenv("CSMS_ADMIN_API_KEY", "")
+    assert Settings().admin_api_key is None
+    monkeypatch.setenv("CSMS_ADMIN_API_KEY", suite)
+    key = Settings().admin_api_key
+    assert key is not None and key.get_secret_value() == suite
+    monkeypatch.setenv("API_ADMIN_API_KEY", own)
+    key = Settings().admin_api_key
+    assert key is not None and key.get_secret_value() == own

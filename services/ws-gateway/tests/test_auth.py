@@ -1,5 +1,4 @@
-"""Handshake admission: cache misses that queue behind busy requests leave together; a registry
-of the previous version is asked one handshake at a time."""
+"""Handshake admission: cache misses that queue behind busy requests leave together."""
 
 from __future__ import annotations
 
@@ -8,26 +7,22 @@ from typing import Any
 
 import pytest
 
-from csms_shared.bus.rpc import RpcError, RpcUnavailable
+from csms_shared.bus.rpc import RpcUnavailable
 from ws_gateway.auth import HandshakeAuthorizer
 
 
 class FakeRpc:
-    """The registry's admission RPCs, answered when the test releases them."""
+    """The registry's admission RPC, answered when the test releases it."""
 
-    def __init__(self, batched: bool = True) -> None:
-        self.batched = batched
+    def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.release = asyncio.Event()
 
     async def call(self, service: str, method: str, params: Any, timeout: float) -> Any:
         self.calls.append((method, params))
         await self.release.wait()
-        if method == "authorize_connections":
-            if not self.batched:
-                raise RpcError("not_found", "no such method")
-            return {"decisions": [self._one(h) for h in params["handshakes"]]}
-        return self._one(params)
+        assert method == "authorize_connections"
+        return {"decisions": [self._one(h) for h in params["handshakes"]]}
 
     @staticmethod
     def _one(handshake: dict[str, Any]) -> dict[str, Any]:
@@ -59,21 +54,6 @@ async def test_handshakes_queued_behind_busy_requests_are_admitted_in_one() -> N
     assert len(rpc.calls) == 2
     await authorizer.decide("BAD-2", "secret", False, None)
     assert len(rpc.calls) == 3
-
-
-async def test_a_registry_without_batched_admission_is_asked_one_by_one() -> None:
-    rpc = FakeRpc(batched=False)
-    rpc.release.set()
-    authorizer = HandshakeAuthorizer(rpc, ttl=0)  # type: ignore[arg-type]
-    decisions = await asyncio.gather(
-        *(authorizer.decide(cp, None, False, None) for cp in ("CP-A", "BAD-B"))
-    )
-    assert [d.allowed for d in decisions] == [True, False]
-    assert [m for m, _ in rpc.calls] == [
-        "authorize_connections",
-        "authorize_connection",
-        "authorize_connection",
-    ]
 
 
 async def test_an_admission_that_takes_too_long_is_unavailable() -> None:

@@ -3,45 +3,62 @@
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import orjson
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, AliasGenerator, BaseModel, Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from .bus.access import ROLES, check_roles, user_of
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+# Fields every process also reads under a suite-wide `CSMS_<NAME>`, after its own prefixed name.
+SUITE_WIDE = frozenset(
+    {"broker_url", "broker_users", "database_url", "log_level", "secret_configuration_keys"}
+)
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+def settings_config(env_prefix: str) -> SettingsConfigDict:
+    """A service's settings config: `<env_prefix><NAME>` first, then `CSMS_<NAME>` where shared."""
+
+    def env_names(field: str) -> str | AliasChoices:
+        own = f"{env_prefix}{field}".upper()
+        return AliasChoices(own, f"CSMS_{field}".upper()) if field in SUITE_WIDE else own
+
+    # validate_by_name: `Settings(broker_url=...)` as well as the environment names.
+    return SettingsConfigDict(
+        env_prefix=env_prefix,
+        alias_generator=AliasGenerator(validation_alias=env_names),
+        validate_by_name=True,
+    )
 
 
-def _suite_broker_url() -> str:
-    return _env("CSMS_BROKER_URL", DEFAULT_BROKER_URL)
+def _every_role_as_suite_user() -> dict[str, str]:
+    # Unset: every role is the suite-wide URL's user (guest locally), one trust domain.
+    return dict.fromkeys(ROLES, user_of(os.environ.get("CSMS_BROKER_URL", DEFAULT_BROKER_URL)))
 
 
 def default_broker_users() -> dict[str, str]:
     """`CSMS_BROKER_USERS` (JSON role -> user), else every role as `CSMS_BROKER_URL`'s user."""
     raw = os.environ.get("CSMS_BROKER_USERS")
-    if raw:
-        users = orjson.loads(raw)
-        if not isinstance(users, dict) or not all(isinstance(u, str) for u in users.values()):
-            raise ValueError("CSMS_BROKER_USERS must be a JSON object of role -> broker user")
-        check_roles(users)
-        return users
-    # Unset: every role is the suite-wide URL's user (guest locally), one trust domain.
-    return dict.fromkeys(ROLES, user_of(_suite_broker_url()))
+    if not raw:
+        return _every_role_as_suite_user()
+    users = orjson.loads(raw)
+    if not isinstance(users, dict) or not all(isinstance(u, str) for u in users.values()):
+        raise ValueError("CSMS_BROKER_USERS must be a JSON object of role -> broker user")
+    check_roles(users)
+    return users
 
 
 class BrokerSettings(BaseModel):
     """RabbitMQ; `<PREFIX>BROKER_URL`, else the suite-wide `CSMS_BROKER_URL`."""
 
-    broker_url: str = Field(default_factory=_suite_broker_url)
+    broker_url: str = DEFAULT_BROKER_URL
     prefetch: int = Field(default=200, ge=1, le=10_000)
     # Role -> the broker user it logs in as (`CSMS_BROKER_USERS`, JSON): RPC servers accept a
     # caller by the AMQP user_id the broker verified, so this says who that user is.
-    broker_users: dict[str, str] = Field(default_factory=default_broker_users)
+    broker_users: dict[str, str] = Field(default_factory=_every_role_as_suite_user)
 
     @field_validator("broker_users")
     @classmethod
@@ -53,26 +70,28 @@ class BrokerSettings(BaseModel):
 class DatabaseSettings(BaseModel):
     """Postgres; `<PREFIX>DATABASE_URL`, else the suite-wide `CSMS_DATABASE_URL`."""
 
-    database_url: str = Field(
-        default_factory=lambda: _env("CSMS_DATABASE_URL", DEFAULT_DATABASE_URL)
-    )
+    database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # Prepared statements keep one generic plan (see csms_shared.db.create_engine).
     database_generic_plans: bool = True
-
-
-def _secret_keys() -> list[str]:
-    value = os.environ.get("CSMS_SECRET_CONFIGURATION_KEYS", "")
-    return [key.strip() for key in value.split(",") if key.strip()]
 
 
 class CommonSettings(BaseModel):
     """Logging and the HTTP port for /healthz, /readyz and /metrics."""
 
     # Configuration keys whose values are never stored, published, logged or shown
-    # (AuthorizationKey always is); `<PREFIX>SECRET_CONFIGURATION_KEYS` (JSON list) or the
-    # suite-wide `CSMS_SECRET_CONFIGURATION_KEYS` (comma-separated).
-    secret_configuration_keys: list[str] = Field(default_factory=_secret_keys)
-    log_level: str = Field(default_factory=lambda: _env("CSMS_LOG_LEVEL", "INFO"))
+    # (AuthorizationKey always is); `<PREFIX>SECRET_CONFIGURATION_KEYS` or the suite-wide
+    # `CSMS_SECRET_CONFIGURATION_KEYS`, a JSON list or comma-separated.
+    secret_configuration_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = "INFO"
     log_json: bool = False
     http_host: str = "0.0.0.0"
+
+    @field_validator("secret_configuration_keys", mode="before")
+    @classmethod
+    def _json_or_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return orjson.loads(value)
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value

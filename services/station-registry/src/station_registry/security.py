@@ -206,14 +206,6 @@ async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[st
     }
 
 
-@router.rpc("authorize_connection", callers={"gateway"})
-async def authorize_connection(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    """One handshake (`authorize_connections` of one; gateways of the previous version)."""
-    result = await authorize_connections({"handshakes": [params]}, ctx)
-    decision: dict[str, Any] = result["decisions"][0]
-    return decision
-
-
 @router.rpc("approve_charge_point", callers={"command-api"})
 async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """An admin accepts a Pending (or Rejected) CP; its next BootNotification is Accepted."""

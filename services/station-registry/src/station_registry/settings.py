@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings
+from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
 
 
 class UnknownChargePointPolicy(StrEnum):
@@ -21,8 +21,7 @@ class UnknownChargePointPolicy(StrEnum):
 class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     """The station-registry process."""
 
-    # validate_by_name: `Settings(internal_port=...)` besides its two environment names.
-    model_config = SettingsConfigDict(env_prefix="REGISTRY_", validate_by_name=True)
+    model_config = settings_config("REGISTRY_")
 
     # /healthz, /readyz and /metrics, never exposed to charge points or operators.
     internal_port: int = Field(

@@ -137,20 +137,9 @@ class HandshakeAuthorizer:
 
     async def _answers(self, handshakes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The registry's answer to each handshake, in order (raises RpcError)."""
-        try:
-            result = await self._rpc.call(
-                REGISTRY, "authorize_connections", {"handshakes": handshakes}, self._timeout
-            )
-        except RpcError as exc:
-            if exc.code != "not_found":
-                raise
-            # A registry of the previous version: one request per handshake.
-            result = {
-                "decisions": [
-                    await self._rpc.call(REGISTRY, "authorize_connection", h, self._timeout)
-                    for h in handshakes
-                ]
-            }
+        result = await self._rpc.call(
+            REGISTRY, "authorize_connections", {"handshakes": handshakes}, self._timeout
+        )
         decisions = result.get("decisions") if isinstance(result, dict) else None
         if (
             not isinstance(decisions, list)

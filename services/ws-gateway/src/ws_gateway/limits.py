@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from cachetools import TTLCache
+
 
 class TokenBucket:
     """`rate` tokens a second, at most `burst` saved up."""
@@ -37,27 +39,22 @@ class TokenBucket:
 
 
 class AddressLimiter:
-    """A bucket per key (source address, CP id), pruned so many keys stay bounded."""
+    """A bucket per key (source address, CP id); the least recently used go when it is full."""
 
     def __init__(self, rate: float, burst: int, max_addresses: int = 65_536) -> None:
         self._rate = rate
         self._burst = burst
-        self._max = max_addresses
-        self._buckets: dict[str, TokenBucket] = {}
+        # Idle this long, a bucket is full again, the same as a new one: forgetting it is free.
+        self._buckets: TTLCache[str, TokenBucket] = TTLCache(max_addresses, ttl=burst / rate)
 
     def allow(self, address: str) -> bool:
         """Spend a token of this address."""
-        return self._bucket(address).take()
+        bucket = self._buckets.get(address) or TokenBucket(self._rate, self._burst)
+        # Stored again on every use: the TTL counts idle time and the key becomes the newest.
+        self._buckets[address] = bucket
+        return bucket.take()
 
     def exhausted(self, key: str) -> bool:
         """True when `key` has no token left (nothing spent)."""
         bucket = self._buckets.get(key)
         return bucket is not None and bucket.empty()
-
-    def _bucket(self, key: str) -> TokenBucket:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= self._max:
-                self._buckets.clear()
-            bucket = self._buckets[key] = TokenBucket(self._rate, self._burst)
-        return bucket

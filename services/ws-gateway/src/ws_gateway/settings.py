@@ -7,9 +7,9 @@ import secrets
 import socket
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from csms_shared.settings import BrokerSettings, CommonSettings
+from csms_shared.settings import BrokerSettings, CommonSettings, settings_config
 
 
 def _default_instance_id() -> str:
@@ -19,7 +19,7 @@ def _default_instance_id() -> str:
 class Settings(BaseSettings, BrokerSettings, CommonSettings):
     """One gateway process: where it listens and how it bounds each connection."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_")
+    model_config = settings_config("GATEWAY_")
 
     port: int = 9000
     # /healthz, /readyz and /metrics: on their own port; the CP port serves only /ocpp/{id}.

@@ -28,7 +28,6 @@ OCPP_VERSION_PREFIX = "v16"
 # Message headers; the correlation id travels in the AMQP property of that name.
 HEADER_CHARGE_POINT = "x-charge-point-id"
 HEADER_MESSAGE_ID = "x-ocpp-message-id"
-HEADER_ACTION = "x-ocpp-action"
 HEADER_GATEWAY = "x-gateway-id"
 # The AMQP timestamp property has whole seconds only; this header keeps microseconds.
 HEADER_RECEIVED_AT = "x-received-at"

@@ -9,6 +9,7 @@ problem and are not meant to be fetched. Members beyond `type`, `title`, `status
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -63,7 +64,7 @@ def problem_response(
     *,
     type: str = "about:blank",
     title: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     """A problem details response."""

@@ -214,17 +214,22 @@ async def approve_charge_point(
     """Accept a Pending CP; if it is connected it is asked to boot again (TriggerMessage)."""
     result: dict[str, Any] = await rpc(state, REGISTRY, "approve_charge_point", id=cp_id)
     if result.get("online"):
-        trigger = await send_command(
-            state,
-            session,
-            principal,
-            cp_id,
-            "TriggerMessage",
-            TriggerMessageRequest(requested_message=MessageTrigger.BOOT_NOTIFICATION),
-            timeout=None,
-            wait=False,
-        )
-        result["triggerCommandId"] = trigger.command_id
+        try:
+            trigger = await send_command(
+                state,
+                session,
+                principal,
+                cp_id,
+                "TriggerMessage",
+                TriggerMessageRequest(requested_message=MessageTrigger.BOOT_NOTIFICATION),
+                timeout=None,
+                wait=False,
+            )
+        except CommandFailed as failed:
+            # The approval stands; the CP that just went away is Accepted at its next boot.
+            result["triggerCommandId"] = failed.command_id
+        else:
+            result["triggerCommandId"] = trigger.command_id
     return result
 
 

@@ -246,13 +246,14 @@ def _answer(command_id: str, outcome: dict[str, Any]) -> Sent:
     if kind == "result":
         return Sent(command_id, outcome["response"])
     if kind in ("error", "invalid"):
+        answer: dict[str, Any] = {"response": outcome.get("response")} if kind == "invalid" else {}
         raise CommandFailed(
             command_id,
             kind,
             errorCode=outcome.get("errorCode"),
             errorDescription=outcome.get("errorDescription"),
             errorDetails=outcome.get("errorDetails") or {},
-            **({"response": outcome.get("response")} if kind == "invalid" else {}),
+            **answer,
         )
     raise CommandFailed(command_id, kind)
 
@@ -273,7 +274,7 @@ def _add_action_route(action: str, model: type[OcppModel]) -> None:
         wait: Annotated[bool, Query(description="false: answer 202 at once")] = True,
     ) -> JSONResponse:
         sent = await send_command(state, session, principal, cp_id, action, body, timeout, wait)
-        if sent.response is None:
+        if not wait or sent.response is None:
             return JSONResponse({"commandId": sent.command_id, "status": "pending"}, 202)
         # The CP's payload as it sent it (the gateway checked it against the action's schema).
         return JSONResponse({"commandId": sent.command_id, "response": sent.response})

@@ -82,7 +82,7 @@ async def test_offline_cp_gets_409_without_waiting_for_the_timeout(
         timeout=10,
     )
     assert response.status_code == 409
-    assert response.json()["status"] == "offline"
+    assert response.json()["outcome"] == "offline"
 
 
 async def test_never_seen_cp_gets_404(api: httpx.AsyncClient) -> None:
@@ -133,7 +133,7 @@ async def test_cp_answer_that_breaks_the_schema_gets_502(
     cp.responder = nonsense
     response = await api.post(f"/charge-points/{cp_id}/commands/Reset", json={"type": "Soft"})
     assert response.status_code == 502
-    assert response.json()["status"] == "invalid"
+    assert response.json()["outcome"] == "invalid"
 
 
 async def test_two_commands_at_once_reach_the_cp_one_after_the_other(

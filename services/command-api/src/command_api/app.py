@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from csms_shared.db import create_engine, ping, session_factory, upgrade
@@ -18,6 +18,7 @@ from csms_shared.health import serve_probes
 from csms_shared.logging import configure_logging
 from csms_shared.ocpp.redaction import secret_keys
 
+from . import problems
 from .api import charge_points, commands, keys, sessions
 from .api.deps import AppState
 from .auth import ensure_bootstrap_admin
@@ -46,6 +47,11 @@ async def _expire_lost_commands(state: AppState) -> None:
                     state.dispatcher.wake_relay()
         except Exception:
             log.exception("expiring lost commands failed")
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name in kebab-case: `list-charge-points`, `send-reset`."""
+    return route.name.replace("_", "-")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -98,7 +104,9 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0",
         summary="Operators' REST API of an OCPP 1.6J central system",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
+    problems.install(app)
 
     app.add_middleware(RefuseNul)
     for module in (commands, charge_points, sessions, keys):
@@ -120,8 +128,8 @@ class RefuseNul:
         if scope["type"] == "http":
             raw = (scope.get("raw_path") or b"") + b"?" + (scope.get("query_string") or b"")
             if b"%00" in raw or b"\x00" in raw:
-                response = JSONResponse(
-                    {"detail": "The path or query contains U+0000 (%00)"}, status_code=422
+                response = problems.problem_response(
+                    422, "The path or query contains U+0000 (%00)", type=problems.INVALID_REQUEST
                 )
                 await response(scope, receive, send)
                 return

@@ -5,9 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Body, HTTPException, Path, Query, status
-from fastapi.responses import JSONResponse
+from fastapi import Body, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
@@ -16,10 +14,26 @@ from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import MessageTrigger
 from csms_shared.ocpp.v16.messages import ChangeConfigurationRequest, TriggerMessageRequest
 
-from .commands import send_command
-from .deps import MAX_OFFSET, Admin, Session, State, Viewer, rpc
+from .. import problems
+from ..models import (
+    Approval,
+    CertificateRequest,
+    ChargePoint,
+    ChargePointSecurity,
+    DataTransferRecord,
+    KeyRotationResult,
+    LocalListVersion,
+    Operation,
+    Page,
+    SecurityEvent,
+    StatusRecord,
+    SuiteStatus,
+)
+from ..problems import TYPES, ProblemError
+from .commands import CommandFailed, send_command
+from .deps import MAX_OFFSET, Admin, Session, State, Viewer, api_router, rpc
 
-router = APIRouter(tags=["charge points"])
+router = api_router(404, 503, tags=["charge points"])
 
 REGISTRY = "station-registry"
 CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
@@ -27,7 +41,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
-@router.get("/charge-points")
+@router.get("/charge-points", response_model=Page[ChargePoint])
 async def list_charge_points(
     state: State,
     principal: Viewer,
@@ -42,15 +56,15 @@ async def list_charge_points(
     return result
 
 
-@router.get("/charge-points/{id}")
+@router.get("/charge-points/{id}", response_model=ChargePoint)
 async def get_charge_point(state: State, principal: Viewer, cp_id: CpId) -> dict[str, Any]:
     """One charge point: connectors, online, gateway, last seen, boot info."""
     result: dict[str, Any] = await rpc(state, REGISTRY, "get_charge_point", id=cp_id)
     return result
 
 
-@router.get("/charge-points/{id}/status-history")
-async def status_history(
+@router.get("/charge-points/{id}/status-history", response_model=Page[StatusRecord])
+async def list_status_history(
     state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """The CP's StatusNotifications, newest first."""
@@ -60,8 +74,8 @@ async def status_history(
     return result
 
 
-@router.get("/status")
-async def suite_status(state: State, principal: Viewer) -> dict[str, Any]:
+@router.get("/status", response_model=SuiteStatus)
+async def get_suite_status(state: State, principal: Viewer) -> dict[str, Any]:
     """Charge points known and connected, in all and per gateway."""
     result: dict[str, Any] = await rpc(state, REGISTRY, "status_summary")
     return result
@@ -81,8 +95,8 @@ class ChargePointSettings(BaseModel):
     )
 
 
-@router.put("/charge-points/{id}")
-async def put_charge_point(
+@router.put("/charge-points/{id}", response_model=ChargePointSecurity)
+async def register_charge_point(
     state: State, principal: Admin, cp_id: CpId, body: ChargePointSettings
 ) -> dict[str, Any]:
     """Register a CP or change its security settings (registering a CP accepts it)."""
@@ -113,7 +127,11 @@ class KeyRotation(BaseModel):
     )
 
 
-@router.post("/charge-points/{id}/authorization-key")
+@router.post(
+    "/charge-points/{id}/authorization-key",
+    response_model=KeyRotationResult,
+    responses=problems.responses(409, 502, 504),
+)
 async def rotate_authorization_key(
     state: State,
     session: Session,
@@ -121,7 +139,7 @@ async def rotate_authorization_key(
     cp_id: CpId,
     body: Annotated[KeyRotation | None, Body()] = None,
     timeout: Annotated[float | None, Query(gt=0, description="Seconds to wait for the CP")] = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     """Rotate the CP's AuthorizationKey as OCPP intends: send it with ChangeConfiguration and
     store it once the CP accepts; the old key keeps working until then."""
     given = body.authorization_key if body is not None else None
@@ -130,53 +148,58 @@ async def rotate_authorization_key(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "authorizationKey: printable")
     # Staged first: a CP that applies the key and reconnects at once is let in with it.
     await rpc(state, REGISTRY, "stage_authorization_key", id=cp_id, authorizationKey=key)
-    sent = await send_command(
-        state,
-        session,
-        principal,
-        cp_id,
-        "ChangeConfiguration",
-        ChangeConfigurationRequest(key="AuthorizationKey", value=key),
-        timeout=timeout,
-        wait=True,
+    staged = (
+        "The new key is staged: the old and the new key both work until the charge point "
+        "connects with the new one"
     )
-    outcome = orjson.loads(bytes(sent.body))
-    command_id = outcome.get("commandId")
-    answer = (outcome.get("response") or {}).get("status") if sent.status_code == 200 else None
+    try:
+        sent = await send_command(
+            state,
+            session,
+            principal,
+            cp_id,
+            "ChangeConfiguration",
+            ChangeConfigurationRequest(key="AuthorizationKey", value=key),
+            timeout=timeout,
+            wait=True,
+        )
+    except CommandFailed as failed:
+        if failed.outcome == "timeout":
+            # The CP may use the new key from its next start, or did not say: both keys work,
+            # and its first connection with the new one makes that the only one.
+            raise CommandFailed(failed.command_id, "timeout", staged, keyStored=False) from None
+        await rpc(state, REGISTRY, "discard_authorization_key", id=cp_id)
+        raise CommandFailed(
+            failed.command_id,
+            failed.outcome,
+            f"{failed.detail}; the key was not delivered and the old key stays",
+            keyStored=False,
+            **{k: v for k, v in failed.extensions.items() if k not in ("commandId", "outcome")},
+        ) from None
+    answer = str((sent.response or {}).get("status"))
     if answer == "Accepted":
         await rpc(state, REGISTRY, "commit_authorization_key", id=cp_id)
-        return JSONResponse({"commandId": command_id, "status": "Accepted", "keyStored": True})
-    if answer == "RebootRequired" or sent.status_code == 504:
-        # The CP may use the new key from its next start (or did not say): both keys work, and
-        # its first connection with the new one makes that the only one.
-        return JSONResponse(
-            {
-                "commandId": command_id,
-                "status": answer or "timeout",
-                "keyStored": False,
-                "detail": "The new key is staged: the old and the new key both work until the "
-                "charge point connects with the new one",
-            },
-            status_code=200 if answer else 504,
-        )
-    await rpc(state, REGISTRY, "discard_authorization_key", id=cp_id)
-    detail = (
-        f"The charge point answered {answer}; its old key stays"
-        if answer
-        else outcome.get("detail", "The key was not delivered; the old key stays")
-    )
-    return JSONResponse(
-        {
-            "commandId": command_id,
-            "status": answer or outcome.get("status"),
+        return {"commandId": sent.command_id, "status": answer, "keyStored": True}
+    if answer == "RebootRequired":
+        return {
+            "commandId": sent.command_id,
+            "status": answer,
             "keyStored": False,
-            "detail": detail,
-        },
-        status_code=409 if answer or sent.status_code == 409 else sent.status_code,
+            "detail": staged,
+        }
+    await rpc(state, REGISTRY, "discard_authorization_key", id=cp_id)
+    raise ProblemError(
+        status.HTTP_409_CONFLICT,
+        f"The charge point answered {answer}; its old key stays",
+        type=TYPES + "key-refused",
+        title="The charge point refused its new AuthorizationKey",
+        commandId=sent.command_id,
+        answer=answer,
+        keyStored=False,
     )
 
 
-@router.delete("/charge-points/{id}/authorization-key")
+@router.delete("/charge-points/{id}/authorization-key", response_model=ChargePointSecurity)
 async def revoke_authorization_key(state: State, principal: Admin, cp_id: CpId) -> dict[str, Any]:
     """Withdraw the CP's key: at profile 1 or 2 it cannot connect until it gets a new one, and
     its live connections are closed."""
@@ -184,29 +207,34 @@ async def revoke_authorization_key(state: State, principal: Admin, cp_id: CpId) 
     return result
 
 
-@router.post("/charge-points/{id}/approve")
+@router.post("/charge-points/{id}/approve", response_model=Approval)
 async def approve_charge_point(
     state: State, session: Session, principal: Admin, cp_id: CpId
 ) -> dict[str, Any]:
     """Accept a Pending CP; if it is connected it is asked to boot again (TriggerMessage)."""
     result: dict[str, Any] = await rpc(state, REGISTRY, "approve_charge_point", id=cp_id)
     if result.get("online"):
-        trigger = await send_command(
-            state,
-            session,
-            principal,
-            cp_id,
-            "TriggerMessage",
-            TriggerMessageRequest(requested_message=MessageTrigger.BOOT_NOTIFICATION),
-            timeout=None,
-            wait=False,
-        )
-        result["triggerCommandId"] = orjson.loads(bytes(trigger.body))["commandId"]
+        try:
+            trigger = await send_command(
+                state,
+                session,
+                principal,
+                cp_id,
+                "TriggerMessage",
+                TriggerMessageRequest(requested_message=MessageTrigger.BOOT_NOTIFICATION),
+                timeout=None,
+                wait=False,
+            )
+        except CommandFailed as failed:
+            # The approval stands; the CP that just went away is Accepted at its next boot.
+            result["triggerCommandId"] = failed.command_id
+        else:
+            result["triggerCommandId"] = trigger.command_id
     return result
 
 
-@router.get("/charge-points/{id}/security-events")
-async def security_events(
+@router.get("/charge-points/{id}/security-events", response_model=Page[SecurityEvent])
+async def list_security_events(
     state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """Security events of the CP (its own reports and what the central system saw), newest first."""
@@ -216,8 +244,8 @@ async def security_events(
     return result
 
 
-@router.get("/charge-points/{id}/operations")
-async def operations(
+@router.get("/charge-points/{id}/operations", response_model=Page[Operation])
+async def list_operations(
     state: State,
     principal: Viewer,
     cp_id: CpId,
@@ -234,8 +262,8 @@ async def operations(
     return result
 
 
-@router.get("/charge-points/{id}/data-transfers")
-async def data_transfers(
+@router.get("/charge-points/{id}/data-transfers", response_model=Page[DataTransferRecord])
+async def list_data_transfers(
     state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """DataTransfer requests the CP sent, with the answer each got."""
@@ -245,8 +273,8 @@ async def data_transfers(
     return result
 
 
-@router.get("/charge-points/{id}/certificate-requests")
-async def certificate_requests(
+@router.get("/charge-points/{id}/certificate-requests", response_model=Page[CertificateRequest])
+async def list_certificate_requests(
     state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """CSRs the CP sent with SignCertificate."""
@@ -256,8 +284,8 @@ async def certificate_requests(
     return result
 
 
-@router.get("/charge-points/{id}/local-list")
-async def local_list_version(state: State, principal: Viewer, cp_id: CpId) -> dict[str, Any]:
+@router.get("/charge-points/{id}/local-list", response_model=LocalListVersion)
+async def get_local_list_version(state: State, principal: Viewer, cp_id: CpId) -> dict[str, Any]:
     """The CP's Local Authorization List version, as its last answer about it said."""
     result: dict[str, Any] = await rpc(
         state, "session-service", "get_local_list_version", chargePointId=cp_id

@@ -6,92 +6,146 @@ variable that FastAPI must see as a class, not as a string.
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, status
+from fastapi import Body, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field, create_model
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
-from csms_shared.ocpp._base import OcppModel
+from csms_shared.ocpp._base import DateTime, OcppModel
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.redaction import needs_admin, redact_request, secret_keys
 from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
 
+from .. import problems, recorder
 from ..auth import Role
 from ..dispatcher import NotConnected
-from ..recorder import command_doc, get_command, list_commands, record_outcome, record_sent
-from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, rpc_client
+from ..models import Page, Resource
+from ..problems import TYPES, ProblemError
+from ..recorder import command_doc, record_outcome, record_sent
+from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, api_router, rpc_client
 
-router = APIRouter(tags=["commands"])
+router = api_router(tags=["commands"])
 
 CpId = Annotated[
     str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN, description="Charge point id")
 ]
 
 
-class ApiModel(BaseModel):
-    """camelCase on the wire, like OCPP."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class CommandResult(ApiModel):
+class CommandResult(Resource):
     """The charge point answered CALLRESULT."""
 
     command_id: str
     response: dict[str, Any] = Field(description="The CP's CALLRESULT payload")
 
 
-class CommandAccepted(ApiModel):
+class CommandAccepted(Resource):
     """`?wait=false`: the command is on its way; read its outcome at /commands/{commandId}."""
 
     command_id: str
-    status: str
+    status: str = Field(description="Always `pending`")
 
 
-class CommandFailed(ApiModel):
-    """The CP answered CALLERROR, answered nonsense, or did not answer."""
+class CommandError(Resource):
+    """The CALLERROR a CP answered."""
+
+    code: str | None
+    description: str | None
+    details: dict[str, Any]
+
+
+class Command(Resource):
+    """A command of the audit log: who sent what, when, and what came of it."""
 
     command_id: str
-    status: str
-    detail: str
-    error_code: str | None = None
-    error_description: str | None = None
-    error_details: dict[str, Any] | None = None
+    charge_point_id: str
+    action: str
+    request: dict[str, Any] = Field(description="The OCPP request payload (secrets redacted)")
+    status: str = Field(
+        description="pending, result, error, invalid, timeout, offline, unknown_charge_point, "
+        "disconnected, busy or lost"
+    )
+    requested_by: str
+    created_at: DateTime
+    timeout: float
+    completed_at: DateTime | None = None
+    latency_ms: float | None = None
+    charge_point_latency_ms: float | None = None
+    response: dict[str, Any] | None = None
+    error: CommandError | None = None
 
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": CommandResult},
-    202: {"model": CommandAccepted},
-    404: {"description": "The charge point was never seen"},
-    409: {"model": CommandFailed, "description": "The charge point is not connected"},
-    422: {"description": "The body breaks the action's schema"},
-    429: {"model": CommandFailed, "description": "Too many commands queued for this CP"},
-    502: {"model": CommandFailed, "description": "The CP answered CALLERROR or an invalid payload"},
-    504: {"model": CommandFailed, "description": "No answer in time"},
+# Outcome -> (HTTP status, problem type, title, detail) of the synchronous answer.
+_FAILURES: dict[str, tuple[int, str, str, str]] = {
+    "offline": (409, "not-connected", "The charge point is not connected", ""),
+    "disconnected": (
+        409,
+        "not-connected",
+        "The charge point is not connected",
+        "The charge point disconnected before answering",
+    ),
+    "busy": (
+        429,
+        "charge-point-busy",
+        "Too many commands are queued for the charge point",
+        "Too many commands are queued for this charge point",
+    ),
+    "error": (
+        502,
+        "call-error",
+        "The charge point answered CALLERROR",
+        "The charge point answered CALLERROR",
+    ),
+    "invalid": (
+        502,
+        "invalid-answer",
+        "The charge point's answer breaks the action's schema",
+        "The charge point's answer breaks the action's schema",
+    ),
+    "timeout": (
+        504,
+        "no-answer",
+        "The charge point did not answer in time",
+        "The charge point did not answer in time",
+    ),
+    "rejected": (
+        500,
+        "command-rejected",
+        "The gateway could not read the command",
+        "The gateway could not read the command",
+    ),
 }
 
-# Outcome status -> HTTP status of the synchronous answer.
-_HTTP = {
-    "result": 200,
-    "error": 502,
-    "invalid": 502,
-    "timeout": 504,
-    "disconnected": 409,
-    "busy": 429,
-    "rejected": 500,
-}
-_DETAIL = {
-    "error": "The charge point answered CALLERROR",
-    "invalid": "The charge point's answer breaks the action's schema",
-    "timeout": "The charge point did not answer in time",
-    "disconnected": "The charge point disconnected before answering",
-    "busy": "Too many commands are queued for this charge point",
-    "rejected": "The gateway could not read the command",
-}
+
+class CommandFailed(ProblemError):
+    """A command without a CALLRESULT: `outcome` says why (offline, error, timeout, ...)."""
+
+    def __init__(self, command_id: str, outcome: str, detail: str = "", **extensions: Any) -> None:
+        code, slug, title, default = _FAILURES.get(
+            outcome, (500, "command-failed", "The command failed", outcome)
+        )
+        super().__init__(
+            code,
+            detail or default,
+            type=TYPES + slug,
+            title=title,
+            commandId=command_id,
+            outcome=outcome,
+            **extensions,
+        )
+        self.command_id = command_id
+        self.outcome = outcome
+
+
+@dataclass
+class Sent:
+    """A command sent: the CP's CALLRESULT payload, or None when not waited for."""
+
+    command_id: str
+    response: dict[str, Any] | None
 
 
 async def _charge_point_known(state: AppState, cp_id: str) -> bool:
@@ -118,8 +172,9 @@ async def send_command(
     payload: OcppModel,
     timeout: float | None,
     wait: bool,
-) -> JSONResponse:
-    """Record, publish and (unless wait=false) await one command."""
+) -> Sent:
+    """Record, publish and (unless wait=false) await one command; CommandFailed without a
+    CALLRESULT."""
     settings = state.settings
     seconds = timeout or settings.command_timeout
     if not 0 < seconds <= settings.command_timeout_max:
@@ -166,10 +221,12 @@ async def send_command(
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, f"Charge point {cp_id!r} was never seen"
             ) from None
-        return _failed(409, command_id, outcome, f"Charge point {cp_id!r} is not connected")
+        raise CommandFailed(
+            command_id, outcome, f"Charge point {cp_id!r} is not connected"
+        ) from None
     if not wait:
         dispatcher.waiter.forget(command_id)
-        return JSONResponse({"commandId": command_id, "status": "pending"}, status_code=202)
+        return Sent(command_id, None)
     try:
         # The gateway answers `timeout` itself; the margin covers the broker round trips.
         outcome_doc: dict[str, Any] = await dispatcher.waiter.wait(command_id, future, seconds + 5)
@@ -177,37 +234,31 @@ async def send_command(
         async with session.begin():
             await record_outcome(session, command_id, {"status": "timeout"})
         dispatcher.wake_relay()
-        return _failed(504, command_id, "timeout", "No answer from the gateway in time")
+        raise CommandFailed(command_id, "timeout", "No answer from the gateway in time") from None
     except asyncio.CancelledError:
         dispatcher.waiter.forget(command_id)
         raise
     return _answer(command_id, outcome_doc)
 
 
-def _answer(command_id: str, outcome: dict[str, Any]) -> JSONResponse:
+def _answer(command_id: str, outcome: dict[str, Any]) -> Sent:
     kind = str(outcome.get("status"))
     if kind == "result":
-        return JSONResponse({"commandId": command_id, "response": outcome["response"]})
-    response = _failed(_HTTP.get(kind, 500), command_id, kind, _DETAIL.get(kind, kind))
+        return Sent(command_id, outcome["response"])
     if kind in ("error", "invalid"):
-        body = {
-            "commandId": command_id,
-            "status": kind,
-            "detail": _DETAIL[kind],
-            "errorCode": outcome.get("errorCode"),
-            "errorDescription": outcome.get("errorDescription"),
-            "errorDetails": outcome.get("errorDetails") or {},
-        }
-        if kind == "invalid":
-            body["response"] = outcome.get("response")
-        return JSONResponse(body, status_code=502)
-    return response
+        answer: dict[str, Any] = {"response": outcome.get("response")} if kind == "invalid" else {}
+        raise CommandFailed(
+            command_id,
+            kind,
+            errorCode=outcome.get("errorCode"),
+            errorDescription=outcome.get("errorDescription"),
+            errorDetails=outcome.get("errorDetails") or {},
+            **answer,
+        )
+    raise CommandFailed(command_id, kind)
 
 
-def _failed(code: int, command_id: str, kind: str, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"commandId": command_id, "status": kind, "detail": detail}, status_code=code
-    )
+_COMMAND_PROBLEMS = problems.responses(404, 409, 429, 502, 504)
 
 
 def _add_action_route(action: str, model: type[OcppModel]) -> None:
@@ -222,18 +273,32 @@ def _add_action_route(action: str, model: type[OcppModel]) -> None:
         ] = None,
         wait: Annotated[bool, Query(description="false: answer 202 at once")] = True,
     ) -> JSONResponse:
-        return await send_command(state, session, principal, cp_id, action, body, timeout, wait)
+        sent = await send_command(state, session, principal, cp_id, action, body, timeout, wait)
+        if not wait or sent.response is None:
+            return JSONResponse({"commandId": sent.command_id, "status": "pending"}, 202)
+        # The CP's payload as it sent it (the gateway checked it against the action's schema).
+        return JSONResponse({"commandId": sent.command_id, "response": sent.response})
 
+    endpoint.__name__ = _snake(action if action.startswith("Send") else "Send" + action)
     endpoint.__doc__ = f"Send {action} to the charge point and return its answer."
+    result = create_model(
+        f"{action}Result",
+        __base__=CommandResult,
+        __doc__=f"The charge point answered {action} with CALLRESULT.",
+        response=(ACTIONS[action].response, Field(description="The CP's CALLRESULT payload")),
+    )
     router.add_api_route(
         f"/charge-points/{{id}}/commands/{action}",
         endpoint,
         methods=["POST"],
-        name=f"command_{action}",
         summary=action,
-        responses=_RESPONSES,
-        response_model=None,
+        response_model=result,
+        responses={202: {"model": CommandAccepted}, **_COMMAND_PROBLEMS},
     )
+
+
+def _snake(action: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in action).lstrip("_")
 
 
 for _action in sorted(CS_TO_CP_ACTIONS):
@@ -254,8 +319,8 @@ async def unknown_action(cp_id: CpId, action: str, principal: Operator) -> None:
     )
 
 
-@router.get("/commands", tags=["audit"])
-async def commands_log(
+@router.get("/commands", tags=["audit"], response_model=Page[Command])
+async def list_commands(
     session: Session,
     principal: Viewer,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -265,7 +330,7 @@ async def commands_log(
     command_status: Annotated[str | None, Query(alias="status")] = None,
 ) -> dict[str, Any]:
     """The audit log of commands, newest first."""
-    rows, total = await list_commands(
+    rows, total = await recorder.list_commands(
         session,
         limit=limit,
         offset=offset,
@@ -281,10 +346,15 @@ async def commands_log(
     }
 
 
-@router.get("/commands/{command_id}", tags=["audit"])
-async def command(session: Session, principal: Viewer, command_id: str) -> dict[str, Any]:
+@router.get(
+    "/commands/{command_id}",
+    tags=["audit"],
+    response_model=Command,
+    responses=problems.responses(404),
+)
+async def get_command(session: Session, principal: Viewer, command_id: str) -> dict[str, Any]:
     """One command: who sent what, when, and what came of it."""
-    row = await get_command(session, command_id)
+    row = await recorder.get_command(session, command_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No command {command_id!r}")
     return command_doc(row)

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, APIRouter
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
 
+from .. import problems
 from ..auth import Principal, Role, authenticate
 from ..dispatcher import Dispatcher
 from ..settings import Settings
@@ -43,6 +47,55 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def known_query_only(request: Request) -> None:
+    """422 for a query parameter the route does not take: a misspelt filter (`?isComplete=`)
+    would otherwise be ignored and answer everything."""
+    route = request.scope.get("route")
+    if not isinstance(route, ResourceRoute) or not request.query_params:
+        return
+    declared = route.query_names
+    unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in declared]
+    if unknown:
+        takes = ", ".join(sorted(declared)) or "none"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": f"Unknown query parameter; this route takes: {takes}",
+                }
+                for name in unknown
+            ]
+        )
+
+
+class ResourceRoute(APIRoute):
+    """A route whose answer leaves out the fields the owning service left out."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["response_model_exclude_unset"] = True
+        super().__init__(path, endpoint, **kwargs)
+        self.query_names = frozenset(_query_names(self.dependant))
+
+
+def api_router(*problem_codes: int, tags: list[str] | None = None) -> APIRouter:
+    """A router of the REST API: unknown query parameters refused, its errors documented."""
+    return APIRouter(
+        tags=list(tags or []),
+        route_class=ResourceRoute,
+        dependencies=[Depends(known_query_only)],
+        responses=problems.responses(401, 403, 422, *problem_codes),
+    )
+
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 
@@ -92,7 +145,7 @@ def rpc_client(state: AppState) -> RpcClient:
 
 
 async def rpc(state: AppState, service: str, method: str, **params: Any) -> Any:
-    """Call an owning service; its errors become HTTP errors (404, 422, 503)."""
+    """Call an owning service; its errors become HTTP errors (404, 409, 422, 502, 503)."""
     try:
         return await rpc_client(state).call(
             service,

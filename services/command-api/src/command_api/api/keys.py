@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
-from csms_shared.ocpp._base import format_datetime
+from csms_shared.ocpp._base import DateTime, format_datetime
 
+from .. import problems
 from ..auth import Role, create_key
 from ..db import api_keys
-from .deps import Admin, Session
+from ..models import Page, Resource
+from .deps import Admin, Session, api_router
 
-router = APIRouter(tags=["api keys"])
+router = api_router(tags=["api keys"])
 
 
 class NewKey(BaseModel):
@@ -26,7 +28,28 @@ class NewKey(BaseModel):
     role: Role
 
 
-@router.post("/api-keys", status_code=201)
+class CreatedKey(Resource):
+    """A key just created: the only answer that holds the key itself."""
+
+    id: str
+    name: str
+    role: Role
+    key: str
+
+
+class ApiKey(Resource):
+    """A key as listed: its first characters, never the key."""
+
+    id: str
+    name: str
+    role: Role
+    prefix: str
+    created_at: DateTime
+    created_by: str | None
+    revoked_at: DateTime | None = None
+
+
+@router.post("/api-keys", status_code=201, response_model=CreatedKey)
 async def create_api_key(session: Session, principal: Admin, body: NewKey) -> dict[str, Any]:
     """Create a key; the response holds the key itself, which is never shown again."""
     async with session.begin():
@@ -34,7 +57,7 @@ async def create_api_key(session: Session, principal: Admin, body: NewKey) -> di
     return {"id": key_id, "name": body.name, "role": body.role.value, "key": key}
 
 
-@router.get("/api-keys")
+@router.get("/api-keys", response_model=Page[ApiKey])
 async def list_api_keys(session: Session, principal: Admin) -> dict[str, Any]:
     """Every key (never the key itself: only its first characters)."""
     rows = (await session.execute(select(api_keys).order_by(api_keys.c.created_at))).all()
@@ -53,7 +76,7 @@ async def list_api_keys(session: Session, principal: Admin) -> dict[str, Any]:
     return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
 
 
-@router.delete("/api-keys/{key_id}", status_code=204)
+@router.delete("/api-keys/{key_id}", status_code=204, responses=problems.responses(404))
 async def revoke_api_key(
     session: Session, principal: Admin, key_id: Annotated[str, Path(max_length=36)]
 ) -> None:

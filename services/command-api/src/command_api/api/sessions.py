@@ -5,16 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from csms_shared.ocpp._base import DateTime, format_datetime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
-from .deps import MAX_OFFSET, Admin, Operator, State, Viewer, rpc
+from .. import problems
+from ..models import (
+    EnergyReport,
+    IdTag,
+    MeterValue,
+    Page,
+    Reservation,
+    Transaction,
+    TransactionDetail,
+    UnmatchedStop,
+)
+from .deps import MAX_OFFSET, Admin, Operator, State, Viewer, api_router, rpc
 
-router = APIRouter()
+router = api_router(404, 503)
 
 SESSIONS = "session-service"
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -72,7 +83,7 @@ class CloseTransaction(ApiModel):
 # -- transactions ---------------------------------------------------------------------------
 
 
-@router.get("/transactions", tags=["transactions"])
+@router.get("/transactions", tags=["transactions"], response_model=Page[Transaction])
 async def list_transactions(
     state: State,
     principal: Viewer,
@@ -101,7 +112,9 @@ async def list_transactions(
     return result
 
 
-@router.get("/transactions/{transaction_id}", tags=["transactions"])
+@router.get(
+    "/transactions/{transaction_id}", tags=["transactions"], response_model=TransactionDetail
+)
 async def get_transaction(
     state: State,
     principal: Viewer,
@@ -121,7 +134,9 @@ async def get_transaction(
     return result
 
 
-@router.post("/transactions/{transaction_id}/close", tags=["transactions"])
+@router.post(
+    "/transactions/{transaction_id}/close", tags=["transactions"], response_model=TransactionDetail
+)
 async def close_transaction(
     state: State,
     principal: Operator,
@@ -140,7 +155,7 @@ async def close_transaction(
     return result
 
 
-@router.get("/meter-values", tags=["transactions"])
+@router.get("/meter-values", tags=["transactions"], response_model=Page[MeterValue])
 async def list_meter_values(
     state: State,
     principal: Viewer,
@@ -169,7 +184,7 @@ async def list_meter_values(
     return result
 
 
-@router.get("/unmatched-stops", tags=["transactions"])
+@router.get("/unmatched-stops", tags=["transactions"], response_model=Page[UnmatchedStop])
 async def list_unmatched_stops(
     state: State,
     principal: Viewer,
@@ -192,7 +207,7 @@ async def list_unmatched_stops(
 # -- id tags --------------------------------------------------------------------------------
 
 
-@router.get("/id-tags", tags=["id tags"])
+@router.get("/id-tags", tags=["id tags"], response_model=Page[IdTag])
 async def list_id_tags(
     state: State,
     principal: Viewer,
@@ -216,21 +231,27 @@ async def list_id_tags(
     return result
 
 
-@router.post("/id-tags", tags=["id tags"], status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/id-tags",
+    tags=["id tags"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=IdTag,
+    responses=problems.responses(409),
+)
 async def create_id_tag(state: State, principal: Admin, body: NewIdTag) -> dict[str, Any]:
     """Add an idTag (409 if it exists)."""
     result: dict[str, Any] = await rpc(state, SESSIONS, "create_id_tag", **body.params())
     return result
 
 
-@router.get("/id-tags/{id_tag}", tags=["id tags"])
+@router.get("/id-tags/{id_tag}", tags=["id tags"], response_model=IdTag)
 async def get_id_tag(state: State, principal: Viewer, id_tag: IdTagPath) -> dict[str, Any]:
     """One idTag."""
     result: dict[str, Any] = await rpc(state, SESSIONS, "get_id_tag", idTag=id_tag)
     return result
 
 
-@router.patch("/id-tags/{id_tag}", tags=["id tags"])
+@router.patch("/id-tags/{id_tag}", tags=["id tags"], response_model=IdTag)
 async def update_id_tag(
     state: State, principal: Admin, id_tag: IdTagPath, body: IdTagChange
 ) -> dict[str, Any]:
@@ -248,14 +269,14 @@ async def delete_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/id-tags/{id_tag}/block", tags=["id tags"])
+@router.post("/id-tags/{id_tag}/block", tags=["id tags"], response_model=IdTag)
 async def block_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> dict[str, Any]:
     """Block an idTag: Authorize and StartTransaction answer Blocked."""
     result: dict[str, Any] = await rpc(state, SESSIONS, "block_id_tag", idTag=id_tag)
     return result
 
 
-@router.post("/id-tags/{id_tag}/unblock", tags=["id tags"])
+@router.post("/id-tags/{id_tag}/unblock", tags=["id tags"], response_model=IdTag)
 async def unblock_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> dict[str, Any]:
     """Accept a blocked idTag again."""
     result: dict[str, Any] = await rpc(state, SESSIONS, "unblock_id_tag", idTag=id_tag)
@@ -265,7 +286,7 @@ async def unblock_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> d
 # -- reservations and reports ---------------------------------------------------------------
 
 
-@router.get("/reservations", tags=["reservations"])
+@router.get("/reservations", tags=["reservations"], response_model=Page[Reservation])
 async def list_reservations(
     state: State,
     principal: Viewer,
@@ -289,8 +310,8 @@ async def list_reservations(
     return result
 
 
-@router.get("/reports/energy", tags=["reports"])
-async def energy_report(
+@router.get("/reports/energy", tags=["reports"], response_model=EnergyReport)
+async def get_energy_report(
     state: State,
     principal: Viewer,
     start: From = None,

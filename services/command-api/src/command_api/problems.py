@@ -1,0 +1,157 @@
+"""Every error as RFC 9457 problem details (`application/problem+json`), in one shape.
+
+`type` is `about:blank` for plain HTTP errors (404, 401, 403, ...) and a URI under
+`https://csms.example/problems/` for errors with a meaning of their own; these URIs name the
+problem and are not meant to be fetched. Members beyond `type`, `title`, `status` and `detail`
+(`commandId`, `outcome`, `errorCode`, `errors`, ...) are RFC 9457 extension members.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+TYPES = "https://csms.example/problems/"
+INVALID_REQUEST = TYPES + "invalid-request"
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457); extension members may follow the standard ones."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank", description="A URI naming the kind of problem")
+    title: str = Field(description="The kind of problem, in short; the same for every occurrence")
+    status: int = Field(description="The HTTP status code")
+    detail: str = Field(description="What went wrong this time")
+
+
+class ProblemError(Exception):
+    """Raised by a route: answered as a problem, `extensions` as extra members."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type: str | None = None,
+        title: str | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type = type or "about:blank"
+        self.title = title or HTTPStatus(status).phrase
+        self.extensions = extensions
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    type: str = "about:blank",
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """A problem details response."""
+    body = {
+        "type": type,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **jsonable_encoder(extensions),
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+async def _problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.status, exc.detail, type=exc.type, title=exc.title, **exc.extensions
+    )
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, detail, headers=exc.headers)
+
+
+def validation_problem(errors: list[dict[str, Any]]) -> JSONResponse:
+    """422 for a request that breaks the route's schema; `errors` says where and why."""
+    where = "; ".join(
+        f"{'.'.join(str(part) for part in err.get('loc', ()))}: {err.get('msg', '')}"
+        for err in errors
+    )
+    return problem_response(
+        422,
+        where or "The request breaks the route's schema",
+        type=INVALID_REQUEST,
+        title="The request breaks the route's schema",
+        # Without the rejected input: it may be a secret (an authorizationKey of the wrong length).
+        errors=[{k: err[k] for k in ("type", "loc", "msg") if k in err} for err in errors],
+    )
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return validation_problem(list(exc.errors()))
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    # A response that breaks its own model is this service's fault: logged, answered 500.
+    log.error("%s %s failed: %r", request.method, request.url.path, exc, exc_info=exc)
+    return problem_response(500, "The central system failed to answer; see its log")
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error the app raises as a problem, and document it so."""
+    app.add_exception_handler(ProblemError, _problem)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(ResponseValidationError, _internal)
+    app.add_exception_handler(Exception, _internal)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            # FastAPI puts a response's `model` under application/json, the route's media type;
+            # problems are served as application/problem+json only.
+            for path in generate()["paths"].values():
+                for operation in path.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if MEDIA_TYPE in content:
+                            content.pop("application/json", None)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_PROBLEM_REF = {"schema": {"$ref": "#/components/schemas/Problem"}}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problems a route may answer."""
+    return {
+        code: {
+            "description": HTTPStatus(code).phrase,
+            "model": Problem,
+            "content": {MEDIA_TYPE: _PROBLEM_REF},
+        }
+        for code in codes
+    }

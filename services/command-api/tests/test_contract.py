@@ -1,0 +1,60 @@
+"""The REST contract without a running suite: operation ids, schemas, problems before I/O."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from command_api.app import create_app
+from command_api.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def app() -> FastAPI:
+    return create_app(Settings())
+
+
+def test_operation_ids_are_kebab_case_and_unique(app: FastAPI) -> None:
+    spec: dict[str, Any] = app.openapi()
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert all(re.fullmatch(r"[a-z]+(-[a-z]+)*", i) for i in ids), ids
+    assert len(ids) == len(set(ids))
+    assert {"send-reset", "send-local-list", "list-charge-points", "get-energy-report"} <= set(ids)
+
+
+def test_every_problem_is_documented_as_problem_json(app: FastAPI) -> None:
+    spec: dict[str, Any] = app.openapi()
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            for code, response in operation["responses"].items():
+                if code.startswith(("4", "5")):
+                    content = response["content"]
+                    assert list(content) == ["application/problem+json"], (path, code)
+
+
+async def test_refusals_before_any_io_are_problems(app: FastAPI) -> None:
+    # No lifespan: these are answered before a route needs the database or the broker.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        unknown = await client.get("/api/v1/charge-points", params={"onlin": "true"})
+        nul = await client.get("/api/v1/charge-points/CP%00")
+        missing = await client.get("/api/v1/nothing-here")
+    for response, status in ((unknown, 422), (nul, 422), (missing, 404)):
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert {"type", "title", "status", "detail"} <= set(problem)
+        assert problem["status"] == status
+    assert unknown.json()["errors"] == [
+        {
+            "type": "extra_forbidden",
+            "loc": ["query", "onlin"],
+            "msg": "Unknown query parameter; this route takes: limit, offset, online",
+        }
+    ]
+    assert unknown.json()["type"] == "https://csms.example/problems/invalid-request"
+    assert missing.json()["type"] == "about:blank"

@@ -98,6 +98,7 @@ class Bus:
         self.client = RpcClient(channel)
         self.replies: dict[str, list[dict[str, Any]]] = {}
         self.reply_queue = ""
+        self.user = "guest"
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -106,6 +107,7 @@ class Bus:
         try:
             channel = await connection.channel()
             bus = cls(channel, await declare_exchanges(channel))
+            bus.user = connection.url.user or "guest"
             await bus.client.start()
             queue = await channel.declare_queue(exclusive=True, auto_delete=True)
             await queue.consume(bus._on_reply, no_ack=True)
@@ -143,6 +145,8 @@ class Bus:
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 correlation_id=correlation_id if reply else None,
                 reply_to=self.reply_queue if reply else None,
+                # As a gateway's publish carries it: services take calls only from gateways.
+                user_id=self.user,
                 headers={
                     HEADER_CHARGE_POINT: cp_id,
                     HEADER_MESSAGE_ID: correlation_id[:36],

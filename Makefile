@@ -12,6 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: help venv up migrate test test-unit test-integration lint fmt typecheck clean bench
+.PHONY: test-rabbitmq4
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +51,10 @@ test-unit: venv ## Unit tests only
 
 test-integration: venv ## Integration tests only
 	$(BIN)/pytest tests/integration
+
+test-rabbitmq4: venv ## Integration tests against RabbitMQ 4.x (Debian sid chroot, root), deprecated features denied
+	scripts/rabbitmq4.sh start
+	eval "$$(scripts/rabbitmq4.sh env)" && $(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 bench: venv ## Benchmarks against a suite of their own; BENCH_PROFILE=full for 19,000 CPs
 	$(BIN)/python -m bench --profile $(or $(BENCH_PROFILE),quick) $(BENCH_ARGS)

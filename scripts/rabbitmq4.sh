@@ -8,7 +8,7 @@
 #   scripts/rabbitmq4.sh stop     # stop the node, unmount /proc
 #   scripts/rabbitmq4.sh status   # exit 0 when the node runs
 #   scripts/rabbitmq4.sh ctl ...  # rabbitmqctl against that node
-#   scripts/rabbitmq4.sh env      # the environment `make test-rabbitmq4` runs the tests with
+#   scripts/rabbitmq4.sh env      # exports for the tests: eval "$(scripts/rabbitmq4.sh env)"
 set -euo pipefail
 
 BASE=${CSMS_RABBITMQ4_DIR:-/var/cache/csms-rabbitmq4}
@@ -101,7 +101,8 @@ build() {
   in_root apt-get update -q >/dev/null
   in_root apt-cache policy rabbitmq-server | sed -n 's/^ *Candidate: /rabbitmq4: candidate /p' >&2
   DEBIAN_FRONTEND=noninteractive in_root apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confold rabbitmq-server >/dev/null
+    -o Dpkg::Options::=--force-confold rabbitmq-server >"$BASE/install.log" 2>&1 ||
+    die "apt-get install rabbitmq-server failed: see $BASE/install.log"
   in_root apt-get clean
   touch "$STAMP"
 }
@@ -160,8 +161,8 @@ ctl)
   ctl "$@"
   ;;
 env)
-  echo "PATH=$BASE/bin:$PATH"
-  echo "CSMS_TEST_BROKER_URL=amqp://guest:guest@127.0.0.1:$PORT/"
+  printf 'export PATH=%q\n' "$BASE/bin:$PATH"
+  printf 'export CSMS_TEST_BROKER_URL=%q\n' "amqp://guest:guest@127.0.0.1:$PORT/"
   ;;
 *)
   sed -n '2,12s/^# \{0,1\}//p' "$0"

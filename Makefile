@@ -16,9 +16,10 @@ VENV_313 := .venv-3.13
 PYTHON_313 ?= $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13))),3.13)
 
 .PHONY: help venv up migrate test test-unit test-py313 test-integration lint fmt typecheck clean bench
+.PHONY: test-rabbitmq4
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -62,6 +63,10 @@ test-py313: $(VENV_313)/.synced ## Unit tests on Python 3.13 too (own venv, the 
 
 test-integration: venv ## Integration tests only
 	$(BIN)/pytest tests/integration
+
+test-rabbitmq4: venv ## Integration tests against RabbitMQ 4.x (Debian sid chroot, root), deprecated features denied
+	scripts/rabbitmq4.sh start
+	eval "$$(scripts/rabbitmq4.sh env)" && $(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 bench: venv ## Benchmarks against a suite of their own; BENCH_PROFILE=full for 19,000 CPs
 	$(BIN)/python -m bench --profile $(or $(BENCH_PROFILE),quick) $(BENCH_ARGS)

@@ -66,6 +66,13 @@ def test_definitions_hash_passwords_as_rabbitmq_does() -> None:
     assert {p["user"] for p in doc["topic_permissions"]} == set(users.values())
 
 
+def test_definitions_declare_the_exchanges_topic_permissions_name() -> None:
+    doc = definitions("/", named_users("t-"), dict.fromkeys(ROLES, "secret"))
+    declared = {ex["name"] for ex in doc["exchanges"]}
+    assert {p["exchange"] for p in doc["topic_permissions"]} <= declared
+    assert all(ex["durable"] and ex["vhost"] == "/" for ex in doc["exchanges"])
+
+
 def test_a_caller_is_allowed_only_by_its_verified_user() -> None:
     users = {"gateway": "gw", "command-api": "api"}
     assert allowed("api", frozenset({"command-api"}), users)

@@ -172,6 +172,19 @@ def definitions(
     given `(name, password)`, an administrator for the management UI."""
     doc: dict[str, Any] = {
         "vhosts": [{"name": vhost}],
+        # RabbitMQ 4.x refuses topic permissions on an exchange that does not exist yet.
+        "exchanges": [
+            {
+                "name": ex.name,
+                "vhost": vhost,
+                "type": ex.type.value,
+                "durable": True,
+                "auto_delete": False,
+                "internal": False,
+                "arguments": {},
+            }
+            for ex in EXCHANGES
+        ],
         "users": [_user(users[role], passwords[role], []) for role in users],
         "permissions": [
             {

@@ -47,6 +47,7 @@ from .topology import (
     action_of,
     call_routing_key,
     declare_exchanges,
+    declare_rpc_queue,
     declare_service_queue,
     service_queue,
 )
@@ -333,9 +334,7 @@ class ServiceRuntime:
                 await queue.bind(self.exchanges[EVENTS.name], pattern)
             await queue.consume(self._on_event)
         if self.router.rpcs:
-            queue = await self.channel.declare_queue(
-                service_queue(self._service, "rpc"), durable=False, auto_delete=False
-            )
+            queue = await declare_rpc_queue(self.channel, service_queue(self._service, "rpc"))
             await queue.consume(self._on_rpc)
         log.info(
             "%s consuming: %d actions, %d event patterns, %d rpc methods",

@@ -35,8 +35,12 @@ HEADER_RECEIVED_AT = "x-received-at"
 HEADER_BUNDLE = "x-ocpp-bundle"
 
 # Quorum queues are replicated in a cluster and fine on one node; a message that keeps
-# failing is dead-lettered to `<queue>.dead` instead of looping forever.
+# failing is dead-lettered to `<queue>.dead` instead of looping forever. Set explicitly: 3.x has
+# no default limit, 4.x's default (20) applies only where a queue sets none.
 DELIVERY_LIMIT = 20
+
+# Named, not left to the vhost's `default_queue_type` (4.x), which may say quorum.
+RPC_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
 
 
 def call_routing_key(action: str) -> str:
@@ -80,3 +84,10 @@ async def declare_service_queue(channel: AbstractChannel, name: str) -> Any:
     """A durable quorum queue with its dead-letter queue beside it."""
     await channel.declare_queue(f"{name}.dead", durable=True, arguments={"x-queue-type": "quorum"})
     return await channel.declare_queue(name, durable=True, arguments=quorum_arguments(name))
+
+
+async def declare_rpc_queue(channel: AbstractChannel, name: str) -> Any:
+    """A durable classic queue for RPC requests, shared by every replica of the service."""
+    # Durable: RabbitMQ 4.x denies transient non-exclusive queues (`transient_nonexcl_queues`).
+    # Classic: requests are transient and expire with the caller's timeout; no replicas needed.
+    return await channel.declare_queue(name, durable=True, arguments=RPC_QUEUE_ARGUMENTS)

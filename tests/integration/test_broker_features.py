@@ -1,0 +1,56 @@
+"""The suite declares nothing RabbitMQ 4.x denies: every queue durable or exclusive."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from tests.integration.conftest import Suite
+from tests.integration.infra import Infra
+
+pytestmark = pytest.mark.integration
+
+
+def rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
+    """rabbitmqctl for the node under test (`make test-rabbitmq4` puts its own first on PATH)."""
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("needs rabbitmqctl on this machine to inspect the broker")
+    return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True)
+
+
+def vhost_of(infra: Infra) -> str:
+    return unquote(urlsplit(infra.broker_url).path.lstrip("/")) or "/"
+
+
+async def test_every_queue_is_durable_or_exclusive(suite: Suite, infra: Infra) -> None:
+    listed = rabbitmqctl("list_queues", "-p", vhost_of(infra), "name", "durable", "exclusive")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()[1:] if line]
+    queues = {row[0]: row[1:] for row in rows}
+    # `transient_nonexcl_queues`: a non-durable queue must be exclusive to its connection.
+    transient = [
+        name for name, (durable, exclusive) in queues.items() if "true" not in (durable, exclusive)
+    ]
+    assert transient == []
+    assert any(exclusive == "true" for _, exclusive in queues.values())  # the gateways' queues
+    for service in ("station-registry", "session-service"):
+        assert queues[f"{service}.rpc"][0] == "true"
+
+
+async def test_rpc_queues_are_classic(suite: Suite, infra: Infra) -> None:
+    listed = rabbitmqctl("list_queues", "-p", vhost_of(infra), "name", "type")
+    assert listed.returncode == 0, listed.stderr
+    types = dict(line.split("\t") for line in listed.stdout.splitlines()[1:] if line)
+    assert types["station-registry.rpc"] == types["session-service.rpc"] == "classic"
+    assert types["station-registry.calls"] == "quorum"
+
+
+async def test_no_deprecated_feature_in_use(suite: Suite) -> None:
+    used = rabbitmqctl("list_deprecated_features", "--used", "name", "--formatter", "csv")
+    if used.returncode != 0:
+        pytest.skip("the broker predates deprecated features (RabbitMQ < 3.13)")
+    names = [line.strip('"') for line in used.stdout.splitlines()]
+    assert [name for name in names if name not in ("", "name")] == []

@@ -54,3 +54,24 @@ async def test_no_deprecated_feature_in_use(suite: Suite) -> None:
         pytest.skip("the broker predates deprecated features (RabbitMQ < 3.13)")
     names = [line.strip('"') for line in used.stdout.splitlines()]
     assert [name for name in names if name not in ("", "name")] == []
+
+
+async def test_an_rpc_queue_an_earlier_version_declared_transient_is_replaced(
+    infra: Infra,
+) -> None:
+    import aio_pika
+
+    from csms_shared.bus.topology import declare_rpc_queue
+
+    connection = await aio_pika.connect(infra.broker_url)
+    async with connection:
+        channel = await connection.channel()
+        name = "upgrade-test.rpc"
+        try:
+            await channel.declare_queue(name, durable=False, auto_delete=False)
+        except aio_pika.exceptions.ChannelPreconditionFailed:
+            pytest.skip("this broker denies transient non-exclusive queues (as 4.x should)")
+        channel = await connection.channel()
+        queue = await declare_rpc_queue(connection, channel, name)
+        assert queue.durable
+        await queue.delete()

@@ -334,7 +334,9 @@ class ServiceRuntime:
                 await queue.bind(self.exchanges[EVENTS.name], pattern)
             await queue.consume(self._on_event)
         if self.router.rpcs:
-            queue = await declare_rpc_queue(self.channel, service_queue(self._service, "rpc"))
+            queue = await declare_rpc_queue(
+                self.connection, self.channel, service_queue(self._service, "rpc")
+            )
             await queue.consume(self._on_rpc)
         log.info(
             "%s consuming: %d actions, %d event patterns, %d rpc methods",

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aio_pika import ExchangeType
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aiormq.exceptions import ChannelPreconditionFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +87,22 @@ async def declare_service_queue(channel: AbstractChannel, name: str) -> Any:
     return await channel.declare_queue(name, durable=True, arguments=quorum_arguments(name))
 
 
-async def declare_rpc_queue(channel: AbstractChannel, name: str) -> Any:
+async def declare_rpc_queue(
+    connection: AbstractConnection, channel: AbstractChannel, name: str
+) -> Any:
     """A durable classic queue for RPC requests, shared by every replica of the service."""
     # Durable: RabbitMQ 4.x denies transient non-exclusive queues (`transient_nonexcl_queues`).
     # Classic: requests are transient and expire with the caller's timeout; no replicas needed.
+    # Versions before this one declared it transient, and a redeclaration with other properties
+    # closes the channel (PRECONDITION_FAILED): tried on a channel of its own, such a queue is
+    # replaced. It holds only queries whose callers time out and ask again.
+    probe = await connection.channel(publisher_confirms=False)
+    try:
+        await probe.declare_queue(name, durable=True, arguments=RPC_QUEUE_ARGUMENTS)
+    except ChannelPreconditionFailed:
+        cleanup = await connection.channel(publisher_confirms=False)
+        await cleanup.queue_delete(name)
+        await cleanup.close()
+    else:
+        await probe.close()
     return await channel.declare_queue(name, durable=True, arguments=RPC_QUEUE_ARGUMENTS)

@@ -60,18 +60,22 @@ async def test_an_rpc_queue_an_earlier_version_declared_transient_is_replaced(
     infra: Infra,
 ) -> None:
     import aio_pika
+    import aiormq
 
     from csms_shared.bus.topology import declare_rpc_queue
 
+    name = "upgrade-test.rpc"
+    old = await aio_pika.connect(infra.broker_url)
+    try:
+        channel = await old.channel()
+        await channel.declare_queue(name, durable=False, auto_delete=False)
+    except aiormq.exceptions.AMQPError:
+        # 4.x with transient_nonexcl_queues denied closes the connection: nothing to upgrade.
+        pytest.skip("this broker denies transient non-exclusive queues (as 4.x should)")
+    finally:
+        await old.close()
     connection = await aio_pika.connect(infra.broker_url)
     async with connection:
-        channel = await connection.channel()
-        name = "upgrade-test.rpc"
-        try:
-            await channel.declare_queue(name, durable=False, auto_delete=False)
-        except aio_pika.exceptions.ChannelPreconditionFailed:
-            pytest.skip("this broker denies transient non-exclusive queues (as 4.x should)")
-        channel = await connection.channel()
-        queue = await declare_rpc_queue(connection, channel, name)
+        queue = await declare_rpc_queue(connection, await connection.channel(), name)
         assert queue.durable
         await queue.delete()

@@ -23,6 +23,7 @@ from station_registry.presence import (
 )
 from station_registry.queries import mark_offline_where_gateway_silent
 from tests.integration.conftest import RegistrySchema
+from tests.integration.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -258,3 +259,23 @@ async def test_presence_events_followed_in_groups_keep_the_newest_connection(
         b: (False, "gw-1", "b-1"),
         c: (True, "gw-1", "c-1"),
     }
+
+
+async def test_status_shows_a_drained_gateway_as_stopped(suite: Any, api: Any) -> None:
+    process, _ = suite.extra_gateway("gateway-status")
+    gateway_id = process.env["GATEWAY_INSTANCE_ID"]
+
+    async def state() -> str | None:
+        listed = (await api.get("/status")).json()["gateways"]
+        return next((g["state"] for g in listed if g["id"] == gateway_id), None)
+
+    assert await eventually(lambda: _is(state, "up"))
+    process.stop()  # SIGTERM: the gateway drains and says gateway.stopped
+    assert await eventually(lambda: _is(state, "stopped"))
+    listed = (await api.get("/status")).json()["gateways"]
+    [gone] = [g for g in listed if g["id"] == gateway_id]
+    assert gone["connected"] == 0 and gone["stoppedAt"] >= gone["lastBeat"][:19]
+
+
+async def _is(read: Any, expected: str) -> bool:
+    return await read() == expected

@@ -9,7 +9,7 @@ rather than failing the read, so a newer owning service rolls out before this AP
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -96,11 +96,16 @@ class StatusRecord(Resource):
 
 
 class GatewayStatus(Resource):
-    """A live gateway and how many CPs it holds."""
+    """A gateway seen in the last hour: its state and how many CPs it holds."""
 
     id: str
+    state: Literal["up", "silent", "stopped"] = Field(
+        description="up: beating; silent: beats overdue, its CPs shown offline; stopped: drained"
+    )
     connected: int
+    started_at: DateTime
     last_beat: DateTime
+    stopped_at: DateTime | None = None
 
 
 class SuiteStatus(Resource):

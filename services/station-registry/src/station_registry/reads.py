@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,6 +24,7 @@ from .db import (
 )
 from .queries import charge_point_doc, charge_point_page, load_charge_points, page
 from .router import router
+from .settings import Settings
 
 
 @router.rpc("list_charge_points", callers={"command-api"})
@@ -93,10 +95,16 @@ async def get_status_history(params: dict[str, Any], ctx: Context) -> dict[str, 
     )
 
 
+# A gateway that stopped or went silent is listed as such for this long, then no more.
+FORGET_GATEWAYS_AFTER = timedelta(hours=1)
+
+
 @router.rpc("status_summary", callers={"command-api"})
 async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    """Charge points known and connected, in all and per live gateway."""
-    cp = charge_points.c
+    """Charge points known and connected, in all and per gateway: `up`, `silent` (beats overdue,
+    its CPs shown offline) or `stopped`; gone gateways are dropped after an hour."""
+    settings: Settings = ctx.settings
+    cp, gw = charge_points.c, gateways.c
     known = await ctx.session.scalar(select(func.count()).select_from(charge_points))
     rows = (
         await ctx.session.execute(
@@ -106,23 +114,35 @@ async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]
             .order_by(cp.gateway)
         )
     ).all()
-    live = (
+    now = await ctx.session.scalar(select(func.now()))
+    recent = (
         await ctx.session.execute(
-            select(gateways).where(gateways.c.stopped_at.is_(None)).order_by(gateways.c.id)
+            select(gateways)
+            .where(func.greatest(gw.last_beat_at, gw.stopped_at) > now - FORGET_GATEWAYS_AFTER)
+            .order_by(gw.id)
         )
     ).all()
     online_by_gateway: dict[str, int] = dict(rows)  # type: ignore[arg-type]
+
+    def state(g: Any) -> str:
+        if g.stopped_at is not None:
+            return "stopped"
+        overdue = timedelta(seconds=g.beat_interval * settings.gateway_timeout_factor)
+        return "silent" if g.last_beat_at < now - overdue else "up"
+
     return {
         "chargePointsKnown": int(known or 0),
         "chargePointsConnected": sum(online_by_gateway.values()),
         "gateways": [
             {
                 "id": g.id,
+                "state": state(g),
                 "connected": online_by_gateway.get(g.id, 0),
+                "startedAt": format_datetime(g.started_at),
                 "lastBeat": format_datetime(g.last_beat_at),
+                **({"stoppedAt": format_datetime(g.stopped_at)} if g.stopped_at else {}),
             }
-            for g in live
-            if online_by_gateway.get(g.id) or g.connections
+            for g in recent
         ],
     }
 

@@ -10,7 +10,7 @@ from csms_shared.service import serve
 # Importing the entrypoint modules registers their routes on the one router.
 from . import followers, local_list, rpc_id_tags, rpc_reports, rpc_transactions  # noqa: F401
 from .db import outbox
-from .handlers import router
+from .router import router
 from .settings import Settings
 from .sweeper import sweep
 

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from prometheus_client import Counter
 
-from csms_shared.bus.router import CallContext
 from csms_shared.ocpp._base import utcnow
+
+from .router import CallCtx
 
 log = logging.getLogger("session_service.handlers")
 
@@ -17,12 +18,12 @@ DUPLICATES = Counter(
 )
 
 
-def received_at(ctx: CallContext) -> datetime:
+def received_at(ctx: CallCtx) -> datetime:
     """When the gateway received the call (now, if it did not say)."""
     return ctx.received_at or utcnow()
 
 
-def log_warnings(ctx: CallContext, action: str, warnings: list[str]) -> None:
+def log_warnings(ctx: CallCtx, action: str, warnings: list[str]) -> None:
     """Nonsensical-but-valid input is accepted; each oddity is logged with its CP."""
     for warning in warnings:
         log.warning("%s %s: %s", ctx.charge_point_id, action, warning)

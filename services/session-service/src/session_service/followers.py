@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from csms_shared.bus.router import Context
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.enums import CancelReservationStatus, ReservationStatus
 from csms_shared.ocpp.v16.messages import (
@@ -19,7 +18,7 @@ from csms_shared.ocpp.v16.messages import (
 )
 
 from . import local_list, reservations
-from .handlers import router
+from .router import Ctx, router
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def _at(event: dict[str, Any]) -> datetime:
 
 
 @router.event("command.completed")
-async def command_completed(event: dict[str, Any], ctx: Context) -> None:
+async def command_completed(event: dict[str, Any], ctx: Ctx) -> None:
     """Accepted ReserveNow/CancelReservation change reservations; local list versions noted."""
     action, cp_id = event.get("action"), event.get("chargePointId")
     if event.get("status") != "result":
@@ -69,13 +68,13 @@ async def command_completed(event: dict[str, Any], ctx: Context) -> None:
 
 
 @router.event("connector.status")
-async def connector_status(event: dict[str, Any], ctx: Context) -> None:
+async def connector_status(event: dict[str, Any], ctx: Ctx) -> None:
     """Remember the connectors a CP reports, to tell an unknown connector in a transaction."""
     await connectors_status([event], ctx)
 
 
 @router.on_event_group("connector.status")
-async def connectors_status(events: list[dict[str, Any]], ctx: Context) -> None:
+async def connectors_status(events: list[dict[str, Any]], ctx: Ctx) -> None:
     """`connector_status` of many (a connect storm's StatusNotifications) in one statement."""
     new: set[tuple[str, int]] = set()
     for event in events:

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import CallContext, Context, Router, in_rounds
+from csms_shared.bus.router import in_rounds
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import (
     AuthorizeRequest,
@@ -25,17 +25,16 @@ from .auth import charge_point_fully_reserved, id_tag_info
 from .calls import DUPLICATES, log_warnings, received_at
 from .checks import future_warning
 from .id_tags import count_open_transactions, load_id_tags_and_reservations
-from .settings import Settings
+from .router import CallCtx, Ctx, router
 from .starting import start_round
 from .stopping import stop_round
 from .transactions import digest
 
 log = logging.getLogger(__name__)
-router = Router(service="session-service")
 
 
 @router.on(Action.AUTHORIZE)
-async def authorize(request: AuthorizeRequest, ctx: CallContext) -> AuthorizeResponse:
+async def authorize(request: AuthorizeRequest, ctx: CallCtx) -> AuthorizeResponse:
     """Whether the idTag may charge here: the list, its group, its limit, reservations."""
     [response] = await authorize_group([(request, ctx)], ctx)
     return response
@@ -43,10 +42,10 @@ async def authorize(request: AuthorizeRequest, ctx: CallContext) -> AuthorizeRes
 
 @router.on_group(Action.AUTHORIZE)
 async def authorize_group(
-    calls: list[tuple[AuthorizeRequest, CallContext]], ctx: Context
+    calls: list[tuple[AuthorizeRequest, CallCtx]], ctx: Ctx
 ) -> list[AuthorizeResponse]:
     """Authorize for many CPs at once: one read of their tags and reservations (no writes)."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     session = ctx.session
     asked = [(r.id_tag, c.charge_point_id, received_at(c)) for r, c in calls]
     responses = []
@@ -81,7 +80,7 @@ async def authorize_group(
 
 @router.on(Action.START_TRANSACTION)
 async def start_transaction(
-    request: StartTransactionRequest, ctx: CallContext
+    request: StartTransactionRequest, ctx: CallCtx
 ) -> StartTransactionResponse:
     """A transactionId (the same for a re-send) and the idTag's status, even when refused."""
     [response] = await start_round([(request, ctx)], ctx)
@@ -90,7 +89,7 @@ async def start_transaction(
 
 @router.on_group(Action.START_TRANSACTION)
 async def start_transaction_group(
-    calls: list[tuple[StartTransactionRequest, CallContext]], ctx: Context
+    calls: list[tuple[StartTransactionRequest, CallCtx]], ctx: Ctx
 ) -> list[StartTransactionResponse]:
     """StartTransactions of many CPs; a CP's or an idTag's second one in a later round."""
     return await in_rounds(
@@ -102,7 +101,7 @@ async def start_transaction_group(
 
 @router.on(Action.STOP_TRANSACTION)
 async def stop_transaction(
-    request: StopTransactionRequest, ctx: CallContext
+    request: StopTransactionRequest, ctx: CallCtx
 ) -> StopTransactionResponse:
     """Close the transaction with meterStop, energy and cost; keep an unmatched stop for review."""
     [response] = await stop_round([(request, ctx)], ctx)
@@ -111,7 +110,7 @@ async def stop_transaction(
 
 @router.on_group(Action.STOP_TRANSACTION)
 async def stop_transaction_group(
-    calls: list[tuple[StopTransactionRequest, CallContext]], ctx: Context
+    calls: list[tuple[StopTransactionRequest, CallCtx]], ctx: Ctx
 ) -> list[StopTransactionResponse]:
     """StopTransactions of many CPs; a second stop of one transaction in a later round."""
     return await in_rounds(
@@ -122,18 +121,16 @@ async def stop_transaction_group(
 
 
 @router.on(Action.METER_VALUES)
-async def meter_values(request: MeterValuesRequest, ctx: CallContext) -> MeterValuesResponse:
+async def meter_values(request: MeterValuesRequest, ctx: CallCtx) -> MeterValuesResponse:
     """One MeterValues on its own: a batch of one (a decision-less reply, or a failed batch)."""
     await meter_values_batch([(request, ctx)], ctx)
     return MeterValuesResponse()
 
 
 @router.on_batch(Action.METER_VALUES)
-async def meter_values_batch(
-    calls: list[tuple[MeterValuesRequest, CallContext]], ctx: Context
-) -> None:
+async def meter_values_batch(calls: list[tuple[MeterValuesRequest, CallCtx]], ctx: Ctx) -> None:
     """Store every sampled value against its transaction (or connector), once per message."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     session = ctx.session
     # The digest reads the validated message (times to the microsecond), the event the payload.
     keys = [

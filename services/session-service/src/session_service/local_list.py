@@ -9,13 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime
 
 from . import params as p
 from .db import local_list_versions
-from .handlers import router
+from .router import Ctx, router
 
 
 async def record(session: AsyncSession, event: dict[str, Any], at: datetime) -> None:
@@ -44,7 +43,7 @@ async def record(session: AsyncSession, event: dict[str, Any], at: datetime) -> 
 
 
 @router.rpc("get_local_list_version", callers={"command-api"})
-async def get_local_list_version(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def get_local_list_version(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """The CP's Local Authorization List version as last confirmed by the CP."""
     cp_id = p.required_string(params, "chargePointId", max_length=48)
     row = (

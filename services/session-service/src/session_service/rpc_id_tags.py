@@ -10,14 +10,13 @@ from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp.v16.datatypes import OcppDateTime
 
 from . import params as p
 from .db import id_tags
 from .docs import id_tag_doc
-from .handlers import router
+from .router import Ctx, router
 
 IdToken = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20)]
 StoredStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
@@ -88,7 +87,7 @@ def _self_parent(fields: _Fields) -> None:
 
 
 @router.rpc("create_id_tag", callers={"command-api"})
-async def create_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def create_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """Add an idTag to the authorization list."""
     fields: IdTagCreate = _parse(IdTagCreate, params)
     _self_parent(fields)
@@ -107,13 +106,13 @@ async def create_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 
 @router.rpc("get_id_tag", callers={"command-api"})
-async def get_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def get_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """One idTag of the list (found in any case)."""
     return id_tag_doc(await _load(ctx.session, p.required_string(params, "idTag", max_length=20)))
 
 
 @router.rpc("list_id_tags", callers={"command-api"})
-async def list_id_tags(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_id_tags(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A page of the list, by idTag; filters status, parentIdTag, and a search in idTag/note."""
     limit, offset = p.page(params)
     where: list[Any] = []
@@ -137,7 +136,7 @@ async def list_id_tags(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 
 @router.rpc("update_id_tag", callers={"command-api"})
-async def update_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def update_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """Change an idTag's status, expiryDate, parentIdTag, maxConcurrentTx or note."""
     fields: IdTagUpdate = _parse(IdTagUpdate, params)
     _self_parent(fields)
@@ -150,7 +149,7 @@ async def update_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 
 @router.rpc("delete_id_tag", callers={"command-api"})
-async def delete_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def delete_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """Remove an idTag from the list (its transactions stay)."""
     id_tag = p.required_string(params, "idTag", max_length=20)
     row = (
@@ -162,14 +161,14 @@ async def delete_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 
 @router.rpc("block_id_tag", callers={"command-api"})
-async def block_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def block_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """Set an idTag Blocked: Authorize and StartTransaction answer Blocked from now on."""
     id_tag = p.required_string(params, "idTag", max_length=20)
     return await _set(ctx.session, id_tag, {"status": "Blocked"})
 
 
 @router.rpc("unblock_id_tag", callers={"command-api"})
-async def unblock_id_tag(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def unblock_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """Set an idTag Accepted again (its expiryDate still applies)."""
     id_tag = p.required_string(params, "idTag", max_length=20)
     return await _set(ctx.session, id_tag, {"status": "Accepted"})

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import func, literal_column, select
 
-from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime, utcnow
 
@@ -17,7 +16,7 @@ from . import reservations
 from .checks import INT32, fits
 from .db import meter_values, transactions
 from .docs import meter_value_doc, number, reservation_doc
-from .handlers import router
+from .router import Ctx, router
 
 tx = transactions.c
 REPORT_DAYS = 31
@@ -28,7 +27,7 @@ def _kwh(wh: Decimal | int | None) -> float:
 
 
 @router.rpc("energy_report", callers={"command-api"})
-async def energy_report(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def energy_report(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """kWh and cost per CP and per UTC day of the stop, for transactions stopped in [from, to)."""
     # `to` defaults to now and `from` to 31 days before it; chargePointId narrows to one CP.
     limit, offset = p.page(params, default=1000, maximum=10_000)
@@ -100,7 +99,7 @@ async def energy_report(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 
 @router.rpc("list_meter_values", callers={"command-api"})
-async def list_meter_values(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_meter_values(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """Sampled values in time order, of a transaction or of a CP (and connector), from/to."""
     limit, offset = p.page(params, default=1000, maximum=10_000)
     start, end = p.time_range(params)
@@ -133,7 +132,7 @@ async def list_meter_values(params: dict[str, Any], ctx: Context) -> dict[str, A
 
 
 @router.rpc("list_reservations", callers={"command-api"})
-async def list_reservations(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_reservations(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A page of reservations, newest first; filters chargePointId, status, active."""
     limit, offset = p.page(params)
     rows, total = await reservations.page(

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 
 from . import meter_values as mv
@@ -16,7 +15,7 @@ from . import params as p
 from .checks import INT32, fits
 from .db import meter_values, transaction_audit, transactions, unmatched_stops
 from .docs import audit_doc, meter_value_doc, transaction_doc, unmatched_stop_doc
-from .handlers import router
+from .router import Ctx, router
 from .transactions import OPERATOR, apply_stop, audit, load_for_update
 
 tx = transactions.c
@@ -30,7 +29,7 @@ def _transaction_id(params: dict[str, Any]) -> int:
 
 
 @router.rpc("list_transactions", callers={"command-api"})
-async def list_transactions(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_transactions(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A page of transactions, newest start first, filtered as the REST query asks."""
     # Filters: chargePointId, idTag (any case), active, stale (open and flagged), from/to on the
     # start time.
@@ -89,7 +88,7 @@ async def _with_details(
 
 
 @router.rpc("get_transaction", callers={"command-api"})
-async def get_transaction(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def get_transaction(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """One transaction with its sampled values in time order (paged) and its audit trail."""
     transaction_id = _transaction_id(params)
     limit = p.integer(params, "meterValuesLimit", 1000) or 0
@@ -103,7 +102,7 @@ async def get_transaction(params: dict[str, Any], ctx: Context) -> dict[str, Any
 
 
 @router.rpc("close_stale_transaction", callers={"command-api"})
-async def close_stale_transaction(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def close_stale_transaction(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """An operator closes a transaction its CP never stopped, with an audited reason."""
     # Only stale or superseded transactions, unless `force` is true. The meter reading is the
     # newest register value received (else meterStart), the stop time that reading's time (else
@@ -152,7 +151,7 @@ async def close_stale_transaction(params: dict[str, Any], ctx: Context) -> dict[
 
 
 @router.rpc("list_unmatched_stops", callers={"command-api"})
-async def list_unmatched_stops(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_unmatched_stops(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """StopTransactions kept for review, newest first; filters chargePointId and kind."""
     limit, offset = p.page(params)
     u = unmatched_stops.c

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import CallContext, Context
+from csms_shared.bus.router import CallContext
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
@@ -20,7 +20,7 @@ from .calls import DUPLICATES, log_warnings, received_at
 from .checks import connector_warnings, decision_time, future_warning
 from .docs import transaction_doc
 from .id_tags import count_open_transactions, load_id_tags_and_reservations
-from .settings import Settings
+from .router import CallCtx, Ctx
 from .transactions import insert_starts, supersede_open
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,12 @@ async def reservation_for_start(
 
 
 async def start_round(
-    calls: list[tuple[StartTransactionRequest, CallContext]], ctx: Context
+    calls: list[tuple[StartTransactionRequest, CallCtx]], ctx: Ctx
 ) -> list[StartTransactionResponse]:
     """StartTransactions of different CPs and idTags: a transactionId each (the same for a
     re-send) and the idTag's status, even when refused. One read of the tags and reservations,
     one INSERT, one look at what else is open on their connectors."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     session = ctx.session
     asked: list[tuple[StartTransactionRequest, CallContext, list[str], datetime]] = []
     for request, call in calls:

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import CallContext, Context
+from csms_shared.bus.router import CallContext
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
@@ -16,7 +16,7 @@ from .calls import DUPLICATES, log_warnings, received_at
 from .checks import decision_time, future_warning
 from .docs import transaction_doc
 from .id_tags import load_for_stops
-from .settings import Settings
+from .router import CallCtx, Ctx
 from .transactions import (
     CHARGE_POINT,
     OPERATOR,
@@ -30,12 +30,12 @@ log = logging.getLogger(__name__)
 
 
 async def stop_round(
-    calls: list[tuple[StopTransactionRequest, CallContext]], ctx: Context
+    calls: list[tuple[StopTransactionRequest, CallCtx]], ctx: Ctx
 ) -> list[StopTransactionResponse]:
     """StopTransactions of different transactions: each closed with its figures, or kept for
     review when it matches none of its CP's (accepted all the same: a refusal would make the
     CP retry forever). One locked read of the transactions and tags, one UPDATE."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     session = ctx.session
     found = await load_for_stops(session, [(r.transaction_id, r.id_tag) for r, _ in calls])
     responses: list[StopTransactionResponse | None] = [None] * len(calls)

@@ -11,7 +11,6 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import CallContext, Context
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.enums import DataTransferStatus, GenericStatus
@@ -34,9 +33,8 @@ from csms_shared.ocpp.v16.messages import (
 
 from .db import certificate_requests, data_transfers, operation_statuses, operations
 from .queries import ensure_charge_point
-from .router import router
+from .router import CallCtx, Ctx, router
 from .security import record_security_event
-from .settings import Settings
 
 # The command that starts each kind of operation, and the kind its status reports belong to.
 STARTED_BY = {
@@ -47,7 +45,7 @@ STARTED_BY = {
 }
 
 
-async def _report_status(ctx: CallContext, kind: str, status: str, request_id: int | None) -> None:
+async def _report_status(ctx: CallCtx, kind: str, status: str, request_id: int | None) -> None:
     """Attach a status report to the operation it belongs to, keep it, publish it."""
     cp_id = ctx.charge_point_id
     at = ctx.received_at or utcnow()
@@ -88,7 +86,7 @@ async def _report_status(ctx: CallContext, kind: str, status: str, request_id: i
 
 @router.on(Action.DIAGNOSTICS_STATUS_NOTIFICATION)
 async def diagnostics_status_notification(
-    request: DiagnosticsStatusNotificationRequest, ctx: CallContext
+    request: DiagnosticsStatusNotificationRequest, ctx: CallCtx
 ) -> DiagnosticsStatusNotificationResponse:
     """Progress of a diagnostics upload started by GetDiagnostics."""
     await _report_status(ctx, "diagnostics", request.status.value, None)
@@ -97,7 +95,7 @@ async def diagnostics_status_notification(
 
 @router.on(Action.FIRMWARE_STATUS_NOTIFICATION)
 async def firmware_status_notification(
-    request: FirmwareStatusNotificationRequest, ctx: CallContext
+    request: FirmwareStatusNotificationRequest, ctx: CallCtx
 ) -> FirmwareStatusNotificationResponse:
     """Progress of a firmware update started by UpdateFirmware."""
     await _report_status(ctx, "firmware", request.status.value, None)
@@ -106,7 +104,7 @@ async def firmware_status_notification(
 
 @router.on(Action.SIGNED_FIRMWARE_STATUS_NOTIFICATION)
 async def signed_firmware_status_notification(
-    request: SignedFirmwareStatusNotificationRequest, ctx: CallContext
+    request: SignedFirmwareStatusNotificationRequest, ctx: CallCtx
 ) -> SignedFirmwareStatusNotificationResponse:
     """Progress of a signed firmware update started by SignedUpdateFirmware."""
     await _report_status(ctx, "signed_firmware", request.status.value, request.request_id)
@@ -115,7 +113,7 @@ async def signed_firmware_status_notification(
 
 @router.on(Action.LOG_STATUS_NOTIFICATION)
 async def log_status_notification(
-    request: LogStatusNotificationRequest, ctx: CallContext
+    request: LogStatusNotificationRequest, ctx: CallCtx
 ) -> LogStatusNotificationResponse:
     """Progress of a log upload started by GetLog."""
     await _report_status(ctx, "log", request.status.value, request.request_id)
@@ -124,7 +122,7 @@ async def log_status_notification(
 
 @router.on(Action.SECURITY_EVENT_NOTIFICATION)
 async def security_event_notification(
-    request: SecurityEventNotificationRequest, ctx: CallContext
+    request: SecurityEventNotificationRequest, ctx: CallCtx
 ) -> SecurityEventNotificationResponse:
     """A security event the CP reports, kept in its security log."""
     await ensure_charge_point(ctx.session, ctx.charge_point_id)
@@ -155,7 +153,7 @@ def csr_problem(csr: str, cp_id: str) -> str | None:
 
 @router.on(Action.SIGN_CERTIFICATE)
 async def sign_certificate(
-    request: SignCertificateRequest, ctx: CallContext
+    request: SignCertificateRequest, ctx: CallCtx
 ) -> SignCertificateResponse:
     """Keep a CSR for this CP and hand it to the CA integration (`certificate.sign_requested`)."""
     problem = csr_problem(request.csr, ctx.charge_point_id)
@@ -183,9 +181,9 @@ async def sign_certificate(
 
 
 @router.on(Action.DATA_TRANSFER)
-async def data_transfer(request: DataTransferRequest, ctx: CallContext) -> DataTransferResponse:
+async def data_transfer(request: DataTransferRequest, ctx: CallCtx) -> DataTransferResponse:
     """Vendor-specific data: accepted for configured vendors and messages, always recorded."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     accepted_messages = settings.data_transfer_vendors.get(request.vendor_id)
     if accepted_messages is None:
         status = DataTransferStatus.UNKNOWN_VENDOR_ID
@@ -217,7 +215,7 @@ async def data_transfer(request: DataTransferRequest, ctx: CallContext) -> DataT
     return DataTransferResponse(status=status)
 
 
-async def start_operation(ctx: Context, event: dict[str, Any]) -> None:
+async def start_operation(ctx: Ctx, event: dict[str, Any]) -> None:
     """A GetDiagnostics / UpdateFirmware / GetLog / SignedUpdateFirmware the CP accepted."""
     kind = STARTED_BY[event["action"]]
     request = event.get("request") or {}

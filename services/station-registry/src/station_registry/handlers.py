@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import aliased
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import CallContext, Context, in_rounds
+from csms_shared.bus.router import in_rounds
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.enums import RegistrationStatus
@@ -23,11 +23,11 @@ from csms_shared.ocpp.v16.messages import (
 
 from .db import TIMESTAMP, charge_points, connectors, status_history
 from .queries import seen
-from .router import router
-from .settings import Settings, UnknownChargePointPolicy
+from .router import CallCtx, Ctx, router
+from .settings import UnknownChargePointPolicy
 
 
-def _received(ctx: CallContext) -> datetime:
+def _received(ctx: CallCtx) -> datetime:
     return ctx.received_at or utcnow()
 
 
@@ -86,7 +86,7 @@ _POLICY_STATUS = {
 
 @router.on(Action.BOOT_NOTIFICATION)
 async def boot_notification(
-    request: BootNotificationRequest, ctx: CallContext
+    request: BootNotificationRequest, ctx: CallCtx
 ) -> BootNotificationResponse:
     """Record or refresh the charge point and give it its heartbeat interval."""
     [response] = await boot_round([(request, ctx)], ctx)
@@ -95,7 +95,7 @@ async def boot_notification(
 
 @router.on_group(Action.BOOT_NOTIFICATION)
 async def boot_notification_group(
-    calls: list[tuple[BootNotificationRequest, CallContext]], ctx: Context
+    calls: list[tuple[BootNotificationRequest, CallCtx]], ctx: Ctx
 ) -> list[BootNotificationResponse]:
     """BootNotifications of many CPs (a storm of reconnects): one upsert for a round of them;
     a CP's second one in a later round."""
@@ -105,10 +105,10 @@ async def boot_notification_group(
 
 
 async def boot_round(
-    calls: list[tuple[BootNotificationRequest, CallContext]], ctx: Context
+    calls: list[tuple[BootNotificationRequest, CallCtx]], ctx: Ctx
 ) -> list[BootNotificationResponse]:
     """Upsert the CPs of `calls` (no two the same) in one statement; answer each."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     policy = _POLICY_STATUS[settings.unknown_charge_points].value
     params = []
     for request, call in calls:
@@ -162,7 +162,7 @@ async def boot_round(
 
 @router.on(Action.STATUS_NOTIFICATION)
 async def status_notification(
-    request: StatusNotificationRequest, ctx: CallContext
+    request: StatusNotificationRequest, ctx: CallCtx
 ) -> StatusNotificationResponse:
     """Connector status (connector 0 is the whole CP), kept with its history."""
     received = _received(ctx)
@@ -332,7 +332,7 @@ def _columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, list[Any
 
 @router.on_batch(Action.STATUS_NOTIFICATION)
 async def status_notification_batch(
-    calls: list[tuple[StatusNotificationRequest, CallContext]], ctx: Context
+    calls: list[tuple[StatusNotificationRequest, CallCtx]], ctx: Ctx
 ) -> None:
     """`status_notification` for many messages (of many CPs) in a constant number of statements."""
     if not calls:

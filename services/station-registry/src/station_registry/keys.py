@@ -9,13 +9,11 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 
 from .credentials import hash_key
 from .db import charge_points
-from .router import router
-from .settings import Settings
+from .router import Ctx, router
 
 # Security whitepaper: the Basic password (AuthorizationKey) is 16 to 40 characters.
 KEY_MIN, KEY_MAX = 16, 40
@@ -29,7 +27,7 @@ def _valid_key(key: Any) -> str:
     return key
 
 
-async def credentials_changed(ctx: Context, cp_id: str, profile: int, disconnect: bool) -> None:
+async def credentials_changed(ctx: Ctx, cp_id: str, profile: int, disconnect: bool) -> None:
     """Tell every gateway: forget cached handshake decisions for this CP (never the key itself)
     and, with `disconnect`, close its live connections so it comes back with the new ones."""
     await ctx.emit(
@@ -43,7 +41,7 @@ async def credentials_changed(ctx: Context, cp_id: str, profile: int, disconnect
     )
 
 
-async def _locked(ctx: Context, cp_id: str) -> Row[Any]:
+async def _locked(ctx: Ctx, cp_id: str) -> Row[Any]:
     row = (
         await ctx.session.execute(
             select(charge_points).where(charge_points.c.id == cp_id).with_for_update()
@@ -55,9 +53,9 @@ async def _locked(ctx: Context, cp_id: str) -> Row[Any]:
 
 
 @router.rpc("update_charge_point_settings", callers={"command-api"})
-async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def update_charge_point_settings(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """An admin registers a CP or sets its security profile and AuthorizationKey."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     cp_id = str(params.get("id", ""))
     profile = params.get("securityProfile")
     key = params.get("authorizationKey")
@@ -107,7 +105,7 @@ async def update_charge_point_settings(params: dict[str, Any], ctx: Context) -> 
 
 
 @router.rpc("revoke_authorization_key", callers={"command-api"})
-async def revoke_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def revoke_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """An admin withdraws a CP's key: at profile 1 or 2 it can no longer connect, and its live
     connections are closed."""
     cp_id = str(params.get("id", ""))
@@ -122,10 +120,10 @@ async def revoke_authorization_key(params: dict[str, Any], ctx: Context) -> dict
 
 
 @router.rpc("stage_authorization_key", callers={"command-api"})
-async def stage_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def stage_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A new key about to be sent to the CP: accepted beside the current one until the CP
     confirms it (`commit_authorization_key`) or refuses it (`discard_authorization_key`)."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     cp_id = str(params.get("id", ""))
     key = _valid_key(params.get("authorizationKey"))
     await _locked(ctx, cp_id)
@@ -139,7 +137,7 @@ async def stage_authorization_key(params: dict[str, Any], ctx: Context) -> dict[
 
 
 @router.rpc("commit_authorization_key", callers={"command-api"})
-async def commit_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def commit_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """The CP accepted its new key: from now on only that one works; its connections made with
     the old one are closed."""
     cp_id = str(params.get("id", ""))
@@ -160,7 +158,7 @@ async def commit_authorization_key(params: dict[str, Any], ctx: Context) -> dict
 
 
 @router.rpc("discard_authorization_key", callers={"command-api"})
-async def discard_authorization_key(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def discard_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """The CP refused its new key: the current one stays the only one."""
     cp_id = str(params.get("id", ""))
     await _locked(ctx, cp_id)

@@ -22,12 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
-from csms_shared.bus.router import Context
-
 from .db import TIMESTAMP, charge_points, gateways
 from .queries import locked_in_id_order, restore_swept
-from .router import router
-from .settings import Settings, UnknownChargePointPolicy
+from .router import Ctx, router
+from .settings import UnknownChargePointPolicy
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +100,13 @@ CONNECT_KNOWN = _connect_many(
 
 
 @router.event("station.connected")
-async def station_connected(event: dict[str, Any], ctx: Context) -> None:
+async def station_connected(event: dict[str, Any], ctx: Ctx) -> None:
     """The CP holds a connection on `gateway`; the newest connection wins."""
     await stations_connected([event], ctx)
 
 
 @router.on_event_group("station.connected")
-async def stations_connected(events: list[dict[str, Any]], ctx: Context) -> None:
+async def stations_connected(events: list[dict[str, Any]], ctx: Ctx) -> None:
     """`station_connected` of many CPs (a reconnect storm) in one statement, in id order."""
     newest: dict[str, tuple[datetime, dict[str, Any]]] = {}
     for event in events:
@@ -117,7 +115,7 @@ async def stations_connected(events: list[dict[str, Any]], ctx: Context) -> None
         if cp_id not in newest or newest[cp_id][0] <= at:
             newest[cp_id] = (at, event)  # ON CONFLICT touches a row once a statement
     ids = sorted(newest)
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     creates = settings.unknown_charge_points is UnknownChargePointPolicy.ACCEPT
     await ctx.session.execute(
         CONNECT_MANY if creates else CONNECT_KNOWN,
@@ -167,13 +165,13 @@ DISCONNECT_MANY = (
 
 
 @router.event("station.disconnected")
-async def station_disconnected(event: dict[str, Any], ctx: Context) -> None:
+async def station_disconnected(event: dict[str, Any], ctx: Ctx) -> None:
     """Offline, unless a newer connection has already taken over."""
     await stations_disconnected([event], ctx)
 
 
 @router.on_event_group("station.disconnected")
-async def stations_disconnected(events: list[dict[str, Any]], ctx: Context) -> None:
+async def stations_disconnected(events: list[dict[str, Any]], ctx: Ctx) -> None:
     """`station_disconnected` of many CPs (a drain) in one statement."""
     await ctx.session.execute(
         DISCONNECT_MANY,
@@ -208,7 +206,7 @@ APPLY_SEEN = (
 
 
 @router.event("station.seen")
-async def station_seen(event: dict[str, Any], ctx: Context) -> None:
+async def station_seen(event: dict[str, Any], ctx: Ctx) -> None:
     """Last seen of many CPs at once (Heartbeats a gateway answered itself)."""
     seen = event.get("seen") or {}
     if not isinstance(seen, dict) or not seen:
@@ -225,7 +223,7 @@ def _started(event: dict[str, Any]) -> datetime | None:
 
 
 @router.event("gateway.heartbeat")
-async def gateway_heartbeat(event: dict[str, Any], ctx: Context) -> None:
+async def gateway_heartbeat(event: dict[str, Any], ctx: Ctx) -> None:
     """A gateway is alive; its beat time is taken from the registry's clock (no skew).
 
     A gateway restarted under the same id (a pod's container restarted, a host's unit) beats
@@ -258,7 +256,7 @@ async def gateway_heartbeat(event: dict[str, Any], ctx: Context) -> None:
 
 
 @router.event("gateway.stopped")
-async def gateway_stopped(event: dict[str, Any], ctx: Context) -> None:
+async def gateway_stopped(event: dict[str, Any], ctx: Ctx) -> None:
     """A gateway drained and stopped: none of the CPs it held is online through it.
 
     The stop is recorded at the gateway's own clock (`at`), the clock of its CPs' `connectedAt`:

@@ -8,16 +8,15 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from csms_shared.bus.router import Context
 from csms_shared.ocpp.redaction import redact_request, redact_response, secret_keys
 
 from .cp_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
 from .queries import ensure_charge_point
-from .router import router
+from .router import Ctx, router
 
 
-async def _store_keys(ctx: Context, cp_id: str, keys: list[dict[str, Any]], at: datetime) -> None:
+async def _store_keys(ctx: Ctx, cp_id: str, keys: list[dict[str, Any]], at: datetime) -> None:
     """Keys as a command completed at `at` saw them; a key set by a later one stays."""
     c = configuration.c
     for item in keys:
@@ -32,7 +31,7 @@ async def _store_keys(ctx: Context, cp_id: str, keys: list[dict[str, Any]], at: 
 
 
 @router.event("command.completed")
-async def command_completed(event: dict[str, Any], ctx: Context) -> None:
+async def command_completed(event: dict[str, Any], ctx: Ctx) -> None:
     """Keep what the CP confirmed: its configuration and its connectors' availability.
 
     Events of commands completed close together are followed concurrently and may commit in

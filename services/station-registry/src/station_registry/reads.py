@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime
 
@@ -23,12 +22,11 @@ from .db import (
     status_history,
 )
 from .queries import charge_point_doc, charge_point_page, load_charge_points, page
-from .router import router
-from .settings import Settings
+from .router import Ctx, router
 
 
 @router.rpc("list_charge_points", callers={"command-api"})
-async def list_charge_points(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_charge_points(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A page of charge points with their connectors."""
     limit, offset = page(params)
     online = params.get("online")
@@ -39,7 +37,7 @@ async def list_charge_points(params: dict[str, Any], ctx: Context) -> dict[str, 
 
 
 @router.rpc("get_charge_point", callers={"command-api"})
-async def get_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def get_charge_point(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """One charge point with its connectors."""
     cp_id = params.get("id")
     if not isinstance(cp_id, str):
@@ -77,7 +75,7 @@ async def get_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, An
 
 
 @router.rpc("status_history", callers={"command-api"})
-async def get_status_history(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def get_status_history(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A CP's status notifications, newest first."""
     h = status_history.c
     return await charge_point_page(
@@ -100,10 +98,10 @@ FORGET_GATEWAYS_AFTER = timedelta(hours=1)
 
 
 @router.rpc("status_summary", callers={"command-api"})
-async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def status_summary(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """Charge points known and connected, in all and per gateway: `up`, `silent` (beats overdue,
     its CPs shown offline) or `stopped`; gone gateways are dropped after an hour."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     cp, gw = charge_points.c, gateways.c
     known = await ctx.session.scalar(select(func.count()).select_from(charge_points))
     rows = (
@@ -148,7 +146,7 @@ async def status_summary(params: dict[str, Any], ctx: Context) -> dict[str, Any]
 
 
 @router.rpc("operations", callers={"command-api"})
-async def list_operations(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_operations(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A CP's firmware updates, diagnostics and log uploads, newest first, with their reports."""
     limit, offset = page(params)
     cp_id = str(params.get("id", ""))
@@ -191,7 +189,7 @@ async def list_operations(params: dict[str, Any], ctx: Context) -> dict[str, Any
 
 
 @router.rpc("data_transfers", callers={"command-api"})
-async def list_data_transfers(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_data_transfers(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """DataTransfer requests a CP sent, newest first."""
     return await charge_point_page(
         ctx.session,
@@ -209,7 +207,7 @@ async def list_data_transfers(params: dict[str, Any], ctx: Context) -> dict[str,
 
 
 @router.rpc("certificate_requests", callers={"command-api"})
-async def list_certificate_requests(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_certificate_requests(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """CSRs a CP sent with SignCertificate, newest first."""
     return await charge_point_page(
         ctx.session,

@@ -11,7 +11,6 @@ from sqlalchemy import String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import format_datetime, utcnow
 
@@ -19,14 +18,14 @@ from .credentials import Check, checker, hash_key, needs_rehash
 from .db import charge_points, security_events
 from .keys import credentials_changed
 from .queries import charge_point_page
-from .router import router
+from .router import Ctx, router
 from .settings import Settings, UnknownChargePointPolicy
 
 log = logging.getLogger(__name__)
 
 
 async def record_security_event(
-    ctx: Context,
+    ctx: Ctx,
     cp_id: str,
     kind: str,
     tech_info: str | None,
@@ -95,11 +94,9 @@ async def _check_key(handshake: dict[str, Any], row: Any, settings: Settings) ->
     return await checker(settings).check(row.id, password, stored)
 
 
-async def _admit(
-    ctx: Context, handshake: dict[str, Any], row: Any, check: KeyCheck
-) -> dict[str, Any]:
+async def _admit(ctx: Ctx, handshake: dict[str, Any], row: Any, check: KeyCheck) -> dict[str, Any]:
     """May this handshake open a connection? Checks the CP's security profile."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     cp_id = str(handshake.get("id", ""))
     password = handshake.get("password")
     tls = bool(handshake.get("tls"))
@@ -155,10 +152,10 @@ async def _admit(
     }
 
 
-async def _key_proven(ctx: Context, row: Any, password: str, matched: str | None) -> None:
+async def _key_proven(ctx: Ctx, row: Any, password: str, matched: str | None) -> None:
     """A CP that connects with its staged key has it: the staged key becomes its key. A hash
     weaker than the settings ask for is replaced now that the key is known."""
-    settings: Settings = ctx.settings
+    settings = ctx.settings
     c = charge_points.c
     if matched is not None and matched == row.auth_key_pending_hash:
         await ctx.session.execute(
@@ -183,7 +180,7 @@ MAX_HANDSHAKES = 500
 
 
 @router.rpc("authorize_connections", callers={"gateway"})
-async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def authorize_connections(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """The handshakes a gateway holds open at once (a reconnect storm): one read for all of
     them, a decision each, in order (`decisions`)."""
     handshakes = params.get("handshakes")
@@ -207,7 +204,7 @@ async def authorize_connections(params: dict[str, Any], ctx: Context) -> dict[st
 
 
 @router.rpc("approve_charge_point", callers={"command-api"})
-async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def approve_charge_point(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """An admin accepts a Pending (or Rejected) CP; its next BootNotification is Accepted."""
     cp_id = str(params.get("id", ""))
     result = await ctx.session.execute(
@@ -223,7 +220,7 @@ async def approve_charge_point(params: dict[str, Any], ctx: Context) -> dict[str
 
 
 @router.rpc("security_events", callers={"command-api"})
-async def list_security_events(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def list_security_events(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A CP's security events, newest first."""
     e = security_events.c
     return await charge_point_page(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,13 +15,18 @@ from ..ocpp.v16.actions import ACTIONS, Action
 from .access import ROLES, check_roles
 from .outbox import emit, emit_many
 
+SettingsT = TypeVar("SettingsT")
+
 
 @dataclass(slots=True)
-class Context:
-    """What a handler gets besides its input: the DB session of this message and the settings."""
+class Context(Generic[SettingsT]):
+    """What a handler gets besides its input: the DB session of this message and the settings.
+
+    Generic in the service's settings class: a handler that takes `Context[Settings]` reads
+    `ctx.settings.heartbeat_interval` typed, without a cast."""
 
     session: AsyncSession
-    settings: Any
+    settings: SettingsT
     outbox: Table | None = None
     emitted: int = 0
     # Run by the runtime once this message's (or batch's) transaction committed.
@@ -46,7 +51,7 @@ class Context:
 
 
 @dataclass(slots=True)
-class CallContext(Context):
+class CallContext(Context[SettingsT]):
     """Context of a CP's CALL: who sent it, which message, when the gateway received it."""
 
     charge_point_id: str = ""
@@ -55,17 +60,19 @@ class CallContext(Context):
     received_at: datetime | None = None
 
 
-CallHandler = Callable[[Any, CallContext], Awaitable[OcppModel]]
+CallHandler = Callable[[Any, "CallContext[Any]"], Awaitable[OcppModel]]
 # Notifications of one action handled together: (request, its own context) pairs whose contexts
 # share the batch's session; the batch's Context collects what they emit.
-BatchHandler = Callable[[list[tuple[Any, CallContext]], Context], Awaitable[None]]
+BatchHandler = Callable[[list[tuple[Any, "CallContext[Any]"]], "Context[Any]"], Awaitable[None]]
 # Decision calls of one action answered together: (request, its own context) pairs sharing the
 # group's session; one response per call, in order.
-GroupHandler = Callable[[list[tuple[Any, CallContext]], Context], Awaitable[list[OcppModel]]]
-RpcHandler = Callable[[dict[str, Any], Context], Awaitable[Any]]
-EventHandler = Callable[[dict[str, Any], Context], Awaitable[None]]
+GroupHandler = Callable[
+    [list[tuple[Any, "CallContext[Any]"]], "Context[Any]"], Awaitable[list[OcppModel]]
+]
+RpcHandler = Callable[[dict[str, Any], "Context[Any]"], Awaitable[Any]]
+EventHandler = Callable[[dict[str, Any], "Context[Any]"], Awaitable[None]]
 # Events of one pattern followed together (set-based statements), in the group's transaction.
-EventGroupHandler = Callable[[list[dict[str, Any]], Context], Awaitable[None]]
+EventGroupHandler = Callable[[list[dict[str, Any]], "Context[Any]"], Awaitable[None]]
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 

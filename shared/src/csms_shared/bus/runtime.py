@@ -359,7 +359,7 @@ class ServiceRuntime:
         if self.connection is not None:
             await self.connection.close()
 
-    def _context(self, session: AsyncSession) -> Context:
+    def _context(self, session: AsyncSession) -> Context[Any]:
         return Context(session=session, settings=self.settings, outbox=self._outbox)
 
     async def _reply(self, message: Delivery, body: dict[str, Any] | bytes) -> None:
@@ -376,7 +376,7 @@ class ServiceRuntime:
                 ),
             )
 
-    def _committed(self, ctx: Context) -> None:
+    def _committed(self, ctx: Context[Any]) -> None:
         if ctx.emitted and self.relay is not None:
             self.relay.wake()
         for callback in ctx.committed:
@@ -385,7 +385,7 @@ class ServiceRuntime:
             except Exception:
                 log.exception("after-commit callback failed")
 
-    def _call_context(self, session: AsyncSession, headers: Mapping[str, Any]) -> CallContext:
+    def _call_context(self, session: AsyncSession, headers: Mapping[str, Any]) -> CallContext[Any]:
         return CallContext(
             session=session,
             settings=self.settings,
@@ -589,8 +589,8 @@ class ServiceRuntime:
         order = by_charge_point([headers for headers, _ in (e.item for e in group)])
         items = [group[n].item for n in order]
 
-        async def run() -> tuple[list[Any], list[Context]]:
-            contexts: list[Context] = []
+        async def run() -> tuple[list[Any], list[Context[Any]]]:
+            contexts: list[Context[Any]] = []
             async with self.sessions() as session, session.begin():
                 calls = [(request, self._call_context(session, h)) for h, request in items]
                 contexts += [ctx for _, ctx in calls]
@@ -747,7 +747,7 @@ class ServiceRuntime:
         BATCH_SIZE.labels(self._service, route.action).observe(len(items))
         ordered = [items[n] for n in by_charge_point([p.message.headers or {} for p in items])]
 
-        async def run() -> Context:
+        async def run() -> Context[Any]:
             async with self.sessions() as session, session.begin():
                 ctx = self._context(session)
                 calls = [
@@ -820,8 +820,8 @@ class ServiceRuntime:
             bodies = [body for _, body in (entry.item for entry in group)]
             order = by_charge_point(bodies, "chargePointId")
 
-            async def run() -> list[Context]:
-                contexts: list[Context] = []
+            async def run() -> list[Context[Any]]:
+                contexts: list[Context[Any]] = []
                 async with self.sessions() as session, session.begin():
                     if together is not None:
                         ctx = self._context(session)

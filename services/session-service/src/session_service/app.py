@@ -8,7 +8,14 @@ from csms_shared.db import upgrade
 from csms_shared.service import serve
 
 # Importing the entrypoint modules registers their routes on the one router.
-from . import followers, local_list, rpc_id_tags, rpc_reports, rpc_transactions  # noqa: F401
+from . import (  # noqa: F401
+    followers,
+    handlers,
+    local_list,
+    rpc_id_tags,
+    rpc_reports,
+    rpc_transactions,
+)
 from .db import outbox
 from .router import router
 from .settings import Settings

@@ -19,7 +19,7 @@ from csms_shared.logging import configure_logging
 from csms_shared.ocpp.redaction import secret_keys
 
 from . import problems
-from .api import charge_points, commands, keys, sessions
+from .api import charge_points, commands, connectors, keys, sessions
 from .api.deps import AppState
 from .auth import ensure_bootstrap_admin
 from .dispatcher import Dispatcher
@@ -109,7 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
 
     app.add_middleware(RefuseNul)
-    for module in (commands, charge_points, sessions, keys):
+    for module in (commands, charge_points, connectors, sessions, keys):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

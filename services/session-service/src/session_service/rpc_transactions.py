@@ -31,13 +31,15 @@ def _transaction_id(params: dict[str, Any]) -> int:
 @router.rpc("list_transactions", callers={"command-api"})
 async def list_transactions(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
     """A page of transactions, newest start first, filtered as the REST query asks."""
-    # Filters: chargePointId, idTag (any case), active, stale (open and flagged), from/to on the
-    # start time.
+    # Filters: chargePointId, connectorId, idTag (any case), active, stale (open and flagged),
+    # from/to on the start time.
     limit, offset = p.page(params)
     start, end = p.time_range(params)
     where: list[Any] = []
     if (cp_id := p.string(params, "chargePointId", max_length=48)) is not None:
         where.append(tx.charge_point_id == cp_id)
+    if (connector := p.integer(params, "connectorId")) is not None:
+        where.append(tx.connector_id == connector)
     if (id_tag := p.string(params, "idTag", max_length=20)) is not None:
         where.append(func.lower(tx.id_tag) == id_tag.lower())
     if (active := p.boolean(params, "active")) is not None:

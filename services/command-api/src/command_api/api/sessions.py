@@ -88,6 +88,7 @@ async def list_transactions(
     state: State,
     principal: Viewer,
     charge_point_id: CpFilter = None,
+    connector_id: Annotated[int | None, Query(alias="connectorId", ge=0, lt=2**63)] = None,
     id_tag: Annotated[str | None, Query(alias="idTag", max_length=20)] = None,
     active: bool | None = None,
     stale: bool | None = None,
@@ -96,12 +97,13 @@ async def list_transactions(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Transactions, newest first; filter by CP, idTag, active, stale and start time."""
+    """Transactions, newest first; filter by CP, connector, idTag, active, stale and start."""
     result: dict[str, Any] = await rpc(
         state,
         SESSIONS,
         "list_transactions",
         chargePointId=charge_point_id,
+        connectorId=connector_id,
         idTag=id_tag,
         active=active,
         stale=stale,

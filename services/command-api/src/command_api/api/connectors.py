@@ -1,0 +1,91 @@
+"""Connectors as operators name them: stop what charges on connector n of a CP."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path, Query
+from fastapi.responses import JSONResponse
+
+from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+from csms_shared.ocpp.v16.messages import (
+    RemoteStopTransactionRequest,
+    RemoteStopTransactionResponse,
+)
+
+from ..models import Resource
+from ..problems import ProblemError
+from .commands import _COMMAND_PROBLEMS, send_command
+from .deps import Operator, Session, State, api_router, rpc
+
+router = api_router(404, tags=["transactions"])
+
+
+class ConnectorStopped(Resource):
+    """The CP answered RemoteStopTransaction for the transaction active on the connector."""
+
+    command_id: str
+    transaction_id: int
+    response: RemoteStopTransactionResponse
+
+
+class ConnectorStopSent(Resource):
+    """`?wait=false`: RemoteStopTransaction is on its way; its outcome lands on the command."""
+
+    command_id: str
+    transaction_id: int
+    status: str
+
+
+CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
+ConnectorId = Annotated[int, Path(alias="connector", ge=1, lt=2**31)]
+
+
+@router.post(
+    "/charge-points/{id}/connectors/{connector}/stop",
+    response_model=ConnectorStopped,
+    responses={202: {"model": ConnectorStopSent}, **_COMMAND_PROBLEMS},
+)
+async def stop_connector(
+    state: State,
+    session: Session,
+    principal: Operator,
+    cp_id: CpId,
+    connector: ConnectorId,
+    timeout: Annotated[float | None, Query(gt=0, description="Seconds to wait for the CP")] = None,
+    wait: Annotated[bool, Query(description="false: answer 202 at once")] = True,
+) -> JSONResponse:
+    """Stop the transaction active on this connector: RemoteStopTransaction with its id (found
+    here, so the operator need not look it up); 404 when nothing charges there."""
+    active: dict[str, Any] = await rpc(
+        state,
+        "session-service",
+        "list_transactions",
+        chargePointId=cp_id,
+        connectorId=connector,
+        active=True,
+        limit=1,
+    )
+    if not active["items"]:
+        raise ProblemError(
+            404, f"No transaction is active on connector {connector} of charge point {cp_id!r}"
+        )
+    transaction_id = int(active["items"][0]["transactionId"])
+    sent = await send_command(
+        state,
+        session,
+        principal,
+        cp_id,
+        "RemoteStopTransaction",
+        RemoteStopTransactionRequest(transaction_id=transaction_id),
+        timeout,
+        wait,
+    )
+    if not wait or sent.response is None:
+        return JSONResponse(
+            {"commandId": sent.command_id, "status": "pending", "transactionId": transaction_id},
+            202,
+        )
+    return JSONResponse(
+        {"commandId": sent.command_id, "transactionId": transaction_id, "response": sent.response}
+    )

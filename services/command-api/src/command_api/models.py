@@ -51,6 +51,12 @@ class Connector(Resource):
     availability: str
 
 
+class ConnectorOfChargePoint(Connector):
+    """A connector in a list across charge points."""
+
+    charge_point_id: str
+
+
 class ConfigurationEntry(Resource):
     """A configuration key as last read (GetConfiguration) or changed (ChangeConfiguration)."""
 

@@ -113,6 +113,8 @@ async def close_stale_transaction(params: dict[str, Any], ctx: Ctx) -> dict[str,
     reason = p.required_string(params, "reason", max_length=500)
     operator = p.required_string(params, "operator", max_length=100)
     force = p.boolean(params, "force") or False
+    # The final reading an admin read off the meter, if given (command-api checks the role).
+    given = p.integer(params, "meterStop")
     row = await load_for_update(ctx.session, transaction_id)
     if row is None:
         raise RpcError("not_found", f"transaction {transaction_id} does not exist")
@@ -122,7 +124,14 @@ async def close_stale_transaction(params: dict[str, Any], ctx: Ctx) -> dict[str,
         raise RpcError(
             "invalid", f"transaction {transaction_id} is neither stale nor superseded (force?)"
         )
-    if row.last_meter_wh is not None and row.last_meter_wh >= row.meter_start:
+    if given is not None:
+        if given < row.meter_start:
+            raise RpcError(
+                "invalid",
+                f"meterStop {given} is below the transaction's meterStart {row.meter_start}",
+            )
+        meter_stop, basis = given, "given by the operator"
+    elif row.last_meter_wh is not None and row.last_meter_wh >= row.meter_start:
         meter_stop, basis = int(row.last_meter_wh), "newest register reading"
     else:
         meter_stop, basis = int(row.meter_start), "no register reading: meterStart"

@@ -21,7 +21,7 @@ from .db import (
     operations,
     status_history,
 )
-from .queries import charge_point_doc, charge_point_page, load_charge_points, page
+from .queries import charge_point_doc, charge_point_page, connector_doc, load_charge_points, page
 from .router import Ctx, router
 
 
@@ -91,6 +91,30 @@ async def get_status_history(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]
             **({"info": r.info} if r.info else {}),
         },
     )
+
+
+@router.rpc("list_connectors", callers={"command-api"})
+async def list_connectors(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+    """Connectors with their status, by CP then connector id; `chargePointId` filters."""
+    limit, offset = page(params)
+    c = connectors.c
+    where = []
+    if params.get("chargePointId") is not None:
+        where.append(c.charge_point_id == str(params["chargePointId"]))
+    total = await ctx.session.scalar(select(func.count()).select_from(connectors).where(*where))
+    rows = await ctx.session.execute(
+        select(connectors)
+        .where(*where)
+        .order_by(c.charge_point_id, c.connector_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return {
+        "items": [{"chargePointId": r.charge_point_id, **connector_doc(r)} for r in rows],
+        "total": int(total or 0),
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 # A gateway that stopped or went silent is listed as such for this long, then no more.

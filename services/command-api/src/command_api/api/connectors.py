@@ -13,10 +13,10 @@ from csms_shared.ocpp.v16.messages import (
     RemoteStopTransactionResponse,
 )
 
-from ..models import Resource
+from ..models import ConnectorOfChargePoint, Page, Resource
 from ..problems import ProblemError
 from .commands import _COMMAND_PROBLEMS, send_command
-from .deps import Operator, Session, State, api_router, rpc
+from .deps import MAX_OFFSET, Operator, Session, State, Viewer, api_router, rpc
 
 router = api_router(404, tags=["transactions"])
 
@@ -39,6 +39,28 @@ class ConnectorStopSent(Resource):
 
 CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
 ConnectorId = Annotated[int, Path(alias="connector", ge=1, lt=2**31)]
+
+
+@router.get("/connectors", response_model=Page[ConnectorOfChargePoint])
+async def list_connectors(
+    state: State,
+    principal: Viewer,
+    charge_point_id: Annotated[
+        str | None, Query(alias="chargePointId", pattern=CHARGE_POINT_ID_PATTERN)
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    """Connectors with their last status and availability, by CP; filter by chargePointId."""
+    result: dict[str, Any] = await rpc(
+        state,
+        "station-registry",
+        "list_connectors",
+        chargePointId=charge_point_id,
+        limit=limit,
+        offset=offset,
+    )
+    return result
 
 
 @router.post(

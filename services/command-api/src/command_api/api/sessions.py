@@ -13,6 +13,7 @@ from csms_shared.ocpp._base import DateTime, format_datetime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from .. import problems
+from ..auth import Role
 from ..models import (
     EnergyReport,
     IdTag,
@@ -23,6 +24,7 @@ from ..models import (
     TransactionDetail,
     UnmatchedStop,
 )
+from ..problems import ProblemError
 from .deps import MAX_OFFSET, Admin, Operator, State, Viewer, api_router, rpc
 
 router = api_router(404, 503)
@@ -78,6 +80,12 @@ class CloseTransaction(ApiModel):
 
     reason: str = Field(min_length=1, max_length=500)
     force: bool = False
+    meter_stop: int | None = Field(
+        default=None,
+        ge=0,
+        lt=2**63,
+        description="The final register reading (Wh) the operator read off the meter; admin only",
+    )
 
 
 # -- transactions ---------------------------------------------------------------------------
@@ -145,7 +153,10 @@ async def close_transaction(
     transaction_id: Annotated[int, Path(ge=-(2**31), le=2**31 - 1)],
     body: CloseTransaction,
 ) -> dict[str, Any]:
-    """Close a stale or superseded transaction the CP never stopped; the reason is audited."""
+    """Close a stale or superseded transaction the CP never stopped; the reason is audited. An
+    admin may give the final reading (`meterStop`), else the newest one received counts."""
+    if body.meter_stop is not None and not principal.may(Role.ADMIN):
+        raise ProblemError(403, "Closing with a meterStop of your own needs the admin role")
     result: dict[str, Any] = await rpc(
         state,
         SESSIONS,

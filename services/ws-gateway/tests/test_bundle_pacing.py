@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ws_gateway.bus import _Gatherer, _Waiting
+from ws_gateway.gather import Gatherer, Waiting
 
 WAIT = 0.2  # long beside a loop turn: a busy test machine cannot blur the two
 
@@ -16,20 +16,20 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[float, str, int]] = []
 
-    async def send(self, action: str, waiting: list[_Waiting]) -> None:
+    async def send(self, action: str, waiting: list[Waiting]) -> None:
         self.sent.append((asyncio.get_running_loop().time(), action, len(waiting)))
         for *_, future, _timeout in waiting:
             future.set_result(None)
 
 
-def call(n: int) -> tuple[_Waiting, asyncio.Future[Any]]:
+def call(n: int) -> tuple[Waiting, asyncio.Future[Any]]:
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     return ("CP-1", f"m{n}", "2026-01-01T00:00:00+00:00", {}, future, 0.0), future
 
 
 async def test_a_call_after_a_quiet_spell_leaves_on_the_next_turn() -> None:
     recorder = Recorder()
-    gatherer = _Gatherer("notification", recorder.send, wait=WAIT)
+    gatherer = Gatherer("notification", recorder.send, wait=WAIT)
     loop = asyncio.get_running_loop()
     item, future = call(1)
     added = loop.time()
@@ -41,7 +41,7 @@ async def test_a_call_after_a_quiet_spell_leaves_on_the_next_turn() -> None:
 
 async def test_calls_soon_after_a_bundle_wait_and_leave_together() -> None:
     recorder = Recorder()
-    gatherer = _Gatherer("notification", recorder.send, wait=WAIT)
+    gatherer = Gatherer("notification", recorder.send, wait=WAIT)
     first, first_done = call(0)
     gatherer.add("MeterValues", first)
     await first_done
@@ -64,7 +64,7 @@ async def test_calls_soon_after_a_bundle_wait_and_leave_together() -> None:
 
 async def test_without_a_wait_only_the_same_turn_is_gathered() -> None:
     recorder = Recorder()
-    gatherer = _Gatherer("notification", recorder.send)
+    gatherer = Gatherer("notification", recorder.send)
     a, a_done = call(1)
     b, b_done = call(2)
     gatherer.add("MeterValues", a)

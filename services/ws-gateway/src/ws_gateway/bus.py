@@ -20,9 +20,8 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import DeliveryError
-from prometheus_client import Histogram
 
-from csms_shared.bus.bundle import BUNDLE_MAX, BadBundle, encode_bundle, reply_items
+from csms_shared.bus.bundle import BadBundle, encode_bundle, reply_items
 from csms_shared.bus.connection import connect
 from csms_shared.bus.publish import publish
 from csms_shared.bus.replies import ReplyWaiter
@@ -42,6 +41,8 @@ from csms_shared.bus.topology import (
     gateway_queue,
 )
 
+from .gather import Gatherer, Waiting, settle
+
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
@@ -52,108 +53,12 @@ BIND_CHANNELS = 4
 # Routing keys of the CALLs seen so far (`v16.<Action>`), built once per action.
 _ROUTING_KEYS: dict[str, str] = {}
 
-# A CALL waiting for the next bundle of its action: cp, message id, received, payload, the
-# future its CP's worker awaits, and (decision calls) how long to wait for the answer.
-_Waiting = tuple[str, str, str, dict[str, Any], "asyncio.Future[Any]", float]
-
 # Events a gateway follows: a CP's key or profile changed, so cached handshake decisions go.
 GATEWAY_EVENTS = ("station.credentials_changed",)
 
 
-BUNDLED = Histogram(
-    "gateway_bundle_calls",
-    "CP CALLs that left in one AMQP message",
-    ["kind"],
-    buckets=(1, 2, 5, 10, 20, 50, 100),
-)
-
-
 class Unroutable(Exception):
     """The broker returned the message: nobody owns that routing key."""
-
-
-class _Gatherer:
-    """CALLs of one kind waiting to leave together, one bundle per action, at most BUNDLE_MAX.
-
-    Paced (`in_flight=0`, notifications): at most one bundle of an action leaves per `wait`
-    seconds. A CALL after a quiet spell (its action's last bundle left `wait` ago or longer)
-    leaves on the next turn of the event loop; one that comes sooner waits until `wait` after
-    that bundle, and whatever arrived by then leaves with it. An idle gateway adds no delay
-    and a busy one at most `wait`, while the bundles grow with the rate.
-
-    Gated (`in_flight=k`, decision calls): a CALL leaves on the next turn unless k bundles of
-    its action still await their answer (`done` not yet called); then it leaves with the
-    others that queued meanwhile, as soon as one of them is answered. An idle gateway adds no
-    delay; a busy one sends fewer, larger messages, and the owner answers each from one
-    transaction. More than one in flight: one slow bundle does not hold up its action.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        send: Callable[[str, list[_Waiting]], Awaitable[None]],
-        wait: float = 0.0,
-        in_flight: int = 0,
-    ) -> None:
-        self._sizes = BUNDLED.labels(kind)
-        self._send = send
-        self._wait = wait
-        self._limit = in_flight
-        self._waiting: dict[str, list[_Waiting]] = {}
-        self._out: dict[str, int] = {}
-        self._last_flush: dict[str, float] = {}  # loop time of an action's last bundle (paced)
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _gate_open(self, action: str) -> bool:
-        return not self._limit or self._out.get(action, 0) < self._limit
-
-    def add(self, action: str, item: _Waiting) -> None:
-        """Queue a CALL for the next bundle of its action."""
-        waiting = self._waiting.get(action)
-        if waiting is None:
-            waiting = self._waiting[action] = []
-            if self._gate_open(action):
-                loop = asyncio.get_running_loop()
-                due = self._last_flush.get(action, -self._wait) + self._wait
-                if due > loop.time():
-                    loop.call_at(due, self._flush, action)
-                else:
-                    loop.call_soon(self._flush, action)
-        waiting.append(item)
-        if len(waiting) >= BUNDLE_MAX:
-            self._flush(action)
-
-    def done(self, action: str) -> None:
-        """A gated bundle of `action` is through: what queued behind it may leave."""
-        self._out[action] -= 1
-        if action in self._waiting and self._gate_open(action):
-            self._flush(action)
-
-    def _flush(self, action: str) -> None:
-        waiting = self._waiting.pop(action, None)
-        if waiting:
-            # Calls whose CP went away, or whose wait expired, while they queued.
-            waiting = [item for item in waiting if not item[4].done()]
-        if waiting:
-            self._sizes.observe(len(waiting))
-            if self._wait:
-                self._last_flush[action] = asyncio.get_running_loop().time()
-            if self._limit:
-                self._out[action] = self._out.get(action, 0) + 1
-            task = asyncio.create_task(self._send(action, waiting))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-
-def _settle(waiting: list[_Waiting], results: list[Any] | BaseException) -> None:
-    """Hand each waiting CALL its result, or the same exception to all."""
-    for n, (*_, future, _timeout) in enumerate(waiting):
-        if future.done():  # its CP went away meanwhile
-            continue
-        if isinstance(results, BaseException):
-            future.set_exception(results)
-        else:
-            future.set_result(results[n])
 
 
 class GatewayBus:
@@ -175,9 +80,9 @@ class GatewayBus:
         # CALLs ready in one turn of the event loop (or within the wait) leave in one message
         # per action: notifications, and decision calls answered from one transaction.
         self._bundle = bundle
-        self._notifications = _Gatherer("notification", self._publish_bundle, bundle_wait)
+        self._notifications = Gatherer("notification", self._publish_bundle, bundle_wait)
         self._bundle_requests = bundle_requests
-        self._requests = _Gatherer(
+        self._requests = Gatherer(
             "request", self._publish_requests, in_flight=max(1, request_bundles_in_flight)
         )
         self.waiter = ReplyWaiter()
@@ -314,7 +219,7 @@ class GatewayBus:
             headers={HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: count},
         )
 
-    async def _publish_bundle(self, action: str, waiting: list[_Waiting]) -> None:
+    async def _publish_bundle(self, action: str, waiting: list[Waiting]) -> None:
         """One message for all of them (a lone one as a plain message); settle each CP's wait."""
         try:
             if len(waiting) == 1:
@@ -329,9 +234,9 @@ class GatewayBus:
                 future.cancel()
             raise
         except Exception as exc:
-            _settle(waiting, exc)
+            settle(waiting, exc)
             return
-        _settle(waiting, [None] * len(waiting))
+        settle(waiting, [None] * len(waiting))
 
     async def request(
         self,
@@ -379,7 +284,7 @@ class GatewayBus:
             raise
         return await self.waiter.wait(correlation_id, future, timeout)
 
-    async def _publish_requests(self, action: str, waiting: list[_Waiting]) -> None:
+    async def _publish_requests(self, action: str, waiting: list[Waiting]) -> None:
         """One message for all of them (a lone one as a plain call); each gets its own answer."""
         timeout = max(item[5] for item in waiting)
         results: list[Any] | BaseException
@@ -416,7 +321,7 @@ class GatewayBus:
             results = exc
         finally:
             self._requests.done(action)
-        _settle(waiting, results)
+        settle(waiting, results)
 
     async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
         """Answer whoever sent a command."""

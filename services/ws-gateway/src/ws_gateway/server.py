@@ -1,55 +1,38 @@
-"""The WebSocket server: handshake checks, presence, takeover, drain."""
+"""The WebSocket server: connections, presence, takeover, commands in, drain."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
 import ssl
-import weakref
 from datetime import datetime, timedelta
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import DeliveryError
-from prometheus_client import Counter, Gauge
+from prometheus_client import Gauge
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.http11 import Request, Response
 
 from csms_shared.bus.events import event_body
-from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.ocpp._base import format_datetime, utcnow
-from csms_shared.ocpp.identity import CHARGE_POINT_ID_CHARS, is_charge_point_id
 
-from .auth import Decision, HandshakeAuthorizer, basic_credentials
 from .bus import GatewayBus
-from .limits import AddressLimiter
+from .handshake import OCPP_PATH, SUBPROTOCOL, Handshakes, cp_id_of
 from .seen import SeenTracker
 from .session import ChargePointSession
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOL = "ocpp1.6"
-OCPP_PATH = "/ocpp/"
 CONNECTED = Gauge("gateway_connections", "Charge points connected to this gateway")
-HANDSHAKES = Counter("gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"])
 
 CLOSE_TAKEN_OVER = 4000  # private-use close code: a newer connection for this id took over
 CLOSE_CREDENTIALS_CHANGED = 4001  # private-use: reconnect with the CP's new credentials
 CLOSE_UNAVAILABLE = 1011  # internal error: the broker could not be reached
 CLOSE_GOING_AWAY = 1001
 DRAIN_STEP = 0.1
-
-
-def _cp_id(path: str) -> str | None:
-    if not path.startswith(OCPP_PATH):
-        return None
-    return unquote(path[len(OCPP_PATH) :].split("?", 1)[0])
 
 
 class Gateway:
@@ -67,137 +50,19 @@ class Gateway:
         self._server: Server | None = None
         self._ssl = ssl_context
         assert bus.rpc is not None, "start the bus first"
-        self._authorizer = HandshakeAuthorizer(
-            bus.rpc, settings.auth_cache_seconds, timeout=settings.admission_timeout
-        )
-        self._handshakes = AddressLimiter(
-            settings.handshakes_per_address_per_second, settings.handshake_burst_per_address
-        )
-        self._trusted = [ipaddress.ip_network(net) for net in settings.trusted_proxies]
-        # Failed or unauthenticated handshakes per (CP id, source address): a stranger's
-        # failures never spend the budget of the real CP at its own address.
-        self._failures = AddressLimiter(
-            settings.handshakes_per_charge_point_per_second,
-            settings.handshake_burst_per_charge_point,
-        )
+        self.handshakes = Handshakes(settings, bus.rpc, tls=ssl_context is not None)
         # Events missed while the broker connection was down may have invalidated decisions.
         bus.on_reconnect = self._on_reconnect
-        # Decisions made in process_request, read by the connection handler.
-        self._admitted: weakref.WeakKeyDictionary[ServerConnection, Decision] = (
-            weakref.WeakKeyDictionary()
-        )
         bus.on_command = self._on_command
         bus.on_control = self._on_control
         bus.on_event = self._on_event
         self.draining = False
 
-    # -- handshake -------------------------------------------------------------------------
-
-    async def _process_request(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
-        path = request.path.split("?", 1)[0]
-        if "upgrade" not in request.headers.get("Connection", "").lower():
-            # Plain HTTP: nothing here but WebSocket upgrades (probes live on the internal port).
-            if _cp_id(path) is None:
-                return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
-            refusal = connection.respond(
-                HTTPStatus.UPGRADE_REQUIRED, "Charge points connect with a WebSocket upgrade\n"
-            )
-            refusal.headers["Upgrade"] = "websocket"  # RFC 9110 15.5.22: 426 names the protocol
-            return refusal
-        cp_id = _cp_id(path)
-        if cp_id is None:
-            return connection.respond(HTTPStatus.NOT_FOUND, "Charge points connect at /ocpp/{id}\n")
-        if not is_charge_point_id(cp_id):
-            return connection.respond(
-                HTTPStatus.BAD_REQUEST, f"Charge point id must be {CHARGE_POINT_ID_CHARS}\n"
-            )
-        offered = [
-            p.strip()
-            for value in request.headers.get_all("Sec-WebSocket-Protocol")
-            for p in value.split(",")
-        ]
-        if SUBPROTOCOL not in offered:
-            return connection.respond(
-                HTTPStatus.BAD_REQUEST,
-                f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL}; offered: {offered or 'none'}\n",
-            )
-        address = self._client_address(connection, request)
-        if not self._handshakes.allow(address):
-            HANDSHAKES.labels("throttled").inc()
-            return connection.respond(
-                HTTPStatus.TOO_MANY_REQUESTS, "Too many handshakes from this address\n"
-            )
-        pair = f"{cp_id} {address}"
-        if self._failures.exhausted(pair):
-            HANDSHAKES.labels("throttled").inc()
-            return connection.respond(
-                HTTPStatus.TOO_MANY_REQUESTS,
-                "Too many failed or unauthenticated handshakes for this charge point id\n",
-            )
-        response = await self._admit(connection, request, cp_id)
-        decision = self._admitted.get(connection)
-        if decision is None or not decision.authenticated:
-            self._failures.allow(pair)  # spends a token
-        return response
-
-    def _client_address(self, connection: ServerConnection, request: Request) -> str:
-        """The CP's address: the peer, or what a trusted proxy says in X-Forwarded-For."""
-        peer = connection.remote_address[0] if connection.remote_address else "?"
-        if not self._trusted or not _in(peer, self._trusted):
-            return peer
-        hops = [
-            hop.strip()
-            for value in request.headers.get_all("X-Forwarded-For")
-            for hop in value.split(",")
-            if hop.strip()
-        ]
-        # The right-most address no trusted proxy added is the client's.
-        for hop in reversed(hops):
-            if not _in(hop, self._trusted):
-                return hop
-        return peer
-
-    async def _admit(
-        self, connection: ServerConnection, request: Request, cp_id: str
-    ) -> Response | None:
-        credentials = basic_credentials(request.headers.get("Authorization"))
-        if credentials is not None and credentials[0] != cp_id:
-            HANDSHAKES.labels("unauthorized").inc()
-            return _unauthorized(connection, "The Basic auth username must be the CP id")
-        try:
-            decision = await self._authorizer.decide(
-                cp_id,
-                credentials[1] if credentials else None,
-                tls=self._ssl is not None,
-                client_cn=_client_cn(connection),
-            )
-        except (RpcError, RpcUnavailable) as exc:
-            log.warning("cannot admit %s: registry unavailable (%s)", cp_id, exc)
-            HANDSHAKES.labels("unavailable").inc()
-            return connection.respond(
-                HTTPStatus.SERVICE_UNAVAILABLE, "The central system cannot admit CPs right now\n"
-            )
-        if not decision.allowed:
-            HANDSHAKES.labels("refused").inc()
-            log.info("%s refused at handshake: %s", cp_id, decision.reason)
-            if decision.status == HTTPStatus.UNAUTHORIZED:
-                return _unauthorized(connection, decision.reason)
-            return connection.respond(HTTPStatus(decision.status), decision.reason + "\n")
-        HANDSHAKES.labels("admitted").inc()
-        self._admitted[connection] = decision
-        return None
-
-    async def _ready(self) -> None:
-        if self.bus.connection is None or self.bus.connection.is_closed:
-            raise RuntimeError("broker connection is down")
-
     # -- connections -----------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
-        cp_id = _cp_id(ws.request.path if ws.request else "") or ""
-        decision = self._admitted.pop(ws, None)
+        cp_id = cp_id_of(ws.request.path if ws.request else "") or ""
+        decision = self.handshakes.admitted(ws)
         session = ChargePointSession(
             cp_id,
             ws,
@@ -299,13 +164,13 @@ class Gateway:
 
     def _on_reconnect(self) -> None:
         log.info("broker connection re-established: cached handshake decisions dropped")
-        self._authorizer.clear()
+        self.handshakes.authorizer.clear()
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         body = orjson.loads(message.body)
         if message.routing_key == "station.credentials_changed":
             cp_id = str(body.get("chargePointId", ""))
-            self._authorizer.invalidate(cp_id)
+            self.handshakes.authorizer.invalidate(cp_id)
             session = self.sessions.get(cp_id)
             if session is not None and body.get("disconnect") is True and _before(session, body):
                 log.info("%s: credentials changed; closing its connection", cp_id)
@@ -331,7 +196,7 @@ class Gateway:
             self.settings.http_host,
             self.settings.port,
             subprotocols=[SUBPROTOCOL],
-            process_request=self._process_request,
+            process_request=self.handshakes.process_request,
             max_size=self.settings.max_frame_bytes,
             ping_interval=self.settings.ping_interval,
             ping_timeout=self.settings.ping_timeout,
@@ -415,14 +280,6 @@ class Gateway:
             log.warning("could not publish gateway.stopped")
 
 
-def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)
-
-
 # How much later than a credentials change a connection may have been made and still have used
 # the old credentials (the change is stamped before its transaction commits; clocks differ).
 CHANGE_MARGIN = timedelta(seconds=1)
@@ -435,25 +292,6 @@ def _before(session: ChargePointSession, change: dict[str, Any]) -> bool:
     except (KeyError, ValueError):
         return True
     return session.connected_at <= at + CHANGE_MARGIN
-
-
-def _unauthorized(connection: ServerConnection, reason: str) -> Response:
-    response = connection.respond(HTTPStatus.UNAUTHORIZED, reason + "\n")
-    response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
-    return response
-
-
-def _client_cn(connection: ServerConnection) -> str | None:
-    """The commonName of the client certificate the TLS handshake verified, if any."""
-    transport = getattr(connection, "transport", None)
-    peercert = transport.get_extra_info("peercert") if transport is not None else None
-    if not peercert:
-        return None
-    for rdn in peercert.get("subject", ()):
-        for name, value in rdn:
-            if name == "commonName":
-                return str(value)
-    return None
 
 
 def _peer(ws: ServerConnection) -> str:

@@ -1,0 +1,107 @@
+"""Gathering CALLs into bundles: one AMQP message per action for the CALLs that queue meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import Histogram
+
+from csms_shared.bus.bundle import BUNDLE_MAX
+
+# A CALL waiting for the next bundle of its action: cp, message id, received, payload, the
+# future its CP's worker awaits, and (decision calls) how long to wait for the answer.
+Waiting = tuple[str, str, str, dict[str, Any], "asyncio.Future[Any]", float]
+
+
+BUNDLED = Histogram(
+    "gateway_bundle_calls",
+    "CP CALLs that left in one AMQP message",
+    ["kind"],
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
+
+
+class Gatherer:
+    """CALLs of one kind waiting to leave together, one bundle per action, at most BUNDLE_MAX.
+
+    Paced (`in_flight=0`, notifications): at most one bundle of an action leaves per `wait`
+    seconds. A CALL after a quiet spell (its action's last bundle left `wait` ago or longer)
+    leaves on the next turn of the event loop; one that comes sooner waits until `wait` after
+    that bundle, and whatever arrived by then leaves with it. An idle gateway adds no delay
+    and a busy one at most `wait`, while the bundles grow with the rate.
+
+    Gated (`in_flight=k`, decision calls): a CALL leaves on the next turn unless k bundles of
+    its action still await their answer (`done` not yet called); then it leaves with the
+    others that queued meanwhile, as soon as one of them is answered. An idle gateway adds no
+    delay; a busy one sends fewer, larger messages, and the owner answers each from one
+    transaction. More than one in flight: one slow bundle does not hold up its action.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        send: Callable[[str, list[Waiting]], Awaitable[None]],
+        wait: float = 0.0,
+        in_flight: int = 0,
+    ) -> None:
+        self._sizes = BUNDLED.labels(kind)
+        self._send = send
+        self._wait = wait
+        self._limit = in_flight
+        self._waiting: dict[str, list[Waiting]] = {}
+        self._out: dict[str, int] = {}
+        self._last_flush: dict[str, float] = {}  # loop time of an action's last bundle (paced)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _gate_open(self, action: str) -> bool:
+        return not self._limit or self._out.get(action, 0) < self._limit
+
+    def add(self, action: str, item: Waiting) -> None:
+        """Queue a CALL for the next bundle of its action."""
+        waiting = self._waiting.get(action)
+        if waiting is None:
+            waiting = self._waiting[action] = []
+            if self._gate_open(action):
+                loop = asyncio.get_running_loop()
+                due = self._last_flush.get(action, -self._wait) + self._wait
+                if due > loop.time():
+                    loop.call_at(due, self._flush, action)
+                else:
+                    loop.call_soon(self._flush, action)
+        waiting.append(item)
+        if len(waiting) >= BUNDLE_MAX:
+            self._flush(action)
+
+    def done(self, action: str) -> None:
+        """A gated bundle of `action` is through: what queued behind it may leave."""
+        self._out[action] -= 1
+        if action in self._waiting and self._gate_open(action):
+            self._flush(action)
+
+    def _flush(self, action: str) -> None:
+        waiting = self._waiting.pop(action, None)
+        if waiting:
+            # Calls whose CP went away, or whose wait expired, while they queued.
+            waiting = [item for item in waiting if not item[4].done()]
+        if waiting:
+            self._sizes.observe(len(waiting))
+            if self._wait:
+                self._last_flush[action] = asyncio.get_running_loop().time()
+            if self._limit:
+                self._out[action] = self._out.get(action, 0) + 1
+            task = asyncio.create_task(self._send(action, waiting))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+def settle(waiting: list[Waiting], results: list[Any] | BaseException) -> None:
+    """Hand each waiting CALL its result, or the same exception to all."""
+    for n, (*_, future, _timeout) in enumerate(waiting):
+        if future.done():  # its CP went away meanwhile
+            continue
+        if isinstance(results, BaseException):
+            future.set_exception(results)
+        else:
+            future.set_result(results[n])

@@ -10,14 +10,23 @@ import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from . import fleetwide, throughput
+from . import fleetwide, message_log_cost, throughput
 from .context import PROFILES, ROOT, Bench
 from .fleet import SimFleet
 from .procs import raise_file_limit
 from .report import Row, block, table, update_results
 from .suite import BenchSuite, running_suite, suite_overrides
 
-SCENARIOS = ("limits", "heartbeat", "metervalues", "reqreply", "commands", "connections", "storm")
+SCENARIOS = (
+    "limits",
+    "heartbeat",
+    "metervalues",
+    "reqreply",
+    "commands",
+    "messagelog",
+    "connections",
+    "storm",
+)
 
 
 def _args() -> argparse.Namespace:
@@ -46,7 +55,7 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
     p = bench.profile
     if "limits" in only:
         await _guard(bench, "Stack limits", lambda: throughput.stack_limits(bench, suite))
-    if only & {"heartbeat", "metervalues", "reqreply", "commands"}:
+    if only & {"heartbeat", "metervalues", "reqreply", "commands", "messagelog"}:
         fleet = SimFleet(suite.gateway_urls, p.throughput_cps, prefix="TP")
         seconds, failed = await fleet.connect_all(concurrency=200)
         bench.log(f"throughput fleet: {p.throughput_cps} CPs booted in {seconds:.1f} s")
@@ -64,6 +73,8 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
             )
         if "commands" in only:
             await _guard(bench, "Commands", lambda: fleetwide.commands(bench, suite, fleet))
+        if "messagelog" in only:
+            await _guard(bench, "Message log", lambda: message_log_cost.cost(bench, suite, fleet))
         await fleet.close()
     if only & {"connections", "storm"}:
         idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))

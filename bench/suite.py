@@ -164,7 +164,7 @@ class BenchSuite:
         return -1.0
 
     async def gateway_connections(self, index: int) -> int:
-        """The `gateway_connections` gauge of one gateway (-1 when it does not answer)."""
+        """The `csms_gateway_connections` gauge of one gateway (-1 when it does not answer)."""
         url = f"http://127.0.0.1:{self.suite.gateway_internal_ports[index]}/metrics"
         try:
             async with httpx.AsyncClient(timeout=5) as client:
@@ -172,7 +172,7 @@ class BenchSuite:
         except httpx.HTTPError:
             return -1
         for line in text.splitlines():
-            if line.startswith("gateway_connections "):
+            if line.startswith("csms_gateway_connections "):
                 return int(float(line.split()[1]))
         return -1
 

@@ -43,13 +43,18 @@ def main() -> int:
         return 1
     if "--banner" in sys.argv:
         key = os.environ.get("CSMS_ADMIN_API_KEY", "")
+        password = os.environ.get("CSMS_ADMIN_PASSWORD", "")
         print(
             "csms: charge points connect to ws://127.0.0.1:9000/ocpp/{id} or"
             " ws://127.0.0.1:9001/ocpp/{id} (subprotocol ocpp1.6)\n"
             "csms: operators use http://127.0.0.1:8080/api/v1 (OpenAPI at http://127.0.0.1:8080/docs)"
             f" with the admin key:\n\n    export CSMS_ADMIN_API_KEY={key}\n\n"
+            "csms: the operator console is at http://127.0.0.1:8080/ ; log in as admin with"
+            f" the password:\n\n    {password}\n\n"
+            "    (change it in the console: Password; CSMS_ADMIN_PASSWORD only makes the first"
+            " admin)\n\n"
             "csms: /healthz /readyz /metrics only on the internal ports: gateways 8084 and 8085,"
-            " station-registry 8081, session-service 8082, command-api 8083\n"
+            " station-registry 8081, session-service 8082, command-api 8083, message-log 8086\n"
             "csms: DEVELOPMENT SECURITY: any charge point id connects without credentials and can"
             " take over another's connection (REGISTRY_MIN_SECURITY_PROFILE="
             f"{os.environ.get('REGISTRY_MIN_SECURITY_PROFILE', '0')},"

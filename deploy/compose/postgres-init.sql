@@ -11,8 +11,11 @@ CREATE SCHEMA sessions AUTHORIZATION sessions;
 CREATE ROLE commands LOGIN PASSWORD 'commands';
 CREATE SCHEMA commands AUTHORIZATION commands;
 
+CREATE ROLE messages LOGIN PASSWORD 'messages';
+CREATE SCHEMA messages AUTHORIZATION messages;
+
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE csms FROM PUBLIC;
 -- CREATE on the database: each migration runs `CREATE SCHEMA IF NOT EXISTS <own schema>`,
 -- which Postgres refuses without it even when the schema already exists.
-GRANT CONNECT, CREATE ON DATABASE csms TO registry, sessions, commands;
+GRANT CONNECT, CREATE ON DATABASE csms TO registry, sessions, commands, messages;

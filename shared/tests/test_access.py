@@ -55,6 +55,15 @@ def test_integrations_only_read_events() -> None:
     assert not any(matches(grant.write, ex) for ex in ("ocpp.events", "amq.default"))
 
 
+def test_only_integrations_publish_command_requests_and_command_api_reads_them() -> None:
+    writers = {r for r, g in GRANTS.items() if matches(g.write, "ocpp.command-requests")}
+    assert writers == {"integrations"}
+    readers = {r for r, g in GRANTS.items() if matches(g.read, "ocpp.command-requests")}
+    assert readers == {"command-api"}
+    # command-api binds its intake queue there and reads its own queues only.
+    assert matches(GRANTS["command-api"].read, "command-api.command-requests")
+
+
 def test_definitions_hash_passwords_as_rabbitmq_does() -> None:
     users = named_users("t-")
     doc = definitions("/", users, dict.fromkeys(ROLES, "secret"))

@@ -204,7 +204,7 @@ def test_optional_components_build(tmp_path: Path) -> None:
             kubernetes_validate.validate(resource, KUBERNETES_VERSIONS[-1], strict=True)
     metrics = of_kind(resources, "HorizontalPodAutoscaler")["ws-gateway"]["spec"]["metrics"]
     assert metrics[0]["type"] == "Pods"
-    assert metrics[0]["pods"]["metric"]["name"] == "gateway_connections"
+    assert metrics[0]["pods"]["metric"]["name"] == "csms_gateway_connections"
     gateway = of_kind(resources, "Deployment")["ws-gateway"]["spec"]["template"]["spec"]
     env = container_env(gateway["containers"][0], tuple(resources))
     assert env["GATEWAY_TLS_CLIENT_CA_FILE"].endswith("/ca.crt")

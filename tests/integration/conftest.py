@@ -73,9 +73,30 @@ SERVICES = [
         },
     ),
     ("session-service", "SESSION_", {}),
-    ("command-api", "API_", {"API_COMMAND_TIMEOUT": "5"}),
+    (
+        "command-api",
+        "API_",
+        {
+            "API_COMMAND_TIMEOUT": "5",
+            # Every test client (the fuzz and the browsers too) logs in from 127.0.0.1; the
+            # limit per address has its own test, from addresses of its own (X-Forwarded-For).
+            "API_LOGIN_FAILURES_PER_ADDRESS": "50",
+            # Webhook receivers of the tests listen on loopback; retries come quickly.
+            "API_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
+            "API_WEBHOOK_RETRY_BASE": "0.5",
+            # Tests script each CP's calls exactly; test_configuration_at_boot.py turns it on.
+            "API_READ_CONFIGURATION_AT_BOOT": "false",
+        },
+    ),
+    # Partition maintenance often, so a test sees a partition past retention go in moments.
+    (
+        "message-log",
+        "MESSAGE_LOG_",
+        {"MESSAGE_LOG_MAINTENANCE_INTERVAL": "0.5", "MESSAGE_LOG_BATCH_WAIT_MS": "20"},
+    ),
 ]
 ADMIN_KEY = "csms_test_admin_" + uuid.uuid4().hex
+ADMIN_PASSWORD = "test-admin-" + uuid.uuid4().hex
 
 
 class Suite:
@@ -89,6 +110,7 @@ class Suite:
             CSMS_DATABASE_URL=infra.database_url,
             CSMS_LOG_LEVEL="INFO",
             CSMS_ADMIN_API_KEY=ADMIN_KEY,
+            CSMS_ADMIN_PASSWORD=ADMIN_PASSWORD,
         )
         run_migrations(self.env)
         self.services: dict[str, ServiceProcess] = {}
@@ -127,6 +149,7 @@ class Suite:
                         "GATEWAY_BEAT_INTERVAL": "0.5",
                         "GATEWAY_SEEN_FLUSH_SECONDS": "0.2",
                         "GATEWAY_COMMAND_TIMEOUT": "5",
+                        "GATEWAY_MESSAGE_LOG_BUNDLE_WAIT_MS": "20",
                     },
                     log_dir,
                 )

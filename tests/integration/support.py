@@ -97,7 +97,7 @@ class ServiceProcess:
 
 def run_migrations(env: dict[str, str]) -> None:
     """Migrate every service schema, as `make migrate` does."""
-    for service in ("station-registry", "session-service", "command-api"):
+    for service in ("station-registry", "session-service", "command-api", "message-log"):
         subprocess.run([str(BIN / service), "migrate"], env=env, check=True, cwd=ROOT)
 
 
@@ -224,7 +224,7 @@ async def eventually(
 
 def base_env(**extra: str) -> dict[str, str]:
     """The environment of a suite process: this one's, plus `extra`."""
-    prefixes = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_")
+    prefixes = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "MESSAGE_LOG_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(extra)
     return env

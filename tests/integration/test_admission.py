@@ -9,10 +9,12 @@ import uuid
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from csms_shared.bus.router import Context
-from csms_shared.bus.rpc import RpcError
+from csms_shared.bus.rpc import RpcError, read_params
+from csms_shared.contracts.rpc import AuthorizeConnections
 from station_registry.db import outbox
 from station_registry.security import authorize_connections
 from tests.integration.conftest import RegistrySchema
@@ -51,12 +53,14 @@ async def test_a_batch_of_handshakes_gets_the_decisions_each_would_get_alone(
     ]
     async with sessions() as session, session.begin():
         ctx = Context(session=session, settings=settings, outbox=outbox)
-        together = (await authorize_connections({"handshakes": handshakes}, ctx))["decisions"]
+        params = AuthorizeConnections.model_validate({"handshakes": handshakes})
+        together = (await authorize_connections(params, ctx))["decisions"]
     alone = []
     for handshake in handshakes:
         async with sessions() as session, session.begin():
             ctx = Context(session=session, settings=settings, outbox=outbox)
-            one = await authorize_connections({"handshakes": [handshake]}, ctx)
+            alone_params = AuthorizeConnections.model_validate({"handshakes": [handshake]})
+            one = await authorize_connections(alone_params, ctx)
             alone.extend(one["decisions"])
     assert together == alone
     assert [(d["allowed"], d.get("status")) for d in together] == [
@@ -79,10 +83,12 @@ async def test_a_batch_of_handshakes_gets_the_decisions_each_would_get_alone(
     assert kinds == ["InvalidCredentials", "MissingCredentials", "InsecureConnection"] * 2
 
 
-async def test_a_malformed_batch_is_refused(registry_schema: RegistrySchema) -> None:
-    sessions, settings = registry_schema
-    async with sessions() as session, session.begin():
-        ctx = Context(session=session, settings=settings, outbox=outbox)
-        for params in ({"handshakes": "CP-1"}, {"handshakes": [1, 2]}, {}):
-            with pytest.raises(RpcError):
-                await authorize_connections(params, ctx)
+def test_a_malformed_batch_is_refused() -> None:
+    # As the runtime reads a request's params before authorize_connections runs.
+    for params in ({"handshakes": "CP-1"}, {"handshakes": [1, 2]}, {}):
+        with pytest.raises(RpcError) as refused:
+            read_params(AuthorizeConnections, orjson.dumps(params))
+        assert refused.value.code == "invalid" and "handshakes" in refused.value.message
+    too_many = {"handshakes": [{"id": f"CP-{n}"} for n in range(501)]}
+    with pytest.raises(RpcError, match="handshakes: List should have at most 500 items"):
+        read_params(AuthorizeConnections, orjson.dumps(too_many))

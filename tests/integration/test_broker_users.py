@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from csms_shared.bus.access import ROLES, named_users
+from csms_shared.bus.client import BusClient
 from csms_shared.bus.rpc import RpcClient, RpcError
 from csms_shared.bus.topology import CALLS, COMMANDS, EVENTS, HEADER_CHARGE_POINT
 from tests.integration.commands_fixtures import COMMANDS as GOLDEN
@@ -38,6 +39,7 @@ URL_VARIABLE = {
     "station-registry": "REGISTRY_BROKER_URL",
     "session-service": "SESSION_BROKER_URL",
     "command-api": "API_BROKER_URL",
+    "message-log": "MESSAGE_LOG_BROKER_URL",
 }
 
 
@@ -153,11 +155,12 @@ async def test_the_gateway_user_cannot_forge_another_users_id(
 
 
 async def rpc_as(role_suite: RoleSuite, role: str, method: str, params: dict[str, Any]) -> Any:
-    connection = await aio_pika.connect(role_suite.urls[role])
-    async with connection:
-        client = RpcClient(await connection.channel())
-        await client.start()
-        return await client.call("station-registry", method, params)
+    bus = BusClient(role_suite.urls[role], name=f"test {role}")
+    await bus.start()
+    try:
+        return await RpcClient(bus).call("station-registry", method, params)
+    finally:
+        await bus.close()
 
 
 async def test_the_gateway_user_is_forbidden_the_registrys_admin_rpc(
@@ -207,6 +210,18 @@ async def test_a_suite_of_role_users_boots_a_cp_and_round_trips_a_command(
             shown = await api.get(f"/charge-points/{cp_id}")
             assert shown.status_code == 200, shown.text
             assert shown.json()["online"] is True
+
+            # The gateway's log bundles reach the writer, and its reads answer command-api.
+            async def logged() -> bool:
+                found = await api.get(
+                    f"/charge-points/{cp_id}/messages", params={"action": "Reset"}
+                )
+                assert found.status_code == 200, found.text
+                return len(found.json()["items"]) == 2
+
+            await eventually(logged)
+            level = await api.put(f"/charge-points/{cp_id}/message-log", json={"level": "off"})
+            assert level.status_code == 200, level.text
     finally:
         await cp.close()
 
@@ -250,3 +265,40 @@ async def test_calls_pushed_around_the_gateway_are_refused(role_suite: RoleSuite
         )
     finally:
         await conn.close()
+
+
+async def test_command_api_user_lists_replays_and_discards_dead_letters(
+    role_suite: RoleSuite, gateway_channel: aio_pika.abc.AbstractChannel
+) -> None:
+    """The dead-letter API, logged in as the command-api role: it may read the services'
+    `.dead` queues and replay through ocpp.calls, and the registry takes the replay."""
+    marker = f"gw-{secrets.token_hex(4)}"
+    calls = await gateway_channel.get_exchange(CALLS.name, ensure=False)
+    poison = aio_pika.Message(
+        b"\xffno bundle",
+        headers={"x-gateway-id": marker, "x-ocpp-bundle": 2},
+        user_id=role_suite.users["gateway"],
+    )
+    await calls.publish(poison, routing_key="v16.StatusNotification")
+    queue = "station-registry.calls"
+    async with httpx.AsyncClient(
+        base_url=role_suite.suite.api_url,
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=30,
+    ) as api:
+
+        async def letters() -> list[dict[str, Any]]:
+            response = await api.get(f"/dead-letters/{queue}")
+            assert response.status_code == 200, response.text
+            return [
+                m for m in response.json()["items"] if m["headers"].get("x-gateway-id") == marker
+            ]
+
+        [letter] = await eventually(letters, timeout=30)
+        replayed = await api.post(f"/dead-letters/{queue}/replay", json={"ids": [letter["id"]]})
+        assert replayed.json() == {"done": [letter["id"]], "missing": []}, replayed.text
+        # The replay took it out; it is back once the registry got it and refused it again (its
+        # x-death count is 2 on RabbitMQ 3.x, 1 again on 4.x, which ignores a client's x-death).
+        await eventually(letters, timeout=30)
+        discarded = await api.post(f"/dead-letters/{queue}/discard", json={"ids": [letter["id"]]})
+        assert discarded.json() == {"done": [letter["id"]], "missing": []}

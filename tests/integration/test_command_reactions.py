@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from csms_shared.bus.events import event_body
 from csms_shared.bus.router import Context
+from csms_shared.contracts.events import CommandCompleted
 from station_registry.db import outbox
 from station_registry.reactions import command_completed
 from tests.integration.conftest import RegistrySchema
@@ -22,12 +22,11 @@ T1 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 T2 = T1 + timedelta(seconds=1)
 
 
-def completed(cp: str, at: datetime, action: str, request: Any, response: Any) -> dict[str, Any]:
-    return event_body(
-        "command.completed",
+def completed(cp: str, at: datetime, action: str, request: Any, response: Any) -> CommandCompleted:
+    return CommandCompleted(
         at=at,
-        commandId=uuid.uuid4().hex,
-        chargePointId=cp,
+        command_id=uuid.uuid4().hex,
+        charge_point_id=cp,
         action=action,
         request=request,
         status="result",
@@ -35,7 +34,7 @@ def completed(cp: str, at: datetime, action: str, request: Any, response: Any) -
     )
 
 
-async def follow(schema: RegistrySchema, *events: dict[str, Any]) -> None:
+async def follow(schema: RegistrySchema, *events: CommandCompleted) -> None:
     sessions, settings = schema
     for event in events:
         async with sessions() as session, session.begin():

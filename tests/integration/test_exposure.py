@@ -63,4 +63,4 @@ async def test_internal_ports_serve_probes_and_metrics(suite: Suite) -> None:
             assert (await http.get(f"{base}/api/v1/charge-points")).status_code == 404, name
             assert (await http.get(f"{base}/ocpp/CP-1")).status_code == 404, name
         gateway_metrics = (await http.get(f"http://127.0.0.1:{internal['gateway-0']}/metrics")).text
-        assert "gateway_connections" in gateway_metrics
+        assert "csms_gateway_connections" in gateway_metrics

@@ -12,6 +12,13 @@ import asyncpg
 import pytest
 
 from csms_shared.bus.router import Context
+from csms_shared.contracts.events import (
+    Event,
+    GatewayHeartbeat,
+    GatewayStopped,
+    StationConnected,
+    StationDisconnected,
+)
 from station_registry.db import outbox
 from station_registry.presence import (
     gateway_heartbeat,
@@ -32,10 +39,27 @@ pytestmark = pytest.mark.integration
 PATIENT = 10_000.0
 
 
-async def handle(registry_schema: RegistrySchema, handler: Any, event: dict[str, Any]) -> None:
+# The model each handler's events are read as (contracts/events.py), as the runtime reads them.
+MODELS: dict[Any, type[Event]] = {
+    gateway_heartbeat: GatewayHeartbeat,
+    gateway_stopped: GatewayStopped,
+    station_connected: StationConnected,
+    stations_connected: StationConnected,
+    station_disconnected: StationDisconnected,
+    stations_disconnected: StationDisconnected,
+}
+
+
+async def handle(registry_schema: RegistrySchema, handler: Any, event: Any) -> None:
     sessions, settings = registry_schema
+    model = MODELS[handler]
+    read = (
+        [model.model_validate(e) for e in event]
+        if isinstance(event, list)
+        else model.model_validate(event)
+    )
     async with sessions() as session, session.begin():
-        await handler(event, Context(session=session, settings=settings, outbox=outbox))
+        await handler(read, Context(session=session, settings=settings, outbox=outbox))
 
 
 async def beat(registry_schema: RegistrySchema, gateway: str, started: datetime | None) -> None:

@@ -1,9 +1,11 @@
-"""The session-service's batched MeterValues against its real schema: copies stored once (also
-inside one batch), every row of every message stored, transactions' register and last seen."""
+"""The session-service's MeterValues against its real schema, one by one and batched: copies
+stored once (also inside one batch), every row of every message stored, transactions' register
+and last seen; a batch leaves what the same calls leave one by one."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +13,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.router import CallContext, Context
@@ -19,7 +23,9 @@ from csms_shared.ocpp.v16.messages import MeterValuesRequest
 from session_service.app import migrate
 from session_service.db import outbox
 from session_service.handlers import meter_values, meter_values_batch
+from session_service.router import router
 from session_service.settings import Settings
+from tests.integration.groups import CountingUnitOfWork, call, in_one_group, one_by_one
 from tests.integration.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -182,7 +188,7 @@ async def test_newest_register_wins_and_a_stale_transaction_is_alive_again(
     assert len(await stored(db, "batch-c")) == 6
 
 
-async def test_one_message_alone_takes_the_same_path(schema: Any, db: asyncpg.Connection) -> None:
+async def test_one_message_alone_is_stored_once(schema: Any, db: asyncpg.Connection) -> None:
     sessions, settings = schema
     tx_id = await new_transaction(db, "batch-d")
     request = message(tx_id, (T0 + timedelta(minutes=1), 42))
@@ -195,3 +201,89 @@ async def test_one_message_alone_takes_the_same_path(schema: Any, db: asyncpg.Co
     assert [r["value"] for r in await stored(db, "batch-d")] == ["42", "16"]
     row = await db.fetchrow("SELECT * FROM sessions.transactions WHERE id = $1", tx_id)
     assert row["last_meter_wh"] == Decimal(42)
+
+
+# -- the batch handler equals the one-call handler, on any sequence of MeterValues -------------
+
+a_message = st.tuples(
+    st.sampled_from(["A", "B"]),  # the CP
+    st.sampled_from(["own", "other", "unknown", None]),  # whose transaction it names
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=2),
+    st.integers(0, 2),  # received, seconds after T0 + 1 h
+)
+UNKNOWN_TX = 2_000_000_000
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(a_message, min_size=1, max_size=8))
+async def test_a_batch_leaves_the_rows_and_answers_of_the_same_calls_one_by_one(
+    schema: Any, db: asyncpg.Connection, messages: list[Any]
+) -> None:
+    sessions, settings_ = schema
+    route = router.calls["MeterValues"]
+    uid = uuid.uuid4().hex[:8]
+    received = T0 + timedelta(hours=1)
+
+    async def run(mode: str, uow: CountingUnitOfWork) -> tuple[list[Any], dict[str, Any]]:
+        cps = {cp: f"mvp-{uid}-{mode}-{cp}" for cp in ("A", "B")}
+        txs = {cp: await new_transaction(db, cps[cp], stale=cp == "B") for cp in cps}
+        names = {txs[cp]: cp for cp in txs}
+        whose = {"own": lambda cp: txs[cp], "other": lambda cp: txs["B" if cp == "A" else "A"]}
+        calls = [
+            call(
+                cps[cp],
+                message(
+                    UNKNOWN_TX if tx == "unknown" else None if tx is None else whose[tx](cp),
+                    *((T0 + timedelta(minutes=at), wh) for at, wh in readings),
+                ),
+                received + timedelta(seconds=seconds),
+            )
+            for cp, tx, readings, seconds in messages
+        ]
+        answers = await (
+            in_one_group(uow, route, calls) if mode == "batch" else one_by_one(uow, route, calls)
+        )
+        rows = await db.fetch(
+            "SELECT charge_point_id, connector_id, transaction_id, timestamp, value, measurand,"
+            " source, received_at FROM sessions.meter_values"
+            " WHERE charge_point_id = ANY($1::varchar[])",
+            list(cps.values()),
+        )
+        transactions = await db.fetch(
+            "SELECT id, last_seen_at, last_meter_wh, last_meter_at, stale_since, warnings"
+            " FROM sessions.transactions WHERE id = ANY($1::int[]) ORDER BY charge_point_id",
+            list(txs.values()),
+        )
+        audits = await db.fetch(
+            "SELECT transaction_id, action FROM sessions.transaction_audit"
+            " WHERE transaction_id = ANY($1::int[])",
+            list(txs.values()),
+        )
+        state = {
+            "rows": sorted(
+                repr(
+                    dict(r)
+                    | {
+                        "charge_point_id": r["charge_point_id"][-1],
+                        "transaction_id": names.get(r["transaction_id"], r["transaction_id"]),
+                    }
+                )
+                for r in rows
+            ),
+            "transactions": [dict(t) | {"id": names[t["id"]]} for t in transactions],
+            "audits": sorted((names[a["transaction_id"]], a["action"]) for a in audits),
+        }
+        return answers, state
+
+    alone = CountingUnitOfWork(sessions, settings_, outbox)
+    together = CountingUnitOfWork(sessions, settings_, outbox)
+    one_answers, one_state = await run("alone", alone)
+    many_answers, many_state = await run("batch", together)
+    assert many_answers == one_answers == [{"payload": {}}] * len(messages)
+    assert together.commits == 1 and alone.commits == len(messages)
+    assert together.emitted == alone.emitted
+    assert many_state == one_state

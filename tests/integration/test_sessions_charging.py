@@ -18,6 +18,7 @@ import orjson
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 
+from csms_shared.bus.client import BusClient
 from csms_shared.bus.rpc import RpcClient, RpcError
 from csms_shared.bus.topology import (
     CALLS,
@@ -92,10 +93,12 @@ class EventTap:
 class Bus:
     """The test's own AMQP connection: RPC to the session-service, event taps, raw calls."""
 
-    def __init__(self, channel: AbstractChannel, exchanges: dict[str, AbstractExchange]) -> None:
+    def __init__(
+        self, channel: AbstractChannel, exchanges: dict[str, AbstractExchange], rpc: BusClient
+    ) -> None:
         self.channel = channel
         self.exchanges = exchanges
-        self.client = RpcClient(channel)
+        self.client = RpcClient(rpc)
         self.replies: dict[str, list[dict[str, Any]]] = {}
         self.reply_queue = ""
         self.user = "guest"
@@ -104,16 +107,18 @@ class Bus:
     @contextlib.asynccontextmanager
     async def open(cls, url: str) -> AsyncIterator[Bus]:
         connection = await aio_pika.connect_robust(url)
+        rpc = BusClient(url, name="test rpc")
         try:
+            await rpc.start()
             channel = await connection.channel()
-            bus = cls(channel, await declare_exchanges(channel))
+            bus = cls(channel, await declare_exchanges(channel), rpc)
             bus.user = connection.url.user or "guest"
-            await bus.client.start()
             queue = await channel.declare_queue(exclusive=True, auto_delete=True)
             await queue.consume(bus._on_reply, no_ack=True)
             bus.reply_queue = queue.name
             yield bus
         finally:
+            await rpc.close()
             await connection.close()
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:

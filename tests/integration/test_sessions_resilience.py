@@ -92,7 +92,7 @@ async def test_duplicate_start_transactions_racing_at_two_consumers(
         ok_before = await metric(main_port, "csms_messages_handled_total", kind="call")
         copies_before = sum(
             [
-                await metric(port, "session_duplicates_total", action="StartTransaction")
+                await metric(port, "csms_session_duplicates_total", action="StartTransaction")
                 for port in (main_port, replica_port)
             ]
         )
@@ -130,7 +130,7 @@ async def test_duplicate_start_transactions_racing_at_two_consumers(
         assert rows == pairs
         copies = sum(
             [
-                await metric(port, "session_duplicates_total", action="StartTransaction")
+                await metric(port, "csms_session_duplicates_total", action="StartTransaction")
                 for port in (main_port, replica_port)
             ]
         )
@@ -205,13 +205,13 @@ async def test_redelivered_meter_values_are_stored_once(
         ],
     }
     port = suite.internal_ports["session-service"]
-    copies_before = await metric(port, "session_duplicates_total", action="MeterValues")
+    copies_before = await metric(port, "csms_session_duplicates_total", action="MeterValues")
     await cp.call("MeterValues", message)
     await cp.call("MeterValues", message)  # the CP re-sends it after a reconnect
     await bus.publish_call(cp_id, "MeterValues", message, reply=False)  # a broker redelivery
 
     async def copies_recognised() -> bool:
-        now = await metric(port, "session_duplicates_total", action="MeterValues")
+        now = await metric(port, "csms_session_duplicates_total", action="MeterValues")
         return now - copies_before >= 2
 
     await eventually(copies_recognised)
@@ -456,8 +456,8 @@ async def test_service_killed_between_commit_and_ack_loses_and_duplicates_nothin
     port = suite.internal_ports["session-service"]
 
     async def copies_recognised() -> bool:
-        starts = await metric(port, "session_duplicates_total", action="StartTransaction")
-        readings = await metric(port, "session_duplicates_total", action="MeterValues")
+        starts = await metric(port, "csms_session_duplicates_total", action="StartTransaction")
+        readings = await metric(port, "csms_session_duplicates_total", action="MeterValues")
         return starts == 1 and readings == 1
 
     await eventually(copies_recognised)
@@ -678,3 +678,14 @@ async def test_meter_values_that_make_no_sense_are_stored_and_never_requeued(
     assert await metric(port, "csms_messages_handled_total", outcome="requeued") == (
         requeued_before
     )
+
+
+async def test_an_rpc_with_invalid_params_is_answered_with_what_is_wrong(bus: Bus) -> None:
+    with pytest.raises(RpcError) as refused:
+        await bus.rpc("list_transactions", limit=0, isComplete=True)
+    assert refused.value.code == "invalid"
+    assert "limit: Input should be greater than or equal to 1" in refused.value.message
+    assert "isComplete: Extra inputs are not permitted" in refused.value.message
+    # The service goes on answering.
+    page = await bus.rpc("list_transactions", limit=1)
+    assert page["limit"] == 1

@@ -11,14 +11,20 @@ from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from csms_shared.bus.router import CallContext, Context
+from csms_shared.contracts.events import Event as Published
+from csms_shared.contracts.events import StationConnected
 from csms_shared.ocpp.v16.messages import StatusNotificationRequest
 from station_registry.db import outbox
 from station_registry.handlers import status_notification, status_notification_batch
 from station_registry.presence import station_connected
+from station_registry.router import router
 from tests.integration.conftest import RegistrySchema
+from tests.integration.groups import CountingUnitOfWork, call, in_one_group, one_by_one
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +37,9 @@ class Recording(Context):
 
     events: list[Event]
 
-    async def emit_many(self, events: list[Event]) -> None:
+    async def emit_many(self, events: list[Published]) -> None:
         await Context.emit_many(self, events)
-        self.events += events
+        self.events += [(event.key(), event.body()) for event in events]
 
 
 class RecordingCall(CallContext):
@@ -41,9 +47,9 @@ class RecordingCall(CallContext):
 
     events: list[Event]
 
-    async def emit(self, routing_key: str, body: dict[str, Any]) -> None:
-        await CallContext.emit(self, routing_key, body)
-        self.events.append((routing_key, body))
+    async def emit(self, event: Published) -> None:
+        await CallContext.emit(self, event)
+        self.events.append((event.key(), event.body()))
 
 
 def status(
@@ -243,7 +249,10 @@ async def connected(
         "connectedAt": at.isoformat(),
     }
     async with sessions() as session, session.begin():
-        await station_connected(event, Context(session=session, settings=settings, outbox=outbox))
+        await station_connected(
+            StationConnected.model_validate(event),
+            Context(session=session, settings=settings, outbox=outbox),
+        )
 
 
 async def charge_point(db: asyncpg.Connection, cp: str) -> asyncpg.Record:
@@ -377,3 +386,59 @@ async def test_a_connector_first_seen_after_the_whole_cp_was_made_inoperative_is
         ("cp", 2): "Inoperative",
         ("other", 1): "Operative",
     }
+
+
+# -- the batch handler equals the one-call handler, on any sequence of StatusNotifications ----
+
+STATUSES = ["Available", "Preparing", "Charging", "Faulted", "Unavailable"]
+a_status = st.tuples(
+    st.sampled_from(["A", "B"]),  # the CP
+    st.integers(0, 2),  # the connector (0: the whole CP)
+    st.sampled_from(STATUSES),
+    st.sampled_from(["NoError", "GroundFailure"]),
+    st.one_of(st.none(), st.integers(0, 3)),  # the CP's timestamp, minutes after T0, or none
+    st.integers(0, 2),  # received, seconds after T0 + 1 h
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(a_status, min_size=1, max_size=8))
+async def test_a_batch_leaves_the_rows_and_answers_of_the_same_calls_one_by_one(
+    registry_schema: RegistrySchema, db: asyncpg.Connection, statuses: list[Any]
+) -> None:
+    sessions, settings = registry_schema
+    route = router.calls["StatusNotification"]
+    uid = uuid.uuid4().hex[:8]
+    one, many = f"p1-{uid}-", f"pn-{uid}-"
+    r = T0 + timedelta(hours=1)
+
+    def minutes(n: int) -> timedelta:
+        return timedelta(minutes=n)
+
+    def calls(prefix: str) -> list[Any]:
+        return [
+            call(
+                prefix + cp,
+                status(
+                    connector,
+                    value,
+                    None if at is None else T0 + timedelta(minutes=at),
+                    error=error,
+                ),
+                r + timedelta(seconds=received),
+            )
+            for cp, connector, value, error, at, received in statuses
+        ]
+
+    alone = CountingUnitOfWork(sessions, settings, outbox)
+    together = CountingUnitOfWork(sessions, settings, outbox)
+    one_answers = await one_by_one(alone, route, calls(one))
+    many_answers = await in_one_group(together, route, calls(many))
+    assert many_answers == one_answers == [{"payload": {}}] * len(statuses)
+    assert together.commits == 1 and alone.commits == len(statuses)
+    assert together.emitted == alone.emitted
+    assert await state(db, many) == await state(db, one)

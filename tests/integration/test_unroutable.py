@@ -32,4 +32,4 @@ async def test_decision_call_nobody_owns_is_returned_at_once(lonely_bus: Gateway
     # A 60 s timeout: only the broker's return can end this quickly.
     with pytest.raises(Unroutable):
         await lonely_bus.request("CP-1", "m2", "Authorize", {"idTag": "T"}, utcnow(), 60)
-    assert len(lonely_bus.waiter) == 0
+    assert len(lonely_bus.client.waiter) == 0

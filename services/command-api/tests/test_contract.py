@@ -53,8 +53,33 @@ async def test_refusals_before_any_io_are_problems(app: FastAPI) -> None:
         {
             "type": "extra_forbidden",
             "loc": ["query", "onlin"],
-            "msg": "Unknown query parameter; this route takes: limit, offset, online",
+            "msg": "Unknown query parameter; this route takes: "
+            "decommissioned, limit, offset, online, q, search, status, tag",
         }
     ]
     assert unknown.json()["type"] == "https://csms.example/problems/invalid-request"
     assert missing.json()["type"] == "about:blank"
+
+
+def _resolved(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_every_2xx_body_has_a_schema_that_is_not_a_free_form_object(app: FastAPI) -> None:
+    spec: dict[str, Any] = app.openapi()
+    checked = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                if "application/x-ndjson" in response["content"]:
+                    continue  # a stream of records (the message log's export), not a body
+                schema = _resolved(spec, response["content"]["application/json"]["schema"])
+                assert schema.get("type") == "object", (method, path, code)
+                assert schema.get("properties"), (method, path, code)
+                assert not schema.get("additionalProperties"), (method, path, code)
+                checked += 1
+    assert checked >= 30

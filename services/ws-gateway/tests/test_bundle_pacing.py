@@ -18,13 +18,13 @@ class Recorder:
 
     async def send(self, action: str, waiting: list[Waiting]) -> None:
         self.sent.append((asyncio.get_running_loop().time(), action, len(waiting)))
-        for *_, future, _timeout in waiting:
-            future.set_result(None)
+        for item in waiting:
+            item.future.set_result(None)
 
 
 def call(n: int) -> tuple[Waiting, asyncio.Future[Any]]:
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    return ("CP-1", f"m{n}", "2026-01-01T00:00:00+00:00", {}, future, 0.0), future
+    return Waiting("CP-1", f"m{n}", "2026-01-01T00:00:00+00:00", {}, future), future
 
 
 async def test_a_call_after_a_quiet_spell_leaves_on_the_next_turn() -> None:

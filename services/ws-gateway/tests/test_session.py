@@ -82,6 +82,7 @@ class Command:
         self.body = orjson.dumps({"action": "Reset", "payload": {"type": "Soft"}, "timeout": 5})
         self.reply_to = "api.replies"
         self.correlation_id = f"cmd-{n}"
+        self.headers: dict[str, Any] = {}
 
 
 class Published:
@@ -114,7 +115,7 @@ async def test_heartbeat_is_answered_without_a_task_or_a_publish() -> None:
     assert ws.sent[0][:2] == [3, "h1"] and ws.sent[0][2]["currentTime"].endswith("Z")
     assert bus.published == []
     assert len(seen) == 1
-    assert session._call_task is None and session._command_task is None
+    assert session._call_task is None and session._commands is None
     await ws.close()
     await running
 
@@ -189,7 +190,8 @@ async def test_commands_one_at_a_time_limit_and_abandon_on_disconnect() -> None:
     await ws.close()
     await running
     assert ("cmd-3", {"status": "disconnected"}) in bus.replies
-    assert session._command_task is None and session._call_task is None
+    assert session._commands is not None and session._commands.idle
+    assert session._call_task is None
 
 
 @pytest.mark.parametrize("frames", [1, 3])

@@ -1,11 +1,21 @@
-"""Logging: one line per record, key=value or JSON, the service name on every line."""
+"""Logging: one line per record, readable text or JSON, the service and context on every line.
+
+Timestamps are RFC 3339 in UTC with milliseconds (`2026-01-31T12:00:00.123Z`). Each record
+carries the context fields bound in its task (csms_shared.log_context: charge point,
+connection, command, correlation and trace ids, API key name), and any of those fields passed
+in `extra=`. Text lines escape control characters (a CP chooses its id and many strings).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+
+from .log_context import FIELDS, current
 
 # Control characters (and Unicode line breaks) shown escaped: a charge point chooses its id,
 # message ids, close reasons and vendor fields, and must not forge log lines with them.
@@ -18,10 +28,32 @@ def escape_control(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
+def rfc3339(created: float) -> str:
+    """A record's time as RFC 3339 UTC with milliseconds: `2026-01-31T12:00:00.123Z`."""
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _context(record: logging.LogRecord) -> dict[str, Any]:
+    """The context fields of `record`: bound in its task, or given in `extra=`."""
+    fields = dict(current())
+    for name in FIELDS:
+        value = record.__dict__.get(name)
+        if value is not None:
+            fields[name] = str(value)
+    return {name: fields[name] for name in FIELDS if name in fields}
+
+
 class _TextFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return rfc3339(record.created)
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_control(record.message)
-        return super().formatMessage(record)
+        line = super().formatMessage(record)
+        context = _context(record)
+        if context:
+            line += " " + " ".join(f"{k}={escape_control(v)}" for k, v in context.items())
+        return line
 
 
 class _JsonFormatter(logging.Formatter):
@@ -30,12 +62,13 @@ class _JsonFormatter(logging.Formatter):
         self._service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        doc = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+        doc: dict[str, Any] = {
+            "ts": rfc3339(record.created),
             "level": record.levelname,
             "service": self._service,
             "logger": record.name,
             "msg": record.getMessage(),
+            **_context(record),
         }
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
@@ -43,7 +76,7 @@ class _JsonFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = False) -> None:
-    """Send every logger to stderr in the house format."""
+    """Send every logger to stderr in the house format: text, or JSON (`<PREFIX>LOG_JSON`)."""
     handler = logging.StreamHandler(sys.stderr)
     if json:
         handler.setFormatter(_JsonFormatter(service))

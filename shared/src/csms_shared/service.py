@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .bus.router import Router
 from .bus.runtime import ServiceRuntime
@@ -17,6 +18,7 @@ from .db import create_engine, ping, session_factory
 from .health import serve_probes
 from .heap import freeze_startup_heap
 from .logging import configure_logging
+from .samples import Sampler, outbox_sampler, pool_sampler, sample_forever, set_build_info
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,10 @@ async def serve(
     *,
     outbox: Table | None = None,
     background: Sequence[Background] = (),
+    samplers: Sequence[Callable[[AsyncEngine], Sampler]] = (),
 ) -> None:
-    """Run `router` as a service until SIGTERM/SIGINT; `background` loops run beside it."""
+    """Run `router` as a service until SIGTERM/SIGINT; `background` loops run beside it, and
+    `samplers` (given the engine) refresh the service's own gauges with csms_shared.samples."""
     s: ServiceSettings = settings
     name = router.service
     configure_logging(name, s.log_level, s.log_json)
@@ -79,7 +83,13 @@ async def serve(
             raise RuntimeError("broker connection is down")
 
     probes = await serve_probes(s.http_host, s.internal_port, ready)
+    set_build_info(name)
+    sampling = [pool_sampler(engine)]
+    if outbox is not None:
+        sampling.append(outbox_sampler(engine, outbox))
+    sampling.extend(sampler(engine) for sampler in samplers)
     tasks = [asyncio.create_task(loop(runtime), name=f"{name}-background") for loop in background]
+    tasks.append(asyncio.create_task(sample_forever(sampling), name=f"{name}-metrics"))
     freeze_startup_heap()
     await wait_for_stop_signal()
     for task in tasks:

@@ -15,7 +15,14 @@ DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 # Fields every process also reads under a suite-wide `CSMS_<NAME>`, after its own prefixed name.
 SUITE_WIDE = frozenset(
-    {"broker_url", "broker_users", "database_url", "log_level", "secret_configuration_keys"}
+    {
+        "broker_url",
+        "broker_users",
+        "database_url",
+        "log_level",
+        "log_json",
+        "secret_configuration_keys",
+    }
 )
 
 
@@ -84,6 +91,7 @@ class CommonSettings(BaseModel):
     # `CSMS_SECRET_CONFIGURATION_KEYS`, a JSON list or comma-separated.
     secret_configuration_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
+    # One JSON object per line (containers: compose and the k8s overlays set it), else text.
     log_json: bool = False
     http_host: str = "0.0.0.0"
 

@@ -17,19 +17,52 @@ from csms_shared.db import create_engine, ping, session_factory, upgrade
 from csms_shared.health import serve_probes
 from csms_shared.logging import configure_logging
 from csms_shared.ocpp.redaction import secret_keys
+from csms_shared.samples import (
+    outbox_sampler,
+    pool_sampler,
+    queue_sampler,
+    sample_forever,
+    set_build_info,
+)
+from csms_shared.tracing import configure_tracing, instrument_engine
 
-from . import problems
-from .api import charge_points, commands, connectors, keys, sessions
+from . import console, problems, webhook_store
+from .access_log import AccessLog
+from .accounts import tokens
+from .accounts.users import ensure_bootstrap_user
+from .api import (
+    charge_points,
+    commands,
+    connectors,
+    dead_letters,
+    fleet,
+    keys,
+    local_list,
+    message_log,
+    network,
+    sessions,
+    users,
+    webhooks,
+)
+from .api import tokens as token_routes
 from .api.deps import AppState
 from .auth import ensure_bootstrap_admin
+from .boot_reads import BootReads
+from .console.live import LiveFeed
+from .db import outbox
+from .dead_letters import SERVICE_QUEUES
 from .dispatcher import Dispatcher
-from .recorder import expire_lost
+from .intake import Intake
+from .recorder import expire_lost, prune
 from .settings import Settings
+from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 API_PREFIX = "/api/v1"
+# The durable service queues (and their `.dead` queues) and the RPC queues.
+SAMPLED_QUEUES = (*SERVICE_QUEUES, "station-registry.rpc", "session-service.rpc")
 
 
 def migrate(settings: Settings | None = None) -> None:
@@ -45,6 +78,12 @@ async def _expire_lost_commands(state: AppState) -> None:
             async with state.sessions() as session, session.begin():
                 if await expire_lost(session, grace_seconds=30):
                     state.dispatcher.wake_relay()
+            days = state.settings.command_retention_days
+            if days is not None:
+                async with state.sessions() as session, session.begin():
+                    pruned = await prune(session, days) + await webhook_store.prune(session, days)
+                if pruned:
+                    log.info("%d commands and deliveries older than %s days deleted", pruned, days)
         except Exception:
             log.exception("expiring lost commands failed")
 
@@ -65,12 +104,20 @@ def create_app(settings: Settings) -> FastAPI:
             application_name="command-api",
             generic_plans=settings.database_generic_plans,
         )
+        instrument_engine(engine)
         sessions = session_factory(engine)
         if settings.admin_api_key is not None:
             async with sessions() as session, session.begin():
                 await ensure_bootstrap_admin(session, settings.admin_api_key.get_secret_value())
         else:
             log.warning("no CSMS_ADMIN_API_KEY: only keys already in the database work")
+        configured = settings.token_secret.get_secret_value() if settings.token_secret else None
+        async with sessions() as session, session.begin():
+            signing_secret = await tokens.signing_secret(session, configured)
+            if settings.admin_password is not None and await ensure_bootstrap_user(
+                session, settings.admin_password.get_secret_value()
+            ):
+                log.info("created the bootstrap user `admin` from CSMS_ADMIN_PASSWORD")
         dispatcher = Dispatcher(
             settings.broker_url,
             settings.instance_id,
@@ -78,9 +125,28 @@ def create_app(settings: Settings) -> FastAPI:
             secret_keys(settings.secret_configuration_keys),
         )
         await dispatcher.start()
-        state = AppState(settings, engine, sessions, dispatcher)
+        assert dispatcher.connection is not None
+        live = LiveFeed(settings.instance_id)
+        await live.start(dispatcher.connection)
+        app.state.live = live
+        hooks = Webhooks(settings, sessions)
+        state = AppState(settings, engine, sessions, dispatcher, hooks, signing_secret)
         app.state.csms = state
         sweeper = asyncio.create_task(_expire_lost_commands(state), name="lost-commands")
+        assert dispatcher.connection is not None
+        await Intake(state).start(await dispatcher.connection.channel())
+        await hooks.start(await dispatcher.connection.channel())
+        if settings.read_configuration_at_boot:
+            await BootReads(state).start(await dispatcher.connection.channel())
+        set_build_info("command-api")
+        # Queue depths and dead letters of every service, sampled here: this process may
+        # read the dead-letter queues, and a passive declaration needs no permission.
+        samplers = [
+            pool_sampler(engine),
+            outbox_sampler(engine, outbox),
+            queue_sampler(lambda: dispatcher.connection, SAMPLED_QUEUES),
+        ]
+        sampling = asyncio.create_task(sample_forever(samplers), name="metrics")
 
         async def ready() -> None:
             await ping(engine)
@@ -93,9 +159,11 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             probes.close()
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, sampling):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await hooks.close()
             await dispatcher.close()
             await engine.dispose()
 
@@ -107,9 +175,30 @@ def create_app(settings: Settings) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     problems.install(app)
+    if configure_tracing("command-api"):
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+        FastAPIInstrumentor.instrument_app(app)
+
+    console.install(app)
     app.add_middleware(RefuseNul)
-    for module in (commands, charge_points, connectors, sessions, keys):
+    # Added last, so outermost: it sees every answer, RefuseNul's refusals included.
+    app.add_middleware(AccessLog, prefix=API_PREFIX)
+    for module in (
+        commands,
+        fleet,
+        charge_points,
+        network,
+        local_list,
+        connectors,
+        sessions,
+        keys,
+        webhooks,
+        dead_letters,
+        message_log,
+        token_routes,
+        users,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 
@@ -148,5 +237,7 @@ async def main(settings: Settings | None = None) -> None:
         lifespan="on",
         log_config=None,
         access_log=False,
+        # Console streams (/live) end on their own within a minute; a stop need not wait so long.
+        timeout_graceful_shutdown=5,
     )
     await uvicorn.Server(config).serve()

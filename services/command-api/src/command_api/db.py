@@ -1,17 +1,24 @@
-"""Schema `commands`: the command audit log, operator API keys, the outbox."""
+"""Schema `commands`: the command audit log and batches, operator API keys, webhooks, the
+outbox."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
+    ForeignKey,
+    Identity,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -39,8 +46,89 @@ commands = Table(
     Column("timeout_seconds", Float, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("completed_at", DateTime(timezone=True)),
+    # A back office's own id of a request from `ocpp.command-requests`: one command per
+    # (requester, requestId), however often the broker redelivers the request.
+    Column("request_id", String(100)),
+    # The fleet-wide command this one is part of.
+    Column("batch_id", String(36)),
     Index("ix_commands_cp_created", "charge_point_id", "created_at"),
     Index("ix_commands_created", "created_at"),
+    Index(
+        "ux_commands_request",
+        "requested_by",
+        "request_id",
+        unique=True,
+        postgresql_where=text("request_id IS NOT NULL"),
+    ),
+    Index("ix_commands_batch", "batch_id", postgresql_where=text("batch_id IS NOT NULL")),
+)
+
+command_batches = Table(
+    "command_batches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("action", String(40), nullable=False),
+    Column("request", JSONB, nullable=False),
+    Column("charge_point_ids", JSONB, nullable=False),
+    Column("requested_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSONB, nullable=False),  # patterns: "transaction.*", "command.completed"
+    # The HMAC key; kept as given, since signing needs it; never shown again.
+    Column("secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Since when every attempt failed; reset by a success. A day of it disables the webhook.
+    Column("failing_since", DateTime(timezone=True)),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_reason", Text),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "webhook_id",
+        String(36),
+        ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", String(100), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    # Deliveries of one webhook and charge point go out one after the other, in event order.
+    Column("ordering_key", String(100), nullable=False),
+    Column("body", Text, nullable=False),  # the exact bytes signed and sent
+    # pending -> delivered | cancelled (the webhook was disabled or deleted)
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A replica that claimed the row owns it until then (it may have died mid-request).
+    Column("leased_until", DateTime(timezone=True)),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    Index("ux_webhook_deliveries_event", "webhook_id", "event_id", unique=True),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_webhook_deliveries_order",
+        "webhook_id",
+        "ordering_key",
+        "id",
+        postgresql_where=text("status = 'pending'"),
+    ),
 )
 
 api_keys = Table(

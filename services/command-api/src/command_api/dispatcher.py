@@ -6,25 +6,18 @@ import asyncio
 import logging
 from typing import Any
 
-import aiormq
 import orjson
-from aio_pika import DeliveryMode
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractIncomingMessage,
-    AbstractQueue,
-    AbstractRobustConnection,
-)
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from csms_shared.bus.connection import connect
+from csms_shared.bus.client import BusClient, message_properties
 from csms_shared.bus.outbox import OutboxRelay
-from csms_shared.bus.publish import publish
 from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
-from csms_shared.bus.topology import COMMANDS, EVENTS, declare_exchanges, service_queue
+from csms_shared.bus.topology import COMMANDS, EVENTS, service_queue
 from csms_shared.ocpp.redaction import redact_response, secret_keys
+from csms_shared.tracing import inject
 
 from .db import outbox
 from .recorder import record_outcome
@@ -46,35 +39,31 @@ class Dispatcher:
         sessions: async_sessionmaker[AsyncSession],
         secrets: frozenset[str] = secret_keys(()),
     ) -> None:
-        self._url = broker_url
         # Configuration keys whose values in a CP's answer are neither stored nor shown.
         self._secrets = secrets
         self._instance_id = instance_id
         self._sessions = sessions
+        # Waiters for command outcomes, by command id (the outcome is recorded first).
         self.waiter = ReplyWaiter()
-        self.connection: AbstractRobustConnection | None = None
-        self._channel: AbstractChannel | None = None
+        # RPC replies come back on the client's own queue, named by the broker.
+        self.client = BusClient(broker_url, name=f"command-api {instance_id}")
         self._replies: AbstractQueue | None = None
-        self.rpc: RpcClient | None = None
+        self.rpc = RpcClient(self.client)
         self.relay: OutboxRelay | None = None
         self._relay_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, declare the topology and this replica's reply queue."""
-        self.connection = await connect(self._url, name=f"command-api {self._instance_id}")
-        self._channel = await self.connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
-        await declare_exchanges(self._channel)
-        self._replies = await self._channel.declare_queue(
+        await self.client.start()
+        assert self.client.channel is not None
+        # Outcomes are recorded before they are acked, so they have a queue of their own.
+        self._replies = await self.client.channel.declare_queue(
             service_queue("command-api", f"replies.{self._instance_id}"),
             exclusive=True,
             auto_delete=True,
         )
         await self._replies.consume(self._on_reply)
-        self.rpc = RpcClient(await self.connection.channel())
-        await self.rpc.start()
-        self.relay = OutboxRelay(self._sessions, outbox, self._channel, EVENTS.name)
+        self.relay = OutboxRelay(self._sessions, outbox, self.client.channel, EVENTS.name)
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
 
     async def close(self) -> None:
@@ -82,8 +71,12 @@ class Dispatcher:
         if self._relay_task is not None:
             self._relay_task.cancel()
             await asyncio.gather(self._relay_task, return_exceptions=True)
-        if self.connection is not None:
-            await self.connection.close()
+        await self.client.close()
+
+    @property
+    def connection(self) -> AbstractRobustConnection | None:
+        """The AMQP connection (None before `start`)."""
+        return self.client.connection
 
     def wake_relay(self) -> None:
         """An outcome was committed: publish its `command.completed` now."""
@@ -105,23 +98,20 @@ class Dispatcher:
         timeout: float,
     ) -> None:
         """Publish a command to whichever gateway holds the CP; NotConnected if none does."""
-        properties = aiormq.spec.Basic.Properties(
-            content_type="application/json",
+        # Expiring: a command nobody picked up in time must not reach the CP later. The request's
+        # trace goes on at the gateway (W3C traceparent; none when off).
+        properties = message_properties(
             correlation_id=command_id,
             reply_to=self.reply_queue,
-            delivery_mode=int(DeliveryMode.NOT_PERSISTENT),
-            # Milliseconds: a command nobody picked up in time must not reach the CP later.
-            expiration=str(max(1, int(timeout * 1000))),
+            timeout=timeout,
+            headers=dict(inject({})) or None,
         )
-        assert self._channel is not None
         try:
-            await publish(
-                self._channel,
+            await self.client.publish(
+                COMMANDS.name,
+                charge_point_id,
                 orjson.dumps({"action": action, "payload": payload, "timeout": timeout}),
-                exchange=COMMANDS.name,
-                routing_key=charge_point_id,
-                properties=properties,
-                mandatory=True,
+                properties,
             )
         except DeliveryError:
             raise NotConnected(charge_point_id) from None

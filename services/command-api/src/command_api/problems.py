@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,23 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 TYPES = "https://csms.example/problems/"
 INVALID_REQUEST = TYPES + "invalid-request"
+UNAVAILABLE = TYPES + "dependency-unavailable"
+# What the API depends on, down for a moment (a broker or database restart): 503, try again.
+BROKER_DOWN: tuple[type[Exception], ...] = (AMQPError, ChannelInvalidStateError, ConnectionError)
+DATABASE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+# SQLSTATEs of a database going away: connection exceptions (08...) and operator intervention
+# (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
+_DATABASE_DOWN_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_down(exc: DBAPIError) -> bool:
+    """Whether a driver error means the database is (for a moment) not there."""
+    state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    return (
+        exc.connection_invalidated
+        or isinstance(exc, DATABASE_DOWN)
+        or state.startswith(_DATABASE_DOWN_STATES)
+    )
 
 
 class Problem(BaseModel):
@@ -118,12 +137,36 @@ async def _internal(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "The central system failed to answer; see its log")
 
 
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A broker or database restart is not this request's fault nor a bug: 503 and a hint when
+    # to try again, logged without a traceback.
+    what = "message broker" if isinstance(exc, BROKER_DOWN) else "database"
+    log.warning("%s %s: the %s is unavailable: %r", request.method, request.url.path, what, exc)
+    return problem_response(
+        503,
+        f"The central system's {what} is unavailable for a moment; try again",
+        type=UNAVAILABLE,
+        title="A dependency of the central system is unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if database_down(exc):
+        return await _unavailable(request, exc)
+    return await _internal(request, exc)
+
+
 def install(app: FastAPI) -> None:
     """Answer every error the app raises as a problem, and document it so."""
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ResponseValidationError, _internal)
+    for kind in BROKER_DOWN:
+        app.add_exception_handler(kind, _unavailable)
+    app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(Exception, _internal)
     generate = app.openapi
 

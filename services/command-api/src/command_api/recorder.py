@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, select, update
+from sqlalchemy import Row, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.events import event_body
 from csms_shared.bus.outbox import emit
+from csms_shared.contracts.events import CommandCompleted
 from csms_shared.ocpp._base import format_datetime
 
 from .db import commands, outbox
@@ -30,8 +30,10 @@ async def record_sent(
     request: dict[str, Any],
     requested_by: str,
     timeout: float,
+    request_id: str | None = None,
+    batch_id: str | None = None,
 ) -> None:
-    """A command about to be published."""
+    """A command about to be published (IntegrityError: `request_id` already seen)."""
     await session.execute(
         insert(commands).values(
             id=command_id,
@@ -41,6 +43,8 @@ async def record_sent(
             status=PENDING,
             requested_by=requested_by,
             timeout_seconds=timeout,
+            request_id=request_id,
+            batch_id=batch_id,
         )
     )
 
@@ -68,27 +72,33 @@ async def record_outcome(
     ).first()
     if row is None:
         return None
-    await emit(session, outbox, "command.completed", completed_event(row))
+    event = completed_event(row)
+    await emit(session, outbox, event.key(), event.body())
     return row
 
 
-def completed_event(row: Row[Any]) -> dict[str, Any]:
+def completed_event(row: Row[Any]) -> CommandCompleted:
     """The `command.completed` event of a finished command."""
-    body = event_body(
-        "command.completed",
+    event = CommandCompleted(
         at=row.completed_at,
-        commandId=row.id,
-        chargePointId=row.charge_point_id,
+        command_id=row.id,
+        charge_point_id=row.charge_point_id,
         action=row.action,
         request=row.request,
         status=row.status,
-        requestedBy=row.requested_by,
+        requested_by=row.requested_by,
     )
     if row.response is not None:
-        body["response"] = row.response
+        event.response = row.response
     if row.error_code is not None:
-        body["errorCode"] = row.error_code
-    return body
+        event.error_code = row.error_code
+    elif row.error_description is not None:
+        event.reason = row.error_description  # why there is no answer: offline, refused
+    if row.request_id is not None:
+        event.request_id = row.request_id
+    if row.batch_id is not None:
+        event.batch_id = row.batch_id
+    return event
 
 
 async def expire_lost(session: AsyncSession, grace_seconds: float) -> int:
@@ -111,7 +121,8 @@ async def expire_lost(session: AsyncSession, grace_seconds: float) -> int:
         )
     ).all()
     for row in rows:
-        await emit(session, outbox, "command.completed", completed_event(row))
+        event = completed_event(row)
+        await emit(session, outbox, event.key(), event.body())
     return len(rows)
 
 
@@ -138,6 +149,10 @@ def command_doc(row: Row[Any]) -> dict[str, Any]:
         doc["chargePointLatencyMs"] = row.gateway_latency_ms
     if row.response is not None:
         doc["response"] = row.response
+    if row.request_id is not None:
+        doc["requestId"] = row.request_id
+    if row.batch_id is not None:
+        doc["batchId"] = row.batch_id
     if row.error_code is not None or row.error_description is not None:
         doc["error"] = {
             "code": row.error_code,
@@ -150,6 +165,19 @@ def command_doc(row: Row[Any]) -> dict[str, Any]:
 async def get_command(session: AsyncSession, command_id: str) -> Row[Any] | None:
     """One command."""
     return (await session.execute(select(commands).where(commands.c.id == command_id))).first()
+
+
+async def find_request(
+    session: AsyncSession, requested_by: str, request_id: str
+) -> Row[Any] | None:
+    """The command a back office's request became, if it was seen before."""
+    return (
+        await session.execute(
+            select(commands).where(
+                commands.c.requested_by == requested_by, commands.c.request_id == request_id
+            )
+        )
+    ).first()
 
 
 async def list_commands(
@@ -180,3 +208,20 @@ async def list_commands(
         )
     ).all()
     return list(rows), int(total or 0)
+
+
+RETENTION_BATCH = 5_000
+
+
+async def prune(session: AsyncSession, days: float) -> int:
+    """Delete up to RETENTION_BATCH finished commands older than `days`; how many went."""
+    old = (
+        select(commands.c.id)
+        .where(
+            commands.c.created_at < func.now() - timedelta(days=days),
+            commands.c.status != PENDING,
+        )
+        .limit(RETENTION_BATCH)
+    )
+    result = await session.execute(delete(commands).where(commands.c.id.in_(old)))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
+from csms_shared.bus.access import INTEGRATIONS, check_roles
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
 
+from .accounts.passwords import password_problem
 from .auth import bootstrap_key_problem
 
 
@@ -24,12 +27,61 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     admin_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("API_ADMIN_API_KEY", "CSMS_ADMIN_API_KEY")
     )
+    # The bootstrap user `admin`, made when no admin user exists; `API_ADMIN_PASSWORD` or the
+    # suite-wide `CSMS_ADMIN_PASSWORD`.
+    admin_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("API_ADMIN_PASSWORD", "CSMS_ADMIN_PASSWORD")
+    )
+    # Signs access tokens and console cookies; unset, a key generated once is kept in the
+    # database (every replica shares it).
+    token_secret: SecretStr | None = Field(default=None, min_length=32)
+    access_token_seconds: int = Field(default=900, ge=60, le=86_400)
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    # None: Secure when the request came over TLS (directly or via X-Forwarded-Proto).
+    cookie_secure: bool | None = None
+    login_failures_per_username: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
     command_timeout: float = Field(default=30.0, gt=0, description="default seconds per command")
     command_timeout_max: float = Field(default=300.0, gt=0)
     rpc_timeout: float = Field(default=5.0, gt=0)
+    # Broker roles (CSMS_BROKER_USERS) whose messages on ocpp.command-requests are run.
+    command_request_roles: list[str] = Field(default_factory=lambda: [INTEGRATIONS])
+    # GetConfiguration to every CP after each accepted BootNotification (the snapshot, and the
+    # SupportedFeatureProfiles that commands are checked against).
+    read_configuration_at_boot: bool = True
+    # Finished commands (and webhook deliveries) older than this many days are deleted (None:
+    # kept for ever); pending ones stay.
+    command_retention_days: float | None = Field(default=None, gt=0)
+    # Fleet-wide commands: CPs served at once, and the most one request may name or tag.
+    fleet_concurrency: int = Field(default=20, ge=1, le=1000)
+    fleet_max_charge_points: int = Field(default=5000, ge=1)
+    # Webhooks: networks they may target besides public addresses (JSON list of CIDRs, e.g.
+    # ["127.0.0.0/8"] in tests); loopback, link-local and private ones are refused otherwise.
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    # Retries wait base * 2^(attempt-1) seconds, at most max; a day of failures disables one.
+    webhook_retry_base: float = Field(default=5.0, gt=0)
+    webhook_retry_max: float = Field(default=3600.0, gt=0)
+    webhook_disable_after: float = Field(default=86400.0, gt=0)
+    webhook_concurrency: int = Field(default=16, ge=1, le=500)
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
     instance_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
-    @field_validator("admin_api_key", mode="before")
+    @field_validator("command_request_roles")
+    @classmethod
+    def _known_roles(cls, roles: list[str]) -> list[str]:
+        check_roles(roles)
+        return roles
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return networks
+
+    @field_validator("admin_api_key", "admin_password", "token_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # Compose and k8s templates may pass an empty variable: that sets no key.
@@ -41,4 +93,12 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         problem = value is not None and bootstrap_key_problem(value.get_secret_value())
         if problem:
             raise ValueError(f"CSMS_ADMIN_API_KEY (or API_ADMIN_API_KEY) is refused: {problem}")
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _strong_admin_password(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = value is not None and password_problem(value.get_secret_value(), "admin")
+        if problem:
+            raise ValueError(f"CSMS_ADMIN_PASSWORD (or API_ADMIN_PASSWORD) is refused: {problem}")
         return value

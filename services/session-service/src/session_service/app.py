@@ -12,11 +12,15 @@ from . import (  # noqa: F401
     followers,
     handlers,
     local_list,
+    local_list_sync,
     rpc_id_tags,
     rpc_reports,
     rpc_transactions,
+    starting,
+    stopping,
 )
 from .db import outbox
+from .gauges import transactions_sampler
 from .router import router
 from .settings import Settings
 from .sweeper import sweep
@@ -32,4 +36,10 @@ def migrate(settings: Settings | None = None) -> None:
 
 async def main(settings: Settings | None = None) -> None:
     """Run the session-service until SIGTERM or SIGINT."""
-    await serve(router, settings or Settings(), outbox=outbox, background=[sweep])
+    await serve(
+        router,
+        settings or Settings(),
+        outbox=outbox,
+        background=[sweep],
+        samplers=[transactions_sampler],
+    )

@@ -14,7 +14,9 @@ from .router import CallCtx
 log = logging.getLogger("session_service.handlers")
 
 DUPLICATES = Counter(
-    "session_duplicates_total", "Re-sent or redelivered messages recognised as copies", ["action"]
+    "csms_session_duplicates_total",
+    "Re-sent or redelivered messages recognised as copies",
+    ["action"],
 )
 
 

@@ -218,6 +218,18 @@ outbox = outbox_table(metadata)
 
 # The version of each CP's Local Authorization List, as its answers to SendLocalList and
 # GetLocalListVersion commands told us.
+# What each CP's Local Authorization List holds, as the SendLocalLists it accepted made it: the
+# base of a differential update.
+local_list_entries = Table(
+    "local_list_entries",
+    metadata,
+    Column("charge_point_id", String(CP_ID), primary_key=True),
+    Column("id_tag", String(ID_TAG), primary_key=True),
+    Column("status", String(16), nullable=False),
+    _ts("expiry_date"),
+    Column("parent_id_tag", String(ID_TAG)),
+)
+
 local_list_versions = Table(
     "local_list_versions",
     metadata,

@@ -2,58 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from pydantic.alias_generators import to_camel
 from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rpc import RpcError
-from csms_shared.ocpp.v16.datatypes import OcppDateTime
+from csms_shared.contracts.rpc import CreateIdTag, ListIdTags, OfIdTag, UpdateIdTag
 
-from . import params as p
 from .db import id_tags
 from .docs import id_tag_doc
 from .router import Ctx, router
 
-IdToken = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20)]
-StoredStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 t = id_tags.c
-
-
-class _Fields(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
-
-    id_tag: IdToken
-    expiry_date: OcppDateTime | None = None
-    parent_id_tag: IdToken | None = None
-    max_concurrent_tx: int | None = Field(default=None, ge=1, le=1000, strict=True)
-    note: Annotated[str, StringConstraints(max_length=200)] | None = None
-
-
-class IdTagCreate(_Fields):
-    """A new entry: Accepted unless told otherwise."""
-
-    status: StoredStatus = "Accepted"
-
-
-class IdTagUpdate(_Fields):
-    """Changed fields of an entry; a field sent as null is cleared."""
-
-    status: StoredStatus | None = None
-
-
-def _parse(model: type[_Fields], params: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(params)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or 'params'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise RpcError("invalid", problems) from None
 
 
 def _match(id_tag: str) -> Any:
@@ -81,16 +43,9 @@ async def _set(session: AsyncSession, id_tag: str, values: dict[str, Any]) -> di
     return id_tag_doc(row)
 
 
-def _self_parent(fields: _Fields) -> None:
-    if fields.parent_id_tag is not None and fields.parent_id_tag.lower() == fields.id_tag.lower():
-        raise RpcError("invalid", "parentIdTag: an idTag cannot be its own parent")
-
-
 @router.rpc("create_id_tag", callers={"command-api"})
-async def create_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def create_id_tag(fields: CreateIdTag, ctx: Ctx) -> dict[str, Any]:
     """Add an idTag to the authorization list."""
-    fields: IdTagCreate = _parse(IdTagCreate, params)
-    _self_parent(fields)
     # ON CONFLICT meets the case-insensitive unique index, also when two creates race.
     row = (
         await ctx.session.execute(
@@ -106,21 +61,21 @@ async def create_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("get_id_tag", callers={"command-api"})
-async def get_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def get_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
     """One idTag of the list (found in any case)."""
-    return id_tag_doc(await _load(ctx.session, p.required_string(params, "idTag", max_length=20)))
+    return id_tag_doc(await _load(ctx.session, params.id_tag))
 
 
 @router.rpc("list_id_tags", callers={"command-api"})
-async def list_id_tags(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_id_tags(params: ListIdTags, ctx: Ctx) -> dict[str, Any]:
     """A page of the list, by idTag; filters status, parentIdTag, and a search in idTag/note."""
-    limit, offset = p.page(params)
+    limit, offset = params.limit, params.offset
     where: list[Any] = []
-    if (status := p.string(params, "status", max_length=16)) is not None:
+    if (status := params.status) is not None:
         where.append(t.status == status)
-    if (parent := p.string(params, "parentIdTag", max_length=20)) is not None:
+    if (parent := params.parent_id_tag) is not None:
         where.append(func.lower(t.parent_id_tag) == parent.lower())
-    if (search := p.string(params, "search", max_length=50)) is not None:
+    if (search := params.search) is not None:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append(or_(t.id_tag.ilike(pattern), t.note.ilike(pattern)))
     total = await ctx.session.scalar(select(func.count()).select_from(id_tags).where(*where))
@@ -136,22 +91,18 @@ async def list_id_tags(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("update_id_tag", callers={"command-api"})
-async def update_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def update_id_tag(fields: UpdateIdTag, ctx: Ctx) -> dict[str, Any]:
     """Change an idTag's status, expiryDate, parentIdTag, maxConcurrentTx or note."""
-    fields: IdTagUpdate = _parse(IdTagUpdate, params)
-    _self_parent(fields)
     changed = fields.model_dump(include=fields.model_fields_set - {"id_tag"})
-    if "status" in changed and changed["status"] is None:
-        raise RpcError("invalid", "status: cannot be cleared")
     if not changed:
         return id_tag_doc(await _load(ctx.session, fields.id_tag))
     return await _set(ctx.session, fields.id_tag, changed)
 
 
 @router.rpc("delete_id_tag", callers={"command-api"})
-async def delete_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def delete_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
     """Remove an idTag from the list (its transactions stay)."""
-    id_tag = p.required_string(params, "idTag", max_length=20)
+    id_tag = params.id_tag
     row = (
         await ctx.session.execute(delete(id_tags).where(_match(id_tag)).returning(t.id_tag))
     ).first()
@@ -161,14 +112,12 @@ async def delete_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("block_id_tag", callers={"command-api"})
-async def block_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def block_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
     """Set an idTag Blocked: Authorize and StartTransaction answer Blocked from now on."""
-    id_tag = p.required_string(params, "idTag", max_length=20)
-    return await _set(ctx.session, id_tag, {"status": "Blocked"})
+    return await _set(ctx.session, params.id_tag, {"status": "Blocked"})
 
 
 @router.rpc("unblock_id_tag", callers={"command-api"})
-async def unblock_id_tag(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def unblock_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
     """Set an idTag Accepted again (its expiryDate still applies)."""
-    id_tag = p.required_string(params, "idTag", max_length=20)
-    return await _set(ctx.session, id_tag, {"status": "Accepted"})
+    return await _set(ctx.session, params.id_tag, {"status": "Accepted"})

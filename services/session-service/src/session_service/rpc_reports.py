@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlalchemy import func, literal_column, select
 
-from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.rpc import EnergyReport, ListMeterValues, ListReservations
 from csms_shared.ocpp._base import format_datetime, utcnow
 
-from . import params as p
 from . import reservations
 from .checks import INT32, fits
 from .db import meter_values, transactions
@@ -27,15 +26,14 @@ def _kwh(wh: Decimal | int | None) -> float:
 
 
 @router.rpc("energy_report", callers={"command-api"})
-async def energy_report(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def energy_report(params: EnergyReport, ctx: Ctx) -> dict[str, Any]:
     """kWh and cost per CP and per UTC day of the stop, for transactions stopped in [from, to)."""
     # `to` defaults to now and `from` to 31 days before it; chargePointId narrows to one CP.
-    limit, offset = p.page(params, default=1000, maximum=10_000)
-    start, end = p.time_range(params)
-    end = end or utcnow()
-    start = start or end - timedelta(days=REPORT_DAYS)
+    limit, offset = params.limit, params.offset
+    end = params.to or utcnow()
+    start = params.from_ or end - timedelta(days=REPORT_DAYS)
     where: list[Any] = [tx.stop_time.is_not(None), tx.stop_time >= start, tx.stop_time < end]
-    if (cp_id := p.string(params, "chargePointId", max_length=48)) is not None:
+    if (cp_id := params.charge_point_id) is not None:
         where.append(tx.charge_point_id == cp_id)
     day = func.date(func.timezone("UTC", tx.stop_time)).label("day")
     grouped = (
@@ -99,21 +97,18 @@ async def energy_report(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("list_meter_values", callers={"command-api"})
-async def list_meter_values(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_meter_values(params: ListMeterValues, ctx: Ctx) -> dict[str, Any]:
     """Sampled values in time order, of a transaction or of a CP (and connector), from/to."""
-    limit, offset = p.page(params, default=1000, maximum=10_000)
-    start, end = p.time_range(params)
+    limit, offset = params.limit, params.offset
+    start, end = params.from_, params.to
     m = meter_values.c
     where: list[Any] = []
-    transaction_id = p.integer(params, "transactionId")
-    cp_id = p.string(params, "chargePointId", max_length=48)
-    if transaction_id is None and cp_id is None:
-        raise RpcError("invalid", "transactionId or chargePointId is required")
+    transaction_id, cp_id = params.transaction_id, params.charge_point_id
     if transaction_id is not None:
         where.append(m.transaction_id == (transaction_id if fits(transaction_id, INT32) else -1))
     if cp_id is not None:
         where.append(m.charge_point_id == cp_id)
-    if (connector_id := p.integer(params, "connectorId")) is not None:
+    if (connector_id := params.connector_id) is not None:
         where.append(m.connector_id == (connector_id if fits(connector_id, INT32) else -1))
     if start is not None:
         where.append(m.timestamp >= start)
@@ -132,14 +127,14 @@ async def list_meter_values(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("list_reservations", callers={"command-api"})
-async def list_reservations(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_reservations(params: ListReservations, ctx: Ctx) -> dict[str, Any]:
     """A page of reservations, newest first; filters chargePointId, status, active."""
-    limit, offset = p.page(params)
+    limit, offset = params.limit, params.offset
     rows, total = await reservations.page(
         ctx.session,
-        cp_id=p.string(params, "chargePointId", max_length=48),
-        status=p.string(params, "status", max_length=16),
-        active=p.boolean(params, "active"),
+        cp_id=params.charge_point_id,
+        status=params.status,
+        active=params.active,
         limit=limit,
         offset=offset,
         now=utcnow(),

@@ -7,11 +7,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.events import event_body
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.events import TransactionStopped
+from csms_shared.contracts.rpc import (
+    CloseStaleTransaction,
+    GetTransaction,
+    ListTransactions,
+    ListUnmatchedStops,
+    OfTransaction,
+)
 
 from . import meter_values as mv
-from . import params as p
 from .checks import INT32, fits
 from .db import meter_values, transaction_audit, transactions, unmatched_stops
 from .docs import audit_doc, meter_value_doc, transaction_doc, unmatched_stop_doc
@@ -21,30 +27,30 @@ from .transactions import OPERATOR, apply_stop, audit, load_for_update
 tx = transactions.c
 
 
-def _transaction_id(params: dict[str, Any]) -> int:
-    value = p.required_integer(params, "transactionId")
+def _transaction_id(params: OfTransaction) -> int:
+    value = params.transaction_id
     if not fits(value, INT32):
         raise RpcError("not_found", f"transaction {value} does not exist")
     return value
 
 
 @router.rpc("list_transactions", callers={"command-api"})
-async def list_transactions(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_transactions(params: ListTransactions, ctx: Ctx) -> dict[str, Any]:
     """A page of transactions, newest start first, filtered as the REST query asks."""
     # Filters: chargePointId, connectorId, idTag (any case), active, stale (open and flagged),
     # from/to on the start time.
-    limit, offset = p.page(params)
-    start, end = p.time_range(params)
+    limit, offset = params.limit, params.offset
+    start, end = params.from_, params.to
     where: list[Any] = []
-    if (cp_id := p.string(params, "chargePointId", max_length=48)) is not None:
+    if (cp_id := params.charge_point_id) is not None:
         where.append(tx.charge_point_id == cp_id)
-    if (connector := p.integer(params, "connectorId")) is not None:
+    if (connector := params.connector_id) is not None:
         where.append(tx.connector_id == connector)
-    if (id_tag := p.string(params, "idTag", max_length=20)) is not None:
+    if (id_tag := params.id_tag) is not None:
         where.append(func.lower(tx.id_tag) == id_tag.lower())
-    if (active := p.boolean(params, "active")) is not None:
+    if (active := params.active) is not None:
         where.append(tx.stop_time.is_(None) if active else tx.stop_time.is_not(None))
-    if (stale := p.boolean(params, "stale")) is not None:
+    if (stale := params.stale) is not None:
         flagged = tx.stale_since.is_not(None) & tx.stop_time.is_(None)
         where.append(flagged if stale else ~flagged)
     if start is not None:
@@ -90,13 +96,10 @@ async def _with_details(
 
 
 @router.rpc("get_transaction", callers={"command-api"})
-async def get_transaction(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def get_transaction(params: GetTransaction, ctx: Ctx) -> dict[str, Any]:
     """One transaction with its sampled values in time order (paged) and its audit trail."""
     transaction_id = _transaction_id(params)
-    limit = p.integer(params, "meterValuesLimit", 1000) or 0
-    offset = p.integer(params, "meterValuesOffset", 0) or 0
-    if not 1 <= limit <= 10_000 or offset < 0:
-        raise RpcError("invalid", "meterValuesLimit is 1..10000 and meterValuesOffset >= 0")
+    limit, offset = params.meter_values_limit, params.meter_values_offset
     row = (await ctx.session.execute(select(transactions).where(tx.id == transaction_id))).first()
     if row is None:
         raise RpcError("not_found", f"transaction {transaction_id} does not exist")
@@ -104,17 +107,15 @@ async def get_transaction(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("close_stale_transaction", callers={"command-api"})
-async def close_stale_transaction(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def close_stale_transaction(params: CloseStaleTransaction, ctx: Ctx) -> dict[str, Any]:
     """An operator closes a transaction its CP never stopped, with an audited reason."""
     # Only stale or superseded transactions, unless `force` is true. The meter reading is the
     # newest register value received (else meterStart), the stop time that reading's time (else
     # the last sign of life). A StopTransaction the CP sends later still replaces these figures.
     transaction_id = _transaction_id(params)
-    reason = p.required_string(params, "reason", max_length=500)
-    operator = p.required_string(params, "operator", max_length=100)
-    force = p.boolean(params, "force") or False
+    reason, operator, force = params.reason, params.operator, params.force
     # The final reading an admin read off the meter, if given (command-api checks the role).
-    given = p.integer(params, "meterStop")
+    given = params.meter_stop
     row = await load_for_update(ctx.session, transaction_id)
     if row is None:
         raise RpcError("not_found", f"transaction {transaction_id} does not exist")
@@ -154,22 +155,19 @@ async def close_stale_transaction(params: dict[str, Any], ctx: Ctx) -> dict[str,
         reason=reason,
         details={"meterStop": meter_stop, "basis": basis, "force": force},
     )
-    await ctx.emit(
-        "transaction.stopped",
-        event_body("transaction.stopped", at=updated.stop_time, **transaction_doc(updated)),
-    )
+    await ctx.emit(TransactionStopped(at=updated.stop_time, **transaction_doc(updated)))
     return await _with_details(ctx.session, transaction_doc(updated), limit=1000, offset=0)
 
 
 @router.rpc("list_unmatched_stops", callers={"command-api"})
-async def list_unmatched_stops(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_unmatched_stops(params: ListUnmatchedStops, ctx: Ctx) -> dict[str, Any]:
     """StopTransactions kept for review, newest first; filters chargePointId and kind."""
-    limit, offset = p.page(params)
+    limit, offset = params.limit, params.offset
     u = unmatched_stops.c
     where: list[Any] = []
-    if (cp_id := p.string(params, "chargePointId", max_length=48)) is not None:
+    if (cp_id := params.charge_point_id) is not None:
         where.append(u.charge_point_id == cp_id)
-    if (kind := p.string(params, "kind", max_length=24)) is not None:
+    if (kind := params.kind) is not None:
         where.append(u.kind == kind)
     total = await ctx.session.scalar(
         select(func.count()).select_from(unmatched_stops).where(*where)

@@ -131,7 +131,7 @@ async def insert_starts(
 ) -> list[tuple[Row[Any], bool]]:
     """The transaction of each StartTransaction, and whether it is new (False: a re-send).
 
-    One INSERT for them all; no two may share a charge point (`rounds` keeps them apart).
+    One INSERT for them all; no two may share a charge point (StartTransaction inserts one).
     """
     params: dict[str, list[Any]] = {name: [] for name, _ in _START_COLUMNS}
     for values in starts:

@@ -11,9 +11,11 @@ from csms_shared.db import upgrade
 from csms_shared.service import serve
 
 from . import (  # noqa: F401 - importing them registers their routes
+    booting,
     cp_reports,
     handlers,
     keys,
+    metadata,
     presence,
     reactions,
     reads,
@@ -21,6 +23,7 @@ from . import (  # noqa: F401 - importing them registers their routes
 )
 from .db import outbox
 from .queries import mark_offline_where_gateway_silent
+from .retention import keep_status_history
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
 
@@ -73,5 +76,8 @@ async def warn_if_insecure(runtime: ServiceRuntime) -> None:
 async def main(settings: Settings | None = None) -> None:
     """Run the registry until SIGTERM or SIGINT."""
     await serve(
-        router, settings or Settings(), outbox=outbox, background=[warn_if_insecure, sweep_presence]
+        router,
+        settings or Settings(),
+        outbox=outbox,
+        background=[warn_if_insecure, sweep_presence, keep_status_history],
     )

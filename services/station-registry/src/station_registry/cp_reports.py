@@ -10,7 +10,16 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from csms_shared.bus.events import event_body
+from csms_shared.contracts.events import (
+    CertificateSignRequested,
+    CommandCompleted,
+    DataTransferReceived,
+    DiagnosticsStatus,
+    Event,
+    FirmwareStatus,
+    LogStatus,
+    SignedFirmwareStatus,
+)
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.enums import DataTransferStatus, GenericStatus
@@ -43,6 +52,13 @@ STARTED_BY = {
     "SignedUpdateFirmware": "signed_firmware",
     "GetLog": "log",
 }
+# The event each kind of operation reports its progress with.
+_STATUS_EVENTS: dict[str, type[Event]] = {
+    "diagnostics": DiagnosticsStatus,
+    "firmware": FirmwareStatus,
+    "signed_firmware": SignedFirmwareStatus,
+    "log": LogStatus,
+}
 
 
 async def _report_status(ctx: CallCtx, kind: str, status: str, request_id: int | None) -> None:
@@ -74,14 +90,12 @@ async def _report_status(ctx: CallCtx, kind: str, status: str, request_id: int |
             received_at=at,
         )
     )
-    fields: dict[str, Any] = {"chargePointId": cp_id, "kind": kind, "status": status}
+    fields: dict[str, Any] = {"charge_point_id": cp_id, "kind": kind, "status": status}
     if request_id is not None:
-        fields["requestId"] = request_id
+        fields["request_id"] = request_id
     if operation_id is not None:
-        fields["operationId"] = operation_id
-    await ctx.emit(
-        f"{kind.replace('_', '.')}.status", event_body(f"{kind}.status", at=at, **fields)
-    )
+        fields["operation_id"] = operation_id
+    await ctx.emit(_STATUS_EVENTS[kind](at=at, **fields))
 
 
 @router.on(Action.DIAGNOSTICS_STATUS_NOTIFICATION)
@@ -168,14 +182,9 @@ async def sign_certificate(
         .returning(certificate_requests.c.id)
     )
     await ctx.emit(
-        "certificate.sign_requested",
-        event_body(
-            "certificate.sign_requested",
-            at=at,
-            chargePointId=ctx.charge_point_id,
-            requestId=request_id,
-            csr=request.csr,
-        ),
+        CertificateSignRequested(
+            at=at, charge_point_id=ctx.charge_point_id, request_id=request_id, csr=request.csr
+        )
     )
     return SignCertificateResponse(status=GenericStatus.ACCEPTED)
 
@@ -203,23 +212,20 @@ async def data_transfer(request: DataTransferRequest, ctx: CallCtx) -> DataTrans
         )
     )
     await ctx.emit(
-        "datatransfer.received",
-        event_body(
-            "datatransfer.received",
-            at=at,
-            chargePointId=ctx.charge_point_id,
-            status=status.value,
-            **request.to_payload(),
-        ),
+        DataTransferReceived(
+            at=at, charge_point_id=ctx.charge_point_id, status=status.value, **request.to_payload()
+        )
     )
     return DataTransferResponse(status=status)
 
 
-async def start_operation(ctx: Ctx, event: dict[str, Any]) -> None:
+async def start_operation(ctx: Ctx, event: CommandCompleted) -> None:
     """A GetDiagnostics / UpdateFirmware / GetLog / SignedUpdateFirmware the CP accepted."""
-    kind = STARTED_BY[event["action"]]
-    request = event.get("request") or {}
-    response = event.get("response") or {}
+    kind = STARTED_BY.get(event.action or "")
+    if kind is None:
+        return
+    request = event.request or {}
+    response = event.response or {}
     if response.get("status") not in (None, "Accepted", "AcceptedCanceled"):
         return
     detail = (
@@ -230,10 +236,10 @@ async def start_operation(ctx: Ctx, event: dict[str, Any]) -> None:
     await ctx.session.execute(
         insert(operations)
         .values(
-            charge_point_id=event["chargePointId"],
+            charge_point_id=event.charge_point_id,
             kind=kind,
             request_id=request.get("requestId"),
-            command_id=event["commandId"],
+            command_id=event.command_id,
             detail=detail,
             status="Requested",
         )

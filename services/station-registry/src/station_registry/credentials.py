@@ -18,7 +18,9 @@ from prometheus_client import Counter
 from .settings import Settings
 
 KEY_CHECKS = Counter(
-    "registry_key_checks_total", "AuthorizationKey checks at handshakes by outcome", ["outcome"]
+    "csms_registry_key_checks_total",
+    "AuthorizationKey checks at handshakes by outcome",
+    ["outcome"],
 )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from csms_shared.bus.outbox import outbox_table
 
@@ -67,7 +68,18 @@ charge_points = Table(
     # A new key sent to the CP (ChangeConfiguration AuthorizationKey) and not yet confirmed:
     # accepted beside the current one until the CP answers.
     Column("auth_key_pending_hash", String(200)),
+    # What an operator says about the CP (PATCH /charge-points/{id}); nothing the CP reports.
+    Column("name", String(100)),
+    Column("description", Text),
+    Column("address", JSONB),  # {street, postalCode, city, country}
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("timezone", String(64)),  # IANA, e.g. Europe/Berlin
+    Column("tags", ARRAY(String(64)), nullable=False, server_default="{}"),
+    # Decommissioned: refused at the handshake and left out of lists; its history stays.
+    _ts("decommissioned_at"),
     Index("ix_charge_points_gateway_online", "gateway", "online"),
+    Index("ix_charge_points_tags", "tags", postgresql_using="gin"),
     Index("ix_charge_points_swept", "gateway", postgresql_where=text("offline_by_sweep")),
 )
 
@@ -90,6 +102,8 @@ connectors = Table(
     Column("availability", String(12), nullable=False, server_default="Operative"),
     # When the command that set `availability` completed: an older one changes it no more.
     _ts("availability_at"),
+    Column("connector_type", String(20)),  # Type2, CCS2, CHAdeMO, ... (operator's data)
+    Column("max_power_kw", Float),
 )
 
 status_history = Table(
@@ -106,6 +120,7 @@ status_history = Table(
     _ts("timestamp", nullable=False),
     _ts("received_at", nullable=False, server_default=func.now()),
     # A CP re-sending the same notification records it once.
+    Index("ix_status_history_timestamp", "timestamp"),  # retention deletes by age
     UniqueConstraint(
         "charge_point_id", "connector_id", "timestamp", "status", "error_code", name="uq_status"
     ),

@@ -1,22 +1,18 @@
-"""The registry's entrypoints: the CP calls it owns, presence events, RPC reads."""
+"""StatusNotification: connector status and its history (BootNotification: booting.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, case, column, func, literal, or_, select
+from sqlalchemy import BigInteger, String, bindparam, column, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import aliased
 
-from csms_shared.bus.events import event_body
-from csms_shared.bus.router import in_rounds
+from csms_shared.contracts.events import ConnectorStatus
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
-from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.v16.messages import (
-    BootNotificationRequest,
-    BootNotificationResponse,
     StatusNotificationRequest,
     StatusNotificationResponse,
 )
@@ -24,140 +20,10 @@ from csms_shared.ocpp.v16.messages import (
 from .db import TIMESTAMP, charge_points, connectors, status_history
 from .queries import seen
 from .router import CallCtx, Ctx, router
-from .settings import UnknownChargePointPolicy
 
 
 def _received(ctx: CallCtx) -> datetime:
     return ctx.received_at or utcnow()
-
-
-# BootNotification's upsert, built once (building it per call cost more CPU than running it):
-# create or refresh the CP under its row lock. An Accepted CP stays Accepted; any other (or a
-# new one) gets what the registration policy says.
-_BOOT_FIELDS = (
-    "vendor",
-    "model",
-    "serial_number",
-    "charge_box_serial_number",
-    "firmware_version",
-    "iccid",
-    "imsi",
-    "meter_type",
-    "meter_serial_number",
-    "last_boot_at",
-)
-# A row it creates (policy `pending`: the handshake made none) is online at the sending gateway;
-# its connection id comes with the CP's next station.connected.
-_boot = insert(charge_points).values(
-    id=bindparam("p_id", type_=String),
-    registration_status=bindparam("p_status", type_=String),
-    last_seen_at=bindparam("p_at", type_=TIMESTAMP),
-    online=True,
-    gateway=bindparam("p_gateway", type_=String),
-    connected_at=bindparam("p_connected_at", type_=TIMESTAMP),
-    **{
-        name: bindparam(f"p_{name}", type_=TIMESTAMP if name == "last_boot_at" else String)
-        for name in _BOOT_FIELDS
-    },
-)
-BOOT_UPSERT = _boot.on_conflict_do_update(
-    index_elements=[charge_points.c.id],
-    set_={
-        **{name: _boot.excluded[name] for name in _BOOT_FIELDS},
-        "registration_status": case(
-            (
-                charge_points.c.registration_status == RegistrationStatus.ACCEPTED.value,
-                RegistrationStatus.ACCEPTED.value,
-            ),
-            else_=_boot.excluded.registration_status,
-        ),
-        "last_seen_at": func.greatest(
-            func.coalesce(charge_points.c.last_seen_at, _boot.excluded.last_seen_at),
-            _boot.excluded.last_seen_at,
-        ),
-    },
-).returning(charge_points.c.id, charge_points.c.registration_status)
-_POLICY_STATUS = {
-    UnknownChargePointPolicy.ACCEPT: RegistrationStatus.ACCEPTED,
-    UnknownChargePointPolicy.PENDING: RegistrationStatus.PENDING,
-    UnknownChargePointPolicy.REJECT: RegistrationStatus.REJECTED,
-}
-
-
-@router.on(Action.BOOT_NOTIFICATION)
-async def boot_notification(
-    request: BootNotificationRequest, ctx: CallCtx
-) -> BootNotificationResponse:
-    """Record or refresh the charge point and give it its heartbeat interval."""
-    [response] = await boot_round([(request, ctx)], ctx)
-    return response
-
-
-@router.on_group(Action.BOOT_NOTIFICATION)
-async def boot_notification_group(
-    calls: list[tuple[BootNotificationRequest, CallCtx]], ctx: Ctx
-) -> list[BootNotificationResponse]:
-    """BootNotifications of many CPs (a storm of reconnects): one upsert for a round of them;
-    a CP's second one in a later round."""
-    return await in_rounds(
-        calls, lambda call: [call[1].charge_point_id], lambda part: boot_round(part, ctx)
-    )
-
-
-async def boot_round(
-    calls: list[tuple[BootNotificationRequest, CallCtx]], ctx: Ctx
-) -> list[BootNotificationResponse]:
-    """Upsert the CPs of `calls` (no two the same) in one statement; answer each."""
-    settings = ctx.settings
-    policy = _POLICY_STATUS[settings.unknown_charge_points].value
-    params = []
-    for request, call in calls:
-        at = _received(call)
-        params.append(
-            {
-                "p_id": call.charge_point_id,
-                "p_status": policy,
-                "p_at": at,
-                "p_gateway": call.gateway_id or None,
-                "p_connected_at": at,
-                "p_vendor": request.charge_point_vendor,
-                "p_model": request.charge_point_model,
-                "p_serial_number": request.charge_point_serial_number,
-                "p_charge_box_serial_number": request.charge_box_serial_number,
-                "p_firmware_version": request.firmware_version,
-                "p_iccid": request.iccid,
-                "p_imsi": request.imsi,
-                "p_meter_type": request.meter_type,
-                "p_meter_serial_number": request.meter_serial_number,
-                "p_last_boot_at": at,
-            }
-        )
-    stored = {
-        row.id: row.registration_status for row in await ctx.session.execute(BOOT_UPSERT, params)
-    }
-    responses = []
-    for (request, call), values in zip(calls, params, strict=True):
-        status = RegistrationStatus(stored[call.charge_point_id])
-        await call.emit(
-            "station.booted",
-            event_body(
-                "station.booted",
-                at=values["p_at"],
-                chargePointId=call.charge_point_id,
-                registrationStatus=status.value,
-                **request.to_payload(),
-            ),
-        )
-        # While Pending, the interval is how soon the CP boots again (OCPP 1.6 section 4.2).
-        interval = (
-            settings.heartbeat_interval
-            if status is RegistrationStatus.ACCEPTED
-            else settings.pending_interval
-        )
-        responses.append(
-            BootNotificationResponse(status=status, current_time=utcnow(), interval=interval)
-        )
-    return responses
 
 
 @router.on(Action.STATUS_NOTIFICATION)
@@ -207,20 +73,16 @@ async def status_notification(
     )
     if inserted.first() is not None:
         await ctx.emit(
-            "connector.status",
-            event_body(
-                "connector.status",
-                at=at,
-                chargePointId=ctx.charge_point_id,
-                **request.to_payload(),
-            ),
+            ConnectorStatus(at=at, charge_point_id=ctx.charge_point_id, **request.to_payload())
         )
     return StatusNotificationResponse()
 
 
 # StatusNotifications gathered by the runtime (a connect storm: every CP reports its connectors),
-# written with four statements a batch whatever its size: last seen, connectors, history, events.
-# Same effects as `status_notification` applied one message at a time, in batch order.
+# written with four statements a batch whatever its size: last seen, connectors, history, events
+# (against four a message one by one; see bench/RESULTS.md, "What changed", 5). Same rows, events
+# and answers as `status_notification` one message after the other, in batch order
+# (tests/integration/test_status_batch.py proves it).
 _FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
 
 
@@ -383,14 +245,8 @@ async def status_notification_batch(
     # Events in batch order, one per history row this batch added.
     await ctx.emit_many(
         [
-            (
-                "connector.status",
-                event_body(
-                    "connector.status",
-                    at=row["at"],
-                    chargePointId=row["charge_point_id"],
-                    **request.to_payload(),
-                ),
+            ConnectorStatus(
+                at=row["at"], charge_point_id=row["charge_point_id"], **request.to_payload()
             )
             for key, (row, request) in history.items()
             if key in inserted

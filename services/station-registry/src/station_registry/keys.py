@@ -8,36 +8,24 @@ from typing import Any
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from csms_shared.bus.events import event_body
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.events import CredentialsChanged
+from csms_shared.contracts.rpc import (
+    OfChargePoint,
+    StageAuthorizationKey,
+    UpdateChargePointSettings,
+)
 
 from .credentials import hash_key
 from .db import charge_points
 from .router import Ctx, router
-
-# Security whitepaper: the Basic password (AuthorizationKey) is 16 to 40 characters.
-KEY_MIN, KEY_MAX = 16, 40
-
-
-def _valid_key(key: Any) -> str:
-    if not isinstance(key, str) or not KEY_MIN <= len(key) <= KEY_MAX or not key.isprintable():
-        raise RpcError(
-            "invalid", f"authorizationKey is {KEY_MIN} to {KEY_MAX} printable characters"
-        )
-    return key
 
 
 async def credentials_changed(ctx: Ctx, cp_id: str, profile: int, disconnect: bool) -> None:
     """Tell every gateway: forget cached handshake decisions for this CP (never the key itself)
     and, with `disconnect`, close its live connections so it comes back with the new ones."""
     await ctx.emit(
-        "station.credentials_changed",
-        event_body(
-            "station.credentials_changed",
-            chargePointId=cp_id,
-            securityProfile=profile,
-            disconnect=disconnect,
-        ),
+        CredentialsChanged(charge_point_id=cp_id, security_profile=profile, disconnect=disconnect)
     )
 
 
@@ -53,16 +41,14 @@ async def _locked(ctx: Ctx, cp_id: str) -> Row[Any]:
 
 
 @router.rpc("update_charge_point_settings", callers={"command-api"})
-async def update_charge_point_settings(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def update_charge_point_settings(
+    params: UpdateChargePointSettings, ctx: Ctx
+) -> dict[str, Any]:
     """An admin registers a CP or sets its security profile and AuthorizationKey."""
     settings = ctx.settings
-    cp_id = str(params.get("id", ""))
-    profile = params.get("securityProfile")
-    key = params.get("authorizationKey")
-    if profile is not None and (type(profile) is not int or not 0 <= profile <= 3):
-        raise RpcError("invalid", "securityProfile is 0, 1, 2 or 3")
-    if key is not None:
-        key = _valid_key(key)
+    cp_id = params.id
+    profile = params.security_profile
+    key = params.authorization_key
     created = (
         await ctx.session.execute(
             insert(charge_points)
@@ -75,6 +61,10 @@ async def update_charge_point_settings(params: dict[str, Any], ctx: Ctx) -> dict
     values: dict[str, Any] = {}
     if row.registration_status in (None, "Pending"):
         # Registering a CP is approving it.
+        values["registration_status"] = "Accepted"
+    if row.decommissioned_at is not None:
+        # Registering a decommissioned CP puts it back in service.
+        values["decommissioned_at"] = None
         values["registration_status"] = "Accepted"
     if key is not None:
         values["auth_key_hash"] = await asyncio.to_thread(hash_key, key, settings)
@@ -105,10 +95,10 @@ async def update_charge_point_settings(params: dict[str, Any], ctx: Ctx) -> dict
 
 
 @router.rpc("revoke_authorization_key", callers={"command-api"})
-async def revoke_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def revoke_authorization_key(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """An admin withdraws a CP's key: at profile 1 or 2 it can no longer connect, and its live
     connections are closed."""
-    cp_id = str(params.get("id", ""))
+    cp_id = params.id
     row = await _locked(ctx, cp_id)
     await ctx.session.execute(
         update(charge_points)
@@ -120,12 +110,12 @@ async def revoke_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str
 
 
 @router.rpc("stage_authorization_key", callers={"command-api"})
-async def stage_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def stage_authorization_key(params: StageAuthorizationKey, ctx: Ctx) -> dict[str, Any]:
     """A new key about to be sent to the CP: accepted beside the current one until the CP
     confirms it (`commit_authorization_key`) or refuses it (`discard_authorization_key`)."""
     settings = ctx.settings
-    cp_id = str(params.get("id", ""))
-    key = _valid_key(params.get("authorizationKey"))
+    cp_id = params.id
+    key = params.authorization_key
     await _locked(ctx, cp_id)
     staged = await asyncio.to_thread(hash_key, key, settings)
     await ctx.session.execute(
@@ -137,10 +127,10 @@ async def stage_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str,
 
 
 @router.rpc("commit_authorization_key", callers={"command-api"})
-async def commit_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def commit_authorization_key(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """The CP accepted its new key: from now on only that one works; its connections made with
     the old one are closed."""
-    cp_id = str(params.get("id", ""))
+    cp_id = params.id
     row = await _locked(ctx, cp_id)
     if row.auth_key_pending_hash is not None:
         await ctx.session.execute(
@@ -158,9 +148,9 @@ async def commit_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str
 
 
 @router.rpc("discard_authorization_key", callers={"command-api"})
-async def discard_authorization_key(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def discard_authorization_key(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """The CP refused its new key: the current one stays the only one."""
-    cp_id = str(params.get("id", ""))
+    cp_id = params.id
     await _locked(ctx, cp_id)
     await ctx.session.execute(
         update(charge_points).where(charge_points.c.id == cp_id).values(auth_key_pending_hash=None)

@@ -22,6 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
+from csms_shared.contracts.events import (
+    GatewayHeartbeat,
+    GatewayStopped,
+    StationConnected,
+    StationDisconnected,
+    StationSeen,
+)
+
 from .db import TIMESTAMP, charge_points, gateways
 from .queries import locked_in_id_order, restore_swept
 from .router import Ctx, router
@@ -100,18 +108,18 @@ CONNECT_KNOWN = _connect_many(
 
 
 @router.event("station.connected")
-async def station_connected(event: dict[str, Any], ctx: Ctx) -> None:
+async def station_connected(event: StationConnected, ctx: Ctx) -> None:
     """The CP holds a connection on `gateway`; the newest connection wins."""
     await stations_connected([event], ctx)
 
 
 @router.on_event_group("station.connected")
-async def stations_connected(events: list[dict[str, Any]], ctx: Ctx) -> None:
+async def stations_connected(events: list[StationConnected], ctx: Ctx) -> None:
     """`station_connected` of many CPs (a reconnect storm) in one statement, in id order."""
-    newest: dict[str, tuple[datetime, dict[str, Any]]] = {}
+    newest: dict[str, tuple[datetime, StationConnected]] = {}
     for event in events:
-        at = datetime.fromisoformat(event["connectedAt"])
-        cp_id = str(event["chargePointId"])
+        at = event.connected_at
+        cp_id = event.charge_point_id
         if cp_id not in newest or newest[cp_id][0] <= at:
             newest[cp_id] = (at, event)  # ON CONFLICT touches a row once a statement
     ids = sorted(newest)
@@ -121,8 +129,8 @@ async def stations_connected(events: list[dict[str, Any]], ctx: Ctx) -> None:
         CONNECT_MANY if creates else CONNECT_KNOWN,
         {
             "ids": ids,
-            "gateways": [newest[i][1]["gateway"] for i in ids],
-            "connections": [newest[i][1]["connectionId"] for i in ids],
+            "gateways": [newest[i][1].gateway for i in ids],
+            "connections": [newest[i][1].connection_id for i in ids],
             "ats": [newest[i][0] for i in ids],
         },
     )
@@ -165,21 +173,21 @@ DISCONNECT_MANY = (
 
 
 @router.event("station.disconnected")
-async def station_disconnected(event: dict[str, Any], ctx: Ctx) -> None:
+async def station_disconnected(event: StationDisconnected, ctx: Ctx) -> None:
     """Offline, unless a newer connection has already taken over."""
     await stations_disconnected([event], ctx)
 
 
 @router.on_event_group("station.disconnected")
-async def stations_disconnected(events: list[dict[str, Any]], ctx: Ctx) -> None:
+async def stations_disconnected(events: list[StationDisconnected], ctx: Ctx) -> None:
     """`station_disconnected` of many CPs (a drain) in one statement."""
     await ctx.session.execute(
         DISCONNECT_MANY,
         {
-            "ids": [str(e["chargePointId"]) for e in events],
-            "connections": [str(e["connectionId"]) for e in events],
-            "gateways": [str(e.get("gateway", "")) for e in events],
-            "ats": [datetime.fromisoformat(e["at"]) for e in events],
+            "ids": [e.charge_point_id for e in events],
+            "connections": [e.connection_id for e in events],
+            "gateways": [e.gateway for e in events],
+            "ats": [e.at for e in events],
         },
     )
 
@@ -206,24 +214,18 @@ APPLY_SEEN = (
 
 
 @router.event("station.seen")
-async def station_seen(event: dict[str, Any], ctx: Ctx) -> None:
+async def station_seen(event: StationSeen, ctx: Ctx) -> None:
     """Last seen of many CPs at once (Heartbeats a gateway answered itself)."""
-    seen = event.get("seen") or {}
-    if not isinstance(seen, dict) or not seen:
+    seen = event.seen
+    if not seen:
         return
     ids = sorted(seen)
-    ats = [datetime.fromisoformat(str(seen[cp_id])) for cp_id in ids]
+    ats = [seen[cp_id] for cp_id in ids]
     await ctx.session.execute(APPLY_SEEN, {"ids": ids, "ats": ats})
 
 
-def _started(event: dict[str, Any]) -> datetime | None:
-    """When the gateway process that sent `event` started (absent from older gateways)."""
-    started = event.get("startedAt")
-    return datetime.fromisoformat(str(started)) if started else None
-
-
 @router.event("gateway.heartbeat")
-async def gateway_heartbeat(event: dict[str, Any], ctx: Ctx) -> None:
+async def gateway_heartbeat(event: GatewayHeartbeat, ctx: Ctx) -> None:
     """A gateway is alive; its beat time is taken from the registry's clock (no skew).
 
     A gateway restarted under the same id (a pod's container restarted, a host's unit) beats
@@ -233,11 +235,12 @@ async def gateway_heartbeat(event: dict[str, Any], ctx: Ctx) -> None:
     gw = gateways.c
     values: dict[str, Any] = {
         "last_beat_at": func.now(),
-        "beat_interval": float(event.get("interval", 5.0)),
-        "connections": int(event.get("connections", 0)),
+        "beat_interval": event.interval,
+        "connections": event.connections,
     }
-    started = _started(event)
-    stmt = insert(gateways).values(id=event["gateway"], **values)
+    # When the gateway process started (absent from older gateways).
+    started = event.started_at
+    stmt = insert(gateways).values(id=event.gateway, **values)
     set_: dict[str, Any] = dict(values)
     if started is not None:
         stmt = stmt.values(started_at=started)
@@ -246,17 +249,17 @@ async def gateway_heartbeat(event: dict[str, Any], ctx: Ctx) -> None:
         set_["stopped_at"] = case((newer, None), else_=gw.stopped_at)
     await ctx.session.execute(stmt.on_conflict_do_update(index_elements=[gw.id], set_=set_))
     if started is not None:
-        restored = await restore_swept(ctx.session, event["gateway"], started)
+        restored = await restore_swept(ctx.session, event.gateway, started)
         if restored:
             log.warning(
                 "gateway %s beat again: %d charge points it still holds are online again",
-                event["gateway"],
+                event.gateway,
                 restored,
             )
 
 
 @router.event("gateway.stopped")
-async def gateway_stopped(event: dict[str, Any], ctx: Ctx) -> None:
+async def gateway_stopped(event: GatewayStopped, ctx: Ctx) -> None:
     """A gateway drained and stopped: none of the CPs it held is online through it.
 
     The stop is recorded at the gateway's own clock (`at`), the clock of its CPs' `connectedAt`:
@@ -264,9 +267,9 @@ async def gateway_stopped(event: dict[str, Any], ctx: Ctx) -> None:
     a process older than the one now beating under that id is not recorded.
     """
     gw = gateways.c
-    at = datetime.fromisoformat(event["at"])
-    started = _started(event)
-    stmt = insert(gateways).values(id=event["gateway"], stopped_at=at)
+    at = event.at
+    started = event.started_at
+    stmt = insert(gateways).values(id=event.gateway, stopped_at=at)
     if started is not None:
         stmt = stmt.values(started_at=started)
     await ctx.session.execute(
@@ -278,7 +281,7 @@ async def gateway_stopped(event: dict[str, Any], ctx: Ctx) -> None:
     )
     cp = charge_points.c
     held = and_(
-        cp.gateway == event["gateway"],
+        cp.gateway == event.gateway,
         cp.connected_at <= at,
         or_(cp.online.is_(True), cp.offline_by_sweep.is_(True)),
     )

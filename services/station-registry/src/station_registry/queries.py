@@ -6,11 +6,24 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    Text,
+    and_,
+    cast,
+    func,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.rpc import PageOfChargePoint
 from csms_shared.ocpp._base import format_datetime
 
 from .db import charge_points, connectors, gateways
@@ -121,6 +134,8 @@ def connector_doc(row: Row[Any]) -> dict[str, Any]:
             "vendorErrorCode": row.vendor_error_code,
             "statusAt": _iso(row.status_at),
             "availability": row.availability,
+            "connectorType": row.connector_type,
+            "maxPowerKw": row.max_power_kw,
         }
     )
 
@@ -147,15 +162,85 @@ def charge_point_doc(row: Row[Any], connector_rows: list[Row[Any]]) -> dict[str,
             "lastBoot": _iso(row.last_boot_at),
             "connectedAt": _iso(row.connected_at),
             "disconnectedAt": _iso(row.disconnected_at),
+            "name": row.name,
+            "description": row.description,
+            "address": row.address,
+            "coordinates": (
+                {"latitude": row.latitude, "longitude": row.longitude}
+                if row.latitude is not None and row.longitude is not None
+                else None
+            ),
+            "timezone": row.timezone,
+            "decommissionedAt": _iso(row.decommissioned_at),
         }
-    ) | {"connectors": [connector_doc(c) for c in connector_rows]}
+    ) | {"tags": list(row.tags or []), "connectors": [connector_doc(c) for c in connector_rows]}
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def charge_point_filter(
+    *,
+    online: bool | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    decommissioned: bool = False,
+) -> list[ColumnElement[bool]]:
+    """Conditions of a CP list: presence, a tag, a search in id, name, description, address,
+    vendor and model; decommissioned CPs only when asked for."""
+    cp = charge_points.c
+    where: list[ColumnElement[bool]] = [
+        cp.decommissioned_at.is_not(None) if decommissioned else cp.decommissioned_at.is_(None)
+    ]
+    if online is not None:
+        where.append(cp.online.is_(online))
+    if tag is not None:
+        where.append(cp.tags.contains([tag]))
+    if q:
+        pattern = _like(q)
+        where.append(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (cp.id, cp.name, cp.description, cp.vendor, cp.model)
+                ),
+                cast(cp.address, Text).ilike(pattern, escape="\\"),
+            )
+        )
+    return where
 
 
 async def load_charge_points(
-    session: AsyncSession, *, limit: int, offset: int, online: bool | None = None
+    session: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    online: bool | None = None,
+    search: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    decommissioned: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of charge points with their connectors, and the total count."""
-    where = [] if online is None else [charge_points.c.online.is_(online)]
+    """A page of charge points with their connectors, and the total count; `search` matches
+    part of the id, vendor or model (any case), `status` a connector's last status; `tag`, `q`
+    and `decommissioned` as `charge_point_filter`."""
+    where = charge_point_filter(online=online, tag=tag, q=q, decommissioned=decommissioned)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        cp = charge_points.c
+        where.append(or_(cp.id.ilike(pattern), cp.vendor.ilike(pattern), cp.model.ilike(pattern)))
+    if status:
+        where.append(
+            select(connectors.c.charge_point_id)
+            .where(
+                connectors.c.charge_point_id == charge_points.c.id, connectors.c.status == status
+            )
+            .exists()
+        )
     total = await session.scalar(select(func.count()).select_from(charge_points).where(*where))
     rows = (
         await session.execute(
@@ -178,28 +263,16 @@ async def load_charge_points(
     return [charge_point_doc(row, by_cp[row.id]) for row in rows], int(total or 0)
 
 
-def page(params: dict[str, Any]) -> tuple[int, int]:
-    """limit and offset of a list RPC, checked."""
-    try:
-        limit = int(params.get("limit", 50))
-        offset = int(params.get("offset", 0))
-    except (TypeError, ValueError):
-        raise RpcError("invalid", "limit and offset are integers") from None
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise RpcError("invalid", "limit is 1..1000 and offset >= 0")
-    return limit, offset
-
-
 async def charge_point_page(
     session: AsyncSession,
     table: Table,
-    params: dict[str, Any],
+    params: PageOfChargePoint,
     order_by: Sequence[ColumnElement[Any]],
     doc: Callable[[Row[Any]], dict[str, Any]],
 ) -> dict[str, Any]:
     """A page of one CP's rows of `table` (params: id, limit, offset) as an RPC list answer."""
-    limit, offset = page(params)
-    where = table.c.charge_point_id == str(params.get("id", ""))
+    limit, offset = params.limit, params.offset
+    where = table.c.charge_point_id == params.id
     total = await session.scalar(select(func.count()).select_from(table).where(where))
     rows = await session.execute(
         select(table).where(where).order_by(*order_by).limit(limit).offset(offset)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from csms_shared.contracts.events import CommandCompleted
 from csms_shared.ocpp.redaction import redact_request, redact_response, secret_keys
 
 from .cp_reports import STARTED_BY, start_operation
@@ -31,24 +32,23 @@ async def _store_keys(ctx: Ctx, cp_id: str, keys: list[dict[str, Any]], at: date
 
 
 @router.event("command.completed")
-async def command_completed(event: dict[str, Any], ctx: Ctx) -> None:
+async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
     """Keep what the CP confirmed: its configuration and its connectors' availability.
 
     Events of commands completed close together are followed concurrently and may commit in
     any order: each change applies only over what an earlier-completed command stored.
     """
-    if event.get("status") != "result":
-        return
-    if event.get("action") in STARTED_BY:
+    cp_id, action = event.charge_point_id, event.action
+    if event.status != "result" or cp_id is None or action is None:
+        return  # only a request refused before it became a command lacks them
+    if action in STARTED_BY:
         await start_operation(ctx, event)
         return
-    cp_id: str = event["chargePointId"]
     # command-api publishes secrets redacted already; the snapshot never holds one regardless.
     secrets = secret_keys(ctx.settings.secret_configuration_keys)
-    action, request = event.get("action"), event.get("request") or {}
-    request = redact_request(str(action), request, secrets)
-    response = redact_response(event.get("response") or {}, secrets)
-    at = datetime.fromisoformat(event["at"])
+    request = redact_request(action, event.request or {}, secrets)
+    response = redact_response(event.response or {}, secrets)
+    at = event.at
     await ensure_charge_point(ctx.session, cp_id)
     if action == "GetConfiguration":
         await _store_keys(ctx, cp_id, response.get("configurationKey") or [], at)

@@ -8,6 +8,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.rpc import (
+    ListChargePoints,
+    ListConnectors,
+    ListOperations,
+    NoParams,
+    OfChargePoint,
+    PageOfChargePoint,
+)
 from csms_shared.ocpp._base import format_datetime
 
 from .db import (
@@ -21,27 +29,32 @@ from .db import (
     operations,
     status_history,
 )
-from .queries import charge_point_doc, charge_point_page, connector_doc, load_charge_points, page
+from .queries import charge_point_doc, charge_point_page, connector_doc, load_charge_points
 from .router import Ctx, router
 
 
 @router.rpc("list_charge_points", callers={"command-api"})
-async def list_charge_points(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_charge_points(params: ListChargePoints, ctx: Ctx) -> dict[str, Any]:
     """A page of charge points with their connectors."""
-    limit, offset = page(params)
-    online = params.get("online")
+    limit, offset = params.limit, params.offset
     items, total = await load_charge_points(
-        ctx.session, limit=limit, offset=offset, online=None if online is None else bool(online)
+        ctx.session,
+        limit=limit,
+        offset=offset,
+        online=params.online,
+        search=params.search or None,
+        status=params.status or None,
+        tag=params.tag,
+        q=params.q,
+        decommissioned=params.decommissioned,
     )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.rpc("get_charge_point", callers={"command-api"})
-async def get_charge_point(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def get_charge_point(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """One charge point with its connectors."""
-    cp_id = params.get("id")
-    if not isinstance(cp_id, str):
-        raise RpcError("invalid", "id is a string")
+    cp_id = params.id
     row = (
         await ctx.session.execute(select(charge_points).where(charge_points.c.id == cp_id))
     ).first()
@@ -75,7 +88,7 @@ async def get_charge_point(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("status_history", callers={"command-api"})
-async def get_status_history(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def get_status_history(params: PageOfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """A CP's status notifications, newest first."""
     h = status_history.c
     return await charge_point_page(
@@ -94,13 +107,13 @@ async def get_status_history(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]
 
 
 @router.rpc("list_connectors", callers={"command-api"})
-async def list_connectors(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_connectors(params: ListConnectors, ctx: Ctx) -> dict[str, Any]:
     """Connectors with their status, by CP then connector id; `chargePointId` filters."""
-    limit, offset = page(params)
+    limit, offset = params.limit, params.offset
     c = connectors.c
     where = []
-    if params.get("chargePointId") is not None:
-        where.append(c.charge_point_id == str(params["chargePointId"]))
+    if params.charge_point_id is not None:
+        where.append(c.charge_point_id == params.charge_point_id)
     total = await ctx.session.scalar(select(func.count()).select_from(connectors).where(*where))
     rows = await ctx.session.execute(
         select(connectors)
@@ -122,7 +135,7 @@ FORGET_GATEWAYS_AFTER = timedelta(hours=1)
 
 
 @router.rpc("status_summary", callers={"command-api"})
-async def status_summary(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def status_summary(params: NoParams, ctx: Ctx) -> dict[str, Any]:
     """Charge points known and connected, in all and per gateway: `up`, `silent` (beats overdue,
     its CPs shown offline) or `stopped`; gone gateways are dropped after an hour."""
     settings = ctx.settings
@@ -170,14 +183,13 @@ async def status_summary(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("operations", callers={"command-api"})
-async def list_operations(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_operations(params: ListOperations, ctx: Ctx) -> dict[str, Any]:
     """A CP's firmware updates, diagnostics and log uploads, newest first, with their reports."""
-    limit, offset = page(params)
-    cp_id = str(params.get("id", ""))
+    limit, offset = params.limit, params.offset
     op = operations.c
-    where = [op.charge_point_id == cp_id]
-    if params.get("kind"):
-        where.append(op.kind == str(params["kind"]))
+    where = [op.charge_point_id == params.id]
+    if params.kind:
+        where.append(op.kind == params.kind)
     total = await ctx.session.scalar(select(func.count()).select_from(operations).where(*where))
     rows = (
         await ctx.session.execute(
@@ -213,7 +225,7 @@ async def list_operations(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 
 
 @router.rpc("data_transfers", callers={"command-api"})
-async def list_data_transfers(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_data_transfers(params: PageOfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """DataTransfer requests a CP sent, newest first."""
     return await charge_point_page(
         ctx.session,
@@ -231,7 +243,7 @@ async def list_data_transfers(params: dict[str, Any], ctx: Ctx) -> dict[str, Any
 
 
 @router.rpc("certificate_requests", callers={"command-api"})
-async def list_certificate_requests(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_certificate_requests(params: PageOfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """CSRs a CP sent with SignCertificate, newest first."""
     return await charge_point_page(
         ctx.session,
@@ -240,3 +252,18 @@ async def list_certificate_requests(params: dict[str, Any], ctx: Ctx) -> dict[st
         [certificate_requests.c.id.desc()],
         lambda r: {"requestId": r.id, "csr": r.csr, "receivedAt": format_datetime(r.received_at)},
     )
+
+
+@router.rpc("feature_profiles", callers={"command-api"})
+async def feature_profiles(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
+    """The CP's SupportedFeatureProfiles as its configuration snapshot has them (null: not read
+    yet)."""
+    value = await ctx.session.scalar(
+        select(configuration.c.value).where(
+            configuration.c.charge_point_id == params.id,
+            configuration.c.key == "SupportedFeatureProfiles",
+        )
+    )
+    if value is None:
+        return {"supportedFeatureProfiles": None}
+    return {"supportedFeatureProfiles": [p.strip() for p in value.split(",") if p.strip()]}

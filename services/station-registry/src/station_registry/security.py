@@ -10,8 +10,14 @@ from typing import Any
 from sqlalchemy import String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
-from csms_shared.bus.events import event_body
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.events import SecurityEvent
+from csms_shared.contracts.rpc import (
+    AuthorizeConnections,
+    Handshake,
+    OfChargePoint,
+    PageOfChargePoint,
+)
 from csms_shared.ocpp._base import format_datetime, utcnow
 
 from .credentials import Check, checker, hash_key, needs_rehash
@@ -40,15 +46,7 @@ async def record_security_event(
         )
     )
     await ctx.emit(
-        "security.event",
-        event_body(
-            "security.event",
-            at=at,
-            chargePointId=cp_id,
-            type=kind,
-            techInfo=tech_info,
-            source=source,
-        ),
+        SecurityEvent(at=at, charge_point_id=cp_id, type=kind, tech_info=tech_info, source=source)
     )
 
 
@@ -69,6 +67,7 @@ _HANDSHAKES_READ = select(
     charge_points.c.auth_key_hash,
     charge_points.c.auth_key_pending_hash,
     charge_points.c.registration_status,
+    charge_points.c.decommissioned_at,
 ).where(charge_points.c.id == any_(bindparam("p_ids", type_=ARRAY(String))))
 
 KeyCheck = tuple[Check, str | None] | None
@@ -79,14 +78,10 @@ def effective_profile(row: Any, settings: Settings) -> int:
     return max(row.security_profile if row else 0, settings.min_security_profile)
 
 
-async def _check_key(handshake: dict[str, Any], row: Any, settings: Settings) -> KeyCheck:
+async def _check_key(handshake: Handshake, row: Any, settings: Settings) -> KeyCheck:
     """The key check a handshake needs (profiles 1 and 2 with a password), else None."""
-    password = handshake.get("password")
-    if (
-        row is None
-        or not isinstance(password, str)
-        or effective_profile(row, settings) not in (1, 2)
-    ):
+    password = handshake.password
+    if row is None or password is None or effective_profile(row, settings) not in (1, 2):
         return None
     stored = [h for h in (row.auth_key_hash, row.auth_key_pending_hash) if h]
     if not stored:
@@ -94,13 +89,13 @@ async def _check_key(handshake: dict[str, Any], row: Any, settings: Settings) ->
     return await checker(settings).check(row.id, password, stored)
 
 
-async def _admit(ctx: Ctx, handshake: dict[str, Any], row: Any, check: KeyCheck) -> dict[str, Any]:
+async def _admit(ctx: Ctx, handshake: Handshake, row: Any, check: KeyCheck) -> dict[str, Any]:
     """May this handshake open a connection? Checks the CP's security profile."""
     settings = ctx.settings
-    cp_id = str(handshake.get("id", ""))
-    password = handshake.get("password")
-    tls = bool(handshake.get("tls"))
-    client_cn = handshake.get("clientCertCn")
+    cp_id = handshake.id
+    password = handshake.password
+    tls = handshake.tls
+    client_cn = handshake.client_cert_cn
     profile = effective_profile(row, settings)
     status = _effective_status(
         row.registration_status if row else None, settings.unknown_charge_points
@@ -117,6 +112,14 @@ async def _admit(ctx: Ctx, handshake: dict[str, Any], row: Any, check: KeyCheck)
 
     if row is None and settings.unknown_charge_points is UnknownChargePointPolicy.REJECT:
         return await refuse(404, "UnknownChargePoint", "unknown charge point id")
+    if row is not None and row.decommissioned_at is not None:
+        # Not recorded as a security event: a forgotten CP would retry for ever.
+        return {
+            "allowed": False,
+            "status": 404,
+            "reason": "the charge point is decommissioned",
+            "securityProfile": profile,
+        }
     if profile >= 2 and not tls:
         return await refuse(403, "InsecureConnection", f"security profile {profile} needs TLS")
     authenticated = False
@@ -175,22 +178,14 @@ async def _key_proven(ctx: Ctx, row: Any, password: str, matched: str | None) ->
         )
 
 
-# Handshakes one admission asks about, at most (a gateway sends fewer).
-MAX_HANDSHAKES = 500
-
-
 @router.rpc("authorize_connections", callers={"gateway"})
-async def authorize_connections(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def authorize_connections(params: AuthorizeConnections, ctx: Ctx) -> dict[str, Any]:
     """The handshakes a gateway holds open at once (a reconnect storm): one read for all of
     them, a decision each, in order (`decisions`)."""
-    handshakes = params.get("handshakes")
-    if not isinstance(handshakes, list) or not all(isinstance(h, dict) for h in handshakes):
-        raise RpcError("invalid", "handshakes is a list of objects")
-    if len(handshakes) > MAX_HANDSHAKES:
-        raise RpcError("invalid", f"at most {MAX_HANDSHAKES} handshakes at once")
-    ids = sorted({str(h.get("id", "")) for h in handshakes})
+    handshakes = params.handshakes
+    ids = sorted({h.id for h in handshakes})
     rows = {row.id: row for row in await ctx.session.execute(_HANDSHAKES_READ, {"p_ids": ids})}
-    found = [rows.get(str(h.get("id", ""))) for h in handshakes]
+    found = [rows.get(h.id) for h in handshakes]
     # The slow key checks run in threads, side by side; the decisions then one by one (they
     # share this message's DB session).
     checks = await asyncio.gather(
@@ -204,9 +199,9 @@ async def authorize_connections(params: dict[str, Any], ctx: Ctx) -> dict[str, A
 
 
 @router.rpc("approve_charge_point", callers={"command-api"})
-async def approve_charge_point(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def approve_charge_point(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """An admin accepts a Pending (or Rejected) CP; its next BootNotification is Accepted."""
-    cp_id = str(params.get("id", ""))
+    cp_id = params.id
     result = await ctx.session.execute(
         update(charge_points)
         .where(charge_points.c.id == cp_id)
@@ -220,7 +215,7 @@ async def approve_charge_point(params: dict[str, Any], ctx: Ctx) -> dict[str, An
 
 
 @router.rpc("security_events", callers={"command-api"})
-async def list_security_events(params: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+async def list_security_events(params: PageOfChargePoint, ctx: Ctx) -> dict[str, Any]:
     """A CP's security events, newest first."""
     e = security_events.c
     return await charge_point_page(

@@ -10,7 +10,9 @@ import signal
 
 from csms_shared.health import serve_probes
 from csms_shared.logging import configure_logging
+from csms_shared.samples import set_build_info
 from csms_shared.service import wait_for_stop_signal
+from csms_shared.tracing import configure_tracing
 
 from .bus import GatewayBus
 from .server import Gateway
@@ -44,6 +46,7 @@ async def main(settings: Settings | None = None) -> None:
     """Run one gateway until SIGTERM or SIGINT, then drain."""
     settings = settings or Settings()
     configure_logging("ws-gateway", settings.log_level, settings.log_json)
+    configure_tracing("ws-gateway")
     before, soft, hard = raise_file_limit()
     # One descriptor per charge point: the soft limit bounds this gateway's connections.
     log.info("open-file limit: soft %s (was %s), hard %s", soft, before, hard)
@@ -66,6 +69,8 @@ async def main(settings: Settings | None = None) -> None:
     await bus.start()
     tls = server_tls(settings)
     gateway = Gateway(settings, bus, tls.listening if tls else None)
+    assert bus.connection is not None
+    await gateway.message_log.start(bus.connection, bus.rpc)
     # The first beat goes out before the first CP is accepted: the registry hears of this process
     # (and forgets a stop of an earlier one under this id) before any of its CPs.
     await gateway.beat_once()
@@ -79,6 +84,7 @@ async def main(settings: Settings | None = None) -> None:
 
     # Probes and metrics on their own port: the CP port serves only /ocpp/{id}.
     probes = await serve_probes(settings.http_host, settings.internal_port, ready)
+    set_build_info("ws-gateway")
     if tls is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tls.reload)
     beat = asyncio.create_task(gateway.beat(), name="gateway-beat")
@@ -96,5 +102,6 @@ async def main(settings: Settings | None = None) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     probes.close()
+    await gateway.message_log.close()
     await bus.close()
     log.info("gateway %s stopped", settings.instance_id)

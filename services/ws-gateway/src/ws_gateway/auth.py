@@ -10,7 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
+from csms_shared.contracts import problems
+from csms_shared.contracts.rpc import AdmissionDecision, AdmissionDecisions
 
 REGISTRY = "station-registry"
 
@@ -118,12 +122,12 @@ class HandshakeAuthorizer:
             now = time.monotonic()
             for (_, key, future), answer in zip(batch, answers, strict=True):
                 decision = Decision(
-                    allowed=bool(answer.get("allowed")),
-                    status=int(answer.get("status", 200)),
-                    reason=str(answer.get("reason", "")),
-                    security_profile=int(answer.get("securityProfile", 0)),
-                    registration_status=str(answer.get("registrationStatus", "Accepted")),
-                    authenticated=answer.get("authenticated") is True,
+                    allowed=answer.allowed,
+                    status=answer.status,
+                    reason=answer.reason,
+                    security_profile=answer.security_profile,
+                    registration_status=answer.registration_status,
+                    authenticated=answer.authenticated,
                 )
                 if decision.allowed and self._ttl > 0:
                     if len(self._cache) > 100_000:
@@ -135,17 +139,16 @@ class HandshakeAuthorizer:
             self._out -= 1
             self._send()
 
-    async def _answers(self, handshakes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _answers(self, handshakes: list[dict[str, Any]]) -> list[AdmissionDecision]:
         """The registry's answer to each handshake, in order (raises RpcError)."""
         result = await self._rpc.call(
             REGISTRY, "authorize_connections", {"handshakes": handshakes}, self._timeout
         )
-        decisions = result.get("decisions") if isinstance(result, dict) else None
-        if (
-            not isinstance(decisions, list)
-            or len(decisions) != len(handshakes)
-            or not all(isinstance(d, dict) for d in decisions)
-        ):
+        try:
+            decisions = AdmissionDecisions.model_validate(result).decisions
+        except ValidationError as exc:
+            raise RpcError("invalid", f"authorize_connections answered {problems(exc)}") from None
+        if len(decisions) != len(handshakes):
             raise RpcError("invalid", "authorize_connections answered no decision per handshake")
         return decisions
 

@@ -5,26 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import aiormq
 import orjson
-from aio_pika import DeliveryMode
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractExchange,
-    AbstractIncomingMessage,
-    AbstractQueue,
-    AbstractRobustConnection,
-)
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
 
 from csms_shared.bus.bundle import BadBundle, encode_bundle, reply_items
-from csms_shared.bus.connection import connect
-from csms_shared.bus.publish import publish
-from csms_shared.bus.replies import ReplyWaiter
+from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import (
     CALLS,
@@ -37,7 +28,6 @@ from csms_shared.bus.topology import (
     HEADER_MESSAGE_ID,
     HEADER_RECEIVED_AT,
     call_routing_key,
-    declare_exchanges,
     gateway_queue,
 )
 
@@ -45,9 +35,6 @@ from .gather import Gatherer, Waiting, settle
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
-
-PERSISTENT = int(DeliveryMode.PERSISTENT)
 # Channels the CP queue bindings are spread over (by CP id).
 BIND_CHANNELS = 4
 # Routing keys of the CALLs seen so far (`v16.<Action>`), built once per action.
@@ -55,6 +42,10 @@ _ROUTING_KEYS: dict[str, str] = {}
 
 # Events a gateway follows: a CP's key or profile changed, so cached handshake decisions go.
 GATEWAY_EVENTS = ("station.credentials_changed",)
+
+
+def _bundle_body(waiting: list[Waiting]) -> bytes:
+    return encode_bundle([(w.cp_id, w.message_id, w.received, w.payload) for w in waiting])
 
 
 class Unroutable(Exception):
@@ -74,9 +65,7 @@ class GatewayBus:
         bundle_requests: bool = True,
         request_bundles_in_flight: int = 2,
     ) -> None:
-        self._url = url
         self.instance_id = instance_id
-        self._prefetch = prefetch
         # CALLs ready in one turn of the event loop (or within the wait) leave in one message
         # per action: notifications, and decision calls answered from one transaction.
         self._bundle = bundle
@@ -85,41 +74,37 @@ class GatewayBus:
         self._requests = Gatherer(
             "request", self._publish_requests, in_flight=max(1, request_bundles_in_flight)
         )
-        self.waiter = ReplyWaiter()
-        self.connection: AbstractRobustConnection | None = None
-        self._channel: AbstractChannel | None = None
-        self._queue: AbstractQueue | None = None
+        # Queue `gateway.<id>`: replies to its calls and RPCs, and what it is bound to.
+        self.client = BusClient(
+            url, name=f"ws-gateway {instance_id}", prefetch=prefetch, reply_queue=self.queue_name
+        )
+        self.client.on_delivery = self._dispatch
         self._bind_queues: list[AbstractQueue] = []
-        self._exchanges: dict[str, AbstractExchange] = {}
         self.on_command: MessageHandler | None = None
         self.on_control: MessageHandler | None = None
         self.on_event: MessageHandler | None = None
         # Called when the broker connection is back after a loss.
         self.on_reconnect: Callable[[], None] | None = None
-        self.rpc: RpcClient | None = None
+        self.rpc = RpcClient(self.client)
 
     @property
     def queue_name(self) -> str:
         """The name of this gateway's queue: replies come back to it."""
         return gateway_queue(self.instance_id)
 
+    @property
+    def connection(self) -> AbstractRobustConnection | None:
+        """The AMQP connection (None before `start`)."""
+        return self.client.connection
+
     async def start(self) -> None:
         """Connect, declare the topology and this gateway's queue, and consume it."""
-        self.connection = await connect(self._url, name=f"ws-gateway {self.instance_id}")
-        self.connection.reconnect_callbacks.add(self._reconnected)
-        # on_return_raises: a mandatory publish nobody can route raises DeliveryError.
-        self._channel = await self.connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
-        await self._channel.set_qos(prefetch_count=self._prefetch)
-        self._exchanges = await declare_exchanges(self._channel)
-        self._queue = await self._channel.declare_queue(
-            self.queue_name, exclusive=True, auto_delete=True
-        )
-        await self._queue.bind(self._exchanges[CONTROL.name])
+        await self.client.start()
+        assert self.client.connection is not None and self.client.queue is not None
+        self.client.connection.reconnect_callbacks.add(self._reconnected)
+        await self.client.queue.bind(self.client.exchanges[CONTROL.name])
         for key in GATEWAY_EVENTS:
-            await self._queue.bind(self._exchanges[EVENTS.name], key)
-        await self._queue.consume(self._dispatch, no_ack=True)
+            await self.client.queue.bind(self.client.exchanges[EVENTS.name], key)
         # CP bindings go through a channel of their own: aiormq holds a channel's lock for a
         # synchronous method's whole round trip (queue.bind/unbind) and every publish takes the
         # same lock, so connect and disconnect storms would stall every CALL of this gateway.
@@ -129,12 +114,10 @@ class GatewayBus:
         # binds and unbinds always take the same channel, so they stay in order.
         self._bind_queues = []
         for _ in range(BIND_CHANNELS):
-            bind_channel = await self.connection.channel(publisher_confirms=False)
+            bind_channel = await self.client.connection.channel(publisher_confirms=False)
             self._bind_queues.append(
                 await bind_channel.declare_queue(self.queue_name, exclusive=True, auto_delete=True)
             )
-        self.rpc = RpcClient(self._channel)
-        await self.rpc.start()
 
     def _reconnected(self, *_: object) -> None:
         if self.on_reconnect is not None:
@@ -142,33 +125,26 @@ class GatewayBus:
 
     async def close(self) -> None:
         """Close the connection; the exclusive queue and its bindings die with it."""
-        if self.connection is not None:
-            await self.connection.close()
+        await self.client.close()
 
     async def _dispatch(self, message: AbstractIncomingMessage) -> None:
-        try:
-            if message.exchange == COMMANDS.name:
-                if self.on_command is not None:
-                    await self.on_command(message)
-            elif message.exchange == CONTROL.name:
-                if self.on_control is not None:
-                    await self.on_control(message)
-            elif message.exchange == EVENTS.name:
-                if self.on_event is not None:
-                    await self.on_event(message)
-            elif not self.waiter.resolve(message.correlation_id, orjson.loads(message.body)):
-                log.debug("dropped a late reply %s", message.correlation_id)
-        except Exception:
-            log.exception("failed to dispatch a message from %s", message.exchange or "reply")
+        # What the queue is bound to; replies went to their waiters (BusClient).
+        if message.exchange == COMMANDS.name:
+            handler = self.on_command
+        elif message.exchange == CONTROL.name:
+            handler = self.on_control
+        else:
+            handler = self.on_event if message.exchange == EVENTS.name else None
+        if handler is not None:
+            await handler(message)
 
     def _call_properties(
         self, cp_id: str, message_id: str, received: str
     ) -> aiormq.spec.Basic.Properties:
         # The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
         # receive time. The action is the routing key's; no AMQP timestamp (nobody reads it).
-        return aiormq.spec.Basic.Properties(
-            content_type="application/json",
-            delivery_mode=PERSISTENT,
+        return message_properties(
+            persistent=True,
             headers={
                 HEADER_CHARGE_POINT: cp_id,
                 HEADER_MESSAGE_ID: message_id,
@@ -180,21 +156,12 @@ class GatewayBus:
     async def _publish_call(
         self, action: str, body: bytes, properties: aiormq.spec.Basic.Properties
     ) -> None:
-        # Straight to aiormq: an aio-pika Message would be built, checked and turned into these
-        # same properties on every CALL. Confirmed; a return raises PublishError (DeliveryError).
-        assert self._channel is not None
+        # Confirmed; a return raises DeliveryError.
         routing_key = _ROUTING_KEYS.get(action)
         if routing_key is None:
             routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
         try:
-            await publish(
-                self._channel,
-                body,
-                exchange=CALLS.name,
-                routing_key=routing_key,
-                properties=properties,
-                mandatory=True,
-            )
+            await self.client.publish(CALLS.name, routing_key, body, properties)
         except DeliveryError:
             raise Unroutable(action) from None
 
@@ -208,30 +175,28 @@ class GatewayBus:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._notifications.add(
-            action, (cp_id, message_id, received.isoformat(), payload, future, 0)
+            action, Waiting(cp_id, message_id, received.isoformat(), payload, future)
         )
         await future
 
     def _bundle_properties(self, count: int) -> aiormq.spec.Basic.Properties:
-        return aiormq.spec.Basic.Properties(
-            content_type="application/json",
-            delivery_mode=PERSISTENT,
-            headers={HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: count},
+        return message_properties(
+            persistent=True, headers={HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: count}
         )
 
     async def _publish_bundle(self, action: str, waiting: list[Waiting]) -> None:
         """One message for all of them (a lone one as a plain message); settle each CP's wait."""
         try:
             if len(waiting) == 1:
-                cp_id, message_id, received, payload, *_ = waiting[0]
-                properties = self._call_properties(cp_id, message_id, received)
-                await self._publish_call(action, orjson.dumps(payload), properties)
+                [one] = waiting
+                properties = self._call_properties(one.cp_id, one.message_id, one.received)
+                await self._publish_call(action, orjson.dumps(one.payload), properties)
             else:
-                body = encode_bundle([(c, m, r, p) for c, m, r, p, *_ in waiting])
+                body = _bundle_body(waiting)
                 await self._publish_call(action, body, self._bundle_properties(len(waiting)))
         except asyncio.CancelledError:
-            for *_, future, _timeout in waiting:
-                future.cancel()
+            for item in waiting:
+                item.future.cancel()
             raise
         except Exception as exc:
             settle(waiting, exc)
@@ -257,7 +222,7 @@ class GatewayBus:
             )
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._requests.add(
-            action, (cp_id, message_id, received.isoformat(), payload, future, timeout)
+            action, Waiting(cp_id, message_id, received.isoformat(), payload, future, timeout)
         )
         # The whole wait, queued behind busy bundles included, is bounded by `timeout`; a call
         # that expired while queued is not sent (see _Gatherer._flush).
@@ -271,31 +236,26 @@ class GatewayBus:
         timeout: float,
     ) -> Any:
         """Publish one message of decision calls and await its reply."""
-        correlation_id = self.waiter.new_id()
-        properties.correlation_id = correlation_id
-        properties.reply_to = self.queue_name
-        # Milliseconds, as aio-pika encodes `expiration`: a call nobody took in time is dropped.
-        properties.expiration = str(int(timeout * 1000))
-        future = self.waiter.expect(correlation_id)
+        routing_key = _ROUTING_KEYS.get(action)
+        if routing_key is None:
+            routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
         try:
-            await self._publish_call(action, body, properties)
-        except BaseException:
-            self.waiter.forget(correlation_id)
-            raise
-        return await self.waiter.wait(correlation_id, future, timeout)
+            return await self.client.request(CALLS.name, routing_key, body, properties, timeout)
+        except DeliveryError:
+            raise Unroutable(action) from None
 
     async def _publish_requests(self, action: str, waiting: list[Waiting]) -> None:
         """One message for all of them (a lone one as a plain call); each gets its own answer."""
-        timeout = max(item[5] for item in waiting)
+        timeout = max(item.timeout for item in waiting)
         results: list[Any] | BaseException
         try:
             if len(waiting) == 1:
-                cp_id, message_id, received, payload, *_ = waiting[0]
-                properties = self._call_properties(cp_id, message_id, received)
-                body = orjson.dumps(payload)
+                [one] = waiting
+                properties = self._call_properties(one.cp_id, one.message_id, one.received)
+                body = orjson.dumps(one.payload)
                 results = [await self._request(action, body, properties, timeout)]
             else:
-                body = encode_bundle([(c, m, r, p) for c, m, r, p, *_ in waiting])
+                body = _bundle_body(waiting)
                 properties = self._bundle_properties(len(waiting))
                 reply = await self._request(action, body, properties, timeout)
                 # A reply without items refuses the whole bundle: each call gets its error.
@@ -305,8 +265,8 @@ class GatewayBus:
                     else reply_items(reply, len(waiting))
                 )
         except asyncio.CancelledError:
-            for *_, future, _timeout in waiting:
-                future.cancel()
+            for item in waiting:
+                item.future.cancel()
             raise
         except BadBundle as exc:
             log.error(
@@ -325,19 +285,7 @@ class GatewayBus:
 
     async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
         """Answer whoever sent a command."""
-        assert self._channel is not None
-        await publish(
-            self._channel,
-            orjson.dumps(body),
-            exchange="",
-            routing_key=reply_to,
-            properties=aiormq.spec.Basic.Properties(
-                content_type="application/json",
-                correlation_id=correlation_id,
-                delivery_mode=int(DeliveryMode.NOT_PERSISTENT),
-            ),
-            mandatory=True,
-        )
+        await self.client.reply(reply_to, correlation_id, orjson.dumps(body))
 
     def _bind_queue_of(self, cp_id: str) -> AbstractQueue:
         assert self._bind_queues, "start the bus first"
@@ -352,27 +300,10 @@ class GatewayBus:
         await self._bind_queue_of(cp_id).unbind(COMMANDS.name, routing_key=cp_id)
 
     async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
-        """A fact on `ocpp.events` (persistent, confirmed)."""
-        assert self._channel is not None
-        await publish(
-            self._channel,
-            orjson.dumps(body),
-            exchange=EVENTS.name,
-            routing_key=routing_key,
-            properties=aiormq.spec.Basic.Properties(
-                content_type="application/json", delivery_mode=PERSISTENT
-            ),
-            mandatory=True,  # as aio-pika's Exchange.publish did: unroutable raises
-        )
+        """A fact on `ocpp.events` (persistent, confirmed; unroutable raises)."""
+        properties = message_properties(persistent=True)
+        await self.client.publish(EVENTS.name, routing_key, orjson.dumps(body), properties)
 
     async def publish_control(self, body: dict[str, Any]) -> None:
         """Tell every gateway (takeover)."""
-        assert self._channel is not None
-        await publish(
-            self._channel,
-            orjson.dumps(body),
-            exchange=CONTROL.name,
-            routing_key="",
-            properties=aiormq.spec.Basic.Properties(content_type="application/json"),
-            mandatory=True,
-        )
+        await self.client.publish(CONTROL.name, "", orjson.dumps(body), message_properties())

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Histogram
 
 from csms_shared.bus.bundle import BUNDLE_MAX
 
-# A CALL waiting for the next bundle of its action: cp, message id, received, payload, the
-# future its CP's worker awaits, and (decision calls) how long to wait for the answer.
-Waiting = tuple[str, str, str, dict[str, Any], "asyncio.Future[Any]", float]
+
+@dataclass(slots=True)
+class Waiting:
+    """A CALL waiting for the next bundle of its action."""
+
+    cp_id: str
+    message_id: str
+    received: str  # ISO 8601, the gateway's receive time
+    payload: dict[str, Any]
+    future: asyncio.Future[Any]  # what its CP's worker awaits
+    timeout: float = 0.0  # decision calls: how long to wait for the answer
 
 
 BUNDLED = Histogram(
-    "gateway_bundle_calls",
+    "csms_gateway_bundle_calls",
     "CP CALLs that left in one AMQP message",
     ["kind"],
     buckets=(1, 2, 5, 10, 20, 50, 100),
@@ -84,7 +93,7 @@ class Gatherer:
         waiting = self._waiting.pop(action, None)
         if waiting:
             # Calls whose CP went away, or whose wait expired, while they queued.
-            waiting = [item for item in waiting if not item[4].done()]
+            waiting = [item for item in waiting if not item.future.done()]
         if waiting:
             self._sizes.observe(len(waiting))
             if self._wait:
@@ -98,10 +107,10 @@ class Gatherer:
 
 def settle(waiting: list[Waiting], results: list[Any] | BaseException) -> None:
     """Hand each waiting CALL its result, or the same exception to all."""
-    for n, (*_, future, _timeout) in enumerate(waiting):
-        if future.done():  # its CP went away meanwhile
+    for n, item in enumerate(waiting):
+        if item.future.done():  # its CP went away meanwhile
             continue
         if isinstance(results, BaseException):
-            future.set_exception(results)
+            item.future.set_exception(results)
         else:
-            future.set_result(results[n])
+            item.future.set_result(results[n])

@@ -12,18 +12,22 @@ from prometheus_client import Counter
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from csms_shared.bus.message_log import RecordKind
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_CHARS, is_charge_point_id
 
 from .auth import Decision, HandshakeAuthorizer, basic_credentials
 from .limits import AddressLimiter
+from .message_log import MessageLog
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
 OCPP_PATH = "/ocpp/"
-HANDSHAKES = Counter("gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"])
+HANDSHAKES = Counter(
+    "csms_gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"]
+)
 
 
 def cp_id_of(path: str) -> str | None:
@@ -36,8 +40,16 @@ def cp_id_of(path: str) -> str | None:
 class Handshakes:
     """Decides each handshake before the connection opens; the handler reads the decision."""
 
-    def __init__(self, settings: Settings, rpc: RpcClient, *, tls: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rpc: RpcClient,
+        *,
+        tls: bool,
+        message_log: MessageLog | None = None,
+    ) -> None:
         self._tls = tls
+        self._log = message_log
         self.authorizer = HandshakeAuthorizer(
             rpc, settings.auth_cache_seconds, timeout=settings.admission_timeout
         )
@@ -63,6 +75,25 @@ class Handshakes:
     async def process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
+        """Decide the handshake; a refusal of a well-formed CP id goes to its message log (the
+        reason and status only: never the request's headers, which hold its credentials)."""
+        response = await self._decide(connection, request)
+        if response is not None and self._log is not None:
+            cp_id = cp_id_of(request.path.split("?", 1)[0])
+            if cp_id is not None and is_charge_point_id(cp_id):
+                self._log.event(
+                    cp_id,
+                    RecordKind.REFUSED,
+                    {
+                        "status": response.status_code,
+                        "reason": response.body.decode("utf-8", "replace").strip(),
+                        "address": self._client_address(connection, request),
+                        "gateway": self._log.gateway,
+                    },
+                )
+        return response
+
+    async def _decide(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if "upgrade" not in request.headers.get("Connection", "").lower():
             # Plain HTTP: nothing here but WebSocket upgrades (probes live on the internal port).

@@ -17,13 +17,14 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from csms_shared.bus.events import event_body
-from csms_shared.ocpp._base import format_datetime
+from csms_shared.contracts.events import StationSeen
 
 log = logging.getLogger(__name__)
 
-SEEN_EVENT = "station.seen"
-SEEN_FLUSHED = Counter("gateway_seen_flushed_total", "CP last-seen times published", ["outcome"])
+SEEN_EVENT = StationSeen.key()
+SEEN_FLUSHED = Counter(
+    "csms_gateway_seen_flushed_total", "CP last-seen times published", ["outcome"]
+)
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -56,11 +57,7 @@ class SeenTracker:
             items = list(pending.items())
             for start in range(0, len(items), self._chunk):
                 chunk = items[start : start + self._chunk]
-                body = event_body(
-                    SEEN_EVENT,
-                    gateway=self._gateway,
-                    seen={cp_id: format_datetime(at) for cp_id, at in chunk},
-                )
+                body = StationSeen(gateway=self._gateway, seen=dict(chunk)).body()
                 try:
                     await self._publish(SEEN_EVENT, body)
                 except asyncio.CancelledError:

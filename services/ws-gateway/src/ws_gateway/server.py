@@ -15,18 +15,30 @@ from aio_pika.exceptions import DeliveryError
 from prometheus_client import Gauge
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from csms_shared.bus.events import event_body
+from csms_shared.bus.message_log import RecordKind
+from csms_shared.contracts.events import (
+    CredentialsChanged,
+    GatewayHeartbeat,
+    GatewayStopped,
+    InvalidEvent,
+    StationConnected,
+    StationDisconnected,
+    read_event,
+)
+from csms_shared.log_context import bind
 from csms_shared.ocpp._base import format_datetime, utcnow
 
 from .bus import GatewayBus
+from .commands import route_command
 from .handshake import OCPP_PATH, SUBPROTOCOL, Handshakes, cp_id_of
+from .message_log import MessageLog
 from .seen import SeenTracker
 from .session import ChargePointSession
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-CONNECTED = Gauge("gateway_connections", "Charge points connected to this gateway")
+CONNECTED = Gauge("csms_gateway_connections", "Charge points connected to this gateway")
 
 CLOSE_TAKEN_OVER = 4000  # private-use close code: a newer connection for this id took over
 CLOSE_CREDENTIALS_CHANGED = 4001  # private-use: reconnect with the CP's new credentials
@@ -49,8 +61,10 @@ class Gateway:
         self.seen = SeenTracker(bus.instance_id, bus.publish_event)
         self._server: Server | None = None
         self._ssl = ssl_context
-        assert bus.rpc is not None, "start the bus first"
-        self.handshakes = Handshakes(settings, bus.rpc, tls=ssl_context is not None)
+        self.message_log = MessageLog(settings, bus.instance_id)
+        self.handshakes = Handshakes(
+            settings, bus.rpc, tls=ssl_context is not None, message_log=self.message_log
+        )
         # Events missed while the broker connection was down may have invalidated decisions.
         bus.on_reconnect = self._on_reconnect
         bus.on_command = self._on_command
@@ -70,7 +84,21 @@ class Gateway:
             self.settings,
             self.seen,
             registration_status=decision.registration_status if decision else "Accepted",
+            message_log=self.message_log,
         )
+        self.message_log.event(
+            cp_id,
+            RecordKind.CONNECTED,
+            {
+                "address": _peer(ws),
+                "subprotocol": ws.subprotocol,
+                "securityProfile": decision.security_profile if decision else None,
+                "gateway": self.bus.instance_id,
+            },
+            session.connection_id,
+        )
+        # Every line this connection's task (and those it starts) logs names the CP.
+        bind(charge_point_id=cp_id, connection_id=session.connection_id)
         previous = self.sessions.get(cp_id)
         self.sessions[cp_id] = session
         CONNECTED.set(len(self.sessions))
@@ -93,6 +121,7 @@ class Gateway:
         try:
             if previous is not None:
                 # Same gateway: the binding stays, only the old socket goes.
+                self._log_takeover(previous, self.bus.instance_id)
                 await previous.ws.close(
                     CLOSE_TAKEN_OVER, "A newer connection for this id took over"
                 )
@@ -100,16 +129,13 @@ class Gateway:
                 await self.bus.bind_charge_point(session.cp_id)
             presence = self._presence(session)
             await self.bus.publish_control(presence)
-            await self.bus.publish_event(
-                "station.connected",
-                event_body(
-                    "station.connected",
-                    at=session.connected_at,
-                    remoteAddress=_peer(session.ws),
-                    subprotocol=session.ws.subprotocol,
-                    **presence,
-                ),
+            connected = StationConnected(
+                at=session.connected_at,
+                remote_address=_peer(session.ws),
+                subprotocol=session.ws.subprotocol,
+                **presence,
             )
+            await self.bus.publish_event(connected.key(), connected.body())
         except Exception:
             log.warning("could not announce %s; disconnecting it", session.cp_id, exc_info=True)
             await session.ws.close(CLOSE_UNAVAILABLE, "The central system is unavailable")
@@ -137,18 +163,27 @@ class Gateway:
                     log.warning("could not unbind %s (broker down?)", session.cp_id)
         ws = session.ws
         try:
-            await self.bus.publish_event(
-                "station.disconnected",
-                event_body(
-                    "station.disconnected",
-                    code=ws.close_code,
-                    reason=ws.close_reason or "",
-                    **self._presence(session),
-                ),
+            gone = StationDisconnected(
+                code=ws.close_code, reason=ws.close_reason or "", **self._presence(session)
             )
+            await self.bus.publish_event(gone.key(), gone.body())
         except Exception:
             log.warning("could not publish station.disconnected for %s", session.cp_id)
         log.info("%s disconnected (%s %s)", session.cp_id, ws.close_code, ws.close_reason or "")
+        self.message_log.event(
+            session.cp_id,
+            RecordKind.CLOSED,
+            {"code": ws.close_code, "reason": ws.close_reason or "", "by": _closed_by(ws)},
+            session.connection_id,
+        )
+
+    def _log_takeover(self, session: ChargePointSession, gateway: Any) -> None:
+        self.message_log.event(
+            session.cp_id,
+            RecordKind.TAKEOVER,
+            {"byGateway": gateway, "gateway": self.bus.instance_id},
+            session.connection_id,
+        )
 
     async def _on_control(self, message: AbstractIncomingMessage) -> None:
         body = orjson.loads(message.body)
@@ -160,6 +195,7 @@ class Gateway:
         newer_at = datetime.fromisoformat(body["connectedAt"])
         if session.connected_at <= newer_at:
             log.info("%s moved to gateway %s; closing here", session.cp_id, body.get("gateway"))
+            self._log_takeover(session, body.get("gateway"))
             await session.ws.close(CLOSE_TAKEN_OVER, "A newer connection for this id took over")
 
     def _on_reconnect(self) -> None:
@@ -167,25 +203,25 @@ class Gateway:
         self.handshakes.authorizer.clear()
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
-        body = orjson.loads(message.body)
-        if message.routing_key == "station.credentials_changed":
-            cp_id = str(body.get("chargePointId", ""))
+        try:
+            event = read_event(message.routing_key or "", message.body)
+        except InvalidEvent as exc:
+            log.warning("ignoring an invalid %s event: %s", message.routing_key, exc)
+            return
+        if isinstance(event, CredentialsChanged):
+            cp_id = event.charge_point_id
             self.handshakes.authorizer.invalidate(cp_id)
             session = self.sessions.get(cp_id)
-            if session is not None and body.get("disconnect") is True and _before(session, body):
+            # Only a session that may have been admitted with the old credentials.
+            before = session is not None and session.connected_at <= event.at + CHANGE_MARGIN
+            if session is not None and event.disconnect and before:
                 log.info("%s: credentials changed; closing its connection", cp_id)
                 await session.ws.close(
                     CLOSE_CREDENTIALS_CHANGED, "Credentials changed; reconnect with the new ones"
                 )
 
     async def _on_command(self, message: AbstractIncomingMessage) -> None:
-        cp_id = message.routing_key or ""
-        session = self.sessions.get(cp_id)
-        if session is None:
-            # Our binding outlived the connection by a moment; whoever holds it now answers.
-            return
-        if not session.enqueue_command(message) and message.reply_to:
-            await self.bus.reply(message.reply_to, message.correlation_id, {"status": "busy"})
+        await route_command(self.sessions, self.bus, message)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -219,16 +255,13 @@ class Gateway:
     async def beat_once(self) -> None:
         """Tell the registry this gateway is alive (a failed publish is logged, not raised)."""
         try:
-            await self.bus.publish_event(
-                "gateway.heartbeat",
-                event_body(
-                    "gateway.heartbeat",
-                    gateway=self.bus.instance_id,
-                    startedAt=self.started_at,
-                    connections=len(self.sessions),
-                    interval=self.settings.beat_interval,
-                ),
+            beat = GatewayHeartbeat(
+                gateway=self.bus.instance_id,
+                started_at=self.started_at,
+                connections=len(self.sessions),
+                interval=self.settings.beat_interval,
             )
+            await self.bus.publish_event(beat.key(), beat.body())
         except DeliveryError as exc:
             # Nobody follows beats yet (the registry has not declared its queue): not an error.
             log.warning("gateway.heartbeat not delivered: %s", exc)
@@ -267,15 +300,8 @@ class Gateway:
         await asyncio.gather(*closing, return_exceptions=True)
         await self.seen.flush()
         try:
-            await self.bus.publish_event(
-                "gateway.stopped",
-                event_body(
-                    "gateway.stopped",
-                    gateway=self.bus.instance_id,
-                    startedAt=self.started_at,
-                    at=utcnow(),
-                ),
-            )
+            stopped = GatewayStopped(gateway=self.bus.instance_id, started_at=self.started_at)
+            await self.bus.publish_event(stopped.key(), stopped.body())
         except Exception:
             log.warning("could not publish gateway.stopped")
 
@@ -285,13 +311,16 @@ class Gateway:
 CHANGE_MARGIN = timedelta(seconds=1)
 
 
-def _before(session: ChargePointSession, change: dict[str, Any]) -> bool:
-    """True when the session may have been admitted with the credentials before `change`."""
-    try:
-        at = datetime.fromisoformat(str(change["at"]))
-    except (KeyError, ValueError):
-        return True
-    return session.connected_at <= at + CHANGE_MARGIN
+def _closed_by(ws: ServerConnection) -> str:
+    """Who closed the connection first: the charge point, the gateway, or nobody (it broke)."""
+    protocol = getattr(ws, "protocol", None)
+    if protocol is None:
+        return "unknown"
+    if protocol.close_rcvd is None and protocol.close_sent is None:
+        return "none"
+    if protocol.close_rcvd_then_sent is None:
+        return "charge point" if protocol.close_rcvd is not None else "gateway"
+    return "charge point" if protocol.close_rcvd_then_sent else "gateway"
 
 
 def _peer(ws: ServerConnection) -> str:

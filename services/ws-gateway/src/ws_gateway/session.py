@@ -6,11 +6,9 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter, Histogram
 from websockets.asyncio.server import ServerConnection
@@ -38,22 +36,23 @@ from csms_shared.ocpp.framing import (
 from csms_shared.ocpp.v16.actions import ACTIONS, CP_TO_CS_ACTIONS
 
 from .bus import GatewayBus, Unroutable
+from .commands import Commands
 from .limits import TokenBucket
+from .message_log import MessageLog
 from .seen import SeenTracker
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-FRAMES_IN = Counter("gateway_frames_in_total", "Frames received from CPs", ["kind"])
-CALLS_OUT = Counter("gateway_calls_total", "CP CALLs answered", ["action", "outcome"])
+FRAMES_IN = Counter("csms_gateway_frames_in_total", "Frames received from CPs", ["kind"])
+CALLS_OUT = Counter("csms_gateway_calls_total", "CP CALLs answered", ["action", "outcome"])
 CALL_LATENCY = Histogram(
-    "gateway_call_seconds",
+    "csms_gateway_call_seconds",
     "Time from a CP's CALL to its answer",
     ["kind"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
-COMMANDS_OUT = Counter("gateway_commands_total", "CS->CP commands", ["action", "outcome"])
-THROTTLED = Counter("gateway_throttled_total", "CALLs refused by the per-CP rate limit")
+THROTTLED = Counter("csms_gateway_throttled_total", "CALLs refused by the per-CP rate limit")
 
 # Label children looked up once, not per frame (labels() takes a lock and builds a tuple).
 _FRAME_CALL = FRAMES_IN.labels("call")
@@ -84,15 +83,6 @@ def _call_metrics(action: str, outcome: str) -> tuple[Counter, Histogram]:
 CLOSE_POLICY_VIOLATION = 1008
 
 
-@dataclass(slots=True)
-class PendingCommand:
-    """A CS->CP CALL waiting for the CP's answer."""
-
-    message_id: str
-    action: str
-    future: asyncio.Future[CallResult | CallError]
-
-
 class ChargePointSession:
     """Reads a CP's frames, answers its CALLs in order and sends it commands one at a time.
 
@@ -106,9 +96,8 @@ class ChargePointSession:
         "_bus",
         "_call_task",
         "_calls",
-        "_command_task",
         "_commands",
-        "_pending",
+        "_log",
         "_seen",
         "_settings",
         "_strikes",
@@ -127,6 +116,7 @@ class ChargePointSession:
         settings: Settings,
         seen: SeenTracker,
         registration_status: str = "Accepted",
+        message_log: MessageLog | None = None,
     ) -> None:
         self.cp_id = cp_id
         self.ws = ws
@@ -139,12 +129,12 @@ class ChargePointSession:
         # deques: an empty deque is 760 bytes, an empty list 56, and these hold a few items.
         self._calls: list[tuple[Call, datetime, float]] = []
         self._call_task: asyncio.Task[None] | None = None
-        self._commands: list[AbstractIncomingMessage] = []
-        self._command_task: asyncio.Task[None] | None = None
-        self._pending: PendingCommand | None = None
+        self._commands: Commands | None = None  # made at the first command
         self.registration_status = registration_status
         self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._strikes = 0
+        # A session made without the gateway's log records into one that is never sent.
+        self._log = message_log or MessageLog(settings, "")
 
     async def run(self) -> None:
         """Serve the connection until it closes."""
@@ -154,18 +144,24 @@ class ChargePointSession:
         except ConnectionClosed:
             pass
         finally:
-            workers = [t for t in (self._call_task, self._command_task) if t is not None]
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            if self._call_task is not None:
+                self._call_task.cancel()
+                await asyncio.gather(self._call_task, return_exceptions=True)
             self._calls.clear()
-            await self._abandon_commands()
+            if self._commands is not None:
+                await self._commands.close()
 
     async def _send(self, data: bytes) -> None:
         try:
             await self.ws.send(data, text=True)
         except ConnectionClosed:
             pass
+
+    async def _send_frame(self, frame: CallResult | CallError, action: str | None) -> None:
+        """Send an answer to the CP, and log it."""
+        data = frame.to_json()
+        self._log.frame_out(self.cp_id, self.connection_id, frame, len(data), action)
+        await self._send(data)
 
     async def _on_frame(self, data: str | bytes) -> None:
         received = utcnow()
@@ -174,10 +170,12 @@ class ChargePointSession:
             frame = parse_frame(data)
         except FrameError as exc:
             _FRAME_MALFORMED.inc()
-            await self._send(CallError.from_exception(exc.message_id, exc).to_json())
+            self._log.malformed(self.cp_id, self.connection_id, data)
+            await self._send_frame(CallError.from_exception(exc.message_id, exc), None)
             return
         if isinstance(frame, Call):
             _FRAME_CALL.inc()
+            self._log.frame_in(self.cp_id, self.connection_id, frame, len(data), None)
             if not self._bucket.take():
                 await self._throttle(frame)
                 return
@@ -195,16 +193,18 @@ class ChargePointSession:
                 self._call_task = asyncio.create_task(self._call_worker(frame, received, started))
             elif len(self._calls) >= self._settings.max_queued_calls:
                 error = GenericError("Too many CALLs outstanding; send one at a time")
-                await self._send(CallError.from_exception(frame.message_id, error).to_json())
+                await self._send_frame(
+                    CallError.from_exception(frame.message_id, error), frame.action
+                )
             else:
                 self._calls.append((frame, received, started))
             return
         (_FRAME_RESULT if isinstance(frame, CallResult) else _FRAME_ERROR).inc()
-        pending = self._pending
-        if pending is None or pending.message_id != frame.message_id or pending.future.done():
+        pending = self._commands.pending if self._commands is not None else None
+        answered = pending.action if pending and pending.message_id == frame.message_id else None
+        self._log.frame_in(self.cp_id, self.connection_id, frame, len(data), answered)
+        if self._commands is None or not self._commands.answer(frame):
             log.info("%s: dropped an answer to no pending call (%s)", self.cp_id, frame.message_id)
-            return
-        pending.future.set_result(frame)
 
     async def _throttle(self, call: Call) -> None:
         """Over the rate limit: refuse the CALL; a CP that keeps at it is disconnected."""
@@ -218,7 +218,7 @@ class ChargePointSession:
             "Message rate limit exceeded",
             {"retryAfterSeconds": round(self._bucket.retry_after(), 3)},
         )
-        await self._send(CallError.from_exception(call.message_id, error).to_json())
+        await self._send_frame(CallError.from_exception(call.message_id, error), call.action)
 
     async def _call_worker(self, call: Call, received: datetime, started: float) -> None:
         """Forward a checked CALL, then answer the ones queued behind it in order, then exit."""
@@ -247,13 +247,14 @@ class ChargePointSession:
         error: OcppError | None,
         started: float,
     ) -> None:
+        answer: CallResult | CallError
         if error is None:
-            answer: bytes = CallResult(call.message_id, payload or {}).to_json()
+            answer = CallResult(call.message_id, payload or {})
             outcome = "result"
         else:
-            answer = CallError.from_exception(call.message_id, error).to_json()
+            answer = CallError.from_exception(call.message_id, error)
             outcome = str(error.code)
-        await self._send(answer)
+        await self._send_frame(answer, call.action)
         counter, latency = _call_metrics(call.action, outcome)
         counter.inc()
         latency.observe(time.monotonic() - started)
@@ -309,78 +310,16 @@ class ChargePointSession:
 
     def enqueue_command(self, message: AbstractIncomingMessage) -> bool:
         """Queue a command for this CP; False when its queue is full."""
-        if len(self._commands) >= self._settings.max_queued_commands:
+        if self._commands is None:
+            self._commands = Commands(
+                self.ws,
+                self._bus,
+                self._settings.command_timeout,
+                self._log,
+                self.cp_id,
+                self.connection_id,
+            )
+        elif len(self._commands) >= self._settings.max_queued_commands:
             return False
-        self._commands.append(message)
-        if self._command_task is None:
-            self._command_task = asyncio.create_task(self._command_worker())
+        self._commands.enqueue(message)
         return True
-
-    async def _command_worker(self) -> None:
-        """Send the queued commands one at a time, then exit."""
-        try:
-            while self._commands:
-                message = self._commands.pop(0)
-                body = await self._send_command(message)
-                if message.reply_to:
-                    await self._bus.reply(message.reply_to, message.correlation_id, body)
-        finally:
-            self._command_task = None
-
-    async def _send_command(self, message: AbstractIncomingMessage) -> dict[str, Any]:
-        try:
-            command = orjson.loads(message.body)
-            action, payload = command["action"], command["payload"]
-            timeout = float(command.get("timeout") or self._settings.command_timeout)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return {"status": "rejected", "reason": "malformed command"}
-        spec = ACTIONS.get(action)
-        if spec is None:
-            return {"status": "rejected", "reason": f"unknown action {action!r}"}
-        message_id = (message.correlation_id or uuid.uuid4().hex)[:36]
-        future: asyncio.Future[CallResult | CallError] = asyncio.get_running_loop().create_future()
-        self._pending = PendingCommand(message_id, action, future)
-        sent_at = asyncio.get_running_loop().time()
-        try:
-            await self.ws.send(Call(message_id, action, payload).to_json(), text=True)
-            answer = await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            COMMANDS_OUT.labels(action, "timeout").inc()
-            return {"status": "timeout"}
-        except ConnectionClosed:
-            COMMANDS_OUT.labels(action, "disconnected").inc()
-            return {"status": "disconnected"}
-        finally:
-            self._pending = None
-        latency_ms = round((asyncio.get_running_loop().time() - sent_at) * 1000, 3)
-        if isinstance(answer, CallError):
-            COMMANDS_OUT.labels(action, "error").inc()
-            return {
-                "status": "error",
-                "errorCode": str(answer.error_code),
-                "errorDescription": answer.error_description,
-                "errorDetails": answer.error_details,
-                "latencyMs": latency_ms,
-            }
-        try:
-            validate_payload(spec.response, answer.payload)
-        except OcppError as exc:
-            COMMANDS_OUT.labels(action, "invalid").inc()
-            return {
-                "status": "invalid",
-                "errorCode": str(exc.code),
-                "errorDescription": f"The charge point's answer breaks the schema: {exc}",
-                "response": answer.payload,
-                "latencyMs": latency_ms,
-            }
-        COMMANDS_OUT.labels(action, "result").inc()
-        return {"status": "result", "response": answer.payload, "latencyMs": latency_ms}
-
-    async def _abandon_commands(self) -> None:
-        """Commands still queued when the CP goes: answer them so nobody waits for nothing."""
-        while self._commands:
-            message = self._commands.pop(0)
-            if message.reply_to:
-                await self._bus.reply(
-                    message.reply_to, message.correlation_id, {"status": "disconnected"}
-                )

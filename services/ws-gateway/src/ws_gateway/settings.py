@@ -9,6 +9,7 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from csms_shared.bus.message_log import MessageLogLevel
 from csms_shared.settings import BrokerSettings, CommonSettings, settings_config
 
 
@@ -75,3 +76,13 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     # A CP id reconnecting in a tight loop (two devices with one id, a boot loop) is slowed down.
     handshakes_per_charge_point_per_second: float = Field(default=1.0, gt=0)
     handshake_burst_per_charge_point: int = Field(default=10, ge=1)
+    # The OCPP message log (message_log.py): the level of CPs without an admin's override, the
+    # records buffered at most (then dropped and counted), one bundle per this many records or
+    # ms, bundles unconfirmed at once, a malformed frame's text kept, overrides re-read.
+    message_log_level: MessageLogLevel = MessageLogLevel.ALL
+    message_log_buffer: int = Field(default=50_000, ge=1)
+    message_log_bundle_max: int = Field(default=500, ge=1, le=10_000)
+    message_log_bundle_wait_ms: float = Field(default=50.0, ge=0, le=5000)
+    message_log_in_flight: int = Field(default=4, ge=1, le=64)
+    message_log_raw_max_bytes: int = Field(default=4096, ge=64)
+    message_log_refresh_seconds: float = Field(default=60.0, gt=0)

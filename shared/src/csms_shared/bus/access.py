@@ -12,14 +12,26 @@ from typing import Any
 
 from yarl import URL
 
-from .topology import CALLS, COMMANDS, CONTROL, EVENTS, EXCHANGES, OCPP_VERSION_PREFIX
+from .topology import (
+    CALLS,
+    COMMAND_REQUESTS,
+    COMMANDS,
+    CONTROL,
+    EVENTS,
+    EXCHANGES,
+    MESSAGE_LOG,
+    OCPP_VERSION_PREFIX,
+)
 
 GATEWAY = "gateway"
 REGISTRY = "station-registry"
 SESSIONS = "session-service"
 COMMAND_API = "command-api"
-INTEGRATIONS = "integrations"  # back-office readers of ocpp.events, each with its own queues
-ROLES = (GATEWAY, REGISTRY, SESSIONS, COMMAND_API, INTEGRATIONS)
+# Back offices: readers of ocpp.events, each with its own queues, and the only publishers of
+# ocpp.command-requests (command-api runs what they send there, as its REST routes would).
+MESSAGE_LOG_WRITER = "message-log"
+INTEGRATIONS = "integrations"
+ROLES = (GATEWAY, REGISTRY, SESSIONS, COMMAND_API, MESSAGE_LOG_WRITER, INTEGRATIONS)
 
 # The default exchange, as permissions name it: replies and RPC queries go through it.
 DEFAULT_EXCHANGE = "amq.default"
@@ -39,6 +51,8 @@ def _name(name: str) -> str:
 
 _DECLARED = [_name(ex.name) for ex in EXCHANGES]  # every process declares the topology
 _CALL_KEYS = _one_of(_name(OCPP_VERSION_PREFIX) + r"\..+")
+# The dead-letter queues of the DB-backed services' durable queues (topology.quorum_arguments).
+_DEAD_LETTERS = [_name(s) + r"\.(calls|events)\.dead" for s in (REGISTRY, SESSIONS)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +67,15 @@ class Grant:
     topics: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def _service(name: str, events_written: str, *, rpc_client: bool = False) -> Grant:
+def _service(
+    name: str, events_written: str, *, rpc_client: bool = False, reads: tuple[str, ...] = ()
+) -> Grant:
     """A DB-backed service: its own `<name>.*` queues, calls in (and bundle items re-sent)."""
     own = [_name(name) + r"\..+"] + ([SERVER_NAMED] if rpc_client else [])
     return Grant(
         configure=_one_of(*_DECLARED, *own),
         write=_one_of(_name(CALLS.name), _name(EVENTS.name), _name(DEFAULT_EXCHANGE), *own),
-        read=_one_of(_name(CALLS.name), _name(EVENTS.name), *own),
+        read=_one_of(_name(CALLS.name), _name(EVENTS.name), *map(_name, reads), *own),
         topics={CALLS.name: (_CALL_KEYS, _CALL_KEYS), EVENTS.name: (events_written, ".*")},
     )
 
@@ -71,6 +87,7 @@ GRANTS: dict[str, Grant] = {
             _name(CALLS.name),
             _name(EVENTS.name),
             _name(CONTROL.name),
+            _name(MESSAGE_LOG.name),
             _name(DEFAULT_EXCHANGE),
             r"gateway\..+",
             SERVER_NAMED,
@@ -86,7 +103,7 @@ GRANTS: dict[str, Grant] = {
             CALLS.name: (_CALL_KEYS, NOTHING),
             EVENTS.name: (
                 _one_of(r"station\.(connected|disconnected|seen)", r"gateway\..+"),
-                _one_of(r"station\.credentials_changed"),
+                _one_of(r"station\.credentials_changed", r"message_log\.level_changed"),
             ),
         },
     ),
@@ -102,21 +119,36 @@ GRANTS: dict[str, Grant] = {
         ),
     ),
     SESSIONS: _service(SESSIONS, _one_of(r"transaction\..+", r"meter\..+")),
+    # Binds its records queue to the gateways' `ocpp.log`; tells gateways of level overrides.
+    MESSAGE_LOG_WRITER: _service(
+        MESSAGE_LOG_WRITER, _one_of(r"message_log\..+"), reads=(MESSAGE_LOG.name,)
+    ),
     COMMAND_API: Grant(
         configure=_one_of(*_DECLARED, r"command-api\..+", SERVER_NAMED),
         write=_one_of(
             _name(COMMANDS.name),
+            _name(CALLS.name),
             _name(EVENTS.name),
             _name(DEFAULT_EXCHANGE),
             r"command-api\..+",
             SERVER_NAMED,
         ),
-        read=_one_of(r"command-api\..+", SERVER_NAMED),
-        topics={EVENTS.name: (_one_of(r"command\..+"), NOTHING)},
+        # Binding its queues: ocpp.command-requests (intake), ocpp.events (webhooks follow every
+        # event; the console's live feed binds what it shows). Dead letters
+        # (command_api/dead_letters.py): it reads the services' `.dead` queues and replays a
+        # message through the exchange and key it was first published with.
+        read=_one_of(
+            _name(COMMAND_REQUESTS.name),
+            _name(EVENTS.name),
+            r"command-api\..+",
+            SERVER_NAMED,
+            *_DEAD_LETTERS,
+        ),
+        topics={CALLS.name: (_CALL_KEYS, NOTHING), EVENTS.name: (".+", ".*")},
     ),
     INTEGRATIONS: Grant(
         configure=_one_of(r"integrations\..+"),
-        write=_one_of(r"integrations\..+"),
+        write=_one_of(_name(COMMAND_REQUESTS.name), r"integrations\..+"),
         read=_one_of(_name(EVENTS.name), r"integrations\..+"),
         topics={EVENTS.name: (NOTHING, ".*")},
     ),

@@ -6,9 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-import aiormq
 import orjson
-from aio_pika import DeliveryMode
 from aio_pika.abc import AbstractChannel
 from sqlalchemy import (
     BigInteger,
@@ -28,12 +26,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from .client import message_properties
 from .publish import publish
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-PERSISTENT = int(DeliveryMode.PERSISTENT)
 # After a wake-up, wait this long for more commits, so that under load one relay transaction
 # carries many events instead of one each.
 GATHER = 0.015
@@ -176,10 +174,8 @@ class OutboxRelay:
                         row.body,
                         exchange=self._exchange,
                         routing_key=row.routing_key,
-                        properties=aiormq.spec.Basic.Properties(
-                            content_type="application/json",
-                            delivery_mode=PERSISTENT,
-                            message_id=prefix + str(row.id),
+                        properties=message_properties(
+                            persistent=True, message_id=prefix + str(row.id)
                         ),
                         # Events nobody follows (meter.values) are dropped by the broker, not
                         # returned to us: the outbox guarantees delivery to bound queues only.

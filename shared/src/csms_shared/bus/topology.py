@@ -22,7 +22,11 @@ CALLS = Exchange("ocpp.calls", ExchangeType.TOPIC)  # gateway -> services, "v16.
 COMMANDS = Exchange("ocpp.commands", ExchangeType.DIRECT)  # -> gateway holding the CP, key = CP id
 EVENTS = Exchange("ocpp.events", ExchangeType.TOPIC)  # facts, "<entity>.<event>"
 CONTROL = Exchange("ocpp.control", ExchangeType.FANOUT)  # every gateway: connection takeover
-EXCHANGES = (CALLS, COMMANDS, EVENTS, CONTROL)
+# Back offices' commands to CPs, `{"requestId", "chargePointId", "action", "payload"}`; any key.
+COMMAND_REQUESTS = Exchange("ocpp.command-requests", ExchangeType.FANOUT)
+# The OCPP message log: bundles of frame records from the gateways, to the message-log writer.
+MESSAGE_LOG = Exchange("ocpp.log", ExchangeType.FANOUT)
+EXCHANGES = (CALLS, COMMANDS, EVENTS, CONTROL, COMMAND_REQUESTS, MESSAGE_LOG)
 
 OCPP_VERSION_PREFIX = "v16"
 

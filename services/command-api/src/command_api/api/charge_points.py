@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
-from csms_shared.ocpp.v16.enums import MessageTrigger
+from csms_shared.ocpp.v16.enums import ChargePointStatus, MessageTrigger
 from csms_shared.ocpp.v16.messages import ChangeConfigurationRequest, TriggerMessageRequest
 
 from .. import problems
@@ -48,10 +48,35 @@ async def list_charge_points(
     limit: Limit = 50,
     offset: Offset = 0,
     online: bool | None = None,
+    search: Annotated[
+        str | None, Query(max_length=48, description="Part of the id, vendor or model, any case")
+    ] = None,
+    connector_status: Annotated[
+        ChargePointStatus | None,
+        Query(alias="status", description="A connector's last status is this"),
+    ] = None,
+    tag: Annotated[str | None, Query(max_length=64, description="CPs with this tag")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, description="Search id, name, description, address, vendor, model"),
+    ] = None,
+    decommissioned: Annotated[
+        bool, Query(description="true: the decommissioned CPs instead")
+    ] = False,
 ) -> dict[str, Any]:
-    """Charge points with their connectors, presence and boot info."""
+    """Charge points with their connectors, presence, boot info and metadata."""
     result: dict[str, Any] = await rpc(
-        state, REGISTRY, "list_charge_points", limit=limit, offset=offset, online=online
+        state,
+        REGISTRY,
+        "list_charge_points",
+        limit=limit,
+        offset=offset,
+        online=online,
+        search=search,
+        status=connector_status.value if connector_status else None,
+        tag=tag,
+        q=q,
+        decommissioned=decommissioned or None,
     )
     return result
 

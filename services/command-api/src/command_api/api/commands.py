@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, create_model
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
+from csms_shared.log_context import bind
 from csms_shared.ocpp._base import DateTime, OcppModel
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
@@ -25,6 +26,7 @@ from ..auth import Role
 from ..dispatcher import NotConnected
 from ..models import Page, Resource
 from ..problems import TYPES, ProblemError
+from ..profiles import check_feature_profile
 from ..recorder import command_doc, record_outcome, record_sent
 from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, api_router, rpc_client
 
@@ -76,6 +78,10 @@ class Command(Resource):
     charge_point_latency_ms: float | None = None
     response: dict[str, Any] | None = None
     error: CommandError | None = None
+    request_id: str | None = Field(
+        default=None, description="The back office's requestId (ocpp.command-requests)"
+    )
+    batch_id: str | None = Field(default=None, description="The fleet-wide command's batch")
 
 
 # Outcome -> (HTTP status, problem type, title, detail) of the synchronous answer.
@@ -172,9 +178,12 @@ async def send_command(
     payload: OcppModel,
     timeout: float | None,
     wait: bool,
+    *,
+    request_id: str | None = None,
+    batch_id: str | None = None,
 ) -> Sent:
     """Record, publish and (unless wait=false) await one command; CommandFailed without a
-    CALLRESULT."""
+    CALLRESULT. `request_id`: a back office's id of the request (unique per requester)."""
     settings = state.settings
     seconds = timeout or settings.command_timeout
     if not 0 < seconds <= settings.command_timeout_max:
@@ -195,7 +204,9 @@ async def send_command(
             f"{action} of this kind changes how the charge point authenticates or what it "
             "trusts: it needs the admin role",
         )
+    await check_feature_profile(state, cp_id, action)
     command_id = str(uuid.uuid4())
+    bind(command_id=command_id)  # this request's log lines, the access log's included
     async with session.begin():
         await record_sent(
             session,
@@ -205,6 +216,8 @@ async def send_command(
             request=redact_request(action, request, secrets),
             requested_by=principal.name,
             timeout=seconds,
+            request_id=request_id,
+            batch_id=batch_id,
         )
     dispatcher = state.dispatcher
     future = dispatcher.waiter.expect(command_id)
@@ -214,8 +227,9 @@ async def send_command(
         dispatcher.waiter.forget(command_id)
         known = await _charge_point_known(state, cp_id)
         outcome = "offline" if known else "unknown_charge_point"
+        reason = f"Charge point {cp_id!r} " + ("is not connected" if known else "was never seen")
         async with session.begin():
-            await record_outcome(session, command_id, {"status": outcome})
+            await record_outcome(session, command_id, {"status": outcome, "reason": reason})
         dispatcher.wake_relay()
         if not known:
             raise HTTPException(
@@ -258,6 +272,7 @@ def _answer(command_id: str, outcome: dict[str, Any]) -> Sent:
     raise CommandFailed(command_id, kind)
 
 
+# 409: not connected, or an action of a feature profile the CP does not list.
 _COMMAND_PROBLEMS = problems.responses(404, 409, 429, 502, 504)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -16,9 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
 
 from .. import problems
+from ..access_log import note_caller
+from ..accounts.tokens import looks_like_jwt
+from ..accounts.users import user_principal
 from ..auth import Principal, Role, authenticate
 from ..dispatcher import Dispatcher
 from ..settings import Settings
+from ..webhooks import Webhooks
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,6 +37,9 @@ class AppState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     dispatcher: Dispatcher
+    webhooks: Webhooks
+    # Signs access tokens and console cookies (the setting, or the key kept in the database).
+    signing_secret: str = ""
 
 
 async def get_state(request: Request) -> AppState:
@@ -93,11 +104,14 @@ def api_router(*problem_codes: int, tags: list[str] | None = None) -> APIRouter:
         tags=list(tags or []),
         route_class=ResourceRoute,
         dependencies=[Depends(known_query_only)],
-        responses=problems.responses(401, 403, 422, *problem_codes),
+        responses=problems.responses(401, 403, 422, 503, *problem_codes),
     )
 
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key or an access token from POST /auth/token: `Authorization: Bearer …`",
+)
 
 
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:
@@ -108,6 +122,7 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer":
+            log.warning("authentication failed: no bearer key")
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "An API key is required: Authorization: Bearer <key>",
@@ -117,14 +132,24 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         # the route's session stays free for the route's transaction.
         async with state.engine.connect() as connection:
             reader = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            principal = await authenticate(reader, credentials.credentials)
+            token = credentials.credentials
+            principal = await (
+                user_principal(reader, state.signing_secret, token)
+                if looks_like_jwt(token)
+                else authenticate(reader, token)
+            )
         if principal is None:
+            # Never the key, nor part of it: a fingerprint to tell repeated attempts apart.
+            fingerprint = hashlib.sha256(credentials.credentials.encode()).hexdigest()[:12]
+            log.warning("authentication failed: unknown or revoked key (sha256 %s)", fingerprint)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                "Unknown or revoked API key",
+                "Unknown or revoked API key, or an invalid or expired access token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        note_caller(principal.name)
         if not principal.may(role):
+            log.warning("key %r refused: needs the %s role", principal.name, role.value)
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"This needs the {role.value} role or above"
             )

@@ -1,0 +1,62 @@
+"""Schema `commands`, human side: users, console sessions, failed logins, signing keys."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+    func,
+)
+
+from ..db import metadata
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(100), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(100)),
+    Column("last_login_at", DateTime(timezone=True)),
+    Column("credentials_version", Integer, nullable=False, server_default="1"),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    # sha256 of the session id the cookie carries: a leaked table opens no session.
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey(users.c.id, ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("subject", String(120), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

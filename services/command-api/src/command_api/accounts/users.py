@@ -1,0 +1,245 @@
+"""Users: create, read, change, authenticate; the bootstrap admin."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from ..auth import Principal, Role
+from . import limiter, tokens
+from .passwords import hash_password, password_problem, verify_password
+from .tables import console_sessions, users
+
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+BOOTSTRAP_USERNAME = "admin"
+
+
+class AccountError(Exception):
+    """A change to an account that cannot be made; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who signs in to the console or asks for API tokens."""
+
+    id: str
+    username: str
+    display_name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+    created_by: str | None
+    last_login_at: datetime | None
+    credentials_version: int
+
+    @property
+    def principal(self) -> Principal:
+        """The user as the API's callers are named: `user:<username>` in the audit log."""
+        return Principal(f"user:{self.id}", f"user:{self.username}", self.role)
+
+
+def _user(row: Any) -> User:
+    return User(
+        row.id,
+        row.username,
+        row.display_name,
+        Role(row.role),
+        row.disabled,
+        row.created_at,
+        row.created_by,
+        row.last_login_at,
+        row.credentials_version,
+    )
+
+
+async def get_user(session: AsyncSession | AsyncConnection, user_id: str) -> User | None:
+    """The user with this id."""
+    row = (await session.execute(select(users).where(users.c.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    """Every user, by username."""
+    rows = (await session.execute(select(users).order_by(users.c.username))).all()
+    return [_user(r) for r in rows]
+
+
+async def create_user(
+    session: AsyncSession,
+    username: str,
+    display_name: str,
+    password: str,
+    role: Role,
+    created_by: str,
+) -> User:
+    """Add a user; AccountError when the name is taken or the password too weak."""
+    problem = password_problem(password, username)
+    if problem:
+        raise AccountError(f"The password is refused: {problem}")
+    row = (
+        await session.execute(
+            insert(users)
+            .values(
+                id=str(uuid.uuid4()),
+                username=username,
+                display_name=display_name or username,
+                password_hash=hash_password(password),
+                role=role.value,
+                created_by=created_by,
+            )
+            .on_conflict_do_nothing(index_elements=[users.c.username])
+            .returning(*users.c)
+        )
+    ).first()
+    if row is None:
+        raise AccountError(f"A user named {username!r} exists")
+    return _user(row)
+
+
+async def change_user(
+    session: AsyncSession,
+    user_id: str,
+    *,
+    role: Role | None = None,
+    disabled: bool | None = None,
+    display_name: str | None = None,
+) -> User:
+    """Change a user's role, disabled flag or display name; the last enabled admin stays one."""
+    values: dict[str, Any] = {}
+    if role is not None:
+        values["role"] = role.value
+    if disabled is not None:
+        values["disabled"] = disabled
+    if display_name:
+        values["display_name"] = display_name
+    current = await get_user(session, user_id)
+    if current is None:
+        raise AccountError("No such user")
+    demoted = (role is not None and role is not Role.ADMIN) or disabled is True
+    if demoted and current.role is Role.ADMIN and not current.disabled:
+        others = await session.scalar(
+            select(func.count())
+            .select_from(users)
+            .where(users.c.role == "admin", ~users.c.disabled, users.c.id != user_id)
+        )
+        if not others:
+            raise AccountError("This is the last enabled admin: make another admin first")
+    if values:
+        await session.execute(update(users).where(users.c.id == user_id).values(**values))
+    if disabled:
+        await session.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id))
+    user = await get_user(session, user_id)
+    assert user is not None
+    return user
+
+
+async def set_password(session: AsyncSession, user_id: str, password: str) -> None:
+    """A new password: the user's sessions end and tokens issued before stop working."""
+    user = await get_user(session, user_id)
+    if user is None:
+        raise AccountError("No such user")
+    problem = password_problem(password, user.username)
+    if problem:
+        raise AccountError(f"The password is refused: {problem}")
+    await session.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(
+            password_hash=hash_password(password),
+            credentials_version=users.c.credentials_version + 1,
+        )
+    )
+    await session.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id))
+
+
+async def check_password(session: AsyncSession, user_id: str, password: str) -> bool:
+    """True when `password` is the user's current one."""
+    stored = await session.scalar(select(users.c.password_hash).where(users.c.id == user_id))
+    return verify_password(stored, password)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """How many failed logins a username and an address may have in `window`."""
+
+    per_username: int
+    per_address: int
+    window: timedelta
+
+
+class LoginRefused(Exception):
+    """A login that does not go through: wrong credentials, disabled, or too many failures."""
+
+    def __init__(self, message: str, *, limited: bool = False) -> None:
+        super().__init__(message)
+        self.limited = limited
+
+
+async def login(
+    session: AsyncSession, username: str, password: str, address: str, limits: LoginLimits
+) -> User:
+    """The user whose username and password these are; LoginRefused otherwise. The caller
+    commits: failures are counted even when the login is refused."""
+    by_user, by_address = limiter.subjects(username, address)
+    if (
+        await limiter.failures(session, by_user, limits.window) >= limits.per_username
+        or await limiter.failures(session, by_address, limits.window) >= limits.per_address
+    ):
+        minutes = int(limits.window.total_seconds() // 60)
+        raise LoginRefused(
+            f"Too many failed logins: try again in up to {minutes} minutes", limited=True
+        )
+    row = (await session.execute(select(users).where(users.c.username == username))).first()
+    ok, rehashed = verify_password(row.password_hash if row else None, password)
+    if row is None or not ok or row.disabled:
+        await limiter.record_failure(session, username, address)
+        raise LoginRefused("Wrong username or password, or the account is disabled")
+    values: dict[str, Any] = {"last_login_at": func.now()}
+    if rehashed:
+        values["password_hash"] = rehashed
+    await session.execute(update(users).where(users.c.id == row.id).values(**values))
+    await limiter.forget(session, username, limits.window)
+    return _user(row)
+
+
+async def ensure_bootstrap_user(session: AsyncSession, password: str) -> bool:
+    """Create user `admin` with `password` when no admin exists; True when created."""
+    admins = await session.scalar(
+        select(func.count()).select_from(users).where(users.c.role == Role.ADMIN.value)
+    )
+    if admins:
+        return False
+    result = await session.execute(
+        insert(users)
+        .values(
+            id=str(uuid.uuid4()),
+            username=BOOTSTRAP_USERNAME,
+            display_name="Administrator",
+            password_hash=hash_password(password),
+            role=Role.ADMIN.value,
+            created_by="environment",
+        )
+        .on_conflict_do_nothing(index_elements=[users.c.username])
+        .returning(users.c.id)
+    )
+    return result.first() is not None
+
+
+async def user_principal(
+    session: AsyncSession | AsyncConnection, secret: str, token: str
+) -> Principal | None:
+    """The principal of a valid access token whose user is enabled and has not changed their
+    password since it was issued; the role is the user's role now, not when issued."""
+    claims = tokens.verify(secret, tokens.ACCESS, token)
+    if claims is None or not isinstance(claims.get("sub"), str):
+        return None
+    user = await get_user(session, claims["sub"])
+    if user is None or user.disabled or claims.get("ver") != user.credentials_version:
+        return None
+    return user.principal

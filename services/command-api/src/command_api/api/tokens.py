@@ -1,0 +1,83 @@
+"""`POST /auth/token`: a user's username and password for a short-lived access token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from .. import problems
+from ..accounts import tokens
+from ..accounts.users import LoginLimits, LoginRefused, login
+from ..problems import ProblemError
+from ..settings import Settings
+from .deps import Session, State, api_router
+
+router = api_router(429, tags=["auth"])
+
+
+class AccessToken(BaseModel):
+    """An OAuth2 bearer token (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+def login_limits(settings: Settings) -> LoginLimits:
+    """The failed-login limits the settings give."""
+    return LoginLimits(
+        settings.login_failures_per_username,
+        settings.login_failures_per_address,
+        timedelta(seconds=settings.login_failure_window_seconds),
+    )
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn takes it from X-Forwarded-For behind a trusted proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+@router.post(
+    "/auth/token",
+    response_model=AccessToken,
+    responses=problems.responses(401),
+)
+async def create_access_token(
+    request: Request,
+    state: State,
+    session: Session,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> dict[str, Any]:
+    """A signed access token (JWT) for a user, accepted as `Authorization: Bearer` on every
+    route beside API keys; failed attempts are limited per username and per address."""
+    settings = state.settings
+    error: LoginRefused | None = None
+    # The transaction commits the failure count even when the login is refused.
+    async with session.begin():
+        try:
+            user = await login(
+                session,
+                form.username,
+                form.password,
+                client_address(request),
+                login_limits(settings),
+            )
+        except LoginRefused as refused:
+            error = refused
+    if error is not None:
+        code = 429 if error.limited else 401
+        raise ProblemError(code, str(error))
+    lifetime = settings.access_token_seconds
+    token = tokens.sign(
+        state.signing_secret,
+        tokens.ACCESS,
+        lifetime,
+        sub=user.id,
+        name=user.username,
+        ver=user.credentials_version,
+    )
+    return {"access_token": token, "token_type": "bearer", "expires_in": lifetime}

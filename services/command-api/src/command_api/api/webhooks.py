@@ -1,0 +1,187 @@
+"""`/webhooks` (admin): back offices' URLs that receive matching events, and their deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import httpx
+import orjson
+from fastapi import HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from csms_shared.contracts.events import WebhookTest
+from csms_shared.ocpp._base import DateTime
+
+from .. import webhook_store as store
+from ..models import Page, Resource
+from ..webhooks import RefusedTarget, allowed_networks, check_target
+from .deps import MAX_OFFSET, Admin, Session, State, api_router
+
+router = api_router(404, tags=["webhooks"])
+
+WebhookId = Annotated[str, Path(alias="id", max_length=36)]
+# `transaction.*`, `command.completed`, `*`: shell-style patterns over event names.
+Pattern = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.*?]{1,100}$")]
+
+
+class WebhookSpec(BaseModel):
+    """A URL, the events it wants, and the secret its deliveries are signed with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)]
+    events: list[Pattern] = Field(min_length=1, max_length=50)
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] = Field(
+        description="HMAC-SHA256 key of X-CSMS-Signature; never shown again"
+    )
+
+
+class Webhook(Resource):
+    """A registered webhook (its secret is never shown)."""
+
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    created_by: str
+    created_at: DateTime
+    failing_since: DateTime | None = None
+    disabled_at: DateTime | None = None
+    disabled_reason: str | None = None
+
+
+class Delivery(Resource):
+    """One event for one webhook: pending (retried), delivered, failed (a test) or cancelled."""
+
+    id: int
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: DateTime
+    next_attempt_at: DateTime | None = None
+    delivered_at: DateTime | None = None
+
+
+async def _found(session: Session, webhook_id: str) -> Any:
+    row = await store.get(session, webhook_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No webhook {webhook_id!r}")
+    return row
+
+
+@router.post("/webhooks", response_model=Webhook, status_code=201)
+async def create_webhook(
+    state: State, session: Session, principal: Admin, body: WebhookSpec
+) -> dict[str, Any]:
+    """Register a URL for the events matching its patterns."""
+    if "\x00" in body.url + body.secret:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "strings may not hold U+0000")
+    try:
+        await check_target(body.url, allowed_networks(state.settings))
+    except RefusedTarget as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"url: {exc}") from None
+    async with session.begin():
+        row = await store.create(
+            session,
+            url=body.url,
+            events=list(dict.fromkeys(body.events)),
+            secret=body.secret,
+            created_by=principal.name,
+        )
+    state.webhooks.forget_hooks()
+    return store.webhook_doc(row)
+
+
+@router.get("/webhooks", response_model=Page[Webhook])
+async def list_webhooks(
+    session: Session,
+    principal: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    """The registered webhooks, oldest first."""
+    rows, total = await store.page(session, limit, offset)
+    return {
+        "items": [store.webhook_doc(r) for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/webhooks/{id}", response_model=Webhook)
+async def get_webhook(session: Session, principal: Admin, webhook_id: WebhookId) -> dict[str, Any]:
+    """One webhook: enabled, failing since, or disabled and why."""
+    return store.webhook_doc(await _found(session, webhook_id))
+
+
+@router.delete("/webhooks/{id}", status_code=204)
+async def delete_webhook(
+    state: State, session: Session, principal: Admin, webhook_id: WebhookId
+) -> None:
+    """Remove a webhook; what it still had queued is not sent."""
+    async with session.begin():
+        if not await store.remove(session, webhook_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"No webhook {webhook_id!r}")
+    state.webhooks.forget_hooks()
+
+
+@router.get("/webhooks/{id}/deliveries", response_model=Page[Delivery])
+async def list_deliveries(
+    session: Session,
+    principal: Admin,
+    webhook_id: WebhookId,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    delivery_status: Annotated[
+        str | None,
+        Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$"),
+    ] = None,
+) -> dict[str, Any]:
+    """The delivery log of a webhook, newest first."""
+    await _found(session, webhook_id)
+    rows, total = await store.deliveries(session, webhook_id, limit, offset, delivery_status)
+    return {
+        "items": [store.delivery_doc(r) for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.post("/webhooks/{id}/test", response_model=Delivery)
+async def test_webhook(
+    state: State, session: Session, principal: Admin, webhook_id: WebhookId
+) -> dict[str, Any]:
+    """POST a `webhook.test` event to the URL now and answer how it went (logged, not retried)."""
+    hook = await _found(session, webhook_id)
+    await session.rollback()
+    body = orjson.dumps(WebhookTest(webhook_id=webhook_id).body())
+    event_id = f"test-{uuid.uuid4()}"
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        status_code = await state.webhooks.post(
+            hook.url, hook.secret, event_id, "webhook.test", body
+        )
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except (RefusedTarget, httpx.HTTPError) as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    async with session.begin():
+        [delivery_id] = await store.enqueue(
+            session,
+            [webhook_id],
+            event_id=event_id[:100],
+            event_type="webhook.test",
+            ordering_key="test",
+            body=body.decode(),
+            status=store.FAILED if error else store.DELIVERED,
+        )
+        await store.record_test(session, delivery_id, status_code, error)
+        row = await store.delivery(session, delivery_id)
+    return store.delivery_doc(row)

@@ -1,0 +1,126 @@
+"""Live updates for the console: server-sent events fed from `ocpp.events`.
+
+Each command-api replica binds its own exclusive queue and keeps the last events in memory with
+ids `<replica>:<n>`. A browser that reconnects sends Last-Event-ID: the same replica replays what
+it missed; another replica (or one that restarted) tells it to reload its data (`resync`), so no
+state a replica holds matters once it is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from csms_shared.bus.topology import EVENTS, declare_exchanges, service_queue
+
+from .web import ViewerPage
+
+router = APIRouter(include_in_schema=False)
+
+# What an operator watches; everything else on `ocpp.events` stays unbound here.
+KEYS = (
+    "station.connected",
+    "station.disconnected",
+    "station.booted",
+    "connector.status",
+    "transaction.started",
+    "transaction.stopped",
+)
+# What a page shows of an event: ids, states and times, no free text from the CP.
+FIELDS = ("chargePointId", "connectorId", "status", "errorCode", "transactionId", "gateway", "at")
+BUFFER = 2000
+# A stream ends after this long and the browser reconnects (resuming): a shutdown never waits
+# on an open stream for longer.
+STREAM_SECONDS = 60.0
+KEEPALIVE_SECONDS = 15.0
+
+
+class LiveFeed:
+    """This replica's exclusive queue on `ocpp.events` and the browsers listening to it."""
+
+    def __init__(self, instance_id: str) -> None:
+        # A new epoch at every start: ids of a previous run never match, so they resync.
+        self.epoch = f"{instance_id}-{uuid.uuid4().hex[:6]}"
+        self._numbers = itertools.count(1)
+        self.recent: deque[tuple[int, str]] = deque(maxlen=BUFFER)
+        self._changed = asyncio.Condition()
+
+    async def start(self, connection: AbstractRobustConnection) -> None:
+        """Bind this replica's exclusive queue to the events a console shows."""
+        channel = await connection.channel()
+        exchanges = await declare_exchanges(channel)
+        queue = await channel.declare_queue(
+            service_queue("command-api", f"live.{self.epoch}"), exclusive=True, auto_delete=True
+        )
+        for key in KEYS:
+            await queue.bind(exchanges[EVENTS.name], key)
+        await queue.consume(self._on_event, no_ack=True)
+
+    async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        try:
+            body = orjson.loads(message.body)
+        except orjson.JSONDecodeError:
+            return  # not ours to judge: the console shows facts it can read
+        if not isinstance(body, dict):
+            return
+        event: dict[str, Any] = {k: body[k] for k in FIELDS if k in body}
+        event["event"] = message.routing_key
+        await self.publish(event)
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        """Keep the event and wake every stream."""
+        number = next(self._numbers)
+        self.recent.append((number, orjson.dumps(event).decode()))
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _after(self, last_event_id: str | None) -> tuple[int, bool]:
+        """The number to resume after, and whether the browser must reload (a gap)."""
+        if not last_event_id:
+            return (self.recent[-1][0] if self.recent else 0), False
+        epoch, _, number = last_event_id.rpartition(":")
+        oldest = self.recent[0][0] if self.recent else 1
+        if epoch != self.epoch or not number.isdigit() or int(number) + 1 < oldest:
+            return (self.recent[-1][0] if self.recent else 0), True
+        return int(number), False
+
+    async def stream(self, request: Request, last_event_id: str | None) -> AsyncIterator[str]:
+        """The text/event-stream of one browser."""
+        after, resync = self._after(last_event_id)
+        yield "retry: 2000\n\n"
+        if resync:
+            yield f"id: {self.epoch}:{after}\nevent: resync\ndata: {{}}\n\n"
+        deadline = asyncio.get_running_loop().time() + STREAM_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            pending = [(n, data) for n, data in self.recent if n > after]
+            for number, data in pending:
+                yield f"id: {self.epoch}:{number}\nevent: change\ndata: {data}\n\n"
+                after = number
+            if await request.is_disconnected():
+                return
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), KEEPALIVE_SECONDS)
+            if not any(n > after for n, _ in self.recent):
+                yield ": keepalive\n\n"
+
+
+@router.get("/live")
+async def live(page: ViewerPage) -> StreamingResponse:
+    """Connects, disconnects, status changes and transaction starts and stops, as they happen."""
+    feed: LiveFeed = page.request.app.state.live
+    return StreamingResponse(
+        feed.stream(page.request, page.request.headers.get("last-event-id")),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,32 @@
+// Live updates: server-sent events from /live. Each event fires `csmslive` on the body, which
+// the page's htmx parts listen for (they re-fetch themselves); the overview lists the events.
+// EventSource reconnects by itself and sends Last-Event-ID, so the server replays what was missed.
+(function () {
+  "use strict";
+  if (!window.EventSource || !document.body || !document.body.dataset.live) {
+    return;
+  }
+  var source = new EventSource("/live");
+  function fire(detail) {
+    document.body.dispatchEvent(new CustomEvent("csmslive", { detail: detail }));
+  }
+  function describe(event) {
+    var parts = [event.at || "", event.event || "", event.chargePointId || ""];
+    if (event.connectorId !== undefined) { parts.push("#" + event.connectorId); }
+    if (event.status) { parts.push(event.status); }
+    if (event.transactionId !== undefined) { parts.push("transaction " + event.transactionId); }
+    return parts.join(" ").trim();
+  }
+  source.addEventListener("change", function (message) {
+    var event = JSON.parse(message.data);
+    fire(event);
+    var list = document.getElementById("live-events");
+    if (list) {
+      var item = document.createElement("li");
+      item.textContent = describe(event);  // text, never HTML
+      list.insertBefore(item, list.firstChild);
+      while (list.children.length > 20) { list.removeChild(list.lastChild); }
+    }
+  });
+  source.addEventListener("resync", function () { fire({}); });
+})();

@@ -1,0 +1,280 @@
+"""Overview, the charge point list and a charge point's page with its command panel."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import RedirectResponse, Response
+
+from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+from csms_shared.ocpp.v16.actions import CS_TO_CP_ACTIONS
+from csms_shared.ocpp.v16.enums import ChargePointStatus
+
+from ..api import charge_points as cp_api
+from ..api import sessions as session_api
+from ..api.commands import CommandFailed, send_command
+from ..auth import Role
+from .forms import OUTCOMES, FormProblem, command_forms, parse_command
+from .web import AdminPage, OperatorPage, ViewerPage
+
+router = APIRouter(include_in_schema=False)
+
+CpId = Annotated[str, Path(pattern=CHARGE_POINT_ID_PATTERN)]
+PAGE_SIZE = 50
+STATUSES = [s.value for s in ChargePointStatus]
+
+
+async def _total(call: Any, **kw: Any) -> int | None:
+    try:
+        return int((await call(**kw))["total"])
+    except HTTPException:
+        return None
+
+
+@router.get("/")
+async def overview(page: ViewerPage) -> Response:
+    """The network at a glance and what needs attention."""
+    state, who = page.state, page.principal
+    summary = await cp_api.get_suite_status(state, who)
+    cps = cp_api.list_charge_points
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    tx = session_api.list_transactions
+    counts = {
+        "faulted": await _total(
+            cps,
+            state=state,
+            principal=who,
+            limit=1,
+            offset=0,
+            online=None,
+            search=None,
+            connector_status=ChargePointStatus.FAULTED,
+        ),
+        "offline": await _total(
+            cps,
+            state=state,
+            principal=who,
+            limit=1,
+            offset=0,
+            online=False,
+            search=None,
+            connector_status=None,
+        ),
+        "active": await _total(
+            tx,
+            state=state,
+            principal=who,
+            charge_point_id=None,
+            connector_id=None,
+            id_tag=None,
+            active=True,
+            stale=None,
+            start=None,
+            end=None,
+            limit=1,
+            offset=0,
+        ),
+        "stale": await _total(
+            tx,
+            state=state,
+            principal=who,
+            charge_point_id=None,
+            connector_id=None,
+            id_tag=None,
+            active=None,
+            stale=True,
+            start=None,
+            end=None,
+            limit=1,
+            offset=0,
+        ),
+        "unmatched": await _total(
+            session_api.list_unmatched_stops,
+            state=state,
+            principal=who,
+            charge_point_id=None,
+            limit=1,
+            offset=0,
+        ),
+    }
+    try:
+        energy = await session_api.get_energy_report(
+            state, who, start=today, end=None, charge_point_id=None, limit=1, offset=0
+        )
+    except HTTPException:
+        energy = {"totals": []}
+    faulted = await cps(
+        state,
+        who,
+        limit=10,
+        offset=0,
+        online=None,
+        search=None,
+        connector_status=ChargePointStatus.FAULTED,
+    )
+    return page.render(
+        "overview.html", summary=summary, counts=counts, energy=energy, faulted=faulted["items"]
+    )
+
+
+@router.get("/charge-points")
+async def charge_point_list(
+    page: ViewerPage,
+    q: Annotated[str, Query(max_length=48)] = "",
+    online: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    rows: Annotated[bool, Query(description="only the table's rows (live refresh)")] = False,
+) -> Response:
+    """Search by id, vendor or model; filter by presence and connector status; pages of 50."""
+    result = await cp_api.list_charge_points(
+        page.state,
+        page.principal,
+        limit=PAGE_SIZE,
+        offset=offset,
+        online={"yes": True, "no": False}.get(online),
+        search=q or None,
+        connector_status=ChargePointStatus(status) if status in STATUSES else None,
+    )
+    context: dict[str, Any] = {
+        "result": result,
+        "q": q,
+        "online": online,
+        "status": status,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "statuses": STATUSES,
+    }
+    return page.render("cp_rows.html" if rows else "charge_points.html", **context)
+
+
+async def _section(call: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = await call(*args, **kw)
+    except HTTPException as exc:
+        return {"items": [], "total": 0, "error": str(exc.detail)}
+    return result
+
+
+@router.get("/charge-points/{cp_id}")
+async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
+    """Presence, boot info, connectors, configuration, history, security events, operations,
+    transactions, and the command panel."""
+    state, who = page.state, page.principal
+    try:
+        cp = await cp_api.get_charge_point(state, who, cp_id)
+    except HTTPException as exc:
+        return page.render("not_found.html", exc.status_code, message=str(exc.detail))
+    history = await _section(cp_api.list_status_history, state, who, cp_id, limit=20, offset=0)
+    events = await _section(cp_api.list_security_events, state, who, cp_id, limit=20, offset=0)
+    operations = await _section(
+        cp_api.list_operations, state, who, cp_id, kind=None, limit=20, offset=0
+    )
+    transfers = await _section(cp_api.list_data_transfers, state, who, cp_id, limit=20, offset=0)
+    transactions = await _section(
+        session_api.list_transactions,
+        state=state,
+        principal=who,
+        charge_point_id=cp_id,
+        connector_id=None,
+        id_tag=None,
+        active=None,
+        stale=None,
+        start=None,
+        end=None,
+        limit=20,
+        offset=0,
+    )
+    return page.render(
+        "charge_point.html",
+        cp=cp,
+        history=history,
+        events=events,
+        operations=operations,
+        transactions=transactions,
+        transfers=transfers,
+        forms=command_forms() if page.may(Role.OPERATOR) else [],
+    )
+
+
+@router.get("/charge-points/{cp_id}/live")
+async def charge_point_live(page: ViewerPage, cp_id: CpId) -> Response:
+    """The presence and connectors block alone, refreshed in place."""
+    try:
+        cp = await cp_api.get_charge_point(page.state, page.principal, cp_id)
+    except HTTPException as exc:
+        return page.render("not_found.html", exc.status_code, message=str(exc.detail))
+    return page.render("cp_live.html", cp=cp)
+
+
+@router.post("/charge-points/{cp_id}/commands/{action}")
+async def send(page: OperatorPage, cp_id: CpId, action: str) -> Response:
+    """Validate the form, send the command, and say what came of it."""
+    form = await page.form()
+    if action not in CS_TO_CP_ACTIONS:
+        return page.outcome(422, ok=False, text=f"Unknown action {action!r}")
+    try:
+        request = parse_command(action, form)
+    except FormProblem as problem:
+        return page.outcome(422, ok=False, text=f"Not sent: {problem}")
+    async with page.state.sessions() as session:
+        try:
+            sent = await send_command(
+                page.state, session, page.principal, cp_id, action, request, None, True
+            )
+        except CommandFailed as failed:
+            ext = failed.extensions
+            if failed.outcome == "error":
+                text = (
+                    f"The charge point refused: {ext.get('errorCode')}"
+                    f" ({ext.get('errorDescription') or 'no description'})"
+                )
+            else:
+                text = OUTCOMES.get(failed.outcome, failed.detail)
+            return page.outcome(200, ok=False, text=text, command_id=failed.command_id)
+        except HTTPException as exc:
+            return page.outcome(exc.status_code, ok=False, text=str(exc.detail))
+    answer = sent.response or {}
+    status = answer.get("status")
+    text = f"Sent and answered: {status}" if status else "Sent and answered"
+    return page.render(
+        "outcome.html",
+        ok=status in (None, "Accepted", "Unlocked"),
+        text=text,
+        command_id=sent.command_id,
+        answer=json.dumps(answer, indent=2, ensure_ascii=False),
+    )
+
+
+@router.post("/charge-points/{cp_id}/approve")
+async def approve(page: AdminPage, cp_id: CpId) -> Response:
+    """Accept a pending charge point."""
+    await page.form()
+    async with page.state.sessions() as session:
+        try:
+            await cp_api.approve_charge_point(page.state, session, page.principal, cp_id)
+        except HTTPException as exc:
+            return page.outcome(exc.status_code, ok=False, text=str(exc.detail))
+    return RedirectResponse(f"/charge-points/{cp_id}", 303)
+
+
+@router.post("/charge-points/{cp_id}/security-profile")
+async def security_profile(page: AdminPage, cp_id: CpId) -> Response:
+    """Set the charge point's security profile (0 to 3)."""
+    form = await page.form()
+    raw = str(form.get("securityProfile") or "")
+    if raw not in ("0", "1", "2", "3"):
+        return page.outcome(422, ok=False, text="The profile is 0, 1, 2 or 3")
+    try:
+        await cp_api.register_charge_point(
+            page.state,
+            page.principal,
+            cp_id,
+            cp_api.ChargePointSettings(security_profile=int(raw)),
+        )
+    except HTTPException as exc:
+        return page.outcome(exc.status_code, ok=False, text=str(exc.detail))
+    return page.outcome(200, ok=True, text=f"Security profile set to {raw}")

@@ -1,0 +1,225 @@
+"""Back offices' commands from `ocpp.command-requests`, run exactly as the REST route runs them.
+
+A request `{"requestId", "chargePointId", "action", "payload", "timeout"?}` becomes a command
+of the audit log (requester `broker:<user>`, the AMQP user_id the broker verified) sent through
+`send_command`; its outcome leaves as `command.completed` carrying the requestId. A request that
+cannot become a command gets a `command.completed` with status `refused` and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+import orjson
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from fastapi import HTTPException
+from prometheus_client import Counter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from csms_shared.bus.access import allowed
+from csms_shared.bus.outbox import emit
+from csms_shared.bus.topology import COMMAND_REQUESTS, declare_service_queue, service_queue
+from csms_shared.contracts.events import CommandCompleted
+from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
+
+from .api.commands import send_command
+from .api.deps import AppState
+from .auth import Principal, Role
+from .db import outbox
+from .problems import ProblemError
+from .recorder import find_request
+
+log = logging.getLogger(__name__)
+
+QUEUE = service_queue("command-api", "command-requests")
+REFUSED = "refused"
+PREFETCH = 32
+MAX_BODY = 256 * 1024
+REQUESTS = Counter(
+    "csms_command_requests_total",
+    "Back offices' requests on ocpp.command-requests: sent, refused or duplicate",
+    ["outcome"],
+)
+
+
+class CommandRequest(BaseModel):
+    """One message on `ocpp.command-requests`."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        alias="requestId"
+    )
+    charge_point_id: Annotated[str, StringConstraints(pattern=CHARGE_POINT_ID_PATTERN)] = Field(
+        alias="chargePointId"
+    )
+    action: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class Refused(Exception):
+    """The request cannot become a command; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def parse(body: bytes) -> CommandRequest:
+    """The request in a message body; Refused naming what is wrong."""
+    if len(body) > MAX_BODY:
+        raise Refused(f"the body has {len(body)} bytes; at most {MAX_BODY}")
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(f"the body is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise Refused("the body must be a JSON object")
+    try:
+        request = CommandRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise Refused(_errors(exc)) from None
+    if request.action not in CS_TO_CP_ACTIONS:
+        raise Refused(
+            f"unknown action {request.action!r}; the central system can send: "
+            + ", ".join(sorted(CS_TO_CP_ACTIONS))
+        )
+    return request
+
+
+def _identifiers(body: bytes) -> dict[str, Any]:
+    # Whatever of requestId, chargePointId and action a refused body still names, for the event.
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        k: raw[k]
+        for k in ("requestId", "chargePointId", "action")
+        if isinstance(raw.get(k), str) and len(raw[k]) <= 100
+    }
+
+
+class Intake:
+    """Consumes `command-api.command-requests` (shared by every replica)."""
+
+    def __init__(self, state: AppState) -> None:
+        self._state = state
+        self._queue: AbstractQueue | None = None
+
+    async def start(self, channel: AbstractChannel) -> None:
+        """Declare the exchange's queue, bind it and consume."""
+        await channel.set_qos(prefetch_count=PREFETCH)
+        exchange = await channel.declare_exchange(
+            COMMAND_REQUESTS.name, COMMAND_REQUESTS.type, durable=True
+        )
+        self._queue = await declare_service_queue(channel, QUEUE)
+        await self._queue.bind(exchange)
+        await self._queue.consume(self.on_message)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """Run one request; ack once its command or its refusal is committed."""
+        try:
+            await self.handle(message.body, message.user_id)
+        except Exception:
+            # The database or the broker failed: the request is not lost, it comes back (and
+            # after the queue's delivery limit it is dead-lettered, not dropped).
+            log.exception("command request failed; requeued")
+            await asyncio.sleep(0.5)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def handle(self, body: bytes, user_id: str | None) -> None:
+        """Turn one request into a command, or into a refusal event."""
+        state = self._state
+        if not allowed(user_id, frozenset(state.settings.command_request_roles), _users(state)):
+            await self._refuse(
+                body,
+                None,
+                f"broker user {user_id!r} may not send commands "
+                "(the message must carry its user_id; roles allowed: "
+                + ", ".join(state.settings.command_request_roles)
+                + ")",
+            )
+            return
+        requester = f"broker:{user_id}"
+        try:
+            request = parse(body)
+        except Refused as exc:
+            await self._refuse(body, requester, exc.reason)
+            return
+        try:
+            payload = ACTIONS[request.action].request.model_validate(request.payload)
+        except ValidationError as exc:
+            await self._refuse(body, requester, "payload." + _errors(exc))
+            return
+        async with state.sessions() as session:
+            seen = await find_request(session, requester, request.request_id)
+        if seen is not None:
+            # A redelivery: the command went (or, its sender having died, is swept `lost`);
+            # either way its command.completed carries this requestId.
+            log.info("request %s of %s seen before: not sent again", request.request_id, user_id)
+            REQUESTS.labels("duplicate").inc()
+            return
+        async with state.sessions() as session:
+            principal = Principal(requester, requester, Role.OPERATOR)
+            try:
+                await send_command(
+                    state,
+                    session,
+                    principal,
+                    request.charge_point_id,
+                    request.action,
+                    payload,
+                    request.timeout,
+                    wait=False,
+                    request_id=request.request_id,
+                )
+            except IntegrityError:
+                # Another replica took the same request (a redelivery) a moment ago.
+                log.info("request %s of %s taken by another replica", request.request_id, user_id)
+                REQUESTS.labels("duplicate").inc()
+                return
+            except (HTTPException, ProblemError) as exc:
+                # Offline and unknown CPs are in the audit log, their command.completed on its
+                # way; anything refused before the audit log gets its refusal here.
+                await session.rollback()
+                if await find_request(session, requester, request.request_id) is None:
+                    await self._refuse(body, requester, _detail(exc))
+                    return
+        REQUESTS.labels("sent").inc()
+
+    async def _refuse(self, body: bytes, requester: str | None, reason: str) -> None:
+        log.warning("command request refused: %s", reason)
+        REQUESTS.labels(REFUSED).inc()
+        event = CommandCompleted.model_validate(
+            {"status": REFUSED, "reason": reason, **_identifiers(body)}
+        )
+        if requester is not None:
+            event.requested_by = requester
+        async with self._state.sessions() as session, session.begin():
+            await emit(session, outbox, event.key(), event.body())
+        self._state.dispatcher.wake_relay()
+
+
+def _detail(exc: HTTPException | ProblemError) -> str:
+    detail = getattr(exc, "detail", None)
+    return str(detail) if detail else str(exc)
+
+
+def _users(state: AppState) -> dict[str, str]:
+    return state.settings.broker_users

@@ -1,0 +1,301 @@
+"""Webhooks and their deliveries in schema `commands`: registered, queued, claimed, recorded."""
+
+from __future__ import annotations
+
+import fnmatch
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.bus.outbox import emit
+from csms_shared.contracts.events import WebhookDisabled
+from csms_shared.ocpp._base import format_datetime
+
+from .db import outbox, webhook_deliveries, webhooks
+
+PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
+
+
+def matches(patterns: list[str], event_type: str) -> bool:
+    """Whether an event type matches one of a webhook's shell-style patterns."""
+    return any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
+
+
+async def create(
+    session: AsyncSession, *, url: str, events: list[str], secret: str, created_by: str
+) -> Row[Any]:
+    """A new webhook, enabled."""
+    return (
+        await session.execute(
+            insert(webhooks)
+            .values(
+                id=str(uuid.uuid4()), url=url, events=events, secret=secret, created_by=created_by
+            )
+            .returning(webhooks)
+        )
+    ).one()
+
+
+async def get(session: AsyncSession, webhook_id: str) -> Row[Any] | None:
+    """One webhook."""
+    return (await session.execute(select(webhooks).where(webhooks.c.id == webhook_id))).first()
+
+
+async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[Row[Any]], int]:
+    """Webhooks, oldest first, and the total."""
+    total = await session.scalar(select(func.count()).select_from(webhooks))
+    rows = await session.execute(
+        select(webhooks).order_by(webhooks.c.created_at, webhooks.c.id).limit(limit).offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
+async def remove(session: AsyncSession, webhook_id: str) -> bool:
+    """Delete a webhook and its deliveries; False if there was none."""
+    result = await session.execute(delete(webhooks).where(webhooks.c.id == webhook_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def enabled(session: AsyncSession) -> list[Row[Any]]:
+    """The webhooks that receive events."""
+    return list(await session.execute(select(webhooks).where(webhooks.c.enabled.is_(True))))
+
+
+async def enqueue(
+    session: AsyncSession,
+    webhook_ids: list[str],
+    *,
+    event_id: str,
+    event_type: str,
+    ordering_key: str,
+    body: str,
+    status: str = PENDING,
+) -> list[int]:
+    """A delivery per webhook; an event already queued for a webhook (a redelivery) is not."""
+    if not webhook_ids:
+        return []
+    rows = await session.execute(
+        pg_insert(webhook_deliveries)
+        .values(
+            [
+                {
+                    "webhook_id": w,
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "ordering_key": ordering_key,
+                    "body": body,
+                    "status": status,
+                }
+                for w in webhook_ids
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["webhook_id", "event_id"])
+        .returning(webhook_deliveries.c.id)
+    )
+    return [r.id for r in rows]
+
+
+# The oldest pending delivery of each (webhook, ordering key) that is due and not leased: the
+# ones after it wait, so a CP's events reach a webhook in order. SKIP LOCKED: replicas claiming
+# at once take different rows; the lease covers the request after the claim commits.
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT d.id FROM commands.webhook_deliveries d
+        JOIN commands.webhooks w ON w.id = d.webhook_id AND w.enabled
+        WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+          AND (d.leased_until IS NULL OR d.leased_until < now())
+          AND NOT EXISTS (
+              SELECT 1 FROM commands.webhook_deliveries e
+              WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key
+                AND e.status = 'pending' AND e.id < d.id)
+        ORDER BY d.id
+        LIMIT :limit
+        FOR UPDATE OF d SKIP LOCKED
+    )
+    UPDATE commands.webhook_deliveries d
+    SET leased_until = now() + make_interval(secs => :lease), attempts = d.attempts + 1
+    FROM due, commands.webhooks w
+    WHERE d.id = due.id AND w.id = d.webhook_id
+    RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.body, d.attempts, w.url, w.secret
+    """
+)
+
+
+async def claim(session: AsyncSession, limit: int, lease_seconds: float) -> list[Row[Any]]:
+    """Lease up to `limit` deliveries that are due, each the next of its webhook and CP."""
+    return list(await session.execute(_CLAIM, {"limit": limit, "lease": lease_seconds}))
+
+
+async def delivered(session: AsyncSession, delivery: Row[Any], status_code: int) -> None:
+    """The receiver answered 2xx: done, and its webhook is healthy."""
+    await session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery.id)
+        .values(
+            status=DELIVERED,
+            delivered_at=func.now(),
+            leased_until=None,
+            last_status_code=status_code,
+            last_error=None,
+        )
+    )
+    await session.execute(
+        update(webhooks).where(webhooks.c.id == delivery.webhook_id).values(failing_since=None)
+    )
+
+
+async def failed(
+    session: AsyncSession,
+    delivery: Row[Any],
+    *,
+    status_code: int | None,
+    error: str,
+    retry_in: float,
+    disable_after: float,
+) -> bool:
+    """The attempt failed: try again in `retry_in` seconds, unless the webhook has failed for
+    `disable_after` seconds; then it is disabled, reported, and its queue cancelled (True)."""
+    await session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery.id)
+        .values(
+            next_attempt_at=func.now() + timedelta(seconds=retry_in),
+            leased_until=None,
+            last_status_code=status_code,
+            last_error=error[:1000],
+        )
+    )
+    hook = (
+        await session.execute(
+            update(webhooks)
+            .where(webhooks.c.id == delivery.webhook_id)
+            .values(failing_since=func.coalesce(webhooks.c.failing_since, func.now()))
+            .returning(webhooks.c.failing_since, webhooks.c.url, func.now().label("now"))
+        )
+    ).first()
+    if hook is None or hook.now - hook.failing_since < timedelta(seconds=disable_after):
+        return False
+    reason = f"every delivery failed since {format_datetime(hook.failing_since)}; last: {error}"
+    await disable(session, delivery.webhook_id, reason[:1000])
+    return True
+
+
+async def disable(session: AsyncSession, webhook_id: str, reason: str) -> None:
+    """Stop a webhook, cancel what it still had queued and publish `webhook.disabled`."""
+    row = (
+        await session.execute(
+            update(webhooks)
+            .where(and_(webhooks.c.id == webhook_id, webhooks.c.enabled.is_(True)))
+            .values(enabled=False, disabled_at=func.now(), disabled_reason=reason)
+            .returning(webhooks.c.url, webhooks.c.failing_since)
+        )
+    ).first()
+    if row is None:
+        return
+    await session.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.webhook_id == webhook_id,
+            webhook_deliveries.c.status == PENDING,
+        )
+        .values(status=CANCELLED, leased_until=None)
+    )
+    event = WebhookDisabled(webhook_id=webhook_id, url=row.url, reason=reason)
+    await emit(session, outbox, event.key(), event.body())
+
+
+async def record_test(
+    session: AsyncSession, delivery_id: int, status_code: int | None, error: str | None
+) -> None:
+    """How a test delivery, made at once, went."""
+    await session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id)
+        .values(
+            attempts=1,
+            last_status_code=status_code,
+            last_error=error,
+            delivered_at=None if error else func.now(),
+        )
+    )
+
+
+async def delivery(session: AsyncSession, delivery_id: int) -> Row[Any]:
+    """One delivery."""
+    return (
+        await session.execute(
+            select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)
+        )
+    ).one()
+
+
+async def deliveries(
+    session: AsyncSession, webhook_id: str, limit: int, offset: int, status: str | None
+) -> tuple[list[Row[Any]], int]:
+    """A webhook's deliveries, newest first, and the total."""
+    where = [webhook_deliveries.c.webhook_id == webhook_id]
+    if status is not None:
+        where.append(webhook_deliveries.c.status == status)
+    total = await session.scalar(select(func.count()).select_from(webhook_deliveries).where(*where))
+    rows = await session.execute(
+        select(webhook_deliveries)
+        .where(*where)
+        .order_by(webhook_deliveries.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
+async def prune(session: AsyncSession, days: float, batch: int = 5_000) -> int:
+    """Delete up to `batch` finished deliveries older than `days`; how many went."""
+    d = webhook_deliveries.c
+    old = (
+        select(d.id)
+        .where(d.created_at < func.now() - timedelta(days=days), d.status != PENDING)
+        .limit(batch)
+    )
+    result = await session.execute(delete(webhook_deliveries).where(d.id.in_(old)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return format_datetime(value) if value is not None else None
+
+
+def webhook_doc(row: Row[Any]) -> dict[str, Any]:
+    """A webhook as the API shows it (never its secret)."""
+    doc = {
+        "id": row.id,
+        "url": row.url,
+        "events": row.events,
+        "enabled": row.enabled,
+        "createdBy": row.created_by,
+        "createdAt": _iso(row.created_at),
+        "failingSince": _iso(row.failing_since),
+        "disabledAt": _iso(row.disabled_at),
+        "disabledReason": row.disabled_reason,
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def delivery_doc(row: Row[Any]) -> dict[str, Any]:
+    """A delivery of the log."""
+    doc = {
+        "id": row.id,
+        "eventId": row.event_id,
+        "eventType": row.event_type,
+        "status": row.status,
+        "attempts": row.attempts,
+        "lastStatusCode": row.last_status_code,
+        "lastError": row.last_error,
+        "createdAt": _iso(row.created_at),
+        "nextAttemptAt": _iso(row.next_attempt_at) if row.status == PENDING else None,
+        "deliveredAt": _iso(row.delivered_at),
+    }
+    return {k: v for k, v in doc.items() if v is not None}

@@ -1,0 +1,260 @@
+"""Events to back offices' URLs: queued in the database from `ocpp.events`, POSTed signed,
+retried with exponential backoff, in order per webhook and charge point."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import logging
+import socket
+from typing import Any
+
+import httpx
+import orjson
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from cachetools import TTLCache
+from prometheus_client import Counter
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from yarl import URL
+
+from csms_shared.bus.topology import EVENTS, quorum_arguments, service_queue
+
+from . import webhook_store as store
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUEUE = service_queue("command-api", "webhook-events")
+ATTEMPTS = Counter("csms_webhook_attempts_total", "Webhook POSTs by outcome", ["outcome"])
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class RefusedTarget(ValueError):
+    """A webhook URL that is malformed or resolves where the central system may not post."""
+
+
+def signature(secret: str, body: bytes) -> str:
+    """`X-CSMS-Signature`: `sha256=` and the hex HMAC-SHA256 of the body with the secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _allowed_address(address: str, allowed: list[Network]) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in net for net in allowed):
+        return True
+    # Loopback, link-local (cloud metadata at 169.254.169.254), private, shared, reserved.
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_target(url: str, allowed: list[Network]) -> None:
+    """RefusedTarget unless `url` is http(s) and every address its host resolves to is public
+    (or inside a network the settings allow)."""
+    try:
+        parsed = URL(url)
+    except ValueError as exc:
+        raise RefusedTarget(f"not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise RefusedTarget("the URL must be http:// or https:// with a host")
+    if parsed.user is not None or parsed.password is not None:
+        raise RefusedTarget("the URL may not carry credentials; sign with the secret instead")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parsed.host, parsed.port, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise RefusedTarget(f"{parsed.host} does not resolve: {exc}") from None
+    for info in infos:
+        address = str(info[4][0])
+        if not _allowed_address(address, allowed):
+            raise RefusedTarget(
+                f"{parsed.host} resolves to {address}, a loopback, link-local or private "
+                "address (API_WEBHOOK_ALLOWED_NETWORKS allows chosen networks)"
+            )
+
+
+def allowed_networks(settings: Settings) -> list[Network]:
+    """The networks webhooks may target besides public addresses."""
+    return [ipaddress.ip_network(n, strict=False) for n in settings.webhook_allowed_networks]
+
+
+class Webhooks:
+    """Follows `ocpp.events` into delivery rows, and delivers them (one of each per replica)."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._allowed = allowed_networks(settings)
+        self._hooks: TTLCache[str, list[Row[Any]]] = TTLCache(maxsize=1, ttl=1.0)
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client = httpx.AsyncClient(
+            timeout=settings.webhook_timeout, follow_redirects=False, trust_env=False
+        )
+
+    async def start(self, channel: AbstractChannel) -> None:
+        """Declare the event queue and run the follower and the deliverer."""
+        await channel.set_qos(prefetch_count=100)
+        await channel.declare_queue(
+            f"{QUEUE}.dead", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        # One consumer at a time over all replicas: deliveries are queued in event order.
+        queue = await channel.declare_queue(
+            QUEUE,
+            durable=True,
+            arguments=quorum_arguments(QUEUE) | {"x-single-active-consumer": True},
+        )
+        exchange = await channel.declare_exchange(EVENTS.name, EVENTS.type, durable=True)
+        await queue.bind(exchange, "#")
+        self._tasks = [
+            asyncio.create_task(self._follow(queue), name="webhook-events"),
+            asyncio.create_task(self._deliver_forever(), name="webhook-deliveries"),
+        ]
+
+    async def close(self) -> None:
+        """Stop both loops and the HTTP client."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._client.aclose()
+
+    def forget_hooks(self) -> None:
+        """A webhook was added or removed here: match events against the table again."""
+        self._hooks.clear()
+
+    def wake(self) -> None:
+        """Deliveries were queued: look for due ones now."""
+        self._wake.set()
+
+    async def _follow(self, queue: AbstractQueue) -> None:
+        while True:
+            try:
+                await self._follow_once(queue)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The channel closed under the iterator: consume again once it is back.
+                log.exception("following events for webhooks stopped; again in a second")
+                await asyncio.sleep(1)
+
+    async def _follow_once(self, queue: AbstractQueue) -> None:
+        # One message after the other (an iterator, not concurrent callbacks): event order.
+        async with queue.iterator() as messages:
+            async for message in messages:
+                try:
+                    await self.queue_event(message)
+                except Exception:
+                    log.exception("queueing an event for webhooks failed; requeued")
+                    await asyncio.sleep(0.5)
+                    await message.nack(requeue=True)
+                    continue
+                await message.ack()
+
+    async def _enabled(self) -> list[Row[Any]]:
+        hooks = self._hooks.get("all")
+        if hooks is None:
+            async with self._sessions() as session:
+                hooks = self._hooks["all"] = await store.enabled(session)
+        return hooks
+
+    async def queue_event(self, message: AbstractIncomingMessage) -> None:
+        """A delivery row for each enabled webhook whose patterns match the event."""
+        event_type = message.routing_key or ""
+        targets = [h.id for h in await self._enabled() if store.matches(h.events, event_type)]
+        if not targets:
+            return
+        try:
+            event = orjson.loads(message.body)
+        except orjson.JSONDecodeError:
+            log.warning("event %s is not JSON: not delivered to webhooks", message.message_id)
+            return
+        cp = event.get("chargePointId") if isinstance(event, dict) else None
+        event_id = message.message_id or hashlib.sha256(message.body).hexdigest()
+        async with self._sessions() as session, session.begin():
+            await store.enqueue(
+                session,
+                targets,
+                event_id=event_id[:100],
+                event_type=event_type[:100],
+                ordering_key=str(cp)[:100] if cp is not None else "",
+                body=message.body.decode(),
+            )
+        self.wake()
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            try:
+                busy = await self.deliver_due()
+            except Exception:
+                log.exception("webhook deliveries failed; trying again")
+                busy = False
+            if not busy:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._settings.webhook_poll_interval)
+                except TimeoutError:
+                    pass
+
+    async def deliver_due(self) -> bool:
+        """Claim the due deliveries, POST them concurrently, record each; False if none."""
+        settings = self._settings
+        async with self._sessions() as session, session.begin():
+            claimed = await store.claim(
+                session, settings.webhook_concurrency, settings.webhook_timeout + 30
+            )
+        if not claimed:
+            return False
+        await asyncio.gather(*(self._attempt(d) for d in claimed))
+        return True
+
+    async def post(self, url: str, secret: str, event_id: str, event_type: str, body: bytes) -> int:
+        """POST one event; its HTTP status (RefusedTarget, httpx.HTTPError on failures)."""
+        await check_target(url, self._allowed)
+        response = await self._client.post(
+            url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "csms-webhooks/1",
+                "X-CSMS-Event-Id": event_id,
+                "X-CSMS-Event-Type": event_type,
+                "X-CSMS-Signature": signature(secret, body),
+            },
+        )
+        return response.status_code
+
+    async def _attempt(self, delivery: Row[Any]) -> None:
+        settings = self._settings
+        status_code: int | None = None
+        try:
+            status_code = await self.post(
+                delivery.url,
+                delivery.secret,
+                delivery.event_id,
+                delivery.event_type,
+                delivery.body.encode(),
+            )
+            error = "" if 200 <= status_code < 300 else f"HTTP {status_code}"
+        except (RefusedTarget, httpx.HTTPError) as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        ATTEMPTS.labels("delivered" if not error else "failed").inc()
+        async with self._sessions() as session, session.begin():
+            if not error:
+                await store.delivered(session, delivery, status_code or 0)
+                return
+            backoff = settings.webhook_retry_base * 2 ** min(delivery.attempts - 1, 30)
+            disabled = await store.failed(
+                session,
+                delivery,
+                status_code=status_code,
+                error=error,
+                retry_in=min(backoff, settings.webhook_retry_max),
+                disable_after=settings.webhook_disable_after,
+            )
+        if disabled:
+            log.warning("webhook %s disabled: it failed for too long", delivery.webhook_id)
+            self.forget_hooks()

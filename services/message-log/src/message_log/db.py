@@ -1,0 +1,86 @@
+"""Schema `messages`: the records (partitioned by day), per-CP levels, the outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Sequence,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from csms_shared.bus.outbox import outbox_table
+
+SCHEMA = "messages"
+metadata = MetaData(schema=SCHEMA)
+
+# Partitioned tables cannot have identity columns before Postgres 17: a plain sequence.
+record_ids = Sequence("records_id_seq", metadata=metadata)
+
+# Every frame and connection event, one partition per UTC day (partitions.py).
+records = Table(
+    "records",
+    metadata,
+    Column("id", BigInteger, record_ids, nullable=False, server_default=record_ids.next_value()),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("kind", String(16), nullable=False),  # csms_shared.bus.message_log.RecordKind
+    Column("direction", String(3)),  # in, out; none for a connection's event
+    Column("message_type", SmallInteger),
+    Column("message_id", String(64)),
+    Column("action", String(64)),
+    Column("payload", JSONB),
+    Column("raw", Text),  # a malformed frame's text
+    Column("size", Integer, nullable=False),
+    Column("gateway", String(200), nullable=False),
+    Column("connection_id", String(64)),
+    # INFO / WARNING / ERROR for what the system log shows (events, CALLERRORs); else null.
+    Column("level", String(8)),
+    Index("records_cp_at", "charge_point_id", text("at DESC"), text("id DESC")),
+    Index("records_cp_message", "charge_point_id", "message_id"),
+    Index(
+        "records_system_log",
+        text("at DESC"),
+        text("id DESC"),
+        postgresql_where=text("level IS NOT NULL"),
+    ),
+    postgresql_partition_by="RANGE (at)",
+)
+
+# An admin's level for one CP; CPs without a row log at the gateways' default.
+levels = Table(
+    "levels",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("level", String(24), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+outbox = outbox_table(metadata)
+
+# The columns the writer COPYs, in order.
+COPY_COLUMNS = (
+    "at",
+    "charge_point_id",
+    "kind",
+    "direction",
+    "message_type",
+    "message_id",
+    "action",
+    "payload",
+    "raw",
+    "size",
+    "gateway",
+    "connection_id",
+    "level",
+)

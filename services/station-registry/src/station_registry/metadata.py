@@ -1,0 +1,110 @@
+"""What an operator says about a CP: name, place, tags, connector types; and decommissioning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.rpc import (
+    DecommissionChargePoint,
+    MetadataPatch,
+    UpdateChargePointMetadata,
+)
+
+from .db import charge_points, connectors
+from .keys import credentials_changed
+from .queries import charge_point_doc
+from .router import Ctx, router
+
+
+def _columns(patch: MetadataPatch) -> dict[str, Any]:
+    given = patch.model_fields_set
+    values: dict[str, Any] = {}
+    for name in ("name", "description", "timezone"):
+        if name in given:
+            values[name] = getattr(patch, name)
+    if "address" in given:
+        values["address"] = (
+            patch.address.model_dump(by_alias=True, exclude_none=True) if patch.address else None
+        )
+    if "coordinates" in given:
+        values["latitude"] = patch.coordinates.latitude if patch.coordinates else None
+        values["longitude"] = patch.coordinates.longitude if patch.coordinates else None
+    if "tags" in given:
+        values["tags"] = sorted(set(patch.tags or []))
+    return values
+
+
+async def _document(ctx: Ctx, cp_id: str) -> dict[str, Any]:
+    row = (
+        await ctx.session.execute(select(charge_points).where(charge_points.c.id == cp_id))
+    ).one()
+    connector_rows = (
+        await ctx.session.execute(
+            select(connectors)
+            .where(connectors.c.charge_point_id == cp_id)
+            .order_by(connectors.c.connector_id)
+        )
+    ).all()
+    return charge_point_doc(row, list(connector_rows))
+
+
+@router.rpc("update_charge_point_metadata", callers={"command-api"})
+async def update_charge_point_metadata(
+    params: UpdateChargePointMetadata, ctx: Ctx
+) -> dict[str, Any]:
+    """An admin describes a CP: name, address, coordinates, time zone, tags, connectors."""
+    cp_id, patch = params.id, params.patch
+    values = _columns(patch)
+    result = await ctx.session.execute(
+        update(charge_points)
+        .where(charge_points.c.id == cp_id)
+        .values(**values, id=charge_points.c.id)
+        .returning(charge_points.c.id)
+    )
+    if result.first() is None:
+        raise RpcError("not_found", f"charge point {cp_id!r} was never seen")
+    for info in patch.connectors or []:
+        given = info.model_fields_set
+        changes = {k: getattr(info, k) for k in ("connector_type", "max_power_kw") if k in given}
+        if not changes:
+            continue
+        # A connector the CP has not reported yet is described ahead of its first status.
+        await ctx.session.execute(
+            insert(connectors)
+            .values(charge_point_id=cp_id, connector_id=info.connector_id, **changes)
+            .on_conflict_do_update(index_elements=["charge_point_id", "connector_id"], set_=changes)
+        )
+    return await _document(ctx, cp_id)
+
+
+@router.rpc("decommission_charge_point", callers={"command-api"})
+async def decommission_charge_point(params: DecommissionChargePoint, ctx: Ctx) -> dict[str, Any]:
+    """Take a CP out of service: refused at the handshake, left out of lists, history kept.
+    Refused while it is connected unless `force` (then its connection is closed)."""
+    cp_id, force = params.id, params.force
+    row = (
+        await ctx.session.execute(
+            select(charge_points).where(charge_points.c.id == cp_id).with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise RpcError("not_found", f"charge point {cp_id!r} was never seen")
+    if row.online and not force:
+        raise RpcError(
+            "conflict",
+            f"charge point {cp_id!r} is connected; decommission it with ?force=true "
+            "(its connection is closed) or once it is offline",
+        )
+    if row.decommissioned_at is None:
+        await ctx.session.execute(
+            update(charge_points)
+            .where(charge_points.c.id == cp_id)
+            .values(decommissioned_at=func.now(), registration_status="Rejected")
+        )
+        # Every gateway drops its cached admission, and the one holding it closes it.
+        await credentials_changed(ctx, cp_id, row.security_profile, disconnect=True)
+    return await _document(ctx, cp_id)

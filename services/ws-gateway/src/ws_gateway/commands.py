@@ -1,0 +1,197 @@
+"""The gateway's command half: CSMS->CP commands for a CP it holds, sent one at a time, and
+each one's outcome (the CP's answer, or why there is none) sent back to whoever asked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry.trace import SpanKind
+from prometheus_client import Counter
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from csms_shared.log_context import bound
+from csms_shared.ocpp.errors import OcppError
+from csms_shared.ocpp.framing import Call, CallError, CallResult, validate_payload
+from csms_shared.ocpp.v16.actions import ACTIONS
+from csms_shared.tracing import extract, trace_id, tracer
+
+from .bus import GatewayBus
+from .message_log import MessageLog
+
+if TYPE_CHECKING:
+    from .session import ChargePointSession
+
+log = logging.getLogger(__name__)
+
+COMMANDS_OUT = Counter("csms_gateway_commands_total", "CS->CP commands", ["action", "outcome"])
+
+
+@dataclass(slots=True)
+class PendingCommand:
+    """A CS->CP CALL waiting for the CP's answer."""
+
+    message_id: str
+    action: str
+    future: asyncio.Future[CallResult | CallError]
+
+
+class Commands:
+    """One CP's commands: queued, sent one at a time, each outcome answered to its asker.
+
+    Made for a connection when its first command arrives; an idle connection has none."""
+
+    __slots__ = (
+        "_bus",
+        "_connection_id",
+        "_cp_id",
+        "_log",
+        "_queued",
+        "_task",
+        "_timeout",
+        "_ws",
+        "pending",
+    )
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        bus: GatewayBus,
+        default_timeout: float,
+        message_log: MessageLog,
+        cp_id: str,
+        connection_id: str,
+    ) -> None:
+        self._ws = ws
+        self._log = message_log
+        self._cp_id = cp_id
+        self._connection_id = connection_id
+        self._bus = bus
+        self._timeout = default_timeout
+        self._queued: list[AbstractIncomingMessage] = []
+        self._task: asyncio.Task[None] | None = None
+        self.pending: PendingCommand | None = None
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    @property
+    def idle(self) -> bool:
+        """No worker task: nothing queued or in flight."""
+        return self._task is None
+
+    def enqueue(self, message: AbstractIncomingMessage) -> None:
+        """Queue a command; a worker sends the queued ones one at a time, then exits."""
+        self._queued.append(message)
+        if self._task is None:
+            self._task = asyncio.create_task(self._worker())
+
+    def answer(self, frame: CallResult | CallError) -> bool:
+        """The CP's answer to the command in flight; False when it answers none."""
+        pending = self.pending
+        if pending is None or pending.message_id != frame.message_id or pending.future.done():
+            return False
+        pending.future.set_result(frame)
+        return True
+
+    async def close(self) -> None:
+        """The CP went: stop sending, and answer what is still queued so nobody waits."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        while self._queued:
+            message = self._queued.pop(0)
+            if message.reply_to:
+                await self._bus.reply(
+                    message.reply_to, message.correlation_id, {"status": "disconnected"}
+                )
+
+    async def _worker(self) -> None:
+        try:
+            while self._queued:
+                message = self._queued.pop(0)
+                body = await self._send(message)
+                if message.reply_to:
+                    await self._bus.reply(message.reply_to, message.correlation_id, body)
+        finally:
+            self._task = None
+
+    async def _send(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+        """Send one command to the CP and wait for its answer: the outcome for the asker."""
+        # The command's id is its correlation id (command-api): on every line logged meanwhile.
+        parent = extract(message.headers)
+        with tracer.start_as_current_span("send command", context=parent, kind=SpanKind.CONSUMER):
+            with bound(command_id=message.correlation_id, trace_id=trace_id()):
+                return await self._send_now(message)
+
+    async def _send_now(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+        try:
+            command = orjson.loads(message.body)
+            action, payload = command["action"], command["payload"]
+            timeout = float(command.get("timeout") or self._timeout)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return {"status": "rejected", "reason": "malformed command"}
+        spec = ACTIONS.get(action)
+        if spec is None:
+            return {"status": "rejected", "reason": f"unknown action {action!r}"}
+        message_id = (message.correlation_id or uuid.uuid4().hex)[:36]
+        future: asyncio.Future[CallResult | CallError] = asyncio.get_running_loop().create_future()
+        self.pending = PendingCommand(message_id, action, future)
+        sent_at = asyncio.get_running_loop().time()
+        try:
+            call = Call(message_id, action, payload)
+            data = call.to_json()
+            self._log.frame_out(self._cp_id, self._connection_id, call, len(data), action)
+            await self._ws.send(data, text=True)
+            answer = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            COMMANDS_OUT.labels(action, "timeout").inc()
+            return {"status": "timeout"}
+        except ConnectionClosed:
+            COMMANDS_OUT.labels(action, "disconnected").inc()
+            return {"status": "disconnected"}
+        finally:
+            self.pending = None
+        latency_ms = round((asyncio.get_running_loop().time() - sent_at) * 1000, 3)
+        if isinstance(answer, CallError):
+            COMMANDS_OUT.labels(action, "error").inc()
+            return {
+                "status": "error",
+                "errorCode": str(answer.error_code),
+                "errorDescription": answer.error_description,
+                "errorDetails": answer.error_details,
+                "latencyMs": latency_ms,
+            }
+        try:
+            validate_payload(spec.response, answer.payload)
+        except OcppError as exc:
+            COMMANDS_OUT.labels(action, "invalid").inc()
+            return {
+                "status": "invalid",
+                "errorCode": str(exc.code),
+                "errorDescription": f"The charge point's answer breaks the schema: {exc}",
+                "response": answer.payload,
+                "latencyMs": latency_ms,
+            }
+        COMMANDS_OUT.labels(action, "result").inc()
+        return {"status": "result", "response": answer.payload, "latencyMs": latency_ms}
+
+
+async def route_command(
+    sessions: Mapping[str, ChargePointSession], bus: GatewayBus, message: AbstractIncomingMessage
+) -> None:
+    """A command from `ocpp.commands` (routing key: the CP id) to the session holding the CP;
+    `busy` when its queue is full."""
+    session = sessions.get(message.routing_key or "")
+    if session is None:
+        # Our binding outlived the connection by a moment; whoever holds it now answers.
+        return
+    if not session.enqueue_command(message) and message.reply_to:
+        await bus.reply(message.reply_to, message.correlation_id, {"status": "busy"})

@@ -1,0 +1,54 @@
+"""Ack: a delivery is settled once its calls are committed and answered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .bundle import BundleItem
+from .delivery import Delivery, is_bundle
+from .metrics import HANDLED, LATENCY
+from .reply import Outbound, Outcome
+
+log = logging.getLogger(__name__)
+
+# A notification that failed for a fault of ours goes back to its queue after this pause, so a
+# failing database is not hammered by redeliveries.
+REQUEUE_DELAY = 0.5
+
+
+async def acknowledge(
+    outbound: Outbound,
+    message: Delivery,
+    items: list[BundleItem],
+    outcomes: list[Outcome],
+    started: float,
+) -> None:
+    """Ack the delivery; a notification that failed for a fault of ours is never dropped.
+
+    The CP already saw a notification acknowledged, so a failure goes back to the queue, whose
+    delivery limit dead-letters it if it keeps failing. A failed item of a bundle is published
+    again on its own (confirmed) and the bundle acked, so the others are not handled twice; if
+    that publish fails, the whole bundle goes back instead. A call with a reply was answered
+    (its CALLERROR too) and is acked."""
+    failed = [] if message.reply_to else [n for n, o in enumerate(outcomes) if o.failed]
+    elapsed = time.perf_counter() - started
+    for n, outcome in enumerate(outcomes):
+        HANDLED.labels("call", "requeued" if n in failed else outcome.label).inc()
+        LATENCY.labels("call").observe(elapsed)
+    if failed:
+        await asyncio.sleep(REQUEUE_DELAY)
+        if not is_bundle(message):
+            await message.nack(requeue=True)
+            return
+        try:
+            for n in failed:
+                await outbound.republish(
+                    message.routing_key or "", items[n].headers, items[n].payload
+                )
+        except Exception:
+            log.exception("could not publish a failed bundle item alone; requeueing all")
+            await message.nack(requeue=True)
+            return
+    await message.ack()

@@ -1,0 +1,85 @@
+"""Coalesce: calls or events of one key that queue meanwhile are handled together (group commit).
+
+The one mechanism for decision calls, notifications and events alike. Whoever gets one of a
+key's lanes (and a handler slot) hands everything queued under the key by then, up to `limit`,
+to one `handle` call, which runs them in one transaction. An idle service handles each item at
+once; a busy one pays one transaction for many, and its groups grow with the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Items of one key in transactions at once (each handling a group of them).
+GROUP_LANES = 2
+# A group holds at most this many items.
+GROUP_MAX = 100
+
+
+@dataclass(slots=True)
+class _Waiting(Generic[T, R]):
+    """An item waiting for its group, and the future its outcome goes to."""
+
+    item: T
+    future: asyncio.Future[R]
+    taken: bool = False  # by a group: handled, or being handled
+
+
+class Coalescer(Generic[T, R]):
+    """Queues items by key and hands each lane's turn every item queued under that key."""
+
+    def __init__(
+        self, slots: asyncio.Semaphore, *, lanes: int = GROUP_LANES, limit: int = GROUP_MAX
+    ) -> None:
+        self.slots = slots
+        self.lanes = lanes
+        self.limit = limit
+        self._queued: dict[str, list[_Waiting[T, R]]] = {}
+        self._lanes: dict[str, asyncio.Semaphore] = {}
+
+    def waiting(self, key: str) -> int:
+        """How many items wait under `key` for a lane."""
+        return len(self._queued.get(key, ()))
+
+    async def submit(
+        self, key: str, items: list[T], handle: Callable[[list[T]], Awaitable[list[R]]]
+    ) -> list[R]:
+        """The outcomes of `items`, in order, each handled in a group of its key.
+
+        `handle` gets a group and returns one outcome per item. The caller takes lane turns
+        until all its items were taken by a group (its own turn, or another caller's)."""
+        loop = asyncio.get_running_loop()
+        entries: list[_Waiting[T, R]] = [_Waiting(item, loop.create_future()) for item in items]
+        self._queued.setdefault(key, []).extend(entries)
+        lanes = self._lanes.get(key)
+        if lanes is None:
+            lanes = self._lanes[key] = asyncio.Semaphore(self.lanes)
+        while not all(entry.taken for entry in entries):
+            async with lanes, self.slots:
+                await self._turn(key, handle)
+        return list(await asyncio.gather(*(entry.future for entry in entries)))
+
+    async def _turn(self, key: str, handle: Callable[[list[T]], Awaitable[list[R]]]) -> None:
+        queued = self._queued.pop(key, None)
+        if not queued:
+            return
+        group = queued[: self.limit]
+        if len(queued) > len(group):
+            self._queued[key] = queued[len(group) :]
+        for entry in group:
+            entry.taken = True
+        try:
+            outcomes = await handle([entry.item for entry in group])
+        except BaseException:
+            for entry in group:  # cancelled (the service stops): nobody is answered
+                entry.future.cancel()
+            raise
+        for entry, outcome in zip(group, outcomes, strict=True):
+            if not entry.future.done():
+                entry.future.set_result(outcome)

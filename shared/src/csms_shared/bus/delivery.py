@@ -1,0 +1,69 @@
+"""Decode: the CALLs one AMQP delivery carries (one call, or a bundle's items), and who sent it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from .bundle import BadBundle, BundleItem, decode_bundle
+from .topology import HEADER_BUNDLE, HEADER_GATEWAY
+
+
+class Delivery(Protocol):
+    """What the pipeline reads and settles of an AMQP message (aio-pika's incoming message)."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def exchange(self) -> str | None: ...
+
+    @property
+    def routing_key(self) -> str | None: ...
+
+    @property
+    def user_id(self) -> str | None: ...
+
+    @property
+    def reply_to(self) -> str | None: ...
+
+    @property
+    def correlation_id(self) -> str | None: ...
+
+    async def ack(self) -> None: ...
+
+    async def nack(self, *, requeue: bool = True) -> None: ...
+
+    async def reject(self, *, requeue: bool = False) -> None: ...
+
+
+class Unreadable(ValueError):
+    """A delivery whose body is not JSON, or not the bundle its headers announce."""
+
+
+def is_bundle(message: Delivery) -> bool:
+    """Whether the message carries a bundle (`x-ocpp-bundle`), not a single call."""
+    return HEADER_BUNDLE in (message.headers or {})
+
+
+def decode_calls(message: Delivery) -> list[BundleItem]:
+    """The calls of a delivery, each with the headers a single message would carry.
+
+    Raises Unreadable for a body that is not JSON or a malformed bundle: nothing in it can be
+    handed to a handler."""
+    headers = message.headers or {}
+    if is_bundle(message):
+        try:
+            return decode_bundle(message.body, str(headers.get(HEADER_GATEWAY, "")))
+        except BadBundle as exc:
+            raise Unreadable(str(exc)) from None
+    try:
+        payload = orjson.loads(message.body)
+    except orjson.JSONDecodeError as exc:
+        raise Unreadable(f"the body is not JSON: {exc}") from None
+    return [BundleItem(dict(headers), payload)]

@@ -1,0 +1,71 @@
+"""Handle: a group of one action's calls run by their handlers inside one unit of work."""
+
+from __future__ import annotations
+
+import logging
+
+from ..ocpp._base import OcppModel
+from .metrics import GROUP_SIZE, HANDLED
+from .reply import Outcome, answered, error_outcome
+from .router import CallRoute
+from .unit_of_work import Transaction, UnitOfWork, by_charge_point
+from .validate import Call
+
+log = logging.getLogger(__name__)
+
+
+async def handle_calls(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[Outcome]:
+    """The outcome of each call of a group (one commit for the group), in the calls' order.
+
+    The action's one-call handler runs for one call after the other, as if they had come in
+    that order; an action with a set-based batch handler hands them all to it. They are handed
+    over sorted by charge point (`by_charge_point`). If the group fails (a refused call, a bug),
+    nothing of it is committed and every call gets the answer it would have had alone.
+    """
+    if len(calls) == 1:
+        return [await handle_alone(uow, route, calls[0])]
+    GROUP_SIZE.labels(route.action).observe(len(calls))
+    order = by_charge_point([call.headers for call in calls])
+    ordered = [calls[n] for n in order]
+
+    async def together(txn: Transaction) -> list[OcppModel]:
+        if route.batch is not None:
+            responses = await route.batch(
+                [(call.request, txn.call_context(call.headers)) for call in ordered],
+                txn.context(),
+            )
+            if responses is None:  # notifications: each answer is the empty response
+                return [route.response() for _ in ordered]
+            if len(responses) != len(ordered):
+                raise RuntimeError(f"{route.action} answered {len(responses)} calls")
+            return responses
+        return [
+            await route.handler(call.request, txn.call_context(call.headers)) for call in ordered
+        ]
+
+    try:
+        responses = await uow.run(route.action, together)
+    except Exception as exc:
+        log.info(
+            "a group of %d %s failed (%s); handling each alone",
+            len(calls),
+            route.action,
+            type(exc).__name__,
+        )
+        HANDLED.labels("group", "fallback").inc()
+        return [await handle_alone(uow, route, call) for call in calls]
+    outcomes: list[Outcome] = [Outcome({})] * len(calls)
+    for n, response in zip(order, responses, strict=True):
+        outcomes[n] = answered(response)
+    return outcomes
+
+
+async def handle_alone(uow: UnitOfWork, route: CallRoute, call: Call) -> Outcome:
+    """One call in a transaction of its own, by its one-call handler."""
+    try:
+        response = await uow.run(
+            route.action, lambda txn: route.handler(call.request, txn.call_context(call.headers))
+        )
+    except Exception as exc:
+        return error_outcome(route.action, call.headers, exc)
+    return answered(response)

@@ -1,0 +1,177 @@
+"""Unit of work: a DB session and transaction per group, the commit, after-commit callbacks, and
+one more run of a transaction that lost a lock conflict (tenacity)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ..db import pool_size_of
+from ..ocpp._base import utcnow
+from .metrics import HANDLED
+from .router import CallContext, Context
+from .topology import HEADER_CHARGE_POINT, HEADER_GATEWAY, HEADER_MESSAGE_ID, HEADER_RECEIVED_AT
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Postgres aborted the transaction to resolve a conflict with another: deadlock, serialization.
+_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def lost_a_conflict(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) is Postgres aborting a transaction for a conflict."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in _CONFLICTS:
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
+
+
+def exc_text(exc: BaseException) -> str:
+    """The first line of an exception, for a log line."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+def by_charge_point(
+    items: Sequence[Mapping[str, Any]], key: str = HEADER_CHARGE_POINT
+) -> list[int]:
+    """The positions of `items` sorted by the charge point each names (stable).
+
+    Groups write their rows in this order, and the registry locks many CPs' rows in id order:
+    two transactions that meet on the same rows then wait for each other instead of
+    deadlocking. A CP's own items keep their order.
+    """
+    return sorted(range(len(items)), key=lambda n: str(items[n].get(key) or ""))
+
+
+def handler_slots(sessions: async_sessionmaker[AsyncSession], concurrency: int | None) -> int:
+    """How many handlers may hold a DB session at once: the pool less one connection.
+
+    The one left over serves the outbox relay, background loops and the readiness probe, so
+    they never wait behind a full set of handlers. Without a bounded pool: `concurrency` or 64.
+    """
+    if concurrency is not None:
+        return max(1, concurrency)
+    bind = sessions.kw.get("bind")
+    size = pool_size_of(bind) if isinstance(bind, AsyncEngine) else None
+    return 64 if size is None else max(1, size - 1)
+
+
+def rpc_lane(slots: int) -> int:
+    """Handler slots kept for RPCs out of `slots`: a third from 6 up, 1 from 3 up, else none.
+
+    RPCs are short reads and decisions somebody waits on (a gateway admitting a CP at its
+    handshake, an operator's GET); behind a storm's backlog of notifications and events they
+    would time out, and a CP refused with 503 stays away for its whole back-off.
+    """
+    return slots // 3 if slots >= 6 else 1 if slots >= 3 else 0
+
+
+def received_at(headers: Mapping[str, Any]) -> datetime:
+    """When the gateway received the call (its header), else now."""
+    value = headers.get(HEADER_RECEIVED_AT)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return utcnow()
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One open transaction: hands out the contexts of the handlers that run in it."""
+
+    session: AsyncSession
+    settings: Any
+    outbox: Table | None
+    contexts: list[Context[Any]] = field(default_factory=list)
+
+    def context(self) -> Context[Any]:
+        """A handler's context in this transaction (an event's, an RPC's, a batch's)."""
+        ctx: Context[Any] = Context(
+            session=self.session, settings=self.settings, outbox=self.outbox
+        )
+        self.contexts.append(ctx)
+        return ctx
+
+    def call_context(self, headers: Mapping[str, Any]) -> CallContext[Any]:
+        """The context of one CP's CALL, from the headers it came with."""
+        ctx: CallContext[Any] = CallContext(
+            session=self.session,
+            settings=self.settings,
+            outbox=self.outbox,
+            charge_point_id=str(headers.get(HEADER_CHARGE_POINT, "")),
+            message_id=str(headers.get(HEADER_MESSAGE_ID, "")),
+            gateway_id=str(headers.get(HEADER_GATEWAY, "")),
+            received_at=received_at(headers),
+        )
+        self.contexts.append(ctx)
+        return ctx
+
+
+class UnitOfWork:
+    """Runs work in a transaction of its own; after the commit, what its handlers asked for."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        settings: Any,
+        outbox: Table | None = None,
+        on_emitted: Callable[[], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.outbox = outbox
+        # Called after a commit that wrote outbox rows (the relay's wake-up).
+        self.on_emitted = on_emitted
+
+    async def run(self, what: str, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """`work` in one transaction, committed when it returns, rolled back when it raises.
+
+        Run once more if Postgres aborted it for a deadlock or a serialization failure: the
+        transaction it met has gone on, so the retry usually passes, where handling a group of
+        100 one by one would take the group's whole time again."""
+
+        def retried(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            text = exc_text(exc) if exc is not None else "?"
+            log.info("%s lost a lock conflict (%s); running it once more", what, text)
+            HANDLED.labels("group", "retried").inc()
+
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(lost_a_conflict),
+            stop=stop_after_attempt(2),
+            before_sleep=retried,
+            reraise=True,
+        ):
+            with attempt:
+                async with self.sessions() as session, session.begin():
+                    txn = Transaction(session, self.settings, self.outbox)
+                    result = await work(txn)
+        self.committed(txn.contexts)
+        return result
+
+    def committed(self, contexts: list[Context[Any]]) -> None:
+        """Wake the outbox relay if events were staged; run the after-commit callbacks."""
+        if self.on_emitted is not None and any(ctx.emitted for ctx in contexts):
+            self.on_emitted()
+        for ctx in contexts:
+            for callback in ctx.committed:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("after-commit callback failed")

@@ -1,0 +1,70 @@
+"""What every RPC method's params share: the base model, paging, time ranges, string limits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from ..ocpp.v16.datatypes import OcppDateTime
+
+REGISTRY = "station-registry"
+SESSIONS = "session-service"
+MESSAGE_LOG = "message-log"
+
+BIGINT = 2**63 - 1
+
+
+# Non-empty strings up to a length (no number turned into a string).
+Text16 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=16)]
+Text24 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=24)]
+Text50 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=50)]
+Text100 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100)]
+Text500 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
+ChargePointId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=48)]
+IdToken = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20)]
+StoredStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
+
+
+class RpcParams(BaseModel):
+    """Base of every method's params: camelCase on the wire, nothing unknown."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class NoParams(RpcParams):
+    """A method that takes nothing."""
+
+
+class Paged(RpcParams):
+    """A page of a list: `limit` items from `offset`."""
+
+    limit: int = Field(default=50, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=BIGINT)
+
+
+class LongPaged(RpcParams):
+    """A page of a long list (meter values, report rows)."""
+
+    limit: int = Field(default=1000, ge=1, le=10_000)
+    offset: int = Field(default=0, ge=0, le=BIGINT)
+
+
+class TimeRange(RpcParams):
+    """`from` (inclusive) and `to` (exclusive); `from` must not be after `to`."""
+
+    from_: OcppDateTime | None = Field(default=None, alias="from")
+    to: OcppDateTime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if self.from_ is not None and self.to is not None and self.from_ > self.to:
+            raise ValueError("from is after to")
+        return self

@@ -1,0 +1,205 @@
+"""The params of session-service's and message-log's RPC methods (the catalogue: `rpc.py`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from ..bus.message_log import MessageLogLevel
+from ..ocpp.v16.datatypes import OcppDateTime
+from .rpc_base import (
+    BIGINT,
+    ChargePointId,
+    IdToken,
+    LongPaged,
+    Paged,
+    RpcParams,
+    StoredStatus,
+    Text16,
+    Text24,
+    Text50,
+    Text100,
+    Text500,
+    TimeRange,
+)
+
+# -- session-service -------------------------------------------------------------------------
+
+
+class EnergyReport(LongPaged, TimeRange):
+    """kWh and cost per CP and day in [from, to), of every CP or of one."""
+
+    charge_point_id: ChargePointId | None = None
+
+
+class ListMeterValues(LongPaged, TimeRange):
+    """Sampled values of a transaction, or of a CP (and connector)."""
+
+    transaction_id: int | None = Field(default=None, le=BIGINT, ge=-BIGINT)
+    charge_point_id: ChargePointId | None = None
+    connector_id: int | None = Field(default=None, le=BIGINT, ge=-BIGINT)
+
+    @model_validator(mode="after")
+    def _of_something(self) -> ListMeterValues:
+        if self.transaction_id is None and self.charge_point_id is None:
+            raise ValueError("transactionId or chargePointId is required")
+        return self
+
+
+class ListReservations(Paged):
+    """Reservations, filtered by CP, status and whether still active."""
+
+    charge_point_id: ChargePointId | None = None
+    status: Text16 | None = None
+    active: bool | None = None
+
+
+class ListTransactions(Paged, TimeRange):
+    """Transactions by start time, filtered as the REST query asks."""
+
+    charge_point_id: ChargePointId | None = None
+    connector_id: int | None = Field(default=None, le=BIGINT, ge=-BIGINT)
+    id_tag: IdToken | None = None
+    active: bool | None = None
+    stale: bool | None = None
+
+
+class OfTransaction(RpcParams):
+    """One transaction, by id."""
+
+    transaction_id: int = Field(le=BIGINT, ge=-BIGINT)
+
+
+class GetTransaction(OfTransaction):
+    """A transaction with a page of its meter values."""
+
+    meter_values_limit: int = Field(default=1000, ge=1, le=10_000)
+    meter_values_offset: int = Field(default=0, ge=0, le=BIGINT)
+
+
+class CloseStaleTransaction(OfTransaction):
+    """An operator closes a transaction its CP never stopped (`force`: even if not stale)."""
+
+    reason: Text500
+    operator: Text100
+    force: bool = False
+    meter_stop: int | None = Field(default=None, ge=-BIGINT, le=BIGINT)
+
+
+class ListUnmatchedStops(Paged):
+    """StopTransactions kept for review."""
+
+    charge_point_id: ChargePointId | None = None
+    kind: Text24 | None = None
+
+
+class OfIdTag(RpcParams):
+    """One idTag of the authorization list (any case)."""
+
+    id_tag: IdToken
+
+
+class _IdTagFields(OfIdTag):
+    expiry_date: OcppDateTime | None = None
+    parent_id_tag: IdToken | None = None
+    max_concurrent_tx: int | None = Field(default=None, ge=1, le=1000, strict=True)
+    note: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _not_own_parent(self) -> _IdTagFields:
+        if self.parent_id_tag is not None and self.parent_id_tag.lower() == self.id_tag.lower():
+            raise ValueError("parentIdTag: an idTag cannot be its own parent")
+        return self
+
+
+class CreateIdTag(_IdTagFields):
+    """A new entry: Accepted unless told otherwise."""
+
+    status: StoredStatus = "Accepted"
+
+
+class UpdateIdTag(_IdTagFields):
+    """Changed fields of an entry; a field sent as null is cleared (but status)."""
+
+    status: StoredStatus | None = None
+
+    @model_validator(mode="after")
+    def _status_kept(self) -> UpdateIdTag:
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError("status: cannot be cleared")
+        return self
+
+
+class ListIdTags(Paged):
+    """The authorization list by idTag, filtered by status, parent or a search text."""
+
+    status: Text16 | None = None
+    parent_id_tag: IdToken | None = None
+    search: Text50 | None = None
+
+
+class OfChargePointId(RpcParams):
+    """One charge point, by `chargePointId`."""
+
+    charge_point_id: ChargePointId
+
+
+class BuildLocalList(RpcParams):
+    """The next SendLocalList of a CP: all id tags or those under `parentIdTags`, `Full` or
+    `Differential` (default: Differential when the content of the CP's list is known)."""
+
+    charge_point_id: ChargePointId
+    update_type: Literal["Full", "Differential"] | None = None
+    parent_id_tags: list[Annotated[str, StringConstraints(strict=True)]] | None = None
+
+
+# -- message-log -----------------------------------------------------------------------------
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+When = Annotated[datetime, AfterValidator(_utc)]
+
+
+class _Records(RpcParams):
+    """Records between two times (RFC 3339; a time without offset is UTC), by action,
+    direction or message id."""
+
+    from_: When | None = Field(default=None, alias="from")
+    to: When | None = None
+    action: str | None = None
+    direction: str | None = None
+    message_id: str | None = None
+
+
+class ListMessages(_Records):
+    """One CP's records, newest first, a page after `cursor` (`limit` capped by the service)."""
+
+    charge_point_id: ChargePointId
+    limit: int = Field(default=100, ge=1, strict=True)
+    cursor: str | None = None
+
+
+class ListLogs(_Records):
+    """The system log, of every CP or of one, at one level or all."""
+
+    charge_point_id: ChargePointId | None = None
+    level: str | None = None
+    limit: int = Field(default=100, ge=1, strict=True)
+    offset: int = Field(default=0, ge=0, le=BIGINT, strict=True)
+
+
+class SetLevel(RpcParams):
+    """A CP's message log level; none (or null): back to the gateways' default."""
+
+    charge_point_id: ChargePointId
+    level: MessageLogLevel | None = None

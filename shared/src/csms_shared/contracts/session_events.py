@@ -1,0 +1,139 @@
+"""Events of transactions and meter values, commands, webhooks and the message log."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    TypeAdapter,
+)
+
+from ..ocpp.v16.datatypes import MeterValue
+from .event_base import (
+    At,
+    Event,
+)
+
+
+class _Transaction(Event):
+    """A transaction as the API shows it (absent values left out)."""
+
+    emitter = "session-service"
+
+    transaction_id: int
+    charge_point_id: str
+    connector_id: int
+    id_tag: str
+    id_tag_status: str | None = None
+    meter_start: int
+    meter_stop: int | None = None
+    start_time: At
+    stop_time: At | None = None
+    stop_reason: str | None = None
+    stop_id_tag: str | None = None
+    stopped_by: str | None = None
+    close_reason: str | None = None
+    reservation_id: int | None = None
+    energy_wh: int | None = None
+    duration_seconds: int | None = None
+    cost: int | float | None = None
+    currency: str | None = None
+    price_per_kwh: int | float | None = None
+    session_fee: int | float | None = None
+    active: bool
+    stale: bool = False
+    stale_since: At | None = None
+    superseded_by: int | None = None
+    last_seen: At | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class TransactionStarted(_Transaction):
+    """A StartTransaction was accepted and recorded."""
+
+    event: Literal["transaction.started"] = "transaction.started"
+
+
+class TransactionStopped(_Transaction):
+    """A transaction ended: by the CP's StopTransaction or closed by an operator."""
+
+    event: Literal["transaction.stopped"] = "transaction.stopped"
+
+
+class MeterValues(Event):
+    """A MeterValues.req as the CP sent it, with the CP it came from."""
+
+    emitter = "session-service"
+
+    event: Literal["meter.values"] = "meter.values"
+    charge_point_id: str
+    connector_id: int
+    transaction_id: int | None = Field(default=None, description="As the CP sent it")
+    meter_value: list[MeterValue]
+
+    def body(self) -> dict[str, Any]:
+        """The body, `meterValue` as the request's payload has it: absent values left out,
+        whether unset or sent as null."""
+        body = self.model_dump(
+            mode="json", by_alias=True, exclude_unset=True, exclude={"meter_value"}
+        )
+        body["meterValue"] = _METER_VALUES.dump_python(
+            self.meter_value, mode="json", by_alias=True, exclude_none=True
+        )
+        return body
+
+
+_METER_VALUES: TypeAdapter[list[MeterValue]] = TypeAdapter(list[MeterValue])
+
+
+class CommandCompleted(Event):
+    """A command to a CP finished: its answer (`result`), a CALLERROR, or no answer."""
+
+    emitter = "command-api"
+
+    event: Literal["command.completed"] = "command.completed"
+    # A back office's request refused before it became a command names what it still could.
+    command_id: str | None = Field(default=None, description="Absent when refused unsent")
+    charge_point_id: str | None = None
+    action: str | None = None
+    request: dict[str, Any] | None = None
+    status: str = Field(description="result, error, timeout, offline, ...")
+    requested_by: str | None = None
+    response: dict[str, Any] | None = None
+    error_code: str | None = None
+    reason: str | None = Field(default=None, description="Why there is no answer: offline, ...")
+    request_id: str | None = Field(
+        default=None, description="The back office's id, for commands from ocpp.command-requests"
+    )
+    batch_id: str | None = None
+
+
+class WebhookDisabled(Event):
+    """A webhook failed too long (or an admin disabled it): its pending deliveries cancelled."""
+
+    emitter = "command-api"
+
+    event: Literal["webhook.disabled"] = "webhook.disabled"
+    webhook_id: str
+    url: str
+    reason: str
+
+
+class WebhookTest(Event):
+    """What `POST /api/v1/webhooks/{id}/test` sends to the webhook's URL (never on the bus)."""
+
+    emitter = "command-api"
+
+    event: Literal["webhook.test"] = "webhook.test"
+    webhook_id: str
+
+
+class MessageLogLevelChanged(Event):
+    """An admin set how much of a CP's traffic the message log keeps (null: the default)."""
+
+    emitter = "message-log"
+
+    event: Literal["message_log.level_changed"] = "message_log.level_changed"
+    charge_point_id: str
+    level: str | None

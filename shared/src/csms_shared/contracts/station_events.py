@@ -1,0 +1,195 @@
+"""Events of CP presence, boots, connectors, security and operations, and of gateways."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, RegistrationStatus
+from .event_base import (
+    At,
+    Event,
+)
+
+
+class StationConnected(Event):
+    """A gateway accepted a CP's WebSocket (after any older connection of the same id)."""
+
+    emitter = "ws-gateway"
+
+    event: Literal["station.connected"] = "station.connected"
+    charge_point_id: str
+    gateway: str
+    connection_id: str
+    connected_at: At
+    remote_address: str | None = None
+    subprotocol: str | None = None
+
+
+class StationDisconnected(Event):
+    """A CP's WebSocket closed; `code` and `reason` are the close frame's."""
+
+    emitter = "ws-gateway"
+
+    event: Literal["station.disconnected"] = "station.disconnected"
+    charge_point_id: str
+    connection_id: str
+    gateway: str = ""
+    connected_at: At | None = None
+    code: int | None = None
+    reason: str = ""
+
+
+class StationSeen(Event):
+    """When a gateway last heard from each of its CPs (chunks of its periodic flush)."""
+
+    emitter = "ws-gateway"
+
+    event: Literal["station.seen"] = "station.seen"
+    gateway: str
+    seen: dict[str, At] = Field(description="Charge point id -> last frame received")
+
+
+class GatewayHeartbeat(Event):
+    """A gateway is alive and holds `connections` CPs; it beats every `interval` seconds."""
+
+    emitter = "ws-gateway"
+
+    event: Literal["gateway.heartbeat"] = "gateway.heartbeat"
+    gateway: str
+    started_at: At | None = None
+    connections: int = 0
+    interval: float = 5.0
+
+
+class GatewayStopped(Event):
+    """A gateway drained and stopped: the CPs it held are offline unless another took them."""
+
+    emitter = "ws-gateway"
+
+    event: Literal["gateway.stopped"] = "gateway.stopped"
+    gateway: str
+    started_at: At | None = None
+
+
+class StationBooted(Event):
+    """A CP sent BootNotification: its fields, and the registration status it was answered."""
+
+    emitter = "station-registry"
+
+    event: Literal["station.booted"] = "station.booted"
+    charge_point_id: str
+    registration_status: RegistrationStatus
+    charge_point_vendor: str
+    charge_point_model: str
+    charge_point_serial_number: str | None = None
+    charge_box_serial_number: str | None = None
+    firmware_version: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    meter_type: str | None = None
+    meter_serial_number: str | None = None
+
+
+class CredentialsChanged(Event):
+    """A CP's security profile or AuthorizationKey changed: gateways forget cached admissions,
+    and close its connections when `disconnect`."""
+
+    emitter = "station-registry"
+
+    event: Literal["station.credentials_changed"] = "station.credentials_changed"
+    charge_point_id: str
+    security_profile: int
+    disconnect: bool
+
+
+class ConnectorStatus(Event):
+    """A StatusNotification: the connector's (or, for connector 0, the CP's) new status."""
+
+    emitter = "station-registry"
+
+    event: Literal["connector.status"] = "connector.status"
+    charge_point_id: str
+    connector_id: int
+    status: ChargePointStatus
+    error_code: ChargePointErrorCode
+    info: str | None = None
+    timestamp: At | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
+
+
+class SecurityEvent(Event):
+    """A security event: reported by the CP (SecurityEventNotification) or seen by the CSMS."""
+
+    emitter = "station-registry"
+
+    event: Literal["security.event"] = "security.event"
+    charge_point_id: str
+    type: str
+    tech_info: str | None = None
+    source: str
+
+
+class _OperationStatus(Event):
+    """Progress of a firmware update, diagnostics or log upload the CP reported."""
+
+    emitter = "station-registry"
+
+    charge_point_id: str
+    kind: str
+    status: str
+    request_id: int | None = None
+    operation_id: int | None = Field(
+        default=None, description="The operation it was attached to, when one matched"
+    )
+
+
+class DiagnosticsStatus(_OperationStatus):
+    """DiagnosticsStatusNotification."""
+
+    event: Literal["diagnostics.status"] = "diagnostics.status"
+
+
+class FirmwareStatus(_OperationStatus):
+    """FirmwareStatusNotification."""
+
+    event: Literal["firmware.status"] = "firmware.status"
+
+
+class SignedFirmwareStatus(_OperationStatus):
+    """SignedFirmwareStatusNotification (the Security Whitepaper's)."""
+
+    routing_key = "signed.firmware.status"
+    event: Literal["signed_firmware.status"] = "signed_firmware.status"
+
+
+class LogStatus(_OperationStatus):
+    """LogStatusNotification (the Security Whitepaper's)."""
+
+    event: Literal["log.status"] = "log.status"
+
+
+class CertificateSignRequested(Event):
+    """A CP sent a CSR with SignCertificate; a CA integration signs it (CertificateSigned)."""
+
+    emitter = "station-registry"
+
+    event: Literal["certificate.sign_requested"] = "certificate.sign_requested"
+    charge_point_id: str
+    request_id: int
+    csr: str
+
+
+class DataTransferReceived(Event):
+    """A CP's DataTransfer and the status it was answered."""
+
+    emitter = "station-registry"
+
+    event: Literal["datatransfer.received"] = "datatransfer.received"
+    charge_point_id: str
+    status: str
+    vendor_id: str
+    message_id: str | None = None
+    data: str | None = None

@@ -1,0 +1,455 @@
+"""The CALL pipeline through its public entry (`ServiceRuntime.on_call`): decode, validate,
+coalesce (group commit), handle in a unit of work, reply, ack."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from csms_shared.bus.bundle import decode_bundle, encode_bundle, reply_items
+from csms_shared.bus.router import CallContext, Context, Router
+from csms_shared.bus.runtime import ServiceRuntime
+from csms_shared.bus.topology import (
+    HEADER_CHARGE_POINT,
+    HEADER_GATEWAY,
+    HEADER_MESSAGE_ID,
+    HEADER_RECEIVED_AT,
+    call_routing_key,
+)
+from csms_shared.bus.unit_of_work import by_charge_point, lost_a_conflict
+from csms_shared.ocpp.errors import PropertyConstraintViolation
+from csms_shared.ocpp.v16.actions import Action
+from csms_shared.ocpp.v16.datatypes import IdTagInfo
+from csms_shared.ocpp.v16.enums import AuthorizationStatus
+from csms_shared.ocpp.v16.messages import (
+    AuthorizeRequest,
+    AuthorizeResponse,
+    MeterValuesRequest,
+    MeterValuesResponse,
+)
+
+from .fakes import FakeMessage, Recorder, fake_runtime, until
+
+METER = {
+    "connectorId": 1,
+    "meterValue": [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]}],
+}
+ASK = "gateway.gw-1"  # a gateway's reply queue
+
+
+class Conflict(Exception):
+    """What asyncpg raises when Postgres picked this transaction to end a deadlock."""
+
+    sqlstate = "40P01"
+
+
+class Wrapped(Exception):
+    """What SQLAlchemy wraps a driver error in (`orig`)."""
+
+    def __init__(self, orig: BaseException) -> None:
+        super().__init__("wrapped")
+        self.orig = orig
+
+
+class Authorizing:
+    """A runtime whose Authorize handler records which call it answered in which transaction;
+    `gate` holds the handler (and its lane) until set; `entered` is set when it first runs."""
+
+    def __init__(self, slots: int = 2, lanes: int = 2, **options: Any) -> None:
+        self.log: list[str] = []
+        self.calls: list[tuple[str, int]] = []
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+        self.conflicts = 0  # transactions that lose a lock conflict before one passes
+        self.outbound = Recorder()
+        router = Router(service="authorize-test")
+
+        @router.on(Action.AUTHORIZE)
+        async def authorize(request: AuthorizeRequest, ctx: CallContext) -> AuthorizeResponse:
+            self.calls.append((ctx.charge_point_id, ctx.session.n))  # type: ignore[attr-defined]
+            self.entered.set()
+            if self.gate is not None:
+                await self.gate.wait()
+            if self.conflicts:
+                self.conflicts -= 1
+                raise Wrapped(Conflict())
+            if ctx.charge_point_id.startswith("refused"):
+                raise PropertyConstraintViolation("refused on purpose")
+            if ctx.charge_point_id.startswith("broken"):
+                raise RuntimeError("a bug")
+            info = IdTagInfo(status=AuthorizationStatus.ACCEPTED, parent_id_tag=request.id_tag)
+            return AuthorizeResponse(id_tag_info=info)
+
+        self.runtime = fake_runtime(
+            router, self.log, self.outbound, concurrency=slots, group_lanes=lanes, **options
+        )
+
+    def message(self, cp: str, items: list[tuple[str, Any]] | None = None) -> FakeMessage:
+        return FakeMessage("Authorize", cp, {"idTag": cp}, reply_to=ASK, items=items, log=self.log)
+
+    def answers(self) -> dict[str | None, str]:
+        return {corr: answered(body) for corr, body in self.outbound.replies}
+
+
+def answered(body: dict[str, Any]) -> str:
+    """The idTag a reply body names, or its error code."""
+    if "error" in body:
+        return str(body["error"]["code"])
+    return str(body["payload"]["idTagInfo"]["parentIdTag"])
+
+
+async def test_an_idle_service_answers_a_call_at_once_in_its_own_transaction() -> None:
+    test = Authorizing(slots=4)
+    await test.runtime.on_call(test.message("cp0"))
+    await test.runtime.on_call(test.message("cp1"))
+    assert test.calls == [("cp0", 1), ("cp1", 2)]
+    assert test.answers() == {"corr-cp0": "cp0", "corr-cp1": "cp1"}
+    assert test.log == ["commit 1", "ack cp0", "commit 2", "ack cp1"]
+
+
+async def test_calls_that_queue_meanwhile_are_answered_from_one_transaction() -> None:
+    test = Authorizing(slots=1, lanes=1)
+    test.gate = asyncio.Event()
+    first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
+    await test.entered.wait()  # cp0 holds the only lane, in transaction 1
+    later = [asyncio.create_task(test.runtime.on_call(test.message(f"cp{n}"))) for n in (1, 2, 3)]
+    await until(lambda: test.runtime.coalescer.waiting("call Authorize") == 3)
+    test.gate.set()
+    await asyncio.gather(first, *later)
+    assert test.calls == [("cp0", 1), ("cp1", 2), ("cp2", 2), ("cp3", 2)]
+    # Each call is answered and acked after the commit of its own group.
+    assert test.log.index("commit 1") < test.log.index("ack cp0")
+    assert all(test.log.index("commit 2") < test.log.index(f"ack cp{n}") for n in (1, 2, 3))
+    assert test.answers() == {f"corr-cp{n}": f"cp{n}" for n in range(4)}
+
+
+async def test_groups_are_no_larger_than_the_maximum() -> None:
+    test = Authorizing(slots=1, lanes=1, group_max=3)
+    test.gate = asyncio.Event()
+    first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
+    await test.entered.wait()
+    later = [asyncio.create_task(test.runtime.on_call(test.message(f"cp{n}"))) for n in range(1, 8)]
+    await until(lambda: test.runtime.coalescer.waiting("call Authorize") == 7)
+    test.gate.set()
+    await asyncio.gather(first, *later)
+    sizes: dict[int, int] = {}
+    for _, txn in test.calls:
+        sizes[txn] = sizes.get(txn, 0) + 1
+    assert sorted(sizes.values()) == [1, 1, 3, 3]
+    assert len(test.outbound.replies) == 8
+
+
+async def test_a_bundle_is_answered_once_with_one_reply_per_item_in_order() -> None:
+    test = Authorizing()
+    items: list[tuple[str, Any]] = [(f"cp{n}", {"idTag": f"cp{n}"}) for n in range(4)]
+    items.insert(2, ("bad", {"idTag": 42}))  # breaks the schema: its own CALLERROR
+    bundle = test.message("bundle", items)
+    await test.runtime.on_call(bundle)
+    [(corr, reply)] = test.outbound.replies
+    assert corr == "corr-bundle"
+    assert [answered(body) for body in reply_items(reply, 5)] == [
+        "cp0",
+        "cp1",
+        "TypeConstraintViolation",
+        "cp2",
+        "cp3",
+    ]
+    # The valid items in one transaction, acked once after the reply.
+    assert sorted(test.calls) == [(f"cp{n}", 1) for n in range(4)]
+    assert test.log == ["commit 1", "ack bundle"]
+
+
+async def test_each_bundle_item_carries_its_own_cp_message_id_gateway_and_receive_time() -> None:
+    log: list[str] = []
+    contexts: list[CallContext[Any]] = []
+    router = Router(service="headers-test")
+
+    @router.on(Action.METER_VALUES)
+    async def meter_values(request: MeterValuesRequest, ctx: CallContext) -> MeterValuesResponse:
+        contexts.append(ctx)
+        return MeterValuesResponse()
+
+    runtime = fake_runtime(router, log)
+    bundle = FakeMessage("MeterValues", "bundle", items=[("cpA", METER), ("cpB", METER)], log=log)
+    await runtime.on_call(bundle)
+    assert [(c.charge_point_id, c.message_id, c.gateway_id) for c in contexts] == [
+        ("cpA", "m-cpA", "gw-1"),
+        ("cpB", "m-cpB", "gw-1"),
+    ]
+    assert {c.received_at.isoformat() for c in contexts if c.received_at} == {
+        "2026-01-01T00:00:00.250000+00:00"
+    }
+    assert bundle.outcome == "ack"
+
+
+async def test_a_failed_group_is_rolled_back_and_every_call_answered_alone() -> None:
+    test = Authorizing()
+    items = [("cp0", {"idTag": "a"}), ("refused", {"idTag": "b"}), ("broken", {"idTag": "c"})]
+    items += [("cp3", {"idTag": "d"})]
+    bundle = test.message("bundle", items)
+    await test.runtime.on_call(bundle)
+    [(_, reply)] = test.outbound.replies
+    bodies = reply_items(reply, 4)
+    assert answered(bodies[0]) == "a" and answered(bodies[3]) == "d"
+    assert bodies[1]["error"]["code"] == "PropertyConstraintViolation"
+    assert bodies[1]["error"]["description"] == "refused on purpose"
+    assert bodies[2]["error"]["code"] == "InternalError"
+    assert "a bug" not in orjson.dumps(bodies[2]).decode()
+    # The group's transaction rolled back at its first failure (in CP order: "broken"); then
+    # each call alone, in the bundle's order.
+    assert test.log[0] == "rollback 1"
+    assert [cp for cp, txn in test.calls if txn > 1] == ["cp0", "refused", "broken", "cp3"]
+    assert bundle.outcome == "ack"
+
+
+async def test_a_group_that_lost_a_deadlock_runs_once_more_in_cp_order() -> None:
+    test = Authorizing()
+    test.conflicts = 1
+    items = [(cp, {"idTag": cp}) for cp in ("cpC", "cpA", "cpB")]
+    await test.runtime.on_call(test.message("bundle", items))
+    assert test.calls == [("cpA", 1), ("cpA", 2), ("cpB", 2), ("cpC", 2)]
+    assert test.log[:2] == ["rollback 1", "commit 2"]
+    # Answers in the bundle's order, not the lock order.
+    [(_, reply)] = test.outbound.replies
+    assert [answered(b) for b in reply_items(reply, 3)] == ["cpC", "cpA", "cpB"]
+
+
+async def test_a_call_alone_that_lost_a_deadlock_runs_once_more() -> None:
+    test = Authorizing()
+    test.conflicts = 1
+    await test.runtime.on_call(test.message("cp0"))
+    assert test.log == ["rollback 1", "commit 2", "ack cp0"]
+    assert test.answers() == {"corr-cp0": "cp0"}
+
+
+async def test_a_malformed_bundle_of_decision_calls_is_refused_whole() -> None:
+    test = Authorizing()
+    bundle = test.message("bundle", [])
+    bundle.body = b'{"not": "a list"}'
+    await test.runtime.on_call(bundle)
+    [(_, reply)] = test.outbound.replies
+    assert reply["error"]["code"] == "InternalError"
+    assert bundle.outcome == "reject requeue=False"
+    assert test.calls == []
+
+
+async def test_a_call_that_is_not_json_is_dead_lettered_with_an_error_reply() -> None:
+    test = Authorizing()
+    message = test.message("cp0")
+    message.body = b"{not json"
+    await test.runtime.on_call(message)
+    assert test.answers() == {"corr-cp0": "InternalError"}
+    assert message.outcome == "reject requeue=False"
+    assert test.calls == []
+
+
+async def test_a_call_of_an_action_without_a_handler_gets_an_internal_error() -> None:
+    test = Authorizing()
+    message = FakeMessage("DataTransfer", "cp0", {"vendorId": "x"}, reply_to=ASK, log=test.log)
+    await test.runtime.on_call(message)
+    assert test.answers() == {"corr-cp0": "InternalError"}
+    assert message.outcome == "ack"
+
+
+async def test_a_call_that_did_not_come_through_the_calls_exchange_is_dropped() -> None:
+    test = Authorizing()
+    message = test.message("cp0")
+    message.exchange = ""  # pushed into the queue through the default exchange
+    await test.runtime.on_call(message)
+    assert test.calls == [] and test.outbound.replies == []
+    assert message.outcome == "ack"
+
+
+# -- notifications with a set-based batch handler ---------------------------------------------
+
+
+class Metering:
+    """A runtime whose MeterValues has a one-call and a batch handler, both recorded."""
+
+    def __init__(self, outbound: Recorder | None = None, lanes: int = 2) -> None:
+        self.log: list[str] = []
+        self.single: list[str] = []
+        self.batches: list[list[str]] = []
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+        self.outbound = outbound or Recorder()
+        router = Router(service="batch-test")
+
+        @router.on(Action.METER_VALUES)
+        async def meter_values(
+            request: MeterValuesRequest, ctx: CallContext
+        ) -> MeterValuesResponse:
+            self.single.append(ctx.charge_point_id)
+            self.entered.set()
+            if self.gate is not None:
+                await self.gate.wait()
+            if ctx.charge_point_id.startswith("poison"):
+                raise RuntimeError("poison")
+            return MeterValuesResponse()
+
+        @router.on_batch(Action.METER_VALUES)
+        async def meter_values_batch(
+            calls: list[tuple[MeterValuesRequest, CallContext]], ctx: Context
+        ) -> None:
+            cps = [call.charge_point_id for _, call in calls]
+            assert all(call.session is ctx.session for _, call in calls)
+            self.batches.append(cps)
+            if any(cp.startswith("poison") for cp in cps):
+                raise RuntimeError("poison in the batch")
+
+        self.runtime = fake_runtime(router, self.log, self.outbound, group_lanes=lanes)
+
+    def message(self, cp: str, **options: Any) -> FakeMessage:
+        return FakeMessage("MeterValues", cp, METER, log=self.log, **options)
+
+
+async def test_a_bundle_of_notifications_is_one_batch_acked_once_after_the_commit() -> None:
+    test = Metering()
+    bundle = test.message("bundle", items=[(f"cp{i}", METER) for i in range(5)])
+    await test.runtime.on_call(bundle)
+    assert test.batches == [[f"cp{i}" for i in range(5)]]
+    assert test.single == []
+    assert test.log == ["commit 1", "ack bundle"]
+
+
+async def test_notifications_that_queue_meanwhile_are_written_in_one_batch() -> None:
+    test = Metering(lanes=1)
+    test.gate = asyncio.Event()
+    first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
+    await test.entered.wait()  # alone: the one-call handler, holding the only lane
+    later = [asyncio.create_task(test.runtime.on_call(test.message(f"cp{n}"))) for n in (3, 1, 2)]
+    await until(lambda: test.runtime.coalescer.waiting("call MeterValues") == 3)
+    test.gate.set()
+    await asyncio.gather(first, *later)
+    assert test.single == ["cp0"]
+    assert test.batches == [["cp1", "cp2", "cp3"]]  # in charge point order
+    # One ack per delivery, each after the batch's commit.
+    assert all(test.log.index("commit 2") < test.log.index(f"ack cp{n}") for n in (1, 2, 3))
+
+
+async def test_a_poison_item_is_published_alone_and_the_rest_of_its_bundle_acked() -> None:
+    test = Metering()
+    bundle = test.message("bundle", items=[("cp0", METER), ("poison", METER), ("cp2", METER)])
+    await test.runtime.on_call(bundle)
+    assert test.batches == [["cp0", "cp2", "poison"]]  # sorted by charge point
+    assert test.single == ["cp0", "poison", "cp2"]  # each alone, after the batch failed
+    assert test.log[0] == "rollback 1"
+    assert [(key, h[HEADER_CHARGE_POINT], p) for key, h, p in test.outbound.republished] == [
+        (call_routing_key("MeterValues"), "poison", METER)
+    ]
+    assert bundle.outcome == "ack"
+
+
+async def test_a_bundle_goes_back_whole_when_its_poison_item_cannot_be_published_alone() -> None:
+    test = Metering(Recorder(fail_republish=True))
+    bundle = test.message("bundle", items=[("cp0", METER), ("poison", METER)])
+    await test.runtime.on_call(bundle)
+    assert bundle.outcome == "nack requeue=True"
+
+
+async def test_a_poison_notification_alone_goes_back_to_its_queue() -> None:
+    test = Metering()
+    message = test.message("poison")
+    await test.runtime.on_call(message)
+    assert message.outcome == "nack requeue=True"
+    assert test.log == ["rollback 1", "nack requeue=True poison"]
+
+
+async def test_an_invalid_item_is_dropped_like_a_single_invalid_notification() -> None:
+    test = Metering()
+    items = [("cp0", METER), ("bad", {"connectorId": "x"}), ("cp2", METER)]
+    bundle = test.message("bundle", items=items)
+    await test.runtime.on_call(bundle)
+    assert test.batches == [["cp0", "cp2"]]
+    assert bundle.outcome == "ack"
+    invalid = test.message("bad", body=b'{"connectorId": "x"}')
+    await test.runtime.on_call(invalid)
+    assert invalid.outcome == "ack"
+    assert test.single == []
+
+
+async def test_a_notification_that_asks_for_a_reply_is_answered() -> None:
+    test = Metering()
+    asked = test.message("asked", reply_to=ASK)
+    await test.runtime.on_call(asked)
+    assert test.outbound.replies == [("corr-asked", {"payload": {}})]
+    assert asked.outcome == "ack"
+
+
+async def test_a_malformed_bundle_is_dead_lettered_untouched() -> None:
+    for body in (b"not json", b"[]", b'{"cp": "x"}', b'[{"cp": "x", "id": 1, "at": "t"}]'):
+        test = Metering()
+        bundle = test.message("bundle", items=[], body=body)
+        await test.runtime.on_call(bundle)
+        assert bundle.outcome == "reject requeue=False", body
+        assert test.single == [] and test.batches == []
+
+
+def test_a_batch_handler_needs_the_one_call_handler_first() -> None:
+    router = Router(service="x")
+    with pytest.raises(ValueError, match="one-call handler"):
+        router.on_batch(Action.METER_VALUES)(lambda calls, ctx: None)
+
+
+async def test_a_batch_handler_answers_a_group_of_decision_calls_in_the_callers_order() -> None:
+    log: list[str] = []
+    batches: list[list[str]] = []
+    router = Router(service="batch-answers")
+
+    @router.on(Action.AUTHORIZE)
+    async def authorize(request: AuthorizeRequest, ctx: CallContext) -> AuthorizeResponse:
+        info = IdTagInfo(status=AuthorizationStatus.ACCEPTED, parent_id_tag=request.id_tag)
+        return AuthorizeResponse(id_tag_info=info)
+
+    @router.on_batch(Action.AUTHORIZE)
+    async def authorize_batch(
+        calls: list[tuple[AuthorizeRequest, CallContext]], ctx: Context
+    ) -> list[AuthorizeResponse]:
+        batches.append([call.charge_point_id for _, call in calls])
+        return [await authorize(request, call) for request, call in calls]
+
+    outbound = Recorder()
+    runtime = fake_runtime(router, log, outbound)
+    items = [(cp, {"idTag": cp}) for cp in ("cpC", "cpA", "cpB")]
+    await runtime.on_call(FakeMessage("Authorize", "bundle", reply_to=ASK, items=items, log=log))
+    assert batches == [["cpA", "cpB", "cpC"]]
+    [(_, reply)] = outbound.replies
+    assert [answered(b) for b in reply_items(reply, 3)] == ["cpC", "cpA", "cpB"]
+    assert log == ["commit 1", "ack bundle"]
+
+
+# -- pieces -------------------------------------------------------------------------------------
+
+
+def test_bundle_codec_round_trip() -> None:
+    body = encode_bundle([("cp1", "m1", "2026-01-01T00:00:00+00:00", {"a": 1})])
+    [item] = decode_bundle(body, "gw")
+    assert item.payload == {"a": 1}
+    assert item.headers == {
+        HEADER_CHARGE_POINT: "cp1",
+        HEADER_MESSAGE_ID: "m1",
+        HEADER_GATEWAY: "gw",
+        HEADER_RECEIVED_AT: "2026-01-01T00:00:00+00:00",
+    }
+
+
+def test_conflicts_are_recognised_through_their_wrappers() -> None:
+    assert lost_a_conflict(Conflict())
+    assert lost_a_conflict(Wrapped(Conflict()))
+    try:
+        raise RuntimeError("outer") from Wrapped(Conflict())
+    except RuntimeError as exc:
+        assert lost_a_conflict(exc)
+    assert not lost_a_conflict(RuntimeError("a bug"))
+
+
+def test_items_are_ordered_by_charge_point_and_keep_their_order_per_cp() -> None:
+    items = [{HEADER_CHARGE_POINT: cp} for cp in ("b", "a", "c", "a", "b")]
+    assert by_charge_point(items) == [1, 3, 0, 4, 2]
+
+
+def test_the_runtime_is_built_without_a_broker() -> None:
+    assert isinstance(Authorizing().runtime, ServiceRuntime)

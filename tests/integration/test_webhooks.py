@@ -1,0 +1,231 @@
+"""Webhooks: events POSTed signed to a back office's URL, retried, in order, logged."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aio_pika import connect
+
+from tests.integration.support import eventually
+
+pytestmark = pytest.mark.integration
+
+SECRET = "whsec_" + uuid.uuid4().hex
+
+
+class Receiver:
+    """A back office's HTTP endpoint on loopback: records each POST, answers scripted codes."""
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = answers  # one per request, then 200s
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+
+    async def __aenter__(self) -> Receiver:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hooks/csms"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readline()
+            headers: dict[str, str] = {}
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            self.requests.append((headers, body))
+            code = self.answers.pop(0) if self.answers else 200
+            writer.write(
+                f"HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver([500]) as r:
+        yield r
+
+
+def _valid(headers: dict[str, str], body: bytes) -> bool:
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(headers["x-csms-signature"], expected)
+
+
+def _iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def test_transaction_events_reach_the_receiver_signed_again_after_a_500_in_order(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str, receiver: Receiver
+) -> None:
+    created = await api.post(
+        "/webhooks", json={"url": receiver.url, "events": ["transaction.*"], "secret": SECRET}
+    )
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    assert "secret" not in hook and hook["enabled"] is True
+
+    tag = f"T{uuid.uuid4().hex[:10]}"
+    assert (await api.post("/id-tags", json={"idTag": tag})).status_code == 201
+    cp = await connect_cp(cp_id)
+    await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X1"})
+    started = await cp.call(
+        "StartTransaction", {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": _iso()}
+    )
+    await cp.call(
+        "StopTransaction",
+        {"transactionId": started["transactionId"], "meterStop": 1500, "timestamp": _iso()},
+    )
+
+    async def three() -> bool:
+        return len(receiver.requests) >= 3
+
+    await eventually(three, timeout=45)
+    kinds = [headers["x-csms-event-type"] for headers, _ in receiver.requests]
+    # The first answer was 500: the same event again, and only then the next one of this CP.
+    assert kinds[:3] == ["transaction.started", "transaction.started", "transaction.stopped"]
+    (h1, b1), (h2, b2), (h3, b3) = receiver.requests[:3]
+    assert h1["x-csms-event-id"] == h2["x-csms-event-id"] != h3["x-csms-event-id"]
+    assert b1 == b2
+    assert all(_valid(h, b) for h, b in receiver.requests)
+    assert orjson.loads(b3)["transactionId"] == started["transactionId"]
+    assert orjson.loads(b3)["chargePointId"] == cp_id
+
+    async def logged() -> dict[str, Any] | None:
+        page = (await api.get(f"/webhooks/{hook['id']}/deliveries")).json()
+        done = [d for d in page["items"] if d["status"] == "delivered"]
+        return page if len(done) == 2 else None
+
+    page = await eventually(logged)
+    by_type = {d["eventType"]: d for d in page["items"]}
+    assert by_type["transaction.started"]["attempts"] == 2
+    assert by_type["transaction.stopped"]["attempts"] == 1
+    assert by_type["transaction.started"]["lastStatusCode"] == 200
+
+    # Not matching the patterns: a connector status is not sent.
+    await cp.call(
+        "StatusNotification", {"connectorId": 1, "status": "Available", "errorCode": "NoError"}
+    )
+    test = await api.post(f"/webhooks/{hook['id']}/test")
+    assert test.status_code == 200, test.text
+    assert test.json()["status"] == "delivered"
+    assert receiver.requests[-1][0]["x-csms-event-type"] == "webhook.test"
+    assert all(h["x-csms-event-type"] != "connector.status" for h, _ in receiver.requests)
+
+    assert (await api.delete(f"/webhooks/{hook['id']}")).status_code == 204
+    assert (await api.get(f"/webhooks/{hook['id']}")).status_code == 404
+
+
+async def test_a_failing_test_delivery_is_logged_not_retried(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    hook = (
+        await api.post("/webhooks", json={"url": receiver.url, "events": ["x.y"], "secret": SECRET})
+    ).json()
+    test = (await api.post(f"/webhooks/{hook['id']}/test")).json()
+    assert test["status"] == "failed"
+    assert test["lastStatusCode"] == 500
+    log = (await api.get(f"/webhooks/{hook['id']}/deliveries", params={"status": "failed"})).json()
+    assert [d["id"] for d in log["items"]] == [test["id"]]
+    await api.delete(f"/webhooks/{hook['id']}")
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"url": "http://10.1.2.3/hook", "events": ["*"], "secret": SECRET}, "private"),
+        ({"url": "http://169.254.169.254/latest", "events": ["*"], "secret": SECRET}, "link-local"),
+        ({"url": "ftp://example.com/x", "events": ["*"], "secret": SECRET}, "http"),
+        ({"url": "http://u:p@127.0.0.1/x", "events": ["*"], "secret": SECRET}, "credentials"),
+        ({"url": "http://127.0.0.1/x", "events": ["*"], "secret": "short"}, ""),
+        ({"url": "http://127.0.0.1/x", "events": [], "secret": SECRET}, ""),
+        ({"url": "http://127.0.0.1/x", "events": ["Transaction started"], "secret": SECRET}, ""),
+        ({"url": "http://127.0.0.1/x", "events": ["*"]}, ""),
+        ({"url": "http://127.0.0.1/x", "events": ["*"], "secret": SECRET, "x": 1}, ""),
+    ],
+)
+async def test_bad_webhooks_are_refused_with_a_problem_422(
+    api: httpx.AsyncClient, body: dict[str, Any], detail: str
+) -> None:
+    before = (await api.get("/webhooks")).json()["total"]
+    response = await api.post("/webhooks", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert detail in response.json()["detail"]
+    assert (await api.get("/webhooks")).json()["total"] == before
+
+
+async def test_webhooks_need_the_admin_role(api: httpx.AsyncClient) -> None:
+    key = (await api.post("/api-keys", json={"name": "ops", "role": "operator"})).json()["key"]
+    response = await api.get("/webhooks", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 403
+
+
+@pytest.fixture
+def disabling_fast(suite: Any) -> Iterator[None]:
+    suite.restart_service("command-api", API_WEBHOOK_DISABLE_AFTER="2")
+    try:
+        yield
+    finally:
+        suite.restart_service("command-api", API_WEBHOOK_DISABLE_AFTER="86400")
+
+
+async def test_a_webhook_failing_too_long_is_disabled_and_reported(
+    disabling_fast: None, suite: Any, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    connection = await connect(suite.infra.broker_url)
+    channel = await connection.channel()
+    reports = await channel.declare_queue(exclusive=True)
+    await reports.bind(await channel.get_exchange("ocpp.events"), "webhook.disabled")
+    try:
+        async with Receiver([500] * 1000) as failing:
+            hook = (
+                await api.post(
+                    "/webhooks",
+                    json={"url": failing.url, "events": ["connector.*"], "secret": SECRET},
+                )
+            ).json()
+            cp = await connect_cp(cp_id)
+            await cp.call("BootNotification", {"chargePointVendor": "A", "chargePointModel": "B"})
+            await cp.call(
+                "StatusNotification",
+                {"connectorId": 1, "status": "Available", "errorCode": "NoError"},
+            )
+
+            async def disabled() -> dict[str, Any] | None:
+                doc = (await api.get(f"/webhooks/{hook['id']}")).json()
+                return doc if doc["enabled"] is False else None
+
+            doc = await eventually(disabled, timeout=60)
+            assert "HTTP 500" in doc["disabledReason"]
+            assert len(failing.requests) >= 2  # retried before giving up
+
+            async def reported() -> dict[str, Any] | None:
+                message = await reports.get(fail=False)
+                if message is None:
+                    return None
+                await message.ack()
+                body: dict[str, Any] = orjson.loads(message.body)
+                return body if body["webhookId"] == hook["id"] else None
+
+            report = await eventually(reported, timeout=30)
+            assert report["url"] == failing.url
+            log = (await api.get(f"/webhooks/{hook['id']}/deliveries")).json()
+            assert {d["status"] for d in log["items"]} == {"cancelled"}
+    finally:
+        await connection.close()

@@ -65,7 +65,7 @@ class Following:
         first = asyncio.create_task(self.runtime._on_event(Event(self.log, 0)))  # type: ignore[arg-type]
         await self.entered.wait()
         tasks = [asyncio.create_task(self.runtime._on_event(e)) for e in later]  # type: ignore[arg-type]
-        await until(lambda: self.runtime.coalescer.waiting("event gateway.*") == len(later))
+        await until(lambda: self.runtime.followers.waiting("event gateway.*") == len(later))
         self.gate.set()
         await asyncio.gather(first, *tasks)
 
@@ -110,12 +110,49 @@ async def test_an_event_group_handler_gets_the_queued_events_at_once_in_cp_order
     await entered.wait()
     later = [connected(log, n, f"CP-{n}") for n in (9, 2, 5)]
     tasks = [asyncio.create_task(runtime._on_event(e)) for e in later]  # type: ignore[arg-type]
-    await until(lambda: runtime.coalescer.waiting("event station.connected") == 3)
+    await until(lambda: runtime.followers.waiting("event station.connected") == 3)
     gate.set()
     await asyncio.gather(first, *tasks)
     assert seen["one"] == ["CP-0"]  # alone: the one-event handler
     assert seen["groups"] == [["CP-2", "CP-5", "CP-9"]]
     assert {e.outcome for e in later} == {"ack"}
+
+
+async def test_a_patterns_groups_run_one_after_the_other_even_with_two_call_lanes() -> None:
+    """A CP's events are applied in publishing order: the group behind a running one waits.
+
+    (With two lanes, a Full and a Differential local-list version of one CP were once
+    applied side by side and the later one won the race.)"""
+    log: list[str] = []
+    router = Router(service="event-order-test")
+    running: list[str] = []
+    overlapped: list[str] = []
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    @router.event("station.connected")
+    async def one(body: StationConnected, ctx: Any) -> None:
+        if running:
+            overlapped.append(body.connection_id)
+        running.append(body.connection_id)
+        entered.set()
+        if body.connection_id == "c0":
+            await gate.wait()
+        running.remove(body.connection_id)
+
+    runtime = fake_runtime(router, log, concurrency=4, group_lanes=2)
+    events = [connected(log, n, "CP-1") for n in range(3)]
+    for n, event in enumerate(events):
+        body = orjson.loads(event.body)
+        body["connectionId"] = f"c{n}"
+        event.body = orjson.dumps(body)
+    first = asyncio.create_task(runtime._on_event(events[0]))  # type: ignore[arg-type]
+    await entered.wait()
+    later = [asyncio.create_task(runtime._on_event(e)) for e in events[1:]]  # type: ignore[arg-type]
+    await until(lambda: runtime.followers.waiting("event station.connected") == 2)
+    gate.set()
+    await asyncio.gather(first, *later)
+    assert overlapped == []
+    assert {e.outcome for e in events} == {"ack"}
 
 
 def test_a_group_handler_needs_the_handler_of_one_first() -> None:

@@ -114,6 +114,9 @@ class ServiceRuntime:
         self.coalescer: Coalescer[Any, Any] = Coalescer(
             self.slots, lanes=group_lanes, limit=group_max
         )
+        # Events of one pattern take one lane: a CP's events are applied in the order they
+        # were published (a later group waits for the one before it), never side by side.
+        self.followers: Coalescer[Any, Any] = Coalescer(self.slots, lanes=1, limit=group_max)
 
     def _wake(self) -> None:
         if self.relay is not None:
@@ -245,7 +248,7 @@ class ServiceRuntime:
             await message.reject(requeue=False)
             return
         _, pattern, handler, together = found
-        [handled] = await self.coalescer.submit(
+        [handled] = await self.followers.submit(
             "event " + pattern,
             [(key, body)],
             partial(follow_events, self.uow, pattern, handler, together),

@@ -14,22 +14,11 @@ import pytest
 
 from csms_shared.ocpp._base import format_datetime, utcnow
 from tests.integration.conftest import Suite
-from tests.integration.support import ChargePointClient
+from tests.integration.support import ChargePointClient, metric
 
 pytestmark = pytest.mark.integration
 
 CPS = 40
-
-
-async def metric(url: str, name: str) -> float:
-    """The sum of every sample of `name` on a /metrics page."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        text = (await client.get(url)).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
 
 
 async def session_of(cp: ChargePointClient, tag: str, meter_start: int) -> dict[str, Any]:
@@ -73,7 +62,7 @@ async def test_a_crowd_charging_at_once_gets_its_own_answers_and_transactions(
         )
     )
     assert {boot["status"] for boot in boots} == {"Accepted"}
-    service_metrics = f"http://127.0.0.1:{suite.internal_ports['session-service']}/metrics"
+    service_metrics = suite.internal_ports["session-service"]
     groups_before = await metric(service_metrics, "csms_group_calls_count")
 
     results = await asyncio.gather(

@@ -13,7 +13,6 @@ from typing import Any
 
 import aio_pika
 import asyncpg
-import httpx
 import orjson
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
@@ -170,20 +169,6 @@ class Bus:
             aio_pika.Message(orjson.dumps(body), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key=routing_key,
         )
-
-
-async def metric(port: int, name: str, **labels: str) -> float:
-    """The sum of a Prometheus sample over the series matching `labels`."""
-    async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        series, _, value = line.rpartition(" ")
-        if all(f'{k}="{v}"' in series for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 @contextlib.asynccontextmanager

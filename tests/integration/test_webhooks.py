@@ -15,7 +15,7 @@ import orjson
 import pytest
 from aio_pika import connect
 
-from tests.integration.support import eventually
+from tests.integration.support import eventually, metric
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +71,10 @@ def _iso() -> str:
 
 
 async def test_transaction_events_reach_the_receiver_signed_again_after_a_500_in_order(
-    api: httpx.AsyncClient, connect_cp: Any, cp_id: str, receiver: Receiver
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str, receiver: Receiver, suite: Any
 ) -> None:
+    port = suite.internal_ports["command-api"]
+    unmatched = await metric(port, "csms_webhook_events_total", outcome="unmatched")
     created = await api.post(
         "/webhooks", json={"url": receiver.url, "events": ["transaction.*"], "secret": SECRET}
     )
@@ -116,6 +118,10 @@ async def test_transaction_events_reach_the_receiver_signed_again_after_a_500_in
     assert by_type["transaction.started"]["attempts"] == 2
     assert by_type["transaction.stopped"]["attempts"] == 1
     assert by_type["transaction.started"]["lastStatusCode"] == 200
+    # The event queue is bound to `transaction.#` only: the CP's connection, boot and status
+    # events never reached the webhook follower (bound to `#`, it read every event).
+    assert await metric(port, "csms_webhook_events_total", outcome="queued") >= 2
+    assert await metric(port, "csms_webhook_events_total", outcome="unmatched") == unmatched
 
     # Not matching the patterns: a connector status is not sent.
     await cp.call(

@@ -91,6 +91,14 @@ webhooks = Table(
     Column("disabled_reason", Text),
 )
 
+# The binding keys `command-api.webhook-events` has on `ocpp.events` (the broker cannot be
+# asked): what the enabled webhooks' patterns need, kept in step by `Webhooks.sync_bindings`.
+webhook_bindings = Table(
+    "webhook_bindings",
+    metadata,
+    Column("binding_key", String(200), primary_key=True),
+)
+
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,

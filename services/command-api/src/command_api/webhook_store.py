@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from csms_shared.bus.outbox import emit
 from csms_shared.contracts.events import WebhookDisabled
 from csms_shared.ocpp._base import format_datetime
 
-from .db import outbox, webhook_deliveries, webhooks
+from .db import outbox, webhook_bindings, webhook_deliveries, webhooks
 
 PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
 
@@ -63,6 +64,36 @@ async def remove(session: AsyncSession, webhook_id: str) -> bool:
 async def enabled(session: AsyncSession) -> list[Row[Any]]:
     """The webhooks that receive events."""
     return list(await session.execute(select(webhooks).where(webhooks.c.enabled.is_(True))))
+
+
+def binding_keys(patterns: Iterable[str]) -> set[str]:
+    """The topic binding keys that bring every event the shell-style `patterns` match.
+
+    A pattern's words up to the first with a wildcard, then `#` (fnmatch's `*` crosses dots):
+    `transaction.*` needs `transaction.#`, `command.completed` itself, `*` or `*.x` all of `#`.
+    A key may bring more than its pattern matches; the follower matches each event again."""
+    keys: set[str] = set()
+    for pattern in patterns:
+        words: list[str] = []
+        for word in pattern.split("."):
+            if "*" in word or "?" in word:
+                words.append("#")
+                break
+            words.append(word)
+        keys.add(".".join(words))
+    return {"#"} if "#" in keys else keys
+
+
+async def bound_keys(session: AsyncSession) -> set[str]:
+    """The binding keys the event queue has, as last recorded (lock the table first)."""
+    return set(await session.scalars(select(webhook_bindings.c.binding_key)))
+
+
+async def record_bound_keys(session: AsyncSession, keys: set[str]) -> None:
+    """Record the event queue's binding keys after binding and unbinding."""
+    await session.execute(delete(webhook_bindings))
+    if keys:
+        await session.execute(insert(webhook_bindings), [{"binding_key": k} for k in keys])
 
 
 async def enqueue(

@@ -13,10 +13,15 @@ from typing import Any
 
 import httpx
 import orjson
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 from cachetools import TTLCache
 from prometheus_client import Counter
-from sqlalchemy import Row
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
@@ -29,6 +34,15 @@ log = logging.getLogger(__name__)
 
 QUEUE = service_queue("command-api", "webhook-events")
 ATTEMPTS = Counter("csms_webhook_attempts_total", "Webhook POSTs by outcome", ["outcome"])
+EVENTS_READ = Counter(
+    "csms_webhook_events_total",
+    "Events the webhook follower read: queued for a webhook, or matching none (wasted)",
+    ["outcome"],
+)
+# Bindings are checked against the webhooks this often (another replica may have changed them).
+BINDINGS_EVERY = 30.0
+# Replicas change the queue's bindings one at a time (a transaction-scoped advisory lock).
+BINDINGS_LOCK = 0x5745_4248  # "WEBH"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -92,6 +106,8 @@ class Webhooks:
         self._hooks: TTLCache[str, list[Row[Any]]] = TTLCache(maxsize=1, ttl=1.0)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._queue: AbstractQueue | None = None
+        self._exchange: AbstractExchange | None = None
         self._client = httpx.AsyncClient(
             timeout=settings.webhook_timeout, follow_redirects=False, trust_env=False
         )
@@ -108,11 +124,15 @@ class Webhooks:
             durable=True,
             arguments=quorum_arguments(QUEUE) | {"x-single-active-consumer": True},
         )
-        exchange = await channel.declare_exchange(EVENTS.name, EVENTS.type, durable=True)
-        await queue.bind(exchange, "#")
+        self._queue = queue
+        self._exchange = await channel.declare_exchange(EVENTS.name, EVENTS.type, durable=True)
+        # Bound only to the events some webhook wants: with none, the queue stays empty and
+        # this follower costs nothing (bound to `#`, it read every MeterValues).
+        await self.sync_bindings()
         self._tasks = [
             asyncio.create_task(self._follow(queue), name="webhook-events"),
             asyncio.create_task(self._deliver_forever(), name="webhook-deliveries"),
+            asyncio.create_task(self._sync_bindings_forever(), name="webhook-bindings"),
         ]
 
     async def close(self) -> None:
@@ -125,6 +145,42 @@ class Webhooks:
     def forget_hooks(self) -> None:
         """A webhook was added or removed here: match events against the table again."""
         self._hooks.clear()
+
+    async def hooks_changed(self) -> None:
+        """A webhook was added, removed or disabled: match and bind anew.
+
+        A broker outage leaves the bindings to the periodic sync; the change itself stands."""
+        self.forget_hooks()
+        try:
+            await self.sync_bindings()
+        except Exception as exc:
+            log.warning("webhook bindings not synchronised now (%s); again shortly", exc)
+
+    async def sync_bindings(self) -> None:
+        """Bind the event queue to what the enabled webhooks' patterns need; unbind the rest."""
+        if self._queue is None or self._exchange is None:
+            return
+        async with self._sessions() as session, session.begin():
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            await session.execute(lock, {"key": BINDINGS_LOCK})
+            wanted = store.binding_keys(p for h in await store.enabled(session) for p in h.events)
+            bound = await store.bound_keys(session)
+            if wanted == bound:
+                return
+            for key in sorted(wanted - bound):
+                await self._queue.bind(self._exchange, key)
+            for key in sorted(bound - wanted):
+                await self._queue.unbind(self._exchange, key)
+            await store.record_bound_keys(session, wanted)
+        log.info("webhook events bound to %s", sorted(wanted) or "nothing")
+
+    async def _sync_bindings_forever(self) -> None:
+        while True:
+            await asyncio.sleep(BINDINGS_EVERY)
+            try:
+                await self.sync_bindings()
+            except Exception as exc:
+                log.warning("webhook bindings not synchronised (%s); again shortly", exc)
 
     def wake(self) -> None:
         """Deliveries were queued: look for due ones now."""
@@ -165,6 +221,7 @@ class Webhooks:
         """A delivery row for each enabled webhook whose patterns match the event."""
         event_type = message.routing_key or ""
         targets = [h.id for h in await self._enabled() if store.matches(h.events, event_type)]
+        EVENTS_READ.labels("queued" if targets else "unmatched").inc()
         if not targets:
             return
         try:
@@ -257,4 +314,4 @@ class Webhooks:
             )
         if disabled:
             log.warning("webhook %s disabled: it failed for too long", delivery.webhook_id)
-            self.forget_hooks()
+            await self.hooks_changed()

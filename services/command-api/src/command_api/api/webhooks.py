@@ -92,7 +92,7 @@ async def create_webhook(
             secret=body.secret,
             created_by=principal.name,
         )
-    state.webhooks.forget_hooks()
+    await state.webhooks.hooks_changed()
     return store.webhook_doc(row)
 
 
@@ -127,7 +127,7 @@ async def delete_webhook(
     async with session.begin():
         if not await store.remove(session, webhook_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"No webhook {webhook_id!r}")
-    state.webhooks.forget_hooks()
+    await state.webhooks.hooks_changed()
 
 
 @router.get("/webhooks/{id}/deliveries", response_model=Page[Delivery])

@@ -429,6 +429,7 @@ async def request_reply(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> Non
         pids = {
             "gateway0": suite.pid(suite.gateway(0)),
             "session-service": suite.pid(suite.suite.services["session-service"]),
+            "command-api": suite.pid(suite.suite.services["command-api"]),
         }
         await asyncio.gather(
             bench.spy("RequestReply", pids, p.hold_seconds),

@@ -80,6 +80,11 @@ async def log_in_as_admin(page: Page, base: str) -> None:
     await page.wait_for_selector("#whoami")
 
 
+async def live_open(page: Page) -> None:
+    """Wait until the page's live stream is open: events from now on reach it."""
+    await page.wait_for_selector("body[data-live-open]", state="attached")
+
+
 async def make_user(api: httpx.AsyncClient, role: str) -> str:
     """A new user with `role` and PASSWORD; returns the username."""
     username = f"{role}-{uuid.uuid4().hex[:8]}"

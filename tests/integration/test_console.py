@@ -14,6 +14,7 @@ from tests.integration.browser import (
     browser,
     console_url,
     context,
+    live_open,
     log_in,
     log_in_as_admin,
     make_user,
@@ -51,6 +52,7 @@ async def test_cp_appears_live_and_reset_from_the_form_reaches_it(
     await log_in_as_admin(page, console_url)
     await page.goto(f"{console_url}/charge-points?q={cp_id}")
     await expect(page.locator("#cp-rows")).to_contain_text("No charge point matches")
+    await live_open(page)
 
     cp = await connect_cp(cp_id)
     await cp.call("BootNotification", BOOT)
@@ -207,12 +209,20 @@ async def _log_in(client: httpx.AsyncClient) -> None:
     assert answer.status_code == 303
 
 
-async def _events(client: httpx.AsyncClient, headers: dict[str, str], until: str) -> list[str]:
-    """The event-stream's lines up to the first that contains `until`."""
+async def _events(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    until: str,
+    opened: asyncio.Event | None = None,
+) -> list[str]:
+    """The event-stream's lines up to the first that contains `until`; `opened` is set at the
+    first line (the replica is bound to the events by then)."""
     lines: list[str] = []
     async with client.stream("GET", "/live", headers=headers) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         async for line in stream.aiter_lines():
+            if opened is not None:
+                opened.set()
             lines.append(line)
             if until in line:
                 return lines
@@ -224,7 +234,9 @@ async def test_live_events_stream_and_a_reconnect_resumes(
 ) -> None:
     async with httpx.AsyncClient(base_url=console_url, timeout=30) as client:
         await _log_in(client)
-        stream = asyncio.create_task(_events(client, {}, f'"chargePointId":"{cp_id}"'))
+        opened = asyncio.Event()
+        stream = asyncio.create_task(_events(client, {}, f'"chargePointId":"{cp_id}"', opened))
+        await asyncio.wait_for(opened.wait(), 30)
         cp = await connect_cp(cp_id)
         await cp.call("BootNotification", BOOT)
         lines = await asyncio.wait_for(stream, 60)
@@ -253,6 +265,7 @@ async def test_the_overview_lists_events_as_they_happen(
 ) -> None:
     await log_in_as_admin(page, console_url)
     await expect(page.locator("h1")).to_have_text("Overview")
+    await live_open(page)
     cp = await connect_cp(cp_id)
     await expect(page.locator("#live-events")).to_contain_text(f"station.connected {cp_id}")
     await cp.call("BootNotification", BOOT)

@@ -12,6 +12,7 @@ from tests.integration.browser import (
     browser,
     console_url,
     context,
+    live_open,
     log_in_as_admin,
     page,
     screenshot,
@@ -86,6 +87,7 @@ async def test_a_charging_session_from_the_browser(
 
     cp.responder = behave
     await page.goto(f"{console_url}/charge-points/{cp_id}")
+    await live_open(page)
     text = await _send(page, "RemoteStartTransaction", idTag=tag, connectorId="1")
     assert text == "Sent and answered: Accepted"
     assert ("RemoteStartTransaction", {"idTag": tag, "connectorId": 1}) in cp.received_calls

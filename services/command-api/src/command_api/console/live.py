@@ -1,9 +1,14 @@
 """Live updates for the console: server-sent events fed from `ocpp.events`.
 
-Each command-api replica binds its own exclusive queue and keeps the last events in memory with
-ids `<replica>:<n>`. A browser that reconnects sends Last-Event-ID: the same replica replays what
+Each command-api replica has its own exclusive queue and keeps the last events in memory with
+ids `<epoch>:<n>`. A browser that reconnects sends Last-Event-ID: the same replica replays what
 it missed; another replica (or one that restarted) tells it to reload its data (`resync`), so no
 state a replica holds matters once it is gone.
+
+The queue is bound only while a browser listens (and for `IDLE_SECONDS` after the last one
+left, since a stream ends every minute and comes back): a replica nobody watches reads no
+events at all. Binding again starts a new epoch, so a browser that comes back after the gap
+reloads instead of trusting a replay with holes in it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
@@ -43,28 +53,75 @@ BUFFER = 2000
 # on an open stream for longer.
 STREAM_SECONDS = 60.0
 KEEPALIVE_SECONDS = 15.0
+# How long the queue stays bound after the last browser left (streams reconnect within seconds).
+IDLE_SECONDS = 120.0
 
 
 class LiveFeed:
     """This replica's exclusive queue on `ocpp.events` and the browsers listening to it."""
 
-    def __init__(self, instance_id: str) -> None:
+    def __init__(self, instance_id: str, idle_seconds: float = IDLE_SECONDS) -> None:
+        self._instance_id = instance_id
         # A new epoch at every start: ids of a previous run never match, so they resync.
-        self.epoch = f"{instance_id}-{uuid.uuid4().hex[:6]}"
+        self.epoch = self._new_epoch()
         self._numbers = itertools.count(1)
         self.recent: deque[tuple[int, str]] = deque(maxlen=BUFFER)
         self._changed = asyncio.Condition()
+        self._idle_seconds = idle_seconds
+        self._queue: AbstractQueue | None = None
+        self._exchange: AbstractExchange | None = None
+        self._binding = asyncio.Lock()
+        self.bound = False
+        self.listeners = 0
+        self._unbind: asyncio.TimerHandle | None = None
+
+    def _new_epoch(self) -> str:
+        return f"{self._instance_id}-{uuid.uuid4().hex[:6]}"
 
     async def start(self, connection: AbstractRobustConnection) -> None:
-        """Bind this replica's exclusive queue to the events a console shows."""
+        """Declare this replica's exclusive queue and consume it (bound once a browser listens)."""
         channel = await connection.channel()
         exchanges = await declare_exchanges(channel)
-        queue = await channel.declare_queue(
+        self._exchange = exchanges[EVENTS.name]
+        self._queue = await channel.declare_queue(
             service_queue("command-api", f"live.{self.epoch}"), exclusive=True, auto_delete=True
         )
-        for key in KEYS:
-            await queue.bind(exchanges[EVENTS.name], key)
-        await queue.consume(self._on_event, no_ack=True)
+        await self._queue.consume(self._on_event, no_ack=True)
+
+    async def listen(self) -> None:
+        """A browser listens: bind the queue if it is not (a new epoch: what came before is
+        gone)."""
+        self.listeners += 1
+        if self._unbind is not None:
+            self._unbind.cancel()
+            self._unbind = None
+        async with self._binding:
+            if self.bound or self._queue is None or self._exchange is None:
+                return
+            for key in KEYS:
+                await self._queue.bind(self._exchange, key)
+            self.bound = True
+            self.epoch = self._new_epoch()
+            self.recent.clear()
+
+    def leave(self) -> None:
+        """A browser stopped listening; the last one leaves the queue bound for a while."""
+        self.listeners -= 1
+        if self.listeners == 0 and self._unbind is None:
+            loop = asyncio.get_running_loop()
+            self._unbind = loop.call_later(
+                self._idle_seconds, lambda: loop.create_task(self._unbind_idle())
+            )
+
+    async def _unbind_idle(self) -> None:
+        self._unbind = None
+        async with self._binding:
+            if self.listeners or not self.bound or self._queue is None or self._exchange is None:
+                return
+            self.bound = False
+            for key in KEYS:
+                with contextlib.suppress(Exception):  # the broker is away: unbound with it
+                    await self._queue.unbind(self._exchange, key)
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -96,23 +153,27 @@ class LiveFeed:
 
     async def stream(self, request: Request, last_event_id: str | None) -> AsyncIterator[str]:
         """The text/event-stream of one browser."""
-        after, resync = self._after(last_event_id)
-        yield "retry: 2000\n\n"
-        if resync:
-            yield f"id: {self.epoch}:{after}\nevent: resync\ndata: {{}}\n\n"
-        deadline = asyncio.get_running_loop().time() + STREAM_SECONDS
-        while asyncio.get_running_loop().time() < deadline:
-            pending = [(n, data) for n, data in self.recent if n > after]
-            for number, data in pending:
-                yield f"id: {self.epoch}:{number}\nevent: change\ndata: {data}\n\n"
-                after = number
-            if await request.is_disconnected():
-                return
-            async with self._changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), KEEPALIVE_SECONDS)
-            if not any(n > after for n, _ in self.recent):
-                yield ": keepalive\n\n"
+        await self.listen()
+        try:
+            after, resync = self._after(last_event_id)
+            yield "retry: 2000\n\n"
+            if resync:
+                yield f"id: {self.epoch}:{after}\nevent: resync\ndata: {{}}\n\n"
+            deadline = asyncio.get_running_loop().time() + STREAM_SECONDS
+            while asyncio.get_running_loop().time() < deadline:
+                pending = [(n, data) for n, data in self.recent if n > after]
+                for number, data in pending:
+                    yield f"id: {self.epoch}:{number}\nevent: change\ndata: {data}\n\n"
+                    after = number
+                if await request.is_disconnected():
+                    return
+                async with self._changed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), KEEPALIVE_SECONDS)
+                if not any(n > after for n, _ in self.recent):
+                    yield ": keepalive\n\n"
+        finally:
+            self.leave()
 
 
 @router.get("/live")

@@ -7,6 +7,8 @@
     return;
   }
   var source = new EventSource("/live");
+  // Open: the server is bound to the events by now (tests wait on this attribute).
+  source.addEventListener("open", function () { document.body.dataset.liveOpen = "1"; });
   function fire(detail) {
     document.body.dispatchEvent(new CustomEvent("csmslive", { detail: detail }));
   }

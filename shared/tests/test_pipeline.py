@@ -4,6 +4,7 @@ coalesce (group commit), handle in a unit of work, reply, ack."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from csms_shared.bus.router import CallContext, Context, Router
 from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.bus.topology import (
     HEADER_CHARGE_POINT,
+    HEADER_DEADLINE,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
     HEADER_RECEIVED_AT,
@@ -453,3 +455,48 @@ def test_items_are_ordered_by_charge_point_and_keep_their_order_per_cp() -> None
 
 def test_the_runtime_is_built_without_a_broker() -> None:
     assert isinstance(Authorizing().runtime, ServiceRuntime)
+
+
+# -- deadlines: a decision call the gateway gave up on is not handled ---------------------------
+
+
+async def test_a_call_past_its_deadline_is_acked_unhandled_with_no_commit() -> None:
+    test = Authorizing(slots=4)
+    late = test.message("cp-late")
+    late.headers[HEADER_DEADLINE] = time.time() - 1
+    on_time = test.message("cp-on-time")
+    on_time.headers[HEADER_DEADLINE] = time.time() + 60
+    await test.runtime.on_call(late)
+    await test.runtime.on_call(on_time)
+    assert test.calls == [("cp-on-time", 1)]  # the late one never reached its handler
+    assert test.answers() == {"corr-cp-late": "InternalError", "corr-cp-on-time": "cp-on-time"}
+    # Acked (not requeued, not dead-lettered), and no transaction for it.
+    assert test.log == ["ack cp-late", "commit 1", "ack cp-on-time"]
+
+
+async def test_a_bundle_past_its_deadline_is_acked_unhandled() -> None:
+    test = Authorizing(slots=4)
+    bundle = test.message("bundle", items=[("cp0", {"idTag": "cp0"}), ("cp1", {"idTag": "cp1"})])
+    bundle.headers[HEADER_DEADLINE] = time.time() - 1
+    await test.runtime.on_call(bundle)
+    assert test.calls == []
+    [(_, body)] = test.outbound.replies
+    assert [answered(item) for item in body["items"]] == ["InternalError", "InternalError"]
+    assert test.log == ["ack bundle"]
+
+
+async def test_in_a_group_only_the_calls_past_their_deadline_go_unhandled() -> None:
+    test = Authorizing(slots=1, lanes=1)
+    test.gate = asyncio.Event()
+    first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
+    await test.entered.wait()
+    late, live = test.message("cp1"), test.message("cp2")
+    late.headers[HEADER_DEADLINE] = time.time() - 1
+    live.headers[HEADER_DEADLINE] = time.time() + 60
+    queued = [asyncio.create_task(test.runtime.on_call(m)) for m in (late, live)]
+    await until(lambda: test.runtime.coalescer.waiting("call Authorize") == 2)
+    test.gate.set()
+    await asyncio.gather(first, *queued)
+    assert test.calls == [("cp0", 1), ("cp2", 2)]
+    assert test.answers() == {"corr-cp0": "cp0", "corr-cp1": "InternalError", "corr-cp2": "cp2"}
+    assert late.outcome == live.outcome == "ack"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import Callable
 from datetime import datetime
@@ -24,6 +25,7 @@ from csms_shared.bus.topology import (
     EVENTS,
     HEADER_BUNDLE,
     HEADER_CHARGE_POINT,
+    HEADER_DEADLINE,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
     HEADER_RECEIVED_AT,
@@ -46,6 +48,14 @@ GATEWAY_EVENTS = ("station.credentials_changed",)
 
 def _bundle_body(waiting: list[Waiting]) -> bytes:
     return encode_bundle([(w.cp_id, w.message_id, w.received, w.payload) for w in waiting])
+
+
+def handling_deadline(timeout: float) -> float:
+    """When a service must have started on a decision call waited on for `timeout` from now.
+
+    A fifth of the wait (at most 5 s) is kept back for the handling, the commit and the reply,
+    so a call the service takes is answered before the gateway gives up on it."""
+    return time.time() + timeout - min(5.0, timeout / 5)
 
 
 class Unroutable(Exception):
@@ -139,19 +149,20 @@ class GatewayBus:
             await handler(message)
 
     def _call_properties(
-        self, cp_id: str, message_id: str, received: str
+        self, cp_id: str, message_id: str, received: str, deadline: float | None = None
     ) -> aiormq.spec.Basic.Properties:
         # The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
-        # receive time. The action is the routing key's; no AMQP timestamp (nobody reads it).
-        return message_properties(
-            persistent=True,
-            headers={
-                HEADER_CHARGE_POINT: cp_id,
-                HEADER_MESSAGE_ID: message_id,
-                HEADER_GATEWAY: self.instance_id,
-                HEADER_RECEIVED_AT: received,
-            },
-        )
+        # receive time, a decision call's deadline. The action is the routing key's; no AMQP
+        # timestamp (nobody reads it).
+        headers: dict[str, Any] = {
+            HEADER_CHARGE_POINT: cp_id,
+            HEADER_MESSAGE_ID: message_id,
+            HEADER_GATEWAY: self.instance_id,
+            HEADER_RECEIVED_AT: received,
+        }
+        if deadline is not None:
+            headers[HEADER_DEADLINE] = deadline
+        return message_properties(persistent=True, headers=headers)
 
     async def _publish_call(
         self, action: str, body: bytes, properties: aiormq.spec.Basic.Properties
@@ -179,10 +190,13 @@ class GatewayBus:
         )
         await future
 
-    def _bundle_properties(self, count: int) -> aiormq.spec.Basic.Properties:
-        return message_properties(
-            persistent=True, headers={HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: count}
-        )
+    def _bundle_properties(
+        self, count: int, deadline: float | None = None
+    ) -> aiormq.spec.Basic.Properties:
+        headers: dict[str, Any] = {HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: count}
+        if deadline is not None:
+            headers[HEADER_DEADLINE] = deadline
+        return message_properties(persistent=True, headers=headers)
 
     async def _publish_bundle(self, action: str, waiting: list[Waiting]) -> None:
         """One message for all of them (a lone one as a plain message); settle each CP's wait."""
@@ -213,16 +227,14 @@ class GatewayBus:
         timeout: float,
     ) -> dict[str, Any]:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError)."""
+        deadline = handling_deadline(timeout)
         if not self._bundle_requests:
-            return await self._request(
-                action,
-                orjson.dumps(payload),
-                self._call_properties(cp_id, message_id, received.isoformat()),
-                timeout,
-            )
+            properties = self._call_properties(cp_id, message_id, received.isoformat(), deadline)
+            return await self._request(action, orjson.dumps(payload), properties, timeout)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._requests.add(
-            action, Waiting(cp_id, message_id, received.isoformat(), payload, future, timeout)
+            action,
+            Waiting(cp_id, message_id, received.isoformat(), payload, future, timeout, deadline),
         )
         # The whole wait, queued behind busy bundles included, is bounded by `timeout`; a call
         # that expired while queued is not sent (see _Gatherer._flush).
@@ -240,23 +252,28 @@ class GatewayBus:
         if routing_key is None:
             routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
         try:
-            return await self.client.request(CALLS.name, routing_key, body, properties, timeout)
+            return await self.client.request(
+                CALLS.name, routing_key, body, properties, timeout, expires=False
+            )
         except DeliveryError:
             raise Unroutable(action) from None
 
     async def _publish_requests(self, action: str, waiting: list[Waiting]) -> None:
         """One message for all of them (a lone one as a plain call); each gets its own answer."""
         timeout = max(item.timeout for item in waiting)
+        deadline = min(item.deadline for item in waiting)
         results: list[Any] | BaseException
         try:
             if len(waiting) == 1:
                 [one] = waiting
-                properties = self._call_properties(one.cp_id, one.message_id, one.received)
+                properties = self._call_properties(
+                    one.cp_id, one.message_id, one.received, deadline
+                )
                 body = orjson.dumps(one.payload)
                 results = [await self._request(action, body, properties, timeout)]
             else:
                 body = _bundle_body(waiting)
-                properties = self._bundle_properties(len(waiting))
+                properties = self._bundle_properties(len(waiting), deadline)
                 reply = await self._request(action, body, properties, timeout)
                 # A reply without items refuses the whole bundle: each call gets its error.
                 results = (

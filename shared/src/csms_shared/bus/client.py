@@ -150,15 +150,19 @@ class BusClient:
         body: bytes,
         properties: aiormq.spec.Basic.Properties,
         timeout: float,
+        *,
+        expires: bool = True,
     ) -> Any:
         """Publish a request and await its reply (JSON) on the reply queue: TimeoutError after
         `timeout`, DeliveryError if nobody could take it. Sets the correlation id, `reply_to`
-        and the expiration on `properties`."""
+        and, if `expires`, the expiration on `properties` (a queue with a dead-letter exchange
+        would dead-letter what expires: such requests carry a deadline header instead)."""
         correlation_id = self.waiter.new_id()
         properties.correlation_id = correlation_id
         properties.reply_to = self.reply_to
-        # Milliseconds: a request nobody took in time is dropped, not answered late.
-        properties.expiration = str(max(1, int(timeout * 1000)))
+        if expires:
+            # Milliseconds: a request nobody took in time is dropped, not answered late.
+            properties.expiration = str(max(1, int(timeout * 1000)))
         future = self.waiter.expect(correlation_id)
         try:
             await self.publish(exchange, routing_key, body, properties)

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import orjson
 
 from .bundle import BadBundle, BundleItem, decode_bundle
-from .topology import HEADER_BUNDLE, HEADER_GATEWAY
+from .topology import HEADER_BUNDLE, HEADER_DEADLINE, HEADER_GATEWAY
 
 
 class Delivery(Protocol):
@@ -59,9 +59,13 @@ def decode_calls(message: Delivery) -> list[BundleItem]:
     headers = message.headers or {}
     if is_bundle(message):
         try:
-            return decode_bundle(message.body, str(headers.get(HEADER_GATEWAY, "")))
+            items = decode_bundle(message.body, str(headers.get(HEADER_GATEWAY, "")))
         except BadBundle as exc:
             raise Unreadable(str(exc)) from None
+        if HEADER_DEADLINE in headers:  # a bundle of decision calls: each has the deadline
+            for item in items:
+                item.headers[HEADER_DEADLINE] = headers[HEADER_DEADLINE]
+        return items
     try:
         payload = orjson.loads(message.body)
     except orjson.JSONDecodeError as exc:

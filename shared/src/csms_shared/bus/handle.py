@@ -3,18 +3,55 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from ..ocpp._base import OcppModel
+from ..ocpp.errors import InternalError
 from .metrics import GROUP_SIZE, HANDLED
-from .reply import Outcome, answered, error_outcome
+from .reply import Outcome, answered, call_error_body, error_outcome
 from .router import CallRoute
+from .topology import HEADER_DEADLINE
 from .unit_of_work import Transaction, UnitOfWork, by_charge_point
 from .validate import Call
 
 log = logging.getLogger(__name__)
 
 
+def past_deadline(call: Call, now: float) -> bool:
+    """Whether the gateway gave up on the call (its deadline header, decision calls only)."""
+    deadline = call.headers.get(HEADER_DEADLINE)
+    return isinstance(deadline, int | float) and now > deadline
+
+
+def too_late(action: str) -> Outcome:
+    """The outcome of a decision call taken after its deadline: not handled at all.
+
+    The gateway has answered its CP already (InternalError, which the CP retries), so
+    handling it now would commit what the CP was told failed; nobody waits for this answer."""
+    error = InternalError(f"{action} was taken after its deadline and not handled")
+    return Outcome(call_error_body(error), "expired")
+
+
 async def handle_calls(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[Outcome]:
+    """The outcome of each call of a group, in the calls' order; calls past their deadline
+    are not handled (`too_late`)."""
+    now = time.time()
+    if not any(past_deadline(call, now) for call in calls):
+        return await handle_group(uow, route, calls)
+    live = [n for n, call in enumerate(calls) if not past_deadline(call, now)]
+    log.info(
+        "%s: %d calls taken after their deadline, not handled",
+        route.action,
+        len(calls) - len(live),
+    )
+    handled = await handle_group(uow, route, [calls[n] for n in live]) if live else []
+    outcomes = [too_late(route.action)] * len(calls)
+    for n, outcome in zip(live, handled, strict=True):
+        outcomes[n] = outcome
+    return outcomes
+
+
+async def handle_group(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[Outcome]:
     """The outcome of each call of a group (one commit for the group), in the calls' order.
 
     The action's one-call handler runs for one call after the other, as if they had come in

@@ -460,12 +460,17 @@ def test_the_runtime_is_built_without_a_broker() -> None:
 # -- deadlines: a decision call the gateway gave up on is not handled ---------------------------
 
 
+def ms_from_now(seconds: float) -> int:
+    """A deadline header: milliseconds since the epoch."""
+    return int((time.time() + seconds) * 1000)
+
+
 async def test_a_call_past_its_deadline_is_acked_unhandled_with_no_commit() -> None:
     test = Authorizing(slots=4)
     late = test.message("cp-late")
-    late.headers[HEADER_DEADLINE] = time.time() - 1
+    late.headers[HEADER_DEADLINE] = ms_from_now(-1)
     on_time = test.message("cp-on-time")
-    on_time.headers[HEADER_DEADLINE] = time.time() + 60
+    on_time.headers[HEADER_DEADLINE] = ms_from_now(60)
     await test.runtime.on_call(late)
     await test.runtime.on_call(on_time)
     assert test.calls == [("cp-on-time", 1)]  # the late one never reached its handler
@@ -477,7 +482,7 @@ async def test_a_call_past_its_deadline_is_acked_unhandled_with_no_commit() -> N
 async def test_a_bundle_past_its_deadline_is_acked_unhandled() -> None:
     test = Authorizing(slots=4)
     bundle = test.message("bundle", items=[("cp0", {"idTag": "cp0"}), ("cp1", {"idTag": "cp1"})])
-    bundle.headers[HEADER_DEADLINE] = time.time() - 1
+    bundle.headers[HEADER_DEADLINE] = ms_from_now(-1)
     await test.runtime.on_call(bundle)
     assert test.calls == []
     [(_, body)] = test.outbound.replies
@@ -491,8 +496,8 @@ async def test_in_a_group_only_the_calls_past_their_deadline_go_unhandled() -> N
     first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
     await test.entered.wait()
     late, live = test.message("cp1"), test.message("cp2")
-    late.headers[HEADER_DEADLINE] = time.time() - 1
-    live.headers[HEADER_DEADLINE] = time.time() + 60
+    late.headers[HEADER_DEADLINE] = ms_from_now(-1)
+    live.headers[HEADER_DEADLINE] = ms_from_now(60)
     queued = [asyncio.create_task(test.runtime.on_call(m)) for m in (late, live)]
     await until(lambda: test.runtime.coalescer.waiting("call Authorize") == 2)
     test.gate.set()

@@ -41,9 +41,9 @@ async def channel(suite: Suite) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
 
 
 async def _ask(
-    channel: aio_pika.abc.AbstractChannel, cp_id: str, payload: dict[str, Any], deadline: float
+    channel: aio_pika.abc.AbstractChannel, cp_id: str, payload: dict[str, Any], deadline: int
 ) -> dict[str, Any]:
-    """A StartTransaction as a gateway publishes it, with `deadline`; the reply."""
+    """A StartTransaction as a gateway publishes it, with `deadline` (ms); the reply."""
     replies = await channel.declare_queue(exclusive=True, auto_delete=True)
     gateway = f"deadline-{uuid.uuid4().hex[:8]}"
     headers = {
@@ -89,14 +89,14 @@ async def test_a_start_past_its_deadline_stores_nothing_and_leaves_no_dead_lette
         "meterStart": 100,
         "timestamp": format_datetime(utcnow()),
     }
-    late = await _ask(channel, cp_id, start, time.time() - 1)
+    late = await _ask(channel, cp_id, start, int((time.time() - 1) * 1000))
     assert late["error"]["code"] == "InternalError"
     assert "deadline" in late["error"]["description"]
     stored = "SELECT count(*) FROM sessions.transactions WHERE charge_point_id = $1"
     assert await db.fetchval(stored, cp_id) == 0
 
     # The same call in time is handled: one transaction.
-    on_time = await _ask(channel, cp_id, start, time.time() + 20)
+    on_time = await _ask(channel, cp_id, start, int((time.time() + 20) * 1000))
     assert on_time["payload"]["idTagInfo"]["status"] == "Accepted"
     assert await db.fetchval(stored, cp_id) == 1
 

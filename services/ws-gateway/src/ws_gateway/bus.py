@@ -50,12 +50,13 @@ def _bundle_body(waiting: list[Waiting]) -> bytes:
     return encode_bundle([(w.cp_id, w.message_id, w.received, w.payload) for w in waiting])
 
 
-def handling_deadline(timeout: float) -> float:
-    """When a service must have started on a decision call waited on for `timeout` from now.
+def handling_deadline(timeout: float) -> int:
+    """When a service must have started on a decision call waited on for `timeout` from now,
+    in milliseconds since the epoch (an integer: AMQP tables carry floats in 32 bits).
 
     A fifth of the wait (at most 5 s) is kept back for the handling, the commit and the reply,
     so a call the service takes is answered before the gateway gives up on it."""
-    return time.time() + timeout - min(5.0, timeout / 5)
+    return int((time.time() + timeout - min(5.0, timeout / 5)) * 1000)
 
 
 class Unroutable(Exception):
@@ -149,7 +150,7 @@ class GatewayBus:
             await handler(message)
 
     def _call_properties(
-        self, cp_id: str, message_id: str, received: str, deadline: float | None = None
+        self, cp_id: str, message_id: str, received: str, deadline: int | None = None
     ) -> aiormq.spec.Basic.Properties:
         # The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
         # receive time, a decision call's deadline. The action is the routing key's; no AMQP
@@ -191,7 +192,7 @@ class GatewayBus:
         await future
 
     def _bundle_properties(
-        self, count: int, deadline: float | None = None
+        self, count: int, deadline: int | None = None
     ) -> aiormq.spec.Basic.Properties:
         headers: dict[str, Any] = {HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: count}
         if deadline is not None:

@@ -22,7 +22,7 @@ class Waiting:
     payload: dict[str, Any]
     future: asyncio.Future[Any]  # what its CP's worker awaits
     timeout: float = 0.0  # decision calls: how long to wait for the answer
-    deadline: float = 0.0  # decision calls: the service starts no later (HEADER_DEADLINE)
+    deadline: int = 0  # decision calls: the service starts no later, ms (HEADER_DEADLINE)
 
 
 BUNDLED = Histogram(

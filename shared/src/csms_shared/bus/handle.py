@@ -17,10 +17,11 @@ from .validate import Call
 log = logging.getLogger(__name__)
 
 
-def past_deadline(call: Call, now: float) -> bool:
-    """Whether the gateway gave up on the call (its deadline header, decision calls only)."""
+def past_deadline(call: Call, now_ms: float) -> bool:
+    """Whether the gateway gave up on the call (its deadline header, milliseconds since the
+    epoch; decision calls only)."""
     deadline = call.headers.get(HEADER_DEADLINE)
-    return isinstance(deadline, int | float) and now > deadline
+    return isinstance(deadline, int) and not isinstance(deadline, bool) and now_ms > deadline
 
 
 def too_late(action: str) -> Outcome:
@@ -35,7 +36,7 @@ def too_late(action: str) -> Outcome:
 async def handle_calls(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[Outcome]:
     """The outcome of each call of a group, in the calls' order; calls past their deadline
     are not handled (`too_late`)."""
-    now = time.time()
+    now = time.time() * 1000
     if not any(past_deadline(call, now) for call in calls):
         return await handle_group(uow, route, calls)
     live = [n for n, call in enumerate(calls) if not past_deadline(call, now)]

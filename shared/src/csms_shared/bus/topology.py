@@ -36,10 +36,11 @@ HEADER_MESSAGE_ID = "x-ocpp-message-id"
 HEADER_GATEWAY = "x-gateway-id"
 # The AMQP timestamp property has whole seconds only; this header keeps microseconds.
 HEADER_RECEIVED_AT = "x-received-at"
-# A decision call's deadline, seconds since the epoch: a service that takes the call later drops
-# it unhandled (the gateway answers its CP at its timeout, so an answer would come too late
-# and a commit would leave the CP and the DB disagreeing). No AMQP expiration: an expired
-# message would be dead-lettered from the quorum queue as if it were poison.
+# A decision call's deadline, milliseconds since the epoch (an integer: AMQP tables carry
+# floats in 32 bits, which at today's epoch lose over a minute): a service that takes the call
+# later drops it unhandled (the gateway answers its CP at its timeout, so an answer would come
+# too late and a commit would leave the CP and the DB disagreeing). No AMQP expiration: an
+# expired message would be dead-lettered from the quorum queue as if it were poison.
 HEADER_DEADLINE = "x-deadline"
 # A bundle: one AMQP message carrying this many notifications of one action (bus/bundle.py).
 HEADER_BUNDLE = "x-ocpp-bundle"

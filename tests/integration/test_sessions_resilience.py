@@ -15,12 +15,11 @@ import pytest
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.ocpp._base import utcnow
-from tests.integration.support import eventually
+from tests.integration.support import eventually, metric
 from tests.integration.test_sessions_charging import (
     Bus,
     extra_session_service,
     iso,
-    metric,
     new_tag,
     register,
     transaction_row,

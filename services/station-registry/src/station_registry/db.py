@@ -165,6 +165,7 @@ security_events = Table(
     _ts("timestamp", nullable=False),
     _ts("received_at", nullable=False, server_default=func.now()),
     Index("ix_security_events_cp_time", "charge_point_id", "timestamp"),
+    Index("ix_security_events_time", "timestamp"),  # the network's latest (the overview)
 )
 
 # Firmware updates, diagnostics and log uploads an operator started (one row per command),

@@ -223,11 +223,15 @@ async def load_charge_points(
     tag: str | None = None,
     q: str | None = None,
     decommissioned: bool = False,
+    registration_status: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of charge points with their connectors, and the total count; `search` matches
-    part of the id, vendor or model (any case), `status` a connector's last status; `tag`, `q`
-    and `decommissioned` as `charge_point_filter`."""
+    part of the id, vendor or model (any case), `status` a connector's last status,
+    `registration_status` what the CP was last told at boot; `tag`, `q` and `decommissioned`
+    as `charge_point_filter`."""
     where = charge_point_filter(online=online, tag=tag, q=q, decommissioned=decommissioned)
+    if registration_status:
+        where.append(charge_points.c.registration_status == registration_status)
     if search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"

@@ -47,6 +47,7 @@ async def list_charge_points(params: ListChargePoints, ctx: Ctx) -> dict[str, An
         tag=params.tag,
         q=params.q,
         decommissioned=params.decommissioned,
+        registration_status=params.registration_status or None,
     )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, select, update
+from sqlalchemy import String, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.rpc import RpcError
@@ -16,6 +16,7 @@ from csms_shared.contracts.rpc import (
     AuthorizeConnections,
     Handshake,
     OfChargePoint,
+    Paged,
     PageOfChargePoint,
 )
 from csms_shared.ocpp._base import format_datetime, utcnow
@@ -230,3 +231,31 @@ async def list_security_events(params: PageOfChargePoint, ctx: Ctx) -> dict[str,
             **({"techInfo": r.tech_info} if r.tech_info else {}),
         },
     )
+
+
+@router.rpc("recent_security_events", callers={"command-api"})
+async def recent_security_events(params: Paged, ctx: Ctx) -> dict[str, Any]:
+    """The network's security events, newest first (the overview's "needs attention")."""
+    e = security_events.c
+    total = await ctx.session.scalar(select(func.count()).select_from(security_events))
+    rows = await ctx.session.execute(
+        select(security_events)
+        .order_by(e.timestamp.desc(), e.id.desc())
+        .limit(params.limit)
+        .offset(params.offset)
+    )
+    return {
+        "items": [
+            {
+                "chargePointId": r.charge_point_id,
+                "type": r.type,
+                "timestamp": format_datetime(r.timestamp),
+                "source": r.source,
+                **({"techInfo": r.tech_info} if r.tech_info else {}),
+            }
+            for r in rows
+        ],
+        "total": int(total or 0),
+        "limit": params.limit,
+        "offset": params.offset,
+    }

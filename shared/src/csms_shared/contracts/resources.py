@@ -170,6 +170,12 @@ class SecurityEvent(Resource):
     tech_info: str | None = None
 
 
+class NetworkSecurityEvent(SecurityEvent):
+    """A security event of some charge point, in a list across the network."""
+
+    charge_point_id: str
+
+
 class OperationReport(Resource):
     """A status the CP reported for an operation."""
 

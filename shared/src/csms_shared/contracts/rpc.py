@@ -239,6 +239,7 @@ _METHODS = [
     RpcMethod("data_transfers", REGISTRY, PageOfChargePoint, r.Page[r.DataTransferRecord]),
     RpcMethod("certificate_requests", REGISTRY, PageOfChargePoint, r.Page[r.CertificateRequest]),
     RpcMethod("security_events", REGISTRY, PageOfChargePoint, r.Page[r.SecurityEvent]),
+    RpcMethod("recent_security_events", REGISTRY, Paged, r.Page[r.NetworkSecurityEvent]),
     RpcMethod("authorize_connections", REGISTRY, AuthorizeConnections, AdmissionDecisions),
     RpcMethod("approve_charge_point", REGISTRY, OfChargePoint, r.Approval),
     RpcMethod(

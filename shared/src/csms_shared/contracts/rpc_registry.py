@@ -45,6 +45,8 @@ class ListChargePoints(Paged):
     tag: Filter | None = None
     q: Filter | None = None
     decommissioned: bool = False
+    # Accepted, Pending or Rejected: what the CP was last told at boot.
+    registration_status: Filter | None = None
 
 
 class ListConnectors(Paged):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -23,6 +23,7 @@ from ..models import (
     DataTransferRecord,
     KeyRotationResult,
     LocalListVersion,
+    NetworkSecurityEvent,
     Operation,
     Page,
     SecurityEvent,
@@ -63,6 +64,10 @@ async def list_charge_points(
     decommissioned: Annotated[
         bool, Query(description="true: the decommissioned CPs instead")
     ] = False,
+    registration_status: Annotated[
+        Literal["Accepted", "Pending", "Rejected"] | None,
+        Query(alias="registrationStatus", description="What the CP was last told at boot"),
+    ] = None,
 ) -> dict[str, Any]:
     """Charge points with their connectors, presence, boot info and metadata."""
     result: dict[str, Any] = await rpc(
@@ -77,6 +82,7 @@ async def list_charge_points(
         tag=tag,
         q=q,
         decommissioned=decommissioned or None,
+        registration_status=registration_status,
     )
     return result
 
@@ -265,6 +271,17 @@ async def list_security_events(
     """Security events of the CP (its own reports and what the central system saw), newest first."""
     result: dict[str, Any] = await rpc(
         state, REGISTRY, "security_events", id=cp_id, limit=limit, offset=offset
+    )
+    return result
+
+
+@router.get("/security-events", response_model=Page[NetworkSecurityEvent])
+async def list_recent_security_events(
+    state: State, principal: Viewer, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    """Security events of every charge point, newest first."""
+    result: dict[str, Any] = await rpc(
+        state, REGISTRY, "recent_security_events", limit=limit, offset=offset
     )
     return result
 

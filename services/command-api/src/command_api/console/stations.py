@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import RedirectResponse, Response
@@ -99,7 +99,22 @@ async def overview(page: ViewerPage) -> Response:
             limit=1,
             offset=0,
         ),
+        "pending": await _total(
+            cps,
+            state=state,
+            principal=who,
+            limit=1,
+            offset=0,
+            online=None,
+            search=None,
+            connector_status=None,
+            registration_status="Pending",
+        ),
     }
+    try:
+        security = await cp_api.list_recent_security_events(state, who, limit=10, offset=0)
+    except HTTPException:
+        security = {"items": []}
     try:
         energy = await session_api.get_energy_report(
             state, who, start=today, end=None, charge_point_id=None, limit=1, offset=0
@@ -116,7 +131,12 @@ async def overview(page: ViewerPage) -> Response:
         connector_status=ChargePointStatus.FAULTED,
     )
     return page.render(
-        "overview.html", summary=summary, counts=counts, energy=energy, faulted=faulted["items"]
+        "overview.html",
+        summary=summary,
+        counts=counts,
+        energy=energy,
+        faulted=faulted["items"],
+        security=security["items"],
     )
 
 
@@ -126,6 +146,7 @@ async def charge_point_list(
     q: Annotated[str, Query(max_length=48)] = "",
     online: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
     status: Annotated[str, Query(max_length=20)] = "",
+    registration: Literal["", "Accepted", "Pending", "Rejected"] = "",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     rows: Annotated[bool, Query(description="only the table's rows (live refresh)")] = False,
 ) -> Response:
@@ -138,12 +159,14 @@ async def charge_point_list(
         online={"yes": True, "no": False}.get(online),
         search=q or None,
         connector_status=ChargePointStatus(status) if status in STATUSES else None,
+        registration_status=registration or None,
     )
     context: dict[str, Any] = {
         "result": result,
         "q": q,
         "online": online,
         "status": status,
+        "registration": registration,
         "offset": offset,
         "page_size": PAGE_SIZE,
         "statuses": STATUSES,

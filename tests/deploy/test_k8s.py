@@ -50,6 +50,7 @@ CUSTOM_KINDS = {
 SECRET_TEMPLATES = K8S / "secrets" / "secrets.example.yaml"
 INGRESS_NAMESPACE = "ingress-nginx"
 OPERATOR_ADMIN_KEY = "3f9c2a7e5b1d8c4f6a0e2b9d7c5a3f1e"
+OPERATOR_ADMIN_PASSWORD = "lantern-orbit-quarry-7-meadow"
 MONITORING_NAMESPACE = "monitoring"
 
 
@@ -72,6 +73,8 @@ def secret_templates() -> dict[str, dict[str, str]]:
         # test_the_template_admin_key_is_refused): here it stands for the key an operator sets.
         if values.get("CSMS_ADMIN_API_KEY") == "CHANGE-ME":
             values["CSMS_ADMIN_API_KEY"] = OPERATOR_ADMIN_KEY
+        if values.get("CSMS_ADMIN_PASSWORD") == "CHANGE-ME":
+            values["CSMS_ADMIN_PASSWORD"] = OPERATOR_ADMIN_PASSWORD
         secrets[doc["metadata"]["name"]] = values
     return secrets
 
@@ -632,3 +635,15 @@ def test_the_template_admin_key_is_refused() -> None:
         if "CSMS_ADMIN_API_KEY" in doc.get("stringData", {})
     ]
     assert bootstrap_key_problem(admin_key), "a copied template must not start as it is"
+
+
+def test_the_template_admin_password_is_refused() -> None:
+    from command_api.accounts.passwords import password_problem
+
+    [password] = [
+        doc["stringData"]["CSMS_ADMIN_PASSWORD"]
+        for doc in load_documents(SECRET_TEMPLATES)
+        if "CSMS_ADMIN_PASSWORD" in doc.get("stringData", {})
+    ]
+    assert password_problem(password, "admin"), "a copied template must not start as it is"
+    assert password_problem(OPERATOR_ADMIN_PASSWORD, "admin") is None

@@ -1,5 +1,6 @@
 """Traces: with OTEL_EXPORTER_OTLP_ENDPOINT set, a command's spans (REST -> DB -> broker ->
-gateway) share one trace, exported over OTLP/HTTP to a receiver this test runs."""
+gateway) share one trace, and so do a CP CALL's (gateway -> broker -> service -> DB), exported
+over OTLP/HTTP to a receiver this test runs."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ async def traced_suite(
     with isolated_vhost(broker) as vhost_url:
         async with isolated_database(database) as db_url:
             suite = Suite(Infra(vhost_url, db_url), tmp_path_factory.mktemp("traced-logs"))
-            suite.services["command-api"].env |= otel
+            for service in suite.services.values():
+                service.env |= otel
             for gateway in suite.gateways:
                 gateway.env |= otel
             try:
@@ -121,3 +123,33 @@ async def test_a_commands_spans_share_one_trace(traced_suite: Suite, receiver: R
 
     found = await eventually(spans_of_the_trace, timeout=30)
     assert ("ws-gateway", "send command") in found, found
+
+
+async def test_a_cp_calls_spans_share_one_trace(traced_suite: Suite, receiver: Receiver) -> None:
+    cp = await ChargePointClient.connect(traced_suite.gateway_url(0), "CP-traced-2")
+    try:
+        boot = {"chargePointVendor": "ACME", "chargePointModel": "X"}
+        assert (await cp.call("BootNotification", boot))["status"] == "Accepted"
+        await cp.call(
+            "StatusNotification", {"connectorId": 1, "status": "Available", "errorCode": "NoError"}
+        )
+    finally:
+        await cp.close()
+
+    def trace_of(service: str, name: str) -> str | None:
+        return next((t for s, n, t in receiver.spans if (s, n) == (service, name)), None)
+
+    async def joined(gateway_span: str, handler_span: str) -> set[tuple[str, str]] | None:
+        trace = trace_of("ws-gateway", gateway_span)
+        if trace is None or trace_of("station-registry", handler_span) != trace:
+            return None
+        found = {(s, n) for s, n, t in receiver.spans if t == trace}
+        statements = [n for s, n in found if s == "station-registry" and n.startswith(STATEMENTS)]
+        return found if statements else None
+
+    # A decision call: the gateway's span, the registry's handling and its statements.
+    found = await eventually(lambda: joined("BootNotification", "handle BootNotification"))
+    assert ("station-registry", "handle BootNotification") in found, found
+    # A notification too (it leaves in a bundle: the trace travels with its item).
+    found = await eventually(lambda: joined("StatusNotification", "handle StatusNotification"))
+    assert ("ws-gateway", "StatusNotification") in found, found

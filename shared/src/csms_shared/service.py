@@ -19,6 +19,7 @@ from .health import serve_probes
 from .heap import freeze_startup_heap
 from .logging import configure_logging
 from .samples import Sampler, outbox_sampler, pool_sampler, sample_forever, set_build_info
+from .tracing import configure_tracing, instrument_engine
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,14 @@ async def serve(
     s: ServiceSettings = settings
     name = router.service
     configure_logging(name, s.log_level, s.log_json)
+    configure_tracing(name)
     engine = create_engine(
         s.database_url,
         pool_size=s.database_pool_size,
         application_name=name,
         generic_plans=s.database_generic_plans,
     )
+    instrument_engine(engine)
     runtime = ServiceRuntime(
         router,
         settings=settings,

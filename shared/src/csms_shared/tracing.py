@@ -31,9 +31,19 @@ def enabled() -> bool:
     )
 
 
+# Set once a tracer provider is installed: the hot paths skip every span and header otherwise.
+_active = False
+
+
+def active() -> bool:
+    """Whether this process records spans (configure_tracing installed a provider)."""
+    return _active
+
+
 def configure_tracing(component: str) -> bool:
     """Install an OTLP-exporting tracer provider named `component` (`OTEL_SERVICE_NAME` wins)
     when enabled(); True if it did."""
+    global _active
     if not enabled():
         return False
     # Imported here: a process without traces never loads the SDK and the exporter.
@@ -46,6 +56,7 @@ def configure_tracing(component: str) -> bool:
     provider = TracerProvider(resource=Resource.create({"service.name": name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    _active = True
     return True
 
 
@@ -63,6 +74,15 @@ def inject(headers: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Add the current span's `traceparent` (if any) to AMQP `headers`; returns them."""
     propagate.inject(headers)
     return headers
+
+
+def traceparent() -> str | None:
+    """The current span's W3C `traceparent`, or None (no span, or traces off)."""
+    if not _active:
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
 
 
 def extract(headers: Mapping[str, Any] | None) -> Context:

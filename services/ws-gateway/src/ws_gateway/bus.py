@@ -15,6 +15,7 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
 
+from csms_shared import tracing
 from csms_shared.bus.bundle import BadBundle, encode_bundle, reply_items
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.rpc import RpcClient
@@ -29,6 +30,7 @@ from csms_shared.bus.topology import (
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
     HEADER_RECEIVED_AT,
+    TRACEPARENT,
     call_routing_key,
     gateway_queue,
 )
@@ -47,7 +49,10 @@ GATEWAY_EVENTS = ("station.credentials_changed",)
 
 
 def _bundle_body(waiting: list[Waiting]) -> bytes:
-    return encode_bundle([(w.cp_id, w.message_id, w.received, w.payload) for w in waiting])
+    return encode_bundle(
+        [(w.cp_id, w.message_id, w.received, w.payload) for w in waiting],
+        [w.traceparent for w in waiting] if tracing.active() else None,
+    )
 
 
 def handling_deadline(timeout: float) -> int:
@@ -150,7 +155,12 @@ class GatewayBus:
             await handler(message)
 
     def _call_properties(
-        self, cp_id: str, message_id: str, received: str, deadline: int | None = None
+        self,
+        cp_id: str,
+        message_id: str,
+        received: str,
+        deadline: int | None = None,
+        traceparent: str | None = None,
     ) -> aiormq.spec.Basic.Properties:
         # The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
         # receive time, a decision call's deadline. The action is the routing key's; no AMQP
@@ -163,6 +173,8 @@ class GatewayBus:
         }
         if deadline is not None:
             headers[HEADER_DEADLINE] = deadline
+        if traceparent:
+            headers[TRACEPARENT] = traceparent
         return message_properties(persistent=True, headers=headers)
 
     async def _publish_call(
@@ -181,13 +193,17 @@ class GatewayBus:
         self, cp_id: str, message_id: str, action: str, payload: dict[str, Any], received: datetime
     ) -> None:
         """Publish a notification; returns once the broker has confirmed it (raises Unroutable)."""
+        tp = tracing.traceparent()
         if not self._bundle:
-            properties = self._call_properties(cp_id, message_id, received.isoformat())
+            properties = self._call_properties(
+                cp_id, message_id, received.isoformat(), traceparent=tp
+            )
             await self._publish_call(action, orjson.dumps(payload), properties)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._notifications.add(
-            action, Waiting(cp_id, message_id, received.isoformat(), payload, future)
+            action,
+            Waiting(cp_id, message_id, received.isoformat(), payload, future, traceparent=tp),
         )
         await future
 
@@ -204,7 +220,9 @@ class GatewayBus:
         try:
             if len(waiting) == 1:
                 [one] = waiting
-                properties = self._call_properties(one.cp_id, one.message_id, one.received)
+                properties = self._call_properties(
+                    one.cp_id, one.message_id, one.received, traceparent=one.traceparent
+                )
                 await self._publish_call(action, orjson.dumps(one.payload), properties)
             else:
                 body = _bundle_body(waiting)
@@ -229,13 +247,18 @@ class GatewayBus:
     ) -> dict[str, Any]:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError)."""
         deadline = handling_deadline(timeout)
+        tp = tracing.traceparent()
         if not self._bundle_requests:
-            properties = self._call_properties(cp_id, message_id, received.isoformat(), deadline)
+            properties = self._call_properties(
+                cp_id, message_id, received.isoformat(), deadline, tp
+            )
             return await self._request(action, orjson.dumps(payload), properties, timeout)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._requests.add(
             action,
-            Waiting(cp_id, message_id, received.isoformat(), payload, future, timeout, deadline),
+            Waiting(
+                cp_id, message_id, received.isoformat(), payload, future, timeout, deadline, tp
+            ),
         )
         # The whole wait, queued behind busy bundles included, is bounded by `timeout`; a call
         # that expired while queued is not sent (see _Gatherer._flush).
@@ -268,7 +291,7 @@ class GatewayBus:
             if len(waiting) == 1:
                 [one] = waiting
                 properties = self._call_properties(
-                    one.cp_id, one.message_id, one.received, deadline
+                    one.cp_id, one.message_id, one.received, deadline, one.traceparent
                 )
                 body = orjson.dumps(one.payload)
                 results = [await self._request(action, body, properties, timeout)]

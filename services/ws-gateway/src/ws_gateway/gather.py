@@ -23,6 +23,7 @@ class Waiting:
     future: asyncio.Future[Any]  # what its CP's worker awaits
     timeout: float = 0.0  # decision calls: how long to wait for the answer
     deadline: int = 0  # decision calls: the service starts no later, ms (HEADER_DEADLINE)
+    traceparent: str | None = None  # the call's span, when traces are on
 
 
 BUNDLED = Histogram(

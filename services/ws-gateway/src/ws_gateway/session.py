@@ -10,10 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from csms_shared import tracing
 from csms_shared.bus.calls import NOTIFICATIONS, notification_response
 from csms_shared.ocpp._base import format_datetime, utcnow
 from csms_shared.ocpp.errors import (
@@ -281,7 +283,17 @@ class ChargePointSession:
         return None
 
     async def _forward(self, call: Call, received: datetime) -> dict[str, Any]:
-        """Publish a checked CALL to its service; its answer (raises OcppError)."""
+        """Publish a checked CALL to its service; its answer (raises OcppError). With traces
+        on, in a span the service's handling joins (`traceparent` on the call)."""
+        if not tracing.active():
+            return await self._forward_call(call, received)
+        attributes = {"ocpp.charge_point_id": self.cp_id, "ocpp.message_id": call.message_id}
+        with tracing.tracer.start_as_current_span(
+            call.action, kind=SpanKind.SERVER, attributes=attributes
+        ):
+            return await self._forward_call(call, received)
+
+    async def _forward_call(self, call: Call, received: datetime) -> dict[str, Any]:
         try:
             if call.action in NOTIFICATIONS:
                 await self._bus.notify(

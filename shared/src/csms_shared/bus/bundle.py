@@ -27,7 +27,13 @@ from typing import Any
 
 import orjson
 
-from .topology import HEADER_CHARGE_POINT, HEADER_GATEWAY, HEADER_MESSAGE_ID, HEADER_RECEIVED_AT
+from .topology import (
+    HEADER_CHARGE_POINT,
+    HEADER_GATEWAY,
+    HEADER_MESSAGE_ID,
+    HEADER_RECEIVED_AT,
+    TRACEPARENT,
+)
 
 # A bundle holds at most this many items; a busier turn of the loop publishes several.
 BUNDLE_MAX = 100
@@ -45,9 +51,16 @@ class BundleItem:
     payload: Any
 
 
-def encode_bundle(items: list[tuple[str, str, str, Any]]) -> bytes:
-    """The body of a bundle of (cp id, OCPP message id, received ISO time, payload) items."""
-    return orjson.dumps([{"cp": cp, "id": mid, "at": at, "payload": p} for cp, mid, at, p in items])
+def encode_bundle(
+    items: list[tuple[str, str, str, Any]], traceparents: list[str | None] | None = None
+) -> bytes:
+    """The body of a bundle of (cp id, OCPP message id, received ISO time, payload) items; with
+    traces on, each item carries its call's `traceparent` as `tp`."""
+    body = [{"cp": cp, "id": mid, "at": at, "payload": p} for cp, mid, at, p in items]
+    for item, tp in zip(body, traceparents or (), strict=False):
+        if tp:
+            item["tp"] = tp
+    return orjson.dumps(body)
 
 
 def encode_replies(bodies: list[dict[str, Any]]) -> bytes:
@@ -89,5 +102,7 @@ def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:
             HEADER_GATEWAY: gateway,
             HEADER_RECEIVED_AT: item["at"],
         }
+        if isinstance(item.get("tp"), str):
+            headers[TRACEPARENT] = item["tp"]
         items.append(BundleItem(headers, item["payload"]))
     return items

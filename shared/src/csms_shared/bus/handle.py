@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
+from opentelemetry import trace
+
+from .. import tracing
 from ..ocpp._base import OcppModel
 from ..ocpp.errors import InternalError
 from .metrics import GROUP_SIZE, HANDLED
@@ -35,7 +38,26 @@ def too_late(action: str) -> Outcome:
 
 async def handle_calls(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[Outcome]:
     """The outcome of each call of a group, in the calls' order; calls past their deadline
-    are not handled (`too_late`)."""
+    are not handled (`too_late`). With traces on, in a span of the first call's trace, linked
+    to the others' (their gateway spans)."""
+    if not tracing.active():
+        return await _handle_calls(uow, route, calls)
+    contexts = [
+        trace.get_current_span(tracing.extract(call.headers)).get_span_context() for call in calls
+    ]
+    parent = tracing.extract(calls[0].headers)
+    links = [trace.Link(c) for c in contexts[1:] if c.is_valid]
+    with tracing.tracer.start_as_current_span(
+        f"handle {route.action}",
+        context=parent,
+        kind=trace.SpanKind.CONSUMER,
+        links=links,
+        attributes={"ocpp.calls": len(calls)},
+    ):
+        return await _handle_calls(uow, route, calls)
+
+
+async def _handle_calls(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[Outcome]:
     now = time.time() * 1000
     if not any(past_deadline(call, now) for call in calls):
         return await handle_group(uow, route, calls)

@@ -42,6 +42,8 @@ HEADER_RECEIVED_AT = "x-received-at"
 # too late and a commit would leave the CP and the DB disagreeing). No AMQP expiration: an
 # expired message would be dead-lettered from the quorum queue as if it were poison.
 HEADER_DEADLINE = "x-deadline"
+# W3C trace context of a call (csms_shared.tracing), when traces are on.
+TRACEPARENT = "traceparent"
 # A bundle: one AMQP message carrying this many notifications of one action (bus/bundle.py).
 HEADER_BUNDLE = "x-ocpp-bundle"
 

@@ -10,6 +10,7 @@ then acks the dead letter; discarding acks it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from collections.abc import Iterable, Mapping
@@ -202,16 +203,40 @@ class Settled:
     missing: list[str]
 
 
+# Passes over the queue before an id asked for is reported missing: a message that another
+# channel (a listing) just gave back may not be in the queue yet when this one looks.
+SETTLE_PASSES = 3
+SETTLE_PAUSE = 0.2
+
+
 async def settle(
     connection: AbstractConnection, queue: str, action: Action, ids: Iterable[str] | None
 ) -> Settled:
     """Replay or discard the dead letters of `queue` with the given ids (every one if None)."""
     check_queue(queue)
     wanted = None if ids is None else set(ids)
-    count = await depth(connection, queue)
     done: list[str] = []
-    if not count:
-        return Settled(done, sorted(wanted or ()))
+    for attempt in range(SETTLE_PASSES if wanted else 1):
+        if attempt:
+            await asyncio.sleep(SETTLE_PAUSE)
+        count = await depth(connection, queue)
+        looking = None if wanted is None else wanted - set(done)
+        if count:
+            done += await _settle_pass(connection, queue, action, looking, count)
+        if wanted is not None and not wanted - set(done):
+            break
+    return Settled(done, sorted((wanted or set()) - set(done)))
+
+
+async def _settle_pass(
+    connection: AbstractConnection,
+    queue: str,
+    action: Action,
+    wanted: set[str] | None,
+    count: int,
+) -> list[str]:
+    """One pass over the queue's `count` first messages; the ids settled."""
+    done: list[str] = []
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
     try:
         for message in await _take(channel, queue, count):
@@ -225,4 +250,4 @@ async def settle(
             done.append(letter_id)
     finally:
         await channel.close()
-    return Settled(done, sorted((wanted or set()) - set(done)))
+    return done

@@ -4,37 +4,26 @@ In OCPP's camelCase. command-api validates each RPC answer against its model (it
 them as response models). Fields an owning service leaves out stay out of the answer (routes
 serialize with `exclude_unset`), and a field this version does not know is dropped rather than
 failing the read, so a newer owning service rolls out before the API.
+
+The base models are in `resources_base.py`, the message log's in `resources_messages.py`; this
+module names them all.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-from ..bus.message_log import MessageLogLevel
 from ..ocpp._base import DateTime
-
-T = TypeVar("T")
-Number = int | float  # a JSON number: whole amounts stay integers, as the services send them
-
-
-class Resource(BaseModel):
-    """camelCase on the wire, like OCPP."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class Page(Resource, Generic[T]):
-    """One page of a list."""
-
-    items: list[T]
-    total: int = Field(description="Items matching the filters, on every page")
-    limit: int
-    offset: int
-
+from .resources_base import Number as Number
+from .resources_base import Page as Page
+from .resources_base import Resource as Resource
+from .resources_messages import LogEntry as LogEntry
+from .resources_messages import MessageLogLevelSet as MessageLogLevelSet
+from .resources_messages import MessagePage as MessagePage
+from .resources_messages import MessageRecord as MessageRecord
 
 # -- charge points (station-registry) -------------------------------------------------------
 
@@ -358,49 +347,3 @@ class EnergyReport(Page[EnergyRow]):
     from_: DateTime = Field(alias="from")
     to: DateTime
     totals: list[EnergyTotal]
-
-
-# -- the OCPP message log and the system log (message-log) ------------------------------------
-
-
-class MessageRecord(Resource):
-    """A frame to or from a CP, or an event of its connection."""
-
-    at: str = Field(description="UTC, milliseconds")
-    kind: str = Field(
-        description="frame, malformed, connected, closed, refused, takeover, gap (records lost)"
-    )
-    direction: Literal["in", "out"] | None = None
-    message_type_id: int | None = Field(default=None, description="2 CALL, 3 CALLRESULT, 4 ...")
-    message_id: str | None = None
-    action: str | None = Field(default=None, description="a CALLRESULT/CALLERROR: its CALL's")
-    payload: Any = Field(default=None, description="CALLERROR: [code, description, details]")
-    raw: str | None = Field(default=None, description="a malformed frame's text, truncated")
-    size: int
-    gateway: str
-    connection_id: str | None = None
-
-
-class MessagePage(Resource):
-    """One page of a CP's records, newest first; `nextCursor` asks for the older ones."""
-
-    items: list[MessageRecord]
-    next_cursor: str | None = None
-    limit: int
-
-
-class LogEntry(Resource):
-    """An entry of the system log."""
-
-    at: str
-    level: Literal["INFO", "WARNING", "ERROR"]
-    charge_point_id: str
-    message: str
-    details: MessageRecord
-
-
-class MessageLogLevelSet(Resource):
-    """The level now set for a CP."""
-
-    charge_point_id: str
-    level: MessageLogLevel | None

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+# The body's parts are the registry's RPC params (one model for both: the same checks).
+from csms_shared.contracts.rpc_registry import (
+    Address,
+    ConnectorInfo,
+    Coordinates,
+    Tag,
+    Text100Lax,
+)
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from ..models import ChargePoint
@@ -17,53 +25,16 @@ router = api_router(404, 409, 503, tags=["charge points"])
 
 REGISTRY = "station-registry"
 CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
-Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-# Tags name groups of CPs (a site, a customer, a region): filter lists and target fleet commands.
-Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
-CONNECTOR_TYPES = ("Type1", "Type2", "CCS1", "CCS2", "CHAdeMO", "GBT", "Tesla", "Schuko", "Other")
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
-class Address(_Body):
-    """Where the CP stands."""
-
-    street: Text100 | None = None
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = None
-    city: Text100 | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
-        default=None, description="ISO 3166-1 alpha-2"
-    )
-
-
-class Coordinates(_Body):
-    """WGS 84 degrees."""
-
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-
-
-class ConnectorInfo(_Body):
-    """A connector's plug and maximum power."""
-
-    connector_id: int = Field(ge=1, le=1000)
-    connector_type: str | None = Field(default=None, description=", ".join(CONNECTOR_TYPES))
-    max_power_kw: float | None = Field(default=None, gt=0, le=10_000)
-
-    @field_validator("connector_type")
-    @classmethod
-    def _known_type(cls, value: str | None) -> str | None:
-        if value is not None and value not in CONNECTOR_TYPES:
-            raise ValueError(f"connectorType is one of {', '.join(CONNECTOR_TYPES)}")
-        return value
-
-
 class ChargePointMetadata(_Body):
     """Fields given are set (null clears one), fields left out stay; `tags` replaces the set."""
 
-    name: Text100 | None = None
+    name: Text100Lax | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     address: Address | None = None
     coordinates: Coordinates | None = None

@@ -39,97 +39,28 @@ async def overview(page: ViewerPage) -> Response:
     """The network at a glance and what needs attention."""
     state, who = page.state, page.principal
     summary = await cp_api.get_suite_status(state, who)
-    cps = cp_api.list_charge_points
+    cps, tx = cp_api.list_charge_points, session_api.list_transactions
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    tx = session_api.list_transactions
+    faulted = await _section(cps, state, who, limit=10, connector_status=ChargePointStatus.FAULTED)
     counts = {
-        "faulted": await _total(
-            cps,
-            state=state,
-            principal=who,
-            limit=1,
-            offset=0,
-            online=None,
-            search=None,
-            connector_status=ChargePointStatus.FAULTED,
-        ),
-        "offline": await _total(
-            cps,
-            state=state,
-            principal=who,
-            limit=1,
-            offset=0,
-            online=False,
-            search=None,
-            connector_status=None,
-        ),
-        "active": await _total(
-            tx,
-            state=state,
-            principal=who,
-            charge_point_id=None,
-            connector_id=None,
-            id_tag=None,
-            active=True,
-            stale=None,
-            start=None,
-            end=None,
-            limit=1,
-            offset=0,
-        ),
-        "stale": await _total(
-            tx,
-            state=state,
-            principal=who,
-            charge_point_id=None,
-            connector_id=None,
-            id_tag=None,
-            active=None,
-            stale=True,
-            start=None,
-            end=None,
-            limit=1,
-            offset=0,
-        ),
+        "faulted": None if "error" in faulted else faulted["total"],
+        "offline": await _total(cps, state=state, principal=who, limit=1, online=False),
+        "active": await _total(tx, state=state, principal=who, limit=1, active=True),
+        "stale": await _total(tx, state=state, principal=who, limit=1, stale=True),
         "unmatched": await _total(
-            session_api.list_unmatched_stops,
-            state=state,
-            principal=who,
-            charge_point_id=None,
-            limit=1,
-            offset=0,
+            session_api.list_unmatched_stops, state=state, principal=who, limit=1
         ),
         "pending": await _total(
-            cps,
-            state=state,
-            principal=who,
-            limit=1,
-            offset=0,
-            online=None,
-            search=None,
-            connector_status=None,
-            registration_status="Pending",
+            cps, state=state, principal=who, limit=1, registration_status="Pending"
         ),
     }
-    try:
-        security = await cp_api.list_recent_security_events(state, who, limit=10, offset=0)
-    except HTTPException:
-        security = {"items": []}
+    security = await _section(cp_api.list_recent_security_events, state, who, limit=10)
     try:
         energy = await session_api.get_energy_report(
             state, who, start=today, end=None, charge_point_id=None, limit=1, offset=0
         )
     except HTTPException:
         energy = {"totals": []}
-    faulted = await cps(
-        state,
-        who,
-        limit=10,
-        offset=0,
-        online=None,
-        search=None,
-        connector_status=ChargePointStatus.FAULTED,
-    )
     return page.render(
         "overview.html",
         summary=summary,

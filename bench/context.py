@@ -37,6 +37,7 @@ class BenchProfile:
     max_commands: int
     storm_charging: int  # CPs of the storm fleet that charge through it
     drain_timeout: float  # longest wait for a service queue to empty after a step
+    overload_cps: int  # CPs of the overload mix (each has one CALL out at a time)
 
 
 PROFILES = {
@@ -56,6 +57,7 @@ PROFILES = {
         max_commands=2000,
         storm_charging=200,
         drain_timeout=40.0,
+        overload_cps=4000,
     ),
     "full": BenchProfile(
         name="full",
@@ -73,6 +75,7 @@ PROFILES = {
         max_commands=10000,
         storm_charging=300,
         drain_timeout=90.0,
+        overload_cps=8000,
     ),
 }
 

@@ -24,10 +24,11 @@ _ids = itertools.count(1)
 class CallFailed(Exception):
     """A CALL got no CALLRESULT: `kind` is error, timeout or disconnected."""
 
-    def __init__(self, kind: str, code: str = "") -> None:
+    def __init__(self, kind: str, code: str = "", retry_after: float | None = None) -> None:
         super().__init__(f"{kind} {code}".strip())
         self.kind = kind
         self.code = code
+        self.retry_after = retry_after  # a refused handshake's Retry-After, in seconds
 
 
 async def answer_commands(action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -106,8 +107,11 @@ class SimChargePoint:
                 local_addr=local,
             )
         except InvalidStatus as exc:
-            self.stats.error("connect", str(exc.response.status_code))
-            raise CallFailed("error", str(exc.response.status_code)) from None
+            status = str(exc.response.status_code)
+            self.stats.error("connect", status)
+            retry_after = exc.response.headers.get("Retry-After")
+            after = float(retry_after) if retry_after and retry_after.isdigit() else None
+            raise CallFailed("error", status, after) from None
         except TimeoutError:
             self.stats.timeout("connect")
             raise CallFailed("timeout") from None
@@ -183,8 +187,11 @@ class SimChargePoint:
             if future.done() and not future.cancelled():
                 future.exception()  # retrieved: the reader may have failed it meanwhile
         if frame[0] == 4:
-            self.stats.error(action, str(frame[2]))
-            raise CallFailed("error", str(frame[2]))
+            self.stats.error(action, str(frame[2]), done_at - started)
+            details = frame[4] if len(frame) > 4 and isinstance(frame[4], dict) else {}
+            after = details.get("retryAfterSeconds")
+            retry_after = float(after) if isinstance(after, int | float) else None
+            raise CallFailed("error", str(frame[2]), retry_after)
         self.stats.ok(action, done_at - started)
         return frame[2] if frame[0] == 3 else frame[3]
 

@@ -254,7 +254,10 @@ class SimFleet:
                 if not self.auto_reconnect and exc.kind == "disconnected":
                     raise
                 if exc.kind == "error":
-                    await asyncio.sleep(1.0)
+                    # After the central system's retryAfterSeconds (an overloaded gateway
+                    # says when), spread; else the CP's own retry interval.
+                    wait = exc.retry_after if exc.retry_after is not None else 1.0
+                    await asyncio.sleep(wait * (0.5 + self._rng.random()))
         raise CallFailed("timeout", "gave up after 20 attempts")
 
     async def authorize(self, cp: SimChargePoint, id_tag: str) -> None:

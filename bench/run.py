@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from . import fleetwide, message_log_cost, throughput
+from . import fleetwide, message_log_cost, overload, throughput
 from .context import PROFILES, ROOT, Bench
 from .fleet import SimFleet
 from .procs import raise_file_limit
@@ -24,8 +24,10 @@ SCENARIOS = (
     "reqreply",
     "commands",
     "messagelog",
+    "overload",
     "connections",
     "storm",
+    "connectstorm",
 )
 
 
@@ -76,6 +78,10 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         if "messagelog" in only:
             await _guard(bench, "Message log", lambda: message_log_cost.cost(bench, suite, fleet))
         await fleet.close()
+    if "overload" in only:
+        await _guard(bench, "Overload", lambda: overload.mix(bench, suite))
+    if "connectstorm" in only:
+        await _guard(bench, "Connect storm", lambda: overload.connect_storm(bench, suite))
     if only & {"connections", "storm"}:
         idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))
         if isinstance(idle, SimFleet):

@@ -44,6 +44,8 @@ class Stats:
     latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter[str] = field(default_factory=Counter)
     timeouts: Counter[str] = field(default_factory=Counter)
+    # (action, code, seconds) of each CALLERROR: refused at once, or after a long wait
+    error_times: list[tuple[str, str, float]] = field(default_factory=list)
     disconnects: int = 0
     commands_answered: int = 0
 
@@ -51,9 +53,11 @@ class Stats:
         """A CALLRESULT after `seconds`."""
         self.latencies[action].append(seconds)
 
-    def error(self, action: str, code: str) -> None:
-        """A CALLERROR (or a refused connection) for `action`."""
+    def error(self, action: str, code: str, seconds: float | None = None) -> None:
+        """A CALLERROR (or a refused connection) for `action`, after `seconds` if known."""
         self.errors[f"{action}:{code}"] += 1
+        if seconds is not None:
+            self.error_times.append((action, code, seconds))
 
     def timeout(self, action: str) -> None:
         """No answer in time."""
@@ -82,6 +86,7 @@ class Stats:
         self.latencies.clear()
         self.errors.clear()
         self.timeouts.clear()
+        self.error_times.clear()
         self.disconnects = 0
         self.commands_answered = 0
 

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosedOK
 
+from ws_gateway.bus import Overloaded
 from ws_gateway.seen import SeenTracker
 from ws_gateway.session import ChargePointSession
 from ws_gateway.settings import Settings
@@ -93,8 +94,11 @@ class Published:
         self.events.append(body)
 
 
-def make(status: str = "Accepted", **settings: Any) -> tuple[ChargePointSession, Any, Any, Any]:
-    ws, bus, published = FakeWs(), FakeBus(), Published()
+def make(
+    status: str = "Accepted", bus: FakeBus | None = None, **settings: Any
+) -> tuple[ChargePointSession, Any, Any, Any]:
+    ws, published = FakeWs(), Published()
+    bus = bus or FakeBus()
     seen = SeenTracker("gw", published)
     session = ChargePointSession(
         "CP-1",
@@ -152,6 +156,22 @@ async def test_calls_beyond_the_queue_limit_get_generic_error() -> None:
     bus.release.set()
     await ws.wait_sent(5)
     assert [f[1] for f in ws.sent if f[0] == 3] == ["b0", "b1", "b2"]
+    await ws.close()
+    await running
+
+
+async def test_a_call_refused_for_overload_gets_internal_error_with_retry_after() -> None:
+    class BehindBus(FakeBus):
+        async def request(self, cp_id: str, mid: str, action: str, *_: Any) -> dict[str, Any]:
+            raise Overloaded(action, 7.2)
+
+    session, ws, _, _ = make(bus=BehindBus())
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "b1", "BootNotification", BOOT)
+    await ws.wait_sent(1)
+    [[kind, message_id, code, description, details]] = ws.sent
+    assert (kind, message_id, code) == (4, "b1", "InternalError")
+    assert "busy" in description and details == {"retryAfterSeconds": 8}
     await ws.close()
     await running
 

@@ -58,6 +58,7 @@ async def main(settings: Settings | None = None) -> None:
         bundle_wait=settings.bundle_wait_ms / 1000,
         bundle_requests=settings.bundle_requests,
         request_bundles_in_flight=settings.request_bundles_in_flight,
+        refuse_calls_behind=settings.refuse_calls_behind,
     )
     log.info(
         "bundles: notifications %s (one per action per %s ms), decision calls %s (%d in flight)",

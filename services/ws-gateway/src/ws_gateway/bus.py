@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import zlib
 from collections.abc import Callable
@@ -68,6 +69,21 @@ class Unroutable(Exception):
     """The broker returned the message: nobody owns that routing key."""
 
 
+class Overloaded(Exception):
+    """The owner of a decision call's action is too far behind to answer it in time: the call
+    is refused before it is sent (the CP retries it after `retry_after` seconds)."""
+
+    def __init__(self, action: str, behind: float) -> None:
+        super().__init__(f"{action}: the oldest call waits for {behind:.1f} s")
+        self.action = action
+        self.behind = behind
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds: about the time the backlog in front of the call takes to clear."""
+        return max(1, math.ceil(self.behind))
+
+
 class GatewayBus:
     """One AMQP connection; queue `gateway.<id>` carries replies, commands and control."""
 
@@ -80,6 +96,7 @@ class GatewayBus:
         bundle_wait: float = 0.0,
         bundle_requests: bool = True,
         request_bundles_in_flight: int = 2,
+        refuse_calls_behind: float = 0.0,
     ) -> None:
         self.instance_id = instance_id
         # CALLs ready in one turn of the event loop (or within the wait) leave in one message
@@ -90,6 +107,9 @@ class GatewayBus:
         self._requests = Gatherer(
             "request", self._publish_requests, in_flight=max(1, request_bundles_in_flight)
         )
+        # Decision calls of an action whose oldest unanswered call has waited this long are
+        # refused at once (0: never); see `Overloaded`.
+        self._refuse_behind = refuse_calls_behind
         # Queue `gateway.<id>`: replies to its calls and RPCs, and what it is bound to.
         self.client = BusClient(
             url, name=f"ws-gateway {instance_id}", prefetch=prefetch, reply_queue=self.queue_name
@@ -245,7 +265,13 @@ class GatewayBus:
         received: datetime,
         timeout: float,
     ) -> dict[str, Any]:
-        """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError)."""
+        """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError,
+        Overloaded)."""
+        now = asyncio.get_running_loop().time()
+        if self._refuse_behind and self._bundle_requests:
+            behind = self._requests.behind(action, now)
+            if behind >= self._refuse_behind:
+                raise Overloaded(action, behind)
         deadline = handling_deadline(timeout)
         tp = tracing.traceparent()
         if not self._bundle_requests:
@@ -257,7 +283,7 @@ class GatewayBus:
         self._requests.add(
             action,
             Waiting(
-                cp_id, message_id, received.isoformat(), payload, future, timeout, deadline, tp
+                cp_id, message_id, received.isoformat(), payload, future, timeout, deadline, tp, now
             ),
         )
         # The whole wait, queued behind busy bundles included, is bounded by `timeout`; a call
@@ -321,7 +347,7 @@ class GatewayBus:
         except Exception as exc:
             results = exc
         finally:
-            self._requests.done(action)
+            self._requests.done(action, waiting)
         settle(waiting, results)
 
     async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ class Waiting:
     timeout: float = 0.0  # decision calls: how long to wait for the answer
     deadline: int = 0  # decision calls: the service starts no later, ms (HEADER_DEADLINE)
     traceparent: str | None = None  # the call's span, when traces are on
+    queued: float = 0.0  # loop time it came in (decision calls: how long its action is behind)
 
 
 BUNDLED = Histogram(
@@ -63,6 +65,8 @@ class Gatherer:
         self._limit = in_flight
         self._waiting: dict[str, list[Waiting]] = {}
         self._out: dict[str, int] = {}
+        # Gated: when the first call of each bundle still awaiting its answer came in.
+        self._out_since: dict[str, list[float]] = {}
         self._last_flush: dict[str, float] = {}  # loop time of an action's last bundle (paced)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -85,9 +89,23 @@ class Gatherer:
         if len(waiting) >= BUNDLE_MAX:
             self._flush(action)
 
-    def done(self, action: str) -> None:
+    def behind(self, action: str, now: float) -> float:
+        """Seconds the oldest call of `action` not yet answered has waited (gated; 0: none):
+        how far behind the owner of the action is."""
+        since = self._out_since.get(action)
+        oldest = min(since) if since else now
+        waiting = self._waiting.get(action)
+        if waiting:
+            oldest = min(oldest, waiting[0].queued)
+        return max(0.0, now - oldest)
+
+    def done(self, action: str, bundle: list[Waiting] | None = None) -> None:
         """A gated bundle of `action` is through: what queued behind it may leave."""
         self._out[action] -= 1
+        since = self._out_since.get(action)
+        if bundle and since:
+            with contextlib.suppress(ValueError):
+                since.remove(bundle[0].queued)
         if action in self._waiting and self._gate_open(action):
             self._flush(action)
 
@@ -102,6 +120,7 @@ class Gatherer:
                 self._last_flush[action] = asyncio.get_running_loop().time()
             if self._limit:
                 self._out[action] = self._out.get(action, 0) + 1
+                self._out_since.setdefault(action, []).append(waiting[0].queued)
             task = asyncio.create_task(self._send(action, waiting))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

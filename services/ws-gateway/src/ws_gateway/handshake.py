@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
+import random
 import weakref
 from http import HTTPStatus
 from urllib.parse import unquote
@@ -28,6 +30,16 @@ OCPP_PATH = "/ocpp/"
 HANDSHAKES = Counter(
     "csms_gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"]
 )
+
+
+# Refused for overload (503), a CP is told to come back after 1 to this many seconds, spread at
+# random so that a storm's refusals do not all return in the same second.
+RETRY_SPREAD_SECONDS = 10
+
+
+def retry_after(spread: float) -> str:
+    """A Retry-After value: whole seconds, 1 to 1 + `spread`, at random."""
+    return str(1 + random.randint(0, max(0, math.ceil(spread))))
 
 
 def cp_id_of(path: str) -> str | None:
@@ -56,6 +68,12 @@ class Handshakes:
         self._handshakes = AddressLimiter(
             settings.handshakes_per_address_per_second, settings.handshake_burst_per_address
         )
+        # An address over its budget comes back when its bucket has refilled.
+        self._address_spread = (
+            settings.handshake_burst_per_address / settings.handshakes_per_address_per_second
+        )
+        self._max_pending = settings.max_pending_handshakes
+        self._pending = 0  # handshakes waiting for the registry's admission
         self._trusted = [ipaddress.ip_network(net) for net in settings.trusted_proxies]
         # Failed or unauthenticated handshakes per (CP id, source address): a stranger's
         # failures never spend the budget of the real CP at its own address.
@@ -63,6 +81,7 @@ class Handshakes:
             settings.handshakes_per_charge_point_per_second,
             settings.handshake_burst_per_charge_point,
         )
+        self._failure_spread = 1 / settings.handshakes_per_charge_point_per_second
         # Decisions made in process_request, read by the connection handler.
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, Decision] = (
             weakref.WeakKeyDictionary()
@@ -75,22 +94,39 @@ class Handshakes:
     async def process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        """Decide the handshake; a refusal of a well-formed CP id goes to its message log (the
-        reason and status only: never the request's headers, which hold its credentials)."""
+        """Decide the handshake. Every refusal at `/ocpp/...` is logged; one of a well-formed
+        CP id also goes to its message log (the reason and status only: never the request's
+        headers, which hold its credentials)."""
         response = await self._decide(connection, request)
-        if response is not None and self._log is not None:
-            cp_id = cp_id_of(request.path.split("?", 1)[0])
-            if cp_id is not None and is_charge_point_id(cp_id):
-                self._log.event(
-                    cp_id,
-                    RecordKind.REFUSED,
-                    {
-                        "status": response.status_code,
-                        "reason": response.body.decode("utf-8", "replace").strip(),
-                        "address": self._client_address(connection, request),
-                        "gateway": self._log.gateway,
-                    },
-                )
+        if response is None:
+            return None
+        cp_id = cp_id_of(request.path.split("?", 1)[0])
+        if cp_id is None:
+            return response
+        reason = response.body.decode("utf-8", "replace").strip()
+        address = self._client_address(connection, request)
+        log.log(
+            logging.WARNING if response.status_code >= 500 else logging.INFO,
+            "handshake of %r from %s refused: %d %s%s",
+            cp_id[:64],
+            address,
+            response.status_code,
+            reason,
+            f" (Retry-After {response.headers['Retry-After']} s)"
+            if "Retry-After" in response.headers
+            else "",
+        )
+        if self._log is not None and is_charge_point_id(cp_id):
+            self._log.event(
+                cp_id,
+                RecordKind.REFUSED,
+                {
+                    "status": response.status_code,
+                    "reason": reason,
+                    "address": address,
+                    "gateway": self._log.gateway,
+                },
+            )
         return response
 
     async def _decide(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -124,17 +160,34 @@ class Handshakes:
         address = self._client_address(connection, request)
         if not self._handshakes.allow(address):
             HANDSHAKES.labels("throttled").inc()
-            return connection.respond(
-                HTTPStatus.TOO_MANY_REQUESTS, "Too many handshakes from this address\n"
+            return _later(
+                connection,
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "Too many handshakes from this address",
+                self._address_spread,
             )
         pair = f"{cp_id} {address}"
         if self._failures.exhausted(pair):
             HANDSHAKES.labels("throttled").inc()
-            return connection.respond(
+            return _later(
+                connection,
                 HTTPStatus.TOO_MANY_REQUESTS,
-                "Too many failed or unauthenticated handshakes for this charge point id\n",
+                "Too many failed or unauthenticated handshakes for this charge point id",
+                self._failure_spread,
             )
-        response = await self._admit(connection, request, cp_id)
+        if self._pending >= self._max_pending:
+            HANDSHAKES.labels("overloaded").inc()
+            return _later(
+                connection,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "Too many charge points are connecting at once",
+                RETRY_SPREAD_SECONDS,
+            )
+        self._pending += 1
+        try:
+            response = await self._admit(connection, request, cp_id)
+        finally:
+            self._pending -= 1
         decision = self._admitted.get(connection)
         if decision is None or not decision.authenticated:
             self._failures.allow(pair)  # spends a token
@@ -172,14 +225,15 @@ class Handshakes:
                 client_cn=_client_cn(connection),
             )
         except (RpcError, RpcUnavailable) as exc:
-            log.warning("cannot admit %s: registry unavailable (%s)", cp_id, exc)
             HANDSHAKES.labels("unavailable").inc()
-            return connection.respond(
-                HTTPStatus.SERVICE_UNAVAILABLE, "The central system cannot admit CPs right now\n"
+            return _later(
+                connection,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"The central system cannot admit CPs right now ({exc})",
+                RETRY_SPREAD_SECONDS,
             )
         if not decision.allowed:
             HANDSHAKES.labels("refused").inc()
-            log.info("%s refused at handshake: %s", cp_id, decision.reason)
             if decision.status == HTTPStatus.UNAUTHORIZED:
                 return _unauthorized(connection, decision.reason)
             return connection.respond(HTTPStatus(decision.status), decision.reason + "\n")
@@ -194,6 +248,15 @@ def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Netwo
     except ValueError:
         return False
     return any(ip in net for net in networks)
+
+
+def _later(
+    connection: ServerConnection, status: HTTPStatus, reason: str, spread: float
+) -> Response:
+    """A refusal the CP should retry, with a Retry-After spread over `spread` seconds."""
+    response = connection.respond(status, reason + "\n")
+    response.headers["Retry-After"] = retry_after(spread)
+    return response
 
 
 def _unauthorized(connection: ServerConnection, reason: str) -> Response:

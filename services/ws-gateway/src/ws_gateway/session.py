@@ -37,7 +37,7 @@ from csms_shared.ocpp.framing import (
 )
 from csms_shared.ocpp.v16.actions import ACTIONS, CP_TO_CS_ACTIONS
 
-from .bus import GatewayBus, Unroutable
+from .bus import GatewayBus, Overloaded, Unroutable
 from .commands import Commands
 from .limits import TokenBucket
 from .message_log import MessageLog
@@ -55,6 +55,14 @@ CALL_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 THROTTLED = Counter("csms_gateway_throttled_total", "CALLs refused by the per-CP rate limit")
+REFUSED_BEHIND = Counter(
+    "csms_gateway_calls_refused_overload_total",
+    "Decision calls refused at once: their service was too far behind to answer in time",
+    ["action"],
+)
+# One warning per action per this many seconds while its calls are refused (each is counted).
+REFUSAL_LOG_EVERY = 10.0
+_refusals_logged: dict[str, tuple[float, int]] = {}
 
 # Label children looked up once, not per frame (labels() takes a lock and builds a tuple).
 _FRAME_CALL = FRAMES_IN.labels("call")
@@ -310,6 +318,12 @@ class ChargePointSession:
             )
         except Unroutable:
             raise NotImplementedOcppError(f"No service handles {call.action}") from None
+        except Overloaded as exc:
+            _refused_behind(exc)
+            raise InternalError(
+                f"The central system is busy: {call.action} was not taken; retry later",
+                {"retryAfterSeconds": exc.retry_after},
+            ) from None
         except TimeoutError:
             raise InternalError(f"{call.action} was not answered in time; retry later") from None
         if "error" in reply:
@@ -335,3 +349,23 @@ class ChargePointSession:
             return False
         self._commands.enqueue(message)
         return True
+
+
+def _refused_behind(exc: Overloaded) -> None:
+    """Count a refused decision call; warn once per action every REFUSAL_LOG_EVERY seconds
+    with how many were refused since the last warning."""
+    REFUSED_BEHIND.labels(exc.action).inc()
+    now = time.monotonic()
+    last, count = _refusals_logged.get(exc.action, (0.0, 0))
+    if now - last < REFUSAL_LOG_EVERY:
+        _refusals_logged[exc.action] = (last, count + 1)
+        return
+    _refusals_logged[exc.action] = (now, 0)
+    log.warning(
+        "overload: %s calls refused (retry after %d s); the oldest unanswered one has waited"
+        " %.1f s; %d more refused since the last warning",
+        exc.action,
+        exc.retry_after,
+        exc.behind,
+        count,
+    )

@@ -50,6 +50,14 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     # answers it with one reply, from one transaction. Same upgrade order.
     bundle_requests: bool = True
     request_bundles_in_flight: int = Field(default=2, ge=1, le=64)
+    # Overload: when the oldest unanswered decision call of an action has waited this long
+    # (its service is that far behind), new calls of the action are refused at once with an
+    # InternalError naming `retryAfterSeconds`, instead of queueing to time out after
+    # call_timeout (0: never; needs bundle_requests).
+    refuse_calls_behind: float = Field(default=10.0, ge=0)
+    # Overload: handshakes waiting for the registry's admission at once, at most; more are
+    # answered 503 with a Retry-After at once (a connect storm is paced, not left hanging).
+    max_pending_handshakes: int = Field(default=2000, ge=1)
     drain_timeout: float = Field(default=10.0, gt=0)
     drain_spread_seconds: float = Field(default=2.0, ge=0, description="close CPs as a ramp")
     # Proxies (CIDRs) whose X-Forwarded-For names the CP's address for the handshake limits.

@@ -1,0 +1,162 @@
+"""Past its peak the gateway answers at once: 503/429 with Retry-After to a connect storm, and an
+early refusal (`Overloaded`) of decision calls its service is too far behind on; test_session
+checks what the CP gets then."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
+
+from csms_shared.bus.topology import HEADER_BUNDLE
+from ws_gateway.bus import GatewayBus, Overloaded
+from ws_gateway.handshake import SUBPROTOCOL, Handshakes
+from ws_gateway.settings import Settings
+
+
+class HeldRpc:
+    """The registry's admission RPC: every request waits until the test releases it."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.changed = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def call(self, service: str, method: str, params: Any, timeout: float) -> Any:
+        self.asked += len(params["handshakes"])
+        self.changed.set()
+        await self.release.wait()
+        return {
+            "decisions": [{"allowed": True, "securityProfile": 0, "registrationStatus": "Accepted"}]
+            * len(params["handshakes"])
+        }
+
+    async def wait_asked(self, count: int) -> None:
+        while self.asked < count:
+            self.changed.clear()
+            await self.changed.wait()
+
+
+@asynccontextmanager
+async def gateway(rpc: HeldRpc, **settings: Any) -> AsyncIterator[str]:
+    """A WebSocket server deciding handshakes as the gateway does; its ws:// base URL."""
+    handshakes = Handshakes(Settings(**settings), rpc, tls=False)  # type: ignore[arg-type]
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(
+        handler,
+        "127.0.0.1",
+        0,
+        process_request=handshakes.process_request,
+        subprotocols=[Subprotocol(SUBPROTOCOL)],
+    ) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/ocpp"
+
+
+async def open_ws(url: str) -> Any:
+    return await connect(url, subprotocols=[Subprotocol(SUBPROTOCOL)], open_timeout=5)
+
+
+async def test_handshakes_past_the_pending_bound_get_503_with_retry_after(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rpc = HeldRpc()
+    async with gateway(rpc, max_pending_handshakes=2) as url:
+        waiting = [asyncio.create_task(open_ws(f"{url}/CP-{n}")) for n in range(2)]
+        await rpc.wait_asked(2)
+        with caplog.at_level(logging.INFO, "ws_gateway.handshake"):
+            with pytest.raises(InvalidStatus) as refused:
+                await open_ws(f"{url}/CP-2")
+        response = refused.value.response
+        assert response.status_code == 503
+        assert 1 <= int(response.headers["Retry-After"]) <= 11
+        assert b"Too many charge points are connecting at once" in response.body
+        assert any(
+            "'CP-2'" in r.getMessage() and "503" in r.getMessage() and r.levelname == "WARNING"
+            for r in caplog.records
+        )
+        rpc.release.set()
+        for ws in await asyncio.gather(*waiting):
+            assert ws.subprotocol == SUBPROTOCOL
+            await ws.close()
+        # With the admissions through, the bound is free again.
+        ws = await open_ws(f"{url}/CP-2")
+        await ws.close()
+
+
+async def test_an_address_over_its_budget_gets_429_with_retry_after(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rpc = HeldRpc()
+    rpc.release.set()
+    async with gateway(
+        rpc, handshakes_per_address_per_second=0.5, handshake_burst_per_address=1
+    ) as url:
+        ws = await open_ws(f"{url}/CP-A")
+        with caplog.at_level(logging.INFO, "ws_gateway.handshake"):
+            with pytest.raises(InvalidStatus) as refused:
+                await open_ws(f"{url}/CP-B")
+        await ws.close()
+    response = refused.value.response
+    assert response.status_code == 429
+    # Spread over the time the address's bucket takes to refill (burst / rate = 2 s).
+    assert 1 <= int(response.headers["Retry-After"]) <= 3
+    assert any("'CP-B'" in r.getMessage() and "429" in r.getMessage() for r in caplog.records)
+
+
+class HeldClient:
+    """Stands in for the BusClient: each request waits until the test releases it."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.sent: list[str] = []
+        self.another = asyncio.Event()
+
+    async def request(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: Any,
+        timeout: float,
+        **_: Any,
+    ) -> Any:
+        self.sent.append(routing_key)
+        self.another.set()
+        await self.release.wait()
+        count = int((properties.headers or {}).get(HEADER_BUNDLE, 0))
+        return {"items": [{"payload": {}}] * count} if count else {"payload": {}}
+
+
+async def test_decision_calls_of_an_action_too_far_behind_are_refused_before_they_leave() -> None:
+    bus = GatewayBus("amqp://unused/", "gw-1", 10, refuse_calls_behind=0.05)
+    client = HeldClient()
+    bus.client = client  # type: ignore[assignment]
+    now = datetime.now(UTC)
+    first = asyncio.create_task(bus.request("CP-1", "m1", "Authorize", {}, now, 5.0))
+    await asyncio.sleep(0.06)  # the Authorize in flight is now older than the bound
+    with pytest.raises(Overloaded) as refused:
+        await bus.request("CP-2", "m2", "Authorize", {}, now, 5.0)
+    assert refused.value.action == "Authorize" and refused.value.retry_after == 1
+    assert client.sent == ["v16.Authorize"], "the refused call never left"
+    # Another action's service is not behind: its calls go.
+    other = asyncio.create_task(bus.request("CP-3", "m3", "StartTransaction", {}, now, 5.0))
+    client.another.clear()
+    await client.another.wait()
+    assert client.sent == ["v16.Authorize", "v16.StartTransaction"]
+    client.release.set()
+    assert await first == {"payload": {}} and await other == {"payload": {}}
+    # Answered: the action is no longer behind.
+    assert await bus.request("CP-2", "m4", "Authorize", {}, now, 5.0) == {"payload": {}}

@@ -350,3 +350,39 @@ def second_gateway(found: list[dict[str, Any]], old_connection: str) -> str:
         for r in found
         if r["kind"] == "connected" and r["connectionId"] != old_connection
     )
+
+
+async def test_security_events_and_session_warnings_are_in_the_system_log(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    tag = f"T{uuid.uuid4().hex[:10]}"
+    assert (await api.post("/id-tags", json={"idTag": tag})).status_code == 201
+    cp = await connect_cp(cp_id)
+    await cp.call("BootNotification", BOOT)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    await cp.call(
+        "SecurityEventNotification",
+        {"type": "TamperDetectionActivated", "timestamp": now, "techInfo": "lid open"},
+    )
+    started = await cp.call(
+        "StartTransaction", {"connectorId": 1, "idTag": tag, "meterStart": 1000, "timestamp": now}
+    )
+    tx = started["transactionId"]
+    await cp.call("StopTransaction", {"transactionId": tx, "meterStop": 500, "timestamp": now})
+
+    async def warnings() -> list[str]:
+        response = await api.get("/logs", params={"chargePointId": cp_id, "level": "WARNING"})
+        assert response.status_code == 200, response.text
+        found = [entry["message"] for entry in response.json()["items"]]
+        return found if len(found) >= 2 else []
+
+    found = await eventually(warnings)
+    assert sorted(found) == [
+        f"StopTransaction {tx}: meterStop 500 is below meterStart 1000; energy counted as 0",
+        "security event TamperDetectionActivated (reported by the charge point): lid open",
+    ]
+    # The CP's own records show them too, as kinds of their own with their details.
+    kinds = {r["kind"]: r for r in await records(api, cp_id)}
+    assert kinds["warning"]["payload"]["transactionId"] == tx
+    assert kinds["warning"]["gateway"] == "session-service"
+    assert kinds["security"]["payload"]["type"] == "TamperDetectionActivated"

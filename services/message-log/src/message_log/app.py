@@ -7,7 +7,7 @@ from pathlib import Path
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
-from . import reads  # noqa: F401 - importing it registers its RPC methods
+from . import followers, reads  # noqa: F401 - importing them registers their handlers
 from .db import outbox
 from .router import router
 from .settings import Settings

@@ -129,6 +129,8 @@ def log_entry(row: Any) -> dict[str, Any]:
         code = row.payload[0] if isinstance(row.payload, list) and row.payload else "?"
         sent = "sent" if row.direction == "out" else "received"
         message = f"CALLERROR {code} {sent} ({row.action or 'unknown action'})"
+    elif row.kind in (RecordKind.SECURITY, RecordKind.WARNING) and isinstance(row.payload, dict):
+        message = str(row.payload.get("summary") or row.kind)
     else:
         message = _MESSAGES.get(row.kind, row.kind)
     return {
@@ -142,7 +144,8 @@ def log_entry(row: Any) -> dict[str, Any]:
 
 @router.rpc("logs.list", callers={COMMAND_API})
 async def list_logs(params: ListLogs, ctx: Ctx) -> dict[str, Any]:
-    """The system log: connection events, refused handshakes, CALLERRORs, dropped records."""
+    """The system log: connection events, refused handshakes, CALLERRORs, dropped records,
+    security events, the services' warnings."""
     limit, offset = _limit(params.limit, ctx), params.offset
     query = select(*_COLUMNS).where(records.c.level.is_not(None))
     if params.charge_point_id is not None:

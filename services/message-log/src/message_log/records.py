@@ -9,7 +9,8 @@ import orjson
 
 from csms_shared.bus.message_log import RecordKind
 
-_KINDS = frozenset(RecordKind)
+# What a gateway may send; security events and service warnings come from events only.
+_KINDS = frozenset(RecordKind) - {RecordKind.SECURITY, RecordKind.WARNING}
 _DIRECTIONS = frozenset({"in", "out", None})
 _MESSAGE_TYPES = frozenset({2, 3, 4, None})
 # Close codes of a connection that ended as it should: normal, going away, taken over.
@@ -66,7 +67,13 @@ def level_of(kind: str, direction: str | None, mt: int | None, payload: Any) -> 
     if kind == RecordKind.CLOSED:
         code = payload.get("code") if isinstance(payload, dict) else None
         return "INFO" if code in _ORDINARY_CLOSES else "WARNING"
-    if kind in (RecordKind.REFUSED, RecordKind.GAP, RecordKind.MALFORMED):
+    if kind in (
+        RecordKind.REFUSED,
+        RecordKind.GAP,
+        RecordKind.MALFORMED,
+        RecordKind.SECURITY,
+        RecordKind.WARNING,
+    ):
         return "WARNING"
     if mt == 4:
         code = payload[0] if isinstance(payload, list) and payload else None

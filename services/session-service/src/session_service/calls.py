@@ -7,6 +7,7 @@ from datetime import datetime
 
 from prometheus_client import Counter
 
+from csms_shared.contracts.events import SessionWarning
 from csms_shared.ocpp._base import utcnow
 
 from .router import CallCtx
@@ -25,7 +26,23 @@ def received_at(ctx: CallCtx) -> datetime:
     return ctx.received_at or utcnow()
 
 
-def log_warnings(ctx: CallCtx, action: str, warnings: list[str]) -> None:
-    """Nonsensical-but-valid input is accepted; each oddity is logged with its CP."""
+async def log_warnings(
+    ctx: CallCtx, subject: str, warnings: list[str], transaction_id: int | None = None
+) -> None:
+    """Nonsensical-but-valid input is accepted; each oddity is logged with its CP and leaves as
+    `session.warning` (the system log shows it) if the call's transaction commits."""
     for warning in warnings:
-        log.warning("%s %s: %s", ctx.charge_point_id, action, warning)
+        log.warning("%s %s: %s", ctx.charge_point_id, subject, warning)
+    if warnings:
+        await ctx.emit_many(
+            [
+                SessionWarning(
+                    at=received_at(ctx),
+                    charge_point_id=ctx.charge_point_id,
+                    subject=subject,
+                    message=warning,
+                    transaction_id=transaction_id,
+                )
+                for warning in warnings
+            ]
+        )

@@ -114,7 +114,7 @@ async def meter_values(request: MeterValuesRequest, ctx: CallCtx) -> MeterValues
         return MeterValuesResponse()
     tx_id = request.transaction_id
     locked = await mv.lock_transactions(session, [] if tx_id is None else [tx_id])
-    rows, row, event = _readings(request, ctx, locked)
+    rows, row, event = await _readings(request, ctx, locked)
     await mv.insert_rows(session, rows)
     if row is not None:
         sign = mv.SignOfLife(row)
@@ -124,7 +124,7 @@ async def meter_values(request: MeterValuesRequest, ctx: CallCtx) -> MeterValues
     return MeterValuesResponse()
 
 
-def _readings(
+async def _readings(
     request: MeterValuesRequest, ctx: CallCtx, locked: dict[int, Any]
 ) -> tuple[list[dict[str, Any]], Any, MeterValues]:
     """A MeterValues' rows, the transaction they count for (if it is the CP's), its event."""
@@ -149,7 +149,7 @@ def _readings(
         source="MeterValues",
         received=received,
     )
-    log_warnings(ctx, "MeterValues", warnings)
+    await log_warnings(ctx, "MeterValues", warnings, row.id if row is not None else None)
     event = MeterValues(
         at=received, charge_point_id=cp, connector_id=connector, meter_value=request.meter_value
     )
@@ -181,7 +181,7 @@ async def meter_values_batch(calls: list[tuple[MeterValuesRequest, CallCtx]], ct
     signs: dict[int, mv.SignOfLife] = {}
     events: list[Event] = []
     for request, call in fresh:
-        found, row, event = _readings(request, call, locked)
+        found, row, event = await _readings(request, call, locked)
         rows += found
         if row is not None:
             sign = signs.setdefault(row.id, mv.SignOfLife(row))

@@ -126,7 +126,7 @@ async def start_transaction(
             parent_id_tag=info.parent_id_tag,
         )
         return StartTransactionResponse(transaction_id=row.id, id_tag_info=stored)
-    log_warnings(ctx, f"StartTransaction {row.id}", warnings)
+    await log_warnings(ctx, f"StartTransaction {row.id}", warnings, row.id)
     if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
         await reservations.use(session, cp, reservation, row.id, at)
     await ctx.emit(TransactionStarted(at=row.start_time, **transaction_doc(row)))
@@ -234,7 +234,7 @@ async def _start_round(
             )
             responses.append(StartTransactionResponse(transaction_id=row.id, id_tag_info=stored))
             continue
-        log_warnings(call, f"StartTransaction {row.id}", warnings)
+        await log_warnings(call, f"StartTransaction {row.id}", warnings, row.id)
         opened.append((cp, request.connector_id))
         if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
             await reservations.use(session, cp, reservation, row.id, at)

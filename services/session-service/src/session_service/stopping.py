@@ -87,7 +87,9 @@ async def stop_transaction(
         warnings=warnings,
     )
     new = (await apply_stops(session, [stop]))[row.id]
-    log_warnings(ctx, f"StopTransaction {row.id}", new.warnings[len(row.warnings or []) :])
+    await log_warnings(
+        ctx, f"StopTransaction {row.id}", new.warnings[len(row.warnings or []) :], row.id
+    )
     if row.stopped_by == OPERATOR:
         # The CP's own figures replace the operator's estimate; the close stays in the audit.
         await audit(
@@ -192,7 +194,9 @@ async def _stop_round(
     rows: list[dict[str, Any]] = []
     for n, request, call, row, info in stopping:
         new = updated[row.id]
-        log_warnings(call, f"StopTransaction {row.id}", new.warnings[len(row.warnings or []) :])
+        await log_warnings(
+            call, f"StopTransaction {row.id}", new.warnings[len(row.warnings or []) :], row.id
+        )
         if request.transaction_data:
             rows += mv.sampled_rows(
                 request.transaction_data,

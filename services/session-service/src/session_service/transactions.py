@@ -13,7 +13,11 @@ from sqlalchemy import Row, RowMapping, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .db import transaction_audit, transactions, unmatched_stops
+from csms_shared.bus.outbox import emit_many
+from csms_shared.contracts.events import SessionWarning
+from csms_shared.ocpp._base import format_datetime
+
+from .db import outbox, transaction_audit, transactions, unmatched_stops
 from .energy import cost, energy_wh
 
 tx = transactions.c
@@ -280,15 +284,27 @@ async def flag_stale(session: AsyncSession, now: datetime, stale_after: float) -
         update(transactions)
         .where(tx.stop_time.is_(None), tx.stale_since.is_(None), tx.last_seen_at < cutoff)
         .values(stale_since=now)
-        .returning(tx.id, tx.last_seen_at)
+        .returning(tx.id, tx.charge_point_id, tx.last_seen_at)
     )
     flagged = result.all()
+    reason = f"no sign of life for {int(stale_after)} s"
     for row in flagged:
         await audit(
             session,
             row.id,
             "flagged_stale",
-            reason=f"no sign of life for {int(stale_after)} s",
+            reason=reason,
             details={"lastSeen": row.last_seen_at.isoformat()},
         )
+    warnings = [
+        SessionWarning(
+            at=now,
+            charge_point_id=row.charge_point_id,
+            subject=f"Transaction {row.id}",
+            message=f"flagged stale: {reason} (last seen {format_datetime(row.last_seen_at)})",
+            transaction_id=row.id,
+        )
+        for row in flagged
+    ]
+    await emit_many(session, outbox, [(w.key(), w.body()) for w in warnings])
     return [row.id for row in flagged]

@@ -27,6 +27,9 @@ class RecordKind(StrEnum):
     TAKEOVER = "takeover"
     # Records of this CP the gateway dropped (buffer full, broker pushing back): `dropped`.
     GAP = "gap"
+    # Not from a gateway: the message log service records these from events it follows.
+    SECURITY = "security"  # a security event (security.event)
+    WARNING = "warning"  # input session-service accepted but found wrong (session.warning)
 
 
 # Routing key on ocpp.events: an admin changed a CP's level ({chargePointId, level|null}).

@@ -109,6 +109,20 @@ class CommandCompleted(Event):
     batch_id: str | None = None
 
 
+class SessionWarning(Event):
+    """Input session-service accepted but found wrong (meterStop below meterStart, a
+    transactionId of another CP, a timestamp ahead of the clock), or a transaction flagged
+    stale: what the system log (`GET /api/v1/logs`) shows as a WARNING."""
+
+    emitter = "session-service"
+
+    event: Literal["session.warning"] = "session.warning"
+    charge_point_id: str
+    subject: str = Field(description="What it is about: `StopTransaction 42`, `MeterValues`, ...")
+    message: str
+    transaction_id: int | None = None
+
+
 class WebhookDisabled(Event):
     """A webhook failed too long (or an admin disabled it): its pending deliveries cancelled."""
 

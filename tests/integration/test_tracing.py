@@ -153,3 +153,37 @@ async def test_a_cp_calls_spans_share_one_trace(traced_suite: Suite, receiver: R
     # A notification too (it leaves in a bundle: the trace travels with its item).
     found = await eventually(lambda: joined("StatusNotification", "handle StatusNotification"))
     assert ("ws-gateway", "StatusNotification") in found, found
+
+
+async def test_an_rpc_joins_the_trace_of_the_request_that_made_it(
+    traced_suite: Suite, receiver: Receiver
+) -> None:
+    suite = traced_suite
+    cp_id = "CP-traced-3"
+    cp = await ChargePointClient.connect(suite.gateway_url(0), cp_id)
+    try:
+        await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
+    finally:
+        await cp.close()
+    trace = "5cf92f3577b34da6a3ce929d0e0e4737"
+    async with httpx.AsyncClient(
+        base_url=suite.api_url,
+        headers={
+            "Authorization": f"Bearer {ADMIN_KEY}",
+            "traceparent": f"00-{trace}-00f067aa0ba902b8-01",
+        },
+        timeout=30,
+    ) as api:
+        response = await api.get(f"/charge-points/{cp_id}")
+    assert response.status_code == 200, response.text
+
+    async def spans_of_the_trace() -> set[tuple[str, str]] | None:
+        found = {(service, name) for service, name, t in receiver.spans if t == trace}
+        statements = [n for s, n in found if s == "station-registry" and n.startswith(STATEMENTS)]
+        served = ("station-registry", "rpc get_charge_point") in found
+        return found if served and statements else None
+
+    # The REST request, command-api's RPC and the registry's handling with its statements.
+    found = await eventually(spans_of_the_trace, timeout=30)
+    assert ("command-api", "GET /api/v1/charge-points/{id}") in found, found
+    assert ("command-api", "rpc station-registry.get_charge_point") in found, found

@@ -6,8 +6,10 @@ from typing import Any
 
 import orjson
 from aio_pika.exceptions import DeliveryError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
+from .. import tracing
 from ..contracts import problems
 from ..contracts.rpc import RpcParams
 from ..ocpp.framing import find_nul
@@ -60,15 +62,34 @@ class RpcClient:
     async def call(
         self, service: str, method: str, params: dict[str, Any] | None = None, timeout: float = 5.0
     ) -> Any:
-        """The result of `method` on `service`; raises RpcError or RpcUnavailable."""
+        """The result of `method` on `service`; raises RpcError or RpcUnavailable. With traces
+        on, in a client span whose `traceparent` the service's handling joins."""
         try:
             body = orjson.dumps(params or {})
         except TypeError as exc:  # e.g. an integer beyond 64 bits
             raise RpcError("invalid", f"params cannot be sent: {exc}") from None
+        if not tracing.active():
+            return await self._call(service, method, body, None, timeout)
+        with tracing.tracer.start_as_current_span(
+            f"rpc {service}.{method}",
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "amqp", "rpc.service": service, "rpc.method": method},
+        ):
+            headers: dict[str, Any] = {}
+            tracing.inject(headers)
+            return await self._call(service, method, body, headers, timeout)
+
+    async def _call(
+        self,
+        service: str,
+        method: str,
+        body: bytes,
+        headers: dict[str, Any] | None,
+        timeout: float,
+    ) -> Any:
+        properties = message_properties(message_type=method, headers=headers or None)
         try:
-            reply = await self._bus.request(
-                "", rpc_queue(service), body, message_properties(message_type=method), timeout
-            )
+            reply = await self._bus.request("", rpc_queue(service), body, properties, timeout)
         except DeliveryError:
             raise RpcUnavailable("unavailable", f"{service} has no RPC queue") from None
         except TimeoutError:

@@ -8,9 +8,11 @@ lock conflict), `reply`, `ack`. Events and RPCs take the same unit of work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -21,9 +23,11 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .. import tracing
 from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
 from ..settings import default_broker_users
@@ -273,7 +277,8 @@ class ServiceRuntime:
                 )
             params = read_params(self.router.rpc_params[method], message.body)
             async with self.rpc_slots:
-                result = await self.uow.run(method, lambda txn: handler(params, txn.context()))
+                with _rpc_span(method, message):
+                    result = await self.uow.run(method, lambda txn: handler(params, txn.context()))
             body: dict[str, Any] = {"result": result}
         except RpcError as exc:
             body = {"error": {"code": exc.code, "message": exc.message}}
@@ -283,3 +288,18 @@ class ServiceRuntime:
         await self._reply(message, body)
         await message.ack()
         HANDLED.labels("rpc", "error" if "error" in body else "ok").inc()
+
+
+@contextlib.contextmanager
+def _rpc_span(method: str, message: AbstractIncomingMessage) -> Iterator[None]:
+    """With traces on, a server span for an RPC's handling, in the caller's trace."""
+    if not tracing.active():
+        yield
+        return
+    with tracing.tracer.start_as_current_span(
+        f"rpc {method}",
+        context=tracing.extract(message.headers),
+        kind=SpanKind.SERVER,
+        attributes={"rpc.system": "amqp", "rpc.method": method},
+    ):
+        yield

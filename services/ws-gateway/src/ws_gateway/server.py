@@ -239,6 +239,7 @@ class Gateway:
             # permessage-deflate triples an idle connection's memory; off unless asked for.
             compression="deflate" if self.settings.compression else None,
             max_queue=16,
+            open_timeout=self.settings.handshake_timeout,
             server_header="csms-ws-gateway",
             ssl=self._ssl,
             backlog=self.settings.listen_backlog,  # passed on to loop.create_server

@@ -6,7 +6,7 @@ import os
 import secrets
 import socket
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
 from csms_shared.bus.message_log import MessageLogLevel
@@ -19,6 +19,15 @@ def _default_instance_id() -> str:
 
 class Settings(BaseSettings, BrokerSettings, CommonSettings):
     """One gateway process: where it listens and how it bounds each connection."""
+
+    @model_validator(mode="after")
+    def _admission_within_handshake(self) -> Settings:
+        if self.admission_timeout >= self.handshake_timeout:
+            raise ValueError(
+                "admission_timeout must be below handshake_timeout (a CP gets its 503 before"
+                " the handshake is cut)"
+            )
+        return self
 
     model_config = settings_config("GATEWAY_")
 
@@ -72,9 +81,14 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     tls_client_ca_file: str | None = None
     tls_crl_file: str | None = None
     auth_cache_seconds: float = Field(default=60.0, ge=0)
-    # How long a handshake waits for the registry's admission before 503. Under the handshake's
-    # own 10 s limit: in a reconnect storm a slow yes beats a refusal the CP backs off from.
-    admission_timeout: float = Field(default=8.0, gt=0, lt=10)
+    # How long a handshake waits for the registry's admission before 503. Well under the
+    # handshake's own limit: in a reconnect storm a slow yes beats a refusal the CP backs off
+    # from, and a 503 beats a socket closed without an answer.
+    admission_timeout: float = Field(default=8.0, gt=0)
+    # A handshake not through in this many seconds (request read, admission, answer written) is
+    # closed without an answer: kept well above admission_timeout, so that under load the CP
+    # gets the 503 (a loaded event loop reaches a request late).
+    handshake_timeout: float = Field(default=20.0, gt=0)
     # Abuse limits: per-CP message rate (token bucket), handshakes per source address.
     rate_limit_per_second: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=60, ge=1)

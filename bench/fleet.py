@@ -15,7 +15,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -347,6 +347,16 @@ class SimFleet:
             self.call_timeout,
         )
 
+    async def start_all(self, cps: Sequence[SimChargePoint], concurrency: int = 100) -> None:
+        """A transaction on each of `cps`, `concurrency` at a time; failures are counted in
+        Stats and the CP stays without one."""
+        await _each(cps, concurrency, self.start_transaction)
+
+    async def stop_all(self, cps: Sequence[SimChargePoint], concurrency: int = 100) -> None:
+        """Stop the open transaction of each of `cps` that has one, `concurrency` at a time."""
+        charging = [cp for cp in cps if cp.state["tx"] is not None]
+        await _each(charging, concurrency, self.stop_transaction)
+
     # -- living ----------------------------------------------------------------------------
 
     async def live(self, cp: SimChargePoint, behaviour: Behaviour, seconds: float) -> None:
@@ -456,3 +466,21 @@ class SimFleet:
             meter_rows_in_db=int(meter_rows),
             problems=problems[:10],
         )
+
+
+async def _each(
+    cps: Sequence[SimChargePoint],
+    concurrency: int,
+    send: Callable[[SimChargePoint], Awaitable[object]],
+) -> None:
+    """`send` for every CP, `concurrency` at a time; a CallFailed leaves that CP as it was."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(cp: SimChargePoint) -> None:
+        async with gate:
+            try:
+                await send(cp)
+            except CallFailed:
+                pass
+
+    await asyncio.gather(*(one(cp) for cp in cps))

@@ -14,7 +14,6 @@ from pathlib import Path
 import asyncpg
 
 from .context import Bench, free_port, own_pid
-from .cp import CallFailed, SimChargePoint
 from .fleet import Behaviour, SimFleet
 from .load import paced
 from .procs import CpuWatch, listen_drops, open_files, rss_kib
@@ -213,17 +212,8 @@ async def storm(bench: Bench, suite: BenchSuite, fleet: SimFleet, victim: int, s
     moving = [cp for cp in fleet.cps if cp.connected and cp.state["gateway"] == victim]
     charging = moving[: p.storm_charging]
     meter_interval = max(1.0, len(charging) / 100)  # some 100 MeterValues/s in all
-    gate = asyncio.Semaphore(100)
-
-    async def start(cp: SimChargePoint) -> None:
-        async with gate:
-            try:
-                await fleet.start_transaction(cp)
-            except CallFailed:
-                pass
-
     fleet.stats.reset()
-    await asyncio.gather(*(start(cp) for cp in charging))
+    await fleet.start_all(charging)
     charging = [cp for cp in charging if cp.state["tx"] is not None]
     if fleet.stats.failures():
         bench.log(f"  starting transactions: {fleet.stats.report(1.0)}")
@@ -260,15 +250,7 @@ async def storm(bench: Bench, suite: BenchSuite, fleet: SimFleet, victim: int, s
     for task in lives:
         task.cancel()
     await asyncio.gather(*lives, return_exceptions=True)
-
-    async def stop(cp: SimChargePoint) -> None:
-        async with gate:
-            try:
-                await fleet.stop_transaction(cp)
-            except CallFailed:
-                pass
-
-    await asyncio.gather(*(stop(cp) for cp in charging if cp.state["tx"] is not None))
+    await fleet.stop_all(charging)
     fleet.auto_reconnect = False
     survivor_id = suite.gateway(survivor).env["GATEWAY_INSTANCE_ID"]
     presence_started = time.monotonic()

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from .context import Bench, own_pid
-from .cp import CallFailed, SimChargePoint
+from .cp import SimChargePoint
 from .fleet import SimFleet
 from .load import find_peak
 from .procs import CpuWatch
@@ -126,16 +126,7 @@ async def _peaks(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> tuple[floa
 
 async def cost(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     """Heartbeat and MeterValues peaks at `all` against `off`; the writer's backlog."""
-    gate = asyncio.Semaphore(64)
-
-    async def start(cp: SimChargePoint) -> None:
-        async with gate:
-            try:
-                await fleet.start_transaction(cp)
-            except CallFailed:
-                pass
-
-    await asyncio.gather(*(start(cp) for cp in fleet.cps if cp.state.get("tx") is None))
+    await fleet.start_all([cp for cp in fleet.cps if cp.state.get("tx") is None], 64)
     await suite.settle(bench.profile.drain_timeout)
     peaks: dict[str, tuple[float, float]] = {}
     backlog: dict[str, int] = {}

@@ -87,13 +87,11 @@ def _decision_line(stats: Stats) -> tuple[int, Summary, Counter[str], int]:
     return answered, latency, errors, timeouts
 
 
-async def _rss(suite: BenchSuite) -> dict[str, int]:
-    groups = await suite.cpu_groups()
-    return {
-        name: rss_kib(pids[0])
-        for name, pids in groups.items()
-        if name not in ("rabbitmq", "postgres") and pids
-    }
+def _rss(suite: BenchSuite) -> dict[str, int]:
+    """KiB resident of each gateway and service process (from /proc: no query)."""
+    processes = {f"gateway{i}": g for i, g in enumerate(suite.suite.gateways)}
+    processes |= suite.suite.services
+    return {name: rss_kib(suite.pid(process)) for name, process in processes.items()}
 
 
 async def mix(bench: Bench, suite: BenchSuite) -> None:
@@ -133,7 +131,7 @@ async def _mix(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     bench.log(f"overload: the mix holds {peak:.0f} messages/s")
     settled = await suite.settle(p.drain_timeout * 2)
     bench.log(f"  the services settled in {settled:.1f} s")
-    rss_before = await _rss(suite)
+    rss_before = _rss(suite)
     levels: list[Level] = []
     for factor in (2.0, 4.0):
         peak_rss = dict(rss_before)
@@ -157,7 +155,7 @@ async def _mix(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
         bench.figures[f"overload_{factor:.0f}x_recovery"] = recovered
         _report_level(bench, peak, level, recovered, rss_before)
     fleet.auto_reconnect = False
-    await _close_sessions(fleet)
+    await fleet.stop_all(fleet.cps)
     check = await fleet.verify(suite.dsn, settle=p.drain_timeout)
     bench.log(f"  after the overload: {check.line()}")
     for problem in check.problems:
@@ -178,7 +176,7 @@ async def _mix(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
 async def _sample_rss(suite: BenchSuite, peak: dict[str, int], done: asyncio.Event) -> None:
     """Keep each process's largest RSS in `peak`, once a second until `done`."""
     while not done.is_set():
-        for name, kib in (await _rss(suite)).items():
+        for name, kib in _rss(suite).items():
             peak[name] = max(peak.get(name, 0), kib)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), 1.0)
@@ -266,19 +264,6 @@ def _report_level(
             met=verdict(level.disconnected == 0 and recovered <= 30),
         )
     )
-
-
-async def _close_sessions(fleet: SimFleet) -> None:
-    gate = asyncio.Semaphore(100)
-
-    async def stop(cp: SimChargePoint) -> None:
-        async with gate:
-            try:
-                await fleet.stop_transaction(cp)
-            except CallFailed:
-                pass
-
-    await asyncio.gather(*(stop(cp) for cp in fleet.cps if cp.state["tx"] is not None))
 
 
 # -- the connect storm ---------------------------------------------------------------------

@@ -314,16 +314,7 @@ async def meter_values(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None
     """Highest sustained MeterValues rate with every message committed; then the DB check."""
     p = bench.profile
     bench.log("MeterValues: a transaction on every CP, then the ramp")
-    gate = asyncio.Semaphore(64)
-
-    async def start(cp: SimChargePoint) -> None:
-        async with gate:
-            try:
-                await fleet.start_transaction(cp)
-            except CallFailed:
-                pass
-
-    await asyncio.gather(*(start(cp) for cp in fleet.cps))
+    await fleet.start_all(fleet.cps, 64)
     charging = [cp for cp in fleet.cps if cp.state["tx"] is not None]
     await suite.settle(p.drain_timeout)
 
@@ -342,16 +333,9 @@ async def meter_values(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None
         peak, half = await _hold(bench, suite, "MeterValues", fleet, send, SESSIONS, ramp.peak_rate)
     bench.figures["meter_values_rate"] = ramp.peak_rate
 
-    async def stop(cp: SimChargePoint) -> None:
-        async with gate:
-            try:
-                await fleet.stop_transaction(cp)
-            except CallFailed:
-                pass
-
     fleet.stats.reset()
     started = time.monotonic()
-    await asyncio.gather(*(stop(cp) for cp in charging))
+    await fleet.stop_all(charging, 64)
     report = fleet.stats.report(time.monotonic() - started).replace("\n", "\n  ")
     bench.log(f"  stopped {len(charging)} transactions:\n  {report}")
     await suite.wait_drained(*SESSIONS, p.drain_timeout)

@@ -85,6 +85,18 @@ async def traced_suite(
                 suite.stop()
 
 
+def traced_api(suite: Suite, trace: str) -> httpx.AsyncClient:
+    """A REST client whose requests carry a `traceparent` of trace id `trace`."""
+    return httpx.AsyncClient(
+        base_url=suite.api_url,
+        headers={
+            "Authorization": f"Bearer {ADMIN_KEY}",
+            "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
+        },
+        timeout=30,
+    )
+
+
 async def test_a_commands_spans_share_one_trace(traced_suite: Suite, receiver: Receiver) -> None:
     suite = traced_suite
     cp_id = "CP-traced-1"
@@ -98,14 +110,7 @@ async def test_a_commands_spans_share_one_trace(traced_suite: Suite, receiver: R
 
         cp.responder = respond
         trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-        async with httpx.AsyncClient(
-            base_url=suite.api_url,
-            headers={
-                "Authorization": f"Bearer {ADMIN_KEY}",
-                "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
-            },
-            timeout=30,
-        ) as api:
+        async with traced_api(suite, trace) as api:
             response = await api.post(f"/charge-points/{cp_id}/commands/Reset", json=body)
         assert response.status_code == 200, response.text
         assert response.json()["response"] == answer
@@ -166,14 +171,7 @@ async def test_an_rpc_joins_the_trace_of_the_request_that_made_it(
     finally:
         await cp.close()
     trace = "5cf92f3577b34da6a3ce929d0e0e4737"
-    async with httpx.AsyncClient(
-        base_url=suite.api_url,
-        headers={
-            "Authorization": f"Bearer {ADMIN_KEY}",
-            "traceparent": f"00-{trace}-00f067aa0ba902b8-01",
-        },
-        timeout=30,
-    ) as api:
+    async with traced_api(suite, trace) as api:
         response = await api.get(f"/charge-points/{cp_id}")
     assert response.status_code == 200, response.text
 

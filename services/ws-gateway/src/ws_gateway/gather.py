@@ -99,7 +99,7 @@ class Gatherer:
             oldest = min(oldest, waiting[0].queued)
         return max(0.0, now - oldest)
 
-    def done(self, action: str, bundle: list[Waiting] | None = None) -> None:
+    def done(self, action: str, bundle: list[Waiting]) -> None:
         """A gated bundle of `action` is through: what queued behind it may leave."""
         self._out[action] -= 1
         since = self._out_since.get(action)

@@ -103,6 +103,7 @@ async def measure(suite: Suite) -> None:
             ("REST /api/v1/transactions (first 50)", "/api/v1/transactions?limit=50", headers),
             ("console /charge-points", "/charge-points", {}),
             ("console /charge-points?q=Vendor3", "/charge-points?q=Vendor3", {}),
+            ("console /charge-points?q=0099999 (one CP)", "/charge-points?q=0099999", {}),
             ("console /transactions", "/transactions", {}),
         ]
         print(f"{'page':45} {'median ms':>10} {'worst ms':>10}")

@@ -26,15 +26,25 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+# Ports this process handed out: the kernel may offer a port again as soon as its probe socket
+# closes, before the service it was meant for binds it (CI once gave a gateway's public and
+# internal port the same number).
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(preferred: int | None = None) -> int:
-    """`preferred` when nobody listens on it, else any free port."""
-    for port in ([preferred] if preferred else []) + [0]:
+    """`preferred` when nobody listens on it, else any free port not handed out before."""
+    candidates = ([preferred] if preferred else []) + [0] * 100
+    for port in candidates:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return int(s.getsockname()[1])
+            found = int(s.getsockname()[1])
+        if found not in _HANDED_OUT:
+            _HANDED_OUT.add(found)
+            return found
     raise RuntimeError("no free port")
 
 

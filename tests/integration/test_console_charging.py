@@ -168,3 +168,50 @@ async def test_admin_creates_a_user_in_the_browser(page: Page, console_url: str)
     await page.goto(console_url + "/users")
     await expect(page.locator('tr[data-user="ops-browser"]')).to_contain_text("operator")
     await screenshot(page, "users")
+
+
+async def test_a_tariff_made_in_the_browser_prices_the_cps_next_transaction(
+    page: Page, console_url: str, cp_id: str, connect_cp: Any, api: Any
+) -> None:
+    name = f"Depot {cp_id[-8:]}"
+    await log_in_as_admin(page, console_url)
+    await page.goto(console_url + "/tariffs")
+    await page.click("#new-tariff summary")
+    await page.fill("#new-tariff input[name=name]", name)
+    await page.fill("#new-tariff input[name=pricePerKwh]", "0.5")
+    await page.fill("#new-tariff input[name=currency]", "eur")
+    await page.fill("#new-tariff input[name=chargePointIds]", cp_id)
+    await page.click("#new-tariff button[type=submit]")
+    # A lower-case currency is refused with the reason, nothing is stored.
+    await expect(page.locator("#new-tariff .outcome-text")).to_contain_text("currency")
+    await page.fill("#new-tariff input[name=currency]", "EUR")
+    await page.click("#new-tariff button[type=submit]")
+    await expect(page.locator("#new-tariff .outcome-text")).to_have_text(f"Created tariff {name}")
+    await page.goto(console_url + "/tariffs")
+    row = page.locator("#tariffs tr", has_text=name)
+    await expect(row.locator(".scope")).to_have_text(cp_id)
+    await row.locator("a").click()
+    await page.fill("input[name=sessionFee]", "1")
+    await page.click("form.card button[type=submit]")
+    await expect(page.locator("form.card .outcome-text")).to_have_text("Saved")
+    await screenshot(page, "tariff")
+
+    tag = f"T{cp_id[-10:].upper()}"
+    assert (await api.post("/id-tags", json={"idTag": tag})).status_code == 201
+    cp = await connect_cp(cp_id)
+    await cp.call("BootNotification", BOOT)
+    started = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": "2026-11-21T08:00:00Z"},
+    )
+    tx = started["transactionId"]
+    await cp.call(
+        "StopTransaction",
+        {"transactionId": tx, "meterStop": 2000, "timestamp": "2026-11-21T08:30:00Z"},
+    )
+    await page.goto(
+        f"{console_url}/reports/energy?cp={cp_id}&from=2026-11-21T00:00:00Z&to=2026-11-22T00:00:00Z"
+    )
+    # 1 + 2 kWh x 0.50
+    await expect(page.locator("#by-tariff")).to_contain_text(name)
+    await expect(page.locator("#by-tariff")).to_contain_text("2 EUR")

@@ -23,6 +23,7 @@ from csms_shared.ocpp.v16.messages import MeterValuesRequest
 from session_service.app import migrate
 from session_service.db import outbox
 from session_service.handlers import meter_values, meter_values_batch
+from session_service.meter_partitions import maintain as maintain_partitions
 from session_service.router import router
 from session_service.settings import Settings
 from tests.integration.groups import CountingUnitOfWork, call, in_one_group, one_by_one
@@ -38,7 +39,10 @@ async def schema(infra: Infra) -> AsyncIterator[tuple[async_sessionmaker[AsyncSe
     settings = Settings(database_url=infra.database_url)
     await asyncio.to_thread(migrate, settings)
     engine = create_engine(infra.database_url, pool_size=2)
-    yield session_factory(engine), settings
+    sessions = session_factory(engine)
+    # Meter values are partitioned by the month received: T0's month must have its partition.
+    await maintain_partitions(sessions, settings, today=T0.date())
+    yield sessions, settings
     await engine.dispose()
 
 

@@ -114,3 +114,19 @@ def test_cost_is_fee_plus_energy_at_price_to_the_cent(
     energy: int, price: Decimal, fee: Decimal, expected: Decimal
 ) -> None:
     assert cost(energy, price, fee) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "per_minute", "expected"),
+    [
+        (600, Decimal("0.10"), Decimal("4.75")),  # 3.75 + 1.00 for 10 minutes
+        (90, Decimal("0.10"), Decimal("3.90")),  # by the second: 1.5 minutes
+        (1, Decimal("0.0001"), Decimal("3.75")),  # a fraction of a cent rounds away
+        (0, Decimal("5"), Decimal("3.75")),
+    ],
+)
+def test_cost_adds_the_minutes_at_the_fee_per_minute(
+    seconds: int, per_minute: Decimal, expected: Decimal
+) -> None:
+    price = Decimal("0.30")
+    assert cost(12_500, price, Decimal(0), per_minute_fee=per_minute, seconds=seconds) == expected

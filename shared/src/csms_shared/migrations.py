@@ -11,9 +11,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def _run(connection: Connection, metadata: MetaData, schema: str) -> None:
+    partitions: set[str] = set()
+
     def only_own_schema(name: str | None, type_: str, parent_names: object) -> bool:
-        # Autogenerate compares this service's schema only, never its neighbours'.
-        return type_ != "schema" or name == schema
+        # Autogenerate compares this service's schema only, never its neighbours', and never
+        # the partitions of a partitioned table: the service creates and drops those as time
+        # passes (csms_shared.partitions); the model describes their parent.
+        if type_ == "schema":
+            return name == schema
+        return not (type_ == "table" and name in partitions)
 
     context.configure(
         connection=connection,
@@ -32,6 +38,15 @@ def _run(connection: Connection, metadata: MetaData, schema: str) -> None:
         ).first()
         if exists is None:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        partitions.update(
+            connection.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = :s AND c.relispartition AND c.relkind IN ('r', 'p')"
+                ),
+                {"s": schema},
+            ).scalars()
+        )
         context.run_migrations()
 
 

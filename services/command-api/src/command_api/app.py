@@ -41,6 +41,7 @@ from .api import (
     message_log,
     network,
     sessions,
+    tariffs,
     users,
     webhooks,
 )
@@ -53,6 +54,7 @@ from .db import outbox
 from .dead_letters import SERVICE_QUEUES
 from .dispatcher import Dispatcher
 from .intake import Intake
+from .local_list_resync import LocalListResync
 from .recorder import expire_lost, prune
 from .settings import Settings
 from .webhooks import Webhooks
@@ -138,6 +140,9 @@ def create_app(settings: Settings) -> FastAPI:
         await hooks.start(await dispatcher.connection.channel())
         if settings.read_configuration_at_boot:
             await BootReads(state).start(await dispatcher.connection.channel())
+        resync = LocalListResync(state) if settings.local_list_resync else None
+        if resync is not None:
+            await resync.start(await dispatcher.connection.channel())
         set_build_info("command-api")
         # Queue depths and dead letters of every service, sampled here: this process may
         # read the dead-letter queues, and a passive declaration needs no permission.
@@ -163,6 +168,8 @@ def create_app(settings: Settings) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if resync is not None:
+                await resync.stop()
             await hooks.close()
             await dispatcher.close()
             await engine.dispose()
@@ -192,6 +199,7 @@ def create_app(settings: Settings) -> FastAPI:
         local_list,
         connectors,
         sessions,
+        tariffs,
         keys,
         webhooks,
         dead_letters,

@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from csms_shared.bus.outbox import outbox_table
 
@@ -97,6 +97,20 @@ webhook_bindings = Table(
     "webhook_bindings",
     metadata,
     Column("binding_key", String(200), primary_key=True),
+)
+
+# The Local Authorization List each CP was last synchronised to (`parent_id_tags`, lower case;
+# None: every id tag), and whether an id tag of that scope changed since (`stale`): with
+# API_LOCAL_LIST_RESYNC on, a stale list is synchronised again once `due_at` has come.
+local_list_syncs = Table(
+    "local_list_syncs",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("parent_id_tags", ARRAY(String(20))),
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+    Column("stale", Boolean, nullable=False, server_default=text("false")),
+    Column("due_at", DateTime(timezone=True)),
+    Index("ix_local_list_syncs_due", "due_at", postgresql_where=text("stale")),
 )
 
 webhook_deliveries = Table(

@@ -1,6 +1,7 @@
 """The REST resources: the models of what the owning services answer (csms_shared.contracts)."""
 
 from csms_shared.contracts.resources import (
+    AppliedTariff,
     Approval,
     AuditEntry,
     CertificateRequest,
@@ -12,6 +13,7 @@ from csms_shared.contracts.resources import (
     DataTransferRecord,
     EnergyReport,
     EnergyRow,
+    EnergyTariffTotal,
     EnergyTotal,
     GatewayStatus,
     IdTag,
@@ -32,12 +34,14 @@ from csms_shared.contracts.resources import (
     SecurityEvent,
     StatusRecord,
     SuiteStatus,
+    Tariff,
     Transaction,
     TransactionDetail,
     UnmatchedStop,
 )
 
 __all__ = [
+    "AppliedTariff",
     "Approval",
     "AuditEntry",
     "CertificateRequest",
@@ -49,6 +53,7 @@ __all__ = [
     "DataTransferRecord",
     "EnergyReport",
     "EnergyRow",
+    "EnergyTariffTotal",
     "EnergyTotal",
     "GatewayStatus",
     "IdTag",
@@ -69,6 +74,7 @@ __all__ = [
     "SecurityEvent",
     "StatusRecord",
     "SuiteStatus",
+    "Tariff",
     "Transaction",
     "TransactionDetail",
     "UnmatchedStop",

@@ -50,6 +50,11 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     # GetConfiguration to every CP after each accepted BootNotification (the snapshot, and the
     # SupportedFeatureProfiles that commands are checked against).
     read_configuration_at_boot: bool = True
+    # Synchronise a CP's Local Authorization List again (Differential) when an id tag of the
+    # scope it was last synchronised to changes: after this many seconds (changes within them
+    # go in one SendLocalList), and for a CP offline then, once it connects.
+    local_list_resync: bool = False
+    local_list_resync_delay: float = Field(default=5.0, ge=0)
     # Finished commands (and webhook deliveries) older than this many days are deleted (None:
     # kept for ever); pending ones stay.
     command_retention_days: float | None = Field(default=None, gt=0)

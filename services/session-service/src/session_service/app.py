@@ -1,4 +1,4 @@
-"""main(): settings -> database -> broker -> consume; the sweep beside it."""
+"""main(): settings -> database -> broker -> consume; the sweep and partition upkeep beside it."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from . import (  # noqa: F401
     local_list_sync,
     rpc_id_tags,
     rpc_reports,
+    rpc_tariffs,
     rpc_transactions,
     starting,
     stopping,
+    tariffs,
 )
 from .db import outbox
 from .gauges import transactions_sampler
+from .meter_partitions import keep_meter_partitions
 from .router import router
 from .settings import Settings
 from .sweeper import sweep
@@ -40,6 +43,6 @@ async def main(settings: Settings | None = None) -> None:
         router,
         settings or Settings(),
         outbox=outbox,
-        background=[sweep],
+        background=[sweep, keep_meter_partitions],
         samplers=[transactions_sampler],
     )

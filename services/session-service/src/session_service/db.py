@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -13,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
+    Sequence,
     String,
     Table,
     Text,
@@ -20,7 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from csms_shared.bus.outbox import outbox_table
 
@@ -29,6 +33,7 @@ metadata = MetaData(schema=SCHEMA)
 
 ID_TAG = 20  # IdToken: CiString20
 CP_ID = 48
+CP_TAG = 64  # a CP's tag (group), as the registry keeps it
 
 
 def _ts(name: str, **kw: object) -> Column[object]:
@@ -51,6 +56,48 @@ id_tags = Table(
 Index("ux_id_tags_lower", func.lower(id_tags.c.id_tag), unique=True)
 Index("ix_id_tags_parent", func.lower(id_tags.c.parent_id_tag))
 
+# Prices as data: a transaction is priced by the tariff in force for its CP when it starts
+# (tariffs.py says which one wins) and keeps that price for good.
+tariffs = Table(
+    "tariffs",
+    metadata,
+    Column("id", Integer, Identity(start=1), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("price_per_kwh", Numeric(12, 4), nullable=False),
+    Column("session_fee", Numeric(12, 2), nullable=False, server_default="0"),
+    Column("per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
+    Column("currency", String(3), nullable=False),
+    _ts("valid_from"),  # None: since ever
+    _ts("valid_to"),  # None: for good; exclusive
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "valid_to IS NULL OR valid_from IS NULL OR valid_from < valid_to", name="ck_tariffs_valid"
+    ),
+)
+
+# Which CPs a tariff prices: named one by one (`charge_point`) or by a tag the registry gives them.
+tariff_assignments = Table(
+    "tariff_assignments",
+    metadata,
+    Column("tariff_id", Integer, ForeignKey("tariffs.id", ondelete="CASCADE"), nullable=False),
+    Column("target_kind", String(16), nullable=False),  # charge_point | tag
+    Column("target", String(CP_TAG), nullable=False),
+    PrimaryKeyConstraint("tariff_id", "target_kind", "target"),
+    CheckConstraint("target_kind IN ('charge_point', 'tag')", name="ck_tariff_assignments_kind"),
+    Index("ix_tariff_assignments_target", "target_kind", "target"),
+)
+
+# Each CP's tags, followed from the registry's `charge_point.updated` (the registry owns them).
+charge_point_tags = Table(
+    "charge_point_tags",
+    metadata,
+    Column("charge_point_id", String(CP_ID), primary_key=True),
+    Column("tags", ARRAY(String(CP_TAG)), nullable=False, server_default="{}"),
+    _ts("updated_at", nullable=False),
+)
+
 transactions = Table(
     "transactions",
     metadata,
@@ -63,8 +110,15 @@ transactions = Table(
     Column("meter_start", BigInteger, nullable=False),
     _ts("start_time", nullable=False),
     Column("reservation_id", Integer),
-    Column("price_per_kwh", Numeric(12, 4), nullable=False),  # the tariff at start
+    # The tariff at start (None: the SESSION_TARIFF_* fallback) and its prices, kept for good.
+    Column(
+        "tariff_id",
+        Integer,
+        ForeignKey("tariffs.id", ondelete="RESTRICT", name="fk_transactions_tariff"),
+    ),
+    Column("price_per_kwh", Numeric(12, 4), nullable=False),
     Column("session_fee", Numeric(12, 2), nullable=False),
+    Column("per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
     Column("currency", String(3), nullable=False),
     _ts("last_seen_at", nullable=False),  # the last sign of life, by the service's clock
     Column("last_meter_wh", Numeric(20, 3)),  # newest Energy.Active.Import.Register reading
@@ -94,6 +148,7 @@ transactions = Table(
     Index("ix_transactions_cp_start", "charge_point_id", "start_time"),
     Index("ix_transactions_start", "start_time"),
     Index("ix_transactions_stop", "stop_time"),
+    Index("ix_transactions_tariff", "tariff_id", postgresql_where=text("tariff_id IS NOT NULL")),
     Index(
         "ix_transactions_active_connector",
         "charge_point_id",
@@ -108,12 +163,23 @@ transactions = Table(
 )
 Index("ix_transactions_id_tag", func.lower(transactions.c.id_tag), transactions.c.start_time)
 
+# Partitioned tables cannot have identity columns before Postgres 17: a plain sequence.
+meter_value_ids = Sequence("meter_values_id_seq", metadata=metadata)
+
 # Planned for millions of rows: narrow, no foreign keys, one multi-row INSERT per message,
-# read by transaction or by connector in time order.
+# read by transaction or by connector in time order. One partition per UTC month of
+# `received_at` (our clock: a CP's bogus timestamps never miss a partition), created ahead and
+# dropped whole past retention (meter_partitions.py); the indexes on the parent are on each.
 meter_values = Table(
     "meter_values",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "id",
+        BigInteger,
+        meter_value_ids,
+        nullable=False,
+        server_default=meter_value_ids.next_value(),
+    ),
     Column("charge_point_id", String(CP_ID), nullable=False),
     Column("connector_id", Integer, nullable=False),
     Column("transaction_id", Integer),
@@ -127,6 +193,8 @@ meter_values = Table(
     Column("unit", String(12)),
     Column("source", String(16), nullable=False),  # MeterValues | StopTransaction
     _ts("received_at", nullable=False),
+    # A partitioned table's keys must hold its partition key.
+    PrimaryKeyConstraint("id", "received_at"),
     Index(
         "ix_meter_values_transaction",
         "transaction_id",
@@ -134,6 +202,7 @@ meter_values = Table(
         postgresql_where=text("transaction_id IS NOT NULL"),
     ),
     Index("ix_meter_values_connector", "charge_point_id", "connector_id", "timestamp"),
+    postgresql_partition_by="RANGE (received_at)",
 )
 
 # One row per MeterValues message stored: a redelivered or re-sent copy finds its digest here.

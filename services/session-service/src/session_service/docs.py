@@ -64,8 +64,10 @@ def transaction_doc(row: Row[Any]) -> dict[str, Any]:
             "durationSeconds": None if active else duration_seconds(row.start_time, row.stop_time),
             "cost": number(row.cost),
             "currency": row.currency,
+            "tariffId": row.tariff_id,
             "pricePerKwh": number(row.price_per_kwh),
             "sessionFee": number(row.session_fee),
+            "perMinuteFee": number(row.per_minute_fee),
             "active": active,
             "stale": active and row.stale_since is not None,
             "staleSince": iso(row.stale_since),
@@ -74,6 +76,25 @@ def transaction_doc(row: Row[Any]) -> dict[str, Any]:
             "warnings": list(row.warnings or []),
         }
     )
+
+
+def tariff_doc(row: Row[Any], charge_point_ids: list[str], tags: list[str]) -> dict[str, Any]:
+    """A tariff and whom it prices."""
+    return {
+        "tariffId": row.id,
+        "name": row.name,
+        "pricePerKwh": number(row.price_per_kwh),
+        "sessionFee": number(row.session_fee),
+        "perMinuteFee": number(row.per_minute_fee),
+        "currency": row.currency,
+        "validFrom": iso(row.valid_from),
+        "validTo": iso(row.valid_to),
+        "isDefault": row.is_default,
+        "chargePointIds": charge_point_ids,
+        "tags": tags,
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+    }
 
 
 def meter_value_doc(row: Row[Any]) -> dict[str, Any]:

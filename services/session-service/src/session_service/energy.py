@@ -57,7 +57,16 @@ def duration_seconds(start: datetime, stop: datetime) -> int:
     return max(0, int((stop - start).total_seconds()))
 
 
-def cost(energy: int, price_per_kwh: Decimal, session_fee: Decimal) -> Decimal:
-    """What the session costs: the fee plus the energy at the price per kWh, to the cent."""
+def cost(
+    energy: int,
+    price_per_kwh: Decimal,
+    session_fee: Decimal,
+    *,
+    per_minute_fee: Decimal = Decimal(0),
+    seconds: int = 0,
+) -> Decimal:
+    """What the session costs, to the cent: the fee, the energy at the price per kWh, and its
+    time at the fee per minute (by the second: 90 s cost 1.5 minutes)."""
     amount = session_fee + Decimal(energy) / Decimal(1000) * price_per_kwh
+    amount += Decimal(seconds) / Decimal(60) * per_minute_fee
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)

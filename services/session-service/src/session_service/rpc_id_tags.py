@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.events import IdTagChanged
 from csms_shared.contracts.rpc import CreateIdTag, ListIdTags, OfIdTag, UpdateIdTag
 
 from .db import id_tags
@@ -22,24 +23,36 @@ def _match(id_tag: str) -> Any:
     return func.lower(t.id_tag) == id_tag.lower()
 
 
-async def _load(session: AsyncSession, id_tag: str) -> Row[Any]:
-    row = (await session.execute(select(id_tags).where(_match(id_tag)))).first()
+async def _load(session: AsyncSession, id_tag: str, *, lock: bool = False) -> Row[Any]:
+    query = select(id_tags).where(_match(id_tag))
+    row = (await session.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise RpcError("not_found", f"idTag {id_tag!r} is not in the list")
     return row
 
 
-async def _set(session: AsyncSession, id_tag: str, values: dict[str, Any]) -> dict[str, Any]:
+def _changed(row: Row[Any], change: str, before: Row[Any] | None = None) -> IdTagChanged:
+    """`id_tag.changed`: what local lists holding the tag or its group need to know."""
+    return IdTagChanged(
+        id_tag=row.id_tag,
+        change=change,  # type: ignore[arg-type]
+        status=None if change == "deleted" else row.status,
+        parent_id_tag=None if change == "deleted" else row.parent_id_tag,
+        previous_parent_id_tag=(before or row).parent_id_tag if change != "created" else None,
+    )
+
+
+async def _set(ctx: Ctx, id_tag: str, values: dict[str, Any]) -> dict[str, Any]:
+    before = await _load(ctx.session, id_tag, lock=True)
     row = (
-        await session.execute(
+        await ctx.session.execute(
             update(id_tags)
             .where(_match(id_tag))
             .values(**values, updated_at=func.now())
             .returning(id_tags)
         )
-    ).first()
-    if row is None:
-        raise RpcError("not_found", f"idTag {id_tag!r} is not in the list")
+    ).one()
+    await ctx.emit(_changed(row, "updated", before))
     return id_tag_doc(row)
 
 
@@ -57,6 +70,7 @@ async def create_id_tag(fields: CreateIdTag, ctx: Ctx) -> dict[str, Any]:
     ).first()
     if row is None:
         raise RpcError("conflict", f"idTag {fields.id_tag!r} is already in the list")
+    await ctx.emit(_changed(row, "created"))
     return id_tag_doc(row)
 
 
@@ -96,7 +110,7 @@ async def update_id_tag(fields: UpdateIdTag, ctx: Ctx) -> dict[str, Any]:
     changed = fields.model_dump(include=fields.model_fields_set - {"id_tag"})
     if not changed:
         return id_tag_doc(await _load(ctx.session, fields.id_tag))
-    return await _set(ctx.session, fields.id_tag, changed)
+    return await _set(ctx, fields.id_tag, changed)
 
 
 @router.rpc("delete_id_tag", callers={"command-api"})
@@ -104,20 +118,21 @@ async def delete_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
     """Remove an idTag from the list (its transactions stay)."""
     id_tag = params.id_tag
     row = (
-        await ctx.session.execute(delete(id_tags).where(_match(id_tag)).returning(t.id_tag))
+        await ctx.session.execute(delete(id_tags).where(_match(id_tag)).returning(id_tags))
     ).first()
     if row is None:
         raise RpcError("not_found", f"idTag {id_tag!r} is not in the list")
+    await ctx.emit(_changed(row, "deleted"))
     return {"idTag": row.id_tag, "deleted": True}
 
 
 @router.rpc("block_id_tag", callers={"command-api"})
 async def block_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
     """Set an idTag Blocked: Authorize and StartTransaction answer Blocked from now on."""
-    return await _set(ctx.session, params.id_tag, {"status": "Blocked"})
+    return await _set(ctx, params.id_tag, {"status": "Blocked"})
 
 
 @router.rpc("unblock_id_tag", callers={"command-api"})
 async def unblock_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
     """Set an idTag Accepted again (its expiryDate still applies)."""
-    return await _set(ctx.session, params.id_tag, {"status": "Accepted"})
+    return await _set(ctx, params.id_tag, {"status": "Accepted"})

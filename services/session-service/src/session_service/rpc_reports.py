@@ -6,15 +6,15 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import Row, func, literal_column, select
 
 from csms_shared.contracts.rpc import EnergyReport, ListMeterValues, ListReservations
 from csms_shared.ocpp._base import format_datetime, utcnow
 
 from . import reservations
 from .checks import INT32, fits
-from .db import meter_values, transactions
-from .docs import meter_value_doc, number, reservation_doc
+from .db import meter_values, tariffs, transactions
+from .docs import drop_none, meter_value_doc, number, reservation_doc
 from .router import Ctx, router
 
 tx = transactions.c
@@ -25,9 +25,32 @@ def _kwh(wh: Decimal | int | None) -> float:
     return float((Decimal(wh or 0) / 1000).quantize(Decimal("0.001")))
 
 
+def _sums() -> list[Any]:
+    return [
+        func.count().label("transactions"),
+        func.coalesce(func.sum(tx.energy_wh), 0).label("energy_wh"),
+        func.coalesce(func.sum(tx.cost), 0).label("cost"),
+    ]
+
+
+def _figures(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "currency": row.currency,
+        "transactions": row.transactions,
+        "energyWh": int(row.energy_wh),
+        "energyKWh": _kwh(row.energy_wh),
+        "cost": number(row.cost),
+    }
+
+
+def _tariff(row: Row[Any]) -> dict[str, Any]:
+    return drop_none({"tariffId": row.tariff_id, "tariffName": row.tariff_name})
+
+
 @router.rpc("energy_report", callers={"command-api"})
 async def energy_report(params: EnergyReport, ctx: Ctx) -> dict[str, Any]:
-    """kWh and cost per CP and per UTC day of the stop, for transactions stopped in [from, to)."""
+    """kWh and cost per CP, per UTC day of the stop and per tariff, for transactions stopped in
+    [from, to); totals per currency and per tariff."""
     # `to` defaults to now and `from` to 31 days before it; chargePointId narrows to one CP.
     limit, offset = params.limit, params.offset
     end = params.to or utcnow()
@@ -36,34 +59,32 @@ async def energy_report(params: EnergyReport, ctx: Ctx) -> dict[str, Any]:
     if (cp_id := params.charge_point_id) is not None:
         where.append(tx.charge_point_id == cp_id)
     day = func.date(func.timezone("UTC", tx.stop_time)).label("day")
+    priced = transactions.outerjoin(tariffs, tariffs.c.id == tx.tariff_id)
+    tariff = (tx.tariff_id, tariffs.c.name.label("tariff_name"))
     grouped = (
-        select(
-            tx.charge_point_id,
-            day,
-            tx.currency,
-            func.count().label("transactions"),
-            func.coalesce(func.sum(tx.energy_wh), 0).label("energy_wh"),
-            func.coalesce(func.sum(tx.cost), 0).label("cost"),
-        )
+        select(tx.charge_point_id, day, *tariff, tx.currency, *_sums())
+        .select_from(priced)
         .where(*where)
-        .group_by(tx.charge_point_id, literal_column("day"), tx.currency)
+        .group_by(tx.charge_point_id, literal_column("day"), tx.tariff_id, tariffs.c.name)
+        .group_by(tx.currency)
     )
     total = await ctx.session.scalar(select(func.count()).select_from(grouped.subquery()))
     rows = await ctx.session.execute(
-        grouped.order_by(literal_column("day"), tx.charge_point_id, tx.currency)
+        grouped.order_by(
+            literal_column("day"), tx.charge_point_id, tx.tariff_id.nulls_first(), tx.currency
+        )
         .limit(limit)
         .offset(offset)
     )
     totals = await ctx.session.execute(
-        select(
-            tx.currency,
-            func.count().label("transactions"),
-            func.coalesce(func.sum(tx.energy_wh), 0).label("energy_wh"),
-            func.coalesce(func.sum(tx.cost), 0).label("cost"),
-        )
+        select(tx.currency, *_sums()).where(*where).group_by(tx.currency).order_by(tx.currency)
+    )
+    by_tariff = await ctx.session.execute(
+        select(*tariff, tx.currency, *_sums())
+        .select_from(priced)
         .where(*where)
-        .group_by(tx.currency)
-        .order_by(tx.currency)
+        .group_by(tx.tariff_id, tariffs.c.name, tx.currency)
+        .order_by(tx.tariff_id.nulls_first(), tx.currency)
     )
     return {
         "from": format_datetime(start),
@@ -72,24 +93,13 @@ async def energy_report(params: EnergyReport, ctx: Ctx) -> dict[str, Any]:
             {
                 "chargePointId": row.charge_point_id,
                 "day": row.day.isoformat(),
-                "currency": row.currency,
-                "transactions": row.transactions,
-                "energyWh": int(row.energy_wh),
-                "energyKWh": _kwh(row.energy_wh),
-                "cost": number(row.cost),
+                **_tariff(row),
+                **_figures(row),
             }
             for row in rows
         ],
-        "totals": [
-            {
-                "currency": row.currency,
-                "transactions": row.transactions,
-                "energyWh": int(row.energy_wh),
-                "energyKWh": _kwh(row.energy_wh),
-                "cost": number(row.cost),
-            }
-            for row in totals
-        ],
+        "totals": [_figures(row) for row in totals],
+        "byTariff": [{**_tariff(row), **_figures(row)} for row in by_tariff],
         "total": int(total or 0),
         "limit": limit,
         "offset": offset,

@@ -38,3 +38,11 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     stale_after: float = Field(default=86_400.0, gt=0, description="seconds without a sign of life")
     sweep_interval: float = Field(default=30.0, gt=0, description="seconds between sweeps")
     clock_skew: float = Field(default=300.0, ge=0, description="future seconds tolerated")
+    # Meter values are partitioned by UTC month (meter_partitions.py): a month whose every row
+    # is older than this many days is dropped whole (None: kept for ever).
+    meter_values_retention_days: int | None = Field(default=None, ge=1)
+    # Months created ahead of the current one, so a month's first write never waits for DDL.
+    meter_values_partitions_ahead: int = Field(default=2, ge=1, le=24)
+    partition_interval: float = Field(
+        default=3600.0, gt=0, description="seconds between partition maintenance runs"
+    )

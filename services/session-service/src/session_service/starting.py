@@ -27,6 +27,7 @@ from .id_tags import (
     load_id_tags_and_reservations,
 )
 from .router import CallCtx, Ctx, router
+from .tariffs import price_columns, prices
 from .transactions import insert_starts, supersede_open
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ async def start_transaction(
         active_transactions=active,
         reserved_for_other=reserved_for_other,
     )
+    [price] = await prices(session, settings, [(cp, at)])
     start = {
         "charge_point_id": cp,
         "connector_id": connector,
@@ -110,9 +112,7 @@ async def start_transaction(
         "meter_start": request.meter_start,
         "start_time": request.timestamp,
         "reservation_id": reservation if reservation is not None else request.reservation_id,
-        "price_per_kwh": settings.tariff_price_per_kwh,
-        "session_fee": settings.tariff_session_fee,
-        "currency": settings.tariff_currency,
+        **price_columns(price),
         "last_seen_at": received,
         "warnings": warnings,
     }
@@ -180,9 +180,10 @@ async def _start_round(
     found = await load_id_tags_and_reservations(
         session, [(r.id_tag, c.charge_point_id, at) for r, c, _, at in asked], lock=True
     )
+    priced = await prices(session, settings, [(c.charge_point_id, at) for _, c, _, at in asked])
     decided: list[tuple[IdTagInfo, int | None]] = []
     starts: list[dict[str, Any]] = []
-    for (request, call, warnings, at), (tag, held) in zip(asked, found, strict=True):
+    for (request, call, warnings, at), (tag, held), price in zip(asked, found, priced, strict=True):
         cp, connector = call.charge_point_id, request.connector_id
         reservation, reserved_for_other = await reservation_for_start(
             session, cp, connector, request.id_tag, tag, request.reservation_id, at, warnings, held
@@ -211,9 +212,7 @@ async def _start_round(
                 "reservation_id": reservation
                 if reservation is not None
                 else request.reservation_id,
-                "price_per_kwh": settings.tariff_price_per_kwh,
-                "session_fee": settings.tariff_session_fee,
-                "currency": settings.tariff_currency,
+                **price_columns(price),
                 "last_seen_at": received_at(call),
                 "warnings": warnings,
             }

@@ -18,7 +18,7 @@ from csms_shared.contracts.events import SessionWarning
 from csms_shared.ocpp._base import format_datetime
 
 from .db import outbox, transaction_audit, transactions, unmatched_stops
-from .energy import cost, energy_wh
+from .energy import cost, duration_seconds, energy_wh
 
 tx = transactions.c
 
@@ -55,6 +55,10 @@ async def audit(
     )
 
 
+# Every column by name: `RETURNING *` would map them by position, and a column a migration
+# added sits last in the table but wherever db.py declares it.
+_ALL_COLUMNS = ", ".join(column.name for column in transactions.c)
+
 # Built once (the values come as parameters, arrays for a group of calls): building a statement
 # costs more than running it, and asyncpg prepares each once per connection.
 _START_COLUMNS = (
@@ -65,8 +69,10 @@ _START_COLUMNS = (
     ("meter_start", "bigint"),
     ("start_time", "timestamptz"),
     ("reservation_id", "integer"),
+    ("tariff_id", "integer"),
     ("price_per_kwh", "numeric"),
     ("session_fee", "numeric"),
+    ("per_minute_fee", "numeric"),
     ("currency", "varchar"),
     ("last_seen_at", "timestamptz"),
     ("warnings", "text"),  # JSON text, cast below
@@ -77,7 +83,8 @@ _INSERT_STARTS = text(
     " FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _START_COLUMNS)
     + f") AS v({', '.join(name for name, _ in _START_COLUMNS)})"
-    " ON CONFLICT ON CONSTRAINT uq_transactions_start DO NOTHING RETURNING *"
+    " ON CONFLICT ON CONSTRAINT uq_transactions_start DO NOTHING"
+    f" RETURNING {_ALL_COLUMNS}"
 ).columns(*transactions.c)
 _EXISTING_START = select(transactions).where(
     tx.charge_point_id == bindparam("charge_point_id"),
@@ -112,7 +119,7 @@ _APPLY_STOPS = text(
     + ", warnings = CAST(v.warnings AS jsonb) FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _STOP_COLUMNS)
     + f") AS v({', '.join(name for name, _ in _STOP_COLUMNS)})"
-    " WHERE t.id = v.id RETURNING t.*"
+    " WHERE t.id = v.id RETURNING " + ", ".join(f"t.{column.name}" for column in transactions.c)
 ).columns(*transactions.c)
 
 
@@ -221,7 +228,13 @@ def stop_values(
         "stopped_by": stopped_by,
         "close_reason": close_reason,
         "energy_wh": energy,
-        "cost": cost(energy, row.price_per_kwh, row.session_fee),
+        "cost": cost(
+            energy,
+            row.price_per_kwh,
+            row.session_fee,
+            per_minute_fee=row.per_minute_fee,
+            seconds=duration_seconds(row.start_time, stop_time),
+        ),
         "warnings": [*(row.warnings or []), *notes],
     }
 

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -35,6 +36,13 @@ TIMESTAMP = DateTime(timezone=True)
 def _ts(name: str, **kw: object) -> Column[object]:
     return Column(name, TIMESTAMP, **kw)  # type: ignore[arg-type]
 
+
+# The fields `?q=` searches (csms_shared ILIKE semantics), one text apart by U+001F.
+SEARCH_TEXT = (
+    "lower(id || chr(31) || coalesce(name, '') || chr(31) || coalesce(description, '')"
+    " || chr(31) || coalesce(vendor, '') || chr(31) || coalesce(model, '')"
+    " || chr(31) || coalesce(address::text, ''))"
+)
 
 charge_points = Table(
     "charge_points",
@@ -78,7 +86,15 @@ charge_points = Table(
     Column("tags", ARRAY(String(64)), nullable=False, server_default="{}"),
     # Decommissioned: refused at the handshake and left out of lists; its history stays.
     _ts("decommissioned_at"),
+    # What `?q=` searches, lower case, fields apart: one trigram index serves every search.
+    Column("search_text", Text, Computed(SEARCH_TEXT, persisted=True)),
     Index("ix_charge_points_gateway_online", "gateway", "online"),
+    Index(
+        "ix_charge_points_search",
+        "search_text",
+        postgresql_using="gin",
+        postgresql_ops={"search_text": "gin_trgm_ops"},
+    ),
     Index("ix_charge_points_tags", "tags", postgresql_using="gin"),
     Index("ix_charge_points_swept", "gateway", postgresql_where=text("offline_by_sweep")),
 )

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.events import ChargePointUpdated
 from csms_shared.contracts.rpc import (
     DecommissionChargePoint,
     MetadataPatch,
@@ -39,9 +40,18 @@ def _columns(patch: MetadataPatch) -> dict[str, Any]:
 
 
 async def _document(ctx: Ctx, cp_id: str) -> dict[str, Any]:
+    """The CP as reads show it, after announcing it as it is now (`charge_point.updated`)."""
     row = (
         await ctx.session.execute(select(charge_points).where(charge_points.c.id == cp_id))
     ).one()
+    await ctx.emit(
+        ChargePointUpdated(
+            charge_point_id=cp_id,
+            tags=list(row.tags or []),
+            name=row.name,
+            decommissioned=row.decommissioned_at is not None,
+        )
+    )
     connector_rows = (
         await ctx.session.execute(
             select(connectors)

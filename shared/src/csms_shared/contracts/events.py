@@ -17,6 +17,7 @@ from .event_base import (
 )
 from .session_events import (
     CommandCompleted,
+    IdTagChanged,
     MessageLogLevelChanged,
     MeterValues,
     SessionWarning,
@@ -27,6 +28,7 @@ from .session_events import (
 )
 from .station_events import (
     CertificateSignRequested,
+    ChargePointUpdated,
     ConnectorStatus,
     CredentialsChanged,
     DataTransferReceived,
@@ -48,6 +50,7 @@ __all__ = [
     "EVENT_VERSION",
     "At",
     "CertificateSignRequested",
+    "ChargePointUpdated",
     "CommandCompleted",
     "ConnectorStatus",
     "CredentialsChanged",
@@ -57,6 +60,7 @@ __all__ = [
     "FirmwareStatus",
     "GatewayHeartbeat",
     "GatewayStopped",
+    "IdTagChanged",
     "InvalidEvent",
     "LogStatus",
     "MessageLogLevelChanged",
@@ -88,6 +92,7 @@ EVENTS: dict[str, type[Event]] = {
         GatewayStopped,
         StationBooted,
         CredentialsChanged,
+        ChargePointUpdated,
         ConnectorStatus,
         SecurityEvent,
         DiagnosticsStatus,
@@ -100,6 +105,7 @@ EVENTS: dict[str, type[Event]] = {
         TransactionStopped,
         MeterValues,
         SessionWarning,
+        IdTagChanged,
         CommandCompleted,
         WebhookDisabled,
         MessageLogLevelChanged,

@@ -5,13 +5,12 @@ them as response models). Fields an owning service leaves out stay out of the an
 serialize with `exclude_unset`), and a field this version does not know is dropped rather than
 failing the read, so a newer owning service rolls out before the API.
 
-The base models are in `resources_base.py`, the message log's in `resources_messages.py`; this
-module names them all.
+The base models are in `resources_base.py`, the message log's in `resources_messages.py`, the
+tariffs and the energy report in `resources_reports.py`; this module names them all.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field
@@ -24,6 +23,12 @@ from .resources_messages import LogEntry as LogEntry
 from .resources_messages import MessageLogLevelSet as MessageLogLevelSet
 from .resources_messages import MessagePage as MessagePage
 from .resources_messages import MessageRecord as MessageRecord
+from .resources_reports import AppliedTariff as AppliedTariff
+from .resources_reports import EnergyReport as EnergyReport
+from .resources_reports import EnergyRow as EnergyRow
+from .resources_reports import EnergyTariffTotal as EnergyTariffTotal
+from .resources_reports import EnergyTotal as EnergyTotal
+from .resources_reports import Tariff as Tariff
 
 # -- charge points (station-registry) -------------------------------------------------------
 
@@ -262,8 +267,12 @@ class Transaction(Resource):
     duration_seconds: int | None = None
     cost: Number | None = None
     currency: str
+    tariff_id: int | None = Field(
+        default=None, description="The tariff it started under (none: the environment's prices)"
+    )
     price_per_kwh: Number
     session_fee: Number
+    per_minute_fee: Number = 0
     active: bool
     stale: bool
     stale_since: DateTime | None = None
@@ -322,28 +331,3 @@ class Reservation(Resource):
     command_id: str
     reserved_at: DateTime
     ended_at: DateTime | None = None
-
-
-class EnergyTotal(Resource):
-    """Transactions, energy and cost in one currency."""
-
-    currency: str
-    transactions: int
-    energy_wh: int
-    energy_kwh: float = Field(alias="energyKWh")
-    cost: Number
-
-
-class EnergyRow(EnergyTotal):
-    """One CP's transactions stopped on one UTC day, in one currency."""
-
-    charge_point_id: str
-    day: date
-
-
-class EnergyReport(Page[EnergyRow]):
-    """kWh and cost per CP and day of the transactions stopped in [from, to), with totals."""
-
-    from_: DateTime = Field(alias="from")
-    to: DateTime
-    totals: list[EnergyTotal]

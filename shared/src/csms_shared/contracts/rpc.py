@@ -59,6 +59,7 @@ from .rpc_sessions import (
     BuildLocalList,
     CloseStaleTransaction,
     CreateIdTag,
+    CreateTariff,
     EnergyReport,
     GetTransaction,
     ListIdTags,
@@ -66,13 +67,17 @@ from .rpc_sessions import (
     ListMessages,
     ListMeterValues,
     ListReservations,
+    ListTariffs,
     ListTransactions,
     ListUnmatchedStops,
     OfChargePointId,
     OfIdTag,
+    OfTariff,
     OfTransaction,
     SetLevel,
+    TariffOfChargePoint,
     UpdateIdTag,
+    UpdateTariff,
     When,
 )
 
@@ -94,6 +99,7 @@ __all__ = [
     "ConnectorInfo",
     "Coordinates",
     "CreateIdTag",
+    "CreateTariff",
     "DecommissionChargePoint",
     "EnergyReport",
     "FeatureProfiles",
@@ -113,6 +119,7 @@ __all__ = [
     "ListMeterValues",
     "ListOperations",
     "ListReservations",
+    "ListTariffs",
     "ListTransactions",
     "ListUnmatchedStops",
     "LocalListPlan",
@@ -123,6 +130,7 @@ __all__ = [
     "OfChargePoint",
     "OfChargePointId",
     "OfIdTag",
+    "OfTariff",
     "OfTransaction",
     "PageOfChargePoint",
     "Paged",
@@ -132,6 +140,8 @@ __all__ = [
     "StageAuthorizationKey",
     "StoredStatus",
     "Tag",
+    "TariffDeleted",
+    "TariffOfChargePoint",
     "Text16",
     "Text24",
     "Text50",
@@ -142,6 +152,7 @@ __all__ = [
     "UpdateChargePointMetadata",
     "UpdateChargePointSettings",
     "UpdateIdTag",
+    "UpdateTariff",
     "When",
 ]
 
@@ -191,6 +202,13 @@ class IdTagDeleted(r.Resource):
     """An idTag left the authorization list."""
 
     id_tag: str
+    deleted: bool
+
+
+class TariffDeleted(r.Resource):
+    """A tariff that priced no transaction was removed."""
+
+    tariff_id: int
     deleted: bool
 
 
@@ -265,6 +283,12 @@ _METHODS = [
     RpcMethod("unblock_id_tag", SESSIONS, OfIdTag, r.IdTag),
     RpcMethod("get_local_list_version", SESSIONS, OfChargePointId, r.LocalListVersion),
     RpcMethod("build_local_list", SESSIONS, BuildLocalList, LocalListPlan),
+    RpcMethod("list_tariffs", SESSIONS, ListTariffs, r.Page[r.Tariff]),
+    RpcMethod("get_tariff", SESSIONS, OfTariff, r.Tariff),
+    RpcMethod("create_tariff", SESSIONS, CreateTariff, r.Tariff),
+    RpcMethod("update_tariff", SESSIONS, UpdateTariff, r.Tariff),
+    RpcMethod("delete_tariff", SESSIONS, OfTariff, TariffDeleted),
+    RpcMethod("tariff_of_charge_point", SESSIONS, TariffOfChargePoint, r.AppliedTariff),
     RpcMethod("feature_profiles", REGISTRY, OfChargePoint, FeatureProfiles),
     RpcMethod("update_charge_point_metadata", REGISTRY, UpdateChargePointMetadata, r.ChargePoint),
     RpcMethod("decommission_charge_point", REGISTRY, DecommissionChargePoint, r.ChargePoint),

@@ -109,7 +109,8 @@ class DecommissionChargePoint(OfChargePoint):
 
 CONNECTOR_TYPES = ("Type1", "Type2", "CCS1", "CCS2", "CHAdeMO", "GBT", "Tesla", "Schuko", "Other")
 Text100Lax = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$"
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
 
 
 @cache

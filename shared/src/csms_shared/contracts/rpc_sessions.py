@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -11,6 +12,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
 from ..bus.message_log import MessageLogLevel
 from ..ocpp.v16.datatypes import OcppDateTime
@@ -29,6 +31,7 @@ from .rpc_base import (
     Text500,
     TimeRange,
 )
+from .rpc_registry import Tag
 
 # -- session-service -------------------------------------------------------------------------
 
@@ -158,6 +161,80 @@ class BuildLocalList(RpcParams):
     charge_point_id: ChargePointId
     update_type: Literal["Full", "Differential"] | None = None
     parent_id_tags: list[Annotated[str, StringConstraints(strict=True)]] | None = None
+
+
+# Prices as the transactions keep them: Numeric(12, 4) and Numeric(12, 2).
+PerUnit = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
+Fee = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
+INT32 = 2**31 - 1
+
+
+class OfTariff(RpcParams):
+    """One tariff, by id."""
+
+    tariff_id: int = Field(ge=1, le=INT32)
+
+
+class _TariffFields(RpcParams):
+    valid_from: OcppDateTime | None = None
+    valid_to: OcppDateTime | None = None
+    # Who it prices: CPs by id and CPs by tag (a list replaces the one stored; [] clears it).
+    charge_point_ids: list[ChargePointId] | None = Field(default=None, max_length=10_000)
+    tags: list[Tag] | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _window(self) -> _TariffFields:
+        start, end = self.valid_from, self.valid_to
+        if start is not None and end is not None and start >= end:
+            raise ValueError("validTo: must be after validFrom")
+        return self
+
+
+class CreateTariff(_TariffFields):
+    """A new tariff: price per kWh, per-session and per-minute fees, currency, validity."""
+
+    name: Text100
+    price_per_kwh: PerUnit
+    session_fee: Fee = Decimal(0)
+    per_minute_fee: PerUnit = Decimal(0)
+    currency: Currency
+    is_default: bool = False
+
+
+class UpdateTariff(OfTariff, _TariffFields):
+    """Changed fields of a tariff; validFrom/validTo sent as null are cleared. Transactions
+    already started keep the prices they started with."""
+
+    name: Text100 | None = None
+    price_per_kwh: PerUnit | None = None
+    session_fee: Fee | None = None
+    per_minute_fee: PerUnit | None = None
+    currency: Currency | None = None
+    is_default: bool | None = None
+
+    @model_validator(mode="after")
+    def _kept(self) -> UpdateTariff:
+        for name in ("name", "price_per_kwh", "session_fee", "per_minute_fee", "currency"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{to_camel(name)}: cannot be cleared")
+        if "is_default" in self.model_fields_set and self.is_default is None:
+            raise ValueError("isDefault: cannot be cleared")
+        return self
+
+
+class ListTariffs(Paged):
+    """Tariffs by id; those assigned to a CP (by id) or a tag, or in force at a time."""
+
+    charge_point_id: ChargePointId | None = None
+    tag: Tag | None = None
+    in_force_at: OcppDateTime | None = None
+
+
+class TariffOfChargePoint(OfChargePointId):
+    """The tariff that prices a transaction the CP starts at `at` (default: now)."""
+
+    at: OcppDateTime | None = None
 
 
 # -- message-log -----------------------------------------------------------------------------

@@ -123,6 +123,21 @@ class SessionWarning(Event):
     transaction_id: int | None = None
 
 
+class IdTagChanged(Event):
+    """An entry of the authorization list was added, changed (blocked, unblocked, ...) or
+    removed: `parentIdTag` as it is now, `previousParentIdTag` as it was (so a CP whose local
+    list holds either group can be brought up to date)."""
+
+    emitter = "session-service"
+
+    event: Literal["id_tag.changed"] = "id_tag.changed"
+    id_tag: str
+    change: Literal["created", "updated", "deleted"]
+    status: str | None = Field(default=None, description="None once deleted")
+    parent_id_tag: str | None = None
+    previous_parent_id_tag: str | None = None
+
+
 class WebhookDisabled(Event):
     """A webhook failed too long (or an admin disabled it): its pending deliveries cancelled."""
 

@@ -104,6 +104,19 @@ class CredentialsChanged(Event):
     disconnect: bool
 
 
+class ChargePointUpdated(Event):
+    """An admin changed what the registry says about a CP (its metadata) or decommissioned it:
+    its tags as they are now (the session-service prices by them)."""
+
+    emitter = "station-registry"
+
+    event: Literal["charge_point.updated"] = "charge_point.updated"
+    charge_point_id: str
+    tags: list[str]
+    name: str | None = None
+    decommissioned: bool = False
+
+
 class ConnectorStatus(Event):
     """A StatusNotification: the connector's (or, for connector 0, the CP's) new status."""
 

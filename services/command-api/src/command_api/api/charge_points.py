@@ -50,7 +50,11 @@ async def list_charge_points(
     offset: Offset = 0,
     online: bool | None = None,
     search: Annotated[
-        str | None, Query(max_length=48, description="Part of the id, vendor or model, any case")
+        str | None,
+        Query(
+            max_length=48,
+            description="As `q`: part of the id, name, description, vendor, model or address",
+        ),
     ] = None,
     connector_status: Annotated[
         ChargePointStatus | None,

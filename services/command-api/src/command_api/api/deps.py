@@ -170,13 +170,18 @@ def rpc_client(state: AppState) -> RpcClient:
 
 
 async def rpc(state: AppState, service: str, method: str, **params: Any) -> Any:
-    """Call an owning service; its errors become HTTP errors (404, 409, 422, 502, 503)."""
+    """Call an owning service with the params that are not None; its errors become HTTP
+    errors (404, 409, 422, 502, 503)."""
+    return await rpc_exact(
+        state, service, method, {k: v for k, v in params.items() if v is not None}
+    )
+
+
+async def rpc_exact(state: AppState, service: str, method: str, params: dict[str, Any]) -> Any:
+    """`rpc` with the params as given: a None among them is sent (a PATCH clearing a field)."""
     try:
         return await rpc_client(state).call(
-            service,
-            method,
-            {k: v for k, v in params.items() if v is not None},
-            timeout=state.settings.rpc_timeout,
+            service, method, params, timeout=state.settings.rpc_timeout
         )
     except RpcUnavailable as exc:
         raise HTTPException(

@@ -29,7 +29,8 @@ def _flag(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
-def _errors(exc: ValidationError) -> str:
+def field_errors(exc: ValidationError) -> str:
+    """What is wrong with a form, field by field."""
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
@@ -108,7 +109,7 @@ async def close(
         )
         await session_api.close_transaction(page.state, page.principal, transaction_id, body)
     except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not closed: {_errors(exc)}")
+        return page.outcome(422, ok=False, text=f"Not closed: {field_errors(exc)}")
     except HTTPException as exc:
         return page.outcome(exc.status_code, ok=False, text=f"Not closed: {exc.detail}")
     return page.outcome(200, ok=True, text="Closed")
@@ -156,7 +157,7 @@ async def create_id_tag(page: AdminPage) -> Response:
         body = session_api.NewIdTag(id_tag=str(form.get("idTag") or ""), **_tag_fields(form))
         created = await session_api.create_id_tag(page.state, page.principal, body)
     except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not created: {_errors(exc)}")
+        return page.outcome(422, ok=False, text=f"Not created: {field_errors(exc)}")
     except HTTPException as exc:
         return page.outcome(exc.status_code, ok=False, text=f"Not created: {exc.detail}")
     return page.outcome(200, ok=True, text=f"Created {created['idTag']}")
@@ -180,7 +181,7 @@ async def edit_id_tag(page: AdminPage, id_tag: TagPath) -> Response:
         body = session_api.IdTagChange(**_tag_fields(form))
         await session_api.update_id_tag(page.state, page.principal, id_tag, body)
     except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not saved: {_errors(exc)}")
+        return page.outcome(422, ok=False, text=f"Not saved: {field_errors(exc)}")
     except HTTPException as exc:
         return page.outcome(exc.status_code, ok=False, text=f"Not saved: {exc.detail}")
     return page.outcome(200, ok=True, text="Saved")
@@ -255,7 +256,9 @@ async def energy(
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["day", "chargePointId", "transactions", "energyKWh", "cost", "currency"])
+        writer.writerow(
+            ["day", "chargePointId", "transactions", "energyKWh", "cost", "currency", "tariff"]
+        )
         for r in report["items"]:
             writer.writerow(
                 [
@@ -265,6 +268,7 @@ async def energy(
                     r["energyKWh"],
                     r["cost"],
                     r["currency"],
+                    r.get("tariffName") or "",
                 ]
             )
         return Response(

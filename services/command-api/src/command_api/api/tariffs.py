@@ -1,0 +1,163 @@
+"""Tariffs as data (session-service): what a kWh, a session and a minute cost, and where."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Path, Query, Response, status
+from pydantic import Field, model_validator
+
+from csms_shared.contracts.rpc_registry import TAG_PATTERN, Tag
+from csms_shared.contracts.rpc_sessions import Currency, Fee, PerUnit
+from csms_shared.ocpp._base import DateTime
+from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+
+from .. import problems
+from ..models import AppliedTariff, Page, Tariff
+from .deps import Admin, State, Viewer, api_router, rpc, rpc_exact
+from .sessions import SESSIONS, ApiModel, CpFilter, Limit, Offset, _iso
+
+router = api_router(404, 503, tags=["tariffs"])
+
+TariffId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+CpPath = Annotated[str, Path(pattern=CHARGE_POINT_ID_PATTERN)]
+TagFilter = Annotated[str | None, Query(pattern=TAG_PATTERN)]
+ChargePointIds = Annotated[
+    list[Annotated[str, Field(pattern=CHARGE_POINT_ID_PATTERN)]],
+    Field(max_length=10_000, description="CPs it prices, by id (replaces the list stored)"),
+]
+Tags = Annotated[
+    list[Tag],
+    Field(max_length=100, description="CPs it prices, by tag (replaces the list stored)"),
+]
+
+
+class _Validity(ApiModel):
+    valid_from: DateTime | None = Field(default=None, description="RFC 3339; inclusive")
+    valid_to: DateTime | None = Field(default=None, description="RFC 3339; exclusive")
+
+    @model_validator(mode="after")
+    def _window(self) -> _Validity:
+        if self.valid_from and self.valid_to and self.valid_from >= self.valid_to:
+            raise ValueError("validTo must be after validFrom")
+        return self
+
+
+class NewTariff(_Validity):
+    """A tariff: prices, currency, validity, and whom it prices (or every CP, as the default)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    price_per_kwh: PerUnit
+    session_fee: Fee = Decimal(0)
+    per_minute_fee: PerUnit = Decimal(0)
+    currency: Currency
+    is_default: bool = False
+    charge_point_ids: ChargePointIds = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
+
+
+class TariffChange(_Validity):
+    """What to change of a tariff; validFrom/validTo sent as null are cleared."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    price_per_kwh: PerUnit | None = None
+    session_fee: Fee | None = None
+    per_minute_fee: PerUnit | None = None
+    currency: Currency | None = None
+    is_default: bool | None = None
+    charge_point_ids: ChargePointIds | None = None
+    tags: Tags | None = None
+
+    @model_validator(mode="after")
+    def _kept(self) -> TariffChange:
+        for name in ("name", "price_per_kwh", "session_fee", "per_minute_fee", "currency"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{self.model_fields[name].alias or name} cannot be cleared")
+        return self
+
+    def params(self) -> dict[str, Any]:
+        """The RPC parameters: camelCase, only the fields sent (a null validity clears it)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+@router.get("/tariffs", response_model=Page[Tariff])
+async def list_tariffs(
+    state: State,
+    principal: Viewer,
+    charge_point_id: CpFilter = None,
+    tag: TagFilter = None,
+    in_force_at: Annotated[
+        datetime | None, Query(alias="inForceAt", description="RFC 3339: those valid then")
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Tariffs, newest first; those assigned to a CP by id, to a tag, or in force at a time."""
+    result: dict[str, Any] = await rpc(
+        state,
+        SESSIONS,
+        "list_tariffs",
+        chargePointId=charge_point_id,
+        tag=tag,
+        inForceAt=_iso(in_force_at),
+        limit=limit,
+        offset=offset,
+    )
+    return result
+
+
+@router.post(
+    "/tariffs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Tariff,
+    responses=problems.responses(409),
+)
+async def create_tariff(state: State, principal: Admin, body: NewTariff) -> dict[str, Any]:
+    """Add a tariff (409 if its name is taken)."""
+    result: dict[str, Any] = await rpc(state, SESSIONS, "create_tariff", **body.params())
+    return result
+
+
+@router.get("/tariffs/{tariff_id}", response_model=Tariff)
+async def get_tariff(state: State, principal: Viewer, tariff_id: TariffId) -> dict[str, Any]:
+    """One tariff and whom it prices."""
+    result: dict[str, Any] = await rpc(state, SESSIONS, "get_tariff", tariffId=tariff_id)
+    return result
+
+
+@router.patch("/tariffs/{tariff_id}", response_model=Tariff, responses=problems.responses(409))
+async def update_tariff(
+    state: State, principal: Admin, tariff_id: TariffId, body: TariffChange
+) -> dict[str, Any]:
+    """Change a tariff; transactions already started keep the prices they started with."""
+    result: dict[str, Any] = await rpc_exact(
+        state, SESSIONS, "update_tariff", {"tariffId": tariff_id, **body.params()}
+    )
+    return result
+
+
+@router.delete(
+    "/tariffs/{tariff_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems.responses(409),
+)
+async def delete_tariff(state: State, principal: Admin, tariff_id: TariffId) -> Response:
+    """Remove a tariff no transaction started under (409 otherwise: end it with validTo)."""
+    await rpc(state, SESSIONS, "delete_tariff", tariffId=tariff_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/charge-points/{charge_point_id}/tariff", response_model=AppliedTariff)
+async def get_charge_point_tariff(
+    state: State,
+    principal: Viewer,
+    charge_point_id: CpPath,
+    at: Annotated[datetime | None, Query(description="RFC 3339; default now")] = None,
+) -> dict[str, Any]:
+    """What prices a transaction this CP starts now (or at `at`), and why."""
+    result: dict[str, Any] = await rpc(
+        state, SESSIONS, "tariff_of_charge_point", chargePointId=charge_point_id, at=_iso(at)
+    )
+    return result

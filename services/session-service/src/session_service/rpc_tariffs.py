@@ -1,0 +1,208 @@
+"""RPC methods on tariffs: create, read, list, update, delete, and the one a CP is priced by."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.rpc import (
+    CreateTariff,
+    ListTariffs,
+    OfTariff,
+    TariffOfChargePoint,
+    UpdateTariff,
+)
+from csms_shared.ocpp._base import utcnow
+
+from .db import tariff_assignments, tariffs, transactions
+from .docs import iso, number, tariff_doc
+from .router import Ctx, router
+from .tariffs import CHARGE_POINT, TAG, prices
+
+t = tariffs.c
+a = tariff_assignments.c
+_ASSIGNED = ("charge_point_ids", "tags")
+
+
+async def _assignments(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, list[str]]]:
+    found: dict[int, dict[str, list[str]]] = defaultdict(lambda: {CHARGE_POINT: [], TAG: []})
+    rows = await session.execute(
+        select(a.tariff_id, a.target_kind, a.target)
+        .where(a.tariff_id.in_(ids))
+        .order_by(a.tariff_id, a.target_kind, a.target)
+    )
+    for row in rows:
+        found[row.tariff_id][row.target_kind].append(row.target)
+    return found
+
+
+async def _docs(session: AsyncSession, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    assigned = await _assignments(session, [row.id for row in rows])
+    return [tariff_doc(row, assigned[row.id][CHARGE_POINT], assigned[row.id][TAG]) for row in rows]
+
+
+async def _doc(session: AsyncSession, tariff_id: int) -> dict[str, Any]:
+    row = (await session.execute(select(tariffs).where(t.id == tariff_id))).first()
+    if row is None:
+        raise RpcError("not_found", f"tariff {tariff_id} does not exist")
+    [doc] = await _docs(session, [row])
+    return doc
+
+
+async def _assign(session: AsyncSession, tariff_id: int, fields: Any) -> None:
+    """Replace whom the tariff prices, for each list the request carries."""
+    for name, kind in zip(_ASSIGNED, (CHARGE_POINT, TAG), strict=True):
+        targets = getattr(fields, name)
+        if name not in fields.model_fields_set or targets is None:
+            continue
+        await session.execute(
+            delete(tariff_assignments).where(a.tariff_id == tariff_id, a.target_kind == kind)
+        )
+        if targets:
+            await session.execute(
+                insert(tariff_assignments)
+                .values(
+                    [
+                        {"tariff_id": tariff_id, "target_kind": kind, "target": target}
+                        for target in sorted(set(targets))
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+
+
+def _name_taken(exc: IntegrityError, name: str | None) -> RpcError:
+    if "tariffs_name_key" in str(exc.orig):
+        return RpcError("conflict", f"a tariff named {name!r} exists")
+    if "ck_tariffs_valid" in str(exc.orig):
+        return RpcError("invalid", "validTo: must be after validFrom")
+    raise exc
+
+
+@router.rpc("create_tariff", callers={"command-api"})
+async def create_tariff(fields: CreateTariff, ctx: Ctx) -> dict[str, Any]:
+    """Add a tariff, and whom it prices."""
+    values = fields.model_dump(exclude=set(_ASSIGNED))
+    try:
+        async with ctx.session.begin_nested():
+            row = (
+                await ctx.session.execute(insert(tariffs).values(**values).returning(tariffs))
+            ).one()
+    except IntegrityError as exc:
+        raise _name_taken(exc, fields.name) from None
+    await _assign(ctx.session, row.id, fields)
+    return await _doc(ctx.session, row.id)
+
+
+@router.rpc("get_tariff", callers={"command-api"})
+async def get_tariff(params: OfTariff, ctx: Ctx) -> dict[str, Any]:
+    """One tariff and whom it prices."""
+    return await _doc(ctx.session, params.tariff_id)
+
+
+@router.rpc("list_tariffs", callers={"command-api"})
+async def list_tariffs(params: ListTariffs, ctx: Ctx) -> dict[str, Any]:
+    """A page of tariffs, newest first; those naming a CP or a tag, or in force at a time."""
+    where: list[Any] = []
+    for kind, target in ((CHARGE_POINT, params.charge_point_id), (TAG, params.tag)):
+        if target is not None:
+            where.append(
+                exists().where(a.tariff_id == t.id, a.target_kind == kind, a.target == target)
+            )
+    if (at := params.in_force_at) is not None:
+        where += [
+            (t.valid_from.is_(None)) | (t.valid_from <= at),
+            (t.valid_to.is_(None)) | (t.valid_to > at),
+        ]
+    total = await ctx.session.scalar(select(func.count()).select_from(tariffs).where(*where))
+    rows = (
+        await ctx.session.execute(
+            select(tariffs)
+            .where(*where)
+            .order_by(t.id.desc())
+            .limit(params.limit)
+            .offset(params.offset)
+        )
+    ).all()
+    return {
+        "items": await _docs(ctx.session, list(rows)),
+        "total": int(total or 0),
+        "limit": params.limit,
+        "offset": params.offset,
+    }
+
+
+@router.rpc("update_tariff", callers={"command-api"})
+async def update_tariff(fields: UpdateTariff, ctx: Ctx) -> dict[str, Any]:
+    """Change a tariff's prices, validity, default flag or whom it prices; transactions already
+    started keep their prices."""
+    tariff_id = fields.tariff_id
+    changed = fields.model_dump(include=fields.model_fields_set - {"tariff_id", *_ASSIGNED})
+    try:
+        async with ctx.session.begin_nested():
+            row = (
+                await ctx.session.execute(
+                    update(tariffs)
+                    .where(t.id == tariff_id)
+                    .values(**changed, updated_at=func.now())
+                    .returning(t.id)
+                )
+            ).first()
+    except IntegrityError as exc:
+        raise _name_taken(exc, fields.name) from None
+    if row is None:
+        raise RpcError("not_found", f"tariff {tariff_id} does not exist")
+    await _assign(ctx.session, tariff_id, fields)
+    return await _doc(ctx.session, tariff_id)
+
+
+@router.rpc("delete_tariff", callers={"command-api"})
+async def delete_tariff(params: OfTariff, ctx: Ctx) -> dict[str, Any]:
+    """Remove a tariff no transaction started under (else end it with validTo)."""
+    tariff_id = params.tariff_id
+    used = await ctx.session.scalar(select(exists().where(transactions.c.tariff_id == tariff_id)))
+    if used:
+        raise RpcError(
+            "conflict",
+            f"tariff {tariff_id} priced transactions, which keep naming it; "
+            "set its validTo to end it instead",
+        )
+    try:
+        async with ctx.session.begin_nested():
+            row = (
+                await ctx.session.execute(delete(tariffs).where(t.id == tariff_id).returning(t.id))
+            ).first()
+    except IntegrityError:
+        # A transaction started under it since we looked.
+        raise RpcError(
+            "conflict", f"tariff {tariff_id} priced a transaction; set its validTo instead"
+        ) from None
+    if row is None:
+        raise RpcError("not_found", f"tariff {tariff_id} does not exist")
+    return {"tariffId": tariff_id, "deleted": True}
+
+
+@router.rpc("tariff_of_charge_point", callers={"command-api"})
+async def tariff_of_charge_point(params: TariffOfChargePoint, ctx: Ctx) -> dict[str, Any]:
+    """What would price a transaction the CP starts at `at` (default now), and why."""
+    at: datetime = params.at or utcnow()
+    [price] = await prices(ctx.session, ctx.settings, [(params.charge_point_id, at)])
+    tariff = None if price.tariff_id is None else await _doc(ctx.session, price.tariff_id)
+    return {
+        "chargePointId": params.charge_point_id,
+        "at": iso(at),
+        "source": price.source,
+        "tag": price.tag,
+        "tariff": tariff,
+        "pricePerKwh": number(price.price_per_kwh),
+        "sessionFee": number(price.session_fee),
+        "perMinuteFee": number(price.per_minute_fee),
+        "currency": price.currency,
+    }

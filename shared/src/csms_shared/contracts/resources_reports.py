@@ -1,0 +1,84 @@
+"""The tariffs and the energy report the session-service answers (named in `resources.py`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field
+
+from ..ocpp._base import DateTime
+from .resources_base import Number, Page, Resource
+
+
+class Tariff(Resource):
+    """Prices for energy, for a session and for its minutes, in one currency, in force from
+    `validFrom` (inclusive) to `validTo` (exclusive), for the CPs and tags named (a default
+    prices every CP nothing else names)."""
+
+    tariff_id: int
+    name: str
+    price_per_kwh: Number
+    session_fee: Number
+    per_minute_fee: Number
+    currency: str
+    valid_from: DateTime | None = None
+    valid_to: DateTime | None = None
+    is_default: bool
+    charge_point_ids: list[str]
+    tags: list[str]
+    created_at: DateTime
+    updated_at: DateTime
+
+
+class AppliedTariff(Resource):
+    """What prices a transaction a CP starts at `at`, and why (`chargePoint`, `tag`,
+    `default`, or `environment` when no tariff applies and SESSION_TARIFF_* do)."""
+
+    charge_point_id: str
+    at: DateTime
+    source: Literal["chargePoint", "tag", "default", "environment"]
+    tag: str | None = None
+    tariff: Tariff | None = None
+    price_per_kwh: Number
+    session_fee: Number
+    per_minute_fee: Number
+    currency: str
+
+
+class EnergyTotal(Resource):
+    """Transactions, energy and cost in one currency."""
+
+    currency: str
+    transactions: int
+    energy_wh: int
+    energy_kwh: float = Field(alias="energyKWh")
+    cost: Number
+
+
+class EnergyRow(EnergyTotal):
+    """One CP's transactions stopped on one UTC day, under one tariff, in one currency."""
+
+    charge_point_id: str
+    day: date
+    tariff_id: int | None = Field(
+        default=None, description="None: priced by the environment's SESSION_TARIFF_*"
+    )
+    tariff_name: str | None = None
+
+
+class EnergyTariffTotal(EnergyTotal):
+    """The transactions stopped in [from, to) under one tariff, in one currency."""
+
+    tariff_id: int | None = None
+    tariff_name: str | None = None
+
+
+class EnergyReport(Page[EnergyRow]):
+    """kWh and cost per CP and day of the transactions stopped in [from, to), with totals per
+    currency and per tariff."""
+
+    from_: DateTime = Field(alias="from")
+    to: DateTime
+    totals: list[EnergyTotal]
+    by_tariff: list[EnergyTariffTotal] = Field(default_factory=list)

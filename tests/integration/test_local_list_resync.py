@@ -1,0 +1,135 @@
+"""API_LOCAL_LIST_RESYNC: a CP's Local Authorization List follows changes of its id tags
+without an operator asking, and a CP offline at the change gets them when it connects."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.support import ChargePointClient, eventually
+
+pytestmark = pytest.mark.integration
+
+BOOT = {"chargePointVendor": "ACME", "chargePointModel": "X1"}
+CONFIGURATION = {
+    "configurationKey": [
+        {
+            "key": "SupportedFeatureProfiles",
+            "readonly": True,
+            "value": "Core,LocalAuthListManagement",
+        },
+        {"key": "SendLocalListMaxLength", "readonly": True, "value": "20"},
+        {"key": "LocalAuthListMaxLength", "readonly": True, "value": "20"},
+    ]
+}
+
+
+async def _answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return CONFIGURATION if action == "GetConfiguration" else {"status": "Accepted"}
+
+
+@pytest.fixture
+async def resyncing(suite: Any) -> AsyncIterator[None]:
+    """command-api with the setting on for this test, and off again after it."""
+    suite.restart_service(
+        "command-api", API_LOCAL_LIST_RESYNC="true", API_LOCAL_LIST_RESYNC_DELAY="0.5"
+    )
+    try:
+        yield
+    finally:
+        suite.restart_service("command-api", API_LOCAL_LIST_RESYNC="false")
+
+
+async def _connected(connect_cp: Any, api: httpx.AsyncClient, cp_id: str) -> ChargePointClient:
+    cp: ChargePointClient = await connect_cp(cp_id)
+    cp.responder = _answer
+    await cp.call("BootNotification", BOOT)
+    read = await api.post(f"/charge-points/{cp_id}/commands/GetConfiguration", json={})
+    assert read.is_success, read.text
+
+    async def configured() -> bool:
+        doc = (await api.get(f"/charge-points/{cp_id}")).json()
+        return any(e["key"] == "SendLocalListMaxLength" for e in doc.get("configuration", []))
+
+    await eventually(configured)
+    return cp
+
+
+def _sent(cp: ChargePointClient) -> dict[str, Any]:
+    """What the CP's list was told per id tag, the last word winning (None: removed)."""
+    entries: dict[str, Any] = {}
+    for action, payload in cp.received_calls:
+        if action == "SendLocalList":
+            for entry in payload["localAuthorizationList"]:
+                entries[entry["idTag"]] = entry.get("idTagInfo")
+    return entries
+
+
+async def test_changed_tags_reach_the_cps_list_and_an_offline_cp_gets_them_on_connecting(
+    resyncing: None, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    parent = f"P{uuid.uuid4().hex[:8]}"
+    first, second, later, away = (f"{parent}-{n}" for n in "abcd")
+    assert (await api.post("/id-tags", json={"idTag": parent})).status_code == 201
+    for tag in (first, second):
+        created = await api.post("/id-tags", json={"idTag": tag, "parentIdTag": parent})
+        assert created.status_code == 201
+    cp = await _connected(connect_cp, api, cp_id)
+    synced = await api.post(
+        f"/charge-points/{cp_id}/local-list/sync", json={"parentIdTags": [parent]}
+    )
+    assert synced.status_code == 200, synced.text
+    assert synced.json()["complete"] is True
+
+    # Two changes in the scope: no operator asks, the CP's list follows.
+    created = await api.post("/id-tags", json={"idTag": later, "parentIdTag": parent})
+    assert created.status_code == 201
+    assert (await api.post(f"/id-tags/{first}/block")).is_success
+
+    async def followed() -> bool:
+        sent = _sent(cp)
+        return sent.get(later) == {"status": "Accepted", "parentIdTag": parent} and sent.get(
+            first
+        ) == {"status": "Blocked", "parentIdTag": parent}
+
+    await eventually(followed)
+    resyncs = [
+        payload
+        for action, payload in cp.received_calls[1:]
+        if action == "SendLocalList" and payload["updateType"] == "Differential"
+    ]
+    assert resyncs, cp.received_calls
+    audit = (
+        await api.get("/commands", params={"chargePointId": cp_id, "action": "SendLocalList"})
+    ).json()
+    assert "system:local-list-resync" in {c["requestedBy"] for c in audit["items"]}
+
+    # Offline when a tag changes: the change reaches it once it connects again.
+    await cp.close()
+
+    async def offline() -> bool:
+        return (await api.get(f"/charge-points/{cp_id}")).json()["online"] is False
+
+    await eventually(offline)
+    created = await api.post("/id-tags", json={"idTag": away, "parentIdTag": parent})
+    assert created.status_code == 201
+    back = await _connected(connect_cp, api, cp_id)
+
+    async def told() -> bool:
+        return _sent(back).get(away) is not None
+
+    await eventually(told)
+    assert _sent(back)[away] == {"status": "Accepted", "parentIdTag": parent}
+
+    # The version the CP accepted last is recorded, as for an operator's sync.
+    newest = max(p["listVersion"] for a, p in back.received_calls if a == "SendLocalList")
+
+    async def recorded() -> bool:
+        doc = (await api.get(f"/charge-points/{cp_id}/local-list")).json()
+        return bool(doc.get("listVersion") == newest)
+
+    await eventually(recorded)

@@ -1,0 +1,259 @@
+"""Tariffs as data: assigned to a CP, to a tag, or the default; a transaction keeps the prices
+it started under; the energy report groups by tariff; bad bodies are problem+json 422s."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from csms_shared.ocpp._base import format_datetime
+from tests.integration.support import ChargePointClient, eventually
+
+pytestmark = pytest.mark.integration
+
+BOOT = {"chargePointVendor": "ACME", "chargePointModel": "X1"}
+
+
+def _name(what: str) -> str:
+    return f"{what}-{uuid.uuid4().hex[:10]}"
+
+
+async def _tag(api: httpx.AsyncClient) -> str:
+    tag = "T" + uuid.uuid4().hex[:12].upper()
+    assert (await api.post("/id-tags", json={"idTag": tag})).status_code == 201
+    return tag
+
+
+async def _tariff(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    response = await api.post("/tariffs", json={"name": _name("tariff")} | body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def _session(
+    cp: ChargePointClient, tag: str, start: str, stop: str, meter_start: int, meter_stop: int
+) -> int:
+    started = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": tag, "meterStart": meter_start, "timestamp": start},
+    )
+    transaction_id = int(started["transactionId"])
+    await cp.call(
+        "StopTransaction",
+        {"transactionId": transaction_id, "meterStop": meter_stop, "timestamp": stop},
+    )
+    return transaction_id
+
+
+async def _stopped(api: httpx.AsyncClient, transaction_id: int) -> dict[str, Any]:
+    async def read() -> dict[str, Any] | None:
+        doc: dict[str, Any] = (await api.get(f"/transactions/{transaction_id}")).json()
+        return doc if doc.get("active") is False else None
+
+    stopped: dict[str, Any] = await eventually(read)
+    return stopped
+
+
+async def test_a_tariff_assigned_to_a_cp_prices_its_next_transaction_for_good(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    tag = await _tag(api)
+    cp = await connect_cp(cp_id, 0)
+    await cp.call("BootNotification", BOOT)
+    tariff = await _tariff(
+        api,
+        pricePerKwh=0.5,
+        sessionFee=1,
+        perMinuteFee=0.1,
+        currency="CHF",
+        chargePointIds=[cp_id],
+    )
+    assert tariff["chargePointIds"] == [cp_id] and tariff["tags"] == []
+    applied = (await api.get(f"/charge-points/{cp_id}/tariff")).json()
+    assert applied["source"] == "chargePoint"
+    assert applied["tariff"]["tariffId"] == tariff["tariffId"]
+    assert (applied["pricePerKwh"], applied["currency"]) == (0.5, "CHF")
+
+    # Started under the tariff; the price changes while it charges; it keeps what it started with.
+    started = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": tag, "meterStart": 1000, "timestamp": "2026-11-20T10:00:00Z"},
+    )
+    transaction_id = int(started["transactionId"])
+    changed = await api.patch(f"/tariffs/{tariff['tariffId']}", json={"pricePerKwh": 0.9})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["pricePerKwh"] == 0.9
+    await cp.call(
+        "StopTransaction",
+        {"transactionId": transaction_id, "meterStop": 11000, "timestamp": "2026-11-20T10:10:00Z"},
+    )
+    transaction = await _stopped(api, transaction_id)
+    assert transaction["tariffId"] == tariff["tariffId"]
+    assert (transaction["pricePerKwh"], transaction["perMinuteFee"]) == (0.5, 0.1)
+    # 1 (session) + 10 kWh x 0.50 + 10 min x 0.10
+    assert (transaction["cost"], transaction["currency"]) == (7, "CHF")
+
+    # The next one gets the new price.
+    second = await _session(cp, tag, "2026-11-20T11:00:00Z", "2026-11-20T11:30:00Z", 11000, 12000)
+    # 1 + 1 kWh x 0.90 + 30 min x 0.10
+    assert (await _stopped(api, second))["cost"] == 4.9
+
+    report = (
+        await api.get(
+            "/reports/energy",
+            params={
+                "chargePointId": cp_id,
+                "from": "2026-11-20T00:00:00Z",
+                "to": "2026-11-21T00:00:00Z",
+            },
+        )
+    ).json()
+    rows = [(r["tariffId"], r["tariffName"], r["currency"], r["cost"]) for r in report["items"]]
+    assert rows == [(tariff["tariffId"], tariff["name"], "CHF", 11.9)]
+    assert [(t["tariffId"], t["transactions"], t["cost"]) for t in report["byTariff"]] == [
+        (tariff["tariffId"], 2, 11.9)
+    ]
+
+    refused = await api.delete(f"/tariffs/{tariff['tariffId']}")
+    assert refused.status_code == 409
+    assert "validTo" in refused.json()["detail"]
+    listed = (await api.get("/tariffs", params={"chargePointId": cp_id})).json()
+    assert [t["tariffId"] for t in listed["items"]] == [tariff["tariffId"]]
+
+
+async def test_a_tag_tariff_applies_to_its_cps_and_a_cp_tariff_wins_over_it(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    tag = await _tag(api)
+    cp = await connect_cp(cp_id, 1)
+    await cp.call("BootNotification", BOOT)
+    site = _name("site")
+    by_tag = await _tariff(api, pricePerKwh=0.42, currency="EUR", tags=[site])
+    # The registry owns the tags; the session-service learns them from charge_point.updated.
+    assert (await api.patch(f"/charge-points/{cp_id}", json={"tags": [site]})).status_code == 200
+
+    async def priced_by(source: str) -> dict[str, Any] | None:
+        applied: dict[str, Any] = (await api.get(f"/charge-points/{cp_id}/tariff")).json()
+        return applied if applied["source"] == source else None
+
+    applied = await eventually(lambda: priced_by("tag"))
+    assert (applied["tag"], applied["tariff"]["tariffId"]) == (site, by_tag["tariffId"])
+    first = await _session(cp, tag, "2026-11-20T12:00:00Z", "2026-11-20T12:05:00Z", 0, 10_000)
+    stopped = await _stopped(api, first)
+    assert (stopped["tariffId"], stopped["cost"]) == (by_tag["tariffId"], 4.2)
+
+    own = await _tariff(api, pricePerKwh=0.2, currency="EUR", chargePointIds=[cp_id])
+    applied = await eventually(lambda: priced_by("chargePoint"))
+    assert applied["tariff"]["tariffId"] == own["tariffId"]
+
+    # Untagged, the CP's own tariff still applies; with it gone, SESSION_TARIFF_* does.
+    assert (await api.patch(f"/charge-points/{cp_id}", json={"tags": []})).status_code == 200
+    cleared = await api.patch(f"/tariffs/{own['tariffId']}", json={"chargePointIds": []})
+    assert cleared.json()["chargePointIds"] == []
+    applied = await eventually(lambda: priced_by("environment"))
+    assert (applied["tariff"], applied["pricePerKwh"], applied["currency"]) == (None, 0.3, "EUR")
+    assert (await api.delete(f"/tariffs/{own['tariffId']}")).status_code == 204
+    assert (await api.get(f"/tariffs/{own['tariffId']}")).status_code == 404
+
+
+async def test_a_default_tariff_prices_the_cps_no_other_names_within_its_window(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    # A day long past, its own each run, so these defaults price no other test's transactions.
+    day = datetime(1971, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(9000))
+
+    def at(hours: int) -> str:
+        return format_datetime(day + timedelta(hours=hours))
+
+    default = await _tariff(
+        api, pricePerKwh=0.11, currency="SEK", isDefault=True, validFrom=at(0), validTo=at(24)
+    )
+    later = await _tariff(
+        api, pricePerKwh=0.12, currency="SEK", isDefault=True, validFrom=at(12), validTo=at(24)
+    )
+    tag = await _tag(api)
+    cp = await connect_cp(cp_id, 0)
+    await cp.call("BootNotification", BOOT)
+
+    async def applied(hours: int) -> dict[str, Any]:
+        response = await api.get(f"/charge-points/{cp_id}/tariff", params={"at": at(hours)})
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    morning = await applied(6)
+    assert (morning["source"], morning["tariff"]["tariffId"]) == ("default", default["tariffId"])
+    # The default valid from the later time takes over then: a scheduled price change.
+    assert (await applied(18))["tariff"]["tariffId"] == later["tariffId"]
+    assert (await applied(24))["source"] == "environment"
+
+    transaction_id = await _session(cp, tag, at(6), at(7), 0, 1000)
+    stopped = await _stopped(api, transaction_id)
+    assert (stopped["tariffId"], stopped["currency"], stopped["cost"]) == (
+        default["tariffId"],
+        "SEK",
+        0.11,
+    )
+    in_force = (await api.get("/tariffs", params={"inForceAt": at(13)})).json()
+    # Newest first: this test's two lead the page.
+    assert [t["tariffId"] for t in in_force["items"][:2]] == [
+        later["tariffId"],
+        default["tariffId"],
+    ]
+    before = (await api.get("/tariffs", params={"inForceAt": at(-1)})).json()
+    assert not {default["tariffId"], later["tariffId"]} & {t["tariffId"] for t in before["items"]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"pricePerKwh": -1, "currency": "EUR"},
+        {"pricePerKwh": 0.3, "currency": "eur"},
+        {"pricePerKwh": 0.12345, "currency": "EUR"},
+        {"pricePerKwh": 0.3},
+        {"pricePerKwh": 0.3, "currency": "EUR", "sessionFee": 0.001},
+        {
+            "pricePerKwh": 0.3,
+            "currency": "EUR",
+            "validFrom": "2027-01-02T00:00:00Z",
+            "validTo": "2027-01-01T00:00:00Z",
+        },
+        {"pricePerKwh": 0.3, "currency": "EUR", "tags": ["has space"]},
+        {"pricePerKwh": 0.3, "currency": "EUR", "colour": "red"},
+        {"pricePerKwh": "cheap", "currency": "EUR"},
+    ],
+)
+async def test_bad_tariffs_are_a_problem_422_and_change_nothing(
+    api: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    name = _name("bad")
+    response = await api.post("/tariffs", json={"name": name, **body})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    # Nothing was stored: the name is still free.
+    assert (await _tariff(api, name=name, pricePerKwh=0, currency="EUR"))["name"] == name
+
+
+async def test_tariff_changes_that_do_not_fit_are_refused(api: httpx.AsyncClient) -> None:
+    tariff = await _tariff(api, pricePerKwh=0.3, currency="EUR", validFrom="2030-01-01T00:00:00Z")
+    path = f"/tariffs/{tariff['tariffId']}"
+    assert (await api.patch(path, json={"name": None})).status_code == 422
+    # validTo before the stored validFrom: the service refuses it, nothing changes.
+    before = await api.patch(path, json={"validTo": "2029-01-01T00:00:00Z"})
+    assert before.status_code == 422, before.text
+    assert (await api.get(path)).json()["validTo"] is None
+    cleared = await api.patch(path, json={"validFrom": None})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["validFrom"] is None
+    other = await _tariff(api, pricePerKwh=0.3, currency="EUR")
+    taken = await api.patch(path, json={"name": other["name"]})
+    assert taken.status_code == 409
+    assert (await api.post("/tariffs", json={**other, "tariffId": None})).status_code == 422
+    assert (await api.get("/tariffs/2147483647")).status_code == 404
+    assert (await api.get("/tariffs/0")).status_code == 422

@@ -62,7 +62,10 @@ async def test_meter_values_land_in_the_month_they_arrived_and_read_back_over_re
         response = await api.get(f"/transactions/{tx_id}")
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
-        return body if body["meterValuesTotal"] == 2 else None
+        # The gateway answers MeterValues before the session-service stores them, and the
+        # count and the page are read apart: wait for both.
+        done = body["meterValuesTotal"] == 2 and len(body["meterValues"]) == 2
+        return body if done else None
 
     body = await eventually(read_back)
     assert [mv["value"] for mv in body["meterValues"]] == ["100", "200"]

@@ -26,6 +26,7 @@ from .throughput import REGISTRY, SESSIONS, _suite_step
 WRITER_QUEUE = "message-log.records"
 COUNTER = "csms_gateway_message_log_records_total"
 DROPPED = "csms_gateway_message_log_dropped_total"
+PYTHON_GROUPS = ("gateway", "message-log")
 
 
 async def _gateway_sum(suite: BenchSuite, name: str) -> float:
@@ -80,8 +81,12 @@ async def _cpu(bench: Bench, suite: BenchSuite, fleet: SimFleet, level: str) -> 
     """Where the CPU goes at a fixed Heartbeat rate (1,000/s for a hold), per process."""
     groups = await suite.cpu_groups() | {"client": own_pid()}
     watch = CpuWatch(groups)
-    step = await _suite_step(
-        bench, suite, fleet, fleet.heartbeat, REGISTRY, 1000, bench.profile.hold_seconds
+    hold = bench.profile.hold_seconds
+    python = {name: pids[0] for name, pids in groups.items() if name.startswith(PYTHON_GROUPS)}
+    step, *_ = await asyncio.gather(
+        _suite_step(bench, suite, fleet, fleet.heartbeat, REGISTRY, 1000, hold),
+        # With --py-spy: where the gateways and the writer spend it.
+        bench.spy(f"messagelog-{level}", python, hold),
     )
     watch.stop(await suite.cpu_groups() | {"client": own_pid()})
     line = f"Heartbeat at 1,000/s, message log {level}: {watch.describe(step.answered)}"
@@ -128,14 +133,21 @@ async def cost(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     """Heartbeat and MeterValues peaks at `all` against `off`; the writer's backlog."""
     await fleet.start_all([cp for cp in fleet.cps if cp.state.get("tx") is None], 64)
     await suite.settle(bench.profile.drain_timeout)
-    peaks: dict[str, tuple[float, float]] = {}
-    backlog: dict[str, int] = {}
-    for level in ("all", "off"):
-        await set_level(bench, suite, fleet, level)
-        await _cpu(bench, suite, fleet, level)
-        bench.log(f"peaks with the message log at {level!r}")
-        peaks[level] = await _peaks(bench, suite, fleet)
-        backlog[level] = await suite.queue_depth(WRITER_QUEUE)
+    runs: dict[str, list[tuple[float, float]]] = {"all": [], "off": []}
+    backlog = 0
+    # Two rounds, the levels in turn: a burst of other work on the shared machine can only
+    # lower a peak, so each level's best of two is its figure (both are logged).
+    for round_ in (1, 2):
+        for level in ("all", "off"):
+            await set_level(bench, suite, fleet, level)
+            if round_ == 1:
+                await _cpu(bench, suite, fleet, level)
+            bench.log(f"peaks with the message log at {level!r}, round {round_}")
+            runs[level].append(await _peaks(bench, suite, fleet))
+            bench.log(f"  round {round_} at {level!r}: Heartbeat, MeterValues {runs[level][-1]}")
+            if level == "all":
+                backlog = max(backlog, await suite.queue_depth(WRITER_QUEUE))
+    peaks = {level: (max(r[0] for r in got), max(r[1] for r in got)) for level, got in runs.items()}
     await set_level(bench, suite, fleet, "all")
     dropped = await _gateway_sum(suite, DROPPED)
     for index, (name, target) in enumerate((("Heartbeat", 0.7), ("MeterValues", 0.8))):
@@ -156,8 +168,8 @@ async def cost(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
         Row(
             "Message log writer",
             "bundles queued after the peaks; records dropped",
-            f"{backlog['all']}; {num(dropped)}",
+            f"{backlog}; {num(dropped)}",
             target="no backlog growth, or drops counted",
-            met=verdict(backlog["all"] < 100 or dropped > 0),
+            met=verdict(backlog < 100 or dropped > 0),
         )
     )

@@ -1,11 +1,19 @@
-"""A gateway's log bundle read defensively: each record checked and turned into a row to COPY."""
+"""A gateway's log bundle read defensively: each record checked and turned into a row to COPY.
+
+Two ways, one result. `fast_rows` decodes and checks a whole bundle in one typed msgspec pass
+(C, no Python per field) and keeps each payload as the JSON text it came as; it refuses the
+whole bundle at the first thing it would have to mend or name. `decode_bundle` + `to_row` then
+take it a record at a time: they truncate over-long texts, replace U+0000, and drop only the
+records that are wrong, each named and counted. A property test holds them to the same rows
+(tests/test_records.py); the fast one is what a fleet's peak costs (bench/RESULTS.md).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import orjson
+import msgspec
 
 from csms_shared.bus.message_log import RecordKind
 
@@ -32,8 +40,8 @@ class BadRecord(ValueError):
 def decode_bundle(body: bytes) -> tuple[str, list[Any]]:
     """(gateway, records) of a bundle; ValueError when the body is not one."""
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        doc = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ValueError("a bundle is a JSON object")
@@ -57,7 +65,7 @@ def _json(value: Any) -> str | None:
     if value is None:
         return None
     # jsonb refuses \u0000 as well.
-    return orjson.dumps(value).decode().replace("\\u0000", "\\ufffd")
+    return msgspec.json.encode(value).decode().replace("\\u0000", "\\ufffd")
 
 
 def level_of(kind: str, direction: str | None, mt: int | None, payload: Any) -> str | None:
@@ -106,10 +114,7 @@ def to_row(record: Any, gateway: str) -> Row:
     if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**31:
         raise BadRecord("size: a byte count")
     payload = record.get("payload")
-    try:
-        payload_json = _json(payload)
-    except TypeError:
-        raise BadRecord("payload: not JSON") from None
+    payload_json = _json(payload)
     return (
         when,
         cp_id,
@@ -125,3 +130,77 @@ def to_row(record: Any, gateway: str) -> Row:
         _text(record.get("conn"), 64),
         level_of(kind, direction, mt, payload),
     )
+
+
+# -- the fast way: a whole bundle at once ------------------------------------------------------
+
+_Id = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class _Record(msgspec.Struct):
+    """A record as `to_row` accepts it unchanged (nothing to truncate)."""
+
+    cp: Annotated[str, msgspec.Meta(min_length=1, max_length=48)]
+    at: float
+    kind: Literal["frame", "malformed", "connected", "closed", "refused", "takeover", "gap"]
+    dir: Literal["in", "out"] | None = None
+    mt: Literal[2, 3, 4] | None = None
+    id: _Id | None = None
+    action: _Id | None = None
+    payload: msgspec.Raw = msgspec.Raw(b"null")
+    raw: Annotated[str, msgspec.Meta(max_length=65_536)] | None = None
+    size: Annotated[int, msgspec.Meta(ge=0, lt=2**31)] = 0
+    conn: _Id | None = None
+
+
+class _Bundle(msgspec.Struct):
+    gateway: str
+    records: list[_Record]
+
+
+_DECODER = msgspec.json.Decoder(_Bundle)
+_NUL = b"\\u0000"
+_NULL = b"null"
+
+
+def fast_rows(body: bytes) -> list[Row] | None:
+    """The COPY rows of every record of a bundle, as `to_row` makes them; None when any part of
+    it needs the record-at-a-time way (a bad record, a text to truncate, a U+0000)."""
+    if _NUL in body:
+        return None
+    try:
+        bundle = _DECODER.decode(body)
+        gateway = bundle.gateway[:200] or "?"
+        rows: list[Row] = []
+        for r in bundle.records:
+            payload = bytes(r.payload)
+            payload_json = None if payload == _NULL else payload.decode()
+            if r.kind == "closed" or r.mt == 4:
+                level = level_of(r.kind, r.dir, r.mt, msgspec.json.decode(payload))
+            else:
+                level = _LEVELS.get(r.kind)
+            rows.append(
+                (
+                    datetime.fromtimestamp(r.at, UTC),
+                    r.cp,
+                    r.kind,
+                    r.dir,
+                    r.mt,
+                    r.id,
+                    r.action,
+                    payload_json,
+                    r.raw,
+                    r.size,
+                    gateway,
+                    r.conn,
+                    level,
+                )
+            )
+    except (msgspec.DecodeError, OverflowError, OSError, ValueError):
+        # msgspec.ValidationError is a DecodeError; a time out of range is one of the others.
+        return None
+    return rows
+
+
+# The level of each kind that does not depend on the payload (frames: only CALLERRORs have one).
+_LEVELS = {kind: level_of(kind, None, None, None) for kind in RecordKind}

@@ -17,7 +17,7 @@ from csms_shared.bus.topology import MESSAGE_LOG, quorum_arguments, service_queu
 
 from .db import COPY_COLUMNS, SCHEMA
 from .partitions import existing, maintain
-from .records import BadRecord, Row, decode_bundle, to_row
+from .records import BadRecord, Row, decode_bundle, fast_rows, to_row
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,21 +68,24 @@ class Writer:
         await queue.consume(self._on_bundle)
 
     async def _on_bundle(self, message: AbstractIncomingMessage) -> None:
-        try:
-            gateway, records = decode_bundle(message.body)
-        except ValueError as exc:
-            # Not a bundle at all: nothing in it can be stored, and redelivery will not help.
-            log.warning("dropped a malformed message log bundle: %s", exc)
-            REJECTED.labels("malformed_bundle").inc()
-            await message.ack()
-            return
-        rows: list[Row] = []
-        for record in records:
+        rows = fast_rows(message.body)
+        if rows is None:
+            # Something in it to mend or to refuse: a record at a time, each problem named.
             try:
-                rows.append(to_row(record, gateway))
-            except BadRecord as exc:
-                REJECTED.labels("malformed").inc()
-                log.warning("dropped a malformed record from %s: %s", gateway, exc)
+                gateway, records = decode_bundle(message.body)
+            except ValueError as exc:
+                # Not a bundle at all: nothing in it can be stored, and redelivery will not help.
+                log.warning("dropped a malformed message log bundle: %s", exc)
+                REJECTED.labels("malformed_bundle").inc()
+                await message.ack()
+                return
+            rows = []
+            for record in records:
+                try:
+                    rows.append(to_row(record, gateway))
+                except BadRecord as exc:
+                    REJECTED.labels("malformed").inc()
+                    log.warning("dropped a malformed record from %s: %s", gateway, exc)
         self._pending.append((message, rows))
         self._pending_rows += len(rows)
         self._wake.set()

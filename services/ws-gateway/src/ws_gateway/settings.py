@@ -104,7 +104,7 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     message_log_level: MessageLogLevel = MessageLogLevel.ALL
     message_log_buffer: int = Field(default=50_000, ge=1)
     message_log_bundle_max: int = Field(default=500, ge=1, le=10_000)
-    message_log_bundle_wait_ms: float = Field(default=50.0, ge=0, le=5000)
+    message_log_bundle_wait_ms: float = Field(default=200.0, ge=0, le=5000)
     message_log_in_flight: int = Field(default=4, ge=1, le=64)
     message_log_raw_max_bytes: int = Field(default=4096, ge=64)
     message_log_refresh_seconds: float = Field(default=60.0, gt=0)

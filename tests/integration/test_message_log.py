@@ -318,6 +318,38 @@ async def test_the_writer_survives_malformed_bundles_and_records(
     assert found[0]["payload"] == {"text": "nul \ufffd inside"} and found[0]["raw"] == "a\ufffdb"
 
 
+async def test_a_bundle_delivered_again_is_stored_once(
+    suite: Suite, api: httpx.AsyncClient, cp_id: str
+) -> None:
+    # As after a writer that died between its commit and its ack, or a publisher that sent
+    # twice: the same bundle (message id) comes again, and then a new one.
+    def bundle(message_id: str) -> dict[str, Any]:
+        at = datetime.now(UTC).timestamp()
+        return {
+            "gateway": "gw",
+            "records": [{"cp": cp_id, "at": at, "kind": "frame", "id": message_id, "size": 1}],
+        }
+
+    first = orjson.dumps(bundle("first"))
+    sent = [("b-1", first), ("b-1", first), ("b-2", orjson.dumps(bundle("second")))]
+    connection = await connect(suite.infra.broker_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            MESSAGE_LOG.name, ExchangeType.FANOUT, durable=True
+        )
+        for bundle_id, body in sent:
+            await exchange.publish(
+                Message(
+                    body, delivery_mode=DeliveryMode.PERSISTENT, message_id=f"{cp_id}-{bundle_id}"
+                ),
+                routing_key="",
+            )
+    # The writer takes bundles in order: once the second is stored, the copy was handled.
+    found = await eventually(lambda: _at_least(records(api, cp_id), 2))
+    assert sorted(r["messageId"] for r in found) == ["first", "second"]
+
+
 async def test_refused_handshakes_and_takeovers_are_in_the_log(
     suite: Suite, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
 ) -> None:

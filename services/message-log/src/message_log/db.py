@@ -1,4 +1,5 @@
-"""Schema `messages`: the records (partitioned by day), per-CP levels, the outbox."""
+"""Schema `messages`: the records (partitioned by day), the bundles stored, per-CP levels, the
+outbox."""
 
 from __future__ import annotations
 
@@ -55,6 +56,18 @@ records = Table(
         postgresql_where=text("level IS NOT NULL"),
     ),
     postgresql_partition_by="RANGE (at)",
+)
+
+# The bundles stored, by the message id their gateway gave them, written in the transaction of
+# their records: a bundle delivered again (a writer that died between commit and ack, a
+# publisher that sent it twice) is acked, not stored twice. One row per bundle, not per record;
+# rows older than the retention go in the writer's maintenance.
+bundles = Table(
+    "bundles",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("stored_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("bundles_stored_at", "stored_at"),
 )
 
 # An admin's level for one CP; CPs without a row log at the gateways' default.

@@ -57,8 +57,8 @@ def _text(value: Any, limit: int | None = None) -> str | None:
     if not isinstance(value, str):
         raise BadRecord(f"expected a string, got {type(value).__name__}")
     # No Postgres text column stores U+0000.
-    value = value.replace("\x00", "\ufffd")
-    return value[:limit] if limit else value
+    text = value.replace("\x00", "\ufffd")
+    return text[:limit] if limit else text
 
 
 def _json(value: Any) -> str | None:
@@ -203,4 +203,4 @@ def fast_rows(body: bytes) -> list[Row] | None:
 
 
 # The level of each kind that does not depend on the payload (frames: only CALLERRORs have one).
-_LEVELS = {kind: level_of(kind, None, None, None) for kind in RecordKind}
+_LEVELS: dict[str, str | None] = {kind: level_of(kind, None, None, None) for kind in RecordKind}

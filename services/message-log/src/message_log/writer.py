@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from prometheus_client import Counter, Histogram
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.runtime import ServiceRuntime
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 STORED = Counter("csms_message_log_records_stored_total", "Records stored")
 REJECTED = Counter("csms_message_log_records_rejected_total", "Records not stored", ["reason"])
+REDELIVERED = Counter(
+    "csms_message_log_bundles_redelivered_total", "Bundles delivered again and not stored twice"
+)
 BATCH_SECONDS = Histogram(
     "csms_message_log_batch_seconds",
     "Time to store one batch (COPY)",
@@ -107,56 +111,69 @@ class Writer:
         retried (unacked: the prefetch holds further bundles in the broker, and no requeue
         spends their delivery limit); a record the database refuses is dropped and counted."""
         delay = RETRY_AFTER
-        rows = [row for _, items in batch for row in items]
+        bundles = [(_bundle_id(message), rows) for message, rows in batch]
         while True:
             try:
-                rows = await self._in_partitions(rows)
+                bundles = await self._in_partitions(bundles)
                 with BATCH_SECONDS.time():
-                    await self.store_rows(rows)
+                    stored = await self.store(bundles)
             except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
-                log.warning("a batch of %d records was refused; storing them one by one", len(rows))
-                await self._one_by_one(rows)
+                log.warning(
+                    "a batch of %d bundles was refused; storing it record by record", len(bundles)
+                )
+                await self._one_by_one(bundles)
                 break
             except Exception as exc:
                 log.warning(
-                    "could not store %d records (%s); again in %.0f s", len(rows), exc, delay
+                    "could not store %d bundles (%s); again in %.0f s", len(bundles), exc, delay
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_AFTER)
             else:
-                STORED.inc(len(rows))
+                STORED.inc(stored)
                 break
         try:
             for message, _ in batch:
                 await message.ack()
         except Exception as exc:
-            # The broker connection went: the bundles come again, and are stored twice.
+            # The broker connection went: the bundles come again, and are acked as stored.
             log.warning("could not ack %d bundles (%s)", len(batch), exc)
 
-    async def _one_by_one(self, rows: list[Row]) -> None:
-        for row in rows:
-            try:
-                await self.store_rows([row])
-            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-                REJECTED.labels("refused_by_database").inc()
-                log.warning("a record of %s was not stored: %s", row[1], exc)
-            else:
-                STORED.inc()
+    async def _one_by_one(self, bundles: list[Bundle]) -> None:
+        # The bundles count as stored first: a writer that dies on the way loses the rest of
+        # them rather than storing their first part twice.
+        async with self._sessions() as session:
+            fresh = await _claim(session, bundles)
+            await session.commit()
+        for _, rows in fresh:
+            for row in rows:
+                try:
+                    await self.store([(None, [row])])
+                except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+                    REJECTED.labels("refused_by_database").inc()
+                    log.warning("a record of %s was not stored: %s", row[1], exc)
+                else:
+                    STORED.inc()
 
-    async def _in_partitions(self, rows: list[Row]) -> list[Row]:
-        """The rows whose day has a partition (created now if within the kept window)."""
+    async def _in_partitions(self, bundles: list[Bundle]) -> list[Bundle]:
+        """The bundles with the rows whose day has a partition (created now if within the kept
+        window)."""
         today = datetime.now(UTC).date()
         oldest = today - timedelta(days=self._settings.retention_days)
         newest = today + timedelta(days=self._settings.partitions_ahead)
-        kept: list[Row] = []
-        for row in rows:
-            day = row[0].date()
-            if not oldest <= day <= newest:
-                REJECTED.labels("out_of_retention").inc()
-                continue
-            kept.append(row)
-        missing = {row[0].date() for row in kept} - self._days
-        if missing:
+        kept: list[Bundle] = []
+        days: set[date] = set()
+        for bundle_id, rows in bundles:
+            within: list[Row] = []
+            for row in rows:
+                day = row[0].date()
+                if not oldest <= day <= newest:
+                    REJECTED.labels("out_of_retention").inc()
+                    continue
+                within.append(row)
+                days.add(day)
+            kept.append((bundle_id, within))
+        if days - self._days:
             await self.maintain()
         return kept
 
@@ -169,6 +186,12 @@ class Writer:
                 conn, today, self._settings.partitions_ahead, self._settings.retention_days
             )
             self._days = set(await existing(conn))
+            # Bundle ids as long as their records are kept (one row per bundle, a day at a time).
+            forgotten = datetime.now(UTC) - timedelta(days=self._settings.retention_days + 1)
+            await conn.execute(
+                text("DELETE FROM messages.bundles WHERE stored_at < :before"),
+                {"before": forgotten},
+            )
             await session.commit()
         if created or dropped:
             log.info(
@@ -177,18 +200,54 @@ class Writer:
                 [str(d) for d in dropped],
             )
 
-    async def store_rows(self, rows: list[Row]) -> None:
-        """COPY `rows` (db.COPY_COLUMNS) in one round trip, committed."""
-        if not rows:
-            return
+    async def store(self, bundles: list[Bundle]) -> int:
+        """COPY the rows of the bundles not stored before in one round trip, committed with
+        their ids (a bundle without one is always stored): how many rows."""
         async with self._sessions() as session:
-            conn = await session.connection()
-            raw = await conn.get_raw_connection()
-            # asyncpg's binary COPY: one round trip for the whole batch.
-            await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-                "records", schema_name=SCHEMA, columns=list(COPY_COLUMNS), records=rows
-            )
+            rows = [row for _, items in await _claim(session, bundles) for row in items]
+            if rows:
+                conn = await session.connection()
+                raw = await conn.get_raw_connection()
+                # asyncpg's binary COPY: one round trip for the whole batch.
+                await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+                    "records", schema_name=SCHEMA, columns=list(COPY_COLUMNS), records=rows
+                )
             await session.commit()
+        return len(rows)
+
+    async def store_rows(self, rows: list[Row]) -> None:
+        """COPY `rows` (db.COPY_COLUMNS), committed."""
+        await self.store([(None, rows)])
+
+
+# A bundle's message id (None: none, or one too long to keep) and its rows.
+Bundle = tuple[str | None, list[Row]]
+_CLAIM = text(
+    "INSERT INTO messages.bundles (id) SELECT DISTINCT unnest(CAST(:ids AS text[]))"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def _bundle_id(message: AbstractIncomingMessage) -> str | None:
+    bundle_id = message.message_id
+    return bundle_id if bundle_id and len(bundle_id) <= 64 else None
+
+
+async def _claim(session: AsyncSession, bundles: list[Bundle]) -> list[Bundle]:
+    """Record the bundles' ids as stored (in the caller's transaction): the bundles not stored
+    before, each once (a second copy in the same batch is left out too)."""
+    ids = [bundle_id for bundle_id, _ in bundles if bundle_id is not None]
+    fresh = set((await session.execute(_CLAIM, {"ids": ids})).scalars()) if ids else set()
+    kept: list[Bundle] = []
+    for bundle_id, rows in bundles:
+        if bundle_id is None:
+            kept.append((bundle_id, rows))
+        elif bundle_id in fresh:
+            fresh.discard(bundle_id)
+            kept.append((bundle_id, rows))
+        else:
+            REDELIVERED.inc()
+    return kept
 
 
 async def run_writer(runtime: ServiceRuntime) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from typing import Any
 
 import aiormq
@@ -279,6 +280,8 @@ class MessageLog:
             properties = aiormq.spec.Basic.Properties(
                 content_type="application/json",
                 delivery_mode=PERSISTENT,
+                # The writer stores a bundle once, however often it is delivered.
+                message_id=uuid.uuid4().hex,
                 headers={HEADER_RECORDS: len(batch)},
             )
             confirmation = await asyncio.wait_for(

@@ -52,7 +52,7 @@ test: venv ## Run every test (lint, unit, integration against the local RabbitMQ
 	scripts/browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict shared/src/csms_shared
+	$(BIN)/mypy --strict shared/src/csms_shared services/*/src
 	$(BIN)/pytest
 
 test-unit: venv ## Unit tests only

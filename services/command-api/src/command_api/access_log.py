@@ -41,7 +41,7 @@ def _trace_id(scope: Scope) -> str:
     """The trace id of a W3C `traceparent` header, else a new one."""
     for name, value in scope.get("headers") or []:
         if name == b"traceparent":
-            parts = value.decode("latin-1").split("-")
+            parts: list[str] = value.decode("latin-1").split("-")
             if len(parts) == 4 and len(parts[1]) == 32:
                 return parts[1]
     return secrets.token_hex(16)
@@ -56,7 +56,7 @@ class AccessLog:
         self.prefix = prefix
 
     def _route(self, scope: Scope) -> str:
-        path = getattr(scope.get("route"), "path", None)
+        path: str | None = getattr(scope.get("route"), "path", None)
         if path is None:
             return "unmatched"
         inside = self.prefix and str(scope.get("path", "")).startswith(self.prefix)

@@ -93,7 +93,8 @@ class DeadLetter:
 
     @classmethod
     def of(cls, message: AbstractIncomingMessage) -> DeadLetter:
-        headers = dict(message.headers or {})
+        # Any: the broker's table values are checked where read (x-death's entries below).
+        headers: dict[str, Any] = dict(message.headers or {})
         deaths = headers.get("x-death") or []
         first: Mapping[str, Any] = deaths[0] if deaths and isinstance(deaths[0], Mapping) else {}
         keys = first.get("routing-keys") or [message.routing_key or ""]

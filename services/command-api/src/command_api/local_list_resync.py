@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from fastapi import HTTPException
-from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Update, func, literal, or_, select, update
 
 from csms_shared.bus.topology import EVENTS, declare_service_queue, service_queue
 from csms_shared.contracts.events import IdTagChanged, InvalidEvent, StationConnected, read_event
@@ -86,9 +86,9 @@ class LocalListResync:
             return
         await message.ack()
 
-    def _stale(self, event: IdTagChanged) -> object:
+    def _stale(self, event: IdTagChanged) -> Update:
         groups = [g.lower() for g in (event.parent_id_tag, event.previous_parent_id_tag) if g]
-        in_scope = s.parent_id_tags.is_(None)
+        in_scope: ColumnElement[bool] = s.parent_id_tags.is_(None)
         if groups:
             in_scope = or_(
                 in_scope, s.parent_id_tags.op("&&")(literal(groups, s.parent_id_tags.type))
@@ -99,7 +99,7 @@ class LocalListResync:
             .values(stale=True, due_at=func.coalesce(s.due_at, func.now() + self._delay))
         )
 
-    def _due_on_connect(self, cp_id: str) -> object:
+    def _due_on_connect(self, cp_id: str) -> Update:
         return (
             update(local_list_syncs)
             .where(s.charge_point_id == cp_id, s.stale, s.due_at.is_(None))

@@ -54,7 +54,7 @@ async def record_outcome(
 ) -> Row[Any] | None:
     """Store the outcome of a pending command and queue `command.completed`; None if not pending."""
     status = str(outcome.get("status", "rejected"))
-    row = (
+    row: Row[Any] | None = (
         await session.execute(
             update(commands)
             .where(and_(commands.c.id == command_id, commands.c.status == PENDING))

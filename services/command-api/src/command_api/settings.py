@@ -73,9 +73,10 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     webhook_poll_interval: float = Field(default=1.0, gt=0)
     instance_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
+    # Its own name: reusing BrokerSettings._known_roles would replace that validator.
     @field_validator("command_request_roles")
     @classmethod
-    def _known_roles(cls, roles: list[str]) -> list[str]:
+    def _known_request_roles(cls, roles: list[str]) -> list[str]:
         check_roles(roles)
         return roles
 

@@ -30,7 +30,7 @@ async def create(
     session: AsyncSession, *, url: str, events: list[str], secret: str, created_by: str
 ) -> Row[Any]:
     """A new webhook, enabled."""
-    return (
+    row: Row[Any] = (
         await session.execute(
             insert(webhooks)
             .values(
@@ -39,6 +39,7 @@ async def create(
             .returning(webhooks)
         )
     ).one()
+    return row
 
 
 async def get(session: AsyncSession, webhook_id: str) -> Row[Any] | None:

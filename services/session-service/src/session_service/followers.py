@@ -70,4 +70,9 @@ async def connectors_status(events: list[ConnectorStatus], ctx: Ctx) -> None:
             new.add((cp_id, connector_id))  # one this process knows is stored needs nothing
     if new:
         await reservations.remember_connectors(ctx.session, sorted(new))
-        ctx.on_commit(lambda: [reservations.connector_remembered(*pair) for pair in new])
+
+        def remembered() -> None:
+            for pair in new:
+                reservations.connector_remembered(*pair)
+
+        ctx.on_commit(remembered)

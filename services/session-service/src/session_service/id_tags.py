@@ -29,6 +29,7 @@ from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from . import reservations
 from .auth import IdTagRecord
 from .db import id_tags, transactions
+from .db import reservations as reservations_table
 
 
 def _status(value: str | None) -> AuthorizationStatus | None:
@@ -94,7 +95,7 @@ def _tags_and_held(lock: bool) -> Select[Any]:
         )
         .render_derived("asked")
     )
-    r = reservations.reservations.c
+    r = reservations_table.c
     reservation = func.json_build_array(r.reservation_id, r.connector_id, r.id_tag, r.parent_id_tag)
     held = (
         select(

@@ -152,7 +152,10 @@ async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None
         )
 
 
-async def lock_transactions(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
+# Rows of _LOCK's five columns: Row[Any] would be a row of one.
+async def lock_transactions(
+    session: AsyncSession, ids: Iterable[int]
+) -> dict[int, Row[*tuple[Any, ...]]]:
     """The named transactions that exist, locked until the batch commits (in id order)."""
     wanted = sorted(set(ids))
     if not wanted:

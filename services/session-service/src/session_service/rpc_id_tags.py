@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -31,11 +31,13 @@ async def _load(session: AsyncSession, id_tag: str, *, lock: bool = False) -> Ro
     return row
 
 
-def _changed(row: Row[Any], change: str, before: Row[Any] | None = None) -> IdTagChanged:
+def _changed(
+    row: Row[Any], change: Literal["created", "updated", "deleted"], before: Row[Any] | None = None
+) -> IdTagChanged:
     """`id_tag.changed`: what local lists holding the tag or its group need to know."""
     return IdTagChanged(
         id_tag=row.id_tag,
-        change=change,  # type: ignore[arg-type]
+        change=change,
         status=None if change == "deleted" else row.status,
         parent_id_tag=None if change == "deleted" else row.parent_id_tag,
         previous_parent_id_tag=(before or row).parent_id_tag if change != "created" else None,

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rounds import in_rounds
-from csms_shared.bus.router import CallContext
 from csms_shared.contracts.events import TransactionStarted
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
@@ -158,7 +157,7 @@ async def _start_round(
     one INSERT, one look at what else is open on their connectors."""
     settings = ctx.settings
     session = ctx.session
-    asked: list[tuple[StartTransactionRequest, CallContext, list[str], datetime]] = []
+    asked: list[tuple[StartTransactionRequest, CallCtx, list[str], datetime]] = []
     for request, call in calls:
         received = received_at(call)
         warnings: list[str] = []

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from csms_shared.bus.rounds import in_rounds
-from csms_shared.bus.router import CallContext
 from csms_shared.contracts.events import TransactionStopped
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
@@ -136,7 +135,7 @@ async def _stop_round(
     session = ctx.session
     found = await load_for_stops(session, [(r.transaction_id, r.id_tag) for r, _ in calls])
     responses: list[StopTransactionResponse | None] = [None] * len(calls)
-    stopping: list[tuple[int, StopTransactionRequest, CallContext, Any, IdTagInfo | None]] = []
+    stopping: list[tuple[int, StopTransactionRequest, CallCtx, Any, IdTagInfo | None]] = []
     stops: list[dict[str, Any]] = []
     for n, ((request, call), (row, tag)) in enumerate(zip(calls, found, strict=True)):
         cp, received = call.charge_point_id, received_at(call)

@@ -151,6 +151,7 @@ async def status_summary(params: NoParams, ctx: Ctx) -> dict[str, Any]:
         )
     ).all()
     now = await ctx.session.scalar(select(func.now()))
+    assert now is not None  # SELECT now() always returns its row
     recent = (
         await ctx.session.execute(
             select(gateways)
@@ -158,7 +159,7 @@ async def status_summary(params: NoParams, ctx: Ctx) -> dict[str, Any]:
             .order_by(gw.id)
         )
     ).all()
-    online_by_gateway: dict[str, int] = dict(rows)  # type: ignore[arg-type]
+    online_by_gateway: dict[str, int] = dict(rows)
 
     def state(g: Any) -> str:
         if g.stopped_at is not None:

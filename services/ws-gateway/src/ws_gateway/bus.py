@@ -278,7 +278,10 @@ class GatewayBus:
             properties = self._call_properties(
                 cp_id, message_id, received.isoformat(), deadline, tp
             )
-            return await self._request(action, orjson.dumps(payload), properties, timeout)
+            reply: dict[str, Any] = await self._request(
+                action, orjson.dumps(payload), properties, timeout
+            )
+            return reply
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._requests.add(
             action,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,7 @@ class Gatherer:
     def __init__(
         self,
         kind: str,
-        send: Callable[[str, list[Waiting]], Awaitable[None]],
+        send: Callable[[str, list[Waiting]], Coroutine[Any, Any, None]],
         wait: float = 0.0,
         in_flight: int = 0,
     ) -> None:

@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import DeliveryError
 from prometheus_client import Gauge
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.typing import Subprotocol
 
 from csms_shared.bus.message_log import RecordKind
 from csms_shared.contracts.events import (
@@ -231,7 +232,7 @@ class Gateway:
             self._handler,
             self.settings.http_host,
             self.settings.port,
-            subprotocols=[SUBPROTOCOL],
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
             process_request=self.handshakes.process_request,
             max_size=self.settings.max_frame_bytes,
             ping_interval=self.settings.ping_interval,

@@ -11,25 +11,11 @@ import httpx
 import pytest
 
 from tests.integration.support import ChargePointClient, eventually
+from tests.integration.test_local_list_sync import BOOT, answering, local_auth_configuration
 
 pytestmark = pytest.mark.integration
 
-BOOT = {"chargePointVendor": "ACME", "chargePointModel": "X1"}
-CONFIGURATION = {
-    "configurationKey": [
-        {
-            "key": "SupportedFeatureProfiles",
-            "readonly": True,
-            "value": "Core,LocalAuthListManagement",
-        },
-        {"key": "SendLocalListMaxLength", "readonly": True, "value": "20"},
-        {"key": "LocalAuthListMaxLength", "readonly": True, "value": "20"},
-    ]
-}
-
-
-async def _answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return CONFIGURATION if action == "GetConfiguration" else {"status": "Accepted"}
+_answer = answering(local_auth_configuration(send_max=20, list_max=20))
 
 
 @pytest.fixture

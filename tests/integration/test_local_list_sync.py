@@ -4,6 +4,7 @@ differential against what the CP accepted."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -14,21 +15,33 @@ from tests.integration.support import eventually
 pytestmark = pytest.mark.integration
 
 BOOT = {"chargePointVendor": "ACME", "chargePointModel": "X1"}
-CONFIGURATION = {
-    "configurationKey": [
-        {
-            "key": "SupportedFeatureProfiles",
-            "readonly": True,
-            "value": "Core,LocalAuthListManagement",
-        },
-        {"key": "SendLocalListMaxLength", "readonly": True, "value": "2"},
-        {"key": "LocalAuthListMaxLength", "readonly": True, "value": "10"},
-    ]
-}
 
 
-async def _answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return CONFIGURATION if action == "GetConfiguration" else {"status": "Accepted"}
+def local_auth_configuration(send_max: int, list_max: int) -> dict[str, Any]:
+    """A GetConfiguration answer of a CP with LocalAuthListManagement and these list limits."""
+    return {
+        "configurationKey": [
+            {
+                "key": "SupportedFeatureProfiles",
+                "readonly": True,
+                "value": "Core,LocalAuthListManagement",
+            },
+            {"key": "SendLocalListMaxLength", "readonly": True, "value": str(send_max)},
+            {"key": "LocalAuthListMaxLength", "readonly": True, "value": str(list_max)},
+        ]
+    }
+
+
+def answering(configuration: dict[str, Any]) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A CP's answers: `configuration` to GetConfiguration, Accepted to any other command."""
+
+    async def answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return configuration if action == "GetConfiguration" else {"status": "Accepted"}
+
+    return answer
+
+
+_answer = answering(local_auth_configuration(send_max=2, list_max=10))
 
 
 async def _version(api: httpx.AsyncClient, cp_id: str, version: int) -> bool:

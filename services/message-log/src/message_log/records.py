@@ -161,6 +161,8 @@ class _Bundle(msgspec.Struct):
 _DECODER = msgspec.json.Decoder(_Bundle)
 _NUL = b"\\u0000"
 _NULL = b"null"
+# The level of each kind that does not depend on the payload (frames: only CALLERRORs have one).
+_LEVELS: dict[str, str | None] = {kind: level_of(kind, None, None, None) for kind in RecordKind}
 
 
 def fast_rows(body: bytes) -> list[Row] | None:
@@ -200,7 +202,3 @@ def fast_rows(body: bytes) -> list[Row] | None:
         # msgspec.ValidationError is a DecodeError; a time out of range is one of the others.
         return None
     return rows
-
-
-# The level of each kind that does not depend on the payload (frames: only CALLERRORs have one).
-_LEVELS: dict[str, str | None] = {kind: level_of(kind, None, None, None) for kind in RecordKind}

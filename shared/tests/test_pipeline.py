@@ -271,7 +271,7 @@ async def test_a_call_that_did_not_come_through_the_calls_exchange_is_dropped() 
 class Metering:
     """A runtime whose MeterValues has a one-call and a batch handler, both recorded."""
 
-    def __init__(self, outbound: Recorder | None = None, lanes: int = 2) -> None:
+    def __init__(self, outbound: Recorder | None = None, lanes: int = 2, **options: Any) -> None:
         self.log: list[str] = []
         self.single: list[str] = []
         self.batches: list[list[str]] = []
@@ -302,7 +302,7 @@ class Metering:
             if any(cp.startswith("poison") for cp in cps):
                 raise RuntimeError("poison in the batch")
 
-        self.runtime = fake_runtime(router, self.log, self.outbound, group_lanes=lanes)
+        self.runtime = fake_runtime(router, self.log, self.outbound, group_lanes=lanes, **options)
 
     def message(self, cp: str, **options: Any) -> FakeMessage:
         return FakeMessage("MeterValues", cp, METER, log=self.log, **options)
@@ -330,6 +330,33 @@ async def test_notifications_that_queue_meanwhile_are_written_in_one_batch() -> 
     assert test.batches == [["cp1", "cp2", "cp3"]]  # in charge point order
     # One ack per delivery, each after the batch's commit.
     assert all(test.log.index("commit 2") < test.log.index(f"ack cp{n}") for n in (1, 2, 3))
+
+
+async def test_notifications_linger_so_that_those_arriving_together_share_a_group() -> None:
+    # Two lanes are free: without lingering, each delivery would take one and be written alone.
+    test = Metering(group_linger=0.01)
+    await asyncio.gather(*(test.runtime.on_call(test.message(f"cp{n}")) for n in (2, 1)))
+    assert test.batches == [["cp1", "cp2"]]
+    assert test.single == []
+    alone = Metering(group_linger=0.0)
+    await asyncio.gather(*(alone.runtime.on_call(alone.message(f"cp{n}")) for n in (2, 1)))
+    assert alone.batches == []
+    assert alone.single == ["cp2", "cp1"]
+
+
+async def test_a_full_group_does_not_wait_out_its_linger() -> None:
+    # An hour's linger: the group goes as soon as it holds `group_max` items.
+    test = Metering(group_linger=3600.0, group_max=3)
+    await asyncio.wait_for(
+        asyncio.gather(*(test.runtime.on_call(test.message(f"cp{n}")) for n in range(3))), 60
+    )
+    assert test.batches == [["cp0", "cp1", "cp2"]]
+
+
+async def test_a_decision_call_never_lingers() -> None:
+    test = Authorizing(group_linger=3600.0)
+    await asyncio.wait_for(test.runtime.on_call(test.message("cp0")), 60)
+    assert test.answers() == {"corr-cp0": "cp0"}
 
 
 async def test_a_poison_item_is_published_alone_and_the_rest_of_its_bundle_acked() -> None:

@@ -33,7 +33,7 @@ from ..ocpp.errors import InternalError
 from ..settings import default_broker_users
 from .access import COMMAND_API, GATEWAY, ROLES, allowed
 from .ack import REQUEUE_DELAY, acknowledge
-from .coalesce import GROUP_LANES, GROUP_MAX, Coalescer
+from .coalesce import GROUP_LANES, GROUP_LINGER, GROUP_MAX, Coalescer
 from .connection import connect
 from .delivery import Delivery, Unreadable, decode_calls, is_bundle
 from .follow import follow_events
@@ -83,6 +83,7 @@ class ServiceRuntime:
         concurrency: int | None = None,
         group_max: int = GROUP_MAX,
         group_lanes: int = GROUP_LANES,
+        group_linger: float = GROUP_LINGER,
         outbound: Outbound | None = None,
     ) -> None:
         self.router = router
@@ -118,6 +119,8 @@ class ServiceRuntime:
         self.coalescer: Coalescer[Any, Any] = Coalescer(
             self.slots, lanes=group_lanes, limit=group_max
         )
+        # Notifications (nobody waits on their reply) let their group fill for this long.
+        self.group_linger = group_linger
         # Events of one pattern take one lane: a CP's events are applied in the order they
         # were published (a later group waits for the one before it), never side by side.
         self.followers: Coalescer[Any, Any] = Coalescer(self.slots, lanes=1, limit=group_max)
@@ -213,7 +216,10 @@ class ServiceRuntime:
         valid = [call for call in checked if isinstance(call, Call)]
         handled = iter(
             await self.coalescer.submit(
-                "call " + action, valid, partial(handle_calls, self.uow, route)
+                "call " + action,
+                valid,
+                partial(handle_calls, self.uow, route),
+                linger=0.0 if message.reply_to else self.group_linger,
             )
             if valid and route is not None
             else []

@@ -1,10 +1,11 @@
-"""RPC methods: a CP's records (cursor pages), the system log, the per-CP levels."""
+"""RPC methods: a CP's records (cursor pages, and a tail from a position on), the system log,
+the per-CP levels."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, tuple_
@@ -14,7 +15,7 @@ from csms_shared.bus.access import COMMAND_API, GATEWAY
 from csms_shared.bus.message_log import RecordKind
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import MessageLogLevelChanged
-from csms_shared.contracts.rpc import ListLogs, ListMessages, NoParams, SetLevel
+from csms_shared.contracts.rpc import ListLogs, ListMessages, NoParams, SetLevel, TailMessages
 from csms_shared.ocpp._base import format_datetime
 
 from .db import levels, records
@@ -36,6 +37,10 @@ _COLUMNS = (
     records.c.connection_id,
     records.c.level,
 )
+# Records of one CP may commit out of `at` order (two writers, a takeover between gateways,
+# bundles 0.2-1 s behind their frames): a tail reads again this far behind its position.
+LATE = timedelta(seconds=5)
+_BEGINNING = datetime.fromtimestamp(0, UTC)
 
 
 def encode_cursor(at: datetime, record_id: int) -> str:
@@ -93,8 +98,49 @@ async def list_messages(params: ListMessages, ctx: Ctx) -> dict[str, Any]:
     rows = rows[:limit]
     return {
         "items": [item(row) for row in rows],
+        # Beside the items, not in them: the REST record and its export stay as documented.
+        "positions": [encode_cursor(row.at, row.id) for row in rows],
         "nextCursor": encode_cursor(rows[-1].at, rows[-1].id) if more else None,
         "limit": limit,
+    }
+
+
+@router.rpc("messages.since", callers={COMMAND_API})
+async def messages_since(params: TailMessages, ctx: Ctx) -> dict[str, Any]:
+    """One CP's records at or after `LATE` before the position `after`, oldest first (the
+    caller skips those it has); no `after`: no records, the position to follow from."""
+    of_cp = records.c.charge_point_id == params.charge_point_id
+    if params.after is None:
+        last = (
+            await ctx.session.execute(
+                select(records.c.at, records.c.id)
+                .where(of_cp)
+                .order_by(records.c.at.desc(), records.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        # Nothing logged yet: from the beginning, so no clock (the gateways' against this
+        # one's) decides which first records a follower sees.
+        start = (last.at, last.id) if last is not None else (_BEGINNING, 0)
+        return {"items": [], "positions": [], "position": encode_cursor(*start), "more": False}
+    try:
+        at, record_id = decode_cursor(params.after)
+        since = at - LATE
+    except (RpcError, OverflowError):
+        raise RpcError("invalid", "after: not a position of this API") from None
+    limit = _limit(params.limit, ctx)
+    query = select(*_COLUMNS).where(of_cp, records.c.at >= since)
+    query = query.order_by(records.c.at, records.c.id).limit(limit + 1)
+    rows = (await ctx.session.execute(query)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    # Never behind `after`: the late rows read again do not move the position back.
+    newest = max([(at, record_id), *((row.at, row.id) for row in rows)])
+    return {
+        "items": [item(row) for row in rows],
+        "positions": [encode_cursor(row.at, row.id) for row in rows],
+        "position": encode_cursor(*newest),
+        "more": more,
     }
 
 

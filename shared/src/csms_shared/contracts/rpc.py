@@ -75,6 +75,7 @@ from .rpc_sessions import (
     OfTariff,
     OfTransaction,
     SetLevel,
+    TailMessages,
     TariffOfChargePoint,
     UpdateIdTag,
     UpdateTariff,
@@ -125,6 +126,7 @@ __all__ = [
     "LocalListPlan",
     "LongPaged",
     "MessageLogLevels",
+    "MessageTail",
     "MetadataPatch",
     "NoParams",
     "OfChargePoint",
@@ -140,6 +142,7 @@ __all__ = [
     "StageAuthorizationKey",
     "StoredStatus",
     "Tag",
+    "TailMessages",
     "TariffDeleted",
     "TariffOfChargePoint",
     "Text16",
@@ -234,6 +237,16 @@ class MessageLogLevels(r.Resource):
     levels: dict[str, str]
 
 
+class MessageTail(r.Resource):
+    """A CP's records from a position on, oldest first, each item's position beside it;
+    `position`: where to ask from next; `more`: more records than `limit` (a flood)."""
+
+    items: list[r.MessageRecord]
+    positions: list[str]
+    position: str
+    more: bool
+
+
 # -- the catalogue ---------------------------------------------------------------------------
 
 
@@ -293,6 +306,7 @@ _METHODS = [
     RpcMethod("update_charge_point_metadata", REGISTRY, UpdateChargePointMetadata, r.ChargePoint),
     RpcMethod("decommission_charge_point", REGISTRY, DecommissionChargePoint, r.ChargePoint),
     RpcMethod("messages.list", MESSAGE_LOG, ListMessages, r.MessagePage),
+    RpcMethod("messages.since", MESSAGE_LOG, TailMessages, MessageTail),
     RpcMethod("logs.list", MESSAGE_LOG, ListLogs, r.Page[r.LogEntry]),
     RpcMethod("levels.list", MESSAGE_LOG, NoParams, MessageLogLevels),
     RpcMethod("levels.set", MESSAGE_LOG, SetLevel, r.MessageLogLevelSet),

@@ -266,6 +266,15 @@ class ListMessages(_Records):
     cursor: str | None = None
 
 
+class TailMessages(RpcParams):
+    """One CP's records from a position on, oldest first (none: no records, the newest
+    position), for a page that follows the log."""
+
+    charge_point_id: ChargePointId
+    after: Text100 | None = None
+    limit: int = Field(default=200, ge=1, strict=True)
+
+
 class ListLogs(_Records):
     """The system log, of every CP or of one, at one level or all."""
 

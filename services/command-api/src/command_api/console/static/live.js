@@ -9,8 +9,24 @@
   var source = new EventSource("/live");
   // Open: the server is bound to the events by now (tests wait on this attribute).
   source.addEventListener("open", function () { document.body.dataset.liveOpen = "1"; });
+  // `csmslive` at most once a second, and always once after the last event: the page's parts
+  // re-read themselves on it, so a burst (a transaction starts, its connector turns Charging)
+  // costs one read, and the read after the burst sees its last change. (htmx's own throttle
+  // drops the events of the second after a read, the last one too.)
+  var SPACING_MS = 1000;
+  var lastFired = 0;
+  var timer = null;
+  var pending = null;
   function fire(detail) {
-    document.body.dispatchEvent(new CustomEvent("csmslive", { detail: detail }));
+    pending = detail;
+    if (timer !== null) { return; }
+    timer = setTimeout(function () {
+      timer = null;
+      lastFired = Date.now();
+      var latest = pending;
+      pending = null;
+      document.body.dispatchEvent(new CustomEvent("csmslive", { detail: latest }));
+    }, Math.max(0, lastFired + SPACING_MS - Date.now()));
   }
   function describe(event) {
     var parts = [event.at || "", event.event || "", event.chargePointId || ""];

@@ -80,6 +80,20 @@ async def log_in_as_admin(page: Page, base: str) -> None:
     await page.wait_for_selector("#whoami")
 
 
+async def log_in_as_admin_over_http(client: httpx.AsyncClient) -> None:
+    """Log an HTTP client (no browser) in as the bootstrap admin: its cookies hold the session."""
+    form = await client.get("/login")
+    answer = await client.post(
+        "/login",
+        data={
+            "username": "admin",
+            "password": ADMIN_PASSWORD,
+            "csrf_token": form.cookies["csms_login_csrf"],
+        },
+    )
+    assert answer.status_code == 303
+
+
 async def live_open(page: Page) -> None:
     """Wait until the page's live stream is open: events from now on reach it."""
     await page.wait_for_selector("body[data-live-open]", state="attached")

@@ -17,6 +17,7 @@ from tests.integration.browser import (
     live_open,
     log_in,
     log_in_as_admin,
+    log_in_as_admin_over_http,
     make_user,
     page,
     screenshot,
@@ -196,19 +197,6 @@ async def test_hostile_strings_from_a_cp_are_shown_as_text(
     assert dialogs == []
 
 
-async def _log_in(client: httpx.AsyncClient) -> None:
-    form = await client.get("/login")
-    answer = await client.post(
-        "/login",
-        data={
-            "username": "admin",
-            "password": ADMIN_PASSWORD,
-            "csrf_token": form.cookies["csms_login_csrf"],
-        },
-    )
-    assert answer.status_code == 303
-
-
 async def _events(
     client: httpx.AsyncClient,
     headers: dict[str, str],
@@ -233,7 +221,7 @@ async def test_live_events_stream_and_a_reconnect_resumes(
     console_url: str, connect_cp: Any, cp_id: str
 ) -> None:
     async with httpx.AsyncClient(base_url=console_url, timeout=30) as client:
-        await _log_in(client)
+        await log_in_as_admin_over_http(client)
         opened = asyncio.Event()
         stream = asyncio.create_task(_events(client, {}, f'"chargePointId":"{cp_id}"', opened))
         await asyncio.wait_for(opened.wait(), 30)

@@ -10,8 +10,14 @@ import httpx
 import pytest
 from playwright.async_api import Page, Request, expect
 
-from tests.integration.browser import browser, console_url, context, log_in_as_admin, page
-from tests.integration.conftest import ADMIN_PASSWORD
+from tests.integration.browser import (
+    browser,
+    console_url,
+    context,
+    log_in_as_admin,
+    log_in_as_admin_over_http,
+    page,
+)
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser", "console_url", "context", "page"]  # fixtures used below
@@ -97,16 +103,7 @@ async def test_the_stream_sends_rendered_rows_and_a_stranger_position_resyncs(
     await cp.call("BootNotification", BOOT)
     live = f"/charge-points/{cp_id}/messages/live"
     async with httpx.AsyncClient(base_url=console_url, timeout=30) as client:
-        form = await client.get("/login")
-        answer = await client.post(
-            "/login",
-            data={
-                "username": "admin",
-                "password": ADMIN_PASSWORD,
-                "csrf_token": form.cookies["csms_login_csrf"],
-            },
-        )
-        assert answer.status_code == 303
+        await log_in_as_admin_over_http(client)
         # Followed from now, the seconds before included: the boot's frames, as table rows.
         lines = await _stream(client, live, {})
         frame = [line for line in lines if line.startswith(("id: ", "event: ", "data: "))]

@@ -13,7 +13,6 @@ from ..api import commands as command_api
 from ..api import keys as key_api
 from ..api.users import NewUser
 from ..auth import Role
-from .charging import field_errors
 from .web import AdminPage, ViewerPage
 
 router = APIRouter(include_in_schema=False)
@@ -95,7 +94,7 @@ async def add_user(page: AdminPage) -> Response:
                 page.principal.name,
             )
     except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not created: {field_errors(exc)}")
+        return page.refused("Not created", exc)
     except AccountError as exc:
         return page.outcome(409, ok=False, text=f"Not created: {exc}")
     return page.outcome(200, ok=True, text=f"Created {username} ({role})")
@@ -140,7 +139,7 @@ async def add_api_key(page: AdminPage) -> Response:
     try:
         body = key_api.NewKey(name=str(form.get("name") or ""), role=str(form.get("role") or ""))
     except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not created: {field_errors(exc)}")
+        return page.refused("Not created", exc)
     async with page.state.sessions() as session:
         created = await key_api.create_api_key(session, page.principal, body)
     return page.outcome(

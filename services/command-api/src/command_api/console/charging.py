@@ -29,11 +29,6 @@ def _flag(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
-def field_errors(exc: ValidationError) -> str:
-    """What is wrong with a form, field by field."""
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-
-
 @router.get("/transactions")
 async def transactions(
     page: ViewerPage,
@@ -108,10 +103,8 @@ async def close(
             reason=str(form.get("reason") or ""), force=form.get("force") == "yes"
         )
         await session_api.close_transaction(page.state, page.principal, transaction_id, body)
-    except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not closed: {field_errors(exc)}")
-    except HTTPException as exc:
-        return page.outcome(exc.status_code, ok=False, text=f"Not closed: {exc.detail}")
+    except (ValidationError, HTTPException) as exc:
+        return page.refused("Not closed", exc)
     return page.outcome(200, ok=True, text="Closed")
 
 
@@ -156,10 +149,8 @@ async def create_id_tag(page: AdminPage) -> Response:
     try:
         body = session_api.NewIdTag(id_tag=str(form.get("idTag") or ""), **_tag_fields(form))
         created = await session_api.create_id_tag(page.state, page.principal, body)
-    except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not created: {field_errors(exc)}")
-    except HTTPException as exc:
-        return page.outcome(exc.status_code, ok=False, text=f"Not created: {exc.detail}")
+    except (ValidationError, HTTPException) as exc:
+        return page.refused("Not created", exc)
     return page.outcome(200, ok=True, text=f"Created {created['idTag']}")
 
 
@@ -180,10 +171,8 @@ async def edit_id_tag(page: AdminPage, id_tag: TagPath) -> Response:
     try:
         body = session_api.IdTagChange(**_tag_fields(form))
         await session_api.update_id_tag(page.state, page.principal, id_tag, body)
-    except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not saved: {field_errors(exc)}")
-    except HTTPException as exc:
-        return page.outcome(exc.status_code, ok=False, text=f"Not saved: {exc.detail}")
+    except (ValidationError, HTTPException) as exc:
+        return page.refused("Not saved", exc)
     return page.outcome(200, ok=True, text="Saved")
 
 

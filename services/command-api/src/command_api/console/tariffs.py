@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from ..api import tariffs as tariff_api
-from .charging import PAGE_SIZE, Offset, field_errors
+from .charging import PAGE_SIZE, Offset
 from .web import AdminPage, ViewerPage
 
 router = APIRouter(include_in_schema=False)
@@ -62,10 +62,8 @@ async def create_tariff(page: AdminPage) -> Response:
     try:
         body = tariff_api.NewTariff(**_fields(form, new=True))
         created = await tariff_api.create_tariff(page.state, page.principal, body)
-    except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not created: {field_errors(exc)}")
-    except HTTPException as exc:
-        return page.outcome(exc.status_code, ok=False, text=f"Not created: {exc.detail}")
+    except (ValidationError, HTTPException) as exc:
+        return page.refused("Not created", exc)
     return page.outcome(200, ok=True, text=f"Created tariff {created['name']}")
 
 
@@ -86,10 +84,8 @@ async def edit_tariff(page: AdminPage, tariff_id: TariffPath) -> Response:
     try:
         body = tariff_api.TariffChange(**_fields(form, new=False))
         await tariff_api.update_tariff(page.state, page.principal, tariff_id, body)
-    except ValidationError as exc:
-        return page.outcome(422, ok=False, text=f"Not saved: {field_errors(exc)}")
-    except HTTPException as exc:
-        return page.outcome(exc.status_code, ok=False, text=f"Not saved: {exc.detail}")
+    except (ValidationError, HTTPException) as exc:
+        return page.refused("Not saved", exc)
     return page.outcome(200, ok=True, text="Saved")
 
 

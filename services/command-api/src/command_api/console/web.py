@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,6 +106,13 @@ class Page:
         htmx = self.request.headers.get("hx-request") == "true"
         return self.render("outcome.html", 200 if htmx else status_code, **context)
 
+    def refused(self, failed: str, exc: ValidationError | HTTPException) -> HTMLResponse:
+        """A form whose action did not happen: `failed` ("Not saved"), then why: its fields
+        (422) or the API's answer (its status)."""
+        if isinstance(exc, ValidationError):
+            return self.outcome(422, ok=False, text=f"{failed}: {field_errors(exc)}")
+        return self.outcome(exc.status_code, ok=False, text=f"{failed}: {exc.detail}")
+
     async def form(self) -> FormData:
         """The posted form, its CSRF token checked (Forbidden when missing or wrong)."""
         form = await self.request.form()
@@ -112,6 +120,11 @@ class Page:
         if not hmac.compare_digest(given.encode(), self.csrf_token.encode()):
             raise Forbidden("The form's CSRF token is missing or wrong: reload the page")
         return form
+
+
+def field_errors(exc: ValidationError) -> str:
+    """What is wrong with a form, field by field."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def session_lifetime(state: AppState) -> timedelta:

@@ -4,6 +4,7 @@ outbox."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -18,7 +19,6 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 from csms_shared.bus.outbox import outbox_table
 
@@ -40,15 +40,22 @@ records = Table(
     Column("message_type", SmallInteger),
     Column("message_id", String(64)),
     Column("action", String(64)),
-    Column("payload", JSONB),
+    # json, not jsonb: kept as the text it came as, not parsed into a tree on every insert.
+    Column("payload", JSON),
     Column("raw", Text),  # a malformed frame's text
     Column("size", Integer, nullable=False),
     Column("gateway", String(200), nullable=False),
     Column("connection_id", String(64)),
     # INFO / WARNING / ERROR for what the system log shows (events, CALLERRORs); else null.
     Column("level", String(8)),
-    Index("records_cp_at", "charge_point_id", text("at DESC"), text("id DESC")),
-    Index("records_cp_message", "charge_point_id", "message_id"),
+    # One index per CP: its pages, and (message_id included) a CALL and its answer.
+    Index(
+        "records_cp_at",
+        "charge_point_id",
+        text("at DESC"),
+        text("id DESC"),
+        postgresql_include=["message_id"],
+    ),
     Index(
         "records_system_log",
         text("at DESC"),

@@ -27,6 +27,7 @@ WRITER_QUEUE = "message-log.records"
 COUNTER = "csms_gateway_message_log_records_total"
 DROPPED = "csms_gateway_message_log_dropped_total"
 PYTHON_GROUPS = ("gateway", "message-log")
+CPU_RATES = (1000, 6000)
 
 
 async def _gateway_sum(suite: BenchSuite, name: str) -> float:
@@ -78,20 +79,22 @@ async def set_level(bench: Bench, suite: BenchSuite, fleet: SimFleet, level: str
 
 
 async def _cpu(bench: Bench, suite: BenchSuite, fleet: SimFleet, level: str) -> None:
-    """Where the CPU goes at a fixed Heartbeat rate (1,000/s for a hold), per process."""
-    groups = await suite.cpu_groups() | {"client": own_pid()}
-    watch = CpuWatch(groups)
-    hold = bench.profile.hold_seconds
-    python = {name: pids[0] for name, pids in groups.items() if name.startswith(PYTHON_GROUPS)}
-    step, *_ = await asyncio.gather(
-        _suite_step(bench, suite, fleet, fleet.heartbeat, REGISTRY, 1000, hold),
-        # With --py-spy: where the gateways and the writer spend it.
-        bench.spy(f"messagelog-{level}", python, hold),
-    )
-    watch.stop(await suite.cpu_groups() | {"client": own_pid()})
-    line = f"Heartbeat at 1,000/s, message log {level}: {watch.describe(step.answered)}"
-    bench.log("  " + line)
-    bench.cpu_lines.append(line)
+    """Where the CPU goes at fixed Heartbeat rates (a hold each), per process: at 1,000/s,
+    where a log bundle is sent half full every 200 ms, and at 6,000/s, where they go full."""
+    for rate in CPU_RATES:
+        groups = await suite.cpu_groups() | {"client": own_pid()}
+        watch = CpuWatch(groups)
+        hold = bench.profile.hold_seconds
+        python = {name: pids[0] for name, pids in groups.items() if name.startswith(PYTHON_GROUPS)}
+        step, *_ = await asyncio.gather(
+            _suite_step(bench, suite, fleet, fleet.heartbeat, REGISTRY, rate, hold),
+            # With --py-spy: where the gateways and the writer spend it.
+            bench.spy(f"messagelog-{level}-{rate}", python, hold),
+        )
+        watch.stop(await suite.cpu_groups() | {"client": own_pid()})
+        line = f"Heartbeat at {rate:,}/s, message log {level}: {watch.describe(step.answered)}"
+        bench.log("  " + line)
+        bench.cpu_lines.append(line)
 
 
 async def _peaks(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> tuple[float, float]:

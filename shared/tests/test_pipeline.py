@@ -21,7 +21,7 @@ from csms_shared.bus.topology import (
     HEADER_RECEIVED_AT,
     call_routing_key,
 )
-from csms_shared.bus.unit_of_work import by_charge_point, lost_a_conflict
+from csms_shared.bus.unit_of_work import ATTEMPTS, by_charge_point, lost_a_conflict
 from csms_shared.ocpp.errors import PropertyConstraintViolation
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
@@ -225,6 +225,18 @@ async def test_a_call_alone_that_lost_a_deadlock_runs_once_more() -> None:
     await test.runtime.on_call(test.message("cp0"))
     assert test.log == ["rollback 1", "commit 2", "ack cp0"]
     assert test.answers() == {"corr-cp0": "cp0"}
+
+
+async def test_a_call_that_keeps_losing_deadlocks_gets_an_error_after_the_last_run() -> None:
+    test = Authorizing()
+    test.conflicts = 2
+    await test.runtime.on_call(test.message("cp0"))
+    assert test.log == ["rollback 1", "rollback 2", "commit 3", "ack cp0"]
+    test.conflicts = ATTEMPTS
+    await test.runtime.on_call(test.message("cp1"))
+    assert [entry for entry in test.log[4:] if entry.startswith("commit")] == []
+    [*_, (_, reply)] = test.outbound.replies
+    assert reply["error"]["code"] == "InternalError"
 
 
 async def test_a_malformed_bundle_of_decision_calls_is_refused_whole() -> None:

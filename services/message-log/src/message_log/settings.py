@@ -21,7 +21,7 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     partitions_ahead: int = Field(default=2, ge=1, le=60)
     maintenance_interval: float = Field(default=3600.0, gt=0)
     # One COPY carries the records of the bundles that arrived within this wait, up to the max.
-    batch_max_records: int = Field(default=5000, ge=1)
+    batch_max_records: int = Field(default=10_000, ge=1)
     batch_wait_ms: float = Field(default=100.0, ge=0, le=10_000)
     # Bundles delivered and not yet stored, at most.
     records_prefetch: int = Field(default=64, ge=1, le=10_000)

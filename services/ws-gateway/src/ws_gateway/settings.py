@@ -103,7 +103,8 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     # ms, bundles unconfirmed at once, a malformed frame's text kept, overrides re-read.
     message_log_level: MessageLogLevel = MessageLogLevel.ALL
     message_log_buffer: int = Field(default=50_000, ge=1)
-    message_log_bundle_max: int = Field(default=500, ge=1, le=10_000)
+    # The broker costs about the same per bundle of 500 records as of 2,000 (bench/RESULTS.md).
+    message_log_bundle_max: int = Field(default=2000, ge=1, le=10_000)
     message_log_bundle_wait_ms: float = Field(default=200.0, ge=0, le=5000)
     message_log_in_flight: int = Field(default=4, ge=1, le=64)
     message_log_raw_max_bytes: int = Field(default=4096, ge=64)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from typing import Any
 
 from .bundle import BundleItem
 from .delivery import Delivery, is_bundle
@@ -16,6 +18,13 @@ log = logging.getLogger(__name__)
 # A notification that failed for a fault of ours goes back to its queue after this pause, so a
 # failing database is not hammered by redeliveries.
 REQUEUE_DELAY = 0.5
+_LATENCY = LATENCY.labels("call")
+
+
+@functools.cache
+def _handled(outcome: str) -> Any:
+    """The calls' counter of one outcome (a metric's child, looked up once)."""
+    return HANDLED.labels("call", outcome)
 
 
 async def acknowledge(
@@ -35,8 +44,8 @@ async def acknowledge(
     failed = [] if message.reply_to else [n for n, o in enumerate(outcomes) if o.failed]
     elapsed = time.perf_counter() - started
     for n, outcome in enumerate(outcomes):
-        HANDLED.labels("call", "requeued" if n in failed else outcome.label).inc()
-        LATENCY.labels("call").observe(elapsed)
+        _handled("requeued" if n in failed else outcome.label).inc()
+        _LATENCY.observe(elapsed)
     if failed:
         await asyncio.sleep(REQUEUE_DELAY)
         if not is_bundle(message):

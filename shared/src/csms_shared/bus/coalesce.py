@@ -88,7 +88,10 @@ class Coalescer(Generic[T, R]):
                     await self._fill(key, linger)
                 async with self.slots:
                     await self._turn(key, handle)
-        return list(await asyncio.gather(*(entry.future for entry in entries)))
+        futures = [entry.future for entry in entries]
+        if all(future.done() for future in futures):  # taken by this caller's own turns
+            return [future.result() for future in futures]
+        return list(await asyncio.gather(*futures))
 
     async def _fill(self, key: str, linger: float) -> None:
         """Wait until the oldest item of `key` has waited `linger`, or a group is full."""

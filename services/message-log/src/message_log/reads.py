@@ -156,13 +156,15 @@ def _filtered(query: Any, params: ListMessages | ListLogs) -> Any:
         if value is not None:
             query = query.where(column == value)
     if params.message_id is not None:
-        query = query.where(records.c.message_id == params.message_id)
+        of_message = records.c.message_id == params.message_id
         cp_id = getattr(params, "charge_point_id", None)
-        if cp_id is not None:
+        if cp_id is None:
+            query = query.where(of_message)
+        else:
             # The CP's index carries message_id: the keys come from it alone (an index-only
             # scan), and only the matching rows are read from the table.
             keys = select(records.c.at, records.c.id).where(
-                records.c.charge_point_id == cp_id, records.c.message_id == params.message_id
+                records.c.charge_point_id == cp_id, of_message
             )
             query = query.where(tuple_(records.c.at, records.c.id).in_(keys))
     return query

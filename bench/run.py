@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import time
@@ -120,10 +121,18 @@ async def main() -> int:
         bench.log(f"suite settings from BENCH_SUITE_ENV: {overrides}")
     only = set(args.only or SCENARIOS)
     started = time.monotonic()
+    # SIGTERM or Ctrl-C cancels the run, so the suite's processes, vhost and database go with it.
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop, task.cancel)
     try:
         async with running_suite(out / "logs") as suite:
             bench.log(f"suite up: gateways {suite.gateway_urls}, api {suite.api_url}")
             await _scenarios(bench, suite, only)
+    except asyncio.CancelledError:
+        bench.log("stopped by a signal; the suite is stopped")
+        return 130
     finally:
         bench.stop_children()
     seconds = time.monotonic() - started

@@ -192,12 +192,7 @@ async def test_silent_gateway_cps_swept_offline_and_back_when_it_beats_again(
     await sweep(registry_schema, factor=3)
     # Swept by this call, or a moment before by the suite's registry, which sweeps the same
     # database every 0.5 s once another test has started it (CI hit that race once).
-    swept = await db.fetch(
-        "SELECT id FROM registry.charge_points WHERE id = ANY($1) AND offline_by_sweep"
-        " AND NOT online",
-        [held, left],
-    )
-    assert {row["id"] for row in swept} == {held, left}
+    assert await swept_offline(db, held) and await swept_offline(db, left)
     # One of them disconnected meanwhile (its event handled after the sweep).
     row = await db.fetchrow("SELECT connection_id FROM registry.charge_points WHERE id = $1", left)
     await handle(

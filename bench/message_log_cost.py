@@ -115,7 +115,8 @@ async def _paired(
     first: float,
     level: str,
 ) -> tuple[list[tuple[float, float]], str]:
-    """PAIRS pairs of peaks of one message type, the levels in turn (off/all, all/off, ...):
+    """PAIRS pairs of peaks of one message type, the order of the levels turning from pair
+    to pair, starting with the level in place (one switch per pair):
     (peak at all, peak at off) per pair, and the level left in place.
 
     The searches after the first pair start at half its lower peak, both levels of a pair from
@@ -156,7 +157,8 @@ async def cost(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     A peak found a few minutes after another on this shared machine can differ from it by 40%
     with nothing changed (RESULTS.md, 2026-11-24 (late)), more than the log costs. So each
     ratio comes from peaks found back to back: PAIRS pairs per message type, the order of the
-    levels alternating (off/all, all/off, off/all) so a drift in the machine's speed weighs
+    levels alternating from pair to pair (Heartbeat off/all, all/off, off/all; MeterValues
+    all/off, off/all, all/off) so a drift in the machine's speed weighs
     on both, and the figure is the median of the pairs' ratios (every pair is logged and noted).
     """
     await fleet.start_all([cp for cp in fleet.cps if cp.state.get("tx") is None], 64)

@@ -11,6 +11,7 @@ queue is read after each message type's pairs.
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -100,12 +101,6 @@ async def _cpu(bench: Bench, suite: BenchSuite, fleet: SimFleet, level: str) -> 
         bench.cpu_lines.append(line)
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 async def _paired(
     bench: Bench,
     suite: BenchSuite,
@@ -158,13 +153,12 @@ async def cost(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     with nothing changed (RESULTS.md, 2026-11-24 (late)), more than the log costs. So each
     ratio comes from peaks found back to back: PAIRS pairs per message type, the order of the
     levels alternating from pair to pair (Heartbeat off/all, all/off, off/all; MeterValues
-    all/off, off/all, all/off) so a drift in the machine's speed weighs
-    on both, and the figure is the median of the pairs' ratios (every pair is logged and noted).
+    all/off, off/all, all/off) so a drift in the machine's speed weighs on both, and the figure
+    is the median of the pairs' ratios (every pair is logged and noted).
     """
     await fleet.start_all([cp for cp in fleet.cps if cp.state.get("tx") is None], 64)
     await suite.settle(bench.profile.drain_timeout)
     step_seconds = bench.profile.step_seconds
-    level = "off"
     for level in ("all", "off"):
         await set_level(bench, suite, fleet, level)
         await _cpu(bench, suite, fleet, level)
@@ -189,8 +183,8 @@ async def cost(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     for name, target in (("Heartbeat", 0.7), ("MeterValues", 0.8)):
         pairs = results[name]
         ratios = [on / off if off else 0.0 for on, off in pairs]
-        ratio = _median(ratios)
-        on, off = pairs[ratios.index(sorted(ratios)[len(ratios) // 2])]
+        ratio = statistics.median_low(ratios)  # PAIRS is odd: the median, and one pair's
+        on, off = pairs[ratios.index(ratio)]
         listed = ", ".join(f"{r:.2f}" for r in ratios)
         bench.notes.append(
             f"{name}, message log all against off, pairs of peaks back to back: "

@@ -126,6 +126,38 @@ async def test_a_queued_command_reaches_the_cp_and_comes_back_with_its_request_i
     assert cp.received_calls == [("Reset", {"type": "Soft"})]
 
 
+async def test_a_queued_reserve_now_the_cp_accepts_becomes_a_reservation(
+    back_office: BackOffice, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    await _booted(connect_cp, cp_id)
+    request_id = f"booking-{uuid.uuid4().hex}"
+    await back_office.send(
+        {
+            "requestId": request_id,
+            "chargePointId": cp_id,
+            "action": "ReserveNow",
+            "payload": {
+                "connectorId": 1,
+                "expiryDate": "2099-01-01T00:00:00Z",
+                "idTag": "BOOKER",
+                "reservationId": 4343,
+            },
+        }
+    )
+    event = await back_office.outcome(requestId=request_id)
+    assert (event["status"], event["response"]) == ("result", {"status": "Accepted"})
+
+    # As for the same command sent over REST: the reaction records the reservation.
+    async def listed() -> list[dict[str, Any]]:
+        page = await api.get("/reservations", params={"chargePointId": cp_id})
+        items: list[dict[str, Any]] = page.json()["items"]
+        return items
+
+    [reservation] = await eventually(listed)
+    assert (reservation["reservationId"], reservation["idTag"]) == (4343, "BOOKER")
+    assert reservation["connectorId"] == 1
+
+
 async def test_an_offline_or_unknown_cp_gets_a_completed_with_the_reason(
     back_office: BackOffice, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
 ) -> None:

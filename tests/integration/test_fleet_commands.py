@@ -98,3 +98,56 @@ async def test_bad_fleet_commands_are_problem_422s(
     response = await api.post(path, json=body)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_polled_batch_lists_the_cps_refused_before_any_command(
+    api: httpx.AsyncClient, connect_cp: Any
+) -> None:
+    able, core_only = await _fleet(connect_cp, 2)
+
+    async def core(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "GetConfiguration":
+            return {
+                "configurationKey": [
+                    {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core"}
+                ]
+            }
+        return {"status": "Accepted"}
+
+    core_only.responder = core
+    read = await api.post(f"/charge-points/{core_only.cp_id}/commands/GetConfiguration", json={})
+    assert read.status_code == 200, read.text
+
+    async def profiles_known() -> bool:
+        doc = (await api.get(f"/charge-points/{core_only.cp_id}")).json()
+        return any(e["key"] == "SupportedFeatureProfiles" for e in doc.get("configuration", []))
+
+    await eventually(profiles_known)
+    never = f"NEVER-{uuid.uuid4().hex[:6]}"
+    response = await api.post(
+        "/commands/TriggerMessage",
+        params={"wait": "false"},
+        json={
+            "chargePointIds": [able.cp_id, core_only.cp_id, never],
+            "payload": {"requestedMessage": "Heartbeat"},
+        },
+    )
+    assert response.status_code == 202, response.text
+    batch_id = response.json()["batchId"]
+
+    async def done() -> dict[str, Any] | None:
+        batch = (await api.get(f"/command-batches/{batch_id}")).json()
+        return batch if batch["pending"] == 0 else None
+
+    batch = await eventually(done, timeout=30)
+    assert batch["total"] == 3
+    assert batch["summary"] == {"result": 1, "refused": 1, "unknown_charge_point": 1}
+    assert [(r["chargePointId"], r["status"]) for r in batch["refused"]] == [
+        (core_only.cp_id, "refused")
+    ]
+    assert "RemoteTrigger" in batch["refused"][0]["reason"]
+    assert {c["chargePointId"]: c["status"] for c in batch["items"]} == {
+        able.cp_id: "result",
+        never: "unknown_charge_point",
+    }
+    assert not any(action == "TriggerMessage" for action, _ in core_only.received_calls)

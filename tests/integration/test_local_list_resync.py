@@ -119,3 +119,49 @@ async def test_changed_tags_reach_the_cps_list_and_an_offline_cp_gets_them_on_co
         return bool(doc.get("listVersion") == newest)
 
     await eventually(recorded)
+
+
+async def test_a_tag_changed_while_the_list_is_sent_is_sent_after_it(
+    resyncing: None, api: httpx.AsyncClient, connect_cp: Any, cp_id: str, db: Any
+) -> None:
+    parent = f"P{uuid.uuid4().hex[:8]}"
+    first, during = f"{parent}-a", f"{parent}-b"
+    assert (await api.post("/id-tags", json={"idTag": parent})).status_code == 201
+    created = await api.post("/id-tags", json={"idTag": first, "parentIdTag": parent})
+    assert created.status_code == 201
+    cp = await _connected(connect_cp, api, cp_id)
+    synced = await api.post(
+        f"/charge-points/{cp_id}/local-list/sync", json={"parentIdTags": [parent]}
+    )
+    assert synced.status_code == 200, synced.text
+
+    async def marked() -> bool:
+        stale = await db.fetchval(
+            "SELECT stale FROM commands.local_list_syncs WHERE charge_point_id = $1", cp_id
+        )
+        return bool(stale)
+
+    # The operator's next sync is under way (the CP holds its answer) when a tag of the scope
+    # is added and the list is marked stale; the sync ending must not clear that mark.
+    held: list[dict[str, Any]] = []
+
+    async def answer_after_a_change(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "SendLocalList" and not held:
+            held.append(payload)
+            added = await api.post("/id-tags", json={"idTag": during, "parentIdTag": parent})
+            assert added.status_code == 201
+            await eventually(marked)
+        return await _answer(action, payload)
+
+    cp.responder = answer_after_a_change
+    again = await api.post(
+        f"/charge-points/{cp_id}/local-list/sync", json={"parentIdTags": [parent]}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["complete"] is True
+    assert during not in {e["idTag"] for e in held[0]["localAuthorizationList"]}
+
+    async def followed() -> bool:
+        return _sent(cp).get(during) == {"status": "Accepted", "parentIdTag": parent}
+
+    await eventually(followed)

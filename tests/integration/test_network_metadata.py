@@ -94,6 +94,26 @@ async def test_metadata_of_a_cp_never_seen_is_404(api: httpx.AsyncClient) -> Non
     assert response.status_code == 404
 
 
+async def test_only_admins_describe_or_decommission_a_cp(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    await _booted(connect_cp, cp_id)
+    created = await api.post(
+        "/api-keys", json={"name": f"op-{uuid.uuid4().hex[:8]}", "role": "operator"}
+    )
+    assert created.status_code == 201, created.text
+    operator = {"Authorization": f"Bearer {created.json()['key']}"}
+    path = f"/charge-points/{cp_id}"
+    described = await api.patch(path, json={"name": "by an operator"}, headers=operator)
+    assert described.status_code == 403
+    assert described.headers["content-type"].startswith("application/problem+json")
+    for force in ("false", "true"):
+        gone = await api.delete(path, params={"force": force}, headers=operator)
+        assert gone.status_code == 403
+    cp = (await api.get(path, headers=operator)).json()
+    assert "name" not in cp and not cp.get("decommissionedAt")
+
+
 async def test_decommissioning_is_refused_while_connected_unless_forced(
     suite: Any, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
 ) -> None:

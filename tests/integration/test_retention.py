@@ -1,5 +1,5 @@
-"""Retention: old status history, finished commands and webhook deliveries leave; recent ones
-and pending commands stay."""
+"""Retention: status history received long ago, finished commands and webhook deliveries leave;
+recent ones and pending commands stay."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from command_api import recorder, webhook_store
 from csms_shared.db import create_engine, session_factory
 from station_registry.retention import prune_status_history
 from tests.integration.conftest import Suite
+from tests.integration.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -27,25 +28,51 @@ async def _prune(suite: Suite, prune: Any, days: float) -> int:
         await engine.dispose()
 
 
-async def test_status_history_older_than_the_retention_leaves(
+async def test_status_history_received_before_the_retention_leaves(
     suite: Suite, db: asyncpg.Connection
 ) -> None:
     cp = f"RET-{uuid.uuid4().hex[:8]}"
-    for age in (40, 10):
+    # (days since the CP's timestamp, days since we received it): our clock decides.
+    for connector, (stamped, received) in enumerate([(40, 40), (10, 10), (1, 40)], start=1):
         await db.execute(
             "INSERT INTO registry.status_history (charge_point_id, connector_id, status, "
-            "error_code, timestamp) "
-            "VALUES ($1, 1, 'Available', 'NoError', now() - make_interval(days => $2))",
+            "error_code, timestamp, received_at) "
+            "VALUES ($1, $2, 'Available', 'NoError', now() - make_interval(days => $3), "
+            "now() - make_interval(days => $4))",
             cp,
-            age,
+            connector,
+            stamped,
+            received,
         )
-    assert await _prune(suite, prune_status_history, 30) >= 1
+    assert await _prune(suite, prune_status_history, 30) >= 2
     left = await db.fetch(
-        "SELECT timestamp > now() - interval '30 days' AS recent FROM registry.status_history "
-        "WHERE charge_point_id = $1",
-        cp,
+        "SELECT connector_id FROM registry.status_history WHERE charge_point_id = $1", cp
     )
-    assert [r["recent"] for r in left] == [True]
+    assert [r["connector_id"] for r in left] == [2]
+
+
+async def test_a_status_stamped_years_ago_by_the_cp_but_received_now_stays(
+    suite: Suite, db: asyncpg.Connection, connect_cp: Any, cp_id: str
+) -> None:
+    cp = await connect_cp(cp_id)
+    await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X1"})
+    notification = {
+        "connectorId": 1,
+        "errorCode": "NoError",
+        "status": "Available",
+        "timestamp": "2015-03-01T12:00:00Z",
+    }
+    await cp.call("StatusNotification", notification)
+
+    async def recorded() -> int:
+        count: int = await db.fetchval(
+            "SELECT count(*) FROM registry.status_history WHERE charge_point_id = $1", cp_id
+        )
+        return count
+
+    await eventually(recorded)
+    await _prune(suite, prune_status_history, 30)
+    assert await recorded() == 1
 
 
 async def test_finished_commands_older_than_the_retention_leave_pending_ones_stay(

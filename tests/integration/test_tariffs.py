@@ -172,7 +172,7 @@ async def test_a_default_tariff_prices_the_cps_no_other_names_within_its_window(
         return format_datetime(day + timedelta(hours=hours))
 
     default = await _tariff(
-        api, pricePerKwh=0.11, currency="SEK", isDefault=True, validFrom=at(0), validTo=at(24)
+        api, pricePerKwh=0.11, currency="SEK", isDefault=True, validFrom=at(0), validTo=at(12)
     )
     later = await _tariff(
         api, pricePerKwh=0.12, currency="SEK", isDefault=True, validFrom=at(12), validTo=at(24)
@@ -189,7 +189,7 @@ async def test_a_default_tariff_prices_the_cps_no_other_names_within_its_window(
 
     morning = await applied(6)
     assert (morning["source"], morning["tariff"]["tariffId"]) == ("default", default["tariffId"])
-    # The default valid from the later time takes over then: a scheduled price change.
+    # The default valid from the end of the first takes over then: a scheduled price change.
     assert (await applied(18))["tariff"]["tariffId"] == later["tariffId"]
     assert (await applied(24))["source"] == "environment"
 
@@ -200,14 +200,69 @@ async def test_a_default_tariff_prices_the_cps_no_other_names_within_its_window(
         "SEK",
         0.11,
     )
-    in_force = (await api.get("/tariffs", params={"inForceAt": at(13)})).json()
-    # Newest first: this test's two lead the page.
-    assert [t["tariffId"] for t in in_force["items"][:2]] == [
-        later["tariffId"],
-        default["tariffId"],
-    ]
+    for hours, tariff, other in ((11, default, later), (13, later, default)):
+        in_force = (await api.get("/tariffs", params={"inForceAt": at(hours)})).json()
+        ids = {t["tariffId"] for t in in_force["items"]}
+        assert tariff["tariffId"] in ids and other["tariffId"] not in ids
     before = (await api.get("/tariffs", params={"inForceAt": at(-1)})).json()
     assert not {default["tariffId"], later["tariffId"]} & {t["tariffId"] for t in before["items"]}
+
+
+async def test_one_default_at_a_time(api: httpx.AsyncClient) -> None:
+    # Days of their own (after test_a_default_tariff_...'s), so no other default overlaps.
+    day = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(8000))
+
+    def at(hours: int) -> str:
+        return format_datetime(day + timedelta(hours=hours))
+
+    default = await _tariff(
+        api, pricePerKwh=0.2, currency="DKK", isDefault=True, validFrom=at(0), validTo=at(48)
+    )
+    name = _name("overlapping")
+    second = await api.post(
+        "/tariffs",
+        json={
+            "name": name,
+            "pricePerKwh": 0.3,
+            "currency": "DKK",
+            "isDefault": True,
+            "validFrom": at(12),
+            "validTo": at(24),
+        },
+    )
+    assert second.status_code == 409, second.text
+    assert second.headers["content-type"].startswith("application/problem+json")
+    assert f"default tariff {default['tariffId']}" in second.json()["detail"]
+    assert default["name"] in second.json()["detail"]
+    # Nothing was stored: the name is still free.
+    listed = (await api.get("/tariffs", params={"inForceAt": at(13)})).json()["items"]
+    assert name not in {t["name"] for t in listed}
+
+    # A change of default price: the first ends where the next begins.
+    ended = await api.patch(f"/tariffs/{default['tariffId']}", json={"validTo": at(12)})
+    assert ended.status_code == 200, ended.text
+    later = await _tariff(
+        api,
+        name=name,
+        pricePerKwh=0.3,
+        currency="DKK",
+        isDefault=True,
+        validFrom=at(12),
+        validTo=at(48),
+    )
+    assert later["isDefault"] is True
+
+    # Neither may stretch over the other, nor a plain tariff of that time become a default.
+    back = await api.patch(f"/tariffs/{default['tariffId']}", json={"validTo": at(13)})
+    assert back.status_code == 409, back.text
+    assert f"default tariff {later['tariffId']}" in back.json()["detail"]
+    plain = await _tariff(api, pricePerKwh=0.4, currency="DKK", validFrom=at(2), validTo=at(3))
+    promoted = await api.patch(f"/tariffs/{plain['tariffId']}", json={"isDefault": True})
+    assert promoted.status_code == 409, promoted.text
+    assert f"default tariff {default['tariffId']}" in promoted.json()["detail"]
+    assert (await api.get(f"/tariffs/{plain['tariffId']}")).json()["isDefault"] is False
+    kept = (await api.get(f"/tariffs/{default['tariffId']}")).json()
+    assert kept["validTo"] == at(12)
 
 
 @pytest.mark.parametrize(
@@ -257,3 +312,20 @@ async def test_tariff_changes_that_do_not_fit_are_refused(api: httpx.AsyncClient
     assert (await api.post("/tariffs", json={**other, "tariffId": None})).status_code == 422
     assert (await api.get("/tariffs/2147483647")).status_code == 404
     assert (await api.get("/tariffs/0")).status_code == 422
+
+
+async def test_only_admins_create_change_or_delete_tariffs(api: httpx.AsyncClient) -> None:
+    tariff = await _tariff(api, pricePerKwh=0.3, currency="EUR")
+    path = f"/tariffs/{tariff['tariffId']}"
+    created = await api.post("/api-keys", json={"name": _name("op"), "role": "operator"})
+    operator = {"Authorization": f"Bearer {created.json()['key']}"}
+    name = _name("by-operator")
+    new = {"name": name, "pricePerKwh": 0.1, "currency": "EUR"}
+    assert (await api.post("/tariffs", json=new, headers=operator)).status_code == 403
+    patched = await api.patch(path, json={"pricePerKwh": 0.1}, headers=operator)
+    assert patched.status_code == 403
+    assert (await api.delete(path, headers=operator)).status_code == 403
+    # Reading stays open to them; nothing changed.
+    read = await api.get(path, headers=operator)
+    assert read.status_code == 200 and read.json()["pricePerKwh"] == 0.3
+    assert (await _tariff(api, name=name, pricePerKwh=0, currency="EUR"))["name"] == name

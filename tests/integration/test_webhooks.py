@@ -25,8 +25,9 @@ SECRET = "whsec_" + uuid.uuid4().hex
 class Receiver:
     """A back office's HTTP endpoint on loopback: records each POST, answers scripted codes."""
 
-    def __init__(self, answers: list[int]) -> None:
+    def __init__(self, answers: list[int], failing_cp: str = "") -> None:
         self.answers = answers  # one per request, then 200s
+        self.failing_cp = failing_cp  # this charge point's events are answered 500
         self.requests: list[tuple[dict[str, str], bytes]] = []
 
     async def __aenter__(self) -> Receiver:
@@ -46,7 +47,10 @@ class Receiver:
                 headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.requests.append((headers, body))
-            code = self.answers.pop(0) if self.answers else 200
+            if self.failing_cp and orjson.loads(body)["chargePointId"] == self.failing_cp:
+                code = 500
+            else:
+                code = self.answers.pop(0) if self.answers else 200
             writer.write(
                 f"HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
             )
@@ -235,3 +239,56 @@ async def test_a_webhook_failing_too_long_is_disabled_and_reported(
             assert {d["status"] for d in log["items"]} == {"cancelled"}
     finally:
         await connection.close()
+
+
+async def test_one_charge_points_event_failing_too_long_disables_the_webhook(
+    disabling_fast: None, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    healthy_id = f"{cp_id}-OK"
+    status = {"connectorId": 1, "status": "Available", "errorCode": "NoError"}
+    async with Receiver([], failing_cp=cp_id) as receiver:
+        hook = (
+            await api.post(
+                "/webhooks",
+                json={"url": receiver.url, "events": ["connector.*"], "secret": SECRET},
+            )
+        ).json()
+        stuck, healthy = await connect_cp(cp_id), await connect_cp(healthy_id)
+        for cp in (stuck, healthy):
+            await cp.call("BootNotification", {"chargePointVendor": "A", "chargePointModel": "B"})
+        await stuck.call("StatusNotification", status)
+
+        async def disabled() -> dict[str, Any] | None:
+            # The other CP's events keep being delivered: the webhook as a whole never fails
+            # for long, while the stuck CP's first event holds back its later ones.
+            await healthy.call("StatusNotification", status)
+            doc = (await api.get(f"/webhooks/{hook['id']}")).json()
+            return doc if doc["enabled"] is False else None
+
+        doc = await eventually(disabled, timeout=45, interval=0.5)
+
+    def event_ids(cp: str) -> list[str]:
+        return [
+            h["x-csms-event-id"]
+            for h, b in receiver.requests
+            if orjson.loads(b)["chargePointId"] == cp
+        ]
+
+    [failing_event] = set(event_ids(cp_id))
+    assert len(event_ids(cp_id)) >= 2  # retried before giving up
+    assert f"event {failing_event}, charge point {cp_id}" in doc["disabledReason"]
+    assert "HTTP 500" in doc["disabledReason"]
+    assert len(set(event_ids(healthy_id))) >= 2
+
+    async def recorded() -> dict[str, dict[str, Any]] | None:
+        # The last answers the receiver gave may still be on their way to the database.
+        page = await api.get(f"/webhooks/{hook['id']}/deliveries", params={"limit": 1000})
+        by_event = {d["eventId"]: d for d in page.json()["items"]}
+        done = all(by_event[e]["status"] == "delivered" for e in event_ids(healthy_id))
+        return by_event if done else None
+
+    by_event = await eventually(recorded)
+    assert by_event[failing_event]["status"] == "cancelled"
+    assert by_event[failing_event]["lastStatusCode"] == 500
+    assert "failingSince" in by_event[failing_event]
+    assert all("failingSince" not in by_event[e] for e in event_ids(healthy_id))

@@ -70,6 +70,8 @@ command_batches = Table(
     Column("action", String(40), nullable=False),
     Column("request", JSONB, nullable=False),
     Column("charge_point_ids", JSONB, nullable=False),
+    # [{chargePointId, status, reason}] of the CPs refused before a command was recorded.
+    Column("refused", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("requested_by", String(100), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -110,6 +112,8 @@ local_list_syncs = Table(
     Column("synced_at", DateTime(timezone=True), nullable=False),
     Column("stale", Boolean, nullable=False, server_default=text("false")),
     Column("due_at", DateTime(timezone=True)),
+    # Counts the times it was marked stale: a sync clears `stale` only if none came meanwhile.
+    Column("generation", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_local_list_syncs_due", "due_at", postgresql_where=text("stale")),
 )
 
@@ -136,6 +140,9 @@ webhook_deliveries = Table(
     Column("leased_until", DateTime(timezone=True)),
     Column("last_status_code", Integer),
     Column("last_error", Text),
+    # Since its first failed attempt: this long, it disables the webhook (it holds back its
+    # CP's later events while other CPs' successes keep the webhook's own failing_since unset).
+    Column("failing_since", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("delivered_at", DateTime(timezone=True)),
     Index("ux_webhook_deliveries_event", "webhook_id", "event_id", unique=True),

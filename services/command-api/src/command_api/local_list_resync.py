@@ -96,7 +96,11 @@ class LocalListResync:
         return (
             update(local_list_syncs)
             .where(in_scope)
-            .values(stale=True, due_at=func.coalesce(s.due_at, func.now() + self._delay))
+            .values(
+                stale=True,
+                due_at=func.coalesce(s.due_at, func.now() + self._delay),
+                generation=s.generation + 1,
+            )
         )
 
     def _due_on_connect(self, cp_id: str) -> Update:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import HTTPException, status
-from sqlalchemy import func
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,20 +29,39 @@ def _config_int(config: list[dict[str, Any]], key: str) -> int | None:
     return None
 
 
-async def _remember(session: AsyncSession, cp_id: str, parents: list[str] | None) -> None:
-    """The scope the CP's list was synchronised to: up to date, until one of its tags changes."""
+s = local_list_syncs.c
+
+
+async def _generation(session: AsyncSession, cp_id: str) -> int:
+    """How often the CP's list was marked stale so far (0: never, or never synchronised)."""
+    async with session.begin():
+        seen = await session.scalar(select(s.generation).where(s.charge_point_id == cp_id))
+    return seen or 0
+
+
+async def _remember(
+    session: AsyncSession,
+    cp_id: str,
+    parents: list[str] | None,
+    seen: int,
+    delay: timedelta,
+) -> None:
+    """The scope the CP's list was synchronised to: up to date, until one of its tags changes.
+    A tag that changed while the list was being sent (marked since `seen`) keeps it stale."""
     scope = None if parents is None else sorted({p.lower() for p in parents})
     stmt = insert(local_list_syncs).values(
         charge_point_id=cp_id, parent_id_tags=scope, synced_at=func.now(), stale=False
     )
+    unchanged = s.generation == seen
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["charge_point_id"],
             set_={
                 "parent_id_tags": stmt.excluded.parent_id_tags,
                 "synced_at": stmt.excluded.synced_at,
-                "stale": False,
-                "due_at": None,
+                "stale": case((unchanged, False), else_=s.stale),
+                # Due again as after any change, not when the lease of a resync ends.
+                "due_at": case((unchanged, None), else_=func.least(s.due_at, func.now() + delay)),
             },
         )
     )
@@ -59,6 +79,7 @@ async def synchronise(
     """Send the CP its Local Authorization List built from the id tags (all, or those under
     `parent_id_tags`), within its SendLocalListMaxLength per message and LocalAuthListMaxLength
     in all. Raises HTTPException (404, 409, 503, ...) when nothing could be sent."""
+    seen = await _generation(session, cp_id)
     cp = await rpc(state, "station-registry", "get_charge_point", id=cp_id)
     config = cp.get("configuration") or []
     plan = await rpc(
@@ -104,7 +125,8 @@ async def synchronise(
         if answer != "Accepted":
             break
     complete = all(part["status"] == "Accepted" for part in parts) and len(parts) == len(chunks)
-    await _remember(session, cp_id, parent_id_tags)
+    delay = timedelta(seconds=state.settings.local_list_resync_delay)
+    await _remember(session, cp_id, parent_id_tags, seen, delay)
     return {
         "listVersion": parts[-1]["listVersion"],
         "updateType": kind_first,

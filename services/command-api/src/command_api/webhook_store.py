@@ -153,7 +153,8 @@ _CLAIM = text(
     SET leased_until = now() + make_interval(secs => :lease), attempts = d.attempts + 1
     FROM due, commands.webhooks w
     WHERE d.id = due.id AND w.id = d.webhook_id
-    RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.body, d.attempts, w.url, w.secret
+    RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.ordering_key, d.body, d.attempts,
+        w.url, w.secret
     """
 )
 
@@ -189,32 +190,50 @@ async def failed(
     error: str,
     retry_in: float,
     disable_after: float,
-) -> bool:
-    """The attempt failed: try again in `retry_in` seconds, unless the webhook has failed for
-    `disable_after` seconds; then it is disabled, reported, and its queue cancelled (True)."""
-    await session.execute(
-        update(webhook_deliveries)
-        .where(webhook_deliveries.c.id == delivery.id)
-        .values(
-            next_attempt_at=func.now() + timedelta(seconds=retry_in),
-            leased_until=None,
-            last_status_code=status_code,
-            last_error=error[:1000],
+) -> str | None:
+    """The attempt failed: try again in `retry_in` seconds, unless the webhook, or this delivery
+    (holding back its CP's later events), has failed for `disable_after` seconds; then the
+    webhook is disabled, reported and its queue cancelled, and the reason is returned."""
+    d = webhook_deliveries.c
+    since = (
+        await session.execute(
+            update(webhook_deliveries)
+            .where(d.id == delivery.id)
+            .values(
+                next_attempt_at=func.now() + timedelta(seconds=retry_in),
+                leased_until=None,
+                last_status_code=status_code,
+                last_error=error[:1000],
+                failing_since=func.coalesce(d.failing_since, func.now()),
+            )
+            .returning(d.failing_since)
         )
-    )
+    ).scalar()
     hook = (
         await session.execute(
             update(webhooks)
             .where(webhooks.c.id == delivery.webhook_id)
             .values(failing_since=func.coalesce(webhooks.c.failing_since, func.now()))
-            .returning(webhooks.c.failing_since, webhooks.c.url, func.now().label("now"))
+            .returning(webhooks.c.failing_since, func.now().label("now"))
         )
     ).first()
-    if hook is None or hook.now - hook.failing_since < timedelta(seconds=disable_after):
-        return False
-    reason = f"every delivery failed since {format_datetime(hook.failing_since)}; last: {error}"
-    await disable(session, delivery.webhook_id, reason[:1000])
-    return True
+    if hook is None or since is None:
+        return None
+    limit = timedelta(seconds=disable_after)
+    if hook.now - hook.failing_since >= limit:
+        reason = f"every delivery failed since {format_datetime(hook.failing_since)}"
+    elif hook.now - since >= limit:
+        # Other CPs' successes keep the webhook healthy while this CP's events wait forever.
+        cp = delivery.ordering_key or "none"
+        reason = (
+            f"delivery {delivery.id} (event {delivery.event_id}, charge point {cp}) failed "
+            f"since {format_datetime(since)}, holding back its charge point's later events"
+        )
+    else:
+        return None
+    reason = f"{reason}; last: {error}"[:1000]
+    await disable(session, delivery.webhook_id, reason)
+    return reason
 
 
 async def disable(session: AsyncSession, webhook_id: str, reason: str) -> None:
@@ -326,6 +345,7 @@ def delivery_doc(row: Row[Any]) -> dict[str, Any]:
         "attempts": row.attempts,
         "lastStatusCode": row.last_status_code,
         "lastError": row.last_error,
+        "failingSince": _iso(row.failing_since),
         "createdAt": _iso(row.created_at),
         "nextAttemptAt": _iso(row.next_attempt_at) if row.status == PENDING else None,
         "deliveredAt": _iso(row.delivered_at),

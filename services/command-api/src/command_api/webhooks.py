@@ -4,6 +4,7 @@ retried with exponential backoff, in order per webhook and charge point."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -23,7 +24,6 @@ from cachetools import TTLCache
 from prometheus_client import Counter
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from yarl import URL
 
 from csms_shared.bus.topology import EVENTS, quorum_arguments, service_queue
 
@@ -55,40 +55,86 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _allowed_address(address: str, allowed: list[Network]) -> bool:
+# RFC 6052's well-known NAT64 prefix and RFC 4291's deprecated IPv4-compatible addresses carry
+# an IPv4 address in their last 32 bits, which a NAT64 gateway or the host's stack connects to.
+_LAST_32_BITS = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+# RFC 8215's local-use NAT64 prefix: the IPv4 address sits where its operator chose; not global.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in net for net in _LAST_32_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    return None
+
+
+def allowed_address(address: str, allowed: list[Network]) -> bool:
+    """Whether webhooks may connect to `address`: public or inside an allowed network; an IPv6
+    address carrying an IPv4 one (mapped, 6to4, NAT64) is judged by the IPv4 one too."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if ip.is_unspecified:  # 0.0.0.0 and :: connect to this host
+        return False
     if any(ip in net for net in allowed):
         return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return allowed_address(str(embedded), allowed)
     # Loopback, link-local (cloud metadata at 169.254.169.254), private, shared, reserved.
     return ip.is_global and not ip.is_multicast
 
 
-async def check_target(url: str, allowed: list[Network]) -> None:
-    """RefusedTarget unless `url` is http(s) and every address its host resolves to is public
-    (or inside a network the settings allow)."""
+async def check_target(url: str, allowed: list[Network]) -> list[str]:
+    """The addresses `url`'s host resolves to; RefusedTarget unless `url` is http(s) and every
+    one of them is public (or inside a network the settings allow)."""
     try:
-        parsed = URL(url)
-    except ValueError as exc:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
         raise RefusedTarget(f"not a URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise RefusedTarget("the URL must be http:// or https:// with a host")
-    if parsed.user is not None or parsed.password is not None:
+    if parsed.userinfo:
         raise RefusedTarget("the URL may not carry credentials; sign with the secret instead")
+    host = parsed.raw_host.decode("ascii")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parsed.host, parsed.port, type=socket.SOCK_STREAM
-        )
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise RefusedTarget(f"{parsed.host} does not resolve: {exc}") from None
-    for info in infos:
-        address = str(info[4][0])
-        if not _allowed_address(address, allowed):
+        raise RefusedTarget(f"{host} does not resolve: {exc}") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise RefusedTarget(f"{host} resolves to no address")
+    for address in addresses:
+        if not allowed_address(address, allowed):
             raise RefusedTarget(
-                f"{parsed.host} resolves to {address}, a loopback, link-local or private "
+                f"{host} resolves to {address}, a loopback, link-local or private "
                 "address (API_WEBHOOK_ALLOWED_NETWORKS allows chosen networks)"
             )
+    return addresses
+
+
+def pinned_request(
+    client: httpx.AsyncClient, url: str, address: str, headers: dict[str, str], body: bytes
+) -> httpx.Request:
+    """A POST of `body` to `url` over the checked `address` (resolving the host again could
+    answer another one): the URL's host still names the server in `Host`, and for https in
+    TLS, SNI and the certificate's check (httpcore's `sni_hostname`)."""
+    target = httpx.URL(url)
+    return client.build_request(
+        "POST",
+        target.copy_with(host=address),
+        content=body,
+        headers={"Host": target.netloc.decode("ascii")} | headers,
+        extensions={"sni_hostname": target.raw_host.decode("ascii")}
+        if target.scheme == "https"
+        else None,
+    )
 
 
 def allowed_networks(settings: Settings) -> list[Network]:
@@ -99,7 +145,12 @@ def allowed_networks(settings: Settings) -> list[Network]:
 class Webhooks:
     """Follows `ocpp.events` into delivery rows, and delivers them (one of each per replica)."""
 
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._allowed = allowed_networks(settings)
@@ -108,8 +159,14 @@ class Webhooks:
         self._tasks: list[asyncio.Task[None]] = []
         self._queue: AbstractQueue | None = None
         self._exchange: AbstractExchange | None = None
+        # No kept-alive connections: the pool tells them apart by address alone, and would carry
+        # another host's request over a TLS session whose certificate was checked for this one.
         self._client = httpx.AsyncClient(
-            timeout=settings.webhook_timeout, follow_redirects=False, trust_env=False
+            timeout=settings.webhook_timeout,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            transport=transport,
         )
 
     async def start(self, channel: AbstractChannel) -> None:
@@ -269,20 +326,23 @@ class Webhooks:
         return True
 
     async def post(self, url: str, secret: str, event_id: str, event_type: str, body: bytes) -> int:
-        """POST one event; its HTTP status (RefusedTarget, httpx.HTTPError on failures)."""
-        await check_target(url, self._allowed)
-        response = await self._client.post(
-            url,
-            content=body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "csms-webhooks/1",
-                "X-CSMS-Event-Id": event_id,
-                "X-CSMS-Event-Type": event_type,
-                "X-CSMS-Signature": signature(secret, body),
-            },
-        )
-        return response.status_code
+        """POST one event to an address its host was checked to resolve to; its HTTP status
+        (RefusedTarget, httpx.HTTPError on failures)."""
+        addresses = await check_target(url, self._allowed)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "csms-webhooks/1",
+            "X-CSMS-Event-Id": event_id,
+            "X-CSMS-Event-Type": event_type,
+            "X-CSMS-Signature": signature(secret, body),
+        }
+        # A refused connection sent nothing: the next address (another family, say) may answer.
+        for address in addresses[:-1]:
+            with contextlib.suppress(httpx.ConnectError):
+                request = pinned_request(self._client, url, address, headers, body)
+                return (await self._client.send(request)).status_code
+        request = pinned_request(self._client, url, addresses[-1], headers, body)
+        return (await self._client.send(request)).status_code
 
     async def _attempt(self, delivery: Row[Any]) -> None:
         settings = self._settings
@@ -304,7 +364,7 @@ class Webhooks:
                 await store.delivered(session, delivery, status_code or 0)
                 return
             backoff = settings.webhook_retry_base * 2 ** min(delivery.attempts - 1, 30)
-            disabled = await store.failed(
+            reason = await store.failed(
                 session,
                 delivery,
                 status_code=status_code,
@@ -312,6 +372,6 @@ class Webhooks:
                 retry_in=min(backoff, settings.webhook_retry_max),
                 disable_after=settings.webhook_disable_after,
             )
-        if disabled:
-            log.warning("webhook %s disabled: it failed for too long", delivery.webhook_id)
+        if reason is not None:
+            log.warning("webhook %s disabled: %s", delivery.webhook_id, reason)
             await self.hooks_changed()

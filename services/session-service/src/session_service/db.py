@@ -24,7 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 
 from csms_shared.bus.outbox import outbox_table
 
@@ -74,6 +74,13 @@ tariffs = Table(
     _ts("updated_at", nullable=False, server_default=func.now()),
     CheckConstraint(
         "valid_to IS NULL OR valid_from IS NULL OR valid_from < valid_to", name="ck_tariffs_valid"
+    ),
+    # One default at any moment: defaults' validities never overlap (a NULL bound is unbounded).
+    ExcludeConstraint(
+        (func.tstzrange(text("valid_from"), text("valid_to"), text("'[)'")), "&&"),
+        name="ex_tariffs_one_default",
+        using="gist",
+        where=text("is_default"),
     ),
 )
 

@@ -78,11 +78,49 @@ async def _assign(session: AsyncSession, tariff_id: int, fields: Any) -> None:
             )
 
 
-def _name_taken(exc: IntegrityError, name: str | None) -> RpcError:
+async def _other_default(
+    session: AsyncSession, tariff_id: int | None, fields: CreateTariff | UpdateTariff
+) -> str:
+    """Name the default tariff whose validity the tariff's (as it would be) overlaps."""
+    sent = fields.model_fields_set
+    stored = (
+        None
+        if tariff_id is None
+        else (
+            await session.execute(select(t.valid_from, t.valid_to).where(t.id == tariff_id))
+        ).first()
+    )
+    lo = fields.valid_from if stored is None or "valid_from" in sent else stored.valid_from
+    hi = fields.valid_to if stored is None or "valid_to" in sent else stored.valid_to
+    window = func.tstzrange(t.valid_from, t.valid_to, "[)")
+    where = [t.is_default, window.op("&&")(func.tstzrange(lo, hi, "[)"))]
+    if tariff_id is not None:
+        where.append(t.id != tariff_id)
+    other = (
+        await session.execute(select(t.id, t.name).where(*where).order_by(t.id).limit(1))
+    ).first()
+    if other is None:
+        return "another default tariff is valid then"
+    return f"default tariff {other.id} ({other.name!r}) is valid then"
+
+
+async def _refused(
+    session: AsyncSession,
+    exc: IntegrityError,
+    tariff_id: int | None,
+    fields: CreateTariff | UpdateTariff,
+) -> RpcError:
     if "tariffs_name_key" in str(exc.orig):
-        return RpcError("conflict", f"a tariff named {name!r} exists")
+        return RpcError("conflict", f"a tariff named {fields.name!r} exists")
     if "ck_tariffs_valid" in str(exc.orig):
         return RpcError("invalid", "validTo: must be after validFrom")
+    if "ex_tariffs_one_default" in str(exc.orig):
+        other = await _other_default(session, tariff_id, fields)
+        return RpcError(
+            "conflict",
+            f"one default tariff at a time: {other}; to change the default price, end the "
+            "one default with validTo where the next begins",
+        )
     raise exc
 
 
@@ -96,7 +134,7 @@ async def create_tariff(fields: CreateTariff, ctx: Ctx) -> dict[str, Any]:
                 await ctx.session.execute(insert(tariffs).values(**values).returning(tariffs))
             ).one()
     except IntegrityError as exc:
-        raise _name_taken(exc, fields.name) from None
+        raise await _refused(ctx.session, exc, None, fields) from None
     await _assign(ctx.session, row.id, fields)
     return await _doc(ctx.session, row.id)
 
@@ -156,7 +194,7 @@ async def update_tariff(fields: UpdateTariff, ctx: Ctx) -> dict[str, Any]:
                 )
             ).first()
     except IntegrityError as exc:
-        raise _name_taken(exc, fields.name) from None
+        raise await _refused(ctx.session, exc, tariff_id, fields) from None
     if row is None:
         raise RpcError("not_found", f"tariff {tariff_id} does not exist")
     await _assign(ctx.session, tariff_id, fields)

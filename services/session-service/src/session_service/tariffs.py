@@ -1,11 +1,13 @@
 """Tariffs as data: which tariff prices a transaction a CP starts, and the CPs' tags to tell.
 
 A transaction is priced by the tariff in force at its start (validFrom <= start < validTo) that
-names its CP; failing that, one assigned to a tag the CP has; failing that, a default tariff;
-failing that, SESSION_TARIFF_* (the one global tariff of earlier versions). Among several of the
-same rank, the one valid from the latest time wins (then the newest): a price change scheduled
-as a second tariff takes over on its date. The transaction copies the prices, so later changes
-to a tariff never reprice it.
+names its CP; failing that, one assigned to a tag the CP has; failing that, the default tariff
+(defaults' validities never overlap: one at any moment, ex_tariffs_one_default); failing that,
+SESSION_TARIFF_* (the one global tariff of earlier versions). Among several CP or tag tariffs,
+the one valid from the latest time wins (then the newest): a price change scheduled as a second
+tariff takes over on its date. A default price change is scheduled by ending the default with
+validTo and adding the next default valid from then. The transaction copies the prices, so
+later changes to a tariff never reprice it.
 """
 
 from __future__ import annotations

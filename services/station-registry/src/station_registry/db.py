@@ -135,8 +135,8 @@ status_history = Table(
     Column("vendor_error_code", String(50)),
     _ts("timestamp", nullable=False),
     _ts("received_at", nullable=False, server_default=func.now()),
+    Index("ix_status_history_received_at", "received_at"),  # retention deletes by age
     # A CP re-sending the same notification records it once.
-    Index("ix_status_history_timestamp", "timestamp"),  # retention deletes by age
     UniqueConstraint(
         "charge_point_id", "connector_id", "timestamp", "status", "error_code", name="uq_status"
     ),

@@ -20,10 +20,11 @@ BATCH = 5_000
 
 
 async def prune_status_history(session: AsyncSession, days: float) -> int:
-    """Delete up to BATCH status notifications older than `days`; how many went."""
+    """Delete up to BATCH status notifications received more than `days` ago; how many went.
+    Our clock, not the CP's: a CP with a wrong clock neither loses new rows nor keeps old ones."""
     old = (
         select(status_history.c.id)
-        .where(status_history.c.timestamp < func.now() - timedelta(days=days))
+        .where(status_history.c.received_at < func.now() - timedelta(days=days))
         .limit(BATCH)
     )
     result = await session.execute(delete(status_history).where(status_history.c.id.in_(old)))

@@ -11,7 +11,7 @@ from fastapi import HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from csms_shared.ocpp._base import DateTime, format_datetime
 from csms_shared.ocpp.framing import find_nul
@@ -69,18 +69,27 @@ class FleetResult(Resource):
     items: list[FleetItem]
 
 
+class Refusal(Resource):
+    """A CP the batch sent nothing to, and why (e.g. a feature profile it does not list)."""
+
+    charge_point_id: str
+    status: str
+    reason: str
+
+
 class Batch(Resource):
-    """A fleet-wide command and its commands as the audit log has them."""
+    """A fleet-wide command: its commands as the audit log has them, and the CPs refused."""
 
     batch_id: str
     action: str
     request: dict[str, Any]
     requested_by: str
     created_at: DateTime
-    total: int
-    pending: int
-    summary: dict[str, int]
+    total: int = Field(description="Every CP the batch targets")
+    pending: int = Field(description="Commands still out, and CPs not sent to yet")
+    summary: dict[str, int] = Field(description="CPs per status; `queued`: not sent to yet")
     items: list[Command]
+    refused: list[Refusal] = Field(description="CPs refused before a command was recorded")
 
 
 def _check_request(
@@ -221,6 +230,14 @@ async def send_fleet_command(
             return await _one(state, principal, cp_id, action, payload, timeout, wait, batch_id)
 
     items = await asyncio.gather(*(one(cp) for cp in cp_ids))
+    refused = [item for item in items if item["status"] == "refused"]
+    if refused:
+        async with state.sessions() as session, session.begin():
+            await session.execute(
+                update(command_batches)
+                .where(command_batches.c.id == batch_id)
+                .values(refused=refused)
+            )
     summary = Counter(item["status"] for item in items)
     doc = {
         "batchId": batch_id,
@@ -234,7 +251,8 @@ async def send_fleet_command(
 
 @router.get("/command-batches/{batch_id}", response_model=Batch)
 async def get_command_batch(state: State, principal: Viewer, batch_id: str) -> dict[str, Any]:
-    """A fleet-wide command: each CP's command as the audit log has it, and a count per status."""
+    """A fleet-wide command: each CP's command as the audit log has it, the CPs refused before
+    any was recorded, and a count per status of every CP targeted."""
     async with state.sessions() as session:
         batch = (
             await session.execute(select(command_batches).where(command_batches.c.id == batch_id))
@@ -248,15 +266,21 @@ async def get_command_batch(state: State, principal: Viewer, batch_id: str) -> d
                 .order_by(commands.c.charge_point_id)
             )
         ).all()
-    summary = Counter(r.status for r in rows)
+    refused = batch.refused
+    summary = Counter(r.status for r in rows) + Counter(item["status"] for item in refused)
+    # A CP with neither: the batch is still sending (wait=true), or was cut short.
+    queued = len(batch.charge_point_ids) - len(rows) - len(refused)
+    if queued > 0:
+        summary["queued"] = queued
     return {
         "batchId": batch.id,
         "action": batch.action,
         "request": batch.request,
         "requestedBy": batch.requested_by,
         "createdAt": format_datetime(batch.created_at),
-        "total": len(rows),
-        "pending": summary.get("pending", 0),
+        "total": len(batch.charge_point_ids),
+        "pending": summary["pending"] + summary["queued"],
         "summary": dict(summary),
         "items": [command_doc(r) for r in rows],
+        "refused": refused,
     }

@@ -61,6 +61,7 @@ class Delivery(Resource):
     attempts: int
     last_status_code: int | None = None
     last_error: str | None = None
+    failing_since: DateTime | None = None
     created_at: DateTime
     next_attempt_at: DateTime | None = None
     delivered_at: DateTime | None = None

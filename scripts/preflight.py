@@ -44,12 +44,13 @@ def main() -> int:
     if "--banner" in sys.argv:
         key = os.environ.get("CSMS_ADMIN_API_KEY", "")
         password = os.environ.get("CSMS_ADMIN_PASSWORD", "")
+        api = f"http://127.0.0.1:{os.environ.get('API_HTTP_PORT') or 8080}"
         print(
             "csms: charge points connect to ws://127.0.0.1:9000/ocpp/{id} or"
             " ws://127.0.0.1:9001/ocpp/{id} (subprotocol ocpp1.6)\n"
-            "csms: operators use http://127.0.0.1:8080/api/v1 (OpenAPI at http://127.0.0.1:8080/docs)"
+            f"csms: operators use {api}/api/v1 (OpenAPI at {api}/docs)"
             f" with the admin key:\n\n    export CSMS_ADMIN_API_KEY={key}\n\n"
-            "csms: the operator console is at http://127.0.0.1:8080/ ; log in as admin with"
+            f"csms: the operator console is at {api}/ ; log in as admin with"
             f" the password:\n\n    {password}\n\n"
             "    (change it in the console: Password; CSMS_ADMIN_PASSWORD only makes the first"
             " admin)\n\n"

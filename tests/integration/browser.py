@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,8 @@ SCREENSHOTS = os.environ.get("CSMS_CONSOLE_SCREENSHOTS")
 WAIT_MS = 30_000  # a loaded machine: generous waits, never a timed assertion
 PASSWORD = "viewer-pass-" + uuid.uuid4().hex[:12]
 expect.set_options(timeout=WAIT_MS)
+# The console's fallback refresh: its live parts re-read themselves `every 30s` (hx-trigger).
+POLL_SECONDS = 30.0
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +95,12 @@ async def log_in_as_admin_over_http(client: httpx.AsyncClient) -> None:
         },
     )
     assert answer.status_code == 303
+
+
+def before_first_poll(loaded: float) -> float:
+    """Milliseconds left until 5 s before the first poll of a page loaded after `loaded`
+    (time.monotonic()): what shows up by then came by the live stream, not by polling."""
+    return max(1.0, (loaded + POLL_SECONDS - 5 - time.monotonic()) * 1000)
 
 
 async def live_open(page: Page) -> None:

@@ -180,6 +180,10 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Operators' REST API of an OCPP 1.6J central system",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # FastAPI's pages load their scripts from a CDN: the console serves /docs from its own
+        # copy of Swagger UI (air-gapped sites), and ReDoc is not shipped.
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
     if configure_tracing("command-api"):
@@ -245,6 +249,9 @@ async def main(settings: Settings | None = None) -> None:
         lifespan="on",
         log_config=None,
         access_log=False,
+        # The client address and scheme come from X-Forwarded-For and -Proto of these only.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # Console streams (/live) end on their own within a minute; a stop need not wait so long.
         timeout_graceful_shutdown=5,
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, NoDecode
 
 from csms_shared.bus.access import INTEGRATIONS, check_roles
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
@@ -37,8 +38,14 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     token_secret: SecretStr | None = Field(default=None, min_length=32)
     access_token_seconds: int = Field(default=900, ge=60, le=86_400)
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
-    # None: Secure when the request came over TLS (directly or via X-Forwarded-Proto).
+    # The console's cookies: `auto` (None) makes them Secure when the request came over TLS,
+    # directly or per X-Forwarded-Proto of a trusted proxy; `true` or `false` forces it.
     cookie_secure: bool | None = None
+    # Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For and -Proto uvicorn
+    # believes: the client address the login limits count and the scheme `auto` reads.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"]
+    )
     login_failures_per_username: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
@@ -86,6 +93,30 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         for network in networks:
             ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return networks
+
+    @field_validator("cookie_secure", mode="before")
+    @classmethod
+    def _auto_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "auto") else value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, proxies: list[str]) -> list[str]:
+        # uvicorn would take a misspelt entry, or a CIDR with host bits set, as a literal host
+        # name that never matches.
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is neither an IP address nor a CIDR") from None
+        return proxies
 
     @field_validator("admin_api_key", "admin_password", "token_secret", mode="before")
     @classmethod

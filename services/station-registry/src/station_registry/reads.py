@@ -17,6 +17,7 @@ from csms_shared.contracts.rpc import (
     PageOfChargePoint,
 )
 from csms_shared.ocpp._base import format_datetime
+from csms_shared.ocpp.v16.enums import ChargePointStatus
 
 from .db import (
     certificate_requests,
@@ -133,12 +134,15 @@ async def list_connectors(params: ListConnectors, ctx: Ctx) -> dict[str, Any]:
 
 # A gateway that stopped or went silent is listed as such for this long, then no more.
 FORGET_GATEWAYS_AFTER = timedelta(hours=1)
+# A connector no StatusNotification has reached yet (made by an operator or a command).
+UNKNOWN_STATUS = "unknown"
 
 
 @router.rpc("status_summary", callers={"command-api"})
 async def status_summary(params: NoParams, ctx: Ctx) -> dict[str, Any]:
     """Charge points known and connected, in all and per gateway: `up`, `silent` (beats overdue,
-    its CPs shown offline) or `stopped`; gone gateways are dropped after an hour."""
+    its CPs shown offline) or `stopped`; gone gateways are dropped after an hour. Connectors by
+    status, every status listed (0 when none)."""
     settings = ctx.settings
     cp, gw = charge_points.c, gateways.c
     known = await ctx.session.scalar(select(func.count()).select_from(charge_points))
@@ -160,6 +164,8 @@ async def status_summary(params: NoParams, ctx: Ctx) -> dict[str, Any]:
         )
     ).all()
     online_by_gateway: dict[str, int] = dict(rows)
+    by_status = {s.value: 0 for s in ChargePointStatus} | {UNKNOWN_STATUS: 0}
+    by_status |= await connectors_by_status(ctx)
 
     def state(g: Any) -> str:
         if g.stopped_at is not None:
@@ -181,7 +187,20 @@ async def status_summary(params: NoParams, ctx: Ctx) -> dict[str, Any]:
             }
             for g in recent
         ],
+        "connectorsByStatus": by_status,
     }
+
+
+async def connectors_by_status(ctx: Ctx) -> dict[str, int]:
+    """Connectors (1 and up: 0 is the CP itself) of CPs in service, by their last status."""
+    c = connectors.c
+    rows = await ctx.session.execute(
+        select(c.status, func.count())
+        .select_from(connectors.join(charge_points, charge_points.c.id == c.charge_point_id))
+        .where(c.connector_id > 0, charge_points.c.decommissioned_at.is_(None))
+        .group_by(c.status)
+    )
+    return {status or UNKNOWN_STATUS: int(n) for status, n in rows.all()}
 
 
 @router.rpc("operations", callers={"command-api"})

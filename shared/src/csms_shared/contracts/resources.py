@@ -121,11 +121,16 @@ class GatewayStatus(Resource):
 
 
 class SuiteStatus(Resource):
-    """Charge points known and connected, in all and per gateway."""
+    """Charge points known and connected, in all and per gateway; connectors by status."""
 
     charge_points_known: int
     charge_points_connected: int
     gateways: list[GatewayStatus]
+    connectors_by_status: dict[str, int] = Field(
+        default_factory=dict,
+        description="Connectors (1 and up) of CPs in service by their last status; `unknown`:"
+        " no StatusNotification yet",
+    )
 
 
 class ChargePointSecurity(Resource):

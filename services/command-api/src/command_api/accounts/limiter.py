@@ -26,6 +26,14 @@ async def failures(session: AsyncSession, subject: str, window: timedelta) -> in
     return int(count or 0)
 
 
+async def lock(session: AsyncSession, username: str, address: str) -> None:
+    """Hold the username's and the address's counts to the end of the transaction: attempts
+    (on any replica) then check and count one after another, never all past the same count."""
+    # Sorted: two attempts sharing both subjects take them in the same order, so never deadlock.
+    for subject in sorted(subjects(username, address)):
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(subject, 0))))
+
+
 async def record_failure(session: AsyncSession, username: str, address: str) -> None:
     """Count one failed login against the username and the address."""
     await session.execute(

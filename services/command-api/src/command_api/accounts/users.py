@@ -158,12 +158,6 @@ async def set_password(session: AsyncSession, user_id: str, password: str) -> No
     await session.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id))
 
 
-async def check_password(session: AsyncSession, user_id: str, password: str) -> bool:
-    """True when `password` is the user's current one."""
-    stored = await session.scalar(select(users.c.password_hash).where(users.c.id == user_id))
-    return verify_password(stored, password)[0]
-
-
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
     """How many failed logins a username and an address may have in `window`."""
@@ -181,24 +175,54 @@ class LoginRefused(Exception):
         self.limited = limited
 
 
+def _too_many(limits: LoginLimits) -> LoginRefused:
+    minutes = int(limits.window.total_seconds() // 60)
+    return LoginRefused(
+        f"Too many failed logins: try again in up to {minutes} minutes", limited=True
+    )
+
+
+async def _limited(session: AsyncSession, username: str, address: str, limits: LoginLimits) -> bool:
+    by_user, by_address = limiter.subjects(username, address)
+    return (
+        await limiter.failures(session, by_user, limits.window) >= limits.per_username
+        or await limiter.failures(session, by_address, limits.window) >= limits.per_address
+    )
+
+
+async def _verify_counted(
+    session: AsyncSession,
+    username: str,
+    address: str,
+    limits: LoginLimits,
+    stored: str | None,
+    password: str,
+) -> tuple[bool, str | None]:
+    """verify_password, refused while the username or the address is limited; a wrong password
+    counts against both. The deciding check and the count run under limiter.lock, so of many
+    concurrent guesses no more than the limit are ever answered."""
+    # Checked before the lock too: guesses while limited cost no argon2 verification.
+    if await _limited(session, username, address, limits):
+        raise _too_many(limits)
+    ok, rehashed = verify_password(stored, password)
+    await limiter.lock(session, username, address)
+    if await _limited(session, username, address, limits):
+        raise _too_many(limits)
+    if not ok:
+        await limiter.record_failure(session, username, address)
+    return ok, rehashed
+
+
 async def login(
     session: AsyncSession, username: str, password: str, address: str, limits: LoginLimits
 ) -> User:
     """The user whose username and password these are; LoginRefused otherwise. The caller
     commits: failures are counted even when the login is refused."""
-    by_user, by_address = limiter.subjects(username, address)
-    if (
-        await limiter.failures(session, by_user, limits.window) >= limits.per_username
-        or await limiter.failures(session, by_address, limits.window) >= limits.per_address
-    ):
-        minutes = int(limits.window.total_seconds() // 60)
-        raise LoginRefused(
-            f"Too many failed logins: try again in up to {minutes} minutes", limited=True
-        )
     row = (await session.execute(select(users).where(users.c.username == username))).first()
-    ok, rehashed = verify_password(row.password_hash if row else None, password)
-    if row is None or not ok or row.disabled:
-        await limiter.record_failure(session, username, address)
+    # An unknown or disabled user is verified against a dummy hash: it takes as long and fails.
+    stored = row.password_hash if row is not None and not row.disabled else None
+    ok, rehashed = await _verify_counted(session, username, address, limits, stored, password)
+    if row is None or not ok:
         raise LoginRefused("Wrong username or password, or the account is disabled")
     values: dict[str, Any] = {"last_login_at": func.now()}
     if rehashed:
@@ -206,6 +230,21 @@ async def login(
     await session.execute(update(users).where(users.c.id == row.id).values(**values))
     await limiter.forget(session, username, limits.window)
     return _user(row)
+
+
+async def confirm_password(
+    session: AsyncSession, user_id: str, password: str, address: str, limits: LoginLimits
+) -> bool:
+    """True when `password` is the user's current one. A wrong one counts as a failed login,
+    and while the user or address is limited LoginRefused; the caller commits either way."""
+    query = select(users.c.username, users.c.password_hash).where(users.c.id == user_id)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise AccountError("No such user")
+    ok, _ = await _verify_counted(
+        session, row.username, address, limits, row.password_hash, password
+    )
+    return ok
 
 
 async def ensure_bootstrap_user(session: AsyncSession, password: str) -> bool:

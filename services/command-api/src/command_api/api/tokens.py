@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -37,8 +38,19 @@ def login_limits(settings: Settings) -> LoginLimits:
 
 
 def client_address(request: Request) -> str:
-    """The caller's address (uvicorn takes it from X-Forwarded-For behind a trusted proxy)."""
-    return request.client.host if request.client else "unknown"
+    """The caller's address as the failed-login limit counts it: uvicorn takes it from
+    X-Forwarded-For of a proxy in `API_FORWARDED_ALLOW_IPS`. An IPv6 client counts by its /64:
+    an end site is given at least that much (RFC 6177), so one attacker holds all of it."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 @router.post(

@@ -153,8 +153,9 @@ class LiveFeed:
 
     async def stream(self, request: Request, last_event_id: str | None) -> AsyncIterator[str]:
         """The text/event-stream of one browser."""
-        await self.listen()
         try:
+            # Inside the try: a bind that fails still counts this browser out again.
+            await self.listen()
             after, resync = self._after(last_event_id)
             yield "retry: 2000\n\n"
             if resync:

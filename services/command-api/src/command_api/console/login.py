@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..accounts import sessions as console_sessions
-from ..accounts.users import AccountError, LoginRefused, check_password, login, set_password
-from ..api.deps import State
+from ..accounts.users import AccountError, LoginRefused, confirm_password, login, set_password
+from ..api.deps import AppState, State
 from ..api.tokens import client_address, login_limits
 from ..auth import Role
 from .web import ViewerPage, secure_cookies, session_lifetime, templates
@@ -28,7 +28,9 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+def _login_page(
+    request: Request, state: AppState, error: str | None = None, status: int = 200
+) -> Response:
     token = secrets.token_urlsafe(32)
     html = templates.get_template("login.html").render(
         page=None,
@@ -39,15 +41,21 @@ def _login_page(request: Request, error: str | None = None, status: int = 200) -
     )
     response = HTMLResponse(html, status)
     response.set_cookie(
-        LOGIN_CSRF, token, max_age=3600, httponly=True, samesite="lax", path="/login"
+        LOGIN_CSRF,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="lax",
+        path="/login",
+        secure=secure_cookies(request, state),
     )
     return response
 
 
 @router.get("/login")
-async def login_form(request: Request) -> Response:
+async def login_form(request: Request, state: State) -> Response:
     """The login page."""
-    return _login_page(request)
+    return _login_page(request, state)
 
 
 @router.post("/login")
@@ -57,7 +65,8 @@ async def log_in(request: Request, state: State) -> Response:
     given = str(form.get("csrf_token") or "")
     expected = request.cookies.get(LOGIN_CSRF, "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        return _login_page(request, "The form expired or its CSRF token is wrong: try again", 403)
+        expired = "The form expired or its CSRF token is wrong: try again"
+        return _login_page(request, state, expired, 403)
     username = str(form.get("username") or "")[:64]
     password = str(form.get("password") or "")[:256]
     async with state.sessions() as session, session.begin():
@@ -77,18 +86,19 @@ async def log_in(request: Request, state: State) -> Response:
                 await console_sessions.end(session, old)
             sid, _ = await console_sessions.start(session, user, session_lifetime(state))
     if error is not None:
-        return _login_page(request, str(error), 429 if error.limited else 401)
+        return _login_page(request, state, str(error), 429 if error.limited else 401)
     response = RedirectResponse(_safe_next(str(form.get("next") or "")), 303)
     lifetime = session_lifetime(state)
+    secure = secure_cookies(request, state)
     response.set_cookie(
         console_sessions.COOKIE,
         console_sessions.cookie_value(state.signing_secret, sid, lifetime),
         max_age=int(lifetime.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=secure_cookies(request, state),
+        secure=secure,
     )
-    response.delete_cookie(LOGIN_CSRF, path="/login")
+    response.delete_cookie(LOGIN_CSRF, path="/login", secure=secure)
     return response
 
 
@@ -99,7 +109,7 @@ async def log_out(page: ViewerPage) -> Response:
     async with page.state.sessions() as session, session.begin():
         await console_sessions.end(session, page.session_id)
     response = RedirectResponse("/login", 303)
-    response.delete_cookie(console_sessions.COOKIE)
+    response.delete_cookie(console_sessions.COOKIE, secure=secure_cookies(page.request, page.state))
     return response
 
 
@@ -117,13 +127,18 @@ async def change_password(page: ViewerPage) -> Response:
     new = str(form.get("new") or "")
     if new != str(form.get("repeat") or ""):
         return page.render("password.html", 422, error="The two new passwords differ")
+    address = client_address(page.request)
+    limits = login_limits(page.state.settings)
+    # Guessing here is guessing a login: counted against the username and the address alike.
     async with page.state.sessions() as session, session.begin():
-        if not await check_password(session, page.user_id, current):
-            return page.render("password.html", 422, error="The current password is wrong")
         try:
+            if not await confirm_password(session, page.user_id, current, address, limits):
+                return page.render("password.html", 422, error="The current password is wrong")
             await set_password(session, page.user_id, new)
+        except LoginRefused as refused:
+            return page.render("password.html", 429, error=str(refused))
         except AccountError as exc:
             return page.render("password.html", 422, error=str(exc))
     response = RedirectResponse("/login", 303)
-    response.delete_cookie(console_sessions.COOKIE)
+    response.delete_cookie(console_sessions.COOKIE, secure=secure_cookies(page.request, page.state))
     return response

@@ -61,9 +61,14 @@ async def overview(page: ViewerPage) -> Response:
         )
     except HTTPException:
         energy = {"totals": []}
+    by_status = summary.get("connectorsByStatus") or {}
     return page.render(
         "overview.html",
         summary=summary,
+        connector_statuses={s: by_status.get(s, 0) for s in [*STATUSES, "unknown"]}
+        if by_status
+        else {},
+        statuses=STATUSES,
         counts=counts,
         energy=energy,
         faulted=faulted["items"],

@@ -133,7 +133,8 @@ def session_lifetime(state: AppState) -> timedelta:
 
 
 def secure_cookies(request: Request, state: AppState) -> bool:
-    """Secure cookies over TLS (uvicorn sets the scheme from X-Forwarded-Proto of a proxy)."""
+    """Secure cookies over TLS: `API_COOKIE_SECURE`, else the request's scheme (uvicorn takes
+    it from X-Forwarded-Proto of a proxy in `API_FORWARDED_ALLOW_IPS`)."""
     forced = state.settings.cookie_secure
     return forced if forced is not None else request.url.scheme == "https"
 

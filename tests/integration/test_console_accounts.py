@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.integration.browser import PASSWORD, make_user
 from tests.integration.conftest import Suite
 from tests.integration.support import BIN, ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "quiet-lantern-" + uuid.uuid4().hex[:8]
 SESSION = "csms_session"
 LOGIN_CSRF = "csms_login_csrf"
 PER_USERNAME = 5  # the suite's API_LOGIN_FAILURES_PER_USERNAME (the default)
@@ -58,15 +58,6 @@ def _client(
     )
 
 
-async def _user(api: httpx.AsyncClient, role: str) -> str:
-    username = f"{role}-{uuid.uuid4().hex[:8]}"
-    created = await api.post(
-        "/users", json={"username": username, "password": PASSWORD, "role": role}
-    )
-    assert created.status_code == 201, created.text
-    return username
-
-
 async def _log_in(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
     """The login form fetched and posted with its double-submit token."""
     form = await client.get("/login")
@@ -99,7 +90,7 @@ async def test_the_session_cookie_is_httponly_lax_and_expires(
     csrf = _cookie(form, LOGIN_CSRF)
     assert "httponly" in csrf and csrf["samesite"].lower() == "lax" and csrf["path"] == "/login"
     assert "secure" not in csrf
-    user = await _user(api, "viewer")
+    user = await make_user(api, "viewer")
     answer = await _log_in(console, user, PASSWORD)
     assert answer.status_code == 303 and answer.headers["location"] == "/"
     cookie = _cookie(answer, SESSION)
@@ -113,7 +104,7 @@ async def test_the_session_cookie_is_httponly_lax_and_expires(
 async def test_cookies_are_secure_when_a_trusted_proxy_says_https(
     suite: Suite, api: httpx.AsyncClient
 ) -> None:
-    user = await _user(api, "viewer")
+    user = await make_user(api, "viewer")
     base = suite.api_url.removesuffix("/api/v1")
     # The test client on 127.0.0.1 is a trusted proxy by default (API_FORWARDED_ALLOW_IPS).
     async with _client(base, _address()) as client:
@@ -134,7 +125,7 @@ async def test_cookies_are_secure_when_a_trusted_proxy_says_https(
 async def test_a_second_login_rotates_the_session(
     console: httpx.AsyncClient, api: httpx.AsyncClient
 ) -> None:
-    user = await _user(api, "viewer")
+    user = await make_user(api, "viewer")
     first = _cookie(await _log_in(console, user, PASSWORD), SESSION)["value"]
     second = _cookie(await _log_in(console, user, PASSWORD), SESSION)["value"]
     assert first != second
@@ -146,7 +137,7 @@ async def test_a_second_login_rotates_the_session(
 async def test_logout_needs_the_csrf_token_and_ends_the_session(
     console: httpx.AsyncClient, api: httpx.AsyncClient
 ) -> None:
-    user = await _user(api, "operator")
+    user = await make_user(api, "operator")
     cookie = _cookie(await _log_in(console, user, PASSWORD), SESSION)["value"]
     token = await _csrf_token(console)
     for form in ({}, {"csrf_token": "forged"}):
@@ -162,7 +153,7 @@ async def test_logout_needs_the_csrf_token_and_ends_the_session(
 async def test_a_login_without_the_double_submit_is_refused(
     console: httpx.AsyncClient, api: httpx.AsyncClient
 ) -> None:
-    user = await _user(api, "viewer")
+    user = await make_user(api, "viewer")
     credentials = {"username": user, "password": PASSWORD}
     # No cookie at all (a stranger's page posting the form), then a token that is not the
     # cookie's, then the cookie without the token.
@@ -182,7 +173,7 @@ async def test_a_login_without_the_double_submit_is_refused(
 async def test_a_password_change_needs_the_current_one(
     console: httpx.AsyncClient, api: httpx.AsyncClient
 ) -> None:
-    user = await _user(api, "viewer")
+    user = await make_user(api, "viewer")
     cookie = _cookie(await _log_in(console, user, PASSWORD), SESSION)["value"]
     token = await _csrf_token(console)
     new = "amber-orchard-" + uuid.uuid4().hex[:8]
@@ -201,7 +192,7 @@ async def test_a_password_change_needs_the_current_one(
 async def test_wrong_current_passwords_count_as_failed_logins(
     console: httpx.AsyncClient, api: httpx.AsyncClient
 ) -> None:
-    user = await _user(api, "operator")
+    user = await make_user(api, "operator")
     assert (await _log_in(console, user, PASSWORD)).status_code == 303
     token = await _csrf_token(console)
     new = "amber-orchard-" + uuid.uuid4().hex[:8]
@@ -221,7 +212,7 @@ async def test_operators_and_viewers_cannot_reach_users(
     console: httpx.AsyncClient, api: httpx.AsyncClient
 ) -> None:
     for role in ("viewer", "operator"):
-        user = await _user(api, role)
+        user = await make_user(api, role)
         assert (await _log_in(console, user, PASSWORD)).status_code == 303
         page = await console.get("/users")
         assert page.status_code == 403 and "admin role" in page.text
@@ -230,7 +221,7 @@ async def test_operators_and_viewers_cannot_reach_users(
 async def test_concurrent_wrong_logins_stop_at_the_limit(
     suite: Suite, api: httpx.AsyncClient
 ) -> None:
-    user = await _user(api, "operator")
+    user = await make_user(api, "operator")
     guesses = 4 * PER_USERNAME
     async with httpx.AsyncClient(
         base_url=suite.api_url, headers={"X-Forwarded-For": _address()}, timeout=60

@@ -197,7 +197,9 @@ async def test_a_charging_session_from_the_browser(
     await screenshot(page, "commands")
 
 
-async def test_admin_creates_a_user_in_the_browser(page: Page, console_url: str) -> None:
+async def test_admin_creates_and_changes_a_user_in_the_browser(
+    page: Page, console_url: str, api: httpx.AsyncClient
+) -> None:
     await log_in_as_admin(page, console_url)
     await page.goto(console_url + "/users")
     await page.click("#new-user summary")
@@ -215,6 +217,33 @@ async def test_admin_creates_a_user_in_the_browser(page: Page, console_url: str)
     await page.goto(console_url + "/users")
     await expect(page.locator('tr[data-user="ops-browser"]')).to_contain_text("operator")
     await screenshot(page, "users")
+
+    # The admin changes the role, resets the password, then disables the account.
+    row = page.locator('tr[data-user="ops-browser"]')
+    await row.locator("select[name=role]").select_option("viewer")
+    await row.locator("input[name=password]").fill("another-pass-5c2d9")
+    await row.locator("button[type=submit]").click()
+    await expect(row.locator(".outcome-text")).to_have_text(
+        "ops-browser: viewer, enabled, password reset"
+    )
+    token = await api.post(
+        "/auth/token", data={"username": "ops-browser", "password": "another-pass-5c2d9"}
+    )
+    assert token.status_code == 200, token.text
+    old = await api.post(
+        "/auth/token", data={"username": "ops-browser", "password": "a-real-pass-8e1f7"}
+    )
+    assert old.status_code == 401
+    await page.goto(console_url + "/users")
+    row = page.locator('tr[data-user="ops-browser"]')
+    await expect(row).to_contain_text("viewer")
+    await row.locator("select[name=disabled]").select_option("yes")
+    await row.locator("button[type=submit]").click()
+    await expect(row.locator(".outcome-text")).to_have_text("ops-browser: viewer, disabled")
+    refused = await api.post(
+        "/auth/token", data={"username": "ops-browser", "password": "another-pass-5c2d9"}
+    )
+    assert refused.status_code == 401
 
 
 async def test_a_tariff_made_in_the_browser_prices_the_cps_next_transaction(

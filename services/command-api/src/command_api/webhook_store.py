@@ -164,8 +164,17 @@ async def claim(session: AsyncSession, limit: int, lease_seconds: float) -> list
     return list(await session.execute(_CLAIM, {"limit": limit, "lease": lease_seconds}))
 
 
+async def _lock_webhook(session: AsyncSession, webhook_id: str) -> None:
+    """Take the webhook's row first: `disable` holds it while it cancels the webhook's pending
+    deliveries, so an outcome that locked its delivery first would deadlock with it."""
+    await session.execute(
+        select(webhooks.c.id).where(webhooks.c.id == webhook_id).with_for_update()
+    )
+
+
 async def delivered(session: AsyncSession, delivery: Row[Any], status_code: int) -> None:
     """The receiver answered 2xx: done, and its webhook is healthy."""
+    await _lock_webhook(session, delivery.webhook_id)
     await session.execute(
         update(webhook_deliveries)
         .where(webhook_deliveries.c.id == delivery.id)
@@ -195,6 +204,7 @@ async def failed(
     (holding back its CP's later events), has failed for `disable_after` seconds; then the
     webhook is disabled, reported and its queue cancelled, and the reason is returned."""
     d = webhook_deliveries.c
+    await _lock_webhook(session, delivery.webhook_id)
     since = (
         await session.execute(
             update(webhook_deliveries)

@@ -83,6 +83,16 @@ class DatabaseSettings(BaseModel):
     database_generic_plans: bool = True
 
 
+def json_or_commas(value: object) -> object:
+    """A list setting's environment text, a JSON list or comma-separated, as a list (for a
+    `mode="before"` validator of a `NoDecode` field); anything else as it is."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return orjson.loads(value)
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 class CommonSettings(BaseModel):
     """Logging and the HTTP port for /healthz, /readyz and /metrics."""
 
@@ -98,8 +108,4 @@ class CommonSettings(BaseModel):
     @field_validator("secret_configuration_keys", mode="before")
     @classmethod
     def _json_or_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return orjson.loads(value)
-            return [key.strip() for key in value.split(",") if key.strip()]
-        return value
+        return json_or_commas(value)

@@ -10,7 +10,13 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from csms_shared.bus.access import INTEGRATIONS, check_roles
-from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
+from csms_shared.settings import (
+    BrokerSettings,
+    CommonSettings,
+    DatabaseSettings,
+    json_or_commas,
+    settings_config,
+)
 
 from .accounts.passwords import password_problem
 from .auth import bootstrap_key_problem
@@ -102,9 +108,7 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     @field_validator("forwarded_allow_ips", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+        return json_or_commas(value)
 
     @field_validator("forwarded_allow_ips")
     @classmethod

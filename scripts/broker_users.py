@@ -11,6 +11,11 @@ User imports them from the Secret `csms-broker-<role>`). Passwords come from the
 `CSMS_BROKER_PASSWORD_<ROLE>` (`CSMS_BROKER_PASSWORD_STATION_REGISTRY`, …); there are none by
 default. The users are named `<prefix><role>` (`csms-gateway`, …): `users` prints the matching
 `CSMS_BROKER_USERS` for the services.
+
+Each back office gets a user of its own with `--back-office NAME=ROLE` (viewer, operator or
+admin; repeat the option), its password from `CSMS_BACK_OFFICE_PASSWORD_<NAME>` (upper case,
+other characters as `_`), its queues `NAME.*`; a viewer may not publish commands. Give
+command-api the same map as `API_BACK_OFFICES` (`back-offices` prints it).
 """
 
 from __future__ import annotations
@@ -25,7 +30,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from csms_shared.bus.access import GRANTS, ROLES, definitions, named_users
+from csms_shared.bus.access import (
+    GRANTS,
+    ROLES,
+    Grant,
+    back_office_grant,
+    check_back_offices,
+    definitions,
+    named_users,
+)
 
 
 def password_variable(role: str) -> str:
@@ -44,12 +57,43 @@ def passwords(roles: Sequence[str], admin: str | None) -> dict[str, str]:
     return {role: os.environ[var] for role, var in wanted.items()}
 
 
+def back_office_variable(name: str) -> str:
+    """`CSMS_BACK_OFFICE_PASSWORD_BILLING_ERP` for `billing-erp`."""
+    return "CSMS_BACK_OFFICE_PASSWORD_" + "".join(c if c.isalnum() else "_" for c in name.upper())
+
+
+def back_offices(specs: Sequence[str]) -> dict[str, str]:
+    """`NAME=ROLE` options as {name: role}; exits naming a bad one."""
+    found: dict[str, str] = {}
+    for spec in specs:
+        name, sep, role = spec.partition("=")
+        if not sep:
+            sys.exit(f"broker_users: --back-office {spec!r}: expected NAME=ROLE")
+        found[name] = role
+    try:
+        return check_back_offices(found)
+    except ValueError as exc:
+        sys.exit(f"broker_users: {exc}")
+
+
 def document(args: argparse.Namespace) -> dict[str, Any]:
-    """The definitions of the chosen roles, passwords hashed."""
+    """The definitions of the chosen roles and back offices, passwords hashed."""
     users = {role: name for role, name in named_users(args.prefix).items() if role in args.roles}
     secrets = passwords(args.roles, args.admin)
     admin = (args.admin, secrets.pop("admin")) if args.admin else None
-    return definitions(args.vhost, users, secrets, admin)
+    offices = back_offices(args.back_office)
+    missing = [
+        back_office_variable(n) for n in offices if not os.environ.get(back_office_variable(n))
+    ]
+    if missing:
+        sys.exit(f"broker_users: set {', '.join(missing)} (no default passwords)")
+    return definitions(
+        args.vhost,
+        users,
+        secrets,
+        admin,
+        {name: (role, os.environ[back_office_variable(name)]) for name, role in offices.items()},
+    )
 
 
 def apply(args: argparse.Namespace) -> None:
@@ -79,60 +123,69 @@ def write_definitions(args: argparse.Namespace) -> None:
     out.write_text(text)
 
 
-def k8s_objects(cluster: str, vhost: str, prefix: str) -> list[dict[str, Any]]:
-    """The messaging-topology operator's objects for every role."""
-    objects: list[dict[str, Any]] = []
+def _k8s_user(name: str, grant: Grant, cluster: str, vhost: str) -> list[dict[str, Any]]:
+    """A User (credentials from the Secret `name`), its Permission and TopicPermissions."""
     ref = {"name": cluster}
-    for role in ROLES:
-        grant = GRANTS[role]
-        user = f"csms-broker-{role}"
-        objects.append(
-            {
-                "apiVersion": "rabbitmq.com/v1beta1",
-                "kind": "User",
-                "metadata": {"name": user},
-                "spec": {
-                    "rabbitmqClusterReference": ref,
-                    # Keys `username` (must be `<prefix><role>`) and `password`.
-                    "importCredentialsSecret": {"name": user},
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "rabbitmq.com/v1beta1",
+            "kind": "User",
+            "metadata": {"name": name},
+            "spec": {
+                "rabbitmqClusterReference": ref,
+                "importCredentialsSecret": {"name": name},
+            },
+        },
+        {
+            "apiVersion": "rabbitmq.com/v1beta1",
+            "kind": "Permission",
+            "metadata": {"name": name},
+            "spec": {
+                "vhost": vhost,
+                "userReference": {"name": name},
+                "permissions": {
+                    "configure": grant.configure,
+                    "write": grant.write,
+                    "read": grant.read,
                 },
-            }
-        )
+                "rabbitmqClusterReference": ref,
+            },
+        },
+    ]
+    for exchange, (write, read) in grant.topics.items():
         objects.append(
             {
                 "apiVersion": "rabbitmq.com/v1beta1",
-                "kind": "Permission",
-                "metadata": {"name": user},
+                "kind": "TopicPermission",
+                "metadata": {"name": f"{name}-{exchange.replace('.', '-')}"},
                 "spec": {
                     "vhost": vhost,
-                    "userReference": {"name": user},
-                    "permissions": {
-                        "configure": grant.configure,
-                        "write": grant.write,
-                        "read": grant.read,
-                    },
+                    "userReference": {"name": name},
+                    "permissions": {"exchange": exchange, "write": write, "read": read},
                     "rabbitmqClusterReference": ref,
                 },
             }
         )
-        for exchange, (write, read) in grant.topics.items():
-            objects.append(
-                {
-                    "apiVersion": "rabbitmq.com/v1beta1",
-                    "kind": "TopicPermission",
-                    "metadata": {"name": f"{user}-{exchange.replace('.', '-')}"},
-                    "spec": {
-                        "vhost": vhost,
-                        "userReference": {"name": user},
-                        "permissions": {"exchange": exchange, "write": write, "read": read},
-                        "rabbitmqClusterReference": ref,
-                    },
-                }
-            )
     return objects
 
 
-def k8s_yaml(cluster: str, vhost: str, prefix: str) -> str:
+def k8s_objects(
+    cluster: str, vhost: str, prefix: str, offices: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The messaging-topology operator's objects for every role (Secret `csms-broker-<role>`,
+    keys `username`, which must be `<prefix><role>`, and `password`) and each back office
+    (Secret `csms-back-office-<name>`, `username` = the name)."""
+    objects: list[dict[str, Any]] = []
+    for role in ROLES:
+        objects += _k8s_user(f"csms-broker-{role}", GRANTS[role], cluster, vhost)
+    for name, role in (offices or {}).items():
+        objects += _k8s_user(
+            f"csms-back-office-{name}", back_office_grant(name, role), cluster, vhost
+        )
+    return objects
+
+
+def k8s_yaml(cluster: str, vhost: str, prefix: str, offices: dict[str, str] | None = None) -> str:
     """`k8s_objects` as one YAML stream, with the header saying where it comes from."""
     import yaml  # a developer's tool; the service images that run `definitions` lack it
 
@@ -141,7 +194,8 @@ def k8s_yaml(cluster: str, vhost: str, prefix: str) -> str:
         "# generate again (tests/deploy checks the two agree). Regexes do not wrap:\n"
         "# yamllint disable rule:line-length\n"
     )
-    body = yaml.safe_dump_all(k8s_objects(cluster, vhost, prefix), sort_keys=False, width=200)
+    objects = k8s_objects(cluster, vhost, prefix, offices)
+    body = yaml.safe_dump_all(objects, sort_keys=False, width=200)
     return header + body
 
 
@@ -155,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.add_argument("--prefix", default="csms-", help="user names are <prefix><role>")
         p.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
         p.add_argument("--admin", help="also an administrator of this name (management UI)")
+        p.add_argument(
+            "--back-office", action="append", default=[], metavar="NAME=ROLE",
+            help="a back office's own user (viewer, operator or admin); repeatable",
+        )  # fmt: skip
         if name == "apply":
             p.add_argument("--rabbitmqctl", help="path of rabbitmqctl (default: from PATH)")
         else:
@@ -163,15 +221,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     k8s.add_argument("--cluster", default="csms-rabbitmq")
     k8s.add_argument("--vhost", default="/")
     k8s.add_argument("--prefix", default="csms-")
+    k8s.add_argument("--back-office", action="append", default=[], metavar="NAME=ROLE")
     users = sub.add_parser("users")
     users.add_argument("--prefix", default="csms-")
+    offices = sub.add_parser("back-offices", help="print API_BACK_OFFICES for command-api")
+    offices.add_argument("--back-office", action="append", default=[], metavar="NAME=ROLE")
     args = parser.parse_args(argv)
     if args.command == "apply":
         apply(args)
     elif args.command == "definitions":
         write_definitions(args)
     elif args.command == "k8s":
-        print(k8s_yaml(args.cluster, args.vhost, args.prefix), end="")
+        offices = back_offices(args.back_office)
+        print(k8s_yaml(args.cluster, args.vhost, args.prefix, offices), end="")
+    elif args.command == "back-offices":
+        print(json.dumps(back_offices(args.back_office)))
     else:
         print(json.dumps(named_users(args.prefix)))
 

@@ -12,6 +12,8 @@ from csms_shared.bus.access import (
     GRANTS,
     ROLES,
     allowed,
+    back_office_grant,
+    check_back_offices,
     definitions,
     named_users,
     password_hash,
@@ -98,3 +100,19 @@ def test_an_rpc_names_known_roles_only() -> None:
 def test_user_of_reads_the_login() -> None:
     assert user_of("amqp://csms-gateway:p%40ss@rabbitmq:5672/") == "csms-gateway"
     assert user_of("amqp://rabbitmq/") == "guest"
+
+
+def test_a_back_office_user_reads_events_and_sends_commands_unless_a_viewer() -> None:
+    operator = back_office_grant("billing", "operator")
+    viewer = back_office_grant("reports", "viewer")
+    assert re.fullmatch(operator.write, "ocpp.command-requests")
+    assert not re.fullmatch(viewer.write, "ocpp.command-requests")
+    for grant, own in ((operator, "billing.events"), (viewer, "reports.events")):
+        assert re.fullmatch(grant.read, "ocpp.events") and re.fullmatch(grant.configure, own)
+        assert not re.fullmatch(grant.configure, "integrations.events")
+        assert not re.fullmatch(grant.read, "ocpp.commands")
+    assert check_back_offices({"billing": "admin"}) == {"billing": "admin"}
+    with pytest.raises(ValueError, match="role 'root'"):
+        check_back_offices({"billing": "root"})
+    with pytest.raises(ValueError, match="lower-case"):
+        check_back_offices({"Billing ERP": "viewer"})

@@ -199,8 +199,8 @@ async def test_an_invalid_event_is_dead_lettered_and_the_next_one_followed(
         at=AT, charge_point_id="CP-1", connector_id=2, status="Faulted", error_code="OtherError"
     )
     good = EventMessage("connector.status", orjson.dumps(sent.body()))
-    await runtime._on_event(bad)  # type: ignore[arg-type]
-    await runtime._on_event(good)  # type: ignore[arg-type]
+    await runtime.on_event(bad)  # type: ignore[arg-type]
+    await runtime.on_event(good)  # type: ignore[arg-type]
     assert bad.outcome == "reject requeue=False"  # the queue dead-letters it
     assert "invalid event on connector.status: connectorId: Field required" in caplog.text
     assert good.outcome == "ack"

@@ -11,7 +11,8 @@ import pytest
 from csms_shared.bus.router import Context, Router
 from csms_shared.bus.unit_of_work import rpc_lane
 from csms_shared.contracts.events import StationConnected
-from csms_shared.contracts.rpc import NoParams, RpcMethod, RpcParams
+from csms_shared.contracts.resources import Resource
+from csms_shared.contracts.rpc import NoParams, RpcMethod, RpcParams, SessionsRpc
 from csms_shared.ocpp._base import utcnow
 
 from .fakes import FakeMessage, Recorder, fake_runtime, until
@@ -62,9 +63,9 @@ class Following:
     async def held_then(self, later: list[Event]) -> None:
         """Event 0 holds the only lane while `later` queue; then all go on."""
         self.gate = asyncio.Event()
-        first = asyncio.create_task(self.runtime._on_event(Event(self.log, 0)))  # type: ignore[arg-type]
+        first = asyncio.create_task(self.runtime.on_event(Event(self.log, 0)))  # type: ignore[arg-type]
         await self.entered.wait()
-        tasks = [asyncio.create_task(self.runtime._on_event(e)) for e in later]  # type: ignore[arg-type]
+        tasks = [asyncio.create_task(self.runtime.on_event(e)) for e in later]  # type: ignore[arg-type]
         await until(lambda: self.runtime.followers.waiting("event gateway.*") == len(later))
         self.gate.set()
         await asyncio.gather(first, *tasks)
@@ -106,10 +107,10 @@ async def test_an_event_group_handler_gets_the_queued_events_at_once_in_cp_order
         seen["groups"].append([b.charge_point_id for b in bodies])
 
     runtime = fake_runtime(router, log, concurrency=4, group_lanes=1)
-    first = asyncio.create_task(runtime._on_event(connected(log, 0, "CP-0")))  # type: ignore[arg-type]
+    first = asyncio.create_task(runtime.on_event(connected(log, 0, "CP-0")))  # type: ignore[arg-type]
     await entered.wait()
     later = [connected(log, n, f"CP-{n}") for n in (9, 2, 5)]
-    tasks = [asyncio.create_task(runtime._on_event(e)) for e in later]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(runtime.on_event(e)) for e in later]  # type: ignore[arg-type]
     await until(lambda: runtime.followers.waiting("event station.connected") == 3)
     gate.set()
     await asyncio.gather(first, *tasks)
@@ -145,9 +146,9 @@ async def test_a_patterns_groups_run_one_after_the_other_even_with_two_call_lane
         body = orjson.loads(event.body)
         body["connectionId"] = f"c{n}"
         event.body = orjson.dumps(body)
-    first = asyncio.create_task(runtime._on_event(events[0]))  # type: ignore[arg-type]
+    first = asyncio.create_task(runtime.on_event(events[0]))  # type: ignore[arg-type]
     await entered.wait()
-    later = [asyncio.create_task(runtime._on_event(e)) for e in events[1:]]  # type: ignore[arg-type]
+    later = [asyncio.create_task(runtime.on_event(e)) for e in events[1:]]  # type: ignore[arg-type]
     await until(lambda: runtime.followers.waiting("event station.connected") == 2)
     gate.set()
     await asyncio.gather(first, *later)
@@ -175,12 +176,18 @@ def test_rpcs_get_a_lane_of_their_own_from_three_slots_up() -> None:
     assert [rpc_lane(n) for n in (1, 2, 3, 5, 6, 9, 63)] == [0, 0, 1, 1, 2, 3, 21]
 
 
+class Said(Resource):
+    """What a test RPC answers."""
+
+    text: str
+
+
 async def test_an_rpc_is_answered_while_every_other_slot_is_busy() -> None:
     router = Router(service="lane-test")
 
-    @router.rpc(RpcMethod("ping", "lane-test", NoParams))
-    async def ping(params: NoParams, ctx: Context) -> str:
-        return "pong"
+    @router.rpc(RpcMethod("ping", "lane-test", NoParams, Said))
+    async def ping(params: NoParams, ctx: Context) -> Said:
+        return Said(text="pong")
 
     outbound = Recorder()
     runtime = fake_runtime(router, [], outbound, concurrency=9)
@@ -188,8 +195,8 @@ async def test_an_rpc_is_answered_while_every_other_slot_is_busy() -> None:
         await runtime.slots.acquire()
     assert runtime.slots.locked()
     message = FakeRpc("ping", {})
-    await asyncio.wait_for(runtime._on_rpc(message), 5)  # type: ignore[arg-type]
-    assert outbound.replies == [("corr-rpc", {"result": "pong"})]
+    await asyncio.wait_for(runtime.on_rpc(message), 5)  # type: ignore[arg-type]
+    assert outbound.replies == [("corr-rpc", {"result": {"text": "pong"}})]
     assert message.outcome == "ack"
 
 
@@ -197,21 +204,21 @@ async def test_an_rpc_from_a_caller_it_does_not_expect_is_forbidden_and_not_run(
     router = Router(service="callers-test")
     ran: list[str] = []
 
-    @router.rpc(RpcMethod("approve", "callers-test", NoParams), callers={"command-api"})
-    async def approve(params: NoParams, ctx: Context) -> str:
+    @router.rpc(RpcMethod("approve", "callers-test", NoParams, Said), callers={"command-api"})
+    async def approve(params: NoParams, ctx: Context) -> Said:
         ran.append("approve")
-        return "approved"
+        return Said(text="approved")
 
     outbound = Recorder()
     runtime = fake_runtime(router, [], outbound)
     runtime.broker_users = {"command-api": "csms-command-api", "gateway": "csms-gateway"}
     for user_id in ("csms-gateway", None, "someone-else", "csms-command-api"):
         message = FakeRpc("approve", {}, user_id)
-        await runtime._on_rpc(message)  # type: ignore[arg-type]
+        await runtime.on_rpc(message)  # type: ignore[arg-type]
         assert message.outcome == "ack"
     replies = [body for _, body in outbound.replies]
     assert [r.get("error", {}).get("code") for r in replies] == ["forbidden"] * 3 + [None]
-    assert replies[-1] == {"result": "approved"}
+    assert replies[-1] == {"result": {"text": "approved"}}
     assert ran == ["approve"]
 
 
@@ -223,24 +230,40 @@ async def test_an_rpc_gets_its_params_as_its_model_and_invalid_ones_are_refused(
     router = Router(service="params-test")
     got: list[Greeting] = []
 
-    @router.rpc(RpcMethod("greet", "params-test", Greeting))
-    async def greet(params: Greeting, ctx: Context) -> str:
+    @router.rpc(RpcMethod("greet", "params-test", Greeting, Said))
+    async def greet(params: Greeting, ctx: Context) -> Said:
         got.append(params)
-        return f"hello {params.name}"
+        return Said(text=f"hello {params.name}")
 
     outbound = Recorder()
     runtime = fake_runtime(router, [], outbound)
     for params in ({"name": "ann"}, {}, {"name": "bo", "extra": 1}, {"name": "a\u0000b"}):
         message = FakeRpc("greet", params)
-        await runtime._on_rpc(message)  # type: ignore[arg-type]
+        await runtime.on_rpc(message)  # type: ignore[arg-type]
         assert message.outcome == "ack"
     replies = [body for _, body in outbound.replies]
-    assert replies[0] == {"result": "hello ann"}
+    assert replies[0] == {"result": {"text": "hello ann"}}
     assert [r["error"]["code"] for r in replies[1:]] == ["invalid"] * 3
     assert got == [Greeting(name="ann")]
 
 
-def test_an_rpc_method_outside_the_catalogue_is_refused_at_registration() -> None:
+def test_an_rpc_method_of_another_service_is_refused_at_registration() -> None:
     router = Router(service="station-registry")
-    with pytest.raises(ValueError):
-        router.rpc("no_such_method")
+    with pytest.raises(ValueError, match="not an RPC method of station-registry"):
+        router.rpc(SessionsRpc.get_id_tag)
+
+
+async def test_a_handler_answering_another_model_is_an_internal_error() -> None:
+    router = Router(service="model-test")
+
+    @router.rpc(RpcMethod("wrong", "model-test", NoParams, Said))
+    async def wrong(params: NoParams, ctx: Context) -> Said:
+        return Greeting(name="not a Said")  # type: ignore[return-value]
+
+    outbound = Recorder()
+    runtime = fake_runtime(router, [], outbound)
+    message = FakeRpc("wrong", {})
+    await runtime.on_rpc(message)  # type: ignore[arg-type]
+    assert outbound.replies == [
+        ("corr-rpc", {"error": {"code": "internal", "message": "TypeError"}})
+    ]

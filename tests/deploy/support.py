@@ -59,18 +59,12 @@ class Service:
     script: str
 
     @property
-    def settings_path(self) -> Path:
-        return self.directory / "src" / self.package / "settings.py"
-
-    @property
     def dockerfile(self) -> Path:
         """The one Dockerfile every service is built from (`--build-arg SERVICE=<name>`)."""
         return ROOT / "Dockerfile"
 
-    def settings_class(self) -> type[BaseSettings] | None:
-        """The service's `Settings`, or None while it has no settings.py yet."""
-        if not self.settings_path.is_file():
-            return None
+    def settings_class(self) -> type[BaseSettings]:
+        """The service's `Settings` (its settings.py)."""
         settings: type[BaseSettings] = importlib.import_module(f"{self.package}.settings").Settings
         return settings
 
@@ -81,7 +75,6 @@ class Service:
     def public_port_field(self) -> str | None:
         """The settings field holding the public port (CPs', operators'), if the service has one."""
         settings = self.settings_class()
-        assert settings is not None
         for field in ("port", "http_port"):
             if field in settings.model_fields:
                 return field
@@ -142,7 +135,6 @@ def only_env(environment: Mapping[str, str]) -> Iterator[None]:
 def load_settings(service: Service, environment: Mapping[str, str]) -> BaseModel:
     """The service's settings as the process would build them from `environment`."""
     settings = service.settings_class()
-    assert settings is not None
     with only_env(environment):
         return settings()
 
@@ -158,7 +150,6 @@ def env_problems(
     `required` that the settings have, must be set; and the settings must accept the values.
     """
     settings = service.settings_class()
-    assert settings is not None
     readable = readable_env(settings)
     problems = [
         f"{name} is set but {service.name}'s settings do not read it"

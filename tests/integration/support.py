@@ -81,6 +81,17 @@ class ServiceProcess:
         """Crash the process: no drain, no goodbye."""
         self.stop(signal.SIGKILL)
 
+    def pause(self) -> None:
+        """Stop the process in its tracks (SIGSTOP), as a stalled event loop stops: its sockets
+        stay open, nothing it should send leaves."""
+        assert self.proc is not None and self.proc.poll() is None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused process run on (SIGCONT)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def tail(self, lines: int = 40) -> str:
         """The end of the process's log."""
         try:
@@ -95,15 +106,23 @@ class ServiceProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
             try:
-                # The test gateways' TLS certificates are self-made: readiness skips the check.
-                context = ssl._create_unverified_context() if url.startswith("https") else None
-                with urllib.request.urlopen(url, timeout=2, context=context) as response:
+                with urllib.request.urlopen(url, timeout=2, context=_unverified(url)) as response:
                     if response.status == 200:
                         return
             except OSError:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} not ready at {url}:\n{self.tail()}")
+
+
+def _unverified(url: str) -> ssl.SSLContext | None:
+    """For https: a context that skips the check (the test gateways' certificates are self-made)."""
+    if not url.startswith("https"):
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def run_migrations(env: dict[str, str]) -> None:
@@ -135,6 +154,8 @@ class ChargePointClient:
         self.ws = ws
         self.cp_id = cp_id
         self.received_calls: list[tuple[str, dict[str, Any]]] = []
+        # Every frame the central system sent, in the order it arrived.
+        self.frames: list[list[Any]] = []
         self.responder: Responder | None = None
         self._answers: asyncio.Queue[list[Any]] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
@@ -174,6 +195,7 @@ class ChargePointClient:
     async def _read_frames(self) -> None:
         async for data in self.ws:
             frame = orjson.loads(data)
+            self.frames.append(frame)
             if frame[0] == 2:
                 self.received_calls.append((frame[2], frame[3]))
                 if self.responder is None:

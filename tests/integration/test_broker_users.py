@@ -23,7 +23,10 @@ import pytest
 from csms_shared.bus.access import ROLES, named_users
 from csms_shared.bus.client import BusClient
 from csms_shared.bus.rpc import RpcClient, RpcError
-from csms_shared.bus.topology import CALLS, COMMANDS, EVENTS, HEADER_CHARGE_POINT
+from csms_shared.bus.topology import CALLS, COMMANDS, EVENTS, HEADER_CHARGE_POINT, gateway_queue
+from csms_shared.contracts.rpc import RegistryRpc, RpcMethod, UpdateChargePointSettings
+from csms_shared.contracts.rpc_base import P, R
+from station_registry.sweep import connection_lives
 from tests.integration.commands_fixtures import COMMANDS as GOLDEN
 from tests.integration.conftest import ADMIN_KEY, Suite
 from tests.integration.infra import Infra, isolated_database, isolated_vhost
@@ -71,21 +74,40 @@ def role_vhost(broker_and_db_base: tuple[str, str]) -> Iterator[str]:
         yield url
 
 
+# Back offices with broker users of their own (API_BACK_OFFICES): name suffix -> role.
+BACK_OFFICES = {"billing": "operator", "fleet": "operator", "reports": "viewer", "noc": "admin"}
+
+
 @pytest.fixture(scope="module")
 def role_users(role_vhost: str) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
-    """Every role's user in the vhost, made by the real script: (users, passwords)."""
+    """Every role's user in the vhost and the back offices' users (as `bo:<name>`), made by the
+    real script: (users, passwords)."""
     prefix = f"t{secrets.token_hex(3)}-"  # users are broker-wide: unique to this run
     users = named_users(prefix)
     passwords = {role: secrets.token_urlsafe(16) for role in ROLES}
+    offices = {f"{prefix}{name}": role for name, role in BACK_OFFICES.items()}
+    office_passwords = {user: secrets.token_urlsafe(16) for user in offices}
     vhost = urlsplit(role_vhost).path.lstrip("/")
-    env = os.environ | {
-        f"CSMS_BROKER_PASSWORD_{role.upper().replace('-', '_')}": passwords[role] for role in ROLES
-    }
+    env = (
+        os.environ
+        | {
+            f"CSMS_BROKER_PASSWORD_{role.upper().replace('-', '_')}": passwords[role]
+            for role in ROLES
+        }
+        | {
+            "CSMS_BACK_OFFICE_PASSWORD_" + user.upper().replace("-", "_"): password
+            for user, password in office_passwords.items()
+        }
+    )
+    options = [f"--back-office={user}={role}" for user, role in offices.items()]
     subprocess.run(
-        [sys.executable, str(SCRIPT), "apply", "--vhost", vhost, "--prefix", prefix],
+        [sys.executable, str(SCRIPT), "apply", "--vhost", vhost, "--prefix", prefix, *options],
         env=env,
         check=True,
     )
+    for name in BACK_OFFICES:
+        users[f"bo:{name}"] = f"{prefix}{name}"
+        passwords[f"bo:{name}"] = office_passwords[f"{prefix}{name}"]
     try:
         yield users, passwords
     finally:
@@ -105,14 +127,17 @@ async def role_suite(
     urls = role_urls(role_vhost, users, passwords)
     async with isolated_database(database) as db_url:
         suite = Suite(Infra(role_vhost, db_url), tmp_path_factory.mktemp("role-logs"))
+        roles = {role: user for role, user in users.items() if role in ROLES}
         common = {
             # Nothing runs as guest: a process that ignored its own URL would log in as
             # integrations and could not serve anything.
             "CSMS_BROKER_URL": urls["integrations"],
-            "CSMS_BROKER_USERS": json.dumps(users),
+            "CSMS_BROKER_USERS": json.dumps(roles),
         }
+        offices = {users[f"bo:{name}"]: role for name, role in BACK_OFFICES.items()}
         for name, process in suite.services.items():
             process.env = process.env | common | {URL_VARIABLE[name]: urls[name]}
+        suite.services["command-api"].env |= {"API_BACK_OFFICES": json.dumps(offices)}
         for gateway in suite.gateways:
             gateway.env = gateway.env | common | {"GATEWAY_BROKER_URL": urls["gateway"]}
         try:
@@ -154,11 +179,11 @@ async def test_the_gateway_user_cannot_forge_another_users_id(
         await exchange.publish(forged, routing_key="station.seen")
 
 
-async def rpc_as(role_suite: RoleSuite, role: str, method: str, params: dict[str, Any]) -> Any:
+async def rpc_as(role_suite: RoleSuite, role: str, method: RpcMethod[P, R], params: P) -> R:
     bus = BusClient(role_suite.urls[role], name=f"test {role}")
     await bus.start()
     try:
-        return await RpcClient(bus).call("station-registry", method, params)
+        return await RpcClient(bus).call(method, params)
     finally:
         await bus.close()
 
@@ -167,9 +192,10 @@ async def test_the_gateway_user_is_forbidden_the_registrys_admin_rpc(
     role_suite: RoleSuite,
 ) -> None:
     cp_id = f"CP-{secrets.token_hex(5)}"
-    params = {"id": cp_id, "securityProfile": 0}
+    params = UpdateChargePointSettings(id=cp_id, security_profile=0)
+    method = RegistryRpc.update_charge_point_settings
     with pytest.raises(RpcError) as refused:
-        await rpc_as(role_suite, "gateway", "update_charge_point_settings", params)
+        await rpc_as(role_suite, "gateway", method, params)
     assert refused.value.code == "forbidden"
     conn = await asyncpg.connect(role_suite.suite.infra.asyncpg_dsn)
     try:
@@ -181,8 +207,8 @@ async def test_the_gateway_user_is_forbidden_the_registrys_admin_rpc(
     finally:
         await conn.close()
     # The same call from the role it is meant for is answered.
-    result = await rpc_as(role_suite, "command-api", "update_charge_point_settings", params)
-    assert result["id"] == cp_id
+    result = await rpc_as(role_suite, "command-api", method, params)
+    assert result.id == cp_id
 
 
 async def test_a_suite_of_role_users_boots_a_cp_and_round_trips_a_command(
@@ -267,6 +293,30 @@ async def test_calls_pushed_around_the_gateway_are_refused(role_suite: RoleSuite
         await conn.close()
 
 
+async def test_the_registry_user_can_tell_whether_a_gateway_lives(
+    role_vhost: str, role_users: tuple[dict[str, str], dict[str, str]]
+) -> None:
+    """The presence sweep's passive declare of a gateway's queue needs no grant on `gateway.*`:
+    the broker answers while the gateway's connection holds the queue, and once it is gone."""
+    users, passwords = role_users
+    urls = role_urls(role_vhost, users, passwords)
+    instance = f"probe-{secrets.token_hex(4)}"
+    registry = await aio_pika.connect_robust(urls["station-registry"])
+    try:
+        gateway = await aio_pika.connect(urls["gateway"])
+        async with gateway:
+            channel = await gateway.channel()
+            await channel.declare_queue(gateway_queue(instance), exclusive=True, auto_delete=True)
+            assert await connection_lives(registry, instance) is True
+
+        async def gone() -> bool:
+            return await connection_lives(registry, instance) is False
+
+        await eventually(gone)
+    finally:
+        await registry.close()
+
+
 async def test_command_api_user_lists_replays_and_discards_dead_letters(
     role_suite: RoleSuite, gateway_channel: aio_pika.abc.AbstractChannel
 ) -> None:
@@ -302,3 +352,98 @@ async def test_command_api_user_lists_replays_and_discards_dead_letters(
         await eventually(letters, timeout=30)
         discarded = await api.post(f"/dead-letters/{queue}/discard", json={"ids": [letter["id"]]})
         assert discarded.json() == {"done": [letter["id"]], "missing": []}
+
+
+class OwnBackOffice:
+    """A back office logged in as its own broker user: its queues are `<user>.*`."""
+
+    def __init__(self, role_suite: RoleSuite, name: str) -> None:
+        self.url = role_suite.urls[f"bo:{name}"]
+        self.user = role_suite.users[f"bo:{name}"]
+
+    async def __aenter__(self) -> OwnBackOffice:
+        self.connection = await aio_pika.connect(self.url)
+        channel = await self.connection.channel()
+        self.events = await channel.declare_queue(
+            f"{self.user}.completed", exclusive=True, auto_delete=True
+        )
+        await self.events.bind(await channel.get_exchange(EVENTS.name), "command.completed")
+        self.channel = await self.connection.channel(publisher_confirms=True)
+        self.requests = await self.channel.get_exchange("ocpp.command-requests", ensure=False)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.connection.close()
+
+    async def send(self, request_id: str, cp_id: str, action: str, payload: Any) -> None:
+        body = {"requestId": request_id, "chargePointId": cp_id, "action": action,
+                "payload": payload}  # fmt: skip
+        await self.requests.publish(
+            aio_pika.Message(json.dumps(body).encode(), user_id=self.user), routing_key=""
+        )
+
+    async def outcome(self, request_id: str) -> dict[str, Any]:
+        """The `command.completed` of this back office's request."""
+        seen: list[dict[str, Any]] = []
+
+        async def find() -> dict[str, Any] | None:
+            while (message := await self.events.get(fail=False)) is not None:
+                await message.ack()
+                seen.append(json.loads(message.body))
+            mine = [e for e in seen if e.get("requestId") == request_id
+                    and e.get("requestedBy") == f"broker:{self.user}"]  # fmt: skip
+            return mine[0] if mine else None
+
+        found: dict[str, Any] = await eventually(find, timeout=30)
+        return found
+
+
+async def test_each_back_office_acts_under_its_own_name_and_role(role_suite: RoleSuite) -> None:
+    suite = role_suite.suite
+    cp_id = f"CP-{secrets.token_hex(5)}"
+    cp = await ChargePointClient.connect(suite.gateway_url(1), cp_id)
+
+    async def accept(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Accepted"}
+
+    try:
+        assert (await cp.call("BootNotification", BOOT))["status"] == "Accepted"
+        cp.responder = accept
+        async with (
+            OwnBackOffice(role_suite, "billing") as billing,
+            OwnBackOffice(role_suite, "fleet") as fleet,
+            OwnBackOffice(role_suite, "noc") as noc,
+        ):
+            # The same requestId from two back offices: two requests, neither a duplicate.
+            await billing.send("R-1", cp_id, "Reset", {"type": "Soft"})
+            await fleet.send("R-1", cp_id, "Reset", {"type": "Soft"})
+            first, second = await billing.outcome("R-1"), await fleet.outcome("R-1")
+            assert first["status"] == second["status"] == "result", (first, second)
+            assert first["commandId"] != second["commandId"]
+            assert [a for a, _ in cp.received_calls] == ["Reset", "Reset"]
+            # An operator back office may not change a CP's key; an admin one may.
+            change = {"key": "AuthorizationKey", "value": "0123456789abcdef0123"}
+            await billing.send("R-2", cp_id, "ChangeConfiguration", change)
+            refused = await billing.outcome("R-2")
+            assert refused["status"] == "refused" and "admin" in refused["reason"], refused
+            await noc.send("R-2", cp_id, "ChangeConfiguration", change)
+            assert (await noc.outcome("R-2"))["status"] == "result"
+        # A viewer back office reads events but the broker refuses what it publishes.
+        async with OwnBackOffice(role_suite, "reports") as reports:
+            with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
+                await reports.send("R-3", cp_id, "Reset", {"type": "Hard"})
+        async with httpx.AsyncClient(
+            base_url=suite.api_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+        ) as api:
+            audit = (await api.get("/commands", params={"chargePointId": cp_id})).json()["items"]
+        by = sorted((c["requestedBy"], c["requestId"], c["action"]) for c in audit)
+        users = role_suite.users
+        assert by == sorted(
+            [
+                (f"broker:{users['bo:billing']}", "R-1", "Reset"),
+                (f"broker:{users['bo:fleet']}", "R-1", "Reset"),
+                (f"broker:{users['bo:noc']}", "R-2", "ChangeConfiguration"),
+            ]
+        )
+    finally:
+        await cp.close()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aio_pika.exceptions import ChannelNotFoundEntity
 from fastapi import Request
-from playwright.async_api import ConsoleMessage, Page, expect
+from playwright.async_api import ConsoleMessage, Dialog, Page, expect
 
 from command_api.console.live import LiveFeed
 from csms_shared.bus.topology import service_queue
@@ -244,11 +244,29 @@ async def test_failed_logins_are_limited_per_username(
     assert token.status_code == 429
 
 
+class Dialogs:
+    """The dialogs a page opens, each dismissed at once."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.messages: list[str] = []
+        page.on("dialog", self.on_dialog)
+
+    async def on_dialog(self, dialog: Dialog) -> None:
+        self.messages.append(dialog.message)
+        await dialog.dismiss()
+
+    async def assert_none(self) -> None:
+        """No dialog so far: one the test opens now is reported after any the page opened."""
+        await self.page.evaluate("() => alert('probe')")
+        assert self.messages == ["probe"]
+        self.messages.clear()
+
+
 async def test_hostile_strings_from_a_cp_are_shown_as_text(
     page: Page, console_url: str, connect_cp: Any, cp_id: str
 ) -> None:
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    dialogs = Dialogs(page)
     cp = await connect_cp(cp_id)
     vendor = "<img src=x>"
     hostile = "<img src=x onerror=alert(1)>"
@@ -270,8 +288,7 @@ async def test_hostile_strings_from_a_cp_are_shown_as_text(
     assert await page.locator("main img").count() == 0
     await page.goto(f"{console_url}/charge-points?q={cp_id}")
     await expect(page.locator(f'tr[data-cp="{cp_id}"] .vendor')).to_have_text(vendor)
-    await asyncio.sleep(0)  # let any dialog event be dispatched before the check
-    assert dialogs == []
+    await dialogs.assert_none()
 
 
 async def test_a_hostile_vendor_in_the_database_is_shown_as_text(
@@ -279,8 +296,7 @@ async def test_a_hostile_vendor_in_the_database_is_shown_as_text(
 ) -> None:
     # An id sorting first, so the overview's short list of faulted CPs shows it.
     cp_id = f"0-xss-{uuid.uuid4().hex[:8]}"
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    dialogs = Dialogs(page)
     hostile = "<img src=x onerror=alert(1)>"
     # The vendor column is varchar(20) (CiString20): 28 characters do not fit, these 20 run
     # a script too when taken for markup.
@@ -305,9 +321,8 @@ async def test_a_hostile_vendor_in_the_database_is_shown_as_text(
     await log_in_as_admin(page, console_url)
 
     async def shown_as_text() -> None:
-        await asyncio.sleep(0)  # let any dialog event be dispatched before the check
         assert await page.locator("img[src=x], svg[onload]").count() == 0
-        assert dialogs == []
+        await dialogs.assert_none()
 
     await expect(page.locator(f'#faulted tr[data-cp="{cp_id}"] .vendor')).to_have_text(
         f"{vendor} <img src=x>"
@@ -483,7 +498,11 @@ async def test_a_stream_whose_bind_fails_counts_its_browser_out(infra: Infra) ->
         # The replica's queue gone from the broker: binding it fails.
         other = await connection.channel()
         await other.queue_delete(service_queue("command-api", f"live.{feed.epoch}"))
-        stream = feed.stream(cast(Request, None), None)
+
+        async def signed_in() -> bool:
+            return True
+
+        stream = feed.stream(cast(Request, None), None, signed_in)
         with pytest.raises(ChannelNotFoundEntity):
             await asyncio.wait_for(anext(stream), 30)
         assert (feed.listeners, feed.bound) == (0, False)

@@ -140,6 +140,7 @@ async def test_security_event_notification_is_logged(
         "timestamp": "2026-11-22T09:00:00Z",
         "source": "cp",
         "techInfo": "lid",
+        "count": 1,
     }
 
 

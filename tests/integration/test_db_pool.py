@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from csms_shared.bus.router import Router
 from csms_shared.bus.runtime import ServiceRuntime
+from csms_shared.bus.unit_of_work import handler_slots
 from csms_shared.db import create_engine, pool_size_of, session_factory
 from tests.integration.infra import Infra
 
@@ -58,7 +59,7 @@ async def test_runtime_bounds_its_handlers_to_the_pool(infra: Infra) -> None:
             sessions=session_factory(engine),
         )
         # One connection stays free for the outbox relay, background loops and probes.
-        assert runtime.slots._value == 2
+        assert handler_slots(runtime.sessions, None) == 2
         running = peak = 0
 
         async def handler() -> None:

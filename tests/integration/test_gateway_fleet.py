@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,16 @@ BOOT = {"chargePointVendor": "ACME", "chargePointModel": "X1", "firmwareVersion"
 
 async def cp_row(db: asyncpg.Connection, cp_id: str) -> asyncpg.Record | None:
     return await db.fetchrow("SELECT * FROM registry.charge_points WHERE id = $1", cp_id)
+
+
+async def clock_past(moment: datetime) -> None:
+    """Until the clock is a millisecond past `moment`: a Heartbeat's time (milliseconds, as
+    `station.seen` carries it) read from now on is later than `moment`."""
+
+    async def past() -> bool:
+        return datetime.now(UTC) - moment >= timedelta(milliseconds=1)
+
+    await eventually(past, interval=0.001)
 
 
 @pytest.mark.parametrize("gateway", [0, 1])
@@ -50,7 +61,7 @@ async def test_heartbeat_answers_utc_time_and_updates_last_seen(
     cp = await connect_cp(cp_id)
     await cp.call("BootNotification", BOOT)
     before = (await cp_row(db, cp_id))["last_seen_at"]
-    await asyncio.sleep(0.01)
+    await clock_past(before)
     reply = await cp.call("Heartbeat", {})
     assert reply["currentTime"].endswith("Z")
 
@@ -70,7 +81,7 @@ async def test_a_draining_gateway_flushes_last_seen_before_it_stops(
         cp = await ChargePointClient.connect(f"ws://127.0.0.1:{port}", cp_id)
         await cp.call("BootNotification", BOOT)
         before = (await cp_row(db, cp_id))["last_seen_at"]
-        await asyncio.sleep(0.01)
+        await clock_past(before)
         assert (await cp.call("Heartbeat", {}))["currentTime"].endswith("Z")
         assert (await cp_row(db, cp_id))["last_seen_at"] == before
     finally:
@@ -210,11 +221,36 @@ async def test_second_connection_on_the_other_gateway_takes_over(
     await asyncio.wait_for(old.ws.wait_closed(), 10)
     assert old.ws.close_code == 4000
     assert (await new.call("Heartbeat", {}))["currentTime"]
-    gateway_1 = suite.gateways[1].env["GATEWAY_INSTANCE_ID"]
+    gateway_0, gateway_1 = (g.env["GATEWAY_INSTANCE_ID"] for g in suite.gateways)
     await eventually(lambda: _online_on(db, cp_id, gateway_1))
-    # The old connection's disconnect must not mark the CP offline after the takeover.
-    await asyncio.sleep(0.5)
+    # The old connection's disconnect must not mark the CP offline after the takeover. Its
+    # station.disconnected was confirmed before gateway 0 logged the close ...
+    await eventually(lambda: _closed_on(db, cp_id, gateway_0))
+    # ... and the registry follows station.disconnected in order: once a later one, a canary's,
+    # has taken its CP offline, the old connection's has been applied too.
+    canary_id = f"{cp_id}-C"
+    canary = await connect_cp(canary_id, 0)
+    await eventually(lambda: _online_on(db, canary_id, gateway_0))
+    await canary.close()
+    await eventually(lambda: _offline(db, canary_id))
     assert await _online_on(db, cp_id, gateway_1)
+
+
+async def _closed_on(db: asyncpg.Connection, cp_id: str, gateway_id: str) -> bool:
+    """Whether the message log holds the close of a connection of the CP on that gateway."""
+    return bool(
+        await db.fetchval(
+            "SELECT count(*) FROM messages.records"
+            " WHERE charge_point_id = $1 AND kind = 'closed' AND gateway = $2",
+            cp_id,
+            gateway_id,
+        )
+    )
+
+
+async def _offline(db: asyncpg.Connection, cp_id: str) -> bool:
+    row = await cp_row(db, cp_id)
+    return row is not None and not row["online"]
 
 
 async def test_second_connection_on_the_same_gateway_takes_over(

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
+import asyncpg
 import orjson
 import pytest
 from sqlalchemy import MetaData, func, insert, select, text
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from csms_shared.bus.outbox import BATCH, OutboxRelay, outbox_table
 from csms_shared.db import create_engine, session_factory
 from tests.integration.infra import Infra
+from tests.integration.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -88,18 +90,41 @@ async def test_every_event_is_published_once_in_id_order(
 
 
 async def test_a_stopped_relay_leaves_what_it_did_not_delete(
-    outbox: Any, channel: aio_pika.abc.AbstractChannel, exchange: aio_pika.abc.AbstractExchange
+    outbox: Any,
+    channel: aio_pika.abc.AbstractChannel,
+    exchange: aio_pika.abc.AbstractExchange,
+    infra: Infra,
 ) -> None:
     table, sessions = outbox
     relay = OutboxRelay(sessions, table, channel, exchange.name)
-    task = asyncio.create_task(relay.drain_once())
-    await asyncio.sleep(0)  # the first round has started, nothing is deleted yet
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    # A cancelled round rolls back: its rows are still there for the next one.
-    remaining = await left(sessions, table)
-    assert 0 < remaining <= EVENTS
+    name = f'"{table.schema}".outbox'
+    holder = await asyncpg.connect(infra.asyncpg_dsn)
+    try:
+        # A lock the round's DELETE waits for and its SELECT ... FOR UPDATE does not: the round
+        # publishes its batch, then stops before deleting it.
+        held = holder.transaction()
+        await held.start()
+        await holder.execute(f"LOCK TABLE {name} IN SHARE MODE")
+        task = asyncio.create_task(relay.drain_once())
+
+        async def deleting() -> bool:
+            return bool(
+                await holder.fetchval(
+                    "SELECT count(*) FROM pg_locks"
+                    " WHERE relation = to_regclass($1) AND NOT granted",
+                    name,
+                )
+            )
+
+        await eventually(deleting)
+        task.cancel()
+        await held.rollback()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await holder.close()
+    # The cancelled round rolled back: the batch it published is still there for the next one.
+    assert await left(sessions, table) == EVENTS
     while await relay.drain_once():
         pass
     assert await left(sessions, table) == 0

@@ -14,10 +14,21 @@ from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from csms_shared.bus.outbox import emit, emit_many, outbox_table
+from csms_shared.contracts.event_base import Event
 from csms_shared.db import create_engine, session_factory
 from tests.integration.infra import Infra
 
 pytestmark = pytest.mark.integration
+
+
+class Counted(Event):
+    """An event with a number, published under the name it is given."""
+
+    n: int
+
+
+def counted(name: str, n: int) -> Counted:
+    return type(name, (Counted,), {"routing_key": name})(event=name, n=n)
 
 
 @pytest.fixture
@@ -51,7 +62,7 @@ async def rows(infra: Infra, table: Any) -> list[tuple[str, Any]]:
         )
     finally:
         await conn.close()
-    return [(r["routing_key"], orjson.loads(r["body"])) for r in found]
+    return [(r["routing_key"], orjson.loads(r["body"])["n"]) for r in found]
 
 
 async def test_a_transactions_events_are_written_in_one_insert_when_it_commits(
@@ -59,15 +70,15 @@ async def test_a_transactions_events_are_written_in_one_insert_when_it_commits(
 ) -> None:
     table, sessions, statements = outbox
     async with sessions() as session, session.begin():
-        await emit(session, table, "transaction.started", {"n": 1})
-        await emit_many(session, table, [("meter.values", {"n": 2}), ("meter.values", {"n": 3})])
-        await emit(session, table, "transaction.stopped", {"n": 4})
+        await emit(session, table, counted("transaction.started", 1))
+        await emit_many(session, table, [counted("meter.values", 2), counted("meter.values", 3)])
+        await emit(session, table, counted("transaction.stopped", 4))
         assert await rows(infra, table) == []  # staged, not written yet
     assert await rows(infra, table) == [
-        ("transaction.started", {"n": 1}),
-        ("meter.values", {"n": 2}),
-        ("meter.values", {"n": 3}),
-        ("transaction.stopped", {"n": 4}),
+        ("transaction.started", 1),
+        ("meter.values", 2),
+        ("meter.values", 3),
+        ("transaction.stopped", 4),
     ]
     assert sum("INSERT INTO" in s and "outbox" in s for s in statements) == 1
 
@@ -77,12 +88,12 @@ async def test_a_rolled_back_transactions_events_never_leave(infra: Infra, outbo
     async with sessions() as session:
         with pytest.raises(RuntimeError):
             async with session.begin():
-                await emit(session, table, "transaction.started", {"n": 1})
+                await emit(session, table, counted("transaction.started", 1))
                 raise RuntimeError("the handler failed")
         # The same session's next transaction carries only its own events.
         async with session.begin():
-            await emit(session, table, "transaction.stopped", {"n": 2})
-    assert await rows(infra, table) == [("transaction.stopped", {"n": 2})]
+            await emit(session, table, counted("transaction.stopped", 2))
+    assert await rows(infra, table) == [("transaction.stopped", 2)]
 
 
 async def test_events_cannot_be_emitted_inside_a_savepoint(outbox: Any) -> None:
@@ -90,4 +101,4 @@ async def test_events_cannot_be_emitted_inside_a_savepoint(outbox: Any) -> None:
     async with sessions() as session, session.begin():
         async with session.begin_nested():
             with pytest.raises(RuntimeError, match="SAVEPOINT"):
-                await emit(session, table, "transaction.started", {"n": 1})
+                await emit(session, table, counted("transaction.started", 1))

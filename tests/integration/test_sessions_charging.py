@@ -29,6 +29,7 @@ from csms_shared.bus.topology import (
     call_routing_key,
     declare_exchanges,
 )
+from csms_shared.contracts.rpc import RpcMethod, SessionsRpc
 from csms_shared.ocpp._base import format_datetime, utcnow
 from tests.integration.support import BIN, ServiceProcess, eventually, free_port
 
@@ -123,9 +124,10 @@ class Bus:
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         self.replies.setdefault(message.correlation_id or "", []).append(orjson.loads(message.body))
 
-    async def rpc(self, method: str, **params: Any) -> Any:
-        """Call a session-service RPC method."""
-        return await self.client.call(SERVICE, method, params, timeout=10)
+    async def rpc(self, method: RpcMethod[Any, Any], **params: Any) -> Any:
+        """Call a session-service RPC method with params as given (camelCase JSON, invalid
+        ones included); its result as JSON."""
+        return await self.client.call_raw(method, orjson.dumps(params), timeout=10)
 
     async def tap(self, *patterns: str) -> EventTap:
         """Start collecting the events matching `patterns`."""
@@ -225,7 +227,7 @@ async def test_full_session_through_either_gateway(
 ) -> None:
     tap = await bus.tap("transaction.*", "meter.values")
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag, parentIdTag="FLEET-1")
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag, parentIdTag="FLEET-1")
     cp = await connect_cp(cp_id, gateway)
     await cp.call("BootNotification", BOOT)
 
@@ -342,7 +344,7 @@ async def test_full_session_through_either_gateway(
     assert units == {"kWh", "Wh"}
 
     # What command-api reads over RPC.
-    doc = await bus.rpc("get_transaction", transactionId=tx_id)
+    doc = await bus.rpc(SessionsRpc.get_transaction, transactionId=tx_id)
     assert {k: doc[k] for k in ("energyWh", "cost", "currency", "active", "meterStop")} == {
         "energyWh": 12500,
         "cost": 3.75,
@@ -354,10 +356,10 @@ async def test_full_session_through_either_gateway(
         mv["timestamp"] for mv in doc["meterValues"]
     )
     assert doc["meterValuesTotal"] == 6
-    listed = await bus.rpc("list_transactions", chargePointId=cp_id)
+    listed = await bus.rpc(SessionsRpc.list_transactions, chargePointId=cp_id)
     assert listed["total"] == 1 and listed["items"][0]["transactionId"] == tx_id
     report = await bus.rpc(
-        "energy_report",
+        SessionsRpc.energy_report,
         chargePointId=cp_id,
         **{"from": iso(t0 - timedelta(days=1)), "to": iso(utcnow() + timedelta(days=1))},
     )
@@ -378,7 +380,7 @@ async def test_active_transaction_shows_energy_so_far_from_the_register(
     connect_cp: Any, cp_id: str, bus: Bus
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     start = utcnow() - timedelta(minutes=5)
     tx_id = (
@@ -397,14 +399,16 @@ async def test_active_transaction_shows_energy_so_far_from_the_register(
     )
 
     async def energy_so_far() -> dict[str, Any] | None:
-        doc: dict[str, Any] = await bus.rpc("get_transaction", transactionId=tx_id)
+        doc: dict[str, Any] = await bus.rpc(SessionsRpc.get_transaction, transactionId=tx_id)
         return doc if doc.get("energyWh") == 1250 else None
 
     doc = await eventually(energy_so_far)
     assert doc["active"] is True and "stopTime" not in doc and "cost" not in doc
-    active = await bus.rpc("list_transactions", chargePointId=cp_id, active=True)
+    active = await bus.rpc(SessionsRpc.list_transactions, chargePointId=cp_id, active=True)
     assert [t["transactionId"] for t in active["items"]] == [tx_id]
-    assert (await bus.rpc("list_transactions", chargePointId=cp_id, active=False))["total"] == 0
+    assert (await bus.rpc(SessionsRpc.list_transactions, chargePointId=cp_id, active=False))[
+        "total"
+    ] == 0
 
 
 # -- id tags ----------------------------------------------------------------------------------
@@ -428,19 +432,21 @@ async def test_unknown_id_tag_is_invalid_and_still_gets_a_transaction_id(
 async def test_blocked_expired_and_unblocked_tags(connect_cp: Any, cp_id: str, bus: Bus) -> None:
     cp = await connect_cp(cp_id)
     tag, old = new_tag(), new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
-    await bus.rpc("create_id_tag", idTag=old, expiryDate=iso(utcnow() - timedelta(days=1)))
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
+    await bus.rpc(
+        SessionsRpc.create_id_tag, idTag=old, expiryDate=iso(utcnow() - timedelta(days=1))
+    )
 
-    assert (await bus.rpc("block_id_tag", idTag=tag))["status"] == "Blocked"
+    assert (await bus.rpc(SessionsRpc.block_id_tag, idTag=tag))["status"] == "Blocked"
     assert (await cp.call("Authorize", {"idTag": tag}))["idTagInfo"]["status"] == "Blocked"
-    assert (await bus.rpc("unblock_id_tag", idTag=tag))["status"] == "Accepted"
+    assert (await bus.rpc(SessionsRpc.unblock_id_tag, idTag=tag))["status"] == "Accepted"
     assert (await cp.call("Authorize", {"idTag": tag}))["idTagInfo"]["status"] == "Accepted"
 
     expired = (await cp.call("Authorize", {"idTag": old}))["idTagInfo"]
     assert expired["status"] == "Expired"
     assert expired["expiryDate"].endswith("Z")
     future = iso(utcnow() + timedelta(days=365))
-    renewed = await bus.rpc("update_id_tag", idTag=old, expiryDate=future)
+    renewed = await bus.rpc(SessionsRpc.update_id_tag, idTag=old, expiryDate=future)
     assert renewed["expiryDate"] == future
     assert (await cp.call("Authorize", {"idTag": old}))["idTagInfo"]["status"] == "Accepted"
 
@@ -450,11 +456,11 @@ async def test_id_tags_match_without_case_and_a_blocked_group_blocks_members(
 ) -> None:
     cp = await connect_cp(cp_id)
     group, member = new_tag(), new_tag()
-    await bus.rpc("create_id_tag", idTag=group)
-    await bus.rpc("create_id_tag", idTag=member.lower(), parentIdTag=group)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=group)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=member.lower(), parentIdTag=group)
     info = (await cp.call("Authorize", {"idTag": member.upper()}))["idTagInfo"]
     assert info == {"status": "Accepted", "parentIdTag": group}
-    await bus.rpc("block_id_tag", idTag=group)
+    await bus.rpc(SessionsRpc.block_id_tag, idTag=group)
     assert (await cp.call("Authorize", {"idTag": member}))["idTagInfo"]["status"] == "Blocked"
 
 
@@ -462,7 +468,7 @@ async def test_concurrent_transactions_beyond_the_tags_limit(
     connect_cp: Any, cp_id: str, bus: Bus
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag, maxConcurrentTx=1)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag, maxConcurrentTx=1)
     cp = await connect_cp(cp_id)
     other = await connect_cp(f"{cp_id}-B", 1)
     now = utcnow()
@@ -493,32 +499,34 @@ async def test_concurrent_transactions_beyond_the_tags_limit(
 async def test_id_tag_rpc_crud(bus: Bus) -> None:
     tag = new_tag()
     created = await bus.rpc(
-        "create_id_tag", idTag=tag, status="Accepted", maxConcurrentTx=2, note="fleet car"
+        SessionsRpc.create_id_tag, idTag=tag, status="Accepted", maxConcurrentTx=2, note="fleet car"
     )
     assert created["idTag"] == tag and created["maxConcurrentTx"] == 2
-    assert (await bus.rpc("get_id_tag", idTag=tag.lower()))["note"] == "fleet car"
+    assert (await bus.rpc(SessionsRpc.get_id_tag, idTag=tag.lower()))["note"] == "fleet car"
     with pytest.raises(RpcError) as exc:
-        await bus.rpc("create_id_tag", idTag=tag.lower())
+        await bus.rpc(SessionsRpc.create_id_tag, idTag=tag.lower())
     assert exc.value.code == "conflict"
     with pytest.raises(RpcError) as exc:
-        await bus.rpc("create_id_tag", idTag=new_tag(), status="ConcurrentTx")
+        await bus.rpc(SessionsRpc.create_id_tag, idTag=new_tag(), status="ConcurrentTx")
     assert exc.value.code == "invalid" and "status" in exc.value.message
     with pytest.raises(RpcError) as exc:
-        await bus.rpc("create_id_tag", idTag="X" * 21)
+        await bus.rpc(SessionsRpc.create_id_tag, idTag="X" * 21)
     assert exc.value.code == "invalid"
 
-    updated = await bus.rpc("update_id_tag", idTag=tag, maxConcurrentTx=None, status="Invalid")
+    updated = await bus.rpc(
+        SessionsRpc.update_id_tag, idTag=tag, maxConcurrentTx=None, status="Invalid"
+    )
     assert "maxConcurrentTx" not in updated and updated["status"] == "Invalid"
-    page = await bus.rpc("list_id_tags", search=tag[4:], limit=10)
+    page = await bus.rpc(SessionsRpc.list_id_tags, search=tag[4:], limit=10)
     assert [t["idTag"] for t in page["items"]] == [tag]
     assert page["total"] == 1 and page["limit"] == 10 and page["offset"] == 0
 
-    assert await bus.rpc("delete_id_tag", idTag=tag) == {"idTag": tag, "deleted": True}
+    assert await bus.rpc(SessionsRpc.delete_id_tag, idTag=tag) == {"idTag": tag, "deleted": True}
     with pytest.raises(RpcError) as exc:
-        await bus.rpc("get_id_tag", idTag=tag)
+        await bus.rpc(SessionsRpc.get_id_tag, idTag=tag)
     assert exc.value.code == "not_found"
     with pytest.raises(RpcError) as exc:
-        await bus.rpc("list_transactions", limit=0)
+        await bus.rpc(SessionsRpc.list_transactions, limit=0)
     assert exc.value.code == "invalid"
 
 
@@ -557,7 +565,7 @@ async def reserve(
     )
 
     async def recorded() -> dict[str, Any] | None:
-        page = await bus.rpc("list_reservations", chargePointId=cp_id)
+        page = await bus.rpc(SessionsRpc.list_reservations, chargePointId=cp_id)
         found = [r for r in page["items"] if r["reservationId"] == reservation_id]
         return found[0] if found else None
 
@@ -575,7 +583,7 @@ async def test_reservation_admits_its_tag_refuses_others_and_is_consumed(
 ) -> None:
     mine, theirs = new_tag(), new_tag()
     for tag in (mine, theirs):
-        await bus.rpc("create_id_tag", idTag=tag)
+        await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     await cp.call(
         "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
@@ -605,9 +613,11 @@ async def test_reservation_admits_its_tag_refuses_others_and_is_consumed(
         },
     )
     assert started["idTagInfo"]["status"] == "Accepted"
-    (used,) = (await bus.rpc("list_reservations", chargePointId=cp_id))["items"]
+    (used,) = (await bus.rpc(SessionsRpc.list_reservations, chargePointId=cp_id))["items"]
     assert used["status"] == "Used" and used["transactionId"] == started["transactionId"]
-    assert (await bus.rpc("list_reservations", chargePointId=cp_id, active=True))["total"] == 0
+    assert (await bus.rpc(SessionsRpc.list_reservations, chargePointId=cp_id, active=True))[
+        "total"
+    ] == 0
 
 
 async def test_cancelled_rejected_and_expired_reservations_hold_nothing(
@@ -615,7 +625,7 @@ async def test_cancelled_rejected_and_expired_reservations_hold_nothing(
 ) -> None:
     mine, theirs = new_tag(), new_tag()
     for tag in (mine, theirs):
-        await bus.rpc("create_id_tag", idTag=tag)
+        await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
 
     # A ReserveNow the CP did not accept makes no reservation.
@@ -632,7 +642,7 @@ async def test_cancelled_rejected_and_expired_reservations_hold_nothing(
     )
 
     async def cancelled() -> bool:
-        page = await bus.rpc("list_reservations", chargePointId=cp_id)
+        page = await bus.rpc(SessionsRpc.list_reservations, chargePointId=cp_id)
         return [(r["reservationId"], r["status"]) for r in page["items"]] == [(51, "Cancelled")]
 
     await eventually(cancelled)
@@ -647,14 +657,16 @@ async def test_cancelled_rejected_and_expired_reservations_hold_nothing(
         return bool(info["status"] == "Accepted")
 
     await eventually(expired)
-    assert (await bus.rpc("list_reservations", chargePointId=cp_id, active=True))["total"] == 0
+    assert (await bus.rpc(SessionsRpc.list_reservations, chargePointId=cp_id, active=True))[
+        "total"
+    ] == 0
 
 
 async def test_start_on_a_reserved_connector_without_reservation_id_consumes_it(
     connect_cp: Any, cp_id: str, bus: Bus
 ) -> None:
     group, member = new_tag(), new_tag()
-    await bus.rpc("create_id_tag", idTag=member, parentIdTag=group)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=member, parentIdTag=group)
     cp = await connect_cp(cp_id)
     # Reserved for the group: any member may use it (parentIdTag, OCPP 1.6 section 5.13).
     await reserve(bus, cp_id, 60, new_tag(), connector=2, parentIdTag=group)
@@ -663,7 +675,7 @@ async def test_start_on_a_reserved_connector_without_reservation_id_consumes_it(
         {"connectorId": 2, "idTag": member, "meterStart": 0, "timestamp": iso(utcnow())},
     )
     assert started["idTagInfo"]["status"] == "Accepted"
-    (used,) = (await bus.rpc("list_reservations", chargePointId=cp_id))["items"]
+    (used,) = (await bus.rpc(SessionsRpc.list_reservations, chargePointId=cp_id))["items"]
     assert used["status"] == "Used" and used["transactionId"] == started["transactionId"]
-    doc = await bus.rpc("get_transaction", transactionId=started["transactionId"])
+    doc = await bus.rpc(SessionsRpc.get_transaction, transactionId=started["transactionId"])
     assert doc["reservationId"] == 60

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.rpc import SessionsRpc
 from csms_shared.ocpp._base import utcnow
 from tests.integration.support import eventually, metric
 from tests.integration.test_sessions_charging import (
@@ -60,7 +61,7 @@ async def test_resent_start_transaction_gets_the_same_transaction_id(
 ) -> None:
     tap = await bus.tap("transaction.*")
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag, maxConcurrentTx=1)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag, maxConcurrentTx=1)
     cp = await connect_cp(cp_id)
     payload = {"connectorId": 1, "idTag": tag, "meterStart": 500, "timestamp": iso(utcnow())}
     first = await cp.call("StartTransaction", payload)
@@ -84,7 +85,7 @@ async def test_duplicate_start_transactions_racing_at_two_consumers(
     suite: Any, bus: Bus, db: asyncpg.Connection, cp_id: str, tmp_path: Path
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     pairs = 20
     async with extra_session_service(suite, tmp_path) as (_, replica_port):
         main_port = suite.internal_ports["session-service"]
@@ -144,7 +145,7 @@ async def test_repeated_stop_transaction_changes_nothing_twice(
 ) -> None:
     tap = await bus.tap("transaction.stopped", "meter.values")
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     tx_id = await start(cp, tag, meter=100)
     stop = {
@@ -192,7 +193,7 @@ async def test_redelivered_meter_values_are_stored_once(
     connect_cp: Any, cp_id: str, db: asyncpg.Connection, bus: Bus, suite: Any
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     tx_id = await start(cp, tag)
     message = {
@@ -218,7 +219,7 @@ async def test_redelivered_meter_values_are_stored_once(
         db, "SELECT count(*) FROM sessions.meter_values WHERE transaction_id = $1", tx_id
     )
     assert stored == 3
-    doc = await bus.rpc("get_transaction", transactionId=tx_id)
+    doc = await bus.rpc(SessionsRpc.get_transaction, transactionId=tx_id)
     assert [v["value"] for v in doc["meterValues"]] == ["10", "20", "30"]
 
 
@@ -226,7 +227,7 @@ async def test_stop_for_an_unknown_transaction_is_accepted_and_kept_for_review(
     connect_cp: Any, cp_id: str, db: asyncpg.Connection, bus: Bus
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     stop = {
         "transactionId": 2_000_000_000,
@@ -246,7 +247,7 @@ async def test_stop_for_an_unknown_transaction_is_accepted_and_kept_for_review(
     await cp.call("StopTransaction", stop | {"transactionId": theirs})
     assert (await transaction_row(db, theirs))["stop_time"] is None
 
-    review = await bus.rpc("list_unmatched_stops", chargePointId=cp_id)
+    review = await bus.rpc(SessionsRpc.list_unmatched_stops, chargePointId=cp_id)
     kinds = sorted((item["kind"], item["transactionId"]) for item in review["items"])
     assert kinds == [
         ("other_charge_point", theirs),
@@ -260,7 +261,7 @@ async def test_start_on_a_connector_with_an_unstopped_transaction_flags_the_old_
     connect_cp: Any, cp_id: str, db: asyncpg.Connection, bus: Bus
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag, maxConcurrentTx=1)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag, maxConcurrentTx=1)
     cp = await connect_cp(cp_id)
     t0 = utcnow() - timedelta(hours=2)
     old = await start(cp, tag, meter=100, at=t0)
@@ -272,7 +273,7 @@ async def test_start_on_a_connector_with_an_unstopped_transaction_flags_the_old_
     assert new["idTagInfo"]["status"] == "Accepted"  # the old one no longer holds the tag
     row = await transaction_row(db, old)
     assert row["superseded_by"] == new["transactionId"] and row["stop_time"] is None
-    doc = await bus.rpc("get_transaction", transactionId=old)
+    doc = await bus.rpc(SessionsRpc.get_transaction, transactionId=old)
     assert doc["supersededBy"] == new["transactionId"] and doc["active"] is True
     assert [a["action"] for a in doc["audit"]] == ["superseded"]
 
@@ -289,7 +290,7 @@ async def test_stale_transaction_is_flagged_and_closed_by_an_operator(
 ) -> None:
     tap = await bus.tap("transaction.stopped")
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     t0 = utcnow() - timedelta(minutes=10)
     tx_id = await start(cp, tag, meter=1000, at=t0)
@@ -311,7 +312,9 @@ async def test_stale_transaction_is_flagged_and_closed_by_an_operator(
 
     await eventually(register_seen)
     with pytest.raises(RpcError) as exc:
-        await bus.rpc("close_stale_transaction", transactionId=tx_id, reason="x", operator="ops")
+        await bus.rpc(
+            SessionsRpc.close_stale_transaction, transactionId=tx_id, reason="x", operator="ops"
+        )
     assert exc.value.code == "invalid"  # not stale yet
 
     # A replica whose sweep calls a transaction stale after 1.5 s without a sign of life.
@@ -324,11 +327,11 @@ async def test_stale_transaction_is_flagged_and_closed_by_an_operator(
             return row["stale_since"] is not None
 
         await eventually(flagged)
-    stale = await bus.rpc("list_transactions", chargePointId=cp_id, stale=True)
+    stale = await bus.rpc(SessionsRpc.list_transactions, chargePointId=cp_id, stale=True)
     assert tx_id in [t["transactionId"] for t in stale["items"]]
 
     closed = await bus.rpc(
-        "close_stale_transaction",
+        SessionsRpc.close_stale_transaction,
         transactionId=tx_id,
         reason="charge point replaced; session ended on site",
         operator="alice@ops",
@@ -342,7 +345,9 @@ async def test_stale_transaction_is_flagged_and_closed_by_an_operator(
     (event,) = await tap.wait("transaction.stopped", transactionId=tx_id)
     assert event["stoppedBy"] == "operator" and event["closeReason"].startswith("charge point")
     with pytest.raises(RpcError):
-        await bus.rpc("close_stale_transaction", transactionId=tx_id, reason="x", operator="o")
+        await bus.rpc(
+            SessionsRpc.close_stale_transaction, transactionId=tx_id, reason="x", operator="o"
+        )
 
     # The CP's own StopTransaction arriving later is authoritative and replaces the estimate.
     await cp.call(
@@ -573,7 +578,7 @@ async def test_meter_stop_below_meter_start_is_accepted_with_a_warning(
     connect_cp: Any, cp_id: str, db: asyncpg.Connection, bus: Bus
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     tx_id = await start(cp, tag, meter=50_000)
     reply = await cp.call(
@@ -582,7 +587,7 @@ async def test_meter_stop_below_meter_start_is_accepted_with_a_warning(
     assert reply == {}
     row = await transaction_row(db, tx_id)
     assert (row["meter_stop"], row["energy_wh"], str(row["cost"])) == (1_000, 0, "0.00")
-    doc = await bus.rpc("get_transaction", transactionId=tx_id)
+    doc = await bus.rpc(SessionsRpc.get_transaction, transactionId=tx_id)
     assert any("below meterStart" in w for w in doc["warnings"])
 
 
@@ -590,7 +595,9 @@ async def test_timestamp_far_in_the_future_is_accepted_with_a_warning(
     connect_cp: Any, cp_id: str, bus: Bus
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag, expiryDate=iso(utcnow() + timedelta(days=30)))
+    await bus.rpc(
+        SessionsRpc.create_id_tag, idTag=tag, expiryDate=iso(utcnow() + timedelta(days=30))
+    )
     cp = await connect_cp(cp_id)
     future = utcnow().replace(microsecond=0) + timedelta(days=400)
     reply = await cp.call(
@@ -599,7 +606,7 @@ async def test_timestamp_far_in_the_future_is_accepted_with_a_warning(
     )
     # Judged at the central system's clock, not at the CP's (else the tag would be Expired).
     assert reply["idTagInfo"]["status"] == "Accepted"
-    doc = await bus.rpc("get_transaction", transactionId=reply["transactionId"])
+    doc = await bus.rpc(SessionsRpc.get_transaction, transactionId=reply["transactionId"])
     assert doc["startTime"] == iso(future)
     assert any("ahead of the central system's clock" in w for w in doc["warnings"])
 
@@ -608,7 +615,7 @@ async def test_unknown_connector_is_accepted_with_a_warning(
     connect_cp: Any, cp_id: str, db: asyncpg.Connection, bus: Bus
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     for connector in (1, 2):
         await cp.call(
@@ -627,17 +634,17 @@ async def test_unknown_connector_is_accepted_with_a_warning(
         (unknown, "never reported"),
         (whole_cp, "numbered from 1"),
     ):
-        doc = await bus.rpc("get_transaction", transactionId=tx_id)
+        doc = await bus.rpc(SessionsRpc.get_transaction, transactionId=tx_id)
         assert any(expected in w for w in doc["warnings"]), doc["warnings"]
     known = await start(cp, tag, connector=2)
-    assert (await bus.rpc("get_transaction", transactionId=known))["warnings"] == []
+    assert (await bus.rpc(SessionsRpc.get_transaction, transactionId=known))["warnings"] == []
 
 
 async def test_meter_values_that_make_no_sense_are_stored_and_never_requeued(
     connect_cp: Any, cp_id: str, db: asyncpg.Connection, bus: Bus, suite: Any
 ) -> None:
     tag = new_tag()
-    await bus.rpc("create_id_tag", idTag=tag)
+    await bus.rpc(SessionsRpc.create_id_tag, idTag=tag)
     cp = await connect_cp(cp_id)
     tx_id = await start(cp, tag)
     port = suite.internal_ports["session-service"]
@@ -681,10 +688,10 @@ async def test_meter_values_that_make_no_sense_are_stored_and_never_requeued(
 
 async def test_an_rpc_with_invalid_params_is_answered_with_what_is_wrong(bus: Bus) -> None:
     with pytest.raises(RpcError) as refused:
-        await bus.rpc("list_transactions", limit=0, isComplete=True)
+        await bus.rpc(SessionsRpc.list_transactions, limit=0, isComplete=True)
     assert refused.value.code == "invalid"
     assert "limit: Input should be greater than or equal to 1" in refused.value.message
     assert "isComplete: Extra inputs are not permitted" in refused.value.message
     # The service goes on answering.
-    page = await bus.rpc("list_transactions", limit=1)
+    page = await bus.rpc(SessionsRpc.list_transactions, limit=1)
     assert page["limit"] == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import uuid
@@ -14,49 +13,15 @@ import httpx
 import orjson
 import pytest
 from aio_pika import connect
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
+from tests.integration.receivers import Receiver
 from tests.integration.support import eventually, metric
 
 pytestmark = pytest.mark.integration
 
 SECRET = "whsec_" + uuid.uuid4().hex
-
-
-class Receiver:
-    """A back office's HTTP endpoint on loopback: records each POST, answers scripted codes."""
-
-    def __init__(self, answers: list[int], failing_cp: str = "") -> None:
-        self.answers = answers  # one per request, then 200s
-        self.failing_cp = failing_cp  # this charge point's events are answered 500
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-
-    async def __aenter__(self) -> Receiver:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hooks/csms"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readline()
-            headers: dict[str, str] = {}
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
-                headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.requests.append((headers, body))
-            if self.failing_cp and orjson.loads(body)["chargePointId"] == self.failing_cp:
-                code = 500
-            else:
-                code = self.answers.pop(0) if self.answers else 200
-            writer.write(
-                f"HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
-            )
-            await writer.drain()
-        finally:
-            writer.close()
 
 
 @pytest.fixture
@@ -66,6 +31,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def _valid(headers: dict[str, str], body: bytes) -> bool:
+    """Both signatures hold: Standard Webhooks' (checked by its reference library, which also
+    refuses a timestamp more than 5 minutes off) and, for one release, X-CSMS-Signature."""
+    Webhook(SECRET).verify(body, headers)  # raises WebhookVerificationError
     expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(headers["x-csms-signature"], expected)
 
@@ -107,6 +75,8 @@ async def test_transaction_events_reach_the_receiver_signed_again_after_a_500_in
     assert kinds[:3] == ["transaction.started", "transaction.started", "transaction.stopped"]
     (h1, b1), (h2, b2), (h3, b3) = receiver.requests[:3]
     assert h1["x-csms-event-id"] == h2["x-csms-event-id"] != h3["x-csms-event-id"]
+    # A retry is the same message (webhook-id), signed again at its own time.
+    assert h1["webhook-id"] == h2["webhook-id"] == h1["x-csms-event-id"] != h3["webhook-id"]
     assert b1 == b2
     assert all(_valid(h, b) for h, b in receiver.requests)
     assert orjson.loads(b3)["transactionId"] == started["transactionId"]
@@ -163,6 +133,10 @@ async def test_a_failing_test_delivery_is_logged_not_retried(
         ({"url": "ftp://example.com/x", "events": ["*"], "secret": SECRET}, "http"),
         ({"url": "http://u:p@127.0.0.1/x", "events": ["*"], "secret": SECRET}, "credentials"),
         ({"url": "http://127.0.0.1/x", "events": ["*"], "secret": "short"}, ""),
+        (
+            {"url": "http://127.0.0.1/x", "events": ["*"], "secret": "whsec_not base64 at all"},
+            "base64",
+        ),
         ({"url": "http://127.0.0.1/x", "events": [], "secret": SECRET}, ""),
         ({"url": "http://127.0.0.1/x", "events": ["Transaction started"], "secret": SECRET}, ""),
         ({"url": "http://127.0.0.1/x", "events": ["*"]}, ""),
@@ -292,3 +266,30 @@ async def test_one_charge_points_event_failing_too_long_disables_the_webhook(
     assert by_event[failing_event]["lastStatusCode"] == 500
     assert "failingSince" in by_event[failing_event]
     assert all("failingSince" not in by_event[e] for e in event_ids(healthy_id))
+
+
+async def test_a_captured_delivery_cannot_be_replayed_or_altered(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    created = await api.post(
+        "/webhooks", json={"url": receiver.url, "events": ["*"], "secret": SECRET}
+    )
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    try:
+        assert (await api.post(f"/webhooks/{hook['id']}/test")).status_code == 200
+        headers, body = receiver.requests[-1]
+        assert _valid(headers, body)
+        verifier = Webhook(SECRET)
+        # The same bytes resent an hour later: the timestamp is stale, and moving it breaks
+        # the signature.
+        stale = headers | {"webhook-timestamp": str(int(headers["webhook-timestamp"]) - 3600)}
+        with pytest.raises(WebhookVerificationError):
+            verifier.verify(body, stale)
+        fresh = headers | {"webhook-timestamp": str(int(datetime.now(UTC).timestamp()) + 1)}
+        with pytest.raises(WebhookVerificationError):
+            verifier.verify(body, fresh)
+        with pytest.raises(WebhookVerificationError):
+            verifier.verify(body.replace(b"webhook.test", b"webhook.tesT"), headers)
+    finally:
+        await api.delete(f"/webhooks/{hook['id']}")

@@ -92,3 +92,19 @@ def test_the_limit_counts_an_ipv6_client_by_its_64() -> None:
     one = client_address(_from("2001:db8:1:2::a"))
     assert one == client_address(_from("2001:db8:1:2:ffff::1")) == "2001:db8:1:2::/64"
     assert client_address(_from("2001:db8:1:3::a")) != one
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["change-me-change-me-change-me-change-me", "x" * 40, "abcabcabcabcabcabcabcabcabcabcabc"],
+)
+def test_a_placeholder_token_secret_is_refused(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.setenv("API_TOKEN_SECRET", secret)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    (error,) = refused.value.errors()
+    assert "API_TOKEN_SECRET is refused" in error["msg"] and secret not in error["msg"]
+    monkeypatch.setenv("API_TOKEN_SECRET", "3f9c1e0b7a6d48e2b5c4f1a09e8d7c6b5a4f3e2d")
+    assert Settings().token_secret is not None

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from datetime import timedelta
 
 import pytest
 from starlette.datastructures import FormData
 
 from command_api.accounts import tokens
-from command_api.accounts.passwords import hash_password, password_problem, verify_password
+from command_api.accounts.limiter import LoginLimits
+from command_api.accounts.passwords import (
+    PasswordWork,
+    hash_password,
+    password_problem,
+    verify_password,
+)
 from command_api.console.forms import FormProblem, command_form, command_forms, parse_command
 from command_api.console.live import KEYS
 from csms_shared.bus.access import COMMAND_API, GRANTS
@@ -39,7 +47,8 @@ def test_a_strong_password_passes_and_verifies_with_argon2id() -> None:
 def test_tokens_are_typed_signed_and_expire() -> None:
     secret = "s" * 40
     access = tokens.sign(secret, tokens.ACCESS, 60, sub="u1")
-    assert tokens.verify(secret, tokens.ACCESS, access)["sub"] == "u1"  # type: ignore[index]
+    claims = tokens.verify(secret, tokens.ACCESS, access)
+    assert claims is not None and claims.sub == "u1"
     # A session cookie is no access token, another key's token is nothing, an old one expired.
     assert tokens.verify(secret, tokens.SESSION, access) is None
     assert tokens.verify("t" * 40, tokens.ACCESS, access) is None
@@ -76,3 +85,30 @@ def test_the_broker_lets_command_api_read_every_event_the_console_binds() -> Non
     _, may_read = grant.topics[EVENTS.name]
     assert re.fullmatch(grant.read, EVENTS.name)
     assert all(re.fullmatch(may_read, key) for key in KEYS)
+
+
+def test_a_username_that_failed_often_is_slowed_down_not_locked_out() -> None:
+    limits = LoginLimits(
+        per_user_and_address=5,
+        per_address=20,
+        window=timedelta(minutes=15),
+        slow_after=5,
+        delay=1.0,
+        max_delay=30.0,
+    )
+    assert [limits.delay_for(n) for n in (0, 4, 5, 6, 7, 9, 10, 1000)] == [
+        0.0, 0.0, 1.0, 2.0, 4.0, 16.0, 30.0, 30.0
+    ]  # fmt: skip
+
+
+async def test_password_checks_past_the_cap_are_refused_at_once() -> None:
+    work = PasswordWork(threads=1, waiting=1)
+    stored = hash_password("tulip-harbour-41-quiet")
+    try:
+        checks = [asyncio.ensure_future(work.verify(stored, f"guess-{n}")) for n in range(5)]
+        results = await asyncio.gather(*checks, return_exceptions=True)
+        # One runs, one waits for it; the other three are refused without a verification.
+        assert [type(r).__name__ for r in results] == ["tuple", "tuple", "Busy", "Busy", "Busy"]
+        assert await work.verify(stored, "tulip-harbour-41-quiet") == (True, None)
+    finally:
+        work.close()

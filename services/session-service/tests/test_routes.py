@@ -18,4 +18,4 @@ def test_the_app_registers_the_calls_the_session_service_owns() -> None:
 def test_the_app_answers_every_rpc_method_the_contracts_give_it() -> None:
     owned = {m.name for m in RPC_METHODS.values() if m.service == "session-service"}
     assert set(router.rpcs) == owned
-    assert all(router.rpc_params[name] is RPC_METHODS[name].params for name in owned)
+    assert all(router.rpc_methods[name] is RPC_METHODS[name] for name in owned)

@@ -10,24 +10,29 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import connect
 
+from csms_shared.contracts.rpc import RpcMethod
 from ws_gateway.server import Gateway
 from ws_gateway.settings import Settings
 
 
 class FakeRpc:
-    async def call(self, service: str, method: str, params: Any, timeout: float) -> Any:
-        return {"decisions": [{"allowed": True} for _ in params["handshakes"]]}
+    async def call(self, method: RpcMethod[Any, Any], params: Any, timeout: float = 5.0) -> Any:
+        return method.decode_result({"decisions": [{"allowed": True} for _ in params.handshakes]})
 
 
 class SlowBus:
     """A broker whose queue binds hang until the test lets them through."""
 
     instance_id = "gw-announce"
+    on_command: Any = None  # the gateway's, set when it is made
 
     def __init__(self) -> None:
         self.rpc = FakeRpc()
         self.binds = asyncio.Event()
         self.events: list[tuple[str, str]] = []
+        self.left = asyncio.Event()
+        self.replies: list[tuple[str | None, dict[str, Any]]] = []
+        self.replied = asyncio.Event()
 
     async def bind_charge_point(self, cp_id: str) -> None:
         await self.binds.wait()
@@ -41,6 +46,12 @@ class SlowBus:
 
     async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
         self.events.append((routing_key, body.get("chargePointId", "")))
+        if routing_key == "station.disconnected":
+            self.left.set()
+
+    async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
+        self.replies.append((correlation_id, body))
+        self.replied.set()
 
     async def request(self, cp_id: str, message_id: str, action: str, *args: Any) -> Any:
         return {
@@ -50,6 +61,17 @@ class SlowBus:
                 "interval": 300,
             }
         }
+
+
+class Command:
+    """A Reset for CP-A as `ocpp.commands` delivers it."""
+
+    def __init__(self, command_id: str) -> None:
+        self.body = orjson.dumps({"action": "Reset", "payload": {"type": "Soft"}, "timeout": 30})
+        self.routing_key = "CP-A"
+        self.reply_to = "api.replies"
+        self.correlation_id = command_id
+        self.headers: dict[str, Any] = {}
 
 
 def free_port() -> int:
@@ -70,14 +92,17 @@ async def test_a_cp_is_served_while_it_is_announced_and_leaves_after_it() -> Non
             answer = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
             assert answer[:2] == [3, "m1"] and answer[2]["status"] == "Accepted"
             assert bus.events == []  # its bind still hangs: nothing announced yet
+            # One command in flight, one queued: the queued one is answered `disconnected`
+            # when the connection's session ends, just before the CP would be let go.
+            assert bus.on_command is not None
+            for command_id in ("cmd-1", "cmd-2"):
+                await bus.on_command(Command(command_id))
         # The CP left before its bind went through: it is announced first, then let go.
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(bus.replied.wait(), 5)
+        assert bus.replies == [("cmd-2", {"status": "disconnected"})]
         assert bus.events == []
         bus.binds.set()
-        for _ in range(100):
-            if ("station.disconnected", "CP-A") in bus.events:
-                break
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(bus.left.wait(), 5)
         assert bus.events == [
             ("bound", "CP-A"),
             ("control", "CP-A"),

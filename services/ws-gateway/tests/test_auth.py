@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from csms_shared.bus.rpc import RpcUnavailable
+from csms_shared.contracts.rpc import Handshake, RegistryRpc, RpcMethod
+from shared.tests.fakes import until
 from ws_gateway.auth import HandshakeAuthorizer
 
 
@@ -16,17 +18,19 @@ class FakeRpc:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.asked = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def call(self, service: str, method: str, params: Any, timeout: float) -> Any:
-        self.calls.append((method, params))
+    async def call(self, method: RpcMethod[Any, Any], params: Any, timeout: float = 5.0) -> Any:
+        self.calls.append((method.name, params))
+        self.asked.set()
         await self.release.wait()
-        assert method == "authorize_connections"
-        return {"decisions": [self._one(h) for h in params["handshakes"]]}
+        assert method is RegistryRpc.authorize_connections
+        return method.decode_result({"decisions": [self._one(h) for h in params.handshakes]})
 
     @staticmethod
-    def _one(handshake: dict[str, Any]) -> dict[str, Any]:
-        if handshake["id"].startswith("BAD"):
+    def _one(handshake: Handshake) -> dict[str, Any]:
+        if handshake.id.startswith("BAD"):
             return {"allowed": False, "status": 401, "reason": "wrong AuthorizationKey"}
         return {"allowed": True, "securityProfile": 0, "registrationStatus": "Accepted"}
 
@@ -35,17 +39,17 @@ async def test_handshakes_queued_behind_busy_requests_are_admitted_in_one() -> N
     rpc = FakeRpc()
     authorizer = HandshakeAuthorizer(rpc, ttl=60, in_flight=1)  # type: ignore[arg-type]
     first = asyncio.create_task(authorizer.decide("CP-0", None, False, None))
-    await asyncio.sleep(0.05)
+    await rpc.asked.wait()  # the only request allowed out is out
     later = [
         asyncio.create_task(authorizer.decide(cp, "secret", False, None))
         for cp in ("CP-1", "BAD-2", "CP-3")
     ]
-    await asyncio.sleep(0.05)
+    await until(lambda: authorizer.queued == 3)
     rpc.release.set()
     decisions = await asyncio.gather(first, *later)
     assert [d.allowed for d in decisions] == [True, True, False, True]
     assert decisions[2].status == 401
-    assert [(m, [h["id"] for h in p["handshakes"]]) for m, p in rpc.calls] == [
+    assert [(m, [h.id for h in p.handshakes]) for m, p in rpc.calls] == [
         ("authorize_connections", ["CP-0"]),
         ("authorize_connections", ["CP-1", "BAD-2", "CP-3"]),
     ]

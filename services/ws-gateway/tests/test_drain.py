@@ -3,55 +3,78 @@ is not (the gateway's queue, and every binding on it, goes with its connection).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import socket
 from typing import Any
 
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
+
+from csms_shared.contracts.rpc import RpcMethod
 from ws_gateway.server import Gateway
 from ws_gateway.settings import Settings
 
 
+class FakeRpc:
+    async def call(self, method: RpcMethod[Any, Any], params: Any, timeout: float = 5.0) -> Any:
+        return method.decode_result({"decisions": [{"allowed": True} for _ in params.handshakes]})
+
+
 class FakeBus:
-    """What Gateway touches of the bus when a CP goes."""
+    """What Gateway touches of the bus while CPs come and go."""
 
     instance_id = "gw-test"
-    rpc = object()
 
     def __init__(self) -> None:
+        self.rpc = FakeRpc()
         self.unbound: list[str] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.published = asyncio.Event()
+
+    async def bind_charge_point(self, cp_id: str) -> None:
+        pass
 
     async def unbind_charge_point(self, cp_id: str) -> None:
         self.unbound.append(cp_id)
 
+    async def publish_control(self, body: dict[str, Any]) -> None:
+        pass
+
     async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
         self.events.append((routing_key, body))
+        self.published.set()
+
+    async def published_for(self, key: str, cp_id: str) -> None:
+        while not any(k == key and b.get("chargePointId") == cp_id for k, b in self.events):
+            self.published.clear()
+            await asyncio.wait_for(self.published.wait(), 5)
+
+    def presence(self, key: str) -> list[str]:
+        return [body["chargePointId"] for k, body in self.events if k == key]
 
 
-class FakeWs:
-    close_code = 1001
-    close_reason = "gateway shutting down"
-
-
-class FakeSession:
-    def __init__(self, cp_id: str) -> None:
-        self.cp_id = cp_id
-        self.ws = FakeWs()
-        self.connection_id = "c-" + cp_id
-        self.connected_at = datetime(2026, 1, 1, tzinfo=UTC)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def test_only_a_running_gateway_unbinds_a_cp_that_leaves() -> None:
+    port = free_port()
     bus = FakeBus()
-    gateway = Gateway(Settings(), bus)  # type: ignore[arg-type]
-    for cp_id in ("CP-1", "CP-2"):
-        gateway.sessions[cp_id] = FakeSession(cp_id)  # type: ignore[assignment]
-    await gateway._forget(gateway.sessions["CP-1"])
-    gateway.draining = True
-    await gateway._forget(gateway.sessions["CP-2"])
+    gateway = Gateway(Settings(port=port, http_host="127.0.0.1"), bus)  # type: ignore[arg-type]
+    await gateway.start()
+    url = f"ws://127.0.0.1:{port}/ocpp"
+    ocpp = [Subprotocol("ocpp1.6")]
+    async with connect(f"{url}/CP-2", subprotocols=ocpp) as staying:
+        async with connect(f"{url}/CP-1", subprotocols=ocpp):
+            await bus.published_for("station.connected", "CP-1")
+        await bus.published_for("station.disconnected", "CP-1")
+        await bus.published_for("station.connected", "CP-2")
+        # The drain closes CP-2 and returns once the gateway has let it go.
+        await gateway.drain()
+        assert staying.close_code == 1001
     assert bus.unbound == ["CP-1"]
     # Both departures are announced all the same: presence does not depend on the binding.
-    assert [(key, body["chargePointId"]) for key, body in bus.events] == [
-        ("station.disconnected", "CP-1"),
-        ("station.disconnected", "CP-2"),
-    ]
+    assert bus.presence("station.disconnected") == ["CP-1", "CP-2"]
     assert gateway.sessions == {}

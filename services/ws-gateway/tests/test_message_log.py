@@ -13,6 +13,11 @@ from ws_gateway.settings import Settings
 SECRET = "0123456789abcdef-secret"
 
 
+def sized(size: int) -> str:
+    """A frame's text of `size` characters, for calls whose text the test does not read."""
+    return " " * size
+
+
 def make(**settings: object) -> MessageLog:
     return MessageLog(Settings(**settings), "gw-1")  # type: ignore[arg-type]
 
@@ -24,9 +29,11 @@ def fields(log: MessageLog) -> list[dict[str, object]]:
 def test_a_call_and_its_answer_are_recorded_with_directions_and_the_calls_action() -> None:
     log = make()
     call = Call("m1", "BootNotification", {"chargePointVendor": "A", "chargePointModel": "B"})
-    log.frame_in("CP-1", "c1", call, 80, None)
-    log.frame_out("CP-1", "c1", CallResult("m1", {"status": "Accepted"}), 40, "BootNotification")
-    log.frame_out("CP-1", "c1", CallError("m2", "FormationViolation", "bad", {}), 50, None)
+    log.frame_in("CP-1", "c1", call, sized(80), None)
+    log.frame_out(
+        "CP-1", "c1", CallResult("m1", {"status": "Accepted"}), sized(40), "BootNotification"
+    )
+    log.frame_out("CP-1", "c1", CallError("m2", "FormationViolation", "bad", {}), sized(50), None)
     records = fields(log)
     assert [(r["dir"], r["mt"], r["id"], r["action"]) for r in records] == [
         ("in", 2, "m1", "BootNotification"),
@@ -51,9 +58,9 @@ def test_secrets_are_redacted_before_the_record_is_kept() -> None:
             ]
         },
     )
-    log.frame_out("CP-1", "c1", change, 90, None)
-    log.frame_out("CP-1", "c1", other, 90, None)
-    log.frame_in("CP-1", "c1", listing, 200, "GetConfiguration")
+    log.frame_out("CP-1", "c1", change, sized(90), None)
+    log.frame_out("CP-1", "c1", other, sized(90), None)
+    log.frame_in("CP-1", "c1", listing, sized(200), "GetConfiguration")
     log.malformed("CP-1", "c1", f'[3, "m4", {{"authorizationKey": "{SECRET}"')
     log.malformed("CP-1", "c1", "x" * 10_000)
     records = fields(log)
@@ -69,9 +76,9 @@ def test_levels_keep_all_all_but_heartbeat_or_nothing() -> None:
     log.overrides["CP-OFF"] = MessageLogLevel.OFF
     log.overrides["CP-ALL"] = MessageLogLevel.ALL
     for cp in ("CP-1", "CP-OFF", "CP-ALL"):
-        log.frame_in(cp, "c", Call("h", "Heartbeat", {}), 20, None)
-        log.frame_out(cp, "c", CallResult("h", {"currentTime": "x"}), 20, "Heartbeat")
-        log.frame_in(cp, "c", Call("s", "StatusNotification", {}), 20, None)
+        log.frame_in(cp, "c", Call("h", "Heartbeat", {}), sized(20), None)
+        log.frame_out(cp, "c", CallResult("h", {"currentTime": "x"}), sized(20), "Heartbeat")
+        log.frame_in(cp, "c", Call("s", "StatusNotification", {}), sized(20), None)
         log.event(cp, RecordKind.CONNECTED, {"address": "a"}, "c")
     kept = [(r["cp"], r["action"], r["kind"]) for r in fields(log)]
     assert kept == [
@@ -95,17 +102,41 @@ def test_a_full_buffer_drops_and_counts_what_does_not_fit() -> None:
     log = make(message_log_buffer=2)
     before = _dropped()
     for n in range(5):
-        log.frame_in("CP-1", "c", Call(f"h{n}", "Heartbeat", {}), 20, None)
+        log.frame_in("CP-1", "c", Call(f"h{n}", "Heartbeat", {}), sized(20), None)
     assert [r["id"] for r in fields(log)] == ["h0", "h1"]
     assert _dropped() - before == 3
 
 
 def test_a_payload_json_cannot_hold_stays_as_text_and_the_rest_of_the_bundle_goes() -> None:
     log = make()
-    log.frame_in("CP-1", "c", Call("m1", "DataTransfer", {"vendorId": "v", "data": 2**70}), 9, None)
-    log.frame_in("CP-1", "c", Call("m2", "Heartbeat", {}), 9, None)
+    log.frame_in(
+        "CP-1", "c", Call("m1", "DataTransfer", {"vendorId": "v", "data": 2**70}), sized(9), None
+    )
+    log.frame_in("CP-1", "c", Call("m2", "Heartbeat", {}), sized(9), None)
     body = orjson.loads(encode_records("gw-1", log.pending()))
     assert body["gateway"] == "gw-1"
     first, second = body["records"]
     assert first["payload"] is None and str(2**70) in first["raw"]
     assert second["payload"] == {}
+
+
+def test_url_passwords_and_echoed_secrets_are_redacted_in_every_direction() -> None:
+    log = make()
+    upload = Call("m1", "GetDiagnostics", {"location": f"ftp://diag:{SECRET}@files.example/"})
+    change = Call("m2", "ChangeConfiguration", {"key": "AuthorizationKey", "value": SECRET})
+    echo = CallError("m2", "PropertyConstraintViolation", f"bad value {SECRET}", {"v": SECRET})
+    data = Call("m3", "DataTransfer", {"vendorId": "v", "data": f"sftp://u:{SECRET}@h/x"})
+    log.frame_out("CP-1", "c1", upload, upload.to_json(), None)
+    log.frame_out("CP-1", "c1", change, change.to_json(), None)
+    log.frame_in("CP-1", "c1", echo, echo.to_json(), "ChangeConfiguration", [SECRET])
+    log.frame_in("CP-1", "c1", data, data.to_json(), None)
+    log.malformed("CP-1", "c1", f'[2, "m4", "X", {{"url": "ftp://a:{SECRET}@h"')
+    records = fields(log)
+    assert SECRET not in orjson.dumps(records).decode()
+    assert records[0]["payload"] == {"location": "ftp://diag:<redacted>@files.example/"}
+    assert records[2]["payload"] == [
+        "PropertyConstraintViolation",
+        "bad value <redacted>",
+        {"v": "<redacted>"},
+    ]
+    assert "ftp://a:<redacted>@h" in str(records[4]["raw"])

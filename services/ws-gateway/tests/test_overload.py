@@ -18,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
 from csms_shared.bus.topology import HEADER_BUNDLE
+from csms_shared.contracts.rpc import RpcMethod
 from ws_gateway.bus import GatewayBus, Overloaded
 from ws_gateway.handshake import SUBPROTOCOL, Handshakes
 from ws_gateway.settings import Settings
@@ -31,14 +32,12 @@ class HeldRpc:
         self.changed = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def call(self, service: str, method: str, params: Any, timeout: float) -> Any:
-        self.asked += len(params["handshakes"])
+    async def call(self, method: RpcMethod[Any, Any], params: Any, timeout: float = 5.0) -> Any:
+        self.asked += len(params.handshakes)
         self.changed.set()
         await self.release.wait()
-        return {
-            "decisions": [{"allowed": True, "securityProfile": 0, "registrationStatus": "Accepted"}]
-            * len(params["handshakes"])
-        }
+        one = {"allowed": True, "securityProfile": 0, "registrationStatus": "Accepted"}
+        return method.decode_result({"decisions": [one] * len(params.handshakes)})
 
     async def wait_asked(self, count: int) -> None:
         while self.asked < count:
@@ -76,7 +75,7 @@ async def test_handshakes_past_the_pending_bound_get_503_with_retry_after(
     async with gateway(rpc, max_pending_handshakes=2) as url:
         waiting = [asyncio.create_task(open_ws(f"{url}/CP-{n}")) for n in range(2)]
         await rpc.wait_asked(2)
-        with caplog.at_level(logging.INFO, "ws_gateway.handshake"):
+        with caplog.at_level(logging.INFO, "ws_gateway.refusals"):
             with pytest.raises(InvalidStatus) as refused:
                 await open_ws(f"{url}/CP-2")
         response = refused.value.response
@@ -105,7 +104,7 @@ async def test_an_address_over_its_budget_gets_429_with_retry_after(
         rpc, handshakes_per_address_per_second=0.5, handshake_burst_per_address=1
     ) as url:
         ws = await open_ws(f"{url}/CP-A")
-        with caplog.at_level(logging.INFO, "ws_gateway.handshake"):
+        with caplog.at_level(logging.INFO, "ws_gateway.refusals"):
             with pytest.raises(InvalidStatus) as refused:
                 await open_ws(f"{url}/CP-B")
         await ws.close()
@@ -141,12 +140,13 @@ class HeldClient:
 
 
 async def test_decision_calls_of_an_action_too_far_behind_are_refused_before_they_leave() -> None:
-    bus = GatewayBus("amqp://unused/", "gw-1", 10, refuse_calls_behind=0.05)
+    # A bound below any wait: an Authorize still unanswered has been waiting longer.
+    bus = GatewayBus("amqp://unused/", "gw-1", 10, refuse_calls_behind=1e-9)
     client = HeldClient()
     bus.client = client  # type: ignore[assignment]
     now = datetime.now(UTC)
     first = asyncio.create_task(bus.request("CP-1", "m1", "Authorize", {}, now, 5.0))
-    await asyncio.sleep(0.06)  # the Authorize in flight is now older than the bound
+    await client.another.wait()  # in flight, unanswered
     with pytest.raises(Overloaded) as refused:
         await bus.request("CP-2", "m2", "Authorize", {}, now, 5.0)
     assert refused.value.action == "Authorize" and refused.value.retry_after == 1

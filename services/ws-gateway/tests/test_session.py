@@ -9,8 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from websockets.exceptions import ConnectionClosedOK
 
+from shared.tests.fakes import until
 from ws_gateway.bus import Overloaded
 from ws_gateway.seen import SeenTracker
 from ws_gateway.session import ChargePointSession
@@ -27,12 +29,20 @@ class FakeWs:
         self.incoming: asyncio.Queue[str | None] = asyncio.Queue()
         self.sent: list[Any] = []
         self.got_one = asyncio.Event()
+        self.read_all = asyncio.Event()
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._frames()
 
     async def _frames(self) -> AsyncIterator[str]:
-        while (frame := await self.incoming.get()) is not None:
+        while True:
+            # Asked for another frame with none left: every frame fed so far has been handled.
+            if self.incoming.empty():
+                self.read_all.set()
+            frame = await self.incoming.get()
+            self.read_all.clear()
+            if frame is None:
+                return
             yield frame
 
     async def send(self, data: bytes, text: bool = True) -> None:
@@ -48,6 +58,7 @@ class FakeWs:
         self.incoming.put_nowait(None)
 
     def feed(self, *frame: Any) -> None:
+        self.read_all.clear()
         self.incoming.put_nowait(orjson.dumps(list(frame)).decode())
 
     async def wait_sent(self, count: int) -> None:
@@ -61,6 +72,8 @@ class FakeBus:
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
+        self.asked = asyncio.Event()  # a request is out and waits for `release`
+        self.replied = asyncio.Event()
         self.published: list[str] = []
         self.replies: list[tuple[str, dict[str, Any]]] = []
 
@@ -71,16 +84,20 @@ class FakeBus:
         self, cp_id: str, mid: str, action: str, payload: Any, at: datetime, timeout: float
     ) -> dict[str, Any]:
         self.published.append(action)
+        self.asked.set()
         await self.release.wait()
         return {"payload": {"status": "Accepted", "currentTime": "x", "interval": 300}}
 
     async def reply(self, reply_to: str, correlation_id: str | None, body: Any) -> None:
         self.replies.append((str(correlation_id), body))
+        self.replied.set()
 
 
 class Command:
-    def __init__(self, n: int) -> None:
-        self.body = orjson.dumps({"action": "Reset", "payload": {"type": "Soft"}, "timeout": 5})
+    def __init__(self, n: int, timeout: float = 5) -> None:
+        self.body = orjson.dumps(
+            {"action": "Reset", "payload": {"type": "Soft"}, "timeout": timeout}
+        )
         self.reply_to = "api.replies"
         self.correlation_id = f"cmd-{n}"
         self.headers: dict[str, Any] = {}
@@ -119,7 +136,7 @@ async def test_heartbeat_is_answered_without_a_task_or_a_publish() -> None:
     assert ws.sent[0][:2] == [3, "h1"] and ws.sent[0][2]["currentTime"].endswith("Z")
     assert bus.published == []
     assert len(seen) == 1
-    assert session._call_task is None and session._commands is None
+    assert session.idle
     await ws.close()
     await running
 
@@ -131,7 +148,7 @@ async def test_calls_are_answered_in_order_and_the_worker_exits() -> None:
     ws.feed(2, "h", "Heartbeat", {})
     ws.feed(2, "s", "StatusNotification", STATUS)
     ws.feed(2, "x", "Heartbeat", {"extra": 1})
-    await asyncio.sleep(0.01)
+    await ws.read_all.wait()
     assert bus.published == ["BootNotification"]
     assert ws.sent == [], "nothing overtakes the BootNotification"
     bus.release.set()
@@ -139,8 +156,7 @@ async def test_calls_are_answered_in_order_and_the_worker_exits() -> None:
     assert [frame[1] for frame in ws.sent] == ["b", "h", "s", "x"]
     assert [frame[0] for frame in ws.sent] == [3, 3, 3, 4]
     assert bus.published == ["BootNotification", "StatusNotification"]
-    await asyncio.sleep(0)
-    assert session._call_task is None
+    await until(lambda: session.idle)
     await ws.close()
     await running
 
@@ -200,18 +216,19 @@ async def test_commands_one_at_a_time_limit_and_abandon_on_disconnect() -> None:
     assert not session.enqueue_command(Command(2)), "queue full"  # type: ignore[arg-type]
     await ws.wait_sent(1)
     assert ws.sent[0][:3] == [2, "cmd-0", "Reset"]
-    await asyncio.sleep(0.01)
-    assert len(ws.sent) == 1, "one outstanding command at a time"
-    ws.feed(3, "cmd-0", {"status": "Accepted"})
+    # Anything sent meanwhile would go out before the answer to a Heartbeat read after it.
+    ws.feed(2, "h", "Heartbeat", {})
     await ws.wait_sent(2)
-    assert ws.sent[1][:2] == [2, "cmd-1"]
+    assert ws.sent[1][:2] == [3, "h"], "one outstanding command at a time"
+    ws.feed(3, "cmd-0", {"status": "Accepted"})
+    await ws.wait_sent(3)
+    assert ws.sent[2][:2] == [2, "cmd-1"]
     assert bus.replies[0][0] == "cmd-0" and bus.replies[0][1]["status"] == "result"
     assert session.enqueue_command(Command(3))  # type: ignore[arg-type]
     await ws.close()
     await running
     assert ("cmd-3", {"status": "disconnected"}) in bus.replies
-    assert session._commands is not None and session._commands.idle
-    assert session._call_task is None
+    assert session.idle
 
 
 @pytest.mark.parametrize("frames", [1, 3])
@@ -222,7 +239,51 @@ async def test_idle_after_work_holds_no_task(frames: int) -> None:
     for n in range(frames):
         ws.feed(2, f"s{n}", "StatusNotification", STATUS)
     await ws.wait_sent(frames)
-    await asyncio.sleep(0)
-    assert session._call_task is None
+    await until(lambda: session.idle)
+    await ws.close()
+    await running
+
+
+def held_for_boot() -> float:
+    """Commands the gateway has held back for a BootNotification's answer, so far."""
+    return REGISTRY.get_sample_value("csms_gateway_commands_held_for_boot_total") or 0.0
+
+
+async def test_a_command_waits_for_the_answer_to_the_boot_notification() -> None:
+    """OCPP 1.6 section 4.2: a CP is registered once it holds its BootNotification's answer, so
+    a command that comes meanwhile leaves after that answer, never before it."""
+    session, ws, bus, _ = make()
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "b", "BootNotification", BOOT)
+    await bus.asked.wait()
+    before = held_for_boot()
+    assert session.enqueue_command(Command(0))  # type: ignore[arg-type]
+    # The command reaches the gate, or (the bug) the CP's socket.
+    await until(lambda: held_for_boot() > before or ws.sent)
+    bus.release.set()
+    await ws.wait_sent(2)
+    assert [frame[:2] for frame in ws.sent] == [[3, "b"], [2, "cmd-0"]]
+    ws.feed(3, "cmd-0", {"status": "Accepted"})
+    await asyncio.wait_for(bus.replied.wait(), 5)
+    assert bus.replies[0][0] == "cmd-0" and bus.replies[0][1]["status"] == "result"
+    await ws.close()
+    await running
+
+
+async def test_a_command_held_for_a_boot_never_answered_times_out_unsent() -> None:
+    session, ws, bus, _ = make()
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "b", "BootNotification", BOOT)
+    await bus.asked.wait()
+    assert session.enqueue_command(Command(0, timeout=0.05))  # type: ignore[arg-type]
+    await asyncio.wait_for(bus.replied.wait(), 5)
+    assert bus.replies == [("cmd-0", {"status": "timeout"})]
+    assert ws.sent == [], "neither the command nor an answer went out"
+    # The boot's answer, and a command after it, go out as usual.
+    bus.release.set()
+    await ws.wait_sent(1)
+    assert session.enqueue_command(Command(1))  # type: ignore[arg-type]
+    await ws.wait_sent(2)
+    assert [frame[:2] for frame in ws.sent] == [[3, "b"], [2, "cmd-1"]]
     await ws.close()
     await running

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -87,8 +86,3 @@ def alembic_config(migrations_dir: Path, database_url: str) -> Config:
 def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> None:
     """Migrate a service schema to `revision` (blocking; run it before the event loop)."""
     command.upgrade(alembic_config(migrations_dir, database_url), revision)
-
-
-async def upgrade_async(migrations_dir: Path, database_url: str) -> None:
-    """`upgrade` from inside a running event loop."""
-    await asyncio.to_thread(upgrade, migrations_dir, database_url)

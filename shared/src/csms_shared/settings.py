@@ -16,6 +16,7 @@ DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 # Fields every process also reads under a suite-wide `CSMS_<NAME>`, after its own prefixed name.
 SUITE_WIDE = frozenset(
     {
+        "admin_configuration_keys",
         "broker_url",
         "broker_users",
         "database_url",

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.db import create_engine, ping, session_factory, upgrade
 from csms_shared.health import serve_probes
 from csms_shared.logging import configure_logging
@@ -29,6 +30,7 @@ from csms_shared.tracing import configure_tracing, instrument_engine
 from . import console, problems, webhook_store
 from .access_log import AccessLog
 from .accounts import tokens
+from .accounts.passwords import PasswordWork
 from .accounts.users import ensure_bootstrap_user
 from .api import (
     charge_points,
@@ -48,11 +50,11 @@ from .api import (
 from .api import tokens as token_routes
 from .api.deps import AppState
 from .auth import ensure_bootstrap_admin
-from .boot_reads import BootReads
 from .console.live import LiveFeed
 from .db import outbox
 from .dead_letters import SERVICE_QUEUES
 from .dispatcher import Dispatcher
+from .followers import follow, retire_queues
 from .intake import Intake
 from .local_list_resync import LocalListResync
 from .recorder import expire_lost, prune
@@ -65,6 +67,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 API_PREFIX = "/api/v1"
 # The durable service queues (and their `.dead` queues) and the RPC queues.
 SAMPLED_QUEUES = (*SERVICE_QUEUES, "station-registry.rpc", "session-service.rpc")
+# Events followed at once (each boot read and resync mark is one short transaction).
+FOLLOWERS = 4
 
 
 def migrate(settings: Settings | None = None) -> None:
@@ -132,17 +136,27 @@ def create_app(settings: Settings) -> FastAPI:
         await live.start(dispatcher.connection)
         app.state.live = live
         hooks = Webhooks(settings, sessions)
-        state = AppState(settings, engine, sessions, dispatcher, hooks, signing_secret)
+        passwords = PasswordWork(settings.password_threads, settings.password_checks_waiting)
+        state = AppState(settings, engine, sessions, dispatcher, hooks, passwords, signing_secret)
         app.state.csms = state
         sweeper = asyncio.create_task(_expire_lost_commands(state), name="lost-commands")
         assert dispatcher.connection is not None
         await Intake(state).start(await dispatcher.connection.channel())
         await hooks.start(await dispatcher.connection.channel())
-        if settings.read_configuration_at_boot:
-            await BootReads(state).start(await dispatcher.connection.channel())
         resync = LocalListResync(state) if settings.local_list_resync else None
+        await retire_queues(await dispatcher.connection.channel())
+        followers = ServiceRuntime(
+            follow(state, resync),
+            settings=settings,
+            broker_url=settings.broker_url,
+            sessions=sessions,
+            prefetch=64,
+            concurrency=FOLLOWERS,
+        )
+        if followers.router.events:
+            await followers.start()
         if resync is not None:
-            await resync.start(await dispatcher.connection.channel())
+            resync.start()
         set_build_info("command-api")
         # Queue depths and dead letters of every service, sampled here: this process may
         # read the dead-letter queues, and a passive declaration needs no permission.
@@ -170,8 +184,10 @@ def create_app(settings: Settings) -> FastAPI:
                     await task
             if resync is not None:
                 await resync.stop()
+            await followers.stop()
             await hooks.close()
             await dispatcher.close()
+            passwords.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -22,16 +22,23 @@ import aiormq
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from aio_pika.exceptions import ChannelNotFoundEntity
+from pydantic import JsonValue
 
-from csms_shared.bus.access import REGISTRY, SESSIONS
+from csms_shared.bus.access import COMMAND_API, REGISTRY, SESSIONS
 from csms_shared.bus.publish import publish
 from csms_shared.bus.topology import service_queue
 
+from .models import DeadLetterMessage, MessageProperties
+
 # The service queues that dead-letter, each to `<queue>.dead`.
-SERVICE_QUEUES = tuple(
-    service_queue(service, purpose)
-    for service in (REGISTRY, SESSIONS)
-    for purpose in ("calls", "events")
+SERVICE_QUEUES = (
+    *(
+        service_queue(service, purpose)
+        for service in (REGISTRY, SESSIONS)
+        for purpose in ("calls", "events")
+    ),
+    # command-api's own followers (command_api/followers.py).
+    service_queue(COMMAND_API, "events"),
 )
 # Headers the broker rewrites on every death or delivery: not part of a message's identity.
 # RabbitMQ 4.x counts returns in `x-acquired-count` (a listing's nack(requeue) is one).
@@ -57,7 +64,7 @@ def dead_letter_queue(queue: str) -> str:
     return f"{queue}.dead"
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> JsonValue:
     """A header value as JSON can carry it (the broker's tables hold bytes and datetimes)."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
@@ -67,7 +74,9 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    return str(value)  # a Decimal: its digits
 
 
 def message_id(body: bytes, headers: Mapping[str, Any]) -> str:
@@ -77,52 +86,34 @@ def message_id(body: bytes, headers: Mapping[str, Any]) -> str:
     return digest.hexdigest()[:24]
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One dead-lettered message, as the broker holds it."""
-
-    id: str
-    reason: str
-    exchange: str
-    routing_key: str
-    deaths: int
-    headers: dict[str, Any]
-    body: str | None = None
-    body_base64: str | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, message: AbstractIncomingMessage) -> DeadLetter:
-        # Any: the broker's table values are checked where read (x-death's entries below).
-        headers: dict[str, Any] = dict(message.headers or {})
-        deaths = headers.get("x-death") or []
-        first: Mapping[str, Any] = deaths[0] if deaths and isinstance(deaths[0], Mapping) else {}
-        keys = first.get("routing-keys") or [message.routing_key or ""]
-        try:
-            text: str | None = message.body.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        return cls(
-            id=message_id(message.body, headers),
-            reason=str(_plain(first.get("reason", headers.get("x-first-death-reason", "")))),
-            exchange=str(_plain(first.get("exchange", ""))),
-            routing_key=str(_plain(keys[0])),
-            deaths=sum(int(d.get("count", 1)) for d in deaths if isinstance(d, Mapping)),
-            headers=_plain(headers),
-            body=text,
-            body_base64=None if text is not None else base64.b64encode(message.body).decode(),
-            properties={
-                k: v
-                for k, v in {
-                    "contentType": message.content_type,
-                    "correlationId": message.correlation_id,
-                    "messageId": message.message_id,
-                    "userId": message.user_id,
-                    "timestamp": message.timestamp.isoformat() if message.timestamp else None,
-                }.items()
-                if v is not None
-            },
-        )
+def dead_letter_of(message: AbstractIncomingMessage) -> DeadLetterMessage:
+    """The resource of one dead-lettered message, as the broker holds it."""
+    # Any: the broker's table values are checked where read (x-death's entries below).
+    headers: Mapping[str, Any] = message.headers or {}
+    deaths = headers.get("x-death") or []
+    first: Mapping[str, Any] = deaths[0] if deaths and isinstance(deaths[0], Mapping) else {}
+    keys = first.get("routing-keys") or [message.routing_key or ""]
+    try:
+        text: str | None = message.body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return DeadLetterMessage(
+        id=message_id(message.body, headers),
+        reason=str(_plain(first.get("reason", headers.get("x-first-death-reason", "")))),
+        exchange=str(_plain(first.get("exchange", ""))),
+        routing_key=str(_plain(keys[0])),
+        deaths=sum(int(d.get("count", 1)) for d in deaths if isinstance(d, Mapping)),
+        headers={str(k): _plain(v) for k, v in headers.items()},
+        body=text,
+        body_base64=None if text is not None else base64.b64encode(message.body).decode(),
+        properties=MessageProperties(
+            content_type=message.content_type,
+            correlation_id=message.correlation_id,
+            message_id=message.message_id,
+            user_id=message.user_id,
+            timestamp=message.timestamp,
+        ),
+    )
 
 
 class UnknownQueue(LookupError):
@@ -159,7 +150,7 @@ async def _take(channel: AbstractChannel, queue: str, limit: int) -> list[Abstra
     return taken
 
 
-async def browse(connection: AbstractConnection, queue: str, limit: int) -> list[DeadLetter]:
+async def browse(connection: AbstractConnection, queue: str, limit: int) -> list[DeadLetterMessage]:
     """The first `limit` dead letters of `queue`, left where they are."""
     check_queue(queue)
     channel = await connection.channel(publisher_confirms=False)
@@ -167,14 +158,14 @@ async def browse(connection: AbstractConnection, queue: str, limit: int) -> list
         taken = await _take(channel, queue, limit)
         for message in taken:
             await message.nack(requeue=True)
-        return [DeadLetter.of(message) for message in taken]
+        return [dead_letter_of(message) for message in taken]
     finally:
         await channel.close()  # anything not nacked yet goes back too
 
 
 async def _replay(channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
     """Publish `message` again where it was first sent, and wait for the broker's confirm."""
-    letter = DeadLetter.of(message)
+    letter = dead_letter_of(message)
     headers = {k: v for k, v in (message.headers or {}).items() if k != "x-delivery-count"}
     await publish(
         channel,

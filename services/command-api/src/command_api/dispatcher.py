@@ -16,7 +16,7 @@ from csms_shared.bus.outbox import OutboxRelay
 from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import COMMANDS, EVENTS, service_queue
-from csms_shared.ocpp.redaction import redact_response, secret_keys
+from csms_shared.ocpp.redaction import redact_response, redact_urls, secret_keys
 from csms_shared.tracing import inject
 
 from .db import outbox
@@ -126,8 +126,13 @@ class Dispatcher:
             log.warning("dropping a malformed command outcome %s", command_id)
             await message.ack()
             return
+        # The gateway redacted what the CP echoed of the command's secrets; URL passwords are
+        # redacted here in whatever the CP answered.
         if "response" in outcome:
             outcome["response"] = redact_response(outcome["response"], self._secrets)
+        for field in ("errorDescription", "errorDetails"):
+            if field in outcome:
+                outcome[field] = redact_urls(outcome[field])
         try:
             async with self._sessions() as session, session.begin():
                 recorded = await record_outcome(session, command_id, outcome)

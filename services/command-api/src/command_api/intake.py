@@ -2,13 +2,14 @@
 
 A request `{"requestId", "chargePointId", "action", "payload", "timeout"?}` becomes a command
 of the audit log (requester `broker:<user>`, the AMQP user_id the broker verified) sent through
-`send_command`; its outcome leaves as `command.completed` carrying the requestId. A request that
-cannot become a command gets a `command.completed` with status `refused` and the reason.
+`send_command` with the role the deployment gives that user (`API_BACK_OFFICES`, or operator
+for the users of `API_COMMAND_REQUEST_ROLES`); its outcome leaves as `command.completed`
+carrying the requestId, which is unique per user. A request that cannot become a command gets a
+`command.completed` with status `refused` and the reason.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from sqlalchemy.exc import IntegrityError
 
 from csms_shared.bus.access import allowed
+from csms_shared.bus.ack import requeue_later
 from csms_shared.bus.outbox import emit
 from csms_shared.bus.topology import COMMAND_REQUESTS, declare_service_queue, service_queue
 from csms_shared.contracts.events import CommandCompleted
@@ -98,7 +100,7 @@ def parse(body: bytes) -> CommandRequest:
     return request
 
 
-def _identifiers(body: bytes) -> dict[str, Any]:
+def _identifiers(body: bytes) -> dict[str, str]:
     # Whatever of requestId, chargePointId and action a refused body still names, for the event.
     try:
         raw = orjson.loads(body)
@@ -138,21 +140,26 @@ class Intake:
             # The database or the broker failed: the request is not lost, it comes back (and
             # after the queue's delivery limit it is dead-lettered, not dropped).
             log.exception("command request failed; requeued")
-            await asyncio.sleep(0.5)
-            await message.nack(requeue=True)
+            await requeue_later(message)
             return
         await message.ack()
 
     async def handle(self, body: bytes, user_id: str | None) -> None:
         """Turn one request into a command, or into a refusal event."""
         state = self._state
-        if not allowed(user_id, frozenset(state.settings.command_request_roles), _users(state)):
+        role = role_of(state, user_id)
+        if user_id is None or role is None or role is Role.VIEWER:
             await self._refuse(
                 body,
-                None,
-                f"broker user {user_id!r} may not send commands "
-                "(the message must carry its user_id; roles allowed: "
-                + ", ".join(state.settings.command_request_roles)
+                None if role is None else f"broker:{user_id}",
+                f"broker user {user_id!r} may not send commands ("
+                + (
+                    "a viewer in API_BACK_OFFICES"
+                    if role is Role.VIEWER
+                    else "the message must carry its user_id; API_BACK_OFFICES or the roles "
+                    + ", ".join(state.settings.command_request_roles)
+                    + " must name it"
+                )
                 + ")",
             )
             return
@@ -176,7 +183,7 @@ class Intake:
             REQUESTS.labels("duplicate").inc()
             return
         async with state.sessions() as session:
-            principal = Principal(requester, requester, Role.OPERATOR)
+            principal = Principal(requester, requester, role)
             try:
                 await send_command(
                     state,
@@ -212,7 +219,7 @@ class Intake:
         if requester is not None:
             event.requested_by = requester
         async with self._state.sessions() as session, session.begin():
-            await emit(session, outbox, event.key(), event.body())
+            await emit(session, outbox, event)
         self._state.dispatcher.wake_relay()
 
 
@@ -221,5 +228,13 @@ def _detail(exc: HTTPException | ProblemError) -> str:
     return str(detail) if detail else str(exc)
 
 
-def _users(state: AppState) -> dict[str, str]:
-    return state.settings.broker_users
+def role_of(state: AppState, user_id: str | None) -> Role | None:
+    """The role a broker user's requests run with: its own (`API_BACK_OFFICES`), operator for
+    a user of the roles allowed to send (`API_COMMAND_REQUEST_ROLES`), else None."""
+    settings = state.settings
+    if user_id is None:
+        return None
+    if user_id in settings.back_offices:
+        return Role(settings.back_offices[user_id])
+    roles = frozenset(settings.command_request_roles)
+    return Role.OPERATOR if allowed(user_id, roles, settings.broker_users) else None

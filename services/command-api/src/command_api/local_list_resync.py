@@ -15,12 +15,11 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from fastapi import HTTPException
 from sqlalchemy import ColumnElement, Update, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.topology import EVENTS, declare_service_queue, service_queue
-from csms_shared.contracts.events import IdTagChanged, InvalidEvent, StationConnected, read_event
+from csms_shared.contracts.events import IdTagChanged, StationConnected
 
 from .api.deps import AppState
 from .auth import Principal, Role
@@ -30,7 +29,6 @@ from .problems import ProblemError
 
 log = logging.getLogger(__name__)
 
-QUEUE = service_queue("command-api", "local-list-resync")
 REQUESTER = Principal("system", "system:local-list-resync", Role.OPERATOR)
 CLAIM = 10  # lists one replica synchronises at a time
 LEASE = timedelta(minutes=5)  # a claimed list is left to its replica this long
@@ -47,14 +45,9 @@ class LocalListResync:
         self._delay = timedelta(seconds=state.settings.local_list_resync_delay)
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, channel: AbstractChannel) -> None:
-        """Declare and bind the queue, consume, and start synchronising due lists."""
-        await channel.set_qos(prefetch_count=64)
-        exchange = await channel.declare_exchange(EVENTS.name, EVENTS.type, durable=True)
-        queue = await declare_service_queue(channel, QUEUE)
-        for key in ("id_tag.changed", "station.connected"):
-            await queue.bind(exchange, key)
-        await queue.consume(self.on_message)
+    def start(self) -> None:
+        """Start synchronising due lists (the events that mark them come through
+        `follow`, on the runtime's queue)."""
         self._task = asyncio.create_task(self._run(), name="local-list-resync")
 
     async def stop(self) -> None:
@@ -63,28 +56,13 @@ class LocalListResync:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        """One event: lists to mark stale or due; a malformed one is dropped with a log line."""
-        try:
-            event = read_event(message.routing_key or "", message.body)
-        except InvalidEvent as exc:
-            log.warning(
-                "%s %s is malformed; ignored: %s", message.routing_key, message.message_id, exc
-            )
-            await message.ack()
-            return
-        try:
-            async with self._state.sessions() as session, session.begin():
-                if isinstance(event, IdTagChanged):
-                    await session.execute(self._stale(event))
-                elif isinstance(event, StationConnected):
-                    await session.execute(self._due_on_connect(event.charge_point_id))
-        except Exception:
-            log.exception("marking local lists stale failed; requeued")
-            await asyncio.sleep(0.5)
-            await message.nack(requeue=True)
-            return
-        await message.ack()
+    async def tag_changed(self, event: IdTagChanged, session: AsyncSession) -> None:
+        """The lists whose scope holds the tag, before or after the change, are stale."""
+        await session.execute(self._stale(event))
+
+    async def connected(self, event: StationConnected, session: AsyncSession) -> None:
+        """A stale list of a CP that was offline is due now that it is back."""
+        await session.execute(self._due_on_connect(event.charge_point_id))
 
     def _stale(self, event: IdTagChanged) -> Update:
         groups = [g.lower() for g in (event.parent_id_tag, event.previous_parent_id_tag) if g]
@@ -160,15 +138,15 @@ class LocalListResync:
                         .values(due_at=None)
                     )
                 return
-        if result["complete"]:
+        if result.complete:
             log.info(
                 "local list of %s re-synchronised: version %s, %d id tags",
                 cp_id,
-                result["listVersion"],
-                result["size"],
+                result.list_version,
+                result.size,
             )
         else:
-            statuses = [part["status"] for part in result["parts"]]
+            statuses = [part.status for part in result.parts]
             log.warning("local list of %s not taken by the CP: %s", cp_id, statuses)
             async with self._state.sessions() as session, session.begin():
                 await session.execute(

@@ -4,32 +4,56 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import HTTPException, status
+from pydantic import Field
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.contracts.resources import ConfigurationEntry, Resource
+from csms_shared.contracts.rpc import BuildLocalList, OfChargePoint, RegistryRpc, SessionsRpc
+from csms_shared.ocpp.v16.enums import UpdateType
 from csms_shared.ocpp.v16.messages import SendLocalListRequest
 
 from .api.commands import send_command
-from .api.deps import AppState, rpc
+from .api.deps import AppState, call
 from .auth import Principal
 from .db import local_list_syncs
 
 
-def _config_int(config: list[dict[str, Any]], key: str) -> int | None:
+def _config_int(config: list[ConfigurationEntry], key: str) -> int | None:
     for entry in config:
-        if entry.get("key") == key:
+        if entry.key == key:
             try:
-                return max(1, int(str(entry.get("value"))))
+                return max(1, int(str(entry.value)))
             except ValueError:
                 return None
     return None
 
 
 s = local_list_syncs.c
+
+
+class SentPart(Resource):
+    """One SendLocalList of the synchronisation and the CP's answer."""
+
+    command_id: str
+    list_version: int
+    update_type: str
+    entries: int
+    status: str = Field(description="The CP's UpdateStatus: Accepted, Failed, VersionMismatch, ...")
+
+
+class LocalListSyncResult(Resource):
+    """What was sent; `complete` when the CP accepted every part."""
+
+    list_version: int = Field(description="The version the CP holds now, if complete")
+    update_type: str
+    size: int = Field(description="id tags in the CP's list once complete")
+    complete: bool
+    parts: list[SentPart]
 
 
 async def _generation(session: AsyncSession, cp_id: str) -> int:
@@ -75,62 +99,62 @@ async def synchronise(
     cp_id: str,
     parent_id_tags: list[str] | None,
     update_type: Literal["Full", "Differential"] | None,
-) -> dict[str, Any]:
+) -> LocalListSyncResult:
     """Send the CP its Local Authorization List built from the id tags (all, or those under
     `parent_id_tags`), within its SendLocalListMaxLength per message and LocalAuthListMaxLength
     in all. Raises HTTPException (404, 409, 503, ...) when nothing could be sent."""
     seen = await _generation(session, cp_id)
-    cp = await rpc(state, "station-registry", "get_charge_point", id=cp_id)
-    config = cp.get("configuration") or []
-    plan = await rpc(
-        state,
-        "session-service",
-        "build_local_list",
-        chargePointId=cp_id,
-        parentIdTags=parent_id_tags,
-        updateType=update_type,
+    cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
+    config = cp.configuration or []
+    building = BuildLocalList(
+        charge_point_id=cp_id, parent_id_tags=parent_id_tags, update_type=update_type
     )
+    plan = await call(state, SessionsRpc.build_local_list, building)
     most = _config_int(config, "LocalAuthListMaxLength")
-    if most is not None and plan["size"] > most:
+    if most is not None and plan.size > most:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"the list would hold {plan['size']} id tags; {cp_id!r} holds at most {most} "
+            f"the list would hold {plan.size} id tags; {cp_id!r} holds at most {most} "
             "(LocalAuthListMaxLength): choose fewer with parentIdTags",
         )
-    entries: list[dict[str, Any]] = plan["localAuthorizationList"]
+    entries = plan.local_authorization_list
     per_message = _config_int(config, "SendLocalListMaxLength") or max(1, len(entries))
     # A list longer than one message goes as its first part (Full or Differential) and then
     # differences adding the rest, each a version after the one before.
     chunks = [entries[i : i + per_message] for i in range(0, len(entries), per_message)] or [[]]
-    version, kind_first = plan["listVersion"], plan["updateType"]
-    parts: list[dict[str, Any]] = []
+    version, kind_first = plan.list_version, plan.update_type
+    parts: list[SentPart] = []
     for n, chunk in enumerate(chunks):
         kind = kind_first if n == 0 else "Differential"
-        request = SendLocalListRequest.model_validate(
-            {"listVersion": version + n, "updateType": kind, "localAuthorizationList": chunk}
+        request = SendLocalListRequest(
+            list_version=version + n,
+            update_type=UpdateType(kind),
+            local_authorization_list=chunk,
         )
+        # The list is the id tags' (not the caller's): an operator may send it.
         sent = await send_command(
-            state, session, principal, cp_id, "SendLocalList", request, None, True
-        )
-        answer = (sent.response or {}).get("status", "")
+            state, session, principal, cp_id, "SendLocalList", request, None, True,
+            built_by_csms=True,
+        )  # fmt: skip
+        answer = str((sent.response or {}).get("status", ""))
         parts.append(
-            {
-                "commandId": sent.command_id,
-                "listVersion": version + n,
-                "updateType": kind,
-                "entries": len(chunk),
-                "status": answer,
-            }
+            SentPart(
+                command_id=sent.command_id,
+                list_version=version + n,
+                update_type=kind,
+                entries=len(chunk),
+                status=answer,
+            )
         )
         if answer != "Accepted":
             break
-    complete = all(part["status"] == "Accepted" for part in parts) and len(parts) == len(chunks)
+    complete = all(part.status == "Accepted" for part in parts) and len(parts) == len(chunks)
     delay = timedelta(seconds=state.settings.local_list_resync_delay)
     await _remember(session, cp_id, parent_id_tags, seen, delay)
-    return {
-        "listVersion": parts[-1]["listVersion"],
-        "updateType": kind_first,
-        "size": plan["size"],
-        "complete": complete,
-        "parts": parts,
-    }
+    return LocalListSyncResult(
+        list_version=parts[-1].list_version,
+        update_type=kind_first,
+        size=plan.size,
+        complete=complete,
+        parts=parts,
+    )

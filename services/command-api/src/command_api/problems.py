@@ -18,9 +18,11 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .accounts.passwords import Busy
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,17 @@ class Problem(BaseModel):
     title: str = Field(description="The kind of problem, in short; the same for every occurrence")
     status: int = Field(description="The HTTP status code")
     detail: str = Field(description="What went wrong this time")
+
+
+class FieldError(BaseModel):
+    """Where a request breaks its schema, and why (an entry of a 422's `errors`); never the
+    rejected input, which may be a secret (an authorizationKey of the wrong length)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    loc: tuple[str | int, ...]
+    msg: str
 
 
 class ProblemError(Exception):
@@ -110,25 +123,35 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=exc.headers)
 
 
-def validation_problem(errors: list[dict[str, Any]]) -> JSONResponse:
+def validation_problem(errors: list[FieldError]) -> JSONResponse:
     """422 for a request that breaks the route's schema; `errors` says where and why."""
-    where = "; ".join(
-        f"{'.'.join(str(part) for part in err.get('loc', ()))}: {err.get('msg', '')}"
-        for err in errors
-    )
+    where = "; ".join(f"{'.'.join(str(part) for part in err.loc)}: {err.msg}" for err in errors)
     return problem_response(
         422,
         where or "The request breaks the route's schema",
         type=INVALID_REQUEST,
         title="The request breaks the route's schema",
-        # Without the rejected input: it may be a secret (an authorizationKey of the wrong length).
-        errors=[{k: err[k] for k in ("type", "loc", "msg") if k in err} for err in errors],
+        errors=[err.model_dump() for err in errors],
     )
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return validation_problem(list(exc.errors()))
+    return validation_problem([FieldError.model_validate(e) for e in exc.errors()])
+
+
+async def _contract(request: Request, exc: Exception) -> JSONResponse:
+    # A request's input that an owning service's params model refuses (built from the body and
+    # path before the call, so the service never sees it): the caller's error, as its reply
+    # `invalid` would have been.
+    assert isinstance(exc, ValidationError)
+    errors = [
+        FieldError(type=e["type"], loc=("body", *e["loc"]), msg=e["msg"]) for e in exc.errors()
+    ]
+    # Logged without the input: it may be a secret.
+    where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+    log.info("%s %s refused by a contract model at %s", request.method, request.url.path, where)
+    return validation_problem(errors)
 
 
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
@@ -151,6 +174,18 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _busy(request: Request, exc: Exception) -> JSONResponse:
+    # Too many password checks at once (accounts.passwords.PasswordWork): a burst of logins is
+    # refused rather than queued without bound.
+    return problem_response(
+        503,
+        str(exc),
+        type=TYPES + "busy",
+        title="Too many sign-ins at once",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _database(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if database_down(exc):
@@ -163,10 +198,12 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(ValidationError, _contract)
     app.add_exception_handler(ResponseValidationError, _internal)
     for kind in BROKER_DOWN:
         app.add_exception_handler(kind, _unavailable)
     app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(Busy, _busy)
     app.add_exception_handler(Exception, _internal)
     generate = app.openapi
 

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
+from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
 
 from .problems import TYPES, ProblemError
 
@@ -61,15 +62,12 @@ async def check_feature_profile(state: AppState, cp_id: str, action: str) -> Non
     assert rpc is not None
     try:
         answer = await rpc.call(
-            "station-registry",
-            "feature_profiles",
-            {"id": cp_id},
-            timeout=state.settings.rpc_timeout,
+            RegistryRpc.feature_profiles, OfChargePoint(id=cp_id), state.settings.rpc_timeout
         )
     except (RpcUnavailable, RpcError) as exc:
         log.warning("feature profiles of %s unknown (%s); sending %s", cp_id, exc, action)
         return
-    listed = answer.get("supportedFeatureProfiles") if isinstance(answer, dict) else None
+    listed = answer.supported_feature_profiles
     if listed is None:
         return
     if _folded(profile) not in {_folded(p) for p in listed}:

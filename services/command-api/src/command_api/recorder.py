@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, insert, select, update
@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.outbox import emit
 from csms_shared.contracts.events import CommandCompleted
-from csms_shared.ocpp._base import format_datetime
 
 from .db import commands, outbox
+from .models import Command, CommandError
 
 PENDING = "pending"
 # Outcomes the gateway reports, and those command-api decides itself.
@@ -73,7 +73,7 @@ async def record_outcome(
     if row is None:
         return None
     event = completed_event(row)
-    await emit(session, outbox, event.key(), event.body())
+    await emit(session, outbox, event)
     return row
 
 
@@ -122,44 +122,38 @@ async def expire_lost(session: AsyncSession, grace_seconds: float) -> int:
     ).all()
     for row in rows:
         event = completed_event(row)
-        await emit(session, outbox, event.key(), event.body())
+        await emit(session, outbox, event)
     return len(rows)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return format_datetime(value) if value is not None else None
-
-
-def command_doc(row: Row[Any]) -> dict[str, Any]:
+def command_of(row: Row[Any]) -> Command:
     """A command as the REST API shows it."""
-    doc: dict[str, Any] = {
-        "commandId": row.id,
-        "chargePointId": row.charge_point_id,
-        "action": row.action,
-        "request": row.request,
-        "status": row.status,
-        "requestedBy": row.requested_by,
-        "createdAt": _iso(row.created_at),
-        "timeout": row.timeout_seconds,
-    }
-    if row.completed_at is not None:
-        doc["completedAt"] = _iso(row.completed_at)
-        doc["latencyMs"] = round((row.completed_at - row.created_at).total_seconds() * 1000, 3)
-    if row.gateway_latency_ms is not None:
-        doc["chargePointLatencyMs"] = row.gateway_latency_ms
-    if row.response is not None:
-        doc["response"] = row.response
-    if row.request_id is not None:
-        doc["requestId"] = row.request_id
-    if row.batch_id is not None:
-        doc["batchId"] = row.batch_id
-    if row.error_code is not None or row.error_description is not None:
-        doc["error"] = {
-            "code": row.error_code,
-            "description": row.error_description,
-            "details": row.error_details or {},
-        }
-    return doc
+    failed = row.error_code is not None or row.error_description is not None
+    return Command(
+        command_id=row.id,
+        charge_point_id=row.charge_point_id,
+        action=row.action,
+        request=row.request,
+        status=row.status,
+        requested_by=row.requested_by,
+        created_at=row.created_at,
+        timeout=row.timeout_seconds,
+        completed_at=row.completed_at,
+        latency_ms=None
+        if row.completed_at is None
+        else round((row.completed_at - row.created_at).total_seconds() * 1000, 3),
+        charge_point_latency_ms=row.gateway_latency_ms,
+        response=row.response,
+        request_id=row.request_id,
+        batch_id=row.batch_id,
+        error=CommandError(
+            code=row.error_code,
+            description=row.error_description,
+            details=row.error_details or {},
+        )
+        if failed
+        else None,
+    )
 
 
 async def get_command(session: AsyncSession, command_id: str) -> Row[Any] | None:

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from csms_shared.bus.access import INTEGRATIONS, check_roles
+from csms_shared.bus.access import INTEGRATIONS, check_back_offices, check_roles
 from csms_shared.settings import (
     BrokerSettings,
     CommonSettings,
@@ -52,14 +52,35 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"]
     )
-    login_failures_per_username: int = Field(default=5, ge=1)
+    # Failed logins in the window: a (username, address) pair and an address past theirs are
+    # refused, even the right password; a username past its count is only slowed down (each
+    # attempt waits the delay, doubled per further failure), so strangers cannot lock it out.
+    login_failures_per_user_and_address: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
+    login_failures_per_username: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_delay_seconds: float = Field(default=1.0, ge=0, le=60)
+    login_delay_max_seconds: float = Field(default=30.0, ge=0, le=600)
+    # Live views (server-sent events) one console user may hold open at once, on all replicas.
+    streams_per_user: int = Field(default=10, ge=1, le=1000)
+    # argon2 of users' passwords: threads of its own, and checks queued for them at most;
+    # beyond, a login is answered 503 at once (each check holds 64 MiB for ~50 ms).
+    password_threads: int = Field(default=2, ge=1, le=64)
+    password_checks_waiting: int = Field(default=16, ge=0, le=10_000)
     command_timeout: float = Field(default=30.0, gt=0, description="default seconds per command")
     command_timeout_max: float = Field(default=300.0, gt=0)
     rpc_timeout: float = Field(default=5.0, gt=0)
-    # Broker roles (CSMS_BROKER_USERS) whose messages on ocpp.command-requests are run.
+    # Vendors' configuration keys that say where a CP connects or uploads (a backend URL):
+    # changing one needs the admin role, as the security and authorization keys do
+    # (`API_` or the suite-wide `CSMS_ADMIN_CONFIGURATION_KEYS`, a JSON list or comma-separated;
+    # csms_shared.ocpp.redaction.DEFAULT_ADMIN_KEYS always count).
+    admin_configuration_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Broker roles (CSMS_BROKER_USERS) whose messages on ocpp.command-requests are run, as an
+    # operator; shared by every back office that logs in as the role's user.
     command_request_roles: list[str] = Field(default_factory=lambda: [INTEGRATIONS])
+    # Back offices with a broker user of their own (JSON user -> viewer|operator|admin): each
+    # sends commands under its own name (`broker:<user>`) and role; a viewer may send none.
+    back_offices: dict[str, str] = Field(default_factory=dict)
     # GetConfiguration to every CP after each accepted BootNotification (the snapshot, and the
     # SupportedFeatureProfiles that commands are checked against).
     read_configuration_at_boot: bool = True
@@ -93,6 +114,11 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         check_roles(roles)
         return roles
 
+    @field_validator("back_offices")
+    @classmethod
+    def _back_office_roles(cls, offices: dict[str, str]) -> dict[str, str]:
+        return check_back_offices(offices)
+
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _networks(cls, networks: list[str]) -> list[str]:
@@ -105,7 +131,7 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     def _auto_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in ("", "auto") else value
 
-    @field_validator("forwarded_allow_ips", mode="before")
+    @field_validator("forwarded_allow_ips", "admin_configuration_keys", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return json_or_commas(value)
@@ -134,6 +160,16 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         problem = value is not None and bootstrap_key_problem(value.get_secret_value())
         if problem:
             raise ValueError(f"CSMS_ADMIN_API_KEY (or API_ADMIN_API_KEY) is refused: {problem}")
+        return value
+
+    @field_validator("token_secret")
+    @classmethod
+    def _strong_token_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # The same refusals as the bootstrap key: a secret from an example file signs tokens
+        # anyone who read that file can mint.
+        problem = value is not None and bootstrap_key_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(f"API_TOKEN_SECRET is refused: {problem}")
         return value
 
     @field_validator("admin_password")

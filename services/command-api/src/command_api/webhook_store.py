@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, insert, select, text, update
@@ -17,6 +17,7 @@ from csms_shared.contracts.events import WebhookDisabled
 from csms_shared.ocpp._base import format_datetime
 
 from .db import outbox, webhook_bindings, webhook_deliveries, webhooks
+from .models import Delivery, Webhook
 
 PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
 
@@ -267,7 +268,7 @@ async def disable(session: AsyncSession, webhook_id: str, reason: str) -> None:
         .values(status=CANCELLED, leased_until=None)
     )
     event = WebhookDisabled(webhook_id=webhook_id, url=row.url, reason=reason)
-    await emit(session, outbox, event.key(), event.body())
+    await emit(session, outbox, event)
 
 
 async def record_test(
@@ -325,39 +326,33 @@ async def prune(session: AsyncSession, days: float, batch: int = 5_000) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return format_datetime(value) if value is not None else None
-
-
-def webhook_doc(row: Row[Any]) -> dict[str, Any]:
+def webhook_of(row: Row[Any]) -> Webhook:
     """A webhook as the API shows it (never its secret)."""
-    doc = {
-        "id": row.id,
-        "url": row.url,
-        "events": row.events,
-        "enabled": row.enabled,
-        "createdBy": row.created_by,
-        "createdAt": _iso(row.created_at),
-        "failingSince": _iso(row.failing_since),
-        "disabledAt": _iso(row.disabled_at),
-        "disabledReason": row.disabled_reason,
-    }
-    return {k: v for k, v in doc.items() if v is not None}
+    return Webhook(
+        id=row.id,
+        url=row.url,
+        events=row.events,
+        enabled=row.enabled,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        failing_since=row.failing_since,
+        disabled_at=row.disabled_at,
+        disabled_reason=row.disabled_reason,
+    )
 
 
-def delivery_doc(row: Row[Any]) -> dict[str, Any]:
+def delivery_of(row: Row[Any]) -> Delivery:
     """A delivery of the log."""
-    doc = {
-        "id": row.id,
-        "eventId": row.event_id,
-        "eventType": row.event_type,
-        "status": row.status,
-        "attempts": row.attempts,
-        "lastStatusCode": row.last_status_code,
-        "lastError": row.last_error,
-        "failingSince": _iso(row.failing_since),
-        "createdAt": _iso(row.created_at),
-        "nextAttemptAt": _iso(row.next_attempt_at) if row.status == PENDING else None,
-        "deliveredAt": _iso(row.delivered_at),
-    }
-    return {k: v for k, v in doc.items() if v is not None}
+    return Delivery(
+        id=row.id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        failing_since=row.failing_since,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at if row.status == PENDING else None,
+        delivered_at=row.delivered_at,
+    )

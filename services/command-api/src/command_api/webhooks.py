@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import ipaddress
 import logging
 import socket
+import time
 from typing import Any
 
 import httpx
@@ -25,10 +25,12 @@ from prometheus_client import Counter
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from csms_shared.bus.ack import requeue_later
 from csms_shared.bus.topology import EVENTS, quorum_arguments, service_queue
 
 from . import webhook_store as store
 from .settings import Settings
+from .webhook_signing import signature, standard_headers
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +50,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 class RefusedTarget(ValueError):
     """A webhook URL that is malformed or resolves where the central system may not post."""
-
-
-def signature(secret: str, body: bytes) -> str:
-    """`X-CSMS-Signature`: `sha256=` and the hex HMAC-SHA256 of the body with the secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 # RFC 6052's well-known NAT64 prefix and RFC 4291's deprecated IPv4-compatible addresses carry
@@ -262,8 +259,7 @@ class Webhooks:
                     await self.queue_event(message)
                 except Exception:
                     log.exception("queueing an event for webhooks failed; requeued")
-                    await asyncio.sleep(0.5)
-                    await message.nack(requeue=True)
+                    await requeue_later(message)
                     continue
                 await message.ack()
 
@@ -332,6 +328,7 @@ class Webhooks:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "csms-webhooks/1",
+            **standard_headers(secret, event_id, int(time.time()), body),
             "X-CSMS-Event-Id": event_id,
             "X-CSMS-Event-Type": event_type,
             "X-CSMS-Signature": signature(secret, body),

@@ -12,10 +12,21 @@ from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.access import COMMAND_API, GATEWAY
-from csms_shared.bus.message_log import RecordKind
+from csms_shared.bus.message_log import MessageLogLevel, RecordKind
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import MessageLogLevelChanged
-from csms_shared.contracts.rpc import ListLogs, ListMessages, NoParams, SetLevel, TailMessages
+from csms_shared.contracts.resources import LogEntry, MessageLogLevelSet, MessageRecord, Page
+from csms_shared.contracts.rpc import (
+    ListLogs,
+    ListMessages,
+    MessageListing,
+    MessageLogLevels,
+    MessageLogRpc,
+    MessageTail,
+    NoParams,
+    SetLevel,
+    TailMessages,
+)
 from csms_shared.ocpp._base import format_datetime
 
 from .db import levels, records
@@ -63,27 +74,31 @@ def _limit(limit: int, ctx: Ctx) -> int:
     return min(limit, ctx.settings.max_page)
 
 
-def item(row: Any) -> dict[str, Any]:
-    """A record as the API shows it."""
-    doc: dict[str, Any] = {
-        "at": format_datetime(row.at.replace(microsecond=row.at.microsecond // 1000 * 1000)),
-        "kind": row.kind,
-        "direction": row.direction,
-        "messageTypeId": row.message_type,
-        "messageId": row.message_id,
-        "action": row.action,
-        "payload": row.payload,
-        "size": row.size,
-        "gateway": row.gateway,
-        "connectionId": row.connection_id,
-    }
+def _at(row: Any) -> str:
+    return format_datetime(row.at.replace(microsecond=row.at.microsecond // 1000 * 1000))
+
+
+def item(row: Any) -> MessageRecord:
+    """A record as the API shows it (`raw` only for a malformed frame)."""
+    record = MessageRecord(
+        at=_at(row),
+        kind=row.kind,
+        direction=row.direction,
+        message_type_id=row.message_type,
+        message_id=row.message_id,
+        action=row.action,
+        payload=row.payload,
+        size=row.size,
+        gateway=row.gateway,
+        connection_id=row.connection_id,
+    )
     if row.raw is not None:
-        doc["raw"] = row.raw
-    return doc
+        record.raw = row.raw
+    return record
 
 
-@router.rpc("messages.list", callers={COMMAND_API})
-async def list_messages(params: ListMessages, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(MessageLogRpc.messages_list, callers={COMMAND_API})
+async def list_messages(params: ListMessages, ctx: Ctx) -> MessageListing:
     """One CP's records, newest first, a page after `cursor`."""
     limit = _limit(params.limit, ctx)
     query = select(*_COLUMNS).where(records.c.charge_point_id == params.charge_point_id)
@@ -96,17 +111,17 @@ async def list_messages(params: ListMessages, ctx: Ctx) -> dict[str, Any]:
     rows = (await ctx.session.execute(query)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {
-        "items": [item(row) for row in rows],
+    return MessageListing(
+        items=[item(row) for row in rows],
         # Beside the items, not in them: the REST record and its export stay as documented.
-        "positions": [encode_cursor(row.at, row.id) for row in rows],
-        "nextCursor": encode_cursor(rows[-1].at, rows[-1].id) if more else None,
-        "limit": limit,
-    }
+        positions=[encode_cursor(row.at, row.id) for row in rows],
+        next_cursor=encode_cursor(rows[-1].at, rows[-1].id) if more else None,
+        limit=limit,
+    )
 
 
-@router.rpc("messages.since", callers={COMMAND_API})
-async def messages_since(params: TailMessages, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(MessageLogRpc.messages_since, callers={COMMAND_API})
+async def messages_since(params: TailMessages, ctx: Ctx) -> MessageTail:
     """One CP's records at or after `LATE` before the position `after`, oldest first (the
     caller skips those it has); no `after`: no records, the position to follow from."""
     of_cp = records.c.charge_point_id == params.charge_point_id
@@ -122,7 +137,7 @@ async def messages_since(params: TailMessages, ctx: Ctx) -> dict[str, Any]:
         # Nothing logged yet: from the beginning, so no clock (the gateways' against this
         # one's) decides which first records a follower sees.
         start = (last.at, last.id) if last is not None else (_BEGINNING, 0)
-        return {"items": [], "positions": [], "position": encode_cursor(*start), "more": False}
+        return MessageTail(items=[], positions=[], position=encode_cursor(*start), more=False)
     try:
         at, record_id = decode_cursor(params.after)
         since = at - LATE
@@ -136,12 +151,12 @@ async def messages_since(params: TailMessages, ctx: Ctx) -> dict[str, Any]:
     rows = rows[:limit]
     # Never behind `after`: the late rows read again do not move the position back.
     newest = max([(at, record_id), *((row.at, row.id) for row in rows)])
-    return {
-        "items": [item(row) for row in rows],
-        "positions": [encode_cursor(row.at, row.id) for row in rows],
-        "position": encode_cursor(*newest),
-        "more": more,
-    }
+    return MessageTail(
+        items=[item(row) for row in rows],
+        positions=[encode_cursor(row.at, row.id) for row in rows],
+        position=encode_cursor(*newest),
+        more=more,
+    )
 
 
 def _filtered(query: Any, params: ListMessages | ListLogs) -> Any:
@@ -180,7 +195,7 @@ _MESSAGES = {
 }
 
 
-def log_entry(row: Any) -> dict[str, Any]:
+def log_entry(row: Any) -> LogEntry:
     """A system log entry: an event, a malformed frame, a CALLERROR."""
     if row.kind == RecordKind.FRAME:
         code = row.payload[0] if isinstance(row.payload, list) and row.payload else "?"
@@ -190,17 +205,17 @@ def log_entry(row: Any) -> dict[str, Any]:
         message = str(row.payload.get("summary") or row.kind)
     else:
         message = _MESSAGES.get(row.kind, row.kind)
-    return {
-        "at": format_datetime(row.at.replace(microsecond=row.at.microsecond // 1000 * 1000)),
-        "level": row.level,
-        "chargePointId": row.charge_point_id,
-        "message": message,
-        "details": item(row),
-    }
+    return LogEntry(
+        at=_at(row),
+        level=row.level,
+        charge_point_id=row.charge_point_id,
+        message=message,
+        details=item(row),
+    )
 
 
-@router.rpc("logs.list", callers={COMMAND_API})
-async def list_logs(params: ListLogs, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(MessageLogRpc.logs_list, callers={COMMAND_API})
+async def list_logs(params: ListLogs, ctx: Ctx) -> Page[LogEntry]:
     """The system log: connection events, refused handshakes, CALLERRORs, dropped records,
     security events, the services' warnings."""
     limit, offset = _limit(params.limit, ctx), params.offset
@@ -214,23 +229,22 @@ async def list_logs(params: ListLogs, ctx: Ctx) -> dict[str, Any]:
     rows = await ctx.session.execute(
         query.order_by(records.c.at.desc(), records.c.id.desc()).limit(limit).offset(offset)
     )
-    return {
-        "items": [log_entry(row) for row in rows],
-        "total": total or 0,
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[LogEntry](
+        items=[log_entry(row) for row in rows], total=total or 0, limit=limit, offset=offset
+    )
 
 
-@router.rpc("levels.list", callers={GATEWAY})
-async def list_levels(params: NoParams, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(MessageLogRpc.levels_list, callers={GATEWAY})
+async def list_levels(params: NoParams, ctx: Ctx) -> MessageLogLevels:
     """Every CP's override, for a gateway starting (or catching up)."""
     rows = await ctx.session.execute(select(levels.c.charge_point_id, levels.c.level))
-    return {"levels": {str(cp_id): str(level) for cp_id, level in rows.all()}}
+    return MessageLogLevels(
+        levels={str(cp_id): MessageLogLevel(level) for cp_id, level in rows.all()}
+    )
 
 
-@router.rpc("levels.set", callers={COMMAND_API})
-async def set_level(params: SetLevel, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(MessageLogRpc.levels_set, callers={COMMAND_API})
+async def set_level(params: SetLevel, ctx: Ctx) -> MessageLogLevelSet:
     """An admin's level for one CP (null: back to the default); the gateways hear of it."""
     cp_id = params.charge_point_id
     level = params.level.value if params.level is not None else None
@@ -245,4 +259,4 @@ async def set_level(params: SetLevel, ctx: Ctx) -> dict[str, Any]:
             )
         )
     await ctx.emit(MessageLogLevelChanged(charge_point_id=cp_id, level=level))
-    return {"chargePointId": cp_id, "level": level}
+    return MessageLogLevelSet(charge_point_id=cp_id, level=params.level)

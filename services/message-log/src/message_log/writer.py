@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, FieldValue
 from prometheus_client import Counter, Histogram
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,7 +37,7 @@ RETRY_AFTER = 1.0
 MAX_RETRY_AFTER = 30.0
 
 
-def queue_arguments(max_bundles: int) -> dict[str, Any]:
+def queue_arguments(max_bundles: int) -> dict[str, FieldValue]:
     """The records queue: quorum, bounded; when full the broker refuses what gateways send."""
     return {
         **quorum_arguments(QUEUE),

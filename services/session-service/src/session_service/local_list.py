@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import logging
 
+from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import CommandCompleted
-from csms_shared.contracts.rpc import OfChargePointId
-from csms_shared.ocpp._base import format_datetime
+from csms_shared.contracts.resources import LocalListVersion
+from csms_shared.contracts.rpc import OfChargePointId, SessionsRpc
+from csms_shared.ocpp.v16.enums import UpdateStatus, UpdateType
+from csms_shared.ocpp.v16.messages import (
+    GetLocalListVersionRequest,
+    GetLocalListVersionResponse,
+    SendLocalListRequest,
+    SendLocalListResponse,
+)
 
 from .db import local_list_entries, local_list_versions
 from .router import Ctx, router
+
+log = logging.getLogger(__name__)
 
 
 async def record(session: AsyncSession, event: CommandCompleted) -> None:
@@ -23,14 +32,21 @@ async def record(session: AsyncSession, event: CommandCompleted) -> None:
     action, at, cp_id = event.action, event.at, event.charge_point_id
     if cp_id is None:
         return
-    request, response = event.request or {}, event.response or {}
-    if action == "SendLocalList" and response.get("status") == "Accepted":
-        version = request.get("listVersion")
-    elif action == "GetLocalListVersion":
-        version = response.get("listVersion")
-    else:
-        return
-    if type(version) is not int:
+    sent: SendLocalListRequest | None = None
+    try:
+        if action == "SendLocalList":
+            sent, answer = event.read(SendLocalListRequest, SendLocalListResponse)
+            if answer.status is not UpdateStatus.ACCEPTED:
+                return
+            version = sent.list_version
+        elif action == "GetLocalListVersion":
+            _, told = event.read(GetLocalListVersionRequest, GetLocalListVersionResponse)
+            version = told.list_version
+        else:
+            return
+    except ValidationError as exc:
+        # Never requeue a malformed event: it would fail the same way every time.
+        log.warning("command.completed %s for %s is malformed; ignored: %s", action, cp_id, exc)
         return
     values = {"list_version": version, "source": action, "updated_at": at}
     newer = (
@@ -46,41 +62,39 @@ async def record(session: AsyncSession, event: CommandCompleted) -> None:
             .returning(local_list_versions.c.charge_point_id)
         )
     ).first()
-    if newer is not None and action == "SendLocalList":
-        await apply_entries(session, cp_id, request)
+    if newer is not None and sent is not None:
+        await apply_entries(session, cp_id, sent)
 
 
-async def apply_entries(session: AsyncSession, cp_id: str, request: dict[str, Any]) -> None:
-    """What the CP's list holds after it accepted `request` (a Full list or a difference)."""
+async def apply_entries(session: AsyncSession, cp_id: str, sent: SendLocalListRequest) -> None:
+    """What the CP's list holds after it accepted `sent` (a Full list or a difference)."""
     e = local_list_entries.c
-    if request.get("updateType") == "Full":
+    if sent.update_type is UpdateType.FULL:
         await session.execute(delete(local_list_entries).where(e.charge_point_id == cp_id))
-    for item in request.get("localAuthorizationList") or []:
-        id_tag = item.get("idTag") if isinstance(item, dict) else None
-        if not isinstance(id_tag, str):
-            continue
-        info = item.get("idTagInfo")
-        if not isinstance(info, dict):
+    for item in sent.local_authorization_list or []:
+        info = item.id_tag_info
+        if info is None:
             # A differential entry without idTagInfo removes the idTag (OCPP 1.6, 5.15).
             await session.execute(
-                delete(local_list_entries).where(e.charge_point_id == cp_id, e.id_tag == id_tag)
+                delete(local_list_entries).where(
+                    e.charge_point_id == cp_id, e.id_tag == item.id_tag
+                )
             )
             continue
-        expiry = info.get("expiryDate")
         row = {
-            "status": str(info.get("status")),
-            "expiry_date": datetime.fromisoformat(expiry) if isinstance(expiry, str) else None,
-            "parent_id_tag": info.get("parentIdTag"),
+            "status": info.status.value,
+            "expiry_date": info.expiry_date,
+            "parent_id_tag": info.parent_id_tag,
         }
         await session.execute(
             insert(local_list_entries)
-            .values(charge_point_id=cp_id, id_tag=id_tag, **row)
+            .values(charge_point_id=cp_id, id_tag=item.id_tag, **row)
             .on_conflict_do_update(index_elements=[e.charge_point_id, e.id_tag], set_=row)
         )
 
 
-@router.rpc("get_local_list_version", callers={"command-api"})
-async def get_local_list_version(params: OfChargePointId, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.get_local_list_version, callers={"command-api"})
+async def get_local_list_version(params: OfChargePointId, ctx: Ctx) -> LocalListVersion:
     """The CP's Local Authorization List version as last confirmed by the CP."""
     cp_id = params.charge_point_id
     row = (
@@ -90,9 +104,9 @@ async def get_local_list_version(params: OfChargePointId, ctx: Ctx) -> dict[str,
     ).first()
     if row is None:
         raise RpcError("not_found", f"no local list version known for {cp_id!r}")
-    return {
-        "chargePointId": cp_id,
-        "listVersion": row.list_version,
-        "source": row.source,
-        "updatedAt": format_datetime(row.updated_at),
-    }
+    return LocalListVersion(
+        charge_point_id=cp_id,
+        list_version=row.list_version,
+        source=row.source,
+        updated_at=row.updated_at,
+    )

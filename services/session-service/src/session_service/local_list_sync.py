@@ -3,37 +3,39 @@ in full or as the difference from what the CP's list holds (OCPP 1.6, 5.15 and 3
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select
 
 from csms_shared.bus.rpc import RpcError
-from csms_shared.contracts.rpc import BuildLocalList
-from csms_shared.ocpp._base import format_datetime
+from csms_shared.contracts.rpc import BuildLocalList, LocalListPlan, SessionsRpc
+from csms_shared.ocpp.v16.datatypes import AuthorizationData, IdTagInfo
+from csms_shared.ocpp.v16.enums import AuthorizationStatus
 
 from .db import id_tags, local_list_entries, local_list_versions
 from .router import Ctx, router
 
-Entry = tuple[str, str | None, str | None]  # status, expiry (RFC 3339), parent
+Entry = tuple[str, datetime | None, str | None]  # status, expiry, parent
 
 
-def _info(entry: Entry) -> dict[str, Any]:
+def _info(entry: Entry) -> IdTagInfo:
     status, expiry, parent = entry
-    info: dict[str, Any] = {"status": status}
+    # Only what has a value is set: an optional field of OCPP is left out, never null.
+    info = IdTagInfo(status=AuthorizationStatus(status))
     if expiry is not None:
-        info["expiryDate"] = expiry
+        info.expiry_date = expiry
     if parent is not None:
-        info["parentIdTag"] = parent
+        info.parent_id_tag = parent
     return info
 
 
 def _entry(row: Row[Any]) -> Entry:
-    expiry = format_datetime(row.expiry_date) if row.expiry_date is not None else None
-    return (row.status, expiry, row.parent_id_tag)
+    return (row.status, row.expiry_date, row.parent_id_tag)
 
 
-@router.rpc("build_local_list", callers={"command-api"})
-async def build_local_list(params: BuildLocalList, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.build_local_list, callers={"command-api"})
+async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
     """The next SendLocalList for a CP: `Full`, or `Differential` against the content of the
     version it last accepted from us (the default when there is one)."""
     cp_id, wanted = params.charge_point_id, params.update_type
@@ -55,9 +57,11 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> dict[str, Any]:
             f"no list version of {cp_id!r} whose content is known; synchronise in Full first",
         )
     update_type = wanted or ("Differential" if known else "Full")
-    entries: list[dict[str, Any]]
+    entries: list[AuthorizationData]
     if update_type == "Full":
-        entries = [{"idTag": tag, "idTagInfo": _info(e)} for tag, e in desired.items()]
+        entries = [
+            AuthorizationData(id_tag=tag, id_tag_info=_info(e)) for tag, e in desired.items()
+        ]
     else:
         e = local_list_entries.c
         held = {
@@ -67,14 +71,14 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> dict[str, Any]:
             )
         }
         entries = [
-            {"idTag": tag, "idTagInfo": _info(entry)}
+            AuthorizationData(id_tag=tag, id_tag_info=_info(entry))
             for tag, entry in desired.items()
             if held.get(tag) != entry
-        ] + [{"idTag": tag} for tag in sorted(held) if tag not in desired]
-    return {
-        "chargePointId": cp_id,
-        "listVersion": (version.list_version if version is not None else 0) + 1,
-        "updateType": update_type,
-        "localAuthorizationList": entries,
-        "size": len(desired),
-    }
+        ] + [AuthorizationData(id_tag=tag) for tag in sorted(held) if tag not in desired]
+    return LocalListPlan(
+        charge_point_id=cp_id,
+        list_version=(version.list_version if version is not None else 0) + 1,
+        update_type=update_type,
+        local_authorization_list=entries,
+        size=len(desired),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from sqlalchemy import Row, delete, func, or_, select, update
@@ -10,10 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import IdTagChanged
-from csms_shared.contracts.rpc import CreateIdTag, ListIdTags, OfIdTag, UpdateIdTag
+from csms_shared.contracts.resources import IdTag, Page
+from csms_shared.contracts.rpc import (
+    CreateIdTag,
+    IdTagDeleted,
+    ListIdTags,
+    OfIdTag,
+    SessionsRpc,
+    UpdateIdTag,
+)
 
 from .db import id_tags
-from .docs import id_tag_doc
+from .resources import id_tag_of
 from .router import Ctx, router
 
 t = id_tags.c
@@ -44,7 +53,7 @@ def _changed(
     )
 
 
-async def _set(ctx: Ctx, id_tag: str, values: dict[str, Any]) -> dict[str, Any]:
+async def _set(ctx: Ctx, id_tag: str, values: Mapping[str, object]) -> IdTag:
     before = await _load(ctx.session, id_tag, lock=True)
     row = (
         await ctx.session.execute(
@@ -55,11 +64,11 @@ async def _set(ctx: Ctx, id_tag: str, values: dict[str, Any]) -> dict[str, Any]:
         )
     ).one()
     await ctx.emit(_changed(row, "updated", before))
-    return id_tag_doc(row)
+    return id_tag_of(row)
 
 
-@router.rpc("create_id_tag", callers={"command-api"})
-async def create_id_tag(fields: CreateIdTag, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.create_id_tag, callers={"command-api"})
+async def create_id_tag(fields: CreateIdTag, ctx: Ctx) -> IdTag:
     """Add an idTag to the authorization list."""
     # ON CONFLICT meets the case-insensitive unique index, also when two creates race.
     row = (
@@ -73,17 +82,17 @@ async def create_id_tag(fields: CreateIdTag, ctx: Ctx) -> dict[str, Any]:
     if row is None:
         raise RpcError("conflict", f"idTag {fields.id_tag!r} is already in the list")
     await ctx.emit(_changed(row, "created"))
-    return id_tag_doc(row)
+    return id_tag_of(row)
 
 
-@router.rpc("get_id_tag", callers={"command-api"})
-async def get_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.get_id_tag, callers={"command-api"})
+async def get_id_tag(params: OfIdTag, ctx: Ctx) -> IdTag:
     """One idTag of the list (found in any case)."""
-    return id_tag_doc(await _load(ctx.session, params.id_tag))
+    return id_tag_of(await _load(ctx.session, params.id_tag))
 
 
-@router.rpc("list_id_tags", callers={"command-api"})
-async def list_id_tags(params: ListIdTags, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.list_id_tags, callers={"command-api"})
+async def list_id_tags(params: ListIdTags, ctx: Ctx) -> Page[IdTag]:
     """A page of the list, by idTag; filters status, parentIdTag, and a search in idTag/note."""
     limit, offset = params.limit, params.offset
     where: list[Any] = []
@@ -98,25 +107,22 @@ async def list_id_tags(params: ListIdTags, ctx: Ctx) -> dict[str, Any]:
     rows = await ctx.session.execute(
         select(id_tags).where(*where).order_by(t.id_tag).limit(limit).offset(offset)
     )
-    return {
-        "items": [id_tag_doc(row) for row in rows],
-        "total": int(total or 0),
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[IdTag](
+        items=[id_tag_of(row) for row in rows], total=int(total or 0), limit=limit, offset=offset
+    )
 
 
-@router.rpc("update_id_tag", callers={"command-api"})
-async def update_id_tag(fields: UpdateIdTag, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.update_id_tag, callers={"command-api"})
+async def update_id_tag(fields: UpdateIdTag, ctx: Ctx) -> IdTag:
     """Change an idTag's status, expiryDate, parentIdTag, maxConcurrentTx or note."""
     changed = fields.model_dump(include=fields.model_fields_set - {"id_tag"})
     if not changed:
-        return id_tag_doc(await _load(ctx.session, fields.id_tag))
+        return id_tag_of(await _load(ctx.session, fields.id_tag))
     return await _set(ctx, fields.id_tag, changed)
 
 
-@router.rpc("delete_id_tag", callers={"command-api"})
-async def delete_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.delete_id_tag, callers={"command-api"})
+async def delete_id_tag(params: OfIdTag, ctx: Ctx) -> IdTagDeleted:
     """Remove an idTag from the list (its transactions stay)."""
     id_tag = params.id_tag
     row = (
@@ -125,16 +131,16 @@ async def delete_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
     if row is None:
         raise RpcError("not_found", f"idTag {id_tag!r} is not in the list")
     await ctx.emit(_changed(row, "deleted"))
-    return {"idTag": row.id_tag, "deleted": True}
+    return IdTagDeleted(id_tag=row.id_tag, deleted=True)
 
 
-@router.rpc("block_id_tag", callers={"command-api"})
-async def block_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.block_id_tag, callers={"command-api"})
+async def block_id_tag(params: OfIdTag, ctx: Ctx) -> IdTag:
     """Set an idTag Blocked: Authorize and StartTransaction answer Blocked from now on."""
     return await _set(ctx, params.id_tag, {"status": "Blocked"})
 
 
-@router.rpc("unblock_id_tag", callers={"command-api"})
-async def unblock_id_tag(params: OfIdTag, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.unblock_id_tag, callers={"command-api"})
+async def unblock_id_tag(params: OfIdTag, ctx: Ctx) -> IdTag:
     """Set an idTag Accepted again (its expiryDate still applies)."""
     return await _set(ctx, params.id_tag, {"status": "Accepted"})

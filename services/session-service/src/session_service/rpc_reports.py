@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, func, literal_column, select
 
-from csms_shared.contracts.rpc import EnergyReport, ListMeterValues, ListReservations
-from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.contracts.resources import EnergyReport as Report
+from csms_shared.contracts.resources import (
+    EnergyRow,
+    EnergyTariffTotal,
+    EnergyTotal,
+    MeterValue,
+    Page,
+    Reservation,
+)
+from csms_shared.contracts.rpc import EnergyReport as EnergyReportParams
+from csms_shared.contracts.rpc import ListMeterValues, ListReservations, SessionsRpc
+from csms_shared.ocpp._base import utcnow
 
 from . import reservations
 from .checks import INT32, fits
 from .db import meter_values, tariffs, transactions
-from .docs import drop_none, meter_value_doc, number, reservation_doc
+from .resources import meter_value_of, number, reservation_of
 from .router import Ctx, router
 
 tx = transactions.c
@@ -33,22 +43,23 @@ def _sums() -> list[Any]:
     ]
 
 
-def _figures(row: Row[Any]) -> dict[str, Any]:
-    return {
-        "currency": row.currency,
-        "transactions": row.transactions,
-        "energyWh": int(row.energy_wh),
-        "energyKWh": _kwh(row.energy_wh),
-        "cost": number(row.cost),
-    }
+F = TypeVar("F", bound=EnergyTotal)
 
 
-def _tariff(row: Row[Any]) -> dict[str, Any]:
-    return drop_none({"tariffId": row.tariff_id, "tariffName": row.tariff_name})
+def _figures(row: Row[Any], model: type[F], **extra: Any) -> F:
+    """A row of sums as `model`: a total, a row of a CP's day, a tariff's total."""
+    return model(
+        currency=row.currency,
+        transactions=row.transactions,
+        energy_wh=int(row.energy_wh),
+        energy_kwh=_kwh(row.energy_wh),
+        cost=number(row.cost),
+        **extra,
+    )
 
 
-@router.rpc("energy_report", callers={"command-api"})
-async def energy_report(params: EnergyReport, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.energy_report, callers={"command-api"})
+async def energy_report(params: EnergyReportParams, ctx: Ctx) -> Report:
     """kWh and cost per CP, per UTC day of the stop and per tariff, for transactions stopped in
     [from, to); totals per currency and per tariff."""
     # `to` defaults to now and `from` to 31 days before it; chargePointId narrows to one CP.
@@ -86,28 +97,33 @@ async def energy_report(params: EnergyReport, ctx: Ctx) -> dict[str, Any]:
         .group_by(tx.tariff_id, tariffs.c.name, tx.currency)
         .order_by(tx.tariff_id.nulls_first(), tx.currency)
     )
-    return {
-        "from": format_datetime(start),
-        "to": format_datetime(end),
-        "items": [
-            {
-                "chargePointId": row.charge_point_id,
-                "day": row.day.isoformat(),
-                **_tariff(row),
-                **_figures(row),
-            }
+    return Report(
+        from_=start,
+        to=end,
+        items=[
+            _figures(
+                row,
+                EnergyRow,
+                charge_point_id=row.charge_point_id,
+                day=row.day,
+                tariff_id=row.tariff_id,
+                tariff_name=row.tariff_name,
+            )
             for row in rows
         ],
-        "totals": [_figures(row) for row in totals],
-        "byTariff": [{**_tariff(row), **_figures(row)} for row in by_tariff],
-        "total": int(total or 0),
-        "limit": limit,
-        "offset": offset,
-    }
+        totals=[_figures(row, EnergyTotal) for row in totals],
+        by_tariff=[
+            _figures(row, EnergyTariffTotal, tariff_id=row.tariff_id, tariff_name=row.tariff_name)
+            for row in by_tariff
+        ],
+        total=int(total or 0),
+        limit=limit,
+        offset=offset,
+    )
 
 
-@router.rpc("list_meter_values", callers={"command-api"})
-async def list_meter_values(params: ListMeterValues, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.list_meter_values, callers={"command-api"})
+async def list_meter_values(params: ListMeterValues, ctx: Ctx) -> Page[MeterValue]:
     """Sampled values in time order, of a transaction or of a CP (and connector), from/to."""
     limit, offset = params.limit, params.offset
     start, end = params.from_, params.to
@@ -128,16 +144,16 @@ async def list_meter_values(params: ListMeterValues, ctx: Ctx) -> dict[str, Any]
     rows = await ctx.session.execute(
         select(meter_values).where(*where).order_by(m.timestamp, m.id).limit(limit).offset(offset)
     )
-    return {
-        "items": [meter_value_doc(row) for row in rows],
-        "total": int(total or 0),
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[MeterValue](
+        items=[meter_value_of(row) for row in rows],
+        total=int(total or 0),
+        limit=limit,
+        offset=offset,
+    )
 
 
-@router.rpc("list_reservations", callers={"command-api"})
-async def list_reservations(params: ListReservations, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.list_reservations, callers={"command-api"})
+async def list_reservations(params: ListReservations, ctx: Ctx) -> Page[Reservation]:
     """A page of reservations, newest first; filters chargePointId, status, active."""
     limit, offset = params.limit, params.offset
     rows, total = await reservations.page(
@@ -149,9 +165,6 @@ async def list_reservations(params: ListReservations, ctx: Ctx) -> dict[str, Any
         offset=offset,
         now=utcnow(),
     )
-    return {
-        "items": [reservation_doc(row) for row in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[Reservation](
+        items=[reservation_of(row) for row in rows], total=total, limit=limit, offset=offset
+    )

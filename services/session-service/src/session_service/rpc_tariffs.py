@@ -12,17 +12,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.resources import AppliedTariff, Page, Tariff
 from csms_shared.contracts.rpc import (
     CreateTariff,
     ListTariffs,
     OfTariff,
+    SessionsRpc,
+    TariffDeleted,
     TariffOfChargePoint,
     UpdateTariff,
 )
 from csms_shared.ocpp._base import utcnow
 
 from .db import tariff_assignments, tariffs, transactions
-from .docs import iso, number, tariff_doc
+from .resources import number, tariff_of
 from .router import Ctx, router
 from .tariffs import CHARGE_POINT, TAG, prices
 
@@ -43,17 +46,17 @@ async def _assignments(session: AsyncSession, ids: list[int]) -> dict[int, dict[
     return found
 
 
-async def _docs(session: AsyncSession, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+async def _tariffs(session: AsyncSession, rows: list[Row[Any]]) -> list[Tariff]:
     assigned = await _assignments(session, [row.id for row in rows])
-    return [tariff_doc(row, assigned[row.id][CHARGE_POINT], assigned[row.id][TAG]) for row in rows]
+    return [tariff_of(row, assigned[row.id][CHARGE_POINT], assigned[row.id][TAG]) for row in rows]
 
 
-async def _doc(session: AsyncSession, tariff_id: int) -> dict[str, Any]:
+async def _tariff(session: AsyncSession, tariff_id: int) -> Tariff:
     row = (await session.execute(select(tariffs).where(t.id == tariff_id))).first()
     if row is None:
         raise RpcError("not_found", f"tariff {tariff_id} does not exist")
-    [doc] = await _docs(session, [row])
-    return doc
+    [found] = await _tariffs(session, [row])
+    return found
 
 
 async def _assign(session: AsyncSession, tariff_id: int, fields: Any) -> None:
@@ -124,8 +127,8 @@ async def _refused(
     raise exc
 
 
-@router.rpc("create_tariff", callers={"command-api"})
-async def create_tariff(fields: CreateTariff, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.create_tariff, callers={"command-api"})
+async def create_tariff(fields: CreateTariff, ctx: Ctx) -> Tariff:
     """Add a tariff, and whom it prices."""
     values = fields.model_dump(exclude=set(_ASSIGNED))
     try:
@@ -136,17 +139,17 @@ async def create_tariff(fields: CreateTariff, ctx: Ctx) -> dict[str, Any]:
     except IntegrityError as exc:
         raise await _refused(ctx.session, exc, None, fields) from None
     await _assign(ctx.session, row.id, fields)
-    return await _doc(ctx.session, row.id)
+    return await _tariff(ctx.session, row.id)
 
 
-@router.rpc("get_tariff", callers={"command-api"})
-async def get_tariff(params: OfTariff, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.get_tariff, callers={"command-api"})
+async def get_tariff(params: OfTariff, ctx: Ctx) -> Tariff:
     """One tariff and whom it prices."""
-    return await _doc(ctx.session, params.tariff_id)
+    return await _tariff(ctx.session, params.tariff_id)
 
 
-@router.rpc("list_tariffs", callers={"command-api"})
-async def list_tariffs(params: ListTariffs, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.list_tariffs, callers={"command-api"})
+async def list_tariffs(params: ListTariffs, ctx: Ctx) -> Page[Tariff]:
     """A page of tariffs, newest first; those naming a CP or a tag, or in force at a time."""
     where: list[Any] = []
     for kind, target in ((CHARGE_POINT, params.charge_point_id), (TAG, params.tag)):
@@ -169,16 +172,16 @@ async def list_tariffs(params: ListTariffs, ctx: Ctx) -> dict[str, Any]:
             .offset(params.offset)
         )
     ).all()
-    return {
-        "items": await _docs(ctx.session, list(rows)),
-        "total": int(total or 0),
-        "limit": params.limit,
-        "offset": params.offset,
-    }
+    return Page[Tariff](
+        items=await _tariffs(ctx.session, list(rows)),
+        total=int(total or 0),
+        limit=params.limit,
+        offset=params.offset,
+    )
 
 
-@router.rpc("update_tariff", callers={"command-api"})
-async def update_tariff(fields: UpdateTariff, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.update_tariff, callers={"command-api"})
+async def update_tariff(fields: UpdateTariff, ctx: Ctx) -> Tariff:
     """Change a tariff's prices, validity, default flag or whom it prices; transactions already
     started keep their prices."""
     tariff_id = fields.tariff_id
@@ -198,11 +201,11 @@ async def update_tariff(fields: UpdateTariff, ctx: Ctx) -> dict[str, Any]:
     if row is None:
         raise RpcError("not_found", f"tariff {tariff_id} does not exist")
     await _assign(ctx.session, tariff_id, fields)
-    return await _doc(ctx.session, tariff_id)
+    return await _tariff(ctx.session, tariff_id)
 
 
-@router.rpc("delete_tariff", callers={"command-api"})
-async def delete_tariff(params: OfTariff, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.delete_tariff, callers={"command-api"})
+async def delete_tariff(params: OfTariff, ctx: Ctx) -> TariffDeleted:
     """Remove a tariff no transaction started under (else end it with validTo)."""
     tariff_id = params.tariff_id
     used = await ctx.session.scalar(select(exists().where(transactions.c.tariff_id == tariff_id)))
@@ -224,23 +227,23 @@ async def delete_tariff(params: OfTariff, ctx: Ctx) -> dict[str, Any]:
         ) from None
     if row is None:
         raise RpcError("not_found", f"tariff {tariff_id} does not exist")
-    return {"tariffId": tariff_id, "deleted": True}
+    return TariffDeleted(tariff_id=tariff_id, deleted=True)
 
 
-@router.rpc("tariff_of_charge_point", callers={"command-api"})
-async def tariff_of_charge_point(params: TariffOfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.tariff_of_charge_point, callers={"command-api"})
+async def tariff_of_charge_point(params: TariffOfChargePoint, ctx: Ctx) -> AppliedTariff:
     """What would price a transaction the CP starts at `at` (default now), and why."""
     at: datetime = params.at or utcnow()
     [price] = await prices(ctx.session, ctx.settings, [(params.charge_point_id, at)])
-    tariff = None if price.tariff_id is None else await _doc(ctx.session, price.tariff_id)
-    return {
-        "chargePointId": params.charge_point_id,
-        "at": iso(at),
-        "source": price.source,
-        "tag": price.tag,
-        "tariff": tariff,
-        "pricePerKwh": number(price.price_per_kwh),
-        "sessionFee": number(price.session_fee),
-        "perMinuteFee": number(price.per_minute_fee),
-        "currency": price.currency,
-    }
+    tariff = None if price.tariff_id is None else await _tariff(ctx.session, price.tariff_id)
+    return AppliedTariff(
+        charge_point_id=params.charge_point_id,
+        at=at,
+        source=price.source,
+        tag=price.tag,
+        tariff=tariff,
+        price_per_kwh=number(price.price_per_kwh),
+        session_fee=number(price.session_fee),
+        per_minute_fee=number(price.per_minute_fee),
+        currency=price.currency,
+    )

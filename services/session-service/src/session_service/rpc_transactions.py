@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import TransactionStopped
+from csms_shared.contracts.resources import Page, Transaction, TransactionDetail, UnmatchedStop
 from csms_shared.contracts.rpc import (
     CloseStaleTransaction,
     GetTransaction,
     ListTransactions,
     ListUnmatchedStops,
     OfTransaction,
+    SessionsRpc,
 )
 
 from . import meter_values as mv
 from .checks import INT32, fits
 from .db import meter_values, transaction_audit, transactions, unmatched_stops
-from .docs import audit_doc, meter_value_doc, transaction_doc, unmatched_stop_doc
+from .resources import audit_entry_of, meter_value_of, transaction_of, unmatched_stop_of
 from .router import Ctx, router
 from .transactions import OPERATOR, apply_stop, audit, load_for_update
 
@@ -34,8 +36,8 @@ def _transaction_id(params: OfTransaction) -> int:
     return value
 
 
-@router.rpc("list_transactions", callers={"command-api"})
-async def list_transactions(params: ListTransactions, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.list_transactions, callers={"command-api"})
+async def list_transactions(params: ListTransactions, ctx: Ctx) -> Page[Transaction]:
     """A page of transactions, newest start first, filtered as the REST query asks."""
     # Filters: chargePointId, connectorId, idTag (any case), active, stale (open and flagged),
     # from/to on the start time.
@@ -65,18 +67,18 @@ async def list_transactions(params: ListTransactions, ctx: Ctx) -> dict[str, Any
         .limit(limit)
         .offset(offset)
     )
-    return {
-        "items": [transaction_doc(row) for row in rows],
-        "total": int(total or 0),
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[Transaction](
+        items=[transaction_of(row, Transaction) for row in rows],
+        total=int(total or 0),
+        limit=limit,
+        offset=offset,
+    )
 
 
 async def _with_details(
-    session: AsyncSession, doc: dict[str, Any], *, limit: int, offset: int
-) -> dict[str, Any]:
-    transaction_id = doc["transactionId"]
+    session: AsyncSession, row: Row[Any], *, limit: int, offset: int
+) -> TransactionDetail:
+    transaction_id = row.id
     values = await mv.for_transaction(session, transaction_id, limit=limit, offset=offset)
     total = await session.scalar(
         select(func.count())
@@ -88,26 +90,28 @@ async def _with_details(
         .where(transaction_audit.c.transaction_id == transaction_id)
         .order_by(transaction_audit.c.id)
     )
-    return doc | {
-        "meterValues": [meter_value_doc(row) for row in values],
-        "meterValuesTotal": int(total or 0),
-        "audit": [audit_doc(row) for row in entries],
-    }
+    return transaction_of(
+        row,
+        TransactionDetail,
+        meter_values=[meter_value_of(value) for value in values],
+        meter_values_total=int(total or 0),
+        audit=[audit_entry_of(entry) for entry in entries],
+    )
 
 
-@router.rpc("get_transaction", callers={"command-api"})
-async def get_transaction(params: GetTransaction, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.get_transaction, callers={"command-api"})
+async def get_transaction(params: GetTransaction, ctx: Ctx) -> TransactionDetail:
     """One transaction with its sampled values in time order (paged) and its audit trail."""
     transaction_id = _transaction_id(params)
     limit, offset = params.meter_values_limit, params.meter_values_offset
     row = (await ctx.session.execute(select(transactions).where(tx.id == transaction_id))).first()
     if row is None:
         raise RpcError("not_found", f"transaction {transaction_id} does not exist")
-    return await _with_details(ctx.session, transaction_doc(row), limit=limit, offset=offset)
+    return await _with_details(ctx.session, row, limit=limit, offset=offset)
 
 
-@router.rpc("close_stale_transaction", callers={"command-api"})
-async def close_stale_transaction(params: CloseStaleTransaction, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.close_stale_transaction, callers={"command-api"})
+async def close_stale_transaction(params: CloseStaleTransaction, ctx: Ctx) -> TransactionDetail:
     """An operator closes a transaction its CP never stopped, with an audited reason."""
     # Only stale or superseded transactions, unless `force` is true. The meter reading is the
     # newest register value received (else meterStart), the stop time that reading's time (else
@@ -155,12 +159,12 @@ async def close_stale_transaction(params: CloseStaleTransaction, ctx: Ctx) -> di
         reason=reason,
         details={"meterStop": meter_stop, "basis": basis, "force": force},
     )
-    await ctx.emit(TransactionStopped(at=updated.stop_time, **transaction_doc(updated)))
-    return await _with_details(ctx.session, transaction_doc(updated), limit=1000, offset=0)
+    await ctx.emit(transaction_of(updated, TransactionStopped, at=updated.stop_time))
+    return await _with_details(ctx.session, updated, limit=1000, offset=0)
 
 
-@router.rpc("list_unmatched_stops", callers={"command-api"})
-async def list_unmatched_stops(params: ListUnmatchedStops, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(SessionsRpc.list_unmatched_stops, callers={"command-api"})
+async def list_unmatched_stops(params: ListUnmatchedStops, ctx: Ctx) -> Page[UnmatchedStop]:
     """StopTransactions kept for review, newest first; filters chargePointId and kind."""
     limit, offset = params.limit, params.offset
     u = unmatched_stops.c
@@ -179,9 +183,9 @@ async def list_unmatched_stops(params: ListUnmatchedStops, ctx: Ctx) -> dict[str
         .limit(limit)
         .offset(offset)
     )
-    return {
-        "items": [unmatched_stop_doc(row) for row in rows],
-        "total": int(total or 0),
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[UnmatchedStop](
+        items=[unmatched_stop_of(row) for row in rows],
+        total=int(total or 0),
+        limit=limit,
+        offset=offset,
+    )

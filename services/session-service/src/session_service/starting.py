@@ -19,12 +19,12 @@ from . import reservations
 from .auth import IdTagRecord, id_tag_info, reservation_admits
 from .calls import DUPLICATES, log_warnings, received_at
 from .checks import connector_warnings, decision_time, future_warning
-from .docs import transaction_doc
 from .id_tags import (
     count_open_transactions,
     load_id_tag_and_reservations,
     load_id_tags_and_reservations,
 )
+from .resources import transaction_of
 from .router import CallCtx, Ctx, router
 from .tariffs import price_columns, prices
 from .transactions import insert_starts, supersede_open
@@ -128,7 +128,7 @@ async def start_transaction(
     await log_warnings(ctx, f"StartTransaction {row.id}", warnings, row.id)
     if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
         await reservations.use(session, cp, reservation, row.id, at)
-    await ctx.emit(TransactionStarted(at=row.start_time, **transaction_doc(row)))
+    await ctx.emit(transaction_of(row, TransactionStarted, at=row.start_time))
     for old, newest in await supersede_open(session, [(cp, connector)]):
         log.warning("transaction %d was never stopped; %d superseded it", old, newest)
     return StartTransactionResponse(transaction_id=row.id, id_tag_info=info)
@@ -236,7 +236,7 @@ async def _start_round(
         opened.append((cp, request.connector_id))
         if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
             await reservations.use(session, cp, reservation, row.id, at)
-        await call.emit(TransactionStarted(at=row.start_time, **transaction_doc(row)))
+        await call.emit(transaction_of(row, TransactionStarted, at=row.start_time))
         responses.append(StartTransactionResponse(transaction_id=row.id, id_tag_info=info))
     if opened:
         for old, newest in await supersede_open(session, opened):

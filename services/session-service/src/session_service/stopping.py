@@ -15,8 +15,8 @@ from . import meter_values as mv
 from .auth import id_tag_info
 from .calls import DUPLICATES, log_warnings, received_at
 from .checks import decision_time, future_warning
-from .docs import transaction_doc
 from .id_tags import load_for_stops
+from .resources import transaction_of
 from .router import CallCtx, Ctx, router
 from .transactions import (
     CHARGE_POINT,
@@ -98,7 +98,7 @@ async def stop_transaction(
             reason="the charge point's StopTransaction arrived after an operator closed it",
             details={"operatorMeterStop": row.meter_stop, "meterStop": request.meter_stop},
         )
-    await ctx.emit(TransactionStopped(at=new.stop_time, **transaction_doc(new)))
+    await ctx.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
     if request.transaction_data:
         rows = mv.sampled_rows(
             request.transaction_data,
@@ -214,7 +214,7 @@ async def _stop_round(
                 reason="the charge point's StopTransaction arrived after an operator closed it",
                 details={"operatorMeterStop": row.meter_stop, "meterStop": request.meter_stop},
             )
-        await call.emit(TransactionStopped(at=new.stop_time, **transaction_doc(new)))
+        await call.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
         responses[n] = StopTransactionResponse(id_tag_info=info)
     if rows:
         await mv.insert_rows(session, rows)

@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -123,7 +122,7 @@ async def prices(
     return found
 
 
-def price_columns(price: Price) -> dict[str, Any]:
+def price_columns(price: Price) -> dict[str, int | Decimal | str | None]:
     """The columns of a new transaction that keep its price."""
     return {
         "tariff_id": price.tariff_id,

@@ -319,5 +319,5 @@ async def flag_stale(session: AsyncSession, now: datetime, stale_after: float) -
         )
         for row in flagged
     ]
-    await emit_many(session, outbox, [(w.key(), w.body()) for w in warnings])
+    await emit_many(session, outbox, warnings)
     return [row.id for row in flagged]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from . import (  # noqa: F401 - importing them registers their routes
     security,
 )
 from .db import outbox
-from .queries import mark_offline_where_gateway_silent
-from .retention import keep_status_history
+from .retention import keep_security_events, keep_status_history
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
+from .sweep import sweep_presence
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +35,6 @@ def migrate(settings: Settings | None = None) -> None:
     """Bring schema `registry` to the newest revision."""
     settings = settings or Settings()
     upgrade(MIGRATIONS, settings.database_url)
-
-
-async def sweep_presence(runtime: ServiceRuntime) -> None:
-    """Mark CPs offline whose gateway went silent (crashed gateways send no disconnects)."""
-    settings: Settings = runtime.settings
-    while True:
-        await asyncio.sleep(settings.presence_sweep_interval)
-        try:
-            async with runtime.sessions() as session, session.begin():
-                gone = await mark_offline_where_gateway_silent(
-                    session, settings.gateway_timeout_factor
-                )
-            if gone:
-                log.info("%d charge points offline: their gateway went silent", len(gone))
-        except Exception:
-            log.exception("presence sweep failed")
 
 
 async def warn_if_insecure(runtime: ServiceRuntime) -> None:
@@ -79,5 +62,5 @@ async def main(settings: Settings | None = None) -> None:
         router,
         settings or Settings(),
         outbox=outbox,
-        background=[warn_if_insecure, sweep_presence, keep_status_history],
+        background=[warn_if_insecure, sweep_presence, keep_status_history, keep_security_events],
     )

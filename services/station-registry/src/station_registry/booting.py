@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import String, bindparam, case, func
 from sqlalchemy.dialects.postgresql import insert
@@ -87,7 +86,9 @@ async def boot_notification(
     return await _booted(request, ctx, RegistrationStatus(stored.registration_status))
 
 
-def _boot_values(request: BootNotificationRequest, ctx: CallCtx) -> dict[str, Any]:
+def _boot_values(
+    request: BootNotificationRequest, ctx: CallCtx
+) -> dict[str, str | datetime | None]:
     """BOOT_UPSERT's parameters for one BootNotification."""
     at = _received(ctx)
     return {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
@@ -22,7 +20,12 @@ from csms_shared.contracts.events import (
 )
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
-from csms_shared.ocpp.v16.enums import DataTransferStatus, GenericStatus
+from csms_shared.ocpp.v16.enums import (
+    DataTransferStatus,
+    GenericStatus,
+    UpdateFirmwareStatus,
+)
+from csms_shared.ocpp.v16.enums import LogStatus as LogAnswer
 from csms_shared.ocpp.v16.messages import (
     DataTransferRequest,
     DataTransferResponse,
@@ -30,6 +33,10 @@ from csms_shared.ocpp.v16.messages import (
     DiagnosticsStatusNotificationResponse,
     FirmwareStatusNotificationRequest,
     FirmwareStatusNotificationResponse,
+    GetDiagnosticsRequest,
+    GetDiagnosticsResponse,
+    GetLogRequest,
+    GetLogResponse,
     LogStatusNotificationRequest,
     LogStatusNotificationResponse,
     SecurityEventNotificationRequest,
@@ -38,6 +45,10 @@ from csms_shared.ocpp.v16.messages import (
     SignCertificateResponse,
     SignedFirmwareStatusNotificationRequest,
     SignedFirmwareStatusNotificationResponse,
+    SignedUpdateFirmwareRequest,
+    SignedUpdateFirmwareResponse,
+    UpdateFirmwareRequest,
+    UpdateFirmwareResponse,
 )
 
 from .db import certificate_requests, data_transfers, operation_statuses, operations
@@ -90,7 +101,7 @@ async def _report_status(ctx: CallCtx, kind: str, status: str, request_id: int |
             received_at=at,
         )
     )
-    fields: dict[str, Any] = {"charge_point_id": cp_id, "kind": kind, "status": status}
+    fields: dict[str, str | int] = {"charge_point_id": cp_id, "kind": kind, "status": status}
     if request_id is not None:
         fields["request_id"] = request_id
     if operation_id is not None:
@@ -219,26 +230,45 @@ async def data_transfer(request: DataTransferRequest, ctx: CallCtx) -> DataTrans
     return DataTransferResponse(status=status)
 
 
+def _started(event: CommandCompleted) -> tuple[int | None, str | None] | None:
+    """The requestId and the detail (the file or location) of an operation the CP accepted;
+    None if it refused. ValidationError if the request or answer breaks its model."""
+    match event.action:
+        case "GetDiagnostics":
+            diagnostics, named = event.read(GetDiagnosticsRequest, GetDiagnosticsResponse)
+            return None, named.file_name or diagnostics.location
+        case "UpdateFirmware":
+            firmware, _ = event.read(UpdateFirmwareRequest, UpdateFirmwareResponse)
+            return None, firmware.location
+        case "SignedUpdateFirmware":
+            signed, answer = event.read(SignedUpdateFirmwareRequest, SignedUpdateFirmwareResponse)
+            if answer.status not in (
+                UpdateFirmwareStatus.ACCEPTED,
+                UpdateFirmwareStatus.ACCEPTED_CANCELED,
+            ):
+                return None
+            return signed.request_id, signed.firmware.location
+        case "GetLog":
+            log_request, log_answer = event.read(GetLogRequest, GetLogResponse)
+            if log_answer.status not in (LogAnswer.ACCEPTED, LogAnswer.ACCEPTED_CANCELED):
+                return None
+            return log_request.request_id, log_answer.filename
+    return None
+
+
 async def start_operation(ctx: Ctx, event: CommandCompleted) -> None:
     """A GetDiagnostics / UpdateFirmware / GetLog / SignedUpdateFirmware the CP accepted."""
     kind = STARTED_BY.get(event.action or "")
-    if kind is None:
+    started = _started(event) if kind is not None else None
+    if started is None:
         return
-    request = event.request or {}
-    response = event.response or {}
-    if response.get("status") not in (None, "Accepted", "AcceptedCanceled"):
-        return
-    detail = (
-        response.get("fileName")
-        or request.get("location")
-        or (request.get("firmware") or {}).get("location")
-    )
+    request_id, detail = started
     await ctx.session.execute(
         insert(operations)
         .values(
             charge_point_id=event.charge_point_id,
             kind=kind,
-            request_id=request.get("requestId"),
+            request_id=request_id,
             command_id=event.command_id,
             detail=detail,
             status="Requested",

@@ -66,8 +66,8 @@ charge_points = Table(
     Column("connection_id", String(64)),
     _ts("connected_at"),
     _ts("disconnected_at"),
-    # Offline because its gateway went silent, not because it disconnected: the gateway's next
-    # beat (from the same process) puts it back online.
+    # Offline because its gateway went silent and its broker connection was gone, not because it
+    # disconnected: the gateway's next beat (from the same process) puts it back online.
     Column("offline_by_sweep", Boolean, nullable=False, server_default="false"),
     # Security: the profile the CP must connect with (0-3) and its AuthorizationKey, hashed.
     Column("security_profile", Integer, nullable=False, server_default="0"),
@@ -151,6 +151,9 @@ gateways = Table(
     Column("beat_interval", Float, nullable=False, server_default="5"),
     Column("connections", Integer, nullable=False, server_default="0"),
     _ts("stopped_at"),
+    # Its beats overdue, the presence sweep found its queue on the broker (its AMQP connection
+    # lives) at this time; cleared by its next beat or once the queue is gone (sweep.py).
+    _ts("connection_seen_at"),
 )
 
 # The CP's configuration as last read (GetConfiguration) or changed (ChangeConfiguration).
@@ -178,10 +181,25 @@ security_events = Table(
     Column("type", String(50), nullable=False),
     Column("tech_info", String(255)),
     Column("source", String(8), nullable=False),  # "cp" or "csms"
+    # A refused handshake's client address; `count`: the refusals this row stands for (one row
+    # per CP, type and address a minute, so a guesser cannot fill the table).
+    Column("address", String(64)),
+    Column("count", Integer, nullable=False, server_default="1"),
+    _ts("bucket"),  # the minute a refusal row counts for (NULL for any other event)
     _ts("timestamp", nullable=False),
     _ts("received_at", nullable=False, server_default=func.now()),
     Index("ix_security_events_cp_time", "charge_point_id", "timestamp"),
     Index("ix_security_events_time", "timestamp"),  # the network's latest (the overview)
+    Index("ix_security_events_received_at", "received_at"),  # retention
+    Index(
+        "ux_security_events_refusal_minute",
+        "charge_point_id",
+        "type",
+        "address",
+        "bucket",
+        unique=True,
+        postgresql_where=text("bucket IS NOT NULL"),
+    ),
 )
 
 # Firmware updates, diagnostics and log uploads an operator started (one row per command),

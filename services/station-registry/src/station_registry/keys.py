@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import CredentialsChanged
+from csms_shared.contracts.resources import ChargePointSecurity
 from csms_shared.contracts.rpc import (
+    KeyCommitted,
+    KeyDiscarded,
+    KeyStaged,
     OfChargePoint,
+    RegistryRpc,
     StageAuthorizationKey,
     UpdateChargePointSettings,
 )
@@ -40,10 +46,10 @@ async def _locked(ctx: Ctx, cp_id: str) -> Row[Any]:
     return row
 
 
-@router.rpc("update_charge_point_settings", callers={"command-api"})
+@router.rpc(RegistryRpc.update_charge_point_settings, callers={"command-api"})
 async def update_charge_point_settings(
     params: UpdateChargePointSettings, ctx: Ctx
-) -> dict[str, Any]:
+) -> ChargePointSecurity:
     """An admin registers a CP or sets its security profile and AuthorizationKey."""
     settings = ctx.settings
     cp_id = params.id
@@ -58,7 +64,7 @@ async def update_charge_point_settings(
         )
     ).first() is not None
     row = await _locked(ctx, cp_id)
-    values: dict[str, Any] = {}
+    values: dict[str, str | int | ColumnElement[datetime] | None] = {}
     if row.registration_status in (None, "Pending"):
         # Registering a CP is approving it.
         values["registration_status"] = "Accepted"
@@ -86,16 +92,16 @@ async def update_charge_point_settings(
     await credentials_changed(
         ctx, cp_id, new_profile, disconnect=not created and (raised or replaced)
     )
-    return {
-        "id": cp_id,
-        "securityProfile": new_profile,
-        "registrationStatus": values.get("registration_status", row.registration_status),
-        "authorizationKeySet": key is not None or row.auth_key_hash is not None,
-    }
+    return ChargePointSecurity(
+        id=cp_id,
+        security_profile=new_profile,
+        registration_status=values.get("registration_status", row.registration_status),
+        authorization_key_set=key is not None or row.auth_key_hash is not None,
+    )
 
 
-@router.rpc("revoke_authorization_key", callers={"command-api"})
-async def revoke_authorization_key(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.revoke_authorization_key, callers={"command-api"})
+async def revoke_authorization_key(params: OfChargePoint, ctx: Ctx) -> ChargePointSecurity:
     """An admin withdraws a CP's key: at profile 1 or 2 it can no longer connect, and its live
     connections are closed."""
     cp_id = params.id
@@ -106,11 +112,13 @@ async def revoke_authorization_key(params: OfChargePoint, ctx: Ctx) -> dict[str,
         .values(auth_key_hash=None, auth_key_pending_hash=None, auth_key_updated_at=func.now())
     )
     await credentials_changed(ctx, cp_id, row.security_profile, disconnect=True)
-    return {"id": cp_id, "securityProfile": row.security_profile, "authorizationKeySet": False}
+    return ChargePointSecurity(
+        id=cp_id, security_profile=row.security_profile, authorization_key_set=False
+    )
 
 
-@router.rpc("stage_authorization_key", callers={"command-api"})
-async def stage_authorization_key(params: StageAuthorizationKey, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.stage_authorization_key, callers={"command-api"})
+async def stage_authorization_key(params: StageAuthorizationKey, ctx: Ctx) -> KeyStaged:
     """A new key about to be sent to the CP: accepted beside the current one until the CP
     confirms it (`commit_authorization_key`) or refuses it (`discard_authorization_key`)."""
     settings = ctx.settings
@@ -123,11 +131,11 @@ async def stage_authorization_key(params: StageAuthorizationKey, ctx: Ctx) -> di
         .where(charge_points.c.id == cp_id)
         .values(auth_key_pending_hash=staged)
     )
-    return {"id": cp_id, "staged": True}
+    return KeyStaged(id=cp_id, staged=True)
 
 
-@router.rpc("commit_authorization_key", callers={"command-api"})
-async def commit_authorization_key(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.commit_authorization_key, callers={"command-api"})
+async def commit_authorization_key(params: OfChargePoint, ctx: Ctx) -> KeyCommitted:
     """The CP accepted its new key: from now on only that one works; its connections made with
     the old one are closed."""
     cp_id = params.id
@@ -144,15 +152,15 @@ async def commit_authorization_key(params: OfChargePoint, ctx: Ctx) -> dict[str,
         )
     # Without a staged key the CP has already connected with the new one (it became its key).
     await credentials_changed(ctx, cp_id, row.security_profile, disconnect=True)
-    return {"id": cp_id, "committed": True}
+    return KeyCommitted(id=cp_id, committed=True)
 
 
-@router.rpc("discard_authorization_key", callers={"command-api"})
-async def discard_authorization_key(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.discard_authorization_key, callers={"command-api"})
+async def discard_authorization_key(params: OfChargePoint, ctx: Ctx) -> KeyDiscarded:
     """The CP refused its new key: the current one stays the only one."""
     cp_id = params.id
     await _locked(ctx, cp_id)
     await ctx.session.execute(
         update(charge_points).where(charge_points.c.id == cp_id).values(auth_key_pending_hash=None)
     )
-    return {"id": cp_id, "discarded": True}
+    return KeyDiscarded(id=cp_id, discarded=True)

@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import ChargePointUpdated
+from csms_shared.contracts.resources import ChargePoint
 from csms_shared.contracts.rpc import (
     DecommissionChargePoint,
     MetadataPatch,
+    RegistryRpc,
     UpdateChargePointMetadata,
 )
 
 from .db import charge_points, connectors
 from .keys import credentials_changed
-from .queries import charge_point_doc
+from .queries import charge_point_of
 from .router import Ctx, router
 
 
-def _columns(patch: MetadataPatch) -> dict[str, Any]:
+def _columns(patch: MetadataPatch) -> dict[str, str | float | list[str] | dict[str, str] | None]:
     given = patch.model_fields_set
-    values: dict[str, Any] = {}
+    values: dict[str, str | float | list[str] | dict[str, str] | None] = {}
     for name in ("name", "description", "timezone"):
         if name in given:
             values[name] = getattr(patch, name)
@@ -39,7 +39,7 @@ def _columns(patch: MetadataPatch) -> dict[str, Any]:
     return values
 
 
-async def _document(ctx: Ctx, cp_id: str) -> dict[str, Any]:
+async def _document(ctx: Ctx, cp_id: str) -> ChargePoint:
     """The CP as reads show it, after announcing it as it is now (`charge_point.updated`)."""
     row = (
         await ctx.session.execute(select(charge_points).where(charge_points.c.id == cp_id))
@@ -59,13 +59,11 @@ async def _document(ctx: Ctx, cp_id: str) -> dict[str, Any]:
             .order_by(connectors.c.connector_id)
         )
     ).all()
-    return charge_point_doc(row, list(connector_rows))
+    return charge_point_of(row, list(connector_rows))
 
 
-@router.rpc("update_charge_point_metadata", callers={"command-api"})
-async def update_charge_point_metadata(
-    params: UpdateChargePointMetadata, ctx: Ctx
-) -> dict[str, Any]:
+@router.rpc(RegistryRpc.update_charge_point_metadata, callers={"command-api"})
+async def update_charge_point_metadata(params: UpdateChargePointMetadata, ctx: Ctx) -> ChargePoint:
     """An admin describes a CP: name, address, coordinates, time zone, tags, connectors."""
     cp_id, patch = params.id, params.patch
     values = _columns(patch)
@@ -91,8 +89,8 @@ async def update_charge_point_metadata(
     return await _document(ctx, cp_id)
 
 
-@router.rpc("decommission_charge_point", callers={"command-api"})
-async def decommission_charge_point(params: DecommissionChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.decommission_charge_point, callers={"command-api"})
+async def decommission_charge_point(params: DecommissionChargePoint, ctx: Ctx) -> ChargePoint:
     """Take a CP out of service: refused at the handshake, left out of lists, history kept.
     Refused while it is connected unless `force` (then its connection is closed)."""
     cp_id, force = params.id, params.force

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     String,
     and_,
     any_,
@@ -224,24 +225,38 @@ async def station_seen(event: StationSeen, ctx: Ctx) -> None:
     await ctx.session.execute(APPLY_SEEN, {"ids": ids, "ats": ats})
 
 
+# A gateways row's value in an upsert: a number, a time taken in SQL, or nothing.
+_Value = ColumnElement[datetime] | ColumnElement[datetime | None] | float | None
+
+
 @router.event("gateway.heartbeat")
 async def gateway_heartbeat(event: GatewayHeartbeat, ctx: Ctx) -> None:
     """A gateway is alive; its beat time is taken from the registry's clock (no skew).
 
     A gateway restarted under the same id (a pod's container restarted, a host's unit) beats
-    with a newer `startedAt`: that clears a stop recorded for the process before it. A late beat
-    of the process that stopped (same `startedAt`) does not.
+    with a newer `startedAt`: that clears a stop recorded for the process before it, and takes
+    offline the CPs that process held (it crashed: its sockets went with it, and its queue came
+    back with the new process, so the sweep would not see it gone). A late beat of the process
+    that stopped (same `startedAt`) does neither.
     """
     gw = gateways.c
-    values: dict[str, Any] = {
+    values: dict[str, _Value] = {
         "last_beat_at": func.now(),
         "beat_interval": event.interval,
         "connections": event.connections,
+        # On time: should its beats fall behind again, the sweep asks the broker afresh.
+        "connection_seen_at": None,
     }
     # When the gateway process started (absent from older gateways).
     started = event.started_at
+    if started is not None:
+        before = await ctx.session.scalar(
+            select(gw.started_at).where(gw.id == event.gateway).with_for_update()
+        )
+        if before is None or started > before:
+            await _forget_earlier_process(ctx, event.gateway, started)
     stmt = insert(gateways).values(id=event.gateway, **values)
-    set_: dict[str, Any] = dict(values)
+    set_: dict[str, _Value] = dict(values)
     if started is not None:
         stmt = stmt.values(started_at=started)
         newer = stmt.excluded.started_at > gw.started_at
@@ -256,6 +271,29 @@ async def gateway_heartbeat(event: GatewayHeartbeat, ctx: Ctx) -> None:
                 event.gateway,
                 restored,
             )
+
+
+async def _forget_earlier_process(ctx: Ctx, gateway: str, started: datetime) -> None:
+    """Offline: the CPs `gateway` held through a process that started before `started` (the
+    clock of both is the gateway's)."""
+    cp = charge_points.c
+    held = and_(
+        cp.gateway == gateway,
+        cp.connected_at < started,
+        or_(cp.online.is_(True), cp.offline_by_sweep.is_(True)),
+    )
+    result = await ctx.session.execute(
+        update(charge_points)
+        .where(held, cp.id.in_(locked_in_id_order(held)))
+        .values(online=False, offline_by_sweep=False, disconnected_at=started)
+    )
+    gone = int(result.rowcount)  # type: ignore[attr-defined]
+    if gone:
+        log.warning(
+            "gateway %s restarted: %d charge points the process before it held are offline",
+            gateway,
+            gone,
+        )
 
 
 @router.event("gateway.stopped")

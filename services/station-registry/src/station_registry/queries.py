@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import (
     ColumnElement,
     Row,
@@ -13,18 +14,18 @@ from sqlalchemy import (
     Table,
     and_,
     func,
-    not_,
-    or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.contracts.resources import ChargePoint, Connector, Page
 from csms_shared.contracts.rpc import PageOfChargePoint
-from csms_shared.ocpp._base import format_datetime
 
 from .db import charge_points, connectors, gateways
+
+T = TypeVar("T", bound=BaseModel)
 
 
 def locked_in_id_order(*where: ColumnElement[bool]) -> Select[Any]:
@@ -65,36 +66,9 @@ async def seen(session: AsyncSession, cp_id: str, at: datetime) -> None:
     )
 
 
-async def mark_offline_where_gateway_silent(session: AsyncSession, factor: float) -> list[str]:
-    """CPs whose gateway stopped beating, or stopped after they connected, are offline.
-
-    Returns their ids. A CP connected to a gateway restarted under a stopped one's id stays
-    online while the registry has not yet heard the new process's first beat. CPs of a silent
-    gateway are marked `offline_by_sweep`: a gateway that was only late (its beats queued behind
-    a backlog, its loop stalled) puts them back online with its next beat.
-    """
-    gw, cp = gateways.c, charge_points.c
-    silent = gw.last_beat_at < func.now() - func.make_interval(
-        0, 0, 0, 0, 0, 0, gw.beat_interval * factor
-    )
-    stopped = and_(gw.stopped_at.is_not(None), cp.connected_at <= gw.stopped_at)
-    which = and_(cp.online.is_(True), cp.gateway == gw.id, or_(silent, stopped))
-    result = await session.execute(
-        update(charge_points)
-        .where(which, cp.id.in_(locked_in_id_order(which)))
-        .values(
-            online=False,
-            disconnected_at=func.now(),
-            offline_by_sweep=func.coalesce(not_(stopped), True),
-        )
-        .returning(cp.id)
-    )
-    return [row.id for row in result]
-
-
 async def restore_swept(session: AsyncSession, gateway: str, started: datetime) -> int:
     """Back online: CPs the sweep took offline while `gateway`, still the process that started
-    at `started` and has not stopped, was late with its beats. Returns how many."""
+    at `started` and has not stopped, had lost its broker connection. Returns how many."""
     gw, cp = gateways.c, charge_points.c
     which = and_(
         cp.offline_by_sweep.is_(True),
@@ -112,66 +86,53 @@ async def restore_swept(session: AsyncSession, gateway: str, started: datetime) 
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return format_datetime(value) if value is not None else None
-
-
-def _drop_none(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if v is not None}
-
-
-def connector_doc(row: Row[Any]) -> dict[str, Any]:
+def connector_of(row: Row[Any]) -> Connector:
     """A connector as the REST API shows it."""
-    return _drop_none(
-        {
-            "connectorId": row.connector_id,
-            "status": row.status,
-            "errorCode": row.error_code,
-            "info": row.info,
-            "vendorId": row.vendor_id,
-            "vendorErrorCode": row.vendor_error_code,
-            "statusAt": _iso(row.status_at),
-            "availability": row.availability,
-            "connectorType": row.connector_type,
-            "maxPowerKw": row.max_power_kw,
-        }
+    return Connector(
+        connector_id=row.connector_id,
+        status=row.status,
+        error_code=row.error_code,
+        info=row.info,
+        vendor_id=row.vendor_id,
+        vendor_error_code=row.vendor_error_code,
+        status_at=row.status_at,
+        availability=row.availability,
+        connector_type=row.connector_type,
+        max_power_kw=row.max_power_kw,
     )
 
 
-def charge_point_doc(row: Row[Any], connector_rows: list[Row[Any]]) -> dict[str, Any]:
-    """A charge point as the REST API shows it (camelCase, OCPP's field names)."""
-    return _drop_none(
-        {
-            "id": row.id,
-            "online": row.online,
-            "gateway": row.gateway if row.online else None,
-            "lastSeen": _iso(row.last_seen_at),
-            "chargePointVendor": row.vendor,
-            "chargePointModel": row.model,
-            "chargePointSerialNumber": row.serial_number,
-            "chargeBoxSerialNumber": row.charge_box_serial_number,
-            "firmwareVersion": row.firmware_version,
-            "iccid": row.iccid,
-            "imsi": row.imsi,
-            "meterType": row.meter_type,
-            "meterSerialNumber": row.meter_serial_number,
-            "registrationStatus": row.registration_status,
-            "firstSeen": _iso(row.first_seen_at),
-            "lastBoot": _iso(row.last_boot_at),
-            "connectedAt": _iso(row.connected_at),
-            "disconnectedAt": _iso(row.disconnected_at),
-            "name": row.name,
-            "description": row.description,
-            "address": row.address,
-            "coordinates": (
-                {"latitude": row.latitude, "longitude": row.longitude}
-                if row.latitude is not None and row.longitude is not None
-                else None
-            ),
-            "timezone": row.timezone,
-            "decommissionedAt": _iso(row.decommissioned_at),
-        }
-    ) | {"tags": list(row.tags or []), "connectors": [connector_doc(c) for c in connector_rows]}
+def charge_point_of(row: Row[Any], connector_rows: list[Row[Any]]) -> ChargePoint:
+    """A charge point as the REST API shows it (OCPP's field names)."""
+    has_place = row.latitude is not None and row.longitude is not None
+    return ChargePoint(
+        id=row.id,
+        online=row.online,
+        gateway=row.gateway if row.online else None,
+        last_seen=row.last_seen_at,
+        charge_point_vendor=row.vendor,
+        charge_point_model=row.model,
+        charge_point_serial_number=row.serial_number,
+        charge_box_serial_number=row.charge_box_serial_number,
+        firmware_version=row.firmware_version,
+        iccid=row.iccid,
+        imsi=row.imsi,
+        meter_type=row.meter_type,
+        meter_serial_number=row.meter_serial_number,
+        registration_status=row.registration_status,
+        first_seen=row.first_seen_at,
+        last_boot=row.last_boot_at,
+        connected_at=row.connected_at,
+        disconnected_at=row.disconnected_at,
+        name=row.name,
+        description=row.description,
+        address=row.address,
+        coordinates={"latitude": row.latitude, "longitude": row.longitude} if has_place else None,
+        timezone=row.timezone,
+        decommissioned_at=row.decommissioned_at,
+        tags=list(row.tags or []),
+        connectors=[connector_of(c) for c in connector_rows],
+    )
 
 
 def _like(text: str) -> str:
@@ -219,7 +180,7 @@ async def load_charge_points(
     q: str | None = None,
     decommissioned: bool = False,
     registration_status: str | None = None,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[ChargePoint], int]:
     """A page of charge points with their connectors, and the total count; `search` is `q`
     (the console's name for it), `status` a connector's last status,
     `registration_status` what the CP was last told at boot; `tag`, `q` and `decommissioned`
@@ -256,7 +217,7 @@ async def load_charge_points(
             .order_by(connectors.c.charge_point_id, connectors.c.connector_id)
         ):
             by_cp[c.charge_point_id].append(c)
-    return [charge_point_doc(row, by_cp[row.id]) for row in rows], int(total or 0)
+    return [charge_point_of(row, by_cp[row.id]) for row in rows], int(total or 0)
 
 
 async def charge_point_page(
@@ -264,18 +225,17 @@ async def charge_point_page(
     table: Table,
     params: PageOfChargePoint,
     order_by: Sequence[ColumnElement[Any]],
-    doc: Callable[[Row[Any]], dict[str, Any]],
-) -> dict[str, Any]:
-    """A page of one CP's rows of `table` (params: id, limit, offset) as an RPC list answer."""
+    item: Callable[[Row[Any]], T],
+    page: type[Page[T]],
+) -> Page[T]:
+    """A page of one CP's rows of `table` (params: id, limit, offset), each as `item` makes it,
+    as a `page` (the method's result class, `Page[StatusRecord]`)."""
     limit, offset = params.limit, params.offset
     where = table.c.charge_point_id == params.id
     total = await session.scalar(select(func.count()).select_from(table).where(where))
     rows = await session.execute(
         select(table).where(where).order_by(*order_by).limit(limit).offset(offset)
     )
-    return {
-        "items": [doc(row) for row in rows],
-        "total": int(total or 0),
-        "limit": limit,
-        "offset": offset,
-    }
+    return page(
+        items=[item(row) for row in rows], total=int(total or 0), limit=limit, offset=offset
+    )

@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.contracts.events import CommandCompleted
 from csms_shared.ocpp.redaction import redact_request, redact_response, secret_keys
+from csms_shared.ocpp.v16.enums import AvailabilityStatus, ConfigurationStatus
+from csms_shared.ocpp.v16.messages import (
+    ChangeAvailabilityRequest,
+    ChangeAvailabilityResponse,
+    ChangeConfigurationRequest,
+    ChangeConfigurationResponse,
+    GetConfigurationRequest,
+    GetConfigurationResponse,
+)
 
 from .cp_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
 from .queries import ensure_charge_point
 from .router import Ctx, router
 
+log = logging.getLogger(__name__)
 
-async def _store_keys(ctx: Ctx, cp_id: str, keys: list[dict[str, Any]], at: datetime) -> None:
+
+# A configuration key as stored: its name, its value, whether it is read-only (None: unknown).
+Key = tuple[str, str | None, bool | None]
+
+
+async def _store_keys(ctx: Ctx, cp_id: str, keys: Sequence[Key], at: datetime) -> None:
     """Keys as a command completed at `at` saw them; a key set by a later one stays."""
     c = configuration.c
-    for item in keys:
-        values = {"value": item.get("value"), "readonly": item.get("readonly"), "updated_at": at}
+    for key, value, readonly in keys:
+        values = {"value": value, "readonly": readonly, "updated_at": at}
         await ctx.session.execute(
             insert(configuration)
-            .values(charge_point_id=cp_id, key=item["key"], **values)
+            .values(charge_point_id=cp_id, key=key, **values)
             .on_conflict_do_update(
                 index_elements=[c.charge_point_id, c.key], set_=values, where=c.updated_at <= at
             )
@@ -41,59 +58,98 @@ async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
     cp_id, action = event.charge_point_id, event.action
     if event.status != "result" or cp_id is None or action is None:
         return  # only a request refused before it became a command lacks them
-    if action in STARTED_BY:
-        await start_operation(ctx, event)
-        return
     # command-api publishes secrets redacted already; the snapshot never holds one regardless.
     secrets = secret_keys(ctx.settings.secret_configuration_keys)
-    request = redact_request(action, event.request or {}, secrets)
-    response = redact_response(event.response or {}, secrets)
-    at = event.at
+    event = event.model_copy(
+        update={
+            "request": redact_request(action, event.request or {}, secrets),
+            "response": redact_response(event.response or {}, secrets),
+        }
+    )
+    try:
+        if action in STARTED_BY:
+            await start_operation(ctx, event)
+        elif action == "GetConfiguration":
+            _, read = event.read(GetConfigurationRequest, GetConfigurationResponse)
+            await _configuration_read(ctx, cp_id, read, event.at)
+        elif action == "ChangeConfiguration":
+            change, changed = event.read(ChangeConfigurationRequest, ChangeConfigurationResponse)
+            await _configuration_changed(ctx, cp_id, change, changed, event.at)
+        elif action == "ChangeAvailability":
+            request, answer = event.read(ChangeAvailabilityRequest, ChangeAvailabilityResponse)
+            await _availability_changed(ctx, cp_id, request, answer, event.at)
+    except ValidationError as exc:
+        # Never requeue a malformed event: it would fail the same way every time.
+        log.warning("command.completed %s for %s is malformed; ignored: %s", action, cp_id, exc)
+
+
+async def _configuration_read(
+    ctx: Ctx, cp_id: str, read: GetConfigurationResponse, at: datetime
+) -> None:
     await ensure_charge_point(ctx.session, cp_id)
-    if action == "GetConfiguration":
-        await _store_keys(ctx, cp_id, response.get("configurationKey") or [], at)
-        unknown = response.get("unknownKey") or []
-        if unknown:
-            c = configuration.c
-            await ctx.session.execute(
-                delete(configuration).where(
-                    c.charge_point_id == cp_id, c.key.in_(unknown), c.updated_at <= at
-                )
-            )
-    elif action == "ChangeConfiguration" and response.get("status") in (
-        "Accepted",
-        "RebootRequired",
-    ):
-        await _store_keys(ctx, cp_id, [{"key": request["key"], "value": request["value"]}], at)
-    elif action == "ChangeAvailability" and response.get("status") in ("Accepted", "Scheduled"):
-        connector_id = int(request["connectorId"])
-        values = {"availability": request["type"], "availability_at": at}
-        c = connectors.c
-        newer = or_(c.availability_at.is_(None), c.availability_at <= at)
-        first = values
-        if connector_id != 0:
-            # A connector not seen yet takes the whole CP's availability if that was set later.
-            whole = (
-                await ctx.session.execute(
-                    select(c.availability, c.availability_at).where(
-                        c.charge_point_id == cp_id, c.connector_id == 0, c.availability_at > at
-                    )
-                )
-            ).first()
-            if whole is not None:
-                first = {
-                    "availability": whole.availability,
-                    "availability_at": whole.availability_at,
-                }
+    keys = [(k.key, k.value, k.readonly) for k in read.configuration_key or []]
+    await _store_keys(ctx, cp_id, keys, at)
+    if read.unknown_key:
+        c = configuration.c
         await ctx.session.execute(
-            insert(connectors)
-            .values(charge_point_id=cp_id, connector_id=connector_id, **first)
-            .on_conflict_do_update(
-                index_elements=[c.charge_point_id, c.connector_id], set_=values, where=newer
+            delete(configuration).where(
+                c.charge_point_id == cp_id, c.key.in_(read.unknown_key), c.updated_at <= at
             )
         )
-        if connector_id == 0:
-            # Connector 0 means the whole charge point: every connector follows it.
+
+
+async def _configuration_changed(
+    ctx: Ctx,
+    cp_id: str,
+    change: ChangeConfigurationRequest,
+    changed: ChangeConfigurationResponse,
+    at: datetime,
+) -> None:
+    if changed.status not in (ConfigurationStatus.ACCEPTED, ConfigurationStatus.REBOOT_REQUIRED):
+        return
+    await ensure_charge_point(ctx.session, cp_id)
+    # Accepted: not read-only, though the key's flag is left unknown until the next read.
+    await _store_keys(ctx, cp_id, [(change.key, change.value, None)], at)
+
+
+async def _availability_changed(
+    ctx: Ctx,
+    cp_id: str,
+    request: ChangeAvailabilityRequest,
+    answer: ChangeAvailabilityResponse,
+    at: datetime,
+) -> None:
+    if answer.status not in (AvailabilityStatus.ACCEPTED, AvailabilityStatus.SCHEDULED):
+        return
+    await ensure_charge_point(ctx.session, cp_id)
+    connector_id = request.connector_id
+    values = {"availability": request.type.value, "availability_at": at}
+    c = connectors.c
+    newer = or_(c.availability_at.is_(None), c.availability_at <= at)
+    first = values
+    if connector_id != 0:
+        # A connector not seen yet takes the whole CP's availability if that was set later.
+        whole = (
             await ctx.session.execute(
-                update(connectors).where(c.charge_point_id == cp_id, newer).values(**values)
+                select(c.availability, c.availability_at).where(
+                    c.charge_point_id == cp_id, c.connector_id == 0, c.availability_at > at
+                )
             )
+        ).first()
+        if whole is not None:
+            first = {
+                "availability": whole.availability,
+                "availability_at": whole.availability_at,
+            }
+    await ctx.session.execute(
+        insert(connectors)
+        .values(charge_point_id=cp_id, connector_id=connector_id, **first)
+        .on_conflict_do_update(
+            index_elements=[c.charge_point_id, c.connector_id], set_=values, where=newer
+        )
+    )
+    if connector_id == 0:
+        # Connector 0 means the whole charge point: every connector follows it.
+        await ctx.session.execute(
+            update(connectors).where(c.charge_point_id == cp_id, newer).values(**values)
+        )

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.resources import (
+    CertificateRequest,
+    ChargePoint,
+    ConfigurationEntry,
+    ConnectorOfChargePoint,
+    DataTransferRecord,
+    GatewayStatus,
+    Operation,
+    OperationReport,
+    Page,
+    StatusRecord,
+    SuiteStatus,
+)
 from csms_shared.contracts.rpc import (
+    FeatureProfiles,
     ListChargePoints,
     ListConnectors,
     ListOperations,
     NoParams,
     OfChargePoint,
     PageOfChargePoint,
+    RegistryRpc,
 )
-from csms_shared.ocpp._base import format_datetime
 from csms_shared.ocpp.v16.enums import ChargePointStatus
 
 from .db import (
@@ -30,12 +44,12 @@ from .db import (
     operations,
     status_history,
 )
-from .queries import charge_point_doc, charge_point_page, connector_doc, load_charge_points
+from .queries import charge_point_of, charge_point_page, connector_of, load_charge_points
 from .router import Ctx, router
 
 
-@router.rpc("list_charge_points", callers={"command-api"})
-async def list_charge_points(params: ListChargePoints, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.list_charge_points, callers={"command-api"})
+async def list_charge_points(params: ListChargePoints, ctx: Ctx) -> Page[ChargePoint]:
     """A page of charge points with their connectors."""
     limit, offset = params.limit, params.offset
     items, total = await load_charge_points(
@@ -50,11 +64,11 @@ async def list_charge_points(params: ListChargePoints, ctx: Ctx) -> dict[str, An
         decommissioned=params.decommissioned,
         registration_status=params.registration_status or None,
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return Page[ChargePoint](items=items, total=total, limit=limit, offset=offset)
 
 
-@router.rpc("get_charge_point", callers={"command-api"})
-async def get_charge_point(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.get_charge_point, callers={"command-api"})
+async def get_charge_point(params: OfChargePoint, ctx: Ctx) -> ChargePoint:
     """One charge point with its connectors."""
     cp_id = params.id
     row = (
@@ -76,21 +90,16 @@ async def get_charge_point(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
             .order_by(configuration.c.key)
         )
     ).all()
-    doc = charge_point_doc(row, list(connector_rows))
-    doc["configuration"] = [
-        {
-            "key": c.key,
-            "value": c.value,
-            "readonly": c.readonly,
-            "updatedAt": format_datetime(c.updated_at),
-        }
+    found = charge_point_of(row, list(connector_rows))
+    found.configuration = [
+        ConfigurationEntry(key=c.key, value=c.value, readonly=c.readonly, updated_at=c.updated_at)
         for c in config_rows
     ]
-    return doc
+    return found
 
 
-@router.rpc("status_history", callers={"command-api"})
-async def get_status_history(params: PageOfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.status_history, callers={"command-api"})
+async def get_status_history(params: PageOfChargePoint, ctx: Ctx) -> Page[StatusRecord]:
     """A CP's status notifications, newest first."""
     h = status_history.c
     return await charge_point_page(
@@ -98,18 +107,19 @@ async def get_status_history(params: PageOfChargePoint, ctx: Ctx) -> dict[str, A
         status_history,
         params,
         [h.timestamp.desc(), h.id.desc()],
-        lambda r: {
-            "connectorId": r.connector_id,
-            "status": r.status,
-            "errorCode": r.error_code,
-            "timestamp": format_datetime(r.timestamp),
-            **({"info": r.info} if r.info else {}),
-        },
+        lambda r: StatusRecord(
+            connector_id=r.connector_id,
+            status=r.status,
+            error_code=r.error_code,
+            timestamp=r.timestamp,
+            info=r.info or None,
+        ),
+        Page[StatusRecord],
     )
 
 
-@router.rpc("list_connectors", callers={"command-api"})
-async def list_connectors(params: ListConnectors, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.list_connectors, callers={"command-api"})
+async def list_connectors(params: ListConnectors, ctx: Ctx) -> Page[ConnectorOfChargePoint]:
     """Connectors with their status, by CP then connector id; `chargePointId` filters."""
     limit, offset = params.limit, params.offset
     c = connectors.c
@@ -124,12 +134,15 @@ async def list_connectors(params: ListConnectors, ctx: Ctx) -> dict[str, Any]:
         .limit(limit)
         .offset(offset)
     )
-    return {
-        "items": [{"chargePointId": r.charge_point_id, **connector_doc(r)} for r in rows],
-        "total": int(total or 0),
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[ConnectorOfChargePoint](
+        items=[
+            ConnectorOfChargePoint(charge_point_id=r.charge_point_id, **dict(connector_of(r)))
+            for r in rows
+        ],
+        total=int(total or 0),
+        limit=limit,
+        offset=offset,
+    )
 
 
 # A gateway that stopped or went silent is listed as such for this long, then no more.
@@ -138,11 +151,13 @@ FORGET_GATEWAYS_AFTER = timedelta(hours=1)
 UNKNOWN_STATUS = "unknown"
 
 
-@router.rpc("status_summary", callers={"command-api"})
-async def status_summary(params: NoParams, ctx: Ctx) -> dict[str, Any]:
-    """Charge points known and connected, in all and per gateway: `up`, `silent` (beats overdue,
-    its CPs shown offline) or `stopped`; gone gateways are dropped after an hour. Connectors by
-    status, every status listed (0 when none)."""
+@router.rpc(RegistryRpc.status_summary, callers={"command-api"})
+async def status_summary(params: NoParams, ctx: Ctx) -> SuiteStatus:
+    """Charge points known and connected, in all and per gateway: `up`, `late` (beats overdue,
+    but the broker still holds its connection: its CPs stay online), `silent` (beats overdue and
+    its connection gone, or not yet asked after: its CPs shown offline) or `stopped`; gone
+    gateways are dropped after an hour. Connectors by status, every status listed (0 when
+    none)."""
     settings = ctx.settings
     cp, gw = charge_points.c, gateways.c
     known = await ctx.session.scalar(select(func.count()).select_from(charge_points))
@@ -167,28 +182,30 @@ async def status_summary(params: NoParams, ctx: Ctx) -> dict[str, Any]:
     by_status = {s.value: 0 for s in ChargePointStatus} | {UNKNOWN_STATUS: 0}
     by_status |= await connectors_by_status(ctx)
 
-    def state(g: Any) -> str:
+    def state(g: Any) -> Literal["up", "late", "silent", "stopped"]:
         if g.stopped_at is not None:
             return "stopped"
         overdue = timedelta(seconds=g.beat_interval * settings.gateway_timeout_factor)
-        return "silent" if g.last_beat_at < now - overdue else "up"
+        if g.last_beat_at >= now - overdue:
+            return "up"
+        return "late" if g.connection_seen_at is not None else "silent"
 
-    return {
-        "chargePointsKnown": int(known or 0),
-        "chargePointsConnected": sum(online_by_gateway.values()),
-        "gateways": [
-            {
-                "id": g.id,
-                "state": state(g),
-                "connected": online_by_gateway.get(g.id, 0),
-                "startedAt": format_datetime(g.started_at),
-                "lastBeat": format_datetime(g.last_beat_at),
-                **({"stoppedAt": format_datetime(g.stopped_at)} if g.stopped_at else {}),
-            }
+    return SuiteStatus(
+        charge_points_known=int(known or 0),
+        charge_points_connected=sum(online_by_gateway.values()),
+        gateways=[
+            GatewayStatus(
+                id=g.id,
+                state=state(g),
+                connected=online_by_gateway.get(g.id, 0),
+                started_at=g.started_at,
+                last_beat=g.last_beat_at,
+                stopped_at=g.stopped_at,
+            )
             for g in recent
         ],
-        "connectorsByStatus": by_status,
-    }
+        connectors_by_status=by_status,
+    )
 
 
 async def connectors_by_status(ctx: Ctx) -> dict[str, int]:
@@ -203,8 +220,8 @@ async def connectors_by_status(ctx: Ctx) -> dict[str, int]:
     return {status or UNKNOWN_STATUS: int(n) for status, n in rows.all()}
 
 
-@router.rpc("operations", callers={"command-api"})
-async def list_operations(params: ListOperations, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.operations, callers={"command-api"})
+async def list_operations(params: ListOperations, ctx: Ctx) -> Page[Operation]:
     """A CP's firmware updates, diagnostics and log uploads, newest first, with their reports."""
     limit, offset = params.limit, params.offset
     op = operations.c
@@ -217,7 +234,7 @@ async def list_operations(params: ListOperations, ctx: Ctx) -> dict[str, Any]:
             select(operations).where(*where).order_by(op.id.desc()).limit(limit).offset(offset)
         )
     ).all()
-    reports: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    reports: dict[int, list[OperationReport]] = {row.id: [] for row in rows}
     if reports:
         s = operation_statuses.c
         for r in await ctx.session.execute(
@@ -225,58 +242,60 @@ async def list_operations(params: ListOperations, ctx: Ctx) -> dict[str, Any]:
             .where(s.operation_id.in_(list(reports)))
             .order_by(s.received_at, s.id)
         ):
-            reports[r.operation_id].append(
-                {"status": r.status, "at": format_datetime(r.received_at)}
-            )
+            reports[r.operation_id].append(OperationReport(status=r.status, at=r.received_at))
     items = [
-        {
-            "operationId": row.id,
-            "kind": row.kind,
-            "status": row.status,
-            "requestedAt": format_datetime(row.requested_at),
-            "statusAt": format_datetime(row.status_at),
-            "reports": reports[row.id],
-            **({"commandId": row.command_id} if row.command_id else {}),
-            **({"requestId": row.request_id} if row.request_id is not None else {}),
-            **({"detail": row.detail} if row.detail else {}),
-        }
+        Operation(
+            operation_id=row.id,
+            kind=row.kind,
+            status=row.status,
+            requested_at=row.requested_at,
+            status_at=row.status_at,
+            reports=reports[row.id],
+            command_id=row.command_id or None,
+            request_id=row.request_id,
+            detail=row.detail or None,
+        )
         for row in rows
     ]
-    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+    return Page[Operation](items=items, total=int(total or 0), limit=limit, offset=offset)
 
 
-@router.rpc("data_transfers", callers={"command-api"})
-async def list_data_transfers(params: PageOfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.data_transfers, callers={"command-api"})
+async def list_data_transfers(params: PageOfChargePoint, ctx: Ctx) -> Page[DataTransferRecord]:
     """DataTransfer requests a CP sent, newest first."""
     return await charge_point_page(
         ctx.session,
         data_transfers,
         params,
         [data_transfers.c.id.desc()],
-        lambda r: {
-            "vendorId": r.vendor_id,
-            "status": r.status,
-            "receivedAt": format_datetime(r.received_at),
-            **({"messageId": r.message_id} if r.message_id is not None else {}),
-            **({"data": r.data} if r.data is not None else {}),
-        },
+        lambda r: DataTransferRecord(
+            vendor_id=r.vendor_id,
+            status=r.status,
+            received_at=r.received_at,
+            message_id=r.message_id,
+            data=r.data,
+        ),
+        Page[DataTransferRecord],
     )
 
 
-@router.rpc("certificate_requests", callers={"command-api"})
-async def list_certificate_requests(params: PageOfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.certificate_requests, callers={"command-api"})
+async def list_certificate_requests(
+    params: PageOfChargePoint, ctx: Ctx
+) -> Page[CertificateRequest]:
     """CSRs a CP sent with SignCertificate, newest first."""
     return await charge_point_page(
         ctx.session,
         certificate_requests,
         params,
         [certificate_requests.c.id.desc()],
-        lambda r: {"requestId": r.id, "csr": r.csr, "receivedAt": format_datetime(r.received_at)},
+        lambda r: CertificateRequest(request_id=r.id, csr=r.csr, received_at=r.received_at),
+        Page[CertificateRequest],
     )
 
 
-@router.rpc("feature_profiles", callers={"command-api"})
-async def feature_profiles(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.feature_profiles, callers={"command-api"})
+async def feature_profiles(params: OfChargePoint, ctx: Ctx) -> FeatureProfiles:
     """The CP's SupportedFeatureProfiles as its configuration snapshot has them (null: not read
     yet)."""
     value = await ctx.session.scalar(
@@ -286,5 +305,6 @@ async def feature_profiles(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
         )
     )
     if value is None:
-        return {"supportedFeatureProfiles": None}
-    return {"supportedFeatureProfiles": [p.strip() for p in value.split(",") if p.strip()]}
+        return FeatureProfiles(supported_feature_profiles=None)
+    listed = [p.strip() for p in value.split(",") if p.strip()]
+    return FeatureProfiles(supported_feature_profiles=listed)

@@ -5,21 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import String, any_, bindparam, func, select, update
+from sqlalchemy import String, any_, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts import resources as res
 from csms_shared.contracts.events import SecurityEvent
+from csms_shared.contracts.resources import Approval, NetworkSecurityEvent, Page
 from csms_shared.contracts.rpc import (
+    AdmissionDecision,
+    AdmissionDecisions,
     AuthorizeConnections,
+    ChargePointIds,
     Handshake,
+    KnownChargePoints,
     OfChargePoint,
     Paged,
     PageOfChargePoint,
+    RegistryRpc,
 )
-from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp._base import utcnow
 
 from .credentials import Check, checker, hash_key, needs_rehash
 from .db import charge_points, security_events
@@ -49,6 +56,34 @@ async def record_security_event(
     await ctx.emit(
         SecurityEvent(at=at, charge_point_id=cp_id, type=kind, tech_info=tech_info, source=source)
     )
+
+
+async def record_refusal(ctx: Ctx, cp_id: str, kind: str, reason: str, address: str | None) -> None:
+    """A refused handshake of a known CP as a security event: one row (and one
+    `security.event`) per CP, type and address a minute; a repeat within it raises that row's
+    count, so a guesser repeating a wrong key writes nothing new."""
+    at = utcnow()
+    e = security_events.c
+    stmt = insert(security_events).values(
+        charge_point_id=cp_id,
+        type=kind,
+        tech_info=reason,
+        source="csms",
+        timestamp=at,
+        address=address or "",
+        bucket=func.date_trunc("minute", func.now()),
+    )
+    inserted = await ctx.session.scalar(
+        stmt.on_conflict_do_update(
+            index_elements=[e.charge_point_id, e.type, e.address, e.bucket],
+            index_where=e.bucket.is_not(None),
+            set_={"count": e.count + 1},
+        ).returning(literal_column("xmax = 0"))
+    )
+    if inserted:
+        await ctx.emit(
+            SecurityEvent(at=at, charge_point_id=cp_id, type=kind, tech_info=reason, source="csms")
+        )
 
 
 def _effective_status(stored: str | None, policy: UnknownChargePointPolicy) -> str:
@@ -90,7 +125,7 @@ async def _check_key(handshake: Handshake, row: Any, settings: Settings) -> KeyC
     return await checker(settings).check(row.id, password, stored)
 
 
-async def _admit(ctx: Ctx, handshake: Handshake, row: Any, check: KeyCheck) -> dict[str, Any]:
+async def _admit(ctx: Ctx, handshake: Handshake, row: Any, check: KeyCheck) -> AdmissionDecision:
     """May this handshake open a connection? Checks the CP's security profile."""
     settings = ctx.settings
     cp_id = handshake.id
@@ -102,25 +137,30 @@ async def _admit(ctx: Ctx, handshake: Handshake, row: Any, check: KeyCheck) -> d
         row.registration_status if row else None, settings.unknown_charge_points
     )
 
-    async def refuse(code: int, kind: str, reason: str) -> dict[str, Any]:
+    async def refuse(code: int, kind: str, reason: str) -> AdmissionDecision:
         # An id nobody registered gets no row, not even a security event (an attacker could
-        # fill the table with made-up ids); the log and the gateway's metrics still count it.
+        # fill the table with made-up ids); the gateway's metrics still count it.
         if row is not None:
-            await record_security_event(ctx, cp_id, kind, reason)
-        else:
-            log.info("handshake of unknown charge point %r refused: %s", cp_id, reason)
-        return {"allowed": False, "status": code, "reason": reason, "securityProfile": profile}
+            await record_refusal(ctx, cp_id, kind, reason, handshake.address)
+        return AdmissionDecision(
+            allowed=False,
+            status=code,
+            reason=reason,
+            security_profile=profile,
+            known=row is not None,
+        )
 
     if row is None and settings.unknown_charge_points is UnknownChargePointPolicy.REJECT:
         return await refuse(404, "UnknownChargePoint", "unknown charge point id")
     if row is not None and row.decommissioned_at is not None:
         # Not recorded as a security event: a forgotten CP would retry for ever.
-        return {
-            "allowed": False,
-            "status": 404,
-            "reason": "the charge point is decommissioned",
-            "securityProfile": profile,
-        }
+        return AdmissionDecision(
+            allowed=False,
+            status=404,
+            reason="the charge point is decommissioned",
+            security_profile=profile,
+            known=True,
+        )
     if profile >= 2 and not tls:
         return await refuse(403, "InsecureConnection", f"security profile {profile} needs TLS")
     authenticated = False
@@ -138,22 +178,24 @@ async def _admit(ctx: Ctx, handshake: Handshake, row: Any, check: KeyCheck) -> d
         outcome, matched = check
         if outcome is Check.THROTTLED:
             # Not recorded one by one: that would hand a guesser a cheap way to write rows.
-            return {
-                "allowed": False,
-                "status": 429,
-                "reason": "too many failed attempts for this charge point; retry later",
-                "securityProfile": profile,
-            }
+            return AdmissionDecision(
+                allowed=False,
+                status=429,
+                reason="too many failed attempts for this charge point; retry later",
+                security_profile=profile,
+                known=True,
+            )
         if outcome is Check.WRONG:
             return await refuse(401, "InvalidCredentials", "wrong AuthorizationKey")
         await _key_proven(ctx, row, str(password), matched)
         authenticated = True
-    return {
-        "allowed": True,
-        "securityProfile": profile,
-        "registrationStatus": status,
-        "authenticated": authenticated,
-    }
+    return AdmissionDecision(
+        allowed=True,
+        security_profile=profile,
+        registration_status=status,
+        authenticated=authenticated,
+        known=row is not None,
+    )
 
 
 async def _key_proven(ctx: Ctx, row: Any, password: str, matched: str | None) -> None:
@@ -179,8 +221,8 @@ async def _key_proven(ctx: Ctx, row: Any, password: str, matched: str | None) ->
         )
 
 
-@router.rpc("authorize_connections", callers={"gateway"})
-async def authorize_connections(params: AuthorizeConnections, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.authorize_connections, callers={"gateway"})
+async def authorize_connections(params: AuthorizeConnections, ctx: Ctx) -> AdmissionDecisions:
     """The handshakes a gateway holds open at once (a reconnect storm): one read for all of
     them, a decision each, in order (`decisions`)."""
     handshakes = params.handshakes
@@ -192,15 +234,24 @@ async def authorize_connections(params: AuthorizeConnections, ctx: Ctx) -> dict[
     checks = await asyncio.gather(
         *(_check_key(h, r, ctx.settings) for h, r in zip(handshakes, found, strict=True))
     )
-    return {
-        "decisions": [
+    return AdmissionDecisions(
+        decisions=[
             await _admit(ctx, h, r, c) for h, r, c in zip(handshakes, found, checks, strict=True)
         ]
-    }
+    )
 
 
-@router.rpc("approve_charge_point", callers={"command-api"})
-async def approve_charge_point(params: OfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.known_charge_points, callers={"gateway"})
+async def known_charge_points(params: ChargePointIds, ctx: Ctx) -> KnownChargePoints:
+    """Which of these ids are charge points we know: a gateway records the refused handshakes
+    of those in their message log, never of made-up ids."""
+    c = charge_points.c
+    rows = await ctx.session.execute(select(c.id).where(c.id.in_(sorted(set(params.ids)))))
+    return KnownChargePoints(known=sorted(row.id for row in rows))
+
+
+@router.rpc(RegistryRpc.approve_charge_point, callers={"command-api"})
+async def approve_charge_point(params: OfChargePoint, ctx: Ctx) -> Approval:
     """An admin accepts a Pending (or Rejected) CP; its next BootNotification is Accepted."""
     cp_id = params.id
     result = await ctx.session.execute(
@@ -212,11 +263,11 @@ async def approve_charge_point(params: OfChargePoint, ctx: Ctx) -> dict[str, Any
     row = result.first()
     if row is None:
         raise RpcError("not_found", f"charge point {cp_id!r} was never seen")
-    return {"id": cp_id, "registrationStatus": "Accepted", "online": row.online}
+    return Approval(id=cp_id, registration_status="Accepted", online=row.online)
 
 
-@router.rpc("security_events", callers={"command-api"})
-async def list_security_events(params: PageOfChargePoint, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.security_events, callers={"command-api"})
+async def list_security_events(params: PageOfChargePoint, ctx: Ctx) -> Page[res.SecurityEvent]:
     """A CP's security events, newest first."""
     e = security_events.c
     return await charge_point_page(
@@ -224,17 +275,13 @@ async def list_security_events(params: PageOfChargePoint, ctx: Ctx) -> dict[str,
         security_events,
         params,
         [e.timestamp.desc(), e.id.desc()],
-        lambda r: {
-            "type": r.type,
-            "timestamp": format_datetime(r.timestamp),
-            "source": r.source,
-            **({"techInfo": r.tech_info} if r.tech_info else {}),
-        },
+        lambda row: _security_event(row, res.SecurityEvent),
+        Page[res.SecurityEvent],
     )
 
 
-@router.rpc("recent_security_events", callers={"command-api"})
-async def recent_security_events(params: Paged, ctx: Ctx) -> dict[str, Any]:
+@router.rpc(RegistryRpc.recent_security_events, callers={"command-api"})
+async def recent_security_events(params: Paged, ctx: Ctx) -> Page[NetworkSecurityEvent]:
     """The network's security events, newest first (the overview's "needs attention")."""
     e = security_events.c
     total = await ctx.session.scalar(select(func.count()).select_from(security_events))
@@ -244,18 +291,28 @@ async def recent_security_events(params: Paged, ctx: Ctx) -> dict[str, Any]:
         .limit(params.limit)
         .offset(params.offset)
     )
-    return {
-        "items": [
-            {
-                "chargePointId": r.charge_point_id,
-                "type": r.type,
-                "timestamp": format_datetime(r.timestamp),
-                "source": r.source,
-                **({"techInfo": r.tech_info} if r.tech_info else {}),
-            }
+    return Page[NetworkSecurityEvent](
+        items=[
+            _security_event(r, NetworkSecurityEvent, charge_point_id=r.charge_point_id)
             for r in rows
         ],
-        "total": int(total or 0),
-        "limit": params.limit,
-        "offset": params.offset,
-    }
+        total=int(total or 0),
+        limit=params.limit,
+        offset=params.offset,
+    )
+
+
+E = TypeVar("E", bound=res.SecurityEvent)
+
+
+def _security_event(r: Any, model: type[E], **extra: str) -> E:
+    """A security event row as `model` (one CP's, or the network's with its CP id)."""
+    return model(
+        type=r.type,
+        timestamp=r.timestamp,
+        source=r.source,
+        count=r.count,
+        tech_info=r.tech_info or None,
+        address=r.address or None,
+        **extra,
+    )

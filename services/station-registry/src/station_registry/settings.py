@@ -31,6 +31,9 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     heartbeat_interval: int = Field(default=300, ge=1, description="seconds, sent in Boot")
     # Status notifications older than this many days are deleted (None: kept for ever).
     status_history_retention_days: float | None = Field(default=None, gt=0)
+    # Security events (refused handshakes, what CPs report) older than this many days are
+    # deleted (None: kept for ever).
+    security_events_retention_days: float | None = Field(default=None, gt=0)
     retention_interval: float = Field(default=3600.0, gt=0, description="seconds between prunes")
     # Secure by default: unknown ids are refused at the handshake (404) and every CP must
     # authenticate (profile 1 or above). `make up`, compose and the tests relax both for

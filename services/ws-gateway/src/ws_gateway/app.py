@@ -90,6 +90,7 @@ async def main(settings: Settings | None = None) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tls.reload)
     beat = asyncio.create_task(gateway.beat(), name="gateway-beat")
     seen = asyncio.create_task(gateway.seen.run(settings.seen_flush_seconds), name="seen-flush")
+    refusals = asyncio.create_task(gateway.handshakes.refusals.run(), name="refusals-flush")
     watcher = (
         asyncio.create_task(tls.watch(settings.tls_reload_interval), name="tls-watch")
         if tls is not None and settings.tls_reload_interval > 0
@@ -97,7 +98,7 @@ async def main(settings: Settings | None = None) -> None:
     )
     await wait_for_stop_signal()
     await gateway.drain()  # ends with a last flush of the last-seen times
-    for task in (beat, seen, watcher):
+    for task in (beat, seen, refusals, watcher):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,15 +8,17 @@ import binascii
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import ValidationError
+from cachetools import TTLCache
 
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
-from csms_shared.contracts import problems
-from csms_shared.contracts.rpc import AdmissionDecision, AdmissionDecisions
-
-REGISTRY = "station-registry"
+from csms_shared.contracts.rpc import (
+    AdmissionDecision,
+    AuthorizeConnections,
+    ChargePointIds,
+    Handshake,
+    RegistryRpc,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class Decision:
     registration_status: str = "Accepted"
     # The CP proved its identity (its key or its client certificate), as profiles 1-3 ask.
     authenticated: bool = False
+    # The id is a charge point the registry knows.
+    known: bool = False
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -47,7 +51,7 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 # Handshakes one admission request asks about, at most (the registry takes up to 500).
 ADMISSION_BATCH = 200
 
-_Asked = tuple[dict[str, Any], tuple[str, str | None, bool, str | None], "asyncio.Future[Decision]"]
+_Asked = tuple[Handshake, tuple[str, str | None, bool, str | None], "asyncio.Future[Decision]"]
 
 
 class HandshakeAuthorizer:
@@ -66,25 +70,37 @@ class HandshakeAuthorizer:
         self._timeout = timeout
         self._in_flight = in_flight
         self._cache: dict[tuple[str, str | None, bool, str | None], tuple[float, Decision]] = {}
+        # Ids the registry said it knows, lately: a refusal before the registry is asked (a
+        # wrong subprotocol, a throttle) is recorded for a real CP, never for a made-up id.
+        self._known: TTLCache[str, bool] = TTLCache(200_000, ttl=3600)
+        self._unknown: TTLCache[str, bool] = TTLCache(100_000, ttl=60)
         self._waiting: list[_Asked] = []
         self._out = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def decide(
-        self, cp_id: str, password: str | None, tls: bool, client_cn: str | None
+        self,
+        cp_id: str,
+        password: str | None,
+        tls: bool,
+        client_cn: str | None,
+        address: str | None = None,
     ) -> Decision:
-        """The registry's decision (RpcError or RpcUnavailable when it cannot be asked)."""
+        """The registry's decision (RpcError or RpcUnavailable when it cannot be asked);
+        `address`, the client's, lets it record a refusal once per address a minute."""
         # The cache key holds a digest of the password, never the password.
         digest = hashlib.sha256(password.encode()).hexdigest() if password is not None else None
         key = (cp_id, digest, tls, client_cn)
         cached = self._cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        params: dict[str, Any] = {"id": cp_id, "tls": tls}
-        if password is not None:
-            params["password"] = password
-        if client_cn is not None:
-            params["clientCertCn"] = client_cn
+        params = Handshake(
+            id=cp_id,
+            tls=tls,
+            password=password,
+            client_cert_cn=client_cn,
+            address=address[:64] if address is not None else None,
+        )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Decision] = loop.create_future()
         self._waiting.append((params, key, future))
@@ -95,6 +111,12 @@ class HandshakeAuthorizer:
             return await asyncio.wait_for(future, self._timeout)
         except TimeoutError:
             raise RpcUnavailable("timeout", f"no admission within {self._timeout:g} s") from None
+
+    @property
+    def queued(self) -> int:
+        """Handshakes not yet asked about: they leave together when a request to the registry
+        comes back (or at once when fewer than `in_flight` are out)."""
+        return len(self._waiting)
 
     def _send(self) -> None:
         while self._waiting and self._out < self._in_flight:
@@ -128,7 +150,10 @@ class HandshakeAuthorizer:
                     security_profile=answer.security_profile,
                     registration_status=answer.registration_status,
                     authenticated=answer.authenticated,
+                    known=answer.known,
                 )
+                if decision.known:
+                    self._known[key[0]] = True
                 if decision.allowed and self._ttl > 0:
                     if len(self._cache) > 100_000:
                         self._cache.clear()
@@ -139,18 +164,38 @@ class HandshakeAuthorizer:
             self._out -= 1
             self._send()
 
-    async def _answers(self, handshakes: list[dict[str, Any]]) -> list[AdmissionDecision]:
+    async def _answers(self, handshakes: list[Handshake]) -> list[AdmissionDecision]:
         """The registry's answer to each handshake, in order (raises RpcError)."""
         result = await self._rpc.call(
-            REGISTRY, "authorize_connections", {"handshakes": handshakes}, self._timeout
+            RegistryRpc.authorize_connections,
+            AuthorizeConnections(handshakes=handshakes),
+            self._timeout,
         )
-        try:
-            decisions = AdmissionDecisions.model_validate(result).decisions
-        except ValidationError as exc:
-            raise RpcError("invalid", f"authorize_connections answered {problems(exc)}") from None
-        if len(decisions) != len(handshakes):
+        if len(result.decisions) != len(handshakes):
             raise RpcError("invalid", "authorize_connections answered no decision per handshake")
-        return decisions
+        return result.decisions
+
+    def knows(self, cp_id: str) -> bool:
+        """Whether the registry said lately that it knows this id."""
+        return cp_id in self._known
+
+    async def look_up(self, cp_id: str) -> bool:
+        """Whether the registry knows this id, asked unless it said so lately (a no is kept a
+        minute: a stranger repeating a made-up id asks once a minute); False if it cannot
+        answer."""
+        if cp_id in self._known:
+            return True
+        if cp_id in self._unknown:
+            return False
+        try:
+            result = await self._rpc.call(
+                RegistryRpc.known_charge_points, ChargePointIds(ids=[cp_id]), self._timeout
+            )
+        except (RpcError, RpcUnavailable):
+            return False
+        known = cp_id in result.known
+        (self._known if known else self._unknown)[cp_id] = True
+        return known
 
     def clear(self) -> None:
         """Forget every cached decision (events that would have invalidated some may be lost)."""

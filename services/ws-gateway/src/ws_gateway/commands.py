@@ -20,9 +20,11 @@ from websockets.exceptions import ConnectionClosed
 from csms_shared.log_context import bound
 from csms_shared.ocpp.errors import OcppError
 from csms_shared.ocpp.framing import Call, CallError, CallResult, validate_payload
+from csms_shared.ocpp.redaction import carried_secrets, redact_echo
 from csms_shared.ocpp.v16.actions import ACTIONS
 from csms_shared.tracing import extract, trace_id, tracer
 
+from .boot_gate import BootGate
 from .bus import GatewayBus
 from .message_log import MessageLog
 
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMANDS_OUT = Counter("csms_gateway_commands_total", "CS->CP commands", ["action", "outcome"])
+HELD_FOR_BOOT = Counter(
+    "csms_gateway_commands_held_for_boot_total",
+    "CS->CP commands that waited for the answer to their connection's BootNotification",
+)
 
 
 @dataclass(slots=True)
@@ -41,6 +47,9 @@ class PendingCommand:
     message_id: str
     action: str
     future: asyncio.Future[CallResult | CallError]
+    # The secrets the CALL carries (a secret key's value, URL passwords): the CP may echo
+    # them in a CALLERROR, which is then logged and reported redacted.
+    carried: list[str]
 
 
 class Commands:
@@ -49,6 +58,7 @@ class Commands:
     Made for a connection when its first command arrives; an idle connection has none."""
 
     __slots__ = (
+        "_boot",
         "_bus",
         "_connection_id",
         "_cp_id",
@@ -68,8 +78,10 @@ class Commands:
         message_log: MessageLog,
         cp_id: str,
         connection_id: str,
+        boot: BootGate,
     ) -> None:
         self._ws = ws
+        self._boot = boot
         self._log = message_log
         self._cp_id = cp_id
         self._connection_id = connection_id
@@ -141,16 +153,28 @@ class Commands:
         spec = ACTIONS.get(action)
         if spec is None:
             return {"status": "rejected", "reason": f"unknown action {action!r}"}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self._boot.pending:
+            # Not before the CP holds its BootNotification's answer (boot_gate.py); the wait
+            # counts against the command's own timeout.
+            HELD_FOR_BOOT.inc()
+            try:
+                await asyncio.wait_for(self._boot.wait(), timeout)
+            except TimeoutError:
+                COMMANDS_OUT.labels(action, "timeout").inc()
+                return {"status": "timeout"}
         message_id = (message.correlation_id or uuid.uuid4().hex)[:36]
-        future: asyncio.Future[CallResult | CallError] = asyncio.get_running_loop().create_future()
-        self.pending = PendingCommand(message_id, action, future)
-        sent_at = asyncio.get_running_loop().time()
+        future: asyncio.Future[CallResult | CallError] = loop.create_future()
+        carried = carried_secrets(action, payload, self._log.secrets)
+        self.pending = PendingCommand(message_id, action, future, carried)
+        sent_at = loop.time()
         try:
             call = Call(message_id, action, payload)
             data = call.to_json()
-            self._log.frame_out(self._cp_id, self._connection_id, call, len(data), action)
+            self._log.frame_out(self._cp_id, self._connection_id, call, data, action)
             await self._ws.send(data, text=True)
-            answer = await asyncio.wait_for(future, timeout)
+            answer = await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
         except TimeoutError:
             COMMANDS_OUT.labels(action, "timeout").inc()
             return {"status": "timeout"}
@@ -159,14 +183,14 @@ class Commands:
             return {"status": "disconnected"}
         finally:
             self.pending = None
-        latency_ms = round((asyncio.get_running_loop().time() - sent_at) * 1000, 3)
+        latency_ms = round((loop.time() - sent_at) * 1000, 3)
         if isinstance(answer, CallError):
             COMMANDS_OUT.labels(action, "error").inc()
             return {
                 "status": "error",
                 "errorCode": str(answer.error_code),
-                "errorDescription": answer.error_description,
-                "errorDetails": answer.error_details,
+                "errorDescription": redact_echo(answer.error_description, carried),
+                "errorDetails": redact_echo(answer.error_details, carried),
                 "latencyMs": latency_ms,
             }
         try:

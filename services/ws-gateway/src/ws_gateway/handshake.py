@@ -7,6 +7,7 @@ import logging
 import math
 import random
 import weakref
+from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import unquote
 
@@ -14,13 +15,13 @@ from prometheus_client import Counter
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from csms_shared.bus.message_log import RecordKind
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_CHARS, is_charge_point_id
 
 from .auth import Decision, HandshakeAuthorizer, basic_credentials
 from .limits import AddressLimiter
 from .message_log import MessageLog
+from .refusals import Refusals
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,12 @@ class Handshakes:
         *,
         tls: bool,
         message_log: MessageLog | None = None,
+        holds: Callable[[str], bool] = lambda cp_id: False,
     ) -> None:
         self._tls = tls
-        self._log = message_log
+        self.refusals = Refusals(message_log, settings.refusal_record_seconds)
+        # Whether this gateway holds a connection of that id now.
+        self._holds = holds
         self.authorizer = HandshakeAuthorizer(
             rpc, settings.auth_cache_seconds, timeout=settings.admission_timeout
         )
@@ -94,58 +98,74 @@ class Handshakes:
     async def process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        """Decide the handshake. Every refusal at `/ocpp/...` is logged; one of a well-formed
-        CP id also goes to its message log (the reason and status only: never the request's
-        headers, which hold its credentials)."""
-        response = await self._decide(connection, request)
+        """Decide the handshake. Every refusal is counted and logged (at most a line a second
+        per address); one of a charge point the central system knows also goes to its message
+        log, at most once per (CP, address) a minute with a count (the reason and status only:
+        never the request's headers, which hold its credentials)."""
+        address = self._client_address(connection, request)
+        cp_id = cp_id_of(request.path.split("?", 1)[0])
+        known = False
+        response: Response | None
+        # The address's budget before anything else: no refusal of any kind is recorded for an
+        # address past it but that one.
+        if not self._handshakes.allow(address):
+            HANDSHAKES.labels("throttled").inc()
+            response = _later(
+                connection,
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "Too many handshakes from this address",
+                self._address_spread,
+            )
+        else:
+            response, known = await self._decide(connection, request, address)
         if response is None:
             return None
-        cp_id = cp_id_of(request.path.split("?", 1)[0])
-        if cp_id is None:
-            return response
-        reason = response.body.decode("utf-8", "replace").strip()
-        address = self._client_address(connection, request)
-        log.log(
-            logging.WARNING if response.status_code >= 500 else logging.INFO,
-            "handshake of %r from %s refused: %d %s%s",
-            cp_id[:64],
+        if cp_id is not None and not is_charge_point_id(cp_id):
+            cp_id = None
+        if cp_id is not None and not known:
+            # Refused before the registry was asked: known if it let this id in lately, or this
+            # gateway holds it now (a stranger at a connected CP's id). A CP that speaks no
+            # OCPP 1.6 or no WebSocket (400, 426) is looked up: that is a misconfigured CP an
+            # operator wants to see. Overload refusals (429, 503) ask nothing more of anyone.
+            known = self.authorizer.knows(cp_id) or self._holds(cp_id)
+            if not known and response.status_code in (400, 426):
+                known = await self.authorizer.look_up(cp_id)
+        self.refusals.refused(
+            cp_id,
+            known,
             address,
             response.status_code,
-            reason,
-            f" (Retry-After {response.headers['Retry-After']} s)"
-            if "Retry-After" in response.headers
-            else "",
+            response.body.decode("utf-8", "replace").strip(),
+            response.headers.get("Retry-After"),
         )
-        if self._log is not None and is_charge_point_id(cp_id):
-            self._log.event(
-                cp_id,
-                RecordKind.REFUSED,
-                {
-                    "status": response.status_code,
-                    "reason": reason,
-                    "address": address,
-                    "gateway": self._log.gateway,
-                },
-            )
         return response
 
-    async def _decide(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _decide(
+        self, connection: ServerConnection, request: Request, address: str
+    ) -> tuple[Response | None, bool]:
+        """The refusal (None to let it open) and whether the registry said it knows the id."""
         path = request.path.split("?", 1)[0]
         if "upgrade" not in request.headers.get("Connection", "").lower():
             # Plain HTTP: nothing here but WebSocket upgrades (probes live on the internal port).
             if cp_id_of(path) is None:
-                return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
+                return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n"), False
             refusal = connection.respond(
                 HTTPStatus.UPGRADE_REQUIRED, "Charge points connect with a WebSocket upgrade\n"
             )
             refusal.headers["Upgrade"] = "websocket"  # RFC 9110 15.5.22: 426 names the protocol
-            return refusal
+            return refusal, False
         cp_id = cp_id_of(path)
         if cp_id is None:
-            return connection.respond(HTTPStatus.NOT_FOUND, "Charge points connect at /ocpp/{id}\n")
+            return (
+                connection.respond(HTTPStatus.NOT_FOUND, "Charge points connect at /ocpp/{id}\n"),
+                False,
+            )
         if not is_charge_point_id(cp_id):
-            return connection.respond(
-                HTTPStatus.BAD_REQUEST, f"Charge point id must be {CHARGE_POINT_ID_CHARS}\n"
+            return (
+                connection.respond(
+                    HTTPStatus.BAD_REQUEST, f"Charge point id must be {CHARGE_POINT_ID_CHARS}\n"
+                ),
+                False,
             )
         offered = [
             p.strip()
@@ -153,45 +173,45 @@ class Handshakes:
             for p in value.split(",")
         ]
         if SUBPROTOCOL not in offered:
-            return connection.respond(
-                HTTPStatus.BAD_REQUEST,
-                f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL}; offered: {offered or 'none'}\n",
-            )
-        address = self._client_address(connection, request)
-        if not self._handshakes.allow(address):
-            HANDSHAKES.labels("throttled").inc()
-            return _later(
-                connection,
-                HTTPStatus.TOO_MANY_REQUESTS,
-                "Too many handshakes from this address",
-                self._address_spread,
+            # What the client offered is not repeated: it is the client's text, not ours.
+            return (
+                connection.respond(
+                    HTTPStatus.BAD_REQUEST, f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL}\n"
+                ),
+                False,
             )
         pair = f"{cp_id} {address}"
         if self._failures.exhausted(pair):
             HANDSHAKES.labels("throttled").inc()
-            return _later(
-                connection,
-                HTTPStatus.TOO_MANY_REQUESTS,
-                "Too many failed or unauthenticated handshakes for this charge point id",
-                self._failure_spread,
+            return (
+                _later(
+                    connection,
+                    HTTPStatus.TOO_MANY_REQUESTS,
+                    "Too many failed or unauthenticated handshakes for this charge point id",
+                    self._failure_spread,
+                ),
+                False,
             )
         if self._pending >= self._max_pending:
             HANDSHAKES.labels("overloaded").inc()
-            return _later(
-                connection,
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                "Too many charge points are connecting at once",
-                RETRY_SPREAD_SECONDS,
+            return (
+                _later(
+                    connection,
+                    HTTPStatus.SERVICE_UNAVAILABLE,
+                    "Too many charge points are connecting at once",
+                    RETRY_SPREAD_SECONDS,
+                ),
+                False,
             )
         self._pending += 1
         try:
-            response = await self._admit(connection, request, cp_id)
+            response, known = await self._admit(connection, request, cp_id, address)
         finally:
             self._pending -= 1
         decision = self._admitted.get(connection)
         if decision is None or not decision.authenticated:
             self._failures.allow(pair)  # spends a token
-        return response
+        return response, known
 
     def _client_address(self, connection: ServerConnection, request: Request) -> str:
         """The CP's address: the peer, or what a trusted proxy says in X-Forwarded-For."""
@@ -211,35 +231,40 @@ class Handshakes:
         return peer
 
     async def _admit(
-        self, connection: ServerConnection, request: Request, cp_id: str
-    ) -> Response | None:
+        self, connection: ServerConnection, request: Request, cp_id: str, address: str
+    ) -> tuple[Response | None, bool]:
         credentials = basic_credentials(request.headers.get("Authorization"))
         if credentials is not None and credentials[0] != cp_id:
             HANDSHAKES.labels("unauthorized").inc()
-            return _unauthorized(connection, "The Basic auth username must be the CP id")
+            return _unauthorized(connection, "The Basic auth username must be the CP id"), False
         try:
             decision = await self.authorizer.decide(
                 cp_id,
                 credentials[1] if credentials else None,
                 tls=self._tls,
                 client_cn=_client_cn(connection),
+                address=address,
             )
         except (RpcError, RpcUnavailable) as exc:
             HANDSHAKES.labels("unavailable").inc()
-            return _later(
-                connection,
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                f"The central system cannot admit CPs right now ({exc})",
-                RETRY_SPREAD_SECONDS,
+            return (
+                _later(
+                    connection,
+                    HTTPStatus.SERVICE_UNAVAILABLE,
+                    f"The central system cannot admit CPs right now ({exc})",
+                    RETRY_SPREAD_SECONDS,
+                ),
+                False,
             )
         if not decision.allowed:
             HANDSHAKES.labels("refused").inc()
             if decision.status == HTTPStatus.UNAUTHORIZED:
-                return _unauthorized(connection, decision.reason)
-            return connection.respond(HTTPStatus(decision.status), decision.reason + "\n")
+                return _unauthorized(connection, decision.reason), decision.known
+            refusal = connection.respond(HTTPStatus(decision.status), decision.reason + "\n")
+            return refusal, decision.known
         HANDSHAKES.labels("admitted").inc()
         self._admitted[connection] = decision
-        return None
+        return None, decision.known
 
 
 def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:

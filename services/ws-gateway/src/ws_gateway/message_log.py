@@ -33,8 +33,16 @@ from csms_shared.bus.publish import publish
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
 from csms_shared.bus.topology import EVENTS, MESSAGE_LOG, gateway_queue
 from csms_shared.contracts.events import MessageLogLevelChanged
+from csms_shared.contracts.rpc import MessageLogRpc, NoParams
 from csms_shared.ocpp.framing import Call, CallError, CallResult
-from csms_shared.ocpp.redaction import REDACTED, redact_request, redact_response, secret_keys
+from csms_shared.ocpp.redaction import (
+    REDACTED,
+    redact_echo,
+    redact_request,
+    redact_response,
+    redact_url_passwords,
+    secret_keys,
+)
 
 from .settings import Settings
 
@@ -63,7 +71,7 @@ class MessageLog:
         self.gateway = gateway
         self.default_level = settings.message_log_level
         self.overrides: dict[str, MessageLogLevel] = {}
-        self._secrets = secret_keys(settings.secret_configuration_keys)
+        self.secrets = secret_keys(settings.secret_configuration_keys)
         self._raw_max = settings.message_log_raw_max_bytes
         self._capacity = settings.message_log_buffer
         self._bundle_max = settings.message_log_bundle_max
@@ -88,11 +96,9 @@ class MessageLog:
     async def _load_overrides(self) -> None:
         assert self._rpc is not None
         try:
-            result = await self._rpc.call(WRITER, "levels.list", {}, timeout=5.0)
-            self.overrides = {
-                str(cp): MessageLogLevel(level) for cp, level in dict(result["levels"]).items()
-            }
-        except (RpcError, RpcUnavailable, KeyError, TypeError, ValueError) as exc:
+            result = await self._rpc.call(MessageLogRpc.levels_list, NoParams(), timeout=5.0)
+            self.overrides = dict(result.levels)
+        except (RpcError, RpcUnavailable) as exc:
             log.warning("message log levels not loaded (%s); default %s", exc, self.default_level)
 
     async def _refresh_overrides(self) -> None:
@@ -147,24 +153,32 @@ class MessageLog:
         self._dropped.clear()
 
     def frame_in(
-        self, cp_id: str, connection_id: str, frame: Frame, size: int, action: str | None
+        self,
+        cp_id: str,
+        connection_id: str,
+        frame: Frame,
+        data: str | bytes,
+        action: str | None,
+        carried: list[str] | None = None,
     ) -> None:
-        """A frame the CP sent; `action` names the CALL a CALLRESULT/CALLERROR answers."""
+        """A frame the CP sent (its text `data`); `action` names the CALL a CALLRESULT or
+        CALLERROR answers, `carried` the secrets that CALL carried (redacted if echoed)."""
         if isinstance(frame, Call):
             action = frame.action
         if not wanted(self.overrides.get(cp_id, self.default_level), action):
             return
-        self._add(self._frame(cp_id, connection_id, "in", frame, size, action))
+        self._add(self._frame(cp_id, connection_id, "in", frame, data, action, carried))
 
     def frame_out(
-        self, cp_id: str, connection_id: str, frame: Frame, size: int, action: str | None
+        self, cp_id: str, connection_id: str, frame: Frame, data: str | bytes, action: str | None
     ) -> None:
-        """A frame the gateway sent the CP: its answers and the commands it relays."""
+        """A frame the gateway sent the CP (its text `data`): its answers and the commands it
+        relays."""
         if isinstance(frame, Call):
             action = frame.action
         if not wanted(self.overrides.get(cp_id, self.default_level), action):
             return
-        self._add(self._frame(cp_id, connection_id, "out", frame, size, action))
+        self._add(self._frame(cp_id, connection_id, "out", frame, data, action, None))
 
     def _frame(
         self,
@@ -172,17 +186,23 @@ class MessageLog:
         connection_id: str,
         direction: str,
         frame: Frame,
-        size: int,
+        data: str | bytes,
         action: str | None,
+        carried: list[str] | None,
     ) -> Record:
         payload: Any
+        # Only a frame whose text holds a URL can hold a URL's password: most frames are not
+        # walked at all.
+        urls = (b"://" in data) if isinstance(data, bytes) else ("://" in data)
         if isinstance(frame, Call):
-            mt, payload = 2, redact_request(frame.action, frame.payload, self._secrets)
+            mt, payload = 2, redact_request(frame.action, frame.payload, self.secrets, urls=urls)
         elif isinstance(frame, CallResult):
             # Only a GetConfiguration answer lists configuration values.
-            mt, payload = 3, redact_response(frame.payload, self._secrets)
+            mt, payload = 3, redact_response(frame.payload, self.secrets, urls=urls)
         else:
             mt, payload = 4, [str(frame.error_code), frame.error_description, frame.error_details]
+            if carried or urls:
+                payload = redact_echo(payload, carried or [])
         return (
             cp_id,
             time.time(),
@@ -193,20 +213,22 @@ class MessageLog:
             action,
             payload,
             None,
-            size,
+            len(data),
             connection_id,
         )
 
     def malformed(self, cp_id: str, connection_id: str, data: str | bytes) -> None:
-        """A frame that is not OCPP-J, as its text (truncated; hidden if it names a secret)."""
+        """A frame that is not OCPP-J, as its text (truncated; hidden if it names a secret,
+        URL passwords redacted)."""
         if not wanted(self.overrides.get(cp_id, self.default_level), None):
             return
         raw = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         folded = raw.casefold()
-        if any(key in folded for key in self._secrets):
+        if any(key in folded for key in self.secrets):
             text = f"{REDACTED}: the frame names a secret configuration key"
         else:
-            text = raw[: self._raw_max]
+            # Redacted before it is cut: a cut through a URL could hide its "@".
+            text = redact_url_passwords(raw)[: self._raw_max]
         self._add(
             (
                 cp_id,

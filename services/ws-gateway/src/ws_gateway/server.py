@@ -64,7 +64,11 @@ class Gateway:
         self._ssl = ssl_context
         self.message_log = MessageLog(settings, bus.instance_id)
         self.handshakes = Handshakes(
-            settings, bus.rpc, tls=ssl_context is not None, message_log=self.message_log
+            settings,
+            bus.rpc,
+            tls=ssl_context is not None,
+            message_log=self.message_log,
+            holds=self.sessions.__contains__,
         )
         # Events missed while the broker connection was down may have invalidated decisions.
         bus.on_reconnect = self._on_reconnect

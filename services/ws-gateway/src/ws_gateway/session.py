@@ -37,6 +37,7 @@ from csms_shared.ocpp.framing import (
 )
 from csms_shared.ocpp.v16.actions import ACTIONS, CP_TO_CS_ACTIONS
 
+from .boot_gate import BootGate
 from .bus import GatewayBus, Overloaded, Unroutable
 from .commands import Commands
 from .limits import TokenBucket
@@ -102,6 +103,7 @@ class ChargePointSession:
     """
 
     __slots__ = (
+        "_boot",
         "_bucket",
         "_bus",
         "_call_task",
@@ -140,11 +142,18 @@ class ChargePointSession:
         self._calls: list[tuple[Call, datetime, float]] = []
         self._call_task: asyncio.Task[None] | None = None
         self._commands: Commands | None = None  # made at the first command
+        # Commands wait while a BootNotification awaits its answer (boot_gate.py).
+        self._boot = BootGate()
         self.registration_status = registration_status
         self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._strikes = 0
         # A session made without the gateway's log records into one that is never sent.
         self._log = message_log or MessageLog(settings, "")
+
+    @property
+    def idle(self) -> bool:
+        """No task of its own: no CALL being forwarded, no command queued or in flight."""
+        return self._call_task is None and (self._commands is None or self._commands.idle)
 
     async def run(self) -> None:
         """Serve the connection until it closes."""
@@ -158,6 +167,7 @@ class ChargePointSession:
                 self._call_task.cancel()
                 await asyncio.gather(self._call_task, return_exceptions=True)
             self._calls.clear()
+            self._boot.release()
             if self._commands is not None:
                 await self._commands.close()
 
@@ -170,7 +180,7 @@ class ChargePointSession:
     async def _send_frame(self, frame: CallResult | CallError, action: str | None) -> None:
         """Send an answer to the CP, and log it."""
         data = frame.to_json()
-        self._log.frame_out(self.cp_id, self.connection_id, frame, len(data), action)
+        self._log.frame_out(self.cp_id, self.connection_id, frame, data, action)
         await self._send(data)
 
     async def _on_frame(self, data: str | bytes) -> None:
@@ -185,10 +195,14 @@ class ChargePointSession:
             return
         if isinstance(frame, Call):
             _FRAME_CALL.inc()
-            self._log.frame_in(self.cp_id, self.connection_id, frame, len(data), None)
+            self._log.frame_in(self.cp_id, self.connection_id, frame, data, None)
             if not self._bucket.take():
                 await self._throttle(frame)
                 return
+            if frame.action == "BootNotification" and (
+                self._call_task is None or len(self._calls) < self._settings.max_queued_calls
+            ):
+                self._boot.received()  # answered in _respond, whichever way it goes
             if self._call_task is None:
                 # Nothing queued before it: answer it here if the gateway can (no task at all).
                 try:
@@ -211,8 +225,15 @@ class ChargePointSession:
             return
         (_FRAME_RESULT if isinstance(frame, CallResult) else _FRAME_ERROR).inc()
         pending = self._commands.pending if self._commands is not None else None
-        answered = pending.action if pending and pending.message_id == frame.message_id else None
-        self._log.frame_in(self.cp_id, self.connection_id, frame, len(data), answered)
+        ours = pending is not None and pending.message_id == frame.message_id
+        self._log.frame_in(
+            self.cp_id,
+            self.connection_id,
+            frame,
+            data,
+            pending.action if pending is not None and ours else None,
+            pending.carried if pending is not None and ours else None,
+        )
         if self._commands is None or not self._commands.answer(frame):
             log.info("%s: dropped an answer to no pending call (%s)", self.cp_id, frame.message_id)
 
@@ -264,7 +285,11 @@ class ChargePointSession:
         else:
             answer = CallError.from_exception(call.message_id, error)
             outcome = str(error.code)
-        await self._send_frame(answer, call.action)
+        try:
+            await self._send_frame(answer, call.action)
+        finally:
+            if call.action == "BootNotification":
+                self._boot.answered()
         counter, latency = _call_metrics(call.action, outcome)
         counter.inc()
         latency.observe(time.monotonic() - started)
@@ -344,6 +369,7 @@ class ChargePointSession:
                 self._log,
                 self.cp_id,
                 self.connection_id,
+                self._boot,
             )
         elif len(self._commands) >= self._settings.max_queued_commands:
             return False

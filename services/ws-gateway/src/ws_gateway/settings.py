@@ -96,6 +96,9 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     handshakes_per_address_per_second: float = Field(default=50.0, gt=0)
     handshake_burst_per_address: int = Field(default=200, ge=1)
     # A CP id reconnecting in a tight loop (two devices with one id, a boot loop) is slowed down.
+    # A known CP's refused handshakes go to its message log at most once per address in this
+    # many seconds, the record counting the refusals it stands for.
+    refusal_record_seconds: float = Field(default=60.0, gt=0)
     handshakes_per_charge_point_per_second: float = Field(default=1.0, gt=0)
     handshake_burst_per_charge_point: int = Field(default=10, ge=1)
     # The OCPP message log (message_log.py): the level of CPs without an admin's override, the

@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from yarl import URL
 
@@ -80,6 +80,10 @@ def _service(
     )
 
 
+# The registry's presence sweep asks whether a gateway's queue `gateway.<id>` still exists with
+# a passive queue.declare, which RabbitMQ (3.x and 4.x, rabbit_channel) checks against no
+# permission: 405 RESOURCE_LOCKED while the gateway's connection holds it, 404 once it is gone.
+# So the registry needs no grant on `gateway.*` (tests/integration/test_broker_users.py).
 GRANTS: dict[str, Grant] = {
     GATEWAY: Grant(
         configure=_one_of(*_DECLARED, r"gateway\..+", SERVER_NAMED),
@@ -155,6 +159,39 @@ GRANTS: dict[str, Grant] = {
 }
 
 
+# What a back office's own broker user may do through command-api (`API_BACK_OFFICES`): a
+# viewer reads events only; an operator and an admin also send commands, held to that role.
+BACK_OFFICE_ROLES = ("viewer", "operator", "admin")
+_BACK_OFFICE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def check_back_offices(back_offices: Mapping[str, str]) -> dict[str, str]:
+    """`back_offices` (broker user -> role) as a dict; ValueError naming a bad user or role."""
+    for user, role in back_offices.items():
+        if not _BACK_OFFICE_NAME.match(user):
+            raise ValueError(
+                f"back office user {user!r}: lower-case letters, digits, '.', '_' and '-'"
+            )
+        if role not in BACK_OFFICE_ROLES:
+            raise ValueError(
+                f"back office {user!r}: role {role!r} is not one of {list(BACK_OFFICE_ROLES)}"
+            )
+    return dict(back_offices)
+
+
+def back_office_grant(user: str, role: str) -> Grant:
+    """A back office's own broker user: its own `<user>.*` queues, events in, and commands out
+    unless it is a viewer."""
+    own = _name(user) + r"\..+"
+    sends = role != BACK_OFFICE_ROLES[0]
+    return Grant(
+        configure=_one_of(own),
+        write=_one_of(*([_name(COMMAND_REQUESTS.name)] if sends else []), own),
+        read=_one_of(_name(EVENTS.name), own),
+        topics={EVENTS.name: (NOTHING, ".*")},
+    )
+
+
 def user_of(url: str) -> str:
     """The broker user an AMQP URL logs in as (RabbitMQ's `guest` when it names none)."""
     return URL(url).user or "guest"
@@ -185,7 +222,50 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
     return base64.b64encode(salt + digest).decode()
 
 
-def _user(name: str, password: str, tags: list[str]) -> dict[str, Any]:
+class DefinedUser(TypedDict):
+    name: str
+    password_hash: str
+    hashing_algorithm: str
+    tags: list[str]
+
+
+class DefinedExchange(TypedDict):
+    name: str
+    vhost: str
+    type: str
+    durable: bool
+    auto_delete: bool
+    internal: bool
+    arguments: dict[str, str]
+
+
+class Permission(TypedDict):
+    user: str
+    vhost: str
+    configure: str
+    write: str
+    read: str
+
+
+class TopicPermission(TypedDict):
+    user: str
+    vhost: str
+    exchange: str
+    write: str
+    read: str
+
+
+class Definitions(TypedDict):
+    """What `rabbitmqctl import_definitions` (or a node's `load_definitions`) reads."""
+
+    vhosts: list[dict[str, str]]
+    exchanges: list[DefinedExchange]
+    users: list[DefinedUser]
+    permissions: list[Permission]
+    topic_permissions: list[TopicPermission]
+
+
+def _user(name: str, password: str, tags: list[str]) -> DefinedUser:
     return {
         "name": name,
         "password_hash": password_hash(password),
@@ -199,10 +279,17 @@ def definitions(
     users: Mapping[str, str],
     passwords: Mapping[str, str],
     admin: tuple[str, str] | None = None,
-) -> dict[str, Any]:
-    """A RabbitMQ definitions document: the vhost, a user per role, their permissions; and,
-    given `(name, password)`, an administrator for the management UI."""
-    doc: dict[str, Any] = {
+    back_offices: Mapping[str, tuple[str, str]] | None = None,
+) -> Definitions:
+    """A RabbitMQ definitions document: the vhost, a user per role, their permissions; given
+    `(name, password)`, an administrator for the management UI; and each back office's user
+    (`{user: (role, password)}`)."""
+    grants = {users[role]: GRANTS[role] for role in users}
+    secrets = {users[role]: passwords[role] for role in users}
+    for user, (role, password) in (back_offices or {}).items():
+        grants[user] = back_office_grant(user, role)
+        secrets[user] = password
+    doc: Definitions = {
         "vhosts": [{"name": vhost}],
         # RabbitMQ 4.x refuses topic permissions on an exchange that does not exist yet.
         "exchanges": [
@@ -217,21 +304,21 @@ def definitions(
             }
             for ex in EXCHANGES
         ],
-        "users": [_user(users[role], passwords[role], []) for role in users],
+        "users": [_user(user, secrets[user], []) for user in grants],
         "permissions": [
             {
-                "user": users[role],
+                "user": user,
                 "vhost": vhost,
-                "configure": GRANTS[role].configure,
-                "write": GRANTS[role].write,
-                "read": GRANTS[role].read,
+                "configure": grant.configure,
+                "write": grant.write,
+                "read": grant.read,
             }
-            for role in users
+            for user, grant in grants.items()
         ],
         "topic_permissions": [
-            {"user": users[role], "vhost": vhost, "exchange": ex, "write": w, "read": r}
-            for role in users
-            for ex, (w, r) in GRANTS[role].topics.items()
+            {"user": user, "vhost": vhost, "exchange": ex, "write": w, "read": r}
+            for user, grant in grants.items()
+            for ex, (w, r) in grant.topics.items()
         ],
     }
     if admin is not None:

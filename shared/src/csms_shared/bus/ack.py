@@ -21,6 +21,14 @@ REQUEUE_DELAY = 0.5
 _LATENCY = LATENCY.labels("call")
 
 
+async def requeue_later(message: Any) -> None:
+    """Put a delivery that failed for a fault of ours back on its queue after REQUEUE_DELAY
+    (the queue's delivery limit dead-letters it if it keeps failing): the one policy of every
+    consumer, the runtime's and command-api's own."""
+    await asyncio.sleep(REQUEUE_DELAY)
+    await message.nack(requeue=True)
+
+
 @functools.cache
 def _handled(outcome: str) -> Any:
     """The calls' counter of one outcome (a metric's child, looked up once)."""
@@ -47,10 +55,10 @@ async def acknowledge(
         _handled("requeued" if n in failed else outcome.label).inc()
         _LATENCY.observe(elapsed)
     if failed:
-        await asyncio.sleep(REQUEUE_DELAY)
         if not is_bundle(message):
-            await message.nack(requeue=True)
+            await requeue_later(message)
             return
+        await asyncio.sleep(REQUEUE_DELAY)
         try:
             for n in failed:
                 await outbound.republish(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from aio_pika.abc import AbstractChannel
 from sqlalchemy import (
     BigInteger,
@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from ..contracts.event_base import Event
 from .client import message_properties
 from .publish import publish
 
@@ -64,28 +65,26 @@ def _insert(table: Table) -> Any:
 _STAGED = "csms.outbox.staged"
 
 
-def _stage(session: AsyncSession, table: Table, events: list[tuple[str, dict[str, Any]]]) -> None:
+def _stage(session: AsyncSession, table: Table, events: Iterable[Event]) -> None:
     sync = session.sync_session
     if sync.in_nested_transaction():
         # A SAVEPOINT rolled back would leave its events staged for the outer commit.
         raise RuntimeError("outbox events cannot be emitted inside a SAVEPOINT")
     staged: list[tuple[Table, str, bytes]] = sync.info.setdefault(_STAGED, [])
-    staged += [(table, key, orjson.dumps(body)) for key, body in events]
+    staged += [(table, e.key(), e.encode()) for e in events]
 
 
-async def emit(session: AsyncSession, table: Table, routing_key: str, body: dict[str, Any]) -> None:
+async def emit(session: AsyncSession, table: Table, event: Event) -> None:
     """Queue an event in the caller's transaction; it leaves only if that commits.
 
     The row is written when the transaction commits, with every other event it emitted, in
     one multi-row INSERT: a group of calls answered from one transaction pays one statement
     for all their events.
     """
-    _stage(session, table, [(routing_key, body)])
+    _stage(session, table, [event])
 
 
-async def emit_many(
-    session: AsyncSession, table: Table, events: list[tuple[str, dict[str, Any]]]
-) -> None:
+async def emit_many(session: AsyncSession, table: Table, events: Iterable[Event]) -> None:
     """`emit` for several events."""
     _stage(session, table, events)
 
@@ -96,7 +95,7 @@ def _write_staged(session: Session) -> None:
     staged: list[tuple[Table, str, bytes]] | None = session.info.pop(_STAGED, None)
     if not staged:
         return
-    by_table: dict[Table, list[dict[str, Any]]] = {}
+    by_table: dict[Table, list[dict[str, str | bytes]]] = {}
     for table, key, body in staged:
         by_table.setdefault(table, []).append({"routing_key": key, "body": body})
     for table, rows in by_table.items():

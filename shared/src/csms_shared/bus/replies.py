@@ -39,13 +39,6 @@ class ReplyWaiter:
         future.set_result(value)
         return True
 
-    def fail_all(self, exc: BaseException) -> None:
-        """Fail every waiter, e.g. when shutting down."""
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(exc)
-        self._pending.clear()
-
     def __len__(self) -> int:
         return len(self._pending)
 

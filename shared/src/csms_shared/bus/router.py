@@ -11,7 +11,8 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contracts.events import Event
-from ..contracts.rpc import RPC_METHODS, RpcMethod, RpcParams
+from ..contracts.rpc import RpcMethod
+from ..contracts.rpc_base import P, R
 from ..ocpp._base import OcppModel
 from ..ocpp.v16.actions import ACTIONS, Action
 from .access import ROLES, check_roles
@@ -41,14 +42,14 @@ class Context(Generic[SettingsT]):
     async def emit(self, event: Event) -> None:
         """Publish an event if, and only if, this message's transaction commits."""
         assert self.outbox is not None, "this service has no outbox table"
-        await emit(self.session, self.outbox, event.key(), event.body())
+        await emit(self.session, self.outbox, event)
         self.emitted += 1
 
     async def emit_many(self, events: list[Event]) -> None:
         """`emit` for several events in one statement."""
         assert self.outbox is not None, "this service has no outbox table"
         if events:
-            await emit_many(self.session, self.outbox, [(e.key(), e.body()) for e in events])
+            await emit_many(self.session, self.outbox, events)
             self.emitted += len(events)
 
 
@@ -99,8 +100,9 @@ class Router:
     service: str
     calls: dict[str, CallRoute] = field(default_factory=dict)
     rpcs: dict[str, RpcHandler] = field(default_factory=dict)
-    # RPC method -> the model its params are validated against before the handler runs.
-    rpc_params: dict[str, type[RpcParams]] = field(default_factory=dict)
+    # RPC method name -> the method: its params' model (validated before the handler runs)
+    # and its result's (what the handler returns).
+    rpc_methods: dict[str, RpcMethod[Any, Any]] = field(default_factory=dict)
     # RPC method -> the roles (bus/access.py) whose broker users may call it.
     rpc_callers: dict[str, frozenset[str]] = field(default_factory=dict)
     events: dict[str, EventHandler] = field(default_factory=dict)
@@ -133,23 +135,26 @@ class Router:
 
         return register
 
-    def rpc(self, method: str | RpcMethod, *, callers: Iterable[str] = ROLES) -> Callable[[F], F]:
-        """Answer the RPC `method` (its name in contracts/rpc.py's catalogue, or its spec) on
-        `<service>.rpc` to the `callers` roles only; the handler gets the params as the method's
-        model.
+    def rpc(
+        self, method: RpcMethod[P, R], *, callers: Iterable[str] = ROLES
+    ) -> Callable[[Callable[[P, Any], Awaitable[R]]], Callable[[P, Any], Awaitable[R]]]:
+        """Answer the RPC `method` (of contracts/rpc.py's catalogue) on `<service>.rpc` to the
+        `callers` roles only; the handler gets the params as the method's model and returns
+        its result's model (mypy checks both against the method).
 
         The default exchange cannot be split per queue by broker permissions, so any user of
         the vhost can reach this queue: the runtime checks each message's verified user_id.
         """
         roles = check_roles(callers)
-        spec = RPC_METHODS.get(method) if isinstance(method, str) else method
-        if spec is None or spec.service != self.service:
-            raise ValueError(f"{method} is not an RPC method of {self.service} (contracts/rpc.py)")
+        if method.service != self.service:
+            raise ValueError(f"{method.name} is not an RPC method of {self.service}")
 
-        def register(handler: F) -> F:
-            self.rpcs[spec.name] = handler
-            self.rpc_params[spec.name] = spec.params
-            self.rpc_callers[spec.name] = roles
+        def register(handler: Callable[[P, Any], Awaitable[R]]) -> Callable[[P, Any], Awaitable[R]]:
+            if method.name in self.rpcs:
+                raise ValueError(f"{method.name} already has a handler")
+            self.rpcs[method.name] = handler
+            self.rpc_methods[method.name] = method
+            self.rpc_callers[method.name] = roles
             return handler
 
         return register

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from .. import tracing
 from ..contracts import problems
-from ..contracts.rpc import RpcParams
+from ..contracts.rpc import RpcMethod, RpcParams
+from ..contracts.rpc_base import P, R
 from ..ocpp.framing import find_nul
 from .client import BusClient, message_properties
 from .topology import service_queue
@@ -53,31 +54,36 @@ def rpc_queue(service: str) -> str:
 
 
 class RpcClient:
-    """Calls `<service>.rpc` methods through a BusClient; JSON in, JSON out, silence becomes a
-    timeout."""
+    """Calls `<service>.rpc` methods through a BusClient: the params' model in, the result's
+    model out, silence becomes a timeout."""
 
     def __init__(self, bus: BusClient) -> None:
         self._bus = bus
 
-    async def call(
-        self, service: str, method: str, params: dict[str, Any] | None = None, timeout: float = 5.0
-    ) -> Any:
-        """The result of `method` on `service`; raises RpcError or RpcUnavailable. With traces
-        on, in a client span whose `traceparent` the service's handling joins."""
+    async def call(self, method: RpcMethod[P, R], params: P, timeout: float = 5.0) -> R:
+        """The result of `method`; raises RpcError (`bad_answer` for an answer that does not
+        fit the method's result) or RpcUnavailable. With traces on, in a client span whose
+        `traceparent` the service's handling joins."""
+        raw = await self.call_raw(method, method.encode_params(params), timeout)
         try:
-            body = orjson.dumps(params or {})
-        except TypeError as exc:  # e.g. an integer beyond 64 bits
-            raise RpcError("invalid", f"params cannot be sent: {exc}") from None
+            return method.decode_result(raw)
+        except ValidationError as exc:
+            raise RpcError("bad_answer", f"{method.name} answered {problems(exc)}") from None
+
+    async def call_raw(self, method: RpcMethod[Any, Any], body: bytes, timeout: float = 5.0) -> Any:
+        """The JSON result of `method` for a body of params as given, not read into the result's
+        model (tests of how a service answers params that break its model)."""
+        service, name = method.service, method.name
         if not tracing.active():
-            return await self._call(service, method, body, None, timeout)
+            return await self._call(service, name, body, None, timeout)
         with tracing.tracer.start_as_current_span(
-            f"rpc {service}.{method}",
+            f"rpc {service}.{name}",
             kind=SpanKind.CLIENT,
-            attributes={"rpc.system": "amqp", "rpc.service": service, "rpc.method": method},
+            attributes={"rpc.system": "amqp", "rpc.service": service, "rpc.method": name},
         ):
             headers: dict[str, Any] = {}
             tracing.inject(headers)
-            return await self._call(service, method, body, headers, timeout)
+            return await self._call(service, name, body, headers, timeout)
 
     async def _call(
         self,

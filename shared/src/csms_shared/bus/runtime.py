@@ -32,7 +32,7 @@ from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
 from ..settings import default_broker_users
 from .access import COMMAND_API, GATEWAY, ROLES, allowed
-from .ack import REQUEUE_DELAY, acknowledge
+from .ack import acknowledge, requeue_later
 from .coalesce import GROUP_LANES, GROUP_LINGER, GROUP_MAX, Coalescer
 from .connection import connect
 from .delivery import Delivery, Unreadable, decode_calls, is_bundle
@@ -152,12 +152,12 @@ class ServiceRuntime:
             )
             for pattern in self.router.events:
                 await queue.bind(self.exchanges[EVENTS.name], pattern)
-            await queue.consume(self._on_event)
+            await queue.consume(self.on_event)
         if self.router.rpcs:
             queue = await declare_rpc_queue(
                 self.connection, self.channel, service_queue(self._service, "rpc")
             )
-            await queue.consume(self._on_rpc)
+            await queue.consume(self.on_rpc)
         log.info(
             "%s consuming: %d actions, %d event patterns, %d rpc methods",
             self._service,
@@ -241,7 +241,9 @@ class ServiceRuntime:
         await self._reply(message, call_error_body(error))
         await message.reject(requeue=False)
 
-    async def _on_event(self, message: AbstractIncomingMessage) -> None:
+    async def on_event(self, message: AbstractIncomingMessage) -> None:
+        """An event delivery: followed by its pattern's handler in a unit of work, in publishing
+        order with the pattern's other events, then acked (requeued when it failed)."""
         if self._refused(message, EVENTS.name, None):
             await message.ack()
             return
@@ -265,13 +267,14 @@ class ServiceRuntime:
         )
         if not handled:
             HANDLED.labels("event", "requeued").inc()
-            await asyncio.sleep(REQUEUE_DELAY)
-            await message.nack(requeue=True)
+            await requeue_later(message)
             return
         await message.ack()
         HANDLED.labels("event", "ok").inc()
 
-    async def _on_rpc(self, message: AbstractIncomingMessage) -> None:
+    async def on_rpc(self, message: AbstractIncomingMessage) -> None:
+        """An RPC delivery: its method run in a unit of work on the RPC lane, the result or the
+        error replied to its caller, then acked."""
         method = message.type or ""
         handler = self.router.rpcs.get(method)
         try:
@@ -281,11 +284,12 @@ class ServiceRuntime:
                 raise RpcError(
                     "forbidden", f"{method} does not answer broker user {message.user_id!r}"
                 )
-            params = read_params(self.router.rpc_params[method], message.body)
+            spec = self.router.rpc_methods[method]
+            params = read_params(spec.params, message.body)
             async with self.rpc_slots:
                 with _rpc_span(method, message):
                     result = await self.uow.run(method, lambda txn: handler(params, txn.context()))
-            body: dict[str, Any] = {"result": result}
+            body: dict[str, Any] = {"result": spec.encode_result(result)}
         except RpcError as exc:
             body = {"error": {"code": exc.code, "message": exc.message}}
         except Exception as exc:

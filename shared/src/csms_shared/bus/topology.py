@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aio_pika import ExchangeType
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, FieldValue
 from aiormq.exceptions import ChannelPreconditionFailed
 
 
@@ -53,7 +53,7 @@ HEADER_BUNDLE = "x-ocpp-bundle"
 DELIVERY_LIMIT = 20
 
 # Named, not left to the vhost's `default_queue_type` (4.x), which may say quorum.
-RPC_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
+RPC_QUEUE_ARGUMENTS: dict[str, FieldValue] = {"x-queue-type": "classic"}
 
 
 def call_routing_key(action: str) -> str:
@@ -76,7 +76,7 @@ def gateway_queue(instance_id: str) -> str:
     return f"gateway.{instance_id}"
 
 
-def quorum_arguments(queue_name: str) -> dict[str, Any]:
+def quorum_arguments(queue_name: str) -> dict[str, FieldValue]:
     """Arguments of a durable service queue: quorum, bounded redelivery, dead letters."""
     return {
         "x-queue-type": "quorum",

@@ -57,6 +57,10 @@ class Event(BaseModel):
         """The JSON-ready body: the envelope and every field the emitter set."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
+    def encode(self) -> bytes:
+        """The body as published on ocpp.events (JSON)."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_unset=True)
+
     @classmethod
     def key(cls) -> str:
         """The routing key of this event on ocpp.events."""

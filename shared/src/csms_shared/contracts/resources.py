@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..ocpp._base import DateTime
+from .resources_base import DateTime as DateTime
 from .resources_base import Number as Number
+from .resources_base import Omit as Omit
 from .resources_base import Page as Page
 from .resources_base import Resource as Resource
 from .resources_messages import LogEntry as LogEntry
@@ -37,15 +38,15 @@ class Connector(Resource):
     """A connector: its last StatusNotification and the availability last confirmed."""
 
     connector_id: int
-    status: str | None = None
-    error_code: str | None = None
-    info: str | None = None
-    vendor_id: str | None = None
-    vendor_error_code: str | None = None
-    status_at: DateTime | None = None
+    status: Omit[str] = None
+    error_code: Omit[str] = None
+    info: Omit[str] = None
+    vendor_id: Omit[str] = None
+    vendor_error_code: Omit[str] = None
+    status_at: Omit[DateTime] = None
     availability: str
-    connector_type: str | None = Field(default=None, description="Type2, CCS2, CHAdeMO, ...")
-    max_power_kw: float | None = None
+    connector_type: Omit[str] = Field(default=None, description="Type2, CCS2, CHAdeMO, ...")
+    max_power_kw: Omit[float] = None
 
 
 class ConnectorOfChargePoint(Connector):
@@ -68,33 +69,33 @@ class ChargePoint(Resource):
 
     id: str
     online: bool
-    gateway: str | None = Field(default=None, description="The gateway holding it, when online")
-    last_seen: DateTime | None = None
-    charge_point_vendor: str | None = None
-    charge_point_model: str | None = None
-    charge_point_serial_number: str | None = None
-    charge_box_serial_number: str | None = None
-    firmware_version: str | None = None
-    iccid: str | None = None
-    imsi: str | None = None
-    meter_type: str | None = None
-    meter_serial_number: str | None = None
-    registration_status: str | None = None
+    gateway: Omit[str] = Field(default=None, description="The gateway holding it, when online")
+    last_seen: Omit[DateTime] = None
+    charge_point_vendor: Omit[str] = None
+    charge_point_model: Omit[str] = None
+    charge_point_serial_number: Omit[str] = None
+    charge_box_serial_number: Omit[str] = None
+    firmware_version: Omit[str] = None
+    iccid: Omit[str] = None
+    imsi: Omit[str] = None
+    meter_type: Omit[str] = None
+    meter_serial_number: Omit[str] = None
+    registration_status: Omit[str] = None
     first_seen: DateTime
-    last_boot: DateTime | None = None
-    connected_at: DateTime | None = None
-    disconnected_at: DateTime | None = None
-    name: str | None = None
-    description: str | None = None
-    address: dict[str, str] | None = Field(
+    last_boot: Omit[DateTime] = None
+    connected_at: Omit[DateTime] = None
+    disconnected_at: Omit[DateTime] = None
+    name: Omit[str] = None
+    description: Omit[str] = None
+    address: Omit[dict[str, str]] = Field(
         default=None, description="street, postalCode, city, country"
     )
-    coordinates: dict[str, float] | None = Field(default=None, description="latitude, longitude")
-    timezone: str | None = Field(default=None, description="IANA time zone")
+    coordinates: Omit[dict[str, float]] = Field(default=None, description="latitude, longitude")
+    timezone: Omit[str] = Field(default=None, description="IANA time zone")
     tags: list[str] = Field(default_factory=list)
-    decommissioned_at: DateTime | None = None
+    decommissioned_at: Omit[DateTime] = None
     connectors: list[Connector]
-    configuration: list[ConfigurationEntry] | None = None
+    configuration: Omit[list[ConfigurationEntry]] = None
 
 
 class StatusRecord(Resource):
@@ -104,20 +105,22 @@ class StatusRecord(Resource):
     status: str
     error_code: str
     timestamp: DateTime
-    info: str | None = None
+    info: Omit[str] = None
 
 
 class GatewayStatus(Resource):
     """A gateway seen in the last hour: its state and how many CPs it holds."""
 
     id: str
-    state: Literal["up", "silent", "stopped"] = Field(
-        description="up: beating; silent: beats overdue, its CPs shown offline; stopped: drained"
+    state: Literal["up", "late", "silent", "stopped"] = Field(
+        description="up: beating; late: beats overdue but the broker still holds its connection,"
+        " its CPs stay online; silent: beats overdue and its connection gone (or not yet asked"
+        " after), its CPs shown offline; stopped: drained"
     )
     connected: int
     started_at: DateTime
     last_beat: DateTime
-    stopped_at: DateTime | None = None
+    stopped_at: Omit[DateTime] = None
 
 
 class SuiteStatus(Resource):
@@ -166,7 +169,13 @@ class SecurityEvent(Resource):
     type: str
     timestamp: DateTime
     source: str
-    tech_info: str | None = None
+    tech_info: Omit[str] = None
+    address: Omit[str] = Field(
+        default=None, description="The client address of a refused handshake (source `csms`)"
+    )
+    count: int = Field(
+        default=1, description="How many such events this row stands for (within a minute)"
+    )
 
 
 class NetworkSecurityEvent(SecurityEvent):
@@ -191,9 +200,9 @@ class Operation(Resource):
     requested_at: DateTime
     status_at: DateTime
     reports: list[OperationReport]
-    command_id: str | None = None
-    request_id: int | None = None
-    detail: str | None = Field(default=None, description="File name or firmware location")
+    command_id: Omit[str] = None
+    request_id: Omit[int] = None
+    detail: Omit[str] = Field(default=None, description="File name or firmware location")
 
 
 class DataTransferRecord(Resource):
@@ -202,8 +211,8 @@ class DataTransferRecord(Resource):
     vendor_id: str
     status: str
     received_at: DateTime
-    message_id: str | None = None
-    data: str | None = None
+    message_id: Omit[str] = None
+    data: Omit[str] = None
 
 
 class CertificateRequest(Resource):
@@ -231,14 +240,14 @@ class MeterValue(Resource):
 
     timestamp: DateTime
     connector_id: int
-    transaction_id: int | None = None
+    transaction_id: Omit[int] = None
     value: str
-    context: str | None = None
-    format: str | None = None
-    measurand: str | None = None
-    phase: str | None = None
-    location: str | None = None
-    unit: str | None = None
+    context: Omit[str] = None
+    format: Omit[str] = None
+    measurand: Omit[str] = None
+    phase: Omit[str] = None
+    location: Omit[str] = None
+    unit: Omit[str] = None
 
 
 class AuditEntry(Resource):
@@ -246,8 +255,8 @@ class AuditEntry(Resource):
 
     action: str
     actor: str
-    reason: str | None = None
-    details: dict[str, Any] | None = None
+    reason: Omit[str] = None
+    details: Omit[dict[str, Any]] = None
     at: DateTime
 
 
@@ -260,19 +269,19 @@ class Transaction(Resource):
     id_tag: str
     id_tag_status: str
     meter_start: int
-    meter_stop: int | None = None
+    meter_stop: Omit[int] = None
     start_time: DateTime
-    stop_time: DateTime | None = None
-    stop_reason: str | None = None
-    stop_id_tag: str | None = None
-    stopped_by: str | None = None
-    close_reason: str | None = None
-    reservation_id: int | None = None
-    energy_wh: int | None = None
-    duration_seconds: int | None = None
-    cost: Number | None = None
+    stop_time: Omit[DateTime] = None
+    stop_reason: Omit[str] = None
+    stop_id_tag: Omit[str] = None
+    stopped_by: Omit[str] = None
+    close_reason: Omit[str] = None
+    reservation_id: Omit[int] = None
+    energy_wh: Omit[int] = None
+    duration_seconds: Omit[int] = None
+    cost: Omit[Number] = None
     currency: str
-    tariff_id: int | None = Field(
+    tariff_id: Omit[int] = Field(
         default=None, description="The tariff it started under (none: the environment's prices)"
     )
     price_per_kwh: Number
@@ -280,8 +289,8 @@ class Transaction(Resource):
     per_minute_fee: Number = 0
     active: bool
     stale: bool
-    stale_since: DateTime | None = None
-    superseded_by: int | None = None
+    stale_since: Omit[DateTime] = None
+    superseded_by: Omit[int] = None
     last_seen: DateTime
     warnings: list[str]
 
@@ -299,12 +308,12 @@ class UnmatchedStop(Resource):
 
     id: int
     charge_point_id: str
-    transaction_id: int | None = None
+    transaction_id: Omit[int] = None
     kind: str
-    id_tag: str | None = None
-    meter_stop: int | None = None
+    id_tag: Omit[str] = None
+    meter_stop: Omit[int] = None
     timestamp: DateTime
-    reason: str | None = None
+    reason: Omit[str] = None
     received_at: DateTime
     payload: dict[str, Any] = Field(description="The StopTransaction payload as received")
 
@@ -314,10 +323,10 @@ class IdTag(Resource):
 
     id_tag: str
     status: str
-    expiry_date: DateTime | None = None
-    parent_id_tag: str | None = None
-    max_concurrent_tx: int | None = None
-    note: str | None = None
+    expiry_date: Omit[DateTime] = None
+    parent_id_tag: Omit[str] = None
+    max_concurrent_tx: Omit[int] = None
+    note: Omit[str] = None
     created_at: DateTime
     updated_at: DateTime
 
@@ -329,10 +338,10 @@ class Reservation(Resource):
     charge_point_id: str
     connector_id: int
     id_tag: str
-    parent_id_tag: str | None = None
+    parent_id_tag: Omit[str] = None
     expiry_date: DateTime
     status: str
-    transaction_id: int | None = None
+    transaction_id: Omit[int] = None
     command_id: str
     reserved_at: DateTime
-    ended_at: DateTime | None = None
+    ended_at: Omit[DateTime] = None

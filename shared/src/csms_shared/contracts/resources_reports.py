@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..ocpp._base import DateTime
-from .resources_base import Number, Page, Resource
+from .resources_base import DateTime, Number, Omit, Page, Resource
 
 
 class Tariff(Resource):
@@ -61,17 +60,17 @@ class EnergyRow(EnergyTotal):
 
     charge_point_id: str
     day: date
-    tariff_id: int | None = Field(
-        default=None, description="None: priced by the environment's SESSION_TARIFF_*"
+    tariff_id: Omit[int] = Field(
+        default=None, description="Absent: priced by the environment's SESSION_TARIFF_*"
     )
-    tariff_name: str | None = None
+    tariff_name: Omit[str] = None
 
 
 class EnergyTariffTotal(EnergyTotal):
     """The transactions stopped in [from, to) under one tariff, in one currency."""
 
-    tariff_id: int | None = None
-    tariff_name: str | None = None
+    tariff_id: Omit[int] = None
+    tariff_name: Omit[str] = None
 
 
 class EnergyReport(Page[EnergyRow]):

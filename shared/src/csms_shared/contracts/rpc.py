@@ -8,11 +8,10 @@ camelCase on the wire; numbers and booleans may come as strings, as query string
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
-
+from ..bus.message_log import MessageLogLevel
+from ..ocpp.v16.datatypes import AuthorizationData
 from . import resources as r
 from .rpc_base import (
     BIGINT,
@@ -24,6 +23,7 @@ from .rpc_base import (
     LongPaged,
     NoParams,
     Paged,
+    RpcMethod,
     RpcParams,
     StoredStatus,
     Text16,
@@ -38,6 +38,7 @@ from .rpc_registry import (
     Address,
     AuthorizationKey,
     AuthorizeConnections,
+    ChargePointIds,
     ConnectorInfo,
     Coordinates,
     DecommissionChargePoint,
@@ -96,6 +97,7 @@ __all__ = [
     "AuthorizeConnections",
     "BuildLocalList",
     "ChargePointId",
+    "ChargePointIds",
     "CloseStaleTransaction",
     "ConnectorInfo",
     "Coordinates",
@@ -112,6 +114,7 @@ __all__ = [
     "KeyCommitted",
     "KeyDiscarded",
     "KeyStaged",
+    "KnownChargePoints",
     "ListChargePoints",
     "ListConnectors",
     "ListIdTags",
@@ -125,7 +128,9 @@ __all__ = [
     "ListUnmatchedStops",
     "LocalListPlan",
     "LongPaged",
+    "MessageListing",
     "MessageLogLevels",
+    "MessageLogRpc",
     "MessageTail",
     "MetadataPatch",
     "NoParams",
@@ -136,8 +141,10 @@ __all__ = [
     "OfTransaction",
     "PageOfChargePoint",
     "Paged",
+    "RegistryRpc",
     "RpcMethod",
     "RpcParams",
+    "SessionsRpc",
     "SetLevel",
     "StageAuthorizationKey",
     "StoredStatus",
@@ -172,6 +179,14 @@ class AdmissionDecision(r.Resource):
     security_profile: int = 0
     registration_status: str = "Accepted"
     authenticated: bool = False
+    # The id is a charge point the registry knows (its refusals are worth recording per CP).
+    known: bool = False
+
+
+class KnownChargePoints(r.Resource):
+    """Those of the ids asked about that are charge points the registry knows."""
+
+    known: list[str]
 
 
 class AdmissionDecisions(r.Resource):
@@ -227,14 +242,21 @@ class LocalListPlan(r.Resource):
     charge_point_id: str
     list_version: int
     update_type: Literal["Full", "Differential"]
-    local_authorization_list: list[dict[str, object]]
+    local_authorization_list: list[AuthorizationData]
     size: int
 
 
 class MessageLogLevels(r.Resource):
     """Every CP's message log level override."""
 
-    levels: dict[str, str]
+    levels: dict[str, MessageLogLevel]
+
+
+class MessageListing(r.MessagePage):
+    """A page of a CP's records with each item's position beside it (for the console, which
+    follows the log from there; the REST page leaves them out)."""
+
+    positions: list[str]
 
 
 class MessageTail(r.Resource):
@@ -250,65 +272,121 @@ class MessageTail(r.Resource):
 # -- the catalogue ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RpcMethod:
-    """An RPC method: the service answering it, the model of its params and of its result."""
-
-    name: str
-    service: str
-    params: type[RpcParams]
-    result: type[BaseModel] = r.Resource
+# -- the catalogue: every method, named by a typed object at call sites and handlers ---------
 
 
-_METHODS = [
-    RpcMethod("list_charge_points", REGISTRY, ListChargePoints, r.Page[r.ChargePoint]),
-    RpcMethod("get_charge_point", REGISTRY, OfChargePoint, r.ChargePoint),
-    RpcMethod("status_history", REGISTRY, PageOfChargePoint, r.Page[r.StatusRecord]),
-    RpcMethod("list_connectors", REGISTRY, ListConnectors, r.Page[r.ConnectorOfChargePoint]),
-    RpcMethod("status_summary", REGISTRY, NoParams, r.SuiteStatus),
-    RpcMethod("operations", REGISTRY, ListOperations, r.Page[r.Operation]),
-    RpcMethod("data_transfers", REGISTRY, PageOfChargePoint, r.Page[r.DataTransferRecord]),
-    RpcMethod("certificate_requests", REGISTRY, PageOfChargePoint, r.Page[r.CertificateRequest]),
-    RpcMethod("security_events", REGISTRY, PageOfChargePoint, r.Page[r.SecurityEvent]),
-    RpcMethod("recent_security_events", REGISTRY, Paged, r.Page[r.NetworkSecurityEvent]),
-    RpcMethod("authorize_connections", REGISTRY, AuthorizeConnections, AdmissionDecisions),
-    RpcMethod("approve_charge_point", REGISTRY, OfChargePoint, r.Approval),
-    RpcMethod(
+class RegistryRpc:
+    """The station-registry's RPC methods."""
+
+    list_charge_points = RpcMethod(
+        "list_charge_points", REGISTRY, ListChargePoints, r.Page[r.ChargePoint]
+    )
+    get_charge_point = RpcMethod("get_charge_point", REGISTRY, OfChargePoint, r.ChargePoint)
+    status_history = RpcMethod(
+        "status_history", REGISTRY, PageOfChargePoint, r.Page[r.StatusRecord]
+    )
+    list_connectors = RpcMethod(
+        "list_connectors", REGISTRY, ListConnectors, r.Page[r.ConnectorOfChargePoint]
+    )
+    status_summary = RpcMethod("status_summary", REGISTRY, NoParams, r.SuiteStatus)
+    operations = RpcMethod("operations", REGISTRY, ListOperations, r.Page[r.Operation])
+    data_transfers = RpcMethod(
+        "data_transfers", REGISTRY, PageOfChargePoint, r.Page[r.DataTransferRecord]
+    )
+    certificate_requests = RpcMethod(
+        "certificate_requests", REGISTRY, PageOfChargePoint, r.Page[r.CertificateRequest]
+    )
+    security_events = RpcMethod(
+        "security_events", REGISTRY, PageOfChargePoint, r.Page[r.SecurityEvent]
+    )
+    recent_security_events = RpcMethod(
+        "recent_security_events", REGISTRY, Paged, r.Page[r.NetworkSecurityEvent]
+    )
+    authorize_connections = RpcMethod(
+        "authorize_connections", REGISTRY, AuthorizeConnections, AdmissionDecisions
+    )
+    known_charge_points = RpcMethod(
+        "known_charge_points", REGISTRY, ChargePointIds, KnownChargePoints
+    )
+    approve_charge_point = RpcMethod("approve_charge_point", REGISTRY, OfChargePoint, r.Approval)
+    update_charge_point_settings = RpcMethod(
         "update_charge_point_settings", REGISTRY, UpdateChargePointSettings, r.ChargePointSecurity
-    ),
-    RpcMethod("revoke_authorization_key", REGISTRY, OfChargePoint, r.ChargePointSecurity),
-    RpcMethod("stage_authorization_key", REGISTRY, StageAuthorizationKey, KeyStaged),
-    RpcMethod("commit_authorization_key", REGISTRY, OfChargePoint, KeyCommitted),
-    RpcMethod("discard_authorization_key", REGISTRY, OfChargePoint, KeyDiscarded),
-    RpcMethod("energy_report", SESSIONS, EnergyReport, r.EnergyReport),
-    RpcMethod("list_meter_values", SESSIONS, ListMeterValues, r.Page[r.MeterValue]),
-    RpcMethod("list_reservations", SESSIONS, ListReservations, r.Page[r.Reservation]),
-    RpcMethod("list_transactions", SESSIONS, ListTransactions, r.Page[r.Transaction]),
-    RpcMethod("get_transaction", SESSIONS, GetTransaction, r.TransactionDetail),
-    RpcMethod("close_stale_transaction", SESSIONS, CloseStaleTransaction, r.TransactionDetail),
-    RpcMethod("list_unmatched_stops", SESSIONS, ListUnmatchedStops, r.Page[r.UnmatchedStop]),
-    RpcMethod("create_id_tag", SESSIONS, CreateIdTag, r.IdTag),
-    RpcMethod("get_id_tag", SESSIONS, OfIdTag, r.IdTag),
-    RpcMethod("list_id_tags", SESSIONS, ListIdTags, r.Page[r.IdTag]),
-    RpcMethod("update_id_tag", SESSIONS, UpdateIdTag, r.IdTag),
-    RpcMethod("delete_id_tag", SESSIONS, OfIdTag, IdTagDeleted),
-    RpcMethod("block_id_tag", SESSIONS, OfIdTag, r.IdTag),
-    RpcMethod("unblock_id_tag", SESSIONS, OfIdTag, r.IdTag),
-    RpcMethod("get_local_list_version", SESSIONS, OfChargePointId, r.LocalListVersion),
-    RpcMethod("build_local_list", SESSIONS, BuildLocalList, LocalListPlan),
-    RpcMethod("list_tariffs", SESSIONS, ListTariffs, r.Page[r.Tariff]),
-    RpcMethod("get_tariff", SESSIONS, OfTariff, r.Tariff),
-    RpcMethod("create_tariff", SESSIONS, CreateTariff, r.Tariff),
-    RpcMethod("update_tariff", SESSIONS, UpdateTariff, r.Tariff),
-    RpcMethod("delete_tariff", SESSIONS, OfTariff, TariffDeleted),
-    RpcMethod("tariff_of_charge_point", SESSIONS, TariffOfChargePoint, r.AppliedTariff),
-    RpcMethod("feature_profiles", REGISTRY, OfChargePoint, FeatureProfiles),
-    RpcMethod("update_charge_point_metadata", REGISTRY, UpdateChargePointMetadata, r.ChargePoint),
-    RpcMethod("decommission_charge_point", REGISTRY, DecommissionChargePoint, r.ChargePoint),
-    RpcMethod("messages.list", MESSAGE_LOG, ListMessages, r.MessagePage),
-    RpcMethod("messages.since", MESSAGE_LOG, TailMessages, MessageTail),
-    RpcMethod("logs.list", MESSAGE_LOG, ListLogs, r.Page[r.LogEntry]),
-    RpcMethod("levels.list", MESSAGE_LOG, NoParams, MessageLogLevels),
-    RpcMethod("levels.set", MESSAGE_LOG, SetLevel, r.MessageLogLevelSet),
-]
-RPC_METHODS: dict[str, RpcMethod] = {method.name: method for method in _METHODS}
+    )
+    revoke_authorization_key = RpcMethod(
+        "revoke_authorization_key", REGISTRY, OfChargePoint, r.ChargePointSecurity
+    )
+    stage_authorization_key = RpcMethod(
+        "stage_authorization_key", REGISTRY, StageAuthorizationKey, KeyStaged
+    )
+    commit_authorization_key = RpcMethod(
+        "commit_authorization_key", REGISTRY, OfChargePoint, KeyCommitted
+    )
+    discard_authorization_key = RpcMethod(
+        "discard_authorization_key", REGISTRY, OfChargePoint, KeyDiscarded
+    )
+    feature_profiles = RpcMethod("feature_profiles", REGISTRY, OfChargePoint, FeatureProfiles)
+    update_charge_point_metadata = RpcMethod(
+        "update_charge_point_metadata", REGISTRY, UpdateChargePointMetadata, r.ChargePoint
+    )
+    decommission_charge_point = RpcMethod(
+        "decommission_charge_point", REGISTRY, DecommissionChargePoint, r.ChargePoint
+    )
+
+
+class SessionsRpc:
+    """The session-service's RPC methods."""
+
+    energy_report = RpcMethod("energy_report", SESSIONS, EnergyReport, r.EnergyReport)
+    list_meter_values = RpcMethod(
+        "list_meter_values", SESSIONS, ListMeterValues, r.Page[r.MeterValue]
+    )
+    list_reservations = RpcMethod(
+        "list_reservations", SESSIONS, ListReservations, r.Page[r.Reservation]
+    )
+    list_transactions = RpcMethod(
+        "list_transactions", SESSIONS, ListTransactions, r.Page[r.Transaction]
+    )
+    get_transaction = RpcMethod("get_transaction", SESSIONS, GetTransaction, r.TransactionDetail)
+    close_stale_transaction = RpcMethod(
+        "close_stale_transaction", SESSIONS, CloseStaleTransaction, r.TransactionDetail
+    )
+    list_unmatched_stops = RpcMethod(
+        "list_unmatched_stops", SESSIONS, ListUnmatchedStops, r.Page[r.UnmatchedStop]
+    )
+    create_id_tag = RpcMethod("create_id_tag", SESSIONS, CreateIdTag, r.IdTag)
+    get_id_tag = RpcMethod("get_id_tag", SESSIONS, OfIdTag, r.IdTag)
+    list_id_tags = RpcMethod("list_id_tags", SESSIONS, ListIdTags, r.Page[r.IdTag])
+    update_id_tag = RpcMethod("update_id_tag", SESSIONS, UpdateIdTag, r.IdTag)
+    delete_id_tag = RpcMethod("delete_id_tag", SESSIONS, OfIdTag, IdTagDeleted)
+    block_id_tag = RpcMethod("block_id_tag", SESSIONS, OfIdTag, r.IdTag)
+    unblock_id_tag = RpcMethod("unblock_id_tag", SESSIONS, OfIdTag, r.IdTag)
+    get_local_list_version = RpcMethod(
+        "get_local_list_version", SESSIONS, OfChargePointId, r.LocalListVersion
+    )
+    build_local_list = RpcMethod("build_local_list", SESSIONS, BuildLocalList, LocalListPlan)
+    list_tariffs = RpcMethod("list_tariffs", SESSIONS, ListTariffs, r.Page[r.Tariff])
+    get_tariff = RpcMethod("get_tariff", SESSIONS, OfTariff, r.Tariff)
+    create_tariff = RpcMethod("create_tariff", SESSIONS, CreateTariff, r.Tariff)
+    update_tariff = RpcMethod("update_tariff", SESSIONS, UpdateTariff, r.Tariff)
+    delete_tariff = RpcMethod("delete_tariff", SESSIONS, OfTariff, TariffDeleted)
+    tariff_of_charge_point = RpcMethod(
+        "tariff_of_charge_point", SESSIONS, TariffOfChargePoint, r.AppliedTariff
+    )
+
+
+class MessageLogRpc:
+    """The message-log's RPC methods."""
+
+    messages_list = RpcMethod("messages.list", MESSAGE_LOG, ListMessages, MessageListing)
+    messages_since = RpcMethod("messages.since", MESSAGE_LOG, TailMessages, MessageTail)
+    logs_list = RpcMethod("logs.list", MESSAGE_LOG, ListLogs, r.Page[r.LogEntry])
+    levels_list = RpcMethod("levels.list", MESSAGE_LOG, NoParams, MessageLogLevels)
+    levels_set = RpcMethod("levels.set", MESSAGE_LOG, SetLevel, r.MessageLogLevelSet)
+
+
+RPC_METHODS: dict[str, RpcMethod[Any, Any]] = {
+    method.name: method
+    for catalogue in (RegistryRpc, SessionsRpc, MessageLogRpc)
+    for method in vars(catalogue).values()
+    if isinstance(method, RpcMethod)
+}

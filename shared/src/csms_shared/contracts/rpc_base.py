@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -68,3 +69,35 @@ class TimeRange(RpcParams):
         if self.from_ is not None and self.to is not None and self.from_ > self.to:
             raise ValueError("from is after to")
         return self
+
+
+P = TypeVar("P", bound=RpcParams)
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class RpcMethod(Generic[P, R]):
+    """An RPC method: the service answering it, the model of its params and of its result.
+
+    A caller names a method by this object (`RegistryRpc.get_charge_point`), never by a string,
+    and gets its result as the model; a handler registered for it returns the model."""
+
+    name: str
+    service: str
+    params: type[P]
+    result: type[R]
+
+    def encode_params(self, params: P) -> bytes:
+        """The params on the wire: camelCase, the fields the caller set (None included: a
+        PATCH clears a field by sending null)."""
+        return params.model_dump_json(by_alias=True, exclude_unset=True).encode()
+
+    def encode_result(self, result: R) -> Any:
+        """The result on the wire: camelCase JSON, the fields the handler left out left out."""
+        if not isinstance(result, self.result):
+            raise TypeError(f"{self.name} returned {type(result).__name__}, not {self.result}")
+        return result.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+    def decode_result(self, raw: Any) -> R:
+        """The result an answer holds, as the model (ValidationError when it does not fit)."""
+        return self.result.model_validate(raw)

@@ -68,6 +68,15 @@ class Handshake(RpcParams):
     tls: bool = False
     password: str | None = None
     client_cert_cn: str | None = None
+    # Where it came from (the peer, or a trusted proxy's X-Forwarded-For): refusals are
+    # recorded once per charge point and address a minute.
+    address: str | None = Field(default=None, max_length=64)
+
+
+class ChargePointIds(RpcParams):
+    """Charge point ids to look up together."""
+
+    ids: list[str] = Field(min_length=1, max_length=500)
 
 
 class AuthorizeConnections(RpcParams):

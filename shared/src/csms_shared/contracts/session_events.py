@@ -2,61 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import orjson
 from pydantic import (
+    BaseModel,
     Field,
     TypeAdapter,
 )
 
 from ..ocpp.v16.datatypes import MeterValue
-from .event_base import (
-    At,
-    Event,
-)
+from .event_base import Event
+from .resources import Transaction
+
+Q = TypeVar("Q", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
 
 
-class _Transaction(Event):
-    """A transaction as the API shows it (absent values left out)."""
+class TransactionStarted(Transaction, Event):
+    """A StartTransaction was accepted and recorded: the transaction as the API shows it."""
 
     emitter = "session-service"
-
-    transaction_id: int
-    charge_point_id: str
-    connector_id: int
-    id_tag: str
-    id_tag_status: str | None = None
-    meter_start: int
-    meter_stop: int | None = None
-    start_time: At
-    stop_time: At | None = None
-    stop_reason: str | None = None
-    stop_id_tag: str | None = None
-    stopped_by: str | None = None
-    close_reason: str | None = None
-    reservation_id: int | None = None
-    energy_wh: int | None = None
-    duration_seconds: int | None = None
-    cost: int | float | None = None
-    currency: str | None = None
-    price_per_kwh: int | float | None = None
-    session_fee: int | float | None = None
-    active: bool
-    stale: bool = False
-    stale_since: At | None = None
-    superseded_by: int | None = None
-    last_seen: At | None = None
-    warnings: list[str] = Field(default_factory=list)
-
-
-class TransactionStarted(_Transaction):
-    """A StartTransaction was accepted and recorded."""
 
     event: Literal["transaction.started"] = "transaction.started"
 
 
-class TransactionStopped(_Transaction):
-    """A transaction ended: by the CP's StopTransaction or closed by an operator."""
+class TransactionStopped(Transaction, Event):
+    """A transaction ended, by the CP's StopTransaction or closed by an operator: the
+    transaction as the API shows it."""
+
+    emitter = "session-service"
 
     event: Literal["transaction.stopped"] = "transaction.stopped"
 
@@ -83,6 +58,10 @@ class MeterValues(Event):
         )
         return body
 
+    def encode(self) -> bytes:
+        """The body as published on ocpp.events (JSON)."""
+        return orjson.dumps(self.body())
+
 
 _METER_VALUES: TypeAdapter[list[MeterValue]] = TypeAdapter(list[MeterValue])
 
@@ -107,6 +86,13 @@ class CommandCompleted(Event):
         default=None, description="The back office's id, for commands from ocpp.command-requests"
     )
     batch_id: str | None = None
+
+    def read(self, request: type[Q], response: type[R]) -> tuple[Q, R]:
+        """The command's request and the CP's answer through their models (pydantic's
+        ValidationError when either breaks its model)."""
+        return request.model_validate(self.request or {}), response.model_validate(
+            self.response or {}
+        )
 
 
 class SessionWarning(Event):

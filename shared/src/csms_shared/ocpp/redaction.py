@@ -1,8 +1,10 @@
-"""Secrets in OCPP payloads: configuration values that must never be stored, shown or logged."""
+"""Secrets in OCPP payloads: configuration values and URL passwords that must never be stored,
+shown or logged, and the commands that only an admin may send."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -10,11 +12,21 @@ REDACTED = "<redacted>"
 # Security whitepaper (OCPP 1.6 edition 2), section 1.3.2: the HTTP Basic password.
 DEFAULT_SECRET_KEYS = ("AuthorizationKey",)
 
+
+def key_name(name: str) -> str:
+    """A configuration key as keys are compared: trimmed and case-folded, as most CPs match
+    them (" AuthorizationKey" and "authorizationkey" name the same secret)."""
+    return name.strip().casefold()
+
+
+def _names(keys: Iterable[str]) -> frozenset[str]:
+    return frozenset(key_name(key) for key in keys)
+
+
 # Configuration keys of the security whitepaper: changing one changes how the CP proves who it
 # is or whom it trusts, so only an admin may.
-SECURITY_KEYS = frozenset(
-    key.casefold()
-    for key in (
+SECURITY_KEYS = _names(
+    (
         "AuthorizationKey",
         "SecurityProfile",
         "CpoName",
@@ -23,38 +35,194 @@ SECURITY_KEYS = frozenset(
         "CertificateStoreMaxLength",
     )
 )
-# Commands that install or remove trust anchors or firmware.
-SECURITY_ACTIONS = frozenset(
+# OCPP 1.6 section 9: keys that decide whom a CP lets charge without asking the central system
+# (unknown ids offline, its own list and cache before asking).
+AUTHORIZATION_KEYS = _names(
+    (
+        "AllowOfflineTxForUnknownId",
+        "LocalAuthorizeOffline",
+        "LocalPreAuthorize",
+        "AuthorizationCacheEnabled",
+    )
+)
+# Commands that install or remove trust anchors or firmware, or write a CP's list of who may
+# charge (operators synchronise that list from the id tags instead: its entries are the DB's).
+ADMIN_ACTIONS = frozenset(
     {
         "InstallCertificate",
         "DeleteCertificate",
         "CertificateSigned",
         "SignedUpdateFirmware",
         "UpdateFirmware",
+        "SendLocalList",
     }
 )
+# Examples of vendors' keys that say where a CP connects or uploads; a deployment lists its own
+# vendors' keys in CSMS_ADMIN_CONFIGURATION_KEYS.
+DEFAULT_ADMIN_KEYS = ("CentralSystemURL", "CentralSystemAddress", "OcppServerUrl", "BackendUrl")
 
 
 def secret_keys(configured: Iterable[str]) -> frozenset[str]:
     """The keys whose values are redacted: the configured ones, AuthorizationKey always."""
-    return frozenset(k.casefold() for k in (*DEFAULT_SECRET_KEYS, *configured))
+    return _names((*DEFAULT_SECRET_KEYS, *configured))
 
 
-def _is_secret(key: Any, secrets: frozenset[str]) -> bool:
-    # A CP matches keys case-insensitively (as most do): "authorizationkey" is the same secret.
-    return isinstance(key, str) and key.casefold() in secrets
+def admin_keys(configured: Iterable[str]) -> frozenset[str]:
+    """The vendor keys (where a CP connects or uploads) only an admin may change: the
+    configured ones and the examples of `DEFAULT_ADMIN_KEYS`."""
+    return _names((*DEFAULT_ADMIN_KEYS, *configured))
 
 
-def redact_request(action: str, payload: dict[str, Any], secrets: frozenset[str]) -> dict[str, Any]:
-    """`payload` as it may be stored or shown: a secret key's new value replaced."""
-    if action == "ChangeConfiguration" and _is_secret(payload.get("key"), secrets):
-        return {**payload, "value": REDACTED}
-    return payload
+def _is_key(key: Any, names: frozenset[str]) -> bool:
+    return isinstance(key, str) and key_name(key) in names
 
 
-def redact_response(payload: Any, secrets: frozenset[str]) -> Any:
+def key_problem(key: str) -> str | None:
+    """Why a configuration key name may not be sent: padding or control characters would let
+    it pass as another key here while the CP reads it as the secret one."""
+    if key != key.strip():
+        return "has leading or trailing whitespace"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in key):
+        return "contains a control character"
+    return None
+
+
+def configuration_key_problem(action: str, payload: dict[str, Any]) -> str | None:
+    """The first key name of a ChangeConfiguration or GetConfiguration that may not be sent,
+    with why (`key: has leading or trailing whitespace`); None when all may."""
+    if action == "ChangeConfiguration":
+        keys = [payload.get("key")]
+    elif action == "GetConfiguration":
+        keys = list(payload.get("key") or [])
+    else:
+        return None
+    for n, key in enumerate(keys):
+        problem = isinstance(key, str) and key_problem(key)
+        if problem:
+            where = "key" if action == "ChangeConfiguration" else f"key.{n}"
+            return f"{where}: {key!r} {problem}"
+    return None
+
+
+# --- passwords inside URLs (RFC 3986 3.2.1: userinfo = user ":" password) -------------------
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_AUTHORITY_END = frozenset(" \t\r\n/?#\"'<>\\")
+_TOKEN_END = frozenset(" \t\r\n\"'<>")
+
+
+def _password_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Where the passwords of the URLs in `text` are: (start, end) of each."""
+    for match in _SCHEME.finditer(text):
+        start = end = match.end()
+        while end < len(text) and text[end] not in _AUTHORITY_END:
+            end += 1
+        at = text.rfind("@", start, end)
+        if at < 0:
+            # An unescaped "/" or "?" in a password ends the authority early: look for the "@"
+            # in the rest of the URL, unless what precedes the "/" is a port.
+            token_end = end
+            while token_end < len(text) and text[token_end] not in _TOKEN_END:
+                token_end += 1
+            at = text.rfind("@", end, token_end)
+            colon = text.find(":", start, end)
+            if at < 0 or colon < 0 or text[colon + 1 : end].isdigit():
+                continue
+        colon = text.find(":", start, at)
+        if colon >= 0 and colon + 1 < at:
+            yield colon + 1, at
+
+
+def redact_url_passwords(text: str) -> str:
+    """`text` with the password of every URL in it replaced (`ftp://user:<redacted>@host/`)."""
+    if "://" not in text or "@" not in text:
+        return text
+    parts: list[str] = []
+    done = 0
+    for start, end in _password_spans(text):
+        if start >= done:
+            parts += (text[done:start], REDACTED)
+            done = end
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def url_passwords(text: str) -> list[str]:
+    """The passwords of the URLs in `text`."""
+    if "://" not in text or "@" not in text:
+        return []
+    return [text[start:end] for start, end in _password_spans(text)]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _map_strings(value: Any, change: Any) -> Any:
+    """`value` with `change` applied to every string in it; the same object where nothing
+    changed (no copy of a payload without secrets)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        items = {k: _map_strings(v, change) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list):
+        new = [_map_strings(v, change) for v in value]
+        return value if all(a is b for a, b in zip(new, value, strict=True)) else new
+    return value
+
+
+def redact_urls(value: Any) -> Any:
+    """A JSON value with the password of every URL in its strings replaced."""
+    return _map_strings(value, redact_url_passwords)
+
+
+# --- what a command carries and what may be kept of it --------------------------------------
+
+
+def carried_secrets(action: str, payload: Any, secrets: frozenset[str]) -> list[str]:
+    """The secret strings a CALL carries: a secret key's new value and every URL password. A
+    CP that echoes one back (in a CALLERROR's description, say) has it redacted there too."""
+    found = [s for text in _strings(payload) for s in url_passwords(text)]
+    if (
+        action == "ChangeConfiguration"
+        and isinstance(payload, dict)
+        and _is_key(payload.get("key"), secrets)
+    ):
+        value = payload.get("value")
+        if isinstance(value, str) and value:
+            found.append(value)
+    # Longest first: a secret that holds another is replaced whole.
+    return sorted(set(found), key=len, reverse=True)
+
+
+def redact_request(
+    action: str, payload: dict[str, Any], secrets: frozenset[str], *, urls: bool = True
+) -> dict[str, Any]:
+    """`payload` as it may be stored or shown: a secret key's new value and URL passwords
+    replaced (`urls=False`: the caller knows the frame holds no URL)."""
+    if action == "ChangeConfiguration" and _is_key(payload.get("key"), secrets):
+        payload = {**payload, "value": REDACTED}
+    if not urls:
+        return payload
+    redacted: dict[str, Any] = redact_urls(payload)
+    return redacted
+
+
+def redact_response(payload: Any, secrets: frozenset[str], *, urls: bool = True) -> Any:
     """A CP's answer as it may be stored or shown: secret values of a configuration listing
-    (GetConfiguration) replaced. Answers of other actions hold no configuration values."""
+    (GetConfiguration) and URL passwords replaced."""
+    if urls:
+        payload = redact_urls(payload)
     if not isinstance(payload, dict):
         return payload
     listing = payload.get("configurationKey")
@@ -64,20 +232,37 @@ def redact_response(payload: Any, secrets: frozenset[str]) -> Any:
         **payload,
         "configurationKey": [
             {**item, "value": REDACTED}
-            if isinstance(item, dict) and _is_secret(item.get("key"), secrets) and "value" in item
+            if isinstance(item, dict) and _is_key(item.get("key"), secrets) and "value" in item
             else item
             for item in listing
         ],
     }
 
 
-def needs_admin(action: str, payload: dict[str, Any], secrets: frozenset[str]) -> bool:
-    """True for commands that change how a CP authenticates or what it trusts."""
-    if action in SECURITY_ACTIONS:
+def redact_echo(value: Any, carried: list[str]) -> Any:
+    """A JSON value (a CALLERROR's description or details) with every secret of `carried`
+    replaced wherever the CP repeated it, and URL passwords besides."""
+
+    def change(text: str) -> str:
+        for secret in carried:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return redact_url_passwords(text)
+
+    return _map_strings(value, change)
+
+
+def needs_admin(
+    action: str,
+    payload: dict[str, Any],
+    secrets: frozenset[str],
+    admin_keys: frozenset[str] = frozenset(),
+) -> bool:
+    """True for commands that change how a CP authenticates, what it trusts, whom it lets
+    charge or where it connects: security actions, a hand-made local list, and
+    ChangeConfiguration of a security, authorization, secret or `admin_keys` key."""
+    if action in ADMIN_ACTIONS:
         return True
-    key = payload.get("key")
-    return (
-        action == "ChangeConfiguration"
-        and isinstance(key, str)
-        and (key.casefold() in SECURITY_KEYS or key.casefold() in secrets)
+    return action == "ChangeConfiguration" and _is_key(
+        payload.get("key"), SECURITY_KEYS | AUTHORIZATION_KEYS | secrets | admin_keys
     )

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from prometheus_client import Counter
+
+_T = TypeVar("_T")
+PASSWORD_WORK = Counter(
+    "csms_api_password_checks_total",
+    "argon2 hashes and verifications of users' passwords: done, or refused as busy",
+    ["outcome"],
+)
 
 MIN_LENGTH = 12
 PLACEHOLDERS = frozenset(
@@ -50,3 +63,43 @@ def verify_password(stored: str | None, password: str) -> tuple[bool, str | None
     if stored is None:
         return False, None
     return True, (_hasher.hash(password) if _hasher.check_needs_rehash(stored) else None)
+
+
+class Busy(Exception):
+    """Too many password checks are under way or queued: the caller should come back soon."""
+
+
+class PasswordWork:
+    """argon2 off the event loop: in a pool of `threads` of its own, with at most `waiting`
+    more queued for it. A check past that is refused at once (Busy), so a burst of logins
+    costs a bounded number of threads and memory and never stalls REST, the console, live
+    streams or the consumers."""
+
+    def __init__(self, threads: int, waiting: int) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="argon2")
+        self._most = threads + waiting
+        self._under_way = 0
+
+    async def _run(self, work: Callable[..., _T], *args: Any) -> _T:
+        if self._under_way >= self._most:
+            PASSWORD_WORK.labels("busy").inc()
+            raise Busy("Too many sign-ins at once: try again in a moment")
+        self._under_way += 1
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        finally:
+            self._under_way -= 1
+        PASSWORD_WORK.labels("done").inc()
+        return result
+
+    async def verify(self, stored: str | None, password: str) -> tuple[bool, str | None]:
+        """verify_password in the pool."""
+        return await self._run(verify_password, stored, password)
+
+    async def hash(self, password: str) -> str:
+        """hash_password in the pool."""
+        return await self._run(hash_password, password)
+
+    def close(self) -> None:
+        """Let the pool's threads go once their work is done."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -58,8 +58,7 @@ def cookie_value(secret: str, session_id: str, lifetime: timedelta) -> str:
 def session_id_of(secret: str, cookie: str | None) -> str | None:
     """The session id a cookie names, if its signature and expiry hold."""
     claims = tokens.verify(secret, tokens.SESSION, cookie) if cookie else None
-    sid = claims.get("sid") if claims else None
-    return sid if isinstance(sid, str) else None
+    return claims.sid if claims else None
 
 
 async def load(session: AsyncSession, session_id: str) -> ConsoleSession | None:

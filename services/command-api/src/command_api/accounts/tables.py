@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     String,
     Table,
@@ -43,6 +44,17 @@ console_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# The console's open live streams (`/live`, a CP's messages): a lease each, renewed while the
+# stream runs, so the per-user cap counts every replica's streams and a dead replica's lapse.
+console_streams = Table(
+    "console_streams",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey(users.c.id, ondelete="CASCADE"), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_console_streams_user", "user_id", "expires_at"),
 )
 
 login_failures = Table(

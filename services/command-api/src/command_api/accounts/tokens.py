@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import jwt
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,22 @@ ALGORITHM = "HS256"
 ISSUER = "csms-command-api"
 ACCESS = "access"
 SESSION = "session"
+
+
+class Claims(BaseModel):
+    """A verified token's claims: an access token's user (`sub`, `name`, `ver`, the
+    credentials version it was issued under) or a session cookie's session id (`sid`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    iss: str
+    typ: str
+    iat: int
+    exp: int
+    sub: str | None = None
+    name: str | None = None
+    ver: int | None = None
+    sid: str | None = None
 
 
 async def signing_secret(session: AsyncSession, configured: str | None) -> str:
@@ -43,19 +60,22 @@ def sign(secret: str, kind: str, lifetime: float, **claims: Any) -> str:
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
-def verify(secret: str, kind: str, token: str) -> dict[str, Any] | None:
+def verify(secret: str, kind: str, token: str) -> Claims | None:
     """The claims of a valid, unexpired token of `kind`; None for anything else."""
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "typ"]},
+        claims = Claims.model_validate(
+            jwt.decode(
+                token,
+                secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "typ"]},
+            ),
+            strict=True,
         )
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, ValidationError):
         return None
-    return claims if claims.get("typ") == kind else None
+    return claims if claims.typ == kind else None
 
 
 def looks_like_jwt(token: str) -> bool:

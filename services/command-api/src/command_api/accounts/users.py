@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from prometheus_client import Counter
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ..auth import Principal, Role
 from . import limiter, tokens
-from .passwords import hash_password, password_problem, verify_password
+from .limiter import LoginLimits
+from .passwords import PasswordWork, hash_password, password_problem
 from .tables import console_sessions, users
+
+LOGIN_DELAYS = Counter(
+    "csms_api_login_delays_total",
+    "Login attempts held back because their username failed too often recently",
+)
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 BOOTSTRAP_USERNAME = "admin"
@@ -72,6 +80,7 @@ async def list_users(session: AsyncSession) -> list[User]:
 
 async def create_user(
     session: AsyncSession,
+    passwords: PasswordWork,
     username: str,
     display_name: str,
     password: str,
@@ -82,6 +91,8 @@ async def create_user(
     problem = password_problem(password, username)
     if problem:
         raise AccountError(f"The password is refused: {problem}")
+    # Hashed before the first statement: the caller's transaction holds no connection yet.
+    hashed = await passwords.hash(password)
     row = (
         await session.execute(
             insert(users)
@@ -89,7 +100,7 @@ async def create_user(
                 id=str(uuid.uuid4()),
                 username=username,
                 display_name=display_name or username,
-                password_hash=hash_password(password),
+                password_hash=hashed,
                 role=role.value,
                 created_by=created_by,
             )
@@ -111,7 +122,7 @@ async def change_user(
     display_name: str | None = None,
 ) -> User:
     """Change a user's role, disabled flag or display name; the last enabled admin stays one."""
-    values: dict[str, Any] = {}
+    values: dict[str, str | bool | ColumnElement[int]] = {}
     if role is not None:
         values["role"] = role.value
     if disabled is not None:
@@ -130,16 +141,25 @@ async def change_user(
         )
         if not others:
             raise AccountError("This is the last enabled admin: make another admin first")
+    # A new role or a disable/enable ends every session and token issued before: a token
+    # issued before a disable must not come back to life when the user is enabled again.
+    changed = (role is not None and role is not current.role) or (
+        disabled is not None and disabled != current.disabled
+    )
+    if changed:
+        values["credentials_version"] = users.c.credentials_version + 1
     if values:
         await session.execute(update(users).where(users.c.id == user_id).values(**values))
-    if disabled:
+    if changed:
         await session.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id))
     user = await get_user(session, user_id)
     assert user is not None
     return user
 
 
-async def set_password(session: AsyncSession, user_id: str, password: str) -> None:
+async def set_password(
+    session: AsyncSession, passwords: PasswordWork, user_id: str, password: str
+) -> None:
     """A new password: the user's sessions end and tokens issued before stop working."""
     user = await get_user(session, user_id)
     if user is None:
@@ -151,20 +171,11 @@ async def set_password(session: AsyncSession, user_id: str, password: str) -> No
         update(users)
         .where(users.c.id == user_id)
         .values(
-            password_hash=hash_password(password),
+            password_hash=await passwords.hash(password),
             credentials_version=users.c.credentials_version + 1,
         )
     )
     await session.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id))
-
-
-@dataclass(frozen=True, slots=True)
-class LoginLimits:
-    """How many failed logins a username and an address may have in `window`."""
-
-    per_username: int
-    per_address: int
-    window: timedelta
 
 
 class LoginRefused(Exception):
@@ -178,71 +189,96 @@ class LoginRefused(Exception):
 def _too_many(limits: LoginLimits) -> LoginRefused:
     minutes = int(limits.window.total_seconds() // 60)
     return LoginRefused(
-        f"Too many failed logins: try again in up to {minutes} minutes", limited=True
-    )
-
-
-async def _limited(session: AsyncSession, username: str, address: str, limits: LoginLimits) -> bool:
-    by_user, by_address = limiter.subjects(username, address)
-    return (
-        await limiter.failures(session, by_user, limits.window) >= limits.per_username
-        or await limiter.failures(session, by_address, limits.window) >= limits.per_address
+        f"Too many failed logins from this address: try again in up to {minutes} minutes",
+        limited=True,
     )
 
 
 async def _verify_counted(
     session: AsyncSession,
+    passwords: PasswordWork,
     username: str,
     address: str,
     limits: LoginLimits,
     stored: str | None,
     password: str,
 ) -> tuple[bool, str | None]:
-    """verify_password, refused while the username or the address is limited; a wrong password
-    counts against both. The deciding check and the count run under limiter.lock, so of many
-    concurrent guesses no more than the limit are ever answered."""
-    # Checked before the lock too: guesses while limited cost no argon2 verification.
-    if await _limited(session, username, address, limits):
+    """verify_password, refused (LoginRefused) while the (username, address) pair or the
+    address is locked out, after the username's delay; a wrong password counts against all
+    three, committed. No transaction is open while the attempt waits or argon2 runs, so
+    neither holds a database connection. The deciding check and the count run under
+    limiter.lock, so of many concurrent guesses no more than the limit are ever answered."""
+    subjects = limiter.Subjects.of(username, address)
+    async with session.begin():
+        before = await limiter.failures(session, subjects, limits.window)
+    # Guesses while locked out cost no argon2 verification.
+    if before.refused(limits):
         raise _too_many(limits)
-    ok, rehashed = verify_password(stored, password)
-    await limiter.lock(session, username, address)
-    if await _limited(session, username, address, limits):
+    delay = limits.delay_for(before.user)
+    if delay:
+        LOGIN_DELAYS.inc()
+        await asyncio.sleep(delay)
+    ok, rehashed = await passwords.verify(stored, password)
+    async with session.begin():
+        await limiter.lock(session, subjects)
+        now = await limiter.failures(session, subjects, limits.window)
+        if now.refused(limits):
+            ok = False
+        elif not ok:
+            await limiter.record_failure(session, subjects)
+        else:
+            await limiter.forget(session, subjects, limits.window)
+    if now.refused(limits):
         raise _too_many(limits)
-    if not ok:
-        await limiter.record_failure(session, username, address)
     return ok, rehashed
 
 
 async def login(
-    session: AsyncSession, username: str, password: str, address: str, limits: LoginLimits
+    session: AsyncSession,
+    passwords: PasswordWork,
+    username: str,
+    password: str,
+    address: str,
+    limits: LoginLimits,
 ) -> User:
-    """The user whose username and password these are; LoginRefused otherwise. The caller
-    commits: failures are counted even when the login is refused."""
-    row = (await session.execute(select(users).where(users.c.username == username))).first()
+    """The user whose username and password these are; LoginRefused otherwise (Busy when too
+    many checks are under way). Runs its own transactions: failures are counted even when the
+    login is refused."""
+    async with session.begin():
+        row = (await session.execute(select(users).where(users.c.username == username))).first()
     # An unknown or disabled user is verified against a dummy hash: it takes as long and fails.
     stored = row.password_hash if row is not None and not row.disabled else None
-    ok, rehashed = await _verify_counted(session, username, address, limits, stored, password)
+    ok, rehashed = await _verify_counted(
+        session, passwords, username, address, limits, stored, password
+    )
     if row is None or not ok:
         raise LoginRefused("Wrong username or password, or the account is disabled")
-    values: dict[str, Any] = {"last_login_at": func.now()}
+    values: dict[str, ColumnElement[datetime] | str] = {"last_login_at": func.now()}
     if rehashed:
         values["password_hash"] = rehashed
-    await session.execute(update(users).where(users.c.id == row.id).values(**values))
-    await limiter.forget(session, username, limits.window)
+    async with session.begin():
+        await session.execute(update(users).where(users.c.id == row.id).values(**values))
     return _user(row)
 
 
 async def confirm_password(
-    session: AsyncSession, user_id: str, password: str, address: str, limits: LoginLimits
+    session: AsyncSession,
+    passwords: PasswordWork,
+    user_id: str,
+    password: str,
+    address: str,
+    limits: LoginLimits,
 ) -> bool:
     """True when `password` is the user's current one. A wrong one counts as a failed login,
-    and while the user or address is limited LoginRefused; the caller commits either way."""
+    and while the user at this address or the address is locked out LoginRefused. Runs its own
+    transactions."""
     query = select(users.c.username, users.c.password_hash).where(users.c.id == user_id)
-    row = (await session.execute(query)).first()
+    async with session.begin():
+        row = (await session.execute(query)).first()
     if row is None:
         raise AccountError("No such user")
     ok, _ = await _verify_counted(
-        session, row.username, address, limits, row.password_hash, password
+        session, passwords, row.username, address, limits, row.password_hash, password
     )
     return ok
 
@@ -276,9 +312,9 @@ async def user_principal(
     """The principal of a valid access token whose user is enabled and has not changed their
     password since it was issued; the role is the user's role now, not when issued."""
     claims = tokens.verify(secret, tokens.ACCESS, token)
-    if claims is None or not isinstance(claims.get("sub"), str):
+    if claims is None or claims.sub is None:
         return None
-    user = await get_user(session, claims["sub"])
-    if user is None or user.disabled or claims.get("ver") != user.credentials_version:
+    user = await get_user(session, claims.sub)
+    if user is None or user.disabled or claims.ver != user.credentials_version:
         return None
     return user.principal

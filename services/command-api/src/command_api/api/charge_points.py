@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Body, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
+from csms_shared.contracts.rpc import (
+    ListChargePoints,
+    ListOperations,
+    NoParams,
+    OfChargePoint,
+    OfChargePointId,
+    Paged,
+    PageOfChargePoint,
+    RegistryRpc,
+    SessionsRpc,
+    StageAuthorizationKey,
+    UpdateChargePointSettings,
+)
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import ChargePointStatus, MessageTrigger
@@ -32,11 +45,10 @@ from ..models import (
 )
 from ..problems import TYPES, ProblemError
 from .commands import CommandFailed, send_command
-from .deps import MAX_OFFSET, Admin, Session, State, Viewer, api_router, rpc
+from .deps import MAX_OFFSET, Admin, Session, State, Viewer, api_router, call
 
 router = api_router(404, 503, tags=["charge points"])
 
-REGISTRY = "station-registry"
 CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
@@ -72,48 +84,44 @@ async def list_charge_points(
         Literal["Accepted", "Pending", "Rejected"] | None,
         Query(alias="registrationStatus", description="What the CP was last told at boot"),
     ] = None,
-) -> dict[str, Any]:
+) -> Page[ChargePoint]:
     """Charge points with their connectors, presence, boot info and metadata."""
-    result: dict[str, Any] = await rpc(
+    return await call(
         state,
-        REGISTRY,
-        "list_charge_points",
-        limit=limit,
-        offset=offset,
-        online=online,
-        search=search,
-        status=connector_status.value if connector_status else None,
-        tag=tag,
-        q=q,
-        decommissioned=decommissioned or None,
-        registration_status=registration_status,
+        RegistryRpc.list_charge_points,
+        ListChargePoints(
+            limit=limit,
+            offset=offset,
+            online=online,
+            search=search,
+            status=connector_status.value if connector_status else None,
+            tag=tag,
+            q=q,
+            decommissioned=decommissioned,
+            registration_status=registration_status,
+        ),
     )
-    return result
 
 
 @router.get("/charge-points/{id}", response_model=ChargePoint)
-async def get_charge_point(state: State, principal: Viewer, cp_id: CpId) -> dict[str, Any]:
+async def get_charge_point(state: State, principal: Viewer, cp_id: CpId) -> ChargePoint:
     """One charge point: connectors, online, gateway, last seen, boot info."""
-    result: dict[str, Any] = await rpc(state, REGISTRY, "get_charge_point", id=cp_id)
-    return result
+    return await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
 
 
 @router.get("/charge-points/{id}/status-history", response_model=Page[StatusRecord])
 async def list_status_history(
     state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+) -> Page[StatusRecord]:
     """The CP's StatusNotifications, newest first."""
-    result: dict[str, Any] = await rpc(
-        state, REGISTRY, "status_history", id=cp_id, limit=limit, offset=offset
-    )
-    return result
+    page = PageOfChargePoint(id=cp_id, limit=limit, offset=offset)
+    return await call(state, RegistryRpc.status_history, page)
 
 
 @router.get("/status", response_model=SuiteStatus)
-async def get_suite_status(state: State, principal: Viewer) -> dict[str, Any]:
+async def get_suite_status(state: State, principal: Viewer) -> SuiteStatus:
     """Charge points known and connected, in all and per gateway."""
-    result: dict[str, Any] = await rpc(state, REGISTRY, "status_summary")
-    return result
+    return await call(state, RegistryRpc.status_summary, NoParams())
 
 
 class ChargePointSettings(BaseModel):
@@ -133,20 +141,15 @@ class ChargePointSettings(BaseModel):
 @router.put("/charge-points/{id}", response_model=ChargePointSecurity)
 async def register_charge_point(
     state: State, principal: Admin, cp_id: CpId, body: ChargePointSettings
-) -> dict[str, Any]:
+) -> ChargePointSecurity:
     """Register a CP or change its security settings (registering a CP accepts it)."""
     key = body.authorization_key.get_secret_value() if body.authorization_key else None
     if key is not None and find_nul(key):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "authorizationKey has U+0000")
-    result: dict[str, Any] = await rpc(
-        state,
-        REGISTRY,
-        "update_charge_point_settings",
-        id=cp_id,
-        securityProfile=body.security_profile,
-        authorizationKey=key,
+    settings = UpdateChargePointSettings(
+        id=cp_id, security_profile=body.security_profile, authorization_key=key
     )
-    return result
+    return await call(state, RegistryRpc.update_charge_point_settings, settings)
 
 
 class KeyRotation(BaseModel):
@@ -174,7 +177,7 @@ async def rotate_authorization_key(
     cp_id: CpId,
     body: Annotated[KeyRotation | None, Body()] = None,
     timeout: Annotated[float | None, Query(gt=0, description="Seconds to wait for the CP")] = None,
-) -> dict[str, Any]:
+) -> KeyRotationResult:
     """Rotate the CP's AuthorizationKey as OCPP intends: send it with ChangeConfiguration and
     store it once the CP accepts; the old key keeps working until then."""
     given = body.authorization_key if body is not None else None
@@ -182,7 +185,8 @@ async def rotate_authorization_key(
     if find_nul(key) or not key.isprintable():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "authorizationKey: printable")
     # Staged first: a CP that applies the key and reconnects at once is let in with it.
-    await rpc(state, REGISTRY, "stage_authorization_key", id=cp_id, authorizationKey=key)
+    staging = StageAuthorizationKey(id=cp_id, authorization_key=key)
+    await call(state, RegistryRpc.stage_authorization_key, staging)
     staged = (
         "The new key is staged: the old and the new key both work until the charge point "
         "connects with the new one"
@@ -203,7 +207,7 @@ async def rotate_authorization_key(
             # The CP may use the new key from its next start, or did not say: both keys work,
             # and its first connection with the new one makes that the only one.
             raise CommandFailed(failed.command_id, "timeout", staged, keyStored=False) from None
-        await rpc(state, REGISTRY, "discard_authorization_key", id=cp_id)
+        await call(state, RegistryRpc.discard_authorization_key, OfChargePoint(id=cp_id))
         raise CommandFailed(
             failed.command_id,
             failed.outcome,
@@ -213,16 +217,13 @@ async def rotate_authorization_key(
         ) from None
     answer = str((sent.response or {}).get("status"))
     if answer == "Accepted":
-        await rpc(state, REGISTRY, "commit_authorization_key", id=cp_id)
-        return {"commandId": sent.command_id, "status": answer, "keyStored": True}
+        await call(state, RegistryRpc.commit_authorization_key, OfChargePoint(id=cp_id))
+        return KeyRotationResult(command_id=sent.command_id, status=answer, key_stored=True)
     if answer == "RebootRequired":
-        return {
-            "commandId": sent.command_id,
-            "status": answer,
-            "keyStored": False,
-            "detail": staged,
-        }
-    await rpc(state, REGISTRY, "discard_authorization_key", id=cp_id)
+        return KeyRotationResult(
+            command_id=sent.command_id, status=answer, key_stored=False, detail=staged
+        )
+    await call(state, RegistryRpc.discard_authorization_key, OfChargePoint(id=cp_id))
     raise ProblemError(
         status.HTTP_409_CONFLICT,
         f"The charge point answered {answer}; its old key stays",
@@ -235,20 +236,21 @@ async def rotate_authorization_key(
 
 
 @router.delete("/charge-points/{id}/authorization-key", response_model=ChargePointSecurity)
-async def revoke_authorization_key(state: State, principal: Admin, cp_id: CpId) -> dict[str, Any]:
+async def revoke_authorization_key(
+    state: State, principal: Admin, cp_id: CpId
+) -> ChargePointSecurity:
     """Withdraw the CP's key: at profile 1 or 2 it cannot connect until it gets a new one, and
     its live connections are closed."""
-    result: dict[str, Any] = await rpc(state, REGISTRY, "revoke_authorization_key", id=cp_id)
-    return result
+    return await call(state, RegistryRpc.revoke_authorization_key, OfChargePoint(id=cp_id))
 
 
 @router.post("/charge-points/{id}/approve", response_model=Approval)
 async def approve_charge_point(
     state: State, session: Session, principal: Admin, cp_id: CpId
-) -> dict[str, Any]:
+) -> Approval:
     """Accept a Pending CP; if it is connected it is asked to boot again (TriggerMessage)."""
-    result: dict[str, Any] = await rpc(state, REGISTRY, "approve_charge_point", id=cp_id)
-    if result.get("online"):
+    result = await call(state, RegistryRpc.approve_charge_point, OfChargePoint(id=cp_id))
+    if result.online:
         try:
             trigger = await send_command(
                 state,
@@ -262,32 +264,28 @@ async def approve_charge_point(
             )
         except CommandFailed as failed:
             # The approval stands; the CP that just went away is Accepted at its next boot.
-            result["triggerCommandId"] = failed.command_id
+            result.trigger_command_id = failed.command_id
         else:
-            result["triggerCommandId"] = trigger.command_id
+            result.trigger_command_id = trigger.command_id
     return result
 
 
 @router.get("/charge-points/{id}/security-events", response_model=Page[SecurityEvent])
 async def list_security_events(
     state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+) -> Page[SecurityEvent]:
     """Security events of the CP (its own reports and what the central system saw), newest first."""
-    result: dict[str, Any] = await rpc(
-        state, REGISTRY, "security_events", id=cp_id, limit=limit, offset=offset
-    )
-    return result
+    page = PageOfChargePoint(id=cp_id, limit=limit, offset=offset)
+    return await call(state, RegistryRpc.security_events, page)
 
 
 @router.get("/security-events", response_model=Page[NetworkSecurityEvent])
 async def list_recent_security_events(
     state: State, principal: Viewer, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+) -> Page[NetworkSecurityEvent]:
     """Security events of every charge point, newest first."""
-    result: dict[str, Any] = await rpc(
-        state, REGISTRY, "recent_security_events", limit=limit, offset=offset
-    )
-    return result
+    page = Paged(limit=limit, offset=offset)
+    return await call(state, RegistryRpc.recent_security_events, page)
 
 
 @router.get("/charge-points/{id}/operations", response_model=Page[Operation])
@@ -300,40 +298,32 @@ async def list_operations(
     ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[Operation]:
     """Firmware updates, diagnostics and log uploads with the statuses the CP reported."""
-    result: dict[str, Any] = await rpc(
-        state, REGISTRY, "operations", id=cp_id, kind=kind, limit=limit, offset=offset
-    )
-    return result
+    listing = ListOperations(id=cp_id, kind=kind, limit=limit, offset=offset)
+    return await call(state, RegistryRpc.operations, listing)
 
 
 @router.get("/charge-points/{id}/data-transfers", response_model=Page[DataTransferRecord])
 async def list_data_transfers(
     state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+) -> Page[DataTransferRecord]:
     """DataTransfer requests the CP sent, with the answer each got."""
-    result: dict[str, Any] = await rpc(
-        state, REGISTRY, "data_transfers", id=cp_id, limit=limit, offset=offset
-    )
-    return result
+    page = PageOfChargePoint(id=cp_id, limit=limit, offset=offset)
+    return await call(state, RegistryRpc.data_transfers, page)
 
 
 @router.get("/charge-points/{id}/certificate-requests", response_model=Page[CertificateRequest])
 async def list_certificate_requests(
     state: State, principal: Viewer, cp_id: CpId, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+) -> Page[CertificateRequest]:
     """CSRs the CP sent with SignCertificate."""
-    result: dict[str, Any] = await rpc(
-        state, REGISTRY, "certificate_requests", id=cp_id, limit=limit, offset=offset
-    )
-    return result
+    page = PageOfChargePoint(id=cp_id, limit=limit, offset=offset)
+    return await call(state, RegistryRpc.certificate_requests, page)
 
 
 @router.get("/charge-points/{id}/local-list", response_model=LocalListVersion)
-async def get_local_list_version(state: State, principal: Viewer, cp_id: CpId) -> dict[str, Any]:
+async def get_local_list_version(state: State, principal: Viewer, cp_id: CpId) -> LocalListVersion:
     """The CP's Local Authorization List version, as its last answer about it said."""
-    result: dict[str, Any] = await rpc(
-        state, "session-service", "get_local_list_version", chargePointId=cp_id
-    )
-    return result
+    of_cp = OfChargePointId(charge_point_id=cp_id)
+    return await call(state, SessionsRpc.get_local_list_version, of_cp)

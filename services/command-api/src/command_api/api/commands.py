@@ -14,20 +14,27 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, create_model
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
+from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
 from csms_shared.log_context import bind
-from csms_shared.ocpp._base import DateTime, OcppModel
+from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
-from csms_shared.ocpp.redaction import needs_admin, redact_request, secret_keys
+from csms_shared.ocpp.redaction import (
+    admin_keys,
+    configuration_key_problem,
+    needs_admin,
+    redact_request,
+    secret_keys,
+)
 from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
 
 from .. import problems, recorder
-from ..auth import Role
+from ..auth import Principal, Role
 from ..dispatcher import NotConnected
-from ..models import Page, Resource
+from ..models import Command, Page, Resource
 from ..problems import TYPES, ProblemError
 from ..profiles import check_feature_profile
-from ..recorder import command_doc, record_outcome, record_sent
+from ..recorder import command_of, record_outcome, record_sent
 from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, api_router, rpc_client
 
 router = api_router(tags=["commands"])
@@ -49,39 +56,6 @@ class CommandAccepted(Resource):
 
     command_id: str
     status: str = Field(description="Always `pending`")
-
-
-class CommandError(Resource):
-    """The CALLERROR a CP answered."""
-
-    code: str | None
-    description: str | None
-    details: dict[str, Any]
-
-
-class Command(Resource):
-    """A command of the audit log: who sent what, when, and what came of it."""
-
-    command_id: str
-    charge_point_id: str
-    action: str
-    request: dict[str, Any] = Field(description="The OCPP request payload (secrets redacted)")
-    status: str = Field(
-        description="pending, result, error, invalid, timeout, offline, unknown_charge_point, "
-        "disconnected, busy or lost"
-    )
-    requested_by: str
-    created_at: DateTime
-    timeout: float
-    completed_at: DateTime | None = None
-    latency_ms: float | None = None
-    charge_point_latency_ms: float | None = None
-    response: dict[str, Any] | None = None
-    error: CommandError | None = None
-    request_id: str | None = Field(
-        default=None, description="The back office's requestId (ocpp.command-requests)"
-    )
-    batch_id: str | None = Field(default=None, description="The fleet-wide command's batch")
 
 
 # Outcome -> (HTTP status, problem type, title, detail) of the synchronous answer.
@@ -157,16 +131,52 @@ class Sent:
 async def _charge_point_known(state: AppState, cp_id: str) -> bool:
     try:
         await rpc_client(state).call(
-            "station-registry",
-            "get_charge_point",
-            {"id": cp_id},
-            timeout=state.settings.rpc_timeout,
+            RegistryRpc.get_charge_point, OfChargePoint(id=cp_id), state.settings.rpc_timeout
         )
     except RpcUnavailable:
         return True  # cannot tell; "not connected" is still true
     except RpcError as exc:
         return exc.code != "not_found"
     return True
+
+
+def check_request(
+    state: AppState,
+    principal: Principal,
+    action: str,
+    request: dict[str, Any],
+    *,
+    built_by_csms: bool = False,
+    where: str = "body",
+) -> None:
+    """What refuses a command whatever CP it is for: U+0000 (422), a configuration key name
+    that is padded or holds control characters (422), a command that needs the admin role
+    (403). `built_by_csms`: the payload is the suite's own (a local list from the id tags),
+    not the caller's, so the role check of a hand-made one does not apply."""
+    nul = find_nul(request, where)
+    if nul:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{nul}: strings may not contain U+0000"
+        )
+    problem = configuration_key_problem(action, request)
+    if problem:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{where}.{problem}")
+    settings = state.settings
+    if (
+        not built_by_csms
+        and not principal.may(Role.ADMIN)
+        and needs_admin(
+            action,
+            request,
+            secret_keys(settings.secret_configuration_keys),
+            admin_keys(settings.admin_configuration_keys),
+        )
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"{action} of this kind changes how the charge point authenticates, what it "
+            "trusts, whom it lets charge or where it connects: it needs the admin role",
+        )
 
 
 async def send_command(
@@ -181,6 +191,7 @@ async def send_command(
     *,
     request_id: str | None = None,
     batch_id: str | None = None,
+    built_by_csms: bool = False,
 ) -> Sent:
     """Record, publish and (unless wait=false) await one command; CommandFailed without a
     CALLRESULT. `request_id`: a back office's id of the request (unique per requester)."""
@@ -192,18 +203,8 @@ async def send_command(
             f"timeout must be in (0, {settings.command_timeout_max}] seconds",
         )
     request = payload.to_payload()
-    where = find_nul(request, "body")
-    if where:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{where}: strings may not contain U+0000"
-        )
+    check_request(state, principal, action, request, built_by_csms=built_by_csms)
     secrets = secret_keys(settings.secret_configuration_keys)
-    if needs_admin(action, request, secrets) and not principal.may(Role.ADMIN):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"{action} of this kind changes how the charge point authenticates or what it "
-            "trusts: it needs the admin role",
-        )
     await check_feature_profile(state, cp_id, action)
     command_id = str(uuid.uuid4())
     bind(command_id=command_id)  # this request's log lines, the access log's included
@@ -343,7 +344,7 @@ async def list_commands(
     charge_point_id: Annotated[str | None, Query(alias="chargePointId")] = None,
     action: str | None = None,
     command_status: Annotated[str | None, Query(alias="status")] = None,
-) -> dict[str, Any]:
+) -> Page[Command]:
     """The audit log of commands, newest first."""
     rows, total = await recorder.list_commands(
         session,
@@ -353,12 +354,9 @@ async def list_commands(
         action=action,
         status=command_status,
     )
-    return {
-        "items": [command_doc(r) for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[Command](
+        items=[command_of(r) for r in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get(
@@ -367,9 +365,9 @@ async def list_commands(
     response_model=Command,
     responses=problems.responses(404),
 )
-async def get_command(session: Session, principal: Viewer, command_id: str) -> dict[str, Any]:
+async def get_command(session: Session, principal: Viewer, command_id: str) -> Command:
     """One command: who sent what, when, and what came of it."""
     row = await recorder.get_command(session, command_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No command {command_id!r}")
-    return command_doc(row)
+    return command_of(row)

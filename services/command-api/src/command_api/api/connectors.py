@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path, Query
 from fastapi.responses import JSONResponse
 
+from csms_shared.contracts.rpc import ListConnectors, ListTransactions, RegistryRpc, SessionsRpc
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.messages import (
     RemoteStopTransactionRequest,
@@ -16,7 +17,7 @@ from csms_shared.ocpp.v16.messages import (
 from ..models import ConnectorOfChargePoint, Page, Resource
 from ..problems import ProblemError
 from .commands import _COMMAND_PROBLEMS, send_command
-from .deps import MAX_OFFSET, Operator, Session, State, Viewer, api_router, rpc
+from .deps import MAX_OFFSET, Operator, Session, State, Viewer, api_router, call
 
 router = api_router(404, tags=["transactions"])
 
@@ -50,17 +51,10 @@ async def list_connectors(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> Page[ConnectorOfChargePoint]:
     """Connectors with their last status and availability, by CP; filter by chargePointId."""
-    result: dict[str, Any] = await rpc(
-        state,
-        "station-registry",
-        "list_connectors",
-        chargePointId=charge_point_id,
-        limit=limit,
-        offset=offset,
-    )
-    return result
+    listing = ListConnectors(charge_point_id=charge_point_id, limit=limit, offset=offset)
+    return await call(state, RegistryRpc.list_connectors, listing)
 
 
 @router.post(
@@ -79,20 +73,16 @@ async def stop_connector(
 ) -> JSONResponse:
     """Stop the transaction active on this connector: RemoteStopTransaction with its id (found
     here, so the operator need not look it up); 404 when nothing charges there."""
-    active: dict[str, Any] = await rpc(
+    active = await call(
         state,
-        "session-service",
-        "list_transactions",
-        chargePointId=cp_id,
-        connectorId=connector,
-        active=True,
-        limit=1,
+        SessionsRpc.list_transactions,
+        ListTransactions(charge_point_id=cp_id, connector_id=connector, active=True, limit=1),
     )
-    if not active["items"]:
+    if not active.items:
         raise ProblemError(
             404, f"No transaction is active on connector {connector} of charge point {cp_id!r}"
         )
-    transaction_id = int(active["items"][0]["transactionId"])
+    transaction_id = active.items[0].transaction_id
     sent = await send_command(
         state,
         session,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from aio_pika.abc import AbstractConnection
 from aio_pika.exceptions import AMQPError, DeliveryError
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import problems
 from ..dead_letters import SERVICE_QUEUES, Action, UnknownQueue, browse, depth, settle
-from ..models import Page, Resource
+from ..models import DeadLetterMessage, Page, Resource
 from .deps import Admin, AppState, State, api_router
 
 log = logging.getLogger(__name__)
@@ -29,20 +29,6 @@ class DeadLetterQueue(Resource):
     dead_letter_queue: str
     messages: int
     declared: bool = Field(description="False until the owning service has run once")
-
-
-class DeadLetterMessage(Resource):
-    """One dead letter: why it died, where it was sent, its headers (x-death) and body."""
-
-    id: str
-    reason: str = Field(description="rejected, delivery_limit, expired or maxlen")
-    exchange: str
-    routing_key: str
-    deaths: int
-    headers: dict[str, Any]
-    properties: dict[str, Any]
-    body: str | None = None
-    body_base64: str | None = None
 
 
 class Selection(BaseModel):
@@ -78,21 +64,21 @@ def _known(queue: str) -> None:
 
 
 @router.get("/dead-letters", response_model=Page[DeadLetterQueue])
-async def list_dead_letter_queues(state: State, principal: Admin) -> dict[str, Any]:
+async def list_dead_letter_queues(state: State, principal: Admin) -> Page[DeadLetterQueue]:
     """Every service queue and how many messages its dead-letter queue holds."""
     connection = _connection(state)
     items = []
     for queue in SERVICE_QUEUES:
         count = await depth(connection, queue)
         items.append(
-            {
-                "queue": queue,
-                "deadLetterQueue": f"{queue}.dead",
-                "messages": count or 0,
-                "declared": count is not None,
-            }
+            DeadLetterQueue(
+                queue=queue,
+                dead_letter_queue=f"{queue}.dead",
+                messages=count or 0,
+                declared=count is not None,
+            )
         )
-    return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+    return Page[DeadLetterQueue](items=items, total=len(items), limit=len(items), offset=0)
 
 
 @router.get(
@@ -105,7 +91,7 @@ async def list_dead_letters(
     principal: Admin,
     queue: QueueName,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> Page[DeadLetterMessage]:
     """The first `limit` dead letters of a service queue, oldest first; they stay there."""
     _known(queue)
     connection = _connection(state)
@@ -113,29 +99,16 @@ async def list_dead_letters(
     if total is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{queue}.dead is not declared yet")
     try:
-        letters = await browse(connection, queue, limit)
+        items = await browse(connection, queue, limit)
     except UnknownQueue as exc:  # pragma: no cover - _known checked it
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    items = [
-        {
-            "id": letter.id,
-            "reason": letter.reason,
-            "exchange": letter.exchange,
-            "routingKey": letter.routing_key,
-            "deaths": letter.deaths,
-            "headers": letter.headers,
-            "properties": letter.properties,
-            **({"body": letter.body} if letter.body is not None else {}),
-            **({"bodyBase64": letter.body_base64} if letter.body_base64 is not None else {}),
-        }
-        for letter in letters
-    ]
-    return {"items": items, "total": max(total, len(items)), "limit": limit, "offset": 0}
+    total = max(total, len(items))
+    return Page[DeadLetterMessage](items=items, total=total, limit=limit, offset=0)
 
 
 async def _settle(
     state: AppState, principal: Admin, queue: str, action: Action, body: Selection
-) -> dict[str, Any]:
+) -> Settlement:
     _known(queue)
     try:
         settled = await settle(_connection(state), queue, action, body.ids)
@@ -155,7 +128,7 @@ async def _settle(
         queue,
         principal.name,
     )
-    return {"done": settled.done, "missing": settled.missing}
+    return Settlement(done=settled.done, missing=settled.missing)
 
 
 @router.post(
@@ -165,7 +138,7 @@ async def _settle(
 )
 async def replay_dead_letters(
     state: State, principal: Admin, queue: QueueName, body: Selection
-) -> dict[str, Any]:
+) -> Settlement:
     """Publish dead letters again where they were first sent (and remove them from the
     dead-letter queue once the broker confirmed); `ids` picks some, none means all."""
     return await _settle(state, principal, queue, "replay", body)
@@ -178,6 +151,6 @@ async def replay_dead_letters(
 )
 async def discard_dead_letters(
     state: State, principal: Admin, queue: QueueName, body: Selection
-) -> dict[str, Any]:
+) -> Settlement:
     """Remove dead letters for good; `ids` picks some, none means all."""
     return await _settle(state, principal, queue, "discard", body)

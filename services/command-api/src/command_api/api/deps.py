@@ -16,9 +16,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
+from csms_shared.contracts.rpc import RpcMethod
+from csms_shared.contracts.rpc_base import P, R
 
 from .. import problems
 from ..access_log import note_caller
+from ..accounts.passwords import PasswordWork
 from ..accounts.tokens import looks_like_jwt
 from ..accounts.users import user_principal
 from ..auth import Principal, Role, authenticate
@@ -38,6 +41,8 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     dispatcher: Dispatcher
     webhooks: Webhooks
+    # argon2 for users' passwords, in a bounded pool of its own.
+    passwords: PasswordWork
     # Signs access tokens and console cookies (the setting, or the key kept in the database).
     signing_secret: str = ""
 
@@ -169,23 +174,15 @@ def rpc_client(state: AppState) -> RpcClient:
     return state.dispatcher.rpc
 
 
-async def rpc(state: AppState, service: str, method: str, **params: Any) -> Any:
-    """Call an owning service with the params that are not None; its errors become HTTP
+async def call(state: AppState, method: RpcMethod[P, R], params: P) -> R:
+    """The result of an owning service's RPC method, as its model; its errors become HTTP
     errors (404, 409, 422, 502, 503)."""
-    return await rpc_exact(
-        state, service, method, {k: v for k, v in params.items() if v is not None}
-    )
-
-
-async def rpc_exact(state: AppState, service: str, method: str, params: dict[str, Any]) -> Any:
-    """`rpc` with the params as given: a None among them is sent (a PATCH clearing a field)."""
     try:
-        return await rpc_client(state).call(
-            service, method, params, timeout=state.settings.rpc_timeout
-        )
+        return await rpc_client(state).call(method, params, timeout=state.settings.rpc_timeout)
     except RpcUnavailable as exc:
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"{service} is not available: {exc.message}"
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"{method.service} is not available: {exc.message}",
         ) from None
     except RpcError as exc:
         code = {

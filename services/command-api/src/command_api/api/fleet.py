@@ -13,20 +13,21 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import insert, select, update
 
-from csms_shared.ocpp._base import DateTime, format_datetime
-from csms_shared.ocpp.framing import find_nul
+from csms_shared.contracts.resources import ChargePoint, Page
+from csms_shared.contracts.rpc import ListChargePoints, RegistryRpc
+from csms_shared.ocpp._base import DateTime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
-from csms_shared.ocpp.redaction import needs_admin, secret_keys
+from csms_shared.ocpp.redaction import redact_request, secret_keys
 from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
 
 from .. import problems
-from ..auth import Principal, Role
+from ..auth import Principal
 from ..db import command_batches, commands
-from ..models import Resource
+from ..models import Command, Resource
 from ..problems import ProblemError
-from ..recorder import command_doc
-from .commands import Command, CommandFailed, send_command
-from .deps import AppState, Operator, State, Viewer, api_router, rpc
+from ..recorder import command_of
+from .commands import CommandFailed, check_request, send_command
+from .deps import AppState, Operator, State, Viewer, api_router, call
 
 router = api_router(404, tags=["commands"])
 
@@ -106,15 +107,7 @@ def _check_request(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"timeout must be in (0, {settings.command_timeout_max}] seconds",
         )
-    if find_nul(request, "payload"):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "payload: strings may not contain U+0000"
-        )
-    secrets = secret_keys(settings.secret_configuration_keys)
-    if needs_admin(action, request, secrets) and not principal.may(Role.ADMIN):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"{action} of this kind needs the admin role"
-        )
+    check_request(state, principal, action, request, where="payload")
 
 
 async def _targets(state: AppState, body: FleetCommand) -> list[str]:
@@ -125,20 +118,22 @@ async def _targets(state: AppState, body: FleetCommand) -> list[str]:
     if body.charge_point_ids is not None:
         return list(dict.fromkeys(body.charge_point_ids))
     limit = state.settings.fleet_max_charge_points
-    page = await rpc(state, "station-registry", "list_charge_points", tag=body.tag, limit=1000)
-    ids = [cp["id"] for cp in page["items"]]
-    while len(ids) < page["total"] and len(ids) <= limit:
-        page = await rpc(
-            state, "station-registry", "list_charge_points", tag=body.tag, limit=1000,
-            offset=len(ids),
-        )  # fmt: skip
-        if not page["items"]:
+
+    async def page_from(offset: int) -> Page[ChargePoint]:
+        listing = ListChargePoints(tag=body.tag, limit=1000, offset=offset)
+        return await call(state, RegistryRpc.list_charge_points, listing)
+
+    page = await page_from(0)
+    ids = [cp.id for cp in page.items]
+    while len(ids) < page.total and len(ids) <= limit:
+        page = await page_from(len(ids))
+        if not page.items:
             break
-        ids += [cp["id"] for cp in page["items"]]
+        ids += [cp.id for cp in page.items]
     if len(ids) > limit:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"tag {body.tag!r} names {page['total']} charge points; at most {limit} at once",
+            f"tag {body.tag!r} names {page.total} charge points; at most {limit} at once",
         )
     return ids
 
@@ -152,7 +147,7 @@ async def _one(
     timeout: float | None,
     wait: bool,
     batch_id: str,
-) -> dict[str, Any]:
+) -> FleetItem:
     async with state.sessions() as session:
         try:
             sent = await send_command(
@@ -160,27 +155,27 @@ async def _one(
                 batch_id=batch_id,
             )  # fmt: skip
         except CommandFailed as exc:
-            return {
-                "chargePointId": cp_id,
-                "commandId": exc.command_id,
-                "status": exc.outcome,
-                "errorCode": exc.extensions.get("errorCode"),
-                "errorDescription": exc.extensions.get("errorDescription"),
-                "reason": exc.detail,
-            }
+            return FleetItem(
+                charge_point_id=cp_id,
+                command_id=exc.command_id,
+                status=exc.outcome,
+                error_code=exc.extensions.get("errorCode"),
+                error_description=exc.extensions.get("errorDescription"),
+                reason=exc.detail,
+            )
         except HTTPException as exc:
             outcome = "unknown_charge_point" if exc.status_code == 404 else "refused"
-            return {"chargePointId": cp_id, "status": outcome, "reason": str(exc.detail)}
+            return FleetItem(charge_point_id=cp_id, status=outcome, reason=str(exc.detail))
         except ProblemError as exc:  # e.g. a feature profile the CP does not list
-            return {"chargePointId": cp_id, "status": "refused", "reason": exc.detail}
+            return FleetItem(charge_point_id=cp_id, status="refused", reason=exc.detail)
     if sent.response is None:
-        return {"chargePointId": cp_id, "commandId": sent.command_id, "status": "pending"}
-    return {
-        "chargePointId": cp_id,
-        "commandId": sent.command_id,
-        "status": "result",
-        "response": sent.response,
-    }
+        return FleetItem(charge_point_id=cp_id, command_id=sent.command_id, status="pending")
+    return FleetItem(
+        charge_point_id=cp_id,
+        command_id=sent.command_id,
+        status="result",
+        response=sent.response,
+    )
 
 
 @router.post(
@@ -218,39 +213,48 @@ async def send_fleet_command(
             insert(command_batches).values(
                 id=batch_id,
                 action=action,
-                request=payload.to_payload(),
+                # Stored and shown as each CP's command is: secrets redacted.
+                request=redact_request(
+                    action,
+                    payload.to_payload(),
+                    secret_keys(state.settings.secret_configuration_keys),
+                ),
                 charge_point_ids=cp_ids,
                 requested_by=principal.name,
             )
         )
     gate = asyncio.Semaphore(state.settings.fleet_concurrency)
 
-    async def one(cp_id: str) -> dict[str, Any]:
+    async def one(cp_id: str) -> FleetItem:
         async with gate:
             return await _one(state, principal, cp_id, action, payload, timeout, wait, batch_id)
 
     items = await asyncio.gather(*(one(cp) for cp in cp_ids))
-    refused = [item for item in items if item["status"] == "refused"]
+    refused = [
+        Refusal(charge_point_id=item.charge_point_id, status=item.status, reason=item.reason or "")
+        for item in items
+        if item.status == "refused"
+    ]
     if refused:
         async with state.sessions() as session, session.begin():
             await session.execute(
                 update(command_batches)
                 .where(command_batches.c.id == batch_id)
-                .values(refused=refused)
+                .values(refused=[r.model_dump(mode="json", by_alias=True) for r in refused])
             )
-    summary = Counter(item["status"] for item in items)
-    doc = {
-        "batchId": batch_id,
-        "action": action,
-        "total": len(items),
-        "summary": dict(summary),
-        "items": [{k: v for k, v in item.items() if v is not None} for item in items],
-    }
-    return JSONResponse(doc, status_code=200 if wait else 202)
+    result = FleetResult(
+        batch_id=batch_id,
+        action=action,
+        total=len(items),
+        summary=dict(Counter(item.status for item in items)),
+        items=list(items),
+    )
+    shown = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return JSONResponse(shown, status_code=200 if wait else 202)
 
 
 @router.get("/command-batches/{batch_id}", response_model=Batch)
-async def get_command_batch(state: State, principal: Viewer, batch_id: str) -> dict[str, Any]:
+async def get_command_batch(state: State, principal: Viewer, batch_id: str) -> Batch:
     """A fleet-wide command: each CP's command as the audit log has it, the CPs refused before
     any was recorded, and a count per status of every CP targeted."""
     async with state.sessions() as session:
@@ -266,21 +270,21 @@ async def get_command_batch(state: State, principal: Viewer, batch_id: str) -> d
                 .order_by(commands.c.charge_point_id)
             )
         ).all()
-    refused = batch.refused
-    summary = Counter(r.status for r in rows) + Counter(item["status"] for item in refused)
+    refused = [Refusal.model_validate(item) for item in batch.refused]
+    summary = Counter(r.status for r in rows) + Counter(item.status for item in refused)
     # A CP with neither: the batch is still sending (wait=true), or was cut short.
     queued = len(batch.charge_point_ids) - len(rows) - len(refused)
     if queued > 0:
         summary["queued"] = queued
-    return {
-        "batchId": batch.id,
-        "action": batch.action,
-        "request": batch.request,
-        "requestedBy": batch.requested_by,
-        "createdAt": format_datetime(batch.created_at),
-        "total": len(batch.charge_point_ids),
-        "pending": summary["pending"] + summary["queued"],
-        "summary": dict(summary),
-        "items": [command_doc(r) for r in rows],
-        "refused": refused,
-    }
+    return Batch(
+        batch_id=batch.id,
+        action=batch.action,
+        request=batch.request,
+        requested_by=batch.requested_by,
+        created_at=batch.created_at,
+        total=len(batch.charge_point_ids),
+        pending=summary["pending"] + summary["queued"],
+        summary=dict(summary),
+        items=[command_of(r) for r in rows],
+        refused=refused,
+    )

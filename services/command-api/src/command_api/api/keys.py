@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import HTTPException, Path, status
+from fastapi import HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
-from csms_shared.ocpp._base import DateTime, format_datetime
+from csms_shared.contracts.resources_base import DateTime, Omit
 
 from .. import problems
 from ..auth import Role, create_key
@@ -46,34 +46,37 @@ class ApiKey(Resource):
     prefix: str
     created_at: DateTime
     created_by: str | None
-    revoked_at: DateTime | None = None
+    revoked_at: Omit[DateTime] = None
 
 
 @router.post("/api-keys", status_code=201, response_model=CreatedKey)
-async def create_api_key(session: Session, principal: Admin, body: NewKey) -> dict[str, Any]:
+async def create_api_key(
+    session: Session, principal: Admin, body: NewKey, response: Response
+) -> CreatedKey:
     """Create a key; the response holds the key itself, which is never shown again."""
     async with session.begin():
         key_id, key = await create_key(session, body.name, body.role, principal.name)
-    return {"id": key_id, "name": body.name, "role": body.role.value, "key": key}
+    response.headers["Cache-Control"] = "no-store"
+    return CreatedKey(id=key_id, name=body.name, role=body.role, key=key)
 
 
 @router.get("/api-keys", response_model=Page[ApiKey])
-async def list_api_keys(session: Session, principal: Admin) -> dict[str, Any]:
+async def list_api_keys(session: Session, principal: Admin) -> Page[ApiKey]:
     """Every key (never the key itself: only its first characters)."""
     rows = (await session.execute(select(api_keys).order_by(api_keys.c.created_at))).all()
     items = [
-        {
-            "id": r.id,
-            "name": r.name,
-            "role": r.role,
-            "prefix": r.prefix,
-            "createdAt": format_datetime(r.created_at),
-            "createdBy": r.created_by,
-            **({"revokedAt": format_datetime(r.revoked_at)} if r.revoked_at else {}),
-        }
+        ApiKey(
+            id=r.id,
+            name=r.name,
+            role=Role(r.role),
+            prefix=r.prefix,
+            created_at=r.created_at,
+            created_by=r.created_by,
+            revoked_at=r.revoked_at,
+        )
         for r in rows
     ]
-    return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+    return Page[ApiKey](items=items, total=len(items), limit=len(items), offset=0)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, responses=problems.responses(404))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -11,8 +11,7 @@ from pydantic.alias_generators import to_camel
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from .. import problems
-from ..local_lists import synchronise
-from ..models import Resource
+from ..local_lists import LocalListSyncResult, synchronise
 from .deps import Operator, Session, State, api_router
 
 router = api_router(404, 409, 502, 503, 504, tags=["charge points"])
@@ -31,26 +30,6 @@ class LocalListSync(BaseModel):
     update_type: Literal["Full", "Differential"] | None = None
 
 
-class SentPart(Resource):
-    """One SendLocalList of the synchronisation and the CP's answer."""
-
-    command_id: str
-    list_version: int
-    update_type: str
-    entries: int
-    status: str = Field(description="The CP's UpdateStatus: Accepted, Failed, VersionMismatch, ...")
-
-
-class LocalListSyncResult(Resource):
-    """What was sent; `complete` when the CP accepted every part."""
-
-    list_version: int = Field(description="The version the CP holds now, if complete")
-    update_type: str
-    size: int = Field(description="id tags in the CP's list once complete")
-    complete: bool
-    parts: list[SentPart]
-
-
 @router.post(
     "/charge-points/{id}/local-list/sync",
     response_model=LocalListSyncResult,
@@ -62,7 +41,7 @@ async def sync_local_list(
     principal: Operator,
     cp_id: CpId,
     body: LocalListSync | None = None,
-) -> dict[str, Any]:
+) -> LocalListSyncResult:
     """Send the CP its Local Authorization List built from the id tags, within its
     SendLocalListMaxLength per message and LocalAuthListMaxLength in all."""
     body = body or LocalListSync()

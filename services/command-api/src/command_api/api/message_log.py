@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import orjson
 from fastapi import Path, Query
 from fastapi.responses import StreamingResponse
 
 from csms_shared.bus.message_log import MessageLogLevel
+from csms_shared.contracts.rpc import ListLogs, ListMessages, MessageLogRpc, SetLevel
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from ..models import LogEntry, MessageLogLevelSet, MessagePage, Page, Resource
-from .deps import MAX_OFFSET, Admin, State, Viewer, api_router, rpc
+from .deps import MAX_OFFSET, Admin, State, Viewer, api_router, call
 
 router = api_router(404, 503, tags=["message log"])
 
-MESSAGE_LOG = "message-log"
 CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
 From = Annotated[datetime | None, Query(alias="from", description="at or after (RFC 3339)")]
 To = Annotated[datetime | None, Query(alias="to", description="before (RFC 3339)")]
@@ -29,10 +28,6 @@ class MessageLogSetting(Resource):
     """A CP's message log level; null: the gateways' default (`GATEWAY_MESSAGE_LOG_LEVEL`)."""
 
     level: MessageLogLevel | None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 @router.get("/charge-points/{id}/messages", response_model=MessagePage)
@@ -47,21 +42,22 @@ async def list_messages(
     message_id: Annotated[str | None, Query(alias="messageId", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
-) -> dict[str, Any]:
+) -> MessagePage:
     """What the CP sent and was sent, newest first; a CALL and its answer share `messageId`."""
-    result: dict[str, Any] = await rpc(
+    return await call(
         state,
-        MESSAGE_LOG,
-        "messages.list",
-        chargePointId=cp_id,
-        **{"from": _iso(start), "to": _iso(end)},
-        action=action,
-        direction=direction,
-        messageId=message_id,
-        limit=limit,
-        cursor=cursor,
+        MessageLogRpc.messages_list,
+        ListMessages(
+            charge_point_id=cp_id,
+            from_=start,
+            to=end,
+            action=action,
+            direction=direction,
+            message_id=message_id,
+            limit=limit,
+            cursor=cursor,
+        ),
     )
-    return result
 
 
 @router.get(
@@ -81,28 +77,24 @@ async def export_messages(
 ) -> StreamingResponse:
     """The CP's records between two times as NDJSON, one per line, newest first (a support
     ticket's attachment)."""
-    params = {"chargePointId": cp_id, "from": _iso(start), "to": _iso(end)}
+
+    def page_after(cursor: str | None) -> ListMessages:
+        return ListMessages(
+            charge_point_id=cp_id, from_=start, to=end, limit=EXPORT_PAGE, cursor=cursor
+        )
+
     # The first page before answering: an unknown service or bad input is an error, not an
     # empty 200.
-    first: dict[str, Any] = await rpc(
-        state, MESSAGE_LOG, "messages.list", **params, limit=EXPORT_PAGE
-    )
+    first = await call(state, MessageLogRpc.messages_list, page_after(None))
 
     async def lines() -> AsyncIterator[bytes]:
         page = first
         while True:
-            for record in page["items"]:
-                yield orjson.dumps(record) + b"\n"
-            if not page.get("nextCursor"):
+            for record in page.items:
+                yield record.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n"
+            if not page.next_cursor:
                 return
-            page = await rpc(
-                state,
-                MESSAGE_LOG,
-                "messages.list",
-                **params,
-                limit=EXPORT_PAGE,
-                cursor=page["nextCursor"],
-            )
+            page = await call(state, MessageLogRpc.messages_list, page_after(page.next_cursor))
 
     return StreamingResponse(
         lines(),
@@ -114,17 +106,11 @@ async def export_messages(
 @router.put("/charge-points/{id}/message-log", response_model=MessageLogLevelSet)
 async def set_message_log_level(
     state: State, principal: Admin, cp_id: CpId, body: MessageLogSetting
-) -> dict[str, Any]:
+) -> MessageLogLevelSet:
     """Log this CP at `level` (all, all-but-heartbeat, off) whatever the default; null undoes."""
-    # A null level is left out of the call (rpc drops None): the service reads that as "none".
-    result: dict[str, Any] = await rpc(
-        state,
-        MESSAGE_LOG,
-        "levels.set",
-        chargePointId=cp_id,
-        level=body.level.value if body.level else None,
+    return await call(
+        state, MessageLogRpc.levels_set, SetLevel(charge_point_id=cp_id, level=body.level)
     )
-    return result
 
 
 @router.get("/logs", response_model=Page[LogEntry])
@@ -139,16 +125,17 @@ async def list_logs(
     end: To = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> Page[LogEntry]:
     """The system log: connections, refused handshakes, CALLERRORs, malformed frames, gaps."""
-    result: dict[str, Any] = await rpc(
+    return await call(
         state,
-        MESSAGE_LOG,
-        "logs.list",
-        chargePointId=charge_point_id,
-        level=level,
-        **{"from": _iso(start), "to": _iso(end)},
-        limit=limit,
-        offset=offset,
+        MessageLogRpc.logs_list,
+        ListLogs(
+            charge_point_id=charge_point_id,
+            level=level,
+            from_=start,
+            to=end,
+            limit=limit,
+            offset=offset,
+        ),
     )
-    return result

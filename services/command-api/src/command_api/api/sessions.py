@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from csms_shared.ocpp._base import DateTime, format_datetime
+from csms_shared.contracts.rpc import (
+    CloseStaleTransaction,
+    CreateIdTag,
+    GetTransaction,
+    ListIdTags,
+    ListMeterValues,
+    ListReservations,
+    ListTransactions,
+    ListUnmatchedStops,
+    OfIdTag,
+    SessionsRpc,
+    UpdateIdTag,
+)
+from csms_shared.contracts.rpc import EnergyReport as EnergyReportParams
+from csms_shared.ocpp._base import DateTime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from .. import problems
@@ -25,11 +39,10 @@ from ..models import (
     UnmatchedStop,
 )
 from ..problems import ProblemError
-from .deps import MAX_OFFSET, Admin, Operator, State, Viewer, api_router, rpc
+from .deps import MAX_OFFSET, Admin, Operator, State, Viewer, api_router, call
 
 router = api_router(404, 503)
 
-SESSIONS = "session-service"
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 CpFilter = Annotated[str | None, Query(alias="chargePointId", pattern=CHARGE_POINT_ID_PATTERN)]
@@ -39,18 +52,10 @@ To = Annotated[datetime | None, Query(alias="to", description="RFC 3339, exclusi
 IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return format_datetime(value) if value is not None else None
-
-
 class ApiModel(BaseModel):
     """camelCase on the wire; unknown fields are an error."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-    def params(self) -> dict[str, Any]:
-        """The RPC parameters: camelCase, unset fields left out."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class IdTagFields(ApiModel):
@@ -104,22 +109,20 @@ async def list_transactions(
     end: To = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[Transaction]:
     """Transactions, newest first; filter by CP, connector, idTag, active, stale and start."""
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "list_transactions",
-        chargePointId=charge_point_id,
-        connectorId=connector_id,
-        idTag=id_tag,
+    listing = ListTransactions(
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        id_tag=id_tag,
         active=active,
         stale=stale,
-        **{"from": _iso(start), "to": _iso(end)},
+        from_=start,
+        to=end,
         limit=limit,
         offset=offset,
     )
-    return result
+    return await call(state, SessionsRpc.list_transactions, listing)
 
 
 @router.get(
@@ -131,17 +134,14 @@ async def get_transaction(
     transaction_id: Annotated[int, Path(ge=-(2**31), le=2**31 - 1)],
     meter_values_limit: Annotated[int, Query(alias="meterValuesLimit", ge=1, le=10_000)] = 1000,
     meter_values_offset: Annotated[int, Query(alias="meterValuesOffset", ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> TransactionDetail:
     """One transaction with its energy, cost and meter values in time order."""
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "get_transaction",
-        transactionId=transaction_id,
-        meterValuesLimit=meter_values_limit,
-        meterValuesOffset=meter_values_offset,
+    wanted = GetTransaction(
+        transaction_id=transaction_id,
+        meter_values_limit=meter_values_limit,
+        meter_values_offset=meter_values_offset,
     )
-    return result
+    return await call(state, SessionsRpc.get_transaction, wanted)
 
 
 @router.post(
@@ -152,20 +152,19 @@ async def close_transaction(
     principal: Operator,
     transaction_id: Annotated[int, Path(ge=-(2**31), le=2**31 - 1)],
     body: CloseTransaction,
-) -> dict[str, Any]:
+) -> TransactionDetail:
     """Close a stale or superseded transaction the CP never stopped; the reason is audited. An
     admin may give the final reading (`meterStop`), else the newest one received counts."""
     if body.meter_stop is not None and not principal.may(Role.ADMIN):
         raise ProblemError(403, "Closing with a meterStop of your own needs the admin role")
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "close_stale_transaction",
-        transactionId=transaction_id,
+    closing = CloseStaleTransaction(
+        transaction_id=transaction_id,
         operator=principal.name,
-        **body.params(),
+        reason=body.reason,
+        force=body.force,
+        meter_stop=body.meter_stop,
     )
-    return result
+    return await call(state, SessionsRpc.close_stale_transaction, closing)
 
 
 @router.get("/meter-values", tags=["transactions"], response_model=Page[MeterValue])
@@ -181,20 +180,18 @@ async def list_meter_values(
     end: To = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[MeterValue]:
     """Sampled values in time order, of a transaction or of a CP's connector."""
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "list_meter_values",
-        transactionId=transaction_id,
-        chargePointId=charge_point_id,
-        connectorId=connector_id,
-        **{"from": _iso(start), "to": _iso(end)},
+    listing = ListMeterValues(
+        transaction_id=transaction_id,
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        from_=start,
+        to=end,
         limit=limit,
         offset=offset,
     )
-    return result
+    return await call(state, SessionsRpc.list_meter_values, listing)
 
 
 @router.get("/unmatched-stops", tags=["transactions"], response_model=Page[UnmatchedStop])
@@ -204,17 +201,10 @@ async def list_unmatched_stops(
     charge_point_id: CpFilter = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[UnmatchedStop]:
     """StopTransactions that matched no open transaction, kept for review."""
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "list_unmatched_stops",
-        chargePointId=charge_point_id,
-        limit=limit,
-        offset=offset,
-    )
-    return result
+    listing = ListUnmatchedStops(charge_point_id=charge_point_id, limit=limit, offset=offset)
+    return await call(state, SessionsRpc.list_unmatched_stops, listing)
 
 
 # -- id tags --------------------------------------------------------------------------------
@@ -229,19 +219,16 @@ async def list_id_tags(
     search: Annotated[str | None, Query(max_length=50)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[IdTag]:
     """The authorization list."""
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "list_id_tags",
+    listing = ListIdTags(
         status=id_tag_status,
-        parentIdTag=parent_id_tag,
+        parent_id_tag=parent_id_tag,
         search=search,
         limit=limit,
         offset=offset,
     )
-    return result
+    return await call(state, SessionsRpc.list_id_tags, listing)
 
 
 @router.post(
@@ -251,49 +238,44 @@ async def list_id_tags(
     response_model=IdTag,
     responses=problems.responses(409),
 )
-async def create_id_tag(state: State, principal: Admin, body: NewIdTag) -> dict[str, Any]:
+async def create_id_tag(state: State, principal: Admin, body: NewIdTag) -> IdTag:
     """Add an idTag (409 if it exists)."""
-    result: dict[str, Any] = await rpc(state, SESSIONS, "create_id_tag", **body.params())
-    return result
+    creating = CreateIdTag.model_validate(body.model_dump(exclude_none=True))
+    return await call(state, SessionsRpc.create_id_tag, creating)
 
 
 @router.get("/id-tags/{id_tag}", tags=["id tags"], response_model=IdTag)
-async def get_id_tag(state: State, principal: Viewer, id_tag: IdTagPath) -> dict[str, Any]:
+async def get_id_tag(state: State, principal: Viewer, id_tag: IdTagPath) -> IdTag:
     """One idTag."""
-    result: dict[str, Any] = await rpc(state, SESSIONS, "get_id_tag", idTag=id_tag)
-    return result
+    return await call(state, SessionsRpc.get_id_tag, OfIdTag(id_tag=id_tag))
 
 
 @router.patch("/id-tags/{id_tag}", tags=["id tags"], response_model=IdTag)
 async def update_id_tag(
     state: State, principal: Admin, id_tag: IdTagPath, body: IdTagChange
-) -> dict[str, Any]:
+) -> IdTag:
     """Change an idTag's status, expiry, parent, concurrency limit or note."""
-    result: dict[str, Any] = await rpc(
-        state, SESSIONS, "update_id_tag", idTag=id_tag, **body.params()
-    )
-    return result
+    changing = UpdateIdTag.model_validate({"id_tag": id_tag, **body.model_dump(exclude_none=True)})
+    return await call(state, SessionsRpc.update_id_tag, changing)
 
 
 @router.delete("/id-tags/{id_tag}", tags=["id tags"], status_code=status.HTTP_204_NO_CONTENT)
 async def delete_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> Response:
     """Remove an idTag (its transactions stay)."""
-    await rpc(state, SESSIONS, "delete_id_tag", idTag=id_tag)
+    await call(state, SessionsRpc.delete_id_tag, OfIdTag(id_tag=id_tag))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/id-tags/{id_tag}/block", tags=["id tags"], response_model=IdTag)
-async def block_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> dict[str, Any]:
+async def block_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> IdTag:
     """Block an idTag: Authorize and StartTransaction answer Blocked."""
-    result: dict[str, Any] = await rpc(state, SESSIONS, "block_id_tag", idTag=id_tag)
-    return result
+    return await call(state, SessionsRpc.block_id_tag, OfIdTag(id_tag=id_tag))
 
 
 @router.post("/id-tags/{id_tag}/unblock", tags=["id tags"], response_model=IdTag)
-async def unblock_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> dict[str, Any]:
+async def unblock_id_tag(state: State, principal: Admin, id_tag: IdTagPath) -> IdTag:
     """Accept a blocked idTag again."""
-    result: dict[str, Any] = await rpc(state, SESSIONS, "unblock_id_tag", idTag=id_tag)
-    return result
+    return await call(state, SessionsRpc.unblock_id_tag, OfIdTag(id_tag=id_tag))
 
 
 # -- reservations and reports ---------------------------------------------------------------
@@ -308,19 +290,16 @@ async def list_reservations(
     active: bool | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[Reservation]:
     """Reservations made by accepted ReserveNow commands, newest first."""
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "list_reservations",
-        chargePointId=charge_point_id,
+    listing = ListReservations(
+        charge_point_id=charge_point_id,
         status=reservation_status,
         active=active,
         limit=limit,
         offset=offset,
     )
-    return result
+    return await call(state, SessionsRpc.list_reservations, listing)
 
 
 @router.get("/reports/energy", tags=["reports"], response_model=EnergyReport)
@@ -332,15 +311,9 @@ async def get_energy_report(
     charge_point_id: CpFilter = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> EnergyReport:
     """kWh and cost per CP and per day of the transactions stopped in [from, to)."""
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "energy_report",
-        chargePointId=charge_point_id,
-        **{"from": _iso(start), "to": _iso(end)},
-        limit=limit,
-        offset=offset,
+    asked = EnergyReportParams(
+        charge_point_id=charge_point_id, from_=start, to=end, limit=limit, offset=offset
     )
-    return result
+    return await call(state, SessionsRpc.energy_report, asked)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path, Query, Response, status
 from pydantic import Field, model_validator
 
+from csms_shared.contracts.rpc import (
+    CreateTariff,
+    ListTariffs,
+    OfTariff,
+    SessionsRpc,
+    TariffOfChargePoint,
+    UpdateTariff,
+)
 from csms_shared.contracts.rpc_registry import TAG_PATTERN, Tag
 from csms_shared.contracts.rpc_sessions import Currency, Fee, PerUnit
 from csms_shared.ocpp._base import DateTime
@@ -16,8 +24,8 @@ from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from .. import problems
 from ..models import AppliedTariff, Page, Tariff
-from .deps import Admin, State, Viewer, api_router, rpc, rpc_exact
-from .sessions import SESSIONS, ApiModel, CpFilter, Limit, Offset, _iso
+from .deps import Admin, State, Viewer, api_router, call
+from .sessions import ApiModel, CpFilter, Limit, Offset
 
 router = api_router(404, 503, tags=["tariffs"])
 
@@ -77,10 +85,6 @@ class TariffChange(_Validity):
                 raise ValueError(f"{self.model_fields[name].alias or name} cannot be cleared")
         return self
 
-    def params(self) -> dict[str, Any]:
-        """The RPC parameters: camelCase, only the fields sent (a null validity clears it)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
-
 
 @router.get("/tariffs", response_model=Page[Tariff])
 async def list_tariffs(
@@ -93,19 +97,16 @@ async def list_tariffs(
     ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[Tariff]:
     """Tariffs, newest first; those assigned to a CP by id, to a tag, or in force at a time."""
-    result: dict[str, Any] = await rpc(
-        state,
-        SESSIONS,
-        "list_tariffs",
-        chargePointId=charge_point_id,
+    listing = ListTariffs(
+        charge_point_id=charge_point_id,
         tag=tag,
-        inForceAt=_iso(in_force_at),
+        in_force_at=in_force_at,
         limit=limit,
         offset=offset,
     )
-    return result
+    return await call(state, SessionsRpc.list_tariffs, listing)
 
 
 @router.post(
@@ -114,28 +115,28 @@ async def list_tariffs(
     response_model=Tariff,
     responses=problems.responses(409),
 )
-async def create_tariff(state: State, principal: Admin, body: NewTariff) -> dict[str, Any]:
+async def create_tariff(state: State, principal: Admin, body: NewTariff) -> Tariff:
     """Add a tariff (409 if its name is taken)."""
-    result: dict[str, Any] = await rpc(state, SESSIONS, "create_tariff", **body.params())
-    return result
+    creating = CreateTariff.model_validate(body.model_dump(exclude_none=True))
+    return await call(state, SessionsRpc.create_tariff, creating)
 
 
 @router.get("/tariffs/{tariff_id}", response_model=Tariff)
-async def get_tariff(state: State, principal: Viewer, tariff_id: TariffId) -> dict[str, Any]:
+async def get_tariff(state: State, principal: Viewer, tariff_id: TariffId) -> Tariff:
     """One tariff and whom it prices."""
-    result: dict[str, Any] = await rpc(state, SESSIONS, "get_tariff", tariffId=tariff_id)
-    return result
+    return await call(state, SessionsRpc.get_tariff, OfTariff(tariff_id=tariff_id))
 
 
 @router.patch("/tariffs/{tariff_id}", response_model=Tariff, responses=problems.responses(409))
 async def update_tariff(
     state: State, principal: Admin, tariff_id: TariffId, body: TariffChange
-) -> dict[str, Any]:
+) -> Tariff:
     """Change a tariff; transactions already started keep the prices they started with."""
-    result: dict[str, Any] = await rpc_exact(
-        state, SESSIONS, "update_tariff", {"tariffId": tariff_id, **body.params()}
+    # Only the fields sent: a validity sent as null clears it.
+    changing = UpdateTariff.model_validate(
+        {"tariff_id": tariff_id, **body.model_dump(exclude_unset=True)}
     )
-    return result
+    return await call(state, SessionsRpc.update_tariff, changing)
 
 
 @router.delete(
@@ -145,7 +146,7 @@ async def update_tariff(
 )
 async def delete_tariff(state: State, principal: Admin, tariff_id: TariffId) -> Response:
     """Remove a tariff no transaction started under (409 otherwise: end it with validTo)."""
-    await rpc(state, SESSIONS, "delete_tariff", tariffId=tariff_id)
+    await call(state, SessionsRpc.delete_tariff, OfTariff(tariff_id=tariff_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -155,9 +156,7 @@ async def get_charge_point_tariff(
     principal: Viewer,
     charge_point_id: CpPath,
     at: Annotated[datetime | None, Query(description="RFC 3339; default now")] = None,
-) -> dict[str, Any]:
+) -> AppliedTariff:
     """What prices a transaction this CP starts now (or at `at`), and why."""
-    result: dict[str, Any] = await rpc(
-        state, SESSIONS, "tariff_of_charge_point", chargePointId=charge_point_id, at=_iso(at)
-    )
-    return result
+    asked = TariffOfChargePoint(charge_point_id=charge_point_id, at=at)
+    return await call(state, SessionsRpc.tariff_of_charge_point, asked)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from .. import problems
 from ..accounts import tokens
-from ..accounts.users import LoginLimits, LoginRefused, login
+from ..accounts.limiter import LoginLimits
+from ..accounts.users import LoginRefused, login
 from ..problems import ProblemError
 from ..settings import Settings
 from .deps import Session, State, api_router
@@ -31,9 +32,12 @@ class AccessToken(BaseModel):
 def login_limits(settings: Settings) -> LoginLimits:
     """The failed-login limits the settings give."""
     return LoginLimits(
-        settings.login_failures_per_username,
-        settings.login_failures_per_address,
-        timedelta(seconds=settings.login_failure_window_seconds),
+        per_user_and_address=settings.login_failures_per_user_and_address,
+        per_address=settings.login_failures_per_address,
+        window=timedelta(seconds=settings.login_failure_window_seconds),
+        slow_after=settings.login_failures_per_username,
+        delay=settings.login_delay_seconds,
+        max_delay=settings.login_delay_max_seconds,
     )
 
 
@@ -56,33 +60,29 @@ def client_address(request: Request) -> str:
 @router.post(
     "/auth/token",
     response_model=AccessToken,
-    responses=problems.responses(401),
+    responses=problems.responses(401, 503),
 )
 async def create_access_token(
     request: Request,
+    response: Response,
     state: State,
     session: Session,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-) -> dict[str, Any]:
+) -> AccessToken:
     """A signed access token (JWT) for a user, accepted as `Authorization: Bearer` on every
     route beside API keys; failed attempts are limited per username and per address."""
     settings = state.settings
-    error: LoginRefused | None = None
-    # The transaction commits the failure count even when the login is refused.
-    async with session.begin():
-        try:
-            user = await login(
-                session,
-                form.username,
-                form.password,
-                client_address(request),
-                login_limits(settings),
-            )
-        except LoginRefused as refused:
-            error = refused
-    if error is not None:
-        code = 429 if error.limited else 401
-        raise ProblemError(code, str(error))
+    try:
+        user = await login(
+            session,
+            state.passwords,
+            form.username,
+            form.password,
+            client_address(request),
+            login_limits(settings),
+        )
+    except LoginRefused as refused:
+        raise ProblemError(429 if refused.limited else 401, str(refused)) from None
     lifetime = settings.access_token_seconds
     token = tokens.sign(
         state.signing_secret,
@@ -92,4 +92,7 @@ async def create_access_token(
         name=user.username,
         ver=user.credentials_version,
     )
-    return {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
+    # RFC 6749 5.1: a token answer must not be cached.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return AccessToken(access_token=token, token_type="bearer", expires_in=lifetime)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
-from csms_shared.ocpp._base import DateTime, format_datetime
+from csms_shared.contracts.resources_base import DateTime, Omit
 
 from .. import problems
 from ..accounts.users import (
@@ -23,7 +23,7 @@ from ..accounts.users import (
 from ..auth import Role
 from ..models import Page, Resource
 from ..problems import ProblemError
-from .deps import Admin, Session, api_router
+from .deps import Admin, Session, State, api_router
 
 router = api_router(404, 409, tags=["users"])
 UserId = Annotated[str, Path(alias="id", max_length=36)]
@@ -66,23 +66,21 @@ class UserResource(Resource):
     disabled: bool
     created_at: DateTime
     created_by: str | None = None
-    last_login_at: DateTime | None = None
+    last_login_at: Omit[DateTime] = None
 
 
-def user_doc(user: User) -> dict[str, Any]:
+def user_of(user: User) -> UserResource:
     """A user as the API shows it."""
-    doc: dict[str, Any] = {
-        "id": user.id,
-        "username": user.username,
-        "displayName": user.display_name,
-        "role": user.role.value,
-        "disabled": user.disabled,
-        "createdAt": format_datetime(user.created_at),
-        "createdBy": user.created_by,
-    }
-    if user.last_login_at:
-        doc["lastLoginAt"] = format_datetime(user.last_login_at)
-    return doc
+    return UserResource(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        disabled=user.disabled,
+        created_at=user.created_at,
+        created_by=user.created_by,
+        last_login_at=user.last_login_at,
+    )
 
 
 def _refused(exc: AccountError) -> ProblemError:
@@ -92,12 +90,15 @@ def _refused(exc: AccountError) -> ProblemError:
 
 
 @router.post("/users", status_code=201, response_model=UserResource)
-async def create_user_account(session: Session, principal: Admin, body: NewUser) -> dict[str, Any]:
+async def create_user_account(
+    state: State, session: Session, principal: Admin, body: NewUser
+) -> UserResource:
     """Create a user (409 when the username is taken, 422 for a weak password)."""
     try:
         async with session.begin():
             user = await create_user(
                 session,
+                state.passwords,
                 body.username,
                 body.display_name,
                 body.password.get_secret_value(),
@@ -106,20 +107,20 @@ async def create_user_account(session: Session, principal: Admin, body: NewUser)
             )
     except AccountError as exc:
         raise _refused(exc) from None
-    return user_doc(user)
+    return user_of(user)
 
 
 @router.get("/users", response_model=Page[UserResource])
-async def list_user_accounts(session: Session, principal: Admin) -> dict[str, Any]:
+async def list_user_accounts(session: Session, principal: Admin) -> Page[UserResource]:
     """Every user."""
-    items = [user_doc(u) for u in await list_users(session)]
-    return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+    items = [user_of(u) for u in await list_users(session)]
+    return Page[UserResource](items=items, total=len(items), limit=len(items), offset=0)
 
 
 @router.patch("/users/{id}", response_model=UserResource)
 async def change_user_account(
     session: Session, principal: Admin, user_id: UserId, body: UserChange
-) -> dict[str, Any]:
+) -> UserResource:
     """Change a user's role, display name or disabled flag (disabling ends their sessions)."""
     try:
         async with session.begin():
@@ -132,17 +133,17 @@ async def change_user_account(
             )
     except AccountError as exc:
         raise _refused(exc) from None
-    return user_doc(user)
+    return user_of(user)
 
 
 @router.put("/users/{id}/password", status_code=204, responses=problems.responses(404))
 async def reset_user_password(
-    session: Session, principal: Admin, user_id: UserId, body: NewPassword
+    state: State, session: Session, principal: Admin, user_id: UserId, body: NewPassword
 ) -> Response:
     """Set a user's password; their sessions and access tokens stop working."""
     try:
         async with session.begin():
-            await set_password(session, user_id, body.password.get_secret_value())
+            await set_password(session, state.passwords, user_id, body.password.get_secret_value())
     except AccountError as exc:
         raise _refused(exc) from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,15 +6,14 @@ import uuid
 from typing import Annotated, Any
 
 import httpx
-import orjson
 from fastapi import HTTPException, Path, Query, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from csms_shared.contracts.events import WebhookTest
-from csms_shared.ocpp._base import DateTime
 
 from .. import webhook_store as store
-from ..models import Page, Resource
+from ..models import Delivery, Page, Webhook
+from ..webhook_signing import SECRET_PREFIX, signing_key
 from ..webhooks import RefusedTarget, allowed_networks, check_target
 from .deps import MAX_OFFSET, Admin, Session, State, api_router
 
@@ -33,38 +32,18 @@ class WebhookSpec(BaseModel):
     url: Annotated[str, StringConstraints(min_length=8, max_length=2000)]
     events: list[Pattern] = Field(min_length=1, max_length=50)
     secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] = Field(
-        description="HMAC-SHA256 key of X-CSMS-Signature; never shown again"
+        description="Signs the deliveries (Standard Webhooks): `whsec_<base64>` stands for the "
+        "bytes it encodes, any other secret for its UTF-8 bytes; never shown again"
     )
 
-
-class Webhook(Resource):
-    """A registered webhook (its secret is never shown)."""
-
-    id: str
-    url: str
-    events: list[str]
-    enabled: bool
-    created_by: str
-    created_at: DateTime
-    failing_since: DateTime | None = None
-    disabled_at: DateTime | None = None
-    disabled_reason: str | None = None
-
-
-class Delivery(Resource):
-    """One event for one webhook: pending (retried), delivered, failed (a test) or cancelled."""
-
-    id: int
-    event_id: str
-    event_type: str
-    status: str
-    attempts: int
-    last_status_code: int | None = None
-    last_error: str | None = None
-    failing_since: DateTime | None = None
-    created_at: DateTime
-    next_attempt_at: DateTime | None = None
-    delivered_at: DateTime | None = None
+    @field_validator("secret")
+    @classmethod
+    def _base64_after_whsec(cls, secret: str) -> str:
+        # Standard Webhooks' libraries read `whsec_...` as base64: one that is not would sign
+        # with a key the receiver's library cannot derive.
+        if secret.startswith(SECRET_PREFIX) and signing_key(secret) == secret.encode():
+            raise ValueError("a secret starting with whsec_ must be followed by base64")
+        return secret
 
 
 async def _found(session: Session, webhook_id: str) -> Any:
@@ -77,7 +56,7 @@ async def _found(session: Session, webhook_id: str) -> Any:
 @router.post("/webhooks", response_model=Webhook, status_code=201)
 async def create_webhook(
     state: State, session: Session, principal: Admin, body: WebhookSpec
-) -> dict[str, Any]:
+) -> Webhook:
     """Register a URL for the events matching its patterns."""
     if "\x00" in body.url + body.secret:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "strings may not hold U+0000")
@@ -94,7 +73,7 @@ async def create_webhook(
             created_by=principal.name,
         )
     await state.webhooks.hooks_changed()
-    return store.webhook_doc(row)
+    return store.webhook_of(row)
 
 
 @router.get("/webhooks", response_model=Page[Webhook])
@@ -103,21 +82,18 @@ async def list_webhooks(
     principal: Admin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> Page[Webhook]:
     """The registered webhooks, oldest first."""
     rows, total = await store.page(session, limit, offset)
-    return {
-        "items": [store.webhook_doc(r) for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[Webhook](
+        items=[store.webhook_of(r) for r in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/webhooks/{id}", response_model=Webhook)
-async def get_webhook(session: Session, principal: Admin, webhook_id: WebhookId) -> dict[str, Any]:
+async def get_webhook(session: Session, principal: Admin, webhook_id: WebhookId) -> Webhook:
     """One webhook: enabled, failing since, or disabled and why."""
-    return store.webhook_doc(await _found(session, webhook_id))
+    return store.webhook_of(await _found(session, webhook_id))
 
 
 @router.delete("/webhooks/{id}", status_code=204)
@@ -142,26 +118,23 @@ async def list_deliveries(
         str | None,
         Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$"),
     ] = None,
-) -> dict[str, Any]:
+) -> Page[Delivery]:
     """The delivery log of a webhook, newest first."""
     await _found(session, webhook_id)
     rows, total = await store.deliveries(session, webhook_id, limit, offset, delivery_status)
-    return {
-        "items": [store.delivery_doc(r) for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page[Delivery](
+        items=[store.delivery_of(r) for r in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.post("/webhooks/{id}/test", response_model=Delivery)
 async def test_webhook(
     state: State, session: Session, principal: Admin, webhook_id: WebhookId
-) -> dict[str, Any]:
+) -> Delivery:
     """POST a `webhook.test` event to the URL now and answer how it went (logged, not retried)."""
     hook = await _found(session, webhook_id)
     await session.rollback()
-    body = orjson.dumps(WebhookTest(webhook_id=webhook_id).body())
+    body = WebhookTest(webhook_id=webhook_id).encode()
     event_id = f"test-{uuid.uuid4()}"
     status_code: int | None = None
     error: str | None = None
@@ -185,4 +158,4 @@ async def test_webhook(
         )
         await store.record_test(session, delivery_id, status_code, error)
         row = await store.delivery(session, delivery_id)
-    return store.delivery_doc(row)
+    return store.delivery_of(row)

@@ -13,7 +13,8 @@ from ..api import commands as command_api
 from ..api import keys as key_api
 from ..api.users import NewUser
 from ..auth import Role
-from .web import AdminPage, ViewerPage
+from ..models import Command, Page
+from .web import AdminPage, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -35,11 +36,11 @@ async def commands(
             try:
                 one = await command_api.get_command(session, page.principal, command_id)
             except HTTPException:
-                result = {"items": [], "total": 0}
+                found = Page[Command](items=[], total=0, limit=1, offset=0)
             else:
-                result = {"items": [one], "total": 1}
+                found = Page[Command](items=[one], total=1, limit=1, offset=0)
         else:
-            result = await command_api.list_commands(
+            found = await command_api.list_commands(
                 session,
                 page.principal,
                 limit=PAGE_SIZE,
@@ -50,7 +51,7 @@ async def commands(
             )
     return page.render(
         "commands.html",
-        result=result,
+        result=shown(found),
         cp=cp,
         action=action,
         status=status,
@@ -87,6 +88,7 @@ async def add_user(page: AdminPage) -> Response:
         async with page.state.sessions() as session, session.begin():
             await create_user(
                 session,
+                page.state.passwords,
                 body.username,
                 body.display_name,
                 body.password.get_secret_value(),
@@ -116,7 +118,7 @@ async def edit_user(page: AdminPage, user_id: UserId) -> Response:
                 disabled=disabled,
             )
             if password:
-                await set_password(session, user_id, password)
+                await set_password(session, page.state.passwords, user_id, password)
     except AccountError as exc:
         return page.outcome(422, ok=False, text=f"Not changed: {exc}")
     state = "disabled" if user.disabled else "enabled"
@@ -129,7 +131,7 @@ async def api_keys(page: AdminPage) -> Response:
     """API keys: create (shown once), list, revoke."""
     async with page.state.sessions() as session:
         keys = await key_api.list_api_keys(session, page.principal)
-    return page.render("api_keys.html", keys=keys["items"], roles=[r.value for r in Role])
+    return page.render("api_keys.html", keys=shown(keys)["items"], roles=[r.value for r in Role])
 
 
 @router.post("/api-keys")
@@ -141,13 +143,16 @@ async def add_api_key(page: AdminPage) -> Response:
     except ValidationError as exc:
         return page.refused("Not created", exc)
     async with page.state.sessions() as session:
-        created = await key_api.create_api_key(session, page.principal, body)
-    return page.outcome(
+        created = await key_api.create_api_key(session, page.principal, body, Response())
+    answer = page.outcome(
         200,
         ok=True,
-        text=f"Created {created['name']}; copy the key now, it is not shown again",
-        answer=created["key"],
+        text=f"Created {created.name}; copy the key now, it is not shown again",
+        answer=created.key,
     )
+    # The only page that ever holds the key: no browser or proxy keeps a copy.
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
 
 
 @router.post("/api-keys/{key_id}/revoke")

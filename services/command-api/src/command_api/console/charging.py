@@ -15,7 +15,7 @@ from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from ..api import sessions as session_api
 from .chart import HEIGHT, PAD, WIDTH, series
-from .web import AdminPage, OperatorPage, ViewerPage
+from .web import AdminPage, OperatorPage, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -40,18 +40,20 @@ async def transactions(
 ) -> Response:
     """Transactions, newest first, by CP, id tag, active and stale."""
     try:
-        result = await session_api.list_transactions(
-            page.state,
-            page.principal,
-            charge_point_id=cp or None,
-            connector_id=None,
-            id_tag=tag or None,
-            active=_flag(active),
-            stale=_flag(stale),
-            start=None,
-            end=None,
-            limit=PAGE_SIZE,
-            offset=offset,
+        result = shown(
+            await session_api.list_transactions(
+                page.state,
+                page.principal,
+                charge_point_id=cp or None,
+                connector_id=None,
+                id_tag=tag or None,
+                active=_flag(active),
+                stale=_flag(stale),
+                start=None,
+                end=None,
+                limit=PAGE_SIZE,
+                offset=offset,
+            )
         )
     except HTTPException as exc:
         result = {"items": [], "total": 0, "error": str(exc.detail)}
@@ -84,8 +86,8 @@ async def transaction(
         return page.render("not_found.html", exc.status_code, message=str(exc.detail))
     return page.render(
         "transaction.html",
-        tx=tx,
-        charts=series(tx["meterValues"]),
+        tx=shown(tx),
+        charts=series(tx.meter_values),
         width=WIDTH,
         height=HEIGHT,
         pad=PAD,
@@ -126,11 +128,16 @@ async def id_tags(
         offset=offset,
     )
     return page.render(
-        "id_tags.html", result=result, q=q, status=status, offset=offset, page_size=PAGE_SIZE
+        "id_tags.html",
+        result=shown(result),
+        q=q,
+        status=status,
+        offset=offset,
+        page_size=PAGE_SIZE,
     )
 
 
-def _tag_fields(form: Any) -> dict[str, Any]:
+def _tag_fields(form: Any) -> dict[str, str | None]:
     fields = {
         "expiry_date": form.get("expiryDate") or None,
         "parent_id_tag": form.get("parentIdTag") or None,
@@ -151,7 +158,7 @@ async def create_id_tag(page: AdminPage) -> Response:
         created = await session_api.create_id_tag(page.state, page.principal, body)
     except (ValidationError, HTTPException) as exc:
         return page.refused("Not created", exc)
-    return page.outcome(200, ok=True, text=f"Created {created['idTag']}")
+    return page.outcome(200, ok=True, text=f"Created {created.id_tag}")
 
 
 @router.get("/id-tags/{id_tag}")
@@ -161,7 +168,7 @@ async def id_tag(page: ViewerPage, id_tag: TagPath) -> Response:
         tag = await session_api.get_id_tag(page.state, page.principal, id_tag)
     except HTTPException as exc:
         return page.render("not_found.html", exc.status_code, message=str(exc.detail))
-    return page.render("id_tag.html", tag=tag)
+    return page.render("id_tag.html", tag=shown(tag))
 
 
 @router.post("/id-tags/{id_tag}")
@@ -213,7 +220,7 @@ async def reservations(
     )
     return page.render(
         "reservations.html",
-        result=result,
+        result=shown(result),
         cp=cp,
         active=active,
         offset=offset,
@@ -248,16 +255,16 @@ async def energy(
         writer.writerow(
             ["day", "chargePointId", "transactions", "energyKWh", "cost", "currency", "tariff"]
         )
-        for r in report["items"]:
+        for r in report.items:
             writer.writerow(
                 [
-                    r["day"],
-                    r["chargePointId"],
-                    r["transactions"],
-                    r["energyKWh"],
-                    r["cost"],
-                    r["currency"],
-                    r.get("tariffName") or "",
+                    r.day.isoformat(),
+                    r.charge_point_id,
+                    r.transactions,
+                    r.energy_kwh,
+                    r.cost,
+                    r.currency,
+                    r.tariff_name or "",
                 ]
             )
         return Response(
@@ -266,13 +273,14 @@ async def energy(
             headers={"Content-Disposition": 'attachment; filename="energy.csv"'},
         )
     days: dict[str, float] = {}
-    for r in report["items"]:
-        days[str(r["day"])] = days.get(str(r["day"]), 0.0) + float(r["energyKWh"])
+    for r in report.items:
+        day = r.day.isoformat()
+        days[day] = days.get(day, 0.0) + r.energy_kwh
     top = max(days.values(), default=0.0) or 1.0
     bars = [(day, kwh, kwh / top * (HEIGHT - 2 * PAD)) for day, kwh in sorted(days.items())]
     return page.render(
         "energy.html",
-        report=report,
+        report=shown(report),
         bars=bars,
         cp=cp,
         start=start,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+
+from csms_shared.contracts.resources import MeterValue
 
 WIDTH, HEIGHT, PAD = 640, 200, 30
 SERIES = {
@@ -25,23 +25,19 @@ class Series:
     count: int
 
 
-def _when(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def series(meter_values: list[dict[str, Any]]) -> list[Series]:
+def series(meter_values: list[MeterValue]) -> list[Series]:
     """Energy register and power, each as `x,y` points for an SVG polyline."""
     found: dict[str, list[tuple[float, float]]] = {}
     for mv in meter_values:
-        measurand = mv.get("measurand") or "Energy.Active.Import.Register"
-        if measurand not in SERIES or mv.get("phase"):
+        measurand = mv.measurand or "Energy.Active.Import.Register"
+        if measurand not in SERIES or mv.phase:
             continue
         _, units, _ = SERIES[measurand]
         try:
-            value = float(mv["value"]) * units.get(mv.get("unit") or "", 1.0)
-            found.setdefault(measurand, []).append((_when(mv["timestamp"]), value))
-        except (ValueError, KeyError):
+            value = float(mv.value) * units.get(mv.unit or "", 1.0)
+        except ValueError:
             continue  # a CP's malformed value is not drawn
+        found.setdefault(measurand, []).append((mv.timestamp.timestamp(), value))
     charts = []
     for measurand, samples in found.items():
         name, _, unit = SERIES[measurand]

@@ -18,10 +18,8 @@ import contextlib
 import itertools
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-import orjson
 from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
@@ -29,10 +27,14 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from pydantic import Field
 
 from csms_shared.bus.topology import EVENTS, declare_exchanges, service_queue
+from csms_shared.contracts.events import InvalidEvent, read_event
+from csms_shared.contracts.resources_base import DateTime, Omit, Resource
 
+from .streams import CHECK_SECONDS, ENDED, Lease, too_many
 from .web import ViewerPage
 
 router = APIRouter(include_in_schema=False)
@@ -46,8 +48,22 @@ KEYS = (
     "transaction.started",
     "transaction.stopped",
 )
-# What a page shows of an event: ids, states and times, no free text from the CP.
-FIELDS = ("chargePointId", "connectorId", "status", "errorCode", "transactionId", "gateway", "at")
+
+
+class LiveChange(Resource):
+    """What a page shows of an event (`data` of an event-stream `change`): ids, states and
+    times, no free text from the CP."""
+
+    event: str = Field(description="The event's routing key")
+    charge_point_id: Omit[str] = None
+    connector_id: Omit[int] = None
+    status: Omit[str] = None
+    error_code: Omit[str] = None
+    transaction_id: Omit[int] = None
+    gateway: Omit[str] = None
+    at: Omit[DateTime] = None
+
+
 BUFFER = 2000
 # A stream ends after this long and the browser reconnects (resuming): a shutdown never waits
 # on an open stream for longer.
@@ -124,20 +140,19 @@ class LiveFeed:
                     await self._queue.unbind(self._exchange, key)
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        key = message.routing_key or ""
         try:
-            body = orjson.loads(message.body)
-        except orjson.JSONDecodeError:
-            return  # not ours to judge: the console shows facts it can read
-        if not isinstance(body, dict):
-            return
-        event: dict[str, Any] = {k: body[k] for k in FIELDS if k in body}
-        event["event"] = message.routing_key
-        await self.publish(event)
+            event = read_event(key, message.body)
+        except InvalidEvent:
+            return  # not ours to judge (the owners dead-letter it): the console shows facts
+        await self.publish(
+            LiveChange.model_validate({**event.model_dump(mode="json"), "event": key})
+        )
 
-    async def publish(self, event: dict[str, Any]) -> None:
-        """Keep the event and wake every stream."""
+    async def publish(self, change: LiveChange) -> None:
+        """Keep the change and wake every stream."""
         number = next(self._numbers)
-        self.recent.append((number, orjson.dumps(event).decode()))
+        self.recent.append((number, change.model_dump_json(by_alias=True)))
         async with self._changed:
             self._changed.notify_all()
 
@@ -151,8 +166,12 @@ class LiveFeed:
             return (self.recent[-1][0] if self.recent else 0), True
         return int(number), False
 
-    async def stream(self, request: Request, last_event_id: str | None) -> AsyncIterator[str]:
-        """The text/event-stream of one browser."""
+    async def stream(
+        self, request: Request, last_event_id: str | None, signed_in: Callable[[], Awaitable[bool]]
+    ) -> AsyncIterator[str]:
+        """The text/event-stream of one browser, for as long as `signed_in()`, asked every
+        CHECK_SECONDS, says its session lasts."""
+        loop = asyncio.get_running_loop()
         try:
             # Inside the try: a bind that fails still counts this browser out again.
             await self.listen()
@@ -160,17 +179,24 @@ class LiveFeed:
             yield "retry: 2000\n\n"
             if resync:
                 yield f"id: {self.epoch}:{after}\nevent: resync\ndata: {{}}\n\n"
-            deadline = asyncio.get_running_loop().time() + STREAM_SECONDS
-            while asyncio.get_running_loop().time() < deadline:
+            deadline = loop.time() + STREAM_SECONDS
+            check_at = loop.time() + CHECK_SECONDS
+            while loop.time() < deadline:
                 pending = [(n, data) for n, data in self.recent if n > after]
                 for number, data in pending:
                     yield f"id: {self.epoch}:{number}\nevent: change\ndata: {data}\n\n"
                     after = number
                 if await request.is_disconnected():
                     return
+                if loop.time() >= check_at:
+                    if not await signed_in():
+                        yield ENDED  # logged out, disabled, or expired: nothing more
+                        return
+                    check_at = loop.time() + CHECK_SECONDS
+                wait = min(KEEPALIVE_SECONDS, max(0.0, check_at - loop.time()))
                 async with self._changed:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), KEEPALIVE_SECONDS)
+                        await asyncio.wait_for(self._changed.wait(), wait)
                 if not any(n > after for n, _ in self.recent):
                     yield ": keepalive\n\n"
         finally:
@@ -178,11 +204,15 @@ class LiveFeed:
 
 
 @router.get("/live")
-async def live(page: ViewerPage) -> StreamingResponse:
+async def live(page: ViewerPage) -> Response:
     """Connects, disconnects, status changes and transaction starts and stops, as they happen."""
     feed: LiveFeed = page.request.app.state.live
+    lease = Lease(page.state, page.session_id, page.user_id)
+    if not await lease.take():
+        return too_many(page.state)
+    events = feed.stream(page.request, page.request.headers.get("last-event-id"), lease.renew)
     return StreamingResponse(
-        feed.stream(page.request, page.request.headers.get("last-event-id")),
+        lease.holding(events),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

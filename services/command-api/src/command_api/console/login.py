@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..accounts import sessions as console_sessions
+from ..accounts.passwords import Busy
 from ..accounts.users import AccountError, LoginRefused, confirm_password, login, set_password
 from ..api.deps import AppState, State
 from ..api.tokens import client_address, login_limits
@@ -69,15 +70,21 @@ async def log_in(request: Request, state: State) -> Response:
         return _login_page(request, state, expired, 403)
     username = str(form.get("username") or "")[:64]
     password = str(form.get("password") or "")[:256]
-    async with state.sessions() as session, session.begin():
+    async with state.sessions() as session:
         try:
             user = await login(
-                session, username, password, client_address(request), login_limits(state.settings)
+                session,
+                state.passwords,
+                username,
+                password,
+                client_address(request),
+                login_limits(state.settings),
             )
         except LoginRefused as refused:
-            error: LoginRefused | None = refused
-        else:
-            error = None
+            return _login_page(request, state, str(refused), 429 if refused.limited else 401)
+        except Busy as busy:
+            return _login_page(request, state, str(busy), 503)
+        async with session.begin():
             # Rotated at login: a session id planted before it is never the signed-in one.
             old = console_sessions.session_id_of(
                 state.signing_secret, request.cookies.get(console_sessions.COOKIE)
@@ -85,8 +92,6 @@ async def log_in(request: Request, state: State) -> Response:
             if old:
                 await console_sessions.end(session, old)
             sid, _ = await console_sessions.start(session, user, session_lifetime(state))
-    if error is not None:
-        return _login_page(request, state, str(error), 429 if error.limited else 401)
     response = RedirectResponse(_safe_next(str(form.get("next") or "")), 303)
     lifetime = session_lifetime(state)
     secure = secure_cookies(request, state)
@@ -130,13 +135,19 @@ async def change_password(page: ViewerPage) -> Response:
     address = client_address(page.request)
     limits = login_limits(page.state.settings)
     # Guessing here is guessing a login: counted against the username and the address alike.
-    async with page.state.sessions() as session, session.begin():
+    passwords = page.state.passwords
+    async with page.state.sessions() as session:
         try:
-            if not await confirm_password(session, page.user_id, current, address, limits):
+            if not await confirm_password(
+                session, passwords, page.user_id, current, address, limits
+            ):
                 return page.render("password.html", 422, error="The current password is wrong")
-            await set_password(session, page.user_id, new)
+            async with session.begin():
+                await set_password(session, passwords, page.user_id, new)
         except LoginRefused as refused:
             return page.render("password.html", 429, error=str(refused))
+        except Busy as busy:
+            return page.render("password.html", 503, error=str(busy))
         except AccountError as exc:
             return page.render("password.html", 422, error=str(exc))
     response = RedirectResponse("/login", 303)

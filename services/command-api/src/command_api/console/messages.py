@@ -13,16 +13,19 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response, StreamingResponse
 
-from ..api import message_log as log_api
-from ..api.deps import rpc
+from csms_shared.contracts.resources import MessageRecord
+from csms_shared.contracts.rpc import ListMessages, MessageLogRpc, TailMessages
+
+from ..api.deps import call
 from .live import KEEPALIVE_SECONDS, STREAM_SECONDS
 from .stations import CpId
+from .streams import CHECK_SECONDS, ENDED, Lease, too_many
 from .web import ViewerPage, templates
 
 router = APIRouter(include_in_schema=False)
@@ -39,17 +42,11 @@ UNAVAILABLE_RETRY_MS = 10_000
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-def _positioned(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The items, each with its position in the log (None from a log that gives none)."""
-    items: list[dict[str, Any]] = result["items"]
-    positions = result.get("positions") or [None] * len(items)
-    return [{**item, "position": p} for item, p in zip(items, positions, strict=True)]
-
-
-def _live_url(cp_id: str, items: list[dict[str, Any]], error: bool) -> str:
-    """The stream of what is logged after the newest of `items` (after all, when the log is
-    empty; `reload`: the section could not be read, so it reloads once the log answers)."""
-    query = {"reload": "1"} if error else {"after": items[0]["position"]} if items else {}
+def _live_url(cp_id: str, positions: list[str], error: bool) -> str:
+    """The stream of what is logged after the newest of the records shown (after all, when the
+    log is empty; `reload`: the section could not be read, so it reloads once the log
+    answers)."""
+    query = {"reload": "1"} if error else {"after": positions[0]} if positions else {}
     url = f"/charge-points/{quote(cp_id)}/messages/live"
     return f"{url}?{urlencode(query)}" if query else url
 
@@ -62,29 +59,24 @@ async def messages(
     message_id: Annotated[str, Query(alias="messageId", max_length=64)] = "",
 ) -> Response:
     """The last frames of a CP (or those of one action, or one CALL and its answer)."""
+    listing = ListMessages(
+        charge_point_id=cp_id, action=action or None, message_id=message_id or None, limit=SHOWN
+    )
+    error: str | None = None
     try:
-        result: dict[str, Any] = await log_api.list_messages(
-            page.state,
-            page.principal,
-            cp_id,
-            start=None,
-            end=None,
-            action=action or None,
-            direction=None,
-            message_id=message_id or None,
-            limit=SHOWN,
-            cursor=None,
-        )
+        result = await call(page.state, MessageLogRpc.messages_list, listing)
+        items = list(zip(result.items, result.positions, strict=True))
     except HTTPException as exc:
-        result = {"items": [], "error": str(exc.detail)}
-    items = _positioned(result)
+        error, items = str(exc.detail), []
     filtered = bool(action or message_id)
     return page.render(
         "cp_messages.html",
         cp_id=cp_id,
-        result=result,
+        error=error,
         items=items,
-        live=None if filtered else _live_url(cp_id, items, "error" in result),
+        live=None
+        if filtered
+        else _live_url(cp_id, [position for _, position in items], error is not None),
         action=action,
         message_id=message_id,
         types=MESSAGE_TYPES,
@@ -98,32 +90,36 @@ def _event(name: str, data: str, event_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def render_row(cp_id: str, record: dict[str, Any]) -> str:
+def render_row(cp_id: str, record: MessageRecord, position: str) -> str:
     """A record's row as the section's table shows it."""
     return templates.get_template("cp_message_row.html").render(
-        m=record, cp_id=cp_id, types=MESSAGE_TYPES
+        m=record, position=position, cp_id=cp_id, types=MESSAGE_TYPES
     )
 
 
 async def _frames(
-    page: ViewerPage, cp_id: str, after: str | None, reload: bool
+    page: ViewerPage, cp_id: str, after: str | None, reload: bool, lease: Lease
 ) -> AsyncIterator[str]:
     """The text/event-stream of one browser: a `frame` per new record, `resync` when the
-    section must be read again, `unavailable` (and the end) while the log does not answer."""
+    section must be read again, `unavailable` (and the end) while the log does not answer,
+    `ended` (and the end) once the session has."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STREAM_SECONDS
     quiet_since = loop.time()
+    check_at = loop.time() + CHECK_SECONDS
     sent: set[str] = set()
     yield "retry: 2000\n\n"
     while True:
+        if loop.time() >= check_at:
+            if not await lease.renew():
+                yield ENDED
+                return
+            check_at = loop.time() + CHECK_SECONDS
         try:
-            tail: dict[str, Any] = await rpc(
+            tail = await call(
                 page.state,
-                log_api.MESSAGE_LOG,
-                "messages.since",
-                chargePointId=cp_id,
-                after=after,
-                limit=TAIL,
+                MessageLogRpc.messages_since,
+                TailMessages(charge_point_id=cp_id, after=after, limit=TAIL),
             )
         except HTTPException as exc:
             if exc.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
@@ -132,17 +128,17 @@ async def _frames(
                 return
             yield f"retry: {UNAVAILABLE_RETRY_MS}\n" + _event("unavailable", "{}")
             return
-        if tail["more"] or reload:
+        if tail.more or reload:
             yield _event("resync", "{}")
             return
-        for record, position in zip(tail["items"], tail["positions"], strict=True):
+        for record, position in zip(tail.items, tail.positions, strict=True):
             if position not in sent:
-                yield _event("frame", render_row(cp_id, {**record, "position": position}), position)
+                yield _event("frame", render_row(cp_id, record, position), position)
                 quiet_since = loop.time()
         # The log answers from a few seconds before `position` on, and `position` never goes
         # back: a record missing from this answer is in no later one.
-        sent = set(tail["positions"])
-        after = tail["position"]
+        sent = set(tail.positions)
+        after = tail.position
         if loop.time() >= deadline or await page.request.is_disconnected():
             return
         if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
@@ -157,11 +153,14 @@ async def messages_live(
     cp_id: CpId,
     after: Annotated[str | None, Query(max_length=100)] = None,
     reload: bool = False,
-) -> StreamingResponse:
+) -> Response:
     """The CP's frames as they are logged, from the position `after` (or Last-Event-ID)."""
     resume = page.request.headers.get("last-event-id") or after
+    lease = Lease(page.state, page.session_id, page.user_id)
+    if not await lease.take():
+        return too_many(page.state)
     return StreamingResponse(
-        _frames(page, cp_id, resume, reload),
+        lease.holding(_frames(page, cp_id, resume, reload, lease)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

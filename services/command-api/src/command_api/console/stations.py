@@ -17,8 +17,9 @@ from ..api import charge_points as cp_api
 from ..api import sessions as session_api
 from ..api.commands import CommandFailed, send_command
 from ..auth import Role
+from ..models import Page
 from .forms import OUTCOMES, FormProblem, command_forms, parse_command
-from .web import AdminPage, OperatorPage, ViewerPage
+from .web import AdminPage, OperatorPage, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,16 +30,17 @@ STATUSES = [s.value for s in ChargePointStatus]
 
 async def _total(call: Any, **kw: Any) -> int | None:
     try:
-        return int((await call(**kw))["total"])
+        page: Page[Any] = await call(**kw)
     except HTTPException:
         return None
+    return page.total
 
 
 @router.get("/")
 async def overview(page: ViewerPage) -> Response:
     """The network at a glance and what needs attention."""
     state, who = page.state, page.principal
-    summary = await cp_api.get_suite_status(state, who)
+    summary = shown(await cp_api.get_suite_status(state, who))
     cps, tx = cp_api.list_charge_points, session_api.list_transactions
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     faulted = await _section(cps, state, who, limit=10, connector_status=ChargePointStatus.FAULTED)
@@ -56,8 +58,10 @@ async def overview(page: ViewerPage) -> Response:
     }
     security = await _section(cp_api.list_recent_security_events, state, who, limit=10)
     try:
-        energy = await session_api.get_energy_report(
-            state, who, start=today, end=None, charge_point_id=None, limit=1, offset=0
+        energy = shown(
+            await session_api.get_energy_report(
+                state, who, start=today, end=None, charge_point_id=None, limit=1, offset=0
+            )
         )
     except HTTPException:
         energy = {"totals": []}
@@ -97,8 +101,8 @@ async def charge_point_list(
         connector_status=ChargePointStatus(status) if status in STATUSES else None,
         registration_status=registration or None,
     )
-    context: dict[str, Any] = {
-        "result": result,
+    context = {
+        "result": shown(result),
         "q": q,
         "online": online,
         "status": status,
@@ -110,12 +114,13 @@ async def charge_point_list(
     return page.render("cp_rows.html" if rows else "charge_points.html", **context)
 
 
-async def _section(call: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+async def _section(call: Any, *args: Any, **kw: Any) -> Any:
+    """A page a route answers, as the API shows it; or none, and why."""
     try:
-        result: dict[str, Any] = await call(*args, **kw)
+        result: Page[Any] = await call(*args, **kw)
     except HTTPException as exc:
         return {"items": [], "total": 0, "error": str(exc.detail)}
-    return result
+    return shown(result)
 
 
 @router.get("/charge-points/{cp_id}")
@@ -124,7 +129,7 @@ async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
     transactions, and the command panel."""
     state, who = page.state, page.principal
     try:
-        cp = await cp_api.get_charge_point(state, who, cp_id)
+        cp = shown(await cp_api.get_charge_point(state, who, cp_id))
     except HTTPException as exc:
         return page.render("not_found.html", exc.status_code, message=str(exc.detail))
     history = await _section(cp_api.list_status_history, state, who, cp_id, limit=20, offset=0)
@@ -163,7 +168,7 @@ async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
 async def charge_point_live(page: ViewerPage, cp_id: CpId) -> Response:
     """The presence and connectors block alone, refreshed in place."""
     try:
-        cp = await cp_api.get_charge_point(page.state, page.principal, cp_id)
+        cp = shown(await cp_api.get_charge_point(page.state, page.principal, cp_id))
     except HTTPException as exc:
         return page.render("not_found.html", exc.status_code, message=str(exc.detail))
     return page.render("cp_live.html", cp=cp)

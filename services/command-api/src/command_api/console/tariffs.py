@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ..api import tariffs as tariff_api
 from .charging import PAGE_SIZE, Offset
-from .web import AdminPage, ViewerPage
+from .web import AdminPage, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
 TariffPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -21,8 +21,11 @@ def _names(text: Any) -> list[str]:
     return [part for part in str(text or "").replace(",", " ").split() if part]
 
 
-def _fields(form: Any, *, new: bool) -> dict[str, Any]:
-    fields: dict[str, Any] = {
+FormValue = str | bool | list[str] | None
+
+
+def _fields(form: Any, *, new: bool) -> dict[str, FormValue]:
+    fields: dict[str, FormValue] = {
         "name": form.get("name") or None,
         "price_per_kwh": form.get("pricePerKwh") or None,
         "session_fee": form.get("sessionFee") or ("0" if new else None),
@@ -52,7 +55,7 @@ async def tariffs(page: ViewerPage, offset: Offset = 0) -> Response:
         limit=PAGE_SIZE,
         offset=offset,
     )
-    return page.render("tariffs.html", result=result, offset=offset, page_size=PAGE_SIZE)
+    return page.render("tariffs.html", result=shown(result), offset=offset, page_size=PAGE_SIZE)
 
 
 @router.post("/tariffs")
@@ -64,7 +67,7 @@ async def create_tariff(page: AdminPage) -> Response:
         created = await tariff_api.create_tariff(page.state, page.principal, body)
     except (ValidationError, HTTPException) as exc:
         return page.refused("Not created", exc)
-    return page.outcome(200, ok=True, text=f"Created tariff {created['name']}")
+    return page.outcome(200, ok=True, text=f"Created tariff {created.name}")
 
 
 @router.get("/tariffs/{tariff_id}")
@@ -74,7 +77,7 @@ async def tariff(page: ViewerPage, tariff_id: TariffPath) -> Response:
         found = await tariff_api.get_tariff(page.state, page.principal, tariff_id)
     except HTTPException as exc:
         return page.render("not_found.html", exc.status_code, message=str(exc.detail))
-    return page.render("tariff.html", tariff=found)
+    return page.render("tariff.html", tariff=shown(found))
 
 
 @router.post("/tariffs/{tariff_id}")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -122,6 +122,12 @@ class Page:
         return form
 
 
+def shown(resource: BaseModel) -> Any:
+    """A resource as the REST API shows it (its camelCase JSON), for a template: the console
+    renders the documents the API answers."""
+    return resource.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
 def field_errors(exc: ValidationError) -> str:
     """What is wrong with a form, field by field."""
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
@@ -177,11 +183,6 @@ def role(needed: Role) -> Callable[..., Awaitable[Page]]:
 ViewerPage = Annotated[Page, Depends(role(Role.VIEWER))]
 OperatorPage = Annotated[Page, Depends(role(Role.OPERATOR))]
 AdminPage = Annotated[Page, Depends(role(Role.ADMIN))]
-
-
-def problem_text(exc: HTTPException) -> str:
-    """An API error in words for a page."""
-    return str(exc.detail)
 
 
 async def login_required(request: Request, exc: Exception) -> Response:

@@ -20,9 +20,6 @@ the schema has a type. The deliberate differences from those schemas are:
   (``populate_by_name`` of `OcppModel`).
 """
 
-import calendar
-import re
-from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated, Any
@@ -30,16 +27,14 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     AllowInfNan,
-    BeforeValidator,
-    Field,
     Strict,
     StrictBool,
-    StrictInt,
     StringConstraints,
     field_validator,
 )
 
-from .._base import DateTime, OcppModel
+from .._base import OcppModel
+from .._fields import Integer, OcppDateTime, String
 from .enums import (
     AuthorizationStatus,
     ChargingProfileKindType,
@@ -89,19 +84,7 @@ __all__ = [
 ]
 
 
-# --- Integers -----------------------------------------------------------------------------------
-
-# The schemas set no bound on integers. Meter registers in Wh pass 2**31 on a busy DC charger
-# within a few years, and refusing a StopTransaction makes the CP retry it forever, so values
-# are accepted up to 64 bits (what the database stores); beyond that is refused.
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-Integer = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
-
-
 # --- Strings ------------------------------------------------------------------------------------
-
-# Any JSON string, no coercion from numbers or booleans.
-String = Annotated[str, StringConstraints(strict=True)]
 
 # CiStringNType of the core spec: case-insensitive on comparison, at most N characters.
 CiString20 = Annotated[str, StringConstraints(strict=True, max_length=20)]
@@ -122,54 +105,6 @@ String512 = Annotated[str, StringConstraints(strict=True, max_length=512)]
 String800 = Annotated[str, StringConstraints(strict=True, max_length=800)]
 String5500 = Annotated[str, StringConstraints(strict=True, max_length=5500)]
 String10000 = Annotated[str, StringConstraints(strict=True, max_length=10000)]
-
-
-# --- Date-time ----------------------------------------------------------------------------------
-
-_RFC3339 = re.compile(
-    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})[Tt]"
-    r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]+))?"
-    r"(?P<offset>[Zz]|(?P<sign>[+-])(?P<offset_hour>[0-9]{2}):(?P<offset_minute>[0-9]{2}))?"
-)
-
-
-def _parse_rfc3339(value: Any) -> Any:
-    """An RFC 3339 date-time string (offset optional) as a datetime; datetimes pass through."""
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("a date-time must be an RFC 3339 string")
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        raise ValueError("not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.fff][Z|±hh:mm])")
-    year, month, day = int(match["year"]), int(match["month"]), int(match["day"])
-    hour, minute, second = int(match["hour"]), int(match["minute"]), int(match["second"])
-    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
-        raise ValueError("not a valid calendar date")
-    if hour > 23 or minute > 59 or second > 59:
-        raise ValueError("not a valid time of day")
-    microsecond = int((match["fraction"] or "0")[:6].ljust(6, "0"))
-    tzinfo: timezone | None = None
-    if match["offset"] is not None:
-        if match["sign"] is None:
-            tzinfo = UTC
-        else:
-            offset_hour, offset_minute = int(match["offset_hour"]), int(match["offset_minute"])
-            if offset_hour > 23 or offset_minute > 59:
-                raise ValueError("not a valid UTC offset")
-            offset = timedelta(hours=offset_hour, minutes=offset_minute)
-            tzinfo = timezone(-offset if match["sign"] == "-" else offset)
-    parsed = datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tzinfo)
-    if tzinfo is None:
-        return parsed
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("date-time is outside the representable range in UTC") from None
-
-
-# `DateTime` that on input takes only RFC 3339 strings (or datetime objects), never numbers.
-OcppDateTime = Annotated[DateTime, BeforeValidator(_parse_rfc3339)]
 
 
 # --- Numbers ------------------------------------------------------------------------------------

@@ -47,4 +47,6 @@
     }
   });
   source.addEventListener("resync", function () { fire({}); });
+  // The session ended (logout, disabled, expired): stop, and let the reload go to the login.
+  source.addEventListener("ended", function () { source.close(); window.location.reload(); });
 })();

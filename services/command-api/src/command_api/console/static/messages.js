@@ -63,6 +63,7 @@
       insert(table, message.data);
     });
     source.addEventListener("resync", function () { resync(table); });
+    source.addEventListener("ended", function () { close(); });
   }
 
   document.addEventListener("htmx:beforeSwap", function (event) {

@@ -11,7 +11,7 @@ carrying the requestId, which is unique per user. A request that cannot become a
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
@@ -25,6 +25,7 @@ from csms_shared.bus.ack import requeue_later
 from csms_shared.bus.outbox import emit
 from csms_shared.bus.topology import COMMAND_REQUESTS, declare_service_queue, service_queue
 from csms_shared.contracts.events import CommandCompleted
+from csms_shared.contracts.resources import JsonObject
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
 
@@ -60,7 +61,7 @@ class CommandRequest(BaseModel):
         alias="chargePointId"
     )
     action: str
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: JsonObject = Field(default_factory=dict)
     timeout: float | None = Field(default=None, gt=0)
 
 

@@ -1,8 +1,6 @@
 """The REST resources: the models of what the owning services answer (csms_shared.contracts),
 and command-api's own (the audit log's commands)."""
 
-from typing import Any
-
 from pydantic import Field, JsonValue
 
 from csms_shared.contracts.resources import (
@@ -22,6 +20,7 @@ from csms_shared.contracts.resources import (
     EnergyTotal,
     GatewayStatus,
     IdTag,
+    JsonObject,
     KeyRotationResult,
     LocalListVersion,
     LogEntry,
@@ -83,7 +82,7 @@ class CommandError(Resource):
 
     code: str | None
     description: str | None
-    details: dict[str, Any]
+    details: JsonObject
 
 
 class Command(Resource):
@@ -92,7 +91,7 @@ class Command(Resource):
     command_id: str
     charge_point_id: str
     action: str
-    request: dict[str, Any] = Field(description="The OCPP request payload (secrets redacted)")
+    request: JsonObject = Field(description="The OCPP request payload (secrets redacted)")
     status: str = Field(
         description="pending, result, error, invalid, timeout, offline, unknown_charge_point, "
         "disconnected, busy or lost"
@@ -103,7 +102,7 @@ class Command(Resource):
     completed_at: Omit[DateTime] = None
     latency_ms: Omit[float] = None
     charge_point_latency_ms: Omit[float] = None
-    response: Omit[dict[str, Any]] = None
+    response: Omit[JsonObject] = None
     error: Omit[CommandError] = None
     request_id: Omit[str] = Field(
         default=None, description="The back office's requestId (ocpp.command-requests)"

@@ -11,11 +11,12 @@ tariffs and the energy report in `resources_reports.py`; this module names them 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from .resources_base import DateTime as DateTime
+from .resources_base import JsonObject as JsonObject
 from .resources_base import Number as Number
 from .resources_base import Omit as Omit
 from .resources_base import Page as Page
@@ -256,7 +257,7 @@ class AuditEntry(Resource):
     action: str
     actor: str
     reason: Omit[str] = None
-    details: Omit[dict[str, Any]] = None
+    details: Omit[JsonObject] = None
     at: DateTime
 
 
@@ -315,7 +316,7 @@ class UnmatchedStop(Resource):
     timestamp: DateTime
     reason: Omit[str] = None
     received_at: DateTime
-    payload: dict[str, Any] = Field(description="The StopTransaction payload as received")
+    payload: JsonObject = Field(description="The StopTransaction payload as received")
 
 
 class IdTag(Resource):

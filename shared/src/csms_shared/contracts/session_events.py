@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -13,7 +13,7 @@ from pydantic import (
 
 from ..ocpp.v16.datatypes import MeterValue
 from .event_base import Event
-from .resources import Transaction
+from .resources import JsonObject, Transaction
 
 Q = TypeVar("Q", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -47,7 +47,7 @@ class MeterValues(Event):
     transaction_id: int | None = Field(default=None, description="As the CP sent it")
     meter_value: list[MeterValue]
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> JsonObject:
         """The body, `meterValue` as the request's payload has it: absent values left out,
         whether unset or sent as null."""
         body = self.model_dump(
@@ -76,10 +76,10 @@ class CommandCompleted(Event):
     command_id: str | None = Field(default=None, description="Absent when refused unsent")
     charge_point_id: str | None = None
     action: str | None = None
-    request: dict[str, Any] | None = None
+    request: JsonObject | None = None
     status: str = Field(description="result, error, timeout, offline, ...")
     requested_by: str | None = None
-    response: dict[str, Any] | None = None
+    response: JsonObject | None = None
     error_code: str | None = None
     reason: str | None = Field(default=None, description="Why there is no answer: offline, ...")
     request_id: str | None = Field(

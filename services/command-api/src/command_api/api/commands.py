@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, create_model
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
+from csms_shared.contracts.resources import JsonObject
 from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
 from csms_shared.log_context import bind
 from csms_shared.ocpp._base import OcppModel
@@ -48,7 +49,7 @@ class CommandResult(Resource):
     """The charge point answered CALLRESULT."""
 
     command_id: str
-    response: dict[str, Any] = Field(description="The CP's CALLRESULT payload")
+    response: JsonObject = Field(description="The CP's CALLRESULT payload")
 
 
 class CommandAccepted(Resource):
@@ -125,7 +126,7 @@ class Sent:
     """A command sent: the CP's CALLRESULT payload, or None when not waited for."""
 
     command_id: str
-    response: dict[str, Any] | None
+    response: JsonObject | None
 
 
 async def _charge_point_known(state: AppState, cp_id: str) -> bool:

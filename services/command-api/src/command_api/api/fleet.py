@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import insert, select, update
 
-from csms_shared.contracts.resources import ChargePoint, Page
+from csms_shared.contracts.resources import ChargePoint, JsonObject, Page
 from csms_shared.contracts.rpc import ListChargePoints, RegistryRpc
 from csms_shared.ocpp._base import DateTime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
@@ -43,7 +43,7 @@ class FleetCommand(BaseModel):
         default=None, alias="chargePointIds", min_length=1, max_length=1000
     )
     tag: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    payload: dict[str, Any] = Field(
+    payload: JsonObject = Field(
         default_factory=dict, description="The action's OCPP request payload, camelCase"
     )
 
@@ -54,7 +54,7 @@ class FleetItem(Resource):
     charge_point_id: str
     command_id: str | None = None
     status: str
-    response: dict[str, Any] | None = None
+    response: JsonObject | None = None
     error_code: str | None = None
     error_description: str | None = None
     reason: str | None = None
@@ -83,7 +83,7 @@ class Batch(Resource):
 
     batch_id: str
     action: str
-    request: dict[str, Any]
+    request: JsonObject
     requested_by: str
     created_at: DateTime
     total: int = Field(description="Every CP the batch targets")
@@ -97,7 +97,7 @@ def _check_request(
     state: AppState,
     principal: Principal,
     action: str,
-    request: dict[str, Any],
+    request: JsonObject,
     timeout: float | None,
 ) -> None:
     # What send_command refuses alike for every CP, refused once before any is sent.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from ..ocpp._base import DateTime as _DateTime
+from ..ocpp._base import JsonObject as JsonObject
 
 T = TypeVar("T")
 # A time: RFC 3339, UTC, `Z` on the wire (the serializer's return type hides the format).
@@ -23,9 +24,6 @@ def _none(value: object) -> bool:
 # null, for the few whose null says something (no next page, an unknown list).
 Omit = Annotated[T | None, Field(exclude_if=_none)]
 Number = int | float  # a JSON number: whole amounts stay integers, as the services send them
-# A JSON object passed through as the CP or the back office wrote it (an OCPP payload, the
-# details of a CALLERROR): checked to be JSON, its fields typed by the message's own model.
-JsonObject = dict[str, JsonValue]
 
 
 class Resource(BaseModel):

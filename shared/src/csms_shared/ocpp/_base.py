@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, JsonValue, PlainSerializer
 from pydantic.alias_generators import to_camel
+
+# A JSON object passed through as the CP or the back office wrote it (an OCPP payload, the
+# details of a CALLERROR): checked to be JSON, its fields typed by the message's own model.
+JsonObject = dict[str, JsonValue]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -52,6 +56,6 @@ class OcppModel(BaseModel):
         use_enum_values=False,
     )
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> JsonObject:
         """The JSON-ready payload as the spec spells it; unset optionals are left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+
+from ._base import JsonObject
 
 
 class ErrorCode(StrEnum):
@@ -41,7 +42,7 @@ class OcppError(Exception):
 
     code: ErrorCode = ErrorCode.GENERIC_ERROR
 
-    def __init__(self, description: str = "", details: dict[str, Any] | None = None) -> None:
+    def __init__(self, description: str = "", details: JsonObject | None = None) -> None:
         super().__init__(description)
         self.description = description
         self.details = details or {}
@@ -105,7 +106,7 @@ _BY_CODE: dict[ErrorCode | str, type[OcppError]] = {
 
 
 def error_for(
-    code: ErrorCode | str, description: str, details: dict[str, Any] | None = None
+    code: ErrorCode | str, description: str, details: JsonObject | None = None
 ) -> OcppError:
     """The OcppError for a code; a code outside the spec's ten becomes GenericError."""
     return _BY_CODE.get(parse_error_code(code), GenericError)(description, details)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from ._base import JsonObject
 from .errors import (
     ErrorCode,
     FormationViolation,
@@ -44,7 +45,7 @@ class Call:
 
     message_id: str
     action: str
-    payload: dict[str, Any]
+    payload: JsonObject
 
     def to_json(self) -> bytes:
         """The frame as sent on the wire."""
@@ -56,7 +57,7 @@ class CallResult:
     """[3, "<id>", {payload}]"""
 
     message_id: str
-    payload: dict[str, Any]
+    payload: JsonObject
 
     def to_json(self) -> bytes:
         """The frame as sent on the wire."""
@@ -70,7 +71,7 @@ class CallError:
     message_id: str
     error_code: ErrorCode | str
     error_description: str = ""
-    error_details: dict[str, Any] = field(default_factory=dict)
+    error_details: JsonObject = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         """The frame as sent on the wire."""
@@ -248,13 +249,13 @@ def validation_error_to_ocpp(exc: ValidationError) -> OcppError:
     first = errors[0]
     code = _code_for(first["type"])
     description = f"{_loc(first['loc'])}: {first['msg']}"
-    details = {
+    details: JsonObject = {
         "errors": [{"loc": _loc(e["loc"]), "type": e["type"], "msg": e["msg"]} for e in errors[:5]]
     }
     return error_for(code, description, details)
 
 
-def validate_payload(model: type[M], payload: dict[str, Any]) -> M:
+def validate_payload(model: type[M], payload: JsonObject) -> M:
     """The payload as `model`, or the OcppError its schema violation deserves."""
     try:
         return model.model_validate(payload)

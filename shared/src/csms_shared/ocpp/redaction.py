@@ -4,8 +4,10 @@ shown or logged, and the commands that only an admin may send."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+from ._base import JsonObject
 
 REDACTED = "<redacted>"
 
@@ -87,13 +89,14 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def configuration_key_problem(action: str, payload: dict[str, Any]) -> str | None:
+def configuration_key_problem(action: str, payload: Mapping[str, object]) -> str | None:
     """The first key name of a ChangeConfiguration or GetConfiguration that may not be sent,
     with why (`key: has leading or trailing whitespace`); None when all may."""
     if action == "ChangeConfiguration":
         keys = [payload.get("key")]
     elif action == "GetConfiguration":
-        keys = list(payload.get("key") or [])
+        listed = payload.get("key")
+        keys = list(listed) if isinstance(listed, list) else []
     else:
         return None
     for n, key in enumerate(keys):
@@ -206,15 +209,15 @@ def carried_secrets(action: str, payload: Any, secrets: frozenset[str]) -> list[
 
 
 def redact_request(
-    action: str, payload: dict[str, Any], secrets: frozenset[str], *, urls: bool = True
-) -> dict[str, Any]:
+    action: str, payload: JsonObject, secrets: frozenset[str], *, urls: bool = True
+) -> JsonObject:
     """`payload` as it may be stored or shown: a secret key's new value and URL passwords
     replaced (`urls=False`: the caller knows the frame holds no URL)."""
     if action == "ChangeConfiguration" and _is_key(payload.get("key"), secrets):
         payload = {**payload, "value": REDACTED}
     if not urls:
         return payload
-    redacted: dict[str, Any] = redact_urls(payload)
+    redacted: JsonObject = redact_urls(payload)
     return redacted
 
 
@@ -254,7 +257,7 @@ def redact_echo(value: Any, carried: list[str]) -> Any:
 
 def needs_admin(
     action: str,
-    payload: dict[str, Any],
+    payload: Mapping[str, object],
     secrets: frozenset[str],
     admin_keys: frozenset[str] = frozenset(),
 ) -> bool:

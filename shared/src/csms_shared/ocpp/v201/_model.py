@@ -16,7 +16,7 @@ from pydantic import (
     field_validator,
 )
 
-from .._base import OcppModel
+from .._base import JsonObject, OcppModel
 from .._fields import INT64_MAX, INT64_MIN, OcppDateTime, String
 
 __all__ = [
@@ -73,7 +73,7 @@ class V201Model(OcppModel):
             raise ValueError("null is not allowed; leave the field out instead")
         return value
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> JsonObject:
         """The JSON-ready payload as the spec spells it: the fields given, no defaults added.
 
         Unlike `exclude_none`, this keeps a JSON null where the schema allows one (DataTransfer

@@ -12,6 +12,7 @@ from csms_shared.service import serve
 from . import (  # noqa: F401 - importing them registers their routes
     booting,
     cp_reports,
+    device_model,
     handlers,
     keys,
     metadata,

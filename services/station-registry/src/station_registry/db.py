@@ -58,6 +58,8 @@ charge_points = Table(
     Column("meter_type", String(25)),
     Column("meter_serial_number", String(25)),
     Column("registration_status", String(16)),
+    # The OCPP version its connection speaks: "1.6" or "2.0.1" (the agreed subprotocol).
+    Column("ocpp_version", String(8), nullable=False, server_default="1.6"),
     _ts("first_seen_at", nullable=False, server_default=func.now()),
     _ts("last_boot_at"),
     _ts("last_seen_at"),
@@ -169,6 +171,38 @@ configuration = Table(
     Column("key", String(50), primary_key=True),
     Column("value", String(500)),
     Column("readonly", Boolean),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+)
+
+# An OCPP 2.0.1 station's device model: one row per component, variable and attribute, as
+# NotifyReport described it and GetVariables/SetVariables last showed or changed it. The key
+# has no NULLs: '' for no instance, 0 for no EVSE or connector.
+variables = Table(
+    "variables",
+    metadata,
+    Column(
+        "charge_point_id",
+        String(48),
+        ForeignKey(charge_points.c.id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("component", String(50), primary_key=True),
+    Column("component_instance", String(50), primary_key=True, server_default=""),
+    Column("evse_id", Integer, primary_key=True, server_default="0"),
+    Column("connector_id", Integer, primary_key=True, server_default="0"),
+    Column("variable", String(50), primary_key=True),
+    Column("variable_instance", String(50), primary_key=True, server_default=""),
+    Column("attribute_type", String(8), primary_key=True, server_default="Actual"),
+    Column("value", String(2500)),
+    Column("mutability", String(10)),
+    Column("persistent", Boolean),
+    Column("constant", Boolean),
+    Column("data_type", String(20)),
+    Column("unit", String(16)),
+    Column("min_limit", Float),
+    Column("max_limit", Float),
+    Column("values_list", String(1000)),
+    Column("supports_monitoring", Boolean),
     _ts("updated_at", nullable=False, server_default=func.now()),
 )
 

@@ -30,6 +30,7 @@ from csms_shared.contracts.events import (
     StationDisconnected,
     StationSeen,
 )
+from csms_shared.ocpp.version import OcppVersion
 
 from .db import TIMESTAMP, charge_points, gateways
 from .queries import locked_in_id_order, restore_swept
@@ -48,12 +49,14 @@ _CONNECTED = (
         bindparam("gateways", type_=ARRAY(String)),
         bindparam("connections", type_=ARRAY(String)),
         bindparam("ats", type_=ARRAY(TIMESTAMP)),
+        bindparam("versions", type_=ARRAY(String)),
     )
     .table_valued(
         column("id", String),
         column("gateway", String),
         column("connection", String),
         column("at", TIMESTAMP),
+        column("version", String),
     )
     .render_derived(name="connected")
 )
@@ -65,6 +68,7 @@ _CONNECT_COLUMNS = [
     "connection_id",
     "connected_at",
     "last_seen_at",
+    "ocpp_version",
 ]
 _CONNECT_VALUES = select(
     _CONNECTED.c.id,
@@ -74,6 +78,7 @@ _CONNECT_VALUES = select(
     _CONNECTED.c.connection,
     _CONNECTED.c.at,
     _CONNECTED.c.at,
+    _CONNECTED.c.version,
 )
 _known = charge_points.alias("known")
 
@@ -88,6 +93,7 @@ def _connect_many(values: Any) -> Any:
             "gateway": stmt.excluded.gateway,
             "connection_id": stmt.excluded.connection_id,
             "connected_at": stmt.excluded.connected_at,
+            "ocpp_version": stmt.excluded.ocpp_version,
             "last_seen_at": func.greatest(
                 func.coalesce(charge_points.c.last_seen_at, stmt.excluded.connected_at),
                 stmt.excluded.connected_at,
@@ -133,6 +139,7 @@ async def stations_connected(events: list[StationConnected], ctx: Ctx) -> None:
             "gateways": [newest[i][1].gateway for i in ids],
             "connections": [newest[i][1].connection_id for i in ids],
             "ats": [newest[i][0] for i in ids],
+            "versions": [OcppVersion.of_subprotocol(newest[i][1].subprotocol) for i in ids],
         },
     )
 

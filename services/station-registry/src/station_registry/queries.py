@@ -120,6 +120,7 @@ def charge_point_of(row: Row[Any], connector_rows: list[Row[Any]]) -> ChargePoin
         meter_type=row.meter_type,
         meter_serial_number=row.meter_serial_number,
         registration_status=row.registration_status,
+        ocpp_version=row.ocpp_version,
         first_seen=row.first_seen_at,
         last_boot=row.last_boot_at,
         connected_at=row.connected_at,
@@ -180,14 +181,18 @@ async def load_charge_points(
     q: str | None = None,
     decommissioned: bool = False,
     registration_status: str | None = None,
+    ocpp_version: str | None = None,
 ) -> tuple[list[ChargePoint], int]:
     """A page of charge points with their connectors, and the total count; `search` is `q`
     (the console's name for it), `status` a connector's last status,
-    `registration_status` what the CP was last told at boot; `tag`, `q` and `decommissioned`
+    `registration_status` what the CP was last told at boot, `ocpp_version` the version it
+    speaks; `tag`, `q` and `decommissioned`
     as `charge_point_filter`."""
     where = charge_point_filter(online=online, tag=tag, q=q, decommissioned=decommissioned)
     if registration_status:
         where.append(charge_points.c.registration_status == registration_status)
+    if ocpp_version:
+        where.append(charge_points.c.ocpp_version == ocpp_version)
     if search:
         where.append(_searched(search))
     if status:

@@ -63,6 +63,7 @@ async def list_charge_points(params: ListChargePoints, ctx: Ctx) -> Page[ChargeP
         q=params.q,
         decommissioned=params.decommissioned,
         registration_status=params.registration_status or None,
+        ocpp_version=params.ocpp_version or None,
     )
     return Page[ChargePoint](items=items, total=total, limit=limit, offset=offset)
 

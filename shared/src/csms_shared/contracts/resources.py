@@ -65,6 +65,30 @@ class ConfigurationEntry(Resource):
     updated_at: DateTime
 
 
+class DeviceVariable(Resource):
+    """One attribute of a variable of an OCPP 2.0.1 station's device model, as NotifyReport
+    described it and GetVariables/SetVariables last showed or changed it."""
+
+    component: str
+    component_instance: Omit[str] = None
+    evse_id: Omit[int] = None
+    connector_id: Omit[int] = None
+    variable: str
+    variable_instance: Omit[str] = None
+    attribute_type: str = Field(description="Actual, Target, MinSet or MaxSet")
+    value: Omit[str] = Field(default=None, description="Absent when write-only or secret")
+    mutability: Omit[str] = Field(default=None, description="ReadOnly, WriteOnly or ReadWrite")
+    persistent: Omit[bool] = None
+    constant: Omit[bool] = None
+    data_type: Omit[str] = None
+    unit: Omit[str] = None
+    min_limit: Omit[float] = None
+    max_limit: Omit[float] = None
+    values_list: Omit[str] = None
+    supports_monitoring: Omit[bool] = None
+    updated_at: DateTime
+
+
 class ChargePoint(Resource):
     """A charge point: presence, boot info and connectors (and, read alone, configuration)."""
 
@@ -82,6 +106,9 @@ class ChargePoint(Resource):
     meter_type: Omit[str] = None
     meter_serial_number: Omit[str] = None
     registration_status: Omit[str] = None
+    ocpp_version: str = Field(
+        default="1.6", description='The OCPP version its connection speaks: "1.6" or "2.0.1"'
+    )
     first_seen: DateTime
     last_boot: Omit[DateTime] = None
     connected_at: Omit[DateTime] = None

@@ -47,6 +47,7 @@ from .rpc_registry import (
     ListChargePoints,
     ListConnectors,
     ListOperations,
+    ListVariables,
     MetadataPatch,
     OfChargePoint,
     PageOfChargePoint,
@@ -126,6 +127,7 @@ __all__ = [
     "ListTariffs",
     "ListTransactions",
     "ListUnmatchedStops",
+    "ListVariables",
     "LocalListPlan",
     "LongPaged",
     "MessageListing",
@@ -331,6 +333,7 @@ class RegistryRpc:
     decommission_charge_point = RpcMethod(
         "decommission_charge_point", REGISTRY, DecommissionChargePoint, r.ChargePoint
     )
+    list_variables = RpcMethod("list_variables", REGISTRY, ListVariables, r.Page[r.DeviceVariable])
 
 
 class SessionsRpc:

@@ -47,6 +47,15 @@ class ListChargePoints(Paged):
     decommissioned: bool = False
     # Accepted, Pending or Rejected: what the CP was last told at boot.
     registration_status: Filter | None = None
+    ocpp_version: Filter | None = None
+
+
+class ListVariables(PageOfChargePoint):
+    """A station's device model, filtered by part of the component's or the variable's name
+    (any case)."""
+
+    component: Annotated[Filter, StringConstraints(max_length=50)] | None = None
+    variable: Annotated[Filter, StringConstraints(max_length=50)] | None = None
 
 
 class ListConnectors(Paged):

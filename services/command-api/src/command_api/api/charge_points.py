@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from csms_shared.contracts.rpc import (
     ListChargePoints,
     ListOperations,
+    ListVariables,
     NoParams,
     OfChargePoint,
     OfChargePointId,
@@ -26,6 +27,7 @@ from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import ChargePointStatus, MessageTrigger
 from csms_shared.ocpp.v16.messages import ChangeConfigurationRequest, TriggerMessageRequest
+from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems
 from ..models import (
@@ -34,6 +36,7 @@ from ..models import (
     ChargePoint,
     ChargePointSecurity,
     DataTransferRecord,
+    DeviceVariable,
     KeyRotationResult,
     LocalListVersion,
     NetworkSecurityEvent,
@@ -84,6 +87,10 @@ async def list_charge_points(
         Literal["Accepted", "Pending", "Rejected"] | None,
         Query(alias="registrationStatus", description="What the CP was last told at boot"),
     ] = None,
+    ocpp_version: Annotated[
+        OcppVersion | None,
+        Query(alias="ocppVersion", description="The OCPP version the CP speaks"),
+    ] = None,
 ) -> Page[ChargePoint]:
     """Charge points with their connectors, presence, boot info and metadata."""
     return await call(
@@ -99,6 +106,7 @@ async def list_charge_points(
             q=q,
             decommissioned=decommissioned,
             registration_status=registration_status,
+            ocpp_version=ocpp_version.value if ocpp_version else None,
         ),
     )
 
@@ -116,6 +124,29 @@ async def list_status_history(
     """The CP's StatusNotifications, newest first."""
     page = PageOfChargePoint(id=cp_id, limit=limit, offset=offset)
     return await call(state, RegistryRpc.status_history, page)
+
+
+@router.get("/charge-points/{id}/variables", response_model=Page[DeviceVariable])
+async def list_variables(
+    state: State,
+    principal: Viewer,
+    cp_id: CpId,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    component: Annotated[
+        str | None, Query(max_length=50, description="Part of the component's name, any case")
+    ] = None,
+    variable: Annotated[
+        str | None, Query(max_length=50, description="Part of the variable's name, any case")
+    ] = None,
+) -> Page[DeviceVariable]:
+    """An OCPP 2.0.1 station's device model: each component's variables and their attributes,
+    as its NotifyReport (GetBaseReport at boot) described them and GetVariables/SetVariables
+    last showed or changed them. Empty for a 1.6 CP (its keys: `configuration`)."""
+    params = ListVariables(
+        id=cp_id, limit=limit, offset=offset, component=component, variable=variable
+    )
+    return await call(state, RegistryRpc.list_variables, params)
 
 
 @router.get("/status", response_model=SuiteStatus)

@@ -74,6 +74,7 @@ async def test_cp_appears_live_and_reset_from_the_form_reaches_it(
     # No reload, and before the list's first poll: the live stream brought it.
     await expect(row.locator(".presence")).to_have_text("online", timeout=before_first_poll(loaded))
     await screenshot(page, "charge-points")
+    await expect(row.locator(".ocpp-version")).to_have_text("1.6")
 
     async def answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return {"status": "Accepted"}
@@ -81,6 +82,7 @@ async def test_cp_appears_live_and_reset_from_the_form_reaches_it(
     cp.responder = answer
     await row.locator("a").click()
     await expect(page.locator("#presence")).to_have_text("online")
+    await expect(page.locator("#cp-ocpp-version")).to_have_text("1.6")
     panel = page.locator('details[data-action="Reset"]')
     await panel.locator("summary").click()
     await panel.locator("select[name=type]").select_option("Soft")

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.actions import CS_TO_CP_ACTIONS
 from csms_shared.ocpp.v16.enums import ChargePointStatus
+from csms_shared.ocpp.version import OcppVersion
 
 from ..api import charge_points as cp_api
 from ..api import sessions as session_api
@@ -87,6 +88,7 @@ async def charge_point_list(
     online: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
     status: Annotated[str, Query(max_length=20)] = "",
     registration: Literal["", "Accepted", "Pending", "Rejected"] = "",
+    version: Literal["", "1.6", "2.0.1"] = "",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     rows: Annotated[bool, Query(description="only the table's rows (live refresh)")] = False,
 ) -> Response:
@@ -100,6 +102,7 @@ async def charge_point_list(
         search=q or None,
         connector_status=ChargePointStatus(status) if status in STATUSES else None,
         registration_status=registration or None,
+        ocpp_version=OcppVersion(version) if version else None,
     )
     context = {
         "result": shown(result),
@@ -107,6 +110,8 @@ async def charge_point_list(
         "online": online,
         "status": status,
         "registration": registration,
+        "version": version,
+        "versions": [v.value for v in OcppVersion],
         "offset": offset,
         "page_size": PAGE_SIZE,
         "statuses": STATUSES,
@@ -162,6 +167,27 @@ async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
         transfers=transfers,
         forms=command_forms() if page.may(Role.OPERATOR) else [],
     )
+
+
+@router.get("/charge-points/{cp_id}/variables")
+async def charge_point_variables(
+    page: ViewerPage,
+    cp_id: CpId,
+    component: Annotated[str, Query(max_length=50)] = "",
+    variable: Annotated[str, Query(max_length=50)] = "",
+) -> Response:
+    """A 2.0.1 station's device model, searched by part of a component's or variable's name."""
+    result = await _section(
+        cp_api.list_variables,
+        page.state,
+        page.principal,
+        cp_id,
+        limit=200,
+        offset=0,
+        component=component or None,
+        variable=variable or None,
+    )
+    return page.render("cp_variables.html", result=result)
 
 
 @router.get("/charge-points/{cp_id}/live")

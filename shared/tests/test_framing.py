@@ -15,6 +15,7 @@ from csms_shared.ocpp.framing import (
     validate_payload,
 )
 from csms_shared.ocpp.v16.messages import BootNotificationRequest, StatusNotificationRequest
+from csms_shared.ocpp.version import OcppVersion
 
 
 def test_call_round_trip() -> None:
@@ -47,6 +48,30 @@ def test_ocpp20_error_spellings_are_understood() -> None:
         is ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION
     )
     assert parse_error_code("VendorSpecific") == "VendorSpecific"
+
+
+@pytest.mark.parametrize(
+    ("code", "v16", "v201"),
+    [
+        (ErrorCode.FORMATION_VIOLATION, "FormationViolation", "FormatViolation"),
+        (
+            ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+            "OccurenceConstraintViolation",
+            "OccurrenceConstraintViolation",
+        ),
+        (ErrorCode.RPC_FRAMEWORK_ERROR, "FormationViolation", "RpcFrameworkError"),
+        (ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED, "ProtocolError", "MessageTypeNotSupported"),
+        (ErrorCode.NOT_IMPLEMENTED, "NotImplemented", "NotImplemented"),
+        ("VendorSpecific", "VendorSpecific", "VendorSpecific"),
+    ],
+)
+def test_each_version_spells_a_code_its_own_way(code: ErrorCode | str, v16: str, v201: str) -> None:
+    error = CallError("a", code, "why")
+    assert orjson.loads(error.to_json())[2] == v16
+    assert orjson.loads(error.to_json(OcppVersion.V16))[2] == v16
+    assert orjson.loads(error.to_json(OcppVersion.V201))[2] == v201
+    # What 2.0.1 renamed reads back as the one name used inside.
+    assert parse_error_code(v201) == code
 
 
 def test_call_error_without_details_is_accepted() -> None:

@@ -1,14 +1,19 @@
-"""OCPP-J 1.6 CALLERROR codes and the exceptions that carry them."""
+"""OCPP-J CALLERROR codes (1.6 and 2.0.1) and the exceptions that carry them.
+
+Inside the suite a code has one name, 1.6's spelling; `wire_code` spells it for the version a
+connection speaks (2.0.1 renamed two and added two)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from ._base import JsonObject
+from .version import OcppVersion
 
 
 class ErrorCode(StrEnum):
-    """The ten CALLERROR codes of OCPP-J 1.6, section 4.2.3, in the spec's own spelling."""
+    """The ten CALLERROR codes of OCPP-J 1.6, section 4.2.3, in the spec's own spelling, and
+    the two that OCPP-J 2.0.1 (section 4.3) added."""
 
     NOT_IMPLEMENTED = "NotImplemented"
     NOT_SUPPORTED = "NotSupported"
@@ -20,6 +25,30 @@ class ErrorCode(StrEnum):
     OCCURENCE_CONSTRAINT_VIOLATION = "OccurenceConstraintViolation"
     TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"
     GENERIC_ERROR = "GenericError"
+    # 2.0.1 only: a frame that is no RPC message at all, and an unknown message type number.
+    RPC_FRAMEWORK_ERROR = "RpcFrameworkError"
+    MESSAGE_TYPE_NOT_SUPPORTED = "MessageTypeNotSupported"
+
+
+# How each version writes a code where it differs from the one name used inside.
+_SPELLINGS: dict[OcppVersion, dict[ErrorCode, str]] = {
+    # 1.6 has no code of its own for these: what it used before 2.0.1 named them.
+    OcppVersion.V16: {
+        ErrorCode.RPC_FRAMEWORK_ERROR: ErrorCode.FORMATION_VIOLATION.value,
+        ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED: ErrorCode.PROTOCOL_ERROR.value,
+    },
+    OcppVersion.V201: {
+        ErrorCode.FORMATION_VIOLATION: "FormatViolation",
+        ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION: "OccurrenceConstraintViolation",
+    },
+}
+
+
+def wire_code(code: ErrorCode | str, version: OcppVersion) -> str:
+    """`code` as a CALLERROR of `version` spells it; a code from elsewhere is kept as it is."""
+    if isinstance(code, ErrorCode):
+        return _SPELLINGS[version].get(code, code.value)
+    return code
 
 
 # OCPP 2.0 spellings that some 1.6 charge points send; understood on the way in.
@@ -88,6 +117,14 @@ class GenericError(OcppError):
     code = ErrorCode.GENERIC_ERROR
 
 
+class RpcFrameworkError(OcppError):
+    code = ErrorCode.RPC_FRAMEWORK_ERROR
+
+
+class MessageTypeNotSupported(OcppError):
+    code = ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED
+
+
 _BY_CODE: dict[ErrorCode | str, type[OcppError]] = {
     cls.code: cls
     for cls in (
@@ -101,6 +138,8 @@ _BY_CODE: dict[ErrorCode | str, type[OcppError]] = {
         OccurenceConstraintViolation,
         TypeConstraintViolation,
         GenericError,
+        RpcFrameworkError,
+        MessageTypeNotSupported,
     )
 }
 
@@ -108,5 +147,5 @@ _BY_CODE: dict[ErrorCode | str, type[OcppError]] = {
 def error_for(
     code: ErrorCode | str, description: str, details: JsonObject | None = None
 ) -> OcppError:
-    """The OcppError for a code; a code outside the spec's ten becomes GenericError."""
+    """The OcppError for a code; a code outside the specs' becomes GenericError."""
     return _BY_CODE.get(parse_error_code(code), GenericError)(description, details)

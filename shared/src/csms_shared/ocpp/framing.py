@@ -18,7 +18,9 @@ from .errors import (
     ProtocolError,
     error_for,
     parse_error_code,
+    wire_code,
 )
+from .version import OcppVersion
 
 # OCPP-J 1.6 section 4.1.4: the unique id is a string of at most 36 characters.
 MAX_MESSAGE_ID_LENGTH = 36
@@ -73,13 +75,13 @@ class CallError:
     error_description: str = ""
     error_details: JsonObject = field(default_factory=dict)
 
-    def to_json(self) -> bytes:
-        """The frame as sent on the wire."""
+    def to_json(self, version: OcppVersion = OcppVersion.V16) -> bytes:
+        """The frame as sent on the wire to a CP speaking `version` (its spelling of the code)."""
         return orjson.dumps(
             [
                 MessageType.CALL_ERROR,
                 self.message_id,
-                str(self.error_code),
+                wire_code(self.error_code, version),
                 self.error_description,
                 self.error_details,
             ]

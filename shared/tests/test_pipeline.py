@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from csms_shared.bus.bundle import decode_bundle, encode_bundle, reply_items
+from csms_shared.bus.bundle import decode_bundle, encode_bundle
 from csms_shared.bus.router import CallContext, Context, Router
 from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.bus.topology import (
@@ -22,6 +22,7 @@ from csms_shared.bus.topology import (
     call_routing_key,
 )
 from csms_shared.bus.unit_of_work import ATTEMPTS, by_charge_point, lost_a_conflict
+from csms_shared.contracts.envelopes import BundledCall, BundleReply, CallReply
 from csms_shared.ocpp.errors import PropertyConstraintViolation
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
@@ -96,11 +97,18 @@ class Authorizing:
         return {corr: answered(body) for corr, body in self.outbound.replies}
 
 
-def answered(body: dict[str, Any]) -> str:
-    """The idTag a reply body names, or its error code."""
-    if "error" in body:
-        return str(body["error"]["code"])
-    return str(body["payload"]["idTagInfo"]["parentIdTag"])
+def answered(body: dict[str, Any] | CallReply) -> str:
+    """The idTag a reply names, or its error code."""
+    reply = body if isinstance(body, CallReply) else CallReply.model_validate(body)
+    if reply.error is not None:
+        return reply.error.code
+    assert reply.payload is not None
+    return str(reply.payload["idTagInfo"]["parentIdTag"])
+
+
+def reply_items(reply: Any, count: int) -> list[CallReply]:
+    """The replies of a bundle's answer, one per call."""
+    return BundleReply.model_validate(reply).replies(count)
 
 
 async def test_an_idle_service_answers_a_call_at_once_in_its_own_transaction() -> None:
@@ -194,7 +202,7 @@ async def test_a_failed_group_is_rolled_back_and_every_call_answered_alone() -> 
     bundle = test.message("bundle", items)
     await test.runtime.on_call(bundle)
     [(_, reply)] = test.outbound.replies
-    bodies = reply_items(reply, 4)
+    bodies = reply["items"]
     assert answered(bodies[0]) == "a" and answered(bodies[3]) == "d"
     assert bodies[1]["error"]["code"] == "PropertyConstraintViolation"
     assert bodies[1]["error"]["description"] == "refused on purpose"
@@ -466,7 +474,9 @@ async def test_a_batch_handler_answers_a_group_of_decision_calls_in_the_callers_
 
 
 def test_bundle_codec_round_trip() -> None:
-    body = encode_bundle([("cp1", "m1", "2026-01-01T00:00:00+00:00", {"a": 1})])
+    body = encode_bundle(
+        [BundledCall(cp="cp1", id="m1", at="2026-01-01T00:00:00+00:00", payload={"a": 1})]
+    )
     [item] = decode_bundle(body, "gw")
     assert item.payload == {"a": 1}
     assert item.headers == {

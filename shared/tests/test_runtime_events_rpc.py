@@ -34,7 +34,7 @@ def connected(log: list[str], n: int, cp: str) -> Event:
     event = StationConnected(
         charge_point_id=cp, gateway="gw", connection_id="c1", connected_at=utcnow()
     )
-    return Event(log, n, "station.connected", orjson.dumps(event.body()))
+    return Event(log, n, "station.connected", event.encode())
 
 
 class Following:

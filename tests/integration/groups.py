@@ -7,10 +7,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.handle import handle_alone, handle_calls
+from csms_shared.bus.reply import Outcome
 from csms_shared.bus.router import CallRoute, Context
 from csms_shared.bus.topology import HEADER_CHARGE_POINT, HEADER_GATEWAY, HEADER_RECEIVED_AT
 from csms_shared.bus.unit_of_work import UnitOfWork
@@ -45,9 +47,15 @@ async def in_one_group(
     """The reply bodies of `calls` run as one group (its batch handler unless `batch=False`)."""
     if not batch:
         route = replace(route, batch=None)
-    return [outcome.body for outcome in await handle_calls(uow, route, calls)]
+    return [_body(outcome) for outcome in await handle_calls(uow, route, calls)]
 
 
 async def one_by_one(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[dict[str, Any]]:
     """The reply bodies of `calls`, each run alone in a transaction of its own, in order."""
-    return [(await handle_alone(uow, route, c)).body for c in calls]
+    return [_body(await handle_alone(uow, route, c)) for c in calls]
+
+
+def _body(outcome: Outcome) -> dict[str, Any]:
+    """The reply as the gateway receives it (JSON)."""
+    body: dict[str, Any] = orjson.loads(outcome.reply.encode())
+    return body

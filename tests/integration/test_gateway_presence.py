@@ -14,7 +14,6 @@ from typing import Any
 import aio_pika
 import asyncpg
 import httpx
-import orjson
 import pytest
 
 from csms_shared.bus.router import Context
@@ -494,7 +493,7 @@ async def test_beats_behind_a_backlog_keep_the_gateways_cps_online(
 async def _publish_backlog(infra: Infra, blocker: str) -> None:
     """`BACKLOG` station.seen events for `blocker`, as a gateway publishes them."""
     seen = StationSeen(gateway="backlog", seen={blocker: now()})
-    body = orjson.dumps(seen.body())
+    body = seen.encode()
     connection = await aio_pika.connect(infra.broker_url)
     async with connection:
         channel = await connection.channel()

@@ -4,6 +4,7 @@ bundle through the real broker; each call gets its own item of the one reply."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import aio_pika
@@ -18,6 +19,7 @@ from csms_shared.bus.topology import (
     HEADER_MESSAGE_ID,
     call_routing_key,
 )
+from csms_shared.contracts.envelopes import CallReply
 from csms_shared.ocpp._base import utcnow
 from tests.integration.infra import isolated_vhost
 from ws_gateway.bus import GatewayBus
@@ -55,11 +57,11 @@ class Owner:
 
     async def answer_each(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         """Answer every call with a payload naming its CP."""
-        bodies = [{"payload": {"for": cp}} for cp, _ in self.calls(message)]
+        replies = [CallReply(payload={"for": cp}) for cp, _ in self.calls(message)]
         if HEADER_BUNDLE in (message.headers or {}):
-            await self.answer(message, encode_replies(bodies))
+            await self.answer(message, encode_replies(replies))
         else:
-            await self.answer(message, orjson.dumps(bodies[0]))
+            await self.answer(message, replies[0].encode())
 
 
 @pytest.fixture
@@ -79,7 +81,7 @@ async def bus_and_owner(broker_and_db_base: tuple[str, str]) -> Any:
         await bus.close()
 
 
-def authorize(bus: GatewayBus, n: int, timeout: float = 10.0) -> asyncio.Task[dict[str, Any]]:
+def authorize(bus: GatewayBus, n: int, timeout: float = 10.0) -> asyncio.Task[CallReply]:
     """A CP's Authorize, queued for its bundle in the task's first step: before the test's next
     await can bring anything back from the broker (the answer that lets a bundle leave)."""
     return asyncio.create_task(
@@ -98,14 +100,16 @@ async def test_calls_queued_behind_an_unanswered_bundle_leave_together(
     assert HEADER_BUNDLE not in (lone.headers or {})
     assert lone.headers[HEADER_MESSAGE_ID] == "m0"
     await owner.answer_each(lone)
-    assert await first == {"payload": {"for": "CP-0"}}
+    assert await first == CallReply(payload={"for": "CP-0"})
     # The next message is the bundle of all five: none of them left before the answer.
     bundle = await asyncio.wait_for(owner.received.get(), 5)
     assert bundle.headers[HEADER_BUNDLE] == 5
     assert bundle.reply_to == bus.queue_name and bundle.correlation_id
     assert owner.calls(bundle) == [(f"CP-{n}", {"idTag": f"T{n}"}) for n in range(1, 6)]
     await owner.answer_each(bundle)
-    assert [await task for task in later] == [{"payload": {"for": f"CP-{n}"}} for n in range(1, 6)]
+    assert [await task for task in later] == [
+        CallReply(payload={"for": f"CP-{n}"}) for n in range(1, 6)
+    ]
 
 
 async def test_a_refusal_of_the_whole_bundle_reaches_every_call(bus_and_owner: Any) -> None:
@@ -118,11 +122,11 @@ async def test_a_refusal_of_the_whole_bundle_reaches_every_call(bus_and_owner: A
     bundle = await asyncio.wait_for(owner.received.get(), 5)
     refusal = {"error": {"code": "InternalError", "description": "unreadable bundle"}}
     await owner.answer(bundle, orjson.dumps(refusal))
-    assert [await task for task in later] == [refusal, refusal]
+    assert [await task for task in later] == [CallReply.model_validate(refusal)] * 2
 
 
 async def test_an_unreadable_reply_to_a_bundle_fails_each_call_with_internal_error(
-    bus_and_owner: Any,
+    bus_and_owner: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     bus, owner = bus_and_owner
     first = authorize(bus, 0)
@@ -131,9 +135,39 @@ async def test_an_unreadable_reply_to_a_bundle_fails_each_call_with_internal_err
     await owner.answer_each(lone)
     await first
     bundle = await asyncio.wait_for(owner.received.get(), 5)
-    await owner.answer(bundle, encode_replies([{"payload": {}}]))  # one item for three calls
-    for task in later:
-        assert (await task)["error"]["code"] == "InternalError"
+    with caplog.at_level(logging.ERROR, "ws_gateway.bus"):
+        await owner.answer(bundle, encode_replies([CallReply(payload={})]))  # one for three
+        for task in later:
+            error = (await task).error
+            assert error is not None and error.code == "InternalError"
+    assert "the answer to 3 Authorize is unreadable" in caplog.text
+    assert "a reply to a bundle of 3 holds 1 items" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"not json", "Invalid JSON"),
+        (b'{"payload": {}, "error": {"code": "InternalError"}}', "either a payload or an error"),
+        (b'{"error": {"description": "no code"}}', "error.code: Field required"),
+    ],
+)
+async def test_an_unreadable_answer_to_a_decision_call_is_internal_error_and_logged(
+    bus_and_owner: Any, caplog: pytest.LogCaptureFixture, answer: bytes, problem: str
+) -> None:
+    bus, owner = bus_and_owner
+    call = authorize(bus, 0)
+    lone = await asyncio.wait_for(owner.received.get(), 5)
+    with caplog.at_level(logging.ERROR, "ws_gateway.bus"):
+        await owner.answer(lone, answer)
+        reply = await call
+    assert reply.error is not None and reply.error.code == "InternalError"
+    assert "the answer to 1 Authorize is unreadable (not a CallReply:" in caplog.text
+    assert problem in caplog.text
+    # Nothing else changed: the next call goes and is answered.
+    after = authorize(bus, 1)
+    await owner.answer_each(await asyncio.wait_for(owner.received.get(), 5))
+    assert await after == CallReply(payload={"for": "CP-1"})
 
 
 async def test_a_call_that_expired_while_queued_is_not_sent(bus_and_owner: Any) -> None:
@@ -149,7 +183,7 @@ async def test_a_call_that_expired_while_queued_is_not_sent(bus_and_owner: Any) 
     message = await asyncio.wait_for(owner.received.get(), 5)
     assert owner.calls(message) == [("CP-2", {"idTag": "T2"})]
     await owner.answer_each(message)
-    assert await waiting == {"payload": {"for": "CP-2"}}
+    assert await waiting == CallReply(payload={"for": "CP-2"})
 
 
 async def test_without_bundles_every_call_is_a_message_of_its_own(
@@ -171,7 +205,7 @@ async def test_without_bundles_every_call_is_a_message_of_its_own(
             for message in messages:
                 await owner.answer_each(message)
             answers = [await task for task in tasks]
-            assert [a["payload"]["for"] for a in answers] == ["CP-0", "CP-1", "CP-2"]
+            assert [a.result()["for"] for a in answers] == ["CP-0", "CP-1", "CP-2"]
         finally:
             await connection.close()
             await bus.close()

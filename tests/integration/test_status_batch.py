@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,7 +40,7 @@ class Recording(Context):
 
     async def emit_many(self, events: list[Published]) -> None:
         await Context.emit_many(self, events)
-        self.events += [(event.key(), event.body()) for event in events]
+        self.events += [(event.key(), orjson.loads(event.encode())) for event in events]
 
 
 class RecordingCall(CallContext):
@@ -49,7 +50,7 @@ class RecordingCall(CallContext):
 
     async def emit(self, event: Published) -> None:
         await CallContext.emit(self, event)
-        self.events.append((event.key(), event.body()))
+        self.events.append((event.key(), orjson.loads(event.encode())))
 
 
 def status(

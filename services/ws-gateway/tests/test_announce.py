@@ -1,16 +1,21 @@
 """A new connection is served at once while it is bound and announced beside it; its
-station.connected still leaves before its station.disconnected."""
+station.connected still leaves before its station.disconnected. Takeover by control message."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import Any
 
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
+from csms_shared.contracts.envelopes import CallReply, Presence
+from csms_shared.contracts.event_base import Event
 from csms_shared.contracts.rpc import RpcMethod
+from csms_shared.ocpp._base import utcnow
 from ws_gateway.server import Gateway
 from ws_gateway.settings import Settings
 
@@ -25,6 +30,7 @@ class SlowBus:
 
     instance_id = "gw-announce"
     on_command: Any = None  # the gateway's, set when it is made
+    on_control: Any = None
 
     def __init__(self) -> None:
         self.rpc = FakeRpc()
@@ -41,26 +47,27 @@ class SlowBus:
     async def unbind_charge_point(self, cp_id: str) -> None:
         self.events.append(("unbound", cp_id))
 
-    async def publish_control(self, body: dict[str, Any]) -> None:
-        self.events.append(("control", body["chargePointId"]))
+    async def publish_control(self, presence: Presence) -> None:
+        self.events.append(("control", presence.charge_point_id))
 
-    async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
-        self.events.append((routing_key, body.get("chargePointId", "")))
-        if routing_key == "station.disconnected":
+    async def publish_event(self, event: Event) -> None:
+        body = orjson.loads(event.encode())
+        self.events.append((event.key(), body.get("chargePointId", "")))
+        if event.key() == "station.disconnected":
             self.left.set()
 
-    async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
-        self.replies.append((correlation_id, body))
+    async def reply(self, reply_to: str, correlation_id: str | None, outcome: Any) -> None:
+        self.replies.append((correlation_id, orjson.loads(outcome.encode())))
         self.replied.set()
 
-    async def request(self, cp_id: str, message_id: str, action: str, *args: Any) -> Any:
-        return {
-            "payload": {
+    async def request(self, cp_id: str, message_id: str, action: str, *args: Any) -> CallReply:
+        return CallReply(
+            payload={
                 "status": "Accepted",
                 "currentTime": "2026-01-01T00:00:00Z",
                 "interval": 300,
             }
-        }
+        )
 
 
 class Command:
@@ -110,5 +117,56 @@ async def test_a_cp_is_served_while_it_is_announced_and_leaves_after_it() -> Non
             ("unbound", "CP-A"),
             ("station.disconnected", "CP-A"),
         ]
+    finally:
+        await gateway.drain()
+
+
+class ControlMessage:
+    """A message as `ocpp.control` delivers it."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"takeover!", "Invalid JSON"),
+        (b'{"chargePointId": "CP-A", "gateway": "gw-other"}', "connectionId: Field required"),
+        (
+            b'{"chargePointId": "CP-A", "gateway": "gw-other", "connectionId": "c",'
+            b' "connectedAt": "yesterday"}',
+            "connectedAt: Input should be a valid datetime",
+        ),
+    ],
+)
+async def test_a_malformed_control_message_is_logged_and_changes_nothing(
+    body: bytes, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    bus = SlowBus()
+    bus.binds.set()
+    gateway = Gateway(Settings(port=port, http_host="127.0.0.1"), bus)  # type: ignore[arg-type]
+    await gateway.start()
+    try:
+        async with connect(f"ws://127.0.0.1:{port}/ocpp/CP-A", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+            assert bus.on_control is not None
+            with caplog.at_level(logging.ERROR, "ws_gateway.server"):
+                await bus.on_control(ControlMessage(body))
+            assert f"ignoring a malformed control message: not a Presence: {problem}" in caplog.text
+            # Still served: a Heartbeat is answered.
+            await ws.send(orjson.dumps([2, "h1", "Heartbeat", {}]).decode())
+            answer = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert answer[:2] == [3, "h1"]
+            # A well-formed takeover still takes it.
+            newer = Presence(
+                charge_point_id="CP-A",
+                gateway="gw-other",
+                connection_id="c2",
+                connected_at=utcnow(),
+            )
+            await bus.on_control(ControlMessage(newer.encode()))
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 4000
     finally:
         await gateway.drain()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import aiormq
 import pamqp.decode
 import pamqp.encode
 import pytest
 
+from csms_shared.bus.bundle import encode_replies
 from csms_shared.bus.topology import HEADER_BUNDLE, HEADER_DEADLINE
+from csms_shared.contracts.envelopes import CallReply
 from ws_gateway.bus import GatewayBus, handling_deadline
 
 
@@ -31,13 +32,13 @@ class Client:
         timeout: float,
         *,
         expires: bool = True,
-    ) -> Any:
+    ) -> bytes:
         self.requests.append((properties, timeout, expires))
         await asyncio.sleep(0)
         headers = properties.headers or {}
         if HEADER_BUNDLE in headers:
-            return {"items": [{"payload": {}}] * int(headers[HEADER_BUNDLE])}
-        return {"payload": {}}
+            return encode_replies([CallReply(payload={})] * int(headers[HEADER_BUNDLE]))
+        return CallReply(payload={}).encode()
 
 
 def _bus(bundle_requests: bool) -> tuple[GatewayBus, Client]:

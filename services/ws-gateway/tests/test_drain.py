@@ -7,9 +7,12 @@ import asyncio
 import socket
 from typing import Any
 
+import orjson
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from csms_shared.contracts.envelopes import Presence
+from csms_shared.contracts.event_base import Event
 from csms_shared.contracts.rpc import RpcMethod
 from ws_gateway.server import Gateway
 from ws_gateway.settings import Settings
@@ -37,11 +40,11 @@ class FakeBus:
     async def unbind_charge_point(self, cp_id: str) -> None:
         self.unbound.append(cp_id)
 
-    async def publish_control(self, body: dict[str, Any]) -> None:
+    async def publish_control(self, presence: Presence) -> None:
         pass
 
-    async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
-        self.events.append((routing_key, body))
+    async def publish_event(self, event: Event) -> None:
+        self.events.append((event.key(), orjson.loads(event.encode())))
         self.published.set()
 
     async def published_for(self, key: str, cp_id: str) -> None:

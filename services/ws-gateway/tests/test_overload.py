@@ -17,7 +17,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
+from csms_shared.bus.bundle import encode_replies
 from csms_shared.bus.topology import HEADER_BUNDLE
+from csms_shared.contracts.envelopes import CallReply
 from csms_shared.contracts.rpc import RpcMethod
 from ws_gateway.bus import GatewayBus, Overloaded
 from ws_gateway.handshake import SUBPROTOCOL, Handshakes
@@ -115,6 +117,9 @@ async def test_an_address_over_its_budget_gets_429_with_retry_after(
     assert any("'CP-B'" in r.getMessage() and "429" in r.getMessage() for r in caplog.records)
 
 
+OK = CallReply(payload={})
+
+
 class HeldClient:
     """Stands in for the BusClient: each request waits until the test releases it."""
 
@@ -131,12 +136,12 @@ class HeldClient:
         properties: Any,
         timeout: float,
         **_: Any,
-    ) -> Any:
+    ) -> bytes:
         self.sent.append(routing_key)
         self.another.set()
         await self.release.wait()
         count = int((properties.headers or {}).get(HEADER_BUNDLE, 0))
-        return {"items": [{"payload": {}}] * count} if count else {"payload": {}}
+        return encode_replies([OK] * count) if count else OK.encode()
 
 
 async def test_decision_calls_of_an_action_too_far_behind_are_refused_before_they_leave() -> None:
@@ -157,6 +162,6 @@ async def test_decision_calls_of_an_action_too_far_behind_are_refused_before_the
     await client.another.wait()
     assert client.sent == ["v16.Authorize", "v16.StartTransaction"]
     client.release.set()
-    assert await first == {"payload": {}} and await other == {"payload": {}}
+    assert await first == OK and await other == OK
     # Answered: the action is no longer behind.
-    assert await bus.request("CP-2", "m4", "Authorize", {}, now, 5.0) == {"payload": {}}
+    assert await bus.request("CP-2", "m4", "Authorize", {}, now, 5.0) == OK

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
+from csms_shared.contracts.event_base import Event
 from ws_gateway.seen import SEEN_EVENT, SeenTracker
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -17,11 +19,11 @@ class Broker:
         self.published: list[tuple[str, dict[str, Any]]] = []
         self.fail = fail
 
-    async def publish(self, key: str, body: dict[str, Any]) -> None:
+    async def publish(self, event: Event) -> None:
         if self.fail:
             self.fail -= 1
             raise ConnectionError("broker down")
-        self.published.append((key, body))
+        self.published.append((event.key(), orjson.loads(event.encode())))
 
 
 async def test_newest_time_per_cp_in_one_event() -> None:

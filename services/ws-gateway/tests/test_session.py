@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 from websockets.exceptions import ConnectionClosedOK
 
+from csms_shared.contracts.envelopes import CallReply
 from shared.tests.fakes import until
 from ws_gateway.bus import Overloaded
 from ws_gateway.seen import SeenTracker
@@ -82,14 +84,14 @@ class FakeBus:
 
     async def request(
         self, cp_id: str, mid: str, action: str, payload: Any, at: datetime, timeout: float
-    ) -> dict[str, Any]:
+    ) -> CallReply:
         self.published.append(action)
         self.asked.set()
         await self.release.wait()
-        return {"payload": {"status": "Accepted", "currentTime": "x", "interval": 300}}
+        return CallReply(payload={"status": "Accepted", "currentTime": "x", "interval": 300})
 
-    async def reply(self, reply_to: str, correlation_id: str | None, body: Any) -> None:
-        self.replies.append((str(correlation_id), body))
+    async def reply(self, reply_to: str, correlation_id: str | None, outcome: Any) -> None:
+        self.replies.append((str(correlation_id), orjson.loads(outcome.encode())))
         self.replied.set()
 
 
@@ -229,6 +231,40 @@ async def test_commands_one_at_a_time_limit_and_abandon_on_disconnect() -> None:
     await running
     assert ("cmd-3", {"status": "disconnected"}) in bus.replies
     assert session.idle
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"{not json", "Invalid JSON"),
+        (b'{"payload": {"type": "Soft"}}', "action: Field required"),
+        (b'{"action": "Reset", "payload": [1]}', "payload: Input should be an object"),
+        (b'{"action": "Reset", "payload": {}, "timeout": "soon"}', "timeout: Input should be"),
+    ],
+)
+async def test_a_malformed_command_is_rejected_logged_and_changes_nothing(
+    body: bytes, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    session, ws, bus, _ = make()
+    running = asyncio.create_task(session.run())
+    malformed = Command(0)
+    malformed.body = body
+    with caplog.at_level(logging.ERROR, "ws_gateway.commands"):
+        assert session.enqueue_command(malformed)  # type: ignore[arg-type]
+        await asyncio.wait_for(bus.replied.wait(), 5)
+    [(command_id, outcome)] = bus.replies
+    assert command_id == "cmd-0" and outcome["status"] == "rejected"
+    assert outcome["reason"].startswith("malformed command: not a CommandRequest: ")
+    assert problem in outcome["reason"]
+    assert "CP-1: refused a malformed command: not a CommandRequest" in caplog.text
+    assert problem in caplog.text
+    assert ws.sent == [], "nothing reached the CP"
+    # The next command goes as usual.
+    assert session.enqueue_command(Command(1))  # type: ignore[arg-type]
+    await ws.wait_sent(1)
+    assert ws.sent[0][:3] == [2, "cmd-1", "Reset"]
+    await ws.close()
+    await running
 
 
 @pytest.mark.parametrize("frames", [1, 3])

@@ -6,16 +6,17 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from csms_shared.bus.ack import requeue_later
 from csms_shared.bus.client import BusClient, message_properties
 from csms_shared.bus.outbox import OutboxRelay
 from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import COMMANDS, EVENTS, service_queue
+from csms_shared.contracts.envelopes import BadEnvelope, CommandOutcome, CommandRequest
 from csms_shared.ocpp.redaction import redact_response, redact_urls, secret_keys
 from csms_shared.tracing import inject
 
@@ -107,41 +108,43 @@ class Dispatcher:
             headers=dict(inject({})) or None,
         )
         try:
-            await self.client.publish(
-                COMMANDS.name,
-                charge_point_id,
-                orjson.dumps({"action": action, "payload": payload, "timeout": timeout}),
-                properties,
-            )
+            command = CommandRequest(action=action, payload=payload, timeout=timeout)
+            await self.client.publish(COMMANDS.name, charge_point_id, command.encode(), properties)
         except DeliveryError:
             raise NotConnected(charge_point_id) from None
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         command_id = message.correlation_id
+        if command_id is None:
+            log.error("dropping a command outcome without a correlation id")
+            await message.ack()
+            return
         try:
-            outcome = orjson.loads(message.body)
-            if not isinstance(outcome, dict) or command_id is None:
-                raise ValueError("outcome must be a JSON object with a correlation id")
-        except ValueError:
-            log.warning("dropping a malformed command outcome %s", command_id)
+            outcome = CommandOutcome.decode(message.body)
+        except BadEnvelope as exc:
+            log.error("dropping the malformed outcome of command %s: %s", command_id, exc)
             await message.ack()
             return
         # The gateway redacted what the CP echoed of the command's secrets; URL passwords are
         # redacted here in whatever the CP answered.
-        if "response" in outcome:
-            outcome["response"] = redact_response(outcome["response"], self._secrets)
-        for field in ("errorDescription", "errorDetails"):
-            if field in outcome:
-                outcome[field] = redact_urls(outcome[field])
+        redacted = outcome.model_copy(
+            update={
+                "response": redact_response(outcome.response, self._secrets)
+                if outcome.response is not None
+                else None,
+                "error_description": redact_urls(outcome.error_description),
+                "error_details": redact_urls(outcome.error_details),
+            }
+        )
+        document = redacted.document()
         try:
             async with self._sessions() as session, session.begin():
-                recorded = await record_outcome(session, command_id, outcome)
+                recorded = await record_outcome(session, command_id, document)
         except Exception:
             log.exception("could not record the outcome of %s; retrying", command_id)
-            await asyncio.sleep(0.5)
-            await message.nack(requeue=True)
+            await requeue_later(message)
             return
         if recorded is not None:
             self.wake_relay()
-        self.waiter.resolve(command_id, outcome)
+        self.waiter.resolve(command_id, document)
         await message.ack()

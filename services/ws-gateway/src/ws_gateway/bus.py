@@ -17,7 +17,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from aio_pika.exceptions import DeliveryError
 
 from csms_shared import tracing
-from csms_shared.bus.bundle import BadBundle, encode_bundle, reply_items
+from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import (
@@ -35,6 +35,16 @@ from csms_shared.bus.topology import (
     call_routing_key,
     gateway_queue,
 )
+from csms_shared.contracts.envelopes import (
+    BadEnvelope,
+    BundledCall,
+    BundleReply,
+    CallReply,
+    CommandOutcome,
+    Presence,
+)
+from csms_shared.contracts.event_base import Event
+from csms_shared.ocpp.errors import InternalError
 
 from .gather import Gatherer, Waiting, settle
 
@@ -49,11 +59,27 @@ _ROUTING_KEYS: dict[str, str] = {}
 GATEWAY_EVENTS = ("station.credentials_changed",)
 
 
-def _bundle_body(waiting: list[Waiting]) -> bytes:
-    return encode_bundle(
-        [(w.cp_id, w.message_id, w.received, w.payload) for w in waiting],
-        [w.traceparent for w in waiting] if tracing.active() else None,
-    )
+# A decision call whose answer is unreadable gets this: the CP retries it.
+UNREADABLE = CallReply.refusal(InternalError("The central system's answer was unreadable"))
+
+
+def _routing_key(action: str) -> str:
+    routing_key = _ROUTING_KEYS.get(action)
+    if routing_key is None:
+        routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
+    return routing_key
+
+
+def read_replies(action: str, body: bytes, count: int) -> list[CallReply]:
+    """The answer to each of `count` decision calls of one message (a bundle's when `count` >
+    1); an unreadable answer is logged and each call gets UNREADABLE."""
+    try:
+        if count == 1:
+            return [CallReply.decode(body)]
+        return BundleReply.decode(body).replies(count)
+    except BadEnvelope as exc:
+        log.error("the answer to %d %s is unreadable (%s): %r", count, action, exc, body[:200])
+        return [UNREADABLE] * count
 
 
 def handling_deadline(timeout: float) -> int:
@@ -101,11 +127,19 @@ class GatewayBus:
         self.instance_id = instance_id
         # CALLs ready in one turn of the event loop (or within the wait) leave in one message
         # per action: notifications, and decision calls answered from one transaction.
-        self._bundle = bundle
-        self._notifications = Gatherer("notification", self._publish_bundle, bundle_wait)
-        self._bundle_requests = bundle_requests
+        # Off (`bundle=False`, `bundle_requests=False`): each leaves alone, for services that
+        # do not read bundles yet; the path is the same.
+        self._notifications = Gatherer(
+            "notification",
+            self._publish_notifications,
+            most=BUNDLE_MAX if bundle else 1,
+            wait=bundle_wait,
+        )
         self._requests = Gatherer(
-            "request", self._publish_requests, in_flight=max(1, request_bundles_in_flight)
+            "request",
+            self._publish_requests,
+            most=BUNDLE_MAX if bundle_requests else 1,
+            in_flight=max(1, request_bundles_in_flight) if bundle_requests else 0,
         )
         # Decision calls of an action whose oldest unanswered call has waited this long are
         # refused at once (0: never); see `Overloaded`.
@@ -174,85 +208,64 @@ class GatewayBus:
         if handler is not None:
             await handler(message)
 
-    def _call_properties(
-        self,
-        cp_id: str,
-        message_id: str,
-        received: str,
-        deadline: int | None = None,
-        traceparent: str | None = None,
-    ) -> aiormq.spec.Basic.Properties:
-        # The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
-        # receive time, a decision call's deadline. The action is the routing key's; no AMQP
-        # timestamp (nobody reads it).
-        headers: dict[str, Any] = {
-            HEADER_CHARGE_POINT: cp_id,
-            HEADER_MESSAGE_ID: message_id,
-            HEADER_GATEWAY: self.instance_id,
-            HEADER_RECEIVED_AT: received,
-        }
+    def _message(
+        self, waiting: list[Waiting], deadline: int | None = None
+    ) -> tuple[bytes, aiormq.spec.Basic.Properties]:
+        """One message for the calls: a lone call as a plain one, several as a bundle.
+
+        The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
+        receive time (a bundle's items carry theirs), a decision call's deadline. The action is
+        the routing key's; no AMQP timestamp (nobody reads it)."""
+        headers: dict[str, str | int] = {HEADER_GATEWAY: self.instance_id}
         if deadline is not None:
             headers[HEADER_DEADLINE] = deadline
-        if traceparent:
-            headers[TRACEPARENT] = traceparent
-        return message_properties(persistent=True, headers=headers)
-
-    async def _publish_call(
-        self, action: str, body: bytes, properties: aiormq.spec.Basic.Properties
-    ) -> None:
-        # Confirmed; a return raises DeliveryError.
-        routing_key = _ROUTING_KEYS.get(action)
-        if routing_key is None:
-            routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
-        try:
-            await self.client.publish(CALLS.name, routing_key, body, properties)
-        except DeliveryError:
-            raise Unroutable(action) from None
+        if len(waiting) == 1:
+            [one] = waiting
+            headers[HEADER_CHARGE_POINT] = one.cp_id
+            headers[HEADER_MESSAGE_ID] = one.message_id
+            headers[HEADER_RECEIVED_AT] = one.received
+            if one.traceparent:
+                headers[TRACEPARENT] = one.traceparent
+            body = orjson.dumps(one.payload)
+        else:
+            headers[HEADER_BUNDLE] = len(waiting)
+            body = encode_bundle(
+                [
+                    BundledCall(
+                        cp=w.cp_id,
+                        id=w.message_id,
+                        at=w.received,
+                        payload=w.payload,
+                        tp=w.traceparent,
+                    )
+                    for w in waiting
+                ]
+            )
+        return body, message_properties(persistent=True, headers=headers)
 
     async def notify(
         self, cp_id: str, message_id: str, action: str, payload: dict[str, Any], received: datetime
     ) -> None:
         """Publish a notification; returns once the broker has confirmed it (raises Unroutable)."""
-        tp = tracing.traceparent()
-        if not self._bundle:
-            properties = self._call_properties(
-                cp_id, message_id, received.isoformat(), traceparent=tp
-            )
-            await self._publish_call(action, orjson.dumps(payload), properties)
-            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        tp = tracing.traceparent()
         self._notifications.add(
             action,
             Waiting(cp_id, message_id, received.isoformat(), payload, future, traceparent=tp),
         )
         await future
 
-    def _bundle_properties(
-        self, count: int, deadline: int | None = None
-    ) -> aiormq.spec.Basic.Properties:
-        headers: dict[str, Any] = {HEADER_GATEWAY: self.instance_id, HEADER_BUNDLE: count}
-        if deadline is not None:
-            headers[HEADER_DEADLINE] = deadline
-        return message_properties(persistent=True, headers=headers)
-
-    async def _publish_bundle(self, action: str, waiting: list[Waiting]) -> None:
-        """One message for all of them (a lone one as a plain message); settle each CP's wait."""
+    async def _publish_notifications(self, action: str, waiting: list[Waiting]) -> None:
+        """One confirmed message for the notifications; settle each CP's wait."""
+        body, properties = self._message(waiting)
         try:
-            if len(waiting) == 1:
-                [one] = waiting
-                properties = self._call_properties(
-                    one.cp_id, one.message_id, one.received, traceparent=one.traceparent
-                )
-                await self._publish_call(action, orjson.dumps(one.payload), properties)
-            else:
-                body = _bundle_body(waiting)
-                await self._publish_call(action, body, self._bundle_properties(len(waiting)))
+            await self.client.publish(CALLS.name, _routing_key(action), body, properties)
         except asyncio.CancelledError:
             for item in waiting:
                 item.future.cancel()
             raise
         except Exception as exc:
-            settle(waiting, exc)
+            settle(waiting, Unroutable(action) if isinstance(exc, DeliveryError) else exc)
             return
         settle(waiting, [None] * len(waiting))
 
@@ -264,25 +277,17 @@ class GatewayBus:
         payload: dict[str, Any],
         received: datetime,
         timeout: float,
-    ) -> dict[str, Any]:
+    ) -> CallReply:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError,
         Overloaded)."""
         now = asyncio.get_running_loop().time()
-        if self._refuse_behind and self._bundle_requests:
+        if self._refuse_behind:
             behind = self._requests.behind(action, now)
             if behind >= self._refuse_behind:
                 raise Overloaded(action, behind)
+        future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
         deadline = handling_deadline(timeout)
         tp = tracing.traceparent()
-        if not self._bundle_requests:
-            properties = self._call_properties(
-                cp_id, message_id, received.isoformat(), deadline, tp
-            )
-            reply: dict[str, Any] = await self._request(
-                action, orjson.dumps(payload), properties, timeout
-            )
-            return reply
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._requests.add(
             action,
             Waiting(
@@ -290,72 +295,36 @@ class GatewayBus:
             ),
         )
         # The whole wait, queued behind busy bundles included, is bounded by `timeout`; a call
-        # that expired while queued is not sent (see _Gatherer._flush).
+        # that expired while queued is not sent (see Gatherer._flush).
         return await asyncio.wait_for(future, timeout)
 
-    async def _request(
-        self,
-        action: str,
-        body: bytes,
-        properties: aiormq.spec.Basic.Properties,
-        timeout: float,
-    ) -> Any:
-        """Publish one message of decision calls and await its reply."""
-        routing_key = _ROUTING_KEYS.get(action)
-        if routing_key is None:
-            routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
-        try:
-            return await self.client.request(
-                CALLS.name, routing_key, body, properties, timeout, expires=False
-            )
-        except DeliveryError:
-            raise Unroutable(action) from None
-
     async def _publish_requests(self, action: str, waiting: list[Waiting]) -> None:
-        """One message for all of them (a lone one as a plain call); each gets its own answer."""
+        """One message for the decision calls; each gets its own answer."""
         timeout = max(item.timeout for item in waiting)
-        deadline = min(item.deadline for item in waiting)
-        results: list[Any] | BaseException
+        body, properties = self._message(waiting, min(item.deadline for item in waiting))
+        results: list[CallReply] | BaseException
         try:
-            if len(waiting) == 1:
-                [one] = waiting
-                properties = self._call_properties(
-                    one.cp_id, one.message_id, one.received, deadline, one.traceparent
-                )
-                body = orjson.dumps(one.payload)
-                results = [await self._request(action, body, properties, timeout)]
-            else:
-                body = _bundle_body(waiting)
-                properties = self._bundle_properties(len(waiting), deadline)
-                reply = await self._request(action, body, properties, timeout)
-                # A reply without items refuses the whole bundle: each call gets its error.
-                results = (
-                    [reply] * len(waiting)
-                    if isinstance(reply, dict) and "error" in reply
-                    else reply_items(reply, len(waiting))
-                )
+            reply = await self.client.request(
+                CALLS.name, _routing_key(action), body, properties, timeout, expires=False
+            )
+            results = read_replies(action, reply, len(waiting))
         except asyncio.CancelledError:
             for item in waiting:
                 item.future.cancel()
             raise
-        except BadBundle as exc:
-            log.error(
-                "the answer to a bundle of %d %s is unreadable: %s", len(waiting), action, exc
-            )
-            error = {
-                "code": "InternalError",
-                "description": "The central system's answer was unreadable",
-            }
-            results = [{"error": error}] * len(waiting)
+        except DeliveryError:
+            results = Unroutable(action)
         except Exception as exc:
             results = exc
         finally:
             self._requests.done(action, waiting)
         settle(waiting, results)
 
-    async def reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
+    async def reply(
+        self, reply_to: str, correlation_id: str | None, outcome: CommandOutcome
+    ) -> None:
         """Answer whoever sent a command."""
-        await self.client.reply(reply_to, correlation_id, orjson.dumps(body))
+        await self.client.reply(reply_to, correlation_id, outcome.encode())
 
     def _bind_queue_of(self, cp_id: str) -> AbstractQueue:
         assert self._bind_queues, "start the bus first"
@@ -369,11 +338,11 @@ class GatewayBus:
         """Stop receiving the commands for this CP."""
         await self._bind_queue_of(cp_id).unbind(COMMANDS.name, routing_key=cp_id)
 
-    async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
+    async def publish_event(self, event: Event) -> None:
         """A fact on `ocpp.events` (persistent, confirmed; unroutable raises)."""
         properties = message_properties(persistent=True)
-        await self.client.publish(EVENTS.name, routing_key, orjson.dumps(body), properties)
+        await self.client.publish(EVENTS.name, event.key(), event.encode(), properties)
 
-    async def publish_control(self, body: dict[str, Any]) -> None:
+    async def publish_control(self, presence: Presence) -> None:
         """Tell every gateway (takeover)."""
-        await self.client.publish(CONTROL.name, "", orjson.dumps(body), message_properties())
+        await self.client.publish(CONTROL.name, "", presence.encode(), message_properties())

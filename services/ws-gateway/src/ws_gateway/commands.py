@@ -8,15 +8,15 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from csms_shared.contracts.envelopes import BadEnvelope, CommandOutcome, CommandRequest
 from csms_shared.log_context import bound
 from csms_shared.ocpp.errors import OcppError
 from csms_shared.ocpp.framing import Call, CallError, CallResult, validate_payload
@@ -122,20 +122,20 @@ class Commands:
             message = self._queued.pop(0)
             if message.reply_to:
                 await self._bus.reply(
-                    message.reply_to, message.correlation_id, {"status": "disconnected"}
+                    message.reply_to, message.correlation_id, CommandOutcome(status="disconnected")
                 )
 
     async def _worker(self) -> None:
         try:
             while self._queued:
                 message = self._queued.pop(0)
-                body = await self._send(message)
+                outcome = await self._send(message)
                 if message.reply_to:
-                    await self._bus.reply(message.reply_to, message.correlation_id, body)
+                    await self._bus.reply(message.reply_to, message.correlation_id, outcome)
         finally:
             self._task = None
 
-    async def _send(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+    async def _send(self, message: AbstractIncomingMessage) -> CommandOutcome:
         """Send one command to the CP and wait for its answer: the outcome for the asker."""
         # The command's id is its correlation id (command-api): on every line logged meanwhile.
         parent = extract(message.headers)
@@ -143,16 +143,17 @@ class Commands:
             with bound(command_id=message.correlation_id, trace_id=trace_id()):
                 return await self._send_now(message)
 
-    async def _send_now(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+    async def _send_now(self, message: AbstractIncomingMessage) -> CommandOutcome:
         try:
-            command = orjson.loads(message.body)
-            action, payload = command["action"], command["payload"]
-            timeout = float(command.get("timeout") or self._timeout)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return {"status": "rejected", "reason": "malformed command"}
+            command = CommandRequest.decode(message.body)
+        except BadEnvelope as exc:
+            log.error("%s: refused a malformed command: %s", self._cp_id, exc)
+            return CommandOutcome(status="rejected", reason=f"malformed command: {exc}")
+        action, payload = command.action, command.payload
+        timeout = command.timeout or self._timeout
         spec = ACTIONS.get(action)
         if spec is None:
-            return {"status": "rejected", "reason": f"unknown action {action!r}"}
+            return CommandOutcome(status="rejected", reason=f"unknown action {action!r}")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if self._boot.pending:
@@ -163,7 +164,7 @@ class Commands:
                 await asyncio.wait_for(self._boot.wait(), timeout)
             except TimeoutError:
                 COMMANDS_OUT.labels(action, "timeout").inc()
-                return {"status": "timeout"}
+                return CommandOutcome(status="timeout")
         message_id = (message.correlation_id or uuid.uuid4().hex)[:36]
         future: asyncio.Future[CallResult | CallError] = loop.create_future()
         carried = carried_secrets(action, payload, self._log.secrets)
@@ -177,35 +178,35 @@ class Commands:
             answer = await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
         except TimeoutError:
             COMMANDS_OUT.labels(action, "timeout").inc()
-            return {"status": "timeout"}
+            return CommandOutcome(status="timeout")
         except ConnectionClosed:
             COMMANDS_OUT.labels(action, "disconnected").inc()
-            return {"status": "disconnected"}
+            return CommandOutcome(status="disconnected")
         finally:
             self.pending = None
         latency_ms = round((loop.time() - sent_at) * 1000, 3)
         if isinstance(answer, CallError):
             COMMANDS_OUT.labels(action, "error").inc()
-            return {
-                "status": "error",
-                "errorCode": str(answer.error_code),
-                "errorDescription": redact_echo(answer.error_description, carried),
-                "errorDetails": redact_echo(answer.error_details, carried),
-                "latencyMs": latency_ms,
-            }
+            return CommandOutcome(
+                status="error",
+                error_code=str(answer.error_code),
+                error_description=redact_echo(answer.error_description, carried),
+                error_details=redact_echo(answer.error_details, carried),
+                latency_ms=latency_ms,
+            )
         try:
             validate_payload(spec.response, answer.payload)
         except OcppError as exc:
             COMMANDS_OUT.labels(action, "invalid").inc()
-            return {
-                "status": "invalid",
-                "errorCode": str(exc.code),
-                "errorDescription": f"The charge point's answer breaks the schema: {exc}",
-                "response": answer.payload,
-                "latencyMs": latency_ms,
-            }
+            return CommandOutcome(
+                status="invalid",
+                error_code=str(exc.code),
+                error_description=f"The charge point's answer breaks the schema: {exc}",
+                response=answer.payload,
+                latency_ms=latency_ms,
+            )
         COMMANDS_OUT.labels(action, "result").inc()
-        return {"status": "result", "response": answer.payload, "latencyMs": latency_ms}
+        return CommandOutcome(status="result", response=answer.payload, latency_ms=latency_ms)
 
 
 async def route_command(
@@ -218,4 +219,4 @@ async def route_command(
         # Our binding outlived the connection by a moment; whoever holds it now answers.
         return
     if not session.enqueue_command(message) and message.reply_to:
-        await bus.reply(message.reply_to, message.correlation_id, {"status": "busy"})
+        await bus.reply(message.reply_to, message.correlation_id, CommandOutcome(status="busy"))

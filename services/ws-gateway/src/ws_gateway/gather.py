@@ -1,4 +1,5 @@
-"""Gathering CALLs into bundles: one AMQP message per action for the CALLs that queue meanwhile."""
+"""Gathering CALLs: one AMQP message per action for the CALLs that queue meanwhile (a bundle),
+the one way every CALL of a kind leaves the gateway."""
 
 from __future__ import annotations
 
@@ -37,9 +38,10 @@ BUNDLED = Histogram(
 
 
 class Gatherer:
-    """CALLs of one kind waiting to leave together, one bundle per action, at most BUNDLE_MAX.
+    """CALLs of one kind waiting to leave together, one message per action, at most `most`
+    CALLs in it (1: every CALL alone, for services that do not read bundles).
 
-    Paced (`in_flight=0`, notifications): at most one bundle of an action leaves per `wait`
+    Paced (`in_flight=None`, notifications): at most one bundle of an action leaves per `wait`
     seconds. A CALL after a quiet spell (its action's last bundle left `wait` ago or longer)
     leaves on the next turn of the event loop; one that comes sooner waits until `wait` after
     that bundle, and whatever arrived by then leaves with it. An idle gateway adds no delay
@@ -50,22 +52,26 @@ class Gatherer:
     others that queued meanwhile, as soon as one of them is answered. An idle gateway adds no
     delay; a busy one sends fewer, larger messages, and the owner answers each from one
     transaction. More than one in flight: one slow bundle does not hold up its action.
+    `in_flight=0`: answers are awaited (`done`, `behind`) but nothing waits for them.
     """
 
     def __init__(
         self,
         kind: str,
         send: Callable[[str, list[Waiting]], Coroutine[Any, Any, None]],
+        *,
+        most: int = BUNDLE_MAX,
         wait: float = 0.0,
-        in_flight: int = 0,
+        in_flight: int | None = None,
     ) -> None:
         self._sizes = BUNDLED.labels(kind)
         self._send = send
-        self._wait = wait
+        self._most = max(1, min(most, BUNDLE_MAX))
+        self._wait = wait if self._most > 1 else 0.0
         self._limit = in_flight
         self._waiting: dict[str, list[Waiting]] = {}
         self._out: dict[str, int] = {}
-        # Gated: when the first call of each bundle still awaiting its answer came in.
+        # When the first call of each bundle still awaiting its answer came in.
         self._out_since: dict[str, list[float]] = {}
         self._last_flush: dict[str, float] = {}  # loop time of an action's last bundle (paced)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,20 +83,21 @@ class Gatherer:
         """Queue a CALL for the next bundle of its action."""
         waiting = self._waiting.get(action)
         if waiting is None:
-            waiting = self._waiting[action] = []
-            if self._gate_open(action):
+            waiting = self._waiting[action] = [item]
+            if self._most > 1 and self._gate_open(action):
                 loop = asyncio.get_running_loop()
                 due = self._last_flush.get(action, -self._wait) + self._wait
                 if due > loop.time():
                     loop.call_at(due, self._flush, action)
                 else:
                     loop.call_soon(self._flush, action)
-        waiting.append(item)
-        if len(waiting) >= BUNDLE_MAX:
+        else:
+            waiting.append(item)
+        if len(waiting) >= self._most:
             self._flush(action)
 
     def behind(self, action: str, now: float) -> float:
-        """Seconds the oldest call of `action` not yet answered has waited (gated; 0: none):
+        """Seconds the oldest call of `action` not yet answered has waited (0: none):
         how far behind the owner of the action is."""
         since = self._out_since.get(action)
         oldest = min(since) if since else now
@@ -118,7 +125,7 @@ class Gatherer:
             self._sizes.observe(len(waiting))
             if self._wait:
                 self._last_flush[action] = asyncio.get_running_loop().time()
-            if self._limit:
+            if self._limit is not None:
                 self._out[action] = self._out.get(action, 0) + 1
                 self._out_since.setdefault(action, []).append(waiting[0].queued)
             task = asyncio.create_task(self._send(action, waiting))

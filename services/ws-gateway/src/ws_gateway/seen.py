@@ -13,10 +13,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from prometheus_client import Counter
 
+from csms_shared.contracts.event_base import Event
 from csms_shared.contracts.events import StationSeen
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ SEEN_FLUSHED = Counter(
     "csms_gateway_seen_flushed_total", "CP last-seen times published", ["outcome"]
 )
 
-Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
+Publish = Callable[[Event], Awaitable[None]]
 
 
 class SeenTracker:
@@ -57,9 +57,9 @@ class SeenTracker:
             items = list(pending.items())
             for start in range(0, len(items), self._chunk):
                 chunk = items[start : start + self._chunk]
-                body = StationSeen(gateway=self._gateway, seen=dict(chunk)).body()
+                seen = StationSeen(gateway=self._gateway, seen=dict(chunk))
                 try:
-                    await self._publish(SEEN_EVENT, body)
+                    await self._publish(seen)
                 except asyncio.CancelledError:
                     # Stopping: keep them for the final flush (a duplicate does no harm).
                     self._restore(items[start:])

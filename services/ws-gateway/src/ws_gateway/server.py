@@ -6,10 +6,8 @@ import asyncio
 import logging
 import math
 import ssl
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import DeliveryError
 from prometheus_client import Gauge
@@ -17,6 +15,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
 from csms_shared.bus.message_log import RecordKind
+from csms_shared.contracts.envelopes import BadEnvelope, Presence
 from csms_shared.contracts.events import (
     CredentialsChanged,
     GatewayHeartbeat,
@@ -138,20 +137,23 @@ class Gateway:
                 at=session.connected_at,
                 remote_address=_peer(session.ws),
                 subprotocol=session.ws.subprotocol,
-                **presence,
+                charge_point_id=presence.charge_point_id,
+                gateway=presence.gateway,
+                connection_id=presence.connection_id,
+                connected_at=presence.connected_at,
             )
-            await self.bus.publish_event(connected.key(), connected.body())
+            await self.bus.publish_event(connected)
         except Exception:
             log.warning("could not announce %s; disconnecting it", session.cp_id, exc_info=True)
             await session.ws.close(CLOSE_UNAVAILABLE, "The central system is unavailable")
 
-    def _presence(self, session: ChargePointSession) -> dict[str, Any]:
-        return {
-            "chargePointId": session.cp_id,
-            "gateway": self.bus.instance_id,
-            "connectionId": session.connection_id,
-            "connectedAt": format_datetime(session.connected_at),
-        }
+    def _presence(self, session: ChargePointSession) -> Presence:
+        return Presence(
+            charge_point_id=session.cp_id,
+            gateway=self.bus.instance_id,
+            connection_id=session.connection_id,
+            connected_at=session.connected_at,
+        )
 
     async def _forget(self, session: ChargePointSession) -> None:
         if self.sessions.get(session.cp_id) is session:
@@ -168,10 +170,16 @@ class Gateway:
                     log.warning("could not unbind %s (broker down?)", session.cp_id)
         ws = session.ws
         try:
+            presence = self._presence(session)
             gone = StationDisconnected(
-                code=ws.close_code, reason=ws.close_reason or "", **self._presence(session)
+                code=ws.close_code,
+                reason=ws.close_reason or "",
+                charge_point_id=presence.charge_point_id,
+                gateway=presence.gateway,
+                connection_id=presence.connection_id,
+                connected_at=presence.connected_at,
             )
-            await self.bus.publish_event(gone.key(), gone.body())
+            await self.bus.publish_event(gone)
         except Exception:
             log.warning("could not publish station.disconnected for %s", session.cp_id)
         log.info("%s disconnected (%s %s)", session.cp_id, ws.close_code, ws.close_reason or "")
@@ -182,7 +190,7 @@ class Gateway:
             session.connection_id,
         )
 
-    def _log_takeover(self, session: ChargePointSession, gateway: Any) -> None:
+    def _log_takeover(self, session: ChargePointSession, gateway: str) -> None:
         self.message_log.event(
             session.cp_id,
             RecordKind.TAKEOVER,
@@ -191,16 +199,19 @@ class Gateway:
         )
 
     async def _on_control(self, message: AbstractIncomingMessage) -> None:
-        body = orjson.loads(message.body)
-        if body.get("gateway") == self.bus.instance_id:
+        try:
+            presence = Presence.decode(message.body)
+        except BadEnvelope as exc:
+            log.error("ignoring a malformed control message: %s", exc)
             return
-        session = self.sessions.get(body.get("chargePointId", ""))
+        if presence.gateway == self.bus.instance_id:
+            return
+        session = self.sessions.get(presence.charge_point_id)
         if session is None:
             return
-        newer_at = datetime.fromisoformat(body["connectedAt"])
-        if session.connected_at <= newer_at:
-            log.info("%s moved to gateway %s; closing here", session.cp_id, body.get("gateway"))
-            self._log_takeover(session, body.get("gateway"))
+        if session.connected_at <= presence.connected_at:
+            log.info("%s moved to gateway %s; closing here", session.cp_id, presence.gateway)
+            self._log_takeover(session, presence.gateway)
             await session.ws.close(CLOSE_TAKEN_OVER, "A newer connection for this id took over")
 
     def _on_reconnect(self) -> None:
@@ -267,7 +278,7 @@ class Gateway:
                 connections=len(self.sessions),
                 interval=self.settings.beat_interval,
             )
-            await self.bus.publish_event(beat.key(), beat.body())
+            await self.bus.publish_event(beat)
         except DeliveryError as exc:
             # Nobody follows beats yet (the registry has not declared its queue): not an error.
             log.warning("gateway.heartbeat not delivered: %s", exc)
@@ -307,7 +318,7 @@ class Gateway:
         await self.seen.flush()
         try:
             stopped = GatewayStopped(gateway=self.bus.instance_id, started_at=self.started_at)
-            await self.bus.publish_event(stopped.key(), stopped.body())
+            await self.bus.publish_event(stopped)
         except Exception:
             log.warning("could not publish gateway.stopped")
 

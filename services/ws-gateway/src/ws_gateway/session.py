@@ -25,7 +25,6 @@ from csms_shared.ocpp.errors import (
     NotSupportedError,
     OcppError,
     SecurityError,
-    error_for,
 )
 from csms_shared.ocpp.framing import (
     Call,
@@ -351,10 +350,7 @@ class ChargePointSession:
             ) from None
         except TimeoutError:
             raise InternalError(f"{call.action} was not answered in time; retry later") from None
-        if "error" in reply:
-            err = reply["error"]
-            raise error_for(err["code"], err.get("description", ""), err.get("details"))
-        payload: dict[str, Any] = reply["payload"]
+        payload = reply.result()  # raises its CALLERROR
         if call.action == "BootNotification":
             self.registration_status = str(payload.get("status", self.registration_status))
         return payload

@@ -9,6 +9,8 @@ is a JSON array of items, each what a single message would carry in its headers 
     [{"cp": "<charge point id>", "id": "<OCPP message id>", "at": "<received, ISO 8601>",
       "payload": {...}}, ...]
 
+(`csms_shared.contracts.envelopes.BundledCall`, and `BundleReply` for the answer below.)
+
 The consumer (csms_shared.bus.runtime) handles every item as if it had come alone and acks the
 message once all of them are committed.
 
@@ -22,11 +24,14 @@ per item in the items' order (what a single call's reply would carry):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from pydantic import ValidationError
 
+from ..contracts import problems
+from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply, CallReply
 from .topology import (
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
@@ -45,64 +50,39 @@ class BadBundle(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class BundleItem:
-    """One notification of a bundle: the headers a single message would have, and its payload."""
+    """One call of a bundle: the AMQP headers a single message would have, and its payload."""
 
     headers: dict[str, Any]
     payload: Any
 
 
-def encode_bundle(
-    items: list[tuple[str, str, str, Any]], traceparents: list[str | None] | None = None
-) -> bytes:
-    """The body of a bundle of (cp id, OCPP message id, received ISO time, payload) items; with
-    traces on, each item carries its call's `traceparent` as `tp`."""
-    body = [{"cp": cp, "id": mid, "at": at, "payload": p} for cp, mid, at, p in items]
-    for item, tp in zip(body, traceparents or (), strict=False):
-        if tp:
-            item["tp"] = tp
-    return orjson.dumps(body)
+def encode_bundle(calls: Sequence[BundledCall]) -> bytes:
+    """The body of a bundle of calls."""
+    return BUNDLED_CALLS.dump_json(list(calls), by_alias=True, exclude_none=True)
 
 
-def encode_replies(bodies: list[dict[str, Any]]) -> bytes:
-    """The reply to a bundle of decision calls: one single-call reply body per item, in order."""
-    return orjson.dumps({"items": bodies})
-
-
-def reply_items(reply: Any, count: int) -> list[dict[str, Any]]:
-    """The per-item bodies of a bundle's reply (raises BadBundle unless there are `count`)."""
-    items = reply.get("items") if isinstance(reply, dict) else None
-    if not isinstance(items, list) or len(items) != count:
-        raise BadBundle(f"a reply to a bundle of {count} needs {count} items")
-    if not all(isinstance(item, dict) for item in items):
-        raise BadBundle("every item of a bundle's reply is a JSON object")
-    return items
+def encode_replies(replies: Sequence[CallReply]) -> bytes:
+    """The reply to a bundle of decision calls: one single-call reply per item, in order."""
+    return BundleReply(items=list(replies)).encode()
 
 
 def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:
     """The items of a bundle, each with single-message headers (raises BadBundle)."""
     try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadBundle(f"not JSON: {exc}") from None
-    if not isinstance(raw, list) or not raw:
+        calls = BUNDLED_CALLS.validate_json(body)
+    except ValidationError as exc:
+        raise BadBundle(f"not a bundle of calls: {problems(exc)}") from None
+    if not calls:
         raise BadBundle("a bundle is a non-empty JSON array")
     items = []
-    for n, item in enumerate(raw):
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("cp"), str)
-            or not isinstance(item.get("id"), str)
-            or not isinstance(item.get("at"), str)
-            or "payload" not in item
-        ):
-            raise BadBundle(f"item {n} needs string cp, id and at, and a payload")
+    for call in calls:
         headers = {
-            HEADER_CHARGE_POINT: item["cp"],
-            HEADER_MESSAGE_ID: item["id"],
+            HEADER_CHARGE_POINT: call.cp,
+            HEADER_MESSAGE_ID: call.id,
             HEADER_GATEWAY: gateway,
-            HEADER_RECEIVED_AT: item["at"],
+            HEADER_RECEIVED_AT: call.at,
         }
-        if isinstance(item.get("tp"), str):
-            headers[TRACEPARENT] = item["tp"]
-        items.append(BundleItem(headers, item["payload"]))
+        if call.tp is not None:
+            headers[TRACEPARENT] = call.tp
+        items.append(BundleItem(headers, call.payload))
     return items

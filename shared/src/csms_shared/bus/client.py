@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiormq
-import orjson
 from aio_pika import DeliveryMode
 from aio_pika.abc import (
     AbstractChannel,
@@ -117,7 +116,7 @@ class BusClient:
             if message.exchange:
                 if self.on_delivery is not None:
                     await self.on_delivery(message)
-            elif not self.waiter.resolve(message.correlation_id, orjson.loads(message.body)):
+            elif not self.waiter.resolve(message.correlation_id, message.body):
                 log.debug("dropped a late reply %s", message.correlation_id)
         except Exception:
             log.exception("failed to handle a message from %s", message.exchange or "a reply")
@@ -152,8 +151,8 @@ class BusClient:
         timeout: float,
         *,
         expires: bool = True,
-    ) -> Any:
-        """Publish a request and await its reply (JSON) on the reply queue: TimeoutError after
+    ) -> bytes:
+        """Publish a request and await its reply's body on the reply queue: TimeoutError after
         `timeout`, DeliveryError if nobody could take it. Sets the correlation id, `reply_to`
         and, if `expires`, the expiration on `properties` (a queue with a dead-letter exchange
         would dead-letter what expires: such requests carry a deadline header instead)."""
@@ -170,7 +169,8 @@ class BusClient:
             self.waiter.forget(correlation_id)
             raise
         try:
-            return await self.waiter.wait(correlation_id, future, timeout)
+            reply: bytes = await self.waiter.wait(correlation_id, future, timeout)
+            return reply
         except asyncio.CancelledError:
             self.waiter.forget(correlation_id)
             raise

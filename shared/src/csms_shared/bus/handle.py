@@ -8,10 +8,11 @@ import time
 from opentelemetry import trace
 
 from .. import tracing
+from ..contracts.envelopes import CallReply
 from ..ocpp._base import OcppModel
 from ..ocpp.errors import InternalError
 from .metrics import GROUP_SIZE, HANDLED
-from .reply import Outcome, answered, call_error_body, error_outcome
+from .reply import Outcome, answered, error_outcome
 from .router import CallRoute
 from .topology import HEADER_DEADLINE
 from .unit_of_work import Transaction, UnitOfWork, by_charge_point
@@ -33,7 +34,7 @@ def too_late(action: str) -> Outcome:
     The gateway has answered its CP already (InternalError, which the CP retries), so
     handling it now would commit what the CP was told failed; nobody waits for this answer."""
     error = InternalError(f"{action} was taken after its deadline and not handled")
-    return Outcome(call_error_body(error), "expired")
+    return Outcome(CallReply.refusal(error), "expired")
 
 
 async def handle_calls(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[Outcome]:
@@ -114,10 +115,10 @@ async def handle_group(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> 
         )
         HANDLED.labels("group", "fallback").inc()
         return [await handle_alone(uow, route, call) for call in calls]
-    outcomes: list[Outcome] = [Outcome({})] * len(calls)
-    for n, response in zip(order, responses, strict=True):
-        outcomes[n] = answered(response)
-    return outcomes
+    outcomes: dict[int, Outcome] = {
+        n: answered(response) for n, response in zip(order, responses, strict=True)
+    }
+    return [outcomes[n] for n in range(len(calls))]
 
 
 async def handle_alone(uow: UnitOfWork, route: CallRoute, call: Call) -> Outcome:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import orjson
 from aio_pika.abc import AbstractChannel
 
+from ..contracts.envelopes import CallReply
 from ..ocpp._base import OcppModel
 from ..ocpp.errors import InternalError, OcppError
 from .bundle import encode_replies
@@ -22,19 +23,12 @@ from .topology import CALLS, HEADER_CHARGE_POINT
 log = logging.getLogger(__name__)
 
 
-def call_error_body(exc: OcppError) -> dict[str, Any]:
-    """The bus form of a CALLERROR reply."""
-    return {
-        "error": {"code": str(exc.code), "description": exc.description, "details": exc.details}
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one call: its reply body and the metric outcome (ok, ocpp_error,
-    internal_error)."""
+    """What became of one call: its reply and the metric outcome (ok, ocpp_error,
+    internal_error, expired)."""
 
-    body: dict[str, Any]
+    reply: CallReply
     label: str = "ok"
 
     @property
@@ -45,16 +39,16 @@ class Outcome:
 
 def answered(response: OcppModel) -> Outcome:
     """The outcome of a call its handler answered."""
-    return Outcome({"payload": response.to_payload()})
+    return Outcome(CallReply(payload=response.to_payload()))
 
 
 def error_outcome(action: str, headers: Mapping[str, Any], exc: BaseException) -> Outcome:
     """The CALLERROR outcome of a call that raised: its own error, or InternalError."""
     if isinstance(exc, OcppError):
-        return Outcome(call_error_body(exc), "ocpp_error")
+        return Outcome(CallReply.refusal(exc), "ocpp_error")
     log.error("%s handler failed for %s", action, headers.get(HEADER_CHARGE_POINT), exc_info=exc)
     error = InternalError("The central system could not handle the call")
-    return Outcome(call_error_body(error), "internal_error")
+    return Outcome(CallReply.refusal(error), "internal_error")
 
 
 class Outbound(Protocol):
@@ -98,13 +92,13 @@ class ChannelOutbound:
 
 
 async def send_reply(outbound: Outbound, message: Delivery, outcomes: list[Outcome]) -> None:
-    """Answer the asker, if the delivery asks for an answer: a single call's reply body, or a
-    bundle's one body per item in the items' order."""
+    """Answer the asker, if the delivery asks for an answer: a single call's reply, or a
+    bundle's one reply per item in the items' order."""
     if not message.reply_to:
         return
     if is_bundle(message):
-        body = encode_replies([outcome.body for outcome in outcomes])
+        body = encode_replies([outcome.reply for outcome in outcomes])
     else:
         [outcome] = outcomes
-        body = orjson.dumps(outcome.body)
+        body = outcome.reply.encode()
     await outbound.reply(message.reply_to, message.correlation_id, body)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from .. import tracing
 from ..contracts import problems
+from ..contracts.envelopes import BadEnvelope, RpcReply
 from ..contracts.rpc import RpcMethod, RpcParams
 from ..contracts.rpc_base import P, R
 from ..ocpp.framing import find_nul
@@ -100,8 +101,10 @@ class RpcClient:
             raise RpcUnavailable("unavailable", f"{service} has no RPC queue") from None
         except TimeoutError:
             raise RpcUnavailable("timeout", f"{service}.{method} did not answer") from None
-        if "error" in reply:
-            raise RpcError(
-                reply["error"].get("code", "internal"), reply["error"].get("message", "")
-            )
-        return reply.get("result")
+        try:
+            answer = RpcReply.decode(reply)
+        except BadEnvelope as exc:
+            raise RpcError("bad_answer", f"{service}.{method}: {exc}") from None
+        if answer.error is not None:
+            raise RpcError(answer.error.code, answer.error.message)
+        return answer.result

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-import orjson
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -28,6 +27,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .. import tracing
+from ..contracts.envelopes import CallReply, RpcErrorBody, RpcReply
 from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
 from ..settings import default_broker_users
@@ -40,7 +40,7 @@ from .follow import follow_events
 from .handle import handle_calls
 from .metrics import HANDLED, REFUSED
 from .outbox import OutboxRelay
-from .reply import ChannelOutbound, Outbound, call_error_body, error_outcome, send_reply
+from .reply import ChannelOutbound, Outbound, error_outcome, send_reply
 from .router import Router
 from .rpc import RpcError, read_params
 from .topology import (
@@ -174,10 +174,9 @@ class ServiceRuntime:
         if self.connection is not None:
             await self.connection.close()
 
-    async def _reply(self, message: Delivery, body: dict[str, Any] | bytes) -> None:
+    async def _reply(self, message: Delivery, reply: CallReply | RpcReply) -> None:
         if message.reply_to and self.outbound is not None:
-            data = body if isinstance(body, bytes) else orjson.dumps(body)
-            await self.outbound.reply(message.reply_to, message.correlation_id, data)
+            await self.outbound.reply(message.reply_to, message.correlation_id, reply.encode())
 
     def _refused(self, message: Delivery, exchange: str, senders: Any) -> bool:
         """True (and logged) when a delivery did not come the way the topology sends it: through
@@ -238,7 +237,7 @@ class ServiceRuntime:
         log.error("dead-lettering an unreadable %s delivery from %r: %s", action, gateway, exc)
         HANDLED.labels("call", "bad_bundle" if is_bundle(message) else "unreadable").inc()
         error = InternalError(f"{self._service} could not read a delivery of {action}")
-        await self._reply(message, call_error_body(error))
+        await self._reply(message, CallReply.refusal(error))
         await message.reject(requeue=False)
 
     async def on_event(self, message: AbstractIncomingMessage) -> None:
@@ -289,15 +288,15 @@ class ServiceRuntime:
             async with self.rpc_slots:
                 with _rpc_span(method, message):
                     result = await self.uow.run(method, lambda txn: handler(params, txn.context()))
-            body: dict[str, Any] = {"result": spec.encode_result(result)}
+            reply = RpcReply(result=spec.encode_result(result))
         except RpcError as exc:
-            body = {"error": {"code": exc.code, "message": exc.message}}
+            reply = RpcReply(error=RpcErrorBody(code=exc.code, message=exc.message))
         except Exception as exc:
             log.exception("rpc %s failed", method)
-            body = {"error": {"code": "internal", "message": type(exc).__name__}}
-        await self._reply(message, body)
+            reply = RpcReply(error=RpcErrorBody(code="internal", message=type(exc).__name__))
+        await self._reply(message, reply)
         await message.ack()
-        HANDLED.labels("rpc", "error" if "error" in body else "ok").inc()
+        HANDLED.labels("rpc", "ok" if reply.error is None else "error").inc()
 
 
 @contextlib.contextmanager

@@ -53,12 +53,9 @@ class Event(BaseModel):
     def model_post_init(self, context: Any, /) -> None:
         self.__pydantic_fields_set__.update(_ENVELOPE)
 
-    def body(self) -> dict[str, Any]:
-        """The JSON-ready body: the envelope and every field the emitter set."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
-
     def encode(self) -> bytes:
-        """The body as published on ocpp.events (JSON)."""
+        """The body as published on ocpp.events (JSON): the envelope and every field the
+        emitter set."""
         return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_unset=True)
 
     @classmethod

@@ -1,0 +1,168 @@
+"""The envelopes on the bus besides events and RPC params: a call's reply (alone or a bundle's),
+the calls of a bundle, a command and its outcome, an RPC's reply, and the gateways' control
+message. Each side writes and reads them through these models only."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from ..ocpp._base import DateTime
+from ..ocpp.errors import OcppError, error_for
+from . import problems
+
+
+class BadEnvelope(ValueError):
+    """A body that is not the envelope its message should carry; says what is wrong with it."""
+
+
+class Envelope(BaseModel):
+    """camelCase on the wire, absent fields left out; fields a newer sender adds are ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def encode(self) -> bytes:
+        """The body as published (JSON)."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
+
+    @classmethod
+    def decode(cls, body: bytes | str) -> Self:
+        """The envelope in `body` (raises BadEnvelope naming what is wrong)."""
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as exc:
+            raise BadEnvelope(f"not a {cls.__name__}: {problems(exc)}") from None
+
+
+# -- call replies (service -> gateway, on the gateway's queue) -------------------------------
+
+
+class CallErrorBody(Envelope):
+    """A CALLERROR: its OCPP error code, description and details."""
+
+    code: str
+    description: str = ""
+    details: dict[str, Any] | None = None
+
+
+class CallReply(Envelope):
+    """A decision call's answer: the CALLRESULT payload, or the CALLERROR (exactly one)."""
+
+    payload: dict[str, Any] | None = None
+    error: CallErrorBody | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CallReply:
+        if (self.payload is None) == (self.error is None):
+            raise ValueError("a call reply holds either a payload or an error")
+        return self
+
+    @classmethod
+    def refusal(cls, exc: OcppError) -> CallReply:
+        """The reply of a call refused with `exc`."""
+        error = CallErrorBody(code=str(exc.code), description=exc.description, details=exc.details)
+        return cls(error=error)
+
+    def result(self) -> dict[str, Any]:
+        """The CALLRESULT payload; raises the CALLERROR as its OcppError."""
+        if self.error is not None:
+            raise error_for(self.error.code, self.error.description, self.error.details)
+        assert self.payload is not None
+        return self.payload
+
+
+class BundleReply(Envelope):
+    """The answer to a bundle of decision calls: one call reply per item, in the items' order;
+    or, without items, one error that refuses the whole bundle (an unreadable delivery)."""
+
+    items: list[CallReply] | None = None
+    error: CallErrorBody | None = None
+
+    def replies(self, count: int) -> list[CallReply]:
+        """One reply per call of a bundle of `count` (raises BadEnvelope when they differ)."""
+        if self.items is None:
+            if self.error is None:
+                raise BadEnvelope("a bundle's reply holds items or an error")
+            return [CallReply(error=self.error)] * count
+        if len(self.items) != count:
+            raise BadEnvelope(f"a reply to a bundle of {count} holds {len(self.items)} items")
+        return self.items
+
+
+# -- bundles of calls (gateway -> service, on ocpp.calls) -------------------------------------
+
+
+class BundledCall(Envelope):
+    """One call of a bundle: what a message of its own would carry in its headers and body."""
+
+    cp: str  # the charge point id
+    id: str  # the OCPP message id
+    at: str  # the gateway's receive time, ISO 8601
+    payload: Any = Field(...)  # as the CP sent it (required, may be anything JSON)
+    tp: str | None = None  # the call's `traceparent`, when traces are on
+
+
+BUNDLED_CALLS: TypeAdapter[list[BundledCall]] = TypeAdapter(list[BundledCall])
+
+
+# -- commands (command-api -> gateway, on ocpp.commands) and their outcomes --------------------
+
+
+class CommandRequest(Envelope):
+    """A CS->CP command: the action, its request payload, how long to wait for the CP."""
+
+    action: str
+    payload: dict[str, Any]
+    timeout: float | None = Field(default=None, description="Seconds; the gateway's default")
+
+
+CommandStatus = Literal["result", "error", "invalid", "timeout", "disconnected", "busy", "rejected"]
+
+
+class CommandOutcome(Envelope):
+    """What became of a command at the gateway: the CP's answer (`result`), its CALLERROR
+    (`error`), an answer breaking the schema (`invalid`), or why there is none."""
+
+    status: CommandStatus
+    response: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_description: str | None = None  # as the CP sent it (redacted)
+    error_details: dict[str, Any] | None = None
+    latency_ms: float | None = None
+    reason: str | None = None  # why the gateway refused it (`rejected`)
+
+    def document(self) -> dict[str, Any]:
+        """The outcome as a JSON-ready document (camelCase, absent fields left out)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# -- RPC replies (service -> caller, on the caller's reply queue) ----------------------------
+
+
+class RpcErrorBody(Envelope):
+    """Why an RPC failed: `not_found`, `forbidden`, `invalid`, `internal`, ..."""
+
+    code: str = "internal"
+    message: str = ""
+
+
+class RpcReply(Envelope):
+    """An RPC's answer: the method's result (JSON), or its error."""
+
+    result: Any = None
+    error: RpcErrorBody | None = None
+
+
+# -- control (gateway -> every gateway, on ocpp.control) --------------------------------------
+
+
+class Presence(Envelope):
+    """A CP connected to `gateway`: any other gateway holding an older connection of it closes
+    that one (takeover)."""
+
+    charge_point_id: str
+    gateway: str
+    connection_id: str
+    connected_at: DateTime

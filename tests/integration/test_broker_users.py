@@ -19,6 +19,7 @@ import aiormq
 import asyncpg
 import httpx
 import pytest
+from aiormq.exceptions import ChannelLockedResource
 
 from csms_shared.bus.access import ROLES, named_users
 from csms_shared.bus.client import BusClient
@@ -307,6 +308,11 @@ async def test_the_registry_user_can_tell_whether_a_gateway_lives(
         async with gateway:
             channel = await gateway.channel()
             await channel.declare_queue(gateway_queue(instance), exclusive=True, auto_delete=True)
+            assert await connection_lives(registry, instance) is True
+            # Its configure grant on `gateway.*` cannot take a live gateway's queue away.
+            probe = await registry.channel()
+            with pytest.raises(ChannelLockedResource):
+                await probe.queue_delete(gateway_queue(instance))
             assert await connection_lives(registry, instance) is True
 
         async def gone() -> bool:

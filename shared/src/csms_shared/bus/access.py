@@ -68,12 +68,18 @@ class Grant:
 
 
 def _service(
-    name: str, events_written: str, *, rpc_client: bool = False, reads: tuple[str, ...] = ()
+    name: str,
+    events_written: str,
+    *,
+    rpc_client: bool = False,
+    reads: tuple[str, ...] = (),
+    configures: tuple[str, ...] = (),
 ) -> Grant:
-    """A DB-backed service: its own `<name>.*` queues, calls in (and bundle items re-sent)."""
+    """A DB-backed service: its own `<name>.*` queues, calls in (and bundle items re-sent);
+    `configures`: other resources it may declare passively."""
     own = [_name(name) + r"\..+"] + ([SERVER_NAMED] if rpc_client else [])
     return Grant(
-        configure=_one_of(*_DECLARED, *own),
+        configure=_one_of(*_DECLARED, *own, *configures),
         write=_one_of(_name(CALLS.name), _name(EVENTS.name), _name(DEFAULT_EXCHANGE), *own),
         read=_one_of(_name(CALLS.name), _name(EVENTS.name), *map(_name, reads), *own),
         topics={CALLS.name: (_CALL_KEYS, _CALL_KEYS), EVENTS.name: (events_written, ".*")},
@@ -81,9 +87,11 @@ def _service(
 
 
 # The registry's presence sweep asks whether a gateway's queue `gateway.<id>` still exists with
-# a passive queue.declare, which RabbitMQ (3.x and 4.x, rabbit_channel) checks against no
-# permission: 405 RESOURCE_LOCKED while the gateway's connection holds it, 404 once it is gone.
-# So the registry needs no grant on `gateway.*` (tests/integration/test_broker_users.py).
+# a passive queue.declare: 405 RESOURCE_LOCKED while the gateway's connection holds it, 404 once
+# it is gone. RabbitMQ 3.x checks that against no permission; 4.x wants `configure` on the
+# queue's name, so the registry holds configure on `gateway.*`. It cannot use it to harm a live
+# gateway: the queue is exclusive to the gateway's connection, and any other connection's
+# declare, delete or purge of it is refused (tests/integration/test_broker_users.py).
 GRANTS: dict[str, Grant] = {
     GATEWAY: Grant(
         configure=_one_of(*_DECLARED, r"gateway\..+", SERVER_NAMED),
@@ -121,6 +129,7 @@ GRANTS: dict[str, Grant] = {
             r"security\..+",
             r"(diagnostics|firmware|signed\.firmware|log)\.status",
         ),
+        configures=(r"gateway\..+",),
     ),
     SESSIONS: _service(SESSIONS, _one_of(r"transaction\..+", r"meter\..+")),
     # Binds its records queue to the gateways' `ocpp.log`; tells gateways of level overrides.

@@ -51,6 +51,10 @@ class RecordingCall(CallContext):
         await CallContext.emit(self, event)
         self.events.append((event.key(), event.body()))
 
+    async def emit_many(self, events: list[Published]) -> None:
+        await CallContext.emit_many(self, events)
+        self.events += [(event.key(), event.body()) for event in events]
+
 
 def status(
     connector: int,

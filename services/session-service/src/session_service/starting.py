@@ -29,6 +29,7 @@ from .calls import DUPLICATES, log_warnings, received_at
 from .checks import connector_warnings, timestamp_checks
 from .id_tags import (
     count_open_transactions,
+    limited_id_tags,
     load_id_tag_and_reservations,
     load_id_tags_and_reservations,
 )
@@ -223,11 +224,29 @@ async def start_transaction_batch(
     calls: list[tuple[StartTransactionRequest, CallCtx]], ctx: Ctx
 ) -> list[StartTransactionResponse]:
     """`start_transaction` for many CPs; a CP's or an idTag's second one in a later round."""
-    return await in_rounds(
-        calls,
-        lambda call: (("cp", call[1].charge_point_id), ("tag", call[0].id_tag.lower())),
-        lambda part: _start_round(part, ctx),
-    )
+    limited = await limited_id_tags(ctx.session, [request.id_tag for request, _ in calls])
+    responses: list[StartTransactionResponse] = []
+    for part in _cut_before_limits(calls, limited):
+        responses += await in_rounds(
+            part,
+            lambda call: (("cp", call[1].charge_point_id), ("tag", call[0].id_tag.lower())),
+            lambda part: _start_round(part, ctx),
+        )
+    return responses
+
+
+def _cut_before_limits(
+    calls: list[tuple[StartTransactionRequest, CallCtx]], limited: set[str]
+) -> list[list[tuple[StartTransactionRequest, CallCtx]]]:
+    """The group cut before each start of a tag with a limit. Its count must see what every
+    earlier start superseded, on any CP, as call after call it would; rounds would let a later
+    start of another CP and tag go first, and a round supersedes only after its decisions."""
+    parts: list[list[tuple[StartTransactionRequest, CallCtx]]] = []
+    for call in calls:
+        if not parts or call[0].id_tag.lower() in limited:
+            parts.append([])
+        parts[-1].append(call)
+    return parts
 
 
 async def _start_round(

@@ -181,6 +181,23 @@ async def test_a_tags_limit_holds_inside_one_group(
     assert answers[1 - first]["idTagInfo"]["status"] == "ConcurrentTx"
 
 
+async def test_a_tags_limit_does_not_count_what_an_earlier_start_of_the_group_superseded(
+    schema: Schema, db: asyncpg.Connection, batch: bool
+) -> None:
+    tag, other = unique("LIM"), unique("OTH")
+    await db.execute(
+        "INSERT INTO sessions.id_tags (id_tag, max_concurrent_tx) VALUES ($1, 1), ($2, NULL)",
+        tag,
+        other,
+    )
+    cp = unique("cp-cut")
+    calls = [(cp + "-B", start(tag, 0)), (cp + "-B", start(other, 0)), (cp + "-C", start(tag, 0))]
+    answers, _ = await in_one_transaction(schema, "StartTransaction", calls, batch=batch)
+    # Call after call: the second start on B's connector supersedes the tag's first transaction,
+    # so the third start, on C, finds the tag within its limit.
+    assert [a["idTagInfo"]["status"] for a in answers] == ["Accepted"] * 3
+
+
 async def test_a_start_in_a_group_supersedes_what_is_open_on_its_connector(
     schema: Schema, db: asyncpg.Connection, batch: bool
 ) -> None:

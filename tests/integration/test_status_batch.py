@@ -52,6 +52,10 @@ class RecordingCall(CallContext):
         await CallContext.emit(self, event)
         self.events.append((event.key(), orjson.loads(event.encode())))
 
+    async def emit_many(self, events: list[Published]) -> None:
+        await CallContext.emit_many(self, events)
+        self.events += [(event.key(), event.body()) for event in events]
+
 
 def status(
     connector: int,

@@ -7,10 +7,14 @@ from datetime import UTC, datetime, timedelta
 from csms_shared.ocpp.v16.enums import AuthorizationStatus as S
 from session_service.auth import (
     IdTagRecord,
+    authorize_info,
     charge_point_fully_reserved,
+    counts_open_transactions,
     id_tag_info,
+    resent_start_info,
     reservation_admits,
     same_id_tag,
+    stop_info,
 )
 from session_service.settings import UnknownIdTagPolicy
 
@@ -98,3 +102,53 @@ def test_authorize_refused_only_when_every_connector_is_held_for_others() -> Non
     assert not charge_point_fully_reserved(1, 2)
     assert charge_point_fully_reserved(2, 2)
     assert not charge_point_fully_reserved(0, 0)
+
+
+def authorized(t: IdTagRecord | None, **kw: object) -> S:
+    held = {"held_for_others": 0, "ours": False, "known_connectors": 2} | kw
+    return authorize_info(t, at=NOW, unknown=REJECT, **held).status  # type: ignore[arg-type]
+
+
+def test_authorize_refuses_a_reserved_tag_only_when_every_connector_is_held_for_others() -> None:
+    assert authorized(tag(), held_for_others=1) is S.ACCEPTED
+    assert authorized(tag(), held_for_others=2) is S.INVALID
+    # One of the reservations is this tag's own: it may charge.
+    assert authorized(tag(), held_for_others=2, ours=True) is S.ACCEPTED
+    # A CP that never reported a connector counts as one.
+    assert authorized(tag(), held_for_others=1, known_connectors=0) is S.INVALID
+    # Free vending of unknown tags stops at a fully reserved CP too.
+    accept = UnknownIdTagPolicy.ACCEPT
+    free = authorize_info(
+        None, at=NOW, unknown=accept, held_for_others=1, ours=False, known_connectors=1
+    )
+    assert free.status is S.INVALID
+
+
+def test_authorize_applies_the_limit_and_the_tags_own_status_first() -> None:
+    limited = tag(max_concurrent_tx=1)
+    assert authorized(limited, active_transactions=0) is S.ACCEPTED
+    assert authorized(limited, active_transactions=1) is S.CONCURRENT_TX
+    assert authorized(tag(status=S.BLOCKED), held_for_others=2) is S.BLOCKED
+
+
+def test_only_a_tag_with_a_limit_has_its_transactions_counted() -> None:
+    assert counts_open_transactions(tag(max_concurrent_tx=0))
+    assert not counts_open_transactions(tag())
+    assert not counts_open_transactions(None)
+
+
+def test_a_stop_answers_for_its_id_tag_only_and_ignores_the_limit() -> None:
+    assert stop_info(None, tag(), at=NOW, unknown=REJECT) is None
+    # The transaction being stopped does not count against its own limit.
+    info = stop_info("TAG-1", tag(max_concurrent_tx=1), at=NOW, unknown=REJECT)
+    assert info is not None and info.status is S.ACCEPTED
+    expired = stop_info("TAG-1", tag(expiry_date=NOW), at=NOW, unknown=REJECT)
+    assert expired is not None and expired.status is S.EXPIRED
+    unknown = stop_info("NOT-LISTED", None, at=NOW, unknown=REJECT)
+    assert unknown is not None and unknown.status is S.INVALID
+
+
+def test_a_re_sent_start_gets_the_status_its_transaction_opened_with() -> None:
+    decided = id_tag_info(tag(max_concurrent_tx=1, parent_id_tag="FLEET"), at=NOW, unknown=REJECT)
+    again = resent_start_info("ConcurrentTx", decided)
+    assert again.to_payload() == {"status": "ConcurrentTx", "parentIdTag": "FLEET"}

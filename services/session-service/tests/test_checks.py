@@ -10,6 +10,7 @@ from session_service.checks import (
     decision_time,
     fits,
     future_warning,
+    timestamp_checks,
 )
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -39,3 +40,12 @@ def test_connector_warnings() -> None:
     assert connector_warnings(2, {1, 2}) == []
     assert "never reported" in connector_warnings(3, {1, 2})[0]
     assert "numbered from 1" in connector_warnings(0, {1})[0]
+
+
+def test_a_timestamp_far_ahead_is_warned_about_and_judged_at_reception() -> None:
+    assert timestamp_checks(NOW + timedelta(seconds=30), NOW, 60) == (
+        [],
+        NOW + timedelta(seconds=30),
+    )
+    warnings, at = timestamp_checks(NOW + timedelta(hours=1), NOW, 60)
+    assert warnings == ["timestamp is 3600 s ahead of the central system's clock"] and at == NOW

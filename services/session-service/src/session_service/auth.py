@@ -79,3 +79,53 @@ def id_tag_info(
         elif tag.max_concurrent_tx is not None and active_transactions >= tag.max_concurrent_tx:
             status = AuthorizationStatus.CONCURRENT_TX
     return IdTagInfo(status=status, expiry_date=tag.expiry_date, parent_id_tag=tag.parent_id_tag)
+
+
+def counts_open_transactions(tag: IdTagRecord | None) -> bool:
+    """Whether the tag's open transactions matter: only a tag with a limit has them counted."""
+    return tag is not None and tag.max_concurrent_tx is not None
+
+
+def authorize_info(
+    tag: IdTagRecord | None,
+    *,
+    at: datetime,
+    unknown: UnknownIdTagPolicy,
+    held_for_others: int,
+    ours: bool,
+    known_connectors: int,
+    active_transactions: int = 0,
+) -> IdTagInfo:
+    """Authorize's idTagInfo: a reservation refuses the tag only when every connector of the
+    CP is held for other tags and none for this one (Authorize names no connector)."""
+    fully_reserved = (
+        held_for_others > 0
+        and not ours
+        and charge_point_fully_reserved(held_for_others, known_connectors)
+    )
+    return id_tag_info(
+        tag,
+        at=at,
+        unknown=unknown,
+        active_transactions=active_transactions,
+        reserved_for_other=fully_reserved,
+    )
+
+
+def stop_info(
+    id_tag: str | None, tag: IdTagRecord | None, *, at: datetime, unknown: UnknownIdTagPolicy
+) -> IdTagInfo | None:
+    """StopTransaction's idTagInfo: only when it names an idTag, judged as the list has it (no
+    open transaction counted against its limit, no reservation weighed)."""
+    if id_tag is None:
+        return None
+    return id_tag_info(tag, at=at, unknown=unknown)
+
+
+def resent_start_info(stored_status: str, decided: IdTagInfo) -> IdTagInfo:
+    """A re-sent StartTransaction gets the status its transaction was opened with."""
+    return IdTagInfo(
+        status=AuthorizationStatus(stored_status),
+        expiry_date=decided.expiry_date,
+        parent_id_tag=decided.parent_id_tag,
+    )

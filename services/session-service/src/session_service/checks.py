@@ -25,6 +25,12 @@ def decision_time(at: datetime, received: datetime, skew: float) -> datetime:
     return received if at > received + timedelta(seconds=skew) else at
 
 
+def timestamp_checks(at: datetime, received: datetime, skew: float) -> tuple[list[str], datetime]:
+    """A transaction message's timestamp: its warnings, and the time to judge its idTag at."""
+    ahead = future_warning("timestamp", at, received, skew)
+    return ([ahead] if ahead else []), decision_time(at, received, skew)
+
+
 def connector_warnings(connector_id: int, known: set[int]) -> list[str]:
     """Warnings about a transaction's connector: 0 is the whole CP, and unknown ones."""
     if connector_id < 1:

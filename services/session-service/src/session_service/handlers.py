@@ -4,10 +4,14 @@ stopping.py)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.events import Event, MeterValues
 from csms_shared.ocpp.v16.actions import Action
+from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.messages import (
     AuthorizeRequest,
     AuthorizeResponse,
@@ -17,47 +21,59 @@ from csms_shared.ocpp.v16.messages import (
 
 from . import meter_values as mv
 from . import reservations
-from .auth import charge_point_fully_reserved, id_tag_info
+from .acceptance import counts_for_transaction, meter_values_warnings
+from .auth import IdTagRecord, authorize_info, counts_open_transactions
 from .calls import DUPLICATES, log_warnings, received_at
-from .checks import future_warning
 from .id_tags import (
     count_open_transactions,
     load_id_tag_and_reservations,
     load_id_tags_and_reservations,
 )
 from .router import CallCtx, Ctx, router
+from .settings import Settings
 from .transactions import digest
 
 log = logging.getLogger(__name__)
 
 
-@router.on(Action.AUTHORIZE)
-async def authorize(request: AuthorizeRequest, ctx: CallCtx) -> AuthorizeResponse:
-    """Whether the idTag may charge here: the list, its group, its limit, reservations."""
-    settings = ctx.settings
-    session = ctx.session
-    cp, now = ctx.charge_point_id, received_at(ctx)
-    tag, in_force = await load_id_tag_and_reservations(session, request.id_tag, cp, now)
-    held, ours = reservations.held_for_others(
-        in_force, request.id_tag, tag.parent_id_tag if tag else None
-    )
-    fully_reserved = (
-        held > 0
-        and not ours
-        and charge_point_fully_reserved(held, len(await reservations.known_connectors(session, cp)))
-    )
+async def _authorization(
+    session: AsyncSession,
+    settings: Settings,
+    id_tag: str,
+    cp: str,
+    now: datetime,
+    tag: IdTagRecord | None,
+    in_force: list[reservations.Held],
+) -> IdTagInfo:
+    """The idTagInfo Authorize answers, from the tag's entry and the CP's reservations in force
+    (`load_id_tags_and_reservations`); the counts it needs are read only when they matter."""
+    held, ours = reservations.held_for_others(in_force, id_tag, tag.parent_id_tag if tag else None)
+    known = 0
+    if held > 0 and not ours:
+        known = len(await reservations.known_connectors(session, cp))
     active = 0
-    if tag is not None and tag.max_concurrent_tx is not None:
+    if counts_open_transactions(tag):
         # Transactions on this CP do not count: presenting the card again to stop one of them
         # must not be refused; StartTransaction applies the limit in full.
-        active = await count_open_transactions(session, request.id_tag, except_charge_point=cp)
-    info = id_tag_info(
+        active = await count_open_transactions(session, id_tag, except_charge_point=cp)
+    return authorize_info(
         tag,
         at=now,
         unknown=settings.unknown_id_tags,
+        held_for_others=held,
+        ours=ours,
+        known_connectors=known,
         active_transactions=active,
-        reserved_for_other=fully_reserved,
     )
+
+
+@router.on(Action.AUTHORIZE)
+async def authorize(request: AuthorizeRequest, ctx: CallCtx) -> AuthorizeResponse:
+    """Whether the idTag may charge here: the list, its group, its limit, reservations."""
+    session = ctx.session
+    cp, now = ctx.charge_point_id, received_at(ctx)
+    tag, in_force = await load_id_tag_and_reservations(session, request.id_tag, cp, now)
+    info = await _authorization(session, ctx.settings, request.id_tag, cp, now, tag, in_force)
     return AuthorizeResponse(id_tag_info=info)
 
 
@@ -69,37 +85,15 @@ async def authorize_batch(
     calls: list[tuple[AuthorizeRequest, CallCtx]], ctx: Ctx
 ) -> list[AuthorizeResponse]:
     """`authorize` for many CPs at once: one read of their tags and reservations (no writes)."""
-    settings = ctx.settings
     session = ctx.session
     asked = [(r.id_tag, c.charge_point_id, received_at(c)) for r, c in calls]
-    responses = []
-    for (request, _), (_, cp, now), (tag, in_force) in zip(
-        calls, asked, await load_id_tags_and_reservations(session, asked), strict=True
-    ):
-        held, ours = reservations.held_for_others(
-            in_force, request.id_tag, tag.parent_id_tag if tag else None
+    found = await load_id_tags_and_reservations(session, asked)
+    return [
+        AuthorizeResponse(
+            id_tag_info=await _authorization(session, ctx.settings, *one, tag, in_force)
         )
-        fully_reserved = (
-            held > 0
-            and not ours
-            and charge_point_fully_reserved(
-                held, len(await reservations.known_connectors(session, cp))
-            )
-        )
-        active = 0
-        if tag is not None and tag.max_concurrent_tx is not None:
-            # Transactions on this CP do not count: presenting the card again to stop one of
-            # them must not be refused; StartTransaction applies the limit in full.
-            active = await count_open_transactions(session, request.id_tag, except_charge_point=cp)
-        info = id_tag_info(
-            tag,
-            at=now,
-            unknown=settings.unknown_id_tags,
-            active_transactions=active,
-            reserved_for_other=fully_reserved,
-        )
-        responses.append(AuthorizeResponse(id_tag_info=info))
-    return responses
+        for one, (tag, in_force) in zip(asked, found, strict=True)
+    ]
 
 
 @router.on(Action.METER_VALUES)
@@ -125,22 +119,22 @@ async def meter_values(request: MeterValuesRequest, ctx: CallCtx) -> MeterValues
 
 
 async def _readings(
-    request: MeterValuesRequest, ctx: CallCtx, locked: dict[int, Any]
-) -> tuple[list[dict[str, Any]], Any, MeterValues]:
+    request: MeterValuesRequest, ctx: CallCtx, locked: Mapping[int, mv.Locked]
+) -> tuple[list[mv.MeterRow], mv.Locked | None, MeterValues]:
     """A MeterValues' rows, the transaction they count for (if it is the CP's), its event."""
     cp, received = ctx.charge_point_id, received_at(ctx)
-    warnings: list[str] = []
-    connector, tx_id, row = request.connector_id, request.transaction_id, None
-    if tx_id is not None:
-        row = locked.get(tx_id)
-        if row is None or row.charge_point_id != cp:
-            # Kept against the connector: an id we never gave this CP must not attach its
-            # readings to somebody else's transaction.
-            warnings.append(f"transactionId {tx_id} is not a transaction of this charge point")
-            row = None
-    newest = max((reading.timestamp for reading in request.meter_value), default=None)
-    ahead = newest and future_warning("timestamp", newest, received, ctx.settings.clock_skew)
-    warnings += [ahead] if ahead else []
+    connector, tx_id = request.connector_id, request.transaction_id
+    row = locked.get(tx_id) if tx_id is not None else None
+    warnings = meter_values_warnings(
+        tx_id,
+        row.charge_point_id if row is not None else None,
+        cp,
+        [reading.timestamp for reading in request.meter_value],
+        received,
+        ctx.settings.clock_skew,
+    )
+    if row is not None and not counts_for_transaction(row.charge_point_id, cp):
+        row = None  # its readings are kept against the connector only
     rows = mv.sampled_rows(
         request.meter_value,
         cp_id=cp,
@@ -177,7 +171,7 @@ async def meter_values_batch(calls: list[tuple[MeterValuesRequest, CallCtx]], ct
         ctx.on_commit(lambda: DUPLICATES.labels("MeterValues").inc(copies))
     ids = (request.transaction_id for request, _ in fresh)
     locked = await mv.lock_transactions(session, (i for i in ids if i is not None))
-    rows: list[dict[str, Any]] = []
+    rows: list[mv.MeterRow] = []
     signs: dict[int, mv.SignOfLife] = {}
     events: list[Event] = []
     for request, call in fresh:

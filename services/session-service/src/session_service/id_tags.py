@@ -13,6 +13,7 @@ from sqlalchemy import (
     Row,
     Select,
     String,
+    any_,
     bindparam,
     column,
     func,
@@ -142,6 +143,10 @@ def _for_stops() -> Select[Any]:
     )
 
 
+_LIMITED = select(func.lower(id_tags.c.id_tag)).where(
+    func.lower(id_tags.c.id_tag) == any_(bindparam("tags", type_=ARRAY(String))),
+    id_tags.c.max_concurrent_tx.is_not(None),
+)
 _LOAD_WITH_HELD = {False: _tags_and_held(False), True: _tags_and_held(True)}
 _LOAD_FOR_STOPS = _for_stops()
 
@@ -194,6 +199,12 @@ async def load_for_stop(
     """`load_for_stops` of one StopTransaction."""
     [found] = await load_for_stops(session, [(transaction_id, id_tag)])
     return found
+
+
+async def limited_id_tags(session: AsyncSession, id_tags_asked: Sequence[str]) -> set[str]:
+    """Which of the idTags (lower-cased) have a concurrency limit on the list."""
+    tags = sorted({tag.lower() for tag in id_tags_asked})
+    return set(await session.scalars(_LIMITED, {"tags": tags}))
 
 
 async def count_open_transactions(

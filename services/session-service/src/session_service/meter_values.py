@@ -7,11 +7,12 @@ the transactions they name, one UPDATE of those transactions' last seen and newe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from enum import Enum
+from typing import Any, TypedDict
 
 from sqlalchemy import Integer, Row, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -76,7 +77,25 @@ _INSERT_ROWS = text(
 )
 
 
-def _enum(value: Any) -> str | None:
+class MeterRow(TypedDict):
+    """A sampledValue as stored (meter_values), every field as the CP sent it."""
+
+    charge_point_id: str
+    connector_id: int
+    transaction_id: int | None
+    timestamp: datetime
+    value: str
+    context: str | None
+    format: str | None
+    measurand: str | None
+    phase: str | None
+    location: str | None
+    unit: str | None
+    source: str
+    received_at: datetime
+
+
+def _enum(value: Enum | None) -> str | None:
     return None if value is None else str(value.value)
 
 
@@ -88,24 +107,24 @@ def sampled_rows(
     transaction_id: int | None,
     source: str,
     received: datetime,
-) -> list[dict[str, Any]]:
+) -> list[MeterRow]:
     """One row per sampledValue, every field kept as sent."""
     return [
-        {
-            "charge_point_id": cp_id,
-            "connector_id": connector_id,
-            "transaction_id": transaction_id,
-            "timestamp": reading.timestamp,
-            "value": sv.value,
-            "context": _enum(sv.context),
-            "format": _enum(sv.format),
-            "measurand": _enum(sv.measurand),
-            "phase": _enum(sv.phase),
-            "location": _enum(sv.location),
-            "unit": _enum(sv.unit),
-            "source": source,
-            "received_at": received,
-        }
+        MeterRow(
+            charge_point_id=cp_id,
+            connector_id=connector_id,
+            transaction_id=transaction_id,
+            timestamp=reading.timestamp,
+            value=sv.value,
+            context=_enum(sv.context),
+            format=_enum(sv.format),
+            measurand=_enum(sv.measurand),
+            phase=_enum(sv.phase),
+            location=_enum(sv.location),
+            unit=_enum(sv.unit),
+            source=source,
+            received_at=received,
+        )
         for reading in readings
         for sv in reading.sampled_value
     ]
@@ -144,18 +163,21 @@ async def claim_messages(session: AsyncSession, keys: list[tuple[str, bytes]]) -
     return first
 
 
-async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def insert_rows(session: AsyncSession, rows: Sequence[MeterRow]) -> None:
     """Store sampled values (`sampled_rows`): one statement, whatever the number of rows."""
     if rows:
-        await session.execute(
-            _INSERT_ROWS, {name: [row[name] for row in rows] for name, _ in _ROW_COLUMNS}
-        )
+        await session.execute(_INSERT_ROWS, _arrays(rows))
 
 
-# Rows of _LOCK's five columns: Row[Any] would be a row of one.
-async def lock_transactions(
-    session: AsyncSession, ids: Iterable[int]
-) -> dict[int, Row[*tuple[Any, ...]]]:
+def _arrays(rows: Sequence[Mapping[str, object]]) -> dict[str, list[object]]:
+    return {name: [row[name] for row in rows] for name, _ in _ROW_COLUMNS}
+
+
+# A row of _LOCK: id, charge_point_id, last_meter_at, stale_since, stop_time.
+Locked = Row[int, str, datetime | None, datetime | None, datetime | None]
+
+
+async def lock_transactions(session: AsyncSession, ids: Iterable[int]) -> dict[int, Locked]:
     """The named transactions that exist, locked until the batch commits (in id order)."""
     wanted = sorted(set(ids))
     if not wanted:
@@ -167,7 +189,7 @@ async def lock_transactions(
 class SignOfLife:
     """What a batch's meter values tell about one transaction."""
 
-    row: Row[Any]
+    row: Locked
     seen: datetime | None = None
     register: tuple[datetime, Decimal] | None = None
 

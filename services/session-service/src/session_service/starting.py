@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rounds import in_rounds
@@ -16,18 +18,26 @@ from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
 
 from . import reservations
-from .auth import IdTagRecord, id_tag_info, reservation_admits
+from .auth import (
+    IdTagRecord,
+    counts_open_transactions,
+    id_tag_info,
+    resent_start_info,
+    reservation_admits,
+)
 from .calls import DUPLICATES, log_warnings, received_at
-from .checks import connector_warnings, decision_time, future_warning
+from .checks import connector_warnings, timestamp_checks
 from .id_tags import (
     count_open_transactions,
+    limited_id_tags,
     load_id_tag_and_reservations,
     load_id_tags_and_reservations,
 )
 from .resources import transaction_of
 from .router import CallCtx, Ctx, router
-from .tariffs import price_columns, prices
-from .transactions import insert_starts, supersede_open
+from .settings import Settings
+from .tariffs import Price, prices
+from .transactions import StartRow, insert_starts, supersede_open
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,122 @@ async def reservation_for_start(
     return None, any(one.connector_id == connector_id for one in in_force)
 
 
+# The steps of a StartTransaction, taken call by call by `start_transaction` and for a whole
+# round of calls by `start_transaction_batch`: each rule is written once, here.
+
+
+@dataclass(slots=True)
+class _Start:
+    """A StartTransaction being handled: its warnings so far and the time its idTag is judged at."""
+
+    request: StartTransactionRequest
+    call: CallCtx
+    warnings: list[str]
+    at: datetime
+
+    @property
+    def charge_point_id(self) -> str:
+        return self.call.charge_point_id
+
+
+async def _checked(
+    session: AsyncSession, settings: Settings, request: StartTransactionRequest, call: CallCtx
+) -> _Start:
+    """Warnings about the start's timestamp and connector; the time to judge its idTag at."""
+    warnings, at = timestamp_checks(request.timestamp, received_at(call), settings.clock_skew)
+    connector = request.connector_id
+    known = await reservations.known_connectors(session, call.charge_point_id, connector)
+    return _Start(request, call, warnings + connector_warnings(connector, known), at)
+
+
+async def _decided(
+    session: AsyncSession,
+    settings: Settings,
+    start: _Start,
+    tag: IdTagRecord | None,
+    held: list[reservations.Held],
+) -> tuple[IdTagInfo, int | None]:
+    """The idTag's status for this start, and the reservation the start consumes."""
+    request, cp = start.request, start.charge_point_id
+    connector = request.connector_id
+    reservation, reserved_for_other = await reservation_for_start(
+        session,
+        cp,
+        connector,
+        request.id_tag,
+        tag,
+        request.reservation_id,
+        start.at,
+        start.warnings,
+        held,
+    )
+    active = 0
+    if counts_open_transactions(tag):
+        # Every accepted transaction the tag holds open counts, but one on this very connector:
+        # the new start supersedes it.
+        active = await count_open_transactions(
+            session, request.id_tag, except_connector=(cp, connector)
+        )
+    info = id_tag_info(
+        tag,
+        at=start.at,
+        unknown=settings.unknown_id_tags,
+        active_transactions=active,
+        reserved_for_other=reserved_for_other,
+    )
+    return info, reservation
+
+
+def _start_row(start: _Start, info: IdTagInfo, reservation: int | None, price: Price) -> StartRow:
+    """The transaction a start opens, with the price it is charged at."""
+    request = start.request
+    return StartRow(
+        charge_point_id=start.charge_point_id,
+        connector_id=request.connector_id,
+        id_tag=request.id_tag,
+        id_tag_status=info.status.value,
+        meter_start=request.meter_start,
+        start_time=request.timestamp,
+        reservation_id=reservation if reservation is not None else request.reservation_id,
+        tariff_id=price.tariff_id,
+        price_per_kwh=price.price_per_kwh,
+        session_fee=price.session_fee,
+        per_minute_fee=price.per_minute_fee,
+        currency=price.currency,
+        last_seen_at=received_at(start.call),
+        warnings=start.warnings,
+    )
+
+
+async def _answered(
+    session: AsyncSession,
+    start: _Start,
+    info: IdTagInfo,
+    reservation: int | None,
+    row: Row[Any],
+    new: bool,
+) -> StartTransactionResponse:
+    """The answer to a start; a new transaction's warnings, reservation used and event."""
+    cp = start.charge_point_id
+    if not new:
+        DUPLICATES.labels("StartTransaction").inc()
+        log.info("%s re-sent StartTransaction of transaction %d", cp, row.id)
+        stored = resent_start_info(row.id_tag_status, info)
+        return StartTransactionResponse(transaction_id=row.id, id_tag_info=stored)
+    await log_warnings(start.call, f"StartTransaction {row.id}", start.warnings, row.id)
+    if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
+        await reservations.use(session, cp, reservation, row.id, start.at)
+    await start.call.emit(transaction_of(row, TransactionStarted, at=row.start_time))
+    return StartTransactionResponse(transaction_id=row.id, id_tag_info=info)
+
+
+async def _supersede(session: AsyncSession, opened: list[tuple[str, int]]) -> None:
+    """Flag what stays open on the connectors new transactions started on."""
+    if opened:
+        for old, newest in await supersede_open(session, opened):
+            log.warning("transaction %d was never stopped; %d superseded it", old, newest)
+
+
 @router.on(Action.START_TRANSACTION)
 async def start_transaction(
     request: StartTransactionRequest, ctx: CallCtx
@@ -76,62 +202,17 @@ async def start_transaction(
     """A transactionId (the same for a re-send) and the idTag's status, even when refused."""
     settings = ctx.settings
     session = ctx.session
-    cp, connector = ctx.charge_point_id, request.connector_id
-    received = received_at(ctx)
-    warnings: list[str] = []
-    ahead = future_warning("timestamp", request.timestamp, received, settings.clock_skew)
-    warnings += [ahead] if ahead else []
-    warnings += connector_warnings(
-        connector, await reservations.known_connectors(session, cp, connector)
-    )
-    at = decision_time(request.timestamp, received, settings.clock_skew)
+    start = await _checked(session, settings, request, ctx)
+    cp = ctx.charge_point_id
     # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
-    tag, held = await load_id_tag_and_reservations(session, request.id_tag, cp, at, lock=True)
-    reservation, reserved_for_other = await reservation_for_start(
-        session, cp, connector, request.id_tag, tag, request.reservation_id, at, warnings, held
-    )
-    active = 0
-    if tag is not None and tag.max_concurrent_tx is not None:
-        active = await count_open_transactions(
-            session, request.id_tag, except_connector=(cp, connector)
-        )
-    info = id_tag_info(
-        tag,
-        at=at,
-        unknown=settings.unknown_id_tags,
-        active_transactions=active,
-        reserved_for_other=reserved_for_other,
-    )
-    [price] = await prices(session, settings, [(cp, at)])
-    start = {
-        "charge_point_id": cp,
-        "connector_id": connector,
-        "id_tag": request.id_tag,
-        "id_tag_status": info.status.value,
-        "meter_start": request.meter_start,
-        "start_time": request.timestamp,
-        "reservation_id": reservation if reservation is not None else request.reservation_id,
-        **price_columns(price),
-        "last_seen_at": received,
-        "warnings": warnings,
-    }
-    [(row, new)] = await insert_starts(session, [start])
-    if not new:
-        DUPLICATES.labels("StartTransaction").inc()
-        log.info("%s re-sent StartTransaction of transaction %d", cp, row.id)
-        stored = IdTagInfo(
-            status=AuthorizationStatus(row.id_tag_status),
-            expiry_date=info.expiry_date,
-            parent_id_tag=info.parent_id_tag,
-        )
-        return StartTransactionResponse(transaction_id=row.id, id_tag_info=stored)
-    await log_warnings(ctx, f"StartTransaction {row.id}", warnings, row.id)
-    if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
-        await reservations.use(session, cp, reservation, row.id, at)
-    await ctx.emit(transaction_of(row, TransactionStarted, at=row.start_time))
-    for old, newest in await supersede_open(session, [(cp, connector)]):
-        log.warning("transaction %d was never stopped; %d superseded it", old, newest)
-    return StartTransactionResponse(transaction_id=row.id, id_tag_info=info)
+    tag, held = await load_id_tag_and_reservations(session, request.id_tag, cp, start.at, lock=True)
+    info, reservation = await _decided(session, settings, start, tag, held)
+    [price] = await prices(session, settings, [(cp, start.at)])
+    [(row, new)] = await insert_starts(session, [_start_row(start, info, reservation, price)])
+    response = await _answered(session, start, info, reservation, row, new)
+    if new:
+        await _supersede(session, [(cp, request.connector_id)])
+    return response
 
 
 # A group of StartTransactions (bench/RESULTS.md: set-based groups took the request/reply loop
@@ -143,11 +224,29 @@ async def start_transaction_batch(
     calls: list[tuple[StartTransactionRequest, CallCtx]], ctx: Ctx
 ) -> list[StartTransactionResponse]:
     """`start_transaction` for many CPs; a CP's or an idTag's second one in a later round."""
-    return await in_rounds(
-        calls,
-        lambda call: (("cp", call[1].charge_point_id), ("tag", call[0].id_tag.lower())),
-        lambda part: _start_round(part, ctx),
-    )
+    limited = await limited_id_tags(ctx.session, [request.id_tag for request, _ in calls])
+    responses: list[StartTransactionResponse] = []
+    for part in _cut_before_limits(calls, limited):
+        responses += await in_rounds(
+            part,
+            lambda call: (("cp", call[1].charge_point_id), ("tag", call[0].id_tag.lower())),
+            lambda part: _start_round(part, ctx),
+        )
+    return responses
+
+
+def _cut_before_limits(
+    calls: list[tuple[StartTransactionRequest, CallCtx]], limited: set[str]
+) -> list[list[tuple[StartTransactionRequest, CallCtx]]]:
+    """The group cut before each start of a tag with a limit. Its count must see what every
+    earlier start superseded, on any CP, as call after call it would; rounds would let a later
+    start of another CP and tag go first, and a round supersedes only after its decisions."""
+    parts: list[list[tuple[StartTransactionRequest, CallCtx]]] = []
+    for call in calls:
+        if not parts or call[0].id_tag.lower() in limited:
+            parts.append([])
+        parts[-1].append(call)
+    return parts
 
 
 async def _start_round(
@@ -157,88 +256,27 @@ async def _start_round(
     one INSERT, one look at what else is open on their connectors."""
     settings = ctx.settings
     session = ctx.session
-    asked: list[tuple[StartTransactionRequest, CallCtx, list[str], datetime]] = []
-    for request, call in calls:
-        received = received_at(call)
-        warnings: list[str] = []
-        ahead = future_warning("timestamp", request.timestamp, received, settings.clock_skew)
-        warnings += [ahead] if ahead else []
-        cp, connector = call.charge_point_id, request.connector_id
-        warnings += connector_warnings(
-            connector, await reservations.known_connectors(session, cp, connector)
-        )
-        asked.append(
-            (
-                request,
-                call,
-                warnings,
-                decision_time(request.timestamp, received, settings.clock_skew),
-            )
-        )
+    starts = [await _checked(session, settings, request, call) for request, call in calls]
     # Locking the tags serializes their starts, so a concurrency limit holds across replicas.
     found = await load_id_tags_and_reservations(
-        session, [(r.id_tag, c.charge_point_id, at) for r, c, _, at in asked], lock=True
+        session, [(s.request.id_tag, s.charge_point_id, s.at) for s in starts], lock=True
     )
-    priced = await prices(session, settings, [(c.charge_point_id, at) for _, c, _, at in asked])
-    decided: list[tuple[IdTagInfo, int | None]] = []
-    starts: list[dict[str, Any]] = []
-    for (request, call, warnings, at), (tag, held), price in zip(asked, found, priced, strict=True):
-        cp, connector = call.charge_point_id, request.connector_id
-        reservation, reserved_for_other = await reservation_for_start(
-            session, cp, connector, request.id_tag, tag, request.reservation_id, at, warnings, held
-        )
-        active = 0
-        if tag is not None and tag.max_concurrent_tx is not None:
-            active = await count_open_transactions(
-                session, request.id_tag, except_connector=(cp, connector)
-            )
-        info = id_tag_info(
-            tag,
-            at=at,
-            unknown=settings.unknown_id_tags,
-            active_transactions=active,
-            reserved_for_other=reserved_for_other,
-        )
-        decided.append((info, reservation))
-        starts.append(
-            {
-                "charge_point_id": cp,
-                "connector_id": connector,
-                "id_tag": request.id_tag,
-                "id_tag_status": info.status.value,
-                "meter_start": request.meter_start,
-                "start_time": request.timestamp,
-                "reservation_id": reservation
-                if reservation is not None
-                else request.reservation_id,
-                **price_columns(price),
-                "last_seen_at": received_at(call),
-                "warnings": warnings,
-            }
-        )
+    priced = await prices(session, settings, [(s.charge_point_id, s.at) for s in starts])
+    decided = [
+        await _decided(session, settings, start, tag, held)
+        for start, (tag, held) in zip(starts, found, strict=True)
+    ]
+    rows = [
+        _start_row(start, info, reservation, price)
+        for start, (info, reservation), price in zip(starts, decided, priced, strict=True)
+    ]
     responses: list[StartTransactionResponse] = []
     opened: list[tuple[str, int]] = []
-    for (request, call, warnings, at), (info, reservation), (row, new) in zip(
-        asked, decided, await insert_starts(session, starts), strict=True
+    for start, (info, reservation), (row, new) in zip(
+        starts, decided, await insert_starts(session, rows), strict=True
     ):
-        cp = call.charge_point_id
-        if not new:
-            DUPLICATES.labels("StartTransaction").inc()
-            log.info("%s re-sent StartTransaction of transaction %d", cp, row.id)
-            stored = IdTagInfo(
-                status=AuthorizationStatus(row.id_tag_status),
-                expiry_date=info.expiry_date,
-                parent_id_tag=info.parent_id_tag,
-            )
-            responses.append(StartTransactionResponse(transaction_id=row.id, id_tag_info=stored))
-            continue
-        await log_warnings(call, f"StartTransaction {row.id}", warnings, row.id)
-        opened.append((cp, request.connector_id))
-        if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
-            await reservations.use(session, cp, reservation, row.id, at)
-        await call.emit(transaction_of(row, TransactionStarted, at=row.start_time))
-        responses.append(StartTransactionResponse(transaction_id=row.id, id_tag_info=info))
-    if opened:
-        for old, newest in await supersede_open(session, opened):
-            log.warning("transaction %d was never stopped; %d superseded it", old, newest)
+        responses.append(await _answered(session, start, info, reservation, row, new))
+        if new:
+            opened.append((start.charge_point_id, start.request.connector_id))
+    await _supersede(session, opened)
     return responses

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rounds import in_rounds
 from csms_shared.contracts.events import TransactionStopped
@@ -12,15 +16,18 @@ from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
 from . import meter_values as mv
-from .auth import id_tag_info
+from .acceptance import StopMatch, match_stop
+from .auth import IdTagRecord, stop_info
 from .calls import DUPLICATES, log_warnings, received_at
-from .checks import decision_time, future_warning
+from .checks import timestamp_checks
 from .id_tags import load_for_stops
 from .resources import transaction_of
 from .router import CallCtx, Ctx, router
+from .settings import Settings
 from .transactions import (
     CHARGE_POINT,
     OPERATOR,
+    StopRow,
     apply_stops,
     audit,
     record_unmatched,
@@ -29,65 +36,85 @@ from .transactions import (
 
 log = logging.getLogger(__name__)
 
+# The steps of a StopTransaction, taken call by call by `stop_transaction` and for a whole round
+# of calls by `stop_transaction_batch`: each rule is written once, here or in acceptance.py.
 
-@router.on(Action.STOP_TRANSACTION)
-async def stop_transaction(
-    request: StopTransactionRequest, ctx: CallCtx
-) -> StopTransactionResponse:
-    """Close the transaction with meterStop, energy and cost; keep an unmatched stop for review
-    (accepted all the same: a refusal would make the CP retry forever)."""
-    settings = ctx.settings
-    session = ctx.session
-    [(row, tag)] = await load_for_stops(session, [(request.transaction_id, request.id_tag)])
-    cp, received = ctx.charge_point_id, received_at(ctx)
-    warnings: list[str] = []
-    ahead = future_warning("timestamp", request.timestamp, received, settings.clock_skew)
-    warnings += [ahead] if ahead else []
-    at = decision_time(request.timestamp, received, settings.clock_skew)
-    info = None
-    if request.id_tag is not None:
-        info = id_tag_info(tag, at=at, unknown=settings.unknown_id_tags)
-    kind = None
-    if row is None:
-        kind = "unknown_transaction"
-    elif row.charge_point_id != cp:
-        kind = "other_charge_point"
-    elif row.stopped_by == CHARGE_POINT:
-        if (row.meter_stop, row.stop_time) == (request.meter_stop, request.timestamp):
-            DUPLICATES.labels("StopTransaction").inc()
-            return StopTransactionResponse(id_tag_info=info)
-        kind = "already_stopped"
-    if kind is not None:
-        kept = await record_unmatched(
-            session,
-            cp,
-            kind,
-            request.to_payload(),
-            transaction_id=request.transaction_id,
-            id_tag=request.id_tag,
-            meter_stop=request.meter_stop,
-            timestamp=request.timestamp,
-            reason=request.reason.value if request.reason else None,
-            received=received,
+
+@dataclass(slots=True)
+class _Stop:
+    """A StopTransaction judged: what it matches, its idTag's status, its warnings."""
+
+    request: StopTransactionRequest
+    call: CallCtx
+    row: Row[Any] | None
+    match: StopMatch
+    info: IdTagInfo | None
+    warnings: list[str]
+
+
+def _judged(
+    settings: Settings,
+    request: StopTransactionRequest,
+    call: CallCtx,
+    row: Row[Any] | None,
+    tag: IdTagRecord | None,
+) -> _Stop:
+    """Match a StopTransaction to its transaction (`row`, locked) and judge its idTag."""
+    warnings, at = timestamp_checks(request.timestamp, received_at(call), settings.clock_skew)
+    info = stop_info(request.id_tag, tag, at=at, unknown=settings.unknown_id_tags)
+    match = match_stop(row, call.charge_point_id, request.meter_stop, request.timestamp)
+    return _Stop(request, call, row, match, info, warnings)
+
+
+async def _kept(session: AsyncSession, stop: _Stop) -> StopTransactionResponse:
+    """The answer to a stop that stops nothing: a re-send counted, anything else kept for
+    review (accepted all the same: a refusal would make the CP retry forever)."""
+    request, cp = stop.request, stop.call.charge_point_id
+    if stop.match is StopMatch.RE_SENT:
+        DUPLICATES.labels("StopTransaction").inc()
+        return StopTransactionResponse(id_tag_info=stop.info)
+    kind = stop.match.value
+    kept = await record_unmatched(
+        session,
+        cp,
+        kind,
+        request.to_payload(),
+        transaction_id=request.transaction_id,
+        id_tag=request.id_tag,
+        meter_stop=request.meter_stop,
+        timestamp=request.timestamp,
+        reason=request.reason.value if request.reason else None,
+        received=received_at(stop.call),
+    )
+    if kept:
+        log.warning(
+            "%s StopTransaction of %s kept for review: %s", cp, request.transaction_id, kind
         )
-        if kept:
-            log.warning(
-                "%s StopTransaction of %s kept for review: %s", cp, request.transaction_id, kind
-            )
-        return StopTransactionResponse(id_tag_info=info)
-    assert row is not None
-    stop = stop_values(
+    return StopTransactionResponse(id_tag_info=stop.info)
+
+
+def _stop_row(row: Row[Any], stop: _Stop) -> StopRow:
+    """What the CP's stop writes to its transaction."""
+    request = stop.request
+    return stop_values(
         row,
         meter_stop=request.meter_stop,
         stop_time=request.timestamp,
         reason=request.reason.value if request.reason else None,
         stop_id_tag=request.id_tag,
         stopped_by=CHARGE_POINT,
-        warnings=warnings,
+        warnings=stop.warnings,
     )
-    new = (await apply_stops(session, [stop]))[row.id]
+
+
+async def _stopped(
+    session: AsyncSession, stop: _Stop, row: Row[Any], new: Row[Any]
+) -> list[mv.MeterRow]:
+    """After the stop was written (`row` before, `new` after): its warnings, its audit after an
+    operator's close, its event; the rows of its transactionData, to be stored."""
+    request, call = stop.request, stop.call
     await log_warnings(
-        ctx, f"StopTransaction {row.id}", new.warnings[len(row.warnings or []) :], row.id
+        call, f"StopTransaction {row.id}", new.warnings[len(row.warnings or []) :], row.id
     )
     if row.stopped_by == OPERATOR:
         # The CP's own figures replace the operator's estimate; the close stays in the audit.
@@ -98,18 +125,31 @@ async def stop_transaction(
             reason="the charge point's StopTransaction arrived after an operator closed it",
             details={"operatorMeterStop": row.meter_stop, "meterStop": request.meter_stop},
         )
-    await ctx.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
-    if request.transaction_data:
-        rows = mv.sampled_rows(
-            request.transaction_data,
-            cp_id=cp,
-            connector_id=row.connector_id,
-            transaction_id=row.id,
-            source="StopTransaction",
-            received=received,
-        )
-        await mv.insert_rows(session, rows)
-    return StopTransactionResponse(id_tag_info=info)
+    await call.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
+    return mv.sampled_rows(
+        request.transaction_data or [],
+        cp_id=call.charge_point_id,
+        connector_id=row.connector_id,
+        transaction_id=row.id,
+        source="StopTransaction",
+        received=received_at(call),
+    )
+
+
+@router.on(Action.STOP_TRANSACTION)
+async def stop_transaction(
+    request: StopTransactionRequest, ctx: CallCtx
+) -> StopTransactionResponse:
+    """Close the transaction with meterStop, energy and cost; keep an unmatched stop for review
+    (accepted all the same: a refusal would make the CP retry forever)."""
+    session = ctx.session
+    [(row, tag)] = await load_for_stops(session, [(request.transaction_id, request.id_tag)])
+    stop = _judged(ctx.settings, request, ctx, row, tag)
+    if stop.match is not StopMatch.STOPS or row is None:
+        return await _kept(session, stop)
+    new = (await apply_stops(session, [_stop_row(row, stop)]))[row.id]
+    await mv.insert_rows(session, await _stopped(session, stop, row, new))
+    return StopTransactionResponse(id_tag_info=stop.info)
 
 
 # A group of StopTransactions (see start_transaction_batch for the figures). Same rows and
@@ -130,92 +170,24 @@ async def _stop_round(
     calls: list[tuple[StopTransactionRequest, CallCtx]], ctx: Ctx
 ) -> list[StopTransactionResponse]:
     """StopTransactions of different transactions: one locked read of the transactions and
-    tags, one UPDATE."""
-    settings = ctx.settings
+    tags, one UPDATE, one INSERT of their transactionData."""
     session = ctx.session
     found = await load_for_stops(session, [(r.transaction_id, r.id_tag) for r, _ in calls])
-    responses: list[StopTransactionResponse | None] = [None] * len(calls)
-    stopping: list[tuple[int, StopTransactionRequest, CallCtx, Any, IdTagInfo | None]] = []
-    stops: list[dict[str, Any]] = []
-    for n, ((request, call), (row, tag)) in enumerate(zip(calls, found, strict=True)):
-        cp, received = call.charge_point_id, received_at(call)
-        warnings: list[str] = []
-        ahead = future_warning("timestamp", request.timestamp, received, settings.clock_skew)
-        warnings += [ahead] if ahead else []
-        at = decision_time(request.timestamp, received, settings.clock_skew)
-        info = None
-        if request.id_tag is not None:
-            info = id_tag_info(tag, at=at, unknown=settings.unknown_id_tags)
-        kind = None
-        if row is None:
-            kind = "unknown_transaction"
-        elif row.charge_point_id != cp:
-            kind = "other_charge_point"
-        elif row.stopped_by == CHARGE_POINT:
-            if (row.meter_stop, row.stop_time) == (request.meter_stop, request.timestamp):
-                DUPLICATES.labels("StopTransaction").inc()
-                responses[n] = StopTransactionResponse(id_tag_info=info)
-                continue
-            kind = "already_stopped"
-        if kind is not None:
-            kept = await record_unmatched(
-                session,
-                cp,
-                kind,
-                request.to_payload(),
-                transaction_id=request.transaction_id,
-                id_tag=request.id_tag,
-                meter_stop=request.meter_stop,
-                timestamp=request.timestamp,
-                reason=request.reason.value if request.reason else None,
-                received=received,
-            )
-            if kept:
-                log.warning(
-                    "%s StopTransaction of %s kept for review: %s", cp, request.transaction_id, kind
-                )
-            responses[n] = StopTransactionResponse(id_tag_info=info)
-            continue
-        assert row is not None
-        stopping.append((n, request, call, row, info))
-        stops.append(
-            stop_values(
-                row,
-                meter_stop=request.meter_stop,
-                stop_time=request.timestamp,
-                reason=request.reason.value if request.reason else None,
-                stop_id_tag=request.id_tag,
-                stopped_by=CHARGE_POINT,
-                warnings=warnings,
-            )
-        )
-    updated = await apply_stops(session, stops) if stops else {}
-    rows: list[dict[str, Any]] = []
-    for n, request, call, row, info in stopping:
-        new = updated[row.id]
-        await log_warnings(
-            call, f"StopTransaction {row.id}", new.warnings[len(row.warnings or []) :], row.id
-        )
-        if request.transaction_data:
-            rows += mv.sampled_rows(
-                request.transaction_data,
-                cp_id=call.charge_point_id,
-                connector_id=row.connector_id,
-                transaction_id=row.id,
-                source="StopTransaction",
-                received=received_at(call),
-            )
-        if row.stopped_by == OPERATOR:
-            # The CP's own figures replace the operator's estimate; the close stays in the audit.
-            await audit(
-                session,
-                row.id,
-                "stopped_after_operator_close",
-                reason="the charge point's StopTransaction arrived after an operator closed it",
-                details={"operatorMeterStop": row.meter_stop, "meterStop": request.meter_stop},
-            )
-        await call.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
-        responses[n] = StopTransactionResponse(id_tag_info=info)
-    if rows:
-        await mv.insert_rows(session, rows)
-    return [response for response in responses if response is not None]
+    stops = [
+        _judged(ctx.settings, request, call, row, tag)
+        for (request, call), (row, tag) in zip(calls, found, strict=True)
+    ]
+    responses: dict[int, StopTransactionResponse] = {}
+    stopping: list[tuple[int, _Stop, Row[Any]]] = []
+    for n, stop in enumerate(stops):
+        if stop.match is not StopMatch.STOPS or stop.row is None:
+            responses[n] = await _kept(session, stop)
+        else:
+            stopping.append((n, stop, stop.row))
+    updated = await apply_stops(session, [_stop_row(row, stop) for _, stop, row in stopping])
+    rows: list[mv.MeterRow] = []
+    for n, stop, row in stopping:
+        rows += await _stopped(session, stop, row, updated[row.id])
+        responses[n] = StopTransactionResponse(id_tag_info=stop.info)
+    await mv.insert_rows(session, rows)
+    return [responses[n] for n in range(len(stops))]

@@ -122,17 +122,6 @@ async def prices(
     return found
 
 
-def price_columns(price: Price) -> dict[str, int | Decimal | str | None]:
-    """The columns of a new transaction that keep its price."""
-    return {
-        "tariff_id": price.tariff_id,
-        "price_per_kwh": price.price_per_kwh,
-        "session_fee": price.session_fee,
-        "per_minute_fee": price.per_minute_fee,
-        "currency": price.currency,
-    }
-
-
 @router.event("charge_point.updated")
 async def charge_point_updated(event: ChargePointUpdated, ctx: Ctx) -> None:
     """Keep the CP's tags as the registry has them (an older announcement never wins)."""

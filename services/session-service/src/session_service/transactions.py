@@ -6,9 +6,11 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypedDict
 
 import orjson
+from pydantic import JsonValue
 from sqlalchemy import Row, RowMapping, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +43,7 @@ async def audit(
     *,
     actor: str = SERVICE,
     reason: str | None = None,
-    details: dict[str, Any] | None = None,
+    details: Mapping[str, JsonValue] | None = None,
 ) -> None:
     """Record what happened to a transaction besides its start and stop."""
     await session.execute(
@@ -50,7 +52,7 @@ async def audit(
             action=action,
             actor=actor,
             reason=reason,
-            details=details or {},
+            details=dict(details or {}),
         )
     )
 
@@ -123,6 +125,40 @@ _APPLY_STOPS = text(
 ).columns(*transactions.c)
 
 
+class StartRow(TypedDict):
+    """What a StartTransaction writes: a new transaction (`insert_starts`)."""
+
+    charge_point_id: str
+    connector_id: int
+    id_tag: str
+    id_tag_status: str
+    meter_start: int
+    start_time: datetime
+    reservation_id: int | None
+    tariff_id: int | None
+    price_per_kwh: Decimal
+    session_fee: Decimal
+    per_minute_fee: Decimal
+    currency: str
+    last_seen_at: datetime
+    warnings: list[str]
+
+
+class StopRow(TypedDict):
+    """What stopping a transaction writes (`stop_values`, `apply_stops`)."""
+
+    id: int
+    meter_stop: int
+    stop_time: datetime
+    stop_reason: str | None
+    stop_id_tag: str | None
+    stopped_by: str
+    close_reason: str | None
+    energy_wh: int
+    cost: Decimal
+    warnings: list[str]
+
+
 _START_KEY = ("charge_point_id", "connector_id", "id_tag", "start_time", "meter_start")
 
 
@@ -137,18 +173,30 @@ def _start_key(values: Mapping[str, Any] | RowMapping) -> tuple[Any, ...]:
     )
 
 
+def _start_params(values: Mapping[str, object]) -> dict[str, object]:
+    return {name: values[name] for name in _START_KEY}
+
+
+def _arrays(
+    rows: Sequence[Mapping[str, object]], columns: tuple[tuple[str, str], ...]
+) -> dict[str, list[object]]:
+    """One array parameter per column; `warnings` (the last column) as JSON text."""
+    params: dict[str, list[object]] = {name: [] for name, _ in columns}
+    for values in rows:
+        for name, _ in columns[:-1]:
+            params[name].append(values[name])
+        params["warnings"].append(orjson.dumps(values["warnings"]).decode())
+    return params
+
+
 async def insert_starts(
-    session: AsyncSession, starts: Sequence[Mapping[str, Any]]
+    session: AsyncSession, starts: Sequence[StartRow]
 ) -> list[tuple[Row[Any], bool]]:
     """The transaction of each StartTransaction, and whether it is new (False: a re-send).
 
     One INSERT for them all; no two may share a charge point (StartTransaction inserts one).
     """
-    params: dict[str, list[Any]] = {name: [] for name, _ in _START_COLUMNS}
-    for values in starts:
-        for name, _ in _START_COLUMNS[:-1]:
-            params[name].append(values[name])
-        params["warnings"].append(orjson.dumps(list(values["warnings"])).decode())
+    params = _arrays(starts, _START_COLUMNS)
     inserted = {
         _start_key(row._mapping): row for row in await session.execute(_INSERT_STARTS, params)
     }
@@ -159,7 +207,7 @@ async def insert_starts(
             found.append((row, True))
         else:
             # A concurrent copy committed first (the INSERT waited for it) or an earlier one did.
-            keys = {name: values[name] for name in _START_KEY}
+            keys = _start_params(values)
             found.append(((await session.execute(_EXISTING_START, keys)).one(), False))
     return found
 
@@ -213,41 +261,37 @@ def stop_values(
     stopped_by: str,
     close_reason: str | None = None,
     warnings: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> StopRow:
     """What stopping a transaction writes: meterStop, energy, cost, warnings."""
     energy, warning = energy_wh(row.meter_start, meter_stop)
     notes = [*warnings, *([warning] if warning else [])]
     if stop_time < row.start_time:
         notes.append("the stop timestamp is earlier than the start timestamp")
-    return {
-        "id": row.id,
-        "meter_stop": meter_stop,
-        "stop_time": stop_time,
-        "stop_reason": reason,
-        "stop_id_tag": stop_id_tag,
-        "stopped_by": stopped_by,
-        "close_reason": close_reason,
-        "energy_wh": energy,
-        "cost": cost(
+    return StopRow(
+        id=row.id,
+        meter_stop=meter_stop,
+        stop_time=stop_time,
+        stop_reason=reason,
+        stop_id_tag=stop_id_tag,
+        stopped_by=stopped_by,
+        close_reason=close_reason,
+        energy_wh=energy,
+        cost=cost(
             energy,
             row.price_per_kwh,
             row.session_fee,
             per_minute_fee=row.per_minute_fee,
             seconds=duration_seconds(row.start_time, stop_time),
         ),
-        "warnings": [*(row.warnings or []), *notes],
-    }
+        warnings=[*(row.warnings or []), *notes],
+    )
 
 
-async def apply_stops(
-    session: AsyncSession, stops: Sequence[Mapping[str, Any]]
-) -> dict[int, Row[Any]]:
+async def apply_stops(session: AsyncSession, stops: Sequence[StopRow]) -> dict[int, Row[Any]]:
     """Write `stop_values` of several transactions in one UPDATE; the updated rows by id."""
-    params: dict[str, list[Any]] = {name: [] for name, _ in _STOP_COLUMNS}
-    for values in stops:
-        for name, _ in _STOP_COLUMNS[:-1]:
-            params[name].append(values[name])
-        params["warnings"].append(orjson.dumps(values["warnings"]).decode())
+    if not stops:
+        return {}
+    params = _arrays(stops, _STOP_COLUMNS)
     return {row.id: row for row in await session.execute(_APPLY_STOPS, params)}
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import BigInteger, String, bindparam, column, func, literal, or_, select
+from sqlalchemy import BigInteger, String, bindparam, column, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.types import TypeEngine
 
-from csms_shared.contracts.events import ConnectorStatus
+from csms_shared.contracts.events import ConnectorStatus, Event
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import (
@@ -18,7 +22,6 @@ from csms_shared.ocpp.v16.messages import (
 )
 
 from .db import TIMESTAMP, charge_points, connectors, status_history
-from .queries import seen
 from .router import CallCtx, Ctx, router
 
 
@@ -26,63 +29,6 @@ def _received(ctx: CallCtx) -> datetime:
     return ctx.received_at or utcnow()
 
 
-@router.on(Action.STATUS_NOTIFICATION)
-async def status_notification(
-    request: StatusNotificationRequest, ctx: CallCtx
-) -> StatusNotificationResponse:
-    """Connector status (connector 0 is the whole CP), kept with its history."""
-    received = _received(ctx)
-    # Queued notifications arrive late: order them by the CP's own timestamp when it sent one.
-    at = request.timestamp or received
-    fields = {
-        "status": request.status.value,
-        "error_code": request.error_code.value,
-        "info": request.info,
-        "vendor_id": request.vendor_id,
-        "vendor_error_code": request.vendor_error_code,
-    }
-    await seen(ctx.session, ctx.charge_point_id, received)
-    cp = literal(ctx.charge_point_id, String)
-    connector = literal(request.connector_id, BigInteger)
-    stmt = insert(connectors).values(
-        charge_point_id=ctx.charge_point_id,
-        connector_id=request.connector_id,
-        status_at=at,
-        availability=inherited("availability", cp, connector),
-        availability_at=inherited("availability_at", cp, connector),
-        **fields,
-    )
-    await ctx.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[connectors.c.charge_point_id, connectors.c.connector_id],
-            set_={**fields, "status_at": at},
-            where=or_(connectors.c.status_at.is_(None), connectors.c.status_at <= at),
-        )
-    )
-    inserted = await ctx.session.execute(
-        insert(status_history)
-        .values(
-            charge_point_id=ctx.charge_point_id,
-            connector_id=request.connector_id,
-            timestamp=at,
-            received_at=received,
-            **fields,
-        )
-        .on_conflict_do_nothing(constraint="uq_status")
-        .returning(status_history.c.id)
-    )
-    if inserted.first() is not None:
-        await ctx.emit(
-            ConnectorStatus(at=at, charge_point_id=ctx.charge_point_id, **request.to_payload())
-        )
-    return StatusNotificationResponse()
-
-
-# StatusNotifications gathered by the runtime (a connect storm: every CP reports its connectors),
-# written with four statements a batch whatever its size: last seen, connectors, history, events
-# (against four a message one by one; see bench/RESULTS.md, "What changed", 5). Same rows, events
-# and answers as `status_notification` one message after the other, in batch order
-# (tests/integration/test_status_batch.py proves it).
 _FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
 
 
@@ -122,7 +68,7 @@ SEEN_MANY = _seen_insert.on_conflict_do_update(
     },
 )
 
-_STATUS_COLUMNS: dict[str, Any] = {
+_STATUS_COLUMNS: dict[str, TypeEngine[Any]] = {
     "charge_point_id": String(),
     "connector_id": BigInteger(),
     "status": String(),
@@ -188,10 +134,103 @@ INSERT_HISTORY = (
 _Key = tuple[str, int, datetime, str, str]
 
 
-def _columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, list[Any]]:
+class StatusRow(TypedDict):
+    """A StatusNotification as the connectors and their history store it."""
+
+    charge_point_id: str
+    connector_id: int
+    status: str
+    error_code: str
+    info: str | None
+    vendor_id: str | None
+    vendor_error_code: str | None
+    at: datetime
+    received: datetime
+
+
+def status_row(request: StatusNotificationRequest, cp_id: str, received: datetime) -> StatusRow:
+    """What a StatusNotification stores, its times in UTC as Postgres gives them back."""
+    received = received.astimezone(UTC)
+    return StatusRow(
+        charge_point_id=cp_id,
+        connector_id=request.connector_id,
+        status=request.status.value,
+        error_code=request.error_code.value,
+        info=request.info,
+        vendor_id=request.vendor_id,
+        vendor_error_code=request.vendor_error_code,
+        # Queued notifications arrive late: order them by the CP's own timestamp when it sent one.
+        at=(request.timestamp or received).astimezone(UTC),
+        received=received,
+    )
+
+
+@dataclass(slots=True)
+class Statuses:
+    """Notifications folded as one after the other would leave them: each CP's last seen, each
+    connector's newest status, each distinct history row with the notification that made it."""
+
+    last_seen: dict[str, datetime] = field(default_factory=dict)
+    newest: dict[tuple[str, int], StatusRow] = field(default_factory=dict)
+    history: dict[_Key, tuple[StatusRow, StatusNotificationRequest]] = field(default_factory=dict)
+
+    def add(self, row: StatusRow, request: StatusNotificationRequest) -> None:
+        cp, received, at = row["charge_point_id"], row["received"], row["at"]
+        if cp not in self.last_seen or self.last_seen[cp] < received:
+            self.last_seen[cp] = received
+        # The newest status of a connector wins; of two as new, the later one (as in sequence).
+        connector = (cp, row["connector_id"])
+        if connector not in self.newest or self.newest[connector]["at"] <= at:
+            self.newest[connector] = row
+        # A copy is a duplicate of the first, as uq_status makes it one at a time.
+        key = (cp, row["connector_id"], at, row["status"], row["error_code"])
+        self.history.setdefault(key, (row, request))
+
+
+def _columns(rows: Sequence[Mapping[str, object]], names: list[str]) -> dict[str, list[object]]:
     return {name: [row[name] for row in rows] for name in names}
 
 
+async def _store(session: AsyncSession, statuses: Statuses) -> list[Event]:
+    """Write folded notifications in three statements, whatever their number; the events of
+    the history rows they added, in the order the notifications came."""
+    # Rows in key order: two batches lock the rows they share in the same order.
+    ids = sorted(statuses.last_seen)
+    await session.execute(SEEN_MANY, {"id": ids, "at": [statuses.last_seen[i] for i in ids]})
+    names = list(_STATUS_COLUMNS)
+    newest = [statuses.newest[key] for key in sorted(statuses.newest)]
+    await session.execute(UPSERT_CONNECTORS, _columns(newest, names))
+    history = statuses.history
+    keys = sorted(history)
+    added = await session.execute(
+        INSERT_HISTORY, _columns([history[key][0] for key in keys], [*names, "received"])
+    )
+    inserted = {tuple(r) for r in added}
+    return [
+        ConnectorStatus(
+            at=row["at"], charge_point_id=row["charge_point_id"], **request.to_payload()
+        )
+        for key, (row, request) in history.items()
+        if key in inserted
+    ]
+
+
+@router.on(Action.STATUS_NOTIFICATION)
+async def status_notification(
+    request: StatusNotificationRequest, ctx: CallCtx
+) -> StatusNotificationResponse:
+    """Connector status (connector 0 is the whole CP), kept with its history."""
+    statuses = Statuses()
+    statuses.add(status_row(request, ctx.charge_point_id, _received(ctx)), request)
+    await ctx.emit_many(await _store(ctx.session, statuses))
+    return StatusNotificationResponse()
+
+
+# StatusNotifications gathered by the runtime (a connect storm: every CP reports its connectors),
+# written with the statements of one message, four a batch whatever its size: last seen,
+# connectors, history, events (against four a message one by one; see bench/RESULTS.md, "What
+# changed", 5). Same rows, events and answers as `status_notification` one message after the
+# other, in batch order (tests/integration/test_status_batch.py proves it).
 @router.on_batch(Action.STATUS_NOTIFICATION)
 async def status_notification_batch(
     calls: list[tuple[StatusNotificationRequest, CallCtx]], ctx: Ctx
@@ -199,56 +238,7 @@ async def status_notification_batch(
     """`status_notification` for many messages (of many CPs) in a constant number of statements."""
     if not calls:
         return
-    last_seen: dict[str, datetime] = {}
-    newest: dict[tuple[str, int], dict[str, Any]] = {}
-    history: dict[_Key, tuple[dict[str, Any], StatusNotificationRequest]] = {}
+    statuses = Statuses()
     for request, call in calls:
-        cp = call.charge_point_id
-        # In UTC as Postgres stores them: keys compare with what RETURNING gives back.
-        received = _received(call).astimezone(UTC)
-        at = (request.timestamp or received).astimezone(UTC)
-        if cp not in last_seen or last_seen[cp] < received:
-            last_seen[cp] = received
-        row = {
-            "charge_point_id": cp,
-            "connector_id": request.connector_id,
-            "status": request.status.value,
-            "error_code": request.error_code.value,
-            "info": request.info,
-            "vendor_id": request.vendor_id,
-            "vendor_error_code": request.vendor_error_code,
-            "at": at,
-            "received": received,
-        }
-        # The newest status of a connector wins; of two as new, the later one (as in sequence).
-        connector = (cp, request.connector_id)
-        if connector not in newest or newest[connector]["at"] <= at:
-            newest[connector] = row
-        # A copy within the batch is a duplicate of the first, as it would be one at a time.
-        history.setdefault(
-            (cp, request.connector_id, at, request.status.value, request.error_code.value),
-            (row, request),
-        )
-    session = ctx.session
-    # Rows in key order: two batches lock the rows they share in the same order.
-    ids = sorted(last_seen)
-    await session.execute(SEEN_MANY, {"id": ids, "at": [last_seen[i] for i in ids]})
-    names = list(_STATUS_COLUMNS)
-    await session.execute(
-        UPSERT_CONNECTORS, _columns([newest[key] for key in sorted(newest)], names)
-    )
-    keys = sorted(history)
-    added = await session.execute(
-        INSERT_HISTORY, _columns([history[key][0] for key in keys], [*names, "received"])
-    )
-    inserted = {tuple(r) for r in added}
-    # Events in batch order, one per history row this batch added.
-    await ctx.emit_many(
-        [
-            ConnectorStatus(
-                at=row["at"], charge_point_id=row["charge_point_id"], **request.to_payload()
-            )
-            for key, (row, request) in history.items()
-            if key in inserted
-        ]
-    )
+        statuses.add(status_row(request, call.charge_point_id, _received(call)), request)
+    await ctx.emit_many(await _store(ctx.session, statuses))

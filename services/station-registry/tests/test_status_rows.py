@@ -1,0 +1,66 @@
+"""What StatusNotifications store, one alone or many folded as one after the other."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from csms_shared.ocpp.v16.messages import StatusNotificationRequest
+from station_registry.handlers import Statuses, status_row
+
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+PLUS_2 = timezone(timedelta(hours=2))
+
+
+def notification(
+    connector: int, status: str, at: datetime | None = None, error: str = "NoError"
+) -> StatusNotificationRequest:
+    payload: dict[str, object] = {"connectorId": connector, "status": status, "errorCode": error}
+    if at is not None:
+        payload["timestamp"] = at.isoformat()
+    return StatusNotificationRequest.model_validate(payload)
+
+
+def test_a_status_is_ordered_by_the_cps_timestamp_else_by_its_arrival_in_utc() -> None:
+    received = T0.astimezone(PLUS_2)
+    sent = status_row(notification(1, "Charging", T0 - timedelta(minutes=5)), "CP-1", received)
+    assert (sent["at"], sent["received"]) == (T0 - timedelta(minutes=5), T0)
+    assert sent["at"].tzinfo is UTC and sent["received"].tzinfo is UTC
+    unsent = status_row(notification(1, "Charging"), "CP-1", received)
+    assert unsent["at"] == T0 and unsent["at"].tzinfo is UTC
+    assert (unsent["status"], unsent["error_code"], unsent["info"]) == ("Charging", "NoError", None)
+
+
+def fold(*calls: tuple[StatusNotificationRequest, datetime]) -> Statuses:
+    statuses = Statuses()
+    for request, received in calls:
+        statuses.add(status_row(request, "CP-1", received), request)
+    return statuses
+
+
+def test_a_connectors_newest_status_wins_and_of_two_as_new_the_later() -> None:
+    statuses = fold(
+        (notification(1, "Charging", T0 + timedelta(minutes=2)), T0),
+        (notification(1, "Available", T0 + timedelta(minutes=1)), T0 + timedelta(seconds=1)),
+        (notification(1, "Finishing", T0 + timedelta(minutes=2)), T0 + timedelta(seconds=2)),
+        (
+            notification(2, "Faulted", T0),
+            T0 - timedelta(seconds=5),
+        ),
+    )
+    assert {k: row["status"] for k, row in statuses.newest.items()} == {
+        ("CP-1", 1): "Finishing",
+        ("CP-1", 2): "Faulted",
+    }
+    # Last seen never moves backwards.
+    assert statuses.last_seen == {"CP-1": T0 + timedelta(seconds=2)}
+
+
+def test_a_copy_makes_no_second_history_row() -> None:
+    same = notification(1, "Charging", T0)
+    statuses = fold(
+        (same, T0),
+        (same, T0 + timedelta(seconds=1)),
+        (notification(1, "Charging", T0, "OtherError"), T0),
+    )
+    assert [row["received"] for row, _ in statuses.history.values()] == [T0, T0]
+    assert [row["error_code"] for row, _ in statuses.history.values()] == ["NoError", "OtherError"]

@@ -45,7 +45,7 @@ class Dispatcher:
         self._instance_id = instance_id
         self._sessions = sessions
         # Waiters for command outcomes, by command id (the outcome is recorded first).
-        self.waiter = ReplyWaiter()
+        self.waiter: ReplyWaiter[CommandOutcome] = ReplyWaiter()
         # RPC replies come back on the client's own queue, named by the broker.
         self.client = BusClient(broker_url, name=f"command-api {instance_id}")
         self._replies: AbstractQueue | None = None
@@ -136,15 +136,14 @@ class Dispatcher:
                 "error_details": redact_urls(outcome.error_details),
             }
         )
-        document = redacted.document()
         try:
             async with self._sessions() as session, session.begin():
-                recorded = await record_outcome(session, command_id, document)
+                recorded = await record_outcome(session, command_id, redacted)
         except Exception:
             log.exception("could not record the outcome of %s; retrying", command_id)
             await requeue_later(message)
             return
         if recorded is not None:
             self.wake_relay()
-        self.waiter.resolve(command_id, document)
+        self.waiter.resolve(command_id, redacted)
         await message.ack()

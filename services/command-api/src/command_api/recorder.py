@@ -9,6 +9,7 @@ from sqlalchemy import Row, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.outbox import emit
+from csms_shared.contracts.envelopes import CommandOutcome
 from csms_shared.contracts.events import CommandCompleted
 
 from .db import commands, outbox
@@ -50,21 +51,20 @@ async def record_sent(
 
 
 async def record_outcome(
-    session: AsyncSession, command_id: str, outcome: dict[str, Any]
+    session: AsyncSession, command_id: str, outcome: CommandOutcome
 ) -> Row[Any] | None:
     """Store the outcome of a pending command and queue `command.completed`; None if not pending."""
-    status = str(outcome.get("status", "rejected"))
     row: Row[Any] | None = (
         await session.execute(
             update(commands)
             .where(and_(commands.c.id == command_id, commands.c.status == PENDING))
             .values(
-                status=status,
-                response=outcome.get("response"),
-                error_code=outcome.get("errorCode"),
-                error_description=outcome.get("errorDescription") or outcome.get("reason"),
-                error_details=outcome.get("errorDetails"),
-                gateway_latency_ms=outcome.get("latencyMs"),
+                status=outcome.status,
+                response=outcome.response,
+                error_code=outcome.error_code,
+                error_description=outcome.error_description or outcome.reason,
+                error_details=outcome.error_details,
+                gateway_latency_ms=outcome.latency_ms,
                 completed_at=func.now(),
             )
             .returning(commands)

@@ -53,7 +53,7 @@ def _unnest(name: str, **columns: Any) -> Any:
     return derived.render_derived(name=name)
 
 
-# `queries.seen` for many CPs: a CP's row is created if missing, last seen never moves backwards.
+# Last seen for many CPs: a CP's row is created if missing, last seen never moves backwards.
 _SEEN_ROWS = _unnest("seen", id=String(), at=TIMESTAMP)
 _seen_insert = insert(charge_points).from_select(
     ["id", "last_seen_at"], select(_SEEN_ROWS.c.id, _SEEN_ROWS.c.at)

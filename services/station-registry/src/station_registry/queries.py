@@ -50,22 +50,6 @@ async def ensure_charge_point(session: AsyncSession, cp_id: str) -> None:
     await session.execute(insert(charge_points).values(id=cp_id).on_conflict_do_nothing())
 
 
-async def seen(session: AsyncSession, cp_id: str, at: datetime) -> None:
-    """Create the CP's row if need be and move its last-seen forward to `at`, in one statement."""
-    stmt = insert(charge_points).values(id=cp_id, last_seen_at=at)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[charge_points.c.id],
-            set_={
-                "last_seen_at": func.greatest(
-                    func.coalesce(charge_points.c.last_seen_at, stmt.excluded.last_seen_at),
-                    stmt.excluded.last_seen_at,
-                )
-            },
-        )
-    )
-
-
 async def restore_swept(session: AsyncSession, gateway: str, started: datetime) -> int:
     """Back online: CPs the sweep took offline while `gateway`, still the process that started
     at `started` and has not stopped, had lost its broker connection. Returns how many."""

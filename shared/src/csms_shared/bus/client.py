@@ -80,7 +80,7 @@ class BusClient:
         self._name = name
         self._prefetch = prefetch
         self._reply_queue_name = reply_queue
-        self.waiter = ReplyWaiter()
+        self.waiter: ReplyWaiter[bytes] = ReplyWaiter()
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractChannel | None = None
         self.exchanges: dict[str, AbstractExchange] = {}

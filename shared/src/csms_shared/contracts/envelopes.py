@@ -9,7 +9,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..ocpp._base import DateTime
+from ..ocpp._base import DateTime, JsonObject
 from ..ocpp.errors import OcppError, error_for
 from . import problems
 
@@ -44,13 +44,13 @@ class CallErrorBody(Envelope):
 
     code: str
     description: str = ""
-    details: dict[str, Any] | None = None
+    details: JsonObject | None = None
 
 
 class CallReply(Envelope):
     """A decision call's answer: the CALLRESULT payload, or the CALLERROR (exactly one)."""
 
-    payload: dict[str, Any] | None = None
+    payload: JsonObject | None = None
     error: CallErrorBody | None = None
 
     @model_validator(mode="after")
@@ -65,7 +65,7 @@ class CallReply(Envelope):
         error = CallErrorBody(code=str(exc.code), description=exc.description, details=exc.details)
         return cls(error=error)
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> JsonObject:
         """The CALLRESULT payload; raises the CALLERROR as its OcppError."""
         if self.error is not None:
             raise error_for(self.error.code, self.error.description, self.error.details)
@@ -114,11 +114,23 @@ class CommandRequest(Envelope):
     """A CS->CP command: the action, its request payload, how long to wait for the CP."""
 
     action: str
-    payload: dict[str, Any]
+    payload: JsonObject
     timeout: float | None = Field(default=None, description="Seconds; the gateway's default")
 
 
-CommandStatus = Literal["result", "error", "invalid", "timeout", "disconnected", "busy", "rejected"]
+# What a gateway answers, then what command-api records when no gateway could: the CP was not
+# connected (`offline`), never seen (`unknown_charge_point`), or the gateway never answered.
+CommandStatus = Literal[
+    "result",
+    "error",
+    "invalid",
+    "timeout",
+    "disconnected",
+    "busy",
+    "rejected",
+    "offline",
+    "unknown_charge_point",
+]
 
 
 class CommandOutcome(Envelope):
@@ -126,14 +138,14 @@ class CommandOutcome(Envelope):
     (`error`), an answer breaking the schema (`invalid`), or why there is none."""
 
     status: CommandStatus
-    response: dict[str, Any] | None = None
+    response: JsonObject | None = None
     error_code: str | None = None
     error_description: str | None = None  # as the CP sent it (redacted)
-    error_details: dict[str, Any] | None = None
+    error_details: JsonObject | None = None
     latency_ms: float | None = None
     reason: str | None = None  # why the gateway refused it (`rejected`)
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> JsonObject:
         """The outcome as a JSON-ready document (camelCase, absent fields left out)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, create_model
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
+from csms_shared.contracts.envelopes import CommandOutcome, CommandStatus
 from csms_shared.contracts.resources import JsonObject
 from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
 from csms_shared.log_context import bind
@@ -228,47 +229,47 @@ async def send_command(
     except NotConnected:
         dispatcher.waiter.forget(command_id)
         known = await _charge_point_known(state, cp_id)
-        outcome = "offline" if known else "unknown_charge_point"
+        missing: CommandStatus = "offline" if known else "unknown_charge_point"
         reason = f"Charge point {cp_id!r} " + ("is not connected" if known else "was never seen")
         async with session.begin():
-            await record_outcome(session, command_id, {"status": outcome, "reason": reason})
+            await record_outcome(session, command_id, CommandOutcome(status=missing, reason=reason))
         dispatcher.wake_relay()
         if not known:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, f"Charge point {cp_id!r} was never seen"
             ) from None
         raise CommandFailed(
-            command_id, outcome, f"Charge point {cp_id!r} is not connected"
+            command_id, missing, f"Charge point {cp_id!r} is not connected"
         ) from None
     if not wait:
         dispatcher.waiter.forget(command_id)
         return Sent(command_id, None)
     try:
         # The gateway answers `timeout` itself; the margin covers the broker round trips.
-        outcome_doc: dict[str, Any] = await dispatcher.waiter.wait(command_id, future, seconds + 5)
+        outcome = await dispatcher.waiter.wait(command_id, future, seconds + 5)
     except TimeoutError:
         async with session.begin():
-            await record_outcome(session, command_id, {"status": "timeout"})
+            await record_outcome(session, command_id, CommandOutcome(status="timeout"))
         dispatcher.wake_relay()
         raise CommandFailed(command_id, "timeout", "No answer from the gateway in time") from None
     except asyncio.CancelledError:
         dispatcher.waiter.forget(command_id)
         raise
-    return _answer(command_id, outcome_doc)
+    return _answer(command_id, outcome)
 
 
-def _answer(command_id: str, outcome: dict[str, Any]) -> Sent:
-    kind = str(outcome.get("status"))
+def _answer(command_id: str, outcome: CommandOutcome) -> Sent:
+    kind = outcome.status
     if kind == "result":
-        return Sent(command_id, outcome["response"])
+        return Sent(command_id, outcome.response or {})
     if kind in ("error", "invalid"):
-        answer: dict[str, Any] = {"response": outcome.get("response")} if kind == "invalid" else {}
+        answer: dict[str, Any] = {"response": outcome.response} if kind == "invalid" else {}
         raise CommandFailed(
             command_id,
             kind,
-            errorCode=outcome.get("errorCode"),
-            errorDescription=outcome.get("errorDescription"),
-            errorDetails=outcome.get("errorDetails") or {},
+            errorCode=outcome.error_code,
+            errorDescription=outcome.error_description,
+            errorDetails=outcome.error_details or {},
             **answer,
         )
     raise CommandFailed(command_id, kind)

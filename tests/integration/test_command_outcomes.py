@@ -73,8 +73,8 @@ async def test_a_malformed_outcome_is_logged_dropped_and_the_command_stays_pendi
         assert status == "pending" and not outcome.done()
         # A readable outcome after it is recorded as usual.
         await answer(CommandOutcome(status="result", response={"status": "Accepted"}).encode())
-        document = await asyncio.wait_for(outcome, 10)
-        assert document == {"status": "result", "response": {"status": "Accepted"}}
+        answered = await asyncio.wait_for(outcome, 10)
+        assert answered == CommandOutcome(status="result", response={"status": "Accepted"})
 
         async def recorded() -> Any:
             return await db.fetchval(

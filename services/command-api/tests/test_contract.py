@@ -54,8 +54,8 @@ async def test_refusals_before_any_io_are_problems(app: FastAPI) -> None:
             "type": "extra_forbidden",
             "loc": ["query", "onlin"],
             "msg": "Unknown query parameter; this route takes: "
-            "decommissioned, limit, ocppVersion, offset, online, q, registrationStatus, search, status, "
-            "tag",
+            "decommissioned, limit, ocppVersion, offset, online, q, registrationStatus, "
+            "search, status, tag",
         }
     ]
     assert unknown.json()["type"] == "https://csms.example/problems/invalid-request"

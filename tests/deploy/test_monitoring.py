@@ -31,7 +31,7 @@ METRIC_MODULES = (
     "ws_gateway.gather",
     "ws_gateway.seen",
     "station_registry.credentials",
-    "session_service.calls",
+    "session_service.handling",
     "session_service.gauges",
     "command_api.access_log",
 )

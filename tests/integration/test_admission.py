@@ -16,7 +16,7 @@ from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError, read_params
 from csms_shared.contracts.rpc import AuthorizeConnections
 from station_registry.db import outbox
-from station_registry.security import authorize_connections
+from station_registry.rpc_security import authorize_connections
 from tests.integration.conftest import RegistrySchema
 
 pytestmark = pytest.mark.integration

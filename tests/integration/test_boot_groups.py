@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 
 from csms_shared.ocpp.v16.messages import BootNotificationRequest
-from station_registry.booting import router
+from station_registry.action_boot import router
 from station_registry.db import outbox
 from station_registry.settings import UnknownChargePointPolicy
 from tests.integration.conftest import RegistrySchema

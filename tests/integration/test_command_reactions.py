@@ -13,7 +13,7 @@ import pytest
 from csms_shared.bus.router import Context
 from csms_shared.contracts.events import CommandCompleted
 from station_registry.db import outbox
-from station_registry.reactions import command_completed
+from station_registry.follow_commands import command_completed
 from tests.integration.conftest import RegistrySchema
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,7 @@ from csms_shared.contracts.events import (
     StationSeen,
 )
 from station_registry.db import outbox
-from station_registry.presence import (
+from station_registry.follow_presence import (
     gateway_heartbeat,
     gateway_stopped,
     station_connected,

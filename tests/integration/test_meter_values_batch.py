@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms_shared.bus.router import CallContext, Context
 from csms_shared.db import create_engine, session_factory
 from csms_shared.ocpp.v16.messages import MeterValuesRequest
+from session_service.action_authorize_meter_values import meter_values, meter_values_batch
 from session_service.app import migrate
 from session_service.db import outbox
-from session_service.handlers import meter_values, meter_values_batch
 from session_service.meter_partitions import maintain as maintain_partitions
 from session_service.router import router
 from session_service.settings import Settings

@@ -25,7 +25,7 @@ from csms_shared.ocpp.v16.messages import (
 from session_service import reservations
 from session_service.app import migrate
 from session_service.db import outbox
-from session_service.followers import connectors_status
+from session_service.follow_commands_connectors import connectors_status
 from session_service.router import router
 from session_service.settings import Settings
 from tests.integration.groups import CountingUnitOfWork, call, in_one_group

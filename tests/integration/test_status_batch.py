@@ -20,9 +20,9 @@ from csms_shared.bus.router import CallContext, Context
 from csms_shared.contracts.events import Event as Published
 from csms_shared.contracts.events import StationConnected
 from csms_shared.ocpp.v16.messages import StatusNotificationRequest
+from station_registry.action_status import status_notification, status_notification_batch
 from station_registry.db import outbox
-from station_registry.handlers import status_notification, status_notification_batch
-from station_registry.presence import station_connected
+from station_registry.follow_presence import station_connected
 from station_registry.router import router
 from tests.integration.conftest import RegistrySchema
 from tests.integration.groups import CountingUnitOfWork, call, in_one_group, one_by_one

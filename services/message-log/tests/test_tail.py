@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.rpc import ListMessages, MessageListing, MessageTail, TailMessages
-from message_log.reads import list_messages, messages_since
 from message_log.records import to_row
+from message_log.rpc_messages import list_messages, messages_since
 from message_log.settings import Settings
 from message_log.writer import Writer
 

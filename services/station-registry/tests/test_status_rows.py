@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from csms_shared.ocpp.v16.messages import StatusNotificationRequest
-from station_registry.handlers import Statuses, status_row
+from station_registry.action_status import Statuses, status_row
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 PLUS_2 = timezone(timedelta(hours=2))

@@ -54,7 +54,7 @@ from .console.live import LiveFeed
 from .db import outbox
 from .dead_letters import SERVICE_QUEUES
 from .dispatcher import Dispatcher
-from .followers import follow, retire_queues
+from .follow_events import follow, retire_queues
 from .intake import Intake
 from .local_list_resync import LocalListResync
 from .recorder import expire_lost, prune

@@ -37,7 +37,7 @@ SERVICE_QUEUES = (
         for service in (REGISTRY, SESSIONS)
         for purpose in ("calls", "events")
     ),
-    # command-api's own followers (command_api/followers.py).
+    # command-api's own followers (command_api/follow_events.py).
     service_queue(COMMAND_API, "events"),
 )
 # Headers the broker rewrites on every death or delivery: not part of a message's identity.

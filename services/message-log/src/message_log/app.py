@@ -7,7 +7,7 @@ from pathlib import Path
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
-from . import followers, reads  # noqa: F401 - importing them registers their handlers
+from . import follow_warnings, rpc_messages  # noqa: F401 - importing them registers their handlers
 from .db import outbox
 from .router import router
 from .settings import Settings

@@ -9,17 +9,16 @@ from csms_shared.service import serve
 
 # Importing the entrypoint modules registers their routes on the one router.
 from . import (  # noqa: F401
-    followers,
-    handlers,
-    local_list,
-    local_list_sync,
+    action_authorize_meter_values,
+    action_start,
+    action_stop,
+    follow_charge_points,
+    follow_commands_connectors,
     rpc_id_tags,
+    rpc_local_list,
     rpc_reports,
     rpc_tariffs,
     rpc_transactions,
-    starting,
-    stopping,
-    tariffs,
 )
 from .db import outbox
 from .gauges import transactions_sampler

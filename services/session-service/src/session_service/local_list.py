@@ -5,14 +5,11 @@ from __future__ import annotations
 import logging
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import CommandCompleted
-from csms_shared.contracts.resources import LocalListVersion
-from csms_shared.contracts.rpc import OfChargePointId, SessionsRpc
 from csms_shared.ocpp.v16.enums import UpdateStatus, UpdateType
 from csms_shared.ocpp.v16.messages import (
     GetLocalListVersionRequest,
@@ -22,7 +19,6 @@ from csms_shared.ocpp.v16.messages import (
 )
 
 from .db import local_list_entries, local_list_versions
-from .router import Ctx, router
 
 log = logging.getLogger(__name__)
 
@@ -91,22 +87,3 @@ async def apply_entries(session: AsyncSession, cp_id: str, sent: SendLocalListRe
             .values(charge_point_id=cp_id, id_tag=item.id_tag, **row)
             .on_conflict_do_update(index_elements=[e.charge_point_id, e.id_tag], set_=row)
         )
-
-
-@router.rpc(SessionsRpc.get_local_list_version, callers={"command-api"})
-async def get_local_list_version(params: OfChargePointId, ctx: Ctx) -> LocalListVersion:
-    """The CP's Local Authorization List version as last confirmed by the CP."""
-    cp_id = params.charge_point_id
-    row = (
-        await ctx.session.execute(
-            select(local_list_versions).where(local_list_versions.c.charge_point_id == cp_id)
-        )
-    ).first()
-    if row is None:
-        raise RpcError("not_found", f"no local list version known for {cp_id!r}")
-    return LocalListVersion(
-        charge_point_id=cp_id,
-        list_version=row.list_version,
-        source=row.source,
-        updated_at=row.updated_at,
-    )

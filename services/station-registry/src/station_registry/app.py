@@ -10,16 +10,16 @@ from csms_shared.db import upgrade
 from csms_shared.service import serve
 
 from . import (  # noqa: F401 - importing them registers their routes
-    booting,
-    cp_reports,
-    device_model,
-    handlers,
-    keys,
-    metadata,
-    presence,
-    reactions,
-    reads,
-    security,
+    action_boot,
+    action_reports,
+    action_status,
+    follow_commands,
+    follow_presence,
+    rpc_charge_points,
+    rpc_keys,
+    rpc_metadata,
+    rpc_security,
+    rpc_variables,
 )
 from .db import outbox
 from .retention import keep_security_events, keep_status_history

@@ -13,12 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict
 
-from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.contracts.resources import DeviceVariable, Page
-from csms_shared.contracts.rpc import ListVariables, RegistryRpc
 from csms_shared.ocpp.v201.datatypes import (
     Component,
     GetVariableResult,
@@ -34,7 +31,6 @@ from csms_shared.ocpp.v201.enums import (
 )
 
 from .db import variables
-from .router import Ctx, router
 
 # (component, variable) in lower case whose values are never stored.
 SECRET_VARIABLES = frozenset({("securityctrlr", "basicauthpassword")})
@@ -207,63 +203,3 @@ async def store_report(
 ) -> None:
     """Store what a NotifyReport part describes."""
     await store(session, report_rows(charge_point_id, data, at), _DESCRIBED)
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-@router.rpc(RegistryRpc.list_variables, callers={"command-api"})
-async def list_variables(params: ListVariables, ctx: Ctx) -> Page[DeviceVariable]:
-    """A page of a station's device model, by component, EVSE, connector, variable, attribute."""
-    v = variables.c
-    where: list[ColumnElement[bool]] = [v.charge_point_id == params.id]
-    if params.component:
-        where.append(v.component.ilike(_like(params.component), escape="\\"))
-    if params.variable:
-        where.append(v.variable.ilike(_like(params.variable), escape="\\"))
-    total = await ctx.session.scalar(select(func.count()).select_from(variables).where(*where))
-    rows = await ctx.session.execute(
-        select(variables)
-        .where(*where)
-        .order_by(
-            v.component,
-            v.component_instance,
-            v.evse_id,
-            v.connector_id,
-            v.variable,
-            v.variable_instance,
-            v.attribute_type,
-        )
-        .limit(params.limit)
-        .offset(params.offset)
-    )
-    return Page[DeviceVariable](
-        items=[
-            DeviceVariable(
-                component=r.component,
-                component_instance=r.component_instance or None,
-                evse_id=r.evse_id or None,
-                connector_id=r.connector_id or None,
-                variable=r.variable,
-                variable_instance=r.variable_instance or None,
-                attribute_type=r.attribute_type,
-                value=r.value,
-                mutability=r.mutability,
-                persistent=r.persistent,
-                constant=r.constant,
-                data_type=r.data_type,
-                unit=r.unit,
-                min_limit=r.min_limit,
-                max_limit=r.max_limit,
-                values_list=r.values_list,
-                supports_monitoring=r.supports_monitoring,
-                updated_at=r.updated_at,
-            )
-            for r in rows
-        ],
-        total=int(total or 0),
-        limit=params.limit,
-        offset=params.offset,
-    )

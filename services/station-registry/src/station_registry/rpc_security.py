@@ -30,9 +30,9 @@ from csms_shared.ocpp._base import utcnow
 
 from .credentials import Check, checker, hash_key, needs_rehash
 from .db import charge_points, security_events
-from .keys import credentials_changed
 from .queries import charge_point_page
 from .router import Ctx, router
+from .rpc_keys import credentials_changed
 from .settings import Settings, UnknownChargePointPolicy
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from csms_shared.ocpp._base import utcnow
 
 from .router import CallCtx
 
-log = logging.getLogger("session_service.handlers")
+log = logging.getLogger("session_service.action_authorize_meter_values")
 
 DUPLICATES = Counter(
     "csms_session_duplicates_total",

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Row, func, select
 
 from csms_shared.bus.rpc import RpcError
-from csms_shared.contracts.rpc import BuildLocalList, LocalListPlan, SessionsRpc
+from csms_shared.contracts.resources import LocalListVersion
+from csms_shared.contracts.rpc import BuildLocalList, LocalListPlan, OfChargePointId, SessionsRpc
 from csms_shared.ocpp.v16.datatypes import AuthorizationData, IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 
@@ -81,4 +82,23 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
         update_type=update_type,
         local_authorization_list=entries,
         size=len(desired),
+    )
+
+
+@router.rpc(SessionsRpc.get_local_list_version, callers={"command-api"})
+async def get_local_list_version(params: OfChargePointId, ctx: Ctx) -> LocalListVersion:
+    """The CP's Local Authorization List version as last confirmed by the CP."""
+    cp_id = params.charge_point_id
+    row = (
+        await ctx.session.execute(
+            select(local_list_versions).where(local_list_versions.c.charge_point_id == cp_id)
+        )
+    ).first()
+    if row is None:
+        raise RpcError("not_found", f"no local list version known for {cp_id!r}")
+    return LocalListVersion(
+        charge_point_id=cp_id,
+        list_version=row.list_version,
+        source=row.source,
+        updated_at=row.updated_at,
     )

@@ -22,7 +22,7 @@ from csms_shared.ocpp.v16.messages import (
     GetConfigurationResponse,
 )
 
-from .cp_reports import STARTED_BY, start_operation
+from .action_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
 from .queries import ensure_charge_point
 from .router import Ctx, router

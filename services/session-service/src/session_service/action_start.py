@@ -25,8 +25,8 @@ from .auth import (
     resent_start_info,
     reservation_admits,
 )
-from .calls import DUPLICATES, log_warnings, received_at
 from .checks import connector_warnings, timestamp_checks
+from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import (
     count_open_transactions,
     limited_id_tags,

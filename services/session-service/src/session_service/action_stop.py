@@ -18,8 +18,8 @@ from csms_shared.ocpp.v16.messages import StopTransactionRequest, StopTransactio
 from . import meter_values as mv
 from .acceptance import StopMatch, match_stop
 from .auth import IdTagRecord, stop_info
-from .calls import DUPLICATES, log_warnings, received_at
 from .checks import timestamp_checks
+from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import load_for_stops
 from .resources import transaction_of
 from .router import CallCtx, Ctx, router

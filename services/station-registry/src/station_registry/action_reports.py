@@ -54,7 +54,7 @@ from csms_shared.ocpp.v16.messages import (
 from .db import certificate_requests, data_transfers, operation_statuses, operations
 from .queries import ensure_charge_point
 from .router import CallCtx, Ctx, router
-from .security import record_security_event
+from .rpc_security import record_security_event
 
 # The command that starts each kind of operation, and the kind its status reports belong to.
 STARTED_BY = {

@@ -23,7 +23,7 @@ from . import meter_values as mv
 from . import reservations
 from .acceptance import counts_for_transaction, meter_values_warnings
 from .auth import IdTagRecord, authorize_info, counts_open_transactions
-from .calls import DUPLICATES, log_warnings, received_at
+from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import (
     count_open_transactions,
     load_id_tag_and_reservations,

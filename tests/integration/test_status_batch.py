@@ -54,7 +54,7 @@ class RecordingCall(CallContext):
 
     async def emit_many(self, events: list[Published]) -> None:
         await CallContext.emit_many(self, events)
-        self.events += [(event.key(), event.body()) for event in events]
+        self.events += [(event.key(), orjson.loads(event.encode())) for event in events]
 
 
 def status(

@@ -11,20 +11,15 @@ from .db import variables
 from .router import Ctx, router
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 @router.rpc(RegistryRpc.list_variables, callers={"command-api"})
 async def list_variables(params: ListVariables, ctx: Ctx) -> Page[DeviceVariable]:
     """A page of a station's device model, by component, EVSE, connector, variable, attribute."""
     v = variables.c
     where: list[ColumnElement[bool]] = [v.charge_point_id == params.id]
     if params.component:
-        where.append(v.component.ilike(_like(params.component), escape="\\"))
+        where.append(v.component.icontains(params.component, autoescape=True))
     if params.variable:
-        where.append(v.variable.ilike(_like(params.variable), escape="\\"))
+        where.append(v.variable.icontains(params.variable, autoescape=True))
     total = await ctx.session.scalar(select(func.count()).select_from(variables).where(*where))
     rows = await ctx.session.execute(
         select(variables)

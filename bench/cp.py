@@ -16,6 +16,7 @@ from websockets.typing import Subprotocol
 from .stats import Stats
 
 SUBPROTOCOL = Subprotocol("ocpp1.6")
+SUBPROTOCOL_201 = Subprotocol("ocpp2.0.1")
 Responder = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 _ids = itertools.count(1)
@@ -60,6 +61,7 @@ class SimChargePoint:
         "source",
         "state",
         "stats",
+        "subprotocol",
         "url",
         "ws",
     )
@@ -76,6 +78,7 @@ class SimChargePoint:
         self.stats = stats
         self.source = source
         self.responder = responder
+        self.subprotocol = SUBPROTOCOL  # what it offers (bench/fleet201.py: 2.0.1)
         self.ws: ClientConnection | None = None
         self.url = ""
         self.closed = asyncio.Event()
@@ -98,7 +101,7 @@ class SimChargePoint:
         try:
             self.ws = await connect(
                 f"{base_url}/ocpp/{self.cp_id}",
-                subprotocols=[SUBPROTOCOL],
+                subprotocols=[self.subprotocol],
                 compression=None,
                 ping_interval=None,
                 open_timeout=timeout,

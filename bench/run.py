@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from . import fleetwide, message_log_cost, overload, throughput
 from .context import PROFILES, ROOT, Bench
 from .fleet import SimFleet
+from .fleet201 import SimFleet201
 from .procs import raise_file_limit
 from .report import Row, block, table, update_results
 from .suite import BenchSuite, running_suite, suite_overrides
@@ -22,6 +23,7 @@ SCENARIOS = (
     "limits",
     "heartbeat",
     "metervalues",
+    "v201",
     "reqreply",
     "commands",
     "messagelog",
@@ -79,6 +81,19 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         if "messagelog" in only:
             await _guard(bench, "Message log", lambda: message_log_cost.cost(bench, suite, fleet))
         await fleet.close()
+    if "v201" in only:
+        v201 = SimFleet201(suite.gateway_urls, p.throughput_cps, prefix="V2")
+        seconds, failed = await v201.connect_all(concurrency=200)
+        bench.log(f"2.0.1 fleet: {p.throughput_cps} stations booted in {seconds:.1f} s")
+        if failed:
+            bench.notes.append(f"{failed} of the 2.0.1 fleet's stations could not connect")
+        await suite.settle(p.drain_timeout * 2)
+        await _guard(
+            bench,
+            "TransactionEvent 2.0.1",
+            lambda: throughput.meter_values(bench, suite, v201, "TransactionEvent 2.0.1"),
+        )
+        await v201.close()
     if "overload" in only:
         await _guard(bench, "Overload", lambda: overload.mix(bench, suite))
     if "connectstorm" in only:

@@ -310,10 +310,14 @@ async def heartbeat(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     _rate_rows(bench, "Heartbeat", ramp, peak, half, 1.5)
 
 
-async def meter_values(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
-    """Highest sustained MeterValues rate with every message committed; then the DB check."""
+async def meter_values(
+    bench: Bench, suite: BenchSuite, fleet: SimFleet, name: str = "MeterValues"
+) -> None:
+    """Highest sustained MeterValues rate with every message committed; then the DB check.
+    With a 2.0.1 fleet (`fleet201`), its transaction's meter values as TransactionEvent
+    Updated, under `name`, against the same targets."""
     p = bench.profile
-    bench.log("MeterValues: a transaction on every CP, then the ramp")
+    bench.log(f"{name}: a transaction on every CP, then the ramp")
     await fleet.start_all(fleet.cps, 64)
     charging = [cp for cp in fleet.cps if cp.state["tx"] is not None]
     await suite.settle(p.drain_timeout)
@@ -330,8 +334,9 @@ async def meter_values(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None
     )
     peak = half = None
     if ramp.peak is not None:
-        peak, half = await _hold(bench, suite, "MeterValues", fleet, send, SESSIONS, ramp.peak_rate)
-    bench.figures["meter_values_rate"] = ramp.peak_rate
+        peak, half = await _hold(bench, suite, name, fleet, send, SESSIONS, ramp.peak_rate)
+    key = "meter_values" if name == "MeterValues" else name.lower().replace(" ", "_")
+    bench.figures[f"{key}_rate"] = ramp.peak_rate
 
     fleet.stats.reset()
     started = time.monotonic()
@@ -343,10 +348,10 @@ async def meter_values(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None
     bench.log("  " + check.line())
     for problem in check.problems:
         bench.log("    " + problem)
-    _rate_rows(bench, "MeterValues", ramp, peak, half, 0.5)
+    _rate_rows(bench, name, ramp, peak, half, 0.5)
     bench.add(
         Row(
-            "MeterValues",
+            name,
             "acknowledged meter rows in the DB",
             f"{num(check.meter_rows_in_db)} / {num(check.meter_rows_acked)}",
             target="all",

@@ -1,6 +1,7 @@
 """A charge point console: type OCPP-J frames, see the central system's answers and calls.
 
-.venv/bin/python scripts/cp_console.py ws://127.0.0.1:9000 CP-1
+.venv/bin/python scripts/cp_console.py ws://127.0.0.1:9000 CP-1              # OCPP 1.6
+.venv/bin/python scripts/cp_console.py --ocpp 2.0.1 ws://127.0.0.1:9000 CS-1 # OCPP 2.0.1
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="gateway base URL, e.g. ws://127.0.0.1:9000")
     parser.add_argument("charge_point_id")
+    parser.add_argument(
+        "--ocpp", choices=["1.6", "2.0.1"], default="1.6", help="the version to offer"
+    )
     args = parser.parse_args()
     url = f"{args.url.rstrip('/')}/ocpp/{args.charge_point_id}"
-    async with connect(url, subprotocols=[Subprotocol("ocpp1.6")]) as ws:
+    async with connect(url, subprotocols=[Subprotocol(f"ocpp{args.ocpp}")]) as ws:
         print(f"connected to {url} ({ws.subprotocol}); one frame per line, Ctrl-D quits")
 
         async def show() -> None:

@@ -32,7 +32,7 @@ def test_only_command_api_writes_commands() -> None:
     assert writers == {"command-api"}
 
 
-def test_the_gateway_publishes_only_its_own_events_and_v16_calls() -> None:
+def test_the_gateway_publishes_only_its_own_events_and_calls_of_the_versions_it_speaks() -> None:
     write, _ = GRANTS["gateway"].topics["ocpp.events"]
     assert all(matches(write, k) for k in ("station.connected", "station.seen", "gateway.stopped"))
     assert not any(
@@ -40,7 +40,8 @@ def test_the_gateway_publishes_only_its_own_events_and_v16_calls() -> None:
     )
     calls_write, _ = GRANTS["gateway"].topics["ocpp.calls"]
     assert matches(calls_write, "v16.BootNotification")
-    assert not matches(calls_write, "v201.BootNotification")
+    assert matches(calls_write, "v201.BootNotification")
+    assert not any(matches(calls_write, k) for k in ("v21.BootNotification", "BootNotification"))
 
 
 def test_every_role_writing_a_topic_exchange_has_topic_permissions_there() -> None:

@@ -83,13 +83,13 @@ def test_call_error_without_details_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("raw", "code", "message_id"),
     [
-        ("nope", ErrorCode.FORMATION_VIOLATION, "-1"),
-        (b"\xff\xfe", ErrorCode.FORMATION_VIOLATION, "-1"),
-        ('{"a": 1}', ErrorCode.FORMATION_VIOLATION, "-1"),
-        ('[2, 5, "Heartbeat", {}]', ErrorCode.FORMATION_VIOLATION, "-1"),
-        ('[2, ""  , "Heartbeat", {}]', ErrorCode.FORMATION_VIOLATION, "-1"),
-        ('[9, "x", "Heartbeat", {}]', ErrorCode.PROTOCOL_ERROR, "x"),
-        ('["2", "x", "Heartbeat", {}]', ErrorCode.PROTOCOL_ERROR, "x"),
+        ("nope", ErrorCode.RPC_FRAMEWORK_ERROR, "-1"),
+        (b"\xff\xfe", ErrorCode.RPC_FRAMEWORK_ERROR, "-1"),
+        ('{"a": 1}', ErrorCode.RPC_FRAMEWORK_ERROR, "-1"),
+        ('[2, 5, "Heartbeat", {}]', ErrorCode.RPC_FRAMEWORK_ERROR, "-1"),
+        ('[2, ""  , "Heartbeat", {}]', ErrorCode.RPC_FRAMEWORK_ERROR, "-1"),
+        ('[9, "x", "Heartbeat", {}]', ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED, "x"),
+        ('["2", "x", "Heartbeat", {}]', ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED, "x"),
         ('[2, "x", "Heartbeat"]', ErrorCode.FORMATION_VIOLATION, "x"),
         ('[2, "x", "Heartbeat", {}, 1]', ErrorCode.FORMATION_VIOLATION, "x"),
         ('[2, "x", 7, {}]', ErrorCode.FORMATION_VIOLATION, "x"),
@@ -97,7 +97,7 @@ def test_call_error_without_details_is_accepted() -> None:
         ('[3, "x", []]', ErrorCode.FORMATION_VIOLATION, "x"),
         ('[4, "x", 1, "d", {}]', ErrorCode.FORMATION_VIOLATION, "x"),
         ('[4, "x", "GenericError", "d", []]', ErrorCode.FORMATION_VIOLATION, "x"),
-        ('[2, "' + "i" * 37 + '", "Heartbeat", {}]', ErrorCode.FORMATION_VIOLATION, "i" * 36),
+        ('[2, "' + "i" * 37 + '", "Heartbeat", {}]', ErrorCode.RPC_FRAMEWORK_ERROR, "i" * 36),
     ],
 )
 def test_bad_frames(raw: str | bytes, code: ErrorCode, message_id: str) -> None:

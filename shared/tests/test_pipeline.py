@@ -126,7 +126,7 @@ async def test_calls_that_queue_meanwhile_are_answered_from_one_transaction() ->
     first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
     await test.entered.wait()  # cp0 holds the only lane, in transaction 1
     later = [asyncio.create_task(test.runtime.on_call(test.message(f"cp{n}"))) for n in (1, 2, 3)]
-    await until(lambda: test.runtime.coalescer.waiting("call Authorize") == 3)
+    await until(lambda: test.runtime.coalescer.waiting("call v16.Authorize") == 3)
     test.gate.set()
     await asyncio.gather(first, *later)
     assert test.calls == [("cp0", 1), ("cp1", 2), ("cp2", 2), ("cp3", 2)]
@@ -142,7 +142,7 @@ async def test_groups_are_no_larger_than_the_maximum() -> None:
     first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
     await test.entered.wait()
     later = [asyncio.create_task(test.runtime.on_call(test.message(f"cp{n}"))) for n in range(1, 8)]
-    await until(lambda: test.runtime.coalescer.waiting("call Authorize") == 7)
+    await until(lambda: test.runtime.coalescer.waiting("call v16.Authorize") == 7)
     test.gate.set()
     await asyncio.gather(first, *later)
     sizes: dict[int, int] = {}
@@ -343,7 +343,7 @@ async def test_notifications_that_queue_meanwhile_are_written_in_one_batch() -> 
     first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
     await test.entered.wait()  # alone: the one-call handler, holding the only lane
     later = [asyncio.create_task(test.runtime.on_call(test.message(f"cp{n}"))) for n in (3, 1, 2)]
-    await until(lambda: test.runtime.coalescer.waiting("call MeterValues") == 3)
+    await until(lambda: test.runtime.coalescer.waiting("call v16.MeterValues") == 3)
     test.gate.set()
     await asyncio.gather(first, *later)
     assert test.single == ["cp0"]
@@ -548,7 +548,7 @@ async def test_in_a_group_only_the_calls_past_their_deadline_go_unhandled() -> N
     late.headers[HEADER_DEADLINE] = ms_from_now(-1)
     live.headers[HEADER_DEADLINE] = ms_from_now(60)
     queued = [asyncio.create_task(test.runtime.on_call(m)) for m in (late, live)]
-    await until(lambda: test.runtime.coalescer.waiting("call Authorize") == 2)
+    await until(lambda: test.runtime.coalescer.waiting("call v16.Authorize") == 2)
     test.gate.set()
     await asyncio.gather(first, *queued)
     assert test.calls == [("cp0", 1), ("cp2", 2)]

@@ -50,7 +50,7 @@ async def test_a_group_of_boots_is_one_upsert_a_round_and_each_cp_its_own_answer
     event.listen(engine, "before_cursor_execute", record)
     try:
         answers = await in_one_group(
-            uow, router.calls["BootNotification"], [call(cp, request) for cp, request in calls]
+            uow, router.calls["v16.BootNotification"], [call(cp, request) for cp, request in calls]
         )
     finally:
         event.remove(engine, "before_cursor_execute", record)
@@ -99,7 +99,7 @@ async def test_a_batch_leaves_the_rows_and_answers_of_the_same_boots_one_by_one(
 ) -> None:
     sessions, settings_ = registry_schema
     configured = settings_.model_copy(update={"unknown_charge_points": policy})
-    route = router.calls["BootNotification"]
+    route = router.calls["v16.BootNotification"]
     uid = uuid.uuid4().hex[:6]
 
     async def run(mode: str) -> tuple[list[Any], list[Any]]:

@@ -300,8 +300,8 @@ async def test_a_hostile_vendor_in_the_database_is_shown_as_text(
     cp_id = f"0-xss-{uuid.uuid4().hex[:8]}"
     dialogs = Dialogs(page)
     hostile = "<img src=x onerror=alert(1)>"
-    # The vendor column is varchar(20) (CiString20): 28 characters do not fit, these 20 run
-    # a script too when taken for markup.
+    # The vendor column is varchar(50) (2.0.1's vendorName; 1.6's is 20): 56 characters do
+    # not fit, these 20 run a script too when taken for markup.
     vendor = "<svg/onload=alert()>"
     cp = await connect_cp(cp_id)
     await cp.call("BootNotification", BOOT)
@@ -311,7 +311,7 @@ async def test_a_hostile_vendor_in_the_database_is_shown_as_text(
     )
     with pytest.raises(asyncpg.StringDataRightTruncationError):
         await db.execute(
-            "UPDATE registry.charge_points SET vendor = $1 WHERE id = $2", hostile, cp_id
+            "UPDATE registry.charge_points SET vendor = $1 WHERE id = $2", hostile * 2, cp_id
         )
     updated = await db.execute(
         "UPDATE registry.charge_points SET vendor = $1, model = $2 WHERE id = $3",

@@ -187,9 +187,11 @@ async def test_callerror_keeps_the_message_id_it_could_read(connect_cp: Any, cp_
     assert isinstance(answer[4], dict)
 
 
-async def test_handshake_without_ocpp16_subprotocol_is_refused(suite: Any, cp_id: str) -> None:
+async def test_handshake_without_an_ocpp_subprotocol_of_ours_is_refused(
+    suite: Any, cp_id: str
+) -> None:
     with pytest.raises(InvalidStatus) as exc:
-        await ChargePointClient.connect(suite.gateway_url(0), cp_id, subprotocols=["ocpp2.0.1"])
+        await ChargePointClient.connect(suite.gateway_url(0), cp_id, subprotocols=["ocpp0.9"])
     assert exc.value.response.status_code == 400
 
 

@@ -359,7 +359,7 @@ async def test_refused_handshakes_and_takeovers_are_in_the_log(
     await booted.call("BootNotification", BOOT)
     await booted.close()
     with pytest.raises(InvalidStatus):
-        await ChargePointClient.connect(suite.gateway_url(0), cp_id, subprotocols=["ocpp2.0.1"])
+        await ChargePointClient.connect(suite.gateway_url(0), cp_id, subprotocols=["ocpp0.9"])
     first = await connect_cp(cp_id, 0)
     await first.call("Heartbeat", {})
     second = await connect_cp(cp_id, 1)

@@ -232,7 +232,7 @@ async def test_a_batch_leaves_the_rows_and_answers_of_the_same_calls_one_by_one(
     schema: Any, db: asyncpg.Connection, messages: list[Any]
 ) -> None:
     sessions, settings_ = schema
-    route = router.calls["MeterValues"]
+    route = router.calls["v16.MeterValues"]
     uid = uuid.uuid4().hex[:8]
     # Received now and last seen now: a session-service another test left running sweeps open
     # transactions silent for a day (flagged_stale), and must find none of these to flag.

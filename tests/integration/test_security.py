@@ -19,7 +19,14 @@ from tests.integration.support import CallErrorReply, ChargePointClient, eventua
 pytestmark = pytest.mark.integration
 
 BOOT = {"chargePointVendor": "ACME", "chargePointModel": "X1"}
+BOOT_V201 = {"reason": "PowerUp", "chargingStation": {"vendorName": "ACME", "model": "X1"}}
 KEY = "0123456789abcdef0123"
+# The security profiles are the same for both versions: each profile test runs with each.
+VERSIONS = pytest.mark.parametrize("subprotocol", ["ocpp1.6", "ocpp2.0.1"])
+
+
+def boot_of(subprotocol: str) -> dict[str, Any]:
+    return BOOT_V201 if subprotocol == "ocpp2.0.1" else BOOT
 
 
 async def refused_with(status: int, coro: Any) -> None:
@@ -35,8 +42,9 @@ async def security_event_types(db: asyncpg.Connection, cp_id: str) -> list[str]:
     return [r["type"] for r in rows]
 
 
+@VERSIONS
 async def test_profile_1_right_wrong_and_missing_password(
-    api: httpx.AsyncClient, suite: Any, cp_id: str, db: asyncpg.Connection
+    api: httpx.AsyncClient, suite: Any, cp_id: str, db: asyncpg.Connection, subprotocol: str
 ) -> None:
     put = await api.put(
         f"/charge-points/{cp_id}", json={"securityProfile": 1, "authorizationKey": KEY}
@@ -45,10 +53,14 @@ async def test_profile_1_right_wrong_and_missing_password(
     assert KEY not in put.text
     assert put.json()["authorizationKeySet"] is True
     url = suite.gateway_url(1)
-    await refused_with(401, ChargePointClient.connect(url, cp_id))
-    await refused_with(401, ChargePointClient.connect(url, cp_id, password="wrong-password-123"))
-    cp = await ChargePointClient.connect(url, cp_id, password=KEY)
-    assert (await cp.call("BootNotification", BOOT))["status"] == "Accepted"
+    offers = [subprotocol]
+    await refused_with(401, ChargePointClient.connect(url, cp_id, offers))
+    await refused_with(
+        401, ChargePointClient.connect(url, cp_id, offers, password="wrong-password-123")
+    )
+    cp = await ChargePointClient.connect(url, cp_id, offers, password=KEY)
+    assert cp.ws.subprotocol == subprotocol
+    assert (await cp.call("BootNotification", boot_of(subprotocol)))["status"] == "Accepted"
     await cp.close()
     assert await security_event_types(db, cp_id) == ["MissingCredentials", "InvalidCredentials"]
     events = (await api.get(f"/charge-points/{cp_id}/security-events")).json()
@@ -158,29 +170,43 @@ def client_tls(pki: dict[str, Any], cert: Any = None) -> ssl.SSLContext:
     return context
 
 
+@VERSIONS
 async def test_profile_2_tls_with_basic_auth(
-    api: httpx.AsyncClient, suite: Any, tls_gateway: str, pki: dict[str, Any], cp_id: str
+    api: httpx.AsyncClient,
+    suite: Any,
+    tls_gateway: str,
+    pki: dict[str, Any],
+    cp_id: str,
+    subprotocol: str,
 ) -> None:
     await api.put(f"/charge-points/{cp_id}", json={"securityProfile": 2, "authorizationKey": KEY})
+    offers = [subprotocol]
     cp = await ChargePointClient.connect(
-        tls_gateway, cp_id, password=KEY, ssl_context=client_tls(pki)
+        tls_gateway, cp_id, offers, password=KEY, ssl_context=client_tls(pki)
     )
-    assert (await cp.call("BootNotification", BOOT))["status"] == "Accepted"
+    assert cp.ws.subprotocol == subprotocol
+    assert (await cp.call("BootNotification", boot_of(subprotocol)))["status"] == "Accepted"
     await cp.close()
     # Below its profile: plain ws:// is refused even with the right key.
-    await refused_with(403, ChargePointClient.connect(suite.gateway_url(0), cp_id, password=KEY))
     await refused_with(
-        401, ChargePointClient.connect(tls_gateway, cp_id, ssl_context=client_tls(pki))
+        403, ChargePointClient.connect(suite.gateway_url(0), cp_id, offers, password=KEY)
+    )
+    await refused_with(
+        401, ChargePointClient.connect(tls_gateway, cp_id, offers, ssl_context=client_tls(pki))
     )
 
 
+@VERSIONS
 async def test_profile_3_client_certificates(
-    api: httpx.AsyncClient, tls_gateway: str, pki: dict[str, Any], cp_id: str
+    api: httpx.AsyncClient, tls_gateway: str, pki: dict[str, Any], cp_id: str, subprotocol: str
 ) -> None:
     await api.put(f"/charge-points/{cp_id}", json={"securityProfile": 3})
     good = pki["ca"].issue(cp_id)
-    cp = await ChargePointClient.connect(tls_gateway, cp_id, ssl_context=client_tls(pki, good))
-    assert (await cp.call("BootNotification", BOOT))["status"] == "Accepted"
+    cp = await ChargePointClient.connect(
+        tls_gateway, cp_id, [subprotocol], ssl_context=client_tls(pki, good)
+    )
+    assert cp.ws.subprotocol == subprotocol
+    assert (await cp.call("BootNotification", boot_of(subprotocol)))["status"] == "Accepted"
     await cp.close()
     # A certificate of another CP: the CN does not match.
     someone_else = pki["ca"].issue("CP-SOMEONE-ELSE")

@@ -68,7 +68,7 @@ async def run_group(
     sessions, settings_ = schema
     uow = CountingUnitOfWork(sessions, settings_, outbox)
     group = [call(cp, request, NOW) for cp, request in calls]
-    bodies = await in_one_group(uow, router.calls[action], group, batch=batch)
+    bodies = await in_one_group(uow, router.calls[f"v16.{action}"], group, batch=batch)
     assert uow.commits == 1
     return [body["payload"] for body in bodies], uow.emitted
 

@@ -73,7 +73,7 @@ async def in_one_transaction(
     sessions, settings = schema
     uow = CountingUnitOfWork(sessions, settings, outbox)
     group = [call(cp, r, NOW) for cp, r in calls]
-    bodies = await in_one_group(uow, router.calls[action], group, batch=batch)
+    bodies = await in_one_group(uow, router.calls[f"v16.{action}"], group, batch=batch)
     assert uow.commits == 1
     return [body["payload"] for body in bodies], uow.emitted
 

@@ -416,7 +416,7 @@ async def test_a_batch_leaves_the_rows_and_answers_of_the_same_calls_one_by_one(
     registry_schema: RegistrySchema, db: asyncpg.Connection, statuses: list[Any]
 ) -> None:
     sessions, settings = registry_schema
-    route = router.calls["StatusNotification"]
+    route = router.calls["v16.StatusNotification"]
     uid = uuid.uuid4().hex[:8]
     one, many = f"p1-{uid}-", f"pn-{uid}-"
     r = T0 + timedelta(hours=1)

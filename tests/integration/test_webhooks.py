@@ -293,3 +293,50 @@ async def test_a_captured_delivery_cannot_be_replayed_or_altered(
             verifier.verify(body.replace(b"webhook.test", b"webhook.tesT"), headers)
     finally:
         await api.delete(f"/webhooks/{hook['id']}")
+
+
+async def test_a_2_0_1_stations_transaction_reaches_the_webhook_as_the_same_document(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str, suite: Any
+) -> None:
+    async with Receiver([]) as receiver:
+        created = await api.post(
+            "/webhooks",
+            json={"url": receiver.url, "events": ["transaction.*"], "secret": SECRET},
+        )
+        assert created.status_code == 201, created.text
+        cp = await connect_cp(cp_id, subprotocols=["ocpp2.0.1"])
+        for kind, seq in (("Started", 0), ("Ended", 1)):
+            event = {
+                "eventType": kind,
+                "timestamp": _iso(),
+                "triggerReason": "Authorized" if kind == "Started" else "StopAuthorized",
+                "seqNo": seq,
+                "transactionInfo": {"transactionId": "WH-1"},
+                "evse": {"id": 1, "connectorId": 1},
+                "meterValue": [
+                    {
+                        "timestamp": _iso(),
+                        "sampledValue": [
+                            {
+                                "value": 500 * seq,
+                                "measurand": "Energy.Active.Import.Register",
+                                "context": "Transaction.Begin" if seq == 0 else "Transaction.End",
+                            }
+                        ],
+                    }
+                ],
+            }
+            await cp.call("TransactionEvent", event)
+
+        async def both() -> bool:
+            return len(receiver.requests) >= 2
+
+        await eventually(both, timeout=45)
+        bodies = {h["x-csms-event-type"]: orjson.loads(b) for h, b in receiver.requests}
+        assert all(_valid(h, b) for h, b in receiver.requests)
+        started, stopped = bodies["transaction.started"], bodies["transaction.stopped"]
+        assert started["ocppVersion"] == stopped["ocppVersion"] == "2.0.1"
+        assert started["stationTransactionId"] == "WH-1"
+        assert (stopped["chargePointId"], stopped["energyWh"]) == (cp_id, 500)
+        assert started["transactionId"] == stopped["transactionId"]
+        await api.delete(f"/webhooks/{created.json()['id']}")

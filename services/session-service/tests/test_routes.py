@@ -8,10 +8,14 @@ from session_service.app import router
 
 def test_the_app_registers_the_calls_the_session_service_owns() -> None:
     assert sorted(router.calls) == [
-        "Authorize",
-        "MeterValues",
-        "StartTransaction",
-        "StopTransaction",
+        "v16.Authorize",
+        "v16.MeterValues",
+        "v16.StartTransaction",
+        "v16.StopTransaction",
+        "v201.Authorize",
+        "v201.MeterValues",
+        "v201.ReservationStatusUpdate",
+        "v201.TransactionEvent",
     ]
 
 

@@ -62,5 +62,5 @@ def test_a_copy_makes_no_second_history_row() -> None:
         (same, T0 + timedelta(seconds=1)),
         (notification(1, "Charging", T0, "OtherError"), T0),
     )
-    assert [row["received"] for row, _ in statuses.history.values()] == [T0, T0]
-    assert [row["error_code"] for row, _ in statuses.history.values()] == ["NoError", "OtherError"]
+    assert [row["received"] for row, *_ in statuses.history.values()] == [T0, T0]
+    assert [row["error_code"] for row, *_ in statuses.history.values()] == ["NoError", "OtherError"]

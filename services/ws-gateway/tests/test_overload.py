@@ -22,7 +22,7 @@ from csms_shared.bus.topology import HEADER_BUNDLE
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.contracts.rpc import RpcMethod
 from ws_gateway.bus import GatewayBus, Overloaded
-from ws_gateway.handshake import SUBPROTOCOL, Handshakes
+from ws_gateway.handshake import Handshakes
 from ws_gateway.settings import Settings
 
 
@@ -60,14 +60,14 @@ async def gateway(rpc: HeldRpc, **settings: Any) -> AsyncIterator[str]:
         "127.0.0.1",
         0,
         process_request=handshakes.process_request,
-        subprotocols=[Subprotocol(SUBPROTOCOL)],
+        subprotocols=[Subprotocol("ocpp1.6")],
     ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         yield f"ws://127.0.0.1:{port}/ocpp"
 
 
 async def open_ws(url: str) -> Any:
-    return await connect(url, subprotocols=[Subprotocol(SUBPROTOCOL)], open_timeout=5)
+    return await connect(url, subprotocols=[Subprotocol("ocpp1.6")], open_timeout=5)
 
 
 async def test_handshakes_past_the_pending_bound_get_503_with_retry_after(
@@ -90,7 +90,7 @@ async def test_handshakes_past_the_pending_bound_get_503_with_retry_after(
         )
         rpc.release.set()
         for ws in await asyncio.gather(*waiting):
-            assert ws.subprotocol == SUBPROTOCOL
+            assert ws.subprotocol == "ocpp1.6"
             await ws.close()
         # With the admissions through, the bound is free again.
         ws = await open_ws(f"{url}/CP-2")

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from websockets.exceptions import ConnectionClosedOK
 
 from csms_shared.contracts.envelopes import CallReply
+from csms_shared.ocpp.version import OcppVersion
 from shared.tests.fakes import until
 from ws_gateway.bus import Overloaded
 from ws_gateway.seen import SeenTracker
@@ -79,11 +80,20 @@ class FakeBus:
         self.published: list[str] = []
         self.replies: list[tuple[str, dict[str, Any]]] = []
 
-    async def notify(self, cp_id: str, mid: str, action: str, payload: Any, at: datetime) -> None:
+    async def notify(
+        self, cp_id: str, mid: str, action: str, payload: Any, at: datetime, version: OcppVersion
+    ) -> None:
         self.published.append(action)
 
     async def request(
-        self, cp_id: str, mid: str, action: str, payload: Any, at: datetime, timeout: float
+        self,
+        cp_id: str,
+        mid: str,
+        action: str,
+        payload: Any,
+        at: datetime,
+        timeout: float,
+        version: OcppVersion,
     ) -> CallReply:
         self.published.append(action)
         self.asked.set()

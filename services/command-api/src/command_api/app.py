@@ -27,7 +27,7 @@ from csms_shared.samples import (
 )
 from csms_shared.tracing import configure_tracing, instrument_engine
 
-from . import console, problems, webhook_store
+from . import console, openapi_names, problems, webhook_store
 from .access_log import AccessLog
 from .accounts import tokens
 from .accounts.passwords import PasswordWork
@@ -42,6 +42,7 @@ from .api import (
     local_list,
     message_log,
     network,
+    operator_actions,
     sessions,
     tariffs,
     users,
@@ -202,6 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
+    openapi_names.install(app)
     if configure_tracing("command-api"):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -213,6 +215,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(AccessLog, prefix=API_PREFIX)
     for module in (
         commands,
+        operator_actions,
         fleet,
         charge_points,
         network,

@@ -51,6 +51,8 @@ commands = Table(
     Column("request_id", String(100)),
     # The fleet-wide command this one is part of.
     Column("batch_id", String(36)),
+    # The OCPP version the request was checked against ("1.6", "2.0.1").
+    Column("ocpp_version", String(8)),
     Index("ix_commands_cp_created", "charge_point_id", "created_at"),
     Index("ix_commands_created", "created_at"),
     Index(

@@ -18,6 +18,7 @@ from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import COMMANDS, EVENTS, service_queue
 from csms_shared.contracts.envelopes import BadEnvelope, CommandOutcome, CommandRequest
 from csms_shared.ocpp.redaction import redact_response, redact_urls, secret_keys
+from csms_shared.ocpp.version import OcppVersion
 from csms_shared.tracing import inject
 
 from .db import outbox
@@ -97,8 +98,11 @@ class Dispatcher:
         action: str,
         payload: dict[str, Any],
         timeout: float,
+        ocpp_version: OcppVersion | None = None,
     ) -> None:
-        """Publish a command to whichever gateway holds the CP; NotConnected if none does."""
+        """Publish a command to whichever gateway holds the CP; NotConnected if none does.
+        `ocpp_version`: the version the payload was checked against (the gateway refuses it to
+        a connection speaking another)."""
         # Expiring: a command nobody picked up in time must not reach the CP later. The request's
         # trace goes on at the gateway (W3C traceparent; none when off).
         properties = message_properties(
@@ -108,7 +112,9 @@ class Dispatcher:
             headers=dict(inject({})) or None,
         )
         try:
-            command = CommandRequest(action=action, payload=payload, timeout=timeout)
+            command = CommandRequest(
+                action=action, payload=payload, timeout=timeout, ocpp_version=ocpp_version
+            )
             await self.client.publish(COMMANDS.name, charge_point_id, command.encode(), properties)
         except DeliveryError:
             raise NotConnected(charge_point_id) from None

@@ -27,14 +27,14 @@ from csms_shared.bus.topology import COMMAND_REQUESTS, declare_service_queue, se
 from csms_shared.contracts.events import CommandCompleted
 from csms_shared.contracts.resources import JsonObject
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
-from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
 
-from .api.commands import send_command
+from .api.commands import Station, send_command
 from .api.deps import AppState
 from .auth import Principal, Role
 from .db import outbox
 from .problems import ProblemError
 from .recorder import find_request
+from .versions import ALL_ACTIONS, request_model, station_version, version_for
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,10 @@ def parse(body: bytes) -> CommandRequest:
         request = CommandRequest.model_validate(raw)
     except ValidationError as exc:
         raise Refused(_errors(exc)) from None
-    if request.action not in CS_TO_CP_ACTIONS:
+    if request.action not in ALL_ACTIONS:
         raise Refused(
             f"unknown action {request.action!r}; the central system can send: "
-            + ", ".join(sorted(CS_TO_CP_ACTIONS))
+            + ", ".join(sorted(ALL_ACTIONS))
         )
     return request
 
@@ -170,8 +170,14 @@ class Intake:
         except Refused as exc:
             await self._refuse(body, requester, exc.reason)
             return
+        # Checked against the station's version, as the REST route checks it.
+        known = await station_version(state, request.charge_point_id)
         try:
-            payload = ACTIONS[request.action].request.model_validate(request.payload)
+            version = version_for(request.charge_point_id, known, request.action)
+            payload = request_model(version, request.action).model_validate(request.payload)
+        except ProblemError as exc:
+            await self._refuse(body, requester, exc.detail)
+            return
         except ValidationError as exc:
             await self._refuse(body, requester, "payload." + _errors(exc))
             return
@@ -196,6 +202,7 @@ class Intake:
                     request.timeout,
                     wait=False,
                     request_id=request.request_id,
+                    station=Station(known),
                 )
             except IntegrityError:
                 # Another replica took the same request (a redelivery) a moment ago.

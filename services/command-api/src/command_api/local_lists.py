@@ -1,5 +1,6 @@
 """A CP's Local Authorization List synchronised from the id tags (SendLocalList), by an operator
-(`POST /charge-points/{id}/local-list/sync`) or again when its id tags change (`resync`)."""
+(`POST /charge-points/{id}/local-list/sync`) or again when its id tags change (`resync`); a
+2.0.1 station gets the same list as idTokens (`csms_shared.ocpp.local_list`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,18 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.resources import ConfigurationEntry, Resource
-from csms_shared.contracts.rpc import BuildLocalList, OfChargePoint, RegistryRpc, SessionsRpc
+from csms_shared.contracts.rpc import (
+    BuildLocalList,
+    ListVariables,
+    OfChargePoint,
+    RegistryRpc,
+    SessionsRpc,
+)
+from csms_shared.ocpp._base import OcppModel
+from csms_shared.ocpp.local_list import to_v201
 from csms_shared.ocpp.v16.enums import UpdateType
 from csms_shared.ocpp.v16.messages import SendLocalListRequest
+from csms_shared.ocpp.version import OcppVersion
 
 from .api.commands import send_command
 from .api.deps import AppState, call
@@ -34,6 +44,40 @@ def _config_int(config: list[ConfigurationEntry], key: str) -> int | None:
 
 
 s = local_list_syncs.c
+
+# Where each version says how long a CP's list may be, and how much of it one message holds.
+_V16_LIMITS = ("LocalAuthListMaxLength", "SendLocalListMaxLength")
+_V201_LIMITS = ("LocalAuthListCtrlr.Entries maxLimit", "LocalAuthListCtrlr.ItemsPerMessage")
+
+
+def _configuration_limits(config: list[ConfigurationEntry]) -> tuple[int | None, int | None]:
+    """A 1.6 CP's limits, from its configuration snapshot (None: not known)."""
+    return _config_int(config, _V16_LIMITS[0]), _config_int(config, _V16_LIMITS[1])
+
+
+async def _device_model_limits(
+    state: AppState, cp_id: str
+) -> tuple[int | None, int | None, tuple[str, str]]:
+    """A 2.0.1 station's limits, from its device model (its NotifyReport at boot): the
+    maximum of LocalAuthListCtrlr.Entries and the value of LocalAuthListCtrlr.ItemsPerMessage."""
+    listing = ListVariables(id=cp_id, component="LocalAuthListCtrlr", limit=100)
+    page = await call(state, RegistryRpc.list_variables, listing)
+    most = per_message = None
+    for found in page.items:
+        if found.component != "LocalAuthListCtrlr" or found.attribute_type != "Actual":
+            continue
+        if found.variable == "Entries" and found.max_limit is not None:
+            most = max(1, int(found.max_limit))
+        elif found.variable == "ItemsPerMessage" and found.value is not None:
+            per_message = _positive(found.value)
+    return most, per_message, _V201_LIMITS
+
+
+def _positive(value: str) -> int | None:
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return None
 
 
 class SentPart(Resource):
@@ -105,20 +149,24 @@ async def synchronise(
     in all. Raises HTTPException (404, 409, 503, ...) when nothing could be sent."""
     seen = await _generation(session, cp_id)
     cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
-    config = cp.configuration or []
+    v201 = cp.ocpp_version == OcppVersion.V201
     building = BuildLocalList(
         charge_point_id=cp_id, parent_id_tags=parent_id_tags, update_type=update_type
     )
     plan = await call(state, SessionsRpc.build_local_list, building)
-    most = _config_int(config, "LocalAuthListMaxLength")
+    most, per_part, names = (
+        await _device_model_limits(state, cp_id)
+        if v201
+        else (*_configuration_limits(cp.configuration or []), _V16_LIMITS)
+    )
     if most is not None and plan.size > most:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"the list would hold {plan.size} id tags; {cp_id!r} holds at most {most} "
-            "(LocalAuthListMaxLength): choose fewer with parentIdTags",
+            f"({names[0]}): choose fewer with parentIdTags",
         )
     entries = plan.local_authorization_list
-    per_message = _config_int(config, "SendLocalListMaxLength") or max(1, len(entries))
+    per_message = per_part or max(1, len(entries))
     # A list longer than one message goes as its first part (Full or Differential) and then
     # differences adding the rest, each a version after the one before.
     chunks = [entries[i : i + per_message] for i in range(0, len(entries), per_message)] or [[]]
@@ -126,11 +174,12 @@ async def synchronise(
     parts: list[SentPart] = []
     for n, chunk in enumerate(chunks):
         kind = kind_first if n == 0 else "Differential"
-        request = SendLocalListRequest(
+        listed = SendLocalListRequest(
             list_version=version + n,
             update_type=UpdateType(kind),
             local_authorization_list=chunk,
         )
+        request: OcppModel = to_v201(listed, plan.id_token_types) if v201 else listed
         # The list is the id tags' (not the caller's): an operator may send it.
         sent = await send_command(
             state, session, principal, cp_id, "SendLocalList", request, None, True,

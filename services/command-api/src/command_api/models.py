@@ -38,6 +38,7 @@ from csms_shared.contracts.resources import (
     Reservation,
     Resource,
     SecurityEvent,
+    StationMessage,
     StatusRecord,
     SuiteStatus,
     Tariff,
@@ -46,6 +47,7 @@ from csms_shared.contracts.resources import (
     UnmatchedStop,
 )
 from csms_shared.contracts.resources_base import DateTime
+from csms_shared.ocpp.version import OcppVersion
 
 
 class Webhook(Resource):
@@ -109,6 +111,9 @@ class Command(Resource):
         default=None, description="The back office's requestId (ocpp.command-requests)"
     )
     batch_id: Omit[str] = Field(default=None, description="The fleet-wide command's batch")
+    ocpp_version: Omit[OcppVersion] = Field(
+        default=None, description="The OCPP version the request was checked against and sent in"
+    )
 
 
 __all__ = [
@@ -148,6 +153,7 @@ __all__ = [
     "Reservation",
     "Resource",
     "SecurityEvent",
+    "StationMessage",
     "StatusRecord",
     "SuiteStatus",
     "Tariff",

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.bus.outbox import emit
 from csms_shared.contracts.envelopes import CommandOutcome
 from csms_shared.contracts.events import CommandCompleted
+from csms_shared.ocpp.version import OcppVersion
 
 from .db import commands, outbox
 from .models import Command, CommandError
@@ -33,6 +34,7 @@ async def record_sent(
     timeout: float,
     request_id: str | None = None,
     batch_id: str | None = None,
+    ocpp_version: OcppVersion | None = None,
 ) -> None:
     """A command about to be published (IntegrityError: `request_id` already seen)."""
     await session.execute(
@@ -46,6 +48,7 @@ async def record_sent(
             timeout_seconds=timeout,
             request_id=request_id,
             batch_id=batch_id,
+            ocpp_version=ocpp_version,
         )
     )
 
@@ -98,6 +101,8 @@ def completed_event(row: Row[Any]) -> CommandCompleted:
         event.request_id = row.request_id
     if row.batch_id is not None:
         event.batch_id = row.batch_id
+    if row.ocpp_version is not None:
+        event.ocpp_version = OcppVersion(row.ocpp_version)
     return event
 
 
@@ -146,6 +151,7 @@ def command_of(row: Row[Any]) -> Command:
         response=row.response,
         request_id=row.request_id,
         batch_id=row.batch_id,
+        ocpp_version=OcppVersion(row.ocpp_version) if row.ocpp_version else None,
         error=CommandError(
             code=row.error_code,
             description=row.error_description,

@@ -1,5 +1,5 @@
-"""The CP calls Authorize and MeterValues (StartTransaction: starting.py, StopTransaction:
-stopping.py)."""
+"""The CP calls Authorize and MeterValues, of 1.6 and 2.0.1 (StartTransaction: action_start.py,
+StopTransaction: action_stop.py, TransactionEvent: action_transaction_event.py)."""
 
 from __future__ import annotations
 
@@ -18,17 +18,21 @@ from csms_shared.ocpp.v16.messages import (
     MeterValuesRequest,
     MeterValuesResponse,
 )
+from csms_shared.ocpp.v201 import messages as v201
+from csms_shared.ocpp.v201.actions import Action as V201Action
 
+from . import id_tokens, reservations, tx_events
 from . import meter_values as mv
-from . import reservations
 from .acceptance import counts_for_transaction, meter_values_warnings
 from .auth import IdTagRecord, authorize_info, counts_open_transactions
+from .checks import future_warning
 from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import (
     count_open_transactions,
     load_id_tag_and_reservations,
     load_id_tags_and_reservations,
 )
+from .meter_events import meter_event
 from .router import CallCtx, Ctx, router
 from .settings import Settings
 from .transactions import digest
@@ -184,3 +188,60 @@ async def meter_values_batch(calls: list[tuple[MeterValuesRequest, CallCtx]], ct
     await mv.insert_rows(session, rows)
     await mv.signs_of_life(session, signs.values())
     await ctx.emit_many(events)
+
+
+# -- OCPP 2.0.1: the same rules, its spellings ----------------------------------------------
+
+
+@router.on(V201Action.AUTHORIZE)
+async def authorize_v201(request: v201.AuthorizeRequest, ctx: CallCtx) -> v201.AuthorizeResponse:
+    """`authorize` for an idToken: the list entry of its id and type, idTokenInfo with the
+    parent tag as groupIdToken; NoAuthorization needs no entry."""
+    token = request.id_token
+    if id_tokens.needs_no_list(token.type):
+        return v201.AuthorizeResponse(id_token_info=id_tokens.accepted())
+    session = ctx.session
+    cp, now = ctx.charge_point_id, received_at(ctx)
+    found, in_force = await load_id_tag_and_reservations(session, token.id_token, cp, now)
+    tag = id_tokens.entry_for(found, token.type)
+    settings = ctx.settings
+    info = await _authorization(session, settings, token.id_token, cp, now, tag, in_force)
+    answer = id_tokens.token_info(info, tag, unknown=settings.unknown_id_tags)
+    return v201.AuthorizeResponse(id_token_info=answer)
+
+
+@router.on(V201Action.METER_VALUES)
+async def meter_values_v201(
+    request: v201.MeterValuesRequest, ctx: CallCtx
+) -> v201.MeterValuesResponse:
+    """Store every sampled value against its EVSE (2.0.1 MeterValues name no transaction: a
+    transaction's values come in its TransactionEvents), once per message."""
+    session = ctx.session
+    cp = ctx.charge_point_id
+    [first] = await mv.claim_messages(session, [(cp, digest(request.to_payload()))])
+    if not first:
+        ctx.on_commit(lambda: DUPLICATES.labels("MeterValues").inc())
+        return v201.MeterValuesResponse()
+    received = received_at(ctx)
+    newest = max(reading.timestamp for reading in request.meter_value)
+    if ahead := future_warning("timestamp", newest, received, ctx.settings.clock_skew):
+        await log_warnings(ctx, "MeterValues", [ahead])
+    rows = tx_events.sampled_rows(
+        request.meter_value,
+        cp_id=cp,
+        connector_id=request.evse_id,
+        transaction_id=None,
+        source="MeterValues",
+        received=received,
+    )
+    await mv.insert_rows(session, rows)
+    event = meter_event(
+        request.meter_value,
+        at=received,
+        cp_id=cp,
+        connector_id=request.evse_id,
+        transaction_id=None,
+    )
+    if event is not None:
+        await ctx.emit(event)
+    return v201.MeterValuesResponse()

@@ -107,6 +107,38 @@ async def _checked(
     return _Start(request, call, warnings + connector_warnings(connector, known), at)
 
 
+async def decide_start(
+    session: AsyncSession,
+    settings: Settings,
+    cp: str,
+    connector: int,
+    id_tag: str,
+    reservation_id: int | None,
+    at: datetime,
+    warnings: list[str],
+    tag: IdTagRecord | None,
+    held: list[reservations.Held],
+) -> tuple[IdTagInfo, int | None]:
+    """The idTag's status for a start on `connector` (StartTransaction's, and a 2.0.1
+    transaction's first idToken), and the reservation the start consumes."""
+    reservation, reserved_for_other = await reservation_for_start(
+        session, cp, connector, id_tag, tag, reservation_id, at, warnings, held
+    )
+    active = 0
+    if counts_open_transactions(tag):
+        # Every accepted transaction the tag holds open counts, but one on this very connector:
+        # the new start supersedes it.
+        active = await count_open_transactions(session, id_tag, except_connector=(cp, connector))
+    info = id_tag_info(
+        tag,
+        at=at,
+        unknown=settings.unknown_id_tags,
+        active_transactions=active,
+        reserved_for_other=reserved_for_other,
+    )
+    return info, reservation
+
+
 async def _decided(
     session: AsyncSession,
     settings: Settings,
@@ -115,34 +147,19 @@ async def _decided(
     held: list[reservations.Held],
 ) -> tuple[IdTagInfo, int | None]:
     """The idTag's status for this start, and the reservation the start consumes."""
-    request, cp = start.request, start.charge_point_id
-    connector = request.connector_id
-    reservation, reserved_for_other = await reservation_for_start(
+    request = start.request
+    return await decide_start(
         session,
-        cp,
-        connector,
+        settings,
+        start.charge_point_id,
+        request.connector_id,
         request.id_tag,
-        tag,
         request.reservation_id,
         start.at,
         start.warnings,
+        tag,
         held,
     )
-    active = 0
-    if counts_open_transactions(tag):
-        # Every accepted transaction the tag holds open counts, but one on this very connector:
-        # the new start supersedes it.
-        active = await count_open_transactions(
-            session, request.id_tag, except_connector=(cp, connector)
-        )
-    info = id_tag_info(
-        tag,
-        at=start.at,
-        unknown=settings.unknown_id_tags,
-        active_transactions=active,
-        reserved_for_other=reserved_for_other,
-    )
-    return info, reservation
 
 
 def _start_row(start: _Start, info: IdTagInfo, reservation: int | None, price: Price) -> StartRow:

@@ -10,8 +10,10 @@ from csms_shared.service import serve
 # Importing the entrypoint modules registers their routes on the one router.
 from . import (  # noqa: F401
     action_authorize_meter_values,
+    action_reservations,
     action_start,
     action_stop,
+    action_transaction_event,
     follow_charge_points,
     follow_commands_connectors,
     rpc_id_tags,

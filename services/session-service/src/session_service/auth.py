@@ -31,6 +31,9 @@ class IdTagRecord:
     parent_id_tag: str | None = None
     max_concurrent_tx: int | None = None
     parent_status: AuthorizationStatus | None = None
+    # The 2.0.1 idToken types it and its parent are presented as (id_tokens.py).
+    type: str = "ISO14443"
+    parent_type: str | None = None
 
 
 def same_id_tag(a: str | None, b: str | None) -> bool:

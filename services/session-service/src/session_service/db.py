@@ -32,6 +32,8 @@ SCHEMA = "sessions"
 metadata = MetaData(schema=SCHEMA)
 
 ID_TAG = 20  # IdToken: CiString20
+ID_TOKEN = 36  # a 2.0.1 IdToken (String36), as a transaction records it
+STATION_TX = 36  # a 2.0.1 transactionId (String36)
 CP_ID = 48
 CP_TAG = 64  # a CP's tag (group), as the registry keeps it
 
@@ -52,6 +54,8 @@ id_tags = Table(
     Column("note", String(200)),
     _ts("created_at", nullable=False, server_default=func.now()),
     _ts("updated_at", nullable=False, server_default=func.now()),
+    # The 2.0.1 IdTokenEnumType a station must present it as; a 1.6 idTag is an ISO14443 UID.
+    Column("type", String(20), nullable=False, server_default="ISO14443"),
 )
 Index("ux_id_tags_lower", func.lower(id_tags.c.id_tag), unique=True)
 Index("ix_id_tags_parent", func.lower(id_tags.c.parent_id_tag))
@@ -112,8 +116,9 @@ transactions = Table(
     Column("id", Integer, Identity(start=1), primary_key=True),
     Column("charge_point_id", String(CP_ID), nullable=False),
     Column("connector_id", Integer, nullable=False),
-    Column("id_tag", String(ID_TAG), nullable=False),
-    Column("id_tag_status", String(16), nullable=False),  # idTagInfo.status answered at start
+    # None: a 2.0.1 transaction nobody has identified himself for (yet).
+    Column("id_tag", String(ID_TOKEN)),
+    Column("id_tag_status", String(16)),  # idTagInfo.status answered at start
     Column("meter_start", BigInteger, nullable=False),
     _ts("start_time", nullable=False),
     Column("reservation_id", Integer),
@@ -133,7 +138,7 @@ transactions = Table(
     Column("meter_stop", BigInteger),
     _ts("stop_time"),
     Column("stop_reason", String(20)),
-    Column("stop_id_tag", String(ID_TAG)),
+    Column("stop_id_tag", String(ID_TOKEN)),
     Column("stopped_by", String(16)),  # ChargePoint | operator
     Column("close_reason", Text),
     Column("energy_wh", BigInteger),
@@ -142,6 +147,15 @@ transactions = Table(
     Column("superseded_by", Integer),
     Column("warnings", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     _ts("created_at", nullable=False, server_default=func.now()),
+    # "1.6" or "2.0.1". A 2.0.1 transaction's `connector_id` is its EVSE id (the EVSE is what
+    # 1.6 calls a connector), `evse_connector_id` the connector of that EVSE.
+    Column("ocpp_version", String(8), nullable=False, server_default="1.6"),
+    # The CP-chosen transactionId of 2.0.1; None for 1.6 (the CP uses our `id`).
+    Column("station_transaction_id", String(STATION_TX)),
+    Column("evse_connector_id", Integer),
+    Column("remote_start_id", Integer),
+    Column("id_token_type", String(20)),  # 2.0.1 IdTokenEnumType; None for 1.6
+    UniqueConstraint("charge_point_id", "station_transaction_id", name="uq_transactions_station"),
     # A re-sent StartTransaction (same CP, connector, idTag, timestamp, meterStart) is the same
     # transaction; replicas racing on two copies meet here (INSERT ... ON CONFLICT).
     UniqueConstraint(
@@ -197,8 +211,9 @@ meter_values = Table(
     Column("measurand", String(40)),
     Column("phase", String(8)),
     Column("location", String(8)),
-    Column("unit", String(12)),
-    Column("source", String(16), nullable=False),  # MeterValues | StopTransaction
+    Column("unit", String(20)),
+    # MeterValues | StopTransaction | TransactionEvent
+    Column("source", String(16), nullable=False),
     _ts("received_at", nullable=False),
     # A partitioned table's keys must hold its partition key.
     PrimaryKeyConstraint("id", "received_at"),
@@ -221,6 +236,26 @@ meter_value_messages = Table(
     _ts("received_at", nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("charge_point_id", "digest"),
     Index("ix_meter_value_messages_received", "received_at"),
+)
+
+# The 2.0.1 TransactionEvents applied: a copy (same station, transactionId, seqNo) finds its
+# answer here and changes nothing. `summary` is what the event tells about its transaction
+# (tx_events.EventSummary): the transaction is the fold of its events' summaries, whatever
+# order they came in.
+transaction_events = Table(
+    "transaction_events",
+    metadata,
+    Column("charge_point_id", String(CP_ID), nullable=False),
+    Column("station_transaction_id", String(STATION_TX), nullable=False),
+    Column("seq_no", BigInteger, nullable=False),
+    Column("transaction_id", Integer, nullable=False),
+    Column("event_type", String(8), nullable=False),
+    Column("summary", JSONB, nullable=False),
+    Column("response", JSONB, nullable=False),
+    Column("digest", LargeBinary(32), nullable=False),
+    _ts("received_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("charge_point_id", "station_transaction_id", "seq_no"),
+    Index("ix_transaction_events_transaction", "transaction_id", "seq_no"),
 )
 
 reservations = Table(

@@ -7,6 +7,7 @@ import logging
 from pydantic import ValidationError
 
 from csms_shared.contracts.events import CommandCompleted, ConnectorStatus
+from csms_shared.ocpp import v201
 from csms_shared.ocpp.v16.enums import CancelReservationStatus, ReservationStatus
 from csms_shared.ocpp.v16.messages import (
     CancelReservationRequest,
@@ -14,6 +15,7 @@ from csms_shared.ocpp.v16.messages import (
     ReserveNowRequest,
     ReserveNowResponse,
 )
+from csms_shared.ocpp.version import OcppVersion
 
 from . import local_list, reservations
 from .router import Ctx, router
@@ -34,11 +36,9 @@ async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
         return
     try:
         if action == "ReserveNow":
-            request = ReserveNowRequest.model_validate(event.request)
-            response = ReserveNowResponse.model_validate(event.response)
+            request, response = _reserve_now(event)
         else:
-            cancel = CancelReservationRequest.model_validate(event.request)
-            cancelled = CancelReservationResponse.model_validate(event.response)
+            cancel, cancelled = _cancel_reservation(event)
     except ValidationError as exc:
         # Never requeue a malformed event: it would fail the same way every time.
         log.warning("command.completed %s for %s is malformed; ignored: %s", action, cp_id, exc)
@@ -52,6 +52,37 @@ async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
         await reservations.end(
             ctx.session, cp_id, cancel.reservation_id, reservations.CANCELLED, at
         )
+
+
+def _reserve_now(event: CommandCompleted) -> tuple[ReserveNowRequest, ReserveNowResponse]:
+    """A ReserveNow of either version in 1.6's terms: a 2.0.1 EVSE is what 1.6 calls a
+    connector (none: any, connector 0), its idToken the id tag, its group token the parent.
+    A token longer than an id tag (20) breaks the 1.6 model: such a reservation is not kept."""
+    if event.ocpp_version is not OcppVersion.V201:
+        return event.read(ReserveNowRequest, ReserveNowResponse)
+    asked, answer = event.read(v201.ReserveNowRequest, v201.ReserveNowResponse)
+    request = ReserveNowRequest(
+        connector_id=asked.evse_id or 0,
+        expiry_date=asked.expiry_date_time,
+        id_tag=asked.id_token.id_token,
+        reservation_id=asked.id,
+    )
+    if asked.group_id_token is not None:
+        request.parent_id_tag = asked.group_id_token.id_token
+    return request, ReserveNowResponse(status=ReservationStatus(answer.status.value))
+
+
+def _cancel_reservation(
+    event: CommandCompleted,
+) -> tuple[CancelReservationRequest, CancelReservationResponse]:
+    """A CancelReservation of either version in 1.6's terms (the same fields)."""
+    if event.ocpp_version is not OcppVersion.V201:
+        return event.read(CancelReservationRequest, CancelReservationResponse)
+    asked, answer = event.read(v201.CancelReservationRequest, v201.CancelReservationResponse)
+    return (
+        CancelReservationRequest(reservation_id=asked.reservation_id),
+        CancelReservationResponse(status=CancelReservationStatus(answer.status.value)),
+    )
 
 
 @router.event("connector.status")

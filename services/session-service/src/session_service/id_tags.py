@@ -53,6 +53,8 @@ def _record(row: Row[Any] | None, prefix: str = "") -> IdTagRecord | None:
         parent_id_tag=m[f"{prefix}parent_id_tag"],
         max_concurrent_tx=m[f"{prefix}max_concurrent_tx"],
         parent_status=_status(m[f"{prefix}parent_status"]),
+        type=m[f"{prefix}type"],
+        parent_type=m[f"{prefix}parent_type"],
     )
 
 
@@ -73,6 +75,8 @@ def _tag_query(tag: Any) -> Select[Any]:
             t.c.parent_id_tag,
             t.c.max_concurrent_tx,
             parent.c.status.label("parent_status"),
+            t.c.type,
+            parent.c.type.label("parent_type"),
         )
         .outerjoin(parent, func.lower(parent.c.id_tag) == func.lower(t.c.parent_id_tag))
         .where(func.lower(t.c.id_tag) == tag)

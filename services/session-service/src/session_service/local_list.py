@@ -1,4 +1,5 @@
-"""The version of each CP's Local Authorization List, from its answers to our commands."""
+"""The version of each CP's Local Authorization List, from its answers to our commands (a
+2.0.1 station's read in 1.6's terms: `csms_shared.ocpp.local_list`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.events import CommandCompleted
+from csms_shared.ocpp import v201 as v201m
+from csms_shared.ocpp.local_list import from_v201
 from csms_shared.ocpp.v16.enums import UpdateStatus, UpdateType
 from csms_shared.ocpp.v16.messages import (
     GetLocalListVersionRequest,
@@ -17,6 +20,7 @@ from csms_shared.ocpp.v16.messages import (
     SendLocalListRequest,
     SendLocalListResponse,
 )
+from csms_shared.ocpp.version import OcppVersion
 
 from .db import local_list_entries, local_list_versions
 
@@ -29,12 +33,24 @@ async def record(session: AsyncSession, event: CommandCompleted) -> None:
     if cp_id is None:
         return
     sent: SendLocalListRequest | None = None
+    v201 = event.ocpp_version is OcppVersion.V201
     try:
-        if action == "SendLocalList":
+        if action == "SendLocalList" and v201:
+            spelt, took = event.read(v201m.SendLocalListRequest, v201m.SendLocalListResponse)
+            if took.status is not v201m.SendLocalListStatusEnum.ACCEPTED:
+                return
+            sent = from_v201(spelt)
+            version = sent.list_version
+        elif action == "SendLocalList":
             sent, answer = event.read(SendLocalListRequest, SendLocalListResponse)
             if answer.status is not UpdateStatus.ACCEPTED:
                 return
             version = sent.list_version
+        elif action == "GetLocalListVersion" and v201:
+            _, said = event.read(
+                v201m.GetLocalListVersionRequest, v201m.GetLocalListVersionResponse
+            )
+            version = said.version_number
         elif action == "GetLocalListVersion":
             _, told = event.read(GetLocalListVersionRequest, GetLocalListVersionResponse)
             version = told.list_version

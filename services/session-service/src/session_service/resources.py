@@ -48,9 +48,15 @@ def transaction_of(row: Row[Any], model: type[T], **extra: Any) -> T:
     return model(
         transaction_id=row.id,
         charge_point_id=row.charge_point_id,
+        ocpp_version=row.ocpp_version,
+        # 1.6 CPs use our id; the column holds 2.0.1's CP-chosen one only.
+        station_transaction_id=row.station_transaction_id or str(row.id),
         connector_id=row.connector_id,
+        evse_connector_id=row.evse_connector_id,
         id_tag=row.id_tag,
+        id_token_type=row.id_token_type,
         id_tag_status=row.id_tag_status,
+        remote_start_id=row.remote_start_id,
         meter_start=row.meter_start,
         meter_stop=row.meter_stop,
         start_time=row.start_time,
@@ -129,6 +135,7 @@ def id_tag_of(row: Row[Any]) -> IdTag:
     return IdTag(
         id_tag=row.id_tag,
         status=row.status,
+        type=row.type,
         expiry_date=row.expiry_date,
         parent_id_tag=row.parent_id_tag,
         max_concurrent_tx=row.max_concurrent_tx,

@@ -11,6 +11,7 @@ from sqlalchemy import Row, func, select
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.resources import LocalListVersion
 from csms_shared.contracts.rpc import BuildLocalList, LocalListPlan, OfChargePointId, SessionsRpc
+from csms_shared.ocpp.local_list import DEFAULT_TOKEN_TYPE
 from csms_shared.ocpp.v16.datatypes import AuthorizationData, IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 
@@ -44,7 +45,9 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
     query = select(id_tags).order_by(id_tags.c.id_tag)
     if parents is not None:
         query = query.where(func.lower(id_tags.c.parent_id_tag).in_(parents))
-    desired = {row.id_tag: _entry(row) for row in await ctx.session.execute(query)}
+    rows = list(await ctx.session.execute(query))
+    desired = {row.id_tag: _entry(row) for row in rows}
+    types = {row.id_tag: row.type for row in rows if row.type != DEFAULT_TOKEN_TYPE}
     version = (
         await ctx.session.execute(
             select(local_list_versions).where(local_list_versions.c.charge_point_id == cp_id)
@@ -82,6 +85,9 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
         update_type=update_type,
         local_authorization_list=entries,
         size=len(desired),
+        id_token_types={
+            item.id_tag: types[item.id_tag] for item in entries if item.id_tag in types
+        },
     )
 
 

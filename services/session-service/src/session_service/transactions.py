@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict
@@ -123,6 +124,20 @@ _APPLY_STOPS = text(
     + f") AS v({', '.join(name for name, _ in _STOP_COLUMNS)})"
     " WHERE t.id = v.id RETURNING " + ", ".join(f"t.{column.name}" for column in transactions.c)
 ).columns(*transactions.c)
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A transaction's start figures and prices, as `stop_values` reads them (a stored row
+    serves as well): a 2.0.1 transaction's come from its events (tx_events.fold)."""
+
+    id: int
+    meter_start: int
+    start_time: datetime
+    price_per_kwh: Decimal
+    session_fee: Decimal
+    per_minute_fee: Decimal
+    warnings: list[str]
 
 
 class StartRow(TypedDict):
@@ -252,7 +267,7 @@ async def load_for_update(session: AsyncSession, transaction_id: int) -> Row[Any
 
 
 def stop_values(
-    row: Row[Any],
+    row: Row[Any] | Priced,
     *,
     meter_stop: int,
     stop_time: datetime,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
@@ -18,6 +20,7 @@ from csms_shared.contracts.events import (
     LogStatus,
     SignedFirmwareStatus,
 )
+from csms_shared.ocpp import v201
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.enums import (
@@ -50,6 +53,7 @@ from csms_shared.ocpp.v16.messages import (
     UpdateFirmwareRequest,
     UpdateFirmwareResponse,
 )
+from csms_shared.ocpp.version import OcppVersion
 
 from .db import certificate_requests, data_transfers, operation_statuses, operations
 from .queries import ensure_charge_point
@@ -72,7 +76,7 @@ _STATUS_EVENTS: dict[str, type[Event]] = {
 }
 
 
-async def _report_status(ctx: CallCtx, kind: str, status: str, request_id: int | None) -> None:
+async def report_status(ctx: CallCtx, kind: str, status: str, request_id: int | None) -> None:
     """Attach a status report to the operation it belongs to, keep it, publish it."""
     cp_id = ctx.charge_point_id
     at = ctx.received_at or utcnow()
@@ -114,7 +118,7 @@ async def diagnostics_status_notification(
     request: DiagnosticsStatusNotificationRequest, ctx: CallCtx
 ) -> DiagnosticsStatusNotificationResponse:
     """Progress of a diagnostics upload started by GetDiagnostics."""
-    await _report_status(ctx, "diagnostics", request.status.value, None)
+    await report_status(ctx, "diagnostics", request.status.value, None)
     return DiagnosticsStatusNotificationResponse()
 
 
@@ -123,7 +127,7 @@ async def firmware_status_notification(
     request: FirmwareStatusNotificationRequest, ctx: CallCtx
 ) -> FirmwareStatusNotificationResponse:
     """Progress of a firmware update started by UpdateFirmware."""
-    await _report_status(ctx, "firmware", request.status.value, None)
+    await report_status(ctx, "firmware", request.status.value, None)
     return FirmwareStatusNotificationResponse()
 
 
@@ -132,7 +136,7 @@ async def signed_firmware_status_notification(
     request: SignedFirmwareStatusNotificationRequest, ctx: CallCtx
 ) -> SignedFirmwareStatusNotificationResponse:
     """Progress of a signed firmware update started by SignedUpdateFirmware."""
-    await _report_status(ctx, "signed_firmware", request.status.value, request.request_id)
+    await report_status(ctx, "signed_firmware", request.status.value, request.request_id)
     return SignedFirmwareStatusNotificationResponse()
 
 
@@ -141,7 +145,7 @@ async def log_status_notification(
     request: LogStatusNotificationRequest, ctx: CallCtx
 ) -> LogStatusNotificationResponse:
     """Progress of a log upload started by GetLog."""
-    await _report_status(ctx, "log", request.status.value, request.request_id)
+    await report_status(ctx, "log", request.status.value, request.request_id)
     return LogStatusNotificationResponse()
 
 
@@ -150,11 +154,16 @@ async def security_event_notification(
     request: SecurityEventNotificationRequest, ctx: CallCtx
 ) -> SecurityEventNotificationResponse:
     """A security event the CP reports, kept in its security log."""
-    await ensure_charge_point(ctx.session, ctx.charge_point_id)
-    await record_security_event(
-        ctx, ctx.charge_point_id, request.type, request.tech_info, "cp", request.timestamp
-    )
+    await security_event_reported(ctx, request.type, request.tech_info, request.timestamp)
     return SecurityEventNotificationResponse()
+
+
+async def security_event_reported(
+    ctx: CallCtx, kind: str, tech_info: str | None, at: datetime
+) -> None:
+    """A SecurityEventNotification of either version: kept in the CP's security log."""
+    await ensure_charge_point(ctx.session, ctx.charge_point_id)
+    await record_security_event(ctx, ctx.charge_point_id, kind, tech_info, "cp", at)
 
 
 def csr_problem(csr: str, cp_id: str) -> str | None:
@@ -181,33 +190,51 @@ async def sign_certificate(
     request: SignCertificateRequest, ctx: CallCtx
 ) -> SignCertificateResponse:
     """Keep a CSR for this CP and hand it to the CA integration (`certificate.sign_requested`)."""
-    problem = csr_problem(request.csr, ctx.charge_point_id)
+    problem = await csr_received(ctx, request.csr)
+    return SignCertificateResponse(
+        status=GenericStatus.REJECTED if problem else GenericStatus.ACCEPTED
+    )
+
+
+async def csr_received(ctx: CallCtx, csr: str) -> str | None:
+    """A SignCertificate's CSR of either version: kept and handed to the CA integration; or,
+    when it is not one to sign for this CP, why not (recorded as a security event)."""
+    problem = csr_problem(csr, ctx.charge_point_id)
     if problem is not None:
         # A CSR for another CP's id would get this CP a certificate it can impersonate with.
         await record_security_event(ctx, ctx.charge_point_id, "InvalidCsr", problem)
-        return SignCertificateResponse(status=GenericStatus.REJECTED)
+        return problem
     at = ctx.received_at or utcnow()
     request_id = await ctx.session.scalar(
         insert(certificate_requests)
-        .values(charge_point_id=ctx.charge_point_id, csr=request.csr, received_at=at)
+        .values(charge_point_id=ctx.charge_point_id, csr=csr, received_at=at)
         .returning(certificate_requests.c.id)
     )
     await ctx.emit(
         CertificateSignRequested(
-            at=at, charge_point_id=ctx.charge_point_id, request_id=request_id, csr=request.csr
+            at=at, charge_point_id=ctx.charge_point_id, request_id=request_id, csr=csr
         )
     )
-    return SignCertificateResponse(status=GenericStatus.ACCEPTED)
+    return None
 
 
 @router.on(Action.DATA_TRANSFER)
 async def data_transfer(request: DataTransferRequest, ctx: CallCtx) -> DataTransferResponse:
     """Vendor-specific data: accepted for configured vendors and messages, always recorded."""
+    status = await data_received(ctx, request.vendor_id, request.message_id, request.data)
+    return DataTransferResponse(status=status)
+
+
+async def data_received(
+    ctx: CallCtx, vendor_id: str, message_id: str | None, data: str | None
+) -> DataTransferStatus:
+    """A DataTransfer of either version: its answer (by the configured vendors and messages),
+    kept and published whatever it is."""
     settings = ctx.settings
-    accepted_messages = settings.data_transfer_vendors.get(request.vendor_id)
+    accepted_messages = settings.data_transfer_vendors.get(vendor_id)
     if accepted_messages is None:
         status = DataTransferStatus.UNKNOWN_VENDOR_ID
-    elif accepted_messages and request.message_id not in accepted_messages:
+    elif accepted_messages and message_id not in accepted_messages:
         status = DataTransferStatus.UNKNOWN_MESSAGE_ID
     else:
         status = DataTransferStatus.ACCEPTED
@@ -215,24 +242,31 @@ async def data_transfer(request: DataTransferRequest, ctx: CallCtx) -> DataTrans
     await ctx.session.execute(
         insert(data_transfers).values(
             charge_point_id=ctx.charge_point_id,
-            vendor_id=request.vendor_id,
-            message_id=request.message_id,
-            data=request.data,
+            vendor_id=vendor_id,
+            message_id=message_id,
+            data=data,
             status=status.value,
             received_at=at,
         )
     )
     await ctx.emit(
         DataTransferReceived(
-            at=at, charge_point_id=ctx.charge_point_id, status=status.value, **request.to_payload()
+            at=at,
+            charge_point_id=ctx.charge_point_id,
+            status=status.value,
+            vendor_id=vendor_id,
+            message_id=message_id,
+            data=data,
         )
     )
-    return DataTransferResponse(status=status)
+    return status
 
 
 def _started(event: CommandCompleted) -> tuple[int | None, str | None] | None:
     """The requestId and the detail (the file or location) of an operation the CP accepted;
     None if it refused. ValidationError if the request or answer breaks its model."""
+    if event.ocpp_version is OcppVersion.V201:
+        return _started_v201(event)
     match event.action:
         case "GetDiagnostics":
             diagnostics, named = event.read(GetDiagnosticsRequest, GetDiagnosticsResponse)
@@ -253,6 +287,27 @@ def _started(event: CommandCompleted) -> tuple[int | None, str | None] | None:
             if log_answer.status not in (LogAnswer.ACCEPTED, LogAnswer.ACCEPTED_CANCELED):
                 return None
             return log_request.request_id, log_answer.filename
+    return None
+
+
+# 2.0.1 answers that start what was asked (AcceptedCanceled: it replaced one in progress).
+_V201_STARTED = frozenset({"Accepted", "AcceptedCanceled"})
+
+
+def _started_v201(event: CommandCompleted) -> tuple[int | None, str | None] | None:
+    """`_started` of a 2.0.1 UpdateFirmware or GetLog: both carry the requestId their status
+    notifications will name."""
+    match event.action:
+        case "UpdateFirmware":
+            firmware, updating = event.read(v201.UpdateFirmwareRequest, v201.UpdateFirmwareResponse)
+            if updating.status.value not in _V201_STARTED:
+                return None
+            return firmware.request_id, firmware.firmware.location
+        case "GetLog":
+            asked, logging_ = event.read(v201.GetLogRequest, v201.GetLogResponse)
+            if logging_.status.value not in _V201_STARTED:
+                return None
+            return asked.request_id, logging_.filename
     return None
 
 

@@ -1,4 +1,19 @@
-"""StatusNotification: connector status and its history (BootNotification: booting.py)."""
+"""StatusNotification: connector status and its history, whatever the version that sent it.
+
+A 2.0.1 StatusNotification is read as 1.6's (`status_of_v201`) and takes the same statements,
+batch path and `connector.status` event:
+
+* Its EVSE is stored as the connector: an EVSE is what 1.6 calls a connector (one charging
+  session at a time, one status), and 0 stays the whole station. The connector within the EVSE
+  that reported goes to `evse_connector_id`.
+* Its connectorStatus maps onto 1.6's statuses rather than adding a sixth kind of value the
+  connectors table, the events and their consumers would each have to learn: Available,
+  Reserved, Unavailable and Faulted are 1.6's own; Occupied (1.6's Preparing, Charging,
+  SuspendedEV(SE) and Finishing together) reads Preparing, the one of those that claims nothing
+  about energy flowing (2.0.1 tells that by TransactionEvent's chargingState, not here).
+* 2.0.1 has no error code: NoError, except that a Faulted connector says OtherError, as 1.6
+  never pairs Faulted with NoError; the station tells the fault itself by NotifyEvent.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import BigInteger, String, bindparam, column, func, or_, select
+from sqlalchemy import BigInteger, Integer, String, bindparam, column, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -16,10 +31,15 @@ from sqlalchemy.types import TypeEngine
 from csms_shared.contracts.events import ConnectorStatus, Event
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.v16.actions import Action
+from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 from csms_shared.ocpp.v16.messages import (
     StatusNotificationRequest,
     StatusNotificationResponse,
 )
+from csms_shared.ocpp.v201 import messages as v201
+from csms_shared.ocpp.v201.actions import Action as V201Action
+from csms_shared.ocpp.v201.enums import ConnectorStatusEnum
+from csms_shared.ocpp.version import OcppVersion
 
 from .db import TIMESTAMP, charge_points, connectors, status_history
 from .router import CallCtx, Ctx, router
@@ -29,7 +49,7 @@ def _received(ctx: CallCtx) -> datetime:
     return ctx.received_at or utcnow()
 
 
-_FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
+_FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code", "evse_connector_id")
 
 
 def inherited(name: str, cp_id: Any, connector_id: Any) -> Any:
@@ -76,6 +96,7 @@ _STATUS_COLUMNS: dict[str, TypeEngine[Any]] = {
     "info": String(),
     "vendor_id": String(),
     "vendor_error_code": String(),
+    "evse_connector_id": Integer(),
     "at": TIMESTAMP,
 }
 
@@ -144,11 +165,39 @@ class StatusRow(TypedDict):
     info: str | None
     vendor_id: str | None
     vendor_error_code: str | None
+    evse_connector_id: int | None
     at: datetime
     received: datetime
 
 
-def status_row(request: StatusNotificationRequest, cp_id: str, received: datetime) -> StatusRow:
+# 2.0.1's connector statuses as 1.6 spells them, with the error code that goes with each.
+V201_STATUS: dict[ConnectorStatusEnum, tuple[ChargePointStatus, ChargePointErrorCode]] = {
+    ConnectorStatusEnum.AVAILABLE: (ChargePointStatus.AVAILABLE, ChargePointErrorCode.NO_ERROR),
+    ConnectorStatusEnum.OCCUPIED: (ChargePointStatus.PREPARING, ChargePointErrorCode.NO_ERROR),
+    ConnectorStatusEnum.RESERVED: (ChargePointStatus.RESERVED, ChargePointErrorCode.NO_ERROR),
+    ConnectorStatusEnum.UNAVAILABLE: (
+        ChargePointStatus.UNAVAILABLE,
+        ChargePointErrorCode.NO_ERROR,
+    ),
+    ConnectorStatusEnum.FAULTED: (ChargePointStatus.FAULTED, ChargePointErrorCode.OTHER_ERROR),
+}
+
+
+def status_of_v201(request: v201.StatusNotificationRequest) -> StatusNotificationRequest:
+    """A 2.0.1 StatusNotification in 1.6's terms: its EVSE as the connector (the module's
+    docstring says why); the connector within the EVSE is left to `status_row`."""
+    status, error = V201_STATUS[request.connector_status]
+    return StatusNotificationRequest(
+        connector_id=request.evse_id, status=status, error_code=error, timestamp=request.timestamp
+    )
+
+
+def status_row(
+    request: StatusNotificationRequest,
+    cp_id: str,
+    received: datetime,
+    evse_connector_id: int | None = None,
+) -> StatusRow:
     """What a StatusNotification stores, its times in UTC as Postgres gives them back."""
     received = received.astimezone(UTC)
     return StatusRow(
@@ -159,6 +208,7 @@ def status_row(request: StatusNotificationRequest, cp_id: str, received: datetim
         info=request.info,
         vendor_id=request.vendor_id,
         vendor_error_code=request.vendor_error_code,
+        evse_connector_id=evse_connector_id,
         # Queued notifications arrive late: order them by the CP's own timestamp when it sent one.
         at=(request.timestamp or received).astimezone(UTC),
         received=received,
@@ -172,9 +222,16 @@ class Statuses:
 
     last_seen: dict[str, datetime] = field(default_factory=dict)
     newest: dict[tuple[str, int], StatusRow] = field(default_factory=dict)
-    history: dict[_Key, tuple[StatusRow, StatusNotificationRequest]] = field(default_factory=dict)
+    history: dict[_Key, tuple[StatusRow, StatusNotificationRequest, OcppVersion]] = field(
+        default_factory=dict
+    )
 
-    def add(self, row: StatusRow, request: StatusNotificationRequest) -> None:
+    def add(
+        self,
+        row: StatusRow,
+        request: StatusNotificationRequest,
+        version: OcppVersion = OcppVersion.V16,
+    ) -> None:
         cp, received, at = row["charge_point_id"], row["received"], row["at"]
         if cp not in self.last_seen or self.last_seen[cp] < received:
             self.last_seen[cp] = received
@@ -184,7 +241,7 @@ class Statuses:
             self.newest[connector] = row
         # A copy is a duplicate of the first, as uq_status makes it one at a time.
         key = (cp, row["connector_id"], at, row["status"], row["error_code"])
-        self.history.setdefault(key, (row, request))
+        self.history.setdefault(key, (row, request, version))
 
 
 def _columns(rows: Sequence[Mapping[str, object]], names: list[str]) -> dict[str, list[object]]:
@@ -208,9 +265,13 @@ async def _store(session: AsyncSession, statuses: Statuses) -> list[Event]:
     inserted = {tuple(r) for r in added}
     return [
         ConnectorStatus(
-            at=row["at"], charge_point_id=row["charge_point_id"], **request.to_payload()
+            at=row["at"],
+            charge_point_id=row["charge_point_id"],
+            ocpp_version=version,
+            evse_connector_id=row["evse_connector_id"],
+            **request.to_payload(),
         )
-        for key, (row, request) in history.items()
+        for key, (row, request, version) in history.items()
         if key in inserted
     ]
 
@@ -220,10 +281,50 @@ async def status_notification(
     request: StatusNotificationRequest, ctx: CallCtx
 ) -> StatusNotificationResponse:
     """Connector status (connector 0 is the whole CP), kept with its history."""
-    statuses = Statuses()
-    statuses.add(status_row(request, ctx.charge_point_id, _received(ctx)), request)
-    await ctx.emit_many(await _store(ctx.session, statuses))
+    await _store_one(_Read(request), ctx)
     return StatusNotificationResponse()
+
+
+@router.on(V201Action.STATUS_NOTIFICATION)
+async def status_notification_v201(
+    request: v201.StatusNotificationRequest, ctx: CallCtx
+) -> v201.StatusNotificationResponse:
+    """A 2.0.1 station's EVSE/connector status, stored as 1.6's (the module's docstring)."""
+    await _store_one(_Read.of_v201(request), ctx)
+    return v201.StatusNotificationResponse()
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A StatusNotification in 1.6's terms, the version that sent it, and (2.0.1) the connector
+    within the EVSE."""
+
+    request: StatusNotificationRequest
+    version: OcppVersion = OcppVersion.V16
+    evse_connector_id: int | None = None
+
+    @classmethod
+    def of_v201(cls, request: v201.StatusNotificationRequest) -> _Read:
+        return cls(status_of_v201(request), OcppVersion.V201, request.connector_id)
+
+    def add_to(self, statuses: Statuses, ctx: CallCtx) -> None:
+        row = status_row(self.request, ctx.charge_point_id, _received(ctx), self.evse_connector_id)
+        statuses.add(row, self.request, self.version)
+
+
+async def _store_one(read: _Read, ctx: CallCtx) -> None:
+    statuses = Statuses()
+    read.add_to(statuses, ctx)
+    await ctx.emit_many(await _store(ctx.session, statuses))
+
+
+async def _store_many(reads: list[tuple[_Read, CallCtx]], ctx: Ctx) -> None:
+    if not reads:
+        return
+    statuses = Statuses()
+    for read, call in reads:
+        read.add_to(statuses, call)
+    await ctx.emit_many(await _store(ctx.session, statuses))
 
 
 # StatusNotifications gathered by the runtime (a connect storm: every CP reports its connectors),
@@ -236,9 +337,12 @@ async def status_notification_batch(
     calls: list[tuple[StatusNotificationRequest, CallCtx]], ctx: Ctx
 ) -> None:
     """`status_notification` for many messages (of many CPs) in a constant number of statements."""
-    if not calls:
-        return
-    statuses = Statuses()
-    for request, call in calls:
-        statuses.add(status_row(request, call.charge_point_id, _received(call)), request)
-    await ctx.emit_many(await _store(ctx.session, statuses))
+    await _store_many([(_Read(request), call) for request, call in calls], ctx)
+
+
+@router.on_batch(V201Action.STATUS_NOTIFICATION)
+async def status_notification_v201_batch(
+    calls: list[tuple[v201.StatusNotificationRequest, CallCtx]], ctx: Ctx
+) -> None:
+    """`status_notification_v201` for many messages, as `status_notification_batch`."""
+    await _store_many([(_Read.of_v201(request), call) for request, call in calls], ctx)

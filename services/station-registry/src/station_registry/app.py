@@ -12,6 +12,7 @@ from csms_shared.service import serve
 from . import (  # noqa: F401 - importing them registers their routes
     action_boot,
     action_reports,
+    action_reports_v201,
     action_status,
     follow_commands,
     follow_presence,
@@ -22,7 +23,7 @@ from . import (  # noqa: F401 - importing them registers their routes
     rpc_variables,
 )
 from .db import outbox
-from .retention import keep_security_events, keep_status_history
+from .retention import keep_security_events, keep_station_messages, keep_status_history
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
 from .sweep import sweep_presence
@@ -63,5 +64,11 @@ async def main(settings: Settings | None = None) -> None:
         router,
         settings or Settings(),
         outbox=outbox,
-        background=[warn_if_insecure, sweep_presence, keep_status_history, keep_security_events],
+        background=[
+            warn_if_insecure,
+            sweep_presence,
+            keep_status_history,
+            keep_security_events,
+            keep_station_messages,
+        ],
     )

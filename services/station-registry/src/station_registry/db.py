@@ -48,7 +48,7 @@ charge_points = Table(
     "charge_points",
     metadata,
     Column("id", String(48), primary_key=True),
-    Column("vendor", String(20)),
+    Column("vendor", String(50)),  # 1.6 allows 20 characters, 2.0.1's vendorName 50
     Column("model", String(20)),
     Column("serial_number", String(25)),
     Column("charge_box_serial_number", String(25)),
@@ -58,6 +58,8 @@ charge_points = Table(
     Column("meter_type", String(25)),
     Column("meter_serial_number", String(25)),
     Column("registration_status", String(16)),
+    # Why it last booted: 2.0.1's BootReason (PowerUp, Watchdog, ...); 1.6 does not say.
+    Column("last_boot_reason", String(24)),
     # The OCPP version its connection speaks: "1.6" or "2.0.1" (the agreed subprotocol).
     Column("ocpp_version", String(8), nullable=False, server_default="1.6"),
     _ts("first_seen_at", nullable=False, server_default=func.now()),
@@ -110,7 +112,10 @@ connectors = Table(
         ForeignKey(charge_points.c.id, ondelete="CASCADE"),
         primary_key=True,
     ),
+    # For a 2.0.1 station the EVSE: what 1.6 calls a connector (0: the whole station).
     Column("connector_id", BigInteger, primary_key=True),
+    # 2.0.1: the connector within that EVSE that last reported (an EVSE has one status here).
+    Column("evse_connector_id", Integer),
     Column("status", String(20)),
     Column("error_code", String(30)),
     Column("info", String(50)),
@@ -129,7 +134,8 @@ status_history = Table(
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("charge_point_id", String(48), nullable=False),
-    Column("connector_id", BigInteger, nullable=False),
+    Column("connector_id", BigInteger, nullable=False),  # 2.0.1: the EVSE, as in `connectors`
+    Column("evse_connector_id", Integer),
     Column("status", String(20), nullable=False),
     Column("error_code", String(30), nullable=False),
     Column("info", String(50)),
@@ -288,6 +294,24 @@ certificate_requests = Table(
     Column("csr", Text, nullable=False),
     _ts("received_at", nullable=False),
     Index("ix_certificate_requests_cp", "charge_point_id", "id"),
+)
+
+# What a 2.0.1 station reports that has no table of its own (NotifyEvent, NotifyMonitoringReport,
+# NotifyChargingLimit, ...): one row per message, its payload as sent;
+# multi-part ones (requestId, seqNo, tbc) row by row. Pruned like the security events.
+station_messages = Table(
+    "station_messages",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("request_id", BigInteger),
+    Column("seq_no", Integer),
+    Column("tbc", Boolean, nullable=False, server_default="false"),
+    Column("payload", JSONB, nullable=False),
+    _ts("received_at", nullable=False),
+    Index("ix_station_messages_cp", "charge_point_id", "received_at", "id"),
+    Index("ix_station_messages_received_at", "received_at"),  # retention
 )
 
 outbox = outbox_table(metadata)

@@ -1,4 +1,5 @@
-"""Reactions to operators' commands the CP accepted: configuration snapshot, availability."""
+"""Reactions to operators' commands the CP accepted: configuration snapshot (1.6), device model
+(2.0.1 GetVariables / SetVariables), availability (both versions)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.contracts.events import CommandCompleted
+from csms_shared.ocpp import v201
 from csms_shared.ocpp.redaction import redact_request, redact_response, secret_keys
-from csms_shared.ocpp.v16.enums import AvailabilityStatus, ConfigurationStatus
+from csms_shared.ocpp.v16.enums import AvailabilityStatus, AvailabilityType, ConfigurationStatus
 from csms_shared.ocpp.v16.messages import (
     ChangeAvailabilityRequest,
     ChangeAvailabilityResponse,
@@ -21,9 +23,11 @@ from csms_shared.ocpp.v16.messages import (
     GetConfigurationRequest,
     GetConfigurationResponse,
 )
+from csms_shared.ocpp.version import OcppVersion
 
 from .action_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
+from .device_model import read_rows, set_rows, store
 from .queries import ensure_charge_point
 from .router import Ctx, router
 
@@ -76,11 +80,43 @@ async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
             change, changed = event.read(ChangeConfigurationRequest, ChangeConfigurationResponse)
             await _configuration_changed(ctx, cp_id, change, changed, event.at)
         elif action == "ChangeAvailability":
-            request, answer = event.read(ChangeAvailabilityRequest, ChangeAvailabilityResponse)
+            request, answer = _availability(event)
             await _availability_changed(ctx, cp_id, request, answer, event.at)
+        elif action == "GetVariables":
+            _, values = event.read(v201.GetVariablesRequest, v201.GetVariablesResponse)
+            await ensure_charge_point(ctx.session, cp_id)
+            await store(ctx.session, read_rows(cp_id, values.get_variable_result, event.at))
+        elif action == "SetVariables":
+            asked, taken = event.read(v201.SetVariablesRequest, v201.SetVariablesResponse)
+            rows = set_rows(cp_id, asked.set_variable_data, taken.set_variable_result, event.at)
+            await ensure_charge_point(ctx.session, cp_id)
+            await store(ctx.session, rows)
     except ValidationError as exc:
         # Never requeue a malformed event: it would fail the same way every time.
         log.warning("command.completed %s for %s is malformed; ignored: %s", action, cp_id, exc)
+
+
+def _availability(
+    event: CommandCompleted,
+) -> tuple[ChangeAvailabilityRequest, ChangeAvailabilityResponse]:
+    """A ChangeAvailability of either version, in 1.6 terms: a 2.0.1 EVSE is what 1.6 calls a
+    connector (no EVSE: the whole station, connector 0; action_status.py stores statuses the
+    same way), its operationalStatus 1.6's type. An event that does not say its version is
+    read as the version whose model it fits."""
+    if event.ocpp_version is not OcppVersion.V201:
+        try:
+            return event.read(ChangeAvailabilityRequest, ChangeAvailabilityResponse)
+        except ValidationError:
+            if event.ocpp_version is OcppVersion.V16:
+                raise
+    request, answer = event.read(v201.ChangeAvailabilityRequest, v201.ChangeAvailabilityResponse)
+    return (
+        ChangeAvailabilityRequest(
+            connector_id=request.evse.id if request.evse is not None else 0,
+            type=AvailabilityType(request.operational_status.value),
+        ),
+        ChangeAvailabilityResponse(status=AvailabilityStatus(answer.status.value)),
+    )
 
 
 async def _configuration_read(

@@ -74,6 +74,7 @@ def connector_of(row: Row[Any]) -> Connector:
     """A connector as the REST API shows it."""
     return Connector(
         connector_id=row.connector_id,
+        evse_connector_id=row.evse_connector_id,
         status=row.status,
         error_code=row.error_code,
         info=row.info,

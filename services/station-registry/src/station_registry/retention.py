@@ -1,6 +1,6 @@
-"""Old status history and security events leave after their retention settings
-(REGISTRY_STATUS_HISTORY_RETENTION_DAYS, REGISTRY_SECURITY_EVENTS_RETENTION_DAYS), in small
-batches."""
+"""Old status history, security events and station messages leave after their retention
+settings (REGISTRY_STATUS_HISTORY_RETENTION_DAYS, REGISTRY_SECURITY_EVENTS_RETENTION_DAYS,
+REGISTRY_STATION_MESSAGES_RETENTION_DAYS), in small batches."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.runtime import ServiceRuntime
 
-from .db import security_events, status_history
+from .db import security_events, station_messages, status_history
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,12 @@ async def keep_security_events(runtime: ServiceRuntime) -> None:
     """Prune security events while their setting is on."""
     settings: Settings = runtime.settings
     await _keep(runtime, security_events, settings.security_events_retention_days)
+
+
+async def keep_station_messages(runtime: ServiceRuntime) -> None:
+    """Prune what 2.0.1 stations reported into station_messages while its setting is on."""
+    settings: Settings = runtime.settings
+    await _keep(runtime, station_messages, settings.station_messages_retention_days)
 
 
 async def _keep(runtime: ServiceRuntime, table: Table, days: float | None) -> None:

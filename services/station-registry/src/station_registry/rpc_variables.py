@@ -1,13 +1,15 @@
-"""RPC `list_variables`: an OCPP 2.0.1 station's device model (`device_model.py` writes it)."""
+"""RPCs of what an OCPP 2.0.1 station reports: `list_variables`, its device model
+(`device_model.py` writes it), and `station_messages`, its reports with no table of their own
+(`action_reports_v201.py` keeps them)."""
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, func, select
 
-from csms_shared.contracts.resources import DeviceVariable, Page
-from csms_shared.contracts.rpc import ListVariables, RegistryRpc
+from csms_shared.contracts.resources import DeviceVariable, Page, StationMessage
+from csms_shared.contracts.rpc import ListStationMessages, ListVariables, RegistryRpc
 
-from .db import variables
+from .db import station_messages, variables
 from .router import Ctx, router
 
 
@@ -63,4 +65,39 @@ async def list_variables(params: ListVariables, ctx: Ctx) -> Page[DeviceVariable
         total=int(total or 0),
         limit=params.limit,
         offset=params.offset,
+    )
+
+
+@router.rpc(RegistryRpc.station_messages, callers={"command-api"})
+async def list_station_messages(params: ListStationMessages, ctx: Ctx) -> Page[StationMessage]:
+    """A page of a station's reports, newest first by when the gateway received them (the
+    station's order: notifications of different actions travel in different bundles, so the
+    rows' ids need not follow it); of one action (`NotifyEvent`) or all."""
+    m = station_messages.c
+    where: list[ColumnElement[bool]] = [m.charge_point_id == params.id]
+    if params.action:
+        where.append(m.action == params.action)
+    total = await ctx.session.scalar(
+        select(func.count()).select_from(station_messages).where(*where)
+    )
+    rows = await ctx.session.execute(
+        select(station_messages)
+        .where(*where)
+        .order_by(m.received_at.desc(), m.id.desc())
+        .limit(params.limit)
+        .offset(params.offset)
+    )
+    items = [
+        StationMessage(
+            action=r.action,
+            received_at=r.received_at,
+            request_id=r.request_id,
+            seq_no=r.seq_no,
+            tbc=r.tbc,
+            payload=r.payload,
+        )
+        for r in rows
+    ]
+    return Page[StationMessage](
+        items=items, total=int(total or 0), limit=params.limit, offset=params.offset
     )

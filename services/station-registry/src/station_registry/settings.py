@@ -34,6 +34,10 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     # Security events (refused handshakes, what CPs report) older than this many days are
     # deleted (None: kept for ever).
     security_events_retention_days: float | None = Field(default=None, gt=0)
+    # What 2.0.1 stations report into station_messages (NotifyEvent, NotifyMonitoringReport,
+    # ...) older than this many days is deleted (None: kept for ever). Bounded by default: a
+    # station's monitors may report events every few seconds.
+    station_messages_retention_days: float | None = Field(default=30.0, gt=0)
     retention_interval: float = Field(default=3600.0, gt=0, description="seconds between prunes")
     # Secure by default: unknown ids are refused at the handshake (404) and every CP must
     # authenticate (profile 1 or above). `make up`, compose and the tests relax both for

@@ -32,6 +32,7 @@ from csms_shared.bus.topology import (
     HEADER_MESSAGE_ID,
     HEADER_RECEIVED_AT,
     TRACEPARENT,
+    action_of,
     call_routing_key,
     gateway_queue,
 )
@@ -45,6 +46,7 @@ from csms_shared.contracts.envelopes import (
 )
 from csms_shared.contracts.event_base import Event
 from csms_shared.ocpp.errors import InternalError
+from csms_shared.ocpp.version import OcppVersion
 
 from .gather import Gatherer, Waiting, settle
 
@@ -52,8 +54,8 @@ log = logging.getLogger(__name__)
 
 # Channels the CP queue bindings are spread over (by CP id).
 BIND_CHANNELS = 4
-# Routing keys of the CALLs seen so far (`v16.<Action>`), built once per action.
-_ROUTING_KEYS: dict[str, str] = {}
+# Routing keys of the CALLs seen so far (`v16.<Action>`, `v201.<Action>`), built once each.
+_ROUTING_KEYS: dict[tuple[str, OcppVersion], str] = {}
 
 # Events a gateway follows: a CP's key or profile changed, so cached handshake decisions go.
 GATEWAY_EVENTS = ("station.credentials_changed",)
@@ -63,10 +65,10 @@ GATEWAY_EVENTS = ("station.credentials_changed",)
 UNREADABLE = CallReply.refusal(InternalError("The central system's answer was unreadable"))
 
 
-def _routing_key(action: str) -> str:
-    routing_key = _ROUTING_KEYS.get(action)
+def _routing_key(action: str, version: OcppVersion) -> str:
+    routing_key = _ROUTING_KEYS.get((action, version))
     if routing_key is None:
-        routing_key = _ROUTING_KEYS.setdefault(action, call_routing_key(action))
+        routing_key = _ROUTING_KEYS.setdefault((action, version), call_routing_key(action, version))
     return routing_key
 
 
@@ -244,28 +246,36 @@ class GatewayBus:
         return body, message_properties(persistent=True, headers=headers)
 
     async def notify(
-        self, cp_id: str, message_id: str, action: str, payload: dict[str, Any], received: datetime
+        self,
+        cp_id: str,
+        message_id: str,
+        action: str,
+        payload: dict[str, Any],
+        received: datetime,
+        version: OcppVersion = OcppVersion.V16,
     ) -> None:
-        """Publish a notification; returns once the broker has confirmed it (raises Unroutable)."""
+        """Publish a notification; returns once the broker has confirmed it (raises Unroutable).
+        Gathered with the notifications of the same action and version (one routing key)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         tp = tracing.traceparent()
         self._notifications.add(
-            action,
+            _routing_key(action, version),
             Waiting(cp_id, message_id, received.isoformat(), payload, future, traceparent=tp),
         )
         await future
 
-    async def _publish_notifications(self, action: str, waiting: list[Waiting]) -> None:
+    async def _publish_notifications(self, routing_key: str, waiting: list[Waiting]) -> None:
         """One confirmed message for the notifications; settle each CP's wait."""
         body, properties = self._message(waiting)
         try:
-            await self.client.publish(CALLS.name, _routing_key(action), body, properties)
+            await self.client.publish(CALLS.name, routing_key, body, properties)
         except asyncio.CancelledError:
             for item in waiting:
                 item.future.cancel()
             raise
         except Exception as exc:
-            settle(waiting, Unroutable(action) if isinstance(exc, DeliveryError) else exc)
+            unroutable = isinstance(exc, DeliveryError)
+            settle(waiting, Unroutable(action_of(routing_key)) if unroutable else exc)
             return
         settle(waiting, [None] * len(waiting))
 
@@ -277,19 +287,21 @@ class GatewayBus:
         payload: dict[str, Any],
         received: datetime,
         timeout: float,
+        version: OcppVersion = OcppVersion.V16,
     ) -> CallReply:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError,
-        Overloaded)."""
+        Overloaded). Gathered with the calls of the same action and version (one routing key)."""
         now = asyncio.get_running_loop().time()
+        routing_key = _routing_key(action, version)
         if self._refuse_behind:
-            behind = self._requests.behind(action, now)
+            behind = self._requests.behind(routing_key, now)
             if behind >= self._refuse_behind:
                 raise Overloaded(action, behind)
         future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
         deadline = handling_deadline(timeout)
         tp = tracing.traceparent()
         self._requests.add(
-            action,
+            routing_key,
             Waiting(
                 cp_id, message_id, received.isoformat(), payload, future, timeout, deadline, tp, now
             ),
@@ -298,14 +310,15 @@ class GatewayBus:
         # that expired while queued is not sent (see Gatherer._flush).
         return await asyncio.wait_for(future, timeout)
 
-    async def _publish_requests(self, action: str, waiting: list[Waiting]) -> None:
+    async def _publish_requests(self, routing_key: str, waiting: list[Waiting]) -> None:
         """One message for the decision calls; each gets its own answer."""
+        action = action_of(routing_key)
         timeout = max(item.timeout for item in waiting)
         body, properties = self._message(waiting, min(item.deadline for item in waiting))
         results: list[CallReply] | BaseException
         try:
             reply = await self.client.request(
-                CALLS.name, _routing_key(action), body, properties, timeout, expires=False
+                CALLS.name, routing_key, body, properties, timeout, expires=False
             )
             results = read_replies(action, reply, len(waiting))
         except asyncio.CancelledError:
@@ -317,7 +330,7 @@ class GatewayBus:
         except Exception as exc:
             results = exc
         finally:
-            self._requests.done(action, waiting)
+            self._requests.done(routing_key, waiting)
         settle(waiting, results)
 
     async def reply(

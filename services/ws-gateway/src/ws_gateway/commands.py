@@ -18,10 +18,11 @@ from websockets.exceptions import ConnectionClosed
 
 from csms_shared.contracts.envelopes import BadEnvelope, CommandOutcome, CommandRequest
 from csms_shared.log_context import bound
+from csms_shared.ocpp.catalog import catalog, other_versions_action
 from csms_shared.ocpp.errors import OcppError
 from csms_shared.ocpp.framing import Call, CallError, CallResult, validate_payload
 from csms_shared.ocpp.redaction import carried_secrets, redact_echo
-from csms_shared.ocpp.v16.actions import ACTIONS
+from csms_shared.ocpp.version import OcppVersion
 from csms_shared.tracing import extract, trace_id, tracer
 
 from .boot_gate import BootGate
@@ -66,6 +67,7 @@ class Commands:
         "_queued",
         "_task",
         "_timeout",
+        "_version",
         "_ws",
         "pending",
     )
@@ -79,8 +81,10 @@ class Commands:
         cp_id: str,
         connection_id: str,
         boot: BootGate,
+        version: OcppVersion = OcppVersion.V16,
     ) -> None:
         self._ws = ws
+        self._version = version
         self._boot = boot
         self._log = message_log
         self._cp_id = cp_id
@@ -151,9 +155,21 @@ class Commands:
             return CommandOutcome(status="rejected", reason=f"malformed command: {exc}")
         action, payload = command.action, command.payload
         timeout = command.timeout or self._timeout
-        spec = ACTIONS.get(action)
-        if spec is None:
-            return CommandOutcome(status="rejected", reason=f"unknown action {action!r}")
+        version = self._version
+        if command.ocpp_version is not None and command.ocpp_version != version:
+            return CommandOutcome(
+                status="rejected",
+                reason=f"checked against OCPP {command.ocpp_version}, but the charge point is"
+                f" connected with OCPP {version}",
+            )
+        spec = catalog(version).spec(action)
+        if spec is None or action not in catalog(version).to_station:
+            other = other_versions_action(version, action)
+            return CommandOutcome(
+                status="rejected",
+                reason=f"unknown action {action!r} in OCPP {version}"
+                + (f" (it is an OCPP {other} action)" if other else ""),
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if self._boot.pending:

@@ -38,8 +38,9 @@ BUNDLED = Histogram(
 
 
 class Gatherer:
-    """CALLs of one kind waiting to leave together, one message per action, at most `most`
-    CALLs in it (1: every CALL alone, for services that do not read bundles).
+    """CALLs of one kind waiting to leave together, one message per key (the calls' routing
+    key: one action of one OCPP version), at most `most` CALLs in it (1: every CALL alone, for
+    services that do not read bundles). "Action" below means such a key.
 
     Paced (`in_flight=None`, notifications): at most one bundle of an action leaves per `wait`
     seconds. A CALL after a quiet spell (its action's last bundle left `wait` ago or longer)
@@ -73,62 +74,62 @@ class Gatherer:
         self._out: dict[str, int] = {}
         # When the first call of each bundle still awaiting its answer came in.
         self._out_since: dict[str, list[float]] = {}
-        self._last_flush: dict[str, float] = {}  # loop time of an action's last bundle (paced)
+        self._last_flush: dict[str, float] = {}  # loop time of a key's last bundle (paced)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _gate_open(self, action: str) -> bool:
-        return not self._limit or self._out.get(action, 0) < self._limit
+    def _gate_open(self, key: str) -> bool:
+        return not self._limit or self._out.get(key, 0) < self._limit
 
-    def add(self, action: str, item: Waiting) -> None:
-        """Queue a CALL for the next bundle of its action."""
-        waiting = self._waiting.get(action)
+    def add(self, key: str, item: Waiting) -> None:
+        """Queue a CALL for the next bundle of its key."""
+        waiting = self._waiting.get(key)
         if waiting is None:
-            waiting = self._waiting[action] = [item]
-            if self._most > 1 and self._gate_open(action):
+            waiting = self._waiting[key] = [item]
+            if self._most > 1 and self._gate_open(key):
                 loop = asyncio.get_running_loop()
-                due = self._last_flush.get(action, -self._wait) + self._wait
+                due = self._last_flush.get(key, -self._wait) + self._wait
                 if due > loop.time():
-                    loop.call_at(due, self._flush, action)
+                    loop.call_at(due, self._flush, key)
                 else:
-                    loop.call_soon(self._flush, action)
+                    loop.call_soon(self._flush, key)
         else:
             waiting.append(item)
         if len(waiting) >= self._most:
-            self._flush(action)
+            self._flush(key)
 
-    def behind(self, action: str, now: float) -> float:
-        """Seconds the oldest call of `action` not yet answered has waited (0: none):
-        how far behind the owner of the action is."""
-        since = self._out_since.get(action)
+    def behind(self, key: str, now: float) -> float:
+        """Seconds the oldest call of `key` not yet answered has waited (0: none):
+        how far behind the owner of the key is."""
+        since = self._out_since.get(key)
         oldest = min(since) if since else now
-        waiting = self._waiting.get(action)
+        waiting = self._waiting.get(key)
         if waiting:
             oldest = min(oldest, waiting[0].queued)
         return max(0.0, now - oldest)
 
-    def done(self, action: str, bundle: list[Waiting]) -> None:
-        """A gated bundle of `action` is through: what queued behind it may leave."""
-        self._out[action] -= 1
-        since = self._out_since.get(action)
+    def done(self, key: str, bundle: list[Waiting]) -> None:
+        """A gated bundle of `key` is through: what queued behind it may leave."""
+        self._out[key] -= 1
+        since = self._out_since.get(key)
         if bundle and since:
             with contextlib.suppress(ValueError):
                 since.remove(bundle[0].queued)
-        if action in self._waiting and self._gate_open(action):
-            self._flush(action)
+        if key in self._waiting and self._gate_open(key):
+            self._flush(key)
 
-    def _flush(self, action: str) -> None:
-        waiting = self._waiting.pop(action, None)
+    def _flush(self, key: str) -> None:
+        waiting = self._waiting.pop(key, None)
         if waiting:
             # Calls whose CP went away, or whose wait expired, while they queued.
             waiting = [item for item in waiting if not item.future.done()]
         if waiting:
             self._sizes.observe(len(waiting))
             if self._wait:
-                self._last_flush[action] = asyncio.get_running_loop().time()
+                self._last_flush[key] = asyncio.get_running_loop().time()
             if self._limit is not None:
-                self._out[action] = self._out.get(action, 0) + 1
-                self._out_since.setdefault(action, []).append(waiting[0].queued)
-            task = asyncio.create_task(self._send(action, waiting))
+                self._out[key] = self._out.get(key, 0) + 1
+                self._out_since.setdefault(key, []).append(waiting[0].queued)
+            task = asyncio.create_task(self._send(key, waiting))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

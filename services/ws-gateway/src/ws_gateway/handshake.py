@@ -7,16 +7,18 @@ import logging
 import math
 import random
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from urllib.parse import unquote
 
 from prometheus_client import Counter
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_CHARS, is_charge_point_id
+from csms_shared.ocpp.version import OcppVersion
 
 from .auth import Decision, HandshakeAuthorizer, basic_credentials
 from .limits import AddressLimiter
@@ -26,7 +28,8 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOL = "ocpp1.6"
+# The subprotocols a CP may offer, one per OCPP version the gateway speaks.
+SUBPROTOCOLS = tuple(version.subprotocol for version in OcppVersion)
 OCPP_PATH = "/ocpp/"
 HANDSHAKES = Counter(
     "csms_gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"]
@@ -125,8 +128,9 @@ class Handshakes:
         if cp_id is not None and not known:
             # Refused before the registry was asked: known if it let this id in lately, or this
             # gateway holds it now (a stranger at a connected CP's id). A CP that speaks no
-            # OCPP 1.6 or no WebSocket (400, 426) is looked up: that is a misconfigured CP an
-            # operator wants to see. Overload refusals (429, 503) ask nothing more of anyone.
+            # OCPP version of ours or no WebSocket (400, 426) is looked up: that is a
+            # misconfigured CP an operator wants to see. Overload refusals (429, 503) ask
+            # nothing more of anyone.
             known = self.authorizer.knows(cp_id) or self._holds(cp_id)
             if not known and response.status_code in (400, 426):
                 known = await self.authorizer.look_up(cp_id)
@@ -172,11 +176,12 @@ class Handshakes:
             for value in request.headers.get_all("Sec-WebSocket-Protocol")
             for p in value.split(",")
         ]
-        if SUBPROTOCOL not in offered:
+        if not any(subprotocol in offered for subprotocol in SUBPROTOCOLS):
             # What the client offered is not repeated: it is the client's text, not ours.
             return (
                 connection.respond(
-                    HTTPStatus.BAD_REQUEST, f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL}\n"
+                    HTTPStatus.BAD_REQUEST,
+                    f"Sec-WebSocket-Protocol must offer {' or '.join(SUBPROTOCOLS)}\n",
                 ),
                 False,
             )
@@ -301,3 +306,16 @@ def _client_cn(connection: ServerConnection) -> str | None:
             if name == "commonName":
                 return str(value)
     return None
+
+
+def subprotocol_chooser(
+    preferred: OcppVersion,
+) -> Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None]:
+    """websockets' `select_subprotocol`: the preferred version's subprotocol when the CP offers
+    it, else the other one it offers (the handshake checked it offers one; None refuses)."""
+    order = [preferred.subprotocol] + [s for s in SUBPROTOCOLS if s != preferred.subprotocol]
+
+    def choose(_: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        return next((Subprotocol(s) for s in order if s in offered), None)
+
+    return choose

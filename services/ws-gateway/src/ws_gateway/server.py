@@ -27,10 +27,11 @@ from csms_shared.contracts.events import (
 )
 from csms_shared.log_context import bind
 from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp.version import OcppVersion
 
 from .bus import GatewayBus
 from .commands import route_command
-from .handshake import OCPP_PATH, SUBPROTOCOL, Handshakes, cp_id_of
+from .handshake import OCPP_PATH, SUBPROTOCOLS, Handshakes, cp_id_of, subprotocol_chooser
 from .message_log import MessageLog
 from .seen import SeenTracker
 from .session import ChargePointSession
@@ -89,6 +90,7 @@ class Gateway:
             self.seen,
             registration_status=decision.registration_status if decision else "Accepted",
             message_log=self.message_log,
+            ocpp_version=OcppVersion.of_subprotocol(ws.subprotocol),
         )
         self.message_log.event(
             cp_id,
@@ -247,7 +249,8 @@ class Gateway:
             self._handler,
             self.settings.http_host,
             self.settings.port,
-            subprotocols=[Subprotocol(SUBPROTOCOL)],
+            subprotocols=[Subprotocol(s) for s in SUBPROTOCOLS],
+            select_subprotocol=subprotocol_chooser(self.settings.preferred_ocpp_version),
             process_request=self.handshakes.process_request,
             max_size=self.settings.max_frame_bytes,
             ping_interval=self.settings.ping_interval,

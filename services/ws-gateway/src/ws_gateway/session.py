@@ -16,8 +16,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from csms_shared import tracing
-from csms_shared.bus.calls import NOTIFICATIONS, notification_response
+from csms_shared.bus.calls import notification_response
 from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp.catalog import CATALOGS, Catalog, catalog, other_versions_action
 from csms_shared.ocpp.errors import (
     GenericError,
     InternalError,
@@ -34,7 +35,7 @@ from csms_shared.ocpp.framing import (
     parse_frame,
     validate_payload,
 )
-from csms_shared.ocpp.v16.actions import ACTIONS, CP_TO_CS_ACTIONS
+from csms_shared.ocpp.version import OcppVersion
 
 from .boot_gate import BootGate
 from .bus import GatewayBus, Overloaded, Unroutable
@@ -70,23 +71,25 @@ _FRAME_RESULT = FRAMES_IN.labels("result")
 _FRAME_ERROR = FRAMES_IN.labels("error")
 _FRAME_MALFORMED = FRAMES_IN.labels("malformed")
 _LATENCY = {kind: CALL_LATENCY.labels(kind) for kind in ("notification", "request")}
-_CALL_METRICS: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+_CALL_METRICS: dict[tuple[OcppVersion, str, str], tuple[Counter, Histogram]] = {}
+_KNOWN_ACTIONS = frozenset(name for found in CATALOGS.values() for name in found.actions)
 
 
-def _call_metrics(action: str, outcome: str) -> tuple[Counter, Histogram]:
+def _call_metrics(version: Catalog, action: str, outcome: str) -> tuple[Counter, Histogram]:
     """The answered-CALL counter and latency histogram children of (action, outcome).
 
-    Actions outside OCPP 1.6 count as "unknown": a CP must not be able to mint label values.
+    Actions of no OCPP version count as "unknown": a CP must not be able to mint label values.
     """
-    found = _CALL_METRICS.get((action, outcome))
+    key = (version.version, action, outcome)
+    found = _CALL_METRICS.get(key)
     if found is None:
-        known = action in ACTIONS
+        known = action in _KNOWN_ACTIONS
         found = (
             CALLS_OUT.labels(action if known else "unknown", outcome),
-            _LATENCY["notification" if action in NOTIFICATIONS else "request"],
+            _LATENCY["notification" if action in version.notifications else "request"],
         )
-        if known:  # bounded: the actions times the error codes
-            _CALL_METRICS[(action, outcome)] = found
+        if known:  # bounded: the versions times the actions times the error codes
+            _CALL_METRICS[key] = found
     return found
 
 
@@ -107,6 +110,7 @@ class ChargePointSession:
         "_bus",
         "_call_task",
         "_calls",
+        "_catalog",
         "_commands",
         "_log",
         "_seen",
@@ -115,6 +119,7 @@ class ChargePointSession:
         "connected_at",
         "connection_id",
         "cp_id",
+        "ocpp_version",
         "registration_status",
         "ws",
     )
@@ -128,9 +133,13 @@ class ChargePointSession:
         seen: SeenTracker,
         registration_status: str = "Accepted",
         message_log: MessageLog | None = None,
+        ocpp_version: OcppVersion = OcppVersion.V16,
     ) -> None:
         self.cp_id = cp_id
         self.ws = ws
+        # The version the handshake agreed on: every frame is checked against its actions.
+        self.ocpp_version = ocpp_version
+        self._catalog = catalog(ocpp_version)
         self.connection_id = uuid.uuid4().hex
         self.connected_at = utcnow()
         self._bus = bus
@@ -177,7 +186,9 @@ class ChargePointSession:
             pass
 
     async def _send_frame(self, frame: CallResult | CallError, action: str | None) -> None:
-        """Send an answer to the CP, and log it."""
+        """Send an answer to the CP (a CALLERROR's code as its version spells it), and log it."""
+        if isinstance(frame, CallError):
+            frame = frame.spelled(self.ocpp_version)
         data = frame.to_json()
         self._log.frame_out(self.cp_id, self.connection_id, frame, data, action)
         await self._send(data)
@@ -289,19 +300,24 @@ class ChargePointSession:
         finally:
             if call.action == "BootNotification":
                 self._boot.answered()
-        counter, latency = _call_metrics(call.action, outcome)
+        counter, latency = _call_metrics(self._catalog, call.action, outcome)
         counter.inc()
         latency.observe(time.monotonic() - started)
 
     def _check(self, call: Call, received: datetime) -> dict[str, Any] | None:
         """Checks in the gateway; the answer when the gateway gives it itself, else None."""
-        spec = ACTIONS.get(call.action)
+        spec = self._catalog.spec(call.action)
         if spec is None:
-            raise NotImplementedOcppError(f"Unknown action {call.action!r}")
-        if call.action not in CP_TO_CS_ACTIONS:
+            other = other_versions_action(self.ocpp_version, call.action)
+            raise NotImplementedOcppError(
+                f"Unknown action {call.action!r} in OCPP {self.ocpp_version}"
+                + (f" (it is an OCPP {other} action)" if other else "")
+            )
+        if call.action not in self._catalog.from_station:
             raise NotSupportedError(f"{call.action} is sent by the central system, not to it")
         if self.registration_status != "Accepted" and call.action != "BootNotification":
-            # OCPP 1.6 section 4.2: until Accepted, a CP sends nothing but BootNotification.
+            # OCPP 1.6 section 4.2, 2.0.1 B02/B03: until Accepted, a CP sends nothing but
+            # BootNotification.
             raise SecurityError(
                 f"The charge point is {self.registration_status}: only BootNotification is"
                 " accepted until the central system accepts it"
@@ -327,9 +343,14 @@ class ChargePointSession:
 
     async def _forward_call(self, call: Call, received: datetime) -> dict[str, Any]:
         try:
-            if call.action in NOTIFICATIONS:
+            if call.action in self._catalog.notifications:
                 await self._bus.notify(
-                    self.cp_id, call.message_id, call.action, call.payload, received
+                    self.cp_id,
+                    call.message_id,
+                    call.action,
+                    call.payload,
+                    received,
+                    self.ocpp_version,
                 )
                 return notification_response(call.action)
             reply = await self._bus.request(
@@ -339,6 +360,7 @@ class ChargePointSession:
                 call.payload,
                 received,
                 self._settings.call_timeout,
+                self.ocpp_version,
             )
         except Unroutable:
             raise NotImplementedOcppError(f"No service handles {call.action}") from None
@@ -366,6 +388,7 @@ class ChargePointSession:
                 self.cp_id,
                 self.connection_id,
                 self._boot,
+                self.ocpp_version,
             )
         elif len(self._commands) >= self._settings.max_queued_commands:
             return False

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
 from csms_shared.bus.message_log import MessageLogLevel
+from csms_shared.ocpp.version import OcppVersion
 from csms_shared.settings import BrokerSettings, CommonSettings, settings_config
 
 
@@ -32,6 +33,8 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     model_config = settings_config("GATEWAY_")
 
     port: int = 9000
+    # A CP that offers both `ocpp2.0.1` and `ocpp1.6` is spoken to in this version.
+    preferred_ocpp_version: OcppVersion = OcppVersion.V201
     # /healthz, /readyz and /metrics: on their own port; the CP port serves only /ocpp/{id}.
     internal_port: int = 8084
     # Accept queue of the listening socket (asyncio's default is 100: a connect storm overflows

@@ -20,7 +20,7 @@ from .topology import (
     EVENTS,
     EXCHANGES,
     MESSAGE_LOG,
-    OCPP_VERSION_PREFIX,
+    OCPP_VERSION_PREFIXES,
 )
 
 GATEWAY = "gateway"
@@ -50,7 +50,7 @@ def _name(name: str) -> str:
 
 
 _DECLARED = [_name(ex.name) for ex in EXCHANGES]  # every process declares the topology
-_CALL_KEYS = _one_of(_name(OCPP_VERSION_PREFIX) + r"\..+")
+_CALL_KEYS = _one_of(*(_name(prefix) + r"\..+" for prefix in OCPP_VERSION_PREFIXES.values()))
 # The dead-letter queues of the DB-backed services' durable queues (topology.quorum_arguments).
 _DEAD_LETTERS = [_name(s) + r"\.(calls|events)\.dead" for s in (REGISTRY, SESSIONS)]
 

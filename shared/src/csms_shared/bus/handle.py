@@ -92,7 +92,7 @@ async def handle_group(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> 
     async def together(txn: Transaction) -> list[OcppModel]:
         if route.batch is not None:
             responses = await route.batch(
-                [(call.request, txn.call_context(call.headers)) for call in ordered],
+                [(call.request, txn.call_context(call.headers, route.version)) for call in ordered],
                 txn.context(),
             )
             if responses is None:  # notifications: each answer is the empty response
@@ -101,7 +101,8 @@ async def handle_group(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> 
                 raise RuntimeError(f"{route.action} answered {len(responses)} calls")
             return responses
         return [
-            await route.handler(call.request, txn.call_context(call.headers)) for call in ordered
+            await route.handler(call.request, txn.call_context(call.headers, route.version))
+            for call in ordered
         ]
 
     try:
@@ -125,7 +126,8 @@ async def handle_alone(uow: UnitOfWork, route: CallRoute, call: Call) -> Outcome
     """One call in a transaction of its own, by its one-call handler."""
     try:
         response = await uow.run(
-            route.action, lambda txn: route.handler(call.request, txn.call_context(call.headers))
+            route.action,
+            lambda txn: route.handler(call.request, txn.call_context(call.headers, route.version)),
         )
     except Exception as exc:
         return error_outcome(route.action, call.headers, exc)

@@ -13,10 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..contracts.events import Event
 from ..contracts.rpc import RpcMethod
 from ..contracts.rpc_base import P, R
+from ..ocpp import v16, v201
 from ..ocpp._base import OcppModel
-from ..ocpp.v16.actions import ACTIONS, Action
+from ..ocpp.catalog import catalog
+from ..ocpp.version import OcppVersion
 from .access import ROLES, check_roles
 from .outbox import emit, emit_many
+from .topology import call_routing_key
 
 SettingsT = TypeVar("SettingsT")
 
@@ -55,12 +58,14 @@ class Context(Generic[SettingsT]):
 
 @dataclass(slots=True)
 class CallContext(Context[SettingsT]):
-    """Context of a CP's CALL: who sent it, which message, when the gateway received it."""
+    """Context of a CP's CALL: who sent it, which message, when the gateway received it, and
+    the OCPP version its connection speaks (the version of the action's route)."""
 
     charge_point_id: str = ""
     message_id: str = ""
     gateway_id: str = ""
     received_at: datetime | None = None
+    ocpp_version: OcppVersion = OcppVersion.V16
 
 
 CallHandler = Callable[[Any, "CallContext[Any]"], Awaitable[OcppModel]]
@@ -81,12 +86,14 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 @dataclass(frozen=True, slots=True)
 class CallRoute:
-    """An action this service owns, with the models the runtime validates against."""
+    """An action of one OCPP version this service owns, with the models the runtime validates
+    against."""
 
     action: str
     request: type[OcppModel]
     response: type[OcppModel]
     handler: CallHandler
+    version: OcppVersion = OcppVersion.V16
     # Set by Router.on_batch: a group of this action's calls (group commit) is handed to one
     # set-based handler instead of `handler` one call after the other; `handler` answers a
     # call alone, and every call of a group that failed.
@@ -98,6 +105,7 @@ class Router:
     """The entrypoints of a service; its queues and bindings are derived from them."""
 
     service: str
+    # By the call's routing key (`v16.BootNotification`, `v201.BootNotification`).
     calls: dict[str, CallRoute] = field(default_factory=dict)
     rpcs: dict[str, RpcHandler] = field(default_factory=dict)
     # RPC method name -> the method: its params' model (validated before the handler runs)
@@ -108,29 +116,34 @@ class Router:
     events: dict[str, EventHandler] = field(default_factory=dict)
     event_groups: dict[str, EventGroupHandler] = field(default_factory=dict)
 
-    def on(self, action: Action) -> Callable[[F], F]:
-        """Own the CP's CALLs of `action`."""
-        spec = ACTIONS[action.value]
+    def on(self, action: v16.Action | v201.Action) -> Callable[[F], F]:
+        """Own the CP's CALLs of `action`, of the version whose `Action` it is (a 1.6 and a
+        2.0.1 action of the same name are two routes)."""
+        version = _version(action)
+        spec = catalog(version).actions[action.value]
+        key = call_routing_key(action.value, version)
 
         def register(handler: F) -> F:
-            if action.value in self.calls:
-                raise ValueError(f"{action.value} already has a handler")
-            self.calls[action.value] = CallRoute(action.value, spec.request, spec.response, handler)
+            if key in self.calls:
+                raise ValueError(f"{key} already has a handler")
+            self.calls[key] = CallRoute(action.value, spec.request, spec.response, handler, version)
             return handler
 
         return register
 
-    def on_batch(self, action: Action) -> Callable[[F], F]:
+    def on_batch(self, action: v16.Action | v201.Action) -> Callable[[F], F]:
         """Hand a group of `action`'s calls to one set-based handler (after `on(action)`
         registered the handler of one call, which answers a call alone and every call of a
         group that failed). Only where the benchmark shows it pays; a test proves it leaves
         the same rows and answers as the one-call handler run call after call."""
 
+        key = call_routing_key(action.value, _version(action))
+
         def register(handler: F) -> F:
-            route = self.calls.get(action.value)
+            route = self.calls.get(key)
             if route is None:
-                raise ValueError(f"{action.value} needs a one-call handler before a batch one")
-            self.calls[action.value] = replace(route, batch=handler)
+                raise ValueError(f"{key} needs a one-call handler before a batch one")
+            self.calls[key] = replace(route, batch=handler)
             return handler
 
         return register
@@ -180,3 +193,7 @@ class Router:
             return handler
 
         return register
+
+
+def _version(action: v16.Action | v201.Action) -> OcppVersion:
+    return OcppVersion.V201 if isinstance(action, v201.Action) else OcppVersion.V16

@@ -48,7 +48,6 @@ from .topology import (
     EVENTS,
     HEADER_GATEWAY,
     action_of,
-    call_routing_key,
     declare_exchanges,
     declare_rpc_queue,
     declare_service_queue,
@@ -143,8 +142,8 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.router.calls:
             queue = await declare_service_queue(self.channel, service_queue(self._service, "calls"))
-            for action in self.router.calls:
-                await queue.bind(self.exchanges[CALLS.name], call_routing_key(action))
+            for routing_key in self.router.calls:  # `v16.<Action>`, `v201.<Action>`
+                await queue.bind(self.exchanges[CALLS.name], routing_key)
             await queue.consume(self.on_call)
         if self.router.events:
             queue = await declare_service_queue(
@@ -204,18 +203,19 @@ class ServiceRuntime:
             await message.ack()  # dropped: requeued it would come back forever
             return
         started = time.perf_counter()
-        action = action_of(message.routing_key or "")
+        routing_key = message.routing_key or ""
+        action = action_of(routing_key)
         try:
             items = decode_calls(message)
         except Unreadable as exc:
             await self._dead_letter(message, action, exc)
             return
-        route = self.router.calls.get(action)
+        route = self.router.calls.get(routing_key)
         checked = [validate_call(route, self._service, item) for item in items]
         valid = [call for call in checked if isinstance(call, Call)]
         handled = iter(
             await self.coalescer.submit(
-                "call " + action,
+                "call " + routing_key,
                 valid,
                 partial(handle_calls, self.uow, route),
                 linger=0.0 if message.reply_to else self.group_linger,

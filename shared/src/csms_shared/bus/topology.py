@@ -9,6 +9,8 @@ from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, FieldValue
 from aiormq.exceptions import ChannelPreconditionFailed
 
+from ..ocpp.version import OcppVersion
+
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
@@ -18,7 +20,9 @@ class Exchange:
     type: ExchangeType
 
 
-CALLS = Exchange("ocpp.calls", ExchangeType.TOPIC)  # gateway -> services, "v16.<Action>"
+CALLS = Exchange(
+    "ocpp.calls", ExchangeType.TOPIC
+)  # gateway -> services, "v16.<Action>", "v201.<Action>"
 COMMANDS = Exchange("ocpp.commands", ExchangeType.DIRECT)  # -> gateway holding the CP, key = CP id
 EVENTS = Exchange("ocpp.events", ExchangeType.TOPIC)  # facts, "<entity>.<event>"
 CONTROL = Exchange("ocpp.control", ExchangeType.FANOUT)  # every gateway: connection takeover
@@ -28,7 +32,9 @@ COMMAND_REQUESTS = Exchange("ocpp.command-requests", ExchangeType.FANOUT)
 MESSAGE_LOG = Exchange("ocpp.log", ExchangeType.FANOUT)
 EXCHANGES = (CALLS, COMMANDS, EVENTS, CONTROL, COMMAND_REQUESTS, MESSAGE_LOG)
 
-OCPP_VERSION_PREFIX = "v16"
+# The routing key of a CP's CALL starts with its connection's version: `v16.`, `v201.`.
+OCPP_VERSION_PREFIXES: dict[OcppVersion, str] = {OcppVersion.V16: "v16", OcppVersion.V201: "v201"}
+_VERSION_OF_PREFIX = {prefix: version for version, prefix in OCPP_VERSION_PREFIXES.items()}
 
 # Message headers; the correlation id travels in the AMQP property of that name.
 HEADER_CHARGE_POINT = "x-charge-point-id"
@@ -56,14 +62,20 @@ DELIVERY_LIMIT = 20
 RPC_QUEUE_ARGUMENTS: dict[str, FieldValue] = {"x-queue-type": "classic"}
 
 
-def call_routing_key(action: str) -> str:
-    """`v16.BootNotification`: the routing key of a CP's CALL on `ocpp.calls`."""
-    return f"{OCPP_VERSION_PREFIX}.{action}"
+def call_routing_key(action: str, version: OcppVersion = OcppVersion.V16) -> str:
+    """`v16.BootNotification`, `v201.TransactionEvent`: the routing key of a CP's CALL on
+    `ocpp.calls`, by the version its connection speaks."""
+    return f"{OCPP_VERSION_PREFIXES[version]}.{action}"
 
 
 def action_of(routing_key: str) -> str:
-    """The action spelled in a `v16.<Action>` routing key."""
+    """The action spelled in a `v16.<Action>` or `v201.<Action>` routing key."""
     return routing_key.partition(".")[2]
+
+
+def version_of(routing_key: str) -> OcppVersion | None:
+    """The OCPP version a call's routing key names; None for a key of no known version."""
+    return _VERSION_OF_PREFIX.get(routing_key.partition(".")[0])
 
 
 def service_queue(service: str, purpose: str) -> str:

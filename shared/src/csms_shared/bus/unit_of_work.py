@@ -21,6 +21,7 @@ from tenacity import (
 
 from ..db import pool_size_of
 from ..ocpp._base import utcnow
+from ..ocpp.version import OcppVersion
 from .metrics import HANDLED
 from .router import CallContext, Context
 from .topology import HEADER_CHARGE_POINT, HEADER_GATEWAY, HEADER_MESSAGE_ID, HEADER_RECEIVED_AT
@@ -121,8 +122,11 @@ class Transaction:
         self.contexts.append(ctx)
         return ctx
 
-    def call_context(self, headers: Mapping[str, Any]) -> CallContext[Any]:
-        """The context of one CP's CALL, from the headers it came with."""
+    def call_context(
+        self, headers: Mapping[str, Any], version: OcppVersion = OcppVersion.V16
+    ) -> CallContext[Any]:
+        """The context of one CP's CALL, from the headers it came with and the version of the
+        route it came by."""
         ctx: CallContext[Any] = CallContext(
             session=self.session,
             settings=self.settings,
@@ -131,6 +135,7 @@ class Transaction:
             message_id=str(headers.get(HEADER_MESSAGE_ID, "")),
             gateway_id=str(headers.get(HEADER_GATEWAY, "")),
             received_at=received_at(headers),
+            ocpp_version=version,
         )
         self.contexts.append(ctx)
         return ctx

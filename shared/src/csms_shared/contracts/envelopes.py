@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 
 from ..ocpp._base import DateTime, JsonObject
 from ..ocpp.errors import OcppError, error_for
+from ..ocpp.version import OcppVersion
 from . import problems
 
 
@@ -111,11 +112,16 @@ BUNDLED_CALLS: TypeAdapter[list[BundledCall]] = TypeAdapter(list[BundledCall])
 
 
 class CommandRequest(Envelope):
-    """A CS->CP command: the action, its request payload, how long to wait for the CP."""
+    """A CS->CP command: the action, its request payload, how long to wait for the CP, and the
+    OCPP version the asker checked it against: a gateway whose connection of the CP speaks
+    another one (the CP reconnected with another version meanwhile) rejects it unsent."""
 
     action: str
     payload: JsonObject
     timeout: float | None = Field(default=None, description="Seconds; the gateway's default")
+    ocpp_version: OcppVersion | None = Field(
+        default=None, description="The version the payload was checked against; any if absent"
+    )
 
 
 # What a gateway answers, then what command-api records when no gateway could: the CP was not

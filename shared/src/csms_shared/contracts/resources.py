@@ -36,9 +36,13 @@ from .resources_reports import Tariff as Tariff
 
 
 class Connector(Resource):
-    """A connector: its last StatusNotification and the availability last confirmed."""
+    """A connector: its last StatusNotification and the availability last confirmed. For a
+    2.0.1 station `connectorId` is the EVSE (what 1.6 calls a connector; 0: the station)."""
 
     connector_id: int
+    evse_connector_id: Omit[int] = Field(
+        default=None, description="2.0.1: the connector within the EVSE that last reported"
+    )
     status: Omit[str] = None
     error_code: Omit[str] = None
     info: Omit[str] = None
@@ -233,6 +237,18 @@ class Operation(Resource):
     detail: Omit[str] = Field(default=None, description="File name or firmware location")
 
 
+class StationMessage(Resource):
+    """A report a 2.0.1 station sent that has no table of its own (NotifyEvent,
+    NotifyMonitoringReport, NotifyChargingLimit, NotifyCustomerInformation, ...), as sent."""
+
+    action: str
+    received_at: DateTime
+    request_id: Omit[int] = Field(default=None, description="The request it answers, if any")
+    seq_no: Omit[int] = Field(default=None, description="Its part of a multi-part report")
+    tbc: bool = Field(default=False, description="More parts follow")
+    payload: JsonObject
+
+
 class DataTransferRecord(Resource):
     """A DataTransfer the CP sent, with the status it was answered."""
 
@@ -289,13 +305,25 @@ class AuditEntry(Resource):
 
 
 class Transaction(Resource):
-    """A charging session."""
+    """A charging session, of either OCPP version (the same document for both)."""
 
-    transaction_id: int
+    transaction_id: int = Field(description="Ours: the id the API and 1.6 CPs use")
     charge_point_id: str
-    connector_id: int
-    id_tag: str
-    id_tag_status: str
+    ocpp_version: str = Field(default="1.6", description="1.6 or 2.0.1")
+    station_transaction_id: str = Field(
+        description="The id the station knows it by: 2.0.1's CP-chosen transactionId, for 1.6"
+        " our transactionId as text"
+    )
+    connector_id: int = Field(description="The connector; for 2.0.1 the EVSE id")
+    evse_connector_id: Omit[int] = Field(
+        default=None, description="2.0.1: the connector of the EVSE, when the station said"
+    )
+    id_tag: Omit[str] = Field(
+        default=None, description="Absent while a 2.0.1 transaction has no idToken (yet)"
+    )
+    id_token_type: Omit[str] = Field(default=None, description="2.0.1: ISO14443, eMAID, ...")
+    id_tag_status: Omit[str] = None
+    remote_start_id: Omit[int] = None
     meter_start: int
     meter_stop: Omit[int] = None
     start_time: DateTime
@@ -351,6 +379,7 @@ class IdTag(Resource):
 
     id_tag: str
     status: str
+    type: str = Field(default="ISO14443", description="The 2.0.1 idToken type it is presented as")
     expiry_date: Omit[DateTime] = None
     parent_id_tag: Omit[str] = None
     max_concurrent_tx: Omit[int] = None

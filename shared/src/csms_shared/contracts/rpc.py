@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import Field
+
 from ..bus.message_log import MessageLogLevel
 from ..ocpp.v16.datatypes import AuthorizationData
 from . import resources as r
@@ -47,6 +49,7 @@ from .rpc_registry import (
     ListChargePoints,
     ListConnectors,
     ListOperations,
+    ListStationMessages,
     ListVariables,
     MetadataPatch,
     OfChargePoint,
@@ -124,6 +127,7 @@ __all__ = [
     "ListMeterValues",
     "ListOperations",
     "ListReservations",
+    "ListStationMessages",
     "ListTariffs",
     "ListTransactions",
     "ListUnmatchedStops",
@@ -246,6 +250,8 @@ class LocalListPlan(r.Resource):
     update_type: Literal["Full", "Differential"]
     local_authorization_list: list[AuthorizationData]
     size: int
+    # The idToken type of each listed id tag that is no ISO14443 card, for 2.0.1 stations.
+    id_token_types: dict[str, str] = Field(default_factory=dict)
 
 
 class MessageLogLevels(r.Resource):
@@ -334,6 +340,9 @@ class RegistryRpc:
         "decommission_charge_point", REGISTRY, DecommissionChargePoint, r.ChargePoint
     )
     list_variables = RpcMethod("list_variables", REGISTRY, ListVariables, r.Page[r.DeviceVariable])
+    station_messages = RpcMethod(
+        "station_messages", REGISTRY, ListStationMessages, r.Page[r.StationMessage]
+    )
 
 
 class SessionsRpc:

@@ -58,6 +58,14 @@ class ListVariables(PageOfChargePoint):
     variable: Annotated[Filter, StringConstraints(max_length=50)] | None = None
 
 
+class ListStationMessages(PageOfChargePoint):
+    """A 2.0.1 station's reports, newest first; of one action or all."""
+
+    action: (
+        Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9]{1,40}$")] | None
+    ) = None
+
+
 class ListConnectors(Paged):
     """Connectors, of every CP or of one."""
 

@@ -122,21 +122,28 @@ class _IdTagFields(OfIdTag):
         return self
 
 
+# The 2.0.1 idToken types a list entry may be presented as (NoAuthorization needs no entry).
+IdTokenType = Literal["Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress"]
+
+
 class CreateIdTag(_IdTagFields):
-    """A new entry: Accepted unless told otherwise."""
+    """A new entry: Accepted and an ISO14443 UID (as 1.6 idTags are) unless told otherwise."""
 
     status: StoredStatus = "Accepted"
+    type: IdTokenType = "ISO14443"
 
 
 class UpdateIdTag(_IdTagFields):
     """Changed fields of an entry; a field sent as null is cleared (but status)."""
 
     status: StoredStatus | None = None
+    type: IdTokenType | None = None
 
     @model_validator(mode="after")
     def _status_kept(self) -> UpdateIdTag:
-        if "status" in self.model_fields_set and self.status is None:
-            raise ValueError("status: cannot be cleared")
+        for name in ("status", "type"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name}: cannot be cleared")
         return self
 
 

@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from ..ocpp.v16.datatypes import MeterValue
+from ..ocpp.version import OcppVersion
 from .event_base import Event
 from .resources import JsonObject, Transaction
 
@@ -46,6 +47,11 @@ class MeterValues(Event):
     connector_id: int
     transaction_id: int | None = Field(default=None, description="As the CP sent it")
     meter_value: list[MeterValue]
+    ocpp_version: OcppVersion = Field(
+        default=OcppVersion.V16,
+        description="2.0.1: the readings of a MeterValues or TransactionEvent in 1.6's terms"
+        " (its EVSE as connectorId, our transactionId); values 1.6 cannot name are left out",
+    )
 
     def body(self) -> JsonObject:
         """The body, `meterValue` as the request's payload has it: absent values left out,
@@ -86,6 +92,9 @@ class CommandCompleted(Event):
         default=None, description="The back office's id, for commands from ocpp.command-requests"
     )
     batch_id: str | None = None
+    ocpp_version: OcppVersion | None = Field(
+        default=None, description="The version the command was sent in (absent: not sent)"
+    )
 
     def read(self, request: type[Q], response: type[R]) -> tuple[Q, R]:
         """The command's request and the CP's answer through their models (pydantic's

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, RegistrationStatus
+from ..ocpp.version import OcppVersion
 from .event_base import (
     At,
     Event,
@@ -74,7 +75,10 @@ class GatewayStopped(Event):
 
 
 class StationBooted(Event):
-    """A CP sent BootNotification: its fields, and the registration status it was answered."""
+    """A CP sent BootNotification: its fields, and the registration status it was answered.
+
+    The same document whatever the version: 1.6's field names are the neutral ones (a 2.0.1
+    station's chargingStation.vendorName is `chargePointVendor`, and so on)."""
 
     emitter = "station-registry"
 
@@ -90,6 +94,12 @@ class StationBooted(Event):
     imsi: str | None = None
     meter_type: str | None = None
     meter_serial_number: str | None = None
+    ocpp_version: OcppVersion = Field(
+        default=OcppVersion.V16, description="The version the station booted with"
+    )
+    reason: str | None = Field(
+        default=None, description="Why it booted (2.0.1's BootReason: PowerUp, Watchdog, ...)"
+    )
 
 
 class CredentialsChanged(Event):
@@ -118,7 +128,11 @@ class ChargePointUpdated(Event):
 
 
 class ConnectorStatus(Event):
-    """A StatusNotification: the connector's (or, for connector 0, the CP's) new status."""
+    """A StatusNotification: the connector's (or, for connector 0, the CP's) new status.
+
+    The same document whatever the version: for a 2.0.1 station `connectorId` is the EVSE (what
+    1.6 calls a connector), `evseConnectorId` the connector within it, and its connectorStatus
+    is mapped onto 1.6's statuses (Occupied reads Preparing)."""
 
     emitter = "station-registry"
 
@@ -131,6 +145,10 @@ class ConnectorStatus(Event):
     timestamp: At | None = None
     vendor_id: str | None = None
     vendor_error_code: str | None = None
+    ocpp_version: OcppVersion = OcppVersion.V16
+    evse_connector_id: int | None = Field(
+        default=None, description="2.0.1: the connector within the EVSE `connectorId` names"
+    )
 
 
 class SecurityEvent(Event):

@@ -13,9 +13,10 @@ from ._base import JsonObject
 from .errors import (
     ErrorCode,
     FormationViolation,
+    MessageTypeNotSupported,
     OcppError,
     PropertyConstraintViolation,
-    ProtocolError,
+    RpcFrameworkError,
     error_for,
     parse_error_code,
     wire_code,
@@ -87,6 +88,15 @@ class CallError:
             ]
         )
 
+    def spelled(self, version: OcppVersion) -> CallError:
+        """This CALLERROR with its code as `version` spells it on the wire (and in the log)."""
+        return CallError(
+            self.message_id,
+            wire_code(self.error_code, version),
+            self.error_description,
+            self.error_details,
+        )
+
     @classmethod
     def from_exception(cls, message_id: str, exc: OcppError) -> CallError:
         """The CALLERROR answering a message that raised `exc`."""
@@ -106,23 +116,29 @@ class FrameError(OcppError):
 
 
 def parse_frame(data: str | bytes) -> Frame:
-    """Read one OCPP-J frame; raise FrameError naming what is wrong with it."""
+    """Read one OCPP-J frame; raise FrameError naming what is wrong with it.
+
+    A frame that is no RPC message at all is an RpcFrameworkError, an unknown message type
+    MessageTypeNotSupported (OCPP-J 2.0.1 section 4.3; 1.6 spells them FormationViolation and
+    ProtocolError, see `wire_code`); a broken CALL, CALLRESULT or CALLERROR a FormationViolation."""
     try:
         message = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise FrameError(FormationViolation(f"Frame is not valid JSON: {exc}")) from None
+        raise FrameError(RpcFrameworkError(f"Frame is not valid JSON: {exc}")) from None
     if not isinstance(message, list) or len(message) < 3:
-        raise FrameError(FormationViolation("Frame must be a JSON array of 3 to 5 elements"))
+        raise FrameError(RpcFrameworkError("Frame must be a JSON array of 3 to 5 elements"))
     message_type, message_id = message[0], message[1]
     if not isinstance(message_id, str) or not message_id:
-        raise FrameError(FormationViolation("Message id must be a non-empty string"))
+        raise FrameError(RpcFrameworkError("Message id must be a non-empty string"))
     if len(message_id) > MAX_MESSAGE_ID_LENGTH:
         raise FrameError(
-            FormationViolation(f"Message id longer than {MAX_MESSAGE_ID_LENGTH} characters"),
+            RpcFrameworkError(f"Message id longer than {MAX_MESSAGE_ID_LENGTH} characters"),
             message_id[:MAX_MESSAGE_ID_LENGTH],
         )
     if type(message_type) is not int or message_type not in (2, 3, 4):
-        raise FrameError(ProtocolError(f"Unknown message type {message_type!r}"), message_id)
+        raise FrameError(
+            MessageTypeNotSupported(f"Unknown message type {message_type!r}"), message_id
+        )
     _reject_deep(data, message, message_id)
     if message_type == MessageType.CALL:
         call = _parse_call(message, message_id)

@@ -57,6 +57,10 @@ ADMIN_ACTIONS = frozenset(
         "SignedUpdateFirmware",
         "UpdateFirmware",
         "SendLocalList",
+        # 2.0.1: where the station connects, and the firmware a local controller hands out.
+        "SetNetworkProfile",
+        "PublishFirmware",
+        "UnpublishFirmware",
     }
 )
 # Examples of vendors' keys that say where a CP connects or uploads; a deployment lists its own
@@ -90,8 +94,11 @@ def key_problem(key: str) -> str | None:
 
 
 def configuration_key_problem(action: str, payload: Mapping[str, object]) -> str | None:
-    """The first key name of a ChangeConfiguration or GetConfiguration that may not be sent,
-    with why (`key: has leading or trailing whitespace`); None when all may."""
+    """The first key name of a ChangeConfiguration or GetConfiguration (component or variable
+    name of a 2.0.1 SetVariables or GetVariables) that may not be sent, with why (`key: has
+    leading or trailing whitespace`); None when all may."""
+    if action in _VARIABLE_LISTS:
+        return _variable_name_problem(action, payload)
     if action == "ChangeConfiguration":
         keys = [payload.get("key")]
     elif action == "GetConfiguration":
@@ -204,6 +211,8 @@ def carried_secrets(action: str, payload: Any, secrets: frozenset[str]) -> list[
         value = payload.get("value")
         if isinstance(value, str) and value:
             found.append(value)
+    if isinstance(payload, dict):
+        found += [v for v in _v201_secret_values(action, payload, secrets) if v]
     # Longest first: a secret that holds another is replaced whole.
     return sorted(set(found), key=len, reverse=True)
 
@@ -211,10 +220,12 @@ def carried_secrets(action: str, payload: Any, secrets: frozenset[str]) -> list[
 def redact_request(
     action: str, payload: JsonObject, secrets: frozenset[str], *, urls: bool = True
 ) -> JsonObject:
-    """`payload` as it may be stored or shown: a secret key's new value and URL passwords
-    replaced (`urls=False`: the caller knows the frame holds no URL)."""
+    """`payload` as it may be stored or shown: a secret key's (2.0.1: variable's) new or
+    reported value, a network profile's passwords and URL passwords replaced (`urls=False`:
+    the caller knows the frame holds no URL)."""
     if action == "ChangeConfiguration" and _is_key(payload.get("key"), secrets):
         payload = {**payload, "value": REDACTED}
+    payload = _redact_v201_request(action, payload, secrets)
     if not urls:
         return payload
     redacted: JsonObject = redact_urls(payload)
@@ -223,11 +234,19 @@ def redact_request(
 
 def redact_response(payload: Any, secrets: frozenset[str], *, urls: bool = True) -> Any:
     """A CP's answer as it may be stored or shown: secret values of a configuration listing
-    (GetConfiguration) and URL passwords replaced."""
+    (GetConfiguration; 2.0.1 GetVariables) and URL passwords replaced."""
     if urls:
         payload = redact_urls(payload)
     if not isinstance(payload, dict):
         return payload
+    if isinstance(payload.get("getVariableResult"), list):
+        # 2.0.1 GetVariables: the attribute values of secret variables.
+        return {
+            **payload,
+            "getVariableResult": _redacted_items(
+                payload["getVariableResult"], "attributeValue", secrets
+            ),
+        }
     listing = payload.get("configurationKey")
     if not isinstance(listing, list):
         return payload
@@ -262,10 +281,149 @@ def needs_admin(
     admin_keys: frozenset[str] = frozenset(),
 ) -> bool:
     """True for commands that change how a CP authenticates, what it trusts, whom it lets
-    charge or where it connects: security actions, a hand-made local list, and
-    ChangeConfiguration of a security, authorization, secret or `admin_keys` key."""
+    charge or where it connects: security actions, a hand-made local list, a 2.0.1 network
+    profile, ChangeConfiguration of a security, authorization, secret or `admin_keys` key,
+    and 2.0.1 SetVariables of such a variable."""
     if action in ADMIN_ACTIONS:
         return True
+    if action == "SetVariables":
+        return any(
+            _admin_variable(component, variable, secrets | admin_keys)
+            for component, variable in _variables(payload.get("setVariableData"))
+        )
     return action == "ChangeConfiguration" and _is_key(
         payload.get("key"), SECURITY_KEYS | AUTHORIZATION_KEYS | secrets | admin_keys
     )
+
+
+# --- OCPP 2.0.1: variables of the device model (part 2, appendix 3) and network profiles --
+
+# A variable is named by its component and its own name; these pairs are secret whatever the
+# deployment configures (the HTTP Basic password, A00.FR.20x).
+SECRET_VARIABLES = frozenset({("securityctrlr", "basicauthpassword")})
+# Components whose every variable decides how the station proves who it is or whom it trusts.
+SECURITY_COMPONENTS = frozenset({"securityctrlr"})
+# 2.0.1's spelling of the 1.6 AUTHORIZATION_KEYS, and the switches 2.0.1 adds beside them.
+AUTHORIZATION_VARIABLES = frozenset(
+    {
+        ("authctrlr", "enabled"),
+        ("authctrlr", "localauthorizeoffline"),
+        ("authctrlr", "localpreauthorize"),
+        ("authctrlr", "offlinetxforunknownidenabled"),
+        ("authctrlr", "disableremoteauthorization"),
+        ("authcachectrlr", "enabled"),
+        # Where the station connects: the order of its network profiles.
+        ("ocppcommctrlr", "networkconfigurationpriority"),
+    }
+)
+# The secrets of a NetworkConnectionProfile (SetNetworkProfile's connectionData), by part.
+NETWORK_SECRETS = {"vpn": ("password", "key"), "apn": ("apnPassword", "simPin")}
+# Requests whose entries name a component and a variable: the key of the list.
+_VARIABLE_LISTS = {"SetVariables": "setVariableData", "GetVariables": "getVariableData"}
+
+
+def _name(value: Any) -> str | None:
+    name = value.get("name") if isinstance(value, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _variables(entries: Any) -> Iterator[tuple[str, str]]:
+    """(component, variable) of every entry of a SetVariables, GetVariables or GetVariables
+    answer list that names both."""
+    for entry in entries if isinstance(entries, list) else []:
+        component = _name(entry.get("component")) if isinstance(entry, dict) else None
+        variable = _name(entry.get("variable")) if isinstance(entry, dict) else None
+        if component is not None and variable is not None:
+            yield component, variable
+
+
+def secret_variable(component: str, variable: str, secrets: frozenset[str]) -> bool:
+    """Whether a 2.0.1 variable's value is secret: `SecurityCtrlr.BasicAuthPassword`, or one
+    the deployment's secret keys name, as `Component.Variable` or by the variable's name."""
+    pair = (key_name(component), key_name(variable))
+    return pair in SECRET_VARIABLES or bool({pair[1], f"{pair[0]}.{pair[1]}"} & secrets)
+
+
+def _admin_variable(component: str, variable: str, keys: frozenset[str]) -> bool:
+    pair = (key_name(component), key_name(variable))
+    return (
+        pair[0] in SECURITY_COMPONENTS
+        or pair in AUTHORIZATION_VARIABLES
+        or secret_variable(component, variable, keys)
+    )
+
+
+def _secret_entry(entry: Any, secrets: frozenset[str]) -> bool:
+    return any(secret_variable(c, v, secrets) for c, v in _variables([entry]))
+
+
+def _redacted_items(
+    entries: list[Any], field: str, secrets: frozenset[str], named_by: Any = None
+) -> list[Any]:
+    """`entries` with `field` redacted in those naming a secret variable (or all of them, when
+    `named_by`, the entry they belong to, names one)."""
+    return [
+        {**entry, field: REDACTED}
+        if isinstance(entry, dict)
+        and field in entry
+        and (named_by is not None or _secret_entry(entry, secrets))
+        else entry
+        for entry in entries
+    ]
+
+
+def _network_secrets(profile: Any) -> Iterator[tuple[str, str, Any]]:
+    """(part, field, value) of each secret a NetworkConnectionProfile holds."""
+    for part, fields in NETWORK_SECRETS.items():
+        section = profile.get(part) if isinstance(profile, dict) else None
+        if isinstance(section, dict):
+            yield from ((part, field, section[field]) for field in fields if field in section)
+
+
+def _v201_secret_values(action: str, payload: JsonObject, secrets: frozenset[str]) -> list[str]:
+    if action == "SetVariables":
+        entries = payload.get("setVariableData")
+        return [
+            str(entry.get("attributeValue"))
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict) and _secret_entry(entry, secrets)
+        ]
+    if action == "SetNetworkProfile":
+        return [str(v) for _, _, v in _network_secrets(payload.get("connectionData"))]
+    return []
+
+
+def _redact_v201_request(action: str, payload: JsonObject, secrets: frozenset[str]) -> JsonObject:
+    entries = payload.get("setVariableData")
+    if action == "SetVariables" and isinstance(entries, list):
+        return {**payload, "setVariableData": _redacted_items(entries, "attributeValue", secrets)}
+    reported = payload.get("reportData")
+    if action == "NotifyReport" and isinstance(reported, list):
+        # A station that reports a write-only secret anyway (BasicAuthPassword's value).
+        return {**payload, "reportData": [_redacted_report(e, secrets) for e in reported]}
+    profile = payload.get("connectionData")
+    if action == "SetNetworkProfile" and isinstance(profile, dict):
+        redacted: dict[str, Any] = dict(profile)
+        for part, field, _ in _network_secrets(profile):
+            redacted[part] = {**redacted[part], field: REDACTED}
+        return {**payload, "connectionData": redacted} if redacted != profile else payload
+    return payload
+
+
+def _redacted_report(entry: Any, secrets: frozenset[str]) -> Any:
+    """A NotifyReport ReportData entry with the values of a secret variable replaced."""
+    attributes = entry.get("variableAttribute") if isinstance(entry, dict) else None
+    if not isinstance(attributes, list) or not _secret_entry(entry, secrets):
+        return entry
+    return {**entry, "variableAttribute": _redacted_items(attributes, "value", secrets, entry)}
+
+
+def _variable_name_problem(action: str, payload: Mapping[str, object]) -> str | None:
+    entries = payload.get(_VARIABLE_LISTS[action])
+    for n, entry in enumerate(entries if isinstance(entries, list) else []):
+        for part in ("component", "variable"):
+            name = _name(entry.get(part)) if isinstance(entry, dict) else None
+            problem = name is not None and key_problem(name)
+            if problem:
+                return f"{_VARIABLE_LISTS[action]}.{n}.{part}.name: {name!r} {problem}"
+    return None

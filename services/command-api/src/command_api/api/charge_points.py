@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from csms_shared.contracts.rpc import (
     ListChargePoints,
     ListOperations,
+    ListStationMessages,
     ListVariables,
     NoParams,
     OfChargePoint,
@@ -23,10 +24,13 @@ from csms_shared.contracts.rpc import (
     StageAuthorizationKey,
     UpdateChargePointSettings,
 )
+from csms_shared.ocpp import v201
+from csms_shared.ocpp._base import JsonObject, OcppModel
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import ChargePointStatus, MessageTrigger
 from csms_shared.ocpp.v16.messages import ChangeConfigurationRequest, TriggerMessageRequest
+from csms_shared.ocpp.v201.messages import TriggerMessageRequest as V201TriggerMessageRequest
 from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems
@@ -43,11 +47,13 @@ from ..models import (
     Operation,
     Page,
     SecurityEvent,
+    StationMessage,
     StatusRecord,
     SuiteStatus,
 )
 from ..problems import TYPES, ProblemError
-from .commands import CommandFailed, send_command
+from ..versions import station_version
+from .commands import CommandFailed, Station, send_command
 from .deps import MAX_OFFSET, Admin, Session, State, Viewer, api_router, call
 
 router = api_router(404, 503, tags=["charge points"])
@@ -196,6 +202,27 @@ class KeyRotation(BaseModel):
     )
 
 
+def key_change(version: OcppVersion | None, key: str) -> tuple[str, OcppModel]:
+    """The command that hands a CP its new key in its version (1.6 when not known yet)."""
+    if version is OcppVersion.V201:
+        setting = v201.SetVariableData(
+            attribute_value=key,
+            component=v201.Component(name="SecurityCtrlr"),
+            variable=v201.Variable(name="BasicAuthPassword"),
+        )
+        return "SetVariables", v201.SetVariablesRequest(set_variable_data=[setting])
+    return "ChangeConfiguration", ChangeConfigurationRequest(key="AuthorizationKey", value=key)
+
+
+def key_answer(response: JsonObject) -> str:
+    """The CP's answer to `key_change`: 1.6's status, or 2.0.1's attributeStatus of the one
+    variable set (Accepted, RebootRequired, Rejected, UnknownVariable, ...)."""
+    results = response.get("setVariableResult")
+    if isinstance(results, list) and results and isinstance(results[0], dict):
+        return str(results[0].get("attributeStatus"))
+    return str(response.get("status"))
+
+
 @router.post(
     "/charge-points/{id}/authorization-key",
     response_model=KeyRotationResult,
@@ -209,8 +236,9 @@ async def rotate_authorization_key(
     body: Annotated[KeyRotation | None, Body()] = None,
     timeout: Annotated[float | None, Query(gt=0, description="Seconds to wait for the CP")] = None,
 ) -> KeyRotationResult:
-    """Rotate the CP's AuthorizationKey as OCPP intends: send it with ChangeConfiguration and
-    store it once the CP accepts; the old key keeps working until then."""
+    """Rotate the CP's AuthorizationKey as OCPP intends: send it (1.6: ChangeConfiguration
+    AuthorizationKey; 2.0.1: SetVariables SecurityCtrlr.BasicAuthPassword) and store it once
+    the CP accepts; the old key keeps working until then."""
     given = body.authorization_key if body is not None else None
     key = given.get_secret_value() if given is not None else secrets.token_hex(20)
     if find_nul(key) or not key.isprintable():
@@ -222,16 +250,10 @@ async def rotate_authorization_key(
         "The new key is staged: the old and the new key both work until the charge point "
         "connects with the new one"
     )
+    action, request = key_change(await station_version(state, cp_id), key)
     try:
         sent = await send_command(
-            state,
-            session,
-            principal,
-            cp_id,
-            "ChangeConfiguration",
-            ChangeConfigurationRequest(key="AuthorizationKey", value=key),
-            timeout=timeout,
-            wait=True,
+            state, session, principal, cp_id, action, request, timeout=timeout, wait=True
         )
     except CommandFailed as failed:
         if failed.outcome == "timeout":
@@ -246,7 +268,7 @@ async def rotate_authorization_key(
             keyStored=False,
             **{k: v for k, v in failed.extensions.items() if k not in ("commandId", "outcome")},
         ) from None
-    answer = str((sent.response or {}).get("status"))
+    answer = key_answer(sent.response or {})
     if answer == "Accepted":
         await call(state, RegistryRpc.commit_authorization_key, OfChargePoint(id=cp_id))
         return KeyRotationResult(command_id=sent.command_id, status=answer, key_stored=True)
@@ -282,6 +304,13 @@ async def approve_charge_point(
     """Accept a Pending CP; if it is connected it is asked to boot again (TriggerMessage)."""
     result = await call(state, RegistryRpc.approve_charge_point, OfChargePoint(id=cp_id))
     if result.online:
+        # TriggerMessage of BootNotification, spelt in the station's version.
+        known = await station_version(state, cp_id)
+        request = (
+            V201TriggerMessageRequest.model_validate({"requestedMessage": "BootNotification"})
+            if known is OcppVersion.V201
+            else TriggerMessageRequest(requested_message=MessageTrigger.BOOT_NOTIFICATION)
+        )
         try:
             trigger = await send_command(
                 state,
@@ -289,9 +318,10 @@ async def approve_charge_point(
                 principal,
                 cp_id,
                 "TriggerMessage",
-                TriggerMessageRequest(requested_message=MessageTrigger.BOOT_NOTIFICATION),
+                request,
                 timeout=None,
                 wait=False,
+                station=Station(known),
             )
         except CommandFailed as failed:
             # The approval stands; the CP that just went away is Accepted at its next boot.
@@ -342,6 +372,25 @@ async def list_data_transfers(
     """DataTransfer requests the CP sent, with the answer each got."""
     page = PageOfChargePoint(id=cp_id, limit=limit, offset=offset)
     return await call(state, RegistryRpc.data_transfers, page)
+
+
+@router.get("/charge-points/{id}/station-messages", response_model=Page[StationMessage])
+async def list_station_messages(
+    state: State,
+    principal: Viewer,
+    cp_id: CpId,
+    action: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Za-z0-9]{1,40}$", description="One action, e.g. NotifyEvent"),
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[StationMessage]:
+    """What a 2.0.1 station reported that has no resource of its own (NotifyEvent,
+    NotifyMonitoringReport, NotifyChargingLimit, NotifyCustomerInformation, ...), newest first,
+    kept for REGISTRY_STATION_MESSAGES_RETENTION_DAYS."""
+    listing = ListStationMessages(id=cp_id, action=action, limit=limit, offset=offset)
+    return await call(state, RegistryRpc.station_messages, listing)
 
 
 @router.get("/charge-points/{id}/certificate-requests", response_model=Page[CertificateRequest])

@@ -1,4 +1,5 @@
-"""`POST /charge-points/{id}/commands/{Action}`: every CS->CP action, and the audit log.
+"""`POST /charge-points/{id}/commands/{Action}`: every CS->CP action of OCPP 1.6 and 2.0.1,
+checked against the version the charge point speaks, and the audit log.
 
 No `from __future__ import annotations` here: each route's body annotation is a closure
 variable that FastAPI must see as a class, not as a string.
@@ -7,11 +8,14 @@ variable that FastAPI must see as a class, not as a string.
 import asyncio
 import uuid
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 from typing import Annotated, Any
 
 from fastapi import Body, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
-from pydantic import Field, create_model
+from pydantic import Field, PlainValidator, create_model
+from pydantic_core import PydanticCustomError
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.contracts.envelopes import CommandOutcome, CommandStatus
@@ -19,6 +23,7 @@ from csms_shared.contracts.resources import JsonObject
 from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
 from csms_shared.log_context import bind
 from csms_shared.ocpp._base import OcppModel
+from csms_shared.ocpp.catalog import catalog
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.redaction import (
@@ -28,7 +33,7 @@ from csms_shared.ocpp.redaction import (
     redact_request,
     secret_keys,
 )
-from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
+from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems, recorder
 from ..auth import Principal, Role
@@ -37,6 +42,14 @@ from ..models import Command, Page, Resource
 from ..problems import TYPES, ProblemError
 from ..profiles import check_feature_profile
 from ..recorder import command_of, record_outcome, record_sent
+from ..versions import (
+    ALL_ACTIONS,
+    WrongVersion,
+    parse_request,
+    station_version,
+    version_for,
+    version_of,
+)
 from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, api_router, rpc_client
 
 router = api_router(tags=["commands"])
@@ -122,6 +135,14 @@ class CommandFailed(ProblemError):
         self.outcome = outcome
 
 
+@dataclass(frozen=True)
+class Station:
+    """What a route already learnt of the station: the version its connection speaks (None:
+    unknown, the registry not knowing the station or not answering)."""
+
+    version: OcppVersion | None
+
+
 @dataclass
 class Sent:
     """A command sent: the CP's CALLRESULT payload, or None when not waited for."""
@@ -194,9 +215,12 @@ async def send_command(
     request_id: str | None = None,
     batch_id: str | None = None,
     built_by_csms: bool = False,
+    station: Station | None = None,
 ) -> Sent:
     """Record, publish and (unless wait=false) await one command; CommandFailed without a
-    CALLRESULT. `request_id`: a back office's id of the request (unique per requester)."""
+    CALLRESULT. `request_id`: a back office's id of the request (unique per requester).
+    `payload` is one version's request model: WrongVersion (422) when the station speaks the
+    other; `station` is what the caller already read of it (read here when not given)."""
     settings = state.settings
     seconds = timeout or settings.command_timeout
     if not 0 < seconds <= settings.command_timeout_max:
@@ -204,10 +228,18 @@ async def send_command(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"timeout must be in (0, {settings.command_timeout_max}] seconds",
         )
+    checked = version_of(action, payload)
+    if checked is None:
+        raise TypeError(f"{type(payload).__name__} is no OCPP version's {action} request")
     request = payload.to_payload()
     check_request(state, principal, action, request, built_by_csms=built_by_csms)
+    if station is None:
+        station = Station(await station_version(state, cp_id))
+    if station.version is not None and station.version is not checked:
+        raise WrongVersion(cp_id, station.version, action)
     secrets = secret_keys(settings.secret_configuration_keys)
-    await check_feature_profile(state, cp_id, action)
+    if checked is OcppVersion.V16:  # feature profiles are 1.6's (2.0.1 has functional blocks)
+        await check_feature_profile(state, cp_id, action)
     command_id = str(uuid.uuid4())
     bind(command_id=command_id)  # this request's log lines, the access log's included
     async with session.begin():
@@ -221,11 +253,14 @@ async def send_command(
             timeout=seconds,
             request_id=request_id,
             batch_id=batch_id,
+            ocpp_version=checked,
         )
     dispatcher = state.dispatcher
     future = dispatcher.waiter.expect(command_id)
     try:
-        await dispatcher.send(command_id, cp_id, action, request, seconds)
+        # The version it was checked against: a gateway whose connection speaks another (the
+        # registry did not know, or the station reconnected meanwhile) sends it nowhere.
+        await dispatcher.send(command_id, cp_id, action, request, seconds, checked)
     except NotConnected:
         dispatcher.waiter.forget(command_id)
         known = await _charge_point_known(state, cp_id)
@@ -279,31 +314,63 @@ def _answer(command_id: str, outcome: CommandOutcome) -> Sent:
 _COMMAND_PROBLEMS = problems.responses(404, 409, 429, 502, 504)
 
 
-def _add_action_route(action: str, model: type[OcppModel]) -> None:
+def _json_object(value: Any) -> JsonObject:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dict_type", "Input should be a JSON object")
+    return value
+
+
+def _specs(action: str) -> dict[OcppVersion, Any]:
+    return {v: catalog(v).actions[action] for v in OcppVersion if action in catalog(v).to_station}
+
+
+def _add_action_route(action: str) -> None:
+    specs = _specs(action)
+    versions = " and ".join(f"OCPP {v}" for v in specs)
+    # Checked against the station's version at run time; documented as either version's schema.
+    request_schema = reduce(or_, [spec.request for spec in specs.values()])
+    Payload = Annotated[
+        JsonObject,
+        PlainValidator(_json_object, json_schema_input_type=request_schema),
+        Body(description=f"The {action} request of the charge point's version ({versions})"),
+    ]
+
     async def endpoint(
         state: State,
         session: Session,
         principal: Operator,
         cp_id: CpId,
-        body: Annotated[model, Body()],  # type: ignore[valid-type]
+        body: Payload,
         timeout: Annotated[
             float | None, Query(gt=0, description="Seconds to wait for the CP (default 30)")
         ] = None,
         wait: Annotated[bool, Query(description="false: answer 202 at once")] = True,
     ) -> JSONResponse:
-        sent = await send_command(state, session, principal, cp_id, action, body, timeout, wait)
+        known = await station_version(state, cp_id)
+        version = version_for(cp_id, known, action)
+        payload = parse_request(version, action, body)
+        sent = await send_command(
+            state, session, principal, cp_id, action, payload, timeout, wait,
+            station=Station(known),
+        )  # fmt: skip
         if not wait or sent.response is None:
             return JSONResponse({"commandId": sent.command_id, "status": "pending"}, 202)
         # The CP's payload as it sent it (the gateway checked it against the action's schema).
         return JSONResponse({"commandId": sent.command_id, "response": sent.response})
 
     endpoint.__name__ = _snake(action if action.startswith("Send") else "Send" + action)
-    endpoint.__doc__ = f"Send {action} to the charge point and return its answer."
+    endpoint.__doc__ = (
+        f"Send {action} ({versions}) to the charge point and return its answer; the body is "
+        "checked against the version the charge point's connection speaks."
+    )
     result = create_model(
         f"{action}Result",
         __base__=CommandResult,
         __doc__=f"The charge point answered {action} with CALLRESULT.",
-        response=(ACTIONS[action].response, Field(description="The CP's CALLRESULT payload")),
+        response=(
+            reduce(or_, [spec.response for spec in specs.values()]),
+            Field(description="The CP's CALLRESULT payload"),
+        ),
     )
     router.add_api_route(
         f"/charge-points/{{id}}/commands/{action}",
@@ -319,8 +386,8 @@ def _snake(action: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in action).lstrip("_")
 
 
-for _action in sorted(CS_TO_CP_ACTIONS):
-    _add_action_route(_action, ACTIONS[_action].request)
+for _action in sorted(ALL_ACTIONS):
+    _add_action_route(_action)
 
 
 @router.post(
@@ -333,7 +400,7 @@ async def unknown_action(cp_id: CpId, action: str, principal: Operator) -> None:
     raise HTTPException(
         status.HTTP_422_UNPROCESSABLE_CONTENT,
         f"Unknown action {action!r}; the central system can send: "
-        + ", ".join(sorted(CS_TO_CP_ACTIONS)),
+        + ", ".join(sorted(ALL_ACTIONS)),
     )
 
 

@@ -1,4 +1,5 @@
-"""Connectors as operators name them: stop what charges on connector n of a CP."""
+"""Connectors as operators name them: stop what charges on connector n of a CP (for a 2.0.1
+station, n is the EVSE)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from fastapi import Path, Query
 from fastapi.responses import JSONResponse
 
 from csms_shared.contracts.rpc import ListConnectors, ListTransactions, RegistryRpc, SessionsRpc
+from csms_shared.ocpp import v201
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
-from csms_shared.ocpp.v16.messages import (
-    RemoteStopTransactionRequest,
-    RemoteStopTransactionResponse,
-)
+from csms_shared.ocpp.v16.messages import RemoteStopTransactionResponse
+from csms_shared.ocpp.version import OcppVersion
 
 from ..models import ConnectorOfChargePoint, Page, Resource
 from ..problems import ProblemError
+from ..station_actions import StopTransaction
 from .commands import _COMMAND_PROBLEMS, send_command
 from .deps import MAX_OFFSET, Operator, Session, State, Viewer, api_router, call
 
@@ -23,11 +24,12 @@ router = api_router(404, tags=["transactions"])
 
 
 class ConnectorStopped(Resource):
-    """The CP answered RemoteStopTransaction for the transaction active on the connector."""
+    """The CP answered RemoteStopTransaction (2.0.1: RequestStopTransaction) for the
+    transaction active on the connector."""
 
     command_id: str
     transaction_id: int
-    response: RemoteStopTransactionResponse
+    response: RemoteStopTransactionResponse | v201.RequestStopTransactionResponse
 
 
 class ConnectorStopSent(Resource):
@@ -71,8 +73,9 @@ async def stop_connector(
     timeout: Annotated[float | None, Query(gt=0, description="Seconds to wait for the CP")] = None,
     wait: Annotated[bool, Query(description="false: answer 202 at once")] = True,
 ) -> JSONResponse:
-    """Stop the transaction active on this connector: RemoteStopTransaction with its id (found
-    here, so the operator need not look it up); 404 when nothing charges there."""
+    """Stop the transaction active on this connector (a 2.0.1 station's EVSE): the stop of the
+    station's version with the id the station knows it by (found here, so the operator need not
+    look it up); 404 when nothing charges there."""
     active = await call(
         state,
         SessionsRpc.list_transactions,
@@ -82,16 +85,16 @@ async def stop_connector(
         raise ProblemError(
             404, f"No transaction is active on connector {connector} of charge point {cp_id!r}"
         )
-    transaction_id = active.items[0].transaction_id
+    found = active.items[0]
+    transaction_id = found.transaction_id
+    version = OcppVersion(found.ocpp_version)
+    stop = StopTransaction(
+        transaction_id=found.station_transaction_id
+        if version is OcppVersion.V201
+        else transaction_id
+    ).command(version)
     sent = await send_command(
-        state,
-        session,
-        principal,
-        cp_id,
-        "RemoteStopTransaction",
-        RemoteStopTransactionRequest(transaction_id=transaction_id),
-        timeout,
-        wait,
+        state, session, principal, cp_id, stop.action, stop.payload, timeout, wait
     )
     if not wait or sent.response is None:
         return JSONResponse(

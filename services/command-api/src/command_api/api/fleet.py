@@ -15,10 +15,11 @@ from sqlalchemy import insert, select, update
 
 from csms_shared.contracts.resources import ChargePoint, JsonObject, Page
 from csms_shared.contracts.rpc import ListChargePoints, RegistryRpc
-from csms_shared.ocpp._base import DateTime
+from csms_shared.ocpp._base import DateTime, OcppModel
+from csms_shared.ocpp.catalog import catalog
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.redaction import redact_request, secret_keys
-from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
+from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems
 from ..auth import Principal
@@ -26,7 +27,8 @@ from ..db import command_batches, commands
 from ..models import Command, Resource
 from ..problems import ProblemError
 from ..recorder import command_of
-from .commands import CommandFailed, check_request, send_command
+from ..versions import ALL_ACTIONS, WrongVersion, request_model, station_version
+from .commands import CommandFailed, Station, check_request, send_command
 from .deps import AppState, Operator, State, Viewer, api_router, call
 
 router = api_router(404, tags=["commands"])
@@ -138,21 +140,60 @@ async def _targets(state: AppState, body: FleetCommand) -> list[str]:
     return ids
 
 
+class Payloads:
+    """A fleet command's payload read as each version's request that it is valid for: a
+    fleet of both versions takes a payload both spell alike (ClearCache, TriggerMessage of
+    StatusNotification), and each CP the one of its version."""
+
+    def __init__(self, action: str, payload: JsonObject) -> None:
+        self.action = action
+        self.valid: dict[OcppVersion, OcppModel] = {}
+        self.errors: dict[OcppVersion, list[Any]] = {}
+        for version in OcppVersion:
+            if action not in catalog(version).to_station:
+                continue
+            try:
+                self.valid[version] = request_model(version, action).model_validate(payload)
+            except ValidationError as exc:
+                self.errors[version] = exc.errors()
+
+    def first(self) -> OcppModel:
+        """The payload as the first version that takes it reads it (1.6 before 2.0.1)."""
+        return next(iter(self.valid.values()))
+
+    def refusal(self, cp_id: str, version: OcppVersion) -> str | None:
+        """Why a CP of `version` is sent nothing; None when its version takes the payload."""
+        if version in self.valid:
+            return None
+        if version not in self.errors:
+            return WrongVersion(cp_id, version, self.action).detail
+        where = "; ".join(
+            f"payload.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in self.errors[version]
+        )
+        return f"Charge point {cp_id!r} speaks OCPP {version}: {where}"
+
+
 async def _one(
     state: AppState,
     principal: Principal,
     cp_id: str,
-    action: str,
-    payload: Any,
+    payloads: Payloads,
     timeout: float | None,
     wait: bool,
     batch_id: str,
 ) -> FleetItem:
+    action = payloads.action
+    known = await station_version(state, cp_id)
+    refusal = payloads.refusal(cp_id, known) if known is not None else None
+    if refusal is not None:
+        return FleetItem(charge_point_id=cp_id, status="refused", reason=refusal)
+    payload = payloads.valid[known] if known is not None else payloads.first()
     async with state.sessions() as session:
         try:
             sent = await send_command(
                 state, session, principal, cp_id, action, payload, timeout, wait,
-                batch_id=batch_id,
+                batch_id=batch_id, station=Station(known),
             )  # fmt: skip
         except CommandFailed as exc:
             return FleetItem(
@@ -192,19 +233,31 @@ async def send_fleet_command(
     timeout: Annotated[float | None, Query(gt=0, description="Seconds per CP")] = None,
     wait: Annotated[bool, Query(description="false: answer 202 with the batch to poll")] = True,
 ) -> JSONResponse:
-    """Send one action to many CPs, a few at a time; every CP's answer, or the batch."""
-    if action not in CS_TO_CP_ACTIONS:
+    """Send one action to many CPs, a few at a time; every CP's answer, or the batch. Each CP
+    gets the payload checked against its own OCPP version; a CP whose version lacks the
+    action, or reads the payload otherwise, is refused (and listed so)."""
+    if action not in ALL_ACTIONS:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"Unknown action {action!r}; the central system can send: "
-            + ", ".join(sorted(CS_TO_CP_ACTIONS)),
+            + ", ".join(sorted(ALL_ACTIONS)),
         )
-    try:
-        payload = ACTIONS[action].request.model_validate(body.payload)
-    except ValidationError as exc:
+    payloads = Payloads(action, body.payload)
+    if not payloads.valid:
+        # Valid for no version: each version's errors, named by version when there are two.
+        named = len(payloads.errors) > 1
         raise RequestValidationError(
-            [{**e, "loc": ("body", "payload", *e["loc"])} for e in exc.errors()]
-        ) from None
+            [
+                {
+                    **e,
+                    "loc": ("body", "payload", *e["loc"]),
+                    "msg": f"OCPP {version}: {e['msg']}" if named else e["msg"],
+                }
+                for version, errors in payloads.errors.items()
+                for e in errors
+            ]
+        )
+    payload = payloads.first()
     _check_request(state, principal, action, payload.to_payload(), timeout)
     cp_ids = await _targets(state, body)
     batch_id = str(uuid.uuid4())
@@ -227,7 +280,7 @@ async def send_fleet_command(
 
     async def one(cp_id: str) -> FleetItem:
         async with gate:
-            return await _one(state, principal, cp_id, action, payload, timeout, wait, batch_id)
+            return await _one(state, principal, cp_id, payloads, timeout, wait, batch_id)
 
     items = await asyncio.gather(*(one(cp) for cp in cp_ids))
     refused = [

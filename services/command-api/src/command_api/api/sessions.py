@@ -23,6 +23,7 @@ from csms_shared.contracts.rpc import (
     UpdateIdTag,
 )
 from csms_shared.contracts.rpc import EnergyReport as EnergyReportParams
+from csms_shared.contracts.rpc_sessions import IdTokenType
 from csms_shared.ocpp._base import DateTime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
@@ -72,12 +73,17 @@ class NewIdTag(IdTagFields):
 
     id_tag: str = Field(min_length=1, max_length=20)
     status: IdTagStatus = "Accepted"
+    type: IdTokenType = Field(
+        default="ISO14443",
+        description="How a 2.0.1 station presents it (1.6 idTags are ISO14443 card UIDs)",
+    )
 
 
 class IdTagChange(IdTagFields):
     """What to change of an idTag."""
 
     status: IdTagStatus | None = None
+    type: IdTokenType | None = None
 
 
 class CloseTransaction(ApiModel):
@@ -254,7 +260,7 @@ async def get_id_tag(state: State, principal: Viewer, id_tag: IdTagPath) -> IdTa
 async def update_id_tag(
     state: State, principal: Admin, id_tag: IdTagPath, body: IdTagChange
 ) -> IdTag:
-    """Change an idTag's status, expiry, parent, concurrency limit or note."""
+    """Change an idTag's status, type, expiry, parent, concurrency limit or note."""
     changing = UpdateIdTag.model_validate({"id_tag": id_tag, **body.model_dump(exclude_none=True)})
     return await call(state, SessionsRpc.update_id_tag, changing)
 

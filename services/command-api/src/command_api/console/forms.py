@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
+from csms_shared.ocpp import v201
 from csms_shared.ocpp._base import OcppModel
-from csms_shared.ocpp.v16.actions import ACTIONS, CS_TO_CP_ACTIONS
+from csms_shared.ocpp.catalog import catalog
+from csms_shared.ocpp.version import OcppVersion
+
+from ..station_actions import ACTIONS, OperatorAction
+from ..versions import request_model
 
 # Inputs never offered: the widest 64-bit bounds pydantic writes are no useful hint.
 _WIDE = 2**53
@@ -22,7 +27,7 @@ class Field:
     """One input of a command form."""
 
     name: str
-    kind: str  # select, integer, number, boolean, datetime, text, json
+    kind: str  # select, integer, number, boolean, datetime, text, id, json
     required: bool
     choices: tuple[str, ...] = ()
     minimum: int | float | None = None
@@ -46,7 +51,11 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, An
     if "anyOf" in schema:
         options = [s for s in schema["anyOf"] if s.get("type") != "null"]
         nullable = len(options) < len(schema["anyOf"])
-        schema = options[0] if len(options) == 1 else {"type": "object"}
+        kinds = {s.get("type") for s in options}
+        if kinds == {"integer", "string"}:
+            schema = {"type": "id"}  # a transaction id: 1.6's number or 2.0.1's string
+        else:
+            schema = options[0] if len(options) == 1 else {"type": "object"}
     if "$ref" in schema:
         schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
     return schema, nullable
@@ -65,6 +74,8 @@ def _field(name: str, schema: dict[str, Any], defs: dict[str, Any], required: bo
         return Field(name, "number", required, minimum=low, maximum=high)
     if kind == "boolean":
         return Field(name, "boolean", required, ("true", "false"))
+    if kind == "id":
+        return Field(name, "id", required, hint="a number or the station's id")
     if kind == "string" and own.get("format") == "date-time":
         return Field(name, "datetime", required, hint="RFC 3339, e.g. 2026-01-31T12:00:00Z")
     if kind == "string":
@@ -74,9 +85,18 @@ def _field(name: str, schema: dict[str, Any], defs: dict[str, Any], required: bo
 
 
 @cache
-def command_form(action: str) -> CommandForm:
-    """The form of `action`, from its request model's JSON schema."""
-    model = ACTIONS[action].request
+def command_form(action: str, version: OcppVersion = OcppVersion.V16) -> CommandForm:
+    """The form of `action` in `version`, from its request model's JSON schema."""
+    return _form(action, request_model(version, action))
+
+
+@cache
+def action_form(name: str) -> CommandForm:
+    """The form of an operator action (`start-session`, ...), from its body's JSON schema."""
+    return _form(name, ACTIONS[name])
+
+
+def _form(name: str, model: type[OcppModel] | type[OperatorAction]) -> CommandForm:
     schema = model.model_json_schema(by_alias=True)
     defs = schema.get("$defs", {})
     required = set(schema.get("required", []))
@@ -84,12 +104,17 @@ def command_form(action: str) -> CommandForm:
         _field(name, prop, defs, name in required)
         for name, prop in schema.get("properties", {}).items()
     )
-    return CommandForm(action, (model.__doc__ or "").strip(), fields)
+    return CommandForm(name, (model.__doc__ or "").strip(), fields)
 
 
-def command_forms() -> list[CommandForm]:
-    """Every CS->CP action's form, by name."""
-    return [command_form(a) for a in sorted(CS_TO_CP_ACTIONS)]
+def command_forms(version: OcppVersion = OcppVersion.V16) -> list[CommandForm]:
+    """Every CS->CP action's form in `version`, by name."""
+    return [command_form(a, version) for a in sorted(catalog(version).to_station)]
+
+
+def action_forms() -> list[CommandForm]:
+    """The operator actions' forms, each a button that works whatever the station's version."""
+    return [action_form(name) for name in ACTIONS]
 
 
 class FormProblem(Exception):
@@ -106,23 +131,79 @@ def _value(f: Field, raw: str) -> Any:
             return {"true": True, "false": False}[raw]
         if f.kind == "json":
             return json.loads(raw)
+        if f.kind == "id":
+            # Digits alone are the number they spell (1.6 ids), unless written otherwise ("007").
+            return int(raw) if raw.isdigit() and str(int(raw)) == raw else raw
     except (ValueError, KeyError):
         raise FormProblem(f"{f.name}: {raw!r} is not a {f.kind} value") from None
     return raw
 
 
-def parse_command(action: str, form: FormData) -> OcppModel:
-    """The request the form describes, validated against the action's schema before sending."""
+def _payload(fields: tuple[Field, ...], form: FormData) -> dict[str, Any]:
     payload: dict[str, Any] = {}
-    for f in command_form(action).fields:
+    for f in fields:
         raw = str(form.get(f.name) or "").strip()
         if raw == "":
             if f.required:
                 raise FormProblem(f"{f.name} is required")
             continue
         payload[f.name] = _value(f, raw)
+    return payload
+
+
+def parse_command(action: str, form: FormData, version: OcppVersion = OcppVersion.V16) -> OcppModel:
+    """The request the form describes, validated against the action's schema in `version`
+    before sending."""
+    payload = _payload(command_form(action, version).fields, form)
+    return _validated(request_model(version, action), payload)
+
+
+def parse_action(name: str, form: FormData) -> OperatorAction:
+    """The operator action the form describes."""
+    return _validated(ACTIONS[name], _payload(action_form(name).fields, form))
+
+
+def set_variables_request(form: FormData) -> OcppModel:
+    """The SetVariables of one device model attribute: the row's key (hidden fields) and the
+    value typed in; validated against 2.0.1's schema before sending."""
+
+    def text(name: str) -> str | None:
+        raw = str(form.get(name) or "").strip()
+        return raw or None
+
+    def number(name: str) -> int | None:
+        raw = text(name)
+        if raw is None:
+            return None
+        if not raw.isdigit():
+            raise FormProblem(f"{name}: {raw!r} is not a number")
+        return int(raw)
+
+    value = str(form.get("value") or "")
+    if not value:
+        raise FormProblem("value is required")
+    component: dict[str, Any] = {"name": text("component") or ""}
+    if text("componentInstance"):
+        component["instance"] = text("componentInstance")
+    if number("evseId") is not None:
+        component["evse"] = {"id": number("evseId")}
+        if number("connectorId") is not None:
+            component["evse"]["connectorId"] = number("connectorId")
+    variable: dict[str, Any] = {"name": text("variable") or ""}
+    if text("variableInstance"):
+        variable["instance"] = text("variableInstance")
+    data: dict[str, Any] = {"attributeValue": value, "component": component, "variable": variable}
+    if text("attributeType"):
+        data["attributeType"] = text("attributeType")
+    return _validated(v201.SetVariablesRequest, {"setVariableData": [data]})
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], payload: dict[str, Any]) -> M:
     try:
-        return ACTIONS[action].request.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         raise FormProblem(
             "; ".join(

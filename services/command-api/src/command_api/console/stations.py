@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
-from csms_shared.ocpp.v16.actions import CS_TO_CP_ACTIONS
 from csms_shared.ocpp.v16.enums import ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
 
 from ..api import charge_points as cp_api
 from ..api import sessions as session_api
-from ..api.commands import CommandFailed, send_command
+from ..api.commands import CommandFailed, Sent, Station, send_command
+from ..api.deps import Session
+from ..api.operator_actions import run_action
 from ..auth import Role
 from ..models import Page
-from .forms import OUTCOMES, FormProblem, command_forms, parse_command
+from ..problems import ProblemError
+from ..station_actions import ACTIONS
+from ..versions import ALL_ACTIONS, station_version, version_for
+from .forms import (
+    OUTCOMES,
+    FormProblem,
+    action_forms,
+    command_forms,
+    parse_action,
+    parse_command,
+    set_variables_request,
+)
 from .web import AdminPage, OperatorPage, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
@@ -165,7 +179,9 @@ async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
         operations=operations,
         transactions=transactions,
         transfers=transfers,
-        forms=command_forms() if page.may(Role.OPERATOR) else [],
+        # The station's version's actions, and the operator actions that work for either.
+        forms=command_forms(OcppVersion(cp["ocppVersion"])) if page.may(Role.OPERATOR) else [],
+        actions=action_forms() if page.may(Role.OPERATOR) else [],
     )
 
 
@@ -187,7 +203,25 @@ async def charge_point_variables(
         component=component or None,
         variable=variable or None,
     )
-    return page.render("cp_variables.html", result=result)
+    return page.render("cp_variables.html", result=result, cp_id=cp_id)
+
+
+@router.post("/charge-points/{cp_id}/variables/set")
+async def set_variable(page: OperatorPage, cp_id: CpId) -> Response:
+    """One attribute of the device model set through SetVariables (a security variable needs
+    the admin role, as the command route decides); the station's attributeStatus is shown."""
+    form = await page.form()
+    try:
+        request = set_variables_request(form)
+    except FormProblem as problem:
+        return page.outcome(422, ok=False, text=f"Not sent: {problem}")
+
+    async def run(session: Session) -> Sent:
+        return await send_command(
+            page.state, session, page.principal, cp_id, "SetVariables", request, None, True
+        )
+
+    return await _show(page, run)
 
 
 @router.get("/charge-points/{cp_id}/live")
@@ -202,19 +236,52 @@ async def charge_point_live(page: ViewerPage, cp_id: CpId) -> Response:
 
 @router.post("/charge-points/{cp_id}/commands/{action}")
 async def send(page: OperatorPage, cp_id: CpId, action: str) -> Response:
-    """Validate the form, send the command, and say what came of it."""
+    """Validate the form against the station's version, send the command, and say what came
+    of it."""
     form = await page.form()
-    if action not in CS_TO_CP_ACTIONS:
+    if action not in ALL_ACTIONS:
         return page.outcome(422, ok=False, text=f"Unknown action {action!r}")
+    known = await station_version(page.state, cp_id)
     try:
-        request = parse_command(action, form)
+        version = version_for(cp_id, known, action)
+        request = parse_command(action, form, version)
+    except ProblemError as problem:
+        return page.outcome(problem.status, ok=False, text=f"Not sent: {problem.detail}")
     except FormProblem as problem:
         return page.outcome(422, ok=False, text=f"Not sent: {problem}")
+
+    async def run(session: Session) -> Sent:
+        return await send_command(
+            page.state, session, page.principal, cp_id, action, request, None, True,
+            station=Station(known),
+        )  # fmt: skip
+
+    return await _show(page, run)
+
+
+@router.post("/charge-points/{cp_id}/actions/{name}")
+async def act(page: OperatorPage, cp_id: CpId, name: str) -> Response:
+    """An operator action (start a session, reset, ...) sent in the station's version."""
+    form = await page.form()
+    if name not in ACTIONS:
+        return page.outcome(422, ok=False, text=f"Unknown action {name!r}")
+    try:
+        body = parse_action(name, form)
+    except FormProblem as problem:
+        return page.outcome(422, ok=False, text=f"Not sent: {problem}")
+
+    async def run(session: Session) -> Sent:
+        _, sent = await run_action(page.state, session, page.principal, cp_id, body, None, True)
+        return sent
+
+    return await _show(page, run)
+
+
+async def _show(page: OperatorPage, run: Callable[[Session], Awaitable[Sent]]) -> Response:
+    """Send (`run`) and render what came of it: the answer, or why there is none."""
     async with page.state.sessions() as session:
         try:
-            sent = await send_command(
-                page.state, session, page.principal, cp_id, action, request, None, True
-            )
+            sent = await run(session)
         except CommandFailed as failed:
             ext = failed.extensions
             if failed.outcome == "error":
@@ -225,10 +292,17 @@ async def send(page: OperatorPage, cp_id: CpId, action: str) -> Response:
             else:
                 text = OUTCOMES.get(failed.outcome, failed.detail)
             return page.outcome(200, ok=False, text=text, command_id=failed.command_id)
+        except ProblemError as exc:
+            return page.outcome(exc.status, ok=False, text=f"Not sent: {exc.detail}")
+        except RequestValidationError as exc:
+            where = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+            )
+            return page.outcome(422, ok=False, text=f"Not sent: {where}")
         except HTTPException as exc:
             return page.outcome(exc.status_code, ok=False, text=str(exc.detail))
     answer = sent.response or {}
-    status = answer.get("status")
+    status = answer.get("status") or _attribute_status(answer)
     text = f"Sent and answered: {status}" if status else "Sent and answered"
     return page.render(
         "outcome.html",
@@ -237,6 +311,14 @@ async def send(page: OperatorPage, cp_id: CpId, action: str) -> Response:
         command_id=sent.command_id,
         answer=json.dumps(answer, indent=2, ensure_ascii=False),
     )
+
+
+def _attribute_status(answer: dict[str, Any]) -> Any:
+    """A SetVariables answer's status: its (first) result's attributeStatus."""
+    results = answer.get("setVariableResult")
+    if isinstance(results, list) and results and isinstance(results[0], dict):
+        return results[0].get("attributeStatus")
+    return None
 
 
 @router.post("/charge-points/{cp_id}/approve")

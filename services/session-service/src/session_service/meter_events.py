@@ -1,0 +1,74 @@
+"""`meter.values` for 2.0.1 readings: the same document as for 1.6 (its MeterValue and
+SampledValue), so integrations read both versions' meters alike.
+
+A 2.0.1 sampled value becomes 1.6's: its number as text with the unit's multiplier applied (as
+the table keeps it), the same context, measurand, phase and location. A value 1.6 cannot name
+(the Energy.*.Net and Energy.Apparent.* measurands, units such as dBm or RPM) is left out of
+the event rather than mislabelled; it is still stored in the meter values table. A reading left
+with nothing, and an event left with no reading, is not published.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from csms_shared.contracts.events import MeterValues
+from csms_shared.ocpp import v16
+from csms_shared.ocpp.v201 import datatypes as v201
+from csms_shared.ocpp.version import OcppVersion
+
+from .tx_events import value_text
+
+_MEASURANDS = {m.value for m in v16.Measurand}
+_UNITS = {u.value for u in v16.UnitOfMeasure}
+
+
+def sampled_v16(sv: v201.SampledValue) -> v16.SampledValue | None:
+    """`sv` in 1.6's terms, or None when 1.6 has no name for its measurand or unit."""
+    measurand = sv.measurand.value if sv.measurand else None
+    unit = sv.unit_of_measure.unit if sv.unit_of_measure else None
+    if (measurand is not None and measurand not in _MEASURANDS) or (
+        unit is not None and unit not in _UNITS
+    ):
+        return None
+    sample = v16.SampledValue(value=value_text(sv))
+    if sv.context is not None:
+        sample.context = v16.ReadingContext(sv.context.value)
+    if measurand is not None:
+        sample.measurand = v16.Measurand(measurand)
+    if sv.phase is not None:
+        sample.phase = v16.Phase(sv.phase.value)
+    if sv.location is not None:
+        sample.location = v16.Location(sv.location.value)
+    if unit is not None:
+        sample.unit = v16.UnitOfMeasure(unit)
+    return sample
+
+
+def meter_event(
+    readings: list[v201.MeterValue],
+    *,
+    at: datetime,
+    cp_id: str,
+    connector_id: int,
+    transaction_id: int | None,
+) -> MeterValues | None:
+    """The `meter.values` event of a 2.0.1 station's readings (its EVSE as the connector,
+    our transaction id), or None when none of them can be told in 1.6's terms."""
+    kept: list[v16.MeterValue] = []
+    for reading in readings:
+        samples = [s for s in map(sampled_v16, reading.sampled_value) if s is not None]
+        if samples:
+            kept.append(v16.MeterValue(timestamp=reading.timestamp, sampled_value=samples))
+    if not kept:
+        return None
+    event = MeterValues(
+        at=at,
+        charge_point_id=cp_id,
+        connector_id=connector_id,
+        meter_value=kept,
+        ocpp_version=OcppVersion.V201,
+    )
+    if transaction_id is not None:
+        event.transaction_id = transaction_id
+    return event

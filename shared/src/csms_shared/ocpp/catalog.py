@@ -1,0 +1,112 @@
+"""Each OCPP version's actions, looked up by version: the one place that picks 1.6's or 2.0.1's.
+
+Both versions' `actions` modules have the same shape (`ACTIONS`, `CP_TO_CS_ACTIONS`,
+`CS_TO_CP_ACTIONS`, `ActionSpec` with `request`, `response` and `direction`), so whatever
+checks a frame against its action (the gateway, the services' pipeline, command-api) asks here
+with the connection's version and never imports a version's module itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from ._base import OcppModel
+from .v16 import actions as v16
+from .v201 import actions as v201
+from .version import OcppVersion
+
+
+class Spec(Protocol):
+    """An action's payload models, whichever version's `ActionSpec` it is."""
+
+    @property
+    def request(self) -> type[OcppModel]: ...
+
+    @property
+    def response(self) -> type[OcppModel]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """One version's actions: every action's models, and who may send which."""
+
+    version: OcppVersion
+    actions: Mapping[str, Spec]
+    # CALLs a station may send to the central system, and the other way round.
+    from_station: frozenset[str]
+    to_station: frozenset[str]
+    # Station CALLs whose answer carries no decision (ARCHITECTURE.md, "two kinds of calls"):
+    # answered once the broker has confirmed the persistent publish.
+    notifications: frozenset[str]
+
+    def spec(self, action: str) -> Spec | None:
+        """The models of `action`, or None when this version has no such action."""
+        return self.actions.get(action)
+
+
+_V16 = Catalog(
+    OcppVersion.V16,
+    v16.ACTIONS,
+    v16.CP_TO_CS_ACTIONS,
+    v16.CS_TO_CP_ACTIONS,
+    frozenset(
+        {
+            "Heartbeat",
+            "StatusNotification",
+            "MeterValues",
+            "DiagnosticsStatusNotification",
+            "FirmwareStatusNotification",
+            "SignedFirmwareStatusNotification",
+            "LogStatusNotification",
+            "SecurityEventNotification",
+        }
+    ),
+)
+
+_V201 = Catalog(
+    OcppVersion.V201,
+    v201.ACTIONS,
+    v201.CP_TO_CS_ACTIONS,
+    v201.CS_TO_CP_ACTIONS,
+    # Every 2.0.1 station CALL whose response holds nothing but customData, and Heartbeat.
+    frozenset(
+        {
+            "Heartbeat",
+            "StatusNotification",
+            "MeterValues",
+            "FirmwareStatusNotification",
+            "PublishFirmwareStatusNotification",
+            "LogStatusNotification",
+            "SecurityEventNotification",
+            "NotifyReport",
+            "NotifyEvent",
+            "NotifyMonitoringReport",
+            "NotifyChargingLimit",
+            "ClearedChargingLimit",
+            "NotifyCustomerInformation",
+            "NotifyDisplayMessages",
+            "ReportChargingProfiles",
+            "ReservationStatusUpdate",
+        }
+    ),
+)
+
+CATALOGS: Mapping[OcppVersion, Catalog] = {OcppVersion.V16: _V16, OcppVersion.V201: _V201}
+
+
+def catalog(version: OcppVersion) -> Catalog:
+    """The actions of `version`."""
+    return CATALOGS[version]
+
+
+def other_versions_action(version: OcppVersion, action: str) -> OcppVersion | None:
+    """The other version that has `action` when `version` has not (for an error that says
+    which version spells it), or None."""
+    if action in CATALOGS[version].actions:
+        return None
+    for other, found in CATALOGS.items():
+        if other != version and action in found.actions:
+            return other
+    return None

@@ -1,0 +1,45 @@
+"""Each version's catalogue of actions: who sends what, and which calls are notifications."""
+
+from __future__ import annotations
+
+import pytest
+
+from csms_shared.ocpp.catalog import CATALOGS, catalog, other_versions_action
+from csms_shared.ocpp.errors import ErrorCode
+from csms_shared.ocpp.framing import CallError
+from csms_shared.ocpp.version import OcppVersion
+
+
+@pytest.mark.parametrize("version", list(OcppVersion))
+def test_a_notification_is_a_station_call_whose_answer_decides_nothing(
+    version: OcppVersion,
+) -> None:
+    found = catalog(version)
+    assert found.notifications <= found.from_station
+    for action in found.notifications:
+        fields = set(found.actions[action].response.model_fields) - {"custom_data"}
+        assert fields == ({"current_time"} if action == "Heartbeat" else set()), action
+
+
+def test_every_2_0_1_station_call_with_an_empty_answer_is_a_notification() -> None:
+    found = catalog(OcppVersion.V201)
+    empty = {
+        action
+        for action in found.from_station
+        if set(found.actions[action].response.model_fields) <= {"custom_data"}
+    }
+    assert empty | {"Heartbeat"} == found.notifications
+
+
+def test_an_action_of_the_other_version_is_named() -> None:
+    assert other_versions_action(OcppVersion.V201, "StartTransaction") is OcppVersion.V16
+    assert other_versions_action(OcppVersion.V16, "TransactionEvent") is OcppVersion.V201
+    assert other_versions_action(OcppVersion.V16, "Reset") is None  # 1.6 has it too
+    assert other_versions_action(OcppVersion.V16, "Teleport") is None
+    assert set(CATALOGS) == set(OcppVersion)
+
+
+def test_a_call_error_spelled_for_2_0_1_keeps_everything_but_the_code_spelling() -> None:
+    error = CallError("m", ErrorCode.FORMATION_VIOLATION, "bad", {"x": 1})
+    assert error.spelled(OcppVersion.V201) == CallError("m", "FormatViolation", "bad", {"x": 1})
+    assert error.spelled(OcppVersion.V16) == CallError("m", "FormationViolation", "bad", {"x": 1})

@@ -15,7 +15,8 @@ from csms_shared.ocpp.v201.messages import TransactionEventRequest
 from session_service import id_tokens
 from session_service.auth import IdTagRecord
 from session_service.settings import UnknownIdTagPolicy
-from session_service.tx_events import EventSummary, fold, register_reading, summarize, value_text
+from session_service.tx_events import EventSummary, register_reading, summarize, value_text
+from session_service.tx_fold import fold
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

@@ -216,32 +216,47 @@ async def meter_values_v201(
 ) -> v201.MeterValuesResponse:
     """Store every sampled value against its EVSE (2.0.1 MeterValues name no transaction: a
     transaction's values come in its TransactionEvents), once per message."""
-    session = ctx.session
-    cp = ctx.charge_point_id
-    [first] = await mv.claim_messages(session, [(cp, digest(request.to_payload()))])
-    if not first:
-        ctx.on_commit(lambda: DUPLICATES.labels("MeterValues").inc())
-        return v201.MeterValuesResponse()
-    received = received_at(ctx)
-    newest = max(reading.timestamp for reading in request.meter_value)
-    if ahead := future_warning("timestamp", newest, received, ctx.settings.clock_skew):
-        await log_warnings(ctx, "MeterValues", [ahead])
-    rows = tx_events.sampled_rows(
-        request.meter_value,
-        cp_id=cp,
-        connector_id=request.evse_id,
-        transaction_id=None,
-        source="MeterValues",
-        received=received,
-    )
-    await mv.insert_rows(session, rows)
-    event = meter_event(
-        request.meter_value,
-        at=received,
-        cp_id=cp,
-        connector_id=request.evse_id,
-        transaction_id=None,
-    )
-    if event is not None:
-        await ctx.emit(event)
+    await meter_values_v201_batch([(request, ctx)], ctx)
     return v201.MeterValuesResponse()
+
+
+# 2.0.1 MeterValues gathered by the runtime, as 1.6's: one claim of every digest, one INSERT of
+# every sampled value, one of the events, whatever the number of messages.
+@router.on_batch(V201Action.METER_VALUES)
+async def meter_values_v201_batch(
+    calls: list[tuple[v201.MeterValuesRequest, CallCtx]], ctx: Ctx
+) -> None:
+    """`meter_values_v201` for many messages (of many stations)."""
+    session = ctx.session
+    keys = [(call.charge_point_id, digest(request.to_payload())) for request, call in calls]
+    first = await mv.claim_messages(session, keys)
+    if copies := first.count(False):
+        ctx.on_commit(lambda: DUPLICATES.labels("MeterValues").inc(copies))
+    rows: list[mv.MeterRow] = []
+    events: list[Event] = []
+    for (request, call), new in zip(calls, first, strict=True):
+        if not new:
+            continue
+        cp, received = call.charge_point_id, received_at(call)
+        newest = max(reading.timestamp for reading in request.meter_value)
+        if ahead := future_warning("timestamp", newest, received, call.settings.clock_skew):
+            await log_warnings(call, "MeterValues", [ahead])
+        rows += tx_events.sampled_rows(
+            request.meter_value,
+            cp_id=cp,
+            connector_id=request.evse_id,
+            transaction_id=None,
+            source="MeterValues",
+            received=received,
+        )
+        event = meter_event(
+            request.meter_value,
+            at=received,
+            cp_id=cp,
+            connector_id=request.evse_id,
+            transaction_id=None,
+        )
+        if event is not None:
+            events.append(event)
+    await mv.insert_rows(session, rows)
+    await ctx.emit_many(events)

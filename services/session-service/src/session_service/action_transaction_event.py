@@ -2,23 +2,30 @@
 transaction, Ended ~ StopTransaction, into the same transactions and meter values as 1.6.
 
 Each event is applied once per (station, transactionId, seqNo): a copy gets the answer the
-first one got and changes nothing. The transaction is the fold of its events (tx_events.py), so
+first one got and changes nothing. The transaction is the fold of its events (tx_fold.py), so
 late and out-of-order events (an offline station's queue) end in the same transaction: an Ended
 that comes first creates it stopped, a late Started fills in the start without reopening it.
 A transaction that never sees its Ended is left to the stale monitor, as a 1.6 one.
+
+Most of a station's events are Updated ones carrying readings: a group of those (the runtime's
+group commit) is applied in a fixed set of statements (`transaction_event_batch`); every other
+event of the group, one that decides something, takes the one-event path in the same
+transaction.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.contracts.events import TransactionStarted, TransactionStopped
+from csms_shared.contracts.events import Event, TransactionStarted, TransactionStopped
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v201.actions import Action as V201Action
 from csms_shared.ocpp.v201.datatypes import IdTokenInfo
@@ -35,10 +42,11 @@ from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import load_id_tag_and_reservations
 from .meter_events import meter_event
 from .resources import transaction_of
-from .router import CallCtx, router
+from .router import CallCtx, Ctx, router
 from .settings import Settings
 from .tariffs import prices
 from .transactions import CHARGE_POINT, OPERATOR, Priced, audit, digest, stop_values, supersede_open
+from .tx_fold import Fold, TransactionState
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +58,7 @@ async def _token_decision(
     settings: Settings,
     cp: str,
     row: Row[Any],
-    state: tx_events.TransactionState,
+    state: TransactionState,
     summary: tx_events.EventSummary,
     at: datetime,
     warnings: list[str],
@@ -105,7 +113,7 @@ async def _priced(
 
 def _values(
     row: Row[Any],
-    state: tx_events.TransactionState,
+    state: TransactionState,
     status: str | None,
     price: dict[str, Any],
     received: datetime,
@@ -173,12 +181,15 @@ async def transaction_event(
         if first_digest != content:
             log.warning("%s re-used seqNo %d of transaction %s", cp, seq_no, station_tx)
         return TransactionEventResponse.model_validate(answer)
-    state = tx_events.fold([*await store.summaries(session, row.id), summary])
+    folded = Fold.from_json(row.event_fold)
+    folded.add(summary)
+    state = folded.state()
     info, status, reservation = await _token_decision(
         session, settings, cp, row, state, summary, at, warnings
     )
     price = await _priced(session, settings, row, state.start_time)
-    new = await store.write(session, row.id, _values(row, state, status, price, received))
+    values = _values(row, state, status, price, received) | {"event_fold": folded.to_json()}
+    new = await store.write(session, row.id, values)
     rows = tx_events.sampled_rows(
         request.meter_value or [],
         cp_id=cp,
@@ -237,3 +248,153 @@ async def _announce(
                 details={"operatorMeterStop": row.meter_stop, "meterStop": new.meter_stop},
             )
         await ctx.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
+
+
+# -- a group of events -------------------------------------------------------------------------
+
+UPDATED = "Updated"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plain:
+    """An Updated event that decides nothing, applied to its open transaction: what to write."""
+
+    values: dict[str, Any]
+    rows: list[mv.MeterRow]
+    readings: Event | None
+    applied: store.Applied
+    answer: dict[str, Any]
+
+
+def _plain(
+    request: TransactionEventRequest, call: CallCtx, row: Any, content: bytes
+) -> _Plain | None:
+    """The event applied to `row` when it is an Updated one that decides nothing: no idToken to
+    judge, no reservation, no new start to price, no warning to log, its transaction open,
+    known, not stale and not ended by it. Else None: it takes the one-event path."""
+    if row is None or request.event_type.value != UPDATED or request.id_token is not None:
+        return None
+    if request.reservation_id is not None or row.stop_time is not None or row.stale_since:
+        return None
+    received = received_at(call)
+    warnings, _ = timestamp_checks(request.timestamp, received, call.settings.clock_skew)
+    if warnings:
+        return None
+    summary = tx_events.summarize(request, warnings)
+    folded = Fold.from_json(row.event_fold)
+    folded.add(summary)
+    state = folded.state()
+    if state.ended or state.start_time != row.start_time:
+        return None
+    values = _values(row, state, row.id_tag_status, {}, received)
+    values["event_fold"] = folded.to_json()
+    cp, connector, readings = call.charge_point_id, values["connector_id"], request.meter_value
+    answer = TransactionEventResponse().to_payload()
+    station_tx = request.transaction_info.transaction_id
+    return (
+        _Plain(
+            values=values,
+            rows=tx_events.sampled_rows(
+                readings or [],
+                cp_id=cp,
+                connector_id=connector,
+                transaction_id=row.id,
+                source=SOURCE,
+                received=received,
+            ),
+            readings=meter_event(
+                readings or [], at=received, cp_id=cp, connector_id=connector, transaction_id=row.id
+            ),
+            applied=store.Applied(cp, station_tx, row.id, summary, answer, content),
+            answer=answer,
+        )
+        if not warnings
+        else None
+    )
+
+
+@dataclass(slots=True)
+class _Group:
+    """A group's plain events not written yet, and what the group knows of its transactions."""
+
+    rows: dict[store.Key, Any]  # each transaction as the group left it so far (None: unknown)
+    answered: dict[tuple[str, str, int], tuple[dict[str, Any], bytes]]
+    written: dict[int, dict[str, Any]] = field(default_factory=dict)
+    plain: list[_Plain] = field(default_factory=list)
+
+    def apply(self, key: store.Key, row: Any, event: _Plain) -> None:
+        """Take in a plain event: its transaction as it now is, its answer for copies."""
+        self.rows[key] = SimpleNamespace(**(row._asdict() | event.values))
+        self.written[row.id] = self.written.get(row.id, {}) | event.values
+        applied = event.applied
+        seq = applied.summary.seq_no
+        self.answered[(applied.cp_id, applied.station_tx, seq)] = (event.answer, applied.digest)
+        self.plain.append(event)
+
+    async def flush(self, ctx: Ctx) -> None:
+        """Write the plain events taken in: one UPDATE, one INSERT each of readings and events,
+        one of their `meter.values`."""
+        session, plain = ctx.session, self.plain
+        await store.write_many(session, list(self.written.items()))
+        await mv.insert_rows(session, [row for event in plain for row in event.rows])
+        await store.record_events(session, [event.applied for event in plain])
+        await ctx.emit_many([e.readings for e in plain if e.readings is not None])
+        self.written, self.plain = {}, []
+
+
+# TransactionEvents gathered by the runtime: Updated events with readings (most of a station's
+# events) in six statements a group whatever its size, as 1.6's MeterValues; the bench's v201
+# scenario measures it (bench/RESULTS.md). Every other event takes `transaction_event` in turn,
+# after what came before it was written, so the group leaves the same rows, events and answers
+# as the calls one after the other (tests/integration/test_transaction_event_batch.py).
+@router.on_batch(V201Action.TRANSACTION_EVENT)
+async def transaction_event_batch(
+    calls: list[tuple[TransactionEventRequest, CallCtx]], ctx: Ctx
+) -> list[TransactionEventResponse]:
+    """`transaction_event` for many events, in their order."""
+    session = ctx.session
+    keys = [(call.charge_point_id, r.transaction_info.transaction_id) for r, call in calls]
+    seqs = [(*key, r.seq_no) for key, (r, _) in zip(keys, calls, strict=True)]
+    locked = await store.lock_many(session, keys)
+    group = _Group(
+        rows={key: locked.get(key) for key in keys},
+        answered=await store.stored_responses(session, seqs),
+    )
+    by_one: set[tuple[str, str, int]] = set()  # events the one-event path took (or its copies)
+    responses: list[TransactionEventResponse] = []
+    for key, seq, (request, call) in zip(keys, seqs, calls, strict=True):
+        content = digest(request.to_payload())
+        if seq not in by_one and (earlier := group.answered.get(seq)) is not None:
+            responses.append(_copy(call, request, earlier, content))
+            continue
+        row = group.rows[key]
+        if seq not in by_one and (event := _plain(request, call, row, content)) is not None:
+            group.apply(key, row, event)
+            responses.append(TransactionEventResponse())
+            continue
+        await group.flush(ctx)
+        responses.append(await transaction_event(request, call))
+        by_one.add(seq)
+        group.rows[key] = (await store.lock_many(session, [key])).get(key)
+    await group.flush(ctx)
+    return responses
+
+
+def _copy(
+    call: CallCtx,
+    request: TransactionEventRequest,
+    earlier: tuple[dict[str, Any], bytes],
+    content: bytes,
+) -> TransactionEventResponse:
+    """A copy of an applied event: the answer the first one got, nothing changed."""
+    answer, first_digest = earlier
+    call.on_commit(lambda: DUPLICATES.labels("TransactionEvent").inc())
+    if first_digest != content:
+        station_tx = request.transaction_info.transaction_id
+        log.warning(
+            "%s re-used seqNo %d of transaction %s",
+            call.charge_point_id,
+            request.seq_no,
+            station_tx,
+        )
+    return TransactionEventResponse.model_validate(answer)

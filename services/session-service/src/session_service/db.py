@@ -155,6 +155,9 @@ transactions = Table(
     Column("evse_connector_id", Integer),
     Column("remote_start_id", Integer),
     Column("id_token_type", String(20)),  # 2.0.1 IdTokenEnumType; None for 1.6
+    # 2.0.1: what its TransactionEvents so far say (tx_fold.Fold), so the next one is added to
+    # it instead of all being read back and folded again; None for 1.6.
+    Column("event_fold", JSONB),
     UniqueConstraint("charge_point_id", "station_transaction_id", name="uq_transactions_station"),
     # A re-sent StartTransaction (same CP, connector, idTag, timestamp, meterStart) is the same
     # transaction; replicas racing on two copies meet here (INSERT ... ON CONFLICT).

@@ -1,13 +1,21 @@
 """Reads and writes of 2.0.1 transactions: the row by the station's transactionId, locked; the
-TransactionEvents applied to it (one per seqNo, with their answers)."""
+TransactionEvents applied to it (one per seqNo, with their answers).
+
+One event at a time (`lock_transaction`, `stored_response`, `write`, `record_event`), or a
+group's in a fixed set of statements whatever its size (`lock_many`, `stored_responses`,
+`write_many`, `record_events`): arrays in, so asyncpg prepares each once per connection and
+SQLAlchemy compiles each once, as meter_values.py does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+import orjson
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,14 +98,6 @@ async def stored_response(
     return None if row is None else (row.response, bytes(row.digest))
 
 
-async def summaries(session: AsyncSession, transaction_id: int) -> list[EventSummary]:
-    """What the events applied to the transaction so far said."""
-    rows = await session.scalars(
-        select(ev.summary).where(ev.transaction_id == transaction_id).order_by(ev.seq_no)
-    )
-    return [EventSummary.from_json(summary) for summary in rows]
-
-
 async def record_event(
     session: AsyncSession,
     cp_id: str,
@@ -132,3 +132,127 @@ async def write(session: AsyncSession, transaction_id: int, values: Mapping[str,
             .returning(*transactions.c)
         )
     ).one()
+
+
+# -- a group's events ------------------------------------------------------------------------
+
+Key = tuple[str, str]  # (charge point, the station's transactionId)
+_COLUMNS = ", ".join(f"t.{c.name}" for c in transactions.c)
+_LOCK_MANY = text(
+    f"SELECT {_COLUMNS} FROM {transactions.fullname} AS t"
+    " JOIN unnest(CAST(:cps AS varchar[]), CAST(:txs AS varchar[])) AS k(cp, stx)"
+    " ON t.charge_point_id = k.cp AND t.station_transaction_id = k.stx"
+    " ORDER BY t.id FOR UPDATE OF t"
+).columns(*transactions.c)
+_STORED_MANY = text(
+    "SELECT e.charge_point_id, e.station_transaction_id, e.seq_no, e.response, e.digest"
+    f" FROM {transaction_events.fullname} AS e"
+    " JOIN unnest(CAST(:cps AS varchar[]), CAST(:txs AS varchar[]), CAST(:seqs AS bigint[]))"
+    " AS k(cp, stx, seq)"
+    " ON e.charge_point_id = k.cp AND e.station_transaction_id = k.stx AND e.seq_no = k.seq"
+).columns(ev.charge_point_id, ev.station_transaction_id, ev.seq_no, ev.response, ev.digest)
+# What an Updated event that decides nothing changes (action_transaction_event's `_values` of a
+# transaction that has not ended, without a new price).
+WRITTEN = (
+    ("connector_id", "integer"),
+    ("evse_connector_id", "integer"),
+    ("meter_start", "bigint"),
+    ("remote_start_id", "integer"),
+    ("reservation_id", "integer"),
+    ("last_seen_at", "timestamptz"),
+    ("last_meter_wh", "numeric"),
+    ("last_meter_at", "timestamptz"),
+    ("warnings", "jsonb"),
+    ("event_fold", "jsonb"),
+)
+_JSON = {"warnings", "event_fold"}
+_WRITE_MANY = text(
+    f"UPDATE {transactions.fullname} AS t SET "
+    + ", ".join(f"{name} = v.{name}" for name, _ in WRITTEN)
+    + " FROM unnest(CAST(:id AS integer[]), "
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in WRITTEN)
+    + ") AS v(id, "
+    + ", ".join(name for name, _ in WRITTEN)
+    + ") WHERE t.id = v.id"
+)
+_RECORD_MANY = text(
+    f"INSERT INTO {transaction_events.fullname} (charge_point_id, station_transaction_id,"
+    " seq_no, transaction_id, event_type, summary, response, digest)"
+    " SELECT * FROM unnest(CAST(:cps AS varchar[]), CAST(:txs AS varchar[]),"
+    " CAST(:seqs AS bigint[]), CAST(:ids AS integer[]), CAST(:types AS varchar[]),"
+    " CAST(:summaries AS jsonb[]), CAST(:responses AS jsonb[]), CAST(:digests AS bytea[]))"
+)
+
+
+async def lock_many(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, Row[Any]]:
+    """The named transactions that exist, locked until the commit (in id order)."""
+    unique = list(dict.fromkeys(keys))
+    rows = await session.execute(
+        _LOCK_MANY, {"cps": [cp for cp, _ in unique], "txs": [stx for _, stx in unique]}
+    )
+    return {(row.charge_point_id, row.station_transaction_id): row for row in rows}
+
+
+async def stored_responses(
+    session: AsyncSession, keys: Sequence[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], tuple[dict[str, Any], bytes]]:
+    """The answers given before to these (CP, transactionId, seqNo), with their digests."""
+    rows = await session.execute(
+        _STORED_MANY,
+        {
+            "cps": [cp for cp, _, _ in keys],
+            "txs": [stx for _, stx, _ in keys],
+            "seqs": [seq for _, _, seq in keys],
+        },
+    )
+    return {
+        (row.charge_point_id, row.station_transaction_id, row.seq_no): (
+            row.response,
+            bytes(row.digest),
+        )
+        for row in rows
+    }
+
+
+async def write_many(
+    session: AsyncSession, written: Sequence[tuple[int, Mapping[str, Any]]]
+) -> None:
+    """Write the `WRITTEN` columns of many transactions (id, values): one UPDATE."""
+    if not written:
+        return
+    params: dict[str, list[Any]] = {"id": [transaction_id for transaction_id, _ in written]}
+    for name, _ in WRITTEN:
+        column = [values[name] for _, values in written]
+        params[name] = [orjson.dumps(v).decode() for v in column] if name in _JSON else column
+    await session.execute(_WRITE_MANY, params)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """An event applied to its transaction, to keep (`record_event`'s arguments)."""
+
+    cp_id: str
+    station_tx: str
+    transaction_id: int
+    summary: EventSummary
+    response: dict[str, Any]
+    digest: bytes
+
+
+async def record_events(session: AsyncSession, applied: Sequence[Applied]) -> None:
+    """`record_event` for many events: one INSERT."""
+    if not applied:
+        return
+    await session.execute(
+        _RECORD_MANY,
+        {
+            "cps": [a.cp_id for a in applied],
+            "txs": [a.station_tx for a in applied],
+            "seqs": [a.summary.seq_no for a in applied],
+            "ids": [a.transaction_id for a in applied],
+            "types": [a.summary.event_type for a in applied],
+            "summaries": [orjson.dumps(a.summary.to_json()).decode() for a in applied],
+            "responses": [orjson.dumps(a.response).decode() for a in applied],
+            "digests": [a.digest for a in applied],
+        },
+    )

@@ -1,18 +1,18 @@
-"""OCPP 2.0.1 TransactionEvents as the transaction they describe (pure logic, no I/O).
+"""OCPP 2.0.1 TransactionEvents as what they say about their transaction (pure logic, no I/O).
 
 A 2.0.1 transaction arrives in pieces (Started, Updated..., Ended, each with a seqNo), possibly
 late, twice or out of order (offline queues). Each event is reduced to what it says about its
 transaction (`EventSummary`, stored with it); the transaction is the fold of all its summaries
-(`fold`), so any order of the same events ends in the same transaction. The figures follow the
-1.6 rules: meterStart and meterStop are active import register readings in Wh, the start is the
-Started event's, the stop the Ended event's.
+(tx_fold.py), so any order of the same events ends in the same transaction. The figures follow
+the 1.6 rules: meterStart and meterStop are active import register readings in Wh, the start is
+the Started event's, the stop the Ended event's.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from csms_shared.ocpp.v16.enums import Location, Measurand, UnitOfMeasure
@@ -27,9 +27,6 @@ STARTED = TransactionEventEnum.STARTED.value
 ENDED = TransactionEventEnum.ENDED.value
 BEGIN, END = ReadingContextEnum.TRANSACTION_BEGIN.value, ReadingContextEnum.TRANSACTION_END.value
 E = TypeVar("E", Measurand, Location, UnitOfMeasure)
-T = TypeVar("T")
-# 2.0.1 E06: a stoppedReason may be left out only when it is Local.
-DEFAULT_STOPPED_REASON = "Local"
 
 
 def value_text(sv: SampledValue) -> str:
@@ -177,103 +174,3 @@ def summarize(request: TransactionEventRequest, warnings: list[str]) -> EventSum
         readings=readings,
         warnings=tuple(warnings),
     )
-
-
-@dataclass(slots=True)
-class TransactionState:
-    """A 2.0.1 transaction as the events received so far describe it."""
-
-    started: bool
-    start_time: datetime
-    meter_start: int
-    connector_id: int
-    evse_connector_id: int | None
-    id_token: str | None
-    id_token_type: str | None
-    remote_start_id: int | None
-    reservation_id: int | None
-    ended: bool = False
-    stop_time: datetime | None = None
-    meter_stop: int | None = None
-    stop_reason: str | None = None
-    stop_id_token: str | None = None
-    last_register: Reading | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-def _wh(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _first(values: list[T | None]) -> T | None:
-    return next((v for v in values if v is not None), None)
-
-
-def _begin(events: list[EventSummary], started: EventSummary | None) -> Reading | None:
-    """meterStart's reading: the Started event's (Transaction.Begin first), else any
-    Transaction.Begin reading, else the earliest reading of all."""
-    everything = sorted((r for e in events for r in e.readings), key=lambda r: r.at)
-    own = sorted(started.readings, key=lambda r: r.at) if started else []
-    for pool in (
-        [r for r in own if r.context == BEGIN],
-        own,
-        [r for r in everything if r.context == BEGIN],
-        everything,
-    ):
-        if pool:
-            return pool[0]
-    return None
-
-
-def _end(events: list[EventSummary], ended: EventSummary) -> Reading | None:
-    """meterStop's reading: the Ended event's (Transaction.End first), else any
-    Transaction.End reading, else the latest reading of all."""
-    everything = sorted((r for e in events for r in e.readings), key=lambda r: r.at)
-    own = sorted(ended.readings, key=lambda r: r.at)
-    for pool in (
-        [r for r in own if r.context == END],
-        own,
-        [r for r in everything if r.context == END],
-        everything,
-    ):
-        if pool:
-            return pool[-1]
-    return None
-
-
-def fold(events: list[EventSummary]) -> TransactionState:
-    """The transaction `events` describe, whatever the order they came in (at least one)."""
-    events = sorted(events, key=lambda e: e.seq_no)
-    started = next((e for e in events if e.event_type == STARTED), None)
-    ended = next((e for e in events if e.event_type == ENDED), None)
-    # The token of the start, else the first one any event brought (authorized later).
-    tokened = [e for e in ([started] if started else []) + events if e.id_token is not None]
-    begin = _begin(events, started)
-    meter_start = _wh(begin.wh) if begin else 0
-    everything = sorted((r for e in events for r in e.readings), key=lambda r: r.at)
-    state = TransactionState(
-        started=started is not None,
-        start_time=started.timestamp if started else min(e.timestamp for e in events),
-        meter_start=meter_start,
-        connector_id=_first([e.evse_id for e in events]) or 0,
-        evse_connector_id=_first([e.connector_id for e in events]),
-        id_token=tokened[0].id_token if tokened else None,
-        id_token_type=tokened[0].id_token_type if tokened else None,
-        remote_start_id=_first([e.remote_start_id for e in events]),
-        reservation_id=_first([e.reservation_id for e in events]),
-        last_register=everything[-1] if everything else None,
-        warnings=[w for e in events for w in e.warnings],
-    )
-    if state.connector_id == 0:
-        state.warnings.append("no event of this transaction named its EVSE")
-    if ended is not None:
-        end = _end(events, ended)
-        state.ended = True
-        state.stop_time = ended.timestamp
-        state.meter_stop = _wh(end.wh) if end else meter_start
-        if begin is None:
-            state.warnings.append("no energy register reading in any event; energy counted as 0")
-        reasons = [e.stopped_reason for e in reversed(events)]
-        state.stop_reason = ended.stopped_reason or _first(reasons) or DEFAULT_STOPPED_REASON
-        state.stop_id_token = ended.id_token
-    return state

@@ -1,7 +1,8 @@
 """OCPP 2.0.1 transactions beside 1.6 ones: the version, the station's own transaction id,
 the EVSE's connector, the remote start id and the id token's type; idTag and its status may be
 absent (a 2.0.1 transaction may start before anyone is identified); the TransactionEvents
-applied, one per (station, transactionId, seqNo); id tags get a type; idTokens are 36 long
+applied, one per (station, transactionId, seqNo), and their running fold; id tags get a type;
+idTokens are 36 long
 
 Revision ID: 0007
 Revises: 0006
@@ -35,6 +36,11 @@ def upgrade() -> None:
     op.add_column("transactions", sa.Column("evse_connector_id", sa.Integer()), schema=S)
     op.add_column("transactions", sa.Column("remote_start_id", sa.Integer()), schema=S)
     op.add_column("transactions", sa.Column("id_token_type", sa.String(length=20)), schema=S)
+    op.add_column(
+        "transactions",
+        sa.Column("event_fold", postgresql.JSONB(astext_type=sa.Text())),
+        schema=S,
+    )
     op.alter_column("transactions", "id_tag", type_=sa.String(length=36), nullable=True, schema=S)
     op.alter_column("transactions", "id_tag_status", nullable=True, schema=S)
     op.alter_column("transactions", "stop_id_tag", type_=sa.String(length=36), schema=S)
@@ -89,6 +95,7 @@ def downgrade() -> None:
     op.alter_column("transactions", "id_tag_status", nullable=False, schema=S)
     op.alter_column("transactions", "id_tag", type_=sa.String(length=20), nullable=False, schema=S)
     for name in (
+        "event_fold",
         "id_token_type",
         "remote_start_id",
         "evse_connector_id",

@@ -37,6 +37,7 @@ migrate: venv ## Migrate every service schema (Alembic)
 	$(BIN)/session-service migrate
 	$(BIN)/command-api migrate
 	$(BIN)/message-log migrate
+	$(BIN)/load-manager migrate
 
 up: migrate ## Start the whole suite: two gateways (9000, 9001) and every service
 	@test -n "$$CSMS_ADMIN_API_KEY" -o -s .csms-dev-admin-key || \

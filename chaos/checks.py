@@ -15,7 +15,7 @@ from tests.integration.conftest import Suite
 
 from .servers import PrivateRabbit
 
-SERVICE_SCHEMAS = ("registry", "sessions", "commands", "messages")
+SERVICE_SCHEMAS = ("registry", "sessions", "commands", "messages", "loads")
 
 
 @dataclass(slots=True)

@@ -14,8 +14,11 @@ CREATE SCHEMA commands AUTHORIZATION commands;
 CREATE ROLE messages LOGIN PASSWORD 'messages';
 CREATE SCHEMA messages AUTHORIZATION messages;
 
+CREATE ROLE loads LOGIN PASSWORD 'loads';
+CREATE SCHEMA loads AUTHORIZATION loads;
+
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE csms FROM PUBLIC;
 -- CREATE on the database: each migration runs `CREATE SCHEMA IF NOT EXISTS <own schema>`,
 -- which Postgres refuses without it even when the schema already exists.
-GRANT CONNECT, CREATE ON DATABASE csms TO registry, sessions, commands, messages;
+GRANT CONNECT, CREATE ON DATABASE csms TO registry, sessions, commands, messages, loads;

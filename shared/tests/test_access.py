@@ -58,13 +58,23 @@ def test_integrations_only_read_events() -> None:
     assert not any(matches(grant.write, ex) for ex in ("ocpp.events", "amq.default"))
 
 
-def test_only_integrations_publish_command_requests_and_command_api_reads_them() -> None:
+def test_only_integrations_and_the_load_manager_publish_command_requests() -> None:
+    # The load-manager sends its charging profiles as a back office would, to be audited.
     writers = {r for r, g in GRANTS.items() if matches(g.write, "ocpp.command-requests")}
-    assert writers == {"integrations"}
+    assert writers == {"integrations", "load-manager"}
     readers = {r for r, g in GRANTS.items() if matches(g.read, "ocpp.command-requests")}
     assert readers == {"command-api"}
     # command-api binds its intake queue there and reads its own queues only.
     assert matches(GRANTS["command-api"].read, "command-api.command-requests")
+
+
+def test_the_load_manager_publishes_site_events_only_and_sends_no_call_or_command() -> None:
+    grant = GRANTS["load-manager"]
+    write, read = grant.topics["ocpp.events"]
+    assert matches(write, "site.allocation_changed") and matches(read, "transaction.started")
+    assert not any(matches(write, k) for k in ("command.completed", "transaction.started"))
+    assert not any(matches(grant.write, ex) for ex in ("ocpp.calls", "ocpp.commands"))
+    assert matches(grant.read, "load-manager.rpc") and not matches(grant.read, "ocpp.calls")
 
 
 def test_definitions_hash_passwords_as_rabbitmq_does() -> None:

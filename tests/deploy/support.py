@@ -39,12 +39,13 @@ INTERNAL_PORTS = {
     "session-service": 8082,
     "command-api": 8083,
     "message-log": 8086,
+    "load-manager": 8087,
 }
 PROBES = {"liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz"}
 # Settings a deployment must set even though the code has a default: the defaults point at
 # 127.0.0.1 (right for `make up`, wrong in a container), or leave command-api without an admin.
 DEPLOYMENT_REQUIRED = ("broker_url", "database_url", "admin_api_key")
-SERVICE_PREFIXES = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "MESSAGE_LOG_", "CSMS_")
+SERVICE_PREFIXES = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "MESSAGE_LOG_", "LOADS_", "CSMS_")
 
 Resource = dict[str, Any]
 

@@ -106,7 +106,8 @@ def test_the_component_builds_and_selects_every_csms_pod(built: list[dict[str, A
     selector = monitor["spec"]["selector"]["matchLabels"]
     [endpoint] = monitor["spec"]["podMetricsEndpoints"]
     deployments = [r for r in built if r["kind"] == "Deployment"]
-    assert len(deployments) == 5  # gateway, registry, sessions, command-api, message-log
+    # gateway, registry, sessions, command-api, message-log, load-manager
+    assert len(deployments) == 6
     for deployment in deployments:
         template = deployment["spec"]["template"]
         assert selector.items() <= template["metadata"]["labels"].items()

@@ -94,6 +94,7 @@ SERVICES = [
         "MESSAGE_LOG_",
         {"MESSAGE_LOG_MAINTENANCE_INTERVAL": "0.5", "MESSAGE_LOG_BATCH_WAIT_MS": "20"},
     ),
+    ("load-manager", "LOADS_", {}),
 ]
 ADMIN_KEY = "csms_test_admin_" + uuid.uuid4().hex
 ADMIN_PASSWORD = "test-admin-" + uuid.uuid4().hex

@@ -127,7 +127,13 @@ def _unverified(url: str) -> ssl.SSLContext | None:
 
 def run_migrations(env: dict[str, str]) -> None:
     """Migrate every service schema, as `make migrate` does."""
-    for service in ("station-registry", "session-service", "command-api", "message-log"):
+    for service in (
+        "station-registry",
+        "session-service",
+        "command-api",
+        "message-log",
+        "load-manager",
+    ):
         subprocess.run([str(BIN / service), "migrate"], env=env, check=True, cwd=ROOT)
 
 
@@ -271,7 +277,7 @@ async def metric(port: int, name: str, **labels: str) -> float:
 
 def base_env(**extra: str) -> dict[str, str]:
     """The environment of a suite process: this one's, plus `extra`."""
-    prefixes = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "MESSAGE_LOG_")
+    prefixes = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "MESSAGE_LOG_", "LOADS_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(extra)
     return env

@@ -44,6 +44,7 @@ URL_VARIABLE = {
     "session-service": "SESSION_BROKER_URL",
     "command-api": "API_BROKER_URL",
     "message-log": "MESSAGE_LOG_BROKER_URL",
+    "load-manager": "LOADS_BROKER_URL",
 }
 
 
@@ -249,6 +250,13 @@ async def test_a_suite_of_role_users_boots_a_cp_and_round_trips_a_command(
             await eventually(logged)
             level = await api.put(f"/charge-points/{cp_id}/message-log", json={"level": "off"})
             assert level.status_code == 200, level.text
+            # The load-manager answers command-api as its own user.
+            site = await api.post("/sites", json={"name": cp_id, "limitWatts": 11000})
+            assert site.status_code == 201, site.text
+            placed = await api.put(
+                f"/charge-points/{cp_id}/site", json={"nodeId": site.json()["id"]}
+            )
+            assert placed.status_code == 200, placed.text
     finally:
         await cp.close()
 

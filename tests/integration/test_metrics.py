@@ -18,6 +18,7 @@ OUTBOX_SCHEMAS = {
     "session-service": "sessions",
     "command-api": "commands",
     "message-log": "messages",
+    "load-manager": "loads",
 }
 RESERVED_LABELS = {"service", "job", "instance"}
 

@@ -44,6 +44,7 @@ from .api import (
     network,
     operator_actions,
     sessions,
+    sites,
     tariffs,
     users,
     webhooks,
@@ -67,7 +68,12 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 API_PREFIX = "/api/v1"
 # The durable service queues (and their `.dead` queues) and the RPC queues.
-SAMPLED_QUEUES = (*SERVICE_QUEUES, "station-registry.rpc", "session-service.rpc")
+SAMPLED_QUEUES = (
+    *SERVICE_QUEUES,
+    "station-registry.rpc",
+    "session-service.rpc",
+    "load-manager.rpc",
+)
 # Events followed at once (each boot read and resync mark is one short transaction).
 FOLLOWERS = 4
 
@@ -223,6 +229,7 @@ def create_app(settings: Settings) -> FastAPI:
         connectors,
         sessions,
         tariffs,
+        sites,
         keys,
         webhooks,
         dead_letters,

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from csms_shared.bus.access import INTEGRATIONS, check_back_offices, check_roles
+from csms_shared.bus.access import INTEGRATIONS, LOAD_MANAGER, check_back_offices, check_roles
 from csms_shared.settings import (
     BrokerSettings,
     CommonSettings,
@@ -76,8 +76,9 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     # csms_shared.ocpp.redaction.DEFAULT_ADMIN_KEYS always count).
     admin_configuration_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Broker roles (CSMS_BROKER_USERS) whose messages on ocpp.command-requests are run, as an
-    # operator; shared by every back office that logs in as the role's user.
-    command_request_roles: list[str] = Field(default_factory=lambda: [INTEGRATIONS])
+    # operator; shared by every back office that logs in as the role's user. The load-manager
+    # sends its charging profiles this way, so they are audited like anyone's commands.
+    command_request_roles: list[str] = Field(default_factory=lambda: [INTEGRATIONS, LOAD_MANAGER])
     # Back offices with a broker user of their own (JSON user -> viewer|operator|admin): each
     # sends commands under its own name (`broker:<user>`) and role; a viewer may send none.
     back_offices: dict[str, str] = Field(default_factory=dict)

@@ -30,8 +30,9 @@ COMMAND_API = "command-api"
 # Back offices: readers of ocpp.events, each with its own queues, and the only publishers of
 # ocpp.command-requests (command-api runs what they send there, as its REST routes would).
 MESSAGE_LOG_WRITER = "message-log"
+LOAD_MANAGER = "load-manager"
 INTEGRATIONS = "integrations"
-ROLES = (GATEWAY, REGISTRY, SESSIONS, COMMAND_API, MESSAGE_LOG_WRITER, INTEGRATIONS)
+ROLES = (GATEWAY, REGISTRY, SESSIONS, COMMAND_API, MESSAGE_LOG_WRITER, LOAD_MANAGER, INTEGRATIONS)
 
 # The default exchange, as permissions name it: replies and RPC queries go through it.
 DEFAULT_EXCHANGE = "amq.default"
@@ -135,6 +136,21 @@ GRANTS: dict[str, Grant] = {
     # Binds its records queue to the gateways' `ocpp.log`; tells gateways of level overrides.
     MESSAGE_LOG_WRITER: _service(
         MESSAGE_LOG_WRITER, _one_of(r"message_log\..+"), reads=(MESSAGE_LOG.name,)
+    ),
+    # Answers its RPC queries, follows events, publishes `site.*` ones, and sends charging
+    # profiles through the command path (ocpp.command-requests, as a back office does), so
+    # command-api audits them; it neither owns nor sends OCPP calls.
+    LOAD_MANAGER: Grant(
+        configure=_one_of(*_DECLARED, r"load-manager\..+", SERVER_NAMED),
+        write=_one_of(
+            _name(EVENTS.name),
+            _name(COMMAND_REQUESTS.name),
+            _name(DEFAULT_EXCHANGE),
+            r"load-manager\..+",
+            SERVER_NAMED,
+        ),
+        read=_one_of(_name(EVENTS.name), r"load-manager\..+", SERVER_NAMED),
+        topics={EVENTS.name: (_one_of(r"site\..+"), ".*")},
     ),
     COMMAND_API: Grant(
         configure=_one_of(*_DECLARED, r"command-api\..+", SERVER_NAMED),

@@ -6,7 +6,8 @@ serialize with `exclude_unset`), and a field this version does not know is dropp
 failing the read, so a newer owning service rolls out before the API.
 
 The base models are in `resources_base.py`, the message log's in `resources_messages.py`, the
-tariffs and the energy report in `resources_reports.py`; this module names them all.
+tariffs and the energy report in `resources_reports.py`, the sites in `resources_loads.py`; this
+module names them all.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from .resources_base import Number as Number
 from .resources_base import Omit as Omit
 from .resources_base import Page as Page
 from .resources_base import Resource as Resource
+from .resources_loads import Node as Node
+from .resources_loads import Site as Site
+from .resources_loads import StationAssignment as StationAssignment
 from .resources_messages import LogEntry as LogEntry
 from .resources_messages import MessageLogLevelSet as MessageLogLevelSet
 from .resources_messages import MessagePage as MessagePage

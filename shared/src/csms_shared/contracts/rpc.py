@@ -1,5 +1,6 @@
 """RPC methods: the model of each one's params, validated before the handler runs, and of its
-result (`resources.py`, and the few answers only services read, below).
+result (`resources.py`, and the few answers only services read, below); the load-manager's in
+`rpc_loads.py`.
 
 A request whose params do not fit its method's model is answered `invalid` with what is wrong
 (`limit: Input should be less than or equal to 1000`), and its handler never runs. Params are
@@ -35,6 +36,7 @@ from .rpc_base import (
     Text500,
     TimeRange,
 )
+from .rpc_loads import LoadsRpc
 from .rpc_registry import (
     CONNECTOR_TYPES,
     Address,
@@ -132,6 +134,7 @@ __all__ = [
     "ListTransactions",
     "ListUnmatchedStops",
     "ListVariables",
+    "LoadsRpc",
     "LocalListPlan",
     "LongPaged",
     "MessageListing",
@@ -277,9 +280,6 @@ class MessageTail(r.Resource):
     more: bool
 
 
-# -- the catalogue ---------------------------------------------------------------------------
-
-
 # -- the catalogue: every method, named by a typed object at call sites and handlers ---------
 
 
@@ -398,7 +398,7 @@ class MessageLogRpc:
 
 RPC_METHODS: dict[str, RpcMethod[Any, Any]] = {
     method.name: method
-    for catalogue in (RegistryRpc, SessionsRpc, MessageLogRpc)
+    for catalogue in (RegistryRpc, SessionsRpc, MessageLogRpc, LoadsRpc)
     for method in vars(catalogue).values()
     if isinstance(method, RpcMethod)
 }

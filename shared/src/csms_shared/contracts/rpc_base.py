@@ -19,6 +19,7 @@ from ..ocpp.v16.datatypes import OcppDateTime
 REGISTRY = "station-registry"
 SESSIONS = "session-service"
 MESSAGE_LOG = "message-log"
+LOAD_MANAGER = "load-manager"
 
 BIGINT = 2**63 - 1
 

@@ -1,0 +1,26 @@
+"""main(): settings -> database -> broker -> the RPC methods on sites, nodes and stations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from csms_shared.db import upgrade
+from csms_shared.service import serve
+
+from . import rpc_sites, rpc_stations  # noqa: F401 - importing them registers their handlers
+from .db import outbox
+from .router import router
+from .settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrate(settings: Settings | None = None) -> None:
+    """Bring schema `loads` to the newest revision."""
+    settings = settings or Settings()
+    upgrade(MIGRATIONS, settings.database_url)
+
+
+async def main(settings: Settings | None = None) -> None:
+    """Run the load-manager until SIGTERM or SIGINT."""
+    await serve(router, settings or Settings(), outbox=outbox)

@@ -1,0 +1,103 @@
+"""RPC methods on stations: put one on a node (with its settings), take it off, read where it
+is, list a node's."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from csms_shared.bus.access import COMMAND_API
+from csms_shared.bus.rpc import RpcError
+from csms_shared.contracts.resources import Page, StationAssignment
+from csms_shared.contracts.rpc_loads import (
+    AssignStation,
+    ListNodeStations,
+    LoadsRpc,
+    OfStation,
+    StationUnassigned,
+)
+
+from .db import nodes, stations
+from .router import Ctx, router
+from .sites import lock_site, node_in, tree_of
+from .tree import assignment
+
+s = stations.c
+
+
+@router.rpc(LoadsRpc.assign_station, callers={COMMAND_API})
+async def assign_station(params: AssignStation, ctx: Ctx) -> StationAssignment:
+    """Put a station on a node, off any node it was on; its settings replace those stored."""
+    of_node = select(nodes.c.site_id).where(nodes.c.id == params.node_id)
+    site_id = await ctx.session.scalar(of_node)
+    if site_id is not None:
+        # In line with the changes to the site's tree: the node cannot go while the station
+        # lands, and one deleted before the lock was taken is seen gone.
+        await lock_site(ctx.session, site_id)
+        site_id = await ctx.session.scalar(of_node)
+    if site_id is None:
+        raise RpcError("invalid", f"nodeId: node {params.node_id} does not exist")
+    values = {
+        "node_id": params.node_id,
+        "site_id": site_id,
+        "max_current": params.max_current,
+        "min_current": params.min_current,
+        "priority": params.priority,
+    }
+    insert_ = insert(stations).values(charge_point_id=params.charge_point_id, **values)
+    row = (
+        await ctx.session.execute(
+            insert_.on_conflict_do_update(
+                index_elements=[s.charge_point_id],
+                set_={**values, "updated_at": func.now()},
+            ).returning(stations)
+        )
+    ).one()
+    return assignment(row)
+
+
+@router.rpc(LoadsRpc.unassign_station, callers={COMMAND_API})
+async def unassign_station(params: OfStation, ctx: Ctx) -> StationUnassigned:
+    """Take a station off its node: it is on no site any more."""
+    gone = await ctx.session.scalar(
+        delete(stations)
+        .where(s.charge_point_id == params.charge_point_id)
+        .returning(s.charge_point_id)
+    )
+    if gone is None:
+        raise RpcError("not_found", f"charge point {params.charge_point_id} is on no site")
+    return StationUnassigned(charge_point_id=params.charge_point_id, unassigned=True)
+
+
+@router.rpc(LoadsRpc.get_station, callers={COMMAND_API})
+async def get_station(params: OfStation, ctx: Ctx) -> StationAssignment:
+    """Where a station is, and its settings."""
+    row = (
+        await ctx.session.execute(
+            select(stations).where(s.charge_point_id == params.charge_point_id)
+        )
+    ).first()
+    if row is None:
+        raise RpcError("not_found", f"charge point {params.charge_point_id} is on no site")
+    return assignment(row)
+
+
+@router.rpc(LoadsRpc.list_node_stations, callers={COMMAND_API})
+async def list_node_stations(params: ListNodeStations, ctx: Ctx) -> Page[StationAssignment]:
+    """A page of the stations on one node (not those of the nodes under it)."""
+    node_in(await tree_of(ctx.session, params.site_id), params.site_id, params.node_id)
+    where = s.node_id == params.node_id
+    total = await ctx.session.scalar(select(func.count()).select_from(stations).where(where))
+    rows = await ctx.session.execute(
+        select(stations)
+        .where(where)
+        .order_by(s.charge_point_id)
+        .limit(params.limit)
+        .offset(params.offset)
+    )
+    return Page[StationAssignment](
+        items=[assignment(row) for row in rows],
+        total=int(total or 0),
+        limit=params.limit,
+        offset=params.offset,
+    )

@@ -1,0 +1,23 @@
+"""Load-manager settings, from `LOADS_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
+
+
+class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
+    """The load-manager process: the owner of schema `loads` (sites, their nodes and the
+    stations on them)."""
+
+    model_config = settings_config("LOADS_")
+
+    # /healthz, /readyz and /metrics.
+    internal_port: int = 8087
+    # Levels of a site's tree, the site included (site -> panel -> sub-panel -> ...): the
+    # allocator walks every path on every change, so a tree stays shallow.
+    max_tree_depth: int = Field(default=6, ge=1, le=32)
+    # Nodes of one site at most, the site included.
+    max_site_nodes: int = Field(default=500, ge=1, le=100_000)

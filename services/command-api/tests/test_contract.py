@@ -84,3 +84,23 @@ def test_every_2xx_body_has_a_schema_that_is_not_a_free_form_object(app: FastAPI
                 assert not schema.get("additionalProperties"), (method, path, code)
                 checked += 1
     assert checked >= 30
+
+
+def test_the_neutral_charging_models_are_named_apart_from_both_versions(app: FastAPI) -> None:
+    spec: dict[str, Any] = app.openapi()
+    schemas = spec["components"]["schemas"]
+    path = spec["paths"]["/api/v1/charge-points/{id}/charging-profiles"]
+    body = path["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/NeutralChargingProfile-Input"}
+    profile = schemas["StoredChargingProfile"]["properties"]["profile"]
+    assert profile == {"$ref": "#/components/schemas/NeutralChargingProfile-Output"}
+    for mode in ("Input", "Output"):
+        assert {"purpose", "kind", "schedules"} <= set(
+            schemas[f"NeutralChargingProfile-{mode}"]["properties"]
+        )
+    # 1.6 keeps its short names; 2.0.1's are prefixed.
+    assert "chargingProfileId" in schemas["ChargingProfile"]["properties"]
+    assert "id" in schemas["V201ChargingProfile"]["properties"]
+    assert "evseId" in schemas["V201CompositeSchedule"]["properties"]
+    assert "periods" in schemas["NeutralCompositeSchedule"]["properties"]
+    assert not [name for name in schemas if name.startswith("csms_shared")]

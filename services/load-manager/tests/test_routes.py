@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from csms_shared.contracts.rpc import RPC_METHODS
+from load_manager import follow_profiles
 from load_manager.app import router
 
 
@@ -15,3 +16,11 @@ def test_the_app_answers_every_rpc_method_the_contracts_give_it() -> None:
 def test_only_command_api_may_call_it_and_it_owns_no_call() -> None:
     assert set(router.rpc_callers.values()) == {frozenset({"command-api"})}
     assert router.calls == {}
+
+
+def test_the_stored_profiles_follow_their_answers_and_the_stations_boots() -> None:
+    # One handler per routing key on a router: a second registration of a key would replace
+    # this one without a word.
+    assert router.events["command.completed"] is follow_profiles.command_completed
+    assert router.events["station.booted"] is follow_profiles.station_booted
+    assert router.events["station.connected"] is follow_profiles.station_connected

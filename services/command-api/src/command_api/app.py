@@ -34,6 +34,7 @@ from .accounts.passwords import PasswordWork
 from .accounts.users import ensure_bootstrap_user
 from .api import (
     charge_points,
+    charging_profiles,
     commands,
     connectors,
     dead_letters,
@@ -230,6 +231,7 @@ def create_app(settings: Settings) -> FastAPI:
         sessions,
         tariffs,
         sites,
+        charging_profiles,
         keys,
         webhooks,
         dead_letters,

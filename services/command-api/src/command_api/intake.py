@@ -1,6 +1,7 @@
 """Back offices' commands from `ocpp.command-requests`, run exactly as the REST route runs them.
 
-A request `{"requestId", "chargePointId", "action", "payload", "timeout"?}` becomes a command
+A request `{"requestId", "chargePointId", "action", "payload", "timeout"?}`
+(`csms_shared.contracts.command_requests.BackOfficeRequest`) becomes a command
 of the audit log (requester `broker:<user>`, the AMQP user_id the broker verified) sent through
 `send_command` with the role the deployment gives that user (`API_BACK_OFFICES`, or operator
 for the users of `API_COMMAND_REQUEST_ROLES`); its outcome leaves as `command.completed`
@@ -11,22 +12,20 @@ carrying the requestId, which is unique per user. A request that cannot become a
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from fastapi import HTTPException
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from csms_shared.bus.access import allowed
 from csms_shared.bus.ack import requeue_later
 from csms_shared.bus.outbox import emit
 from csms_shared.bus.topology import COMMAND_REQUESTS, declare_service_queue, service_queue
+from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.contracts.events import CommandCompleted
-from csms_shared.contracts.resources import JsonObject
-from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from .api.commands import Station, send_command
 from .api.deps import AppState
@@ -49,22 +48,6 @@ REQUESTS = Counter(
 )
 
 
-class CommandRequest(BaseModel):
-    """One message on `ocpp.command-requests`."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-    request_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
-        alias="requestId"
-    )
-    charge_point_id: Annotated[str, StringConstraints(pattern=CHARGE_POINT_ID_PATTERN)] = Field(
-        alias="chargePointId"
-    )
-    action: str
-    payload: JsonObject = Field(default_factory=dict)
-    timeout: float | None = Field(default=None, gt=0)
-
-
 class Refused(Exception):
     """The request cannot become a command; `reason` says why."""
 
@@ -79,7 +62,7 @@ def _errors(exc: ValidationError) -> str:
     )
 
 
-def parse(body: bytes) -> CommandRequest:
+def parse(body: bytes) -> BackOfficeRequest:
     """The request in a message body; Refused naming what is wrong."""
     if len(body) > MAX_BODY:
         raise Refused(f"the body has {len(body)} bytes; at most {MAX_BODY}")
@@ -90,7 +73,7 @@ def parse(body: bytes) -> CommandRequest:
     if not isinstance(raw, dict):
         raise Refused("the body must be a JSON object")
     try:
-        request = CommandRequest.model_validate(raw)
+        request = BackOfficeRequest.model_validate(raw)
     except ValidationError as exc:
         raise Refused(_errors(exc)) from None
     if request.action not in ALL_ACTIONS:

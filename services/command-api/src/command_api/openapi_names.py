@@ -3,7 +3,9 @@
 Both versions have a `ResetRequest`, a `ChargingProfile`, ...; pydantic then names each by its
 module (`csms_shared__ocpp__v16__messages__ResetRequest`). The 1.6 ones keep the short names
 they had before 2.0.1 was documented beside them (clients generated from the document keep
-working) and the 2.0.1 ones are prefixed `V201`.
+working) and the 2.0.1 ones are prefixed `V201`. The suite's own charging models
+(`csms_shared.charging`, one profile for both versions) share three of those names
+(`ChargingProfile`, `ChargingSchedule`, `CompositeSchedule`): they are prefixed `Neutral`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from fastapi import FastAPI
 
 _QUALIFIED = re.compile(r"csms_shared__ocpp__(v16|v201)__(?:\w+__)*?([A-Za-z0-9]+(?:-\w+)?)$")
 _PREFIX = {"v16": "", "v201": "V201"}
+_NEUTRAL = re.compile(r"csms_shared__charging__(?:\w+__)*?([A-Za-z0-9]+)(-Input|-Output)?$")
+_OTHER_MODE = {"-Input": "-Output", "-Output": "-Input"}
 _REFS = "#/components/schemas/"
 
 
@@ -25,6 +29,17 @@ def short_names(names: list[str]) -> dict[str, str]:
         match = _QUALIFIED.fullmatch(name)
         if match:
             renamed[name] = _PREFIX[match[1]] + match[2]
+        neutral = _NEUTRAL.fullmatch(name)
+        if neutral:
+            renamed[name] = "Neutral" + neutral[1] + (neutral[2] or "")
+            # pydantic qualifies a model in the mode (validation, serialization) whose short
+            # name another model holds; in its other mode it may keep the short name
+            # (`ChargingProfile-Output` beside the qualified `...ChargingProfile-Input`).
+            other = _OTHER_MODE.get(neutral[2] or "")
+            if other and name.removesuffix(neutral[2]) + other not in names:
+                twin = neutral[1] + other
+                if twin in names:
+                    renamed[twin] = "Neutral" + twin
     kept = set(names) - set(renamed)
     taken = [new for new in renamed.values() if new in kept]
     if taken or len(set(renamed.values())) < len(renamed):

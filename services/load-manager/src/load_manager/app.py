@@ -1,4 +1,5 @@
-"""main(): settings -> database -> broker -> the RPC methods on sites, nodes and stations."""
+"""main(): settings -> database -> broker -> the RPC methods on sites, nodes and stations, and
+the stored charging profiles (RPC methods, their followers, the command requests' relay)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from pathlib import Path
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
-from . import rpc_sites, rpc_stations  # noqa: F401 - importing them registers their handlers
+from . import (  # noqa: F401 - importing them registers their handlers
+    follow_profiles,
+    rpc_profiles,
+    rpc_sites,
+    rpc_stations,
+)
+from .commands import relay_commands
 from .db import outbox
 from .router import router
 from .settings import Settings
@@ -23,4 +30,4 @@ def migrate(settings: Settings | None = None) -> None:
 
 async def main(settings: Settings | None = None) -> None:
     """Run the load-manager until SIGTERM or SIGINT."""
-    await serve(router, settings or Settings(), outbox=outbox)
+    await serve(router, settings or Settings(), outbox=outbox, background=[relay_commands])

@@ -86,3 +86,5 @@ stations = Table(
 )
 
 outbox = outbox_table(metadata)
+
+from . import profiles_db  # noqa: E402, F401 - the stored charging profiles' tables, on `metadata`

@@ -1,6 +1,6 @@
 """RPC methods: the model of each one's params, validated before the handler runs, and of its
 result (`resources.py`, and the few answers only services read, below); the load-manager's in
-`rpc_loads.py`.
+`rpc_loads.py` and `rpc_profiles.py`.
 
 A request whose params do not fit its method's model is answered `invalid` with what is wrong
 (`limit: Input should be less than or equal to 1000`), and its handler never runs. Params are
@@ -37,6 +37,7 @@ from .rpc_base import (
     TimeRange,
 )
 from .rpc_loads import LoadsRpc
+from .rpc_profiles import ProfilesRpc
 from .rpc_registry import (
     CONNECTOR_TYPES,
     Address,
@@ -150,6 +151,7 @@ __all__ = [
     "OfTransaction",
     "PageOfChargePoint",
     "Paged",
+    "ProfilesRpc",
     "RegistryRpc",
     "RpcMethod",
     "RpcParams",
@@ -398,7 +400,7 @@ class MessageLogRpc:
 
 RPC_METHODS: dict[str, RpcMethod[Any, Any]] = {
     method.name: method
-    for catalogue in (RegistryRpc, SessionsRpc, MessageLogRpc, LoadsRpc)
+    for catalogue in (RegistryRpc, SessionsRpc, MessageLogRpc, LoadsRpc, ProfilesRpc)
     for method in vars(catalogue).values()
     if isinstance(method, RpcMethod)
 }

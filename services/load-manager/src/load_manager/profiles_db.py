@@ -1,0 +1,83 @@
+"""Schema `loads`: the charging profiles stored per station, and the command requests on their
+way to `ocpp.command-requests` (an outbox of its own: command-api runs them, audited)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    LargeBinary,
+    Sequence,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from .db import metadata
+
+# Drawn at each store: of two profiles that replace one another (1.6: same purpose, stack level
+# and connector), the one stored later has the higher revision and wins.
+profile_revisions = Sequence("charging_profile_revisions", metadata=metadata)
+
+# One row per profile id of a station (ids name profiles per station in both versions). The
+# profile itself is the suite's neutral model as JSON; the columns beside it are what queries
+# pick rows by. `action`/`status`/... hold the last command about it and the station's answer.
+charging_profiles = Table(
+    "charging_profiles",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("profile_id", BigInteger, primary_key=True),
+    Column("connector_id", BigInteger, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("stack_level", BigInteger, nullable=False),
+    Column("profile", JSONB, nullable=False),
+    Column("ocpp_version", String(8), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The requestId of the command on ocpp.command-requests (none: nothing was sent).
+    Column("request_id", String(100)),
+    Column("command_id", String(64)),
+    Column("outcome", String(32)),
+    Column("response", JSONB),
+    Column("reason", Text),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "action IN ('SetChargingProfile', 'ClearChargingProfile')",
+        name="ck_charging_profiles_action",
+    ),
+    CheckConstraint(
+        "status IN ('pending', 'accepted', 'rejected', 'failed')",
+        name="ck_charging_profiles_status",
+    ),
+    CheckConstraint("ocpp_version IN ('1.6', '2.0.1')", name="ck_charging_profiles_version"),
+    Index("charging_profiles_target", "charge_point_id", "connector_id", "purpose", "stack_level"),
+    Index(
+        "charging_profiles_request",
+        "request_id",
+        unique=True,
+        postgresql_where=text("request_id IS NOT NULL"),
+    ),
+)
+
+# Command requests, written in the transaction that decided them and published after it
+# commits (`commands.relay_commands`): a profile is never stored without its command, nor a
+# command sent for a change that rolled back.
+command_outbox = Table(
+    "command_outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("routing_key", String(200), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -31,6 +31,18 @@ def test_every_2_0_1_station_call_with_an_empty_answer_is_a_notification() -> No
     assert empty | {"Heartbeat"} == found.notifications
 
 
+def test_a_2_0_1_transaction_update_without_an_id_token_is_a_notification() -> None:
+    v201, v16 = catalog(OcppVersion.V201), catalog(OcppVersion.V16)
+    updated = {"eventType": "Updated", "seqNo": 3, "transactionInfo": {"transactionId": "T"}}
+    assert v201.is_notification("TransactionEvent", updated)
+    assert not v201.is_notification("TransactionEvent", updated | {"idToken": {"idToken": "A"}})
+    for kind in ("Started", "Ended"):
+        assert not v201.is_notification("TransactionEvent", updated | {"eventType": kind})
+    assert v201.is_notification("MeterValues", {}) and v16.is_notification("MeterValues", {})
+    assert not v16.is_notification("StartTransaction", {})
+    assert not v16.is_notification("TransactionEvent", updated)  # not a 1.6 action
+
+
 def test_an_action_of_the_other_version_is_named() -> None:
     assert other_versions_action(OcppVersion.V201, "StartTransaction") is OcppVersion.V16
     assert other_versions_action(OcppVersion.V16, "TransactionEvent") is OcppVersion.V201

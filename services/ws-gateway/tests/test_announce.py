@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -159,11 +160,13 @@ async def test_a_malformed_control_message_is_logged_and_changes_nothing(
             answer = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
             assert answer[:2] == [3, "h1"]
             # A well-formed takeover still takes it.
+            # A second later: presence times travel to the millisecond, and a connection made
+            # within the same millisecond as this one would not count as newer.
             newer = Presence(
                 charge_point_id="CP-A",
                 gateway="gw-other",
                 connection_id="c2",
-                connected_at=utcnow(),
+                connected_at=utcnow() + timedelta(seconds=1),
             )
             await bus.on_control(ControlMessage(newer.encode()))
             await asyncio.wait_for(ws.wait_closed(), 5)

@@ -124,7 +124,10 @@ class Published:
 
 
 def make(
-    status: str = "Accepted", bus: FakeBus | None = None, **settings: Any
+    status: str = "Accepted",
+    bus: FakeBus | None = None,
+    version: OcppVersion = OcppVersion.V16,
+    **settings: Any,
 ) -> tuple[ChargePointSession, Any, Any, Any]:
     ws, published = FakeWs(), Published()
     bus = bus or FakeBus()
@@ -136,6 +139,7 @@ def make(
         Settings(**settings),
         seen,
         registration_status=status,
+        ocpp_version=version,
     )
     return session, ws, bus, seen
 
@@ -149,6 +153,34 @@ async def test_heartbeat_is_answered_without_a_task_or_a_publish() -> None:
     assert bus.published == []
     assert len(seen) == 1
     assert session.idle
+    await ws.close()
+    await running
+
+
+def transaction_event(kind: str, seq: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "eventType": kind,
+        "timestamp": "2026-11-25T10:00:00Z",
+        "triggerReason": "MeterValuePeriodic",
+        "seqNo": seq,
+        "transactionInfo": {"transactionId": "T-1"},
+        **extra,
+    }
+
+
+async def test_a_2_0_1_update_without_an_id_token_is_answered_once_published() -> None:
+    session, ws, bus, _ = make(version=OcppVersion.V201)
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "u1", "TransactionEvent", transaction_event("Updated", 1))
+    await ws.wait_sent(1)
+    assert ws.sent[0] == [3, "u1", {}]  # answered without waiting for the session-service
+    token = {"idToken": "CARD-1", "type": "ISO14443"}
+    ws.feed(2, "u2", "TransactionEvent", transaction_event("Updated", 2, idToken=token))
+    await bus.asked.wait()  # a token to judge: the session-service answers
+    assert ws.sent == [[3, "u1", {}]]
+    bus.release.set()
+    await ws.wait_sent(2)
+    assert bus.published == ["TransactionEvent", "TransactionEvent"]
     await ws.close()
     await running
 

@@ -71,23 +71,24 @@ _FRAME_RESULT = FRAMES_IN.labels("result")
 _FRAME_ERROR = FRAMES_IN.labels("error")
 _FRAME_MALFORMED = FRAMES_IN.labels("malformed")
 _LATENCY = {kind: CALL_LATENCY.labels(kind) for kind in ("notification", "request")}
-_CALL_METRICS: dict[tuple[OcppVersion, str, str], tuple[Counter, Histogram]] = {}
+_CALL_METRICS: dict[tuple[OcppVersion, str, str, str], tuple[Counter, Histogram]] = {}
 _KNOWN_ACTIONS = frozenset(name for found in CATALOGS.values() for name in found.actions)
 
 
-def _call_metrics(version: Catalog, action: str, outcome: str) -> tuple[Counter, Histogram]:
-    """The answered-CALL counter and latency histogram children of (action, outcome).
+def _call_metrics(
+    version: Catalog, action: str, outcome: str, notification: bool
+) -> tuple[Counter, Histogram]:
+    """The answered-CALL counter and latency histogram children of (action, outcome), the
+    latency's by the call's kind (`Catalog.is_notification`).
 
     Actions of no OCPP version count as "unknown": a CP must not be able to mint label values.
     """
-    key = (version.version, action, outcome)
+    kind = "notification" if notification else "request"
+    key = (version.version, action, outcome, kind)
     found = _CALL_METRICS.get(key)
     if found is None:
         known = action in _KNOWN_ACTIONS
-        found = (
-            CALLS_OUT.labels(action if known else "unknown", outcome),
-            _LATENCY["notification" if action in version.notifications else "request"],
-        )
+        found = (CALLS_OUT.labels(action if known else "unknown", outcome), _LATENCY[kind])
         if known:  # bounded: the versions times the actions times the error codes
             _CALL_METRICS[key] = found
     return found
@@ -300,7 +301,8 @@ class ChargePointSession:
         finally:
             if call.action == "BootNotification":
                 self._boot.answered()
-        counter, latency = _call_metrics(self._catalog, call.action, outcome)
+        notification = self._catalog.is_notification(call.action, call.payload)
+        counter, latency = _call_metrics(self._catalog, call.action, outcome, notification)
         counter.inc()
         latency.observe(time.monotonic() - started)
 
@@ -343,7 +345,7 @@ class ChargePointSession:
 
     async def _forward_call(self, call: Call, received: datetime) -> dict[str, Any]:
         try:
-            if call.action in self._catalog.notifications:
+            if self._catalog.is_notification(call.action, call.payload):
                 await self._bus.notify(
                     self.cp_id,
                     call.message_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._base import OcppModel
 from .v16 import actions as v16
@@ -44,6 +44,22 @@ class Catalog:
     def spec(self, action: str) -> Spec | None:
         """The models of `action`, or None when this version has no such action."""
         return self.actions.get(action)
+
+    def is_notification(self, action: str, payload: Mapping[str, Any]) -> bool:
+        """Whether this (valid) call's answer decides nothing: a notification action, or a
+        2.0.1 TransactionEvent Updated without an idToken. The central system's answer to that
+        one is always empty (idTokenInfo answers an idToken, totalCost an Ended; the suite sends
+        no running cost or personal message), and the transaction it updates is the fold of its
+        events in any order, so it can be answered once the broker has it, as MeterValues are:
+        most of a 2.0.1 station's traffic is these."""
+        if action in self.notifications:
+            return True
+        return (
+            self.version is OcppVersion.V201
+            and action == "TransactionEvent"
+            and payload.get("eventType") == "Updated"
+            and "idToken" not in payload
+        )
 
 
 _V16 = Catalog(

@@ -40,6 +40,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+
 from load_manager.allocation import (
     THREE_PHASE,
     Acknowledged,

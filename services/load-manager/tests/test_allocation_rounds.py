@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+
 from load_manager.allocation import (
     Acknowledged,
     AllocatorSettings,

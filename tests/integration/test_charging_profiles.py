@@ -338,6 +338,17 @@ async def test_the_composite_schedule_shows_the_stations_answer_beside_the_compu
     assert rejected["stationError"]["outcome"] == "Rejected"
     assert rejected["computed"]["rateUnit"] == "A"
 
+    if version == "1.6":  # 1.6's schema sets no minimum on a limit: a negative one is unreadable
+        odd = answer | {
+            "chargingSchedule": answer["chargingSchedule"]
+            | {"chargingSchedulePeriod": [{"startPeriod": 0, "limit": -1}]}
+        }
+        answering(cp, GetCompositeSchedule=odd)
+        unreadable = await api.get(f"/charge-points/{cp_id}/composite-schedule", params=asked)
+        assert unreadable.status_code == 200, unreadable.text
+        assert unreadable.json()["station"] is None
+        assert unreadable.json()["stationError"]["outcome"] == "Unreadable"
+
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_a_reboot_sends_every_stored_profile_again(

@@ -37,5 +37,6 @@ async def station_booted(event: StationBooted, ctx: Ctx) -> None:
 @router.event("station.connected")
 async def station_connected(event: StationConnected, ctx: Ctx) -> None:
     """Send again the profiles whose last command never reached the station."""
-    version = OcppVersion.of_subprotocol(event.subprotocol) if event.subprotocol else None
+    # No subprotocol agreed means 1.6 (OcppVersion.of_subprotocol), not "as last sent".
+    version = OcppVersion.of_subprotocol(event.subprotocol)
     await profiles.resend(ctx.session, event.charge_point_id, version, failed_only=True)

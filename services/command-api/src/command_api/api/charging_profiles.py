@@ -9,6 +9,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import Path, Query, status
+from pydantic import ValidationError
 
 from csms_shared.charging import (
     ActiveTransaction,
@@ -181,7 +182,20 @@ def _composite_request(
 def _station_answer(
     version: OcppVersion, asked: OcppModel, response: dict[str, Any]
 ) -> tuple[CompositeSchedule | None, StationCompositeError | None]:
-    """The schedule a GetCompositeSchedule answer gives, or why it gives none."""
+    """The schedule a GetCompositeSchedule answer gives, or why it gives none (an answer the
+    suite cannot read as a schedule, e.g. a negative 1.6 limit, is such a why, not a 500)."""
+    try:
+        return _read_answer(asked, response)
+    except (ValidationError, ValueError) as exc:
+        return None, StationCompositeError(
+            outcome="Unreadable",
+            detail=f"The charge point's answer is not a schedule the suite can read: {exc}"[:500],
+        )
+
+
+def _read_answer(
+    asked: OcppModel, response: dict[str, Any]
+) -> tuple[CompositeSchedule | None, StationCompositeError | None]:
     if isinstance(asked, v16.GetCompositeScheduleRequest):
         answer16 = v16.GetCompositeScheduleResponse.model_validate(response)
         answered, why = answer16.status.value, ""

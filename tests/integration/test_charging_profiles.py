@@ -372,3 +372,47 @@ async def test_a_reboot_sends_every_stored_profile_again(
     again = await settled(api, cp_id, 1)
     assert again["send"]["status"] == "accepted" and again["send"]["commandId"] != first
     assert (await settled(api, cp_id, 2))["send"]["status"] == "accepted"
+
+
+def first_limit(request: dict[str, Any], version: str) -> tuple[int, float]:
+    """A SetChargingProfile's profile id and the limit of its first period."""
+    if version == "1.6":
+        profile = request["csChargingProfiles"]
+        schedule = profile["chargingSchedule"]
+        return profile["chargingProfileId"], schedule["chargingSchedulePeriod"][0]["limit"]
+    profile = request["chargingProfile"]
+    return profile["id"], profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_commands_made_in_quick_succession_reach_the_station_in_their_order(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str, version: str
+) -> None:
+    cp = await station(api, connect_cp, cp_id, version)
+    profiles = f"/charge-points/{cp_id}/charging-profiles"
+    for limit in (32, 16):
+        created = await api.post(profiles, json=tx_default(5, limit=limit))
+        assert created.status_code == 201, created.text
+    created = await api.post(profiles, json=tx_default(6, connectorId=2))
+    assert created.status_code == 201, created.text
+    assert (await api.delete(f"{profiles}/6")).status_code == 202
+
+    async def gone() -> bool:
+        return 6 not in await stored(api, cp_id)
+
+    await eventually(gone)
+    row = await settled(api, cp_id, 5)
+    assert (row["send"]["status"], row["profile"]) == ("accepted", tx_default(5, limit=16))
+    # One at a time, in the order they were made: the 16 A after the 32 A, and the Clear of 6
+    # after any Set of 6 (a Set that had not left yet is never sent: the delete superseded it;
+    # waiting commands go clears first).
+    sets = [first_limit(s, version) for s in received(cp, version, "SetChargingProfile")]
+    assert [limit for profile_id, limit in sets if profile_id == 5] == [32, 16]
+    cleared = {"id": 6} if version == "1.6" else {"chargingProfileId": 6}
+    assert received(cp, version, "ClearChargingProfile") == [cleared]
+    sixes = [
+        a
+        for a, p in cp.received_calls
+        if p == cleared or (a == "SetChargingProfile" and first_limit(p, version)[0] == 6)
+    ]
+    assert sixes[-1] == "ClearChargingProfile"

@@ -81,6 +81,21 @@ async def store(rpc: Rpc, cp_id: str, version: OcppVersion, **fields: Any) -> St
     return await rpc(store_profile, params)
 
 
+async def answer_last(
+    rpc: Rpc,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    cp_id: str,
+    version: OcppVersion,
+    **fields: Any,
+) -> BackOfficeRequest:
+    """Answer the station's newest request (ACCEPTED unless `fields` say otherwise)."""
+    request = (await sent(sessions, cp_id))[-1]
+    fields.setdefault("response", None if "status" in fields else ACCEPTED)
+    await rpc(command_completed, completed(settings, request, version=version, **fields))
+    return request
+
+
 async def listed(rpc: Rpc, cp_id: str) -> dict[int, StoredChargingProfile]:
     page = await rpc(list_profiles, ListStationProfiles(charge_point_id=cp_id))
     assert page.total == len(page.items)
@@ -160,11 +175,15 @@ async def test_no_answer_is_a_failure_and_a_reconnection_sends_those_again(
 ) -> None:
     await store(rpc, cp_id, V16, id=1)
     await store(rpc, cp_id, V16, id=2, connectorId=2)
-    first, second = await sent(sessions, cp_id)
+    # One command at a time: the second waits for the first's outcome.
+    [first] = await sent(sessions, cp_id)
+    assert (await listed(rpc, cp_id))[2].send.status == "pending"
     offline = completed(
         settings, first, version=V16, status="offline", reason="CP-1 is not connected"
     )
     await rpc(command_completed, offline)
+    _, second = await sent(sessions, cp_id)
+    assert second.payload == to_v16_request(profile(id=2, connectorId=2)).to_payload()
     await rpc(command_completed, completed(settings, second, version=V16, response=ACCEPTED))
     rows = await listed(rpc, cp_id)
     assert (rows[1].send.status, rows[1].send.outcome, rows[1].send.reason) == (
@@ -196,7 +215,9 @@ async def test_an_accepted_boot_sends_everything_again_clears_first(
     rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: Settings, cp_id: str
 ) -> None:
     await store(rpc, cp_id, V16, id=1)
+    await answer_last(rpc, sessions, settings, cp_id, V16)
     await store(rpc, cp_id, V16, id=2, connectorId=2)
+    await answer_last(rpc, sessions, settings, cp_id, V16)
     await rpc(clear_profile, OfStationProfile(charge_point_id=cp_id, profile_id=2))
     before = len(await sent(sessions, cp_id))
 
@@ -212,6 +233,10 @@ async def test_an_accepted_boot_sends_everything_again_clears_first(
     await rpc(station_booted, boot(RegistrationStatus.PENDING))
     assert len(await sent(sessions, cp_id)) == before
     await rpc(station_booted, boot(RegistrationStatus.ACCEPTED))
+    # The clear sent before the reboot is still on its way: the rest wait for its outcome.
+    assert len(await sent(sessions, cp_id)) == before
+    await answer_last(rpc, sessions, settings, cp_id, V16, status="offline")
+    await answer_last(rpc, sessions, settings, cp_id, V16, response={"status": "Unknown"})
     again = (await sent(sessions, cp_id))[before:]
     assert [(r.action, r.payload) for r in again] == [
         ("ClearChargingProfile", {"id": 2}),
@@ -248,11 +273,11 @@ async def test_a_1_6_profile_replaces_the_older_one_of_its_purpose_level_and_con
     await store(rpc, cp_id, V16, id=2)  # same purpose, stack level and connector
     await store(rpc, cp_id, V16, id=3, stackLevel=1)
     assert set(await listed(rpc, cp_id)) == {1, 2, 3}
-    first, second, _ = await sent(sessions, cp_id)
     # The older one's Accepted (a late answer, or a re-send's) never takes the newer with it.
-    await rpc(command_completed, completed(settings, first, version=V16, response=ACCEPTED))
+    await answer_last(rpc, sessions, settings, cp_id, V16)
     assert set(await listed(rpc, cp_id)) == {1, 2, 3}
-    await rpc(command_completed, completed(settings, second, version=V16, response=ACCEPTED))
+    second = await answer_last(rpc, sessions, settings, cp_id, V16)
+    assert second.payload == to_v16_request(profile(id=2)).to_payload()
     assert set(await listed(rpc, cp_id)) == {2, 3}
 
 
@@ -284,7 +309,7 @@ async def test_a_profile_that_breaks_the_rules_or_one_too_many_is_refused(
     with pytest.raises(RpcError, match="has 1 stored profiles, the most") as caught:
         await store(few, cp_id, V16, id=2, connectorId=2)
     assert caught.value.code == "conflict"
-    assert len(await sent(sessions, cp_id)) == 2
+    assert len(await sent(sessions, cp_id)) == 1  # the replacement waits for the first's answer
 
 
 async def test_a_cleared_profile_goes_when_the_station_clears_it_or_holds_none(
@@ -296,14 +321,19 @@ async def test_a_cleared_profile_goes_when_the_station_clears_it_or_holds_none(
         of = OfStationProfile(charge_point_id=cp_id, profile_id=profile_id)
         clearing = await rpc(clear_profile, of)
         assert (clearing.send.action, clearing.send.status) == ("ClearChargingProfile", "pending")
-    *_, clear_one, clear_two, clear_three = await sent(sessions, cp_id)
+    # The first SetChargingProfile is still on its way; then the clears go, one at a time.
+    assert [r.action for r in await sent(sessions, cp_id)] == ["SetChargingProfile"]
+    await answer_last(rpc, sessions, settings, cp_id, V201)
+    clear_one = await answer_last(rpc, sessions, settings, cp_id, V201)
     assert clear_one.payload == {"chargingProfileId": 1}
-    await rpc(command_completed, completed(settings, clear_one, version=V201, response=ACCEPTED))
-    unknown = {"status": "Unknown"}
-    await rpc(command_completed, completed(settings, clear_three, version=V201, response=unknown))
     # A clear answers Accepted or Unknown; without an answer the profile stays, marked.
-    error = completed(settings, clear_two, version=V201, status="error", error_code="InternalError")
-    await rpc(command_completed, error)
+    await answer_last(
+        rpc, sessions, settings, cp_id, V201, status="error", error_code="InternalError"
+    )
+    clear_three = await answer_last(
+        rpc, sessions, settings, cp_id, V201, response={"status": "Unknown"}
+    )
+    assert clear_three.payload == {"chargingProfileId": 3}
     rows = await listed(rpc, cp_id)
     assert set(rows) == {2}
     assert (rows[2].send.action, rows[2].send.status, rows[2].send.reason) == (

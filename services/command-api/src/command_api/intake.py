@@ -135,7 +135,9 @@ class Intake:
         if user_id is None or role is None or role is Role.VIEWER:
             await self._refuse(
                 body,
-                None if role is None else f"broker:{user_id}",
+                # Named whenever the broker vouched for the user, so that a sender refused
+                # for its role still matches the refusal to its request.
+                None if user_id is None else f"broker:{user_id}",
                 f"broker user {user_id!r} may not send commands ("
                 + (
                     "a viewer in API_BACK_OFFICES"

@@ -1,5 +1,6 @@
 """main(): settings -> database -> broker -> the RPC methods on sites, nodes and stations, and
-the stored charging profiles (RPC methods, their followers, the command requests' relay)."""
+the stored charging profiles (RPC methods, their followers, the command requests' relay, the
+sweep of commands left without an answer)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .commands import relay_commands
 from .db import outbox
 from .router import router
 from .settings import Settings
+from .sweeper import sweep
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -30,4 +32,4 @@ def migrate(settings: Settings | None = None) -> None:
 
 async def main(settings: Settings | None = None) -> None:
     """Run the load-manager until SIGTERM or SIGINT."""
-    await serve(router, settings or Settings(), outbox=outbox, background=[relay_commands])
+    await serve(router, settings or Settings(), outbox=outbox, background=[relay_commands, sweep])

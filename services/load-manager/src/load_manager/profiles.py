@@ -9,6 +9,12 @@ cleared profile's row goes when the station answers (Accepted, or Unknown: it ho
 id, which is what was asked); a clear without an answer stays on the row, `failed`, and is sent
 again as the profiles are. Every change to a station's profiles first takes the station's lock,
 so each sees what the one before it left.
+
+A station has at most one command about its profiles on its way (`profile_stations`): a Set and
+a Clear sent together could reach it in either order (command-api runs requests concurrently),
+leaving it a profile the rows say it dropped. A command decided while another is outstanding
+waits on its row, `pending` without a requestId, and is sent when the outstanding one is
+settled (answered, failed, or given up by the sweep): clears first, then by revision.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from csms_shared.charging import (
     ChargingProfile,
     CompositeSchedule,
     ProfileProblem,
+    ProfilePurpose,
     composite_schedule,
     conflicts,
     replaced,
@@ -43,7 +50,7 @@ from csms_shared.ocpp.version import OcppVersion
 
 from .commands import REQUEST_PREFIX, new_request_id, queue_command, requester
 from .db import nodes, stations
-from .profiles_db import charging_profiles, profile_revisions
+from .profiles_db import charging_profiles, profile_revisions, profile_stations
 from .settings import Settings
 
 SET = "SetChargingProfile"
@@ -52,7 +59,11 @@ CLEAR = "ClearChargingProfile"
 # its own, apart from the one-key locks (migrations take hashtext(schema)).
 _LOCK_SPACE = 0x4C4D5001
 
+# Outcomes of a command that never reached the station (command-api's statuses).
+NO_ANSWER = frozenset({"offline", "timeout", "lost"})
+
 c = charging_profiles.c
+ps = profile_stations.c
 
 
 async def lock_station(session: AsyncSession, cp_id: str) -> None:
@@ -99,11 +110,47 @@ def command(action: str, profile: ChargingProfile, version: OcppVersion) -> Ocpp
     return v201.ClearChargingProfileRequest(charging_profile_id=profile.id)
 
 
+async def outstanding(session: AsyncSession, cp_id: str) -> str | None:
+    """The requestId of the station's command on its way, if any (under the station's lock)."""
+    return await session.scalar(select(ps.request_id).where(ps.charge_point_id == cp_id))
+
+
+async def _hold(session: AsyncSession, cp_id: str, request_id: str | None, at: Any) -> None:
+    """Mark `request_id` (None: nothing) as the station's command on its way."""
+    upsert = insert(profile_stations).values(
+        charge_point_id=cp_id, request_id=request_id, requested_at=at
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[ps.charge_point_id],
+            set_={"request_id": request_id, "requested_at": at},
+        )
+    )
+
+
+async def connected(session: AsyncSession, cp_id: str, at: Any) -> None:
+    """Remember the station's newest connection (`station.connected`)."""
+    upsert = insert(profile_stations).values(charge_point_id=cp_id, connected_at=at)
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[ps.charge_point_id],
+            set_={"connected_at": func.greatest(ps.connected_at, upsert.excluded.connected_at)},
+        )
+    )
+
+
 async def ask(
-    session: AsyncSession, cp_id: str, profile: ChargingProfile, action: str, version: OcppVersion
+    session: AsyncSession,
+    settings: Settings,
+    cp_id: str,
+    profile: ChargingProfile,
+    action: str,
+    version: OcppVersion,
 ) -> dict[str, Any]:
-    """Queue `action` about `profile` for the station, spoken in `version`; the row's columns
-    that say so (`failed`, and nothing queued, when the profile is not valid in `version`)."""
+    """Queue `action` about `profile` for the station, spoken in `version`, or keep it waiting
+    while another command is on its way (`pending`, no requestId); the row's columns that say
+    so (`failed`, and nothing queued, when the profile is not valid in `version`). The caller
+    holds the station's lock."""
     now = utcnow()
     asked: dict[str, Any] = {
         "action": action,
@@ -130,9 +177,35 @@ async def ask(
             "answered_at": now,
             "reason": f"not valid in OCPP {version}: {_problems(problems)}",
         }
+    if await outstanding(session, cp_id) is not None:
+        return {**asked, "status": "pending"}  # sent when the outstanding one is settled
     asked["request_id"] = new_request_id()
-    await queue_command(session, cp_id, action, request, asked["request_id"])
+    await queue_command(session, settings, cp_id, action, request, asked["request_id"])
+    await _hold(session, cp_id, asked["request_id"], now)
     return {**asked, "status": "pending"}
+
+
+def _sending_order(row: Any) -> tuple[bool, int]:
+    # Clears first: a station that holds the most profiles it may gets room for the new ones.
+    return (row.action == SET, row.revision)
+
+
+async def release(session: AsyncSession, settings: Settings, cp_id: str) -> None:
+    """Send the station's next waiting command, now that none is on its way (under its lock)."""
+    await _hold(session, cp_id, None, None)
+    waiting = [
+        row
+        for row in await rows_of(session, cp_id)
+        if row.status == "pending" and row.request_id is None
+    ]
+    for row in sorted(waiting, key=_sending_order):
+        version = OcppVersion(row.ocpp_version)
+        values = await ask(session, settings, cp_id, profile_of(row), row.action, version)
+        await session.execute(
+            update(charging_profiles).where(_key(cp_id, row.profile_id)).values(**values)
+        )
+        if values["request_id"] is not None:
+            return
 
 
 async def rows_of(session: AsyncSession, cp_id: str) -> list[Any]:
@@ -173,7 +246,7 @@ async def store(session: AsyncSession, settings: Settings, params: StoreProfile)
         "stack_level": profile.stack_level,
         "profile": profile.model_dump(mode="json", by_alias=True, exclude_none=True),
         "revision": profile_revisions.next_value(),
-        **await ask(session, cp_id, profile, SET, version),
+        **await ask(session, settings, cp_id, profile, SET, version),
     }
     upsert = insert(charging_profiles).values(
         charge_point_id=cp_id, profile_id=profile.id, **values
@@ -184,14 +257,15 @@ async def store(session: AsyncSession, settings: Settings, params: StoreProfile)
     return (await session.execute(statement)).one()
 
 
-async def clear(session: AsyncSession, cp_id: str, profile_id: int) -> Any:
+async def clear(session: AsyncSession, settings: Settings, cp_id: str, profile_id: int) -> Any:
     """Send ClearChargingProfile for a stored profile; its row goes once the station clears it.
     RpcError not_found when there is no such profile."""
     await lock_station(session, cp_id)
     row = (await session.execute(select(charging_profiles).where(_key(cp_id, profile_id)))).first()
     if row is None:
         raise RpcError("not_found", f"charge point {cp_id} has no stored profile {profile_id}")
-    values = await ask(session, cp_id, profile_of(row), CLEAR, OcppVersion(row.ocpp_version))
+    version = OcppVersion(row.ocpp_version)
+    values = await ask(session, settings, cp_id, profile_of(row), CLEAR, version)
     statement = (
         update(charging_profiles)
         .where(_key(cp_id, profile_id))
@@ -202,7 +276,12 @@ async def clear(session: AsyncSession, cp_id: str, profile_id: int) -> Any:
 
 
 async def resend(
-    session: AsyncSession, cp_id: str, version: OcppVersion | None, *, failed_only: bool
+    session: AsyncSession,
+    settings: Settings,
+    cp_id: str,
+    version: OcppVersion | None,
+    *,
+    failed_only: bool,
 ) -> int:
     """Ask the station again for every stored profile (`failed_only`: those whose last command
     never got an answer), in `version` (None: each row's): clears first, then the profiles in
@@ -211,10 +290,15 @@ async def resend(
     rows = await rows_of(session, cp_id)
     if failed_only:
         rows = [row for row in rows if row.status == "failed"]
-    rows.sort(key=lambda row: (row.action == SET, row.revision))
+    rows.sort(key=_sending_order)
     for row in rows:
         values = await ask(
-            session, cp_id, profile_of(row), row.action, version or OcppVersion(row.ocpp_version)
+            session,
+            settings,
+            cp_id,
+            profile_of(row),
+            row.action,
+            version or OcppVersion(row.ocpp_version),
         )
         await session.execute(
             update(charging_profiles).where(_key(cp_id, row.profile_id)).values(**values)
@@ -242,22 +326,32 @@ def _answer(action: str, version: OcppVersion, response: Any) -> tuple[str, str 
 
 async def record_answer(session: AsyncSession, settings: Settings, event: CommandCompleted) -> None:
     """Land a command's outcome on the profile it was about, when it is one of ours and the
-    profile's last: a later command (a re-send, a delete) supersedes an earlier one's answer."""
+    profile's last (a later command, a re-send or a delete, supersedes an earlier one's
+    answer), and send the station's next command when it was the one on its way."""
     request_id = event.request_id
     if request_id is None or not request_id.startswith(REQUEST_PREFIX):
         return
     if event.requested_by != requester(settings):
         return  # a back office's request that borrowed our prefix
     by_request = select(charging_profiles).where(c.request_id == request_id)
-    row = (await session.execute(by_request)).first()
-    if row is None:
-        return
-    cp_id = row.charge_point_id
+    cp_id = event.charge_point_id
+    if cp_id is None:
+        row = (await session.execute(by_request)).first()
+        if row is None:
+            return
+        cp_id = row.charge_point_id
     await lock_station(session, cp_id)
     row = (await session.execute(by_request)).first()  # as the lock holder before us left it
-    if row is None:
-        return
-    key = _key(cp_id, row.profile_id)
+    if row is not None and row.charge_point_id == cp_id:
+        await _land(session, row, event)
+    if await outstanding(session, cp_id) == request_id:
+        await release(session, settings, cp_id)
+
+
+async def _land(session: AsyncSession, row: Any, event: CommandCompleted) -> None:
+    """Write a command's outcome on its row: accepted, rejected, failed, or (no answer, and the
+    station reconnected since the command was asked) waiting to be sent again."""
+    key = _key(row.charge_point_id, row.profile_id)
     answered = {
         "command_id": event.command_id,
         "outcome": event.status,
@@ -267,11 +361,12 @@ async def record_answer(session: AsyncSession, settings: Settings, event: Comman
     }
     if event.status != "result":
         reason = event.reason or (event.error_code and f"CALLERROR {event.error_code}")
-        await session.execute(
-            update(charging_profiles)
-            .where(key)
-            .values(**answered, status="failed", reason=reason or event.status)
-        )
+        values = {**answered, "status": "failed", "reason": reason or event.status}
+        if event.status in NO_ANSWER and await _reconnected_since(session, row):
+            # Its station.connected was handled while the command was on its way, so it was
+            # not sent again then: it waits to be sent now (`release`).
+            values |= {"status": "pending", "request_id": None}
+        await session.execute(update(charging_profiles).where(key).values(**values))
         return
     version = OcppVersion(event.ocpp_version or row.ocpp_version)
     try:
@@ -296,6 +391,46 @@ async def record_answer(session: AsyncSession, settings: Settings, event: Comman
     await session.execute(
         update(charging_profiles).where(key).values(**answered, status="rejected", reason=reason)
     )
+
+
+async def _reconnected_since(session: AsyncSession, row: Any) -> bool:
+    """Whether the station connected after the row's command was asked."""
+    at = await session.scalar(
+        select(ps.connected_at).where(ps.charge_point_id == row.charge_point_id)
+    )
+    return at is not None and at > row.requested_at
+
+
+async def give_up(session: AsyncSession, settings: Settings, cp_id: str, request_id: str) -> bool:
+    """Mark the station's outstanding command `request_id` failed, "no answer", and send its
+    next (its command.completed was lost, or command-api never got the request). False when it
+    was settled meanwhile."""
+    await lock_station(session, cp_id)
+    if await outstanding(session, cp_id) != request_id:
+        return False
+    await session.execute(
+        update(charging_profiles)
+        .where(c.request_id == request_id, c.status == "pending")
+        .values(status="failed", reason="no answer", answered_at=func.now(), updated_at=func.now())
+    )
+    await release(session, settings, cp_id)
+    return True
+
+
+async def end_transaction(session: AsyncSession, cp_id: str, station_transaction_id: str) -> int:
+    """Drop the station's TxProfiles of a transaction that ended (the station discards a
+    TxProfile itself when its transaction ends, so no Clear is sent); how many."""
+    await lock_station(session, cp_id)
+    gone = await session.execute(
+        delete(charging_profiles)
+        .where(
+            c.charge_point_id == cp_id,
+            c.purpose == ProfilePurpose.TX.value,
+            c.profile["transactionId"].astext == station_transaction_id,
+        )
+        .returning(c.profile_id)
+    )
+    return len(gone.all())
 
 
 async def _drop_replaced(session: AsyncSession, row: Any, version: OcppVersion) -> None:

@@ -1,5 +1,6 @@
-"""Schema `loads`: the charging profiles stored per station, and the command requests on their
-way to `ocpp.command-requests` (an outbox of its own: command-api runs them, audited)."""
+"""Schema `loads`: the charging profiles stored per station, the command outstanding at each
+station, and the command requests on their way to `ocpp.command-requests` (an outbox of its
+own: command-api runs them, audited)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ charging_profiles = Table(
     Column("revision", BigInteger, nullable=False),
     Column("action", String(32), nullable=False),
     Column("status", String(16), nullable=False),
-    # The requestId of the command on ocpp.command-requests (none: nothing was sent).
+    # The requestId of the command on ocpp.command-requests (none: nothing was sent; with
+    # status `pending`, queued behind the station's outstanding command).
     Column("request_id", String(100)),
     Column("command_id", String(64)),
     Column("outcome", String(32)),
@@ -66,6 +68,23 @@ charging_profiles = Table(
         "charging_profiles_request",
         "request_id",
         unique=True,
+        postgresql_where=text("request_id IS NOT NULL"),
+    ),
+)
+
+# One row per station that was sent a command or seen connecting: the one command about its
+# profiles on its way (at most one, so that they reach it in the order they were decided:
+# command-api runs requests concurrently), and its last connection (`station.connected`).
+profile_stations = Table(
+    "profile_stations",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("request_id", String(100)),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("connected_at", DateTime(timezone=True)),
+    Index(
+        "profile_stations_outstanding",
+        "requested_at",
         postgresql_where=text("request_id IS NOT NULL"),
     ),
 )

@@ -55,7 +55,7 @@ async def store_profile(params: StoreProfile, ctx: Ctx) -> StoredChargingProfile
 @router.rpc(ProfilesRpc.clear_profile, callers={COMMAND_API})
 async def clear_profile(params: OfStationProfile, ctx: Ctx) -> StoredChargingProfile:
     """Send ClearChargingProfile for a stored profile; the row goes once the station clears it."""
-    row = await profiles.clear(ctx.session, params.charge_point_id, params.profile_id)
+    row = await profiles.clear(ctx.session, ctx.settings, params.charge_point_id, params.profile_id)
     return profiles.stored(row)
 
 

@@ -26,3 +26,11 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     max_station_profiles: int = Field(default=64, ge=1, le=10_000)
     # How often the relay looks for command requests to publish (ocpp.command-requests).
     command_poll_interval: float = Field(default=0.2, gt=0, le=60)
+    # The timeout each command request gives command-api (seconds): the station's answer, or
+    # command-api's `timeout`, comes within it.
+    command_timeout: float = Field(default=30.0, gt=0, le=300)
+    # How long past `command_timeout` a command may stay unanswered before the sweep gives up
+    # on it (`failed`, "no answer") and sends the station's next: command.completed was lost.
+    command_answer_margin: float = Field(default=60.0, ge=0, le=3600)
+    # Seconds between two sweeps for unanswered commands.
+    sweep_interval: float = Field(default=15.0, gt=0, le=3600)

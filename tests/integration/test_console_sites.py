@@ -127,3 +127,95 @@ async def test_a_viewer_reads_sites_without_a_form(
     )
     assert refused.status == 403
     assert "operator role" in await refused.text()
+
+
+async def test_an_operator_adds_a_profile_the_station_accepts_then_deletes_it(
+    page: Page, console_url: str, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    cp = await station(api, connect_cp, cp_id, "1.6")
+    site = await created(api, "/sites", {"name": unique("Garage"), "limitAmps": [40, 40, 40]})
+    placed = await api.put(f"/charge-points/{cp_id}/site", json={"nodeId": site["id"]})
+    assert placed.status_code == 200, placed.text
+    await _as(page, console_url, api, "operator")
+    await page.goto(f"{console_url}/charge-points/{cp_id}")
+    # The site the station is on, a link to its page.
+    await expect(page.locator("#cp-site a")).to_have_text(site["name"])
+    await expect(page.locator("#cp-site a")).to_have_attribute("href", f"/sites/{site['id']}")
+
+    panel = page.locator("#charging-profiles")
+    await panel.locator("#new-profile summary").click()
+    form = panel.locator("#new-profile form")
+    await form.locator("select[name=purpose]").select_option("TxDefaultProfile")
+    await form.locator("input[name=stackLevel]").fill("2")
+    await form.locator("input[name=connectorId]").fill("1")
+    await form.locator("textarea[name=periods]").fill("0 16\n3600 10.5")
+    await form.locator("button[type=submit]").click()
+    await expect(form.locator(".outcome-text")).to_have_text(f"Stored profile 1, sent to {cp_id}")
+    row = panel.locator('tr[data-profile="1"]')
+    # The list re-reads itself until the station's answer is on the row.
+    await expect(row.locator(".send-status")).to_have_text("accepted")
+    await expect(row.locator(".schedule")).to_have_text("0 s 16 A, 3600 s 10.5 A")
+    sent = [p for action, p in cp.received_calls if action == "SetChargingProfile"]
+    assert sent == [
+        {
+            "connectorId": 1,
+            "csChargingProfiles": {
+                "chargingProfileId": 1,
+                "stackLevel": 2,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": {
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [
+                        {"startPeriod": 0, "limit": 16},
+                        {"startPeriod": 3600, "limit": 10.5},
+                    ],
+                },
+            },
+        }
+    ]
+
+    await row.locator("button.delete-profile").click()
+    await expect(panel.locator("#profile-outcome .outcome-text")).to_have_text(
+        "ClearChargingProfile sent for profile 1"
+    )
+    # Once the station clears it, it is gone from the list.
+    await expect(row).to_have_count(0)
+    cleared = [p for action, p in cp.received_calls if action == "ClearChargingProfile"]
+    assert cleared == [{"id": 1}]
+
+
+async def test_an_invalid_profile_shows_every_problem_and_is_not_stored(
+    page: Page, console_url: str, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    cp = await station(api, connect_cp, cp_id, "1.6")
+    await _as(page, console_url, api, "operator")
+    await page.goto(f"{console_url}/charge-points/{cp_id}")
+    form = page.locator("#new-profile form")
+    await page.locator("#new-profile summary").click()
+
+    # What the form spells wrong first: a period that is not two numbers, four periods.
+    await form.locator("textarea[name=periods]").fill("0 16\nten 10\n20 1\n30 1")
+    await form.locator("button[type=submit]").click()
+    problems = form.locator(".problems li")
+    await expect(problems).to_have_text(
+        [
+            "periods: at most 3 lines here (the REST API takes more)",
+            "periods line 2: 'ten 10' is not two numbers",
+        ]
+    )
+    # Then OCPP 1.6's rules, each named: a station maximum on a connector, below stack level 0,
+    # a first period after 0.
+    await form.locator("select[name=purpose]").select_option("StationMaxProfile")
+    await form.locator("input[name=stackLevel]").fill("-1")
+    await form.locator("textarea[name=periods]").fill("60 16")
+    await form.locator("button[type=submit]").click()
+    await expect(form.locator(".outcome-text")).to_have_text("Not stored")
+    await expect(problems).to_have_count(3)
+    await expect(problems.nth(0)).to_contain_text("stackLevel: the lowest stack level is 0")
+    texts = await problems.all_inner_texts()
+    assert any(t.startswith("connectorId: a station maximum profile") for t in texts), texts
+    assert any("startPeriod: the first period starts at 0" in t for t in texts), texts
+    problem_free = (await api.get(f"/charge-points/{cp_id}/charging-profiles")).json()
+    assert problem_free["items"] == []
+    assert not [c for c in cp.received_calls if c[0] == "SetChargingProfile"]

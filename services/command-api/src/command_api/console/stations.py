@@ -34,6 +34,7 @@ from .forms import (
     parse_command,
     set_variables_request,
 )
+from .profiles import PURPOSES, profiles_of, site_of
 from .web import AdminPage, OperatorPage, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
@@ -179,6 +180,9 @@ async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
         operations=operations,
         transactions=transactions,
         transfers=transfers,
+        profiles=await profiles_of(page, cp_id),
+        purposes=PURPOSES,
+        site=await site_of(page, cp_id),
         # The station's version's actions, and the operator actions that work for either.
         forms=command_forms(OcppVersion(cp["ocppVersion"])) if page.may(Role.OPERATOR) else [],
         actions=action_forms() if page.may(Role.OPERATOR) else [],

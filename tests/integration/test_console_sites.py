@@ -1,0 +1,221 @@
+"""Sites and charging profiles in the browser: an operator builds a site, places a station on it
+and takes it off; a viewer reads without a form; an operator stores, sees answered and deletes a
+charging profile on a station's page, and an invalid one shows every rule it breaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.integration.browser import (
+    PASSWORD,
+    browser,
+    console_url,
+    context,
+    log_in,
+    make_user,
+    page,
+)
+from tests.integration.test_charging_profiles import station
+from tests.integration.test_sites import created, problem, unique
+
+pytestmark = pytest.mark.integration
+__all__ = ["browser", "console_url", "context", "page"]  # fixtures used by the tests below
+
+
+async def _as(page: Page, console_url: str, api: httpx.AsyncClient, role: str) -> None:
+    """Log the browser in as a new user with `role`."""
+    user = await make_user(api, role)
+    await log_in(page, console_url, user, PASSWORD)
+    await expect(page.locator("#whoami")).to_contain_text(role)
+
+
+async def test_an_operator_builds_a_site_and_places_a_station(
+    page: Page, console_url: str, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    await station(api, connect_cp, cp_id, "1.6")
+    await _as(page, console_url, api, "operator")
+    await page.click("nav a[href='/sites']")
+    name = unique("Depot <b>")
+    new = page.locator("#new-site")
+    await new.locator("summary").click()
+    await new.locator("input[name=name]").fill(name)
+    await new.locator("input[name=limit]").fill("100")
+    await new.locator("button[type=submit]").click()
+    # A limit typed once is the limit of every phase; the name is shown as text, never markup.
+    await expect(page.locator("#site-name")).to_have_text(name)
+    await expect(page.locator("#site-limit")).to_have_text("100 / 100 / 100 A per phase")
+    site_id = int(page.url.rsplit("/", 1)[-1])
+
+    root = page.locator(f'section[data-node="{site_id}"]')
+
+    async def add_panel() -> None:
+        await root.locator(".add-node summary").click()
+        form = root.locator(".add-node form")
+        await form.locator("input[name=name]").fill("Panel A")
+        await form.locator("input[name=limit]").fill("63 63 50")
+        await form.locator("button[type=submit]").click()
+
+    await add_panel()
+    await expect(page.locator('section[data-node-name="Panel A"]')).to_have_count(1)
+    # Its sibling has the name now: the load-manager's 409, said where the form is.
+    await add_panel()
+    await expect(root.locator(".add-node .outcome-text")).to_contain_text("Not added:")
+    panel = page.locator('section[data-node-name="Panel A"]')
+    await expect(panel.locator(".node-limit")).to_have_text("63 / 63 / 50 A per phase")
+    node_id = int(await panel.get_attribute("data-node") or 0)
+
+    await panel.locator(".change-limit summary").click()
+    change = panel.locator(".change-limit form")
+    await change.locator("input[name=limit]").fill("22000")
+    await change.locator("select[name=unit]").select_option("W")
+    await change.locator("button[type=submit]").click()
+    await expect(page.locator(f'section[data-node="{node_id}"] .node-limit')).to_have_text(
+        "22000 W"
+    )
+
+    assign = page.locator("#assign-station")
+    await assign.locator("summary").click()
+    await assign.locator("input[name=chargePointId]").fill("CP-never-seen-here")
+    await assign.locator("button[type=submit]").click()
+    await expect(assign.locator(".outcome-text")).to_contain_text("Not assigned:")
+    await assign.locator("input[name=chargePointId]").fill(cp_id)
+    await assign.locator("select[name=nodeId]").select_option(label="Panel A")
+    await assign.locator("input[name=maxCurrent]").fill("16")
+    await assign.locator("button[type=submit]").click()
+    row = page.locator(f'section[data-node="{node_id}"] tr[data-station="{cp_id}"]')
+    await expect(row).to_be_visible()
+    await expect(row.locator("td").nth(1)).to_have_text("16")
+    placed = (await api.get(f"/charge-points/{cp_id}/site")).json()
+    assert (placed["siteId"], placed["nodeId"], placed["maxCurrent"]) == (site_id, node_id, 16)
+
+    await page.click("nav a[href='/sites']")
+    await expect(page.locator(f'tr[data-site="{site_id}"] .limit')).to_have_text(
+        "100 / 100 / 100 A per phase"
+    )
+    await page.goto(f"{console_url}/sites/{site_id}")
+    await page.locator(f'tr[data-station="{cp_id}"] button.unassign').click()
+    await expect(page.locator(f'tr[data-station="{cp_id}"]')).to_have_count(0)
+    problem(await api.get(f"/charge-points/{cp_id}/site"), 404)
+
+
+async def test_a_viewer_reads_sites_without_a_form(
+    page: Page, console_url: str, api: httpx.AsyncClient, cp_id: str
+) -> None:
+    site = await created(api, "/sites", {"name": unique("Yard"), "limitWatts": 50_000})
+    await created(
+        api,
+        f"/sites/{site['id']}/nodes",
+        {"name": "Row 1", "limitAmps": [32], "phases": 1, "parentId": site["id"]},
+    )
+    await _as(page, console_url, api, "viewer")
+    await page.goto(f"{console_url}/sites")
+    await expect(page.locator(f'tr[data-site="{site["id"]}"] .limit')).to_have_text("50000 W")
+    await expect(page.locator("#new-site")).to_have_count(0)
+    await page.goto(f"{console_url}/sites/{site['id']}")
+    await expect(page.locator('section[data-node-name="Row 1"] .node-limit')).to_have_text(
+        "32 A per phase"
+    )
+    await expect(page.locator("main form")).to_have_count(0)
+    # The server refuses a viewer's post too, with the session's own CSRF token.
+    token = await page.locator("header input[name=csrf_token]").input_value()
+    refused = await page.request.post(
+        f"{console_url}/sites", form={"csrf_token": token, "name": "No", "limit": "10"}
+    )
+    assert refused.status == 403
+    assert "operator role" in await refused.text()
+
+
+async def test_an_operator_adds_a_profile_the_station_accepts_then_deletes_it(
+    page: Page, console_url: str, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    cp = await station(api, connect_cp, cp_id, "1.6")
+    site = await created(api, "/sites", {"name": unique("Garage"), "limitAmps": [40, 40, 40]})
+    placed = await api.put(f"/charge-points/{cp_id}/site", json={"nodeId": site["id"]})
+    assert placed.status_code == 200, placed.text
+    await _as(page, console_url, api, "operator")
+    await page.goto(f"{console_url}/charge-points/{cp_id}")
+    # The site the station is on, a link to its page.
+    await expect(page.locator("#cp-site a")).to_have_text(site["name"])
+    await expect(page.locator("#cp-site a")).to_have_attribute("href", f"/sites/{site['id']}")
+
+    panel = page.locator("#charging-profiles")
+    await panel.locator("#new-profile summary").click()
+    form = panel.locator("#new-profile form")
+    await form.locator("select[name=purpose]").select_option("TxDefaultProfile")
+    await form.locator("input[name=stackLevel]").fill("2")
+    await form.locator("input[name=connectorId]").fill("1")
+    await form.locator("textarea[name=periods]").fill("0 16\n3600 10.5")
+    await form.locator("button[type=submit]").click()
+    await expect(form.locator(".outcome-text")).to_have_text(f"Stored profile 1, sent to {cp_id}")
+    row = panel.locator('tr[data-profile="1"]')
+    # The list re-reads itself until the station's answer is on the row.
+    await expect(row.locator(".send-status")).to_have_text("accepted")
+    await expect(row.locator(".schedule")).to_have_text("0 s 16 A, 3600 s 10.5 A")
+    sent = [p for action, p in cp.received_calls if action == "SetChargingProfile"]
+    assert sent == [
+        {
+            "connectorId": 1,
+            "csChargingProfiles": {
+                "chargingProfileId": 1,
+                "stackLevel": 2,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": {
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [
+                        {"startPeriod": 0, "limit": 16},
+                        {"startPeriod": 3600, "limit": 10.5},
+                    ],
+                },
+            },
+        }
+    ]
+
+    await row.locator("button.delete-profile").click()
+    await expect(panel.locator("#profile-outcome .outcome-text")).to_have_text(
+        "ClearChargingProfile sent for profile 1"
+    )
+    # Once the station clears it, it is gone from the list.
+    await expect(row).to_have_count(0)
+    cleared = [p for action, p in cp.received_calls if action == "ClearChargingProfile"]
+    assert cleared == [{"id": 1}]
+
+
+async def test_an_invalid_profile_shows_every_problem_and_is_not_stored(
+    page: Page, console_url: str, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    cp = await station(api, connect_cp, cp_id, "1.6")
+    await _as(page, console_url, api, "operator")
+    await page.goto(f"{console_url}/charge-points/{cp_id}")
+    form = page.locator("#new-profile form")
+    await page.locator("#new-profile summary").click()
+
+    # What the form spells wrong first: a period that is not two numbers, four periods.
+    await form.locator("textarea[name=periods]").fill("0 16\nten 10\n20 1\n30 1")
+    await form.locator("button[type=submit]").click()
+    problems = form.locator(".problems li")
+    await expect(problems).to_have_text(
+        [
+            "periods: at most 3 lines here (the REST API takes more)",
+            "periods line 2: 'ten 10' is not two numbers",
+        ]
+    )
+    # Then OCPP 1.6's rules, each named: a station maximum on a connector, below stack level 0,
+    # a first period after 0.
+    await form.locator("select[name=purpose]").select_option("StationMaxProfile")
+    await form.locator("input[name=stackLevel]").fill("-1")
+    await form.locator("textarea[name=periods]").fill("60 16")
+    await form.locator("button[type=submit]").click()
+    await expect(form.locator(".outcome-text")).to_have_text("Not stored")
+    await expect(problems).to_have_count(3)
+    await expect(problems.nth(0)).to_contain_text("stackLevel: the lowest stack level is 0")
+    texts = await problems.all_inner_texts()
+    assert any(t.startswith("connectorId: a station maximum profile") for t in texts), texts
+    assert any("startPeriod: the first period starts at 0" in t for t in texts), texts
+    problem_free = (await api.get(f"/charge-points/{cp_id}/charging-profiles")).json()
+    assert problem_free["items"] == []
+    assert not [c for c in cp.received_calls if c[0] == "SetChargingProfile"]

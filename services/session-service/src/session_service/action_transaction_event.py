@@ -175,12 +175,9 @@ async def transaction_event(
         session, settings, cp, station_tx, summary, received
     )
     content = digest(request.to_payload())
-    if (stored := await store.stored_response(session, cp, station_tx, seq_no)) is not None:
-        answer, first_digest = stored
-        ctx.on_commit(lambda: DUPLICATES.labels("TransactionEvent").inc())
-        if first_digest != content:
-            log.warning("%s re-used seqNo %d of transaction %s", cp, seq_no, station_tx)
-        return TransactionEventResponse.model_validate(answer)
+    key = (cp, station_tx, seq_no)
+    if (earlier := (await store.stored_responses(session, [key])).get(key)) is not None:
+        return _copy(ctx, request, earlier, content)
     folded = Fold.from_json(row.event_fold)
     folded.add(summary)
     state = folded.state()
@@ -219,9 +216,8 @@ async def transaction_event(
     response = TransactionEventResponse(
         id_token_info=info, total_cost=float(new.cost) if ended else None
     )
-    await store.record_event(
-        session, cp, station_tx, row.id, summary, response.to_payload(), content
-    )
+    applied = store.Applied(cp, station_tx, row.id, summary, response.to_payload(), content)
+    await store.record_events(session, [applied])
     return response
 
 
@@ -252,8 +248,6 @@ async def _announce(
 
 # -- a group of events -------------------------------------------------------------------------
 
-UPDATED = "Updated"
-
 
 @dataclass(frozen=True, slots=True)
 class _Plain:
@@ -272,7 +266,7 @@ def _plain(
     """The event applied to `row` when it is an Updated one that decides nothing: no idToken to
     judge, no reservation, no new start to price, no warning to log, its transaction open,
     known, not stale and not ended by it. Else None: it takes the one-event path."""
-    if row is None or request.event_type.value != UPDATED or request.id_token is not None:
+    if row is None or request.event_type.value != tx_events.UPDATED or request.id_token is not None:
         return None
     if request.reservation_id is not None or row.stop_time is not None or row.stale_since:
         return None

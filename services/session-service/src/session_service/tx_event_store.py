@@ -1,10 +1,10 @@
 """Reads and writes of 2.0.1 transactions: the row by the station's transactionId, locked; the
 TransactionEvents applied to it (one per seqNo, with their answers).
 
-One event at a time (`lock_transaction`, `stored_response`, `write`, `record_event`), or a
-group's in a fixed set of statements whatever its size (`lock_many`, `stored_responses`,
-`write_many`, `record_events`): arrays in, so asyncpg prepares each once per connection and
-SQLAlchemy compiles each once, as meter_values.py does.
+One event's transaction (`lock_transaction`, creating it when new; `write`), or a group's
+(`lock_many`, `write_many`); earlier answers (`stored_responses`) and applied events
+(`record_events`) for one event or many: fixed statements, arrays in, so asyncpg prepares each
+once per connection and SQLAlchemy compiles each once, as meter_values.py does.
 """
 
 from __future__ import annotations
@@ -80,46 +80,6 @@ async def lock_transaction(
     # A copy of this event or another one of the transaction created it first (the INSERT
     # waited for its commit).
     return (await session.execute(_locked(cp_id, station_tx))).one(), False
-
-
-async def stored_response(
-    session: AsyncSession, cp_id: str, station_tx: str, seq_no: int
-) -> tuple[dict[str, Any], bytes] | None:
-    """The answer given to this seqNo of the transaction before, and that event's digest."""
-    row = (
-        await session.execute(
-            select(ev.response, ev.digest).where(
-                ev.charge_point_id == cp_id,
-                ev.station_transaction_id == station_tx,
-                ev.seq_no == seq_no,
-            )
-        )
-    ).first()
-    return None if row is None else (row.response, bytes(row.digest))
-
-
-async def record_event(
-    session: AsyncSession,
-    cp_id: str,
-    station_tx: str,
-    transaction_id: int,
-    summary: EventSummary,
-    response: dict[str, Any],
-    digest: bytes,
-) -> None:
-    """Keep an applied event: its summary (for later folds) and its answer (for copies)."""
-    await session.execute(
-        pg_insert(transaction_events).values(
-            charge_point_id=cp_id,
-            station_transaction_id=station_tx,
-            seq_no=summary.seq_no,
-            transaction_id=transaction_id,
-            event_type=summary.event_type,
-            summary=summary.to_json(),
-            response=response,
-            digest=digest,
-        )
-    )
 
 
 async def write(session: AsyncSession, transaction_id: int, values: Mapping[str, Any]) -> Row[Any]:

@@ -25,6 +25,7 @@ from .meter_values import MeterRow
 
 STARTED = TransactionEventEnum.STARTED.value
 ENDED = TransactionEventEnum.ENDED.value
+UPDATED = TransactionEventEnum.UPDATED.value
 BEGIN, END = ReadingContextEnum.TRANSACTION_BEGIN.value, ReadingContextEnum.TRANSACTION_END.value
 E = TypeVar("E", Measurand, Location, UnitOfMeasure)
 

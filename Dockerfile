@@ -6,10 +6,11 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # -- build: the workspace's locked versions into /opt/venv ----------------------------------
 FROM ${PYTHON_IMAGE} AS build
-ARG SERVICE
 ARG UV_VERSION=0.13.9
-RUN test -n "${SERVICE}" || { echo "--build-arg SERVICE=<services/* package> is required"; exit 1; }
+# Before ARG SERVICE: one layer for every service's build.
 RUN pip install --no-cache-dir --disable-pip-version-check uv==${UV_VERSION}
+ARG SERVICE
+RUN test -n "${SERVICE}" || { echo "--build-arg SERVICE=<services/* package> is required"; exit 1; }
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \

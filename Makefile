@@ -16,7 +16,7 @@ VENV_313 := .venv-3.13
 PYTHON_313 ?= $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13))),3.13)
 
 .PHONY: help venv up migrate test test-unit test-py313 test-integration lint fmt typecheck clean bench
-.PHONY: test-rabbitmq4 chaos asyncapi
+.PHONY: test-rabbitmq4 chaos asyncapi compose-test cluster-test
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -77,8 +77,19 @@ test-rabbitmq4: venv ## Integration tests against RabbitMQ 4.x (Debian sid chroo
 	eval "$$(scripts/rabbitmq4.sh env)" && $(BIN)/pytest tests/integration \
 		--deselect tests/integration/test_chaos.py $(PYTEST_ARGS)
 
+compose-test: venv ## Dockerfile and docker-compose.yml really started with podman (root; base images built locally); COMPOSE_TEST_ARGS=--keep leaves it up
+	$(BIN)/python scripts/compose_test.py $(COMPOSE_TEST_ARGS)
+
 chaos: venv ## Faults injected into a busy suite of its own (1,000 CPs); CHAOS_ARGS=--write records it
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
+.PHONY: failover-test
+failover-test: venv ## Postgres primary killed under 300 CPs, standby promoted: sync loses nothing, async does
+	$(BIN)/python -m chaos.failover_cli $(FAILOVER_ARGS)
+
+.PHONY: cluster-test
+cluster-test: venv ## The suite on a 3-node RabbitMQ cluster of its own, 1,000 CPs, node faults; CLUSTER_ARGS=--write records it
+	$(BIN)/python -m chaos.cluster_cli $(CLUSTER_ARGS)
 
 bench: venv ## Benchmarks against a suite of their own; BENCH_PROFILE=full for 19,000 CPs
 	$(BIN)/python -m bench --profile $(or $(BENCH_PROFILE),quick) $(BENCH_ARGS)

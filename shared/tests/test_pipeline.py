@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiormq.exceptions import ChannelInvalidStateError
 
 from csms_shared.bus.bundle import decode_bundle, encode_bundle
 from csms_shared.bus.router import CallContext, Context, Router
@@ -554,3 +555,18 @@ async def test_in_a_group_only_the_calls_past_their_deadline_go_unhandled() -> N
     assert test.calls == [("cp0", 1), ("cp2", 2)]
     assert test.answers() == {"corr-cp0": "cp0", "corr-cp1": "InternalError", "corr-cp2": "cp2"}
     assert late.outcome == live.outcome == "ack"
+
+
+class ReplyChannelDown(Recorder):
+    """An outbound whose reply channel is closed (a broker fail-over still restoring it)."""
+
+    async def reply(self, to: str, correlation_id: str | None, body: bytes) -> None:
+        raise ChannelInvalidStateError("<Channel: 2> closed")
+
+
+async def test_a_call_whose_reply_cannot_be_sent_is_requeued_not_left_unacked() -> None:
+    test = Authorizing()
+    test.runtime.outbound = ReplyChannelDown()
+    message = test.message("cp0")
+    await test.runtime.on_call(message)
+    assert test.log == ["commit 1", "nack requeue=True cp0"]

@@ -190,7 +190,8 @@ def test_gateway_fleet_drains_before_it_is_killed() -> None:
     grace = re.fullmatch(r"(\d+)s", spec["stop_grace_period"])
     assert grace, "stop_grace_period in seconds"
     assert int(grace.group(1)) > settings.drain_timeout  # type: ignore[attr-defined]
-    assert spec["ulimits"]["nofile"]["soft"] >= 65536
+    # 65536 unless the operator lowers it for a runtime with a lower hard limit of its own.
+    assert int(interpolate(str(spec["ulimits"]["nofile"]["soft"]), SHELL_ENV)) >= 65536
     assert "ports" not in spec, "charge points reach the gateways through gateway-lb only"
 
 

@@ -40,11 +40,12 @@ async def test_every_queue_is_durable_or_exclusive(suite: Suite, infra: Infra) -
         assert queues[f"{service}.rpc"][0] == "true"
 
 
-async def test_rpc_queues_are_classic(suite: Suite, infra: Infra) -> None:
+async def test_rpc_queues_are_quorum(suite: Suite, infra: Infra) -> None:
+    # A classic queue would live on one node of a cluster: make cluster-test.
     listed = rabbitmqctl("list_queues", "-p", vhost_of(infra), "name", "type")
     assert listed.returncode == 0, listed.stderr
     types = dict(line.split("\t") for line in listed.stdout.splitlines()[1:] if line)
-    assert types["station-registry.rpc"] == types["session-service.rpc"] == "classic"
+    assert types["station-registry.rpc"] == types["session-service.rpc"] == "quorum"
     assert types["station-registry.calls"] == "quorum"
 
 
@@ -78,4 +79,5 @@ async def test_an_rpc_queue_an_earlier_version_declared_transient_is_replaced(
     async with connection:
         queue = await declare_rpc_queue(connection, await connection.channel(), name)
         assert queue.durable
-        await queue.delete()
+        # Quorum queues refuse a delete with if-unused (aio-pika's default).
+        await queue.delete(if_unused=False, if_empty=False)

@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ START = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 def schema(version: str, action: str) -> dict[str, Any]:
     folder, name = SCHEMA_NAMES[version]
     path = Path(ocpp.__file__).parent / folder / "schemas" / name.format(action)
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8-sig"))
+    # Numbers read as Decimal, as the `ocpp` package's strict validator reads these schemas: with
+    # floats, jsonschema's `multipleOf: 0.1` refuses 9.2 (9.2 / 0.1 == 91.99999999999999).
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8-sig"), parse_float=Decimal)
     return loaded
 
 
@@ -48,7 +51,9 @@ def received(cp: ChargePointClient, version: str, action: str) -> list[dict[str,
     """What the station received of `action`, each checked against the version's schema."""
     payloads = calls(cp, action)
     for payload in payloads:
-        jsonschema.validate(payload, schema(version, action))
+        jsonschema.validate(
+            json.loads(json.dumps(payload), parse_float=Decimal), schema(version, action)
+        )
     return payloads
 
 

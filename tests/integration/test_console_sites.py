@@ -22,6 +22,9 @@ from tests.integration.browser import (
 from tests.integration.test_charging_profiles import station
 from tests.integration.test_sites import created, problem, unique
 
+# The allocator's profiles: LOADS_ALLOCATION_PROFILE_ID + the EVSE.
+ALLOCATOR = 1_900_000_000
+
 pytestmark = pytest.mark.integration
 __all__ = ["browser", "console_url", "context", "page"]  # fixtures used by the tests below
 
@@ -91,6 +94,15 @@ async def test_an_operator_builds_a_site_and_places_a_station(
     await expect(row.locator("td").nth(1)).to_have_text("16")
     placed = (await api.get(f"/charge-points/{cp_id}/site")).json()
     assert (placed["siteId"], placed["nodeId"], placed["maxCurrent"]) == (site_id, node_id, 16)
+    # The live allocation card: the station's EVSE is given its 16 A, within Panel A's 31.8 A.
+    await page.goto(f"{console_url}/sites/{site_id}")
+    evse = page.locator(f'#allocation tr[data-evse="{cp_id}/1"]')
+    await expect(evse.locator(".limit")).to_have_text("16")
+    # No chart before the site has two minutes of samples; it says so.
+    await expect(page.locator("#allocation-chart-empty")).to_be_visible()
+    await expect(page.locator(f'#allocation tr[data-node="{node_id}"] td').nth(1)).to_have_text(
+        "31.8, 31.8, 31.8"
+    )
 
     await page.click("nav a[href='/sites']")
     await expect(page.locator(f'tr[data-site="{site_id}"] .limit')).to_have_text(
@@ -155,7 +167,13 @@ async def test_an_operator_adds_a_profile_the_station_accepts_then_deletes_it(
     # The list re-reads itself until the station's answer is on the row.
     await expect(row.locator(".send-status")).to_have_text("accepted")
     await expect(row.locator(".schedule")).to_have_text("0 s 16 A, 3600 s 10.5 A")
-    sent = [p for action, p in cp.received_calls if action == "SetChargingProfile"]
+    # The allocator's own TxDefaultProfile (the station is on a site) left aside.
+    sent = [
+        p
+        for action, p in cp.received_calls
+        if action == "SetChargingProfile"
+        and p["csChargingProfiles"]["chargingProfileId"] < ALLOCATOR
+    ]
     assert sent == [
         {
             "connectorId": 1,
@@ -183,6 +201,12 @@ async def test_an_operator_adds_a_profile_the_station_accepts_then_deletes_it(
     await expect(row).to_have_count(0)
     cleared = [p for action, p in cp.received_calls if action == "ClearChargingProfile"]
     assert cleared == [{"id": 1}]
+    # The allocator's profile is the site's: it stays, at the station's share of the 40 A.
+    assert any(
+        p["csChargingProfiles"]["chargingProfileId"] == ALLOCATOR + 1
+        for action, p in cp.received_calls
+        if action == "SetChargingProfile"
+    )
 
 
 async def test_an_invalid_profile_shows_every_problem_and_is_not_stored(

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiormq.exceptions import ChannelInvalidStateError
 from prometheus_client import REGISTRY
 from websockets.exceptions import ConnectionClosedOK
 
@@ -232,6 +233,27 @@ async def test_a_call_refused_for_overload_gets_internal_error_with_retry_after(
     [[kind, message_id, code, description, details]] = ws.sent
     assert (kind, message_id, code) == (4, "b1", "InternalError")
     assert "busy" in description and details == {"retryAfterSeconds": 8}
+    await ws.close()
+    await running
+
+
+async def test_a_call_the_broker_lost_gets_internal_error_and_the_next_is_answered() -> None:
+    class LostBus(FakeBus):
+        async def notify(self, cp_id: str, mid: str, action: str, *_: Any) -> None:
+            if mid == "s1":
+                raise ChannelInvalidStateError("No active transport in channel")
+            self.published.append(action)
+
+    session, ws, _, _ = make(bus=LostBus())
+    running = asyncio.create_task(session.run())
+    status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+    ws.feed(2, "s1", "StatusNotification", status)
+    ws.feed(2, "s2", "StatusNotification", status)
+    await ws.wait_sent(2)
+    [[kind, message_id, code, description, _details], answered] = ws.sent
+    assert (kind, message_id, code) == (4, "s1", "InternalError")
+    assert "could not reach its service" in description
+    assert answered[:2] == [3, "s2"]
     await ws.close()
     await running
 

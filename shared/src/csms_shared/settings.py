@@ -10,6 +10,7 @@ from pydantic import AliasChoices, AliasGenerator, BaseModel, Field, field_valid
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from .bus.access import ROLES, check_roles, user_of
+from .bus.nodes import broker_urls
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -62,11 +63,19 @@ def default_broker_users() -> dict[str, str]:
 class BrokerSettings(BaseModel):
     """RabbitMQ; `<PREFIX>BROKER_URL`, else the suite-wide `CSMS_BROKER_URL`."""
 
+    # One node's AMQP URL, or a cluster's nodes separated by commas (bus/nodes.py): a process
+    # connects to one of them and moves to the next when it fails (bus/connection.py).
     broker_url: str = DEFAULT_BROKER_URL
     prefetch: int = Field(default=200, ge=1, le=10_000)
     # Role -> the broker user it logs in as (`CSMS_BROKER_USERS`, JSON): RPC servers accept a
     # caller by the AMQP user_id the broker verified, so this says who that user is.
     broker_users: dict[str, str] = Field(default_factory=_every_role_as_suite_user)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _amqp_nodes(cls, url: str) -> str:
+        broker_urls(url)
+        return url
 
     @field_validator("broker_users")
     @classmethod

@@ -11,10 +11,13 @@ from csms_shared.service import serve
 
 from . import (  # noqa: F401 - importing them registers their handlers
     follow_profiles,
+    rpc_allocation,
     rpc_profiles,
     rpc_sites,
     rpc_stations,
 )
+from .allocator.gauges import sites_sampler
+from .allocator.timer import allocation_timer
 from .commands import relay_commands
 from .db import outbox
 from .router import router
@@ -32,4 +35,10 @@ def migrate(settings: Settings | None = None) -> None:
 
 async def main(settings: Settings | None = None) -> None:
     """Run the load-manager until SIGTERM or SIGINT."""
-    await serve(router, settings or Settings(), outbox=outbox, background=[relay_commands, sweep])
+    await serve(
+        router,
+        settings or Settings(),
+        outbox=outbox,
+        background=[relay_commands, sweep, allocation_timer],
+        samplers=[sites_sampler],
+    )

@@ -75,11 +75,25 @@ stations = Table(
     Column("max_current", Numeric(6, 1)),
     Column("min_current", Numeric(6, 1)),
     Column("priority", SmallInteger, nullable=False, server_default=text("0")),
+    # The EVSEs (1.6 connectors 1..n) the allocator shares among, and how they are wired: on
+    # all three phases, or on one grid phase (1..3, rotation applied).
+    Column("evses", SmallInteger, nullable=False, server_default=text("1")),
+    Column("phases", SmallInteger, nullable=False, server_default=text("3")),
+    Column("grid_phase", SmallInteger),
+    # Learnt from the station's connections: the version to send limits in, and since when
+    # its connection is down (None: connected, or never seen).
+    Column("ocpp_version", String(8)),
+    Column("offline_since", DateTime(timezone=True)),
     Column("assigned_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(
         "min_current IS NULL OR max_current IS NULL OR min_current <= max_current",
         name="ck_stations_current",
+    ),
+    CheckConstraint("evses BETWEEN 1 AND 32", name="ck_stations_evses"),
+    CheckConstraint(
+        "(phases = 3 AND grid_phase IS NULL) OR (phases = 1 AND grid_phase BETWEEN 1 AND 3)",
+        name="ck_stations_phases",
     ),
     Index("stations_node", "node_id"),
     Index("stations_site", "site_id"),
@@ -87,4 +101,7 @@ stations = Table(
 
 outbox = outbox_table(metadata)
 
-from . import profiles_db  # noqa: E402, F401 - the stored charging profiles' tables, on `metadata`
+from . import (  # noqa: E402, F401 - the other tables, on `metadata`
+    allocation_db,
+    profiles_db,
+)

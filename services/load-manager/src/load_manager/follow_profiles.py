@@ -17,21 +17,31 @@ from __future__ import annotations
 
 from csms_shared.contracts.events import (
     CommandCompleted,
+    ConnectorStatus,
+    MeterValues,
     StationBooted,
     StationConnected,
+    StationDisconnected,
+    TransactionStarted,
     TransactionStopped,
 )
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
 
 from . import profiles
+from .allocator import follow as allocation
+from .allocator.rounds import is_allocation_request
 from .router import Ctx, router
 
 
 @router.event("command.completed")
 async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
-    """Record a station's answer (or the lack of one) on the profile the command was about."""
-    await profiles.record_answer(ctx.session, ctx.settings, event)
+    """Record a station's answer (or the lack of one) on the profile or the allocated limit
+    the command was about."""
+    if is_allocation_request(event.request_id):
+        await allocation.answered(ctx.session, ctx.settings, event)
+    else:
+        await profiles.record_answer(ctx.session, ctx.settings, event)
 
 
 @router.event("station.booted")
@@ -40,6 +50,9 @@ async def station_booted(event: StationBooted, ctx: Ctx) -> None:
     if event.registration_status is RegistrationStatus.ACCEPTED:
         await profiles.resend(
             ctx.session, ctx.settings, event.charge_point_id, event.ocpp_version, failed_only=False
+        )
+        await allocation.booted(
+            ctx.session, ctx.settings, event.charge_point_id, event.ocpp_version
         )
 
 
@@ -53,9 +66,40 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
         ctx.session, ctx.settings, event.charge_point_id, version, failed_only=True
     )
     await profiles.connected(ctx.session, event.charge_point_id, event.connected_at)
+    await allocation.connected(ctx.session, ctx.settings, event.charge_point_id, version)
+
+
+@router.event("station.disconnected")
+async def station_disconnected(event: StationDisconnected, ctx: Ctx) -> None:
+    """The allocator counts an offline station at its last limit, then, past the grace, at
+    its maximum."""
+    await allocation.disconnected(ctx.session, ctx.settings, event)
+
+
+@router.event("transaction.started")
+async def transaction_started(event: TransactionStarted, ctx: Ctx) -> None:
+    """A session to share the site with."""
+    await allocation.session_started(
+        ctx.session, ctx.settings, event.charge_point_id, event.connector_id, event.start_time
+    )
+
+
+@router.event("connector.status")
+async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
+    """SuspendedEV and Charging move a session's share."""
+    await allocation.status(ctx.session, ctx.settings, event)
+
+
+@router.event("meter.values")
+async def meter_values(event: MeterValues, ctx: Ctx) -> None:
+    """What a session draws: sustained underuse gives capacity back to the site."""
+    await allocation.metered(ctx.session, ctx.settings, event)
 
 
 @router.event("transaction.stopped")
 async def transaction_stopped(event: TransactionStopped, ctx: Ctx) -> None:
     """Drop the TxProfiles of the transaction: the station discarded them at its end."""
     await profiles.end_transaction(ctx.session, event.charge_point_id, event.station_transaction_id)
+    await allocation.session_stopped(
+        ctx.session, ctx.settings, event.charge_point_id, event.connector_id
+    )

@@ -29,6 +29,7 @@ from csms_shared.contracts.rpc_loads import (
     UpdateSite,
 )
 
+from .allocator.rounds import reallocate
 from .db import node_ids, nodes, stations
 from .router import Ctx, router
 from .sites import lock_site, name_taken, node_in, node_resource, sites, tree_of
@@ -139,6 +140,8 @@ async def _change(ctx: Ctx, site_id: int, node_id: int, change: SiteChange) -> N
             )
     except IntegrityError as exc:
         raise name_taken(exc, merged.name, parent_id) from None
+    # A new limit is shared at once: reductions leave in this transaction.
+    await reallocate(ctx.session, ctx.settings, site_id)
 
 
 def _in_site(tree: SiteTree, site_id: int, parent_id: int) -> None:

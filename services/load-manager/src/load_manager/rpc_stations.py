@@ -17,6 +17,7 @@ from csms_shared.contracts.rpc_loads import (
     StationUnassigned,
 )
 
+from .allocator.rounds import reallocate, release_station
 from .db import nodes, stations
 from .router import Ctx, router
 from .sites import lock_site, node_in, tree_of
@@ -37,13 +38,21 @@ async def assign_station(params: AssignStation, ctx: Ctx) -> StationAssignment:
         site_id = await ctx.session.scalar(of_node)
     if site_id is None:
         raise RpcError("invalid", f"nodeId: node {params.node_id} does not exist")
+    was_on = await ctx.session.scalar(
+        select(s.site_id).where(s.charge_point_id == params.charge_point_id)
+    )
     values = {
         "node_id": params.node_id,
         "site_id": site_id,
         "max_current": params.max_current,
         "min_current": params.min_current,
         "priority": params.priority,
+        "evses": params.evses,
+        "phases": params.phases,
+        "grid_phase": params.grid_phase,
     }
+    if params.ocpp_version is not None:
+        values["ocpp_version"] = params.ocpp_version.value
     insert_ = insert(stations).values(charge_point_id=params.charge_point_id, **values)
     row = (
         await ctx.session.execute(
@@ -53,19 +62,27 @@ async def assign_station(params: AssignStation, ctx: Ctx) -> StationAssignment:
             ).returning(stations)
         )
     ).one()
+    # Shared at once: its EVSEs count at their maximum until their first limit lands.
+    await reallocate(ctx.session, ctx.settings, site_id)
+    if was_on is not None and was_on != site_id:
+        await reallocate(ctx.session, ctx.settings, was_on)
     return assignment(row)
 
 
 @router.rpc(LoadsRpc.unassign_station, callers={COMMAND_API})
 async def unassign_station(params: OfStation, ctx: Ctx) -> StationUnassigned:
     """Take a station off its node: it is on no site any more."""
-    gone = await ctx.session.scalar(
-        delete(stations)
-        .where(s.charge_point_id == params.charge_point_id)
-        .returning(s.charge_point_id)
-    )
+    gone = (
+        await ctx.session.execute(
+            delete(stations)
+            .where(s.charge_point_id == params.charge_point_id)
+            .returning(s.site_id, s.evses, s.ocpp_version)
+        )
+    ).first()
     if gone is None:
         raise RpcError("not_found", f"charge point {params.charge_point_id} is on no site")
+    await release_station(ctx.session, ctx.settings, params.charge_point_id, gone)
+    await reallocate(ctx.session, ctx.settings, gone.site_id)
     return StationUnassigned(charge_point_id=params.charge_point_id, unassigned=True)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
@@ -34,3 +36,28 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     command_answer_margin: float = Field(default=60.0, ge=0, le=3600)
     # Seconds between two sweeps for unanswered commands.
     sweep_interval: float = Field(default=15.0, gt=0, le=3600)
+
+    # -- the allocator (allocator/) ---------------------------------------------------------
+    # What an EVSE of a station assigned without `maxCurrent` / `minCurrent` may draw at most,
+    # and below which its session is paused (A per phase).
+    default_max_current: Decimal = Field(default=Decimal(32), gt=0, le=10_000, decimal_places=1)
+    default_min_current: Decimal = Field(default=Decimal(6), ge=0, le=10_000, decimal_places=1)
+    # Smaller changes are not sent (A per phase; 0.2 A at least), unless safety needs them.
+    allocation_threshold: Decimal = Field(default=Decimal(1), ge=0, le=100, decimal_places=1)
+    # An offline station counts at its last allocation this long (seconds), then at its maximum.
+    allocation_offline_grace: float = Field(default=300.0, ge=0, le=86_400)
+    # After a rejection or a timeout, an EVSE is left alone this long (seconds).
+    allocation_retry_after: float = Field(default=60.0, gt=0, le=86_400)
+    # A session drawing more than `allocation_headroom` A under its allowance this long
+    # (seconds) is capped at its draw plus the headroom; the rest goes to the others.
+    allocation_underuse_after: float = Field(default=300.0, gt=0, le=86_400)
+    allocation_headroom: Decimal = Field(default=Decimal(2), gt=0, le=100, decimal_places=1)
+    # Seconds between two timer rounds of every site (underuse, offline grace, lost answers).
+    allocation_interval: float = Field(default=10.0, gt=0, le=3600)
+    # The TxDefaultProfile the allocator installs on each EVSE: its id (the same on every
+    # EVSE: ids are per EVSE in both versions) and its stack level, above the operator's own
+    # TxDefaultProfiles so that the site's limit wins.
+    allocation_profile_id: int = Field(default=1_900_000_000, ge=1, le=2_147_483_647)
+    allocation_stack_level: int = Field(default=8, ge=0, le=100)
+    # How long a site's per-minute samples (its chart) are kept.
+    sample_retention_hours: float = Field(default=48.0, gt=0, le=24 * 366)

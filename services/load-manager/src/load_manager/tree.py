@@ -148,6 +148,9 @@ def assignment(row: Any) -> StationAssignment:
         max_current=number(row.max_current),
         min_current=number(row.min_current),
         priority=row.priority,
+        evses=row.evses,
+        phases=row.phases,
+        grid_phase=row.grid_phase,
         assigned_at=row.assigned_at,
         updated_at=row.updated_at,
     )

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from websockets.asyncio.server import ServerConnection
@@ -374,6 +375,10 @@ class ChargePointSession:
             ) from None
         except TimeoutError:
             raise InternalError(f"{call.action} was not answered in time; retry later") from None
+        except (AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
+            # The broker connection or channel went (a node fail-over): nothing was taken.
+            log.warning("%s: %s not forwarded: %r", self.cp_id, call.action, exc)
+            raise InternalError(f"{call.action} could not reach its service; retry") from None
         payload = reply.result()  # raises its CALLERROR
         if call.action == "BootNotification":
             self.registration_status = str(payload.get("status", self.registration_status))

@@ -132,7 +132,10 @@ GRANTS: dict[str, Grant] = {
         ),
         configures=(r"gateway\..+",),
     ),
-    SESSIONS: _service(SESSIONS, _one_of(r"transaction\..+", r"meter\..+")),
+    # id_tag.changed (local lists), session.warning (the system log) besides its own facts.
+    SESSIONS: _service(
+        SESSIONS, _one_of(r"transaction\..+", r"meter\..+", r"id_tag\..+", r"session\..+")
+    ),
     # Binds its records queue to the gateways' `ocpp.log`; tells gateways of level overrides.
     MESSAGE_LOG_WRITER: _service(
         MESSAGE_LOG_WRITER, _one_of(r"message_log\..+"), reads=(MESSAGE_LOG.name,)
@@ -218,8 +221,9 @@ def back_office_grant(user: str, role: str) -> Grant:
 
 
 def user_of(url: str) -> str:
-    """The broker user an AMQP URL logs in as (RabbitMQ's `guest` when it names none)."""
-    return URL(url).user or "guest"
+    """The broker user an AMQP URL logs in as (RabbitMQ's `guest` when it names none); of a
+    cluster's list of nodes, the first node's (they all log in as one user, bus/nodes.py)."""
+    return URL(url.split(",", 1)[0].strip()).user or "guest"
 
 
 def named_users(prefix: str = "csms-") -> dict[str, str]:

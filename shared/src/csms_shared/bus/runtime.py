@@ -22,6 +22,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry.trace import SpanKind
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -228,7 +229,18 @@ class ServiceRuntime:
             for call, item in zip(checked, items, strict=True)
         ]
         assert self.outbound is not None
-        await send_reply(self.outbound, message, outcomes)
+        try:
+            await send_reply(self.outbound, message, outcomes)
+        except (AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
+            # The reply channel is down or not yet restored (a broker node failed over) while
+            # this delivery came on a channel already restored: unsettled, it would stay
+            # unacked as long as that channel lives. Requeued, it is answered again from what
+            # was committed (handlers are idempotent; a decision call past its deadline is
+            # dropped).
+            log.warning("%s: reply not sent (%s); the delivery is requeued", action, exc)
+            with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
+                await message.nack(requeue=True)
+            return
         await acknowledge(self.outbound, message, items, outcomes, started)
 
     async def _dead_letter(self, message: Delivery, action: str, exc: Unreadable) -> None:

@@ -58,8 +58,11 @@ HEADER_BUNDLE = "x-ocpp-bundle"
 # no default limit, 4.x's default (20) applies only where a queue sets none.
 DELIVERY_LIMIT = 20
 
-# Named, not left to the vhost's `default_queue_type` (4.x), which may say quorum.
-RPC_QUEUE_ARGUMENTS: dict[str, FieldValue] = {"x-queue-type": "classic"}
+# Quorum like the service queues: a classic queue lives on one node of a cluster, and while
+# that node is down every replica of the service fails to declare it, so none can reconnect at
+# all (make cluster-test). Requests still expire with their caller's timeout (per-message TTL,
+# RabbitMQ 3.10+) and, with no dead-letter target, are then dropped.
+RPC_QUEUE_ARGUMENTS: dict[str, FieldValue] = {"x-queue-type": "quorum"}
 
 
 def call_routing_key(action: str, version: OcppVersion = OcppVersion.V16) -> str:
@@ -114,12 +117,11 @@ async def declare_service_queue(channel: AbstractChannel, name: str) -> Any:
 async def declare_rpc_queue(
     connection: AbstractConnection, channel: AbstractChannel, name: str
 ) -> Any:
-    """A durable classic queue for RPC requests, shared by every replica of the service."""
+    """A durable quorum queue for RPC requests, shared by every replica of the service."""
     # Durable: RabbitMQ 4.x denies transient non-exclusive queues (`transient_nonexcl_queues`).
-    # Classic: requests are transient and expire with the caller's timeout; no replicas needed.
-    # Versions before this one declared it transient, and a redeclaration with other properties
-    # closes the channel (PRECONDITION_FAILED): tried on a channel of its own, such a queue is
-    # replaced. It holds only queries whose callers time out and ask again.
+    # Earlier versions declared it transient, then classic, and a redeclaration with other
+    # properties closes the channel (PRECONDITION_FAILED): tried on a channel of its own, such a
+    # queue is replaced. It holds only queries whose callers time out and ask again.
     probe = await connection.channel(publisher_confirms=False)
     try:
         await probe.declare_queue(name, durable=True, arguments=RPC_QUEUE_ARGUMENTS)

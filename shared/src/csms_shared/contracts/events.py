@@ -15,6 +15,7 @@ from .event_base import (
     At,
     Event,
 )
+from .load_events import SiteAllocationChanged
 from .session_events import (
     CommandCompleted,
     IdTagChanged,
@@ -68,6 +69,7 @@ __all__ = [
     "SecurityEvent",
     "SessionWarning",
     "SignedFirmwareStatus",
+    "SiteAllocationChanged",
     "StationBooted",
     "StationConnected",
     "StationDisconnected",
@@ -109,6 +111,7 @@ EVENTS: dict[str, type[Event]] = {
         CommandCompleted,
         WebhookDisabled,
         MessageLogLevelChanged,
+        SiteAllocationChanged,
     )
 }
 

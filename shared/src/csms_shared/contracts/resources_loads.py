@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from .load_events import EvseAllocation, NodeAllocation
 from .resources_base import DateTime, Number, Omit, Resource
 
 
@@ -21,6 +22,11 @@ class StationAssignment(Resource):
         default=None, description="A per phase below which a session is paused, not starved"
     )
     priority: int = Field(description="Higher first when there is not enough for everyone")
+    evses: int = Field(description="EVSEs (1.6 connectors 1..n) the allocator shares among")
+    phases: int = Field(description="Phases each EVSE draws on: 1 or 3")
+    grid_phase: Omit[int] = Field(
+        default=None, description="A single-phase station's grid phase, 1..3"
+    )
     assigned_at: DateTime
     updated_at: DateTime
 
@@ -51,3 +57,31 @@ class Node(Resource):
 class Site(Node):
     """A site: the root node of its tree (its limit is the grid connection's), with every node
     and station under it."""
+
+
+class SiteAllocation(Resource):
+    """What the allocator gives a site's EVSEs now: each node's limit and allocated amps per
+    phase, each EVSE's limit, what it counts for, its session and last reading."""
+
+    site_id: int
+    at: DateTime
+    nodes: list[NodeAllocation]
+    evses: list[EvseAllocation]
+
+
+class SiteSample(Resource):
+    """A site's minute: its limit, what its EVSEs counted for and what they drew, A on its
+    busiest phase."""
+
+    at: DateTime
+    limit_amps: Number
+    allocated_amps: Number
+    drawn_amps: Number
+
+
+class SiteHistory(Resource):
+    """A site's samples over the last hours, oldest first."""
+
+    site_id: int
+    hours: float
+    samples: list[SiteSample]

@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from ..ocpp.version import OcppVersion
 from .resources_base import Page, Resource
-from .resources_loads import Node, Site, StationAssignment
+from .resources_loads import Node, Site, SiteAllocation, SiteHistory, StationAssignment
 from .rpc_base import BIGINT, LOAD_MANAGER, ChargePointId, Paged, RpcMethod, RpcParams, Text100
 
 NodeId = Annotated[int, Field(ge=1, le=BIGINT)]
@@ -106,12 +107,24 @@ class StationSettings(RpcParams):
         default=None, description="A per phase below which a session is paused, not starved"
     )
     priority: Priority = 0
+    evses: int = Field(
+        default=1, ge=1, le=32, description="EVSEs (1.6 connectors 1..n) the allocator shares among"
+    )
+    phases: Phases = Field(default=3, description="Phases each EVSE draws on")
+    grid_phase: Literal[1, 2, 3] | None = Field(
+        default=None,
+        description="A single-phase station's grid phase (rotation applied); 1 if not given",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> StationSettings:
         low, high = self.min_current, self.max_current
         if low is not None and high is not None and low > high:
             raise ValueError("minCurrent is above maxCurrent")
+        if self.phases == 3 and self.grid_phase is not None:
+            raise ValueError("gridPhase is for a single-phase station (phases 1)")
+        if self.phases == 1 and self.grid_phase is None:
+            self.grid_phase = 1
         return self
 
 
@@ -134,6 +147,12 @@ class OfNode(OfSite):
     """One node of a site."""
 
     node_id: NodeId
+
+
+class SiteHistoryOf(OfSite):
+    """A site's samples over the last `hours`."""
+
+    hours: float = Field(default=6, gt=0, le=48)
 
 
 class UpdateSite(OfSite):
@@ -160,6 +179,10 @@ class OfStation(RpcParams):
 
 class AssignStation(OfStation, StationPlacement):
     """Put a station on a node (off the one it was on)."""
+
+    ocpp_version: OcppVersion | None = Field(
+        default=None, description="The version it last spoke, as the registry knows it"
+    )
 
 
 class ListNodeStations(Paged, OfNode):
@@ -202,6 +225,8 @@ class LoadsRpc:
     assign_station = RpcMethod("stations.assign", LOAD_MANAGER, AssignStation, StationAssignment)
     unassign_station = RpcMethod("stations.unassign", LOAD_MANAGER, OfStation, StationUnassigned)
     get_station = RpcMethod("stations.get", LOAD_MANAGER, OfStation, StationAssignment)
+    get_allocation = RpcMethod("sites.allocation", LOAD_MANAGER, OfSite, SiteAllocation)
+    get_history = RpcMethod("sites.history", LOAD_MANAGER, SiteHistoryOf, SiteHistory)
     list_node_stations = RpcMethod(
         "stations.list", LOAD_MANAGER, ListNodeStations, Page[StationAssignment]
     )

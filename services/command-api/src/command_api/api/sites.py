@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import Path, Query, Response, status
 
+from csms_shared.contracts.resources_loads import SiteAllocation, SiteHistory
+
 # The bodies are the load-manager's RPC field groups (one model for both: the same checks).
 from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
 from csms_shared.contracts.rpc_base import BIGINT, Paged
@@ -22,6 +24,7 @@ from csms_shared.contracts.rpc_loads import (
     OfSite,
     OfStation,
     SiteChange,
+    SiteHistoryOf,
     StationPlacement,
     UpdateNode,
     UpdateSite,
@@ -86,6 +89,25 @@ async def create_site(state: State, principal: Operator, body: NewSite) -> Site:
 async def get_site(state: State, principal: Viewer, site_id: SiteId) -> Site:
     """A site: its limit, the nodes under it, the stations on each."""
     return await call(state, LoadsRpc.get_site, OfSite(site_id=site_id))
+
+
+@router.get("/sites/{site_id}/allocation", response_model=SiteAllocation)
+async def get_allocation(state: State, principal: Viewer, site_id: SiteId) -> SiteAllocation:
+    """What the allocator gives the site's EVSEs now: each node's limit and allocated amps per
+    phase, each EVSE's limit, what it counts for, its session and last reading."""
+    return await call(state, LoadsRpc.get_allocation, OfSite(site_id=site_id))
+
+
+@router.get("/sites/{site_id}/allocation/history", response_model=SiteHistory)
+async def get_history(
+    state: State,
+    principal: Viewer,
+    site_id: SiteId,
+    hours: Annotated[float, Query(gt=0, le=48, description="How far back")] = 6,
+) -> SiteHistory:
+    """The site's limit, allocation and draw (A on its busiest phase), one sample a minute,
+    oldest first."""
+    return await call(state, LoadsRpc.get_history, SiteHistoryOf(site_id=site_id, hours=hours))
 
 
 @router.patch("/sites/{site_id}", response_model=Site, responses=problems.responses(409))
@@ -171,8 +193,10 @@ async def assign_station(
 ) -> StationAssignment:
     """Put a CP on a node of a site (off any node it was on), with its settings: 404 for a CP
     the registry does not know, 422 for a node that does not exist."""
-    await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
-    placing = AssignStation.model_validate({"charge_point_id": cp_id, **body.model_dump()})
+    cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
+    placing = AssignStation.model_validate(
+        {"charge_point_id": cp_id, "ocpp_version": cp.ocpp_version, **body.model_dump()}
+    )
     return await call(state, LoadsRpc.assign_station, placing)
 
 

@@ -11,10 +11,12 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from csms_shared.contracts.resources_loads import SiteSample
 from csms_shared.contracts.rpc_base import BIGINT
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from ..api import sites as site_api
+from ..models import Node, Site
 from ..problems import ProblemError
 from .charging import PAGE_SIZE, Offset
 from .web import OperatorPage, Page, ViewerPage, shown
@@ -117,7 +119,78 @@ async def site(page: ViewerPage, site_id: SiteId) -> Response:
         found = await site_api.get_site(page.state, page.principal, site_id)
     except HTTPException as exc:
         return page.render("not_found.html", exc.status_code, message=str(exc.detail))
-    return page.render("site.html", site=shown(found))
+    return page.render("site.html", site=shown(found), **await _allocation(page, found))
+
+
+async def _allocation(page: Page, found: Site) -> dict[str, Any]:
+    """The site's live allocation for its template, with the node names to show."""
+    names: dict[int, str] = {}
+    pending: list[Node] = [found]
+    while pending:
+        node = pending.pop()
+        names[node.id] = node.name
+        pending.extend(node.nodes)
+    try:
+        allocation = await site_api.get_allocation(page.state, page.principal, found.id)
+        history = await site_api.get_history(page.state, page.principal, found.id, CHART_HOURS)
+    except HTTPException as exc:
+        return {
+            "site_id": found.id,
+            "names": names,
+            "error": str(exc.detail),
+            "allocation": None,
+            "chart": None,
+        }
+    return {
+        "site_id": found.id,
+        "names": names,
+        "error": None,
+        "allocation": shown(allocation),
+        "chart": chart(history.samples),
+    }
+
+
+# The chart on a site's page: its last hours, one sample a minute.
+CHART_HOURS = 6.0
+CHART_WIDTH, CHART_HEIGHT = 600, 160
+
+
+def chart(samples: list[SiteSample]) -> dict[str, Any] | None:
+    """SVG polylines of the limit, the allocation and the draw over the samples (None: fewer
+    than two samples, nothing to draw yet)."""
+    if len(samples) < 2:
+        return None
+    start, end = samples[0].at, samples[-1].at
+    span = max((end - start).total_seconds(), 1.0)
+    top = max(max(s.limit_amps, s.allocated_amps, s.drawn_amps) for s in samples) or 1
+
+    def line(values: list[float]) -> str:
+        return " ".join(
+            f"{(s.at - start).total_seconds() / span * CHART_WIDTH:.1f},"
+            f"{CHART_HEIGHT - v / top * CHART_HEIGHT:.1f}"
+            for s, v in zip(samples, values, strict=True)
+        )
+
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "top": top,
+        "start": start.strftime("%H:%M"),
+        "end": end.strftime("%H:%M"),
+        "limit": line([float(s.limit_amps) for s in samples]),
+        "allocated": line([float(s.allocated_amps) for s in samples]),
+        "drawn": line([float(s.drawn_amps) for s in samples]),
+    }
+
+
+@router.get("/sites/{site_id}/allocation")
+async def allocation(page: ViewerPage, site_id: SiteId) -> Response:
+    """The live allocation card of a site's page (re-read every 5 s)."""
+    try:
+        found = await site_api.get_site(page.state, page.principal, site_id)
+    except HTTPException as exc:
+        return page.render("not_found.html", exc.status_code, message=str(exc.detail))
+    return page.render("site_allocation.html", **await _allocation(page, found))
 
 
 @router.post("/sites/{site_id}/nodes")

@@ -1,0 +1,102 @@
+"""What the allocator knows at a moment: the site, each EVSE's limits and session, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
+
+from .site import EvseId, Site
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatorSettings:
+    """The allocator's knobs; the service builds them from its own settings."""
+
+    # Smaller changes are not sent, unless safety or a pause/resume needs them; 0.2 A at
+    # least, whatever is set (planning.SMALLEST_CHANGE).
+    threshold: Decimal = Decimal(1)
+    # An offline station counts at its last allocation this long, then at its maximum.
+    offline_grace: timedelta = timedelta(minutes=5)
+    # After a rejection or a timeout, the EVSE is left alone this long before a new try.
+    retry_after: timedelta = timedelta(seconds=60)
+    # A session drawing under its allowance by more than `headroom` for this long is capped.
+    underuse_after: timedelta = timedelta(minutes=5)
+    # The cap is the draw plus this; a draw within half of it of the cap releases the cap.
+    headroom: Decimal = Decimal(2)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A transaction on an EVSE, as far as sharing cares."""
+
+    started_at: datetime
+    # From the id tag; None means the station's priority.
+    priority: int | None = None
+    # SuspendedEV: the car takes nothing for now, so the session is held at its minimum.
+    suspended_by_ev: bool = False
+    # Since when every meter reading has shown the draw well under the allowance.
+    underuse_since: datetime | None = None
+    # The allowance a sustained underuse lowered this session to (draw + headroom).
+    demand_cap: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvseState:
+    """One EVSE's limits as the station holds them, its session and its last reading.
+
+    `applied` is the last limit the station acknowledged, `in_flight` one sent without an
+    answer yet (at most one at a time). `unresponsive` means the station's limit is not known
+    (a timeout, a boot, a long time offline, or never set): it counts at its maximum until a
+    limit it is sent is acknowledged.
+    """
+
+    applied: Decimal | None = None
+    in_flight: Decimal | None = None
+    # When the limit in flight was sent (for a service looking for overdue answers).
+    sent_at: datetime | None = None
+    unresponsive: bool = True
+    # The last rejection or timeout, for the retry delay.
+    failed_at: datetime | None = None
+    session: Session | None = None
+    draw: Decimal | None = None
+    measured_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteState:
+    """The allocator's whole input: immutable, changed only by `apply(state, event)`."""
+
+    site: Site
+    evses: Mapping[EvseId, EvseState]
+    # Stations whose connection is down, and since when.
+    offline_since: Mapping[str, datetime]
+    settings: AllocatorSettings
+
+    @classmethod
+    def start(cls, site: Site, settings: AllocatorSettings | None = None) -> SiteState:
+        """A site as the allocator first sees it: every EVSE's limit unknown, so counted at
+        its maximum until its first limit is acknowledged; every station online."""
+        return cls(
+            site,
+            MappingProxyType({evse: EvseState() for evse in site.evses}),
+            MappingProxyType({}),
+            settings or AllocatorSettings(),
+        )
+
+    def evse(self, evse: EvseId) -> EvseState:
+        """One EVSE's state; KeyError for an EVSE not on this site."""
+        return self.evses[evse]
+
+    def with_evse(self, evse: EvseId, updated: EvseState) -> SiteState:
+        """The state with one EVSE's state replaced."""
+        return replace(self, evses=MappingProxyType({**self.evses, evse: updated}))
+
+    def priority(self, evse: EvseId) -> int:
+        """The priority of the session on an EVSE: its id tag's, else its station's."""
+        session = self.evses[evse].session
+        if session is not None and session.priority is not None:
+            return session.priority
+        return self.site.station_of(evse).priority

@@ -1,0 +1,186 @@
+"""The suite's events as allocation events: each runs a round of the station's site.
+
+A station on no site costs one indexed read. Times are the load-manager's clock when the
+event is handled (the core compares them with each other: offline grace, retry delay,
+underuse), except a session's start, which orders admission, taken from the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.contracts.events import (
+    CommandCompleted,
+    ConnectorStatus,
+    MeterValues,
+    StationDisconnected,
+)
+from csms_shared.ocpp.v16.enums import ChargePointStatus, Measurand
+from csms_shared.ocpp.version import OcppVersion
+
+from ..allocation import (
+    Acknowledged,
+    Event,
+    EvseId,
+    MeterRead,
+    Rejected,
+    SessionStarted,
+    SessionStopped,
+    StationBooted,
+    StationOffline,
+    StationOnline,
+    StatusChanged,
+    TimedOut,
+)
+from ..allocation_db import evse_allocations
+from ..db import stations
+from ..profiles_db import profile_stations
+from ..settings import Settings
+from . import rounds
+
+s = stations.c
+a = evse_allocations.c
+
+# Outcomes after which the station surely did not apply the limit: it answered otherwise,
+# or the command never left (not connected, refused before sending).
+NOT_APPLIED = {"error", "offline", "unknown_charge_point", "busy", "rejected", "refused"}
+
+
+def now() -> datetime:
+    """The clock rounds run by."""
+    return datetime.now(UTC)
+
+
+async def site_of(session: AsyncSession, cp_id: str) -> int | None:
+    """The site a station is on, if any."""
+    return await session.scalar(select(s.site_id).where(s.charge_point_id == cp_id))
+
+
+async def feed(
+    session: AsyncSession,
+    settings: Settings,
+    cp_id: str,
+    events: Callable[[datetime], Sequence[Event]],
+    answering: str | None = None,
+) -> None:
+    """Run a round of the station's site with the events made at the round's time (answers
+    to `answering`, see `rounds.run`)."""
+    site_id = await site_of(session, cp_id)
+    if site_id is not None:
+        at = now()
+        await rounds.run(session, settings, site_id, events(at), at, answering=answering)
+
+
+async def seen(session: AsyncSession, cp_id: str, version: OcppVersion) -> None:
+    """Remember the version a station speaks, for the limits sent to it."""
+    await session.execute(
+        stations.update()
+        .where(s.charge_point_id == cp_id, s.ocpp_version.is_distinct_from(version.value))
+        .values(ocpp_version=version.value)
+    )
+
+
+async def booted(session: AsyncSession, settings: Settings, cp_id: str, v: OcppVersion) -> None:
+    """A boot: the station's limits are unknown; every EVSE counts at its maximum until the
+    failsafe share it is sent lands."""
+    await seen(session, cp_id, v)
+    await feed(session, settings, cp_id, lambda at: [StationBooted(cp_id, at)])
+
+
+async def connected(session: AsyncSession, settings: Settings, cp_id: str, v: OcppVersion) -> None:
+    """Back online: it kept its limits if it was away for less than the grace."""
+    await seen(session, cp_id, v)
+    await feed(session, settings, cp_id, lambda at: [StationOnline(cp_id, at)])
+
+
+async def disconnected(
+    session: AsyncSession, settings: Settings, event: StationDisconnected
+) -> None:
+    """Offline, unless a newer connection of the station was seen first (a takeover: the old
+    connection's close arrives after the new one opened)."""
+    newest = await session.scalar(
+        select(profile_stations.c.connected_at).where(
+            profile_stations.c.charge_point_id == event.charge_point_id
+        )
+    )
+    if newest is not None and event.connected_at is not None and newest > event.connected_at:
+        return
+    cp_id = event.charge_point_id
+    await feed(session, settings, cp_id, lambda at: [StationOffline(cp_id, at)])
+
+
+async def session_started(
+    session: AsyncSession, settings: Settings, cp_id: str, connector: int, started: datetime
+) -> None:
+    """A transaction started on an EVSE."""
+    evse = EvseId(cp_id, connector)
+    await feed(session, settings, cp_id, lambda at: [SessionStarted(evse, min(started, at))])
+
+
+async def session_stopped(
+    session: AsyncSession, settings: Settings, cp_id: str, connector: int
+) -> None:
+    """A transaction ended on an EVSE."""
+    evse = EvseId(cp_id, connector)
+    await feed(session, settings, cp_id, lambda at: [SessionStopped(evse, at)])
+
+
+async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
+    """SuspendedEV holds a session at its minimum; Charging gives it its share again."""
+    if event.status not in (ChargePointStatus.SUSPENDED_EV, ChargePointStatus.CHARGING):
+        return
+    evse = EvseId(event.charge_point_id, event.connector_id)
+    suspended = event.status is ChargePointStatus.SUSPENDED_EV
+    await feed(session, settings, evse.station, lambda at: [StatusChanged(evse, suspended, at)])
+
+
+def current_drawn(event: MeterValues) -> Decimal | None:
+    """The highest Current.Import of the newest reading (A on any phase), if it has one."""
+    if not event.meter_value:
+        return None
+    newest = max(event.meter_value, key=lambda value: value.timestamp)
+    amps: list[Decimal] = []
+    for sample in newest.sampled_value:
+        if sample.measurand is not Measurand.CURRENT_IMPORT:
+            continue
+        try:
+            amps.append(Decimal(sample.value))
+        except InvalidOperation:
+            continue
+    return max(amps) if amps else None
+
+
+async def metered(session: AsyncSession, settings: Settings, event: MeterValues) -> None:
+    """A reading of the current an EVSE draws: sustained underuse gives capacity back."""
+    drawn = current_drawn(event)
+    if drawn is None or not drawn.is_finite() or event.connector_id < 1:
+        return
+    evse = EvseId(event.charge_point_id, event.connector_id)
+    await feed(session, settings, evse.station, lambda at: [MeterRead(evse, drawn, at)])
+
+
+async def answered(session: AsyncSession, settings: Settings, event: CommandCompleted) -> None:
+    """The station's answer to a limit, or its absence."""
+    row = (
+        await session.execute(
+            select(a.charge_point_id, a.evse).where(a.request_id == event.request_id)
+        )
+    ).first()
+    if row is None:
+        return  # answered already (timed out by the timer), or the station left the site
+    evse = EvseId(row.charge_point_id, row.evse)
+    accepted = event.status == "result" and (event.response or {}).get("status") == "Accepted"
+
+    def outcome(at: datetime) -> list[Event]:
+        if accepted:
+            return [Acknowledged(evse, at)]
+        if event.status == "result" or event.status in NOT_APPLIED:
+            return [Rejected(evse, at)]
+        return [TimedOut(evse, at)]
+
+    await feed(session, settings, evse.station, outcome, answering=event.request_id)

@@ -1,0 +1,54 @@
+"""A site's allocation as the bus and the API show it: each node's limit and what its EVSEs
+count for, each EVSE's limit, count, session, pause and draw."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from datetime import datetime
+from decimal import Decimal
+
+from csms_shared.contracts.load_events import EvseAllocation, NodeAllocation
+
+from ..allocation import EvseId, PhaseAmps, SiteState, counted, node_loads
+
+
+def number(value: Decimal) -> int | float:
+    """A JSON number: whole amps stay integers."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def per_phase(amps: PhaseAmps) -> list[int | float]:
+    """L1, L2, L3."""
+    return [number(amps.l1), number(amps.l2), number(amps.l3)]
+
+
+def view(
+    state: SiteState,
+    targets: Mapping[EvseId, Decimal | None],
+    paused: AbstractSet[EvseId],
+    now: datetime,
+) -> tuple[list[NodeAllocation], list[EvseAllocation]]:
+    """The nodes and EVSEs of a site at `now`, given the last round's targets and pauses."""
+    loads = node_loads(state, now)
+    nodes = [
+        NodeAllocation(
+            node_id=int(node_id),
+            limit_amps=per_phase(node.limit),
+            allocated_amps=per_phase(loads[node_id]),
+        )
+        for node_id, node in state.site.nodes.items()
+    ]
+    evses = [
+        EvseAllocation(
+            charge_point_id=evse.station,
+            evse=evse.evse,
+            limit=number(targets.get(evse) or Decimal(0)),
+            counted=number(counted(state, evse, now)),
+            charging=live.session is not None,
+            paused=evse in paused,
+            drawn=None if live.draw is None else number(live.draw),
+        )
+        for evse, live in sorted(state.evses.items())
+    ]
+    return nodes, evses

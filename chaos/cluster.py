@@ -239,24 +239,31 @@ class RabbitCluster:
         restarted before has caught up): `rabbitmq-queues check_if_node_is_quorum_critical`."""
         deadline = time.monotonic() + timeout
         while True:
-            done = subprocess.run(
-                [
-                    str(RABBITMQ_BIN / "rabbitmq-queues"),
-                    "-n",
-                    node.node,
-                    "check_if_node_is_quorum_critical",
-                ],
-                env=node.env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                cwd="/",
-                check=False,
-            )
-            if done.returncode == 0:
-                return
+            try:
+                done = subprocess.run(
+                    [
+                        str(RABBITMQ_BIN / "rabbitmq-queues"),
+                        "-n",
+                        node.node,
+                        "check_if_node_is_quorum_critical",
+                    ],
+                    env=node.env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    cwd="/",
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                # The CLI may take this long on a loaded machine while the node catches up:
+                # not an answer, ask again until the deadline.
+                output = "the check did not answer within 60 s"
+            else:
+                if done.returncode == 0:
+                    return
+                output = done.stdout[-500:]
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{node.node} still quorum-critical: {done.stdout[-500:]}")
+                raise TimeoutError(f"{node.node} still quorum-critical: {output}")
             time.sleep(1)
 
     def rebalance(self) -> None:

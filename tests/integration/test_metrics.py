@@ -55,6 +55,8 @@ async def test_every_process_exports_csms_metrics_without_reserved_labels(suite:
 
         families = await eventually(sampled, timeout=30)
         check_names_and_labels(process, families)
+        if process == "command-api":
+            assert "csms_http_requests" in families
         [build] = labels(families["csms_build_info"])
         assert build["component"] in (process, "ws-gateway") and build["version"]
         if process.startswith("gateway"):
@@ -68,19 +70,33 @@ async def test_every_process_exports_csms_metrics_without_reserved_labels(suite:
             assert {"csms_transactions_active", "csms_transactions_stale"} <= set(families)
 
 
-async def test_command_api_samples_queues_and_dead_letters(suite: Suite) -> None:
-    port = suite.internal_ports["command-api"]
+# The queues each service consumes, so samples (its own: RabbitMQ 4 lets a service declare
+# passively only the queues it may configure). command-api follows no events in this suite.
+SAMPLED = {
+    "station-registry": {
+        "station-registry.calls",
+        "station-registry.events",
+        "station-registry.rpc",
+    },
+    "session-service": {"session-service.calls", "session-service.events", "session-service.rpc"},
+    "load-manager": {"load-manager.events", "load-manager.rpc"},
+}
+
+
+@pytest.mark.parametrize("process", sorted(SAMPLED))
+async def test_each_service_samples_its_queues_and_dead_letters(suite: Suite, process: str) -> None:
+    port = suite.internal_ports[process]
 
     async def sampled() -> dict[str, Any] | None:
         families = await scrape(port)
         queues = {s["queue"] for s in labels(families.get("csms_queue_messages", []) or [])}
-        return families if "session-service.calls" in queues else None
+        return families if SAMPLED[process] <= queues else None
 
     families = await eventually(sampled, timeout=30)
     queues = {s["queue"] for s in labels(families["csms_queue_messages"])}
-    assert {"station-registry.calls", "session-service.calls", "station-registry.rpc"} <= queues
+    assert all(queue.startswith(f"{process}.") for queue in queues), queues
     consumers = {s.labels["queue"]: s.value for s in families["csms_queue_consumers"].samples}
-    assert consumers["station-registry.calls"] >= 1
+    assert all(consumers[queue] >= 1 for queue in queues), consumers
     dead = {s["queue"] for s in labels(families["csms_dead_letters"])}
-    assert {"station-registry.calls", "session-service.calls"} <= dead
-    assert "csms_http_requests" in families
+    durable = {q for q in SAMPLED[process] if not q.endswith(".rpc")}
+    assert durable <= dead

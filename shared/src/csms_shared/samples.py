@@ -39,7 +39,7 @@ POOL_CONNECTIONS = Gauge(
 )
 POOL_SIZE = Gauge("csms_db_pool_size", "Database pool size (without overflow)")
 QUEUE_MESSAGES = Gauge(
-    "csms_queue_messages", "Messages ready in a service queue (sampled by command-api)", ["queue"]
+    "csms_queue_messages", "Messages ready in a service queue (sampled by its consumers)", ["queue"]
 )
 QUEUE_CONSUMERS = Gauge("csms_queue_consumers", "Consumers of a service queue", ["queue"])
 DEAD_LETTERS = Gauge(
@@ -94,7 +94,8 @@ def queue_sampler(
     connection: Callable[[], AbstractConnection | None], queues: Sequence[str]
 ) -> Sampler:
     """Ready messages and consumers of each queue, and its `.dead` queue's depth (passive
-    declarations: no permission needed, nothing created)."""
+    declarations: nothing created; RabbitMQ 4 wants `configure` on the queue for one, 3.x no
+    permission, so a service samples its own queues)."""
 
     async def depth(conn: AbstractConnection, name: str) -> tuple[int, int] | None:
         channel = await conn.channel(publisher_confirms=False)

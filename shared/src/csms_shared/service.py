@@ -18,7 +18,14 @@ from .db import create_engine, ping, session_factory
 from .health import serve_probes
 from .heap import freeze_startup_heap
 from .logging import configure_logging
-from .samples import Sampler, outbox_sampler, pool_sampler, sample_forever, set_build_info
+from .samples import (
+    Sampler,
+    outbox_sampler,
+    pool_sampler,
+    queue_sampler,
+    sample_forever,
+    set_build_info,
+)
 from .tracing import configure_tracing, instrument_engine
 
 log = logging.getLogger(__name__)
@@ -87,7 +94,9 @@ async def serve(
 
     probes = await serve_probes(s.http_host, s.internal_port, ready)
     set_build_info(name)
-    sampling = [pool_sampler(engine)]
+    # Each service samples the queues it consumes (and their dead letters): declaring a queue
+    # passively needs `configure` on it from RabbitMQ 4 on, and a service has that on its own.
+    sampling = [pool_sampler(engine), queue_sampler(lambda: runtime.connection, runtime.queues)]
     if outbox is not None:
         sampling.append(outbox_sampler(engine, outbox))
     sampling.extend(sampler(engine) for sampler in samplers)

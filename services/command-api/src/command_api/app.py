@@ -55,7 +55,6 @@ from .api.deps import AppState
 from .auth import ensure_bootstrap_admin
 from .console.live import LiveFeed
 from .db import outbox
-from .dead_letters import SERVICE_QUEUES
 from .dispatcher import Dispatcher
 from .follow_events import follow, retire_queues
 from .intake import Intake
@@ -68,13 +67,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 API_PREFIX = "/api/v1"
-# The durable service queues (and their `.dead` queues) and the RPC queues.
-SAMPLED_QUEUES = (
-    *SERVICE_QUEUES,
-    "station-registry.rpc",
-    "session-service.rpc",
-    "load-manager.rpc",
-)
 # Events followed at once (each boot read and resync mark is one short transaction).
 FOLLOWERS = 4
 
@@ -166,12 +158,12 @@ def create_app(settings: Settings) -> FastAPI:
         if resync is not None:
             resync.start()
         set_build_info("command-api")
-        # Queue depths and dead letters of every service, sampled here: this process may
-        # read the dead-letter queues, and a passive declaration needs no permission.
+        # The depth and dead letters of the queue its followers read (if any); the other
+        # services sample theirs (RabbitMQ 4 refuses a passive declaration without `configure`).
         samplers = [
             pool_sampler(engine),
             outbox_sampler(engine, outbox),
-            queue_sampler(lambda: dispatcher.connection, SAMPLED_QUEUES),
+            queue_sampler(lambda: followers.connection, followers.queues),
         ]
         sampling = asyncio.create_task(sample_forever(samplers), name="metrics")
 

@@ -125,6 +125,17 @@ class ServiceRuntime:
         # were published (a later group waits for the one before it), never side by side.
         self.followers: Coalescer[Any, Any] = Coalescer(self.slots, lanes=1, limit=group_max)
 
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queues this service consumes: `<service>.calls`, `.events`, `.rpc` (those its
+        router has handlers for)."""
+        purposes = (
+            ("calls", self.router.calls),
+            ("events", self.router.events),
+            ("rpc", self.router.rpcs),
+        )
+        return tuple(service_queue(self._service, p) for p, handlers in purposes if handlers)
+
     def _wake(self) -> None:
         if self.relay is not None:
             self.relay.wake()

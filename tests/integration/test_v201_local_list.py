@@ -50,8 +50,9 @@ async def test_a_2_0_1_station_gets_the_list_as_typed_id_tokens_then_only_what_c
     parent = f"P{uuid.uuid4().hex[:8]}"
     assert (await api.post("/id-tags", json={"idTag": parent})).status_code == 201
     card, badge = f"{parent}-C", f"{parent}-B"
-    for tag, kind in ((card, "ISO14443"), (badge, "ISO15693")):
-        body = {"idTag": tag, "parentIdTag": parent, "type": kind}
+    # The card's chargingPriority goes with it; the badge's 0 is left out.
+    for tag, kind, priority in ((card, "ISO14443", 4), (badge, "ISO15693", 0)):
+        body = {"idTag": tag, "parentIdTag": parent, "type": kind, "chargingPriority": priority}
         created = await api.post("/id-tags", json=body)
         assert created.status_code == 201, created.text
         assert created.json()["type"] == kind
@@ -86,7 +87,7 @@ async def test_a_2_0_1_station_gets_the_list_as_typed_id_tokens_then_only_what_c
         },
         card: {
             "idToken": {"idToken": card, "type": "ISO14443"},
-            "idTokenInfo": {"status": "Accepted", "groupIdToken": group},
+            "idTokenInfo": {"status": "Accepted", "groupIdToken": group, "chargingPriority": 4},
         },
     }
     await eventually(lambda: _version(api, cp_id, 2))
@@ -104,7 +105,11 @@ async def test_a_2_0_1_station_gets_the_list_as_typed_id_tokens_then_only_what_c
             "localAuthorizationList": [
                 {
                     "idToken": {"idToken": card, "type": "ISO14443"},
-                    "idTokenInfo": {"status": "Blocked", "groupIdToken": group},
+                    "idTokenInfo": {
+                        "status": "Blocked",
+                        "groupIdToken": group,
+                        "chargingPriority": 4,
+                    },
                 }
             ],
         },

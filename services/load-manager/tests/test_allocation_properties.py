@@ -248,8 +248,8 @@ class Allocation(RuleBasedStateMachine):
     def _pick(self, data: st.DataObject, items: Iterable[EvseId]) -> EvseId:
         return data.draw(st.sampled_from(sorted(items)))
 
-    @rule(data=st.data(), priority=st.one_of(st.none(), st.integers(0, 3)))
-    def arrive(self, data: st.DataObject, priority: int | None) -> None:
+    @rule(data=st.data(), priority=st.integers(-9, 9))
+    def arrive(self, data: st.DataObject, priority: int) -> None:
         evse = self._pick(data, self.specs)
         before = self.counted_sums()
         self.sessions.add(evse)

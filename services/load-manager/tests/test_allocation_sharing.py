@@ -185,15 +185,15 @@ def test_a_paused_session_resumes_when_capacity_frees_up() -> None:
 def test_higher_priority_is_served_up_to_its_maximum_first() -> None:
     site = Site.build(
         [Node("site", None, amps(50))],
-        [Station("fleet", "site", priority=10), Station("V1", "site"), Station("V2", "site")],
+        [Station("fleet", "site", priority=5), Station("V1", "site"), Station("V2", "site")],
         [evse("fleet"), evse("V1"), evse("V2")],
     )
     state, round_ = settle(start(SiteState.start(site), "V1", "V2", "fleet"), T0)
     # The fleet vehicle arrived last but takes its 32 A; the visitors share the other 18 A.
     assert limits(round_, "fleet", "V1", "V2") == [Decimal(32), Decimal(9), Decimal(9)]
-    # An id tag's priority overrides the station's: a visitor outranking the fleet.
+    # An id tag's priority adds to the station's: a visitor's 0 + 9 outranks the fleet's 5 + 0.
     state = apply(state, SessionStopped(EvseId("V2", 1), T0))
-    state = apply(state, SessionStarted(EvseId("V2", 1), T0, priority=20))
+    state = apply(state, SessionStarted(EvseId("V2", 1), T0, tag_priority=9))
     _, round_ = settle(state, T0)
     assert limits(round_, "fleet", "V1", "V2") == [Decimal(12), Decimal(6), Decimal(32)]
 

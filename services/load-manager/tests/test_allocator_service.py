@@ -131,9 +131,10 @@ async def site(rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: S
     return made
 
 
-async def start(rpc: Rpc, cp_id: str, connector: int = 1) -> None:
+async def start(rpc: Rpc, cp_id: str, connector: int = 1, charging_priority: int = 0) -> None:
     event = TransactionStarted.model_validate(
         {
+            "chargingPriority": charging_priority,
             "transactionId": 1,
             "chargePointId": cp_id,
             "stationTransactionId": "1",
@@ -345,3 +346,26 @@ async def test_an_answer_delivered_twice_does_not_close_the_send_that_followed_i
     assert len(await site.sent(b)) == 1
     await site.answer(a)
     assert (await site.sent(b))[-1] == ("SetChargingProfile", Decimal(16))
+
+
+async def test_the_session_whose_tag_has_the_higher_priority_charges_on_a_small_site(
+    rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    small = Site(rpc, sessions, settings)
+    await small.create(10)  # room for one 6 A minimum, not two
+    a, b = await small.place(V16), await small.place(V201)
+    await small.settle(a, b)
+    await start(rpc, a)
+    await small.settle(a, b)
+    assert [(await small.sent(cp))[-1][1] for cp in (a, b)] == [10, 0]
+    # b's tag has chargingPriority 5: it outranks a's session, which came first; a is paused.
+    await start(rpc, b, charging_priority=5)
+    await small.settle(a, b)
+    assert [(await small.sent(cp))[-1][1] for cp in (a, b)] == [0, 10]
+    # The priority is kept with the session: a round from what is stored changes nothing.
+    count = len(await small.sent(a)), len(await small.sent(b))
+    async with sessions() as session, session.begin():
+        await reallocate(session, settings, small.site_id)
+    assert (len(await small.sent(a)), len(await small.sent(b))) == count
+    shown = await rpc(get_allocation, OfSite(site_id=small.site_id))
+    assert {e.charge_point_id: e.paused for e in shown.evses} == {a: True, b: False}

@@ -179,7 +179,9 @@ async def synchronise(
             update_type=UpdateType(kind),
             local_authorization_list=chunk,
         )
-        request: OcppModel = to_v201(listed, plan.id_token_types) if v201 else listed
+        request: OcppModel = (
+            to_v201(listed, plan.id_token_types, plan.charging_priorities) if v201 else listed
+        )
         # The list is the id tags' (not the caller's): an operator may send it.
         sent = await send_command(
             state, session, principal, cp_id, "SendLocalList", request, None, True,

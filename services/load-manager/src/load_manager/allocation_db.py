@@ -39,6 +39,7 @@ evse_allocations = Table(
     Column("unresponsive", Boolean, nullable=False, server_default=true()),
     Column("failed_at", DateTime(timezone=True)),
     Column("session_started_at", DateTime(timezone=True)),
+    # The session's id tag chargingPriority (the station's priority is added when sharing).
     Column("session_priority", SmallInteger),
     Column("suspended_by_ev", Boolean, nullable=False, server_default=false()),
     Column("underuse_since", DateTime(timezone=True)),

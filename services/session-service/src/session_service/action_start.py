@@ -20,6 +20,7 @@ from csms_shared.ocpp.v16.messages import StartTransactionRequest, StartTransact
 from . import reservations
 from .auth import (
     IdTagRecord,
+    charging_priority,
     counts_open_transactions,
     id_tag_info,
     resent_start_info,
@@ -162,8 +163,15 @@ async def _decided(
     )
 
 
-def _start_row(start: _Start, info: IdTagInfo, reservation: int | None, price: Price) -> StartRow:
-    """The transaction a start opens, with the price it is charged at."""
+def _start_row(
+    start: _Start,
+    tag: IdTagRecord | None,
+    info: IdTagInfo,
+    reservation: int | None,
+    price: Price,
+) -> StartRow:
+    """The transaction a start opens, with its tag's chargingPriority and the price it is
+    charged at."""
     request = start.request
     return StartRow(
         charge_point_id=start.charge_point_id,
@@ -173,6 +181,7 @@ def _start_row(start: _Start, info: IdTagInfo, reservation: int | None, price: P
         meter_start=request.meter_start,
         start_time=request.timestamp,
         reservation_id=reservation if reservation is not None else request.reservation_id,
+        charging_priority=charging_priority(tag),
         tariff_id=price.tariff_id,
         price_per_kwh=price.price_per_kwh,
         session_fee=price.session_fee,
@@ -225,7 +234,7 @@ async def start_transaction(
     tag, held = await load_id_tag_and_reservations(session, request.id_tag, cp, start.at, lock=True)
     info, reservation = await _decided(session, settings, start, tag, held)
     [price] = await prices(session, settings, [(cp, start.at)])
-    [(row, new)] = await insert_starts(session, [_start_row(start, info, reservation, price)])
+    [(row, new)] = await insert_starts(session, [_start_row(start, tag, info, reservation, price)])
     response = await _answered(session, start, info, reservation, row, new)
     if new:
         await _supersede(session, [(cp, request.connector_id)])
@@ -284,8 +293,10 @@ async def _start_round(
         for start, (tag, held) in zip(starts, found, strict=True)
     ]
     rows = [
-        _start_row(start, info, reservation, price)
-        for start, (info, reservation), price in zip(starts, decided, priced, strict=True)
+        _start_row(start, tag, info, reservation, price)
+        for start, (tag, _), (info, reservation), price in zip(
+            starts, found, decided, priced, strict=True
+        )
     ]
     responses: list[StartTransactionResponse] = []
     opened: list[tuple[str, int]] = []

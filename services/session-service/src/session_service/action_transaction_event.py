@@ -36,7 +36,7 @@ from . import id_tokens, reservations, tx_events
 from . import meter_values as mv
 from . import tx_event_store as store
 from .action_start import decide_start
-from .auth import id_tag_info, resent_start_info, same_id_tag, stop_info
+from .auth import charging_priority, id_tag_info, resent_start_info, same_id_tag, stop_info
 from .checks import timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import load_id_tag_and_reservations
@@ -53,6 +53,18 @@ log = logging.getLogger(__name__)
 SOURCE = "TransactionEvent"
 
 
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    """What an event's idToken earns: its idTokenInfo (None: the event has none), the status
+    the transaction keeps (its first token's), the reservation a first token consumes and the
+    chargingPriority the transaction keeps (its first token's)."""
+
+    info: IdTokenInfo | None
+    status: str | None
+    reservation: int | None
+    charging_priority: int
+
+
 async def _token_decision(
     session: AsyncSession,
     settings: Settings,
@@ -62,16 +74,16 @@ async def _token_decision(
     summary: tx_events.EventSummary,
     at: datetime,
     warnings: list[str],
-) -> tuple[IdTokenInfo | None, str | None, int | None]:
-    """The idTokenInfo this event's idToken earns (None: it has none), the status the
-    transaction keeps (its first token's) and the reservation a first token consumes."""
+) -> _Decision:
+    """The decision about this event's idToken (see `_Decision`)."""
     token, kind = summary.id_token, summary.id_token_type
-    status = row.id_tag_status
+    status, priority = row.id_tag_status, row.charging_priority
     if token is None or kind is None:
-        return None, status, None
+        return _Decision(None, status, None, priority)
     first = status is None and same_id_tag(state.id_token, token)
     if id_tokens.needs_no_list(IdTokenEnum(kind)):
-        return id_tokens.accepted(), AuthorizationStatus.ACCEPTED.value if first else status, None
+        kept = AuthorizationStatus.ACCEPTED.value if first else status
+        return _Decision(id_tokens.accepted(), kept, None, priority)
     # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
     found, held = await load_id_tag_and_reservations(session, token, cp, at, lock=first)
     tag = id_tokens.entry_for(found, IdTokenEnum(kind))
@@ -83,7 +95,7 @@ async def _token_decision(
         info, reservation = await decide_start(
             session, settings, cp, state.connector_id, token, reserved, at, warnings, tag, held
         )
-        status = info.status.value
+        status, priority = info.status.value, charging_priority(tag)
     elif status is not None and same_id_tag(row.id_tag, token):
         # The token the transaction runs for again: the status it was started with.
         info = resent_start_info(status, id_tag_info(tag, at=at, unknown=unknown))
@@ -92,7 +104,9 @@ async def _token_decision(
         judged = stop_info(token, tag, at=at, unknown=unknown)
         assert judged is not None  # a token was given
         info = judged
-    return id_tokens.token_info(info, tag, unknown=unknown), status, reservation
+    return _Decision(
+        id_tokens.token_info(info, tag, unknown=unknown), status, reservation, priority
+    )
 
 
 async def _priced(
@@ -117,6 +131,7 @@ def _values(
     status: str | None,
     price: dict[str, Any],
     received: datetime,
+    charging_priority: int,
 ) -> dict[str, Any]:
     """The transaction's columns as its events now describe it (the stop: `stop_values`)."""
     register = state.last_register
@@ -126,6 +141,7 @@ def _values(
         "id_tag": state.id_token,
         "id_token_type": state.id_token_type,
         "id_tag_status": status,
+        "charging_priority": charging_priority,
         "meter_start": state.meter_start,
         "start_time": state.start_time,
         "remote_start_id": state.remote_start_id,
@@ -181,11 +197,11 @@ async def transaction_event(
     folded = Fold.from_json(row.event_fold)
     folded.add(summary)
     state = folded.state()
-    info, status, reservation = await _token_decision(
-        session, settings, cp, row, state, summary, at, warnings
-    )
+    decision = await _token_decision(session, settings, cp, row, state, summary, at, warnings)
+    info, status, reservation = decision.info, decision.status, decision.reservation
     price = await _priced(session, settings, row, state.start_time)
-    values = _values(row, state, status, price, received) | {"event_fold": folded.to_json()}
+    values = _values(row, state, status, price, received, decision.charging_priority)
+    values["event_fold"] = folded.to_json()
     new = await store.write(session, row.id, values)
     rows = tx_events.sampled_rows(
         request.meter_value or [],
@@ -280,7 +296,7 @@ def _plain(
     state = folded.state()
     if state.ended or state.start_time != row.start_time:
         return None
-    values = _values(row, state, row.id_tag_status, {}, received)
+    values = _values(row, state, row.id_tag_status, {}, received, row.charging_priority)
     values["event_fold"] = folded.to_json()
     cp, connector, readings = call.charge_point_id, values["connector_id"], request.meter_value
     answer = TransactionEventResponse().to_payload()

@@ -34,6 +34,14 @@ class IdTagRecord:
     # The 2.0.1 idToken types it and its parent are presented as (id_tokens.py).
     type: str = "ISO14443"
     parent_type: str | None = None
+    # OCPP 2.0.1 chargingPriority, -9..9: told to 2.0.1 stations, and a site's allocator adds
+    # it to the station's priority.
+    charging_priority: int = 0
+
+
+def charging_priority(tag: IdTagRecord | None) -> int:
+    """The chargingPriority a start with list entry `tag` runs at (0: not on the list)."""
+    return 0 if tag is None else tag.charging_priority
 
 
 def same_id_tag(a: str | None, b: str | None) -> bool:

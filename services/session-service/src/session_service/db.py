@@ -17,6 +17,7 @@ from sqlalchemy import (
     Numeric,
     PrimaryKeyConstraint,
     Sequence,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -56,6 +57,10 @@ id_tags = Table(
     _ts("updated_at", nullable=False, server_default=func.now()),
     # The 2.0.1 IdTokenEnumType a station must present it as; a 1.6 idTag is an ISO14443 UID.
     Column("type", String(20), nullable=False, server_default="ISO14443"),
+    # OCPP 2.0.1 chargingPriority (-9..9, higher first): a site's allocator adds it to the
+    # station's priority; 2.0.1 stations are told it.
+    Column("charging_priority", SmallInteger, nullable=False, server_default="0"),
+    CheckConstraint("charging_priority BETWEEN -9 AND 9", name="ck_id_tags_charging_priority"),
 )
 Index("ux_id_tags_lower", func.lower(id_tags.c.id_tag), unique=True)
 Index("ix_id_tags_parent", func.lower(id_tags.c.parent_id_tag))
@@ -158,6 +163,8 @@ transactions = Table(
     # 2.0.1: what its TransactionEvents so far say (tx_fold.Fold), so the next one is added to
     # it instead of all being read back and folded again; None for 1.6.
     Column("event_fold", JSONB),
+    # The chargingPriority of the id tag it started with (its first idToken's, for 2.0.1).
+    Column("charging_priority", SmallInteger, nullable=False, server_default="0"),
     UniqueConstraint("charge_point_id", "station_transaction_id", name="uq_transactions_station"),
     # A re-sent StartTransaction (same CP, connector, idTag, timestamp, meterStart) is the same
     # transaction; replicas racing on two copies meet here (INSERT ... ON CONFLICT).

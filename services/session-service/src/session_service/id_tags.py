@@ -55,6 +55,7 @@ def _record(row: Row[Any] | None, prefix: str = "") -> IdTagRecord | None:
         parent_status=_status(m[f"{prefix}parent_status"]),
         type=m[f"{prefix}type"],
         parent_type=m[f"{prefix}parent_type"],
+        charging_priority=m[f"{prefix}charging_priority"],
     )
 
 
@@ -77,6 +78,7 @@ def _tag_query(tag: Any) -> Select[Any]:
             parent.c.status.label("parent_status"),
             t.c.type,
             parent.c.type.label("parent_type"),
+            t.c.charging_priority,
         )
         .outerjoin(parent, func.lower(parent.c.id_tag) == func.lower(t.c.parent_id_tag))
         .where(func.lower(t.c.id_tag) == tag)

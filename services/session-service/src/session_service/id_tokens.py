@@ -56,11 +56,15 @@ def token_info(
             else AuthorizationStatusEnum(info.status.value)
         )
         return IdTokenInfo(status=status)
-    return IdTokenInfo(
+    answer = IdTokenInfo(
         status=AuthorizationStatusEnum(info.status.value),
         cache_expiry_date_time=tag.expiry_date,
         group_id_token=_group(tag),
     )
+    if tag.charging_priority:
+        # Optional in the spec, 0 its default: said only when it is not 0.
+        answer.charging_priority = tag.charging_priority
+    return answer
 
 
 def accepted() -> IdTokenInfo:

@@ -48,6 +48,7 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
     rows = list(await ctx.session.execute(query))
     desired = {row.id_tag: _entry(row) for row in rows}
     types = {row.id_tag: row.type for row in rows if row.type != DEFAULT_TOKEN_TYPE}
+    priorities = {row.id_tag: row.charging_priority for row in rows if row.charging_priority}
     version = (
         await ctx.session.execute(
             select(local_list_versions).where(local_list_versions.c.charge_point_id == cp_id)
@@ -87,6 +88,11 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
         size=len(desired),
         id_token_types={
             item.id_tag: types[item.id_tag] for item in entries if item.id_tag in types
+        },
+        charging_priorities={
+            item.id_tag: priorities[item.id_tag]
+            for item in entries
+            if item.id_tag in priorities and item.id_tag_info is not None
         },
     )
 

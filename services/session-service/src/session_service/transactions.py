@@ -72,6 +72,7 @@ _START_COLUMNS = (
     ("meter_start", "bigint"),
     ("start_time", "timestamptz"),
     ("reservation_id", "integer"),
+    ("charging_priority", "smallint"),
     ("tariff_id", "integer"),
     ("price_per_kwh", "numeric"),
     ("session_fee", "numeric"),
@@ -150,6 +151,7 @@ class StartRow(TypedDict):
     meter_start: int
     start_time: datetime
     reservation_id: int | None
+    charging_priority: int
     tariff_id: int | None
     price_per_kwh: Decimal
     session_fee: Decimal

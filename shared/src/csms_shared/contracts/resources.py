@@ -337,6 +337,11 @@ class Transaction(Resource):
     stopped_by: Omit[str] = None
     close_reason: Omit[str] = None
     reservation_id: Omit[int] = None
+    charging_priority: int = Field(
+        default=0,
+        description="The chargingPriority of the id tag it started with (0 for a tag not on"
+        " the list, or a 2.0.1 transaction started without an idToken)",
+    )
     energy_wh: Omit[int] = None
     duration_seconds: Omit[int] = None
     cost: Omit[Number] = None
@@ -387,6 +392,11 @@ class IdTag(Resource):
     expiry_date: Omit[DateTime] = None
     parent_id_tag: Omit[str] = None
     max_concurrent_tx: Omit[int] = None
+    charging_priority: int = Field(
+        default=0,
+        description="-9..9, OCPP 2.0.1's chargingPriority: higher is served first by a site's"
+        " allocator (added to the station's priority); told to 2.0.1 stations when not 0",
+    )
     note: Omit[str] = None
     created_at: DateTime
     updated_at: DateTime

@@ -257,6 +257,8 @@ class LocalListPlan(r.Resource):
     size: int
     # The idToken type of each listed id tag that is no ISO14443 card, for 2.0.1 stations.
     id_token_types: dict[str, str] = Field(default_factory=dict)
+    # The chargingPriority of each listed id tag that has one (not 0), for 2.0.1 stations.
+    charging_priorities: dict[str, int] = Field(default_factory=dict)
 
 
 class MessageLogLevels(r.Resource):

@@ -122,6 +122,9 @@ class _IdTagFields(OfIdTag):
         return self
 
 
+# OCPP 2.0.1 IdTokenInfoType.chargingPriority: -9 (lowest) .. 9 (highest), 0 the default.
+ChargingPriority = Annotated[int, Field(ge=-9, le=9, strict=True)]
+
 # The 2.0.1 idToken types a list entry may be presented as (NoAuthorization needs no entry).
 IdTokenType = Literal["Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress"]
 
@@ -131,6 +134,7 @@ class CreateIdTag(_IdTagFields):
 
     status: StoredStatus = "Accepted"
     type: IdTokenType = "ISO14443"
+    charging_priority: ChargingPriority = 0
 
 
 class UpdateIdTag(_IdTagFields):
@@ -138,12 +142,13 @@ class UpdateIdTag(_IdTagFields):
 
     status: StoredStatus | None = None
     type: IdTokenType | None = None
+    charging_priority: ChargingPriority | None = None
 
     @model_validator(mode="after")
     def _status_kept(self) -> UpdateIdTag:
-        for name in ("status", "type"):
+        for name in ("status", "type", "charging_priority"):
             if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name}: cannot be cleared")
+                raise ValueError(f"{to_camel(name)}: cannot be cleared")
         return self
 
 

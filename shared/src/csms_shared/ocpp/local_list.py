@@ -21,11 +21,17 @@ _V16_STATUSES = {status.value for status in v16.AuthorizationStatus}
 
 
 def to_v201(
-    request: v16.SendLocalListRequest, token_types: Mapping[str, str]
+    request: v16.SendLocalListRequest,
+    token_types: Mapping[str, str],
+    priorities: Mapping[str, int] | None = None,
 ) -> v201.SendLocalListRequest:
     """`request` as a 2.0.1 station reads it: each id tag an idToken of its type
-    (`token_types`, by id tag; ISO14443 when absent)."""
-    entries = [_entry_v201(item, token_types) for item in request.local_authorization_list or []]
+    (`token_types`, by id tag; ISO14443 when absent), with its chargingPriority (`priorities`,
+    by id tag; left out when absent or 0)."""
+    entries = [
+        _entry_v201(item, token_types, priorities or {})
+        for item in request.local_authorization_list or []
+    ]
     sent = v201.SendLocalListRequest(
         version_number=request.list_version, update_type=v201.UpdateEnum(request.update_type.value)
     )
@@ -34,7 +40,9 @@ def to_v201(
     return sent
 
 
-def _entry_v201(item: v16.AuthorizationData, types: Mapping[str, str]) -> v201.AuthorizationData:
+def _entry_v201(
+    item: v16.AuthorizationData, types: Mapping[str, str], priorities: Mapping[str, int]
+) -> v201.AuthorizationData:
     token = v201.IdToken(
         id_token=item.id_tag, type=v201.IdTokenEnum(types.get(item.id_tag, DEFAULT_TOKEN_TYPE))
     )
@@ -47,6 +55,8 @@ def _entry_v201(item: v16.AuthorizationData, types: Mapping[str, str]) -> v201.A
         told.cache_expiry_date_time = info.expiry_date
     if info.parent_id_tag is not None:
         told.group_id_token = v201.IdToken(id_token=info.parent_id_tag, type=GROUP_TOKEN_TYPE)
+    if priority := priorities.get(item.id_tag, 0):
+        told.charging_priority = priority
     return v201.AuthorizationData(id_token=token, id_token_info=told)
 
 

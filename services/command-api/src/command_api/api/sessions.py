@@ -51,6 +51,16 @@ IdTagPath = Annotated[str, Path(min_length=1, max_length=20, pattern=r"^[^\x00]+
 From = Annotated[datetime | None, Query(alias="from", description="RFC 3339, inclusive")]
 To = Annotated[datetime | None, Query(alias="to", description="RFC 3339, exclusive")]
 IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
+ChargingPriority = Annotated[
+    int,
+    Field(
+        ge=-9,
+        le=9,
+        strict=True,
+        description="OCPP 2.0.1's chargingPriority, -9..9 (higher first): a site's allocator"
+        " adds it to the station's priority; told to 2.0.1 stations when not 0",
+    ),
+]
 
 
 class ApiModel(BaseModel):
@@ -77,6 +87,7 @@ class NewIdTag(IdTagFields):
         default="ISO14443",
         description="How a 2.0.1 station presents it (1.6 idTags are ISO14443 card UIDs)",
     )
+    charging_priority: ChargingPriority = 0
 
 
 class IdTagChange(IdTagFields):
@@ -84,6 +95,7 @@ class IdTagChange(IdTagFields):
 
     status: IdTagStatus | None = None
     type: IdTokenType | None = None
+    charging_priority: ChargingPriority | None = None
 
 
 class CloseTransaction(ApiModel):
@@ -260,7 +272,8 @@ async def get_id_tag(state: State, principal: Viewer, id_tag: IdTagPath) -> IdTa
 async def update_id_tag(
     state: State, principal: Admin, id_tag: IdTagPath, body: IdTagChange
 ) -> IdTag:
-    """Change an idTag's status, type, expiry, parent, concurrency limit or note."""
+    """Change an idTag's status, type, expiry, parent, concurrency limit, charging priority or
+    note."""
     changing = UpdateIdTag.model_validate({"id_tag": id_tag, **body.model_dump(exclude_none=True)})
     return await call(state, SessionsRpc.update_id_tag, changing)
 

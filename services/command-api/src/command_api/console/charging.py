@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 from typing import Annotated, Any, cast
 
@@ -137,8 +138,11 @@ async def id_tags(
     )
 
 
-def _tag_fields(form: Any) -> dict[str, str | None]:
-    fields = {
+_INTEGER = re.compile(r"-?[0-9]{1,3}")
+
+
+def _tag_fields(form: Any) -> dict[str, str | int | None]:
+    fields: dict[str, str | int | None] = {
         "expiry_date": form.get("expiryDate") or None,
         "parent_id_tag": form.get("parentIdTag") or None,
         "max_concurrent_tx": form.get("maxConcurrentTx") or None,
@@ -146,6 +150,9 @@ def _tag_fields(form: Any) -> dict[str, str | None]:
     }
     if form.get("status"):
         fields["status"] = form.get("status")
+    if priority := str(form.get("chargingPriority") or "").strip():
+        # The API takes a JSON integer only; text that is none is refused by its rules.
+        fields["charging_priority"] = int(priority) if _INTEGER.fullmatch(priority) else priority
     return fields
 
 
@@ -173,7 +180,7 @@ async def id_tag(page: ViewerPage, id_tag: TagPath) -> Response:
 
 @router.post("/id-tags/{id_tag}")
 async def edit_id_tag(page: AdminPage, id_tag: TagPath) -> Response:
-    """Change status, expiry, parent, concurrent limit or note."""
+    """Change status, expiry, parent, concurrent limit, charging priority or note."""
     form = await page.form()
     try:
         body = session_api.IdTagChange(**_tag_fields(form))

@@ -33,7 +33,8 @@ those under it are then all targeted at 0.
 
 Sharing (`sharing`): equal shares among sessions wherever they compete, per node and phase,
 respecting every ancestor's limit (max-min fairness); a session whose minimum does not fit
-is paused at 0 A, lowest priority first, then the latest arrival. Priority is strict: a
+is paused at 0 A, lowest priority first, then the latest arrival. A session's priority is
+its station's plus its id tag's chargingPriority (`SiteState.priority`). Priority is strict: a
 higher one is served up to what it wants before a lower one gets more than its minimum. A
 session wants its maximum; a SuspendedEV one its minimum; one drawing more than `headroom`
 under its allowance for `underuse_after`, its draw + headroom, until a reading comes within

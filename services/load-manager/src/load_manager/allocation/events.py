@@ -55,11 +55,11 @@ class TimedOut:
 
 @dataclass(frozen=True, slots=True)
 class SessionStarted:
-    """A transaction started on the EVSE; `priority` is its id tag's, if it has one."""
+    """A transaction started on the EVSE; `tag_priority` is its id tag's chargingPriority."""
 
     evse: EvseId
     at: datetime
-    priority: int | None = None
+    tag_priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +167,7 @@ def apply(state: SiteState, event: Event) -> SiteState:
             live = state.evse(evse)
             if live.session is None:
                 return state
-            session = Session(live.session.started_at, live.session.priority, suspended_by_ev)
+            session = Session(live.session.started_at, live.session.tag_priority, suspended_by_ev)
             return state.with_evse(evse, replace(live, session=session))
         case MeterRead(evse, amps, at):
             live = state.evse(evse)

@@ -85,8 +85,8 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Station:
-    """A charging station wired to a node; `priority` applies to sessions whose id tag has
-    none (higher is served first)."""
+    """A charging station wired to a node; its `priority` (higher is served first) plus a
+    session's id tag priority is the session's (`SiteState.priority`)."""
 
     id: str
     node: str

@@ -33,8 +33,8 @@ class Session:
     """A transaction on an EVSE, as far as sharing cares."""
 
     started_at: datetime
-    # From the id tag; None means the station's priority.
-    priority: int | None = None
+    # Its id tag's chargingPriority (OCPP 2.0.1, -9..9), added to the station's priority.
+    tag_priority: int = 0
     # SuspendedEV: the car takes nothing for now, so the session is held at its minimum.
     suspended_by_ev: bool = False
     # Since when every meter reading has shown the draw well under the allowance.
@@ -95,8 +95,9 @@ class SiteState:
         return replace(self, evses=MappingProxyType({**self.evses, evse: updated}))
 
     def priority(self, evse: EvseId) -> int:
-        """The priority of the session on an EVSE: its id tag's, else its station's."""
+        """The priority of the session on an EVSE: its station's plus its id tag's. The
+        station's is the operator's coarse lever (-1000..1000); the tag's (-9..9) nudges a
+        session within it, never past one on a station 19 or more above its own."""
         session = self.evses[evse].session
-        if session is not None and session.priority is not None:
-            return session.priority
-        return self.site.station_of(evse).priority
+        tag = 0 if session is None else session.tag_priority
+        return self.site.station_of(evse).priority + tag

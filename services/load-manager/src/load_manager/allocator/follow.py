@@ -115,11 +115,21 @@ async def disconnected(
 
 
 async def session_started(
-    session: AsyncSession, settings: Settings, cp_id: str, connector: int, started: datetime
+    session: AsyncSession,
+    settings: Settings,
+    cp_id: str,
+    connector: int,
+    started: datetime,
+    tag_priority: int = 0,
 ) -> None:
-    """A transaction started on an EVSE."""
+    """A transaction started on an EVSE, with its id tag's chargingPriority."""
     evse = EvseId(cp_id, connector)
-    await feed(session, settings, cp_id, lambda at: [SessionStarted(evse, min(started, at))])
+    await feed(
+        session,
+        settings,
+        cp_id,
+        lambda at: [SessionStarted(evse, min(started, at), tag_priority)],
+    )
 
 
 async def session_stopped(

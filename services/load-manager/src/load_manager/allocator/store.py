@@ -99,7 +99,7 @@ def _evse_state(row: Any) -> EvseState:
     if row.session_started_at is not None:
         session = Session(
             row.session_started_at,
-            row.session_priority,
+            row.session_priority or 0,
             row.suspended_by_ev,
             row.underuse_since,
             row.demand_cap,
@@ -177,7 +177,7 @@ def _values(
         "unresponsive": live.unresponsive,
         "failed_at": live.failed_at,
         "session_started_at": None if session is None else session.started_at,
-        "session_priority": None if session is None else session.priority,
+        "session_priority": None if session is None else session.tag_priority,
         "suspended_by_ev": False if session is None else session.suspended_by_ev,
         "underuse_since": None if session is None else session.underuse_since,
         "demand_cap": None if session is None else session.demand_cap,

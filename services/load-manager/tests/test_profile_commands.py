@@ -84,10 +84,14 @@ async def test_no_answer_after_a_reconnection_seen_meanwhile_sends_the_profile_a
         connected_at=datetime.now(UTC),
         subprotocol="ocpp1.6",
     )
-    await rpc(station_connected, connected)  # the row is pending: nothing to send again yet
+    await rpc(station_connected, connected)  # the row is pending: the ask waits for it
     assert len(await sent(sessions, cp_id)) == 1
     await answer_last(rpc, sessions, settings, cp_id, V16, status="offline")
-    first, again = await sent(sessions, cp_id)
+    # The station is asked what it holds first; the profile waits and goes whatever it says.
+    first, asked = await sent(sessions, cp_id)
+    assert asked.action == "GetCompositeSchedule"
+    await answer_last(rpc, sessions, settings, cp_id, V16, status="timeout")
+    again = (await sent(sessions, cp_id))[-1]
     assert again.payload == first.payload and again.request_id != first.request_id
     assert (await listed(rpc, cp_id))[1].send.status == "pending"
     await answer_last(rpc, sessions, settings, cp_id, V16)

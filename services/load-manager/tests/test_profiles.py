@@ -200,7 +200,13 @@ async def test_no_answer_is_a_failure_and_a_reconnection_sends_those_again(
         subprotocol="ocpp1.6",
     )
     await rpc(station_connected, connected)
-    again = (await sent(sessions, cp_id))[2:]
+    # It is asked first what it holds; one that cannot say gets what got no answer again.
+    [asked] = (await sent(sessions, cp_id))[2:]
+    assert (asked.action, asked.payload["connectorId"]) == ("GetCompositeSchedule", 1)
+    await answer_last(
+        rpc, sessions, settings, cp_id, V16, status="error", error_code="NotSupported"
+    )
+    again = (await sent(sessions, cp_id))[3:]
     assert [(r.action, r.payload) for r in again] == [
         ("SetChargingProfile", to_v16_request(profile(id=1)).to_payload())
     ]
@@ -233,19 +239,22 @@ async def test_an_accepted_boot_sends_everything_again_clears_first(
     await rpc(station_booted, boot(RegistrationStatus.PENDING))
     assert len(await sent(sessions, cp_id)) == before
     await rpc(station_booted, boot(RegistrationStatus.ACCEPTED))
-    # The clear sent before the reboot is still on its way: the rest wait for its outcome.
+    # The clear sent before the reboot is still on its way: the ask waits for its outcome.
     assert len(await sent(sessions, cp_id)) == before
     await answer_last(rpc, sessions, settings, cp_id, V16, status="offline")
+    # A charge point that cannot tell what it holds gets everything again, the clear first.
+    await answer_last(rpc, sessions, settings, cp_id, V16, response={"status": "Rejected"})
     await answer_last(rpc, sessions, settings, cp_id, V16, response={"status": "Unknown"})
     again = (await sent(sessions, cp_id))[before:]
     assert [(r.action, r.payload) for r in again] == [
+        ("GetCompositeSchedule", {"connectorId": 1, "duration": 86400, "chargingRateUnit": "A"}),
         ("ClearChargingProfile", {"id": 2}),
         ("SetChargingProfile", to_v16_request(profile()).to_payload()),
     ]
 
 
 async def test_a_station_back_in_the_other_version_keeps_a_profile_it_cannot_take_unsent(
-    rpc: Rpc, sessions: async_sessionmaker[AsyncSession], cp_id: str
+    rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: Settings, cp_id: str
 ) -> None:
     # Valid in 1.6 (an Absolute schedule without a start runs from the charging's start), not
     # in 2.0.1 (K01.FR.40).
@@ -260,6 +269,15 @@ async def test_a_station_back_in_the_other_version_keeps_a_profile_it_cannot_tak
     )
     await rpc(station_booted, booted)
     assert len(await sent(sessions, cp_id)) == 1
+    # Once the Set before the reboot is settled, the station is asked, and holds none of it.
+    await answer_last(rpc, sessions, settings, cp_id, V16, status="offline")
+    asked = (await sent(sessions, cp_id))[-1]
+    assert (asked.action, asked.payload["chargingProfile"]) == (
+        "GetChargingProfiles",
+        {"chargingProfileId": [1]},
+    )
+    await answer_last(rpc, sessions, settings, cp_id, V201, response={"status": "NoProfiles"})
+    assert len(await sent(sessions, cp_id)) == 2
     row = (await listed(rpc, cp_id))[1]
     assert (row.send.status, row.ocpp_version) == ("failed", "2.0.1")
     assert row.send.reason is not None and "not valid in OCPP 2.0.1" in row.send.reason

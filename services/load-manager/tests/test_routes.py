@@ -1,4 +1,4 @@
-"""The load-manager answers every RPC method the contracts give it, and owns no OCPP call."""
+"""The load-manager answers every RPC method the contracts give it, and receives one OCPP call."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ def test_the_app_answers_every_rpc_method_the_contracts_give_it() -> None:
     assert all(router.rpc_methods[name] is RPC_METHODS[name] for name in owned)
 
 
-def test_only_command_api_may_call_it_and_it_owns_no_call() -> None:
+def test_only_command_api_may_call_it_and_it_receives_only_the_profiles_report() -> None:
     assert set(router.rpc_callers.values()) == {frozenset({"command-api"})}
-    assert router.calls == {}
+    # ReportChargingProfiles answers its GetChargingProfiles; the registry keeps it too.
+    assert list(router.calls) == ["v201.ReportChargingProfiles"]
+    assert router.calls["v201.ReportChargingProfiles"].handler is (
+        follow_profiles.report_charging_profiles
+    )
 
 
 def test_the_stored_profiles_follow_their_answers_and_the_stations_boots() -> None:

@@ -1,20 +1,26 @@
 """The events the stored charging profiles follow: the answers to the commands sent about them,
-a station's boot or reconnection, after which they are sent again, and the end of a
-transaction, which takes its TxProfiles with it.
+a station's boot or reconnection, after which it is asked what it still holds, and the end of a
+transaction, which takes its TxProfiles with it; and the one OCPP call the load-manager
+receives, 2.0.1 ReportChargingProfiles.
 
-After an accepted BootNotification every stored profile is sent again (and every pending clear),
-since a station may come back from a reboot without them; after a reconnection without a boot,
-only those whose last command got no answer (the station was offline, say). The CSMS does not
-first ask what the station still holds (GetChargingProfiles in 2.0.1, GetCompositeSchedule in
-1.6): a SetChargingProfile of a profile it holds replaces it with itself. For the same reason a
-boot followed late, after a profile was stored and sent, sends that profile a second time.
-A TxProfile is sent again at boot too: a station may resume a transaction after a reboot (1.6
-and 2.0.1 both let it), and one that did not ends it with a StopTransaction /
-TransactionEvent Ended, whose `transaction.stopped` drops the row.
+After a reconnection and after an accepted BootNotification alike, the station is first asked
+what it holds (`profile_checks`: GetChargingProfiles in 2.0.1, GetCompositeSchedule per
+connector in 1.6) and only the profiles it lacks or holds differently are sent again; when the
+ask fails, every stored profile is sent again after a boot (and every pending clear), after a
+reconnection only those whose last command got no answer. A TxProfile is compared and sent
+again at boot too: a station may resume a transaction after a reboot (1.6 and 2.0.1 both let
+it), and one that did not ends it with a StopTransaction / TransactionEvent Ended, whose
+`transaction.stopped` drops the row.
+
+ReportChargingProfiles is a notification (the gateway answers it) that the registry keeps in its
+station messages; the load-manager's calls queue is bound to it too, so each gets its copy. A
+bundle item one of them fails is published again to `ocpp.calls` and reaches both: the
+load-manager reads a part twice without harm, the registry then keeps it twice.
 """
 
 from __future__ import annotations
 
+from csms_shared.bus.router import CallContext
 from csms_shared.contracts.events import (
     CommandCompleted,
     ConnectorStatus,
@@ -25,13 +31,15 @@ from csms_shared.contracts.events import (
     TransactionStarted,
     TransactionStopped,
 )
+from csms_shared.ocpp import v201
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
 
-from . import profiles
+from . import profile_answers, profile_checks, profiles
 from .allocator import follow as allocation
 from .allocator.rounds import is_allocation_request
 from .router import Ctx, router
+from .settings import Settings
 
 
 @router.event("command.completed")
@@ -41,15 +49,15 @@ async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
     if is_allocation_request(event.request_id):
         await allocation.answered(ctx.session, ctx.settings, event)
     else:
-        await profiles.record_answer(ctx.session, ctx.settings, event)
+        await profile_answers.record_answer(ctx.session, ctx.settings, event)
 
 
 @router.event("station.booted")
 async def station_booted(event: StationBooted, ctx: Ctx) -> None:
-    """Send every stored profile again to a station whose boot was accepted."""
+    """Ask a station whose boot was accepted what it holds, and send it what it lacks."""
     if event.registration_status is RegistrationStatus.ACCEPTED:
-        await profiles.resend(
-            ctx.session, ctx.settings, event.charge_point_id, event.ocpp_version, failed_only=False
+        await profile_checks.came_back(
+            ctx.session, ctx.settings, event.charge_point_id, event.ocpp_version, boot=True
         )
         await allocation.booted(
             ctx.session, ctx.settings, event.charge_point_id, event.ocpp_version
@@ -58,15 +66,24 @@ async def station_booted(event: StationBooted, ctx: Ctx) -> None:
 
 @router.event("station.connected")
 async def station_connected(event: StationConnected, ctx: Ctx) -> None:
-    """Send again the profiles whose last command never reached the station; remember the
+    """Ask a station that reconnected what it holds, and send it what it lacks; remember the
     connection, for a command on its way now whose no-answer lands later (`record_answer`)."""
     # No subprotocol agreed means 1.6 (OcppVersion.of_subprotocol), not "as last sent".
     version = OcppVersion.of_subprotocol(event.subprotocol)
-    await profiles.resend(
-        ctx.session, ctx.settings, event.charge_point_id, version, failed_only=True
+    await profile_checks.came_back(
+        ctx.session, ctx.settings, event.charge_point_id, version, boot=False
     )
     await profiles.connected(ctx.session, event.charge_point_id, event.connected_at)
     await allocation.connected(ctx.session, ctx.settings, event.charge_point_id, version)
+
+
+@router.on(v201.Action.REPORT_CHARGING_PROFILES)
+async def report_charging_profiles(
+    request: v201.ReportChargingProfilesRequest, ctx: CallContext[Settings]
+) -> v201.ReportChargingProfilesResponse:
+    """A part of the profiles a 2.0.1 station holds: it answers a check's GetChargingProfiles."""
+    await profile_answers.reported(ctx.session, ctx.settings, ctx.charge_point_id, request)
+    return v201.ReportChargingProfilesResponse()
 
 
 @router.event("station.disconnected")

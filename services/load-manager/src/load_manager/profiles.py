@@ -1,20 +1,16 @@
-"""Stored charging profiles: what storing, clearing and re-sending one writes, and how the
-station's answer lands on its row.
+"""Stored charging profiles: what storing, clearing and re-sending one writes.
 
 A row holds the profile the CSMS wants the station to have and the last command about it:
-SetChargingProfile once stored (again at each accepted boot), ClearChargingProfile once deleted.
-The command is written to the command outbox in the same transaction (`commands`); its
-`command.completed` comes back through `follow_profiles` and is matched by its requestId. A
-cleared profile's row goes when the station answers (Accepted, or Unknown: it holds none of that
-id, which is what was asked); a clear without an answer stays on the row, `failed`, and is sent
-again as the profiles are. Every change to a station's profiles first takes the station's lock,
-so each sees what the one before it left.
+SetChargingProfile once stored (again when the station comes back without it), ClearChargingProfile
+once deleted. The command is written to the command outbox in the same transaction (`commands`);
+its outcome lands on the row through `profile_answers`. Every change to a station's profiles
+first takes the station's lock, so each sees what the one before it left.
 
 A station has at most one command about its profiles on its way (`profile_stations`): a Set and
 a Clear sent together could reach it in either order (command-api runs requests concurrently),
 leaving it a profile the rows say it dropped. A command decided while another is outstanding
 waits on its row, `pending` without a requestId, and is sent when the outstanding one is
-settled (answered, failed, or given up by the sweep): clears first, then by revision.
+settled (`profile_answers.release`): clears first, then by revision.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,19 +31,17 @@ from csms_shared.charging import (
     ProfilePurpose,
     composite_schedule,
     conflicts,
-    replaced,
     to_v16_request,
     to_v201_request,
     validate,
 )
-from csms_shared.contracts.events import CommandCompleted
 from csms_shared.contracts.resources_profiles import ProfileSend, StoredChargingProfile
 from csms_shared.contracts.rpc_profiles import ComputeComposite, StoreProfile
 from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp._base import OcppModel, utcnow
 from csms_shared.ocpp.version import OcppVersion
 
-from .commands import REQUEST_PREFIX, new_request_id, queue_command, requester
+from .commands import new_request_id, queue_command
 from .db import nodes, stations
 from .profiles_db import charging_profiles, profile_revisions, profile_stations
 from .settings import Settings
@@ -115,7 +108,7 @@ async def outstanding(session: AsyncSession, cp_id: str) -> str | None:
     return await session.scalar(select(ps.request_id).where(ps.charge_point_id == cp_id))
 
 
-async def _hold(session: AsyncSession, cp_id: str, request_id: str | None, at: Any) -> None:
+async def hold(session: AsyncSession, cp_id: str, request_id: str | None, at: Any) -> None:
     """Mark `request_id` (None: nothing) as the station's command on its way."""
     upsert = insert(profile_stations).values(
         charge_point_id=cp_id, request_id=request_id, requested_at=at
@@ -181,31 +174,13 @@ async def ask(
         return {**asked, "status": "pending"}  # sent when the outstanding one is settled
     asked["request_id"] = new_request_id()
     await queue_command(session, settings, cp_id, action, request, asked["request_id"])
-    await _hold(session, cp_id, asked["request_id"], now)
+    await hold(session, cp_id, asked["request_id"], now)
     return {**asked, "status": "pending"}
 
 
-def _sending_order(row: Any) -> tuple[bool, int]:
+def sending_order(row: Any) -> tuple[bool, int]:
     # Clears first: a station that holds the most profiles it may gets room for the new ones.
     return (row.action == SET, row.revision)
-
-
-async def release(session: AsyncSession, settings: Settings, cp_id: str) -> None:
-    """Send the station's next waiting command, now that none is on its way (under its lock)."""
-    await _hold(session, cp_id, None, None)
-    waiting = [
-        row
-        for row in await rows_of(session, cp_id)
-        if row.status == "pending" and row.request_id is None
-    ]
-    for row in sorted(waiting, key=_sending_order):
-        version = OcppVersion(row.ocpp_version)
-        values = await ask(session, settings, cp_id, profile_of(row), row.action, version)
-        await session.execute(
-            update(charging_profiles).where(_key(cp_id, row.profile_id)).values(**values)
-        )
-        if values["request_id"] is not None:
-            return
 
 
 async def rows_of(session: AsyncSession, cp_id: str) -> list[Any]:
@@ -214,7 +189,7 @@ async def rows_of(session: AsyncSession, cp_id: str) -> list[Any]:
     return list((await session.execute(query)).all())
 
 
-def _key(cp_id: str, profile_id: int) -> Any:
+def key_of(cp_id: str, profile_id: int) -> Any:
     return (c.charge_point_id == cp_id) & (c.profile_id == profile_id)
 
 
@@ -261,18 +236,50 @@ async def clear(session: AsyncSession, settings: Settings, cp_id: str, profile_i
     """Send ClearChargingProfile for a stored profile; its row goes once the station clears it.
     RpcError not_found when there is no such profile."""
     await lock_station(session, cp_id)
-    row = (await session.execute(select(charging_profiles).where(_key(cp_id, profile_id)))).first()
+    row = (
+        await session.execute(select(charging_profiles).where(key_of(cp_id, profile_id)))
+    ).first()
     if row is None:
         raise RpcError("not_found", f"charge point {cp_id} has no stored profile {profile_id}")
     version = OcppVersion(row.ocpp_version)
     values = await ask(session, settings, cp_id, profile_of(row), CLEAR, version)
     statement = (
         update(charging_profiles)
-        .where(_key(cp_id, profile_id))
+        .where(key_of(cp_id, profile_id))
         .values(**values)
         .returning(charging_profiles)
     )
     return (await session.execute(statement)).one()
+
+
+def waiting(row: Any) -> bool:
+    """Whether a row's command waits for the station's outstanding one (sent by `release`)."""
+    return bool(row.status == "pending" and row.request_id is None)
+
+
+async def send_again(
+    session: AsyncSession,
+    settings: Settings,
+    cp_id: str,
+    rows: list[Any],
+    version: OcppVersion | None,
+) -> int:
+    """Ask the station again for the last command of each of `rows`, in `version` (None: each
+    row's): clears first, then the profiles in the order they were stored. How many were
+    asked. The caller holds the station's lock."""
+    for row in sorted(rows, key=sending_order):
+        values = await ask(
+            session,
+            settings,
+            cp_id,
+            profile_of(row),
+            row.action,
+            version or OcppVersion(row.ocpp_version),
+        )
+        await session.execute(
+            update(charging_profiles).where(key_of(cp_id, row.profile_id)).values(**values)
+        )
+    return len(rows)
 
 
 async def resend(
@@ -284,137 +291,12 @@ async def resend(
     failed_only: bool,
 ) -> int:
     """Ask the station again for every stored profile (`failed_only`: those whose last command
-    never got an answer), in `version` (None: each row's): clears first, then the profiles in
-    the order they were stored. How many were asked."""
+    never got an answer), in `version` (None: each row's). How many were asked."""
     await lock_station(session, cp_id)
     rows = await rows_of(session, cp_id)
     if failed_only:
         rows = [row for row in rows if row.status == "failed"]
-    rows.sort(key=_sending_order)
-    for row in rows:
-        values = await ask(
-            session,
-            settings,
-            cp_id,
-            profile_of(row),
-            row.action,
-            version or OcppVersion(row.ocpp_version),
-        )
-        await session.execute(
-            update(charging_profiles).where(_key(cp_id, row.profile_id)).values(**values)
-        )
-    return len(rows)
-
-
-def _answer(action: str, version: OcppVersion, response: Any) -> tuple[str, str | None]:
-    """The status of the station's answer, and the reason it gave (2.0.1 statusInfo)."""
-    if version is OcppVersion.V16:
-        if action == SET:
-            return v16.SetChargingProfileResponse.model_validate(response).status.value, None
-        return v16.ClearChargingProfileResponse.model_validate(response).status.value, None
-    answer: v201.SetChargingProfileResponse | v201.ClearChargingProfileResponse
-    if action == SET:
-        answer = v201.SetChargingProfileResponse.model_validate(response)
-    else:
-        answer = v201.ClearChargingProfileResponse.model_validate(response)
-    info = answer.status_info
-    why = None
-    if info is not None:
-        why = info.reason_code + (f": {info.additional_info}" if info.additional_info else "")
-    return answer.status.value, why
-
-
-async def record_answer(session: AsyncSession, settings: Settings, event: CommandCompleted) -> None:
-    """Land a command's outcome on the profile it was about, when it is one of ours and the
-    profile's last (a later command, a re-send or a delete, supersedes an earlier one's
-    answer), and send the station's next command when it was the one on its way."""
-    request_id = event.request_id
-    if request_id is None or not request_id.startswith(REQUEST_PREFIX):
-        return
-    if event.requested_by != requester(settings):
-        return  # a back office's request that borrowed our prefix
-    by_request = select(charging_profiles).where(c.request_id == request_id)
-    cp_id = event.charge_point_id
-    if cp_id is None:
-        row = (await session.execute(by_request)).first()
-        if row is None:
-            return
-        cp_id = row.charge_point_id
-    await lock_station(session, cp_id)
-    row = (await session.execute(by_request)).first()  # as the lock holder before us left it
-    if row is not None and row.charge_point_id == cp_id:
-        await _land(session, row, event)
-    if await outstanding(session, cp_id) == request_id:
-        await release(session, settings, cp_id)
-
-
-async def _land(session: AsyncSession, row: Any, event: CommandCompleted) -> None:
-    """Write a command's outcome on its row: accepted, rejected, failed, or (no answer, and the
-    station reconnected since the command was asked) waiting to be sent again."""
-    key = _key(row.charge_point_id, row.profile_id)
-    answered = {
-        "command_id": event.command_id,
-        "outcome": event.status,
-        "response": event.response,
-        "answered_at": event.at,
-        "updated_at": func.now(),
-    }
-    if event.status != "result":
-        reason = event.reason or (event.error_code and f"CALLERROR {event.error_code}")
-        values = {**answered, "status": "failed", "reason": reason or event.status}
-        if event.status in NO_ANSWER and await _reconnected_since(session, row):
-            # Its station.connected was handled while the command was on its way, so it was
-            # not sent again then: it waits to be sent now (`release`).
-            values |= {"status": "pending", "request_id": None}
-        await session.execute(update(charging_profiles).where(key).values(**values))
-        return
-    version = OcppVersion(event.ocpp_version or row.ocpp_version)
-    try:
-        status, why = _answer(row.action, version, event.response or {})
-    except ValidationError as exc:
-        await session.execute(
-            update(charging_profiles)
-            .where(key)
-            .values(**answered, status="failed", reason=f"unreadable answer: {exc}")
-        )
-        return
-    if row.action == CLEAR and status in ("Accepted", "Unknown"):
-        await session.execute(delete(charging_profiles).where(key))
-        return
-    if row.action == SET and status == "Accepted":
-        await session.execute(
-            update(charging_profiles).where(key).values(**answered, status="accepted")
-        )
-        await _drop_replaced(session, row, version)
-        return
-    reason = f"the station answered {status}" + (f" ({why})" if why else "")
-    await session.execute(
-        update(charging_profiles).where(key).values(**answered, status="rejected", reason=reason)
-    )
-
-
-async def _reconnected_since(session: AsyncSession, row: Any) -> bool:
-    """Whether the station connected after the row's command was asked."""
-    at = await session.scalar(
-        select(ps.connected_at).where(ps.charge_point_id == row.charge_point_id)
-    )
-    return at is not None and at > row.requested_at
-
-
-async def give_up(session: AsyncSession, settings: Settings, cp_id: str, request_id: str) -> bool:
-    """Mark the station's outstanding command `request_id` failed, "no answer", and send its
-    next (its command.completed was lost, or command-api never got the request). False when it
-    was settled meanwhile."""
-    await lock_station(session, cp_id)
-    if await outstanding(session, cp_id) != request_id:
-        return False
-    await session.execute(
-        update(charging_profiles)
-        .where(c.request_id == request_id, c.status == "pending")
-        .values(status="failed", reason="no answer", answered_at=func.now(), updated_at=func.now())
-    )
-    await release(session, settings, cp_id)
-    return True
+    return await send_again(session, settings, cp_id, rows, version)
 
 
 async def end_transaction(session: AsyncSession, cp_id: str, station_transaction_id: str) -> int:
@@ -433,36 +315,26 @@ async def end_transaction(session: AsyncSession, cp_id: str, station_transaction
     return len(gone.all())
 
 
-async def _drop_replaced(session: AsyncSession, row: Any, version: OcppVersion) -> None:
-    """Remove the rows of profiles stored before `row`'s that its acceptance replaced on the
-    station (`charging.replaced`: 1.6's same purpose, stack level and connector)."""
-    rows = await rows_of(session, row.charge_point_id)
-    older = [other for other in rows if other.revision < row.revision]
-    gone = {p.id for p in replaced(profile_of(row), [profile_of(o) for o in older], version)}
-    if gone:
-        await session.execute(
-            delete(charging_profiles).where(
-                c.charge_point_id == row.charge_point_id,
-                c.profile_id.in_(gone),
-                c.revision < row.revision,
-            )
-        )
-
-
-async def composite(session: AsyncSession, params: ComputeComposite) -> CompositeSchedule:
-    """The composite schedule of the stored profiles (those being cleared left out), W and A
-    converted at the voltage of the node the station is on (230 V when on none)."""
+async def composite(
+    session: AsyncSession,
+    params: ComputeComposite,
+    profiles: list[ChargingProfile] | None = None,
+) -> CompositeSchedule:
+    """The composite schedule of `profiles` (None: the stored ones, those being cleared left
+    out), W and A converted at the voltage of the node the station is on (230 V when on none)."""
     cp_id = params.charge_point_id
-    rows = await session.execute(
-        select(c.profile).where(c.charge_point_id == cp_id, c.action == SET)
-    )
+    if profiles is None:
+        rows = await session.execute(
+            select(c.profile).where(c.charge_point_id == cp_id, c.action == SET)
+        )
+        profiles = [profile_of(row) for row in rows]
     voltage = await session.scalar(
         select(nodes.c.voltage)
         .join(stations, stations.c.node_id == nodes.c.id)
         .where(stations.c.charge_point_id == cp_id)
     )
     return composite_schedule(
-        [profile_of(row) for row in rows],
+        profiles,
         connector_id=params.connector_id,
         start=params.start,
         duration=params.duration,

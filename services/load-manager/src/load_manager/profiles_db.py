@@ -1,11 +1,12 @@
 """Schema `loads`: the charging profiles stored per station, the command outstanding at each
-station, and the command requests on their way to `ocpp.command-requests` (an outbox of its
-own: command-api runs them, audited)."""
+station, the comparisons of its profiles with what it holds, and the command requests on their
+way to `ocpp.command-requests` (an outbox of its own: command-api runs them, audited)."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -87,6 +88,32 @@ profile_stations = Table(
         "requested_at",
         postgresql_where=text("request_id IS NOT NULL"),
     ),
+)
+
+# One row per station whose stored profiles are being compared with what it holds, after it
+# came back (`profile_checks.py`): 2.0.1 asks GetChargingProfiles and collects the
+# ReportChargingProfiles that answer it; 1.6 asks GetCompositeSchedule connector by connector.
+# The ask takes the station's one outstanding command (`profile_stations`) until it is done.
+profile_checks = Table(
+    "profile_checks",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("ocpp_version", String(8), nullable=False),
+    # A boot asked for it: a profile the station rejected before is sent again too.
+    Column("boot", Boolean, nullable=False),
+    # The requestId of the ask on its way (none: it waits for the station's outstanding command).
+    Column("request_id", String(100)),
+    # 2.0.1: GetChargingProfiles' requestId, which each ReportChargingProfiles repeats.
+    Column("report_id", BigInteger),
+    # 1.6: the connectors still to ask (the first is being asked), those whose composite
+    # schedule matched the stored profiles' and those where it differed.
+    Column("connectors", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("matched", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("differing", JSONB, nullable=False, server_default=text("'[]'")),
+    # 2.0.1: the profiles reported so far, in the suite's terms (connector = the EVSE).
+    Column("reported", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("ocpp_version IN ('1.6', '2.0.1')", name="ck_profile_checks_version"),
 )
 
 # Command requests, written in the transaction that decided them and published after it

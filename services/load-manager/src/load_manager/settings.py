@@ -23,8 +23,8 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     max_tree_depth: int = Field(default=6, ge=1, le=32)
     # Nodes of one site at most, the site included.
     max_site_nodes: int = Field(default=500, ge=1, le=100_000)
-    # Charging profiles stored per station at most (a station holds a few; each is re-sent at
-    # every boot).
+    # Charging profiles stored per station at most (a station holds a few; each may be sent
+    # again whenever the station comes back without it).
     max_station_profiles: int = Field(default=64, ge=1, le=10_000)
     # How often the relay looks for command requests to publish (ocpp.command-requests).
     command_poll_interval: float = Field(default=0.2, gt=0, le=60)

@@ -12,6 +12,7 @@ from typing import TypedDict
 
 from yarl import URL
 
+from ..ocpp.version import OcppVersion
 from .topology import (
     CALLS,
     COMMAND_REQUESTS,
@@ -21,6 +22,7 @@ from .topology import (
     EXCHANGES,
     MESSAGE_LOG,
     OCPP_VERSION_PREFIXES,
+    call_routing_key,
 )
 
 GATEWAY = "gateway"
@@ -52,6 +54,8 @@ def _name(name: str) -> str:
 
 _DECLARED = [_name(ex.name) for ex in EXCHANGES]  # every process declares the topology
 _CALL_KEYS = _one_of(*(_name(prefix) + r"\..+" for prefix in OCPP_VERSION_PREFIXES.values()))
+# The calls the load-manager receives (`load_manager.follow_profiles`).
+_LOAD_MANAGER_CALLS = _one_of(_name(call_routing_key("ReportChargingProfiles", OcppVersion.V201)))
 # The dead-letter queues of the DB-backed services' durable queues (topology.quorum_arguments).
 _DEAD_LETTERS = [_name(s) + r"\.(calls|events)\.dead" for s in (REGISTRY, SESSIONS)]
 
@@ -142,18 +146,24 @@ GRANTS: dict[str, Grant] = {
     ),
     # Answers its RPC queries, follows events, publishes `site.*` ones, and sends charging
     # profiles through the command path (ocpp.command-requests, as a back office does), so
-    # command-api audits them; it neither owns nor sends OCPP calls.
+    # command-api audits them; it sends no OCPP call. It receives one: 2.0.1
+    # ReportChargingProfiles (the answer to its GetChargingProfiles), beside the registry, and
+    # publishes a failed bundle item of it again alone.
     LOAD_MANAGER: Grant(
         configure=_one_of(*_DECLARED, r"load-manager\..+", SERVER_NAMED),
         write=_one_of(
+            _name(CALLS.name),
             _name(EVENTS.name),
             _name(COMMAND_REQUESTS.name),
             _name(DEFAULT_EXCHANGE),
             r"load-manager\..+",
             SERVER_NAMED,
         ),
-        read=_one_of(_name(EVENTS.name), r"load-manager\..+", SERVER_NAMED),
-        topics={EVENTS.name: (_one_of(r"site\..+"), ".*")},
+        read=_one_of(_name(CALLS.name), _name(EVENTS.name), r"load-manager\..+", SERVER_NAMED),
+        topics={
+            CALLS.name: (_LOAD_MANAGER_CALLS, _LOAD_MANAGER_CALLS),
+            EVENTS.name: (_one_of(r"site\..+"), ".*"),
+        },
     ),
     COMMAND_API: Grant(
         configure=_one_of(*_DECLARED, r"command-api\..+", SERVER_NAMED),

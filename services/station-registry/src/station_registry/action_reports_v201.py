@@ -157,9 +157,9 @@ async def get_certificate_status(
 async def notify_ev_charging_needs(
     request: m.NotifyEVChargingNeedsRequest, ctx: CallCtx
 ) -> m.NotifyEVChargingNeedsResponse:
-    """Rejected: the suite does no smart charging yet, so no charging profile will follow
-    (Accepted would promise one, Processing one later, K15.FR.04); the EV charges without a
-    limit from us. The needs are kept."""
+    """Rejected: the suite computes no TxProfile from an EV's needs, so none will follow
+    (Accepted would promise one, Processing one later, K15.FR.04); the EV charges within the
+    profiles the station already holds (a site's allocation among them). The needs are kept."""
     await record(ctx, request)
     return m.NotifyEVChargingNeedsResponse(status=NotifyEVChargingNeedsStatusEnum.REJECTED)
 
@@ -168,7 +168,8 @@ async def notify_ev_charging_needs(
 async def notify_ev_charging_schedule(
     request: m.NotifyEVChargingScheduleRequest, ctx: CallCtx
 ) -> m.NotifyEVChargingScheduleResponse:
-    """Accepted: the EV's schedule can only break limits the CSMS set, and it set none. Kept."""
+    """Accepted: the station derives what it offers the EV from the profiles it holds, the
+    CSMS's limits included, so the EV's schedule stays within them. Kept."""
     await record(ctx, request)
     return m.NotifyEVChargingScheduleResponse(status=GenericStatusEnum.ACCEPTED)
 

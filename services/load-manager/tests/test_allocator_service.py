@@ -31,6 +31,7 @@ from load_manager.allocator.rounds import is_allocation_request, reallocate
 from load_manager.db import outbox
 from load_manager.follow_profiles import (
     command_completed,
+    commands_completed,
     station_connected,
     station_disconnected,
     transaction_started,
@@ -224,6 +225,24 @@ async def test_a_rejected_cut_holds_the_raise_and_a_lost_answer_counts_the_stati
     assert (await site.sent(a))[-1] == ("SetChargingProfile", 0)
 
 
+async def test_answers_handled_together_make_one_round_of_their_site(site: Site) -> None:
+    # Three stations sharing 32 A; a session on a cuts b and c, whose two answers arrive in
+    # one group (handled one by one, they would make two rounds and two announcements).
+    a, b, c = [await site.place(V16) for _ in range(3)]
+    await site.settle(a, b, c)
+    await start(site.rpc, a)
+    cuts = [(await sent(site.sessions, cp_id))[-1] for cp_id in (b, c)]
+    assert all(is_allocation_request(cut.request_id) for cut in cuts)
+    raised_before, announced_before = len(await site.sent(a)), len(await site.announced())
+    answers = [
+        completed(site.settings, cut, version=V16, response={"status": "Accepted"}) for cut in cuts
+    ]
+    await site.rpc(commands_completed, answers)
+    # One round applied both: a's raise left, and the site was announced once.
+    assert len(await site.sent(a)) == raised_before + 1
+    assert len(await site.announced()) == announced_before + 1
+
+
 async def test_a_lower_limit_sends_its_reductions_in_the_same_change(site: Site) -> None:
     a, b = await settled_pair(site)
     await site.rpc(
@@ -341,7 +360,7 @@ async def test_an_answer_delivered_twice_does_not_close_the_send_that_followed_i
     async with site.sessions() as session, session.begin():
         ack = Acknowledged(EvseId(a, 1), at)
         await rounds.run(
-            session, site.settings, site.site_id, [ack], at, answering=first.request_id
+            session, site.settings, site.site_id, [], at, answers=[(ack, first.request_id)]
         )
     assert len(await site.sent(b)) == 1
     await site.answer(a)

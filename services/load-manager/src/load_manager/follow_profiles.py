@@ -46,10 +46,18 @@ from .settings import Settings
 async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
     """Record a station's answer (or the lack of one) on the profile or the allocated limit
     the command was about."""
-    if is_allocation_request(event.request_id):
-        await allocation.answered(ctx.session, ctx.settings, event)
-    else:
-        await profile_answers.record_answer(ctx.session, ctx.settings, event)
+    await commands_completed([event], ctx)
+
+
+@router.on_event_group("command.completed")
+async def commands_completed(events: list[CommandCompleted], ctx: Ctx) -> None:
+    """`command_completed` of many: the allocator's answers in one round per site."""
+    limits = [event for event in events if is_allocation_request(event.request_id)]
+    for event in events:
+        if not is_allocation_request(event.request_id):
+            await profile_answers.record_answer(ctx.session, ctx.settings, event)
+    if limits:
+        await allocation.answered(ctx.session, ctx.settings, limits)
 
 
 @router.event("station.booted")
@@ -115,7 +123,13 @@ async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
 @router.event("meter.values")
 async def meter_values(event: MeterValues, ctx: Ctx) -> None:
     """What a session draws: sustained underuse gives capacity back to the site."""
-    await allocation.metered(ctx.session, ctx.settings, event)
+    await allocation.metered(ctx.session, ctx.settings, [event])
+
+
+@router.on_event_group("meter.values")
+async def meters_values(events: list[MeterValues], ctx: Ctx) -> None:
+    """`meter_values` of many: one round per site."""
+    await allocation.metered(ctx.session, ctx.settings, events)
 
 
 @router.event("transaction.stopped")

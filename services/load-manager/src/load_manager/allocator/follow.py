@@ -7,7 +7,7 @@ underuse), except a session's start, which orders admission, taken from the tran
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -61,19 +61,27 @@ async def site_of(session: AsyncSession, cp_id: str) -> int | None:
     return await session.scalar(select(s.site_id).where(s.charge_point_id == cp_id))
 
 
+async def sites_of(session: AsyncSession, cp_ids: Collection[str]) -> dict[str, int]:
+    """The site each of the stations is on (those on none left out)."""
+    if not cp_ids:
+        return {}
+    rows = await session.execute(
+        select(s.charge_point_id, s.site_id).where(s.charge_point_id.in_(sorted(cp_ids)))
+    )
+    return {row.charge_point_id: row.site_id for row in rows if row.site_id is not None}
+
+
 async def feed(
     session: AsyncSession,
     settings: Settings,
     cp_id: str,
     events: Callable[[datetime], Sequence[Event]],
-    answering: str | None = None,
 ) -> None:
-    """Run a round of the station's site with the events made at the round's time (answers
-    to `answering`, see `rounds.run`)."""
+    """Run a round of the station's site with the events made at the round's time."""
     site_id = await site_of(session, cp_id)
     if site_id is not None:
         at = now()
-        await rounds.run(session, settings, site_id, events(at), at, answering=answering)
+        await rounds.run(session, settings, site_id, events(at), at)
 
 
 async def seen(session: AsyncSession, cp_id: str, version: OcppVersion) -> None:
@@ -165,32 +173,57 @@ def current_drawn(event: MeterValues) -> Decimal | None:
     return max(amps) if amps else None
 
 
-async def metered(session: AsyncSession, settings: Settings, event: MeterValues) -> None:
-    """A reading of the current an EVSE draws: sustained underuse gives capacity back."""
-    drawn = current_drawn(event)
-    if drawn is None or not drawn.is_finite() or event.connector_id < 1:
+async def metered(session: AsyncSession, settings: Settings, events: Sequence[MeterValues]) -> None:
+    """Readings of the current EVSEs draw (sustained underuse gives capacity back): one round
+    per site for all of them, the sites in id order (see `answered`)."""
+    at = now()
+    reads: list[MeterRead] = []
+    for event in events:
+        drawn = current_drawn(event)
+        if drawn is None or not drawn.is_finite() or event.connector_id < 1:
+            continue
+        reads.append(MeterRead(EvseId(event.charge_point_id, event.connector_id), drawn, at))
+    sites = await sites_of(session, {read.evse.station for read in reads})
+    per_site: dict[int, list[Event]] = {}
+    for read in reads:
+        if (site_id := sites.get(read.evse.station)) is not None:
+            per_site.setdefault(site_id, []).append(read)
+    for site_id in sorted(per_site):
+        await rounds.run(session, settings, site_id, per_site[site_id], at)
+
+
+def _outcome(event: CommandCompleted, evse: EvseId, at: datetime) -> Event:
+    """What an answer (or its absence) tells the allocator about the limit sent."""
+    if event.status == "result" and (event.response or {}).get("status") == "Accepted":
+        return Acknowledged(evse, at)
+    if event.status == "result" or event.status in NOT_APPLIED:
+        return Rejected(evse, at)
+    return TimedOut(evse, at)
+
+
+async def answered(
+    session: AsyncSession, settings: Settings, events: Sequence[CommandCompleted]
+) -> None:
+    """The stations' answers to limits, or their absence: one round per site for all of them
+    (a limit change that lowers 47 EVSEs is 47 answers, not 47 rounds of the whole site). The
+    sites go in id order, so two replicas' groups take their locks in one order and never wait
+    on each other in a cycle."""
+    request_ids = sorted({e.request_id for e in events if e.request_id is not None})
+    if not request_ids:
         return
-    evse = EvseId(event.charge_point_id, event.connector_id)
-    await feed(session, settings, evse.station, lambda at: [MeterRead(evse, drawn, at)])
-
-
-async def answered(session: AsyncSession, settings: Settings, event: CommandCompleted) -> None:
-    """The station's answer to a limit, or its absence."""
-    row = (
-        await session.execute(
-            select(a.charge_point_id, a.evse).where(a.request_id == event.request_id)
-        )
-    ).first()
-    if row is None:
-        return  # answered already (timed out by the timer), or the station left the site
-    evse = EvseId(row.charge_point_id, row.evse)
-    accepted = event.status == "result" and (event.response or {}).get("status") == "Accepted"
-
-    def outcome(at: datetime) -> list[Event]:
-        if accepted:
-            return [Acknowledged(evse, at)]
-        if event.status == "result" or event.status in NOT_APPLIED:
-            return [Rejected(evse, at)]
-        return [TimedOut(evse, at)]
-
-    await feed(session, settings, evse.station, outcome, answering=event.request_id)
+    rows = await session.execute(
+        select(a.charge_point_id, a.evse, a.request_id).where(a.request_id.in_(request_ids))
+    )
+    # An answer whose send is not in flight any more (timed out by the timer, the station
+    # left the site) finds no row.
+    evses = {row.request_id: EvseId(row.charge_point_id, row.evse) for row in rows}
+    sites = await sites_of(session, {evse.station for evse in evses.values()})
+    at = now()
+    per_site: dict[int, list[tuple[Event, str]]] = {}
+    for event in events:
+        evse = evses.get(event.request_id or "")
+        if evse is None or (site_id := sites.get(evse.station)) is None:
+            continue
+        per_site.setdefault(site_id, []).append((_outcome(event, evse, at), event.request_id or ""))
+    for site_id in sorted(per_site):
+        await rounds.run(session, settings, site_id, [], at, answers=per_site[site_id])

@@ -128,14 +128,14 @@ async def run(
     now: datetime,
     expire_before: datetime | None = None,
     sample: bool = False,
-    answering: str | None = None,
+    answers: Sequence[tuple[Event, str]] = (),
 ) -> Plan | None:
     """Apply `events` to the site, plan, queue the sends and write it all back (None: the site
     is gone, or has no station). Limits in flight since before `expire_before` are closed as
     timed out first: their answer is not coming. `sample`: record the site's minute sample.
-    `answering`: the requestId the events answer; they are dropped unless it is still the one
-    in flight to their EVSE (a `command.completed` delivered twice must not close the send
-    that followed it)."""
+    `answers`: answers to sends, each with the requestId it answers, applied after `events`;
+    one is dropped unless that requestId is still the one in flight to its EVSE (a
+    `command.completed` delivered twice must not close the send that followed it)."""
     try:
         await lock_site(session, site_id)
     except RpcError:
@@ -150,9 +150,10 @@ async def run(
                 if live.sent_at < expire_before:
                     state = apply(state, TimedOut(evse, now))
     for event in events:
-        if answering is not None and _stale(loaded, event, answering):
-            continue
         if _on_site(state, event):
+            state = apply(state, event)
+    for event, answering in answers:
+        if not _stale(loaded, event, answering) and _on_site(state, event):
             state = apply(state, event)
     round_ = plan(state, now)
     request_ids = {

@@ -96,11 +96,17 @@ limits = st.one_of(
 
 @st.composite
 def sites(draw: st.DrawFn) -> Site:
-    """A root with up to four nested nodes, one to five stations, one or two EVSEs each."""
-    nodes = [Node("n0", None, draw(limits))]
+    """A root with up to four nested nodes, some single-phase (fed from one grid phase: under a
+    single-phase node, its), one to five stations, one or two EVSEs each, on any phases (under
+    a single-phase node they draw on its phase whatever they declare)."""
+    one_phase = st.sampled_from([frozenset({p}) for p in Phase])
+    nodes = [Node("n0", None, draw(limits), draw(st.one_of(st.just(THREE_PHASE), one_phase)))]
     for i in range(1, draw(st.integers(1, 5))):
-        parent = draw(st.sampled_from([node.id for node in nodes]))
-        nodes.append(Node(f"n{i}", parent, draw(limits)))
+        parent = draw(st.sampled_from(nodes))
+        phases = parent.phases
+        if phases == THREE_PHASE:
+            phases = draw(st.one_of(st.just(THREE_PHASE), one_phase))
+        nodes.append(Node(f"n{i}", parent.id, draw(limits), phases))
     stations, evses = [], []
     for i in range(draw(st.integers(1, 5))):
         node = draw(st.sampled_from([n.id for n in nodes]))
@@ -144,12 +150,17 @@ class Allocation(RuleBasedStateMachine):
 
     @staticmethod
     def _uses(site: Site, spec: Evse) -> list[Key]:
+        """The node phases an EVSE draws through: its own phases, or, under a single-phase
+        node, that node's one phase, on every node up to the root."""
         node: str | None = site.stations[spec.id.station].node
         path = []
+        phases = spec.phases
         while node is not None:
             path.append(node)
+            if len(site.nodes[node].phases) == 1:
+                phases = site.nodes[node].phases
             node = site.nodes[node].parent
-        return [(n, p) for n in path for p in spec.phases]
+        return [(n, p) for n in path for p in phases]
 
     # The oracle's books.
 

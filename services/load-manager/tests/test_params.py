@@ -23,6 +23,8 @@ def test_a_limit_in_amps_has_one_number_per_phase_with_one_decimal() -> None:
     assert (three.voltage, three.phases, three.limit_watts) == (230, 3, None)
     one = read_params(NodeSettings, b'{"name": "Shed", "limitAmps": [32], "phases": 1}')
     assert isinstance(one, NodeSettings) and one.limit_amps == [Decimal(32)]
+    # Its grid phase, when not given, is the load-manager's to choose (the parent's, or L1).
+    assert one.grid_phase is None
 
 
 def test_a_limit_in_watts_is_a_whole_number() -> None:
@@ -45,6 +47,14 @@ def test_a_limit_in_watts_is_a_whole_number() -> None:
         (b'{"name": "", "limitWatts": 100}', "name: String should have at least 1 character"),
         (b'{"name": "A", "limitWatts": 100, "voltage": 20}', "voltage: Input should be greater"),
         (b'{"name": "A", "limitWatts": 100, "fuse": 3}', "fuse: Extra inputs are not permitted"),
+        (
+            b'{"name": "A", "limitWatts": 100, "gridPhase": 2}',
+            "gridPhase is for a single-phase node",
+        ),
+        (
+            b'{"name": "A", "limitAmps": [16], "phases": 1, "gridPhase": 4}',
+            "gridPhase: Input should be 1, 2 or 3",
+        ),
     ],
 )
 def test_a_node_that_cannot_be_is_refused_with_what_is_wrong(body: bytes, problem: str) -> None:

@@ -29,7 +29,8 @@ metadata = MetaData(schema=SCHEMA)
 node_ids = Sequence("nodes_id_seq", metadata=metadata)
 
 # A site is a node without a parent; a circuit or panel is a node under another of the same
-# site. Exactly one limit: in A per phase (L2 and L3 only on a three-phase node) or in W.
+# site. Exactly one limit: in A per phase (L2 and L3 only on a three-phase node) or in W. A
+# single-phase node is fed from one grid phase (`grid_phase`, 1..3), as is everything under it.
 nodes = Table(
     "nodes",
     metadata,
@@ -43,9 +44,14 @@ nodes = Table(
     Column("limit_watts", BigInteger),
     Column("voltage", SmallInteger, nullable=False, server_default=text("230")),
     Column("phases", SmallInteger, nullable=False, server_default=text("3")),
+    Column("grid_phase", SmallInteger),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("phases IN (1, 3)", name="ck_nodes_phases"),
+    CheckConstraint(
+        "(phases = 3 AND grid_phase IS NULL) OR (phases = 1 AND grid_phase BETWEEN 1 AND 3)",
+        name="ck_nodes_grid_phase",
+    ),
     CheckConstraint("(limit_l1 IS NULL) <> (limit_watts IS NULL)", name="ck_nodes_one_limit"),
     CheckConstraint(
         "limit_l1 IS NULL OR (phases = 1 AND limit_l2 IS NULL AND limit_l3 IS NULL)"

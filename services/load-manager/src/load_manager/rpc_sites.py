@@ -1,7 +1,11 @@
 """RPC methods on sites and their nodes: create, read, list, change (and move), delete.
 
 Every change to a site's tree first locks the site's row, so changes to one site run one after
-the other and each sees the tree the one before it left (no two moves closing a cycle)."""
+the other and each sees the tree the one before it left (no two moves closing a cycle).
+
+Everything under a single-phase node is on its grid phase: a change of that phase (a new
+`gridPhase`, a switch to one phase) carries the single-phase nodes and stations under it
+along, and is refused while a three-phase station is under it."""
 
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ from .tree import (
     check_children_phases,
     check_move,
     check_phases,
+    grid_phase_under,
     limit_columns,
     limit_of,
 )
@@ -45,11 +50,12 @@ from .tree import (
 n = nodes.c
 
 
-def _columns(settings: NodeSettings) -> dict[str, Any]:
+def _columns(settings: NodeSettings, grid_phase: int | None) -> dict[str, Any]:
     return {
         "name": settings.name,
         "voltage": settings.voltage,
         "phases": settings.phases,
+        "grid_phase": grid_phase,
         **limit_columns(settings.limit_amps, settings.limit_watts),
     }
 
@@ -58,10 +64,11 @@ def _columns(settings: NodeSettings) -> dict[str, Any]:
 async def create_site(params: NodeSettings, ctx: Ctx) -> Site:
     """Add a site: the root of a new tree, its limit the grid connection's."""
     site_id: int = (await ctx.session.execute(select(node_ids.next_value()))).scalar_one()
+    grid_phase = None if params.phases == 3 else params.grid_phase or 1
     try:
         async with ctx.session.begin_nested():
             await ctx.session.execute(
-                insert(nodes).values(id=site_id, site_id=site_id, **_columns(params))
+                insert(nodes).values(id=site_id, site_id=site_id, **_columns(params, grid_phase))
             )
     except IntegrityError as exc:
         raise name_taken(exc, params.name, None) from None
@@ -108,6 +115,10 @@ async def _change(ctx: Ctx, site_id: int, node_id: int, change: SiteChange) -> N
     amps, watts = limit_of(row)
     if sent & {"limit_amps", "limit_watts"}:
         amps, watts = change.limit_amps, change.limit_watts
+    phases = row.phases if change.phases is None else change.phases
+    grid_phase = change.grid_phase
+    if grid_phase is None and phases == 1:
+        grid_phase = row.grid_phase  # kept; none if it was three-phase
     try:
         # The node as it would be, checked as a new one is (a limit in A per phase for each of
         # its phases, after a change of either).
@@ -116,7 +127,8 @@ async def _change(ctx: Ctx, site_id: int, node_id: int, change: SiteChange) -> N
             limit_amps=amps,
             limit_watts=watts,
             voltage=row.voltage if change.voltage is None else change.voltage,
-            phases=row.phases if change.phases is None else change.phases,
+            phases=phases,
+            grid_phase=grid_phase,
         )
     except ValidationError as exc:
         raise RpcError("invalid", problems(exc)) from None
@@ -131,17 +143,52 @@ async def _change(ctx: Ctx, site_id: int, node_id: int, change: SiteChange) -> N
     if parent_id is not None:
         check_phases(tree, parent_id, merged.phases)
     check_children_phases(tree, node_id, merged.phases)
+    fed = grid_phase_under(tree, parent_id, merged.phases, merged.grid_phase)
+    if fed is not None and (row.phases, row.grid_phase) != (1, fed):
+        await _rewire(ctx, tree, node_id, fed)
     try:
         async with ctx.session.begin_nested():
             await ctx.session.execute(
                 update(nodes)
                 .where(n.id == node_id)
-                .values(**_columns(merged), parent_id=parent_id, updated_at=func.now())
+                .values(**_columns(merged, fed), parent_id=parent_id, updated_at=func.now())
             )
     except IntegrityError as exc:
         raise name_taken(exc, merged.name, parent_id) from None
     # A new limit is shared at once: reductions leave in this transaction.
     await reallocate(ctx.session, ctx.settings, site_id)
+
+
+async def _rewire(ctx: Ctx, tree: SiteTree, node_id: int, grid_phase: int) -> None:
+    """Put what is under a node now single-phase on `grid_phase` (its single-phase nodes and
+    stations); RpcError invalid while a three-phase station is under it."""
+    below = tree.below(node_id)
+    s = stations.c
+    three_phase = (
+        await ctx.session.execute(
+            select(s.charge_point_id, s.node_id)
+            .where(s.node_id.in_(below), s.phases == 3)
+            .order_by(s.charge_point_id)
+            .limit(10)
+        )
+    ).all()
+    if three_phase:
+        listed = ", ".join(f"{cp} (node {on})" for cp, on in three_phase)
+        raise RpcError(
+            "invalid",
+            f"phases: three-phase stations under node {node_id} ({listed}) cannot draw on the "
+            f"one phase L{grid_phase}: make them single-phase or move them first",
+        )
+    await ctx.session.execute(
+        update(nodes)
+        .where(n.id.in_(below[1:]), n.phases == 1)
+        .values(grid_phase=grid_phase, updated_at=func.now())
+    )
+    await ctx.session.execute(
+        update(stations)
+        .where(s.node_id.in_(below), s.phases == 1)
+        .values(grid_phase=grid_phase, updated_at=func.now())
+    )
 
 
 def _in_site(tree: SiteTree, site_id: int, parent_id: int) -> None:
@@ -189,11 +236,12 @@ async def create_node(params: CreateNode, ctx: Ctx) -> Node:
         raise RpcError("invalid", f"parentId: node {parent_id} {where}, not of site {site_id}")
     check_move(tree, parent_id, node_id=None, max_depth=ctx.settings.max_tree_depth)
     check_phases(tree, parent_id, params.phases)
+    grid_phase = grid_phase_under(tree, parent_id, params.phases, params.grid_phase)
     try:
         async with ctx.session.begin_nested():
             node_id = await ctx.session.scalar(
                 insert(nodes)
-                .values(site_id=site_id, parent_id=parent_id, **_columns(params))
+                .values(site_id=site_id, parent_id=parent_id, **_columns(params, grid_phase))
                 .returning(n.id)
             )
     except IntegrityError as exc:

@@ -1,5 +1,6 @@
 """RPC methods on stations: put one on a node (with its settings), take it off, read where it
-is, list a node's."""
+is, list a node's. A station under a single-phase node is single-phase, on the node's grid
+phase."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .allocator.rounds import reallocate, release_station
 from .db import nodes, stations
 from .router import Ctx, router
 from .sites import lock_site, node_in, tree_of
-from .tree import assignment
+from .tree import assignment, station_grid_phase
 
 s = stations.c
 
@@ -29,15 +30,16 @@ s = stations.c
 @router.rpc(LoadsRpc.assign_station, callers={COMMAND_API})
 async def assign_station(params: AssignStation, ctx: Ctx) -> StationAssignment:
     """Put a station on a node, off any node it was on; its settings replace those stored."""
-    of_node = select(nodes.c.site_id).where(nodes.c.id == params.node_id)
-    site_id = await ctx.session.scalar(of_node)
-    if site_id is not None:
-        # In line with the changes to the site's tree: the node cannot go while the station
-        # lands, and one deleted before the lock was taken is seen gone.
-        await lock_site(ctx.session, site_id)
-        site_id = await ctx.session.scalar(of_node)
-    if site_id is None:
+    of_node = select(nodes).where(nodes.c.id == params.node_id)
+    node = (await ctx.session.execute(of_node)).first()
+    if node is not None:
+        # In line with the changes to the site's tree: the node cannot go (or change phase)
+        # while the station lands, and one deleted before the lock was taken is seen gone.
+        await lock_site(ctx.session, node.site_id)
+        node = (await ctx.session.execute(of_node)).first()
+    if node is None:
         raise RpcError("invalid", f"nodeId: node {params.node_id} does not exist")
+    site_id = node.site_id
     was_on = await ctx.session.scalar(
         select(s.site_id).where(s.charge_point_id == params.charge_point_id)
     )
@@ -49,7 +51,7 @@ async def assign_station(params: AssignStation, ctx: Ctx) -> StationAssignment:
         "priority": params.priority,
         "evses": params.evses,
         "phases": params.phases,
-        "grid_phase": params.grid_phase,
+        "grid_phase": station_grid_phase(node, params.phases, params.grid_phase),
     }
     if params.ocpp_version is not None:
         values["ocpp_version"] = params.ocpp_version.value

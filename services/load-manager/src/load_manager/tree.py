@@ -1,5 +1,5 @@
-"""A site's tree in memory: where a node may go (no cycles, not too deep, phases that fit), and
-the tree as the API shows it.
+"""A site's tree in memory: where a node may go (no cycles, not too deep, phases that fit), the
+grid phase of what is under a single-phase node, and the tree as the API shows it.
 
 A node's limit may exceed its parent's: nothing here refuses it, since what the stations under a
 node may draw is held to the tightest limit on the way up to the site anyway (a 63 A panel on a
@@ -27,6 +27,8 @@ class NodeRow(Protocol):
     def parent_id(self) -> int | None: ...
     @property
     def phases(self) -> int: ...
+    @property
+    def grid_phase(self) -> int | None: ...
     @property
     def name(self) -> str: ...
 
@@ -112,6 +114,50 @@ def check_children_phases(tree: SiteTree, node_id: int, phases: int) -> None:
             )
 
 
+def grid_phase_under(
+    tree: SiteTree, parent_id: int | None, phases: int, given: int | None
+) -> int | None:
+    """The grid phase of a node of `phases` under `parent_id` (None: a site): none for a
+    three-phase node; for a single-phase one `given`, else its single-phase parent's, else 1.
+    RpcError invalid for one given other than its single-phase parent's: one conductor feeds
+    everything under a single-phase node."""
+    if phases == 3:
+        return None
+    if parent_id is None or tree.rows[parent_id].phases == 3:
+        return given or 1
+    parent = tree.rows[parent_id]
+    if given is not None and given != parent.grid_phase:
+        raise RpcError(
+            "invalid",
+            f"gridPhase: node {parent_id} ({parent.name!r}) is fed from L{parent.grid_phase}; a "
+            f"single-phase node under it is on L{parent.grid_phase} too, not L{given}",
+        )
+    return int(parent.grid_phase)
+
+
+def station_grid_phase(node: NodeRow, phases: int, given: int | None) -> int | None:
+    """The grid phase of a station of `phases` on `node`: none for a three-phase station; for
+    a single-phase one `given`, else 1, or on a single-phase node the node's. RpcError
+    invalid for a three-phase station on a single-phase node, or a grid phase given other
+    than the node's."""
+    if node.phases == 3:
+        return None if phases == 3 else given or 1
+    fed = node.grid_phase
+    if phases == 3:
+        raise RpcError(
+            "invalid",
+            f"phases: node {node.id} ({node.name!r}) is single-phase, fed from L{fed}; a "
+            "station under it draws on that phase alone (phases 1)",
+        )
+    if given is not None and given != fed:
+        raise RpcError(
+            "invalid",
+            f"gridPhase: node {node.id} ({node.name!r}) is fed from L{fed}; a station under it "
+            f"is on L{fed} too, not L{given}",
+        )
+    return fed
+
+
 def number(value: Decimal | int | None) -> int | float | None:
     """A Decimal as a JSON number: an int when whole."""
     if value is None:
@@ -174,6 +220,7 @@ def resource(
         limit_watts=watts,
         voltage=row.voltage,
         phases=row.phases,
+        grid_phase=row.grid_phase,
         stations=[assignment(s) for s in stations.get(node_id, ())],
         nodes=[resource(tree, child, stations, Node) for child in tree.children.get(node_id, ())],
         created_at=row.created_at,

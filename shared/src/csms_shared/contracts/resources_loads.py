@@ -48,6 +48,10 @@ class Node(Resource):
     limit_watts: Omit[int] = Field(default=None, description="W, every phase together")
     voltage: int = Field(description="Nominal phase-to-neutral voltage, V")
     phases: int = Field(description="1 or 3")
+    grid_phase: Omit[int] = Field(
+        default=None,
+        description="A single-phase node's grid phase, 1..3: everything under it draws on it",
+    )
     stations: list[StationAssignment] = Field(description="Stations on this node itself")
     nodes: list[Node] = Field(description="The nodes under this one")
     created_at: DateTime

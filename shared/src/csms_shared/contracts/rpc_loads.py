@@ -2,7 +2,8 @@
 
 A site is a tree of nodes: the site itself is the root (its limit is the grid connection's), a
 circuit or panel is a node under another. Every node has a limit, in A per phase or in W, a
-nominal voltage and 1 or 3 phases; a station is on at most one node. The REST bodies of
+nominal voltage and 1 or 3 phases (a single-phase node: the grid phase it is fed from); a
+station is on at most one node. The REST bodies of
 command-api's `/sites` routes are the field groups below (`NodeSettings`, `NewNode`,
 `SiteChange`, `NodeChange`, `StationPlacement`).
 """
@@ -30,6 +31,7 @@ PhaseAmps = Annotated[
     Field(min_length=1, max_length=3, description="A per phase: L1, L2, L3 (one if 1 phase)"),
 ]
 Priority = Annotated[int, Field(ge=-1000, le=1000, description="Higher first")]
+GridPhase = Literal[1, 2, 3]
 
 
 def check_limit(amps: list[Decimal] | None, watts: int | None, phases: int) -> None:
@@ -53,10 +55,19 @@ class NodeSettings(RpcParams):
     limit_watts: Watts | None = None
     voltage: Voltage = 230
     phases: Phases = 3
+    grid_phase: GridPhase | None = Field(
+        default=None,
+        description=(
+            "A single-phase node's grid phase, the parent's phase it is fed from; the parent's "
+            "on a single-phase parent, else 1, if not given"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_limit(self) -> NodeSettings:
         check_limit(self.limit_amps, self.limit_watts, self.phases)
+        if self.phases == 3 and self.grid_phase is not None:
+            raise ValueError("gridPhase is for a single-phase node (phases 1)")
         return self
 
 
@@ -75,6 +86,10 @@ class SiteChange(RpcParams):
     limit_watts: Watts | None = None
     voltage: Voltage | None = None
     phases: Phases | None = None
+    grid_phase: GridPhase | None = Field(
+        default=None,
+        description="A single-phase node's grid phase: what is under it moves onto it too",
+    )
 
     @model_validator(mode="after")
     def _kept(self) -> SiteChange:
@@ -111,9 +126,12 @@ class StationSettings(RpcParams):
         default=1, ge=1, le=32, description="EVSEs (1.6 connectors 1..n) the allocator shares among"
     )
     phases: Phases = Field(default=3, description="Phases each EVSE draws on")
-    grid_phase: Literal[1, 2, 3] | None = Field(
+    grid_phase: GridPhase | None = Field(
         default=None,
-        description="A single-phase station's grid phase (rotation applied); 1 if not given",
+        description=(
+            "A single-phase station's grid phase (rotation applied); if not given, its "
+            "single-phase node's, else 1"
+        ),
     )
 
     @model_validator(mode="after")
@@ -123,8 +141,6 @@ class StationSettings(RpcParams):
             raise ValueError("minCurrent is above maxCurrent")
         if self.phases == 3 and self.grid_phase is not None:
             raise ValueError("gridPhase is for a single-phase station (phases 1)")
-        if self.phases == 1 and self.grid_phase is None:
-            self.grid_phase = 1
         return self
 
 

@@ -15,7 +15,9 @@ send. Tests drive the same functions with made-up times.
 Model (`site`): a tree of `Node`s, each with a limit in amps per phase (`amps(...)`, or
 `watts(...)`: W / V / 3 per phase at the phase-to-neutral voltage, or W / V on one phase);
 `Station`s on nodes; `Evse`s on stations, drawing on a set of grid phases (rotation applied)
-between `min_current` and `max_current`. A limit is amps per phase, a multiple of 0.1 A.
+between `min_current` and `max_current`. A single-phase node (`phases={Phase.L2}`) has its
+limit on that phase alone, and everything under it draws there, its parent seeing it so. A
+limit is amps per phase, a multiple of 0.1 A.
 
 Accounting (`accounting`), the invariant everything rests on: every EVSE counts at
 max(applied, in flight), at its maximum while unresponsive (timed out, booted, never

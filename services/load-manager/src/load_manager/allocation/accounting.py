@@ -64,7 +64,10 @@ def node_loads(state: SiteState, now: datetime) -> Mapping[str, PhaseAmps]:
     and `site.allocation_changed`)."""
     sums = load(state.site, {evse: counted(state, evse, now) for evse in state.site.evses})
     return MappingProxyType(
-        {node: PhaseAmps(*(sums[(node, phase)] for phase in Phase)) for node in state.site.nodes}
+        {
+            node: PhaseAmps(*(sums.get((node, phase), ZERO) for phase in Phase))
+            for node in state.site.nodes
+        }
     )
 
 

@@ -76,11 +76,22 @@ def watts(
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A point of the site's tree with a limit: the grid connection, a circuit, a panel."""
+    """A point of the site's tree with a limit: the grid connection, a circuit, a panel.
+
+    `phases` are the grid phases it carries: all three, or the one a single-phase circuit is
+    fed from (`{Phase.L2}`). A single-phase node's limit holds on that phase alone (its
+    other phases are ignored), and everything under it draws on that phase, whatever its
+    EVSEs declare: one conductor feeds them all, and its parent sees their draw there.
+    """
 
     id: str
     parent: str | None
     limit: PhaseAmps
+    phases: frozenset[Phase] = THREE_PHASE
+
+    def __post_init__(self) -> None:
+        if len(self.phases) not in (1, 3):
+            raise ValueError(f"node {self.id}: carries all three phases or one")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +121,8 @@ class Evse:
 
     `phases` are grid phases, rotation applied: a 1-phase EVSE whose L1 terminal is wired to
     the grid's L3 has `{Phase.L3}`. A limit is amps per phase, drawn on each phase in
-    `phases`; a 3-phase EVSE is counted on all three even when its car charges on one.
+    `phases`; a 3-phase EVSE is counted on all three even when its car charges on one. Under a
+    single-phase node it is counted on that node's phase instead (`Node`).
     `min_current` is the least a session may be given without being paused (OCPP's 6 A for
     most EVs); both bounds are multiples of 0.1 A.
     """
@@ -157,8 +169,12 @@ class Site:
         if len(roots) != 1:
             raise ValueError(f"a site has one root node, got {roots}")
         for node in by_id.values():
-            if node.parent is not None and node.parent not in by_id:
+            if node.parent is None:
+                continue
+            if node.parent not in by_id:
                 raise ValueError(f"node {node.id}: unknown parent {node.parent}")
+            if not node.phases <= by_id[node.parent].phases:
+                raise ValueError(f"node {node.id}: on a phase its parent {node.parent} lacks")
         paths = {node: _path(by_id, node) for node in by_id}
         station_by_id = _index(stations, lambda s: s.id, "station")
         for station in station_by_id.values():
@@ -170,8 +186,12 @@ class Site:
             if evse.id.station not in station_by_id:
                 raise ValueError(f"EVSE {evse.id}: unknown station")
             path = paths[station_by_id[evse.id.station].node]
+            # A node carries no phase its parent lacks: the one under a single-phase node
+            # carries that node's, and so the EVSEs on it draw there.
+            fed = by_id[path[0]].phases
+            drawn = evse.phases if fed == THREE_PHASE else fed
             constraints[evse.id] = tuple(
-                (node, phase) for node in path for phase in Phase if phase in evse.phases
+                (node, phase) for node in path for phase in Phase if phase in drawn
             )
         return cls(
             MappingProxyType(by_id),
@@ -193,12 +213,18 @@ class Site:
         """The same site with one node's limit changed."""
         if node not in self.nodes:
             raise ValueError(f"unknown node {node}")
-        changed = {**self.nodes, node: Node(node, self.nodes[node].parent, limit)}
+        old = self.nodes[node]
+        changed = {**self.nodes, node: Node(node, old.parent, limit, old.phases)}
         return Site(MappingProxyType(changed), self.stations, self.evses, self.constraints)
 
     def all_constraints(self) -> tuple[Constraint, ...]:
-        """Every node on every phase."""
-        return tuple((node, phase) for node in self.nodes for phase in Phase)
+        """Every node on every phase it carries."""
+        return tuple(
+            (node.id, phase)
+            for node in self.nodes.values()
+            for phase in Phase
+            if phase in node.phases
+        )
 
 
 def _index(items: Iterable[T], key: Callable[[T], K], what: str) -> dict[K, T]:

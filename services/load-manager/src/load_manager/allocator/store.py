@@ -56,17 +56,25 @@ def allocator_settings(settings: Settings) -> AllocatorSettings:
     )
 
 
+def node_phases(row: Any) -> frozenset[Phase]:
+    """The grid phases a node row carries: all three, or the one it is fed from."""
+    return THREE_PHASE if row.phases == 3 else frozenset({Phase(row.grid_phase or 1)})
+
+
 def node_limit(row: Any) -> PhaseAmps:
-    """A node row's limit in A per phase. A watt limit is W / V / 3 per phase on a 3-phase
-    node. A single-phase node's limit holds on each phase: the schema does not say which grid
-    phase the circuit is, so its stations must be single-phase on that one (docs)."""
+    """A node row's limit in A per phase: a watt limit is W / V / 3 per phase on a 3-phase
+    node; a single-phase node's limit (A, or W / V) is on its grid phase, 0 on the others."""
     if row.limit_l1 is not None:
         if row.phases == 3:
             return PhaseAmps(row.limit_l1, row.limit_l2, row.limit_l3)
-        return PhaseAmps(row.limit_l1, row.limit_l1, row.limit_l1)
-    per_phase = Decimal(row.limit_watts) / Decimal(row.voltage) / Decimal(row.phases)
-    amps = per_phase.quantize(STEP, rounding=ROUND_FLOOR)
-    return PhaseAmps(amps, amps, amps)
+        per_phase = Decimal(row.limit_l1)
+    else:
+        watts = Decimal(row.limit_watts) / Decimal(row.voltage) / Decimal(row.phases)
+        per_phase = watts.quantize(STEP, rounding=ROUND_FLOOR)
+    if row.phases == 3:
+        return PhaseAmps(per_phase, per_phase, per_phase)
+    on = node_phases(row)
+    return PhaseAmps(*(per_phase if phase in on else Decimal(0) for phase in Phase))
 
 
 def evses_of(row: Any, settings: Settings) -> list[Evse]:
@@ -126,7 +134,12 @@ async def load(session: AsyncSession, settings: Settings, site_id: int) -> Loade
         return None
     site = Site.build(
         [
-            Node(str(n.id), None if n.parent_id is None else str(n.parent_id), node_limit(n))
+            Node(
+                str(n.id),
+                None if n.parent_id is None else str(n.parent_id),
+                node_limit(n),
+                node_phases(n),
+            )
             for n in node_rows
         ],
         [Station(s.charge_point_id, str(s.node_id), s.priority) for s in station_rows],

@@ -53,7 +53,7 @@ from ..models import (
 )
 from ..problems import TYPES, ProblemError
 from ..versions import station_version
-from .commands import CommandFailed, Station, send_command
+from .command_sending import CommandFailed, Station, send_command
 from .deps import MAX_OFFSET, Admin, Session, State, Viewer, api_router, call
 
 router = api_router(404, 503, tags=["charge points"])

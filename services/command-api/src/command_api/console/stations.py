@@ -17,7 +17,7 @@ from csms_shared.ocpp.version import OcppVersion
 
 from ..api import charge_points as cp_api
 from ..api import sessions as session_api
-from ..api.commands import CommandFailed, Sent, Station, send_command
+from ..api.command_sending import CommandFailed, Sent, Station, send_command
 from ..api.deps import Session
 from ..api.operator_actions import run_action
 from ..auth import Role

@@ -8,7 +8,6 @@ import pytest
 
 from csms_shared.logging import configure_logging
 from csms_shared.ocpp.redaction import (
-    REDACTED,
     admin_keys,
     carried_secrets,
     configuration_key_problem,
@@ -16,9 +15,9 @@ from csms_shared.ocpp.redaction import (
     redact_echo,
     redact_request,
     redact_response,
-    redact_url_passwords,
     secret_keys,
 )
+from csms_shared.ocpp.url_passwords import REDACTED, redact_url_passwords
 
 SECRETS = secret_keys(["MeterPassword"])
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from csms_shared.ocpp.redaction import (
-    REDACTED,
     carried_secrets,
     configuration_key_problem,
     needs_admin,
@@ -14,6 +13,7 @@ from csms_shared.ocpp.redaction import (
     redact_response,
     secret_keys,
 )
+from csms_shared.ocpp.url_passwords import REDACTED
 
 SECRETS = secret_keys(["MeterPassword"])
 

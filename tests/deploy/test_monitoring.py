@@ -25,7 +25,7 @@ OPERATIONS = ROOT / "docs" / "operations.md"
 METRIC_MODULES = (
     "csms_shared.samples",
     "csms_shared.bus.runtime",
-    "ws_gateway.session",
+    "ws_gateway.call_metrics",
     "ws_gateway.server",
     "ws_gateway.handshake",
     "ws_gateway.gather",

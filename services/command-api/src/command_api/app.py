@@ -33,6 +33,7 @@ from .accounts import tokens
 from .accounts.passwords import PasswordWork
 from .accounts.users import ensure_bootstrap_user
 from .api import (
+    charge_point_security,
     charge_points,
     charging_profiles,
     commands,
@@ -217,6 +218,7 @@ def create_app(settings: Settings) -> FastAPI:
         operator_actions,
         fleet,
         charge_points,
+        charge_point_security,
         network,
         local_list,
         connectors,

@@ -22,7 +22,7 @@ from csms_shared.ocpp.v201.enums import ReportBaseEnum
 from csms_shared.ocpp.v201.messages import GetBaseReportRequest
 from csms_shared.ocpp.version import OcppVersion
 
-from .api.commands import send_command
+from .api.command_sending import send_command
 from .api.deps import AppState
 from .auth import Principal, Role
 from .problems import ProblemError

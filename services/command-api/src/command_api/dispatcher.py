@@ -17,7 +17,8 @@ from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import COMMANDS, EVENTS, service_queue
 from csms_shared.contracts.envelopes import BadEnvelope, CommandOutcome, CommandRequest
-from csms_shared.ocpp.redaction import redact_response, redact_urls, secret_keys
+from csms_shared.ocpp.redaction import redact_response, secret_keys
+from csms_shared.ocpp.url_passwords import redact_urls
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.tracing import inject
 

@@ -27,7 +27,7 @@ from csms_shared.bus.topology import COMMAND_REQUESTS, declare_service_queue, se
 from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.contracts.events import CommandCompleted
 
-from .api.commands import Station, send_command
+from .api.command_sending import Station, send_command
 from .api.deps import AppState
 from .auth import Principal, Role
 from .db import outbox

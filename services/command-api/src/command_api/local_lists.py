@@ -27,7 +27,7 @@ from csms_shared.ocpp.v16.enums import UpdateType
 from csms_shared.ocpp.v16.messages import SendLocalListRequest
 from csms_shared.ocpp.version import OcppVersion
 
-from .api.commands import send_command
+from .api.command_sending import send_command
 from .api.deps import AppState, call
 from .auth import Principal
 from .db import local_list_syncs

@@ -5,7 +5,8 @@ Each event is applied once per (station, transactionId, seqNo): a copy gets the 
 first one got and changes nothing. The transaction is the fold of its events (tx_fold.py), so
 late and out-of-order events (an offline station's queue) end in the same transaction: an Ended
 that comes first creates it stopped, a late Started fills in the start without reopening it.
-A transaction that never sees its Ended is left to the stale monitor, as a 1.6 one.
+A transaction that never sees its Ended is left to the stale monitor, as a 1.6 one. What an event
+writes (its idToken's decision, prices, columns) is `tx_event_values.py`'s.
 
 Most of a station's events are Updated ones carrying readings: a group of those (the runtime's
 group commit) is applied in a fixed set of statements (`transaction_event_batch`); every other
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,152 +27,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.contracts.events import Event, TransactionStarted, TransactionStopped
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v201.actions import Action as V201Action
-from csms_shared.ocpp.v201.datatypes import IdTokenInfo
-from csms_shared.ocpp.v201.enums import IdTokenEnum
 from csms_shared.ocpp.v201.messages import TransactionEventRequest, TransactionEventResponse
 
-from . import id_tokens, reservations, tx_events
 from . import meter_values as mv
+from . import reservations, tx_events
 from . import tx_event_store as store
-from .action_start import decide_start
-from .auth import charging_priority, id_tag_info, resent_start_info, same_id_tag, stop_info
 from .checks import timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
-from .id_tags import load_id_tag_and_reservations
 from .meter_events import meter_event
 from .resources import transaction_of
 from .router import CallCtx, Ctx, router
-from .settings import Settings
-from .tariffs import prices
-from .transactions import CHARGE_POINT, OPERATOR, Priced, audit, digest, stop_values, supersede_open
-from .tx_fold import Fold, TransactionState
+from .transactions import CHARGE_POINT, OPERATOR, audit, digest, supersede_open
+from .tx_event_values import repriced, token_decision, values_of
+from .tx_fold import Fold
 
 log = logging.getLogger(__name__)
 
 SOURCE = "TransactionEvent"
-
-
-@dataclass(frozen=True, slots=True)
-class _Decision:
-    """What an event's idToken earns: its idTokenInfo (None: the event has none), the status
-    the transaction keeps (its first token's), the reservation a first token consumes and the
-    chargingPriority the transaction keeps (its first token's)."""
-
-    info: IdTokenInfo | None
-    status: str | None
-    reservation: int | None
-    charging_priority: int
-
-
-async def _token_decision(
-    session: AsyncSession,
-    settings: Settings,
-    cp: str,
-    row: Row[Any],
-    state: TransactionState,
-    summary: tx_events.EventSummary,
-    at: datetime,
-    warnings: list[str],
-) -> _Decision:
-    """The decision about this event's idToken (see `_Decision`)."""
-    token, kind = summary.id_token, summary.id_token_type
-    status, priority = row.id_tag_status, row.charging_priority
-    if token is None or kind is None:
-        return _Decision(None, status, None, priority)
-    first = status is None and same_id_tag(state.id_token, token)
-    if id_tokens.needs_no_list(IdTokenEnum(kind)):
-        kept = AuthorizationStatus.ACCEPTED.value if first else status
-        return _Decision(id_tokens.accepted(), kept, None, priority)
-    # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
-    found, held = await load_id_tag_and_reservations(session, token, cp, at, lock=first)
-    tag = id_tokens.entry_for(found, IdTokenEnum(kind))
-    unknown = settings.unknown_id_tags
-    reservation = None
-    if first:
-        # The transaction's first idToken: judged as StartTransaction judges its idTag.
-        reserved = summary.reservation_id or state.reservation_id
-        info, reservation = await decide_start(
-            session, settings, cp, state.connector_id, token, reserved, at, warnings, tag, held
-        )
-        status, priority = info.status.value, charging_priority(tag)
-    elif status is not None and same_id_tag(row.id_tag, token):
-        # The token the transaction runs for again: the status it was started with.
-        info = resent_start_info(status, id_tag_info(tag, at=at, unknown=unknown))
-    else:
-        # Another token (a card presented to stop it): judged as the list has it.
-        judged = stop_info(token, tag, at=at, unknown=unknown)
-        assert judged is not None  # a token was given
-        info = judged
-    return _Decision(
-        id_tokens.token_info(info, tag, unknown=unknown), status, reservation, priority
-    )
-
-
-async def _priced(
-    session: AsyncSession, settings: Settings, row: Row[Any], start: datetime
-) -> dict[str, Any]:
-    """The prices of the transaction: kept, unless a late Started moved its start."""
-    if start == row.start_time:
-        return {}
-    [price] = await prices(session, settings, [(row.charge_point_id, start)])
-    return {
-        "tariff_id": price.tariff_id,
-        "price_per_kwh": price.price_per_kwh,
-        "session_fee": price.session_fee,
-        "per_minute_fee": price.per_minute_fee,
-        "currency": price.currency,
-    }
-
-
-def _values(
-    row: Row[Any],
-    state: TransactionState,
-    status: str | None,
-    price: dict[str, Any],
-    received: datetime,
-    charging_priority: int,
-) -> dict[str, Any]:
-    """The transaction's columns as its events now describe it (the stop: `stop_values`)."""
-    register = state.last_register
-    values: dict[str, Any] = {
-        "connector_id": state.connector_id,
-        "evse_connector_id": state.evse_connector_id,
-        "id_tag": state.id_token,
-        "id_token_type": state.id_token_type,
-        "id_tag_status": status,
-        "charging_priority": charging_priority,
-        "meter_start": state.meter_start,
-        "start_time": state.start_time,
-        "remote_start_id": state.remote_start_id,
-        "reservation_id": state.reservation_id,
-        "last_seen_at": max(row.last_seen_at, received),
-        "last_meter_wh": register.wh if register else None,
-        "last_meter_at": register.at if register else None,
-        "warnings": state.warnings,
-    } | price
-    if row.stop_time is None and row.stale_since is not None:
-        values["stale_since"] = None  # alive again
-    if state.ended and state.stop_time is not None and state.meter_stop is not None:
-        priced = Priced(
-            id=row.id,
-            meter_start=state.meter_start,
-            start_time=state.start_time,
-            price_per_kwh=Decimal(price.get("price_per_kwh", row.price_per_kwh)),
-            session_fee=Decimal(price.get("session_fee", row.session_fee)),
-            per_minute_fee=Decimal(price.get("per_minute_fee", row.per_minute_fee)),
-            warnings=state.warnings,
-        )
-        stop = stop_values(
-            priced,
-            meter_stop=state.meter_stop,
-            stop_time=state.stop_time,
-            reason=state.stop_reason,
-            stop_id_tag=state.stop_id_token,
-            stopped_by=CHARGE_POINT,
-        )
-        values |= {name: value for name, value in stop.items() if name != "id"}
-        values["close_reason"] = None
-    return values
 
 
 @router.on(V201Action.TRANSACTION_EVENT)
@@ -197,10 +67,10 @@ async def transaction_event(
     folded = Fold.from_json(row.event_fold)
     folded.add(summary)
     state = folded.state()
-    decision = await _token_decision(session, settings, cp, row, state, summary, at, warnings)
+    decision = await token_decision(session, settings, cp, row, state, summary, at, warnings)
     info, status, reservation = decision.info, decision.status, decision.reservation
-    price = await _priced(session, settings, row, state.start_time)
-    values = _values(row, state, status, price, received, decision.charging_priority)
+    price = await repriced(session, settings, row, state.start_time)
+    values = values_of(row, state, status, price, received, decision.charging_priority)
     values["event_fold"] = folded.to_json()
     new = await store.write(session, row.id, values)
     rows = tx_events.sampled_rows(
@@ -296,7 +166,7 @@ def _plain(
     state = folded.state()
     if state.ended or state.start_time != row.start_time:
         return None
-    values = _values(row, state, row.id_tag_status, {}, received, row.charging_priority)
+    values = values_of(row, state, row.id_tag_status, {}, received, row.charging_priority)
     values["event_fold"] = folded.to_json()
     cp, connector, readings = call.charge_point_id, values["connector_id"], request.meter_value
     answer = TransactionEventResponse().to_payload()

@@ -35,14 +35,8 @@ from csms_shared.bus.topology import EVENTS, MESSAGE_LOG, gateway_queue
 from csms_shared.contracts.events import MessageLogLevelChanged
 from csms_shared.contracts.rpc import MessageLogRpc, NoParams
 from csms_shared.ocpp.framing import Call, CallError, CallResult
-from csms_shared.ocpp.redaction import (
-    REDACTED,
-    redact_echo,
-    redact_request,
-    redact_response,
-    redact_url_passwords,
-    secret_keys,
-)
+from csms_shared.ocpp.redaction import redact_echo, redact_request, redact_response, secret_keys
+from csms_shared.ocpp.url_passwords import REDACTED, redact_url_passwords
 
 from .settings import Settings
 

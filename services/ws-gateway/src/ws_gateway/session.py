@@ -12,14 +12,13 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry.trace import SpanKind
-from prometheus_client import Counter, Histogram
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from csms_shared import tracing
 from csms_shared.bus.calls import notification_response
 from csms_shared.ocpp._base import format_datetime, utcnow
-from csms_shared.ocpp.catalog import CATALOGS, Catalog, catalog, other_versions_action
+from csms_shared.ocpp.catalog import catalog, other_versions_action
 from csms_shared.ocpp.errors import (
     GenericError,
     InternalError,
@@ -40,6 +39,15 @@ from csms_shared.ocpp.version import OcppVersion
 
 from .boot_gate import BootGate
 from .bus import GatewayBus, Overloaded, Unroutable
+from .call_metrics import (
+    FRAME_CALL,
+    FRAME_ERROR,
+    FRAME_MALFORMED,
+    FRAME_RESULT,
+    THROTTLED,
+    call_metrics,
+    refused_behind,
+)
 from .commands import Commands
 from .limits import TokenBucket
 from .message_log import MessageLog
@@ -47,53 +55,6 @@ from .seen import SeenTracker
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-
-FRAMES_IN = Counter("csms_gateway_frames_in_total", "Frames received from CPs", ["kind"])
-CALLS_OUT = Counter("csms_gateway_calls_total", "CP CALLs answered", ["action", "outcome"])
-CALL_LATENCY = Histogram(
-    "csms_gateway_call_seconds",
-    "Time from a CP's CALL to its answer",
-    ["kind"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)
-THROTTLED = Counter("csms_gateway_throttled_total", "CALLs refused by the per-CP rate limit")
-REFUSED_BEHIND = Counter(
-    "csms_gateway_calls_refused_overload_total",
-    "Decision calls refused at once: their service was too far behind to answer in time",
-    ["action"],
-)
-# One warning per action per this many seconds while its calls are refused (each is counted).
-REFUSAL_LOG_EVERY = 10.0
-_refusals_logged: dict[str, tuple[float, int]] = {}
-
-# Label children looked up once, not per frame (labels() takes a lock and builds a tuple).
-_FRAME_CALL = FRAMES_IN.labels("call")
-_FRAME_RESULT = FRAMES_IN.labels("result")
-_FRAME_ERROR = FRAMES_IN.labels("error")
-_FRAME_MALFORMED = FRAMES_IN.labels("malformed")
-_LATENCY = {kind: CALL_LATENCY.labels(kind) for kind in ("notification", "request")}
-_CALL_METRICS: dict[tuple[OcppVersion, str, str, str], tuple[Counter, Histogram]] = {}
-_KNOWN_ACTIONS = frozenset(name for found in CATALOGS.values() for name in found.actions)
-
-
-def _call_metrics(
-    version: Catalog, action: str, outcome: str, notification: bool
-) -> tuple[Counter, Histogram]:
-    """The answered-CALL counter and latency histogram children of (action, outcome), the
-    latency's by the call's kind (`Catalog.is_notification`).
-
-    Actions of no OCPP version count as "unknown": a CP must not be able to mint label values.
-    """
-    kind = "notification" if notification else "request"
-    key = (version.version, action, outcome, kind)
-    found = _CALL_METRICS.get(key)
-    if found is None:
-        known = action in _KNOWN_ACTIONS
-        found = (CALLS_OUT.labels(action if known else "unknown", outcome), _LATENCY[kind])
-        if known:  # bounded: the versions times the actions times the error codes
-            _CALL_METRICS[key] = found
-    return found
-
 
 CLOSE_POLICY_VIOLATION = 1008
 
@@ -201,12 +162,12 @@ class ChargePointSession:
         try:
             frame = parse_frame(data)
         except FrameError as exc:
-            _FRAME_MALFORMED.inc()
+            FRAME_MALFORMED.inc()
             self._log.malformed(self.cp_id, self.connection_id, data)
             await self._send_frame(CallError.from_exception(exc.message_id, exc), None)
             return
         if isinstance(frame, Call):
-            _FRAME_CALL.inc()
+            FRAME_CALL.inc()
             self._log.frame_in(self.cp_id, self.connection_id, frame, data, None)
             if not self._bucket.take():
                 await self._throttle(frame)
@@ -235,7 +196,7 @@ class ChargePointSession:
             else:
                 self._calls.append((frame, received, started))
             return
-        (_FRAME_RESULT if isinstance(frame, CallResult) else _FRAME_ERROR).inc()
+        (FRAME_RESULT if isinstance(frame, CallResult) else FRAME_ERROR).inc()
         pending = self._commands.pending if self._commands is not None else None
         ours = pending is not None and pending.message_id == frame.message_id
         self._log.frame_in(
@@ -303,7 +264,7 @@ class ChargePointSession:
             if call.action == "BootNotification":
                 self._boot.answered()
         notification = self._catalog.is_notification(call.action, call.payload)
-        counter, latency = _call_metrics(self._catalog, call.action, outcome, notification)
+        counter, latency = call_metrics(self._catalog, call.action, outcome, notification)
         counter.inc()
         latency.observe(time.monotonic() - started)
 
@@ -368,7 +329,7 @@ class ChargePointSession:
         except Unroutable:
             raise NotImplementedOcppError(f"No service handles {call.action}") from None
         except Overloaded as exc:
-            _refused_behind(exc)
+            refused_behind(exc)
             raise InternalError(
                 f"The central system is busy: {call.action} was not taken; retry later",
                 {"retryAfterSeconds": exc.retry_after},
@@ -401,23 +362,3 @@ class ChargePointSession:
             return False
         self._commands.enqueue(message)
         return True
-
-
-def _refused_behind(exc: Overloaded) -> None:
-    """Count a refused decision call; warn once per action every REFUSAL_LOG_EVERY seconds
-    with how many were refused since the last warning."""
-    REFUSED_BEHIND.labels(exc.action).inc()
-    now = time.monotonic()
-    last, count = _refusals_logged.get(exc.action, (0.0, 0))
-    if now - last < REFUSAL_LOG_EVERY:
-        _refusals_logged[exc.action] = (last, count + 1)
-        return
-    _refusals_logged[exc.action] = (now, 0)
-    log.warning(
-        "overload: %s calls refused (retry after %d s); the oldest unanswered one has waited"
-        " %.1f s; %d more refused since the last warning",
-        exc.action,
-        exc.retry_after,
-        exc.behind,
-        count,
-    )

@@ -6,8 +6,9 @@ serialize with `exclude_unset`), and a field this version does not know is dropp
 failing the read, so a newer owning service rolls out before the API.
 
 The base models are in `resources_base.py`, the message log's in `resources_messages.py`, the
-tariffs and the energy report in `resources_reports.py`, the sites in `resources_loads.py`; this
-module names them all.
+transactions, id tags and reservations in `resources_sessions.py`, the tariffs and the energy
+report in `resources_reports.py`, the sites in `resources_loads.py`; this module holds the
+station-registry's and names them all.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ from .resources_reports import EnergyRow as EnergyRow
 from .resources_reports import EnergyTariffTotal as EnergyTariffTotal
 from .resources_reports import EnergyTotal as EnergyTotal
 from .resources_reports import Tariff as Tariff
+from .resources_sessions import AuditEntry as AuditEntry
+from .resources_sessions import IdTag as IdTag
+from .resources_sessions import MeterValue as MeterValue
+from .resources_sessions import Reservation as Reservation
+from .resources_sessions import Transaction as Transaction
+from .resources_sessions import TransactionDetail as TransactionDetail
+from .resources_sessions import UnmatchedStop as UnmatchedStop
 
 # -- charge points (station-registry) -------------------------------------------------------
 
@@ -278,141 +286,3 @@ class LocalListVersion(Resource):
     list_version: int
     source: str = Field(description="The command whose answer told it")
     updated_at: DateTime
-
-
-# -- transactions, id tags, reservations, reports (session-service) -------------------------
-
-
-class MeterValue(Resource):
-    """One sampled value with its time and connector."""
-
-    timestamp: DateTime
-    connector_id: int
-    transaction_id: Omit[int] = None
-    value: str
-    context: Omit[str] = None
-    format: Omit[str] = None
-    measurand: Omit[str] = None
-    phase: Omit[str] = None
-    location: Omit[str] = None
-    unit: Omit[str] = None
-
-
-class AuditEntry(Resource):
-    """Something that happened to a transaction besides its start and stop."""
-
-    action: str
-    actor: str
-    reason: Omit[str] = None
-    details: Omit[JsonObject] = None
-    at: DateTime
-
-
-class Transaction(Resource):
-    """A charging session, of either OCPP version (the same document for both)."""
-
-    transaction_id: int = Field(description="Ours: the id the API and 1.6 CPs use")
-    charge_point_id: str
-    ocpp_version: str = Field(default="1.6", description="1.6 or 2.0.1")
-    station_transaction_id: str = Field(
-        description="The id the station knows it by: 2.0.1's CP-chosen transactionId, for 1.6"
-        " our transactionId as text"
-    )
-    connector_id: int = Field(description="The connector; for 2.0.1 the EVSE id")
-    evse_connector_id: Omit[int] = Field(
-        default=None, description="2.0.1: the connector of the EVSE, when the station said"
-    )
-    id_tag: Omit[str] = Field(
-        default=None, description="Absent while a 2.0.1 transaction has no idToken (yet)"
-    )
-    id_token_type: Omit[str] = Field(default=None, description="2.0.1: ISO14443, eMAID, ...")
-    id_tag_status: Omit[str] = None
-    remote_start_id: Omit[int] = None
-    meter_start: int
-    meter_stop: Omit[int] = None
-    start_time: DateTime
-    stop_time: Omit[DateTime] = None
-    stop_reason: Omit[str] = None
-    stop_id_tag: Omit[str] = None
-    stopped_by: Omit[str] = None
-    close_reason: Omit[str] = None
-    reservation_id: Omit[int] = None
-    charging_priority: int = Field(
-        default=0,
-        description="The chargingPriority of the id tag it started with (0 for a tag not on"
-        " the list, or a 2.0.1 transaction started without an idToken)",
-    )
-    energy_wh: Omit[int] = None
-    duration_seconds: Omit[int] = None
-    cost: Omit[Number] = None
-    currency: str
-    tariff_id: Omit[int] = Field(
-        default=None, description="The tariff it started under (none: the environment's prices)"
-    )
-    price_per_kwh: Number
-    session_fee: Number
-    per_minute_fee: Number = 0
-    active: bool
-    stale: bool
-    stale_since: Omit[DateTime] = None
-    superseded_by: Omit[int] = None
-    last_seen: DateTime
-    warnings: list[str]
-
-
-class TransactionDetail(Transaction):
-    """A transaction with a page of its meter values and its audit trail."""
-
-    meter_values: list[MeterValue]
-    meter_values_total: int
-    audit: list[AuditEntry]
-
-
-class UnmatchedStop(Resource):
-    """A StopTransaction that matched no open transaction, kept for review."""
-
-    id: int
-    charge_point_id: str
-    transaction_id: Omit[int] = None
-    kind: str
-    id_tag: Omit[str] = None
-    meter_stop: Omit[int] = None
-    timestamp: DateTime
-    reason: Omit[str] = None
-    received_at: DateTime
-    payload: JsonObject = Field(description="The StopTransaction payload as received")
-
-
-class IdTag(Resource):
-    """An entry of the authorization list."""
-
-    id_tag: str
-    status: str
-    type: str = Field(default="ISO14443", description="The 2.0.1 idToken type it is presented as")
-    expiry_date: Omit[DateTime] = None
-    parent_id_tag: Omit[str] = None
-    max_concurrent_tx: Omit[int] = None
-    charging_priority: int = Field(
-        default=0,
-        description="-9..9, OCPP 2.0.1's chargingPriority: higher is served first by a site's"
-        " allocator (added to the station's priority); told to 2.0.1 stations when not 0",
-    )
-    note: Omit[str] = None
-    created_at: DateTime
-    updated_at: DateTime
-
-
-class Reservation(Resource):
-    """A reservation made by an accepted ReserveNow."""
-
-    reservation_id: int
-    charge_point_id: str
-    connector_id: int
-    id_tag: str
-    parent_id_tag: Omit[str] = None
-    expiry_date: DateTime
-    status: str
-    transaction_id: Omit[int] = None
-    command_id: str
-    reserved_at: DateTime
-    ended_at: Omit[DateTime] = None

@@ -1,6 +1,6 @@
 """RPC methods: the model of each one's params, validated before the handler runs, and of its
-result (`resources.py`, and the few answers only services read, below); the load-manager's in
-`rpc_loads.py` and `rpc_profiles.py`.
+result (`resources.py`, and the few answers only services read in `rpc_results.py`); the
+load-manager's in `rpc_loads.py` and `rpc_profiles.py`.
 
 A request whose params do not fit its method's model is answered `invalid` with what is wrong
 (`limit: Input should be less than or equal to 1000`), and its handler never runs. Params are
@@ -9,12 +9,8 @@ camelCase on the wire; numbers and booleans may come as strings, as query string
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from ..bus.message_log import MessageLogLevel
-from ..ocpp.v16.datatypes import AuthorizationData
 from . import resources as r
 from .rpc_base import (
     BIGINT,
@@ -62,6 +58,21 @@ from .rpc_registry import (
     Text100Lax,
     UpdateChargePointMetadata,
     UpdateChargePointSettings,
+)
+from .rpc_results import (
+    AdmissionDecision,
+    AdmissionDecisions,
+    FeatureProfiles,
+    IdTagDeleted,
+    KeyCommitted,
+    KeyDiscarded,
+    KeyStaged,
+    KnownChargePoints,
+    LocalListPlan,
+    MessageListing,
+    MessageLogLevels,
+    MessageTail,
+    TariffDeleted,
 )
 from .rpc_sessions import (
     BuildLocalList,
@@ -176,112 +187,6 @@ __all__ = [
     "UpdateTariff",
     "When",
 ]
-
-
-# -- results no REST resource shows --------------------------------------------------------
-
-
-class AdmissionDecision(r.Resource):
-    """May a handshake open a connection (and if not, the HTTP status to refuse it with)."""
-
-    allowed: bool
-    status: int = 200
-    reason: str = ""
-    security_profile: int = 0
-    registration_status: str = "Accepted"
-    authenticated: bool = False
-    # The id is a charge point the registry knows (its refusals are worth recording per CP).
-    known: bool = False
-
-
-class KnownChargePoints(r.Resource):
-    """Those of the ids asked about that are charge points the registry knows."""
-
-    known: list[str]
-
-
-class AdmissionDecisions(r.Resource):
-    """A decision per handshake, in the handshakes' order."""
-
-    decisions: list[AdmissionDecision]
-
-
-class KeyStaged(r.Resource):
-    """A new AuthorizationKey is accepted beside the current one."""
-
-    id: str
-    staged: bool
-
-
-class KeyCommitted(r.Resource):
-    """The staged AuthorizationKey is the CP's only key now."""
-
-    id: str
-    committed: bool
-
-
-class KeyDiscarded(r.Resource):
-    """The staged AuthorizationKey was dropped."""
-
-    id: str
-    discarded: bool
-
-
-class IdTagDeleted(r.Resource):
-    """An idTag left the authorization list."""
-
-    id_tag: str
-    deleted: bool
-
-
-class TariffDeleted(r.Resource):
-    """A tariff that priced no transaction was removed."""
-
-    tariff_id: int
-    deleted: bool
-
-
-class FeatureProfiles(r.Resource):
-    """A CP's SupportedFeatureProfiles as its configuration snapshot has them (null: unknown)."""
-
-    supported_feature_profiles: list[str] | None
-
-
-class LocalListPlan(r.Resource):
-    """The SendLocalList to send next, and how many id tags the CP's list holds after it."""
-
-    charge_point_id: str
-    list_version: int
-    update_type: Literal["Full", "Differential"]
-    local_authorization_list: list[AuthorizationData]
-    size: int
-    # The idToken type of each listed id tag that is no ISO14443 card, for 2.0.1 stations.
-    id_token_types: dict[str, str] = Field(default_factory=dict)
-    # The chargingPriority of each listed id tag that has one (not 0), for 2.0.1 stations.
-    charging_priorities: dict[str, int] = Field(default_factory=dict)
-
-
-class MessageLogLevels(r.Resource):
-    """Every CP's message log level override."""
-
-    levels: dict[str, MessageLogLevel]
-
-
-class MessageListing(r.MessagePage):
-    """A page of a CP's records with each item's position beside it (for the console, which
-    follows the log from there; the REST page leaves them out)."""
-
-    positions: list[str]
-
-
-class MessageTail(r.Resource):
-    """A CP's records from a position on, oldest first, each item's position beside it;
-    `position`: where to ask from next; `more`: more records than `limit` (a flood)."""
-
-    items: list[r.MessageRecord]
-    positions: list[str]
-    position: str
-    more: bool
 
 
 # -- the catalogue: every method, named by a typed object at call sites and handlers ---------

@@ -46,7 +46,7 @@ from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems
 from ..problems import TYPES, ProblemError
-from .commands import CommandFailed, Station, send_command
+from .command_sending import CommandFailed, Station, send_command
 from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, api_router, call
 
 router = api_router(404, 503, tags=["charging profiles"])

@@ -17,7 +17,7 @@ from csms_shared.ocpp.version import OcppVersion
 from ..models import ConnectorOfChargePoint, Page, Resource
 from ..problems import ProblemError
 from ..station_actions import StopTransaction
-from .commands import _COMMAND_PROBLEMS, send_command
+from .command_sending import COMMAND_PROBLEMS, send_command
 from .deps import MAX_OFFSET, Operator, Session, State, Viewer, api_router, call
 
 router = api_router(404, tags=["transactions"])
@@ -62,7 +62,7 @@ async def list_connectors(
 @router.post(
     "/charge-points/{id}/connectors/{connector}/stop",
     response_model=ConnectorStopped,
-    responses={202: {"model": ConnectorStopSent}, **_COMMAND_PROBLEMS},
+    responses={202: {"model": ConnectorStopSent}, **COMMAND_PROBLEMS},
 )
 async def stop_connector(
     state: State,

@@ -28,7 +28,7 @@ from ..models import Command, Resource
 from ..problems import ProblemError
 from ..recorder import command_of
 from ..versions import ALL_ACTIONS, WrongVersion, request_model, station_version
-from .commands import CommandFailed, Station, check_request, send_command
+from .command_sending import CommandFailed, Station, check_request, send_command
 from .deps import AppState, Operator, State, Viewer, api_router, call
 
 router = api_router(404, tags=["commands"])

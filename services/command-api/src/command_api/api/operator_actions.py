@@ -23,7 +23,8 @@ from ..models import Resource
 from ..problems import ProblemError
 from ..station_actions import ACTIONS, OperatorAction, StopTransaction, Translated
 from ..versions import station_version
-from .commands import _COMMAND_PROBLEMS, CommandAccepted, CpId, Sent, Station, send_command
+from .command_sending import COMMAND_PROBLEMS, Sent, Station, send_command
+from .commands import CommandAccepted, CpId
 from .deps import AppState, Operator, Session, State, api_router, call
 
 router = api_router(tags=["operator actions"])
@@ -123,7 +124,7 @@ def _add_route(name: str, model: type[OperatorAction]) -> None:
         methods=["POST"],
         summary=name,
         response_model=ActionResult,
-        responses={202: {"model": CommandAccepted}, **_COMMAND_PROBLEMS},
+        responses={202: {"model": CommandAccepted}, **COMMAND_PROBLEMS},
     )
 
 

@@ -15,9 +15,10 @@ from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
 
+from ..api import charge_point_security as cp_security
 from ..api import charge_points as cp_api
 from ..api import sessions as session_api
-from ..api.commands import CommandFailed, Sent, Station, send_command
+from ..api.command_sending import CommandFailed, Sent, Station, send_command
 from ..api.deps import Session
 from ..api.operator_actions import run_action
 from ..auth import Role
@@ -331,7 +332,7 @@ async def approve(page: AdminPage, cp_id: CpId) -> Response:
     await page.form()
     async with page.state.sessions() as session:
         try:
-            await cp_api.approve_charge_point(page.state, session, page.principal, cp_id)
+            await cp_security.approve_charge_point(page.state, session, page.principal, cp_id)
         except HTTPException as exc:
             return page.outcome(exc.status_code, ok=False, text=str(exc.detail))
     return RedirectResponse(f"/charge-points/{cp_id}", 303)
@@ -345,11 +346,11 @@ async def security_profile(page: AdminPage, cp_id: CpId) -> Response:
     if raw not in ("0", "1", "2", "3"):
         return page.outcome(422, ok=False, text="The profile is 0, 1, 2 or 3")
     try:
-        await cp_api.register_charge_point(
+        await cp_security.register_charge_point(
             page.state,
             page.principal,
             cp_id,
-            cp_api.ChargePointSettings(security_profile=int(raw)),
+            cp_security.ChargePointSettings(security_profile=int(raw)),
         )
     except HTTPException as exc:
         return page.outcome(exc.status_code, ok=False, text=str(exc.detail))

@@ -1,0 +1,147 @@
+"""What one 2.0.1 TransactionEvent writes to its transaction: the decision about its idToken,
+the prices when a late Started moves the start, the transaction's columns as its events now
+describe it (for `action_transaction_event.py`, one event or a group)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.ocpp.v16.enums import AuthorizationStatus
+from csms_shared.ocpp.v201.datatypes import IdTokenInfo
+from csms_shared.ocpp.v201.enums import IdTokenEnum
+
+from . import id_tokens, tx_events
+from .action_start import decide_start
+from .auth import charging_priority, id_tag_info, resent_start_info, same_id_tag, stop_info
+from .id_tags import load_id_tag_and_reservations
+from .settings import Settings
+from .tariffs import prices
+from .transactions import CHARGE_POINT, Priced, stop_values
+from .tx_fold import TransactionState
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What an event's idToken earns: its idTokenInfo (None: the event has none), the status
+    the transaction keeps (its first token's), the reservation a first token consumes and the
+    chargingPriority the transaction keeps (its first token's)."""
+
+    info: IdTokenInfo | None
+    status: str | None
+    reservation: int | None
+    charging_priority: int
+
+
+async def token_decision(
+    session: AsyncSession,
+    settings: Settings,
+    cp: str,
+    row: Row[Any],
+    state: TransactionState,
+    summary: tx_events.EventSummary,
+    at: datetime,
+    warnings: list[str],
+) -> Decision:
+    """The decision about this event's idToken (see `Decision`)."""
+    token, kind = summary.id_token, summary.id_token_type
+    status, priority = row.id_tag_status, row.charging_priority
+    if token is None or kind is None:
+        return Decision(None, status, None, priority)
+    first = status is None and same_id_tag(state.id_token, token)
+    if id_tokens.needs_no_list(IdTokenEnum(kind)):
+        kept = AuthorizationStatus.ACCEPTED.value if first else status
+        return Decision(id_tokens.accepted(), kept, None, priority)
+    # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
+    found, held = await load_id_tag_and_reservations(session, token, cp, at, lock=first)
+    tag = id_tokens.entry_for(found, IdTokenEnum(kind))
+    unknown = settings.unknown_id_tags
+    reservation = None
+    if first:
+        # The transaction's first idToken: judged as StartTransaction judges its idTag.
+        reserved = summary.reservation_id or state.reservation_id
+        info, reservation = await decide_start(
+            session, settings, cp, state.connector_id, token, reserved, at, warnings, tag, held
+        )
+        status, priority = info.status.value, charging_priority(tag)
+    elif status is not None and same_id_tag(row.id_tag, token):
+        # The token the transaction runs for again: the status it was started with.
+        info = resent_start_info(status, id_tag_info(tag, at=at, unknown=unknown))
+    else:
+        # Another token (a card presented to stop it): judged as the list has it.
+        judged = stop_info(token, tag, at=at, unknown=unknown)
+        assert judged is not None  # a token was given
+        info = judged
+    return Decision(id_tokens.token_info(info, tag, unknown=unknown), status, reservation, priority)
+
+
+async def repriced(
+    session: AsyncSession, settings: Settings, row: Row[Any], start: datetime
+) -> dict[str, Any]:
+    """The prices of the transaction: kept, unless a late Started moved its start."""
+    if start == row.start_time:
+        return {}
+    [price] = await prices(session, settings, [(row.charge_point_id, start)])
+    return {
+        "tariff_id": price.tariff_id,
+        "price_per_kwh": price.price_per_kwh,
+        "session_fee": price.session_fee,
+        "per_minute_fee": price.per_minute_fee,
+        "currency": price.currency,
+    }
+
+
+def values_of(
+    row: Row[Any],
+    state: TransactionState,
+    status: str | None,
+    price: dict[str, Any],
+    received: datetime,
+    charging_priority: int,
+) -> dict[str, Any]:
+    """The transaction's columns as its events now describe it (the stop: `stop_values`)."""
+    register = state.last_register
+    values: dict[str, Any] = {
+        "connector_id": state.connector_id,
+        "evse_connector_id": state.evse_connector_id,
+        "id_tag": state.id_token,
+        "id_token_type": state.id_token_type,
+        "id_tag_status": status,
+        "charging_priority": charging_priority,
+        "meter_start": state.meter_start,
+        "start_time": state.start_time,
+        "remote_start_id": state.remote_start_id,
+        "reservation_id": state.reservation_id,
+        "last_seen_at": max(row.last_seen_at, received),
+        "last_meter_wh": register.wh if register else None,
+        "last_meter_at": register.at if register else None,
+        "warnings": state.warnings,
+    } | price
+    if row.stop_time is None and row.stale_since is not None:
+        values["stale_since"] = None  # alive again
+    if state.ended and state.stop_time is not None and state.meter_stop is not None:
+        priced = Priced(
+            id=row.id,
+            meter_start=state.meter_start,
+            start_time=state.start_time,
+            price_per_kwh=Decimal(price.get("price_per_kwh", row.price_per_kwh)),
+            session_fee=Decimal(price.get("session_fee", row.session_fee)),
+            per_minute_fee=Decimal(price.get("per_minute_fee", row.per_minute_fee)),
+            warnings=state.warnings,
+        )
+        stop = stop_values(
+            priced,
+            meter_stop=state.meter_stop,
+            stop_time=state.stop_time,
+            reason=state.stop_reason,
+            stop_id_tag=state.stop_id_token,
+            stopped_by=CHARGE_POINT,
+        )
+        values |= {name: value for name, value in stop.items() if name != "id"}
+        values["close_reason"] = None
+    return values

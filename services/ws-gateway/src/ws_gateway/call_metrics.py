@@ -1,0 +1,82 @@
+"""The gateway's counts of what CPs send: frames in by kind, CALLs answered by action and
+outcome with their latency, CALLs refused by the rate limit or because their service is behind."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from prometheus_client import Counter, Histogram
+
+from csms_shared.ocpp.catalog import CATALOGS, Catalog
+from csms_shared.ocpp.version import OcppVersion
+
+from .bus import Overloaded
+
+log = logging.getLogger(__name__)
+
+FRAMES_IN = Counter("csms_gateway_frames_in_total", "Frames received from CPs", ["kind"])
+CALLS_OUT = Counter("csms_gateway_calls_total", "CP CALLs answered", ["action", "outcome"])
+CALL_LATENCY = Histogram(
+    "csms_gateway_call_seconds",
+    "Time from a CP's CALL to its answer",
+    ["kind"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+THROTTLED = Counter("csms_gateway_throttled_total", "CALLs refused by the per-CP rate limit")
+REFUSED_BEHIND = Counter(
+    "csms_gateway_calls_refused_overload_total",
+    "Decision calls refused at once: their service was too far behind to answer in time",
+    ["action"],
+)
+# One warning per action per this many seconds while its calls are refused (each is counted).
+REFUSAL_LOG_EVERY = 10.0
+_refusals_logged: dict[str, tuple[float, int]] = {}
+
+# Label children looked up once, not per frame (labels() takes a lock and builds a tuple).
+FRAME_CALL = FRAMES_IN.labels("call")
+FRAME_RESULT = FRAMES_IN.labels("result")
+FRAME_ERROR = FRAMES_IN.labels("error")
+FRAME_MALFORMED = FRAMES_IN.labels("malformed")
+_LATENCY = {kind: CALL_LATENCY.labels(kind) for kind in ("notification", "request")}
+_CALL_METRICS: dict[tuple[OcppVersion, str, str, str], tuple[Counter, Histogram]] = {}
+_KNOWN_ACTIONS = frozenset(name for found in CATALOGS.values() for name in found.actions)
+
+
+def call_metrics(
+    version: Catalog, action: str, outcome: str, notification: bool
+) -> tuple[Counter, Histogram]:
+    """The answered-CALL counter and latency histogram children of (action, outcome), the
+    latency's by the call's kind (`Catalog.is_notification`).
+
+    Actions of no OCPP version count as "unknown": a CP must not be able to mint label values.
+    """
+    kind = "notification" if notification else "request"
+    key = (version.version, action, outcome, kind)
+    found = _CALL_METRICS.get(key)
+    if found is None:
+        known = action in _KNOWN_ACTIONS
+        found = (CALLS_OUT.labels(action if known else "unknown", outcome), _LATENCY[kind])
+        if known:  # bounded: the versions times the actions times the error codes
+            _CALL_METRICS[key] = found
+    return found
+
+
+def refused_behind(exc: Overloaded) -> None:
+    """Count a refused decision call; warn once per action every REFUSAL_LOG_EVERY seconds
+    with how many were refused since the last warning."""
+    REFUSED_BEHIND.labels(exc.action).inc()
+    now = time.monotonic()
+    last, count = _refusals_logged.get(exc.action, (0.0, 0))
+    if now - last < REFUSAL_LOG_EVERY:
+        _refusals_logged[exc.action] = (last, count + 1)
+        return
+    _refusals_logged[exc.action] = (now, 0)
+    log.warning(
+        "overload: %s calls refused (retry after %d s); the oldest unanswered one has waited"
+        " %.1f s; %d more refused since the last warning",
+        exc.action,
+        exc.retry_after,
+        exc.behind,
+        count,
+    )

@@ -1,0 +1,117 @@
+"""The results of RPC methods that no REST resource shows (named in `rpc.py`): admission
+decisions, key rotation steps, deletions, the local list to send next, the message log's levels
+and its pages with each record's position."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..bus.message_log import MessageLogLevel
+from ..ocpp.v16.datatypes import AuthorizationData
+from .resources_base import Resource
+from .resources_messages import MessagePage, MessageRecord
+
+
+class AdmissionDecision(Resource):
+    """May a handshake open a connection (and if not, the HTTP status to refuse it with)."""
+
+    allowed: bool
+    status: int = 200
+    reason: str = ""
+    security_profile: int = 0
+    registration_status: str = "Accepted"
+    authenticated: bool = False
+    # The id is a charge point the registry knows (its refusals are worth recording per CP).
+    known: bool = False
+
+
+class KnownChargePoints(Resource):
+    """Those of the ids asked about that are charge points the registry knows."""
+
+    known: list[str]
+
+
+class AdmissionDecisions(Resource):
+    """A decision per handshake, in the handshakes' order."""
+
+    decisions: list[AdmissionDecision]
+
+
+class KeyStaged(Resource):
+    """A new AuthorizationKey is accepted beside the current one."""
+
+    id: str
+    staged: bool
+
+
+class KeyCommitted(Resource):
+    """The staged AuthorizationKey is the CP's only key now."""
+
+    id: str
+    committed: bool
+
+
+class KeyDiscarded(Resource):
+    """The staged AuthorizationKey was dropped."""
+
+    id: str
+    discarded: bool
+
+
+class IdTagDeleted(Resource):
+    """An idTag left the authorization list."""
+
+    id_tag: str
+    deleted: bool
+
+
+class TariffDeleted(Resource):
+    """A tariff that priced no transaction was removed."""
+
+    tariff_id: int
+    deleted: bool
+
+
+class FeatureProfiles(Resource):
+    """A CP's SupportedFeatureProfiles as its configuration snapshot has them (null: unknown)."""
+
+    supported_feature_profiles: list[str] | None
+
+
+class LocalListPlan(Resource):
+    """The SendLocalList to send next, and how many id tags the CP's list holds after it."""
+
+    charge_point_id: str
+    list_version: int
+    update_type: Literal["Full", "Differential"]
+    local_authorization_list: list[AuthorizationData]
+    size: int
+    # The idToken type of each listed id tag that is no ISO14443 card, for 2.0.1 stations.
+    id_token_types: dict[str, str] = Field(default_factory=dict)
+    # The chargingPriority of each listed id tag that has one (not 0), for 2.0.1 stations.
+    charging_priorities: dict[str, int] = Field(default_factory=dict)
+
+
+class MessageLogLevels(Resource):
+    """Every CP's message log level override."""
+
+    levels: dict[str, MessageLogLevel]
+
+
+class MessageListing(MessagePage):
+    """A page of a CP's records with each item's position beside it (for the console, which
+    follows the log from there; the REST page leaves them out)."""
+
+    positions: list[str]
+
+
+class MessageTail(Resource):
+    """A CP's records from a position on, oldest first, each item's position beside it;
+    `position`: where to ask from next; `more`: more records than `limit` (a flood)."""
+
+    items: list[MessageRecord]
+    positions: list[str]
+    position: str
+    more: bool

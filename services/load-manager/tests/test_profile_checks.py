@@ -19,12 +19,8 @@ from csms_shared.contracts.rpc_profiles import OfStationProfile
 from csms_shared.ocpp import v201
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
-from load_manager.follow_profiles import (
-    command_completed,
-    report_charging_profiles,
-    station_booted,
-    station_connected,
-)
+from load_manager.action_reports import report_charging_profiles
+from load_manager.follow_profiles import command_completed, station_booted, station_connected
 from load_manager.rpc_profiles import clear_profile
 from load_manager.settings import Settings
 from load_manager.sweeper import sweep_once

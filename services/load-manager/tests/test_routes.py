@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from csms_shared.contracts.rpc import RPC_METHODS
-from load_manager import follow_profiles
+from load_manager import action_reports, follow_profiles
 from load_manager.app import router
 
 
@@ -18,7 +18,7 @@ def test_only_command_api_may_call_it_and_it_receives_only_the_profiles_report()
     # ReportChargingProfiles answers its GetChargingProfiles; the registry keeps it too.
     assert list(router.calls) == ["v201.ReportChargingProfiles"]
     assert router.calls["v201.ReportChargingProfiles"].handler is (
-        follow_profiles.report_charging_profiles
+        action_reports.report_charging_profiles
     )
 
 

@@ -10,6 +10,7 @@ from csms_shared.db import upgrade
 from csms_shared.service import serve
 
 from . import (  # noqa: F401 - importing them registers their handlers
+    action_reports,
     follow_profiles,
     rpc_allocation,
     rpc_profiles,

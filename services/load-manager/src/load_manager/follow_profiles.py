@@ -20,7 +20,6 @@ load-manager reads a part twice without harm, the registry then keeps it twice.
 
 from __future__ import annotations
 
-from csms_shared.bus.router import CallContext
 from csms_shared.contracts.events import (
     CommandCompleted,
     ConnectorStatus,
@@ -31,7 +30,6 @@ from csms_shared.contracts.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from csms_shared.ocpp import v201
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
 
@@ -39,7 +37,6 @@ from . import profile_answers, profile_checks, profiles
 from .allocator import follow as allocation
 from .allocator.rounds import is_allocation_request
 from .router import Ctx, router
-from .settings import Settings
 
 
 @router.event("command.completed")
@@ -83,15 +80,6 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
     )
     await profiles.connected(ctx.session, event.charge_point_id, event.connected_at)
     await allocation.connected(ctx.session, ctx.settings, event.charge_point_id, version)
-
-
-@router.on(v201.Action.REPORT_CHARGING_PROFILES)
-async def report_charging_profiles(
-    request: v201.ReportChargingProfilesRequest, ctx: CallContext[Settings]
-) -> v201.ReportChargingProfilesResponse:
-    """A part of the profiles a 2.0.1 station holds: it answers a check's GetChargingProfiles."""
-    await profile_answers.reported(ctx.session, ctx.settings, ctx.charge_point_id, request)
-    return v201.ReportChargingProfilesResponse()
 
 
 @router.event("station.disconnected")

@@ -38,6 +38,9 @@ class BenchProfile:
     storm_charging: int  # CPs of the storm fleet that charge through it
     drain_timeout: float  # longest wait for a service queue to empty after a step
     overload_cps: int  # CPs of the overload mix (each has one CALL out at a time)
+    allocation_sites: int  # sites of the allocation bench
+    allocation_per_site: int  # stations on each (half 1.6, half 2.0.1)
+    allocation_starts: int  # sessions started one at a time on each site
 
 
 PROFILES = {
@@ -58,6 +61,9 @@ PROFILES = {
         storm_charging=200,
         drain_timeout=40.0,
         overload_cps=4000,
+        allocation_sites=10,
+        allocation_per_site=50,
+        allocation_starts=2,
     ),
     "full": BenchProfile(
         name="full",
@@ -76,6 +82,9 @@ PROFILES = {
         storm_charging=300,
         drain_timeout=90.0,
         overload_cps=8000,
+        allocation_sites=20,
+        allocation_per_site=50,
+        allocation_starts=2,
     ),
 }
 

@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from . import fleetwide, message_log_cost, overload, throughput
+from . import allocation, fleetwide, message_log_cost, overload, throughput
 from .context import PROFILES, ROOT, Bench
 from .fleet import SimFleet
 from .fleet201 import SimFleet201
@@ -31,6 +31,7 @@ SCENARIOS = (
     "connections",
     "storm",
     "connectstorm",
+    "allocation",
 )
 
 
@@ -98,6 +99,8 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         await _guard(bench, "Overload", lambda: overload.mix(bench, suite))
     if "connectstorm" in only:
         await _guard(bench, "Connect storm", lambda: overload.connect_storm(bench, suite))
+    if "allocation" in only:
+        await _guard(bench, "Allocation", lambda: allocation.allocation(bench, suite))
     if only & {"connections", "storm"}:
         idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))
         if isinstance(idle, SimFleet):

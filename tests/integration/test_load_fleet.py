@@ -292,11 +292,11 @@ async def test_fifty_stations_share_100_a_through_rejections_outages_and_a_repli
         return all(s.held is not None for s in fleet)
 
     try:
-        await eventually(every_one_holds_a_limit, timeout=30)
+        await eventually(every_one_holds_a_limit, timeout=60)
     except AssertionError:
         missing = [(s.cp_id, s.asked) for s in fleet if s.held is None]
         raise AssertionError(f"stations without a limit (id, asked): {missing}") from None
-    await eventually(fleet.settled, timeout=30, interval=0.1)
+    await eventually(fleet.settled, timeout=60, interval=0.2)
     fleet.times["placement"] = round(loop.time() - began, 2)
     fleet.bound = Decimal(100)
     s = fleet.stations
@@ -370,14 +370,19 @@ async def test_fifty_stations_share_100_a_through_rejections_outages_and_a_repli
     del fleet.fixed[gone.cp_id]
     await fleet.settles("it comes back", since)
 
-    # A burst with two load-manager replicas: the limit lowered to 60 A and 3 arrivals; one
-    # replica is killed once the burst's first limit has reached a station and it has
-    # handled a message of the burst. The other finishes: 15 sessions, 10 at 6 A, 5 paused.
+    # A burst with two load-manager replicas: the limit lowered to 60 A (the 12 sessions cut
+    # to 6 A, the 2 latest paused), 5 sessions leave and 3 arrive: 10 sessions at 6 A, the
+    # raises of the 5 at 0 A waiting for the cuts to be answered. One replica is SIGKILLed
+    # once a station has received the burst's first limit and the replica has handled a
+    # message of the burst; the other finishes the burst.
     replica, port = suite.extra_service("load-manager")
     try:
         handled = await metric(port, "csms_messages_handled_total")
-        sent = sum(x.asked for x in fleet)
+        lowered = await api.patch(f"/sites/{fleet.site_id}", json={"limitAmps": [60] * 3})
+        assert lowered.status_code == 200, lowered.text
         since = loop.time()
+        fleet.limit = Decimal(60)
+        sent = sum(x.asked for x in fleet)
 
         async def busy() -> bool:
             mid = sum(x.asked for x in fleet) > sent
@@ -388,10 +393,9 @@ async def test_fifty_stations_share_100_a_through_rejections_outages_and_a_repli
             replica.kill()
             return sum(x.asked for x in fleet)
 
-        lowered = await api.patch(f"/sites/{fleet.site_id}", json={"limitAmps": [60] * 3})
-        assert lowered.status_code == 200, lowered.text
-        fleet.limit = Decimal(60)
         killer = asyncio.create_task(kill_when_busy())
+        for x in s[12:17]:
+            await x.stop()
         await fleet.start(s[20:23])
         at_kill = await killer
         await fleet.settles("60 A with a replica killed", since)
@@ -399,13 +403,19 @@ async def test_fifty_stations_share_100_a_through_rejections_outages_and_a_repli
         replica.kill()
     fleet.bound = Decimal(60)
     fleet.observe()
-    assert sum(x.asked for x in fleet) > at_kill  # rounds went on after the kill
+    assert sum(x.asked for x in fleet) > at_kill  # limits were sent after the kill
     assert not fleet.violations
-    assert sorted(x.held or 0 for x in fleet if x.arrival is not None) == [0] * 5 + [6] * 10
+    assert [x.held for x in fleet if x.arrival is not None] == [6] * 10
     # Every limit sent fits its version's schema.
     for x in fleet:
         for client in x.clients:
             received(client, x.version, "SetChargingProfile")
     log.info(
-        "settled after (s): %s; peak %s A; %.1f s", fleet.times, fleet.peak, loop.time() - began
+        "settled after (s): %s; peak %s A; the burst's limits: %d before the kill, %d after;"
+        " %.1f s",
+        fleet.times,
+        fleet.peak,
+        at_kill - sent,
+        sum(x.asked for x in fleet) - at_kill,
+        loop.time() - began,
     )

@@ -214,6 +214,25 @@ class Suite:
         process.wait_ready(f"http://127.0.0.1:{internal}/readyz")
         return process, port
 
+    def extra_service(self, name: str, **env: str) -> tuple[ServiceProcess, int]:
+        """Start one more replica of a service (command-api not: its API port is the suite's),
+        with the running one's settings, `env` changed if given, and an internal port of its
+        own, which is returned; the test stops it."""
+        prefixes = {service: prefix for service, prefix, _ in SERVICES if service != "command-api"}
+        if name not in prefixes:
+            raise ValueError(f"no extra replica of {name!r}: one of {sorted(prefixes)}")
+        prefix = prefixes[name]
+        internal = free_port()
+        process = ServiceProcess(
+            f"{name}-{internal}",
+            [str(BIN / name)],
+            self.services[name].env | {f"{prefix}INTERNAL_PORT": str(internal)} | env,
+            self.log_dir,
+        )
+        process.start()
+        process.wait_ready(f"http://127.0.0.1:{internal}/readyz")
+        return process, internal
+
     def gateway_url(self, index: int) -> str:
         return f"ws://127.0.0.1:{self.gateway_ports[index]}"
 

@@ -3,40 +3,18 @@ write it into docs/RELIABILITY.md."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import platform
-import re
-import subprocess
 import sys
-from pathlib import Path
 
+from . import cli
 from .cluster_run import Options, Report, run
-from .driver import Pace
 from .watch import LATE_SECONDS
-
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "RELIABILITY.md"
-BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
 
 
 def table(report: Report) -> str:
     """The report as a Markdown table with lines of context above it."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     lines = [
-        f"- date: {report.started:%Y-%m-%d %H:%M} UTC; commit `{commit}`; machine: {cpu},"
-        f" Python {platform.python_version()}; 3 RabbitMQ 3.10 nodes, suite and fleet on the"
-        " same machine",
+        f"{cli.dated(report.started)}; 3 RabbitMQ 3.10 nodes, suite and fleet on the same machine",
         f"- fleet: {report.cps} CPs charging (Authorize, StartTransaction, MeterValues,"
         f" StopTransaction), an operator sending GetConfiguration over REST;"
         f" {report.seconds / 60:.1f} min in all",
@@ -88,29 +66,12 @@ def _leaders(per_node: dict[str, int]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="make cluster-test", description=__doc__)
-    parser.add_argument("--cps", type=int, default=1000, help="charge points in the fleet")
-    parser.add_argument("--interval", type=float, default=5.0, help="s between a CP's messages")
+    parser = cli.parser("make cluster-test", __doc__, cps=1000)
     parser.add_argument("--outage", type=float, default=10.0, help="s the second node is down")
-    parser.add_argument("--command-rate", type=float, default=5.0, help="REST commands a second")
-    parser.add_argument("--write", action="store_true", help=f"write the table into {DOC.name}")
     args = parser.parse_args()
-    options = Options(
-        cps=args.cps,
-        pace=Pace(interval=args.interval),
-        command_rate=args.command_rate,
-        outage_seconds=args.outage,
-    )
+    options = cli.options(Options, args, outage_seconds=args.outage)
     report = asyncio.run(run(options))
-    text = table(report)
-    print()
-    print(text)
-    if args.write:
-        doc = DOC.read_text()
-        block = f"{BEGIN}\n{text}\n{END}"
-        doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S)
-        DOC.write_text(doc)
-        print(f"\nwritten into {DOC}")
+    cli.show(table(report), "cluster", args.write)
     return 0 if report.ok else 1
 
 

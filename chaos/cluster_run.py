@@ -19,38 +19,30 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 from bench.fleet import SimFleet
-from bench.suite import BENCH_ENV, TEST_ONLY_ENV
 from tests.integration.conftest import ADMIN_KEY, Suite
 from tests.integration.infra import Infra
 
+from . import harness
 from .broker_failover import tails, wait_failover
-from .checks import Losses, dead_letters, drained, losses, wait_recovered
+from .checks import Losses, losses, wait_recovered
 from .cluster import ClusterNode, RabbitCluster, private_cluster
-from .driver import Driver, Pace
-from .faults import start_suite
+from .driver import Driver
 from .watch import CpWatch, late_since, latency_marks
 
 
 @dataclass(slots=True)
-class Options:
-    """How big and how long."""
+class Options(harness.RunOptions):
+    """The fleet's size and pace (harness.RunOptions), how long the faults last."""
 
-    cps: int = 1000
-    pace: Pace = field(default_factory=Pace)
-    command_rate: float = 5.0
     outage_seconds: float = 10.0  # how long the second node stays stopped
     quiet_seconds: float = 60.0  # the no-fault window measured first, to compare with
-    recover_timeout: float = 240.0
-    log_dir: Path | None = None
-    say: bool = True
 
 
 @dataclass(slots=True)
@@ -118,36 +110,18 @@ class Report:
         )
 
 
-def _log(options: Options, text: str) -> None:
-    if options.say:
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def _workdir(options: Options) -> tuple[Path, Path]:
-    base = Path(tempfile.mkdtemp(prefix="csms-cluster-"))
-    base.chmod(0o755)  # Postgres runs as its own user and must reach its data directory
-    log_dir = options.log_dir or base / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    return base, log_dir
-
-
 async def run(options: Options) -> Report:
     """Run the two node faults against a suite on a cluster of the run's own."""
     started_at, started = datetime.now(UTC), time.monotonic()
-    base, log_dir = await asyncio.to_thread(_workdir, options)
-    _log(options, f"3-node RabbitMQ cluster and Postgres under {base}; suite logs in {log_dir}")
+    base, log_dir = await asyncio.to_thread(harness.workdir, "csms-cluster-", options.log_dir)
+    harness.log(
+        options, f"3-node RabbitMQ cluster and Postgres under {base}; suite logs in {log_dir}"
+    )
     with private_cluster(base / "servers") as (cluster, postgres):
-        _log(options, f"cluster up: {', '.join(cluster.running_nodes())}")
+        harness.log(options, f"cluster up: {', '.join(cluster.running_nodes())}")
         infra = Infra(cluster.url, postgres.url)
-        suite = await asyncio.to_thread(Suite, infra, log_dir)
-        for process in [*suite.services.values(), *suite.gateways]:
-            env = {k: v for k, v in process.env.items() if k not in TEST_ONLY_ENV}
-            process.env = env | BENCH_ENV
-        await asyncio.to_thread(start_suite, suite)
-        try:
+        async with harness.running_suite(infra, log_dir) as suite:
             return await _drive(options, suite, infra, cluster, started_at, started)
-        finally:
-            await asyncio.to_thread(suite.stop)
 
 
 async def _drive(
@@ -161,28 +135,22 @@ async def _drive(
     await asyncio.to_thread(cluster.rebalance)
     leaders_start = await asyncio.to_thread(cluster.leaders_per_node)
     replicated = await asyncio.to_thread(cluster.members)
-    _log(
+    harness.log(
         options,
         f"quorum queue leaders per node: {leaders_start}; replicated on every node:"
         f" {replicated[0]} of {replicated[1]}",
     )
-    fleet = SimFleet(
-        [suite.gateway_url(i) for i in range(len(suite.gateways))],
-        options.cps,
-        prefix="CLUSTER",
-        call_timeout=30.0,
+    fleet, took, failed = await harness.connect_fleet(suite, options.cps, "CLUSTER")
+    harness.log(
+        options, f"{options.cps} CPs connected and booted in {took:.1f} s ({failed} failed)"
     )
-    took, failed = await fleet.connect_all(concurrency=200)
-    _log(options, f"{options.cps} CPs connected and booted in {took:.1f} s ({failed} failed)")
-    fleet.auto_reconnect = True
-    fleet.reconnect_deadline = float("inf")
     watch = CpWatch(fleet)
     watch.start()
     driver = Driver(fleet, suite.api_url, ADMIN_KEY, options.pace)
     driver.start(options.command_rate)
     phases: list[Phase] = []
     try:
-        await _until_sessions_end(fleet, options.recover_timeout)
+        await harness.until_sessions_end(fleet, options.recover_timeout)
         phases.append(await _quiet(options, fleet, driver, watch))
         first, queues = await asyncio.to_thread(cluster.busiest_leader)
         phases.append(
@@ -200,33 +168,24 @@ async def _drive(
                 options, suite, infra, cluster, fleet, driver, watch, second, led, _stop_second
             )
         )
-        _log(options, "stopping the fleet: open sessions end, then the final check")
-        stuck = await driver.stop(timeout=options.recover_timeout)
-        live = cluster.live()
-        drained_s, left = await drained(infra.asyncpg_dsn, live, options.recover_timeout)
-        dead = await dead_letters(live)
-        for line in dead:
-            _log(options, f"  dead letter: {line}")
-        verification = await fleet.verify(infra.asyncpg_dsn, settle=60.0)
-        final = await losses(infra.asyncpg_dsn, fleet, settle=0)
-        final.duplicates = verification.duplicates
-        final.transactions_missing = verification.missing
-        final.transactions_wrong = max(final.transactions_wrong, verification.wrong)
-        final.problems += verification.problems
+        end = await harness.final_checks(driver, fleet, infra.asyncpg_dsn, cluster.live(), options)
         leaders_end = await asyncio.to_thread(cluster.leaders_per_node)
     finally:
         await watch.stop()
         await fleet.close()
-    _log(options, f"final: {final.line()}; left {left or 'nothing'}; {final.problems[:5]}")
+    final = end.losses
+    harness.log(
+        options, f"final: {final.line()}; left {end.left or 'nothing'}; {final.problems[:5]}"
+    )
     return Report(
         phases=phases,
         final=final,
-        transactions=verification.started,
-        meter_rows=verification.meter_rows_in_db,
-        drained_s=drained_s,
-        left=left,
-        dead=dead,
-        stuck_cps=stuck,
+        transactions=end.transactions,
+        meter_rows=end.meter_rows,
+        drained_s=end.drained_s,
+        left=end.left,
+        dead=end.dead,
+        stuck_cps=end.stuck_cps,
         leaders_start=leaders_start,
         leaders_end=leaders_end,
         replicated=replicated,
@@ -237,7 +196,7 @@ async def _drive(
 
 
 # Breaks a node; returns what brings it back (run in a worker thread).
-Fault = Callable[[RabbitCluster, ClusterNode, Options], Awaitable[Callable[[], None]]]
+Fault = Callable[[RabbitCluster, ClusterNode, Options], Coroutine[Any, Any, Callable[[], None]]]
 
 
 async def _kill_first(cluster: RabbitCluster, node: ClusterNode, _: Options) -> Callable[[], None]:
@@ -257,25 +216,13 @@ async def _stop_second(
     return back
 
 
-def _ended(fleet: SimFleet) -> int:
-    return sum(1 for tx in fleet.transactions.values() if tx.meter_stop is not None)
-
-
-async def _until_sessions_end(fleet: SimFleet, timeout: float) -> None:
-    """Wait (bounded) until a session has ended: the fleet is busy charging."""
-    deadline = time.monotonic() + timeout
-    while not _ended(fleet) and time.monotonic() < deadline:  # noqa: ASYNC110 (a count)
-        await asyncio.sleep(0.25)
-
-
 async def _quiet(options: Options, fleet: SimFleet, driver: Driver, watch: CpWatch) -> Phase:
     """The same figures over a window without a fault: what a fault's row compares with."""
-    _log(options, f"no fault for {options.quiet_seconds:.0f} s")
+    harness.log(options, f"no fault for {options.quiet_seconds:.0f} s")
     t0 = time.monotonic()
-    before, marks = driver.seen.snapshot(fleet), latency_marks(fleet)
-    commands_before = dict(driver.seen.commands)
+    seen_from, marks = harness.Since(driver, fleet), latency_marks(fleet)
     await asyncio.sleep(options.quiet_seconds)  # the window itself
-    after = driver.seen.snapshot(fleet)
+    seen = seen_from.tally()
     answered, late, slowest = late_since(fleet, marks)
     disconnected, longest = watch.since(t0)
     return Phase(
@@ -294,18 +241,13 @@ async def _quiet(options: Options, fleet: SimFleet, driver: Driver, watch: CpWat
         answered=answered,
         late=late,
         slowest_s=slowest,
-        cp_errors=after["errors"] - before["errors"],
+        cp_errors=seen.cp_errors,
         error_kinds="",
-        cp_timeouts=after["timeouts"] - before["timeouts"],
-        resends=after["resends"] - before["resends"],
-        commands=_commands_since(driver, commands_before),
+        cp_timeouts=seen.cp_timeouts,
+        resends=seen.resends,
+        commands=seen.commands_line,
         lost=Losses(),
     )
-
-
-def _commands_since(driver: Driver, before: dict[str, int]) -> str:
-    counts = {k: v - before.get(k, 0) for k, v in driver.seen.commands.items()}
-    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()) if v) or "-"
 
 
 async def _phase(
@@ -322,12 +264,11 @@ async def _phase(
 ) -> Phase:
     what = "SIGKILL" if fault is _kill_first else f"stop for {options.outage_seconds:.0f} s"
     on_node = await asyncio.to_thread(node.connections)
-    before = driver.seen.snapshot(fleet)
-    errors_before = dict(fleet.stats.errors)
-    commands_before = dict(driver.seen.commands)
-    marks = latency_marks(fleet)
-    ended_before = _ended(fleet)
-    _log(options, f"{what} of {node.node} (leads {', '.join(queues)}; {on_node} connections)")
+    seen_from, marks = harness.Since(driver, fleet), latency_marks(fleet)
+    ended_before = harness.ended(fleet)
+    harness.log(
+        options, f"{what} of {node.node} (leads {', '.join(queues)}; {on_node} connections)"
+    )
     failover = await asyncio.to_thread(tails, cluster, node, suite.log_dir)
     t0, since = time.monotonic(), datetime.now(UTC)
     # The fault runs beside the watch: a drain and stop take seconds, and fail-over starts
@@ -337,7 +278,7 @@ async def _phase(
         failover, since, queues, breaking, options.recover_timeout, on_node
     )
     bring_back = await breaking
-    _log(
+    harness.log(
         options,
         f"  new leaders {leaders_s:.1f} s after the fault began; {lost_connections} suite"
         f" connections lost, each back on another node within {clients_s:.1f} s",
@@ -351,7 +292,7 @@ async def _phase(
     )
     recovered_s = time.monotonic() - t0
     lost = await losses(infra.asyncpg_dsn, fleet, settle=60.0)
-    after = driver.seen.snapshot(fleet)
+    seen = seen_from.tally()
     answered, late, slowest = late_since(fleet, marks)
     disconnected, longest = watch.since(t0)
     phase = Phase(
@@ -370,21 +311,14 @@ async def _phase(
         answered=answered,
         late=late,
         slowest_s=slowest,
-        cp_errors=after["errors"] - before["errors"],
-        error_kinds=", ".join(
-            f"{kind} {n}"
-            for kind, n in sorted(
-                ((k, v - errors_before.get(k, 0)) for k, v in fleet.stats.errors.items()),
-                key=lambda item: -item[1],
-            )[:3]
-            if n
-        ),
-        cp_timeouts=after["timeouts"] - before["timeouts"],
-        resends=after["resends"] - before["resends"],
-        commands=_commands_since(driver, commands_before),
+        cp_errors=seen.cp_errors,
+        error_kinds=seen.error_kinds(),
+        cp_timeouts=seen.cp_timeouts,
+        resends=seen.resends,
+        commands=seen.commands_line,
         lost=lost,
     )
-    _log(
+    harness.log(
         options,
         f"  node back in {back_s:.1f} s; suite whole {recovered_s:.1f} s after the fault"
         f"{'; NOT: ' + still if still else ''}; {disconnected} CPs disconnected (longest"

@@ -23,19 +23,16 @@ import contextlib
 import copy
 import dataclasses
 import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bench.fleet import SimFleet
-from bench.suite import BENCH_ENV, TEST_ONLY_ENV
 from tests.integration.conftest import ADMIN_KEY, Suite
 
-from .checks import Losses, dead_letters, drained, losses, wait_recovered
-from .driver import Driver, Pace
-from .faults import start_suite
+from . import harness
+from .checks import Losses, losses, wait_recovered
+from .driver import Driver
 from .pg_failover import PairInfra, PgPair
 from .pg_probe import Probe, lsn
 from .servers import PrivateRabbit
@@ -44,18 +41,13 @@ MODES = ("sync", "async")
 
 
 @dataclass(slots=True)
-class Options:
-    """How big, how long, which modes."""
+class Options(harness.RunOptions):
+    """The fleet's size and pace (harness.RunOptions), which modes, how long the lag."""
 
     cps: int = 300
     modes: list[str] = field(default_factory=lambda: list(MODES))
-    pace: Pace = field(default_factory=Pace)
-    command_rate: float = 5.0
     lag_seconds: float = 10.0  # the link stalls this long before the kill
-    recover_timeout: float = 240.0
     settle: float = 60.0  # how long the checks wait for acknowledged rows to show up
-    log_dir: Path | None = None
-    say: bool = True
 
 
 @dataclass(slots=True)
@@ -103,41 +95,26 @@ class Outcome:
         )
 
 
-def _log(options: Options, text: str) -> None:
-    if options.say:
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def _workdir(options: Options, synchronous: bool) -> tuple[Path, Path]:
-    base = Path(tempfile.mkdtemp(prefix="csms-failover-"))
-    base.chmod(0o755)  # Postgres runs as its own user and must reach its data directories
-    log_dir = (options.log_dir or base / "logs") / ("sync" if synchronous else "async")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    return base, log_dir
-
-
 @contextlib.asynccontextmanager
 async def _servers(
     options: Options, synchronous: bool
 ) -> AsyncIterator[tuple[Suite, PgPair, PrivateRabbit]]:
-    base, log_dir = await asyncio.to_thread(_workdir, options, synchronous)
+    base, log_dir = await asyncio.to_thread(
+        harness.workdir, "csms-failover-", options.log_dir, "sync" if synchronous else "async"
+    )
     rabbit = PrivateRabbit(base / "rabbitmq")
     pair = PgPair(base / "postgres", synchronous=synchronous)
-    suite: Suite | None = None
     try:
         await asyncio.to_thread(rabbit.start)
         await asyncio.to_thread(pair.start)
-        _log(options, f"primary :{pair.primary.port}, standby :{pair.standby.port}; logs {log_dir}")
+        harness.log(
+            options,
+            f"primary :{pair.primary.port}, standby :{pair.standby.port}; logs {log_dir}",
+        )
         infra = PairInfra(rabbit.url, pair.sqlalchemy_url, pair_dsn=pair.asyncpg_dsn)
-        suite = await asyncio.to_thread(Suite, infra, log_dir)
-        for process in [*suite.services.values(), *suite.gateways]:
-            env = {k: v for k, v in process.env.items() if k not in TEST_ONLY_ENV}
-            process.env = env | BENCH_ENV
-        await asyncio.to_thread(start_suite, suite)
-        yield suite, pair, rabbit
+        async with harness.running_suite(infra, log_dir) as suite:
+            yield suite, pair, rabbit
     finally:
-        if suite is not None:
-            await asyncio.to_thread(suite.stop)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(rabbit.stop)
         await asyncio.to_thread(pair.stop)
@@ -157,48 +134,39 @@ async def run(options: Options) -> list[Outcome]:
 async def run_mode(options: Options, *, synchronous: bool) -> Outcome:
     """Start everything, charge, fail over, check."""
     mode = "sync" if synchronous else "async"
-    _log(options, f"{mode}: starting a RabbitMQ node, a primary and a {mode} standby, the suite")
+    harness.log(
+        options,
+        f"{mode}: starting a RabbitMQ node, a primary and a {mode} standby, the suite",
+    )
     async with _servers(options, synchronous) as (suite, pair, rabbit):
-        dsn = pair.asyncpg_dsn
-        fleet = SimFleet(
-            [suite.gateway_url(i) for i in range(len(suite.gateways))],
-            options.cps,
-            prefix="FAILOVER",
-            call_timeout=30.0,
+        fleet, took, failed = await harness.connect_fleet(suite, options.cps, "FAILOVER")
+        harness.log(
+            options, f"{mode}: {options.cps} CPs connected in {took:.1f} s ({failed} failed)"
         )
-        took, failed = await fleet.connect_all(concurrency=200)
-        _log(options, f"{mode}: {options.cps} CPs connected in {took:.1f} s ({failed} failed)")
-        fleet.auto_reconnect = True
-        fleet.reconnect_deadline = float("inf")
         driver = Driver(fleet, suite.api_url, ADMIN_KEY, options.pace)
-        probe = Probe(dsn)
+        probe = Probe(pair.asyncpg_dsn)
         await probe.start()
         driver.start(options.command_rate)
         try:
             outcome = await _fail_over(options, mode, suite, pair, fleet, driver, probe)
-            _log(options, f"{mode}: stopping the fleet: open sessions end, then the final check")
-            outcome.stuck_cps = await driver.stop(timeout=options.recover_timeout)
-            drain = options.recover_timeout if synchronous else options.settle
-            _, outcome.left = await drained(dsn, rabbit, drain)
-            outcome.dead = await dead_letters(rabbit)
-            verification = await fleet.verify(dsn, settle=options.settle)
-            final = await losses(dsn, fleet, settle=0)
-            final.duplicates = verification.duplicates
-            final.transactions_missing = verification.missing
-            final.transactions_wrong = max(final.transactions_wrong, verification.wrong)
-            final.problems += verification.problems
-            outcome.final = final
-            outcome.transactions = verification.started
-            outcome.meter_rows = verification.meter_rows_in_db
+            end = await harness.final_checks(
+                driver,
+                fleet,
+                pair.asyncpg_dsn,
+                rabbit,
+                options,
+                settle=options.settle,
+                drain_timeout=options.recover_timeout if synchronous else options.settle,
+                label=f"{mode}: ",
+            )
+            outcome.stuck_cps, outcome.left, outcome.dead = end.stuck_cps, end.left, end.dead
+            outcome.final = end.losses
+            outcome.transactions, outcome.meter_rows = end.transactions, end.meter_rows
         finally:
             await probe.stop()
             await fleet.close()
-    _log(options, f"{mode}: {line(outcome)}")
+    harness.log(options, f"{mode}: {line(outcome)}")
     return outcome
-
-
-def _ended(fleet: SimFleet) -> int:
-    return sum(1 for tx in fleet.transactions.values() if tx.meter_stop is not None)
 
 
 def _as_told(fleet: SimFleet) -> SimFleet:
@@ -217,14 +185,13 @@ async def _fail_over(
     driver: Driver,
     probe: Probe,
 ) -> Outcome:
-    deadline = time.monotonic() + options.recover_timeout
-    while not _ended(fleet) and time.monotonic() < deadline:  # noqa: ASYNC110 (a count)
-        await asyncio.sleep(0.25)
-    before = driver.seen.snapshot(fleet)
-    commands_before = dict(driver.seen.commands)
-    errors_before = dict(fleet.stats.errors)
-    ended_before = _ended(fleet)
-    _log(options, f"{mode}: {ended_before} sessions ended; the link stalls {options.lag_seconds} s")
+    await harness.until_sessions_end(fleet, options.recover_timeout)
+    seen_from = harness.Since(driver, fleet)
+    ended_before = harness.ended(fleet)
+    harness.log(
+        options,
+        f"{mode}: {ended_before} sessions ended; the link stalls {options.lag_seconds} s",
+    )
     pair.link.pause()
     await asyncio.sleep(options.lag_seconds)  # the lag itself: the standby falls behind
     primary_at = lsn(await asyncio.to_thread(pair.primary.sql, "SELECT pg_current_wal_lsn()"))
@@ -232,7 +199,7 @@ async def _fail_over(
     failover = await asyncio.to_thread(pair.fail_over)
     killed_at = failover.died_at
     standby_at = lsn(failover.standby_lsn)
-    _log(
+    harness.log(
         options,
         f"{mode}: primary killed, standby promoted in {failover.promoted_s:.1f} s; the standby"
         f" had replayed to {failover.standby_lsn}, {primary_at - standby_at} bytes behind",
@@ -243,21 +210,11 @@ async def _fail_over(
     recovered_s = time.monotonic() - killed_at
     at_kill = await losses(dsn, told, settle=options.settle if mode == "sync" else 5.0)
     for problem in at_kill.problems[:10]:
-        _log(options, f"  {mode}: {problem}")
+        harness.log(options, f"  {mode}: {problem}")
     last = probe.last_ack_before(killed_at)
     first = probe.first_ack_after(killed_at)
-    after = driver.seen.snapshot(fleet)
-    commands = {
-        k: v - commands_before.get(k, 0)
-        for k, v in driver.seen.commands.items()
-        if v - commands_before.get(k, 0)
-    }
-    errors = {
-        k: n - errors_before.get(k, 0)
-        for k, n in fleet.stats.errors.items()
-        if n - errors_before.get(k, 0)
-    }
-    _log(options, f"  {mode}: the CPs' errors (action:code): {errors}")
+    seen = seen_from.tally()
+    harness.log(options, f"  {mode}: the CPs' errors (action:code): {seen.errors}")
     return Outcome(
         mode=mode,
         promoted_s=failover.promoted_s,
@@ -265,11 +222,11 @@ async def _fail_over(
         no_writes_s=(first - last) if first and last else float("nan"),
         recovered_s=recovered_s,
         not_recovered=still,
-        cp_errors=after["errors"] - before["errors"],
-        cp_timeouts=after["timeouts"] - before["timeouts"],
-        resends=after["resends"] - before["resends"],
-        commands=", ".join(f"{k}: {v}" for k, v in sorted(commands.items())) or "-",
-        server_errors=commands.get("500", 0),
+        cp_errors=seen.cp_errors,
+        cp_timeouts=seen.cp_timeouts,
+        resends=seen.resends,
+        commands=seen.commands_line,
+        server_errors=seen.server_errors,
         wal_behind=max(0, primary_at - standby_at),
         probe_acked=sum(1 for _, t in probe.acked.values() if t < killed_at),
         probe_past_standby=probe.past(standby_at, killed_at),

@@ -3,33 +3,14 @@ docs/RELIABILITY.md (between the failover markers)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
 import platform
-import re
-import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
-from .driver import Pace
+from . import cli
 from .failover import MODES, Options, Outcome, run
-
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "RELIABILITY.md"
-BEGIN, END = "<!-- failover:begin -->", "<!-- failover:end -->"
-
-
-def _args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="make failover-test", description=__doc__)
-    parser.add_argument("--cps", type=int, default=300, help="charge points in the fleet")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: sync,async")
-    parser.add_argument("--interval", type=float, default=5.0, help="s between a CP's messages")
-    parser.add_argument("--lag", type=float, default=10.0, help="s the link stalls before the kill")
-    parser.add_argument("--command-rate", type=float, default=5.0, help="REST commands a second")
-    parser.add_argument("--write", action="store_true", help=f"write the table into {DOC.name}")
-    return parser.parse_args()
 
 
 def _seconds(value: float) -> str:
@@ -38,11 +19,8 @@ def _seconds(value: float) -> str:
 
 def table(outcomes: list[Outcome], options: Options, started: datetime, minutes: float) -> str:
     """The outcomes as a Markdown table with a line of context above it."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
     lines = [
-        f"- date: {started:%Y-%m-%d %H:%M} UTC; commit `{commit}`; {platform.machine()},"
+        f"- date: {started:%Y-%m-%d %H:%M} UTC; commit `{cli.commit()}`; {platform.machine()},"
         f" Python {platform.python_version()}; {minutes:.1f} min in all",
         f"- fleet: {options.cps} CPs charging, a message every ~{options.pace.interval:g} s"
         f" each, {options.command_rate:g} GetConfiguration a second over REST, a probe"
@@ -75,31 +53,17 @@ def table(outcomes: list[Outcome], options: Options, started: datetime, minutes:
 
 
 def main() -> int:
-    args = _args()
-    modes = args.modes.split(",")
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        print(f"unknown modes {unknown}; there are {list(MODES)}", file=sys.stderr)
-        return 2
-    options = Options(
-        cps=args.cps,
-        modes=modes,
-        pace=Pace(interval=args.interval),
-        command_rate=args.command_rate,
-        lag_seconds=args.lag,
+    parser = cli.parser("make failover-test", __doc__, cps=300)
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: sync,async")
+    parser.add_argument("--lag", type=float, default=10.0, help="s the link stalls before the kill")
+    args = parser.parse_args()
+    options = cli.options(
+        Options, args, modes=cli.names(args.modes, MODES, "modes"), lag_seconds=args.lag
     )
     started = datetime.now(UTC)
     outcomes = asyncio.run(run(options))
     minutes = (datetime.now(UTC) - started).total_seconds() / 60
-    text = table(outcomes, options, started, minutes)
-    print()
-    print(text)
-    if args.write:
-        doc = DOC.read_text()
-        block = f"{BEGIN}\n{text}\n{END}"
-        doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S)
-        DOC.write_text(doc)
-        print(f"\nwritten into {DOC}")
+    cli.show(table(outcomes, options, started, minutes), "failover", args.write)
     # Synchronous must lose nothing; asynchronous is run to show what it loses.
     sync = [o for o in outcomes if o.mode == "sync"]
     return 0 if all(o.clean for o in sync) else 1

@@ -13,40 +13,29 @@ forever, outboxes and queues (dead-letter queues included) empty.
 from __future__ import annotations
 
 import asyncio
-import platform
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from bench.fleet import SimFleet
-from bench.suite import BENCH_ENV, TEST_ONLY_ENV
-from tests.integration.conftest import ADMIN_KEY, Suite
+from tests.integration.conftest import ADMIN_KEY
 from tests.integration.infra import Infra
 
-from .checks import Losses, dead_letters, drained, losses, wait_recovered
-from .driver import Driver, Pace
-from .faults import FAULTS, Stage, start_suite
+from . import harness
+from .checks import Losses, losses, wait_recovered
+from .cli import dated
+from .driver import Driver
+from .faults import FAULTS, Stage
 from .servers import private_servers
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(slots=True)
-class Options:
-    """How big and how long."""
+class Options(harness.RunOptions):
+    """The fleet's size and pace (harness.RunOptions), which faults, how long each lasts."""
 
-    cps: int = 1000
     faults: list[str] = field(default_factory=lambda: list(FAULTS))
-    pace: Pace = field(default_factory=Pace)
-    command_rate: float = 5.0  # REST commands a second, all run long
     stall_seconds: float = 30.0
     outage_seconds: float = 5.0
-    recover_timeout: float = 240.0
-    log_dir: Path | None = None
-    say: bool = True
 
 
 @dataclass(slots=True)
@@ -95,110 +84,59 @@ class Report:
         )
 
 
-def _log(options: Options, text: str) -> None:
-    if options.say:
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def _workdir(options: Options) -> tuple[Path, Path]:
-    base = Path(tempfile.mkdtemp(prefix="csms-chaos-"))
-    base.chmod(0o755)  # Postgres runs as its own user and must reach its data directory
-    log_dir = options.log_dir or base / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    return base, log_dir
-
-
 async def run(options: Options) -> Report:
     """Run the faults against a suite of the run's own; the report says what happened."""
     started_at = datetime.now(UTC)
     started = time.monotonic()
-    base, log_dir = await asyncio.to_thread(_workdir, options)
-    _log(options, f"private RabbitMQ and Postgres under {base}; suite logs in {log_dir}")
+    base, log_dir = await asyncio.to_thread(harness.workdir, "csms-chaos-", options.log_dir)
+    harness.log(options, f"private RabbitMQ and Postgres under {base}; suite logs in {log_dir}")
     with private_servers(base / "servers") as (rabbit, postgres):
         infra = Infra(rabbit.url, postgres.url)
-        suite = await asyncio.to_thread(Suite, infra, log_dir)
-        for process in [*suite.services.values(), *suite.gateways]:
-            env = {k: v for k, v in process.env.items() if k not in TEST_ONLY_ENV}
-            process.env = env | BENCH_ENV
-        await asyncio.to_thread(start_suite, suite)
-        try:
+        async with harness.running_suite(infra, log_dir) as suite:
             return await _faults(
                 options,
-                suite,
                 infra,
                 Stage(suite, rabbit, postgres, options.stall_seconds, options.outage_seconds),
                 started_at,
                 started,
             )
-        finally:
-            await asyncio.to_thread(suite.stop)
 
 
 async def _faults(
-    options: Options,
-    suite: Suite,
-    infra: Infra,
-    stage: Stage,
-    started_at: datetime,
-    started: float,
+    options: Options, infra: Infra, stage: Stage, started_at: datetime, started: float
 ) -> Report:
-    fleet = SimFleet(
-        [suite.gateway_url(i) for i in range(len(suite.gateways))],
-        options.cps,
-        prefix="CHAOS",
-        call_timeout=30.0,
+    fleet, took, failed = await harness.connect_fleet(stage.suite, options.cps, "CHAOS")
+    harness.log(
+        options, f"{options.cps} CPs connected and booted in {took:.1f} s ({failed} failed)"
     )
-    took, failed = await fleet.connect_all(concurrency=200)
-    _log(options, f"{options.cps} CPs connected and booted in {took:.1f} s ({failed} failed)")
-    fleet.auto_reconnect = True
-    fleet.reconnect_deadline = float("inf")
-    driver = Driver(fleet, suite.api_url, ADMIN_KEY, options.pace)
+    driver = Driver(fleet, stage.suite.api_url, ADMIN_KEY, options.pace)
     driver.start(options.command_rate)
     rows: list[Row] = []
     try:
-        await _until_sessions_end(fleet, 0, options.recover_timeout)
+        await harness.until_sessions_end(fleet, options.recover_timeout)
         for name in options.faults:
             rows.append(await _one(options, stage, fleet, driver, name, infra))
-        _log(options, "stopping the fleet: open sessions end, then the final check")
-        stuck = await driver.stop(timeout=options.recover_timeout)
-        drained_s, left = await drained(infra.asyncpg_dsn, stage.rabbit, options.recover_timeout)
-        dead = await dead_letters(stage.rabbit)
-        for line in dead:
-            _log(options, f"  dead letter: {line}")
-        verification = await fleet.verify(infra.asyncpg_dsn, settle=60.0)
-        final = await losses(infra.asyncpg_dsn, fleet, settle=0)
-        final.duplicates = verification.duplicates
-        final.transactions_missing = verification.missing
-        final.transactions_wrong = max(final.transactions_wrong, verification.wrong)
-        final.problems += verification.problems
+        end = await harness.final_checks(driver, fleet, infra.asyncpg_dsn, stage.rabbit, options)
     finally:
         await fleet.close()
     report = Report(
         rows=rows,
-        final=final,
-        transactions=verification.started,
-        meter_rows=verification.meter_rows_in_db,
-        drained_s=drained_s,
-        left=left,
-        dead=dead,
-        stuck_cps=stuck,
+        final=end.losses,
+        transactions=end.transactions,
+        meter_rows=end.meter_rows,
+        drained_s=end.drained_s,
+        left=end.left,
+        dead=end.dead,
+        stuck_cps=end.stuck_cps,
         started=started_at,
         seconds=time.monotonic() - started,
         cps=options.cps,
     )
-    _log(options, f"final: {final.line()}; left {left or 'nothing'}; {final.problems[:5]}")
+    final = end.losses
+    harness.log(
+        options, f"final: {final.line()}; left {end.left or 'nothing'}; {final.problems[:5]}"
+    )
     return report
-
-
-def _ended(fleet: SimFleet) -> int:
-    return sum(1 for tx in fleet.transactions.values() if tx.meter_stop is not None)
-
-
-async def _until_sessions_end(fleet: SimFleet, before: int, timeout: float) -> None:
-    """Wait (bounded) until sessions have ended since `before`: the fleet is busy charging."""
-    deadline = time.monotonic() + timeout
-    while _ended(fleet) <= before and time.monotonic() < deadline:  # noqa: ASYNC110 (a count)
-        await asyncio.sleep(0.25)
 
 
 async def _one(
@@ -210,10 +148,9 @@ async def _one(
     infra: Infra,
 ) -> Row:
     fault = FAULTS[name]
-    before = driver.seen.snapshot(fleet)
-    commands_before = dict(driver.seen.commands)
-    ended_before = _ended(fleet)
-    _log(options, f"{name}: {fault.what} ({_ended(fleet)} sessions ended so far)")
+    seen_from = harness.Since(driver, fleet)
+    ended_before = harness.ended(fleet)
+    harness.log(options, f"{name}: {fault.what} ({harness.ended(fleet)} sessions ended so far)")
     t0 = time.monotonic()
     await fault.inject(stage)
     seconds, still = await wait_recovered(
@@ -221,25 +158,20 @@ async def _one(
     )
     total = time.monotonic() - t0
     lost = await losses(infra.asyncpg_dsn, fleet, settle=60.0)
-    after = driver.seen.snapshot(fleet)
-    commands = {
-        k: v - commands_before.get(k, 0)
-        for k, v in driver.seen.commands.items()
-        if v - commands_before.get(k, 0)
-    }
+    seen = seen_from.tally()
     row = Row(
         fault=name,
         what=fault.what,
         recovered_s=seconds,
         not_recovered=still,
-        cp_errors=after["errors"] - before["errors"],
-        cp_timeouts=after["timeouts"] - before["timeouts"],
-        resends=after["resends"] - before["resends"],
-        commands=", ".join(f"{k}: {v}" for k, v in sorted(commands.items())) or "-",
-        server_errors=commands.get("500", 0),
+        cp_errors=seen.cp_errors,
+        cp_timeouts=seen.cp_timeouts,
+        resends=seen.resends,
+        commands=seen.commands_line,
+        server_errors=seen.server_errors,
         lost=lost,
     )
-    _log(
+    harness.log(
         options,
         f"  recovered in {seconds:.1f} s after the fault was undone ({total:.1f} s in all)"
         f"{'; NOT: ' + still if still else ''}; CPs saw {row.cp_errors} errors,"
@@ -251,20 +183,8 @@ async def _one(
 
 def table(report: Report) -> str:
     """The report as a Markdown table with a line of context above it."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     lines = [
-        f"- date: {report.started:%Y-%m-%d %H:%M} UTC; commit `{commit}`; machine: {cpu},"
-        f" Python {platform.python_version()}",
+        dated(report.started),
         f"- fleet: {report.cps} CPs charging (sessions of Authorize, StartTransaction,"
         f" MeterValues, StopTransaction), an operator sending GetConfiguration over REST;"
         f" {report.seconds / 60:.1f} min in all",

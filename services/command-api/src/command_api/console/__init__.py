@@ -5,7 +5,19 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import admin, charging, docs, live, login, messages, profiles, sites, stations, tariffs
+from . import (
+    admin,
+    charging,
+    composite,
+    docs,
+    live,
+    login,
+    messages,
+    profiles,
+    sites,
+    stations,
+    tariffs,
+)
 from .web import STATIC, ConsoleHeaders, Forbidden, LoginRequired, forbidden, login_required
 
 
@@ -14,7 +26,19 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(Forbidden, forbidden)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    pages = (login, stations, messages, charging, tariffs, sites, profiles, admin, live, docs)
+    pages = (
+        login,
+        stations,
+        messages,
+        charging,
+        tariffs,
+        sites,
+        profiles,
+        composite,
+        admin,
+        live,
+        docs,
+    )
     for module in pages:
         app.include_router(module.router)
     app.add_middleware(ConsoleHeaders)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
+from csms_shared.contracts.rpc_profiles import MAX_COMPOSITE_DURATION
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
@@ -184,6 +185,7 @@ async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
         profiles=await profiles_of(page, cp_id),
         purposes=PURPOSES,
         site=await site_of(page, cp_id),
+        max_duration=MAX_COMPOSITE_DURATION,
         # The station's version's actions, and the operator actions that work for either.
         forms=command_forms(OcppVersion(cp["ocppVersion"])) if page.may(Role.OPERATOR) else [],
         actions=action_forms() if page.may(Role.OPERATOR) else [],

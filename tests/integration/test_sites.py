@@ -81,6 +81,9 @@ async def test_a_site_with_a_panel_and_two_stations_reads_back(api: httpx.AsyncC
     assert (node["id"], node["name"], node["limitAmps"]) == (panel["id"], "Panel A", [63, 63, 63])
     assert [(s["chargePointId"], s["minCurrent"]) for s in node["stations"]] == [(first, 6)]
     assert (await api.get(f"/charge-points/{first}/site")).json()["nodeId"] == panel["id"]
+    # The charge point read alone names its site and node.
+    cp = (await api.get(f"/charge-points/{first}")).json()
+    assert cp["id"] == first and cp["site"] == {"siteId": site["id"], "nodeId": panel["id"]}
     listed = (await api.get(f"/sites/{site['id']}/nodes/{panel['id']}/stations")).json()
     assert [s["chargePointId"] for s in listed["items"]] == [first] and listed["total"] == 1
     page = (await api.get("/sites", params={"limit": 1000})).json()
@@ -151,6 +154,7 @@ async def test_refusals_are_precise_problems(
     problem(await api.put("/charge-points/CP-NEVER-SEEN/site", json={"nodeId": sub["id"]}), 404)
     problem(await api.put(f"/charge-points/{cp_id}/site", json={"nodeId": 2**40}), 422)
     problem(await api.get(f"/charge-points/{cp_id}/site"), 404, "is on no site")
+    assert "site" not in (await api.get(f"/charge-points/{cp_id}")).json()
     assert (
         await api.put(f"/charge-points/{cp_id}/site", json={"nodeId": sub["id"]})
     ).status_code == 200

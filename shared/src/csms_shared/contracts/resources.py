@@ -105,8 +105,16 @@ class DeviceVariable(Resource):
     updated_at: DateTime
 
 
+class OnSite(Resource):
+    """The site, and the node of it, a charge point is on (the load-manager's)."""
+
+    site_id: int
+    node_id: int
+
+
 class ChargePoint(Resource):
-    """A charge point: presence, boot info and connectors (and, read alone, configuration)."""
+    """A charge point: presence, boot info and connectors (and, read alone, configuration and
+    the site it is on)."""
 
     id: str
     online: bool
@@ -138,6 +146,11 @@ class ChargePoint(Resource):
     timezone: Omit[str] = Field(default=None, description="IANA time zone")
     tags: list[str] = Field(default_factory=list)
     decommissioned_at: Omit[DateTime] = None
+    site: Omit[OnSite] = Field(
+        default=None,
+        description="Read alone: the site and node it is on (absent when on none, or when the"
+        " load-manager did not answer)",
+    )
     connectors: list[Connector]
     configuration: Omit[list[ConfigurationEntry]] = None
 

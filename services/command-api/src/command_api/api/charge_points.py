@@ -3,10 +3,12 @@ sets of a CP's credentials and admission: `charge_point_security.py`)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
-from fastapi import Path, Query
+from fastapi import HTTPException, Path, Query, status
 
+from csms_shared.contracts.resources import OnSite
 from csms_shared.contracts.rpc import (
     ListChargePoints,
     ListOperations,
@@ -20,6 +22,7 @@ from csms_shared.contracts.rpc import (
     RegistryRpc,
     SessionsRpc,
 )
+from csms_shared.contracts.rpc_loads import LoadsRpc, OfStation
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
@@ -39,6 +42,8 @@ from ..models import (
     SuiteStatus,
 )
 from .deps import MAX_OFFSET, State, Viewer, api_router, call
+
+log = logging.getLogger(__name__)
 
 router = api_router(404, 503, tags=["charge points"])
 
@@ -103,8 +108,17 @@ async def list_charge_points(
 
 @router.get("/charge-points/{id}", response_model=ChargePoint)
 async def get_charge_point(state: State, principal: Viewer, cp_id: CpId) -> ChargePoint:
-    """One charge point: connectors, online, gateway, last seen, boot info."""
-    return await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
+    """One charge point: connectors, online, gateway, last seen, boot info, and the site it
+    is on (the load-manager's; left out when it is on none or the load-manager is down: the
+    charge point is still read)."""
+    cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
+    try:
+        placed = await call(state, LoadsRpc.get_station, OfStation(charge_point_id=cp_id))
+    except HTTPException as exc:
+        if exc.status_code != status.HTTP_404_NOT_FOUND:
+            log.warning("the site of %s is left out: %s", cp_id, exc.detail)
+        return cp
+    return cp.model_copy(update={"site": OnSite(site_id=placed.site_id, node_id=placed.node_id)})
 
 
 @router.get("/charge-points/{id}/status-history", response_model=Page[StatusRecord])

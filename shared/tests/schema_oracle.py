@@ -37,7 +37,7 @@ from hypothesis_jsonschema import from_schema
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_snake
 
-from csms_shared.ocpp._base import OcppModel
+from csms_shared.ocpp import OcppModel
 
 # --- hypothesis-jsonschema 0.23.1 on hypothesis >= 6.16x ----------------------------------------
 # hypothesis-jsonschema drives `conjecture.utils.many` through `more()`, which newer Hypothesis

@@ -18,7 +18,7 @@ import ocpp
 import pytest
 from pydantic import ValidationError
 
-from csms_shared.ocpp._base import OcppModel
+from csms_shared.ocpp import OcppModel
 from csms_shared.ocpp.v16 import (
     ACTIONS,
     CP_TO_CS_ACTIONS,

@@ -20,8 +20,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
-from csms_shared.ocpp import v16, v201
-from csms_shared.ocpp._base import OcppModel
+from csms_shared.ocpp import OcppModel, v16, v201
 from csms_shared.ocpp.v201 import (
     ACTIONS,
     CP_TO_CS_ACTIONS,

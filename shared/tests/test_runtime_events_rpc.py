@@ -13,7 +13,7 @@ from csms_shared.bus.unit_of_work import rpc_lane
 from csms_shared.contracts.events import StationConnected
 from csms_shared.contracts.resources import Resource
 from csms_shared.contracts.rpc import NoParams, RpcMethod, RpcParams, SessionsRpc
-from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp import utcnow
 
 from .fakes import FakeMessage, Recorder, fake_runtime, until
 

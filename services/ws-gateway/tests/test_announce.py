@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from csms_shared.contracts.envelopes import CallReply, Presence
 from csms_shared.contracts.event_base import Event
 from csms_shared.contracts.rpc import RpcMethod
-from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp import utcnow
 from ws_gateway.server import Gateway
 from ws_gateway.settings import Settings
 

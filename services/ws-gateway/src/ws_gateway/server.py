@@ -26,7 +26,7 @@ from csms_shared.contracts.events import (
     read_event,
 )
 from csms_shared.log_context import bind
-from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp import format_datetime, utcnow
 from csms_shared.ocpp.version import OcppVersion
 
 from .bus import GatewayBus

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms_shared import tracing
 from csms_shared.bus.calls import notification_response
-from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp import format_datetime, utcnow
 from csms_shared.ocpp.catalog import catalog, other_versions_action
 from csms_shared.ocpp.errors import (
     GenericError,

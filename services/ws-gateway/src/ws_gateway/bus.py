@@ -13,7 +13,12 @@ from typing import Any
 
 import aiormq
 import orjson
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+    HeadersType,
+)
 from aio_pika.exceptions import DeliveryError
 
 from csms_shared import tracing
@@ -218,7 +223,7 @@ class GatewayBus:
         The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
         receive time (a bundle's items carry theirs), a decision call's deadline. The action is
         the routing key's; no AMQP timestamp (nobody reads it)."""
-        headers: dict[str, str | int] = {HEADER_GATEWAY: self.instance_id}
+        headers: HeadersType = {HEADER_GATEWAY: self.instance_id}
         if deadline is not None:
             headers[HEADER_DEADLINE] = deadline
         if len(waiting) == 1:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aio_pika.abc import HeadersType
 from pydantic import ValidationError
 
 from ..contracts import problems
@@ -52,7 +53,7 @@ class BadBundle(ValueError):
 class BundleItem:
     """One call of a bundle: the AMQP headers a single message would have, and its payload."""
 
-    headers: dict[str, Any]
+    headers: HeadersType
     payload: Any
 
 
@@ -76,7 +77,7 @@ def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:
         raise BadBundle("a bundle is a non-empty JSON array")
     items = []
     for call in calls:
-        headers = {
+        headers: HeadersType = {
             HEADER_CHARGE_POINT: call.cp,
             HEADER_MESSAGE_ID: call.id,
             HEADER_GATEWAY: gateway,

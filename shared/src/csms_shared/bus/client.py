@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiormq
 from aio_pika import DeliveryMode
@@ -16,6 +15,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
+    HeadersType,
 )
 
 from .connection import connect
@@ -35,7 +35,7 @@ MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 def message_properties(
     *,
     persistent: bool = False,
-    headers: dict[str, Any] | None = None,
+    headers: HeadersType | None = None,
     correlation_id: str | None = None,
     reply_to: str | None = None,
     timeout: float | None = None,

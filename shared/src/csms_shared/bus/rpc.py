@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from aio_pika.abc import HeadersType
 from aio_pika.exceptions import DeliveryError
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
@@ -82,7 +83,7 @@ class RpcClient:
             kind=SpanKind.CLIENT,
             attributes={"rpc.system": "amqp", "rpc.service": service, "rpc.method": name},
         ):
-            headers: dict[str, Any] = {}
+            headers: HeadersType = {}
             tracing.inject(headers)
             return await self._call(service, name, body, headers, timeout)
 
@@ -91,7 +92,7 @@ class RpcClient:
         service: str,
         method: str,
         body: bytes,
-        headers: dict[str, Any] | None,
+        headers: HeadersType | None,
         timeout: float,
     ) -> Any:
         properties = message_properties(message_type=method, headers=headers or None)

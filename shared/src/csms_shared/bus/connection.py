@@ -109,10 +109,14 @@ async def connect(url: str, *, name: str, timeout: float = 60.0) -> AbstractRobu
 
 
 async def _connect_cluster(nodes: list[str], start: int, name: str) -> AbstractRobustConnection:
-    settings: dict[str, Any] = {"client_properties": {"connection_name": name}}
-    if "reconnect_interval" not in URL(nodes[start % len(nodes)]).query:
-        settings["reconnect_interval"] = CLUSTER_RECONNECT_INTERVAL
-    connection = ClusterConnection(nodes, start, **settings)
+    # None keeps a `reconnect_interval` the URL gives (aio-pika drops keywords that are None).
+    given = "reconnect_interval" in URL(nodes[start % len(nodes)]).query
+    connection = ClusterConnection(
+        nodes,
+        start,
+        client_properties={"connection_name": name},
+        reconnect_interval=None if given else CLUSTER_RECONNECT_INTERVAL,
+    )
     try:
         await connection.connect(timeout=10)
     except BaseException:

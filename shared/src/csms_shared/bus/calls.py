@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..ocpp._base import format_datetime, utcnow
+from ..ocpp import JsonObject, format_datetime, utcnow
 
 
-def notification_response(action: str) -> dict[str, Any]:
+def notification_response(action: str) -> JsonObject:
     """The CALLRESULT payload of a notification: empty, but Heartbeat's gateway clock."""
     if action == "Heartbeat":
         return {"currentTime": format_datetime(utcnow())}

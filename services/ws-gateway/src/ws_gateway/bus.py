@@ -9,7 +9,6 @@ import time
 import zlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import aiormq
 import orjson
@@ -50,6 +49,7 @@ from csms_shared.contracts.envelopes import (
     Presence,
 )
 from csms_shared.contracts.event_base import Event
+from csms_shared.ocpp import JsonObject
 from csms_shared.ocpp.errors import InternalError
 from csms_shared.ocpp.version import OcppVersion
 
@@ -255,7 +255,7 @@ class GatewayBus:
         cp_id: str,
         message_id: str,
         action: str,
-        payload: dict[str, Any],
+        payload: JsonObject,
         received: datetime,
         version: OcppVersion = OcppVersion.V16,
     ) -> None:
@@ -289,7 +289,7 @@ class GatewayBus:
         cp_id: str,
         message_id: str,
         action: str,
-        payload: dict[str, Any],
+        payload: JsonObject,
         received: datetime,
         timeout: float,
         version: OcppVersion = OcppVersion.V16,

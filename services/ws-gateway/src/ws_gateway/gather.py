@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import Histogram
 
 from csms_shared.bus.bundle import BUNDLE_MAX
+from csms_shared.ocpp import JsonObject
 
 
 @dataclass(slots=True)
@@ -21,7 +22,7 @@ class Waiting:
     cp_id: str
     message_id: str
     received: str  # ISO 8601, the gateway's receive time
-    payload: dict[str, Any]
+    payload: JsonObject
     future: asyncio.Future[Any]  # what its CP's worker awaits
     timeout: float = 0.0  # decision calls: how long to wait for the answer
     deadline: int = 0  # decision calls: the service starts no later, ms (HEADER_DEADLINE)

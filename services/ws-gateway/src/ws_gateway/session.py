@@ -7,7 +7,6 @@ import logging
 import time
 import uuid
 from datetime import datetime
-from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
@@ -17,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms_shared import tracing
 from csms_shared.bus.calls import notification_response
-from csms_shared.ocpp import format_datetime, utcnow
+from csms_shared.ocpp import JsonObject, format_datetime, utcnow
 from csms_shared.ocpp.catalog import catalog, other_versions_action
 from csms_shared.ocpp.errors import (
     GenericError,
@@ -247,7 +246,7 @@ class ChargePointSession:
     async def _respond(
         self,
         call: Call,
-        payload: dict[str, Any] | None,
+        payload: JsonObject | None,
         error: OcppError | None,
         started: float,
     ) -> None:
@@ -268,7 +267,7 @@ class ChargePointSession:
         counter.inc()
         latency.observe(time.monotonic() - started)
 
-    def _check(self, call: Call, received: datetime) -> dict[str, Any] | None:
+    def _check(self, call: Call, received: datetime) -> JsonObject | None:
         """Checks in the gateway; the answer when the gateway gives it itself, else None."""
         spec = self._catalog.spec(call.action)
         if spec is None:
@@ -294,7 +293,7 @@ class ChargePointSession:
             return {"currentTime": format_datetime(utcnow())}
         return None
 
-    async def _forward(self, call: Call, received: datetime) -> dict[str, Any]:
+    async def _forward(self, call: Call, received: datetime) -> JsonObject:
         """Publish a checked CALL to its service; its answer (raises OcppError). With traces
         on, in a span the service's handling joins (`traceparent` on the call)."""
         if not tracing.active():
@@ -305,7 +304,7 @@ class ChargePointSession:
         ):
             return await self._forward_call(call, received)
 
-    async def _forward_call(self, call: Call, received: datetime) -> dict[str, Any]:
+    async def _forward_call(self, call: Call, received: datetime) -> JsonObject:
         try:
             if self._catalog.is_notification(call.action, call.payload):
                 await self._bus.notify(

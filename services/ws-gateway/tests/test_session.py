@@ -80,6 +80,12 @@ class FakeBus:
         self.replied = asyncio.Event()
         self.published: list[str] = []
         self.replies: list[tuple[str, dict[str, Any]]] = []
+        # What every request is answered (a BootNotification's answer unless a test says).
+        self.answer: dict[str, Any] = {
+            "status": "Accepted",
+            "currentTime": "2026-11-25T10:00:00Z",
+            "interval": 300,
+        }
 
     async def notify(
         self, cp_id: str, mid: str, action: str, payload: Any, at: datetime, version: OcppVersion
@@ -99,7 +105,7 @@ class FakeBus:
         self.published.append(action)
         self.asked.set()
         await self.release.wait()
-        return CallReply(payload={"status": "Accepted", "currentTime": "x", "interval": 300})
+        return CallReply(payload=self.answer)
 
     async def reply(self, reply_to: str, correlation_id: str | None, outcome: Any) -> None:
         self.replies.append((str(correlation_id), orjson.loads(outcome.encode())))
@@ -385,5 +391,45 @@ async def test_a_command_held_for_a_boot_never_answered_times_out_unsent() -> No
     assert session.enqueue_command(Command(1))  # type: ignore[arg-type]
     await ws.wait_sent(2)
     assert [frame[:2] for frame in ws.sent] == [[3, "b"], [2, "cmd-1"]]
+    await ws.close()
+    await running
+
+
+BOOT_V201 = {"chargingStation": {"model": "X1", "vendorName": "ACME"}, "reason": "PowerUp"}
+
+
+@pytest.mark.parametrize(
+    ("version", "boot"), [(OcppVersion.V16, BOOT), (OcppVersion.V201, BOOT_V201)]
+)
+async def test_the_boot_notification_answer_gives_the_registration_status(
+    version: OcppVersion, boot: dict[str, Any]
+) -> None:
+    """OCPP 1.6 section 4.2, 2.0.1 B02: a Pending CP sends nothing but BootNotification."""
+    session, ws, bus, _ = make(version=version)
+    bus.answer = {"status": "Pending", "currentTime": "2026-11-25T10:00:00Z", "interval": 60}
+    bus.release.set()
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "b", "BootNotification", boot)
+    await ws.wait_sent(1)
+    assert ws.sent[0] == [3, "b", bus.answer]
+    assert session.registration_status == "Pending"
+    ws.feed(2, "h", "Heartbeat", {})
+    await ws.wait_sent(2)
+    assert ws.sent[1][:3] == [4, "h", "SecurityError"]
+    await ws.close()
+    await running
+
+
+async def test_an_unreadable_boot_notification_answer_is_not_passed_on() -> None:
+    """An answer that is no BootNotification answer: the CP gets an InternalError to retry on,
+    and its registration stays as it was."""
+    session, ws, bus, _ = make(status="Pending")
+    bus.answer = {"status": "Maybe", "currentTime": "2026-11-25T10:00:00Z", "interval": 60}
+    bus.release.set()
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "b", "BootNotification", BOOT)
+    await ws.wait_sent(1)
+    assert ws.sent[0][:3] == [4, "b", "InternalError"]
+    assert session.registration_status == "Pending"
     await ws.close()
     await running

@@ -6,17 +6,20 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from csms_shared import tracing
 from csms_shared.bus.calls import notification_response
-from csms_shared.ocpp import JsonObject, format_datetime, utcnow
+from csms_shared.contracts import problems
+from csms_shared.ocpp import JsonObject, format_datetime, utcnow, v16, v201
 from csms_shared.ocpp.catalog import catalog, other_versions_action
 from csms_shared.ocpp.errors import (
     GenericError,
@@ -56,6 +59,13 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
+
+# The answer to a BootNotification in each version: its status is the CP's registration.
+BootAnswer = v16.BootNotificationResponse | v201.BootNotificationResponse
+BOOT_ANSWERS: Mapping[OcppVersion, type[BootAnswer]] = {
+    OcppVersion.V16: v16.BootNotificationResponse,
+    OcppVersion.V201: v201.BootNotificationResponse,
+}
 
 
 class ChargePointSession:
@@ -341,8 +351,18 @@ class ChargePointSession:
             raise InternalError(f"{call.action} could not reach its service; retry") from None
         payload = reply.result()  # raises its CALLERROR
         if call.action == "BootNotification":
-            self.registration_status = str(payload.get("status", self.registration_status))
+            self.registration_status = self._registration(payload)
         return payload
+
+    def _registration(self, payload: JsonObject) -> str:
+        """The registration status a BootNotification's answer gives, read through the
+        version's model; an answer that does not fit it is not passed on (the CP retries)."""
+        try:
+            answer = BOOT_ANSWERS[self.ocpp_version].model_validate(payload)
+        except ValidationError as exc:
+            log.error("%s: unreadable BootNotification answer: %s", self.cp_id, problems(exc))
+            raise InternalError("The central system's answer was unreadable") from None
+        return answer.status.value
 
     def enqueue_command(self, message: AbstractIncomingMessage) -> bool:
         """Queue a command for this CP; False when its queue is full."""

@@ -326,9 +326,11 @@ def _redact_v201_request(action: str, payload: JsonObject, secrets: frozenset[st
         return {**payload, "reportData": [_redacted_report(e, secrets) for e in reported]}
     profile = payload.get("connectionData")
     if action == "SetNetworkProfile" and isinstance(profile, dict):
-        redacted: dict[str, Any] = dict(profile)
+        redacted: JsonObject = dict(profile)
         for part, field, _ in _network_secrets(profile):
-            redacted[part] = {**redacted[part], field: REDACTED}
+            section = redacted[part]
+            if isinstance(section, dict):  # always: the secrets are fields of an object
+                redacted[part] = {**section, field: REDACTED}
         return {**payload, "connectionData": redacted} if redacted != profile else payload
     return payload
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import orjson
 from prometheus_client import REGISTRY
 
-from csms_shared.bus.message_log import FIELDS, MessageLogLevel, RecordKind, encode_records
+from csms_shared.bus.message_log import (
+    FIELDS,
+    ConnectedDetails,
+    MessageLogLevel,
+    RecordKind,
+    encode_records,
+)
 from csms_shared.ocpp.framing import Call, CallError, CallResult
 from ws_gateway.message_log import MessageLog
 from ws_gateway.settings import Settings
@@ -79,7 +85,10 @@ def test_levels_keep_all_all_but_heartbeat_or_nothing() -> None:
         log.frame_in(cp, "c", Call("h", "Heartbeat", {}), sized(20), None)
         log.frame_out(cp, "c", CallResult("h", {"currentTime": "x"}), sized(20), "Heartbeat")
         log.frame_in(cp, "c", Call("s", "StatusNotification", {}), sized(20), None)
-        log.event(cp, RecordKind.CONNECTED, {"address": "a"}, "c")
+        connected = ConnectedDetails(
+            address="a", subprotocol="ocpp1.6", securityProfile=0, gateway="gw-1"
+        )
+        log.event(cp, RecordKind.CONNECTED, connected, "c")
     kept = [(r["cp"], r["action"], r["kind"]) for r in fields(log)]
     assert kept == [
         ("CP-1", "StatusNotification", "frame"),

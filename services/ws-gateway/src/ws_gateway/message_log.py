@@ -23,6 +23,8 @@ from prometheus_client import Counter, Gauge
 from csms_shared.bus.message_log import (
     HEADER_RECORDS,
     LEVEL_CHANGED,
+    EventDetails,
+    GapDetails,
     MessageLogLevel,
     Record,
     RecordKind,
@@ -140,7 +142,7 @@ class MessageLog:
         """One `gap` record per CP that lost records, where they would have been."""
         now = time.time()
         for cp_id, (count, since) in self._dropped.items():
-            payload = {"dropped": count, "since": round(since * 1000)}
+            payload = GapDetails(dropped=count, since=round(since * 1000))
             self._buffer.append(
                 (cp_id, now, RecordKind.GAP, None, None, None, None, payload, None, 0, None)
             )
@@ -243,7 +245,7 @@ class MessageLog:
         self,
         cp_id: str,
         kind: RecordKind,
-        details: dict[str, Any],
+        details: EventDetails,
         connection_id: str | None = None,
     ) -> None:
         """A connection's event: connected, closed, refused, takeover."""

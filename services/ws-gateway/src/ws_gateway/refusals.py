@@ -13,13 +13,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from cachetools import TTLCache
 from prometheus_client import Counter
 
-from csms_shared.bus.message_log import RecordKind
+from csms_shared.bus.message_log import RecordKind, RefusedDetails
 
 from .message_log import MessageLog
 
@@ -41,7 +40,7 @@ class _Pair:
     opened: float
     count: int = 0
     since: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
+    details: RefusedDetails | None = None  # the last refusal's, once there is one
 
 
 class Refusals:
@@ -74,18 +73,15 @@ class Refusals:
         self._log_line(cp_id, address, status, reason, retry_after)
         if not known or cp_id is None or self._log is None:
             return
-        details = {
-            "status": status,
-            "reason": reason,
-            "address": address,
-            "gateway": self._log.gateway,
-        }
+        details = RefusedDetails(
+            status=status, reason=reason, address=address, gateway=self._log.gateway, count=1
+        )
         now = self._clock()
         pair = self._pairs.get((cp_id, address))
         if pair is None:
             # The first of a window goes at once; the rest of the window is summed up at its end.
             self._pairs[(cp_id, address)] = _Pair(opened=now)
-            self._log.event(cp_id, RecordKind.REFUSED, details | {"count": 1})
+            self._log.event(cp_id, RecordKind.REFUSED, details)
             return
         if pair.count == 0:
             pair.since = time.time()
@@ -121,10 +117,14 @@ class Refusals:
         for key, pair in list(self._pairs.items()):
             if now - pair.opened < self._window:
                 continue
-            if pair.count == 0:
+            if pair.details is None:
                 del self._pairs[key]  # a quiet window: the next refusal is written at once
                 continue
-            details = pair.details | {"count": pair.count, "since": round(pair.since * 1000)}
+            details: RefusedDetails = {
+                **pair.details,
+                "count": pair.count,
+                "since": round(pair.since * 1000),
+            }
             self._log.event(key[0], RecordKind.REFUSED, details)
             # The next window starts now: still at most one record a minute for this pair.
             self._pairs[key] = _Pair(opened=now)

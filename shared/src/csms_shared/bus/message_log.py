@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 
@@ -38,6 +38,53 @@ LEVEL_CHANGED = "message_log.level_changed"
 HEADER_RECORDS = "x-message-log-records"
 # The record's fields, in the order of the tuple a gateway keeps and the keys it publishes.
 FIELDS = ("cp", "at", "kind", "dir", "mt", "id", "action", "payload", "raw", "size", "conn")
+
+
+# The payload of a gateway's connection event, by kind (camelCase: stored and shown as JSON).
+class ConnectedDetails(TypedDict):
+    """`connected`: where from, the subprotocol agreed on, the CP's security profile."""
+
+    address: str
+    subprotocol: str | None
+    securityProfile: int | None
+    gateway: str
+
+
+class ClosedDetails(TypedDict):
+    """`closed`: the WebSocket close code and reason, and who closed it first."""
+
+    code: int | None
+    reason: str
+    by: str
+
+
+class TakeoverDetails(TypedDict):
+    """`takeover`: the CP connected to another gateway, which now holds it."""
+
+    byGateway: str
+    gateway: str
+
+
+class RefusedDetails(TypedDict):
+    """`refused`: a handshake of a known CP refused, and how many refusals the record stands
+    for (`since`, ms since the epoch: when the first of a window's summed refusals came)."""
+
+    status: int
+    reason: str
+    address: str
+    gateway: str
+    count: int
+    since: NotRequired[int]
+
+
+class GapDetails(TypedDict):
+    """`gap`: how many of the CP's records the gateway dropped, since when (ms since the epoch)."""
+
+    dropped: int
+    since: int
+
+
+EventDetails = ConnectedDetails | ClosedDetails | TakeoverDetails | RefusedDetails | GapDetails
 
 Record = tuple[
     str,  # charge point id

@@ -9,8 +9,6 @@ along, and is refused while a three-phase station is under it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +36,7 @@ from .db import node_ids, nodes, stations
 from .router import Ctx, router
 from .sites import lock_site, name_taken, node_in, node_resource, sites, tree_of
 from .tree import (
+    LimitColumns,
     SiteTree,
     check_children_phases,
     check_move,
@@ -50,7 +49,16 @@ from .tree import (
 n = nodes.c
 
 
-def _columns(settings: NodeSettings, grid_phase: int | None) -> dict[str, Any]:
+class NodeColumns(LimitColumns):
+    """A node's settings as `loads.nodes` stores them."""
+
+    name: str
+    voltage: int
+    phases: int
+    grid_phase: int | None
+
+
+def _columns(settings: NodeSettings, grid_phase: int | None) -> NodeColumns:
     return {
         "name": settings.name,
         "voltage": settings.voltage,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.resources import Node, StationAssignment
@@ -167,15 +167,24 @@ def number(value: Decimal | int | None) -> int | float | None:
     return float(value)
 
 
-def limit_columns(amps: Sequence[Decimal] | None, watts: int | None) -> dict[str, Any]:
+class LimitColumns(TypedDict):
+    """A node's limit as `loads.nodes` stores it: A per phase, or W (the other form null)."""
+
+    limit_l1: Decimal | None
+    limit_l2: Decimal | None
+    limit_l3: Decimal | None
+    limit_watts: int | None
+
+
+def limit_columns(amps: Sequence[Decimal] | None, watts: int | None) -> LimitColumns:
     """The limit columns of a node for a limit in A per phase or in W (the other form null)."""
     per_phase = list(amps or [])
-    return {
-        "limit_l1": per_phase[0] if per_phase else None,
-        "limit_l2": per_phase[1] if len(per_phase) > 1 else None,
-        "limit_l3": per_phase[2] if len(per_phase) > 2 else None,
-        "limit_watts": watts,
-    }
+    return LimitColumns(
+        limit_l1=per_phase[0] if per_phase else None,
+        limit_l2=per_phase[1] if len(per_phase) > 1 else None,
+        limit_l3=per_phase[2] if len(per_phase) > 2 else None,
+        limit_watts=watts,
+    )
 
 
 def limit_of(row: Any) -> tuple[list[Decimal] | None, int | None]:

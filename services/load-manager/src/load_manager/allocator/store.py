@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -99,7 +99,7 @@ class Loaded:
     # The last round's target of each EVSE and the sessions it paused.
     targets: Mapping[EvseId, Decimal | None]
     paused: frozenset[EvseId]
-    rows: Mapping[EvseId, tuple[Any, ...]]
+    rows: Mapping[EvseId, tuple[object, ...]]
 
 
 def _evse_state(row: Any) -> EvseState:
@@ -177,9 +177,29 @@ async def load(session: AsyncSession, settings: Settings, site_id: int) -> Loade
     )
 
 
+class EvseRow(TypedDict):
+    """An EVSE's row of `loads.evse_allocations` as a round writes it (its key aside)."""
+
+    applied: Decimal | None
+    in_flight: Decimal | None
+    sent_at: datetime | None
+    request_id: str | None
+    unresponsive: bool
+    failed_at: datetime | None
+    session_started_at: datetime | None
+    session_priority: int | None
+    suspended_by_ev: bool
+    underuse_since: datetime | None
+    demand_cap: Decimal | None
+    draw: Decimal | None
+    measured_at: datetime | None
+    target: Decimal | None
+    paused: bool
+
+
 def _values(
     live: EvseState, request_id: str | None, target: Decimal | None, paused: bool
-) -> dict[str, Any]:
+) -> EvseRow:
     """An EVSE's row's columns."""
     session = live.session
     return {
@@ -201,8 +221,8 @@ def _values(
     }
 
 
-def _values_key(values: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(values[k] for k in sorted(values))
+def _values_key(values: EvseRow) -> tuple[object, ...]:
+    return tuple(value for _, value in sorted(values.items()))
 
 
 async def save(

@@ -15,8 +15,9 @@ settled (`profile_answers.release`): clears first, then by revision.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -35,10 +36,13 @@ from csms_shared.charging import (
     to_v201_request,
     validate,
 )
-from csms_shared.contracts.resources_profiles import ProfileSend, StoredChargingProfile
+from csms_shared.contracts.resources_profiles import (
+    ProfileSend,
+    ProfileSendStatus,
+    StoredChargingProfile,
+)
 from csms_shared.contracts.rpc_profiles import ComputeComposite, StoreProfile
-from csms_shared.ocpp import v16, v201
-from csms_shared.ocpp._base import OcppModel, utcnow
+from csms_shared.ocpp import JsonObject, OcppModel, utcnow, v16, v201
 from csms_shared.ocpp.version import OcppVersion
 
 from .commands import new_request_id, queue_command
@@ -132,6 +136,23 @@ async def connected(session: AsyncSession, cp_id: str, at: Any) -> None:
     )
 
 
+class Asked(TypedDict):
+    """The columns of a `charging_profiles` row that say which command about it was asked
+    last, and where it stands (ProfileSend)."""
+
+    action: str
+    ocpp_version: str
+    request_id: str | None
+    command_id: str | None
+    outcome: str | None
+    response: JsonObject | None
+    reason: str | None
+    requested_at: datetime
+    answered_at: datetime | None
+    updated_at: datetime
+    status: ProfileSendStatus
+
+
 async def ask(
     session: AsyncSession,
     settings: Settings,
@@ -139,24 +160,25 @@ async def ask(
     profile: ChargingProfile,
     action: str,
     version: OcppVersion,
-) -> dict[str, Any]:
+) -> Asked:
     """Queue `action` about `profile` for the station, spoken in `version`, or keep it waiting
     while another command is on its way (`pending`, no requestId); the row's columns that say
     so (`failed`, and nothing queued, when the profile is not valid in `version`). The caller
     holds the station's lock."""
     now = utcnow()
-    asked: dict[str, Any] = {
-        "action": action,
-        "ocpp_version": version.value,
-        "request_id": None,
-        "command_id": None,
-        "outcome": None,
-        "response": None,
-        "reason": None,
-        "requested_at": now,
-        "answered_at": None,
-        "updated_at": now,
-    }
+    asked = Asked(
+        action=action,
+        ocpp_version=version.value,
+        request_id=None,
+        command_id=None,
+        outcome=None,
+        response=None,
+        reason=None,
+        requested_at=now,
+        answered_at=None,
+        updated_at=now,
+        status="pending",
+    )
     problems = validate(profile, version) if action == SET else []
     try:
         request = command(action, profile, version)
@@ -171,11 +193,11 @@ async def ask(
             "reason": f"not valid in OCPP {version}: {_problems(problems)}",
         }
     if await outstanding(session, cp_id) is not None:
-        return {**asked, "status": "pending"}  # sent when the outstanding one is settled
-    asked["request_id"] = new_request_id()
-    await queue_command(session, settings, cp_id, action, request, asked["request_id"])
-    await hold(session, cp_id, asked["request_id"], now)
-    return {**asked, "status": "pending"}
+        return asked  # sent when the outstanding one is settled
+    request_id = asked["request_id"] = new_request_id()
+    await queue_command(session, settings, cp_id, action, request, request_id)
+    await hold(session, cp_id, request_id, now)
+    return asked
 
 
 def sending_order(row: Any) -> tuple[bool, int]:

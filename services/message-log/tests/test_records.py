@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csms_shared.bus.message_log import FIELDS, RecordKind, encode_records
+from message_log import records as reader
 from message_log.records import BadRecord, Row, decode_bundle, fast_rows, level_of, to_row
 
 GOOD: dict[str, Any] = {
@@ -195,6 +196,12 @@ def test_what_a_gateway_sends_takes_the_fast_way(records: list[dict[str, Any]]) 
     fast = fast_rows(body)
     assert fast is not None
     _same(fast, _one_at_a_time(body)[0])
+
+
+def test_the_fast_way_reads_the_fields_a_gateway_writes() -> None:
+    """FIELDS is the record's contract: a field the fast decoder spelled otherwise would be
+    read as its default, on both ways alike, and no other test would notice."""
+    assert reader._Record.__struct_fields__ == FIELDS
 
 
 @pytest.mark.parametrize("kind", list(RecordKind))

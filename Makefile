@@ -54,7 +54,7 @@ test: venv ## Run every test (lint, unit, integration against the local RabbitMQ
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict shared/src/csms_shared services/*/src
-	$(BIN)/pytest
+	PROMTOOL="$$(scripts/promtool.sh)" $(BIN)/pytest
 
 test-unit: venv ## Unit tests only
 	$(BIN)/pytest shared/tests services

@@ -58,6 +58,10 @@ class ChargePoint:
     def __init__(self, cp_id: str) -> None:
         self.cp_id = cp_id
         self.close_codes: list[int | None] = []
+        # When each connection closed and each boot was accepted (monotonic seconds): the
+        # time a CP was out is from a close to the next boot.
+        self.closed_at: list[float] = []
+        self.booted_at: list[float] = []
         self.commands: list[str] = []
         self.boots = 0
         self._ws: ClientConnection | None = None
@@ -109,6 +113,7 @@ class ChargePoint:
         if reply.get("status") != "Accepted":
             raise SmokeError(f"{self.cp_id}: BootNotification answered {reply}")
         self.boots += 1
+        self.booted_at.append(time.monotonic())
         status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
         await self.call("StatusNotification", status)
 
@@ -124,8 +129,9 @@ class ChargePoint:
         except ConnectionClosed:
             pass
         self.close_codes.append(ws.close_code)
+        self.closed_at.append(time.monotonic())
         for future in self._pending.values():
-            future.set_exception(ConnectionClosed(ws.close_rcvd, ws.close_sent))
+            future.set_exception(ConnectionClosed(ws.protocol.close_rcvd, ws.protocol.close_sent))
         self._pending.clear()
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -263,6 +269,12 @@ async def nginx_reaches(api: Api, gateways: int, timeout: float = 60.0) -> set[s
     return seen
 
 
+def outage(cp: ChargePoint) -> float:
+    """Seconds from the CP's first close to its next accepted boot."""
+    closed = cp.closed_at[0]
+    return min(at for at in cp.booted_at if at > closed) - closed
+
+
 async def fleet_survives_a_gateway_stop(
     api: Api,
     stop_gateway: Callable[[str], Awaitable[None]],
@@ -300,9 +312,12 @@ async def fleet_survives_a_gateway_stop(
         others = [cp for cp in fleet if cp.cp_id not in moved]
         if any(cp.close_codes for cp in others):
             raise SmokeError("CPs on the other gateways were dropped too")
+        out = sorted(outage(cp) for cp in fleet if cp.cp_id in moved)
         step(
             f"SIGTERM to {victim}: its {len(moved)} CPs got close code 1001 and were online "
-            f"through the other gateways {seconds:.1f} s later; the other {len(others)} stayed"
+            f"through the other gateways {seconds:.1f} s after the stop began; each was out "
+            f"{out[0]:.1f}-{out[-1]:.1f} s (close to accepted boot); the other {len(others)} "
+            "stayed"
         )
     finally:
         await asyncio.gather(*(cp.stop() for cp in fleet))

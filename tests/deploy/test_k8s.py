@@ -205,6 +205,14 @@ def test_optional_components_build(tmp_path: Path) -> None:
         assert resource["metadata"].get("namespace", "csms") == "csms"
         if resource not in custom:
             kubernetes_validate.validate(resource, KUBERNETES_VERSIONS[-1], strict=True)
+    # An acknowledged commit survives the primary only with a synchronous standby that blocks
+    # writes rather than drop to none (docs/deploy.md, "Postgres fail-over").
+    postgres = next(r for r in custom if r["kind"] == "Cluster")
+    assert postgres["spec"]["postgresql"]["synchronous"] == {
+        "method": "any",
+        "number": 1,
+        "dataDurability": "required",
+    }
     metrics = of_kind(resources, "HorizontalPodAutoscaler")["ws-gateway"]["spec"]["metrics"]
     assert metrics[0]["type"] == "Pods"
     assert metrics[0]["pods"]["metric"]["name"] == "csms_gateway_connections"

@@ -16,7 +16,7 @@ KINDS = {
 
 def test_every_entry_module_says_what_it_holds() -> None:
     found: dict[str, set[str]] = {}
-    for module in sorted(ROOT.glob("services/*/src/*/*.py")):
+    for module in sorted(ROOT.glob("services/*/src/*/**/*.py")):
         text = module.read_text()
         kinds = {prefix for prefix, pattern in KINDS.items() if pattern.search(text)}
         if kinds:

@@ -27,7 +27,7 @@ from csms_shared.bus.rpc import RpcClient, RpcError
 from csms_shared.bus.topology import CALLS, COMMANDS, EVENTS, HEADER_CHARGE_POINT, gateway_queue
 from csms_shared.contracts.rpc import RegistryRpc, RpcMethod, UpdateChargePointSettings
 from csms_shared.contracts.rpc_base import P, R
-from station_registry.sweep import connection_lives
+from station_registry.sweeper import connection_lives
 from tests.integration.commands_fixtures import COMMANDS as GOLDEN
 from tests.integration.conftest import ADMIN_KEY, Suite
 from tests.integration.infra import Infra, isolated_database, isolated_vhost

@@ -36,7 +36,7 @@ from station_registry.follow_presence import (
     stations_disconnected,
 )
 from station_registry.settings import Settings as RegistrySettings
-from station_registry.sweep import sweep_once
+from station_registry.sweeper import sweep_once
 from tests.integration.conftest import RegistrySchema, Suite
 from tests.integration.infra import Infra
 from tests.integration.support import ChargePointClient, ServiceProcess, eventually

@@ -26,7 +26,7 @@ from .db import outbox
 from .retention import keep_security_events, keep_station_messages, keep_status_history
 from .router import router
 from .settings import Settings, UnknownChargePointPolicy
-from .sweep import sweep_presence
+from .sweeper import sweep_presence
 
 log = logging.getLogger(__name__)
 

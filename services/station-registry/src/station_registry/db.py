@@ -160,7 +160,7 @@ gateways = Table(
     Column("connections", Integer, nullable=False, server_default="0"),
     _ts("stopped_at"),
     # Its beats overdue, the presence sweep found its queue on the broker (its AMQP connection
-    # lives) at this time; cleared by its next beat or once the queue is gone (sweep.py).
+    # lives) at this time; cleared by its next beat or once the queue is gone (sweeper.py).
     _ts("connection_seen_at"),
 )
 

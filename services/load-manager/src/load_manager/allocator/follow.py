@@ -19,8 +19,10 @@ from csms_shared.contracts.events import (
     ConnectorStatus,
     MeterValues,
     StationDisconnected,
+    TransactionChargingStateChanged,
 )
 from csms_shared.ocpp.v16.enums import ChargePointStatus, Measurand
+from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.version import OcppVersion
 
 from ..allocation import (
@@ -148,13 +150,34 @@ async def session_stopped(
     await feed(session, settings, cp_id, lambda at: [SessionStopped(evse, at)])
 
 
-async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
+# Whether a session's EV suspended itself, as each version tells it: 1.6 by the connector's
+# status, 2.0.1 by the transaction's chargingState. The other states say nothing of what the EV
+# wants (SuspendedEVSE is the station's own doing, often the 0 A of a paused session).
+SUSPENDED_BY_EV_V16 = {ChargePointStatus.SUSPENDED_EV: True, ChargePointStatus.CHARGING: False}
+SUSPENDED_BY_EV_V201 = {ChargingStateEnum.SUSPENDED_EV: True, ChargingStateEnum.CHARGING: False}
+
+
+async def demand(session: AsyncSession, settings: Settings, evse: EvseId, suspended: bool) -> None:
     """SuspendedEV holds a session at its minimum; Charging gives it its share again."""
-    if event.status not in (ChargePointStatus.SUSPENDED_EV, ChargePointStatus.CHARGING):
-        return
-    evse = EvseId(event.charge_point_id, event.connector_id)
-    suspended = event.status is ChargePointStatus.SUSPENDED_EV
     await feed(session, settings, evse.station, lambda at: [StatusChanged(evse, suspended, at)])
+
+
+async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
+    """A 1.6 StatusNotification (a 2.0.1 one never reads Charging or SuspendedEV)."""
+    suspended = SUSPENDED_BY_EV_V16.get(event.status)
+    if suspended is not None:
+        evse = EvseId(event.charge_point_id, event.connector_id)
+        await demand(session, settings, evse, suspended)
+
+
+async def charging_state(
+    session: AsyncSession, settings: Settings, event: TransactionChargingStateChanged
+) -> None:
+    """A 2.0.1 transaction's new chargingState."""
+    suspended = SUSPENDED_BY_EV_V201.get(event.charging_state)
+    if suspended is not None:
+        evse = EvseId(event.charge_point_id, event.connector_id)
+        await demand(session, settings, evse, suspended)
 
 
 def current_drawn(event: MeterValues) -> Decimal | None:

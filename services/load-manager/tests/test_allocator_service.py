@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.contracts.events import (
+    CommandCompleted,
     ConnectorStatus,
     StationConnected,
     StationDisconnected,
@@ -76,6 +77,7 @@ class Site:
         self.rpc, self.sessions, self.settings = rpc, sessions, settings
         self.site_id = 0
         self.answered: set[str] = set()
+        self.versions: dict[str, OcppVersion] = {}
 
     async def create(self, amps: int) -> None:
         site = await self.rpc(
@@ -89,17 +91,18 @@ class Site:
             charge_point_id=cp_id, node_id=self.site_id, ocpp_version=version, **settings
         )
         await self.rpc(assign_station, params)
+        self.versions[cp_id] = version
         return cp_id
 
     async def answer(self, cp_id: str, status: str = "result", accepted: bool = True) -> None:
-        """Answer the station's newest limit."""
+        """Answer the station's newest limit, in the station's version."""
         request = (await sent(self.sessions, cp_id))[-1]
         self.answered.add(request.request_id)
         response = {"status": "Accepted" if accepted else "Rejected"}
         event = completed(
             self.settings,
             request,
-            version=V16,
+            version=self.versions.get(cp_id, V16),  # placed elsewhere: as 1.6
             status=status,
             response=response if status == "result" else None,
         )
@@ -445,3 +448,25 @@ def test_both_versions_name_the_same_suspension_the_same_way() -> None:
     v16 = {state.value: suspended for state, suspended in follow.SUSPENDED_BY_EV_V16.items()}
     v201 = {state.value: suspended for state, suspended in follow.SUSPENDED_BY_EV_V201.items()}
     assert v16 == v201 == {"SuspendedEV": True, "Charging": False}
+
+
+async def test_a_limits_answer_is_read_through_the_models_of_the_version_it_was_sent_in(
+    site: Site,
+) -> None:
+    a = await site.place(V16)
+    b = await site.place(V201)
+    [to_a] = await sent(site.sessions, a)
+    [to_b] = await sent(site.sessions, b)
+
+    def answer(request: BackOfficeRequest, version: OcppVersion, response: Any) -> CommandCompleted:
+        return completed(site.settings, request, version=version, response=response)
+
+    assert follow.accepted(answer(to_a, V16, {"status": "Accepted"}))
+    assert not follow.accepted(answer(to_a, V16, {"status": "NotSupported"}))
+    reason = {"reasonCode": "TxNotFound"}
+    assert follow.accepted(answer(to_b, V201, {"status": "Accepted", "statusInfo": reason}))
+    assert not follow.accepted(answer(to_b, V201, {"status": "Rejected", "statusInfo": reason}))
+    # An answer that breaks its model accepted nothing we know of.
+    assert not follow.accepted(answer(to_a, V16, {"status": "Accepted", "statusInfo": reason}))
+    assert not follow.accepted(answer(to_b, V201, {"status": "accepted"}))
+    assert not follow.accepted(answer(to_b, V16, {"status": "Accepted"}))  # a 2.0.1 request

@@ -7,10 +7,12 @@ underuse), except a session's start, which orders admission, taken from the tran
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +23,7 @@ from csms_shared.contracts.events import (
     StationDisconnected,
     TransactionChargingStateChanged,
 )
+from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp.v16.enums import ChargePointStatus, Measurand
 from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.version import OcppVersion
@@ -44,6 +47,8 @@ from ..db import stations
 from ..profiles_db import profile_stations
 from ..settings import Settings
 from . import rounds
+
+log = logging.getLogger(__name__)
 
 s = stations.c
 a = evse_allocations.c
@@ -215,9 +220,23 @@ async def metered(session: AsyncSession, settings: Settings, events: Sequence[Me
         await rounds.run(session, settings, site_id, per_site[site_id], at)
 
 
+def accepted(event: CommandCompleted) -> bool:
+    """Whether the station answered the SetChargingProfile Accepted, read through the models
+    of the version it was sent in (an answer that breaks them installed nothing we know of)."""
+    try:
+        if event.ocpp_version is OcppVersion.V201:
+            _, answer = event.read(v201.SetChargingProfileRequest, v201.SetChargingProfileResponse)
+            return answer.status is v201.ChargingProfileStatusEnum.ACCEPTED
+        _, said = event.read(v16.SetChargingProfileRequest, v16.SetChargingProfileResponse)
+        return said.status is v16.ChargingProfileStatus.ACCEPTED
+    except ValidationError as exc:
+        log.warning("unreadable answer to limit %s: %s", event.request_id, exc)
+        return False
+
+
 def _outcome(event: CommandCompleted, evse: EvseId, at: datetime) -> Event:
     """What an answer (or its absence) tells the allocator about the limit sent."""
-    if event.status == "result" and (event.response or {}).get("status") == "Accepted":
+    if event.status == "result" and accepted(event):
         return Acknowledged(evse, at)
     if event.status == "result" or event.status in NOT_APPLIED:
         return Rejected(evse, at)

@@ -1,8 +1,8 @@
 """The session-service's 2.0.1 TransactionEvents and MeterValues against its real schema, one by
 one and as a group: a group of TransactionEvents (plain Updated events written together, the
 others one by one in the same transaction) leaves the rows, answers and events the same calls
-leave one by one, whatever the mix of Started, Updated and Ended, copies, idTokens and order; a
-group of MeterValues likewise."""
+leave one by one, whatever the mix of Started, Updated and Ended, copies, idTokens,
+chargingStates and order; a group of MeterValues likewise."""
 
 from __future__ import annotations
 
@@ -52,7 +52,13 @@ async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
 
 
 def event(
-    kind: str, station_tx: str, seq: int, minute: int, wh: int | None, token: str | None
+    kind: str,
+    station_tx: str,
+    seq: int,
+    minute: int,
+    wh: int | None,
+    token: str | None,
+    charging: str | None = None,
 ) -> TransactionEventRequest:
     payload: dict[str, Any] = {
         "eventType": kind,
@@ -63,6 +69,8 @@ def event(
         "seqNo": seq,
         "transactionInfo": {"transactionId": station_tx},
     }
+    if charging is not None:
+        payload["transactionInfo"]["chargingState"] = charging
     if kind == "Started":
         payload["evse"] = {"id": 1, "connectorId": 1}
     if token is not None:
@@ -80,7 +88,8 @@ def event(
     return TransactionEventRequest.model_validate(payload)
 
 
-# (station, transaction, kind, seqNo, minute, register reading, idToken, received +s)
+# (station, transaction, kind, seqNo, minute, register reading, idToken, received +s,
+# chargingState: a change is announced, by the one-event path)
 an_event = st.tuples(
     st.sampled_from(["A", "B"]),
     st.sampled_from(["tx1", "tx2"]),
@@ -90,6 +99,7 @@ an_event = st.tuples(
     st.one_of(st.none(), st.integers(0, 5).map(lambda n: n * 1000)),
     st.sampled_from([None, None, None, "CARD-1", "CARD-UNKNOWN"]),
     st.integers(0, 2),
+    st.sampled_from([None, None, "Charging", "SuspendedEV"]),
 )
 
 
@@ -125,10 +135,10 @@ async def test_a_group_leaves_the_rows_answers_and_events_of_the_same_calls_one_
         calls = [
             call(
                 cps[cp],
-                event(kind, f"{tx}", seq, minute, wh, token),
+                event(kind, f"{tx}", seq, minute, wh, token, charging),
                 received + timedelta(seconds=seconds),
             )
-            for cp, tx, kind, seq, minute, wh, token, seconds in events
+            for cp, tx, kind, seq, minute, wh, token, seconds, charging in events
         ]
         answers = await (
             in_one_group(uow, route, calls) if mode == "batch" else one_by_one(uow, route, calls)

@@ -15,7 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.contracts.command_requests import BackOfficeRequest
-from csms_shared.contracts.events import StationConnected, StationDisconnected, TransactionStarted
+from csms_shared.contracts.events import (
+    CommandCompleted,
+    ConnectorStatus,
+    StationConnected,
+    StationDisconnected,
+    TransactionChargingStateChanged,
+    TransactionStarted,
+)
 from csms_shared.contracts.rpc_loads import (
     AssignStation,
     NodeSettings,
@@ -30,8 +37,10 @@ from load_manager.allocator import follow, rounds
 from load_manager.allocator.rounds import is_allocation_request, reallocate
 from load_manager.db import outbox
 from load_manager.follow_profiles import (
+    charging_state_changed,
     command_completed,
     commands_completed,
+    connector_status,
     station_connected,
     station_disconnected,
     transaction_started,
@@ -68,6 +77,7 @@ class Site:
         self.rpc, self.sessions, self.settings = rpc, sessions, settings
         self.site_id = 0
         self.answered: set[str] = set()
+        self.versions: dict[str, OcppVersion] = {}
 
     async def create(self, amps: int) -> None:
         site = await self.rpc(
@@ -81,17 +91,18 @@ class Site:
             charge_point_id=cp_id, node_id=self.site_id, ocpp_version=version, **settings
         )
         await self.rpc(assign_station, params)
+        self.versions[cp_id] = version
         return cp_id
 
     async def answer(self, cp_id: str, status: str = "result", accepted: bool = True) -> None:
-        """Answer the station's newest limit."""
+        """Answer the station's newest limit, in the station's version."""
         request = (await sent(self.sessions, cp_id))[-1]
         self.answered.add(request.request_id)
         response = {"status": "Accepted" if accepted else "Rejected"}
         event = completed(
             self.settings,
             request,
-            version=V16,
+            version=self.versions.get(cp_id, V16),  # placed elsewhere: as 1.6
             status=status,
             response=response if status == "result" else None,
         )
@@ -388,3 +399,74 @@ async def test_the_session_whose_tag_has_the_higher_priority_charges_on_a_small_
     assert (len(await small.sent(a)), len(await small.sent(b))) == count
     shown = await rpc(get_allocation, OfSite(site_id=small.site_id))
     assert {e.charge_point_id: e.paused for e in shown.evses} == {a: True, b: False}
+
+
+async def ev_says(rpc: Rpc, cp_id: str, version: OcppVersion, state: str) -> None:
+    """The EV's state as its station's version tells it: a 1.6 StatusNotification, a 2.0.1
+    TransactionEvent's chargingState."""
+    if version is V16:
+        status = ConnectorStatus(
+            charge_point_id=cp_id, connector_id=1, status=state, error_code="NoError"
+        )
+        await rpc(connector_status, status)
+        return
+    changed = TransactionChargingStateChanged(
+        charge_point_id=cp_id,
+        connector_id=1,
+        transaction_id=1,
+        station_transaction_id="TX-1",
+        charging_state=state,
+    )
+    await rpc(charging_state_changed, changed)
+
+
+@pytest.mark.parametrize("version", [V16, V201])
+async def test_an_ev_that_suspends_itself_is_held_at_its_minimum_and_charging_restores_it(
+    site: Site, version: OcppVersion
+) -> None:
+    a = await site.place(version, max_current=32, min_current=6)
+    b = await site.place(V16, max_current=32, min_current=6)
+    await site.settle(a, b)
+    await start(site.rpc, a)
+    await start(site.rpc, b)
+    await site.settle(a, b)
+    assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [16, 16]
+    await ev_says(site.rpc, a, version, "SuspendedEV")
+    await site.settle(a, b)
+    # a keeps its minimum, so its car can resume; b takes the rest of the 32 A.
+    assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [6, 26]
+    # What says nothing of the EV's wants changes nothing (SuspendedEVSE: the station's doing).
+    count = len(await site.sent(a)), len(await site.sent(b))
+    await ev_says(site.rpc, a, version, "SuspendedEVSE")
+    assert (len(await site.sent(a)), len(await site.sent(b))) == count
+    await ev_says(site.rpc, a, version, "Charging")
+    await site.settle(a, b)
+    assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [16, 16]
+
+
+def test_both_versions_name_the_same_suspension_the_same_way() -> None:
+    v16 = {state.value: suspended for state, suspended in follow.SUSPENDED_BY_EV_V16.items()}
+    v201 = {state.value: suspended for state, suspended in follow.SUSPENDED_BY_EV_V201.items()}
+    assert v16 == v201 == {"SuspendedEV": True, "Charging": False}
+
+
+async def test_a_limits_answer_is_read_through_the_models_of_the_version_it_was_sent_in(
+    site: Site,
+) -> None:
+    a = await site.place(V16)
+    b = await site.place(V201)
+    [to_a] = await sent(site.sessions, a)
+    [to_b] = await sent(site.sessions, b)
+
+    def answer(request: BackOfficeRequest, version: OcppVersion, response: Any) -> CommandCompleted:
+        return completed(site.settings, request, version=version, response=response)
+
+    assert follow.accepted(answer(to_a, V16, {"status": "Accepted"}))
+    assert not follow.accepted(answer(to_a, V16, {"status": "NotSupported"}))
+    reason = {"reasonCode": "TxNotFound"}
+    assert follow.accepted(answer(to_b, V201, {"status": "Accepted", "statusInfo": reason}))
+    assert not follow.accepted(answer(to_b, V201, {"status": "Rejected", "statusInfo": reason}))
+    # An answer that breaks its model accepted nothing we know of.
+    assert not follow.accepted(answer(to_a, V16, {"status": "Accepted", "statusInfo": reason}))
+    assert not follow.accepted(answer(to_b, V201, {"status": "accepted"}))
+    assert not follow.accepted(answer(to_b, V16, {"status": "Accepted"}))  # a 2.0.1 request

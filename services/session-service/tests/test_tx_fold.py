@@ -53,6 +53,7 @@ def direct(events: list[EventSummary]) -> TransactionState:
         id_token_type=tokened[0].id_token_type if tokened else None,
         remote_start_id=_first([e.remote_start_id for e in events]),
         reservation_id=_first([e.reservation_id for e in events]),
+        charging_state=_first([e.charging_state for e in reversed(events)]),
         last_register=everything[-1] if everything else None,
         warnings=[w for e in events for w in e.warnings],
     )
@@ -105,6 +106,7 @@ def transactions(draw: st.DrawFn) -> list[EventSummary]:
                 stopped_reason=draw(st.sampled_from([None, "EVDisconnected", "Remote"])),
                 remote_start_id=draw(maybe),
                 reservation_id=draw(maybe),
+                charging_state=draw(st.sampled_from([None, "Charging", "SuspendedEV", "Idle"])),
                 readings=tuple(draw(st.lists(a_reading, max_size=3))),
                 warnings=tuple(draw(st.lists(st.sampled_from(["late", "odd"]), max_size=1))),
             )
@@ -142,3 +144,12 @@ def test_a_fold_of_many_updates_stays_small() -> None:
     assert len(repr(kept)) < 2000
     state = Fold.from_json(kept).state()
     assert state.meter_start == 100 and state.last_register == updates[-1].readings[0]
+
+
+def test_a_fold_kept_before_charging_states_were_folded_reads_as_having_none() -> None:
+    kept = Fold.of([EventSummary(0, STARTED, T0, "CablePluggedIn")]).to_json()
+    del kept["lastCharging"]
+    older = Fold.from_json(kept)
+    assert older.charging_state is None
+    older.add(EventSummary(1, "Updated", T0, "ChargingStateChanged", charging_state="Charging"))
+    assert older.state().charging_state == "Charging"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
+
+import orjson
 
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus as S
@@ -13,10 +16,11 @@ from csms_shared.ocpp.v201.datatypes import SampledValue
 from csms_shared.ocpp.v201.enums import AuthorizationStatusEnum, IdTokenEnum
 from csms_shared.ocpp.v201.messages import TransactionEventRequest
 from session_service import id_tokens
+from session_service.action_transaction_event import charging_state_changed
 from session_service.auth import IdTagRecord
 from session_service.settings import UnknownIdTagPolicy
 from session_service.tx_events import EventSummary, register_reading, summarize, value_text
-from session_service.tx_fold import fold
+from session_service.tx_fold import Fold, fold
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -90,6 +94,77 @@ def test_an_event_without_readings_or_evse_is_warned_about() -> None:
 def test_a_summary_survives_its_json() -> None:
     [started, *_] = whole()
     assert EventSummary.from_json(started.to_json()) == started
+
+
+def charging(seq: int, minutes: int, state: str | None) -> EventSummary:
+    info = {"chargingState": state} if state else {}
+    return event("Updated", seq, minutes, info=info, triggerReason="ChargingStateChanged")
+
+
+def test_the_charging_state_is_the_newest_events_whatever_the_order() -> None:
+    started = event("Started", 0, 0, evse={"id": 2}, info={"chargingState": "EVConnected"})
+    events = [
+        started,
+        charging(1, 5, "Charging"),
+        charging(2, 9, "SuspendedEV"),
+        charging(3, 12, None),
+    ]
+    assert started.charging_state == "EVConnected"
+    assert EventSummary.from_json(events[2].to_json()) == events[2]
+    for order in itertools.permutations(events):
+        assert fold(list(order)).charging_state == "SuspendedEV"
+
+
+def running(**changed: Any) -> Any:
+    """A transaction row as the one-event path leaves it."""
+    row = {
+        "charge_point_id": "CS-1",
+        "connector_id": 2,
+        "evse_connector_id": 1,
+        "id": 42,
+        "station_transaction_id": "TX-1",
+        "stop_time": None,
+    }
+    return SimpleNamespace(**(row | changed))
+
+
+def test_a_new_charging_state_of_a_running_transaction_is_announced() -> None:
+    kept = Fold.of([event("Started", 0, 0, evse={"id": 2}), charging(1, 5, "Charging")])
+    before = kept.charging_state
+    kept.add(charging(2, 9, "SuspendedEV"))
+    changed = charging_state_changed(running(), before, kept.state(), T0)
+    assert changed is not None
+    body = orjson.loads(changed.encode())
+    assert body == {
+        "v": 1,
+        "event": "transaction.charging_state_changed",
+        "at": "2026-11-25T08:00:00Z",
+        "chargePointId": "CS-1",
+        "connectorId": 2,
+        "evseConnectorId": 1,
+        "transactionId": 42,
+        "stationTransactionId": "TX-1",
+        "chargingState": "SuspendedEV",
+        "ocppVersion": "2.0.1",
+    }
+    unknown_connector = charging_state_changed(
+        running(evse_connector_id=None), None, kept.state(), T0
+    )
+    assert unknown_connector is not None
+    assert "evseConnectorId" not in orjson.loads(unknown_connector.encode())
+
+
+def test_an_unchanged_late_or_ended_charging_state_is_not_announced() -> None:
+    kept = Fold.of([event("Started", 0, 0, evse={"id": 2}), charging(5, 9, "SuspendedEV")])
+    state = kept.state()
+    # The same again, or none given.
+    assert charging_state_changed(running(), "SuspendedEV", state, T0) is None
+    assert charging_state_changed(running(), None, fold([event("Started", 0, 0)]), T0) is None
+    # An event queued offline and sent late (a lower seqNo) leaves the newest state.
+    kept.add(charging(3, 5, "Charging"))
+    assert charging_state_changed(running(), "SuspendedEV", kept.state(), T0) is None
+    # The transaction is over: its EV's state no longer counts.
+    assert charging_state_changed(running(stop_time=T0), "Charging", state, T0) is None
 
 
 def test_register_readings_apply_the_unit_and_multiplier() -> None:

@@ -27,6 +27,7 @@ from csms_shared.contracts.events import (
     StationBooted,
     StationConnected,
     StationDisconnected,
+    TransactionChargingStateChanged,
     TransactionStarted,
     TransactionStopped,
 )
@@ -104,8 +105,14 @@ async def transaction_started(event: TransactionStarted, ctx: Ctx) -> None:
 
 @router.event("connector.status")
 async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
-    """SuspendedEV and Charging move a session's share."""
+    """SuspendedEV and Charging move a session's share (1.6)."""
     await allocation.status(ctx.session, ctx.settings, event)
+
+
+@router.event("transaction.charging_state_changed")
+async def charging_state_changed(event: TransactionChargingStateChanged, ctx: Ctx) -> None:
+    """SuspendedEV and Charging move a session's share (2.0.1)."""
+    await allocation.charging_state(ctx.session, ctx.settings, event)
 
 
 @router.event("meter.values")

@@ -10,24 +10,36 @@ writes (its idToken's decision, prices, columns) is `tx_event_values.py`'s.
 
 Most of a station's events are Updated ones carrying readings: a group of those (the runtime's
 group commit) is applied in a fixed set of statements (`transaction_event_batch`); every other
-event of the group, one that decides something, takes the one-event path in the same
-transaction.
+event of the group, one that decides something or changes the chargingState, takes the
+one-event path in the same transaction.
+
+A running transaction's new chargingState (its newest event's, by seqNo) is announced as
+`transaction.charging_state_changed`: the site allocator holds a session whose EV suspended
+itself at its minimum, as 1.6's StatusNotification SuspendedEV does.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.contracts.events import Event, TransactionStarted, TransactionStopped
+from csms_shared.contracts.events import (
+    Event,
+    TransactionChargingStateChanged,
+    TransactionStarted,
+    TransactionStopped,
+)
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v201.actions import Action as V201Action
+from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.v201.messages import TransactionEventRequest, TransactionEventResponse
+from csms_shared.ocpp.version import OcppVersion
 
 from . import meter_values as mv
 from . import reservations, tx_events
@@ -39,7 +51,7 @@ from .resources import transaction_of
 from .router import CallCtx, Ctx, router
 from .transactions import CHARGE_POINT, OPERATOR, audit, digest, supersede_open
 from .tx_event_values import repriced, token_decision, values_of
-from .tx_fold import Fold
+from .tx_fold import Fold, TransactionState
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +77,7 @@ async def transaction_event(
     if (earlier := (await store.stored_responses(session, [key])).get(key)) is not None:
         return _copy(ctx, request, earlier, content)
     folded = Fold.from_json(row.event_fold)
+    charging = folded.charging_state
     folded.add(summary)
     state = folded.state()
     decision = await token_decision(session, settings, cp, row, state, summary, at, warnings)
@@ -97,6 +110,8 @@ async def transaction_event(
         await audit(session, row.id, "alive_again", reason="a TransactionEvent arrived")
     await log_warnings(ctx, f"TransactionEvent {station_tx}/{seq_no}", warnings, row.id)
     await _announce(session, ctx, row, new, created)
+    if (changed := charging_state_changed(new, charging, state, at)) is not None:
+        await ctx.emit(changed)
     # totalCost answers the Ended (a late Updated or Started of a stopped transaction gets none).
     ended = summary.event_type == tx_events.ENDED and new.stopped_by == CHARGE_POINT
     response = TransactionEventResponse(
@@ -132,6 +147,27 @@ async def _announce(
         await ctx.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
 
 
+def charging_state_changed(
+    new: Row[Any], before: str | None, state: TransactionState, at: datetime
+) -> TransactionChargingStateChanged | None:
+    """The event of a running transaction whose chargingState is not the one before its newest
+    event (None: unchanged, none given, or the transaction is over)."""
+    if state.charging_state is None or state.charging_state == before or new.stop_time is not None:
+        return None
+    event = TransactionChargingStateChanged(
+        at=at,
+        charge_point_id=new.charge_point_id,
+        connector_id=new.connector_id,
+        transaction_id=new.id,
+        station_transaction_id=new.station_transaction_id,
+        charging_state=ChargingStateEnum(state.charging_state),
+        ocpp_version=OcppVersion.V201,
+    )
+    if new.evse_connector_id is not None:
+        event.evse_connector_id = new.evse_connector_id
+    return event
+
+
 # -- a group of events -------------------------------------------------------------------------
 
 
@@ -150,8 +186,9 @@ def _plain(
     request: TransactionEventRequest, call: CallCtx, row: Any, content: bytes
 ) -> _Plain | None:
     """The event applied to `row` when it is an Updated one that decides nothing: no idToken to
-    judge, no reservation, no new start to price, no warning to log, its transaction open,
-    known, not stale and not ended by it. Else None: it takes the one-event path."""
+    judge, no reservation, no new start to price, no warning to log, no new chargingState to
+    announce, its transaction open, known, not stale and not ended by it. Else None: it takes
+    the one-event path."""
     if row is None or request.event_type.value != tx_events.UPDATED or request.id_token is not None:
         return None
     if request.reservation_id is not None or row.stop_time is not None or row.stale_since:
@@ -162,9 +199,10 @@ def _plain(
         return None
     summary = tx_events.summarize(request, warnings)
     folded = Fold.from_json(row.event_fold)
+    charging = folded.charging_state
     folded.add(summary)
     state = folded.state()
-    if state.ended or state.start_time != row.start_time:
+    if state.ended or state.start_time != row.start_time or state.charging_state != charging:
         return None
     values = values_of(row, state, row.id_tag_status, {}, received, row.charging_priority)
     values["event_fold"] = folded.to_json()

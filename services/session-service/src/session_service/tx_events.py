@@ -124,6 +124,7 @@ class EventSummary:
     stopped_reason: str | None = None
     remote_start_id: int | None = None
     reservation_id: int | None = None
+    charging_state: str | None = None
     readings: tuple[Reading, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -172,6 +173,7 @@ def summarize(request: TransactionEventRequest, warnings: list[str]) -> EventSum
         stopped_reason=info.stopped_reason.value if info.stopped_reason else None,
         remote_start_id=info.remote_start_id,
         reservation_id=request.reservation_id,
+        charging_state=info.charging_state.value if info.charging_state else None,
         readings=readings,
         warnings=tuple(warnings),
     )

@@ -18,6 +18,7 @@ The rule, each part independent of arrival order:
   the idToken the Started event's, else the first any event gave;
 - the start is the Started event's timestamp, else the earliest event's; the stopped reason the
   Ended event's, else the last any event gave, else Local (2.0.1 E06);
+- the chargingState is the last any event gave (by seqNo), whatever the event's type;
 - the warnings are every event's, in seqNo order.
 """
 
@@ -57,6 +58,7 @@ class TransactionState:
     meter_stop: int | None = None
     stop_reason: str | None = None
     stop_id_token: str | None = None
+    charging_state: str | None = None
     last_register: Reading | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -122,6 +124,7 @@ class Fold:
     reservation: First | None = None
     token: First | None = None  # (idToken, its type)
     last_reason: First | None = None  # the highest seqNo's stoppedReason
+    last_charging: First | None = None  # the highest seqNo's chargingState
     earliest: Ranked | None = None
     earliest_begin: Ranked | None = None
     latest: Ranked | None = None
@@ -154,6 +157,9 @@ class Fold:
         reason = event.stopped_reason
         if reason is not None and (self.last_reason is None or seq > self.last_reason.seq_no):
             self.last_reason = First(seq, reason)
+        charging = event.charging_state
+        if charging is not None and (self.last_charging is None or seq > self.last_charging.seq_no):
+            self.last_charging = First(seq, charging)
         ranked = _ranked(event)
         self.earliest = _least(self.earliest, ranked)
         self.latest = _most(self.latest, ranked)
@@ -163,6 +169,11 @@ class Fold:
         self.latest_end = _most(self.latest_end, [r for r in ranked if r.reading.context == END])
         if event.warnings:
             self.warnings = sorted([*self.warnings, (seq, event.warnings)], key=lambda w: w[0])
+
+    @property
+    def charging_state(self) -> str | None:
+        """The chargingState of the events seen so far (None: no event gave one)."""
+        return None if self.last_charging is None else str(self.last_charging.value)
 
     def _begin(self) -> Reading | None:
         own = _own(self.started, BEGIN, last=False) if self.started else None
@@ -195,6 +206,7 @@ class Fold:
             id_token_type=kind,
             remote_start_id=self.remote_start.value if self.remote_start else None,
             reservation_id=self.reservation.value if self.reservation else None,
+            charging_state=self.charging_state,
             last_register=self.latest.reading if self.latest else None,
             warnings=[w for _, warnings in self.warnings for w in warnings],
         )
@@ -240,6 +252,7 @@ class Fold:
             "reservation": first(self.reservation),
             "token": first(self.token),
             "lastReason": first(self.last_reason),
+            "lastCharging": first(self.last_charging),
             "earliest": ranked(self.earliest),
             "earliestBegin": ranked(self.earliest_begin),
             "latest": ranked(self.latest),
@@ -281,6 +294,8 @@ class Fold:
             reservation=first(data["reservation"]),
             token=first(data["token"], pair=True),
             last_reason=first(data["lastReason"]),
+            # Folds kept before chargingState was folded have none.
+            last_charging=first(data.get("lastCharging")),
             earliest=ranked(data["earliest"]),
             earliest_begin=ranked(data["earliestBegin"]),
             latest=ranked(data["latest"]),

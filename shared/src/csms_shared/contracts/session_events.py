@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from ..ocpp.v16.datatypes import MeterValue
+from ..ocpp.v201.enums import ChargingStateEnum
 from ..ocpp.version import OcppVersion
 from .event_base import Event
 from .resources import JsonObject, Transaction
@@ -35,6 +36,27 @@ class TransactionStopped(Transaction, Event):
     emitter = "session-service"
 
     event: Literal["transaction.stopped"] = "transaction.stopped"
+
+
+class TransactionChargingStateChanged(Event):
+    """A running 2.0.1 transaction's chargingState changed: the one its station's newest
+    TransactionEvent (by seqNo) gave, so an event queued offline and sent late changes nothing.
+    1.6 says the same through StatusNotification (`connector.status`: Charging, SuspendedEV)."""
+
+    emitter = "session-service"
+
+    event: Literal["transaction.charging_state_changed"] = "transaction.charging_state_changed"
+    charge_point_id: str
+    connector_id: int = Field(description="The EVSE (what 1.6 calls a connector)")
+    evse_connector_id: int | None = Field(
+        default=None, description="The connector of the EVSE, when the station said"
+    )
+    transaction_id: int = Field(description="Ours, as transaction.started gave it")
+    station_transaction_id: str = Field(description="The station's own transactionId")
+    charging_state: ChargingStateEnum = Field(
+        description="Charging, EVConnected, SuspendedEV, SuspendedEVSE or Idle"
+    )
+    ocpp_version: OcppVersion = OcppVersion.V201
 
 
 class MeterValues(Event):

@@ -7,10 +7,12 @@ underuse), except a session's start, which orders admission, taken from the tran
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,8 +21,11 @@ from csms_shared.contracts.events import (
     ConnectorStatus,
     MeterValues,
     StationDisconnected,
+    TransactionChargingStateChanged,
 )
+from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp.v16.enums import ChargePointStatus, Measurand
+from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.version import OcppVersion
 
 from ..allocation import (
@@ -42,6 +47,8 @@ from ..db import stations
 from ..profiles_db import profile_stations
 from ..settings import Settings
 from . import rounds
+
+log = logging.getLogger(__name__)
 
 s = stations.c
 a = evse_allocations.c
@@ -148,13 +155,34 @@ async def session_stopped(
     await feed(session, settings, cp_id, lambda at: [SessionStopped(evse, at)])
 
 
-async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
+# Whether a session's EV suspended itself, as each version tells it: 1.6 by the connector's
+# status, 2.0.1 by the transaction's chargingState. The other states say nothing of what the EV
+# wants (SuspendedEVSE is the station's own doing, often the 0 A of a paused session).
+SUSPENDED_BY_EV_V16 = {ChargePointStatus.SUSPENDED_EV: True, ChargePointStatus.CHARGING: False}
+SUSPENDED_BY_EV_V201 = {ChargingStateEnum.SUSPENDED_EV: True, ChargingStateEnum.CHARGING: False}
+
+
+async def demand(session: AsyncSession, settings: Settings, evse: EvseId, suspended: bool) -> None:
     """SuspendedEV holds a session at its minimum; Charging gives it its share again."""
-    if event.status not in (ChargePointStatus.SUSPENDED_EV, ChargePointStatus.CHARGING):
-        return
-    evse = EvseId(event.charge_point_id, event.connector_id)
-    suspended = event.status is ChargePointStatus.SUSPENDED_EV
     await feed(session, settings, evse.station, lambda at: [StatusChanged(evse, suspended, at)])
+
+
+async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
+    """A 1.6 StatusNotification (a 2.0.1 one never reads Charging or SuspendedEV)."""
+    suspended = SUSPENDED_BY_EV_V16.get(event.status)
+    if suspended is not None:
+        evse = EvseId(event.charge_point_id, event.connector_id)
+        await demand(session, settings, evse, suspended)
+
+
+async def charging_state(
+    session: AsyncSession, settings: Settings, event: TransactionChargingStateChanged
+) -> None:
+    """A 2.0.1 transaction's new chargingState."""
+    suspended = SUSPENDED_BY_EV_V201.get(event.charging_state)
+    if suspended is not None:
+        evse = EvseId(event.charge_point_id, event.connector_id)
+        await demand(session, settings, evse, suspended)
 
 
 def current_drawn(event: MeterValues) -> Decimal | None:
@@ -192,9 +220,23 @@ async def metered(session: AsyncSession, settings: Settings, events: Sequence[Me
         await rounds.run(session, settings, site_id, per_site[site_id], at)
 
 
+def accepted(event: CommandCompleted) -> bool:
+    """Whether the station answered the SetChargingProfile Accepted, read through the models
+    of the version it was sent in (an answer that breaks them installed nothing we know of)."""
+    try:
+        if event.ocpp_version is OcppVersion.V201:
+            _, answer = event.read(v201.SetChargingProfileRequest, v201.SetChargingProfileResponse)
+            return answer.status is v201.ChargingProfileStatusEnum.ACCEPTED
+        _, said = event.read(v16.SetChargingProfileRequest, v16.SetChargingProfileResponse)
+        return said.status is v16.ChargingProfileStatus.ACCEPTED
+    except ValidationError as exc:
+        log.warning("unreadable answer to limit %s: %s", event.request_id, exc)
+        return False
+
+
 def _outcome(event: CommandCompleted, evse: EvseId, at: datetime) -> Event:
     """What an answer (or its absence) tells the allocator about the limit sent."""
-    if event.status == "result" and (event.response or {}).get("status") == "Accepted":
+    if event.status == "result" and accepted(event):
         return Acknowledged(evse, at)
     if event.status == "result" or event.status in NOT_APPLIED:
         return Rejected(evse, at)

@@ -1,0 +1,162 @@
+"""What a session wants, through the real suite: an EV that suspends itself (a 2.0.1
+TransactionEvent's chargingState SuspendedEV, a 1.6 StatusNotification SuspendedEV) is held at
+its minimum while the other session takes what it frees, and Charging gives it its share again;
+a session that draws well under its limit for LOADS_ALLOCATION_UNDERUSE_AFTER (2 s in the
+suite) is capped at its draw plus the headroom, until it draws more."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from csms_shared.ocpp._base import format_datetime, utcnow
+from tests.integration.support import ChargePointClient, eventually
+from tests.integration.test_charging_profiles import station
+from tests.integration.test_load_management import Fleet
+from tests.integration.test_sites import unique
+
+pytestmark = pytest.mark.integration
+
+OTHER = {"1.6": "2.0.1", "2.0.1": "1.6"}
+
+
+class Session:
+    """A station's session on its EVSE 1, told in the station's version."""
+
+    def __init__(self, api: httpx.AsyncClient, cp: ChargePointClient, version: str) -> None:
+        self.api, self.cp, self.version = api, cp, version
+        self.transaction: int | str | None = None
+        self.seq = itertools.count()
+
+    async def start(self) -> None:
+        at = format_datetime(utcnow())
+        if self.version == "1.6":
+            tag = f"D-{uuid.uuid4().hex[:12]}"
+            assert (await self.api.post("/id-tags", json={"idTag": tag})).status_code == 201
+            body = {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": at}
+            started = await self.cp.call("StartTransaction", body)
+            assert started["idTagInfo"]["status"] == "Accepted", started
+            self.transaction = started["transactionId"]
+            return
+        self.transaction = f"TX-{uuid.uuid4().hex[:8]}"
+        info = {"chargingState": "Charging"}
+        await self.cp.call(
+            "TransactionEvent", self.event("Started", "CablePluggedIn", info, evse={"id": 1})
+        )
+
+    def event(self, kind: str, trigger: str, info: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """A 2.0.1 TransactionEvent of the session, numbered in order."""
+        return {
+            "eventType": kind,
+            "timestamp": format_datetime(utcnow()),
+            "triggerReason": trigger,
+            "seqNo": next(self.seq),
+            "transactionInfo": {"transactionId": self.transaction, **info},
+            **fields,
+        }
+
+    async def ev(self, state: str) -> None:
+        """The car suspends itself (SuspendedEV) or charges again (Charging)."""
+        if self.version == "1.6":
+            status = {"connectorId": 1, "errorCode": "NoError", "status": state}
+            await self.cp.call("StatusNotification", status)
+            return
+        info = {"chargingState": state}
+        await self.cp.call("TransactionEvent", self.event("Updated", "ChargingStateChanged", info))
+
+    async def draws(self, amps: int) -> None:
+        """A reading of the current the car draws on each phase."""
+        at = format_datetime(utcnow())
+        if self.version == "1.6":
+            samples = [
+                {"value": str(amps), "measurand": "Current.Import", "phase": p, "unit": "A"}
+                for p in ("L1", "L2", "L3")
+            ]
+            body = {
+                "connectorId": 1,
+                "transactionId": self.transaction,
+                "meterValue": [{"timestamp": at, "sampledValue": samples}],
+            }
+            await self.cp.call("MeterValues", body)
+            return
+        readings = [
+            {
+                "value": amps,
+                "measurand": "Current.Import",
+                "phase": p,
+                "unitOfMeasure": {"unit": "A"},
+            }
+            for p in ("L1", "L2", "L3")
+        ]
+        reading = {"meterValue": [{"timestamp": at, "sampledValue": readings}]}
+        await self.cp.call(
+            "TransactionEvent", self.event("Updated", "MeterValuePeriodic", {}, **reading)
+        )
+
+
+async def sharing(
+    api: httpx.AsyncClient, connect_cp: Any, versions: tuple[str, str]
+) -> tuple[Fleet, list[Session]]:
+    """Two stations on a 32 A site (at most 32 A and at least 6 A each), each with a session
+    the allocator counts: 16 A each."""
+    made = await api.post("/sites", json={"name": unique("demand"), "limitAmps": [32, 32, 32]})
+    assert made.status_code == 201, made.text
+    site_id = made.json()["id"]
+    placed = []
+    for version in versions:
+        cp_id = unique("DM").replace(" ", "-")
+        cp = await station(api, connect_cp, cp_id, version)
+        body = {"nodeId": site_id, "maxCurrent": 32, "minCurrent": 6}
+        answer = await api.put(f"/charge-points/{cp_id}/site", json=body)
+        assert answer.status_code == 200, answer.text
+        placed.append((cp, version))
+    fleet = Fleet(placed)
+    await fleet.holding(lambda found: found == [16, 16])
+    fleet.limit = 32
+    sessions = [Session(api, cp, version) for cp, version in placed]
+    for session in sessions:
+        await session.start()
+
+    # The allocator has both sessions (a car's state before its session is known is dropped).
+    async def counted() -> bool:
+        shown = await api.get(f"/sites/{site_id}/allocation")
+        assert shown.status_code == 200, shown.text
+        return all(evse["charging"] for evse in shown.json()["evses"])
+
+    await eventually(counted, timeout=30)
+    return fleet, sessions
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
+async def test_an_ev_that_suspends_itself_is_held_at_its_minimum_until_it_charges_again(
+    api: httpx.AsyncClient, connect_cp: Any, version: str
+) -> None:
+    fleet, (suspending, _) = await sharing(api, connect_cp, (version, OTHER[version]))
+    assert fleet.limits() == [16, 16]
+    await suspending.ev("SuspendedEV")
+    # Its minimum, so the car can resume; the other session takes the rest of the 32 A.
+    await fleet.holding(lambda found: found == [6, 26])
+    await suspending.ev("Charging")
+    await fleet.holding(lambda found: found == [16, 16])
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_session_drawing_well_under_its_limit_is_capped_at_its_draw_plus_headroom(
+    api: httpx.AsyncClient, connect_cp: Any, version: str
+) -> None:
+    fleet, (light, _) = await sharing(api, connect_cp, (version, OTHER[version]))
+
+    # Readings keep coming while the underuse lasts; once it has lasted 2 s the light session
+    # is capped at 4 A + the 2 A headroom and the other takes the rest.
+    async def capped() -> bool:
+        await light.draws(4)
+        return fleet.limits() == [6, 26]
+
+    await eventually(capped, timeout=30, interval=0.5)
+    # It draws up to its cap: it may want more, and gets its share again.
+    await light.draws(6)
+    await fleet.holding(lambda found: found == [16, 16])

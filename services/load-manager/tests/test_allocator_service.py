@@ -36,15 +36,13 @@ from load_manager.allocation import Acknowledged, EvseId, Tick
 from load_manager.allocator import follow, rounds
 from load_manager.allocator.rounds import is_allocation_request, reallocate
 from load_manager.db import outbox
-from load_manager.follow_profiles import (
+from load_manager.follow_allocation import (
     charging_state_changed,
-    command_completed,
-    commands_completed,
     connector_status,
-    station_connected,
     station_disconnected,
     transaction_started,
 )
+from load_manager.follow_profiles import command_completed, commands_completed, station_connected
 from load_manager.rpc_allocation import get_allocation, get_history
 from load_manager.rpc_sites import create_site, update_site
 from load_manager.rpc_stations import assign_station

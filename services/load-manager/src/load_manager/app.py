@@ -11,6 +11,7 @@ from csms_shared.service import serve
 
 from . import (  # noqa: F401 - importing them registers their handlers
     action_reports,
+    follow_allocation,
     follow_profiles,
     rpc_allocation,
     rpc_profiles,

@@ -1,7 +1,9 @@
 """The events the stored charging profiles follow: the answers to the commands sent about them,
 a station's boot or reconnection, after which it is asked what it still holds, and the end of a
-transaction, which takes its TxProfiles with it; and the one OCPP call the load-manager
-receives, 2.0.1 ReportChargingProfiles.
+transaction, which takes its TxProfiles with it. Each of these events matters to the allocator
+too, and a router holds one handler per routing key, so these handlers hand the allocator its
+part as well; the events only the allocator follows are in `follow_allocation.py`. (The one
+OCPP call the load-manager receives, 2.0.1 ReportChargingProfiles, is in `action_reports.py`.)
 
 After a reconnection and after an accepted BootNotification alike, the station is first asked
 what it holds (`profile_checks`: GetChargingProfiles in 2.0.1, GetCompositeSchedule per
@@ -22,13 +24,8 @@ from __future__ import annotations
 
 from csms_shared.contracts.events import (
     CommandCompleted,
-    ConnectorStatus,
-    MeterValues,
     StationBooted,
     StationConnected,
-    StationDisconnected,
-    TransactionChargingStateChanged,
-    TransactionStarted,
     TransactionStopped,
 )
 from csms_shared.ocpp.v16.enums import RegistrationStatus
@@ -81,50 +78,6 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
     )
     await profiles.connected(ctx.session, event.charge_point_id, event.connected_at)
     await allocation.connected(ctx.session, ctx.settings, event.charge_point_id, version)
-
-
-@router.event("station.disconnected")
-async def station_disconnected(event: StationDisconnected, ctx: Ctx) -> None:
-    """The allocator counts an offline station at its last limit, then, past the grace, at
-    its maximum."""
-    await allocation.disconnected(ctx.session, ctx.settings, event)
-
-
-@router.event("transaction.started")
-async def transaction_started(event: TransactionStarted, ctx: Ctx) -> None:
-    """A session to share the site with."""
-    await allocation.session_started(
-        ctx.session,
-        ctx.settings,
-        event.charge_point_id,
-        event.connector_id,
-        event.start_time,
-        event.charging_priority,
-    )
-
-
-@router.event("connector.status")
-async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
-    """SuspendedEV and Charging move a session's share (1.6)."""
-    await allocation.status(ctx.session, ctx.settings, event)
-
-
-@router.event("transaction.charging_state_changed")
-async def charging_state_changed(event: TransactionChargingStateChanged, ctx: Ctx) -> None:
-    """SuspendedEV and Charging move a session's share (2.0.1)."""
-    await allocation.charging_state(ctx.session, ctx.settings, event)
-
-
-@router.event("meter.values")
-async def meter_values(event: MeterValues, ctx: Ctx) -> None:
-    """What a session draws: sustained underuse gives capacity back to the site."""
-    await allocation.metered(ctx.session, ctx.settings, [event])
-
-
-@router.on_event_group("meter.values")
-async def meters_values(events: list[MeterValues], ctx: Ctx) -> None:
-    """`meter_values` of many: one round per site."""
-    await allocation.metered(ctx.session, ctx.settings, events)
 
 
 @router.event("transaction.stopped")

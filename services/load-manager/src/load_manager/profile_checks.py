@@ -6,7 +6,7 @@ are gone), the load-manager asks first, through the command path as any command:
 
 * 2.0.1: GetChargingProfiles for the ids of the stored profiles (Sets and pending clears); the
   station answers Accepted and lists them in one or more ReportChargingProfiles (`tbc` on all
-  but the last), which the load-manager receives beside the registry (`follow_profiles`), or
+  but the last), which the load-manager receives beside the registry (`action_reports`), or
   answers NoProfiles: it holds none of them;
 * 1.6: GetCompositeSchedule (a day, in A) for each connector whose composite the CSMS can
   compute (`profile_compare.connectors_to_ask`), one after the other, each answer compared with

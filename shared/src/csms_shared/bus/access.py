@@ -54,7 +54,7 @@ def _name(name: str) -> str:
 
 _DECLARED = [_name(ex.name) for ex in EXCHANGES]  # every process declares the topology
 _CALL_KEYS = _one_of(*(_name(prefix) + r"\..+" for prefix in OCPP_VERSION_PREFIXES.values()))
-# The calls the load-manager receives (`load_manager.follow_profiles`).
+# The calls the load-manager receives (`load_manager.action_reports`).
 _LOAD_MANAGER_CALLS = _one_of(_name(call_routing_key("ReportChargingProfiles", OcppVersion.V201)))
 # The dead-letter queues of the DB-backed services' durable queues (topology.quorum_arguments).
 _DEAD_LETTERS = [_name(s) + r"\.(calls|events)\.dead" for s in (REGISTRY, SESSIONS)]

@@ -1,0 +1,61 @@
+"""The events only the allocator follows: a station going offline, a session starting, a
+session's EV suspending itself or charging again (1.6 StatusNotification, 2.0.1 chargingState),
+and what a session draws. The events it shares with the stored profiles (answers, boots,
+reconnections, a transaction's end) are in `follow_profiles.py`."""
+
+from __future__ import annotations
+
+from csms_shared.contracts.events import (
+    ConnectorStatus,
+    MeterValues,
+    StationDisconnected,
+    TransactionChargingStateChanged,
+    TransactionStarted,
+)
+
+from .allocator import follow as allocation
+from .router import Ctx, router
+
+
+@router.event("station.disconnected")
+async def station_disconnected(event: StationDisconnected, ctx: Ctx) -> None:
+    """The allocator counts an offline station at its last limit, then, past the grace, at
+    its maximum."""
+    await allocation.disconnected(ctx.session, ctx.settings, event)
+
+
+@router.event("transaction.started")
+async def transaction_started(event: TransactionStarted, ctx: Ctx) -> None:
+    """A session to share the site with."""
+    await allocation.session_started(
+        ctx.session,
+        ctx.settings,
+        event.charge_point_id,
+        event.connector_id,
+        event.start_time,
+        event.charging_priority,
+    )
+
+
+@router.event("connector.status")
+async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
+    """SuspendedEV and Charging move a session's share (1.6)."""
+    await allocation.status(ctx.session, ctx.settings, event)
+
+
+@router.event("transaction.charging_state_changed")
+async def charging_state_changed(event: TransactionChargingStateChanged, ctx: Ctx) -> None:
+    """SuspendedEV and Charging move a session's share (2.0.1)."""
+    await allocation.charging_state(ctx.session, ctx.settings, event)
+
+
+@router.event("meter.values")
+async def meter_values(event: MeterValues, ctx: Ctx) -> None:
+    """What a session draws: sustained underuse gives capacity back to the site."""
+    await allocation.metered(ctx.session, ctx.settings, [event])
+
+
+@router.on_event_group("meter.values")
+async def meters_values(events: list[MeterValues], ctx: Ctx) -> None:
+    """`meter_values` of many: one round per site."""
+    await allocation.metered(ctx.session, ctx.settings, events)

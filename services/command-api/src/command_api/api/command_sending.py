@@ -137,7 +137,7 @@ def check_request(
     state: AppState,
     principal: Principal,
     action: str,
-    request: dict[str, Any],
+    request: JsonObject,
     *,
     built_by_csms: bool = False,
     where: str = "body",
@@ -267,14 +267,22 @@ def _answer(command_id: str, outcome: CommandOutcome) -> Sent:
     kind = outcome.status
     if kind == "result":
         return Sent(command_id, outcome.response or {})
-    if kind in ("error", "invalid"):
-        answer: dict[str, Any] = {"response": outcome.response} if kind == "invalid" else {}
+    if kind == "error":
         raise CommandFailed(
             command_id,
             kind,
             errorCode=outcome.error_code,
             errorDescription=outcome.error_description,
             errorDetails=outcome.error_details or {},
-            **answer,
+        )
+    if kind == "invalid":
+        # The answer that broke the action's schema is shown to whoever sent the command.
+        raise CommandFailed(
+            command_id,
+            kind,
+            errorCode=outcome.error_code,
+            errorDescription=outcome.error_description,
+            errorDetails=outcome.error_details or {},
+            response=outcome.response,
         )
     raise CommandFailed(command_id, kind)

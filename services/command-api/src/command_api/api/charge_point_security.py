@@ -27,7 +27,6 @@ from csms_shared.ocpp.v16.messages import (
     ChangeConfigurationResponse,
     TriggerMessageRequest,
 )
-from csms_shared.ocpp.v201.messages import TriggerMessageRequest as V201TriggerMessageRequest
 from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems
@@ -190,7 +189,7 @@ async def approve_charge_point(
         # TriggerMessage of BootNotification, spelt in the station's version.
         known = await station_version(state, cp_id)
         request = (
-            V201TriggerMessageRequest.model_validate({"requestedMessage": "BootNotification"})
+            v201.TriggerMessageRequest(requested_message=v201.MessageTriggerEnum.BOOT_NOTIFICATION)
             if known is OcppVersion.V201
             else TriggerMessageRequest(requested_message=MessageTrigger.BOOT_NOTIFICATION)
         )

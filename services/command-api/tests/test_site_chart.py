@@ -27,7 +27,7 @@ def test_fewer_than_two_samples_draw_nothing() -> None:
 def test_each_line_spans_the_width_and_the_highest_value_reaches_the_top() -> None:
     drawn = chart([sample(0, 40, 20, 10), sample(30, 40, 40, 30), sample(60, 20, 20, 0)])
     assert drawn is not None
-    assert (drawn["start"], drawn["end"], drawn["top"]) == ("14:00", "15:00", 40)
-    assert drawn["limit"] == f"0.0,0.0 {CHART_WIDTH / 2:.1f},0.0 {CHART_WIDTH:.1f},80.0"
-    assert drawn["allocated"].split()[1] == f"{CHART_WIDTH / 2:.1f},0.0"
-    assert drawn["drawn"].split()[-1] == f"{CHART_WIDTH:.1f},{CHART_HEIGHT:.1f}"
+    assert (drawn.start, drawn.end, drawn.top) == ("14:00", "15:00", 40)
+    assert drawn.limit == f"0.0,0.0 {CHART_WIDTH / 2:.1f},0.0 {CHART_WIDTH:.1f},80.0"
+    assert drawn.allocated.split()[1] == f"{CHART_WIDTH / 2:.1f},0.0"
+    assert drawn.drawn.split()[-1] == f"{CHART_WIDTH:.1f},{CHART_HEIGHT:.1f}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from command_api.api.operator_actions import translate
 from command_api.console.forms import (
     FormProblem,
     action_form,
@@ -57,6 +59,18 @@ def test_start_session_takes_the_token_type_and_refuses_a_1_6_tag_too_long() -> 
     }
     with pytest.raises(ValidationError):
         body.command(V16)  # 1.6 idTags have at most 20 characters
+
+
+def test_a_refusal_names_the_body_s_field_as_the_wire_spells_it() -> None:
+    # The requests are built in Python; the 422 still says idTag, not id_tag.
+    with pytest.raises(RequestValidationError) as refused:
+        translate("CP-1", StartSession(id_tag="x" * 21), V16)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("body", "idTag")
+    assert error["msg"] == "OCPP 1.6: String should have at most 20 characters"
+    with pytest.raises(RequestValidationError) as refused:
+        translate("CP-1", StopTransaction(transaction_id="tx-7f3a"), V16)
+    assert [e["loc"] for e in refused.value.errors()] == [("body", "transactionId")]
 
 
 def test_stop_transaction_takes_the_station_s_id() -> None:

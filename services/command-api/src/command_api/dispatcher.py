@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
@@ -17,6 +16,7 @@ from csms_shared.bus.replies import ReplyWaiter
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import COMMANDS, EVENTS, service_queue
 from csms_shared.contracts.envelopes import BadEnvelope, CommandOutcome, CommandRequest
+from csms_shared.ocpp._base import JsonObject
 from csms_shared.ocpp.redaction import redact_response, secret_keys
 from csms_shared.ocpp.url_passwords import redact_urls
 from csms_shared.ocpp.version import OcppVersion
@@ -97,7 +97,7 @@ class Dispatcher:
         command_id: str,
         charge_point_id: str,
         action: str,
-        payload: dict[str, Any],
+        payload: JsonObject,
         timeout: float,
         ocpp_version: OcppVersion | None = None,
     ) -> None:

@@ -24,13 +24,21 @@ from csms_shared.contracts.rpc import (
 from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.local_list import to_v201
 from csms_shared.ocpp.v16.enums import UpdateType
-from csms_shared.ocpp.v16.messages import SendLocalListRequest
+from csms_shared.ocpp.v16.messages import SendLocalListRequest, SendLocalListResponse
+from csms_shared.ocpp.v201.messages import SendLocalListResponse as V201SendLocalListResponse
 from csms_shared.ocpp.version import OcppVersion
 
 from .api.command_sending import send_command
 from .api.deps import AppState, call
 from .auth import Principal
 from .db import local_list_syncs
+
+
+def _status(answer: OcppModel | None) -> str:
+    """A SendLocalList answer's status in either version ("" when there is none to read)."""
+    if isinstance(answer, SendLocalListResponse | V201SendLocalListResponse):
+        return answer.status.value
+    return ""
 
 
 def _config_int(config: list[ConfigurationEntry], key: str) -> int | None:
@@ -187,7 +195,7 @@ async def synchronise(
             state, session, principal, cp_id, "SendLocalList", request, None, True,
             built_by_csms=True,
         )  # fmt: skip
-        answer = str((sent.response or {}).get("status", ""))
+        answer = _status(sent.answer())
         parts.append(
             SentPart(
                 command_id=sent.command_id,

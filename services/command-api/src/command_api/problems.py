@@ -9,7 +9,7 @@ problem and are not meant to be fetched. Members beyond `type`, `title`, `status
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -68,6 +69,13 @@ class FieldError(BaseModel):
     type: str
     loc: tuple[str | int, ...]
     msg: str
+
+
+def wire_loc(loc: Sequence[int | str]) -> tuple[int | str, ...]:
+    """Where a model built in Python refuses its input, spelt as on the wire: pydantic names
+    the Python fields it was given, which the models here alias with `to_camel` (an index or a
+    union member's tag stays as it is)."""
+    return tuple(to_camel(p) if isinstance(p, str) and p.isidentifier() else p for p in loc)
 
 
 class ProblemError(Exception):

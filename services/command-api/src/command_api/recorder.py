@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.bus.outbox import emit
 from csms_shared.contracts.envelopes import CommandOutcome
 from csms_shared.contracts.events import CommandCompleted
+from csms_shared.ocpp._base import JsonObject
 from csms_shared.ocpp.version import OcppVersion
 
 from .db import commands, outbox
@@ -29,7 +30,7 @@ async def record_sent(
     command_id: str,
     charge_point_id: str,
     action: str,
-    request: dict[str, Any],
+    request: JsonObject,
     requested_by: str,
     timeout: float,
     request_id: str | None = None,

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from csms_shared.ocpp._base import DateTime, OcppModel, format_datetime
-from csms_shared.ocpp.v16 import messages as v16
+from csms_shared.ocpp import v16, v201
+from csms_shared.ocpp._base import DateTime, OcppModel
 from csms_shared.ocpp.v16.datatypes import V16Model
-from csms_shared.ocpp.v201 import messages as v201
-from csms_shared.ocpp.v201.enums import IdTokenEnum
 from csms_shared.ocpp.version import OcppVersion
 
 # Id numbers as both versions' schemas take them (a 32-bit signed integer, positive).
@@ -51,24 +49,20 @@ class OperatorAction(BaseModel):
 
     def command(self, version: OcppVersion) -> Translated:
         """The command in `version`; pydantic's ValidationError when that version's schema
-        does not take what the body says (a 21-character idTag for a 1.6 station)."""
+        does not take what the body says (a 21-character idTag for a 1.6 station). The
+        requests are built in Python: a field left None is left out, as OCPP refuses null."""
         raise NotImplementedError
 
 
-def _request(model: type[OcppModel], payload: dict[str, Any]) -> OcppModel:
-    """`model` of `payload` without the fields the operator left out (OCPP refuses null)."""
-    return model.model_validate({k: v for k, v in payload.items() if v is not None})
-
-
-def _evse(evse_id: int | None, connector_id: int | None) -> dict[str, Any] | None:
+def _evse(evse_id: int | None, connector_id: int | None) -> v201.EVSE | None:
     """2.0.1's EVSEType for an operator's evseId and/or connectorId (None: the station)."""
     if evse_id is not None:
-        return {"id": evse_id, **({"connectorId": connector_id} if connector_id else {})}
-    return {"id": connector_id} if connector_id else None
+        return v201.EVSE(id=evse_id, connector_id=connector_id or None)
+    return v201.EVSE(id=connector_id) if connector_id else None
 
 
-def _id_token(tag: str, kind: IdTokenEnum) -> dict[str, str]:
-    return {"idToken": tag, "type": kind.value}
+def _id_token(tag: str, kind: v201.IdTokenEnum) -> v201.IdToken:
+    return v201.IdToken(id_token=tag, type=kind)
 
 
 class StartSession(OperatorAction):
@@ -78,26 +72,28 @@ class StartSession(OperatorAction):
     connector_id: Number | None = None
     evse_id: Number | None = Field(default=None, description="2.0.1: the EVSE")
     id_tag: IdTag = Field(description="1.6: at most 20 characters")
-    id_token_type: IdTokenEnum = Field(
-        default=IdTokenEnum.ISO14443, description="2.0.1: the idToken's type"
+    id_token_type: v201.IdTokenEnum = Field(
+        default=v201.IdTokenEnum.ISO14443, description="2.0.1: the idToken's type"
     )
 
     def command(self, version: OcppVersion) -> Translated:
         """RemoteStartTransaction (1.6); RequestStartTransaction with a new remoteStartId."""
         if version is OcppVersion.V16:
-            payload = {"idTag": self.id_tag, "connectorId": self.connector_id or self.evse_id}
-            request: OcppModel = _request(v16.RemoteStartTransactionRequest, payload)
-            return Translated("RemoteStartTransaction", request)
-        request = _request(
-            v201.RequestStartTransactionRequest,
-            {
-                "idToken": _id_token(self.id_tag, self.id_token_type),
+            return Translated(
+                "RemoteStartTransaction",
+                v16.RemoteStartTransactionRequest(
+                    id_tag=self.id_tag, connector_id=self.connector_id or self.evse_id
+                ),
+            )
+        return Translated(
+            "RequestStartTransaction",
+            v201.RequestStartTransactionRequest(
+                id_token=_id_token(self.id_tag, self.id_token_type),
                 # The station echoes it in the TransactionEvent that starts the session.
-                "remoteStartId": secrets.randbelow(2**31 - 1) + 1,
-                "evseId": self.evse_id or self.connector_id,
-            },
+                remote_start_id=secrets.randbelow(2**31 - 1) + 1,
+                evse_id=self.evse_id or self.connector_id,
+            ),
         )
-        return Translated("RequestStartTransaction", request)
 
 
 class StopTransaction(OperatorAction):
@@ -110,25 +106,20 @@ class StopTransaction(OperatorAction):
     def command(self, version: OcppVersion) -> Translated:
         """RemoteStopTransaction (1.6), RequestStopTransaction (2.0.1)."""
         if version is OcppVersion.V16:
-            payload = {"transactionId": self.transaction_id}
-            return Translated(
-                "RemoteStopTransaction",
-                _request(v16.RemoteStopTransactionRequest, payload),
-            )
-        payload = {"transactionId": str(self.transaction_id)}
+            # A string (a 2.0.1 station's id) is refused: 1.6 ids are integers.
+            request = v16.RemoteStopTransactionRequest(transaction_id=self.transaction_id)
+            return Translated("RemoteStopTransaction", request)
         return Translated(
             "RequestStopTransaction",
-            _request(v201.RequestStopTransactionRequest, payload),
+            v201.RequestStopTransactionRequest(transaction_id=str(self.transaction_id)),
         )
 
 
 # soft: let what charges finish as the version allows (1.6 Soft stops transactions and
 # restarts the application; 2.0.1 OnIdle waits for them); hard: now (Hard reboots, Immediate
 # ends transactions first).
-_RESET = {
-    OcppVersion.V16: {"soft": "Soft", "hard": "Hard"},
-    OcppVersion.V201: {"soft": "OnIdle", "hard": "Immediate"},
-}
+_V16_RESET = {"soft": v16.ResetType.SOFT, "hard": v16.ResetType.HARD}
+_V201_RESET = {"soft": v201.ResetEnum.ON_IDLE, "hard": v201.ResetEnum.IMMEDIATE}
 
 
 class ResetStation(OperatorAction):
@@ -138,8 +129,9 @@ class ResetStation(OperatorAction):
 
     def command(self, version: OcppVersion) -> Translated:
         """Reset, its type spelt the version's way."""
-        model = v16.ResetRequest if version is OcppVersion.V16 else v201.ResetRequest
-        return Translated("Reset", _request(model, {"type": _RESET[version][self.type]}))
+        if version is OcppVersion.V16:
+            return Translated("Reset", v16.ResetRequest(type=_V16_RESET[self.type]))
+        return Translated("Reset", v201.ResetRequest(type=_V201_RESET[self.type]))
 
 
 class Unlock(OperatorAction):
@@ -151,13 +143,14 @@ class Unlock(OperatorAction):
     def command(self, version: OcppVersion) -> Translated:
         """UnlockConnector."""
         if version is OcppVersion.V16:
-            payload: dict[str, Any] = {"connectorId": self.connector_id}
-            return Translated("UnlockConnector", _request(v16.UnlockConnectorRequest, payload))
-        if self.evse_id is None:
-            payload = {"evseId": self.connector_id, "connectorId": 1}
+            request: OcppModel = v16.UnlockConnectorRequest(connector_id=self.connector_id)
+        elif self.evse_id is None:
+            request = v201.UnlockConnectorRequest(evse_id=self.connector_id, connector_id=1)
         else:
-            payload = {"evseId": self.evse_id, "connectorId": self.connector_id}
-        return Translated("UnlockConnector", _request(v201.UnlockConnectorRequest, payload))
+            request = v201.UnlockConnectorRequest(
+                evse_id=self.evse_id, connector_id=self.connector_id
+            )
+        return Translated("UnlockConnector", request)
 
 
 class Availability(OperatorAction):
@@ -169,17 +162,19 @@ class Availability(OperatorAction):
 
     def command(self, version: OcppVersion) -> Translated:
         """ChangeAvailability: Operative or Inoperative, for what the body names."""
-        status = "Operative" if self.operative else "Inoperative"
         if version is OcppVersion.V16:
-            payload: dict[str, Any] = {"connectorId": self.connector_id, "type": status}
-            model: type[OcppModel] = v16.ChangeAvailabilityRequest
+            kind = v16.AvailabilityType
+            request: OcppModel = v16.ChangeAvailabilityRequest(
+                connector_id=self.connector_id,
+                type=kind.OPERATIVE if self.operative else kind.INOPERATIVE,
+            )
         else:
-            payload = {"operationalStatus": status}
-            evse = _evse(self.evse_id, self.connector_id or None)
-            if evse:
-                payload["evse"] = evse
-            model = v201.ChangeAvailabilityRequest
-        return Translated("ChangeAvailability", _request(model, payload))
+            status = v201.OperationalStatusEnum
+            request = v201.ChangeAvailabilityRequest(
+                operational_status=status.OPERATIVE if self.operative else status.INOPERATIVE,
+                evse=_evse(self.evse_id, self.connector_id or None),
+            )
+        return Translated("ChangeAvailability", request)
 
 
 class Reserve(OperatorAction):
@@ -190,34 +185,34 @@ class Reserve(OperatorAction):
     connector_id: Annotated[int, Field(ge=0, lt=2**31)] = 0
     evse_id: Number | None = Field(default=None, description="2.0.1: the EVSE")
     id_tag: IdTag = Field(description="1.6: at most 20 characters")
-    id_token_type: IdTokenEnum = Field(
-        default=IdTokenEnum.ISO14443, description="2.0.1: the idToken's type"
+    id_token_type: v201.IdTokenEnum = Field(
+        default=v201.IdTokenEnum.ISO14443, description="2.0.1: the idToken's type"
     )
     parent_id_tag: IdTag | None = Field(default=None, description="2.0.1: the group id token")
     expiry_date: DateTime
 
     def command(self, version: OcppVersion) -> Translated:
         """ReserveNow."""
-        expiry = format_datetime(self.expiry_date)
         if version is OcppVersion.V16:
-            payload: dict[str, Any] = {
-                "connectorId": self.connector_id or self.evse_id or 0,
-                "expiryDate": expiry,
-                "idTag": self.id_tag,
-                "reservationId": self.reservation_id,
-                "parentIdTag": self.parent_id_tag,
-            }
-            return Translated("ReserveNow", _request(v16.ReserveNowRequest, payload))
-        payload = {
-            "id": self.reservation_id,
-            "expiryDateTime": expiry,
-            "idToken": _id_token(self.id_tag, self.id_token_type),
-            "evseId": self.evse_id or self.connector_id or None,
-        }
-        if self.parent_id_tag is not None:
-            # The group's type is not the operator's to say: Central, the central system's.
-            payload["groupIdToken"] = _id_token(self.parent_id_tag, IdTokenEnum.CENTRAL)
-        return Translated("ReserveNow", _request(v201.ReserveNowRequest, payload))
+            request: OcppModel = v16.ReserveNowRequest(
+                connector_id=self.connector_id or self.evse_id or 0,
+                expiry_date=self.expiry_date,
+                id_tag=self.id_tag,
+                reservation_id=self.reservation_id,
+                parent_id_tag=self.parent_id_tag,
+            )
+        else:
+            request = v201.ReserveNowRequest(
+                id=self.reservation_id,
+                expiry_date_time=self.expiry_date,
+                id_token=_id_token(self.id_tag, self.id_token_type),
+                evse_id=self.evse_id or self.connector_id or None,
+                # The group's type is not the operator's to say: Central, the central system's.
+                group_id_token=None
+                if self.parent_id_tag is None
+                else _id_token(self.parent_id_tag, v201.IdTokenEnum.CENTRAL),
+            )
+        return Translated("ReserveNow", request)
 
 
 class TriggerStatus(OperatorAction):
@@ -229,16 +224,16 @@ class TriggerStatus(OperatorAction):
     def command(self, version: OcppVersion) -> Translated:
         """TriggerMessage of StatusNotification."""
         if version is OcppVersion.V16:
-            payload: dict[str, Any] = {
-                "requestedMessage": "StatusNotification",
-                "connectorId": self.connector_id or self.evse_id,
-            }
-            return Translated("TriggerMessage", _request(v16.TriggerMessageRequest, payload))
-        payload = {"requestedMessage": "StatusNotification"}
-        evse = _evse(self.evse_id, self.connector_id)
-        if evse:
-            payload["evse"] = evse
-        return Translated("TriggerMessage", _request(v201.TriggerMessageRequest, payload))
+            request: OcppModel = v16.TriggerMessageRequest(
+                requested_message=v16.MessageTrigger.STATUS_NOTIFICATION,
+                connector_id=self.connector_id or self.evse_id,
+            )
+        else:
+            request = v201.TriggerMessageRequest(
+                requested_message=v201.MessageTriggerEnum.STATUS_NOTIFICATION,
+                evse=_evse(self.evse_id, self.connector_id),
+            )
+        return Translated("TriggerMessage", request)
 
 
 # The routes' names (POST /charge-points/{id}/actions/<name>) and their bodies.

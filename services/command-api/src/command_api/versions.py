@@ -143,6 +143,13 @@ def request_model(version: OcppVersion, action: str) -> type[OcppModel]:
     return spec.request
 
 
+def response_model(version: OcppVersion, action: str) -> type[OcppModel]:
+    """The model of a station's answer to `action` in `version` (an action `version` sends)."""
+    spec = catalog(version).spec(action)
+    assert spec is not None and action in catalog(version).to_station, (version, action)
+    return spec.response
+
+
 def version_of(action: str, payload: OcppModel) -> OcppVersion | None:
     """The version whose `action` request `payload` is, or None when it is neither's."""
     for version, found in CATALOGS.items():

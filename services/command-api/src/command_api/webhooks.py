@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import httpx
-import orjson
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.ack import requeue_later
 from csms_shared.bus.topology import EVENTS, quorum_arguments, service_queue
+from csms_shared.contracts.events import InvalidEvent, charge_point_of, read_event
 
 from . import webhook_store as store
 from .settings import Settings
@@ -278,11 +278,11 @@ class Webhooks:
         if not targets:
             return
         try:
-            event = orjson.loads(message.body)
-        except orjson.JSONDecodeError:
-            log.warning("event %s is not JSON: not delivered to webhooks", message.message_id)
+            event = read_event(event_type, message.body)
+        except InvalidEvent as exc:
+            # Not ours to mend (its consumers dead-letter it): back offices get facts only.
+            log.warning("event %s not delivered to webhooks: %s", message.message_id, exc)
             return
-        cp = event.get("chargePointId") if isinstance(event, dict) else None
         event_id = message.message_id or hashlib.sha256(message.body).hexdigest()
         async with self._sessions() as session, session.begin():
             await store.enqueue(
@@ -290,7 +290,8 @@ class Webhooks:
                 targets,
                 event_id=event_id[:100],
                 event_type=event_type[:100],
-                ordering_key=str(cp)[:100] if cp is not None else "",
+                # Delivered in order per charge point ("": events of none, a gateway's own).
+                ordering_key=charge_point_of(event)[:100],
                 body=message.body.decode(),
             )
         self.wake()

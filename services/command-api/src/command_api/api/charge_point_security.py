@@ -18,12 +18,15 @@ from csms_shared.contracts.rpc import (
     UpdateChargePointSettings,
 )
 from csms_shared.ocpp import v201
-from csms_shared.ocpp._base import JsonObject, OcppModel
+from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.framing import find_nul
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import MessageTrigger
-from csms_shared.ocpp.v16.messages import ChangeConfigurationRequest, TriggerMessageRequest
-from csms_shared.ocpp.v201.messages import TriggerMessageRequest as V201TriggerMessageRequest
+from csms_shared.ocpp.v16.messages import (
+    ChangeConfigurationRequest,
+    ChangeConfigurationResponse,
+    TriggerMessageRequest,
+)
 from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems
@@ -91,13 +94,15 @@ def key_change(version: OcppVersion | None, key: str) -> tuple[str, OcppModel]:
     return "ChangeConfiguration", ChangeConfigurationRequest(key="AuthorizationKey", value=key)
 
 
-def key_answer(response: JsonObject) -> str:
+def key_answer(answer: OcppModel | None) -> str | None:
     """The CP's answer to `key_change`: 1.6's status, or 2.0.1's attributeStatus of the one
-    variable set (Accepted, RebootRequired, Rejected, UnknownVariable, ...)."""
-    results = response.get("setVariableResult")
-    if isinstance(results, list) and results and isinstance(results[0], dict):
-        return str(results[0].get("attributeStatus"))
-    return str(response.get("status"))
+    variable set (Accepted, RebootRequired, Rejected, UnknownVariable, ...); None when there is
+    none to read."""
+    if isinstance(answer, v201.SetVariablesResponse):
+        return answer.set_variable_result[0].attribute_status.value
+    if isinstance(answer, ChangeConfigurationResponse):
+        return answer.status.value
+    return None
 
 
 @router.post(
@@ -145,7 +150,7 @@ async def rotate_authorization_key(
             keyStored=False,
             **{k: v for k, v in failed.extensions.items() if k not in ("commandId", "outcome")},
         ) from None
-    answer = key_answer(sent.response or {})
+    answer = key_answer(sent.answer())
     if answer == "Accepted":
         await call(state, RegistryRpc.commit_authorization_key, OfChargePoint(id=cp_id))
         return KeyRotationResult(command_id=sent.command_id, status=answer, key_stored=True)
@@ -184,7 +189,7 @@ async def approve_charge_point(
         # TriggerMessage of BootNotification, spelt in the station's version.
         known = await station_version(state, cp_id)
         request = (
-            V201TriggerMessageRequest.model_validate({"requestedMessage": "BootNotification"})
+            v201.TriggerMessageRequest(requested_message=v201.MessageTriggerEnum.BOOT_NOTIFICATION)
             if known is OcppVersion.V201
             else TriggerMessageRequest(requested_message=MessageTrigger.BOOT_NOTIFICATION)
         )

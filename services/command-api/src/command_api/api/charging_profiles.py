@@ -6,7 +6,7 @@ from the stored profiles. Viewers read; operators store, delete and ask the stat
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path, Query, status
 from pydantic import ValidationError
@@ -40,7 +40,7 @@ from csms_shared.contracts.rpc_profiles import (
     StoreProfile,
 )
 from csms_shared.ocpp import v16, v201
-from csms_shared.ocpp._base import OcppModel, utcnow
+from csms_shared.ocpp._base import JsonObject, OcppModel, utcnow
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.version import OcppVersion
 
@@ -180,7 +180,7 @@ def _composite_request(
 
 
 def _station_answer(
-    version: OcppVersion, asked: OcppModel, response: dict[str, Any]
+    version: OcppVersion, asked: OcppModel, response: JsonObject
 ) -> tuple[CompositeSchedule | None, StationCompositeError | None]:
     """The schedule a GetCompositeSchedule answer gives, or why it gives none (an answer the
     suite cannot read as a schedule, e.g. a negative 1.6 limit, is such a why, not a 500)."""
@@ -194,7 +194,7 @@ def _station_answer(
 
 
 def _read_answer(
-    asked: OcppModel, response: dict[str, Any]
+    asked: OcppModel, response: JsonObject
 ) -> tuple[CompositeSchedule | None, StationCompositeError | None]:
     if isinstance(asked, v16.GetCompositeScheduleRequest):
         answer16 = v16.GetCompositeScheduleResponse.model_validate(response)

@@ -8,11 +8,13 @@ Every route that sends a command comes here (`commands.py`, `operator_actions.py
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, status
+from pydantic import ValidationError
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.contracts.envelopes import CommandOutcome, CommandStatus
@@ -36,8 +38,10 @@ from ..dispatcher import NotConnected
 from ..problems import TYPES, ProblemError
 from ..profiles import check_feature_profile
 from ..recorder import record_outcome, record_sent
-from ..versions import WrongVersion, station_version, version_of
+from ..versions import WrongVersion, response_model, station_version, version_of
 from .deps import AppState, Operator, Session, rpc_client
+
+log = logging.getLogger(__name__)
 
 # The problems a route that sends a command documents: 409 not connected, or an action of a
 # feature profile the CP does not list.
@@ -115,10 +119,29 @@ class Station:
 
 @dataclass
 class Sent:
-    """A command sent: the CP's CALLRESULT payload, or None when not waited for."""
+    """A command sent: the CP's CALLRESULT payload (None when not waited for) and the model it
+    is of, the action's response in the version the command was checked against."""
 
     command_id: str
     response: JsonObject | None
+    response_model: type[OcppModel]
+
+    def answer(self) -> OcppModel | None:
+        """The CALLRESULT read through its response model; None when not waited for, or when
+        it does not read (logged: the gateway checked it against the same model, so only an
+        answer redacted here or a gateway of another release can get there)."""
+        if self.response is None:
+            return None
+        try:
+            return self.response_model.model_validate(self.response)
+        except ValidationError as exc:
+            log.warning(
+                "the answer to command %s is no %s: %s",
+                self.command_id,
+                self.response_model.__name__,
+                exc,
+            )
+            return None
 
 
 async def _charge_point_known(state: AppState, cp_id: str) -> bool:
@@ -137,7 +160,7 @@ def check_request(
     state: AppState,
     principal: Principal,
     action: str,
-    request: dict[str, Any],
+    request: JsonObject,
     *,
     built_by_csms: bool = False,
     where: str = "body",
@@ -248,7 +271,7 @@ async def send_command(
         ) from None
     if not wait:
         dispatcher.waiter.forget(command_id)
-        return Sent(command_id, None)
+        return Sent(command_id, None, response_model(checked, action))
     try:
         # The gateway answers `timeout` itself; the margin covers the broker round trips.
         outcome = await dispatcher.waiter.wait(command_id, future, seconds + 5)
@@ -260,21 +283,29 @@ async def send_command(
     except asyncio.CancelledError:
         dispatcher.waiter.forget(command_id)
         raise
-    return _answer(command_id, outcome)
+    return _answer(command_id, outcome, response_model(checked, action))
 
 
-def _answer(command_id: str, outcome: CommandOutcome) -> Sent:
+def _answer(command_id: str, outcome: CommandOutcome, answers: type[OcppModel]) -> Sent:
     kind = outcome.status
     if kind == "result":
-        return Sent(command_id, outcome.response or {})
-    if kind in ("error", "invalid"):
-        answer: dict[str, Any] = {"response": outcome.response} if kind == "invalid" else {}
+        return Sent(command_id, outcome.response or {}, answers)
+    if kind == "error":
         raise CommandFailed(
             command_id,
             kind,
             errorCode=outcome.error_code,
             errorDescription=outcome.error_description,
             errorDetails=outcome.error_details or {},
-            **answer,
+        )
+    if kind == "invalid":
+        # The answer that broke the action's schema is shown to whoever sent the command.
+        raise CommandFailed(
+            command_id,
+            kind,
+            errorCode=outcome.error_code,
+            errorDescription=outcome.error_description,
+            errorDetails=outcome.error_details or {},
+            response=outcome.response,
         )
     raise CommandFailed(command_id, kind)

@@ -20,7 +20,7 @@ from csms_shared.ocpp.version import OcppVersion
 
 from ..auth import Principal
 from ..models import Resource
-from ..problems import ProblemError
+from ..problems import ProblemError, wire_loc
 from ..station_actions import ACTIONS, OperatorAction, StopTransaction, Translated
 from ..versions import station_version
 from .command_sending import COMMAND_PROBLEMS, Sent, Station, send_command
@@ -46,7 +46,7 @@ def translate(cp_id: str, body: OperatorAction, version: OcppVersion) -> Transla
     except ValidationError as exc:
         raise RequestValidationError(
             [
-                {**e, "loc": ("body", *e["loc"]), "msg": f"OCPP {version}: {e['msg']}"}
+                {**e, "loc": ("body", *wire_loc(e["loc"])), "msg": f"OCPP {version}: {e['msg']}"}
                 for e in exc.errors()
             ]
         ) from None

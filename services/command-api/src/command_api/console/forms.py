@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, JsonValue, ValidationError
 from starlette.datastructures import FormData
 
 from csms_shared.ocpp import v201
-from csms_shared.ocpp._base import OcppModel
+from csms_shared.ocpp._base import JsonObject, OcppModel
 from csms_shared.ocpp.catalog import catalog
 from csms_shared.ocpp.version import OcppVersion
 
+from ..problems import wire_loc
 from ..station_actions import ACTIONS, OperatorAction
 from ..versions import request_model
 
@@ -121,7 +124,7 @@ class FormProblem(Exception):
     """The form does not make a valid request; the message says what to fix."""
 
 
-def _value(f: Field, raw: str) -> Any:
+def _value(f: Field, raw: str) -> JsonValue:
     try:
         if f.kind == "integer":
             return int(raw)
@@ -130,7 +133,8 @@ def _value(f: Field, raw: str) -> Any:
         if f.kind == "boolean":
             return {"true": True, "false": False}[raw]
         if f.kind == "json":
-            return json.loads(raw)
+            parsed: JsonValue = json.loads(raw)
+            return parsed
         if f.kind == "id":
             # Digits alone are the number they spell (1.6 ids), unless written otherwise ("007").
             return int(raw) if raw.isdigit() and str(int(raw)) == raw else raw
@@ -139,8 +143,8 @@ def _value(f: Field, raw: str) -> Any:
     return raw
 
 
-def _payload(fields: tuple[Field, ...], form: FormData) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
+def _payload(fields: tuple[Field, ...], form: FormData) -> JsonObject:
+    payload: JsonObject = {}
     for f in fields:
         raw = str(form.get(f.name) or "").strip()
         if raw == "":
@@ -182,35 +186,56 @@ def set_variables_request(form: FormData) -> OcppModel:
     value = str(form.get("value") or "")
     if not value:
         raise FormProblem("value is required")
-    component: dict[str, Any] = {"name": text("component") or ""}
-    if text("componentInstance"):
-        component["instance"] = text("componentInstance")
-    if number("evseId") is not None:
-        component["evse"] = {"id": number("evseId")}
-        if number("connectorId") is not None:
-            component["evse"]["connectorId"] = number("connectorId")
-    variable: dict[str, Any] = {"name": text("variable") or ""}
-    if text("variableInstance"):
-        variable["instance"] = text("variableInstance")
-    data: dict[str, Any] = {"attributeValue": value, "component": component, "variable": variable}
-    if text("attributeType"):
-        data["attributeType"] = text("attributeType")
-    return _validated(v201.SetVariablesRequest, {"setVariableData": [data]})
+    # Each part is built on its own: a refusal names the field by its path in the request.
+    data = ("setVariableData", 0)
+    evse_id = number("evseId")
+    evse = None
+    if evse_id is not None:
+        with _refused_at(*data, "component", "evse"):
+            evse = v201.EVSE(id=evse_id, connector_id=number("connectorId"))
+    with _refused_at(*data, "component"):
+        component = v201.Component(
+            name=text("component") or "", instance=text("componentInstance"), evse=evse
+        )
+    with _refused_at(*data, "variable"):
+        variable = v201.Variable(name=text("variable") or "", instance=text("variableInstance"))
+    with _refused_at(*data):
+        setting = v201.SetVariableData(
+            attribute_value=value,
+            component=component,
+            variable=variable,
+            attribute_type=text("attributeType"),
+        )
+    return v201.SetVariablesRequest(set_variable_data=[setting])
 
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def _validated(model: type[M], payload: dict[str, Any]) -> M:
+def _problem(exc: ValidationError, where: tuple[int | str, ...] = ()) -> FormProblem:
+    """Each field `exc` refuses, by its path (under `where`) as the request spells it."""
+    return FormProblem(
+        "; ".join(
+            f"{'.'.join(str(p) for p in (*where, *wire_loc(e['loc']))) or 'request'}: {e['msg']}"
+            for e in exc.errors()
+        )
+    )
+
+
+@contextmanager
+def _refused_at(*where: int | str) -> Iterator[None]:
+    """FormProblem when a model built inside refuses what the form gave; `where`: its path."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise _problem(exc, where) from None
+
+
+def _validated(model: type[M], payload: JsonObject) -> M:
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise FormProblem(
-            "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
-                for e in exc.errors()
-            )
-        ) from None
+        raise _problem(exc) from None
 
 
 OUTCOMES = {

@@ -5,6 +5,9 @@ checked by the same rules (`csms_shared.charging.rules`) for the version the sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -12,13 +15,14 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from csms_shared.charging import ChargingProfile, ProfilePurpose
+from csms_shared.charging import ChargingProfile, ChargingSchedule, ProfilePurpose, SchedulePeriod
 from csms_shared.contracts.rpc_base import BIGINT
+from csms_shared.ocpp._base import JsonObject
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from ..api import charging_profiles as profile_api
 from ..api import sites as site_api
-from ..problems import ProblemError
+from ..problems import ProblemError, wire_loc
 from .web import OperatorPage, Page, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
@@ -30,36 +34,63 @@ MAX_PERIODS = 3
 SHOWN = 100  # profiles on the page: OCPP stations hold a few per connector
 
 
-async def profiles_of(page: Page, cp_id: str) -> dict[str, Any]:
-    """The stored profiles as the API shows them, whether any is on its way (the list then
-    refreshes itself until every one is answered), or why there are none."""
+@dataclass(frozen=True)
+class Profiles:
+    """A station's stored profiles for its page: each as the API shows it, whether any is on
+    its way (the list then refreshes itself until every one is answered), or why there are
+    none."""
+
+    items: list[JsonObject]
+    pending: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SitePlace:
+    """The site a station is on, by id and name, and its node there."""
+
+    site_id: int
+    site_name: str
+    node_id: int
+
+
+async def profiles_of(page: Page, cp_id: str) -> Profiles:
+    """The stored profiles, whether any is on its way, or why there are none."""
     try:
         listing = await profile_api.list_charging_profiles(
             page.state, page.principal, cp_id, limit=SHOWN, offset=0
         )
     except HTTPException as exc:
-        return {"items": [], "total": 0, "pending": False, "error": str(exc.detail)}
-    result: dict[str, Any] = shown(listing)
-    result["pending"] = any(p.send.status == "pending" for p in listing.items)
-    return result
+        return Profiles(items=[], error=str(exc.detail))
+    return Profiles(
+        items=[shown(p) for p in listing.items],
+        pending=any(p.send.status == "pending" for p in listing.items),
+    )
 
 
-async def site_of(page: Page, cp_id: str) -> dict[str, Any] | None:
+async def site_of(page: Page, cp_id: str) -> SitePlace | None:
     """The site and node the station is on (by name), or None when it is on none."""
     try:
         placed = await site_api.get_station_site(page.state, page.principal, cp_id)
         found = await site_api.get_site(page.state, page.principal, placed.site_id)
     except HTTPException:
         return None
-    return {"siteId": found.id, "siteName": found.name, "nodeId": placed.node_id}
+    return SitePlace(site_id=found.id, site_name=found.name, node_id=placed.node_id)
+
+
+def _refusals(exc: ValidationError, where: tuple[int | str, ...] = ()) -> list[str]:
+    """What a model refuses, each field by its path (under `where`) as the REST body spells
+    it."""
+    return [
+        f"{'.'.join(str(p) for p in (*where, *wire_loc(e['loc']))) or 'profile'}: {e['msg']}"
+        for e in exc.errors()
+    ]
 
 
 def _problems(exc: Exception) -> list[str]:
     """Every problem the form's profile has, each on its own line."""
     if isinstance(exc, ValidationError):
-        return [
-            f"{'.'.join(str(p) for p in e['loc']) or 'profile'}: {e['msg']}" for e in exc.errors()
-        ]
+        return _refusals(exc)
     if isinstance(exc, ProblemError):
         errors = exc.extensions.get("errors")
         if isinstance(errors, list) and errors:
@@ -70,10 +101,20 @@ def _problems(exc: Exception) -> list[str]:
     return [str(exc)]
 
 
-def _periods(text: str, problems: list[str]) -> list[dict[str, Any]]:
-    """`startPeriod limit` lines, as the schedule's periods (a limit is a number, never the
-    text typed: the model refuses a rate given as a string)."""
-    periods: list[dict[str, Any]] = []
+@contextmanager
+def _noted(problems: list[str], *where: int | str) -> Iterator[None]:
+    """A model built inside that refuses what the form gave: its problems noted (`where`:
+    the model's path in the REST body)."""
+    try:
+        yield
+    except ValidationError as exc:
+        problems.extend(_refusals(exc, where))
+
+
+def _periods(text: str, problems: list[str]) -> list[tuple[int, Decimal]]:
+    """`startPeriod limit` lines, as the schedule's periods' start and limit (a limit is a
+    number, never the text typed: the model refuses a rate given as a string)."""
+    periods: list[tuple[int, Decimal]] = []
     lines = [line.split() for line in text.splitlines() if line.strip()]
     if not lines:
         problems.append("periods: one line `startPeriod limit` at least, e.g. `0 16`")
@@ -84,38 +125,56 @@ def _periods(text: str, problems: list[str]) -> list[dict[str, Any]]:
             problems.append(f"periods line {number}: `startPeriod limit`, two numbers")
             continue
         try:
-            periods.append({"startPeriod": int(parts[0]), "limit": Decimal(parts[1])})
+            periods.append((int(parts[0]), Decimal(parts[1])))
         except (ValueError, InvalidOperation):
             problems.append(f"periods line {number}: {' '.join(parts)!r} is not two numbers")
     return periods
 
 
-def profile_body(form: Any) -> tuple[dict[str, Any], list[str]]:
-    """The profile the form describes, in the REST spelling, and what the form spells wrong."""
+def profile_body(form: Any) -> tuple[ChargingProfile | None, list[str]]:
+    """The profile the form describes, or None and what the form spells wrong: first its
+    periods' lines, then what the model refuses (the periods', the schedule's, the profile's
+    own fields), each field named as the REST body spells it. A field left blank is given as
+    None (the model parses the text typed in the others)."""
     problems: list[str] = []
 
     def text(name: str) -> str | None:
         raw = str(form.get(name) or "").strip()
         return raw or None
 
-    schedule: dict[str, Any] = {
-        "rateUnit": text("rateUnit"),
-        "periods": _periods(str(form.get("periods") or ""), problems),
-        "startSchedule": text("startSchedule"),
-        "duration": text("duration"),
-    }
-    body: dict[str, Any] = {
-        "id": text("id"),
-        "purpose": text("purpose"),
-        "stackLevel": text("stackLevel"),
-        "kind": text("kind"),
-        "connectorId": text("connectorId"),
-        "transactionId": text("transactionId"),
-        "validFrom": text("validFrom"),
-        "validTo": text("validTo"),
-        "schedules": [{k: v for k, v in schedule.items() if v is not None}],
-    }
-    return {k: v for k, v in body.items() if v is not None}, problems
+    lines = _periods(str(form.get("periods") or ""), problems)
+    if problems:
+        return None, problems
+    periods: list[SchedulePeriod] = []
+    for n, (start, limit) in enumerate(lines):
+        with _noted(problems, "schedules", 0, "periods", n):
+            periods.append(SchedulePeriod(start_period=start, limit=limit))
+    if problems:
+        return None, problems
+    schedule: ChargingSchedule | None = None
+    with _noted(problems, "schedules", 0):
+        schedule = ChargingSchedule(
+            rate_unit=text("rateUnit"),
+            periods=tuple(periods),
+            start_schedule=text("startSchedule"),
+            duration=text("duration"),
+        )
+    if schedule is None:
+        return None, problems
+    profile: ChargingProfile | None = None
+    with _noted(problems):
+        profile = ChargingProfile(
+            id=text("id"),
+            purpose=text("purpose"),
+            stack_level=text("stackLevel"),
+            kind=text("kind"),
+            connector_id=text("connectorId"),
+            transaction_id=text("transactionId"),
+            valid_from=text("validFrom"),
+            valid_to=text("validTo"),
+            schedules=(schedule,),
+        )
+    return profile, problems
 
 
 def _listed(page: Page, **context: Any) -> Response:
@@ -134,14 +193,13 @@ async def profiles(page: ViewerPage, cp_id: CpId) -> Response:
 
 @router.post("/charge-points/{cp_id}/charging-profiles")
 async def add_profile(page: OperatorPage, cp_id: CpId) -> Response:
-    """Store a profile and send it (SetChargingProfile in the station's version); every problem
-    of the form, of the model and of OCPP's rules is listed, nothing is stored then."""
+    """Store a profile and send it (SetChargingProfile in the station's version); what the
+    form, the model or OCPP's rules refuse is listed, nothing is stored then."""
     form = await page.form()
-    body, problems = profile_body(form)
-    if problems:
+    profile, problems = profile_body(form)
+    if profile is None:
         return _listed(page, ok=False, text="Not stored", problems=problems)
     try:
-        profile = ChargingProfile.model_validate(body)
         stored = await profile_api.create_charging_profile(
             page.state, page.principal, cp_id, profile
         )

@@ -4,6 +4,7 @@ them; operators add sites and nodes, change limits, and place stations. Every fo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from csms_shared.contracts.resources_loads import SiteSample
 from csms_shared.contracts.rpc_base import BIGINT
+from csms_shared.ocpp._base import JsonObject
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
 from ..api import sites as site_api
@@ -45,7 +47,25 @@ def _integer(form: Any, name: str) -> int | None:
         raise FormError(f"{name}: {raw!r} is not a whole number") from None
 
 
-def _limit(form: Any, phases: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Limit:
+    """A node's limit as typed in: A per phase or W, the other None."""
+
+    amps: list[Decimal] | None = None
+    watts: int | None = None
+
+
+@dataclass(frozen=True)
+class _Supply:
+    """A new node as the form gives it: its name, limit, voltage and phases."""
+
+    name: str | None
+    limit: _Limit
+    voltage: int
+    phases: int
+
+
+def _limit(form: Any, phases: int) -> _Limit:
     """The limit typed in: W as one number, or A per phase (one number for every phase, or one
     per phase, separated by spaces or commas)."""
     raw = (_text(form, "limit") or "").replace(",", " ").split()
@@ -54,22 +74,51 @@ def _limit(form: Any, phases: int) -> dict[str, Any]:
     if form.get("unit") == "W":
         if len(raw) != 1 or not raw[0].isdigit():
             raise FormError("limit: a limit in W is one whole number")
-        return {"limit_watts": int(raw[0]), "limit_amps": None}
+        return _Limit(watts=int(raw[0]))
     try:
         amps = [Decimal(part) for part in raw]
     except InvalidOperation:
         raise FormError(f"limit: {' '.join(raw)!r} is not A per phase") from None
-    return {"limit_amps": amps * phases if len(amps) == 1 else amps, "limit_watts": None}
+    return _Limit(amps=amps * phases if len(amps) == 1 else amps)
 
 
-def _supply(form: Any) -> dict[str, Any]:
-    """Name, voltage, phases and limit of a new node (230 V, 3 phases unless given)."""
+def _supply(form: Any) -> _Supply:
+    """Name, voltage, phases and limit of a new node (230 V, 3 phases unless given, as a site's
+    NodeSettings default them)."""
     phases = _integer(form, "phases") or 3
-    fields: dict[str, Any] = {"name": _text(form, "name"), "phases": phases, **_limit(form, phases)}
+    limit = _limit(form, phases)
     voltage = _integer(form, "voltage")
-    if voltage is not None:
-        fields["voltage"] = voltage
-    return {k: v for k, v in fields.items() if v is not None}
+    return _Supply(
+        name=_text(form, "name"),
+        limit=limit,
+        voltage=230 if voltage is None else voltage,
+        phases=phases,
+    )
+
+
+def new_site(form: Any) -> site_api.NewSite:
+    """The site the form describes (FormError or ValidationError: what it spells wrong)."""
+    supply = _supply(form)
+    return site_api.NewSite(
+        name=supply.name,
+        limit_amps=supply.limit.amps,
+        limit_watts=supply.limit.watts,
+        voltage=supply.voltage,
+        phases=supply.phases,
+    )
+
+
+def new_node(form: Any) -> site_api.NewSiteNode:
+    """The node the form describes under its `parentId` (as `new_site`)."""
+    supply = _supply(form)
+    return site_api.NewSiteNode(
+        parent_id=_integer(form, "parentId"),
+        name=supply.name,
+        limit_amps=supply.limit.amps,
+        limit_watts=supply.limit.watts,
+        voltage=supply.voltage,
+        phases=supply.phases,
+    )
 
 
 def _refused(page: Page, failed: str, exc: Exception) -> Response:
@@ -105,8 +154,7 @@ async def create_site(page: OperatorPage) -> Response:
     """Add a site with its grid connection's limit."""
     form = await page.form()
     try:
-        body = site_api.NewSite.model_validate(_supply(form))
-        created = await site_api.create_site(page.state, page.principal, body)
+        created = await site_api.create_site(page.state, page.principal, new_site(form))
     except (FormError, ValidationError, HTTPException, ProblemError) as exc:
         return _refused(page, "Not created", exc)
     return _done(page, f"/sites/{created.id}")
@@ -119,10 +167,37 @@ async def site(page: ViewerPage, site_id: SiteId) -> Response:
         found = await site_api.get_site(page.state, page.principal, site_id)
     except HTTPException as exc:
         return page.render("not_found.html", exc.status_code, message=str(exc.detail))
-    return page.render("site.html", site=shown(found), **await _allocation(page, found))
+    return page.render("site.html", site=shown(found), live=await _allocation(page, found))
 
 
-async def _allocation(page: Page, found: Site) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Chart:
+    """SVG polylines of a site's limit, allocation and draw over its last hours, in a box of
+    `width` by `height` whose top is `top` A; `start` and `end` the window's times of day."""
+
+    width: int
+    height: int
+    top: int | float
+    start: str
+    end: str
+    limit: str
+    allocated: str
+    drawn: str
+
+
+@dataclass(frozen=True)
+class LiveAllocation:
+    """A site's live allocation card: what the allocator gives now as the API shows it, and
+    the chart of its last hours; or why there is none. `names`: its nodes' names by id."""
+
+    site_id: int
+    names: dict[int, str]
+    allocation: JsonObject | None = None
+    chart: Chart | None = None
+    error: str | None = None
+
+
+async def _allocation(page: Page, found: Site) -> LiveAllocation:
     """The site's live allocation for its template, with the node names to show."""
     names: dict[int, str] = {}
     pending: list[Node] = [found]
@@ -134,20 +209,13 @@ async def _allocation(page: Page, found: Site) -> dict[str, Any]:
         allocation = await site_api.get_allocation(page.state, page.principal, found.id)
         history = await site_api.get_history(page.state, page.principal, found.id, CHART_HOURS)
     except HTTPException as exc:
-        return {
-            "site_id": found.id,
-            "names": names,
-            "error": str(exc.detail),
-            "allocation": None,
-            "chart": None,
-        }
-    return {
-        "site_id": found.id,
-        "names": names,
-        "error": None,
-        "allocation": shown(allocation),
-        "chart": chart(history.samples),
-    }
+        return LiveAllocation(site_id=found.id, names=names, error=str(exc.detail))
+    return LiveAllocation(
+        site_id=found.id,
+        names=names,
+        allocation=shown(allocation),
+        chart=chart(history.samples),
+    )
 
 
 # The chart on a site's page: its last hours, one sample a minute.
@@ -155,7 +223,7 @@ CHART_HOURS = 6.0
 CHART_WIDTH, CHART_HEIGHT = 600, 160
 
 
-def chart(samples: list[SiteSample]) -> dict[str, Any] | None:
+def chart(samples: list[SiteSample]) -> Chart | None:
     """SVG polylines of the limit, the allocation and the draw over the samples (None: fewer
     than two samples, nothing to draw yet)."""
     if len(samples) < 2:
@@ -171,16 +239,16 @@ def chart(samples: list[SiteSample]) -> dict[str, Any] | None:
             for s, v in zip(samples, values, strict=True)
         )
 
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "top": top,
-        "start": start.strftime("%H:%M"),
-        "end": end.strftime("%H:%M"),
-        "limit": line([float(s.limit_amps) for s in samples]),
-        "allocated": line([float(s.allocated_amps) for s in samples]),
-        "drawn": line([float(s.drawn_amps) for s in samples]),
-    }
+    return Chart(
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        top=top,
+        start=start.strftime("%H:%M"),
+        end=end.strftime("%H:%M"),
+        limit=line([float(s.limit_amps) for s in samples]),
+        allocated=line([float(s.allocated_amps) for s in samples]),
+        drawn=line([float(s.drawn_amps) for s in samples]),
+    )
 
 
 @router.get("/sites/{site_id}/allocation")
@@ -190,7 +258,7 @@ async def allocation(page: ViewerPage, site_id: SiteId) -> Response:
         found = await site_api.get_site(page.state, page.principal, site_id)
     except HTTPException as exc:
         return page.render("not_found.html", exc.status_code, message=str(exc.detail))
-    return page.render("site_allocation.html", **await _allocation(page, found))
+    return page.render("site_allocation.html", live=await _allocation(page, found))
 
 
 @router.post("/sites/{site_id}/nodes")
@@ -198,9 +266,7 @@ async def create_node(page: OperatorPage, site_id: SiteId) -> Response:
     """Add a circuit or panel under a node of the site."""
     form = await page.form()
     try:
-        fields = {**_supply(form), "parent_id": _integer(form, "parentId")}
-        body = site_api.NewSiteNode.model_validate(fields)
-        await site_api.create_node(page.state, page.principal, site_id, body)
+        await site_api.create_node(page.state, page.principal, site_id, new_node(form))
     except (FormError, ValidationError, HTTPException, ProblemError) as exc:
         return _refused(page, "Not added", exc)
     return _done(page, f"/sites/{site_id}")
@@ -213,11 +279,12 @@ async def change_limit(page: OperatorPage, site_id: SiteId, node_id: SiteId) -> 
     state, who = page.state, page.principal
     try:
         limit = _limit(form, _integer(form, "phases") or 3)
+        # Both given (one None): the limit replaces the stored one, in whichever unit.
         if node_id == site_id:
-            site_change = site_api.SitePatch.model_validate(limit)
+            site_change = site_api.SitePatch(limit_amps=limit.amps, limit_watts=limit.watts)
             await site_api.update_site(state, who, site_id, site_change)
         else:
-            node_change = site_api.NodePatch.model_validate(limit)
+            node_change = site_api.NodePatch(limit_amps=limit.amps, limit_watts=limit.watts)
             await site_api.update_node(state, who, site_id, node_id, node_change)
     except (FormError, ValidationError, HTTPException, ProblemError) as exc:
         return _refused(page, "Not changed", exc)
@@ -230,14 +297,12 @@ async def assign_station(page: OperatorPage, site_id: SiteId) -> Response:
     form = await page.form()
     cp_id = _text(form, "chargePointId") or ""
     try:
-        fields = {
-            "node_id": _integer(form, "nodeId"),
-            "max_current": _text(form, "maxCurrent"),
-            "min_current": _text(form, "minCurrent"),
-            "priority": _integer(form, "priority") or 0,
-        }
-        body = site_api.StationSite.model_validate(
-            {k: v for k, v in fields.items() if v is not None}
+        # The currents as typed: the model reads A with one decimal.
+        body = site_api.StationSite(
+            node_id=_integer(form, "nodeId"),
+            max_current=_text(form, "maxCurrent"),
+            min_current=_text(form, "minCurrent"),
+            priority=_integer(form, "priority") or 0,
         )
         await _of_site(page, site_id, body.node_id)
         await site_api.assign_station(page.state, page.principal, cp_id, body)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
 from csms_shared.contracts.rpc_profiles import MAX_COMPOSITE_DURATION
+from csms_shared.ocpp import v201
+from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
@@ -309,7 +312,7 @@ async def _show(page: OperatorPage, run: Callable[[Session], Awaitable[Sent]]) -
         except HTTPException as exc:
             return page.outcome(exc.status_code, ok=False, text=str(exc.detail))
     answer = sent.response or {}
-    status = answer.get("status") or _attribute_status(answer)
+    status = _status(sent.answer())
     text = f"Sent and answered: {status}" if status else "Sent and answered"
     return page.render(
         "outcome.html",
@@ -320,11 +323,21 @@ async def _show(page: OperatorPage, run: Callable[[Session], Awaitable[Sent]]) -
     )
 
 
-def _attribute_status(answer: dict[str, Any]) -> Any:
-    """A SetVariables answer's status: its (first) result's attributeStatus."""
-    results = answer.get("setVariableResult")
-    if isinstance(results, list) and results and isinstance(results[0], dict):
-        return results[0].get("attributeStatus")
+@runtime_checkable
+class _Answered(Protocol):
+    """An answer that says in a status what came of the command (most actions' answers)."""
+
+    @property
+    def status(self) -> StrEnum: ...
+
+
+def _status(answer: OcppModel | None) -> str | None:
+    """What the answer says came of the command: its status, or a SetVariables answer's
+    (first) attributeStatus; None when it says neither."""
+    if isinstance(answer, v201.SetVariablesResponse):
+        return answer.set_variable_result[0].attribute_status.value
+    if isinstance(answer, _Answered):
+        return answer.status.value
     return None
 
 

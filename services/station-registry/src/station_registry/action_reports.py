@@ -56,9 +56,9 @@ from csms_shared.ocpp.v16.messages import (
 from csms_shared.ocpp.version import OcppVersion
 
 from .db import certificate_requests, data_transfers, operation_statuses, operations
-from .queries import ensure_charge_point
 from .router import CallCtx, Ctx, router
 from .rpc_security import record_security_event
+from .store import ensure_charge_point
 
 # The command that starts each kind of operation, and the kind its status reports belong to.
 STARTED_BY = {

@@ -31,8 +31,8 @@ from csms_shared.ocpp.v201.enums import (
 from .action_reports import csr_received, data_received, report_status, security_event_reported
 from .db import station_messages
 from .device_model import store_report
-from .queries import ensure_charge_point
 from .router import CallCtx, router
+from .store import ensure_charge_point
 
 # statusInfo.reasonCode is at most 20 characters: "NoCertificateProvider" does not fit.
 NO_PROVIDER = StatusInfo(

@@ -28,8 +28,8 @@ from csms_shared.ocpp.version import OcppVersion
 from .action_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
 from .device_model import read_rows, set_rows, store
-from .queries import ensure_charge_point
 from .router import Ctx, router
+from .store import ensure_charge_point
 
 log = logging.getLogger(__name__)
 

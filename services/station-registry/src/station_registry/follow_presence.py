@@ -33,9 +33,9 @@ from csms_shared.contracts.events import (
 from csms_shared.ocpp.version import OcppVersion
 
 from .db import TIMESTAMP, charge_points, gateways
-from .queries import locked_in_id_order, restore_swept
 from .router import Ctx, router
 from .settings import UnknownChargePointPolicy
+from .store import locked_in_id_order, restore_swept
 
 log = logging.getLogger(__name__)
 

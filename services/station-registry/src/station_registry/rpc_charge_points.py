@@ -44,8 +44,8 @@ from .db import (
     operations,
     status_history,
 )
-from .queries import charge_point_of, charge_point_page, connector_of, load_charge_points
 from .router import Ctx, router
+from .store import charge_point_of, charge_point_page, connector_of, load_charge_points
 
 
 @router.rpc(RegistryRpc.list_charge_points, callers={"command-api"})

@@ -16,9 +16,9 @@ from csms_shared.contracts.rpc import (
 )
 
 from .db import charge_points, connectors
-from .queries import charge_point_of
 from .router import Ctx, router
 from .rpc_keys import credentials_changed
+from .store import charge_point_of
 
 
 def _columns(patch: MetadataPatch) -> dict[str, str | float | list[str] | dict[str, str] | None]:

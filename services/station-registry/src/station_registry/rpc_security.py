@@ -30,10 +30,10 @@ from csms_shared.ocpp._base import utcnow
 
 from .credentials import Check, checker, hash_key, needs_rehash
 from .db import charge_points, security_events
-from .queries import charge_point_page
 from .router import Ctx, router
 from .rpc_keys import credentials_changed
 from .settings import Settings, UnknownChargePointPolicy
+from .store import charge_point_page
 
 log = logging.getLogger(__name__)
 

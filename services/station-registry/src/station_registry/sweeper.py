@@ -39,8 +39,8 @@ from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.bus.topology import gateway_queue
 
 from .db import charge_points, gateways
-from .queries import locked_in_id_order
 from .settings import Settings
+from .store import locked_in_id_order
 
 log = logging.getLogger(__name__)
 

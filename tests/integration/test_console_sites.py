@@ -1,6 +1,7 @@
 """Sites and charging profiles in the browser: an operator builds a site, places a station on it
 and takes it off; a viewer reads without a form; an operator stores, sees answered and deletes a
-charging profile on a station's page, and an invalid one shows every rule it breaks."""
+charging profile on a station's page, stores a Recurring one on one phase in either version, and
+an invalid one shows every rule it breaks."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from csms_shared.ocpp._base import format_datetime
 from tests.integration.browser import (
     PASSWORD,
     browser,
@@ -19,7 +21,7 @@ from tests.integration.browser import (
     make_user,
     page,
 )
-from tests.integration.test_charging_profiles import station
+from tests.integration.test_charging_profiles import START, received, station
 from tests.integration.test_sites import created, problem, unique
 
 # The allocator's profiles: LOADS_ALLOCATION_PROFILE_ID + the EVSE.
@@ -155,12 +157,12 @@ async def test_an_operator_adds_a_profile_the_station_accepts_then_deletes_it(
     await expect(page.locator("#cp-site a")).to_have_attribute("href", f"/sites/{site['id']}")
 
     panel = page.locator("#charging-profiles")
-    await panel.locator("#new-profile summary").click()
+    await panel.locator("#new-profile > summary").click()
     form = panel.locator("#new-profile form")
     await form.locator("select[name=purpose]").select_option("TxDefaultProfile")
     await form.locator("input[name=stackLevel]").fill("2")
     await form.locator("input[name=connectorId]").fill("1")
-    await form.locator("textarea[name=periods]").fill("0 16\n3600 10.5")
+    await form.locator('textarea[name="schedules.0.periods"]').fill("0 16\n3600 10.5")
     await form.locator("button[type=submit]").click()
     await expect(form.locator(".outcome-text")).to_have_text(f"Stored profile 1, sent to {cp_id}")
     row = panel.locator('tr[data-profile="1"]')
@@ -209,6 +211,63 @@ async def test_an_operator_adds_a_profile_the_station_accepts_then_deletes_it(
     )
 
 
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_an_operator_adds_a_recurring_profile_on_one_phase(
+    page: Page,
+    console_url: str,
+    api: httpx.AsyncClient,
+    connect_cp: Any,
+    cp_id: str,
+    version: str,
+) -> None:
+    cp = await station(api, connect_cp, cp_id, version)
+    await _as(page, console_url, api, "operator")
+    await page.goto(f"{console_url}/charge-points/{cp_id}")
+    panel = page.locator("#charging-profiles")
+    await panel.locator("#new-profile > summary").click()
+    form = panel.locator("#new-profile form")
+    # The form offers what the station's version takes: a 2.0.1 station's schedules have ids
+    # and alternatives, a 1.6 charge point's one schedule has neither.
+    v201 = version == "2.0.1"
+    await expect(form.locator('input[name="schedules.0.id"]')).to_have_count(int(v201))
+    await expect(form.locator(".more-schedules")).to_have_count(int(v201))
+    await form.locator("select[name=kind]").select_option("Recurring")
+    await form.locator("select[name=recurrencyKind]").select_option("Daily")
+    start = format_datetime(START)
+    await form.locator('input[name="schedules.0.startSchedule"]').fill(start)
+    await form.locator('input[name="schedules.0.duration"]').fill("43200")
+    await form.locator('input[name="schedules.0.minChargingRate"]').fill("6")
+    # 16 A on one phase (2.0.1: on its second), then 10 A on three.
+    first = "0 16 1 2" if v201 else "0 16 1"
+    await form.locator('textarea[name="schedules.0.periods"]').fill(f"{first}\n3600 10")
+    await form.locator("button[type=submit]").click()
+    await expect(form.locator(".outcome-text")).to_have_text(f"Stored profile 1, sent to {cp_id}")
+
+    row = panel.locator('tr[data-profile="1"]')
+    await expect(row.locator(".send")).to_contain_text("accepted SetChargingProfile: Accepted")
+    await expect(row.locator(".kind")).to_have_text("Recurring (Daily)")
+    phase = " (phase 2)" if v201 else ""
+    await expect(row.locator(".schedule")).to_have_text(
+        f"from {start}: 0 s 16 A on 1 phase{phase}, 3600 s 10 A; for 43200 s; at least 6 A"
+    )
+    [sent] = received(cp, version, "SetChargingProfile")
+    if v201:
+        profile = sent["chargingProfile"]
+        [schedule] = profile["chargingSchedule"]
+        assert (sent["evseId"], profile["chargingProfileKind"]) == (1, "Recurring")
+    else:
+        profile = sent["csChargingProfiles"]
+        schedule = profile["chargingSchedule"]
+        assert (sent["connectorId"], profile["chargingProfileKind"]) == (1, "Recurring")
+    assert profile["recurrencyKind"] == "Daily"
+    assert (schedule["startSchedule"], schedule["duration"]) == (start, 43200)
+    assert schedule["minChargingRate"] == 6
+    assert schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 16, "numberPhases": 1, **({"phaseToUse": 2} if v201 else {})},
+        {"startPeriod": 3600, "limit": 10},
+    ]
+
+
 async def test_an_invalid_profile_shows_every_problem_and_is_not_stored(
     page: Page, console_url: str, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
 ) -> None:
@@ -216,30 +275,44 @@ async def test_an_invalid_profile_shows_every_problem_and_is_not_stored(
     await _as(page, console_url, api, "operator")
     await page.goto(f"{console_url}/charge-points/{cp_id}")
     form = page.locator("#new-profile form")
-    await page.locator("#new-profile summary").click()
+    await page.locator("#new-profile > summary").click()
 
-    # What the form spells wrong first: a period that is not two numbers, four periods.
-    await form.locator("textarea[name=periods]").fill("0 16\nten 10\n20 1\n30 1")
+    # What the form spells wrong first: a line of one number, a line of five.
+    periods = form.locator('textarea[name="schedules.0.periods"]')
+    await periods.fill("0\n10 16 1 2 3")
     await form.locator("button[type=submit]").click()
     problems = form.locator(".problems li")
+    line = "`startPeriod limit [numberPhases [phaseToUse]]`"
     await expect(problems).to_have_text(
         [
-            "periods: at most 3 lines here (the REST API takes more)",
-            "periods line 2: 'ten 10' is not two numbers",
+            f"schedules.0.periods line 1: '0' is not {line}",
+            f"schedules.0.periods line 2: '10 16 1 2 3' is not {line}",
+        ]
+    )
+    # Then what the model refuses, each field by its path in the REST body.
+    await periods.fill("0 16\nten 10 one")
+    await form.locator("button[type=submit]").click()
+    await expect(problems).to_have_text(
+        [
+            "schedules.0.periods.1.startPeriod: Input should be a valid integer, unable to parse"
+            " string as an integer",
+            "schedules.0.periods.1.numberPhases: Input should be a valid integer, unable to parse"
+            " string as an integer",
         ]
     )
     # Then OCPP 1.6's rules, each named: a station maximum on a connector, below stack level 0,
-    # a first period after 0.
+    # a first period after 0, a phase to use (2.0.1's alone).
     await form.locator("select[name=purpose]").select_option("StationMaxProfile")
     await form.locator("input[name=stackLevel]").fill("-1")
-    await form.locator("textarea[name=periods]").fill("60 16")
+    await periods.fill("60 16 1 2")
     await form.locator("button[type=submit]").click()
     await expect(form.locator(".outcome-text")).to_have_text("Not stored")
-    await expect(problems).to_have_count(3)
+    await expect(problems).to_have_count(4)
     await expect(problems.nth(0)).to_contain_text("stackLevel: the lowest stack level is 0")
     texts = await problems.all_inner_texts()
     assert any(t.startswith("connectorId: a station maximum profile") for t in texts), texts
     assert any("startPeriod: the first period starts at 0" in t for t in texts), texts
+    assert any("phaseToUse: 1.6 has no phaseToUse" in t for t in texts), texts
     problem_free = (await api.get(f"/charge-points/{cp_id}/charging-profiles")).json()
     assert problem_free["items"] == []
     assert not [c for c in cp.received_calls if c[0] == "SetChargingProfile"]

@@ -39,7 +39,7 @@ from .forms import (
     parse_command,
     set_variables_request,
 )
-from .profiles import PURPOSES, profiles_of, site_of
+from .profiles import PROFILE_FORM, profiles_of, site_of
 from .web import AdminPage, OperatorPage, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
@@ -186,7 +186,7 @@ async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
         transactions=transactions,
         transfers=transfers,
         profiles=await profiles_of(page, cp_id),
-        purposes=PURPOSES,
+        profile_form=PROFILE_FORM,
         site=await site_of(page, cp_id),
         max_duration=MAX_COMPOSITE_DURATION,
         # The station's version's actions, and the operator actions that work for either.

@@ -1,10 +1,11 @@
 """Sites and charging profiles in the browser: an operator builds a site, places a station on it
-and takes it off; a viewer reads without a form; an operator stores, sees answered and deletes a
+and takes it off; a site's page charts its samples; a viewer reads without a form; an operator stores, sees answered and deletes a
 charging profile on a station's page, stores a Recurring one on one phase in either version, and
 an invalid one shows every rule it breaks."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -114,6 +115,48 @@ async def test_an_operator_builds_a_site_and_places_a_station(
     await page.locator(f'tr[data-station="{cp_id}"] button.unassign').click()
     await expect(page.locator(f'tr[data-station="{cp_id}"]')).to_have_count(0)
     problem(await api.get(f"/charge-points/{cp_id}/site"), 404)
+
+
+async def test_a_sites_page_charts_its_last_hours(
+    page: Page, console_url: str, api: httpx.AsyncClient, db: Any
+) -> None:
+    """The chart draws the site's samples (the load-manager writes one a minute; three are
+    written here, minutes apart, rather than waited for): the limit, the allocation and the
+    draw on its busiest phase, scaled to the highest of them."""
+    site = await created(api, "/sites", {"name": unique("Charted"), "limitAmps": [100, 100, 100]})
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    samples = [(3, 100, 40, 0), (2, 100, 60, 30), (1, 100, 60, 50)]
+    await db.executemany(
+        "INSERT INTO loads.site_samples (site_id, at, limit_amps, allocated_amps, drawn_amps)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [(site["id"], now - timedelta(minutes=m), lim, al, dr) for m, lim, al, dr in samples],
+    )
+    history = (await api.get(f"/sites/{site['id']}/allocation/history")).json()
+    assert [s["drawnAmps"] for s in history["samples"]] == [0, 30, 50], history
+    await _as(page, console_url, api, "viewer")
+    await page.goto(f"{console_url}/sites/{site['id']}")
+    chart = page.locator("#allocation-chart")
+    await expect(chart).to_be_visible()
+    await expect(chart.locator("figcaption")).to_contain_text("0–100 A on the busiest phase")
+    box = (await chart.locator("svg").get_attribute("viewBox") or "").split()
+    width, height = float(box[2]), float(box[3])
+
+    async def points(line: str) -> list[tuple[float, float]]:
+        text = await chart.locator(f"polyline.{line}").get_attribute("points") or ""
+        return [(float(x), float(y)) for x, y in (p.split(",") for p in text.split())]
+
+    # Oldest at the left edge, newest at the right; 100 A at the top, 0 A at the bottom.
+    assert await points("limit") == [(0, 0), (width / 2, 0), (width, 0)]
+    assert await points("allocated") == [
+        (0, height * 0.6),
+        (width / 2, pytest.approx(height * 0.4, abs=0.1)),
+        (width, pytest.approx(height * 0.4, abs=0.1)),
+    ]
+    assert [y for _, y in await points("drawn")] == [
+        height,
+        pytest.approx(height * 0.7, abs=0.1),
+        pytest.approx(height * 0.5, abs=0.1),
+    ]
 
 
 async def test_a_viewer_reads_sites_without_a_form(

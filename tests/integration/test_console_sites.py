@@ -1,6 +1,6 @@
 """Sites and charging profiles in the browser: an operator builds a site, places a station on it
-and takes it off; a site's page charts its samples; a viewer reads without a form; an operator stores, sees answered and deletes a
-charging profile on a station's page, stores a Recurring one on one phase in either version, and
+and takes it off; a site's page charts its samples; a viewer reads without a form; an operator
+stores, sees answered and deletes a charging profile on a station's page, stores a Recurring one on one phase in either version, and
 an invalid one shows every rule it breaks."""
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ async def test_a_sites_page_charts_its_last_hours(
     await page.goto(f"{console_url}/sites/{site['id']}")
     chart = page.locator("#allocation-chart")
     await expect(chart).to_be_visible()
-    await expect(chart.locator("figcaption")).to_contain_text("0–100 A on the busiest phase")
+    await expect(chart.locator("figcaption")).to_contain_text("0\u2013100 A on the busiest phase")
     box = (await chart.locator("svg").get_attribute("viewBox") or "").split()
     width, height = float(box[2]), float(box[3])
 

@@ -1,7 +1,7 @@
 """Sites and charging profiles in the browser: an operator builds a site, places a station on it
 and takes it off; a site's page charts its samples; a viewer reads without a form; an operator
-stores, sees answered and deletes a charging profile on a station's page, stores a Recurring one on one phase in either version, and
-an invalid one shows every rule it breaks."""
+stores, sees answered and deletes a charging profile on a station's page, stores a Recurring one
+on one phase in either version, and an invalid one shows every rule it breaks."""
 
 from __future__ import annotations
 

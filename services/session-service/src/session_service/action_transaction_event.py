@@ -242,7 +242,9 @@ class _Group:
 
     def apply(self, key: store.Key, row: Any, event: _Plain) -> None:
         """Take in a plain event: its transaction as it now is, its answer for copies."""
-        self.rows[key] = SimpleNamespace(**(row._asdict() | event.values))
+        # `row` as stored, or as an event of this group before left it.
+        before = vars(row) if isinstance(row, SimpleNamespace) else row._asdict()
+        self.rows[key] = SimpleNamespace(**(before | event.values))
         self.written[row.id] = self.written.get(row.id, {}) | event.values
         applied = event.applied
         seq = applied.summary.seq_no

@@ -117,7 +117,7 @@ async def transaction_event(
     response = TransactionEventResponse(
         id_token_info=info, total_cost=float(new.cost) if ended else None
     )
-    applied = store.Applied(cp, station_tx, row.id, summary, response.to_payload(), content)
+    applied = store.Applied(cp, station_tx, row.id, summary, response, content)
     await store.record_events(session, [applied])
     return response
 
@@ -179,7 +179,6 @@ class _Plain:
     rows: list[mv.MeterRow]
     readings: Event | None
     applied: store.Applied
-    answer: dict[str, Any]
 
 
 def _plain(
@@ -207,7 +206,7 @@ def _plain(
     values = values_of(row, state, row.id_tag_status, {}, received, row.charging_priority)
     values["event_fold"] = folded.to_json()
     cp, connector, readings = call.charge_point_id, values["connector_id"], request.meter_value
-    answer = TransactionEventResponse().to_payload()
+    answer = TransactionEventResponse()
     station_tx = request.transaction_info.transaction_id
     return (
         _Plain(
@@ -224,7 +223,6 @@ def _plain(
                 readings or [], at=received, cp_id=cp, connector_id=connector, transaction_id=row.id
             ),
             applied=store.Applied(cp, station_tx, row.id, summary, answer, content),
-            answer=answer,
         )
         if not warnings
         else None
@@ -236,7 +234,7 @@ class _Group:
     """A group's plain events not written yet, and what the group knows of its transactions."""
 
     rows: dict[store.Key, Any]  # each transaction as the group left it so far (None: unknown)
-    answered: dict[tuple[str, str, int], tuple[dict[str, Any], bytes]]
+    answered: dict[store.Seq, tuple[TransactionEventResponse, bytes]]
     written: dict[int, dict[str, Any]] = field(default_factory=dict)
     plain: list[_Plain] = field(default_factory=list)
 
@@ -248,7 +246,7 @@ class _Group:
         self.written[row.id] = self.written.get(row.id, {}) | event.values
         applied = event.applied
         seq = applied.summary.seq_no
-        self.answered[(applied.cp_id, applied.station_tx, seq)] = (event.answer, applied.digest)
+        self.answered[(applied.cp_id, applied.station_tx, seq)] = (applied.response, applied.digest)
         self.plain.append(event)
 
     async def flush(self, ctx: Ctx) -> None:
@@ -280,7 +278,7 @@ async def transaction_event_batch(
         rows={key: locked.get(key) for key in keys},
         answered=await store.stored_responses(session, seqs),
     )
-    by_one: set[tuple[str, str, int]] = set()  # events the one-event path took (or its copies)
+    by_one: set[store.Seq] = set()  # events the one-event path took (or its copies)
     responses: list[TransactionEventResponse] = []
     for key, seq, (request, call) in zip(keys, seqs, calls, strict=True):
         content = digest(request.to_payload())
@@ -303,7 +301,7 @@ async def transaction_event_batch(
 def _copy(
     call: CallCtx,
     request: TransactionEventRequest,
-    earlier: tuple[dict[str, Any], bytes],
+    earlier: tuple[TransactionEventResponse, bytes],
     content: bytes,
 ) -> TransactionEventResponse:
     """A copy of an applied event: the answer the first one got, nothing changed."""
@@ -317,4 +315,4 @@ def _copy(
             request.seq_no,
             station_tx,
         )
-    return TransactionEventResponse.model_validate(answer)
+    return answer

@@ -19,6 +19,7 @@ from sqlalchemy import Row, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.ocpp.v201.messages import TransactionEventResponse
 from csms_shared.ocpp.version import OcppVersion
 
 from .db import transaction_events, transactions
@@ -97,6 +98,7 @@ async def write(session: AsyncSession, transaction_id: int, values: Mapping[str,
 # -- a group's events ------------------------------------------------------------------------
 
 Key = tuple[str, str]  # (charge point, the station's transactionId)
+Seq = tuple[str, str, int]  # (charge point, the station's transactionId, seqNo)
 _COLUMNS = ", ".join(f"t.{c.name}" for c in transactions.c)
 _LOCK_MANY = text(
     f"SELECT {_COLUMNS} FROM {transactions.fullname} AS t"
@@ -154,8 +156,8 @@ async def lock_many(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, Row
 
 
 async def stored_responses(
-    session: AsyncSession, keys: Sequence[tuple[str, str, int]]
-) -> dict[tuple[str, str, int], tuple[dict[str, Any], bytes]]:
+    session: AsyncSession, keys: Sequence[Seq]
+) -> dict[Seq, tuple[TransactionEventResponse, bytes]]:
     """The answers given before to these (CP, transactionId, seqNo), with their digests."""
     rows = await session.execute(
         _STORED_MANY,
@@ -167,7 +169,7 @@ async def stored_responses(
     )
     return {
         (row.charge_point_id, row.station_transaction_id, row.seq_no): (
-            row.response,
+            TransactionEventResponse.model_validate(row.response),
             bytes(row.digest),
         )
         for row in rows
@@ -195,7 +197,7 @@ class Applied:
     station_tx: str
     transaction_id: int
     summary: EventSummary
-    response: dict[str, Any]
+    response: TransactionEventResponse
     digest: bytes
 
 
@@ -212,7 +214,7 @@ async def record_events(session: AsyncSession, applied: Sequence[Applied]) -> No
             "ids": [a.transaction_id for a in applied],
             "types": [a.summary.event_type for a in applied],
             "summaries": [orjson.dumps(a.summary.to_json()).decode() for a in applied],
-            "responses": [orjson.dumps(a.response).decode() for a in applied],
+            "responses": [orjson.dumps(a.response.to_payload()).decode() for a in applied],
             "digests": [a.digest for a in applied],
         },
     )

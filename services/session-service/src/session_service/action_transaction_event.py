@@ -21,7 +21,7 @@ itself at its minimum, as 1.6's StatusNotification SuspendedEV does.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -84,7 +84,7 @@ async def transaction_event(
     info, status, reservation = decision.info, decision.status, decision.reservation
     price = await repriced(session, settings, row, state.start_time)
     values = values_of(row, state, status, price, received, decision.charging_priority)
-    values["event_fold"] = folded.to_json()
+    values["event_fold"] = folded
     new = await store.write(session, row.id, values)
     rows = tx_events.sampled_rows(
         request.meter_value or [],
@@ -197,14 +197,17 @@ def _plain(
     if warnings:
         return None
     summary = tx_events.summarize(request, warnings)
-    folded = Fold.from_json(row.event_fold)
+    kept = row.event_fold
+    # A row a group wrote but has not stored yet holds its Fold: added to as a copy, so the
+    # values of the event before keep theirs.
+    folded = replace(kept) if isinstance(kept, Fold) else Fold.from_json(kept)
     charging = folded.charging_state
     folded.add(summary)
     state = folded.state()
     if state.ended or state.start_time != row.start_time or state.charging_state != charging:
         return None
     values = values_of(row, state, row.id_tag_status, {}, received, row.charging_priority)
-    values["event_fold"] = folded.to_json()
+    values["event_fold"] = folded
     cp, connector, readings = call.charge_point_id, values["connector_id"], request.meter_value
     answer = TransactionEventResponse()
     station_tx = request.transaction_info.transaction_id

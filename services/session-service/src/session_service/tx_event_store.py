@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, select, text, update
+from sqlalchemy import ColumnElement, Row, Text, cast, literal, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,10 +27,16 @@ from .db import transaction_events, transactions
 from .settings import Settings
 from .tariffs import prices
 from .tx_events import EventSummary
+from .tx_fold import Fold
 
 tx = transactions.c
 ev = transaction_events.c
 V201 = OcppVersion.V201.value
+
+
+def _jsonb(fold: Fold) -> ColumnElement[Any]:
+    # The fold's own JSON, cast by Postgres: the jsonb type's bind would encode it again.
+    return cast(literal(fold.to_json().decode(), Text), JSONB)
 
 
 def _locked(cp_id: str, station_tx: str) -> Any:
@@ -84,12 +91,13 @@ async def lock_transaction(
 
 
 async def write(session: AsyncSession, transaction_id: int, values: Mapping[str, Any]) -> Row[Any]:
-    """Write a transaction's columns; the row as it is now."""
+    """Write a transaction's columns (`event_fold`: its Fold); the row as it is now."""
+    columns = {**values, "event_fold": _jsonb(values["event_fold"])}
     return (
         await session.execute(
             update(transactions)
             .where(tx.id == transaction_id)
-            .values(**values)
+            .values(columns)
             .returning(*transactions.c)
         )
     ).one()
@@ -113,7 +121,7 @@ _STORED_MANY = text(
     " AS k(cp, stx, seq)"
     " ON e.charge_point_id = k.cp AND e.station_transaction_id = k.stx AND e.seq_no = k.seq"
 ).columns(ev.charge_point_id, ev.station_transaction_id, ev.seq_no, ev.response, ev.digest)
-# What an Updated event that decides nothing changes (action_transaction_event's `_values` of a
+# What an Updated event that decides nothing changes (tx_event_values's `values_of` for a
 # transaction that has not ended, without a new price).
 WRITTEN = (
     ("connector_id", "integer"),
@@ -184,8 +192,11 @@ async def write_many(
         return
     params: dict[str, list[Any]] = {"id": [transaction_id for transaction_id, _ in written]}
     for name, _ in WRITTEN:
-        column = [values[name] for _, values in written]
-        params[name] = [orjson.dumps(v).decode() for v in column] if name in _JSON else column
+        if name not in _JSON:
+            params[name] = [values[name] for _, values in written]
+    # The JSON columns as text, cast to jsonb by the statement.
+    params["warnings"] = [orjson.dumps(values["warnings"]).decode() for _, values in written]
+    params["event_fold"] = [values["event_fold"].to_json().decode() for _, values in written]
     await session.execute(_WRITE_MANY, params)
 
 
@@ -213,7 +224,7 @@ async def record_events(session: AsyncSession, applied: Sequence[Applied]) -> No
             "seqs": [a.summary.seq_no for a in applied],
             "ids": [a.transaction_id for a in applied],
             "types": [a.summary.event_type for a in applied],
-            "summaries": [orjson.dumps(a.summary.to_json()).decode() for a in applied],
+            "summaries": [a.summary.to_json().decode() for a in applied],
             "responses": [orjson.dumps(a.response.to_payload()).decode() for a in applied],
             "digests": [a.digest for a in applied],
         },

@@ -83,8 +83,7 @@ async def transaction_event(
     decision = await token_decision(session, settings, cp, row, state, summary, at, warnings)
     info, status, reservation = decision.info, decision.status, decision.reservation
     price = await repriced(session, settings, row, state.start_time)
-    values = values_of(row, state, status, price, received, decision.charging_priority)
-    values["event_fold"] = folded
+    values = values_of(row, folded, state, status, price, received, decision.charging_priority)
     new = await store.write(session, row.id, values)
     rows = tx_events.sampled_rows(
         request.meter_value or [],
@@ -175,7 +174,7 @@ def charging_state_changed(
 class _Plain:
     """An Updated event that decides nothing, applied to its open transaction: what to write."""
 
-    values: dict[str, Any]
+    values: store.TransactionValues
     rows: list[mv.MeterRow]
     readings: Event | None
     applied: store.Applied
@@ -206,8 +205,7 @@ def _plain(
     state = folded.state()
     if state.ended or state.start_time != row.start_time or state.charging_state != charging:
         return None
-    values = values_of(row, state, row.id_tag_status, {}, received, row.charging_priority)
-    values["event_fold"] = folded
+    values = values_of(row, folded, state, row.id_tag_status, None, received, row.charging_priority)
     cp, connector, readings = call.charge_point_id, values["connector_id"], request.meter_value
     answer = TransactionEventResponse()
     station_tx = request.transaction_info.transaction_id
@@ -238,15 +236,17 @@ class _Group:
 
     rows: dict[store.Key, Any]  # each transaction as the group left it so far (None: unknown)
     answered: dict[store.Seq, tuple[TransactionEventResponse, bytes]]
-    written: dict[int, dict[str, Any]] = field(default_factory=dict)
+    written: dict[int, store.TransactionValues] = field(default_factory=dict)
     plain: list[_Plain] = field(default_factory=list)
 
     def apply(self, key: store.Key, row: Any, event: _Plain) -> None:
         """Take in a plain event: its transaction as it now is, its answer for copies."""
         # `row` as stored, or as an event of this group before left it.
         before = vars(row) if isinstance(row, SimpleNamespace) else row._asdict()
-        self.rows[key] = SimpleNamespace(**(before | event.values))
-        self.written[row.id] = self.written.get(row.id, {}) | event.values
+        self.rows[key] = SimpleNamespace(**{**before, **event.values})
+        # Every plain event writes the same columns (`values_of` of an open transaction, no new
+        # price): the newest one's values are what the transaction gets.
+        self.written[row.id] = event.values
         applied = event.applied
         seq = applied.summary.seq_no
         self.answered[(applied.cp_id, applied.station_tx, seq)] = (applied.response, applied.digest)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Required, TypedDict
 
 import orjson
 from sqlalchemy import ColumnElement, Row, Text, cast, literal, select, text, update
@@ -32,6 +33,43 @@ from .tx_fold import Fold
 tx = transactions.c
 ev = transaction_events.c
 V201 = OcppVersion.V201.value
+
+
+class TransactionValues(TypedDict, total=False):
+    """The columns a TransactionEvent writes to its transaction (`write`; `write_many` writes
+    the `WRITTEN` ones)."""
+
+    connector_id: Required[int]
+    evse_connector_id: Required[int | None]
+    id_tag: Required[str | None]
+    id_token_type: Required[str | None]
+    id_tag_status: Required[str | None]
+    charging_priority: Required[int]
+    meter_start: Required[int]
+    start_time: Required[datetime]
+    remote_start_id: Required[int | None]
+    reservation_id: Required[int | None]
+    last_seen_at: Required[datetime]
+    last_meter_wh: Required[Decimal | None]
+    last_meter_at: Required[datetime | None]
+    warnings: Required[list[str]]
+    event_fold: Required[Fold]
+    # The prices, when a late Started moved the start.
+    tariff_id: int | None
+    price_per_kwh: Decimal
+    session_fee: Decimal
+    per_minute_fee: Decimal
+    currency: str
+    stale_since: None  # alive again
+    # The stop, when the events ended it (transactions.stop_values).
+    meter_stop: int
+    stop_time: datetime
+    stop_reason: str | None
+    stop_id_tag: str | None
+    stopped_by: str
+    close_reason: str | None
+    energy_wh: int
+    cost: Decimal
 
 
 def _jsonb(fold: Fold) -> ColumnElement[Any]:
@@ -90,8 +128,8 @@ async def lock_transaction(
     return (await session.execute(_locked(cp_id, station_tx))).one(), False
 
 
-async def write(session: AsyncSession, transaction_id: int, values: Mapping[str, Any]) -> Row[Any]:
-    """Write a transaction's columns (`event_fold`: its Fold); the row as it is now."""
+async def write(session: AsyncSession, transaction_id: int, values: TransactionValues) -> Row[Any]:
+    """Write a transaction's columns; the row as it is now."""
     columns = {**values, "event_fold": _jsonb(values["event_fold"])}
     return (
         await session.execute(
@@ -185,15 +223,16 @@ async def stored_responses(
 
 
 async def write_many(
-    session: AsyncSession, written: Sequence[tuple[int, Mapping[str, Any]]]
+    session: AsyncSession, written: Sequence[tuple[int, TransactionValues]]
 ) -> None:
     """Write the `WRITTEN` columns of many transactions (id, values): one UPDATE."""
     if not written:
         return
-    params: dict[str, list[Any]] = {"id": [transaction_id for transaction_id, _ in written]}
+    params: dict[str, list[object]] = {"id": [transaction_id for transaction_id, _ in written]}
+    rows: list[Mapping[str, object]] = [values for _, values in written]
     for name, _ in WRITTEN:
         if name not in _JSON:
-            params[name] = [values[name] for _, values in written]
+            params[name] = [row[name] for row in rows]
     # The JSON columns as text, cast to jsonb by the statement.
     params["warnings"] = [orjson.dumps(values["warnings"]).decode() for _, values in written]
     params["event_fold"] = [values["event_fold"].to_json().decode() for _, values in written]

@@ -21,7 +21,7 @@ itself at its minimum, as 1.6's StatusNotification SuspendedEV does.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -83,8 +83,7 @@ async def transaction_event(
     decision = await token_decision(session, settings, cp, row, state, summary, at, warnings)
     info, status, reservation = decision.info, decision.status, decision.reservation
     price = await repriced(session, settings, row, state.start_time)
-    values = values_of(row, state, status, price, received, decision.charging_priority)
-    values["event_fold"] = folded.to_json()
+    values = values_of(row, folded, state, status, price, received, decision.charging_priority)
     new = await store.write(session, row.id, values)
     rows = tx_events.sampled_rows(
         request.meter_value or [],
@@ -117,7 +116,7 @@ async def transaction_event(
     response = TransactionEventResponse(
         id_token_info=info, total_cost=float(new.cost) if ended else None
     )
-    applied = store.Applied(cp, station_tx, row.id, summary, response.to_payload(), content)
+    applied = store.Applied(cp, station_tx, row.id, summary, response, content)
     await store.record_events(session, [applied])
     return response
 
@@ -175,11 +174,10 @@ def charging_state_changed(
 class _Plain:
     """An Updated event that decides nothing, applied to its open transaction: what to write."""
 
-    values: dict[str, Any]
+    values: store.TransactionValues
     rows: list[mv.MeterRow]
     readings: Event | None
     applied: store.Applied
-    answer: dict[str, Any]
 
 
 def _plain(
@@ -198,16 +196,18 @@ def _plain(
     if warnings:
         return None
     summary = tx_events.summarize(request, warnings)
-    folded = Fold.from_json(row.event_fold)
+    kept = row.event_fold
+    # A row a group wrote but has not stored yet holds its Fold: added to as a copy, so the
+    # values of the event before keep theirs.
+    folded = replace(kept) if isinstance(kept, Fold) else Fold.from_json(kept)
     charging = folded.charging_state
     folded.add(summary)
     state = folded.state()
     if state.ended or state.start_time != row.start_time or state.charging_state != charging:
         return None
-    values = values_of(row, state, row.id_tag_status, {}, received, row.charging_priority)
-    values["event_fold"] = folded.to_json()
+    values = values_of(row, folded, state, row.id_tag_status, None, received, row.charging_priority)
     cp, connector, readings = call.charge_point_id, values["connector_id"], request.meter_value
-    answer = TransactionEventResponse().to_payload()
+    answer = TransactionEventResponse()
     station_tx = request.transaction_info.transaction_id
     return (
         _Plain(
@@ -224,7 +224,6 @@ def _plain(
                 readings or [], at=received, cp_id=cp, connector_id=connector, transaction_id=row.id
             ),
             applied=store.Applied(cp, station_tx, row.id, summary, answer, content),
-            answer=answer,
         )
         if not warnings
         else None
@@ -236,17 +235,21 @@ class _Group:
     """A group's plain events not written yet, and what the group knows of its transactions."""
 
     rows: dict[store.Key, Any]  # each transaction as the group left it so far (None: unknown)
-    answered: dict[tuple[str, str, int], tuple[dict[str, Any], bytes]]
-    written: dict[int, dict[str, Any]] = field(default_factory=dict)
+    answered: dict[store.Seq, tuple[TransactionEventResponse, bytes]]
+    written: dict[int, store.TransactionValues] = field(default_factory=dict)
     plain: list[_Plain] = field(default_factory=list)
 
     def apply(self, key: store.Key, row: Any, event: _Plain) -> None:
         """Take in a plain event: its transaction as it now is, its answer for copies."""
-        self.rows[key] = SimpleNamespace(**(row._asdict() | event.values))
-        self.written[row.id] = self.written.get(row.id, {}) | event.values
+        # `row` as stored, or as an event of this group before left it.
+        before = vars(row) if isinstance(row, SimpleNamespace) else row._asdict()
+        self.rows[key] = SimpleNamespace(**{**before, **event.values})
+        # Every plain event writes the same columns (`values_of` of an open transaction, no new
+        # price): the newest one's values are what the transaction gets.
+        self.written[row.id] = event.values
         applied = event.applied
         seq = applied.summary.seq_no
-        self.answered[(applied.cp_id, applied.station_tx, seq)] = (event.answer, applied.digest)
+        self.answered[(applied.cp_id, applied.station_tx, seq)] = (applied.response, applied.digest)
         self.plain.append(event)
 
     async def flush(self, ctx: Ctx) -> None:
@@ -278,7 +281,7 @@ async def transaction_event_batch(
         rows={key: locked.get(key) for key in keys},
         answered=await store.stored_responses(session, seqs),
     )
-    by_one: set[tuple[str, str, int]] = set()  # events the one-event path took (or its copies)
+    by_one: set[store.Seq] = set()  # events the one-event path took (or its copies)
     responses: list[TransactionEventResponse] = []
     for key, seq, (request, call) in zip(keys, seqs, calls, strict=True):
         content = digest(request.to_payload())
@@ -301,7 +304,7 @@ async def transaction_event_batch(
 def _copy(
     call: CallCtx,
     request: TransactionEventRequest,
-    earlier: tuple[dict[str, Any], bytes],
+    earlier: tuple[TransactionEventResponse, bytes],
     content: bytes,
 ) -> TransactionEventResponse:
     """A copy of an applied event: the answer the first one got, nothing changed."""
@@ -315,4 +318,4 @@ def _copy(
             request.seq_no,
             station_tx,
         )
-    return TransactionEventResponse.model_validate(answer)
+    return answer

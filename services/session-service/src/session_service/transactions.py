@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.outbox import emit_many
 from csms_shared.contracts.events import SessionWarning
+from csms_shared.ocpp import JsonObject
 from csms_shared.ocpp._base import format_datetime
 
 from .db import outbox, transaction_audit, transactions, unmatched_stops
@@ -321,7 +322,7 @@ async def record_unmatched(
     session: AsyncSession,
     cp_id: str,
     kind: str,
-    payload: dict[str, Any],
+    payload: JsonObject,
     *,
     transaction_id: int | None,
     id_tag: str | None,

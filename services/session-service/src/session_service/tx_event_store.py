@@ -12,23 +12,69 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Required, TypedDict
 
 import orjson
-from sqlalchemy import Row, select, text, update
+from sqlalchemy import ColumnElement, Row, Text, cast, literal, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.ocpp.v201.messages import TransactionEventResponse
 from csms_shared.ocpp.version import OcppVersion
 
 from .db import transaction_events, transactions
 from .settings import Settings
 from .tariffs import prices
 from .tx_events import EventSummary
+from .tx_fold import Fold
 
 tx = transactions.c
 ev = transaction_events.c
 V201 = OcppVersion.V201.value
+
+
+class TransactionValues(TypedDict, total=False):
+    """The columns a TransactionEvent writes to its transaction (`write`; `write_many` writes
+    the `WRITTEN` ones)."""
+
+    connector_id: Required[int]
+    evse_connector_id: Required[int | None]
+    id_tag: Required[str | None]
+    id_token_type: Required[str | None]
+    id_tag_status: Required[str | None]
+    charging_priority: Required[int]
+    meter_start: Required[int]
+    start_time: Required[datetime]
+    remote_start_id: Required[int | None]
+    reservation_id: Required[int | None]
+    last_seen_at: Required[datetime]
+    last_meter_wh: Required[Decimal | None]
+    last_meter_at: Required[datetime | None]
+    warnings: Required[list[str]]
+    event_fold: Required[Fold]
+    # The prices, when a late Started moved the start.
+    tariff_id: int | None
+    price_per_kwh: Decimal
+    session_fee: Decimal
+    per_minute_fee: Decimal
+    currency: str
+    stale_since: None  # alive again
+    # The stop, when the events ended it (transactions.stop_values).
+    meter_stop: int
+    stop_time: datetime
+    stop_reason: str | None
+    stop_id_tag: str | None
+    stopped_by: str
+    close_reason: str | None
+    energy_wh: int
+    cost: Decimal
+
+
+def _jsonb(fold: Fold) -> ColumnElement[Any]:
+    # The fold's own JSON, cast by Postgres: the jsonb type's bind would encode it again.
+    return cast(literal(fold.to_json().decode(), Text), JSONB)
 
 
 def _locked(cp_id: str, station_tx: str) -> Any:
@@ -82,13 +128,14 @@ async def lock_transaction(
     return (await session.execute(_locked(cp_id, station_tx))).one(), False
 
 
-async def write(session: AsyncSession, transaction_id: int, values: Mapping[str, Any]) -> Row[Any]:
+async def write(session: AsyncSession, transaction_id: int, values: TransactionValues) -> Row[Any]:
     """Write a transaction's columns; the row as it is now."""
+    columns = {**values, "event_fold": _jsonb(values["event_fold"])}
     return (
         await session.execute(
             update(transactions)
             .where(tx.id == transaction_id)
-            .values(**values)
+            .values(columns)
             .returning(*transactions.c)
         )
     ).one()
@@ -97,6 +144,7 @@ async def write(session: AsyncSession, transaction_id: int, values: Mapping[str,
 # -- a group's events ------------------------------------------------------------------------
 
 Key = tuple[str, str]  # (charge point, the station's transactionId)
+Seq = tuple[str, str, int]  # (charge point, the station's transactionId, seqNo)
 _COLUMNS = ", ".join(f"t.{c.name}" for c in transactions.c)
 _LOCK_MANY = text(
     f"SELECT {_COLUMNS} FROM {transactions.fullname} AS t"
@@ -111,7 +159,7 @@ _STORED_MANY = text(
     " AS k(cp, stx, seq)"
     " ON e.charge_point_id = k.cp AND e.station_transaction_id = k.stx AND e.seq_no = k.seq"
 ).columns(ev.charge_point_id, ev.station_transaction_id, ev.seq_no, ev.response, ev.digest)
-# What an Updated event that decides nothing changes (action_transaction_event's `_values` of a
+# What an Updated event that decides nothing changes (tx_event_values's `values_of` for a
 # transaction that has not ended, without a new price).
 WRITTEN = (
     ("connector_id", "integer"),
@@ -154,8 +202,8 @@ async def lock_many(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, Row
 
 
 async def stored_responses(
-    session: AsyncSession, keys: Sequence[tuple[str, str, int]]
-) -> dict[tuple[str, str, int], tuple[dict[str, Any], bytes]]:
+    session: AsyncSession, keys: Sequence[Seq]
+) -> dict[Seq, tuple[TransactionEventResponse, bytes]]:
     """The answers given before to these (CP, transactionId, seqNo), with their digests."""
     rows = await session.execute(
         _STORED_MANY,
@@ -167,7 +215,7 @@ async def stored_responses(
     )
     return {
         (row.charge_point_id, row.station_transaction_id, row.seq_no): (
-            row.response,
+            TransactionEventResponse.model_validate(row.response),
             bytes(row.digest),
         )
         for row in rows
@@ -175,15 +223,19 @@ async def stored_responses(
 
 
 async def write_many(
-    session: AsyncSession, written: Sequence[tuple[int, Mapping[str, Any]]]
+    session: AsyncSession, written: Sequence[tuple[int, TransactionValues]]
 ) -> None:
     """Write the `WRITTEN` columns of many transactions (id, values): one UPDATE."""
     if not written:
         return
-    params: dict[str, list[Any]] = {"id": [transaction_id for transaction_id, _ in written]}
+    params: dict[str, list[object]] = {"id": [transaction_id for transaction_id, _ in written]}
+    rows: list[Mapping[str, object]] = [values for _, values in written]
     for name, _ in WRITTEN:
-        column = [values[name] for _, values in written]
-        params[name] = [orjson.dumps(v).decode() for v in column] if name in _JSON else column
+        if name not in _JSON:
+            params[name] = [row[name] for row in rows]
+    # The JSON columns as text, cast to jsonb by the statement.
+    params["warnings"] = [orjson.dumps(values["warnings"]).decode() for _, values in written]
+    params["event_fold"] = [values["event_fold"].to_json().decode() for _, values in written]
     await session.execute(_WRITE_MANY, params)
 
 
@@ -195,7 +247,7 @@ class Applied:
     station_tx: str
     transaction_id: int
     summary: EventSummary
-    response: dict[str, Any]
+    response: TransactionEventResponse
     digest: bytes
 
 
@@ -211,8 +263,8 @@ async def record_events(session: AsyncSession, applied: Sequence[Applied]) -> No
             "seqs": [a.summary.seq_no for a in applied],
             "ids": [a.transaction_id for a in applied],
             "types": [a.summary.event_type for a in applied],
-            "summaries": [orjson.dumps(a.summary.to_json()).decode() for a in applied],
-            "responses": [orjson.dumps(a.response).decode() for a in applied],
+            "summaries": [a.summary.to_json().decode() for a in applied],
+            "responses": [orjson.dumps(a.response.to_payload()).decode() for a in applied],
             "digests": [a.digest for a in applied],
         },
     )

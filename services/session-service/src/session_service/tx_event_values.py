@@ -21,9 +21,10 @@ from .action_start import decide_start
 from .auth import charging_priority, id_tag_info, resent_start_info, same_id_tag, stop_info
 from .id_tags import load_id_tag_and_reservations
 from .settings import Settings
-from .tariffs import prices
+from .tariffs import Price, prices
 from .transactions import CHARGE_POINT, Priced, stop_values
-from .tx_fold import TransactionState
+from .tx_event_store import TransactionValues
+from .tx_fold import Fold, TransactionState
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,56 +83,60 @@ async def token_decision(
 
 async def repriced(
     session: AsyncSession, settings: Settings, row: Row[Any], start: datetime
-) -> dict[str, Any]:
-    """The prices of the transaction: kept, unless a late Started moved its start."""
+) -> Price | None:
+    """The prices of the transaction: kept (None), unless a late Started moved its start."""
     if start == row.start_time:
-        return {}
+        return None
     [price] = await prices(session, settings, [(row.charge_point_id, start)])
-    return {
-        "tariff_id": price.tariff_id,
-        "price_per_kwh": price.price_per_kwh,
-        "session_fee": price.session_fee,
-        "per_minute_fee": price.per_minute_fee,
-        "currency": price.currency,
-    }
+    return price
 
 
 def values_of(
     row: Row[Any],
+    fold: Fold,
     state: TransactionState,
     status: str | None,
-    price: dict[str, Any],
+    price: Price | None,
     received: datetime,
     charging_priority: int,
-) -> dict[str, Any]:
-    """The transaction's columns as its events now describe it (the stop: `stop_values`)."""
+) -> TransactionValues:
+    """The transaction's columns as its events (`fold`, describing `state`) now describe it
+    (`price`: the new prices, if any; the stop: `stop_values`)."""
     register = state.last_register
-    values: dict[str, Any] = {
-        "connector_id": state.connector_id,
-        "evse_connector_id": state.evse_connector_id,
-        "id_tag": state.id_token,
-        "id_token_type": state.id_token_type,
-        "id_tag_status": status,
-        "charging_priority": charging_priority,
-        "meter_start": state.meter_start,
-        "start_time": state.start_time,
-        "remote_start_id": state.remote_start_id,
-        "reservation_id": state.reservation_id,
-        "last_seen_at": max(row.last_seen_at, received),
-        "last_meter_wh": register.wh if register else None,
-        "last_meter_at": register.at if register else None,
-        "warnings": state.warnings,
-    } | price
+    values = TransactionValues(
+        connector_id=state.connector_id,
+        evse_connector_id=state.evse_connector_id,
+        id_tag=state.id_token,
+        id_token_type=state.id_token_type,
+        id_tag_status=status,
+        charging_priority=charging_priority,
+        meter_start=state.meter_start,
+        start_time=state.start_time,
+        remote_start_id=state.remote_start_id,
+        reservation_id=state.reservation_id,
+        last_seen_at=max(row.last_seen_at, received),
+        last_meter_wh=register.wh if register else None,
+        last_meter_at=register.at if register else None,
+        warnings=state.warnings,
+        event_fold=fold,
+    )
+    if price is not None:
+        values["tariff_id"] = price.tariff_id
+        values["price_per_kwh"] = price.price_per_kwh
+        values["session_fee"] = price.session_fee
+        values["per_minute_fee"] = price.per_minute_fee
+        values["currency"] = price.currency
     if row.stop_time is None and row.stale_since is not None:
         values["stale_since"] = None  # alive again
     if state.ended and state.stop_time is not None and state.meter_stop is not None:
+        kept: Price | Row[Any] = row if price is None else price
         priced = Priced(
             id=row.id,
             meter_start=state.meter_start,
             start_time=state.start_time,
-            price_per_kwh=Decimal(price.get("price_per_kwh", row.price_per_kwh)),
-            session_fee=Decimal(price.get("session_fee", row.session_fee)),
-            per_minute_fee=Decimal(price.get("per_minute_fee", row.per_minute_fee)),
+            price_per_kwh=Decimal(kept.price_per_kwh),
+            session_fee=Decimal(kept.session_fee),
+            per_minute_fee=Decimal(kept.per_minute_fee),
             warnings=state.warnings,
         )
         stop = stop_values(
@@ -142,6 +147,15 @@ def values_of(
             stop_id_tag=state.stop_id_token,
             stopped_by=CHARGE_POINT,
         )
-        values |= {name: value for name, value in stop.items() if name != "id"}
-        values["close_reason"] = None
+        values |= {
+            "meter_stop": stop["meter_stop"],
+            "stop_time": stop["stop_time"],
+            "stop_reason": stop["stop_reason"],
+            "stop_id_tag": stop["stop_id_tag"],
+            "stopped_by": stop["stopped_by"],
+            "close_reason": None,
+            "energy_wh": stop["energy_wh"],
+            "cost": stop["cost"],
+            "warnings": stop["warnings"],
+        }
     return values

@@ -10,10 +10,12 @@ the Started event's, the stop the Ended event's.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, ClassVar, TypeVar
+
+from pydantic import ConfigDict, PlainSerializer, PlainValidator, TypeAdapter
 
 from csms_shared.ocpp.v16.enums import Location, Measurand, UnitOfMeasure
 from csms_shared.ocpp.v201.datatypes import MeterValue, SampledValue
@@ -28,6 +30,24 @@ ENDED = TransactionEventEnum.ENDED.value
 UPDATED = TransactionEventEnum.UPDATED.value
 BEGIN, END = ReadingContextEnum.TRANSACTION_BEGIN.value, ReadingContextEnum.TRANSACTION_END.value
 E = TypeVar("E", Measurand, Location, UnitOfMeasure)
+
+
+def _stored_time(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    raise ValueError(f"a time is an ISO 8601 string, not {type(value).__name__}")
+
+
+# A time in stored JSON (summaries, folds), written by datetime.isoformat and read back by
+# datetime.fromisoformat: "+00:00" as every stored row has it (pydantic would write "Z"), and
+# back in datetime.UTC (with pydantic's own tzinfo each comparison the fold makes is 10x slower).
+StoredTime = Annotated[
+    datetime,
+    PlainValidator(_stored_time),
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+]
 
 
 def value_text(sv: SampledValue) -> str:
@@ -103,7 +123,7 @@ def sampled_rows(
 class Reading:
     """A register reading an event carried: when, how many Wh, in what context."""
 
-    at: datetime
+    at: StoredTime
     wh: Decimal
     context: str | None
 
@@ -112,9 +132,12 @@ class Reading:
 class EventSummary:
     """What one TransactionEvent says about its transaction (stored as JSON with the event)."""
 
+    # Its own config: its keys are its fields' names, not the camelCase of a Fold that holds it.
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict()
+
     seq_no: int
     event_type: str
-    timestamp: datetime
+    timestamp: StoredTime
     trigger_reason: str
     offline: bool = False
     id_token: str | None = None
@@ -128,27 +151,17 @@ class EventSummary:
     readings: tuple[Reading, ...] = ()
     warnings: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> bytes:
         """The summary as stored (transaction_events.summary)."""
-        data = asdict(self)
-        data["timestamp"] = self.timestamp.isoformat()
-        data["readings"] = [
-            {"at": r.at.isoformat(), "wh": str(r.wh), "context": r.context} for r in self.readings
-        ]
-        data["warnings"] = list(self.warnings)
-        return data
+        return _SUMMARY.dump_json(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EventSummary:
-        """A stored summary."""
-        values = dict(data)
-        values["timestamp"] = datetime.fromisoformat(data["timestamp"])
-        values["readings"] = tuple(
-            Reading(datetime.fromisoformat(r["at"]), Decimal(r["wh"]), r["context"])
-            for r in data["readings"]
-        )
-        values["warnings"] = tuple(data["warnings"])
-        return cls(**values)
+    def from_json(cls, stored: bytes | str) -> EventSummary:
+        """A stored summary (one kept before chargingState was summed up has none)."""
+        return _SUMMARY.validate_json(stored)
+
+
+_SUMMARY = TypeAdapter(EventSummary)
 
 
 def summarize(request: TransactionEventRequest, warnings: list[str]) -> EventSummary:

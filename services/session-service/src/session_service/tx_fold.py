@@ -27,9 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeVar
+from typing import ClassVar, Generic, NamedTuple, TypeVar
 
-from .tx_events import BEGIN, END, ENDED, STARTED, EventSummary, Reading
+from pydantic import ConfigDict, TypeAdapter
+from pydantic.alias_generators import to_camel
+
+from .tx_events import BEGIN, END, ENDED, STARTED, EventSummary, Reading, StoredTime
 
 # 2.0.1 E06: a stoppedReason may be left out only when it is Local.
 DEFAULT_STOPPED_REASON = "Local"
@@ -37,7 +40,7 @@ NO_REGISTER = "no energy register reading in any event; energy counted as 0"
 T = TypeVar("T")
 # A reading's place among all the transaction's readings: its time, its event's seqNo, its
 # place in that event.
-Rank = tuple[datetime, int, int]
+Rank = tuple[StoredTime, int, int]
 
 
 @dataclass(slots=True)
@@ -69,21 +72,27 @@ def _wh(value: Decimal) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """A register reading with its place (`Rank`) among the transaction's readings."""
+    """A register reading (`reading`) with its place (`Rank`) among the transaction's readings."""
 
     rank: Rank
-    reading: Reading
+    at: StoredTime
+    wh: Decimal
+    context: str | None
+
+    @property
+    def reading(self) -> Reading:
+        """The reading, without its place."""
+        return Reading(self.at, self.wh, self.context)
 
 
-@dataclass(frozen=True, slots=True)
-class First:
+class First(NamedTuple, Generic[T]):
     """A value an event gave, with that event's seqNo (the lowest, or the highest, wins)."""
 
     seq_no: int
-    value: Any
+    value: T
 
 
-def _lower(kept: First | None, seq_no: int, value: Any) -> First | None:
+def _lower(kept: First[T] | None, seq_no: int, value: T | None) -> First[T] | None:
     """`kept`, or the value of a lower seqNo (None values give nothing)."""
     if value is None or (kept is not None and kept.seq_no <= seq_no):
         return kept
@@ -91,7 +100,9 @@ def _lower(kept: First | None, seq_no: int, value: Any) -> First | None:
 
 
 def _ranked(event: EventSummary) -> list[Ranked]:
-    return [Ranked((r.at, event.seq_no, n), r) for n, r in enumerate(event.readings)]
+    return [
+        Ranked((r.at, event.seq_no, n), r.at, r.wh, r.context) for n, r in enumerate(event.readings)
+    ]
 
 
 def _least(kept: Ranked | None, found: list[Ranked]) -> Ranked | None:
@@ -105,7 +116,7 @@ def _most(kept: Ranked | None, found: list[Ranked]) -> Ranked | None:
 def _own(event: EventSummary, context: str, last: bool) -> Reading | None:
     """The event's own reading of `context` (else any of its own), earliest or latest."""
     ranked = sorted(_ranked(event), key=lambda r: r.rank)
-    for pool in ([r for r in ranked if r.reading.context == context], ranked):
+    for pool in ([r for r in ranked if r.context == context], ranked):
         if pool:
             return pool[-1 if last else 0].reading
     return None
@@ -113,23 +124,28 @@ def _own(event: EventSummary, context: str, last: bool) -> Reading | None:
 
 @dataclass(slots=True)
 class Fold:
-    """What `state` needs of the events seen so far (see the module's rule)."""
+    """What `state` needs of the events seen so far (see the module's rule). Its fields hold
+    immutable values: a copy (`dataclasses.replace`) takes in events without changing it."""
+
+    # Kept as JSON with camelCase keys (`to_json`).
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(alias_generator=to_camel)
 
     started: EventSummary | None = None
     ended: EventSummary | None = None
-    earliest_at: datetime | None = None
-    evse: First | None = None
-    connector: First | None = None
-    remote_start: First | None = None
-    reservation: First | None = None
-    token: First | None = None  # (idToken, its type)
-    last_reason: First | None = None  # the highest seqNo's stoppedReason
-    last_charging: First | None = None  # the highest seqNo's chargingState
+    earliest_at: StoredTime | None = None
+    evse: First[int] | None = None
+    connector: First[int] | None = None
+    remote_start: First[int] | None = None
+    reservation: First[int] | None = None
+    token: First[tuple[str, str | None]] | None = None  # (idToken, its type)
+    last_reason: First[str] | None = None  # the highest seqNo's stoppedReason
+    # The highest seqNo's chargingState; folds kept before chargingState was folded have none.
+    last_charging: First[str] | None = None
     earliest: Ranked | None = None
     earliest_begin: Ranked | None = None
     latest: Ranked | None = None
     latest_end: Ranked | None = None
-    warnings: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
+    warnings: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, events: list[EventSummary]) -> Fold:
@@ -163,17 +179,16 @@ class Fold:
         ranked = _ranked(event)
         self.earliest = _least(self.earliest, ranked)
         self.latest = _most(self.latest, ranked)
-        self.earliest_begin = _least(
-            self.earliest_begin, [r for r in ranked if r.reading.context == BEGIN]
-        )
-        self.latest_end = _most(self.latest_end, [r for r in ranked if r.reading.context == END])
+        self.earliest_begin = _least(self.earliest_begin, [r for r in ranked if r.context == BEGIN])
+        self.latest_end = _most(self.latest_end, [r for r in ranked if r.context == END])
         if event.warnings:
-            self.warnings = sorted([*self.warnings, (seq, event.warnings)], key=lambda w: w[0])
+            added = [*self.warnings, (seq, event.warnings)]
+            self.warnings = tuple(sorted(added, key=lambda w: w[0]))
 
     @property
     def charging_state(self) -> str | None:
         """The chargingState of the events seen so far (None: no event gave one)."""
-        return None if self.last_charging is None else str(self.last_charging.value)
+        return None if self.last_charging is None else self.last_charging.value
 
     def _begin(self) -> Reading | None:
         own = _own(self.started, BEGIN, last=False) if self.started else None
@@ -224,84 +239,18 @@ class Fold:
             state.stop_id_token = ended.id_token
         return state
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> bytes:
         """The fold as the transaction row keeps it (transactions.event_fold)."""
-
-        def first(kept: First | None) -> list[Any] | None:
-            return None if kept is None else [kept.seq_no, kept.value]
-
-        def ranked(kept: Ranked | None) -> dict[str, Any] | None:
-            if kept is None:
-                return None
-            at, seq, n = kept.rank
-            reading = kept.reading
-            return {
-                "rank": [at.isoformat(), seq, n],
-                "at": reading.at.isoformat(),
-                "wh": str(reading.wh),
-                "context": reading.context,
-            }
-
-        return {
-            "started": self.started.to_json() if self.started else None,
-            "ended": self.ended.to_json() if self.ended else None,
-            "earliestAt": self.earliest_at.isoformat() if self.earliest_at else None,
-            "evse": first(self.evse),
-            "connector": first(self.connector),
-            "remoteStart": first(self.remote_start),
-            "reservation": first(self.reservation),
-            "token": first(self.token),
-            "lastReason": first(self.last_reason),
-            "lastCharging": first(self.last_charging),
-            "earliest": ranked(self.earliest),
-            "earliestBegin": ranked(self.earliest_begin),
-            "latest": ranked(self.latest),
-            "latestEnd": ranked(self.latest_end),
-            "warnings": [[seq, list(warnings)] for seq, warnings in self.warnings],
-        }
+        return _FOLD.dump_json(self, by_alias=True)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> Fold:
-        """A kept fold (None: a transaction no event was applied to yet)."""
-        if data is None:
-            return cls()
+    def from_json(cls, kept: object) -> Fold:
+        """A kept fold, as the transaction row gives it back: the column's JSON decoded (None:
+        a transaction no event was applied to yet)."""
+        return cls() if kept is None else _FOLD.validate_python(kept)
 
-        def first(kept: list[Any] | None, pair: bool = False) -> First | None:
-            if kept is None:
-                return None
-            return First(kept[0], tuple(kept[1]) if pair else kept[1])
 
-        def ranked(kept: dict[str, Any] | None) -> Ranked | None:
-            if kept is None:
-                return None
-            at, seq, n = kept["rank"]
-            reading = Reading(
-                datetime.fromisoformat(kept["at"]), Decimal(kept["wh"]), kept["context"]
-            )
-            return Ranked((datetime.fromisoformat(at), seq, n), reading)
-
-        def event(kept: dict[str, Any] | None) -> EventSummary | None:
-            return None if kept is None else EventSummary.from_json(kept)
-
-        earliest_at = data["earliestAt"]
-        return cls(
-            started=event(data["started"]),
-            ended=event(data["ended"]),
-            earliest_at=datetime.fromisoformat(earliest_at) if earliest_at else None,
-            evse=first(data["evse"]),
-            connector=first(data["connector"]),
-            remote_start=first(data["remoteStart"]),
-            reservation=first(data["reservation"]),
-            token=first(data["token"], pair=True),
-            last_reason=first(data["lastReason"]),
-            # Folds kept before chargingState was folded have none.
-            last_charging=first(data.get("lastCharging")),
-            earliest=ranked(data["earliest"]),
-            earliest_begin=ranked(data["earliestBegin"]),
-            latest=ranked(data["latest"]),
-            latest_end=ranked(data["latestEnd"]),
-            warnings=[(seq, tuple(warnings)) for seq, warnings in data["warnings"]],
-        )
+_FOLD = TypeAdapter(Fold)
 
 
 def fold(events: list[EventSummary]) -> TransactionState:

@@ -89,6 +89,18 @@ def read_replies(action: str, body: bytes, count: int) -> list[CallReply]:
         return [UNREADABLE] * count
 
 
+def bundle_body(waiting: list[Waiting]) -> bytes:
+    """The body of a bundle of the calls (csms_shared.bus.bundle), in their order."""
+    return encode_bundle(
+        [
+            BundledCall(
+                cp=w.cp_id, id=w.message_id, at=w.received, payload=w.payload, tp=w.traceparent
+            )
+            for w in waiting
+        ]
+    )
+
+
 def handling_deadline(timeout: float) -> int:
     """When a service must have started on a decision call waited on for `timeout` from now,
     in milliseconds since the epoch (an integer: AMQP tables carry floats in 32 bits).
@@ -236,18 +248,7 @@ class GatewayBus:
             body = orjson.dumps(one.payload)
         else:
             headers[HEADER_BUNDLE] = len(waiting)
-            body = encode_bundle(
-                [
-                    BundledCall(
-                        cp=w.cp_id,
-                        id=w.message_id,
-                        at=w.received,
-                        payload=w.payload,
-                        tp=w.traceparent,
-                    )
-                    for w in waiting
-                ]
-            )
+            body = bundle_body(waiting)
         return body, message_properties(persistent=True, headers=headers)
 
     async def notify(

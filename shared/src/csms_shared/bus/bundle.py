@@ -9,7 +9,8 @@ is a JSON array of items, each what a single message would carry in its headers 
     [{"cp": "<charge point id>", "id": "<OCPP message id>", "at": "<received, ISO 8601>",
       "payload": {...}}, ...]
 
-(`csms_shared.contracts.envelopes.BundledCall`, and `BundleReply` for the answer below.)
+(`csms_shared.contracts.envelopes.BundledCall`, and `BundleReply` for the answer below; read
+through its msgspec twin in `fast_envelopes`.)
 
 The consumer (csms_shared.bus.runtime) handles every item as if it had come alone and acks the
 message once all of them are committed.
@@ -28,11 +29,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aio_pika.abc import HeadersType
 from pydantic import ValidationError
 
 from ..contracts import problems
 from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply, CallReply
+from .fast_envelopes import FastBundledCall, decode_calls
 from .topology import (
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
@@ -67,12 +70,22 @@ def encode_replies(replies: Sequence[CallReply]) -> bytes:
     return BundleReply(items=list(replies)).encode()
 
 
-def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:
-    """The items of a bundle, each with single-message headers (raises BadBundle)."""
+def read_calls(body: bytes) -> list[FastBundledCall] | list[BundledCall]:
+    """The calls of a bundle's body, read as `BundledCall` reads them (raises BadBundle naming
+    what is wrong): by msgspec, and by the model whatever msgspec refuses."""
     try:
-        calls = BUNDLED_CALLS.validate_json(body)
+        return decode_calls(body)
+    except msgspec.DecodeError:
+        pass
+    try:
+        return BUNDLED_CALLS.validate_json(body)
     except ValidationError as exc:
         raise BadBundle(f"not a bundle of calls: {problems(exc)}") from None
+
+
+def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:
+    """The items of a bundle, each with single-message headers (raises BadBundle)."""
+    calls = read_calls(body)
     if not calls:
         raise BadBundle("a bundle is a non-empty JSON array")
     items = []

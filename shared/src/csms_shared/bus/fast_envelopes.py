@@ -1,0 +1,64 @@
+"""A bundle's calls as msgspec Structs: how the hot path reads them.
+
+`contracts.envelopes` is the contract: its pydantic models are the schema, the documentation and
+what every other reader uses. These Structs mirror `BundledCall` field for field, because a
+bundle is read once per call at a fleet's peak, where the model costs three to four times what
+msgspec does (bench/envelopes.py). shared/tests/test_fast_envelopes.py holds them to the model:
+the same bodies read, the same refused.
+
+Reading is narrower than the model, never wider: no field the model does not know (it ignores
+them) and no payload nested deeper than PAYLOAD_DEPTH (the model's JSON parser refuses about 200
+levels, msgspec's only near Python's recursion limit). Whatever the fast reader refuses is read
+again by the model (csms_shared.bus.bundle), which accepts it or names what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+# As deep as the deepest OCPP 1.6 or 2.0.1 request nests without customData (2.0.1
+# ReportChargingProfiles: 12 levels); a deeper payload is read by the model. Each level doubles
+# the decoder's type tree (an array or an object of the level below): 12 builds in under 0.1 s.
+PAYLOAD_DEPTH = 12
+
+
+def _json_nested(levels: int) -> Any:
+    """JSON values with at most `levels` arrays and objects inside each other."""
+    value: Any = str | int | float | bool | None
+    for _ in range(levels):
+        value = str | int | float | bool | list[value] | dict[str, value] | None
+    return value
+
+
+if TYPE_CHECKING:
+    _Payload = Any
+else:
+    _Payload = _json_nested(PAYLOAD_DEPTH)
+
+
+class FastBundledCall(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """`BundledCall`: one call of a bundle."""
+
+    cp: str
+    id: str
+    at: str
+    payload: _Payload
+    tp: str | None = None
+
+
+@functools.cache
+def _calls_decoder() -> msgspec.json.Decoder[list[FastBundledCall]]:
+    # Built on first use: the gateways write bundles but never read one.
+    return msgspec.json.Decoder(list[FastBundledCall])
+
+
+def decode_calls(body: bytes) -> list[FastBundledCall]:
+    """The calls of a bundle's body; raises msgspec.DecodeError for anything else, which the
+    model then reads (see the module's docstring)."""
+    try:
+        return _calls_decoder().decode(body)
+    except UnicodeDecodeError as exc:  # a string's bytes not UTF-8: msgspec lets Python's through
+        raise msgspec.DecodeError(str(exc)) from None

@@ -1,5 +1,5 @@
-"""The msgspec envelopes of the hot path read what the pydantic models of the contract read: the
-same bundles accepted, the same refused with the same words."""
+"""The msgspec envelopes of the hot path read and write what the pydantic models of the contract
+read and write: the same bundles accepted, the same refused with the same words, the same JSON."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from csms_shared.bus.bundle import BadBundle, BundleItem, decode_bundle
+from csms_shared.bus.bundle import BadBundle, BundleItem, decode_bundle, encode_bundle
 from csms_shared.bus.fast_envelopes import PAYLOAD_DEPTH, FastBundledCall, decode_calls
 from csms_shared.bus.topology import (
     HEADER_CHARGE_POINT,
@@ -25,6 +25,7 @@ from csms_shared.bus.topology import (
 )
 from csms_shared.contracts import problems
 from csms_shared.contracts.envelopes import BUNDLED_CALLS, BundledCall
+from csms_shared.ocpp.framing import nesting_depth
 
 # -- the model's way: how bundles were read and written before the fast way -------------------
 
@@ -244,6 +245,98 @@ def test_deep_nesting_is_read_as_the_model_reads_it(levels: int, kind: str, wher
 )
 def test_the_edges_of_json_are_read_as_the_model_reads_them(body: bytes) -> None:
     assert_read_alike(body)
+
+
+# -- what a gateway writes takes the fast way --------------------------------------------------
+
+# JSON as a CP's frame arrives at the gateway (orjson's range: 64-bit integers, finite floats,
+# no lone surrogates).
+_GATEWAY_TEXT = st.text(max_size=12)
+_GATEWAY_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _GATEWAY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_GATEWAY_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+_PAYLOADS = st.dictionaries(_GATEWAY_TEXT, _GATEWAY_JSON, max_size=4)
+_CALLS = st.builds(
+    FastBundledCall,
+    _GATEWAY_TEXT,
+    _GATEWAY_TEXT,
+    _GATEWAY_TEXT,
+    _PAYLOADS,
+    st.none() | _GATEWAY_TEXT,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_CALLS, min_size=1, max_size=5))
+def test_what_a_gateway_writes_is_read_the_fast_way(calls: list[FastBundledCall]) -> None:
+    body = encode_bundle(calls)
+    way = assert_read_alike(body)
+    if max(nesting_depth(call.payload) for call in calls) <= PAYLOAD_DEPTH:
+        assert way == "the fast way"
+        assert decode_calls(body) == calls
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def written(write: Callable[[], bytes]) -> Any:
+    """The JSON a writer wrote, read back (repr: types kept apart), or the error it raised."""
+    try:
+        return repr(json.loads(write()))
+    except Exception as exc:
+        return (type(exc), str(exc))
+
+
+# The gateway's payloads, and values no CP's frame can hold (to take the model's way).
+_ANY_PAYLOADS = _PAYLOADS | st.dictionaries(
+    _TEXT, _GATEWAY_JSON | st.floats() | st.integers(-(2**80), 2**80) | _TEXT, max_size=3
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_TEXT, _TEXT, _TEXT, _ANY_PAYLOADS, st.none() | _TEXT), min_size=1, max_size=4
+    )
+)
+def test_a_bundle_is_written_as_the_model_writes_it(
+    calls: list[tuple[str, str, str, dict[str, Any], str | None]],
+) -> None:
+    fast = [FastBundledCall(*call) for call in calls]
+    models = [BundledCall(cp=c, id=i, at=a, payload=p, tp=tp) for c, i, a, p, tp in calls]
+    assert written(lambda: encode_bundle(fast)) == written(
+        lambda: BUNDLED_CALLS.dump_json(models, by_alias=True, exclude_none=True)
+    )
+
+
+def test_a_bundle_is_written_byte_for_byte_as_the_model_writes_it() -> None:
+    calls = [
+        FastBundledCall("CP-1", "m1", "2026-01-01T00:00:00+00:00", {"a": [1, 2.5, None, "é"]}),
+        FastBundledCall("CP-2", "m2", "2026-01-01T00:00:00+00:00", {}, tp="00-ab-cd-01"),
+    ]
+    models = [call.model() for call in calls]
+    assert encode_bundle(calls) == BUNDLED_CALLS.dump_json(models, by_alias=True, exclude_none=True)
+
+
+def test_a_call_without_a_payload_is_written_with_null() -> None:
+    """The one difference, out of any gateway's reach (a CALL's payload is a JSON object,
+    `parse_frame`): the model leaves a None payload out, and its reader then refuses the bundle
+    (`payload` is required); msgspec writes null, which both read back."""
+    call = FastBundledCall("CP-1", "m1", "2026-01-01T00:00:00Z", None)
+    assert (
+        encode_bundle([call])
+        == b'[{"cp":"CP-1","id":"m1","at":"2026-01-01T00:00:00Z","payload":null}]'
+    )
+    assert BUNDLED_CALLS.dump_json([call.model()], exclude_none=True) == (
+        b'[{"cp":"CP-1","id":"m1","at":"2026-01-01T00:00:00Z"}]'
+    )
+    assert_read_alike(encode_bundle([call]))
 
 
 # -- the Structs mirror the models -------------------------------------------------------------

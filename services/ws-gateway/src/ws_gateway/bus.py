@@ -23,6 +23,7 @@ from aio_pika.exceptions import DeliveryError
 from csms_shared import tracing
 from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
+from csms_shared.bus.fast_envelopes import FastBundledCall
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.topology import (
     CALLS,
@@ -42,7 +43,6 @@ from csms_shared.bus.topology import (
 )
 from csms_shared.contracts.envelopes import (
     BadEnvelope,
-    BundledCall,
     BundleReply,
     CallReply,
     CommandOutcome,
@@ -93,7 +93,7 @@ def bundle_body(waiting: list[Waiting]) -> bytes:
     """The body of a bundle of the calls (csms_shared.bus.bundle), in their order."""
     return encode_bundle(
         [
-            BundledCall(
+            FastBundledCall(
                 cp=w.cp_id, id=w.message_id, at=w.received, payload=w.payload, tp=w.traceparent
             )
             for w in waiting

@@ -9,8 +9,8 @@ is a JSON array of items, each what a single message would carry in its headers 
     [{"cp": "<charge point id>", "id": "<OCPP message id>", "at": "<received, ISO 8601>",
       "payload": {...}}, ...]
 
-(`csms_shared.contracts.envelopes.BundledCall`, and `BundleReply` for the answer below; read
-through its msgspec twin in `fast_envelopes`.)
+(`csms_shared.contracts.envelopes.BundledCall`, and `BundleReply` for the answer below; written
+and read through its msgspec twin in `fast_envelopes`.)
 
 The consumer (csms_shared.bus.runtime) handles every item as if it had come alone and acks the
 message once all of them are committed.
@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from ..contracts import problems
 from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply, CallReply
-from .fast_envelopes import FastBundledCall, decode_calls
+from .fast_envelopes import FastBundledCall, decode_calls, write
 from .topology import (
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
@@ -60,9 +60,14 @@ class BundleItem:
     payload: Any
 
 
-def encode_bundle(calls: Sequence[BundledCall]) -> bytes:
-    """The body of a bundle of calls."""
-    return BUNDLED_CALLS.dump_json(list(calls), by_alias=True, exclude_none=True)
+def encode_bundle(calls: list[FastBundledCall]) -> bytes:
+    """The body of a bundle of calls, as `BUNDLED_CALLS` writes it."""
+    return write(
+        calls,
+        lambda: BUNDLED_CALLS.dump_json(
+            [call.model() for call in calls], by_alias=True, exclude_none=True
+        ),
+    )
 
 
 def encode_replies(replies: Sequence[CallReply]) -> bytes:

@@ -1,23 +1,27 @@
-"""A bundle's calls as msgspec Structs: how the hot path reads them.
+"""A bundle's calls as msgspec Structs: how the hot path reads and writes them.
 
 `contracts.envelopes` is the contract: its pydantic models are the schema, the documentation and
 what every other reader uses. These Structs mirror `BundledCall` field for field, because a
-bundle is read once per call at a fleet's peak, where the model costs three to four times what
-msgspec does (bench/envelopes.py). shared/tests/test_fast_envelopes.py holds them to the model:
-the same bodies read, the same refused.
+bundle is written and read once per call at a fleet's peak, where the model costs three to four
+times what msgspec does (bench/envelopes.py). shared/tests/test_fast_envelopes.py holds them to
+the model: the same bodies read, the same refused, the same JSON written.
 
 Reading is narrower than the model, never wider: no field the model does not know (it ignores
 them) and no payload nested deeper than PAYLOAD_DEPTH (the model's JSON parser refuses about 200
 levels, msgspec's only near Python's recursion limit). Whatever the fast reader refuses is read
 again by the model (csms_shared.bus.bundle), which accepts it or names what is wrong with it.
+Writing falls back to the model too, for a value msgspec cannot write (a lone surrogate).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+from ..contracts.envelopes import BundledCall
 
 # As deep as the deepest OCPP 1.6 or 2.0.1 request nests without customData (2.0.1
 # ReportChargingProfiles: 12 levels); a deeper payload is read by the model. Each level doubles
@@ -47,6 +51,22 @@ class FastBundledCall(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     at: str
     payload: _Payload
     tp: str | None = None
+
+    def model(self) -> BundledCall:
+        """The call as its contract's model."""
+        return BundledCall(cp=self.cp, id=self.id, at=self.at, payload=self.payload, tp=self.tp)
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def write(value: object, model_json: Callable[[], bytes]) -> bytes:
+    """msgspec's JSON of `value`; for a value msgspec cannot write (a lone surrogate), what the
+    model writes of it (`model_json()`), or its error."""
+    try:
+        return _ENCODER.encode(value)
+    except (msgspec.EncodeError, TypeError, UnicodeEncodeError):
+        return model_json()
 
 
 @functools.cache

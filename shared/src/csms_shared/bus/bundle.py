@@ -10,7 +10,7 @@ is a JSON array of items, each what a single message would carry in its headers 
       "payload": {...}}, ...]
 
 (`csms_shared.contracts.envelopes.BundledCall`, and `BundleReply` for the answer below; written
-and read through its msgspec twin in `fast_envelopes`.)
+and read through their msgspec twins in `fast_envelopes`.)
 
 The consumer (csms_shared.bus.runtime) handles every item as if it had come alone and acks the
 message once all of them are committed.
@@ -25,7 +25,6 @@ per item in the items' order (what a single call's reply would carry):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +33,8 @@ from aio_pika.abc import HeadersType
 from pydantic import ValidationError
 
 from ..contracts import problems
-from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply, CallReply
-from .fast_envelopes import FastBundledCall, decode_calls, write
+from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply
+from .fast_envelopes import FastBundledCall, FastCallReply, decode_calls, write
 from .topology import (
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
@@ -70,9 +69,12 @@ def encode_bundle(calls: list[FastBundledCall]) -> bytes:
     )
 
 
-def encode_replies(replies: Sequence[CallReply]) -> bytes:
-    """The reply to a bundle of decision calls: one single-call reply per item, in order."""
-    return BundleReply(items=list(replies)).encode()
+def encode_replies(replies: list[FastCallReply]) -> bytes:
+    """The reply to a bundle of decision calls: one single-call reply per item, in order (as
+    `BundleReply` writes it)."""
+    return write(
+        {"items": replies}, lambda: BundleReply(items=[r.model() for r in replies]).encode()
+    )
 
 
 def read_calls(body: bytes) -> list[FastBundledCall] | list[BundledCall]:

@@ -1,10 +1,11 @@
-"""A bundle's calls as msgspec Structs: how the hot path reads and writes them.
+"""A bundle's calls and a call's reply as msgspec Structs: how the hot path reads and writes them.
 
 `contracts.envelopes` is the contract: its pydantic models are the schema, the documentation and
-what every other reader uses. These Structs mirror `BundledCall` field for field, because a
-bundle is written and read once per call at a fleet's peak, where the model costs three to four
-times what msgspec does (bench/envelopes.py). shared/tests/test_fast_envelopes.py holds them to
-the model: the same bodies read, the same refused, the same JSON written.
+what every other reader uses. These Structs mirror `BundledCall`, `CallReply` and
+`CallErrorBody` field for field, because a bundle is read and a reply made once per call at a
+fleet's peak, where the models cost three to four times what msgspec does (bench/envelopes.py).
+shared/tests/test_fast_envelopes.py holds them to the models: the same bodies read, the same
+refused, the same JSON written.
 
 Reading is narrower than the model, never wider: no field the model does not know (it ignores
 them) and no payload nested deeper than PAYLOAD_DEPTH (the model's JSON parser refuses about 200
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..contracts.envelopes import BundledCall
+from ..contracts.envelopes import BundledCall, CallErrorBody, CallReply
+from ..ocpp.errors import OcppError
 
 # As deep as the deepest OCPP 1.6 or 2.0.1 request nests without customData (2.0.1
 # ReportChargingProfiles: 12 levels); a deeper payload is read by the model. Each level doubles
@@ -55,6 +57,42 @@ class FastBundledCall(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     def model(self) -> BundledCall:
         """The call as its contract's model."""
         return BundledCall(cp=self.cp, id=self.id, at=self.at, payload=self.payload, tp=self.tp)
+
+
+class FastCallErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """`CallErrorBody`; its description is always written, as the model writes it."""
+
+    code: str
+    description: str
+    details: dict[str, Any] | None = None
+
+
+class FastCallReply(msgspec.Struct, frozen=True, omit_defaults=True):
+    """`CallReply`: a decision call's CALLRESULT payload, or its CALLERROR (exactly one)."""
+
+    payload: dict[str, Any] | None = None
+    error: FastCallErrorBody | None = None
+
+    def __post_init__(self) -> None:
+        if (self.payload is None) == (self.error is None):
+            raise ValueError("a call reply holds either a payload or an error")
+
+    @classmethod
+    def refusal(cls, exc: OcppError) -> FastCallReply:
+        """The reply of a call refused with `exc`."""
+        return cls(error=FastCallErrorBody(str(exc.code), exc.description, exc.details))
+
+    def model(self) -> CallReply:
+        """The reply as its contract's model."""
+        if self.error is None:
+            return CallReply(payload=self.payload)
+        error = self.error
+        body = CallErrorBody(code=error.code, description=error.description, details=error.details)
+        return CallReply(error=body)
+
+    def encode(self) -> bytes:
+        """The body as published (JSON), as `CallReply.encode` writes it."""
+        return write(self, lambda: self.model().encode())
 
 
 _ENCODER = msgspec.json.Encoder()

@@ -21,7 +21,7 @@ from csms_shared.bus.fast_envelopes import (
     FastBundledCall,
     FastCallErrorBody,
     FastCallReply,
-    decode_calls,
+    decode_bundled_calls,
 )
 from csms_shared.bus.topology import (
     HEADER_CHARGE_POINT,
@@ -80,7 +80,7 @@ def assert_read_alike(body: bytes) -> str:
     fast = outcome(lambda: decode_bundle(body, "gw-1"))
     assert fast == outcome(lambda: model_decode_bundle(body, "gw-1"))
     try:
-        calls = decode_calls(body)
+        calls = decode_bundled_calls(body)
     except msgspec.DecodeError:
         return "the model's way: refused" if isinstance(fast, str) else "the model's way: read"
     # What msgspec accepts alone, the model accepts too, with the same values.
@@ -293,7 +293,7 @@ def test_what_a_gateway_writes_is_read_the_fast_way(calls: list[FastBundledCall]
     way = assert_read_alike(body)
     if max(nesting_depth(call.payload) for call in calls) <= PAYLOAD_DEPTH:
         assert way == "the fast way"
-        assert decode_calls(body) == calls
+        assert decode_bundled_calls(body) == calls
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from ..contracts import problems
 from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply
-from .fast_envelopes import FastBundledCall, FastCallReply, decode_calls, write
+from .fast_envelopes import FastBundledCall, FastCallReply, decode_bundled_calls, write
 from .topology import (
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
@@ -81,7 +81,7 @@ def read_calls(body: bytes) -> list[FastBundledCall] | list[BundledCall]:
     """The calls of a bundle's body, read as `BundledCall` reads them (raises BadBundle naming
     what is wrong): by msgspec, and by the model whatever msgspec refuses."""
     try:
-        return decode_calls(body)
+        return decode_bundled_calls(body)
     except msgspec.DecodeError:
         pass
     try:

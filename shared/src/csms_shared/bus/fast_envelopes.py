@@ -113,7 +113,7 @@ def _calls_decoder() -> msgspec.json.Decoder[list[FastBundledCall]]:
     return msgspec.json.Decoder(list[FastBundledCall])
 
 
-def decode_calls(body: bytes) -> list[FastBundledCall]:
+def decode_bundled_calls(body: bytes) -> list[FastBundledCall]:
     """The calls of a bundle's body; raises msgspec.DecodeError for anything else, which the
     model then reads (see the module's docstring)."""
     try:

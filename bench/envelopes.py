@@ -6,8 +6,9 @@ What the suite's processes do per call with the envelopes of issue 33, each thro
 they run: the gateway writes a bundle of 100 MeterValues of about 500 bytes
 (`ws_gateway.bus.bundle_body`), the session-service reads it (`csms_shared.bus.bundle.
 decode_bundle`), makes each call's outcome (`csms_shared.bus.reply.answered`) and, for a decision
-call, encodes the reply (alone, or a bundle's 100). Beside each figure, the same work done the way
-it was before issue 33 (`1ed338f`: orjson and hand-written checks of dicts), copied here.
+call, encodes the reply (alone, or a bundle's 100), which the gateway reads
+(`ws_gateway.bus.read_replies`). Beside each figure, the same work done the way it was before
+issue 33 (`1ed338f`: orjson and hand-written checks of dicts), copied here.
 
 Each figure is time.process_time over a loop of about `--seconds`, the best of `--repeats`, per
 call; the machine is shared, so the best of several is the least disturbed one.
@@ -36,7 +37,7 @@ from csms_shared.bus.topology import (
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v16.messages import AuthorizeResponse, MeterValuesResponse
-from ws_gateway.bus import bundle_body
+from ws_gateway.bus import bundle_body, read_replies
 from ws_gateway.gather import Waiting
 
 CALLS = 100  # a bundle's calls (csms_shared.bus.bundle.BUNDLE_MAX)
@@ -119,6 +120,16 @@ def old_decode_bundle(body: bytes, gateway: str) -> list[tuple[dict[str, Any], A
     return items
 
 
+def old_read_replies(body: bytes, count: int) -> list[dict[str, Any]]:
+    reply = orjson.loads(body)
+    items = reply.get("items") if isinstance(reply, dict) else None
+    if not isinstance(items, list) or len(items) != count:
+        raise ValueError(f"a reply to a bundle of {count} needs {count} items")
+    if not all(isinstance(item, dict) for item in items):
+        raise ValueError("every item of a bundle's reply is a JSON object")
+    return items
+
+
 # -- measuring ---------------------------------------------------------------------------------
 
 
@@ -158,6 +169,7 @@ def main() -> None:
     def old_replies() -> bytes:
         return orjson.dumps({"items": [{"payload": authorize.to_payload()} for _ in range(CALLS)]})
 
+    replies_body = replies()
     rows: list[tuple[str, Callable[[], object], Callable[[], object] | None, int]] = [
         (
             "decode a bundle (session-service)",
@@ -184,6 +196,12 @@ def main() -> None:
             1,
         ),
         ("a bundle's 100 Authorize replies: outcomes + body", replies, old_replies, CALLS),
+        (
+            "the gateway reads a bundle's 100 Authorize replies",
+            lambda: read_replies("Authorize", replies_body, CALLS),
+            lambda: old_read_replies(replies_body, CALLS),
+            CALLS,
+        ),
         (
             "of these, unchanged: an Authorize response's to_payload()",
             authorize.to_payload,

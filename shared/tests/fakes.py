@@ -12,10 +12,10 @@ import orjson
 
 from csms_shared.bus.access import ROLES
 from csms_shared.bus.bundle import encode_bundle
-from csms_shared.bus.fast_envelopes import FastBundledCall
 from csms_shared.bus.router import Router
 from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.bus.topology import HEADER_BUNDLE, HEADER_CHARGE_POINT, HEADER_GATEWAY
+from csms_shared.contracts.envelopes import BundledCall
 
 
 class FakeSession:
@@ -99,7 +99,7 @@ class FakeMessage:
             self.headers = {HEADER_BUNDLE: len(items), HEADER_GATEWAY: "gw-1"}
             self.body = encode_bundle(
                 [
-                    FastBundledCall(c, f"m-{c}", "2026-01-01T00:00:00.250000+00:00", p)
+                    BundledCall(cp=c, id=f"m-{c}", at="2026-01-01T00:00:00.250000+00:00", payload=p)
                     for c, p in items
                 ]
             )

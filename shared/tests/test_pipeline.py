@@ -12,7 +12,6 @@ import pytest
 from aiormq.exceptions import ChannelInvalidStateError
 
 from csms_shared.bus.bundle import decode_bundle, encode_bundle
-from csms_shared.bus.fast_envelopes import FastBundledCall
 from csms_shared.bus.router import CallContext, Context, Router
 from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.bus.topology import (
@@ -24,7 +23,7 @@ from csms_shared.bus.topology import (
     call_routing_key,
 )
 from csms_shared.bus.unit_of_work import ATTEMPTS, by_charge_point, lost_a_conflict
-from csms_shared.contracts.envelopes import BundleReply, CallReply
+from csms_shared.contracts.envelopes import BundledCall, BundleReply, CallReply
 from csms_shared.ocpp.errors import PropertyConstraintViolation
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
@@ -477,7 +476,7 @@ async def test_a_batch_handler_answers_a_group_of_decision_calls_in_the_callers_
 
 def test_bundle_codec_round_trip() -> None:
     body = encode_bundle(
-        [FastBundledCall(cp="cp1", id="m1", at="2026-01-01T00:00:00+00:00", payload={"a": 1})]
+        [BundledCall(cp="cp1", id="m1", at="2026-01-01T00:00:00+00:00", payload={"a": 1})]
     )
     [item] = decode_bundle(body, "gw")
     assert item.payload == {"a": 1}

@@ -12,7 +12,6 @@ import pamqp.encode
 import pytest
 
 from csms_shared.bus.bundle import encode_replies
-from csms_shared.bus.fast_envelopes import FastCallReply
 from csms_shared.bus.topology import HEADER_BUNDLE, HEADER_DEADLINE
 from csms_shared.contracts.envelopes import CallReply
 from ws_gateway.bus import GatewayBus, handling_deadline
@@ -38,7 +37,7 @@ class Client:
         await asyncio.sleep(0)
         headers = properties.headers or {}
         if HEADER_BUNDLE in headers:
-            return encode_replies([FastCallReply(payload={})] * int(headers[HEADER_BUNDLE]))
+            return encode_replies([CallReply(payload={})] * int(headers[HEADER_BUNDLE]))
         return CallReply(payload={}).encode()
 
 

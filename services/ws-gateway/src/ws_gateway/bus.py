@@ -21,7 +21,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import DeliveryError
 
 from csms_shared import tracing
-from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle
+from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle_fast
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.fast_envelopes import FastBundledCall
 from csms_shared.bus.rpc import RpcClient
@@ -91,7 +91,7 @@ def read_replies(action: str, body: bytes, count: int) -> list[CallReply]:
 
 def bundle_body(waiting: list[Waiting]) -> bytes:
     """The body of a bundle of the calls (csms_shared.bus.bundle), in their order."""
-    return encode_bundle(
+    return encode_bundle_fast(
         [
             FastBundledCall(
                 cp=w.cp_id, id=w.message_id, at=w.received, payload=w.payload, tp=w.traceparent

@@ -25,6 +25,7 @@ per item in the items' order (what a single call's reply would carry):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from aio_pika.abc import HeadersType
 from pydantic import ValidationError
 
 from ..contracts import problems
-from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply
+from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply, CallReply
 from .fast_envelopes import FastBundledCall, FastCallReply, decode_bundled_calls, write
 from .topology import (
     HEADER_CHARGE_POINT,
@@ -59,22 +60,24 @@ class BundleItem:
     payload: Any
 
 
-def encode_bundle(calls: list[FastBundledCall]) -> bytes:
-    """The body of a bundle of calls, as `BUNDLED_CALLS` writes it."""
-    return write(
-        calls,
-        lambda: BUNDLED_CALLS.dump_json(
-            [call.model() for call in calls], by_alias=True, exclude_none=True
-        ),
-    )
+def encode_bundle(calls: Sequence[BundledCall]) -> bytes:
+    """The body of a bundle of calls."""
+    return BUNDLED_CALLS.dump_json(list(calls), by_alias=True, exclude_none=True)
 
 
-def encode_replies(replies: list[FastCallReply]) -> bytes:
-    """The reply to a bundle of decision calls: one single-call reply per item, in order (as
-    `BundleReply` writes it)."""
-    return write(
-        {"items": replies}, lambda: BundleReply(items=[r.model() for r in replies]).encode()
-    )
+def encode_bundle_fast(calls: list[FastBundledCall]) -> bytes:
+    """`encode_bundle` of the calls' models, written by msgspec (the gateways' hot path)."""
+    return write(calls, lambda: encode_bundle([call.model() for call in calls]))
+
+
+def encode_replies(replies: Sequence[CallReply]) -> bytes:
+    """The reply to a bundle of decision calls: one single-call reply per item, in order."""
+    return BundleReply(items=list(replies)).encode()
+
+
+def encode_replies_fast(replies: list[FastCallReply]) -> bytes:
+    """`encode_replies` of the replies' models, written by msgspec (the services' hot path)."""
+    return write({"items": replies}, lambda: encode_replies([r.model() for r in replies]))
 
 
 def read_calls(body: bytes) -> list[FastBundledCall] | list[BundledCall]:

@@ -13,7 +13,7 @@ from aio_pika.abc import AbstractChannel
 
 from ..ocpp._base import OcppModel
 from ..ocpp.errors import InternalError, OcppError
-from .bundle import encode_replies
+from .bundle import encode_replies_fast
 from .client import message_properties
 from .delivery import Delivery, is_bundle
 from .fast_envelopes import FastCallReply
@@ -97,7 +97,7 @@ async def send_reply(outbound: Outbound, message: Delivery, outcomes: list[Outco
     if not message.reply_to:
         return
     if is_bundle(message):
-        body = encode_replies([outcome.reply for outcome in outcomes])
+        body = encode_replies_fast([outcome.reply for outcome in outcomes])
     else:
         [outcome] = outcomes
         body = outcome.reply.encode()

@@ -6,7 +6,7 @@ What the suite's processes do per call with the envelopes of issue 33, each thro
 they run: the gateway writes a bundle of 100 MeterValues of about 500 bytes
 (`ws_gateway.bus.bundle_body`), the session-service reads it (`csms_shared.bus.bundle.
 decode_bundle`), makes each call's outcome (`csms_shared.bus.reply.answered`) and, for a decision
-call, encodes the reply (alone, or a bundle's 100), which the gateway reads
+call, encodes the reply (alone, or a bundle's 100 through `send_reply`), which the gateway reads
 (`ws_gateway.bus.read_replies`). Beside each figure, the same work done the way it was before
 issue 33 (`1ed338f`: orjson and hand-written checks of dicts), copied here.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import time
 from collections.abc import Callable
@@ -25,9 +26,10 @@ from typing import Any
 
 import orjson
 
-from csms_shared.bus.bundle import decode_bundle, encode_replies
-from csms_shared.bus.reply import answered
+from csms_shared.bus.bundle import decode_bundle
+from csms_shared.bus.reply import Outcome, answered, send_reply
 from csms_shared.bus.topology import (
+    HEADER_BUNDLE,
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
@@ -79,6 +81,24 @@ def waiting_calls(loop: asyncio.AbstractEventLoop) -> list[Waiting]:
         )
         for n in range(CALLS)
     ]
+
+
+class Replied:
+    """Where send_reply publishes (the reply channel), and the delivery it answers."""
+
+    def __init__(self, bundle: bool) -> None:
+        self.headers = {HEADER_BUNDLE: CALLS} if bundle else {}
+        self.reply_to, self.correlation_id = "gateway.gw-1", "c1"
+        self.body = b""
+
+    async def reply(self, to: str, correlation_id: str | None, body: bytes) -> None:
+        self.body = body
+
+    def send(self, outcomes: list[Outcome]) -> bytes:
+        """The body send_reply publishes (it never suspends here: no loop needed)."""
+        with contextlib.suppress(StopIteration):
+            send_reply(self, self, outcomes).send(None)  # type: ignore[arg-type]
+        return self.body
 
 
 # -- the way before issue 33 (1ed338f), for scale ---------------------------------------------
@@ -163,8 +183,11 @@ def main() -> None:
         AuthorizeResponse(id_tag_info=IdTagInfo(status=AuthorizationStatus.ACCEPTED)),
     )
 
+    alone, bundle = Replied(bundle=False), Replied(bundle=True)
+    assert alone.send([answered(authorize)]) == answered(authorize).reply.encode()
+
     def replies() -> bytes:
-        return encode_replies([answered(authorize).reply for _ in range(CALLS)])
+        return bundle.send([answered(authorize) for _ in range(CALLS)])
 
     def old_replies() -> bytes:
         return orjson.dumps({"items": [{"payload": authorize.to_payload()} for _ in range(CALLS)]})
@@ -191,7 +214,7 @@ def main() -> None:
         ),
         (
             "an Authorize reply alone: outcome + body",
-            lambda: answered(authorize).reply.encode(),
+            lambda: answered(authorize).reply.encode(),  # what send_reply publishes of it
             lambda: orjson.dumps({"payload": authorize.to_payload()}),
             1,
         ),

@@ -22,6 +22,7 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ from csms_shared.bus.topology import (
     HEADER_RECEIVED_AT,
     TRACEPARENT,
 )
+from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v16.messages import AuthorizeResponse, MeterValuesResponse
@@ -102,6 +104,16 @@ class Replied:
 
 
 # -- the way before issue 33 (1ed338f), for scale ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OldOutcome:
+    body: dict[str, Any]
+    label: str = "ok"
+
+
+def old_answered(response: OcppModel) -> OldOutcome:
+    return OldOutcome({"payload": response.to_payload()})
 
 
 def old_encode_bundle(waiting: list[Waiting]) -> bytes:
@@ -190,7 +202,7 @@ def main() -> None:
         return bundle.send([answered(authorize) for _ in range(CALLS)])
 
     def old_replies() -> bytes:
-        return orjson.dumps({"items": [{"payload": authorize.to_payload()} for _ in range(CALLS)]})
+        return orjson.dumps({"items": [old_answered(authorize).body for _ in range(CALLS)]})
 
     replies_body = replies()
     rows: list[tuple[str, Callable[[], object], Callable[[], object] | None, int]] = [
@@ -209,13 +221,13 @@ def main() -> None:
         (
             "a MeterValues outcome, not sent (notification)",
             lambda: answered(mv),
-            lambda: {"payload": mv.to_payload()},
+            lambda: old_answered(mv),
             1,
         ),
         (
             "an Authorize reply alone: outcome + body",
             lambda: answered(authorize).reply.encode(),  # what send_reply publishes of it
-            lambda: orjson.dumps({"payload": authorize.to_payload()}),
+            lambda: orjson.dumps(old_answered(authorize).body),
             1,
         ),
         ("a bundle's 100 Authorize replies: outcomes + body", replies, old_replies, CALLS),

@@ -3,7 +3,7 @@
 `contracts.envelopes` is the contract: its pydantic models are the schema, the documentation and
 what every other reader uses. These Structs mirror `BundledCall`, `CallReply` and
 `CallErrorBody` field for field, because a bundle is read and a reply made once per call at a
-fleet's peak, where the models cost three to four times what msgspec does (bench/envelopes.py).
+fleet's peak, where the models cost two to four times what msgspec does (bench/envelopes.py).
 shared/tests/test_fast_envelopes.py holds them to the models: the same bodies read, the same
 refused, the same JSON written.
 

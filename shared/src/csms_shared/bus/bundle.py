@@ -9,7 +9,8 @@ is a JSON array of items, each what a single message would carry in its headers 
     [{"cp": "<charge point id>", "id": "<OCPP message id>", "at": "<received, ISO 8601>",
       "payload": {...}}, ...]
 
-(`csms_shared.contracts.envelopes.BundledCall`, and `BundleReply` for the answer below.)
+(`csms_shared.contracts.envelopes.BundledCall`, and `BundleReply` for the answer below; written
+and read through their msgspec twins in `fast_envelopes`.)
 
 The consumer (csms_shared.bus.runtime) handles every item as if it had come alone and acks the
 message once all of them are committed.
@@ -28,11 +29,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aio_pika.abc import HeadersType
 from pydantic import ValidationError
 
 from ..contracts import problems
 from ..contracts.envelopes import BUNDLED_CALLS, BundledCall, BundleReply, CallReply
+from .fast_envelopes import FastBundledCall, FastCallReply, decode_bundled_calls, write
 from .topology import (
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
@@ -62,17 +65,37 @@ def encode_bundle(calls: Sequence[BundledCall]) -> bytes:
     return BUNDLED_CALLS.dump_json(list(calls), by_alias=True, exclude_none=True)
 
 
+def encode_bundle_fast(calls: list[FastBundledCall]) -> bytes:
+    """`encode_bundle` of the calls' models, written by msgspec (the gateways' hot path)."""
+    return write(calls, lambda: encode_bundle([call.model() for call in calls]))
+
+
 def encode_replies(replies: Sequence[CallReply]) -> bytes:
     """The reply to a bundle of decision calls: one single-call reply per item, in order."""
     return BundleReply(items=list(replies)).encode()
 
 
-def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:
-    """The items of a bundle, each with single-message headers (raises BadBundle)."""
+def encode_replies_fast(replies: list[FastCallReply]) -> bytes:
+    """`encode_replies` of the replies' models, written by msgspec (the services' hot path)."""
+    return write({"items": replies}, lambda: encode_replies([r.model() for r in replies]))
+
+
+def read_calls(body: bytes) -> list[FastBundledCall] | list[BundledCall]:
+    """The calls of a bundle's body, read as `BundledCall` reads them (raises BadBundle naming
+    what is wrong): by msgspec, and by the model whatever msgspec refuses."""
     try:
-        calls = BUNDLED_CALLS.validate_json(body)
+        return decode_bundled_calls(body)
+    except msgspec.DecodeError:
+        pass
+    try:
+        return BUNDLED_CALLS.validate_json(body)
     except ValidationError as exc:
         raise BadBundle(f"not a bundle of calls: {problems(exc)}") from None
+
+
+def decode_bundle(body: bytes, gateway: str) -> list[BundleItem]:
+    """The items of a bundle, each with single-message headers (raises BadBundle)."""
+    calls = read_calls(body)
     if not calls:
         raise BadBundle("a bundle is a non-empty JSON array")
     items = []

@@ -8,9 +8,9 @@ import time
 from opentelemetry import trace
 
 from .. import tracing
-from ..contracts.envelopes import CallReply
 from ..ocpp._base import OcppModel
 from ..ocpp.errors import InternalError
+from .fast_envelopes import FastCallReply
 from .metrics import GROUP_SIZE, HANDLED
 from .reply import Outcome, answered, error_outcome
 from .router import CallRoute
@@ -34,7 +34,7 @@ def too_late(action: str) -> Outcome:
     The gateway has answered its CP already (InternalError, which the CP retries), so
     handling it now would commit what the CP was told failed; nobody waits for this answer."""
     error = InternalError(f"{action} was taken after its deadline and not handled")
-    return Outcome(CallReply.refusal(error), "expired")
+    return Outcome(FastCallReply.refusal(error), "expired")
 
 
 async def handle_calls(uow: UnitOfWork, route: CallRoute, calls: list[Call]) -> list[Outcome]:

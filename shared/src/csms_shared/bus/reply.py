@@ -11,12 +11,12 @@ from typing import Any, Protocol
 import orjson
 from aio_pika.abc import AbstractChannel
 
-from ..contracts.envelopes import CallReply
 from ..ocpp._base import OcppModel
 from ..ocpp.errors import InternalError, OcppError
-from .bundle import encode_replies
+from .bundle import encode_replies_fast
 from .client import message_properties
 from .delivery import Delivery, is_bundle
+from .fast_envelopes import FastCallReply
 from .publish import publish
 from .topology import CALLS, HEADER_CHARGE_POINT
 
@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one call: its reply and the metric outcome (ok, ocpp_error,
-    internal_error, expired)."""
+    """What became of one call: its reply (`CallReply`, written by msgspec) and the metric outcome
+    (ok, ocpp_error, internal_error, expired)."""
 
-    reply: CallReply
+    reply: FastCallReply
     label: str = "ok"
 
     @property
@@ -39,16 +39,16 @@ class Outcome:
 
 def answered(response: OcppModel) -> Outcome:
     """The outcome of a call its handler answered."""
-    return Outcome(CallReply(payload=response.to_payload()))
+    return Outcome(FastCallReply(payload=response.to_payload()))
 
 
 def error_outcome(action: str, headers: Mapping[str, Any], exc: BaseException) -> Outcome:
     """The CALLERROR outcome of a call that raised: its own error, or InternalError."""
     if isinstance(exc, OcppError):
-        return Outcome(CallReply.refusal(exc), "ocpp_error")
+        return Outcome(FastCallReply.refusal(exc), "ocpp_error")
     log.error("%s handler failed for %s", action, headers.get(HEADER_CHARGE_POINT), exc_info=exc)
     error = InternalError("The central system could not handle the call")
-    return Outcome(CallReply.refusal(error), "internal_error")
+    return Outcome(FastCallReply.refusal(error), "internal_error")
 
 
 class Outbound(Protocol):
@@ -97,7 +97,7 @@ async def send_reply(outbound: Outbound, message: Delivery, outcomes: list[Outco
     if not message.reply_to:
         return
     if is_bundle(message):
-        body = encode_replies([outcome.reply for outcome in outcomes])
+        body = encode_replies_fast([outcome.reply for outcome in outcomes])
     else:
         [outcome] = outcomes
         body = outcome.reply.encode()

@@ -28,7 +28,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .. import tracing
-from ..contracts.envelopes import CallReply, RpcErrorBody, RpcReply
+from ..contracts.envelopes import RpcErrorBody, RpcReply
 from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
 from ..settings import default_broker_users
@@ -37,6 +37,7 @@ from .ack import acknowledge, requeue_later
 from .coalesce import GROUP_LANES, GROUP_LINGER, GROUP_MAX, Coalescer
 from .connection import connect
 from .delivery import Delivery, Unreadable, decode_calls, is_bundle
+from .fast_envelopes import FastCallReply
 from .follow import follow_events
 from .handle import handle_calls
 from .metrics import HANDLED, REFUSED
@@ -185,7 +186,7 @@ class ServiceRuntime:
         if self.connection is not None:
             await self.connection.close()
 
-    async def _reply(self, message: Delivery, reply: CallReply | RpcReply) -> None:
+    async def _reply(self, message: Delivery, reply: FastCallReply | RpcReply) -> None:
         if message.reply_to and self.outbound is not None:
             await self.outbound.reply(message.reply_to, message.correlation_id, reply.encode())
 
@@ -260,7 +261,7 @@ class ServiceRuntime:
         log.error("dead-lettering an unreadable %s delivery from %r: %s", action, gateway, exc)
         HANDLED.labels("call", "bad_bundle" if is_bundle(message) else "unreadable").inc()
         error = InternalError(f"{self._service} could not read a delivery of {action}")
-        await self._reply(message, CallReply.refusal(error))
+        await self._reply(message, FastCallReply.refusal(error))
         await message.reject(requeue=False)
 
     async def on_event(self, message: AbstractIncomingMessage) -> None:

@@ -376,6 +376,37 @@ async def test_full_session_through_either_gateway(
     ]
 
 
+async def test_a_reading_with_a_current_is_published_as_meter_current_too(
+    connect_cp: Any, cp_id: str, bus: Bus
+) -> None:
+    """`meter.current` follows the `meter.values` of a reading with a Current.Import (its
+    highest phase), and not one without: the allocator follows it, not every reading."""
+    tap = await bus.tap("meter.values", "meter.current")
+    cp = await connect_cp(cp_id)
+    await cp.call("BootNotification", BOOT)
+    read = utcnow().replace(microsecond=0) - timedelta(minutes=2)
+    phases = [
+        {"value": value, "measurand": "Current.Import", "phase": phase, "unit": "A"}
+        for value, phase in (("15.8", "L1"), ("16.1", "L2"), ("15.9", "L3"))
+    ]
+    later = read + timedelta(minutes=2)
+    sent = [
+        [{"timestamp": iso(read), "sampledValue": [register(4000), *phases]}],
+        [{"timestamp": iso(read + timedelta(minutes=1)), "sampledValue": [register(4100)]}],
+        [{"timestamp": iso(later), "sampledValue": [register(4200), phases[0]]}],
+    ]
+    for readings in sent:
+        assert await cp.call("MeterValues", {"connectorId": 1, "meterValue": readings}) == {}
+    # The third's meter.current comes after the one the second would have had.
+    currents = await tap.wait("meter.current", 2, chargePointId=cp_id)
+    assert [(c["connectorId"], c["amps"], c["readAt"]) for c in currents] == [
+        (1, 16.1, iso(read)),
+        (1, 15.8, iso(later)),
+    ]
+    assert len(tap.of("meter.values", chargePointId=cp_id)) == 3
+    assert not any("transactionId" in c for c in currents)
+
+
 async def test_active_transaction_shows_energy_so_far_from_the_register(
     connect_cp: Any, cp_id: str, bus: Bus
 ) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from csms_shared.contracts.events import (
     ConnectorStatus,
-    MeterValues,
+    MeterCurrent,
     StationDisconnected,
     TransactionChargingStateChanged,
     TransactionStarted,
@@ -49,13 +49,13 @@ async def charging_state_changed(event: TransactionChargingStateChanged, ctx: Ct
     await allocation.charging_state(ctx.session, ctx.settings, event)
 
 
-@router.event("meter.values")
-async def meter_values(event: MeterValues, ctx: Ctx) -> None:
+@router.event("meter.current")
+async def meter_current(event: MeterCurrent, ctx: Ctx) -> None:
     """What a session draws: sustained underuse gives capacity back to the site."""
     await allocation.metered(ctx.session, ctx.settings, [event])
 
 
-@router.on_event_group("meter.values")
-async def meters_values(events: list[MeterValues], ctx: Ctx) -> None:
-    """`meter_values` of many: one round per site."""
+@router.on_event_group("meter.current")
+async def meters_current(events: list[MeterCurrent], ctx: Ctx) -> None:
+    """`meter_current` of many: one round per site."""
     await allocation.metered(ctx.session, ctx.settings, events)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.contracts.events import Event, MeterValues
+from csms_shared.contracts.events import MeterValues
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.messages import (
@@ -32,7 +32,7 @@ from .id_tags import (
     load_id_tag_and_reservations,
     load_id_tags_and_reservations,
 )
-from .meter_events import meter_event
+from .meter_events import meter_event, with_current
 from .router import CallCtx, Ctx, router
 from .settings import Settings
 from .transactions import digest
@@ -118,7 +118,7 @@ async def meter_values(request: MeterValuesRequest, ctx: CallCtx) -> MeterValues
         sign = mv.SignOfLife(row)
         sign.add(received_at(ctx), mv.newest_register(request.meter_value))
         await mv.signs_of_life(session, [sign])
-    await ctx.emit(event)
+    await ctx.emit_many(with_current([event]))
     return MeterValuesResponse()
 
 
@@ -177,7 +177,7 @@ async def meter_values_batch(calls: list[tuple[MeterValuesRequest, CallCtx]], ct
     locked = await mv.lock_transactions(session, (i for i in ids if i is not None))
     rows: list[mv.MeterRow] = []
     signs: dict[int, mv.SignOfLife] = {}
-    events: list[Event] = []
+    events: list[MeterValues] = []
     for request, call in fresh:
         found, row, event = await _readings(request, call, locked)
         rows += found
@@ -187,7 +187,7 @@ async def meter_values_batch(calls: list[tuple[MeterValuesRequest, CallCtx]], ct
         events.append(event)
     await mv.insert_rows(session, rows)
     await mv.signs_of_life(session, signs.values())
-    await ctx.emit_many(events)
+    await ctx.emit_many(with_current(events))
 
 
 # -- OCPP 2.0.1: the same rules, its spellings ----------------------------------------------
@@ -233,7 +233,7 @@ async def meter_values_v201_batch(
     if copies := first.count(False):
         ctx.on_commit(lambda: DUPLICATES.labels("MeterValues").inc(copies))
     rows: list[mv.MeterRow] = []
-    events: list[Event] = []
+    events: list[MeterValues] = []
     for (request, call), new in zip(calls, first, strict=True):
         if not new:
             continue
@@ -259,4 +259,4 @@ async def meter_values_v201_batch(
         if event is not None:
             events.append(event)
     await mv.insert_rows(session, rows)
-    await ctx.emit_many(events)
+    await ctx.emit_many(with_current(events))

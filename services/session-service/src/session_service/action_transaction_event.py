@@ -30,7 +30,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.events import (
-    Event,
+    MeterValues,
     TransactionChargingStateChanged,
     TransactionStarted,
     TransactionStopped,
@@ -46,7 +46,7 @@ from . import reservations, tx_events
 from . import tx_event_store as store
 from .checks import timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
-from .meter_events import meter_event
+from .meter_events import meter_event, with_current
 from .resources import transaction_of
 from .router import CallCtx, Ctx, router
 from .transactions import CHARGE_POINT, OPERATOR, audit, digest, supersede_open
@@ -101,8 +101,7 @@ async def transaction_event(
         connector_id=new.connector_id,
         transaction_id=row.id,
     )
-    if readings is not None:
-        await ctx.emit(readings)
+    await ctx.emit_many(with_current([readings]))
     if reservation is not None and status == AuthorizationStatus.ACCEPTED.value:
         await reservations.use(session, cp, reservation, row.id, at)
     if row.stop_time is None and row.stale_since is not None and new.stop_time is None:
@@ -176,7 +175,7 @@ class _Plain:
 
     values: store.TransactionValues
     rows: list[mv.MeterRow]
-    readings: Event | None
+    readings: MeterValues | None
     applied: store.Applied
 
 
@@ -254,12 +253,12 @@ class _Group:
 
     async def flush(self, ctx: Ctx) -> None:
         """Write the plain events taken in: one UPDATE, one INSERT each of readings and events,
-        one of their `meter.values`."""
+        one of their `meter.values` (and `meter.current`)."""
         session, plain = ctx.session, self.plain
         await store.write_many(session, list(self.written.items()))
         await mv.insert_rows(session, [row for event in plain for row in event.rows])
         await store.record_events(session, [event.applied for event in plain])
-        await ctx.emit_many([e.readings for e in plain if e.readings is not None])
+        await ctx.emit_many(with_current(event.readings for event in plain))
         self.written, self.plain = {}, []
 
 

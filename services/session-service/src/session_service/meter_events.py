@@ -1,5 +1,7 @@
-"""`meter.values` for 2.0.1 readings: the same document as for 1.6 (its MeterValue and
-SampledValue), so integrations read both versions' meters alike.
+"""`meter.values` for 2.0.1 readings, and `meter.current` beside every `meter.values` whose
+newest reading has a Current.Import (`with_current`). `meter.values` for 2.0.1 readings is the
+same document as for 1.6 (its MeterValue and SampledValue), so integrations read both versions'
+meters alike.
 
 A 2.0.1 sampled value becomes 1.6's: its number as text with the unit's multiplier applied (as
 the table keeps it), the same context, measurand, phase and location. A value 1.6 cannot name
@@ -10,9 +12,11 @@ with nothing, and an event left with no reading, is not published.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from csms_shared.contracts.events import MeterValues
+from csms_shared.contracts.event_base import Event
+from csms_shared.contracts.events import MeterCurrent, MeterValues
 from csms_shared.ocpp import v16
 from csms_shared.ocpp.v201 import datatypes as v201
 from csms_shared.ocpp.version import OcppVersion
@@ -72,3 +76,16 @@ def meter_event(
     if transaction_id is not None:
         event.transaction_id = transaction_id
     return event
+
+
+def with_current(events: Iterable[MeterValues | None]) -> list[Event]:
+    """The `meter.values` events to publish, each followed by its `meter.current` when its
+    newest reading has a current (None, an event not published, is left out)."""
+    published: list[Event] = []
+    for event in events:
+        if event is None:
+            continue
+        published.append(event)
+        if (current := MeterCurrent.of(event)) is not None:
+            published.append(current)
+    return published

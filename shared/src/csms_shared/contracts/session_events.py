@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal, TypeVar
 
 import orjson
 from pydantic import (
     BaseModel,
     Field,
+    PlainSerializer,
     TypeAdapter,
+    WithJsonSchema,
 )
 
+from ..ocpp._base import DateTime
 from ..ocpp.v16.datatypes import MeterValue
+from ..ocpp.v16.enums import Measurand, UnitOfMeasure
 from ..ocpp.v201.enums import ChargingStateEnum
 from ..ocpp.version import OcppVersion
 from .event_base import Event
@@ -92,6 +97,69 @@ class MeterValues(Event):
 
 
 _METER_VALUES: TypeAdapter[list[MeterValue]] = TypeAdapter(list[MeterValue])
+
+
+def _json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# Amps as read (any number of decimals), a JSON number on the wire.
+Amps = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False),
+    PlainSerializer(_json_number, return_type=int | float, when_used="json"),
+    WithJsonSchema({"type": "number"}),
+]
+
+
+class MeterCurrent(Event):
+    """What an EVSE draws: the highest Current.Import (A, on any phase) of the newest reading
+    of a `meter.values` that has one, published beside it. A narrow event for who follows the
+    current alone (the load-manager's allocator): readings without a current, the most of them,
+    cost such a follower nothing, and one that has it need not read the whole document."""
+
+    emitter = "session-service"
+
+    event: Literal["meter.current"] = "meter.current"
+    charge_point_id: str
+    connector_id: int = Field(description="The connector (2.0.1: the EVSE)")
+    transaction_id: int | None = Field(default=None, description="As `meter.values` has it")
+    amps: Amps = Field(description="The highest Current.Import of the reading, in A")
+    read_at: DateTime = Field(description="The reading's timestamp, as the station sent it")
+    ocpp_version: OcppVersion = OcppVersion.V16
+
+    @classmethod
+    def of(cls, event: MeterValues) -> MeterCurrent | None:
+        """The current of `event`'s newest reading, or None when it has no finite
+        Current.Import in A (or none at all)."""
+        if not event.meter_value:
+            return None
+        newest = max(event.meter_value, key=lambda value: value.timestamp)
+        amps: list[Decimal] = []
+        for sample in newest.sampled_value:
+            if sample.measurand is not Measurand.CURRENT_IMPORT:
+                continue
+            if sample.unit is not None and sample.unit is not UnitOfMeasure.A:
+                continue
+            try:
+                value = Decimal(sample.value)
+            except InvalidOperation:
+                continue
+            if value.is_finite():
+                amps.append(value)
+        if not amps:
+            return None
+        current = cls(
+            at=event.at,
+            charge_point_id=event.charge_point_id,
+            connector_id=event.connector_id,
+            amps=max(amps),
+            read_at=newest.timestamp,
+            ocpp_version=event.ocpp_version,
+        )
+        if event.transaction_id is not None:
+            current.transaction_id = event.transaction_id
+        return current
 
 
 class CommandCompleted(Event):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -19,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.contracts.events import (
     CommandCompleted,
     ConnectorStatus,
-    MeterValues,
+    MeterCurrent,
     StationDisconnected,
     TransactionChargingStateChanged,
 )
 from csms_shared.ocpp import v16, v201
-from csms_shared.ocpp.v16.enums import ChargePointStatus, Measurand
+from csms_shared.ocpp.v16.enums import ChargePointStatus
 from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.version import OcppVersion
 
@@ -185,32 +184,17 @@ async def charging_state(
         await demand(session, settings, evse, suspended)
 
 
-def current_drawn(event: MeterValues) -> Decimal | None:
-    """The highest Current.Import of the newest reading (A on any phase), if it has one."""
-    if not event.meter_value:
-        return None
-    newest = max(event.meter_value, key=lambda value: value.timestamp)
-    amps: list[Decimal] = []
-    for sample in newest.sampled_value:
-        if sample.measurand is not Measurand.CURRENT_IMPORT:
-            continue
-        try:
-            amps.append(Decimal(sample.value))
-        except InvalidOperation:
-            continue
-    return max(amps) if amps else None
-
-
-async def metered(session: AsyncSession, settings: Settings, events: Sequence[MeterValues]) -> None:
-    """Readings of the current EVSEs draw (sustained underuse gives capacity back): one round
-    per site for all of them, the sites in id order (see `answered`)."""
+async def metered(
+    session: AsyncSession, settings: Settings, events: Sequence[MeterCurrent]
+) -> None:
+    """What the EVSEs draw (sustained underuse gives capacity back): one round per site for
+    all of them, the sites in id order (see `answered`)."""
     at = now()
-    reads: list[MeterRead] = []
-    for event in events:
-        drawn = current_drawn(event)
-        if drawn is None or not drawn.is_finite() or event.connector_id < 1:
-            continue
-        reads.append(MeterRead(EvseId(event.charge_point_id, event.connector_id), drawn, at))
+    reads = [
+        MeterRead(EvseId(event.charge_point_id, event.connector_id), event.amps, at)
+        for event in events
+        if event.connector_id >= 1
+    ]
     sites = await sites_of(session, {read.evse.station for read in reads})
     per_site: dict[int, list[Event]] = {}
     for read in reads:

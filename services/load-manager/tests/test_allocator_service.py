@@ -41,14 +41,22 @@ from load_manager.follow_allocation import (
     connector_status,
     station_disconnected,
     transaction_started,
+    transactions_started,
 )
-from load_manager.follow_profiles import command_completed, commands_completed, station_connected
+from load_manager.follow_profiles import (
+    command_completed,
+    commands_completed,
+    station_connected,
+    transaction_stopped,
+    transactions_stopped,
+)
 from load_manager.rpc_allocation import get_allocation, get_history
 from load_manager.rpc_sites import create_site, update_site
 from load_manager.rpc_stations import assign_station
 from load_manager.settings import Settings
 
 from .conftest import Rpc
+from .test_profile_commands import stopped
 from .test_profiles import completed, sent
 
 V16, V201 = OcppVersion.V16, OcppVersion.V201
@@ -142,7 +150,11 @@ async def site(rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: S
 
 
 async def start(rpc: Rpc, cp_id: str, connector: int = 1, charging_priority: int = 0) -> None:
-    event = TransactionStarted.model_validate(
+    await rpc(transaction_started, started(cp_id, connector, charging_priority))
+
+
+def started(cp_id: str, connector: int = 1, charging_priority: int = 0) -> TransactionStarted:
+    return TransactionStarted.model_validate(
         {
             "chargingPriority": charging_priority,
             "transactionId": 1,
@@ -160,7 +172,6 @@ async def start(rpc: Rpc, cp_id: str, connector: int = 1, charging_priority: int
             "stale": False,
         }
     )
-    await rpc(transaction_started, event)
 
 
 async def test_stations_placed_on_a_site_get_their_failsafe_share_in_their_version(
@@ -468,3 +479,34 @@ async def test_a_limits_answer_is_read_through_the_models_of_the_version_it_was_
     assert not follow.accepted(answer(to_a, V16, {"status": "Accepted", "statusInfo": reason}))
     assert not follow.accepted(answer(to_b, V201, {"status": "accepted"}))
     assert not follow.accepted(answer(to_b, V16, {"status": "Accepted"}))  # a 2.0.1 request
+
+
+async def test_transactions_handled_together_end_where_one_at_a_time_does(
+    rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    # Two like sites of three stations each: on one, two sessions start and one of them ends
+    # in one group (with a station on no site among them); on the other, one event at a time.
+    grouped, single = Site(rpc, sessions, settings), Site(rpc, sessions, settings)
+    stations: dict[Site, list[str]] = {}
+    for site in (grouped, single):
+        await site.create(32)
+        stations[site] = [await site.place(V16) for _ in range(3)]
+        await site.settle(*stations[site])
+    a, b, _ = stations[grouped]
+    announced = len(await grouped.announced())
+    await rpc(
+        transactions_started,
+        [started(a), started("CP-on-no-site"), started(b)],
+    )
+    # One round for the group's two starts.
+    assert len(await grouped.announced()) == announced + 1
+    await rpc(transactions_stopped, [stopped(a, "tx-a"), stopped("CP-on-no-site", "tx-x")])
+    x, y, _ = stations[single]
+    await start(rpc, x)
+    await start(rpc, y)
+    await rpc(transaction_stopped, stopped(x, "tx-a"))
+    for site in (grouped, single):
+        await site.settle(*stations[site])
+    final = [[(await site.sent(cp))[-1] for cp in stations[site]] for site in (grouped, single)]
+    assert final[0] == final[1]
+    assert final[0][1] > final[0][0]  # the session left takes what the others give back

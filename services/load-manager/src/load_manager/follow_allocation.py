@@ -37,6 +37,12 @@ async def transaction_started(event: TransactionStarted, ctx: Ctx) -> None:
     )
 
 
+@router.on_event_group("transaction.started")
+async def transactions_started(events: list[TransactionStarted], ctx: Ctx) -> None:
+    """`transaction_started` of many: one lookup of their sites, one round per site."""
+    await allocation.sessions_changed(ctx.session, ctx.settings, events)
+
+
 @router.event("connector.status")
 async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
     """SuspendedEV and Charging move a session's share (1.6)."""

@@ -87,3 +87,14 @@ async def transaction_stopped(event: TransactionStopped, ctx: Ctx) -> None:
     await allocation.session_stopped(
         ctx.session, ctx.settings, event.charge_point_id, event.connector_id
     )
+
+
+@router.on_event_group("transaction.stopped")
+async def transactions_stopped(events: list[TransactionStopped], ctx: Ctx) -> None:
+    """`transaction_stopped` of many: their TxProfiles dropped, then one lookup of their
+    sites and one round per site."""
+    for event in events:
+        await profiles.end_transaction(
+            ctx.session, event.charge_point_id, event.station_transaction_id
+        )
+    await allocation.sessions_changed(ctx.session, ctx.settings, events)

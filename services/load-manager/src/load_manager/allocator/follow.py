@@ -21,6 +21,8 @@ from csms_shared.contracts.events import (
     MeterCurrent,
     StationDisconnected,
     TransactionChargingStateChanged,
+    TransactionStarted,
+    TransactionStopped,
 )
 from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp.v16.enums import ChargePointStatus
@@ -152,6 +154,32 @@ async def session_stopped(
     """A transaction ended on an EVSE."""
     evse = EvseId(cp_id, connector)
     await feed(session, settings, cp_id, lambda at: [SessionStopped(evse, at)])
+
+
+async def sessions_changed(
+    session: AsyncSession,
+    settings: Settings,
+    events: Sequence[TransactionStarted | TransactionStopped],
+) -> None:
+    """Transactions that started or ended, in the order published: one lookup of their
+    stations' sites and one round per site for all of them, the sites in id order (see
+    `answered`); those of stations on no site cost that lookup alone."""
+    sites = await sites_of(session, {event.charge_point_id for event in events})
+    per_site: dict[int, list[TransactionStarted | TransactionStopped]] = {}
+    for event in events:
+        if (site_id := sites.get(event.charge_point_id)) is not None:
+            per_site.setdefault(site_id, []).append(event)
+    for site_id in sorted(per_site):
+        at = now()
+        made: list[Event] = []
+        for event in per_site[site_id]:
+            evse = EvseId(event.charge_point_id, event.connector_id)
+            if isinstance(event, TransactionStarted):
+                started = min(event.start_time, at)
+                made.append(SessionStarted(evse, started, event.charging_priority))
+            else:
+                made.append(SessionStopped(evse, at))
+        await rounds.run(session, settings, site_id, made, at)
 
 
 # Whether a session's EV suspended itself, as each version tells it: 1.6 by the connector's

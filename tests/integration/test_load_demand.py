@@ -136,7 +136,7 @@ async def test_an_ev_that_suspends_itself_is_held_at_its_minimum_until_it_charge
     api: httpx.AsyncClient, connect_cp: Any, version: str
 ) -> None:
     fleet, (suspending, _) = await sharing(api, connect_cp, (version, OTHER[version]))
-    assert fleet.limits() == [16, 16]
+    await fleet.holding(lambda found: found == [16, 16])
     await suspending.ev("SuspendedEV")
     # Its minimum, so the car can resume; the other session takes the rest of the 32 A.
     await fleet.holding(lambda found: found == [6, 26])

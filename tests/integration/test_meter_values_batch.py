@@ -141,7 +141,9 @@ async def test_a_batch_stores_every_message_once(schema: Any, db: asyncpg.Connec
         ("batch-b", message(987654321, (T0 + timedelta(minutes=1), 9))),  # no such transaction
     ]
     emitted = await run_batch(schema, calls)
-    assert emitted == 6
+    # Six messages stored, each published as meter.values and, as each one's newest reading has
+    # a Current.Import, followed by its meter.current.
+    assert emitted == 12
     rows_a = await stored(db, "batch-a")
     assert [(r["transaction_id"], r["value"]) for r in rows_a] == [
         (tx_a, "1000"),

@@ -17,7 +17,7 @@ from .fleet import SimFleet
 from .fleet201 import SimFleet201
 from .procs import raise_file_limit
 from .report import Row, block, table, update_results
-from .suite import BenchSuite, running_suite, suite_overrides
+from .suite import BenchSuite, left_out, running_suite, suite_overrides
 
 SCENARIOS = (
     "limits",
@@ -137,6 +137,8 @@ async def main() -> int:
     bench.log(f"profile {args.profile}; file limit {limit}; logs in {out}")
     if overrides := suite_overrides():
         bench.log(f"suite settings from BENCH_SUITE_ENV: {overrides}")
+    if without := left_out():
+        bench.log(f"left out of the suite (BENCH_WITHOUT): {', '.join(without)}")
     only = set(args.only or SCENARIOS)
     started = time.monotonic()
     # SIGTERM or Ctrl-C cancels the run, so the suite's processes, vhost and database go with it.
@@ -162,6 +164,8 @@ async def main() -> int:
         command += f" BENCH_ARGS='{' '.join(flags)}'"
     if overrides := os.environ.get("BENCH_SUITE_ENV", "").strip():
         command = f"BENCH_SUITE_ENV='{overrides}' {command}"
+    if without := left_out():
+        command = f"BENCH_WITHOUT='{' '.join(without)}' {command}"
     notes = [*bench.notes, *(f"CPU per message, {line}" for line in bench.cpu_lines)]
     print()
     print(table(bench.rows))

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
-from tests.integration.conftest import ADMIN_KEY, Suite
+from tests.integration.conftest import ADMIN_KEY, SERVICES, Suite
 from tests.integration.infra import Infra, base_urls, isolated_database, isolated_vhost
 from tests.integration.support import ServiceProcess
 
@@ -48,6 +48,17 @@ def suite_overrides() -> dict[str, str]:
     a tuning measured before it is shipped. The run's log names them."""
     pairs = (item.partition("=") for item in os.environ.get("BENCH_SUITE_ENV", "").split())
     return {name: value for name, sep, value in pairs if sep}
+
+
+def left_out() -> list[str]:
+    """Services `BENCH_WITHOUT` ("name name") leaves out of the suite: a service's own cost
+    measured by a run with it beside a run without it (issue 33's pair against 1ed338f, which
+    had no load-manager). Only services nothing the chosen scenarios do depends on."""
+    names = os.environ.get("BENCH_WITHOUT", "").split()
+    unknown = [name for name in names if name not in {entry[0] for entry in SERVICES}]
+    if unknown:
+        raise SystemExit(f"BENCH_WITHOUT names no service of the suite: {', '.join(unknown)}")
+    return names
 
 
 class BenchSuite:
@@ -213,6 +224,8 @@ async def running_suite(log_dir: Path) -> AsyncIterator[BenchSuite]:
         async with isolated_database(database) as db_url:
             infra = Infra(vhost_url, db_url)
             suite = await asyncio.to_thread(Suite, infra, log_dir)
+            for name in left_out():
+                del suite.services[name]
             for process in [*suite.services.values(), *suite.gateways]:
                 env = {k: v for k, v in process.env.items() if k not in TEST_ONLY_ENV}
                 process.env = env | BENCH_ENV | suite_overrides()

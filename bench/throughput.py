@@ -240,6 +240,8 @@ async def _hold(
             "station-registry": suite.pid(suite.suite.services["station-registry"]),
             "session-service": suite.pid(suite.suite.services["session-service"]),
         }
+        if "load-manager" in suite.suite.services:
+            pids["load-manager"] = suite.pid(suite.suite.services["load-manager"])
         await asyncio.gather(
             bench.spy(label, pids, bench.profile.hold_seconds),
             _suite_step(bench, suite, fleet, send, service, rate * 0.8, bench.profile.hold_seconds),
@@ -420,6 +422,8 @@ async def request_reply(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> Non
             "session-service": suite.pid(suite.suite.services["session-service"]),
             "command-api": suite.pid(suite.suite.services["command-api"]),
         }
+        if "load-manager" in suite.suite.services:
+            pids["load-manager"] = suite.pid(suite.suite.services["load-manager"])
         await asyncio.gather(
             bench.spy("RequestReply", pids, p.hold_seconds),
             closed_loop(len(cps), p.hold_seconds, session),

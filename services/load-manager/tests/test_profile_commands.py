@@ -21,7 +21,12 @@ from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.contracts.events import StationConnected, TransactionStopped
 from csms_shared.contracts.rpc_profiles import OfStationProfile
 from load_manager.commands import publish_once
-from load_manager.follow_profiles import command_completed, station_connected, transaction_stopped
+from load_manager.follow_profiles import (
+    command_completed,
+    station_connected,
+    transaction_stopped,
+    transactions_stopped,
+)
 from load_manager.profiles_db import command_outbox
 from load_manager.rpc_profiles import clear_profile
 from load_manager.settings import Settings
@@ -171,6 +176,22 @@ async def test_a_transaction_that_ended_takes_its_tx_profiles_with_it(
     assert set(await listed(rpc, cp_id)) == {2, 3}
     await rpc(transaction_stopped, stopped(f"{cp_id}-other", "tx-b"))
     assert set(await listed(rpc, cp_id)) == {2, 3}
+
+
+async def test_transactions_that_ended_together_take_only_their_own_tx_profiles(
+    rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: Settings, cp_id: str
+) -> None:
+    other = f"{cp_id}-b"
+    tx = {"purpose": "TxProfile", "connectorId": 1}
+    for station in (cp_id, other):
+        for n, transaction in enumerate(("tx-a", "tx-b", "tx-c"), start=1):
+            await store(rpc, station, V201, id=n, transactionId=transaction, stackLevel=n, **tx)
+            await answer_last(rpc, sessions, settings, station, V201)
+    # One group: two of the first station's transactions, the other's tx-c, a station unknown.
+    ended = [stopped(cp_id, "tx-a"), stopped(other, "tx-c"), stopped(cp_id, "tx-b")]
+    await rpc(transactions_stopped, [*ended, stopped(f"{cp_id}-none", "tx-a")])
+    assert set(await listed(rpc, cp_id)) == {3}
+    assert set(await listed(rpc, other)) == {1, 2}
 
 
 @pytest.fixture

@@ -83,7 +83,9 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
 @router.event("transaction.stopped")
 async def transaction_stopped(event: TransactionStopped, ctx: Ctx) -> None:
     """Drop the TxProfiles of the transaction: the station discarded them at its end."""
-    await profiles.end_transaction(ctx.session, event.charge_point_id, event.station_transaction_id)
+    await profiles.end_transactions(
+        ctx.session, [(event.charge_point_id, event.station_transaction_id)]
+    )
     await allocation.session_stopped(
         ctx.session, ctx.settings, event.charge_point_id, event.connector_id
     )
@@ -91,10 +93,9 @@ async def transaction_stopped(event: TransactionStopped, ctx: Ctx) -> None:
 
 @router.on_event_group("transaction.stopped")
 async def transactions_stopped(events: list[TransactionStopped], ctx: Ctx) -> None:
-    """`transaction_stopped` of many: their TxProfiles dropped, then one lookup of their
-    sites and one round per site."""
-    for event in events:
-        await profiles.end_transaction(
-            ctx.session, event.charge_point_id, event.station_transaction_id
-        )
+    """`transaction_stopped` of many: their TxProfiles dropped together, then one lookup of
+    their sites and one round per site."""
+    await profiles.end_transactions(
+        ctx.session, [(event.charge_point_id, event.station_transaction_id) for event in events]
+    )
     await allocation.sessions_changed(ctx.session, ctx.settings, events)

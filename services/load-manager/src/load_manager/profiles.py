@@ -15,11 +15,12 @@ settled (`profile_answers.release`): clears first, then by revision.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ARRAY, Text, cast, column, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -321,16 +322,30 @@ async def resend(
     return await send_again(session, settings, cp_id, rows, version)
 
 
-async def end_transaction(session: AsyncSession, cp_id: str, station_transaction_id: str) -> int:
-    """Drop the station's TxProfiles of a transaction that ended (the station discards a
-    TxProfile itself when its transaction ends, so no Clear is sent); how many."""
-    await lock_station(session, cp_id)
+async def lock_stations(session: AsyncSession, cp_ids: Iterable[str]) -> None:
+    """`lock_station` for several stations in one statement, in id order (as a group of events
+    is followed, `by_charge_point`), so two transactions locking some of the same stations
+    never wait for each other in a circle."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(_LOCK_SPACE, func.hashtext(column("cp")))).select_from(
+            func.unnest(cast(sorted(set(cp_ids)), ARRAY(Text))).alias("cp")
+        )
+    )
+
+
+async def end_transactions(session: AsyncSession, ended: Sequence[tuple[str, str]]) -> int:
+    """Drop the TxProfiles of transactions that ended, each a (station, station transaction
+    id): the station discards a TxProfile itself when its transaction ends, so no Clear is
+    sent. Two statements for any number of them (the stations locked, the rows deleted); how
+    many rows went."""
+    if not ended:
+        return 0
+    await lock_stations(session, (cp_id for cp_id, _ in ended))
     gone = await session.execute(
         delete(charging_profiles)
         .where(
-            c.charge_point_id == cp_id,
             c.purpose == ProfilePurpose.TX.value,
-            c.profile["transactionId"].astext == station_transaction_id,
+            tuple_(c.charge_point_id, c.profile["transactionId"].astext).in_(list(ended)),
         )
         .returning(c.profile_id)
     )

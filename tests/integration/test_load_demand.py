@@ -100,7 +100,7 @@ class Session:
 
 async def sharing(
     api: httpx.AsyncClient, connect_cp: Any, versions: tuple[str, str]
-) -> tuple[Fleet, list[Session]]:
+) -> tuple[int, Fleet, list[Session]]:
     """Two stations on a 32 A site (at most 32 A and at least 6 A each), each with a session
     the allocator counts: 16 A each."""
     made = await api.post("/sites", json={"name": unique("demand"), "limitAmps": [32, 32, 32]})
@@ -128,27 +128,38 @@ async def sharing(
         return all(evse["charging"] for evse in shown.json()["evses"])
 
     await eventually(counted, timeout=30)
-    return fleet, sessions
+    return site_id, fleet, sessions
+
+
+async def suspended(api: httpx.AsyncClient, site_id: int) -> dict[str, bool]:
+    """Whether the allocation view shows each station's EV as suspended by itself."""
+    shown = await api.get(f"/sites/{site_id}/allocation")
+    assert shown.status_code == 200, shown.text
+    return {evse["chargePointId"]: evse["suspended"] for evse in shown.json()["evses"]}
 
 
 @pytest.mark.parametrize("version", ["2.0.1", "1.6"])
 async def test_an_ev_that_suspends_itself_is_held_at_its_minimum_until_it_charges_again(
     api: httpx.AsyncClient, connect_cp: Any, version: str
 ) -> None:
-    fleet, (suspending, _) = await sharing(api, connect_cp, (version, OTHER[version]))
+    site_id, fleet, (suspending, other) = await sharing(api, connect_cp, (version, OTHER[version]))
     await fleet.holding(lambda found: found == [16, 16])
+    assert await suspended(api, site_id) == {suspending.cp.cp_id: False, other.cp.cp_id: False}
     await suspending.ev("SuspendedEV")
     # Its minimum, so the car can resume; the other session takes the rest of the 32 A.
     await fleet.holding(lambda found: found == [6, 26])
+    # The allocation view says why it is held there.
+    assert await suspended(api, site_id) == {suspending.cp.cp_id: True, other.cp.cp_id: False}
     await suspending.ev("Charging")
     await fleet.holding(lambda found: found == [16, 16])
+    assert await suspended(api, site_id) == {suspending.cp.cp_id: False, other.cp.cp_id: False}
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_a_session_drawing_well_under_its_limit_is_capped_at_its_draw_plus_headroom(
     api: httpx.AsyncClient, connect_cp: Any, version: str
 ) -> None:
-    fleet, (light, _) = await sharing(api, connect_cp, (version, OTHER[version]))
+    _, fleet, (light, _) = await sharing(api, connect_cp, (version, OTHER[version]))
 
     # Readings keep coming while the underuse lasts; once it has lasted 2 s the light session
     # is capped at 4 A + the 2 A headroom and the other takes the rest.

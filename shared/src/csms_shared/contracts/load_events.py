@@ -30,6 +30,11 @@ class EvseAllocation(Resource):
     counted: Number = Field(description="A per phase it counts for until its answer lands")
     charging: bool = Field(description="A transaction is running on it")
     paused: bool = Field(description="Its session's minimum did not fit: held at 0 A")
+    suspended: bool = Field(
+        default=False,
+        description="Its EV suspended itself (1.6 SuspendedEV, 2.0.1 chargingState"
+        " SuspendedEV): held at its minimum until it charges again",
+    )
     drawn: Omit[Number] = Field(default=None, description="Its last reading, A (highest phase)")
 
 

@@ -1,5 +1,5 @@
 """A site's allocation as the bus and the API show it: each node's limit and what its EVSEs
-count for, each EVSE's limit, count, session, pause and draw."""
+count for, each EVSE's limit, count, session, pause, suspension and draw."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def view(
             counted=number(counted(state, evse, now)),
             charging=live.session is not None,
             paused=evse in paused,
+            suspended=live.session is not None and live.session.suspended_by_ev,
             drawn=None if live.draw is None else number(live.draw),
         )
         for evse, live in sorted(state.evses.items())

@@ -32,9 +32,13 @@ class Session:
         self.transaction: int | str | None = None
         self.seq = itertools.count()
 
-    async def start(self) -> None:
+    async def start(self, ev_state: str = "Charging") -> None:
+        """Start the session, its car in `ev_state` (a 1.6 station reports a state other than
+        Charging before its StartTransaction, as one whose car waits does)."""
         at = format_datetime(utcnow())
         if self.version == "1.6":
+            if ev_state != "Charging":
+                await self.ev(ev_state)
             tag = f"D-{uuid.uuid4().hex[:12]}"
             assert (await self.api.post("/id-tags", json={"idTag": tag})).status_code == 201
             body = {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": at}
@@ -43,7 +47,7 @@ class Session:
             self.transaction = started["transactionId"]
             return
         self.transaction = f"TX-{uuid.uuid4().hex[:8]}"
-        info = {"chargingState": "Charging"}
+        info = {"chargingState": ev_state}
         await self.cp.call(
             "TransactionEvent", self.event("Started", "CablePluggedIn", info, evse={"id": 1})
         )
@@ -99,10 +103,10 @@ class Session:
 
 
 async def sharing(
-    api: httpx.AsyncClient, connect_cp: Any, versions: tuple[str, str]
+    api: httpx.AsyncClient, connect_cp: Any, versions: tuple[str, str], first_ev: str = "Charging"
 ) -> tuple[int, Fleet, list[Session]]:
     """Two stations on a 32 A site (at most 32 A and at least 6 A each), each with a session
-    the allocator counts: 16 A each."""
+    the allocator counts (16 A each when both cars charge); the first car in `first_ev`."""
     made = await api.post("/sites", json={"name": unique("demand"), "limitAmps": [32, 32, 32]})
     assert made.status_code == 201, made.text
     site_id = made.json()["id"]
@@ -118,10 +122,10 @@ async def sharing(
     await fleet.holding(lambda found: found == [16, 16])
     fleet.limit = 32
     sessions = [Session(api, cp, version) for cp, version in placed]
-    for session in sessions:
-        await session.start()
+    for session, ev_state in zip(sessions, (first_ev, "Charging"), strict=True):
+        await session.start(ev_state)
 
-    # The allocator has both sessions (a car's state before its session is known is dropped).
+    # The allocator has both sessions.
     async def counted() -> bool:
         shown = await api.get(f"/sites/{site_id}/allocation")
         assert shown.status_code == 200, shown.text
@@ -153,6 +157,21 @@ async def test_an_ev_that_suspends_itself_is_held_at_its_minimum_until_it_charge
     await suspending.ev("Charging")
     await fleet.holding(lambda found: found == [16, 16])
     assert await suspended(api, site_id) == {suspending.cp.cp_id: False, other.cp.cp_id: False}
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
+async def test_a_car_suspended_from_the_start_is_held_at_its_minimum_until_it_charges(
+    api: httpx.AsyncClient, connect_cp: Any, version: str
+) -> None:
+    """1.6: SuspendedEV reported before the StartTransaction; 2.0.1: the Started event's own
+    chargingState. Either way the car's state may reach the allocator before the start."""
+    site_id, fleet, (waiting, other) = await sharing(
+        api, connect_cp, (version, OTHER[version]), first_ev="SuspendedEV"
+    )
+    await fleet.holding(lambda found: found == [6, 26])
+    assert await suspended(api, site_id) == {waiting.cp.cp_id: True, other.cp.cp_id: False}
+    await waiting.ev("Charging")
+    await fleet.holding(lambda found: found == [16, 16])
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])

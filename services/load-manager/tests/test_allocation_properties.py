@@ -274,10 +274,10 @@ class Allocation(RuleBasedStateMachine):
         self.sessions.discard(evse)
         self.feed(SessionStopped(evse, self.now), before, outside=False)
 
-    @precondition(lambda self: self.sessions)
     @rule(data=st.data(), suspended=st.booleans())
     def suspend_or_resume(self, data: st.DataObject, suspended: bool) -> None:
-        evse = self._pick(data, self.sessions)
+        """A car's state, on an EVSE with a session or (its start still on its way) without."""
+        evse = self._pick(data, self.specs)
         self.feed(StatusChanged(evse, suspended, self.now), self.counted_sums(), outside=False)
 
     @rule(data=st.data(), percent=st.integers(0, 100))

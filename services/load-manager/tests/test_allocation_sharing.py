@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from load_manager.allocation import (
+    EARLY_REPORT_WINDOW,
     Acknowledged,
     AllocatorSettings,
     Evse,
@@ -141,6 +142,46 @@ def test_nested_panel_limits_bind_before_the_site_does() -> None:
     assert loads["panel-1"] == amps(32)
     assert loads["panel-2"] == amps(Decimal("45.4"))
     assert loads["site"] == amps(100)
+
+
+def two_on_32_a() -> SiteState:
+    site = Site.build(
+        [Node("site", None, amps(32))],
+        [Station(name, "site") for name in "AB"],
+        [evse(name) for name in "AB"],
+    )
+    return SiteState.start(site)
+
+
+def test_a_car_that_suspended_before_its_session_was_known_starts_at_its_minimum() -> None:
+    later = T0 + timedelta(hours=1)
+    # A's SuspendedEV is followed before its transaction's start, whose station time is earlier.
+    state = apply(two_on_32_a(), StatusChanged(EvseId("A", 1), suspended_by_ev=True, at=later))
+    state = start(state, "A", "B", at=later - timedelta(seconds=5))
+    state, round_ = settle(state, later)
+    assert limits(round_, "A", "B") == [Decimal(6), Decimal(26)]
+    assert state.evses[EvseId("A", 1)].ev_report is None  # taken by the session
+
+
+def test_an_earlier_cars_last_state_is_not_the_next_sessions() -> None:
+    state = start(two_on_32_a(), "A", "B")
+    ended = T0 + timedelta(hours=1)
+    state = apply(state, SessionStopped(EvseId("A", 1), ended))
+    # A SuspendedEV of the session that ended, followed after its end.
+    late = ended + timedelta(seconds=2)
+    state = apply(state, StatusChanged(EvseId("A", 1), suspended_by_ev=True, at=late))
+    nxt = late + EARLY_REPORT_WINDOW + timedelta(seconds=1)
+    state, round_ = settle(start(state, "A", at=nxt), nxt)
+    assert limits(round_, "A", "B") == [Decimal(16), Decimal(16)]
+
+
+def test_the_cars_newest_state_before_its_session_counts() -> None:
+    at = T0 + timedelta(hours=1)
+    state = two_on_32_a()
+    state = apply(state, StatusChanged(EvseId("A", 1), suspended_by_ev=True, at=at))
+    state = apply(state, StatusChanged(EvseId("A", 1), suspended_by_ev=False, at=at))
+    state, round_ = settle(start(state, "A", "B", at=at), at)
+    assert limits(round_, "A", "B") == [Decimal(16), Decimal(16)]
 
 
 def test_a_paused_session_resumes_when_capacity_frees_up() -> None:

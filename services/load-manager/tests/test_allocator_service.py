@@ -453,6 +453,25 @@ async def test_an_ev_that_suspends_itself_is_held_at_its_minimum_and_charging_re
     assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [16, 16]
 
 
+@pytest.mark.parametrize("version", [V16, V201])
+async def test_a_car_suspended_before_its_session_is_known_starts_at_its_minimum(
+    site: Site, version: OcppVersion
+) -> None:
+    """The car's state and the transaction's start reach the load-manager apart; a state that
+    comes first is kept on the EVSE's row (another round, another replica) for the session."""
+    a = await site.place(version, max_current=32, min_current=6)
+    b = await site.place(V16, max_current=32, min_current=6)
+    await site.settle(a, b)
+    await start(site.rpc, b)
+    await site.settle(a, b)
+    await ev_says(site.rpc, a, version, "SuspendedEV")
+    await start(site.rpc, a)
+    await site.settle(a, b)
+    assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [6, 26]
+    shown = await site.rpc(get_allocation, OfSite(site_id=site.site_id))
+    assert {e.charge_point_id: e.suspended for e in shown.evses} == {a: True, b: False}
+
+
 def test_both_versions_name_the_same_suspension_the_same_way() -> None:
     v16 = {state.value: suspended for state, suspended in follow.SUSPENDED_BY_EV_V16.items()}
     v201 = {state.value: suspended for state, suspended in follow.SUSPENDED_BY_EV_V201.items()}

@@ -49,6 +49,9 @@ evse_allocations = Table(
     Column("target", Numeric(6, 1)),
     Column("paused", Boolean, nullable=False, server_default=false()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The EV's state reported while no session was known, and when (allocation.EvReport).
+    Column("ev_report_suspended", Boolean),
+    Column("ev_report_at", DateTime(timezone=True)),
 )
 Index(
     "evse_allocations_request",

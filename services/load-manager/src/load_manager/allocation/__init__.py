@@ -69,14 +69,16 @@ from .events import (
 )
 from .planning import Change, Deferred, Plan, plan
 from .site import THREE_PHASE, Evse, EvseId, Node, Phase, PhaseAmps, Site, Station, amps, watts
-from .state import AllocatorSettings, EvseState, Session, SiteState
+from .state import EARLY_REPORT_WINDOW, AllocatorSettings, EvReport, EvseState, Session, SiteState
 
 __all__ = [
+    "EARLY_REPORT_WINDOW",
     "THREE_PHASE",
     "Acknowledged",
     "AllocatorSettings",
     "Change",
     "Deferred",
+    "EvReport",
     "Event",
     "Evse",
     "EvseId",

@@ -14,7 +14,7 @@ from decimal import ROUND_CEILING, Decimal
 from types import MappingProxyType
 
 from .site import STEP, ZERO, EvseId, PhaseAmps
-from .state import AllocatorSettings, EvseState, Session, SiteState
+from .state import EARLY_REPORT_WINDOW, AllocatorSettings, EvReport, EvseState, Session, SiteState
 
 # What an answer does to the EVSE's state, besides closing the send in flight.
 _Answer = Callable[[EvseState], EvseState]
@@ -160,13 +160,21 @@ def apply(state: SiteState, event: Event) -> SiteState:
             )
         case SessionStarted(evse, at, priority):
             live = state.evse(evse)
-            return state.with_evse(evse, replace(live, session=Session(at, priority)))
+            report = live.ev_report
+            suspended = (
+                report is not None
+                and report.suspended_by_ev
+                and report.at >= at - EARLY_REPORT_WINDOW
+            )
+            session = Session(at, priority, suspended)
+            return state.with_evse(evse, replace(live, session=session, ev_report=None))
         case SessionStopped(evse):
-            return state.with_evse(evse, replace(state.evse(evse), session=None))
-        case StatusChanged(evse, suspended_by_ev):
+            return state.with_evse(evse, replace(state.evse(evse), session=None, ev_report=None))
+        case StatusChanged(evse, suspended_by_ev, at):
             live = state.evse(evse)
             if live.session is None:
-                return state
+                # Kept for the session whose start is still on its way (or dropped by the next).
+                return state.with_evse(evse, replace(live, ev_report=EvReport(suspended_by_ev, at)))
             session = Session(live.session.started_at, live.session.tag_priority, suspended_by_ev)
             return state.with_evse(evse, replace(live, session=session))
         case MeterRead(evse, amps, at):

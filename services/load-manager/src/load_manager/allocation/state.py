@@ -44,6 +44,24 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class EvReport:
+    """What the EV itself reported (SuspendedEV, or Charging again) while the allocator knew no
+    session on its EVSE, and when: the status (1.6 StatusNotification, 2.0.1 chargingState)
+    and the transaction's start reach the allocator on separate ways, so the start can come
+    second. The session that starts next takes it (`EARLY_REPORT_WINDOW`)."""
+
+    suspended_by_ev: bool
+    at: datetime
+
+
+# A report is the next session's when that session started no later than this after it: late
+# enough for a station clock somewhat ahead of ours and for the start to queue behind it, early
+# enough that the last report of the session before (delivered after its end) is not a new car's
+# in most cases. One taken wrongly lasts until the station reports the car's state again.
+EARLY_REPORT_WINDOW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
 class EvseState:
     """One EVSE's limits as the station holds them, its session and its last reading.
 
@@ -63,6 +81,8 @@ class EvseState:
     session: Session | None = None
     draw: Decimal | None = None
     measured_at: datetime | None = None
+    # The EV's state reported while no session was known, for the session that starts next.
+    ev_report: EvReport | None = None
 
 
 @dataclass(frozen=True, slots=True)

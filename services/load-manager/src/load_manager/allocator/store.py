@@ -24,6 +24,7 @@ from csms_shared.ocpp.version import OcppVersion
 from ..allocation import (
     THREE_PHASE,
     AllocatorSettings,
+    EvReport,
     Evse,
     EvseId,
     EvseState,
@@ -121,6 +122,11 @@ def _evse_state(row: Any) -> EvseState:
         session=session,
         draw=row.draw,
         measured_at=row.measured_at,
+        ev_report=(
+            None
+            if row.ev_report_at is None
+            else EvReport(bool(row.ev_report_suspended), row.ev_report_at)
+        ),
     )
 
 
@@ -195,6 +201,8 @@ class EvseRow(TypedDict):
     measured_at: datetime | None
     target: Decimal | None
     paused: bool
+    ev_report_suspended: bool | None
+    ev_report_at: datetime | None
 
 
 def _values(
@@ -218,6 +226,8 @@ def _values(
         "measured_at": live.measured_at,
         "target": target,
         "paused": paused,
+        "ev_report_suspended": None if live.ev_report is None else live.ev_report.suspended_by_ev,
+        "ev_report_at": None if live.ev_report is None else live.ev_report.at,
     }
 
 

@@ -279,7 +279,7 @@ async def test_a_round_rolled_back_sent_nothing_and_the_next_starts_from_the_las
     count = len(await site.sent(a)), len(await site.sent(b))
     with pytest.raises(RuntimeError):
         async with site.sessions() as session, session.begin():
-            await follow.session_started(session, site.settings, a, 1, datetime.now(UTC))
+            await follow.sessions_changed(session, site.settings, [started(a)])
             raise RuntimeError("the replica dies mid-round")
     assert (len(await site.sent(a)), len(await site.sent(b))) == count
     async with site.sessions() as session, session.begin():

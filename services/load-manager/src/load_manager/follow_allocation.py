@@ -27,14 +27,7 @@ async def station_disconnected(event: StationDisconnected, ctx: Ctx) -> None:
 @router.event("transaction.started")
 async def transaction_started(event: TransactionStarted, ctx: Ctx) -> None:
     """A session to share the site with."""
-    await allocation.session_started(
-        ctx.session,
-        ctx.settings,
-        event.charge_point_id,
-        event.connector_id,
-        event.start_time,
-        event.charging_priority,
-    )
+    await transactions_started([event], ctx)
 
 
 @router.on_event_group("transaction.started")

@@ -83,12 +83,7 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
 @router.event("transaction.stopped")
 async def transaction_stopped(event: TransactionStopped, ctx: Ctx) -> None:
     """Drop the TxProfiles of the transaction: the station discarded them at its end."""
-    await profiles.end_transactions(
-        ctx.session, [(event.charge_point_id, event.station_transaction_id)]
-    )
-    await allocation.session_stopped(
-        ctx.session, ctx.settings, event.charge_point_id, event.connector_id
-    )
+    await transactions_stopped([event], ctx)
 
 
 @router.on_event_group("transaction.stopped")

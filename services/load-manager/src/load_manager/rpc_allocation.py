@@ -11,11 +11,12 @@ from csms_shared.bus.access import COMMAND_API
 from csms_shared.contracts.load_events import NodeAllocation
 from csms_shared.contracts.resources_loads import SiteAllocation, SiteHistory, SiteSample
 from csms_shared.contracts.rpc_loads import LoadsRpc, OfSite, SiteHistoryOf
+from csms_shared.ocpp import json_number
 
 from .allocation_db import site_samples
 from .allocator.follow import now
 from .allocator.store import load, node_limit
-from .allocator.view import number, per_phase, view
+from .allocator.view import per_phase, view
 from .router import Ctx, router
 from .sites import tree_of
 
@@ -51,9 +52,9 @@ async def get_history(params: SiteHistoryOf, ctx: Ctx) -> SiteHistory:
     samples = [
         SiteSample(
             at=row.at,
-            limit_amps=number(row.limit_amps),
-            allocated_amps=number(row.allocated_amps),
-            drawn_amps=number(row.drawn_amps),
+            limit_amps=json_number(row.limit_amps),
+            allocated_amps=json_number(row.allocated_amps),
+            drawn_amps=json_number(row.drawn_amps),
         )
         for row in rows
     ]

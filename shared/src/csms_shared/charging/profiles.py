@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ..ocpp._base import DateTime
+from ..ocpp._base import DateTime, json_number
 
 __all__ = [
     "RECURRENCE",
@@ -99,16 +99,12 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _json_number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 # A limit or a minimum charging rate: a finite, non-negative number with at most one decimal.
 Rate = Annotated[
     Decimal,
     BeforeValidator(_number),
     Field(ge=0, decimal_places=1, allow_inf_nan=False),
-    PlainSerializer(_json_number, return_type=int | float, when_used="json"),
+    PlainSerializer(json_number, return_type=int | float, when_used="json"),
     WithJsonSchema({"type": "number", "minimum": 0, "multipleOf": 0.1}),
 ]
 

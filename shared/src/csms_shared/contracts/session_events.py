@@ -14,7 +14,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from ..ocpp._base import DateTime
+from ..ocpp._base import DateTime, json_number
 from ..ocpp.v16.datatypes import MeterValue
 from ..ocpp.v16.enums import Measurand, UnitOfMeasure
 from ..ocpp.v201.enums import ChargingStateEnum
@@ -99,15 +99,11 @@ class MeterValues(Event):
 _METER_VALUES: TypeAdapter[list[MeterValue]] = TypeAdapter(list[MeterValue])
 
 
-def _json_number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 # Amps as read (any number of decimals), a JSON number on the wire.
 Amps = Annotated[
     Decimal,
     Field(allow_inf_nan=False),
-    PlainSerializer(_json_number, return_type=int | float, when_used="json"),
+    PlainSerializer(json_number, return_type=int | float, when_used="json"),
     WithJsonSchema({"type": "number"}),
 ]
 

@@ -1,5 +1,5 @@
 """OCPP as the spec writes it: the base model, its date-time, and one package per version."""
 
-from ._base import DateTime, JsonObject, OcppModel, format_datetime, utcnow
+from ._base import DateTime, JsonObject, OcppModel, format_datetime, json_number, utcnow
 
-__all__ = ["DateTime", "JsonObject", "OcppModel", "format_datetime", "utcnow"]
+__all__ = ["DateTime", "JsonObject", "OcppModel", "format_datetime", "json_number", "utcnow"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, JsonValue, PlainSerializer
@@ -18,6 +19,11 @@ def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def json_number(value: Decimal) -> int | float:
+    """A decimal as a JSON number: whole values stay integers (32, not 32.0)."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def format_datetime(value: datetime) -> str:

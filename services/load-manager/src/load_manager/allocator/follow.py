@@ -130,32 +130,6 @@ async def disconnected(
     await feed(session, settings, cp_id, lambda at: [StationOffline(cp_id, at)])
 
 
-async def session_started(
-    session: AsyncSession,
-    settings: Settings,
-    cp_id: str,
-    connector: int,
-    started: datetime,
-    tag_priority: int = 0,
-) -> None:
-    """A transaction started on an EVSE, with its id tag's chargingPriority."""
-    evse = EvseId(cp_id, connector)
-    await feed(
-        session,
-        settings,
-        cp_id,
-        lambda at: [SessionStarted(evse, min(started, at), tag_priority)],
-    )
-
-
-async def session_stopped(
-    session: AsyncSession, settings: Settings, cp_id: str, connector: int
-) -> None:
-    """A transaction ended on an EVSE."""
-    evse = EvseId(cp_id, connector)
-    await feed(session, settings, cp_id, lambda at: [SessionStopped(evse, at)])
-
-
 async def sessions_changed(
     session: AsyncSession,
     settings: Settings,

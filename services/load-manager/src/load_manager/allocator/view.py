@@ -9,18 +9,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from csms_shared.contracts.load_events import EvseAllocation, NodeAllocation
+from csms_shared.ocpp import json_number
 
 from ..allocation import EvseId, PhaseAmps, SiteState, counted, node_loads
 
 
-def number(value: Decimal) -> int | float:
-    """A JSON number: whole amps stay integers."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def per_phase(amps: PhaseAmps) -> list[int | float]:
     """L1, L2, L3."""
-    return [number(amps.l1), number(amps.l2), number(amps.l3)]
+    return [json_number(amps.l1), json_number(amps.l2), json_number(amps.l3)]
 
 
 def view(
@@ -43,12 +39,12 @@ def view(
         EvseAllocation(
             charge_point_id=evse.station,
             evse=evse.evse,
-            limit=number(targets.get(evse) or Decimal(0)),
-            counted=number(counted(state, evse, now)),
+            limit=json_number(targets.get(evse) or Decimal(0)),
+            counted=json_number(counted(state, evse, now)),
             charging=live.session is not None,
             paused=evse in paused,
             suspended=live.session is not None and live.session.suspended_by_ev,
-            drawn=None if live.draw is None else number(live.draw),
+            drawn=None if live.draw is None else json_number(live.draw),
         )
         for evse, live in sorted(state.evses.items())
     ]

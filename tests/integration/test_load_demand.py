@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from csms_shared.ocpp._base import format_datetime, utcnow
-from tests.integration.support import ChargePointClient, eventually
+from tests.integration.conftest import Suite
+from tests.integration.support import ChargePointClient, eventually, metric
 from tests.integration.test_charging_profiles import station
 from tests.integration.test_load_management import Fleet
 from tests.integration.test_sites import unique
@@ -50,6 +51,18 @@ class Session:
         info = {"chargingState": ev_state}
         await self.cp.call(
             "TransactionEvent", self.event("Started", "CablePluggedIn", info, evse={"id": 1})
+        )
+
+    async def stop(self) -> None:
+        """End the session."""
+        if self.version == "1.6":
+            at = format_datetime(utcnow())
+            body = {"transactionId": self.transaction, "meterStop": 1000, "timestamp": at}
+            await self.cp.call("StopTransaction", body)
+            return
+        await self.cp.call(
+            "TransactionEvent",
+            self.event("Ended", "EVCommunicationLost", {"stoppedReason": "EVDisconnected"}),
         )
 
     def event(self, kind: str, trigger: str, info: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -190,3 +203,47 @@ async def test_a_session_drawing_well_under_its_limit_is_capped_at_its_draw_plus
     # It draws up to its cap: it may want more, and gets its share again.
     await light.draws(6)
     await fleet.holding(lambda found: found == [16, 16])
+
+
+async def view(api: httpx.AsyncClient, site_id: int) -> dict[str, dict[str, Any]]:
+    """The allocation view's EVSEs by station."""
+    shown = await api.get(f"/sites/{site_id}/allocation")
+    assert shown.status_code == 200, shown.text
+    return {evse["chargePointId"]: evse for evse in shown.json()["evses"]}
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_station_on_no_site_sends_the_load_manager_none_of_its_events(
+    suite: Suite, api: httpx.AsyncClient, connect_cp: Any, version: str
+) -> None:
+    """Its queue is bound to the keys of the stations on sites alone (following.py): a
+    session of a station on no site, with its readings, its car's state and its end, is
+    followed by the same of a station on a site, and once the allocator has all of the
+    second's, it has seen none of the first's (each would count as an unplaced event)."""
+    port = suite.internal_ports["load-manager"]
+    assert await eventually(lambda: metric(port, "csms_loads_followed_only"), timeout=30) == 1
+    unplaced = await metric(port, "csms_loads_unplaced_events_total")
+
+    cp_id = unique("NS").replace(" ", "-")
+    alone = Session(api, await station(api, connect_cp, cp_id, version), version)
+    await alone.start()
+    await alone.draws(10)
+    await alone.ev("SuspendedEV")
+    await alone.stop()
+
+    site_id, _, (placed, _) = await sharing(api, connect_cp, (version, OTHER[version]))
+    await placed.draws(10)
+    await placed.ev("SuspendedEV")
+
+    async def seen() -> bool:
+        evse = (await view(api, site_id))[placed.cp.cp_id]
+        return bool(evse["suspended"] and evse.get("drawn") == 10)
+
+    await eventually(seen, timeout=30)
+    await placed.stop()
+
+    async def ended() -> bool:
+        return not (await view(api, site_id))[placed.cp.cp_id]["charging"]
+
+    await eventually(ended, timeout=30)
+    assert await metric(port, "csms_loads_unplaced_events_total") == unplaced

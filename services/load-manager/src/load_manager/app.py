@@ -22,6 +22,7 @@ from .allocator.gauges import sites_sampler
 from .allocator.timer import allocation_timer
 from .commands import relay_commands
 from .db import outbox
+from .following import sweep_followed
 from .router import router
 from .settings import Settings
 from .sweeper import sweep
@@ -41,6 +42,6 @@ async def main(settings: Settings | None = None) -> None:
         router,
         settings or Settings(),
         outbox=outbox,
-        background=[relay_commands, sweep, allocation_timer],
+        background=[relay_commands, sweep, allocation_timer, sweep_followed],
         samplers=[sites_sampler],
     )

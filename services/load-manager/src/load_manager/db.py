@@ -105,6 +105,17 @@ stations = Table(
     Index("stations_site", "site_id"),
 )
 
+# The stations whose allocation events this service binds its events queue to, one by one
+# (following.py): those on a site, and those with a stored TxProfile, which their
+# transaction's end drops. A row is written before the queue is bound, in the transaction of
+# the change that needs it; the sweep unbinds and deletes the rows nothing needs any more.
+followed_stations = Table(
+    "followed_stations",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 outbox = outbox_table(metadata)
 
 from . import (  # noqa: E402, F401 - the other tables, on `metadata`

@@ -17,14 +17,14 @@ from .allocator import follow as allocation
 from .router import Ctx, router
 
 
-@router.event("station.disconnected")
+@router.event("station.disconnected", per_station=True)
 async def station_disconnected(event: StationDisconnected, ctx: Ctx) -> None:
     """The allocator counts an offline station at its last limit, then, past the grace, at
     its maximum."""
     await allocation.disconnected(ctx.session, ctx.settings, event)
 
 
-@router.event("transaction.started")
+@router.event("transaction.started", per_station=True)
 async def transaction_started(event: TransactionStarted, ctx: Ctx) -> None:
     """A session to share the site with."""
     await transactions_started([event], ctx)
@@ -36,19 +36,19 @@ async def transactions_started(events: list[TransactionStarted], ctx: Ctx) -> No
     await allocation.sessions_changed(ctx.session, ctx.settings, events)
 
 
-@router.event("connector.status")
+@router.event("connector.status", per_station=True)
 async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
     """SuspendedEV and Charging move a session's share (1.6)."""
     await allocation.status(ctx.session, ctx.settings, event)
 
 
-@router.event("transaction.charging_state_changed")
+@router.event("transaction.charging_state_changed", per_station=True)
 async def charging_state_changed(event: TransactionChargingStateChanged, ctx: Ctx) -> None:
     """SuspendedEV and Charging move a session's share (2.0.1)."""
     await allocation.charging_state(ctx.session, ctx.settings, event)
 
 
-@router.event("meter.current")
+@router.event("meter.current", per_station=True)
 async def meter_current(event: MeterCurrent, ctx: Ctx) -> None:
     """What a session draws: sustained underuse gives capacity back to the site."""
     await allocation.metered(ctx.session, ctx.settings, [event])

@@ -80,7 +80,7 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
     await allocation.connected(ctx.session, ctx.settings, event.charge_point_id, version)
 
 
-@router.event("transaction.stopped")
+@router.event("transaction.stopped", per_station=True)
 async def transaction_stopped(event: TransactionStopped, ctx: Ctx) -> None:
     """Drop the TxProfiles of the transaction: the station discarded them at its end."""
     await transactions_stopped([event], ctx)

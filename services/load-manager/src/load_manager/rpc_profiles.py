@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from csms_shared.bus.access import COMMAND_API
-from csms_shared.charging import CompositeSchedule
+from csms_shared.charging import CompositeSchedule, ProfilePurpose
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.resources_profiles import StoredChargingProfile
 from csms_shared.contracts.rpc_profiles import (
@@ -18,6 +18,7 @@ from csms_shared.contracts.rpc_profiles import (
 )
 
 from . import profiles
+from .following import follow
 from .profiles_db import charging_profiles
 from .router import Ctx, router
 
@@ -48,8 +49,12 @@ async def list_profiles(params: ListStationProfiles, ctx: Ctx) -> Page[StoredCha
 
 @router.rpc(ProfilesRpc.store_profile, callers={COMMAND_API})
 async def store_profile(params: StoreProfile, ctx: Ctx) -> StoredChargingProfile:
-    """Store a profile for a station and send it as SetChargingProfile in its version."""
-    return profiles.stored(await profiles.store(ctx.session, ctx.settings, params))
+    """Store a profile for a station and send it as SetChargingProfile in its version; a
+    TxProfile's station is followed, for the transaction's end that drops it (following.py)."""
+    row = await profiles.store(ctx.session, ctx.settings, params)
+    if params.profile.purpose is ProfilePurpose.TX:
+        await follow(ctx, [params.charge_point_id])
+    return profiles.stored(row)
 
 
 @router.rpc(ProfilesRpc.clear_profile, callers={COMMAND_API})

@@ -20,6 +20,7 @@ from csms_shared.contracts.rpc_loads import (
 
 from .allocator.rounds import reallocate, release_station
 from .db import nodes, stations
+from .following import follow
 from .router import Ctx, router
 from .sites import lock_site, node_in, tree_of
 from .tree import assignment, station_grid_phase
@@ -64,6 +65,8 @@ async def assign_station(params: AssignStation, ctx: Ctx) -> StationAssignment:
             ).returning(stations)
         )
     ).one()
+    # Its transaction, status and meter events reach us from the commit on (following.py).
+    await follow(ctx, [params.charge_point_id])
     # Shared at once: its EVSEs count at their maximum until their first limit lands.
     await reallocate(ctx.session, ctx.settings, site_id)
     if was_on is not None and was_on != site_id:

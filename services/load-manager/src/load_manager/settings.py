@@ -36,6 +36,9 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     command_answer_margin: float = Field(default=60.0, ge=0, le=3600)
     # Seconds between two sweeps for unanswered commands.
     sweep_interval: float = Field(default=15.0, gt=0, le=3600)
+    # Seconds between two sweeps that stop following the events of stations that left their
+    # site and hold no TxProfile (following.py); until then their events cost a delivery each.
+    followed_sweep_interval: float = Field(default=60.0, gt=0, le=86_400)
 
     # -- the allocator (allocator/) ---------------------------------------------------------
     # What an EVSE of a station assigned without `maxCurrent` / `minCurrent` may draw at most,

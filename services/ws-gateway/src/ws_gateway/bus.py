@@ -25,6 +25,7 @@ from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle_fast
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.fast_envelopes import FastBundledCall
 from csms_shared.bus.rpc import RpcClient
+from csms_shared.bus.stations import station_headers
 from csms_shared.bus.topology import (
     CALLS,
     COMMANDS,
@@ -49,6 +50,7 @@ from csms_shared.contracts.envelopes import (
     Presence,
 )
 from csms_shared.contracts.event_base import Event
+from csms_shared.contracts.events import charge_point_of
 from csms_shared.ocpp import JsonObject
 from csms_shared.ocpp.errors import InternalError
 from csms_shared.ocpp.version import OcppVersion
@@ -358,9 +360,12 @@ class GatewayBus:
         await self._bind_queue_of(cp_id).unbind(COMMANDS.name, routing_key=cp_id)
 
     async def publish_event(self, event: Event) -> None:
-        """A fact on `ocpp.events` (persistent, confirmed; unroutable raises)."""
-        properties = message_properties(persistent=True)
-        await self.client.publish(EVENTS.name, event.key(), event.encode(), properties)
+        """A fact on `ocpp.events` (persistent, confirmed; unroutable raises), routed by its
+        station's key too (bus/stations.py)."""
+        key = event.key()
+        headers = station_headers(key, charge_point_of(event))
+        properties = message_properties(persistent=True, headers=headers)
+        await self.client.publish(EVENTS.name, key, event.encode(), properties)
 
     async def publish_control(self, presence: Presence) -> None:
         """Tell every gateway (takeover)."""

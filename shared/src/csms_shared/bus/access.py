@@ -13,6 +13,7 @@ from typing import TypedDict
 from yarl import URL
 
 from ..ocpp.version import OcppVersion
+from .stations import STATION_SUFFIX_REGEX
 from .topology import (
     CALLS,
     COMMAND_REQUESTS,
@@ -46,6 +47,12 @@ NOTHING = "^$"  # no exchange or queue has an empty name, no event an empty key
 
 def _one_of(*patterns: str) -> str:
     return "^(" + "|".join(patterns) + ")$"
+
+
+def _events(*patterns: str) -> str:
+    """The event keys a role may publish: `patterns`, each also with its station's suffix (the
+    BCC key of bus/stations.py, which RabbitMQ 4 checks as it does the routing key)."""
+    return "^(" + "|".join(patterns) + ")" + STATION_SUFFIX_REGEX + "$"
 
 
 def _name(name: str) -> str:
@@ -119,14 +126,14 @@ GRANTS: dict[str, Grant] = {
         topics={
             CALLS.name: (_CALL_KEYS, NOTHING),
             EVENTS.name: (
-                _one_of(r"station\.(connected|disconnected|seen)", r"gateway\..+"),
+                _events(r"station\.(connected|disconnected|seen)", r"gateway\..+"),
                 _one_of(r"station\.credentials_changed", r"message_log\.level_changed"),
             ),
         },
     ),
     REGISTRY: _service(
         REGISTRY,
-        _one_of(
+        _events(
             r"station\.(booted|credentials_changed)",
             r"connector\..+",
             r"certificate\..+",
@@ -138,11 +145,11 @@ GRANTS: dict[str, Grant] = {
     ),
     # id_tag.changed (local lists), session.warning (the system log) besides its own facts.
     SESSIONS: _service(
-        SESSIONS, _one_of(r"transaction\..+", r"meter\..+", r"id_tag\..+", r"session\..+")
+        SESSIONS, _events(r"transaction\..+", r"meter\..+", r"id_tag\..+", r"session\..+")
     ),
     # Binds its records queue to the gateways' `ocpp.log`; tells gateways of level overrides.
     MESSAGE_LOG_WRITER: _service(
-        MESSAGE_LOG_WRITER, _one_of(r"message_log\..+"), reads=(MESSAGE_LOG.name,)
+        MESSAGE_LOG_WRITER, _events(r"message_log\..+"), reads=(MESSAGE_LOG.name,)
     ),
     # Answers its RPC queries, follows events, publishes `site.*` ones, and sends charging
     # profiles through the command path (ocpp.command-requests, as a back office does), so
@@ -162,7 +169,7 @@ GRANTS: dict[str, Grant] = {
         read=_one_of(_name(CALLS.name), _name(EVENTS.name), r"load-manager\..+", SERVER_NAMED),
         topics={
             CALLS.name: (_LOAD_MANAGER_CALLS, _LOAD_MANAGER_CALLS),
-            EVENTS.name: (_one_of(r"site\..+"), ".*"),
+            EVENTS.name: (_events(r"site\..+"), ".*"),
         },
     ),
     COMMAND_API: Grant(

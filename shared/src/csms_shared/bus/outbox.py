@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from ..contracts.event_base import Event
 from .client import message_properties
 from .publish import publish
+from .stations import station_headers, station_of
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,9 @@ class OutboxRelay:
                         exchange=self._exchange,
                         routing_key=row.routing_key,
                         properties=message_properties(
-                            persistent=True, message_id=prefix + str(row.id)
+                            persistent=True,
+                            message_id=prefix + str(row.id),
+                            headers=station_headers(row.routing_key, station_of(row.body)),
                         ),
                         # Events nobody follows (meter.values) are dropped by the broker, not
                         # returned to us: the outbox guarantees delivery to bound queues only.

@@ -19,6 +19,7 @@ from ..ocpp.catalog import catalog
 from ..ocpp.version import OcppVersion
 from .access import ROLES, check_roles
 from .outbox import emit, emit_many
+from .stations import StationBindings
 from .topology import call_routing_key
 
 SettingsT = TypeVar("SettingsT")
@@ -37,6 +38,9 @@ class Context(Generic[SettingsT]):
     emitted: int = 0
     # Run by the runtime once this message's (or batch's) transaction committed.
     committed: list[Callable[[], None]] = field(default_factory=list)
+    # The per-station bindings of the service's events queue, when its router has patterns
+    # followed per station (bus/stations.py); None before the runtime started, and in tests.
+    stations: StationBindings | None = None
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after the commit (metrics, caches); never if it rolls back."""
@@ -115,6 +119,8 @@ class Router:
     rpc_callers: dict[str, frozenset[str]] = field(default_factory=dict)
     events: dict[str, EventHandler] = field(default_factory=dict)
     event_groups: dict[str, EventGroupHandler] = field(default_factory=dict)
+    # Patterns followed for the stations the service binds only (bus/stations.py).
+    station_events: set[str] = field(default_factory=set)
 
     def on(self, action: v16.Action | v201.Action) -> Callable[[F], F]:
         """Own the CP's CALLs of `action`, of the version whose `Action` it is (a 1.6 and a
@@ -172,12 +178,15 @@ class Router:
 
         return register
 
-    def event(self, pattern: str) -> Callable[[F], F]:
+    def event(self, pattern: str, *, per_station: bool = False) -> Callable[[F], F]:
         """Follow events whose routing key matches `pattern` (topic syntax); the handler gets
-        each body as the model of its routing key (contracts/events.py)."""
+        each body as the model of its routing key (contracts/events.py). `per_station`: only
+        those of the stations the service follows (`Context.stations`, bus/stations.py)."""
 
         def register(handler: F) -> F:
             self.events[pattern] = handler
+            if per_station:
+                self.station_events.add(pattern)
             return handler
 
         return register

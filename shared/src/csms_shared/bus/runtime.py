@@ -45,6 +45,7 @@ from .outbox import OutboxRelay
 from .reply import ChannelOutbound, Outbound, error_outcome, send_reply
 from .router import Router
 from .rpc import RpcError, read_params
+from .stations import StationBindings
 from .topology import (
     CALLS,
     EVENTS,
@@ -106,6 +107,8 @@ class ServiceRuntime:
         self.channel: AbstractChannel | None = None
         self.exchanges: dict[str, AbstractExchange] = {}
         self.relay: OutboxRelay | None = None
+        # Set at start when the router follows patterns per station (bus/stations.py).
+        self.stations: StationBindings | None = None
         # Set at start (on the service's channels) unless given (a test's recorder).
         self.outbound = outbound
         self._tasks: list[asyncio.Task[None]] = []
@@ -162,8 +165,15 @@ class ServiceRuntime:
             queue = await declare_service_queue(
                 self.channel, service_queue(self._service, "events")
             )
+            # The per-station patterns too: every station's until the service has bound those
+            # it follows and narrows them (bus/stations.py).
             for pattern in self.router.events:
                 await queue.bind(self.exchanges[EVENTS.name], pattern)
+            if self.router.station_events:
+                self.stations = StationBindings(
+                    queue, self.exchanges[EVENTS.name], sorted(self.router.station_events)
+                )
+                self.uow.stations = self.stations
             await queue.consume(self.on_event)
         if self.router.rpcs:
             queue = await declare_rpc_queue(

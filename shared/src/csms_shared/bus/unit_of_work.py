@@ -24,6 +24,7 @@ from ..ocpp._base import utcnow
 from ..ocpp.version import OcppVersion
 from .metrics import HANDLED
 from .router import CallContext, Context
+from .stations import StationBindings
 from .topology import HEADER_CHARGE_POINT, HEADER_GATEWAY, HEADER_MESSAGE_ID, HEADER_RECEIVED_AT
 
 log = logging.getLogger(__name__)
@@ -113,11 +114,12 @@ class Transaction:
     settings: Any
     outbox: Table | None
     contexts: list[Context[Any]] = field(default_factory=list)
+    stations: StationBindings | None = None
 
     def context(self) -> Context[Any]:
         """A handler's context in this transaction (an event's, an RPC's, a batch's)."""
         ctx: Context[Any] = Context(
-            session=self.session, settings=self.settings, outbox=self.outbox
+            session=self.session, settings=self.settings, outbox=self.outbox, stations=self.stations
         )
         self.contexts.append(ctx)
         return ctx
@@ -131,6 +133,7 @@ class Transaction:
             session=self.session,
             settings=self.settings,
             outbox=self.outbox,
+            stations=self.stations,
             charge_point_id=str(headers.get(HEADER_CHARGE_POINT, "")),
             message_id=str(headers.get(HEADER_MESSAGE_ID, "")),
             gateway_id=str(headers.get(HEADER_GATEWAY, "")),
@@ -157,6 +160,8 @@ class UnitOfWork:
         self.outbox = outbox
         # Called after a commit that wrote outbox rows (the relay's wake-up).
         self.on_emitted = on_emitted
+        # Handed to every context once the runtime bound its events queue (bus/stations.py).
+        self.stations: StationBindings | None = None
 
     async def run(self, what: str, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """`work` in one transaction, committed when it returns, rolled back when it raises.
@@ -189,7 +194,7 @@ class UnitOfWork:
 
     async def _attempt(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         async with self.sessions() as session, session.begin():
-            txn = Transaction(session, self.settings, self.outbox)
+            txn = Transaction(session, self.settings, self.outbox, stations=self.stations)
             result = await work(txn)
         self.committed(txn.contexts)
         return result

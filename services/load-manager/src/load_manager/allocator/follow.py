@@ -1,6 +1,8 @@
 """The suite's events as allocation events: each runs a round of the station's site.
 
-A station on no site costs one indexed read. Times are the load-manager's clock when the
+Only the stations the load-manager follows send it these events (following.py): those on a
+site, and those with a TxProfile. One on no site costs one indexed read and counts in
+`csms_loads_unplaced_events_total`. Times are the load-manager's clock when the
 event is handled (the core compares them with each other: offline grace, retry delay,
 underuse), except a session's start, which orders admission, taken from the transaction.
 """
@@ -11,6 +13,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +54,12 @@ from . import rounds
 
 log = logging.getLogger(__name__)
 
+UNPLACED = Counter(
+    "csms_loads_unplaced_events_total",
+    "Allocation events of stations on no site (a TxProfile's station's transactions, a station"
+    " taken off its site until the next sweep of the followed stations)",
+)
+
 s = stations.c
 a = evse_allocations.c
 
@@ -84,12 +93,15 @@ async def feed(
     settings: Settings,
     cp_id: str,
     events: Callable[[datetime], Sequence[Event]],
-) -> None:
-    """Run a round of the station's site with the events made at the round's time."""
+) -> bool:
+    """Run a round of the station's site with the events made at the round's time; False when
+    the station is on no site."""
     site_id = await site_of(session, cp_id)
-    if site_id is not None:
-        at = now()
-        await rounds.run(session, settings, site_id, events(at), at)
+    if site_id is None:
+        return False
+    at = now()
+    await rounds.run(session, settings, site_id, events(at), at)
+    return True
 
 
 async def seen(session: AsyncSession, cp_id: str, version: OcppVersion) -> None:
@@ -127,7 +139,8 @@ async def disconnected(
     if newest is not None and event.connected_at is not None and newest > event.connected_at:
         return
     cp_id = event.charge_point_id
-    await feed(session, settings, cp_id, lambda at: [StationOffline(cp_id, at)])
+    if not await feed(session, settings, cp_id, lambda at: [StationOffline(cp_id, at)]):
+        UNPLACED.inc()
 
 
 async def sessions_changed(
@@ -143,6 +156,8 @@ async def sessions_changed(
     for event in events:
         if (site_id := sites.get(event.charge_point_id)) is not None:
             per_site.setdefault(site_id, []).append(event)
+        else:
+            UNPLACED.inc()
     for site_id in sorted(per_site):
         at = now()
         made: list[Event] = []
@@ -165,7 +180,10 @@ SUSPENDED_BY_EV_V201 = {ChargingStateEnum.SUSPENDED_EV: True, ChargingStateEnum.
 
 async def demand(session: AsyncSession, settings: Settings, evse: EvseId, suspended: bool) -> None:
     """SuspendedEV holds a session at its minimum; Charging gives it its share again."""
-    await feed(session, settings, evse.station, lambda at: [StatusChanged(evse, suspended, at)])
+    if not await feed(
+        session, settings, evse.station, lambda at: [StatusChanged(evse, suspended, at)]
+    ):
+        UNPLACED.inc()
 
 
 async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
@@ -202,6 +220,8 @@ async def metered(
     for read in reads:
         if (site_id := sites.get(read.evse.station)) is not None:
             per_site.setdefault(site_id, []).append(read)
+        else:
+            UNPLACED.inc()
     for site_id in sorted(per_site):
         await rounds.run(session, settings, site_id, per_site[site_id], at)
 

@@ -6,7 +6,9 @@ replica reports the same figures, whichever ran the rounds.
 - `csms_site_allocated_amps{site, phase}`: the sum of the limits the last rounds gave the
   EVSEs drawing on that phase;
 - `csms_site_drawn_amps{site}`: the sum of the EVSEs' last readings (each its highest phase,
-  so an upper bound of any one phase's draw).
+  so an upper bound of any one phase's draw);
+- `csms_loads_followed_stations`: the stations whose events the load-manager's queue is bound
+  to (following.py).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from collections import defaultdict
 from decimal import Decimal
 
 from prometheus_client import Gauge
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from csms_shared.samples import Sampler
 
 from ..allocation_db import evse_allocations
-from ..db import nodes, stations
+from ..db import followed_stations, nodes, stations
 from .store import node_limit
 
 LIMIT = Gauge(
@@ -33,11 +35,15 @@ ALLOCATED = Gauge(
     ["site", "phase"],
 )
 DRAWN = Gauge("csms_site_drawn_amps", "The sum of a site's EVSEs' last current readings", ["site"])
+FOLLOWED = Gauge(
+    "csms_loads_followed_stations",
+    "Stations whose transaction, status and meter events the load-manager's queue is bound to",
+)
 PHASES = ("L1", "L2", "L3")
 
 
 def sites_sampler(engine: AsyncEngine) -> Sampler:
-    """Every site's limit, allocation and draw, in two queries."""
+    """Every site's limit, allocation and draw, and the stations followed, in three queries."""
     a, s = evse_allocations.c, stations.c
     roots = select(nodes).where(nodes.c.parent_id.is_(None))
     evses = (
@@ -50,6 +56,8 @@ def sites_sampler(engine: AsyncEngine) -> Sampler:
         async with engine.connect() as connection:
             sites = (await connection.execute(roots)).all()
             rows = (await connection.execute(evses)).all()
+            followed = await connection.scalar(select(func.count()).select_from(followed_stations))
+        FOLLOWED.set(followed or 0)
         allocated: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         drawn: dict[str, Decimal] = defaultdict(Decimal)
         for row in rows:

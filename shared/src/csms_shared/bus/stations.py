@@ -1,0 +1,105 @@
+"""Events of some stations only: the per-station routing keys of `ocpp.events`, and the bindings
+with which a service follows a pattern for the stations it names and no others.
+
+Every event about a station leaves with a `BCC` header (RabbitMQ's sender-selected
+distribution) naming one more routing key, `<routing key>.@<station id in hex>`. The topic
+exchange routes the message by both keys, puts it once into a queue that either matches, and
+strips the header before delivery (the delivery's routing key is the first). A queue bound to
+`transaction.started` gets every station's, as before; one bound to
+`transaction.started.@4350303031` only CP0001's. Hex, because a charge point id may hold `.`,
+`*` and `#`, which would be words and wildcards in a topic key. RabbitMQ 4 checks a BCC key
+against the publisher's topic permissions as it does the routing key (bus/access.py allows
+the suffix).
+
+A router marks such a pattern with `Router.event(pattern, per_station=True)`. The runtime binds
+the plain pattern at start, as for any other, so nothing is missed while the service has not
+yet bound its stations; the service then binds each station it follows (`follow`), before the
+commit of the change that makes it follow it, and drops the plain pattern (`narrow`). Events of
+stations it does not follow then never reach its queue: no delivery, no ack, no transaction. A
+binding left over after the service stopped following a station costs a delivery its handler
+ignores, never a lost event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import msgspec
+from aio_pika.abc import AbstractExchange, AbstractQueue, AbstractRobustQueue, FieldValue
+
+# The AMQP header of sender-selected distribution whose keys the broker removes on delivery.
+HEADER_BCC = "BCC"
+STATION_MARK = "@"
+# What RabbitMQ 4's topic permissions must admit after an event's own key (bus/access.py):
+# the longest charge point id (48 characters) is 96 hex digits.
+STATION_SUFFIX_REGEX = r"(\.@[0-9a-f]{2,96})?"
+
+
+def station_key(routing_key: str, charge_point_id: str) -> str:
+    """`transaction.started.@4350303031`: the key of `routing_key`'s events of one station
+    (the id's UTF-8 in lower-case hex)."""
+    return f"{routing_key}.{STATION_MARK}{charge_point_id.encode().hex()}"
+
+
+def station_headers(routing_key: str, charge_point_id: str) -> dict[str, FieldValue] | None:
+    """The headers that route an event about `charge_point_id` by its station's key too; None
+    for an event about no station."""
+    if not charge_point_id:
+        return None
+    keys: list[FieldValue] = [station_key(routing_key, charge_point_id)]
+    return {HEADER_BCC: keys}
+
+
+class _About(msgspec.Struct):
+    charge_point_id: str = msgspec.field(name="chargePointId", default="")
+
+
+_about = msgspec.json.Decoder(_About)
+
+
+def station_of(body: bytes) -> str:
+    """The `chargePointId` of an event's JSON body ("" when it has none, or is not an object
+    with a string there): the outbox relay reads it without the event's model."""
+    try:
+        return _about.decode(body).charge_point_id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
+
+
+class StationBindings:
+    """The per-station bindings of a service's events queue, for its `per_station` patterns."""
+
+    def __init__(
+        self, queue: AbstractQueue, exchange: AbstractExchange, patterns: Sequence[str]
+    ) -> None:
+        self.queue = queue
+        self.exchange = exchange
+        self.patterns = tuple(patterns)
+
+    async def follow(self, charge_point_ids: Iterable[str]) -> None:
+        """Receive these stations' events of every per-station pattern (idempotent).
+
+        Not recorded for aio-pika's restore: it binds every recorded key again after each
+        reconnection before consuming again, and these are as many as the stations followed.
+        They are durable with the queue (quorum, replicated with the cluster's metadata); a
+        queue lost and declared anew gets them back at the service's next start."""
+        for cp_id in charge_point_ids:
+            for pattern in self.patterns:
+                key = station_key(pattern, cp_id)
+                if isinstance(self.queue, AbstractRobustQueue):
+                    await self.queue.bind(self.exchange, key, robust=False)
+                else:
+                    await self.queue.bind(self.exchange, key)
+
+    async def unfollow(self, charge_point_ids: Iterable[str]) -> None:
+        """Stop receiving these stations' events of the per-station patterns."""
+        for cp_id in charge_point_ids:
+            for pattern in self.patterns:
+                await self.queue.unbind(self.exchange, station_key(pattern, cp_id))
+
+    async def narrow(self) -> None:
+        """Drop the plain bindings of the per-station patterns: from now on only the followed
+        stations' events of them come. Call it once every station to follow is bound. (Also
+        from aio-pika's record: a reconnection does not bind them again.)"""
+        for pattern in self.patterns:
+            await self.queue.unbind(self.exchange, pattern)

@@ -1,0 +1,169 @@
+"""Events followed per station, against the real broker (bus/stations.py): the outbox relay
+publishes each event about a station with its station's key as well; a queue bound to that key
+gets that station's events alone, once, under the event's own routing key and without the
+header; a queue bound to the plain key (or `#`) still gets every event once."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import pytest
+from sqlalchemy import MetaData, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from csms_shared.bus.outbox import OutboxRelay, outbox_table
+from csms_shared.bus.stations import HEADER_BCC, StationBindings, station_key, station_of
+from csms_shared.contracts.events import MeterCurrent, TransactionStarted
+from csms_shared.db import create_engine, session_factory
+from csms_shared.ocpp._base import utcnow
+from tests.integration.infra import Infra
+
+pytestmark = pytest.mark.integration
+
+# A charge point id may hold what a topic key reads as a word separator and wildcards.
+FOLLOWED, OTHER = "site.*.#1", "CP-2"
+PATTERNS = ["transaction.started", "meter.current"]
+END = "test.end"  # published last: a queue that got it got everything before it
+
+
+@pytest.fixture
+async def relay(infra: Infra) -> AsyncIterator[tuple[Any, async_sessionmaker[AsyncSession]]]:
+    """An outbox table in a schema of its own."""
+    schema = f"stations_{secrets.token_hex(3)}"
+    table = outbox_table(MetaData(schema=schema))
+    engine: AsyncEngine = create_engine(infra.database_url, pool_size=2)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await conn.run_sync(table.metadata.create_all)
+    yield table, session_factory(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def channel(infra: Infra) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+    connection = await aio_pika.connect(infra.broker_url)
+    yield await connection.channel(publisher_confirms=True)
+    await connection.close()
+
+
+def started(cp_id: str) -> TransactionStarted:
+    now = utcnow().isoformat()
+    return TransactionStarted.model_validate(
+        {
+            "transactionId": 1,
+            "chargePointId": cp_id,
+            "stationTransactionId": "1",
+            "connectorId": 1,
+            "meterStart": 0,
+            "startTime": now,
+            "lastSeen": now,
+            "warnings": [],
+            "currency": "EUR",
+            "pricePerKwh": 0,
+            "sessionFee": 0,
+            "active": True,
+            "stale": False,
+        }
+    )
+
+
+def current(cp_id: str) -> MeterCurrent:
+    return MeterCurrent(charge_point_id=cp_id, connector_id=1, amps=16, read_at=utcnow())
+
+
+class Rig:
+    """A topic exchange of the test's own, standing in for ocpp.events; the relay publishing to
+    it; one queue following per station, one following everything."""
+
+    def __init__(self, channel: aio_pika.abc.AbstractChannel, relay: Any) -> None:
+        self.channel = channel
+        self.table, self.sessions = relay
+
+    async def start(self) -> None:
+        self.exchange = await self.channel.declare_exchange(
+            f"stations.{secrets.token_hex(3)}", aio_pika.ExchangeType.TOPIC, auto_delete=True
+        )
+        self.per_station = await self.channel.declare_queue(exclusive=True)
+        self.everything = await self.channel.declare_queue(exclusive=True)
+        for queue in (self.per_station, self.everything):
+            await queue.bind(self.exchange, END)
+        # The ordinary follower: by the plain key and by `#`, as a webhook of `*` binds.
+        for key in (*PATTERNS, "#"):
+            await self.everything.bind(self.exchange, key)
+        # The runtime binds the plain patterns at start, as for any other.
+        for key in PATTERNS:
+            await self.per_station.bind(self.exchange, key)
+        self.bindings = StationBindings(self.per_station, self.exchange, PATTERNS)
+
+    async def publish(self, *events: Any) -> None:
+        """Through the outbox relay, then the END marker."""
+        rows = [{"routing_key": e.key(), "body": e.encode()} for e in events]
+        rows.append({"routing_key": END, "body": b"{}"})
+        async with self.sessions() as session, session.begin():
+            await session.execute(insert(self.table), rows)
+        relay = OutboxRelay(self.sessions, self.table, self.channel, self.exchange.name)
+        while await relay.drain_once():
+            pass
+
+    async def received(self, queue: aio_pika.abc.AbstractQueue) -> list[tuple[str, str]]:
+        """(routing key, station) of each message up to END; no BCC header on any."""
+        got: list[tuple[str, str]] = []
+        async with queue.iterator() as messages:
+            async for message in messages:
+                await message.ack()
+                assert HEADER_BCC not in (message.headers or {})
+                if message.routing_key == END:
+                    return got
+                got.append((message.routing_key or "", station_of(message.body)))
+        raise AssertionError("the queue closed")
+
+
+@pytest.fixture
+async def rig(channel: aio_pika.abc.AbstractChannel, relay: Any) -> Rig:
+    rig = Rig(channel, relay)
+    await rig.start()
+    return rig
+
+
+def both(cp_ids: tuple[str, ...] = (FOLLOWED, OTHER)) -> list[Any]:
+    return [event for cp in cp_ids for event in (started(cp), current(cp))]
+
+
+def keys(cp_ids: tuple[str, ...] = (FOLLOWED, OTHER)) -> list[tuple[str, str]]:
+    return [(key, cp) for cp in cp_ids for key in PATTERNS]
+
+
+async def test_a_queue_bound_to_a_stations_keys_gets_that_stations_events_alone(
+    rig: Rig,
+) -> None:
+    # Before the service bound its stations: every station's, by the plain bindings.
+    await rig.publish(*both())
+    assert await rig.received(rig.per_station) == keys()
+    assert await rig.received(rig.everything) == keys()
+
+    await rig.bindings.follow([FOLLOWED])
+    await rig.bindings.narrow()
+    await rig.publish(*both())
+    assert await rig.received(rig.per_station) == keys((FOLLOWED,))
+    # Matched by its plain key, `#` and (for the followed station) its station's key: once.
+    assert await rig.received(rig.everything) == keys()
+
+    await rig.bindings.unfollow([FOLLOWED])
+    await rig.publish(*both())
+    assert await rig.received(rig.per_station) == []
+    assert await rig.received(rig.everything) == keys()
+
+
+def test_a_station_key_is_one_topic_word_of_hex_whatever_the_id_holds() -> None:
+    key = station_key("transaction.started", FOLLOWED)
+    assert key == "transaction.started.@" + FOLLOWED.encode().hex()
+    assert key.count(".") == 2
+    assert station_of(started(FOLLOWED).encode()) == FOLLOWED
+    assert station_of(b'{"event": "gateway.heartbeat"}') == ""
+    assert station_of(b"not json") == ""
+    assert station_of(b'{"chargePointId": 7}') == ""

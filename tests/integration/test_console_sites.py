@@ -23,6 +23,7 @@ from tests.integration.browser import (
     page,
 )
 from tests.integration.test_charging_profiles import START, received, station
+from tests.integration.test_load_demand import Session
 from tests.integration.test_sites import created, problem, unique
 
 # The allocator's profiles: LOADS_ALLOCATION_PROFILE_ID + the EVSE.
@@ -115,6 +116,33 @@ async def test_an_operator_builds_a_site_and_places_a_station(
     await page.locator(f'tr[data-station="{cp_id}"] button.unassign').click()
     await expect(page.locator(f'tr[data-station="{cp_id}"]')).to_have_count(0)
     problem(await api.get(f"/charge-points/{cp_id}/site"), 404)
+
+
+async def test_a_sites_page_says_a_car_suspended_itself_and_what_it_draws(
+    page: Page, console_url: str, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    """A 1.6 car reports SuspendedEV mid-session: the live card says it is held at its
+    minimum, with its last reading; Charging again shows it charging."""
+    cp = await station(api, connect_cp, cp_id, "1.6")
+    site = await created(api, "/sites", {"name": unique("Suspend"), "limitAmps": [32, 32, 32]})
+    body = {"nodeId": site["id"], "maxCurrent": 32, "minCurrent": 6}
+    placed = await api.put(f"/charge-points/{cp_id}/site", json=body)
+    assert placed.status_code == 200, placed.text
+    session = Session(api, cp, "1.6")
+    await session.start()
+    await session.draws(12)
+    await _as(page, console_url, api, "viewer")
+    await page.goto(f"{console_url}/sites/{site['id']}")
+    evse = page.locator(f'#allocation tr[data-evse="{cp_id}/1"]')
+    # The card re-reads itself every 5 s.
+    await expect(evse.locator(".session")).to_have_text("charging", timeout=20_000)
+    await expect(evse.locator(".drawn")).to_have_text("12", timeout=20_000)
+    await session.ev("SuspendedEV")
+    await expect(evse.locator(".session")).to_have_text(
+        "EV suspended (held at its minimum)", timeout=20_000
+    )
+    await session.ev("Charging")
+    await expect(evse.locator(".session")).to_have_text("charging", timeout=20_000)
 
 
 async def test_a_sites_page_charts_its_last_hours(

@@ -9,23 +9,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.router import CallContext
 from csms_shared.charging import ChargingProfile, to_v16_request, to_v201, to_v201_request
 from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.contracts.events import StationBooted, StationConnected
+from csms_shared.contracts.rpc_loads import AssignStation
 from csms_shared.contracts.rpc_profiles import OfStationProfile
 from csms_shared.ocpp import v201
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
 from load_manager.action_reports import report_charging_profiles
-from load_manager.follow_profiles import command_completed, station_booted, station_connected
+from load_manager.follow_profiles import (
+    command_completed,
+    station_booted,
+    station_connected,
+    stations_booted,
+    stations_connected,
+)
+from load_manager.profiles_db import profile_stations
 from load_manager.rpc_profiles import clear_profile
+from load_manager.rpc_stations import assign_station
 from load_manager.settings import Settings
 from load_manager.sweeper import sweep_once
 
-from .conftest import Rpc
+from .conftest import Rpc, new_site
 from .test_profiles import V16, V201, answer_last, completed, listed, profile, sent, store
 
 
@@ -252,3 +262,55 @@ async def test_an_ask_never_answered_is_given_up_and_a_boot_then_sends_everythin
     # A report arriving after all is no longer the check's.
     await report(sessions, settings, cp_id, asked, [profile(id=1)])
     assert (await sent(sessions, cp_id))[-1].action == "SetChargingProfile"
+
+
+async def returned_fleet(
+    rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> list[tuple[str, OcppVersion]]:
+    """Four stations: with two profiles accepted (1.6, 2.0.1), with none, and on a site."""
+    tag = uuid.uuid4().hex[:6]
+    fleet = [(f"CP-{tag}-{n}", version) for n, version in enumerate((V16, V201, V16, V201))]
+    for cp_id, version in fleet[:2]:
+        await two_accepted(rpc, sessions, settings, cp_id, version)
+    site = await new_site(rpc)
+    placed, version = fleet[3]
+    assignment = {"charge_point_id": placed, "node_id": site.id, "ocpp_version": version}
+    await rpc(assign_station, AssignStation.model_validate(assignment))
+    return fleet
+
+
+@pytest.mark.parametrize("kind", ["connected", "booted"])
+async def test_a_group_of_returns_asks_and_sends_what_each_alone_would(
+    rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: Settings, kind: str
+) -> None:
+    """Stations with stored profiles, one with none, one on a site, one twice: the group
+    handler queues the same commands as the one-event handler run event after event, and
+    remembers every connection."""
+    made = {"connected": connection, "booted": boot}[kind]
+    one = {"connected": station_connected, "booted": station_booted}[kind]
+    group = {"connected": stations_connected, "booted": stations_booted}[kind]
+    outcomes = []
+    for together in (False, True):
+        fleet = await returned_fleet(rpc, sessions, settings)
+        before = {cp_id: len(await sent(sessions, cp_id)) for cp_id, _ in fleet}
+        order = [1, 0, 2, 3, 0]
+        events = [made(*fleet[n]) for n in order]
+        if together:
+            await rpc(group, events)  # type: ignore[arg-type]
+        else:
+            for event in events:
+                await rpc(one, event)  # type: ignore[arg-type]
+        queued = [actions((await sent(sessions, cp))[before[cp] :]) for cp, _ in fleet]
+        remembered = [await connected_at(sessions, cp) is not None for cp, _ in fleet]
+        outcomes.append((queued, remembered))
+    assert outcomes[0] == outcomes[1]
+    queued, remembered = outcomes[1]
+    # The stored profiles' stations were asked (1.6 per connector); the others were not.
+    assert queued[0] and queued[1] and not queued[2]
+    assert remembered == [kind == "connected"] * 4
+
+
+async def connected_at(sessions: async_sessionmaker[AsyncSession], cp_id: str) -> Any:
+    async with sessions() as session:
+        ps = profile_stations.c
+        return await session.scalar(select(ps.connected_at).where(ps.charge_point_id == cp_id))

@@ -58,26 +58,49 @@ async def commands_completed(events: list[CommandCompleted], ctx: Ctx) -> None:
 @router.event("station.booted")
 async def station_booted(event: StationBooted, ctx: Ctx) -> None:
     """Ask a station whose boot was accepted what it holds, and send it what it lacks."""
-    if event.registration_status is RegistrationStatus.ACCEPTED:
-        await profile_checks.came_back(
-            ctx.session, ctx.settings, event.charge_point_id, event.ocpp_version, boot=True
-        )
-        await allocation.booted(
-            ctx.session, ctx.settings, event.charge_point_id, event.ocpp_version
-        )
+    await stations_booted([event], ctx)
+
+
+@router.on_event_group("station.booted")
+async def stations_booted(events: list[StationBooted], ctx: Ctx) -> None:
+    """`station_booted` of many: only the stations with stored profiles are asked, and only
+    those on a site start a round; for the rest (most of a fleet) the group costs the two
+    lookups."""
+    accepted = [e for e in events if e.registration_status is RegistrationStatus.ACCEPTED]
+    ids = {event.charge_point_id for event in accepted}
+    stored = await profile_checks.with_profiles(ctx.session, ids)
+    placed = await allocation.sites_of(ctx.session, ids)
+    for event in accepted:
+        cp_id, version = event.charge_point_id, event.ocpp_version
+        if cp_id in stored:
+            await profile_checks.came_back(ctx.session, ctx.settings, cp_id, version, boot=True)
+        if cp_id in placed:
+            await allocation.booted(ctx.session, ctx.settings, cp_id, version)
 
 
 @router.event("station.connected")
 async def station_connected(event: StationConnected, ctx: Ctx) -> None:
     """Ask a station that reconnected what it holds, and send it what it lacks; remember the
     connection, for a command on its way now whose no-answer lands later (`record_answer`)."""
-    # No subprotocol agreed means 1.6 (OcppVersion.of_subprotocol), not "as last sent".
-    version = OcppVersion.of_subprotocol(event.subprotocol)
-    await profile_checks.came_back(
-        ctx.session, ctx.settings, event.charge_point_id, version, boot=False
-    )
-    await profiles.connected(ctx.session, event.charge_point_id, event.connected_at)
-    await allocation.connected(ctx.session, ctx.settings, event.charge_point_id, version)
+    await stations_connected([event], ctx)
+
+
+@router.on_event_group("station.connected")
+async def stations_connected(events: list[StationConnected], ctx: Ctx) -> None:
+    """`station_connected` of many: every connection remembered in one statement; only the
+    stations with stored profiles are asked, and only those on a site start a round."""
+    await profiles.connected(ctx.session, [(e.charge_point_id, e.connected_at) for e in events])
+    ids = {event.charge_point_id for event in events}
+    stored = await profile_checks.with_profiles(ctx.session, ids)
+    placed = await allocation.sites_of(ctx.session, ids)
+    for event in events:
+        cp_id = event.charge_point_id
+        # No subprotocol agreed means 1.6 (OcppVersion.of_subprotocol), not "as last sent".
+        version = OcppVersion.of_subprotocol(event.subprotocol)
+        if cp_id in stored:
+            await profile_checks.came_back(ctx.session, ctx.settings, cp_id, version, boot=False)
+        if cp_id in placed:
+            await allocation.connected(ctx.session, ctx.settings, cp_id, version)
 
 
 @router.event("transaction.stopped", per_station=True)

@@ -126,9 +126,17 @@ async def hold(session: AsyncSession, cp_id: str, request_id: str | None, at: An
     )
 
 
-async def connected(session: AsyncSession, cp_id: str, at: Any) -> None:
-    """Remember the station's newest connection (`station.connected`)."""
-    upsert = insert(profile_stations).values(charge_point_id=cp_id, connected_at=at)
+async def connected(session: AsyncSession, connections: Iterable[tuple[str, Any]]) -> None:
+    """Remember each station's newest connection (`station.connected`: station, connected at),
+    in one statement, the stations in id order."""
+    newest: dict[str, Any] = {}
+    for cp_id, at in connections:
+        known = newest.get(cp_id)
+        newest[cp_id] = at if known is None or (at is not None and at > known) else known
+    if not newest:
+        return
+    rows = [{"charge_point_id": cp_id, "connected_at": newest[cp_id]} for cp_id in sorted(newest)]
+    upsert = insert(profile_stations).values(rows)
     await session.execute(
         upsert.on_conflict_do_update(
             index_elements=[ps.charge_point_id],

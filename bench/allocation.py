@@ -37,11 +37,11 @@ import httpx
 from tests.integration.support import metric
 
 from .allocation_watch import Figures, Outcome, ProfileLog, SiteWatch, measure
-from .context import Bench
+from .context import Bench, own_pid
 from .cp import CallFailed, SimChargePoint
 from .fleet import SimFleet
 from .fleet201 import SimFleet201
-from .procs import cpu_seconds
+from .procs import CpuWatch, cpu_seconds
 from .report import Row, num
 from .stats import Summary
 from .suite import BenchSuite
@@ -190,13 +190,13 @@ async def _series(
     return figures
 
 
-def _row(measure: str, figures: Figures) -> Row:
+def _row(measure: str, figures: Figures, more: str = "") -> Row:
     met = "-" if not figures.unsettled else f"{figures.unsettled} did not settle"
     return Row(
         SCENARIO,
         f"{measure}: p50 / p95 / max (ms), n={figures.latency.count}",
         figures.latency_cell(),
-        f"profiles {figures.profiles_cell()}",
+        f"profiles {figures.profiles_cell()}{more}",
         met=met,
     )
 
@@ -273,8 +273,10 @@ async def allocation(bench: Bench, suite: BenchSuite) -> None:
 class Events:
     """The measured events of one run, and the CPU the load-manager spent on them."""
 
-    def __init__(self, bench: Bench, sites: Sites, log: ProfileLog, watch: SiteWatch) -> None:
-        self.bench, self.sites, self.log, self.watch = bench, sites, log, watch
+    def __init__(
+        self, bench: Bench, suite: BenchSuite, sites: Sites, log: ProfileLog, watch: SiteWatch
+    ) -> None:
+        self.bench, self.suite, self.sites, self.log, self.watch = bench, suite, sites, log, watch
         self.pairs = list(zip(sites.ids, sites.members, strict=True))
         self.next_start = 0  # each site's next station without a session
 
@@ -291,8 +293,18 @@ class Events:
             for r in range(rounds)
             for site, members in self.pairs
         ]
+        if not at_once:
+            figures = await _series(self.bench, label, events, self.log, self.watch)
+            self.bench.add(_row(label, figures))
+            return
+        # Where the time of the starts at once goes: each process's share of a core.
+        cpu = CpuWatch(await self.suite.cpu_groups() | {"client": own_pid()})
         figures = await _series(self.bench, label, events, self.log, self.watch, at_once)
-        self.bench.add(_row(label, figures))
+        cpu.stop(await self.suite.cpu_groups() | {"client": own_pid()})
+        busy = sorted(cpu.used.items(), key=lambda item: -item[1])
+        shares = ", ".join(f"{name} {used / cpu.wall:.0%}" for name, used in busy[:5])
+        self.bench.log(f"  {label}: cores used over {cpu.wall:.1f} s: {shares}")
+        self.bench.add(_row(label, figures, f"; busiest: {shares}"))
 
     async def limits(self, api: httpx.AsyncClient, before: int, after: int) -> None:
         """Every site's limit from `before` to `after` A, one site at a time."""
@@ -326,7 +338,7 @@ async def _events(
     headers = {"Authorization": f"Bearer {suite.admin_key}"}
     api = httpx.AsyncClient(base_url=suite.api_url, headers=headers, timeout=60)
     try:
-        await Events(bench, sites, log, watch).run(api)
+        await Events(bench, suite, sites, log, watch).run(api)
     except CallFailed as exc:
         raise RuntimeError(f"a station's call failed: {exc}") from exc
     finally:

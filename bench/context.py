@@ -41,6 +41,7 @@ class BenchProfile:
     allocation_sites: int  # sites of the allocation bench
     allocation_per_site: int  # stations on each (half 1.6, half 2.0.1)
     allocation_starts: int  # sessions started one at a time on each site
+    binding_stations: int  # stations bound one by one by the bindings scenario
 
 
 PROFILES = {
@@ -64,6 +65,7 @@ PROFILES = {
         allocation_sites=10,
         allocation_per_site=50,
         allocation_starts=2,
+        binding_stations=10_000,
     ),
     "full": BenchProfile(
         name="full",
@@ -85,6 +87,7 @@ PROFILES = {
         allocation_sites=20,
         allocation_per_site=50,
         allocation_starts=2,
+        binding_stations=100_000,
     ),
 }
 

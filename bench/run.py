@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from . import allocation, fleetwide, message_log_cost, overload, throughput
+from . import allocation, bindings, fleetwide, message_log_cost, overload, throughput
 from .context import PROFILES, ROOT, Bench
 from .fleet import SimFleet
 from .fleet201 import SimFleet201
@@ -32,6 +32,7 @@ SCENARIOS = (
     "storm",
     "connectstorm",
     "allocation",
+    "bindings",
 )
 
 
@@ -101,6 +102,8 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         await _guard(bench, "Connect storm", lambda: overload.connect_storm(bench, suite))
     if "allocation" in only:
         await _guard(bench, "Allocation", lambda: allocation.allocation(bench, suite))
+    if "bindings" in only:
+        await _guard(bench, "Station bindings", lambda: bindings.bindings(bench, suite))
     if only & {"connections", "storm"}:
         idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))
         if isinstance(idle, SimFleet):

@@ -10,7 +10,7 @@ import pytest
 
 from csms_shared.bus.router import Context, Router
 from csms_shared.bus.unit_of_work import rpc_lane
-from csms_shared.contracts.events import StationConnected, read_event
+from csms_shared.contracts.events import StationConnected
 from csms_shared.contracts.resources import Resource
 from csms_shared.contracts.rpc import NoParams, RpcMethod, RpcParams, SessionsRpc
 from csms_shared.ocpp import utcnow
@@ -27,10 +27,6 @@ class Event(FakeMessage):
         self.routing_key = key
         # Bodies fit their event's model (contracts/events.py): the gateway's id carries `n`.
         self.body = orjson.dumps({"event": key, "gateway": str(n)}) if body is None else body
-
-    def read(self) -> Any:
-        """The event's model, as the runtime reads it."""
-        return read_event(self.routing_key, self.body)
 
 
 def connected(log: list[str], n: int, cp: str) -> Event:
@@ -158,41 +154,6 @@ async def test_a_patterns_groups_run_one_after_the_other_even_with_two_call_lane
     await asyncio.gather(first, *later)
     assert overlapped == []
     assert {e.outcome for e in events} == {"ack"}
-
-
-async def test_with_lanes_another_stations_events_pass_a_held_one_and_its_own_wait() -> None:
-    """`Router.event_lanes`: a station's events take one lane (by its id), in order; a station
-    in another lane is followed while the first's group is held."""
-    log: list[str] = []
-    router = Router(service="event-lanes-test", event_lanes=4)
-    gate, entered = asyncio.Event(), asyncio.Event()
-    followed: list[str] = []
-
-    @router.event("station.connected")
-    async def one(body: StationConnected, ctx: Any) -> None:
-        followed.append(body.charge_point_id)
-        if body.charge_point_id == "CP-held":
-            entered.set()
-            await gate.wait()
-
-    runtime = fake_runtime(router, log, concurrency=4, group_lanes=1)
-    held = runtime.event_lane("station.connected", connected(log, 0, "CP-held").read())
-    other = next(
-        cp
-        for cp in (f"CP-{n}" for n in range(100))
-        if runtime.event_lane("station.connected", connected(log, 0, cp).read()) != held
-    )
-    assert held.startswith("event station.connected #")
-    first = asyncio.create_task(runtime.on_event(connected(log, 0, "CP-held")))  # type: ignore[arg-type]
-    await entered.wait()
-    same = asyncio.create_task(runtime.on_event(connected(log, 1, "CP-held")))  # type: ignore[arg-type]
-    await until(lambda: runtime.followers.waiting(held) == 1)
-    passing = connected(log, 2, other)
-    await asyncio.wait_for(runtime.on_event(passing), 5)  # type: ignore[arg-type]
-    assert passing.outcome == "ack" and followed == ["CP-held", other]
-    gate.set()
-    await asyncio.gather(first, same)
-    assert followed == ["CP-held", other, "CP-held"]
 
 
 def test_a_group_handler_needs_the_handler_of_one_first() -> None:

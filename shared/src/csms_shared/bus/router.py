@@ -121,10 +121,6 @@ class Router:
     event_groups: dict[str, EventGroupHandler] = field(default_factory=dict)
     # Patterns followed for the stations the service binds only (bus/stations.py).
     station_events: set[str] = field(default_factory=set)
-    # Lanes each event pattern is followed in, side by side: a station's events always take
-    # the same one (by its id), so they are applied in the order they were published, while
-    # other stations' groups need not wait for them. 1: one group of a pattern at a time.
-    event_lanes: int = 1
 
     def on(self, action: v16.Action | v201.Action) -> Callable[[F], F]:
         """Own the CP's CALLs of `action`, of the version whose `Action` it is (a 1.6 and a

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import re
 import time
-import zlib
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -30,8 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .. import tracing
 from ..contracts.envelopes import RpcErrorBody, RpcReply
-from ..contracts.event_base import Event
-from ..contracts.events import InvalidEvent, charge_point_of, read_event
+from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
 from ..settings import default_broker_users
 from .access import COMMAND_API, GATEWAY, ROLES, allowed
@@ -127,19 +125,9 @@ class ServiceRuntime:
         )
         # Notifications (nobody waits on their reply) let their group fill for this long.
         self.group_linger = group_linger
-        # Events of one pattern take one lane (or one of the router's `event_lanes`, always the
-        # same for a CP): a CP's events are applied in the order they were published (a later
-        # group waits for the one before it), never side by side.
+        # Events of one pattern take one lane: a CP's events are applied in the order they
+        # were published (a later group waits for the one before it), never side by side.
         self.followers: Coalescer[Any, Any] = Coalescer(self.slots, lanes=1, limit=group_max)
-
-    def event_lane(self, pattern: str, body: Event) -> str:
-        """The lane an event is followed in: `event <pattern>`, or with several lanes
-        (`Router.event_lanes`) `event <pattern> #<n>`, n chosen by its station's id."""
-        lanes = self.router.event_lanes
-        if lanes <= 1:
-            return "event " + pattern
-        lane = zlib.crc32(charge_point_of(body).encode()) % lanes
-        return f"event {pattern} #{lane}"
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -306,7 +294,7 @@ class ServiceRuntime:
             return
         _, pattern, handler, together = found
         [handled] = await self.followers.submit(
-            self.event_lane(pattern, body),
+            "event " + pattern,
             [(key, body)],
             partial(follow_events, self.uow, pattern, handler, together),
         )

@@ -1,0 +1,131 @@
+"""What following stations one by one costs the broker (`csms_shared.bus.stations`): the
+load-manager binds its queue to six keys per station on a site. In the suite's vhost, on a topic
+exchange and a queue of this scenario's own:
+
+- events of stations nobody follows are published with their station's BCC key, as every
+  event is, and RabbitMQ's CPU per event is read (the routing of two keys, the message
+  dropped);
+- `StationBindings.follow` binds `binding_stations` stations, one binding at a time as the
+  load-manager does at start: the rate, and RabbitMQ's RSS before and after (a rough figure:
+  the Erlang VM keeps memory it freed);
+- the same events again, with every binding in place: what the topic exchange's routing pays
+  for them; then as many events of followed stations, which the queue takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+import aio_pika
+
+from csms_shared.bus.client import message_properties
+from csms_shared.bus.publish import publish
+from csms_shared.bus.stations import StationBindings, station_headers
+
+from .context import Bench
+from .procs import CpuWatch, pids_named, rss_kib
+from .report import Row
+from .suite import BenchSuite
+
+SCENARIO = "Station bindings"
+# The load-manager's per-station patterns (load_manager.follow_allocation, follow_profiles).
+PATTERNS = (
+    "connector.status",
+    "meter.current",
+    "station.disconnected",
+    "transaction.charging_state_changed",
+    "transaction.started",
+    "transaction.stopped",
+)
+EVENTS = 20_000
+BATCH = 500
+
+
+async def _publish(
+    channel: aio_pika.abc.AbstractChannel, exchange: str, stations: list[str]
+) -> tuple[float, dict[str, float]]:
+    """Publish EVENTS `transaction.started` events of `stations` (round robin) with confirms:
+    (events/s, CPU seconds of RabbitMQ)."""
+    watch = CpuWatch({"rabbitmq": pids_named("beam.smp")})
+    began = time.monotonic()
+    for first in range(0, EVENTS, BATCH):
+        sends = []
+        for n in range(first, first + BATCH):
+            cp = stations[n % len(stations)]
+            headers = station_headers("transaction.started", cp)
+            properties = message_properties(persistent=True, headers=headers)
+            sends.append(
+                publish(
+                    channel,
+                    b'{"chargePointId": "%s"}' % cp.encode(),
+                    exchange=exchange,
+                    routing_key="transaction.started",
+                    properties=properties,
+                )
+            )
+        await asyncio.gather(*sends)
+    took = time.monotonic() - began
+    watch.stop()
+    return EVENTS / took, watch.used
+
+
+async def bindings(bench: Bench, suite: BenchSuite) -> None:
+    """The rows of the scenario."""
+    count = bench.profile.binding_stations
+    tag = secrets.token_hex(3)
+    followed = [f"BIND-{tag}-{n:06d}" for n in range(count)]
+    others = [f"FREE-{tag}-{n:06d}" for n in range(1000)]
+    connection = await aio_pika.connect(suite.broker_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            f"bench.stations.{tag}", aio_pika.ExchangeType.TOPIC, auto_delete=True
+        )
+        queue = await channel.declare_queue(
+            f"bench.stations.{tag}", exclusive=True, arguments={"x-max-length": 1}
+        )
+        stations = StationBindings(queue, exchange, PATTERNS)
+        rate_before, cpu_before = await _publish(channel, exchange.name, others)
+        bench.log(f"  {EVENTS} events of stations nobody follows: {rate_before:,.0f}/s")
+        beam = pids_named("beam.smp")
+        rss_before = sum(rss_kib(p) for p in beam)
+        began = time.monotonic()
+        for first in range(0, count, 1000):
+            await stations.follow(followed[first : first + 1000])
+        bound = time.monotonic() - began
+        rss_after = sum(rss_kib(p) for p in beam)
+        keys = count * len(PATTERNS)
+        bench.log(f"  {count:,} stations ({keys:,} bindings) bound in {bound:.1f} s")
+        rate_after, cpu_after = await _publish(channel, exchange.name, others)
+        rate_followed, cpu_followed = await _publish(channel, exchange.name, followed)
+        bench.log(
+            f"  then: {rate_after:,.0f}/s of stations nobody follows, {rate_followed:,.0f}/s of"
+            " followed ones"
+        )
+        per_event = [used["rabbitmq"] / EVENTS * 1e6 for used in (cpu_before, cpu_after)]
+        followed_us = cpu_followed["rabbitmq"] / EVENTS * 1e6
+        kib = (rss_after - rss_before) * 1024 / keys
+        bench.add(
+            Row(
+                SCENARIO,
+                f"{count:,} stations x {len(PATTERNS)} keys bound one at a time: per second;"
+                " RabbitMQ RSS per binding (bytes)",
+                f"{count / bound:,.0f} stations/s ({keys / bound:,.0f} bindings/s); {kib:,.0f}",
+                f"{bound:.1f} s in all",
+            )
+        )
+        bench.add(
+            Row(
+                SCENARIO,
+                "RabbitMQ CPU per event with a BCC station key (us): no bindings / all bound;"
+                " of a followed station",
+                f"{per_event[0]:.0f} / {per_event[1]:.0f}; {followed_us:.0f}",
+                f"publish {rate_before:,.0f} / {rate_after:,.0f} / {rate_followed:,.0f} per s",
+                ratio=f"{per_event[1] / max(per_event[0], 1e-9):.2f}x",
+            )
+        )
+        await queue.delete(if_unused=False, if_empty=False)
+    finally:
+        await connection.close()

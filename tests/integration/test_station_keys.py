@@ -15,7 +15,14 @@ from sqlalchemy import MetaData, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from csms_shared.bus.outbox import OutboxRelay, outbox_table
-from csms_shared.bus.stations import HEADER_BCC, StationBindings, station_key, station_of
+from csms_shared.bus.stations import (
+    HEADER_BCC,
+    StationBindings,
+    binding_patterns,
+    station_key,
+    station_of,
+)
+from csms_shared.contracts.events import EVENTS as EVENT_MODELS
 from csms_shared.contracts.events import MeterCurrent, TransactionStarted
 from csms_shared.db import create_engine, session_factory
 from csms_shared.ocpp._base import utcnow
@@ -45,10 +52,15 @@ async def relay(infra: Infra) -> AsyncIterator[tuple[Any, async_sessionmaker[Asy
 
 
 @pytest.fixture
-async def channel(infra: Infra) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+async def connection(infra: Infra) -> AsyncIterator[aio_pika.abc.AbstractConnection]:
     connection = await aio_pika.connect(infra.broker_url)
-    yield await connection.channel(publisher_confirms=True)
+    yield connection
     await connection.close()
+
+
+@pytest.fixture
+async def channel(connection: aio_pika.abc.AbstractConnection) -> aio_pika.abc.AbstractChannel:
+    return await connection.channel(publisher_confirms=True)
 
 
 def started(cp_id: str) -> TransactionStarted:
@@ -167,3 +179,35 @@ def test_a_station_key_is_one_topic_word_of_hex_whatever_the_id_holds() -> None:
     assert station_of(b'{"event": "gateway.heartbeat"}') == ""
     assert station_of(b"not json") == ""
     assert station_of(b'{"chargePointId": 7}') == ""
+
+
+def test_a_family_followed_whole_is_bound_by_one_key_a_station() -> None:
+    known = EVENT_MODELS
+    every_transaction = [k for k in known if k.startswith("transaction.")]
+    assert binding_patterns([*every_transaction, "meter.current"], known) == (
+        "meter.current",
+        "transaction.*",
+    )
+    # meter.values is not followed: meter.current stays a key of its own.
+    assert binding_patterns(["transaction.started", "meter.current"], known) == (
+        "meter.current",
+        "transaction.started",
+    )
+
+
+async def test_a_start_binds_many_stations_over_several_channels(
+    rig: Rig, connection: aio_pika.abc.AbstractConnection
+) -> None:
+    every_transaction = sorted(k for k in EVENT_MODELS if k.startswith("transaction."))
+    stations = StationBindings(rig.per_station, rig.exchange, every_transaction, EVENT_MODELS)
+    assert stations.keys == ("transaction.*",)
+    # Channels of the queue's own connection (it is exclusive, as a service's is not).
+    extra = [await connection.channel() for _ in range(3)]
+    await stations.follow_all([FOLLOWED, "CP-3", "CP-4"], extra)
+    await stations.narrow()
+    await rig.bindings.narrow()  # the rig's own plain keys too
+    await rig.publish(*both(), started("CP-4"))
+    assert await rig.received(rig.per_station) == [
+        ("transaction.started", FOLLOWED),
+        ("transaction.started", "CP-4"),
+    ]

@@ -64,6 +64,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     stations: Bindings
+    connection: Any = None  # no broker: the start binds one station after the other
 
 
 class BoundRpc:

@@ -46,6 +46,8 @@ NARROWED = Gauge(
 )
 # Stations unbound per sweep transaction at most.
 SWEEP_BATCH = 200
+# Channels the start's bindings are spread over (bench "Station bindings").
+START_CHANNELS = 8
 
 
 async def follow(ctx: Context[Settings], cp_ids: Iterable[str]) -> None:
@@ -102,12 +104,24 @@ async def sweep_once(runtime: ServiceRuntime) -> list[str]:
 
 
 async def follow_recorded(runtime: ServiceRuntime) -> int:
-    """Bind every recorded station, then drop the plain bindings: how many were bound."""
+    """Bind every recorded station (over `START_CHANNELS` channels of the runtime's
+    connection), then drop the plain bindings: how many were bound."""
     if runtime.stations is None:
         return 0
     async with runtime.sessions() as session:
         recorded = list(await session.scalars(select(f.charge_point_id)))
-    await runtime.stations.follow(recorded)
+    if recorded and runtime.connection is not None:
+        channels = [
+            await runtime.connection.channel(publisher_confirms=False)
+            for _ in range(START_CHANNELS)
+        ]
+        try:
+            await runtime.stations.follow_all(recorded, channels)
+        finally:
+            for channel in channels:
+                await channel.close()
+    else:
+        await runtime.stations.follow(recorded)
     await runtime.stations.narrow()
     NARROWED.set(1)
     return len(recorded)

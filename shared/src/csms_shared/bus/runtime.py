@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .. import tracing
 from ..contracts.envelopes import RpcErrorBody, RpcReply
+from ..contracts.events import EVENTS as EVENT_MODELS
 from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
 from ..settings import default_broker_users
@@ -171,7 +172,10 @@ class ServiceRuntime:
                 await queue.bind(self.exchanges[EVENTS.name], pattern)
             if self.router.station_events:
                 self.stations = StationBindings(
-                    queue, self.exchanges[EVENTS.name], sorted(self.router.station_events)
+                    queue,
+                    self.exchanges[EVENTS.name],
+                    sorted(self.router.station_events),
+                    known=EVENT_MODELS,
                 )
                 self.uow.stations = self.stations
             await queue.consume(self.on_event)

@@ -7,16 +7,20 @@ exchange and a queue of this scenario's own:
   dropped);
 - `binding_stations` stations are bound with the load-manager's keys (`binding_patterns`:
   four a station), the first 1,000 one binding at a time as placements bind them, the rest
-  over eight channels as the load-manager's start does: the rates, and RabbitMQ's RSS before
-  and after (a rough figure: the Erlang VM keeps memory it freed);
-- the same events again, with every binding in place: what the topic exchange's routing pays
-  for them; then as many events of followed stations, which the queue takes.
+  over eight channels as the load-manager's start does: the rates, and RabbitMQ's memory
+  before and after (its tables' bytes from `rabbitmq-diagnostics memory_breakdown`, mnesia
+  and other_ets, where bindings live; and its RSS, rough: the VM keeps memory it freed);
+- the same events again, with every binding in place, once RabbitMQ is quiet again (it
+  writes its tables out for a while after many bindings): what the topic exchange's routing
+  pays for them; then as many events of followed stations, which the queue takes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+import subprocess
 import time
 
 import aio_pika
@@ -27,7 +31,7 @@ from csms_shared.bus.stations import StationBindings, station_headers
 from csms_shared.contracts.events import EVENTS as EVENT_MODELS
 
 from .context import Bench
-from .procs import CpuWatch, pids_named, rss_kib
+from .procs import CpuWatch, cpu_seconds, pids_named, rss_kib
 from .report import Row
 from .suite import BenchSuite
 
@@ -75,6 +79,35 @@ async def _publish(
     return EVENTS / took, watch.used
 
 
+def _table_bytes() -> int | None:
+    """The bytes RabbitMQ's tables take (`rabbitmq-diagnostics memory_breakdown`: mnesia and
+    other_ets, where bindings live); None without the CLI (a broker elsewhere)."""
+    try:
+        found = subprocess.run(
+            ["rabbitmq-diagnostics", "memory_breakdown", "--formatter", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        breakdown = json.loads(found.stdout)
+        return int(breakdown["mnesia"]["bytes"]) + int(breakdown["other_ets"]["bytes"])
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        return None
+
+
+async def _quiet(beam: list[int], timeout: float = 120.0) -> float:
+    """Wait until RabbitMQ used under 5% of a core over a second (its tables written out after
+    the bindings): the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        before = sum(cpu_seconds(p) for p in beam)
+        await asyncio.sleep(1.0)
+        if sum(cpu_seconds(p) for p in beam) - before < 0.05:
+            break
+    return time.monotonic() - began
+
+
 async def bindings(bench: Bench, suite: BenchSuite) -> None:
     """The rows of the scenario."""
     count = bench.profile.binding_stations
@@ -95,6 +128,7 @@ async def bindings(bench: Bench, suite: BenchSuite) -> None:
         bench.log(f"  {EVENTS} events of stations nobody follows: {rate_before:,.0f}/s")
         beam = pids_named("beam.smp")
         rss_before = sum(rss_kib(p) for p in beam)
+        tables_before = await asyncio.to_thread(_table_bytes)
         # As placements bind: one station, one binding after the other.
         alone = followed[:ONE_BY_ONE]
         began = time.monotonic()
@@ -110,6 +144,7 @@ async def bindings(bench: Bench, suite: BenchSuite) -> None:
         for extra in channels:
             await extra.close()
         rss_after = sum(rss_kib(p) for p in beam)
+        tables_after = await asyncio.to_thread(_table_bytes)
         per_station = len(stations.keys)
         keys = count * per_station
         bench.log(
@@ -117,6 +152,8 @@ async def bindings(bench: Bench, suite: BenchSuite) -> None:
             f" one by one in {one_by_one:.1f} s, the rest over {START_CHANNELS} channels in"
             f" {at_start:.1f} s"
         )
+        waited = await _quiet(beam)
+        bench.log(f"  RabbitMQ quiet again {waited:.1f} s after the last binding")
         rate_after, cpu_after = await _publish(channel, exchange.name, others)
         rate_followed, cpu_followed = await _publish(channel, exchange.name, followed)
         bench.log(
@@ -125,14 +162,20 @@ async def bindings(bench: Bench, suite: BenchSuite) -> None:
         )
         per_event = [used["rabbitmq"] / EVENTS * 1e6 for used in (cpu_before, cpu_after)]
         followed_us = cpu_followed["rabbitmq"] / EVENTS * 1e6
-        kib = (rss_after - rss_before) * 1024 / keys
+        rss = (rss_after - rss_before) * 1024 / keys
+        tables = (
+            "-"
+            if tables_before is None or tables_after is None
+            else f"{(tables_after - tables_before) / keys:,.0f}"
+        )
         rest = count - ONE_BY_ONE
         bench.add(
             Row(
                 SCENARIO,
                 f"{count:,} stations x {per_station} keys: stations bound per second one by one"
-                f" / over {START_CHANNELS} channels (a start); RabbitMQ RSS per binding (bytes)",
-                f"{ONE_BY_ONE / one_by_one:,.0f} / {rest / at_start:,.0f}; {kib:,.0f}",
+                f" / over {START_CHANNELS} channels (a start); bytes per binding in RabbitMQ's"
+                " tables; its RSS growth per binding",
+                f"{ONE_BY_ONE / one_by_one:,.0f} / {rest / at_start:,.0f}; {tables}; {rss:,.0f}",
                 f"{keys / (one_by_one + at_start):,.0f} bindings/s overall",
             )
         )

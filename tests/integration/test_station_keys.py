@@ -165,6 +165,14 @@ async def test_a_queue_bound_to_a_stations_keys_gets_that_stations_events_alone(
     # Matched by its plain key, `#` and (for the followed station) its station's key: once.
     assert await rig.received(rig.everything) == keys()
 
+    # After a reconnection the runtime widens: every station's again, until it narrows.
+    assert rig.bindings.narrowed
+    await rig.bindings.widen()
+    assert not rig.bindings.narrowed
+    await rig.publish(*both())
+    assert await rig.received(rig.per_station) == keys()
+    await rig.bindings.narrow()
+
     await rig.bindings.unfollow([FOLLOWED])
     await rig.publish(*both())
     assert await rig.received(rig.per_station) == []

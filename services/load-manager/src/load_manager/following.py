@@ -12,9 +12,10 @@ cost a suite of stations on no site about a fifth of its Authorize/Start/Stop th
   deleted. Its rows are locked first (a `follow` of the same station waits on the lock, then
   writes a new row and binds again), then read again with a fresh snapshot, so a station that
   a change made needed again meanwhile is kept.
-- `follow_recorded`, once at start: binds every recorded station (a queue declared anew, or
-  an upgrade from the release that followed every station), then drops the plain bindings that
-  the runtime made at start, until which every station's events came.
+- `follow_recorded`, at start and after each reconnection (the runtime then binds the plain
+  patterns again: the queue may have been declared anew, after a broker reset, without its
+  per-station bindings): binds every recorded station, then drops the plain bindings, until
+  which every station's events come.
 """
 
 from __future__ import annotations
@@ -128,19 +129,20 @@ async def follow_recorded(runtime: ServiceRuntime) -> int:
 
 
 async def sweep_followed(runtime: ServiceRuntime) -> None:
-    """At start, `follow_recorded` (again until it passes); then `sweep_once` every
-    `followed_sweep_interval` seconds, replicas side by side (the rows' locks decide)."""
+    """At start, and again after the runtime widened (a reconnection), `follow_recorded`
+    until it passes; then `sweep_once` every `followed_sweep_interval` seconds, replicas side
+    by side (the rows' locks decide)."""
     settings: Settings = runtime.settings
     while True:
-        try:
-            bound = await follow_recorded(runtime)
-        except Exception:
-            log.exception("binding the followed stations failed; again shortly")
-            await asyncio.sleep(settings.followed_sweep_interval)
-        else:
+        if runtime.stations is not None and not runtime.stations.narrowed:
+            NARROWED.set(0)
+            try:
+                bound = await follow_recorded(runtime)
+            except Exception:
+                log.exception("binding the followed stations failed; again shortly")
+                await asyncio.sleep(settings.followed_sweep_interval)
+                continue
             log.info("following the events of %d stations on sites or with TxProfiles", bound)
-            break
-    while True:
         await asyncio.sleep(settings.followed_sweep_interval)
         try:
             unbound = await sweep_once(runtime)

@@ -141,6 +141,15 @@ class ServiceRuntime:
         )
         return tuple(service_queue(self._service, p) for p, handlers in purposes if handlers)
 
+    async def _widen_stations(self, *_: object) -> None:
+        """Reconnected: every station's events again until the service binds its stations
+        (bus/stations.py); a queue declared anew has none of their bindings."""
+        if self.stations is not None:
+            try:
+                await self.stations.widen()
+            except Exception:
+                log.exception("binding the per-station patterns again failed")
+
     def _wake(self) -> None:
         if self.relay is not None:
             self.relay.wake()
@@ -178,6 +187,7 @@ class ServiceRuntime:
                     known=EVENT_MODELS,
                 )
                 self.uow.stations = self.stations
+                self.connection.reconnect_callbacks.add(self._widen_stations)
             await queue.consume(self.on_event)
         if self.router.rpcs:
             queue = await declare_rpc_queue(

@@ -108,14 +108,17 @@ class StationBindings:
         self.exchange = exchange
         self.patterns = tuple(patterns)
         self.keys = binding_patterns(patterns, known)
+        # False until `narrow`, and again after `widen`: every station's events come.
+        self.narrowed = False
 
     async def follow(self, charge_point_ids: Iterable[str]) -> None:
         """Receive these stations' events of every per-station pattern (idempotent).
 
         Not recorded for aio-pika's restore: it binds every recorded key again after each
         reconnection before consuming again, and these are as many as the stations followed.
-        They are durable with the queue (quorum, replicated with the cluster's metadata); a
-        queue lost and declared anew gets them back at the service's next start."""
+        They are durable with the queue (quorum, replicated with the cluster's metadata); after a
+        reconnection the runtime widens (`widen`), in case the queue was declared anew without
+        them, and the service binds its stations again."""
         for cp_id in charge_point_ids:
             for pattern in self.keys:
                 key = station_key(pattern, cp_id)
@@ -156,3 +159,12 @@ class StationBindings:
         from aio-pika's record: a reconnection does not bind them again.)"""
         for pattern in self.patterns:
             await self.queue.unbind(self.exchange, pattern)
+        self.narrowed = True
+
+    async def widen(self) -> None:
+        """Bind the plain patterns again: every station's events come, as at start, until the
+        service has bound its stations again and narrows. After a reconnection: the queue may
+        have been declared anew (a broker reset), without the per-station bindings."""
+        self.narrowed = False
+        for pattern in self.patterns:
+            await self.queue.bind(self.exchange, pattern)

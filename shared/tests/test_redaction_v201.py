@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from csms_shared.ocpp.redaction import (
+    VARIABLE_ACTIONS,
     carried_secrets,
     configuration_key_problem,
     needs_admin,
@@ -14,6 +17,7 @@ from csms_shared.ocpp.redaction import (
     secret_keys,
 )
 from csms_shared.ocpp.url_passwords import REDACTED
+from csms_shared.ocpp.v201.actions import ACTIONS
 
 SECRETS = secret_keys(["MeterPassword"])
 
@@ -155,3 +159,102 @@ def test_a_reported_secret_is_redacted_in_notify_report() -> None:
         {"type": "Target"},
     ]
     assert shown["reportData"][1] == report["reportData"][1]
+
+
+# -- security, fourth pass, item 2: one rule for every message that names a variable ---------
+
+PASSWORD = "s3cr3t-basic-auth-pw"
+
+
+def test_a_notify_event_loses_a_secret_variables_value_and_every_repetition_of_it() -> None:
+    event: dict[str, Any] = {
+        "generatedAt": "2026-01-01T00:00:00Z",
+        "seqNo": 0,
+        "eventData": [
+            {
+                "eventId": 1,
+                "timestamp": "2026-01-01T00:00:00Z",
+                "trigger": "Delta",
+                "actualValue": PASSWORD,
+                "techInfo": f"changed to {PASSWORD}",
+                "eventNotificationType": "HardWiredNotification",
+                "component": {"name": "SecurityCtrlr"},
+                "variable": {"name": "BasicAuthPassword"},
+                "customData": {"vendorId": "acme", "raw": PASSWORD},
+            },
+            {
+                "eventId": 2,
+                "timestamp": "2026-01-01T00:00:00Z",
+                "trigger": "Alerting",
+                "actualValue": "Faulted",
+                # Another entry (or a vendor's field) that repeats the password.
+                "techInfo": f"after {PASSWORD} was set",
+                "eventNotificationType": "HardWiredMonitor",
+                "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                "variable": {"name": "AvailabilityState"},
+            },
+        ],
+    }
+    shown: Any = redact_request("NotifyEvent", event, SECRETS)
+    assert PASSWORD not in str(shown)
+    first, second = shown["eventData"]
+    assert first["actualValue"] == first["techInfo"] == REDACTED
+    assert first["customData"] == {"vendorId": "acme", "raw": REDACTED}
+    assert first["trigger"] == "Delta" and first["timestamp"] == "2026-01-01T00:00:00Z"
+    assert second["actualValue"] == "Faulted"
+    assert second["techInfo"] == f"after {REDACTED} was set"
+    assert event["eventData"][0]["actualValue"] == PASSWORD  # the frame itself is untouched
+
+
+def test_a_configured_secret_key_is_a_secret_variable_in_every_message() -> None:
+    monitors: dict[str, Any] = {
+        "requestId": 1,
+        "generatedAt": "2026-01-01T00:00:00Z",
+        "seqNo": 0,
+        "monitor": [
+            {
+                "component": {"name": "Meter"},
+                "variable": {"name": "MeterPassword"},
+                "variableMonitoring": [
+                    {"id": 1, "transaction": False, "value": 1234.0, "type": "Delta",
+                     "severity": 5}
+                ],
+            }
+        ],
+    }  # fmt: skip
+    shown: Any = redact_request("NotifyMonitoringReport", monitors, SECRETS)
+    assert shown["monitor"][0]["variableMonitoring"][0]["value"] == REDACTED
+    answer = {
+        "getVariableResult": [
+            {"attributeStatus": "Accepted", "attributeValue": "meter-pw-1",
+             "component": {"name": "Meter"}, "variable": {"name": "meterpassword"},
+             "attributeStatusInfo": {"reasonCode": "x", "additionalInfo": "was meter-pw-1"}},
+        ]
+    }  # fmt: skip
+    read: Any = redact_response(answer, SECRETS, action="GetVariables")
+    assert "meter-pw-1" not in str(read)
+    # Without the deployment's key, the same variable is an ordinary one.
+    assert redact_response(answer, secret_keys([]), action="GetVariables") == answer
+
+
+def test_short_values_are_redacted_where_they_stand_but_not_hunted_elsewhere() -> None:
+    event: dict[str, Any] = {
+        "eventData": [
+            {"eventId": 1, "timestamp": "2026-01-01T00:00:00Z", "trigger": "Delta",
+             "actualValue": "0", "eventNotificationType": "HardWiredNotification",
+             "component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}},
+        ]
+    }  # fmt: skip
+    shown: Any = redact_request("NotifyEvent", event, SECRETS)
+    assert shown["eventData"][0]["actualValue"] == REDACTED
+    assert shown["eventData"][0]["timestamp"] == "2026-01-01T00:00:00Z"
+
+
+def test_the_actions_walked_are_every_201_message_that_names_a_variable() -> None:
+    naming = {
+        name
+        for name, spec in ACTIONS.items()
+        for model in (spec.request, spec.response)
+        if b'"variable"' in orjson.dumps(model.model_json_schema())
+    }
+    assert naming == VARIABLE_ACTIONS

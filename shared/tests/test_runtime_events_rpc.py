@@ -162,6 +162,48 @@ def test_a_group_handler_needs_the_handler_of_one_first() -> None:
         router.on_event_group("station.connected")(lambda bodies, ctx: None)
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("station.connected", "station.connected"),
+        ("station.connected", "station.*"),
+        ("station.#", "station.booted"),
+        ("#", "meter.current"),
+        ("transaction.*.x", "transaction.#"),
+        ("a.#.c", "a.b.*"),
+    ],
+)
+def test_a_second_follower_of_the_same_events_is_refused_at_registration(
+    first: str, second: str
+) -> None:
+    """The runtime hands an event to the first pattern that matches it: a second handler of
+    the same events would never run (security, fourth pass, item 9)."""
+    router = Router(service="x")
+    router.event(first)(lambda body, ctx: None)
+    with pytest.raises(ValueError, match="overlaps"):
+        router.event(second)(lambda body, ctx: None)
+    assert list(router.events) == [first]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("station.connected", "station.booted"), ("station.*", "station.a.b"), ("a.#.c", "a.b.d")],
+)
+def test_patterns_that_share_no_key_are_both_followed(a: str, b: str) -> None:
+    router = Router(service="x")
+    router.event(a)(lambda body, ctx: None)
+    router.event(b)(lambda body, ctx: None)
+    assert list(router.events) == [a, b]
+
+
+def test_a_second_group_handler_is_refused() -> None:
+    router = Router(service="x")
+    router.event("station.connected")(lambda body, ctx: None)
+    router.on_event_group("station.connected")(lambda bodies, ctx: None)
+    with pytest.raises(ValueError, match="already has a group handler"):
+        router.on_event_group("station.connected")(lambda bodies, ctx: None)
+
+
 # -- the RPC lane: RPCs keep slots of their own ------------------------------------------------
 
 

@@ -70,6 +70,9 @@ SERVICES = [
             "REGISTRY_UNKNOWN_CHARGE_POINTS": "accept",
             "REGISTRY_PRESENCE_SWEEP_INTERVAL": "0.5",
             "REGISTRY_DATA_TRANSFER_VENDORS": '{"com.acme": ["ping"], "com.any": []}',
+            # test_station_secrets_floods.py fills a station's device model past it; no other
+            # test's station reports more than a few dozen attributes.
+            "REGISTRY_DEVICE_MODEL_MAX_ATTRIBUTES": "2000",
         },
     ),
     ("session-service", "SESSION_", {}),
@@ -114,6 +117,8 @@ class Suite:
             CSMS_LOG_LEVEL="INFO",
             CSMS_ADMIN_API_KEY=ADMIN_KEY,
             CSMS_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            # A vendor's secret key beside AuthorizationKey (test_station_secrets_floods.py).
+            CSMS_SECRET_CONFIGURATION_KEYS="MeterPassword",
         )
         run_migrations(self.env)
         self.services: dict[str, ServiceProcess] = {}

@@ -10,9 +10,11 @@ from csms_shared.ocpp.v201.messages.provisioning import (
     SetVariablesRequest,
     SetVariablesResponse,
 )
+from csms_shared.ocpp.redaction import secret_keys
 from station_registry.device_model import read_rows, report_rows, set_rows
 
 AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+SECRETS = secret_keys(["MeterPassword"])
 
 
 def report(*data: dict[str, object]) -> NotifyReportRequest:
@@ -36,7 +38,7 @@ def test_each_attribute_of_a_reported_variable_is_a_row_with_its_characteristics
             "maxLimit": 22000,
         },
     }
-    rows = report_rows("CS-1", report(data).report_data or [], AT)
+    rows = report_rows("CS-1", report(data).report_data or [], AT, SECRETS)
     assert [(r["attribute_type"], r["value"]) for r in rows] == [
         ("Actual", "22000"),
         ("MaxSet", "11000"),
@@ -57,7 +59,7 @@ def test_a_component_without_evse_or_instance_is_keyed_by_zero_and_empty() -> No
         "variable": {"name": "HeartbeatInterval"},
         "variableAttribute": [{"value": "300"}],
     }
-    (row,) = report_rows("CS-1", report(data).report_data or [], AT)
+    (row,) = report_rows("CS-1", report(data).report_data or [], AT, SECRETS)
     assert (row["evse_id"], row["connector_id"], row["variable_instance"]) == (0, 0, "")
     assert row["data_type"] is None  # no characteristics reported
     assert row["updated_at"] == AT
@@ -69,7 +71,7 @@ def test_a_secret_variable_is_stored_without_its_value_whatever_its_case() -> No
         "variable": {"name": "BasicAuthPassword"},
         "variableAttribute": [{"value": "s3cret-password-1234", "mutability": "WriteOnly"}],
     }
-    (row,) = report_rows("CS-1", report(data).report_data or [], AT)
+    (row,) = report_rows("CS-1", report(data).report_data or [], AT, SECRETS)
     assert row["value"] is None
     assert row["mutability"] == "WriteOnly"
 
@@ -84,6 +86,7 @@ def test_a_repeated_attribute_in_one_report_keeps_the_last() -> None:
         ).report_data
         or [],
         AT,
+        SECRETS,
     )
     assert [r["value"] for r in rows] == ["2"]
 
@@ -106,7 +109,7 @@ def test_only_accepted_get_variables_results_are_values() -> None:
             ]
         }
     )
-    rows = read_rows("CS-1", answer.get_variable_result, AT)
+    rows = read_rows("CS-1", answer.get_variable_result, AT, SECRETS)
     assert [(r["variable"], r["value"]) for r in rows] == [("HeartbeatInterval", "60")]
     assert set(rows[0]) >= {"value", "updated_at"} and "mutability" not in rows[0]
 
@@ -133,8 +136,40 @@ def test_set_variables_stores_what_the_station_accepted_or_applies_at_reboot() -
             ]
         }
     )
-    rows = set_rows("CS-1", request.set_variable_data, answer.set_variable_result, AT)
+    rows = set_rows("CS-1", request.set_variable_data, answer.set_variable_result, AT, SECRETS)
     assert {r["variable"]: r["value"] for r in rows} == {
         "EVConnectionTimeOut": "120",
         "TxStartPoint": "PowerPathClosed",
     }
+
+
+def test_secret_variables_are_kept_without_their_value_configured_ones_too() -> None:
+    """Security, fourth pass, item 2: the device model obeys CSMS_SECRET_CONFIGURATION_KEYS."""
+    rows = report_rows(
+        "CS-1",
+        report(
+            {
+                "component": {"name": "SecurityCtrlr"},
+                "variable": {"name": "BasicAuthPassword"},
+                "variableAttribute": [{"value": "s3cr3t-s3cr3t"}],
+            },
+            {
+                "component": {"name": "Meter"},
+                "variable": {"name": "meterPassword"},
+                "variableAttribute": [{"value": "1234"}],
+            },
+            {
+                "component": {"name": "Meter"},
+                "variable": {"name": "Serial"},
+                "variableAttribute": [{"value": "M-1"}],
+            },
+        ).report_data
+        or [],
+        AT,
+        SECRETS,
+    )
+    assert [(r["variable"], r["value"]) for r in rows] == [
+        ("BasicAuthPassword", None),
+        ("meterPassword", None),
+        ("Serial", "M-1"),
+    ]

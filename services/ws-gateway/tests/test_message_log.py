@@ -149,3 +149,38 @@ def test_url_passwords_and_echoed_secrets_are_redacted_in_every_direction() -> N
         {"v": "<redacted>"},
     ]
     assert "ftp://a:<redacted>@h" in str(records[4]["raw"])
+
+
+def test_a_secret_echoed_in_an_answer_is_redacted_at_any_depth() -> None:
+    """Security, fourth pass, item 1: a station repeats its new key in a schema-valid answer."""
+    log = make()
+    setting = {
+        "attributeValue": SECRET,
+        "component": {"name": "SecurityCtrlr"},
+        "variable": {"name": "BasicAuthPassword"},
+    }
+    answer = CallResult(
+        "m1",
+        {
+            "setVariableResult": [
+                {
+                    **{k: v for k, v in setting.items() if k != "attributeValue"},
+                    "attributeStatus": "Accepted",
+                    "attributeStatusInfo": {"reasonCode": "OK", "additionalInfo": f"is {SECRET}"},
+                    "customData": {"vendorId": "acme", SECRET: [SECRET]},
+                }
+            ]
+        },
+    )
+    log.frame_in("CP-1", "c1", answer, answer.to_json(), "SetVariables", [SECRET])
+    record = fields(log)[0]
+    assert SECRET not in orjson.dumps(record).decode()
+    result = record["payload"]["setVariableResult"][0]  # type: ignore[index]
+    assert result["attributeStatusInfo"]["additionalInfo"] == "is <redacted>"
+    assert result["attributeStatus"] == "Accepted"
+
+
+def test_a_malformed_frame_naming_the_basic_auth_password_is_hidden() -> None:
+    log = make()
+    log.malformed("CP-1", "c1", f'[2, "m4", "NotifyEvent", {{"BasicAuthPassword": "{SECRET}"')
+    assert SECRET not in str(fields(log)[0]["raw"])

@@ -16,6 +16,7 @@ from pydantic import JsonValue
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.ocpp._base import OcppModel, utcnow
+from csms_shared.ocpp.redaction import redact_request, secret_keys
 from csms_shared.ocpp.v201 import messages as m
 from csms_shared.ocpp.v201.actions import ACTIONS, Action
 from csms_shared.ocpp.v201.datatypes import StatusInfo
@@ -30,7 +31,7 @@ from csms_shared.ocpp.v201.enums import (
 
 from .action_reports import csr_received, data_received, report_status, security_event_reported
 from .db import station_messages
-from .device_model import store_report
+from .device_model import device_model_full, store_report
 from .router import CallCtx, router
 from .store import ensure_charge_point
 
@@ -51,6 +52,9 @@ async def record(ctx: CallCtx, request: OcppModel) -> None:
     REGISTRY_STATION_MESSAGES_RETENTION_DAYS."""
     # The generated models are named after their action (NotifyEventRequest: NotifyEvent).
     action = type(request).__name__.removesuffix("Request")
+    # One rule for every store: a secret variable's value (NotifyEvent's actualValue, a
+    # monitor of BasicAuthPassword) and URL passwords never reach the table.
+    secrets = secret_keys(ctx.settings.secret_configuration_keys)
     await ctx.session.execute(
         insert(station_messages).values(
             charge_point_id=ctx.charge_point_id,
@@ -58,7 +62,7 @@ async def record(ctx: CallCtx, request: OcppModel) -> None:
             request_id=getattr(request, "request_id", None),
             seq_no=getattr(request, "seq_no", None),
             tbc=bool(getattr(request, "tbc", False)),
-            payload=request.to_payload(),
+            payload=redact_request(action, request.to_payload(), secrets),
             received_at=_received(ctx),
         )
     )
@@ -67,9 +71,18 @@ async def record(ctx: CallCtx, request: OcppModel) -> None:
 @router.on(Action.NOTIFY_REPORT)
 async def notify_report(request: m.NotifyReportRequest, ctx: CallCtx) -> m.NotifyReportResponse:
     """A part of the station's device model (GetBaseReport / GetReport): each part's
-    attributes are upserted, so the parts of one report (seqNo, tbc) add up to the whole."""
+    attributes are upserted, so the parts of one report (seqNo, tbc) add up to the whole; new
+    ones past the station's cap are refused (a DeviceModelFull security event), the rest kept."""
     await ensure_charge_point(ctx.session, ctx.charge_point_id)
-    await store_report(ctx.session, ctx.charge_point_id, request.report_data or [], _received(ctx))
+    refused = await store_report(
+        ctx.session,
+        ctx.charge_point_id,
+        request.report_data or [],
+        _received(ctx),
+        secret_keys(ctx.settings.secret_configuration_keys),
+        ctx.settings.device_model_max_attributes,
+    )
+    await device_model_full(ctx, ctx.charge_point_id, refused, "NotifyReport")
     return m.NotifyReportResponse()
 
 

@@ -27,7 +27,7 @@ from csms_shared.ocpp.version import OcppVersion
 
 from .action_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
-from .device_model import read_rows, set_rows, store
+from .device_model import VariableRow, device_model_full, read_rows, set_rows, store
 from .router import Ctx, router
 from .store import ensure_charge_point
 
@@ -82,18 +82,25 @@ async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
         elif action == "ChangeAvailability":
             request, answer = _availability(event)
             await _availability_changed(ctx, cp_id, request, answer, event.at)
-        elif action == "GetVariables":
-            _, values = event.read(v201.GetVariablesRequest, v201.GetVariablesResponse)
+        elif action in ("GetVariables", "SetVariables"):
             await ensure_charge_point(ctx.session, cp_id)
-            await store(ctx.session, read_rows(cp_id, values.get_variable_result, event.at))
-        elif action == "SetVariables":
-            asked, taken = event.read(v201.SetVariablesRequest, v201.SetVariablesResponse)
-            rows = set_rows(cp_id, asked.set_variable_data, taken.set_variable_result, event.at)
-            await ensure_charge_point(ctx.session, cp_id)
-            await store(ctx.session, rows)
+            rows = _variable_rows(event, cp_id, action, secrets)
+            refused = await store(ctx.session, rows, cap=ctx.settings.device_model_max_attributes)
+            await device_model_full(ctx, cp_id, refused, action)
     except ValidationError as exc:
         # Never requeue a malformed event: it would fail the same way every time.
         log.warning("command.completed %s for %s is malformed; ignored: %s", action, cp_id, exc)
+
+
+def _variable_rows(
+    event: CommandCompleted, cp_id: str, action: str, secrets: frozenset[str]
+) -> list[VariableRow]:
+    """The device model rows a GetVariables or SetVariables answer changes."""
+    if action == "GetVariables":
+        _, values = event.read(v201.GetVariablesRequest, v201.GetVariablesResponse)
+        return read_rows(cp_id, values.get_variable_result, event.at, secrets)
+    asked, taken = event.read(v201.SetVariablesRequest, v201.SetVariablesResponse)
+    return set_rows(cp_id, asked.set_variable_data, taken.set_variable_result, event.at, secrets)
 
 
 def _availability(

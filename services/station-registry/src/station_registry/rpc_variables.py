@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, func, select
 
 from csms_shared.contracts.resources import DeviceVariable, Page, StationMessage
 from csms_shared.contracts.rpc import ListStationMessages, ListVariables, RegistryRpc
+from csms_shared.ocpp.redaction import redact_request, secret_keys, secret_variable
 
 from .db import station_messages, variables
 from .router import Ctx, router
@@ -38,6 +39,8 @@ async def list_variables(params: ListVariables, ctx: Ctx) -> Page[DeviceVariable
         .limit(params.limit)
         .offset(params.offset)
     )
+    # Rows kept before a key was configured secret are shown without their value too.
+    secrets = secret_keys(ctx.settings.secret_configuration_keys)
     return Page[DeviceVariable](
         items=[
             DeviceVariable(
@@ -48,7 +51,7 @@ async def list_variables(params: ListVariables, ctx: Ctx) -> Page[DeviceVariable
                 variable=r.variable,
                 variable_instance=r.variable_instance or None,
                 attribute_type=r.attribute_type,
-                value=r.value,
+                value=None if secret_variable(r.component, r.variable, secrets) else r.value,
                 mutability=r.mutability,
                 persistent=r.persistent,
                 constant=r.constant,
@@ -87,6 +90,7 @@ async def list_station_messages(params: ListStationMessages, ctx: Ctx) -> Page[S
         .limit(params.limit)
         .offset(params.offset)
     )
+    secrets = secret_keys(ctx.settings.secret_configuration_keys)
     items = [
         StationMessage(
             action=r.action,
@@ -94,7 +98,7 @@ async def list_station_messages(params: ListStationMessages, ctx: Ctx) -> Page[S
             request_id=r.request_id,
             seq_no=r.seq_no,
             tbc=r.tbc,
-            payload=r.payload,
+            payload=redact_request(r.action, r.payload, secrets),
         )
         for r in rows
     ]

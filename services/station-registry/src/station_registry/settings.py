@@ -39,6 +39,10 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     # station's monitors may report events every few seconds.
     station_messages_retention_days: float | None = Field(default=30.0, gt=0)
     retention_interval: float = Field(default=3600.0, gt=0, description="seconds between prunes")
+    # Attributes one 2.0.1 station's device model may hold (NotifyReport, GetVariables and
+    # SetVariables results): a real full inventory has a few thousand. Past it a report's new
+    # attributes are refused with a security event (DeviceModelFull), the rest kept.
+    device_model_max_attributes: int = Field(default=10_000, ge=1)
     # Secure by default: unknown ids are refused at the handshake (404) and every CP must
     # authenticate (profile 1 or above). `make up`, compose and the tests relax both for
     # development, and the registry says so loudly at start.

@@ -24,6 +24,20 @@ CALL_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 THROTTLED = Counter("csms_gateway_throttled_total", "CALLs refused by the per-CP rate limit")
+STRIKES = Counter(
+    "csms_gateway_strikes_total",
+    "Frames a CP should not have sent, toward its disconnection: over its rate (rate_limit,"
+    " malformed), or answers to no call (unsolicited)",
+    ["reason"],
+)
+UNSOLICITED = Counter(
+    "csms_gateway_unsolicited_answers_total",
+    "CALLRESULTs and CALLERRORs from CPs that answer no call of the gateway's: dropped",
+)
+LATE_ANSWERS = Counter(
+    "csms_gateway_late_answers_total",
+    "CPs' answers to a command that had timed out already: logged, not reported",
+)
 REFUSED_BEHIND = Counter(
     "csms_gateway_calls_refused_overload_total",
     "Decision calls refused at once: their service was too far behind to answer in time",

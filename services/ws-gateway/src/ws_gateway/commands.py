@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMANDS_OUT = Counter("csms_gateway_commands_total", "CS->CP commands", ["action", "outcome"])
+# Timed-out commands whose late answer is still recognised as theirs.
+LATE_KEPT = 4
 HELD_FOR_BOOT = Counter(
     "csms_gateway_commands_held_for_boot_total",
     "CS->CP commands that waited for the answer to their connection's BootNotification",
@@ -49,7 +51,7 @@ class PendingCommand:
     action: str
     future: asyncio.Future[CallResult | CallError]
     # The secrets the CALL carries (a secret key's value, URL passwords): the CP may echo
-    # them in a CALLERROR, which is then logged and reported redacted.
+    # them anywhere in its CALLRESULT or CALLERROR, which is then logged and reported redacted.
     carried: list[str]
 
 
@@ -69,6 +71,7 @@ class Commands:
         "_timeout",
         "_version",
         "_ws",
+        "late",
         "pending",
     )
 
@@ -94,6 +97,9 @@ class Commands:
         self._queued: list[AbstractIncomingMessage] = []
         self._task: asyncio.Task[None] | None = None
         self.pending: PendingCommand | None = None
+        # The last commands that timed out: their answer may still come, late, and is then
+        # neither an answer to nothing nor kept with the secrets it may echo.
+        self.late: list[PendingCommand] = []
 
     def __len__(self) -> int:
         return len(self._queued)
@@ -116,6 +122,13 @@ class Commands:
             return False
         pending.future.set_result(frame)
         return True
+
+    def answered_late(self, message_id: str) -> PendingCommand | None:
+        """The timed-out command a late answer with `message_id` belongs to, once; else None."""
+        for n, command in enumerate(self.late):
+            if command.message_id == message_id:
+                return self.late.pop(n)
+        return None
 
     async def close(self) -> None:
         """The CP went: stop sending, and answer what is still queued so nobody waits."""
@@ -184,7 +197,7 @@ class Commands:
         message_id = (message.correlation_id or uuid.uuid4().hex)[:36]
         future: asyncio.Future[CallResult | CallError] = loop.create_future()
         carried = carried_secrets(action, payload, self._log.secrets)
-        self.pending = PendingCommand(message_id, action, future, carried)
+        pending = self.pending = PendingCommand(message_id, action, future, carried)
         sent_at = loop.time()
         try:
             call = Call(message_id, action, payload)
@@ -194,6 +207,7 @@ class Commands:
             answer = await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
         except TimeoutError:
             COMMANDS_OUT.labels(action, "timeout").inc()
+            self.late = [*self.late[-(LATE_KEPT - 1) :], pending]
             return CommandOutcome(status="timeout")
         except ConnectionClosed:
             COMMANDS_OUT.labels(action, "disconnected").inc()
@@ -210,6 +224,9 @@ class Commands:
                 error_details=redact_echo(answer.error_details, carried),
                 latency_ms=latency_ms,
             )
+        # A CP may repeat what the command carried anywhere in a schema-valid answer (a new
+        # key in setVariableResult[].attributeStatusInfo.additionalInfo): never kept or shown.
+        response = redact_echo(answer.payload, carried) if carried else answer.payload
         try:
             validate_payload(spec.response, answer.payload)
         except OcppError as exc:
@@ -217,12 +234,14 @@ class Commands:
             return CommandOutcome(
                 status="invalid",
                 error_code=str(exc.code),
-                error_description=f"The charge point's answer breaks the schema: {exc}",
-                response=answer.payload,
+                error_description=redact_echo(
+                    f"The charge point's answer breaks the schema: {exc}", carried
+                ),
+                response=response,
                 latency_ms=latency_ms,
             )
         COMMANDS_OUT.labels(action, "result").inc()
-        return CommandOutcome(status="result", response=answer.payload, latency_ms=latency_ms)
+        return CommandOutcome(status="result", response=response, latency_ms=latency_ms)
 
 
 async def route_command(

@@ -37,7 +37,13 @@ from csms_shared.bus.topology import EVENTS, MESSAGE_LOG, gateway_queue
 from csms_shared.contracts.events import MessageLogLevelChanged
 from csms_shared.contracts.rpc import MessageLogRpc, NoParams
 from csms_shared.ocpp.framing import Call, CallError, CallResult
-from csms_shared.ocpp.redaction import redact_echo, redact_request, redact_response, secret_keys
+from csms_shared.ocpp.redaction import (
+    names_secret,
+    redact_echo,
+    redact_request,
+    redact_response,
+    secret_keys,
+)
 from csms_shared.ocpp.url_passwords import REDACTED, redact_url_passwords
 
 from .settings import Settings
@@ -194,7 +200,9 @@ class MessageLog:
             mt, payload = 2, redact_request(frame.action, frame.payload, self.secrets, urls=urls)
         elif isinstance(frame, CallResult):
             # Only a GetConfiguration answer lists configuration values.
-            mt, payload = 3, redact_response(frame.payload, self.secrets, urls=urls)
+            mt, payload = 3, redact_response(frame.payload, self.secrets, urls=urls, action=action)
+            if carried:
+                payload = redact_echo(payload, carried)
         else:
             mt, payload = 4, [str(frame.error_code), frame.error_description, frame.error_details]
             if carried or urls:
@@ -219,8 +227,7 @@ class MessageLog:
         if not wanted(self.overrides.get(cp_id, self.default_level), None):
             return
         raw = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-        folded = raw.casefold()
-        if any(key in folded for key in self.secrets):
+        if names_secret(raw, self.secrets):
             text = f"{REDACTED}: the frame names a secret configuration key"
         else:
             # Redacted before it is cut: a cut through a URL could hide its "@".

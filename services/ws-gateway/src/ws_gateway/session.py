@@ -46,7 +46,10 @@ from .call_metrics import (
     FRAME_ERROR,
     FRAME_MALFORMED,
     FRAME_RESULT,
+    LATE_ANSWERS,
+    STRIKES,
     THROTTLED,
+    UNSOLICITED,
     call_metrics,
     refused_behind,
 )
@@ -88,6 +91,7 @@ class ChargePointSession:
         "_seen",
         "_settings",
         "_strikes",
+        "_unsolicited_logged_at",
         "connected_at",
         "connection_id",
         "cp_id",
@@ -127,6 +131,7 @@ class ChargePointSession:
         self.registration_status = registration_status
         self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._strikes = 0
+        self._unsolicited_logged_at = 0.0
         # A session made without the gateway's log records into one that is never sent.
         self._log = message_log or MessageLog(settings, "")
 
@@ -172,15 +177,19 @@ class ChargePointSession:
             frame = parse_frame(data)
         except FrameError as exc:
             FRAME_MALFORMED.inc()
+            # Every frame spends the CP's budget: past it a malformed one is dropped unlogged.
+            if not self._bucket.take():
+                await self._strike("malformed")
+                return
             self._log.malformed(self.cp_id, self.connection_id, data)
             await self._send_frame(CallError.from_exception(exc.message_id, exc), None)
             return
         if isinstance(frame, Call):
             FRAME_CALL.inc()
-            self._log.frame_in(self.cp_id, self.connection_id, frame, data, None)
             if not self._bucket.take():
                 await self._throttle(frame)
                 return
+            self._log.frame_in(self.cp_id, self.connection_id, frame, data, None)
             if frame.action == "BootNotification" and (
                 self._call_task is None or len(self._calls) < self._settings.max_queued_calls
             ):
@@ -206,26 +215,62 @@ class ChargePointSession:
                 self._calls.append((frame, received, started))
             return
         (FRAME_RESULT if isinstance(frame, CallResult) else FRAME_ERROR).inc()
-        pending = self._commands.pending if self._commands is not None else None
-        ours = pending is not None and pending.message_id == frame.message_id
-        self._log.frame_in(
-            self.cp_id,
-            self.connection_id,
-            frame,
-            data,
-            pending.action if pending is not None and ours else None,
-            pending.carried if pending is not None and ours else None,
+        # An answer spends the budget too, but one to the command in flight (or one that
+        # timed out) is never refused: their number is the gateway's own doing.
+        spent = self._bucket.take()
+        commands = self._commands
+        pending = commands.pending if commands is not None else None
+        command = (
+            pending if pending is not None and pending.message_id == frame.message_id else None
         )
-        if self._commands is None or not self._commands.answer(frame):
-            log.info("%s: dropped an answer to no pending call (%s)", self.cp_id, frame.message_id)
+        if command is None and commands is not None:
+            command = commands.answered_late(frame.message_id)
+            if command is not None:
+                LATE_ANSWERS.inc()
+        if command is not None:
+            self._log.frame_in(
+                self.cp_id, self.connection_id, frame, data, command.action, command.carried
+            )
+            if commands is not None:
+                commands.answer(frame)
+            return
+        await self._unsolicited(frame, data, spent)
+
+    async def _unsolicited(
+        self, frame: CallResult | CallError, data: str | bytes, spent: bool
+    ) -> None:
+        """An answer to no call of ours: dropped and counted, a strike (a CP that keeps at it
+        is disconnected), and at most one kept in the message log and the text log per
+        GATEWAY_UNSOLICITED_LOG_SECONDS of a connection."""
+        UNSOLICITED.inc()
+        now = time.monotonic()
+        if spent and now >= self._unsolicited_logged_at:
+            self._unsolicited_logged_at = now + self._settings.unsolicited_log_seconds
+            self._log.frame_in(self.cp_id, self.connection_id, frame, data, None)
+            log.info(
+                "%s: dropped an answer to no pending call (%s; further ones for %.0f s are"
+                " only counted)",
+                self.cp_id,
+                frame.message_id,
+                self._settings.unsolicited_log_seconds,
+            )
+        await self._strike("unsolicited" if spent else "rate_limit")
+
+    async def _strike(self, reason: str) -> bool:
+        """A frame the CP should not have sent (over its rate, an answer to nothing): counted
+        by reason; past GATEWAY_RATE_LIMIT_STRIKES the CP is disconnected (True)."""
+        self._strikes += 1
+        STRIKES.labels(reason).inc()
+        if self._strikes < self._settings.rate_limit_strikes:
+            return False
+        log.warning("%s: disconnected for flooding (%s)", self.cp_id, reason)
+        await self.ws.close(CLOSE_POLICY_VIOLATION, "Message rate limit exceeded repeatedly")
+        return True
 
     async def _throttle(self, call: Call) -> None:
         """Over the rate limit: refuse the CALL; a CP that keeps at it is disconnected."""
-        self._strikes += 1
         THROTTLED.inc()
-        if self._strikes >= self._settings.rate_limit_strikes:
-            log.warning("%s: disconnected for flooding", self.cp_id)
-            await self.ws.close(CLOSE_POLICY_VIOLATION, "Message rate limit exceeded repeatedly")
+        if await self._strike("rate_limit"):
             return
         error = GenericError(
             "Message rate limit exceeded",

@@ -96,6 +96,9 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     rate_limit_per_second: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=60, ge=1)
     rate_limit_strikes: int = Field(default=50, ge=1, description="then disconnect")
+    # Answers to no call of the gateway's: each is a strike; one per this many seconds of a
+    # connection is kept in the message log and logged, the others are only counted.
+    unsolicited_log_seconds: float = Field(default=60.0, ge=0)
     handshakes_per_address_per_second: float = Field(default=50.0, gt=0)
     handshake_burst_per_address: int = Field(default=200, ge=1)
     # A CP id reconnecting in a tight loop (two devices with one id, a boot loop) is slowed down.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
@@ -184,6 +185,14 @@ class Router:
         those of the stations the service follows (`Context.stations`, bus/stations.py)."""
 
         def register(handler: F) -> F:
+            # A queue gets an event once and the runtime hands it to the first pattern that
+            # matches: a second follower of the same events would silently get none of them.
+            taken = next((p for p in self.events if patterns_overlap(p, pattern)), None)
+            if taken is not None:
+                raise ValueError(
+                    f"{pattern} overlaps {taken}, which already has a handler in"
+                    f" {self.service}: one handler per event, so fold them into one"
+                )
             self.events[pattern] = handler
             if per_station:
                 self.station_events.add(pattern)
@@ -198,10 +207,30 @@ class Router:
         def register(handler: F) -> F:
             if pattern not in self.events:
                 raise ValueError(f"{pattern} needs a handler of one event before a group one")
+            if pattern in self.event_groups:
+                raise ValueError(f"{pattern} already has a group handler")
             self.event_groups[pattern] = handler
             return handler
 
         return register
+
+
+def patterns_overlap(a: str, b: str) -> bool:
+    """Whether some routing key matches both topic patterns (`*` one word, `#` any number)."""
+    left, right = a.split("."), b.split(".")
+
+    @cache
+    def meet(i: int, j: int) -> bool:
+        if i < len(left) and left[i] == "#":
+            return meet(i + 1, j) or (j < len(right) and meet(i, j + 1))
+        if j < len(right) and right[j] == "#":
+            return meet(i, j + 1) or (i < len(left) and meet(i + 1, j))
+        if i == len(left) or j == len(right):
+            return i == len(left) and j == len(right)
+        word = left[i] == right[j] or "*" in (left[i], right[j])
+        return word and meet(i + 1, j + 1)
+
+    return meet(0, 0)
 
 
 def _version(action: v16.Action | v201.Action) -> OcppVersion:

@@ -84,6 +84,15 @@ def admin_keys(configured: Iterable[str]) -> frozenset[str]:
     return _names((*DEFAULT_ADMIN_KEYS, *configured))
 
 
+def names_secret(text: str, secrets: frozenset[str]) -> bool:
+    """Whether `text` (a frame that is not OCPP-J) names a secret key or variable: then no
+    part of it is kept, since which part is the value cannot be told."""
+    folded = text.casefold()
+    return any(key in folded for key in secrets) or any(
+        variable in folded for _, variable in SECRET_VARIABLES
+    )
+
+
 def _is_key(key: Any, names: frozenset[str]) -> bool:
     return isinstance(key, str) and key_name(key) in names
 
@@ -148,28 +157,28 @@ def redact_request(
     the caller knows the frame holds no URL)."""
     if action == "ChangeConfiguration" and _is_key(payload.get("key"), secrets):
         payload = {**payload, "value": REDACTED}
-    payload = _redact_v201_request(action, payload, secrets)
+    if action in VARIABLE_ACTIONS:
+        payload = redact_variables(payload, secrets)
+    payload = _redact_network_profile(action, payload)
     if not urls:
         return payload
     redacted: JsonObject = redact_urls(payload)
     return redacted
 
 
-def redact_response(payload: Any, secrets: frozenset[str], *, urls: bool = True) -> Any:
+def redact_response(
+    payload: Any, secrets: frozenset[str], *, urls: bool = True, action: str | None = None
+) -> Any:
     """A CP's answer as it may be stored or shown: secret values of a configuration listing
-    (GetConfiguration; 2.0.1 GetVariables) and URL passwords replaced."""
+    (GetConfiguration), of every secret 2.0.1 variable it names (GetVariables) and URL
+    passwords replaced. `action`, when known, spares the walk of answers that name no
+    variable."""
     if urls:
         payload = redact_urls(payload)
     if not isinstance(payload, dict):
         return payload
-    if isinstance(payload.get("getVariableResult"), list):
-        # 2.0.1 GetVariables: the attribute values of secret variables.
-        return {
-            **payload,
-            "getVariableResult": _redacted_items(
-                payload["getVariableResult"], "attributeValue", secrets
-            ),
-        }
+    if action is None or action in VARIABLE_ACTIONS:
+        payload = redact_variables(payload, secrets)
     listing = payload.get("configurationKey")
     if not isinstance(listing, list):
         return payload
@@ -184,15 +193,16 @@ def redact_response(payload: Any, secrets: frozenset[str], *, urls: bool = True)
     }
 
 
-def redact_echo(value: Any, carried: list[str]) -> Any:
-    """A JSON value (a CALLERROR's description or details) with every secret of `carried`
-    replaced wherever the CP repeated it, and URL passwords besides."""
+def redact_echo(value: Any, carried: list[str], *, urls: bool = True) -> Any:
+    """A JSON value (a CP's answer to a command, a CALLERROR's description or details) with
+    every secret of `carried` (longest first) replaced wherever the CP repeated it, in any
+    string at any depth, and URL passwords besides (unless `urls` is False)."""
 
     def change(text: str) -> str:
         for secret in carried:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return redact_url_passwords(text)
+        return redact_url_passwords(text) if urls else text
 
     return map_json_strings(value, change)
 
@@ -280,19 +290,91 @@ def _secret_entry(entry: Any, secrets: frozenset[str]) -> bool:
     return any(secret_variable(c, v, secrets) for c, v in _variables([entry]))
 
 
-def _redacted_items(
-    entries: list[Any], field: str, secrets: frozenset[str], named_by: Any = None
-) -> list[Any]:
-    """`entries` with `field` redacted in those naming a secret variable (or all of them, when
-    `named_by`, the entry they belong to, names one)."""
-    return [
-        {**entry, field: REDACTED}
-        if isinstance(entry, dict)
-        and field in entry
-        and (named_by is not None or _secret_entry(entry, secrets))
-        else entry
-        for entry in entries
-    ]
+# Every message of 2.0.1 that names a component and a variable (a test derives it from the
+# schemas): only these are walked for secret variables.
+VARIABLE_ACTIONS = frozenset(
+    {
+        "GetReport",
+        "GetVariables",
+        "NotifyReport",
+        "SetVariables",
+        "GetMonitoringReport",
+        "NotifyEvent",
+        "NotifyMonitoringReport",
+        "SetVariableMonitoring",
+    }
+)
+# Where an entry that names a variable holds its value (SetVariableData, GetVariableResult,
+# EventData), and free text about it (EventData's techCode and techInfo).
+_VALUE_FIELDS = ("attributeValue", "actualValue")
+_TEXT_FIELDS = ("techCode", "techInfo")
+# Lists of an entry whose items hold a value: the variable's (ReportData's attributes), or a
+# monitor's threshold (MonitoringData), redacted but not looked for elsewhere.
+_VALUE_LISTS = {"variableAttribute": True, "variableMonitoring": False}
+# A value shorter than this is not looked for in the message's other strings: "0" or "true"
+# would take every digit and word with it (the field itself is always redacted).
+_ECHO_MIN = 4
+
+
+def redact_variables(payload: Any, secrets: frozenset[str]) -> Any:
+    """A 2.0.1 payload with the value of every secret variable it names replaced, at any
+    depth, in whichever message names it (SetVariables and its result, GetVariables' answer,
+    NotifyReport, NotifyEvent, NotifyMonitoringReport, ...), and those values removed from
+    every other string of the message too (a techInfo or customData that repeats them).
+    `secrets` are `secret_keys`: `SecurityCtrlr.BasicAuthPassword` always."""
+    found: list[str] = []
+    redacted = _walk_variables(payload, secrets, found)
+    values = sorted({v for v in found if len(v) >= _ECHO_MIN and v != REDACTED}, key=len)[::-1]
+    return redact_echo(redacted, values, urls=False) if values else redacted
+
+
+def _walk_variables(value: Any, secrets: frozenset[str], found: list[str]) -> Any:
+    if isinstance(value, list):
+        items = [_walk_variables(item, secrets, found) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if not isinstance(value, dict):
+        return value
+    if _secret_entry(value, secrets):
+        return _blanked(value, found)
+    changed = {k: _walk_variables(v, secrets, found) for k, v in value.items()}
+    return value if all(changed[k] is v for k, v in value.items()) else changed
+
+
+def _blanked(entry: dict[str, Any], found: list[str]) -> dict[str, Any]:
+    """An entry naming a secret variable with its values and free text replaced (noted in
+    `found`), and the strings of its customData."""
+    blank = dict(entry)
+    for field in (*_VALUE_FIELDS, *_TEXT_FIELDS):
+        if field in blank:
+            if field in _VALUE_FIELDS:
+                found.append(str(blank[field]))
+            blank[field] = REDACTED
+    for field, values in _VALUE_LISTS.items():
+        items = blank.get(field)
+        if isinstance(items, list):
+            blank[field] = [_blanked_item(item, found if values else []) for item in items]
+    if "customData" in blank:
+        blank["customData"] = _blanked_custom(blank["customData"])
+    return blank
+
+
+def _blanked_item(item: Any, found: list[str]) -> Any:
+    if not isinstance(item, dict):
+        return item
+    blank = dict(item)
+    if "value" in blank:
+        found.append(str(blank["value"]))
+        blank["value"] = REDACTED
+    if "customData" in blank:
+        blank["customData"] = _blanked_custom(blank["customData"])
+    return blank
+
+
+def _blanked_custom(data: Any) -> Any:
+    """customData (any keys a vendor chose) with every value but its vendorId replaced."""
+    if not isinstance(data, dict):
+        return REDACTED
+    return {k: v if k == "vendorId" else REDACTED for k, v in data.items()}
 
 
 def _network_secrets(profile: Any) -> Iterator[tuple[str, str, Any]]:
@@ -316,14 +398,7 @@ def _v201_secret_values(action: str, payload: JsonObject, secrets: frozenset[str
     return []
 
 
-def _redact_v201_request(action: str, payload: JsonObject, secrets: frozenset[str]) -> JsonObject:
-    entries = payload.get("setVariableData")
-    if action == "SetVariables" and isinstance(entries, list):
-        return {**payload, "setVariableData": _redacted_items(entries, "attributeValue", secrets)}
-    reported = payload.get("reportData")
-    if action == "NotifyReport" and isinstance(reported, list):
-        # A station that reports a write-only secret anyway (BasicAuthPassword's value).
-        return {**payload, "reportData": [_redacted_report(e, secrets) for e in reported]}
+def _redact_network_profile(action: str, payload: JsonObject) -> JsonObject:
     profile = payload.get("connectionData")
     if action == "SetNetworkProfile" and isinstance(profile, dict):
         redacted: JsonObject = dict(profile)
@@ -333,14 +408,6 @@ def _redact_v201_request(action: str, payload: JsonObject, secrets: frozenset[st
                 redacted[part] = {**section, field: REDACTED}
         return {**payload, "connectionData": redacted} if redacted != profile else payload
     return payload
-
-
-def _redacted_report(entry: Any, secrets: frozenset[str]) -> Any:
-    """A NotifyReport ReportData entry with the values of a secret variable replaced."""
-    attributes = entry.get("variableAttribute") if isinstance(entry, dict) else None
-    if not isinstance(attributes, list) or not _secret_entry(entry, secrets):
-        return entry
-    return {**entry, "variableAttribute": _redacted_items(attributes, "value", secrets, entry)}
 
 
 def _variable_name_problem(action: str, payload: Mapping[str, object]) -> str | None:

@@ -61,11 +61,12 @@ def url_passwords(text: str) -> list[str]:
 
 
 def json_strings(value: Any) -> Iterator[str]:
-    """Every string in a JSON value."""
+    """Every string in a JSON value, object keys included."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
-        for item in value.values():
+        for key, item in value.items():
+            yield key
             yield from json_strings(item)
     elif isinstance(value, list):
         for item in value:
@@ -73,13 +74,17 @@ def json_strings(value: Any) -> Iterator[str]:
 
 
 def map_json_strings(value: Any, change: Callable[[str], str]) -> Any:
-    """`value` with `change` applied to every string in it; the same object where nothing
-    changed (no copy of a payload without secrets)."""
+    """`value` with `change` applied to every string in it, object keys included (2.0.1's
+    `customData` takes any key); the same object where nothing changed (no copy of a payload
+    without secrets)."""
     if isinstance(value, str):
         return change(value)
     if isinstance(value, dict):
-        items = {k: map_json_strings(v, change) for k, v in value.items()}
-        return value if all(items[k] is v for k, v in value.items()) else items
+        pairs = [(change(k), map_json_strings(v, change)) for k, v in value.items()]
+        same = all(
+            k2 == k and v2 is v for (k2, v2), (k, v) in zip(pairs, value.items(), strict=True)
+        )
+        return value if same else dict(pairs)
     if isinstance(value, list):
         new = [map_json_strings(v, change) for v in value]
         return value if all(a is b for a, b in zip(new, value, strict=True)) else new

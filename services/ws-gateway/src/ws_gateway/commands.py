@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry.trace import SpanKind
@@ -28,9 +26,6 @@ from csms_shared.tracing import extract, trace_id, tracer
 from .boot_gate import BootGate
 from .bus import GatewayBus
 from .message_log import MessageLog
-
-if TYPE_CHECKING:
-    from .session import ChargePointSession
 
 log = logging.getLogger(__name__)
 
@@ -242,16 +237,3 @@ class Commands:
             )
         COMMANDS_OUT.labels(action, "result").inc()
         return CommandOutcome(status="result", response=response, latency_ms=latency_ms)
-
-
-async def route_command(
-    sessions: Mapping[str, ChargePointSession], bus: GatewayBus, message: AbstractIncomingMessage
-) -> None:
-    """A command from `ocpp.commands` (routing key: the CP id) to the session holding the CP;
-    `busy` when its queue is full."""
-    session = sessions.get(message.routing_key or "")
-    if session is None:
-        # Our binding outlived the connection by a moment; whoever holds it now answers.
-        return
-    if not session.enqueue_command(message) and message.reply_to:
-        await bus.reply(message.reply_to, message.correlation_id, CommandOutcome(status="busy"))

@@ -15,7 +15,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
 from csms_shared.bus.message_log import RecordKind
-from csms_shared.contracts.envelopes import BadEnvelope, Presence
+from csms_shared.contracts.envelopes import BadEnvelope, CommandOutcome, Presence
 from csms_shared.contracts.events import (
     CredentialsChanged,
     GatewayHeartbeat,
@@ -30,7 +30,6 @@ from csms_shared.ocpp import format_datetime, utcnow
 from csms_shared.ocpp.version import OcppVersion
 
 from .bus import GatewayBus
-from .commands import route_command
 from .handshake import OCPP_PATH, SUBPROTOCOLS, Handshakes, cp_id_of, subprotocol_chooser
 from .message_log import MessageLog
 from .seen import SeenTracker
@@ -239,7 +238,16 @@ class Gateway:
                 )
 
     async def _on_command(self, message: AbstractIncomingMessage) -> None:
-        await route_command(self.sessions, self.bus, message)
+        """A command from `ocpp.commands` (routing key: the CP id) to the session holding the
+        CP; `busy` when its queue is full."""
+        session = self.sessions.get(message.routing_key or "")
+        if session is None:
+            # Our binding outlived the connection by a moment; whoever holds it now answers.
+            return
+        if not session.enqueue_command(message) and message.reply_to:
+            await self.bus.reply(
+                message.reply_to, message.correlation_id, CommandOutcome(status="busy")
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard s
 
 venv: $(VENV)/.synced ## Create .venv with the locked versions (done by up and test)
 
-migrate: venv ## Migrate every service schema (Alembic)
-	$(BIN)/python scripts/preflight.py
+migrate: venv ## Migrate every service schema (Alembic); starts RabbitMQ and Postgres if they do not answer
+	$(BIN)/python scripts/preflight.py --start
 	$(BIN)/station-registry migrate
 	$(BIN)/session-service migrate
 	$(BIN)/command-api migrate

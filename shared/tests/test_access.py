@@ -68,11 +68,15 @@ def test_only_integrations_and_the_load_manager_publish_command_requests() -> No
     assert matches(GRANTS["command-api"].read, "command-api.command-requests")
 
 
-def test_the_load_manager_publishes_site_events_only_and_sends_no_call_or_command() -> None:
+def test_the_load_manager_publishes_site_and_security_events_only_and_no_call_or_command() -> None:
     grant = GRANTS["load-manager"]
     write, read = grant.topics["ocpp.events"]
     assert matches(write, "site.allocation_changed") and matches(read, "transaction.started")
-    assert not any(matches(write, k) for k in ("command.completed", "transaction.started"))
+    # A station's implausible readings, as the suite's security events.
+    assert matches(write, "security.event")
+    assert not any(
+        matches(write, k) for k in ("command.completed", "transaction.started", "security.other")
+    )
     assert not matches(grant.write, "ocpp.commands")
     assert matches(grant.read, "load-manager.rpc")
     # The one call it receives (its GetChargingProfiles' answer), and re-sends as a failed

@@ -34,6 +34,7 @@ METRIC_MODULES = (
     "session_service.handling",
     "session_service.gauges",
     "command_api.access_log",
+    "load_manager.allocator.timer",
 )
 SUFFIXES = {
     "counter": ("_total", "_created"),

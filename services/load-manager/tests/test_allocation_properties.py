@@ -2,7 +2,8 @@
 
 The machine plays a well-behaved caller and the stations. After every step it takes the
 round's plan and sends its reductions, then its ready raises; stations answer later, in any
-order, or never (a timeout, with the limit applied or not). Alongside, it keeps its own books:
+order, or never (a timeout, with the limit applied or not), or the send never reaches an
+offline station (undelivered). Alongside, it keeps its own books:
 
 - `physical`: the limit each station really enforces (its maximum until one lands);
 - an accounting oracle, written from the caller's side (last acknowledged limit, the one in
@@ -67,6 +68,7 @@ from load_manager.allocation import (
     StatusChanged,
     Tick,
     TimedOut,
+    Undelivered,
     amps,
     apply,
     plan,
@@ -295,7 +297,10 @@ class Allocation(RuleBasedStateMachine):
         self.feed(LimitChanged(node, limit, self.now), before, outside=True)
 
     @precondition(lambda self: self.pending)
-    @rule(data=st.data(), outcome=st.sampled_from(["ack", "reject", "applied-lost", "lost"]))
+    @rule(
+        data=st.data(),
+        outcome=st.sampled_from(["ack", "reject", "undelivered", "applied-lost", "lost"]),
+    )
     def answer(self, data: st.DataObject, outcome: str) -> None:
         self._answer(self._pick(data, self.pending), outcome)
 
@@ -310,6 +315,10 @@ class Allocation(RuleBasedStateMachine):
         elif outcome == "reject":
             self.failed_at[evse] = self.now
             event = Rejected(evse, self.now)
+        elif outcome == "undelivered":
+            # It never reached the station, which is offline from now: nothing applied.
+            self.offline.setdefault(evse.station, self.now)
+            event = Undelivered(evse, self.now)
         else:
             if outcome == "applied-lost":
                 self.physical[evse] = limit
@@ -334,7 +343,14 @@ class Allocation(RuleBasedStateMachine):
             for evse in self.specs:
                 if evse.station == station:
                     self.known[evse] = None
+        self._back(station)
         self.feed(StationOnline(station, self.now), before, outside=False)
+
+    def _back(self, station: str) -> None:
+        """A station's return ends its EVSEs' retry delays: what it needs goes at once."""
+        for evse in self.specs:
+            if evse.station == station:
+                self.failed_at.pop(evse, None)
 
     @rule(data=st.data())
     def reboot(self, data: st.DataObject) -> None:
@@ -345,6 +361,7 @@ class Allocation(RuleBasedStateMachine):
             if evse.station == station:
                 self.known[evse] = None
                 self.physical[evse] = spec.max_current
+        self._back(station)
         self.feed(StationBooted(station, self.now), before, outside=True)
 
     @rule(seconds=st.integers(1, 400))

@@ -52,6 +52,8 @@ evse_allocations = Table(
     # The EV's state reported while no session was known, and when (allocation.EvReport).
     Column("ev_report_suspended", Boolean),
     Column("ev_report_at", DateTime(timezone=True)),
+    # Since when its readings have been implausible, and ignored (allocation.plausible).
+    Column("implausible_since", DateTime(timezone=True)),
 )
 Index(
     "evse_allocations_request",

@@ -53,6 +53,12 @@ nodes = Table(
         name="ck_nodes_grid_phase",
     ),
     CheckConstraint("(limit_l1 IS NULL) <> (limit_watts IS NULL)", name="ck_nodes_one_limit"),
+    # At most 10,000 A per phase (rpc_loads.MAX_AMPS, as a limit in A): what a site's samples
+    # hold.
+    CheckConstraint(
+        "limit_watts IS NULL OR limit_watts <= 10000 * voltage * phases",
+        name="ck_nodes_limit_watts",
+    ),
     CheckConstraint(
         "limit_l1 IS NULL OR (phases = 1 AND limit_l2 IS NULL AND limit_l3 IS NULL)"
         " OR (phases = 3 AND limit_l2 IS NOT NULL AND limit_l3 IS NOT NULL)",

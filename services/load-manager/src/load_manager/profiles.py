@@ -48,6 +48,7 @@ from csms_shared.ocpp.version import OcppVersion
 
 from .commands import new_request_id, queue_command
 from .db import nodes, stations
+from .managed_profiles import refusal
 from .profiles_db import charging_profiles, profile_revisions, profile_stations
 from .settings import Settings
 
@@ -226,13 +227,20 @@ def key_of(cp_id: str, profile_id: int) -> Any:
 
 async def store(session: AsyncSession, settings: Settings, params: StoreProfile) -> Any:
     """Store a profile (replacing the row of its id) and send it: RpcError invalid when it
-    breaks OCPP's rules for the version, conflict when a profile the station holds would make
-    it refuse it (2.0.1) or the station has `LOADS_MAX_STATION_PROFILES` already."""
+    breaks OCPP's rules for the version or would take over the site allocator's profile
+    (`managed_profiles`), conflict when a profile the station holds would make it refuse it
+    (2.0.1) or the station has `LOADS_MAX_STATION_PROFILES` already."""
     cp_id, profile, version = params.charge_point_id, params.profile, params.ocpp_version
     problems = validate(profile, version)
     if problems:
         raise RpcError("invalid", _problems(problems, "profile."))
     await lock_station(session, cp_id)
+    # Under the station's lock, which its placement on a site takes too.
+    on_site = await session.scalar(
+        select(stations.c.site_id).where(stations.c.charge_point_id == cp_id)
+    )
+    if (why := refusal(profile, settings, on_site is not None)) is not None:
+        raise RpcError("invalid", why)
     others = [row for row in await rows_of(session, cp_id) if row.profile_id != profile.id]
     if len(others) >= settings.max_station_profiles:
         raise RpcError(

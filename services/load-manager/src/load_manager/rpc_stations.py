@@ -21,6 +21,8 @@ from csms_shared.contracts.rpc_loads import (
 from .allocator.rounds import reallocate, release_station
 from .db import nodes, stations
 from .following import follow
+from .managed_profiles import blocking
+from .profiles import SET, lock_station, profile_of, rows_of
 from .router import Ctx, router
 from .sites import lock_site, node_in, tree_of
 from .tree import assignment, station_grid_phase
@@ -30,7 +32,20 @@ s = stations.c
 
 @router.rpc(LoadsRpc.assign_station, callers={COMMAND_API})
 async def assign_station(params: AssignStation, ctx: Ctx) -> StationAssignment:
-    """Put a station on a node, off any node it was on; its settings replace those stored."""
+    """Put a station on a node, off any node it was on; its settings replace those stored.
+    RpcError conflict while it holds a stored profile that would take over the allocator's
+    limit on a site (`managed_profiles`)."""
+    cp_id = params.charge_point_id
+    # The station's lock before the site's, as its events take them; a profile stored for it
+    # meanwhile sees it on the site.
+    await lock_station(ctx.session, cp_id)
+    stored = [profile_of(row) for row in await rows_of(ctx.session, cp_id) if row.action == SET]
+    if found := blocking(stored, ctx.settings):
+        raise RpcError(
+            "conflict",
+            f"charge point {cp_id} holds stored profiles that would lift its EVSEs above a "
+            f"site's share: {'; '.join(found)}; delete them first",
+        )
     of_node = select(nodes).where(nodes.c.id == params.node_id)
     node = (await ctx.session.execute(of_node)).first()
     if node is not None:

@@ -7,7 +7,11 @@ from decimal import Decimal
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from csms_shared.contracts.rpc_loads import MAX_AMPS, MAX_EVSES
 from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
+
+# OCPP's profile ids are 32-bit integers; the allocator's run up to its id + MAX_EVSES.
+MAX_PROFILE_ID = 2_147_483_647
 
 
 class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
@@ -43,8 +47,8 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     # -- the allocator (allocator/) ---------------------------------------------------------
     # What an EVSE of a station assigned without `maxCurrent` / `minCurrent` may draw at most,
     # and below which its session is paused (A per phase).
-    default_max_current: Decimal = Field(default=Decimal(32), gt=0, le=10_000, decimal_places=1)
-    default_min_current: Decimal = Field(default=Decimal(6), ge=0, le=10_000, decimal_places=1)
+    default_max_current: Decimal = Field(default=Decimal(32), gt=0, le=MAX_AMPS, decimal_places=1)
+    default_min_current: Decimal = Field(default=Decimal(6), ge=0, le=MAX_AMPS, decimal_places=1)
     # Smaller changes are not sent (A per phase; 0.2 A at least), unless safety needs them.
     allocation_threshold: Decimal = Field(default=Decimal(1), ge=0, le=100, decimal_places=1)
     # An offline station counts at its last allocation this long (seconds), then at its maximum.
@@ -55,12 +59,19 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     # (seconds) is capped at its draw plus the headroom; the rest goes to the others.
     allocation_underuse_after: float = Field(default=300.0, gt=0, le=86_400)
     allocation_headroom: Decimal = Field(default=Decimal(2), gt=0, le=100, decimal_places=1)
+    # A Current.Import reading below 0, or above this many times its EVSE's maximum, is not a
+    # current the EVSE can draw (a meter's error, a station that lies): it is ignored for the
+    # allocation, counted (csms_loads_implausible_readings_total) and raised as a security event.
+    allocation_reading_factor: Decimal = Field(default=Decimal(2), ge=1, le=10, decimal_places=1)
     # Seconds between two timer rounds of every site (underuse, offline grace, lost answers).
     allocation_interval: float = Field(default=10.0, gt=0, le=3600)
-    # The TxDefaultProfile the allocator installs on each EVSE: its id (the same on every
-    # EVSE: ids are per EVSE in both versions) and its stack level, above the operator's own
-    # TxDefaultProfiles so that the site's limit wins.
-    allocation_profile_id: int = Field(default=1_900_000_000, ge=1, le=2_147_483_647)
+    # The TxDefaultProfile the allocator installs on each EVSE: its id (this + the EVSE: ids
+    # are per station in both versions) and its stack level, above the operator's own
+    # TxDefaultProfiles so that the site's limit wins. Both are the allocator's alone: an
+    # operator's profile of one of its ids is refused on any station, and on a station of a
+    # site so is a TxDefaultProfile at its stack level or above, and a TxProfile
+    # (managed_profiles.py).
+    allocation_profile_id: int = Field(default=1_900_000_000, ge=1, le=MAX_PROFILE_ID - MAX_EVSES)
     allocation_stack_level: int = Field(default=8, ge=0, le=100)
     # How long a site's per-minute samples (its chart) are kept.
     sample_retention_hours: float = Field(default=48.0, gt=0, le=24 * 366)

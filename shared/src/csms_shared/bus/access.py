@@ -151,11 +151,12 @@ GRANTS: dict[str, Grant] = {
     MESSAGE_LOG_WRITER: _service(
         MESSAGE_LOG_WRITER, _events(r"message_log\..+"), reads=(MESSAGE_LOG.name,)
     ),
-    # Answers its RPC queries, follows events, publishes `site.*` ones, and sends charging
-    # profiles through the command path (ocpp.command-requests, as a back office does), so
-    # command-api audits them; it sends no OCPP call. It receives one: 2.0.1
-    # ReportChargingProfiles (the answer to its GetChargingProfiles), beside the registry, and
-    # publishes a failed bundle item of it again alone.
+    # Answers its RPC queries, follows events, publishes `site.*` ones and `security.event`
+    # (a station's implausible readings), and sends charging profiles through the command path
+    # (ocpp.command-requests, as a back office does), so command-api audits them; it sends no
+    # OCPP call. It receives one: 2.0.1 ReportChargingProfiles (the answer to its
+    # GetChargingProfiles), beside the registry, and publishes a failed bundle item of it again
+    # alone.
     LOAD_MANAGER: Grant(
         configure=_one_of(*_DECLARED, r"load-manager\..+", SERVER_NAMED),
         write=_one_of(
@@ -169,7 +170,7 @@ GRANTS: dict[str, Grant] = {
         read=_one_of(_name(CALLS.name), _name(EVENTS.name), r"load-manager\..+", SERVER_NAMED),
         topics={
             CALLS.name: (_LOAD_MANAGER_CALLS, _LOAD_MANAGER_CALLS),
-            EVENTS.name: (_events(r"site\..+"), ".*"),
+            EVENTS.name: (_events(r"site\..+", r"security\.event"), ".*"),
         },
     ),
     COMMAND_API: Grant(

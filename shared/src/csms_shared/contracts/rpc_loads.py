@@ -21,10 +21,17 @@ from .resources_loads import Node, Site, SiteAllocation, SiteHistory, StationAss
 from .rpc_base import BIGINT, LOAD_MANAGER, ChargePointId, Paged, RpcMethod, RpcParams, Text100
 
 NodeId = Annotated[int, Field(ge=1, le=BIGINT)]
+# The most any limit or current is, A per phase: more than a low-voltage grid connection
+# carries, and what schema `loads` holds (numeric(6,1) per node, station and EVSE; a site's
+# samples, numeric(7,1)). A limit in W is held to it at its node's voltage and phases.
+MAX_AMPS = 10_000
+MAX_VOLTAGE = 1000
+# The EVSEs (1.6 connectors) of one station the allocator shares among.
+MAX_EVSES = 32
 # OCPP gives a charging rate in A with one decimal.
-Amps = Annotated[Decimal, Field(gt=0, le=10_000, decimal_places=1)]
-Watts = Annotated[int, Field(gt=0, le=10**9)]
-Voltage = Annotated[int, Field(ge=50, le=1000, description="Nominal phase-to-neutral, V")]
+Amps = Annotated[Decimal, Field(gt=0, le=MAX_AMPS, decimal_places=1)]
+Watts = Annotated[int, Field(gt=0, le=MAX_AMPS * MAX_VOLTAGE * 3)]
+Voltage = Annotated[int, Field(ge=50, le=MAX_VOLTAGE, description="Nominal phase-to-neutral, V")]
 Phases = Literal[1, 3]
 PhaseAmps = Annotated[
     list[Amps],
@@ -34,8 +41,9 @@ Priority = Annotated[int, Field(ge=-1000, le=1000, description="Higher first")]
 GridPhase = Literal[1, 2, 3]
 
 
-def check_limit(amps: list[Decimal] | None, watts: int | None, phases: int) -> None:
-    """ValueError unless exactly one limit is given, and a limit in A has one number per phase."""
+def check_limit(amps: list[Decimal] | None, watts: int | None, phases: int, voltage: int) -> None:
+    """ValueError unless exactly one limit is given, a limit in A has one number per phase, and
+    a limit in W is at most `MAX_AMPS` per phase at the node's voltage and phases."""
     if amps is None and watts is None:
         raise ValueError("a node needs a limit: limitAmps (A per phase) or limitWatts")
     if amps is not None and watts is not None:
@@ -44,6 +52,13 @@ def check_limit(amps: list[Decimal] | None, watts: int | None, phases: int) -> N
         raise ValueError(
             f"limitAmps has one number per phase: {phases} for a {phases}-phase node, "
             f"not {len(amps)}"
+        )
+    most = MAX_AMPS * voltage * phases
+    if watts is not None and watts > most:
+        per_phase = watts // (voltage * phases)
+        raise ValueError(
+            f"limitWatts: {watts} W is {per_phase} A per phase at {voltage} V on {phases} "
+            f"phase(s); a limit is at most {MAX_AMPS} A per phase ({most} W here)"
         )
 
 
@@ -65,7 +80,7 @@ class NodeSettings(RpcParams):
 
     @model_validator(mode="after")
     def _one_limit(self) -> NodeSettings:
-        check_limit(self.limit_amps, self.limit_watts, self.phases)
+        check_limit(self.limit_amps, self.limit_watts, self.phases, self.voltage)
         if self.phases == 3 and self.grid_phase is not None:
             raise ValueError("gridPhase is for a single-phase node (phases 1)")
         return self
@@ -118,12 +133,15 @@ class StationSettings(RpcParams):
     max_current: Amps | None = Field(
         default=None, description="A per phase that one EVSE may draw at most"
     )
-    min_current: Annotated[Decimal, Field(ge=0, le=10_000, decimal_places=1)] | None = Field(
+    min_current: Annotated[Decimal, Field(ge=0, le=MAX_AMPS, decimal_places=1)] | None = Field(
         default=None, description="A per phase below which a session is paused, not starved"
     )
     priority: Priority = 0
     evses: int = Field(
-        default=1, ge=1, le=32, description="EVSEs (1.6 connectors 1..n) the allocator shares among"
+        default=1,
+        ge=1,
+        le=MAX_EVSES,
+        description="EVSEs (1.6 connectors 1..n) the allocator shares among",
     )
     phases: Phases = Field(default=3, description="Phases each EVSE draws on")
     grid_phase: GridPhase | None = Field(

@@ -99,6 +99,11 @@ class MeterValues(Event):
 _METER_VALUES: TypeAdapter[list[MeterValue]] = TypeAdapter(list[MeterValue])
 
 
+# A reading's magnitude beyond this is carried as this: a JSON number holds it, and no EVSE draws
+# it (the load-manager ignores such a reading as implausible, and raises it). Unbounded, a whole
+# number such as 1E+9999999 would take minutes to write as a JSON integer.
+MAX_READING = Decimal("1E+15")
+
 # Amps as read (any number of decimals), a JSON number on the wire.
 Amps = Annotated[
     Decimal,
@@ -142,7 +147,7 @@ class MeterCurrent(Event):
             except InvalidOperation:
                 continue
             if value.is_finite():
-                amps.append(value)
+                amps.append(max(-MAX_READING, min(value, MAX_READING)))
         if not amps:
             return None
         current = cls(

@@ -142,9 +142,11 @@ async def create_charging_profile(
 ) -> StoredChargingProfile:
     """Store a profile for a CP (replacing the stored one of its id) and send it as
     SetChargingProfile in the version the CP speaks; its answer lands on `send`. 422 names each
-    rule of that version it breaks; 409 when the CP never connected, when a profile it holds
-    would make it refuse this one (2.0.1: same purpose and stack level), or when it has the
-    most profiles it may."""
+    rule of that version it breaks, and the field of a profile that would take the site
+    allocator's place (its ids; on a CP of a site a TxDefaultProfile at its stack level or
+    above, or a TxProfile); 409 when the CP never connected, when a profile it holds would make
+    it refuse this one (2.0.1: same purpose and stack level), or when it has the most profiles
+    it may."""
     version = await station_version(state, cp_id)
     check_profile(cp_id, body, version)
     storing = StoreProfile(charge_point_id=cp_id, ocpp_version=version, profile=body)

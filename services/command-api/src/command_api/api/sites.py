@@ -187,12 +187,16 @@ async def list_node_stations(
     return await call(state, LoadsRpc.list_node_stations, listing)
 
 
-@router.put("/charge-points/{id}/site", response_model=StationAssignment)
+@router.put(
+    "/charge-points/{id}/site", response_model=StationAssignment, responses=problems.responses(409)
+)
 async def assign_station(
     state: State, principal: Operator, cp_id: CpId, body: StationSite
 ) -> StationAssignment:
     """Put a CP on a node of a site (off any node it was on), with its settings: 404 for a CP
-    the registry does not know, 422 for a node that does not exist."""
+    the registry does not know, 422 for a node that does not exist, 409 while the CP holds a
+    stored profile that would take the site allocator's place (a TxProfile, a TxDefaultProfile
+    at the allocator's stack level or above)."""
     cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
     placing = AssignStation.model_validate(
         {"charge_point_id": cp_id, "ocpp_version": cp.ocpp_version, **body.model_dump()}

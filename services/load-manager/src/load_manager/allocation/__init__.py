@@ -10,7 +10,7 @@ send. Tests drive the same functions with made-up times.
     for change in round_.to_send:                  # reductions first, then ready raises
         command_path.send(change.evse, change.limit)
         state = apply(state, Sent(change.evse, change.limit, at=now))
-    # later, per send: Acknowledged / Rejected / TimedOut, then plan again
+    # later, per send: Acknowledged / Rejected / Undelivered / TimedOut, then plan again
 
 Model (`site`): a tree of `Node`s, each with a limit in amps per phase (`amps(...)`, or
 `watts(...)`: W / V / 3 per phase at the phase-to-neutral voltage, or W / V on one phase);
@@ -47,6 +47,11 @@ gets its safe share. Limits are multiples of 0.1 A: shares are rounded down and 
 leaves is handed out 0.1 A at a time in a fixed order.
 
 Planning (`planning`): lower before raise and the send threshold; see `plan`.
+
+What a station says is taken only as far as it can be true: a reading below 0 or above
+`reading_factor` times the EVSE's maximum is ignored (`plausible`), the EVSE marked
+`implausible_since`, so nothing a station sends moves a share or overflows what is kept of it.
+A station's return (a connection or a boot) ends the retry delay of its EVSEs.
 """
 
 from .accounting import controllable, counted, failsafe_shares, node_loads
@@ -65,7 +70,9 @@ from .events import (
     StatusChanged,
     Tick,
     TimedOut,
+    Undelivered,
     apply,
+    plausible,
 )
 from .planning import Change, Deferred, Plan, plan
 from .site import THREE_PHASE, Evse, EvseId, Node, Phase, PhaseAmps, Site, Station, amps, watts
@@ -103,6 +110,7 @@ __all__ = [
     "StatusChanged",
     "Tick",
     "TimedOut",
+    "Undelivered",
     "amps",
     "apply",
     "controllable",
@@ -110,5 +118,6 @@ __all__ = [
     "failsafe_shares",
     "node_loads",
     "plan",
+    "plausible",
     "watts",
 ]

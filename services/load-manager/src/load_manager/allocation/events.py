@@ -1,8 +1,10 @@
 """What happens to a site, as data, and `apply(state, event)`, the only way its state changes.
 
 The caller feeds every event with its time; nothing here reads a clock. Each limit sent gets
-exactly one answer: `Acknowledged`, `Rejected` or `TimedOut` (the command path's timeout);
-an answer with nothing in flight is stale and ignored.
+exactly one answer: `Acknowledged`, `Rejected`, `Undelivered` (the station was not connected)
+or `TimedOut` (the command path's timeout); an answer with nothing in flight is stale and
+ignored. What a station reports is taken only as far as it can be true: a reading the EVSE
+cannot draw is ignored (`plausible`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ class Rejected:
 
     evse: EvseId
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """The limit in flight never reached the station: it was not connected. Nothing was
+    applied and nothing refused (no retry delay): the station counts as offline from `at`, so
+    its next connection or boot sends its limit at once. `offline` False: a connection newer
+    than the send is known, and the next round sends again."""
+
+    evse: EvseId
+    at: datetime
+    offline: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +146,7 @@ Event = (
     Sent
     | Acknowledged
     | Rejected
+    | Undelivered
     | TimedOut
     | SessionStarted
     | SessionStopped
@@ -145,6 +160,13 @@ Event = (
 )
 
 
+def plausible(state: SiteState, evse: EvseId, amps: Decimal) -> bool:
+    """Whether a reading is a current the EVSE can draw: not below 0, and at most
+    `reading_factor` times its maximum (a car may draw somewhat over a limit it ignores, or a
+    maximum set below its station's rating; never a multiple of it)."""
+    return ZERO <= amps <= state.site.evses[evse].max_current * state.settings.reading_factor
+
+
 def apply(state: SiteState, event: Event) -> SiteState:
     """The state after `event`."""
     match event:
@@ -154,6 +176,11 @@ def apply(state: SiteState, event: Event) -> SiteState:
             return _answered(state, evse, _acknowledged)
         case Rejected(evse, at):
             return _answered(state, evse, lambda live: replace(live, failed_at=at))
+        case Undelivered(evse, at, gone):
+            if state.evse(evse).in_flight is None:
+                return state
+            closed = _answered(state, evse, lambda live: live)
+            return apply(closed, StationOffline(evse.station, at)) if gone else closed
         case TimedOut(evse, at):
             return _answered(
                 state, evse, lambda live: replace(live, unresponsive=True, failed_at=at)
@@ -161,10 +188,12 @@ def apply(state: SiteState, event: Event) -> SiteState:
         case SessionStarted(evse, at, priority):
             live = state.evse(evse)
             report = live.ev_report
+            # A difference, not `at - EARLY_REPORT_WINDOW`: a start time is the station's, and
+            # one at the start of time must not overflow.
             suspended = (
                 report is not None
                 and report.suspended_by_ev
-                and report.at >= at - EARLY_REPORT_WINDOW
+                and at - report.at <= EARLY_REPORT_WINDOW
             )
             session = Session(at, priority, suspended)
             return state.with_evse(evse, replace(live, session=session, ev_report=None))
@@ -179,9 +208,15 @@ def apply(state: SiteState, event: Event) -> SiteState:
             return state.with_evse(evse, replace(live, session=session))
         case MeterRead(evse, amps, at):
             live = state.evse(evse)
+            if not plausible(state, evse, amps):
+                # Ignored, as if it never came: the last plausible reading stands (and goes stale).
+                since = live.implausible_since or at
+                return state.with_evse(evse, replace(live, implausible_since=since))
             # What the EVSE may draw: its limit, or its maximum while none is known.
             allowed = state.site.evses[evse].max_current if live.applied is None else live.applied
-            return state.with_evse(evse, _metered(live, amps, allowed, at, state.settings))
+            read = replace(live, implausible_since=None)
+            metered = _metered(read, amps.quantize(STEP), allowed, at, state.settings)
+            return state.with_evse(evse, metered)
         case StationOffline(station, at):
             if station in state.offline_since:
                 return state
@@ -225,17 +260,21 @@ def _acknowledged(live: EvseState) -> EvseState:
 
 def _online(state: SiteState, station: str, at: datetime | None) -> SiteState:
     """The station back: after longer than the grace offline (or a boot, `at` None) its
-    limits are unknown; before, it kept them."""
+    limits are unknown; before, it kept them. Either way a limit it needs goes at once: its
+    return ends the retry delay of a failure before it (a rejection, a timeout)."""
     since = state.offline_since.get(station)
-    if since is None:
-        return state
-    offline = {key: value for key, value in state.offline_since.items() if key != station}
-    back = replace(state, offline_since=MappingProxyType(offline))
-    if at is not None and at - since <= state.settings.offline_grace:
-        return back
+    back = state
+    if since is not None:
+        offline = {key: value for key, value in state.offline_since.items() if key != station}
+        back = replace(state, offline_since=MappingProxyType(offline))
+    lost = since is not None and (at is None or at - since > state.settings.offline_grace)
     for evse in state.site.evses:
-        if evse.station == station:
-            back = back.with_evse(evse, replace(back.evse(evse), unresponsive=True))
+        if evse.station != station:
+            continue
+        live = back.evse(evse)
+        if live.failed_at is not None or (lost and not live.unresponsive):
+            unresponsive = live.unresponsive or lost
+            back = back.with_evse(evse, replace(live, failed_at=None, unresponsive=unresponsive))
     return back
 
 

@@ -26,6 +26,9 @@ class AllocatorSettings:
     underuse_after: timedelta = timedelta(minutes=5)
     # The cap is the draw plus this; a draw within half of it of the cap releases the cap.
     headroom: Decimal = Decimal(2)
+    # A reading below 0 or above this many times the EVSE's maximum is not a current it can
+    # draw: it is ignored (`plausible`).
+    reading_factor: Decimal = Decimal(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,8 @@ class EvseState:
     measured_at: datetime | None = None
     # The EV's state reported while no session was known, for the session that starts next.
     ev_report: EvReport | None = None
+    # Since when its readings have been implausible (ignored); None once one is plausible.
+    implausible_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from ..allocation import (
     StationOnline,
     StatusChanged,
     TimedOut,
+    Undelivered,
 )
 from ..allocation_db import evse_allocations
 from ..db import stations
@@ -63,9 +64,12 @@ UNPLACED = Counter(
 s = stations.c
 a = evse_allocations.c
 
-# Outcomes after which the station surely did not apply the limit: it answered otherwise,
-# or the command never left (not connected, refused before sending).
-NOT_APPLIED = {"error", "offline", "unknown_charge_point", "busy", "rejected", "refused"}
+# Outcomes after which the station surely did not apply the limit: it answered otherwise, or
+# the command was refused before it left.
+NOT_APPLIED = {"error", "unknown_charge_point", "busy", "rejected", "refused"}
+# The command never left because the station was not connected: no rejection (the station
+# said nothing), but news that it is offline; its return sends the limit at once.
+UNDELIVERED = "offline"
 
 
 def now() -> datetime:
@@ -240,13 +244,39 @@ def accepted(event: CommandCompleted) -> bool:
         return False
 
 
-def _outcome(event: CommandCompleted, evse: EvseId, at: datetime) -> Event:
-    """What an answer (or its absence) tells the allocator about the limit sent."""
+def _outcome(event: CommandCompleted, evse: EvseId, at: datetime, offline: bool) -> Event:
+    """What an answer (or its absence) tells the allocator about the limit sent; `offline`:
+    whether a command that found the station not connected says it is offline now."""
     if event.status == "result" and accepted(event):
         return Acknowledged(evse, at)
+    if event.status == UNDELIVERED:
+        return Undelivered(evse, at, offline)
     if event.status == "result" or event.status in NOT_APPLIED:
         return Rejected(evse, at)
     return TimedOut(evse, at)
+
+
+async def connected_since(
+    session: AsyncSession, sends: dict[str, tuple[EvseId, datetime | None]]
+) -> set[str]:
+    """Of the sends (requestId -> EVSE, when it was sent), those to a station whose newest
+    known connection opened after the send was made: a station that was offline then may be
+    back, and its `offline` outcome is older news than that connection (the gateway binds the
+    station's commands before it announces the connection)."""
+    stations = {evse.station for evse, _ in sends.values()}
+    if not stations:
+        return set()
+    ps = profile_stations.c
+    rows = await session.execute(
+        select(ps.charge_point_id, ps.connected_at).where(ps.charge_point_id.in_(sorted(stations)))
+    )
+    newest = {row.charge_point_id: row.connected_at for row in rows}
+    return {
+        request_id
+        for request_id, (evse, sent_at) in sends.items()
+        if (opened := newest.get(evse.station)) is not None
+        and (sent_at is None or opened > sent_at)
+    }
 
 
 async def answered(
@@ -260,18 +290,27 @@ async def answered(
     if not request_ids:
         return
     rows = await session.execute(
-        select(a.charge_point_id, a.evse, a.request_id).where(a.request_id.in_(request_ids))
+        select(a.charge_point_id, a.evse, a.request_id, a.sent_at).where(
+            a.request_id.in_(request_ids)
+        )
     )
     # An answer whose send is not in flight any more (timed out by the timer, the station
     # left the site) finds no row.
-    evses = {row.request_id: EvseId(row.charge_point_id, row.evse) for row in rows}
+    sends = {row.request_id: (EvseId(row.charge_point_id, row.evse), row.sent_at) for row in rows}
+    evses = {request_id: evse for request_id, (evse, _) in sends.items()}
     sites = await sites_of(session, {evse.station for evse in evses.values()})
+    undelivered = {e.request_id for e in events if e.status == UNDELIVERED}
+    back = await connected_since(
+        session, {key: send for key, send in sends.items() if key in undelivered}
+    )
     at = now()
     per_site: dict[int, list[tuple[Event, str]]] = {}
     for event in events:
-        evse = evses.get(event.request_id or "")
+        request_id = event.request_id or ""
+        evse = evses.get(request_id)
         if evse is None or (site_id := sites.get(evse.station)) is None:
             continue
-        per_site.setdefault(site_id, []).append((_outcome(event, evse, at), event.request_id or ""))
+        outcome = _outcome(event, evse, at, offline=request_id not in back)
+        per_site.setdefault(site_id, []).append((outcome, request_id))
     for site_id in sorted(per_site):
         await rounds.run(session, settings, site_id, [], at, answers=per_site[site_id])

@@ -42,6 +42,7 @@ from csms_shared.ocpp.version import OcppVersion
 from ..allocation import (
     Event,
     EvseId,
+    MeterRead,
     Plan,
     Sent,
     SiteState,
@@ -54,6 +55,7 @@ from ..commands import new_request_id, queue_command
 from ..db import outbox
 from ..settings import Settings
 from ..sites import lock_site
+from .readings import implausible, raise_events
 from .store import Loaded, load, record_sample, save
 from .view import view
 
@@ -149,8 +151,11 @@ async def run(
             if live.in_flight is not None and live.sent_at is not None:
                 if live.sent_at < expire_before:
                     state = apply(state, TimedOut(evse, now))
+    ignored: list[MeterRead] = []
     for event in events:
         if _on_site(state, event):
+            if isinstance(event, MeterRead) and implausible(state, event):
+                ignored.append(event)
             state = apply(state, event)
     for event, answering in answers:
         if not _stale(loaded, event, answering) and _on_site(state, event):
@@ -172,6 +177,8 @@ async def run(
         state = apply(state, Sent(change.evse, change.limit, now))
         request_ids[change.evse] = request_id
     await save(session, loaded, state, round_, request_ids, now)
+    if ignored:
+        await raise_events(session, loaded.state, state, ignored, now)
     if sample:
         await record_sample(session, loaded.site_id, state, now)
     if _changed(loaded, state, round_):

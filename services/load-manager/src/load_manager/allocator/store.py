@@ -54,6 +54,7 @@ def allocator_settings(settings: Settings) -> AllocatorSettings:
         retry_after=timedelta(seconds=settings.allocation_retry_after),
         underuse_after=timedelta(seconds=settings.allocation_underuse_after),
         headroom=settings.allocation_headroom,
+        reading_factor=settings.allocation_reading_factor,
     )
 
 
@@ -127,6 +128,7 @@ def _evse_state(row: Any) -> EvseState:
             if row.ev_report_at is None
             else EvReport(bool(row.ev_report_suspended), row.ev_report_at)
         ),
+        implausible_since=row.implausible_since,
     )
 
 
@@ -203,6 +205,7 @@ class EvseRow(TypedDict):
     paused: bool
     ev_report_suspended: bool | None
     ev_report_at: datetime | None
+    implausible_since: datetime | None
 
 
 def _values(
@@ -228,6 +231,7 @@ def _values(
         "paused": paused,
         "ev_report_suspended": None if live.ev_report is None else live.ev_report.suspended_by_ev,
         "ev_report_at": None if live.ev_report is None else live.ev_report.at,
+        "implausible_since": live.implausible_since,
     }
 
 
@@ -272,20 +276,35 @@ async def save(
     return written
 
 
+def column_max(column: Any) -> Decimal:
+    """The largest value a numeric(p, s) column holds."""
+    digits, scale = int(column.type.precision), int(column.type.scale)
+    return Decimal(10) ** (digits - scale) - Decimal(1).scaleb(-scale)
+
+
+def saturated(value: Decimal, column: Any) -> Decimal:
+    """`value` as a numeric column holds it, at most its largest (a chart saturates; a round
+    never fails for a sum no column holds)."""
+    return min(value, column_max(column))
+
+
 async def record_sample(
     session: AsyncSession, site_id: int, state: SiteState, at: datetime
 ) -> None:
     """The site's sample of this minute (the first round of the minute writes it): its limit,
-    what its EVSEs count for and what they draw, on its busiest phase."""
+    what its EVSEs count for and what they draw, on its busiest phase. Each is bounded (a node's
+    limit, an EVSE's maximum and its plausible readings are), but a sum over many EVSEs is not:
+    a figure past its column's largest is kept as that."""
     root = next(node for node in state.site.nodes.values() if node.parent is None)
     allocated = node_loads(state, at)[root.id]
     drawn = sum((live.draw for live in state.evses.values() if live.draw is not None), Decimal(0))
     minute = at.replace(second=0, microsecond=0)
+    c = site_samples.c
     statement = insert(site_samples).values(
         site_id=site_id,
         at=minute,
-        limit_amps=max(root.limit.l1, root.limit.l2, root.limit.l3),
-        allocated_amps=max(allocated.l1, allocated.l2, allocated.l3),
-        drawn_amps=drawn,
+        limit_amps=saturated(max(root.limit.l1, root.limit.l2, root.limit.l3), c.limit_amps),
+        allocated_amps=saturated(max(allocated.l1, allocated.l2, allocated.l3), c.allocated_amps),
+        drawn_amps=saturated(drawn, c.drawn_amps),
     )
     await session.execute(statement.on_conflict_do_nothing())

@@ -212,6 +212,14 @@ async def test_readings_a_station_cannot_draw_are_ignored_counted_and_raised(
     assert any("-999999 A" in message for message in found), found
     assert any(" 999999 A" in message for message in found), found
 
+    async def kept() -> list[dict[str, Any]] | None:
+        # The station's own security log (the registry's) keeps them too.
+        page = await api.get(f"/charge-points/{cp.cp_id}/security-events")
+        items = [i for i in page.json()["items"] if i["type"] == "ImplausibleCurrentReading"]
+        return items if len(items) == 2 else None
+
+    assert {item["source"] for item in await eventually(kept)} == {"csms"}
+
 
 # -- the allocator's own profile -------------------------------------------------------
 
@@ -248,6 +256,58 @@ async def test_an_operators_profile_cannot_take_over_the_allocators_on_a_managed
         for p in received(cp, "1.6", "SetChargingProfile")
     }
     assert sent <= {ALLOCATOR + 1, 4, 5}
+
+
+def raw_profile(profile_id: int, **changes: Any) -> dict[str, Any]:
+    """A 1.6 SetChargingProfile body for EVSE 1, sent raw (not stored)."""
+    profile = {
+        "chargingProfileId": profile_id,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 32}],
+        },
+    } | changes
+    return {"connectorId": 1, "csChargingProfiles": profile}
+
+
+async def test_a_profile_sent_raw_obeys_the_rules_a_stored_one_does(
+    api: httpx.AsyncClient, connect_cp: Any
+) -> None:
+    site_id = await new_site(api, 40)
+    cp = await placed_station(api, connect_cp, site_id)
+    raw = f"/charge-points/{cp.cp_id}/commands/SetChargingProfile"
+    refused = problem(await api.post(raw, json=raw_profile(ALLOCATOR + 1)), 422)
+    assert "body.csChargingProfiles.chargingProfileId" in refused["detail"], refused
+    refused = problem(await api.post(raw, json=raw_profile(11, stackLevel=8)), 422)
+    assert "csChargingProfiles.stackLevel" in refused["detail"], refused
+    tx = raw_profile(12, chargingProfilePurpose="TxProfile", transactionId=1)
+    refused = problem(await api.post(raw, json=tx), 422)
+    assert "csChargingProfiles.chargingProfilePurpose" in refused["detail"], refused
+    # A remote start's profile is a TxProfile: not on a station of a site.
+    start = {
+        "idTag": "TAG-1",
+        "connectorId": 1,
+        "chargingProfile": raw_profile(13, chargingProfilePurpose="TxProfile")[
+            "csChargingProfiles"
+        ],
+    }
+    refused = problem(
+        await api.post(f"/charge-points/{cp.cp_id}/commands/RemoteStartTransaction", json=start),
+        422,
+    )
+    assert "body.chargingProfile.chargingProfilePurpose" in refused["detail"], refused
+    # Under the allocator's level it goes (the station answers).
+    answering(cp)
+    fine = await api.post(raw, json=raw_profile(14, stackLevel=7))
+    assert fine.status_code == 200, fine.text
+    sent = {
+        p["csChargingProfiles"]["chargingProfileId"]
+        for p in received(cp, "1.6", "SetChargingProfile")
+    }
+    assert sent <= {ALLOCATOR + 1, 14} and 14 in sent
 
 
 async def test_a_station_holding_a_profile_above_the_allocators_is_not_placed_on_a_site(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from csms_shared.ocpp.redaction import secret_keys
 from csms_shared.ocpp.v201.messages.provisioning import (
     GetVariablesResponse,
     NotifyReportRequest,
     SetVariablesRequest,
     SetVariablesResponse,
 )
-from csms_shared.ocpp.redaction import secret_keys
 from station_registry.device_model import read_rows, report_rows, set_rows
 
 AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

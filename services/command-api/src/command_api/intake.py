@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from csms_shared.bus.access import allowed
+from csms_shared.bus.access import LOAD_MANAGER, allowed
 from csms_shared.bus.ack import requeue_later
 from csms_shared.bus.outbox import emit
 from csms_shared.bus.topology import COMMAND_REQUESTS, declare_service_queue, service_queue
@@ -38,6 +38,7 @@ from .versions import ALL_ACTIONS, request_model, station_version, version_for
 log = logging.getLogger(__name__)
 
 QUEUE = service_queue("command-api", "command-requests")
+LOAD_MANAGER_ROLE = frozenset({LOAD_MANAGER})
 REFUSED = "refused"
 PREFETCH = 32
 MAX_BODY = 256 * 1024
@@ -188,6 +189,8 @@ class Intake:
                     wait=False,
                     request_id=request.request_id,
                     station=Station(known),
+                    # The load-manager's requests carry the site allocator's own profiles.
+                    allocator=allowed(user_id, LOAD_MANAGER_ROLE, state.settings.broker_users),
                 )
             except IntegrityError:
                 # Another replica took the same request (a redelivery) a moment ago.

@@ -10,15 +10,19 @@ from csms_shared.charging import CompositeSchedule, ProfilePurpose
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.resources_profiles import StoredChargingProfile
 from csms_shared.contracts.rpc_profiles import (
+    CheckProfile,
     ComputeComposite,
     ListStationProfiles,
     OfStationProfile,
     ProfilesRpc,
+    ProfileVerdict,
     StoreProfile,
 )
 
 from . import profiles
+from .db import stations
 from .following import follow
+from .managed_profiles import refusal
 from .profiles_db import charging_profiles
 from .router import Ctx, router
 
@@ -68,3 +72,13 @@ async def clear_profile(params: OfStationProfile, ctx: Ctx) -> StoredChargingPro
 async def composite(params: ComputeComposite, ctx: Ctx) -> CompositeSchedule:
     """The composite schedule of a connector/EVSE from the station's stored profiles."""
     return await profiles.composite(ctx.session, params)
+
+
+@router.rpc(ProfilesRpc.check_profile, callers={COMMAND_API})
+async def check_profile(params: CheckProfile, ctx: Ctx) -> ProfileVerdict:
+    """Whether a profile an operator sends raw (SetChargingProfile, a remote start's profile)
+    may go to the station: by the rules a stored one obeys (`managed_profiles`)."""
+    on_site = await ctx.session.scalar(
+        select(stations.c.site_id).where(stations.c.charge_point_id == params.charge_point_id)
+    )
+    return ProfileVerdict(refusal=refusal(params.profile, ctx.settings, on_site is not None))

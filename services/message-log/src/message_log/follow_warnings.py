@@ -45,7 +45,8 @@ async def security_event(event: SecurityEvent, ctx: Ctx) -> None:
         "source": event.source,
         "timestamp": format_datetime(event.at),
     }
-    await _record(ctx, event.charge_point_id, RecordKind.SECURITY, event.emitter, payload)
+    source = event.service or event.emitter
+    await _record(ctx, event.charge_point_id, RecordKind.SECURITY, source, payload)
 
 
 @router.event("session.warning")

@@ -16,6 +16,7 @@ from . import (  # noqa: F401 - importing them registers their routes
     action_status,
     follow_commands,
     follow_presence,
+    follow_security,
     rpc_charge_points,
     rpc_keys,
     rpc_metadata,

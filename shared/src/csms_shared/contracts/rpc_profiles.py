@@ -14,16 +14,18 @@ from pydantic import Field
 from ..charging import ActiveTransaction, ChargingProfile, CompositeSchedule, RateUnit
 from ..ocpp.v16.datatypes import OcppDateTime
 from ..ocpp.version import OcppVersion
-from .resources_base import Page
+from .resources_base import Page, Resource
 from .resources_profiles import StoredChargingProfile
 from .rpc_base import BIGINT, LOAD_MANAGER, Paged, RpcMethod
 from .rpc_loads import OfStation
 
 __all__ = [
     "MAX_COMPOSITE_DURATION",
+    "CheckProfile",
     "ComputeComposite",
     "ListStationProfiles",
     "OfStationProfile",
+    "ProfileVerdict",
     "ProfilesRpc",
     "StoreProfile",
 ]
@@ -64,6 +66,19 @@ class ComputeComposite(OfStation):
     )
 
 
+class CheckProfile(OfStation):
+    """May an operator's profile go to a station as it is (sent raw, not stored): none may take
+    over the site allocator's (`load_manager.managed_profiles`)."""
+
+    profile: ChargingProfile
+
+
+class ProfileVerdict(Resource):
+    """Why the profile may not go to the station (the field and the rule), or None."""
+
+    refusal: str | None = None
+
+
 class ProfilesRpc:
     """The load-manager's RPC methods on charging profiles."""
 
@@ -75,3 +90,4 @@ class ProfilesRpc:
         "profiles.clear", LOAD_MANAGER, OfStationProfile, StoredChargingProfile
     )
     composite = RpcMethod("profiles.composite", LOAD_MANAGER, ComputeComposite, CompositeSchedule)
+    check_profile = RpcMethod("profiles.check", LOAD_MANAGER, CheckProfile, ProfileVerdict)

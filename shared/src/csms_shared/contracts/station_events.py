@@ -152,7 +152,10 @@ class ConnectorStatus(Event):
 
 
 class SecurityEvent(Event):
-    """A security event: reported by the CP (SecurityEventNotification) or seen by the CSMS."""
+    """A security event: reported by the CP (SecurityEventNotification) or seen by the CSMS.
+
+    The registry keeps the CP's security log: it publishes what it records, and records what
+    another service raises (`service` set; the load-manager's ImplausibleCurrentReading)."""
 
     emitter = "station-registry"
 
@@ -160,7 +163,12 @@ class SecurityEvent(Event):
     charge_point_id: str
     type: str
     tech_info: str | None = None
-    source: str
+    source: str = Field(description="cp (the station reported it) or csms (the suite saw it)")
+    service: str | None = Field(
+        default=None,
+        description="The service that raised it, when not the station-registry (which then"
+        " records it in the station's security log)",
+    )
 
 
 class _OperationStatus(Event):

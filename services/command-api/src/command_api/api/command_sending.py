@@ -36,6 +36,7 @@ from .. import problems
 from ..auth import Principal, Role
 from ..dispatcher import NotConnected
 from ..problems import TYPES, ProblemError
+from ..profile_guard import check_profile
 from ..profiles import check_feature_profile
 from ..recorder import record_outcome, record_sent
 from ..versions import WrongVersion, response_model, station_version, version_of
@@ -209,11 +210,13 @@ async def send_command(
     batch_id: str | None = None,
     built_by_csms: bool = False,
     station: Station | None = None,
+    allocator: bool = False,
 ) -> Sent:
     """Record, publish and (unless wait=false) await one command; CommandFailed without a
     CALLRESULT. `request_id`: a back office's id of the request (unique per requester).
     `payload` is one version's request model: WrongVersion (422) when the station speaks the
-    other; `station` is what the caller already read of it (read here when not given)."""
+    other; `station` is what the caller already read of it (read here when not given);
+    `allocator`: the load-manager's own request, whose profile is the site allocator's."""
     settings = state.settings
     seconds = timeout or settings.command_timeout
     if not 0 < seconds <= settings.command_timeout_max:
@@ -226,6 +229,9 @@ async def send_command(
         raise TypeError(f"{type(payload).__name__} is no OCPP version's {action} request")
     request = payload.to_payload()
     check_request(state, principal, action, request, built_by_csms=built_by_csms)
+    if not allocator:
+        # Only the site allocator's own requests may carry its profile (profile_guard.py).
+        await check_profile(state, cp_id, payload, "body")
     if station is None:
         station = Station(await station_version(state, cp_id))
     if station.version is not None and station.version is not checked:

@@ -76,5 +76,7 @@ async def raise_events(
             type=KIND,
             tech_info=_tech_info(after, read),
             source="csms",
+            # The registry keeps it in the station's security log (GET .../security-events).
+            service="load-manager",
         )
         await emit(session, outbox, event)

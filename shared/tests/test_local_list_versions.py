@@ -1,89 +1,105 @@
-"""The Local Authorization List spelt for 2.0.1 and read back: the same list either way."""
+"""The Local Authorization List in our terms, spelt for each version and read back: the same
+list either way (1.6 holds no token type, priority, or status 1.6 has no word for)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from csms_shared.ocpp import v16, v201
-from csms_shared.ocpp.local_list import from_v201, to_v201
+from csms_shared.ocpp.local_list import from_v16, from_v201, to_v16, to_v201
+from csms_shared.vocabulary import AuthorizationDecision, IdToken, IdTokenType
+from csms_shared.vocabulary.local_lists import ListEntry, LocalList
 
-tags = st.text("ABCDEF0123456789", min_size=1, max_size=20)
+values = st.text("ABCDEF0123456789", min_size=1, max_size=36)
+short = st.text("ABCDEF0123456789", min_size=1, max_size=20)
 times = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 ).map(lambda at: at.replace(microsecond=0))
+kinds = st.sampled_from([k for k in IdTokenType if k is not IdTokenType.NO_AUTHORIZATION])
 
 
-def _info(status: str, expiry: datetime | None, parent: str | None) -> v16.IdTagInfo:
-    info = v16.IdTagInfo(status=v16.AuthorizationStatus(status))
-    if expiry is not None:
-        info.expiry_date = expiry
-    if parent is not None:
-        info.parent_id_tag = parent
-    return info
-
-
-def _entry(tag: str, info: v16.IdTagInfo | None) -> v16.AuthorizationData:
-    entry = v16.AuthorizationData(id_tag=tag)
-    if info is not None:
-        entry.id_tag_info = info
-    return entry
-
-
-def _request(version: int, kind: str, entries: list[v16.AuthorizationData]) -> Any:
-    return v16.SendLocalListRequest(
-        list_version=version, update_type=v16.UpdateType(kind), local_authorization_list=entries
+def _entry(
+    token: IdToken,
+    decision: AuthorizationDecision | None,
+    expiry: datetime | None,
+    group: IdToken | None,
+    priority: int,
+) -> ListEntry:
+    if decision is None:
+        return ListEntry(token=token)
+    return ListEntry(
+        token=token, decision=decision, expiry=expiry, group=group, charging_priority=priority
     )
 
 
-# Built through functions, not st.builds on the models: their signatures name the aliases.
-infos = st.none() | st.builds(
-    _info,
-    st.sampled_from([s.value for s in v16.AuthorizationStatus]),
-    st.none() | times,
-    st.none() | tags,
-)
-requests = st.builds(
-    _request,
-    st.integers(min_value=0, max_value=2**31 - 1),
-    st.sampled_from([t.value for t in v16.UpdateType]),
-    st.lists(st.builds(_entry, tags, infos), max_size=5, unique_by=lambda item: item.id_tag),
-)
+def lists(
+    tokens: st.SearchStrategy[IdToken], groups: st.SearchStrategy[IdToken]
+) -> st.SearchStrategy[LocalList]:
+    entries = st.builds(
+        _entry,
+        tokens,
+        st.none() | st.sampled_from(list(AuthorizationDecision)),
+        st.none() | times,
+        st.none() | groups,
+        st.integers(-9, 9),
+    )
+    return st.builds(
+        LocalList,
+        version=st.integers(min_value=0, max_value=2**31 - 1),
+        update_type=st.sampled_from(["Full", "Differential"]),
+        entries=st.lists(entries, max_size=5, unique_by=lambda e: e.token.value),
+    )
 
 
-@given(requests, st.dictionaries(tags, st.sampled_from([t.value for t in v201.IdTokenEnum])))
-def test_a_list_sent_to_a_2_0_1_station_reads_back_as_the_same_list(
-    request: v16.SendLocalListRequest, types: dict[str, str]
-) -> None:
-    sent = to_v201(request, types)
+@given(
+    lists(
+        st.builds(IdToken, value=values, type=kinds), st.builds(IdToken, value=values, type=kinds)
+    )
+)
+def test_a_list_sent_to_a_2_0_1_station_reads_back_as_the_same_list(listed: LocalList) -> None:
+    sent = to_v201(listed)
     # What goes on the wire is valid 2.0.1.
     wire = v201.SendLocalListRequest.model_validate(sent.to_payload())
-    assert from_v201(wire).to_payload() == {
-        **request.to_payload(),
-        "localAuthorizationList": request.to_payload().get("localAuthorizationList", []),
-    }
-    for item in wire.local_authorization_list or []:
-        assert item.id_token.type == types.get(item.id_token.id_token, "ISO14443")
+    assert from_v201(wire) == listed
+
+
+@given(
+    lists(
+        st.builds(IdToken.from_v16, short),
+        st.builds(IdToken, value=short, type=st.just(IdTokenType.CENTRAL)),
+    )
+)
+def test_a_list_sent_to_a_1_6_cp_reads_back_as_what_1_6_can_hold(listed: LocalList) -> None:
+    wire = v16.SendLocalListRequest.model_validate(to_v16(listed).to_payload())
+    back = from_v16(wire)
+    assert back.version == listed.version and back.update_type == listed.update_type
+    for was, now in zip(listed.entries, back.entries, strict=True):
+        assert now.token == was.token and now.group == was.group and now.expiry == was.expiry
+        assert now.charging_priority == 0  # 1.6 has no chargingPriority
+        if was.decision is None:
+            assert now.decision is None
+        else:
+            assert now.decision is not None and now.decision.to_v16() == was.decision.to_v16()
 
 
 def test_the_payload_a_2_0_1_station_gets() -> None:
-    request = v16.SendLocalListRequest(
-        list_version=4,
-        update_type=v16.UpdateType.DIFFERENTIAL,
-        local_authorization_list=[
-            v16.AuthorizationData(
-                id_tag="CARD-1",
-                id_tag_info=v16.IdTagInfo(
-                    status=v16.AuthorizationStatus.ACCEPTED, parent_id_tag="FLEET"
-                ),
+    listed = LocalList(
+        version=4,
+        update_type="Differential",
+        entries=[
+            ListEntry(
+                token=IdToken(value="CARD-1", type=IdTokenType.ISO15693),
+                decision=AuthorizationDecision.ACCEPTED,
+                group=IdToken(value="FLEET", type=IdTokenType.CENTRAL),
+                charging_priority=3,
             ),
-            v16.AuthorizationData(id_tag="GONE"),
+            ListEntry(token=IdToken(value="NL-TNM-C00122045-K-0123456789ABCDEF0")),
         ],
     )
-    assert to_v201(request, {"CARD-1": "ISO15693"}).to_payload() == {
+    assert to_v201(listed).to_payload() == {
         "versionNumber": 4,
         "updateType": "Differential",
         "localAuthorizationList": [
@@ -92,27 +108,23 @@ def test_the_payload_a_2_0_1_station_gets() -> None:
                 "idTokenInfo": {
                     "status": "Accepted",
                     "groupIdToken": {"idToken": "FLEET", "type": "Central"},
+                    "chargingPriority": 3,
                 },
             },
-            {"idToken": {"idToken": "GONE", "type": "ISO14443"}},
+            {"idToken": {"idToken": "NL-TNM-C00122045-K-0123456789ABCDEF0", "type": "ISO14443"}},
         ],
     }
-    empty = v16.SendLocalListRequest(list_version=1, update_type=v16.UpdateType.FULL)
-    assert to_v201(empty, {}).to_payload() == {"versionNumber": 1, "updateType": "Full"}
+    empty = LocalList(version=1, update_type="Full")
+    assert to_v201(empty).to_payload() == {"versionNumber": 1, "updateType": "Full"}
 
 
-def test_a_status_1_6_cannot_name_keeps_the_tag_off_charging() -> None:
-    sent = v201.SendLocalListRequest.model_validate(
-        {
-            "versionNumber": 2,
-            "updateType": "Full",
-            "localAuthorizationList": [
-                {
-                    "idToken": {"idToken": "X", "type": "eMAID"},
-                    "idTokenInfo": {"status": "NoCredit"},
-                }
-            ],
-        }
+def test_a_status_1_6_cannot_name_keeps_the_tag_off_charging_there() -> None:
+    listed = LocalList(
+        version=2,
+        update_type="Full",
+        entries=[ListEntry(token=IdToken(value="X"), decision=AuthorizationDecision.NO_CREDIT)],
     )
-    [entry] = from_v201(sent).local_authorization_list or []
-    assert entry.id_tag_info is not None and entry.id_tag_info.status == "Invalid"
+    payload = to_v16(listed).to_payload()
+    assert payload["localAuthorizationList"] == [{"idTag": "X", "idTagInfo": {"status": "Invalid"}}]
+    wire = v201.SendLocalListRequest.model_validate(to_v201(listed).to_payload())
+    assert from_v201(wire).entries[0].decision is AuthorizationDecision.NO_CREDIT

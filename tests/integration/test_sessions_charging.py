@@ -543,7 +543,7 @@ async def test_id_tag_rpc_crud(bus: Bus) -> None:
         await bus.rpc(SessionsRpc.create_id_tag, idTag=new_tag(), status="ConcurrentTx")
     assert exc.value.code == "invalid" and "status" in exc.value.message
     with pytest.raises(RpcError) as exc:
-        await bus.rpc(SessionsRpc.create_id_tag, idTag="X" * 21)
+        await bus.rpc(SessionsRpc.create_id_tag, idTag="X" * 37)
     assert exc.value.code == "invalid"
 
     updated = await bus.rpc(

@@ -10,10 +10,11 @@ import pytest
 
 from csms_shared.bus.rpc import RpcError, read_params
 from csms_shared.contracts.rpc import CreateIdTag, UpdateIdTag
-from csms_shared.ocpp import v16
 from csms_shared.ocpp.local_list import to_v201
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus as S
+from csms_shared.vocabulary import AuthorizationDecision, IdToken
+from csms_shared.vocabulary.local_lists import ListEntry, LocalList
 from session_service import id_tokens
 from session_service.auth import IdTagRecord, charging_priority
 from session_service.settings import UnknownIdTagPolicy
@@ -78,15 +79,16 @@ def test_a_2_0_1_station_is_told_the_priority_when_it_is_not_0() -> None:
 
 
 def test_a_2_0_1_local_list_carries_each_entrys_priority() -> None:
-    listed = v16.SendLocalListRequest(
-        list_version=3,
-        update_type=v16.UpdateType.FULL,
-        local_authorization_list=[
-            v16.AuthorizationData(id_tag="VIP", id_tag_info=IdTagInfo(status=S.ACCEPTED)),
-            v16.AuthorizationData(id_tag="PLAIN", id_tag_info=IdTagInfo(status=S.ACCEPTED)),
+    accepted = AuthorizationDecision.ACCEPTED
+    listed = LocalList(
+        version=3,
+        update_type="Full",
+        entries=[
+            ListEntry(token=IdToken(value="VIP"), decision=accepted, charging_priority=5),
+            ListEntry(token=IdToken(value="PLAIN"), decision=accepted),
         ],
     )
-    sent = to_v201(listed, {}, {"VIP": 5}).to_payload()
+    sent = to_v201(listed).to_payload()
     infos = {e["idToken"]["idToken"]: e["idTokenInfo"] for e in sent["localAuthorizationList"]}
     assert infos == {
         "VIP": {"status": "Accepted", "chargingPriority": 5},

@@ -110,7 +110,7 @@ local_list_syncs = Table(
     "local_list_syncs",
     metadata,
     Column("charge_point_id", String(48), primary_key=True),
-    Column("parent_id_tags", ARRAY(String(20))),
+    Column("parent_id_tags", ARRAY(String(36))),
     Column("synced_at", DateTime(timezone=True), nullable=False),
     Column("stale", Boolean, nullable=False, server_default=text("false")),
     Column("due_at", DateTime(timezone=True)),

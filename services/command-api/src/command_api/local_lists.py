@@ -22,11 +22,11 @@ from csms_shared.contracts.rpc import (
     SessionsRpc,
 )
 from csms_shared.ocpp._base import OcppModel
-from csms_shared.ocpp.local_list import to_v201
-from csms_shared.ocpp.v16.enums import UpdateType
-from csms_shared.ocpp.v16.messages import SendLocalListRequest, SendLocalListResponse
+from csms_shared.ocpp.local_list import to_v16, to_v201
+from csms_shared.ocpp.v16.messages import SendLocalListResponse
 from csms_shared.ocpp.v201.messages import SendLocalListResponse as V201SendLocalListResponse
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary.local_lists import LocalList
 
 from .api.command_sending import send_command
 from .api.deps import AppState, call
@@ -104,6 +104,11 @@ class LocalListSyncResult(Resource):
     list_version: int = Field(description="The version the CP holds now, if complete")
     update_type: str
     size: int = Field(description="id tags in the CP's list once complete")
+    left_out: int = Field(
+        default=0,
+        description="id tags a 1.6 CP cannot hold (over 20 characters, or in such a group),"
+        " left out of its list",
+    )
     complete: bool
     parts: list[SentPart]
 
@@ -159,7 +164,11 @@ async def synchronise(
     cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
     v201 = cp.ocpp_version == OcppVersion.V201
     building = BuildLocalList(
-        charge_point_id=cp_id, parent_id_tags=parent_id_tags, update_type=update_type
+        charge_point_id=cp_id,
+        # A station that never said its version is spoken to in 1.6 (README, OCPP 2.0.1).
+        ocpp_version=OcppVersion.V201 if v201 else OcppVersion.V16,
+        parent_id_tags=parent_id_tags,
+        update_type=update_type,
     )
     plan = await call(state, SessionsRpc.build_local_list, building)
     most, per_part, names = (
@@ -173,7 +182,7 @@ async def synchronise(
             f"the list would hold {plan.size} id tags; {cp_id!r} holds at most {most} "
             f"({names[0]}): choose fewer with parentIdTags",
         )
-    entries = plan.local_authorization_list
+    entries = plan.entries
     per_message = per_part or max(1, len(entries))
     # A list longer than one message goes as its first part (Full or Differential) and then
     # differences adding the rest, each a version after the one before.
@@ -182,14 +191,8 @@ async def synchronise(
     parts: list[SentPart] = []
     for n, chunk in enumerate(chunks):
         kind = kind_first if n == 0 else "Differential"
-        listed = SendLocalListRequest(
-            list_version=version + n,
-            update_type=UpdateType(kind),
-            local_authorization_list=chunk,
-        )
-        request: OcppModel = (
-            to_v201(listed, plan.id_token_types, plan.charging_priorities) if v201 else listed
-        )
+        listed = LocalList(version=version + n, update_type=kind, entries=chunk)
+        request: OcppModel = to_v201(listed) if v201 else to_v16(listed)
         # The list is the id tags' (not the caller's): an operator may send it.
         sent = await send_command(
             state, session, principal, cp_id, "SendLocalList", request, None, True,
@@ -214,6 +217,7 @@ async def synchronise(
         list_version=parts[-1].list_version,
         update_type=kind_first,
         size=plan.size,
+        left_out=plan.left_out,
         complete=complete,
         parts=parts,
     )

@@ -16,6 +16,7 @@ from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
+from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
 
 from . import reservations
 from .auth import (
@@ -177,6 +178,8 @@ def _start_row(
         charge_point_id=start.charge_point_id,
         connector_id=request.connector_id,
         id_tag=request.id_tag,
+        # A 1.6 idTag is an RFID card's UID (the vocabulary's V16_TOKEN_TYPE).
+        id_token_type=V16_TOKEN_TYPE.value,
         id_tag_status=info.status.value,
         meter_start=request.meter_start,
         start_time=request.timestamp,

@@ -28,12 +28,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 
 from csms_shared.bus.outbox import outbox_table
+from csms_shared.vocabulary.tokens import MAX_TOKEN_LENGTH
 
 SCHEMA = "sessions"
 metadata = MetaData(schema=SCHEMA)
 
-ID_TAG = 20  # IdToken: CiString20
-ID_TOKEN = 36  # a 2.0.1 IdToken (String36), as a transaction records it
+# An id token: 36 characters (2.0.1 IdToken, eMAIDs; a 1.6 idTag has 20 at most).
+ID_TAG = ID_TOKEN = MAX_TOKEN_LENGTH
 STATION_TX = 36  # a 2.0.1 transactionId (String36)
 CP_ID = 48
 CP_TAG = 64  # a CP's tag (group), as the registry keeps it
@@ -43,7 +44,7 @@ def _ts(name: str, **kw: object) -> Column[object]:
     return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
 
 
-# The authorization list. idTags are CiString20: unique and looked up case-insensitively.
+# The authorization list. Id tags are unique and looked up case-insensitively (CiString).
 id_tags = Table(
     "id_tags",
     metadata,
@@ -159,7 +160,8 @@ transactions = Table(
     Column("station_transaction_id", String(STATION_TX)),
     Column("evse_connector_id", Integer),
     Column("remote_start_id", Integer),
-    Column("id_token_type", String(20)),  # 2.0.1 IdTokenEnumType; None for 1.6
+    # IdTokenEnumType (1.6: ISO14443; rows from before 0009 have None, read as ISO14443).
+    Column("id_token_type", String(20)),
     # 2.0.1: what its TransactionEvents so far say (tx_fold.Fold), so the next one is added to
     # it instead of all being read back and folded again; None for 1.6.
     Column("event_fold", JSONB),

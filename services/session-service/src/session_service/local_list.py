@@ -1,5 +1,5 @@
-"""The version of each CP's Local Authorization List, from its answers to our commands (a
-2.0.1 station's read in 1.6's terms: `csms_shared.ocpp.local_list`)."""
+"""The version of each CP's Local Authorization List and what it holds, from its answers to our
+commands (either version's list read in our terms: `csms_shared.ocpp.local_list`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.events import CommandCompleted
 from csms_shared.ocpp import v201 as v201m
-from csms_shared.ocpp.local_list import from_v201
-from csms_shared.ocpp.v16.enums import UpdateStatus, UpdateType
+from csms_shared.ocpp.local_list import from_v16, from_v201
+from csms_shared.ocpp.v16.enums import UpdateStatus
 from csms_shared.ocpp.v16.messages import (
     GetLocalListVersionRequest,
     GetLocalListVersionResponse,
@@ -21,6 +21,7 @@ from csms_shared.ocpp.v16.messages import (
     SendLocalListResponse,
 )
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary.local_lists import LocalList
 
 from .db import local_list_entries, local_list_versions
 
@@ -32,7 +33,7 @@ async def record(session: AsyncSession, event: CommandCompleted) -> None:
     action, at, cp_id = event.action, event.at, event.charge_point_id
     if cp_id is None:
         return
-    sent: SendLocalListRequest | None = None
+    sent: LocalList | None = None
     v201 = event.ocpp_version is OcppVersion.V201
     try:
         if action == "SendLocalList" and v201:
@@ -40,20 +41,21 @@ async def record(session: AsyncSession, event: CommandCompleted) -> None:
             if took.status is not v201m.SendLocalListStatusEnum.ACCEPTED:
                 return
             sent = from_v201(spelt)
-            version = sent.list_version
+            version = sent.version
         elif action == "SendLocalList":
-            sent, answer = event.read(SendLocalListRequest, SendLocalListResponse)
+            told, answer = event.read(SendLocalListRequest, SendLocalListResponse)
             if answer.status is not UpdateStatus.ACCEPTED:
                 return
-            version = sent.list_version
+            sent = from_v16(told)
+            version = sent.version
         elif action == "GetLocalListVersion" and v201:
             _, said = event.read(
                 v201m.GetLocalListVersionRequest, v201m.GetLocalListVersionResponse
             )
             version = said.version_number
         elif action == "GetLocalListVersion":
-            _, told = event.read(GetLocalListVersionRequest, GetLocalListVersionResponse)
-            version = told.list_version
+            _, held = event.read(GetLocalListVersionRequest, GetLocalListVersionResponse)
+            version = held.list_version
         else:
             return
     except ValidationError as exc:
@@ -78,28 +80,26 @@ async def record(session: AsyncSession, event: CommandCompleted) -> None:
         await apply_entries(session, cp_id, sent)
 
 
-async def apply_entries(session: AsyncSession, cp_id: str, sent: SendLocalListRequest) -> None:
+async def apply_entries(session: AsyncSession, cp_id: str, sent: LocalList) -> None:
     """What the CP's list holds after it accepted `sent` (a Full list or a difference)."""
     e = local_list_entries.c
-    if sent.update_type is UpdateType.FULL:
+    if sent.update_type == "Full":
         await session.execute(delete(local_list_entries).where(e.charge_point_id == cp_id))
-    for item in sent.local_authorization_list or []:
-        info = item.id_tag_info
-        if info is None:
+    for entry in sent.entries:
+        tag = entry.token.value
+        if entry.decision is None:
             # A differential entry without idTagInfo removes the idTag (OCPP 1.6, 5.15).
             await session.execute(
-                delete(local_list_entries).where(
-                    e.charge_point_id == cp_id, e.id_tag == item.id_tag
-                )
+                delete(local_list_entries).where(e.charge_point_id == cp_id, e.id_tag == tag)
             )
             continue
         row = {
-            "status": info.status.value,
-            "expiry_date": info.expiry_date,
-            "parent_id_tag": info.parent_id_tag,
+            "status": entry.decision.value,
+            "expiry_date": entry.expiry,
+            "parent_id_tag": entry.group.value if entry.group else None,
         }
         await session.execute(
             insert(local_list_entries)
-            .values(charge_point_id=cp_id, id_tag=item.id_tag, **row)
+            .values(charge_point_id=cp_id, id_tag=tag, **row)
             .on_conflict_do_update(index_elements=[e.charge_point_id, e.id_tag], set_=row)
         )

@@ -17,6 +17,7 @@ from csms_shared.contracts.resources import (
     Transaction,
     UnmatchedStop,
 )
+from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
 
 from .energy import duration_seconds
 
@@ -54,7 +55,9 @@ def transaction_of(row: Row[Any], model: type[T], **extra: Any) -> T:
         connector_id=row.connector_id,
         evse_connector_id=row.evse_connector_id,
         id_tag=row.id_tag,
-        id_token_type=row.id_token_type,
+        # 1.6 transactions kept before migration 0009 said no type: their idTag was a card's.
+        id_token_type=row.id_token_type
+        or (V16_TOKEN_TYPE.value if row.id_tag and row.ocpp_version == "1.6" else None),
         id_tag_status=row.id_tag_status,
         remote_start_id=row.remote_start_id,
         meter_start=row.meter_start,

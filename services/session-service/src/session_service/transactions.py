@@ -69,6 +69,7 @@ _START_COLUMNS = (
     ("charge_point_id", "varchar"),
     ("connector_id", "integer"),
     ("id_tag", "varchar"),
+    ("id_token_type", "varchar"),
     ("id_tag_status", "varchar"),
     ("meter_start", "bigint"),
     ("start_time", "timestamptz"),
@@ -148,6 +149,7 @@ class StartRow(TypedDict):
     charge_point_id: str
     connector_id: int
     id_tag: str
+    id_token_type: str
     id_tag_status: str
     meter_start: int
     start_time: datetime

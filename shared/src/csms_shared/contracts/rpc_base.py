@@ -31,7 +31,9 @@ Text50 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=
 Text100 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100)]
 Text500 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
 ChargePointId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=48)]
-IdToken = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20)]
+# An id tag of the authorization list: up to 36 characters (2.0.1 idTokens, eMAIDs); a 1.6
+# station is told only those of 20 or fewer (csms_shared.vocabulary.tokens).
+IdToken = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=36)]
 StoredStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..bus.message_log import MessageLogLevel
-from ..ocpp.v16.datatypes import AuthorizationData
+from ..vocabulary.local_lists import ListEntry
 from .resources_base import Resource
 from .resources_messages import MessagePage, MessageRecord
 
@@ -81,17 +81,19 @@ class FeatureProfiles(Resource):
 
 
 class LocalListPlan(Resource):
-    """The SendLocalList to send next, and how many id tags the CP's list holds after it."""
+    """The SendLocalList to send next (in our terms; `csms_shared.ocpp.local_list` spells it
+    in the station's version), and how many id tags the CP's list holds after it."""
 
     charge_point_id: str
     list_version: int
     update_type: Literal["Full", "Differential"]
-    local_authorization_list: list[AuthorizationData]
+    entries: list[ListEntry]
     size: int
-    # The idToken type of each listed id tag that is no ISO14443 card, for 2.0.1 stations.
-    id_token_types: dict[str, str] = Field(default_factory=dict)
-    # The chargingPriority of each listed id tag that has one (not 0), for 2.0.1 stations.
-    charging_priorities: dict[str, int] = Field(default_factory=dict)
+    left_out: int = Field(
+        default=0,
+        description="Id tags the station's version cannot hold (1.6: over 20 characters, or"
+        " in a group whose id is), left out of its list",
+    )
 
 
 class MessageLogLevels(Resource):

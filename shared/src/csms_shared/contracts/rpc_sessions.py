@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from ..bus.message_log import MessageLogLevel
 from ..ocpp.v16.datatypes import OcppDateTime
+from ..ocpp.version import OcppVersion
 from .rpc_base import (
     BIGINT,
     ChargePointId,
@@ -171,6 +172,7 @@ class BuildLocalList(RpcParams):
     `Differential` (default: Differential when the content of the CP's list is known)."""
 
     charge_point_id: ChargePointId
+    ocpp_version: OcppVersion = Field(description="The station's: 1.6 holds shorter tokens")
     update_type: Literal["Full", "Differential"] | None = None
     parent_id_tags: list[Annotated[str, StringConstraints(strict=True)]] | None = None
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+from csms_shared.vocabulary.tokens import MAX_TOKEN_LENGTH
 
 from .. import problems
 from ..local_lists import LocalListSyncResult, synchronise
@@ -17,7 +18,7 @@ from .deps import Operator, Session, State, api_router
 router = api_router(404, 409, 502, 503, 504, tags=["charge points"])
 
 CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
-IdToken = Annotated[str, StringConstraints(min_length=1, max_length=20)]
+IdToken = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TOKEN_LENGTH)]
 
 
 class LocalListSync(BaseModel):

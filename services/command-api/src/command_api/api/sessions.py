@@ -26,6 +26,7 @@ from csms_shared.contracts.rpc import EnergyReport as EnergyReportParams
 from csms_shared.contracts.rpc_sessions import IdTokenType
 from csms_shared.ocpp._base import DateTime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+from csms_shared.vocabulary.tokens import MAX_TOKEN_LENGTH
 
 from .. import problems
 from ..auth import Role
@@ -47,7 +48,7 @@ router = api_router(404, 503)
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 CpFilter = Annotated[str | None, Query(alias="chargePointId", pattern=CHARGE_POINT_ID_PATTERN)]
-IdTagPath = Annotated[str, Path(min_length=1, max_length=20, pattern=r"^[^\x00]+$")]
+IdTagPath = Annotated[str, Path(min_length=1, max_length=MAX_TOKEN_LENGTH, pattern=r"^[^\x00]+$")]
 From = Annotated[datetime | None, Query(alias="from", description="RFC 3339, inclusive")]
 To = Annotated[datetime | None, Query(alias="to", description="RFC 3339, exclusive")]
 IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
@@ -73,7 +74,7 @@ class IdTagFields(ApiModel):
     """An entry of the authorization list."""
 
     expiry_date: DateTime | None = None
-    parent_id_tag: str | None = Field(default=None, min_length=1, max_length=20)
+    parent_id_tag: str | None = Field(default=None, min_length=1, max_length=MAX_TOKEN_LENGTH)
     max_concurrent_tx: int | None = Field(default=None, ge=1, le=1000)
     note: str | None = Field(default=None, max_length=200)
 
@@ -81,7 +82,12 @@ class IdTagFields(ApiModel):
 class NewIdTag(IdTagFields):
     """An idTag to add; Accepted unless told otherwise."""
 
-    id_tag: str = Field(min_length=1, max_length=20)
+    id_tag: str = Field(
+        min_length=1,
+        max_length=MAX_TOKEN_LENGTH,
+        description="Up to 36 characters (2.0.1 idTokens, eMAIDs); 1.6 stations hold those of"
+        " 20 or fewer",
+    )
     status: IdTagStatus = "Accepted"
     type: IdTokenType = Field(
         default="ISO14443",
@@ -120,7 +126,7 @@ async def list_transactions(
     principal: Viewer,
     charge_point_id: CpFilter = None,
     connector_id: Annotated[int | None, Query(alias="connectorId", ge=0, lt=2**63)] = None,
-    id_tag: Annotated[str | None, Query(alias="idTag", max_length=20)] = None,
+    id_tag: Annotated[str | None, Query(alias="idTag", max_length=MAX_TOKEN_LENGTH)] = None,
     active: bool | None = None,
     stale: bool | None = None,
     start: From = None,
@@ -233,7 +239,9 @@ async def list_id_tags(
     state: State,
     principal: Viewer,
     id_tag_status: Annotated[IdTagStatus | None, Query(alias="status")] = None,
-    parent_id_tag: Annotated[str | None, Query(alias="parentIdTag", max_length=20)] = None,
+    parent_id_tag: Annotated[
+        str | None, Query(alias="parentIdTag", max_length=MAX_TOKEN_LENGTH)
+    ] = None,
     search: Annotated[str | None, Query(max_length=50)] = None,
     limit: Limit = 50,
     offset: Offset = 0,

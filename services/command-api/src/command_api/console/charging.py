@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
+from csms_shared.vocabulary.tokens import MAX_TOKEN_LENGTH
 
 from ..api import sessions as session_api
 from .chart import HEIGHT, PAD, WIDTH, series
@@ -22,7 +23,7 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 YesNo = Annotated[str, Query(pattern="^(|yes|no)$")]
-TagPath = Annotated[str, Path(min_length=1, max_length=20, pattern=r"^[^\x00]+$")]
+TagPath = Annotated[str, Path(min_length=1, max_length=MAX_TOKEN_LENGTH, pattern=r"^[^\x00]+$")]
 CpFilter = Annotated[str, Query(pattern=f"^$|{CHARGE_POINT_ID_PATTERN}")]
 
 
@@ -34,7 +35,7 @@ def _flag(value: str) -> bool | None:
 async def transactions(
     page: ViewerPage,
     cp: CpFilter = "",
-    tag: Annotated[str, Query(max_length=20)] = "",
+    tag: Annotated[str, Query(max_length=MAX_TOKEN_LENGTH)] = "",
     active: YesNo = "",
     stale: YesNo = "",
     offset: Offset = 0,

@@ -69,7 +69,8 @@ case "$*" in *rabbitmq*) port={broker};; *) port={database};; esac
 {sys.executable} -c 'import socket, sys, os, time
 if os.fork(): sys.exit(0)
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' $port >/dev/null 2>&1 </dev/null &
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' $port \
+  >/dev/null 2>&1 </dev/null &
 """
     )
     docker.chmod(0o755)

@@ -16,7 +16,7 @@ VENV_313 := .venv-3.13
 PYTHON_313 ?= $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13))),3.13)
 
 .PHONY: help venv up migrate test test-unit test-py313 test-integration lint fmt typecheck clean bench
-.PHONY: test-rabbitmq4 chaos asyncapi compose-test cluster-test
+.PHONY: test-rabbitmq4 chaos asyncapi config-reference compose-test cluster-test
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ bench: venv ## Benchmarks against a suite of their own; BENCH_PROFILE=full for 1
 
 asyncapi: venv ## Write docs/events.asyncapi.yaml from the event models
 	$(BIN)/python scripts/asyncapi.py
+
+config-reference: venv ## Write docs/configuration.md from the settings classes
+	$(BIN)/python scripts/config_reference.py
 
 .PHONY: screenshots
 screenshots: venv ## Run the console's browser tests and keep their screenshots in docs/console

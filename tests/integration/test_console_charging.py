@@ -1,4 +1,4 @@
-"""The README's charging session done entirely in the browser: a card, a remote start, live
+"""docs/rest.md's charging session done entirely in the browser: a card, a remote start, live
 updates, a stop, the energy and its chart; and the admin's pages."""
 
 from __future__ import annotations

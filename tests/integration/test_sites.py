@@ -1,5 +1,5 @@
 """Sites over REST: command-api answers from the load-manager's schema `loads`, through the
-real suite (the README's worked example, then every refusal the routes document)."""
+real suite (docs/load-management.md's worked example, then every refusal the routes document)."""
 
 from __future__ import annotations
 

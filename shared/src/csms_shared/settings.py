@@ -63,13 +63,19 @@ def default_broker_users() -> dict[str, str]:
 class BrokerSettings(BaseModel):
     """RabbitMQ; `<PREFIX>BROKER_URL`, else the suite-wide `CSMS_BROKER_URL`."""
 
-    # One node's AMQP URL, or a cluster's nodes separated by commas (bus/nodes.py): a process
-    # connects to one of them and moves to the next when it fails (bus/connection.py).
-    broker_url: str = DEFAULT_BROKER_URL
-    prefetch: int = Field(default=200, ge=1, le=10_000)
-    # Role -> the broker user it logs in as (`CSMS_BROKER_USERS`, JSON): RPC servers accept a
-    # caller by the AMQP user_id the broker verified, so this says who that user is.
-    broker_users: dict[str, str] = Field(default_factory=_every_role_as_suite_user)
+    # Parsed by bus/nodes.py; bus/connection.py moves to the next node when one fails.
+    broker_url: str = Field(
+        default=DEFAULT_BROKER_URL,
+        description="RabbitMQ: one node's AMQP URL, or a cluster's nodes separated by commas (a"
+        " process connects to one of them and moves to the next when it fails)",
+    )
+    prefetch: int = Field(default=200, ge=1, le=10_000, description="AMQP prefetch per consumer")
+    broker_users: dict[str, str] = Field(
+        default_factory=_every_role_as_suite_user,
+        description="JSON object, role -> the broker user it logs in as: RPC servers accept a"
+        " caller by the AMQP user_id the broker verified, so this says who that user is"
+        ' (docs/deploy.md, "Broker users")',
+    )
 
     @field_validator("broker_url")
     @classmethod
@@ -87,10 +93,20 @@ class BrokerSettings(BaseModel):
 class DatabaseSettings(BaseModel):
     """Postgres; `<PREFIX>DATABASE_URL`, else the suite-wide `CSMS_DATABASE_URL`."""
 
-    database_url: str = DEFAULT_DATABASE_URL
-    database_pool_size: int = Field(default=10, ge=1, le=200)
-    # Prepared statements keep one generic plan (see csms_shared.db.create_engine).
-    database_generic_plans: bool = True
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, description="Postgres")
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Postgres connections of a service (one serves its outbox relay and probes;"
+        " a third of the rest its RPCs)",
+    )
+    # See csms_shared.db.create_engine.
+    database_generic_plans: bool = Field(
+        default=True,
+        description="prepared statements keep one generic plan (`plan_cache_mode="
+        "force_generic_plan`) instead of being planned again on every execution",
+    )
 
 
 def json_or_commas(value: object) -> object:
@@ -106,14 +122,25 @@ def json_or_commas(value: object) -> object:
 class CommonSettings(BaseModel):
     """Logging and the HTTP port for /healthz, /readyz and /metrics."""
 
-    # Configuration keys whose values are never stored, published, logged or shown
-    # (AuthorizationKey always is); `<PREFIX>SECRET_CONFIGURATION_KEYS` or the suite-wide
-    # `CSMS_SECRET_CONFIGURATION_KEYS`, a JSON list or comma-separated.
-    secret_configuration_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    log_level: str = "INFO"
-    # One JSON object per line (containers: compose and the k8s overlays set it), else text.
-    log_json: bool = False
-    http_host: str = "0.0.0.0"
+    secret_configuration_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="configuration keys (1.6) and variables (2.0.1, by name or"
+        " `Component.Variable`) whose values are never stored, published, logged or shown:"
+        " redacted like `AuthorizationKey` and `SecurityCtrlr.BasicAuthPassword` (always) in"
+        " every message and store; comma-separated or a JSON list",
+    )
+    log_level: str = Field(default="INFO", description="log level of the process")
+    log_json: bool = Field(
+        default=False,
+        description="one JSON object per log line (compose and the k8s overlays set it); text"
+        " otherwise. Both carry RFC 3339 UTC timestamps with milliseconds and the context"
+        " fields (docs/operations.md, Logs)",
+    )
+    http_host: str = Field(
+        default="0.0.0.0",
+        description="the address the process's ports listen on (its public port, if any, and"
+        " its internal one)",
+    )
 
     @field_validator("secret_configuration_keys", mode="before")
     @classmethod

@@ -165,7 +165,7 @@ async def synchronise(
     v201 = cp.ocpp_version == OcppVersion.V201
     building = BuildLocalList(
         charge_point_id=cp_id,
-        # A station that never said its version is spoken to in 1.6 (README, OCPP 2.0.1).
+        # A station that never said its version is spoken to in 1.6 (docs/ocpp.md, OCPP 2.0.1).
         ocpp_version=OcppVersion.V201 if v201 else OcppVersion.V16,
         parent_id_tags=parent_id_tags,
         update_type=update_type,

@@ -27,86 +27,210 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
 
     model_config = settings_config("API_")
 
-    http_port: int = 8080
-    # /healthz, /readyz and /metrics: on their own port, so the API's ingress never serves them.
-    internal_port: int = 8083
-    # The bootstrap admin key; `API_ADMIN_API_KEY` or the suite-wide `CSMS_ADMIN_API_KEY`.
+    http_port: int = Field(
+        default=8080, description="command-api's port: the API, its docs and the console"
+    )
+    internal_port: int = Field(
+        default=8083,
+        description="`/healthz`, `/readyz`, `/metrics` (internal only: on their own port, so"
+        " the API's ingress never serves them)",
+    )
     admin_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("API_ADMIN_API_KEY", "CSMS_ADMIN_API_KEY")
+        default=None,
+        validation_alias=AliasChoices("API_ADMIN_API_KEY", "CSMS_ADMIN_API_KEY"),
+        description="the bootstrap admin key of command-api: at least 32 characters, no"
+        " placeholder (`CHANGE-ME`, ...), or command-api refuses to start; no part of it is"
+        " stored in clear",
     )
-    # The bootstrap user `admin`, made when no admin user exists; `API_ADMIN_PASSWORD` or the
-    # suite-wide `CSMS_ADMIN_PASSWORD`.
     admin_password: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("API_ADMIN_PASSWORD", "CSMS_ADMIN_PASSWORD")
+        default=None,
+        validation_alias=AliasChoices("API_ADMIN_PASSWORD", "CSMS_ADMIN_PASSWORD"),
+        description="password of user `admin`, created when no admin user exists: at least 12"
+        " characters, no placeholder, or command-api refuses to start (`make up` makes one)",
     )
-    # Signs access tokens and console cookies; unset, a key generated once is kept in the
-    # database (every replica shares it).
-    token_secret: SecretStr | None = Field(default=None, min_length=32)
-    access_token_seconds: int = Field(default=900, ge=60, le=86_400)
-    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
-    # The console's cookies: `auto` (None) makes them Secure when the request came over TLS,
-    # directly or per X-Forwarded-Proto of a trusted proxy; `true` or `false` forces it.
-    cookie_secure: bool | None = None
-    # Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For and -Proto uvicorn
-    # believes: the client address the login limits count and the scheme `auto` reads.
+    token_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="key (32+ characters, no placeholder) signing access tokens and console"
+        " cookies; unset, one generated key is kept in the database and shared by every"
+        " replica",
+    )
+    access_token_seconds: int = Field(
+        default=900,
+        ge=60,
+        le=86_400,
+        description="lifetime of an access token from `POST /api/v1/auth/token`, seconds",
+    )
+    session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 30, description="lifetime of a console session, hours"
+    )
+    # `auto` is None.
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="`true` or `false` forces the `Secure` flag of the console's cookies"
+        " (session and login CSRF); `auto` sets it when the request came over TLS, directly or"
+        " per `X-Forwarded-Proto` of a proxy in `API_FORWARDED_ALLOW_IPS`",
+    )
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.1", "::1"]
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="comma-separated addresses or CIDRs of the proxies whose `X-Forwarded-For`"
+        " and `X-Forwarded-Proto` are believed (the client address the login limits count, the"
+        " scheme `auto` reads); behind an ingress, its controller pods' network (the k8s base"
+        " sets `10.244.0.0/16`: adapt it)",
     )
-    # Failed logins in the window: a (username, address) pair and an address past theirs are
-    # refused, even the right password; a username past its count is only slowed down (each
-    # attempt waits the delay, doubled per further failure), so strangers cannot lock it out.
-    login_failures_per_user_and_address: int = Field(default=5, ge=1)
-    login_failures_per_address: int = Field(default=20, ge=1)
-    login_failures_per_username: int = Field(default=5, ge=1)
-    login_failure_window_seconds: int = Field(default=900, ge=1)
-    login_delay_seconds: float = Field(default=1.0, ge=0, le=60)
-    login_delay_max_seconds: float = Field(default=30.0, ge=0, le=600)
-    # Live views (server-sent events) one console user may hold open at once, on all replicas.
-    streams_per_user: int = Field(default=10, ge=1, le=1000)
-    # argon2 of users' passwords: threads of its own, and checks queued for them at most;
-    # beyond, a login is answered 503 at once (each check holds 64 MiB for ~50 ms).
-    password_threads: int = Field(default=2, ge=1, le=64)
-    password_checks_waiting: int = Field(default=16, ge=0, le=10_000)
-    command_timeout: float = Field(default=30.0, gt=0, description="default seconds per command")
-    command_timeout_max: float = Field(default=300.0, gt=0)
-    rpc_timeout: float = Field(default=5.0, gt=0)
-    # Vendors' configuration keys that say where a CP connects or uploads (a backend URL):
-    # changing one needs the admin role, as the security and authorization keys do
-    # (`API_` or the suite-wide `CSMS_ADMIN_CONFIGURATION_KEYS`, a JSON list or comma-separated;
-    # csms_shared.ocpp.redaction.DEFAULT_ADMIN_KEYS always count).
-    admin_configuration_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Broker roles (CSMS_BROKER_USERS) whose messages on ocpp.command-requests are run, as an
-    # operator; shared by every back office that logs in as the role's user. The load-manager
-    # sends its charging profiles this way, so they are audited like anyone's commands.
-    command_request_roles: list[str] = Field(default_factory=lambda: [INTEGRATIONS, LOAD_MANAGER])
-    # Back offices with a broker user of their own (JSON user -> viewer|operator|admin): each
-    # sends commands under its own name (`broker:<user>`) and role; a viewer may send none.
-    back_offices: dict[str, str] = Field(default_factory=dict)
-    # GetConfiguration to every CP after each accepted BootNotification (the snapshot, and the
-    # SupportedFeatureProfiles that commands are checked against).
-    read_configuration_at_boot: bool = True
-    # Synchronise a CP's Local Authorization List again (Differential) when an id tag of the
-    # scope it was last synchronised to changes: after this many seconds (changes within them
-    # go in one SendLocalList), and for a CP offline then, once it connects.
-    local_list_resync: bool = False
-    local_list_resync_delay: float = Field(default=5.0, ge=0)
-    # Finished commands (and webhook deliveries) older than this many days are deleted (None:
-    # kept for ever); pending ones stay.
-    command_retention_days: float | None = Field(default=None, gt=0)
-    # Fleet-wide commands: CPs served at once, and the most one request may name or tag.
-    fleet_concurrency: int = Field(default=20, ge=1, le=1000)
-    fleet_max_charge_points: int = Field(default=5000, ge=1)
-    # Webhooks: networks they may target besides public addresses (JSON list of CIDRs, e.g.
-    # ["127.0.0.0/8"] in tests); loopback, link-local and private ones are refused otherwise.
-    webhook_allowed_networks: list[str] = Field(default_factory=list)
-    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
-    # Retries wait base * 2^(attempt-1) seconds, at most max; a day of failures disables one.
-    webhook_retry_base: float = Field(default=5.0, gt=0)
-    webhook_retry_max: float = Field(default=3600.0, gt=0)
-    webhook_disable_after: float = Field(default=86400.0, gt=0)
-    webhook_concurrency: int = Field(default=16, ge=1, le=500)
-    webhook_poll_interval: float = Field(default=1.0, gt=0)
-    instance_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+    # A username past its count is only slowed down, so strangers cannot lock it out.
+    login_failures_per_user_and_address: int = Field(
+        default=5,
+        ge=1,
+        description="failed logins (console or token) allowed per (username, client address)"
+        " in the window; past them even the right password is refused from that address",
+    )
+    login_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="failed logins (console or token) allowed per client address in the"
+        " window; past them even the right password is refused from that address",
+    )
+    login_failures_per_username: int = Field(
+        default=5,
+        ge=1,
+        description="failed logins of a username (from anywhere) after which every attempt for"
+        " it waits `API_LOGIN_DELAY_SECONDS`, doubled per further failure, at most"
+        " `API_LOGIN_DELAY_MAX_SECONDS`: slowed down, never locked out",
+    )
+    login_failure_window_seconds: int = Field(
+        default=900, ge=1, description="the window of those counts, seconds"
+    )
+    login_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="seconds a login attempt for a username past"
+        " `API_LOGIN_FAILURES_PER_USERNAME` waits, doubled per further failure",
+    )
+    login_delay_max_seconds: float = Field(
+        default=30.0, ge=0, le=600, description="the longest such wait, seconds"
+    )
+    streams_per_user: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="live views (server-sent events) a console user may hold open at once, on"
+        " all replicas",
+    )
+    # Each argon2 check holds 64 MiB for ~50 ms.
+    password_threads: int = Field(
+        default=2, ge=1, le=64, description="argon2 threads for users' passwords"
+    )
+    password_checks_waiting: int = Field(
+        default=16,
+        ge=0,
+        le=10_000,
+        description="password checks queued for those threads at most; a login past that gets"
+        " 503 with `Retry-After` at once",
+    )
+    command_timeout: float = Field(
+        default=30.0, gt=0, description="default `?timeout=` of a command, seconds"
+    )
+    command_timeout_max: float = Field(
+        default=300.0, gt=0, description="the largest `?timeout=` of a command, seconds"
+    )
+    rpc_timeout: float = Field(
+        default=5.0, gt=0, description="seconds to wait for a service answering a read"
+    )
+    # csms_shared.ocpp.redaction.DEFAULT_ADMIN_KEYS always count.
+    admin_configuration_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="vendor configuration keys that say where a CP connects or uploads (a"
+        " backend URL), comma-separated or a JSON list: changing one needs the admin role, as"
+        " the security and authorization keys do (`CentralSystemURL`, `CentralSystemAddress`,"
+        " `OcppServerUrl`, `BackendUrl` always do)",
+    )
+    command_request_roles: list[str] = Field(
+        default_factory=lambda: [INTEGRATIONS, LOAD_MANAGER],
+        description="JSON list of broker roles (`CSMS_BROKER_USERS`) whose requests on"
+        " `ocpp.command-requests` are run, as an operator (every back office sharing that user"
+        " shares one identity; the load-manager sends its charging profiles this way, audited)",
+    )
+    back_offices: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object, broker user -> `viewer`, `operator` or `admin`: back offices"
+        " with users of their own, each running its requests under its own name"
+        " (`broker:<user>`) and role (a viewer sends none); `scripts/broker_users.py"
+        " --back-office NAME=ROLE` makes the users",
+    )
+    read_configuration_at_boot: bool = Field(
+        default=True,
+        description="GetConfiguration to every 1.6 CP after each accepted BootNotification (the"
+        " snapshot, and the SupportedFeatureProfiles commands are checked against);"
+        " GetBaseReport FullInventory to every 2.0.1 station (its device model)",
+    )
+    local_list_resync: bool = Field(
+        default=False,
+        description="synchronise a CP's Local Authorization List again (Differential) when an"
+        " id tag of the scope it was last synchronised to changes; a CP offline then, once it"
+        " connects",
+    )
+    local_list_resync_delay: float = Field(
+        default=5.0,
+        ge=0,
+        description="seconds from a change to the re-synchronisation; changes within them go"
+        " in one SendLocalList",
+    )
+    command_retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="finished commands of the audit log and finished webhook deliveries older"
+        " than this many days are deleted (pending ones stay), in batches, every 10 s; unset:"
+        " kept for ever",
+    )
+    fleet_concurrency: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="CPs a fleet-wide command serves at once",
+    )
+    fleet_max_charge_points: int = Field(
+        default=5000,
+        ge=1,
+        description="the most CPs one fleet-wide command may name or reach by tag",
+    )
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="JSON list of CIDRs webhooks may target besides public addresses (the"
+        ' tests allow `["127.0.0.0/8"]`); loopback, link-local, private and other non-public'
+        " addresses are refused otherwise",
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, le=60, description="seconds a webhook receiver has to answer"
+    )
+    webhook_retry_base: float = Field(
+        default=5.0,
+        gt=0,
+        description="a failed delivery is tried again after base x 2^(attempt-1) seconds, at"
+        " most `API_WEBHOOK_RETRY_MAX`",
+    )
+    webhook_retry_max: float = Field(
+        default=3600.0,
+        gt=0,
+        description="the longest wait between two attempts of a delivery, seconds",
+    )
+    webhook_disable_after: float = Field(
+        default=86400.0,
+        gt=0,
+        description="seconds of nothing but failures before a webhook is disabled and"
+        " `webhook.disabled` published",
+    )
+    webhook_concurrency: int = Field(
+        default=16, ge=1, le=500, description="deliveries a replica sends at once"
+    )
+    webhook_poll_interval: float = Field(
+        default=1.0, gt=0, description="seconds between looks for due retries"
+    )
+    instance_id: str = Field(
+        default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}",
+        description="names this replica's reply queue `command-api.replies.<id>`",
+    )
 
     # Its own name: reusing BrokerSettings._known_roles would replace that validator.
     @field_validator("command_request_roles")

@@ -23,26 +23,71 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
 
     model_config = settings_config("SESSION_")
 
-    # /healthz, /readyz and /metrics, never exposed to charge points or operators.
     internal_port: int = Field(
         default=8082,
         validation_alias=AliasChoices("SESSION_INTERNAL_PORT", "SESSION_HTTP_PORT"),
+        description="`/healthz`, `/readyz`, `/metrics` (internal only, never exposed to charge"
+        " points or operators; `SESSION_HTTP_PORT` is its older name)",
     )
-    unknown_id_tags: UnknownIdTagPolicy = UnknownIdTagPolicy.REJECT
+    unknown_id_tags: UnknownIdTagPolicy = Field(
+        default=UnknownIdTagPolicy.REJECT,
+        description="an idTag not in the list: `reject` answers Invalid, `accept` Accepted"
+        " (free vending, test sites)",
+    )
     # As stored on each transaction: Numeric(12, 4) and Numeric(12, 2).
     tariff_price_per_kwh: Decimal = Field(
-        default=Decimal("0.30"), ge=0, max_digits=12, decimal_places=4
+        default=Decimal("0.30"),
+        ge=0,
+        max_digits=12,
+        decimal_places=4,
+        description="the fallback tariff, for transactions no tariff of `/tariffs` applies to:"
+        " price per kWh, fixed on a transaction when it starts",
     )
-    tariff_session_fee: Decimal = Field(default=Decimal("0"), ge=0, max_digits=12, decimal_places=2)
-    tariff_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    stale_after: float = Field(default=86_400.0, gt=0, description="seconds without a sign of life")
-    sweep_interval: float = Field(default=30.0, gt=0, description="seconds between sweeps")
-    clock_skew: float = Field(default=300.0, ge=0, description="future seconds tolerated")
-    # Meter values are partitioned by UTC month (meter_partitions.py): a month whose every row
-    # is older than this many days is dropped whole (None: kept for ever).
-    meter_values_retention_days: int | None = Field(default=None, ge=1)
-    # Months created ahead of the current one, so a month's first write never waits for DDL.
-    meter_values_partitions_ahead: int = Field(default=2, ge=1, le=24)
+    tariff_session_fee: Decimal = Field(
+        default=Decimal("0"),
+        ge=0,
+        max_digits=12,
+        decimal_places=2,
+        description="the fallback tariff: fee per transaction",
+    )
+    tariff_currency: str = Field(
+        default="EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="the fallback tariff: ISO 4217 currency of prices and costs",
+    )
+    stale_after: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="seconds without a sign of life (start, meter values) before an open"
+        " transaction is flagged stale",
+    )
+    sweep_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds between sweeps (stale transactions, expired reservations)",
+    )
+    clock_skew: float = Field(
+        default=300.0,
+        ge=0,
+        description="seconds a CP's timestamp may lie ahead of ours before it is recorded with"
+        " a warning and idTags are judged at our time",
+    )
+    # Meter values are partitioned by UTC month (meter_partitions.py).
+    meter_values_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="a month partition of meter values whose every row is older than this"
+        " many days is dropped whole; unset: kept for ever",
+    )
+    meter_values_partitions_ahead: int = Field(
+        default=2,
+        ge=1,
+        le=24,
+        description="month partitions of meter values created ahead of the current one, so a"
+        " month's first write never waits for DDL",
+    )
     partition_interval: float = Field(
-        default=3600.0, gt=0, description="seconds between partition maintenance runs"
+        default=3600.0,
+        gt=0,
+        description="seconds between meter value partition maintenance runs",
     )

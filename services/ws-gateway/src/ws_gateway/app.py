@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def raise_file_limit() -> tuple[int, int, int]:
     """Lift the soft open-file limit to the hard one (one descriptor per CP): (before, after,
-    hard). The hard limit is the deployment's to set (README: Configuration)."""
+    hard). The hard limit is the deployment's to set (docs/configuration.md: Open files)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard
     if hard == resource.RLIM_INFINITY:

@@ -1,6 +1,7 @@
 """A request on `ocpp.command-requests`: a command that command-api runs exactly as its REST
-route would, audited under the broker user that sent it (README, "Commands from a back office").
-Back offices send them; so does the load-manager, for the charging profiles it keeps."""
+route would, audited under the broker user that sent it (docs/integrations.md, "Commands from a
+back office"). Back offices send them; so does the load-manager, for the charging profiles it
+keeps."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from ..vocabulary.local_lists import ListEntry, LocalList
 from ..vocabulary.tokens import IdToken, IdTokenType
 from . import v16, v201
 
-# 1.6's idTags are ISO 14443 card UIDs unless the id tag says otherwise (README, id tags).
+# 1.6's idTags are ISO 14443 card UIDs unless the id tag says otherwise (docs/rest.md, Reads).
 DEFAULT_TOKEN_TYPE = IdTokenType.ISO14443
 # A parent id tag has no card of its own: its group token is the central system's.
 GROUP_TOKEN_TYPE = IdTokenType.CENTRAL

@@ -59,7 +59,7 @@ def test_readings_keep_their_names_and_the_multiplier_is_applied() -> None:
     ]
 
 
-def test_what_1_6_cannot_name_is_left_out_and_nothing_left_is_no_event() -> None:
+def test_what_1_6_cannot_name_is_left_out_of_meter_value_and_kept_in_readings() -> None:
     kept = meter_event(
         [
             reading({"value": 1, "measurand": "Energy.Active.Net"}),
@@ -73,11 +73,21 @@ def test_what_1_6_cannot_name_is_left_out_and_nothing_left_is_no_event() -> None
     assert kept is not None
     assert [len(r.sampled_value) for r in kept.meter_value] == [1]
     assert "transactionId" not in kept.body()
-    nothing = meter_event(
+    # Our readings have all three, the Net and dBm ones included.
+    body = kept.body()
+    assert [(r.get("measurand"), r.get("unit"), r["value"]) for r in body["readings"]] == [
+        ("Energy.Active.Net", None, 1),
+        ("Energy.Active.Import.Register", "dBm", -70),
+        ("Energy.Active.Import.Register", None, 230),
+    ]
+    only_ours = meter_event(
         [reading({"value": 1, "measurand": "Energy.Apparent.Import"})],
         at=AT,
         cp_id="CS-1",
         connector_id=1,
         transaction_id=None,
     )
-    assert nothing is None
+    # 1.6 can name none of it: its meterValue is empty, the readings have it.
+    assert only_ours is not None and only_ours.meter_value == []
+    assert only_ours.body()["readings"][0]["measurand"] == "Energy.Apparent.Import"
+    assert meter_event([], at=AT, cp_id="CS-1", connector_id=1, transaction_id=None) is None

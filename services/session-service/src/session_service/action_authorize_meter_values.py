@@ -20,6 +20,7 @@ from csms_shared.ocpp.v16.messages import (
 )
 from csms_shared.ocpp.v201 import messages as v201
 from csms_shared.ocpp.v201.actions import Action as V201Action
+from csms_shared.vocabulary.readings import Reading
 
 from . import id_tokens, reservations, tx_events
 from . import meter_values as mv
@@ -149,7 +150,12 @@ async def _readings(
     )
     await log_warnings(ctx, "MeterValues", warnings, row.id if row is not None else None)
     event = MeterValues(
-        at=received, charge_point_id=cp, connector_id=connector, meter_value=request.meter_value
+        at=received,
+        charge_point_id=cp,
+        connector_id=connector,
+        evse_id=connector,  # a 1.6 connector is an EVSE of one connector
+        readings=[r for value in request.meter_value for r in Reading.from_v16(value)],
+        meter_value=request.meter_value,
     )
     if tx_id is not None:
         event.transaction_id = tx_id  # as the CP sent it, known or not

@@ -227,6 +227,9 @@ meter_values = Table(
     # MeterValues | StopTransaction | TransactionEvent
     Column("source", String(16), nullable=False),
     _ts("received_at", nullable=False),
+    # The meter's signature over the reading (2.0.1 signedMeterValue; 1.6: the value of a
+    # sample of format SignedData), camelCase JSON; kept with the transaction for the bill.
+    Column("signed", JSONB),
     # A partitioned table's keys must hold its partition key.
     PrimaryKeyConstraint("id", "received_at"),
     Index(

@@ -1,13 +1,12 @@
 """`meter.values` for 2.0.1 readings, and `meter.current` beside every `meter.values` whose
 newest reading has a Current.Import (`with_current`). `meter.values` for 2.0.1 readings is the
-same document as for 1.6 (its MeterValue and SampledValue), so integrations read both versions'
-meters alike.
+same document as for 1.6, so integrations read both versions' meters alike: its `readings` in
+our terms (every measurand, signed data), and the deprecated `meterValue` in 1.6's.
 
-A 2.0.1 sampled value becomes 1.6's: its number as text with the unit's multiplier applied (as
-the table keeps it), the same context, measurand, phase and location. A value 1.6 cannot name
-(the Energy.*.Net and Energy.Apparent.* measurands, units such as dBm or RPM) is left out of
-the event rather than mislabelled; it is still stored in the meter values table. A reading left
-with nothing, and an event left with no reading, is not published.
+For `meterValue` a 2.0.1 sampled value becomes 1.6's: its number as text with the unit's
+multiplier applied (as the table keeps it), the same context, measurand, phase and location. A
+value 1.6 cannot name (the Energy.*.Net and Energy.Apparent.* measurands, units such as dBm or
+RPM) is left out of `meterValue` rather than mislabelled; `readings` has it.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from csms_shared.contracts.events import MeterCurrent, MeterValues
 from csms_shared.ocpp import v16
 from csms_shared.ocpp.v201 import datatypes as v201
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary.readings import Reading
 
 from .tx_events import value_text
 
@@ -58,18 +58,22 @@ def meter_event(
     transaction_id: int | None,
 ) -> MeterValues | None:
     """The `meter.values` event of a 2.0.1 station's readings (its EVSE as the connector,
-    our transaction id), or None when none of them can be told in 1.6's terms."""
+    our transaction id), or None when there are none."""
     kept: list[v16.MeterValue] = []
+    ours: list[Reading] = []
     for reading in readings:
+        ours += Reading.from_v201(reading)
         samples = [s for s in map(sampled_v16, reading.sampled_value) if s is not None]
         if samples:
             kept.append(v16.MeterValue(timestamp=reading.timestamp, sampled_value=samples))
-    if not kept:
+    if not ours:
         return None
     event = MeterValues(
         at=at,
         charge_point_id=cp_id,
         connector_id=connector_id,
+        evse_id=connector_id,
+        readings=ours,
         meter_value=kept,
         ocpp_version=OcppVersion.V201,
     )

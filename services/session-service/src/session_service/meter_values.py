@@ -14,11 +14,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, TypedDict
 
+import orjson
 from sqlalchemy import Integer, Row, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.ocpp.v16.datatypes import MeterValue
+from csms_shared.ocpp.v16.enums import ValueFormat
 
 from .db import meter_value_messages, meter_values, transactions
 from .energy import register_wh
@@ -68,12 +70,14 @@ _ROW_COLUMNS = (
     ("unit", "varchar"),
     ("source", "varchar"),
     ("received_at", "timestamptz"),
+    ("signed", "text"),  # JSON text, cast below
 )
 _INSERT_ROWS = text(
     f"INSERT INTO {meter_values.fullname} ({', '.join(name for name, _ in _ROW_COLUMNS)})"
-    " SELECT * FROM unnest("
+    f" SELECT {', '.join(name for name, _ in _ROW_COLUMNS[:-1])}, CAST(signed AS jsonb)"
+    " FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ROW_COLUMNS)
-    + ")"
+    + f") AS v({', '.join(name for name, _ in _ROW_COLUMNS)})"
 )
 
 
@@ -93,6 +97,8 @@ class MeterRow(TypedDict):
     unit: str | None
     source: str
     received_at: datetime
+    # The meter's signature over the reading, as JSON text (vocabulary.SignedData's camelCase).
+    signed: str | None
 
 
 def _enum(value: Enum | None) -> str | None:
@@ -124,10 +130,17 @@ def sampled_rows(
             unit=_enum(sv.unit),
             source=source,
             received_at=received,
+            # 1.6: a sample of format SignedData has the signed data as its value.
+            signed=_SIGNED_V16.format(orjson.dumps(sv.value).decode())
+            if sv.format is ValueFormat.SIGNED_DATA
+            else None,
         )
         for reading in readings
         for sv in reading.sampled_value
     ]
+
+
+_SIGNED_V16 = '{{"signedMeterData": {}}}'
 
 
 def newest_register(readings: list[MeterValue]) -> tuple[datetime, Decimal] | None:

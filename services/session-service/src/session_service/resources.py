@@ -17,6 +17,7 @@ from csms_shared.contracts.resources import (
     Transaction,
     UnmatchedStop,
 )
+from csms_shared.vocabulary.readings import SignedData
 from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
 
 from .energy import duration_seconds
@@ -120,6 +121,7 @@ def meter_value_of(row: Row[Any]) -> MeterValue:
         phase=row.phase,
         location=row.location,
         unit=row.unit,
+        signed=None if row.signed is None else SignedData.model_validate(row.signed),
     )
 
 

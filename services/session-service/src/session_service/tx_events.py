@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar, TypeVar
 
+import orjson
 from pydantic import ConfigDict, PlainSerializer, PlainValidator, TypeAdapter
 
 from csms_shared.ocpp.v16.enums import Location, Measurand, UnitOfMeasure
@@ -113,10 +114,19 @@ def sampled_rows(
             unit=sv.unit_of_measure.unit if sv.unit_of_measure else None,
             source=source,
             received_at=received,
+            signed=_signed(sv),
         )
         for reading in readings
         for sv in reading.sampled_value
     ]
+
+
+def _signed(sv: SampledValue) -> str | None:
+    """A 2.0.1 signedMeterValue as the table keeps it (JSON text, camelCase)."""
+    signed = sv.signed_meter_value
+    if signed is None:
+        return None
+    return orjson.dumps(signed.to_payload()).decode()
 
 
 @dataclass(frozen=True, slots=True)

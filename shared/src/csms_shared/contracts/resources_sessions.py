@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ..vocabulary.readings import SignedData
 from .resources_base import DateTime, JsonObject, Number, Omit, Resource
 
 
@@ -21,6 +22,11 @@ class MeterValue(Resource):
     phase: Omit[str] = None
     location: Omit[str] = None
     unit: Omit[str] = None
+    signed: Omit[SignedData] = Field(
+        default=None,
+        description="The meter's signature over the reading (2.0.1 signedMeterValue; 1.6: a"
+        " sample of format SignedData), as the station sent it",
+    )
 
 
 class AuditEntry(Resource):

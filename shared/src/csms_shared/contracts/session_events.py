@@ -19,6 +19,7 @@ from ..ocpp.v16.datatypes import MeterValue
 from ..ocpp.v16.enums import Measurand, UnitOfMeasure
 from ..ocpp.v201.enums import ChargingStateEnum
 from ..ocpp.version import OcppVersion
+from ..vocabulary.readings import Reading
 from .event_base import Event
 from .resources import JsonObject, Transaction
 
@@ -64,30 +65,52 @@ class TransactionChargingStateChanged(Event):
     ocpp_version: OcppVersion = OcppVersion.V201
 
 
+# When the 1.6-shaped `meterValue` of `meter.values` goes (docs/vocabulary.md): read `readings`.
+METER_VALUE_RETIRED_ON = "2027-06-30"
+
+
 class MeterValues(Event):
-    """A MeterValues.req as the CP sent it, with the CP it came from."""
+    """A station's meter readings, with the CP and EVSE they came from: `readings` in our terms
+    (every measurand of both versions, signed data kept), and until METER_VALUE_RETIRED_ON
+    `meterValue`, the readings in 1.6's terms (values 1.6 cannot name left out)."""
 
     emitter = "session-service"
 
     event: Literal["meter.values"] = "meter.values"
     charge_point_id: str
-    connector_id: int
+    connector_id: int = Field(description="The EVSE (what 1.6 calls a connector)")
+    evse_id: int | None = Field(default=None, description="The EVSE (0: the station's meter)")
     transaction_id: int | None = Field(default=None, description="As the CP sent it")
-    meter_value: list[MeterValue]
+    readings: list[Reading] = Field(
+        default_factory=list,
+        description="Every sampled value in our terms (docs/vocabulary.md, Reading)",
+    )
+    meter_value: list[MeterValue] = Field(
+        description=f"Deprecated, published until {METER_VALUE_RETIRED_ON}: the readings as 1.6"
+        " spells them (a 2.0.1 station's measurands and units 1.6 cannot name left out, no"
+        " signed data); read `readings`",
+        json_schema_extra={"deprecated": True},
+    )
     ocpp_version: OcppVersion = Field(
         default=OcppVersion.V16,
-        description="2.0.1: the readings of a MeterValues or TransactionEvent in 1.6's terms"
-        " (its EVSE as connectorId, our transactionId); values 1.6 cannot name are left out",
+        description="The version the station spoke (2.0.1: its EVSE as connectorId, our"
+        " transactionId)",
     )
 
     def body(self) -> JsonObject:
-        """The body, `meterValue` as the request's payload has it: absent values left out,
-        whether unset or sent as null."""
+        """The body, `meterValue` and `readings` as the station's readings have them: absent
+        values left out, whether unset or sent as null."""
         body = self.model_dump(
-            mode="json", by_alias=True, exclude_unset=True, exclude={"meter_value"}
+            mode="json",
+            by_alias=True,
+            exclude_unset=True,
+            exclude={"meter_value", "readings"},
         )
         body["meterValue"] = _METER_VALUES.dump_python(
             self.meter_value, mode="json", by_alias=True, exclude_none=True
+        )
+        body["readings"] = _READINGS.dump_python(
+            self.readings, mode="json", by_alias=True, exclude_none=True
         )
         return body
 
@@ -97,6 +120,7 @@ class MeterValues(Event):
 
 
 _METER_VALUES: TypeAdapter[list[MeterValue]] = TypeAdapter(list[MeterValue])
+_READINGS: TypeAdapter[list[Reading]] = TypeAdapter(list[Reading])
 
 
 # A reading's magnitude beyond this is carried as this: a JSON number holds it, and no EVSE draws

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from ..ocpp._base import json_number
 from ..ocpp.v16 import datatypes as v16
 from ..ocpp.v16.enums import ValueFormat
 from ..ocpp.v201 import datatypes as v201
@@ -95,13 +97,26 @@ class SignedData(_Model):
     public_key: str | None = None
 
 
+# A reading's number as a JSON number on the wire (whole values stay integers).
+Number = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False),
+    PlainSerializer(json_number, return_type=int | float, when_used="json"),
+    WithJsonSchema({"type": "number"}),
+]
+
+
 class Reading(_Model):
     """One sampled value: `value` in `unit` (a 2.0.1 multiplier applied); None when the station
-    sent no number (a 1.6 sample whose value is only its signed data)."""
+    sent no number (a 1.6 sample whose value is only its signed data).
+
+    `from_v16` and `from_v201` build readings of an OCPP model already validated, without
+    validating again (`model_construct`): they run for every sampled value of every meter
+    message, and the values they take are checked (`_number` keeps only finite numbers)."""
 
     timestamp: datetime
     measurand: Measurand = Measurand.ENERGY_ACTIVE_IMPORT_REGISTER
-    value: Decimal | None = Field(default=None, allow_inf_nan=False)
+    value: Number | None = None
     unit: str | None = None
     phase: Phase | None = None
     location: Location | None = None
@@ -116,7 +131,7 @@ class Reading(_Model):
         for sample in meter_value.sampled_value:
             signed = sample.format is ValueFormat.SIGNED_DATA
             found.append(
-                cls(
+                cls.model_construct(
                     timestamp=meter_value.timestamp,
                     measurand=Measurand(sample.measurand.value)
                     if sample.measurand
@@ -128,7 +143,9 @@ class Reading(_Model):
                     context=ReadingContext(sample.context.value)
                     if sample.context
                     else ReadingContext.SAMPLE_PERIODIC,
-                    signed=SignedData(signed_meter_data=sample.value) if signed else None,
+                    signed=SignedData.model_construct(signed_meter_data=sample.value)
+                    if signed
+                    else None,
                 )
             )
         return found
@@ -142,7 +159,7 @@ class Reading(_Model):
             multiplier = (unit.multiplier or 0) if unit else 0
             signed = sample.signed_meter_value
             found.append(
-                cls(
+                cls.model_construct(
                     timestamp=meter_value.timestamp,
                     measurand=Measurand(sample.measurand.value)
                     if sample.measurand
@@ -154,7 +171,7 @@ class Reading(_Model):
                     context=ReadingContext(sample.context.value)
                     if sample.context
                     else ReadingContext.SAMPLE_PERIODIC,
-                    signed=SignedData(
+                    signed=SignedData.model_construct(
                         signed_meter_data=signed.signed_meter_data,
                         signing_method=signed.signing_method,
                         encoding_method=signed.encoding_method,

@@ -178,7 +178,7 @@ async def test_a_resent_event_is_answered_the_same_and_counted_once(
     assert await cp.call("TransactionEvent", update) == {}
 
     [item] = await listed(api, cp_id)
-    assert item["idTagStatus"] == "Invalid"
+    assert item["idTagStatus"] == "Unknown"  # as the station was told, in our terms too
 
     async def applied() -> int:
         # An Updated without an idToken is answered once the broker has it (a notification).

@@ -11,13 +11,11 @@ import pytest
 from csms_shared.bus.rpc import RpcError, read_params
 from csms_shared.contracts.rpc import CreateIdTag, UpdateIdTag
 from csms_shared.ocpp.local_list import to_v201
-from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus as S
 from csms_shared.vocabulary import AuthorizationDecision, IdToken
 from csms_shared.vocabulary.local_lists import ListEntry, LocalList
 from session_service import id_tokens
-from session_service.auth import IdTagRecord, charging_priority
-from session_service.settings import UnknownIdTagPolicy
+from session_service.auth import Authorization, IdTagRecord, charging_priority
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -66,15 +64,14 @@ def test_a_start_runs_at_its_entrys_priority_and_a_tag_off_the_list_at_0() -> No
 
 
 def test_a_2_0_1_station_is_told_the_priority_when_it_is_not_0() -> None:
-    accepted = IdTagInfo(status=S.ACCEPTED)
-    reject = UnknownIdTagPolicy.REJECT
-    high = id_tokens.token_info(accepted, tag(charging_priority=7), unknown=reject)
+    accepted = Authorization(AuthorizationDecision.ACCEPTED)
+    high = id_tokens.token_info(accepted, tag(charging_priority=7))
     assert high.to_payload() == {"status": "Accepted", "chargingPriority": 7}
-    low = id_tokens.token_info(accepted, tag(charging_priority=-9), unknown=reject)
+    low = id_tokens.token_info(accepted, tag(charging_priority=-9))
     assert low.to_payload()["chargingPriority"] == -9
-    plain = id_tokens.token_info(accepted, tag(), unknown=reject)
+    plain = id_tokens.token_info(accepted, tag())
     assert plain.to_payload() == {"status": "Accepted"}
-    unknown = id_tokens.token_info(IdTagInfo(status=S.INVALID), None, unknown=reject)
+    unknown = id_tokens.token_info(Authorization(AuthorizationDecision.UNKNOWN), None)
     assert "chargingPriority" not in unknown.to_payload()
 
 

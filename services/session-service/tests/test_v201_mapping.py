@@ -10,15 +10,14 @@ from typing import Any
 
 import orjson
 
-from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus as S
 from csms_shared.ocpp.v201.datatypes import SampledValue
 from csms_shared.ocpp.v201.enums import AuthorizationStatusEnum, IdTokenEnum
 from csms_shared.ocpp.v201.messages import TransactionEventRequest
+from csms_shared.vocabulary import AuthorizationDecision
 from session_service import id_tokens
 from session_service.action_transaction_event import charging_state_changed
-from session_service.auth import IdTagRecord
-from session_service.settings import UnknownIdTagPolicy
+from session_service.auth import Authorization, IdTagRecord
 from session_service.tx_events import EventSummary, register_reading, summarize, value_text
 from session_service.tx_fold import Fold, fold
 
@@ -196,21 +195,17 @@ def test_a_token_reaches_an_entry_of_its_own_type_or_any_as_central_or_local() -
 def test_the_decision_is_spelled_as_an_id_token_info() -> None:
     expiry = T0 + timedelta(days=1)
     member = tag(parent_id_tag="FLEET", parent_type="Central", expiry_date=expiry)
-    info = IdTagInfo(status=S.ACCEPTED, parent_id_tag="FLEET", expiry_date=expiry)
-    answer = id_tokens.token_info(info, member, unknown=UnknownIdTagPolicy.REJECT)
+    info = Authorization(AuthorizationDecision.ACCEPTED, expiry, "FLEET")
+    answer = id_tokens.token_info(info, member)
     assert answer.to_payload() == {
         "status": "Accepted",
         "cacheExpiryDateTime": expiry.isoformat().replace("+00:00", "Z"),
         "groupIdToken": {"idToken": "FLEET", "type": "Central"},
     }
-    refused = IdTagInfo(status=S.INVALID)
-    unknown = id_tokens.token_info(refused, None, unknown=UnknownIdTagPolicy.REJECT)
+    # Unknown is decided as such (not rebuilt from 1.6's Invalid).
+    unknown = id_tokens.token_info(Authorization(AuthorizationDecision.UNKNOWN), None)
     assert unknown.status is AuthorizationStatusEnum.UNKNOWN
-    free = id_tokens.token_info(
-        IdTagInfo(status=S.ACCEPTED), None, unknown=UnknownIdTagPolicy.ACCEPT
-    )
+    free = id_tokens.token_info(Authorization(AuthorizationDecision.ACCEPTED), None)
     assert free.status is AuthorizationStatusEnum.ACCEPTED
-    blocked = id_tokens.token_info(
-        IdTagInfo(status=S.BLOCKED), tag(), unknown=UnknownIdTagPolicy.REJECT
-    )
+    blocked = id_tokens.token_info(Authorization(AuthorizationDecision.BLOCKED), tag())
     assert blocked.status is AuthorizationStatusEnum.BLOCKED

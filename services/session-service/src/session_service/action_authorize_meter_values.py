@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.events import MeterValues
 from csms_shared.ocpp.v16.actions import Action
-from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.messages import (
     AuthorizeRequest,
     AuthorizeResponse,
@@ -25,7 +24,7 @@ from csms_shared.vocabulary.readings import Reading
 from . import id_tokens, reservations, tx_events
 from . import meter_values as mv
 from .acceptance import counts_for_transaction, meter_values_warnings
-from .auth import IdTagRecord, authorize_info, counts_open_transactions
+from .auth import Authorization, IdTagRecord, authorize_info, counts_open_transactions
 from .checks import future_warning
 from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import (
@@ -49,8 +48,8 @@ async def _authorization(
     now: datetime,
     tag: IdTagRecord | None,
     in_force: list[reservations.Held],
-) -> IdTagInfo:
-    """The idTagInfo Authorize answers, from the tag's entry and the CP's reservations in force
+) -> Authorization:
+    """The decision Authorize answers, from the tag's entry and the CP's reservations in force
     (`load_id_tags_and_reservations`); the counts it needs are read only when they matter."""
     held, ours = reservations.held_for_others(in_force, id_tag, tag.parent_id_tag if tag else None)
     known = 0
@@ -79,7 +78,7 @@ async def authorize(request: AuthorizeRequest, ctx: CallCtx) -> AuthorizeRespons
     cp, now = ctx.charge_point_id, received_at(ctx)
     tag, in_force = await load_id_tag_and_reservations(session, request.id_tag, cp, now)
     info = await _authorization(session, ctx.settings, request.id_tag, cp, now, tag, in_force)
-    return AuthorizeResponse(id_tag_info=info)
+    return AuthorizeResponse(id_tag_info=info.to_v16())
 
 
 # A group of Authorize: one read of its tags and reservations (see start_transaction_batch
@@ -95,7 +94,7 @@ async def authorize_batch(
     found = await load_id_tags_and_reservations(session, asked)
     return [
         AuthorizeResponse(
-            id_tag_info=await _authorization(session, ctx.settings, *one, tag, in_force)
+            id_tag_info=(await _authorization(session, ctx.settings, *one, tag, in_force)).to_v16()
         )
         for one, (tag, in_force) in zip(asked, found, strict=True)
     ]
@@ -212,7 +211,7 @@ async def authorize_v201(request: v201.AuthorizeRequest, ctx: CallCtx) -> v201.A
     tag = id_tokens.entry_for(found, token.type)
     settings = ctx.settings
     info = await _authorization(session, settings, token.id_token, cp, now, tag, in_force)
-    answer = id_tokens.token_info(info, tag, unknown=settings.unknown_id_tags)
+    answer = id_tokens.token_info(info, tag)
     return v201.AuthorizeResponse(id_token_info=answer)
 
 

@@ -13,13 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.bus.rounds import in_rounds
 from csms_shared.contracts.events import TransactionStarted
 from csms_shared.ocpp.v16.actions import Action
-from csms_shared.ocpp.v16.datatypes import IdTagInfo
-from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
 from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
 
 from . import reservations
 from .auth import (
+    Authorization,
     IdTagRecord,
     charging_priority,
     counts_open_transactions,
@@ -120,7 +119,7 @@ async def decide_start(
     warnings: list[str],
     tag: IdTagRecord | None,
     held: list[reservations.Held],
-) -> tuple[IdTagInfo, int | None]:
+) -> tuple[Authorization, int | None]:
     """The idTag's status for a start on `connector` (StartTransaction's, and a 2.0.1
     transaction's first idToken), and the reservation the start consumes."""
     reservation, reserved_for_other = await reservation_for_start(
@@ -147,7 +146,7 @@ async def _decided(
     start: _Start,
     tag: IdTagRecord | None,
     held: list[reservations.Held],
-) -> tuple[IdTagInfo, int | None]:
+) -> tuple[Authorization, int | None]:
     """The idTag's status for this start, and the reservation the start consumes."""
     request = start.request
     return await decide_start(
@@ -167,7 +166,7 @@ async def _decided(
 def _start_row(
     start: _Start,
     tag: IdTagRecord | None,
-    info: IdTagInfo,
+    info: Authorization,
     reservation: int | None,
     price: Price,
 ) -> StartRow:
@@ -180,7 +179,7 @@ def _start_row(
         id_tag=request.id_tag,
         # A 1.6 idTag is an RFID card's UID (the vocabulary's V16_TOKEN_TYPE).
         id_token_type=V16_TOKEN_TYPE.value,
-        id_tag_status=info.status.value,
+        id_tag_status=info.decision.value,
         meter_start=request.meter_start,
         start_time=request.timestamp,
         reservation_id=reservation if reservation is not None else request.reservation_id,
@@ -198,7 +197,7 @@ def _start_row(
 async def _answered(
     session: AsyncSession,
     start: _Start,
-    info: IdTagInfo,
+    info: Authorization,
     reservation: int | None,
     row: Row[Any],
     new: bool,
@@ -209,12 +208,12 @@ async def _answered(
         DUPLICATES.labels("StartTransaction").inc()
         log.info("%s re-sent StartTransaction of transaction %d", cp, row.id)
         stored = resent_start_info(row.id_tag_status, info)
-        return StartTransactionResponse(transaction_id=row.id, id_tag_info=stored)
+        return StartTransactionResponse(transaction_id=row.id, id_tag_info=stored.to_v16())
     await log_warnings(start.call, f"StartTransaction {row.id}", start.warnings, row.id)
-    if reservation is not None and info.status is AuthorizationStatus.ACCEPTED:
+    if reservation is not None and info.decision.accepted:
         await reservations.use(session, cp, reservation, row.id, start.at)
     await start.call.emit(transaction_of(row, TransactionStarted, at=row.start_time))
-    return StartTransactionResponse(transaction_id=row.id, id_tag_info=info)
+    return StartTransactionResponse(transaction_id=row.id, id_tag_info=info.to_v16())
 
 
 async def _supersede(session: AsyncSession, opened: list[tuple[str, int]]) -> None:

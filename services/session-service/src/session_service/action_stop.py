@@ -12,12 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.bus.rounds import in_rounds
 from csms_shared.contracts.events import TransactionStopped
 from csms_shared.ocpp.v16.actions import Action
-from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
 from . import meter_values as mv
 from .acceptance import StopMatch, match_stop
-from .auth import IdTagRecord, stop_info
+from .auth import Authorization, IdTagRecord, stop_info
 from .checks import timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import load_for_stops
@@ -48,8 +47,14 @@ class _Stop:
     call: CallCtx
     row: Row[Any] | None
     match: StopMatch
-    info: IdTagInfo | None
+    info: Authorization | None
     warnings: list[str]
+
+    def answer(self) -> StopTransactionResponse:
+        """The StopTransaction.conf: the idTagInfo of its idTag, when it named one."""
+        if self.info is None:
+            return StopTransactionResponse()
+        return StopTransactionResponse(id_tag_info=self.info.to_v16())
 
 
 def _judged(
@@ -72,7 +77,7 @@ async def _kept(session: AsyncSession, stop: _Stop) -> StopTransactionResponse:
     request, cp = stop.request, stop.call.charge_point_id
     if stop.match is StopMatch.RE_SENT:
         DUPLICATES.labels("StopTransaction").inc()
-        return StopTransactionResponse(id_tag_info=stop.info)
+        return stop.answer()
     kind = stop.match.value
     kept = await record_unmatched(
         session,
@@ -90,7 +95,7 @@ async def _kept(session: AsyncSession, stop: _Stop) -> StopTransactionResponse:
         log.warning(
             "%s StopTransaction of %s kept for review: %s", cp, request.transaction_id, kind
         )
-    return StopTransactionResponse(id_tag_info=stop.info)
+    return stop.answer()
 
 
 def _stop_row(row: Row[Any], stop: _Stop) -> StopRow:
@@ -149,7 +154,7 @@ async def stop_transaction(
         return await _kept(session, stop)
     new = (await apply_stops(session, [_stop_row(row, stop)]))[row.id]
     await mv.insert_rows(session, await _stopped(session, stop, row, new))
-    return StopTransactionResponse(id_tag_info=stop.info)
+    return stop.answer()
 
 
 # A group of StopTransactions (see start_transaction_batch for the figures). Same rows and
@@ -188,6 +193,6 @@ async def _stop_round(
     rows: list[mv.MeterRow] = []
     for n, stop, row in stopping:
         rows += await _stopped(session, stop, row, updated[row.id])
-        responses[n] = StopTransactionResponse(id_tag_info=stop.info)
+        responses[n] = stop.answer()
     await mv.insert_rows(session, rows)
     return [responses[n] for n in range(len(stops))]

@@ -35,11 +35,11 @@ from csms_shared.contracts.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v201.actions import Action as V201Action
 from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.v201.messages import TransactionEventRequest, TransactionEventResponse
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary import AuthorizationDecision
 
 from . import meter_values as mv
 from . import reservations, tx_events
@@ -102,7 +102,7 @@ async def transaction_event(
         transaction_id=row.id,
     )
     await ctx.emit_many(with_current([readings]))
-    if reservation is not None and status == AuthorizationStatus.ACCEPTED.value:
+    if reservation is not None and status == AuthorizationDecision.ACCEPTED.value:
         await reservations.use(session, cp, reservation, row.id, at)
     if row.stop_time is None and row.stale_since is not None and new.stop_time is None:
         await audit(session, row.id, "alive_again", reason="a TransactionEvent arrived")

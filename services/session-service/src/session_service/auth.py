@@ -1,4 +1,9 @@
-"""Authorization decisions: the idTagInfo an id tag earns (pure logic, no I/O)."""
+"""Authorization decisions: what an id token earns, in our terms (pure logic, no I/O).
+
+The decision is the vocabulary's `AuthorizationDecision` (both versions' statuses): a token the
+list does not hold is Unknown whatever the station speaks, and each version's handler spells it
+at the edge (`Authorization.to_v16`: Unknown is Invalid there; `id_tokens.token_info` for
+2.0.1)."""
 
 from __future__ import annotations
 
@@ -6,19 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
-from csms_shared.ocpp.v16.enums import AuthorizationStatus
+from csms_shared.vocabulary import AuthorizationDecision
 
 from .settings import UnknownIdTagPolicy
 
+D = AuthorizationDecision
 # The statuses an operator may store on a tag; ConcurrentTx is only ever decided per request.
-STORED_STATUSES = frozenset(
-    {
-        AuthorizationStatus.ACCEPTED,
-        AuthorizationStatus.BLOCKED,
-        AuthorizationStatus.EXPIRED,
-        AuthorizationStatus.INVALID,
-    }
-)
+STORED_STATUSES = frozenset({D.ACCEPTED, D.BLOCKED, D.EXPIRED, D.INVALID})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +25,11 @@ class IdTagRecord:
     """An entry of the authorization list, with the stored status of its parent (group) tag."""
 
     id_tag: str
-    status: AuthorizationStatus
+    status: AuthorizationDecision
     expiry_date: datetime | None = None
     parent_id_tag: str | None = None
     max_concurrent_tx: int | None = None
-    parent_status: AuthorizationStatus | None = None
+    parent_status: AuthorizationDecision | None = None
     # The 2.0.1 idToken types it and its parent are presented as (id_tokens.py).
     type: str = "ISO14443"
     parent_type: str | None = None
@@ -61,6 +60,25 @@ def charge_point_fully_reserved(reserved_for_others: int, known_connectors: int)
     return reserved_for_others >= max(known_connectors, 1)
 
 
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """What a token earns: the decision, the entry's expiry and group (its parent id tag)."""
+
+    decision: AuthorizationDecision
+    expiry: datetime | None = None
+    group: str | None = None
+
+    def to_v16(self) -> IdTagInfo:
+        """As a 1.6 idTagInfo: a decision 1.6 has no word for (Unknown, NoCredit, ...) is
+        Invalid; only what has a value is set (OCPP leaves an optional field out)."""
+        info = IdTagInfo(status=self.decision.to_v16())
+        if self.expiry is not None:
+            info.expiry_date = self.expiry
+        if self.group is not None:
+            info.parent_id_tag = self.group
+        return info
+
+
 def id_tag_info(
     tag: IdTagRecord | None,
     *,
@@ -68,28 +86,29 @@ def id_tag_info(
     unknown: UnknownIdTagPolicy,
     active_transactions: int = 0,
     reserved_for_other: bool = False,
-) -> IdTagInfo:
-    """The idTagInfo for `tag` at time `at` (None: the tag is not in the list)."""
+) -> Authorization:
+    """What `tag` earns at time `at` (None: the list does not hold it: Unknown, unless the
+    policy accepts unknown tokens)."""
     if tag is None:
-        accepted = unknown is UnknownIdTagPolicy.ACCEPT
-        status = AuthorizationStatus.ACCEPTED if accepted else AuthorizationStatus.INVALID
-        if accepted and reserved_for_other:
-            status = AuthorizationStatus.INVALID
-        return IdTagInfo(status=status)
+        accepted = unknown is UnknownIdTagPolicy.ACCEPT and not reserved_for_other
+        if accepted:
+            return Authorization(D.ACCEPTED)
+        # Reserved for another: refused here without claiming the token is unknown.
+        return Authorization(D.INVALID if unknown is UnknownIdTagPolicy.ACCEPT else D.UNKNOWN)
     status = tag.status
-    if status is AuthorizationStatus.ACCEPTED:
+    if status is D.ACCEPTED:
         if tag.expiry_date is not None and tag.expiry_date <= at:
-            status = AuthorizationStatus.EXPIRED
-        elif tag.parent_status is AuthorizationStatus.BLOCKED:
+            status = D.EXPIRED
+        elif tag.parent_status is D.BLOCKED:
             # A blocked group blocks its members.
-            status = AuthorizationStatus.BLOCKED
+            status = D.BLOCKED
         elif reserved_for_other:
-            # OCPP 1.6 has no "Reserved" status; Invalid refuses this tag here without
+            # Neither version has a "Reserved" status; Invalid refuses this tag here without
             # claiming that the tag itself is blocked or expired.
-            status = AuthorizationStatus.INVALID
+            status = D.INVALID
         elif tag.max_concurrent_tx is not None and active_transactions >= tag.max_concurrent_tx:
-            status = AuthorizationStatus.CONCURRENT_TX
-    return IdTagInfo(status=status, expiry_date=tag.expiry_date, parent_id_tag=tag.parent_id_tag)
+            status = D.CONCURRENT_TX
+    return Authorization(status, tag.expiry_date, tag.parent_id_tag)
 
 
 def counts_open_transactions(tag: IdTagRecord | None) -> bool:
@@ -106,8 +125,8 @@ def authorize_info(
     ours: bool,
     known_connectors: int,
     active_transactions: int = 0,
-) -> IdTagInfo:
-    """Authorize's idTagInfo: a reservation refuses the tag only when every connector of the
+) -> Authorization:
+    """Authorize's decision: a reservation refuses the tag only when every connector of the
     CP is held for other tags and none for this one (Authorize names no connector)."""
     fully_reserved = (
         held_for_others > 0
@@ -125,18 +144,15 @@ def authorize_info(
 
 def stop_info(
     id_tag: str | None, tag: IdTagRecord | None, *, at: datetime, unknown: UnknownIdTagPolicy
-) -> IdTagInfo | None:
-    """StopTransaction's idTagInfo: only when it names an idTag, judged as the list has it (no
+) -> Authorization | None:
+    """StopTransaction's decision: only when it names an idTag, judged as the list has it (no
     open transaction counted against its limit, no reservation weighed)."""
     if id_tag is None:
         return None
     return id_tag_info(tag, at=at, unknown=unknown)
 
 
-def resent_start_info(stored_status: str, decided: IdTagInfo) -> IdTagInfo:
-    """A re-sent StartTransaction gets the status its transaction was opened with."""
-    return IdTagInfo(
-        status=AuthorizationStatus(stored_status),
-        expiry_date=decided.expiry_date,
-        parent_id_tag=decided.parent_id_tag,
-    )
+def resent_start_info(stored_status: str, decided: Authorization) -> Authorization:
+    """A re-sent start gets the decision its transaction was opened with (stored in our
+    terms; a row kept before them holds a 1.6 status, which is one of ours)."""
+    return Authorization(AuthorizationDecision(stored_status), decided.expiry, decided.group)

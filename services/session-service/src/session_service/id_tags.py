@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from csms_shared.ocpp.v16.enums import AuthorizationStatus
+from csms_shared.vocabulary import AuthorizationDecision
 
 from . import reservations
 from .auth import IdTagRecord
@@ -33,11 +33,11 @@ from .db import id_tags, transactions
 from .db import reservations as reservations_table
 
 
-def _status(value: str | None) -> AuthorizationStatus | None:
+def _status(value: str | None) -> AuthorizationDecision | None:
     try:
-        return AuthorizationStatus(value) if value is not None else None
+        return AuthorizationDecision(value) if value is not None else None
     except ValueError:
-        return AuthorizationStatus.INVALID
+        return AuthorizationDecision.INVALID
 
 
 def _record(row: Row[Any] | None, prefix: str = "") -> IdTagRecord | None:
@@ -48,7 +48,7 @@ def _record(row: Row[Any] | None, prefix: str = "") -> IdTagRecord | None:
         return None
     return IdTagRecord(
         id_tag=m[f"{prefix}id_tag"],
-        status=_status(m[f"{prefix}status"]) or AuthorizationStatus.INVALID,
+        status=_status(m[f"{prefix}status"]) or AuthorizationDecision.INVALID,
         expiry_date=m[f"{prefix}expiry_date"],
         parent_id_tag=m[f"{prefix}parent_id_tag"],
         max_concurrent_tx=m[f"{prefix}max_concurrent_tx"],
@@ -228,7 +228,7 @@ async def count_open_transactions(
         .where(
             func.lower(tx.id_tag) == id_tag.lower(),
             tx.stop_time.is_(None),
-            tx.id_tag_status == AuthorizationStatus.ACCEPTED.value,
+            tx.id_tag_status == AuthorizationDecision.ACCEPTED.value,
             tx.stale_since.is_(None),
             tx.superseded_by.is_(None),
         )

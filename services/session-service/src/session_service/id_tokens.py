@@ -1,18 +1,16 @@
-"""OCPP 2.0.1 idTokens judged by the 1.6 rules of auth.py (pure logic, no I/O).
+"""OCPP 2.0.1 idTokens judged by the rules of auth.py (pure logic, no I/O).
 
 A 2.0.1 IdToken is an id and a type; the list holds ids with the type they are presented as (a
-1.6 idTag is an ISO14443 UID). The decision itself is auth.py's: this module only says which
-list entry a token stands for and spells the idTagInfo the 2.0.1 way.
+1.6 idTag is an ISO14443 UID). The decision itself is auth.py's, in our terms: this module only
+says which list entry a token stands for and spells the decision as 2.0.1's idTokenInfo.
 """
 
 from __future__ import annotations
 
-from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v201.datatypes import IdToken, IdTokenInfo
 from csms_shared.ocpp.v201.enums import AuthorizationStatusEnum, IdTokenEnum
 
-from .auth import IdTagRecord
-from .settings import UnknownIdTagPolicy
+from .auth import Authorization, IdTagRecord
 
 DEFAULT_TYPE = IdTokenEnum.ISO14443.value
 
@@ -42,25 +40,17 @@ def _group(tag: IdTagRecord) -> IdToken | None:
     return IdToken(id_token=tag.parent_id_tag, type=IdTokenEnum(parent_type))
 
 
-def token_info(
-    info: IdTagInfo, tag: IdTagRecord | None, *, unknown: UnknownIdTagPolicy
-) -> IdTokenInfo:
-    """The 1.6 decision `info` about list entry `tag` (None: not on the list) as an idTokenInfo:
-    groupIdToken from the parent tag, cacheExpiryDateTime from the entry's expiry, Unknown for
-    a token refused for not being on the list (1.6 can only say Invalid)."""
+def token_info(info: Authorization, tag: IdTagRecord | None) -> IdTokenInfo:
+    """The decision `info` about list entry `tag` (None: not on the list) as an idTokenInfo:
+    groupIdToken from the parent tag, cacheExpiryDateTime from the entry's expiry, the
+    chargingPriority when it is not 0."""
+    answer = IdTokenInfo(status=info.decision.to_v201())
     if tag is None:
-        refused = unknown is not UnknownIdTagPolicy.ACCEPT
-        status = (
-            AuthorizationStatusEnum.UNKNOWN
-            if refused
-            else AuthorizationStatusEnum(info.status.value)
-        )
-        return IdTokenInfo(status=status)
-    answer = IdTokenInfo(
-        status=AuthorizationStatusEnum(info.status.value),
-        cache_expiry_date_time=tag.expiry_date,
-        group_id_token=_group(tag),
-    )
+        return answer
+    if tag.expiry_date is not None:
+        answer.cache_expiry_date_time = tag.expiry_date
+    if (group := _group(tag)) is not None:
+        answer.group_id_token = group
     if tag.charging_priority:
         # Optional in the spec, 0 its default: said only when it is not 0.
         answer.charging_priority = tag.charging_priority

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v201.datatypes import IdTokenInfo
 from csms_shared.ocpp.v201.enums import IdTokenEnum
+from csms_shared.vocabulary import AuthorizationDecision
 
 from . import id_tokens, tx_events
 from .action_start import decide_start
@@ -56,7 +56,7 @@ async def token_decision(
         return Decision(None, status, None, priority)
     first = status is None and same_id_tag(state.id_token, token)
     if id_tokens.needs_no_list(IdTokenEnum(kind)):
-        kept = AuthorizationStatus.ACCEPTED.value if first else status
+        kept = AuthorizationDecision.ACCEPTED.value if first else status
         return Decision(id_tokens.accepted(), kept, None, priority)
     # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
     found, held = await load_id_tag_and_reservations(session, token, cp, at, lock=first)
@@ -69,7 +69,7 @@ async def token_decision(
         info, reservation = await decide_start(
             session, settings, cp, state.connector_id, token, reserved, at, warnings, tag, held
         )
-        status, priority = info.status.value, charging_priority(tag)
+        status, priority = info.decision.value, charging_priority(tag)
     elif status is not None and same_id_tag(row.id_tag, token):
         # The token the transaction runs for again: the status it was started with.
         info = resent_start_info(status, id_tag_info(tag, at=at, unknown=unknown))
@@ -78,7 +78,7 @@ async def token_decision(
         judged = stop_info(token, tag, at=at, unknown=unknown)
         assert judged is not None  # a token was given
         info = judged
-    return Decision(id_tokens.token_info(info, tag, unknown=unknown), status, reservation, priority)
+    return Decision(id_tokens.token_info(info, tag), status, reservation, priority)
 
 
 async def repriced(

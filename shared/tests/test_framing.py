@@ -35,7 +35,13 @@ def test_call_result_and_error() -> None:
     )
     error = parse_frame('[4, "a", "GenericError", "boom", {"x": 1}]')
     assert error == CallError("a", ErrorCode.GENERIC_ERROR, "boom", {"x": 1})
-    assert orjson.loads(error.to_json()) == [4, "a", "GenericError", "boom", {"x": 1}]
+    assert orjson.loads(error.to_json(OcppVersion.V16)) == [
+        4,
+        "a",
+        "GenericError",
+        "boom",
+        {"x": 1},
+    ]
 
 
 def test_ocpp20_error_spellings_are_understood() -> None:
@@ -67,7 +73,7 @@ def test_ocpp20_error_spellings_are_understood() -> None:
 )
 def test_each_version_spells_a_code_its_own_way(code: ErrorCode | str, v16: str, v201: str) -> None:
     error = CallError("a", code, "why")
-    assert orjson.loads(error.to_json())[2] == v16
+    assert orjson.loads(error.to_json(OcppVersion.V16))[2] == v16
     assert orjson.loads(error.to_json(OcppVersion.V16))[2] == v16
     assert orjson.loads(error.to_json(OcppVersion.V201))[2] == v201
     # What 2.0.1 renamed reads back as the one name used inside.

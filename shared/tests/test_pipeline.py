@@ -34,6 +34,7 @@ from csms_shared.ocpp.v16.messages import (
     MeterValuesRequest,
     MeterValuesResponse,
 )
+from csms_shared.ocpp.version import OcppVersion
 
 from .fakes import FakeMessage, Recorder, fake_runtime, until
 
@@ -388,7 +389,7 @@ async def test_a_poison_item_is_published_alone_and_the_rest_of_its_bundle_acked
     assert test.single == ["cp0", "poison", "cp2"]  # each alone, after the batch failed
     assert test.log[0] == "rollback 1"
     assert [(key, h[HEADER_CHARGE_POINT], p) for key, h, p in test.outbound.republished] == [
-        (call_routing_key("MeterValues"), "poison", METER)
+        (call_routing_key("MeterValues", OcppVersion.V16), "poison", METER)
     ]
     assert bundle.outcome == "ack"
 

@@ -20,10 +20,12 @@ from csms_shared.bus.topology import (
     call_routing_key,
 )
 from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp.version import OcppVersion
 from tests.integration.infra import isolated_vhost
 from ws_gateway.bus import GatewayBus
 
 pytestmark = pytest.mark.integration
+V16 = OcppVersion.V16
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ async def bus_and_queue(broker_and_db_base: tuple[str, str]) -> Any:
         connection = await aio_pika.connect(url)
         channel = await connection.channel()
         queue = await channel.declare_queue("", exclusive=True)
-        await queue.bind(CALLS.name, call_routing_key("MeterValues"))
+        await queue.bind(CALLS.name, call_routing_key("MeterValues", OcppVersion.V16))
         yield bus, queue
         await connection.close()
         await bus.close()
@@ -57,7 +59,7 @@ async def test_notifications_of_one_loop_turn_leave_in_one_bundle(bus_and_queue:
     bus, queue = bus_and_queue
     at = utcnow()
     await asyncio.gather(
-        *(bus.notify(f"CP-{n}", f"m{n}", "MeterValues", meter(n), at) for n in range(10))
+        *(bus.notify(f"CP-{n}", f"m{n}", "MeterValues", meter(n), at, V16) for n in range(10))
     )
     [message] = await drain(queue)
     assert message.headers[HEADER_BUNDLE] == 10
@@ -71,7 +73,7 @@ async def test_notifications_of_one_loop_turn_leave_in_one_bundle(bus_and_queue:
 
 async def test_a_lone_notification_is_a_plain_message(bus_and_queue: Any) -> None:
     bus, queue = bus_and_queue
-    await bus.notify("CP-1", "m1", "MeterValues", meter(1), utcnow())
+    await bus.notify("CP-1", "m1", "MeterValues", meter(1), utcnow(), V16)
     [message] = await drain(queue)
     assert HEADER_BUNDLE not in (message.headers or {})
     assert message.headers[HEADER_CHARGE_POINT] == "CP-1"
@@ -83,7 +85,7 @@ async def test_a_busy_turn_is_cut_into_bundles_of_at_most_the_maximum(bus_and_qu
     count = BUNDLE_MAX * 2 + 5
     at = utcnow()
     await asyncio.gather(
-        *(bus.notify(f"CP-{n}", f"m{n}", "MeterValues", meter(n), at) for n in range(count))
+        *(bus.notify(f"CP-{n}", f"m{n}", "MeterValues", meter(n), at, V16) for n in range(count))
     )
     messages = await drain(queue)
     sizes = [m.headers.get(HEADER_BUNDLE, 1) for m in messages]

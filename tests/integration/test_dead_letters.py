@@ -24,6 +24,7 @@ from csms_shared.bus.topology import (
     call_routing_key,
 )
 from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp.version import OcppVersion
 from tests.integration.conftest import Suite
 from tests.integration.support import eventually
 
@@ -51,7 +52,7 @@ async def _publish_call(
         channel,
         body,
         exchange=CALLS.name,
-        routing_key=call_routing_key(action),
+        routing_key=call_routing_key(action, OcppVersion.V16),
         properties=aiormq.spec.Basic.Properties(
             content_type="application/json", delivery_mode=2, headers=headers, expiration=expiration
         ),

@@ -27,6 +27,7 @@ from csms_shared.bus.topology import (
     call_routing_key,
 )
 from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp.version import OcppVersion
 from tests.integration.conftest import Suite
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ async def _ask(
         channel,
         orjson.dumps(payload),
         exchange=CALLS.name,
-        routing_key=call_routing_key("StartTransaction"),
+        routing_key=call_routing_key("StartTransaction", OcppVersion.V16),
         properties=aiormq.spec.Basic.Properties(
             content_type="application/json",
             delivery_mode=2,

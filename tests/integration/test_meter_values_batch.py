@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms_shared.bus.router import CallContext, Context
 from csms_shared.db import create_engine, session_factory
 from csms_shared.ocpp.v16.messages import MeterValuesRequest
+from csms_shared.ocpp.version import OcppVersion
 from session_service.action_authorize_meter_values import meter_values, meter_values_batch
 from session_service.app import migrate
 from session_service.db import outbox
@@ -109,6 +110,7 @@ async def run_batch(
                     outbox=outbox,
                     charge_point_id=cp,
                     received_at=received or datetime.now(UTC),
+                    ocpp_version=OcppVersion.V16,
                 ),
             )
             for cp, request in calls
@@ -205,7 +207,11 @@ async def test_one_message_alone_is_stored_once(schema: Any, db: asyncpg.Connect
     for _ in range(2):
         async with sessions() as session, session.begin():
             ctx = CallContext(
-                session=session, settings=settings, outbox=outbox, charge_point_id="batch-d"
+                session=session,
+                settings=settings,
+                outbox=outbox,
+                charge_point_id="batch-d",
+                ocpp_version=OcppVersion.V16,
             )
             await meter_values(request, ctx)
     assert [r["value"] for r in await stored(db, "batch-d")] == ["42", "16"]

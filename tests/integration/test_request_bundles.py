@@ -21,10 +21,12 @@ from csms_shared.bus.topology import (
 )
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp.version import OcppVersion
 from tests.integration.infra import isolated_vhost
 from ws_gateway.bus import GatewayBus
 
 pytestmark = pytest.mark.integration
+V16 = OcppVersion.V16
 
 
 class Owner:
@@ -73,7 +75,7 @@ async def bus_and_owner(broker_and_db_base: tuple[str, str]) -> Any:
         connection = await aio_pika.connect(url)
         channel = await connection.channel()
         queue = await channel.declare_queue("", exclusive=True)
-        await queue.bind(CALLS.name, call_routing_key("Authorize"))
+        await queue.bind(CALLS.name, call_routing_key("Authorize", OcppVersion.V16))
         owner = Owner(channel)
         await queue.consume(owner.on_message)
         yield bus, owner
@@ -85,7 +87,7 @@ def authorize(bus: GatewayBus, n: int, timeout: float = 10.0) -> asyncio.Task[Ca
     """A CP's Authorize, queued for its bundle in the task's first step: before the test's next
     await can bring anything back from the broker (the answer that lets a bundle leave)."""
     return asyncio.create_task(
-        bus.request(f"CP-{n}", f"m{n}", "Authorize", {"idTag": f"T{n}"}, utcnow(), timeout)
+        bus.request(f"CP-{n}", f"m{n}", "Authorize", {"idTag": f"T{n}"}, utcnow(), timeout, V16)
     )
 
 
@@ -196,7 +198,7 @@ async def test_without_bundles_every_call_is_a_message_of_its_own(
         try:
             channel = await connection.channel()
             queue = await channel.declare_queue("", exclusive=True)
-            await queue.bind(CALLS.name, call_routing_key("Authorize"))
+            await queue.bind(CALLS.name, call_routing_key("Authorize", OcppVersion.V16))
             owner = Owner(channel)
             await queue.consume(owner.on_message)
             tasks = [authorize(bus, n) for n in range(3)]

@@ -31,6 +31,7 @@ from csms_shared.bus.topology import (
 )
 from csms_shared.contracts.rpc import RpcMethod, SessionsRpc
 from csms_shared.ocpp._base import format_datetime, utcnow
+from csms_shared.ocpp.version import OcppVersion
 from tests.integration.support import BIN, ServiceProcess, eventually, free_port
 
 pytestmark = pytest.mark.integration
@@ -160,7 +161,7 @@ class Bus:
                     HEADER_RECEIVED_AT: received.isoformat(),
                 },
             ),
-            routing_key=call_routing_key(action),
+            routing_key=call_routing_key(action, OcppVersion.V16),
             mandatory=True,
         )
         return correlation_id

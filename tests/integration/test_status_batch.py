@@ -20,6 +20,7 @@ from csms_shared.bus.router import CallContext, Context
 from csms_shared.contracts.events import Event as Published
 from csms_shared.contracts.events import StationConnected
 from csms_shared.ocpp.v16.messages import StatusNotificationRequest
+from csms_shared.ocpp.version import OcppVersion
 from station_registry.action_status import status_notification, status_notification_batch
 from station_registry.db import outbox
 from station_registry.follow_presence import station_connected
@@ -92,6 +93,7 @@ async def run_batch(registry_schema: RegistrySchema, prefix: str, calls: list[Ca
                     outbox=outbox,
                     charge_point_id=prefix + cp,
                     received_at=received,
+                    ocpp_version=OcppVersion.V16,
                 ),
             )
             for cp, request, received in calls
@@ -115,6 +117,7 @@ async def run_one_by_one(
                 outbox=outbox,
                 charge_point_id=prefix + cp,
                 received_at=received,
+                ocpp_version=OcppVersion.V16,
             )
             ctx.events = []
             await status_notification(request, ctx)

@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 
 from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp.version import OcppVersion
 from tests.integration.infra import isolated_vhost
 from ws_gateway.bus import GatewayBus, Unroutable
 
 pytestmark = pytest.mark.integration
+V16 = OcppVersion.V16
 
 
 @pytest.fixture
@@ -25,11 +27,11 @@ async def lonely_bus(broker_and_db_base: tuple[str, str]) -> Any:
 
 async def test_notification_nobody_owns_is_returned(lonely_bus: GatewayBus) -> None:
     with pytest.raises(Unroutable):
-        await lonely_bus.notify("CP-1", "m1", "StatusNotification", {}, utcnow())
+        await lonely_bus.notify("CP-1", "m1", "StatusNotification", {}, utcnow(), V16)
 
 
 async def test_decision_call_nobody_owns_is_returned_at_once(lonely_bus: GatewayBus) -> None:
     # A 60 s timeout: only the broker's return can end this quickly.
     with pytest.raises(Unroutable):
-        await lonely_bus.request("CP-1", "m2", "Authorize", {"idTag": "T"}, utcnow(), 60)
+        await lonely_bus.request("CP-1", "m2", "Authorize", {"idTag": "T"}, utcnow(), 60, V16)
     assert len(lonely_bus.client.waiter) == 0

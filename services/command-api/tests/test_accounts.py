@@ -21,6 +21,7 @@ from command_api.console.forms import FormProblem, command_form, command_forms, 
 from command_api.console.live import KEYS
 from csms_shared.bus.access import COMMAND_API, GRANTS
 from csms_shared.bus.topology import EVENTS
+from csms_shared.ocpp.version import OcppVersion
 
 
 @pytest.mark.parametrize(
@@ -56,10 +57,13 @@ def test_tokens_are_typed_signed_and_expire() -> None:
     assert tokens.verify(secret, tokens.ACCESS, "not.a.token") is None
 
 
+V16 = OcppVersion.V16
+
+
 def test_every_action_has_a_form() -> None:
-    forms = command_forms()
+    forms = command_forms(OcppVersion.V16)
     assert len(forms) == 26
-    reset = command_form("Reset")
+    reset = command_form("Reset", OcppVersion.V16)
     assert [(f.name, f.kind, f.choices) for f in reset.fields] == [
         ("type", "select", ("Hard", "Soft"))
     ]
@@ -67,17 +71,21 @@ def test_every_action_has_a_form() -> None:
 
 def test_a_form_becomes_the_request_or_says_what_is_wrong() -> None:
     request = parse_command(
-        "ChangeAvailability", FormData({"connectorId": "1", "type": "Operative"})
+        "ChangeAvailability", FormData({"connectorId": "1", "type": "Operative"}), V16
     )
     assert request.to_payload() == {"connectorId": 1, "type": "Operative"}
     with pytest.raises(FormProblem, match="connectorId: 'one' is not a integer value"):
-        parse_command("ChangeAvailability", FormData({"connectorId": "one", "type": "Operative"}))
+        parse_command(
+            "ChangeAvailability", FormData({"connectorId": "one", "type": "Operative"}), V16
+        )
     with pytest.raises(FormProblem, match="type is required"):
-        parse_command("ChangeAvailability", FormData({"connectorId": "1"}))
+        parse_command("ChangeAvailability", FormData({"connectorId": "1"}), V16)
     with pytest.raises(FormProblem, match="type"):
-        parse_command("ChangeAvailability", FormData({"connectorId": "1", "type": "Sideways"}))
+        parse_command("ChangeAvailability", FormData({"connectorId": "1", "type": "Sideways"}), V16)
     with pytest.raises(FormProblem, match="chargingProfile"):
-        parse_command("RemoteStartTransaction", FormData({"idTag": "A", "chargingProfile": "{"}))
+        parse_command(
+            "RemoteStartTransaction", FormData({"idTag": "A", "chargingProfile": "{"}), V16
+        )
 
 
 def test_the_broker_lets_command_api_read_every_event_the_console_binds() -> None:

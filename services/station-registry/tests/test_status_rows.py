@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from csms_shared.ocpp.v16.messages import StatusNotificationRequest
+from csms_shared.ocpp.version import OcppVersion
 from station_registry.action_status import Statuses, status_row
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -33,7 +34,7 @@ def test_a_status_is_ordered_by_the_cps_timestamp_else_by_its_arrival_in_utc() -
 def fold(*calls: tuple[StatusNotificationRequest, datetime]) -> Statuses:
     statuses = Statuses()
     for request, received in calls:
-        statuses.add(status_row(request, "CP-1", received), request)
+        statuses.add(status_row(request, "CP-1", received), request, OcppVersion.V16)
     return statuses
 
 

@@ -19,6 +19,7 @@ from csms_shared.ocpp.v16.messages import (
 )
 from csms_shared.ocpp.v201 import messages as v201
 from csms_shared.ocpp.v201.actions import Action as V201Action
+from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary.readings import Reading
 
 from . import id_tokens, reservations, tx_events
@@ -155,6 +156,7 @@ async def _readings(
         evse_id=connector,  # a 1.6 connector is an EVSE of one connector
         readings=[r for value in request.meter_value for r in Reading.from_v16(value)],
         meter_value=request.meter_value,
+        ocpp_version=OcppVersion.V16,
     )
     if tx_id is not None:
         event.transaction_id = tx_id  # as the CP sent it, known or not

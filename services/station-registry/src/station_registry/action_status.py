@@ -230,7 +230,7 @@ class Statuses:
         self,
         row: StatusRow,
         request: StatusNotificationRequest,
-        version: OcppVersion = OcppVersion.V16,
+        version: OcppVersion,
     ) -> None:
         cp, received, at = row["charge_point_id"], row["received"], row["at"]
         if cp not in self.last_seen or self.last_seen[cp] < received:
@@ -281,7 +281,7 @@ async def status_notification(
     request: StatusNotificationRequest, ctx: CallCtx
 ) -> StatusNotificationResponse:
     """Connector status (connector 0 is the whole CP), kept with its history."""
-    await _store_one(_Read(request), ctx)
+    await _store_one(_Read(request, OcppVersion.V16), ctx)
     return StatusNotificationResponse()
 
 
@@ -300,7 +300,7 @@ class _Read:
     within the EVSE."""
 
     request: StatusNotificationRequest
-    version: OcppVersion = OcppVersion.V16
+    version: OcppVersion
     evse_connector_id: int | None = None
 
     @classmethod
@@ -337,7 +337,7 @@ async def status_notification_batch(
     calls: list[tuple[StatusNotificationRequest, CallCtx]], ctx: Ctx
 ) -> None:
     """`status_notification` for many messages (of many CPs) in a constant number of statements."""
-    await _store_many([(_Read(request), call) for request, call in calls], ctx)
+    await _store_many([(_Read(request, OcppVersion.V16), call) for request, call in calls], ctx)
 
 
 @router.on_batch(V201Action.STATUS_NOTIFICATION)

@@ -260,7 +260,7 @@ class GatewayBus:
         action: str,
         payload: JsonObject,
         received: datetime,
-        version: OcppVersion = OcppVersion.V16,
+        version: OcppVersion,
     ) -> None:
         """Publish a notification; returns once the broker has confirmed it (raises Unroutable).
         Gathered with the notifications of the same action and version (one routing key)."""
@@ -295,7 +295,7 @@ class GatewayBus:
         payload: JsonObject,
         received: datetime,
         timeout: float,
-        version: OcppVersion = OcppVersion.V16,
+        version: OcppVersion,
     ) -> CallReply:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError,
         Overloaded). Gathered with the calls of the same action and version (one routing key)."""

@@ -79,7 +79,7 @@ class Commands:
         cp_id: str,
         connection_id: str,
         boot: BootGate,
-        version: OcppVersion = OcppVersion.V16,
+        version: OcppVersion,
     ) -> None:
         self._ws = ws
         self._version = version

@@ -109,7 +109,8 @@ class ChargePointSession:
         seen: SeenTracker,
         registration_status: str = "Accepted",
         message_log: MessageLog | None = None,
-        ocpp_version: OcppVersion = OcppVersion.V16,
+        *,
+        ocpp_version: OcppVersion,
     ) -> None:
         self.cp_id = cp_id
         self.ws = ws
@@ -166,7 +167,9 @@ class ChargePointSession:
         """Send an answer to the CP (a CALLERROR's code as its version spells it), and log it."""
         if isinstance(frame, CallError):
             frame = frame.spelled(self.ocpp_version)
-        data = frame.to_json()
+            data = frame.to_json(self.ocpp_version)
+        else:
+            data = frame.to_json()
         self._log.frame_out(self.cp_id, self.connection_id, frame, data, action)
         await self._send(data)
 

@@ -70,7 +70,8 @@ class CallContext(Context[SettingsT]):
     message_id: str = ""
     gateway_id: str = ""
     received_at: datetime | None = None
-    ocpp_version: OcppVersion = OcppVersion.V16
+    # Required: no version is assumed below the handshake (the route's travels with the call).
+    ocpp_version: OcppVersion = field(kw_only=True)
 
 
 CallHandler = Callable[[Any, "CallContext[Any]"], Awaitable[OcppModel]]
@@ -98,7 +99,7 @@ class CallRoute:
     request: type[OcppModel]
     response: type[OcppModel]
     handler: CallHandler
-    version: OcppVersion = OcppVersion.V16
+    version: OcppVersion
     # Set by Router.on_batch: a group of this action's calls (group commit) is handed to one
     # set-based handler instead of `handler` one call after the other; `handler` answers a
     # call alone, and every call of a group that failed.

@@ -65,7 +65,7 @@ DELIVERY_LIMIT = 20
 RPC_QUEUE_ARGUMENTS: dict[str, FieldValue] = {"x-queue-type": "quorum"}
 
 
-def call_routing_key(action: str, version: OcppVersion = OcppVersion.V16) -> str:
+def call_routing_key(action: str, version: OcppVersion) -> str:
     """`v16.BootNotification`, `v201.TransactionEvent`: the routing key of a CP's CALL on
     `ocpp.calls`, by the version its connection speaks."""
     return f"{OCPP_VERSION_PREFIXES[version]}.{action}"

@@ -124,9 +124,7 @@ class Transaction:
         self.contexts.append(ctx)
         return ctx
 
-    def call_context(
-        self, headers: Mapping[str, Any], version: OcppVersion = OcppVersion.V16
-    ) -> CallContext[Any]:
+    def call_context(self, headers: Mapping[str, Any], version: OcppVersion) -> CallContext[Any]:
         """The context of one CP's CALL, from the headers it came with and the version of the
         route it came by."""
         ctx: CallContext[Any] = CallContext(

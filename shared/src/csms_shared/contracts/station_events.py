@@ -94,6 +94,7 @@ class StationBooted(Event):
     imsi: str | None = None
     meter_type: str | None = None
     meter_serial_number: str | None = None
+    # The default reads documents published before the field existed; every producer sets it.
     ocpp_version: OcppVersion = Field(
         default=OcppVersion.V16, description="The version the station booted with"
     )

@@ -76,7 +76,7 @@ class CallError:
     error_description: str = ""
     error_details: JsonObject = field(default_factory=dict)
 
-    def to_json(self, version: OcppVersion = OcppVersion.V16) -> bytes:
+    def to_json(self, version: OcppVersion) -> bytes:
         """The frame as sent on the wire to a CP speaking `version` (its spelling of the code)."""
         return orjson.dumps(
             [

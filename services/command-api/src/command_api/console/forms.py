@@ -88,7 +88,7 @@ def _field(name: str, schema: dict[str, Any], defs: dict[str, Any], required: bo
 
 
 @cache
-def command_form(action: str, version: OcppVersion = OcppVersion.V16) -> CommandForm:
+def command_form(action: str, version: OcppVersion) -> CommandForm:
     """The form of `action` in `version`, from its request model's JSON schema."""
     return _form(action, request_model(version, action))
 
@@ -110,7 +110,7 @@ def _form(name: str, model: type[OcppModel] | type[OperatorAction]) -> CommandFo
     return CommandForm(name, (model.__doc__ or "").strip(), fields)
 
 
-def command_forms(version: OcppVersion = OcppVersion.V16) -> list[CommandForm]:
+def command_forms(version: OcppVersion) -> list[CommandForm]:
     """Every CS->CP action's form in `version`, by name."""
     return [command_form(a, version) for a in sorted(catalog(version).to_station)]
 
@@ -155,7 +155,7 @@ def _payload(fields: tuple[Field, ...], form: FormData) -> JsonObject:
     return payload
 
 
-def parse_command(action: str, form: FormData, version: OcppVersion = OcppVersion.V16) -> OcppModel:
+def parse_command(action: str, form: FormData, version: OcppVersion) -> OcppModel:
     """The request the form describes, validated against the action's schema in `version`
     before sending."""
     payload = _payload(command_form(action, version).fields, form)

@@ -14,7 +14,10 @@ import pytest
 from csms_shared.bus.bundle import encode_replies
 from csms_shared.bus.topology import HEADER_BUNDLE, HEADER_DEADLINE
 from csms_shared.contracts.envelopes import CallReply
+from csms_shared.ocpp.version import OcppVersion
 from ws_gateway.bus import GatewayBus, handling_deadline
+
+V16 = OcppVersion.V16
 
 
 class Client:
@@ -60,7 +63,7 @@ def test_a_fifth_of_the_wait_at_most_5_s_is_kept_for_handling(timeout: float) ->
 async def test_a_decision_call_carries_a_deadline_and_no_expiration() -> None:
     bus, client = _bus(bundle_requests=False)
     before = time.time()
-    await bus.request("CP-1", "m1", "Authorize", {"idTag": "A"}, datetime.now(UTC), 25.0)
+    await bus.request("CP-1", "m1", "Authorize", {"idTag": "A"}, datetime.now(UTC), 25.0, V16)
     [(properties, timeout, expires)] = client.requests
     assert expires is False and properties.expiration is None and timeout == 25.0
     deadline = (properties.headers or {})[HEADER_DEADLINE]
@@ -76,8 +79,8 @@ async def test_a_bundle_carries_the_earliest_deadline_of_its_calls() -> None:
     before = time.time()
     # Both queue in one turn of the event loop: they leave as one bundle.
     await asyncio.gather(
-        bus.request("CP-1", "m1", "Authorize", {}, received, 10.0),
-        bus.request("CP-2", "m2", "Authorize", {}, received, 25.0),
+        bus.request("CP-1", "m1", "Authorize", {}, received, 10.0, V16),
+        bus.request("CP-2", "m2", "Authorize", {}, received, 25.0, V16),
     )
     [(properties, timeout, expires)] = client.requests
     headers = properties.headers or {}

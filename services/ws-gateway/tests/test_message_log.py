@@ -13,10 +13,12 @@ from csms_shared.bus.message_log import (
     encode_records,
 )
 from csms_shared.ocpp.framing import Call, CallError, CallResult
+from csms_shared.ocpp.version import OcppVersion
 from ws_gateway.message_log import MessageLog
 from ws_gateway.settings import Settings
 
 SECRET = "0123456789abcdef-secret"
+V16 = OcppVersion.V16
 
 
 def sized(size: int) -> str:
@@ -137,7 +139,7 @@ def test_url_passwords_and_echoed_secrets_are_redacted_in_every_direction() -> N
     data = Call("m3", "DataTransfer", {"vendorId": "v", "data": f"sftp://u:{SECRET}@h/x"})
     log.frame_out("CP-1", "c1", upload, upload.to_json(), None)
     log.frame_out("CP-1", "c1", change, change.to_json(), None)
-    log.frame_in("CP-1", "c1", echo, echo.to_json(), "ChangeConfiguration", [SECRET])
+    log.frame_in("CP-1", "c1", echo, echo.to_json(V16), "ChangeConfiguration", [SECRET])
     log.frame_in("CP-1", "c1", data, data.to_json(), None)
     log.malformed("CP-1", "c1", f'[2, "m4", "X", {{"url": "ftp://a:{SECRET}@h"')
     records = fields(log)

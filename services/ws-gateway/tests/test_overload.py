@@ -21,9 +21,12 @@ from csms_shared.bus.bundle import encode_replies
 from csms_shared.bus.topology import HEADER_BUNDLE
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.contracts.rpc import RpcMethod
+from csms_shared.ocpp.version import OcppVersion
 from ws_gateway.bus import GatewayBus, Overloaded
 from ws_gateway.handshake import Handshakes
 from ws_gateway.settings import Settings
+
+V16 = OcppVersion.V16
 
 
 class HeldRpc:
@@ -150,18 +153,18 @@ async def test_decision_calls_of_an_action_too_far_behind_are_refused_before_the
     client = HeldClient()
     bus.client = client  # type: ignore[assignment]
     now = datetime.now(UTC)
-    first = asyncio.create_task(bus.request("CP-1", "m1", "Authorize", {}, now, 5.0))
+    first = asyncio.create_task(bus.request("CP-1", "m1", "Authorize", {}, now, 5.0, V16))
     await client.another.wait()  # in flight, unanswered
     with pytest.raises(Overloaded) as refused:
-        await bus.request("CP-2", "m2", "Authorize", {}, now, 5.0)
+        await bus.request("CP-2", "m2", "Authorize", {}, now, 5.0, V16)
     assert refused.value.action == "Authorize" and refused.value.retry_after == 1
     assert client.sent == ["v16.Authorize"], "the refused call never left"
     # Another action's service is not behind: its calls go.
-    other = asyncio.create_task(bus.request("CP-3", "m3", "StartTransaction", {}, now, 5.0))
+    other = asyncio.create_task(bus.request("CP-3", "m3", "StartTransaction", {}, now, 5.0, V16))
     client.another.clear()
     await client.another.wait()
     assert client.sent == ["v16.Authorize", "v16.StartTransaction"]
     client.release.set()
     assert await first == OK and await other == OK
     # Answered: the action is no longer behind.
-    assert await bus.request("CP-2", "m4", "Authorize", {}, now, 5.0) == OK
+    assert await bus.request("CP-2", "m4", "Authorize", {}, now, 5.0, V16) == OK

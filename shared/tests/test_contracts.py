@@ -23,6 +23,7 @@ from csms_shared.contracts.events import (
 )
 from csms_shared.contracts.resources import Resource
 from csms_shared.contracts.rpc import RPC_METHODS, CreateIdTag, ListMeterValues, ListTransactions
+from csms_shared.ocpp.version import OcppVersion
 
 from .fakes import fake_runtime
 
@@ -49,7 +50,12 @@ def test_a_body_is_the_envelope_and_what_its_emitter_set() -> None:
 
 def test_a_body_read_back_is_the_event_that_was_sent() -> None:
     sent = ConnectorStatus(
-        at=AT, charge_point_id="CP-1", connector_id=1, status="Available", error_code="NoError"
+        at=AT,
+        charge_point_id="CP-1",
+        connector_id=1,
+        status="Available",
+        error_code="NoError",
+        ocpp_version=OcppVersion.V16,
     )
     received = read_event("connector.status", sent.encode())
     assert received == sent
@@ -194,7 +200,12 @@ async def test_an_invalid_event_is_dead_lettered_and_the_next_one_followed(
     runtime = fake_runtime(router, [])
     bad = EventMessage("connector.status", b'{"event": "connector.status", "chargePointId": "X"}')
     sent = ConnectorStatus(
-        at=AT, charge_point_id="CP-1", connector_id=2, status="Faulted", error_code="OtherError"
+        at=AT,
+        charge_point_id="CP-1",
+        connector_id=2,
+        status="Faulted",
+        error_code="OtherError",
+        ocpp_version=OcppVersion.V16,
     )
     good = EventMessage("connector.status", sent.encode())
     await runtime.on_event(bad)  # type: ignore[arg-type]

@@ -21,7 +21,14 @@ def reading(minutes: int, *samples: dict[str, Any]) -> dict[str, Any]:
 
 def meter(*readings: dict[str, Any], **fields: Any) -> MeterValues:
     return MeterValues.model_validate(
-        {"at": AT, "chargePointId": "CP-1", "connectorId": 2, "meterValue": list(readings)} | fields
+        {
+            "at": AT,
+            "chargePointId": "CP-1",
+            "connectorId": 2,
+            "meterValue": list(readings),
+            "ocppVersion": "1.6",
+        }
+        | fields
     )
 
 

@@ -22,6 +22,7 @@ from csms_shared.ocpp.v16.messages import (
     StartTransactionRequest,
     StopTransactionRequest,
 )
+from csms_shared.ocpp.version import OcppVersion
 from session_service import reservations
 from session_service.app import migrate
 from session_service.db import outbox
@@ -288,7 +289,11 @@ async def test_connector_reports_followed_in_a_group_are_stored_once(
     # it, contracts/events.py.)
     events = [
         ConnectorStatus(
-            charge_point_id=cp, connector_id=n, status="Available", error_code="NoError"
+            charge_point_id=cp,
+            connector_id=n,
+            status="Available",
+            error_code="NoError",
+            ocpp_version=OcppVersion.V16,
         )
         for n in (
             2,

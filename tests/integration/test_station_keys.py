@@ -26,6 +26,7 @@ from csms_shared.contracts.events import EVENTS as EVENT_MODELS
 from csms_shared.contracts.events import MeterCurrent, TransactionStarted
 from csms_shared.db import create_engine, session_factory
 from csms_shared.ocpp._base import utcnow
+from csms_shared.ocpp.version import OcppVersion
 from tests.integration.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,13 @@ def started(cp_id: str) -> TransactionStarted:
 
 
 def current(cp_id: str) -> MeterCurrent:
-    return MeterCurrent(charge_point_id=cp_id, connector_id=1, amps=16, read_at=utcnow())
+    return MeterCurrent(
+        charge_point_id=cp_id,
+        connector_id=1,
+        amps=16,
+        read_at=utcnow(),
+        ocpp_version=OcppVersion.V16,
+    )
 
 
 class Rig:

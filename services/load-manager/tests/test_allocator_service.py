@@ -415,7 +415,11 @@ async def ev_says(rpc: Rpc, cp_id: str, version: OcppVersion, state: str) -> Non
     TransactionEvent's chargingState."""
     if version is V16:
         status = ConnectorStatus(
-            charge_point_id=cp_id, connector_id=1, status=state, error_code="NoError"
+            charge_point_id=cp_id,
+            connector_id=1,
+            status=state,
+            error_code="NoError",
+            ocpp_version=version,
         )
         await rpc(connector_status, status)
         return

@@ -6,24 +6,16 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 
 from aio_pika.abc import AbstractIncomingMessage
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
-from opentelemetry.trace import SpanKind
-from pydantic import ValidationError
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from csms_shared import tracing
-from csms_shared.bus.calls import notification_response
-from csms_shared.contracts import problems
-from csms_shared.ocpp import JsonObject, format_datetime, utcnow, v16, v201
+from csms_shared.ocpp import JsonObject, format_datetime, utcnow
 from csms_shared.ocpp.catalog import catalog, other_versions_action
 from csms_shared.ocpp.errors import (
     GenericError,
-    InternalError,
     NotImplementedOcppError,
     NotSupportedError,
     OcppError,
@@ -40,7 +32,7 @@ from csms_shared.ocpp.framing import (
 from csms_shared.ocpp.version import OcppVersion
 
 from .boot_gate import BootGate
-from .bus import GatewayBus, Overloaded, Unroutable
+from .bus import GatewayBus
 from .call_metrics import (
     FRAME_CALL,
     FRAME_ERROR,
@@ -51,9 +43,9 @@ from .call_metrics import (
     THROTTLED,
     UNSOLICITED,
     call_metrics,
-    refused_behind,
 )
 from .commands import Commands
+from .forwarding import forward, registration_of
 from .limits import TokenBucket
 from .message_log import MessageLog
 from .seen import SeenTracker
@@ -62,13 +54,6 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
-
-# The answer to a BootNotification in each version: its status is the CP's registration.
-BootAnswer = v16.BootNotificationResponse | v201.BootNotificationResponse
-BOOT_ANSWERS: Mapping[OcppVersion, type[BootAnswer]] = {
-    OcppVersion.V16: v16.BootNotificationResponse,
-    OcppVersion.V201: v201.BootNotificationResponse,
-}
 
 
 class ChargePointSession:
@@ -352,65 +337,14 @@ class ChargePointSession:
         return None
 
     async def _forward(self, call: Call, received: datetime) -> JsonObject:
-        """Publish a checked CALL to its service; its answer (raises OcppError). With traces
-        on, in a span the service's handling joins (`traceparent` on the call)."""
-        if not tracing.active():
-            return await self._forward_call(call, received)
-        attributes = {"ocpp.charge_point_id": self.cp_id, "ocpp.message_id": call.message_id}
-        with tracing.tracer.start_as_current_span(
-            call.action, kind=SpanKind.SERVER, attributes=attributes
-        ):
-            return await self._forward_call(call, received)
-
-    async def _forward_call(self, call: Call, received: datetime) -> JsonObject:
-        try:
-            if self._catalog.is_notification(call.action, call.payload):
-                await self._bus.notify(
-                    self.cp_id,
-                    call.message_id,
-                    call.action,
-                    call.payload,
-                    received,
-                    self.ocpp_version,
-                )
-                return notification_response(call.action)
-            reply = await self._bus.request(
-                self.cp_id,
-                call.message_id,
-                call.action,
-                call.payload,
-                received,
-                self._settings.call_timeout,
-                self.ocpp_version,
-            )
-        except Unroutable:
-            raise NotImplementedOcppError(f"No service handles {call.action}") from None
-        except Overloaded as exc:
-            refused_behind(exc)
-            raise InternalError(
-                f"The central system is busy: {call.action} was not taken; retry later",
-                {"retryAfterSeconds": exc.retry_after},
-            ) from None
-        except TimeoutError:
-            raise InternalError(f"{call.action} was not answered in time; retry later") from None
-        except (AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
-            # The broker connection or channel went (a node fail-over): nothing was taken.
-            log.warning("%s: %s not forwarded: %r", self.cp_id, call.action, exc)
-            raise InternalError(f"{call.action} could not reach its service; retry") from None
-        payload = reply.result()  # raises its CALLERROR
+        """Publish a checked CALL to its service; its answer (raises OcppError). A
+        BootNotification's answer sets the CP's registration status."""
+        payload = await forward(
+            self._bus, self._settings.call_timeout, self.ocpp_version, self.cp_id, call, received
+        )
         if call.action == "BootNotification":
-            self.registration_status = self._registration(payload)
+            self.registration_status = registration_of(self.cp_id, self.ocpp_version, payload)
         return payload
-
-    def _registration(self, payload: JsonObject) -> str:
-        """The registration status a BootNotification's answer gives, read through the
-        version's model; an answer that does not fit it is not passed on (the CP retries)."""
-        try:
-            answer = BOOT_ANSWERS[self.ocpp_version].model_validate(payload)
-        except ValidationError as exc:
-            log.error("%s: unreadable BootNotification answer: %s", self.cp_id, problems(exc))
-            raise InternalError("The central system's answer was unreadable") from None
-        return answer.status.value
 
     def enqueue_command(self, message: AbstractIncomingMessage) -> bool:
         """Queue a command for this CP; False when its queue is full."""

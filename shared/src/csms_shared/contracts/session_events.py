@@ -92,7 +92,6 @@ class MeterValues(Event):
         json_schema_extra={"deprecated": True},
     )
     ocpp_version: OcppVersion = Field(
-        default=OcppVersion.V16,
         description="The version the station spoke (2.0.1: its EVSE as connectorId, our"
         " transactionId)",
     )
@@ -151,7 +150,7 @@ class MeterCurrent(Event):
     transaction_id: int | None = Field(default=None, description="As `meter.values` has it")
     amps: Amps = Field(description="The highest Current.Import of the reading, in A")
     read_at: DateTime = Field(description="The reading's timestamp, as the station sent it")
-    ocpp_version: OcppVersion = OcppVersion.V16
+    ocpp_version: OcppVersion
 
     @classmethod
     def of(cls, event: MeterValues) -> MeterCurrent | None:

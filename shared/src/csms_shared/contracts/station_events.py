@@ -94,10 +94,7 @@ class StationBooted(Event):
     imsi: str | None = None
     meter_type: str | None = None
     meter_serial_number: str | None = None
-    # The default reads documents published before the field existed; every producer sets it.
-    ocpp_version: OcppVersion = Field(
-        default=OcppVersion.V16, description="The version the station booted with"
-    )
+    ocpp_version: OcppVersion = Field(description="The version the station booted with")
     reason: str | None = Field(
         default=None, description="Why it booted (2.0.1's BootReason: PowerUp, Watchdog, ...)"
     )
@@ -146,7 +143,7 @@ class ConnectorStatus(Event):
     timestamp: At | None = None
     vendor_id: str | None = None
     vendor_error_code: str | None = None
-    ocpp_version: OcppVersion = OcppVersion.V16
+    ocpp_version: OcppVersion
     evse_connector_id: int | None = Field(
         default=None, description="2.0.1: the connector within the EVSE `connectorId` names"
     )

@@ -1,5 +1,6 @@
-"""Secrets in OCPP payloads: configuration values and URL passwords (`url_passwords.py`) that
-must never be stored, shown or logged, and the commands that only an admin may send."""
+"""Secrets in OCPP payloads: configuration values, 2.0.1 secret variables (`secret_variables.py`)
+and URL passwords (`url_passwords.py`) that must never be stored, shown or logged, and the
+commands that only an admin may send."""
 
 from __future__ import annotations
 
@@ -7,23 +8,44 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ._base import JsonObject
-from .url_passwords import (
-    REDACTED,
-    json_strings,
-    map_json_strings,
-    redact_url_passwords,
-    redact_urls,
-    url_passwords,
+from .secret_variables import (
+    SECRET_VARIABLES,
+    VARIABLE_ACTIONS,
+    key_name,
+    named_variables,
+    redact_variables,
+    secret_entry,
+    secret_variable,
+    variable_name,
 )
+from .url_passwords import REDACTED, json_strings, redact_echo, redact_urls, url_passwords
+
+# Re-exported: callers read every rule about secrets from this module.
+__all__ = [
+    "ADMIN_ACTIONS",
+    "AUTHORIZATION_KEYS",
+    "DEFAULT_ADMIN_KEYS",
+    "DEFAULT_SECRET_KEYS",
+    "SECRET_VARIABLES",
+    "SECURITY_KEYS",
+    "VARIABLE_ACTIONS",
+    "admin_keys",
+    "carried_secrets",
+    "configuration_key_problem",
+    "key_name",
+    "key_problem",
+    "names_secret",
+    "needs_admin",
+    "redact_echo",
+    "redact_request",
+    "redact_response",
+    "redact_variables",
+    "secret_keys",
+    "secret_variable",
+]
 
 # Security whitepaper (OCPP 1.6 edition 2), section 1.3.2: the HTTP Basic password.
 DEFAULT_SECRET_KEYS = ("AuthorizationKey",)
-
-
-def key_name(name: str) -> str:
-    """A configuration key as keys are compared: trimmed and case-folded, as most CPs match
-    them (" AuthorizationKey" and "authorizationkey" name the same secret)."""
-    return name.strip().casefold()
 
 
 def _names(keys: Iterable[str]) -> frozenset[str]:
@@ -193,20 +215,6 @@ def redact_response(
     }
 
 
-def redact_echo(value: Any, carried: list[str], *, urls: bool = True) -> Any:
-    """A JSON value (a CP's answer to a command, a CALLERROR's description or details) with
-    every secret of `carried` (longest first) replaced wherever the CP repeated it, in any
-    string at any depth, and URL passwords besides (unless `urls` is False)."""
-
-    def change(text: str) -> str:
-        for secret in carried:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return redact_url_passwords(text) if urls else text
-
-    return map_json_strings(value, change)
-
-
 def needs_admin(
     action: str,
     payload: Mapping[str, object],
@@ -222,7 +230,7 @@ def needs_admin(
     if action == "SetVariables":
         return any(
             _admin_variable(component, variable, secrets | admin_keys)
-            for component, variable in _variables(payload.get("setVariableData"))
+            for component, variable in named_variables(payload.get("setVariableData"))
         )
     return action == "ChangeConfiguration" and _is_key(
         payload.get("key"), SECURITY_KEYS | AUTHORIZATION_KEYS | secrets | admin_keys
@@ -231,9 +239,6 @@ def needs_admin(
 
 # --- OCPP 2.0.1: variables of the device model (part 2, appendix 3) and network profiles --
 
-# A variable is named by its component and its own name; these pairs are secret whatever the
-# deployment configures (the HTTP Basic password, A00.FR.20x).
-SECRET_VARIABLES = frozenset({("securityctrlr", "basicauthpassword")})
 # Components whose every variable decides how the station proves who it is or whom it trusts.
 SECURITY_COMPONENTS = frozenset({"securityctrlr"})
 # 2.0.1's spelling of the 1.6 AUTHORIZATION_KEYS, and the switches 2.0.1 adds beside them.
@@ -255,28 +260,6 @@ NETWORK_SECRETS = {"vpn": ("password", "key"), "apn": ("apnPassword", "simPin")}
 _VARIABLE_LISTS = {"SetVariables": "setVariableData", "GetVariables": "getVariableData"}
 
 
-def _name(value: Any) -> str | None:
-    name = value.get("name") if isinstance(value, dict) else None
-    return name if isinstance(name, str) else None
-
-
-def _variables(entries: Any) -> Iterator[tuple[str, str]]:
-    """(component, variable) of every entry of a SetVariables, GetVariables or GetVariables
-    answer list that names both."""
-    for entry in entries if isinstance(entries, list) else []:
-        component = _name(entry.get("component")) if isinstance(entry, dict) else None
-        variable = _name(entry.get("variable")) if isinstance(entry, dict) else None
-        if component is not None and variable is not None:
-            yield component, variable
-
-
-def secret_variable(component: str, variable: str, secrets: frozenset[str]) -> bool:
-    """Whether a 2.0.1 variable's value is secret: `SecurityCtrlr.BasicAuthPassword`, or one
-    the deployment's secret keys name, as `Component.Variable` or by the variable's name."""
-    pair = (key_name(component), key_name(variable))
-    return pair in SECRET_VARIABLES or bool({pair[1], f"{pair[0]}.{pair[1]}"} & secrets)
-
-
 def _admin_variable(component: str, variable: str, keys: frozenset[str]) -> bool:
     pair = (key_name(component), key_name(variable))
     return (
@@ -284,97 +267,6 @@ def _admin_variable(component: str, variable: str, keys: frozenset[str]) -> bool
         or pair in AUTHORIZATION_VARIABLES
         or secret_variable(component, variable, keys)
     )
-
-
-def _secret_entry(entry: Any, secrets: frozenset[str]) -> bool:
-    return any(secret_variable(c, v, secrets) for c, v in _variables([entry]))
-
-
-# Every message of 2.0.1 that names a component and a variable (a test derives it from the
-# schemas): only these are walked for secret variables.
-VARIABLE_ACTIONS = frozenset(
-    {
-        "GetReport",
-        "GetVariables",
-        "NotifyReport",
-        "SetVariables",
-        "GetMonitoringReport",
-        "NotifyEvent",
-        "NotifyMonitoringReport",
-        "SetVariableMonitoring",
-    }
-)
-# Where an entry that names a variable holds its value (SetVariableData, GetVariableResult,
-# EventData), and free text about it (EventData's techCode and techInfo).
-_VALUE_FIELDS = ("attributeValue", "actualValue")
-_TEXT_FIELDS = ("techCode", "techInfo")
-# Lists of an entry whose items hold a value: the variable's (ReportData's attributes), or a
-# monitor's threshold (MonitoringData), redacted but not looked for elsewhere.
-_VALUE_LISTS = {"variableAttribute": True, "variableMonitoring": False}
-# A value shorter than this is not looked for in the message's other strings: "0" or "true"
-# would take every digit and word with it (the field itself is always redacted).
-_ECHO_MIN = 4
-
-
-def redact_variables(payload: Any, secrets: frozenset[str]) -> Any:
-    """A 2.0.1 payload with the value of every secret variable it names replaced, at any
-    depth, in whichever message names it (SetVariables and its result, GetVariables' answer,
-    NotifyReport, NotifyEvent, NotifyMonitoringReport, ...), and those values removed from
-    every other string of the message too (a techInfo or customData that repeats them).
-    `secrets` are `secret_keys`: `SecurityCtrlr.BasicAuthPassword` always."""
-    found: list[str] = []
-    redacted = _walk_variables(payload, secrets, found)
-    values = sorted({v for v in found if len(v) >= _ECHO_MIN and v != REDACTED}, key=len)[::-1]
-    return redact_echo(redacted, values, urls=False) if values else redacted
-
-
-def _walk_variables(value: Any, secrets: frozenset[str], found: list[str]) -> Any:
-    if isinstance(value, list):
-        items = [_walk_variables(item, secrets, found) for item in value]
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if not isinstance(value, dict):
-        return value
-    if _secret_entry(value, secrets):
-        return _blanked(value, found)
-    changed = {k: _walk_variables(v, secrets, found) for k, v in value.items()}
-    return value if all(changed[k] is v for k, v in value.items()) else changed
-
-
-def _blanked(entry: dict[str, Any], found: list[str]) -> dict[str, Any]:
-    """An entry naming a secret variable with its values and free text replaced (noted in
-    `found`), and the strings of its customData."""
-    blank = dict(entry)
-    for field in (*_VALUE_FIELDS, *_TEXT_FIELDS):
-        if field in blank:
-            if field in _VALUE_FIELDS:
-                found.append(str(blank[field]))
-            blank[field] = REDACTED
-    for field, values in _VALUE_LISTS.items():
-        items = blank.get(field)
-        if isinstance(items, list):
-            blank[field] = [_blanked_item(item, found if values else []) for item in items]
-    if "customData" in blank:
-        blank["customData"] = _blanked_custom(blank["customData"])
-    return blank
-
-
-def _blanked_item(item: Any, found: list[str]) -> Any:
-    if not isinstance(item, dict):
-        return item
-    blank = dict(item)
-    if "value" in blank:
-        found.append(str(blank["value"]))
-        blank["value"] = REDACTED
-    if "customData" in blank:
-        blank["customData"] = _blanked_custom(blank["customData"])
-    return blank
-
-
-def _blanked_custom(data: Any) -> Any:
-    """customData (any keys a vendor chose) with every value but its vendorId replaced."""
-    if not isinstance(data, dict):
-        return REDACTED
-    return {k: v if k == "vendorId" else REDACTED for k, v in data.items()}
 
 
 def _network_secrets(profile: Any) -> Iterator[tuple[str, str, Any]]:
@@ -391,7 +283,7 @@ def _v201_secret_values(action: str, payload: JsonObject, secrets: frozenset[str
         return [
             str(entry.get("attributeValue"))
             for entry in (entries if isinstance(entries, list) else [])
-            if isinstance(entry, dict) and _secret_entry(entry, secrets)
+            if isinstance(entry, dict) and secret_entry(entry, secrets)
         ]
     if action == "SetNetworkProfile":
         return [str(v) for _, _, v in _network_secrets(payload.get("connectionData"))]
@@ -414,7 +306,7 @@ def _variable_name_problem(action: str, payload: Mapping[str, object]) -> str | 
     entries = payload.get(_VARIABLE_LISTS[action])
     for n, entry in enumerate(entries if isinstance(entries, list) else []):
         for part in ("component", "variable"):
-            name = _name(entry.get(part)) if isinstance(entry, dict) else None
+            name = variable_name(entry.get(part)) if isinstance(entry, dict) else None
             problem = name is not None and key_problem(name)
             if problem:
                 return f"{_VARIABLE_LISTS[action]}.{n}.{part}.name: {name!r} {problem}"

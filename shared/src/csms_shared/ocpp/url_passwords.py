@@ -1,5 +1,6 @@
 """Passwords inside URLs (RFC 3986 3.2.1: userinfo = user ":" password), in text and in the
-strings of JSON values: found, and replaced by `REDACTED`."""
+strings of JSON values: found, and replaced by `REDACTED`; and any known secret replaced in a
+JSON value's strings (`redact_echo`)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,17 @@ def map_json_strings(value: Any, change: Callable[[str], str]) -> Any:
 def redact_urls(value: Any) -> Any:
     """A JSON value with the password of every URL in its strings replaced."""
     return map_json_strings(value, redact_url_passwords)
+
+
+def redact_echo(value: Any, carried: list[str], *, urls: bool = True) -> Any:
+    """A JSON value (a CP's answer to a command, a CALLERROR's description or details) with
+    every secret of `carried` (longest first) replaced wherever the CP repeated it, in any
+    string at any depth, and URL passwords besides (unless `urls` is False)."""
+
+    def change(text: str) -> str:
+        for secret in carried:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return redact_url_passwords(text) if urls else text
+
+    return map_json_strings(value, change)

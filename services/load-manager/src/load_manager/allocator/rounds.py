@@ -46,6 +46,7 @@ from ..allocation import (
     Plan,
     Sent,
     SiteState,
+    StationOffline,
     TimedOut,
     apply,
     plan,
@@ -167,7 +168,13 @@ async def run(
     }
     for change in round_.to_send:
         station = change.evse.station
-        version = loaded.versions.get(station) or OcppVersion.V16
+        version = loaded.versions.get(station)
+        if version is None:
+            # Never connected since it was placed: no version to spell the limit in, and no
+            # connection to take it. What the command would have come back as (offline); its
+            # first connection or boot sends the limit at once.
+            state = apply(state, StationOffline(station, now))
+            continue
         phases = len(state.site.evses[change.evse].phases)
         profile = limit_profile(settings, change.evse, change.limit, phases)
         request_id = allocation_request_id()

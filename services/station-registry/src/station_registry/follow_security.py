@@ -10,14 +10,12 @@ from csms_shared.contracts.events import SecurityEvent
 from .db import security_events
 from .router import Ctx, router
 
-# The registry's own events come back to it too: they are in the log already.
-OWN = "station-registry"
-
 
 @router.event("security.event")
 async def security_event_raised(event: SecurityEvent, ctx: Ctx) -> None:
     """Keep a security event another service raised (not published again)."""
-    if event.service is None or event.service == OWN:
+    # The registry's own events come back to it too: they are in the log already.
+    if event.service is None or event.service == SecurityEvent.emitter:
         return
     await ctx.session.execute(
         insert(security_events).values(

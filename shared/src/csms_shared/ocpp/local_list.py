@@ -8,7 +8,7 @@ tokens (`BuildLocalList` counts them), so `to_v16` never meets one.
 
 from __future__ import annotations
 
-from ..vocabulary.authorization import AuthorizationDecision
+from ..vocabulary.authorization import AuthorizationDecision, id_tag_info
 from ..vocabulary.local_lists import ListEntry, LocalList
 from ..vocabulary.tokens import IdToken, IdTokenType
 from . import v16, v201
@@ -31,12 +31,8 @@ def to_v16(listed: LocalList) -> v16.SendLocalListRequest:
 def _entry_v16(entry: ListEntry) -> v16.AuthorizationData:
     if entry.decision is None:  # a difference removing the tag
         return v16.AuthorizationData(id_tag=entry.token.value)
-    # Only what has a value is set: an optional field of OCPP is left out, never null.
-    info = v16.IdTagInfo(status=entry.decision.to_v16())
-    if entry.expiry is not None:
-        info.expiry_date = entry.expiry
-    if entry.group is not None:
-        info.parent_id_tag = entry.group.value
+    group = entry.group.value if entry.group is not None else None
+    info = id_tag_info(entry.decision, entry.expiry, group)
     return v16.AuthorizationData(id_tag=entry.token.value, id_tag_info=info)
 
 

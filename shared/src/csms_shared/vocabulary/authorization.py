@@ -3,8 +3,10 @@ version at the edge."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
+from ..ocpp.v16.datatypes import IdTagInfo
 from ..ocpp.v16.enums import AuthorizationStatus
 from ..ocpp.v201.enums import AuthorizationStatusEnum
 
@@ -45,3 +47,16 @@ class AuthorizationDecision(StrEnum):
 
 
 _V16 = {AuthorizationDecision(status.value): status for status in AuthorizationStatus}
+
+
+def id_tag_info(
+    decision: AuthorizationDecision, expiry: datetime | None, parent: str | None
+) -> IdTagInfo:
+    """A decision as a 1.6 idTagInfo (a status 1.6 has no word for is Invalid); only what has
+    a value is set: an optional field of OCPP is left out, never null."""
+    info = IdTagInfo(status=decision.to_v16())
+    if expiry is not None:
+        info.expiry_date = expiry
+    if parent is not None:
+        info.parent_id_tag = parent
+    return info

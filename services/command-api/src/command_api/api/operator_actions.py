@@ -79,12 +79,20 @@ async def run_action(
     timeout: float | None,
     wait: bool,
 ) -> tuple[Translated, Sent]:
-    """Spell `body` in the station's version and send it (an unknown station is taken for
-    1.6, as the registry shows a station that never connected)."""
+    """Spell `body` in the station's version and send it; 409 for a station whose version is
+    not known (it never connected, or the registry cannot say): an operator action is spelled
+    in the station's version, never in one assumed for it."""
     known = await station_version(state, cp_id)
+    if known is None:
+        raise ProblemError(
+            409,
+            f"The OCPP version of charge point {cp_id!r} is not known (it has not connected yet,"
+            " or the registry does not answer): the action is spelled in the station's version",
+            title="The charge point's OCPP version is not known",
+        )
     if isinstance(body, StopTransaction) and known is OcppVersion.V201:
         body = await by_station_id(state, cp_id, body)
-    translated = translate(cp_id, body, known or OcppVersion.V16)
+    translated = translate(cp_id, body, known)
     sent = await send_command(
         state, session, principal, cp_id, translated.action, translated.payload, timeout, wait,
         station=Station(known),

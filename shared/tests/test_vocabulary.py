@@ -17,7 +17,7 @@ from csms_shared.vocabulary import (
     AuthorizationDecision,
     ChargingState,
     ConnectorRef,
-    ConnectorStatus,
+    ConnectorState,
     ErrorCode,
     IdToken,
     IdTokenType,
@@ -37,7 +37,7 @@ AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 def test_every_16_status_maps_and_says_the_same_back(status: e16.ChargePointStatus) -> None:
     report = StatusReport.from_v16(status, e16.ChargePointErrorCode.NO_ERROR)
     car = status.value in ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
-    assert (report.status is ConnectorStatus.OCCUPIED) == car
+    assert (report.status is ConnectorState.OCCUPIED) == car
     assert (report.charging_state is not None) == car
     # Preparing and Finishing both say "a car, not charging": back, that is Preparing.
     expected = e16.ChargePointStatus.PREPARING if status.value == "Finishing" else status
@@ -46,14 +46,17 @@ def test_every_16_status_maps_and_says_the_same_back(status: e16.ChargePointStat
 
 def test_a_201_occupied_stays_occupied_with_its_charging_state() -> None:
     occupied = StatusReport.from_v201(e201.ConnectorStatusEnum.OCCUPIED)
-    assert occupied.status is ConnectorStatus.OCCUPIED and occupied.charging_state is None
+    assert occupied.status is ConnectorState.OCCUPIED and occupied.charging_state is None
     assert occupied.to_v16() is e16.ChargePointStatus.PREPARING
     charging = StatusReport.from_v201(
         e201.ConnectorStatusEnum.OCCUPIED, e201.ChargingStateEnum.SUSPENDED_EV
     )
     assert charging.charging_state is ChargingState.SUSPENDED_EV
     for status in e201.ConnectorStatusEnum:
-        assert StatusReport.from_v201(status).status.value == status.value
+        report = StatusReport.from_v201(status)
+        assert report.status.value == status.value
+        faulted = status is e201.ConnectorStatusEnum.FAULTED
+        assert report.error_code is (ErrorCode.OTHER_ERROR if faulted else ErrorCode.NO_ERROR)
 
 
 @pytest.mark.parametrize("code", list(e16.ChargePointErrorCode))
@@ -71,7 +74,7 @@ def test_an_unknown_error_string_is_other_and_none_is_no_error() -> None:
 
 
 def test_an_evses_status_comes_from_its_connectors() -> None:
-    S = ConnectorStatus
+    S = ConnectorState
     assert evse_status([S.AVAILABLE, S.OCCUPIED]) is S.OCCUPIED
     assert evse_status([S.FAULTED, S.AVAILABLE]) is S.AVAILABLE
     assert evse_status([S.FAULTED, S.FAULTED]) is S.FAULTED

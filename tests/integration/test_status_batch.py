@@ -140,6 +140,12 @@ async def state(db: asyncpg.Connection, prefix: str) -> dict[str, Any]:
         " WHERE charge_point_id LIKE $1 ORDER BY charge_point_id, connector_id",
         like,
     )
+    ours = await db.fetch(
+        "SELECT charge_point_id, evse_id, connector_id, status, charging_state, error_code, info,"
+        " status_at, charging_state_at FROM registry.evse_connectors"
+        " WHERE charge_point_id LIKE $1 ORDER BY charge_point_id, evse_id, connector_id",
+        like,
+    )
     history = await db.fetch(
         "SELECT charge_point_id, connector_id, status, error_code, info, timestamp, received_at"
         " FROM registry.status_history WHERE charge_point_id LIKE $1"
@@ -153,6 +159,7 @@ async def state(db: asyncpg.Connection, prefix: str) -> dict[str, Any]:
     return {
         "charge_points": rows(cps, "id"),
         "connectors": rows(conns, "charge_point_id"),
+        "ours": rows(ours, "charge_point_id"),
         "history": rows(history, "charge_point_id"),
     }
 
@@ -210,6 +217,19 @@ async def test_a_batch_stores_what_one_message_at_a_time_stores(
         ("C", 3, "Unavailable", r, None),
         ("C", 4, "Unavailable", T0, None),
     ]
+    # In our terms: each EVSE's connector 1, 1.6's car states Occupied with a charging state;
+    # the station (connector 0) is no EVSE's.
+    assert [
+        (c["charge_point_id"], c["evse_id"], c["connector_id"], c["status"], c["charging_state"])
+        for c in stored["ours"]
+    ] == [
+        ("A", 1, 1, "Available", None),
+        ("A", 2, 1, "Faulted", None),
+        ("B", 1, 1, "Occupied", "Charging"),
+        ("C", 3, 1, "Unavailable", None),
+        ("C", 4, 1, "Unavailable", None),
+    ]
+    assert stored["ours"][1]["error_code"] == "GroundFailure"
     assert len(stored["history"]) == 9
     copy = [h for h in stored["history"] if (h["charge_point_id"], h["connector_id"]) == ("A", 1)]
     assert [(h["info"], h["received_at"]) for h in copy] == [(None, r + timedelta(seconds=1))]
@@ -240,6 +260,12 @@ async def test_an_older_status_or_a_copy_in_a_later_batch(
         "Preparing",
         "Charging",
     ]
+    ours = stored["ours"][0]
+    assert (ours["status"], ours["charging_state"], ours["status_at"]) == (
+        "Occupied",
+        "Charging",
+        T0 + timedelta(minutes=10),
+    )
     assert stored["charge_points"][0]["last_seen_at"] == later
     # A batch whose last seen is older does not move it back.
     await run_batch(registry_schema, prefix, [("A", newer, r)])
@@ -352,10 +378,11 @@ async def test_statements_a_batch_and_a_connection_take(registry_schema: Registr
     with counting(registry_schema) as sent:
         events = await run_batch(registry_schema, prefix, calls)
     assert len(events) == 30
-    assert len(sent) == 4  # last seen, connectors, history, outbox: whatever the batch's size
+    # Last seen, connectors (1.6's view and ours), history, outbox: whatever the batch's size.
+    assert len(sent) == 5
     with counting(registry_schema) as sent:
-        await run_one_by_one(registry_schema, f"one-{prefix}", calls[:1])
-    assert len(sent) == 4  # the same four for one message alone
+        await run_one_by_one(registry_schema, f"one-{prefix}", calls[1:2])
+    assert len(sent) == 5  # the same five for one message alone (of an EVSE: connector 1)
     with counting(registry_schema) as sent:
         await connected(registry_schema, prefix + "cp0", "gw-1", "c1", T0)
         await connected(registry_schema, prefix + "new", "gw-1", "c1", T0)

@@ -31,7 +31,10 @@ from csms_shared.contracts.rpc_loads import (
     SiteHistoryOf,
     UpdateSite,
 )
+from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
+from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary.connectors import ChargingState, StatusReport
 from load_manager.allocation import Acknowledged, EvseId, Tick
 from load_manager.allocator import follow, rounds
 from load_manager.allocator.rounds import is_allocation_request, reallocate
@@ -429,6 +432,7 @@ async def ev_says(rpc: Rpc, cp_id: str, version: OcppVersion, state: str) -> Non
         transaction_id=1,
         station_transaction_id="TX-1",
         charging_state=state,
+        ocpp_version=version,
     )
     await rpc(charging_state_changed, changed)
 
@@ -477,9 +481,24 @@ async def test_a_car_suspended_before_its_session_is_known_starts_at_its_minimum
 
 
 def test_both_versions_name_the_same_suspension_the_same_way() -> None:
-    v16 = {state.value: suspended for state, suspended in follow.SUSPENDED_BY_EV_V16.items()}
-    v201 = {state.value: suspended for state, suspended in follow.SUSPENDED_BY_EV_V201.items()}
-    assert v16 == v201 == {"SuspendedEV": True, "Charging": False}
+    """A 1.6 status and a 2.0.1 chargingState reach the allocator as the one charging state."""
+    v16 = {
+        status.value: follow.SUSPENDED_BY_EV.get(state)
+        for status in ChargePointStatus
+        if (state := StatusReport.from_v16(status, ChargePointErrorCode.NO_ERROR).charging_state)
+    }
+    v201 = {
+        state.value: follow.SUSPENDED_BY_EV.get(ChargingState(state.value))
+        for state in ChargingStateEnum
+    }
+    assert {k: v for k, v in v16.items() if v is not None} == {
+        "SuspendedEV": True,
+        "Charging": False,
+    }
+    assert {k: v for k, v in v201.items() if v is not None} == {
+        "SuspendedEV": True,
+        "Charging": False,
+    }
 
 
 async def test_a_limits_answer_is_read_through_the_models_of_the_version_it_was_sent_in(

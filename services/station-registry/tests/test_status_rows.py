@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from csms_shared.ocpp.v16.messages import StatusNotificationRequest
-from csms_shared.ocpp.version import OcppVersion
-from station_registry.action_status import Statuses, status_row
+from station_registry.action_status import Statuses, StatusRead, status_row
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 PLUS_2 = timezone(timedelta(hours=2))
@@ -34,7 +33,7 @@ def test_a_status_is_ordered_by_the_cps_timestamp_else_by_its_arrival_in_utc() -
 def fold(*calls: tuple[StatusNotificationRequest, datetime]) -> Statuses:
     statuses = Statuses()
     for request, received in calls:
-        statuses.add(status_row(request, "CP-1", received), request, OcppVersion.V16)
+        StatusRead.of_v16(request).add_to(statuses, "CP-1", received)
     return statuses
 
 
@@ -52,8 +51,30 @@ def test_a_connectors_newest_status_wins_and_of_two_as_new_the_later() -> None:
         ("CP-1", 1): "Finishing",
         ("CP-1", 2): "Faulted",
     }
+    # In our terms each is EVSE n's connector 1: Finishing is Occupied, the car EVConnected.
+    assert {
+        k: (row["status"], row["charging_state"], row["error_code"])
+        for k, row in statuses.newest_ours.items()
+    } == {
+        ("CP-1", 1, 1): ("Occupied", "EVConnected", "NoError"),
+        ("CP-1", 2, 1): ("Faulted", None, "NoError"),
+    }
     # Last seen never moves backwards.
     assert statuses.last_seen == {"CP-1": T0 + timedelta(seconds=2)}
+
+
+def test_a_16_status_is_published_in_our_terms_beside_its_own() -> None:
+    statuses = fold((notification(2, "SuspendedEV", T0), T0), (notification(0, "Available"), T0))
+    events = [read.event(row) for row, read in statuses.history.values()]
+    assert [
+        (e.evse_id, e.evse_connector_id, e.connector_status, e.charging_state) for e in events
+    ] == [
+        (2, 1, "Occupied", "SuspendedEV"),
+        (0, 0, "Available", None),
+    ]
+    assert [(e.connector_id, e.status) for e in events] == [(2, "SuspendedEV"), (0, "Available")]
+    # The station itself (connector 0) is no EVSE's connector.
+    assert list(statuses.newest_ours) == [("CP-1", 2, 1)]
 
 
 def test_a_copy_makes_no_second_history_row() -> None:

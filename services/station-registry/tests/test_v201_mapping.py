@@ -16,7 +16,7 @@ from csms_shared.ocpp.v201.messages import (
 )
 from csms_shared.ocpp.version import OcppVersion
 from station_registry.action_boot import boot_of_v16, boot_of_v201
-from station_registry.action_status import Statuses, status_of_v201, status_row
+from station_registry.action_status import Statuses, StatusRead, status_of_v201, status_row
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -115,6 +115,14 @@ def test_the_evse_is_the_connector_and_its_connector_is_kept_beside_it() -> None
     row = status_row(request, "CS-1", T0, evse_connector_id=2)
     assert (row["connector_id"], row["evse_connector_id"], row["at"]) == (3, 2, T0)
     statuses = Statuses()
-    statuses.add(row, request, OcppVersion.V201)
-    [(stored, _, version)] = statuses.history.values()
-    assert (stored["status"], version) == ("Preparing", OcppVersion.V201)
+    StatusRead.of_v201(v201_status("Occupied", evse=3, connector=2)).add_to(statuses, "CS-1", T0)
+    [(stored, read)] = statuses.history.values()
+    assert stored == row
+    assert (stored["status"], read.version) == ("Preparing", OcppVersion.V201)
+    # In our terms: EVSE 3's connector 2 is Occupied (no charging state: TransactionEvent says).
+    [ours] = statuses.newest_ours.values()
+    assert (ours["evse_id"], ours["connector_id"], ours["status"]) == (3, 2, "Occupied")
+    assert ours["charging_state"] is None
+    event = read.event(stored)
+    assert (event.evse_id, event.evse_connector_id, event.connector_status) == (3, 2, "Occupied")
+    assert (event.connector_id, event.status) == (3, "Preparing")

@@ -36,10 +36,9 @@ from csms_shared.contracts.events import (
     TransactionStopped,
 )
 from csms_shared.ocpp.v201.actions import Action as V201Action
-from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.v201.messages import TransactionEventRequest, TransactionEventResponse
 from csms_shared.ocpp.version import OcppVersion
-from csms_shared.vocabulary import AuthorizationDecision
+from csms_shared.vocabulary import AuthorizationDecision, ChargingState
 
 from . import meter_values as mv
 from . import reservations, tx_events
@@ -158,7 +157,7 @@ def charging_state_changed(
         connector_id=new.connector_id,
         transaction_id=new.id,
         station_transaction_id=new.station_transaction_id,
-        charging_state=ChargingStateEnum(state.charging_state),
+        charging_state=ChargingState(state.charging_state),
         ocpp_version=OcppVersion.V201,
     )
     if new.evse_connector_id is not None:

@@ -1,7 +1,13 @@
 """StatusNotification: connector status and its history, whatever the version that sent it.
 
-A 2.0.1 StatusNotification is read as 1.6's (`status_of_v201`) and takes the same statements,
-batch path and `connector.status` event:
+Every connector's status is kept in our terms (docs/vocabulary.md) in `evse_connectors`: each
+version's notification is read by the vocabulary's adapter (`StatusReport.from_v16`/`from_v201`,
+`ConnectorRef`), and a 2.0.1 transaction's charging state (`transaction.charging_state_changed`)
+joins it there (`follow_charging.py`). `connector.status` carries our terms beside 1.6's.
+
+Until the 1.6-shaped documents go (STATUS_V16_RETIRED_ON) the EVSE-level `connectors` table,
+its history and the 1.6 fields of the event keep 1.6's shape: a 2.0.1 StatusNotification is
+also read as 1.6's (`status_of_v201`) and takes the same statements and batch path:
 
 * Its EVSE is stored as the connector: an EVSE is what 1.6 calls a connector (one charging
   session at a time, one status), and 0 stays the whole station. The connector within the EVSE
@@ -22,7 +28,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import BigInteger, Integer, String, bindparam, column, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -40,8 +57,11 @@ from csms_shared.ocpp.v201 import messages as v201
 from csms_shared.ocpp.v201.actions import Action as V201Action
 from csms_shared.ocpp.v201.enums import ConnectorStatusEnum
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary.connectors import ConnectorState as Status
+from csms_shared.vocabulary.connectors import StatusReport
+from csms_shared.vocabulary.evses import ConnectorRef
 
-from .db import TIMESTAMP, charge_points, connectors, status_history
+from .db import TIMESTAMP, charge_points, connectors, evse_connectors, status_history
 from .router import CallCtx, Ctx, router
 
 
@@ -128,6 +148,54 @@ UPSERT_CONNECTORS = _connector_insert.on_conflict_do_update(
     ),
 )
 
+_EVSE_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "charge_point_id": String(),
+    "evse_id": BigInteger(),
+    "connector_id": Integer(),
+    "status": String(),
+    "charging_state": String(),
+    "error_code": String(),
+    "info": String(),
+    "vendor_error_code": String(),
+    "status_at": TIMESTAMP,
+}
+_OURS = ("status", "error_code", "info", "vendor_error_code", "status_at")
+
+# Each connector in our terms, only over a status that is not newer. An Occupied that says no
+# charging state (2.0.1's StatusNotification) keeps the one a transaction told; any other
+# status says its own (none when not Occupied).
+_EVSE_ROWS = _unnest("evse_rows", **_EVSE_COLUMNS)
+_evse_insert = insert(evse_connectors).from_select(
+    [*_EVSE_COLUMNS, "charging_state_at"],
+    select(
+        *(_EVSE_ROWS.c[name] for name in _EVSE_COLUMNS),
+        case((_EVSE_ROWS.c.charging_state.is_not(None), _EVSE_ROWS.c.status_at), else_=None),
+    ),
+)
+_kept = and_(
+    _evse_insert.excluded.status == Status.OCCUPIED.value,
+    _evse_insert.excluded.charging_state.is_(None),
+    evse_connectors.c.status == Status.OCCUPIED.value,
+)
+UPSERT_EVSE_CONNECTORS = _evse_insert.on_conflict_do_update(
+    index_elements=[
+        evse_connectors.c.charge_point_id,
+        evse_connectors.c.evse_id,
+        evse_connectors.c.connector_id,
+    ],
+    set_={
+        **{name: _evse_insert.excluded[name] for name in _OURS},
+        "charging_state": case(
+            (_kept, evse_connectors.c.charging_state), else_=_evse_insert.excluded.charging_state
+        ),
+        "charging_state_at": case(
+            (_kept, evse_connectors.c.charging_state_at),
+            else_=_evse_insert.excluded.charging_state_at,
+        ),
+    },
+    where=evse_connectors.c.status_at <= _evse_insert.excluded.status_at,
+)
+
 # Every notification's history row, once per uq_status; returns the keys of the rows it added.
 _HISTORY_ROWS = _unnest("history_rows", **_STATUS_COLUMNS, received=TIMESTAMP)
 INSERT_HISTORY = (
@@ -153,6 +221,20 @@ INSERT_HISTORY = (
 )
 
 _Key = tuple[str, int, datetime, str, str]
+
+
+class EvseRow(TypedDict):
+    """A StatusNotification as `evse_connectors` stores it: one connector in our terms."""
+
+    charge_point_id: str
+    evse_id: int
+    connector_id: int
+    status: str
+    charging_state: str | None
+    error_code: str
+    info: str | None
+    vendor_error_code: str | None
+    status_at: datetime
 
 
 class StatusRow(TypedDict):
@@ -222,16 +304,10 @@ class Statuses:
 
     last_seen: dict[str, datetime] = field(default_factory=dict)
     newest: dict[tuple[str, int], StatusRow] = field(default_factory=dict)
-    history: dict[_Key, tuple[StatusRow, StatusNotificationRequest, OcppVersion]] = field(
-        default_factory=dict
-    )
+    newest_ours: dict[tuple[str, int, int], EvseRow] = field(default_factory=dict)
+    history: dict[_Key, tuple[StatusRow, StatusRead]] = field(default_factory=dict)
 
-    def add(
-        self,
-        row: StatusRow,
-        request: StatusNotificationRequest,
-        version: OcppVersion,
-    ) -> None:
+    def add(self, row: StatusRow, read: StatusRead) -> None:
         cp, received, at = row["charge_point_id"], row["received"], row["at"]
         if cp not in self.last_seen or self.last_seen[cp] < received:
             self.last_seen[cp] = received
@@ -239,9 +315,14 @@ class Statuses:
         connector = (cp, row["connector_id"])
         if connector not in self.newest or self.newest[connector]["at"] <= at:
             self.newest[connector] = row
+        ref = read.ref
+        if ref.evse_id > 0:  # EVSE 0 is the station: its status stays in `connectors`
+            ours = (cp, ref.evse_id, ref.connector_id)
+            if ours not in self.newest_ours or self.newest_ours[ours]["status_at"] <= at:
+                self.newest_ours[ours] = read.evse_row(row)
         # A copy is a duplicate of the first, as uq_status makes it one at a time.
         key = (cp, row["connector_id"], at, row["status"], row["error_code"])
-        self.history.setdefault(key, (row, request, version))
+        self.history.setdefault(key, (row, read))
 
 
 def _columns(rows: Sequence[Mapping[str, object]], names: list[str]) -> dict[str, list[object]]:
@@ -249,7 +330,7 @@ def _columns(rows: Sequence[Mapping[str, object]], names: list[str]) -> dict[str
 
 
 async def _store(session: AsyncSession, statuses: Statuses) -> list[Event]:
-    """Write folded notifications in three statements, whatever their number; the events of
+    """Write folded notifications in four statements, whatever their number; the events of
     the history rows they added, in the order the notifications came."""
     # Rows in key order: two batches lock the rows they share in the same order.
     ids = sorted(statuses.last_seen)
@@ -257,23 +338,16 @@ async def _store(session: AsyncSession, statuses: Statuses) -> list[Event]:
     names = list(_STATUS_COLUMNS)
     newest = [statuses.newest[key] for key in sorted(statuses.newest)]
     await session.execute(UPSERT_CONNECTORS, _columns(newest, names))
+    if statuses.newest_ours:
+        ours = [statuses.newest_ours[key] for key in sorted(statuses.newest_ours)]
+        await session.execute(UPSERT_EVSE_CONNECTORS, _columns(ours, list(_EVSE_COLUMNS)))
     history = statuses.history
     keys = sorted(history)
     added = await session.execute(
         INSERT_HISTORY, _columns([history[key][0] for key in keys], [*names, "received"])
     )
     inserted = {tuple(r) for r in added}
-    return [
-        ConnectorStatus(
-            at=row["at"],
-            charge_point_id=row["charge_point_id"],
-            ocpp_version=version,
-            evse_connector_id=row["evse_connector_id"],
-            **request.to_payload(),
-        )
-        for key, (row, request, version) in history.items()
-        if key in inserted
-    ]
+    return [read.event(row) for key, (row, read) in history.items() if key in inserted]
 
 
 @router.on(Action.STATUS_NOTIFICATION)
@@ -281,7 +355,7 @@ async def status_notification(
     request: StatusNotificationRequest, ctx: CallCtx
 ) -> StatusNotificationResponse:
     """Connector status (connector 0 is the whole CP), kept with its history."""
-    await _store_one(_Read(request, OcppVersion.V16), ctx)
+    await _store_one(StatusRead.of_v16(request), ctx)
     return StatusNotificationResponse()
 
 
@@ -290,54 +364,93 @@ async def status_notification_v201(
     request: v201.StatusNotificationRequest, ctx: CallCtx
 ) -> v201.StatusNotificationResponse:
     """A 2.0.1 station's EVSE/connector status, stored as 1.6's (the module's docstring)."""
-    await _store_one(_Read.of_v201(request), ctx)
+    await _store_one(StatusRead.of_v201(request), ctx)
     return v201.StatusNotificationResponse()
 
 
 @dataclass(frozen=True, slots=True)
-class _Read:
-    """A StatusNotification in 1.6's terms, the version that sent it, and (2.0.1) the connector
-    within the EVSE."""
+class StatusRead:
+    """A StatusNotification read by its version's adapter: in our terms (`ref`, `report`) and,
+    until the 1.6-shaped documents go, in 1.6's (`request`)."""
 
     request: StatusNotificationRequest
     version: OcppVersion
-    evse_connector_id: int | None = None
+    ref: ConnectorRef
+    report: StatusReport
 
     @classmethod
-    def of_v201(cls, request: v201.StatusNotificationRequest) -> _Read:
-        return cls(status_of_v201(request), OcppVersion.V201, request.connector_id)
+    def of_v16(cls, request: StatusNotificationRequest) -> StatusRead:
+        report = StatusReport.from_v16(request.status, request.error_code)
+        return cls(request, OcppVersion.V16, ConnectorRef.from_v16(request.connector_id), report)
 
-    def add_to(self, statuses: Statuses, ctx: CallCtx) -> None:
-        row = status_row(self.request, ctx.charge_point_id, _received(ctx), self.evse_connector_id)
-        statuses.add(row, self.request, self.version)
+    @classmethod
+    def of_v201(cls, request: v201.StatusNotificationRequest) -> StatusRead:
+        ref = ConnectorRef.from_v201(request.evse_id, request.connector_id)
+        report = StatusReport.from_v201(request.connector_status)
+        return cls(status_of_v201(request), OcppVersion.V201, ref, report)
+
+    def add_to(self, statuses: Statuses, cp_id: str, received: datetime) -> None:
+        """Fold this notification of `cp_id`, received then, into `statuses`."""
+        # The EVSE-level table names the connector within a 2.0.1 EVSE only (as it always has).
+        within = self.ref.connector_id if self.version is OcppVersion.V201 else None
+        statuses.add(status_row(self.request, cp_id, received, within), self)
+
+    def evse_row(self, row: StatusRow) -> EvseRow:
+        """The connector's row in our terms, at the notification's time."""
+        state = self.report.charging_state
+        return EvseRow(
+            charge_point_id=row["charge_point_id"],
+            evse_id=self.ref.evse_id,
+            connector_id=self.ref.connector_id,
+            status=self.report.status.value,
+            charging_state=None if state is None else state.value,
+            error_code=self.report.error_code.value,
+            info=row["info"],
+            vendor_error_code=row["vendor_error_code"],
+            status_at=row["at"],
+        )
+
+    def event(self, row: StatusRow) -> ConnectorStatus:
+        """`connector.status`: our terms beside 1.6's."""
+        return ConnectorStatus(
+            at=row["at"],
+            charge_point_id=row["charge_point_id"],
+            ocpp_version=self.version,
+            evse_id=self.ref.evse_id,
+            evse_connector_id=self.ref.connector_id,
+            connector_status=self.report.status,
+            charging_state=self.report.charging_state,
+            connector_error_code=self.report.error_code,
+            **self.request.to_payload(),
+        )
 
 
-async def _store_one(read: _Read, ctx: CallCtx) -> None:
+async def _store_one(read: StatusRead, ctx: CallCtx) -> None:
     statuses = Statuses()
-    read.add_to(statuses, ctx)
+    read.add_to(statuses, ctx.charge_point_id, _received(ctx))
     await ctx.emit_many(await _store(ctx.session, statuses))
 
 
-async def _store_many(reads: list[tuple[_Read, CallCtx]], ctx: Ctx) -> None:
+async def _store_many(reads: list[tuple[StatusRead, CallCtx]], ctx: Ctx) -> None:
     if not reads:
         return
     statuses = Statuses()
     for read, call in reads:
-        read.add_to(statuses, call)
+        read.add_to(statuses, call.charge_point_id, _received(call))
     await ctx.emit_many(await _store(ctx.session, statuses))
 
 
 # StatusNotifications gathered by the runtime (a connect storm: every CP reports its connectors),
-# written with the statements of one message, four a batch whatever its size: last seen,
-# connectors, history, events (against four a message one by one; see bench/RESULTS.md, "What
-# changed", 5). Same rows, events and answers as `status_notification` one message after the
-# other, in batch order (tests/integration/test_status_batch.py proves it).
+# written with the statements of one message, five a batch whatever its size: last seen,
+# connectors (1.6's view and ours), history, events (against five a message one by one; see
+# bench/RESULTS.md, "What changed", 5). Same rows, events and answers as `status_notification`
+# one message after the other, in batch order (tests/integration/test_status_batch.py proves it).
 @router.on_batch(Action.STATUS_NOTIFICATION)
 async def status_notification_batch(
     calls: list[tuple[StatusNotificationRequest, CallCtx]], ctx: Ctx
 ) -> None:
     """`status_notification` for many messages (of many CPs) in a constant number of statements."""
-    await _store_many([(_Read(request, OcppVersion.V16), call) for request, call in calls], ctx)
+    await _store_many([(StatusRead.of_v16(request), call) for request, call in calls], ctx)
 
 
 @router.on_batch(V201Action.STATUS_NOTIFICATION)
@@ -345,4 +458,4 @@ async def status_notification_v201_batch(
     calls: list[tuple[v201.StatusNotificationRequest, CallCtx]], ctx: Ctx
 ) -> None:
     """`status_notification_v201` for many messages, as `status_notification_batch`."""
-    await _store_many([(_Read.of_v201(request), call) for request, call in calls], ctx)
+    await _store_many([(StatusRead.of_v201(request), call) for request, call in calls], ctx)

@@ -14,6 +14,7 @@ from . import (  # noqa: F401 - importing them registers their routes
     action_reports,
     action_reports_v201,
     action_status,
+    follow_charging,
     follow_commands,
     follow_presence,
     follow_security,

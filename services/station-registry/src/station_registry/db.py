@@ -129,6 +129,30 @@ connectors = Table(
     Column("max_power_kw", Float),
 )
 
+# Every connector of every EVSE in our terms (docs/vocabulary.md): its own status, what a car on
+# it is doing, what is wrong. `connectors` above keeps the EVSE-level 1.6-shaped view (and the
+# station, connector 0) until the 1.6-shaped documents go.
+evse_connectors = Table(
+    "evse_connectors",
+    metadata,
+    Column(
+        "charge_point_id",
+        String(48),
+        ForeignKey(charge_points.c.id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("evse_id", BigInteger, primary_key=True),
+    Column("connector_id", Integer, primary_key=True),
+    Column("status", String(12), nullable=False),  # Available, Occupied, Reserved, ...
+    Column("charging_state", String(14)),  # EVConnected, Charging, ... (Occupied only)
+    Column("error_code", String(30), nullable=False),
+    Column("info", String(50)),
+    Column("vendor_error_code", String(50)),
+    _ts("status_at", nullable=False),
+    # When the charging state was last told (StatusNotification or TransactionEvent).
+    _ts("charging_state_at"),
+)
+
 status_history = Table(
     "status_history",
     metadata,

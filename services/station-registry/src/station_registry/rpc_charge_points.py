@@ -45,7 +45,7 @@ from .db import (
     status_history,
 )
 from .router import Ctx, router
-from .store import charge_point_of, charge_point_page, connector_of, load_charge_points
+from .store import charge_point_page, charge_point_read, connector_of, load_charge_points
 
 
 @router.rpc(RegistryRpc.list_charge_points, callers={"command-api"})
@@ -77,13 +77,6 @@ async def get_charge_point(params: OfChargePoint, ctx: Ctx) -> ChargePoint:
     ).first()
     if row is None:
         raise RpcError("not_found", f"charge point {cp_id!r} was never seen")
-    connector_rows = (
-        await ctx.session.execute(
-            select(connectors)
-            .where(connectors.c.charge_point_id == cp_id)
-            .order_by(connectors.c.connector_id)
-        )
-    ).all()
     config_rows = (
         await ctx.session.execute(
             select(configuration)
@@ -91,7 +84,7 @@ async def get_charge_point(params: OfChargePoint, ctx: Ctx) -> ChargePoint:
             .order_by(configuration.c.key)
         )
     ).all()
-    found = charge_point_of(row, list(connector_rows))
+    found = await charge_point_read(ctx.session, row)
     found.configuration = [
         ConfigurationEntry(key=c.key, value=c.value, readonly=c.readonly, updated_at=c.updated_at)
         for c in config_rows

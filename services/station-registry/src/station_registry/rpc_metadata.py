@@ -18,7 +18,7 @@ from csms_shared.contracts.rpc import (
 from .db import charge_points, connectors
 from .router import Ctx, router
 from .rpc_keys import credentials_changed
-from .store import charge_point_of
+from .store import charge_point_read
 
 
 def _columns(patch: MetadataPatch) -> dict[str, str | float | list[str] | dict[str, str] | None]:
@@ -52,14 +52,7 @@ async def _document(ctx: Ctx, cp_id: str) -> ChargePoint:
             decommissioned=row.decommissioned_at is not None,
         )
     )
-    connector_rows = (
-        await ctx.session.execute(
-            select(connectors)
-            .where(connectors.c.charge_point_id == cp_id)
-            .order_by(connectors.c.connector_id)
-        )
-    ).all()
-    return charge_point_of(row, list(connector_rows))
+    return await charge_point_read(ctx.session, row)
 
 
 @router.rpc(RegistryRpc.update_charge_point_metadata, callers={"command-api"})

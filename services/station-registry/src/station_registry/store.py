@@ -20,10 +20,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.contracts.resources import ChargePoint, Connector, Page
+from csms_shared.contracts.resources import ChargePoint, Connector, Evse, EvseConnector, Page
 from csms_shared.contracts.rpc import PageOfChargePoint
+from csms_shared.vocabulary.connectors import ConnectorState, evse_status
 
-from .db import charge_points, connectors, gateways
+from .db import charge_points, connectors, evse_connectors, gateways
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -85,6 +86,60 @@ def connector_of(row: Row[Any]) -> Connector:
         connector_type=row.connector_type,
         max_power_kw=row.max_power_kw,
     )
+
+
+def evses_of(rows: Sequence[Row[Any]]) -> list[Evse]:
+    """One CP's `evse_connectors` rows (in EVSE, connector order) as its EVSEs."""
+    found: dict[int, list[EvseConnector]] = {}
+    for row in rows:
+        found.setdefault(row.evse_id, []).append(
+            EvseConnector(
+                connector_id=row.connector_id,
+                status=row.status,
+                charging_state=row.charging_state if row.status == "Occupied" else None,
+                error_code=row.error_code,
+                info=row.info,
+                vendor_error_code=row.vendor_error_code,
+                status_at=row.status_at,
+                charging_state_at=row.charging_state_at if row.charging_state else None,
+            )
+        )
+    return [
+        Evse(
+            evse_id=evse_id,
+            status=str(evse_status(ConnectorState(c.status) for c in found[evse_id])),
+            connectors=found[evse_id],
+        )
+        for evse_id in found
+    ]
+
+
+async def load_evses(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[Evse]]:
+    """The EVSEs of each CP of `ids` (an empty list for one that reported none)."""
+    rows: dict[str, list[Row[Any]]] = {cp: [] for cp in ids}
+    if ids:
+        c = evse_connectors.c
+        for row in await session.execute(
+            select(evse_connectors)
+            .where(c.charge_point_id.in_(ids))
+            .order_by(c.charge_point_id, c.evse_id, c.connector_id)
+        ):
+            rows[row.charge_point_id].append(row)
+    return {cp: evses_of(found) for cp, found in rows.items()}
+
+
+async def charge_point_read(session: AsyncSession, row: Row[Any]) -> ChargePoint:
+    """One CP (its `charge_points` row) with its connectors and EVSEs, as reads show it."""
+    connector_rows = (
+        await session.execute(
+            select(connectors)
+            .where(connectors.c.charge_point_id == row.id)
+            .order_by(connectors.c.connector_id)
+        )
+    ).all()
+    found = charge_point_of(row, list(connector_rows))
+    found.evses = (await load_evses(session, [row.id]))[row.id]
+    return found
 
 
 def charge_point_of(row: Row[Any], connector_rows: list[Row[Any]]) -> ChargePoint:
@@ -207,7 +262,11 @@ async def load_charge_points(
             .order_by(connectors.c.charge_point_id, connectors.c.connector_id)
         ):
             by_cp[c.charge_point_id].append(c)
-    return [charge_point_of(row, by_cp[row.id]) for row in rows], int(total or 0)
+    evses = await load_evses(session, ids)
+    found = [charge_point_of(row, by_cp[row.id]) for row in rows]
+    for cp in found:
+        cp.evses = evses[cp.id]
+    return found, int(total or 0)
 
 
 async def charge_point_page(

@@ -66,6 +66,32 @@ class Connector(Resource):
     max_power_kw: Omit[float] = None
 
 
+class EvseConnector(Resource):
+    """A connector of an EVSE in our terms (docs/vocabulary.md): its status, what a car on it
+    is doing while it is Occupied, and what is wrong."""
+
+    connector_id: int = Field(description="Within the EVSE (a 1.6 connector is connector 1)")
+    status: str = Field(description="Available, Occupied, Reserved, Unavailable or Faulted")
+    charging_state: Omit[str] = Field(
+        default=None,
+        description="Occupied only: EVConnected, Charging, SuspendedEV, SuspendedEVSE or Idle",
+    )
+    error_code: str
+    info: Omit[str] = None
+    vendor_error_code: Omit[str] = None
+    status_at: DateTime
+    charging_state_at: Omit[DateTime] = None
+
+
+class Evse(Resource):
+    """An EVSE (a 1.6 connector n is EVSE n) with its connectors; its status is derived from
+    theirs (the first of Occupied, Reserved, Available, Unavailable, Faulted any has)."""
+
+    evse_id: int
+    status: str
+    connectors: list[EvseConnector]
+
+
 class ConnectorOfChargePoint(Connector):
     """A connector in a list across charge points."""
 
@@ -151,7 +177,12 @@ class ChargePoint(Resource):
         description="Read alone: the site and node it is on (absent when on none, or when the"
         " load-manager did not answer)",
     )
-    connectors: list[Connector]
+    connectors: list[Connector] = Field(
+        description="1.6's view, one per EVSE and 0 for the station (read `evses` for ours)"
+    )
+    evses: list[Evse] = Field(
+        default_factory=list, description="Its EVSEs and their connectors in our terms"
+    )
     configuration: Omit[list[ConfigurationEntry]] = None
 
 

@@ -17,8 +17,8 @@ from pydantic import (
 from ..ocpp._base import DateTime, json_number
 from ..ocpp.v16.datatypes import MeterValue
 from ..ocpp.v16.enums import Measurand, UnitOfMeasure
-from ..ocpp.v201.enums import ChargingStateEnum
 from ..ocpp.version import OcppVersion
+from ..vocabulary.connectors import ChargingState
 from ..vocabulary.readings import Reading
 from .event_base import Event
 from .resources import JsonObject, Transaction
@@ -47,7 +47,8 @@ class TransactionStopped(Transaction, Event):
 class TransactionChargingStateChanged(Event):
     """A running 2.0.1 transaction's chargingState changed: the one its station's newest
     TransactionEvent (by seqNo) gave, so an event queued offline and sent late changes nothing.
-    1.6 says the same through StatusNotification (`connector.status`: Charging, SuspendedEV)."""
+    1.6 says the same through StatusNotification: `connector.status`'s `chargingState`, the
+    same values (docs/vocabulary.md)."""
 
     emitter = "session-service"
 
@@ -59,10 +60,10 @@ class TransactionChargingStateChanged(Event):
     )
     transaction_id: int = Field(description="Ours, as transaction.started gave it")
     station_transaction_id: str = Field(description="The station's own transactionId")
-    charging_state: ChargingStateEnum = Field(
+    charging_state: ChargingState = Field(
         description="Charging, EVConnected, SuspendedEV, SuspendedEVSE or Idle"
     )
-    ocpp_version: OcppVersion = OcppVersion.V201
+    ocpp_version: OcppVersion
 
 
 # When the 1.6-shaped `meterValue` of `meter.values` goes (docs/vocabulary.md): read `readings`.

@@ -8,6 +8,8 @@ from pydantic import Field
 
 from ..ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, RegistrationStatus
 from ..ocpp.version import OcppVersion
+from ..vocabulary.connectors import ChargingState, ErrorCode, StatusReport
+from ..vocabulary.connectors import ConnectorState as Status
 from .event_base import (
     At,
     Event,
@@ -125,28 +127,71 @@ class ChargePointUpdated(Event):
     decommissioned: bool = False
 
 
+# When the 1.6-shaped `connectorId`, `status` and `errorCode` of `connector.status` go
+# (docs/vocabulary.md): read `evseId`, `evseConnectorId`, `connectorStatus`, `chargingState`.
+STATUS_V16_RETIRED_ON = "2027-06-30"
+
+
 class ConnectorStatus(Event):
     """A StatusNotification: the connector's (or, for connector 0, the CP's) new status.
 
-    The same document whatever the version: for a 2.0.1 station `connectorId` is the EVSE (what
-    1.6 calls a connector), `evseConnectorId` the connector within it, and its connectorStatus
-    is mapped onto 1.6's statuses (Occupied reads Preparing)."""
+    The same document whatever the version. In our terms (docs/vocabulary.md): `evseId` and
+    `evseConnectorId` name the connector, `connectorStatus` is its status (Available, Occupied,
+    Reserved, Unavailable, Faulted), `chargingState` what a car on it is doing when the station
+    said (1.6's Preparing, Charging, SuspendedEV, SuspendedEVSE and Finishing are Occupied with
+    one), `connectorErrorCode` what is wrong. Until STATUS_V16_RETIRED_ON also in 1.6's terms:
+    `connectorId` the EVSE, `status` the 1.6 status (a 2.0.1 Occupied reads Preparing) and
+    `errorCode` 1.6's code."""
 
     emitter = "station-registry"
 
     event: Literal["connector.status"] = "connector.status"
     charge_point_id: str
-    connector_id: int
-    status: ChargePointStatus
-    error_code: ChargePointErrorCode
+    connector_id: int = Field(
+        description=f"Deprecated, published until {STATUS_V16_RETIRED_ON}: the EVSE as 1.6's"
+        " connectorId; read `evseId`",
+        json_schema_extra={"deprecated": True},
+    )
+    status: ChargePointStatus = Field(
+        description=f"Deprecated, published until {STATUS_V16_RETIRED_ON}: the status as 1.6"
+        " spells it (Occupied reads Preparing); read `connectorStatus` and `chargingState`",
+        json_schema_extra={"deprecated": True},
+    )
+    error_code: ChargePointErrorCode = Field(
+        description=f"Deprecated, published until {STATUS_V16_RETIRED_ON}: read"
+        " `connectorErrorCode`",
+        json_schema_extra={"deprecated": True},
+    )
     info: str | None = None
     timestamp: At | None = None
     vendor_id: str | None = None
     vendor_error_code: str | None = None
     ocpp_version: OcppVersion
     evse_connector_id: int | None = Field(
-        default=None, description="2.0.1: the connector within the EVSE `connectorId` names"
+        default=None,
+        description="The connector within the EVSE (1.6: 1, or 0 for the station as a whole)",
     )
+    evse_id: int | None = Field(
+        default=None, description="The EVSE (0: the station as a whole); absent before 2026-11"
+    )
+    connector_status: Status | None = Field(
+        default=None, description="Our status of the connector; absent before 2026-11"
+    )
+    charging_state: ChargingState | None = Field(
+        default=None,
+        description="What a car on the connector is doing, when the station said (Occupied only)",
+    )
+    connector_error_code: ErrorCode | None = Field(
+        default=None, description="Our error code; absent before 2026-11"
+    )
+
+    def report(self) -> StatusReport:
+        """The status in our terms: the fields that say it, or for a document from before
+        them (always 1.6-shaped then) what its 1.6 status and error code say."""
+        if self.connector_status is None:
+            return StatusReport.from_v16(self.status, self.error_code)
+        error = self.connector_error_code or ErrorCode.NO_ERROR
+        return StatusReport(self.connector_status, self.charging_state, error)
 
 
 class SecurityEvent(Event):

@@ -5,7 +5,7 @@ version a station connects with. Each version is an adapter at the edge (`from_v
 from __future__ import annotations
 
 from .authorization import AuthorizationDecision
-from .connectors import ChargingState, ConnectorStatus, ErrorCode, StatusReport, evse_status
+from .connectors import ChargingState, ConnectorState, ErrorCode, StatusReport, evse_status
 from .evses import ConnectorRef
 from .readings import Measurand, Reading, ReadingContext, SignedData
 from .tokens import MAX_TOKEN_LENGTH, IdToken, IdTokenType
@@ -16,7 +16,7 @@ __all__ = [
     "AuthorizationDecision",
     "ChargingState",
     "ConnectorRef",
-    "ConnectorStatus",
+    "ConnectorState",
     "ErrorCode",
     "IdToken",
     "IdTokenType",

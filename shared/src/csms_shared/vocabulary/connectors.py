@@ -11,7 +11,7 @@ from ..ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 from ..ocpp.v201.enums import ChargingStateEnum, ConnectorStatusEnum
 
 
-class ConnectorStatus(StrEnum):
+class ConnectorState(StrEnum):
     """A connector's status (2.0.1's ConnectorStatusEnum: 1.6's car states are Occupied plus a
     `ChargingState`)."""
 
@@ -79,7 +79,7 @@ _V16_OCCUPIED: dict[ChargePointStatus, ChargingState] = {
 class StatusReport:
     """A connector's status as a station reported it, in our terms."""
 
-    status: ConnectorStatus
+    status: ConnectorState
     charging_state: ChargingState | None = None
     error_code: ErrorCode = ErrorCode.NO_ERROR
 
@@ -88,21 +88,24 @@ class StatusReport:
         """1.6 StatusNotification: Preparing, Charging, SuspendedEV, SuspendedEVSE and
         Finishing are Occupied with the car's charging state."""
         state = _V16_OCCUPIED.get(status)
-        ours = ConnectorStatus.OCCUPIED if state is not None else ConnectorStatus(status.value)
+        ours = ConnectorState.OCCUPIED if state is not None else ConnectorState(status.value)
         return cls(ours, state, ErrorCode(error.value))
 
     @classmethod
     def from_v201(
         cls, status: ConnectorStatusEnum, charging: ChargingStateEnum | None = None
     ) -> StatusReport:
-        """2.0.1 StatusNotification (no error code: NotifyEvent says what is wrong), with the
-        charging state of a transaction on the connector when one is known."""
+        """2.0.1 StatusNotification (no error code: NotifyEvent says what is wrong; a Faulted
+        connector is OtherError, as 1.6 never pairs Faulted with NoError), with the charging
+        state of a transaction on the connector when one is known."""
         state = ChargingState(charging.value) if charging is not None else None
-        return cls(ConnectorStatus(status.value), state)
+        ours = ConnectorState(status.value)
+        faulted = ours is ConnectorState.FAULTED
+        return cls(ours, state, ErrorCode.OTHER_ERROR if faulted else ErrorCode.NO_ERROR)
 
     def to_v16(self) -> ChargePointStatus:
         """The 1.6 status that says the same (Occupied without a charging state: Preparing)."""
-        if self.status is not ConnectorStatus.OCCUPIED:
+        if self.status is not ConnectorState.OCCUPIED:
             return ChargePointStatus(self.status.value)
         return _TO_V16.get(self.charging_state, ChargePointStatus.PREPARING)
 
@@ -116,15 +119,15 @@ _TO_V16: dict[ChargingState | None, ChargePointStatus] = {
 # The EVSE's status from its connectors': the first of this order any connector has (an EVSE
 # with one connector in use is in use; one with every connector faulted is faulted).
 _EVSE_ORDER = (
-    ConnectorStatus.OCCUPIED,
-    ConnectorStatus.RESERVED,
-    ConnectorStatus.AVAILABLE,
-    ConnectorStatus.UNAVAILABLE,
-    ConnectorStatus.FAULTED,
+    ConnectorState.OCCUPIED,
+    ConnectorState.RESERVED,
+    ConnectorState.AVAILABLE,
+    ConnectorState.UNAVAILABLE,
+    ConnectorState.FAULTED,
 )
 
 
-def evse_status(connectors: Iterable[ConnectorStatus]) -> ConnectorStatus | None:
+def evse_status(connectors: Iterable[ConnectorState]) -> ConnectorState | None:
     """An EVSE's status, derived from its connectors' (None: no connector reported)."""
     found = set(connectors)
     return next((status for status in _EVSE_ORDER if status in found), None)

@@ -28,9 +28,8 @@ from csms_shared.contracts.events import (
     TransactionStopped,
 )
 from csms_shared.ocpp import v16, v201
-from csms_shared.ocpp.v16.enums import ChargePointStatus
-from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary.connectors import ChargingState
 
 from ..allocation import (
     Acknowledged,
@@ -175,15 +174,20 @@ async def sessions_changed(
         await rounds.run(session, settings, site_id, made, at)
 
 
-# Whether a session's EV suspended itself, as each version tells it: 1.6 by the connector's
-# status, 2.0.1 by the transaction's chargingState. The other states say nothing of what the EV
-# wants (SuspendedEVSE is the station's own doing, often the 0 A of a paused session).
-SUSPENDED_BY_EV_V16 = {ChargePointStatus.SUSPENDED_EV: True, ChargePointStatus.CHARGING: False}
-SUSPENDED_BY_EV_V201 = {ChargingStateEnum.SUSPENDED_EV: True, ChargingStateEnum.CHARGING: False}
+# Whether a session's EV suspended itself, in our terms whatever the version: a connector's
+# charging state (1.6 says it by StatusNotification) or a transaction's (2.0.1's chargingState).
+# The other states say nothing of what the EV wants (SuspendedEVSE is the station's own doing,
+# often the 0 A of a paused session).
+SUSPENDED_BY_EV = {ChargingState.SUSPENDED_EV: True, ChargingState.CHARGING: False}
 
 
-async def demand(session: AsyncSession, settings: Settings, evse: EvseId, suspended: bool) -> None:
+async def demand(
+    session: AsyncSession, settings: Settings, evse: EvseId, state: ChargingState | None
+) -> None:
     """SuspendedEV holds a session at its minimum; Charging gives it its share again."""
+    suspended = SUSPENDED_BY_EV.get(state) if state is not None else None
+    if suspended is None:
+        return
     if not await feed(
         session, settings, evse.station, lambda at: [StatusChanged(evse, suspended, at)]
     ):
@@ -191,21 +195,18 @@ async def demand(session: AsyncSession, settings: Settings, evse: EvseId, suspen
 
 
 async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
-    """A 1.6 StatusNotification (a 2.0.1 one never reads Charging or SuspendedEV)."""
-    suspended = SUSPENDED_BY_EV_V16.get(event.status)
-    if suspended is not None:
-        evse = EvseId(event.charge_point_id, event.connector_id)
-        await demand(session, settings, evse, suspended)
+    """A connector's new status: the charging state of a car on it, when it says one."""
+    report = event.report()
+    evse = EvseId(event.charge_point_id, event.evse_id or event.connector_id)
+    await demand(session, settings, evse, report.charging_state)
 
 
 async def charging_state(
     session: AsyncSession, settings: Settings, event: TransactionChargingStateChanged
 ) -> None:
-    """A 2.0.1 transaction's new chargingState."""
-    suspended = SUSPENDED_BY_EV_V201.get(event.charging_state)
-    if suspended is not None:
-        evse = EvseId(event.charge_point_id, event.connector_id)
-        await demand(session, settings, evse, suspended)
+    """A transaction's new charging state."""
+    evse = EvseId(event.charge_point_id, event.connector_id)
+    await demand(session, settings, evse, event.charging_state)
 
 
 async def metered(

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import MetaData, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from csms_shared.bus.outbox import BATCH, OutboxRelay, outbox_table
+from csms_shared.bus.outbox import BATCH, OutboxRelay, outbox_table, stage_rows
 from csms_shared.db import create_engine, session_factory
 from tests.integration.infra import Infra
 from tests.integration.support import eventually
@@ -128,3 +128,40 @@ async def test_a_stopped_relay_leaves_what_it_did_not_delete(
     while await relay.drain_once():
         pass
     assert await left(sessions, table) == 0
+
+
+async def test_a_commit_wakes_its_tables_relay_and_a_rollback_sends_nothing(
+    outbox: Any, channel: aio_pika.abc.AbstractChannel, exchange: aio_pika.abc.AbstractExchange
+) -> None:
+    """Rows staged in a transaction (`stage_rows`, as the load-manager's command requests are)
+    are written as it commits and published by the relay that commit wakes: a relay that would
+    otherwise look only every minute delivers them within `eventually`'s wait."""
+    table, sessions = outbox
+    relay = OutboxRelay(sessions, table, channel, exchange.name, poll_interval=60)
+    while await relay.drain_once():  # the fixture's rows out of the way
+        pass
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, "woken.#")
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def arrived() -> list[int]:
+            found = []
+            while (message := await queue.get(fail=False)) is not None:
+                await message.ack()
+                found.append(orjson.loads(message.body)["n"])
+            return found
+
+        await asyncio.sleep(0)  # a turn of the loop: the relay task starts (and registers)
+        async with sessions() as session:
+            async with session.begin():
+                stage_rows(session, table, [("woken.no", orjson.dumps({"n": -1}))])
+                await session.rollback()
+        async with sessions() as session, session.begin():
+            stage_rows(session, table, [("woken.yes", orjson.dumps({"n": n})) for n in (1, 2)])
+        assert await eventually(arrived) == [1, 2]
+        assert await left(sessions, table) == 0
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -20,7 +20,7 @@ from csms_shared.charging import to_v16_request
 from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.contracts.events import StationConnected, TransactionStopped
 from csms_shared.contracts.rpc_profiles import OfStationProfile
-from load_manager.commands import publish_once
+from load_manager.commands import command_relay
 from load_manager.follow_profiles import (
     command_completed,
     station_connected,
@@ -213,12 +213,14 @@ async def test_a_request_nobody_can_route_stays_in_the_outbox_until_someone_can(
         exchange = await channel.declare_exchange(
             COMMAND_REQUESTS.name, aio_pika.ExchangeType(COMMAND_REQUESTS.type), durable=True
         )
-        await publish_once(sessions, channel)
+        relay = command_relay(sessions, channel, poll_interval=1.0)
+        await relay.drain_once()
         assert await sent(sessions, cp_id) == [request]  # returned unroutable: kept
+        assert relay.unroutable >= 1
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(exchange)
         while await sent(sessions, cp_id):
-            await publish_once(sessions, channel)
+            await relay.drain_once()
         bodies = []
         while (message := await queue.get(fail=False)) is not None:
             bodies.append(BackOfficeRequest.model_validate_json(message.body))

@@ -43,11 +43,12 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         " each may be sent again whenever the station comes back without it)",
     )
     command_poll_interval: float = Field(
-        default=0.2,
+        default=1.0,
         gt=0,
         le=60,
-        description="seconds between the load-manager's looks for command requests to publish"
-        " to `ocpp.command-requests`",
+        description="seconds between the command relay's looks for requests it was not woken"
+        " for: one the broker returned unroutable (no intake queue yet) or another replica"
+        " left behind (a commit that queues one wakes its relay at once)",
     )
     command_timeout: float = Field(
         default=30.0,

@@ -1,13 +1,18 @@
-"""The transactional outbox: events written with the change, published after the commit."""
+"""The transactional outbox: events (or another outbox's rows, the load-manager's command
+requests) written with the change, published after the commit by a relay that the commit wakes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
+import aiormq
 from aio_pika.abc import AbstractChannel
+from aio_pika.exceptions import DeliveryError
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -62,17 +67,28 @@ def _insert(table: Table) -> Any:
     return stmt
 
 
-# Events staged in a session's transaction, written just before it commits (see _write_staged).
+# Rows staged in a session's transaction, written just before it commits (see _write_staged),
+# and the outbox tables a commit wrote to, whose relays it wakes (see _wake_relays).
 _STAGED = "csms.outbox.staged"
+_WRITTEN = "csms.outbox.written"
+
+# The relays running in this process, by the table they relay.
+_RELAYS: dict[Table, weakref.WeakSet[OutboxRelay]] = {}
+
+
+def stage_rows(session: AsyncSession, table: Table, rows: Iterable[tuple[str, bytes]]) -> None:
+    """Queue rows (routing key, body) of an outbox table in the caller's transaction: written
+    just before it commits, in one INSERT per table, and relayed as soon as it has."""
+    sync = session.sync_session
+    if sync.in_nested_transaction():
+        # A SAVEPOINT rolled back would leave its rows staged for the outer commit.
+        raise RuntimeError("outbox rows cannot be queued inside a SAVEPOINT")
+    staged: list[tuple[Table, str, bytes]] = sync.info.setdefault(_STAGED, [])
+    staged += [(table, key, body) for key, body in rows]
 
 
 def _stage(session: AsyncSession, table: Table, events: Iterable[Event]) -> None:
-    sync = session.sync_session
-    if sync.in_nested_transaction():
-        # A SAVEPOINT rolled back would leave its events staged for the outer commit.
-        raise RuntimeError("outbox events cannot be emitted inside a SAVEPOINT")
-    staged: list[tuple[Table, str, bytes]] = sync.info.setdefault(_STAGED, [])
-    staged += [(table, e.key(), e.encode()) for e in events]
+    stage_rows(session, table, ((e.key(), e.encode()) for e in events))
 
 
 async def emit(session: AsyncSession, table: Table, event: Event) -> None:
@@ -101,16 +117,36 @@ def _write_staged(session: Session) -> None:
         by_table.setdefault(table, []).append({"routing_key": key, "body": body})
     for table, rows in by_table.items():
         session.execute(_insert(table), rows)
+    session.info[_WRITTEN] = set(by_table)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relays(session: Session) -> None:
+    """The rows are committed: the relays of their tables publish them now, not at a poll."""
+    for table in session.info.pop(_WRITTEN, ()):
+        for relay in list(_RELAYS.get(table, ())):
+            relay.wake()
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_staged(session: Session, previous_transaction: SessionTransaction) -> None:
-    """A rolled-back transaction's events never leave."""
+    """A rolled-back transaction's rows never leave."""
     session.info.pop(_STAGED, None)
+    session.info.pop(_WRITTEN, None)
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows to `ocpp.events` with confirms, then deletes them."""
+    """Publishes committed outbox rows with confirms, then deletes those the broker took.
+
+    Woken by every commit that wrote to its table in this process (`_wake_relays`), and every
+    `poll_interval` for rows another process committed or a publish left behind.
+
+    Events (`mandatory=False`, the default) go to `ocpp.events` with their station's copy
+    headers: an event nobody follows (meter.values) is dropped by the broker, as the outbox
+    guarantees delivery to bound queues only. A `mandatory` outbox (the load-manager's command
+    requests) keeps a row the broker returns unroutable (its consumer has not declared its
+    queue yet) for the next poll instead of dropping it.
+    """
 
     def __init__(
         self,
@@ -120,6 +156,9 @@ class OutboxRelay:
         exchange: str,
         poll_interval: float = 1.0,
         gather: float = GATHER,
+        *,
+        mandatory: bool = False,
+        message_id_prefix: str | None = None,
     ) -> None:
         self._sessions = sessions
         self._table = table
@@ -127,7 +166,10 @@ class OutboxRelay:
         self._exchange = exchange
         self._poll = poll_interval
         self._gather = gather
+        self._mandatory = mandatory
+        self._prefix = f"{table.schema}-" if message_id_prefix is None else message_id_prefix
         self._wakeup = asyncio.Event()
+        self.unroutable = 0  # rows the broker returned, over the relay's life
 
     def wake(self) -> None:
         """Something was committed to the outbox: publish it now rather than at the next poll."""
@@ -135,6 +177,13 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay forever; a broker or DB fault is retried at the next poll."""
+        _RELAYS.setdefault(self._table, weakref.WeakSet()).add(self)
+        try:
+            await self._run()
+        finally:
+            _RELAYS[self._table].discard(self)
+
+    async def _run(self) -> None:
         while True:
             try:
                 while await self.drain_once():
@@ -142,7 +191,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("outbox relay failed; retrying")
+                log.exception("outbox relay of %s failed; retrying", self._table.fullname)
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self._poll)
             except TimeoutError:
@@ -152,8 +201,13 @@ class OutboxRelay:
             # Cleared before the drain reads: a commit after this wakes the next round.
             self._wakeup.clear()
 
+    def _headers(self, row: Any) -> dict[str, Any] | None:
+        if self._mandatory:
+            return None
+        return station_headers(row.routing_key, station_of(row.body))
+
     async def drain_once(self) -> bool:
-        """Publish one batch; True when there may be more."""
+        """Publish one batch; True when there may be more (a full batch all taken)."""
         t = self._table
         async with self._sessions() as session, session.begin():
             rows = (
@@ -166,8 +220,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return False
-            prefix = f"{self._table.schema}-"
-            await asyncio.gather(
+            answers = await asyncio.gather(
                 *(
                     publish(
                         self._channel,
@@ -176,15 +229,25 @@ class OutboxRelay:
                         routing_key=row.routing_key,
                         properties=message_properties(
                             persistent=True,
-                            message_id=prefix + str(row.id),
-                            headers=station_headers(row.routing_key, station_of(row.body)),
+                            message_id=self._prefix + str(row.id),
+                            headers=self._headers(row),
                         ),
-                        # Events nobody follows (meter.values) are dropped by the broker, not
-                        # returned to us: the outbox guarantees delivery to bound queues only.
-                        mandatory=False,
+                        mandatory=self._mandatory,
                     )
                     for row in rows
-                )
+                ),
+                return_exceptions=True,
             )
-            await session.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))
-        return len(rows) == BATCH
+            taken = []
+            for row, answer in zip(rows, answers, strict=True):
+                if answer is None or isinstance(answer, aiormq.spec.Basic.Ack):
+                    taken.append(row.id)  # confirmed (None: a channel without confirms)
+                elif isinstance(answer, BaseException) and not isinstance(answer, DeliveryError):
+                    raise answer  # the connection or channel failed: every row stays
+                # Else returned unroutable or nacked: the row stays for the next poll.
+            if taken:
+                await session.execute(delete(t).where(t.c.id.in_(taken)))
+        if left := len(rows) - len(taken):
+            self.unroutable += left
+            log.warning("%d rows of %s not taken by the broker; kept", left, t.fullname)
+        return len(rows) == BATCH and not left

@@ -4,6 +4,7 @@ draw, an operator's profile in the allocator's place, and a station placed while
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,9 +13,10 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from csms_shared.bus.router import Context
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import MeterCurrent, MeterValues, StationConnected
 from csms_shared.contracts.rpc_loads import (
@@ -24,6 +26,7 @@ from csms_shared.contracts.rpc_loads import (
     UpdateSite,
 )
 from csms_shared.contracts.rpc_profiles import StoreProfile
+from csms_shared.db import create_engine
 from csms_shared.ocpp.version import OcppVersion
 from load_manager.allocation import (
     AllocatorSettings,
@@ -57,6 +60,7 @@ from load_manager.rpc_profiles import store_profile
 from load_manager.rpc_sites import create_site, update_site
 from load_manager.rpc_stations import assign_station
 from load_manager.settings import Settings
+from tests.integration.support import eventually
 
 from .conftest import Rpc
 from .test_allocator_service import Site as SiteOf
@@ -385,6 +389,43 @@ async def test_an_offline_outcome_older_than_a_newer_connection_sends_again_at_o
     )
     await rpc(station_connected, back)
     await rpc(command_completed, completed(settings, first, version=V16, status="offline"))
+    async with sessions() as session:
+        offline = await session.scalar(
+            select(stations.c.offline_since).where(stations.c.charge_point_id == cp_id)
+        )
+    assert offline is None
+    assert len(await sent(sessions, cp_id)) == 2
+
+
+async def test_an_offline_outcome_racing_the_reconnections_round_still_sends_at_once(
+    site: SiteOf, rpc: Rpc, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """The offline outcome is handled while the reconnection's transaction is still open (its
+    round holds the site): the outcome waits for it and then sees the connection, instead of
+    reading the connections first and counting the station offline after its return."""
+    cp_id = await site.place(V16)
+    [first] = await sent(sessions, cp_id)
+    back = StationConnected(
+        charge_point_id=cp_id, gateway="g", connection_id="c", connected_at=datetime.now(UTC)
+    )
+    async with sessions() as reconnection, reconnection.begin():
+        await station_connected(back, Context(reconnection, settings))
+        outcome = completed(settings, first, version=V16, status="offline")
+        answered = asyncio.create_task(rpc(command_completed, outcome))
+
+        # Seen from a connection of its own (the fixture's pool holds the two in use).
+        look = create_engine(settings.database_url, pool_size=1)
+        try:
+
+            async def waiting() -> bool:
+                async with look.connect() as conn:
+                    query = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                    return bool(await conn.scalar(query))
+
+            await eventually(waiting)
+        finally:
+            await look.dispose()
+    await answered
     async with sessions() as session:
         offline = await session.scalar(
             select(stations.c.offline_since).where(stations.c.charge_point_id == cp_id)

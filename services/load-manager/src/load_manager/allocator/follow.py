@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import (
     CommandCompleted,
     ConnectorStatus,
@@ -50,6 +51,7 @@ from ..allocation_db import evse_allocations
 from ..db import stations
 from ..profiles_db import profile_stations
 from ..settings import Settings
+from ..sites import lock_site
 from . import rounds
 
 log = logging.getLogger(__name__)
@@ -301,9 +303,20 @@ async def answered(
     evses = {request_id: evse for request_id, (evse, _) in sends.items()}
     sites = await sites_of(session, {evse.station for evse in evses.values()})
     undelivered = {e.request_id for e in events if e.status == UNDELIVERED}
-    back = await connected_since(
-        session, {key: send for key, send in sends.items() if key in undelivered}
-    )
+    unsent = {key: send for key, send in sends.items() if key in undelivered}
+    if unsent:
+        # The sites are locked (in id order, as the rounds below take them) before the
+        # connections are read: a connection whose round (StationOnline) committed meanwhile
+        # is then seen here, and one that commits later takes the lock after this round, so
+        # neither leaves a station that is back counted offline until its next connection.
+        for locked in sorted(
+            {sites[evse.station] for evse in evses.values() if evse.station in sites}
+        ):
+            try:
+                await lock_site(session, locked)
+            except RpcError:
+                pass  # gone: its round finds nothing to do
+    back = await connected_since(session, unsent)
     at = now()
     per_site: dict[int, list[tuple[Event, str]]] = {}
     for event in events:

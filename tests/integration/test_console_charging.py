@@ -130,6 +130,10 @@ async def test_a_charging_session_from_the_browser(
     await expect(page.locator("#connectors")).to_contain_text(
         "Charging", timeout=before_first_poll(loaded)
     )
+    # In our terms: the connector is Occupied, the car on it Charging (docs/vocabulary.md).
+    row = page.locator('#connectors tr[data-evse="1"][data-connector="1"]')
+    await expect(row.locator(".status")).to_have_text("Occupied")
+    await expect(row.locator(".car")).to_have_text("Charging")
     for minute, (energy, power) in enumerate([(1.5, 7.1), (2.6, 7.3), (3.9, 7.2), (5.0, 7.0)]):
         await cp.call(
             "MeterValues",

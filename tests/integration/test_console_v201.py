@@ -131,6 +131,8 @@ async def test_an_operator_sets_a_device_model_variable_from_its_row(
     # The connectors table names each EVSE and the connector within it.
     await expect(page.locator("#connectors thead")).to_contain_text("EVSE / connector")
     await expect(page.locator("#connectors tbody tr").first).to_contain_text("1 / 2")
+    available = page.locator('#connectors tr[data-evse="1"][data-connector="2"] .status')
+    await expect(available).to_have_text("Available")
     row = page.locator('tr[data-variable="OCPPCommCtrlr.HeartbeatInterval"]')
     await expect(row.locator(".value")).to_have_text("300")
     # A read-only variable has no form to set it.

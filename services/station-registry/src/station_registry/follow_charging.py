@@ -27,7 +27,7 @@ from .router import Ctx, router
 _OCCUPIED = Status.OCCUPIED.value
 
 
-@router.event("transaction.charging_state_changed", per_station=True)
+@router.event("transaction.charging_state_changed")
 async def charging_state_changed(event: TransactionChargingStateChanged, ctx: Ctx) -> None:
     """Keep a running transaction's charging state on its connector."""
     state = ChargingState(event.charging_state.value)

@@ -166,11 +166,11 @@ async def test_a_charging_session_from_the_browser(
         {"transactionId": tx, "meterStop": 5000, "timestamp": "2026-11-22T10:45:00Z"},
     )
     await page.goto(f"{console_url}/transactions/{tx}")
-    await expect(page.locator("#tx-energy")).to_have_text("4000")
+    await expect(page.locator("#tx-energy")).to_have_text("4.00 kWh")
     await expect(page.locator("#tx-state")).to_have_text("finished")
-    # 4 kWh x 0.25 + 0.50
-    await expect(page.locator("#tx-cost")).to_have_text("1.5")
-    await expect(page.locator(".tile", has=page.locator("#tx-cost"))).to_contain_text("EUR")
+    # 4 kWh x 0.25 + 0.50, in cents as a bill writes it; 10:00 to 10:45
+    await expect(page.locator("#tx-cost")).to_have_text("1.50 EUR")
+    await expect(page.locator("#tx-duration")).to_have_text("45 min")
     for chart in ("energy", "power"):
         line = page.locator(f"#chart-{chart} polyline")
         await expect(line).to_have_count(1)
@@ -294,7 +294,7 @@ async def test_a_tariff_made_in_the_browser_prices_the_cps_next_transaction(
     )
     # 1 + 2 kWh x 0.50
     await expect(page.locator("#by-tariff")).to_contain_text(name)
-    await expect(page.locator("#by-tariff")).to_contain_text("2 EUR")
+    await expect(page.locator("#by-tariff")).to_contain_text("2.00 EUR")
 
 
 async def test_an_id_tag_edited_unblocked_and_deleted_in_the_browser(

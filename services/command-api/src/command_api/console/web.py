@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..accounts import sessions as console_sessions
 from ..api.deps import AppState, State
 from ..auth import Principal, Role
+from .formats import duration, kwh, money
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -30,6 +31,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+templates.filters.update(kwh=kwh, money=money, duration=duration)
 
 # No inline script or style anywhere: what a CP sends can never run in an operator's browser.
 CSP = (

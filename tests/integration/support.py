@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import signal
@@ -13,10 +14,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -281,3 +283,32 @@ def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(extra)
     return env
+
+
+@contextlib.asynccontextmanager
+async def event_queue(
+    broker_url: str, routing_key: str
+) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """An exclusive queue bound to `ocpp.events` by `routing_key`, for a test to read events."""
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(await channel.get_exchange("ocpp.events"), routing_key)
+        yield queue
+    finally:
+        await connection.close()
+
+
+async def next_event(queue: aio_pika.abc.AbstractQueue, cp_id: str) -> dict[str, Any]:
+    """The next event on `queue` about `cp_id` (others skipped), waited for."""
+
+    async def found() -> dict[str, Any] | None:
+        while (message := await queue.get(fail=False)) is not None:
+            body = orjson.loads(message.body)
+            if body.get("chargePointId") == cp_id:
+                return dict(body)
+        return None
+
+    body: dict[str, Any] = await eventually(found)
+    return body

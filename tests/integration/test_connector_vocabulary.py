@@ -9,11 +9,10 @@ from typing import Any
 
 import aio_pika
 import httpx
-import orjson
 import pytest
 
 from csms_shared.ocpp._base import utcnow
-from tests.integration.support import ChargePointClient, eventually
+from tests.integration.support import ChargePointClient, event_queue, eventually, next_event
 from tests.integration.test_sessions_charging import iso
 from tests.integration.test_v201_transactions import tx_event
 
@@ -22,24 +21,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def status_events(suite: Any) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
-    connection = await aio_pika.connect(suite.infra.broker_url)
-    channel = await connection.channel()
-    queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(await channel.get_exchange("ocpp.events"), "connector.status")
-    yield queue
-    await connection.close()
-
-
-async def status_event(queue: aio_pika.abc.AbstractQueue, cp_id: str) -> dict[str, Any]:
-    async def found() -> dict[str, Any] | None:
-        while (message := await queue.get(fail=False)) is not None:
-            body = orjson.loads(message.body)
-            if body["chargePointId"] == cp_id:
-                return dict(body)
-        return None
-
-    body: dict[str, Any] = await eventually(found)
-    return body
+    async with event_queue(suite.infra.broker_url, "connector.status") as queue:
+        yield queue
 
 
 async def evses_once(api: httpx.AsyncClient, cp_id: str, want: list[dict[str, Any]]) -> None:
@@ -80,7 +63,7 @@ async def test_a_16_preparing_comes_out_as_occupied_with_its_charging_state(
         await cp.call("StatusNotification", {**notification, "timestamp": at})
 
     await status(1, "Preparing")
-    event = await status_event(status_events, cp_id)
+    event = await next_event(status_events, cp_id)
     assert (event["evseId"], event["evseConnectorId"]) == (1, 1)
     assert (event["connectorStatus"], event["chargingState"]) == ("Occupied", "EVConnected")
     assert (event["connectorErrorCode"], event["status"], event["connectorId"]) == (
@@ -101,7 +84,7 @@ async def test_a_16_preparing_comes_out_as_occupied_with_its_charging_state(
         ],
     )
     await status(1, "SuspendedEV")
-    assert (await status_event(status_events, cp_id))["chargingState"] == "SuspendedEV"
+    assert (await next_event(status_events, cp_id))["chargingState"] == "SuspendedEV"
     await evses_once(
         api,
         cp_id,
@@ -116,7 +99,7 @@ async def test_a_16_preparing_comes_out_as_occupied_with_its_charging_state(
     # A free connector has no charging state; the station itself (0) is no EVSE.
     await status(1, "Available")
     await status(0, "Available")
-    free = await status_event(status_events, cp_id)
+    free = await next_event(status_events, cp_id)
     assert free["connectorStatus"] == "Available" and free.get("chargingState") is None
     available = {"connectorId": 1, "status": "Available", "errorCode": "NoError"}
     await evses_once(api, cp_id, [{"evseId": 1, "status": "Available", "connectors": [available]}])
@@ -140,8 +123,8 @@ async def test_a_201_occupied_comes_out_unchanged_per_connector_with_its_chargin
 
     await status(1, 1, "Available")
     await status(1, 2, "Occupied")
-    first = await status_event(status_events, cp_id)
-    occupied = await status_event(status_events, cp_id)
+    first = await next_event(status_events, cp_id)
+    occupied = await next_event(status_events, cp_id)
     assert first["connectorStatus"] == "Available"
     assert (occupied["evseId"], occupied["evseConnectorId"]) == (1, 2)
     assert (occupied["connectorStatus"], occupied.get("chargingState")) == ("Occupied", None)

@@ -9,11 +9,10 @@ from typing import Any
 
 import aio_pika
 import httpx
-import orjson
 import pytest
 
 from csms_shared.ocpp._base import utcnow
-from tests.integration.support import ChargePointClient, eventually
+from tests.integration.support import ChargePointClient, event_queue, eventually, next_event
 from tests.integration.test_sessions_charging import iso
 from tests.integration.test_v201_transactions import tx_event
 
@@ -29,24 +28,8 @@ SIGNED = {
 
 @pytest.fixture
 async def meter_events(suite: Any) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
-    connection = await aio_pika.connect(suite.infra.broker_url)
-    channel = await connection.channel()
-    queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(await channel.get_exchange("ocpp.events"), "meter.values")
-    yield queue
-    await connection.close()
-
-
-async def meter_event(queue: aio_pika.abc.AbstractQueue, cp_id: str) -> dict[str, Any]:
-    async def found() -> dict[str, Any] | None:
-        while (message := await queue.get(fail=False)) is not None:
-            body = orjson.loads(message.body)
-            if body["chargePointId"] == cp_id:
-                return dict(body)
-        return None
-
-    body: dict[str, Any] = await eventually(found)
-    return body
+    async with event_queue(suite.infra.broker_url, "meter.values") as queue:
+        yield queue
 
 
 async def detail(api: httpx.AsyncClient, cp_id: str) -> dict[str, Any]:
@@ -88,7 +71,7 @@ async def test_a_201_net_reading_and_signed_meter_value_come_out_unchanged(
         }
     ]
     await cp.call("TransactionEvent", started)
-    event = await meter_event(meter_events, cp_id)
+    event = await next_event(meter_events, cp_id)
     register, net = event["readings"]
     assert (register["value"], register["signed"]) == (1234, SIGNED)
     assert (net["measurand"], net["value"], net["unit"]) == ("Energy.Active.Net", -2.5, "kWh")
@@ -124,7 +107,7 @@ async def test_a_16_signed_sample_is_kept_with_its_transaction(
             ],
         },
     )
-    event = await meter_event(meter_events, cp_id)
+    event = await next_event(meter_events, cp_id)
     plain, signed = event["readings"]
     assert plain["value"] == 150 and "signed" not in plain
     assert "value" not in signed and signed["signed"] == {"signedMeterData": blob}

@@ -71,6 +71,7 @@ def started(cp_id: str) -> TransactionStarted:
             "transactionId": 1,
             "chargePointId": cp_id,
             "stationTransactionId": "1",
+            "ocppVersion": "1.6",
             "connectorId": 1,
             "meterStart": 0,
             "startTime": now,

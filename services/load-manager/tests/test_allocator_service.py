@@ -163,6 +163,7 @@ def started(cp_id: str, connector: int = 1, charging_priority: int = 0) -> Trans
             "transactionId": 1,
             "chargePointId": cp_id,
             "stationTransactionId": "1",
+            "ocppVersion": "1.6",
             "connectorId": connector,
             "meterStart": 0,
             "startTime": datetime.now(UTC).isoformat(),

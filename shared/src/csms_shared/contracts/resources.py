@@ -157,7 +157,7 @@ class ChargePoint(Resource):
     meter_serial_number: Omit[str] = None
     registration_status: Omit[str] = None
     ocpp_version: str = Field(
-        default="1.6", description='The OCPP version its connection speaks: "1.6" or "2.0.1"'
+        description='The OCPP version its connection speaks: "1.6" or "2.0.1"'
     )
     first_seen: DateTime
     last_boot: Omit[DateTime] = None

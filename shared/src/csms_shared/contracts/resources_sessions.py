@@ -44,7 +44,7 @@ class Transaction(Resource):
 
     transaction_id: int = Field(description="Ours: the id the API and 1.6 CPs use")
     charge_point_id: str
-    ocpp_version: str = Field(default="1.6", description="1.6 or 2.0.1")
+    ocpp_version: str = Field(description="1.6 or 2.0.1")
     station_transaction_id: str = Field(
         description="The id the station knows it by: 2.0.1's CP-chosen transactionId, for 1.6"
         " our transactionId as text"

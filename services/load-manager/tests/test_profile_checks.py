@@ -22,6 +22,7 @@ from csms_shared.ocpp import v201
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
 from load_manager.action_reports import report_charging_profiles
+from load_manager.db import profile_stations
 from load_manager.follow_profiles import (
     command_completed,
     station_booted,
@@ -29,7 +30,6 @@ from load_manager.follow_profiles import (
     stations_booted,
     stations_connected,
 )
-from load_manager.profiles_db import profile_stations
 from load_manager.rpc_profiles import clear_profile
 from load_manager.rpc_stations import assign_station
 from load_manager.settings import Settings

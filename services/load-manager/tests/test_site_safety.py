@@ -50,10 +50,9 @@ from load_manager.allocation import (
     plan,
     plausible,
 )
-from load_manager.allocation_db import evse_allocations, site_samples
 from load_manager.allocator import rounds
 from load_manager.allocator.timer import tick_all
-from load_manager.db import outbox, stations
+from load_manager.db import evse_allocations, outbox, site_samples, stations
 from load_manager.follow_allocation import meters_current
 from load_manager.follow_profiles import command_completed, station_connected
 from load_manager.rpc_profiles import store_profile

@@ -29,7 +29,7 @@ from csms_shared.bus.topology import COMMAND_REQUESTS
 from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.ocpp._base import OcppModel
 
-from .profiles_db import command_outbox
+from .db import command_outbox
 from .settings import Settings
 
 log = logging.getLogger(__name__)

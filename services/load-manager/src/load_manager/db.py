@@ -1,23 +1,43 @@
-"""Schema `loads`: sites as trees of nodes with their limits, the stations on them, the outbox."""
+"""Schema `loads`: every table of the load-manager, on one `metadata` (Alembic's, the
+migrations' `env.py`), in three parts:
+
+- sites as trees of nodes with their limits, the stations on them, the stations whose events
+  are followed, the events' outbox;
+- the allocation: what the allocator knows of each EVSE of a station on a site
+  (`evse_allocations`: the allocator's `EvseState`, allocation/state.py, as columns; every
+  round reads and writes a site's rows under the site's lock, so whichever replica runs the
+  next round starts from what the last one left) and the sites' minute samples;
+- the stored profiles: the charging profiles stored per station, the command outstanding at
+  each station, the comparisons of its profiles with what it holds, and the command requests
+  on their way to `ocpp.command-requests` (an outbox of its own: command-api runs them,
+  audited).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
+    LargeBinary,
     MetaData,
     Numeric,
     Sequence,
     SmallInteger,
     String,
     Table,
+    Text,
+    false,
     func,
     text,
+    true,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from csms_shared.bus.outbox import outbox_table
 
@@ -124,7 +144,160 @@ followed_stations = Table(
 
 outbox = outbox_table(metadata)
 
-from . import (  # noqa: E402, F401 - the other tables, on `metadata`
-    allocation_db,
-    profiles_db,
+
+# The allocation.
+
+evse_allocations = Table(
+    "evse_allocations",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("evse", SmallInteger, primary_key=True),
+    Column("applied", Numeric(6, 1)),
+    Column("in_flight", Numeric(6, 1)),
+    Column("sent_at", DateTime(timezone=True)),
+    # The requestId of the SetChargingProfile in flight: its command.completed closes it.
+    Column("request_id", String(100)),
+    Column("unresponsive", Boolean, nullable=False, server_default=true()),
+    Column("failed_at", DateTime(timezone=True)),
+    Column("session_started_at", DateTime(timezone=True)),
+    # The session's id tag chargingPriority (the station's priority is added when sharing).
+    Column("session_priority", SmallInteger),
+    Column("suspended_by_ev", Boolean, nullable=False, server_default=false()),
+    Column("underuse_since", DateTime(timezone=True)),
+    Column("demand_cap", Numeric(6, 1)),
+    Column("draw", Numeric(7, 1)),
+    Column("measured_at", DateTime(timezone=True)),
+    Column("target", Numeric(6, 1)),
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The EV's state reported while no session was known, and when (allocation.EvReport).
+    Column("ev_report_suspended", Boolean),
+    Column("ev_report_at", DateTime(timezone=True)),
+    # Since when its readings have been implausible, and ignored (allocation.plausible).
+    Column("implausible_since", DateTime(timezone=True)),
+)
+Index(
+    "evse_allocations_request",
+    evse_allocations.c.request_id,
+    unique=True,
+    postgresql_where=text("request_id IS NOT NULL"),
+)
+
+# A site's limit, allocation and draw once a minute (the timer's rounds write them), kept
+# `LOADS_SAMPLE_RETENTION_HOURS`: the chart of its last hours. Amps on the site's busiest phase.
+site_samples = Table(
+    "site_samples",
+    metadata,
+    Column("site_id", BigInteger, primary_key=True),
+    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("limit_amps", Numeric(7, 1), nullable=False),
+    Column("allocated_amps", Numeric(7, 1), nullable=False),
+    Column("drawn_amps", Numeric(8, 1), nullable=False),
+)
+
+
+# The stored profiles.
+
+# Drawn at each store: of two profiles that replace one another (1.6: same purpose, stack level
+# and connector), the one stored later has the higher revision and wins.
+profile_revisions = Sequence("charging_profile_revisions", metadata=metadata)
+
+# One row per profile id of a station (ids name profiles per station in both versions). The
+# profile itself is the suite's neutral model as JSON; the columns beside it are what queries
+# pick rows by. `action`/`status`/... hold the last command about it and the station's answer.
+charging_profiles = Table(
+    "charging_profiles",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("profile_id", BigInteger, primary_key=True),
+    Column("connector_id", BigInteger, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("stack_level", BigInteger, nullable=False),
+    Column("profile", JSONB, nullable=False),
+    Column("ocpp_version", String(8), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The requestId of the command on ocpp.command-requests (none: nothing was sent; with
+    # status `pending`, queued behind the station's outstanding command).
+    Column("request_id", String(100)),
+    Column("command_id", String(64)),
+    Column("outcome", String(32)),
+    Column("response", JSONB),
+    Column("reason", Text),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "action IN ('SetChargingProfile', 'ClearChargingProfile')",
+        name="ck_charging_profiles_action",
+    ),
+    CheckConstraint(
+        "status IN ('pending', 'accepted', 'rejected', 'failed')",
+        name="ck_charging_profiles_status",
+    ),
+    CheckConstraint("ocpp_version IN ('1.6', '2.0.1')", name="ck_charging_profiles_version"),
+    Index("charging_profiles_target", "charge_point_id", "connector_id", "purpose", "stack_level"),
+    Index(
+        "charging_profiles_request",
+        "request_id",
+        unique=True,
+        postgresql_where=text("request_id IS NOT NULL"),
+    ),
+)
+
+# One row per station that was sent a command or seen connecting: the one command about its
+# profiles on its way (at most one, so that they reach it in the order they were decided:
+# command-api runs requests concurrently), and its last connection (`station.connected`).
+profile_stations = Table(
+    "profile_stations",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("request_id", String(100)),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("connected_at", DateTime(timezone=True)),
+    Index(
+        "profile_stations_outstanding",
+        "requested_at",
+        postgresql_where=text("request_id IS NOT NULL"),
+    ),
+)
+
+# One row per station whose stored profiles are being compared with what it holds, after it
+# came back (`profile_checks.py`): 2.0.1 asks GetChargingProfiles and collects the
+# ReportChargingProfiles that answer it; 1.6 asks GetCompositeSchedule connector by connector.
+# The ask takes the station's one outstanding command (`profile_stations`) until it is done.
+profile_checks = Table(
+    "profile_checks",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("ocpp_version", String(8), nullable=False),
+    # A boot asked for it: a profile the station rejected before is sent again too.
+    Column("boot", Boolean, nullable=False),
+    # The requestId of the ask on its way (none: it waits for the station's outstanding command).
+    Column("request_id", String(100)),
+    # 2.0.1: GetChargingProfiles' requestId, which each ReportChargingProfiles repeats.
+    Column("report_id", BigInteger),
+    # 1.6: the connectors still to ask (the first is being asked), those whose composite
+    # schedule matched the stored profiles' and those where it differed.
+    Column("connectors", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("matched", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("differing", JSONB, nullable=False, server_default=text("'[]'")),
+    # 2.0.1: the profiles reported so far, in the suite's terms (connector = the EVSE).
+    Column("reported", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("ocpp_version IN ('1.6', '2.0.1')", name="ck_profile_checks_version"),
+)
+
+# Command requests, written in the transaction that decided them and published after it
+# commits (`commands.relay_commands`): a profile is never stored without its command, nor a
+# command sent for a change that rolled back.
+command_outbox = Table(
+    "command_outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("routing_key", String(200), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

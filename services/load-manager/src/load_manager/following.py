@@ -32,8 +32,7 @@ from csms_shared.bus.router import Context
 from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.charging import ProfilePurpose
 
-from .db import followed_stations, stations
-from .profiles_db import charging_profiles
+from .db import charging_profiles, followed_stations, stations
 from .settings import Settings
 
 log = logging.getLogger(__name__)

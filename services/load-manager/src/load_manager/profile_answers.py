@@ -24,6 +24,8 @@ from csms_shared.ocpp.version import OcppVersion
 
 from . import profile_checks
 from .commands import REQUEST_PREFIX, requester
+from .db import charging_profiles, profile_stations
+from .db import profile_checks as checks_table
 from .profiles import (
     CLEAR,
     NO_ANSWER,
@@ -38,8 +40,6 @@ from .profiles import (
     sending_order,
     waiting,
 )
-from .profiles_db import charging_profiles, profile_stations
-from .profiles_db import profile_checks as checks_table
 from .settings import Settings
 
 c = charging_profiles.c

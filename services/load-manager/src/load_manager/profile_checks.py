@@ -2,7 +2,8 @@
 
 After a reconnection and after an accepted boot alike (1.6 and 2.0.1 stations typically keep
 their charging profiles in non-volatile memory across a reboot, so a boot does not mean they
-are gone), the load-manager asks first, through the command path as any command:
+are gone), the load-manager asks first, through the command path as any command, in the
+station's version (`profile_asks`: one adapter per version; this module is written once):
 
 * 2.0.1: GetChargingProfiles for the ids of the stored profiles (Sets and pending clears); the
   station answers Accepted and lists them in one or more ReportChargingProfiles (`tbc` on all
@@ -27,33 +28,25 @@ only costs the re-send of what it listed.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Collection
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import delete, select, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.charging import (
-    ChargingProfile,
-    RateUnit,
-    composite_from_v16,
-    from_v201_report,
-)
+from csms_shared.charging import from_v201_report
 from csms_shared.contracts.events import CommandCompleted
-from csms_shared.contracts.rpc_profiles import ComputeComposite
-from csms_shared.ocpp import v16, v201
-from csms_shared.ocpp._base import OcppModel, utcnow
+from csms_shared.ocpp import v201
+from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.version import OcppVersion
 
 from . import profile_compare as compare
-from .allocation_db import evse_allocations
 from .commands import new_request_id, queue_command
+from .db import charging_profiles, evse_allocations, profile_checks
+from .profile_asks import ASKS, FAILED, NEXT, WAIT
 from .profile_compare import Row, Verdict
 from .profiles import (
-    composite,
     hold,
     key_of,
     lock_station,
@@ -63,15 +56,10 @@ from .profiles import (
     send_again,
     waiting,
 )
-from .profiles_db import charging_profiles, profile_checks
 from .settings import Settings
 
-GET_PROFILES = "GetChargingProfiles"
-GET_COMPOSITE = "GetCompositeSchedule"
 # The checks' requestIds, told apart from the stored profiles' and the allocator's.
 TAG = "check:"
-# GetChargingProfiles' requestId is an OCPP integer.
-_MAX_REPORT_ID = 2**31 - 1
 
 k = profile_checks.c
 
@@ -88,6 +76,7 @@ def is_check_request(request_id: str | None) -> bool:
 
 
 def _row(row: Any) -> Row:
+    """A stored profile's row as the comparison sees it."""
     return Row(
         profile=profile_of(row),
         action=row.action,
@@ -95,6 +84,10 @@ def _row(row: Any) -> Row:
         version=OcppVersion(row.ocpp_version),
         waiting=waiting(row),
     )
+
+
+async def _rows(session: AsyncSession, cp_id: str) -> list[Row]:
+    return [_row(row) for row in await rows_of(session, cp_id)]
 
 
 async def _check_of(session: AsyncSession, cp_id: str) -> Any:
@@ -141,13 +134,9 @@ async def came_back(
                 update(profile_checks).where(k.charge_point_id == cp_id).values(boot=True)
             )
         return
-    rows = [_row(row) for row in await rows_of(session, cp_id)]
-    connectors: list[int] = []
-    if version is OcppVersion.V16:
-        connectors = compare.connectors_to_ask(
-            compare.expected(rows, version), await _allocated(session, cp_id)
-        )
-    if not connectors and (version is OcppVersion.V16 or all(r.waiting for r in rows)):
+    rows = await _rows(session, cp_id)
+    connectors = ASKS[version].plan(rows, await _allocated(session, cp_id))
+    if connectors is None:
         await _apply(session, settings, cp_id, compare.fallback(rows, boot=boot), version)
         return
     await session.execute(
@@ -175,34 +164,17 @@ async def _ask(session: AsyncSession, settings: Settings, cp_id: str) -> bool:
     """Queue the check's next ask and hold the station's slot with it; False (and the check
     finished as without an answer) when there is nothing left to ask."""
     check = await _check_of(session, cp_id)
-    version = OcppVersion(check.ocpp_version)
-    request: OcppModel
-    report_id = None
-    if version is OcppVersion.V201:
-        ids = [row.profile_id for row in await rows_of(session, cp_id) if not waiting(row)]
-        if not ids:
-            await finish(session, settings, cp_id, failed=True)
-            return False
-        report_id = secrets.randbelow(_MAX_REPORT_ID) + 1
-        request = v201.GetChargingProfilesRequest(
-            request_id=report_id,
-            charging_profile=v201.ChargingProfileCriterion(charging_profile_id=ids),
-        )
-    else:
-        request = v16.GetCompositeScheduleRequest(
-            connector_id=check.connectors[0],
-            duration=compare.COMPARED_DURATION,
-            charging_rate_unit=v16.ChargingRateUnitType.A,
-        )
+    ask = ASKS[OcppVersion(check.ocpp_version)].request(await _rows(session, cp_id), check)
+    if ask is None:
+        await finish(session, settings, cp_id, failed=True)
+        return False
     request_id = check_request_id()
-    action = GET_PROFILES if version is OcppVersion.V201 else GET_COMPOSITE
-    await queue_command(session, settings, cp_id, action, request, request_id)
-    now = utcnow()
-    await hold(session, cp_id, request_id, now)
+    await queue_command(session, settings, cp_id, ask.action, ask.payload, request_id)
+    await hold(session, cp_id, request_id, utcnow())
     await session.execute(
         update(profile_checks)
         .where(k.charge_point_id == cp_id)
-        .values(request_id=request_id, report_id=report_id)
+        .values(request_id=request_id, report_id=ask.report_id)
     )
     return True
 
@@ -210,81 +182,32 @@ async def _ask(session: AsyncSession, settings: Settings, cp_id: str) -> bool:
 async def answered(
     session: AsyncSession, settings: Settings, cp_id: str, event: CommandCompleted
 ) -> bool:
-    """Take the outcome of a check's ask (under the station's lock): compare, ask the next
-    connector, or finish. True when the check is over and the station's slot is to be freed."""
+    """Take the outcome of a check's ask (under the station's lock): compare, ask again, wait
+    for the reports, or finish. True when the check is over and the station's slot is to be
+    freed."""
     check = await _check_of(session, cp_id)
     if check is None or check.request_id != event.request_id:
         return False  # a check finished meanwhile (the last report came first), or an old one
     if event.status != "result":
         await finish(session, settings, cp_id, failed=True)
         return True
-    if check.ocpp_version == OcppVersion.V201.value:
-        return await _profiles_answered(session, settings, cp_id, event)
-    return await _composite_answered(session, settings, cp_id, check, event)
-
-
-async def _profiles_answered(
-    session: AsyncSession, settings: Settings, cp_id: str, event: CommandCompleted
-) -> bool:
-    try:
-        status = v201.GetChargingProfilesResponse.model_validate(event.response or {}).status
-    except ValidationError:
-        await finish(session, settings, cp_id, failed=True)
-        return True
-    if status is v201.GetChargingProfileStatusEnum.ACCEPTED:
+    ask = ASKS[OcppVersion(check.ocpp_version)]
+    step = await ask.answered(session, cp_id, await _rows(session, cp_id), check, event)
+    if step.changes:
+        await session.execute(
+            update(profile_checks)
+            .where(k.charge_point_id == cp_id)
+            .values(**step.changes, request_id=None)
+        )
+    if step.then == WAIT:
         # The reports follow; the sweep gives up on them a full command timeout from now.
         await hold(session, cp_id, event.request_id, utcnow())
         return False
-    await finish(session, settings, cp_id, failed=False)  # NoProfiles: it holds none of them
-    return True
-
-
-async def _composite_answered(
-    session: AsyncSession, settings: Settings, cp_id: str, check: Any, event: CommandCompleted
-) -> bool:
-    connector, *rest = check.connectors
-    matched, differing = list(check.matched), list(check.differing)
-    same = await _same_composite(session, cp_id, event)
-    if same is not None:
-        (matched if same else differing).append(connector)
-    await session.execute(
-        update(profile_checks)
-        .where(k.charge_point_id == cp_id)
-        .values(connectors=rest, matched=matched, differing=differing, request_id=None)
-    )
-    if rest:
+    if step.then == NEXT:
         await _ask(session, settings, cp_id)
         return False
-    await finish(session, settings, cp_id, failed=False)
+    await finish(session, settings, cp_id, failed=step.then == FAILED)
     return True
-
-
-async def _same_composite(
-    session: AsyncSession, cp_id: str, event: CommandCompleted
-) -> bool | None:
-    """Whether a 1.6 GetCompositeSchedule answer matches the stored profiles' composite over
-    the same window (None: it gave none, Rejected or unreadable: not compared)."""
-    try:
-        asked = v16.GetCompositeScheduleRequest.model_validate(event.request)
-        response = v16.GetCompositeScheduleResponse.model_validate(event.response or {})
-        station = composite_from_v16(response, asked)
-    except (ValidationError, ValueError):
-        return None
-    if response.status is not v16.GetCompositeScheduleStatus.ACCEPTED or station is None:
-        return None
-    try:
-        window = ComputeComposite(
-            charge_point_id=cp_id,
-            connector_id=asked.connector_id,
-            start=station.schedule_start,
-            duration=station.duration,
-            rate_unit=RateUnit(station.rate_unit),
-        )
-    except ValidationError:
-        return None  # a window the CSMS does not compute (no duration, longer than a week)
-    rows = [_row(row) for row in await rows_of(session, cp_id)]
-    computed = await composite(session, window, compare.expected(rows, OcppVersion.V16))
-    return compare.same_limits(station, computed)
 
 
 async def reported(
@@ -321,18 +244,7 @@ async def finish(session: AsyncSession, settings: Settings, cp_id: str, *, faile
     check = await _check_of(session, cp_id)
     await session.execute(delete(profile_checks).where(k.charge_point_id == cp_id))
     version = OcppVersion(check.ocpp_version)
-    rows = [_row(row) for row in await rows_of(session, cp_id)]
-    verdict: Verdict
-    if version is OcppVersion.V16:
-        # The connectors compared before a failure count; the others go as without an answer.
-        verdict = compare.verdict_v16(
-            rows, check.matched, check.differing, version, boot=check.boot
-        )
-    elif failed:
-        verdict = compare.fallback(rows, boot=check.boot)
-    else:
-        listed = [ChargingProfile.model_validate(p) for p in check.reported]
-        verdict = compare.verdict_v201(rows, listed, version, boot=check.boot)
+    verdict = ASKS[version].verdict(await _rows(session, cp_id), check, failed=failed)
     await _apply(session, settings, cp_id, verdict, version)
 
 

@@ -47,9 +47,8 @@ from csms_shared.ocpp import JsonObject, OcppModel, utcnow, v16, v201
 from csms_shared.ocpp.version import OcppVersion
 
 from .commands import new_request_id, queue_command
-from .db import nodes, stations
+from .db import charging_profiles, nodes, profile_revisions, profile_stations, stations
 from .managed_profiles import refusal
-from .profiles_db import charging_profiles, profile_revisions, profile_stations
 from .settings import Settings
 
 SET = "SetChargingProfile"

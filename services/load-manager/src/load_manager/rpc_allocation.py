@@ -13,10 +13,10 @@ from csms_shared.contracts.resources_loads import SiteAllocation, SiteHistory, S
 from csms_shared.contracts.rpc_loads import LoadsRpc, OfSite, SiteHistoryOf
 from csms_shared.ocpp import json_number
 
-from .allocation_db import site_samples
 from .allocator.follow import now
 from .allocator.store import load, node_limit
 from .allocator.view import per_phase, view
+from .db import site_samples
 from .router import Ctx, router
 from .sites import tree_of
 

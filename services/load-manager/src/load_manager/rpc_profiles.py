@@ -20,10 +20,9 @@ from csms_shared.contracts.rpc_profiles import (
 )
 
 from . import profiles
-from .db import stations
+from .db import charging_profiles, stations
 from .following import follow
 from .managed_profiles import refusal
-from .profiles_db import charging_profiles
 from .router import Ctx, router
 
 c = charging_profiles.c

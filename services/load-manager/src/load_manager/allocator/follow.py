@@ -47,9 +47,7 @@ from ..allocation import (
     TimedOut,
     Undelivered,
 )
-from ..allocation_db import evse_allocations
-from ..db import stations
-from ..profiles_db import profile_stations
+from ..db import evse_allocations, profile_stations, stations
 from ..settings import Settings
 from ..sites import lock_site
 from . import rounds

@@ -22,8 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from csms_shared.samples import Sampler
 
-from ..allocation_db import evse_allocations
-from ..db import followed_stations, nodes, stations
+from ..db import evse_allocations, followed_stations, nodes, stations
 from .store import node_limit
 
 LIMIT = Gauge(

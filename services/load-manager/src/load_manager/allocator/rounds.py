@@ -51,9 +51,8 @@ from ..allocation import (
     apply,
     plan,
 )
-from ..allocation_db import evse_allocations
 from ..commands import new_request_id, queue_command
-from ..db import outbox
+from ..db import evse_allocations, outbox
 from ..settings import Settings
 from ..sites import lock_site
 from .readings import implausible, raise_events

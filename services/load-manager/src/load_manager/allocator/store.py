@@ -38,8 +38,7 @@ from ..allocation import (
     Station,
     node_loads,
 )
-from ..allocation_db import evse_allocations, site_samples
-from ..db import nodes, stations
+from ..db import evse_allocations, nodes, site_samples, stations
 from ..settings import Settings
 
 a = evse_allocations.c

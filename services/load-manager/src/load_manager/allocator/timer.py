@@ -22,8 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms_shared.bus.runtime import ServiceRuntime
 
 from ..allocation import Tick
-from ..allocation_db import site_samples
-from ..db import stations
+from ..db import site_samples, stations
 from ..settings import Settings
 from . import rounds
 from .follow import now

@@ -131,7 +131,7 @@ async def sharing(
         answer = await api.put(f"/charge-points/{cp_id}/site", json=body)
         assert answer.status_code == 200, answer.text
         placed.append((cp, version))
-    fleet = Fleet(placed)
+    fleet = Fleet(api, site_id, placed)
     await fleet.holding(lambda found: found == [16, 16])
     fleet.limit = 32
     sessions = [Session(api, cp, version) for cp, version in placed]

@@ -23,15 +23,21 @@ pytestmark = pytest.mark.integration
 MIX = ["1.6", "2.0.1", "1.6", "2.0.1"]
 
 
-def held(cp: ChargePointClient, version: str) -> Decimal | None:
-    """The limit of the last allocator profile the station accepted (it accepts them all)."""
-    last = None
+def sent_limits(cp: ChargePointClient, version: str) -> list[Decimal]:
+    """The limits of the allocator profiles the station received, in order."""
+    limits = []
     for payload in received(cp, version, "SetChargingProfile"):
         profile = payload.get("csChargingProfiles") or payload["chargingProfile"]
         schedule = profile["chargingSchedule"]
         schedule = schedule[0] if isinstance(schedule, list) else schedule
-        last = Decimal(str(schedule["chargingSchedulePeriod"][0]["limit"]))
-    return last
+        limits.append(Decimal(str(schedule["chargingSchedulePeriod"][0]["limit"])))
+    return limits
+
+
+def held(cp: ChargePointClient, version: str) -> Decimal | None:
+    """The limit of the last allocator profile the station accepted (it accepts them all)."""
+    limits = sent_limits(cp, version)
+    return limits[-1] if limits else None
 
 
 class Fleet:
@@ -44,7 +50,11 @@ class Fleet:
     the profiles held rises. Once every station holds one, no raise leaves before the cuts
     it needs have landed, and the sum of the profiles held is the site's worst case."""
 
-    def __init__(self, stations: list[tuple[ChargePointClient, str]]) -> None:
+    def __init__(
+        self, api: httpx.AsyncClient, site_id: int, stations: list[tuple[ChargePointClient, str]]
+    ) -> None:
+        self.api = api
+        self.site_id = site_id
         self.stations = stations
         self.limit: int | None = None
 
@@ -59,7 +69,15 @@ class Fleet:
             found = self.limits()
             return found if expected(found) else None
 
-        result: list[Decimal | None] = await eventually(settled, timeout=30)
+        try:
+            result: list[Decimal | None] = await eventually(settled, timeout=30)
+        except AssertionError:
+            # What each station was sent, and what the allocator thinks of each EVSE.
+            sent = [
+                [str(limit) for limit in sent_limits(cp, version)] for cp, version in self.stations
+            ]
+            shown = (await self.api.get(f"/sites/{self.site_id}/allocation")).json()
+            raise AssertionError(f"not settled: sent {sent}; allocation {shown}") from None
         return result
 
 
@@ -78,7 +96,7 @@ async def fleet(api: httpx.AsyncClient, connect_cp: Any) -> tuple[int, Fleet]:
         )
         assert placed.status_code == 200, placed.text
         stations.append((cp, version))
-    return site_id, Fleet(stations)
+    return site_id, Fleet(api, site_id, stations)
 
 
 async def test_every_station_gets_its_safe_share_and_a_session_takes_what_the_others_free(

@@ -61,7 +61,7 @@ async def test_on_a_small_site_the_tag_with_the_higher_priority_charges_and_the_
         answer = await api.put(f"/charge-points/{cp_id}/site", json=body)
         assert answer.status_code == 200, answer.text
         placed.append((cp, version))
-    fleet = Fleet(placed)
+    fleet = Fleet(api, site.json()["id"], placed)
     await fleet.holding(lambda found: found == [0, 0])
     fleet.limit = 10
     (old, _), (new, _) = placed

@@ -21,6 +21,15 @@ pytestmark = pytest.mark.integration
 
 # Two stations of each version on a 40 A site: 10 A each while all are idle.
 MIX = ["1.6", "2.0.1", "1.6", "2.0.1"]
+# LOADS_ALLOCATION_THRESHOLD's default: a raise smaller than this is not sent.
+THRESHOLD = Decimal(1)
+
+
+def fair(found: list[Decimal | None], share: Decimal) -> bool:
+    """Whether every station holds its share, or less by a raise too small to send: where the
+    answers to the placements' limits come in an order that leaves one 0.9 A short, say, the
+    allocator keeps it there (planning.py's threshold)."""
+    return all(x is not None and share - THRESHOLD < x <= share for x in found)
 
 
 def sent_limits(cp: ChargePointClient, version: str) -> list[Decimal]:
@@ -103,7 +112,7 @@ async def test_every_station_gets_its_safe_share_and_a_session_takes_what_the_ot
     api: httpx.AsyncClient, suite: Suite, fleet: tuple[int, Fleet]
 ) -> None:
     site_id, stations = fleet
-    await stations.holding(lambda found: found == [10, 10, 10, 10])
+    await stations.holding(lambda found: fair(found, Decimal(10)))
     stations.limit = 40
     cp, _ = stations.stations[0]
     tag = f"T{cp.cp_id[-8:]}"

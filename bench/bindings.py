@@ -36,7 +36,7 @@ from .report import Row
 from .suite import BenchSuite
 
 SCENARIO = "Station bindings"
-# The load-manager's per-station patterns (load_manager.follow_allocation, follow_profiles).
+# The load-manager's per-station patterns (follow_allocation.py, follow_profiles.py).
 PATTERNS = (
     "connector.status",
     "meter.current",
@@ -48,7 +48,7 @@ PATTERNS = (
 EVENTS = 20_000
 BATCH = 500
 ONE_BY_ONE = 1_000  # stations bound as placements bind them; the rest as a start does
-START_CHANNELS = 8  # load_manager.following.START_CHANNELS
+START_CHANNELS = 8  # load_manager.followed.START_CHANNELS
 
 
 async def _publish(

@@ -34,7 +34,7 @@ METRIC_MODULES = (
     "session_service.handling",
     "session_service.gauges",
     "command_api.access_log",
-    "load_manager.allocator.timer",
+    "load_manager.allocation.timer",
 )
 SUFFIXES = {
     "counter": ("_total", "_created"),

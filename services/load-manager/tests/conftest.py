@@ -16,8 +16,8 @@ from csms_shared.contracts.resources import Node, Site
 from csms_shared.contracts.rpc_loads import CreateNode, NodeSettings
 from csms_shared.db import create_engine, session_factory
 from load_manager.app import migrate
-from load_manager.rpc_sites import create_node, create_site
 from load_manager.settings import Settings
+from load_manager.sites.rpc_sites import create_node, create_site
 from tests.integration.infra import base_urls, isolated_database
 
 P = TypeVar("P")

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from load_manager.allocation import (
+from load_manager.allocation.core import (
     THREE_PHASE,
     EvseId,
     LimitChanged,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from load_manager.allocation import (
+from load_manager.allocation.core import (
     Acknowledged,
     Evse,
     EvseId,

@@ -42,7 +42,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from load_manager.allocation import (
+from load_manager.allocation.core import (
     THREE_PHASE,
     Acknowledged,
     AllocatorSettings,

@@ -35,28 +35,29 @@ from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary.connectors import ChargingState, StatusReport
-from load_manager.allocation import Acknowledged, EvseId, Tick
-from load_manager.allocator import follow, rounds
-from load_manager.allocator.rounds import is_allocation_request, reallocate
-from load_manager.db import outbox
-from load_manager.follow_allocation import (
+from load_manager.allocation import intake as follow
+from load_manager.allocation import rounds
+from load_manager.allocation.core import Acknowledged, EvseId, Tick
+from load_manager.allocation.follow_allocation import (
     charging_state_changed,
     connector_status,
     station_disconnected,
     transaction_started,
     transactions_started,
 )
-from load_manager.follow_profiles import (
+from load_manager.allocation.rounds import is_allocation_request, reallocate
+from load_manager.allocation.rpc_allocation import get_allocation, get_history
+from load_manager.db import outbox
+from load_manager.profiles.follow_profiles import (
     command_completed,
     commands_completed,
     station_connected,
     transaction_stopped,
     transactions_stopped,
 )
-from load_manager.rpc_allocation import get_allocation, get_history
-from load_manager.rpc_sites import create_site, update_site
-from load_manager.rpc_stations import assign_station
 from load_manager.settings import Settings
+from load_manager.sites.rpc_sites import create_site, update_site
+from load_manager.sites.rpc_stations import assign_station
 
 from .conftest import Rpc
 from .test_profile_commands import stopped

@@ -21,11 +21,11 @@ from csms_shared.contracts.rpc_profiles import StoreProfile
 from csms_shared.db import create_engine
 from csms_shared.ocpp.version import OcppVersion
 from load_manager.db import followed_stations
-from load_manager.follow_profiles import transaction_stopped
-from load_manager.following import follow, follow_recorded, sweep_once
-from load_manager.rpc_profiles import store_profile
-from load_manager.rpc_stations import assign_station, unassign_station
+from load_manager.followed import follow, follow_recorded, sweep_once
+from load_manager.profiles.follow_profiles import transaction_stopped
+from load_manager.profiles.rpc_profiles import store_profile
 from load_manager.settings import Settings
+from load_manager.sites.rpc_stations import assign_station, unassign_station
 from tests.integration.support import eventually
 
 from .conftest import new_site

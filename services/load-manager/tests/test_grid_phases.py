@@ -20,10 +20,10 @@ from csms_shared.contracts.rpc_loads import (
     UpdateNode,
 )
 from csms_shared.ocpp.version import OcppVersion
-from load_manager.rpc_allocation import get_allocation
-from load_manager.rpc_sites import create_node, get_node, update_node
-from load_manager.rpc_stations import assign_station, get_station, unassign_station
+from load_manager.allocation.rpc_allocation import get_allocation
 from load_manager.settings import Settings
+from load_manager.sites.rpc_sites import create_node, get_node, update_node
+from load_manager.sites.rpc_stations import assign_station, get_station, unassign_station
 
 from .conftest import Rpc, new_node, new_site
 from .test_allocator_service import Site as Fleet

@@ -13,7 +13,7 @@ from csms_shared.charging import from_v201, to_v201
 from csms_shared.contracts.events import CommandCompleted
 from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp.version import OcppVersion
-from load_manager.profile_asks import (
+from load_manager.profiles.asks import (
     ASKS,
     DONE,
     FAILED,
@@ -23,7 +23,7 @@ from load_manager.profile_asks import (
     CompositeAsk,
     ProfilesAsk,
 )
-from load_manager.profile_compare import SET, Row
+from load_manager.profiles.compare import SET, Row
 
 from .test_profile_compare import profile
 

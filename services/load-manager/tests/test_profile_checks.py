@@ -21,19 +21,19 @@ from csms_shared.contracts.rpc_profiles import OfStationProfile
 from csms_shared.ocpp import v201
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
-from load_manager.action_reports import report_charging_profiles
 from load_manager.db import profile_stations
-from load_manager.follow_profiles import (
+from load_manager.profiles.action_reports import report_charging_profiles
+from load_manager.profiles.follow_profiles import (
     command_completed,
     station_booted,
     station_connected,
     stations_booted,
     stations_connected,
 )
-from load_manager.rpc_profiles import clear_profile
-from load_manager.rpc_stations import assign_station
+from load_manager.profiles.rpc_profiles import clear_profile
+from load_manager.profiles.sweeper import sweep_once
 from load_manager.settings import Settings
-from load_manager.sweeper import sweep_once
+from load_manager.sites.rpc_stations import assign_station
 
 from .conftest import Rpc, new_site
 from .test_profiles import V16, V201, answer_last, completed, listed, profile, sent, store

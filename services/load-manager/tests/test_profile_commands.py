@@ -22,15 +22,15 @@ from csms_shared.contracts.events import StationConnected, TransactionStopped
 from csms_shared.contracts.rpc_profiles import OfStationProfile
 from load_manager.commands import command_relay
 from load_manager.db import command_outbox
-from load_manager.follow_profiles import (
+from load_manager.profiles.follow_profiles import (
     command_completed,
     station_connected,
     transaction_stopped,
     transactions_stopped,
 )
-from load_manager.rpc_profiles import clear_profile
+from load_manager.profiles.rpc_profiles import clear_profile
+from load_manager.profiles.sweeper import sweep_once
 from load_manager.settings import Settings
-from load_manager.sweeper import sweep_once
 from tests.integration.infra import base_urls, isolated_vhost
 
 from .conftest import Rpc

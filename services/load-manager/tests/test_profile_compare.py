@@ -18,7 +18,7 @@ from csms_shared.charging import (
     to_v201,
 )
 from csms_shared.ocpp.version import OcppVersion
-from load_manager.profile_compare import (
+from load_manager.profiles.compare import (
     CLEAR,
     SET,
     Row,

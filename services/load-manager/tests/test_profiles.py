@@ -34,10 +34,19 @@ from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
 from load_manager.commands import requester
 from load_manager.db import command_outbox
-from load_manager.follow_profiles import command_completed, station_booted, station_connected
-from load_manager.rpc_profiles import clear_profile, composite, list_profiles, store_profile
-from load_manager.rpc_stations import assign_station
+from load_manager.profiles.follow_profiles import (
+    command_completed,
+    station_booted,
+    station_connected,
+)
+from load_manager.profiles.rpc_profiles import (
+    clear_profile,
+    composite,
+    list_profiles,
+    store_profile,
+)
 from load_manager.settings import Settings
+from load_manager.sites.rpc_stations import assign_station
 
 from .conftest import Rpc, new_site
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from csms_shared.contracts.rpc import RPC_METHODS
-from load_manager import action_reports, follow_profiles
 from load_manager.app import router
+from load_manager.profiles import action_reports, follow_profiles
 
 
 def test_the_app_answers_every_rpc_method_the_contracts_give_it() -> None:

@@ -28,7 +28,8 @@ from csms_shared.contracts.rpc_loads import (
 from csms_shared.contracts.rpc_profiles import StoreProfile
 from csms_shared.db import create_engine
 from csms_shared.ocpp.version import OcppVersion
-from load_manager.allocation import (
+from load_manager.allocation import rounds
+from load_manager.allocation.core import (
     AllocatorSettings,
     Evse,
     EvseId,
@@ -50,15 +51,14 @@ from load_manager.allocation import (
     plan,
     plausible,
 )
-from load_manager.allocator import rounds
-from load_manager.allocator.timer import tick_all
+from load_manager.allocation.follow_allocation import meters_current
+from load_manager.allocation.timer import tick_all
 from load_manager.db import evse_allocations, outbox, site_samples, stations
-from load_manager.follow_allocation import meters_current
-from load_manager.follow_profiles import command_completed, station_connected
-from load_manager.rpc_profiles import store_profile
-from load_manager.rpc_sites import create_site, update_site
-from load_manager.rpc_stations import assign_station
+from load_manager.profiles.follow_profiles import command_completed, station_connected
+from load_manager.profiles.rpc_profiles import store_profile
 from load_manager.settings import Settings
+from load_manager.sites.rpc_sites import create_site, update_site
+from load_manager.sites.rpc_stations import assign_station
 from tests.integration.support import eventually
 
 from .conftest import Rpc

@@ -20,7 +20,7 @@ from csms_shared.contracts.rpc_loads import (
     UpdateNode,
     UpdateSite,
 )
-from load_manager.rpc_sites import (
+from load_manager.sites.rpc_sites import (
     create_node,
     create_site,
     delete_node,
@@ -31,7 +31,7 @@ from load_manager.rpc_sites import (
     update_node,
     update_site,
 )
-from load_manager.rpc_stations import assign_station, unassign_station
+from load_manager.sites.rpc_stations import assign_station, unassign_station
 
 from .conftest import Rpc, new_node, new_site, unique
 

@@ -14,8 +14,8 @@ from csms_shared.contracts.rpc_loads import (
     OfSite,
     OfStation,
 )
-from load_manager.rpc_sites import get_site
-from load_manager.rpc_stations import (
+from load_manager.sites.rpc_sites import get_site
+from load_manager.sites.rpc_stations import (
     assign_station,
     get_station,
     list_node_stations,

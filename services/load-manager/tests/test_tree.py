@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from csms_shared.bus.rpc import RpcError
-from load_manager.tree import (
+from load_manager.sites.tree import (
     SiteTree,
     check_children_phases,
     check_move,

@@ -9,23 +9,18 @@ from pathlib import Path
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
-from . import (  # noqa: F401 - importing them registers their handlers
-    action_reports,
-    follow_allocation,
-    follow_profiles,
-    rpc_allocation,
-    rpc_profiles,
-    rpc_sites,
-    rpc_stations,
-)
-from .allocator.gauges import sites_sampler
-from .allocator.timer import allocation_timer
+# Importing the entry modules registers their handlers.
+from .allocation import follow_allocation, rpc_allocation  # noqa: F401
+from .allocation.gauges import sites_sampler
+from .allocation.timer import allocation_timer
 from .commands import relay_commands
 from .db import outbox
-from .following import sweep_followed
+from .followed import sweep_followed
+from .profiles import action_reports, follow_profiles, rpc_profiles  # noqa: F401
+from .profiles.sweeper import sweep
 from .router import router
 from .settings import Settings
-from .sweeper import sweep
+from .sites import rpc_sites, rpc_stations  # noqa: F401
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

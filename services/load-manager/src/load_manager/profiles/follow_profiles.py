@@ -31,10 +31,12 @@ from csms_shared.contracts.events import (
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.version import OcppVersion
 
-from . import profile_answers, profile_checks, profiles
-from .allocator import follow as allocation
-from .allocator.rounds import is_allocation_request
-from .router import Ctx, router
+from ..allocation import intake as allocation
+from ..allocation.rounds import is_allocation_request
+from ..router import Ctx, router
+from . import answers as profile_answers
+from . import checks as profile_checks
+from . import store as profiles
 
 
 @router.event("command.completed")

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.runtime import ServiceRuntime
 
-from ..allocation import Tick
 from ..db import site_samples, stations
 from ..settings import Settings
 from . import rounds
-from .follow import now
+from .core import Tick
+from .intake import now
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,11 @@ from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.version import OcppVersion
 
-from ..allocation import (
+from ..commands import new_request_id, queue_command
+from ..db import evse_allocations, outbox
+from ..settings import Settings
+from ..sites.store import lock_site
+from .core import (
     Event,
     EvseId,
     MeterRead,
@@ -51,10 +55,6 @@ from ..allocation import (
     apply,
     plan,
 )
-from ..commands import new_request_id, queue_command
-from ..db import evse_allocations, outbox
-from ..settings import Settings
-from ..sites import lock_site
 from .readings import implausible, raise_events
 from .store import Loaded, load, record_sample, save
 from .view import view

@@ -11,7 +11,7 @@ from decimal import Decimal
 from csms_shared.contracts.load_events import EvseAllocation, NodeAllocation
 from csms_shared.ocpp import json_number
 
-from ..allocation import EvseId, PhaseAmps, SiteState, counted, node_loads
+from .core import EvseId, PhaseAmps, SiteState, counted, node_loads
 
 
 def per_phase(amps: PhaseAmps) -> list[int | float]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.resources import Node, Site
 
-from .db import nodes, stations
+from ..db import nodes, stations
 from .tree import SiteTree, resource
 
 N = TypeVar("N", bound=Node)

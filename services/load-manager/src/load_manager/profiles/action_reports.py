@@ -7,9 +7,9 @@ from __future__ import annotations
 from csms_shared.bus.router import CallContext
 from csms_shared.ocpp import v201
 
-from . import profile_answers
-from .router import router
-from .settings import Settings
+from ..router import router
+from ..settings import Settings
+from . import answers as profile_answers
 
 
 @router.on(v201.Action.REPORT_CHARGING_PROFILES)

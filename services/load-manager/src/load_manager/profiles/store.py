@@ -46,10 +46,10 @@ from csms_shared.contracts.rpc_profiles import ComputeComposite, StoreProfile
 from csms_shared.ocpp import JsonObject, OcppModel, utcnow, v16, v201
 from csms_shared.ocpp.version import OcppVersion
 
-from .commands import new_request_id, queue_command
-from .db import charging_profiles, nodes, profile_revisions, profile_stations, stations
-from .managed_profiles import refusal
-from .settings import Settings
+from ..commands import new_request_id, queue_command
+from ..db import charging_profiles, nodes, profile_revisions, profile_stations, stations
+from ..settings import Settings
+from .managed import refusal
 
 SET = "SetChargingProfile"
 CLEAR = "ClearChargingProfile"

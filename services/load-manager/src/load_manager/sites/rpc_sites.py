@@ -31,10 +31,10 @@ from csms_shared.contracts.rpc_loads import (
     UpdateSite,
 )
 
-from .allocator.rounds import reallocate
-from .db import node_ids, nodes, stations
-from .router import Ctx, router
-from .sites import lock_site, name_taken, node_in, node_resource, sites, tree_of
+from ..allocation.rounds import reallocate
+from ..db import node_ids, nodes, stations
+from ..router import Ctx, router
+from .store import lock_site, name_taken, node_in, node_resource, sites, tree_of
 from .tree import (
     LimitColumns,
     SiteTree,

@@ -22,11 +22,12 @@ from csms_shared.contracts.events import CommandCompleted
 from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp.version import OcppVersion
 
-from . import profile_checks
-from .commands import REQUEST_PREFIX, requester
-from .db import charging_profiles, profile_stations
-from .db import profile_checks as checks_table
-from .profiles import (
+from ..commands import REQUEST_PREFIX, requester
+from ..db import charging_profiles, profile_stations
+from ..db import profile_checks as checks_table
+from ..settings import Settings
+from . import checks as profile_checks
+from .store import (
     CLEAR,
     NO_ANSWER,
     SET,
@@ -40,7 +41,6 @@ from .profiles import (
     sending_order,
     waiting,
 )
-from .settings import Settings
 
 c = charging_profiles.c
 ps = profile_stations.c

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.ocpp._base import utcnow
 
-from .db import profile_stations
-from .profile_answers import give_up
-from .settings import Settings
+from ..db import profile_stations
+from ..settings import Settings
+from .answers import give_up
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.bus.outbox import emit
 from csms_shared.contracts.events import SecurityEvent
 
-from ..allocation import MeterRead, SiteState, plausible
 from ..db import outbox
+from .core import MeterRead, SiteState, plausible
 
 IMPLAUSIBLE = Counter(
     "csms_loads_implausible_readings_total",

@@ -19,11 +19,11 @@ from csms_shared.contracts.rpc_profiles import (
     StoreProfile,
 )
 
-from . import profiles
-from .db import charging_profiles, stations
-from .following import follow
-from .managed_profiles import refusal
-from .router import Ctx, router
+from ..db import charging_profiles, stations
+from ..followed import follow
+from ..router import Ctx, router
+from . import store as profiles
+from .managed import refusal
 
 c = charging_profiles.c
 

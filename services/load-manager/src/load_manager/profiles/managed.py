@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from csms_shared.charging import ChargingProfile, ProfilePurpose
 from csms_shared.contracts.rpc_loads import MAX_EVSES
 
-from .settings import Settings
+from ..settings import Settings
 
 
 def allocator_ids(settings: Settings) -> range:

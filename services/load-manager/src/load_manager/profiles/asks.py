@@ -27,9 +27,9 @@ from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.version import OcppVersion
 
-from . import profile_compare as compare
-from .profile_compare import Row, Verdict
-from .profiles import composite
+from . import compare
+from .compare import Row, Verdict
+from .store import composite
 
 GET_PROFILES = "GetChargingProfiles"
 GET_COMPOSITE = "GetCompositeSchedule"

@@ -41,22 +41,13 @@ from csms_shared.ocpp import v201
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.version import OcppVersion
 
-from . import profile_compare as compare
-from .commands import new_request_id, queue_command
-from .db import charging_profiles, evse_allocations, profile_checks
-from .profile_asks import ASKS, FAILED, NEXT, WAIT
-from .profile_compare import Row, Verdict
-from .profiles import (
-    hold,
-    key_of,
-    lock_station,
-    outstanding,
-    profile_of,
-    rows_of,
-    send_again,
-    waiting,
-)
-from .settings import Settings
+from ..commands import new_request_id, queue_command
+from ..db import charging_profiles, evse_allocations, profile_checks
+from ..settings import Settings
+from . import compare
+from .asks import ASKS, FAILED, NEXT, WAIT
+from .compare import Row, Verdict
+from .store import hold, key_of, lock_station, outstanding, profile_of, rows_of, send_again, waiting
 
 # The checks' requestIds, told apart from the stored profiles' and the allocator's.
 TAG = "check:"

@@ -13,12 +13,12 @@ from csms_shared.contracts.resources_loads import SiteAllocation, SiteHistory, S
 from csms_shared.contracts.rpc_loads import LoadsRpc, OfSite, SiteHistoryOf
 from csms_shared.ocpp import json_number
 
-from .allocator.follow import now
-from .allocator.store import load, node_limit
-from .allocator.view import per_phase, view
-from .db import site_samples
-from .router import Ctx, router
-from .sites import tree_of
+from ..db import site_samples
+from ..router import Ctx, router
+from ..sites.store import tree_of
+from .intake import now
+from .store import load, node_limit
+from .view import per_phase, view
 
 
 @router.rpc(LoadsRpc.get_allocation, callers={COMMAND_API})

@@ -13,8 +13,8 @@ from csms_shared.contracts.events import (
     TransactionStarted,
 )
 
-from .allocator import follow as allocation
-from .router import Ctx, router
+from ..router import Ctx, router
+from . import intake as allocation
 
 
 @router.event("station.disconnected", per_station=True)

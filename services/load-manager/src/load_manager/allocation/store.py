@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.ocpp.version import OcppVersion
 
-from ..allocation import (
+from ..db import evse_allocations, nodes, site_samples, stations
+from ..settings import Settings
+from .core import (
     THREE_PHASE,
     AllocatorSettings,
     EvReport,
@@ -38,8 +40,6 @@ from ..allocation import (
     Station,
     node_loads,
 )
-from ..db import evse_allocations, nodes, site_samples, stations
-from ..settings import Settings
 
 a = evse_allocations.c
 STEP = Decimal("0.1")

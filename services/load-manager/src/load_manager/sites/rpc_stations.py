@@ -18,13 +18,13 @@ from csms_shared.contracts.rpc_loads import (
     StationUnassigned,
 )
 
-from .allocator.rounds import reallocate, release_station
-from .db import nodes, stations
-from .following import follow
-from .managed_profiles import blocking
-from .profiles import SET, lock_station, profile_of, rows_of
-from .router import Ctx, router
-from .sites import lock_site, node_in, tree_of
+from ..allocation.rounds import reallocate, release_station
+from ..db import nodes, stations
+from ..followed import follow
+from ..profiles.managed import blocking
+from ..profiles.store import SET, lock_station, profile_of, rows_of
+from ..router import Ctx, router
+from .store import lock_site, node_in, tree_of
 from .tree import assignment, station_grid_phase
 
 s = stations.c

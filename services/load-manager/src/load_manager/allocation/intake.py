@@ -32,7 +32,11 @@ from csms_shared.ocpp import v16, v201
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary.connectors import ChargingState
 
-from ..allocation import (
+from ..db import evse_allocations, profile_stations, stations
+from ..settings import Settings
+from ..sites.store import lock_site
+from . import rounds
+from .core import (
     Acknowledged,
     Event,
     EvseId,
@@ -47,10 +51,6 @@ from ..allocation import (
     TimedOut,
     Undelivered,
 )
-from ..db import evse_allocations, profile_stations, stations
-from ..settings import Settings
-from ..sites import lock_site
-from . import rounds
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.rpc_loads import (
@@ -14,6 +15,8 @@ from csms_shared.contracts.rpc_loads import (
     OfSite,
     OfStation,
 )
+from csms_shared.ocpp.version import OcppVersion
+from load_manager.settings import Settings
 from load_manager.sites.rpc_sites import get_site
 from load_manager.sites.rpc_stations import (
     assign_station,
@@ -23,6 +26,7 @@ from load_manager.sites.rpc_stations import (
 )
 
 from .conftest import Rpc, new_node, new_site
+from .test_profiles import sent
 
 
 @pytest.fixture
@@ -104,3 +108,28 @@ async def test_unassigning_takes_it_off_its_site(rpc: Rpc, cp_id: str) -> None:
     gone = await rpc(unassign_station, OfStation(charge_point_id=cp_id))
     assert (gone.charge_point_id, gone.unassigned) == (cp_id, True)
     assert (await rpc(get_site, OfSite(site_id=site.id))).stations == []
+
+
+@pytest.mark.parametrize("version", [None, OcppVersion.V16, OcppVersion.V201])
+async def test_unassigning_clears_the_allocators_limits_in_the_stations_version(
+    rpc: Rpc, sessions: async_sessionmaker[AsyncSession], cp_id: str, version: OcppVersion | None
+) -> None:
+    """A station taken off its site has the allocator's profile cleared on each EVSE, spelled
+    in its version; one never connected since it was placed (no version) was sent none, and
+    nothing is sent to it (no 1.6 guess)."""
+    site = await new_site(rpc)
+    placing = AssignStation(charge_point_id=cp_id, node_id=site.id, evses=2, ocpp_version=version)
+    await rpc(assign_station, placing)
+    before = len(await sent(sessions, cp_id))
+    await rpc(unassign_station, OfStation(charge_point_id=cp_id))
+    clears = [
+        r for r in (await sent(sessions, cp_id))[before:] if r.action == "ClearChargingProfile"
+    ]
+    if version is None:
+        assert clears == []
+        return
+    key = "chargingProfileId" if version is OcppVersion.V201 else "id"
+    assert [r.payload[key] for r in clears] == [
+        Settings().allocation_profile_id + 1,
+        Settings().allocation_profile_id + 2,
+    ]

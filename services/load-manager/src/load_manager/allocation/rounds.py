@@ -235,9 +235,11 @@ async def reallocate(session: AsyncSession, settings: Settings, site_id: int) ->
 
 async def release_station(session: AsyncSession, settings: Settings, cp_id: str, row: Any) -> None:
     """A station leaves its site: clear the limits the allocator installed on its EVSEs (their
-    answers are not followed) and forget them."""
-    version = OcppVersion(row.ocpp_version) if row.ocpp_version else OcppVersion.V16
-    for evse in range(1, row.evses + 1):
+    answers are not followed) and forget them. One whose version is not known never connected
+    since it was placed, so it was sent no limit (`run` sends none without a version): nothing
+    to clear."""
+    versions = [OcppVersion(row.ocpp_version)] if row.ocpp_version else []
+    for version, evse in ((v, e) for v in versions for e in range(1, row.evses + 1)):
         profile_id = settings.allocation_profile_id + evse
         clear: OcppModel
         if version is OcppVersion.V201:

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from station_registry.action_reports import csr_problem
+from station_registry.reports import csr_problem
 
 
 def request(*subject: tuple[x509.ObjectIdentifier, str]) -> x509.CertificateSigningRequest:

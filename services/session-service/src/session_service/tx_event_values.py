@@ -17,10 +17,10 @@ from csms_shared.ocpp.v201.enums import IdTokenEnum
 from csms_shared.vocabulary import AuthorizationDecision
 
 from . import id_tokens, tx_events
-from .action_start import decide_start
 from .auth import charging_priority, id_tag_info, resent_start_info, same_id_tag, stop_info
 from .id_tags import load_id_tag_and_reservations
 from .settings import Settings
+from .start_decision import decide_start
 from .tariffs import Price, prices
 from .transactions import CHARGE_POINT, Priced, stop_values
 from .tx_event_store import TransactionValues

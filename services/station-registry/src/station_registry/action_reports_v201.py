@@ -29,9 +29,9 @@ from csms_shared.ocpp.v201.enums import (
     NotifyEVChargingNeedsStatusEnum,
 )
 
-from .action_reports import csr_received, data_received, report_status, security_event_reported
 from .db import station_messages
 from .device_model import device_model_full, store_report
+from .reports import csr_received, data_received, report_status, security_event_reported
 from .router import CallCtx, router
 from .store import ensure_charge_point
 

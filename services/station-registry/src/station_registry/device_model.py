@@ -37,7 +37,7 @@ from csms_shared.ocpp.v201.enums import (
 
 from .db import variables
 from .router import Ctx
-from .rpc_security import record_refusal
+from .security_log import record_refusal
 
 REFUSED = Counter(
     "csms_registry_device_model_refused_total",

@@ -25,9 +25,9 @@ from csms_shared.ocpp.v16.messages import (
 )
 from csms_shared.ocpp.version import OcppVersion
 
-from .action_reports import STARTED_BY, start_operation
 from .db import configuration, connectors
 from .device_model import VariableRow, device_model_full, read_rows, set_rows, store
+from .reports import STARTED_BY, start_operation
 from .router import Ctx, router
 from .store import ensure_charge_point
 

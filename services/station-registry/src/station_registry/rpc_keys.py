@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.bus.rpc import RpcError
-from csms_shared.contracts.events import CredentialsChanged
 from csms_shared.contracts.resources import ChargePointSecurity
 from csms_shared.contracts.rpc import (
     KeyCommitted,
@@ -25,14 +24,7 @@ from csms_shared.contracts.rpc import (
 from .credentials import hash_key
 from .db import charge_points
 from .router import Ctx, router
-
-
-async def credentials_changed(ctx: Ctx, cp_id: str, profile: int, disconnect: bool) -> None:
-    """Tell every gateway: forget cached handshake decisions for this CP (never the key itself)
-    and, with `disconnect`, close its live connections so it comes back with the new ones."""
-    await ctx.emit(
-        CredentialsChanged(charge_point_id=cp_id, security_profile=profile, disconnect=disconnect)
-    )
+from .security_log import credentials_changed
 
 
 async def _locked(ctx: Ctx, cp_id: str) -> Row[Any]:

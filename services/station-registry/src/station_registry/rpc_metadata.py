@@ -17,7 +17,7 @@ from csms_shared.contracts.rpc import (
 
 from .db import charge_points, connectors
 from .router import Ctx, router
-from .rpc_keys import credentials_changed
+from .security_log import credentials_changed
 from .store import charge_point_read
 
 

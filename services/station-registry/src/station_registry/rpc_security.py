@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, any_, bindparam, func, literal_column, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import String, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts import resources as res
-from csms_shared.contracts.events import SecurityEvent
 from csms_shared.contracts.resources import Approval, NetworkSecurityEvent, Page
 from csms_shared.contracts.rpc import (
     AdmissionDecision,
@@ -31,59 +29,11 @@ from csms_shared.ocpp._base import utcnow
 from .credentials import Check, checker, hash_key, needs_rehash
 from .db import charge_points, security_events
 from .router import Ctx, router
-from .rpc_keys import credentials_changed
+from .security_log import credentials_changed, record_refusal
 from .settings import Settings, UnknownChargePointPolicy
 from .store import charge_point_page
 
 log = logging.getLogger(__name__)
-
-
-async def record_security_event(
-    ctx: Ctx,
-    cp_id: str,
-    kind: str,
-    tech_info: str | None,
-    source: str = "csms",
-    at: datetime | None = None,
-) -> None:
-    """Keep a security event and publish it as `security.event`."""
-    at = at or utcnow()
-    await ctx.session.execute(
-        insert(security_events).values(
-            charge_point_id=cp_id, type=kind, tech_info=tech_info, source=source, timestamp=at
-        )
-    )
-    await ctx.emit(
-        SecurityEvent(at=at, charge_point_id=cp_id, type=kind, tech_info=tech_info, source=source)
-    )
-
-
-async def record_refusal(ctx: Ctx, cp_id: str, kind: str, reason: str, address: str | None) -> None:
-    """A refused handshake of a known CP as a security event: one row (and one
-    `security.event`) per CP, type and address a minute; a repeat within it raises that row's
-    count, so a guesser repeating a wrong key writes nothing new."""
-    at = utcnow()
-    e = security_events.c
-    stmt = insert(security_events).values(
-        charge_point_id=cp_id,
-        type=kind,
-        tech_info=reason,
-        source="csms",
-        timestamp=at,
-        address=address or "",
-        bucket=func.date_trunc("minute", func.now()),
-    )
-    inserted = await ctx.session.scalar(
-        stmt.on_conflict_do_update(
-            index_elements=[e.charge_point_id, e.type, e.address, e.bucket],
-            index_where=e.bucket.is_not(None),
-            set_={"count": e.count + 1},
-        ).returning(literal_column("xmax = 0"))
-    )
-    if inserted:
-        await ctx.emit(
-            SecurityEvent(at=at, charge_point_id=cp_id, type=kind, tech_info=reason, source="csms")
-        )
 
 
 def _effective_status(stored: str | None, policy: UnknownChargePointPolicy) -> str:

@@ -46,12 +46,12 @@ FROM generate_series(1, $1) AS n, generate_series(1, 2) AS c
 SEED_TRANSACTIONS = """
 INSERT INTO sessions.transactions (charge_point_id, connector_id, id_tag, id_tag_status,
     meter_start, start_time, price_per_kwh, session_fee, currency, last_seen_at, meter_stop,
-    stop_time, energy_wh, cost)
+    stop_time, energy_wh, cost, ocpp_version)
 SELECT 'SCALE-' || lpad((1 + n % $2)::text, 7, '0'), 1 + n % 2, 'TAG' || (n % 5000), 'Accepted',
        0, now() - make_interval(mins => n), 0.30, 0, 'EUR', now() - make_interval(mins => n),
        CASE WHEN n > 1000 THEN 10000 END,
        CASE WHEN n > 1000 THEN now() - make_interval(mins => n - 30) END,
-       CASE WHEN n > 1000 THEN 10000 END, CASE WHEN n > 1000 THEN 3.00 END
+       CASE WHEN n > 1000 THEN 10000 END, CASE WHEN n > 1000 THEN 3.00 END, '1.6'
 FROM generate_series(1, $1) AS n
 """
 

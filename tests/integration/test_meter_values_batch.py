@@ -62,8 +62,8 @@ async def new_transaction(
         await db.fetchval(
             "INSERT INTO sessions.transactions (charge_point_id, connector_id, id_tag,"
             " id_tag_status, meter_start, start_time, price_per_kwh, session_fee, currency,"
-            " last_seen_at, stale_since) VALUES ($1, 1, 'TAG', 'Accepted', 0, $2, 0.3, 0, 'EUR',"
-            " $3, $4) RETURNING id",
+            " last_seen_at, stale_since, ocpp_version) VALUES ($1, 1, 'TAG', 'Accepted', 0, $2,"
+            " 0.3, 0, 'EUR', $3, $4, '1.6') RETURNING id",
             cp,
             T0,
             seen,

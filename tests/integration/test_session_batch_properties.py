@@ -93,7 +93,8 @@ async def seed_authorize(db: asyncpg.Connection, p: str) -> None:
     await db.execute(
         "INSERT INTO sessions.transactions (charge_point_id, connector_id, id_tag,"
         " id_tag_status, meter_start, start_time, price_per_kwh, session_fee, currency,"
-        " last_seen_at) VALUES ($1 || 'A', 1, $1 || 'LIM', 'Accepted', 0, $2, 0.3, 0, 'EUR', $2)",
+        " last_seen_at, ocpp_version)"
+        " VALUES ($1 || 'A', 1, $1 || 'LIM', 'Accepted', 0, $2, 0.3, 0, 'EUR', $2, '1.6')",
         p,
         NOW,
     )

@@ -110,8 +110,10 @@ async def test_stop_reads_the_transaction_and_the_tag_in_one_statement(
     await db.execute("INSERT INTO sessions.id_tags (id_tag) VALUES ('STOP-TAG')")
     tx_id = await db.fetchval(
         "INSERT INTO sessions.transactions (charge_point_id, connector_id, id_tag, id_tag_status,"
-        " meter_start, start_time, price_per_kwh, session_fee, currency, last_seen_at)"
-        " VALUES ('reads-stop', 1, 'STOP-TAG', 'Accepted', 10, $1, 0.3, 0, 'EUR', $1) RETURNING id",
+        " meter_start, start_time, price_per_kwh, session_fee, currency, last_seen_at,"
+        " ocpp_version)"
+        " VALUES ('reads-stop', 1, 'STOP-TAG', 'Accepted', 10, $1, 0.3, 0, 'EUR', $1, '1.6')"
+        " RETURNING id",
         NOW,
     )
     async with sessions() as session, session.begin():

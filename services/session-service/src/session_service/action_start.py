@@ -118,6 +118,7 @@ def _start_row(
         per_minute_fee=price.per_minute_fee,
         currency=price.currency,
         last_seen_at=received_at(start.call),
+        ocpp_version=start.call.ocpp_version.value,
         warnings=start.warnings,
     )
 

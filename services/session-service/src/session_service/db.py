@@ -155,7 +155,8 @@ transactions = Table(
     _ts("created_at", nullable=False, server_default=func.now()),
     # "1.6" or "2.0.1". A 2.0.1 transaction's `connector_id` is its EVSE id (the EVSE is what
     # 1.6 calls a connector), `evse_connector_id` the connector of that EVSE.
-    Column("ocpp_version", String(8), nullable=False, server_default="1.6"),
+    # Written by every insert with the version of the call that opened it (no default).
+    Column("ocpp_version", String(8), nullable=False),
     # The CP-chosen transactionId of 2.0.1; None for 1.6 (the CP uses our `id`).
     Column("station_transaction_id", String(STATION_TX)),
     Column("evse_connector_id", Integer),

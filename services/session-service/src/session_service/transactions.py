@@ -81,6 +81,7 @@ _START_COLUMNS = (
     ("per_minute_fee", "numeric"),
     ("currency", "varchar"),
     ("last_seen_at", "timestamptz"),
+    ("ocpp_version", "varchar"),
     ("warnings", "text"),  # JSON text, cast below
 )
 _INSERT_STARTS = text(
@@ -161,6 +162,7 @@ class StartRow(TypedDict):
     per_minute_fee: Decimal
     currency: str
     last_seen_at: datetime
+    ocpp_version: str  # the version of the call that opened it (never assumed)
     warnings: list[str]
 
 

@@ -32,6 +32,7 @@ from .api.command_sending import send_command
 from .api.deps import AppState, call
 from .auth import Principal
 from .db import local_list_syncs
+from .versions import known_version
 
 
 def _status(answer: OcppModel | None) -> str:
@@ -162,11 +163,17 @@ async def synchronise(
     in all. Raises HTTPException (404, 409, 503, ...) when nothing could be sent."""
     seen = await _generation(session, cp_id)
     cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
-    v201 = cp.ocpp_version == OcppVersion.V201
+    spoken = known_version(cp)
+    if spoken is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"Charge point {cp_id!r} has never connected: its OCPP version, and so its list's"
+            " shape, is not known",
+        )
+    v201 = spoken is OcppVersion.V201
     building = BuildLocalList(
         charge_point_id=cp_id,
-        # A station that never said its version is spoken to in 1.6 (docs/ocpp.md, OCPP 2.0.1).
-        ocpp_version=OcppVersion.V201 if v201 else OcppVersion.V16,
+        ocpp_version=spoken,
         parent_id_tags=parent_id_tags,
         update_type=update_type,
     )

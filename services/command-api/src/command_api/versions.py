@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
+from csms_shared.contracts.resources import ChargePoint
 from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
 from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.catalog import CATALOGS, catalog
@@ -118,8 +119,14 @@ async def station_version(state: AppState, cp_id: str) -> OcppVersion | None:
         if exc.code != "not_found":
             log.warning("OCPP version of %s unknown (%s)", cp_id, exc)
         return None
+    return known_version(cp)
+
+
+def known_version(cp: ChargePoint) -> OcppVersion | None:
+    """The version a charge point's connection speaks; None when it never connected (a
+    registered one's "1.6" is only the registry's column default, never assumed)."""
     if cp.connected_at is None and not cp.online:
-        return None  # registered, never connected: its "1.6" is the registry's default
+        return None
     return OcppVersion(cp.ocpp_version)
 
 

@@ -32,6 +32,7 @@ from .api.command_sending import send_command
 from .api.deps import AppState, call
 from .auth import Principal
 from .db import local_list_syncs
+from .problems import TYPES, ProblemError
 from .versions import known_version
 
 
@@ -165,10 +166,12 @@ async def synchronise(
     cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
     spoken = known_version(cp)
     if spoken is None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"Charge point {cp_id!r} has never connected: its OCPP version, and so its list's"
-            " shape, is not known",
+        raise ProblemError(
+            409,
+            f"Charge point {cp_id!r} never connected: its OCPP version, and so its list's shape,"
+            " is not known yet",
+            type=TYPES + "ocpp-version-unknown",
+            title="The charge point's OCPP version is not known yet",
         )
     v201 = spoken is OcppVersion.V201
     building = BuildLocalList(

@@ -46,6 +46,7 @@ from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems
 from ..problems import TYPES, ProblemError
+from ..versions import known_version
 from .command_sending import CommandFailed, Station, send_command
 from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, api_router, call
 
@@ -97,7 +98,8 @@ async def station_version(state: AppState, cp_id: str) -> OcppVersion:
     """The version the station's connection speaks: 404 for a CP the registry does not know,
     409 for one that never connected (its version is not known yet)."""
     cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
-    if cp.connected_at is None and not cp.online:
+    version = known_version(cp)
+    if version is None:
         raise ProblemError(
             409,
             f"Charge point {cp_id!r} never connected: the OCPP version its profiles are checked "
@@ -105,7 +107,7 @@ async def station_version(state: AppState, cp_id: str) -> OcppVersion:
             type=TYPES + "ocpp-version-unknown",
             title="The charge point's OCPP version is not known yet",
         )
-    return OcppVersion(cp.ocpp_version)
+    return version
 
 
 def check_profile(cp_id: str, profile: ChargingProfile, version: OcppVersion) -> None:

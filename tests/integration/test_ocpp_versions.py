@@ -152,3 +152,28 @@ async def test_the_newest_2_0_1_connection_wins_and_commands_follow_it_to_its_ga
     assert reset.status_code == 200, reset.text
     assert second.received_calls == [("Reset", {"type": "OnIdle"})]
     assert first.received_calls == []
+
+
+async def test_a_registered_cp_has_no_version_until_it_connects(
+    api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    """A CP an admin registered shows no version (none assumed), is not listed under either,
+    is refused a local list for want of one, and shows the version its connection agrees on."""
+    registered = await api.put(f"/charge-points/{cp_id}", json={"securityProfile": 0})
+    assert registered.status_code == 200, registered.text
+    shown = (await api.get(f"/charge-points/{cp_id}")).json()
+    assert "ocppVersion" not in shown, shown
+    for version in ("1.6", "2.0.1"):
+        listed = await api.get("/charge-points", params={"q": cp_id, "ocppVersion": version})
+        assert listed.json()["total"] == 0, (version, listed.text)
+    synced = await api.post(f"/charge-points/{cp_id}/local-list/sync", json={})
+    assert synced.status_code == 409, synced.text
+    assert synced.json()["type"].endswith("ocpp-version-unknown"), synced.text
+
+    await connect_cp(cp_id, 0, subprotocols=["ocpp2.0.1"])
+
+    async def connected() -> dict[str, Any] | None:
+        found: dict[str, Any] = (await api.get(f"/charge-points/{cp_id}")).json()
+        return found if found["online"] else None
+
+    assert (await eventually(connected))["ocppVersion"] == "2.0.1"

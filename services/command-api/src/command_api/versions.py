@@ -123,11 +123,9 @@ async def station_version(state: AppState, cp_id: str) -> OcppVersion | None:
 
 
 def known_version(cp: ChargePoint) -> OcppVersion | None:
-    """The version a charge point's connection speaks; None when it never connected (a
-    registered one's "1.6" is only the registry's column default, never assumed)."""
-    if cp.connected_at is None and not cp.online:
-        return None
-    return OcppVersion(cp.ocpp_version)
+    """The version a charge point's connection speaks; None when it never connected or booted
+    (the registry does not assume one)."""
+    return OcppVersion(cp.ocpp_version) if cp.ocpp_version else None
 
 
 def version_for(cp_id: str, known: OcppVersion | None, action: str) -> OcppVersion:

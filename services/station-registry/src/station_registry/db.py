@@ -60,8 +60,9 @@ charge_points = Table(
     Column("registration_status", String(16)),
     # Why it last booted: 2.0.1's BootReason (PowerUp, Watchdog, ...); 1.6 does not say.
     Column("last_boot_reason", String(24)),
-    # The OCPP version its connection speaks: "1.6" or "2.0.1" (the agreed subprotocol).
-    Column("ocpp_version", String(8), nullable=False, server_default="1.6"),
+    # The OCPP version its connection speaks: "1.6" or "2.0.1" (the agreed subprotocol);
+    # NULL until it first connects or boots (never assumed).
+    Column("ocpp_version", String(8)),
     _ts("first_seen_at", nullable=False, server_default=func.now()),
     _ts("last_boot_at"),
     _ts("last_seen_at"),

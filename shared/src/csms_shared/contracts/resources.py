@@ -156,8 +156,10 @@ class ChargePoint(Resource):
     meter_type: Omit[str] = None
     meter_serial_number: Omit[str] = None
     registration_status: Omit[str] = None
-    ocpp_version: str = Field(
-        description='The OCPP version its connection speaks: "1.6" or "2.0.1"'
+    ocpp_version: Omit[str] = Field(
+        default=None,
+        description='The OCPP version its connection speaks: "1.6" or "2.0.1"; absent until it'
+        " first connects (a registered station's version is not assumed)",
     )
     first_seen: DateTime
     last_boot: Omit[DateTime] = None

@@ -190,7 +190,10 @@ async def charge_point_page(page: ViewerPage, cp_id: CpId) -> Response:
         site=await site_of(page, cp_id),
         max_duration=MAX_COMPOSITE_DURATION,
         # The station's version's actions, and the operator actions that work for either.
-        forms=command_forms(OcppVersion(cp["ocppVersion"])) if page.may(Role.OPERATOR) else [],
+        # None before it first connects: its version, and so its commands, are not known.
+        forms=command_forms(OcppVersion(cp["ocppVersion"]))
+        if page.may(Role.OPERATOR) and cp.get("ocppVersion")
+        else [],
         actions=action_forms() if page.may(Role.OPERATOR) else [],
     )
 

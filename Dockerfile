@@ -47,10 +47,10 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 # Ports are the service's (compose `expose`/`ports`, the k8s containerPorts): 9000 and 8084 for
 # ws-gateway, 8081 station-registry, 8082 session-service, 8080 and 8083 command-api, 8086
-# message-log, 8087 load-manager. The probe port is plain HTTP even when the gateway's 9000 speaks TLS, and never
-# published.
+# message-log, 8087 load-manager, 8090 and 8088 roaming. The probe port is plain HTTP even
+# when the gateway's 9000 speaks TLS, and never published.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as r; e = os.environ; port = {'ws-gateway': lambda: e.get('GATEWAY_INTERNAL_PORT', '8084'), 'station-registry': lambda: e.get('REGISTRY_INTERNAL_PORT') or e.get('REGISTRY_HTTP_PORT', '8081'), 'session-service': lambda: e.get('SESSION_INTERNAL_PORT') or e.get('SESSION_HTTP_PORT', '8082'), 'command-api': lambda: e.get('API_INTERNAL_PORT', '8083'), 'message-log': lambda: e.get('MESSAGE_LOG_INTERNAL_PORT', '8086'), 'load-manager': lambda: e.get('LOADS_INTERNAL_PORT', '8087')}[e['CSMS_SERVICE']](); r.urlopen('http://127.0.0.1:%s/healthz' % port, timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request as r; e = os.environ; port = {'ws-gateway': lambda: e.get('GATEWAY_INTERNAL_PORT', '8084'), 'station-registry': lambda: e.get('REGISTRY_INTERNAL_PORT') or e.get('REGISTRY_HTTP_PORT', '8081'), 'session-service': lambda: e.get('SESSION_INTERNAL_PORT') or e.get('SESSION_HTTP_PORT', '8082'), 'command-api': lambda: e.get('API_INTERNAL_PORT', '8083'), 'message-log': lambda: e.get('MESSAGE_LOG_INTERNAL_PORT', '8086'), 'load-manager': lambda: e.get('LOADS_INTERNAL_PORT', '8087'), 'roaming': lambda: e.get('ROAMING_INTERNAL_PORT', '8088')}[e['CSMS_SERVICE']](); r.urlopen('http://127.0.0.1:%s/healthz' % port, timeout=2)"]
 STOPSIGNAL SIGTERM
 # One file descriptor per charge point (the gateway; harmless elsewhere): lift the soft nofile
 # limit to the hard one (container runtimes often start processes at a soft 1024), then exec so

@@ -38,6 +38,7 @@ migrate: venv ## Migrate every service schema (Alembic); starts RabbitMQ and Pos
 	$(BIN)/command-api migrate
 	$(BIN)/message-log migrate
 	$(BIN)/load-manager migrate
+	$(BIN)/roaming migrate
 
 up: migrate ## Start the whole suite: two gateways (9000, 9001) and every service
 	@test -n "$$CSMS_ADMIN_API_KEY" -o -s .csms-dev-admin-key || \

@@ -3,11 +3,12 @@
     .venv/bin/python scripts/compose_test.py [--keep]
 
 Steps, each timed: install podman, runc, docker-compose and debootstrap (apt, once); build the
-base-image stand-ins (scripts/base_images.sh, cached); build the six service images from the
-one Dockerfile; serve podman's Docker API on a socket of its own and `docker-compose up` the
-suite against it; wait for every service to be healthy; the smoke (scripts/compose_smoke.py);
-scale the gateways to 3 and SIGTERM one; then `docker-compose down -v` (volumes too), unless
---keep. Needs root (rootful podman). Ports 8080, 9000 and 15672 must be free.
+base-image stand-ins (scripts/base_images.sh, cached); build the service images from the one
+Dockerfile; serve podman's Docker API on a socket of its own and `docker-compose up` the suite
+against it; wait for every service to be healthy; the smoke (scripts/compose_smoke.py), and
+roaming's published OCPI port asking for a token; scale the gateways to 3 and SIGTERM one; then
+`docker-compose down -v` (volumes too), unless --keep. Needs root (rootful podman). Ports
+8080, 8090, 9000 and 15672 must be free.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def install() -> None:
 
 
 def ports_free() -> None:
-    for port in (8080, 9000, 15672):
+    for port in (8080, 8090, 9000, 15672):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 raise SystemExit(f"compose-test: port {port} is taken; compose publishes it")
@@ -262,6 +263,18 @@ def wait_healthy(env: dict[str, str], service: str, count: int, timeout: float =
         time.sleep(1)
 
 
+def ocpi_asks_for_a_token() -> None:
+    """roaming's published port: OCPI's versions endpoint refuses a call without a token."""
+    connection = http.client.HTTPConnection("localhost", 8090, timeout=10)
+    try:
+        connection.request("GET", "/ocpi/versions")
+        status = connection.getresponse().status
+    finally:
+        connection.close()
+    if status != 401:
+        raise SystemExit(f"compose-test: GET :8090/ocpi/versions without a token: {status}")
+
+
 def smoke(env: dict[str, str]) -> None:
     async def checks() -> None:
         api = compose_smoke.Api(env["CSMS_ADMIN_API_KEY"])
@@ -339,8 +352,10 @@ def main() -> int:
     try:
         with phase("docker-compose up: every service healthy"):
             compose(env, "up", "-d", "--no-build")
-            for name in ("command-api", "gateway-lb"):
+            for name in ("command-api", "roaming", "gateway-lb"):
                 wait_healthy(env, name, 1)
+        with phase("roaming: OCPI on the published port 8090"):
+            ocpi_asks_for_a_token()
         smoke(env)
         broker_refusals(env)
         failed = False

@@ -27,6 +27,7 @@ PROCESSES = (
     ("command-api", "command_api"),
     ("message-log", "message_log"),
     ("load-manager", "load_manager"),
+    ("roaming", "roaming"),
 )
 SHARED = (BrokerSettings, DatabaseSettings, CommonSettings)
 # Defaults a process works out when it starts (its host, its pid, another variable), in words.

@@ -159,6 +159,7 @@ def banner() -> None:
     key = os.environ.get("CSMS_ADMIN_API_KEY", "")
     password = os.environ.get("CSMS_ADMIN_PASSWORD", "")
     api = f"http://127.0.0.1:{os.environ.get('API_HTTP_PORT') or 8080}"
+    ocpi = os.environ.get("ROAMING_PUBLIC_URL") or "http://127.0.0.1:8090/ocpi"
     print(
         "csms: charge points connect to ws://127.0.0.1:9000/ocpp/{id} or"
         " ws://127.0.0.1:9001/ocpp/{id} (subprotocol ocpp2.0.1 or ocpp1.6)\n"
@@ -168,9 +169,10 @@ def banner() -> None:
         f" the password:\n\n    {password}\n\n"
         "    (change it in the console: Password; CSMS_ADMIN_PASSWORD only makes the first"
         " admin)\n\n"
+        f"csms: eMSPs and hubs reach the OCPI 2.2.1 interface at {ocpi}/versions (roaming)\n"
         "csms: /healthz /readyz /metrics only on the internal ports: gateways 8084 and 8085,"
         " station-registry 8081, session-service 8082, command-api 8083, message-log 8086,"
-        " load-manager 8087\n"
+        " load-manager 8087, roaming 8088\n"
         "csms: DEVELOPMENT SECURITY: any charge point id connects without credentials and can"
         " take over another's connection (REGISTRY_MIN_SECURITY_PROFILE="
         f"{os.environ.get('REGISTRY_MIN_SECURITY_PROFILE', '0')},"

@@ -17,8 +17,11 @@ CREATE SCHEMA messages AUTHORIZATION messages;
 CREATE ROLE loads LOGIN PASSWORD 'loads';
 CREATE SCHEMA loads AUTHORIZATION loads;
 
+CREATE ROLE roaming LOGIN PASSWORD 'roaming';
+CREATE SCHEMA roaming AUTHORIZATION roaming;
+
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE csms FROM PUBLIC;
 -- CREATE on the database: each migration runs `CREATE SCHEMA IF NOT EXISTS <own schema>`,
 -- which Postgres refuses without it even when the schema already exists.
-GRANT CONNECT, CREATE ON DATABASE csms TO registry, sessions, commands, messages, loads;
+GRANT CONNECT, CREATE ON DATABASE csms TO registry, sessions, commands, messages, loads, roaming;

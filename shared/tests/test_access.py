@@ -58,10 +58,11 @@ def test_integrations_only_read_events() -> None:
     assert not any(matches(grant.write, ex) for ex in ("ocpp.events", "amq.default"))
 
 
-def test_only_integrations_and_the_load_manager_publish_command_requests() -> None:
-    # The load-manager sends its charging profiles as a back office would, to be audited.
+def test_only_integrations_the_load_manager_and_roaming_publish_command_requests() -> None:
+    # The load-manager sends its charging profiles as a back office would, to be audited; the
+    # roaming service will send eMSPs' commands the same way.
     writers = {r for r, g in GRANTS.items() if matches(g.write, "ocpp.command-requests")}
-    assert writers == {"integrations", "load-manager"}
+    assert writers == {"integrations", "load-manager", "roaming"}
     readers = {r for r, g in GRANTS.items() if matches(g.read, "ocpp.command-requests")}
     assert readers == {"command-api"}
     # command-api binds its intake queue there and reads its own queues only.
@@ -88,6 +89,25 @@ def test_the_load_manager_publishes_site_and_security_events_only_and_no_call_or
             matches(key_regex, k)
             for k in ("v201.BootNotification", "v16.StartTransaction", "v201.NotifyReport")
         )
+
+
+def test_roaming_publishes_its_own_events_only_and_no_call_or_command() -> None:
+    grant = GRANTS["roaming"]
+    assert "roaming" in ROLES
+    write, read = grant.topics["ocpp.events"]
+    assert matches(write, "roaming.platform_registered") and matches(read, "transaction.started")
+    assert not any(
+        matches(write, k) for k in ("command.completed", "transaction.started", "site.changed")
+    )
+    # Its RPC queries, and the replies of its own RPC calls to other services.
+    assert matches(grant.read, "roaming.rpc") and matches(grant.read, "amq_0123abcd")
+    assert matches(grant.write, "amq.default")
+    assert not matches(grant.read, "load-manager.rpc")
+    # No OCPP call in or out, no command to a gateway.
+    for exchange in ("ocpp.calls", "ocpp.commands", "ocpp.control", "ocpp.log"):
+        assert not matches(grant.write, exchange) and not matches(grant.read, exchange)
+    assert "ocpp.calls" not in grant.topics
+    assert not matches(grant.configure, "load-manager.events")
 
 
 def test_definitions_hash_passwords_as_rabbitmq_does() -> None:

@@ -127,7 +127,13 @@ def test_invalid_rpc_params_are_refused_with_what_is_wrong(
 
 def test_every_rpc_method_names_its_service_and_the_model_of_its_result() -> None:
     services = {m.service for m in RPC_METHODS.values()}
-    assert services == {"station-registry", "session-service", "message-log", "load-manager"}
+    assert services == {
+        "station-registry",
+        "session-service",
+        "message-log",
+        "load-manager",
+        "roaming",
+    }
     assert all(m.result is not Resource and m.result.model_fields for m in RPC_METHODS.values())
 
 

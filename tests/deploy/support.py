@@ -27,10 +27,12 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 
 # What each service serves, as the architecture fixes it (docs/ARCHITECTURE.md, issue 6): the
-# public port (charge points' /ocpp/{id}, operators' API) where it has one ...
+# public port (charge points' /ocpp/{id}, operators' API, eMSPs' and hubs' OCPI) where it has
+# one ...
 EXPECTED_PORTS = {
     "ws-gateway": 9000,
     "command-api": 8080,
+    "roaming": 8090,
 }
 # ... and every process's internal port, the only one with /healthz, /readyz and /metrics.
 INTERNAL_PORTS = {
@@ -40,12 +42,23 @@ INTERNAL_PORTS = {
     "command-api": 8083,
     "message-log": 8086,
     "load-manager": 8087,
+    "roaming": 8088,
 }
 PROBES = {"liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz"}
 # Settings a deployment must set even though the code has a default: the defaults point at
-# 127.0.0.1 (right for `make up`, wrong in a container), or leave command-api without an admin.
-DEPLOYMENT_REQUIRED = ("broker_url", "database_url", "admin_api_key")
-SERVICE_PREFIXES = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "MESSAGE_LOG_", "LOADS_", "CSMS_")
+# 127.0.0.1 (right for `make up`, wrong in a container: the broker, the database, the URL
+# roaming hands OCPI parties), or leave command-api without an admin.
+DEPLOYMENT_REQUIRED = ("broker_url", "database_url", "admin_api_key", "public_url")
+SERVICE_PREFIXES = (
+    "GATEWAY_",
+    "REGISTRY_",
+    "SESSION_",
+    "API_",
+    "MESSAGE_LOG_",
+    "LOADS_",
+    "ROAMING_",
+    "CSMS_",
+)
 
 Resource = dict[str, Any]
 

@@ -33,7 +33,7 @@ SHELL_ENV = {
     "CSMS_BROKER_ADMIN_PASSWORD": "test-admin-password",
     **{f"CSMS_BROKER_PASSWORD_{r.upper().replace('-', '_')}": f"pw-{r}" for r in ROLES},
 }
-PUBLIC_PORTS = {9000, 8080, 15672}
+PUBLIC_PORTS = {9000, 8080, 8090, 15672}
 
 
 def load_compose() -> dict[str, Any]:
@@ -139,6 +139,15 @@ def test_public_ports() -> None:
     assert published[9000] == "gateway-lb"
     assert published[15672] == "rabbitmq"
     assert built_service(COMPOSE_SERVICES[published[8080]]).name == "command-api"
+    assert built_service(COMPOSE_SERVICES[published[8090]]).name == "roaming"
+
+
+def test_roaming_hands_parties_the_published_ocpi_url() -> None:
+    spec = COMPOSE_SERVICES["roaming"]
+    settings = load_settings(service_by_script("roaming"), environment(spec))
+    url = urlsplit(settings.public_url)  # type: ignore[attr-defined]
+    assert (url.hostname, url.port, url.path) == ("localhost", 8090, "/ocpi")
+    assert url.port in published_ports(spec)
 
 
 def test_start_order() -> None:

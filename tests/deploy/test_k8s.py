@@ -8,6 +8,7 @@ import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -52,6 +53,8 @@ INGRESS_NAMESPACE = "ingress-nginx"
 OPERATOR_ADMIN_KEY = "3f9c2a7e5b1d8c4f6a0e2b9d7c5a3f1e"
 OPERATOR_ADMIN_PASSWORD = "lantern-orbit-quarry-7-meadow"
 MONITORING_NAMESPACE = "monitoring"
+# Egress beyond DNS, RabbitMQ and Postgres: roaming calls eMSPs' and hubs' OCPI interfaces.
+EXTRA_EGRESS = {"roaming": {80, 443}}
 
 
 @cache
@@ -537,6 +540,28 @@ def test_ingresses_keep_websockets_open_behind_tls(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_roaming_is_behind_the_api_host_at_its_public_url(overlay: str) -> None:
+    resources = built(overlay)
+    (_, roaming, main) = workload(overlay, "roaming")
+    settings = load_settings(roaming, container_env(main, resources))
+    public = urlsplit(settings.public_url)  # type: ignore[attr-defined]
+    assert public.scheme == "https", "the ingress serves the API host over TLS only"
+    api = of_kind(resources, "Ingress")["command-api"]
+    routes = {
+        (rule["host"], path["path"]): path
+        for rule in api["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    # /ocpi on the API host reaches roaming's OCPI port, the URL parties are handed.
+    ocpi = routes[(public.hostname, public.path)]
+    assert ocpi["pathType"] == "Prefix"
+    assert ocpi["backend"]["service"] == {"name": "roaming", "port": {"name": "http"}}
+    assert named_port(main, "http") == settings.http_port  # type: ignore[attr-defined]
+    # The operators' API stays on / of the same host.
+    assert routes[(public.hostname, "/")]["backend"]["service"]["name"] == "command-api"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_gateways_have_a_load_balancer(overlay: str) -> None:
     resources = built(overlay)
     balancers = [
@@ -597,6 +622,7 @@ def test_network_policies_let_only_what_must_talk(overlay: str) -> None:
             expected = {
                 "ws-gateway": {"anywhere"},
                 "command-api": {f"namespace:{INGRESS_NAMESPACE}"},
+                "roaming": {f"namespace:{INGRESS_NAMESPACE}"},
             }[service.name]
             assert ingress_sources(resources, labels, public) == expected, service.name
         # The internal port: the monitoring namespace only.
@@ -609,7 +635,9 @@ def test_network_policies_let_only_what_must_talk(overlay: str) -> None:
         wants_db = "database_url" in settings.model_fields
         assert {53, 5672} <= egress
         assert (5432 in egress) == wants_db, service.name
-        assert egress <= {53, 5671, 5672, 5432}
+        extra = EXTRA_EGRESS.get(service.name, set())
+        assert extra <= egress, service.name
+        assert egress <= {53, 5671, 5672, 5432} | extra, service.name
 
 
 def test_only_the_monitoring_namespace_reaches_the_internal_ports() -> None:

@@ -107,8 +107,8 @@ def test_the_component_builds_and_selects_every_csms_pod(built: list[dict[str, A
     selector = monitor["spec"]["selector"]["matchLabels"]
     [endpoint] = monitor["spec"]["podMetricsEndpoints"]
     deployments = [r for r in built if r["kind"] == "Deployment"]
-    # gateway, registry, sessions, command-api, message-log, load-manager
-    assert len(deployments) == 6
+    # gateway, registry, sessions, command-api, message-log, load-manager, roaming
+    assert len(deployments) == 7
     for deployment in deployments:
         template = deployment["spec"]["template"]
         assert selector.items() <= template["metadata"]["labels"].items()

@@ -58,7 +58,8 @@ async def registry_schema(infra: Infra) -> AsyncIterator[RegistrySchema]:
 
 
 # The services the suite runs beside its gateways: (console script, env prefix, extra env).
-# Each gets a free internal port (probes, metrics); command-api gets its API port besides.
+# Each gets a free internal port (probes, metrics); command-api gets its API port besides, and
+# roaming its OCPI port (PUBLIC_PORTS).
 SERVICES = [
     (
         "station-registry",
@@ -100,7 +101,11 @@ SERVICES = [
     # A session drawing well under its limit is capped after 2 s, not 300 (test_load_demand.py);
     # no other test's stations report the current they draw.
     ("load-manager", "LOADS_", {"LOADS_ALLOCATION_UNDERUSE_AFTER": "2"}),
+    # The tests' OCPI platforms listen on loopback.
+    ("roaming", "ROAMING_", {"ROAMING_ALLOWED_NETWORKS": '["127.0.0.0/8"]'}),
 ]
+# The services with a public port besides the internal one: its variable's name after the prefix.
+PUBLIC_PORTS = {"command-api": "HTTP_PORT", "roaming": "HTTP_PORT"}
 ADMIN_KEY = "csms_test_admin_" + uuid.uuid4().hex
 ADMIN_PASSWORD = "test-admin-" + uuid.uuid4().hex
 
@@ -122,8 +127,9 @@ class Suite:
         )
         run_migrations(self.env)
         self.services: dict[str, ServiceProcess] = {}
-        # The port each service serves its purpose on (command-api: the API; the others have
-        # none but the internal one) and its internal port (/healthz, /readyz, /metrics).
+        # The port each service serves its purpose on (command-api: the API; roaming: OCPI; the
+        # others have none but the internal one) and its internal port (/healthz, /readyz,
+        # /metrics).
         self.service_ports: dict[str, int] = {}
         self.internal_ports: dict[str, int] = {}
         for name, prefix, extra in SERVICES:
@@ -131,9 +137,12 @@ class Suite:
             self.internal_ports[name] = internal
             ports = {f"{prefix}INTERNAL_PORT": str(internal)}
             self.service_ports[name] = internal
-            if name == "command-api":
+            if name in PUBLIC_PORTS:
                 self.service_ports[name] = free_port()
-                ports[f"{prefix}HTTP_PORT"] = str(self.service_ports[name])
+                ports[f"{prefix}{PUBLIC_PORTS[name]}"] = str(self.service_ports[name])
+            if name == "roaming":
+                # What it hands OCPI parties: its own port here, no ingress in front.
+                ports["ROAMING_PUBLIC_URL"] = f"http://127.0.0.1:{self.service_ports[name]}/ocpi"
             self.services[name] = ServiceProcess(
                 name, [str(BIN / name)], self.env | ports | extra, log_dir
             )
@@ -196,6 +205,11 @@ class Suite:
         self.services[name].wait_ready(f"http://127.0.0.1:{self.internal_ports[name]}/readyz")
 
     @property
+    def roaming_url(self) -> str:
+        """The roaming service's OCPI interface, `/ocpi` included."""
+        return f"http://127.0.0.1:{self.service_ports['roaming']}/ocpi"
+
+    @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.service_ports['command-api']}/api/v1"
 
@@ -224,16 +238,20 @@ class Suite:
     def extra_service(self, name: str, **env: str) -> tuple[ServiceProcess, int]:
         """Start one more replica of a service (command-api not: its API port is the suite's),
         with the running one's settings, `env` changed if given, and an internal port of its
-        own, which is returned; the test stops it."""
+        own, which is returned (and a public port of its own where it has one); the test stops
+        it."""
         prefixes = {service: prefix for service, prefix, _ in SERVICES if service != "command-api"}
         if name not in prefixes:
             raise ValueError(f"no extra replica of {name!r}: one of {sorted(prefixes)}")
         prefix = prefixes[name]
         internal = free_port()
+        ports = {f"{prefix}INTERNAL_PORT": str(internal)}
+        if name in PUBLIC_PORTS:
+            ports[f"{prefix}{PUBLIC_PORTS[name]}"] = str(free_port())
         process = ServiceProcess(
             f"{name}-{internal}",
             [str(BIN / name)],
-            self.services[name].env | {f"{prefix}INTERNAL_PORT": str(internal)} | env,
+            self.services[name].env | ports | env,
             self.log_dir,
         )
         process.start()

@@ -135,6 +135,7 @@ def run_migrations(env: dict[str, str]) -> None:
         "command-api",
         "message-log",
         "load-manager",
+        "roaming",
     ):
         subprocess.run([str(BIN / service), "migrate"], env=env, check=True, cwd=ROOT)
 
@@ -279,7 +280,7 @@ async def metric(port: int, name: str, **labels: str) -> float:
 
 def base_env(**extra: str) -> dict[str, str]:
     """The environment of a suite process: this one's, plus `extra`."""
-    prefixes = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "MESSAGE_LOG_", "LOADS_")
+    prefixes = ("GATEWAY_", "REGISTRY_", "SESSION_", "API_", "MESSAGE_LOG_", "LOADS_", "ROAMING_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(extra)
     return env

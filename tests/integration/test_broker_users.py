@@ -45,6 +45,7 @@ URL_VARIABLE = {
     "command-api": "API_BROKER_URL",
     "message-log": "MESSAGE_LOG_BROKER_URL",
     "load-manager": "LOADS_BROKER_URL",
+    "roaming": "ROAMING_BROKER_URL",
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.conftest import Suite
+from tests.integration.conftest import PUBLIC_PORTS, Suite
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ async def test_internal_ports_serve_probes_and_metrics(suite: Suite) -> None:
         **suite.internal_ports,
     }
     # Each process's own port, none shared with a public one.
-    public = {*suite.gateway_ports, suite.service_ports["command-api"]}
+    public = {*suite.gateway_ports, *(suite.service_ports[name] for name in PUBLIC_PORTS)}
     assert len(set(internal.values())) == len(internal) and not public & set(internal.values())
     async with httpx.AsyncClient(timeout=5) as http:
         for name, port in internal.items():

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from command_api.settings import Settings
-from command_api.webhooks import (
+from command_api.webhooks import Webhooks
+from csms_shared.outbound import (
     Network,
     RefusedTarget,
-    Webhooks,
     allowed_address,
     check_target,
     pinned_request,

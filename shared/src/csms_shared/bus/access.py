@@ -34,8 +34,18 @@ COMMAND_API = "command-api"
 # ocpp.command-requests (command-api runs what they send there, as its REST routes would).
 MESSAGE_LOG_WRITER = "message-log"
 LOAD_MANAGER = "load-manager"
+ROAMING = "roaming"
 INTEGRATIONS = "integrations"
-ROLES = (GATEWAY, REGISTRY, SESSIONS, COMMAND_API, MESSAGE_LOG_WRITER, LOAD_MANAGER, INTEGRATIONS)
+ROLES = (
+    GATEWAY,
+    REGISTRY,
+    SESSIONS,
+    COMMAND_API,
+    MESSAGE_LOG_WRITER,
+    LOAD_MANAGER,
+    ROAMING,
+    INTEGRATIONS,
+)
 
 # The default exchange, as permissions name it: replies and RPC queries go through it.
 DEFAULT_EXCHANGE = "amq.default"
@@ -172,6 +182,23 @@ GRANTS: dict[str, Grant] = {
             CALLS.name: (_LOAD_MANAGER_CALLS, _LOAD_MANAGER_CALLS),
             EVENTS.name: (_events(r"site\..+", r"security\.event"), ".*"),
         },
+    ),
+    # OCPI 2.2.1 towards eMSPs and hubs: it follows events, answers its RPC queries
+    # (`roaming.rpc`), asks other services over RPC, and will send eMSPs' commands through
+    # ocpp.command-requests as a back office does (so command-api runs and audits them, once
+    # its API_COMMAND_REQUEST_ROLES names this role). It receives and sends no OCPP call and
+    # publishes only `roaming.*` events.
+    ROAMING: Grant(
+        configure=_one_of(*_DECLARED, r"roaming\..+", SERVER_NAMED),
+        write=_one_of(
+            _name(EVENTS.name),
+            _name(COMMAND_REQUESTS.name),
+            _name(DEFAULT_EXCHANGE),
+            r"roaming\..+",
+            SERVER_NAMED,
+        ),
+        read=_one_of(_name(EVENTS.name), r"roaming\..+", SERVER_NAMED),
+        topics={EVENTS.name: (_events(r"roaming\..+"), ".*")},
     ),
     COMMAND_API: Grant(
         configure=_one_of(*_DECLARED, r"command-api\..+", SERVER_NAMED),

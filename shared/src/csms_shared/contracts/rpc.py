@@ -74,6 +74,7 @@ from .rpc_results import (
     MessageTail,
     TariffDeleted,
 )
+from .rpc_roaming import RoamingRpc
 from .rpc_sessions import (
     BuildLocalList,
     CloseStaleTransaction,
@@ -164,6 +165,7 @@ __all__ = [
     "Paged",
     "ProfilesRpc",
     "RegistryRpc",
+    "RoamingRpc",
     "RpcMethod",
     "RpcParams",
     "SessionsRpc",
@@ -307,7 +309,7 @@ class MessageLogRpc:
 
 RPC_METHODS: dict[str, RpcMethod[Any, Any]] = {
     method.name: method
-    for catalogue in (RegistryRpc, SessionsRpc, MessageLogRpc, LoadsRpc, ProfilesRpc)
+    for catalogue in (RegistryRpc, SessionsRpc, MessageLogRpc, LoadsRpc, ProfilesRpc, RoamingRpc)
     for method in vars(catalogue).values()
     if isinstance(method, RpcMethod)
 }

@@ -20,6 +20,7 @@ REGISTRY = "station-registry"
 SESSIONS = "session-service"
 MESSAGE_LOG = "message-log"
 LOAD_MANAGER = "load-manager"
+ROAMING = "roaming"
 
 BIGINT = 2**63 - 1
 

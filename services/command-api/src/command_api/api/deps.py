@@ -174,11 +174,16 @@ def rpc_client(state: AppState) -> RpcClient:
     return state.dispatcher.rpc
 
 
-async def call(state: AppState, method: RpcMethod[P, R], params: P) -> R:
+async def call(
+    state: AppState, method: RpcMethod[P, R], params: P, timeout: float | None = None
+) -> R:
     """The result of an owning service's RPC method, as its model; its errors become HTTP
-    errors (404, 409, 422, 502, 503)."""
+    errors (404, 409, 422, 502, 503). `timeout`: for a method that waits on something slower
+    than a read (API_RPC_TIMEOUT by default)."""
     try:
-        return await rpc_client(state).call(method, params, timeout=state.settings.rpc_timeout)
+        return await rpc_client(state).call(
+            method, params, timeout=timeout or state.settings.rpc_timeout
+        )
     except RpcUnavailable as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -10,11 +10,12 @@ from fastapi import HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from csms_shared.contracts.events import WebhookTest
+from csms_shared.outbound import RefusedTarget, check_target
 
 from .. import webhook_store as store
 from ..models import Delivery, Page, Webhook
 from ..webhook_signing import SECRET_PREFIX, signing_key
-from ..webhooks import RefusedTarget, allowed_networks, check_target
+from ..webhooks import allowed_networks
 from .deps import MAX_OFFSET, Admin, Session, State, api_router
 
 router = api_router(404, tags=["webhooks"])

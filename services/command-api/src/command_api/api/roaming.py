@@ -1,0 +1,109 @@
+"""Roaming (OCPI 2.2.1, the roaming service): the eMSPs and hubs this CPO is connected to, and
+the operator's side of the credentials handshake. Admins only: a platform's token opens the
+network's data to it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query, status
+
+from csms_shared.contracts.resources_base import Page
+from csms_shared.contracts.rpc_roaming import (
+    InvitePlatform,
+    ListPlatforms,
+    OfPlatform,
+    PlatformInvitation,
+    PlatformState,
+    PlatformUnregistered,
+    RegisterPlatform,
+    RoamingPlatform,
+    RoamingRpc,
+)
+
+from .. import problems
+from .deps import MAX_OFFSET, Admin, State, api_router, call
+
+router = api_router(404, 503, tags=["roaming"])
+
+PlatformId = Annotated[str, Path(alias="id", min_length=1, max_length=36)]
+# Registering reads the platform's versions and endpoints and POSTs to it (each call up to
+# ROAMING_REQUEST_TIMEOUT, 10 s by default), which a read's timeout does not cover.
+HANDSHAKE_TIMEOUT = 60.0
+
+
+@router.get("/roaming/platforms", response_model=Page[RoamingPlatform])
+async def list_platforms(
+    state: State,
+    principal: Admin,
+    platform_state: Annotated[PlatformState | None, Query(alias="state")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Page[RoamingPlatform]:
+    """The OCPI platforms, newest first: state, version and endpoints, the roles they play."""
+    params = ListPlatforms(state=platform_state, limit=limit, offset=offset)
+    return await call(state, RoamingRpc.list_platforms, params)
+
+
+@router.get("/roaming/platforms/{id}", response_model=RoamingPlatform)
+async def get_platform(state: State, principal: Admin, platform_id: PlatformId) -> RoamingPlatform:
+    """One platform."""
+    return await call(state, RoamingRpc.get_platform, OfPlatform(id=platform_id))
+
+
+@router.post(
+    "/roaming/platforms/invitations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PlatformInvitation,
+)
+async def invite_platform(
+    state: State, principal: Admin, body: InvitePlatform
+) -> PlatformInvitation:
+    """A platform that will register with us: hand it `token` (its token A, shown this once)
+    and `versionsUrl` out of band; it POSTs its credentials with them."""
+    return await call(state, RoamingRpc.invite_platform, body)
+
+
+@router.post(
+    "/roaming/platforms",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RoamingPlatform,
+    responses=problems.responses(422),
+)
+async def register_platform(
+    state: State, principal: Admin, body: RegisterPlatform
+) -> RoamingPlatform:
+    """Register with a platform that handed us its versions URL and token A: its 2.2.1
+    endpoints are read and our credentials POSTed; 422 with what went wrong when the URL and
+    token do not lead to a usable platform (nothing is kept then)."""
+    return await call(state, RoamingRpc.register_platform, body, timeout=HANDSHAKE_TIMEOUT)
+
+
+@router.post(
+    "/roaming/platforms/{id}/credentials",
+    response_model=RoamingPlatform,
+    responses=problems.responses(409, 502),
+)
+async def rotate_credentials(
+    state: State, principal: Admin, platform_id: PlatformId
+) -> RoamingPlatform:
+    """New credentials tokens both ways with a registered platform (a PUT to it), its endpoints
+    read again; the old token works until it has answered. 409 unless it is registered."""
+    return await call(
+        state, RoamingRpc.rotate_platform, OfPlatform(id=platform_id), timeout=HANDSHAKE_TIMEOUT
+    )
+
+
+@router.delete(
+    "/roaming/platforms/{id}",
+    response_model=PlatformUnregistered,
+    responses=problems.responses(409),
+)
+async def unregister_platform(
+    state: State, principal: Admin, platform_id: PlatformId
+) -> PlatformUnregistered:
+    """Unregister a platform: our credentials DELETEd there, and neither side's token works
+    any more (`problem` says what the platform answered if the DELETE failed there)."""
+    return await call(
+        state, RoamingRpc.unregister_platform, OfPlatform(id=platform_id), timeout=HANDSHAKE_TIMEOUT
+    )

@@ -1,0 +1,1 @@
+"""The OCPI HTTP interface parties call: versions, then each module of 2.2.1."""

@@ -1,0 +1,78 @@
+"""Roaming settings, from `ROAMING_*` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings
+
+from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
+
+
+class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
+    """The roaming process: OCPI 2.2.1 in the CPO role, the owner of schema `roaming`."""
+
+    model_config = settings_config("ROAMING_")
+
+    internal_port: int = Field(
+        default=8088, description="the roaming service's `/healthz`, `/readyz`, `/metrics`"
+    )
+    http_port: int = Field(
+        default=8090,
+        description="the OCPI interface eMSPs and hubs call (`/ocpi/versions`, `/ocpi/2.2.1/...`)",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8090/ocpi",
+        pattern=r"^https?://[^\s]+[^/\s]$",
+        description="where parties reach the OCPI interface from outside, without a trailing"
+        " slash (behind the ingress: https://<host>/ocpi); the versions URL handed to parties is"
+        " this plus `/versions`",
+    )
+    country_code: str = Field(
+        default="DE",
+        pattern=r"^[A-Z]{2}$",
+        description="this CPO's ISO 3166-1 alpha-2 country code, as parties know it",
+    )
+    party_id: str = Field(
+        default="CSM",
+        pattern=r"^[A-Z0-9]{3}$",
+        description="this CPO's party id (ISO 15118 / eMI3 operator id), as parties know it",
+    )
+    business_name: str = Field(
+        default="CSMS operator",
+        min_length=1,
+        max_length=100,
+        description="the operator's name in the credentials handed to parties",
+    )
+    business_website: str | None = Field(
+        default=None, description="the operator's website in the credentials, if any"
+    )
+    request_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="seconds a call to a party's OCPI interface may take",
+    )
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="JSON list of CIDRs a party's URLs may point into besides public addresses"
+        ' (the tests allow `["127.0.0.0/8"]`); loopback, link-local, private and other'
+        " non-public addresses are refused otherwise",
+    )
+    accept_plain_tokens: bool = Field(
+        default=True,
+        description="also accept a credentials token sent without Base64 (2.1.1 and early 2.2"
+        " parties do); 2.2.1 parties encode it, and this service always does",
+    )
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return networks
+
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """`allowed_networks` as networks."""
+        return [ipaddress.ip_network(n, strict=False) for n in self.allowed_networks]

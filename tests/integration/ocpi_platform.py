@@ -1,0 +1,210 @@
+"""An eMSP platform for the tests: OCPI versions, 2.2.1 details and credentials, as a party
+implements them, calling the CSMS back (with the token it was handed) when it is registered
+with; what it received is kept for the test to read. In-process (`at`, beside the roaming
+service's app on one routing transport) or served on loopback (`served`, for the running
+suite)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
+
+_COUNTER = itertools.count(1)
+
+
+def _party(n: int) -> str:
+    """A party id of three letters and digits, new per platform."""
+    return f"E{n % 100:02d}"
+
+
+def header(token: str) -> dict[str, str]:
+    return {"Authorization": "Token " + base64.b64encode(token.encode()).decode()}
+
+
+def ok(data: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"status_code": 1000, "timestamp": "2026-11-26T20:00:00Z"}
+    if data is not None:
+        body["data"] = data
+    return JSONResponse(body)
+
+
+class Hosts(httpx.AsyncBaseTransport):
+    """One transport for every client: a request goes to the ASGI app of its host."""
+
+    def __init__(self) -> None:
+        self.apps: dict[str, httpx.ASGITransport] = {}
+
+    def add(self, host: str, app: ASGIApp) -> None:
+        self.apps[host] = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        app = self.apps.get(request.url.host)
+        if app is None:
+            raise httpx.ConnectError(f"no host {request.url.host}", request=request)
+        return await app.handle_async_request(request)
+
+
+class _Quiet(uvicorn.Server):
+    """uvicorn in a test: the test runner keeps its signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class PlatformDouble:
+    """An eMSP (country NL, party `party_id`) at `base` (`http://host[:port]`); it calls out
+    through `transport` (None: the network)."""
+
+    base: str
+    transport: httpx.AsyncBaseTransport | None
+    party_id: str
+    # The token we hand the CSMS (A when it registers with us, then C) and the tokens it
+    # accepts from the CSMS.
+    tokens_accepted: set[str] = field(default_factory=set)
+    their_token: str | None = None  # the token the CSMS handed us to call it with
+    versions_offered: tuple[str, ...] = ("2.1.1", "2.2.1")
+    broken: bool = False  # answer 500 with no envelope
+    seen: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, token
+    calls_back: list[int] = field(default_factory=list)  # HTTP status of our calls to the CSMS
+
+    @classmethod
+    def at(cls, hosts: Hosts, party_id: str | None = None) -> PlatformDouble:
+        """A platform at its own host on `hosts`."""
+        n = next(_COUNTER)
+        double = cls(f"http://emsp{n}.test", hosts, party_id or _party(n))
+        hosts.add(f"emsp{n}.test", double.app())
+        return double
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def served(cls, party_id: str | None = None) -> AsyncIterator[PlatformDouble]:
+        """A platform served on 127.0.0.1 (a free port) while the block runs."""
+        double = cls("", None, party_id or _party(next(_COUNTER)))
+        # Bound before serving: a call that comes before uvicorn accepts waits in the backlog.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        double.base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        server = _Quiet(
+            uvicorn.Config(double.app(), lifespan="off", log_config=None, access_log=False)
+        )
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            yield double
+        finally:
+            server.should_exit = True
+            await task
+
+    @property
+    def versions_url(self) -> str:
+        return f"{self.base}/ocpi/versions"
+
+    def credentials(self, token: str) -> dict[str, Any]:
+        return {
+            "token": token,
+            "url": self.versions_url,
+            "roles": [
+                {
+                    "role": "EMSP",
+                    "business_details": {"name": f"eMSP {self.party_id}"},
+                    "party_id": self.party_id,
+                    "country_code": "NL",
+                }
+            ],
+        }
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.transport, timeout=10)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        def token_of(request: Request) -> str | None:
+            value = request.headers.get("authorization", "")
+            if not value.startswith("Token "):
+                return None
+            return base64.b64decode(value[6:]).decode()
+
+        def allowed(request: Request) -> JSONResponse | None:
+            token = token_of(request)
+            self.seen.append((request.method, request.url.path, token))
+            if self.broken:
+                return JSONResponse({"error": "down"}, status_code=500)
+            if token not in self.tokens_accepted:
+                return JSONResponse(
+                    {"status_code": 2000, "timestamp": "2026-11-26T20:00:00Z"}, status_code=401
+                )
+            return None
+
+        @app.get("/ocpi/versions")
+        async def versions(request: Request) -> JSONResponse:
+            refused = allowed(request)
+            return refused or ok(
+                [{"version": v, "url": f"{self.base}/ocpi/{v}"} for v in self.versions_offered]
+            )
+
+        @app.get("/ocpi/{version}")
+        async def details(request: Request, version: str) -> JSONResponse:
+            refused = allowed(request)
+            base = f"{self.base}/ocpi/{version}"
+            return refused or ok(
+                {
+                    "version": version,
+                    "endpoints": [
+                        {
+                            "identifier": "credentials",
+                            "role": "SENDER",
+                            "url": f"{base}/credentials",
+                        },
+                        {"identifier": "tokens", "role": "SENDER", "url": f"{base}/tokens"},
+                    ],
+                }
+            )
+
+        async def handed(request: Request) -> JSONResponse:
+            """The CSMS POSTs or PUTs its credentials: read its versions with its token (as a
+            party must, while the call is open), answer with a new token of ours."""
+            body = await request.json()
+            self.their_token = body["token"]
+            async with self.client() as client:
+                got = await client.get(body["url"], headers=header(body["token"]))
+            self.calls_back.append(got.status_code)
+            if got.status_code != 200:
+                return JSONResponse(
+                    {"status_code": 3001, "timestamp": "2026-11-26T20:00:00Z"}, status_code=400
+                )
+            new = f"emsp-c-{next(_COUNTER)}"
+            self.tokens_accepted = {new}
+            return ok(self.credentials(new))
+
+        @app.post("/ocpi/2.2.1/credentials")
+        async def post(request: Request) -> JSONResponse:
+            return allowed(request) or await handed(request)
+
+        @app.put("/ocpi/2.2.1/credentials")
+        async def put(request: Request) -> JSONResponse:
+            return allowed(request) or await handed(request)
+
+        @app.delete("/ocpi/2.2.1/credentials")
+        async def delete(request: Request) -> JSONResponse:
+            refused = allowed(request)
+            if refused:
+                return refused
+            self.tokens_accepted = set()
+            return ok()
+
+        return app

@@ -1,0 +1,134 @@
+"""OCPI roaming through the running suite: an admin invites an eMSP over REST, the eMSP
+registers with the roaming service's OCPI port and reads our versions; the suite registers with
+another eMSP from REST, hands it new credentials and unregisters; parties' URLs into private
+networks are refused; viewers and operators see none of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Suite
+from tests.integration.ocpi_platform import PlatformDouble, header
+
+pytestmark = pytest.mark.integration
+
+
+async def test_an_invited_emsp_registers_and_the_operator_sees_it(
+    api: httpx.AsyncClient, suite: Suite
+) -> None:
+    invited = await api.post("/roaming/platforms/invitations", json={"name": "ACME eMSP"})
+    assert invited.status_code == 201, invited.text
+    invitation = invited.json()
+    assert invitation["versionsUrl"] == f"{suite.roaming_url}/versions"
+    assert invitation["platform"]["state"] == "invited"
+    token_a = invitation["token"]
+
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        versions = await client.get(invitation["versionsUrl"], headers=header(token_a))
+        assert versions.status_code == 200, versions.text
+        (v221,) = versions.json()["data"]
+        details = (await client.get(v221["url"], headers=header(token_a))).json()["data"]
+        (credentials,) = [e for e in details["endpoints"] if e["identifier"] == "credentials"]
+        emsp.tokens_accepted = {"acme-b"}
+        posted = await client.post(
+            credentials["url"], headers=header(token_a), json=emsp.credentials("acme-b")
+        )
+        assert posted.status_code == 200, posted.text
+        token_c = posted.json()["data"]["token"]
+        assert emsp.seen[0][2] == "acme-b"  # it read the eMSP's versions with token B
+        assert (
+            await client.get(invitation["versionsUrl"], headers=header(token_a))
+        ).status_code == 401
+        assert (
+            await client.get(invitation["versionsUrl"], headers=header(token_c))
+        ).status_code == 200
+
+    platform_id = invitation["platform"]["id"]
+    shown = (await api.get(f"/roaming/platforms/{platform_id}")).json()
+    assert shown["state"] == "registered" and shown["version"] == "2.2.1"
+    assert [(r["countryCode"], r["partyId"], r["role"]) for r in shown["roles"]] == [
+        ("NL", emsp.party_id, "EMSP")
+    ]
+    # No token of either side is ever shown.
+    assert not {token_a, token_c, "acme-b"} & set(str(shown).replace("'", " ").split())
+    listed = (await api.get("/roaming/platforms", params={"state": "registered"})).json()
+    assert platform_id in {p["id"] for p in listed["items"]}
+
+
+async def test_the_suite_registers_with_an_emsp_rotates_and_unregisters(
+    api: httpx.AsyncClient, suite: Suite
+) -> None:
+    async with PlatformDouble.served() as emsp:
+        emsp.tokens_accepted = {"hub-a"}
+        registered = await api.post(
+            "/roaming/platforms",
+            json={"name": "A hub", "versionsUrl": emsp.versions_url, "token": "hub-a"},
+        )
+        assert registered.status_code == 201, registered.text
+        platform: dict[str, Any] = registered.json()
+        assert (platform["state"], platform["versionsUrl"]) == ("registered", emsp.versions_url)
+        assert emsp.calls_back == [200]  # it read our versions with our token B, during our POST
+        token_b = emsp.their_token
+        assert token_b is not None
+
+        rotated = await api.post(f"/roaming/platforms/{platform['id']}/credentials")
+        assert rotated.status_code == 200, rotated.text
+        assert emsp.their_token != token_b
+        async with httpx.AsyncClient() as client:
+            old = await client.get(f"{suite.roaming_url}/versions", headers=header(token_b))
+            assert old.status_code == 401
+
+        ended = await api.delete(f"/roaming/platforms/{platform['id']}")
+        assert ended.status_code == 200, ended.text
+        assert ended.json()["platform"]["state"] == "unregistered"
+        assert "problem" not in ended.json()
+        assert emsp.seen[-1][:2] == ("DELETE", "/ocpi/2.2.1/credentials")
+        again = await api.post(f"/roaming/platforms/{platform['id']}/credentials")
+        assert again.status_code == 409, again.text
+
+
+async def test_a_platform_that_cannot_be_used_or_a_bad_body_is_a_422(
+    api: httpx.AsyncClient,
+) -> None:
+    async with PlatformDouble.served() as emsp:
+        emsp.versions_offered = ("2.1.1",)
+        emsp.tokens_accepted = {"old-a"}
+        old = await api.post(
+            "/roaming/platforms",
+            json={"name": "Old", "versionsUrl": emsp.versions_url, "token": "old-a"},
+        )
+        assert old.status_code == 422, old.text
+        assert "offers no OCPI 2.2.1" in old.json()["detail"]
+    private = await api.post(
+        "/roaming/platforms",
+        json={"name": "Inside", "versionsUrl": "http://10.1.2.3/ocpi/versions", "token": "x"},
+    )
+    assert private.status_code == 422 and "private" in private.json()["detail"], private.text
+    odd = await api.post(
+        "/roaming/platforms",
+        json={"name": "Odd", "versionsUrl": "http://0:0/ocpi/versions", "token": "x"},
+    )
+    assert odd.status_code == 422, odd.text
+    for body in (
+        {"name": "x", "versionsUrl": "ftp://a/b", "token": "t"},
+        {"name": "x", "versionsUrl": "http://a/b", "token": "with space"},
+        {"name": "", "versionsUrl": "http://a/b", "token": "t"},
+    ):
+        refused = await api.post("/roaming/platforms", json=body)
+        assert refused.status_code == 422, (body, refused.text)
+    assert (await api.get("/roaming/platforms/no-such-id")).status_code == 404
+
+
+async def test_only_admins_reach_roaming(api: httpx.AsyncClient, suite: Suite) -> None:
+    for role in ("viewer", "operator"):
+        key = await api.post("/api-keys", json={"name": f"roaming-{role}", "role": role})
+        assert key.status_code == 201, key.text
+        async with httpx.AsyncClient(
+            base_url=suite.api_url, headers={"Authorization": f"Bearer {key.json()['key']}"}
+        ) as client:
+            assert (await client.get("/roaming/platforms")).status_code == 403
+            invited = await client.post("/roaming/platforms/invitations", json={"name": "x"})
+            assert invited.status_code == 403

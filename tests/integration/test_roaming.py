@@ -122,7 +122,47 @@ async def test_a_platform_that_cannot_be_used_or_a_bad_body_is_a_422(
     assert (await api.get("/roaming/platforms/no-such-id")).status_code == 404
 
 
-async def test_only_admins_reach_roaming(api: httpx.AsyncClient, suite: Suite) -> None:
+async def test_an_emsp_pushes_a_token_and_operators_find_it(
+    api: httpx.AsyncClient, suite: Suite
+) -> None:
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "T"})).json()
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        emsp.tokens_accepted = {"t-b"}
+        posted = await client.post(
+            f"{suite.roaming_url}/2.2.1/credentials",
+            headers=header(invitation["token"]),
+            json=emsp.credentials("t-b"),
+        )
+        ours = posted.json()["data"]["token"]
+        uid = f"U{emsp.party_id}0001"
+        pushed = await client.put(
+            f"{suite.roaming_url}/2.2.1/tokens/NL/{emsp.party_id}/{uid}",
+            headers=header(ours),
+            json={
+                "country_code": "NL",
+                "party_id": emsp.party_id,
+                "uid": uid,
+                "type": "RFID",
+                "contract_id": f"NL-{emsp.party_id}-C00000001-A",
+                "issuer": "T",
+                "valid": True,
+                "whitelist": "ALLOWED_OFFLINE",
+                "last_updated": "2026-11-26T10:00:00Z",
+            },
+        )
+        assert pushed.status_code == 200, pushed.text
+    found = await api.get("/roaming/tokens", params={"partyId": emsp.party_id.lower(), "uid": uid})
+    assert found.status_code == 200, found.text
+    (item,) = found.json()["items"]
+    assert (item["countryCode"], item["whitelist"], item["valid"], item["platformId"]) == (
+        "NL",
+        "ALLOWED_OFFLINE",
+        True,
+        invitation["platform"]["id"],
+    )
+
+
+async def test_only_admins_reach_roaming_platforms(api: httpx.AsyncClient, suite: Suite) -> None:
     for role in ("viewer", "operator"):
         key = await api.post("/api-keys", json={"name": f"roaming-{role}", "role": role})
         assert key.status_code == 201, key.text
@@ -132,3 +172,5 @@ async def test_only_admins_reach_roaming(api: httpx.AsyncClient, suite: Suite) -
             assert (await client.get("/roaming/platforms")).status_code == 403
             invited = await client.post("/roaming/platforms/invitations", json={"name": "x"})
             assert invited.status_code == 403
+            tokens = await client.get("/roaming/tokens")
+            assert tokens.status_code == (403 if role == "viewer" else 200), tokens.text

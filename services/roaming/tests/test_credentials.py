@@ -65,7 +65,12 @@ async def test_token_a_reads_versions_and_details_and_ids_are_echoed(
                 "identifier": "credentials",
                 "role": "SENDER",
                 "url": "http://csms.test/ocpi/2.2.1/credentials",
-            }
+            },
+            {
+                "identifier": "tokens",
+                "role": "RECEIVER",
+                "url": "http://csms.test/ocpi/2.2.1/tokens",
+            },
         ],
     }
     fresh = await csms.get("/ocpi/versions", headers=header(token_a))

@@ -13,7 +13,7 @@ from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
-from . import rpc_platforms  # noqa: F401 - importing it registers its handlers
+from . import rpc_platforms, rpc_tokens  # noqa: F401 - importing them registers their handlers
 from .ocpi_api.app import create_app
 from .router import router
 from .settings import Settings

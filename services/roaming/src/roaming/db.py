@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -81,4 +82,27 @@ platform_roles = Table(
     Column("business_details", JSON, nullable=False),
     Index("platform_roles_party", "country_code", "party_id", "role", unique=True),
     Index("platform_roles_platform", "platform_id"),
+)
+
+# The tokens eMSPs pushed (OCPI tokens, receiver): the Token as stored (`document`, OCPI's JSON),
+# keyed by its owner (country code, party id), uid and type, all compared without case (stored
+# upper-case in the key; `document` keeps the case sent). `platform_id`: the platform that
+# pushed it last. The newest `last_updated` wins: an older push changes nothing.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("country_code", String(2), primary_key=True),
+    Column("party_id", String(3), primary_key=True),
+    Column("uid", String(36), primary_key=True),
+    Column("type", String(16), primary_key=True),
+    Column("platform_id", String(36), ForeignKey("platforms.id"), nullable=False),
+    Column("contract_id", String(36), nullable=False),
+    Column("group_id", String(36)),
+    Column("valid", Boolean, nullable=False),
+    Column("whitelist", String(16), nullable=False),
+    Column("document", JSON, nullable=False),
+    _ts("last_updated", nullable=False),
+    _ts("received_at", nullable=False, server_default=func.now()),
+    Index("tokens_contract_id", "contract_id"),
+    Index("tokens_platform", "platform_id"),
 )

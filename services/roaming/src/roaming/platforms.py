@@ -253,3 +253,13 @@ async def listed(session: AsyncSession, *, platform_id: str | None = None) -> li
         )
         for row in rows
     ]
+
+
+async def roles_of(session: AsyncSession, platform_id: str) -> list[tuple[str, str, str]]:
+    """The roles a platform plays: (role, country code, party id), upper-case."""
+    rows = await session.execute(
+        select(platform_roles.c.role, platform_roles.c.country_code, platform_roles.c.party_id)
+        .where(platform_roles.c.platform_id == platform_id)
+        .order_by(platform_roles.c.country_code, platform_roles.c.party_id)
+    )
+    return [(r.role, r.country_code, r.party_id) for r in rows]

@@ -77,6 +77,35 @@ class PlatformUnregistered(Resource):
     problem: Omit[str] = None
 
 
+class RoamingToken(Resource):
+    """A token an eMSP pushed over OCPI, as stored: its owner (country code, party id), uid,
+    type, contract id, whether it is valid and its whitelist rule."""
+
+    country_code: str
+    party_id: str
+    uid: str
+    type: str = Field(description="AD_HOC_USER, APP_USER, OTHER, RFID")
+    contract_id: str
+    visual_number: Omit[str] = None
+    issuer: str
+    group_id: Omit[str] = None
+    valid: bool
+    whitelist: str = Field(description="ALWAYS, ALLOWED, ALLOWED_OFFLINE, NEVER")
+    language: Omit[str] = None
+    last_updated: DateTime
+    platform_id: str = Field(description="The platform that pushed it last")
+    received_at: DateTime
+
+
+class ListRoamingTokens(Paged):
+    """A page of the tokens eMSPs pushed, newest push first; the filters compare without
+    case."""
+
+    country_code: Annotated[str, StringConstraints(strict=True, max_length=2)] | None = None
+    party_id: Annotated[str, StringConstraints(strict=True, max_length=3)] | None = None
+    uid: Annotated[str, StringConstraints(strict=True, max_length=36)] | None = None
+
+
 class InvitePlatform(RpcParams):
     name: Text100
 
@@ -110,3 +139,4 @@ class RoamingRpc:
     unregister_platform = RpcMethod(
         "platforms.unregister", ROAMING, OfPlatform, PlatformUnregistered
     )
+    list_tokens = RpcMethod("tokens.list", ROAMING, ListRoamingTokens, Page[RoamingToken])

@@ -1,6 +1,6 @@
-"""Roaming (OCPI 2.2.1, the roaming service): the eMSPs and hubs this CPO is connected to, and
-the operator's side of the credentials handshake. Admins only: a platform's token opens the
-network's data to it."""
+"""Roaming (OCPI 2.2.1, the roaming service): the eMSPs and hubs this CPO is connected to and
+the operator's side of the credentials handshake (admins only: a platform's token opens the
+network's data to it), and the tokens eMSPs pushed (operators and admins)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
     InvitePlatform,
     ListPlatforms,
+    ListRoamingTokens,
     OfPlatform,
     PlatformInvitation,
     PlatformState,
@@ -19,10 +20,11 @@ from csms_shared.contracts.rpc_roaming import (
     RegisterPlatform,
     RoamingPlatform,
     RoamingRpc,
+    RoamingToken,
 )
 
 from .. import problems
-from .deps import MAX_OFFSET, Admin, State, api_router, call
+from .deps import MAX_OFFSET, Admin, Operator, State, api_router, call
 
 router = api_router(404, 503, tags=["roaming"])
 
@@ -107,3 +109,22 @@ async def unregister_platform(
     return await call(
         state, RoamingRpc.unregister_platform, OfPlatform(id=platform_id), timeout=HANDSHAKE_TIMEOUT
     )
+
+
+@router.get("/roaming/tokens", response_model=Page[RoamingToken])
+async def list_tokens(
+    state: State,
+    principal: Operator,
+    country_code: Annotated[str | None, Query(alias="countryCode", max_length=2)] = None,
+    party_id: Annotated[str | None, Query(alias="partyId", max_length=3)] = None,
+    uid: Annotated[str | None, Query(max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Page[RoamingToken]:
+    """The tokens eMSPs pushed over OCPI (operators and admins), newest push first: owner,
+    uid, type, contract id, valid, whitelist rule, the platform that pushed it; the filters
+    compare without case."""
+    params = ListRoamingTokens(
+        country_code=country_code, party_id=party_id, uid=uid, limit=limit, offset=offset
+    )
+    return await call(state, RoamingRpc.list_tokens, params)

@@ -1,0 +1,48 @@
+"""RPC methods: the tokens eMSPs pushed, for the operator to look up."""
+
+from __future__ import annotations
+
+from csms_shared.bus.access import COMMAND_API
+from csms_shared.contracts.resources_base import Page
+from csms_shared.contracts.rpc_roaming import ListRoamingTokens, RoamingRpc, RoamingToken
+
+from . import token_store
+from .router import Ctx, router
+
+
+@router.rpc(RoamingRpc.list_tokens, callers={COMMAND_API})
+async def list_tokens(params: ListRoamingTokens, ctx: Ctx) -> Page[RoamingToken]:
+    found, total = await token_store.listed(
+        ctx.session,
+        country_code=params.country_code,
+        party_id=params.party_id,
+        uid=params.uid,
+        limit=params.limit,
+        offset=params.offset,
+    )
+    return Page[RoamingToken](
+        items=[
+            RoamingToken.model_validate(
+                {
+                    "countryCode": token.country_code,
+                    "partyId": token.party_id,
+                    "uid": token.uid,
+                    "type": token.type.value,
+                    "contractId": token.contract_id,
+                    "visualNumber": token.visual_number,
+                    "issuer": token.issuer,
+                    "groupId": token.group_id,
+                    "valid": token.valid,
+                    "whitelist": token.whitelist.value,
+                    "language": token.language,
+                    "lastUpdated": token.last_updated,
+                    "platformId": platform_id,
+                    "receivedAt": received_at,
+                }
+            )
+            for token, platform_id, received_at in found
+        ],
+        total=total,
+        limit=params.limit,
+        offset=params.offset,
+    )

@@ -156,3 +156,47 @@ async def test_token_a_cannot_push_tokens(
     token_a = await invited(hosts, settings, sessions)
     refused = await csms.put(f"{URL}/NL/ABC/T1", headers=header(token_a), json=token("ABC", "T1"))
     assert refused.status_code == 401
+
+
+def routed(frm: tuple[str, str] | None = None, to: tuple[str, str] | None = None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if frm is not None:
+        headers |= {"OCPI-from-country-code": frm[0], "OCPI-from-party-id": frm[1]}
+    if to is not None:
+        headers |= {"OCPI-to-country-code": to[0], "OCPI-to-party-id": to[1]}
+    return headers
+
+
+async def test_routing_headers_are_checked_and_answered_the_other_way_round(
+    csms: httpx.AsyncClient, hosts: Hosts, settings: Settings, sessions: Any
+) -> None:
+    emsp, emsp_token = await registered(csms, hosts, settings, sessions)
+    _hub, hub_token = await registered(csms, hosts, settings, sessions, role="HUB")
+    ours = (settings.country_code, settings.party_id)
+    path = f"{URL}/NL/{emsp.party_id}/R1"
+    body = token(emsp.party_id, "R1")
+
+    # The eMSP itself, saying who it is and to whom: answered from us, to it.
+    direct = await csms.put(
+        path,
+        headers=header(emsp_token) | routed(("nl", emsp.party_id.lower()), ours),
+        json=body,
+    )
+    assert direct.status_code == 200, direct.text
+    assert (direct.headers["ocpi-from-country-code"], direct.headers["ocpi-from-party-id"]) == ours
+    assert (direct.headers["ocpi-to-country-code"], direct.headers["ocpi-to-party-id"]) == (
+        "NL",
+        emsp.party_id,
+    )
+    # Through the hub, for the eMSP: fine; for a party other than the token's owner: not.
+    via_hub = await csms.get(path, headers=header(hub_token) | routed(("NL", emsp.party_id)))
+    assert via_hub.status_code == 200, via_hub.text
+    other = await csms.get(path, headers=header(hub_token) | routed(("NL", "ZZZ")))
+    assert other.status_code == 404, other.text
+    # The eMSP claiming to be another party, or writing to another CPO, or half a pair.
+    posing = await csms.get(path, headers=header(emsp_token) | routed(("DE", "XYZ")))
+    assert posing.status_code == 404, posing.text
+    elsewhere = await csms.get(path, headers=header(emsp_token) | routed(to=("FR", "ABC")))
+    assert (elsewhere.status_code, elsewhere.json()["status_code"]) == (400, 2001)
+    half = await csms.get(path, headers=header(emsp_token) | {"OCPI-from-party-id": "ABC"})
+    assert (half.status_code, half.json()["status_code"]) == (400, 2001)

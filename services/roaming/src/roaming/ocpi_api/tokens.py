@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from .. import platforms, token_store
+from .. import token_store
 from ..ocpi.tokens import Token, TokenPatch, TokenType
-from ..ocpi.types import VERSION, Role, Status, ci_key
+from ..ocpi.types import VERSION, Status, ci_key
 from ..token_store import TokenKey
 from .answers import OcpiError, envelope
-from .auth import RegisteredCaller
+from .routing import Route, Routed
 from .state import AppState
 
 router = APIRouter(prefix=f"/ocpi/{VERSION}/tokens")
@@ -30,22 +30,15 @@ def _state(request: Request) -> AppState:
     return state
 
 
-async def _key(
-    request: Request,
-    caller: RegisteredCaller,
-    country_code: str,
-    party_id: str,
-    uid: str,
-    type_: TokenType,
-) -> TokenKey:
-    """The token's key, once the caller may speak for its owner: a party it registered as, or
-    any party when it is a hub (404 otherwise: another party's tokens are not its to see)."""
-    async with _state(request).sessions() as session:
-        roles = await platforms.roles_of(session, caller.platform_id)
+def _key(routed: Route, country_code: str, party_id: str, uid: str, type_: TokenType) -> TokenKey:
+    """The token's key, once the caller may act for its owner (404 otherwise: another party's
+    tokens are not its to see)."""
     owner = (ci_key(country_code), ci_key(party_id))
-    if not any(role == Role.HUB.value or (cc, pid) == owner for role, cc, pid in roles):
+    if not routed.may_act_for(owner):
         raise OcpiError(
-            f"{owner[0]}-{owner[1]} is not a party of this platform", Status.CLIENT_ERROR, 404
+            f"{owner[0]}-{owner[1]} is not a party this platform may act for",
+            Status.CLIENT_ERROR,
+            404,
         )
     return TokenKey.of(country_code, party_id, uid, type_)
 
@@ -61,25 +54,25 @@ def _unknown(key: TokenKey) -> OcpiError:
 @router.get("/{country_code}/{party_id}/{token_uid}")
 async def get_token(
     request: Request,
-    caller: RegisteredCaller,
+    routed: Routed,
     country_code: CountryCode,
     party_id: PartyId,
     token_uid: TokenUid,
     type: Type = TokenType.RFID,
 ) -> JSONResponse:
     """The token as stored here."""
-    key = await _key(request, caller, country_code, party_id, token_uid, type)
+    key = _key(routed, country_code, party_id, token_uid, type)
     async with _state(request).sessions() as session:
         found = await token_store.get(session, key)
     if found is None:
         raise _unknown(key)
-    return envelope(found)
+    return routed.stamp(envelope(found))
 
 
 @router.put("/{country_code}/{party_id}/{token_uid}")
 async def put_token(
     request: Request,
-    caller: RegisteredCaller,
+    routed: Routed,
     country_code: CountryCode,
     party_id: PartyId,
     token_uid: TokenUid,
@@ -87,7 +80,7 @@ async def put_token(
     type: Type = TokenType.RFID,
 ) -> JSONResponse:
     """A new or replaced token; its country code, party id, uid and type must be the URL's."""
-    key = await _key(request, caller, country_code, party_id, token_uid, type)
+    key = _key(routed, country_code, party_id, token_uid, type)
     if not key.matches(body):
         raise OcpiError(
             "the token's country_code, party_id, uid and type must be the URL's",
@@ -95,14 +88,14 @@ async def put_token(
             400,
         )
     async with _state(request).sessions.begin() as session:
-        applied = await token_store.put(session, key, body, caller.platform_id)
-    return envelope(message=None if applied else "kept the stored token: it is newer")
+        applied = await token_store.put(session, key, body, routed.platform_id)
+    return routed.stamp(envelope(message=None if applied else "kept the stored token: it is newer"))
 
 
 @router.patch("/{country_code}/{party_id}/{token_uid}")
 async def patch_token(
     request: Request,
-    caller: RegisteredCaller,
+    routed: Routed,
     country_code: CountryCode,
     party_id: PartyId,
     token_uid: TokenUid,
@@ -111,7 +104,7 @@ async def patch_token(
 ) -> JSONResponse:
     """Some fields of a stored token (`last_updated` always); 404 (2004) for a token not
     stored: PUT it."""
-    key = await _key(request, caller, country_code, party_id, token_uid, type)
+    key = _key(routed, country_code, party_id, token_uid, type)
     identity = (body.country_code, body.party_id, body.uid, body.type)
     wanted = (key.country_code, key.party_id, key.uid, key.type)
     for given, expected in zip(identity, wanted, strict=True):
@@ -126,7 +119,7 @@ async def patch_token(
             )
     try:
         async with _state(request).sessions.begin() as session:
-            result = await token_store.patch(session, key, body, caller.platform_id)
+            result = await token_store.patch(session, key, body, routed.platform_id)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]
@@ -134,4 +127,6 @@ async def patch_token(
         raise OcpiError(problems, Status.INVALID_PARAMETERS, 400) from exc
     if result is None:
         raise _unknown(key)
-    return envelope(message="kept the stored token: it is newer" if result is False else None)
+    return routed.stamp(
+        envelope(message="kept the stored token: it is newer" if result is False else None)
+    )

@@ -13,14 +13,14 @@ from tests.integration.support import eventually
 
 pytestmark = pytest.mark.integration
 
-# The schema of each service's outbox; roaming has none (it publishes no event yet).
+# The schema of each service's outbox.
 OUTBOX_SCHEMAS: dict[str, str | None] = {
     "station-registry": "registry",
     "session-service": "sessions",
     "command-api": "commands",
     "message-log": "messages",
     "load-manager": "loads",
-    "roaming": None,
+    "roaming": "roaming",
 }
 RESERVED_LABELS = {"service", "job", "instance"}
 

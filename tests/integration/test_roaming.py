@@ -5,6 +5,7 @@ networks are refused; viewers and operators see none of it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,8 +13,16 @@ import pytest
 
 from tests.integration.conftest import Suite
 from tests.integration.ocpi_platform import PlatformDouble, header
+from tests.integration.test_sessions_charging import Bus
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def bus(suite: Suite) -> AsyncIterator[Bus]:
+    """The test's own AMQP connection, to tap the events."""
+    async with Bus.open(suite.infra.broker_url) as opened:
+        yield opened
 
 
 async def test_an_invited_emsp_registers_and_the_operator_sees_it(
@@ -123,8 +132,9 @@ async def test_a_platform_that_cannot_be_used_or_a_bad_body_is_a_422(
 
 
 async def test_an_emsp_pushes_a_token_and_operators_find_it(
-    api: httpx.AsyncClient, suite: Suite
+    api: httpx.AsyncClient, suite: Suite, bus: Bus
 ) -> None:
+    tap = await bus.tap("roaming.#")
     invitation = (await api.post("/roaming/platforms/invitations", json={"name": "T"})).json()
     async with PlatformDouble.served() as emsp, emsp.client() as client:
         emsp.tokens_accepted = {"t-b"}
@@ -151,6 +161,12 @@ async def test_an_emsp_pushes_a_token_and_operators_find_it(
             },
         )
         assert pushed.status_code == 200, pushed.text
+    (published,) = await tap.wait("roaming.token_changed", uid=uid)
+    assert (published["partyId"], published["whitelist"], published["valid"]) == (
+        emsp.party_id,
+        "ALLOWED_OFFLINE",
+        True,
+    )
     found = await api.get("/roaming/tokens", params={"partyId": emsp.party_id.lower(), "uid": uid})
     assert found.status_code == 200, found.text
     (item,) = found.json()["items"]

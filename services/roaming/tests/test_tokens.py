@@ -7,8 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from roaming.db import outbox
 from roaming.settings import Settings
 from tests.integration.ocpi_platform import Hosts, PlatformDouble, header
 
@@ -81,6 +84,25 @@ async def test_an_emsp_puts_patches_and_gets_its_tokens(
     )
     assert older.status_code == 200 and "newer" in older.json()["status_message"]
     assert (await csms.get(path, headers=header(ours))).json()["data"]["valid"] is False
+
+    # Each push that changed the token left one event in the outbox, the older one none.
+    async with sessions() as session:
+        bodies = [
+            orjson.loads(body)
+            for body in (
+                await session.execute(
+                    select(outbox.c.body)
+                    .where(outbox.c.routing_key == "roaming.token_changed")
+                    .order_by(outbox.c.id)
+                )
+            ).scalars()
+        ]
+    mine = [b for b in bodies if b["uid"] == "04A1B2C3D4" and b["partyId"] == emsp.party_id]
+    assert [(b["valid"], b["lastUpdated"]) for b in mine] == [
+        (True, "2026-11-26T10:00:00Z"),
+        (False, "2026-11-26T11:00:00Z"),
+    ]
+    assert mine[0]["countryCode"] == "NL" and mine[0]["whitelist"] == "ALLOWED"
 
     # Another type is another token.
     app = await csms.get(path, headers=header(ours), params={"type": "APP_USER"})

@@ -14,6 +14,7 @@ from csms_shared.db import upgrade
 from csms_shared.service import serve
 
 from . import rpc_platforms, rpc_tokens  # noqa: F401 - importing them registers their handlers
+from .db import outbox
 from .ocpi_api.app import create_app
 from .router import router
 from .settings import Settings
@@ -62,4 +63,4 @@ async def serve_ocpi(runtime: ServiceRuntime) -> None:
 
 async def main(settings: Settings | None = None) -> None:
     """Run the roaming service until SIGTERM or SIGINT."""
-    await serve(router, settings or Settings(), background=[serve_ocpi])
+    await serve(router, settings or Settings(), outbox=outbox, background=[serve_ocpi])

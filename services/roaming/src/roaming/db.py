@@ -17,6 +17,8 @@ from sqlalchemy import (
     text,
 )
 
+from csms_shared.bus.outbox import outbox_table
+
 SCHEMA = "roaming"
 metadata = MetaData(schema=SCHEMA)
 
@@ -106,3 +108,6 @@ tokens = Table(
     Index("tokens_contract_id", "contract_id"),
     Index("tokens_platform", "platform_id"),
 )
+
+# The events it publishes (roaming.token_changed), written in the transaction of their change.
+outbox = outbox_table(metadata)

@@ -11,7 +11,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .db import tokens
+from csms_shared.bus.outbox import emit
+from csms_shared.contracts.roaming_events import RoamingTokenChanged
+
+from .db import outbox, tokens
 from .ocpi.tokens import Token, TokenPatch, TokenType
 from .ocpi.types import ci_key
 
@@ -49,7 +52,8 @@ async def get(session: AsyncSession, key: TokenKey) -> Token | None:
 
 
 async def put(session: AsyncSession, key: TokenKey, token: Token, platform_id: str) -> bool:
-    """Store `token` (created or replaced); False when the stored one is newer (kept)."""
+    """Store `token` (created or replaced) and publish `roaming.token_changed` with the
+    commit; False when the stored one is newer (kept, nothing published)."""
     values = {
         "country_code": key.country_code,
         "party_id": key.party_id,
@@ -75,7 +79,25 @@ async def put(session: AsyncSession, key: TokenKey, token: Token, platform_id: s
         where=tokens.c.last_updated <= stmt.excluded.last_updated,
     )
     stored = await session.execute(stmt.returning(tokens.c.uid))
-    return stored.first() is not None
+    if stored.first() is None:
+        return False
+    await emit(
+        session,
+        outbox,
+        RoamingTokenChanged(
+            country_code=key.country_code,
+            party_id=key.party_id,
+            uid=token.uid,
+            type=token.type.value,
+            contract_id=token.contract_id,
+            group_id=token.group_id,
+            valid=token.valid,
+            whitelist=token.whitelist.value,
+            last_updated=token.last_updated,
+            platform_id=platform_id,
+        ),
+    )
+    return True
 
 
 async def patch(

@@ -16,6 +16,7 @@ from .event_base import (
     Event,
 )
 from .load_events import SiteAllocationChanged
+from .roaming_events import RoamingTokenChanged
 from .session_events import (
     CommandCompleted,
     IdTagChanged,
@@ -69,6 +70,7 @@ __all__ = [
     "MessageLogLevelChanged",
     "MeterCurrent",
     "MeterValues",
+    "RoamingTokenChanged",
     "SecurityEvent",
     "SessionWarning",
     "SignedFirmwareStatus",
@@ -118,6 +120,7 @@ EVENTS: dict[str, type[Event]] = {
         WebhookDisabled,
         MessageLogLevelChanged,
         SiteAllocationChanged,
+        RoamingTokenChanged,
     )
 }
 

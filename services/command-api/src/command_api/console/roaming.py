@@ -1,0 +1,121 @@
+"""Roaming in the console: the OCPI platforms (admins invite one, register with one, hand it new
+credentials, unregister it) and the tokens eMSPs pushed (operators look them up). Every form
+calls the `/roaming` REST route itself, so the console keeps the API's checks and answers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from csms_shared.contracts.rpc_roaming import InvitePlatform, RegisterPlatform
+
+from ..api import roaming as roaming_api
+from .charging import PAGE_SIZE, Offset
+from .web import AdminPage, OperatorPage, shown
+
+router = APIRouter(include_in_schema=False)
+PlatformId = Annotated[str, Path(min_length=1, max_length=36)]
+
+
+@router.get("/roaming")
+async def platforms(page: AdminPage, offset: Offset = 0) -> Response:
+    """The OCPI platforms, newest first, with the forms to connect one."""
+    try:
+        result = shown(
+            await roaming_api.list_platforms(
+                page.state, page.principal, None, limit=PAGE_SIZE, offset=offset
+            )
+        )
+    except HTTPException as exc:
+        result = {"items": [], "total": 0, "error": str(exc.detail)}
+    return page.render("roaming.html", result=result, offset=offset, page_size=PAGE_SIZE)
+
+
+@router.post("/roaming/invitations")
+async def invite(page: AdminPage) -> Response:
+    """A platform invited: its token A and our versions URL, shown this once."""
+    form = await page.form()
+    try:
+        invited = await roaming_api.invite_platform(
+            page.state, page.principal, InvitePlatform(name=str(form.get("name") or "").strip())
+        )
+    except (ValidationError, HTTPException) as exc:
+        return page.refused("Not invited", exc)
+    return page.render("roaming_invitation.html", invitation=shown(invited))
+
+
+@router.post("/roaming/platforms")
+async def register(page: AdminPage) -> Response:
+    """Register with a platform from its versions URL and token A."""
+    form = await page.form()
+    try:
+        body = RegisterPlatform(
+            name=str(form.get("name") or "").strip(),
+            versions_url=str(form.get("versionsUrl") or "").strip(),
+            token=str(form.get("token") or "").strip(),
+        )
+        done = await roaming_api.register_platform(page.state, page.principal, body)
+    except (ValidationError, HTTPException) as exc:
+        return page.refused("Not registered", exc)
+    return page.outcome(201, ok=True, text=f"Registered with {done.name} (OCPI {done.version})")
+
+
+@router.post("/roaming/platforms/{platform_id}/credentials")
+async def rotate(page: AdminPage, platform_id: PlatformId) -> Response:
+    """New credentials tokens both ways."""
+    await page.form()
+    try:
+        done = await roaming_api.rotate_credentials(page.state, page.principal, platform_id)
+    except HTTPException as exc:
+        return page.refused("Not renewed", exc)
+    return page.outcome(200, ok=True, text=f"New credentials exchanged with {done.name}")
+
+
+@router.post("/roaming/platforms/{platform_id}/unregister")
+async def unregister(page: AdminPage, platform_id: PlatformId) -> Response:
+    """End the registration with a platform."""
+    await page.form()
+    try:
+        done = await roaming_api.unregister_platform(page.state, page.principal, platform_id)
+    except HTTPException as exc:
+        return page.refused("Not unregistered", exc)
+    text = f"Unregistered {done.platform.name}"
+    if done.problem:
+        text += f" (the platform answered: {done.problem})"
+    return page.outcome(200, ok=True, text=text)
+
+
+@router.get("/roaming/tokens")
+async def tokens(
+    page: OperatorPage,
+    party: Annotated[str, Query(max_length=6, description="CC-PID, e.g. NL-TNM")] = "",
+    uid: Annotated[str, Query(max_length=36)] = "",
+    offset: Offset = 0,
+) -> Response:
+    """The tokens eMSPs pushed, newest push first; filtered by owner (CC-PID) and uid."""
+    country, _, party_id = party.strip().partition("-")
+    try:
+        result = shown(
+            await roaming_api.list_tokens(
+                page.state,
+                page.principal,
+                country_code=country or None,
+                party_id=party_id or None,
+                uid=uid.strip() or None,
+                limit=PAGE_SIZE,
+                offset=offset,
+            )
+        )
+    except HTTPException as exc:
+        result = {"items": [], "total": 0, "error": str(exc.detail)}
+    return page.render(
+        "roaming_tokens.html",
+        result=result,
+        party=party,
+        uid=uid,
+        offset=offset,
+        page_size=PAGE_SIZE,
+    )

@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.conftest import Suite
 from tests.integration.ocpi_platform import PlatformDouble, header
+from tests.integration.support import eventually
 from tests.integration.test_sessions_charging import Bus
 
 pytestmark = pytest.mark.integration
@@ -190,3 +191,88 @@ async def test_only_admins_reach_roaming_platforms(api: httpx.AsyncClient, suite
             assert invited.status_code == 403
             tokens = await client.get("/roaming/tokens")
             assert tokens.status_code == (403 if role == "viewer" else 200), tokens.text
+
+
+def roaming_token(party_id: str, uid: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "country_code": "NL",
+        "party_id": party_id,
+        "uid": uid,
+        "type": "RFID",
+        "contract_id": f"NL-{party_id}-C{uid[-8:]}",
+        "issuer": "eMSP",
+        "valid": True,
+        "whitelist": "ALLOWED",
+        "last_updated": "2026-11-26T10:00:00Z",
+    } | fields
+
+
+async def test_a_station_of_either_version_authorizes_a_token_an_emsp_pushed(
+    api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str
+) -> None:
+    """The session-service decides with the tokens eMSPs pushed when its list lacks the id
+    token: valid and whitelisted is Accepted; not valid, or real-time authorization only
+    (NEVER, not built yet), is not."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "D"})).json()
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        emsp.tokens_accepted = {"d-b"}
+        posted = await client.post(
+            f"{suite.roaming_url}/2.2.1/credentials",
+            headers=header(invitation["token"]),
+            json=emsp.credentials("d-b"),
+        )
+        ours = posted.json()["data"]["token"]
+        suffix = cp_id[-6:].upper()
+        uids = {"ok": f"A{suffix}01", "void": f"A{suffix}02", "ask": f"A{suffix}03"}
+        for uid, fields in (
+            (uids["ok"], {}),
+            (uids["void"], {"valid": False}),
+            (uids["ask"], {"whitelist": "NEVER"}),
+        ):
+            pushed = await client.put(
+                f"{suite.roaming_url}/2.2.1/tokens/NL/{emsp.party_id}/{uid}",
+                headers=header(ours),
+                json=roaming_token(emsp.party_id, uid, **fields),
+            )
+            assert pushed.status_code == 200, pushed.text
+
+    v16 = await connect_cp(cp_id, 0)
+    boot = {"chargePointVendor": "V", "chargePointModel": "X"}
+    assert (await v16.call("BootNotification", boot))["status"] == "Accepted"
+
+    async def accepted_v16() -> bool:
+        # Lower case: an id tag is compared without case.
+        answer = await v16.call("Authorize", {"idTag": uids["ok"].lower()})
+        return bool(answer["idTagInfo"]["status"] == "Accepted")
+
+    assert await eventually(accepted_v16)
+    for refused in (uids["void"], uids["ask"]):
+        answer = await v16.call("Authorize", {"idTag": refused})
+        assert answer["idTagInfo"]["status"] == "Invalid", (refused, answer)
+    started = await v16.call(
+        "StartTransaction",
+        {
+            "connectorId": 1,
+            "idTag": uids["ok"],
+            "meterStart": 0,
+            "timestamp": "2026-11-26T12:00:00Z",
+        },
+    )
+    assert started["idTagInfo"]["status"] == "Accepted", started
+
+    v201 = await connect_cp(f"{cp_id}-2", 0, subprotocols=["ocpp2.0.1"])
+    boot201 = {"reason": "PowerUp", "chargingStation": {"model": "X", "vendorName": "V"}}
+    assert (await v201.call("BootNotification", boot201))["status"] == "Accepted"
+    card = await v201.call("Authorize", {"idToken": {"idToken": uids["ok"], "type": "ISO14443"}})
+    assert card["idTokenInfo"]["status"] == "Accepted", card
+    other_type = await v201.call(
+        "Authorize", {"idToken": {"idToken": uids["ok"], "type": "ISO15693"}}
+    )
+    assert other_type["idTokenInfo"]["status"] == "Unknown", other_type
+
+    async def invalid_v201() -> bool:
+        # Invalid, not Unknown: the token is known, and not valid (once its event is in).
+        void = {"idToken": {"idToken": uids["void"], "type": "ISO14443"}}
+        return bool((await v201.call("Authorize", void))["idTokenInfo"]["status"] == "Invalid")
+
+    assert await eventually(invalid_v201)

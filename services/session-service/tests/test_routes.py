@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from csms_shared.contracts.rpc import RPC_METHODS
+from session_service import follow_roaming_tokens
 from session_service.app import router
 
 
@@ -23,3 +24,7 @@ def test_the_app_answers_every_rpc_method_the_contracts_give_it() -> None:
     owned = {m.name for m in RPC_METHODS.values() if m.service == "session-service"}
     assert set(router.rpcs) == owned
     assert all(router.rpc_methods[name] is RPC_METHODS[name] for name in owned)
+
+
+def test_it_follows_the_tokens_emsps_push() -> None:
+    assert router.events["roaming.token_changed"] is follow_roaming_tokens.roaming_token_changed

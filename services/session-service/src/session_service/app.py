@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     action_transaction_event,
     follow_charge_points,
     follow_commands_connectors,
+    follow_roaming_tokens,
     rpc_id_tags,
     rpc_local_list,
     rpc_reports,

@@ -115,6 +115,25 @@ charge_point_tags = Table(
     _ts("updated_at", nullable=False),
 )
 
+# The tokens eMSPs pushed over OCPI, as the roaming service publishes them
+# (roaming.token_changed): a source the decision asks for an id token the list does not hold
+# (roaming_tokens.py). Keyed by owner, upper-cased uid and type; `uid_key` is how a station's
+# id token finds it (lower-cased, as the list's idTags are compared).
+roaming_tokens = Table(
+    "roaming_tokens",
+    metadata,
+    Column("country_code", String(2), primary_key=True),
+    Column("party_id", String(3), primary_key=True),
+    Column("uid", String(36), primary_key=True),
+    Column("type", String(16), primary_key=True),
+    Column("uid_key", String(36), nullable=False),
+    Column("contract_id", String(36), nullable=False),
+    Column("valid", Boolean, nullable=False),
+    Column("whitelist", String(16), nullable=False),
+    _ts("last_updated", nullable=False),
+    Index("roaming_tokens_uid_key", "uid_key"),
+)
+
 transactions = Table(
     "transactions",
     metadata,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 
 from csms_shared.vocabulary import AuthorizationDecision
 
-from . import reservations
+from . import reservations, roaming_tokens
 from .auth import IdTagRecord
 from .db import id_tags, transactions
 from .db import reservations as reservations_table
@@ -161,15 +161,26 @@ async def load_id_tags_and_reservations(
     session: AsyncSession, asked: Sequence[tuple[str, str, datetime]], *, lock: bool = False
 ) -> list[tuple[IdTagRecord | None, list[reservations.Held]]]:
     """For each (idTag, CP, time): the list entry of the idTag (any case, with its parent's
-    status; `lock` serializes starts) and the reservations in force on the CP at that time
-    (`reservations.in_force`). One statement for them all."""
+    status; `lock` serializes starts), or else the one its roaming token stands for
+    (roaming_tokens.py), and the reservations in force on the CP at that time
+    (`reservations.in_force`). One statement for them all, and one more for roaming tokens
+    when the list lacks some."""
     params = {
         "tags": [tag.lower() for tag, _, _ in asked],
         "cps": [cp for _, cp, _ in asked],
         "ats": [at for _, _, at in asked],
     }
     rows = (await session.execute(_LOAD_WITH_HELD[lock], params)).all()
-    return [(_record(row), [reservations.Held(*item) for item in row.held]) for row in rows]
+    found = [(_record(row), [reservations.Held(*item) for item in row.held]) for row in rows]
+    # What the list does not hold, the tokens eMSPs pushed may (one more statement, only then).
+    missing = [tag for (record, _), (tag, _, _) in zip(found, asked, strict=True) if record is None]
+    if missing:
+        roaming = await roaming_tokens.entries(session, missing)
+        found = [
+            (record or roaming.get(tag.lower()), held)
+            for (record, held), (tag, _, _) in zip(found, asked, strict=True)
+        ]
+    return found
 
 
 async def load_id_tag_and_reservations(

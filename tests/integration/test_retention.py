@@ -79,17 +79,20 @@ async def test_finished_commands_older_than_the_retention_leave_pending_ones_sta
     suite: Suite, db: asyncpg.Connection
 ) -> None:
     cp = f"RET-{uuid.uuid4().hex[:8]}"
-    rows = [("old-done", "result", 40), ("old-pending", "pending", 40),
-            ("new-done", "result", 1)]  # fmt: skip
-    for name, status, age in rows:
+    # The pending one waits 50 days for its answer: with the usual 30 s, the running
+    # command-api's own sweep would mark it lost (no longer pending) at any moment.
+    rows = [("old-done", "result", 40, 30), ("old-pending", "pending", 40, 50 * 86400),
+            ("new-done", "result", 1, 30)]  # fmt: skip
+    for name, status, age, timeout in rows:
         await db.execute(
             "INSERT INTO commands.commands (id, charge_point_id, action, request, status, "
             "requested_by, timeout_seconds, created_at) "
-            "VALUES ($1, $2, 'Reset', '{}', $3, 'test', 30, now() - make_interval(days => $4))",
+            "VALUES ($1, $2, 'Reset', '{}', $3, 'test', $5, now() - make_interval(days => $4))",
             f"{cp}-{name}",
             cp,
             status,
             age,
+            timeout,
         )
     assert await _prune(suite, recorder.prune, 30) >= 1
     left = await db.fetch("SELECT id FROM commands.commands WHERE charge_point_id = $1", cp)

@@ -71,3 +71,14 @@ async def test_an_answer_that_is_not_a_success_says_why(
     with pytest.raises(PartyError, match=problem):
         await client.call("GET", "http://emsp.test/ocpi/versions", "t", list[Version])
     await client.close()
+
+
+@pytest.mark.parametrize("excl_vat", ["0.25", True])
+def test_a_number_sent_as_a_string_or_a_boolean_is_refused(excl_vat: object) -> None:
+    from pydantic import ValidationError
+
+    from roaming.ocpi.types import Price
+
+    with pytest.raises(ValidationError, match="excl_vat"):
+        Price.model_validate({"excl_vat": excl_vat})
+    assert Price.model_validate({"excl_vat": 0.25}).wire() == {"excl_vat": 0.25}

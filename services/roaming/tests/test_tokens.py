@@ -218,6 +218,9 @@ async def test_routing_headers_are_checked_and_answered_the_other_way_round(
     # The eMSP claiming to be another party, or writing to another CPO, or half a pair.
     posing = await csms.get(path, headers=header(emsp_token) | routed(("DE", "XYZ")))
     assert posing.status_code == 404, posing.text
+    # An error answer carries the routing headers as well.
+    assert posing.headers["ocpi-from-party-id"] == ours[1]
+    assert posing.headers["ocpi-to-party-id"] == "XYZ"
     elsewhere = await csms.get(path, headers=header(emsp_token) | routed(to=("FR", "ABC")))
     assert (elsewhere.status_code, elsewhere.json()["status_code"]) == (400, 2001)
     half = await csms.get(path, headers=header(emsp_token) | {"OCPI-from-party-id": "ABC"})

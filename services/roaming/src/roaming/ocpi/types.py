@@ -115,8 +115,16 @@ DateTime = Annotated[
 
 # number: a JSON number (never a string), 4 decimals unless said otherwise. Kept as Decimal so
 # money and kWh add up exactly; written as a JSON number.
+def _json_number(value: Any) -> Any:
+    """A number sent as a string ("0.25") is not OCPI's number: refused, not guessed at."""
+    if isinstance(value, str | bool):
+        raise ValueError("a JSON number is expected, not a string or a boolean")
+    return value
+
+
 Number = Annotated[
     Decimal,
+    BeforeValidator(_json_number),
     PlainSerializer(lambda v: float(v) if v % 1 else int(v), return_type=float),
     WithJsonSchema({"type": "number"}),
 ]

@@ -36,6 +36,9 @@ class OcpiError(Exception):
 async def ocpi_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OcpiError)
     response = envelope(status=exc.status, message=exc.message[:255], http=exc.http)
+    route = getattr(request.state, "ocpi_route", None)
+    if route is not None:  # a functional module's request: answered from us, to its sender
+        route.stamp(response)
     if exc.http == 401:
         response.headers["WWW-Authenticate"] = "Token"
     return response

@@ -93,6 +93,8 @@ async def route(request: Request, caller: RegisteredCaller) -> Route:
         sender=sender,
         ours=ours,
     )
+    # An error answered after this point carries the routing headers too (answers.ocpi_error).
+    request.state.ocpi_route = found
     if sender is not None and not found.hub and sender not in found.parties:
         raise OcpiError(
             f"{sender[0]}-{sender[1]} is not a party of this platform", Status.CLIENT_ERROR, 404

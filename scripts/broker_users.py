@@ -34,11 +34,10 @@ from csms_shared.bus.access import (
     GRANTS,
     ROLES,
     Grant,
-    back_office_grant,
-    check_back_offices,
     definitions,
     named_users,
 )
+from csms_shared.bus.back_offices import back_office_grant, check_back_offices
 
 
 def password_variable(role: str) -> str:

@@ -12,13 +12,12 @@ from csms_shared.bus.access import (
     GRANTS,
     ROLES,
     allowed,
-    back_office_grant,
-    check_back_offices,
     definitions,
     named_users,
     password_hash,
     user_of,
 )
+from csms_shared.bus.back_offices import back_office_grant, check_back_offices
 from csms_shared.bus.router import Router
 
 

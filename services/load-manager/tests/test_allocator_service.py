@@ -95,7 +95,7 @@ class Site:
         )
         self.site_id = site.id
 
-    async def place(self, version: OcppVersion = V16, **settings: Any) -> str:
+    async def place(self, version: OcppVersion, **settings: Any) -> str:
         cp_id = f"CP-{uuid.uuid4().hex[:8]}"
         params = AssignStation(
             charge_point_id=cp_id, node_id=self.site_id, ocpp_version=version, **settings

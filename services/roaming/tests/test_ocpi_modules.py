@@ -33,19 +33,17 @@ from roaming.ocpi.commands import (
     StopSession,
     UnlockConnector,
 )
+from roaming.ocpi.energy_mix import EnergyMix
+from roaming.ocpi.hours import ExceptionalPeriod, Hours, RegularHours
 from roaming.ocpi.locations import (
     EVSE,
     Connector,
     ConnectorPatch,
-    EnergyMix,
     EvsePatch,
     EvseStatus,
-    ExceptionalPeriod,
-    Hours,
     Location,
     LocationPatch,
     PublishTokenType,
-    RegularHours,
 )
 from roaming.ocpi.sessions import (
     ChargingPreferences,

@@ -9,7 +9,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from csms_shared.bus.access import INTEGRATIONS, LOAD_MANAGER, check_back_offices, check_roles
+from csms_shared.bus.access import INTEGRATIONS, LOAD_MANAGER, check_roles
+from csms_shared.bus.back_offices import check_back_offices
 from csms_shared.settings import (
     BrokerSettings,
     CommonSettings,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TypedDict
 
 from yarl import URL
 
 from ..ocpp.version import OcppVersion
+from .back_offices import back_office_grant
+from .grants import NOTHING, Grant, literal, one_of
 from .stations import STATION_SUFFIX_REGEX
 from .topology import (
     CALLS,
@@ -52,11 +52,6 @@ DEFAULT_EXCHANGE = "amq.default"
 # Unnamed queues (RPC clients' reply queues): aio-pika names them `amq_<hex>`, the broker
 # `amq.gen-…`.
 SERVER_NAMED = r"amq_[0-9a-f]+|amq\.gen-.+"
-NOTHING = "^$"  # no exchange or queue has an empty name, no event an empty key
-
-
-def _one_of(*patterns: str) -> str:
-    return "^(" + "|".join(patterns) + ")$"
 
 
 def _events(*patterns: str) -> str:
@@ -65,28 +60,12 @@ def _events(*patterns: str) -> str:
     return "^(" + "|".join(patterns) + ")" + STATION_SUFFIX_REGEX + "$"
 
 
-def _name(name: str) -> str:
-    return re.escape(name)
-
-
-_DECLARED = [_name(ex.name) for ex in EXCHANGES]  # every process declares the topology
-_CALL_KEYS = _one_of(*(_name(prefix) + r"\..+" for prefix in OCPP_VERSION_PREFIXES.values()))
+_DECLARED = [literal(ex.name) for ex in EXCHANGES]  # every process declares the topology
+_CALL_KEYS = one_of(*(literal(prefix) + r"\..+" for prefix in OCPP_VERSION_PREFIXES.values()))
 # The calls the load-manager receives (`load_manager.action_reports`).
-_LOAD_MANAGER_CALLS = _one_of(_name(call_routing_key("ReportChargingProfiles", OcppVersion.V201)))
+_LOAD_MANAGER_CALLS = one_of(literal(call_routing_key("ReportChargingProfiles", OcppVersion.V201)))
 # The dead-letter queues of the DB-backed services' durable queues (topology.quorum_arguments).
-_DEAD_LETTERS = [_name(s) + r"\.(calls|events)\.dead" for s in (REGISTRY, SESSIONS)]
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """One role's permissions in a vhost: resource regexes and per-exchange topic regexes."""
-
-    configure: str
-    write: str
-    read: str
-    # exchange -> (write, read) routing-key regexes; set wherever the role may write or read a
-    # topic exchange, since a user without topic permissions there may use any key.
-    topics: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+_DEAD_LETTERS = [literal(s) + r"\.(calls|events)\.dead" for s in (REGISTRY, SESSIONS)]
 
 
 def _service(
@@ -99,11 +78,11 @@ def _service(
 ) -> Grant:
     """A DB-backed service: its own `<name>.*` queues, calls in (and bundle items re-sent);
     `configures`: other resources it may declare passively."""
-    own = [_name(name) + r"\..+"] + ([SERVER_NAMED] if rpc_client else [])
+    own = [literal(name) + r"\..+"] + ([SERVER_NAMED] if rpc_client else [])
     return Grant(
-        configure=_one_of(*_DECLARED, *own, *configures),
-        write=_one_of(_name(CALLS.name), _name(EVENTS.name), _name(DEFAULT_EXCHANGE), *own),
-        read=_one_of(_name(CALLS.name), _name(EVENTS.name), *map(_name, reads), *own),
+        configure=one_of(*_DECLARED, *own, *configures),
+        write=one_of(literal(CALLS.name), literal(EVENTS.name), literal(DEFAULT_EXCHANGE), *own),
+        read=one_of(literal(CALLS.name), literal(EVENTS.name), *map(literal, reads), *own),
         topics={CALLS.name: (_CALL_KEYS, _CALL_KEYS), EVENTS.name: (events_written, ".*")},
     )
 
@@ -116,20 +95,20 @@ def _service(
 # declare, delete or purge of it is refused (tests/integration/test_broker_users.py).
 GRANTS: dict[str, Grant] = {
     GATEWAY: Grant(
-        configure=_one_of(*_DECLARED, r"gateway\..+", SERVER_NAMED),
-        write=_one_of(
-            _name(CALLS.name),
-            _name(EVENTS.name),
-            _name(CONTROL.name),
-            _name(MESSAGE_LOG.name),
-            _name(DEFAULT_EXCHANGE),
+        configure=one_of(*_DECLARED, r"gateway\..+", SERVER_NAMED),
+        write=one_of(
+            literal(CALLS.name),
+            literal(EVENTS.name),
+            literal(CONTROL.name),
+            literal(MESSAGE_LOG.name),
+            literal(DEFAULT_EXCHANGE),
             r"gateway\..+",
             SERVER_NAMED,
         ),
-        read=_one_of(
-            _name(COMMANDS.name),
-            _name(CONTROL.name),
-            _name(EVENTS.name),
+        read=one_of(
+            literal(COMMANDS.name),
+            literal(CONTROL.name),
+            literal(EVENTS.name),
             r"gateway\..+",
             SERVER_NAMED,
         ),
@@ -137,7 +116,7 @@ GRANTS: dict[str, Grant] = {
             CALLS.name: (_CALL_KEYS, NOTHING),
             EVENTS.name: (
                 _events(r"station\.(connected|disconnected|seen)", r"gateway\..+"),
-                _one_of(r"station\.credentials_changed", r"message_log\.level_changed"),
+                one_of(r"station\.credentials_changed", r"message_log\.level_changed"),
             ),
         },
     ),
@@ -168,16 +147,16 @@ GRANTS: dict[str, Grant] = {
     # GetChargingProfiles), beside the registry, and publishes a failed bundle item of it again
     # alone.
     LOAD_MANAGER: Grant(
-        configure=_one_of(*_DECLARED, r"load-manager\..+", SERVER_NAMED),
-        write=_one_of(
-            _name(CALLS.name),
-            _name(EVENTS.name),
-            _name(COMMAND_REQUESTS.name),
-            _name(DEFAULT_EXCHANGE),
+        configure=one_of(*_DECLARED, r"load-manager\..+", SERVER_NAMED),
+        write=one_of(
+            literal(CALLS.name),
+            literal(EVENTS.name),
+            literal(COMMAND_REQUESTS.name),
+            literal(DEFAULT_EXCHANGE),
             r"load-manager\..+",
             SERVER_NAMED,
         ),
-        read=_one_of(_name(CALLS.name), _name(EVENTS.name), r"load-manager\..+", SERVER_NAMED),
+        read=one_of(literal(CALLS.name), literal(EVENTS.name), r"load-manager\..+", SERVER_NAMED),
         topics={
             CALLS.name: (_LOAD_MANAGER_CALLS, _LOAD_MANAGER_CALLS),
             EVENTS.name: (_events(r"site\..+", r"security\.event"), ".*"),
@@ -189,24 +168,24 @@ GRANTS: dict[str, Grant] = {
     # its API_COMMAND_REQUEST_ROLES names this role). It receives and sends no OCPP call and
     # publishes only `roaming.*` events.
     ROAMING: Grant(
-        configure=_one_of(*_DECLARED, r"roaming\..+", SERVER_NAMED),
-        write=_one_of(
-            _name(EVENTS.name),
-            _name(COMMAND_REQUESTS.name),
-            _name(DEFAULT_EXCHANGE),
+        configure=one_of(*_DECLARED, r"roaming\..+", SERVER_NAMED),
+        write=one_of(
+            literal(EVENTS.name),
+            literal(COMMAND_REQUESTS.name),
+            literal(DEFAULT_EXCHANGE),
             r"roaming\..+",
             SERVER_NAMED,
         ),
-        read=_one_of(_name(EVENTS.name), r"roaming\..+", SERVER_NAMED),
+        read=one_of(literal(EVENTS.name), r"roaming\..+", SERVER_NAMED),
         topics={EVENTS.name: (_events(r"roaming\..+"), ".*")},
     ),
     COMMAND_API: Grant(
-        configure=_one_of(*_DECLARED, r"command-api\..+", SERVER_NAMED),
-        write=_one_of(
-            _name(COMMANDS.name),
-            _name(CALLS.name),
-            _name(EVENTS.name),
-            _name(DEFAULT_EXCHANGE),
+        configure=one_of(*_DECLARED, r"command-api\..+", SERVER_NAMED),
+        write=one_of(
+            literal(COMMANDS.name),
+            literal(CALLS.name),
+            literal(EVENTS.name),
+            literal(DEFAULT_EXCHANGE),
             r"command-api\..+",
             SERVER_NAMED,
         ),
@@ -214,9 +193,9 @@ GRANTS: dict[str, Grant] = {
         # event; the console's live feed binds what it shows). Dead letters
         # (command_api/dead_letters.py): it reads the services' `.dead` queues and replays a
         # message through the exchange and key it was first published with.
-        read=_one_of(
-            _name(COMMAND_REQUESTS.name),
-            _name(EVENTS.name),
+        read=one_of(
+            literal(COMMAND_REQUESTS.name),
+            literal(EVENTS.name),
             r"command-api\..+",
             SERVER_NAMED,
             *_DEAD_LETTERS,
@@ -224,45 +203,12 @@ GRANTS: dict[str, Grant] = {
         topics={CALLS.name: (_CALL_KEYS, NOTHING), EVENTS.name: (".+", ".*")},
     ),
     INTEGRATIONS: Grant(
-        configure=_one_of(r"integrations\..+"),
-        write=_one_of(_name(COMMAND_REQUESTS.name), r"integrations\..+"),
-        read=_one_of(_name(EVENTS.name), r"integrations\..+"),
+        configure=one_of(r"integrations\..+"),
+        write=one_of(literal(COMMAND_REQUESTS.name), r"integrations\..+"),
+        read=one_of(literal(EVENTS.name), r"integrations\..+"),
         topics={EVENTS.name: (NOTHING, ".*")},
     ),
 }
-
-
-# What a back office's own broker user may do through command-api (`API_BACK_OFFICES`): a
-# viewer reads events only; an operator and an admin also send commands, held to that role.
-BACK_OFFICE_ROLES = ("viewer", "operator", "admin")
-_BACK_OFFICE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-
-
-def check_back_offices(back_offices: Mapping[str, str]) -> dict[str, str]:
-    """`back_offices` (broker user -> role) as a dict; ValueError naming a bad user or role."""
-    for user, role in back_offices.items():
-        if not _BACK_OFFICE_NAME.match(user):
-            raise ValueError(
-                f"back office user {user!r}: lower-case letters, digits, '.', '_' and '-'"
-            )
-        if role not in BACK_OFFICE_ROLES:
-            raise ValueError(
-                f"back office {user!r}: role {role!r} is not one of {list(BACK_OFFICE_ROLES)}"
-            )
-    return dict(back_offices)
-
-
-def back_office_grant(user: str, role: str) -> Grant:
-    """A back office's own broker user: its own `<user>.*` queues, events in, and commands out
-    unless it is a viewer."""
-    own = _name(user) + r"\..+"
-    sends = role != BACK_OFFICE_ROLES[0]
-    return Grant(
-        configure=_one_of(own),
-        write=_one_of(*([_name(COMMAND_REQUESTS.name)] if sends else []), own),
-        read=_one_of(_name(EVENTS.name), own),
-        topics={EVENTS.name: (NOTHING, ".*")},
-    )
 
 
 def user_of(url: str) -> str:

@@ -9,6 +9,8 @@ from typing import Annotated, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
+from roaming.ocpi.energy_mix import EnergyMix
+from roaming.ocpi.hours import Hours
 from roaming.ocpi.tokens import TokenType
 from roaming.ocpi.types import (
     BusinessDetails,
@@ -18,7 +20,6 @@ from roaming.ocpi.types import (
     DateTime,
     DisplayText,
     Image,
-    Number,
     OcpiModel,
     PartyId,
     String3,
@@ -32,15 +33,11 @@ from roaming.ocpi.types import (
 )
 
 # The regular expressions mod_locations gives: a latitude, a longitude (decimal degrees, 5 to 7
-# decimals) and a local time of day ("18:15"). The regex is what bounds a coordinate's length:
+# decimals). The regex is what bounds a coordinate's length:
 # the string(10)/string(11) beside it date from when it had 6 decimals (changelog: "from fixed 6
 # decimal places, to more flexible 5 to 7"), and would refuse "-33.8688197" or "-151.2092955".
 Latitude = Annotated[str, StringConstraints(max_length=11, pattern=r"^-?[0-9]{1,2}\.[0-9]{5,7}$")]
 Longitude = Annotated[str, StringConstraints(max_length=12, pattern=r"^-?[0-9]{1,3}\.[0-9]{5,7}$")]
-TimeOfDay = Annotated[
-    str, StringConstraints(max_length=5, pattern=r"^([0-1][0-9]|2[0-3]):[0-5][0-9]$")
-]
-Percentage = Annotated[Number, Field(ge=0, le=100)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
@@ -112,26 +109,6 @@ class ConnectorType(StrEnum):
     PANTOGRAPH_TOP_DOWN = "PANTOGRAPH_TOP_DOWN"
     TESLA_R = "TESLA_R"
     TESLA_S = "TESLA_S"
-
-
-class EnergySourceCategory(StrEnum):
-    """EnergySourceCategory: a kind of energy source in an EnergyMix."""
-
-    NUCLEAR = "NUCLEAR"
-    GENERAL_FOSSIL = "GENERAL_FOSSIL"
-    COAL = "COAL"
-    GAS = "GAS"
-    GENERAL_GREEN = "GENERAL_GREEN"
-    SOLAR = "SOLAR"
-    WIND = "WIND"
-    WATER = "WATER"
-
-
-class EnvironmentalImpactCategory(StrEnum):
-    """EnvironmentalImpactCategory: a kind of environmental impact in an EnergyMix."""
-
-    NUCLEAR_WASTE = "NUCLEAR_WASTE"
-    CARBON_DIOXIDE = "CARBON_DIOXIDE"
 
 
 class Facility(StrEnum):
@@ -217,69 +194,6 @@ class AdditionalGeoLocation(OcpiModel):
     latitude: Latitude
     longitude: Longitude
     name: DisplayText | None = None
-
-
-class EnergySource(OcpiModel):
-    """EnergySource: one source of an EnergyMix and its percentage (0-100)."""
-
-    source: EnergySourceCategory
-    percentage: Percentage
-
-
-class EnvironmentalImpact(OcpiModel):
-    """EnvironmentalImpact: one impact of an EnergyMix, in g/kWh."""
-
-    category: EnvironmentalImpactCategory
-    amount: Number
-
-
-class EnergyMix(OcpiModel):
-    """EnergyMix: the energy supplied at a Location or with a Tariff, and its supplier."""
-
-    is_green_energy: bool
-    energy_sources: list[EnergySource] = Field(default_factory=list)
-    environ_impact: list[EnvironmentalImpact] = Field(default_factory=list)
-    supplier_name: String64 | None = None
-    energy_product_name: String64 | None = None
-
-
-class RegularHours(OcpiModel):
-    """RegularHours: a weekday's opening period in local time ("08:00" to "20:00")."""
-
-    weekday: Annotated[int, Field(ge=1, le=7)]
-    period_begin: TimeOfDay
-    period_end: TimeOfDay
-
-    @model_validator(mode="after")
-    def _end_after_begin(self) -> Self:
-        # "HH:MM" strings compare in time order.
-        if self.period_end <= self.period_begin:
-            raise ValueError("period_end must be later than period_begin")
-        return self
-
-
-class ExceptionalPeriod(OcpiModel):
-    """ExceptionalPeriod: a UTC period in which a Location is exceptionally open or closed."""
-
-    period_begin: DateTime
-    period_end: DateTime
-
-
-class Hours(OcpiModel):
-    """Hours: when a Location's EVSEs can be used: 24/7, or regular hours, plus exceptions."""
-
-    twentyfourseven: bool
-    regular_hours: list[RegularHours] = Field(default_factory=list)
-    exceptional_openings: list[ExceptionalPeriod] = Field(default_factory=list)
-    exceptional_closings: list[ExceptionalPeriod] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _regular_hours_unless_24_7(self) -> Self:
-        if self.twentyfourseven and self.regular_hours:
-            raise ValueError("regular_hours is only used when twentyfourseven is false")
-        if not self.twentyfourseven and not self.regular_hours:
-            raise ValueError("regular_hours needs at least one entry when twentyfourseven is false")
-        return self
 
 
 class PublishTokenType(OcpiModel):

@@ -8,7 +8,9 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from roaming.ocpi.locations import EnergyMix, NonNegativeInt, TimeOfDay
+from roaming.ocpi.energy_mix import EnergyMix
+from roaming.ocpi.hours import TimeOfDay
+from roaming.ocpi.locations import NonNegativeInt
 from roaming.ocpi.types import (
     CiString36,
     CountryCode,

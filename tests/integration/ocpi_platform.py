@@ -127,6 +127,44 @@ class PlatformDouble:
             ],
         }
 
+    def token(self, uid: str, **fields: Any) -> dict[str, Any]:
+        """A token of ours (an RFID card, valid, whitelist ALLOWED unless `fields` say)."""
+        return {
+            "country_code": "NL",
+            "party_id": self.party_id,
+            "uid": uid,
+            "type": "RFID",
+            "contract_id": f"NL-{self.party_id}-C{uid[-8:]}",
+            "issuer": f"eMSP {self.party_id}",
+            "valid": True,
+            "whitelist": "ALLOWED",
+            "last_updated": "2026-11-26T10:00:00Z",
+        } | fields
+
+    async def register_invited(
+        self, client: httpx.AsyncClient, roaming_url: str, token_a: str
+    ) -> str:
+        """Register with the CSMS that invited us with `token_a`; the token it hands us."""
+        self.tokens_accepted = {"emsp-token-b"}
+        posted = await client.post(
+            f"{roaming_url}/2.2.1/credentials",
+            headers=header(token_a),
+            json=self.credentials("emsp-token-b"),
+        )
+        assert posted.status_code == 200, posted.text
+        return str(posted.json()["data"]["token"])
+
+    async def push(
+        self, client: httpx.AsyncClient, roaming_url: str, ours: str, uid: str, **fields: Any
+    ) -> None:
+        """PUT one of our tokens to the CSMS."""
+        pushed = await client.put(
+            f"{roaming_url}/2.2.1/tokens/NL/{self.party_id}/{uid}",
+            headers=header(ours),
+            json=self.token(uid, **fields),
+        )
+        assert pushed.status_code == 200, pushed.text
+
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.transport, timeout=10)
 

@@ -100,30 +100,9 @@ async def test_an_operator_finds_tokens_and_a_viewer_sees_no_roaming(
 ) -> None:
     invitation = (await api.post("/roaming/platforms/invitations", json={"name": "T"})).json()
     async with PlatformDouble.served() as emsp, emsp.client() as client:
-        emsp.tokens_accepted = {"t-b"}
-        posted = await client.post(
-            f"{suite.roaming_url}/2.2.1/credentials",
-            headers=header(invitation["token"]),
-            json=emsp.credentials("t-b"),
-        )
-        ours = posted.json()["data"]["token"]
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
         uid = f"C{emsp.party_id}0042"
-        pushed = await client.put(
-            f"{suite.roaming_url}/2.2.1/tokens/NL/{emsp.party_id}/{uid}",
-            headers=header(ours),
-            json={
-                "country_code": "NL",
-                "party_id": emsp.party_id,
-                "uid": uid,
-                "type": "RFID",
-                "contract_id": "NL-TST-C00000042-X",
-                "issuer": "T",
-                "valid": False,
-                "whitelist": "ALWAYS",
-                "last_updated": "2026-11-26T10:00:00Z",
-            },
-        )
-        assert pushed.status_code == 200, pushed.text
+        await emsp.push(client, suite.roaming_url, ours, uid, valid=False, whitelist="ALWAYS")
     operator = await make_user(api, "operator")
     await log_in(page, console_url, operator, PASSWORD)
     await page.click("nav a[href='/roaming/tokens']")

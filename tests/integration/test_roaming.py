@@ -138,30 +138,9 @@ async def test_an_emsp_pushes_a_token_and_operators_find_it(
     tap = await bus.tap("roaming.#")
     invitation = (await api.post("/roaming/platforms/invitations", json={"name": "T"})).json()
     async with PlatformDouble.served() as emsp, emsp.client() as client:
-        emsp.tokens_accepted = {"t-b"}
-        posted = await client.post(
-            f"{suite.roaming_url}/2.2.1/credentials",
-            headers=header(invitation["token"]),
-            json=emsp.credentials("t-b"),
-        )
-        ours = posted.json()["data"]["token"]
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
         uid = f"U{emsp.party_id}0001"
-        pushed = await client.put(
-            f"{suite.roaming_url}/2.2.1/tokens/NL/{emsp.party_id}/{uid}",
-            headers=header(ours),
-            json={
-                "country_code": "NL",
-                "party_id": emsp.party_id,
-                "uid": uid,
-                "type": "RFID",
-                "contract_id": f"NL-{emsp.party_id}-C00000001-A",
-                "issuer": "T",
-                "valid": True,
-                "whitelist": "ALLOWED_OFFLINE",
-                "last_updated": "2026-11-26T10:00:00Z",
-            },
-        )
-        assert pushed.status_code == 200, pushed.text
+        await emsp.push(client, suite.roaming_url, ours, uid, whitelist="ALLOWED_OFFLINE")
     (published,) = await tap.wait("roaming.token_changed", uid=uid)
     assert (published["partyId"], published["whitelist"], published["valid"]) == (
         emsp.party_id,
@@ -193,20 +172,6 @@ async def test_only_admins_reach_roaming_platforms(api: httpx.AsyncClient, suite
             assert tokens.status_code == (403 if role == "viewer" else 200), tokens.text
 
 
-def roaming_token(party_id: str, uid: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "country_code": "NL",
-        "party_id": party_id,
-        "uid": uid,
-        "type": "RFID",
-        "contract_id": f"NL-{party_id}-C{uid[-8:]}",
-        "issuer": "eMSP",
-        "valid": True,
-        "whitelist": "ALLOWED",
-        "last_updated": "2026-11-26T10:00:00Z",
-    } | fields
-
-
 async def test_a_station_of_either_version_authorizes_a_token_an_emsp_pushed(
     api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str
 ) -> None:
@@ -215,26 +180,12 @@ async def test_a_station_of_either_version_authorizes_a_token_an_emsp_pushed(
     (NEVER, not built yet), is not."""
     invitation = (await api.post("/roaming/platforms/invitations", json={"name": "D"})).json()
     async with PlatformDouble.served() as emsp, emsp.client() as client:
-        emsp.tokens_accepted = {"d-b"}
-        posted = await client.post(
-            f"{suite.roaming_url}/2.2.1/credentials",
-            headers=header(invitation["token"]),
-            json=emsp.credentials("d-b"),
-        )
-        ours = posted.json()["data"]["token"]
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
         suffix = cp_id[-6:].upper()
         uids = {"ok": f"A{suffix}01", "void": f"A{suffix}02", "ask": f"A{suffix}03"}
-        for uid, fields in (
-            (uids["ok"], {}),
-            (uids["void"], {"valid": False}),
-            (uids["ask"], {"whitelist": "NEVER"}),
-        ):
-            pushed = await client.put(
-                f"{suite.roaming_url}/2.2.1/tokens/NL/{emsp.party_id}/{uid}",
-                headers=header(ours),
-                json=roaming_token(emsp.party_id, uid, **fields),
-            )
-            assert pushed.status_code == 200, pushed.text
+        await emsp.push(client, suite.roaming_url, ours, uids["ok"])
+        await emsp.push(client, suite.roaming_url, ours, uids["void"], valid=False)
+        await emsp.push(client, suite.roaming_url, ours, uids["ask"], whitelist="NEVER")
 
     v16 = await connect_cp(cp_id, 0)
     boot = {"chargePointVendor": "V", "chargePointModel": "X"}

@@ -80,6 +80,9 @@ class PlatformDouble:
     broken: bool = False  # answer 500 with no envelope
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, token
     calls_back: list[int] = field(default_factory=list)  # HTTP status of our calls to the CSMS
+    # What the CSMS pushed to our receiver interfaces: method, path below /ocpi/2.2.1, body,
+    # and the routing headers it came with.
+    received: list[tuple[str, str, Any, dict[str, str]]] = field(default_factory=list)
 
     @classmethod
     def at(cls, hosts: Hosts, party_id: str | None = None) -> PlatformDouble:
@@ -209,6 +212,11 @@ class PlatformDouble:
                             "url": f"{base}/credentials",
                         },
                         {"identifier": "tokens", "role": "SENDER", "url": f"{base}/tokens"},
+                        {
+                            "identifier": "locations",
+                            "role": "RECEIVER",
+                            "url": f"{base}/locations",
+                        },
                     ],
                 }
             )
@@ -236,6 +244,19 @@ class PlatformDouble:
         @app.put("/ocpi/2.2.1/credentials")
         async def put(request: Request) -> JSONResponse:
             return allowed(request) or await handed(request)
+
+        @app.api_route("/ocpi/2.2.1/locations/{path:path}", methods=["PUT", "PATCH"])
+        async def locations(request: Request, path: str) -> JSONResponse:
+            refused = allowed(request)
+            if refused:
+                return refused
+            routing = {
+                k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ocpi-")
+            }
+            self.received.append(
+                (request.method, f"/locations/{path}", await request.json(), routing)
+            )
+            return ok()
 
         @app.delete("/ocpi/2.2.1/credentials")
         async def delete(request: Request) -> JSONResponse:

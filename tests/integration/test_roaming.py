@@ -227,3 +227,99 @@ async def test_a_station_of_either_version_authorizes_a_token_an_emsp_pushed(
         return bool((await v201.call("Authorize", void))["idTokenInfo"]["status"] == "Invalid")
 
     assert await eventually(invalid_v201)
+
+
+def _evse(cp: str) -> dict[str, Any]:
+    return {
+        "chargePointId": cp,
+        "evseId": 1,
+        "capabilities": ["RFID_READER"],
+        "connectors": [
+            {
+                "connectorId": 1,
+                "standard": "IEC_62196_T2",
+                "format": "SOCKET",
+                "powerType": "AC_3_PHASE",
+                "maxVoltage": 230,
+                "maxAmperage": 32,
+            }
+        ],
+    }
+
+
+async def test_an_emsp_gets_a_location_and_the_status_of_either_versions_stations(
+    api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str
+) -> None:
+    """The operator publishes a site with a 1.6 and a 2.0.1 station; the eMSP gets the Location
+    pushed, then each EVSE's status as its station reports it (1.6 Preparing and 2.0.1
+    Occupied alike: CHARGING), reads it over OCPI, and the push log shows each delivered."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "L"})).json()
+    location_id = f"IT-{cp_id[3:]}"
+    v201_id = f"{cp_id}-2"
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        site = {
+            "name": "Integration car park",
+            "address": "Kaiserkai 1",
+            "city": "Hamburg",
+            "country": "DEU",
+            "coordinates": {"latitude": 53.5413, "longitude": 9.9847},
+            "timeZone": "Europe/Berlin",
+            "evses": [_evse(cp_id), _evse(v201_id)],
+        }
+        bad = {**site, "evses": [{**_evse(cp_id), "capabilities": ["TELEPORT"]}]}
+        refused = await api.put(f"/roaming/locations/{location_id}", json=bad)
+        assert refused.status_code == 422 and "capabilities" in refused.text, refused.text
+        put = await api.put(f"/roaming/locations/{location_id}", json=site)
+        assert put.status_code == 200, put.text
+        assert [e["status"] for e in put.json()["evses"]] == ["UNKNOWN", "UNKNOWN"]
+
+        def patches() -> list[tuple[str, str]]:
+            return [(p, b["status"]) for m, p, b, _ in emsp.received if m == "PATCH"]
+
+        async def put_pushed() -> bool:
+            return any(m == "PUT" and p.endswith(location_id) for m, p, _, _ in emsp.received)
+
+        assert await eventually(put_pushed)
+
+        v16 = await connect_cp(cp_id, 0)
+        boot = {"chargePointVendor": "V", "chargePointModel": "X"}
+        assert (await v16.call("BootNotification", boot))["status"] == "Accepted"
+        await v16.call(
+            "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Preparing"}
+        )
+        v201 = await connect_cp(v201_id, 1, subprotocols=["ocpp2.0.1"])
+        boot201 = {"reason": "PowerUp", "chargingStation": {"model": "X", "vendorName": "V"}}
+        assert (await v201.call("BootNotification", boot201))["status"] == "Accepted"
+        await v201.call(
+            "StatusNotification",
+            {
+                "timestamp": "2026-11-27T10:00:00Z",
+                "connectorStatus": "Occupied",
+                "evseId": 1,
+                "connectorId": 1,
+            },
+        )
+        base = f"/locations/DE/CSM/{location_id}"
+
+        async def both_charging() -> bool:
+            return {
+                (f"{base}/{cp_id}-1", "CHARGING"),
+                (f"{base}/{v201_id}-1", "CHARGING"),
+            } <= set(patches())
+
+        assert await eventually(both_charging)
+        pulled = await client.get(
+            f"{suite.roaming_url}/2.2.1/locations/{location_id}", headers=header(ours)
+        )
+        assert pulled.status_code == 200, pulled.text
+        assert [e["status"] for e in pulled.json()["data"]["evses"]] == ["CHARGING", "CHARGING"]
+
+    log = await api.get(
+        "/roaming/pushes", params={"platformId": invitation["platform"]["id"], "limit": 100}
+    )
+    assert log.status_code == 200, log.text
+    states = {(p["method"], p["state"]) for p in log.json()["items"]}
+    assert states == {("PUT", "delivered"), ("PATCH", "delivered")}, log.text
+    shown = (await api.get(f"/roaming/locations/{location_id.lower()}")).json()
+    assert [e["status"] for e in shown["evses"]] == ["CHARGING", "CHARGING"]

@@ -13,9 +13,16 @@ from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
-from . import rpc_platforms, rpc_tokens  # noqa: F401 - importing them registers their handlers
+from . import (  # noqa: F401 - importing them registers their handlers
+    follow_stations,
+    rpc_locations,
+    rpc_platforms,
+    rpc_tokens,
+)
 from .db import outbox
 from .ocpi_api.app import create_app
+from .ocpi_client import OcpiClient
+from .pushes import PushDelivery
 from .router import router
 from .settings import Settings
 
@@ -61,6 +68,18 @@ async def serve_ocpi(runtime: ServiceRuntime) -> None:
         raise
 
 
+async def deliver_pushes(runtime: ServiceRuntime) -> None:
+    """Deliver the pushes to the platforms until cancelled (roaming.pushes)."""
+    settings: Settings = runtime.settings
+    client = OcpiClient(settings.request_timeout, settings.networks())
+    try:
+        await PushDelivery(runtime.sessions, client, settings).run()
+    finally:
+        await client.close()
+
+
 async def main(settings: Settings | None = None) -> None:
     """Run the roaming service until SIGTERM or SIGINT."""
-    await serve(router, settings or Settings(), outbox=outbox, background=[serve_ocpi])
+    await serve(
+        router, settings or Settings(), outbox=outbox, background=[serve_ocpi, deliver_pushes]
+    )

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -107,6 +110,113 @@ tokens = Table(
     _ts("received_at", nullable=False, server_default=func.now()),
     Index("tokens_contract_id", "contract_id"),
     Index("tokens_platform", "platform_id"),
+)
+
+# The locations this CPO publishes (OCPI locations, sender): one per site, keyed by its id in
+# upper case (ids compare without case; `id` keeps the case given), with the operator's
+# settings as given (`settings`: the API's LocationSettings, camelCase JSON).
+# `updated_at`: when the settings last changed (the Location's and its EVSEs' `last_updated`
+# unless a status changed since).
+locations = Table(
+    "locations",
+    metadata,
+    Column("key", String(36), primary_key=True),
+    Column("id", String(36), nullable=False),
+    Column("settings", JSON, nullable=False),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    _ts("updated_at", nullable=False),
+    # The Location's `last_updated`: the newest of `updated_at` and its EVSEs' `status_at`.
+    _ts("last_updated", nullable=False),
+    Index("locations_last_updated", "last_updated"),
+)
+
+# The EVSEs of each location: which station's EVSE each is, and the OCPI status last published
+# for it (`status`, since `status_at`). An EVSE the operator took out stays, REMOVED
+# (`removed_at`), as OCPI wants; a station's EVSE is in one location at a time.
+location_evses = Table(
+    "location_evses",
+    metadata,
+    Column(
+        "location_key",
+        String(36),
+        ForeignKey("locations.key", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("uid_key", String(36), primary_key=True),
+    Column("uid", String(36), nullable=False),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    # The API's LocationEvse as given (kept for a removed EVSE, which OCPI still lists).
+    Column("settings", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    _ts("status_at", nullable=False),
+    _ts("removed_at"),
+    Index(
+        "location_evses_station",
+        "charge_point_id",
+        "evse_id",
+        unique=True,
+        postgresql_where=text("removed_at IS NULL"),
+    ),
+)
+
+# What the stations said of their connectors (connector.status, in our vocabulary) and whether
+# they are connected: the EVSEs' OCPI status is derived from these.
+station_connectors = Table(
+    "station_connectors",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("evse_id", Integer, primary_key=True),
+    Column("connector_id", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    _ts("at", nullable=False),
+)
+station_presence = Table(
+    "station_presence",
+    metadata,
+    Column("charge_point_id", String(48), primary_key=True),
+    Column("online", Boolean, nullable=False),
+    Column("connection_id", String(64)),
+    _ts("at", nullable=False),
+)
+
+# Pushes to the platforms' receiver interfaces (the outbox of OCPI): each is tried until the
+# platform took it, in order per platform and object (`object_key`: a later push of the same
+# object waits for the earlier ones), retried with a growing delay; one the platform cannot
+# take any more (it unregistered, or it no longer has the module) is dropped with the reason.
+# Delivered and dropped rows stay as the push log until ROAMING_PUSH_LOG_RETENTION_DAYS.
+pushes = Table(
+    "pushes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "platform_id",
+        String(36),
+        ForeignKey("platforms.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("module", String(24), nullable=False),
+    Column("object_key", String(100), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("body", JSON, nullable=False),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _ts("next_attempt_at", nullable=False, server_default=func.now()),
+    _ts("leased_until"),
+    _ts("last_attempt_at"),
+    Column("last_error", String(500)),
+    _ts("delivered_at"),
+    _ts("dropped_at"),
+    Column("dropped_why", String(200)),
+    Index(
+        "pushes_pending",
+        "platform_id",
+        "object_key",
+        "id",
+        postgresql_where=text("delivered_at IS NULL AND dropped_at IS NULL"),
+    ),
+    Index("pushes_created", "created_at"),
 )
 
 # The events it publishes (roaming.token_changed), written in the transaction of their change.

@@ -7,6 +7,7 @@ import uuid
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from csms_shared.outbound import Network, RefusedTarget, check_target, pinned_request
@@ -61,20 +62,26 @@ class OcpiClient:
         token: str,
         data: type[M] | Any,
         *,
-        body: BaseModel | None = None,
+        body: BaseModel | dict[str, Any] | None = None,
         correlation_id: str | None = None,
+        routing: dict[str, str] | None = None,
     ) -> M:
         """`method` on `url` with `token`; the envelope's `data` as `data` (a type a pydantic
-        TypeAdapter takes; None for "no data expected")."""
+        TypeAdapter takes; None for "no data expected"). `body`: a model, or a document
+        already in OCPI's JSON shape; `routing`: the OCPI-from/to-* headers."""
         headers = {
             "Authorization": authorization(token),
             "X-Request-ID": str(uuid.uuid4()),
             "X-Correlation-ID": correlation_id or str(uuid.uuid4()),
+            **(routing or {}),
         }
         content: bytes | None = None
-        if body is not None:
+        if isinstance(body, BaseModel):
             headers["Content-Type"] = "application/json"
             content = body.model_dump_json(exclude_none=True).encode()
+        elif body is not None:
+            headers["Content-Type"] = "application/json"
+            content = orjson.dumps(body)
         try:
             if self._allowed is None:
                 request = self._http.build_request(method, url, headers=headers, content=content)

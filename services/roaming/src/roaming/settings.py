@@ -66,6 +66,35 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         " parties do); 2.2.1 parties encode it, and this service always does",
     )
 
+    push_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="pushes to platforms (locations, ...) in flight at once, per process; pushes"
+        " of one object to one platform always go one after the other, in order",
+    )
+    push_retry_max: float = Field(
+        default=600.0,
+        ge=1,
+        le=86_400,
+        description="the longest wait, in seconds, between two attempts of a push the platform"
+        " did not take (the wait doubles from 2 s up to this); a push is retried until it is"
+        " taken, never given up while the platform is registered",
+    )
+    push_poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="seconds between looks for pushes that are due (a change committed in this"
+        " process wakes the pushes at once)",
+    )
+    push_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="days a delivered or dropped push stays in the push log",
+    )
+
     @field_validator("allowed_networks")
     @classmethod
     def _networks(cls, networks: list[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """Roaming (OCPI 2.2.1, the roaming service): the eMSPs and hubs this CPO is connected to and
 the operator's side of the credentials handshake (admins only: a platform's token opens the
-network's data to it), and the tokens eMSPs pushed (operators and admins)."""
+network's data to it), and the tokens eMSPs pushed, the locations published and the push log
+(operators and admins)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,21 @@ from fastapi import Path, Query, status
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
     InvitePlatform,
+    ListLocations,
     ListPlatforms,
+    ListPushes,
     ListRoamingTokens,
+    LocationSettings,
+    OfLocation,
     OfPlatform,
     PlatformInvitation,
     PlatformState,
     PlatformUnregistered,
+    PutLocation,
     RegisterPlatform,
+    RoamingLocation,
     RoamingPlatform,
+    RoamingPush,
     RoamingRpc,
     RoamingToken,
 )
@@ -128,3 +136,59 @@ async def list_tokens(
         country_code=country_code, party_id=party_id, uid=uid, limit=limit, offset=offset
     )
     return await call(state, RoamingRpc.list_tokens, params)
+
+
+LocationPath = Annotated[
+    str, Path(alias="id", min_length=1, max_length=36, pattern=r"^[A-Za-z0-9._-]+$")
+]
+
+
+@router.get("/roaming/locations", response_model=Page[RoamingLocation])
+async def list_locations(
+    state: State,
+    principal: Operator,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Page[RoamingLocation]:
+    """The locations published to the roaming platforms, by id: the settings, each EVSE's
+    OCPI status, and the OCPI Location exactly as platforms get it."""
+    return await call(state, RoamingRpc.list_locations, ListLocations(limit=limit, offset=offset))
+
+
+@router.get("/roaming/locations/{id}", response_model=RoamingLocation)
+async def get_location(
+    state: State, principal: Operator, location_id: LocationPath
+) -> RoamingLocation:
+    """One location (ids compare without case)."""
+    return await call(state, RoamingRpc.get_location, OfLocation(id=location_id))
+
+
+@router.put(
+    "/roaming/locations/{id}",
+    response_model=RoamingLocation,
+    responses=problems.responses(409, 422),
+)
+async def put_location(
+    state: State, principal: Operator, location_id: LocationPath, body: LocationSettings
+) -> RoamingLocation:
+    """Publish a site as an OCPI Location, or replace one whole: where it is, when it is open,
+    and each EVSE (the station and its OCPP EVSE, eMI3 id, capabilities) with its connectors
+    (standard, format, power); pushed to every platform with a locations receiver. An EVSE left
+    out stays in the Location as REMOVED. 422 names what OCPI does not allow; 409 when an EVSE
+    is published in another location."""
+    return await call(state, RoamingRpc.put_location, PutLocation(id=location_id, location=body))
+
+
+@router.get("/roaming/pushes", response_model=Page[RoamingPush])
+async def list_pushes(
+    state: State,
+    principal: Operator,
+    platform_id: Annotated[str | None, Query(alias="platformId", max_length=36)] = None,
+    pending: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Page[RoamingPush]:
+    """The push log, newest first: each push to a platform (what, where, attempts, the last
+    error, delivered, or dropped and why); `pending` only those not delivered yet."""
+    params = ListPushes(platform_id=platform_id, pending=pending, limit=limit, offset=offset)
+    return await call(state, RoamingRpc.list_pushes, params)

@@ -17,6 +17,7 @@ router = APIRouter()
 # list only these (credentials: SENDER, as 2.2.1 advises for one's own).
 IMPLEMENTED: tuple[tuple[ModuleId, InterfaceRole], ...] = (
     (ModuleId.CREDENTIALS, InterfaceRole.SENDER),
+    (ModuleId.LOCATIONS, InterfaceRole.SENDER),
     (ModuleId.TOKENS, InterfaceRole.RECEIVER),
 )
 

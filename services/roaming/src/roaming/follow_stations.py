@@ -1,0 +1,107 @@
+"""Events the roaming service follows from the stations: what each connector said and whether
+the station is connected, from which its EVSEs' OCPI status is derived; an EVSE in a published
+location whose status changes is pushed."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, or_
+from sqlalchemy.dialects.postgresql import insert
+
+from csms_shared.contracts.station_events import (
+    ConnectorStatus,
+    StationConnected,
+    StationDisconnected,
+)
+
+from . import location_store
+from .db import station_connectors, station_presence
+from .location_documents import Publisher
+from .router import Ctx, router
+
+
+@router.event("connector.status")
+async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
+    """Keep the connector's status (the newest report wins) and move its EVSE's."""
+    evse_id = event.evse_id if event.evse_id is not None else event.connector_id
+    connector_id = event.evse_connector_id if event.evse_connector_id is not None else 1
+    if evse_id == 0:  # the station as a whole: its EVSEs report for themselves
+        return
+    at = event.timestamp or event.at
+    values = {
+        "charge_point_id": event.charge_point_id,
+        "evse_id": evse_id,
+        "connector_id": connector_id,
+        "status": event.report().status.value,
+        "at": at,
+    }
+    stmt = insert(station_connectors).values(values)
+    await ctx.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[
+                station_connectors.c.charge_point_id,
+                station_connectors.c.evse_id,
+                station_connectors.c.connector_id,
+            ],
+            set_={"status": stmt.excluded.status, "at": stmt.excluded.at},
+            where=station_connectors.c.at <= stmt.excluded.at,
+        )
+    )
+    await location_store.follow_status(
+        ctx.session, event.charge_point_id, Publisher.of(ctx.settings), evse_id
+    )
+
+
+@router.event("station.connected")
+async def station_connected(event: StationConnected, ctx: Ctx) -> None:
+    stmt = insert(station_presence).values(
+        charge_point_id=event.charge_point_id,
+        online=True,
+        connection_id=event.connection_id[:64],
+        at=event.connected_at,
+    )
+    await ctx.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[station_presence.c.charge_point_id],
+            set_={
+                "online": True,
+                "connection_id": stmt.excluded.connection_id,
+                "at": stmt.excluded.at,
+            },
+            # A newer report wins; and the old connection's disconnect, which may come first,
+            # does not keep the station offline.
+            where=or_(
+                station_presence.c.at <= stmt.excluded.at,
+                and_(
+                    station_presence.c.online.is_(False),
+                    station_presence.c.connection_id != stmt.excluded.connection_id,
+                ),
+            ),
+        )
+    )
+    await location_store.follow_status(
+        ctx.session, event.charge_point_id, Publisher.of(ctx.settings)
+    )
+
+
+@router.event("station.disconnected")
+async def station_disconnected(event: StationDisconnected, ctx: Ctx) -> None:
+    """Offline, unless a newer connection took over (its connected event may come first)."""
+    stmt = insert(station_presence).values(
+        charge_point_id=event.charge_point_id,
+        online=False,
+        connection_id=event.connection_id[:64],
+        at=event.at,
+    )
+    await ctx.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[station_presence.c.charge_point_id],
+            set_={"online": False, "at": stmt.excluded.at},
+            where=or_(
+                station_presence.c.connection_id == stmt.excluded.connection_id,
+                station_presence.c.connection_id.is_(None),
+            ),
+        )
+    )
+    await location_store.follow_status(
+        ctx.session, event.charge_point_id, Publisher.of(ctx.settings)
+    )

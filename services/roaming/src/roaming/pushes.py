@@ -1,0 +1,327 @@
+"""Pushes to the platforms' receiver interfaces: written in the transaction of the change that
+causes them (`enqueue`), delivered after its commit by `PushDelivery`, retried until the
+platform takes them, in order per platform and object, never lost.
+
+A push waits for every earlier push of its object to the same platform; pushes of different
+objects go side by side. A newer push that says all an older pending one said (a Location PUT
+after anything of that location, an EVSE's status PATCH after the previous one) supersedes it:
+the older is dropped, so a platform that is down for a while gets one document per object when
+it is back, not every change it missed. Each attempt takes a lease (`leased_until`) instead of
+holding a row lock over the HTTP call: a process that dies mid-push leaves a lease that runs
+out, and the push is tried again (a PUT or PATCH taken twice says the same)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import weakref
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import event as orm_event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from .db import platform_roles, platforms, pushes
+from .ocpi.versions import InterfaceRole, ModuleId
+from .ocpi_client import OcpiClient, PartyError
+from .platforms import PlatformState, now
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+_WRITTEN = "roaming.pushes.written"
+_RUNNING: weakref.WeakSet[PushDelivery] = weakref.WeakSet()
+
+
+def _pending() -> Any:
+    return and_(pushes.c.delivered_at.is_(None), pushes.c.dropped_at.is_(None))
+
+
+def receiver_url(endpoints: list[dict[str, Any]] | None, module: ModuleId) -> str | None:
+    """The platform's `module` RECEIVER interface, None when it has none."""
+    for endpoint in endpoints or []:
+        if (
+            endpoint.get("identifier") == module.value
+            and endpoint.get("role") == InterfaceRole.RECEIVER
+        ):
+            return str(endpoint["url"]).rstrip("/")
+    return None
+
+
+async def receivers(session: AsyncSession, module: ModuleId) -> list[str]:
+    """The registered platforms with a `module` RECEIVER interface."""
+    rows = await session.execute(
+        select(platforms.c.id, platforms.c.endpoints).where(
+            platforms.c.state == PlatformState.REGISTERED
+        )
+    )
+    return [row.id for row in rows if receiver_url(row.endpoints, module) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One document for every receiver of `module`: `method` on `path` below its URL."""
+
+    module: ModuleId
+    object_key: str
+    method: str
+    path: str
+    body: dict[str, Any]
+    # Pending pushes of the object this one makes moot: all of them, or those of its path.
+    supersedes: str | None = None  # "object" or "path"
+
+
+async def enqueue(session: AsyncSession, push: Push, platform_ids: list[str] | None = None) -> int:
+    """Queue `push` for `platform_ids` (every receiver of its module when None) in the
+    caller's transaction; delivered once it commits. How many were queued."""
+    targets = platform_ids if platform_ids is not None else await receivers(session, push.module)
+    if not targets:
+        return 0
+    if push.supersedes is not None:
+        older = select(pushes.c.id).where(
+            _pending(),
+            pushes.c.platform_id.in_(targets),
+            pushes.c.object_key == push.object_key,
+            or_(pushes.c.leased_until.is_(None), pushes.c.leased_until < func.now()),
+        )
+        if push.supersedes == "path":
+            older = older.where(pushes.c.path == push.path, pushes.c.method == push.method)
+        await session.execute(
+            update(pushes)
+            .where(pushes.c.id.in_(older.with_for_update(skip_locked=True).scalar_subquery()))
+            .values(dropped_at=func.now(), dropped_why="superseded by a newer push")
+        )
+    await session.execute(
+        insert(pushes),
+        [
+            {
+                "platform_id": platform_id,
+                "module": push.module.value,
+                "object_key": push.object_key,
+                "method": push.method,
+                "path": push.path,
+                "body": push.body,
+            }
+            for platform_id in targets
+        ],
+    )
+    session.sync_session.info[_WRITTEN] = True
+    return len(targets)
+
+
+@orm_event.listens_for(Session, "after_commit")
+def _wake(session: Session) -> None:
+    """Pushes were committed: this process's deliveries send them now, not at the next poll."""
+    if session.info.pop(_WRITTEN, False):
+        for delivery in list(_RUNNING):
+            delivery.wake()
+
+
+@orm_event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, previous_transaction: object) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+def backoff(attempts: int, longest: float) -> float:
+    """Seconds before attempt `attempts + 1`: 2 s doubling, up to `longest`, with +-10 %."""
+    base = min(2.0 * float(2 ** max(attempts - 1, 0)), longest)
+    return base * random.uniform(0.9, 1.1)
+
+
+class PushDelivery:
+    """Delivers due pushes with `settings.push_concurrency` workers until cancelled; woken by
+    commits of this process that queued pushes, and every `push_poll_interval` for the rest
+    (other processes' pushes, retries that came due)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: OcpiClient,
+        settings: Settings,
+    ) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._settings = settings
+        self._wakeup = asyncio.Event()
+        self._lease = timedelta(seconds=settings.request_timeout * 2 + 5)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        _RUNNING.add(self)
+        workers = [
+            asyncio.create_task(self._work(), name=f"roaming-push-{n}")
+            for n in range(self._settings.push_concurrency)
+        ]
+        try:
+            await self._prune_forever()
+        finally:
+            _RUNNING.discard(self)
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            try:
+                while await self.deliver_one():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pushing to a platform failed; trying again at the next poll")
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self._settings.push_poll_interval)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pruning the push log failed; trying again in an hour")
+            await asyncio.sleep(3600)
+
+    async def prune(self) -> int:
+        """Delete delivered and dropped pushes older than the retention."""
+        cutoff = now() - timedelta(days=self._settings.push_log_retention_days)
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(pushes).where(~_pending(), pushes.c.created_at < cutoff)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def _claim(self) -> Any:
+        """The next due push whose object has no earlier pending push to its platform, leased
+        to this attempt; None when none is due."""
+        earlier = pushes.alias("earlier")
+        async with self._sessions.begin() as session:
+            row = (
+                await session.execute(
+                    select(pushes.c.id)
+                    .where(
+                        _pending(),
+                        pushes.c.next_attempt_at <= func.now(),
+                        or_(pushes.c.leased_until.is_(None), pushes.c.leased_until < func.now()),
+                        ~exists().where(
+                            earlier.c.platform_id == pushes.c.platform_id,
+                            earlier.c.object_key == pushes.c.object_key,
+                            earlier.c.id < pushes.c.id,
+                            earlier.c.delivered_at.is_(None),
+                            earlier.c.dropped_at.is_(None),
+                        ),
+                    )
+                    .order_by(pushes.c.next_attempt_at, pushes.c.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).first()
+            if row is None:
+                return None
+            lease = now() + self._lease
+            await session.execute(
+                update(pushes).where(pushes.c.id == row.id).values(leased_until=lease)
+            )
+            return (
+                await session.execute(
+                    select(
+                        pushes,
+                        platforms.c.state,
+                        platforms.c.their_token,
+                        platforms.c.endpoints,
+                    )
+                    .join(platforms, platforms.c.id == pushes.c.platform_id)
+                    .where(pushes.c.id == row.id)
+                )
+            ).first()
+
+    async def deliver_one(self) -> bool:
+        """Try one due push; False when none was due."""
+        row = await self._claim()
+        if row is None:
+            return False
+        module = ModuleId(row.module)
+        url = receiver_url(row.endpoints, module)
+        if row.state != PlatformState.REGISTERED or row.their_token is None:
+            await self._finish(row.id, dropped="the platform is no longer registered")
+            return True
+        if url is None:
+            await self._finish(row.id, dropped=f"the platform has no {module.value} receiver")
+            return True
+        try:
+            await self._client.call(
+                row.method,
+                url + row.path,
+                row.their_token,
+                None,
+                body=row.body,
+                routing=await self._routing(row.platform_id),
+            )
+        except PartyError as exc:
+            await self._finish(row.id, failed=str(exc), attempts=row.attempts + 1)
+        else:
+            await self._finish(row.id, delivered=True)
+        return True
+
+    async def _routing(self, platform_id: str) -> dict[str, str]:
+        """From us, to the platform's (first) party: an eMSP, or the hub that forwards."""
+        async with self._sessions() as session:
+            role = (
+                await session.execute(
+                    select(platform_roles.c.country_code, platform_roles.c.party_id)
+                    .where(platform_roles.c.platform_id == platform_id)
+                    .order_by(platform_roles.c.role, platform_roles.c.country_code)
+                    .limit(1)
+                )
+            ).first()
+        headers = {
+            "OCPI-from-country-code": self._settings.country_code,
+            "OCPI-from-party-id": self._settings.party_id,
+        }
+        if role is not None:
+            headers["OCPI-to-country-code"] = role.country_code
+            headers["OCPI-to-party-id"] = role.party_id
+        return headers
+
+    async def _finish(
+        self,
+        push_id: int,
+        *,
+        delivered: bool = False,
+        dropped: str | None = None,
+        failed: str | None = None,
+        attempts: int = 0,
+    ) -> None:
+        at = now()
+        values: dict[str, Any] = {"leased_until": None, "last_attempt_at": at}
+        if delivered:
+            values |= {"delivered_at": at, "last_error": None}
+        elif dropped is not None:
+            values |= {"dropped_at": at, "dropped_why": dropped[:200]}
+        else:
+            wait = backoff(attempts, self._settings.push_retry_max)
+            values |= {
+                "attempts": attempts,
+                "last_error": (failed or "")[:500],
+                "next_attempt_at": at + timedelta(seconds=wait),
+            }
+            log.info(
+                "push %s not taken (attempt %s), again in %.0f s: %s",
+                push_id,
+                attempts,
+                wait,
+                failed,
+            )
+        if delivered or dropped is not None:
+            values["attempts"] = pushes.c.attempts + 1
+        async with self._sessions.begin() as session:
+            await session.execute(update(pushes).where(pushes.c.id == push_id).values(values))

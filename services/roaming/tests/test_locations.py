@@ -1,0 +1,456 @@
+"""Locations (sender): the operator publishes a site as an OCPI Location; eMSPs pull it page by
+page, or one EVSE or connector; the stations' statuses become its EVSEs' OCPI status; every
+change is pushed to the eMSPs' receivers, retried while one is down, in order, nothing lost,
+and what is not OCPI's is refused precisely."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from csms_shared.bus.router import Context
+from csms_shared.contracts.rpc_roaming import LocationSettings
+from csms_shared.contracts.station_events import (
+    ConnectorStatus,
+    StationConnected,
+    StationDisconnected,
+)
+from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
+from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary.connectors import ChargingState, ConnectorState
+from roaming import follow_stations, location_store
+from roaming.db import outbox, platform_roles, pushes
+from roaming.location_documents import LocationRefused, Publisher, ocpi_status
+from roaming.location_store import LocationConflict
+from roaming.ocpi.locations import EvseStatus
+from roaming.ocpi.types import format_datetime
+from roaming.ocpi_client import OcpiClient
+from roaming.pushes import PushDelivery
+from roaming.settings import Settings
+from tests.integration.ocpi_platform import Hosts, PlatformDouble, header
+from tests.integration.support import eventually
+
+from .test_tokens import registered
+
+URL = "/ocpi/2.2.1/locations"
+_IDS = itertools.count(1)
+
+
+def station() -> str:
+    return f"LOCCP{next(_IDS):04d}"
+
+
+def described(cp: str, **fields: Any) -> LocationSettings:
+    """A car park with two EVSEs of station `cp`: AC type 2 and DC CCS."""
+    return LocationSettings.model_validate(
+        {
+            "name": "Harbour car park",
+            "address": "Kaiserkai 1",
+            "city": "Hamburg",
+            "postalCode": "20457",
+            "country": "DEU",
+            "coordinates": {"latitude": 53.5413, "longitude": 9.9847},
+            "timeZone": "Europe/Berlin",
+            "parkingType": "PARKING_GARAGE",
+            "facilities": ["CAFE"],
+            "openingTimes": {"twentyfourseven": True},
+            "evses": [
+                {
+                    "chargePointId": cp,
+                    "evseId": 1,
+                    "emi3Id": f"DE*CSM*E{cp}*1",
+                    "capabilities": ["RFID_READER", "REMOTE_START_STOP_CAPABLE"],
+                    "physicalReference": "1",
+                    "connectors": [
+                        {
+                            "connectorId": 1,
+                            "standard": "IEC_62196_T2",
+                            "format": "SOCKET",
+                            "powerType": "AC_3_PHASE",
+                            "maxVoltage": 230,
+                            "maxAmperage": 32,
+                            "maxElectricPower": 22000,
+                        }
+                    ],
+                },
+                {
+                    "chargePointId": cp,
+                    "evseId": 2,
+                    "connectors": [
+                        {
+                            "connectorId": 1,
+                            "standard": "IEC_62196_T2_COMBO",
+                            "format": "CABLE",
+                            "powerType": "DC",
+                            "maxVoltage": 920,
+                            "maxAmperage": 400,
+                        }
+                    ],
+                },
+            ],
+        }
+        | fields
+    )
+
+
+def publisher(settings: Settings) -> Publisher:
+    return Publisher.of(settings)
+
+
+async def publish(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, location_id: str, cp: str
+) -> location_store.StoredLocation:
+    async with sessions.begin() as session:
+        return await location_store.put(session, location_id, described(cp), publisher(settings))
+
+
+async def follow(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, event: Any
+) -> None:
+    """The service's handler of `event`, in a transaction of its own."""
+    handler = {
+        ConnectorStatus: follow_stations.connector_status,
+        StationConnected: follow_stations.station_connected,
+        StationDisconnected: follow_stations.station_disconnected,
+    }[type(event)]
+    async with sessions.begin() as session:
+        await handler(event, Context(session=session, settings=settings, outbox=outbox))
+
+
+def status(
+    cp: str, evse: int, state: ConnectorState, charging: ChargingState | None = None
+) -> ConnectorStatus:
+    return ConnectorStatus(
+        charge_point_id=cp,
+        connector_id=evse,
+        status=ChargePointStatus.AVAILABLE,
+        error_code=ChargePointErrorCode.NO_ERROR,
+        ocpp_version=OcppVersion.V201,
+        evse_id=evse,
+        evse_connector_id=1,
+        connector_status=state,
+        charging_state=charging,
+    )
+
+
+async def platform_of(sessions: async_sessionmaker[AsyncSession], emsp: PlatformDouble) -> str:
+    async with sessions() as session:
+        found: str = (
+            await session.execute(
+                select(platform_roles.c.platform_id).where(
+                    platform_roles.c.party_id == emsp.party_id
+                )
+            )
+        ).scalar_one()
+    return found
+
+
+async def deliver(delivery: PushDelivery) -> None:
+    """Every push that is due now, tried once."""
+    while await delivery.deliver_one():
+        pass
+
+
+@pytest.fixture
+async def delivery(
+    hosts: Hosts, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> Any:
+    client = OcpiClient(5.0, None, transport=hosts)
+    yield PushDelivery(sessions, client, settings)
+    await client.close()
+
+
+def test_our_statuses_map_onto_ocpi_evse_statuses() -> None:
+    assert ocpi_status(True, [ConnectorState.AVAILABLE]) is EvseStatus.AVAILABLE
+    assert ocpi_status(None, [ConnectorState.OCCUPIED]) is EvseStatus.CHARGING
+    assert ocpi_status(True, [ConnectorState.RESERVED]) is EvseStatus.RESERVED
+    assert ocpi_status(True, [ConnectorState.UNAVAILABLE]) is EvseStatus.INOPERATIVE
+    assert ocpi_status(True, [ConnectorState.FAULTED]) is EvseStatus.OUTOFORDER
+    # An EVSE with one connector in use is in use; offline or never reported is UNKNOWN.
+    both = [ConnectorState.AVAILABLE, ConnectorState.OCCUPIED]
+    assert ocpi_status(True, both) is EvseStatus.CHARGING
+    assert ocpi_status(False, [ConnectorState.AVAILABLE]) is EvseStatus.UNKNOWN
+    assert ocpi_status(True, []) is EvseStatus.UNKNOWN
+
+
+async def test_an_emsp_pulls_a_location_its_evses_and_connectors(
+    csms: httpx.AsyncClient, hosts: Hosts, settings: Settings, sessions: Any
+) -> None:
+    cp = station()
+    await follow(sessions, settings, status(cp, 1, ConnectorState.AVAILABLE))
+    await publish(sessions, settings, f"HH-{cp}", cp)
+    _, ours = await registered(csms, hosts, settings, sessions)
+
+    got = await csms.get(f"{URL}/hh-{cp.lower()}", headers=header(ours))  # ids ignore case
+    assert got.status_code == 200, got.text
+    location = got.json()["data"]
+    assert got.headers["ocpi-from-country-code"] == "DE"
+    assert (location["country_code"], location["party_id"], location["id"]) == (
+        "DE",
+        "CSM",
+        f"HH-{cp}",
+    )
+    assert location["coordinates"] == {"latitude": "53.541300", "longitude": "9.984700"}
+    assert location["operator"] == {"name": settings.business_name}
+    assert location["opening_times"]["twentyfourseven"] is True
+    first, second = location["evses"]
+    assert (first["uid"], first["evse_id"], first["status"]) == (
+        f"DE*CSM*E{cp}*1",
+        f"DE*CSM*E{cp}*1",
+        "AVAILABLE",
+    )
+    assert (second["uid"], second["status"]) == (f"{cp}-2", "UNKNOWN")  # never reported
+    assert "evse_id" not in second
+    assert first["connectors"] == [
+        {
+            "id": "1",
+            "standard": "IEC_62196_T2",
+            "format": "SOCKET",
+            "power_type": "AC_3_PHASE",
+            "max_voltage": 230,
+            "max_amperage": 32,
+            "max_electric_power": 22000,
+            "tariff_ids": [],
+            "last_updated": first["connectors"][0]["last_updated"],
+        }
+    ]
+
+    evse = await csms.get(f"{URL}/HH-{cp}/{cp}-2", headers=header(ours))
+    assert evse.status_code == 200 and evse.json()["data"]["uid"] == f"{cp}-2"
+    connector = await csms.get(f"{URL}/HH-{cp}/{cp}-2/1", headers=header(ours))
+    assert connector.json()["data"]["standard"] == "IEC_62196_T2_COMBO"
+    for path in (f"/NOPE-{cp}", f"/HH-{cp}/nope", f"/HH-{cp}/{cp}-2/9"):
+        missing = await csms.get(URL + path, headers=header(ours))
+        assert missing.status_code == 404 and missing.json()["status_code"] == 2003, path
+    # Only registered platforms read them.
+    assert (await csms.get(f"{URL}/HH-{cp}", headers=header("never-issued"))).status_code == 401
+
+
+async def test_pages_follow_the_link_and_date_to_is_exclusive(
+    csms: httpx.AsyncClient, hosts: Hosts, settings: Settings, sessions: Any
+) -> None:
+    ids = []
+    for _ in range(3):
+        cp = station()
+        ids.append((await publish(sessions, settings, f"PG-{cp}", cp)).id)
+    _, ours = await registered(csms, hosts, settings, sessions)
+
+    seen: list[str] = []
+    url: str | None = f"{URL}?limit=2"
+    while url is not None:
+        page = await csms.get(url, headers=header(ours))
+        assert page.status_code == 200, page.text
+        assert page.headers["x-limit"] == "2"
+        total = int(page.headers["x-total-count"])
+        seen += [loc["id"] for loc in page.json()["data"]]
+        link = page.headers.get("link")
+        url = link.split(">")[0].removeprefix("<http://csms.test") if link else None
+    assert len(seen) == total == len(set(seen)) and set(ids) <= set(seen)
+    assert (await csms.get(f"{URL}?limit=500", headers=header(ours))).headers["x-limit"] == "100"
+
+    async with sessions() as session:
+        one = await location_store.load(session, ids[0], publisher(settings))
+    assert one is not None
+    at = one.last_updated
+
+    async def ids_in(query: str) -> list[str]:
+        answer = await csms.get(f"{URL}?{query}", headers=header(ours))
+        assert answer.status_code == 200, answer.text
+        return [loc["id"] for loc in answer.json()["data"]]
+
+    stamp = format_datetime(at)
+    later = format_datetime(at + timedelta(milliseconds=1))
+    assert ids[0] in await ids_in(f"date_from={stamp}&date_to={later}")
+    assert ids[0] not in await ids_in(f"date_to={stamp}")
+    bad = await csms.get(f"{URL}?date_from=yesterday", headers=header(ours))
+    assert bad.status_code == 400 and bad.json()["status_code"] == 2001
+
+
+async def test_status_changes_are_pushed_to_the_emsp_in_order(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    emsp, _ = await registered(csms, hosts, settings, sessions)
+    cp = station()
+    await follow(sessions, settings, status(cp, 1, ConnectorState.AVAILABLE))
+    await publish(sessions, settings, f"ST-{cp}", cp)
+    await deliver(delivery)
+    ((method, path, body, routing),) = emsp.received
+    assert (method, path) == ("PUT", f"/locations/DE/CSM/ST-{cp}")
+    assert body["id"] == f"ST-{cp}" and body["evses"][0]["status"] == "AVAILABLE"
+    assert routing["ocpi-from-party-id"] == "CSM"
+    assert routing["ocpi-to-party-id"] == emsp.party_id
+
+    # A car plugs in (a 1.6 Preparing is Occupied too), the station goes offline.
+    await follow(
+        sessions, settings, status(cp, 1, ConnectorState.OCCUPIED, ChargingState.EV_CONNECTED)
+    )
+    await follow(sessions, settings, status(cp, 1, ConnectorState.OCCUPIED, ChargingState.CHARGING))
+    await deliver(delivery)
+    connected = StationConnected(
+        charge_point_id=cp, gateway="g1", connection_id="c1", connected_at=body["last_updated"]
+    )
+    await follow(sessions, settings, connected)
+    await follow(sessions, settings, StationDisconnected(charge_point_id=cp, connection_id="c1"))
+    await deliver(delivery)
+    assert [(m, p, b["status"]) for m, p, b, _ in emsp.received[1:]] == [
+        ("PATCH", f"/locations/DE/CSM/ST-{cp}/DE*CSM*E{cp}*1", "CHARGING"),  # once: no change
+        ("PATCH", f"/locations/DE/CSM/ST-{cp}/DE*CSM*E{cp}*1", "UNKNOWN"),
+    ]
+    assert set(emsp.received[1][2]) == {"status", "last_updated"}
+
+
+async def test_a_party_that_is_down_gets_the_newest_of_each_object_once_back(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    emsp, _ = await registered(csms, hosts, settings, sessions)
+    emsp.broken = True
+    theirs = pushes.c.platform_id == await platform_of(sessions, emsp)
+    cp = station()
+    await publish(sessions, settings, f"DN-{cp}", cp)
+    await deliver(delivery)
+    async with sessions() as session:
+        (failed,) = (
+            await session.execute(
+                select(pushes).where(theirs, pushes.c.object_key == f"location:DN-{cp}")
+            )
+        ).all()
+    assert failed.attempts == 1 and failed.delivered_at is None
+    assert "HTTP 500" in failed.last_error and failed.next_attempt_at > failed.last_attempt_at
+
+    # While it is down: two status changes of EVSE 1 (the first moot once the second is
+    # queued), and one of EVSE 2.
+    for state in (ConnectorState.OCCUPIED, ConnectorState.FAULTED):
+        await follow(sessions, settings, status(cp, 1, state))
+    await follow(sessions, settings, status(cp, 2, ConnectorState.AVAILABLE))
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(pushes.c.method, pushes.c.path, pushes.c.dropped_why)
+                .where(theirs, pushes.c.object_key == f"location:DN-{cp}")
+                .order_by(pushes.c.id)
+            )
+        ).all()
+    assert [(r.method, r.dropped_why) for r in rows] == [
+        ("PUT", None),
+        ("PATCH", "superseded by a newer push"),
+        ("PATCH", None),
+        ("PATCH", None),
+    ]
+
+    emsp.broken = False
+    async with sessions.begin() as session:  # its retry is due now rather than in 2 s
+        await session.execute(
+            update(pushes)
+            .where(pushes.c.object_key == f"location:DN-{cp}", pushes.c.delivered_at.is_(None))
+            .values(next_attempt_at=pushes.c.created_at)
+        )
+    await deliver(delivery)
+    assert [(m, b.get("status")) for m, _, b, _ in emsp.received] == [
+        ("PUT", None),
+        ("PATCH", "OUTOFORDER"),
+        ("PATCH", "AVAILABLE"),
+    ]
+    assert emsp.received[0][2]["evses"][0]["status"] == "UNKNOWN"
+
+
+async def test_taking_an_evse_out_keeps_it_removed(
+    csms: httpx.AsyncClient, hosts: Hosts, settings: Settings, sessions: Any
+) -> None:
+    cp = station()
+    await publish(sessions, settings, f"RM-{cp}", cp)
+    fewer = described(cp)
+    fewer.evses = fewer.evses[:1]
+    async with sessions.begin() as session:
+        stored = await location_store.put(session, f"RM-{cp}", fewer, publisher(settings))
+    assert [(e.uid, e.status) for e in stored.document.evses] == [
+        (f"DE*CSM*E{cp}*1", EvseStatus.UNKNOWN),
+        (f"{cp}-2", EvseStatus.REMOVED),
+    ]
+    # The EVSE is free for another location; a station's EVSE in two at once is refused.
+    async with sessions.begin() as session:
+        other = described(cp)
+        other.evses = other.evses[1:]
+        await location_store.put(session, f"RM2-{cp}", other, publisher(settings))
+    with pytest.raises(LocationConflict, match=f"EVSE 1 of '{cp}'"):
+        async with sessions.begin() as session:
+            await location_store.put(session, f"RM3-{cp}", described(cp), publisher(settings))
+
+
+def _standard(s: LocationSettings) -> None:
+    s.evses[0].connectors[0].standard = "TYPE_9"
+
+
+def _zone(s: LocationSettings) -> None:
+    s.time_zone = "Mars/Olympus"
+
+
+def _facility(s: LocationSettings) -> None:
+    s.facilities = ["SPACEPORT"]
+
+
+def _twice(s: LocationSettings) -> None:
+    s.evses.append(s.evses[0])
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (_standard, "evses.0.connectors.0.standard"),
+        (_zone, "timeZone"),
+        (_facility, "facilities.0"),
+        (_twice, "is given twice"),
+    ],
+)
+async def test_what_ocpi_does_not_have_is_refused_and_nothing_stored(
+    settings: Settings, sessions: Any, change: Any, problem: str
+) -> None:
+    cp = station()
+    bad = described(cp)
+    change(bad)
+    with pytest.raises(LocationRefused, match=problem.replace(".", r"\.")):
+        async with sessions.begin() as session:
+            await location_store.put(session, f"BAD-{cp}", bad, publisher(settings))
+    async with sessions() as session:
+        assert await location_store.load(session, f"BAD-{cp}", publisher(settings)) is None
+
+
+async def test_a_commit_wakes_the_delivery(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    emsp, _ = await registered(csms, hosts, settings, sessions)
+    await deliver(delivery)  # what earlier tests left due
+    # No poll within the test's time: only the commit's wake-up can send the push.
+    patient = settings.model_copy(update={"push_poll_interval": 60.0})
+    client = OcpiClient(5.0, None, transport=hosts)
+    running = asyncio.create_task(PushDelivery(sessions, client, patient).run())
+    try:
+        cp = station()
+        await publish(sessions, settings, f"WK-{cp}", cp)
+
+        async def pushed() -> bool:
+            return any(p.endswith(f"WK-{cp}") for _, p, _, _ in emsp.received)
+
+        await eventually(pushed, timeout=10)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await client.close()

@@ -212,11 +212,10 @@ class PlatformDouble:
                             "url": f"{base}/credentials",
                         },
                         {"identifier": "tokens", "role": "SENDER", "url": f"{base}/tokens"},
-                        {
-                            "identifier": "locations",
-                            "role": "RECEIVER",
-                            "url": f"{base}/locations",
-                        },
+                        *(
+                            {"identifier": module, "role": "RECEIVER", "url": f"{base}/{module}"}
+                            for module in ("locations", "sessions", "cdrs")
+                        ),
                     ],
                 }
             )
@@ -245,18 +244,22 @@ class PlatformDouble:
         async def put(request: Request) -> JSONResponse:
             return allowed(request) or await handed(request)
 
-        @app.api_route("/ocpi/2.2.1/locations/{path:path}", methods=["PUT", "PATCH"])
-        async def locations(request: Request, path: str) -> JSONResponse:
+        async def receive(request: Request) -> JSONResponse:
             refused = allowed(request)
             if refused:
                 return refused
             routing = {
                 k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ocpi-")
             }
-            self.received.append(
-                (request.method, f"/locations/{path}", await request.json(), routing)
-            )
+            path = request.url.path.removeprefix("/ocpi/2.2.1")
+            self.received.append((request.method, path, await request.json(), routing))
             return ok()
+
+        for module in ("locations", "sessions"):
+            app.add_api_route(
+                f"/ocpi/2.2.1/{module}/{{path:path}}", receive, methods=["PUT", "PATCH"]
+            )
+        app.add_api_route("/ocpi/2.2.1/cdrs", receive, methods=["POST"])
 
         @app.delete("/ocpi/2.2.1/credentials")
         async def delete(request: Request) -> JSONResponse:

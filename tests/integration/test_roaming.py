@@ -6,15 +6,18 @@ networks are refused; viewers and operators see none of it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from csms_shared.ocpp._base import utcnow
 from tests.integration.conftest import Suite
 from tests.integration.ocpi_platform import PlatformDouble, header
 from tests.integration.support import eventually
-from tests.integration.test_sessions_charging import Bus
+from tests.integration.test_sessions_charging import Bus, iso
+from tests.integration.test_v201_transactions import tx_event
 
 pytestmark = pytest.mark.integration
 
@@ -323,3 +326,94 @@ async def test_an_emsp_gets_a_location_and_the_status_of_either_versions_station
     assert states == {("PUT", "delivered"), ("PATCH", "delivered")}, log.text
     shown = (await api.get(f"/roaming/locations/{location_id.lower()}")).json()
     assert [e["status"] for e in shown["evses"]] == ["CHARGING", "CHARGING"]
+
+
+async def test_a_roaming_driver_charges_at_either_version_and_the_emsp_gets_sessions_and_one_cdr(
+    api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str
+) -> None:
+    """eMSP registers, pushes a token; a 1.6 and a 2.0.1 station each start with it: the eMSP
+    gets each Session at the start and the end, and one CDR with the cost the session-service
+    computed (the one the station was told) and the energy in kWh."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "R"})).json()
+    uid = f"RD{cp_id[-8:].upper()}"
+    location_id = f"RD-{cp_id[3:]}"
+    v201_id = f"{cp_id}-2"
+    t0 = utcnow().replace(microsecond=0) - timedelta(hours=2)
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        await emsp.push(client, suite.roaming_url, ours, uid)
+        site = {
+            "address": "Kaiserkai 1",
+            "city": "Hamburg",
+            "country": "DEU",
+            "coordinates": {"latitude": 53.5413, "longitude": 9.9847},
+            "timeZone": "Europe/Berlin",
+            "evses": [_evse(cp_id), _evse(v201_id)],
+        }
+        assert (await api.put(f"/roaming/locations/{location_id}", json=site)).status_code == 200
+
+        v16 = await connect_cp(cp_id, 0)
+        boot = {"chargePointVendor": "V", "chargePointModel": "X"}
+        assert (await v16.call("BootNotification", boot))["status"] == "Accepted"
+
+        async def accepted() -> bool:
+            answer = await v16.call("Authorize", {"idTag": uid})
+            return bool(answer["idTagInfo"]["status"] == "Accepted")
+
+        assert await eventually(accepted)
+        start = {"connectorId": 1, "idTag": uid, "meterStart": 1000, "timestamp": iso(t0)}
+        started = await v16.call("StartTransaction", start)
+        assert started["idTagInfo"]["status"] == "Accepted", started
+        v201 = await connect_cp(v201_id, 1, subprotocols=["ocpp2.0.1"])
+        boot201 = {"reason": "PowerUp", "chargingStation": {"model": "X", "vendorName": "V"}}
+        assert (await v201.call("BootNotification", boot201))["status"] == "Accepted"
+        token201 = {"idToken": uid, "type": "ISO14443"}
+        first = tx_event(
+            "Started", 0, t0, "RD-TX", 500, evse={"id": 1, "connectorId": 1}, idToken=token201
+        )
+        assert (await v201.call("TransactionEvent", first))["idTokenInfo"]["status"] == "Accepted"
+        listed = await api.get("/transactions", params={"chargePointId": v201_id})
+        (tx201,) = listed.json()["items"]
+        ids = {str(started["transactionId"]), str(tx201["transactionId"])}
+
+        def sessions_seen(status: str) -> set[str]:
+            return {
+                p.rsplit("/", 1)[1]
+                for m, p, b, _ in emsp.received
+                if p.startswith("/sessions/") and b["status"] == status
+            }
+
+        async def both_active() -> bool:
+            return ids <= sessions_seen("ACTIVE")
+
+        assert await eventually(both_active)
+
+        stop = {
+            "transactionId": started["transactionId"],
+            "meterStop": 13345,
+            "timestamp": iso(t0 + timedelta(seconds=3725)),
+        }
+        assert await v16.call("StopTransaction", stop) == {}
+        last = tx_event(
+            "Ended", 1, t0 + timedelta(minutes=30), "RD-TX", 5500, context="Transaction.End"
+        )
+        told = await v201.call("TransactionEvent", last)
+
+        def cdrs() -> list[dict[str, Any]]:
+            return [b for m, p, b, _ in emsp.received if (m, p) == ("POST", "/cdrs")]
+
+        async def both_billed() -> bool:
+            return ids <= {c["id"] for c in cdrs()} and ids <= sessions_seen("COMPLETED")
+
+        assert await eventually(both_billed)
+
+    for cdr in cdrs():
+        tx = (await api.get(f"/transactions/{cdr['id']}")).json()
+        assert cdr["total_energy"] == tx["energyWh"] / 1000, (cdr, tx)
+        assert cdr["total_cost"] == {"excl_vat": tx["cost"]}, (cdr, tx)
+        assert cdr["cdr_token"]["uid"] == uid and cdr["auth_method"] == "WHITELIST"
+    # The 2.0.1 station was told the same total the CDR bills.
+    (cdr201,) = [c for c in cdrs() if c["id"] == str(tx201["transactionId"])]
+    assert told["totalCost"] == cdr201["total_cost"]["excl_vat"]
+    assert cdr201["total_energy"] == 5.0
+    assert sorted(c["id"] for c in cdrs()) == sorted(ids)  # one CDR each, never twice

@@ -72,6 +72,16 @@ async def test_token_a_reads_versions_and_details_and_ids_are_echoed(
                 "url": "http://csms.test/ocpi/2.2.1/locations",
             },
             {
+                "identifier": "sessions",
+                "role": "SENDER",
+                "url": "http://csms.test/ocpi/2.2.1/sessions",
+            },
+            {
+                "identifier": "cdrs",
+                "role": "SENDER",
+                "url": "http://csms.test/ocpi/2.2.1/cdrs",
+            },
+            {
                 "identifier": "tokens",
                 "role": "RECEIVER",
                 "url": "http://csms.test/ocpi/2.2.1/tokens",
@@ -148,7 +158,13 @@ async def test_an_emsp_registers_with_token_a_updates_and_unregisters(
     assert [(r["country_code"], r["party_id"], r["role"]) for r in found.roles] == [
         ("NL", platform.party_id, "EMSP")
     ]
-    assert {e["identifier"] for e in found.endpoints} == {"credentials", "tokens", "locations"}
+    assert {e["identifier"] for e in found.endpoints} == {
+        "credentials",
+        "tokens",
+        "locations",
+        "sessions",
+        "cdrs",
+    }
 
     # PUT: new tokens both ways, the old one of ours stops working.
     platform.tokens_accepted = {"emsp-b2"}

@@ -15,6 +15,7 @@ from csms_shared.service import serve
 
 from . import (  # noqa: F401 - importing them registers their handlers
     follow_stations,
+    follow_transactions,
     rpc_locations,
     rpc_platforms,
     rpc_tokens,

@@ -219,5 +219,42 @@ pushes = Table(
     Index("pushes_created", "created_at"),
 )
 
+# The sessions of transactions started with a roaming token (OCPI sessions, sender): one per
+# transaction, owned by the token's eMSP (`country_code`, `party_id`, the platform that pushed
+# the token), with the token and the place (location, EVSE, connector as published at the
+# start) it is told about, and the Session as last pushed (`document`).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("transaction_id", BigInteger, nullable=False, unique=True),
+    Column("platform_id", String(36), ForeignKey("platforms.id"), nullable=False),
+    Column("country_code", String(2), nullable=False),
+    Column("party_id", String(3), nullable=False),
+    Column("token", JSON, nullable=False),
+    Column("place", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("document", JSON, nullable=False),
+    _ts("last_updated", nullable=False),
+    Index("sessions_owner", "country_code", "party_id", "last_updated"),
+    Index("sessions_last_updated", "last_updated"),
+)
+
+# The CDRs of ended roaming sessions (OCPI cdrs, sender): written once, never changed (the id
+# is the session's; a retried POST sends the same document).
+cdrs = Table(
+    "cdrs",
+    metadata,
+    Column("id", String(39), primary_key=True),
+    Column("session_id", String(36), nullable=False),
+    Column("platform_id", String(36), ForeignKey("platforms.id"), nullable=False),
+    Column("country_code", String(2), nullable=False),
+    Column("party_id", String(3), nullable=False),
+    Column("document", JSON, nullable=False),
+    _ts("last_updated", nullable=False),
+    Index("cdrs_owner", "country_code", "party_id", "last_updated"),
+    Index("cdrs_last_updated", "last_updated"),
+)
+
 # The events it publishes (roaming.token_changed), written in the transaction of their change.
 outbox = outbox_table(metadata)

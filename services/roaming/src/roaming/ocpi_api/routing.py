@@ -37,6 +37,13 @@ class Route:
             return False
         return self.hub or owner in self.parties
 
+    def owners(self) -> set[Party] | None:
+        """The parties whose objects a list shows the caller: its own (the one its OCPI-from
+        headers name, if any); None for a hub that names none (every party's)."""
+        if self.sender is not None:
+            return {self.sender} if self.may_act_for(self.sender) else set()
+        return None if self.hub else set(self.parties)
+
     def stamp(self, response: JSONResponse) -> JSONResponse:
         """The response's routing headers: from us, to the sender when it said who it is."""
         response.headers["OCPI-from-country-code"] = self.ours[0]

@@ -18,6 +18,8 @@ router = APIRouter()
 IMPLEMENTED: tuple[tuple[ModuleId, InterfaceRole], ...] = (
     (ModuleId.CREDENTIALS, InterfaceRole.SENDER),
     (ModuleId.LOCATIONS, InterfaceRole.SENDER),
+    (ModuleId.SESSIONS, InterfaceRole.SENDER),
+    (ModuleId.CDRS, InterfaceRole.SENDER),
     (ModuleId.TOKENS, InterfaceRole.RECEIVER),
 )
 

@@ -1,0 +1,206 @@
+"""A transaction started with a roaming token as OCPI tells its eMSP: the Session while it runs
+and when it ended, and the CDR. Pure: no database, no clock.
+
+Every figure comes from the transaction as the session-service published it: the energy (Wh,
+sent as kWh), the duration, and the cost its tariff engine computed at the stop, the one the
+station was told. Nothing is priced a second time here: the CDR's tariff states the prices the
+transaction copied at its start (FLAT, ENERGY per kWh by the Wh, TIME per hour by the second),
+which are the engine's own, so an eMSP that recomputes gets the same total before rounding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from csms_shared.contracts.resources_sessions import Transaction
+from csms_shared.contracts.rpc_roaming import LocationSettings
+
+from .location_documents import Publisher
+from .ocpi.cdrs import CDR, AuthMethod, CdrDimensionType, ChargingPeriod
+from .ocpi.locations import Connector
+from .ocpi.sessions import Session, SessionStatus
+from .ocpi.tariffs import Tariff, TariffDimensionType
+from .ocpi.tokens import TokenType
+
+_KWH = Decimal(1000)
+_HOUR = Decimal(3600)
+_FOUR = Decimal("0.0001")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRef:
+    """The roaming token a transaction started with, and the platform of its eMSP."""
+
+    country_code: str
+    party_id: str
+    uid: str
+    type: TokenType
+    contract_id: str
+    platform_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where the transaction runs, as the location publishes it."""
+
+    location_id: str
+    location: LocationSettings
+    evse_uid: str
+    evse_emi3_id: str | None
+    connector: Connector
+
+
+def session_id(transaction: Transaction) -> str:
+    """The OCPI Session's and CDR's id: our transaction id, stable across pushes."""
+    return str(transaction.transaction_id)
+
+
+def kwh(transaction: Transaction) -> Decimal:
+    """The energy so far (at the stop: all of it) in kWh, from the Wh the transaction has."""
+    return Decimal(transaction.energy_wh or 0) / _KWH
+
+
+def hours(transaction: Transaction) -> Decimal:
+    return (Decimal(transaction.duration_seconds or 0) / _HOUR).quantize(_FOUR, ROUND_HALF_UP)
+
+
+def _token(token: TokenRef) -> dict[str, str]:
+    return {
+        "country_code": token.country_code,
+        "party_id": token.party_id,
+        "uid": token.uid,
+        "type": token.type.value,
+        "contract_id": token.contract_id,
+    }
+
+
+def tariff_id(transaction: Transaction) -> str:
+    """The id of the tariff the transaction was priced by (the environment's prices: DEFAULT)."""
+    return f"T{transaction.tariff_id}" if transaction.tariff_id is not None else "DEFAULT"
+
+
+def periods(transaction: Transaction) -> list[ChargingPeriod]:
+    """One period from the start: the energy and the time, at the transaction's tariff."""
+    return [
+        ChargingPeriod.model_validate(
+            {
+                "start_date_time": transaction.start_time,
+                "dimensions": [
+                    {"type": CdrDimensionType.ENERGY, "volume": kwh(transaction)},
+                    {"type": CdrDimensionType.TIME, "volume": hours(transaction)},
+                ],
+                "tariff_id": tariff_id(transaction),
+            }
+        )
+    ]
+
+
+def session(
+    transaction: Transaction,
+    token: TokenRef,
+    place: Place,
+    publisher: Publisher,
+    at: datetime,
+) -> Session:
+    """The Session: ACTIVE while the transaction runs, COMPLETED with its totals once ended."""
+    ended = transaction.stop_time is not None
+    document: dict[str, object] = {
+        "country_code": publisher.country_code,
+        "party_id": publisher.party_id,
+        "id": session_id(transaction),
+        "start_date_time": transaction.start_time,
+        "end_date_time": transaction.stop_time,
+        "kwh": kwh(transaction),
+        "cdr_token": _token(token),
+        "auth_method": AuthMethod.WHITELIST,
+        "location_id": place.location_id,
+        "evse_uid": place.evse_uid,
+        "connector_id": place.connector.id,
+        "currency": transaction.currency,
+        "status": SessionStatus.COMPLETED if ended else SessionStatus.ACTIVE,
+        "last_updated": at,
+    }
+    if ended:
+        document["charging_periods"] = periods(transaction)
+        if transaction.cost is not None:
+            document["total_cost"] = {"excl_vat": transaction.cost}
+    return Session.model_validate(document)
+
+
+def tariff(transaction: Transaction, publisher: Publisher, at: datetime) -> Tariff:
+    """The prices the transaction copied at its start, as an OCPI Tariff."""
+    components: list[dict[str, object]] = [
+        {"type": TariffDimensionType.FLAT, "price": transaction.session_fee, "step_size": 1},
+        {"type": TariffDimensionType.ENERGY, "price": transaction.price_per_kwh, "step_size": 1},
+    ]
+    if transaction.per_minute_fee:
+        components.append(
+            {
+                "type": TariffDimensionType.TIME,
+                "price": Decimal(str(transaction.per_minute_fee)) * 60,
+                "step_size": 1,
+            }
+        )
+    return Tariff.model_validate(
+        {
+            "country_code": publisher.country_code,
+            "party_id": publisher.party_id,
+            "id": tariff_id(transaction),
+            "currency": transaction.currency,
+            "elements": [{"price_components": components}],
+            "last_updated": at,
+        }
+    )
+
+
+def cdr(
+    transaction: Transaction,
+    token: TokenRef,
+    place: Place,
+    publisher: Publisher,
+    at: datetime,
+) -> CDR:
+    """The CDR of an ended transaction (ValueError for one still running)."""
+    if transaction.stop_time is None:
+        raise ValueError("a CDR is made of an ended transaction")
+    where = place.location
+    document = {
+        "country_code": publisher.country_code,
+        "party_id": publisher.party_id,
+        "id": session_id(transaction),
+        "start_date_time": transaction.start_time,
+        "end_date_time": transaction.stop_time,
+        "session_id": session_id(transaction),
+        "cdr_token": _token(token),
+        "auth_method": AuthMethod.WHITELIST,
+        "cdr_location": {
+            "id": place.location_id,
+            "name": where.name,
+            "address": where.address[:45],
+            "city": where.city,
+            "postal_code": where.postal_code,
+            "state": where.state[:20] if where.state else None,
+            "country": where.country,
+            "coordinates": {
+                "latitude": f"{where.coordinates.latitude:.6f}",
+                "longitude": f"{where.coordinates.longitude:.6f}",
+            },
+            "evse_uid": place.evse_uid,
+            "evse_id": place.evse_emi3_id or place.evse_uid,
+            "connector_id": place.connector.id,
+            "connector_standard": place.connector.standard,
+            "connector_format": place.connector.format,
+            "connector_power_type": place.connector.power_type,
+        },
+        "currency": transaction.currency,
+        "tariffs": [tariff(transaction, publisher, at)],
+        "charging_periods": periods(transaction),
+        "total_cost": {"excl_vat": transaction.cost or Decimal(0)},
+        "total_energy": kwh(transaction),
+        "total_time": hours(transaction),
+        "last_updated": at,
+    }
+    if transaction.cost is None:  # the session-service prices every stop; kept visible if not
+        document["remark"] = "no cost was computed for this session"
+    return CDR.model_validate(document)

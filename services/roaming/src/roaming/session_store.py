@@ -1,0 +1,306 @@
+"""Roaming sessions and CDRs as stored: a transaction started with a roaming token becomes a
+Session pushed (PUT) to the token's eMSP at its start and at its end, and its CDR is written once
+and POSTed to the eMSP. Written in the transaction of the event that caused it; a redelivered
+event changes nothing and pushes nothing again.
+
+Which transactions are roaming ones: those whose id token an eMSP pushed (`tokens`, the same
+uid compared without case; an RFID token for a 1.6 id tag or a 2.0.1 ISO14443/ISO15693 one,
+another type for the rest), on an EVSE published in a location (OCPI wants the Session's
+location, EVSE and connector). A roaming session on an EVSE that is in no location is logged and
+not sent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.contracts.resources_sessions import Transaction
+from csms_shared.contracts.rpc_roaming import LocationSettings
+
+from . import location_store, session_documents
+from .db import cdrs, location_evses, sessions, tokens
+from .location_documents import Publisher, connector_document, evse_document
+from .ocpi.locations import Connector
+from .ocpi.sessions import SessionStatus
+from .ocpi.tokens import TokenType
+from .ocpi.types import ci_key
+from .ocpi.versions import ModuleId
+from .platforms import now
+from .pushes import Push, enqueue, receivers
+from .session_documents import Place, TokenRef
+
+log = logging.getLogger(__name__)
+
+# The 2.0.1 idToken types of a card, which an eMSP's RFID token stands for (1.6: no type).
+_CARD_TYPES = {None, "ISO14443", "ISO15693"}
+
+
+async def token_of(session: AsyncSession, transaction: Transaction) -> TokenRef | None:
+    """The roaming token the transaction started with: of the uid, the kind of token its type
+    says, valid ones first, then the newest."""
+    if not transaction.id_tag:
+        return None
+    rows = (
+        await session.execute(select(tokens).where(tokens.c.uid == ci_key(transaction.id_tag)))
+    ).all()
+    card = transaction.id_token_type in _CARD_TYPES
+    fitting = [r for r in rows if (r.type == TokenType.RFID.value) == card]
+    if not fitting:
+        return None
+    best = max(fitting, key=lambda r: (r.valid, r.last_updated))
+    return TokenRef(
+        country_code=best.country_code,
+        party_id=best.party_id,
+        uid=best.document["uid"],
+        type=TokenType(best.type),
+        contract_id=best.contract_id,
+        platform_id=best.platform_id,
+    )
+
+
+async def place_of(
+    session: AsyncSession, transaction: Transaction, publisher: Publisher
+) -> Place | None:
+    """Where the transaction runs as its location publishes it; None off every location."""
+    row = (
+        await session.execute(
+            select(location_evses.c.location_key, location_evses.c.uid).where(
+                location_evses.c.charge_point_id == transaction.charge_point_id,
+                location_evses.c.evse_id == transaction.connector_id,
+                location_evses.c.removed_at.is_(None),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    stored = await location_store.load(session, row.location_key, publisher)
+    evse = None if stored is None else evse_document(stored.document, row.uid)
+    if stored is None or evse is None:
+        return None
+    wanted = str(transaction.evse_connector_id or 1)
+    connector = connector_document(evse, wanted) or evse.connectors[0]
+    return Place(
+        location_id=stored.id,
+        location=stored.settings,
+        evse_uid=evse.uid,
+        evse_emi3_id=evse.evse_id,
+        connector=connector,
+    )
+
+
+def _place_json(place: Place) -> dict[str, Any]:
+    return {
+        "location_id": place.location_id,
+        "location": place.location.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "evse_uid": place.evse_uid,
+        "evse_emi3_id": place.evse_emi3_id,
+        "connector": place.connector.wire(),
+    }
+
+
+def _place(raw: dict[str, Any]) -> Place:
+    return Place(
+        location_id=raw["location_id"],
+        location=LocationSettings.model_validate(raw["location"]),
+        evse_uid=raw["evse_uid"],
+        evse_emi3_id=raw["evse_emi3_id"],
+        connector=Connector.model_validate(raw["connector"]),
+    )
+
+
+def _token(raw: dict[str, Any]) -> TokenRef:
+    return TokenRef(**(raw | {"type": TokenType(raw["type"])}))
+
+
+async def _push_session(
+    session: AsyncSession, document: dict[str, Any], platform_id: str, publisher: Publisher
+) -> None:
+    if platform_id not in await receivers(session, ModuleId.SESSIONS):
+        return  # it pulls them (GET), or takes none
+    await enqueue(
+        session,
+        Push(
+            module=ModuleId.SESSIONS,
+            object_key=f"session:{document['id']}",
+            method="PUT",
+            path=f"/{publisher.country_code}/{publisher.party_id}/{document['id']}",
+            body=document,
+            supersedes="object",
+        ),
+        [platform_id],
+    )
+
+
+async def _begin(
+    session: AsyncSession, transaction: Transaction, publisher: Publisher
+) -> tuple[TokenRef, Place] | None:
+    token = await token_of(session, transaction)
+    if token is None:
+        return None
+    place = await place_of(session, transaction, publisher)
+    if place is None:
+        log.warning(
+            "transaction %s of %s started with eMSP token %s-%s %s is on EVSE %s, which is in no"
+            " published location: no OCPI Session or CDR can name it",
+            transaction.transaction_id,
+            transaction.charge_point_id,
+            token.country_code,
+            token.party_id,
+            token.uid,
+            transaction.connector_id,
+        )
+        return None
+    return token, place
+
+
+async def _record(
+    session: AsyncSession,
+    transaction: Transaction,
+    token: TokenRef,
+    place: Place,
+    publisher: Publisher,
+    at: datetime,
+) -> dict[str, Any] | None:
+    """Store the session as the transaction says now; its document, None when it was there
+    already in that state (a redelivery)."""
+    document = session_documents.session(transaction, token, place, publisher, at).wire()
+    values = {
+        "id": document["id"],
+        "transaction_id": transaction.transaction_id,
+        "platform_id": token.platform_id,
+        "country_code": token.country_code,
+        "party_id": token.party_id,
+        "token": asdict(token) | {"type": token.type.value},
+        "place": _place_json(place),
+        "status": document["status"],
+        "document": document,
+        "last_updated": at,
+    }
+    stmt = insert(sessions).values(values)
+    stored = await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[sessions.c.id],
+            set_={
+                "status": stmt.excluded.status,
+                "document": stmt.excluded.document,
+                "last_updated": stmt.excluded.last_updated,
+            },
+            where=sessions.c.status != SessionStatus.COMPLETED.value,
+        ).returning(sessions.c.id)
+    )
+    return document if stored.first() is not None else None
+
+
+async def started(session: AsyncSession, transaction: Transaction, publisher: Publisher) -> bool:
+    """A transaction started: if with a roaming token, its Session (ACTIVE) stored and pushed.
+    Whether it is a roaming session new here."""
+    known = (
+        await session.execute(
+            select(sessions.c.id).where(sessions.c.transaction_id == transaction.transaction_id)
+        )
+    ).first()
+    if known is not None:
+        return False
+    begun = await _begin(session, transaction, publisher)
+    if begun is None:
+        return False
+    token, place = begun
+    document = await _record(session, transaction, token, place, publisher, now())
+    if document is None:
+        return False
+    await _push_session(session, document, token.platform_id, publisher)
+    return True
+
+
+async def stopped(session: AsyncSession, transaction: Transaction, publisher: Publisher) -> bool:
+    """A transaction ended: its Session COMPLETED and pushed, its CDR written once and POSTed.
+    Whether anything was new (False for a redelivery, or a transaction not roaming)."""
+    row = (
+        await session.execute(
+            select(sessions)
+            .where(sessions.c.transaction_id == transaction.transaction_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        begun = await _begin(session, transaction, publisher)  # its start was not seen as one
+        if begun is None:
+            return False
+        token, place = begun
+    else:
+        if row.status == SessionStatus.COMPLETED.value:
+            return False
+        token, place = _token(row.token), _place(row.place)
+    at = now()
+    document = await _record(session, transaction, token, place, publisher, at)
+    if document is None:
+        return False
+    await _push_session(session, document, token.platform_id, publisher)
+    record = session_documents.cdr(transaction, token, place, publisher, at).wire()
+    written = await session.execute(
+        insert(cdrs)
+        .values(
+            id=record["id"],
+            session_id=document["id"],
+            platform_id=token.platform_id,
+            country_code=token.country_code,
+            party_id=token.party_id,
+            document=record,
+            last_updated=at,
+        )
+        .on_conflict_do_nothing(index_elements=[cdrs.c.id])
+        .returning(cdrs.c.id)
+    )
+    if written.first() is not None and token.platform_id in await receivers(session, ModuleId.CDRS):
+        await enqueue(
+            session,
+            Push(
+                module=ModuleId.CDRS,
+                object_key=f"cdr:{record['id']}",
+                method="POST",
+                path="",
+                body=record,
+            ),
+            [token.platform_id],
+        )
+    return True
+
+
+async def owned_page(
+    session: AsyncSession,
+    table: Any,
+    owners: set[tuple[str, str]] | None,
+    *,
+    offset: int,
+    limit: int,
+    date_from: datetime | None,
+    date_to: datetime | None,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of `table`'s documents (sessions or cdrs) of `owners` (None: every owner's), by
+    last update then id, those updated in [date_from, date_to); and how many there are."""
+    where = []
+    if owners is not None:
+        if not owners:
+            return [], 0
+        where.append(tuple_(table.c.country_code, table.c.party_id).in_(sorted(owners)))
+    if date_from is not None:
+        where.append(table.c.last_updated >= date_from)
+    if date_to is not None:
+        where.append(table.c.last_updated < date_to)
+    total = (
+        await session.execute(select(func.count()).select_from(table).where(*where))
+    ).scalar_one()
+    rows = await session.execute(
+        select(table.c.document)
+        .where(*where)
+        .order_by(table.c.last_updated, table.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [r.document for r in rows], total

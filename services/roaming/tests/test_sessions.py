@@ -1,0 +1,230 @@
+"""Sessions and CDRs (sender): a transaction started with an eMSP's token becomes a Session
+pushed to that eMSP at its start and end, and one CDR with the session-service's cost; kWh are
+kWh (not Wh), a redelivered event sends nothing twice, and an eMSP reads only its own."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from csms_shared.bus.router import Context
+from csms_shared.contracts.session_events import TransactionStarted, TransactionStopped
+from roaming import follow_transactions
+from roaming.db import cdrs, outbox
+from roaming.ocpi_client import OcpiClient
+from roaming.pushes import PushDelivery
+from roaming.settings import Settings
+from tests.integration.ocpi_platform import Hosts, PlatformDouble, header
+
+from .test_locations import deliver, publish, station
+from .test_tokens import registered, token
+
+_TX = itertools.count(int(datetime.now(UTC).timestamp()) * 1000)
+START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def transaction(cp: str, id_tag: str, *, ended: bool = False, **fields: Any) -> dict[str, Any]:
+    """A transaction on EVSE 1 of `cp`, as the session-service publishes it."""
+    tx: dict[str, Any] = {
+        "transactionId": fields.pop("transaction_id", None) or next(_TX),
+        "chargePointId": cp,
+        "ocppVersion": "1.6",
+        "stationTransactionId": "1",
+        "connectorId": 1,
+        "idTag": id_tag,
+        "meterStart": 1000,
+        "startTime": START,
+        "currency": "EUR",
+        "tariffId": 7,
+        "pricePerKwh": 0.39,
+        "sessionFee": 1.5,
+        "perMinuteFee": 0.05,
+        "active": not ended,
+        "stale": False,
+        "lastSeen": START,
+        "warnings": [],
+    }
+    if ended:
+        tx |= {
+            "meterStop": 13345,
+            "stopTime": START + timedelta(seconds=3725),
+            "energyWh": 12345,
+            "durationSeconds": 3725,
+            # The session-service's cost: 1.50 + 12.345 kWh x 0.39 + 3725 s x 0.05 / 60 s.
+            "cost": 9.42,
+        }
+    return tx | fields
+
+
+async def follow(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, event: Any
+) -> None:
+    handler = (
+        follow_transactions.transaction_started
+        if isinstance(event, TransactionStarted)
+        else follow_transactions.transaction_stopped
+    )
+    async with sessions.begin() as session:
+        await handler(event, Context(session=session, settings=settings, outbox=outbox))
+
+
+async def emsp_with_token(
+    csms: httpx.AsyncClient, hosts: Hosts, settings: Settings, sessions: Any, uid: str
+) -> tuple[PlatformDouble, str]:
+    emsp, ours = await registered(csms, hosts, settings, sessions)
+    pushed = await csms.put(
+        f"/ocpi/2.2.1/tokens/NL/{emsp.party_id}/{uid}",
+        headers=header(ours),
+        json=token(emsp.party_id, uid),
+    )
+    assert pushed.status_code == 200, pushed.text
+    return emsp, ours
+
+
+@pytest.fixture
+async def delivery(hosts: Hosts, settings: Settings, sessions: Any) -> Any:
+    client = OcpiClient(5.0, None, transport=hosts)
+    yield PushDelivery(sessions, client, settings)
+    await client.close()
+
+
+async def test_a_roaming_transaction_is_a_session_then_one_cdr(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    cp = station()
+    uid = f"R{cp}"
+    emsp, ours = await emsp_with_token(csms, hosts, settings, sessions, uid)
+    await publish(sessions, settings, f"SE-{cp}", cp)
+    await deliver(delivery)
+    emsp.received.clear()
+
+    # A 1.6 id tag in lower case: the token's uid compares without case.
+    started = TransactionStarted.model_validate(transaction(cp, uid.lower()))
+    await follow(sessions, settings, started)
+    await deliver(delivery)
+    ((method, path, active, _),) = emsp.received
+    tx_id = str(started.transaction_id)
+    assert (method, path) == ("PUT", f"/sessions/DE/CSM/{tx_id}")
+    assert active["status"] == "ACTIVE" and active["kwh"] == 0
+    assert active["cdr_token"] == {
+        "country_code": "NL",
+        "party_id": emsp.party_id,
+        "uid": uid,
+        "type": "RFID",
+        "contract_id": f"NL-{emsp.party_id}-C12345678-X",
+    }
+    assert (active["location_id"], active["evse_uid"], active["connector_id"]) == (
+        f"SE-{cp}",
+        f"DE*CSM*E{cp}*1",
+        "1",
+    )
+    assert active["auth_method"] == "WHITELIST"
+
+    ended = TransactionStopped.model_validate(
+        transaction(cp, uid, ended=True, transaction_id=started.transaction_id)
+    )
+    await follow(sessions, settings, ended)
+    await follow(sessions, settings, ended)  # redelivered: nothing new
+    await deliver(delivery)
+    assert [(m, p) for m, p, _, _ in emsp.received[1:]] == [
+        ("PUT", f"/sessions/DE/CSM/{tx_id}"),
+        ("POST", "/cdrs"),
+    ]
+    completed, cdr = emsp.received[1][2], emsp.received[2][2]
+    assert completed["status"] == "COMPLETED"
+    assert completed["kwh"] == 12.345  # Wh sent as kWh, not 12345
+    assert completed["total_cost"] == {"excl_vat": 9.42}
+    assert cdr["id"] == tx_id and cdr["session_id"] == tx_id
+    assert (cdr["total_energy"], cdr["total_time"], cdr["total_cost"]) == (
+        12.345,
+        1.0347,
+        {"excl_vat": 9.42},
+    )
+    assert cdr["cdr_location"]["evse_id"] == f"DE*CSM*E{cp}*1"
+    assert cdr["cdr_location"]["connector_standard"] == "IEC_62196_T2"
+    ((element,),) = [t["elements"] for t in cdr["tariffs"]]
+    assert element["price_components"] == [
+        {"type": "FLAT", "price": 1.5, "step_size": 1},
+        {"type": "ENERGY", "price": 0.39, "step_size": 1},
+        {"type": "TIME", "price": 3, "step_size": 1},
+    ]
+    assert cdr["charging_periods"][0]["dimensions"] == [
+        {"type": "ENERGY", "volume": 12.345},
+        {"type": "TIME", "volume": 1.0347},
+    ]
+    async with sessions() as session:
+        stored = (await session.execute(select(cdrs.c.document).where(cdrs.c.id == tx_id))).all()
+    assert [row.document for row in stored] == [cdr]  # one CDR, the document pushed
+
+    # The eMSP pulls them too; another eMSP sees none of them.
+    pulled = await csms.get("/ocpi/2.2.1/cdrs", headers=header(ours))
+    assert tx_id in [c["id"] for c in pulled.json()["data"]]
+    _, other = await registered(csms, hosts, settings, sessions)
+    for module in ("sessions", "cdrs"):
+        theirs = await csms.get(f"/ocpi/2.2.1/{module}", headers=header(other))
+        assert theirs.status_code == 200 and tx_id not in [x["id"] for x in theirs.json()["data"]]
+
+
+async def test_transactions_of_other_tokens_or_off_any_location_send_nothing(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    cp, unpublished = station(), station()
+    uid = f"R{cp}"
+    emsp, _ = await emsp_with_token(csms, hosts, settings, sessions, uid)
+    await publish(sessions, settings, f"NO-{cp}", cp)
+    await deliver(delivery)
+    emsp.received.clear()
+    for where, tag, extra in (
+        (cp, "LOCALCARD1", {}),  # not an eMSP's token
+        (unpublished, uid, {}),  # an eMSP's, on an EVSE in no location
+        (cp, uid, {"idTokenType": "Central"}),  # its uid, but the eMSP's token is an RFID one
+    ):
+        tx = transaction(where, tag, **extra)
+        await follow(sessions, settings, TransactionStarted.model_validate(tx))
+        stop = transaction(where, tag, ended=True, transaction_id=tx["transactionId"], **extra)
+        await follow(sessions, settings, TransactionStopped.model_validate(stop))
+    await deliver(delivery)
+    assert emsp.received == []
+
+
+async def test_a_hub_reads_every_partys_sessions_and_date_to_is_exclusive(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+) -> None:
+    cp = station()
+    uid = f"R{cp}"
+    await emsp_with_token(csms, hosts, settings, sessions, uid)
+    await publish(sessions, settings, f"HB-{cp}", cp)
+    started = TransactionStarted.model_validate(transaction(cp, uid))
+    await follow(sessions, settings, started)
+    _, hub = await registered(csms, hosts, settings, sessions, role="HUB")
+    page = await csms.get(
+        "/ocpi/2.2.1/sessions?limit=100&date_from=2026-01-01T00:00:00Z", headers=header(hub)
+    )
+    assert page.status_code == 200, page.text
+    found = {s["id"]: s for s in page.json()["data"]}
+    total = int(page.headers["x-total-count"])
+    while len(found) < total:
+        link = page.headers["link"].split(">")[0].removeprefix("<http://csms.test")
+        page = await csms.get(link, headers=header(hub))
+        found |= {s["id"]: s for s in page.json()["data"]}
+    mine = found[str(started.transaction_id)]
+    at = mine["last_updated"]
+    before = await csms.get(f"/ocpi/2.2.1/sessions?date_to={at}&limit=100", headers=header(hub))
+    assert str(started.transaction_id) not in [s["id"] for s in before.json()["data"]]

@@ -260,6 +260,8 @@ class PlatformDouble:
                 f"/ocpi/2.2.1/{module}/{{path:path}}", receive, methods=["PUT", "PATCH"]
             )
         app.add_api_route("/ocpi/2.2.1/cdrs", receive, methods=["POST"])
+        # The response_url of its commands: /ocpi/2.2.1/commands/<COMMAND>/<its id>.
+        app.add_api_route("/ocpi/2.2.1/commands/{path:path}", receive, methods=["POST"])
 
         @app.delete("/ocpi/2.2.1/credentials")
         async def delete(request: Request) -> JSONResponse:

@@ -417,3 +417,124 @@ async def test_a_roaming_driver_charges_at_either_version_and_the_emsp_gets_sess
     assert told["totalCost"] == cdr201["total_cost"]["excl_vat"]
     assert cdr201["total_energy"] == 5.0
     assert sorted(c["id"] for c in cdrs()) == sorted(ids)  # one CDR each, never twice
+
+
+async def test_an_emsp_starts_and_stops_a_session_by_command_at_either_version(
+    api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str
+) -> None:
+    """START_SESSION and STOP_SESSION from an eMSP's app: each reaches the station in its
+    version through command-api, the station's answer comes back as the CommandResult at the
+    response_url, and the session it started is sent as COMMAND."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "C"})).json()
+    uid = f"APP{cp_id[-8:].upper()}"
+    location_id = f"CM-{cp_id[3:]}"
+    v201_id = f"{cp_id}-2"
+    t0 = utcnow().replace(microsecond=0)
+
+    async def accept(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Accepted"}
+
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        site = {
+            "address": "Kaiserkai 1",
+            "city": "Hamburg",
+            "country": "DEU",
+            "coordinates": {"latitude": 53.5413, "longitude": 9.9847},
+            "timeZone": "Europe/Berlin",
+            "evses": [_evse(cp_id), _evse(v201_id)],
+        }
+        assert (await api.put(f"/roaming/locations/{location_id}", json=site)).status_code == 200
+        v16 = await connect_cp(cp_id, 0)
+        v16.responder = accept
+        boot = {"chargePointVendor": "V", "chargePointModel": "X"}
+        assert (await v16.call("BootNotification", boot))["status"] == "Accepted"
+        v201 = await connect_cp(v201_id, 1, subprotocols=["ocpp2.0.1"])
+        v201.responder = accept
+        boot201 = {"reason": "PowerUp", "chargingStation": {"model": "X", "vendorName": "V"}}
+        assert (await v201.call("BootNotification", boot201))["status"] == "Accepted"
+        # The roaming service learns each station's version from its connection.
+        status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+        await v16.call("StatusNotification", status)
+
+        async def command(name: str, body: dict[str, Any]) -> dict[str, Any]:
+            answer = await client.post(
+                f"{suite.roaming_url}/2.2.1/commands/{name}", headers=header(ours), json=body
+            )
+            assert answer.status_code == 200, answer.text
+            data: dict[str, Any] = answer.json()["data"]
+            return data
+
+        def starting(station: str, ref: str) -> dict[str, Any]:
+            return {
+                "response_url": f"{emsp.base}/ocpi/2.2.1/commands/START_SESSION/{ref}",
+                "token": emsp.token(uid, type="APP_USER"),
+                "location_id": location_id,
+                "evse_uid": f"{station}-1",
+                "authorization_reference": ref,
+            }
+
+        async def sent_to(cp: Any, action: str) -> dict[str, Any] | None:
+            return next((p for a, p in cp.received_calls if a == action), None)
+
+        async def started_both() -> bool:
+            for ref, station in (("s16", cp_id), ("s201", v201_id)):
+                if not any(p.endswith(ref) for _, p, _, _ in emsp.received):
+                    if (await command("START_SESSION", starting(station, ref)))["result"] != (
+                        "ACCEPTED"
+                    ):
+                        return False
+            return True
+
+        assert await eventually(started_both)
+
+        async def results() -> dict[str, str]:
+            return {
+                p.rsplit("/", 1)[1]: b["result"]
+                for m, p, b, _ in emsp.received
+                if p.startswith("/commands/")
+            }
+
+        async def both_accepted() -> bool:
+            return (await results()) == {"s16": "ACCEPTED", "s201": "ACCEPTED"}
+
+        assert await eventually(both_accepted)
+        remote16 = await sent_to(v16, "RemoteStartTransaction")
+        assert remote16 == {"connectorId": 1, "idTag": uid}
+        remote201 = await sent_to(v201, "RequestStartTransaction")
+        assert remote201 is not None
+        assert remote201["idToken"] == {"idToken": uid, "type": "Central"}
+
+        # The 2.0.1 station starts with the remote start id it was given: a COMMAND session.
+        first = tx_event(
+            "Started",
+            0,
+            t0,
+            "CM-TX",
+            100,
+            evse={"id": 1, "connectorId": 1},
+            idToken=remote201["idToken"],
+            info={"remoteStartId": remote201["remoteStartId"]},
+        )
+        first["triggerReason"] = "RemoteStart"
+        assert (await v201.call("TransactionEvent", first))["idTokenInfo"]["status"] == "Accepted"
+
+        def session_docs() -> list[dict[str, Any]]:
+            return [b for m, p, b, _ in emsp.received if p.startswith("/sessions/")]
+
+        async def commanded() -> bool:
+            return any(s["auth_method"] == "COMMAND" for s in session_docs())
+
+        assert await eventually(commanded)
+        (active,) = session_docs()
+        assert active["authorization_reference"] == "s201"
+        stop = {
+            "response_url": f"{emsp.base}/ocpi/2.2.1/commands/STOP_SESSION/x201",
+            "session_id": active["id"],
+        }
+        assert (await command("STOP_SESSION", stop))["result"] == "ACCEPTED"
+
+        async def stop_sent() -> dict[str, Any] | None:
+            return await sent_to(v201, "RequestStopTransaction")
+
+        assert await eventually(stop_sent) == {"transactionId": "CM-TX"}

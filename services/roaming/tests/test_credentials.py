@@ -86,6 +86,11 @@ async def test_token_a_reads_versions_and_details_and_ids_are_echoed(
                 "role": "RECEIVER",
                 "url": "http://csms.test/ocpi/2.2.1/tokens",
             },
+            {
+                "identifier": "commands",
+                "role": "RECEIVER",
+                "url": "http://csms.test/ocpi/2.2.1/commands",
+            },
         ],
     }
     fresh = await csms.get("/ocpi/versions", headers=header(token_a))

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from csms_shared.bus.access import INTEGRATIONS, LOAD_MANAGER, check_roles
+from csms_shared.bus.access import INTEGRATIONS, LOAD_MANAGER, ROAMING, check_roles
 from csms_shared.bus.back_offices import check_back_offices
 from csms_shared.settings import (
     BrokerSettings,
@@ -148,10 +148,11 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         " `OcppServerUrl`, `BackendUrl` always do)",
     )
     command_request_roles: list[str] = Field(
-        default_factory=lambda: [INTEGRATIONS, LOAD_MANAGER],
+        default_factory=lambda: [INTEGRATIONS, LOAD_MANAGER, ROAMING],
         description="JSON list of broker roles (`CSMS_BROKER_USERS`) whose requests on"
         " `ocpp.command-requests` are run, as an operator (every back office sharing that user"
-        " shares one identity; the load-manager sends its charging profiles this way, audited)",
+        " shares one identity; the load-manager sends its charging profiles this way, the"
+        " roaming service eMSPs' commands, audited)",
     )
     back_offices: dict[str, str] = Field(
         default_factory=dict,

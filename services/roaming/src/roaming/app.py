@@ -9,18 +9,21 @@ from pathlib import Path
 
 import uvicorn
 
+from csms_shared.bus.outbox import OutboxRelay
 from csms_shared.bus.runtime import ServiceRuntime
+from csms_shared.bus.topology import COMMAND_REQUESTS
 from csms_shared.db import upgrade
 from csms_shared.service import serve
 
 from . import (  # noqa: F401 - importing them registers their handlers
+    follow_commands,
     follow_stations,
     follow_transactions,
     rpc_locations,
     rpc_platforms,
     rpc_tokens,
 )
-from .db import outbox
+from .db import command_outbox, outbox
 from .ocpi_api.app import create_app
 from .ocpi_client import OcpiClient
 from .pushes import PushDelivery
@@ -79,8 +82,26 @@ async def deliver_pushes(runtime: ServiceRuntime) -> None:
         await client.close()
 
 
+async def relay_commands(runtime: ServiceRuntime) -> None:
+    """Publish the command requests eMSPs' commands became (`roaming.command_outbox`) to
+    `ocpp.command-requests`, mandatory and confirmed: woken by each commit that staged one."""
+    assert runtime.channel is not None, "the runtime is started before its background loops"
+    relay = OutboxRelay(
+        runtime.sessions,
+        command_outbox,
+        runtime.channel,
+        COMMAND_REQUESTS.name,
+        mandatory=True,
+        message_id_prefix="roaming-command-",
+    )
+    await relay.run()
+
+
 async def main(settings: Settings | None = None) -> None:
     """Run the roaming service until SIGTERM or SIGINT."""
     await serve(
-        router, settings or Settings(), outbox=outbox, background=[serve_ocpi, deliver_pushes]
+        router,
+        settings or Settings(),
+        outbox=outbox,
+        background=[serve_ocpi, deliver_pushes, relay_commands],
     )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -177,6 +178,7 @@ station_presence = Table(
     Column("charge_point_id", String(48), primary_key=True),
     Column("online", Boolean, nullable=False),
     Column("connection_id", String(64)),
+    Column("ocpp_version", String(8)),  # "1.6" or "2.0.1", as its connection agreed
     _ts("at", nullable=False),
 )
 
@@ -228,11 +230,18 @@ sessions = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("transaction_id", BigInteger, nullable=False, unique=True),
+    # The station, and its id of the transaction and version (a StopSession names them).
+    Column("charge_point_id", String(48), nullable=False),
+    Column("station_transaction_id", String(36), nullable=False),
+    Column("ocpp_version", String(8), nullable=False),
     Column("platform_id", String(36), ForeignKey("platforms.id"), nullable=False),
     Column("country_code", String(2), nullable=False),
     Column("party_id", String(3), nullable=False),
     Column("token", JSON, nullable=False),
     Column("place", JSON, nullable=False),
+    # WHITELIST, or COMMAND for one an eMSP's START_SESSION started (and its reference).
+    Column("auth_method", String(16), nullable=False),
+    Column("authorization_reference", String(36)),
     Column("status", String(16), nullable=False),
     Column("document", JSON, nullable=False),
     _ts("last_updated", nullable=False),
@@ -254,6 +263,46 @@ cdrs = Table(
     _ts("last_updated", nullable=False),
     Index("cdrs_owner", "country_code", "party_id", "last_updated"),
     Index("cdrs_last_updated", "last_updated"),
+)
+
+# The commands eMSPs sent (OCPI commands, receiver): what was asked (`body`, the OCPI command as
+# received), of which station, as which OCPP action (`action`, `payload`: the station's
+# version's), and its outcome once command-api published it (`result`, POSTed to
+# `response_url` through the push outbox). `number`: the integer OCPP wants for a remote start
+# (2.0.1 remoteStartId) or a reservation id, from a range of its own (above 10^9).
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("number", BigInteger, Identity(start=1_000_000_001), nullable=False, unique=True),
+    Column("platform_id", String(36), ForeignKey("platforms.id"), nullable=False),
+    Column("country_code", String(2), nullable=False),
+    Column("party_id", String(3), nullable=False),
+    Column("command", String(24), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("evse_id", Integer),
+    Column("token_uid", String(36)),
+    Column("reservation_id", String(36)),  # the eMSP's (RESERVE_NOW, CANCEL_RESERVATION)
+    Column("action", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("response_url", String(255), nullable=False),
+    Column("result", String(24)),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    _ts("answered_at"),
+    Index("commands_starts", "charge_point_id", "token_uid", "created_at"),
+    Index("commands_reservations", "country_code", "party_id", "reservation_id"),
+)
+
+# The command requests it sends command-api (`ocpp.command-requests`), written in the
+# transaction of the command and relayed after its commit (mandatory: an unroutable one stays).
+command_outbox = Table(
+    "command_outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("routing_key", String(200), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    _ts("created_at", nullable=False, server_default=func.now()),
 )
 
 # The events it publishes (roaming.token_changed), written in the transaction of their change.

@@ -4,7 +4,7 @@ location whose status changes is pushed."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, func, or_
 from sqlalchemy.dialects.postgresql import insert
 
 from csms_shared.contracts.station_events import (
@@ -17,6 +17,9 @@ from . import location_store
 from .db import station_connectors, station_presence
 from .location_documents import Publisher
 from .router import Ctx, router
+
+# The subprotocol a connection agreed on, as the version the suite names.
+_VERSIONS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
 
 
 @router.event("connector.status")
@@ -46,6 +49,21 @@ async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
             where=station_connectors.c.at <= stmt.excluded.at,
         )
     )
+    # The version travels with the status too; a station that reports is connected (one that
+    # connected before this service ran has no presence row yet).
+    presence = insert(station_presence).values(
+        charge_point_id=event.charge_point_id,
+        online=True,
+        ocpp_version=event.ocpp_version.value,
+        at=at,
+    )
+    await ctx.session.execute(
+        presence.on_conflict_do_update(
+            index_elements=[station_presence.c.charge_point_id],
+            set_={"ocpp_version": presence.excluded.ocpp_version},
+            where=station_presence.c.ocpp_version.is_distinct_from(presence.excluded.ocpp_version),
+        )
+    )
     await location_store.follow_status(
         ctx.session, event.charge_point_id, Publisher.of(ctx.settings), evse_id
     )
@@ -57,6 +75,7 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
         charge_point_id=event.charge_point_id,
         online=True,
         connection_id=event.connection_id[:64],
+        ocpp_version=_VERSIONS.get(event.subprotocol or ""),
         at=event.connected_at,
     )
     await ctx.session.execute(
@@ -65,6 +84,9 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
             set_={
                 "online": True,
                 "connection_id": stmt.excluded.connection_id,
+                "ocpp_version": func.coalesce(
+                    stmt.excluded.ocpp_version, station_presence.c.ocpp_version
+                ),
                 "at": stmt.excluded.at,
             },
             # A newer report wins; and the old connection's disconnect, which may come first,

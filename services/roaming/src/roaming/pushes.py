@@ -64,7 +64,8 @@ async def receivers(session: AsyncSession, module: ModuleId) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """One document for every receiver of `module`: `method` on `path` below its URL."""
+    """One document for every receiver of `module`: `method` on `path` below its URL (or on
+    `path` itself when it is a URL the platform gave, a command's `response_url`)."""
 
     module: ModuleId
     object_key: str
@@ -250,7 +251,10 @@ class PushDelivery:
         if row is None:
             return False
         module = ModuleId(row.module)
-        url = receiver_url(row.endpoints, module)
+        # A push to a URL the platform gave (a command's response_url), or below its receiver.
+        absolute = row.path.startswith(("http://", "https://"))
+        base = None if absolute else receiver_url(row.endpoints, module)
+        url = row.path if absolute else None if base is None else base + row.path
         if row.state != PlatformState.REGISTERED or row.their_token is None:
             await self._finish(row.id, dropped="the platform is no longer registered")
             return True
@@ -260,7 +264,7 @@ class PushDelivery:
         try:
             await self._client.call(
                 row.method,
-                url + row.path,
+                url,
                 row.their_token,
                 None,
                 body=row.body,

@@ -41,6 +41,15 @@ class TokenRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Authorized:
+    """How the session's token was authorized: WHITELIST, or COMMAND (an eMSP's START_SESSION,
+    with its `authorization_reference`)."""
+
+    method: AuthMethod = AuthMethod.WHITELIST
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Place:
     """Where the transaction runs, as the location publishes it."""
 
@@ -102,6 +111,7 @@ def session(
     place: Place,
     publisher: Publisher,
     at: datetime,
+    auth: Authorized = Authorized(),
 ) -> Session:
     """The Session: ACTIVE while the transaction runs, COMPLETED with its totals once ended."""
     ended = transaction.stop_time is not None
@@ -113,7 +123,8 @@ def session(
         "end_date_time": transaction.stop_time,
         "kwh": kwh(transaction),
         "cdr_token": _token(token),
-        "auth_method": AuthMethod.WHITELIST,
+        "auth_method": auth.method,
+        "authorization_reference": auth.reference,
         "location_id": place.location_id,
         "evse_uid": place.evse_uid,
         "connector_id": place.connector.id,
@@ -160,6 +171,7 @@ def cdr(
     place: Place,
     publisher: Publisher,
     at: datetime,
+    auth: Authorized = Authorized(),
 ) -> CDR:
     """The CDR of an ended transaction (ValueError for one still running)."""
     if transaction.stop_time is None:
@@ -173,7 +185,8 @@ def cdr(
         "end_date_time": transaction.stop_time,
         "session_id": session_id(transaction),
         "cdr_token": _token(token),
-        "auth_method": AuthMethod.WHITELIST,
+        "auth_method": auth.method,
+        "authorization_reference": auth.reference,
         "cdr_location": {
             "id": place.location_id,
             "name": where.name,

@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.contracts.resources_sessions import Transaction
 from csms_shared.contracts.rpc_roaming import LocationSettings
 
-from . import location_store, session_documents
+from . import command_store, location_store, session_documents
 from .db import cdrs, location_evses, sessions, tokens
 from .location_documents import Publisher, connector_document, evse_document
+from .ocpi.cdrs import AuthMethod
 from .ocpi.locations import Connector
 from .ocpi.sessions import SessionStatus
 from .ocpi.tokens import TokenType
@@ -33,7 +34,7 @@ from .ocpi.types import ci_key
 from .ocpi.versions import ModuleId
 from .platforms import now
 from .pushes import Push, enqueue, receivers
-from .session_documents import Place, TokenRef
+from .session_documents import Authorized, Place, TokenRef
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ async def _push_session(
 
 async def _begin(
     session: AsyncSession, transaction: Transaction, publisher: Publisher
-) -> tuple[TokenRef, Place] | None:
+) -> tuple[TokenRef, Place, Authorized] | None:
     token = await token_of(session, transaction)
     if token is None:
         return None
@@ -156,7 +157,19 @@ async def _begin(
             transaction.connector_id,
         )
         return None
-    return token, place
+    command = await command_store.started_by_command(
+        session,
+        transaction.charge_point_id,
+        transaction.connector_id,
+        transaction.id_tag,
+        transaction.remote_start_id,
+    )
+    auth = (
+        Authorized()
+        if command is None
+        else Authorized(AuthMethod.COMMAND, command.get("authorization_reference"))
+    )
+    return token, place, auth
 
 
 async def _record(
@@ -166,18 +179,24 @@ async def _record(
     place: Place,
     publisher: Publisher,
     at: datetime,
+    auth: Authorized,
 ) -> dict[str, Any] | None:
     """Store the session as the transaction says now; its document, None when it was there
     already in that state (a redelivery)."""
-    document = session_documents.session(transaction, token, place, publisher, at).wire()
+    document = session_documents.session(transaction, token, place, publisher, at, auth).wire()
     values = {
         "id": document["id"],
         "transaction_id": transaction.transaction_id,
+        "charge_point_id": transaction.charge_point_id,
+        "station_transaction_id": transaction.station_transaction_id,
+        "ocpp_version": transaction.ocpp_version,
         "platform_id": token.platform_id,
         "country_code": token.country_code,
         "party_id": token.party_id,
         "token": asdict(token) | {"type": token.type.value},
         "place": _place_json(place),
+        "auth_method": auth.method.value,
+        "authorization_reference": auth.reference,
         "status": document["status"],
         "document": document,
         "last_updated": at,
@@ -210,8 +229,8 @@ async def started(session: AsyncSession, transaction: Transaction, publisher: Pu
     begun = await _begin(session, transaction, publisher)
     if begun is None:
         return False
-    token, place = begun
-    document = await _record(session, transaction, token, place, publisher, now())
+    token, place, auth = begun
+    document = await _record(session, transaction, token, place, publisher, now(), auth)
     if document is None:
         return False
     await _push_session(session, document, token.platform_id, publisher)
@@ -232,17 +251,18 @@ async def stopped(session: AsyncSession, transaction: Transaction, publisher: Pu
         begun = await _begin(session, transaction, publisher)  # its start was not seen as one
         if begun is None:
             return False
-        token, place = begun
+        token, place, auth = begun
     else:
         if row.status == SessionStatus.COMPLETED.value:
             return False
         token, place = _token(row.token), _place(row.place)
+        auth = Authorized(AuthMethod(row.auth_method), row.authorization_reference)
     at = now()
-    document = await _record(session, transaction, token, place, publisher, at)
+    document = await _record(session, transaction, token, place, publisher, at, auth)
     if document is None:
         return False
     await _push_session(session, document, token.platform_id, publisher)
-    record = session_documents.cdr(transaction, token, place, publisher, at).wire()
+    record = session_documents.cdr(transaction, token, place, publisher, at, auth).wire()
     written = await session.execute(
         insert(cdrs)
         .values(

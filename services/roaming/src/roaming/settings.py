@@ -66,6 +66,13 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         " parties do); 2.2.1 parties encode it, and this service always does",
     )
 
+    command_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="seconds a station has to answer a command an eMSP sent (OCPI commands); the"
+        " CommandResponse's `timeout` is this plus 30 s, within which the CommandResult is POSTed",
+    )
     push_concurrency: int = Field(
         default=8,
         ge=1,

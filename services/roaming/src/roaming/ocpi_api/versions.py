@@ -21,6 +21,7 @@ IMPLEMENTED: tuple[tuple[ModuleId, InterfaceRole], ...] = (
     (ModuleId.SESSIONS, InterfaceRole.SENDER),
     (ModuleId.CDRS, InterfaceRole.SENDER),
     (ModuleId.TOKENS, InterfaceRole.RECEIVER),
+    (ModuleId.COMMANDS, InterfaceRole.RECEIVER),
 )
 
 

@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("charge_point_id", sa.String(48), primary_key=True),
         sa.Column("online", sa.Boolean, nullable=False),
         sa.Column("connection_id", sa.String(64)),
+        sa.Column("ocpp_version", sa.String(8)),
         _ts("at", nullable=False),
         schema="roaming",
     )

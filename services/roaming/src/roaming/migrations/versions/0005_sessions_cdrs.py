@@ -22,6 +22,9 @@ def upgrade() -> None:
         "sessions",
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("transaction_id", sa.BigInteger, nullable=False, unique=True),
+        sa.Column("charge_point_id", sa.String(48), nullable=False),
+        sa.Column("station_transaction_id", sa.String(36), nullable=False),
+        sa.Column("ocpp_version", sa.String(8), nullable=False),
         sa.Column(
             "platform_id", sa.String(36), sa.ForeignKey("roaming.platforms.id"), nullable=False
         ),
@@ -29,6 +32,8 @@ def upgrade() -> None:
         sa.Column("party_id", sa.String(3), nullable=False),
         sa.Column("token", sa.JSON, nullable=False),
         sa.Column("place", sa.JSON, nullable=False),
+        sa.Column("auth_method", sa.String(16), nullable=False),
+        sa.Column("authorization_reference", sa.String(36)),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("document", sa.JSON, nullable=False),
         sa.Column("last_updated", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,56 @@
+"""The CommandResult of an eMSP's command: what command-api's `command.completed` says, stored
+once and POSTed to the command's `response_url` through the push outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms_shared.contracts.session_events import CommandCompleted
+
+from .command_store import REQUEST_PREFIX, result_of
+from .db import commands
+from .ocpi.commands import CommandResult, CommandType
+from .ocpi.types import DisplayText
+from .ocpi.versions import ModuleId
+from .platforms import now
+from .pushes import Push, enqueue
+
+
+def _message(event: CommandCompleted) -> list[DisplayText]:
+    said = event.reason or event.error_code or (event.response or {}).get("status")
+    if not said:
+        return []
+    return [DisplayText(language="en", text=f"{event.status}: {said}"[:512])]
+
+
+async def answer(session: AsyncSession, event: CommandCompleted) -> bool:
+    """Store the command's result and POST it to the eMSP; False for a command not ours or
+    answered already (a redelivery)."""
+    assert event.request_id is not None
+    command_id = event.request_id.removeprefix(REQUEST_PREFIX)
+    row = (
+        await session.execute(select(commands).where(commands.c.id == command_id).with_for_update())
+    ).first()
+    if row is None or row.result is not None:
+        return False
+    result = CommandResult(
+        result=result_of(CommandType(row.command), event), message=_message(event)
+    )
+    await session.execute(
+        update(commands)
+        .where(commands.c.id == command_id)
+        .values(result=result.result.value, answered_at=now())
+    )
+    await enqueue(
+        session,
+        Push(
+            module=ModuleId.COMMANDS,
+            object_key=f"command:{command_id}",
+            method="POST",
+            path=row.response_url,
+            body=result.wire(),
+        ),
+        [row.platform_id],
+    )
+    return True

@@ -228,3 +228,54 @@ async def test_a_hub_reads_every_partys_sessions_and_date_to_is_exclusive(
     at = mine["last_updated"]
     before = await csms.get(f"/ocpi/2.2.1/sessions?date_to={at}&limit=100", headers=header(hub))
     assert str(started.transaction_id) not in [s["id"] for s in before.json()["data"]]
+
+
+async def test_a_hub_with_two_parties_gets_each_partys_sessions_routed_to_it(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    """A hub pushes the tokens of two eMSPs behind it; the Location goes to the hub for all
+    (OCPI-to: the hub); each party's Session and CDR go to the hub addressed to that party; a
+    hub reading for one party (OCPI-from) gets only that party's."""
+    hub, ours = await registered(csms, hosts, settings, sessions, role="HUB")
+    cp = station()
+    parties = {"AAA": f"A{cp}", "BBB": f"B{cp}"}
+    for party, uid in parties.items():
+        pushed = await csms.put(
+            f"/ocpi/2.2.1/tokens/NL/{party}/{uid}",
+            headers=header(ours),
+            json=token(party, uid),
+        )
+        assert pushed.status_code == 200, pushed.text
+    await publish(sessions, settings, f"HUB-{cp}", cp)
+    await deliver(delivery)
+    ((method, _, _, routing),) = [r for r in hub.received if r[1].startswith("/locations/")]
+    assert (method, routing["ocpi-to-party-id"]) == ("PUT", hub.party_id)
+
+    ids = {}
+    for n, (party, uid) in enumerate(parties.items(), start=1):
+        started = TransactionStarted.model_validate(
+            transaction(cp, uid, connectorId=n, stationTransactionId=str(n))
+        )
+        ids[party] = str(started.transaction_id)
+        await follow(sessions, settings, started)
+    await deliver(delivery)
+    routed = {
+        p.rsplit("/", 1)[1]: r["ocpi-to-party-id"]
+        for m, p, _, r in hub.received
+        if p.startswith("/sessions/")
+    }
+    assert routed == {ids["AAA"]: "AAA", ids["BBB"]: "BBB"}
+
+    for party in parties:
+        as_party = header(ours) | {
+            "OCPI-from-country-code": "NL",
+            "OCPI-from-party-id": party,
+        }
+        page = await csms.get("/ocpi/2.2.1/sessions?limit=100", headers=as_party)
+        assert page.status_code == 200, page.text
+        seen = {s["id"] for s in page.json()["data"]}
+        assert ids[party] in seen and not (set(ids.values()) - {ids[party]}) & seen

@@ -50,6 +50,7 @@ async def answer(session: AsyncSession, event: CommandCompleted) -> bool:
             method="POST",
             path=row.response_url,
             body=result.wire(),
+            to=(row.country_code, row.party_id),
         ),
         [row.platform_id],
     )

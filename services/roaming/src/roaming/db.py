@@ -202,6 +202,10 @@ pushes = Table(
     Column("method", String(8), nullable=False),
     Column("path", String(255), nullable=False),
     Column("body", JSON, nullable=False),
+    # The party it is for (OCPI-to-*): a session's, CDR's or command's owner, routed by a hub;
+    # none for a broadcast (a Location: to the platform, a hub's own party).
+    Column("to_country_code", String(2)),
+    Column("to_party_id", String(3)),
     _ts("created_at", nullable=False, server_default=func.now()),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     _ts("next_attempt_at", nullable=False, server_default=func.now()),

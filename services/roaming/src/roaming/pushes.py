@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from .db import platform_roles, platforms, pushes
+from .ocpi.types import Role
 from .ocpi.versions import InterfaceRole, ModuleId
 from .ocpi_client import OcpiClient, PartyError
 from .platforms import PlatformState, now
@@ -74,6 +75,9 @@ class Push:
     body: dict[str, Any]
     # Pending pushes of the object this one makes moot: all of them, or those of its path.
     supersedes: str | None = None  # "object" or "path"
+    # The party it is for (a session's owner): in OCPI-to-*, so a hub routes it there; None
+    # for a broadcast (OCPI-to-* the platform's own party: a hub's, or the eMSP's).
+    to: tuple[str, str] | None = None
 
 
 async def enqueue(session: AsyncSession, push: Push, platform_ids: list[str] | None = None) -> int:
@@ -106,6 +110,8 @@ async def enqueue(session: AsyncSession, push: Push, platform_ids: list[str] | N
                 "method": push.method,
                 "path": push.path,
                 "body": push.body,
+                "to_country_code": push.to[0] if push.to else None,
+                "to_party_id": push.to[1] if push.to else None,
             }
             for platform_id in targets
         ],
@@ -268,7 +274,7 @@ class PushDelivery:
                 row.their_token,
                 None,
                 body=row.body,
-                routing=await self._routing(row.platform_id),
+                routing=await self._routing(row),
             )
         except PartyError as exc:
             await self._finish(row.id, failed=str(exc), attempts=row.attempts + 1)
@@ -276,21 +282,31 @@ class PushDelivery:
             await self._finish(row.id, delivered=True)
         return True
 
-    async def _routing(self, platform_id: str) -> dict[str, str]:
-        """From us, to the platform's (first) party: an eMSP, or the hub that forwards."""
-        async with self._sessions() as session:
-            role = (
-                await session.execute(
-                    select(platform_roles.c.country_code, platform_roles.c.party_id)
-                    .where(platform_roles.c.platform_id == platform_id)
-                    .order_by(platform_roles.c.role, platform_roles.c.country_code)
-                    .limit(1)
-                )
-            ).first()
+    async def _routing(self, row: Any) -> dict[str, str]:
+        """From us; to the party the push is for, or for a broadcast to the platform's own
+        party: a hub's (which then broadcasts it), else its first."""
         headers = {
             "OCPI-from-country-code": self._settings.country_code,
             "OCPI-from-party-id": self._settings.party_id,
         }
+        if row.to_country_code is not None:
+            headers["OCPI-to-country-code"] = row.to_country_code
+            headers["OCPI-to-party-id"] = row.to_party_id
+            return headers
+        async with self._sessions() as session:
+            role = (
+                await session.execute(
+                    select(platform_roles.c.country_code, platform_roles.c.party_id)
+                    .where(platform_roles.c.platform_id == row.platform_id)
+                    .order_by(
+                        (platform_roles.c.role != Role.HUB.value),
+                        platform_roles.c.role,
+                        platform_roles.c.country_code,
+                        platform_roles.c.party_id,
+                    )
+                    .limit(1)
+                )
+            ).first()
         if role is not None:
             headers["OCPI-to-country-code"] = role.country_code
             headers["OCPI-to-party-id"] = role.party_id

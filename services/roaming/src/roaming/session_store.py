@@ -120,9 +120,9 @@ def _token(raw: dict[str, Any]) -> TokenRef:
 
 
 async def _push_session(
-    session: AsyncSession, document: dict[str, Any], platform_id: str, publisher: Publisher
+    session: AsyncSession, document: dict[str, Any], token: TokenRef, publisher: Publisher
 ) -> None:
-    if platform_id not in await receivers(session, ModuleId.SESSIONS):
+    if token.platform_id not in await receivers(session, ModuleId.SESSIONS):
         return  # it pulls them (GET), or takes none
     await enqueue(
         session,
@@ -133,8 +133,9 @@ async def _push_session(
             path=f"/{publisher.country_code}/{publisher.party_id}/{document['id']}",
             body=document,
             supersedes="object",
+            to=(token.country_code, token.party_id),
         ),
-        [platform_id],
+        [token.platform_id],
     )
 
 
@@ -233,7 +234,7 @@ async def started(session: AsyncSession, transaction: Transaction, publisher: Pu
     document = await _record(session, transaction, token, place, publisher, now(), auth)
     if document is None:
         return False
-    await _push_session(session, document, token.platform_id, publisher)
+    await _push_session(session, document, token, publisher)
     return True
 
 
@@ -261,7 +262,7 @@ async def stopped(session: AsyncSession, transaction: Transaction, publisher: Pu
     document = await _record(session, transaction, token, place, publisher, at, auth)
     if document is None:
         return False
-    await _push_session(session, document, token.platform_id, publisher)
+    await _push_session(session, document, token, publisher)
     record = session_documents.cdr(transaction, token, place, publisher, at, auth).wire()
     written = await session.execute(
         insert(cdrs)
@@ -286,6 +287,7 @@ async def stopped(session: AsyncSession, transaction: Transaction, publisher: Pu
                 method="POST",
                 path="",
                 body=record,
+                to=(token.country_code, token.party_id),
             ),
             [token.platform_id],
         )

@@ -91,6 +91,8 @@ def upgrade() -> None:
         sa.Column("method", sa.String(8), nullable=False),
         sa.Column("path", sa.String(255), nullable=False),
         sa.Column("body", sa.JSON, nullable=False),
+        sa.Column("to_country_code", sa.String(2)),
+        sa.Column("to_party_id", sa.String(3)),
         _ts("created_at", nullable=False, server_default=sa.func.now()),
         sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
         _ts("next_attempt_at", nullable=False, server_default=sa.func.now()),

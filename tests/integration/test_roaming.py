@@ -318,6 +318,16 @@ async def test_an_emsp_gets_a_location_and_the_status_of_either_versions_station
         assert pulled.status_code == 200, pulled.text
         assert [e["status"] for e in pulled.json()["data"]["evses"]] == ["CHARGING", "CHARGING"]
 
+        # Sent again whole on the operator's word, as it is now.
+        again = await api.post(f"/roaming/locations/{location_id}/push")
+        assert again.status_code == 200 and again.json()["pushes"] >= 1, again.text
+
+        async def put_twice() -> bool:
+            puts = [b for m, p, b, _ in emsp.received if m == "PUT" and p.endswith(location_id)]
+            return len(puts) == 2 and [e["status"] for e in puts[1]["evses"]] == ["CHARGING"] * 2
+
+        assert await eventually(put_twice)
+
     log = await api.get(
         "/roaming/pushes", params={"platformId": invitation["platform"]["id"], "limit": 100}
     )
@@ -407,6 +417,23 @@ async def test_a_roaming_driver_charges_at_either_version_and_the_emsp_gets_sess
 
         assert await eventually(both_billed)
 
+        # The operator lists the CDRs and sends one again: the same document.
+        listed_cdrs = await api.get(
+            "/roaming/cdrs", params={"platformId": invitation["platform"]["id"]}
+        )
+        assert listed_cdrs.status_code == 200, listed_cdrs.text
+        assert {c["id"] for c in listed_cdrs.json()["items"]} == ids
+        again = sorted(ids)[0]
+        assert (await api.post(f"/roaming/cdrs/{again}/push")).json() == {"pushes": 1}
+
+        async def sent_twice() -> bool:
+            return [c["id"] for c in cdrs()].count(again) == 2
+
+        assert await eventually(sent_twice)
+        first_sent, second_sent = [c for c in cdrs() if c["id"] == again]
+        assert first_sent == second_sent
+        assert (await api.post("/roaming/cdrs/nope/push")).status_code == 404
+
     for cdr in cdrs():
         tx = (await api.get(f"/transactions/{cdr['id']}")).json()
         assert cdr["total_energy"] == tx["energyWh"] / 1000, (cdr, tx)
@@ -416,7 +443,8 @@ async def test_a_roaming_driver_charges_at_either_version_and_the_emsp_gets_sess
     (cdr201,) = [c for c in cdrs() if c["id"] == str(tx201["transactionId"])]
     assert told["totalCost"] == cdr201["total_cost"]["excl_vat"]
     assert cdr201["total_energy"] == 5.0
-    assert sorted(c["id"] for c in cdrs()) == sorted(ids)  # one CDR each, never twice
+    # One CDR each (besides the one the operator sent again).
+    assert sorted(c["id"] for c in cdrs()) == sorted([*ids, again])
 
 
 async def test_an_emsp_starts_and_stops_a_session_by_command_at_either_version(

@@ -19,6 +19,7 @@ from . import (  # noqa: F401 - importing them registers their handlers
     follow_commands,
     follow_stations,
     follow_transactions,
+    rpc_cdrs,
     rpc_locations,
     rpc_platforms,
     rpc_tokens,

@@ -242,18 +242,29 @@ async def put(
         )
     found = await load(session, location_id, publisher)
     assert found is not None
-    await enqueue(
+    await _push_whole(session, found, publisher)
+    return found
+
+
+async def _push_whole(session: AsyncSession, found: StoredLocation, publisher: Publisher) -> int:
+    return await enqueue(
         session,
         Push(
             module=ModuleId.LOCATIONS,
-            object_key=_object(location_id),
+            object_key=_object(found.id),
             method="PUT",
             path=f"/{publisher.country_code}/{publisher.party_id}/{found.id}",
             body=found.document.wire(),
             supersedes="object",
         ),
     )
-    return found
+
+
+async def repush(session: AsyncSession, location_id: str, publisher: Publisher) -> int | None:
+    """The whole Location pushed again to every locations receiver (what is pending of it
+    superseded): how many pushes; None when there is no such location."""
+    found = await load(session, location_id, publisher)
+    return None if found is None else await _push_whole(session, found, publisher)
 
 
 async def follow_status(

@@ -15,6 +15,7 @@ from csms_shared.contracts.rpc_roaming import (
     ListPushes,
     OfLocation,
     PutLocation,
+    Repushed,
     RoamingLocation,
     RoamingPush,
     RoamingRpc,
@@ -78,6 +79,14 @@ async def list_locations(params: ListLocations, ctx: Ctx) -> Page[RoamingLocatio
     return Page[RoamingLocation](
         items=[resource(f) for f in found], total=total, limit=params.limit, offset=params.offset
     )
+
+
+@router.rpc(RoamingRpc.push_location, callers={COMMAND_API})
+async def push_location(params: OfLocation, ctx: Ctx) -> Repushed:
+    queued = await location_store.repush(ctx.session, params.id, Publisher.of(ctx.settings))
+    if queued is None:
+        raise RpcError("not_found", f"No location {params.id!r}")
+    return Repushed(pushes=queued)
 
 
 def _push(row: Any) -> RoamingPush:

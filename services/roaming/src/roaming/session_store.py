@@ -278,20 +278,56 @@ async def stopped(session: AsyncSession, transaction: Transaction, publisher: Pu
         .on_conflict_do_nothing(index_elements=[cdrs.c.id])
         .returning(cdrs.c.id)
     )
-    if written.first() is not None and token.platform_id in await receivers(session, ModuleId.CDRS):
-        await enqueue(
-            session,
-            Push(
-                module=ModuleId.CDRS,
-                object_key=f"cdr:{record['id']}",
-                method="POST",
-                path="",
-                body=record,
-                to=(token.country_code, token.party_id),
-            ),
-            [token.platform_id],
-        )
+    if written.first() is not None:
+        await _push_cdr(session, record, token.platform_id, (token.country_code, token.party_id))
     return True
+
+
+async def _push_cdr(
+    session: AsyncSession, record: dict[str, Any], platform_id: str, owner: tuple[str, str]
+) -> int:
+    if platform_id not in await receivers(session, ModuleId.CDRS):
+        return 0  # it pulls them (GET)
+    return await enqueue(
+        session,
+        Push(
+            module=ModuleId.CDRS,
+            object_key=f"cdr:{record['id']}",
+            method="POST",
+            path="",
+            body=record,
+            supersedes="object",
+            to=owner,
+        ),
+        [platform_id],
+    )
+
+
+async def repush_cdr(session: AsyncSession, cdr_id: str) -> int | None:
+    """The CDR POSTed again to its eMSP, the same document (a pending POST of it superseded):
+    how many pushes (0: the eMSP has no CDRs receiver); None when there is no such CDR."""
+    row = (await session.execute(select(cdrs).where(cdrs.c.id == cdr_id))).first()
+    if row is None:
+        return None
+    return await _push_cdr(session, row.document, row.platform_id, (row.country_code, row.party_id))
+
+
+async def cdr_page(
+    session: AsyncSession, *, platform_id: str | None, offset: int, limit: int
+) -> tuple[list[Any], int]:
+    """A page of the CDRs, newest first (of one platform, or all), and how many there are."""
+    where = [] if platform_id is None else [cdrs.c.platform_id == platform_id]
+    total = (
+        await session.execute(select(func.count()).select_from(cdrs).where(*where))
+    ).scalar_one()
+    rows = await session.execute(
+        select(cdrs)
+        .where(*where)
+        .order_by(cdrs.c.last_updated.desc(), cdrs.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), total
 
 
 async def owned_page(

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from .resources_base import DateTime, Omit, Page, Resource
+from .resources_base import DateTime, Number, Omit, Page, Resource
 from .rpc_base import BIGINT, ROAMING, ChargePointId, Paged, RpcMethod, RpcParams, Text100
 
 PlatformState = Literal["invited", "registering", "registered", "unregistered"]
@@ -290,6 +290,37 @@ class RoamingPush(Resource):
     dropped_why: Omit[str] = None
 
 
+class OfCdr(RpcParams):
+    id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=39)]
+
+
+class ListCdrs(Paged):
+    """A page of the CDRs sent to eMSPs, newest first; of one platform or all."""
+
+    platform_id: PlatformId | None = None
+
+
+class RoamingCdr(Resource):
+    """A CDR as sent to the eMSP of its token: who, how much, and the OCPI document itself."""
+
+    id: str
+    session_id: str
+    platform_id: str
+    country_code: str
+    party_id: str
+    total_cost: Number = Field(description="Excluding VAT, in `currency`")
+    currency: str
+    total_energy: Number = Field(description="kWh")
+    created_at: DateTime
+    ocpi: dict[str, Any] = Field(description="The OCPI 2.2.1 CDR document")
+
+
+class Repushed(Resource):
+    """A document queued again for the platforms: how many pushes."""
+
+    pushes: int
+
+
 class InvitePlatform(RpcParams):
     name: Text100
 
@@ -328,3 +359,6 @@ class RoamingRpc:
     get_location = RpcMethod("locations.get", ROAMING, OfLocation, RoamingLocation)
     put_location = RpcMethod("locations.put", ROAMING, PutLocation, RoamingLocation)
     list_pushes = RpcMethod("pushes.list", ROAMING, ListPushes, Page[RoamingPush])
+    push_location = RpcMethod("locations.push", ROAMING, OfLocation, Repushed)
+    list_cdrs = RpcMethod("cdrs.list", ROAMING, ListCdrs, Page[RoamingCdr])
+    push_cdr = RpcMethod("cdrs.push", ROAMING, OfCdr, Repushed)

@@ -12,11 +12,13 @@ from fastapi import Path, Query, status
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
     InvitePlatform,
+    ListCdrs,
     ListLocations,
     ListPlatforms,
     ListPushes,
     ListRoamingTokens,
     LocationSettings,
+    OfCdr,
     OfLocation,
     OfPlatform,
     PlatformInvitation,
@@ -24,6 +26,8 @@ from csms_shared.contracts.rpc_roaming import (
     PlatformUnregistered,
     PutLocation,
     RegisterPlatform,
+    Repushed,
+    RoamingCdr,
     RoamingLocation,
     RoamingPlatform,
     RoamingPush,
@@ -192,3 +196,38 @@ async def list_pushes(
     error, delivered, or dropped and why); `pending` only those not delivered yet."""
     params = ListPushes(platform_id=platform_id, pending=pending, limit=limit, offset=offset)
     return await call(state, RoamingRpc.list_pushes, params)
+
+
+@router.post(
+    "/roaming/locations/{id}/push",
+    response_model=Repushed,
+    responses=problems.responses(404),
+)
+async def push_location(state: State, principal: Operator, location_id: LocationPath) -> Repushed:
+    """Push the whole Location again to every platform with a locations receiver (a platform
+    that lost it, or one registered after it was put); what is pending of it is superseded."""
+    return await call(state, RoamingRpc.push_location, OfLocation(id=location_id))
+
+
+@router.get("/roaming/cdrs", response_model=Page[RoamingCdr])
+async def list_cdrs(
+    state: State,
+    principal: Operator,
+    platform_id: Annotated[str | None, Query(alias="platformId", max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Page[RoamingCdr]:
+    """The CDRs sent to eMSPs, newest first: the party billed, the total excl. VAT, the energy,
+    and the OCPI document as sent."""
+    params = ListCdrs(platform_id=platform_id, limit=limit, offset=offset)
+    return await call(state, RoamingRpc.list_cdrs, params)
+
+
+CdrPath = Annotated[str, Path(alias="id", min_length=1, max_length=39)]
+
+
+@router.post("/roaming/cdrs/{id}/push", response_model=Repushed, responses=problems.responses(404))
+async def push_cdr(state: State, principal: Operator, cdr_id: CdrPath) -> Repushed:
+    """POST the CDR again to its eMSP, the same document (its id is stable, so the eMSP sees
+    the one it may have already)."""
+    return await call(state, RoamingRpc.push_cdr, OfCdr(id=cdr_id))

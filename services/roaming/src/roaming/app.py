@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from . import (  # noqa: F401 - importing them registers their handlers
     follow_commands,
     follow_stations,
     follow_transactions,
+    pushes,
     rpc_cdrs,
     rpc_locations,
     rpc_platforms,
     rpc_tokens,
 )
 from .db import command_outbox, outbox
+from .ocpi_api import request_log
 from .ocpi_api.app import create_app
 from .ocpi_client import OcpiClient
 from .pushes import PushDelivery
@@ -32,6 +35,7 @@ from .router import router
 from .settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def migrate(settings: Settings | None = None) -> None:
@@ -98,11 +102,25 @@ async def relay_commands(runtime: ServiceRuntime) -> None:
     await relay.run()
 
 
+async def housekeeping(runtime: ServiceRuntime) -> None:
+    """Every hour: the push log and the request log kept to their retention."""
+    settings: Settings = runtime.settings
+    while True:
+        try:
+            await pushes.prune(runtime.sessions, settings.push_log_retention_days)
+            await request_log.prune(runtime.sessions, settings.request_log_retention_days)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pruning the push and request logs failed; trying again in an hour")
+        await asyncio.sleep(3600)
+
+
 async def main(settings: Settings | None = None) -> None:
     """Run the roaming service until SIGTERM or SIGINT."""
     await serve(
         router,
         settings or Settings(),
         outbox=outbox,
-        background=[serve_ocpi, deliver_pushes, relay_commands],
+        background=[serve_ocpi, deliver_pushes, relay_commands, housekeeping],
     )

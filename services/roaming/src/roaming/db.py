@@ -309,5 +309,26 @@ command_outbox = Table(
     _ts("created_at", nullable=False, server_default=func.now()),
 )
 
+# Every OCPI request a platform made (ROAMING_REQUEST_LOG_RETENTION_DAYS): who, what, how it was
+# answered; the body as sent with any credentials token replaced by "***".
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    _ts("at", nullable=False),
+    Column("platform_id", String(36)),
+    Column("method", String(8), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("ocpi_status", Integer),
+    Column("duration_ms", Integer, nullable=False),
+    Column("request_id", String(100)),
+    Column("correlation_id", String(100)),
+    Column("from_party", String(6)),
+    Column("body", JSON),
+    Index("requests_at", "at"),
+    Index("requests_platform", "platform_id", "at"),
+)
+
 # The events it publishes (roaming.token_changed), written in the transaction of their change.
 outbox = outbox_table(metadata)

@@ -166,7 +166,7 @@ class PushDelivery:
             for n in range(self._settings.push_concurrency)
         ]
         try:
-            await self._prune_forever()
+            await asyncio.gather(*workers)
         finally:
             _RUNNING.discard(self)
             for worker in workers:
@@ -187,25 +187,6 @@ class PushDelivery:
             except TimeoutError:
                 pass
             self._wakeup.clear()
-
-    async def _prune_forever(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("pruning the push log failed; trying again in an hour")
-            await asyncio.sleep(3600)
-
-    async def prune(self) -> int:
-        """Delete delivered and dropped pushes older than the retention."""
-        cutoff = now() - timedelta(days=self._settings.push_log_retention_days)
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                delete(pushes).where(~_pending(), pushes.c.created_at < cutoff)
-            )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def _claim(self) -> Any:
         """The next due push whose object has no earlier pending push to its platform, leased
@@ -345,3 +326,13 @@ class PushDelivery:
             values["attempts"] = pushes.c.attempts + 1
         async with self._sessions.begin() as session:
             await session.execute(update(pushes).where(pushes.c.id == push_id).values(values))
+
+
+async def prune(sessions: async_sessionmaker[AsyncSession], days: int) -> int:
+    """Delete the delivered and dropped pushes older than `days` (pending ones stay)."""
+    cutoff = now() - timedelta(days=days)
+    async with sessions.begin() as session:
+        result = await session.execute(
+            delete(pushes).where(~_pending(), pushes.c.created_at < cutoff)
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from csms_shared.bus.access import COMMAND_API
@@ -13,16 +14,19 @@ from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
     InvitePlatform,
     ListPlatforms,
+    ListRequests,
     OfPlatform,
     PlatformInvitation,
     PlatformUnregistered,
     RegisterPlatform,
     RoamingPlatform,
+    RoamingRequest,
     RoamingRpc,
 )
 from csms_shared.db import session_factory
 
 from . import platforms
+from .db import requests
 from .ocpi_client import OcpiClient, PartyError
 from .platforms import Platform
 from .registration import RegistrationRefused, Registrations
@@ -86,6 +90,43 @@ def _refused(exc: RegistrationRefused | PartyError, *, given: bool = False) -> R
         )
     code = {404: "not_found", 409: "conflict"}.get(exc.http, "invalid")
     return RpcError(code, str(exc))
+
+
+@router.rpc(RoamingRpc.list_requests, callers={COMMAND_API})
+async def list_requests(params: ListRequests, ctx: Ctx) -> Page[RoamingRequest]:
+    """The request log, newest first."""
+    where = [] if params.platform_id is None else [requests.c.platform_id == params.platform_id]
+    total = (
+        await ctx.session.execute(select(func.count()).select_from(requests).where(*where))
+    ).scalar_one()
+    rows = await ctx.session.execute(
+        select(requests)
+        .where(*where)
+        .order_by(requests.c.id.desc())
+        .offset(params.offset)
+        .limit(params.limit)
+    )
+    items = []
+    for row in rows:
+        shown = {
+            "id": row.id,
+            "at": row.at,
+            "method": row.method,
+            "path": row.path,
+            "httpStatus": row.http_status,
+            "durationMs": row.duration_ms,
+        }
+        optional = {
+            "platformId": row.platform_id,
+            "ocpiStatus": row.ocpi_status,
+            "requestId": row.request_id,
+            "correlationId": row.correlation_id,
+            "fromParty": row.from_party,
+            "body": row.body,
+        }
+        shown |= {k: v for k, v in optional.items() if v is not None}
+        items.append(RoamingRequest.model_validate(shown))
+    return Page[RoamingRequest](items=items, total=total, limit=params.limit, offset=params.offset)
 
 
 @router.rpc(RoamingRpc.list_platforms, callers={COMMAND_API})

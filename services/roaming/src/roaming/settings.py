@@ -101,6 +101,12 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         le=3650,
         description="days a delivered or dropped push stays in the push log",
     )
+    request_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="days an OCPI request a platform made stays in the request log",
+    )
 
     @field_validator("allowed_networks")
     @classmethod

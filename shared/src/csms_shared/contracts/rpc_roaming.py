@@ -321,6 +321,30 @@ class Repushed(Resource):
     pushes: int
 
 
+class ListRequests(Paged):
+    """A page of the OCPI requests platforms made, newest first; of one platform or all."""
+
+    platform_id: PlatformId | None = None
+
+
+class RoamingRequest(Resource):
+    """One OCPI request a platform made: who, what, how it was answered (a credentials token
+    in the body is shown as ***)."""
+
+    id: int
+    at: DateTime
+    platform_id: Omit[str] = Field(default=None, description="Absent when the token was not known")
+    method: str
+    path: str
+    http_status: int
+    ocpi_status: Omit[int] = None
+    duration_ms: int
+    request_id: Omit[str] = None
+    correlation_id: Omit[str] = None
+    from_party: Omit[str] = Field(default=None, description="OCPI-from-*, when sent: CC-PID")
+    body: Omit[Any] = None
+
+
 class InvitePlatform(RpcParams):
     name: Text100
 
@@ -362,3 +386,4 @@ class RoamingRpc:
     push_location = RpcMethod("locations.push", ROAMING, OfLocation, Repushed)
     list_cdrs = RpcMethod("cdrs.list", ROAMING, ListCdrs, Page[RoamingCdr])
     push_cdr = RpcMethod("cdrs.push", ROAMING, OfCdr, Repushed)
+    list_requests = RpcMethod("requests.list", ROAMING, ListRequests, Page[RoamingRequest])

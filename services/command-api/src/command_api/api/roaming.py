@@ -16,6 +16,7 @@ from csms_shared.contracts.rpc_roaming import (
     ListLocations,
     ListPlatforms,
     ListPushes,
+    ListRequests,
     ListRoamingTokens,
     LocationSettings,
     OfCdr,
@@ -31,6 +32,7 @@ from csms_shared.contracts.rpc_roaming import (
     RoamingLocation,
     RoamingPlatform,
     RoamingPush,
+    RoamingRequest,
     RoamingRpc,
     RoamingToken,
 )
@@ -231,3 +233,18 @@ async def push_cdr(state: State, principal: Operator, cdr_id: CdrPath) -> Repush
     """POST the CDR again to its eMSP, the same document (its id is stable, so the eMSP sees
     the one it may have already)."""
     return await call(state, RoamingRpc.push_cdr, OfCdr(id=cdr_id))
+
+
+@router.get("/roaming/requests", response_model=Page[RoamingRequest])
+async def list_requests(
+    state: State,
+    principal: Operator,
+    platform_id: Annotated[str | None, Query(alias="platformId", max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Page[RoamingRequest]:
+    """The OCPI requests platforms made, newest first: who, method and path, the HTTP and OCPI
+    status, time taken, the request and correlation ids, the body (a credentials token as
+    ***); kept ROAMING_REQUEST_LOG_RETENTION_DAYS."""
+    params = ListRequests(platform_id=platform_id, limit=limit, offset=offset)
+    return await call(state, RoamingRpc.list_requests, params)

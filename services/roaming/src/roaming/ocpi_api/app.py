@@ -15,6 +15,7 @@ from ..registration import Registrations
 from ..settings import Settings
 from . import commands, credentials, locations, sessions_cdrs, tokens, versions
 from .answers import MessageIds, OcpiError, http_error, invalid_body, ocpi_error
+from .request_log import RequestLog
 from .state import AppState
 
 
@@ -50,4 +51,5 @@ def create_app(
     for module in (versions, credentials, locations, sessions_cdrs, tokens, commands):
         app.include_router(module.router)
     app.add_middleware(MessageIds)
+    app.add_middleware(RequestLog, sessions=sessions)
     return app

@@ -31,6 +31,7 @@ async def any_caller(
         caller = await caller_of(session, tokens)
     if caller is None:
         raise OcpiError("unknown credentials token", Status.CLIENT_ERROR, 401)
+    request.state.ocpi_caller = caller.platform_id  # for the request log
     return caller
 
 

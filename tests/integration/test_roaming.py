@@ -566,3 +566,33 @@ async def test_an_emsp_starts_and_stops_a_session_by_command_at_either_version(
             return await sent_to(v201, "RequestStopTransaction")
 
         assert await eventually(stop_sent) == {"transactionId": "CM-TX"}
+
+
+async def test_republishing_tokens_restores_what_the_session_service_lost(
+    api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str, db: Any
+) -> None:
+    """The session-service's copy of the eMSPs' tokens is lost (a restore); an admin publishes
+    them again and the drivers are accepted again."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "T"})).json()
+    uid = f"RP{cp_id[-8:].upper()}"
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        await emsp.push(client, suite.roaming_url, ours, uid)
+    v16 = await connect_cp(cp_id, 0)
+    boot = {"chargePointVendor": "V", "chargePointModel": "X"}
+    assert (await v16.call("BootNotification", boot))["status"] == "Accepted"
+
+    async def status() -> str:
+        answer = await v16.call("Authorize", {"idTag": uid})
+        return str(answer["idTagInfo"]["status"])
+
+    async def accepted() -> bool:
+        return await status() == "Accepted"
+
+    assert await eventually(accepted)
+    await db.execute("DELETE FROM sessions.roaming_tokens WHERE upper(uid) = $1", uid)
+    assert await status() == "Invalid"
+    republished = await api.post("/roaming/tokens/republish")
+    assert republished.status_code == 200, republished.text
+    assert republished.json()["count"] >= 1
+    assert await eventually(accepted)

@@ -8,10 +8,11 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from roaming.db import outbox
+from roaming import token_store
+from roaming.db import outbox, tokens
 from roaming.settings import Settings
 from tests.integration.ocpi_platform import Hosts, PlatformDouble, header
 
@@ -225,3 +226,25 @@ async def test_routing_headers_are_checked_and_answered_the_other_way_round(
     assert (elsewhere.status_code, elsewhere.json()["status_code"]) == (400, 2001)
     half = await csms.get(path, headers=header(emsp_token) | {"OCPI-from-party-id": "ABC"})
     assert (half.status_code, half.json()["status_code"]) == (400, 2001)
+
+
+async def test_republishing_goes_page_by_page_over_every_token(
+    csms: httpx.AsyncClient, hosts: Hosts, settings: Settings, sessions: Any
+) -> None:
+    emsp, ours = await registered(csms, hosts, settings, sessions)
+    for n in range(5):
+        uid = f"RPB{n}"
+        put = await csms.put(
+            f"{URL}/NL/{emsp.party_id}/{uid}", headers=header(ours), json=token(emsp.party_id, uid)
+        )
+        assert put.status_code == 200, put.text
+    async with sessions() as session:
+        stored = (await session.execute(select(func.count()).select_from(tokens))).scalar_one()
+    seen, after, pages = 0, None, 0
+    while True:
+        async with sessions.begin() as session:
+            count, after = await token_store.republish(session, after, 2)
+        seen, pages = seen + count, pages + 1
+        if after is None:
+            break
+    assert seen == stored and pages >= 3

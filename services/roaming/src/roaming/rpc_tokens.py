@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from csms_shared.bus.access import COMMAND_API
 from csms_shared.contracts.resources_base import Page
-from csms_shared.contracts.rpc_roaming import ListRoamingTokens, RoamingRpc, RoamingToken
+from csms_shared.contracts.rpc_roaming import (
+    ListRoamingTokens,
+    RepublishTokens,
+    RoamingRpc,
+    RoamingToken,
+    TokensRepublished,
+)
 
 from . import token_store
 from .router import Ctx, router
@@ -46,3 +52,21 @@ async def list_tokens(params: ListRoamingTokens, ctx: Ctx) -> Page[RoamingToken]
         limit=params.limit,
         offset=params.offset,
     )
+
+
+@router.rpc(RoamingRpc.republish_tokens, callers={COMMAND_API})
+async def republish_tokens(params: RepublishTokens, ctx: Ctx) -> TokensRepublished:
+    after = (
+        None
+        if params.after is None
+        else (
+            params.after[0],
+            params.after[1],
+            params.after[2],
+            params.after[3],
+        )
+    )
+    count, following = await token_store.republish(ctx.session, after, params.limit)
+    if following is None:
+        return TokensRepublished(count=count)
+    return TokensRepublished(count=count, next=list(following))

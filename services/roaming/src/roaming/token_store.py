@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.outbox import emit
+from csms_shared.bus.outbox import emit, emit_many
 from csms_shared.contracts.roaming_events import RoamingTokenChanged
 
 from .db import outbox, tokens
@@ -81,23 +81,55 @@ async def put(session: AsyncSession, key: TokenKey, token: Token, platform_id: s
     stored = await session.execute(stmt.returning(tokens.c.uid))
     if stored.first() is None:
         return False
-    await emit(
+    await emit(session, outbox, _changed(key, token, platform_id))
+    return True
+
+
+def _changed(key: TokenKey, token: Token, platform_id: str) -> RoamingTokenChanged:
+    return RoamingTokenChanged(
+        country_code=key.country_code,
+        party_id=key.party_id,
+        uid=token.uid,
+        type=token.type.value,
+        contract_id=token.contract_id,
+        group_id=token.group_id,
+        valid=token.valid,
+        whitelist=token.whitelist.value,
+        last_updated=token.last_updated,
+        platform_id=platform_id,
+    )
+
+
+async def republish(
+    session: AsyncSession, after: tuple[str, str, str, str] | None, limit: int
+) -> tuple[int, tuple[str, str, str, str] | None]:
+    """Publish `roaming.token_changed` again for up to `limit` stored tokens in key order after
+    `after` (the session-service keeps them as they are: the same change twice is one): how
+    many, and the key to go on after (None: the last page)."""
+    key = tuple_(tokens.c.country_code, tokens.c.party_id, tokens.c.uid, tokens.c.type)
+    query = select(tokens).order_by(key).limit(limit)
+    if after is not None:
+        query = query.where(key > tuple_(*(literal(v) for v in after)))
+    rows = (await session.execute(query)).all()
+    await emit_many(
         session,
         outbox,
-        RoamingTokenChanged(
-            country_code=key.country_code,
-            party_id=key.party_id,
-            uid=token.uid,
-            type=token.type.value,
-            contract_id=token.contract_id,
-            group_id=token.group_id,
-            valid=token.valid,
-            whitelist=token.whitelist.value,
-            last_updated=token.last_updated,
-            platform_id=platform_id,
-        ),
+        [
+            _changed(
+                TokenKey(r.country_code, r.party_id, r.uid, TokenType(r.type)),
+                Token.model_validate(r.document),
+                r.platform_id,
+            )
+            for r in rows
+        ],
     )
-    return True
+    last = rows[-1] if len(rows) == limit else None
+    return len(rows), None if last is None else (
+        last.country_code,
+        last.party_id,
+        last.uid,
+        last.type,
+    )
 
 
 async def patch(

@@ -345,6 +345,24 @@ class RoamingRequest(Resource):
     body: Omit[Any] = None
 
 
+class RepublishTokens(RpcParams):
+    """A page of the stored tokens to publish again, in key order after `after` (the `next` of
+    the page before; none for the first)."""
+
+    after: list[Annotated[str, StringConstraints(strict=True, max_length=36)]] | None = Field(
+        default=None, min_length=4, max_length=4
+    )
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+class TokensRepublished(Resource):
+    """How many `roaming.token_changed` were published again, and where the next page starts
+    (absent after the last)."""
+
+    count: int
+    next: Omit[list[str]] = None
+
+
 class InvitePlatform(RpcParams):
     name: Text100
 
@@ -387,3 +405,4 @@ class RoamingRpc:
     list_cdrs = RpcMethod("cdrs.list", ROAMING, ListCdrs, Page[RoamingCdr])
     push_cdr = RpcMethod("cdrs.push", ROAMING, OfCdr, Repushed)
     list_requests = RpcMethod("requests.list", ROAMING, ListRequests, Page[RoamingRequest])
+    republish_tokens = RpcMethod("tokens.republish", ROAMING, RepublishTokens, TokensRepublished)

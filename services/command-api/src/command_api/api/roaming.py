@@ -27,6 +27,7 @@ from csms_shared.contracts.rpc_roaming import (
     PlatformUnregistered,
     PutLocation,
     RegisterPlatform,
+    RepublishTokens,
     Repushed,
     RoamingCdr,
     RoamingLocation,
@@ -35,6 +36,7 @@ from csms_shared.contracts.rpc_roaming import (
     RoamingRequest,
     RoamingRpc,
     RoamingToken,
+    TokensRepublished,
 )
 
 from .. import problems
@@ -248,3 +250,21 @@ async def list_requests(
     ***); kept ROAMING_REQUEST_LOG_RETENTION_DAYS."""
     params = ListRequests(platform_id=platform_id, limit=limit, offset=offset)
     return await call(state, RoamingRpc.list_requests, params)
+
+
+@router.post("/roaming/tokens/republish", response_model=TokensRepublished)
+async def republish_tokens(state: State, principal: Admin) -> TokensRepublished:
+    """Publish `roaming.token_changed` again for every token eMSPs pushed, a page at a time, so
+    the session-service holds them all (after restoring its database, or for tokens pushed
+    before it first followed them); it keeps what it has when a change is one it knows.
+    `count`: how many were published."""
+    total = 0
+    after: list[str] | None = None
+    while True:
+        page = await call(
+            state, RoamingRpc.republish_tokens, RepublishTokens(after=after, limit=1000)
+        )
+        total += page.count
+        if page.next is None:
+            return TokensRepublished(count=total)
+        after = page.next

@@ -102,7 +102,11 @@ SERVICES = [
     # no other test's stations report the current they draw.
     ("load-manager", "LOADS_", {"LOADS_ALLOCATION_UNDERUSE_AFTER": "2"}),
     # The tests' OCPI platforms listen on loopback.
-    ("roaming", "ROAMING_", {"ROAMING_ALLOWED_NETWORKS": '["127.0.0.0/8"]'}),
+    (
+        "roaming",
+        "ROAMING_",
+        {"ROAMING_ALLOWED_NETWORKS": '["127.0.0.0/8"]', "ROAMING_SESSION_UPDATE_INTERVAL": "1"},
+    ),
 ]
 # The services with a public port besides the internal one: its variable's name after the prefix.
 PUBLIC_PORTS = {"command-api": "HTTP_PORT", "roaming": "HTTP_PORT"}

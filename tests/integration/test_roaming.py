@@ -5,6 +5,7 @@ networks are refused; viewers and operators see none of it."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -390,13 +391,30 @@ async def test_a_roaming_driver_charges_at_either_version_and_the_emsp_gets_sess
             return {
                 p.rsplit("/", 1)[1]
                 for m, p, b, _ in emsp.received
-                if p.startswith("/sessions/") and b["status"] == status
+                if p.startswith("/sessions/") and b.get("status") == status
             }
 
         async def both_active() -> bool:
             return ids <= sessions_seen("ACTIVE")
 
         assert await eventually(both_active)
+
+        # While it charges, its kWh (only this station's meter values reach the roaming
+        # service: it follows the stations of running roaming sessions).
+        sent = itertools.count(1)
+
+        async def kwh_sent() -> bool:
+            # A new reading each time (the same message twice is one), the register at 4 kWh.
+            at = iso(t0 + timedelta(minutes=10, seconds=next(sent)))
+            meter = {
+                "connectorId": 1,
+                "transactionId": started["transactionId"],
+                "meterValue": [{"timestamp": at, "sampledValue": [{"value": "4000"}]}],
+            }
+            await v16.call("MeterValues", meter)
+            return any(m == "PATCH" and b.get("kwh") == 3 for m, p, b, _ in emsp.received)
+
+        assert await eventually(kwh_sent, timeout=30, interval=0.5)
 
         stop = {
             "transactionId": started["transactionId"],

@@ -10,13 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.router import Context
-from csms_shared.contracts.session_events import TransactionStarted, TransactionStopped
+from csms_shared.contracts.session_events import (
+    MeterValues,
+    TransactionStarted,
+    TransactionStopped,
+)
 from roaming import follow_transactions
 from roaming.db import cdrs, outbox
+from roaming.db import sessions as sessions_table
 from roaming.ocpi_client import OcpiClient
 from roaming.pushes import PushDelivery
 from roaming.settings import Settings
@@ -279,3 +284,64 @@ async def test_a_hub_with_two_parties_gets_each_partys_sessions_routed_to_it(
         assert page.status_code == 200, page.text
         seen = {s["id"] for s in page.json()["data"]}
         assert ids[party] in seen and not (set(ids.values()) - {ids[party]}) & seen
+
+
+async def test_a_running_session_s_kwh_is_sent_now_and_then(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    cp = station()
+    uid = f"M{cp}"
+    emsp, _ = await emsp_with_token(csms, hosts, settings, sessions, uid)
+    await publish(sessions, settings, f"MV-{cp}", cp)
+    started = TransactionStarted.model_validate(transaction(cp, uid))
+    await follow(sessions, settings, started)
+    await deliver(delivery)
+    emsp.received.clear()
+
+    def meter(value: float, unit: str = "Wh") -> MeterValues:
+        return MeterValues.model_validate(
+            {
+                "chargePointId": cp,
+                "connectorId": 1,
+                "transactionId": started.transaction_id,
+                "ocppVersion": "1.6",
+                "meterValue": [],
+                "readings": [
+                    {"timestamp": START, "value": 230, "unit": "V", "measurand": "Voltage"},
+                    {"timestamp": START, "value": value, "unit": unit},
+                ],
+            }
+        )
+
+    async def metered(event: MeterValues) -> None:
+        async with sessions.begin() as session:
+            await follow_transactions.meter_values(
+                event, Context(session=session, settings=settings, outbox=outbox)
+            )
+
+    async def age() -> None:  # the last update a while ago
+        async with sessions.begin() as session:
+            await session.execute(
+                update(sessions_table)
+                .where(sessions_table.c.transaction_id == started.transaction_id)
+                .values(last_updated=sessions_table.c.last_updated - timedelta(minutes=5))
+            )
+
+    await metered(meter(3000))  # too soon after the start: not sent
+    await age()
+    await metered(meter(6000))  # meterStart 1000 Wh: 5 kWh
+    await deliver(delivery)  # (a newer one not yet taken would supersede it)
+    await metered(meter(7000))  # too soon after that one
+    await age()
+    await metered(meter(7.5, "kWh"))
+    await deliver(delivery)
+    tx_id = str(started.transaction_id)
+    assert [(m, p, b["kwh"]) for m, p, b, _ in emsp.received] == [
+        ("PATCH", f"/sessions/DE/CSM/{tx_id}", 5),
+        ("PATCH", f"/sessions/DE/CSM/{tx_id}", 6.5),
+    ]
+    assert set(emsp.received[0][2]) == {"kwh", "last_updated"}

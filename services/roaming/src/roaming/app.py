@@ -20,6 +20,7 @@ from . import (  # noqa: F401 - importing them registers their handlers
     follow_commands,
     follow_stations,
     follow_transactions,
+    followed,
     pushes,
     rpc_cdrs,
     rpc_locations,
@@ -122,5 +123,11 @@ async def main(settings: Settings | None = None) -> None:
         router,
         settings or Settings(),
         outbox=outbox,
-        background=[serve_ocpi, deliver_pushes, relay_commands, housekeeping],
+        background=[
+            serve_ocpi,
+            deliver_pushes,
+            relay_commands,
+            housekeeping,
+            followed.keep_following,
+        ],
     )

@@ -238,6 +238,7 @@ sessions = Table(
     Column("charge_point_id", String(48), nullable=False),
     Column("station_transaction_id", String(36), nullable=False),
     Column("ocpp_version", String(8), nullable=False),
+    Column("meter_start", BigInteger, nullable=False),  # Wh: kWh while it runs are from here
     Column("platform_id", String(36), ForeignKey("platforms.id"), nullable=False),
     Column("country_code", String(2), nullable=False),
     Column("party_id", String(3), nullable=False),

@@ -14,21 +14,24 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.resources_sessions import Transaction
 from csms_shared.contracts.rpc_roaming import LocationSettings
+from csms_shared.contracts.session_events import MeterValues
+from csms_shared.vocabulary.readings import Measurand, Reading
 
 from . import command_store, location_store, session_documents
 from .db import cdrs, location_evses, sessions, tokens
 from .location_documents import Publisher, connector_document, evse_document
 from .ocpi.cdrs import AuthMethod
 from .ocpi.locations import Connector
-from .ocpi.sessions import SessionStatus
+from .ocpi.sessions import Session, SessionStatus
 from .ocpi.tokens import TokenType
 from .ocpi.types import ci_key
 from .ocpi.versions import ModuleId
@@ -191,6 +194,7 @@ async def _record(
         "charge_point_id": transaction.charge_point_id,
         "station_transaction_id": transaction.station_transaction_id,
         "ocpp_version": transaction.ocpp_version,
+        "meter_start": transaction.meter_start,
         "platform_id": token.platform_id,
         "country_code": token.country_code,
         "party_id": token.party_id,
@@ -362,3 +366,89 @@ async def owned_page(
         .limit(limit)
     )
     return [r.document for r in rows], total
+
+
+def register_wh(readings: list[Reading]) -> Decimal | None:
+    """The energy register a station's readings show, in Wh: the highest total (no phase)
+    Energy.Active.Import.Register in Wh or kWh; None when they hold none."""
+    found = [
+        Decimal(str(r.value)) * (1000 if (r.unit or "Wh") == "kWh" else 1)
+        for r in readings
+        if r.measurand == Measurand.ENERGY_ACTIVE_IMPORT_REGISTER
+        and r.phase is None
+        and r.value is not None
+        and (r.unit or "Wh") in ("Wh", "kWh")
+    ]
+    return max(found) if found else None
+
+
+async def metered(
+    session: AsyncSession, event: MeterValues, publisher: Publisher, interval: float
+) -> bool:
+    """A running roaming session's kWh from its station's meter values: PATCHed to its eMSP
+    (`kwh`, `last_updated`) at most every `interval` seconds. Whether one was queued."""
+    if event.transaction_id is None:
+        return False
+    register = register_wh(event.readings)
+    if register is None:
+        return False
+    row = (
+        await session.execute(
+            select(sessions)
+            .where(
+                sessions.c.transaction_id == event.transaction_id,
+                sessions.c.charge_point_id == event.charge_point_id,
+                sessions.c.status == SessionStatus.ACTIVE.value,
+            )
+            .with_for_update()
+        )
+    ).first()
+    at = now()
+    if row is None or (at - row.last_updated).total_seconds() < interval:
+        return False
+    kwh = max(Decimal(0), (register - row.meter_start) / 1000)
+    if Decimal(str(row.document.get("kwh", 0))) == kwh:
+        return False
+    document = Session.model_validate(row.document | {"kwh": kwh, "last_updated": at}).wire()
+    await session.execute(
+        update(sessions).where(sessions.c.id == row.id).values(document=document, last_updated=at)
+    )
+    token = _token(row.token)
+    if token.platform_id not in await receivers(session, ModuleId.SESSIONS):
+        return False
+    await enqueue(
+        session,
+        Push(
+            module=ModuleId.SESSIONS,
+            object_key=f"session:{row.id}",
+            method="PATCH",
+            path=f"/{publisher.country_code}/{publisher.party_id}/{row.id}",
+            body={"kwh": document["kwh"], "last_updated": document["last_updated"]},
+            supersedes="path",
+            to=(token.country_code, token.party_id),
+        ),
+        [token.platform_id],
+    )
+    return True
+
+
+async def active_stations(session: AsyncSession) -> list[str]:
+    """The stations with a running roaming session (whose meter values are followed)."""
+    rows = await session.scalars(
+        select(sessions.c.charge_point_id)
+        .where(sessions.c.status == SessionStatus.ACTIVE.value)
+        .distinct()
+    )
+    return list(rows)
+
+
+async def still_running_at(session: AsyncSession, charge_point_id: str) -> bool:
+    found = await session.execute(
+        select(sessions.c.id)
+        .where(
+            sessions.c.charge_point_id == charge_point_id,
+            sessions.c.status == SessionStatus.ACTIVE.value,
+        )
+        .limit(1)
+    )
+    return found.first() is not None

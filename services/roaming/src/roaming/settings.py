@@ -73,6 +73,13 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         description="seconds a station has to answer a command an eMSP sent (OCPI commands); the"
         " CommandResponse's `timeout` is this plus 30 s, within which the CommandResult is POSTed",
     )
+    session_update_interval: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="the shortest time, in seconds, between two kWh updates of a running"
+        " Session pushed to its eMSP (from the station's meter values)",
+    )
     push_concurrency: int = Field(
         default=8,
         ge=1,

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("charge_point_id", sa.String(48), nullable=False),
         sa.Column("station_transaction_id", sa.String(36), nullable=False),
         sa.Column("ocpp_version", sa.String(8), nullable=False),
+        sa.Column("meter_start", sa.BigInteger, nullable=False),
         sa.Column(
             "platform_id", sa.String(36), sa.ForeignKey("roaming.platforms.id"), nullable=False
         ),

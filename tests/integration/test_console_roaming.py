@@ -1,15 +1,19 @@
 """Roaming in the browser: an admin invites an eMSP and sees it registered, registers with
 another, hands it new credentials and unregisters it; an operator finds the tokens eMSPs pushed
-but not the platforms; a viewer sees neither."""
+but not the platforms, sees a published location, sends it again, finds the pushes (a failing
+one with its error) and sends a CDR again; a viewer sees none of it."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
+from csms_shared.ocpp._base import utcnow
 from tests.integration.browser import (
     PASSWORD,
     browser,
@@ -23,6 +27,8 @@ from tests.integration.browser import (
 )
 from tests.integration.conftest import Suite
 from tests.integration.ocpi_platform import PlatformDouble, header
+from tests.integration.support import eventually
+from tests.integration.test_sessions_charging import iso
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser", "console_url", "context", "page"]  # fixtures used by the tests below
@@ -121,3 +127,194 @@ async def test_an_operator_finds_tokens_and_a_viewer_sees_no_roaming(
     await log_in(page, console_url, viewer, PASSWORD)
     await expect(page.locator("#whoami")).to_contain_text("viewer")
     await expect(page.locator("nav a", has_text=re.compile("^Roaming$"))).to_have_count(0)
+
+
+def _site(cp_id: str) -> dict[str, Any]:
+    """A location with one EVSE: the station's connector 1."""
+    return {
+        "name": "Console car park",
+        "address": "Kaiserkai 1",
+        "city": "Hamburg",
+        "postalCode": "20457",
+        "country": "DEU",
+        "coordinates": {"latitude": 53.5413, "longitude": 9.9847},
+        "timeZone": "Europe/Berlin",
+        "evses": [
+            {
+                "chargePointId": cp_id,
+                "evseId": 1,
+                "capabilities": ["RFID_READER"],
+                "connectors": [
+                    {
+                        "connectorId": 1,
+                        "standard": "IEC_62196_T2",
+                        "format": "SOCKET",
+                        "powerType": "AC_3_PHASE",
+                        "maxVoltage": 230,
+                        "maxAmperage": 32,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+async def test_an_operator_sends_a_location_and_a_cdr_again_and_reads_the_push_log(
+    page: Page,
+    console_url: str,
+    api: httpx.AsyncClient,
+    suite: Suite,
+    connect_cp: Any,
+    cp_id: str,
+) -> None:
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "P"})).json()
+    platform_id = invitation["platform"]["id"]
+    location_id = f"CON-{cp_id[3:]}"
+    uid = f"CN{cp_id[-8:].upper()}"
+    evse_uid = f"{cp_id}-1"
+    t0 = utcnow().replace(microsecond=0) - timedelta(hours=1)
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        await emsp.push(client, suite.roaming_url, ours, uid)
+        put = await api.put(f"/roaming/locations/{location_id}", json=_site(cp_id))
+        assert put.status_code == 200, put.text
+        v16 = await connect_cp(cp_id, 0)
+        boot = {"chargePointVendor": "V", "chargePointModel": "X"}
+        assert (await v16.call("BootNotification", boot))["status"] == "Accepted"
+        status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+        await v16.call("StatusNotification", status)
+
+        def location_puts() -> list[Any]:
+            return [b for m, p, b, _ in emsp.received if m == "PUT" and p.endswith(location_id)]
+
+        async def available() -> bool:
+            shown = (await api.get(f"/roaming/locations/{location_id}")).json()
+            return [e["status"] for e in shown["evses"]] == ["AVAILABLE"] and bool(location_puts())
+
+        await eventually(available)
+
+        operator = await make_user(api, "operator")
+        await log_in(page, console_url, operator, PASSWORD)
+        await page.click("nav a[href='/roaming/tokens']")
+        # No CDR yet for this platform: the empty state.
+        await page.click(".roaming-nav a[href='/roaming/cdrs']")
+        await page.fill("input[name=platform]", platform_id)
+        await page.click("form.filters button[type=submit]")
+        await expect(page.locator("#roaming-cdrs tbody")).to_contain_text(
+            "No CDR for this platform"
+        )
+
+        await page.click(".roaming-nav a[href='/roaming/locations']")
+        row = page.locator(f"#roaming-locations tr[data-location='{location_id}']")
+        await expect(row).to_contain_text("Console car park")
+        await expect(row.locator(f".evse[data-evse='{evse_uid}'] .status")).to_have_text(
+            "AVAILABLE"
+        )
+        await screenshot(page, "roaming-locations")
+        await row.locator(f"a[href='/roaming/locations/{location_id}']").click()
+        await expect(page.locator("#location-time-zone")).to_have_text("Europe/Berlin")
+        evse = page.locator(f"#location-evses tr[data-evse='{evse_uid}']")
+        await expect(evse).to_contain_text(cp_id)
+        await expect(evse.locator(".status")).to_have_text("AVAILABLE")
+        await expect(page.locator("#location-ocpi")).to_contain_text(f'"id": "{location_id}"')
+        await screenshot(page, "roaming-location")
+        send = page.locator("#send-location")
+        await send.locator("button[type=submit]").click()
+        # Every registered platform with a locations receiver: other tests' too.
+        await expect(send.locator(".outcome-text")).to_have_text(re.compile(r"^Queued \d+ push"))
+
+        async def put_twice() -> bool:
+            return len(location_puts()) == 2
+
+        await eventually(put_twice)
+
+        # A roaming driver charges: one CDR to the eMSP, which the operator sends again.
+        async def accepted() -> bool:
+            answer = await v16.call("Authorize", {"idTag": uid})
+            return bool(answer["idTagInfo"]["status"] == "Accepted")
+
+        await eventually(accepted)
+        start = {"connectorId": 1, "idTag": uid, "meterStart": 1000, "timestamp": iso(t0)}
+        started = await v16.call("StartTransaction", start)
+        assert started["idTagInfo"]["status"] == "Accepted", started
+        stop = {
+            "transactionId": started["transactionId"],
+            "meterStop": 13345,
+            "timestamp": iso(t0 + timedelta(minutes=40)),
+        }
+        assert await v16.call("StopTransaction", stop) == {}
+        cdr_id = str(started["transactionId"])  # a CDR and its Session: our transaction id
+
+        def cdrs_sent() -> list[Any]:
+            return [b for m, p, b, _ in emsp.received if (m, p) == ("POST", "/cdrs")]
+
+        async def billed() -> bool:
+            ended = {
+                (p.rsplit("/", 1)[1], b["status"])
+                for _, p, b, _ in emsp.received
+                if p.startswith("/sessions/")
+            }
+            return (cdr_id, "COMPLETED") in ended and [c["id"] for c in cdrs_sent()] == [cdr_id]
+
+        await eventually(billed)
+        await page.click(".roaming-nav a[href='/roaming/cdrs']")
+        await page.fill("input[name=platform]", platform_id)
+        await page.click("form.filters button[type=submit]")
+        cdr = page.locator(f"#roaming-cdrs tr[data-cdr='{cdr_id}']")
+        await expect(cdr.locator(".party")).to_have_text(f"NL-{emsp.party_id}")
+        await expect(cdr.locator(".energy")).to_have_text("12.345 kWh")
+        await expect(cdr.locator(".cost")).to_have_text(re.compile(r"^\d+\.\d\d [A-Z]{3}$"))
+        await cdr.locator("form.send-cdr button").click()
+        await expect(cdr.locator(".outcome-text")).to_have_text("Queued 1 push")
+        await screenshot(page, "roaming-cdrs")
+
+        async def billed_twice() -> bool:
+            return [c["id"] for c in cdrs_sent()] == [cdr_id, cdr_id]
+
+        await eventually(billed_twice)
+
+        # The eMSP is down: the Location sent again is not taken, and the log says why.
+        emsp.broken = True
+        await page.goto(f"{console_url}/roaming/locations/{location_id}")
+        await send.locator("button[type=submit]").click()
+        await expect(send.locator(".outcome-text")).to_have_text(re.compile(r"^Queued \d+ push"))
+
+        async def failed() -> bool:
+            log = await api.get(
+                "/roaming/pushes", params={"platformId": platform_id, "pending": "true"}
+            )
+            return any(p.get("lastError") for p in log.json()["items"])
+
+        await eventually(failed)
+        await page.click(".roaming-nav a[href='/roaming/pushes']")
+        await page.fill("input[name=platform]", platform_id)
+        await page.click("form.filters button[type=submit]")
+        pushed = page.locator("#roaming-pushes tbody tr")
+        await expect(pushed.filter(has_text="delivered").first).to_be_visible()
+        await expect(pushed.filter(has_text=f"cdr:{cdr_id}")).not_to_have_count(0)
+        await page.select_option("select[name=pending]", "true")
+        await page.click("form.filters button[type=submit]")
+        await expect(page).to_have_url(re.compile(r"[?&]pending=true(&|$)"))
+        await expect(pushed).to_have_count(1)
+        await expect(pushed.locator(".state")).to_have_text("pending")
+        await expect(pushed.locator(".method")).to_have_text("PUT")
+        await expect(pushed.locator(".path")).to_have_text(re.compile(f"/{location_id}$"))
+        await expect(pushed.locator(".last-error")).to_contain_text("HTTP 500")
+        await screenshot(page, "roaming-pushes")
+
+        missing = await page.goto(f"{console_url}/roaming/locations/no-such-location")
+        assert missing is not None and missing.status == 404
+        await expect(page.locator("p.error")).to_contain_text("no-such-location")
+
+        # Back up, then unregistered: its pending push is dropped, not tried in later tests.
+        emsp.broken = False
+        unregistered = await api.delete(f"/roaming/platforms/{platform_id}")
+        assert unregistered.status_code == 200, unregistered.text
+
+    viewer = await make_user(api, "viewer")
+    await page.context.clear_cookies()
+    await log_in(page, console_url, viewer, PASSWORD)
+    await expect(page.locator("#whoami")).to_contain_text("viewer")
+    for path in ("locations", f"locations/{location_id}", "pushes", "cdrs"):
+        forbidden = await page.goto(f"{console_url}/roaming/{path}")
+        assert forbidden is not None and forbidden.status == 403, path

@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from . import allocation, bindings, fleetwide, message_log_cost, overload, throughput
+from . import allocation, bindings, fleetwide, message_log_cost, overload, roaming, throughput
 from .context import PROFILES, ROOT, Bench
 from .fleet import SimFleet
 from .fleet201 import SimFleet201
@@ -33,6 +33,7 @@ SCENARIOS = (
     "connectstorm",
     "allocation",
     "bindings",
+    "roaming",
 )
 
 
@@ -104,6 +105,8 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         await _guard(bench, "Allocation", lambda: allocation.allocation(bench, suite))
     if "bindings" in only:
         await _guard(bench, "Station bindings", lambda: bindings.bindings(bench, suite))
+    if "roaming" in only:
+        await _guard(bench, "Roaming (OCPI)", lambda: roaming.roaming(bench, suite))
     if only & {"connections", "storm"}:
         idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))
         if isinstance(idle, SimFleet):

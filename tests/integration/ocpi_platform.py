@@ -11,7 +11,7 @@ import base64
 import contextlib
 import itertools
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,8 @@ class PlatformDouble:
     # What the CSMS pushed to our receiver interfaces: method, path below /ocpi/2.2.1, body,
     # and the routing headers it came with.
     received: list[tuple[str, str, Any, dict[str, str]]] = field(default_factory=list)
+    # Called with each of them as it arrives (the bench times them).
+    on_receive: Callable[[str, str, Any], None] | None = None
 
     @classmethod
     def at(cls, hosts: Hosts, party_id: str | None = None) -> PlatformDouble:
@@ -252,7 +254,10 @@ class PlatformDouble:
                 k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ocpi-")
             }
             path = request.url.path.removeprefix("/ocpi/2.2.1")
-            self.received.append((request.method, path, await request.json(), routing))
+            body = await request.json()
+            self.received.append((request.method, path, body, routing))
+            if self.on_receive is not None:
+                self.on_receive(request.method, path, body)
             return ok()
 
         for module in ("locations", "sessions"):

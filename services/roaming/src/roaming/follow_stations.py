@@ -38,7 +38,7 @@ async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
         "at": at,
     }
     stmt = insert(station_connectors).values(values)
-    await ctx.session.execute(
+    kept = (
         stmt.on_conflict_do_update(
             index_elements=[
                 station_connectors.c.charge_point_id,
@@ -48,9 +48,11 @@ async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
             set_={"status": stmt.excluded.status, "at": stmt.excluded.at},
             where=station_connectors.c.at <= stmt.excluded.at,
         )
+        .returning(station_connectors.c.charge_point_id)
+        .cte("kept")
     )
     # The version travels with the status too; a station that reports is connected (one that
-    # connected before this service ran has no presence row yet).
+    # connected before this service ran has no presence row yet). One statement for both.
     presence = insert(station_presence).values(
         charge_point_id=event.charge_point_id,
         online=True,
@@ -62,7 +64,7 @@ async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
             index_elements=[station_presence.c.charge_point_id],
             set_={"ocpp_version": presence.excluded.ocpp_version},
             where=station_presence.c.ocpp_version.is_distinct_from(presence.excluded.ocpp_version),
-        )
+        ).add_cte(kept)
     )
     await location_store.follow_status(
         ctx.session, event.charge_point_id, Publisher.of(ctx.settings), evse_id

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,27 +58,38 @@ async def statuses(
     if not stations:
         return {}
     ids = sorted({cp for cp, _ in stations})
-    online = dict(
-        (
-            await session.execute(
-                select(station_presence.c.charge_point_id, station_presence.c.online).where(
-                    station_presence.c.charge_point_id.in_(ids)
-                )
-            )
-        ).all()
-    )
-    reported: dict[tuple[str, int], list[ConnectorState]] = {}
+    # One statement: each station's connectors (none: a row of NULLs) with its presence.
     rows = await session.execute(
         select(
+            station_presence.c.charge_point_id.label("presence_of"),
+            station_presence.c.online,
             station_connectors.c.charge_point_id,
             station_connectors.c.evse_id,
             station_connectors.c.status,
-        ).where(station_connectors.c.charge_point_id.in_(ids))
-    )
-    for row in rows:
-        reported.setdefault((row.charge_point_id, row.evse_id), []).append(
-            ConnectorState(row.status)
         )
+        .select_from(
+            station_presence.outerjoin(
+                station_connectors,
+                station_connectors.c.charge_point_id == station_presence.c.charge_point_id,
+                full=True,
+            )
+        )
+        .where(
+            or_(
+                station_presence.c.charge_point_id.in_(ids),
+                station_connectors.c.charge_point_id.in_(ids),
+            )
+        )
+    )
+    online: dict[str, bool] = {}
+    reported: dict[tuple[str, int], list[ConnectorState]] = {}
+    for row in rows:
+        if row.presence_of is not None:
+            online[row.presence_of] = row.online
+        if row.charge_point_id is not None:
+            reported.setdefault((row.charge_point_id, row.evse_id), []).append(
+                ConnectorState(row.status)
+            )
     return {key: ocpi_status(online.get(key[0]), reported.get(key, [])) for key in stations}
 
 

@@ -139,9 +139,29 @@ def backoff(attempts: int, longest: float) -> float:
     return base * random.uniform(0.9, 1.1)
 
 
+def _own_party(platform_id: Any) -> Any:
+    """A platform's own party (`CC-PID`): its hub role's, else its first (broadcasts go
+    there)."""
+    return (
+        select(platform_roles.c.country_code + "-" + platform_roles.c.party_id)
+        .where(platform_roles.c.platform_id == platform_id)
+        .order_by(
+            (platform_roles.c.role != Role.HUB.value),
+            platform_roles.c.role,
+            platform_roles.c.country_code,
+            platform_roles.c.party_id,
+        )
+        .limit(1)
+        .scalar_subquery()
+        .label("own_party")
+    )
+
+
 class PushDelivery:
-    """Delivers due pushes with `settings.push_concurrency` workers until cancelled; woken by
-    commits of this process that queued pushes, and every `push_poll_interval` for the rest
+    """Delivers due pushes, up to `settings.push_concurrency` at once, until cancelled: one
+    loop claims as many due pushes as there are free slots in one statement and sends each in
+    a task of its own. Woken by commits of this process that queued pushes and by each push
+    that ends (the next of its object may be due), and every `push_poll_interval` for the rest
     (other processes' pushes, retries that came due)."""
 
     def __init__(
@@ -155,88 +175,104 @@ class PushDelivery:
         self._settings = settings
         self._wakeup = asyncio.Event()
         self._lease = timedelta(seconds=settings.request_timeout * 2 + 5)
+        self._sending: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._wakeup.set()
 
     async def run(self) -> None:
         _RUNNING.add(self)
-        workers = [
-            asyncio.create_task(self._work(), name=f"roaming-push-{n}")
-            for n in range(self._settings.push_concurrency)
-        ]
         try:
-            await asyncio.gather(*workers)
+            while True:
+                self._wakeup.clear()
+                free = self._settings.push_concurrency - len(self._sending)
+                claimed = []
+                if free > 0:
+                    try:
+                        claimed = await self._claim(free)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("claiming pushes failed; trying again at the next poll")
+                for row in claimed:
+                    task = asyncio.create_task(self._send(row), name=f"roaming-push-{row.id}")
+                    self._sending.add(task)
+                    task.add_done_callback(self._sent)
+                if claimed and len(claimed) == free:
+                    continue  # there may be more due: claim again once a slot is free
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._settings.push_poll_interval)
+                except TimeoutError:
+                    pass
         finally:
             _RUNNING.discard(self)
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            for task in self._sending:
+                task.cancel()
+            await asyncio.gather(*self._sending, return_exceptions=True)
 
-    async def _work(self) -> None:
-        while True:
-            try:
-                while await self.deliver_one():
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("pushing to a platform failed; trying again at the next poll")
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), self._settings.push_poll_interval)
-            except TimeoutError:
-                pass
-            self._wakeup.clear()
-
-    async def _claim(self) -> Any:
-        """The next due push whose object has no earlier pending push to its platform, leased
-        to this attempt; None when none is due."""
-        earlier = pushes.alias("earlier")
-        async with self._sessions.begin() as session:
-            row = (
-                await session.execute(
-                    select(pushes.c.id)
-                    .where(
-                        _pending(),
-                        pushes.c.next_attempt_at <= func.now(),
-                        or_(pushes.c.leased_until.is_(None), pushes.c.leased_until < func.now()),
-                        ~exists().where(
-                            earlier.c.platform_id == pushes.c.platform_id,
-                            earlier.c.object_key == pushes.c.object_key,
-                            earlier.c.id < pushes.c.id,
-                            earlier.c.delivered_at.is_(None),
-                            earlier.c.dropped_at.is_(None),
-                        ),
-                    )
-                    .order_by(pushes.c.next_attempt_at, pushes.c.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-            ).first()
-            if row is None:
-                return None
-            lease = now() + self._lease
-            await session.execute(
-                update(pushes).where(pushes.c.id == row.id).values(leased_until=lease)
-            )
-            return (
-                await session.execute(
-                    select(
-                        pushes,
-                        platforms.c.state,
-                        platforms.c.their_token,
-                        platforms.c.endpoints,
-                    )
-                    .join(platforms, platforms.c.id == pushes.c.platform_id)
-                    .where(pushes.c.id == row.id)
-                )
-            ).first()
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a push failed unexpectedly", exc_info=task.exception())
+        self._wakeup.set()
 
     async def deliver_one(self) -> bool:
-        """Try one due push; False when none was due."""
-        row = await self._claim()
-        if row is None:
+        """Claim and send one due push; False when none was due (the tests' driver)."""
+        claimed = await self._claim(1)
+        if not claimed:
             return False
+        await self._send(claimed[0])
+        return True
+
+    async def _claim(self, limit: int) -> list[Any]:
+        """Up to `limit` due pushes whose objects have no earlier pending push to their
+        platform, each leased to this process, with their platform's state, token and
+        endpoints; in one statement."""
+        earlier = pushes.alias("earlier")
+        due = (
+            select(pushes.c.id)
+            .where(
+                _pending(),
+                pushes.c.next_attempt_at <= func.now(),
+                or_(pushes.c.leased_until.is_(None), pushes.c.leased_until < func.now()),
+                ~exists().where(
+                    earlier.c.platform_id == pushes.c.platform_id,
+                    earlier.c.object_key == pushes.c.object_key,
+                    earlier.c.id < pushes.c.id,
+                    earlier.c.delivered_at.is_(None),
+                    earlier.c.dropped_at.is_(None),
+                ),
+            )
+            .order_by(pushes.c.next_attempt_at, pushes.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalar_subquery()
+        leased = (
+            update(pushes)
+            .where(pushes.c.id.in_(due))
+            .values(leased_until=now() + self._lease)
+            .returning(pushes)
+            .cte("leased")
+        )
+        async with self._sessions.begin() as session:
+            return list(
+                (
+                    await session.execute(
+                        select(
+                            leased,
+                            platforms.c.state,
+                            platforms.c.their_token,
+                            platforms.c.endpoints,
+                            _own_party(leased.c.platform_id),
+                        )
+                        .join(platforms, platforms.c.id == leased.c.platform_id)
+                        .order_by(leased.c.id)
+                    )
+                ).all()
+            )
+
+    async def _send(self, row: Any) -> None:
+        """Send one claimed push and record how it went."""
         module = ModuleId(row.module)
         # A push to a URL the platform gave (a command's response_url), or below its receiver.
         absolute = row.path.startswith(("http://", "https://"))
@@ -244,10 +280,10 @@ class PushDelivery:
         url = row.path if absolute else None if base is None else base + row.path
         if row.state != PlatformState.REGISTERED or row.their_token is None:
             await self._finish(row.id, dropped="the platform is no longer registered")
-            return True
+            return
         if url is None:
             await self._finish(row.id, dropped=f"the platform has no {module.value} receiver")
-            return True
+            return
         try:
             await self._client.call(
                 row.method,
@@ -255,15 +291,14 @@ class PushDelivery:
                 row.their_token,
                 None,
                 body=row.body,
-                routing=await self._routing(row),
+                routing=self._routing(row),
             )
         except PartyError as exc:
             await self._finish(row.id, failed=str(exc), attempts=row.attempts + 1)
         else:
             await self._finish(row.id, delivered=True)
-        return True
 
-    async def _routing(self, row: Any) -> dict[str, str]:
+    def _routing(self, row: Any) -> dict[str, str]:
         """From us; to the party the push is for, or for a broadcast to the platform's own
         party: a hub's (which then broadcasts it), else its first."""
         headers = {
@@ -273,24 +308,10 @@ class PushDelivery:
         if row.to_country_code is not None:
             headers["OCPI-to-country-code"] = row.to_country_code
             headers["OCPI-to-party-id"] = row.to_party_id
-            return headers
-        async with self._sessions() as session:
-            role = (
-                await session.execute(
-                    select(platform_roles.c.country_code, platform_roles.c.party_id)
-                    .where(platform_roles.c.platform_id == row.platform_id)
-                    .order_by(
-                        (platform_roles.c.role != Role.HUB.value),
-                        platform_roles.c.role,
-                        platform_roles.c.country_code,
-                        platform_roles.c.party_id,
-                    )
-                    .limit(1)
-                )
-            ).first()
-        if role is not None:
-            headers["OCPI-to-country-code"] = role.country_code
-            headers["OCPI-to-party-id"] = role.party_id
+        elif row.own_party is not None:
+            country, party = row.own_party.split("-", 1)
+            headers["OCPI-to-country-code"] = country
+            headers["OCPI-to-party-id"] = party
         return headers
 
     async def _finish(

@@ -22,13 +22,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.resources_sessions import Transaction
-from csms_shared.contracts.rpc_roaming import LocationSettings
+from csms_shared.contracts.rpc_roaming import LocationEvse, LocationSettings
 from csms_shared.contracts.session_events import MeterValues
 from csms_shared.vocabulary.readings import Measurand, Reading
 
-from . import command_store, location_store, session_documents
-from .db import cdrs, location_evses, sessions, tokens
-from .location_documents import Publisher, connector_document, evse_document
+from . import command_store, session_documents
+from .db import cdrs, location_evses, locations, sessions, tokens
+from .location_documents import Publisher
 from .ocpi.cdrs import AuthMethod
 from .ocpi.locations import Connector
 from .ocpi.sessions import Session, SessionStatus
@@ -71,10 +71,19 @@ async def token_of(session: AsyncSession, transaction: Transaction) -> TokenRef 
 async def place_of(
     session: AsyncSession, transaction: Transaction, publisher: Publisher
 ) -> Place | None:
-    """Where the transaction runs as its location publishes it; None off every location."""
+    """Where the transaction runs as its location publishes it; None off every location. Read
+    from the EVSE's and the location's settings alone (not the whole Location built)."""
     row = (
         await session.execute(
-            select(location_evses.c.location_key, location_evses.c.uid).where(
+            select(
+                location_evses.c.uid,
+                location_evses.c.settings.label("evse"),
+                locations.c.id,
+                locations.c.settings,
+                locations.c.updated_at,
+            )
+            .join(locations, locations.c.key == location_evses.c.location_key)
+            .where(
                 location_evses.c.charge_point_id == transaction.charge_point_id,
                 location_evses.c.evse_id == transaction.connector_id,
                 location_evses.c.removed_at.is_(None),
@@ -83,17 +92,27 @@ async def place_of(
     ).first()
     if row is None:
         return None
-    stored = await location_store.load(session, row.location_key, publisher)
-    evse = None if stored is None else evse_document(stored.document, row.uid)
-    if stored is None or evse is None:
-        return None
-    wanted = str(transaction.evse_connector_id or 1)
-    connector = connector_document(evse, wanted) or evse.connectors[0]
+    evse = LocationEvse.model_validate(row.evse)
+    wanted = transaction.evse_connector_id or 1
+    given = next((c for c in evse.connectors if c.connector_id == wanted), evse.connectors[0])
+    connector = Connector.model_validate(
+        {
+            "id": str(given.connector_id),
+            "standard": given.standard,
+            "format": given.format,
+            "power_type": given.power_type,
+            "max_voltage": given.max_voltage,
+            "max_amperage": given.max_amperage,
+            "max_electric_power": given.max_electric_power,
+            "tariff_ids": given.tariff_ids,
+            "last_updated": row.updated_at,
+        }
+    )
     return Place(
-        location_id=stored.id,
-        location=stored.settings,
-        evse_uid=evse.uid,
-        evse_emi3_id=evse.evse_id,
+        location_id=row.id,
+        location=LocationSettings.model_validate(row.settings),
+        evse_uid=row.uid,
+        evse_emi3_id=evse.emi3_id,
         connector=connector,
     )
 

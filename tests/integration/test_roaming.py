@@ -614,3 +614,60 @@ async def test_republishing_tokens_restores_what_the_session_service_lost(
     assert republished.status_code == 200, republished.text
     assert republished.json()["count"] >= 1
     assert await eventually(accepted)
+
+
+async def test_an_emsp_down_for_a_while_gets_every_location_change_once_back(
+    api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str
+) -> None:
+    """While the eMSP answers HTTP 500, the Location and its status changes wait in the push
+    outbox (retried, the last error in the push log); once it is back it gets them in order,
+    the newest status last, nothing lost."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "D"})).json()
+    platform_id = invitation["platform"]["id"]
+    location_id = f"DN-{cp_id[3:]}"
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        emsp.broken = True
+        v16 = await connect_cp(cp_id, 0)
+        boot = {"chargePointVendor": "V", "chargePointModel": "X"}
+        assert (await v16.call("BootNotification", boot))["status"] == "Accepted"
+        site = {
+            "address": "Kaiserkai 1",
+            "city": "Hamburg",
+            "country": "DEU",
+            "coordinates": {"latitude": 53.5413, "longitude": 9.9847},
+            "timeZone": "Europe/Berlin",
+            "evses": [_evse(cp_id)],
+        }
+        assert (await api.put(f"/roaming/locations/{location_id}", json=site)).status_code == 200
+        for status in ("Available", "Preparing", "Faulted"):
+            error = "OtherError" if status == "Faulted" else "NoError"
+            await v16.call(
+                "StatusNotification", {"connectorId": 1, "errorCode": error, "status": status}
+            )
+
+        async def failed_and_retried() -> bool:
+            log = await api.get(
+                "/roaming/pushes", params={"platformId": platform_id, "pending": "true"}
+            )
+            items = log.json()["items"]
+            return any(
+                p["attempts"] >= 1 and "HTTP 500" in (p.get("lastError") or "") for p in items
+            )
+
+        assert await eventually(failed_and_retried)
+        emsp.broken = False
+
+        async def all_there() -> bool:
+            log = await api.get(
+                "/roaming/pushes", params={"platformId": platform_id, "pending": "true"}
+            )
+            return log.json()["total"] == 0 and any(m == "PUT" for m, _, _, _ in emsp.received)
+
+        assert await eventually(all_there, timeout=60)
+    pushed = [(m, b) for m, p, b, _ in emsp.received if p.startswith("/locations/")]
+    assert pushed[0][0] == "PUT", pushed
+    # The newest state is the last word (changes superseded while it was down never come).
+    method, body = pushed[-1]
+    final = body["status"] if method == "PATCH" else body["evses"][0]["status"]
+    assert final == "OUTOFORDER", pushed

@@ -1,5 +1,6 @@
-"""API_LOCAL_LIST_RESYNC: a CP's Local Authorization List follows changes of its id tags
-without an operator asking, and a CP offline at the change gets them when it connects."""
+"""API_LOCAL_LIST_RESYNC: a CP's Local Authorization List follows changes of its id tags (and of
+the tokens eMSPs pushed, for a list that holds them) without an operator asking, and a CP
+offline at the change gets them when it connects."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import Suite
+from tests.integration.ocpi_platform import PlatformDouble
 from tests.integration.support import ChargePointClient, eventually
 from tests.integration.test_local_list_sync import BOOT, answering, local_auth_configuration
 
 pytestmark = pytest.mark.integration
 
 _answer = answering(local_auth_configuration(send_max=20, list_max=20))
+# A list of every id tag holds those of the whole suite's run: no length it could exceed.
+_answer_long = answering(local_auth_configuration(send_max=1000, list_max=1_000_000))
 
 
 @pytest.fixture
@@ -30,9 +35,11 @@ async def resyncing(suite: Any) -> AsyncIterator[None]:
         suite.restart_service("command-api", API_LOCAL_LIST_RESYNC="false")
 
 
-async def _connected(connect_cp: Any, api: httpx.AsyncClient, cp_id: str) -> ChargePointClient:
+async def _connected(
+    connect_cp: Any, api: httpx.AsyncClient, cp_id: str, answer: Any = _answer
+) -> ChargePointClient:
     cp: ChargePointClient = await connect_cp(cp_id)
-    cp.responder = _answer
+    cp.responder = answer
     await cp.call("BootNotification", BOOT)
     read = await api.post(f"/charge-points/{cp_id}/commands/GetConfiguration", json={})
     assert read.is_success, read.text
@@ -165,3 +172,57 @@ async def test_a_tag_changed_while_the_list_is_sent_is_sent_after_it(
         return _sent(cp).get(during) == {"status": "Accepted", "parentIdTag": parent}
 
     await eventually(followed)
+
+
+async def test_an_emsps_token_reaches_the_list_and_leaves_it_once_no_longer_valid(
+    resyncing: None, api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str, db: Any
+) -> None:
+    """A list of every id tag with `roamingTokens` holds the eMSPs' tokens a station may accept
+    (a 1.6 CP's none over 20 characters), and a change of one reaches it as an id tag's does."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "L"})).json()
+    suffix = cp_id[-6:].upper()
+    ok, never, long = f"L{suffix}01", f"L{suffix}02", f"L{suffix}03".ljust(21, "0")
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        await emsp.push(client, suite.roaming_url, ours, ok, whitelist="ALLOWED_OFFLINE")
+        await emsp.push(client, suite.roaming_url, ours, never, whitelist="NEVER")
+        await emsp.push(client, suite.roaming_url, ours, long, whitelist="ALWAYS")
+
+        async def followed() -> bool:
+            held = await db.fetchval(
+                "SELECT count(*) FROM sessions.roaming_tokens WHERE uid = ANY($1)",
+                [ok, never, long],
+            )
+            return bool(held == 3)
+
+        await eventually(followed)
+        cp = await _connected(connect_cp, api, cp_id, _answer_long)
+        synced = await api.post(
+            f"/charge-points/{cp_id}/local-list/sync", json={"roamingTokens": True}
+        )
+        assert synced.status_code == 200, synced.text
+        result = synced.json()
+        assert result["complete"] is True and result["leftOut"] >= 1, result
+        sent = _sent(cp)
+        assert sent[ok] == {"status": "Accepted"}
+        assert never not in sent and long not in sent
+
+        # The eMSP says the card is no longer valid: the CP's list loses it, unasked.
+        await emsp.push(
+            client, suite.roaming_url, ours, ok, valid=False, last_updated="2026-11-26T11:00:00Z"
+        )
+
+        async def removed() -> bool:
+            return ok in _sent(cp) and _sent(cp)[ok] is None
+
+        await eventually(removed)
+    resyncs = [
+        payload
+        for action, payload in cp.received_calls
+        if action == "SendLocalList" and payload["updateType"] == "Differential"
+    ]
+    assert resyncs[-1]["localAuthorizationList"] == [{"idTag": ok}], resyncs[-1]
+    audit = (
+        await api.get("/commands", params={"chargePointId": cp_id, "action": "SendLocalList"})
+    ).json()
+    assert "system:local-list-resync" in {c["requestedBy"] for c in audit["items"]}

@@ -139,7 +139,14 @@ async def test_a_list_longer_than_the_cp_holds_is_409(
 
 @pytest.mark.parametrize(
     "body",
-    [{"updateType": "Partial"}, {"parentIdTags": []}, {"parentIdTags": ["x" * 37]}, {"x": 1}],
+    [
+        {"updateType": "Partial"},
+        {"parentIdTags": []},
+        {"parentIdTags": ["x" * 37]},
+        {"x": 1},
+        # The roaming tokens go in a list of every id tag only.
+        {"parentIdTags": ["G1"], "roamingTokens": True},
+    ],
 )
 async def test_bad_sync_bodies_are_problem_422s(
     api: httpx.AsyncClient, cp_id: str, body: dict[str, Any]

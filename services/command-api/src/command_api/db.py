@@ -104,13 +104,15 @@ webhook_bindings = Table(
 )
 
 # The Local Authorization List each CP was last synchronised to (`parent_id_tags`, lower case;
-# None: every id tag), and whether an id tag of that scope changed since (`stale`): with
-# API_LOCAL_LIST_RESYNC on, a stale list is synchronised again once `due_at` has come.
+# None: every id tag; `roaming_tokens`: and the tokens eMSPs pushed), and whether an id tag
+# (or roaming token) of that scope changed since (`stale`): with API_LOCAL_LIST_RESYNC on, a
+# stale list is synchronised again once `due_at` has come.
 local_list_syncs = Table(
     "local_list_syncs",
     metadata,
     Column("charge_point_id", String(48), primary_key=True),
     Column("parent_id_tags", ARRAY(String(36))),
+    Column("roaming_tokens", Boolean, nullable=False, server_default=text("false")),
     Column("synced_at", DateTime(timezone=True), nullable=False),
     Column("stale", Boolean, nullable=False, server_default=text("false")),
     Column("due_at", DateTime(timezone=True)),

@@ -1,6 +1,7 @@
 """The events command-api follows, on the shared runtime (`<service>.events`, the services'
 ack, requeue and dead-letter policy): a boot to read the configuration after, and, with
-API_LOCAL_LIST_RESYNC, the changes that make local lists stale.
+API_LOCAL_LIST_RESYNC, the changes that make local lists stale (id tags, and the tokens eMSPs
+pushed for lists that hold them).
 
 Queues of earlier versions (`command-api.boot-configuration`, `command-api.local-list-resync`)
 are deleted at start: what they still held (a boot read, a staleness mark) is lost once, at the
@@ -17,7 +18,12 @@ from aiormq.exceptions import AMQPError
 
 from csms_shared.bus.router import Context, Router
 from csms_shared.bus.topology import service_queue
-from csms_shared.contracts.events import IdTagChanged, StationBooted, StationConnected
+from csms_shared.contracts.events import (
+    IdTagChanged,
+    RoamingTokenChanged,
+    StationBooted,
+    StationConnected,
+)
 
 from .api.deps import AppState
 from .boot_reads import read_configuration
@@ -47,6 +53,10 @@ def follow(state: AppState, resync: LocalListResync | None) -> Router:
         @router.event("id_tag.changed")
         async def tag_changed(event: IdTagChanged, ctx: Context[Settings]) -> None:
             await resync.tag_changed(event, ctx.session)
+
+        @router.event("roaming.token_changed")
+        async def roaming_token_changed(event: RoamingTokenChanged, ctx: Context[Settings]) -> None:
+            await resync.roaming_token_changed(event, ctx.session)
 
         @router.event("station.connected")
         async def connected(event: StationConnected, ctx: Context[Settings]) -> None:

@@ -1,6 +1,7 @@
-"""A CP's Local Authorization List synchronised from the id tags (SendLocalList), by an operator
-(`POST /charge-points/{id}/local-list/sync`) or again when its id tags change (`resync`); a
-2.0.1 station gets the same list as idTokens (`csms_shared.ocpp.local_list`)."""
+"""A CP's Local Authorization List synchronised from the id tags (SendLocalList), with the
+roaming tokens a station may accept if asked, by an operator (`POST
+/charge-points/{id}/local-list/sync`) or again when they change (`resync`); a 2.0.1 station
+gets the same list as idTokens (`csms_shared.ocpp.local_list`)."""
 
 from __future__ import annotations
 
@@ -105,11 +106,11 @@ class LocalListSyncResult(Resource):
 
     list_version: int = Field(description="The version the CP holds now, if complete")
     update_type: str
-    size: int = Field(description="id tags in the CP's list once complete")
+    size: int = Field(description="id tags (and roaming tokens) in the CP's list once complete")
     left_out: int = Field(
         default=0,
-        description="id tags a 1.6 CP cannot hold (over 20 characters, or in such a group),"
-        " left out of its list",
+        description="id tags (and roaming tokens) a 1.6 CP cannot hold (over 20 characters, or"
+        " in such a group), left out of its list",
     )
     complete: bool
     parts: list[SentPart]
@@ -126,14 +127,20 @@ async def _remember(
     session: AsyncSession,
     cp_id: str,
     parents: list[str] | None,
+    roaming_tokens: bool,
     seen: int,
     delay: timedelta,
 ) -> None:
-    """The scope the CP's list was synchronised to: up to date, until one of its tags changes.
-    A tag that changed while the list was being sent (marked since `seen`) keeps it stale."""
+    """The scope the CP's list was synchronised to: up to date, until one of its tags (or
+    roaming tokens) changes. A change while the list was being sent (marked since `seen`)
+    keeps it stale."""
     scope = None if parents is None else sorted({p.lower() for p in parents})
     stmt = insert(local_list_syncs).values(
-        charge_point_id=cp_id, parent_id_tags=scope, synced_at=func.now(), stale=False
+        charge_point_id=cp_id,
+        parent_id_tags=scope,
+        roaming_tokens=roaming_tokens,
+        synced_at=func.now(),
+        stale=False,
     )
     unchanged = s.generation == seen
     await session.execute(
@@ -141,6 +148,7 @@ async def _remember(
             index_elements=["charge_point_id"],
             set_={
                 "parent_id_tags": stmt.excluded.parent_id_tags,
+                "roaming_tokens": stmt.excluded.roaming_tokens,
                 "synced_at": stmt.excluded.synced_at,
                 "stale": case((unchanged, False), else_=s.stale),
                 # Due again as after any change, not when the lease of a resync ends.
@@ -158,10 +166,15 @@ async def synchronise(
     cp_id: str,
     parent_id_tags: list[str] | None,
     update_type: Literal["Full", "Differential"] | None,
+    *,
+    roaming_tokens: bool = False,
+    skip_unchanged: bool = False,
 ) -> LocalListSyncResult:
     """Send the CP its Local Authorization List built from the id tags (all, or those under
-    `parent_id_tags`), within its SendLocalListMaxLength per message and LocalAuthListMaxLength
-    in all. Raises HTTPException (404, 409, 503, ...) when nothing could be sent."""
+    `parent_id_tags`) and, with `roaming_tokens`, the tokens eMSPs pushed that a station may
+    accept, within its SendLocalListMaxLength per message and LocalAuthListMaxLength in all;
+    with `skip_unchanged`, nothing when a Differential would change nothing. Raises
+    HTTPException (404, 409, 503, ...) when nothing could be sent."""
     seen = await _generation(session, cp_id)
     cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
     spoken = known_version(cp)
@@ -179,18 +192,33 @@ async def synchronise(
         ocpp_version=spoken,
         parent_id_tags=parent_id_tags,
         update_type=update_type,
+        # Set only when asked: a session-service older than the field refuses it.
+        **({"roaming_tokens": True} if roaming_tokens else {}),
     )
     plan = await call(state, SessionsRpc.build_local_list, building)
+    delay = timedelta(seconds=state.settings.local_list_resync_delay)
+    if skip_unchanged and plan.update_type == "Differential" and not plan.entries:
+        # A change that leaves the list as it is (a roaming token it never held) sends nothing.
+        await _remember(session, cp_id, parent_id_tags, roaming_tokens, seen, delay)
+        return LocalListSyncResult(
+            list_version=plan.list_version - 1,
+            update_type=plan.update_type,
+            size=plan.size,
+            left_out=plan.left_out,
+            complete=True,
+            parts=[],
+        )
     most, per_part, names = (
         await _device_model_limits(state, cp_id)
         if v201
         else (*_configuration_limits(cp.configuration or []), _V16_LIMITS)
     )
     if most is not None and plan.size > most:
+        fewer = "leave out roamingTokens" if roaming_tokens else "choose fewer with parentIdTags"
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"the list would hold {plan.size} id tags; {cp_id!r} holds at most {most} "
-            f"({names[0]}): choose fewer with parentIdTags",
+            f"({names[0]}): {fewer}",
         )
     entries = plan.entries
     per_message = per_part or max(1, len(entries))
@@ -221,8 +249,7 @@ async def synchronise(
         if answer != "Accepted":
             break
     complete = all(part.status == "Accepted" for part in parts) and len(parts) == len(chunks)
-    delay = timedelta(seconds=state.settings.local_list_resync_delay)
-    await _remember(session, cp_id, parent_id_tags, seen, delay)
+    await _remember(session, cp_id, parent_id_tags, roaming_tokens, seen, delay)
     return LocalListSyncResult(
         list_version=parts[-1].list_version,
         update_type=kind_first,

@@ -170,8 +170,8 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
     local_list_resync: bool = Field(
         default=False,
         description="synchronise a CP's Local Authorization List again (Differential) when an"
-        " id tag of the scope it was last synchronised to changes; a CP offline then, once it"
-        " connects",
+        " id tag of the scope it was last synchronised to changes (or a token an eMSP pushed,"
+        " for a list synchronised with roamingTokens); a CP offline then, once it connects",
     )
     local_list_resync_delay: float = Field(
         default=5.0,

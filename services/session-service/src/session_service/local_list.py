@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 
 from pydantic import ValidationError
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BindParameter, all_, any_, delete, func, literal
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import String
 
 from csms_shared.contracts.events import CommandCompleted
 from csms_shared.ocpp import v201 as v201m
@@ -80,11 +81,26 @@ async def record(session: AsyncSession, event: CommandCompleted) -> None:
         await apply_entries(session, cp_id, sent)
 
 
+def _tags(tags: list[str]) -> BindParameter[list[str]]:
+    """One array parameter, however many tags a list holds."""
+    return literal(tags, ARRAY(String))
+
+
 async def apply_entries(session: AsyncSession, cp_id: str, sent: LocalList) -> None:
     """What the CP's list holds after it accepted `sent` (a Full list or a difference)."""
     e = local_list_entries.c
     if sent.update_type == "Full":
         await session.execute(delete(local_list_entries).where(e.charge_point_id == cp_id))
+    elif sent.entries:
+        # The CP compares tokens without case: one it held in another case is the one sent.
+        spelt = [entry.token.value for entry in sent.entries]
+        await session.execute(
+            delete(local_list_entries).where(
+                e.charge_point_id == cp_id,
+                func.lower(e.id_tag) == any_(_tags([tag.lower() for tag in spelt])),
+                e.id_tag != all_(_tags(spelt)),
+            )
+        )
     for entry in sent.entries:
         tag = entry.token.value
         if entry.decision is None:

@@ -1,6 +1,7 @@
 """Tokens of other companies' drivers (OCPI, pushed by their eMSPs to the roaming service): a
-source the decision asks for an id token the authorization list does not hold. The decision
-stays auth.py's: a roaming token becomes a list entry in our terms here.
+source the decision asks for an id token the authorization list does not hold, and entries of
+the stations' local lists that ask for them. The decision stays auth.py's: a roaming token
+becomes a list entry in our terms here.
 
 What a roaming token earns (docs/roaming.md): valid and whitelisted (ALWAYS, ALLOWED, and
 ALLOWED_OFFLINE, taken as the eMSP out of reach until real-time authorization is built) is
@@ -9,9 +10,10 @@ Accepted; not valid is Invalid; NEVER (real-time authorization only) is Unknown 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,8 @@ from sqlalchemy.types import String
 from csms_shared.contracts.roaming_events import RoamingTokenChanged
 from csms_shared.ocpp.v201.enums import IdTokenEnum
 from csms_shared.vocabulary import AuthorizationDecision as D
+from csms_shared.vocabulary import IdToken, IdTokenType
+from csms_shared.vocabulary.local_lists import ListEntry
 
 from .auth import IdTagRecord
 from .db import roaming_tokens as rt
@@ -86,6 +90,37 @@ async def entries(session: AsyncSession, id_tags: Sequence[str]) -> dict[str, Id
             best[row.uid_key] = row
     found = {key: record(row) for key, row in best.items()}
     return {key: entry for key, entry in found.items() if entry is not None}
+
+
+def list_entries(rows: Iterable[Any]) -> list[ListEntry]:
+    """The entries the roaming tokens stand for in a station's Local Authorization List: one
+    per uid, of those Accepted (the token that decides, as `entries` picks it), by uid."""
+    best: dict[str, Any] = {}
+    for row in rows:
+        if decision(row.valid, row.whitelist) is not D.ACCEPTED:
+            continue
+        if row.uid_key not in best or _rank(row) < _rank(best[row.uid_key]):
+            best[row.uid_key] = row
+    listed = []
+    for key in sorted(best):
+        row = best[key]
+        kind = IdTokenType(_TYPES.get(row.type, IdTokenEnum.CENTRAL.value))
+        try:
+            token = IdToken(value=row.uid, type=kind)
+        except ValidationError:
+            continue  # OCPI allows a uid no station can present (blank, space-padded)
+        listed.append(ListEntry(token=token, decision=D.ACCEPTED))
+    return listed
+
+
+_ACCEPTED = select(
+    rt.c.uid_key, rt.c.uid, rt.c.type, rt.c.country_code, rt.c.party_id, rt.c.valid, rt.c.whitelist
+).where(rt.c.valid, rt.c.whitelist.in_(WHITELISTED))
+
+
+async def accepted_entries(session: AsyncSession) -> list[ListEntry]:
+    """Every roaming token a station may accept, as local list entries (`list_entries`)."""
+    return list_entries((await session.execute(_ACCEPTED)).all())
 
 
 async def follow(session: AsyncSession, event: RoamingTokenChanged) -> None:

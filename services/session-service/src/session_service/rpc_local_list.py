@@ -1,10 +1,10 @@
-"""SendLocalList built from the authorization list: all id tags or those under given parents,
-in full or as the difference from what the CP's list holds (OCPP 1.6, 5.15 and 3.5), in our
-terms (`csms_shared.vocabulary.local_lists`) for command-api to spell in the CP's version."""
+"""SendLocalList built from the authorization list: all id tags or those under given parents
+(all of them and the roaming tokens a station may accept, when asked), in full or as the
+difference from what the CP's list holds (OCPP 1.6, 5.15 and 3.5), in our terms
+(`csms_shared.vocabulary.local_lists`) for command-api to spell in the CP's version."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select
@@ -13,14 +13,13 @@ from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.resources import LocalListVersion
 from csms_shared.contracts.rpc import BuildLocalList, LocalListPlan, OfChargePointId, SessionsRpc
 from csms_shared.ocpp.local_list import GROUP_TOKEN_TYPE
-from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary import AuthorizationDecision, IdToken, IdTokenType
 from csms_shared.vocabulary.local_lists import ListEntry
 
+from . import roaming_tokens
 from .db import id_tags, local_list_entries, local_list_versions
+from .local_list_plan import Held, desired, difference
 from .router import Ctx, router
-
-Held = tuple[str, datetime | None, str | None]  # status, expiry, parent: what a diff compares
 
 
 def _entry(row: Row[Any]) -> ListEntry:
@@ -35,25 +34,19 @@ def _entry(row: Row[Any]) -> ListEntry:
     )
 
 
-def _held(entry: ListEntry) -> Held:
-    assert entry.decision is not None
-    group = entry.group.value if entry.group else None
-    return (entry.decision.value, entry.expiry, group)
-
-
 @router.rpc(SessionsRpc.build_local_list, callers={"command-api"})
 async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
     """The next SendLocalList for a CP: `Full`, or `Differential` against the content of the
     version it last accepted from us (the default when there is one). A 1.6 CP's list leaves
-    out the id tags it cannot hold (over 20 characters, or in such a group)."""
+    out the tokens it cannot hold (over 20 characters, or in such a group)."""
     cp_id, wanted = params.charge_point_id, params.update_type
     parents = None if params.parent_id_tags is None else [x.lower() for x in params.parent_id_tags]
     query = select(id_tags).order_by(id_tags.c.id_tag)
     if parents is not None:
         query = query.where(func.lower(id_tags.c.parent_id_tag).in_(parents))
     listed = [_entry(row) for row in await ctx.session.execute(query)]
-    fits = [e for e in listed if params.ocpp_version is not OcppVersion.V16 or e.fits_v16()]
-    desired = {entry.token.value: entry for entry in fits}
+    roaming = await roaming_tokens.accepted_entries(ctx.session) if params.roaming_tokens else []
+    plan = desired(listed, roaming, params.ocpp_version)
     version = (
         await ctx.session.execute(
             select(local_list_versions).where(local_list_versions.c.charge_point_id == cp_id)
@@ -69,25 +62,23 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
     update_type = wanted or ("Differential" if known else "Full")
     entries: list[ListEntry]
     if update_type == "Full":
-        entries = list(desired.values())
+        entries = list(plan.entries.values())
     else:
         e = local_list_entries.c
-        held: dict[str, Held] = {
-            row.id_tag: (row.status, row.expiry_date, row.parent_id_tag)
+        holds: dict[str, tuple[str, Held]] = {
+            row.id_tag.lower(): (row.id_tag, (row.status, row.expiry_date, row.parent_id_tag))
             for row in await ctx.session.execute(
                 select(local_list_entries).where(e.charge_point_id == cp_id)
             )
         }
-        entries = [entry for tag, entry in desired.items() if held.get(tag) != _held(entry)] + [
-            ListEntry(token=IdToken(value=tag)) for tag in sorted(held) if tag not in desired
-        ]
+        entries = difference(plan.entries, holds)
     return LocalListPlan(
         charge_point_id=cp_id,
         list_version=(version.list_version if version is not None else 0) + 1,
         update_type=update_type,
         entries=entries,
-        size=len(desired),
-        left_out=len(listed) - len(fits),
+        size=len(plan.entries),
+        left_out=plan.left_out,
     )
 
 

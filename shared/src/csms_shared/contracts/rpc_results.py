@@ -82,7 +82,7 @@ class FeatureProfiles(Resource):
 
 class LocalListPlan(Resource):
     """The SendLocalList to send next (in our terms; `csms_shared.ocpp.local_list` spells it
-    in the station's version), and how many id tags the CP's list holds after it."""
+    in the station's version), and how many tokens the CP's list holds after it."""
 
     charge_point_id: str
     list_version: int
@@ -91,8 +91,8 @@ class LocalListPlan(Resource):
     size: int
     left_out: int = Field(
         default=0,
-        description="Id tags the station's version cannot hold (1.6: over 20 characters, or"
-        " in a group whose id is), left out of its list",
+        description="Id tags (and roaming tokens) the station's version cannot hold (1.6:"
+        " over 20 characters, or in a group whose id is), left out of its list",
     )
 
 

@@ -169,12 +169,29 @@ class OfChargePointId(RpcParams):
 
 class BuildLocalList(RpcParams):
     """The next SendLocalList of a CP: all id tags or those under `parentIdTags`, `Full` or
-    `Differential` (default: Differential when the content of the CP's list is known)."""
+    `Differential` (default: Differential when the content of the CP's list is known); with
+    `roamingTokens`, all id tags and then the tokens eMSPs pushed that a station may accept."""
 
     charge_point_id: ChargePointId
     ocpp_version: OcppVersion = Field(description="The station's: 1.6 holds shorter tokens")
     update_type: Literal["Full", "Differential"] | None = None
     parent_id_tags: list[Annotated[str, StringConstraints(strict=True)]] | None = None
+    roaming_tokens: bool = Field(
+        default=False,
+        description="Add the roaming tokens (OCPI) that are valid and whitelisted (not NEVER)"
+        " and that no id tag names: a list of every id tag only",
+    )
+
+    @model_validator(mode="after")
+    def _roaming_tokens_with_every_tag(self) -> BuildLocalList:
+        # A group's list with eMSPs' tokens in it would be neither the group nor the roaming
+        # tokens: refused rather than given a meaning of its own.
+        if self.roaming_tokens and self.parent_id_tags is not None:
+            raise ValueError(
+                "roamingTokens: only a list of every id tag holds the roaming tokens;"
+                " leave out parentIdTags"
+            )
+        return self
 
 
 # Prices as the transactions keep them: Numeric(12, 4) and Numeric(12, 2).

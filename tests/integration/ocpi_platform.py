@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -216,7 +217,7 @@ class PlatformDouble:
                         {"identifier": "tokens", "role": "SENDER", "url": f"{base}/tokens"},
                         *(
                             {"identifier": module, "role": "RECEIVER", "url": f"{base}/{module}"}
-                            for module in ("locations", "sessions", "cdrs")
+                            for module in ("locations", "sessions", "cdrs", "tariffs")
                         ),
                     ],
                 }
@@ -254,7 +255,8 @@ class PlatformDouble:
                 k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ocpi-")
             }
             path = request.url.path.removeprefix("/ocpi/2.2.1")
-            body = await request.json()
+            raw = await request.body()
+            body = orjson.loads(raw) if raw else {}
             self.received.append((request.method, path, body, routing))
             if self.on_receive is not None:
                 self.on_receive(request.method, path, body)
@@ -264,6 +266,7 @@ class PlatformDouble:
             app.add_api_route(
                 f"/ocpi/2.2.1/{module}/{{path:path}}", receive, methods=["PUT", "PATCH"]
             )
+        app.add_api_route("/ocpi/2.2.1/tariffs/{path:path}", receive, methods=["PUT", "DELETE"])
         app.add_api_route("/ocpi/2.2.1/cdrs", receive, methods=["POST"])
         # The response_url of its commands: /ocpi/2.2.1/commands/<COMMAND>/<its id>.
         app.add_api_route("/ocpi/2.2.1/commands/{path:path}", receive, methods=["POST"])

@@ -671,3 +671,48 @@ async def test_an_emsp_down_for_a_while_gets_every_location_change_once_back(
     method, body = pushed[-1]
     final = body["status"] if method == "PATCH" else body["evses"][0]["status"]
     assert final == "OUTOFORDER", pushed
+
+
+async def test_the_operators_tariffs_reach_the_emsp(api: httpx.AsyncClient, suite: Suite) -> None:
+    """A tariff created over REST is PUT to the eMSP as an OCPI Tariff and listed for pull; a
+    deleted one is DELETEd there."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "F"})).json()
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        created = await api.post(
+            "/tariffs",
+            json={
+                "name": f"Roaming {invitation['platform']['id'][:8]}",
+                "pricePerKwh": 0.42,
+                "sessionFee": 0.5,
+                "currency": "EUR",
+            },
+        )
+        assert created.status_code == 201, created.text
+        ocpi_id = f"T{created.json()['tariffId']}"
+
+        def pushed(method: str) -> list[dict[str, Any]]:
+            return [
+                b
+                for m, p, b, _ in emsp.received
+                if (m, p) == (method, f"/tariffs/DE/CSM/{ocpi_id}")
+            ]
+
+        async def put_there() -> bool:
+            return bool(pushed("PUT"))
+
+        assert await eventually(put_there)
+        (document,) = pushed("PUT")
+        components = document["elements"][0]["price_components"]
+        assert [(c["type"], c["price"]) for c in components] == [("FLAT", 0.5), ("ENERGY", 0.42)]
+        listed = await client.get(
+            f"{suite.roaming_url}/2.2.1/tariffs", headers=header(ours), params={"limit": 100}
+        )
+        assert ocpi_id in [t["id"] for t in listed.json()["data"]]
+        gone = await api.delete(f"/tariffs/{created.json()['tariffId']}")
+        assert gone.status_code == 204, gone.text
+
+        async def deleted_there() -> bool:
+            return any(m == "DELETE" for m, p, _, _ in emsp.received if p.endswith(ocpi_id))
+
+        assert await eventually(deleted_there)

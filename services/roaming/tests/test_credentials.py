@@ -82,6 +82,11 @@ async def test_token_a_reads_versions_and_details_and_ids_are_echoed(
                 "url": "http://csms.test/ocpi/2.2.1/cdrs",
             },
             {
+                "identifier": "tariffs",
+                "role": "SENDER",
+                "url": "http://csms.test/ocpi/2.2.1/tariffs",
+            },
+            {
                 "identifier": "tokens",
                 "role": "RECEIVER",
                 "url": "http://csms.test/ocpi/2.2.1/tokens",
@@ -169,6 +174,7 @@ async def test_an_emsp_registers_with_token_a_updates_and_unregisters(
         "locations",
         "sessions",
         "cdrs",
+        "tariffs",
     }
 
     # PUT: new tokens both ways, the old one of ours stops working.

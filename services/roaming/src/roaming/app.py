@@ -19,6 +19,7 @@ from csms_shared.service import serve
 from . import (  # noqa: F401 - importing them registers their handlers
     follow_commands,
     follow_stations,
+    follow_tariffs,
     follow_transactions,
     followed,
     pushes,

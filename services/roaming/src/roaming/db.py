@@ -331,5 +331,19 @@ requests = Table(
     Index("requests_platform", "platform_id", "at"),
 )
 
+# The suite's tariffs as OCPI publishes them (OCPI tariffs, sender), followed from the
+# session-service's `tariff.changed`: `id` the OCPI id (`T<tariff id>`), `document` the Tariff;
+# a deleted one is kept (`deleted_at`) until the platforms were told (DELETE).
+tariffs = Table(
+    "tariffs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tariff_id", BigInteger, nullable=False, unique=True),
+    Column("document", JSON),
+    _ts("last_updated", nullable=False),
+    _ts("deleted_at"),
+    Index("tariffs_last_updated", "last_updated"),
+)
+
 # The events it publishes (roaming.token_changed), written in the transaction of their change.
 outbox = outbox_table(metadata)

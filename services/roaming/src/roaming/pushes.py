@@ -290,7 +290,7 @@ class PushDelivery:
                 url,
                 row.their_token,
                 None,
-                body=row.body,
+                body=row.body or None,  # a DELETE has none
                 routing=self._routing(row),
             )
         except PartyError as exc:

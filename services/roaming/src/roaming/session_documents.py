@@ -16,11 +16,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from csms_shared.contracts.resources_sessions import Transaction
 from csms_shared.contracts.rpc_roaming import LocationSettings
 
+from . import tariff_documents
 from .location_documents import Publisher
 from .ocpi.cdrs import CDR, AuthMethod, CdrDimensionType, ChargingPeriod
 from .ocpi.locations import Connector
 from .ocpi.sessions import Session, SessionStatus
-from .ocpi.tariffs import Tariff, TariffDimensionType
+from .ocpi.tariffs import Tariff
 from .ocpi.tokens import TokenType
 
 _KWH = Decimal(1000)
@@ -86,7 +87,7 @@ def _token(token: TokenRef) -> dict[str, str]:
 
 def tariff_id(transaction: Transaction) -> str:
     """The id of the tariff the transaction was priced by (the environment's prices: DEFAULT)."""
-    return f"T{transaction.tariff_id}" if transaction.tariff_id is not None else "DEFAULT"
+    return tariff_documents.ocpi_tariff_id(transaction.tariff_id)
 
 
 def periods(transaction: Transaction) -> list[ChargingPeriod]:
@@ -141,27 +142,14 @@ def session(
 
 def tariff(transaction: Transaction, publisher: Publisher, at: datetime) -> Tariff:
     """The prices the transaction copied at its start, as an OCPI Tariff."""
-    components: list[dict[str, object]] = [
-        {"type": TariffDimensionType.FLAT, "price": transaction.session_fee, "step_size": 1},
-        {"type": TariffDimensionType.ENERGY, "price": transaction.price_per_kwh, "step_size": 1},
-    ]
-    if transaction.per_minute_fee:
-        components.append(
-            {
-                "type": TariffDimensionType.TIME,
-                "price": Decimal(str(transaction.per_minute_fee)) * 60,
-                "step_size": 1,
-            }
-        )
-    return Tariff.model_validate(
-        {
-            "country_code": publisher.country_code,
-            "party_id": publisher.party_id,
-            "id": tariff_id(transaction),
-            "currency": transaction.currency,
-            "elements": [{"price_components": components}],
-            "last_updated": at,
-        }
+    return tariff_documents.tariff(
+        publisher,
+        tariff_id=transaction.tariff_id,
+        currency=transaction.currency,
+        session_fee=transaction.session_fee,
+        price_per_kwh=transaction.price_per_kwh,
+        per_minute_fee=transaction.per_minute_fee,
+        last_updated=at,
     )
 
 

@@ -22,6 +22,7 @@ from csms_shared.contracts.rpc import (
     TariffOfChargePoint,
     UpdateTariff,
 )
+from csms_shared.contracts.session_events import TariffChanged
 from csms_shared.ocpp._base import utcnow
 
 from .db import tariff_assignments, tariffs, transactions
@@ -139,7 +140,9 @@ async def create_tariff(fields: CreateTariff, ctx: Ctx) -> Tariff:
     except IntegrityError as exc:
         raise await _refused(ctx.session, exc, None, fields) from None
     await _assign(ctx.session, row.id, fields)
-    return await _tariff(ctx.session, row.id)
+    created = await _tariff(ctx.session, row.id)
+    await ctx.emit(TariffChanged(tariff_id=row.id, change="created", tariff=created))
+    return created
 
 
 @router.rpc(SessionsRpc.get_tariff, callers={"command-api"})
@@ -201,7 +204,9 @@ async def update_tariff(fields: UpdateTariff, ctx: Ctx) -> Tariff:
     if row is None:
         raise RpcError("not_found", f"tariff {tariff_id} does not exist")
     await _assign(ctx.session, tariff_id, fields)
-    return await _tariff(ctx.session, tariff_id)
+    updated = await _tariff(ctx.session, tariff_id)
+    await ctx.emit(TariffChanged(tariff_id=tariff_id, change="updated", tariff=updated))
+    return updated
 
 
 @router.rpc(SessionsRpc.delete_tariff, callers={"command-api"})
@@ -227,6 +232,7 @@ async def delete_tariff(params: OfTariff, ctx: Ctx) -> TariffDeleted:
         ) from None
     if row is None:
         raise RpcError("not_found", f"tariff {tariff_id} does not exist")
+    await ctx.emit(TariffChanged(tariff_id=tariff_id, change="deleted"))
     return TariffDeleted(tariff_id=tariff_id, deleted=True)
 
 

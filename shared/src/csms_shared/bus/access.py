@@ -132,9 +132,11 @@ GRANTS: dict[str, Grant] = {
         ),
         configures=(r"gateway\..+",),
     ),
-    # id_tag.changed (local lists), session.warning (the system log) besides its own facts.
+    # id_tag.changed (local lists), session.warning (the system log), tariff.changed (roaming
+    # publishes the tariffs) besides its own facts.
     SESSIONS: _service(
-        SESSIONS, _events(r"transaction\..+", r"meter\..+", r"id_tag\..+", r"session\..+")
+        SESSIONS,
+        _events(r"transaction\..+", r"meter\..+", r"id_tag\..+", r"session\..+", r"tariff\..+"),
     ),
     # Binds its records queue to the gateways' `ocpp.log`; tells gateways of level overrides.
     MESSAGE_LOG_WRITER: _service(

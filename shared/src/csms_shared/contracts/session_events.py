@@ -21,7 +21,7 @@ from ..ocpp.version import OcppVersion
 from ..vocabulary.connectors import ChargingState
 from ..vocabulary.readings import Reading
 from .event_base import Event
-from .resources import JsonObject, Transaction
+from .resources import JsonObject, Tariff, Transaction
 
 Q = TypeVar("Q", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -246,6 +246,18 @@ class IdTagChanged(Event):
     status: str | None = Field(default=None, description="None once deleted")
     parent_id_tag: str | None = None
     previous_parent_id_tag: str | None = None
+
+
+class TariffChanged(Event):
+    """A tariff was created, changed (its prices, validity, default flag or whom it prices) or
+    deleted: the tariff as it is now, none once deleted."""
+
+    emitter = "session-service"
+
+    event: Literal["tariff.changed"] = "tariff.changed"
+    tariff_id: int
+    change: Literal["created", "updated", "deleted"]
+    tariff: Tariff | None = Field(default=None, description="Absent once deleted")
 
 
 class WebhookDisabled(Event):

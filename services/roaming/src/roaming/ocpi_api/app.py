@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from ..ocpi_client import OcpiClient
 from ..registration import Registrations
 from ..settings import Settings
-from . import commands, credentials, locations, sessions_cdrs, tokens, versions
+from . import commands, credentials, locations, sessions_cdrs, tariffs, tokens, versions
 from .answers import MessageIds, OcpiError, http_error, invalid_body, ocpi_error
 from .request_log import RequestLog
 from .state import AppState
@@ -48,7 +48,7 @@ def create_app(
     app.add_exception_handler(OcpiError, ocpi_error)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(HTTPException, http_error)
-    for module in (versions, credentials, locations, sessions_cdrs, tokens, commands):
+    for module in (versions, credentials, locations, sessions_cdrs, tariffs, tokens, commands):
         app.include_router(module.router)
     app.add_middleware(MessageIds)
     app.add_middleware(RequestLog, sessions=sessions)

@@ -20,6 +20,7 @@ IMPLEMENTED: tuple[tuple[ModuleId, InterfaceRole], ...] = (
     (ModuleId.LOCATIONS, InterfaceRole.SENDER),
     (ModuleId.SESSIONS, InterfaceRole.SENDER),
     (ModuleId.CDRS, InterfaceRole.SENDER),
+    (ModuleId.TARIFFS, InterfaceRole.SENDER),
     (ModuleId.TOKENS, InterfaceRole.RECEIVER),
     (ModuleId.COMMANDS, InterfaceRole.RECEIVER),
 )

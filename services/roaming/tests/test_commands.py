@@ -183,6 +183,14 @@ async def test_a_16_station_gets_16_commands_and_results_map(
     assert (await csms.post(f"{URL}/RESERVE_NOW", headers=header(ours), json=reserve)).json()[
         "data"
     ]["result"] == "ACCEPTED"
+    # The same reservation_id again replaces that reservation: the same OCPP reservation id.
+    again = reserve | {
+        "expiry_date": "2026-11-27T13:00:00Z",
+        "response_url": f"{emsp.base}/ocpi/2.2.1/commands/RESERVE_NOW/r1b",
+    }
+    assert (await csms.post(f"{URL}/RESERVE_NOW", headers=header(ours), json=again)).json()["data"][
+        "result"
+    ] == "ACCEPTED"
     cancel = {"response_url": f"{emsp.base}/ocpi/2.2.1/commands/CANCEL/r1", "reservation_id": "R1"}
     assert (await csms.post(f"{URL}/CANCEL_RESERVATION", headers=header(ours), json=cancel)).json()[
         "data"
@@ -196,7 +204,9 @@ async def test_a_16_station_gets_16_commands_and_results_map(
     assert (await csms.post(f"{URL}/UNLOCK_CONNECTOR", headers=header(ours), json=unlock)).json()[
         "data"
     ]["result"] == "ACCEPTED"
-    start16, reserve16, cancel16, unlock16 = await requests_to(sessions, cp)
+    start16, reserve16, replaced16, cancel16, unlock16 = await requests_to(sessions, cp)
+    assert replaced16["payload"]["reservationId"] == reserve16["payload"]["reservationId"]
+    assert replaced16["payload"]["expiryDate"] == "2026-11-27T13:00:00Z"
     assert (start16["action"], start16["payload"]) == (
         "RemoteStartTransaction",
         {"connectorId": 2, "idTag": uid},
@@ -216,6 +226,9 @@ async def test_a_16_station_gets_16_commands_and_results_map(
 
     await completed(sessions, settings, start16, status="timeout")
     await completed(sessions, settings, reserve16, status="result", response={"status": "Occupied"})
+    await completed(
+        sessions, settings, replaced16, status="result", response={"status": "Accepted"}
+    )
     await completed(sessions, settings, cancel16, status="result", response={"status": "Accepted"})
     await completed(sessions, settings, unlock16, status="offline", reason="not connected")
     await deliver(delivery)
@@ -223,6 +236,7 @@ async def test_a_16_station_gets_16_commands_and_results_map(
     assert results == {
         f"/commands/START_SESSION/{uid}": "TIMEOUT",
         "/commands/RESERVE_NOW/r1": "EVSE_OCCUPIED",
+        "/commands/RESERVE_NOW/r1b": "ACCEPTED",
         "/commands/CANCEL/r1": "CANCELED_RESERVATION",
         "/commands/UNLOCK/u1": "FAILED",
     }

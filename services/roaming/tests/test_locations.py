@@ -454,3 +454,22 @@ async def test_a_commit_wakes_the_delivery(
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await client.close()
+
+
+async def test_a_takeover_whose_disconnect_comes_first_leaves_the_station_online(
+    settings: Settings, sessions: Any
+) -> None:
+    """A station known only from its status reports (connected before this service ran): the
+    old connection's disconnect arrives before the new connection's connect; it is online."""
+    cp = station()
+    await follow(sessions, settings, status(cp, 1, ConnectorState.AVAILABLE))
+    await publish(sessions, settings, f"TK-{cp}", cp)
+    await follow(sessions, settings, StationDisconnected(charge_point_id=cp, connection_id="old"))
+    connected = StationConnected(
+        charge_point_id=cp, gateway="g2", connection_id="new", connected_at="2026-11-26T00:00:00Z"
+    )
+    await follow(sessions, settings, connected)
+    async with sessions() as session:
+        stored = await location_store.load(session, f"TK-{cp}", publisher(settings))
+    assert stored is not None
+    assert stored.document.evses[0].status is EvseStatus.AVAILABLE

@@ -206,19 +206,31 @@ async def test_transactions_of_other_tokens_or_off_any_location_send_nothing(
     assert emsp.received == []
 
 
-async def test_a_hub_reads_every_partys_sessions_and_date_to_is_exclusive(
+async def test_a_hub_reads_the_sessions_it_routed_only_and_date_to_is_exclusive(
     csms: httpx.AsyncClient,
     hosts: Hosts,
     settings: Settings,
     sessions: Any,
 ) -> None:
+    """A hub reads the sessions of every party whose tokens it pushed, never those of an eMSP
+    connected to us directly (nor may it stop one)."""
     cp = station()
-    uid = f"R{cp}"
-    await emsp_with_token(csms, hosts, settings, sessions, uid)
-    await publish(sessions, settings, f"HB-{cp}", cp)
-    started = TransactionStarted.model_validate(transaction(cp, uid))
-    await follow(sessions, settings, started)
+    direct_uid, routed_uid = f"R{cp}", f"H{cp}"
+    await emsp_with_token(csms, hosts, settings, sessions, direct_uid)
     _, hub = await registered(csms, hosts, settings, sessions, role="HUB")
+    pushed = await csms.put(
+        f"/ocpi/2.2.1/tokens/NL/HBP/{routed_uid}",
+        headers=header(hub),
+        json=token("HBP", routed_uid),
+    )
+    assert pushed.status_code == 200, pushed.text
+    await publish(sessions, settings, f"HB-{cp}", cp)
+    direct = TransactionStarted.model_validate(transaction(cp, direct_uid))
+    via_hub = TransactionStarted.model_validate(
+        transaction(cp, routed_uid, connectorId=2, stationTransactionId="2")
+    )
+    for started in (direct, via_hub):
+        await follow(sessions, settings, started)
     page = await csms.get(
         "/ocpi/2.2.1/sessions?limit=100&date_from=2026-01-01T00:00:00Z", headers=header(hub)
     )
@@ -229,10 +241,14 @@ async def test_a_hub_reads_every_partys_sessions_and_date_to_is_exclusive(
         link = page.headers["link"].split(">")[0].removeprefix("<http://csms.test")
         page = await csms.get(link, headers=header(hub))
         found |= {s["id"]: s for s in page.json()["data"]}
-    mine = found[str(started.transaction_id)]
+    assert str(direct.transaction_id) not in found
+    mine = found[str(via_hub.transaction_id)]
     at = mine["last_updated"]
     before = await csms.get(f"/ocpi/2.2.1/sessions?date_to={at}&limit=100", headers=header(hub))
-    assert str(started.transaction_id) not in [s["id"] for s in before.json()["data"]]
+    assert str(via_hub.transaction_id) not in [s["id"] for s in before.json()["data"]]
+    stop = {"response_url": "http://hub.test/r", "session_id": str(direct.transaction_id)}
+    refused = await csms.post("/ocpi/2.2.1/commands/STOP_SESSION", headers=header(hub), json=stop)
+    assert refused.json()["data"]["result"] == "UNKNOWN_SESSION", refused.text
 
 
 async def test_a_hub_with_two_parties_gets_each_partys_sessions_routed_to_it(

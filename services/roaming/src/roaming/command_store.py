@@ -146,6 +146,34 @@ async def _target(
     return Target(cp, await _version(session, cp), evse.settings.evse_id, number)
 
 
+def owner_of(token: Token) -> Party:
+    return (ci_key(token.country_code), ci_key(token.party_id))
+
+
+async def _reservation(
+    session: AsyncSession, owner: Party, reservation_id: str
+) -> tuple[int, str] | None:
+    """The latest RESERVE_NOW of the party's `reservation_id`: the OCPP reservation id it was
+    sent with (a replaced one keeps the first's) and its station."""
+    row = (
+        await session.execute(
+            select(commands.c.payload, commands.c.charge_point_id)
+            .where(
+                commands.c.command == CommandType.RESERVE_NOW.value,
+                commands.c.country_code == owner[0],
+                commands.c.party_id == owner[1],
+                commands.c.reservation_id == ci_key(reservation_id),
+            )
+            .order_by(commands.c.created_at.desc(), commands.c.number.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    sent = row.payload.get("reservationId", row.payload.get("id"))
+    return int(sent), row.charge_point_id
+
+
 async def _any_evse(session: AsyncSession, publisher: Publisher, location_id: str) -> Target:
     """A reservation of any EVSE of a location: of its one station (OCPP reserves any EVSE of
     a station, not of a location)."""
@@ -277,6 +305,9 @@ async def take(
             target = await _any_evse(session, publisher, body.location_id)
         else:
             target = await _target(session, publisher, body.location_id, body.evse_uid, None)
+        earlier = await _reservation(session, owner_of(body.token), body.reservation_id)
+        if earlier is not None:  # a known reservation_id replaces that reservation (OCPI, OCPP)
+            number = earlier[0]
         action, payload = _reserve(target, body, number)
         owner = (ci_key(body.token.country_code), ci_key(body.token.party_id))
         token_uid, reservation = ci_key(body.token.uid), ci_key(body.reservation_id)
@@ -289,7 +320,11 @@ async def take(
         found = (
             await session.execute(select(sessions).where(sessions.c.id == body.session_id))
         ).first()
-        if found is None or not may_act_for((found.country_code, found.party_id)):
+        if (
+            found is None
+            or found.platform_id != platform_id
+            or not may_act_for((found.country_code, found.party_id))
+        ):
             raise Refused(CommandResponseType.UNKNOWN_SESSION, f"no session {body.session_id}")
         if found.status != "ACTIVE":
             raise Refused(CommandResponseType.REJECTED, f"session {found.id} has ended")
@@ -299,23 +334,12 @@ async def take(
         owner = (found.country_code, found.party_id)
     else:
         assert isinstance(body, CancelReservation)
-        made = (
-            await session.execute(
-                select(commands.c.number, commands.c.charge_point_id)
-                .where(
-                    commands.c.command == CommandType.RESERVE_NOW.value,
-                    commands.c.country_code == caller[0],
-                    commands.c.party_id == caller[1],
-                    commands.c.reservation_id == ci_key(body.reservation_id),
-                )
-                .order_by(commands.c.created_at.desc())
-                .limit(1)
-            )
-        ).first()
+        made = await _reservation(session, caller, body.reservation_id)
         if made is None:
             raise Refused(CommandResponseType.REJECTED, f"no reservation {body.reservation_id}")
-        target = Target(made.charge_point_id, await _version(session, made.charge_point_id))
-        action, payload = "CancelReservation", {"reservationId": made.number}
+        reserved_as, reserved_at = made
+        target = Target(reserved_at, await _version(session, reserved_at))
+        action, payload = "CancelReservation", {"reservationId": reserved_as}
         reservation = ci_key(body.reservation_id)
     await session.execute(
         update(commands)

@@ -110,6 +110,7 @@ tokens = Table(
     _ts("last_updated", nullable=False),
     _ts("received_at", nullable=False, server_default=func.now()),
     Index("tokens_contract_id", "contract_id"),
+    Index("tokens_uid", "uid"),  # a transaction's id token, whoever owns it
     Index("tokens_platform", "platform_id"),
 )
 

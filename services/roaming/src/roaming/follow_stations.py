@@ -97,7 +97,7 @@ async def station_connected(event: StationConnected, ctx: Ctx) -> None:
                 station_presence.c.at <= stmt.excluded.at,
                 and_(
                     station_presence.c.online.is_(False),
-                    station_presence.c.connection_id != stmt.excluded.connection_id,
+                    station_presence.c.connection_id.is_distinct_from(stmt.excluded.connection_id),
                 ),
             ),
         )
@@ -119,7 +119,11 @@ async def station_disconnected(event: StationDisconnected, ctx: Ctx) -> None:
     await ctx.session.execute(
         stmt.on_conflict_do_update(
             index_elements=[station_presence.c.charge_point_id],
-            set_={"online": False, "at": stmt.excluded.at},
+            set_={
+                "online": False,
+                "connection_id": stmt.excluded.connection_id,
+                "at": stmt.excluded.at,
+            },
             where=or_(
                 station_presence.c.connection_id == stmt.excluded.connection_id,
                 station_presence.c.connection_id.is_(None),

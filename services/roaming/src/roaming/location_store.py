@@ -274,6 +274,11 @@ async def _push_whole(session: AsyncSession, found: StoredLocation, publisher: P
 async def repush(session: AsyncSession, location_id: str, publisher: Publisher) -> int | None:
     """The whole Location pushed again to every locations receiver (what is pending of it
     superseded): how many pushes; None when there is no such location."""
+    # The row lock orders this push with a status change's (follow_status updates this row
+    # before it queues its PATCH): a PATCH queued before commits first, one after comes after.
+    await session.execute(
+        select(locations.c.key).where(locations.c.key == ci_key(location_id)).with_for_update()
+    )
     found = await load(session, location_id, publisher)
     return None if found is None else await _push_whole(session, found, publisher)
 

@@ -357,15 +357,17 @@ async def owned_page(
     session: AsyncSession,
     table: Any,
     owners: set[tuple[str, str]] | None,
+    platform_id: str,
     *,
     offset: int,
     limit: int,
     date_from: datetime | None,
     date_to: datetime | None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of `table`'s documents (sessions or cdrs) of `owners` (None: every owner's), by
-    last update then id, those updated in [date_from, date_to); and how many there are."""
-    where = []
+    """A page of `table`'s documents (sessions or cdrs) of `owners` (None: every owner's) that
+    went to `platform_id` (a hub reads those it routed, never another platform's), by last
+    update then id, those updated in [date_from, date_to); and how many there are."""
+    where: list[Any] = [table.c.platform_id == platform_id]
     if owners is not None:
         if not owners:
             return [], 0

@@ -26,6 +26,7 @@ async def _page(request: Request, routed: Route, query: PageQuery, table: Any) -
             session,
             table,
             routed.owners(),
+            routed.platform_id,
             offset=query.offset,
             limit=query.limit,
             date_from=query.date_from,

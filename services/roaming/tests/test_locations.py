@@ -16,7 +16,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.router import Context
-from csms_shared.contracts.rpc_roaming import LocationSettings
+from csms_shared.contracts.rpc_roaming_locations import (
+    LocationSettings,
+)
 from csms_shared.contracts.station_events import (
     ConnectorStatus,
     StationConnected,

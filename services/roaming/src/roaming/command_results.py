@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.session_events import CommandCompleted
 
-from .command_store import REQUEST_PREFIX, result_of
+from .command_store import REQUEST_PREFIX
 from .db import commands
-from .ocpi.commands import CommandResult, CommandType
+from .ocpi.commands import CommandResult, CommandResultType, CommandType
 from .ocpi.types import DisplayText
 from .ocpi.versions import ModuleId
 from .platforms import now
@@ -55,3 +55,34 @@ async def answer(session: AsyncSession, event: CommandCompleted) -> bool:
         [row.platform_id],
     )
     return True
+
+
+# A station's answer status -> the CommandResult (CancelReservation's has its own words).
+_ANSWERS = {
+    "Accepted": CommandResultType.ACCEPTED,
+    "Rejected": CommandResultType.REJECTED,
+    "Unlocked": CommandResultType.ACCEPTED,
+    "UnlockFailed": CommandResultType.FAILED,
+    "OngoingAuthorizedTransaction": CommandResultType.REJECTED,
+    "UnknownConnector": CommandResultType.REJECTED,
+    "NotSupported": CommandResultType.NOT_SUPPORTED,
+    "Occupied": CommandResultType.EVSE_OCCUPIED,
+    "Faulted": CommandResultType.EVSE_INOPERATIVE,
+    "Unavailable": CommandResultType.EVSE_INOPERATIVE,
+}
+
+
+def result_of(command: CommandType, event: CommandCompleted) -> CommandResultType:
+    """What command-api's outcome means to the eMSP."""
+    if event.status == "result":
+        answer = str((event.response or {}).get("status", ""))
+        if command is CommandType.CANCEL_RESERVATION:
+            if answer == "Accepted":
+                return CommandResultType.CANCELED_RESERVATION
+            return CommandResultType.UNKNOWN_RESERVATION
+        return _ANSWERS.get(answer, CommandResultType.FAILED)
+    if event.status in ("timeout", "lost"):
+        return CommandResultType.TIMEOUT
+    if event.error_code in ("NotImplemented", "NotSupported"):
+        return CommandResultType.NOT_SUPPORTED
+    return CommandResultType.FAILED

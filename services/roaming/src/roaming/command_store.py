@@ -21,17 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.outbox import stage_rows
 from csms_shared.contracts.command_requests import BackOfficeRequest
-from csms_shared.contracts.session_events import CommandCompleted
 from csms_shared.ocpp.version import OcppVersion
 
-from . import location_store, token_store
+from . import command_payloads, location_store, token_store
 from .db import command_outbox, commands, sessions, station_presence
 from .location_documents import Publisher
 from .ocpi.commands import (
     CancelReservation,
     CommandResponse,
     CommandResponseType,
-    CommandResultType,
     CommandType,
     ReserveNow,
     StartSession,
@@ -39,8 +37,8 @@ from .ocpi.commands import (
     UnlockConnector,
 )
 from .ocpi.locations import EvseStatus
-from .ocpi.tokens import Token, TokenType
-from .ocpi.types import Status, ci_key, format_datetime
+from .ocpi.tokens import Token
+from .ocpi.types import Status, ci_key
 from .platforms import now
 from .settings import Settings
 from .token_store import TokenKey
@@ -190,54 +188,6 @@ async def _any_evse(session: AsyncSession, publisher: Publisher, location_id: st
     return Target(cp, await _version(session, cp))
 
 
-def _id_token(token: Token) -> dict[str, str]:
-    """A 2.0.1 idToken: a card's uid is ISO14443 (as the session-service reads it), the rest
-    Central."""
-    kind = "ISO14443" if token.type is TokenType.RFID else "Central"
-    return {"idToken": token.uid, "type": kind}
-
-
-def _start(target: Target, token: Token, number: int) -> tuple[str, dict[str, Any]]:
-    if target.version is OcppVersion.V16:
-        return "RemoteStartTransaction", {"connectorId": target.evse_id, "idTag": token.uid}
-    return "RequestStartTransaction", {
-        "evseId": target.evse_id,
-        "remoteStartId": number,
-        "idToken": _id_token(token),
-    }
-
-
-def _reserve(target: Target, body: ReserveNow, number: int) -> tuple[str, dict[str, Any]]:
-    expiry = format_datetime(body.expiry_date)
-    if target.version is OcppVersion.V16:
-        return "ReserveNow", {
-            "connectorId": target.evse_id or 0,
-            "expiryDate": expiry,
-            "idTag": body.token.uid,
-            "reservationId": number,
-        }
-    payload: dict[str, Any] = {
-        "id": number,
-        "expiryDateTime": expiry,
-        "idToken": _id_token(body.token),
-    }
-    if target.evse_id is not None:
-        payload["evseId"] = target.evse_id
-    return "ReserveNow", payload
-
-
-def _unlock(target: Target) -> tuple[str, dict[str, Any]]:
-    if target.version is OcppVersion.V16:
-        return "UnlockConnector", {"connectorId": target.evse_id}
-    return "UnlockConnector", {"evseId": target.evse_id, "connectorId": target.connector_id or 1}
-
-
-def _stop(version: OcppVersion, transaction_id: int, station_tx: str) -> tuple[str, dict[str, Any]]:
-    if version is OcppVersion.V16:
-        return "RemoteStopTransaction", {"transactionId": transaction_id}
-    return "RequestStopTransaction", {"transactionId": station_tx}
-
-
 async def _known_token(
     session: AsyncSession, token: Token, platform_id: str, may_act_for: Any
 ) -> None:
@@ -296,7 +246,7 @@ async def take(
         target = await _target(
             session, publisher, body.location_id, body.evse_uid, body.connector_id
         )
-        action, payload = _start(target, body.token, number)
+        action, payload = command_payloads.start(target, body.token, number)
         owner = (ci_key(body.token.country_code), ci_key(body.token.party_id))
         token_uid = ci_key(body.token.uid)
     elif isinstance(body, ReserveNow):
@@ -308,14 +258,14 @@ async def take(
         earlier = await _reservation(session, owner_of(body.token), body.reservation_id)
         if earlier is not None:  # a known reservation_id replaces that reservation (OCPI, OCPP)
             number = earlier[0]
-        action, payload = _reserve(target, body, number)
+        action, payload = command_payloads.reserve(target, body, number)
         owner = (ci_key(body.token.country_code), ci_key(body.token.party_id))
         token_uid, reservation = ci_key(body.token.uid), ci_key(body.reservation_id)
     elif isinstance(body, UnlockConnector):
         target = await _target(
             session, publisher, body.location_id, body.evse_uid, body.connector_id
         )
-        action, payload = _unlock(target)
+        action, payload = command_payloads.unlock(target)
     elif isinstance(body, StopSession):
         found = (
             await session.execute(select(sessions).where(sessions.c.id == body.session_id))
@@ -330,7 +280,9 @@ async def take(
             raise Refused(CommandResponseType.REJECTED, f"session {found.id} has ended")
         version = await _version(session, found.charge_point_id)
         target = Target(found.charge_point_id, version)
-        action, payload = _stop(version, found.transaction_id, found.station_transaction_id)
+        action, payload = command_payloads.stop(
+            version, found.transaction_id, found.station_transaction_id
+        )
         owner = (found.country_code, found.party_id)
     else:
         assert isinstance(body, CancelReservation)
@@ -366,37 +318,6 @@ async def take(
     return CommandResponse(
         result=CommandResponseType.ACCEPTED, timeout=int(settings.command_timeout) + 30
     )
-
-
-# A station's answer status -> the CommandResult (CancelReservation's has its own words).
-_ANSWERS = {
-    "Accepted": CommandResultType.ACCEPTED,
-    "Rejected": CommandResultType.REJECTED,
-    "Unlocked": CommandResultType.ACCEPTED,
-    "UnlockFailed": CommandResultType.FAILED,
-    "OngoingAuthorizedTransaction": CommandResultType.REJECTED,
-    "UnknownConnector": CommandResultType.REJECTED,
-    "NotSupported": CommandResultType.NOT_SUPPORTED,
-    "Occupied": CommandResultType.EVSE_OCCUPIED,
-    "Faulted": CommandResultType.EVSE_INOPERATIVE,
-    "Unavailable": CommandResultType.EVSE_INOPERATIVE,
-}
-
-
-def result_of(command: CommandType, event: CommandCompleted) -> CommandResultType:
-    """What command-api's outcome means to the eMSP."""
-    if event.status == "result":
-        answer = str((event.response or {}).get("status", ""))
-        if command is CommandType.CANCEL_RESERVATION:
-            if answer == "Accepted":
-                return CommandResultType.CANCELED_RESERVATION
-            return CommandResultType.UNKNOWN_RESERVATION
-        return _ANSWERS.get(answer, CommandResultType.FAILED)
-    if event.status in ("timeout", "lost"):
-        return CommandResultType.TIMEOUT
-    if event.error_code in ("NotImplemented", "NotSupported"):
-        return CommandResultType.NOT_SUPPORTED
-    return CommandResultType.FAILED
 
 
 async def started_by_command(

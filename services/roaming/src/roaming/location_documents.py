@@ -11,7 +11,10 @@ from zoneinfo import available_timezones
 
 from pydantic import ValidationError
 
-from csms_shared.contracts.rpc_roaming import LocationEvse, LocationSettings
+from csms_shared.contracts.rpc_roaming_locations import (
+    LocationEvse,
+    LocationSettings,
+)
 from csms_shared.vocabulary.connectors import ConnectorState, evse_status
 
 from .ocpi.locations import EVSE, Connector, EvseStatus, Location

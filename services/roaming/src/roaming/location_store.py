@@ -12,7 +12,10 @@ from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.contracts.rpc_roaming import LocationEvse, LocationSettings
+from csms_shared.contracts.rpc_roaming_locations import (
+    LocationEvse,
+    LocationSettings,
+)
 from csms_shared.vocabulary.connectors import ConnectorState
 
 from .db import location_evses, locations, station_connectors, station_presence

@@ -7,13 +7,13 @@ from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import ListCdrs, OfCdr, Repushed, RoamingCdr, RoamingRpc
 
-from . import session_store
+from . import cdr_store
 from .router import Ctx, router
 
 
 @router.rpc(RoamingRpc.list_cdrs, callers={COMMAND_API})
 async def list_cdrs(params: ListCdrs, ctx: Ctx) -> Page[RoamingCdr]:
-    rows, total = await session_store.cdr_page(
+    rows, total = await cdr_store.cdr_page(
         ctx.session, platform_id=params.platform_id, offset=params.offset, limit=params.limit
     )
     return Page[RoamingCdr](
@@ -42,7 +42,7 @@ async def list_cdrs(params: ListCdrs, ctx: Ctx) -> Page[RoamingCdr]:
 
 @router.rpc(RoamingRpc.push_cdr, callers={COMMAND_API})
 async def push_cdr(params: OfCdr, ctx: Ctx) -> Repushed:
-    queued = await session_store.repush_cdr(ctx.session, params.id)
+    queued = await cdr_store.repush_cdr(ctx.session, params.id)
     if queued is None:
         raise RpcError("not_found", f"No CDR {params.id!r}")
     return Repushed(pushes=queued)

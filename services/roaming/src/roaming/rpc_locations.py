@@ -11,14 +11,16 @@ from csms_shared.bus.access import COMMAND_API
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
-    ListLocations,
     ListPushes,
-    OfLocation,
-    PutLocation,
     Repushed,
-    RoamingLocation,
     RoamingPush,
     RoamingRpc,
+)
+from csms_shared.contracts.rpc_roaming_locations import (
+    ListLocations,
+    OfLocation,
+    PutLocation,
+    RoamingLocation,
 )
 
 from . import location_store

@@ -14,7 +14,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from csms_shared.contracts.resources_sessions import Transaction
-from csms_shared.contracts.rpc_roaming import LocationSettings
+from csms_shared.contracts.rpc_roaming_locations import (
+    LocationSettings,
+)
 
 from . import tariff_documents
 from .location_documents import Publisher

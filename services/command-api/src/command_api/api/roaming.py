@@ -13,30 +13,32 @@ from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
     InvitePlatform,
     ListCdrs,
-    ListLocations,
     ListPlatforms,
     ListPushes,
     ListRequests,
     ListRoamingTokens,
-    LocationSettings,
     OfCdr,
-    OfLocation,
     OfPlatform,
     PlatformInvitation,
     PlatformState,
     PlatformUnregistered,
-    PutLocation,
     RegisterPlatform,
     RepublishTokens,
     Repushed,
     RoamingCdr,
-    RoamingLocation,
     RoamingPlatform,
     RoamingPush,
     RoamingRequest,
     RoamingRpc,
     RoamingToken,
     TokensRepublished,
+)
+from csms_shared.contracts.rpc_roaming_locations import (
+    ListLocations,
+    LocationSettings,
+    OfLocation,
+    PutLocation,
+    RoamingLocation,
 )
 
 from .. import problems

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .. import session_store
+from .. import cdr_store
 from ..db import cdrs, sessions
 from ..ocpi.types import VERSION
 from .paging import PageQuery, Paging, paged
@@ -22,7 +22,7 @@ router = APIRouter(prefix=f"/ocpi/{VERSION}")
 async def _page(request: Request, routed: Route, query: PageQuery, table: Any) -> JSONResponse:
     state: AppState = request.app.state.roaming
     async with state.sessions() as session:
-        found, total = await session_store.owned_page(
+        found, total = await cdr_store.owned_page(
             session,
             table,
             routed.owners(),

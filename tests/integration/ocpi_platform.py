@@ -86,6 +86,10 @@ class PlatformDouble:
     received: list[tuple[str, str, Any, dict[str, str]]] = field(default_factory=list)
     # Called with each of them as it arrives (the bench times them).
     on_receive: Callable[[str, str, Any], None] | None = None
+    # Real-time authorization (tokens, sender): its AllowedType for a uid (any other uid is
+    # an unknown token: 404, OCPI 2004), answered after `verdict_delay` seconds.
+    verdicts: dict[str, str] = field(default_factory=dict)
+    verdict_delay: float = 0.0
 
     @classmethod
     def at(cls, hosts: Hosts, party_id: str | None = None) -> PlatformDouble:
@@ -270,6 +274,30 @@ class PlatformDouble:
         app.add_api_route("/ocpi/2.2.1/cdrs", receive, methods=["POST"])
         # The response_url of its commands: /ocpi/2.2.1/commands/<COMMAND>/<its id>.
         app.add_api_route("/ocpi/2.2.1/commands/{path:path}", receive, methods=["POST"])
+
+        @app.post("/ocpi/2.2.1/tokens/{uid}/authorize")
+        async def authorize(request: Request, uid: str) -> JSONResponse:
+            refused = allowed(request)
+            if refused:
+                return refused
+            raw = await request.body()
+            routing = {
+                k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ocpi-")
+            }
+            path = f"/tokens/{uid}/authorize?type={request.query_params.get('type')}"
+            self.received.append(("POST", path, orjson.loads(raw) if raw else {}, routing))
+            await asyncio.sleep(self.verdict_delay)
+            if uid not in self.verdicts:
+                return JSONResponse(
+                    {"status_code": 2004, "timestamp": "2026-11-26T20:00:00Z"}, status_code=404
+                )
+            return ok(
+                {
+                    "allowed": self.verdicts[uid],
+                    "token": self.token(uid),
+                    "authorization_reference": f"REF-{uid}",
+                }
+            )
 
         @app.delete("/ocpi/2.2.1/credentials")
         async def delete(request: Request) -> JSONResponse:

@@ -181,7 +181,7 @@ async def test_a_station_of_either_version_authorizes_a_token_an_emsp_pushed(
 ) -> None:
     """The session-service decides with the tokens eMSPs pushed when its list lacks the id
     token: valid and whitelisted is Accepted; not valid, or real-time authorization only
-    (NEVER, not built yet), is not."""
+    (NEVER) while its eMSP cannot be reached, is not."""
     invitation = (await api.post("/roaming/platforms/invitations", json={"name": "D"})).json()
     async with PlatformDouble.served() as emsp, emsp.client() as client:
         ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
@@ -231,6 +231,108 @@ async def test_a_station_of_either_version_authorizes_a_token_an_emsp_pushed(
         return bool((await v201.call("Authorize", void))["idTokenInfo"]["status"] == "Invalid")
 
     assert await eventually(invalid_v201)
+
+
+async def test_an_emsp_authorizes_its_tokens_in_real_time_at_either_version(
+    api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str
+) -> None:
+    """Tokens whose whitelist wants real-time authorization (NEVER, ALLOWED_OFFLINE) are asked
+    of their eMSP, naming the station's location and EVSEs; its answer decides at either
+    version, the start that follows an Authorize is not asked again, and its Session says
+    AUTH_REQUEST with the eMSP's reference. Without an answer in time (an unknown token, a slow
+    eMSP) ALLOWED_OFFLINE is accepted and NEVER refused."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "T"})).json()
+    suffix = cp_id[-6:].upper()
+    keys = ("yes", "broke", "offline", "slow")
+    uids = {key: f"T{suffix}{n:02d}" for n, key in enumerate(keys)}
+    location_id = f"RT-{cp_id[3:]}"
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        emsp.verdicts = {
+            uids["yes"]: "ALLOWED",
+            uids["broke"]: "NO_CREDIT",
+            uids["slow"]: "ALLOWED",
+        }
+        for key in ("yes", "broke", "slow"):
+            await emsp.push(client, suite.roaming_url, ours, uids[key], whitelist="NEVER")
+        await emsp.push(
+            client, suite.roaming_url, ours, uids["offline"], whitelist="ALLOWED_OFFLINE"
+        )
+        site = {
+            "address": "Kaiserkai 2",
+            "city": "Hamburg",
+            "country": "DEU",
+            "coordinates": {"latitude": 53.5413, "longitude": 9.9847},
+            "timeZone": "Europe/Berlin",
+            "evses": [_evse(cp_id)],
+        }
+        assert (await api.put(f"/roaming/locations/{location_id}", json=site)).status_code == 200
+
+        def asks(uid: str) -> list[tuple[Any, dict[str, str]]]:
+            path = f"/tokens/{uid}/authorize?type=RFID"
+            return [(b, r) for m, p, b, r in emsp.received if (m, p) == ("POST", path)]
+
+        v16 = await connect_cp(cp_id, 0)
+        boot = {"chargePointVendor": "V", "chargePointModel": "X"}
+        assert (await v16.call("BootNotification", boot))["status"] == "Accepted"
+
+        async def accepted() -> bool:
+            answer = await v16.call("Authorize", {"idTag": uids["yes"]})
+            return bool(answer["idTagInfo"]["status"] == "Accepted")
+
+        assert await eventually(accepted)
+        [(body, routing)] = asks(uids["yes"])
+        assert body["location_id"] == location_id and len(body["evse_uids"]) == 1, body
+        assert routing["ocpi-to-party-id"] == emsp.party_id, routing
+        # The start that follows is the same authorization: the eMSP is not asked again.
+        start = {
+            "connectorId": 1,
+            "idTag": uids["yes"],
+            "meterStart": 0,
+            "timestamp": iso(utcnow()),
+        }
+        started = await v16.call("StartTransaction", start)
+        assert started["idTagInfo"]["status"] == "Accepted", started
+        assert len(asks(uids["yes"])) == 1
+
+        def session_put() -> dict[str, Any] | None:
+            end = f"/{started['transactionId']}"
+            puts = [
+                b
+                for m, p, b, _ in emsp.received
+                if m == "PUT" and p.startswith("/sessions/") and p.endswith(end)
+            ]
+            return puts[0] if puts else None
+
+        async def session_pushed() -> bool:
+            return session_put() is not None
+
+        assert await eventually(session_pushed)
+        session = session_put()
+        assert session is not None
+        assert session["auth_method"] == "AUTH_REQUEST", session
+        assert session["authorization_reference"] == f"REF-{uids['yes']}", session
+
+        # NO_CREDIT: Invalid in 1.6's words, NoCredit in 2.0.1's.
+        broke = await v16.call("Authorize", {"idTag": uids["broke"]})
+        assert broke["idTagInfo"]["status"] == "Invalid", broke
+        v201 = await connect_cp(f"{cp_id}-2", 0, subprotocols=["ocpp2.0.1"])
+        boot201 = {"reason": "PowerUp", "chargingStation": {"model": "X", "vendorName": "V"}}
+        assert (await v201.call("BootNotification", boot201))["status"] == "Accepted"
+        token201 = {"idToken": uids["broke"], "type": "ISO14443"}
+        broke201 = await v201.call("Authorize", {"idToken": token201})
+        assert broke201["idTokenInfo"]["status"] == "NoCredit", broke201
+        # The eMSP does not know it (404): ALLOWED_OFFLINE falls back on the whitelist.
+        offline = await v16.call("Authorize", {"idTag": uids["offline"]})
+        assert offline["idTagInfo"]["status"] == "Accepted", offline
+        assert len(asks(uids["offline"])) == 1
+        # Too slow (past ROAMING_AUTHORIZE_TIMEOUT, 3 s): NEVER is refused.
+        emsp.verdict_delay = 4.0
+        slow = await v201.call(
+            "Authorize", {"idToken": {"idToken": uids["slow"], "type": "ISO14443"}}
+        )
+        assert slow["idTokenInfo"]["status"] == "Unknown", slow
+        emsp.verdict_delay = 0.0
 
 
 def _evse(cp: str) -> dict[str, Any]:

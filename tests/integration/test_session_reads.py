@@ -15,6 +15,7 @@ from csms_shared.db import create_engine, session_factory
 from session_service import reservations
 from session_service.app import migrate
 from session_service.id_tags import load_for_stop, load_id_tag_and_reservations
+from session_service.roaming_tokens import NOT_ASKING
 from session_service.settings import Settings
 from tests.integration.infra import Infra
 
@@ -93,14 +94,20 @@ async def test_id_tag_and_reservations_in_force(
         reservations.Held(1, 0, "OTHER", None),
     ]
     async with sessions() as session, session.begin():
-        tag, held = await load_id_tag_and_reservations(session, "reads-tag", cp, NOW, lock=True)
+        tag, held = await load_id_tag_and_reservations(
+            session, "reads-tag", cp, NOW, asker=NOT_ASKING, lock=True
+        )
         assert tag is not None and tag.id_tag == "READS-TAG"
         assert held == expected
         assert reservations.held_for_others(held, "READS-TAG", None) == (1, True)
         # A tag not on the list: the reservations are read all the same.
-        tag, held = await load_id_tag_and_reservations(session, "NOT-LISTED", cp, NOW)
+        tag, held = await load_id_tag_and_reservations(
+            session, "NOT-LISTED", cp, NOW, asker=NOT_ASKING
+        )
         assert tag is None and held == expected
-        tag, held = await load_id_tag_and_reservations(session, "READS-TAG", "nobody", NOW)
+        tag, held = await load_id_tag_and_reservations(
+            session, "READS-TAG", "nobody", NOW, asker=NOT_ASKING
+        )
         assert tag is not None and held == []
 
 

@@ -1,5 +1,5 @@
-"""The roaming service answers every RPC method the contracts give it, to command-api only, and
-receives no OCPP call."""
+"""The roaming service answers every RPC method the contracts give it, to command-api only (but
+the real-time authorization the session-service asks), and receives no OCPP call."""
 
 from __future__ import annotations
 
@@ -14,5 +14,7 @@ def test_the_app_answers_every_rpc_method_the_contracts_give_it() -> None:
 
 
 def test_only_command_api_may_call_it_and_it_receives_no_ocpp_call() -> None:
-    assert set(router.rpc_callers.values()) == {frozenset({"command-api"})}
+    callers = dict(router.rpc_callers)
+    assert callers.pop("tokens.authorize") == frozenset({"session-service"})
+    assert set(callers.values()) == {frozenset({"command-api"})}
     assert list(router.calls) == []

@@ -63,9 +63,11 @@ async def serve(
     outbox: Table | None = None,
     background: Sequence[Background] = (),
     samplers: Sequence[Callable[[AsyncEngine], Sampler]] = (),
+    rpc_client: bool = False,
 ) -> None:
     """Run `router` as a service until SIGTERM/SIGINT; `background` loops run beside it, and
-    `samplers` (given the engine) refresh the service's own gauges with csms_shared.samples."""
+    `samplers` (given the engine) refresh the service's own gauges with csms_shared.samples;
+    `rpc_client`: its handlers ask other services' RPC methods (`ctx.rpc`)."""
     s: ServiceSettings = settings
     name = router.service
     configure_logging(name, s.log_level, s.log_json)
@@ -84,6 +86,7 @@ async def serve(
         sessions=session_factory(engine),
         outbox=outbox,
         prefetch=s.prefetch,
+        rpc_client=rpc_client,
     )
     await runtime.start()
 

@@ -17,6 +17,7 @@ from csms_shared.db import upgrade
 from csms_shared.service import serve
 
 from . import (  # noqa: F401 - importing them registers their handlers
+    authorizations,
     follow_commands,
     follow_stations,
     follow_tariffs,
@@ -111,6 +112,7 @@ async def housekeeping(runtime: ServiceRuntime) -> None:
         try:
             await pushes.prune(runtime.sessions, settings.push_log_retention_days)
             await request_log.prune(runtime.sessions, settings.request_log_retention_days)
+            await authorizations.prune(runtime.sessions, settings.request_log_retention_days)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -114,6 +114,30 @@ tokens = Table(
     Index("tokens_platform", "platform_id"),
 )
 
+# Real-time authorizations (OCPI tokens, `POST {emsp}/tokens/{uid}/authorize`): each time a
+# station presented a token whose whitelist asks for one, what its eMSP answered (`allowed`
+# NULL: no answer, `reason` says why). An ALLOWED is told again to the same token at the same
+# station for ROAMING_AUTHORIZATION_REUSE seconds (the StartTransaction after an Authorize), and
+# a Session of the token started at that station then is AUTH_REQUEST with its reference.
+authorizations = Table(
+    "authorizations",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("platform_id", String(36), ForeignKey("platforms.id", ondelete="CASCADE")),
+    Column("country_code", String(2), nullable=False),
+    Column("party_id", String(3), nullable=False),
+    Column("uid", String(36), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("charge_point_id", String(48), nullable=False),
+    Column("location_id", String(36)),
+    Column("allowed", String(16)),
+    Column("authorization_reference", String(36)),
+    Column("reason", String(300)),
+    _ts("asked_at", nullable=False),
+    Index("authorizations_token_station", "uid", "charge_point_id", "asked_at"),
+    Index("authorizations_asked", "asked_at"),
+)
+
 # The locations this CPO publishes (OCPI locations, sender): one per site, keyed by its id in
 # upper case (ids compare without case; `id` keeps the case given), with the operator's
 # settings as given (`settings`: the API's LocationSettings, camelCase JSON).

@@ -57,6 +57,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def interface_url(endpoints: list[dict[str, Any]] | None, module: str, role: str) -> str | None:
+    """The platform's `module` interface in `role` (SENDER, RECEIVER), None when it has none."""
+    for endpoint in endpoints or []:
+        if endpoint.get("identifier") == module and endpoint.get("role") == role:
+            return str(endpoint["url"]).rstrip("/")
+    return None
+
+
 async def caller_of(session: AsyncSession, tokens: list[str]) -> Caller | None:
     """The live platform one of `tokens` (most likely first) belongs to; None for none."""
     for token in tokens:

@@ -1,18 +1,22 @@
-"""RPC methods: the tokens eMSPs pushed, for the operator to look up."""
+"""RPC methods: the tokens eMSPs pushed, for the operator to look up; a real-time
+authorization of one, for the session-service's decision."""
 
 from __future__ import annotations
 
-from csms_shared.bus.access import COMMAND_API
+from csms_shared.bus.access import COMMAND_API, SESSIONS
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
+    AuthorizeToken,
     ListRoamingTokens,
     RepublishTokens,
     RoamingRpc,
     RoamingToken,
+    TokenAuthorization,
     TokensRepublished,
 )
 
-from . import token_store
+from . import authorizations, token_store
+from .ocpi_client import OcpiClient
 from .router import Ctx, router
 
 
@@ -70,3 +74,14 @@ async def republish_tokens(params: RepublishTokens, ctx: Ctx) -> TokensRepublish
     if following is None:
         return TokensRepublished(count=count)
     return TokensRepublished(count=count, next=list(following))
+
+
+@router.rpc(RoamingRpc.authorize_token, callers={SESSIONS})
+async def authorize_token(params: AuthorizeToken, ctx: Ctx) -> TokenAuthorization:
+    settings = ctx.settings
+    timeout = min(settings.authorize_timeout, settings.request_timeout)
+    client = OcpiClient(timeout, settings.networks())
+    try:
+        return await authorizations.authorize(ctx.session, client, settings, params)
+    finally:
+        await client.close()

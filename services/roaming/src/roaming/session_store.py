@@ -29,7 +29,7 @@ from csms_shared.contracts.rpc_roaming_locations import (
 from csms_shared.contracts.session_events import MeterValues
 from csms_shared.vocabulary.readings import Measurand, Reading
 
-from . import cdr_store, command_store, session_documents
+from . import authorizations, cdr_store, command_store, session_documents
 from .db import cdrs, location_evses, locations, sessions, tokens
 from .location_documents import Publisher
 from .ocpi.cdrs import AuthMethod
@@ -190,12 +190,15 @@ async def _begin(
         transaction.id_tag,
         transaction.remote_start_id,
     )
-    auth = (
-        Authorized()
-        if command is None
-        else Authorized(AuthMethod.COMMAND, command.get("authorization_reference"))
+    if command is not None:
+        return token, place, Authorized(AuthMethod.COMMAND, command.get("authorization_reference"))
+    requested = await authorizations.started_by_request(
+        session,
+        (token.country_code, token.party_id, token.uid, token.type.value),
+        transaction.charge_point_id,
+        transaction.start_time,
     )
-    return token, place, auth
+    return token, place, requested or Authorized()
 
 
 async def _record(

@@ -92,8 +92,17 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         ge=1,
         le=86_400,
         description="the longest wait, in seconds, between two attempts of a push the platform"
-        " did not take (the wait doubles from 2 s up to this); a push is retried until it is"
-        " taken, never given up while the platform is registered",
+        " did not take (the wait doubles from 2 s up to this); a push that failed in a way that"
+        " may pass (no answer, HTTP 5xx, 408 or 429, OCPI 3xxx) is retried until it is taken,"
+        " never given up while the platform is registered",
+    )
+    push_max_refusals: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="times in a row a platform may refuse a push for good (HTTP 4xx other than"
+        " 408 and 429, or an OCPI 2xxx status: an error a retry cannot fix) before the push is"
+        " dropped, so it no longer holds up the later pushes of its object",
     )
     push_poll_interval: float = Field(
         default=1.0,
@@ -112,7 +121,23 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         default=30,
         ge=1,
         le=3650,
-        description="days an OCPI request a platform made stays in the request log",
+        description="days an OCPI request a platform made stays in the request log (and a"
+        " real-time authorization asked of an eMSP)",
+    )
+    authorize_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        le=20,
+        description="seconds an eMSP has to answer a real-time authorization of its token"
+        " (whitelist NEVER or ALLOWED_OFFLINE); without an answer ALLOWED_OFFLINE is accepted"
+        " and NEVER refused. Keep it below SESSION_ROAMING_AUTHORIZE_TIMEOUT",
+    )
+    authorization_reuse: float = Field(
+        default=300.0,
+        ge=0,
+        le=3600,
+        description="seconds an eMSP's ALLOWED for a token at a station is told again without"
+        " asking (the StartTransaction after an Authorize); 0 asks every time",
     )
 
     @field_validator("allowed_networks")

@@ -34,6 +34,7 @@ from .id_tags import (
     load_id_tags_and_reservations,
 )
 from .meter_events import meter_event, with_current
+from .roaming_tokens import Asker
 from .router import CallCtx, Ctx, router
 from .settings import Settings
 from .transactions import digest
@@ -77,7 +78,9 @@ async def authorize(request: AuthorizeRequest, ctx: CallCtx) -> AuthorizeRespons
     """Whether the idTag may charge here: the list, its group, its limit, reservations."""
     session = ctx.session
     cp, now = ctx.charge_point_id, received_at(ctx)
-    tag, in_force = await load_id_tag_and_reservations(session, request.id_tag, cp, now)
+    tag, in_force = await load_id_tag_and_reservations(
+        session, request.id_tag, cp, now, asker=Asker.of(ctx)
+    )
     info = await _authorization(session, ctx.settings, request.id_tag, cp, now, tag, in_force)
     return AuthorizeResponse(id_tag_info=info.to_v16())
 
@@ -92,7 +95,7 @@ async def authorize_batch(
     """`authorize` for many CPs at once: one read of their tags and reservations (no writes)."""
     session = ctx.session
     asked = [(r.id_tag, c.charge_point_id, received_at(c)) for r, c in calls]
-    found = await load_id_tags_and_reservations(session, asked)
+    found = await load_id_tags_and_reservations(session, asked, asker=Asker.of(ctx))
     return [
         AuthorizeResponse(
             id_tag_info=(await _authorization(session, ctx.settings, *one, tag, in_force)).to_v16()
@@ -209,7 +212,9 @@ async def authorize_v201(request: v201.AuthorizeRequest, ctx: CallCtx) -> v201.A
         return v201.AuthorizeResponse(id_token_info=id_tokens.accepted())
     session = ctx.session
     cp, now = ctx.charge_point_id, received_at(ctx)
-    found, in_force = await load_id_tag_and_reservations(session, token.id_token, cp, now)
+    found, in_force = await load_id_tag_and_reservations(
+        session, token.id_token, cp, now, asker=Asker.of(ctx)
+    )
     tag = id_tokens.entry_for(found, token.type)
     settings = ctx.settings
     info = await _authorization(session, settings, token.id_token, cp, now, tag, in_force)

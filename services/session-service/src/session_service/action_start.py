@@ -31,6 +31,7 @@ from .id_tags import (
     load_id_tags_and_reservations,
 )
 from .resources import transaction_of
+from .roaming_tokens import Asker
 from .router import CallCtx, Ctx, router
 from .settings import Settings
 from .start_decision import decide_start
@@ -162,7 +163,9 @@ async def start_transaction(
     start = await _checked(session, settings, request, ctx)
     cp = ctx.charge_point_id
     # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
-    tag, held = await load_id_tag_and_reservations(session, request.id_tag, cp, start.at, lock=True)
+    tag, held = await load_id_tag_and_reservations(
+        session, request.id_tag, cp, start.at, asker=Asker.of(ctx), lock=True
+    )
     info, reservation = await _decided(session, settings, start, tag, held)
     [price] = await prices(session, settings, [(cp, start.at)])
     [(row, new)] = await insert_starts(session, [_start_row(start, tag, info, reservation, price)])
@@ -216,7 +219,10 @@ async def _start_round(
     starts = [await _checked(session, settings, request, call) for request, call in calls]
     # Locking the tags serializes their starts, so a concurrency limit holds across replicas.
     found = await load_id_tags_and_reservations(
-        session, [(s.request.id_tag, s.charge_point_id, s.at) for s in starts], lock=True
+        session,
+        [(s.request.id_tag, s.charge_point_id, s.at) for s in starts],
+        asker=Asker.of(ctx),
+        lock=True,
     )
     priced = await prices(session, settings, [(s.charge_point_id, s.at) for s in starts])
     decided = [

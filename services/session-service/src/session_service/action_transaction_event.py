@@ -47,6 +47,7 @@ from .checks import timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
 from .meter_events import meter_event, with_current
 from .resources import transaction_of
+from .roaming_tokens import Asker
 from .router import CallCtx, Ctx, router
 from .transactions import CHARGE_POINT, OPERATOR, audit, digest, supersede_open
 from .tx_event_values import repriced, token_decision, values_of
@@ -79,7 +80,9 @@ async def transaction_event(
     charging = folded.charging_state
     folded.add(summary)
     state = folded.state()
-    decision = await token_decision(session, settings, cp, row, state, summary, at, warnings)
+    decision = await token_decision(
+        session, settings, cp, row, state, summary, at, warnings, asker=Asker.of(ctx)
+    )
     info, status, reservation = decision.info, decision.status, decision.reservation
     price = await repriced(session, settings, row, state.start_time)
     values = values_of(row, folded, state, status, price, received, decision.charging_priority)

@@ -47,4 +47,6 @@ async def main(settings: Settings | None = None) -> None:
         outbox=outbox,
         background=[sweep, keep_meter_partitions],
         samplers=[transactions_sampler],
+        # Asks the roaming service's `tokens.authorize` (roaming_tokens.py).
+        rpc_client=True,
     )

@@ -158,13 +158,18 @@ _LOAD_FOR_STOPS = _for_stops()
 
 
 async def load_id_tags_and_reservations(
-    session: AsyncSession, asked: Sequence[tuple[str, str, datetime]], *, lock: bool = False
+    session: AsyncSession,
+    asked: Sequence[tuple[str, str, datetime]],
+    *,
+    asker: roaming_tokens.Asker,
+    lock: bool = False,
 ) -> list[tuple[IdTagRecord | None, list[reservations.Held]]]:
     """For each (idTag, CP, time): the list entry of the idTag (any case, with its parent's
     status; `lock` serializes starts), or else the one its roaming token stands for
     (roaming_tokens.py), and the reservations in force on the CP at that time
     (`reservations.in_force`). One statement for them all, and one more for roaming tokens
-    when the list lacks some."""
+    when the list lacks some (those whose eMSP wants each use authorized are asked of it, by
+    `asker`)."""
     params = {
         "tags": [tag.lower() for tag, _, _ in asked],
         "cps": [cp for _, cp, _ in asked],
@@ -173,21 +178,29 @@ async def load_id_tags_and_reservations(
     rows = (await session.execute(_LOAD_WITH_HELD[lock], params)).all()
     found = [(_record(row), [reservations.Held(*item) for item in row.held]) for row in rows]
     # What the list does not hold, the tokens eMSPs pushed may (one more statement, only then).
-    missing = [tag for (record, _), (tag, _, _) in zip(found, asked, strict=True) if record is None]
+    missing = [n for n, (record, _) in enumerate(found) if record is None]
     if missing:
-        roaming = await roaming_tokens.entries(session, missing)
-        found = [
-            (record or roaming.get(tag.lower()), held)
-            for (record, held), (tag, _, _) in zip(found, asked, strict=True)
-        ]
+        roaming = await roaming_tokens.entries(
+            session, [(asked[n][0], asked[n][1]) for n in missing], asker
+        )
+        for n, entry in zip(missing, roaming, strict=True):
+            found[n] = (entry, found[n][1])
     return found
 
 
 async def load_id_tag_and_reservations(
-    session: AsyncSession, id_tag: str, cp_id: str, at: datetime, *, lock: bool = False
+    session: AsyncSession,
+    id_tag: str,
+    cp_id: str,
+    at: datetime,
+    *,
+    asker: roaming_tokens.Asker,
+    lock: bool = False,
 ) -> tuple[IdTagRecord | None, list[reservations.Held]]:
     """`load_id_tags_and_reservations` of one idTag."""
-    [found] = await load_id_tags_and_reservations(session, [(id_tag, cp_id, at)], lock=lock)
+    [found] = await load_id_tags_and_reservations(
+        session, [(id_tag, cp_id, at)], asker=asker, lock=lock
+    )
     return found
 
 

@@ -34,6 +34,15 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         description="an idTag not in the list: `reject` answers Invalid, `accept` Accepted"
         " (free vending, test sites)",
     )
+    roaming_authorize_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=25,
+        description="seconds to wait for the roaming service's real-time authorization of an"
+        " eMSP's token (whitelist NEVER or ALLOWED_OFFLINE); without an answer ALLOWED_OFFLINE"
+        " is accepted and NEVER refused. Above ROAMING_AUTHORIZE_TIMEOUT, below the gateways'"
+        " GATEWAY_CALL_TIMEOUT",
+    )
     # As stored on each transaction: Numeric(12, 4) and Numeric(12, 2).
     tariff_price_per_kwh: Decimal = Field(
         default=Decimal("0.30"),

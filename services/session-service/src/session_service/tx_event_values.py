@@ -19,6 +19,7 @@ from csms_shared.vocabulary import AuthorizationDecision
 from . import id_tokens, tx_events
 from .auth import charging_priority, id_tag_info, resent_start_info, same_id_tag, stop_info
 from .id_tags import load_id_tag_and_reservations
+from .roaming_tokens import Asker
 from .settings import Settings
 from .start_decision import decide_start
 from .tariffs import Price, prices
@@ -48,6 +49,8 @@ async def token_decision(
     summary: tx_events.EventSummary,
     at: datetime,
     warnings: list[str],
+    *,
+    asker: Asker,
 ) -> Decision:
     """The decision about this event's idToken (see `Decision`)."""
     token, kind = summary.id_token, summary.id_token_type
@@ -59,7 +62,9 @@ async def token_decision(
         kept = AuthorizationDecision.ACCEPTED.value if first else status
         return Decision(id_tokens.accepted(), kept, None, priority)
     # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
-    found, held = await load_id_tag_and_reservations(session, token, cp, at, lock=first)
+    found, held = await load_id_tag_and_reservations(
+        session, token, cp, at, asker=asker, lock=first
+    )
     tag = id_tokens.entry_for(found, IdTokenEnum(kind))
     unknown = settings.unknown_id_tags
     reservation = None
@@ -126,6 +131,7 @@ def values_of(
         values["session_fee"] = price.session_fee
         values["per_minute_fee"] = price.per_minute_fee
         values["currency"] = price.currency
+        values["vat"] = price.vat
     if row.stop_time is None and row.stale_since is not None:
         values["stale_since"] = None  # alive again
     if state.ended and state.stop_time is not None and state.meter_stop is not None:
@@ -137,6 +143,7 @@ def values_of(
             price_per_kwh=Decimal(kept.price_per_kwh),
             session_fee=Decimal(kept.session_fee),
             per_minute_fee=Decimal(kept.per_minute_fee),
+            vat=None if kept.vat is None else Decimal(kept.vat),
             warnings=state.warnings,
         )
         stop = stop_values(
@@ -156,6 +163,7 @@ def values_of(
             "close_reason": None,
             "energy_wh": stop["energy_wh"],
             "cost": stop["cost"],
+            "cost_excl_vat": stop["cost_excl_vat"],
             "warnings": stop["warnings"],
         }
     return values

@@ -134,9 +134,11 @@ GRANTS: dict[str, Grant] = {
     ),
     # id_tag.changed (local lists), session.warning (the system log), tariff.changed (roaming
     # publishes the tariffs) besides its own facts.
+    # It asks the roaming service's RPC (real-time authorization of an eMSP's token).
     SESSIONS: _service(
         SESSIONS,
         _events(r"transaction\..+", r"meter\..+", r"id_tag\..+", r"session\..+", r"tariff\..+"),
+        rpc_client=True,
     ),
     # Binds its records queue to the gateways' `ocpp.log`; tells gateways of level overrides.
     MESSAGE_LOG_WRITER: _service(

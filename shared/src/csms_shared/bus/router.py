@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,9 @@ from .access import ROLES, check_roles
 from .outbox import emit, emit_many
 from .stations import StationBindings
 from .topology import call_routing_key
+
+if TYPE_CHECKING:
+    from .rpc import RpcClient
 
 SettingsT = TypeVar("SettingsT")
 
@@ -42,6 +45,9 @@ class Context(Generic[SettingsT]):
     # The per-station bindings of the service's events queue, when its router has patterns
     # followed per station (bus/stations.py); None before the runtime started, and in tests.
     stations: StationBindings | None = None
+    # Another service's RPC methods, for a service that asks them (`serve(rpc_client=True)`);
+    # None otherwise, and in tests that give none.
+    rpc: RpcClient | None = None
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after the commit (metrics, caches); never if it rolls back."""

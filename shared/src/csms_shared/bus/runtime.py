@@ -35,6 +35,7 @@ from ..ocpp.errors import InternalError
 from ..settings import default_broker_users
 from .access import COMMAND_API, GATEWAY, ROLES, allowed
 from .ack import acknowledge, requeue_later
+from .client import BusClient
 from .coalesce import GROUP_LANES, GROUP_LINGER, GROUP_MAX, Coalescer
 from .connection import connect
 from .delivery import Delivery, Unreadable, decode_calls, is_bundle
@@ -45,7 +46,7 @@ from .metrics import HANDLED, REFUSED
 from .outbox import OutboxRelay
 from .reply import ChannelOutbound, Outbound, error_outcome, send_reply
 from .router import Router
-from .rpc import RpcError, read_params
+from .rpc import RpcClient, RpcError, read_params
 from .stations import StationBindings
 from .topology import (
     CALLS,
@@ -88,6 +89,7 @@ class ServiceRuntime:
         group_lanes: int = GROUP_LANES,
         group_linger: float = GROUP_LINGER,
         outbound: Outbound | None = None,
+        rpc_client: bool = False,
     ) -> None:
         self.router = router
         self.settings = settings
@@ -112,6 +114,10 @@ class ServiceRuntime:
         self.stations: StationBindings | None = None
         # Set at start (on the service's channels) unless given (a test's recorder).
         self.outbound = outbound
+        # A service that asks other services' RPC methods: its client (its own connection and
+        # reply queue), started with the runtime and handed to every handler's context.
+        self._rpc_client = rpc_client
+        self.rpc_bus: BusClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Up to `prefetch` deliveries are in memory; only this many run a DB transaction at
         # once, so the rest wait here (and in the broker), never on the pool's timeout.
@@ -163,6 +169,10 @@ class ServiceRuntime:
         if self.outbound is None:
             reply_channel = await self.connection.channel(publisher_confirms=False)
             self.outbound = ChannelOutbound(self.channel, reply_channel)
+        if self._rpc_client:
+            self.rpc_bus = BusClient(self._broker_url, name=f"{self._service}-rpc-client")
+            await self.rpc_bus.start()
+            self.uow.rpc = RpcClient(self.rpc_bus)
         if self._outbox is not None:
             self.relay = OutboxRelay(self.sessions, self._outbox, self.channel, EVENTS.name)
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
@@ -209,6 +219,8 @@ class ServiceRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.connection is not None:
             await self.connection.close()
+        if self.rpc_bus is not None:
+            await self.rpc_bus.close()
 
     async def _reply(self, message: Delivery, reply: FastCallReply | RpcReply) -> None:
         if message.reply_to and self.outbound is not None:

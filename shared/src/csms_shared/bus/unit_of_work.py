@@ -24,6 +24,7 @@ from ..ocpp._base import utcnow
 from ..ocpp.version import OcppVersion
 from .metrics import HANDLED
 from .router import CallContext, Context
+from .rpc import RpcClient
 from .stations import StationBindings
 from .topology import HEADER_CHARGE_POINT, HEADER_GATEWAY, HEADER_MESSAGE_ID, HEADER_RECEIVED_AT
 
@@ -115,11 +116,16 @@ class Transaction:
     outbox: Table | None
     contexts: list[Context[Any]] = field(default_factory=list)
     stations: StationBindings | None = None
+    rpc: RpcClient | None = None
 
     def context(self) -> Context[Any]:
         """A handler's context in this transaction (an event's, an RPC's, a batch's)."""
         ctx: Context[Any] = Context(
-            session=self.session, settings=self.settings, outbox=self.outbox, stations=self.stations
+            session=self.session,
+            settings=self.settings,
+            outbox=self.outbox,
+            stations=self.stations,
+            rpc=self.rpc,
         )
         self.contexts.append(ctx)
         return ctx
@@ -132,6 +138,7 @@ class Transaction:
             settings=self.settings,
             outbox=self.outbox,
             stations=self.stations,
+            rpc=self.rpc,
             charge_point_id=str(headers.get(HEADER_CHARGE_POINT, "")),
             message_id=str(headers.get(HEADER_MESSAGE_ID, "")),
             gateway_id=str(headers.get(HEADER_GATEWAY, "")),
@@ -160,6 +167,8 @@ class UnitOfWork:
         self.on_emitted = on_emitted
         # Handed to every context once the runtime bound its events queue (bus/stations.py).
         self.stations: StationBindings | None = None
+        # Handed to every context once the runtime started its RPC client, if it has one.
+        self.rpc: RpcClient | None = None
 
     async def run(self, what: str, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """`work` in one transaction, committed when it returns, rolled back when it raises.
@@ -192,7 +201,9 @@ class UnitOfWork:
 
     async def _attempt(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         async with self.sessions() as session, session.begin():
-            txn = Transaction(session, self.settings, self.outbox, stations=self.stations)
+            txn = Transaction(
+                session, self.settings, self.outbox, stations=self.stations, rpc=self.rpc
+            )
             result = await work(txn)
         self.committed(txn.contexts)
         return result

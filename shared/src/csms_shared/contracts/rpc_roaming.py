@@ -210,6 +210,36 @@ class TokensRepublished(Resource):
     next: Omit[list[str]] = None
 
 
+# An eMSP's answer to a real-time authorization (OCPI AllowedType).
+AllowedType = Literal["ALLOWED", "BLOCKED", "EXPIRED", "NO_CREDIT", "NOT_ALLOWED"]
+
+
+class AuthorizeToken(RpcParams):
+    """Whether an eMSP's token may charge at a station now: the session-service asks it for a
+    token whose whitelist wants real-time authorization (NEVER, ALLOWED_OFFLINE), and the
+    roaming service asks the token's eMSP (OCPI `POST {tokens}/{uid}/authorize`), or answers
+    with an ALLOWED it had for the token at that station moments ago. The request names the
+    station's published location and EVSEs."""
+
+    country_code: Annotated[str, StringConstraints(strict=True, min_length=2, max_length=2)]
+    party_id: Annotated[str, StringConstraints(strict=True, min_length=3, max_length=3)]
+    uid: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=36)]
+    type: Literal["AD_HOC_USER", "APP_USER", "OTHER", "RFID"]
+    charge_point_id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=48)]
+
+
+class TokenAuthorization(Resource):
+    """The eMSP's answer; `allowed` absent when none came (not registered for real-time
+    authorization, unreachable, too slow, a refusal of the request: `reason` says which), and
+    the caller falls back on the token's whitelist."""
+
+    allowed: Omit[AllowedType] = None
+    authorization_reference: Omit[str] = None
+    # False: an ALLOWED given for this token at this station moments ago, told again.
+    asked: bool
+    reason: Omit[str] = None
+
+
 class InvitePlatform(RpcParams):
     name: Text100
 
@@ -253,3 +283,4 @@ class RoamingRpc:
     push_cdr = RpcMethod("cdrs.push", ROAMING, OfCdr, Repushed)
     list_requests = RpcMethod("requests.list", ROAMING, ListRequests, Page[RoamingRequest])
     republish_tokens = RpcMethod("tokens.republish", ROAMING, RepublishTokens, TokensRepublished)
+    authorize_token = RpcMethod("tokens.authorize", ROAMING, AuthorizeToken, TokenAuthorization)

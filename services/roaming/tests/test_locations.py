@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.bus.router import Context
@@ -24,6 +24,7 @@ from csms_shared.contracts.station_events import (
     StationConnected,
     StationDisconnected,
 )
+from csms_shared.db import create_engine
 from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary.connectors import ChargingState, ConnectorState
@@ -391,6 +392,44 @@ async def test_taking_an_evse_out_keeps_it_removed(
     with pytest.raises(LocationConflict, match=f"EVSE 1 of '{cp}'"):
         async with sessions.begin() as session:
             await location_store.put(session, f"RM3-{cp}", described(cp), publisher(settings))
+
+
+async def test_two_locations_put_at_once_with_one_evse_the_second_is_a_conflict(
+    settings: Settings, sessions: Any
+) -> None:
+    """Both pass the check before either commits; the unique index decides, and the loser is
+    told it is a conflict (409), not an internal error."""
+    cp = station()
+    async with sessions.begin() as first:
+        await location_store.put(first, f"RA-{cp}", described(cp), publisher(settings))
+
+        async def second() -> None:
+            async with sessions.begin() as session:
+                await location_store.put(session, f"RB-{cp}", described(cp), publisher(settings))
+
+        racing = asyncio.create_task(second())
+
+        # The pool's two connections are the two PUTs': a watcher of its own.
+        watching = create_engine(settings.database_url, pool_size=1)
+
+        async def waiting() -> bool:
+            # It waits on the first's uncommitted EVSE rows (the unique index) until the commit.
+            async with watching.connect() as watcher:
+                waits = await watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            return bool(waits)
+
+        try:
+            assert await eventually(waiting)
+        finally:
+            await watching.dispose()
+        assert not racing.done()
+    with pytest.raises(LocationConflict, match="was just published in another location"):
+        await racing
 
 
 def _standard(s: LocationSettings) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.contracts.rpc_roaming_locations import (
@@ -248,12 +249,21 @@ async def put(
             "removed_at": None,
         }
         row_insert = insert(location_evses).values(location_key=key, uid_key=uid_key, **values)
-        await session.execute(
-            row_insert.on_conflict_do_update(
-                index_elements=[location_evses.c.location_key, location_evses.c.uid_key],
-                set_=values,
+        try:
+            await session.execute(
+                row_insert.on_conflict_do_update(
+                    index_elements=[location_evses.c.location_key, location_evses.c.uid_key],
+                    set_=values,
+                )
             )
-        )
+        except IntegrityError as exc:
+            # Another location took it since the check above (its PUT committed first).
+            if "location_evses_station" not in str(exc.orig):
+                raise
+            raise LocationConflict(
+                f"EVSE {evse.evse_id} of {evse.charge_point_id!r} was just published in another"
+                " location: take it out there first"
+            ) from None
     found = await load(session, location_id, publisher)
     assert found is not None
     await _push_whole(session, found, publisher)

@@ -1,4 +1,4 @@
-"""Energy from meter registers (Wh and kWh), duration and cost."""
+"""Energy from meter registers (Wh and kWh), duration and cost (excl. and incl. VAT)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from csms_shared.ocpp.v16.enums import Location, Measurand, UnitOfMeasure, ValueFormat
-from session_service.energy import cost, duration_seconds, energy_wh, register_wh, to_wh
+from session_service.energy import Cost, cost, duration_seconds, energy_wh, register_wh, to_wh
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_duration_in_whole_seconds_never_negative() -> None:
 def test_cost_is_fee_plus_energy_at_price_to_the_cent(
     energy: int, price: Decimal, fee: Decimal, expected: Decimal
 ) -> None:
-    assert cost(energy, price, fee) == expected
+    assert cost(energy, price, fee) == Cost(expected)
 
 
 @pytest.mark.parametrize(
@@ -129,4 +129,39 @@ def test_cost_adds_the_minutes_at_the_fee_per_minute(
     seconds: int, per_minute: Decimal, expected: Decimal
 ) -> None:
     price = Decimal("0.30")
-    assert cost(12_500, price, Decimal(0), per_minute_fee=per_minute, seconds=seconds) == expected
+    priced = cost(12_500, price, Decimal(0), per_minute_fee=per_minute, seconds=seconds)
+    assert priced == Cost(expected)
+
+
+def test_without_a_vat_rate_the_driver_pays_the_prices_total_as_before() -> None:
+    priced = cost(
+        12_500, Decimal("0.30"), Decimal("1.00"), per_minute_fee=Decimal("0.10"), seconds=90
+    )
+    assert priced == Cost(Decimal("4.90"), None)
+    assert priced.billed == Decimal("4.90")
+
+
+@pytest.mark.parametrize(
+    ("energy", "seconds", "vat", "excl", "incl"),
+    [
+        (12_500, 0, Decimal(19), Decimal("3.75"), Decimal("4.46")),  # 4.4625 rounds down
+        (10_000, 0, Decimal(19), Decimal("3.00"), Decimal("3.57")),
+        (10_000, 0, Decimal("7.7"), Decimal("3.00"), Decimal("3.23")),  # 3.231
+        (1_650, 0, Decimal(10), Decimal("0.50"), Decimal("0.55")),  # net rounded first: 0.495
+        (35_000, 0, Decimal("21"), Decimal("10.50"), Decimal("12.71")),  # 12.705 rounds half up
+        (10_000, 90, Decimal(20), Decimal("3.15"), Decimal("3.78")),  # 1.5 minutes at 0.10
+        (10_000, 0, Decimal(0), Decimal("3.00"), Decimal("3.00")),  # a rate of 0 is stated
+        (10_000, 0, Decimal(100), Decimal("3.00"), Decimal("6.00")),
+        (0, 0, Decimal(19), Decimal("0.00"), Decimal("0.00")),
+    ],
+)
+def test_with_a_vat_rate_vat_is_charged_on_the_net_total_to_the_cent(
+    energy: int, seconds: int, vat: Decimal, excl: Decimal, incl: Decimal
+) -> None:
+    per_minute = Decimal("0.10") if seconds else Decimal(0)
+    priced = cost(
+        energy, Decimal("0.30"), Decimal(0), per_minute_fee=per_minute, seconds=seconds, vat=vat
+    )
+    assert priced == Cost(excl, incl)
+    # What the driver pays and a 2.0.1 station is told.
+    assert priced.billed == incl

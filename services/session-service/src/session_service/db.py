@@ -77,6 +77,9 @@ tariffs = Table(
     Column("session_fee", Numeric(12, 2), nullable=False, server_default="0"),
     Column("per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
     Column("currency", String(3), nullable=False),
+    # The VAT rate in percent; the prices exclude it (as OCPI's price components do). None: the
+    # prices carry no VAT information, and a cost is their total.
+    Column("vat", Numeric(5, 2)),
     _ts("valid_from"),  # None: since ever
     _ts("valid_to"),  # None: for good; exclusive
     Column("is_default", Boolean, nullable=False, server_default=text("false")),
@@ -85,6 +88,7 @@ tariffs = Table(
     CheckConstraint(
         "valid_to IS NULL OR valid_from IS NULL OR valid_from < valid_to", name="ck_tariffs_valid"
     ),
+    CheckConstraint("vat BETWEEN 0 AND 100", name="ck_tariffs_vat"),
     # One default at any moment: defaults' validities never overlap (a NULL bound is unbounded).
     ExcludeConstraint(
         (func.tstzrange(text("valid_from"), text("valid_to"), text("'[)'")), "&&"),
@@ -157,6 +161,7 @@ transactions = Table(
     Column("session_fee", Numeric(12, 2), nullable=False),
     Column("per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
     Column("currency", String(3), nullable=False),
+    Column("vat", Numeric(5, 2)),  # the tariff's VAT rate at start (None: none stated)
     _ts("last_seen_at", nullable=False),  # the last sign of life, by the service's clock
     Column("last_meter_wh", Numeric(20, 3)),  # newest Energy.Active.Import.Register reading
     _ts("last_meter_at"),
@@ -167,7 +172,11 @@ transactions = Table(
     Column("stopped_by", String(16)),  # ChargePoint | operator
     Column("close_reason", Text),
     Column("energy_wh", BigInteger),
+    # What the driver pays, the figure a 2.0.1 station is told: incl. VAT when `vat` is set,
+    # else the prices' total; `cost_excl_vat` beside it (None on stops from before migration
+    # 0013: no VAT then, their `cost` is the net).
     Column("cost", Numeric(14, 2)),
+    Column("cost_excl_vat", Numeric(14, 2)),
     _ts("stale_since"),
     Column("superseded_by", Integer),
     Column("warnings", JSONB, nullable=False, server_default=text("'[]'::jsonb")),

@@ -1,13 +1,16 @@
-"""Energy, duration and cost of a transaction from its meter readings (pure logic, no I/O)."""
+"""Energy, duration and cost (excl. and incl. VAT) of a transaction from its meter readings (pure
+logic, no I/O)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from csms_shared.ocpp.v16.enums import Location, Measurand, UnitOfMeasure, ValueFormat
 
 CENT = Decimal("0.01")
+_PERCENT = Decimal(100)
 _TO_WH = {None: Decimal(1), UnitOfMeasure.WH: Decimal(1), UnitOfMeasure.KWH: Decimal(1000)}
 
 
@@ -57,6 +60,21 @@ def duration_seconds(start: datetime, stop: datetime) -> int:
     return max(0, int((stop - start).total_seconds()))
 
 
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What a session costs, to the cent: excluding VAT (as the prices are), and including it
+    when the tariff states the rate (None: the prices carry no VAT information)."""
+
+    excl_vat: Decimal
+    incl_vat: Decimal | None = None
+
+    @property
+    def billed(self) -> Decimal:
+        """What the driver pays, the figure a 2.0.1 station is told (totalCost): incl. VAT when
+        the rate is known, else the prices' total."""
+        return self.excl_vat if self.incl_vat is None else self.incl_vat
+
+
 def cost(
     energy: int,
     price_per_kwh: Decimal,
@@ -64,9 +82,16 @@ def cost(
     *,
     per_minute_fee: Decimal = Decimal(0),
     seconds: int = 0,
-) -> Decimal:
+    vat: Decimal | None = None,
+) -> Cost:
     """What the session costs, to the cent: the fee, the energy at the price per kWh, and its
-    time at the fee per minute (by the second: 90 s cost 1.5 minutes)."""
+    time at the fee per minute (by the second: 90 s cost 1.5 minutes). With a `vat` rate
+    (percent), the VAT is charged on that rounded net total, as an invoice states it, and the
+    gross rounded to the cent again."""
     amount = session_fee + Decimal(energy) / Decimal(1000) * price_per_kwh
     amount += Decimal(seconds) / Decimal(60) * per_minute_fee
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    net = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    if vat is None:
+        return Cost(net)
+    gross = net * (_PERCENT + vat) / _PERCENT
+    return Cost(net, gross.quantize(CENT, rounding=ROUND_HALF_UP))

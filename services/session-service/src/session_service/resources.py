@@ -43,10 +43,20 @@ def live_energy_wh(row: Row[Any]) -> int | None:
     return max(0, int(row.last_meter_wh) - int(row.meter_start))
 
 
+def costs(row: Row[Any]) -> tuple[Decimal | None, Decimal | None]:
+    """A stopped transaction's cost excl. and incl. VAT (incl.: None without a rate); a stop
+    from before migration 0013 kept only `cost`, which had no VAT on it."""
+    if row.cost is None:
+        return None, None
+    excl = row.cost if row.cost_excl_vat is None else row.cost_excl_vat
+    return excl, (row.cost if row.vat is not None else None)
+
+
 def transaction_of(row: Row[Any], model: type[T], **extra: Any) -> T:
     """A transaction as `model`: the resource, or an event that carries it (its `at` in
     `extra`)."""
     active = row.stop_time is None
+    excl_vat, incl_vat = costs(row)
     return model(
         transaction_id=row.id,
         charge_point_id=row.charge_point_id,
@@ -74,11 +84,14 @@ def transaction_of(row: Row[Any], model: type[T], **extra: Any) -> T:
         energy_wh=live_energy_wh(row),
         duration_seconds=None if active else duration_seconds(row.start_time, row.stop_time),
         cost=number(row.cost),
+        cost_excl_vat=number(excl_vat),
+        cost_incl_vat=number(incl_vat),
         currency=row.currency,
         tariff_id=row.tariff_id,
         price_per_kwh=number(row.price_per_kwh),
         session_fee=number(row.session_fee),
         per_minute_fee=number(row.per_minute_fee),
+        vat=number(row.vat),
         active=active,
         stale=active and row.stale_since is not None,
         stale_since=row.stale_since,
@@ -98,6 +111,7 @@ def tariff_of(row: Row[Any], charge_point_ids: list[str], tags: list[str]) -> Ta
         session_fee=number(row.session_fee),
         per_minute_fee=number(row.per_minute_fee),
         currency=row.currency,
+        vat=number(row.vat),
         valid_from=row.valid_from,
         valid_to=row.valid_to,
         is_default=row.is_default,

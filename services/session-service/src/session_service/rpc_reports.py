@@ -40,6 +40,8 @@ def _sums() -> list[Any]:
         func.count().label("transactions"),
         func.coalesce(func.sum(tx.energy_wh), 0).label("energy_wh"),
         func.coalesce(func.sum(tx.cost), 0).label("cost"),
+        # Stops from before migration 0013 kept only `cost`, which had no VAT on it.
+        func.coalesce(func.sum(func.coalesce(tx.cost_excl_vat, tx.cost)), 0).label("excl_vat"),
     ]
 
 
@@ -54,6 +56,7 @@ def _figures(row: Row[Any], model: type[F], **extra: Any) -> F:
         energy_wh=int(row.energy_wh),
         energy_kwh=_kwh(row.energy_wh),
         cost=number(row.cost),
+        cost_excl_vat=number(row.excl_vat),
         **extra,
     )
 

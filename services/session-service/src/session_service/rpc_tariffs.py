@@ -118,6 +118,8 @@ async def _refused(
         return RpcError("conflict", f"a tariff named {fields.name!r} exists")
     if "ck_tariffs_valid" in str(exc.orig):
         return RpcError("invalid", "validTo: must be after validFrom")
+    if "ck_tariffs_vat" in str(exc.orig):
+        return RpcError("invalid", "vat: must be from 0 to 100 (percent)")
     if "ex_tariffs_one_default" in str(exc.orig):
         other = await _other_default(session, tariff_id, fields)
         return RpcError(
@@ -185,8 +187,8 @@ async def list_tariffs(params: ListTariffs, ctx: Ctx) -> Page[Tariff]:
 
 @router.rpc(SessionsRpc.update_tariff, callers={"command-api"})
 async def update_tariff(fields: UpdateTariff, ctx: Ctx) -> Tariff:
-    """Change a tariff's prices, validity, default flag or whom it prices; transactions already
-    started keep their prices."""
+    """Change a tariff's prices, VAT rate, validity, default flag or whom it prices;
+    transactions already started keep their prices and rate."""
     tariff_id = fields.tariff_id
     changed = fields.model_dump(include=fields.model_fields_set - {"tariff_id", *_ASSIGNED})
     try:
@@ -252,4 +254,5 @@ async def tariff_of_charge_point(params: TariffOfChargePoint, ctx: Ctx) -> Appli
         session_fee=number(price.session_fee),
         per_minute_fee=number(price.per_minute_fee),
         currency=price.currency,
+        vat=number(price.vat),
     )

@@ -21,7 +21,7 @@ from csms_shared.contracts.events import SessionWarning
 from csms_shared.ocpp import JsonObject
 from csms_shared.ocpp._base import format_datetime
 
-from .db import outbox, transaction_audit, transactions, unmatched_stops
+from .db import outbox, tariffs, transaction_audit, transactions, unmatched_stops
 from .energy import cost, duration_seconds, energy_wh
 
 tx = transactions.c
@@ -84,12 +84,23 @@ _START_COLUMNS = (
     ("ocpp_version", "varchar"),
     ("warnings", "text"),  # JSON text, cast below
 )
+# A tariff's prices and VAT rate are copied from its row as this statement reads it, all from
+# one snapshot: were the tariff changed since `tariffs.prices` chose it, the start is priced as
+# if it came after the change, never by old prices with a new rate. The start's own prices stand
+# when it names no tariff (SESSION_TARIFF_*, which state no VAT).
+_PRICES = ("price_per_kwh", "session_fee", "per_minute_fee", "currency")
+_START_VALUES = ", ".join(
+    f"COALESCE(p.{name}, v.{name})" if name in _PRICES else f"v.{name}"
+    for name, _ in _START_COLUMNS[:-1]
+)
 _INSERT_STARTS = text(
-    f"INSERT INTO {transactions.fullname} ({', '.join(name for name, _ in _START_COLUMNS)})"
-    f" SELECT {', '.join(name for name, _ in _START_COLUMNS[:-1])}, CAST(warnings AS jsonb)"
+    f"INSERT INTO {transactions.fullname}"
+    f" ({', '.join(name for name, _ in _START_COLUMNS)}, vat)"
+    f" SELECT {_START_VALUES}, CAST(v.warnings AS jsonb), p.vat"
     " FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _START_COLUMNS)
     + f") AS v({', '.join(name for name, _ in _START_COLUMNS)})"
+    f" LEFT JOIN {tariffs.fullname} AS p ON p.id = v.tariff_id"
     " ON CONFLICT ON CONSTRAINT uq_transactions_start DO NOTHING"
     f" RETURNING {_ALL_COLUMNS}"
 ).columns(*transactions.c)
@@ -118,6 +129,7 @@ _STOP_COLUMNS = (
     ("close_reason", "text"),
     ("energy_wh", "bigint"),
     ("cost", "numeric"),
+    ("cost_excl_vat", "numeric"),
     ("warnings", "text"),  # JSON text, cast below
 )
 _APPLY_STOPS = text(
@@ -141,11 +153,13 @@ class Priced:
     price_per_kwh: Decimal
     session_fee: Decimal
     per_minute_fee: Decimal
+    vat: Decimal | None
     warnings: list[str]
 
 
 class StartRow(TypedDict):
-    """What a StartTransaction writes: a new transaction (`insert_starts`)."""
+    """What a StartTransaction writes: a new transaction (`insert_starts`, which copies a
+    tariff's prices and VAT rate from its row)."""
 
     charge_point_id: str
     connector_id: int
@@ -177,7 +191,8 @@ class StopRow(TypedDict):
     stopped_by: str
     close_reason: str | None
     energy_wh: int
-    cost: Decimal
+    cost: Decimal  # what the driver pays: incl. VAT when the transaction has a rate
+    cost_excl_vat: Decimal
     warnings: list[str]
 
 
@@ -284,11 +299,20 @@ def stop_values(
     close_reason: str | None = None,
     warnings: Sequence[str] = (),
 ) -> StopRow:
-    """What stopping a transaction writes: meterStop, energy, cost, warnings."""
+    """What stopping a transaction writes: meterStop, energy, cost (excl. VAT beside it),
+    warnings."""
     energy, warning = energy_wh(row.meter_start, meter_stop)
     notes = [*warnings, *([warning] if warning else [])]
     if stop_time < row.start_time:
         notes.append("the stop timestamp is earlier than the start timestamp")
+    priced = cost(
+        energy,
+        row.price_per_kwh,
+        row.session_fee,
+        per_minute_fee=row.per_minute_fee,
+        seconds=duration_seconds(row.start_time, stop_time),
+        vat=row.vat,
+    )
     return StopRow(
         id=row.id,
         meter_stop=meter_stop,
@@ -298,13 +322,8 @@ def stop_values(
         stopped_by=stopped_by,
         close_reason=close_reason,
         energy_wh=energy,
-        cost=cost(
-            energy,
-            row.price_per_kwh,
-            row.session_fee,
-            per_minute_fee=row.per_minute_fee,
-            seconds=duration_seconds(row.start_time, stop_time),
-        ),
+        cost=priced.billed,
+        cost_excl_vat=priced.excl_vat,
         warnings=[*(row.warnings or []), *notes],
     )
 

@@ -60,6 +60,7 @@ class TransactionValues(TypedDict, total=False):
     session_fee: Decimal
     per_minute_fee: Decimal
     currency: str
+    vat: Decimal | None
     stale_since: None  # alive again
     # The stop, when the events ended it (transactions.stop_values).
     meter_stop: int
@@ -70,6 +71,7 @@ class TransactionValues(TypedDict, total=False):
     close_reason: str | None
     energy_wh: int
     cost: Decimal
+    cost_excl_vat: Decimal
 
 
 def _jsonb(fold: Fold) -> ColumnElement[Any]:
@@ -115,6 +117,7 @@ async def lock_transaction(
                 session_fee=price.session_fee,
                 per_minute_fee=price.per_minute_fee,
                 currency=price.currency,
+                vat=price.vat,
                 last_seen_at=received,
             )
             .on_conflict_do_nothing(constraint="uq_transactions_station")

@@ -11,9 +11,9 @@ from .resources_base import DateTime, Number, Omit, Page, Resource
 
 
 class Tariff(Resource):
-    """Prices for energy, for a session and for its minutes, in one currency, in force from
-    `validFrom` (inclusive) to `validTo` (exclusive), for the CPs and tags named (a default
-    prices every CP nothing else names)."""
+    """Prices for energy, for a session and for its minutes, in one currency, excl. VAT (at
+    `vat` percent, when stated), in force from `validFrom` (inclusive) to `validTo` (exclusive),
+    for the CPs and tags named (a default prices every CP nothing else names)."""
 
     tariff_id: int
     name: str
@@ -21,6 +21,11 @@ class Tariff(Resource):
     session_fee: Number
     per_minute_fee: Number
     currency: str
+    vat: Number | None = Field(
+        default=None,
+        description="VAT rate in percent (0-100) the prices exclude; null: the prices carry no"
+        " VAT information",
+    )
     valid_from: DateTime | None = None
     valid_to: DateTime | None = None
     is_default: bool
@@ -43,6 +48,7 @@ class AppliedTariff(Resource):
     session_fee: Number
     per_minute_fee: Number
     currency: str
+    vat: Number | None = None
 
 
 class EnergyTotal(Resource):
@@ -52,7 +58,8 @@ class EnergyTotal(Resource):
     transactions: int
     energy_wh: int
     energy_kwh: float = Field(alias="energyKWh")
-    cost: Number
+    cost: Number = Field(description="What the drivers pay: incl. VAT where the tariff states it")
+    cost_excl_vat: Number = Field(default=0, description="The same, excl. VAT")
 
 
 class EnergyRow(EnergyTotal):

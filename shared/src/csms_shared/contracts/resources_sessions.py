@@ -75,14 +75,26 @@ class Transaction(Resource):
     )
     energy_wh: Omit[int] = None
     duration_seconds: Omit[int] = None
-    cost: Omit[Number] = None
+    cost: Omit[Number] = Field(
+        default=None,
+        description="Once stopped, what the driver pays, the totalCost a 2.0.1 station is told:"
+        " incl. VAT when `vat` is known, else the prices' total",
+    )
+    cost_excl_vat: Omit[Number] = Field(default=None, description="Once stopped, excl. VAT")
+    cost_incl_vat: Omit[Number] = Field(
+        default=None, description="Once stopped, incl. VAT; absent when `vat` is not known"
+    )
     currency: str
     tariff_id: Omit[int] = Field(
         default=None, description="The tariff it started under (none: the environment's prices)"
     )
-    price_per_kwh: Number
+    price_per_kwh: Number = Field(description="Excl. VAT, as the fees are")
     session_fee: Number
     per_minute_fee: Number = 0
+    vat: Omit[Number] = Field(
+        default=None,
+        description="The VAT rate in percent its tariff stated at the start; absent: none stated",
+    )
     active: bool
     stale: bool
     stale_since: Omit[DateTime] = None

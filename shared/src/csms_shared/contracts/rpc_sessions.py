@@ -198,6 +198,8 @@ class BuildLocalList(RpcParams):
 PerUnit = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
 Fee = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
+# A VAT rate in percent, as tariffs keep it: Numeric(5, 2).
+Vat = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
 INT32 = 2**31 - 1
 
 
@@ -223,25 +225,28 @@ class _TariffFields(RpcParams):
 
 
 class CreateTariff(_TariffFields):
-    """A new tariff: price per kWh, per-session and per-minute fees, currency, validity."""
+    """A new tariff: price per kWh, per-session and per-minute fees (excl. VAT), currency, VAT
+    rate (None: not stated), validity."""
 
     name: Text100
     price_per_kwh: PerUnit
     session_fee: Fee = Decimal(0)
     per_minute_fee: PerUnit = Decimal(0)
     currency: Currency
+    vat: Vat | None = None
     is_default: bool = False
 
 
 class UpdateTariff(OfTariff, _TariffFields):
-    """Changed fields of a tariff; validFrom/validTo sent as null are cleared. Transactions
-    already started keep the prices they started with."""
+    """Changed fields of a tariff; validFrom/validTo/vat sent as null are cleared. Transactions
+    already started keep the prices (and VAT rate) they started with."""
 
     name: Text100 | None = None
     price_per_kwh: PerUnit | None = None
     session_fee: Fee | None = None
     per_minute_fee: PerUnit | None = None
     currency: Currency | None = None
+    vat: Vat | None = None
     is_default: bool | None = None
 
     @model_validator(mode="after")

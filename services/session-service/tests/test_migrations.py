@@ -1,0 +1,102 @@
+"""The session-service's migrations: the schema they make is the one db.py describes, and 0013
+(a tariff's VAT rate) leaves what was priced before it as it was, and goes back down."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from csms_shared.contracts.resources import Transaction
+from csms_shared.db import alembic_config, create_engine, upgrade
+from session_service.app import MIGRATIONS
+from session_service.db import SCHEMA, metadata, transactions
+from session_service.resources import transaction_of
+from session_service.settings import Settings
+from tests.integration.infra import base_urls, isolated_database
+
+# The months of meter values are partitions the service creates (meter_partitions.py).
+_PARTITION = re.compile(r"meter_values_\d{6}")
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "include_schemas": True,
+            "include_name": lambda name, type_, parents: (
+                name == SCHEMA if type_ == "schema" else not _PARTITION.fullmatch(name or "")
+            ),
+            "version_table_schema": SCHEMA,
+        },
+    )
+    return [d for d in compare_metadata(context, metadata) if "alembic_version" not in str(d)]
+
+
+async def test_the_migrated_schema_is_the_one_db_py_describes(settings: Settings) -> None:
+    engine = create_engine(settings.database_url, pool_size=1)
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_differences) == []
+    await engine.dispose()
+
+
+def _columns(connection: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns(table, schema=SCHEMA)}
+
+
+async def test_0013_adds_vat_leaving_earlier_prices_and_costs_without_it() -> None:
+    at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    with base_urls() as (_, database):
+        async with isolated_database(database) as url:
+            await asyncio.to_thread(upgrade, MIGRATIONS, url, "0012")
+            engine = create_engine(url, pool_size=1)
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        text(
+                            "INSERT INTO sessions.tariffs (name, price_per_kwh, currency)"
+                            " VALUES ('before', 0.3, 'EUR')"
+                        )
+                    )
+                    await connection.execute(
+                        text(
+                            "INSERT INTO sessions.transactions (charge_point_id, connector_id,"
+                            " id_tag, meter_start, start_time, tariff_id, price_per_kwh,"
+                            " session_fee, currency, last_seen_at, ocpp_version, meter_stop,"
+                            " stop_time, energy_wh, cost)"
+                            " VALUES ('CP-OLD', 1, 'TAG', 0, :at, 1, 0.3, 0, 'EUR', :at, '1.6',"
+                            " 10000, :at, 10000, 3)"
+                        ),
+                        {"at": at},
+                    )
+                await asyncio.to_thread(upgrade, MIGRATIONS, url)
+                async with engine.connect() as connection:
+                    vat = (await connection.execute(text("SELECT vat FROM sessions.tariffs"))).one()
+                    row = (await connection.execute(transactions.select())).one()
+                    # A rate above 100 % is refused by the table too.
+                    constraint = await connection.execute(
+                        text("SELECT count(*) FROM pg_constraint WHERE conname = 'ck_tariffs_vat'")
+                    )
+                    assert constraint.scalar_one() == 1
+                config = alembic_config(MIGRATIONS, url)
+                await asyncio.to_thread(command.downgrade, config, "0012")
+                async with engine.connect() as connection:
+                    tariff_columns = await connection.run_sync(_columns, "tariffs")
+                    transaction_columns = await connection.run_sync(_columns, "transactions")
+                await asyncio.to_thread(upgrade, MIGRATIONS, url)
+            finally:
+                await engine.dispose()
+    assert vat == (None,)
+    assert (row.vat, row.cost_excl_vat, row.cost) == (None, None, Decimal(3))
+    shown = transaction_of(row, Transaction)
+    assert (shown.cost, shown.cost_excl_vat, shown.cost_incl_vat, shown.vat) == (3, 3, None, None)
+    assert "vat" not in tariff_columns
+    assert not {"vat", "cost_excl_vat"} & transaction_columns

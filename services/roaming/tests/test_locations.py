@@ -313,6 +313,25 @@ async def test_status_changes_are_pushed_to_the_emsp_in_order(
     assert set(emsp.received[1][2]) == {"status", "last_updated"}
 
 
+async def test_a_station_clock_ahead_of_ours_does_not_keep_its_status_for_ever(
+    settings: Settings, sessions: Any
+) -> None:
+    cp = station()
+    await publish(sessions, settings, f"CK-{cp}", cp)
+    ahead = status(cp, 1, ConnectorState.FAULTED)
+    ahead.timestamp = ahead.at + timedelta(days=365)
+    await follow(sessions, settings, ahead)
+    # Its clock set right: the next report, stamped now, is the newest.
+    fixed = status(cp, 1, ConnectorState.AVAILABLE)
+    fixed.timestamp = fixed.at
+    await follow(sessions, settings, fixed)
+    async with sessions() as session:
+        stored = await location_store.load(session, f"CK-{cp}", publisher(settings))
+    assert stored is not None
+    # Available, and the station is known to be up (it reports).
+    assert stored.document.evses[0].status == EvseStatus.AVAILABLE
+
+
 async def test_a_party_that_is_down_gets_the_newest_of_each_object_once_back(
     csms: httpx.AsyncClient,
     hosts: Hosts,

@@ -29,7 +29,9 @@ async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
     connector_id = event.evse_connector_id if event.evse_connector_id is not None else 1
     if evse_id == 0:  # the station as a whole: its EVSEs report for themselves
         return
-    at = event.timestamp or event.at
+    # The station's time orders its reports, but never past ours: a clock far ahead would
+    # otherwise keep its report the newest, whatever the station says after.
+    at = event.at if event.timestamp is None else min(event.timestamp, event.at)
     values = {
         "charge_point_id": event.charge_point_id,
         "evse_id": evse_id,

@@ -1,4 +1,5 @@
-"""Tariffs as data (session-service): what a kWh, a session and a minute cost, and where."""
+"""Tariffs as data (session-service): what a kWh, a session and a minute cost (excl. VAT, at
+the VAT rate stated), and where."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from csms_shared.contracts.rpc import (
     UpdateTariff,
 )
 from csms_shared.contracts.rpc_registry import TAG_PATTERN, Tag
-from csms_shared.contracts.rpc_sessions import Currency, Fee, PerUnit
+from csms_shared.contracts.rpc_sessions import Currency, Fee, PerUnit, Vat
 from csms_shared.ocpp._base import DateTime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
@@ -53,27 +54,39 @@ class _Validity(ApiModel):
         return self
 
 
+VatRate = Annotated[
+    Vat | None,
+    Field(
+        description="VAT rate in percent, 0 to 100, 2 decimals; the prices exclude it. Null or"
+        " absent: the prices carry no VAT information (a cost is their total)"
+    ),
+]
+
+
 class NewTariff(_Validity):
-    """A tariff: prices, currency, validity, and whom it prices (or every CP, as the default)."""
+    """A tariff: prices (excl. VAT), currency, VAT rate, validity, and whom it prices (or every
+    CP, as the default)."""
 
     name: str = Field(min_length=1, max_length=100)
     price_per_kwh: PerUnit
     session_fee: Fee = Decimal(0)
     per_minute_fee: PerUnit = Decimal(0)
     currency: Currency
+    vat: VatRate = None
     is_default: bool = False
     charge_point_ids: ChargePointIds = Field(default_factory=list)
     tags: Tags = Field(default_factory=list)
 
 
 class TariffChange(_Validity):
-    """What to change of a tariff; validFrom/validTo sent as null are cleared."""
+    """What to change of a tariff; validFrom/validTo/vat sent as null are cleared."""
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
     price_per_kwh: PerUnit | None = None
     session_fee: Fee | None = None
     per_minute_fee: PerUnit | None = None
     currency: Currency | None = None
+    vat: VatRate = None
     is_default: bool | None = None
     charge_point_ids: ChargePointIds | None = None
     tags: Tags | None = None
@@ -132,7 +145,7 @@ async def update_tariff(
     state: State, principal: Admin, tariff_id: TariffId, body: TariffChange
 ) -> Tariff:
     """Change a tariff; transactions already started keep the prices they started with."""
-    # Only the fields sent: a validity sent as null clears it.
+    # Only the fields sent: a validity or VAT rate sent as null clears it.
     changing = UpdateTariff.model_validate(
         {"tariff_id": tariff_id, **body.model_dump(exclude_unset=True)}
     )

@@ -22,6 +22,7 @@ def _names(text: Any) -> list[str]:
 
 
 FormValue = str | bool | list[str] | None
+_CLEARABLE = ("valid_from", "valid_to", "vat")
 
 
 def _fields(form: Any, *, new: bool) -> dict[str, FormValue]:
@@ -31,6 +32,7 @@ def _fields(form: Any, *, new: bool) -> dict[str, FormValue]:
         "session_fee": form.get("sessionFee") or ("0" if new else None),
         "per_minute_fee": form.get("perMinuteFee") or ("0" if new else None),
         "currency": form.get("currency") or None,
+        "vat": form.get("vat") or None,
         "valid_from": form.get("validFrom") or None,
         "valid_to": form.get("validTo") or None,
         "is_default": form.get("isDefault") == "on",
@@ -39,8 +41,8 @@ def _fields(form: Any, *, new: bool) -> dict[str, FormValue]:
     }
     if new:
         return {k: v for k, v in fields.items() if v is not None}
-    # An edit sends every field of the form: an emptied validity bound is cleared.
-    return {k: v for k, v in fields.items() if v is not None or k in ("valid_from", "valid_to")}
+    # An edit sends every field of the form: an emptied validity bound or VAT rate is cleared.
+    return {k: v for k, v in fields.items() if v is not None or k in _CLEARABLE}
 
 
 @router.get("/tariffs")

@@ -2,10 +2,11 @@
 and when it ended, and the CDR. Pure: no database, no clock.
 
 Every figure comes from the transaction as the session-service published it: the energy (Wh,
-sent as kWh), the duration, and the cost its tariff engine computed at the stop, the one the
-station was told. Nothing is priced a second time here: the CDR's tariff states the prices the
-transaction copied at its start (FLAT, ENERGY per kWh by the Wh, TIME per hour by the second),
-which are the engine's own, so an eMSP that recomputes gets the same total before rounding."""
+sent as kWh), the duration, and the cost its tariff engine computed at the stop, excl. VAT and
+(when its tariff stated a rate) incl. VAT, the latter the one the station was told. Nothing is
+priced a second time here: the CDR's tariff states the prices the transaction copied at its
+start (FLAT, ENERGY per kWh by the Wh, TIME per hour by the second) and their VAT rate, which are
+the engine's own, so an eMSP that recomputes gets the same total before rounding."""
 
 from __future__ import annotations
 
@@ -77,6 +78,19 @@ def hours(transaction: Transaction) -> Decimal:
     return (Decimal(transaction.duration_seconds or 0) / _HOUR).quantize(_FOUR, ROUND_HALF_UP)
 
 
+def total_cost(transaction: Transaction) -> dict[str, Decimal | int | float] | None:
+    """The session-service's cost of an ended transaction as an OCPI Price: `excl_vat`, and
+    `incl_vat` when its tariff stated a VAT rate; None when it has no cost."""
+    if transaction.cost is None:
+        return None
+    # An event of a session-service from before VAT has `cost` alone, which had no VAT on it.
+    excl = transaction.cost if transaction.cost_excl_vat is None else transaction.cost_excl_vat
+    price: dict[str, Decimal | int | float] = {"excl_vat": excl}
+    if transaction.cost_incl_vat is not None:
+        price["incl_vat"] = transaction.cost_incl_vat
+    return price
+
+
 def _token(token: TokenRef) -> dict[str, str]:
     return {
         "country_code": token.country_code,
@@ -137,8 +151,8 @@ def session(
     }
     if ended:
         document["charging_periods"] = periods(transaction)
-        if transaction.cost is not None:
-            document["total_cost"] = {"excl_vat": transaction.cost}
+        if (cost := total_cost(transaction)) is not None:
+            document["total_cost"] = cost
     return Session.model_validate(document)
 
 
@@ -152,6 +166,7 @@ def tariff(transaction: Transaction, publisher: Publisher, at: datetime) -> Tari
         price_per_kwh=transaction.price_per_kwh,
         per_minute_fee=transaction.per_minute_fee,
         last_updated=at,
+        vat=transaction.vat,
     )
 
 
@@ -199,7 +214,7 @@ def cdr(
         "currency": transaction.currency,
         "tariffs": [tariff(transaction, publisher, at)],
         "charging_periods": periods(transaction),
-        "total_cost": {"excl_vat": transaction.cost or Decimal(0)},
+        "total_cost": total_cost(transaction) or {"excl_vat": Decimal(0)},
         "total_energy": kwh(transaction),
         "total_time": hours(transaction),
         "last_updated": at,

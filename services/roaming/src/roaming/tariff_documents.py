@@ -1,9 +1,9 @@
 """The suite's prices as an OCPI 2.2.1 Tariff: one serializer for a tariff published on its own
 (the tariffs module) and for the prices a transaction copied (a CDR's tariff). The suite's
 tariff engine bills a session fee, the energy by the Wh and the time by the second: FLAT,
-ENERGY (per kWh, step 1 Wh) and TIME (per hour, step 1 s) price components, excluding VAT (the
-suite's tariffs carry none). Another OCPI version's price shape is another function here, not
-another engine."""
+ENERGY (per kWh, step 1 Wh) and TIME (per hour, step 1 s) price components, excluding VAT as
+OCPI's are, each with the tariff's VAT rate (`vat`, percent) when it states one. Another OCPI
+version's price shape is another function here, not another engine."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def tariff(
     price_per_kwh: Amount,
     per_minute_fee: Amount,
     last_updated: datetime,
+    vat: Amount | None = None,
     name: str | None = None,
     valid_from: datetime | None = None,
     valid_to: datetime | None = None,
@@ -60,6 +61,9 @@ def tariff(
         "end_date_time": valid_to,
         "last_updated": last_updated,
     }
+    if vat is not None:
+        for component in components:
+            component["vat"] = _decimal(vat)
     if name:
         document["tariff_alt_text"] = [{"language": "en", "text": name[:512]}]
     return Tariff.model_validate(document)

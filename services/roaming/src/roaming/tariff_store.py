@@ -36,6 +36,7 @@ async def follow(session: AsyncSession, event: TariffChanged, publisher: Publish
             price_per_kwh=given.price_per_kwh,
             per_minute_fee=given.per_minute_fee,
             last_updated=at,
+            vat=given.vat,
             name=given.name,
             valid_from=given.valid_from,
             valid_to=given.valid_to,

@@ -334,6 +334,20 @@ async def test_an_emsp_authorizes_its_tokens_in_real_time_at_either_version(
         assert slow["idTokenInfo"]["status"] == "Unknown", slow
         emsp.verdict_delay = 0.0
 
+    # The operator sees each ask and its answer, or why none came.
+    asked = await api.get("/roaming/authorizations", params={"uid": uids["yes"].lower()})
+    assert asked.status_code == 200, asked.text
+    [seen] = asked.json()["items"]
+    assert (seen["allowed"], seen["authorizationReference"], seen["chargePointId"]) == (
+        "ALLOWED",
+        f"REF-{uids['yes']}",
+        cp_id,
+    )
+    assert seen["locationId"] == location_id and seen["partyId"] == emsp.party_id
+    late = (await api.get("/roaming/authorizations", params={"uid": uids["slow"]})).json()
+    [unanswered] = late["items"]
+    assert "allowed" not in unanswered and unanswered["reason"] == "no answer within 3 s"
+
 
 def _evse(cp: str) -> dict[str, Any]:
     return {

@@ -20,10 +20,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from csms_shared.contracts.rpc_roaming import AuthorizeToken, TokenAuthorization
+from csms_shared.contracts.resources_base import Page
+from csms_shared.contracts.rpc_roaming import (
+    AuthorizeToken,
+    ListAuthorizations,
+    RoamingAuthorization,
+    TokenAuthorization,
+)
 
 from .db import authorizations, location_evses, locations, platforms, tokens
 from .ocpi.cdrs import AuthMethod
@@ -232,6 +238,53 @@ async def started_by_request(
     if row is None or row.allowed != AllowedType.ALLOWED.value:
         return None
     return Authorized(AuthMethod.AUTH_REQUEST, row.authorization_reference)
+
+
+async def listed(session: AsyncSession, params: ListAuthorizations) -> Page[RoamingAuthorization]:
+    """The asks, newest first, for the operator."""
+    where = []
+    if params.platform_id is not None:
+        where.append(authorizations.c.platform_id == params.platform_id)
+    if params.uid is not None:
+        where.append(authorizations.c.uid == ci_key(params.uid))
+    total = (
+        await session.execute(select(func.count()).select_from(authorizations).where(*where))
+    ).scalar_one()
+    rows = await session.execute(
+        select(authorizations)
+        .where(*where)
+        .order_by(authorizations.c.id.desc())
+        .offset(params.offset)
+        .limit(params.limit)
+    )
+    items = [
+        RoamingAuthorization.model_validate(
+            {
+                "id": row.id,
+                "askedAt": row.asked_at,
+                "countryCode": row.country_code,
+                "partyId": row.party_id,
+                "uid": row.uid,
+                "type": row.type,
+                "chargePointId": row.charge_point_id,
+            }
+            | {
+                key: value
+                for key, value in {
+                    "platformId": row.platform_id,
+                    "locationId": row.location_id,
+                    "allowed": row.allowed,
+                    "authorizationReference": row.authorization_reference,
+                    "reason": row.reason,
+                }.items()
+                if value is not None
+            }
+        )
+        for row in rows
+    ]
+    return Page[RoamingAuthorization](
+        items=items, total=total, limit=params.limit, offset=params.offset
+    )
 
 
 async def prune(sessions: async_sessionmaker[AsyncSession], days: int) -> int:

@@ -7,8 +7,10 @@ from csms_shared.bus.access import COMMAND_API, SESSIONS
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
     AuthorizeToken,
+    ListAuthorizations,
     ListRoamingTokens,
     RepublishTokens,
+    RoamingAuthorization,
     RoamingRpc,
     RoamingToken,
     TokenAuthorization,
@@ -85,3 +87,8 @@ async def authorize_token(params: AuthorizeToken, ctx: Ctx) -> TokenAuthorizatio
         return await authorizations.authorize(ctx.session, client, settings, params)
     finally:
         await client.close()
+
+
+@router.rpc(RoamingRpc.list_authorizations, callers={COMMAND_API})
+async def list_authorizations(params: ListAuthorizations, ctx: Ctx) -> Page[RoamingAuthorization]:
+    return await authorizations.listed(ctx.session, params)

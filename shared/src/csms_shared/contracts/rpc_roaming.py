@@ -26,6 +26,10 @@ CredentialsToken = Annotated[
 ]
 
 
+# An eMSP's answer to a real-time authorization (OCPI AllowedType).
+AllowedType = Literal["ALLOWED", "BLOCKED", "EXPIRED", "NO_CREDIT", "NOT_ALLOWED"]
+
+
 class BusinessDetails(Resource):
     name: str
     website: Omit[str] = None
@@ -192,6 +196,32 @@ class RoamingRequest(Resource):
     body: Omit[Any] = None
 
 
+class ListAuthorizations(Paged):
+    """A page of the real-time authorizations asked of eMSPs, newest first; of one platform,
+    one token uid (without case), or all."""
+
+    platform_id: PlatformId | None = None
+    uid: Annotated[str, StringConstraints(strict=True, max_length=36)] | None = None
+
+
+class RoamingAuthorization(Resource):
+    """One real-time authorization asked of an eMSP: the token, the station, the location the
+    request named, and the answer (`allowed` absent when none came: `reason` says why)."""
+
+    id: int
+    asked_at: DateTime
+    platform_id: Omit[str] = None
+    country_code: str
+    party_id: str
+    uid: str
+    type: str
+    charge_point_id: str
+    location_id: Omit[str] = None
+    allowed: Omit[AllowedType] = None
+    authorization_reference: Omit[str] = None
+    reason: Omit[str] = None
+
+
 class RepublishTokens(RpcParams):
     """A page of the stored tokens to publish again, in key order after `after` (the `next` of
     the page before; none for the first)."""
@@ -208,10 +238,6 @@ class TokensRepublished(Resource):
 
     count: int
     next: Omit[list[str]] = None
-
-
-# An eMSP's answer to a real-time authorization (OCPI AllowedType).
-AllowedType = Literal["ALLOWED", "BLOCKED", "EXPIRED", "NO_CREDIT", "NOT_ALLOWED"]
 
 
 class AuthorizeToken(RpcParams):
@@ -284,3 +310,6 @@ class RoamingRpc:
     list_requests = RpcMethod("requests.list", ROAMING, ListRequests, Page[RoamingRequest])
     republish_tokens = RpcMethod("tokens.republish", ROAMING, RepublishTokens, TokensRepublished)
     authorize_token = RpcMethod("tokens.authorize", ROAMING, AuthorizeToken, TokenAuthorization)
+    list_authorizations = RpcMethod(
+        "authorizations.list", ROAMING, ListAuthorizations, Page[RoamingAuthorization]
+    )

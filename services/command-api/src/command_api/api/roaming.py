@@ -12,6 +12,7 @@ from fastapi import Path, Query, status
 from csms_shared.contracts.resources_base import Page
 from csms_shared.contracts.rpc_roaming import (
     InvitePlatform,
+    ListAuthorizations,
     ListCdrs,
     ListPlatforms,
     ListPushes,
@@ -25,6 +26,7 @@ from csms_shared.contracts.rpc_roaming import (
     RegisterPlatform,
     RepublishTokens,
     Repushed,
+    RoamingAuthorization,
     RoamingCdr,
     RoamingPlatform,
     RoamingPush,
@@ -252,6 +254,22 @@ async def list_requests(
     ***); kept ROAMING_REQUEST_LOG_RETENTION_DAYS."""
     params = ListRequests(platform_id=platform_id, limit=limit, offset=offset)
     return await call(state, RoamingRpc.list_requests, params)
+
+
+@router.get("/roaming/authorizations", response_model=Page[RoamingAuthorization])
+async def list_authorizations(
+    state: State,
+    principal: Operator,
+    platform_id: Annotated[str | None, Query(alias="platformId", max_length=36)] = None,
+    uid: Annotated[str | None, Query(max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Page[RoamingAuthorization]:
+    """The real-time authorizations asked of eMSPs for their tokens, newest first: the token,
+    the station, the location named, the eMSP's answer (ALLOWED, BLOCKED, EXPIRED, NO_CREDIT,
+    NOT_ALLOWED) and reference, or why none came; kept ROAMING_REQUEST_LOG_RETENTION_DAYS."""
+    params = ListAuthorizations(platform_id=platform_id, uid=uid, limit=limit, offset=offset)
+    return await call(state, RoamingRpc.list_authorizations, params)
 
 
 @router.post("/roaming/tokens/republish", response_model=TokensRepublished)

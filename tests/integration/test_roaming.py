@@ -528,7 +528,11 @@ async def test_a_roaming_driver_charges_at_either_version_and_the_emsp_gets_sess
                 "meterValue": [{"timestamp": at, "sampledValue": [{"value": "4000"}]}],
             }
             await v16.call("MeterValues", meter)
-            return any(m == "PATCH" and b.get("kwh") == 3 for m, p, b, _ in emsp.received)
+            # The whole Session PUT again, with a charging period up to now.
+            return any(
+                m == "PUT" and b.get("kwh") == 3 and b.get("charging_periods")
+                for m, p, b, _ in emsp.received
+            )
 
         assert await eventually(kwh_sent, timeout=30, interval=0.5)
 

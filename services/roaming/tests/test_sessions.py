@@ -357,7 +357,38 @@ async def test_a_running_session_s_kwh_is_sent_now_and_then(
     await deliver(delivery)
     tx_id = str(started.transaction_id)
     assert [(m, p, b["kwh"]) for m, p, b, _ in emsp.received] == [
-        ("PATCH", f"/sessions/DE/CSM/{tx_id}", 5),
-        ("PATCH", f"/sessions/DE/CSM/{tx_id}", 6.5),
+        ("PUT", f"/sessions/DE/CSM/{tx_id}", 5),
+        ("PUT", f"/sessions/DE/CSM/{tx_id}", 6.5),
     ]
-    assert set(emsp.received[0][2]) == {"kwh", "last_updated"}
+    # Each update adds a charging period from the last one (or the start): the kWh delivered
+    # in it, its hours; the whole Session is PUT, so the periods are never ambiguous.
+    first, second = (b for _, _, b, _ in emsp.received)
+    assert first["status"] == "ACTIVE" and first["cdr_token"]["uid"] == uid
+    assert [p["start_date_time"] for p in first["charging_periods"]] == [first["start_date_time"]]
+    energy = [
+        [d["volume"] for d in p["dimensions"] if d["type"] == "ENERGY"]
+        for p in second["charging_periods"]
+    ]
+    assert energy == [[5], [1.5]]
+    assert second["charging_periods"][1]["start_date_time"] == first["last_updated"]
+
+    # At the end: the periods sent, then one to the stop with the rest, at its tariff; the
+    # CDR has the same, and their energy adds up to its total.
+    ended = TransactionStopped.model_validate(
+        transaction(cp, uid, ended=True, transaction_id=started.transaction_id)
+    )
+    await follow(sessions, settings, ended)
+    await deliver(delivery)
+    cdr = next(b for m, p, b, _ in emsp.received if (m, p) == ("POST", "/cdrs"))
+    final = [b for m, p, b, _ in emsp.received if m == "PUT"][-1]
+    assert final["status"] == "COMPLETED"
+    assert final["charging_periods"] == cdr["charging_periods"]
+    assert len(cdr["charging_periods"]) == 3
+    assert all(p["tariff_id"] for p in cdr["charging_periods"])
+    total = sum(
+        d["volume"]
+        for p in cdr["charging_periods"]
+        for d in p["dimensions"]
+        if d["type"] == "ENERGY"
+    )
+    assert round(total, 4) == cdr["total_energy"] == 12.345

@@ -10,9 +10,11 @@ the engine's own, so an eMSP that recomputes gets the same total before rounding
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from csms_shared.contracts.resources_sessions import Transaction
 from csms_shared.contracts.rpc_roaming_locations import (
@@ -46,8 +48,9 @@ class TokenRef:
 
 @dataclass(frozen=True, slots=True)
 class Authorized:
-    """How the session's token was authorized: WHITELIST, or COMMAND (an eMSP's START_SESSION,
-    with its `authorization_reference`)."""
+    """How the session's token was authorized: WHITELIST, COMMAND (an eMSP's START_SESSION), or
+    AUTH_REQUEST (its eMSP answered a real-time authorization), with the eMSP's
+    `authorization_reference`."""
 
     method: AuthMethod = AuthMethod.WHITELIST
     reference: str | None = None
@@ -106,19 +109,41 @@ def tariff_id(transaction: Transaction) -> str:
     return tariff_documents.ocpi_tariff_id(transaction.tariff_id)
 
 
-def periods(transaction: Transaction) -> list[ChargingPeriod]:
-    """One period from the start: the energy and the time, at the transaction's tariff."""
+def period(since: datetime, until: datetime, kwh_delivered: Decimal) -> dict[str, Any]:
+    """A charging period from `since` to `until` (the next one's start, or the end): the kWh
+    delivered in it and its hours (none below 0: clocks of station and service differ)."""
+    seconds = max(Decimal(0), Decimal(str((until - since).total_seconds())))
+    return {
+        "start_date_time": since,
+        "dimensions": [
+            {"type": CdrDimensionType.ENERGY, "volume": max(Decimal(0), kwh_delivered)},
+            {"type": CdrDimensionType.TIME, "volume": (seconds / _HOUR).quantize(_FOUR)},
+        ],
+    }
+
+
+def last_boundary(sent: Mapping[str, Any], started: datetime) -> tuple[datetime, Decimal]:
+    """Where the next period starts and the kWh by then: at the last update of the Session as
+    last sent (`sent`, wire form) once it has periods, else at the start with none."""
+    if not sent.get("charging_periods"):
+        return started, Decimal(0)
+    return datetime.fromisoformat(str(sent["last_updated"])), Decimal(str(sent["kwh"]))
+
+
+def periods(
+    transaction: Transaction, sent: Mapping[str, Any] | None = None
+) -> list[ChargingPeriod]:
+    """An ended transaction's charging periods, at its tariff: those sent while it ran (in
+    `sent`, the Session as last sent), then one from the last of them to the end with the
+    rest of the energy and time (one from the start when none was sent)."""
+    assert transaction.stop_time is not None, "the periods of an ended transaction"
+    tariff = tariff_id(transaction)
+    before = list((sent or {}).get("charging_periods") or [])
+    since, kwh_before = last_boundary(sent or {}, transaction.start_time)
+    last = period(since, transaction.stop_time, kwh(transaction) - kwh_before)
     return [
-        ChargingPeriod.model_validate(
-            {
-                "start_date_time": transaction.start_time,
-                "dimensions": [
-                    {"type": CdrDimensionType.ENERGY, "volume": kwh(transaction)},
-                    {"type": CdrDimensionType.TIME, "volume": hours(transaction)},
-                ],
-                "tariff_id": tariff_id(transaction),
-            }
-        )
+        ChargingPeriod.model_validate(dict(each) | {"tariff_id": tariff})
+        for each in [*before, last]
     ]
 
 
@@ -129,8 +154,11 @@ def session(
     publisher: Publisher,
     at: datetime,
     auth: Authorized = Authorized(),
+    sent: Mapping[str, Any] | None = None,
 ) -> Session:
-    """The Session: ACTIVE while the transaction runs, COMPLETED with its totals once ended."""
+    """The Session: ACTIVE while the transaction runs, COMPLETED with its totals and charging
+    periods once ended (`sent`: the Session as last sent, with the periods sent while it
+    ran)."""
     ended = transaction.stop_time is not None
     document: dict[str, object] = {
         "country_code": publisher.country_code,
@@ -150,7 +178,7 @@ def session(
         "last_updated": at,
     }
     if ended:
-        document["charging_periods"] = periods(transaction)
+        document["charging_periods"] = periods(transaction, sent)
         if (cost := total_cost(transaction)) is not None:
             document["total_cost"] = cost
     return Session.model_validate(document)
@@ -177,8 +205,10 @@ def cdr(
     publisher: Publisher,
     at: datetime,
     auth: Authorized = Authorized(),
+    sent: Mapping[str, Any] | None = None,
 ) -> CDR:
-    """The CDR of an ended transaction (ValueError for one still running)."""
+    """The CDR of an ended transaction (ValueError for one still running); its charging
+    periods those of its Session (`sent`: as last sent while it ran)."""
     if transaction.stop_time is None:
         raise ValueError("a CDR is made of an ended transaction")
     where = place.location
@@ -213,7 +243,7 @@ def cdr(
         },
         "currency": transaction.currency,
         "tariffs": [tariff(transaction, publisher, at)],
-        "charging_periods": periods(transaction),
+        "charging_periods": periods(transaction, sent),
         "total_cost": total_cost(transaction) or {"excl_vat": Decimal(0)},
         "total_energy": kwh(transaction),
         "total_time": hours(transaction),

@@ -209,10 +209,14 @@ async def _record(
     publisher: Publisher,
     at: datetime,
     auth: Authorized,
+    sent: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Store the session as the transaction says now; its document, None when it was there
-    already in that state (a redelivery)."""
-    document = session_documents.session(transaction, token, place, publisher, at, auth).wire()
+    """Store the session as the transaction says now (`sent`: as last sent, with the charging
+    periods sent while it ran); its document, None when it was there already in that state (a
+    redelivery)."""
+    document = session_documents.session(
+        transaction, token, place, publisher, at, auth, sent
+    ).wire()
     values = {
         "id": document["id"],
         "transaction_id": transaction.transaction_id,
@@ -277,22 +281,24 @@ async def stopped(session: AsyncSession, transaction: Transaction, publisher: Pu
             .with_for_update()
         )
     ).first()
+    sent = None
     if row is None:
         begun = await _begin(session, transaction, publisher)  # its start was not seen as one
         if begun is None:
             return False
         token, place, auth = begun
     else:
+        sent = row.document
         if row.status == SessionStatus.COMPLETED.value:
             return False
         token, place = _token(row.token), _place(row.place)
         auth = Authorized(AuthMethod(row.auth_method), row.authorization_reference)
     at = now()
-    document = await _record(session, transaction, token, place, publisher, at, auth)
+    document = await _record(session, transaction, token, place, publisher, at, auth, sent)
     if document is None:
         return False
     await _push_session(session, document, token, publisher)
-    record = session_documents.cdr(transaction, token, place, publisher, at, auth).wire()
+    record = session_documents.cdr(transaction, token, place, publisher, at, auth, sent).wire()
     written = await session.execute(
         insert(cdrs)
         .values(
@@ -331,8 +337,11 @@ def register_wh(readings: list[Reading]) -> Decimal | None:
 async def metered(
     session: AsyncSession, event: MeterValues, publisher: Publisher, interval: float
 ) -> bool:
-    """A running roaming session's kWh from its station's meter values: PATCHed to its eMSP
-    (`kwh`, `last_updated`) at most every `interval` seconds. Whether one was queued."""
+    """A running roaming session's kWh from its station's meter values, at most every
+    `interval` seconds: a charging period added from the last update (or the start) to now
+    with the kWh delivered in it and its hours, and the whole Session PUT to its eMSP (a PUT,
+    not a PATCH: OCPI leaves open whether a PATCHed list replaces or extends the one held).
+    Whether one was queued."""
     if event.transaction_id is None:
         return False
     register = register_wh(event.readings)
@@ -355,7 +364,14 @@ async def metered(
     kwh = max(Decimal(0), (register - row.meter_start) / 1000)
     if Decimal(str(row.document.get("kwh", 0))) == kwh:
         return False
-    document = Session.model_validate(row.document | {"kwh": kwh, "last_updated": at}).wire()
+    since, kwh_before = session_documents.last_boundary(
+        row.document, datetime.fromisoformat(row.document["start_date_time"])
+    )
+    added = session_documents.period(since, at, kwh - kwh_before)
+    running = [*(row.document.get("charging_periods") or []), added]
+    document = Session.model_validate(
+        row.document | {"kwh": kwh, "last_updated": at, "charging_periods": running}
+    ).wire()
     await session.execute(
         update(sessions).where(sessions.c.id == row.id).values(document=document, last_updated=at)
     )
@@ -367,10 +383,10 @@ async def metered(
         Push(
             module=ModuleId.SESSIONS,
             object_key=f"session:{row.id}",
-            method="PATCH",
+            method="PUT",
             path=f"/{publisher.country_code}/{publisher.party_id}/{row.id}",
-            body={"kwh": document["kwh"], "last_updated": document["last_updated"]},
-            supersedes="path",
+            body=document,
+            supersedes="object",
             to=(token.country_code, token.party_id),
         ),
         [token.platform_id],

@@ -77,8 +77,9 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         default=60.0,
         ge=1,
         le=3600,
-        description="the shortest time, in seconds, between two kWh updates of a running"
-        " Session pushed to its eMSP (from the station's meter values)",
+        description="the shortest time, in seconds, between two updates of a running Session"
+        " pushed to its eMSP (from the station's meter values: its kWh and a charging period"
+        " more)",
     )
     push_concurrency: int = Field(
         default=8,

@@ -373,6 +373,7 @@ async def test_full_session_through_either_gateway(
             "energyWh": 12500,
             "energyKWh": 12.5,
             "cost": 3.75,
+            "costExclVat": 3.75,  # the environment's prices state no VAT
         }
     ]
 

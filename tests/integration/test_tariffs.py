@@ -1,5 +1,6 @@
 """Tariffs as data: assigned to a CP, to a tag, or the default; a transaction keeps the prices
-it started under; the energy report groups by tariff; bad bodies are problem+json 422s."""
+it started under; the energy report groups by tariff; bad bodies are problem+json 422s; a VAT
+rate bills the driver with VAT and reaches the eMSP's Tariff and CDRs."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from csms_shared.ocpp._base import format_datetime
+from csms_shared.ocpp._base import format_datetime, utcnow
+from tests.integration.conftest import Suite
+from tests.integration.ocpi_platform import PlatformDouble
 from tests.integration.support import ChargePointClient, eventually
+from tests.integration.test_sessions_charging import iso
+from tests.integration.test_v201_transactions import tx_event
 
 pytestmark = pytest.mark.integration
 
@@ -86,9 +91,11 @@ async def test_a_tariff_assigned_to_a_cp_prices_its_next_transaction_for_good(
         {"connectorId": 1, "idTag": tag, "meterStart": 1000, "timestamp": "2026-11-20T10:00:00Z"},
     )
     transaction_id = int(started["transactionId"])
-    changed = await api.patch(f"/tariffs/{tariff['tariffId']}", json={"pricePerKwh": 0.9})
+    changed = await api.patch(
+        f"/tariffs/{tariff['tariffId']}", json={"pricePerKwh": 0.9, "vat": 20}
+    )
     assert changed.status_code == 200, changed.text
-    assert changed.json()["pricePerKwh"] == 0.9
+    assert (changed.json()["pricePerKwh"], changed.json()["vat"]) == (0.9, 20)
     await cp.call(
         "StopTransaction",
         {"transactionId": transaction_id, "meterStop": 11000, "timestamp": "2026-11-20T10:10:00Z"},
@@ -96,13 +103,15 @@ async def test_a_tariff_assigned_to_a_cp_prices_its_next_transaction_for_good(
     transaction = await _stopped(api, transaction_id)
     assert transaction["tariffId"] == tariff["tariffId"]
     assert (transaction["pricePerKwh"], transaction["perMinuteFee"]) == (0.5, 0.1)
-    # 1 (session) + 10 kWh x 0.50 + 10 min x 0.10
+    # 1 (session) + 10 kWh x 0.50 + 10 min x 0.10; no VAT was stated when it started.
     assert (transaction["cost"], transaction["currency"]) == (7, "CHF")
+    assert (transaction["costExclVat"], "vat" in transaction) == (7, False)
 
-    # The next one gets the new price.
+    # The next one gets the new price and the VAT rate.
     second = await _session(cp, tag, "2026-11-20T11:00:00Z", "2026-11-20T11:30:00Z", 11000, 12000)
-    # 1 + 1 kWh x 0.90 + 30 min x 0.10
-    assert (await _stopped(api, second))["cost"] == 4.9
+    # 1 + 1 kWh x 0.90 + 30 min x 0.10 = 4.90, 5.88 with 20 % VAT: what the driver pays.
+    priced = await _stopped(api, second)
+    assert (priced["cost"], priced["costExclVat"], priced["costInclVat"]) == (5.88, 4.9, 5.88)
 
     report = (
         await api.get(
@@ -114,11 +123,13 @@ async def test_a_tariff_assigned_to_a_cp_prices_its_next_transaction_for_good(
             },
         )
     ).json()
-    rows = [(r["tariffId"], r["tariffName"], r["currency"], r["cost"]) for r in report["items"]]
-    assert rows == [(tariff["tariffId"], tariff["name"], "CHF", 11.9)]
-    assert [(t["tariffId"], t["transactions"], t["cost"]) for t in report["byTariff"]] == [
-        (tariff["tariffId"], 2, 11.9)
+    rows = [
+        (r["tariffId"], r["tariffName"], r["currency"], r["cost"], r["costExclVat"])
+        for r in report["items"]
     ]
+    assert rows == [(tariff["tariffId"], tariff["name"], "CHF", 12.88, 11.9)]
+    by_tariff = [(t["tariffId"], t["transactions"], t["cost"]) for t in report["byTariff"]]
+    assert by_tariff == [(tariff["tariffId"], 2, 12.88)]
 
     refused = await api.delete(f"/tariffs/{tariff['tariffId']}")
     assert refused.status_code == 409
@@ -282,6 +293,9 @@ async def test_one_default_at_a_time(api: httpx.AsyncClient) -> None:
         {"pricePerKwh": 0.3, "currency": "EUR", "tags": ["has space"]},
         {"pricePerKwh": 0.3, "currency": "EUR", "colour": "red"},
         {"pricePerKwh": "cheap", "currency": "EUR"},
+        {"pricePerKwh": 0.3, "currency": "EUR", "vat": 100.5},
+        {"pricePerKwh": 0.3, "currency": "EUR", "vat": -1},
+        {"pricePerKwh": 0.3, "currency": "EUR", "vat": 7.125},
     ],
 )
 async def test_bad_tariffs_are_a_problem_422_and_change_nothing(
@@ -329,3 +343,131 @@ async def test_only_admins_create_change_or_delete_tariffs(api: httpx.AsyncClien
     read = await api.get(path, headers=operator)
     assert read.status_code == 200 and read.json()["pricePerKwh"] == 0.3
     assert (await _tariff(api, name=name, pricePerKwh=0, currency="EUR"))["name"] == name
+
+
+def _evse(cp: str) -> dict[str, Any]:
+    return {
+        "chargePointId": cp,
+        "evseId": 1,
+        "connectors": [
+            {
+                "connectorId": 1,
+                "standard": "IEC_62196_T2",
+                "format": "SOCKET",
+                "powerType": "AC_3_PHASE",
+                "maxVoltage": 230,
+                "maxAmperage": 32,
+            }
+        ],
+    }
+
+
+async def test_a_vat_tariff_bills_the_driver_with_vat_and_its_emsp_gets_both_figures(
+    api: httpx.AsyncClient, suite: Suite, connect_cp: Any, cp_id: str
+) -> None:
+    """A tariff with a VAT rate prices a roaming driver's sessions at either version: the REST
+    transaction has its cost excl. and incl. VAT, the 2.0.1 station is told the total incl. VAT,
+    and the eMSP gets the Tariff with the rate on each price component and CDRs whose total_cost
+    has both, the session-service's own figures."""
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "VAT"})).json()
+    uid = f"VT{cp_id[-8:].upper()}"
+    v201_id = f"{cp_id}-2"
+    t0 = utcnow().replace(microsecond=0) - timedelta(hours=2)
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        await emsp.push(client, suite.roaming_url, ours, uid)
+        site = {
+            "address": "Kaiserkai 1",
+            "city": "Hamburg",
+            "country": "DEU",
+            "coordinates": {"latitude": 53.5413, "longitude": 9.9847},
+            "timeZone": "Europe/Berlin",
+            "evses": [_evse(cp_id), _evse(v201_id)],
+        }
+        put = await api.put(f"/roaming/locations/VAT-{cp_id[3:]}", json=site)
+        assert put.status_code == 200, put.text
+        tariff = await _tariff(
+            api,
+            pricePerKwh=0.3,
+            sessionFee=1,
+            currency="EUR",
+            vat=19,
+            chargePointIds=[cp_id, v201_id],
+        )
+        ocpi_id = f"T{tariff['tariffId']}"
+        assert tariff["vat"] == 19
+
+        def received(method: str, path: str) -> list[dict[str, Any]]:
+            return [b for m, p, b, _ in emsp.received if (m, p) == (method, path)]
+
+        async def tariff_there() -> bool:
+            return bool(received("PUT", f"/tariffs/DE/CSM/{ocpi_id}"))
+
+        assert await eventually(tariff_there)
+        (published,) = received("PUT", f"/tariffs/DE/CSM/{ocpi_id}")
+        components = published["elements"][0]["price_components"]
+        assert [(c["type"], c["price"], c["vat"]) for c in components] == [
+            ("FLAT", 1, 19),
+            ("ENERGY", 0.3, 19),
+        ]
+
+        v16 = await connect_cp(cp_id, 0)
+        assert (await v16.call("BootNotification", BOOT))["status"] == "Accepted"
+
+        async def accepted() -> bool:
+            answer = await v16.call("Authorize", {"idTag": uid})
+            return bool(answer["idTagInfo"]["status"] == "Accepted")
+
+        assert await eventually(accepted)
+        start = {"connectorId": 1, "idTag": uid, "meterStart": 1000, "timestamp": iso(t0)}
+        started = await v16.call("StartTransaction", start)
+        assert started["idTagInfo"]["status"] == "Accepted", started
+        stop = {
+            "transactionId": started["transactionId"],
+            "meterStop": 13345,
+            "timestamp": iso(t0 + timedelta(seconds=3725)),
+        }
+        assert await v16.call("StopTransaction", stop) == {}
+
+        v201 = await connect_cp(v201_id, 1, subprotocols=["ocpp2.0.1"])
+        boot201 = {"reason": "PowerUp", "chargingStation": {"model": "X", "vendorName": "V"}}
+        assert (await v201.call("BootNotification", boot201))["status"] == "Accepted"
+        token = {"idToken": uid, "type": "ISO14443"}
+        first = tx_event(
+            "Started", 0, t0, "VAT-TX", 500, evse={"id": 1, "connectorId": 1}, idToken=token
+        )
+        assert (await v201.call("TransactionEvent", first))["idTokenInfo"]["status"] == "Accepted"
+        last = tx_event(
+            "Ended", 1, t0 + timedelta(minutes=30), "VAT-TX", 5500, context="Transaction.End"
+        )
+        told = await v201.call("TransactionEvent", last)
+        (tx201,) = (await api.get("/transactions", params={"chargePointId": v201_id})).json()[
+            "items"
+        ]
+        ids = {str(started["transactionId"]), str(tx201["transactionId"])}
+
+        async def billed() -> bool:
+            return ids <= {c["id"] for c in received("POST", "/cdrs")}
+
+        assert await eventually(billed)
+        cdrs = {c["id"]: c for c in received("POST", "/cdrs")}
+
+    # 1.6: 1 + 12.345 kWh x 0.30 = 4.70 net, 5.59 with 19 % VAT (5.593).
+    tx16 = await _stopped(api, int(started["transactionId"]))
+    assert (tx16["vat"], tx16["costExclVat"], tx16["costInclVat"], tx16["cost"]) == (
+        19,
+        4.7,
+        5.59,
+        5.59,
+    )
+    # 2.0.1: 1 + 5 kWh x 0.30 = 2.50 net, 2.98 with 19 % (2.975 rounds half up); the station is
+    # told what the driver pays.
+    tx201 = await _stopped(api, int(tx201["transactionId"]))
+    assert (tx201["costExclVat"], tx201["costInclVat"], told["totalCost"]) == (2.5, 2.98, 2.98)
+    for tx in (tx16, tx201):
+        cdr = cdrs[str(tx["transactionId"])]
+        # The session-service's figures, not recomputed by the roaming service.
+        assert cdr["total_cost"] == {"excl_vat": tx["costExclVat"], "incl_vat": tx["costInclVat"]}
+        (priced_by,) = cdr["tariffs"]
+        assert priced_by["id"] == ocpi_id
+        assert {c["vat"] for c in priced_by["elements"][0]["price_components"]} == {19}

@@ -87,7 +87,8 @@ _START_COLUMNS = (
 # A tariff's prices and VAT rate are copied from its row as this statement reads it, all from
 # one snapshot: were the tariff changed since `tariffs.prices` chose it, the start is priced as
 # if it came after the change, never by old prices with a new rate. The start's own prices stand
-# when it names no tariff (SESSION_TARIFF_*, which state no VAT).
+# when it names no tariff (SESSION_TARIFF_*, which state no VAT). Rows are inserted in the
+# order given (the join may reorder them), so ids follow the group's charge point order.
 _PRICES = ("price_per_kwh", "session_fee", "per_minute_fee", "currency")
 _START_VALUES = ", ".join(
     f"COALESCE(p.{name}, v.{name})" if name in _PRICES else f"v.{name}"
@@ -99,8 +100,9 @@ _INSERT_STARTS = text(
     f" SELECT {_START_VALUES}, CAST(v.warnings AS jsonb), p.vat"
     " FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _START_COLUMNS)
-    + f") AS v({', '.join(name for name, _ in _START_COLUMNS)})"
+    + f") WITH ORDINALITY AS v({', '.join(name for name, _ in _START_COLUMNS)}, n)"
     f" LEFT JOIN {tariffs.fullname} AS p ON p.id = v.tariff_id"
+    " ORDER BY v.n"
     " ON CONFLICT ON CONSTRAINT uq_transactions_start DO NOTHING"
     f" RETURNING {_ALL_COLUMNS}"
 ).columns(*transactions.c)

@@ -270,11 +270,19 @@ async def test_a_tariff_made_in_the_browser_prices_the_cps_next_transaction(
     await page.goto(console_url + "/tariffs")
     row = page.locator("#tariffs tr", has_text=name)
     await expect(row.locator(".scope")).to_have_text(cp_id)
+    await expect(row.locator(".vat")).to_have_text("—")
     await row.locator("a").click()
     await page.fill("input[name=sessionFee]", "1")
+    # A VAT rate over 100 % is refused, naming it; 19 % is kept.
+    await page.fill("input[name=vat]", "119")
+    await page.click("form.card button[type=submit]")
+    await expect(page.locator("form.card .outcome-text")).to_contain_text("vat")
+    await page.fill("input[name=vat]", "19")
     await page.click("form.card button[type=submit]")
     await expect(page.locator("form.card .outcome-text")).to_have_text("Saved")
     await screenshot(page, "tariff")
+    await page.goto(console_url + "/tariffs")
+    await expect(page.locator("#tariffs tr", has_text=name).locator(".vat")).to_have_text("19 %")
 
     tag = f"T{cp_id[-10:].upper()}"
     assert (await api.post("/id-tags", json={"idTag": tag})).status_code == 201
@@ -292,9 +300,14 @@ async def test_a_tariff_made_in_the_browser_prices_the_cps_next_transaction(
     await page.goto(
         f"{console_url}/reports/energy?cp={cp_id}&from=2026-11-21T00:00:00Z&to=2026-11-22T00:00:00Z"
     )
-    # 1 + 2 kWh x 0.50
+    # 1 + 2 kWh x 0.50 = 2.00, with 19 % VAT what the driver pays: 2.38.
     await expect(page.locator("#by-tariff")).to_contain_text(name)
-    await expect(page.locator("#by-tariff")).to_contain_text("2.00 EUR")
+    await expect(page.locator("#by-tariff")).to_contain_text("2.38 EUR")
+    await page.goto(f"{console_url}/transactions/{tx}")
+    await expect(page.locator("#tx-cost")).to_have_text("2.38 EUR")
+    await expect(page.locator("#tx-cost-vat")).to_have_text(
+        "2.00 EUR excl. VAT, 2.38 EUR incl. 19 % VAT"
+    )
 
 
 async def test_an_id_tag_edited_unblocked_and_deleted_in_the_browser(

@@ -186,8 +186,16 @@ async def test_a_station_of_either_version_authorizes_a_token_an_emsp_pushed(
     async with PlatformDouble.served() as emsp, emsp.client() as client:
         ours = await emsp.register_invited(client, suite.roaming_url, invitation["token"])
         suffix = cp_id[-6:].upper()
-        uids = {"ok": f"A{suffix}01", "void": f"A{suffix}02", "ask": f"A{suffix}03"}
+        uids = {
+            "ok": f"A{suffix}01",
+            "void": f"A{suffix}02",
+            "ask": f"A{suffix}03",
+            "ours": f"A{suffix}04",
+        }
         await emsp.push(client, suite.roaming_url, ours, uids["ok"])
+        # A card on the operator's list that an eMSP also pushed: the list wins.
+        assert (await api.post("/id-tags", json={"idTag": uids["ours"]})).status_code == 201
+        await emsp.push(client, suite.roaming_url, ours, uids["ours"])
         await emsp.push(client, suite.roaming_url, ours, uids["void"], valid=False)
         await emsp.push(client, suite.roaming_url, ours, uids["ask"], whitelist="NEVER")
 
@@ -214,12 +222,33 @@ async def test_a_station_of_either_version_authorizes_a_token_an_emsp_pushed(
         },
     )
     assert started["idTagInfo"]["status"] == "Accepted", started
+    # The transaction says whose token authorized it (the roaming service bills that eMSP).
+    tx = (await api.get(f"/transactions/{started['transactionId']}")).json()
+    assert (tx["idTokenSource"], tx["roamingParty"]) == ("roaming", f"NL-{emsp.party_id}"), tx
+    stop = {"transactionId": started["transactionId"], "meterStop": 10, "timestamp": iso(utcnow())}
+    assert await v16.call("StopTransaction", stop) == {}
+    mine = await v16.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": uids["ours"], "meterStart": 0, "timestamp": iso(utcnow())},
+    )
+    assert mine["idTagInfo"]["status"] == "Accepted", mine
+    listed = (await api.get(f"/transactions/{mine['transactionId']}")).json()
+    assert listed["idTokenSource"] == "list" and "roamingParty" not in listed, listed
 
     v201 = await connect_cp(f"{cp_id}-2", 0, subprotocols=["ocpp2.0.1"])
     boot201 = {"reason": "PowerUp", "chargingStation": {"model": "X", "vendorName": "V"}}
     assert (await v201.call("BootNotification", boot201))["status"] == "Accepted"
     card = await v201.call("Authorize", {"idToken": {"idToken": uids["ok"], "type": "ISO14443"}})
     assert card["idTokenInfo"]["status"] == "Accepted", card
+    token201 = {"idToken": uids["ok"], "type": "ISO14443"}
+    first = tx_event(
+        "Started", 0, utcnow(), "SRC-TX", 0, evse={"id": 1, "connectorId": 1}, idToken=token201
+    )
+    assert (await v201.call("TransactionEvent", first))["idTokenInfo"]["status"] == "Accepted"
+    (tx201,) = (await api.get("/transactions", params={"chargePointId": f"{cp_id}-2"})).json()[
+        "items"
+    ]
+    assert (tx201["idTokenSource"], tx201["roamingParty"]) == ("roaming", f"NL-{emsp.party_id}")
     other_type = await v201.call(
         "Authorize", {"idToken": {"idToken": uids["ok"], "type": "ISO15693"}}
     )

@@ -197,6 +197,11 @@ async def test_transactions_of_other_tokens_or_off_any_location_send_nothing(
         (cp, "LOCALCARD1", {}),  # not an eMSP's token
         (unpublished, uid, {}),  # an eMSP's, on an EVSE in no location
         (cp, uid, {"idTokenType": "Central"}),  # its uid, but the eMSP's token is an RFID one
+        # Its uid, but the operator's list decided (the list wins), or no entry did.
+        (cp, uid, {"idTokenSource": "list"}),
+        (cp, uid, {"idTokenSource": "none"}),
+        # Its uid, authorized by another eMSP's token of that uid.
+        (cp, uid, {"idTokenSource": "roaming", "roamingParty": "NL-ZZZ"}),
     ):
         tx = transaction(where, tag, **extra)
         await follow(sessions, settings, TransactionStarted.model_validate(tx))
@@ -204,6 +209,30 @@ async def test_transactions_of_other_tokens_or_off_any_location_send_nothing(
         await follow(sessions, settings, TransactionStopped.model_validate(stop))
     await deliver(delivery)
     assert emsp.received == []
+
+
+async def test_of_two_emsps_with_one_uid_the_one_that_authorized_it_gets_the_session(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    cp = station()
+    uid = f"W{cp}"
+    first, _ = await emsp_with_token(csms, hosts, settings, sessions, uid)
+    second, _ = await emsp_with_token(csms, hosts, settings, sessions, uid)
+    await publish(sessions, settings, f"TW-{cp}", cp)
+    await deliver(delivery)
+    first.received.clear()
+    second.received.clear()
+    tx = transaction(cp, uid, idTokenSource="roaming", roamingParty=f"NL-{second.party_id}")
+    await follow(sessions, settings, TransactionStarted.model_validate(tx))
+    await deliver(delivery)
+    assert first.received == []
+    [(method, path, body, _)] = second.received
+    assert (method, path) == ("PUT", f"/sessions/DE/CSM/{tx['transactionId']}")
+    assert body["cdr_token"]["party_id"] == second.party_id
 
 
 async def test_a_hub_reads_the_sessions_it_routed_only_and_date_to_is_exclusive(

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from csms_shared.vocabulary import AuthorizationDecision as D
+from session_service.auth import IdTagRecord, token_source
 from session_service.roaming_tokens import decision, record
 
 
@@ -29,18 +30,29 @@ def test_a_roaming_token_earns_by_validity_and_whitelist(
 
 def row(**fields: object) -> SimpleNamespace:
     return SimpleNamespace(
-        **({"uid": "04A1B2", "type": "RFID", "valid": True, "whitelist": "ALWAYS"} | fields)
+        **(
+            {
+                "uid": "04A1B2",
+                "type": "RFID",
+                "valid": True,
+                "whitelist": "ALWAYS",
+                "country_code": "NL",
+                "party_id": "EMS",
+            }
+            | fields
+        )
     )
 
 
 def test_an_rfid_token_is_an_iso14443_entry_and_an_app_token_a_central_one() -> None:
     rfid = record(row())
     assert rfid is not None
-    assert (rfid.id_tag, rfid.status, rfid.type, rfid.parent_id_tag) == (
+    assert (rfid.id_tag, rfid.status, rfid.type, rfid.parent_id_tag, rfid.roaming_party) == (
         "04A1B2",
         D.ACCEPTED,
         "ISO14443",
         None,
+        "NL-EMS",
     )
     app = record(row(type="APP_USER"))
     assert app is not None and app.type == "Central"
@@ -50,3 +62,10 @@ def test_an_rfid_token_is_an_iso14443_entry_and_an_app_token_a_central_one() -> 
 
 def test_a_token_that_needs_real_time_authorization_is_no_entry_yet() -> None:
     assert record(row(whitelist="NEVER")) is None
+
+
+def test_a_decision_says_where_its_entry_came_from() -> None:
+    listed = IdTagRecord(id_tag="CARD", status=D.ACCEPTED)
+    assert token_source(listed) == ("list", None)
+    assert token_source(record(row())) == ("roaming", "NL-EMS")
+    assert token_source(None) == ("none", None)

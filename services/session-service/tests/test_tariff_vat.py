@@ -132,6 +132,8 @@ def _start(cp: str, price: Any) -> StartRow:
         currency=price.currency,
         last_seen_at=T0,
         ocpp_version=OcppVersion.V16.value,
+        id_token_source="list",
+        roaming_party=None,
         warnings=[],
     )
 

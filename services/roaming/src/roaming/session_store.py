@@ -49,13 +49,19 @@ _CARD_TYPES = {None, "ISO14443", "ISO15693"}
 
 
 async def token_of(session: AsyncSession, transaction: Transaction) -> TokenRef | None:
-    """The roaming token the transaction started with: of the uid, the kind of token its type
+    """The roaming token the transaction started with: the one of the eMSP the session-service
+    says authorized it; none when it says the operator's list (or no entry) did. Of a
+    transaction from a session-service that says neither: of the uid, the kind of token its type
     says, valid ones first, then the newest."""
-    if not transaction.id_tag:
+    if not transaction.id_tag or transaction.id_token_source in ("list", "none"):
         return None
-    rows = (
-        await session.execute(select(tokens).where(tokens.c.uid == ci_key(transaction.id_tag)))
-    ).all()
+    query = select(tokens).where(tokens.c.uid == ci_key(transaction.id_tag))
+    if transaction.id_token_source == "roaming" and transaction.roaming_party:
+        country_code, _, party_id = transaction.roaming_party.partition("-")
+        query = query.where(
+            tokens.c.country_code == ci_key(country_code), tokens.c.party_id == ci_key(party_id)
+        )
+    rows = (await session.execute(query)).all()
     card = transaction.id_token_type in _CARD_TYPES
     fitting = [r for r in rows if (r.type == TokenType.RFID.value) == card]
     if not fitting:

@@ -22,6 +22,7 @@ from .auth import (
     IdTagRecord,
     charging_priority,
     resent_start_info,
+    token_source,
 )
 from .checks import connector_warnings, timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
@@ -102,6 +103,7 @@ def _start_row(
     """The transaction a start opens, with its tag's chargingPriority and the price it is
     charged at."""
     request = start.request
+    source, party = token_source(tag)
     return StartRow(
         charge_point_id=start.charge_point_id,
         connector_id=request.connector_id,
@@ -120,6 +122,8 @@ def _start_row(
         currency=price.currency,
         last_seen_at=received_at(start.call),
         ocpp_version=start.call.ocpp_version.value,
+        id_token_source=source,
+        roaming_party=party,
         warnings=start.warnings,
     )
 

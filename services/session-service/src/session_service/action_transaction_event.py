@@ -85,7 +85,16 @@ async def transaction_event(
     )
     info, status, reservation = decision.info, decision.status, decision.reservation
     price = await repriced(session, settings, row, state.start_time)
-    values = values_of(row, folded, state, status, price, received, decision.charging_priority)
+    values = values_of(
+        row,
+        folded,
+        state,
+        status,
+        price,
+        received,
+        decision.charging_priority,
+        decision.source,
+    )
     new = await store.write(session, row.id, values)
     rows = tx_events.sampled_rows(
         request.meter_value or [],

@@ -37,6 +37,18 @@ class IdTagRecord:
     # OCPP 2.0.1 chargingPriority, -9..9: told to 2.0.1 stations, and a site's allocator adds
     # it to the station's priority.
     charging_priority: int = 0
+    # The eMSP (CC-PID) whose token an entry stands for (roaming_tokens.py); None: the list's.
+    roaming_party: str | None = None
+
+
+def token_source(tag: IdTagRecord | None) -> tuple[str, str | None]:
+    """Where a decision's entry came from, and its eMSP: `list`, `roaming` (with the eMSP),
+    or `none` (no entry)."""
+    if tag is None:
+        return "none", None
+    if tag.roaming_party is not None:
+        return "roaming", tag.roaming_party
+    return "list", None
 
 
 def charging_priority(tag: IdTagRecord | None) -> int:

@@ -162,6 +162,11 @@ transactions = Table(
     Column("per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
     Column("currency", String(3), nullable=False),
     Column("vat", Numeric(5, 2)),  # the tariff's VAT rate at start (None: none stated)
+    # Where its first id token's decision came from: `list` (the authorization list), `roaming`
+    # (a token an eMSP pushed over OCPI: `roaming_party` is that eMSP, CC-PID), `none` (no entry:
+    # the unknown-token policy, or a token that needs none); NULL before migration 0014.
+    Column("id_token_source", String(8)),
+    Column("roaming_party", String(7)),
     _ts("last_seen_at", nullable=False),  # the last sign of life, by the service's clock
     Column("last_meter_wh", Numeric(20, 3)),  # newest Energy.Active.Import.Register reading
     _ts("last_meter_at"),

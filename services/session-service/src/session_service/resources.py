@@ -70,6 +70,8 @@ def transaction_of(row: Row[Any], model: type[T], **extra: Any) -> T:
         id_token_type=row.id_token_type
         or (V16_TOKEN_TYPE.value if row.id_tag and row.ocpp_version == "1.6" else None),
         id_tag_status=row.id_tag_status,
+        id_token_source=row.id_token_source,
+        roaming_party=row.roaming_party,
         remote_start_id=row.remote_start_id,
         meter_start=row.meter_start,
         meter_stop=row.meter_stop,

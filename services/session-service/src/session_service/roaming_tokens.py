@@ -93,7 +93,10 @@ def _rank(row: Any) -> tuple[int, int, str, str]:
 
 def _entry(row: Any, status: D) -> IdTagRecord:
     return IdTagRecord(
-        id_tag=row.uid, status=status, type=_TYPES.get(row.type, IdTokenEnum.CENTRAL.value)
+        id_tag=row.uid,
+        status=status,
+        type=_TYPES.get(row.type, IdTokenEnum.CENTRAL.value),
+        roaming_party=f"{row.country_code}-{row.party_id}",
     )
 
 

@@ -82,6 +82,8 @@ _START_COLUMNS = (
     ("currency", "varchar"),
     ("last_seen_at", "timestamptz"),
     ("ocpp_version", "varchar"),
+    ("id_token_source", "varchar"),
+    ("roaming_party", "varchar"),
     ("warnings", "text"),  # JSON text, cast below
 )
 # A tariff's prices and VAT rate are copied from its row as this statement reads it, all from
@@ -179,6 +181,8 @@ class StartRow(TypedDict):
     currency: str
     last_seen_at: datetime
     ocpp_version: str  # the version of the call that opened it (never assumed)
+    id_token_source: str
+    roaming_party: str | None
     warnings: list[str]
 
 

@@ -61,6 +61,9 @@ class TransactionValues(TypedDict, total=False):
     per_minute_fee: Decimal
     currency: str
     vat: Decimal | None
+    # Where the first token's decision came from, once decided (auth.token_source).
+    id_token_source: str
+    roaming_party: str | None
     stale_since: None  # alive again
     # The stop, when the events ended it (transactions.stop_values).
     meter_stop: int

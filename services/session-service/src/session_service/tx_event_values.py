@@ -17,7 +17,14 @@ from csms_shared.ocpp.v201.enums import IdTokenEnum
 from csms_shared.vocabulary import AuthorizationDecision
 
 from . import id_tokens, tx_events
-from .auth import charging_priority, id_tag_info, resent_start_info, same_id_tag, stop_info
+from .auth import (
+    charging_priority,
+    id_tag_info,
+    resent_start_info,
+    same_id_tag,
+    stop_info,
+    token_source,
+)
 from .id_tags import load_id_tag_and_reservations
 from .roaming_tokens import Asker
 from .settings import Settings
@@ -32,12 +39,14 @@ from .tx_fold import Fold, TransactionState
 class Decision:
     """What an event's idToken earns: its idTokenInfo (None: the event has none), the status
     the transaction keeps (its first token's), the reservation a first token consumes and the
-    chargingPriority the transaction keeps (its first token's)."""
+    chargingPriority the transaction keeps (its first token's), and where the first token's
+    decision came from (`auth.token_source`; None: no first token in this event)."""
 
     info: IdTokenInfo | None
     status: str | None
     reservation: int | None
     charging_priority: int
+    source: tuple[str, str | None] | None = None
 
 
 async def token_decision(
@@ -60,7 +69,9 @@ async def token_decision(
     first = status is None and same_id_tag(state.id_token, token)
     if id_tokens.needs_no_list(IdTokenEnum(kind)):
         kept = AuthorizationDecision.ACCEPTED.value if first else status
-        return Decision(id_tokens.accepted(), kept, None, priority)
+        return Decision(
+            id_tokens.accepted(), kept, None, priority, token_source(None) if first else None
+        )
     # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
     found, held = await load_id_tag_and_reservations(
         session, token, cp, at, asker=asker, lock=first
@@ -83,7 +94,8 @@ async def token_decision(
         judged = stop_info(token, tag, at=at, unknown=unknown)
         assert judged is not None  # a token was given
         info = judged
-    return Decision(id_tokens.token_info(info, tag), status, reservation, priority)
+    source = token_source(tag) if first else None
+    return Decision(id_tokens.token_info(info, tag), status, reservation, priority, source)
 
 
 async def repriced(
@@ -104,9 +116,11 @@ def values_of(
     price: Price | None,
     received: datetime,
     charging_priority: int,
+    source: tuple[str, str | None] | None = None,
 ) -> TransactionValues:
     """The transaction's columns as its events (`fold`, describing `state`) now describe it
-    (`price`: the new prices, if any; the stop: `stop_values`)."""
+    (`price`: the new prices, if any; `source`: where its first token's decision came from,
+    once decided; the stop: `stop_values`)."""
     register = state.last_register
     values = TransactionValues(
         connector_id=state.connector_id,
@@ -125,6 +139,8 @@ def values_of(
         warnings=state.warnings,
         event_fold=fold,
     )
+    if source is not None:
+        values["id_token_source"], values["roaming_party"] = source
     if price is not None:
         values["tariff_id"] = price.tariff_id
         values["price_per_kwh"] = price.price_per_kwh

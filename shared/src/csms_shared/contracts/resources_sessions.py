@@ -3,6 +3,8 @@ unmatched stops, id tags, reservations (named in `resources.py`)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from ..vocabulary.readings import SignedData
@@ -58,6 +60,16 @@ class Transaction(Resource):
     )
     id_token_type: Omit[str] = Field(default=None, description="2.0.1: ISO14443, eMAID, ...")
     id_tag_status: Omit[str] = None
+    id_token_source: Omit[Literal["list", "roaming", "none"]] = Field(
+        default=None,
+        description="Where its first id token's decision came from: `list` (the authorization"
+        " list), `roaming` (a token an eMSP pushed over OCPI, `roamingParty`), `none` (no entry:"
+        " the unknown-token policy, or a token that needs none); absent before it had one, and"
+        " on transactions from before this field",
+    )
+    roaming_party: Omit[str] = Field(
+        default=None, description="The eMSP (CC-PID) whose token it started with, if `roaming`"
+    )
     remote_start_id: Omit[int] = None
     meter_start: int
     meter_stop: Omit[int] = None

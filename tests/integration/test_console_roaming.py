@@ -1,7 +1,8 @@
 """Roaming in the browser: an admin invites an eMSP and sees it registered, registers with
 another, hands it new credentials and unregisters it; an operator finds the tokens eMSPs pushed
 but not the platforms, sees a published location, sends it again, finds the pushes (a failing
-one with its error) and sends a CDR again; a viewer sees none of it."""
+one with its error) and sends a CDR again; an operator publishes a location through its form
+and edits it, the refusals shown by their fields; a viewer sees none of it."""
 
 from __future__ import annotations
 
@@ -318,3 +319,174 @@ async def test_an_operator_sends_a_location_and_a_cdr_again_and_reads_the_push_l
     for path in ("locations", f"locations/{location_id}", "pushes", "cdrs"):
         forbidden = await page.goto(f"{console_url}/roaming/{path}")
         assert forbidden is not None and forbidden.status == 403, path
+
+
+async def _fill_connector(form: Any, at: str, values: dict[str, str]) -> None:
+    """Fill a connector row of the location form (`evses.0.connectors.1`)."""
+    for name, value in values.items():
+        field = form.locator(f"[name='{at}.{name}']")
+        if name in ("standard", "format", "powerType"):
+            await field.select_option(value)
+        else:
+            await field.fill(value)
+
+
+async def test_an_operator_publishes_a_location_through_its_form_and_edits_it(
+    page: Page, console_url: str, api: httpx.AsyncClient, suite: Suite, cp_id: str
+) -> None:
+    invitation = (await api.post("/roaming/platforms/invitations", json={"name": "F"})).json()
+    platform_id = invitation["platform"]["id"]
+    location_id = f"FORM-{cp_id[3:]}"
+    async with PlatformDouble.served() as emsp, emsp.client() as client:
+        await emsp.register_invited(client, suite.roaming_url, invitation["token"])
+        operator = await make_user(api, "operator")
+        await log_in(page, console_url, operator, PASSWORD)
+        await page.click("nav a[href='/roaming/tokens']")
+        await page.click(".roaming-nav a[href='/roaming/locations']")
+        await page.locator("#new-location summary").click()
+        form = page.locator("#new-location form#location-form")
+        for name, value in {
+            "id": location_id,
+            "name": "Form car park",
+            "address": "Kaiserkai 1",
+            "postalCode": "20457",
+            "city": "Hamburg",
+            "country": "DEU",
+            "coordinates.latitude": "53.5413",
+            "coordinates.longitude": "9.9847",
+            "timeZone": "Europe/Berlin",
+            "evses.0.chargePointId": cp_id,
+            "evses.0.evseId": "1",
+            "evses.0.physicalReference": "P1",
+        }.items():
+            await form.locator(f"[name='{name}']").fill(value)
+        await form.locator("[name=parkingType]").select_option("PARKING_GARAGE")
+        await form.locator("[name=facilities]").select_option(["CAFE", "WIFI"])
+        await form.locator("[name='openingTimes.twentyfourseven']").check()
+        await form.locator("[name='evses.0.capabilities']").select_option(
+            ["RFID_READER", "REMOTE_START_STOP_CAPABLE"]
+        )
+        ac = {"standard": "IEC_62196_T2", "format": "SOCKET", "powerType": "AC_3_PHASE"}
+        ac |= {"maxVoltage": "230", "maxAmperage": "32", "maxElectricPower": "22000"}
+        await _fill_connector(form, "evses.0.connectors.0", ac)
+        await form.get_by_role("button", name="Add a connector to EVSE 1").click()
+        second = form.locator("[name='evses.0.connectors.1.connectorId']")
+        await expect(second).to_be_focused()
+        await expect(second).to_have_value("2")
+        # What was typed before the row was added stays.
+        await expect(form.locator("[name='evses.0.connectors.0.maxAmperage']")).to_have_value("32")
+        dc = {"standard": "IEC_62196_T2_COMBO", "format": "CABLE", "powerType": "DC"}
+        dc |= {"maxVoltage": "920", "maxAmperage": "200"}
+        await _fill_connector(form, "evses.0.connectors.1", dc)
+        await screenshot(page, "roaming-location-new")
+        await form.locator("button.save").click()
+
+        await expect(page).to_have_url(re.compile(f"/roaming/locations/{location_id}[?]saved"))
+        await expect(page.locator("#location-saved")).to_contain_text("Saved")
+        await expect(page.locator("#location-address")).to_contain_text("Kaiserkai 1, 20457")
+        evse = page.locator(f"#location-evses tr[data-evse='{cp_id}-1']")
+        await expect(evse).to_contain_text(cp_id)
+        # The PUT queued to the platform, shown on the page.
+        pushed = page.locator("#location-pushes tbody tr", has_text=platform_id)
+        await expect(pushed.locator(".method")).to_have_text("PUT")
+        await expect(pushed.locator(".path")).to_have_text(re.compile(f"/{location_id}$"))
+        document = page.locator("#location-ocpi")
+        await expect(document).to_contain_text('"standard": "IEC_62196_T2_COMBO"')
+        await expect(document).to_contain_text('"twentyfourseven": true')
+
+        await page.click(".roaming-nav a[href='/roaming/locations']")
+        row = page.locator(f"#roaming-locations tr[data-location='{location_id}']")
+        await expect(row).to_contain_text("Form car park")
+        await expect(row.locator(f".evse[data-evse='{cp_id}-1']")).to_be_visible()
+
+        # The same station's EVSE in another new location: 409, said as it is.
+        await page.locator("#new-location summary").click()
+        other = page.locator("#new-location form#location-form")
+        for name, value in {
+            "id": f"{location_id}-2",
+            "address": "Elsewhere 1",
+            "city": "Hamburg",
+            "country": "DEU",
+            "coordinates.latitude": "53.5",
+            "coordinates.longitude": "9.9",
+            "timeZone": "Europe/Berlin",
+            "evses.0.chargePointId": cp_id,
+            "evses.0.evseId": "1",
+        }.items():
+            await other.locator(f"[name='{name}']").fill(value)
+        await _fill_connector(other, "evses.0.connectors.0", ac)
+        await other.locator("button.save").click()
+        await expect(page.locator("#location-problems .outcome-text")).to_contain_text(
+            f"is published in location {location_id.upper()}"
+        )
+
+        # Edit: another EVSE, a new address; a latitude out of range and an unknown time zone
+        # are refused beside their fields.
+        await row.locator(f"a[href='/roaming/locations/{location_id}']").click()
+        await page.locator("#edit-location summary").click()
+        edit = page.locator("#edit-location form#location-form")
+        await expect(edit.locator("[name='evses.0.connectors.1.standard']")).to_have_value(
+            "IEC_62196_T2_COMBO"
+        )
+        await expect(edit.locator("[name='openingTimes.twentyfourseven']")).to_be_checked()
+        await expect(edit.locator("[name=id]")).to_have_count(0)
+        await edit.locator("[name=address]").fill("Am Sandtorkai 5")
+        await edit.get_by_role("button", name="Add an EVSE").click()
+        added = edit.locator("[name='evses.1.chargePointId']")
+        await expect(added).to_be_focused()
+        await added.fill(cp_id)
+        await edit.locator("[name='evses.1.evseId']").fill("2")
+        await _fill_connector(edit, "evses.1.connectors.0", ac)
+        await edit.locator("[name='coordinates.latitude']").fill("91")
+        await edit.locator("button.save").click()
+        latitude = edit.locator("[data-problem='coordinates.latitude']")
+        await expect(latitude).to_have_text("Input should be less than or equal to 90")
+        await expect(edit.locator("[name='coordinates.latitude']")).to_have_attribute(
+            "aria-invalid", "true"
+        )
+        await expect(edit.locator("#location-problems")).to_contain_text(
+            "coordinates.latitude: Input should be less than or equal to 90"
+        )
+        await expect(edit.locator("[name=address]")).to_have_value("Am Sandtorkai 5")
+        await screenshot(page, "roaming-location-refused")
+        await edit.locator("[name='coordinates.latitude']").fill("53.5413")
+        await edit.locator("[name=timeZone]").fill("Mars/Olympus_Mons")
+        await edit.locator("button.save").click()
+        await expect(edit.locator("[data-problem=timeZone]")).to_contain_text(
+            "unknown IANA time zone"
+        )
+        await expect(edit.locator("[data-problem='coordinates.latitude']")).to_have_count(0)
+        await edit.locator("[name=timeZone]").fill("Europe/Berlin")
+        await edit.locator("button.save").click()
+
+        await expect(page.locator("#location-saved")).to_be_visible()
+        await expect(page.locator("#location-address")).to_contain_text("Am Sandtorkai 5")
+        await expect(page.locator("#location-evses tbody tr")).to_have_count(2)
+        await expect(page.locator(f"#location-evses tr[data-evse='{cp_id}-2']")).to_be_visible()
+        await screenshot(page, "roaming-location-edited")
+        stored = (await api.get(f"/roaming/locations/{location_id}")).json()["location"]
+        assert stored["address"] == "Am Sandtorkai 5"
+        assert [len(e["connectors"]) for e in stored["evses"]] == [2, 1]
+        assert set(stored["evses"][0]["capabilities"]) == {
+            "RFID_READER",
+            "REMOTE_START_STOP_CAPABLE",
+        }
+
+        async def put_again() -> bool:
+            return any(
+                m == "PUT" and p.endswith(location_id) and b["address"] == "Am Sandtorkai 5"
+                for m, p, b, _ in emsp.received
+            )
+
+        await eventually(put_again)
+        unregistered = await api.delete(f"/roaming/platforms/{platform_id}")
+        assert unregistered.status_code == 200, unregistered.text
+
+    viewer = await make_user(api, "viewer")
+    await page.context.clear_cookies()
+    await log_in(page, console_url, viewer, PASSWORD)
+    await expect(page.locator("#whoami")).to_contain_text("viewer")
+    for path in ("/roaming/locations", f"/roaming/locations/{location_id}"):
+        forbidden = await page.goto(console_url + path)
+        assert forbidden is not None and forbidden.status == 403, path
+        await expect(page.locator("form#location-form")).to_have_count(0)

@@ -1,11 +1,11 @@
 """Roaming in the console: the OCPI platforms (admins invite one, register with one, hand it new
 credentials, unregister it); the tokens eMSPs pushed, the locations published, the push log and
-the CDRs sent (operators look them up, send a Location or a CDR again). Every page and form
-calls the `/roaming` REST route itself, so the console keeps the API's checks and answers."""
+the CDRs sent (operators look them up, send a CDR again; the locations are in
+`roaming_locations`). Every page and form calls the `/roaming` REST route itself, so the console
+keeps the API's checks and answers."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from csms_shared.contracts.rpc_roaming import InvitePlatform, RegisterPlatform
 
 from ..api import roaming as roaming_api
+from . import roaming_locations
 from .charging import PAGE_SIZE, Offset
 from .web import AdminPage, OperatorPage, shown
 
 router = APIRouter(include_in_schema=False)
+router.include_router(roaming_locations.router)
 PlatformId = Annotated[str, Path(min_length=1, max_length=36)]
 PlatformFilter = Annotated[str, Query(max_length=36)]
-LocationId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9._-]+$")]
 CdrId = Annotated[str, Path(min_length=1, max_length=39)]
 
 
@@ -126,54 +127,6 @@ async def tokens(
     )
 
 
-@router.get("/roaming/locations")
-async def locations(page: OperatorPage, offset: Offset = 0) -> Response:
-    """The locations published to the platforms, by id, with each EVSE's OCPI status."""
-    try:
-        result = shown(
-            await roaming_api.list_locations(
-                page.state, page.principal, limit=PAGE_SIZE, offset=offset
-            )
-        )
-    except HTTPException as exc:
-        result = {"items": [], "total": 0, "error": str(exc.detail)}
-    return page.render("roaming_locations.html", result=result, offset=offset, page_size=PAGE_SIZE)
-
-
-@router.get("/roaming/locations/{location_id}")
-async def location(page: OperatorPage, location_id: LocationId) -> Response:
-    """One location: where it is, its EVSEs' status, and the OCPI Location platforms get."""
-    try:
-        found = await roaming_api.get_location(page.state, page.principal, location_id)
-    except HTTPException as exc:
-        return page.render("not_found.html", exc.status_code, message=str(exc.detail))
-    return page.render(
-        "roaming_location.html",
-        location=shown(found),
-        # In the document's own order, as platforms read it.
-        document=json.dumps(found.ocpi, indent=2, ensure_ascii=False),
-    )
-
-
-def _queued(pushes: int, why_none: str) -> str:
-    if pushes == 0:
-        return f"Nothing queued: {why_none}"
-    return f"Queued {pushes} push{'' if pushes == 1 else 'es'}"
-
-
-@router.post("/roaming/locations/{location_id}/push")
-async def repush_location(page: OperatorPage, location_id: LocationId) -> Response:
-    """The whole Location again to every platform with a locations receiver."""
-    await page.form()
-    try:
-        done = await roaming_api.push_location(page.state, page.principal, location_id)
-    except HTTPException as exc:
-        return page.refused("Not sent", exc)
-    return page.outcome(
-        200, ok=True, text=_queued(done.pushes, "no registered platform has a locations receiver")
-    )
-
-
 @router.get("/roaming/pushes")
 async def pushes(
     page: OperatorPage, platform: PlatformFilter = "", pending: bool = False, offset: Offset = 0
@@ -231,5 +184,7 @@ async def repush_cdr(page: OperatorPage, cdr_id: CdrId) -> Response:
     except HTTPException as exc:
         return page.refused("Not sent", exc)
     return page.outcome(
-        200, ok=True, text=_queued(done.pushes, "its eMSP is not registered or pulls its CDRs")
+        200,
+        ok=True,
+        text=roaming_locations.queued(done.pushes, "its eMSP is not registered or pulls its CDRs"),
     )

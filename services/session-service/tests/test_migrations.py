@@ -1,5 +1,6 @@
 """The session-service's migrations: the schema they make is the one db.py describes, and 0013
-(a tariff's VAT rate) leaves what was priced before it as it was, and goes back down."""
+(a tariff's VAT rate) and 0015 (parking time) leave what was priced before them as it was, and
+go back down."""
 
 from __future__ import annotations
 
@@ -100,3 +101,58 @@ async def test_0013_adds_vat_leaving_earlier_prices_and_costs_without_it() -> No
     assert (shown.cost, shown.cost_excl_vat, shown.cost_incl_vat, shown.vat) == (3, 3, None, None)
     assert "vat" not in tariff_columns
     assert not {"vat", "cost_excl_vat"} & transaction_columns
+
+
+async def test_0015_adds_parking_charging_nothing_for_what_came_before() -> None:
+    at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    with base_urls() as (_, database):
+        async with isolated_database(database) as url:
+            await asyncio.to_thread(upgrade, MIGRATIONS, url, "0014")
+            engine = create_engine(url, pool_size=1)
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        text(
+                            "INSERT INTO sessions.tariffs (name, price_per_kwh, currency)"
+                            " VALUES ('before', 0.3, 'EUR')"
+                        )
+                    )
+                    await connection.execute(
+                        text(
+                            "INSERT INTO sessions.transactions (charge_point_id, connector_id,"
+                            " id_tag, meter_start, start_time, tariff_id, price_per_kwh,"
+                            " session_fee, currency, last_seen_at, ocpp_version, meter_stop,"
+                            " stop_time, energy_wh, cost)"
+                            " VALUES ('CP-OLD', 1, 'TAG', 0, :at, 1, 0.3, 0, 'EUR', :at, '1.6',"
+                            " 10000, :at, 10000, 3)"
+                        ),
+                        {"at": at},
+                    )
+                await asyncio.to_thread(upgrade, MIGRATIONS, url)
+                async with engine.connect() as connection:
+                    fee = (
+                        await connection.execute(
+                            text("SELECT parking_per_minute_fee FROM sessions.tariffs")
+                        )
+                    ).scalar_one()
+                    row = (await connection.execute(transactions.select())).one()
+                    states = await connection.run_sync(_columns, "charging_states")
+                config = alembic_config(MIGRATIONS, url)
+                await asyncio.to_thread(command.downgrade, config, "0014")
+                async with engine.connect() as connection:
+                    tariff_columns = await connection.run_sync(_columns, "tariffs")
+                    transaction_columns = await connection.run_sync(_columns, "transactions")
+                    tables = await connection.run_sync(
+                        lambda sync: inspect(sync).get_table_names(schema=SCHEMA)
+                    )
+                await asyncio.to_thread(upgrade, MIGRATIONS, url)
+            finally:
+                await engine.dispose()
+    assert fee == 0
+    assert (row.parking_per_minute_fee, row.parking_seconds, row.cost) == (0, None, Decimal(3))
+    shown = transaction_of(row, Transaction)
+    assert (shown.parking_seconds, shown.parking_per_minute_fee, shown.cost) == (None, 0, 3)
+    assert states == {"transaction_id", "at", "state"}
+    assert "parking_per_minute_fee" not in tariff_columns
+    assert not {"parking_per_minute_fee", "parking_seconds"} & transaction_columns
+    assert "charging_states" not in tables

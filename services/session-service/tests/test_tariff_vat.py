@@ -129,6 +129,7 @@ def _start(cp: str, price: Any) -> StartRow:
         price_per_kwh=price.price_per_kwh,
         session_fee=price.session_fee,
         per_minute_fee=price.per_minute_fee,
+        parking_per_minute_fee=price.parking_per_minute_fee,
         currency=price.currency,
         last_seen_at=T0,
         ocpp_version=OcppVersion.V16.value,

@@ -119,6 +119,7 @@ def _start_row(
         price_per_kwh=price.price_per_kwh,
         session_fee=price.session_fee,
         per_minute_fee=price.per_minute_fee,
+        parking_per_minute_fee=price.parking_per_minute_fee,
         currency=price.currency,
         last_seen_at=received_at(start.call),
         ocpp_version=start.call.ocpp_version.value,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
@@ -14,6 +15,7 @@ from csms_shared.contracts.events import TransactionStopped
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
+from . import charging_states
 from . import meter_values as mv
 from .acceptance import StopMatch, match_stop
 from .auth import Authorization, IdTagRecord, stop_info
@@ -98,8 +100,13 @@ async def _kept(session: AsyncSession, stop: _Stop) -> StopTransactionResponse:
     return stop.answer()
 
 
-def _stop_row(row: Row[Any], stop: _Stop) -> StopRow:
-    """What the CP's stop writes to its transaction."""
+def _parking(row: Row[Any], stop: _Stop) -> tuple[int, datetime, datetime]:
+    """The span whose parking time the stop bills (`charging_states.parking_of`)."""
+    return row.id, row.start_time, stop.request.timestamp
+
+
+def _stop_row(row: Row[Any], stop: _Stop, parked: dict[int, int]) -> StopRow:
+    """What the CP's stop writes to its transaction (`parked`: parking seconds by id)."""
     request = stop.request
     return stop_values(
         row,
@@ -109,6 +116,7 @@ def _stop_row(row: Row[Any], stop: _Stop) -> StopRow:
         stop_id_tag=request.id_tag,
         stopped_by=CHARGE_POINT,
         warnings=stop.warnings,
+        parking_seconds=parked[row.id],
     )
 
 
@@ -152,7 +160,8 @@ async def stop_transaction(
     stop = _judged(ctx.settings, request, ctx, row, tag)
     if stop.match is not StopMatch.STOPS or row is None:
         return await _kept(session, stop)
-    new = (await apply_stops(session, [_stop_row(row, stop)]))[row.id]
+    parked = await charging_states.parking_of(session, [_parking(row, stop)])
+    new = (await apply_stops(session, [_stop_row(row, stop, parked)]))[row.id]
     await mv.insert_rows(session, await _stopped(session, stop, row, new))
     return stop.answer()
 
@@ -175,7 +184,7 @@ async def _stop_round(
     calls: list[tuple[StopTransactionRequest, CallCtx]], ctx: Ctx
 ) -> list[StopTransactionResponse]:
     """StopTransactions of different transactions: one locked read of the transactions and
-    tags, one UPDATE, one INSERT of their transactionData."""
+    tags, one of their charging states, one UPDATE, one INSERT of their transactionData."""
     session = ctx.session
     found = await load_for_stops(session, [(r.transaction_id, r.id_tag) for r, _ in calls])
     stops = [
@@ -189,7 +198,12 @@ async def _stop_round(
             responses[n] = await _kept(session, stop)
         else:
             stopping.append((n, stop, stop.row))
-    updated = await apply_stops(session, [_stop_row(row, stop) for _, stop, row in stopping])
+    parked = await charging_states.parking_of(
+        session, [_parking(row, stop) for _, stop, row in stopping]
+    )
+    updated = await apply_stops(
+        session, [_stop_row(row, stop, parked) for _, stop, row in stopping]
+    )
     rows: list[mv.MeterRow] = []
     for n, stop, row in stopping:
         rows += await _stopped(session, stop, row, updated[row.id])

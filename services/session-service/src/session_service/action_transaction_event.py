@@ -15,7 +15,9 @@ one-event path in the same transaction.
 
 A running transaction's new chargingState (its newest event's, by seqNo) is announced as
 `transaction.charging_state_changed`: the site allocator holds a session whose EV suspended
-itself at its minimum, as 1.6's StatusNotification SuspendedEV does.
+itself at its minimum, as 1.6's StatusNotification SuspendedEV does. Every chargingState an
+event gives is kept at the event's time (charging_states.py), whatever order they come in: an
+ended transaction's parking time is counted from them, again by each late event.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ from csms_shared.ocpp.v201.messages import TransactionEventRequest, TransactionE
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary import AuthorizationDecision, ChargingState
 
+from . import charging_states, reservations, tx_events
 from . import meter_values as mv
-from . import reservations, tx_events
 from . import tx_event_store as store
 from .checks import timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
@@ -85,6 +87,11 @@ async def transaction_event(
     )
     info, status, reservation = decision.info, decision.status, decision.reservation
     price = await repriced(session, settings, row, state.start_time)
+    await charging_states.record(session, _charging_state(row.id, summary, received))
+    parked = 0
+    if state.ended and state.stop_time is not None:
+        span = (row.id, state.start_time, state.stop_time)
+        parked = (await charging_states.parking_of(session, [span]))[row.id]
     values = values_of(
         row,
         folded,
@@ -94,6 +101,7 @@ async def transaction_event(
         received,
         decision.charging_priority,
         decision.source,
+        parked,
     )
     new = await store.write(session, row.id, values)
     rows = tx_events.sampled_rows(
@@ -156,6 +164,16 @@ async def _announce(
         await ctx.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
 
 
+def _charging_state(
+    transaction_id: int, summary: tx_events.EventSummary, received: datetime
+) -> list[tuple[int, charging_states.StateAt]]:
+    """The chargingState the event gives, to keep (none: nothing), at its time capped at ours."""
+    if summary.charging_state is None:
+        return []
+    at = charging_states.reported_at(summary.timestamp, received)
+    return [(transaction_id, charging_states.StateAt(at, ChargingState(summary.charging_state)))]
+
+
 def charging_state_changed(
     new: Row[Any], before: str | None, state: TransactionState, at: datetime
 ) -> TransactionChargingStateChanged | None:
@@ -186,6 +204,7 @@ class _Plain:
 
     values: store.TransactionValues
     rows: list[mv.MeterRow]
+    states: list[tuple[int, charging_states.StateAt]]
     readings: MeterValues | None
     applied: store.Applied
 
@@ -230,6 +249,7 @@ def _plain(
                 source=SOURCE,
                 received=received,
             ),
+            states=_charging_state(row.id, summary, received),
             readings=meter_event(
                 readings or [], at=received, cp_id=cp, connector_id=connector, transaction_id=row.id
             ),
@@ -263,11 +283,12 @@ class _Group:
         self.plain.append(event)
 
     async def flush(self, ctx: Ctx) -> None:
-        """Write the plain events taken in: one UPDATE, one INSERT each of readings and events,
-        one of their `meter.values` (and `meter.current`)."""
+        """Write the plain events taken in: one UPDATE, one INSERT each of readings, charging
+        states and events, one of their `meter.values` (and `meter.current`)."""
         session, plain = ctx.session, self.plain
         await store.write_many(session, list(self.written.items()))
         await mv.insert_rows(session, [row for event in plain for row in event.rows])
+        await charging_states.record(session, [state for event in plain for state in event.states])
         await store.record_events(session, [event.applied for event in plain])
         await ctx.emit_many(with_current(event.readings for event in plain))
         self.written, self.plain = {}, []

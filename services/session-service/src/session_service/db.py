@@ -76,6 +76,9 @@ tariffs = Table(
     Column("price_per_kwh", Numeric(12, 4), nullable=False),
     Column("session_fee", Numeric(12, 2), nullable=False, server_default="0"),
     Column("per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
+    # Per minute (by the second) of parking, on top of `per_minute_fee`: a transaction's time in
+    # EVConnected, SuspendedEV or Idle (charging_states.py), never a pause the site causes.
+    Column("parking_per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
     Column("currency", String(3), nullable=False),
     # The VAT rate in percent; the prices exclude it (as OCPI's price components do). None: the
     # prices carry no VAT information, and a cost is their total.
@@ -160,6 +163,7 @@ transactions = Table(
     Column("price_per_kwh", Numeric(12, 4), nullable=False),
     Column("session_fee", Numeric(12, 2), nullable=False),
     Column("per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
+    Column("parking_per_minute_fee", Numeric(12, 4), nullable=False, server_default="0"),
     Column("currency", String(3), nullable=False),
     Column("vat", Numeric(5, 2)),  # the tariff's VAT rate at start (None: none stated)
     # Where its first id token's decision came from: `list` (the authorization list), `roaming`
@@ -182,6 +186,9 @@ transactions = Table(
     # 0013: no VAT then, their `cost` is the net).
     Column("cost", Numeric(14, 2)),
     Column("cost_excl_vat", Numeric(14, 2)),
+    # Seconds between start and stop spent parked (charging_states.py), set at the stop (None:
+    # running, or stopped before migration 0015).
+    Column("parking_seconds", Integer),
     _ts("stale_since"),
     Column("superseded_by", Integer),
     Column("warnings", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
@@ -229,6 +236,20 @@ transactions = Table(
     ),
 )
 Index("ix_transactions_id_tag", func.lower(transactions.c.id_tag), transactions.c.start_time)
+
+# What a car on a transaction's connector did and since when (ChargingState: EVConnected,
+# Charging, SuspendedEV, SuspendedEVSE, Idle), of either version: 2.0.1's TransactionEvent
+# chargingState, 1.6's StatusNotification (followed from `connector.status`). Insert-only: a
+# copy of a report adds nothing, and the order reports arrive in does not matter, as the
+# parking time is read from the times (charging_states.py).
+charging_states = Table(
+    "charging_states",
+    metadata,
+    Column("transaction_id", Integer, nullable=False),
+    _ts("at", nullable=False),
+    Column("state", String(16), nullable=False),
+    PrimaryKeyConstraint("transaction_id", "at", "state"),
+)
 
 # Partitioned tables cannot have identity columns before Postgres 17: a plain sequence.
 meter_value_ids = Sequence("meter_values_id_seq", metadata=metadata)

@@ -1,5 +1,5 @@
-"""Energy, duration and cost (excl. and incl. VAT) of a transaction from its meter readings (pure
-logic, no I/O)."""
+"""Energy, duration and cost (excl. and incl. VAT) of a transaction from its meter readings and
+its parking time (pure logic, no I/O): the suite's one cost engine."""
 
 from __future__ import annotations
 
@@ -82,14 +82,18 @@ def cost(
     *,
     per_minute_fee: Decimal = Decimal(0),
     seconds: int = 0,
+    parking_per_minute_fee: Decimal = Decimal(0),
+    parking_seconds: int = 0,
     vat: Decimal | None = None,
 ) -> Cost:
-    """What the session costs, to the cent: the fee, the energy at the price per kWh, and its
-    time at the fee per minute (by the second: 90 s cost 1.5 minutes). With a `vat` rate
-    (percent), the VAT is charged on that rounded net total, as an invoice states it, and the
-    gross rounded to the cent again."""
+    """What the session costs, to the cent: the fee, the energy at the price per kWh, its time
+    at the fee per minute and its parking time (part of that time) at the parking fee per minute
+    on top, both by the second (90 s cost 1.5 minutes). With a `vat` rate (percent), the VAT is
+    charged on that rounded net total, as an invoice states it, and the gross rounded to the
+    cent again."""
     amount = session_fee + Decimal(energy) / Decimal(1000) * price_per_kwh
     amount += Decimal(seconds) / Decimal(60) * per_minute_fee
+    amount += Decimal(parking_seconds) / Decimal(60) * parking_per_minute_fee
     net = amount.quantize(CENT, rounding=ROUND_HALF_UP)
     if vat is None:
         return Cost(net)

@@ -1,4 +1,5 @@
-"""Events the session-service follows: command outcomes (reservations) and connectors seen."""
+"""Events the session-service follows: command outcomes (reservations), connectors seen, and
+the charging states 1.6 stations report by StatusNotification."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from csms_shared.ocpp.v16.messages import (
 )
 from csms_shared.ocpp.version import OcppVersion
 
-from . import local_list, reservations
+from . import charging_states, local_list, reservations
 from .router import Ctx, router
 
 log = logging.getLogger(__name__)
@@ -87,13 +88,32 @@ def _cancel_reservation(
 
 @router.event("connector.status")
 async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
-    """Remember the connectors a CP reports, to tell an unknown connector in a transaction."""
+    """Remember the connectors a CP reports, to tell an unknown connector in a transaction, and
+    keep a 1.6 station's charging state against the transaction open on the connector."""
     await connectors_status([event], ctx)
+
+
+def _charging_state(event: ConnectorStatus) -> charging_states.ConnectorReport | None:
+    """The charging state a 1.6 StatusNotification says (Preparing, Charging, SuspendedEV,
+    SuspendedEVSE, Finishing), at the station's time capped at the event's. None for any other
+    status, and for 2.0.1, whose state comes with its TransactionEvents."""
+    state = event.report().charging_state
+    if state is None or event.ocpp_version is not OcppVersion.V16:
+        return None
+    return charging_states.ConnectorReport(
+        charge_point_id=event.charge_point_id,
+        connector_id=event.connector_id,
+        ocpp_version=event.ocpp_version.value,
+        at=charging_states.reported_at(event.timestamp, event.at),
+        state=state,
+    )
 
 
 @router.on_event_group("connector.status")
 async def connectors_status(events: list[ConnectorStatus], ctx: Ctx) -> None:
-    """`connector_status` of many (a connect storm's StatusNotifications) in one statement."""
+    """`connector_status` of many (a connect storm's StatusNotifications) in two statements."""
+    reports = [report for event in events if (report := _charging_state(event)) is not None]
+    await charging_states.record_on_open(ctx.session, reports)
     new: set[tuple[str, int]] = set()
     for event in events:
         cp_id, connector_id = event.charge_point_id, event.connector_id

@@ -187,8 +187,8 @@ async def list_tariffs(params: ListTariffs, ctx: Ctx) -> Page[Tariff]:
 
 @router.rpc(SessionsRpc.update_tariff, callers={"command-api"})
 async def update_tariff(fields: UpdateTariff, ctx: Ctx) -> Tariff:
-    """Change a tariff's prices, VAT rate, validity, default flag or whom it prices;
-    transactions already started keep their prices and rate."""
+    """Change a tariff's prices (its parking fee among them), VAT rate, validity, default flag
+    or whom it prices; transactions already started keep their prices and rate."""
     tariff_id = fields.tariff_id
     changed = fields.model_dump(include=fields.model_fields_set - {"tariff_id", *_ASSIGNED})
     try:
@@ -253,6 +253,7 @@ async def tariff_of_charge_point(params: TariffOfChargePoint, ctx: Ctx) -> Appli
         price_per_kwh=number(price.price_per_kwh),
         session_fee=number(price.session_fee),
         per_minute_fee=number(price.per_minute_fee),
+        parking_per_minute_fee=number(price.parking_per_minute_fee),
         currency=price.currency,
         vat=number(price.vat),
     )

@@ -7,8 +7,8 @@ SESSION_TARIFF_* (the one global tariff of earlier versions). Among several CP o
 the one valid from the latest time wins (then the newest): a price change scheduled as a second
 tariff takes over on its date. A default price change is scheduled by ending the default with
 validTo and adding the next default valid from then. The transaction copies the prices, so
-later changes to a tariff never reprice it; with them its VAT rate, if the tariff states one
-(the prices exclude VAT; SESSION_TARIFF_* state none).
+later changes to a tariff never reprice it; with them its parking fee and its VAT rate, if the
+tariff states one (the prices exclude VAT; SESSION_TARIFF_* state none, and charge no parking).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Price:
     currency: str
     tag: str | None = None
     vat: Decimal | None = None  # percent; the prices exclude it (None: not stated)
+    parking_per_minute_fee: Decimal = Decimal(0)  # on top of per_minute_fee while parked
 
 
 _SOURCES = {0: "chargePoint", 1: "tag", 2: "default"}
@@ -53,8 +54,8 @@ _BEST = text(
     FROM unnest(CAST(:cps AS varchar[]), CAST(:ats AS timestamptz[])) WITH ORDINALITY
          AS q(cp, at, i)
     LEFT JOIN LATERAL (
-        SELECT t.id, t.price_per_kwh, t.session_fee, t.per_minute_fee, t.currency, t.vat,
-               c.rank, c.tag
+        SELECT t.id, t.price_per_kwh, t.session_fee, t.per_minute_fee,
+               t.parking_per_minute_fee, t.currency, t.vat, c.rank, c.tag
         FROM (
             SELECT a.tariff_id, 0 AS rank, NULL::varchar AS tag
               FROM {tariff_assignments.fullname} a
@@ -116,6 +117,7 @@ async def prices(
                 currency=row.currency,
                 tag=row.tag,
                 vat=row.vat,
+                parking_per_minute_fee=row.parking_per_minute_fee,
             )
         )
     return found

@@ -21,6 +21,7 @@ from csms_shared.contracts.events import SessionWarning
 from csms_shared.ocpp import JsonObject
 from csms_shared.ocpp._base import format_datetime
 
+from . import charging_states
 from .db import outbox, tariffs, transaction_audit, transactions, unmatched_stops
 from .energy import cost, duration_seconds, energy_wh
 
@@ -79,6 +80,7 @@ _START_COLUMNS = (
     ("price_per_kwh", "numeric"),
     ("session_fee", "numeric"),
     ("per_minute_fee", "numeric"),
+    ("parking_per_minute_fee", "numeric"),
     ("currency", "varchar"),
     ("last_seen_at", "timestamptz"),
     ("ocpp_version", "varchar"),
@@ -86,12 +88,13 @@ _START_COLUMNS = (
     ("roaming_party", "varchar"),
     ("warnings", "text"),  # JSON text, cast below
 )
-# A tariff's prices and VAT rate are copied from its row as this statement reads it, all from
-# one snapshot: were the tariff changed since `tariffs.prices` chose it, the start is priced as
-# if it came after the change, never by old prices with a new rate. The start's own prices stand
-# when it names no tariff (SESSION_TARIFF_*, which state no VAT). Rows are inserted in the
-# order given (the join may reorder them), so ids follow the group's charge point order.
-_PRICES = ("price_per_kwh", "session_fee", "per_minute_fee", "currency")
+# A tariff's prices (its parking fee among them) and VAT rate are copied from its row as this
+# statement reads it, all from one snapshot: were the tariff changed since `tariffs.prices` chose
+# it, the start is priced as if it came after the change, never by old prices with a new rate.
+# The start's own prices stand when it names no tariff (SESSION_TARIFF_*, which state no VAT).
+# Rows are inserted in the order given (the join may reorder them), so ids follow the group's
+# charge point order.
+_PRICES = ("price_per_kwh", "session_fee", "per_minute_fee", "parking_per_minute_fee", "currency")
 _START_VALUES = ", ".join(
     f"COALESCE(p.{name}, v.{name})" if name in _PRICES else f"v.{name}"
     for name, _ in _START_COLUMNS[:-1]
@@ -134,6 +137,7 @@ _STOP_COLUMNS = (
     ("energy_wh", "bigint"),
     ("cost", "numeric"),
     ("cost_excl_vat", "numeric"),
+    ("parking_seconds", "integer"),
     ("warnings", "text"),  # JSON text, cast below
 )
 _APPLY_STOPS = text(
@@ -157,6 +161,7 @@ class Priced:
     price_per_kwh: Decimal
     session_fee: Decimal
     per_minute_fee: Decimal
+    parking_per_minute_fee: Decimal
     vat: Decimal | None
     warnings: list[str]
 
@@ -178,6 +183,7 @@ class StartRow(TypedDict):
     price_per_kwh: Decimal
     session_fee: Decimal
     per_minute_fee: Decimal
+    parking_per_minute_fee: Decimal
     currency: str
     last_seen_at: datetime
     ocpp_version: str  # the version of the call that opened it (never assumed)
@@ -199,6 +205,7 @@ class StopRow(TypedDict):
     energy_wh: int
     cost: Decimal  # what the driver pays: incl. VAT when the transaction has a rate
     cost_excl_vat: Decimal
+    parking_seconds: int
     warnings: list[str]
 
 
@@ -304,9 +311,10 @@ def stop_values(
     stopped_by: str,
     close_reason: str | None = None,
     warnings: Sequence[str] = (),
+    parking_seconds: int = 0,
 ) -> StopRow:
-    """What stopping a transaction writes: meterStop, energy, cost (excl. VAT beside it),
-    warnings."""
+    """What stopping a transaction writes: meterStop, energy, its parking time (counted from
+    its charging states: `charging_states.parking_of`), cost (excl. VAT beside it), warnings."""
     energy, warning = energy_wh(row.meter_start, meter_stop)
     notes = [*warnings, *([warning] if warning else [])]
     if stop_time < row.start_time:
@@ -317,6 +325,8 @@ def stop_values(
         row.session_fee,
         per_minute_fee=row.per_minute_fee,
         seconds=duration_seconds(row.start_time, stop_time),
+        parking_per_minute_fee=row.parking_per_minute_fee,
+        parking_seconds=parking_seconds,
         vat=row.vat,
     )
     return StopRow(
@@ -330,6 +340,7 @@ def stop_values(
         energy_wh=energy,
         cost=priced.billed,
         cost_excl_vat=priced.excl_vat,
+        parking_seconds=parking_seconds,
         warnings=[*(row.warnings or []), *notes],
     )
 
@@ -343,8 +354,10 @@ async def apply_stops(session: AsyncSession, stops: Sequence[StopRow]) -> dict[i
 
 
 async def apply_stop(session: AsyncSession, row: Row[Any], **stop: Any) -> Row[Any]:
-    """Stop one transaction (`stop_values`); returns the updated row."""
-    return (await apply_stops(session, [stop_values(row, **stop)]))[row.id]
+    """Stop one transaction (`stop_values`, with its parking time); returns the updated row."""
+    spans = [(row.id, row.start_time, stop["stop_time"])]
+    parked = (await charging_states.parking_of(session, spans))[row.id]
+    return (await apply_stops(session, [stop_values(row, parking_seconds=parked, **stop)]))[row.id]
 
 
 async def record_unmatched(

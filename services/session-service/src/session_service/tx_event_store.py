@@ -59,6 +59,7 @@ class TransactionValues(TypedDict, total=False):
     price_per_kwh: Decimal
     session_fee: Decimal
     per_minute_fee: Decimal
+    parking_per_minute_fee: Decimal
     currency: str
     vat: Decimal | None
     # Where the first token's decision came from, once decided (auth.token_source).
@@ -75,6 +76,7 @@ class TransactionValues(TypedDict, total=False):
     energy_wh: int
     cost: Decimal
     cost_excl_vat: Decimal
+    parking_seconds: int
 
 
 def _jsonb(fold: Fold) -> ColumnElement[Any]:
@@ -119,6 +121,7 @@ async def lock_transaction(
                 price_per_kwh=price.price_per_kwh,
                 session_fee=price.session_fee,
                 per_minute_fee=price.per_minute_fee,
+                parking_per_minute_fee=price.parking_per_minute_fee,
                 currency=price.currency,
                 vat=price.vat,
                 last_seen_at=received,

@@ -117,10 +117,11 @@ def values_of(
     received: datetime,
     charging_priority: int,
     source: tuple[str, str | None] | None = None,
+    parking_seconds: int = 0,
 ) -> TransactionValues:
     """The transaction's columns as its events (`fold`, describing `state`) now describe it
     (`price`: the new prices, if any; `source`: where its first token's decision came from,
-    once decided; the stop: `stop_values`)."""
+    once decided; the stop: `stop_values`, with the parking time of an ended one)."""
     register = state.last_register
     values = TransactionValues(
         connector_id=state.connector_id,
@@ -146,6 +147,7 @@ def values_of(
         values["price_per_kwh"] = price.price_per_kwh
         values["session_fee"] = price.session_fee
         values["per_minute_fee"] = price.per_minute_fee
+        values["parking_per_minute_fee"] = price.parking_per_minute_fee
         values["currency"] = price.currency
         values["vat"] = price.vat
     if row.stop_time is None and row.stale_since is not None:
@@ -159,6 +161,7 @@ def values_of(
             price_per_kwh=Decimal(kept.price_per_kwh),
             session_fee=Decimal(kept.session_fee),
             per_minute_fee=Decimal(kept.per_minute_fee),
+            parking_per_minute_fee=Decimal(kept.parking_per_minute_fee),
             vat=None if kept.vat is None else Decimal(kept.vat),
             warnings=state.warnings,
         )
@@ -169,6 +172,7 @@ def values_of(
             reason=state.stop_reason,
             stop_id_tag=state.stop_id_token,
             stopped_by=CHARGE_POINT,
+            parking_seconds=parking_seconds,
         )
         values |= {
             "meter_stop": stop["meter_stop"],
@@ -180,6 +184,7 @@ def values_of(
             "energy_wh": stop["energy_wh"],
             "cost": stop["cost"],
             "cost_excl_vat": stop["cost_excl_vat"],
+            "parking_seconds": stop["parking_seconds"],
             "warnings": stop["warnings"],
         }
     return values

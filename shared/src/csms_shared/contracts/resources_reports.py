@@ -11,7 +11,8 @@ from .resources_base import DateTime, Number, Omit, Page, Resource
 
 
 class Tariff(Resource):
-    """Prices for energy, for a session and for its minutes, in one currency, excl. VAT (at
+    """Prices for energy, for a session, for its minutes and for its minutes of parking (on top),
+    in one currency, excl. VAT (at
     `vat` percent, when stated), in force from `validFrom` (inclusive) to `validTo` (exclusive),
     for the CPs and tags named (a default prices every CP nothing else names)."""
 
@@ -20,6 +21,11 @@ class Tariff(Resource):
     price_per_kwh: Number
     session_fee: Number
     per_minute_fee: Number
+    parking_per_minute_fee: Number = Field(
+        default=0,
+        description="For every minute (by the second) a transaction spends parked, on top of"
+        " `perMinuteFee`: in EVConnected, SuspendedEV or Idle, never SuspendedEVSE",
+    )
     currency: str
     vat: Number | None = Field(
         default=None,
@@ -47,6 +53,7 @@ class AppliedTariff(Resource):
     price_per_kwh: Number
     session_fee: Number
     per_minute_fee: Number
+    parking_per_minute_fee: Number = 0
     currency: str
     vat: Number | None = None
 

@@ -87,6 +87,12 @@ class Transaction(Resource):
     )
     energy_wh: Omit[int] = None
     duration_seconds: Omit[int] = None
+    parking_seconds: Omit[int] = Field(
+        default=None,
+        description="Once stopped, the seconds of its duration spent parked: in EVConnected,"
+        " SuspendedEV or Idle (never SuspendedEVSE, nor before the station first said its"
+        " charging state); absent while it runs and on transactions from before this field",
+    )
     cost: Omit[Number] = Field(
         default=None,
         description="Once stopped, what the driver pays, the totalCost a 2.0.1 station is told:"
@@ -102,7 +108,10 @@ class Transaction(Resource):
     )
     price_per_kwh: Number = Field(description="Excl. VAT, as the fees are")
     session_fee: Number
-    per_minute_fee: Number = 0
+    per_minute_fee: Number = Field(default=0, description="For every minute, by the second")
+    parking_per_minute_fee: Number = Field(
+        default=0, description="For every minute of parking, by the second, on top"
+    )
     vat: Omit[Number] = Field(
         default=None,
         description="The VAT rate in percent its tariff stated at the start; absent: none stated",

@@ -225,16 +225,28 @@ class _TariffFields(RpcParams):
 
 
 class CreateTariff(_TariffFields):
-    """A new tariff: price per kWh, per-session and per-minute fees (excl. VAT), currency, VAT
-    rate (None: not stated), validity."""
+    """A new tariff: price per kWh, per-session, per-minute and per-minute-of-parking fees
+    (excl. VAT), currency, VAT rate (None: not stated), validity."""
 
     name: Text100
     price_per_kwh: PerUnit
     session_fee: Fee = Decimal(0)
     per_minute_fee: PerUnit = Decimal(0)
+    parking_per_minute_fee: PerUnit = Decimal(0)
     currency: Currency
     vat: Vat | None = None
     is_default: bool = False
+
+
+# A tariff's fields a change may set but never clear.
+_KEPT = (
+    "name",
+    "price_per_kwh",
+    "session_fee",
+    "per_minute_fee",
+    "parking_per_minute_fee",
+    "currency",
+)
 
 
 class UpdateTariff(OfTariff, _TariffFields):
@@ -245,13 +257,14 @@ class UpdateTariff(OfTariff, _TariffFields):
     price_per_kwh: PerUnit | None = None
     session_fee: Fee | None = None
     per_minute_fee: PerUnit | None = None
+    parking_per_minute_fee: PerUnit | None = None
     currency: Currency | None = None
     vat: Vat | None = None
     is_default: bool | None = None
 
     @model_validator(mode="after")
     def _kept(self) -> UpdateTariff:
-        for name in ("name", "price_per_kwh", "session_fee", "per_minute_fee", "currency"):
+        for name in _KEPT:
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{to_camel(name)}: cannot be cleared")
         if "is_default" in self.model_fields_set and self.is_default is None:

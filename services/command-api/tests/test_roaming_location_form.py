@@ -130,9 +130,10 @@ def test_the_form_makes_the_body_the_rest_route_takes() -> None:
 def test_open_around_the_clock_or_not_stated() -> None:
     always = [*POSTED, ("openingTimes.twentyfourseven", "on")]
     opening = location_form.settings(location_form.posted_draft(FormData(always))).opening_times
+    # As a PUT may give them: 24/7, and the hours too (published as they are).
     assert opening is not None and opening.model_dump() == {
         "twentyfourseven": True,
-        "regular_hours": [],
+        "regular_hours": [{"weekday": 1, "period_begin": "08:00", "period_end": "20:00"}],
     }
     no_hours = [(k, v) for k, v in POSTED if not k.startswith("openingTimes")]
     draft = location_form.posted_draft(FormData([*no_hours, ("chargingWhenClosed", "false")]))
@@ -169,6 +170,12 @@ def test_a_stored_location_fills_the_form_in_and_saves_back_unchanged() -> None:
     )
     draft = location_form.stored_draft("HH-HARBOUR", stored)
     assert draft["evses"][0]["connectors"][1]["tariffIds"] == "AC-1, DC-2"
+    again = location_form.posted_draft(FormData(_flattened(draft)))
+    assert location_form.settings(again) == stored
+    assert stored.opening_times is not None
+    always = stored.opening_times.model_copy(update={"twentyfourseven": True})
+    stored = stored.model_copy(update={"opening_times": always})
+    draft = location_form.stored_draft("HH-HARBOUR", stored)
     again = location_form.posted_draft(FormData(_flattened(draft)))
     assert location_form.settings(again) == stored
 

@@ -264,12 +264,10 @@ def settings(draft: Draft) -> LocationSettings:
         "facilities": draft["facilities"],
         "evses": [_evse_body(evse) for evse in draft["evses"]],
     }
-    if opening["twentyfourseven"]:
-        # Around the clock: the regular hours say nothing more (OCPI publishes them otherwise).
-        body["openingTimes"] = {"twentyfourseven": True}
-    elif opening["regularHours"]:
+    # Neither 24/7 nor hours: the opening times are not stated (OCPI: unknown).
+    if opening["twentyfourseven"] or opening["regularHours"]:
         body["openingTimes"] = {
-            "twentyfourseven": False,
+            "twentyfourseven": opening["twentyfourseven"],
             "regularHours": [_given(row) for row in opening["regularHours"]],
         }
     return LocationSettings.model_validate(body)

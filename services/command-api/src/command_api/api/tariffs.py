@@ -1,5 +1,5 @@
-"""Tariffs as data (session-service): what a kWh, a session and a minute cost (excl. VAT, at
-the VAT rate stated), and where."""
+"""Tariffs as data (session-service): what a kWh, a session, a minute and a minute of parking
+cost (excl. VAT, at the VAT rate stated), and where."""
 
 from __future__ import annotations
 
@@ -63,6 +63,16 @@ VatRate = Annotated[
 ]
 
 
+ParkingFee = Annotated[
+    PerUnit,
+    Field(
+        description="Per minute of parking (by the second), on top of perMinuteFee, excl. VAT:"
+        " the time a transaction spends in EVConnected, SuspendedEV or Idle (never"
+        " SuspendedEVSE, a pause the site causes), 4 decimals"
+    ),
+]
+
+
 class NewTariff(_Validity):
     """A tariff: prices (excl. VAT), currency, VAT rate, validity, and whom it prices (or every
     CP, as the default)."""
@@ -71,11 +81,22 @@ class NewTariff(_Validity):
     price_per_kwh: PerUnit
     session_fee: Fee = Decimal(0)
     per_minute_fee: PerUnit = Decimal(0)
+    parking_per_minute_fee: ParkingFee = Decimal(0)
     currency: Currency
     vat: VatRate = None
     is_default: bool = False
     charge_point_ids: ChargePointIds = Field(default_factory=list)
     tags: Tags = Field(default_factory=list)
+
+
+_KEPT = (
+    "name",
+    "price_per_kwh",
+    "session_fee",
+    "per_minute_fee",
+    "parking_per_minute_fee",
+    "currency",
+)
 
 
 class TariffChange(_Validity):
@@ -85,6 +106,7 @@ class TariffChange(_Validity):
     price_per_kwh: PerUnit | None = None
     session_fee: Fee | None = None
     per_minute_fee: PerUnit | None = None
+    parking_per_minute_fee: ParkingFee | None = None
     currency: Currency | None = None
     vat: VatRate = None
     is_default: bool | None = None
@@ -93,9 +115,9 @@ class TariffChange(_Validity):
 
     @model_validator(mode="after")
     def _kept(self) -> TariffChange:
-        for name in ("name", "price_per_kwh", "session_fee", "per_minute_fee", "currency"):
+        for name in _KEPT:
             if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{self.model_fields[name].alias or name} cannot be cleared")
+                raise ValueError(f"{type(self).model_fields[name].alias or name} cannot be cleared")
         return self
 
 

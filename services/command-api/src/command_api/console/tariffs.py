@@ -31,6 +31,7 @@ def _fields(form: Any, *, new: bool) -> dict[str, FormValue]:
         "price_per_kwh": form.get("pricePerKwh") or None,
         "session_fee": form.get("sessionFee") or ("0" if new else None),
         "per_minute_fee": form.get("perMinuteFee") or ("0" if new else None),
+        "parking_per_minute_fee": form.get("parkingPerMinuteFee") or ("0" if new else None),
         "currency": form.get("currency") or None,
         "vat": form.get("vat") or None,
         "valid_from": form.get("validFrom") or None,

@@ -16,6 +16,8 @@ from aio_pika import connect
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from tests.integration.accounts import console_client, csrf_token, log_in
+from tests.integration.conftest import ADMIN_PASSWORD
 from tests.integration.receivers import Receiver
 from tests.integration.support import eventually, metric
 
@@ -215,6 +217,39 @@ async def test_a_webhook_failing_too_long_is_disabled_and_reported(
             assert report["url"] == failing.url
             log = (await api.get(f"/webhooks/{hook['id']}/deliveries")).json()
             assert {d["status"] for d in log["items"]} == {"cancelled"}
+
+            # The console's overview tells admins, with the reason and a button to enable it.
+            base = suite.api_url.removesuffix("/api/v1")
+            async with console_client(base, "127.0.0.1") as console:
+                assert (await log_in(console, "admin", ADMIN_PASSWORD)).status_code in (200, 303)
+                overview = await console.get("/")
+                assert 'id="disabled-webhooks"' in overview.text
+                assert f'data-webhook="{hook["id"]}"' in overview.text
+                assert "HTTP 500" in overview.text
+
+                # An admin turns it on again once the receiver is fixed: healthy, sent what
+                # comes (the console posts to the same API function as REST).
+                failing.answers = []
+                token = await csrf_token(console)
+                enabled = await console.post(
+                    f"/webhooks/{hook['id']}/enable", data={"csrf_token": token}
+                )
+                assert enabled.status_code == 200, enabled.text
+            doc = (await api.get(f"/webhooks/{hook['id']}")).json()
+            assert doc["enabled"] is True and "disabledReason" not in doc, doc
+            again = await api.post(f"/webhooks/{hook['id']}/enable")
+            assert again.status_code == 200 and again.json()["enabled"] is True
+            await cp.call(
+                "StatusNotification",
+                {"connectorId": 1, "status": "Preparing", "errorCode": "NoError"},
+            )
+
+            async def delivered_again() -> bool:
+                log = (await api.get(f"/webhooks/{hook['id']}/deliveries")).json()
+                return "delivered" in {d["status"] for d in log["items"]}
+
+            assert await eventually(delivered_again, timeout=30)
+            assert (await api.post("/webhooks/nope/enable")).status_code == 404
     finally:
         await connection.close()
 

@@ -93,6 +93,10 @@ webhooks = Table(
     Column("failing_since", DateTime(timezone=True)),
     Column("disabled_at", DateTime(timezone=True)),
     Column("disabled_reason", Text),
+    # The endpoint's own backoff: failures in a row that say the receiver is unwell (no answer,
+    # 5xx, 408, 429), reset by a success, and until when it gets nothing (then one probe).
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("paused_until", DateTime(timezone=True)),
 )
 
 # The binding keys `command-api.webhook-events` has on `ocpp.events` (the broker cannot be
@@ -159,6 +163,13 @@ webhook_deliveries = Table(
         "ix_webhook_deliveries_order",
         "webhook_id",
         "ordering_key",
+        "id",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    # Each endpoint's own queue: its pending deliveries in order (`webhook_store.claim`).
+    Index(
+        "ix_webhook_deliveries_pending",
+        "webhook_id",
         "id",
         postgresql_where=text("status = 'pending'"),
     ),

@@ -65,6 +65,14 @@ class Webhook(Resource):
     failing_since: Omit[DateTime] = None
     disabled_at: Omit[DateTime] = None
     disabled_reason: Omit[str] = None
+    consecutive_failures: int = Field(
+        default=0, description="Failed attempts in a row that say the receiver is unwell"
+    )
+    paused_until: Omit[DateTime] = Field(
+        default=None,
+        description="While it fails, it gets nothing until then, then one probe; its backlog"
+        " delays no other webhook",
+    )
 
 
 class Delivery(Resource):

@@ -224,7 +224,11 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         " `webhook.disabled` published",
     )
     webhook_concurrency: int = Field(
-        default=16, ge=1, le=500, description="deliveries a replica sends at once"
+        default=16,
+        ge=1,
+        le=500,
+        description="deliveries a replica sends at once to one webhook (each webhook has its own"
+        " delivery loop: a dead receiver holds only its own)",
     )
     webhook_poll_interval: float = Field(
         default=1.0, gt=0, description="seconds between looks for due retries"

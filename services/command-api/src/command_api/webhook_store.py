@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +20,9 @@ from .db import outbox, webhook_bindings, webhook_deliveries, webhooks
 from .models import Delivery, Webhook
 
 PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
+# Failures in a row (no success between) that say the receiver is unwell before its endpoint is
+# paused: one CP's event a receiver refuses among others it takes pauses nothing.
+PAUSE_AFTER = 3
 
 
 def matches(patterns: list[str], event_type: str) -> bool:
@@ -132,37 +135,76 @@ async def enqueue(
     return [r.id for r in rows]
 
 
-# The oldest pending delivery of each (webhook, ordering key) that is due and not leased: the
-# ones after it wait, so a CP's events reach a webhook in order. SKIP LOCKED: replicas claiming
-# at once take different rows; the lease covers the request after the claim commits.
+_ROW_COLUMNS = ("webhook_id", "event_id", "event_type", "ordering_key", "body")
+# One parameter per column however many rows (a VALUES list would hit asyncpg's 32,767).
+_ENQUEUE_ROWS = text(
+    "INSERT INTO commands.webhook_deliveries"
+    f" ({', '.join(_ROW_COLUMNS)})"
+    f" SELECT {', '.join(_ROW_COLUMNS)} FROM unnest("
+    + ", ".join(f"CAST(:{name} AS text[])" for name in _ROW_COLUMNS)
+    + f") WITH ORDINALITY AS v({', '.join(_ROW_COLUMNS)}, n)"
+    # In the order given: ids keep the events' order per charge point.
+    " ORDER BY n ON CONFLICT (webhook_id, event_id) DO NOTHING"
+)
+
+
+async def enqueue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Deliveries of several events in one statement, in the order given (`enqueue`'s rows:
+    webhook_id, event_id, event_type, ordering_key, body); a redelivered event's are not."""
+    if rows:
+        await session.execute(
+            _ENQUEUE_ROWS, {name: [row[name] for row in rows] for name in _ROW_COLUMNS}
+        )
+
+
+# One endpoint's own queue: the oldest pending delivery of each of its ordering keys (a CP's
+# events reach a webhook in order) that is due and not leased, up to `limit`, or a single one
+# (a probe) while the endpoint is failing; none while it is paused or disabled. SKIP LOCKED:
+# replicas claiming at once take different rows; the lease covers the request after the claim
+# commits. Another endpoint's backlog is never read: a dead receiver delays only itself.
 _CLAIM = text(
     """
-    WITH due AS (
+    WITH hook AS (
+        SELECT w.id, w.url, w.secret,
+               CASE WHEN w.consecutive_failures >= :pause_after THEN 1 ELSE :limit END AS room
+        FROM commands.webhooks w
+        WHERE w.id = :webhook AND w.enabled
+          AND (w.paused_until IS NULL OR w.paused_until <= now())
+    ), due AS (
         SELECT d.id FROM commands.webhook_deliveries d
-        JOIN commands.webhooks w ON w.id = d.webhook_id AND w.enabled
-        WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+        WHERE d.webhook_id = :webhook AND d.status = 'pending' AND d.next_attempt_at <= now()
           AND (d.leased_until IS NULL OR d.leased_until < now())
+          AND EXISTS (SELECT 1 FROM hook)
           AND NOT EXISTS (
               SELECT 1 FROM commands.webhook_deliveries e
               WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key
                 AND e.status = 'pending' AND e.id < d.id)
         ORDER BY d.id
-        LIMIT :limit
+        LIMIT (SELECT room FROM hook)
         FOR UPDATE OF d SKIP LOCKED
     )
     UPDATE commands.webhook_deliveries d
     SET leased_until = now() + make_interval(secs => :lease), attempts = d.attempts + 1
-    FROM due, commands.webhooks w
-    WHERE d.id = due.id AND w.id = d.webhook_id
+    FROM due, hook
+    WHERE d.id = due.id
     RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.ordering_key, d.body, d.attempts,
-        w.url, w.secret
+        hook.url, hook.secret
     """
 )
 
 
-async def claim(session: AsyncSession, limit: int, lease_seconds: float) -> list[Row[Any]]:
-    """Lease up to `limit` deliveries that are due, each the next of its webhook and CP."""
-    return list(await session.execute(_CLAIM, {"limit": limit, "lease": lease_seconds}))
+async def claim(
+    session: AsyncSession, webhook_id: str, limit: int, lease_seconds: float
+) -> list[Row[Any]]:
+    """Lease up to `limit` of one webhook's deliveries that are due, each the next of its CP
+    (one, while the webhook is failing; none while it is paused)."""
+    params = {
+        "webhook": webhook_id,
+        "limit": limit,
+        "lease": lease_seconds,
+        "pause_after": PAUSE_AFTER,
+    }
+    return list(await session.execute(_CLAIM, params))
 
 
 async def _lock_webhook(session: AsyncSession, webhook_id: str) -> None:
@@ -188,7 +230,9 @@ async def delivered(session: AsyncSession, delivery: Row[Any], status_code: int)
         )
     )
     await session.execute(
-        update(webhooks).where(webhooks.c.id == delivery.webhook_id).values(failing_since=None)
+        update(webhooks)
+        .where(webhooks.c.id == delivery.webhook_id)
+        .values(failing_since=None, consecutive_failures=0, paused_until=None)
     )
 
 
@@ -200,10 +244,14 @@ async def failed(
     error: str,
     retry_in: float,
     disable_after: float,
+    pause: Callable[[int], float] | None = None,
 ) -> str | None:
     """The attempt failed: try again in `retry_in` seconds, unless the webhook, or this delivery
     (holding back its CP's later events), has failed for `disable_after` seconds; then the
-    webhook is disabled, reported and its queue cancelled, and the reason is returned."""
+    webhook is disabled, reported and its queue cancelled, and the reason is returned.
+    `pause`: the failure says the receiver is unwell (no answer, 5xx, 408, 429): counted, and
+    from PAUSE_AFTER in a row the whole endpoint gets nothing for `pause(failures in a row)`
+    seconds, then one probe."""
     d = webhook_deliveries.c
     await _lock_webhook(session, delivery.webhook_id)
     since = (
@@ -220,11 +268,21 @@ async def failed(
             .returning(d.failing_since)
         )
     ).scalar()
+    changes: dict[str, Any] = {"failing_since": func.coalesce(webhooks.c.failing_since, func.now())}
+    if pause is not None:
+        failures = await session.scalar(
+            select(webhooks.c.consecutive_failures).where(webhooks.c.id == delivery.webhook_id)
+        )
+        in_a_row = int(failures or 0) + 1
+        changes["consecutive_failures"] = in_a_row
+        if in_a_row >= PAUSE_AFTER:
+            wait = pause(in_a_row - PAUSE_AFTER + 1)
+            changes["paused_until"] = func.now() + timedelta(seconds=wait)
     hook = (
         await session.execute(
             update(webhooks)
             .where(webhooks.c.id == delivery.webhook_id)
-            .values(failing_since=func.coalesce(webhooks.c.failing_since, func.now()))
+            .values(changes)
             .returning(webhooks.c.failing_since, func.now().label("now"))
         )
     ).first()
@@ -269,6 +327,46 @@ async def disable(session: AsyncSession, webhook_id: str, reason: str) -> None:
     )
     event = WebhookDisabled(webhook_id=webhook_id, url=row.url, reason=reason)
     await emit(session, outbox, event)
+
+
+async def enable(session: AsyncSession, webhook_id: str) -> Row[Any] | None:
+    """An admin turns a disabled webhook on again: healthy, unpaused, sent the events from now
+    on (what was cancelled when it was disabled stays cancelled); None if there is none."""
+    row: Row[Any] | None = (
+        await session.execute(
+            update(webhooks)
+            .where(webhooks.c.id == webhook_id)
+            .values(
+                enabled=True,
+                disabled_at=None,
+                disabled_reason=None,
+                failing_since=None,
+                consecutive_failures=0,
+                paused_until=None,
+            )
+            .returning(webhooks)
+        )
+    ).first()
+    return row
+
+
+async def disabled(session: AsyncSession) -> list[Row[Any]]:
+    """The disabled webhooks, the last disabled first (the console's notice)."""
+    return list(
+        await session.execute(
+            select(webhooks)
+            .where(webhooks.c.enabled.is_(False))
+            .order_by(webhooks.c.disabled_at.desc().nulls_last(), webhooks.c.id)
+        )
+    )
+
+
+async def disabled_count(session: AsyncSession) -> int:
+    """How many webhooks are disabled (a gauge)."""
+    found = await session.scalar(
+        select(func.count()).select_from(webhooks).where(webhooks.c.enabled.is_(False))
+    )
+    return int(found or 0)
 
 
 async def record_test(
@@ -338,6 +436,8 @@ def webhook_of(row: Row[Any]) -> Webhook:
         failing_since=row.failing_since,
         disabled_at=row.disabled_at,
         disabled_reason=row.disabled_reason,
+        consecutive_failures=row.consecutive_failures,
+        paused_until=row.paused_until,
     )
 
 

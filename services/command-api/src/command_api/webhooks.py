@@ -1,5 +1,14 @@
 """Events to back offices' URLs: queued in the database from `ocpp.events`, POSTed signed,
-retried with exponential backoff, in order per webhook and charge point."""
+retried with exponential backoff, in order per webhook and charge point.
+
+Each webhook is an endpoint with its own queue (its rows) and its own delivery loop in each
+replica, sending up to API_WEBHOOK_CONCURRENCY at once: a slow or dead receiver holds only its
+own loop. Three failures in a row that say the receiver is unwell (no answer, 5xx, 408, 429;
+no success between) pause the whole endpoint (base, doubling with each further one, at most
+API_WEBHOOK_RETRY_MAX), then one delivery probes it; a success resumes it at full concurrency.
+One CP's event refused among others taken pauses nothing (its own backoff holds it). Failing
+for API_WEBHOOK_DISABLE_AFTER, it is disabled (`webhook.disabled`, a metric, the console's
+notice) until an admin enables it."""
 
 from __future__ import annotations
 
@@ -19,7 +28,7 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 from cachetools import TTLCache
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,6 +50,11 @@ EVENTS_READ = Counter(
     "Events the webhook follower read: queued for a webhook, or matching none (wasted)",
     ["outcome"],
 )
+DISABLED = Counter("csms_webhook_disables_total", "Webhooks disabled for failing too long")
+DISABLED_NOW = Gauge("csms_webhooks_disabled", "Webhooks disabled now (an admin enables them)")
+PAUSED = Gauge("csms_webhooks_paused", "Webhooks whose receiver is failing, paused in this replica")
+# Events the follower reads before it writes them in one transaction (their order kept).
+FOLLOW_BATCH = 200
 # Bindings are checked against the webhooks this often (another replica may have changed them).
 BINDINGS_EVERY = 30.0
 # Replicas change the queue's bindings one at a time (a transaction-scoped advisory lock).
@@ -67,6 +81,10 @@ class Webhooks:
         self._hooks: TTLCache[str, list[Row[Any]]] = TTLCache(maxsize=1, ttl=1.0)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # Each enabled webhook's delivery loop, and what wakes it.
+        self._endpoints: dict[str, asyncio.Task[None]] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._paused: set[str] = set()
         self._queue: AbstractQueue | None = None
         self._exchange: AbstractExchange | None = None
         # No kept-alive connections: the pool tells them apart by address alone, and would carry
@@ -103,10 +121,12 @@ class Webhooks:
         ]
 
     async def close(self) -> None:
-        """Stop both loops and the HTTP client."""
-        for task in self._tasks:
+        """Stop the loops and the HTTP client."""
+        tasks = [*self._tasks, *self._endpoints.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._endpoints.clear()
         await self._client.aclose()
 
     def forget_hooks(self) -> None:
@@ -118,8 +138,10 @@ class Webhooks:
 
         A broker outage leaves the bindings to the periodic sync; the change itself stands."""
         self.forget_hooks()
+        self.wake()
         try:
             await self.sync_bindings()
+            await self.count_disabled()
         except Exception as exc:
             log.warning("webhook bindings not synchronised now (%s); again shortly", exc)
 
@@ -141,17 +163,29 @@ class Webhooks:
             await store.record_bound_keys(session, wanted)
         log.info("webhook events bound to %s", sorted(wanted) or "nothing")
 
+    async def count_disabled(self) -> None:
+        """Refresh the gauge of disabled webhooks."""
+        async with self._sessions() as session:
+            DISABLED_NOW.set(await store.disabled_count(session))
+
     async def _sync_bindings_forever(self) -> None:
         while True:
+            try:
+                await self.count_disabled()
+            except Exception as exc:
+                log.warning("disabled webhooks not counted (%s); again shortly", exc)
             await asyncio.sleep(BINDINGS_EVERY)
             try:
                 await self.sync_bindings()
             except Exception as exc:
                 log.warning("webhook bindings not synchronised (%s); again shortly", exc)
 
-    def wake(self) -> None:
-        """Deliveries were queued: look for due ones now."""
+    def wake(self, webhook_ids: list[str] | None = None) -> None:
+        """Deliveries were queued (for `webhook_ids`; None: any): look for due ones now."""
         self._wake.set()
+        for webhook_id in self._wakes if webhook_ids is None else webhook_ids:
+            if (event := self._wakes.get(webhook_id)) is not None:
+                event.set()
 
     async def _follow(self, queue: AbstractQueue) -> None:
         while True:
@@ -165,16 +199,27 @@ class Webhooks:
                 await asyncio.sleep(1)
 
     async def _follow_once(self, queue: AbstractQueue) -> None:
-        # One message after the other (an iterator, not concurrent callbacks): event order.
-        async with queue.iterator() as messages:
-            async for message in messages:
+        # In event order: one consumer over all replicas, and here one batch after the other,
+        # each the messages already delivered (up to FOLLOW_BATCH) written in one transaction.
+        arrived: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        tag = await queue.consume(arrived.put)
+        try:
+            while True:
+                batch = [await arrived.get()]
+                while len(batch) < FOLLOW_BATCH and not arrived.empty():
+                    batch.append(arrived.get_nowait())
                 try:
-                    await self.queue_event(message)
+                    await self.queue_events(batch)
                 except Exception:
-                    log.exception("queueing an event for webhooks failed; requeued")
-                    await requeue_later(message)
+                    log.exception("queueing %d events for webhooks failed; requeued", len(batch))
+                    for message in batch:
+                        await requeue_later(message)
                     continue
-                await message.ack()
+                for message in batch:
+                    await message.ack()
+        finally:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
 
     async def _enabled(self) -> list[Row[Any]]:
         hooks = self._hooks.get("all")
@@ -185,50 +230,98 @@ class Webhooks:
 
     async def queue_event(self, message: AbstractIncomingMessage) -> None:
         """A delivery row for each enabled webhook whose patterns match the event."""
-        event_type = message.routing_key or ""
-        targets = [h.id for h in await self._enabled() if store.matches(h.events, event_type)]
-        EVENTS_READ.labels("queued" if targets else "unmatched").inc()
-        if not targets:
-            return
-        try:
-            event = read_event(event_type, message.body)
-        except InvalidEvent as exc:
-            # Not ours to mend (its consumers dead-letter it): back offices get facts only.
-            log.warning("event %s not delivered to webhooks: %s", message.message_id, exc)
-            return
-        event_id = message.message_id or hashlib.sha256(message.body).hexdigest()
-        async with self._sessions() as session, session.begin():
-            await store.enqueue(
-                session,
-                targets,
-                event_id=event_id[:100],
-                event_type=event_type[:100],
-                # Delivered in order per charge point ("": events of none, a gateway's own).
-                ordering_key=charge_point_of(event)[:100],
-                body=message.body.decode(),
+        await self.queue_events([message])
+
+    async def queue_events(self, messages: list[AbstractIncomingMessage]) -> None:
+        """`queue_event` for several events, in their order, in one transaction."""
+        hooks = await self._enabled()
+        rows: list[dict[str, Any]] = []
+        for message in messages:
+            event_type = message.routing_key or ""
+            targets = [h.id for h in hooks if store.matches(h.events, event_type)]
+            EVENTS_READ.labels("queued" if targets else "unmatched").inc()
+            if not targets:
+                continue
+            try:
+                event = read_event(event_type, message.body)
+            except InvalidEvent as exc:
+                # Not ours to mend (its consumers dead-letter it): back offices get facts only.
+                log.warning("event %s not delivered to webhooks: %s", message.message_id, exc)
+                continue
+            event_id = message.message_id or hashlib.sha256(message.body).hexdigest()
+            rows.extend(
+                {
+                    "webhook_id": target,
+                    "event_id": event_id[:100],
+                    "event_type": event_type[:100],
+                    # Delivered in order per charge point ("": events of none, a gateway's own).
+                    "ordering_key": charge_point_of(event)[:100],
+                    "body": message.body.decode(),
+                }
+                for target in targets
             )
-        self.wake()
+        if not rows:
+            return
+        async with self._sessions() as session, session.begin():
+            await store.enqueue_rows(session, rows)
+        self.wake(sorted({row["webhook_id"] for row in rows}))
 
     async def _deliver_forever(self) -> None:
+        """Keep one delivery loop per enabled webhook (and none for the others)."""
         while True:
             try:
-                busy = await self.deliver_due()
+                await self.reconcile()
             except Exception:
-                log.exception("webhook deliveries failed; trying again")
+                log.exception("webhook delivery loops not reconciled; trying again")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._settings.webhook_poll_interval)
+            except TimeoutError:
+                pass
+
+    async def reconcile(self) -> None:
+        """Start the loop of each enabled webhook that has none; stop those of the others."""
+        wanted = {hook.id for hook in await self._enabled()}
+        for webhook_id in list(self._endpoints):
+            task = self._endpoints[webhook_id]
+            if webhook_id not in wanted or task.done():
+                if webhook_id not in wanted:
+                    task.cancel()
+                del self._endpoints[webhook_id]
+                self._wakes.pop(webhook_id, None)
+                self._paused.discard(webhook_id)
+        for webhook_id in wanted - set(self._endpoints):
+            self._wakes[webhook_id] = asyncio.Event()
+            self._endpoints[webhook_id] = asyncio.create_task(
+                self._endpoint(webhook_id), name=f"webhook-{webhook_id}"
+            )
+        PAUSED.set(len(self._paused))
+
+    async def _endpoint(self, webhook_id: str) -> None:
+        """One webhook's deliveries, until it is disabled or removed."""
+        wake = self._wakes[webhook_id]
+        while True:
+            try:
+                busy = await self.deliver_due(webhook_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook %s deliveries failed; trying again", webhook_id)
                 busy = False
             if not busy:
-                self._wake.clear()
+                wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self._settings.webhook_poll_interval)
+                    await asyncio.wait_for(wake.wait(), self._settings.webhook_poll_interval)
                 except TimeoutError:
                     pass
 
-    async def deliver_due(self) -> bool:
-        """Claim the due deliveries, POST them concurrently, record each; False if none."""
+    async def deliver_due(self, webhook_id: str) -> bool:
+        """Claim one webhook's due deliveries, POST them concurrently, record each; False if
+        none (or it is paused)."""
         settings = self._settings
         async with self._sessions() as session, session.begin():
             claimed = await store.claim(
-                session, settings.webhook_concurrency, settings.webhook_timeout + 30
+                session, webhook_id, settings.webhook_concurrency, settings.webhook_timeout + 30
             )
         if not claimed:
             return False
@@ -267,22 +360,36 @@ class Webhooks:
                 delivery.body.encode(),
             )
             error = "" if 200 <= status_code < 300 else f"HTTP {status_code}"
+            unwell = status_code >= 500 or status_code in (408, 429)
         except (RefusedTarget, httpx.HTTPError) as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            # Not reached, or no answer in time; a refused target is the URL's fault, not its.
+            unwell = not isinstance(exc, RefusedTarget)
         ATTEMPTS.labels("delivered" if not error else "failed").inc()
         async with self._sessions() as session, session.begin():
             if not error:
                 await store.delivered(session, delivery, status_code or 0)
+                self._paused.discard(delivery.webhook_id)
                 return
-            backoff = settings.webhook_retry_base * 2 ** min(delivery.attempts - 1, 30)
             reason = await store.failed(
                 session,
                 delivery,
                 status_code=status_code,
                 error=error,
-                retry_in=min(backoff, settings.webhook_retry_max),
+                retry_in=self.backoff(delivery.attempts),
                 disable_after=settings.webhook_disable_after,
+                pause=self.backoff if unwell else None,
             )
+        if unwell:
+            self._paused.add(delivery.webhook_id)
         if reason is not None:
             log.warning("webhook %s disabled: %s", delivery.webhook_id, reason)
+            DISABLED.inc()
             await self.hooks_changed()
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after `failures` failed attempts (of a delivery, or of an endpoint
+        in a row): base x 2^(failures - 1), at most API_WEBHOOK_RETRY_MAX."""
+        settings = self._settings
+        wait: float = settings.webhook_retry_base * 2 ** min(max(failures, 1) - 1, 30)
+        return min(wait, settings.webhook_retry_max)

@@ -44,6 +44,7 @@ console_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_console_sessions_user", "user_id"),
 )
 
 # The console's open live streams (`/live`, a CP's messages): a lease each, renewed while the
@@ -63,6 +64,7 @@ login_failures = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("subject", String(120), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_login_failures_subject_at", "subject", "at"),
 )
 
 signing_keys = Table(

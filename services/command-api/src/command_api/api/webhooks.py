@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any
 
@@ -12,11 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from csms_shared.contracts.events import WebhookTest
 from csms_shared.outbound import RefusedTarget, check_target
 
+from .. import problems
 from .. import webhook_store as store
 from ..models import Delivery, Page, Webhook
 from ..webhook_signing import SECRET_PREFIX, signing_key
 from ..webhooks import allowed_networks
 from .deps import MAX_OFFSET, Admin, Session, State, api_router
+
+log = logging.getLogger(__name__)
 
 router = api_router(404, tags=["webhooks"])
 
@@ -106,6 +110,21 @@ async def delete_webhook(
         if not await store.remove(session, webhook_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"No webhook {webhook_id!r}")
     await state.webhooks.hooks_changed()
+
+
+@router.post("/webhooks/{id}/enable", response_model=Webhook, responses=problems.responses(404))
+async def enable_webhook(
+    state: State, session: Session, principal: Admin, webhook_id: WebhookId
+) -> Webhook:
+    """Turn a webhook disabled for failing (or any) on again: healthy and unpaused, sent the
+    events from now on; what was cancelled when it was disabled stays cancelled."""
+    async with session.begin():
+        row = await store.enable(session, webhook_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"No webhook {webhook_id!r}")
+    log.info("webhook %s enabled again by %s", webhook_id, principal.name)
+    await state.webhooks.hooks_changed()
+    return store.webhook_of(row)
 
 
 @router.get("/webhooks/{id}/deliveries", response_model=Page[Delivery])

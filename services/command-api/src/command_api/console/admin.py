@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from ..accounts.users import AccountError, change_user, create_user, list_users, set_password
 from ..api import commands as command_api
 from ..api import keys as key_api
+from ..api import webhooks as webhook_api
 from ..api.users import NewUser
 from ..auth import Role
 from ..models import Command, Page
@@ -153,6 +154,20 @@ async def add_api_key(page: AdminPage) -> Response:
     # The only page that ever holds the key: no browser or proxy keeps a copy.
     answer.headers["Cache-Control"] = "no-store"
     return answer
+
+
+@router.post("/webhooks/{webhook_id}/enable")
+async def enable_webhook(
+    page: AdminPage, webhook_id: Annotated[str, Path(max_length=36)]
+) -> Response:
+    """Turn a webhook disabled for failing on again (its receiver fixed)."""
+    await page.form()
+    async with page.state.sessions() as session:
+        try:
+            await webhook_api.enable_webhook(page.state, session, page.principal, webhook_id)
+        except HTTPException as exc:
+            return page.outcome(exc.status_code, ok=False, text=str(exc.detail))
+    return page.outcome(200, ok=True, text="Enabled")
 
 
 @router.post("/api-keys/{key_id}/revoke")

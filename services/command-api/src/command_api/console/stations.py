@@ -19,6 +19,7 @@ from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.enums import ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
 
+from .. import webhook_store
 from ..api import charge_point_security as cp_security
 from ..api import charge_points as cp_api
 from ..api import sessions as session_api
@@ -78,6 +79,14 @@ async def overview(page: ViewerPage) -> Response:
         ),
     }
     security = await _section(cp_api.list_recent_security_events, state, who, limit=10)
+    # Admins see the webhooks disabled for failing, to enable them once their receiver is fixed.
+    disabled_webhooks = []
+    if who.may(Role.ADMIN):
+        async with state.sessions() as session:
+            disabled_webhooks = [
+                shown(webhook_store.webhook_of(row))
+                for row in await webhook_store.disabled(session)
+            ]
     try:
         energy = shown(
             await session_api.get_energy_report(
@@ -98,6 +107,7 @@ async def overview(page: ViewerPage) -> Response:
         energy=energy,
         faulted=faulted["items"],
         security=security["items"],
+        disabled_webhooks=disabled_webhooks,
     )
 
 

@@ -1,0 +1,205 @@
+"""Each webhook is an endpoint with its own queue and loop: a dead receiver with a deep backlog
+is paused and probed one delivery at a time, and never delays another webhook's deliveries; a
+4xx (the request's fault) pauses nothing, nor does one failure among successes; three in a
+row do; a success resumes the endpoint. Against the real
+Postgres (a database of this run's own, schema `commands` migrated)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from command_api import webhook_store as store
+from command_api.app import migrate
+from command_api.db import SCHEMA, metadata
+from command_api.settings import Settings
+from command_api.webhooks import Webhooks
+from csms_shared.db import create_engine, session_factory
+from tests.integration.infra import base_urls, isolated_database
+from tests.integration.support import eventually
+
+_HOSTS = itertools.count(2)
+
+
+@pytest.fixture(scope="module")
+async def settings() -> AsyncIterator[Settings]:
+    with base_urls() as (_, database):
+        async with isolated_database(database) as url:
+            settings = Settings(
+                database_url=url,
+                webhook_allowed_networks=["127.0.0.0/8"],
+                webhook_retry_base=30.0,
+                webhook_concurrency=4,
+                webhook_poll_interval=0.05,
+            )
+            await asyncio.to_thread(migrate, settings)
+            yield settings
+
+
+@pytest.fixture(scope="module")
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(settings.database_url, pool_size=8)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+class Receivers(httpx.AsyncBaseTransport):
+    """Receivers by address: each answers a status, or hangs `hang` seconds and times out."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, int] = {}
+        self.hang: dict[str, float] = {}
+        self.seen: dict[str, list[bytes]] = {}
+
+    def add(self, status: int = 200, hang: float = 0.0) -> str:
+        host = f"127.0.0.{next(_HOSTS)}"
+        self.status[host], self.hang[host], self.seen[host] = status, hang, []
+        return f"http://{host}:8000/hooks"
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        self.seen[host].append(await request.aread())
+        if self.hang[host]:
+            await asyncio.sleep(self.hang[host])
+            raise httpx.ReadTimeout("no answer", request=request)
+        return httpx.Response(self.status[host])
+
+
+async def _hook(sessions: async_sessionmaker[AsyncSession], url: str) -> str:
+    async with sessions() as session, session.begin():
+        row = await store.create(
+            session, url=url, events=["*"], secret="whsec_dGVzdA==", created_by="test"
+        )
+    return str(row.id)
+
+
+async def _queue(
+    sessions: async_sessionmaker[AsyncSession], webhook_id: str, count: int, cps: int, tag: str
+) -> None:
+    """`count` pending deliveries for the webhook, spread over `cps` charge points."""
+    body = '{"event": "connector.status"}'
+    for first in range(0, count, 10_000):
+        rows = [
+            {
+                "webhook_id": webhook_id,
+                "event_id": f"{tag}-{n}",
+                "event_type": "connector.status",
+                "ordering_key": f"{tag}-CP-{n % cps}",
+                "body": body,
+            }
+            for n in range(first, min(count, first + 10_000))
+        ]
+        async with sessions() as session, session.begin():
+            await store.enqueue_rows(session, rows)
+
+
+async def _state(sessions: async_sessionmaker[AsyncSession], webhook_id: str) -> Any:
+    async with sessions() as session:
+        return await store.get(session, webhook_id)
+
+
+async def test_a_dead_endpoints_backlog_delays_no_other_webhook(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    receivers = Receivers()
+    dead = await _hook(sessions, receivers.add(hang=0.5))
+    await _queue(sessions, dead, 50_000, cps=5_000, tag="dead")
+    live_url = receivers.add()
+    live = await _hook(sessions, live_url)
+    await _queue(sessions, live, 3, cps=3, tag="live")
+    hooks = Webhooks(settings, sessions, transport=receivers)
+    try:
+        await hooks.reconcile()
+        live_host = httpx.URL(live_url).host
+
+        async def live_served() -> bool:
+            return len(receivers.seen[live_host]) == 3
+
+        assert await eventually(live_served, timeout=10)
+
+        # The dead one: its first claim (up to API_WEBHOOK_CONCURRENCY) timed out, and it is
+        # paused now, its backlog untouched but for those attempts.
+        async def paused() -> Any:
+            state = await _state(sessions, dead)
+            return state if state.paused_until is not None else None
+
+        state = await eventually(paused, timeout=10)
+        assert state.consecutive_failures >= 1 and state.enabled
+        tried = sum(len(seen) for host, seen in receivers.seen.items() if host != live_host)
+        assert 1 <= tried <= settings.webhook_concurrency
+    finally:
+        await hooks.close()
+
+
+async def test_a_refusal_pauses_nothing_and_a_success_resumes_a_paused_endpoint(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    receivers = Receivers()
+    url = receivers.add(status=422)
+    host = httpx.URL(url).host
+    hook = await _hook(sessions, url)
+    await _queue(sessions, hook, 2, cps=2, tag="refused")
+    quick = settings.model_copy(update={"webhook_retry_base": 0.2})
+    hooks = Webhooks(quick, sessions, transport=receivers)
+    try:
+        assert await hooks.deliver_due(hook)
+        state = await _state(sessions, hook)
+        # The request's fault, not the receiver's health: the endpoint goes on.
+        assert (state.consecutive_failures, state.paused_until) == (0, None)
+        assert state.failing_since is not None
+
+        # Unwell (503) three times in a row: the endpoint is paused.
+        receivers.status[host] = 503
+        await _queue(sessions, hook, store.PAUSE_AFTER, cps=store.PAUSE_AFTER, tag="unwell")
+
+        async def paused() -> Any:
+            await hooks.deliver_due(hook)
+            state = await _state(sessions, hook)
+            return state if state.paused_until is not None else None
+
+        state = await eventually(paused, timeout=10)
+        assert state.consecutive_failures >= store.PAUSE_AFTER
+        # Paused: nothing is claimed until the pause ends.
+        assert not await hooks.deliver_due(hook)
+
+        # Well again: after the pause one probe, and its success resumes the endpoint.
+        receivers.status[host] = 200
+
+        async def resumed() -> bool:
+            await hooks.deliver_due(hook)
+            state = await _state(sessions, hook)
+            return bool(state.consecutive_failures == 0 and state.paused_until is None)
+
+        assert await eventually(resumed, timeout=10)
+        assert (await _state(sessions, hook)).failing_since is None
+    finally:
+        await hooks.close()
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "include_schemas": True,
+            "include_name": lambda name, type_, parents: type_ != "schema" or name == SCHEMA,
+            "version_table_schema": SCHEMA,
+        },
+    )
+    return [d for d in compare_metadata(context, metadata) if "alembic_version" not in str(d)]
+
+
+async def test_the_migrated_schema_is_the_one_db_py_describes(settings: Settings) -> None:
+    """command-api's migrations (0013: the endpoints' pause) make exactly db.py's tables."""
+    engine = create_engine(settings.database_url, pool_size=1)
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_differences) == []
+    await engine.dispose()

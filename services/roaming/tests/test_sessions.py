@@ -162,6 +162,8 @@ async def test_a_roaming_transaction_is_a_session_then_one_cdr(
         {"type": "FLAT", "price": 1.5, "step_size": 1},
         {"type": "ENERGY", "price": 0.39, "step_size": 1},
         {"type": "TIME", "price": 3, "step_size": 1},
+        # The fee per minute runs while parked too (OCPI's TIME counts only charging).
+        {"type": "PARKING_TIME", "price": 3, "step_size": 1},
     ]
     assert cdr["charging_periods"][0]["dimensions"] == [
         {"type": "ENERGY", "volume": 12.345},

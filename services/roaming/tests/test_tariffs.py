@@ -78,6 +78,8 @@ async def test_a_tariff_is_published_pushed_and_withdrawn(
                 {"type": "FLAT", "price": 1.5, "step_size": 1},
                 {"type": "ENERGY", "price": 0.39, "step_size": 1},
                 {"type": "TIME", "price": 3, "step_size": 1},
+                # The fee per minute runs while parked too (OCPI's TIME counts only charging).
+                {"type": "PARKING_TIME", "price": 3, "step_size": 1},
             ]
         }
     ]

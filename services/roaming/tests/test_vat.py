@@ -82,6 +82,7 @@ def test_each_price_component_carries_the_rate_and_the_prices_stay_excl_vat() ->
         {"type": "FLAT", "price": 1.5, "vat": 7.7, "step_size": 1},
         {"type": "ENERGY", "price": 0.39, "vat": 7.7, "step_size": 1},
         {"type": "TIME", "price": 3, "vat": 7.7, "step_size": 1},
+        {"type": "PARKING_TIME", "price": 3, "vat": 7.7, "step_size": 1},
     ]
     # A rate of 0 is a rate stated; none is none.
     assert {c["vat"] for c in components(Decimal(0))} == {0}
@@ -111,6 +112,7 @@ async def test_a_vat_tariff_is_pushed_and_listed_with_its_rate(
         ("FLAT", 1.5, 19),
         ("ENERGY", 0.39, 19),
         ("TIME", 3, 19),
+        ("PARKING_TIME", 3, 19),
     ]
     listed = await csms.get("/ocpi/2.2.1/tariffs?limit=100", headers=header(ours))
     pulled = [t for t in listed.json()["data"] if t["id"] == f"T{tariff_id}"]

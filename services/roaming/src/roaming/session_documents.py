@@ -2,11 +2,16 @@
 and when it ended, and the CDR. Pure: no database, no clock.
 
 Every figure comes from the transaction as the session-service published it: the energy (Wh,
-sent as kWh), the duration, and the cost its tariff engine computed at the stop, excl. VAT and
-(when its tariff stated a rate) incl. VAT, the latter the one the station was told. Nothing is
-priced a second time here: the CDR's tariff states the prices the transaction copied at its
-start (FLAT, ENERGY per kWh by the Wh, TIME per hour by the second) and their VAT rate, which are
-the engine's own, so an eMSP that recomputes gets the same total before rounding."""
+sent as kWh), the duration, the parking time it counted at the stop, and the cost its tariff
+engine computed then, excl. VAT and (when its tariff stated a rate) incl. VAT, the latter the one
+the station was told. Nothing is priced a second time here: the CDR's tariff states the prices
+the transaction copied at its start (FLAT, ENERGY per kWh by the Wh, TIME and PARKING_TIME per
+hour by the second: tariff_documents.py) and their VAT rate, which are the engine's own, so an
+eMSP that recomputes gets the same total before rounding.
+
+The parking time is known only at the stop: the periods sent while the transaction runs carry
+ENERGY and TIME alone, and the last period of the COMPLETED Session and the CDR carries all of
+it (PARKING_TIME), its TIME reduced by as much (never below 0)."""
 
 from __future__ import annotations
 
@@ -77,8 +82,21 @@ def kwh(transaction: Transaction) -> Decimal:
     return Decimal(transaction.energy_wh or 0) / _KWH
 
 
+def _hours(seconds: int | Decimal) -> Decimal:
+    return (Decimal(seconds) / _HOUR).quantize(_FOUR, ROUND_HALF_UP)
+
+
 def hours(transaction: Transaction) -> Decimal:
-    return (Decimal(transaction.duration_seconds or 0) / _HOUR).quantize(_FOUR, ROUND_HALF_UP)
+    """The duration in hours (4 decimals)."""
+    return _hours(transaction.duration_seconds or 0)
+
+
+def parking_hours(transaction: Transaction) -> Decimal | None:
+    """The parking time the session-service counted at the stop, in hours (None: not counted,
+    a transaction running or stopped by a session-service from before parking time)."""
+    if transaction.parking_seconds is None:
+        return None
+    return _hours(transaction.parking_seconds)
 
 
 def total_cost(transaction: Transaction) -> dict[str, Decimal | int | float] | None:
@@ -109,17 +127,21 @@ def tariff_id(transaction: Transaction) -> str:
     return tariff_documents.ocpi_tariff_id(transaction.tariff_id)
 
 
-def period(since: datetime, until: datetime, kwh_delivered: Decimal) -> dict[str, Any]:
+def period(
+    since: datetime, until: datetime, kwh_delivered: Decimal, parked_seconds: int = 0
+) -> dict[str, Any]:
     """A charging period from `since` to `until` (the next one's start, or the end): the kWh
-    delivered in it and its hours (none below 0: clocks of station and service differ)."""
+    delivered in it and its hours (none below 0: clocks of station and service differ), of
+    which `parked_seconds` are PARKING_TIME rather than TIME."""
     seconds = max(Decimal(0), Decimal(str((until - since).total_seconds())))
-    return {
-        "start_date_time": since,
-        "dimensions": [
-            {"type": CdrDimensionType.ENERGY, "volume": max(Decimal(0), kwh_delivered)},
-            {"type": CdrDimensionType.TIME, "volume": (seconds / _HOUR).quantize(_FOUR)},
-        ],
-    }
+    charging = max(Decimal(0), seconds - parked_seconds)
+    dimensions: list[dict[str, Any]] = [
+        {"type": CdrDimensionType.ENERGY, "volume": max(Decimal(0), kwh_delivered)},
+        {"type": CdrDimensionType.TIME, "volume": (charging / _HOUR).quantize(_FOUR)},
+    ]
+    if parked_seconds > 0:
+        dimensions.append({"type": CdrDimensionType.PARKING_TIME, "volume": _hours(parked_seconds)})
+    return {"start_date_time": since, "dimensions": dimensions}
 
 
 def last_boundary(sent: Mapping[str, Any], started: datetime) -> tuple[datetime, Decimal]:
@@ -135,12 +157,14 @@ def periods(
 ) -> list[ChargingPeriod]:
     """An ended transaction's charging periods, at its tariff: those sent while it ran (in
     `sent`, the Session as last sent), then one from the last of them to the end with the
-    rest of the energy and time (one from the start when none was sent)."""
+    rest of the energy and time (one from the start when none was sent), and all of its
+    parking time (known only at the stop)."""
     assert transaction.stop_time is not None, "the periods of an ended transaction"
     tariff = tariff_id(transaction)
     before = list((sent or {}).get("charging_periods") or [])
     since, kwh_before = last_boundary(sent or {}, transaction.start_time)
-    last = period(since, transaction.stop_time, kwh(transaction) - kwh_before)
+    parked = transaction.parking_seconds or 0
+    last = period(since, transaction.stop_time, kwh(transaction) - kwh_before, parked)
     return [
         ChargingPeriod.model_validate(dict(each) | {"tariff_id": tariff})
         for each in [*before, last]
@@ -193,6 +217,7 @@ def tariff(transaction: Transaction, publisher: Publisher, at: datetime) -> Tari
         session_fee=transaction.session_fee,
         price_per_kwh=transaction.price_per_kwh,
         per_minute_fee=transaction.per_minute_fee,
+        parking_per_minute_fee=transaction.parking_per_minute_fee,
         last_updated=at,
         vat=transaction.vat,
     )
@@ -247,6 +272,7 @@ def cdr(
         "total_cost": total_cost(transaction) or {"excl_vat": Decimal(0)},
         "total_energy": kwh(transaction),
         "total_time": hours(transaction),
+        "total_parking_time": parking_hours(transaction),
         "last_updated": at,
     }
     if transaction.cost is None:  # the session-service prices every stop; kept visible if not

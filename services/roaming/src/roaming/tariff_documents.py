@@ -1,9 +1,16 @@
 """The suite's prices as an OCPI 2.2.1 Tariff: one serializer for a tariff published on its own
 (the tariffs module) and for the prices a transaction copied (a CDR's tariff). The suite's
-tariff engine bills a session fee, the energy by the Wh and the time by the second: FLAT,
-ENERGY (per kWh, step 1 Wh) and TIME (per hour, step 1 s) price components, excluding VAT as
-OCPI's are, each with the tariff's VAT rate (`vat`, percent) when it states one. Another OCPI
-version's price shape is another function here, not another engine."""
+tariff engine bills a session fee, the energy by the Wh, the time by the second and the parking
+time by the second on top: FLAT, ENERGY (per kWh, step 1 Wh), TIME (per hour, step 1 s) and
+PARKING_TIME (per hour, step 1 s) price components, excluding VAT as OCPI's are, each with the
+tariff's VAT rate (`vat`, percent) when it states one.
+
+OCPI's TIME counts only the time charging and PARKING_TIME the rest, while the suite's fee per
+minute runs for the whole session: a parked minute costs the fee per minute and the parking fee
+together, so PARKING_TIME is their sum, stated whenever either is not 0 (TIME alone would leave
+the parked minutes unpriced). The suite's parking is EVConnected, SuspendedEV or Idle; a pause
+the site causes (SuspendedEVSE) is billed as TIME. Another OCPI version's price shape is another
+function here, not another engine."""
 
 from __future__ import annotations
 
@@ -34,20 +41,27 @@ def tariff(
     price_per_kwh: Amount,
     per_minute_fee: Amount,
     last_updated: datetime,
+    parking_per_minute_fee: Amount = 0,
     vat: Amount | None = None,
     name: str | None = None,
     valid_from: datetime | None = None,
     valid_to: datetime | None = None,
 ) -> Tariff:
+    """The prices as an OCPI Tariff (see the module's docstring for its price components)."""
+    per_minute, parking = _decimal(per_minute_fee), _decimal(parking_per_minute_fee)
     components: list[dict[str, object]] = [
         {"type": TariffDimensionType.FLAT, "price": _decimal(session_fee), "step_size": 1},
         {"type": TariffDimensionType.ENERGY, "price": _decimal(price_per_kwh), "step_size": 1},
     ]
-    if _decimal(per_minute_fee):
+    if per_minute:
+        components.append(
+            {"type": TariffDimensionType.TIME, "price": per_minute * 60, "step_size": 1}
+        )
+    if per_minute or parking:
         components.append(
             {
-                "type": TariffDimensionType.TIME,
-                "price": _decimal(per_minute_fee) * 60,
+                "type": TariffDimensionType.PARKING_TIME,
+                "price": (per_minute + parking) * 60,
                 "step_size": 1,
             }
         )

@@ -35,6 +35,7 @@ async def follow(session: AsyncSession, event: TariffChanged, publisher: Publish
             session_fee=given.session_fee,
             price_per_kwh=given.price_per_kwh,
             per_minute_fee=given.per_minute_fee,
+            parking_per_minute_fee=given.parking_per_minute_fee,
             last_updated=at,
             vat=given.vat,
             name=given.name,

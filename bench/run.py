@@ -11,7 +11,16 @@ import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from . import allocation, bindings, fleetwide, message_log_cost, overload, roaming, throughput
+from . import (
+    allocation,
+    bindings,
+    fleetwide,
+    message_log_cost,
+    overload,
+    roaming,
+    throughput,
+    webhooks,
+)
 from .context import PROFILES, ROOT, Bench
 from .fleet import SimFleet
 from .fleet201 import SimFleet201
@@ -34,6 +43,7 @@ SCENARIOS = (
     "allocation",
     "bindings",
     "roaming",
+    "webhooks",
 )
 
 
@@ -107,6 +117,8 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         await _guard(bench, "Station bindings", lambda: bindings.bindings(bench, suite))
     if "roaming" in only:
         await _guard(bench, "Roaming (OCPI)", lambda: roaming.roaming(bench, suite))
+    if "webhooks" in only:
+        await _guard(bench, "Webhooks", lambda: webhooks.webhooks(bench, suite))
     if only & {"connections", "storm"}:
         idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))
         if isinstance(idle, SimFleet):

@@ -73,6 +73,51 @@ async def test_an_answer_that_is_not_a_success_says_why(
     await client.close()
 
 
+def _envelope(status: int) -> bytes:
+    return b'{"status_code": %d, "timestamp": "2026-11-26T20:00:00Z"}' % status
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "refused"),
+    [
+        (400, _envelope(2001), True),  # a client error: the request will not do
+        (200, _envelope(2003), True),  # the same in the envelope alone
+        (404, b"<html>", True),  # no envelope, the HTTP status says enough
+        (401, _envelope(2000), True),
+        (400, _envelope(3001), False),  # its server failed to call ours: may pass
+        (200, _envelope(3000), False),
+        (500, _envelope(2000), False),  # any 5xx may pass
+        (503, b"", False),
+        (408, _envelope(2000), False),  # timed out, too many requests: try again
+        (429, b"", False),
+        (200, _envelope(4001), False),  # a hub's error: retried as before
+        (200, b"<html>", False),
+    ],
+)
+async def test_a_refusal_for_good_is_told_from_a_failure_that_may_pass(
+    status: int, body: bytes, refused: bool
+) -> None:
+    client = OcpiClient(
+        2.0, None, transport=httpx.MockTransport(lambda r: httpx.Response(status, content=body))
+    )
+    with pytest.raises(PartyError) as raised:
+        await client.call("PUT", "http://emsp.test/ocpi/2.2.1/locations/DE/CSM/L1", "t", None)
+    assert raised.value.refused is refused
+    assert raised.value.http_status == status
+    await client.close()
+
+
+async def test_no_answer_is_no_refusal() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    client = OcpiClient(2.0, None, transport=httpx.MockTransport(unreachable))
+    with pytest.raises(PartyError) as raised:
+        await client.call("PUT", "http://emsp.test/ocpi/2.2.1/locations/DE/CSM/L1", "t", None)
+    assert not raised.value.refused and raised.value.http_status is None
+    await client.close()
+
+
 @pytest.mark.parametrize("excl_vat", ["0.25", True])
 def test_a_number_sent_as_a_string_or_a_boolean_is_refused(excl_vat: object) -> None:
     from pydantic import ValidationError

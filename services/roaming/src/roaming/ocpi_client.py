@@ -22,9 +22,31 @@ class PartyError(Exception):
     """The party could not be used: unreachable, an HTTP error, no OCPI envelope, a failure
     status, or data that is not what OCPI says. `status` is the OCPI status to answer with."""
 
-    def __init__(self, message: str, status: Status = Status.UNABLE_TO_USE_CLIENT_API) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: Status = Status.UNABLE_TO_USE_CLIENT_API,
+        *,
+        http_status: int | None = None,
+        ocpi_status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
+        # What the party answered, None for what it did not (no answer, no envelope).
+        self.http_status = http_status
+        self.ocpi_status = ocpi_status
+
+    @property
+    def refused(self) -> bool:
+        """The party refused the request for good, a client error a retry cannot fix: HTTP 4xx
+        other than 408 and 429, or an OCPI 2xxx status; never when its server failed (HTTP 5xx,
+        OCPI 3xxx) or it did not answer."""
+        http, ocpi = self.http_status, self.ocpi_status
+        if http is None or http >= 500 or http in (408, 429):
+            return False
+        if ocpi is not None and 3000 <= ocpi < 4000:
+            return False
+        return http >= 400 or (ocpi is not None and 2000 <= ocpi < 3000)
 
 
 class OcpiClient:
@@ -97,12 +119,15 @@ class OcpiClient:
             envelope = Response[Any].model_validate_json(answer.content)
         except ValidationError as exc:
             raise PartyError(
-                f"{method} {url}: HTTP {answer.status_code}, not an OCPI response"
+                f"{method} {url}: HTTP {answer.status_code}, not an OCPI response",
+                http_status=answer.status_code,
             ) from exc
         if answer.status_code >= 300 or not envelope.ok:
             raise PartyError(
                 f"{method} {url}: HTTP {answer.status_code}, OCPI status {envelope.status_code}"
-                + (f" {envelope.status_message}" if envelope.status_message else "")
+                + (f" {envelope.status_message}" if envelope.status_message else ""),
+                http_status=answer.status_code,
+                ocpi_status=envelope.status_code,
             )
         if data is None:
             return None  # type: ignore[return-value]

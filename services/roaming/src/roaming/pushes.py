@@ -1,6 +1,8 @@
 """Pushes to the platforms' receiver interfaces: written in the transaction of the change that
 causes them (`enqueue`), delivered after its commit by `PushDelivery`, retried until the
-platform takes them, in order per platform and object, never lost.
+platform takes them, in order per platform and object, never lost; only a push the platform
+refuses for good (a client error, `PartyError.refused`) `push_max_refusals` times in a row is
+dropped, with the reason.
 
 A push waits for every earlier push of its object to the same platform; pushes of different
 objects go side by side. A newer push that says all an older pending one said (a Location PUT
@@ -8,13 +10,16 @@ after anything of that location, an EVSE's status PATCH after the previous one) 
 the older is dropped, so a platform that is down for a while gets one document per object when
 it is back, not every change it missed. Each attempt takes a lease (`leased_until`) instead of
 holding a row lock over the HTTP call: a process that dies mid-push leaves a lease that runs
-out, and the push is tried again (a PUT or PATCH taken twice says the same)."""
+out, and the push is tried again (a PUT or PATCH taken twice says the same). An attempt's HTTP
+call is cut off well within its lease, and its outcome is recorded only while the push still
+holds the lease this claim set: a claimer that stalled past its lease changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import re
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +45,16 @@ _RUNNING: weakref.WeakSet[PushDelivery] = weakref.WeakSet()
 
 def _pending() -> Any:
     return and_(pushes.c.delivered_at.is_(None), pushes.c.dropped_at.is_(None))
+
+
+# The refusals in a row are counted in `last_error` (no column holds them): "refused 2 of 5: ...".
+_REFUSALS = re.compile(r"refused (\d+) of \d+: ")
+
+
+def _refusals(last_error: str | None) -> int:
+    """How many times in a row the platform refused the push, as its last error says."""
+    found = _REFUSALS.match(last_error or "")
+    return int(found.group(1)) if found else 0
 
 
 def receiver_url(endpoints: list[dict[str, Any]] | None, module: ModuleId) -> str | None:
@@ -174,6 +189,10 @@ class PushDelivery:
         self._client = client
         self._settings = settings
         self._wakeup = asyncio.Event()
+        # An attempt's HTTP call is cut off after `request_timeout` as a whole (httpx's timeout
+        # bounds each connect, write and read, not their sum); the lease outlasts it with room
+        # for the claim and the record, so no other process sends the push while this one may.
+        self._attempt = settings.request_timeout
         self._lease = timedelta(seconds=settings.request_timeout * 2 + 5)
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -246,11 +265,18 @@ class PushDelivery:
             .order_by(pushes.c.next_attempt_at, pushes.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-        ).scalar_subquery()
+            # Run once: an `IN (subquery)` may be planned as a join that runs the subquery again
+            # and again, and a SKIP LOCKED subquery run again may return other rows, so the
+            # UPDATE leased more than `limit`.
+            .cte("due")
+            .prefix_with("MATERIALIZED")
+        )
         leased = (
             update(pushes)
-            .where(pushes.c.id.in_(due))
-            .values(leased_until=now() + self._lease)
+            .where(pushes.c.id == due.c.id)
+            # The database's clock, as the claims that compare with it (one value per claim:
+            # `_finish` knows its lease by it).
+            .values(leased_until=func.now() + self._lease)
             .returning(pushes)
             .cte("leased")
         )
@@ -279,24 +305,56 @@ class PushDelivery:
         base = None if absolute else receiver_url(row.endpoints, module)
         url = row.path if absolute else None if base is None else base + row.path
         if row.state != PlatformState.REGISTERED or row.their_token is None:
-            await self._finish(row.id, dropped="the platform is no longer registered")
+            await self._finish(row, dropped="the platform is no longer registered")
             return
         if url is None:
-            await self._finish(row.id, dropped=f"the platform has no {module.value} receiver")
+            await self._finish(row, dropped=f"the platform has no {module.value} receiver")
             return
         try:
-            await self._client.call(
-                row.method,
-                url,
-                row.their_token,
-                None,
-                body=row.body or None,  # a DELETE has none
-                routing=self._routing(row),
+            await asyncio.wait_for(
+                self._client.call(
+                    row.method,
+                    url,
+                    row.their_token,
+                    None,
+                    body=row.body or None,  # a DELETE has none
+                    routing=self._routing(row),
+                ),
+                self._attempt,
             )
+        except TimeoutError:
+            await self._finish(row, failed=f"{row.method} {url}: no answer in {self._attempt:g} s")
         except PartyError as exc:
-            await self._finish(row.id, failed=str(exc), attempts=row.attempts + 1)
+            if exc.refused:
+                await self._refused(row, exc)
+            else:
+                await self._finish(row, failed=str(exc))
         else:
-            await self._finish(row.id, delivered=True)
+            await self._finish(row, delivered=True)
+
+    async def _refused(self, row: Any, exc: PartyError) -> None:
+        """The platform refused the push for good: tried again as any failure (a platform may
+        refuse while it is being set up), dropped once refused `push_max_refusals` times in a
+        row, so it no longer holds up the later pushes of its object."""
+        refusals = _refusals(row.last_error) + 1
+        error = f"refused {refusals} of {self._settings.push_max_refusals}: {exc}"
+        if refusals < self._settings.push_max_refusals:
+            await self._finish(row, failed=error)
+            return
+        answer = f"HTTP {exc.http_status}"
+        if exc.ocpi_status is not None:
+            answer += f", OCPI status {exc.ocpi_status}"
+        why = f"refused {refusals} times by the platform ({answer})"
+        if await self._finish(row, dropped=why, failed=error):
+            log.warning(
+                "push %s (%s %s to platform %s) dropped, %s: %s",
+                row.id,
+                row.method,
+                row.path,
+                row.platform_id,
+                why,
+                exc,
+            )
 
     def _routing(self, row: Any) -> dict[str, str]:
         """From us; to the party the push is for, or for a broadcast to the platform's own
@@ -316,37 +374,64 @@ class PushDelivery:
 
     async def _finish(
         self,
-        push_id: int,
+        row: Any,
         *,
         delivered: bool = False,
         dropped: str | None = None,
         failed: str | None = None,
-        attempts: int = 0,
-    ) -> None:
-        at = now()
-        values: dict[str, Any] = {"leased_until": None, "last_attempt_at": at}
+    ) -> bool:
+        """Record the attempt: taken, dropped (`dropped` the reason, `failed` the last error),
+        or failed and due again after a backoff. Only while the push is pending and holds the
+        lease this claim set: an attempt whose lease ran out and another took the push records
+        nothing (False)."""
+        attempts = row.attempts + 1
+        values: dict[str, Any] = {
+            "leased_until": None,
+            "last_attempt_at": func.now(),
+            "attempts": attempts,
+        }
+        wait = 0.0
         if delivered:
-            values |= {"delivered_at": at, "last_error": None}
+            values |= {"delivered_at": func.now(), "last_error": None}
         elif dropped is not None:
-            values |= {"dropped_at": at, "dropped_why": dropped[:200]}
+            values |= {"dropped_at": func.now(), "dropped_why": dropped[:200]}
+            if failed is not None:
+                values["last_error"] = failed[:500]
         else:
             wait = backoff(attempts, self._settings.push_retry_max)
             values |= {
-                "attempts": attempts,
                 "last_error": (failed or "")[:500],
-                "next_attempt_at": at + timedelta(seconds=wait),
+                "next_attempt_at": func.now() + timedelta(seconds=wait),
             }
+        async with self._sessions.begin() as session:
+            recorded = (
+                await session.execute(
+                    update(pushes)
+                    .where(
+                        pushes.c.id == row.id,
+                        pushes.c.leased_until == row.leased_until,
+                        _pending(),
+                    )
+                    .values(values)
+                    .returning(pushes.c.id)
+                )
+            ).first()
+        if recorded is None:
+            log.warning(
+                "push %s: this attempt's lease ran out and another took the push over; its"
+                " outcome is not recorded",
+                row.id,
+            )
+            return False
+        if not delivered and dropped is None:
             log.info(
                 "push %s not taken (attempt %s), again in %.0f s: %s",
-                push_id,
+                row.id,
                 attempts,
                 wait,
                 failed,
             )
-        if delivered or dropped is not None:
-            values["attempts"] = pushes.c.attempts + 1
-        async with self._sessions.begin() as session:
-            await session.execute(update(pushes).where(pushes.c.id == push_id).values(values))
+        return True
 
 
 async def prune(sessions: async_sessionmaker[AsyncSession], days: int) -> int:

@@ -210,7 +210,8 @@ station_presence = Table(
 # Pushes to the platforms' receiver interfaces (the outbox of OCPI): each is tried until the
 # platform took it, in order per platform and object (`object_key`: a later push of the same
 # object waits for the earlier ones), retried with a growing delay; one the platform cannot
-# take any more (it unregistered, or it no longer has the module) is dropped with the reason.
+# take any more (it unregistered, or it no longer has the module), or refused for good
+# ROAMING_PUSH_MAX_REFUSALS times in a row (a 4xx or an OCPI 2xxx), is dropped with the reason.
 # Delivered and dropped rows stay as the push log until ROAMING_PUSH_LOG_RETENTION_DAYS.
 pushes = Table(
     "pushes",

@@ -271,8 +271,14 @@ async def test_a_tariff_made_in_the_browser_prices_the_cps_next_transaction(
     row = page.locator("#tariffs tr", has_text=name)
     await expect(row.locator(".scope")).to_have_text(cp_id)
     await expect(row.locator(".vat")).to_have_text("—")
+    await expect(row.locator(".parking")).to_have_text("0")
     await row.locator("a").click()
     await page.fill("input[name=sessionFee]", "1")
+    # A negative parking fee is refused, naming it; 0.10 a minute is kept.
+    await page.fill("input[name=parkingPerMinuteFee]", "-1")
+    await page.click("form.card button[type=submit]")
+    await expect(page.locator("form.card .outcome-text")).to_contain_text("parking_per_minute_fee")
+    await page.fill("input[name=parkingPerMinuteFee]", "0.10")
     # A VAT rate over 100 % is refused, naming it; 19 % is kept.
     await page.fill("input[name=vat]", "119")
     await page.click("form.card button[type=submit]")
@@ -282,7 +288,9 @@ async def test_a_tariff_made_in_the_browser_prices_the_cps_next_transaction(
     await expect(page.locator("form.card .outcome-text")).to_have_text("Saved")
     await screenshot(page, "tariff")
     await page.goto(console_url + "/tariffs")
-    await expect(page.locator("#tariffs tr", has_text=name).locator(".vat")).to_have_text("19 %")
+    listed = page.locator("#tariffs tr", has_text=name)
+    await expect(listed.locator(".vat")).to_have_text("19 %")
+    await expect(listed.locator(".parking")).to_have_text("0.1")
 
     tag = f"T{cp_id[-10:].upper()}"
     assert (await api.post("/id-tags", json={"idTag": tag})).status_code == 201
@@ -308,6 +316,8 @@ async def test_a_tariff_made_in_the_browser_prices_the_cps_next_transaction(
     await expect(page.locator("#tx-cost-vat")).to_have_text(
         "2.00 EUR excl. VAT, 2.38 EUR incl. 19 % VAT"
     )
+    # The station never said a charging state: no parking is billed.
+    await expect(page.locator("#tx-parking")).to_contain_text("0 min 00 s")
 
 
 async def test_an_id_tag_edited_unblocked_and_deleted_in_the_browser(

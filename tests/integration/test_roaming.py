@@ -557,9 +557,13 @@ async def test_a_roaming_driver_charges_at_either_version_and_the_emsp_gets_sess
                 "meterValue": [{"timestamp": at, "sampledValue": [{"value": "4000"}]}],
             }
             await v16.call("MeterValues", meter)
-            # The whole Session PUT again, with a charging period up to now.
+            # The whole Session PUT again, with a charging period up to now and its cost so far
+            # (the session-service's formula: at least the 3 kWh at the tariff's price).
             return any(
-                m == "PUT" and b.get("kwh") == 3 and b.get("charging_periods")
+                m == "PUT"
+                and b.get("kwh") == 3
+                and b.get("charging_periods")
+                and b.get("total_cost", {}).get("excl_vat", 0) > 0
                 for m, p, b, _ in emsp.received
             )
 

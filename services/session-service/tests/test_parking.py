@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms_shared.bus.router import Context
 from csms_shared.contracts.events import ConnectorStatus
 from csms_shared.contracts.resources import Transaction
-from csms_shared.contracts.rpc import CreateTariff, UpdateTariff
+from csms_shared.contracts.rpc import CreateTariff, OfTransaction, UpdateTariff
 from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary import ChargingState
-from session_service import charging_states, rpc_tariffs
+from session_service import charging_states, rpc_tariffs, rpc_transactions
 from session_service.charging_states import StateAt, parking_seconds, reported_at
 from session_service.db import charging_states as states_table
 from session_service.db import outbox, tariff_assignments, tariffs
@@ -400,3 +400,81 @@ def test_a_parking_fee_out_of_range_is_refused(fee: str, error: str) -> None:
 def test_a_parking_fee_cannot_be_cleared() -> None:
     with pytest.raises(ValidationError, match="parkingPerMinuteFee: cannot be cleared"):
         UpdateTariff(tariff_id=1, parking_per_minute_fee=None)
+
+
+async def test_the_cost_so_far_is_the_one_formula_up_to_now_and_the_final_cost_once_ended(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """`running_cost` (what the roaming service sends an eMSP while a session runs): the
+    engine's formula over the energy, time and parking so far; once stopped, the stored cost."""
+    cp = _name("CP")
+    started_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    async with sessions() as session, session.begin():
+        tariff_id = (
+            await session.execute(
+                insert(tariffs)
+                .values(
+                    name=_name("running"),
+                    currency="EUR",
+                    price_per_kwh=Decimal("0.40"),
+                    session_fee=Decimal("1.00"),
+                    per_minute_fee=Decimal("0.01"),
+                    parking_per_minute_fee=Decimal("0.10"),
+                    vat=Decimal("19"),
+                )
+                .returning(tariffs.c.id)
+            )
+        ).scalar_one()
+        await session.execute(
+            insert(tariff_assignments).values(
+                tariff_id=tariff_id, target_kind="charge_point", target=cp
+            )
+        )
+        [price] = await prices(session, settings, [(cp, started_at)])
+        start = _start(cp, price)
+        start["start_time"] = started_at
+        [(row, _)] = await insert_starts(session, [start])
+        await session.execute(
+            insert(states_table),
+            [
+                {"transaction_id": row.id, "at": started_at, "state": CHARGING.value},
+                {
+                    "transaction_id": row.id,
+                    "at": started_at + timedelta(minutes=90),
+                    "state": SUSPENDED_EV.value,
+                },
+            ],
+        )
+    asked = OfTransaction(transaction_id=row.id)
+    so_far = await _run(sessions, settings, rpc_transactions.running_cost, asked)
+    assert not so_far.ended and so_far.energy_wh == 0
+    assert so_far.duration_seconds >= 7200 and so_far.parking_seconds >= 1800
+    expected = cost(
+        so_far.energy_wh,
+        Decimal("0.40"),
+        Decimal("1.00"),
+        per_minute_fee=Decimal("0.01"),
+        seconds=so_far.duration_seconds,
+        parking_per_minute_fee=Decimal("0.10"),
+        parking_seconds=so_far.parking_seconds,
+        vat=Decimal("19"),
+    )
+    assert (Decimal(str(so_far.cost_excl_vat)), Decimal(str(so_far.cost_incl_vat))) == (
+        expected.excl_vat,
+        expected.incl_vat,
+    )
+
+    async with sessions() as session, session.begin():
+        stopped = await apply_stop(
+            session,
+            row,
+            meter_stop=6000,
+            stop_time=started_at + timedelta(hours=2),
+            reason=None,
+            stop_id_tag=None,
+            stopped_by="ChargePoint",
+        )
+    final = await _run(sessions, settings, rpc_transactions.running_cost, asked)
+    told = transaction_of(stopped, Transaction)
+    assert final.ended and final.energy_wh == 5000 and final.parking_seconds == 1800
+    assert (final.cost_excl_vat, final.cost_incl_vat) == (told.cost_excl_vat, told.cost_incl_vat)

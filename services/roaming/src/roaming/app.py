@@ -133,4 +133,6 @@ async def main(settings: Settings | None = None) -> None:
             housekeeping,
             followed.keep_following,
         ],
+        # Asks the session-service what a running roaming session costs so far.
+        rpc_client=True,
     )

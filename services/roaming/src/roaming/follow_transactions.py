@@ -32,7 +32,11 @@ async def transaction_stopped(event: TransactionStopped, ctx: Ctx) -> None:
 
 @router.event("meter.values", per_station=True)
 async def meter_values(event: MeterValues, ctx: Ctx) -> None:
-    """A running roaming session's kWh, sent to its eMSP now and then."""
+    """A running roaming session's kWh and cost so far, sent to its eMSP now and then."""
     await session_store.metered(
-        ctx.session, event, Publisher.of(ctx.settings), ctx.settings.session_update_interval
+        ctx.session,
+        event,
+        Publisher.of(ctx.settings),
+        ctx.settings.session_update_interval,
+        ctx.rpc,
     )

@@ -21,7 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.bus.rpc import RpcClient, RpcError
 from csms_shared.contracts.resources_sessions import Transaction
+from csms_shared.contracts.rpc import OfTransaction, SessionsRpc
 from csms_shared.contracts.rpc_roaming_locations import (
     LocationEvse,
     LocationSettings,
@@ -341,13 +343,18 @@ def register_wh(readings: list[Reading]) -> Decimal | None:
 
 
 async def metered(
-    session: AsyncSession, event: MeterValues, publisher: Publisher, interval: float
+    session: AsyncSession,
+    event: MeterValues,
+    publisher: Publisher,
+    interval: float,
+    rpc: RpcClient | None,
 ) -> bool:
     """A running roaming session's kWh from its station's meter values, at most every
     `interval` seconds: a charging period added from the last update (or the start) to now
-    with the kWh delivered in it and its hours, and the whole Session PUT to its eMSP (a PUT,
-    not a PATCH: OCPI leaves open whether a PATCHed list replaces or extends the one held).
-    Whether one was queued."""
+    with the kWh delivered in it and its hours, its cost so far as the session-service's one
+    formula computes it (`total_cost`; asked over `rpc`, kept as it was when no answer comes),
+    and the whole Session PUT to its eMSP (a PUT, not a PATCH: OCPI leaves open whether a
+    PATCHed list replaces or extends the one held). Whether one was queued."""
     if event.transaction_id is None:
         return False
     register = register_wh(event.readings)
@@ -375,9 +382,10 @@ async def metered(
     )
     added = session_documents.period(since, at, kwh - kwh_before)
     running = [*(row.document.get("charging_periods") or []), added]
-    document = Session.model_validate(
-        row.document | {"kwh": kwh, "last_updated": at, "charging_periods": running}
-    ).wire()
+    changes: dict[str, Any] = {"kwh": kwh, "last_updated": at, "charging_periods": running}
+    if (cost := await _cost_so_far(rpc, row.transaction_id)) is not None:
+        changes["total_cost"] = cost
+    document = Session.model_validate(row.document | changes).wire()
     await session.execute(
         update(sessions).where(sessions.c.id == row.id).values(document=document, last_updated=at)
     )
@@ -398,6 +406,24 @@ async def metered(
         [token.platform_id],
     )
     return True
+
+
+async def _cost_so_far(rpc: RpcClient | None, transaction_id: int) -> dict[str, Any] | None:
+    """The transaction's cost so far as an OCPI Price, from the session-service; None when it
+    cannot say now (the Session keeps the cost it had)."""
+    if rpc is None:
+        return None
+    try:
+        cost = await rpc.call(
+            SessionsRpc.running_cost, OfTransaction(transaction_id=transaction_id), timeout=5.0
+        )
+    except RpcError as exc:
+        log.warning("no cost so far for transaction %s: %s", transaction_id, exc)
+        return None
+    price: dict[str, Any] = {"excl_vat": cost.cost_excl_vat}
+    if cost.cost_incl_vat is not None:
+        price["incl_vat"] = cost.cost_incl_vat
+    return price
 
 
 async def active_stations(session: AsyncSession) -> list[str]:

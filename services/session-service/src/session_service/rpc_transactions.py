@@ -1,7 +1,10 @@
-"""RPC methods on transactions: list, one with its meter values, operator close, review."""
+"""RPC methods on transactions: list, one with its meter values, what one costs so far,
+operator close, review."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row, func, select
@@ -9,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.events import TransactionStopped
-from csms_shared.contracts.resources import Page, Transaction, TransactionDetail, UnmatchedStop
+from csms_shared.contracts.resources import (
+    Page,
+    RunningCost,
+    Transaction,
+    TransactionDetail,
+    UnmatchedStop,
+)
 from csms_shared.contracts.rpc import (
     CloseStaleTransaction,
     GetTransaction,
@@ -19,10 +28,19 @@ from csms_shared.contracts.rpc import (
     SessionsRpc,
 )
 
+from . import charging_states, energy
 from . import meter_values as mv
 from .checks import INT32, fits
 from .db import meter_values, transaction_audit, transactions, unmatched_stops
-from .resources import audit_entry_of, meter_value_of, transaction_of, unmatched_stop_of
+from .resources import (
+    audit_entry_of,
+    costs,
+    live_energy_wh,
+    meter_value_of,
+    number,
+    transaction_of,
+    unmatched_stop_of,
+)
 from .router import Ctx, router
 from .transactions import OPERATOR, apply_stop, audit, load_for_update
 
@@ -108,6 +126,53 @@ async def get_transaction(params: GetTransaction, ctx: Ctx) -> TransactionDetail
     if row is None:
         raise RpcError("not_found", f"transaction {transaction_id} does not exist")
     return await _with_details(ctx.session, row, limit=limit, offset=offset)
+
+
+@router.rpc(SessionsRpc.running_cost, callers={"command-api", "roaming"})
+async def running_cost(params: OfTransaction, ctx: Ctx) -> RunningCost:
+    """What a transaction costs so far (its final cost once it ended): the one cost formula,
+    as the stop will apply it, over its energy, time and parking time up to now."""
+    transaction_id = _transaction_id(params)
+    row = (await ctx.session.execute(select(transactions).where(tx.id == transaction_id))).first()
+    if row is None:
+        raise RpcError("not_found", f"transaction {transaction_id} does not exist")
+    if row.stop_time is not None:
+        excl, incl = costs(row)
+        return RunningCost(
+            transaction_id=row.id,
+            at=row.stop_time,
+            ended=True,
+            energy_wh=int(row.energy_wh or 0),
+            duration_seconds=energy.duration_seconds(row.start_time, row.stop_time),
+            parking_seconds=int(row.parking_seconds or 0),
+            currency=row.currency,
+            cost_excl_vat=number(excl) or 0,
+            cost_incl_vat=number(incl),
+        )
+    until = max(datetime.now(UTC), row.start_time)
+    parked = await charging_states.parking_of(ctx.session, [(row.id, row.start_time, until)])
+    used, seconds = live_energy_wh(row) or 0, energy.duration_seconds(row.start_time, until)
+    so_far = energy.cost(
+        used,
+        Decimal(row.price_per_kwh),
+        Decimal(row.session_fee),
+        per_minute_fee=Decimal(row.per_minute_fee),
+        seconds=seconds,
+        parking_per_minute_fee=Decimal(row.parking_per_minute_fee),
+        parking_seconds=parked[row.id],
+        vat=None if row.vat is None else Decimal(row.vat),
+    )
+    return RunningCost(
+        transaction_id=row.id,
+        at=until,
+        ended=False,
+        energy_wh=used,
+        duration_seconds=seconds,
+        parking_seconds=parked[row.id],
+        currency=row.currency,
+        cost_excl_vat=number(so_far.excl_vat) or 0,
+        cost_incl_vat=number(so_far.incl_vat),
+    )
 
 
 @router.rpc(SessionsRpc.close_stale_transaction, callers={"command-api"})

@@ -124,6 +124,22 @@ class Transaction(Resource):
     warnings: list[str]
 
 
+class RunningCost(Resource):
+    """What a transaction costs so far, by the session-service's one cost formula over its
+    energy (the newest register reading less its meter start), its time and parking time up to
+    `at`, at the prices it copied at its start; once it ended, its final cost."""
+
+    transaction_id: int
+    at: DateTime
+    ended: bool
+    energy_wh: int
+    duration_seconds: int
+    parking_seconds: int
+    currency: str
+    cost_excl_vat: Number
+    cost_incl_vat: Omit[Number] = Field(default=None, description="With a VAT rate only")
+
+
 class TransactionDetail(Transaction):
     """A transaction with a page of its meter values and its audit trail."""
 

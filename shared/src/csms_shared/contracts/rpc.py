@@ -270,6 +270,7 @@ class SessionsRpc:
         "list_transactions", SESSIONS, ListTransactions, r.Page[r.Transaction]
     )
     get_transaction = RpcMethod("get_transaction", SESSIONS, GetTransaction, r.TransactionDetail)
+    running_cost = RpcMethod("running_cost", SESSIONS, OfTransaction, r.RunningCost)
     close_stale_transaction = RpcMethod(
         "close_stale_transaction", SESSIONS, CloseStaleTransaction, r.TransactionDetail
     )

@@ -40,8 +40,8 @@ from .resources_sessions import AuditEntry as AuditEntry
 from .resources_sessions import IdTag as IdTag
 from .resources_sessions import MeterValue as MeterValue
 from .resources_sessions import Reservation as Reservation
-from .resources_sessions import Transaction as Transaction
 from .resources_sessions import RunningCost as RunningCost
+from .resources_sessions import Transaction as Transaction
 from .resources_sessions import TransactionDetail as TransactionDetail
 from .resources_sessions import UnmatchedStop as UnmatchedStop
 

@@ -20,6 +20,7 @@ from roaming.platforms import now
 from roaming.session_documents import Authorized
 from roaming.settings import Settings
 from tests.integration.ocpi_platform import Hosts, PlatformDouble, header
+from tests.integration.support import eventually
 
 from .test_tokens import URL, registered, token
 
@@ -123,15 +124,17 @@ async def test_a_refusal_is_asked_again_and_no_answer_says_why(
 ) -> None:
     emsp, uid, _ = await _emsp_with(csms, hosts, settings, sessions)
     emsp.verdicts = {uid: "BLOCKED"}
-    for _ in range(2):
-        refused = await _ask(sessions, hosts, settings, emsp, uid, "CP-RT-4")
-        assert (refused.allowed, refused.asked) == ("BLOCKED", True)
-    assert len(_asks(emsp, uid)) == 2
+    refused = await _ask(sessions, hosts, settings, emsp, uid, "CP-RT-4")
+    assert (refused.allowed, refused.asked) == ("BLOCKED", True)
+    # The card presented again at once: the refusal told again, the eMSP not asked again.
+    again = await _ask(sessions, hosts, settings, emsp, uid, "CP-RT-4")
+    assert (again.allowed, again.asked) == ("BLOCKED", False)
+    assert len(_asks(emsp, uid)) == 1
     assert await _started(sessions, emsp, uid, "CP-RT-4", now()) is None
 
     # The eMSP does not know the token (404, OCPI 2004): no answer, and the reason.
     emsp.verdicts = {}
-    unknown = await _ask(sessions, hosts, settings, emsp, uid, "CP-RT-4")
+    unknown = await _ask(sessions, hosts, settings, emsp, uid, "CP-RT-4B")
     assert unknown.allowed is None and unknown.asked
     assert unknown.reason is not None and "2004" in unknown.reason, unknown
 
@@ -142,11 +145,23 @@ async def test_a_refusal_is_asked_again_and_no_answer_says_why(
     slow = await _ask(sessions, hosts, hasty, emsp, uid, "CP-RT-5")
     assert slow == TokenAuthorization(asked=True, reason="no answer within 0.1 s")
     emsp.verdict_delay = 0.0
+    # Silent once: not asked again for a while (BREAKER_TIMES of its timeout), whatever the
+    # station; each ask answered at once with no answer, the whitelist's fallback.
+    before = len(_asks(emsp, uid))
+    held = await _ask(sessions, hosts, hasty, emsp, uid, "CP-RT-5B")
+    assert (held.allowed, held.asked) == (None, False)
+    assert held.reason is not None and "did not answer" in held.reason
+    assert len(_asks(emsp, uid)) == before
 
     # An ALLOWED followed by an ask without an answer: the newest ask decides the Session's
     # method (accepted offline is WHITELIST).
-    fresh = settings.model_copy(update={"authorization_reuse": 0.0})
-    assert (await _ask(sessions, hosts, fresh, emsp, uid, "CP-RT-6")).allowed == "ALLOWED"
+    fresh = hasty.model_copy(update={"authorization_reuse": 0.0})
+
+    async def answered_again() -> bool:
+        # Once the breaker's second (10 x 0.1 s) is over, the eMSP is asked, and answers.
+        return (await _ask(sessions, hosts, fresh, emsp, uid, "CP-RT-6")).allowed == "ALLOWED"
+
+    assert await eventually(answered_again, timeout=10, interval=0.2)
     emsp.broken = True
     assert (await _ask(sessions, hosts, fresh, emsp, uid, "CP-RT-6")).allowed is None
     emsp.broken = False

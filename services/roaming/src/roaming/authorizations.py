@@ -9,7 +9,13 @@ answer (`authorizations`). An ALLOWED is told again, without asking, to the same
 same station for ROAMING_AUTHORIZATION_REUSE seconds: the StartTransaction or TransactionEvent
 that follows an Authorize is one authorization, as the driver sees it, not two. A Session of the
 token that starts at that station then is AUTH_REQUEST with the eMSP's
-`authorization_reference` (`started_by_request`)."""
+`authorization_reference` (`started_by_request`).
+
+What one station can make of it is bounded: a refusal is told again, without asking, to the same
+token at the same station for REFUSAL_REUSE seconds (a card presented again and again costs the
+eMSP one request), and an eMSP that did not answer (too slow, unreachable) is not asked again for
+ROAMING_AUTHORIZE_TIMEOUT x BREAKER_TIMES seconds: every token of it then gets "no answer" at
+once, the whitelist's fallback, instead of each ask holding an RPC slot for the whole timeout."""
 
 from __future__ import annotations
 
@@ -45,6 +51,12 @@ log = logging.getLogger(__name__)
 
 # ROAMING_AUTHORIZATION_REUSE's upper bound: a start this long after its ALLOWED still follows it.
 _LONGEST_REUSE = timedelta(hours=1)
+# A refusal at a station is told again for this long without asking.
+REFUSAL_REUSE = timedelta(seconds=30)
+# An eMSP that did not answer is not asked again for this many of its timeouts.
+BREAKER_TIMES = 10
+# The reasons of an ask the eMSP did not answer (timeouts, unreachable): the breaker reads them.
+NO_ANSWER, UNREACHABLE = "no answer within", "unreachable:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +127,11 @@ def _asked(
     (excluded) and `until`, newest first."""
     country_code, party_id, uid, type_ = token
     return (
-        select(authorizations.c.allowed, authorizations.c.authorization_reference)
+        select(
+            authorizations.c.allowed,
+            authorizations.c.authorization_reference,
+            authorizations.c.asked_at,
+        )
         .where(
             authorizations.c.uid == ci_key(uid),
             authorizations.c.type == type_,
@@ -139,18 +155,13 @@ async def authorize(
     if token is None:
         return TokenAuthorization(asked=False, reason="no such token")
     at = now()
-    if settings.authorization_reuse > 0:
-        since = at - timedelta(seconds=settings.authorization_reuse)
-        key = (token.country_code, token.party_id, token.uid, token.type)
-        asks = _asked(key, asked.charge_point_id, since, at).where(
-            authorizations.c.allowed == AllowedType.ALLOWED.value
+    if (earlier := await _told(session, settings, token, asked.charge_point_id, at)) is not None:
+        return earlier
+    if (down := await _silent_since(session, settings, token.platform_id, at)) is not None:
+        return TokenAuthorization(
+            asked=False,
+            reason=f"the eMSP did not answer at {down.isoformat()}; not asked again yet",
         )
-        if (earlier := (await session.execute(asks)).first()) is not None:
-            return TokenAuthorization(
-                allowed="ALLOWED",
-                authorization_reference=earlier.authorization_reference,
-                asked=False,
-            )
     where = await _where(session, asked)
     info, reason = await _ask(client, settings, token, where)
     await session.execute(
@@ -186,6 +197,58 @@ async def authorize(
     )
 
 
+async def _told(
+    session: AsyncSession, settings: Settings, token: _Token, charge_point_id: str, at: datetime
+) -> TokenAuthorization | None:
+    """An answer the eMSP gave for the token at the station moments ago, to tell again: an
+    ALLOWED within ROAMING_AUTHORIZATION_REUSE, a refusal within REFUSAL_REUSE."""
+    key = (token.country_code, token.party_id, token.uid, token.type)
+    reuse = timedelta(seconds=settings.authorization_reuse)
+    found = (
+        await session.execute(
+            _asked(key, charge_point_id, at - max(reuse, REFUSAL_REUSE), at).where(
+                authorizations.c.allowed.is_not(None)
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    age = at - found.asked_at
+    allowed = found.allowed == AllowedType.ALLOWED.value
+    if age >= (reuse if allowed else REFUSAL_REUSE):
+        return None
+    return TokenAuthorization(
+        allowed=found.allowed,
+        authorization_reference=found.authorization_reference,
+        asked=False,
+    )
+
+
+async def _silent_since(
+    session: AsyncSession, settings: Settings, platform_id: str, at: datetime
+) -> datetime | None:
+    """When the eMSP last failed to answer, if within its breaker's time (BREAKER_TIMES of
+    ROAMING_AUTHORIZE_TIMEOUT) and no answer came since."""
+    window = timedelta(seconds=settings.authorize_timeout * BREAKER_TIMES)
+    newest = (
+        await session.execute(
+            select(authorizations.c.asked_at, authorizations.c.allowed, authorizations.c.reason)
+            .where(
+                authorizations.c.platform_id == platform_id,
+                authorizations.c.asked_at > at - window,
+            )
+            .order_by(authorizations.c.asked_at.desc(), authorizations.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if newest is None or newest.allowed is not None:
+        return None
+    reason = newest.reason or ""
+    if reason.startswith(NO_ANSWER) or reason.startswith(UNREACHABLE):
+        return newest.asked_at  # type: ignore[no-any-return]
+    return None
+
+
 async def _ask(
     client: OcpiClient, settings: Settings, token: _Token, where: LocationReferences | None
 ) -> tuple[AuthorizationInfo | None, str | None]:
@@ -208,8 +271,10 @@ async def _ask(
                 "POST", url, token.their_token, AuthorizationInfo, body=where, routing=routing
             )
     except TimeoutError:
-        return None, f"no answer within {settings.authorize_timeout:g} s"
+        return None, f"{NO_ANSWER} {settings.authorize_timeout:g} s"
     except PartyError as exc:
+        if exc.http_status is None and exc.ocpi_status is None:
+            return None, f"{UNREACHABLE} {exc}"
         return None, str(exc)
     return info, None
 

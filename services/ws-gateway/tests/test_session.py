@@ -131,9 +131,9 @@ class Published:
 
 
 def make(
+    version: OcppVersion,
     status: str = "Accepted",
     bus: FakeBus | None = None,
-    version: OcppVersion = OcppVersion.V16,
     **settings: Any,
 ) -> tuple[ChargePointSession, Any, Any, Any]:
     ws, published = FakeWs(), Published()
@@ -152,7 +152,7 @@ def make(
 
 
 async def test_heartbeat_is_answered_without_a_task_or_a_publish() -> None:
-    session, ws, bus, seen = make()
+    session, ws, bus, seen = make(OcppVersion.V16)
     running = asyncio.create_task(session.run())
     ws.feed(2, "h1", "Heartbeat", {})
     await ws.wait_sent(1)
@@ -176,7 +176,7 @@ def transaction_event(kind: str, seq: int, **extra: Any) -> dict[str, Any]:
 
 
 async def test_a_2_0_1_update_without_an_id_token_is_answered_once_published() -> None:
-    session, ws, bus, _ = make(version=OcppVersion.V201)
+    session, ws, bus, _ = make(OcppVersion.V201)
     running = asyncio.create_task(session.run())
     ws.feed(2, "u1", "TransactionEvent", transaction_event("Updated", 1))
     await ws.wait_sent(1)
@@ -193,7 +193,7 @@ async def test_a_2_0_1_update_without_an_id_token_is_answered_once_published() -
 
 
 async def test_calls_are_answered_in_order_and_the_worker_exits() -> None:
-    session, ws, bus, _ = make()
+    session, ws, bus, _ = make(OcppVersion.V16)
     running = asyncio.create_task(session.run())
     ws.feed(2, "b", "BootNotification", BOOT)
     ws.feed(2, "h", "Heartbeat", {})
@@ -213,7 +213,7 @@ async def test_calls_are_answered_in_order_and_the_worker_exits() -> None:
 
 
 async def test_calls_beyond_the_queue_limit_get_generic_error() -> None:
-    session, ws, bus, _ = make(max_queued_calls=2)
+    session, ws, bus, _ = make(OcppVersion.V16, max_queued_calls=2)
     running = asyncio.create_task(session.run())
     for n in range(5):
         ws.feed(2, f"b{n}", "BootNotification", BOOT)
@@ -232,7 +232,7 @@ async def test_a_call_refused_for_overload_gets_internal_error_with_retry_after(
         async def request(self, cp_id: str, mid: str, action: str, *_: Any) -> dict[str, Any]:
             raise Overloaded(action, 7.2)
 
-    session, ws, _, _ = make(bus=BehindBus())
+    session, ws, _, _ = make(OcppVersion.V16, bus=BehindBus())
     running = asyncio.create_task(session.run())
     ws.feed(2, "b1", "BootNotification", BOOT)
     await ws.wait_sent(1)
@@ -250,7 +250,7 @@ async def test_a_call_the_broker_lost_gets_internal_error_and_the_next_is_answer
                 raise ChannelInvalidStateError("No active transport in channel")
             self.published.append(action)
 
-    session, ws, _, _ = make(bus=LostBus())
+    session, ws, _, _ = make(OcppVersion.V16, bus=LostBus())
     running = asyncio.create_task(session.run())
     status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
     ws.feed(2, "s1", "StatusNotification", status)
@@ -265,7 +265,7 @@ async def test_a_call_the_broker_lost_gets_internal_error_and_the_next_is_answer
 
 
 async def test_until_accepted_only_boot_notification_passes() -> None:
-    session, ws, bus, seen = make(status="Pending")
+    session, ws, bus, seen = make(OcppVersion.V16, status="Pending")
     running = asyncio.create_task(session.run())
     ws.feed(2, "h", "Heartbeat", {})
     await ws.wait_sent(1)
@@ -281,7 +281,7 @@ async def test_until_accepted_only_boot_notification_passes() -> None:
 
 
 async def test_commands_one_at_a_time_limit_and_abandon_on_disconnect() -> None:
-    session, ws, bus, _ = make(max_queued_commands=2)
+    session, ws, bus, _ = make(OcppVersion.V16, max_queued_commands=2)
     running = asyncio.create_task(session.run())
     assert session.enqueue_command(Command(0))  # type: ignore[arg-type]
     assert session.enqueue_command(Command(1))  # type: ignore[arg-type]
@@ -315,7 +315,7 @@ async def test_commands_one_at_a_time_limit_and_abandon_on_disconnect() -> None:
 async def test_a_malformed_command_is_rejected_logged_and_changes_nothing(
     body: bytes, problem: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    session, ws, bus, _ = make()
+    session, ws, bus, _ = make(OcppVersion.V16)
     running = asyncio.create_task(session.run())
     malformed = Command(0)
     malformed.body = body
@@ -339,7 +339,7 @@ async def test_a_malformed_command_is_rejected_logged_and_changes_nothing(
 
 @pytest.mark.parametrize("frames", [1, 3])
 async def test_idle_after_work_holds_no_task(frames: int) -> None:
-    session, ws, bus, _ = make()
+    session, ws, bus, _ = make(OcppVersion.V16)
     bus.release.set()
     running = asyncio.create_task(session.run())
     for n in range(frames):
@@ -358,7 +358,7 @@ def held_for_boot() -> float:
 async def test_a_command_waits_for_the_answer_to_the_boot_notification() -> None:
     """OCPP 1.6 section 4.2: a CP is registered once it holds its BootNotification's answer, so
     a command that comes meanwhile leaves after that answer, never before it."""
-    session, ws, bus, _ = make()
+    session, ws, bus, _ = make(OcppVersion.V16)
     running = asyncio.create_task(session.run())
     ws.feed(2, "b", "BootNotification", BOOT)
     await bus.asked.wait()
@@ -377,7 +377,7 @@ async def test_a_command_waits_for_the_answer_to_the_boot_notification() -> None
 
 
 async def test_a_command_held_for_a_boot_never_answered_times_out_unsent() -> None:
-    session, ws, bus, _ = make()
+    session, ws, bus, _ = make(OcppVersion.V16)
     running = asyncio.create_task(session.run())
     ws.feed(2, "b", "BootNotification", BOOT)
     await bus.asked.wait()
@@ -405,7 +405,7 @@ async def test_the_boot_notification_answer_gives_the_registration_status(
     version: OcppVersion, boot: dict[str, Any]
 ) -> None:
     """OCPP 1.6 section 4.2, 2.0.1 B02: a Pending CP sends nothing but BootNotification."""
-    session, ws, bus, _ = make(version=version)
+    session, ws, bus, _ = make(version)
     bus.answer = {"status": "Pending", "currentTime": "2026-11-25T10:00:00Z", "interval": 60}
     bus.release.set()
     running = asyncio.create_task(session.run())
@@ -423,7 +423,7 @@ async def test_the_boot_notification_answer_gives_the_registration_status(
 async def test_an_unreadable_boot_notification_answer_is_not_passed_on() -> None:
     """An answer that is no BootNotification answer: the CP gets an InternalError to retry on,
     and its registration stays as it was."""
-    session, ws, bus, _ = make(status="Pending")
+    session, ws, bus, _ = make(OcppVersion.V16, status="Pending")
     bus.answer = {"status": "Maybe", "currentTime": "2026-11-25T10:00:00Z", "interval": 60}
     bus.release.set()
     running = asyncio.create_task(session.run())

@@ -24,7 +24,7 @@ from csms_shared.contracts.rpc import CreateTariff, OfTransaction, UpdateTariff
 from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary import ChargingState
-from session_service import charging_states, rpc_tariffs, rpc_transactions
+from session_service import charging_states, rpc_tariffs, rpc_transactions, sweeper
 from session_service.charging_states import StateAt, parking_seconds, reported_at
 from session_service.db import charging_states as states_table
 from session_service.db import outbox, tariff_assignments, tariffs
@@ -478,3 +478,40 @@ async def test_the_cost_so_far_is_the_one_formula_up_to_now_and_the_final_cost_o
     told = transaction_of(stopped, Transaction)
     assert final.ended and final.energy_wh == 5000 and final.parking_seconds == 1800
     assert (final.cost_excl_vat, final.cost_incl_vat) == (told.cost_excl_vat, told.cost_incl_vat)
+
+
+async def test_the_sweep_prunes_old_charging_states_of_ended_transactions_only(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    ended = await _started(sessions, settings, _name("CP"))
+    running = await _started(sessions, settings, _name("CP"))
+    async with sessions() as session, session.begin():
+        for row in (ended, running):
+            await session.execute(
+                insert(states_table),
+                [
+                    {"transaction_id": row.id, "at": _at(0), "state": CHARGING.value},
+                    {"transaction_id": row.id, "at": _at(30), "state": SUSPENDED_EV.value},
+                ],
+            )
+        await apply_stop(
+            session,
+            ended,
+            meter_stop=2000,
+            stop_time=_at(60),
+            reason=None,
+            stop_id_tag=None,
+            stopped_by="ChargePoint",
+        )
+
+    async def prune(days: float) -> None:
+        # Until nothing more goes (other tests' rows share the table, and a batch is bounded).
+        async with sessions() as session, session.begin():
+            while await sweeper.prune_charging_states(session, T0 + timedelta(days=days)):
+                pass
+
+    await prune(29)  # not a month old yet
+    assert len(await _kept(sessions, ended.id)) == len(await _kept(sessions, running.id)) == 2
+    await prune(31)  # the ended one's go; the open one keeps its states
+    assert await _kept(sessions, ended.id) == []
+    assert len(await _kept(sessions, running.id)) == 2

@@ -249,6 +249,8 @@ charging_states = Table(
     _ts("at", nullable=False),
     Column("state", String(16), nullable=False),
     PrimaryKeyConstraint("transaction_id", "at", "state"),
+    # The sweep prunes them by their time (CHARGING_STATE_RETENTION).
+    Index("ix_charging_states_at", "at"),
 )
 
 # Partitioned tables cannot have identity columns before Postgres 17: a plain sequence.

@@ -1,10 +1,11 @@
-"""The background sweep: stale transactions flagged, reservations expired, digests pruned."""
+"""The background sweep: stale transactions flagged, reservations expired, digests and old
+charging states pruned."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,7 @@ from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.ocpp._base import utcnow
 
 from . import reservations
-from .db import meter_value_messages
+from .db import charging_states, meter_value_messages, transactions
 from .settings import Settings
 from .transactions import flag_stale
 
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 # Charge points re-send queued MeterValues for hours, rarely days: a month of digests is ample.
 DIGEST_RETENTION = timedelta(days=30)
 PRUNE_BATCH = 10_000
+# A transaction's charging states count its parking time at its stop (and a 2.0.1 event that
+# comes days late counts it again): a month after they began, those of ended transactions go.
+CHARGING_STATE_RETENTION = timedelta(days=30)
 
 
 async def sweep_once(session: AsyncSession, settings: Settings) -> tuple[list[int], int, int]:
@@ -40,7 +44,25 @@ async def sweep_once(session: AsyncSession, settings: Settings) -> tuple[list[in
         .where(tuple_(m.charge_point_id, m.digest).in_(old))
         .returning(m.digest)
     )
-    return stale, expired, len(pruned.all())
+    return stale, expired, len(pruned.all()) + await prune_charging_states(session, now)
+
+
+async def prune_charging_states(session: AsyncSession, now: datetime) -> int:
+    """Delete up to PRUNE_BATCH charging states older than CHARGING_STATE_RETENTION of
+    transactions that ended; how many went (those of a transaction still open stay)."""
+    c, t = charging_states.c, transactions.c
+    old = (
+        select(c.transaction_id, c.at, c.state)
+        .join(transactions, t.id == c.transaction_id)
+        .where(c.at < now - CHARGING_STATE_RETENTION, t.stop_time.is_not(None))
+        .limit(PRUNE_BATCH)
+    )
+    gone = await session.execute(
+        delete(charging_states)
+        .where(tuple_(c.transaction_id, c.at, c.state).in_(old))
+        .returning(c.transaction_id)
+    )
+    return len(gone.all())
 
 
 async def sweep(runtime: ServiceRuntime) -> None:
@@ -53,7 +75,11 @@ async def sweep(runtime: ServiceRuntime) -> None:
             if stale:
                 log.warning("transactions flagged stale (no sign of life): %s", stale)
             if expired or pruned:
-                log.info("%d reservations expired, %d message digests pruned", expired, pruned)
+                log.info(
+                    "%d reservations expired, %d message digests and charging states pruned",
+                    expired,
+                    pruned,
+                )
         except Exception:
             log.exception("sweep failed")
         await asyncio.sleep(settings.sweep_interval)

@@ -13,9 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from command_api import webhook_store as store
@@ -25,6 +22,7 @@ from command_api.settings import Settings
 from command_api.webhooks import Webhooks
 from csms_shared.db import create_engine, session_factory
 from tests.integration.infra import base_urls, isolated_database
+from tests.integration.schema_check import schema_differences
 from tests.integration.support import eventually
 
 _HOSTS = itertools.count(2)
@@ -185,21 +183,6 @@ async def test_a_refusal_pauses_nothing_and_a_success_resumes_a_paused_endpoint(
         await hooks.close()
 
 
-def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(
-        connection,
-        opts={
-            "include_schemas": True,
-            "include_name": lambda name, type_, parents: type_ != "schema" or name == SCHEMA,
-            "version_table_schema": SCHEMA,
-        },
-    )
-    return [d for d in compare_metadata(context, metadata) if "alembic_version" not in str(d)]
-
-
 async def test_the_migrated_schema_is_the_one_db_py_describes(settings: Settings) -> None:
     """command-api's migrations (0013: the endpoints' pause) make exactly db.py's tables."""
-    engine = create_engine(settings.database_url, pool_size=1)
-    async with engine.connect() as connection:
-        assert await connection.run_sync(_differences) == []
-    await engine.dispose()
+    assert await schema_differences(settings.database_url, metadata, SCHEMA) == []

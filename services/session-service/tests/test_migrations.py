@@ -8,11 +8,8 @@ import asyncio
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
@@ -23,30 +20,20 @@ from session_service.db import SCHEMA, metadata, transactions
 from session_service.resources import transaction_of
 from session_service.settings import Settings
 from tests.integration.infra import base_urls, isolated_database
+from tests.integration.schema_check import schema_differences
 
 # The months of meter values are partitions the service creates (meter_partitions.py).
 _PARTITION = re.compile(r"meter_values_\d{6}")
 
 
-def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(
-        connection,
-        opts={
-            "include_schemas": True,
-            "include_name": lambda name, type_, parents: (
-                name == SCHEMA if type_ == "schema" else not _PARTITION.fullmatch(name or "")
-            ),
-            "version_table_schema": SCHEMA,
-        },
-    )
-    return [d for d in compare_metadata(context, metadata) if "alembic_version" not in str(d)]
-
-
 async def test_the_migrated_schema_is_the_one_db_py_describes(settings: Settings) -> None:
-    engine = create_engine(settings.database_url, pool_size=1)
-    async with engine.connect() as connection:
-        assert await connection.run_sync(_differences) == []
-    await engine.dispose()
+    found = await schema_differences(
+        settings.database_url,
+        metadata,
+        SCHEMA,
+        ignored=lambda name: _PARTITION.fullmatch(name) is not None,
+    )
+    assert found == []
 
 
 def _columns(connection: Connection, table: str) -> set[str]:

@@ -34,7 +34,7 @@ from .db import platform_roles, platforms, pushes
 from .ocpi.types import Role
 from .ocpi.versions import InterfaceRole, ModuleId
 from .ocpi_client import OcpiClient, PartyError
-from .platforms import PlatformState, now
+from .platforms import PlatformState, interface_url, now
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,7 @@ def _refusals(last_error: str | None) -> int:
 
 def receiver_url(endpoints: list[dict[str, Any]] | None, module: ModuleId) -> str | None:
     """The platform's `module` RECEIVER interface, None when it has none."""
-    for endpoint in endpoints or []:
-        if (
-            endpoint.get("identifier") == module.value
-            and endpoint.get("role") == InterfaceRole.RECEIVER
-        ):
-            return str(endpoint["url"]).rstrip("/")
-    return None
+    return interface_url(endpoints, module, InterfaceRole.RECEIVER)
 
 
 async def receivers(session: AsyncSession, module: ModuleId) -> list[str]:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from command_api import webhook_queue as queue
 from command_api import webhook_store as store
 from command_api.app import migrate
 from command_api.db import SCHEMA, metadata
@@ -97,7 +98,7 @@ async def _queue(
             for n in range(first, min(count, first + 10_000))
         ]
         async with sessions() as session, session.begin():
-            await store.enqueue_rows(session, rows)
+            await queue.enqueue_rows(session, rows)
 
 
 async def _state(sessions: async_sessionmaker[AsyncSession], webhook_id: str) -> Any:
@@ -157,7 +158,7 @@ async def test_a_refusal_pauses_nothing_and_a_success_resumes_a_paused_endpoint(
 
         # Unwell (503) three times in a row: the endpoint is paused.
         receivers.status[host] = 503
-        await _queue(sessions, hook, store.PAUSE_AFTER, cps=store.PAUSE_AFTER, tag="unwell")
+        await _queue(sessions, hook, queue.PAUSE_AFTER, cps=queue.PAUSE_AFTER, tag="unwell")
 
         async def paused() -> Any:
             await hooks.deliver_due(hook)
@@ -165,7 +166,7 @@ async def test_a_refusal_pauses_nothing_and_a_success_resumes_a_paused_endpoint(
             return state if state.paused_until is not None else None
 
         state = await eventually(paused, timeout=10)
-        assert state.consecutive_failures >= store.PAUSE_AFTER
+        assert state.consecutive_failures >= queue.PAUSE_AFTER
         # Paused: nothing is claimed until the pause ends.
         assert not await hooks.deliver_due(hook)
 

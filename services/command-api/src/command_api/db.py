@@ -166,7 +166,7 @@ webhook_deliveries = Table(
         "id",
         postgresql_where=text("status = 'pending'"),
     ),
-    # Each endpoint's own queue: its pending deliveries in order (`webhook_store.claim`).
+    # Each endpoint's own queue: its pending deliveries in order (`webhook_queue.claim`).
     Index(
         "ix_webhook_deliveries_pending",
         "webhook_id",

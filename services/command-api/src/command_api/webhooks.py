@@ -37,6 +37,7 @@ from csms_shared.bus.topology import EVENTS, quorum_arguments, service_queue
 from csms_shared.contracts.events import InvalidEvent, charge_point_of, read_event
 from csms_shared.outbound import Network, RefusedTarget, check_target, pinned_request
 
+from . import webhook_queue as queue
 from . import webhook_store as store
 from .settings import Settings
 from .webhook_signing import signature, standard_headers
@@ -263,7 +264,7 @@ class Webhooks:
         if not rows:
             return
         async with self._sessions() as session, session.begin():
-            await store.enqueue_rows(session, rows)
+            await queue.enqueue_rows(session, rows)
         self.wake(sorted({row["webhook_id"] for row in rows}))
 
     async def _deliver_forever(self) -> None:
@@ -320,7 +321,7 @@ class Webhooks:
         none (or it is paused)."""
         settings = self._settings
         async with self._sessions() as session, session.begin():
-            claimed = await store.claim(
+            claimed = await queue.claim(
                 session, webhook_id, settings.webhook_concurrency, settings.webhook_timeout + 30
             )
         if not claimed:
@@ -368,10 +369,10 @@ class Webhooks:
         ATTEMPTS.labels("delivered" if not error else "failed").inc()
         async with self._sessions() as session, session.begin():
             if not error:
-                await store.delivered(session, delivery, status_code or 0)
+                await queue.delivered(session, delivery, status_code or 0)
                 self._paused.discard(delivery.webhook_id)
                 return
-            reason = await store.failed(
+            reason = await queue.failed(
                 session,
                 delivery,
                 status_code=status_code,

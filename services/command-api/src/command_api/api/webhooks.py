@@ -14,6 +14,7 @@ from csms_shared.contracts.events import WebhookTest
 from csms_shared.outbound import RefusedTarget, check_target
 
 from .. import problems
+from .. import webhook_queue as queue
 from .. import webhook_store as store
 from ..models import Delivery, Page, Webhook
 from ..webhook_signing import SECRET_PREFIX, signing_key
@@ -167,7 +168,7 @@ async def test_webhook(
     except (RefusedTarget, httpx.HTTPError) as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     async with session.begin():
-        [delivery_id] = await store.enqueue(
+        [delivery_id] = await queue.enqueue(
             session,
             [webhook_id],
             event_id=event_id[:100],

@@ -10,7 +10,7 @@ from csms_shared.contracts.session_events import (
     TransactionStopped,
 )
 
-from . import session_store
+from . import session_store, session_updates
 from .location_documents import Publisher
 from .router import Ctx, router
 
@@ -33,7 +33,7 @@ async def transaction_stopped(event: TransactionStopped, ctx: Ctx) -> None:
 @router.event("meter.values", per_station=True)
 async def meter_values(event: MeterValues, ctx: Ctx) -> None:
     """A running roaming session's kWh and cost so far, sent to its eMSP now and then."""
-    await session_store.metered(
+    await session_updates.metered(
         ctx.session,
         event,
         Publisher.of(ctx.settings),

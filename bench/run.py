@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from . import (
     allocation,
     bindings,
+    decisions,
     fleetwide,
     message_log_cost,
     overload,
@@ -44,6 +45,7 @@ SCENARIOS = (
     "bindings",
     "roaming",
     "webhooks",
+    "decisions",
 )
 
 
@@ -119,6 +121,8 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         await _guard(bench, "Roaming (OCPI)", lambda: roaming.roaming(bench, suite))
     if "webhooks" in only:
         await _guard(bench, "Webhooks", lambda: webhooks.webhooks(bench, suite))
+    if "decisions" in only:
+        await _guard(bench, "Decisions first", lambda: decisions.decisions(bench, suite))
     if only & {"connections", "storm"}:
         idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))
         if isinstance(idle, SimFleet):

@@ -30,7 +30,7 @@ from .servers import RABBITMQ_BIN, PrivatePostgres, PrivateRabbit, free_port, wa
 
 NODES = 3
 # The suite's durable service queues: what "busiest" is measured over.
-SERVICE_QUEUE_SUFFIXES = (".calls", ".events")
+SERVICE_QUEUE_SUFFIXES = (".calls", ".decisions", ".events")
 # What the cluster's nodes are configured with beyond one node's settings; the production
 # RabbitmqCluster (deploy/k8s/components/rabbitmq-cluster) carries the same (tests/deploy).
 CLUSTER_CONFIG = (

@@ -43,10 +43,24 @@ def test_the_gateway_publishes_only_its_own_events_and_calls_of_the_versions_it_
     assert not any(matches(calls_write, k) for k in ("v21.BootNotification", "BootNotification"))
 
 
+def test_only_the_gateway_and_command_api_put_calls_on_the_decisions_lane() -> None:
+    # A service reads its decisions' queue but cannot put a call there: a decision comes from
+    # a gateway (or a dead letter command-api replays where it was first published).
+    writers = {r for r, g in GRANTS.items() if matches(g.write, "ocpp.decisions")}
+    assert writers == {"gateway", "command-api"}
+    for role in ("station-registry", "session-service"):
+        assert matches(GRANTS[role].read, "ocpp.decisions")
+        assert matches(GRANTS[role].read, f"{role}.decisions")
+        assert matches(GRANTS["command-api"].read, f"{role}.decisions.dead")
+    write, _ = GRANTS["gateway"].topics["ocpp.decisions"]
+    assert matches(write, "v16.StartTransaction") and matches(write, "v201.TransactionEvent")
+    assert not matches(write, "transaction.started")
+
+
 def test_every_role_writing_a_topic_exchange_has_topic_permissions_there() -> None:
     # Without topic permissions on an exchange RabbitMQ lets a user publish any key.
     for role, grant in GRANTS.items():
-        for exchange in ("ocpp.calls", "ocpp.events"):
+        for exchange in ("ocpp.calls", "ocpp.decisions", "ocpp.events"):
             if matches(grant.write, exchange):
                 assert exchange in grant.topics, (role, exchange)
 
@@ -103,7 +117,7 @@ def test_roaming_publishes_its_own_events_only_and_no_call_or_command() -> None:
     assert matches(grant.write, "amq.default")
     assert not matches(grant.read, "load-manager.rpc")
     # No OCPP call in or out, no command to a gateway.
-    for exchange in ("ocpp.calls", "ocpp.commands", "ocpp.control", "ocpp.log"):
+    for exchange in ("ocpp.calls", "ocpp.decisions", "ocpp.commands", "ocpp.control", "ocpp.log"):
         assert not matches(grant.write, exchange) and not matches(grant.read, exchange)
     assert "ocpp.calls" not in grant.topics
     assert not matches(grant.configure, "load-manager.events")

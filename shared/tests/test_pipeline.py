@@ -287,6 +287,28 @@ async def test_a_call_that_did_not_come_through_the_calls_exchange_is_dropped() 
     assert message.outcome == "ack"
 
 
+async def test_a_decision_goes_past_bulk_work_that_holds_every_other_slot() -> None:
+    test = Authorizing(slots=4)  # one for RPCs, one kept for decisions, two for the rest
+    async with test.runtime.slots, test.runtime.slots:  # a backlog of bulk groups
+        bulk = asyncio.create_task(test.runtime.on_call(test.message("bulk")))
+        await until(lambda: test.runtime.work.waiting() == (0, 1))
+        decision = test.message("decision")
+        decision.exchange = "ocpp.decisions"
+        await asyncio.wait_for(test.runtime.on_decision(decision), 5)  # type: ignore[arg-type]
+        assert test.answers() == {"corr-decision": "decision"}
+        assert decision.outcome == "ack" and not bulk.done()
+    await asyncio.wait_for(bulk, 5)
+    assert test.answers()["corr-bulk"] == "bulk"
+
+
+async def test_a_call_on_the_decisions_queue_that_came_another_way_is_dropped() -> None:
+    test = Authorizing()
+    message = test.message("cp0")  # through ocpp.calls, not ocpp.decisions
+    await test.runtime.on_decision(message)  # type: ignore[arg-type]
+    assert test.calls == [] and test.outbound.replies == []
+    assert message.outcome == "ack"
+
+
 # -- notifications with a set-based batch handler ---------------------------------------------
 
 

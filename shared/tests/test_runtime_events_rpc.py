@@ -233,9 +233,9 @@ async def test_an_rpc_is_answered_while_every_other_slot_is_busy() -> None:
 
     outbound = Recorder()
     runtime = fake_runtime(router, [], outbound, concurrency=9)
-    for _ in range(6):  # a backlog holds every slot of calls and events
-        await runtime.slots.acquire()
-    assert runtime.slots.locked()
+    for first in (False,) * 5 + (True,):  # a backlog holds every slot of calls and events
+        await runtime.work.acquire(first=first)
+    assert runtime.work.free == 0
     message = FakeRpc("ping", {})
     await asyncio.wait_for(runtime.on_rpc(message), 5)  # type: ignore[arg-type]
     assert outbound.replies == [("corr-rpc", {"result": {"text": "pong"}})]

@@ -24,7 +24,14 @@ from aiormq.exceptions import ChannelLockedResource
 from csms_shared.bus.access import ROLES, named_users
 from csms_shared.bus.client import BusClient
 from csms_shared.bus.rpc import RpcClient, RpcError
-from csms_shared.bus.topology import CALLS, COMMANDS, EVENTS, HEADER_CHARGE_POINT, gateway_queue
+from csms_shared.bus.topology import (
+    CALLS,
+    COMMANDS,
+    DECISIONS,
+    EVENTS,
+    HEADER_CHARGE_POINT,
+    gateway_queue,
+)
 from csms_shared.contracts.rpc import RegistryRpc, RpcMethod, UpdateChargePointSettings
 from csms_shared.contracts.rpc_base import P, R
 from station_registry.sweeper import connection_lives
@@ -171,6 +178,17 @@ async def test_the_gateway_user_cannot_publish_events_it_does_not_own(
     exchange = await gateway_channel.get_exchange(EVENTS.name, ensure=False)
     with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
         await exchange.publish(aio_pika.Message(b"{}"), routing_key="command.completed")
+
+
+async def test_a_service_user_cannot_put_a_call_on_the_decisions_lane(
+    role_suite: RoleSuite,
+) -> None:
+    connection = await aio_pika.connect(role_suite.urls["station-registry"])
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(DECISIONS.name, ensure=False)
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
+            await exchange.publish(aio_pika.Message(b"{}"), routing_key="v16.StartTransaction")
 
 
 async def test_the_gateway_user_cannot_forge_another_users_id(

@@ -62,15 +62,17 @@ async def test_runtime_bounds_its_handlers_to_the_pool(infra: Infra) -> None:
         assert handler_slots(runtime.sessions, None) == 2
         running = peak = 0
 
-        async def handler() -> None:
+        async def handler(n: int) -> None:
             nonlocal running, peak
-            async with runtime.slots, runtime.sessions() as session, session.begin():
+            # Bulk work and decisions share the slots (one kept for decisions alone).
+            slots = runtime.decision_slots if n % 2 else runtime.slots
+            async with slots, runtime.sessions() as session, session.begin():
                 running += 1
                 peak = max(peak, running)
                 await session.execute(text("SELECT pg_sleep(0.05)"))
                 running -= 1
 
-        await asyncio.gather(*(handler() for _ in range(10)))
+        await asyncio.gather(*(handler(n) for n in range(10)))
         assert peak == 2
         assert engine.sync_engine.pool.checkedout() == 0
     finally:

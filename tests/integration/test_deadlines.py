@@ -18,7 +18,7 @@ import pytest
 
 from csms_shared.bus.publish import publish
 from csms_shared.bus.topology import (
-    CALLS,
+    DECISIONS,
     HEADER_CHARGE_POINT,
     HEADER_DEADLINE,
     HEADER_GATEWAY,
@@ -57,7 +57,7 @@ async def _ask(
     await publish(
         channel,
         orjson.dumps(payload),
-        exchange=CALLS.name,
+        exchange=DECISIONS.name,  # as a gateway sends a decision
         routing_key=call_routing_key("StartTransaction", OcppVersion.V16),
         properties=aiormq.spec.Basic.Properties(
             content_type="application/json",

@@ -13,7 +13,7 @@ import pytest
 
 from csms_shared.bus.bundle import decode_bundle, encode_replies
 from csms_shared.bus.topology import (
-    CALLS,
+    DECISIONS,
     HEADER_BUNDLE,
     HEADER_CHARGE_POINT,
     HEADER_MESSAGE_ID,
@@ -75,7 +75,7 @@ async def bus_and_owner(broker_and_db_base: tuple[str, str]) -> Any:
         connection = await aio_pika.connect(url)
         channel = await connection.channel()
         queue = await channel.declare_queue("", exclusive=True)
-        await queue.bind(CALLS.name, call_routing_key("Authorize", OcppVersion.V16))
+        await queue.bind(DECISIONS.name, call_routing_key("Authorize", OcppVersion.V16))
         owner = Owner(channel)
         await queue.consume(owner.on_message)
         yield bus, owner
@@ -198,7 +198,7 @@ async def test_without_bundles_every_call_is_a_message_of_its_own(
         try:
             channel = await connection.channel()
             queue = await channel.declare_queue("", exclusive=True)
-            await queue.bind(CALLS.name, call_routing_key("Authorize", OcppVersion.V16))
+            await queue.bind(DECISIONS.name, call_routing_key("Authorize", OcppVersion.V16))
             owner = Owner(channel)
             await queue.consume(owner.on_message)
             tasks = [authorize(bus, n) for n in range(3)]

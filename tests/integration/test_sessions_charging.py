@@ -21,6 +21,7 @@ from csms_shared.bus.client import BusClient
 from csms_shared.bus.rpc import RpcClient, RpcError
 from csms_shared.bus.topology import (
     CALLS,
+    DECISIONS,
     EVENTS,
     HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
@@ -145,7 +146,9 @@ class Bus:
         """A CP's CALL as a gateway publishes it; the correlation id its reply will carry."""
         correlation_id = uuid.uuid4().hex
         received = utcnow()
-        await self.exchanges[CALLS.name].publish(
+        # As a gateway: a call it waits on goes to the decisions' lane.
+        lane = DECISIONS if reply else CALLS
+        await self.exchanges[lane.name].publish(
             aio_pika.Message(
                 orjson.dumps(payload),
                 content_type="application/json",

@@ -35,7 +35,7 @@ SERVICE_QUEUES = (
     *(
         service_queue(service, purpose)
         for service in (REGISTRY, SESSIONS)
-        for purpose in ("calls", "events")
+        for purpose in ("calls", "decisions", "events")
     ),
     # command-api's own followers (command_api/follow_events.py).
     service_queue(COMMAND_API, "events"),

@@ -30,6 +30,7 @@ from csms_shared.bus.topology import (
     CALLS,
     COMMANDS,
     CONTROL,
+    DECISIONS,
     EVENTS,
     HEADER_BUNDLE,
     HEADER_CHARGE_POINT,
@@ -325,8 +326,9 @@ class GatewayBus:
         body, properties = self._message(waiting, min(item.deadline for item in waiting))
         results: list[CallReply] | BaseException
         try:
+            # The decisions' lane: never queued behind the notifications on `ocpp.calls`.
             reply = await self.client.request(
-                CALLS.name, routing_key, body, properties, timeout, expires=False
+                DECISIONS.name, routing_key, body, properties, timeout, expires=False
             )
             results = read_replies(action, reply, len(waiting))
         except asyncio.CancelledError:

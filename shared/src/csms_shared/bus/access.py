@@ -19,6 +19,7 @@ from .topology import (
     COMMAND_REQUESTS,
     COMMANDS,
     CONTROL,
+    DECISIONS,
     EVENTS,
     EXCHANGES,
     MESSAGE_LOG,
@@ -65,7 +66,7 @@ _CALL_KEYS = one_of(*(literal(prefix) + r"\..+" for prefix in OCPP_VERSION_PREFI
 # The calls the load-manager receives (`load_manager.action_reports`).
 _LOAD_MANAGER_CALLS = one_of(literal(call_routing_key("ReportChargingProfiles", OcppVersion.V201)))
 # The dead-letter queues of the DB-backed services' durable queues (topology.quorum_arguments).
-_DEAD_LETTERS = [literal(s) + r"\.(calls|events)\.dead" for s in (REGISTRY, SESSIONS)]
+_DEAD_LETTERS = [literal(s) + r"\.(calls|decisions|events)\.dead" for s in (REGISTRY, SESSIONS)]
 
 
 def _service(
@@ -82,8 +83,18 @@ def _service(
     return Grant(
         configure=one_of(*_DECLARED, *own, *configures),
         write=one_of(literal(CALLS.name), literal(EVENTS.name), literal(DEFAULT_EXCHANGE), *own),
-        read=one_of(literal(CALLS.name), literal(EVENTS.name), *map(literal, reads), *own),
-        topics={CALLS.name: (_CALL_KEYS, _CALL_KEYS), EVENTS.name: (events_written, ".*")},
+        read=one_of(
+            literal(CALLS.name),
+            literal(DECISIONS.name),
+            literal(EVENTS.name),
+            *map(literal, reads),
+            *own,
+        ),
+        topics={
+            CALLS.name: (_CALL_KEYS, _CALL_KEYS),
+            DECISIONS.name: (NOTHING, _CALL_KEYS),
+            EVENTS.name: (events_written, ".*"),
+        },
     )
 
 
@@ -98,6 +109,7 @@ GRANTS: dict[str, Grant] = {
         configure=one_of(*_DECLARED, r"gateway\..+", SERVER_NAMED),
         write=one_of(
             literal(CALLS.name),
+            literal(DECISIONS.name),
             literal(EVENTS.name),
             literal(CONTROL.name),
             literal(MESSAGE_LOG.name),
@@ -114,6 +126,7 @@ GRANTS: dict[str, Grant] = {
         ),
         topics={
             CALLS.name: (_CALL_KEYS, NOTHING),
+            DECISIONS.name: (_CALL_KEYS, NOTHING),
             EVENTS.name: (
                 _events(r"station\.(connected|disconnected|seen)", r"gateway\..+"),
                 one_of(r"station\.credentials_changed", r"message_log\.level_changed"),
@@ -160,9 +173,16 @@ GRANTS: dict[str, Grant] = {
             r"load-manager\..+",
             SERVER_NAMED,
         ),
-        read=one_of(literal(CALLS.name), literal(EVENTS.name), r"load-manager\..+", SERVER_NAMED),
+        read=one_of(
+            literal(CALLS.name),
+            literal(DECISIONS.name),
+            literal(EVENTS.name),
+            r"load-manager\..+",
+            SERVER_NAMED,
+        ),
         topics={
             CALLS.name: (_LOAD_MANAGER_CALLS, _LOAD_MANAGER_CALLS),
+            DECISIONS.name: (NOTHING, _LOAD_MANAGER_CALLS),
             EVENTS.name: (_events(r"site\..+", r"security\.event"), ".*"),
         },
     ),
@@ -188,6 +208,7 @@ GRANTS: dict[str, Grant] = {
         write=one_of(
             literal(COMMANDS.name),
             literal(CALLS.name),
+            literal(DECISIONS.name),
             literal(EVENTS.name),
             literal(DEFAULT_EXCHANGE),
             r"command-api\..+",
@@ -204,7 +225,11 @@ GRANTS: dict[str, Grant] = {
             SERVER_NAMED,
             *_DEAD_LETTERS,
         ),
-        topics={CALLS.name: (_CALL_KEYS, NOTHING), EVENTS.name: (".+", ".*")},
+        topics={
+            CALLS.name: (_CALL_KEYS, NOTHING),
+            DECISIONS.name: (_CALL_KEYS, NOTHING),
+            EVENTS.name: (".+", ".*"),
+        },
     ),
     INTEGRATIONS: Grant(
         configure=one_of(r"integrations\..+"),

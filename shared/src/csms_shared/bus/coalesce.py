@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,7 +44,11 @@ class Coalescer(Generic[T, R]):
     """Queues items by key and hands each lane's turn every item queued under that key."""
 
     def __init__(
-        self, slots: asyncio.Semaphore, *, lanes: int = GROUP_LANES, limit: int = GROUP_MAX
+        self,
+        slots: contextlib.AbstractAsyncContextManager[Any],
+        *,
+        lanes: int = GROUP_LANES,
+        limit: int = GROUP_MAX,
     ) -> None:
         self.slots = slots
         self.lanes = lanes

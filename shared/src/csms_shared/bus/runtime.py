@@ -47,9 +47,11 @@ from .outbox import OutboxRelay
 from .reply import ChannelOutbound, Outbound, error_outcome, send_reply
 from .router import Router
 from .rpc import RpcClient, RpcError, read_params
+from .slots import Slots
 from .stations import StationBindings
 from .topology import (
     CALLS,
+    DECISIONS,
     EVENTS,
     HEADER_GATEWAY,
     action_of,
@@ -58,7 +60,7 @@ from .topology import (
     declare_service_queue,
     service_queue,
 )
-from .unit_of_work import UnitOfWork, handler_slots, rpc_lane
+from .unit_of_work import UnitOfWork, decision_reserve, handler_slots, rpc_lane
 from .validate import Call, validate_call
 
 log = logging.getLogger(__name__)
@@ -123,12 +125,23 @@ class ServiceRuntime:
         # once, so the rest wait here (and in the broker), never on the pool's timeout.
         slots = handler_slots(sessions, concurrency)
         lane = rpc_lane(slots)
-        self.slots = asyncio.Semaphore(slots - lane)
-        self.rpc_slots = asyncio.Semaphore(lane) if lane else self.slots
+        # Decisions first: calls a CP waits on for a decision (`ocpp.decisions`) come in on a
+        # queue, channel and prefetch of their own, and take a free slot before bulk work
+        # (notifications, events) does, one slot being theirs alone (bus/slots.py): a backlog
+        # of MeterValues or TransactionEvent Updated in the broker or in this process never
+        # delays them.
+        self.work = Slots(slots - lane, reserve=decision_reserve(slots - lane))
+        self.slots = self.work.rest
+        self.decision_slots = self.work.first
+        self.rpc_slots = asyncio.Semaphore(lane) if lane else self.work.rest
+        self.decision_channel: AbstractChannel | None = None
         self.uow = UnitOfWork(sessions, settings=settings, outbox=outbox, on_emitted=self._wake)
         # Calls of one action, events of one pattern: handled in groups (group commit).
         self.coalescer: Coalescer[Any, Any] = Coalescer(
             self.slots, lanes=group_lanes, limit=group_max
+        )
+        self.decisions: Coalescer[Any, Any] = Coalescer(
+            self.decision_slots, lanes=group_lanes, limit=group_max
         )
         # Notifications (nobody waits on their reply) let their group fill for this long.
         self.group_linger = group_linger
@@ -138,10 +151,11 @@ class ServiceRuntime:
 
     @property
     def queues(self) -> tuple[str, ...]:
-        """The queues this service consumes: `<service>.calls`, `.events`, `.rpc` (those its
-        router has handlers for)."""
+        """The queues this service consumes: `<service>.calls`, `.decisions`, `.events`, `.rpc`
+        (those its router has handlers for)."""
         purposes = (
             ("calls", self.router.calls),
+            ("decisions", self.router.calls),
             ("events", self.router.events),
             ("rpc", self.router.rpcs),
         )
@@ -181,6 +195,14 @@ class ServiceRuntime:
             for routing_key in self.router.calls:  # `v16.<Action>`, `v201.<Action>`
                 await queue.bind(self.exchanges[CALLS.name], routing_key)
             await queue.consume(self.on_call)
+            self.decision_channel = await self.connection.channel(publisher_confirms=False)
+            await self.decision_channel.set_qos(prefetch_count=self._prefetch)
+            queue = await declare_service_queue(
+                self.decision_channel, service_queue(self._service, "decisions")
+            )
+            for routing_key in self.router.calls:
+                await queue.bind(DECISIONS.name, routing_key)
+            await queue.consume(self.on_decision)
         if self.router.events:
             queue = await declare_service_queue(
                 self.channel, service_queue(self._service, "events")
@@ -245,10 +267,15 @@ class ServiceRuntime:
         REFUSED.inc()
         return True
 
-    async def on_call(self, message: Delivery) -> None:
+    async def on_decision(self, message: Delivery) -> None:
+        """A CALL delivery on the decisions' lane: as `on_call`, on the lane's own slots."""
+        await self.on_call(message, lane=DECISIONS.name)
+
+    async def on_call(self, message: Delivery, *, lane: str = CALLS.name) -> None:
         """A CALL delivery (one call, or a bundle of one action's calls) through the pipeline:
-        decode, validate, coalesce, handle in a unit of work, reply, ack."""
-        if self._refused(message, CALLS.name, self._call_senders):
+        decode, validate, coalesce, handle in a unit of work, reply, ack. `lane` is the
+        exchange it must have come through: `ocpp.calls` (bulk) or `ocpp.decisions`."""
+        if self._refused(message, lane, self._call_senders):
             await message.ack()  # dropped: requeued it would come back forever
             return
         started = time.perf_counter()
@@ -262,8 +289,9 @@ class ServiceRuntime:
         route = self.router.calls.get(routing_key)
         checked = [validate_call(route, self._service, item) for item in items]
         valid = [call for call in checked if isinstance(call, Call)]
+        coalescer = self.decisions if lane == DECISIONS.name else self.coalescer
         handled = iter(
-            await self.coalescer.submit(
+            await coalescer.submit(
                 "call " + routing_key,
                 valid,
                 partial(handle_calls, self.uow, route),

@@ -22,7 +22,13 @@ class Exchange:
 
 CALLS = Exchange(
     "ocpp.calls", ExchangeType.TOPIC
-)  # gateway -> services, "v16.<Action>", "v201.<Action>"
+)  # gateway -> services, "v16.<Action>", "v201.<Action>": bulk (notifications)
+# The decisions' lane: calls a CP waits on for a decision (Boot, Authorize, Start/Stop, a
+# TransactionEvent Started/Ended or with an idToken, ...), the same keys as `ocpp.calls`. Every
+# service binds a queue of its own to each, consumed on a channel, prefetch and handler slots
+# of its own, so a decision never waits behind a backlog of bulk data (docs/ARCHITECTURE.md,
+# "Decisions first").
+DECISIONS = Exchange("ocpp.decisions", ExchangeType.TOPIC)
 COMMANDS = Exchange("ocpp.commands", ExchangeType.DIRECT)  # -> gateway holding the CP, key = CP id
 EVENTS = Exchange("ocpp.events", ExchangeType.TOPIC)  # facts, "<entity>.<event>"
 CONTROL = Exchange("ocpp.control", ExchangeType.FANOUT)  # every gateway: connection takeover
@@ -30,7 +36,7 @@ CONTROL = Exchange("ocpp.control", ExchangeType.FANOUT)  # every gateway: connec
 COMMAND_REQUESTS = Exchange("ocpp.command-requests", ExchangeType.FANOUT)
 # The OCPP message log: bundles of frame records from the gateways, to the message-log writer.
 MESSAGE_LOG = Exchange("ocpp.log", ExchangeType.FANOUT)
-EXCHANGES = (CALLS, COMMANDS, EVENTS, CONTROL, COMMAND_REQUESTS, MESSAGE_LOG)
+EXCHANGES = (CALLS, DECISIONS, COMMANDS, EVENTS, CONTROL, COMMAND_REQUESTS, MESSAGE_LOG)
 
 # The routing key of a CP's CALL starts with its connection's version: `v16.`, `v201.`.
 OCPP_VERSION_PREFIXES: dict[OcppVersion, str] = {OcppVersion.V16: "v16", OcppVersion.V201: "v201"}

@@ -96,6 +96,16 @@ def rpc_lane(slots: int) -> int:
     return slots // 3 if slots >= 6 else 1 if slots >= 3 else 0
 
 
+def decision_reserve(slots: int) -> int:
+    """Of the slots calls and events share, how many only decisions may take: one from 2 up.
+
+    A CP waits on each decision (Boot, Authorize, a transaction's start or end), and a station
+    that cannot start a session is the failure operators see. Decisions also take any free slot
+    before bulk work does (bus/slots.py); the bulk batches its calls into group transactions
+    and keeps every other slot (docs/ARCHITECTURE.md, "Decisions first")."""
+    return 1 if slots >= 2 else 0
+
+
 def received_at(headers: Mapping[str, Any]) -> datetime:
     """When the gateway received the call (its header), else now."""
     value = headers.get(HEADER_RECEIVED_AT)

@@ -66,6 +66,7 @@ from load_manager.allocation.core import (
     StationOffline,
     StationOnline,
     StatusChanged,
+    StatusReported,
     Tick,
     TimedOut,
     Undelivered,
@@ -276,11 +277,13 @@ class Allocation(RuleBasedStateMachine):
         self.sessions.discard(evse)
         self.feed(SessionStopped(evse, self.now), before, outside=False)
 
-    @rule(data=st.data(), suspended=st.booleans())
-    def suspend_or_resume(self, data: st.DataObject, suspended: bool) -> None:
-        """A car's state, on an EVSE with a session or (its start still on its way) without."""
+    @rule(data=st.data(), suspended=st.booleans(), by_status=st.booleans())
+    def suspend_or_resume(self, data: st.DataObject, suspended: bool, by_status: bool) -> None:
+        """A car's state, on an EVSE with a session or (its start still on its way) without:
+        its transaction's, or its EVSE's own status (`by_status`)."""
         evse = self._pick(data, self.specs)
-        self.feed(StatusChanged(evse, suspended, self.now), self.counted_sums(), outside=False)
+        told = StatusReported if by_status else StatusChanged
+        self.feed(told(evse, suspended, self.now), self.counted_sums(), outside=False)
 
     @rule(data=st.data(), percent=st.integers(0, 100))
     def meter(self, data: st.DataObject, percent: int) -> None:

@@ -25,6 +25,7 @@ from load_manager.allocation.core import (
     SiteState,
     Station,
     StatusChanged,
+    StatusReported,
     Tick,
     amps,
     apply,
@@ -161,6 +162,20 @@ def test_a_car_that_suspended_before_its_session_was_known_starts_at_its_minimum
     state, round_ = settle(state, later)
     assert limits(round_, "A", "B") == [Decimal(6), Decimal(26)]
     assert state.evses[EvseId("A", 1)].ev_report is None  # taken by the session
+
+
+def test_an_evses_own_status_counts_only_before_its_session_is_known() -> None:
+    later = T0 + timedelta(hours=1)
+    a = EvseId("A", 1)
+    # Said before the start: kept for the session, which starts at its minimum.
+    state = apply(two_on_32_a(), StatusReported(a, suspended_by_ev=True, at=later))
+    state, round_ = settle(start(state, "A", "B", at=later), later)
+    assert limits(round_, "A", "B") == [Decimal(6), Decimal(26)]
+    # Once the session is known its state is its transaction's: the status changes nothing.
+    assert apply(state, StatusReported(a, suspended_by_ev=False, at=later)) == state
+    state = apply(state, StatusChanged(a, suspended_by_ev=False, at=later))
+    state, round_ = settle(state, later)
+    assert limits(round_, "A", "B") == [Decimal(16), Decimal(16)]
 
 
 def test_an_earlier_cars_last_state_is_not_the_next_sessions() -> None:

@@ -17,10 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.contracts.events import (
     CommandCompleted,
-    ConnectorStatus,
     StationConnected,
     StationDisconnected,
-    TransactionChargingStateChanged,
     TransactionStarted,
 )
 from csms_shared.contracts.rpc_loads import (
@@ -31,16 +29,11 @@ from csms_shared.contracts.rpc_loads import (
     SiteHistoryOf,
     UpdateSite,
 )
-from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
-from csms_shared.ocpp.v201.enums import ChargingStateEnum
 from csms_shared.ocpp.version import OcppVersion
-from csms_shared.vocabulary.connectors import ChargingState, StatusReport
 from load_manager.allocation import intake as follow
 from load_manager.allocation import rounds
 from load_manager.allocation.core import Acknowledged, EvseId, Tick
 from load_manager.allocation.follow_allocation import (
-    charging_state_changed,
-    connector_status,
     station_disconnected,
     transaction_started,
     transactions_started,
@@ -413,94 +406,6 @@ async def test_the_session_whose_tag_has_the_higher_priority_charges_on_a_small_
     assert (len(await small.sent(a)), len(await small.sent(b))) == count
     shown = await rpc(get_allocation, OfSite(site_id=small.site_id))
     assert {e.charge_point_id: e.paused for e in shown.evses} == {a: True, b: False}
-
-
-async def ev_says(rpc: Rpc, cp_id: str, version: OcppVersion, state: str) -> None:
-    """The EV's state as its station's version tells it: a 1.6 StatusNotification, a 2.0.1
-    TransactionEvent's chargingState."""
-    if version is V16:
-        status = ConnectorStatus(
-            charge_point_id=cp_id,
-            connector_id=1,
-            status=state,
-            error_code="NoError",
-            ocpp_version=version,
-        )
-        await rpc(connector_status, status)
-        return
-    changed = TransactionChargingStateChanged(
-        charge_point_id=cp_id,
-        connector_id=1,
-        transaction_id=1,
-        station_transaction_id="TX-1",
-        charging_state=state,
-        ocpp_version=version,
-    )
-    await rpc(charging_state_changed, changed)
-
-
-@pytest.mark.parametrize("version", [V16, V201])
-async def test_an_ev_that_suspends_itself_is_held_at_its_minimum_and_charging_restores_it(
-    site: Site, version: OcppVersion
-) -> None:
-    a = await site.place(version, max_current=32, min_current=6)
-    b = await site.place(V16, max_current=32, min_current=6)
-    await site.settle(a, b)
-    await start(site.rpc, a)
-    await start(site.rpc, b)
-    await site.settle(a, b)
-    assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [16, 16]
-    await ev_says(site.rpc, a, version, "SuspendedEV")
-    await site.settle(a, b)
-    # a keeps its minimum, so its car can resume; b takes the rest of the 32 A.
-    assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [6, 26]
-    # What says nothing of the EV's wants changes nothing (SuspendedEVSE: the station's doing).
-    count = len(await site.sent(a)), len(await site.sent(b))
-    await ev_says(site.rpc, a, version, "SuspendedEVSE")
-    assert (len(await site.sent(a)), len(await site.sent(b))) == count
-    await ev_says(site.rpc, a, version, "Charging")
-    await site.settle(a, b)
-    assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [16, 16]
-
-
-@pytest.mark.parametrize("version", [V16, V201])
-async def test_a_car_suspended_before_its_session_is_known_starts_at_its_minimum(
-    site: Site, version: OcppVersion
-) -> None:
-    """The car's state and the transaction's start reach the load-manager apart; a state that
-    comes first is kept on the EVSE's row (another round, another replica) for the session."""
-    a = await site.place(version, max_current=32, min_current=6)
-    b = await site.place(V16, max_current=32, min_current=6)
-    await site.settle(a, b)
-    await start(site.rpc, b)
-    await site.settle(a, b)
-    await ev_says(site.rpc, a, version, "SuspendedEV")
-    await start(site.rpc, a)
-    await site.settle(a, b)
-    assert [(await site.sent(cp))[-1][1] for cp in (a, b)] == [6, 26]
-    shown = await site.rpc(get_allocation, OfSite(site_id=site.site_id))
-    assert {e.charge_point_id: e.suspended for e in shown.evses} == {a: True, b: False}
-
-
-def test_both_versions_name_the_same_suspension_the_same_way() -> None:
-    """A 1.6 status and a 2.0.1 chargingState reach the allocator as the one charging state."""
-    v16 = {
-        status.value: follow.SUSPENDED_BY_EV.get(state)
-        for status in ChargePointStatus
-        if (state := StatusReport.from_v16(status, ChargePointErrorCode.NO_ERROR).charging_state)
-    }
-    v201 = {
-        state.value: follow.SUSPENDED_BY_EV.get(ChargingState(state.value))
-        for state in ChargingStateEnum
-    }
-    assert {k: v for k, v in v16.items() if v is not None} == {
-        "SuspendedEV": True,
-        "Charging": False,
-    }
-    assert {k: v for k, v in v201.items() if v is not None} == {
-        "SuspendedEV": True,
-        "Charging": False,
-    }
 
 
 async def test_a_limits_answer_is_read_through_the_models_of_the_version_it_was_sent_in(

@@ -5,7 +5,10 @@ A state comes with a 2.0.1 TransactionEvent (its chargingState) or, for 1.6, wit
 StatusNotification the station-registry announces as `connector.status` (Preparing, Charging,
 SuspendedEV, SuspendedEVSE and Finishing say one; docs/vocabulary.md). Each is kept once, at the
 station's time capped at ours (a clock ahead of ours must not win); the parking time is read
-from the times, so a copy adds nothing and the order reports arrive in does not matter.
+from the times, so a copy adds nothing and the order reports arrive in does not matter. A 1.6
+report that makes its transaction's newest state (by those times) another one is what the
+service announces as `transaction.charging_state_changed` (`record_reports`), as 2.0.1's
+newest TransactionEvent is.
 
 Parking is the time between the start and the stop spent in EVConnected, SuspendedEV or Idle:
 a car that is plugged in and not charging of its own accord. SuspendedEVSE is never parking (a
@@ -35,17 +38,22 @@ _RECORD = text(
     " CAST(:states AS varchar[]))"
     " ON CONFLICT DO NOTHING"
 )
-# A report on a connector goes to the transaction open there, opened in the report's version.
-_RECORD_ON_OPEN = text(
-    f"INSERT INTO {charging_states.fullname} (transaction_id, at, state)"
-    " SELECT t.id, v.at, v.state FROM unnest(CAST(:cps AS varchar[]),"
-    " CAST(:connectors AS integer[]), CAST(:versions AS varchar[]),"
-    " CAST(:ats AS timestamptz[]), CAST(:states AS varchar[]))"
-    " AS v(cp, connector, version, at, state)"
-    f" JOIN {transactions.fullname} AS t ON t.charge_point_id = v.cp"
-    " AND t.connector_id = v.connector AND t.ocpp_version = v.version"
-    " AND t.stop_time IS NULL AND t.superseded_by IS NULL"
-    " ON CONFLICT DO NOTHING"
+# The transactions open on the reports' connectors, each opened in its report's version, locked
+# in id order as every statement that locks transactions takes them: two groups judging reports
+# of one transaction take turns, so each sees the states the other kept.
+_OPEN = text(
+    f"SELECT t.id, t.charge_point_id, t.connector_id, t.ocpp_version FROM {transactions.fullname} t"
+    " JOIN unnest(CAST(:cps AS varchar[]), CAST(:connectors AS integer[]),"
+    " CAST(:versions AS varchar[])) AS v(cp, connector, version)"
+    " ON t.charge_point_id = v.cp AND t.connector_id = v.connector AND t.ocpp_version = v.version"
+    " WHERE t.stop_time IS NULL AND t.superseded_by IS NULL"
+    " ORDER BY t.id FOR UPDATE OF t"
+)
+# Each transaction's newest states: those at its latest time (two at one instant: both).
+_NEWEST = text(
+    f"SELECT s.transaction_id, s.at, s.state FROM {charging_states.fullname} s"
+    " WHERE s.transaction_id = ANY(CAST(:ids AS integer[])) AND s.at = (SELECT max(n.at)"
+    f" FROM {charging_states.fullname} n WHERE n.transaction_id = s.transaction_id)"
 )
 
 
@@ -108,21 +116,70 @@ async def record(session: AsyncSession, states: Sequence[tuple[int, StateAt]]) -
     )
 
 
-async def record_on_open(session: AsyncSession, reports: Sequence[ConnectorReport]) -> None:
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A report that made its open transaction's newest charging state another one."""
+
+    transaction_id: int
+    report: ConnectorReport
+
+
+def changes(
+    newest: dict[int, StateAt], reports: Sequence[tuple[int, ConnectorReport]]
+) -> list[Changed]:
+    """Of (transaction id, report) pairs in the order they came, those that change their
+    transaction's newest state (`newest`: each one's before them, none known: absent): later
+    than it by the station's time (two at one instant: as `parking_seconds` orders them) and
+    another state. One as old or older, arriving late, changes nothing; nor does a copy."""
+    known = dict(newest)
+    changed: list[Changed] = []
+    for transaction_id, report in reports:
+        state = StateAt(report.at, report.state)
+        before = known.get(transaction_id)
+        if before is not None and _order(state) <= _order(before):
+            continue
+        known[transaction_id] = state
+        if before is None or before.state is not state.state:
+            changed.append(Changed(transaction_id, report))
+    return changed
+
+
+async def record_reports(
+    session: AsyncSession, reports: Sequence[ConnectorReport]
+) -> list[Changed]:
     """Keep each report against the transaction open on its connector, opened in its version
-    (none open: nothing is kept)."""
+    (none open: nothing is kept); the reports that changed their transaction's newest state,
+    in order (`changes`)."""
     if not reports:
-        return
-    await session.execute(
-        _RECORD_ON_OPEN,
+        return []
+    keys = sorted({(r.charge_point_id, r.connector_id, r.ocpp_version) for r in reports})
+    rows = await session.execute(
+        _OPEN,
         {
-            "cps": [r.charge_point_id for r in reports],
-            "connectors": [r.connector_id for r in reports],
-            "versions": [r.ocpp_version for r in reports],
-            "ats": [r.at for r in reports],
-            "states": [r.state.value for r in reports],
+            "cps": [cp for cp, _, _ in keys],
+            "connectors": [connector for _, connector, _ in keys],
+            "versions": [version for _, _, version in keys],
         },
     )
+    open_on: dict[tuple[str, int, str], list[int]] = {}
+    for row in rows:
+        key = (row.charge_point_id, row.connector_id, row.ocpp_version)
+        open_on.setdefault(key, []).append(row.id)
+    kept = [
+        (transaction_id, r)
+        for r in reports
+        for transaction_id in open_on.get((r.charge_point_id, r.connector_id, r.ocpp_version), [])
+    ]
+    if not kept:
+        return []
+    newest: dict[int, StateAt] = {}
+    ids = sorted({transaction_id for transaction_id, _ in kept})
+    for row in await session.execute(_NEWEST, {"ids": ids}):
+        state = StateAt(row.at, ChargingState(row.state))
+        if row.transaction_id not in newest or _order(state) > _order(newest[row.transaction_id]):
+            newest[row.transaction_id] = state
+    await record(session, [(transaction_id, StateAt(r.at, r.state)) for transaction_id, r in kept])
+    return changes(newest, kept)
 
 
 async def history(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[StateAt]]:

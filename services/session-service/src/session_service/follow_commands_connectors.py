@@ -1,5 +1,7 @@
 """Events the session-service follows: command outcomes (reservations), connectors seen, and
-the charging states 1.6 stations report by StatusNotification."""
+the charging states 1.6 stations report by StatusNotification, each change of an open
+transaction's announced as `transaction.charging_state_changed` (as a 2.0.1 TransactionEvent's
+is)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,11 @@ import logging
 
 from pydantic import ValidationError
 
-from csms_shared.contracts.events import CommandCompleted, ConnectorStatus
+from csms_shared.contracts.events import (
+    CommandCompleted,
+    ConnectorStatus,
+    TransactionChargingStateChanged,
+)
 from csms_shared.ocpp import v201
 from csms_shared.ocpp.v16.enums import CancelReservationStatus, ReservationStatus
 from csms_shared.ocpp.v16.messages import (
@@ -17,6 +23,7 @@ from csms_shared.ocpp.v16.messages import (
     ReserveNowResponse,
 )
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.vocabulary.evses import ConnectorRef
 
 from . import charging_states, local_list, reservations
 from .router import Ctx, router
@@ -89,7 +96,8 @@ def _cancel_reservation(
 @router.event("connector.status")
 async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
     """Remember the connectors a CP reports, to tell an unknown connector in a transaction, and
-    keep a 1.6 station's charging state against the transaction open on the connector."""
+    keep a 1.6 station's charging state against the transaction open on the connector,
+    announcing it when it is that transaction's new newest one."""
     await connectors_status([event], ctx)
 
 
@@ -109,11 +117,28 @@ def _charging_state(event: ConnectorStatus) -> charging_states.ConnectorReport |
     )
 
 
+def _announced(change: charging_states.Changed) -> TransactionChargingStateChanged:
+    """The 1.6 transaction's new charging state in the event both versions share: the
+    transactionId the station knows is ours, its connector EVSE n's connector 1."""
+    report, transaction_id = change.report, change.transaction_id
+    return TransactionChargingStateChanged(
+        at=report.at,
+        charge_point_id=report.charge_point_id,
+        connector_id=report.connector_id,
+        evse_connector_id=ConnectorRef.from_v16(report.connector_id).connector_id,
+        transaction_id=transaction_id,
+        station_transaction_id=str(transaction_id),
+        charging_state=report.state,
+        ocpp_version=OcppVersion(report.ocpp_version),
+    )
+
+
 @router.on_event_group("connector.status")
 async def connectors_status(events: list[ConnectorStatus], ctx: Ctx) -> None:
-    """`connector_status` of many (a connect storm's StatusNotifications) in two statements."""
+    """`connector_status` of many (a connect storm's StatusNotifications) in a few statements."""
     reports = [report for event in events if (report := _charging_state(event)) is not None]
-    await charging_states.record_on_open(ctx.session, reports)
+    changed = await charging_states.record_reports(ctx.session, reports)
+    await ctx.emit_many([_announced(change) for change in changed])
     new: set[tuple[str, int]] = set()
     for event in events:
         cp_id, connector_id = event.charge_point_id, event.connector_id

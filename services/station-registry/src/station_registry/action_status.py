@@ -2,8 +2,9 @@
 
 Every connector's status is kept in our terms (docs/vocabulary.md) in `evse_connectors`: each
 version's notification is read by the vocabulary's adapter (`StatusReport.from_v16`/`from_v201`,
-`ConnectorRef`), and a 2.0.1 transaction's charging state (`transaction.charging_state_changed`)
-joins it there (`follow_charging.py`). `connector.status` carries our terms beside 1.6's.
+`ConnectorRef`), with the car's charging state when it says one (1.6 does), and a transaction's
+(`transaction.charging_state_changed`, either version) joins it there (`follow_charging.py`).
+`connector.status` carries our terms beside 1.6's.
 
 Until the 1.6-shaped documents go (STATUS_V16_RETIRED_ON) the EVSE-level `connectors` table,
 its history and the 1.6 fields of the event keep 1.6's shape: a 2.0.1 StatusNotification is

@@ -1,6 +1,13 @@
-"""What a car on a connector is doing, as a 2.0.1 transaction tells it
-(`transaction.charging_state_changed`), kept on the connector in `evse_connectors` beside the
-status the station's StatusNotification gave (1.6 says both in the one StatusNotification).
+"""What a car on a connector is doing, as its transaction tells it
+(`transaction.charging_state_changed`, one event for both versions), kept on the connector in
+`evse_connectors` beside the status the station's StatusNotification gave.
+
+A 1.6 StatusNotification says the car's state itself, and `action_status.py` keeps it with the
+status: the registry hears it first-hand, and also the states no transaction has (Preparing
+before the StartTransaction, Finishing after the StopTransaction). The event the session-service
+announces from that very StatusNotification then finds its state kept at its time, and writes
+nothing: the state is stored once. A 2.0.1 StatusNotification says none, so its car's state
+comes by the event alone.
 
 A charging state is kept only on an Occupied connector, and never over a newer one: a car
 state other than Idle makes a connector Occupied unless a newer status said otherwise (the
@@ -29,7 +36,7 @@ _OCCUPIED = Status.OCCUPIED.value
 
 @router.event("transaction.charging_state_changed")
 async def charging_state_changed(event: TransactionChargingStateChanged, ctx: Ctx) -> None:
-    """Keep a running transaction's charging state on its connector."""
+    """Keep a running transaction's charging state on its connector, whichever the version."""
     state = ChargingState(event.charging_state.value)
     await keep(
         ctx.session,
@@ -93,6 +100,8 @@ async def _update(
 ) -> None:
     if row.charging_state_at is not None and row.charging_state_at > at:
         return  # a newer charging state is kept already
+    if row.charging_state == state.value and row.charging_state_at == at:
+        return  # this one is (1.6: from the StatusNotification the event came from)
     occupied = row.status == _OCCUPIED
     if not occupied and (row.status_at > at or state is ChargingState.IDLE):
         return  # the connector said it is free since, or no car is there

@@ -45,10 +45,12 @@ class TransactionStopped(Transaction, Event):
 
 
 class TransactionChargingStateChanged(Event):
-    """A running 2.0.1 transaction's chargingState changed: the one its station's newest
-    TransactionEvent (by seqNo) gave, so an event queued offline and sent late changes nothing.
-    1.6 says the same through StatusNotification: `connector.status`'s `chargingState`, the
-    same values (docs/vocabulary.md)."""
+    """A running transaction's charging state changed, whichever version its station speaks
+    (docs/vocabulary.md): 2.0.1's the chargingState of its newest TransactionEvent (by seqNo),
+    1.6's the one its newest StatusNotification (by the station's time) on the transaction's
+    connector says, so a report sent late changes nothing. A 1.6 state said while no
+    transaction is open on the connector (Preparing before the StartTransaction) is none of a
+    transaction's: only `connector.status` tells it."""
 
     emitter = "session-service"
 
@@ -56,10 +58,12 @@ class TransactionChargingStateChanged(Event):
     charge_point_id: str
     connector_id: int = Field(description="The EVSE (what 1.6 calls a connector)")
     evse_connector_id: int | None = Field(
-        default=None, description="The connector of the EVSE, when the station said"
+        default=None, description="The connector of the EVSE, when the station said (1.6: 1)"
     )
     transaction_id: int = Field(description="Ours, as transaction.started gave it")
-    station_transaction_id: str = Field(description="The station's own transactionId")
+    station_transaction_id: str = Field(
+        description="The transactionId the station knows: 2.0.1's own, 1.6's ours (as a string)"
+    )
     charging_state: ChargingState = Field(
         description="Charging, EVConnected, SuspendedEV, SuspendedEVSE or Idle"
     )

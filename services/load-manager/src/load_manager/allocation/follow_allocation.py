@@ -1,6 +1,7 @@
 """The events only the allocator follows: a station going offline, a session starting, a
-session's EV suspending itself or charging again (1.6 StatusNotification, 2.0.1 chargingState),
-and what a session draws. The events it shares with the stored profiles (answers, boots,
+session's EV suspending itself or charging again (its transaction's charging state, whichever
+the version; a 1.6 status only while no session is known, `intake.status` says why), and what
+a session draws. The events it shares with the stored profiles (answers, boots,
 reconnections, a transaction's end) are in `follow_profiles.py`."""
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ async def transactions_started(events: list[TransactionStarted], ctx: Ctx) -> No
 
 @router.event("connector.status", per_station=True)
 async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
-    """SuspendedEV and Charging move a session's share (1.6)."""
+    """SuspendedEV or Charging said before the allocator knows the EVSE's session (1.6)."""
     await allocation.status(ctx.session, ctx.settings, event)
 
 
 @router.event("transaction.charging_state_changed", per_station=True)
 async def charging_state_changed(event: TransactionChargingStateChanged, ctx: Ctx) -> None:
-    """SuspendedEV and Charging move a session's share (2.0.1)."""
+    """SuspendedEV and Charging move a session's share (both versions)."""
     await allocation.charging_state(ctx.session, ctx.settings, event)
 
 

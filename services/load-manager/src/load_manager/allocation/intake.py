@@ -48,6 +48,7 @@ from .core import (
     StationOffline,
     StationOnline,
     StatusChanged,
+    StatusReported,
     TimedOut,
     Undelivered,
 )
@@ -174,39 +175,47 @@ async def sessions_changed(
         await rounds.run(session, settings, site_id, made, at)
 
 
-# Whether a session's EV suspended itself, in our terms whatever the version: a connector's
-# charging state (1.6 says it by StatusNotification) or a transaction's (2.0.1's chargingState).
-# The other states say nothing of what the EV wants (SuspendedEVSE is the station's own doing,
-# often the 0 A of a paused session).
+# Whether a session's EV suspended itself, in our terms whatever the version: its transaction's
+# charging state. The other states say nothing of what the EV wants (SuspendedEVSE is the
+# station's own doing, often the 0 A of a paused session).
 SUSPENDED_BY_EV = {ChargingState.SUSPENDED_EV: True, ChargingState.CHARGING: False}
 
 
 async def demand(
-    session: AsyncSession, settings: Settings, evse: EvseId, state: ChargingState | None
+    session: AsyncSession,
+    settings: Settings,
+    evse: EvseId,
+    state: ChargingState | None,
+    made: type[StatusChanged | StatusReported],
 ) -> None:
     """SuspendedEV holds a session at its minimum; Charging gives it its share again."""
     suspended = SUSPENDED_BY_EV.get(state) if state is not None else None
     if suspended is None:
         return
-    if not await feed(
-        session, settings, evse.station, lambda at: [StatusChanged(evse, suspended, at)]
-    ):
+    if not await feed(session, settings, evse.station, lambda at: [made(evse, suspended, at)]):
         UNPLACED.inc()
-
-
-async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
-    """A connector's new status: the charging state of a car on it, when it says one."""
-    report = event.report()
-    evse = EvseId(event.charge_point_id, event.evse_id or event.connector_id)
-    await demand(session, settings, evse, report.charging_state)
 
 
 async def charging_state(
     session: AsyncSession, settings: Settings, event: TransactionChargingStateChanged
 ) -> None:
-    """A transaction's new charging state."""
+    """A transaction's new charging state, whichever version its station speaks: the one
+    source of a session's car state."""
     evse = EvseId(event.charge_point_id, event.connector_id)
-    await demand(session, settings, evse, event.charging_state)
+    await demand(session, settings, evse, event.charging_state, StatusChanged)
+
+
+async def status(session: AsyncSession, settings: Settings, event: ConnectorStatus) -> None:
+    """A connector's status that says a car's state, taken only while the allocator knows no
+    session on the EVSE (`StatusReported`). Only 1.6 says one, and it may say it before its
+    StartTransaction (a car that waits suspended, or a station that charges first and tells
+    its transaction second): no transaction is open then, so the session-service has no
+    transaction to announce it for, and without it a car that starts suspended would take its
+    full share until it reports again. Once a session is known its state comes from
+    `transaction.charging_state_changed` alone."""
+    report = event.report()
+    evse = EvseId(event.charge_point_id, event.evse_id or event.connector_id)
+    await demand(session, settings, evse, report.charging_state, StatusReported)
 
 
 async def metered(

@@ -94,6 +94,17 @@ class StatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusReported:
+    """The EVSE's own status said SuspendedEV (`suspended_by_ev`) or Charging, not its
+    transaction: kept for the session whose start is still on its way when none is known on
+    the EVSE, and nothing once one is (its state comes as StatusChanged)."""
+
+    evse: EvseId
+    suspended_by_ev: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class MeterRead:
     """A meter reading: the highest current on any phase the EVSE draws on."""
 
@@ -151,6 +162,7 @@ Event = (
     | SessionStarted
     | SessionStopped
     | StatusChanged
+    | StatusReported
     | MeterRead
     | StationOffline
     | StationOnline
@@ -199,7 +211,9 @@ def apply(state: SiteState, event: Event) -> SiteState:
             return state.with_evse(evse, replace(live, session=session, ev_report=None))
         case SessionStopped(evse):
             return state.with_evse(evse, replace(state.evse(evse), session=None, ev_report=None))
-        case StatusChanged(evse, suspended_by_ev, at):
+        case StatusReported(evse) if state.evse(evse).session is not None:
+            return state  # a known session's state is its transaction's (StatusChanged)
+        case StatusChanged(evse, suspended_by_ev, at) | StatusReported(evse, suspended_by_ev, at):
             live = state.evse(evse)
             if live.session is None:
                 # Kept for the session whose start is still on its way (or dropped by the next).

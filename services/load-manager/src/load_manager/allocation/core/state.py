@@ -49,9 +49,10 @@ class Session:
 @dataclass(frozen=True, slots=True)
 class EvReport:
     """What the EV itself reported (SuspendedEV, or Charging again) while the allocator knew no
-    session on its EVSE, and when: the status (1.6 StatusNotification, 2.0.1 chargingState)
-    and the transaction's start reach the allocator on separate ways, so the start can come
-    second. The session that starts next takes it (`EARLY_REPORT_WINDOW`)."""
+    session on its EVSE, and when: the car's state (its transaction's, or the EVSE's status
+    before the transaction opened) and the transaction's start reach the allocator on separate
+    ways, so the start can come second. The session that starts next takes it
+    (`EARLY_REPORT_WINDOW`)."""
 
     suspended_by_ev: bool
     at: datetime

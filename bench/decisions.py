@@ -9,7 +9,9 @@ was answered (its bulk queue empty), so the drain is measured too.
 
 Figures: each decision's p50 / p99 / max and how many were refused or not answered, with the
 same probes on the idle suite first (the same run's baseline); the Updated answered per second
-beside those stored per second (rows in the DB), and how long the stored lagged behind.
+beside those stored per second (rows in the DB), and how long the stored lagged behind. Twice:
+the session-service as one process, then with its decisions in a process of their own
+(`SESSION_CONSUME`), as docs/SCALING.md advises under bulk load.
 """
 
 from __future__ import annotations
@@ -140,10 +142,11 @@ async def _stored(conn: asyncpg.Connection, prefix: str) -> int:
     )
 
 
-async def decisions(bench: Bench, suite: BenchSuite) -> None:
-    bulk = SimFleet201(suite.gateway_urls, BULK_STATIONS, prefix="DB", per_address=32)
-    v16 = SimFleet(suite.gateway_urls, PROBES, prefix="DP16", per_address=32)
-    v201 = SimFleet201(suite.gateway_urls, PROBES, prefix="DP21", per_address=32)
+async def _round(bench: Bench, suite: BenchSuite, setup: str, tag: str) -> None:
+    """One burst with its probes and drain, the session-service run as `setup` says."""
+    bulk = SimFleet201(suite.gateway_urls, BULK_STATIONS, prefix=f"DB{tag}", per_address=32)
+    v16 = SimFleet(suite.gateway_urls, PROBES, prefix=f"DP16{tag}", per_address=32)
+    v201 = SimFleet201(suite.gateway_urls, PROBES, prefix=f"DP21{tag}", per_address=32)
     conn = await asyncpg.connect(suite.dsn)
     try:
         for fleet in (bulk, v16, v201):
@@ -163,7 +166,7 @@ async def decisions(bench: Bench, suite: BenchSuite) -> None:
 
         done = asyncio.Event()
         probing = asyncio.create_task(probes.run_until(done))
-        rows_before = await _stored(conn, "DB")
+        rows_before = await _stored(conn, f"DB{tag}")
         answered = 0
         burst_started = time.monotonic()
         burst_end = burst_started + BURST_SECONDS
@@ -179,22 +182,24 @@ async def decisions(bench: Bench, suite: BenchSuite) -> None:
 
         await asyncio.gather(*(updates(cp) for cp in bulk.cps))
         burst = time.monotonic() - burst_started
-        rows_at_burst_end = await _stored(conn, "DB")
+        rows_at_burst_end = await _stored(conn, f"DB{tag}")
         expected = rows_before + answered * SAMPLES_PER_UPDATE
         deadline = time.monotonic() + DRAIN_BOUND
         while time.monotonic() < deadline:
-            if await _stored(conn, "DB") >= expected and await suite.queue_depth(BULK_QUEUE) == 0:
+            stored_now = await _stored(conn, f"DB{tag}")
+            if stored_now >= expected and await suite.queue_depth(BULK_QUEUE) == 0:
                 break
             await asyncio.sleep(0.5)
         drained = time.monotonic() - burst_started - burst
-        rows_after = await _stored(conn, "DB")
+        rows_after = await _stored(conn, f"DB{tag}")
         done.set()
         await probing
         during, during_refused = probes.take()
 
         stored = (rows_after - rows_before) // SAMPLES_PER_UPDATE
         bench.log(
-            f"decisions: {answered:,} Updated answered in {burst:.1f} s; {stored:,} stored,"
+            f"decisions ({setup}): {answered:,} Updated answered in {burst:.1f} s;"
+            f" {stored:,} stored,"
             f" {(rows_at_burst_end - rows_before) // SAMPLES_PER_UPDATE:,} by the burst's end,"
             f" the rest in {drained:.1f} s more"
         )
@@ -208,8 +213,8 @@ async def decisions(bench: Bench, suite: BenchSuite) -> None:
             bench.add(
                 Row(
                     SCENARIO,
-                    f"{label} during the burst and its drain ({now.count} calls, {refused}"
-                    " refused or unanswered): p50 / p99 / max (ms)",
+                    f"{label} during the burst and its drain, {setup} ({now.count} calls,"
+                    f" {refused} refused or unanswered): p50 / p99 / max (ms)",
                     f"{now.p50:.0f} / {now.p99:.0f} / {now.max:.0f}",
                     "-"
                     if before is None
@@ -220,11 +225,11 @@ async def decisions(bench: Bench, suite: BenchSuite) -> None:
                 )
             )
         for key, n in sorted(during_refused.items()):
-            bench.notes.append(f"decisions during the burst: {n} x {key}")
+            bench.notes.append(f"decisions during the burst ({setup}): {n} x {key}")
         bench.add(
             Row(
                 SCENARIO,
-                f"TransactionEvent Updated from {BULK_STATIONS} stations, closed loop:"
+                f"TransactionEvent Updated from {BULK_STATIONS} stations, closed loop, {setup}:"
                 " answered / stored per second (burst and drain)",
                 f"{num(answered / burst)}/s answered, {num(stored / (burst + drained))}/s stored",
                 f"backlog stored {drained:.1f} s after the burst",
@@ -236,3 +241,17 @@ async def decisions(bench: Bench, suite: BenchSuite) -> None:
         await conn.close()
         for fleet in (bulk, v16, v201):
             await fleet.close()
+
+
+async def decisions(bench: Bench, suite: BenchSuite) -> None:
+    """The burst with the session-service as one process (every lane), then with its
+    decisions in a process of their own (SESSION_CONSUME, docs/SCALING.md)."""
+    await _round(bench, suite, "one session-service process", "a")
+    main = "session-service"
+    await asyncio.to_thread(suite.suite.restart_service, main, SESSION_CONSUME="calls,events,rpc")
+    apart, _ = await asyncio.to_thread(suite.suite.extra_service, main, SESSION_CONSUME="decisions")
+    try:
+        await _round(bench, suite, "decisions in a process of their own", "b")
+    finally:
+        apart.stop()
+        await asyncio.to_thread(suite.suite.restart_service, main, SESSION_CONSUME="")

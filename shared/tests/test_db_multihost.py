@@ -10,7 +10,7 @@ import pytest
 from pydantic_settings import BaseSettings
 from sqlalchemy.exc import ArgumentError
 
-from csms_shared.db import create_engine
+from csms_shared.db import create_engine, read_json
 from csms_shared.settings import DatabaseSettings, settings_config
 
 MULTI = (
@@ -48,3 +48,10 @@ def test_a_host_without_its_port_is_refused_when_the_engine_is_made() -> None:
     # At the service's start, not at its first query.
     with pytest.raises(ArgumentError, match="All ports are required"):
         create_engine("postgresql+asyncpg://csms@/csms?host=pg-a:5432&host=pg-b")
+
+
+def test_json_columns_are_read_with_orjson_and_the_stdlib_for_what_it_refuses() -> None:
+    assert read_json('{"a": [1, 2.5, "x", null]}') == {"a": [1, 2.5, "x", None]}
+    assert read_json(b"[true]") == [True]
+    huge = 2**70  # a station's integer beyond 64 bits, written by the stdlib
+    assert read_json(f'{{"n": {huge}}}') == {"n": huge}

@@ -87,6 +87,7 @@ async def serve(
         outbox=outbox,
         prefetch=s.prefetch,
         rpc_client=rpc_client,
+        consume=getattr(settings, "consume", ()),
     )
     await runtime.start()
 

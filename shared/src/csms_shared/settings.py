@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import AliasChoices, AliasGenerator, BaseModel, Field, field_validator
@@ -145,4 +145,26 @@ class CommonSettings(BaseModel):
     @field_validator("secret_configuration_keys", mode="before")
     @classmethod
     def _json_or_commas(cls, value: object) -> object:
+        return json_or_commas(value)
+
+
+# The queues a service process may consume (csms_shared.bus.runtime).
+Lane = Literal["calls", "decisions", "events", "rpc"]
+
+
+class ConsumerSettings(BaseModel):
+    """Which of its queues a process of the service consumes (every process declares them all)."""
+
+    consume: Annotated[list[Lane], NoDecode] = Field(
+        default_factory=list,
+        description="the service's queues this process consumes, among `calls` (bulk),"
+        " `decisions`, `events` and `rpc`; comma-separated or a JSON list; empty: all. Run"
+        " decisions in processes of their own (`decisions`) beside the rest"
+        " (`calls,events,rpc`) so a burst of bulk data never takes the CPU a session start"
+        ' needs (docs/SCALING.md, "Decisions apart")',
+    )
+
+    @field_validator("consume", mode="before")
+    @classmethod
+    def _consume_json_or_commas(cls, value: object) -> object:  # not CommonSettings' name
         return json_or_commas(value)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.bus.slots import breathe
 from csms_shared.contracts.events import MeterValues
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import (
@@ -188,7 +189,8 @@ async def meter_values_batch(calls: list[tuple[MeterValuesRequest, CallCtx]], ct
     rows: list[mv.MeterRow] = []
     signs: dict[int, mv.SignOfLife] = {}
     events: list[MeterValues] = []
-    for request, call in fresh:
+    for n, (request, call) in enumerate(fresh):
+        await breathe(n)  # decisions share this event loop (csms_shared/bus/slots.py)
         found, row, event = await _readings(request, call, locked)
         rows += found
         if row is not None:

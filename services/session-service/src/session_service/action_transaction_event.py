@@ -14,8 +14,9 @@ event of the group, one that decides something or changes the chargingState, tak
 one-event path in the same transaction.
 
 A running transaction's new chargingState (its newest event's, by seqNo) is announced as
-`transaction.charging_state_changed`: the site allocator holds a session whose EV suspended
-itself at its minimum, as 1.6's StatusNotification SuspendedEV does. Every chargingState an
+`transaction.charging_state_changed`, the event a 1.6 transaction's new state takes too
+(follow_commands_connectors.py): the site allocator holds a session whose EV suspended itself
+at its minimum, the registry shows the state on the connector. Every chargingState an
 event gives is kept at the event's time (charging_states.py), whatever order they come in: an
 ended transaction's parking time is counted from them, again by each late event.
 """
@@ -31,6 +32,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms_shared.bus.slots import breathe
 from csms_shared.contracts.events import (
     MeterValues,
     TransactionChargingStateChanged,
@@ -314,7 +316,8 @@ async def transaction_event_batch(
     )
     by_one: set[store.Seq] = set()  # events the one-event path took (or its copies)
     responses: list[TransactionEventResponse] = []
-    for key, seq, (request, call) in zip(keys, seqs, calls, strict=True):
+    for n, (key, seq, (request, call)) in enumerate(zip(keys, seqs, calls, strict=True)):
+        await breathe(n)  # decisions share this event loop (csms_shared/bus/slots.py)
         content = digest(request.to_payload())
         if seq not in by_one and (earlier := group.answered.get(seq)) is not None:
             responses.append(_copy(call, request, earlier, content))

@@ -8,7 +8,13 @@ from enum import StrEnum
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings
 
-from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
+from csms_shared.settings import (
+    BrokerSettings,
+    CommonSettings,
+    ConsumerSettings,
+    DatabaseSettings,
+    settings_config,
+)
 
 
 class UnknownIdTagPolicy(StrEnum):
@@ -18,7 +24,7 @@ class UnknownIdTagPolicy(StrEnum):
     ACCEPT = "accept"  # idTagInfo.status Accepted (free vending, test sites)
 
 
-class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
+class Settings(BaseSettings, BrokerSettings, DatabaseSettings, ConsumerSettings, CommonSettings):
     """The session-service process."""
 
     model_config = settings_config("SESSION_")

@@ -7,7 +7,13 @@ from enum import StrEnum
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings
 
-from csms_shared.settings import BrokerSettings, CommonSettings, DatabaseSettings, settings_config
+from csms_shared.settings import (
+    BrokerSettings,
+    CommonSettings,
+    ConsumerSettings,
+    DatabaseSettings,
+    settings_config,
+)
 
 
 class UnknownChargePointPolicy(StrEnum):
@@ -18,7 +24,7 @@ class UnknownChargePointPolicy(StrEnum):
     REJECT = "reject"
 
 
-class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
+class Settings(BaseSettings, BrokerSettings, DatabaseSettings, ConsumerSettings, CommonSettings):
     """The station-registry process."""
 
     model_config = settings_config("REGISTRY_")

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from functools import partial
 from typing import Any
 
@@ -47,7 +47,7 @@ from .outbox import OutboxRelay
 from .reply import ChannelOutbound, Outbound, error_outcome, send_reply
 from .router import Router
 from .rpc import RpcClient, RpcError, read_params
-from .slots import Slots
+from .slots import Slots, breathe
 from .stations import StationBindings
 from .topology import (
     CALLS,
@@ -64,6 +64,9 @@ from .unit_of_work import UnitOfWork, decision_reserve, handler_slots, rpc_lane
 from .validate import Call, validate_call
 
 log = logging.getLogger(__name__)
+
+# The queues of a service, each `<service>.<lane>`; a process consumes all or some of them.
+LANES = ("calls", "decisions", "events", "rpc")
 
 
 def _topic_regex(pattern: str) -> re.Pattern[str]:
@@ -92,6 +95,7 @@ class ServiceRuntime:
         group_linger: float = GROUP_LINGER,
         outbound: Outbound | None = None,
         rpc_client: bool = False,
+        consume: Collection[str] = (),
     ) -> None:
         self.router = router
         self.settings = settings
@@ -103,6 +107,9 @@ class ServiceRuntime:
         self._outbox = outbox
         self._prefetch = prefetch
         self._service = router.service
+        # The queues this process consumes (`calls`, `decisions`, `events`, `rpc`; empty: all):
+        # it declares and binds every one, so a lane another process consumes stays routable.
+        self._consume = frozenset(consume) or frozenset(LANES)
         # command-api replays dead-lettered calls (command_api/dead_letters.py).
         self._call_senders = frozenset({GATEWAY, COMMAND_API, self._service} & set(ROLES))
         self._event_routes = [
@@ -194,7 +201,8 @@ class ServiceRuntime:
             queue = await declare_service_queue(self.channel, service_queue(self._service, "calls"))
             for routing_key in self.router.calls:  # `v16.<Action>`, `v201.<Action>`
                 await queue.bind(self.exchanges[CALLS.name], routing_key)
-            await queue.consume(self.on_call)
+            if "calls" in self._consume:
+                await queue.consume(self.on_call)
             self.decision_channel = await self.connection.channel(publisher_confirms=False)
             await self.decision_channel.set_qos(prefetch_count=self._prefetch)
             queue = await declare_service_queue(
@@ -202,7 +210,8 @@ class ServiceRuntime:
             )
             for routing_key in self.router.calls:
                 await queue.bind(DECISIONS.name, routing_key)
-            await queue.consume(self.on_decision)
+            if "decisions" in self._consume:
+                await queue.consume(self.on_decision)
         if self.router.events:
             queue = await declare_service_queue(
                 self.channel, service_queue(self._service, "events")
@@ -220,15 +229,18 @@ class ServiceRuntime:
                 )
                 self.uow.stations = self.stations
                 self.connection.reconnect_callbacks.add(self._widen_stations)
-            await queue.consume(self.on_event)
+            if "events" in self._consume:
+                await queue.consume(self.on_event)
         if self.router.rpcs:
             queue = await declare_rpc_queue(
                 self.connection, self.channel, service_queue(self._service, "rpc")
             )
-            await queue.consume(self.on_rpc)
+            if "rpc" in self._consume:
+                await queue.consume(self.on_rpc)
         log.info(
-            "%s consuming: %d actions, %d event patterns, %d rpc methods",
+            "%s consuming %s: %d actions, %d event patterns, %d rpc methods",
             self._service,
+            ", ".join(sorted(self._consume)),
             len(self.router.calls),
             len(self.router.events),
             len(self.router.rpcs),
@@ -287,7 +299,10 @@ class ServiceRuntime:
             await self._dead_letter(message, action, exc)
             return
         route = self.router.calls.get(routing_key)
-        checked = [validate_call(route, self._service, item) for item in items]
+        checked = []
+        for n, item in enumerate(items):  # a bundle: up to 100 validations
+            checked.append(validate_call(route, self._service, item))
+            await breathe(n)
         valid = [call for call in checked if isinstance(call, Call)]
         coalescer = self.decisions if lane == DECISIONS.name else self.coalescer
         handled = iter(

@@ -1,0 +1,102 @@
+"""Decisions first (issue 45): a station's decisions travel on `ocpp.decisions` to
+`<service>.decisions`, its bulk on `ocpp.calls` to `<service>.calls`; a session-service process
+may consume some of its queues only (`SESSION_CONSUME`), so decisions can run apart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aio_pika
+import asyncpg
+
+from csms_shared.ocpp._base import format_datetime, utcnow
+from tests.integration.conftest import Suite
+from tests.integration.support import ChargePointClient, eventually, metric
+
+Connect = Callable[..., Awaitable[ChargePointClient]]
+HANDLED = "csms_messages_handled_total"
+
+
+async def _session(cp: ChargePointClient) -> int:
+    """Boot, start, a MeterValues and a stop; the transaction id."""
+    await cp.call("BootNotification", {"chargePointVendor": "Lane", "chargePointModel": "L1"})
+    now = format_datetime(utcnow())
+    start = {"connectorId": 1, "idTag": "LANE", "meterStart": 100, "timestamp": now}
+    tx = int((await cp.call("StartTransaction", start))["transactionId"])
+    sample = {"timestamp": now, "sampledValue": [{"value": "150"}]}
+    await cp.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [sample]})
+    stop = {"transactionId": tx, "meterStop": 200, "timestamp": now}
+    await cp.call("StopTransaction", stop)
+    return tx
+
+
+async def test_decisions_run_in_a_process_of_their_own_and_the_bulk_in_the_other(
+    suite: Suite, connect_cp: Connect, db: asyncpg.Connection, cp_id: str
+) -> None:
+    main = "session-service"
+    main_port = suite.internal_ports[main]
+    suite.restart_service(main, SESSION_CONSUME="calls,events,rpc")
+    apart, apart_port = suite.extra_service(main, SESSION_CONSUME="decisions")
+    try:
+        before = {
+            port: (await metric(port, HANDLED, kind="call", outcome="ok"))
+            for port in (main_port, apart_port)
+        }
+        cp = await connect_cp(cp_id)
+        tx = await _session(cp)
+
+        async def stored() -> Any:
+            row = await db.fetchrow(
+                "SELECT t.meter_stop, (SELECT count(*) FROM sessions.meter_values m"
+                " WHERE m.transaction_id = t.id) AS readings"
+                " FROM sessions.transactions t WHERE t.id = $1",
+                tx,
+            )
+            return row is not None and row["meter_stop"] == 200 and row["readings"] >= 1
+
+        await eventually(stored)
+        # StartTransaction and StopTransaction were decided by the decisions' process, the
+        # MeterValues stored by the other (the gateway answered it once the broker had it).
+        decided = await metric(apart_port, HANDLED, kind="call", outcome="ok")
+        assert decided - before[apart_port] == 2
+        bulk = await metric(main_port, HANDLED, kind="call", outcome="ok")
+        assert bulk - before[main_port] == 1
+    finally:
+        apart.stop()
+        suite.restart_service(main, SESSION_CONSUME="")
+
+
+async def test_a_process_that_consumes_no_decisions_still_keeps_their_queue_routable(
+    suite: Suite, connect_cp: Connect, cp_id: str
+) -> None:
+    """Every process declares and binds all its queues: with only the bulk consumed, a
+    decision waits in `session-service.decisions` (not NotImplemented) until a process that
+    consumes decisions comes, and is answered then."""
+    main = "session-service"
+    queue = "session-service.decisions"
+    suite.restart_service(main, SESSION_CONSUME="calls,events,rpc")
+    connection = await aio_pika.connect(suite.infra.broker_url)
+    try:
+        channel = await connection.channel()
+        cp = await connect_cp(cp_id)
+        await cp.call("BootNotification", {"chargePointVendor": "Lane", "chargePointModel": "L2"})
+        now = format_datetime(utcnow())
+        start = {"connectorId": 1, "idTag": "LANE", "meterStart": 0, "timestamp": now}
+        waiting = asyncio.create_task(cp.call("StartTransaction", start, timeout=60))
+
+        async def queued() -> bool:
+            declared = await channel.declare_queue(queue, passive=True)
+            return bool(declared.declaration_result.message_count)
+
+        await eventually(queued)
+        apart, _ = await asyncio.to_thread(suite.extra_service, main, SESSION_CONSUME="decisions")
+        try:
+            answer = await waiting
+            assert int(answer["transactionId"]) > 0
+        finally:
+            apart.stop()
+    finally:
+        await connection.close()
+        suite.restart_service(main, SESSION_CONSUME="")

@@ -197,6 +197,7 @@ def test_optional_components_build(tmp_path: Path) -> None:
                     "../../components/gateway-connections-hpa",
                     "../../components/gateway-client-certificates",
                     "../../components/in-cluster-backends",
+                    "../../components/session-decisions-apart",
                 ],
             }
         )
@@ -224,6 +225,23 @@ def test_optional_components_build(tmp_path: Path) -> None:
     assert env["GATEWAY_TLS_CLIENT_CA_FILE"].endswith("/ca.crt")
     assert not env_problems(services()["ws-gateway"], env)
     assert not file_settings_problems(resources)
+    # The session-service's decisions apart (docs/SCALING.md): the same program, its own pods.
+    deployments = of_kind(resources, "Deployment")
+    lanes = {}
+    for name in ("session-service", "session-service-decisions"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        env = container_env(pod["containers"][0], tuple(resources))
+        assert not env_problems(services()["session-service"], env), name
+        lanes[name] = env["SESSION_CONSUME"]
+        assert pod["serviceAccountName"] == "session-service"
+    assert lanes == {
+        "session-service": "calls,events,rpc",
+        "session-service-decisions": "decisions",
+    }
+    decisions = deployments["session-service-decisions"]["spec"]["template"]["metadata"]["labels"]
+    assert {5432, 5672} <= egress_ports(resources, decisions)
+    assert of_kind(resources, "HorizontalPodAutoscaler")["session-service-decisions"]
+    assert of_kind(resources, "PodDisruptionBudget")["session-service-decisions"]
 
 
 # -- references ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from functools import partial
 from typing import Any
 
@@ -23,12 +23,10 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
-from opentelemetry.trace import SpanKind
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .. import tracing
-from ..contracts.envelopes import RpcErrorBody, RpcReply
+from ..contracts.envelopes import RpcReply
 from ..contracts.events import EVENTS as EVENT_MODELS
 from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
@@ -46,7 +44,8 @@ from .metrics import HANDLED, REFUSED
 from .outbox import OutboxRelay
 from .reply import ChannelOutbound, Outbound, error_outcome, send_reply
 from .router import Router
-from .rpc import RpcClient, RpcError, read_params
+from .rpc import RpcClient
+from .rpc_answer import answer_rpc
 from .slots import Slots, breathe
 from .stations import StationBindings
 from .topology import (
@@ -377,41 +376,7 @@ class ServiceRuntime:
     async def on_rpc(self, message: AbstractIncomingMessage) -> None:
         """An RPC delivery: its method run in a unit of work on the RPC lane, the result or the
         error replied to its caller, then acked."""
-        method = message.type or ""
-        handler = self.router.rpcs.get(method)
-        try:
-            if handler is None:
-                raise RpcError("not_found", f"{self._service} has no RPC method {method!r}")
-            if not allowed(message.user_id, self.router.rpc_callers[method], self.broker_users):
-                raise RpcError(
-                    "forbidden", f"{method} does not answer broker user {message.user_id!r}"
-                )
-            spec = self.router.rpc_methods[method]
-            params = read_params(spec.params, message.body)
-            async with self.rpc_slots:
-                with _rpc_span(method, message):
-                    result = await self.uow.run(method, lambda txn: handler(params, txn.context()))
-            reply = RpcReply(result=spec.encode_result(result))
-        except RpcError as exc:
-            reply = RpcReply(error=RpcErrorBody(code=exc.code, message=exc.message))
-        except Exception as exc:
-            log.exception("rpc %s failed", method)
-            reply = RpcReply(error=RpcErrorBody(code="internal", message=type(exc).__name__))
+        reply = await answer_rpc(self.router, self.uow, self.rpc_slots, self.broker_users, message)
         await self._reply(message, reply)
         await message.ack()
         HANDLED.labels("rpc", "ok" if reply.error is None else "error").inc()
-
-
-@contextlib.contextmanager
-def _rpc_span(method: str, message: AbstractIncomingMessage) -> Iterator[None]:
-    """With traces on, a server span for an RPC's handling, in the caller's trace."""
-    if not tracing.active():
-        yield
-        return
-    with tracing.tracer.start_as_current_span(
-        f"rpc {method}",
-        context=tracing.extract(message.headers),
-        kind=SpanKind.SERVER,
-        attributes={"rpc.system": "amqp", "rpc.method": method},
-    ):
-        yield

@@ -55,3 +55,14 @@ def test_a_call_error_spelled_for_2_0_1_keeps_everything_but_the_code_spelling()
     error = CallError("m", ErrorCode.FORMATION_VIOLATION, "bad", {"x": 1})
     assert error.spelled(OcppVersion.V201) == CallError("m", "FormatViolation", "bad", {"x": 1})
     assert error.spelled(OcppVersion.V16) == CallError("m", "FormationViolation", "bad", {"x": 1})
+
+
+def test_a_transactions_end_keeps_its_place_behind_the_stations_bulk_data() -> None:
+    v16, v201 = catalog(OcppVersion.V16), catalog(OcppVersion.V201)
+    assert v16.ends_transaction("StopTransaction", {})
+    assert not v16.ends_transaction("StartTransaction", {})
+    assert not v16.ends_transaction("Authorize", {})
+    assert v201.ends_transaction("TransactionEvent", {"eventType": "Ended"})
+    for kind in ("Started", "Updated"):
+        assert not v201.ends_transaction("TransactionEvent", {"eventType": kind})
+    assert not v201.ends_transaction("StopTransaction", {})

@@ -61,7 +61,9 @@ class SlowBus:
         self.replies.append((correlation_id, orjson.loads(outcome.encode())))
         self.replied.set()
 
-    async def request(self, cp_id: str, message_id: str, action: str, *args: Any) -> CallReply:
+    async def request(
+        self, cp_id: str, message_id: str, action: str, *args: Any, **kwargs: Any
+    ) -> CallReply:
         return CallReply(
             payload={
                 "status": "Accepted",

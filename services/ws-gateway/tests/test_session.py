@@ -101,6 +101,8 @@ class FakeBus:
         at: datetime,
         timeout: float,
         version: OcppVersion,
+        *,
+        in_order: bool = False,
     ) -> CallReply:
         self.published.append(action)
         self.asked.set()
@@ -229,7 +231,9 @@ async def test_calls_beyond_the_queue_limit_get_generic_error() -> None:
 
 async def test_a_call_refused_for_overload_gets_internal_error_with_retry_after() -> None:
     class BehindBus(FakeBus):
-        async def request(self, cp_id: str, mid: str, action: str, *_: Any) -> dict[str, Any]:
+        async def request(
+            self, cp_id: str, mid: str, action: str, *_: Any, **__: Any
+        ) -> dict[str, Any]:
             raise Overloaded(action, 7.2)
 
     session, ws, _, _ = make(OcppVersion.V16, bus=BehindBus())

@@ -80,6 +80,19 @@ def _routing_key(action: str, version: OcppVersion) -> str:
     return routing_key
 
 
+# Decision calls that end a transaction are gathered under their routing key with this prefix
+# and leave on `ocpp.calls`, behind the station's bulk data; the others on `ocpp.decisions`.
+IN_ORDER = "~"
+
+
+def _lane(key: str) -> tuple[str, str]:
+    """The exchange and routing key of a gathering key: the decisions' lane, never queued
+    behind the notifications on `ocpp.calls`, unless the call keeps its place (IN_ORDER)."""
+    if key.startswith(IN_ORDER):
+        return CALLS.name, key[len(IN_ORDER) :]
+    return DECISIONS.name, key
+
+
 def read_replies(action: str, body: bytes, count: int) -> list[CallReply]:
     """The answer to each of `count` decision calls of one message (a bundle's when `count` >
     1); an unreadable answer is logged and each call gets UNREADABLE."""
@@ -297,11 +310,17 @@ class GatewayBus:
         received: datetime,
         timeout: float,
         version: OcppVersion,
+        *,
+        in_order: bool = False,
     ) -> CallReply:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError,
-        Overloaded). Gathered with the calls of the same action and version (one routing key)."""
+        Overloaded). Gathered with the calls of the same action and version (one routing key).
+        On `ocpp.decisions`, or, `in_order` (a transaction's end), on `ocpp.calls` behind the
+        station's bulk data (`Catalog.ends_transaction`)."""
         now = asyncio.get_running_loop().time()
         routing_key = _routing_key(action, version)
+        if in_order:
+            routing_key = IN_ORDER + routing_key  # a gathering key of its own, see _lane
         if self._refuse_behind:
             behind = self._requests.behind(routing_key, now)
             if behind >= self._refuse_behind:
@@ -319,16 +338,16 @@ class GatewayBus:
         # that expired while queued is not sent (see Gatherer._flush).
         return await asyncio.wait_for(future, timeout)
 
-    async def _publish_requests(self, routing_key: str, waiting: list[Waiting]) -> None:
+    async def _publish_requests(self, key: str, waiting: list[Waiting]) -> None:
         """One message for the decision calls; each gets its own answer."""
+        exchange, routing_key = _lane(key)
         action = action_of(routing_key)
         timeout = max(item.timeout for item in waiting)
         body, properties = self._message(waiting, min(item.deadline for item in waiting))
         results: list[CallReply] | BaseException
         try:
-            # The decisions' lane: never queued behind the notifications on `ocpp.calls`.
             reply = await self.client.request(
-                DECISIONS.name, routing_key, body, properties, timeout, expires=False
+                exchange, routing_key, body, properties, timeout, expires=False
             )
             results = read_replies(action, reply, len(waiting))
         except asyncio.CancelledError:
@@ -340,7 +359,7 @@ class GatewayBus:
         except Exception as exc:
             results = exc
         finally:
-            self._requests.done(routing_key, waiting)
+            self._requests.done(key, waiting)
         settle(waiting, results)
 
     async def reply(

@@ -66,7 +66,14 @@ async def _forward(
             await bus.notify(cp_id, call.message_id, call.action, call.payload, received, version)
             return notification_response(call.action)
         reply = await bus.request(
-            cp_id, call.message_id, call.action, call.payload, received, call_timeout, version
+            cp_id,
+            call.message_id,
+            call.action,
+            call.payload,
+            received,
+            call_timeout,
+            version,
+            in_order=catalog(version).ends_transaction(call.action, call.payload),
         )
     except Unroutable:
         raise NotImplementedOcppError(f"No service handles {call.action}") from None

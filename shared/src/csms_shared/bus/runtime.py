@@ -237,12 +237,12 @@ class ServiceRuntime:
             if "rpc" in self._consume:
                 await queue.consume(self.on_rpc)
         log.info(
-            "%s consuming %s: %d actions, %d event patterns, %d rpc methods",
+            "%s consuming: %d actions, %d event patterns, %d rpc methods; queues %s",
             self._service,
-            ", ".join(sorted(self._consume)),
             len(self.router.calls),
             len(self.router.events),
             len(self.router.rpcs),
+            ", ".join(sorted(self._consume)),
         )
 
     async def stop(self) -> None:

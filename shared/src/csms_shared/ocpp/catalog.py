@@ -61,6 +61,16 @@ class Catalog:
             and "idToken" not in payload
         )
 
+    def ends_transaction(self, action: str, payload: Mapping[str, Any]) -> bool:
+        """Whether this (valid) call ends a transaction: 1.6 StopTransaction, a 2.0.1
+        TransactionEvent Ended. Its answer is computed from what the station sent before it
+        (the cost told at the end, the CDR's periods), so it keeps its place behind the
+        station's bulk data on `ocpp.calls` rather than go first on `ocpp.decisions`: bulk
+        data is stored in order per transaction (docs/ARCHITECTURE.md, "Decisions first")."""
+        if self.version is OcppVersion.V16:
+            return action == "StopTransaction"
+        return action == "TransactionEvent" and payload.get("eventType") == "Ended"
+
 
 _V16 = Catalog(
     OcppVersion.V16,

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Collection
 from functools import partial
-from typing import Any
+from typing import Any, get_args
 
 from aio_pika.abc import (
     AbstractChannel,
@@ -30,7 +30,7 @@ from ..contracts.envelopes import RpcReply
 from ..contracts.events import EVENTS as EVENT_MODELS
 from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
-from ..settings import default_broker_users
+from ..settings import Lane, default_broker_users
 from .access import COMMAND_API, GATEWAY, ROLES, allowed
 from .ack import acknowledge, requeue_later
 from .client import BusClient
@@ -65,7 +65,7 @@ from .validate import Call, validate_call
 log = logging.getLogger(__name__)
 
 # The queues of a service, each `<service>.<lane>`; a process consumes all or some of them.
-LANES = ("calls", "decisions", "events", "rpc")
+LANES: tuple[str, ...] = get_args(Lane)  # the names `<PREFIX>CONSUME` accepts
 
 
 def _topic_regex(pattern: str) -> re.Pattern[str]:

@@ -8,12 +8,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aio_pika
 import asyncpg
+import pytest
 
 from csms_shared.ocpp._base import format_datetime, utcnow
 from tests.integration.conftest import Suite
-from tests.integration.support import ChargePointClient, eventually, metric
+from tests.integration.support import CallErrorReply, ChargePointClient, eventually, metric
 
 Connect = Callable[..., Awaitable[ChargePointClient]]
 HANDLED = "csms_messages_handled_total"
@@ -69,35 +69,29 @@ async def test_decisions_run_in_a_process_of_their_own_and_the_bulk_in_the_other
         suite.restart_service(main, SESSION_CONSUME="")
 
 
-async def test_a_process_that_consumes_no_decisions_still_keeps_their_queue_routable(
+async def test_decisions_nobody_consumes_are_refused_at_once_and_taken_once_a_process_does(
     suite: Suite, connect_cp: Connect, cp_id: str
 ) -> None:
-    """Every process declares and binds all its queues: with only the bulk consumed, a
-    decision waits in `session-service.decisions` (not NotImplemented) until a process that
-    consumes decisions comes, and is answered then."""
+    """Every process tells the gateways which lanes it consumes (owner beacons, bus/owners.py):
+    with only the bulk consumed, a decision is answered a retriable InternalError at once, not
+    left to wait out the call timeout; once a process that consumes decisions comes, the
+    station's next try is answered."""
     main = "session-service"
-    queue = "session-service.decisions"
     suite.restart_service(main, SESSION_CONSUME="calls,events,rpc")
-    connection = await aio_pika.connect(suite.infra.broker_url)
     try:
-        channel = await connection.channel()
         cp = await connect_cp(cp_id)
         await cp.call("BootNotification", {"chargePointVendor": "Lane", "chargePointModel": "L2"})
         now = format_datetime(utcnow())
         start = {"connectorId": 1, "idTag": "LANE", "meterStart": 0, "timestamp": now}
-        waiting = asyncio.create_task(cp.call("StartTransaction", start, timeout=60))
-
-        async def queued() -> bool:
-            declared = await channel.declare_queue(queue, passive=True)
-            return bool(declared.declaration_result.message_count)
-
-        await eventually(queued)
+        with pytest.raises(CallErrorReply) as error:
+            await cp.call("StartTransaction", start, timeout=60)
+        assert error.value.code == "InternalError"
+        assert "no instance of its service is running" in error.value.description
         apart, _ = await asyncio.to_thread(suite.extra_service, main, SESSION_CONSUME="decisions")
         try:
-            answer = await waiting
+            answer = await cp.call("StartTransaction", start, timeout=60)
             assert int(answer["transactionId"]) > 0
         finally:
             apart.stop()
     finally:
-        await connection.close()
         suite.restart_service(main, SESSION_CONSUME="")

@@ -79,6 +79,11 @@ async def serve(
         generic_plans=s.database_generic_plans,
     )
     instrument_engine(engine)
+    # One connection of its own for the owner beacons' database check (bus/owners.py): a check
+    # through the busy pool would wait for a connection and call a loaded database down.
+    beacon_engine = create_engine(
+        s.database_url, pool_size=1, application_name=f"{name}-beacon", generic_plans=False
+    )
     runtime = ServiceRuntime(
         router,
         settings=settings,
@@ -88,6 +93,7 @@ async def serve(
         prefetch=s.prefetch,
         rpc_client=rpc_client,
         consume=getattr(settings, "consume", ()),
+        ready=lambda: ping(beacon_engine),
     )
     await runtime.start()
 
@@ -116,4 +122,5 @@ async def serve(
     probes.close()
     await runtime.stop()
     await engine.dispose()
+    await beacon_engine.dispose()
     log.info("%s stopped", name)

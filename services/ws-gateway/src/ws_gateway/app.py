@@ -59,6 +59,7 @@ async def main(settings: Settings | None = None) -> None:
         bundle_requests=settings.bundle_requests,
         request_bundles_in_flight=settings.request_bundles_in_flight,
         refuse_calls_behind=settings.refuse_calls_behind,
+        owner_check=settings.owner_check,
     )
     log.info(
         "bundles: notifications %s (one per action per %s ms), decision calls %s (%d in flight)",

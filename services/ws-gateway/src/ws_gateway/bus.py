@@ -24,6 +24,7 @@ from csms_shared import tracing
 from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle_fast
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.fast_envelopes import FastBundledCall
+from csms_shared.bus.owners import Owners, Verdict
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.stations import station_headers
 from csms_shared.bus.topology import (
@@ -38,6 +39,7 @@ from csms_shared.bus.topology import (
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
     HEADER_RECEIVED_AT,
+    OWNERS,
     TRACEPARENT,
     action_of,
     call_routing_key,
@@ -48,6 +50,7 @@ from csms_shared.contracts.envelopes import (
     BundleReply,
     CallReply,
     CommandOutcome,
+    OwnerBeacon,
     Presence,
 )
 from csms_shared.contracts.event_base import Event
@@ -145,6 +148,29 @@ class Overloaded(Exception):
         return max(1, math.ceil(self.behind))
 
 
+class Ownerless(Exception):
+    """No live process can take a decision call of this key now (bus/owners.py): its service
+    is gone, or its database is down. Answered at once; the CP retries after `retry_after`."""
+
+    def __init__(self, action: str, verdict: Verdict) -> None:
+        super().__init__(f"{action}: {verdict.value}")
+        self.action = action
+        self.verdict = verdict
+
+    @property
+    def reason(self) -> str:
+        """What the CP is told is wrong."""
+        if self.verdict is Verdict.NOT_READY:
+            return "its service cannot reach its database"
+        return "no instance of its service is running"
+
+    retry_after = 5  # seconds: about a restart, a fail-over or a beacon's lifetime
+
+
+# How often the calls waiting for a key are checked against the owner beacons.
+OWNER_SWEEP_SECONDS = 0.5
+
+
 class GatewayBus:
     """One AMQP connection; queue `gateway.<id>` carries replies, commands and control."""
 
@@ -158,8 +184,12 @@ class GatewayBus:
         bundle_requests: bool = True,
         request_bundles_in_flight: int = 2,
         refuse_calls_behind: float = 0.0,
+        owner_check: bool = True,
     ) -> None:
         self.instance_id = instance_id
+        # Who consumes which calls, from the owner beacons (None: not checked).
+        self.owners = Owners() if owner_check else None
+        self._sweeper: asyncio.Task[None] | None = None
         # CALLs ready in one turn of the event loop (or within the wait) leave in one message
         # per action: notifications, and decision calls answered from one transaction.
         # Off (`bundle=False`, `bundle_requests=False`): each leaves alone, for services that
@@ -210,6 +240,10 @@ class GatewayBus:
         await self.client.queue.bind(self.client.exchanges[CONTROL.name])
         for key in GATEWAY_EVENTS:
             await self.client.queue.bind(self.client.exchanges[EVENTS.name], key)
+        if self.owners is not None:
+            await self.client.queue.bind(self.client.exchanges[OWNERS.name])
+            self.owners.listening(asyncio.get_running_loop().time())
+            self._sweeper = asyncio.create_task(self._sweep_owners(), name="owner-sweep")
         # CP bindings go through a channel of their own: aiormq holds a channel's lock for a
         # synchronous method's whole round trip (queue.bind/unbind) and every publish takes the
         # same lock, so connect and disconnect storms would stall every CALL of this gateway.
@@ -225,15 +259,22 @@ class GatewayBus:
             )
 
     def _reconnected(self, *_: object) -> None:
+        if self.owners is not None:
+            self.owners.listening(asyncio.get_running_loop().time())
         if self.on_reconnect is not None:
             self.on_reconnect()
 
     async def close(self) -> None:
         """Close the connection; the exclusive queue and its bindings die with it."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.client.close()
 
     async def _dispatch(self, message: AbstractIncomingMessage) -> None:
         # What the queue is bound to; replies went to their waiters (BusClient).
+        if message.exchange == OWNERS.name:
+            self._heard(message.body)
+            return
         if message.exchange == COMMANDS.name:
             handler = self.on_command
         elif message.exchange == CONTROL.name:
@@ -242,6 +283,43 @@ class GatewayBus:
             handler = self.on_event if message.exchange == EVENTS.name else None
         if handler is not None:
             await handler(message)
+
+    def _heard(self, body: bytes) -> None:
+        if self.owners is None:
+            return
+        try:
+            beacon = OwnerBeacon.decode(body)
+        except BadEnvelope as exc:
+            log.warning("an unreadable owner beacon: %s", exc)
+            return
+        self.owners.heard(beacon, asyncio.get_running_loop().time())
+        if beacon.leaving or not beacon.ready:
+            self.fail_ownerless()
+
+    def fail_ownerless(self) -> int:
+        """Fail the decision calls waiting for a key nobody can take now (`Ownerless`): their
+        CPs are answered at once, and their bundles' in-flight places free. How many."""
+        if self.owners is None:
+            return 0
+        now = asyncio.get_running_loop().time()
+        self.owners.forget_expired(now)
+        failed = 0
+        for key in self._requests.pending():
+            exchange, routing_key = _lane(key)
+            verdict = self.owners.verdict(exchange, routing_key, now)
+            if verdict is not None:
+                failed += self._requests.abandon(key, Ownerless(action_of(routing_key), verdict))
+        if failed:
+            log.warning("failed %d waiting calls: their owners are gone or not ready", failed)
+        return failed
+
+    async def _sweep_owners(self) -> None:
+        while True:
+            await asyncio.sleep(OWNER_SWEEP_SECONDS)
+            try:
+                self.fail_ownerless()
+            except Exception:
+                log.exception("checking the waiting calls against the owners failed")
 
     def _message(
         self, waiting: list[Waiting], deadline: int | None = None
@@ -314,13 +392,19 @@ class GatewayBus:
         in_order: bool = False,
     ) -> CallReply:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError,
-        Overloaded). Gathered with the calls of the same action and version (one routing key).
+        Overloaded, Ownerless). Gathered with the calls of the same action and version (one
+        routing key).
         On `ocpp.decisions`, or, `in_order` (a transaction's end), on `ocpp.calls` behind the
         station's bulk data (`Catalog.ends_transaction`)."""
         now = asyncio.get_running_loop().time()
         routing_key = _routing_key(action, version)
         if in_order:
             routing_key = IN_ORDER + routing_key  # a gathering key of its own, see _lane
+        if self.owners is not None:
+            exchange, key = _lane(routing_key)
+            verdict = self.owners.verdict(exchange, key, now)
+            if verdict is not None:
+                raise Ownerless(action, verdict)
         if self._refuse_behind:
             behind = self._requests.behind(routing_key, now)
             if behind >= self._refuse_behind:
@@ -358,8 +442,6 @@ class GatewayBus:
             results = Unroutable(action)
         except Exception as exc:
             results = exc
-        finally:
-            self._requests.done(key, waiting)
         settle(waiting, results)
 
     async def reply(

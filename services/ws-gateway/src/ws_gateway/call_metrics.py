@@ -1,5 +1,6 @@
 """The gateway's counts of what CPs send: frames in by kind, CALLs answered by action and
-outcome with their latency, CALLs refused by the rate limit or because their service is behind."""
+outcome with their latency, CALLs refused by the rate limit, because their service is behind, or
+because no live owner can take them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from prometheus_client import Counter, Histogram
 from csms_shared.ocpp.catalog import CATALOGS, Catalog
 from csms_shared.ocpp.version import OcppVersion
 
-from .bus import Overloaded
+from .bus import Overloaded, Ownerless
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,12 @@ REFUSED_BEHIND = Counter(
     "csms_gateway_calls_refused_overload_total",
     "Decision calls refused at once: their service was too far behind to answer in time",
     ["action"],
+)
+REFUSED_OWNERLESS = Counter(
+    "csms_gateway_calls_refused_ownerless_total",
+    "Decision calls answered InternalError at once, on arrival or while waiting: no live"
+    " process of their service consumes them (gone), or its database is down (not_ready)",
+    ["action", "reason"],
 )
 # One warning per action per this many seconds while its calls are refused (each is counted).
 REFUSAL_LOG_EVERY = 10.0
@@ -94,3 +101,8 @@ def refused_behind(exc: Overloaded) -> None:
         exc.behind,
         count,
     )
+
+
+def refused_ownerless(exc: Ownerless) -> None:
+    """Count a decision call nobody could take (the bus logs the waiting ones it failed)."""
+    REFUSED_OWNERLESS.labels(exc.action, exc.verdict.value).inc()

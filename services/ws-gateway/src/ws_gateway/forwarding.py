@@ -21,8 +21,8 @@ from csms_shared.ocpp.errors import InternalError, NotImplementedOcppError
 from csms_shared.ocpp.framing import Call
 from csms_shared.ocpp.version import OcppVersion
 
-from .bus import GatewayBus, Overloaded, Unroutable
-from .call_metrics import refused_behind
+from .bus import GatewayBus, Overloaded, Ownerless, Unroutable
+from .call_metrics import refused_behind, refused_ownerless
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,12 @@ async def _forward(
         refused_behind(exc)
         raise InternalError(
             f"The central system is busy: {call.action} was not taken; retry later",
+            {"retryAfterSeconds": exc.retry_after},
+        ) from None
+    except Ownerless as exc:
+        refused_ownerless(exc)
+        raise InternalError(
+            f"{call.action} cannot be taken now: {exc.reason}; retry later",
             {"retryAfterSeconds": exc.retry_after},
         ) from None
     except TimeoutError:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from prometheus_client import Histogram
@@ -50,11 +51,11 @@ class Gatherer:
     and a busy one at most `wait`, while the bundles grow with the rate.
 
     Gated (`in_flight=k`, decision calls): a CALL leaves on the next turn unless k bundles of
-    its action still await their answer (`done` not yet called); then it leaves with the
+    its action still await their answer (not yet through); then it leaves with the
     others that queued meanwhile, as soon as one of them is answered. An idle gateway adds no
     delay; a busy one sends fewer, larger messages, and the owner answers each from one
     transaction. More than one in flight: one slow bundle does not hold up its action.
-    `in_flight=0`: answers are awaited (`done`, `behind`) but nothing waits for them.
+    `in_flight=0`: answers are awaited (`behind`) but nothing waits for them.
     """
 
     def __init__(
@@ -77,6 +78,8 @@ class Gatherer:
         self._out_since: dict[str, list[float]] = {}
         self._last_flush: dict[str, float] = {}  # loop time of a key's last bundle (paced)
         self._tasks: set[asyncio.Task[None]] = set()
+        # The bundles of each key on their way or awaiting their answer, with their calls.
+        self._sending: dict[str, dict[asyncio.Task[None], list[Waiting]]] = {}
 
     def _gate_open(self, key: str) -> bool:
         return not self._limit or self._out.get(key, 0) < self._limit
@@ -108,8 +111,28 @@ class Gatherer:
             oldest = min(oldest, waiting[0].queued)
         return max(0.0, now - oldest)
 
-    def done(self, key: str, bundle: list[Waiting]) -> None:
-        """A gated bundle of `key` is through: what queued behind it may leave."""
+    def pending(self) -> list[str]:
+        """The keys with calls queued or out awaiting their answer."""
+        return list(self._waiting.keys() | self._sending.keys())
+
+    def abandon(self, key: str, error: BaseException) -> int:
+        """Fail every call of `key`, queued or out, with `error` (its owner cannot answer):
+        the bundles out stop waiting, so their in-flight places free at once. How many calls
+        were failed."""
+        failed = 0
+        queued = self._waiting.pop(key, [])
+        for task, bundle in list(self._sending.get(key, {}).items()):
+            queued.extend(bundle)
+            task.cancel()
+        for item in queued:
+            if not item.future.done():
+                item.future.set_exception(error)
+                failed += 1
+        return failed
+
+    def _done(self, key: str, bundle: list[Waiting]) -> None:
+        """A gated bundle of `key` is through (answered, failed or cancelled, even before it
+        ran): what queued behind it may leave."""
         self._out[key] -= 1
         since = self._out_since.get(key)
         if bundle and since:
@@ -132,7 +155,17 @@ class Gatherer:
                 self._out_since.setdefault(key, []).append(waiting[0].queued)
             task = asyncio.create_task(self._send(key, waiting))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._sending.setdefault(key, {})[task] = waiting
+            task.add_done_callback(partial(self._sent, key))
+
+    def _sent(self, key: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        sending = self._sending.get(key)
+        bundle = sending.pop(task, []) if sending is not None else []
+        if sending is not None and not sending:
+            del self._sending[key]
+        if self._limit is not None:
+            self._done(key, bundle)
 
 
 def settle(waiting: list[Waiting], results: list[Any] | BaseException) -> None:

@@ -140,6 +140,14 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
         " after `GATEWAY_CALL_TIMEOUT`; they never reach the service (0: off; needs"
         " `GATEWAY_BUNDLE_REQUESTS`)",
     )
+    owner_check: bool = Field(
+        default=True,
+        description="fail fast: a decision call whose service had a live owner but has none now"
+        " (every process of it gone, or its database down, as their owner beacons on"
+        " `ocpp.owners` tell) is answered `InternalError` with `retryAfterSeconds` at once, and"
+        " the calls waiting for it are too, instead of timing out after"
+        " `GATEWAY_CALL_TIMEOUT`; a key no beacon names is sent as before",
+    )
     max_pending_handshakes: int = Field(
         default=2000,
         ge=1,

@@ -24,6 +24,7 @@ from .topology import (
     EXCHANGES,
     MESSAGE_LOG,
     OCPP_VERSION_PREFIXES,
+    OWNERS,
     call_routing_key,
 )
 
@@ -82,7 +83,14 @@ def _service(
     own = [literal(name) + r"\..+"] + ([SERVER_NAMED] if rpc_client else [])
     return Grant(
         configure=one_of(*_DECLARED, *own, *configures),
-        write=one_of(literal(CALLS.name), literal(EVENTS.name), literal(DEFAULT_EXCHANGE), *own),
+        # ocpp.owners: its owner beacons, when it consumes OCPP calls (bus/owners.py).
+        write=one_of(
+            literal(CALLS.name),
+            literal(EVENTS.name),
+            literal(OWNERS.name),
+            literal(DEFAULT_EXCHANGE),
+            *own,
+        ),
         read=one_of(
             literal(CALLS.name),
             literal(DECISIONS.name),
@@ -121,6 +129,7 @@ GRANTS: dict[str, Grant] = {
             literal(COMMANDS.name),
             literal(CONTROL.name),
             literal(EVENTS.name),
+            literal(OWNERS.name),
             r"gateway\..+",
             SERVER_NAMED,
         ),
@@ -169,6 +178,7 @@ GRANTS: dict[str, Grant] = {
             literal(CALLS.name),
             literal(EVENTS.name),
             literal(COMMAND_REQUESTS.name),
+            literal(OWNERS.name),
             literal(DEFAULT_EXCHANGE),
             r"load-manager\..+",
             SERVER_NAMED,

@@ -13,9 +13,11 @@ import logging
 import re
 import time
 from collections.abc import Collection
+from datetime import timedelta
 from functools import partial
 from typing import Any, get_args
 
+from aio_pika import Message
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -42,6 +44,7 @@ from .follow import follow_events
 from .handle import handle_calls
 from .metrics import HANDLED, REFUSED
 from .outbox import OutboxRelay
+from .owners import BeaconSender, ReadyCheck
 from .reply import ChannelOutbound, Outbound, error_outcome, send_reply
 from .router import Router
 from .rpc import RpcClient
@@ -53,6 +56,7 @@ from .topology import (
     DECISIONS,
     EVENTS,
     HEADER_GATEWAY,
+    OWNERS,
     action_of,
     declare_exchanges,
     declare_rpc_queue,
@@ -95,6 +99,7 @@ class ServiceRuntime:
         outbound: Outbound | None = None,
         rpc_client: bool = False,
         consume: Collection[str] = (),
+        ready: ReadyCheck | None = None,
     ) -> None:
         self.router = router
         self.settings = settings
@@ -126,6 +131,10 @@ class ServiceRuntime:
         # reply queue), started with the runtime and handed to every handler's context.
         self._rpc_client = rpc_client
         self.rpc_bus: BusClient | None = None
+        # The lanes of OCPP calls it consumes, told to the gateways each second with whether
+        # `ready` (its database) answers (bus/owners.py): a call nobody can take fails fast.
+        self._ready = ready
+        self.beacons: BeaconSender | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Up to `prefetch` deliveries are in memory; only this many run a DB transaction at
         # once, so the rest wait here (and in the broker), never on the pool's timeout.
@@ -236,6 +245,8 @@ class ServiceRuntime:
             )
             if "rpc" in self._consume:
                 await queue.consume(self.on_rpc)
+        if self.router.calls:
+            await self._start_beacons()
         log.info(
             "%s consuming: %d actions, %d event patterns, %d rpc methods; queues %s",
             self._service,
@@ -245,11 +256,36 @@ class ServiceRuntime:
             ", ".join(sorted(self._consume)),
         )
 
+    async def _start_beacons(self) -> None:
+        assert self.connection is not None
+        lanes = {
+            exchange: self.router.calls.keys()
+            for lane, exchange in (("calls", CALLS.name), ("decisions", DECISIONS.name))
+            if lane in self._consume
+        }
+        if not lanes:
+            return
+        channel = await self.connection.channel(publisher_confirms=False)
+        owners = await channel.get_exchange(OWNERS.name, ensure=False)
+
+        async def publish(body: bytes, lifetime: float) -> None:
+            # Transient, and gone when it would be stale: a gateway reads only fresh ones.
+            expiration = timedelta(seconds=lifetime)
+            await owners.publish(Message(body, expiration=expiration), routing_key="")
+
+        self.beacons = BeaconSender(self._service, lanes, publish, self._ready)
+        # The first one before `start` returns (and so before the process says it is ready):
+        # a gateway that saw this service's previous process leave takes its calls again.
+        await self.beacons.tell()
+        self._tasks.append(asyncio.create_task(self.beacons.run(), name="owner-beacons"))
+
     async def stop(self) -> None:
         """Stop consuming and close the connection; unacked messages go back to their queues."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.beacons is not None:  # after its loop: nothing says "alive" after this
+            await self.beacons.leave()
         if self.connection is not None:
             await self.connection.close()
         if self.rpc_bus is not None:

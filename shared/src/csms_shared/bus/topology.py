@@ -36,7 +36,11 @@ CONTROL = Exchange("ocpp.control", ExchangeType.FANOUT)  # every gateway: connec
 COMMAND_REQUESTS = Exchange("ocpp.command-requests", ExchangeType.FANOUT)
 # The OCPP message log: bundles of frame records from the gateways, to the message-log writer.
 MESSAGE_LOG = Exchange("ocpp.log", ExchangeType.FANOUT)
-EXCHANGES = (CALLS, DECISIONS, COMMANDS, EVENTS, CONTROL, COMMAND_REQUESTS, MESSAGE_LOG)
+# Owner beacons: every process that consumes OCPP calls says, each second, which lanes and keys
+# it consumes and whether its database answers; the gateways answer at once a call nobody live
+# owns (bus/owners.py, docs/ARCHITECTURE.md "Fail fast when an owner is gone").
+OWNERS = Exchange("ocpp.owners", ExchangeType.FANOUT)
+EXCHANGES = (CALLS, DECISIONS, COMMANDS, EVENTS, CONTROL, COMMAND_REQUESTS, MESSAGE_LOG, OWNERS)
 
 # The routing key of a CP's CALL starts with its connection's version: `v16.`, `v201.`.
 OCPP_VERSION_PREFIXES: dict[OcppVersion, str] = {OcppVersion.V16: "v16", OcppVersion.V201: "v201"}

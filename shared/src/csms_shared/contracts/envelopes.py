@@ -186,3 +186,19 @@ class Presence(Envelope):
     gateway: str
     connection_id: str
     connected_at: DateTime
+
+
+# -- owner beacons (every process consuming OCPP calls -> every gateway, on ocpp.owners) ------
+
+
+class OwnerBeacon(Envelope):
+    """A process that consumes OCPP calls is alive: the lanes it consumes (exchange -> routing
+    keys), whether its database answers, and how long this beacon holds unless renewed. The last
+    one a process sends as it stops says `leaving`."""
+
+    service: str = Field(min_length=1, max_length=100)
+    process: str = Field(min_length=1, max_length=200)
+    lanes: dict[str, list[str]]
+    ready: bool
+    lifetime: float = Field(gt=0, le=60)
+    leaving: bool = False

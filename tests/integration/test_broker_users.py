@@ -30,6 +30,7 @@ from csms_shared.bus.topology import (
     DECISIONS,
     EVENTS,
     HEADER_CHARGE_POINT,
+    OWNERS,
     gateway_queue,
 )
 from csms_shared.contracts.rpc import RegistryRpc, RpcMethod, UpdateChargePointSettings
@@ -38,7 +39,7 @@ from station_registry.sweeper import connection_lives
 from tests.integration.commands_fixtures import COMMANDS as GOLDEN
 from tests.integration.conftest import ADMIN_KEY, Suite
 from tests.integration.infra import Infra, isolated_database, isolated_vhost
-from tests.integration.support import ChargePointClient, eventually
+from tests.integration.support import ChargePointClient, eventually, metric
 
 pytestmark = pytest.mark.integration
 
@@ -189,6 +190,32 @@ async def test_a_service_user_cannot_put_a_call_on_the_decisions_lane(
         exchange = await channel.get_exchange(DECISIONS.name, ensure=False)
         with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
             await exchange.publish(aio_pika.Message(b"{}"), routing_key="v16.StartTransaction")
+
+
+async def test_owner_beacons_go_from_the_services_to_the_gateways_and_no_one_else_sends_them(
+    role_suite: RoleSuite, gateway_channel: aio_pika.abc.AbstractChannel
+) -> None:
+    """Each service's user publishes its beacon and each gateway's user hears it; the gateway
+    (which faces the stations) and a back office cannot say a service is gone or not ready."""
+    port = role_suite.suite.gateway_internal_ports[0]
+
+    async def heard() -> bool:
+        ready = [
+            await metric(port, "csms_gateway_owner_processes", service=name, state="ready")
+            for name in ("station-registry", "session-service")
+        ]
+        return all(count >= 1 for count in ready)
+
+    await eventually(heard)
+    exchange = await gateway_channel.get_exchange(OWNERS.name, ensure=False)
+    with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
+        await exchange.publish(aio_pika.Message(b"{}"), routing_key="")
+    connection = await aio_pika.connect(role_suite.urls["integrations"])
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(OWNERS.name, ensure=False)
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
+            await exchange.publish(aio_pika.Message(b"{}"), routing_key="")
 
 
 async def test_the_gateway_user_cannot_forge_another_users_id(

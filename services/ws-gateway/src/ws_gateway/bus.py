@@ -19,8 +19,10 @@ from aio_pika.abc import (
     HeadersType,
 )
 from aio_pika.exceptions import DeliveryError
+from prometheus_client import Gauge
 
 from csms_shared import tracing
+from csms_shared.bus.access import ROLES
 from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle_fast
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.fast_envelopes import FastBundledCall
@@ -169,6 +171,12 @@ class Ownerless(Exception):
 
 # How often the calls waiting for a key are checked against the owner beacons.
 OWNER_SWEEP_SECONDS = 0.5
+OWNER_PROCESSES = Gauge(
+    "csms_gateway_owner_processes",
+    "Processes consuming OCPP calls whose owner beacon this gateway holds, by service and"
+    " whether their database answers",
+    ["service", "state"],
+)
 
 
 class GatewayBus:
@@ -303,6 +311,11 @@ class GatewayBus:
             return 0
         now = asyncio.get_running_loop().time()
         self.owners.forget_expired(now)
+        counts = self.owners.services(now)
+        for service in ROLES:  # known names only: a label value no beacon can mint
+            live, ready = counts.get(service, (0, 0))
+            OWNER_PROCESSES.labels(service, "ready").set(ready)
+            OWNER_PROCESSES.labels(service, "not_ready").set(live - ready)
         failed = 0
         for key in self._requests.pending():
             exchange, routing_key = _lane(key)

@@ -1,7 +1,9 @@
-"""Property: a group of Authorize, StartTransaction or StopTransaction calls gets from its set-based
-batch handler the answers, rows and events the one-call handler gives the same group call after
-call (both in one transaction, in the group's order), whatever the mix of tags, reservations,
-limits, re-sends and unmatched stops."""
+"""Property: a group of Authorize, StartTransaction, MeterValues or StopTransaction calls gets from
+its set-based batch handler the answers, rows and events the one-call handler gives the same group
+call after call (both in one transaction, in the group's order), whatever the mix of tags,
+reservations, limits, re-sends and unmatched stops; a 1.6 transaction's whole lifecycle (start,
+supersede, reservation used, alive again, stop, a stop after an operator's close) goes through
+the side effects both versions share (session_service/tx_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms_shared.db import create_engine, session_factory
 from csms_shared.ocpp.v16.messages import (
     AuthorizeRequest,
+    MeterValuesRequest,
     StartTransactionRequest,
     StopTransactionRequest,
 )
@@ -143,10 +146,12 @@ async def test_a_group_of_authorize_gets_the_one_call_answers(
     }
 
 
-# Starts and stops write: each mode gets CPs and tags of its own (same suffixes), and what the
-# two leave is compared with the prefixes cut off and transaction ids named by the start that
-# opened them. T0 has a limit of one, T1 none, T2 is not on the list; connector 1 of A is
-# reserved for T1.
+# Starts, meter values and stops write: each mode gets CPs and tags of its own (same suffixes),
+# and what the two leave is compared with the prefixes cut off and transaction ids named by the
+# start that opened them. T0 has a limit of one, T1 none, T2 is not on the list; connector 1 of A
+# is reserved for T1. Two transactions are there before: one the stale monitor flagged, open on
+# connector 2 of C (a start there supersedes it, meter values wake it), and one an operator
+# closed on connector 2 of B (B's stop replaces the operator's figures).
 a_start = st.tuples(
     st.sampled_from(("A", "B", "C")),  # CP
     st.integers(1, 2),  # connector
@@ -156,14 +161,23 @@ a_start = st.tuples(
 )
 a_stop = st.tuples(
     st.sampled_from(("A", "B", "C")),  # CP
-    st.integers(0, 7),  # the transaction: the start of that index (modulo), 7: none such
+    st.integers(0, 9),  # the transaction (`TX_INDEX`)
     st.integers(0, 3),  # meterStop, hundreds of Wh above 1,000
     st.sampled_from((None, 0, 1, 2)),  # idTag
     st.booleans(),  # with transactionData
 )
+a_reading = st.tuples(
+    st.sampled_from(("A", "B", "C")),  # CP
+    st.integers(0, 9),  # the transaction (`TX_INDEX`)
+    st.integers(0, 3),  # register, hundreds of Wh above 500
+)
+# A stop's or a reading's transaction: 0-6 the start of that index (modulo), 7 none such, 8 the
+# stale one, 9 the one an operator closed.
+UNKNOWN, STALE, CLOSED = 7, 8, 9
 
 
-async def seed_sessions(db: asyncpg.Connection, p: str) -> None:
+async def seed_sessions(db: asyncpg.Connection, p: str) -> dict[int, int]:
+    """The tags, the reservation, and the stale and closed transactions (their ids by index)."""
     await db.execute(
         "INSERT INTO sessions.id_tags (id_tag, max_concurrent_tx)"
         " VALUES ($1 || 'T0', 1), ($1 || 'T1', NULL)",
@@ -176,6 +190,50 @@ async def seed_sessions(db: asyncpg.Connection, p: str) -> None:
         p,
         NOW + timedelta(hours=1),
         NOW - timedelta(hours=1),
+    )
+    stale = await db.fetchval(
+        "INSERT INTO sessions.transactions (charge_point_id, connector_id, id_tag, id_tag_status,"
+        " meter_start, start_time, price_per_kwh, session_fee, currency, last_seen_at,"
+        " stale_since, ocpp_version) VALUES ($1 || 'C', 2, $1 || 'T1', 'Accepted', 0, $2, 0.3, 0,"
+        " 'EUR', $3, $3, '1.6') RETURNING id",
+        p,
+        NOW - timedelta(hours=2),
+        NOW,
+    )
+    closed = await db.fetchval(
+        "INSERT INTO sessions.transactions (charge_point_id, connector_id, id_tag, id_tag_status,"
+        " meter_start, start_time, price_per_kwh, session_fee, currency, last_seen_at,"
+        " stale_since, meter_stop, stop_time, stopped_by, close_reason, energy_wh, cost,"
+        " ocpp_version) VALUES ($1 || 'B', 2, $1 || 'T1', 'Accepted', 0, $2, 0.3, 0, 'EUR', $3,"
+        " $3, 500, $3, 'operator', 'gone', 500, 0.15, '1.6') RETURNING id",
+        p,
+        NOW - timedelta(hours=2),
+        NOW - timedelta(hours=1),
+    )
+    return {STALE: stale, CLOSED: closed}
+
+
+def transaction_for(n: int, ids: list[int], seeded: dict[int, int]) -> int:
+    """The transaction id `TX_INDEX` n names."""
+    if n == UNKNOWN:
+        return UNKNOWN_TX
+    return seeded[n] if n in seeded else ids[n % len(ids)]
+
+
+def reading_request(connector: int, tx_id: int, wh: int) -> Any:
+    return MeterValuesRequest.model_validate(
+        {
+            "connectorId": connector,
+            "transactionId": tx_id,
+            "meterValue": [
+                {
+                    "timestamp": (NOW - timedelta(seconds=30)).isoformat(),
+                    "sampledValue": [
+                        {"value": str(500 + wh * 100), "measurand": "Energy.Active.Import.Register"}
+                    ],
+                }
+            ],
+        }
     )
 
 
@@ -219,7 +277,8 @@ async def left_behind(db: asyncpg.Connection, p: str, names: dict[int, int]) -> 
     transactions = await db.fetch(
         "SELECT id, charge_point_id, connector_id, id_tag, id_tag_status, meter_start,"
         " start_time, reservation_id, meter_stop, stop_time, stop_id_tag, stopped_by, energy_wh,"
-        " cost, superseded_by, warnings FROM sessions.transactions WHERE charge_point_id LIKE $1",
+        " cost, superseded_by, warnings, stale_since IS NOT NULL AS stale, close_reason,"
+        " last_meter_wh, parking_seconds FROM sessions.transactions WHERE charge_point_id LIKE $1",
         like,
     )
     unmatched = await db.fetch(
@@ -277,18 +336,30 @@ async def left_behind(db: asyncpg.Connection, p: str, names: dict[int, int]) -> 
 
 
 @PROPERTY
-@given(st.lists(a_start, min_size=1, max_size=6), st.lists(a_stop, min_size=1, max_size=6))
-async def test_groups_of_starts_and_stops_leave_what_the_one_call_handlers_leave(
+@given(
+    st.lists(a_start, min_size=1, max_size=6),
+    st.lists(a_reading, max_size=4),
+    st.lists(a_stop, min_size=1, max_size=6),
+)
+# Each shared side effect once: T1's start on A uses its reservation, one on C's connector 2
+# supersedes the stale transaction, C's reading wakes it, B's stop replaces an operator's close.
+@example(
+    [("A", 1, 1, 0, 0), ("C", 2, 0, 1, 1)],
+    [("C", STALE, 1), ("A", 0, 2)],
+    [("B", CLOSED, 1, None, True), ("A", 0, 2, 1, False), ("C", STALE, 0, None, False)],
+)
+async def test_groups_of_starts_readings_and_stops_leave_what_the_one_call_handlers_leave(
     schema: Schema,
     db: asyncpg.Connection,
     starts: list[tuple[str, int, int, int, int]],
+    readings: list[tuple[str, int, int]],
     stops: list[tuple[str, int, int, int | None, bool]],
 ) -> None:
     uid = uuid.uuid4().hex[:6]
 
     async def run(batch: bool) -> tuple[Any, ...]:
         p = f"{'b' if batch else 'o'}-{uid}-"
-        await seed_sessions(db, p)
+        seeded = await seed_sessions(db, p)
         started, started_events = await run_group(
             schema,
             "StartTransaction",
@@ -297,8 +368,21 @@ async def test_groups_of_starts_and_stops_leave_what_the_one_call_handlers_leave
         )
         ids = [answer["transactionId"] for answer in started]
         names = {tx_id: n for n, tx_id in reversed(list(enumerate(ids)))}
+        names |= {tx_id: n for n, tx_id in seeded.items()}
+        reading_calls = [
+            (
+                p + cp,
+                reading_request(2 if n in seeded else 1, transaction_for(n, ids, seeded), wh),
+            )
+            for cp, n, wh in readings
+        ]
+        metered, metered_events = (
+            await run_group(schema, "MeterValues", reading_calls, batch=batch)
+            if reading_calls
+            else ([], 0)
+        )
         stop_calls = [
-            (p + cp, stop_request(p, UNKNOWN_TX if n == 7 else ids[n % len(ids)], *rest))
+            (p + cp, stop_request(p, transaction_for(n, ids, seeded), *rest))
             for cp, n, *rest in stops
         ]
         stopped, stopped_events = await run_group(
@@ -308,9 +392,20 @@ async def test_groups_of_starts_and_stops_leave_what_the_one_call_handlers_leave
         return (
             answers,
             started_events,
+            metered,
+            metered_events,
             stopped,
             stopped_events,
             await left_behind(db, p, names),
         )
 
-    assert await run(batch=True) == await run(batch=False)
+    batched = await run(batch=True)
+    assert batched == await run(batch=False)
+    # The shared side effects happened (tx_lifecycle.py), not merely the same in both modes.
+    audits = batched[-1]["audits"]
+    if any(cp == "C" and connector == 2 for cp, connector, *_ in starts):
+        assert repr((STALE, "superseded")) in audits
+    if any(cp == "C" and n == STALE for cp, n, _ in readings):
+        assert repr((STALE, "alive_again")) in audits
+    if any(cp == "B" and n == CLOSED for cp, n, *_ in stops):
+        assert repr((CLOSED, "stopped_after_operator_close")) in audits

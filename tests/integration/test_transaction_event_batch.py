@@ -108,7 +108,12 @@ an_event = st.tuples(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(st.lists(an_event, min_size=1, max_size=10), st.booleans())
+# tx1 of each station before the group: none, open, open and flagged stale (an event that does
+# not end it wakes it), or closed by an operator (its Ended replaces the operator's figures).
+@given(
+    st.lists(an_event, min_size=1, max_size=10),
+    st.sampled_from(["none", "open", "stale", "closed"]),
+)
 # A plain Updated, then one of the same transaction that changes its chargingState: the second
 # is the one-event path's, after the first was written as the group holds it.
 @example(
@@ -116,10 +121,19 @@ an_event = st.tuples(
         ("A", "tx1", "Updated", 1, 1, 1000, None, 0, None),
         ("A", "tx1", "Updated", 2, 2, 2000, None, 0, "Charging"),
     ],
-    True,
+    "open",
 )
+# A stale tx1 woken by a plain Updated (the one-event path's), then ended; a closed one's Ended.
+@example(
+    [
+        ("A", "tx1", "Updated", 1, 1, 1000, None, 0, None),
+        ("A", "tx1", "Ended", 2, 2, 2000, None, 0, None),
+    ],
+    "stale",
+)
+@example([("B", "tx1", "Ended", 3, 3, 3000, None, 0, None)], "closed")
 async def test_a_group_leaves_the_rows_answers_and_events_of_the_same_calls_one_by_one(
-    schema: Any, db: asyncpg.Connection, events: list[Any], opened: bool
+    schema: Any, db: asyncpg.Connection, events: list[Any], before: str
 ) -> None:
     sessions, settings_ = schema
     route = router.calls["v201.TransactionEvent"]
@@ -135,12 +149,25 @@ async def test_a_group_leaves_the_rows_answers_and_events_of_the_same_calls_one_
             " ON CONFLICT DO NOTHING",
             "CARD-1",
         )
-        if (
-            opened
-        ):  # each station's tx1 started before the group (Updated events take the fast path)
+        if before != "none":  # Updated events of an open tx1 take the fast path
             for cp in cps.values():
                 opening = event("Started", "tx1", 0, 0, 0, None)
                 await one_by_one(uow, route, [call(cp, opening, received)])
+        if before == "stale":
+            await db.execute(
+                "UPDATE sessions.transactions SET stale_since = $2"
+                " WHERE charge_point_id = ANY($1::varchar[]) AND station_transaction_id = 'tx1'",
+                list(cps.values()),
+                received,
+            )
+        if before == "closed":
+            await db.execute(
+                "UPDATE sessions.transactions SET meter_stop = 0, stop_time = $2,"
+                " stopped_by = 'operator', close_reason = 'gone', energy_wh = 0, cost = 0"
+                " WHERE charge_point_id = ANY($1::varchar[]) AND station_transaction_id = 'tx1'",
+                list(cps.values()),
+                T0 + timedelta(minutes=1),
+            )
         calls = [
             call(
                 cps[cp],
@@ -175,6 +202,13 @@ async def test_a_group_leaves_the_rows_answers_and_events_of_the_same_calls_one_
             list(cps.values()),
         )
 
+        audits = await db.fetch(
+            "SELECT a.transaction_id, a.action, a.reason"
+            " FROM sessions.transaction_audit a JOIN sessions.transactions t"
+            " ON t.id = a.transaction_id WHERE t.charge_point_id = ANY($1::varchar[])",
+            list(cps.values()),
+        )
+
         def named(record: asyncpg.Record) -> str:
             values = dict(record)
             values["charge_point_id"] = names[values["charge_point_id"]]
@@ -197,6 +231,9 @@ async def test_a_group_leaves_the_rows_answers_and_events_of_the_same_calls_one_
             ],
             "rows": sorted(named(r) for r in rows),
             "events": sorted(named(e) for e in applied),
+            "audits": sorted(
+                repr((ids.get(a["transaction_id"]), a["action"], a["reason"])) for a in audits
+            ),
         }
         return answers, state
 
@@ -207,6 +244,17 @@ async def test_a_group_leaves_the_rows_answers_and_events_of_the_same_calls_one_
     assert many_answers == one_answers
     assert together.emitted == alone.emitted
     assert many_state == one_state
+    # The shared side effects happened (tx_lifecycle.py), not merely the same in both ways.
+    for cp in ("A", "B"):
+        later = [kind for c, tx, kind, seq, *_ in events if (c, tx) == (cp, "tx1") and seq != 0]
+        if before == "stale" and later and later[0] != "Ended":
+            assert (
+                repr(((cp, "tx1"), "alive_again", "a TransactionEvent arrived"))
+                in many_state["audits"]
+            )
+        if before == "closed" and "Ended" in later:
+            after_close = ((cp, "tx1"), "stopped_after_operator_close")
+            assert any(audit.startswith(repr(after_close)[:-1]) for audit in many_state["audits"])
 
 
 # -- 2.0.1 MeterValues ----------------------------------------------------------------------

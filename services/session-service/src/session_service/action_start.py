@@ -11,12 +11,11 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rounds import in_rounds
-from csms_shared.contracts.events import TransactionStarted
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
 from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
 
-from . import reservations
+from . import reservations, tx_lifecycle
 from .auth import (
     Authorization,
     IdTagRecord,
@@ -31,13 +30,12 @@ from .id_tags import (
     load_id_tag_and_reservations,
     load_id_tags_and_reservations,
 )
-from .resources import transaction_of
 from .roaming_tokens import Asker
 from .router import CallCtx, Ctx, router
 from .settings import Settings
 from .start_decision import decide_start
 from .tariffs import Price, prices
-from .transactions import StartRow, insert_starts, supersede_open
+from .transactions import StartRow, insert_starts
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +143,9 @@ async def _answered(
         stored = resent_start_info(row.id_tag_status, info)
         return StartTransactionResponse(transaction_id=row.id, id_tag_info=stored.to_v16())
     await log_warnings(start.call, f"StartTransaction {row.id}", start.warnings, row.id)
-    if reservation is not None and info.decision.accepted:
-        await reservations.use(session, cp, reservation, row.id, start.at)
-    await start.call.emit(transaction_of(row, TransactionStarted, at=row.start_time))
+    await tx_lifecycle.use_reservation(session, cp, reservation, row.id, info.decision, start.at)
+    await tx_lifecycle.started(start.call, row)
     return StartTransactionResponse(transaction_id=row.id, id_tag_info=info.to_v16())
-
-
-async def _supersede(session: AsyncSession, opened: list[tuple[str, int]]) -> None:
-    """Flag what stays open on the connectors new transactions started on."""
-    if opened:
-        for old, newest in await supersede_open(session, opened):
-            log.warning("transaction %d was never stopped; %d superseded it", old, newest)
 
 
 @router.on(Action.START_TRANSACTION)
@@ -176,7 +166,7 @@ async def start_transaction(
     [(row, new)] = await insert_starts(session, [_start_row(start, tag, info, reservation, price)])
     response = await _answered(session, start, info, reservation, row, new)
     if new:
-        await _supersede(session, [(cp, request.connector_id)])
+        await tx_lifecycle.supersede(session, [(cp, request.connector_id)])
     return response
 
 
@@ -248,5 +238,5 @@ async def _start_round(
         responses.append(await _answered(session, start, info, reservation, row, new))
         if new:
             opened.append((start.charge_point_id, start.request.connector_id))
-    await _supersede(session, opened)
+    await tx_lifecycle.supersede(session, opened)
     return responses

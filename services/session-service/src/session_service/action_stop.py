@@ -11,29 +11,19 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rounds import in_rounds
-from csms_shared.contracts.events import TransactionStopped
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
-from . import charging_states
+from . import charging_states, tx_lifecycle
 from . import meter_values as mv
 from .acceptance import StopMatch, match_stop
 from .auth import Authorization, IdTagRecord, stop_info
 from .checks import timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import load_for_stops
-from .resources import transaction_of
 from .router import CallCtx, Ctx, router
 from .settings import Settings
-from .transactions import (
-    CHARGE_POINT,
-    OPERATOR,
-    StopRow,
-    apply_stops,
-    audit,
-    record_unmatched,
-    stop_values,
-)
+from .transactions import CHARGE_POINT, StopRow, apply_stops, record_unmatched, stop_values
 
 log = logging.getLogger(__name__)
 
@@ -123,22 +113,13 @@ def _stop_row(row: Row[Any], stop: _Stop, parked: dict[int, int]) -> StopRow:
 async def _stopped(
     session: AsyncSession, stop: _Stop, row: Row[Any], new: Row[Any]
 ) -> list[mv.MeterRow]:
-    """After the stop was written (`row` before, `new` after): its warnings, its audit after an
-    operator's close, its event; the rows of its transactionData, to be stored."""
+    """After the stop was written (`row` before, `new` after): its warnings, what an end does
+    (`tx_lifecycle.ended`); the rows of its transactionData, to be stored."""
     request, call = stop.request, stop.call
     await log_warnings(
         call, f"StopTransaction {row.id}", new.warnings[len(row.warnings or []) :], row.id
     )
-    if row.stopped_by == OPERATOR:
-        # The CP's own figures replace the operator's estimate; the close stays in the audit.
-        await audit(
-            session,
-            row.id,
-            "stopped_after_operator_close",
-            reason="the charge point's StopTransaction arrived after an operator closed it",
-            details={"operatorMeterStop": row.meter_stop, "meterStop": request.meter_stop},
-        )
-    await call.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
+    await tx_lifecycle.ended(session, call, row, new, "StopTransaction")
     return mv.sampled_rows(
         request.transaction_data or [],
         cp_id=call.charge_point_id,

@@ -36,24 +36,21 @@ from csms_shared.bus.slots import breathe
 from csms_shared.contracts.events import (
     MeterValues,
     TransactionChargingStateChanged,
-    TransactionStarted,
-    TransactionStopped,
 )
 from csms_shared.ocpp.v201.actions import Action as V201Action
 from csms_shared.ocpp.v201.messages import TransactionEventRequest, TransactionEventResponse
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary import AuthorizationDecision, ChargingState
 
-from . import charging_states, reservations, tx_events
+from . import charging_states, tx_events, tx_lifecycle
 from . import meter_values as mv
 from . import tx_event_store as store
 from .checks import timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
 from .meter_events import meter_event, with_current
-from .resources import transaction_of
 from .roaming_tokens import Asker
 from .router import CallCtx, Ctx, router
-from .transactions import CHARGE_POINT, OPERATOR, audit, digest, supersede_open
+from .transactions import CHARGE_POINT, digest
 from .tx_event_values import repriced, token_decision, values_of
 from .tx_fold import Fold, TransactionState
 
@@ -123,10 +120,11 @@ async def transaction_event(
         transaction_id=row.id,
     )
     await ctx.emit_many(with_current([readings]))
-    if reservation is not None and status == AuthorizationDecision.ACCEPTED.value:
-        await reservations.use(session, cp, reservation, row.id, at)
-    if row.stop_time is None and row.stale_since is not None and new.stop_time is None:
-        await audit(session, row.id, "alive_again", reason="a TransactionEvent arrived")
+    # A reservation comes with the first token's decision, just made (a valid value).
+    decided = AuthorizationDecision(status) if reservation is not None and status else None
+    await tx_lifecycle.use_reservation(session, cp, reservation, row.id, decided, at)
+    if tx_lifecycle.wakes(row) and new.stop_time is None:
+        await tx_lifecycle.alive_again(session, row.id, "a TransactionEvent")
     await log_warnings(ctx, f"TransactionEvent {station_tx}/{seq_no}", warnings, row.id)
     await _announce(session, ctx, row, new, created)
     if (changed := charging_state_changed(new, charging, state, at)) is not None:
@@ -144,26 +142,14 @@ async def transaction_event(
 async def _announce(
     session: AsyncSession, ctx: CallCtx, row: Row[Any], new: Row[Any], created: bool
 ) -> None:
-    """The events of what changed: transaction.started for a new transaction (it may be
-    stopped already, when its Ended came first), transaction.stopped when the CP stopped it."""
+    """What a start and an end do (tx_lifecycle.py): a new transaction is announced (it may be
+    stopped already, when its Ended came first) and supersedes what is open on its EVSE; the
+    station's end is announced."""
     if created:
-        await ctx.emit(transaction_of(new, TransactionStarted, at=new.start_time))
+        await tx_lifecycle.started(ctx, new)
         if new.stop_time is None:
-            for old, newest in await supersede_open(
-                session, [(new.charge_point_id, new.connector_id)]
-            ):
-                log.warning("transaction %d was never stopped; %d superseded it", old, newest)
-    if new.stopped_by == CHARGE_POINT and row.stopped_by != CHARGE_POINT:
-        if row.stopped_by == OPERATOR:
-            # The CP's own figures replace the operator's estimate; the close stays in the audit.
-            await audit(
-                session,
-                row.id,
-                "stopped_after_operator_close",
-                reason="the charge point's Ended arrived after an operator closed it",
-                details={"operatorMeterStop": row.meter_stop, "meterStop": new.meter_stop},
-            )
-        await ctx.emit(transaction_of(new, TransactionStopped, at=new.stop_time))
+            await tx_lifecycle.supersede(session, [(new.charge_point_id, new.connector_id)])
+    await tx_lifecycle.ended(session, ctx, row, new, "Ended")
 
 
 def _charging_state(

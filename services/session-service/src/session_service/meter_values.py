@@ -24,7 +24,7 @@ from csms_shared.ocpp.v16.enums import ValueFormat
 
 from .db import meter_value_messages, meter_values, transactions
 from .energy import register_wh
-from .transactions import audit
+from .tx_lifecycle import alive_again, wakes
 
 tx = transactions.c
 
@@ -230,9 +230,9 @@ async def signs_of_life(session: AsyncSession, signs: Iterable[SignOfLife]) -> N
         seen.append(sign.seen)
         meter_at.append(register[0] if register else None)
         meter_wh.append(register[1] if register else None)
-        alive.append(row.stale_since is not None and row.stop_time is None)
+        alive.append(wakes(row))
         if alive[-1]:
-            await audit(session, row.id, "alive_again", reason="meter values arrived")
+            await alive_again(session, row.id, "meter values")
     if ids:
         await session.execute(
             _SIGNS_OF_LIFE,

@@ -16,7 +16,7 @@ from csms_shared.ocpp._base import utcnow
 from . import reservations
 from .db import charging_states, meter_value_messages, transactions
 from .settings import Settings
-from .transactions import flag_stale
+from .tx_lifecycle import flag_stale
 
 log = logging.getLogger(__name__)
 

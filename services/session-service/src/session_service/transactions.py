@@ -1,4 +1,5 @@
-"""Writes of transactions: start, supersede, stop, unmatched stops, stale flags, audit."""
+"""Writes of transactions: start, stop, unmatched stops, audit (what a start, a sign of life
+and an end do besides: tx_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,20 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
 import orjson
 from pydantic import JsonValue
-from sqlalchemy import Row, RowMapping, bindparam, insert, select, text, update
+from sqlalchemy import Row, RowMapping, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms_shared.bus.outbox import emit_many
-from csms_shared.contracts.events import SessionWarning
 from csms_shared.ocpp import JsonObject
-from csms_shared.ocpp._base import format_datetime
 
 from . import charging_states
-from .db import outbox, tariffs, transaction_audit, transactions, unmatched_stops
+from .db import tariffs, transaction_audit, transactions, unmatched_stops
 from .energy import cost, duration_seconds, energy_wh
 
 tx = transactions.c
@@ -117,14 +115,6 @@ _EXISTING_START = select(transactions).where(
     tx.id_tag == bindparam("id_tag"),
     tx.start_time == bindparam("start_time"),
     tx.meter_start == bindparam("meter_start"),
-)
-# Open transactions on the connectors asked, locked: a new start supersedes what is open there.
-_OPEN_ON_CONNECTORS = text(
-    f"SELECT t.id, t.charge_point_id, t.connector_id, t.start_time FROM {transactions.fullname} t"
-    " JOIN unnest(CAST(:cps AS varchar[]), CAST(:connectors AS integer[])) AS v(cp, connector)"
-    " ON t.charge_point_id = v.cp AND t.connector_id = v.connector"
-    " WHERE t.stop_time IS NULL AND t.superseded_by IS NULL"
-    " ORDER BY t.id FOR UPDATE OF t"
 )
 _STOP_COLUMNS = (
     ("id", "integer"),
@@ -262,38 +252,6 @@ async def insert_starts(
     return found
 
 
-async def supersede_open(
-    session: AsyncSession, connectors: Sequence[tuple[str, int]]
-) -> list[tuple[int, int]]:
-    """On each (CP, connector), flag every open transaction but the newest: (old, newest) pairs."""
-    rows = await session.execute(
-        _OPEN_ON_CONNECTORS,
-        {"cps": [cp for cp, _ in connectors], "connectors": [c for _, c in connectors]},
-    )
-    open_by_connector: dict[tuple[str, int], list[Row[Any]]] = {}
-    for row in rows:
-        open_by_connector.setdefault((row.charge_point_id, row.connector_id), []).append(row)
-    superseded: list[tuple[int, int]] = []
-    for found in open_by_connector.values():
-        if len(found) < 2:
-            continue
-        newest, *older = sorted(found, key=lambda row: (row.start_time, row.id), reverse=True)
-        older_ids = [row.id for row in older]
-        await session.execute(
-            update(transactions).where(tx.id.in_(older_ids)).values(superseded_by=newest.id)
-        )
-        for old in older_ids:
-            await audit(
-                session,
-                old,
-                "superseded",
-                reason="a newer transaction started on its connector; it was never stopped",
-                details={"supersededBy": newest.id},
-            )
-            superseded.append((old, newest.id))
-    return superseded
-
-
 async def load_for_update(session: AsyncSession, transaction_id: int) -> Row[Any] | None:
     """A transaction, locked until this message commits."""
     return (
@@ -392,36 +350,3 @@ async def record_unmatched(
         .returning(unmatched_stops.c.id)
     )
     return result.first() is not None
-
-
-async def flag_stale(session: AsyncSession, now: datetime, stale_after: float) -> list[int]:
-    """Flag open transactions with no sign of life for `stale_after` seconds; their ids."""
-    cutoff = now - timedelta(seconds=stale_after)
-    result = await session.execute(
-        update(transactions)
-        .where(tx.stop_time.is_(None), tx.stale_since.is_(None), tx.last_seen_at < cutoff)
-        .values(stale_since=now)
-        .returning(tx.id, tx.charge_point_id, tx.last_seen_at)
-    )
-    flagged = result.all()
-    reason = f"no sign of life for {int(stale_after)} s"
-    for row in flagged:
-        await audit(
-            session,
-            row.id,
-            "flagged_stale",
-            reason=reason,
-            details={"lastSeen": row.last_seen_at.isoformat()},
-        )
-    warnings = [
-        SessionWarning(
-            at=now,
-            charge_point_id=row.charge_point_id,
-            subject=f"Transaction {row.id}",
-            message=f"flagged stale: {reason} (last seen {format_datetime(row.last_seen_at)})",
-            transaction_id=row.id,
-        )
-        for row in flagged
-    ]
-    await emit_many(session, outbox, warnings)
-    return [row.id for row in flagged]

@@ -33,6 +33,7 @@ from .tariffs import Price, prices
 from .transactions import CHARGE_POINT, Priced, stop_values
 from .tx_event_store import TransactionValues
 from .tx_fold import Fold, TransactionState
+from .tx_lifecycle import wakes
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +151,8 @@ def values_of(
         values["parking_per_minute_fee"] = price.parking_per_minute_fee
         values["currency"] = price.currency
         values["vat"] = price.vat
-    if row.stop_time is None and row.stale_since is not None:
-        values["stale_since"] = None  # alive again
+    if wakes(row) and not state.ended:
+        values["stale_since"] = None  # alive again (tx_lifecycle.alive_again audits it)
     if state.ended and state.stop_time is not None and state.meter_stop is not None:
         kept: Price | Row[Any] = row if price is None else price
         priced = Priced(

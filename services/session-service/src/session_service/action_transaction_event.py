@@ -50,8 +50,8 @@ from .handling import DUPLICATES, log_warnings, received_at
 from .meter_events import meter_event, with_current
 from .roaming_tokens import Asker
 from .router import CallCtx, Ctx, router
-from .transactions import CHARGE_POINT, digest
-from .tx_event_values import repriced, token_decision, values_of
+from .transactions import CHARGE_POINT, apply_stops, digest
+from .tx_event_values import end_of, repriced, token_decision, values_of
 from .tx_fold import Fold, TransactionState
 
 log = logging.getLogger(__name__)
@@ -100,9 +100,11 @@ async def transaction_event(
         received,
         decision.charging_priority,
         decision.source,
-        parked,
     )
     new = await store.write(session, row.id, values)
+    if (stop := end_of(row, state, price, parked)) is not None:
+        # The end through the statement 1.6's StopTransaction writes it with: the same columns.
+        new = (await apply_stops(session, [stop]))[row.id]
     rows = tx_events.sampled_rows(
         request.meter_value or [],
         cp_id=cp,

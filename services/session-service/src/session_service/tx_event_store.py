@@ -66,17 +66,7 @@ class TransactionValues(TypedDict, total=False):
     id_token_source: str
     roaming_party: str | None
     stale_since: None  # alive again
-    # The stop, when the events ended it (transactions.stop_values).
-    meter_stop: int
-    stop_time: datetime
-    stop_reason: str | None
-    stop_id_tag: str | None
-    stopped_by: str
-    close_reason: str | None
-    energy_wh: int
-    cost: Decimal
-    cost_excl_vat: Decimal
-    parking_seconds: int
+    # The end, when the events ended it, is written as 1.6's is (transactions.apply_stops).
 
 
 def _jsonb(fold: Fold) -> ColumnElement[Any]:

@@ -1,6 +1,7 @@
 """What one 2.0.1 TransactionEvent writes to its transaction: the decision about its idToken,
 the prices when a late Started moves the start, the transaction's columns as its events now
-describe it (for `action_transaction_event.py`, one event or a group)."""
+describe it, and its end as 1.6's StopTransaction writes one (for `action_transaction_event.py`,
+one event or a group)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from .roaming_tokens import Asker
 from .settings import Settings
 from .start_decision import decide_start
 from .tariffs import Price, prices
-from .transactions import CHARGE_POINT, Priced, stop_values
+from .transactions import CHARGE_POINT, Priced, StopRow, stop_values
 from .tx_event_store import TransactionValues
 from .tx_fold import Fold, TransactionState
 from .tx_lifecycle import wakes
@@ -118,11 +119,10 @@ def values_of(
     received: datetime,
     charging_priority: int,
     source: tuple[str, str | None] | None = None,
-    parking_seconds: int = 0,
 ) -> TransactionValues:
     """The transaction's columns as its events (`fold`, describing `state`) now describe it
     (`price`: the new prices, if any; `source`: where its first token's decision came from,
-    once decided; the stop: `stop_values`, with the parking time of an ended one)."""
+    once decided), but for its end (`end_of`)."""
     register = state.last_register
     values = TransactionValues(
         connector_id=state.connector_id,
@@ -153,39 +153,35 @@ def values_of(
         values["vat"] = price.vat
     if wakes(row) and not state.ended:
         values["stale_since"] = None  # alive again (tx_lifecycle.alive_again audits it)
-    if state.ended and state.stop_time is not None and state.meter_stop is not None:
-        kept: Price | Row[Any] = row if price is None else price
-        priced = Priced(
-            id=row.id,
-            meter_start=state.meter_start,
-            start_time=state.start_time,
-            price_per_kwh=Decimal(kept.price_per_kwh),
-            session_fee=Decimal(kept.session_fee),
-            per_minute_fee=Decimal(kept.per_minute_fee),
-            parking_per_minute_fee=Decimal(kept.parking_per_minute_fee),
-            vat=None if kept.vat is None else Decimal(kept.vat),
-            warnings=state.warnings,
-        )
-        stop = stop_values(
-            priced,
-            meter_stop=state.meter_stop,
-            stop_time=state.stop_time,
-            reason=state.stop_reason,
-            stop_id_tag=state.stop_id_token,
-            stopped_by=CHARGE_POINT,
-            parking_seconds=parking_seconds,
-        )
-        values |= {
-            "meter_stop": stop["meter_stop"],
-            "stop_time": stop["stop_time"],
-            "stop_reason": stop["stop_reason"],
-            "stop_id_tag": stop["stop_id_tag"],
-            "stopped_by": stop["stopped_by"],
-            "close_reason": None,
-            "energy_wh": stop["energy_wh"],
-            "cost": stop["cost"],
-            "cost_excl_vat": stop["cost_excl_vat"],
-            "parking_seconds": stop["parking_seconds"],
-            "warnings": stop["warnings"],
-        }
     return values
+
+
+def end_of(
+    row: Row[Any], state: TransactionState, price: Price | None, parking_seconds: int
+) -> StopRow | None:
+    """The end an ended transaction's events describe, as 1.6's StopTransaction writes one
+    (`transactions.stop_values`, `apply_stops`); None while it runs. Counted again by each late
+    event (`price`: the new prices, if a late Started moved the start)."""
+    if not state.ended or state.stop_time is None or state.meter_stop is None:
+        return None
+    kept: Price | Row[Any] = row if price is None else price
+    priced = Priced(
+        id=row.id,
+        meter_start=state.meter_start,
+        start_time=state.start_time,
+        price_per_kwh=Decimal(kept.price_per_kwh),
+        session_fee=Decimal(kept.session_fee),
+        per_minute_fee=Decimal(kept.per_minute_fee),
+        parking_per_minute_fee=Decimal(kept.parking_per_minute_fee),
+        vat=None if kept.vat is None else Decimal(kept.vat),
+        warnings=state.warnings,
+    )
+    return stop_values(
+        priced,
+        meter_stop=state.meter_stop,
+        stop_time=state.stop_time,
+        reason=state.stop_reason,
+        stop_id_tag=state.stop_id_token,
+        stopped_by=CHARGE_POINT,
+        parking_seconds=parking_seconds,
+    )

@@ -169,6 +169,12 @@ class Ownerless(Exception):
     retry_after = 5  # seconds: about a restart, a fail-over or a beacon's lifetime
 
 
+class BrokerAway(ConnectionError):
+    """The broker connection is down: nothing can be published until it is back. A CALL that
+    comes meanwhile, or was waiting when it went, is answered InternalError at once (the CP
+    retries) instead of hanging until the reconnect."""
+
+
 # How often the calls waiting for a key are checked against the owner beacons.
 OWNER_SWEEP_SECONDS = 0.5
 OWNER_PROCESSES = Gauge(
@@ -197,6 +203,8 @@ class GatewayBus:
         self.instance_id = instance_id
         # Who consumes which calls, from the owner beacons (None: not checked).
         self.owners = Owners() if owner_check else None
+        # The connection went and is not back yet: CALLs are answered at once (BrokerAway).
+        self._broker_away = False
         self._sweeper: asyncio.Task[None] | None = None
         # CALLs ready in one turn of the event loop (or within the wait) leave in one message
         # per action: notifications, and decision calls answered from one transaction.
@@ -245,6 +253,7 @@ class GatewayBus:
         await self.client.start()
         assert self.client.connection is not None and self.client.queue is not None
         self.client.connection.reconnect_callbacks.add(self._reconnected)
+        self.client.connection.close_callbacks.add(self._lost)
         await self.client.queue.bind(self.client.exchanges[CONTROL.name])
         for key in GATEWAY_EVENTS:
             await self.client.queue.bind(self.client.exchanges[EVENTS.name], key)
@@ -266,7 +275,24 @@ class GatewayBus:
                 await bind_channel.declare_queue(self.queue_name, exclusive=True, auto_delete=True)
             )
 
+    def _lost(self, *_: object) -> None:
+        """The connection went: fail every CALL waiting to leave or for its answer (its reply
+        queue, exclusive, went with the connection), and those that come until it is back."""
+        self._broker_away = True
+        failed = sum(
+            gatherer.abandon(key, BrokerAway("the broker connection went"))
+            for gatherer in (self._notifications, self._requests)
+            for key in gatherer.pending()
+        )
+        if failed:
+            log.warning(
+                "the broker connection went: %d waiting calls answered InternalError", failed
+            )
+        else:
+            log.info("the broker connection went")
+
     def _reconnected(self, *_: object) -> None:
+        self._broker_away = False
         if self.owners is not None:
             self.owners.listening(asyncio.get_running_loop().time())
         if self.on_reconnect is not None:
@@ -367,8 +393,11 @@ class GatewayBus:
         received: datetime,
         version: OcppVersion,
     ) -> None:
-        """Publish a notification; returns once the broker has confirmed it (raises Unroutable).
-        Gathered with the notifications of the same action and version (one routing key)."""
+        """Publish a notification; returns once the broker has confirmed it (raises Unroutable,
+        BrokerAway). Gathered with the notifications of the same action and version (one
+        routing key)."""
+        if self._broker_away:
+            raise BrokerAway("the broker connection is down")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         tp = tracing.traceparent()
         self._notifications.add(
@@ -405,14 +434,16 @@ class GatewayBus:
         in_order: bool = False,
     ) -> CallReply:
         """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError,
-        Overloaded, Ownerless). Gathered with the calls of the same action and version (one
-        routing key).
+        Overloaded, Ownerless, BrokerAway). Gathered with the calls of the same action and
+        version (one routing key).
         On `ocpp.decisions`, or, `in_order` (a transaction's end), on `ocpp.calls` behind the
         station's bulk data (`Catalog.ends_transaction`)."""
         now = asyncio.get_running_loop().time()
         routing_key = _routing_key(action, version)
         if in_order:
             routing_key = IN_ORDER + routing_key  # a gathering key of its own, see _lane
+        if self._broker_away:
+            raise BrokerAway("the broker connection is down")
         if self.owners is not None:
             exchange, key = _lane(routing_key)
             verdict = self.owners.verdict(exchange, key, now)

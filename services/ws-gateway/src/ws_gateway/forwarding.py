@@ -21,7 +21,7 @@ from csms_shared.ocpp.errors import InternalError, NotImplementedOcppError
 from csms_shared.ocpp.framing import Call
 from csms_shared.ocpp.version import OcppVersion
 
-from .bus import GatewayBus, Overloaded, Ownerless, Unroutable
+from .bus import BrokerAway, GatewayBus, Overloaded, Ownerless, Unroutable
 from .call_metrics import refused_behind, refused_ownerless
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ async def _forward(
         ) from None
     except TimeoutError:
         raise InternalError(f"{call.action} was not answered in time; retry later") from None
+    except BrokerAway:  # logged once by the bus, not once per call
+        raise InternalError(f"{call.action} could not reach its service; retry") from None
     except (AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
         # The broker connection or channel went (a node fail-over): nothing was taken.
         log.warning("%s: %s not forwarded: %r", cp_id, call.action, exc)

@@ -1,0 +1,89 @@
+"""A gateway that loses its broker connection answers at once: the calls waiting for their
+answer, or to leave, fail with BrokerAway (InternalError to the CP, which retries) instead of
+hanging until the reconnect or the call timeout, and calls go out again once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import uuid
+from datetime import UTC, datetime
+
+import aio_pika
+import pytest
+
+from csms_shared.bus.topology import CALLS, DECISIONS
+from csms_shared.ocpp.version import OcppVersion
+from tests.integration.infra import Infra
+from tests.integration.support import eventually
+from ws_gateway.bus import BrokerAway, GatewayBus
+
+pytestmark = pytest.mark.integration
+
+# An action no service owns: a queue of the test's takes it and never answers.
+PROBE = "BrokerLossProbe"
+
+
+def _close_connection(name: str) -> bool:
+    """Close the broker's side of the connection the client named `name` (as a node restart
+    or a network cut would); whether one was found."""
+    listed = subprocess.run(
+        ["rabbitmqctl", "list_connections", "-q", "pid", "client_properties"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = False
+    for line in listed.splitlines():
+        if f'{{"connection_name","{name}"}}' in line:
+            pid = line.split("\t", 1)[0]
+            subprocess.run(
+                ["rabbitmqctl", "close_connection", pid, "test: broker lost"],
+                capture_output=True,
+                check=True,
+            )
+            found = True
+    return found
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl")
+async def test_calls_waiting_when_the_broker_goes_are_answered_at_once(infra: Infra) -> None:
+    instance = f"loss-{uuid.uuid4().hex[:8]}"
+    bus = GatewayBus(infra.broker_url, instance, prefetch=10)
+    await bus.start()
+    connection = await aio_pika.connect(infra.broker_url)
+    try:
+        channel = await connection.channel()
+        silent = await channel.declare_queue(f"test.{instance}", auto_delete=True)
+        await silent.bind(DECISIONS.name, f"v16.{PROBE}")
+        now = datetime.now(UTC)
+        waiting = asyncio.create_task(
+            bus.request("CP-LOSS", "m1", PROBE, {}, now, timeout=120, version=OcppVersion.V16)
+        )
+
+        async def queued() -> bool:
+            declared = await channel.declare_queue(silent.name, passive=True)
+            return bool(declared.declaration_result.message_count)
+
+        await eventually(queued)
+        assert await asyncio.to_thread(_close_connection, f"ws-gateway {instance}")
+        # Failed as the connection went, not after the request's 120 s.
+        with pytest.raises(BrokerAway):
+            await asyncio.wait_for(waiting, 60)
+
+        # Back: the robust connection reconnects, and a notification goes out again.
+        async def published() -> bool:
+            try:
+                await bus.notify("CP-LOSS", "m2", PROBE, {}, now, OcppVersion.V16)
+            except BrokerAway:
+                return False
+            return True
+
+        # A queue of the test's takes the notification (mandatory: it must be routable).
+        notes = await channel.declare_queue(f"test.{instance}.notes", auto_delete=True)
+        await notes.bind(CALLS.name, f"v16.{PROBE}")
+        await eventually(published, timeout=60)
+    finally:
+        await connection.close()
+        await bus.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,13 @@ class HeldRpc:
 async def gateway(rpc: HeldRpc, **settings: Any) -> AsyncIterator[str]:
     """A WebSocket server deciding handshakes as the gateway does; its ws:// base URL."""
     handshakes = Handshakes(Settings(**settings), rpc, tls=False)  # type: ignore[arg-type]
+    async with serving(handshakes) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serving(handshakes: Handshakes) -> AsyncIterator[str]:
+    """A WebSocket server deciding handshakes with `handshakes`; its ws:// base URL."""
 
     async def handler(ws: ServerConnection) -> None:
         await ws.wait_closed()
@@ -69,6 +76,15 @@ async def gateway(rpc: HeldRpc, **settings: Any) -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{port}/ocpp"
 
 
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the event loop run until `condition` holds; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met")
+        await asyncio.sleep(0)
+
+
 async def open_ws(url: str) -> Any:
     return await connect(url, subprotocols=[Subprotocol("ocpp1.6")], open_timeout=5)
 
@@ -77,7 +93,7 @@ async def test_handshakes_past_the_pending_bound_get_503_with_retry_after(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     rpc = HeldRpc()
-    async with gateway(rpc, max_pending_handshakes=2) as url:
+    async with gateway(rpc, max_pending_handshakes=2, max_queued_handshakes=0) as url:
         waiting = [asyncio.create_task(open_ws(f"{url}/CP-{n}")) for n in range(2)]
         await rpc.wait_asked(2)
         with caplog.at_level(logging.INFO, "ws_gateway.refusals"):
@@ -85,7 +101,9 @@ async def test_handshakes_past_the_pending_bound_get_503_with_retry_after(
                 await open_ws(f"{url}/CP-2")
         response = refused.value.response
         assert response.status_code == 503
-        assert 1 <= int(response.headers["Retry-After"]) <= 11
+        # Spread over the time 2 held and 1 refused take at the least rate (2 slots freed
+        # within the 8 s admission timeout): 12 s.
+        assert 1 <= int(response.headers["Retry-After"]) <= 13
         assert b"Too many charge points are connecting at once" in response.body
         assert any(
             "'CP-2'" in r.getMessage() and "503" in r.getMessage() and r.levelname == "WARNING"
@@ -98,6 +116,63 @@ async def test_handshakes_past_the_pending_bound_get_503_with_retry_after(
         # With the admissions through, the bound is free again.
         ws = await open_ws(f"{url}/CP-2")
         await ws.close()
+
+
+async def test_a_burst_past_the_pending_bound_waits_its_turn_and_is_let_in() -> None:
+    rpc = HeldRpc()
+    # Two slots freed within a 1 s admission timeout: room for the three to wait.
+    settings = Settings(
+        max_pending_handshakes=2,
+        max_queued_handshakes=3,
+        handshake_queue_seconds=10,
+        admission_timeout=1,
+    )
+    handshakes = Handshakes(settings, rpc, tls=False)  # type: ignore[arg-type]
+    async with serving(handshakes) as url:
+        burst = [asyncio.create_task(open_ws(f"{url}/CP-{n}")) for n in range(5)]
+        await rpc.wait_asked(2)
+        await until(lambda: handshakes.slots.waiting == 3)
+        # Past the queue's bound: refused at once.
+        with pytest.raises(InvalidStatus) as refused:
+            await open_ws(f"{url}/CP-5")
+        assert refused.value.response.status_code == 503
+        assert "Retry-After" in refused.value.response.headers
+        rpc.release.set()
+        for ws in await asyncio.gather(*burst):
+            assert ws.subprotocol == "ocpp1.6"
+            await ws.close()
+    assert rpc.asked == 5
+    assert handshakes.slots.busy == 0 and handshakes.slots.waiting == 0
+
+
+async def test_a_handshake_that_gives_up_while_it_waits_is_not_asked_about() -> None:
+    rpc = HeldRpc()
+    settings = Settings(max_pending_handshakes=1, handshake_queue_seconds=10)
+    handshakes = Handshakes(settings, rpc, tls=False)  # type: ignore[arg-type]
+    async with serving(handshakes) as url:
+        first = asyncio.create_task(open_ws(f"{url}/CP-0"))
+        await rpc.wait_asked(1)
+        port = int(url.split(":")[2].split("/")[0])
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /ocpp/CP-GONE HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+        )
+        await until(lambda: handshakes.slots.waiting == 1)
+        writer.close()
+        await writer.wait_closed()
+        # A plain request answered (404, no slot needed) after the close: the server has read
+        # the waiting one's end of stream by then.
+        probe_reader, probe = await asyncio.open_connection("127.0.0.1", port)
+        probe.write(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await probe_reader.readline()).startswith(b"HTTP/1.1 404")
+        probe.close()
+        rpc.release.set()
+        ws = await first
+        await ws.close()
+        await until(lambda: handshakes.slots.busy == 0)
+    assert rpc.asked == 1, "the registry was asked only about the CP still there"
 
 
 async def test_an_address_over_its_budget_gets_429_with_retry_after(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
-import random
 import weakref
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
@@ -25,6 +23,7 @@ from .limits import AddressLimiter
 from .message_log import MessageLog
 from .refusals import Refusals
 from .settings import Settings
+from .slots import HandshakeSlots, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +33,6 @@ OCPP_PATH = "/ocpp/"
 HANDSHAKES = Counter(
     "csms_gateway_handshakes_total", "WebSocket handshakes by outcome", ["outcome"]
 )
-
-
-# Refused for overload (503), a CP is told to come back after 1 to this many seconds, spread at
-# random so that a storm's refusals do not all return in the same second.
-RETRY_SPREAD_SECONDS = 10
-
-
-def retry_after(spread: float) -> str:
-    """A Retry-After value: whole seconds, 1 to 1 + `spread`, at random."""
-    return str(1 + random.randint(0, max(0, math.ceil(spread))))
 
 
 def cp_id_of(path: str) -> str | None:
@@ -70,7 +59,10 @@ class Handshakes:
         # Whether this gateway holds a connection of that id now.
         self._holds = holds
         self.authorizer = HandshakeAuthorizer(
-            rpc, settings.auth_cache_seconds, timeout=settings.admission_timeout
+            rpc,
+            settings.auth_cache_seconds,
+            timeout=settings.admission_timeout,
+            in_flight=settings.admission_requests_in_flight,
         )
         self._handshakes = AddressLimiter(
             settings.handshakes_per_address_per_second, settings.handshake_burst_per_address
@@ -79,8 +71,15 @@ class Handshakes:
         self._address_spread = (
             settings.handshake_burst_per_address / settings.handshakes_per_address_per_second
         )
-        self._max_pending = settings.max_pending_handshakes
-        self._pending = 0  # handshakes waiting for the registry's admission
+        # Handshakes asking the registry at once; more wait their turn a little.
+        self.slots = HandshakeSlots(
+            settings.max_pending_handshakes,
+            settings.max_queued_handshakes,
+            settings.handshake_queue_seconds,
+            shortest=settings.refused_retry_min_seconds,
+            longest=settings.refused_retry_max_seconds,
+            least_rate=settings.max_pending_handshakes / settings.admission_timeout,
+        )
         self._trusted = [ipaddress.ip_network(net) for net in settings.trusted_proxies]
         # Failed or unauthenticated handshakes per (CP id, source address): a stranger's
         # failures never spend the budget of the real CP at its own address.
@@ -197,22 +196,30 @@ class Handshakes:
                 ),
                 False,
             )
-        if self._pending >= self._max_pending:
+        if not await self.slots.acquire():
             HANDSHAKES.labels("overloaded").inc()
             return (
-                _later(
+                _refused(
                     connection,
                     HTTPStatus.SERVICE_UNAVAILABLE,
                     "Too many charge points are connecting at once",
-                    RETRY_SPREAD_SECONDS,
+                    self.slots.refused(),
                 ),
                 False,
             )
-        self._pending += 1
         try:
+            if connection.transport.is_closing():
+                # It gave up while it waited its turn: the registry is not asked for it.
+                HANDSHAKES.labels("abandoned").inc()
+                return (
+                    connection.respond(
+                        HTTPStatus.SERVICE_UNAVAILABLE, "Closed while waiting for admission\n"
+                    ),
+                    False,
+                )
             response, known = await self._admit(connection, request, cp_id, address)
         finally:
-            self._pending -= 1
+            self.slots.release()
         decision = self._admitted.get(connection)
         if decision is None or not decision.authenticated:
             self._failures.allow(pair)  # spends a token
@@ -253,11 +260,11 @@ class Handshakes:
         except (RpcError, RpcUnavailable) as exc:
             HANDSHAKES.labels("unavailable").inc()
             return (
-                _later(
+                _refused(
                     connection,
                     HTTPStatus.SERVICE_UNAVAILABLE,
                     f"The central system cannot admit CPs right now ({exc})",
-                    RETRY_SPREAD_SECONDS,
+                    self.slots.refused(),
                 ),
                 False,
             )
@@ -284,8 +291,15 @@ def _later(
     connection: ServerConnection, status: HTTPStatus, reason: str, spread: float
 ) -> Response:
     """A refusal the CP should retry, with a Retry-After spread over `spread` seconds."""
+    return _refused(connection, status, reason, retry_after(spread))
+
+
+def _refused(
+    connection: ServerConnection, status: HTTPStatus, reason: str, seconds: int
+) -> Response:
+    """A refusal the CP should retry after `seconds`."""
     response = connection.respond(status, reason + "\n")
-    response.headers["Retry-After"] = retry_after(spread)
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 

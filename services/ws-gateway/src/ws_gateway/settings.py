@@ -149,12 +149,64 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
         " `GATEWAY_CALL_TIMEOUT`; a key no beacon names is sent as before",
     )
     max_pending_handshakes: int = Field(
-        default=2000,
+        default=800,
         ge=1,
-        description="overload: handshakes waiting for the registry's admission at once; more"
-        " get `503` with a `Retry-After` of 1-11 s at once (a connect storm is paced, not left"
-        " hanging)",
+        description="overload: handshakes in admission (asking the registry) at once; more"
+        " wait their turn (`GATEWAY_HANDSHAKE_QUEUE_SECONDS`, `GATEWAY_MAX_QUEUED_HANDSHAKES`),"
+        " then get `503` with a spread `Retry-After`. The default is what"
+        " `GATEWAY_ADMISSION_REQUESTS_IN_FLIGHT` requests of 200 ask about: the rest wait in"
+        " order, not behind the registry's answers with their admission timeout running",
     )
+    # A connect storm (issue 45): past max_pending_handshakes a handshake waits a little for a
+    # slot rather than being refused; a CP refused all the same is told to come back over the
+    # time this gateway needs to let in what it holds, so the refused return at its pace.
+    handshake_queue_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="overload: seconds a handshake past `GATEWAY_MAX_PENDING_HANDSHAKES` waits"
+        " for its turn before `503`; one that would not get its turn in time at the rate"
+        " admissions have been ending lately gets its `503` at once (0: no waiting). With"
+        " `GATEWAY_ADMISSION_TIMEOUT`, below `GATEWAY_HANDSHAKE_TIMEOUT` (a loaded gateway"
+        " still answers before the handshake is cut)",
+    )
+    admission_requests_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="admission requests (up to 200 handshakes each) awaiting the registry's"
+        " answer at once; the handshakes that come meanwhile leave together in the next",
+    )
+    max_queued_handshakes: int = Field(
+        default=5000,
+        ge=0,
+        description="overload: handshakes waiting for their turn at once; more get `503` at once",
+    )
+    refused_retry_min_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="a handshake refused for overload (`503`) gets a `Retry-After` of 1 s plus"
+        " a random share of the time this gateway needs for the handshakes it holds and those"
+        " it refused in the last 5 s, at the rate admissions ended in them (never below"
+        " `GATEWAY_MAX_PENDING_HANDSHAKES` per `GATEWAY_ADMISSION_TIMEOUT`); that time is at"
+        " least this",
+    )
+    refused_retry_max_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="... and at most this",
+    )
+
+    @model_validator(mode="after")
+    def _queue_within_handshake(self) -> Settings:
+        if self.handshake_queue_seconds + self.admission_timeout >= self.handshake_timeout:
+            raise ValueError(
+                "handshake_queue_seconds + admission_timeout must be below handshake_timeout"
+                " (a CP gets its 503 before the handshake is cut)"
+            )
+        if self.refused_retry_min_seconds > self.refused_retry_max_seconds:
+            raise ValueError("refused_retry_min_seconds must not exceed refused_retry_max_seconds")
+        return self
+
     drain_timeout: float = Field(
         default=10.0, gt=0, description="seconds a SIGTERM waits for connections to close"
     )

@@ -270,7 +270,9 @@ def _report_level(
 
 
 def _handshake_counts(port: str) -> Counter[str]:
-    """csms_gateway_handshakes_total by outcome, from a gateway's /metrics."""
+    """csms_gateway_handshakes_total by outcome, from a gateway's /metrics; also the admission
+    requests' count and total seconds (`requests`, `request_ms`) and the handshakes that waited
+    for a slot (`queued`)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     counts: Counter[str] = Counter()
@@ -278,6 +280,14 @@ def _handshake_counts(port: str) -> Counter[str]:
         r'^csms_gateway_handshakes_total\{outcome="([a-z_]+)"\} ([0-9.e+]+)$', text, re.M
     ):
         counts[match.group(1)] += int(float(match.group(2)))
+    for name, key, scale in (
+        ("csms_gateway_admission_request_seconds_count", "requests", 1),
+        ("csms_gateway_admission_request_seconds_sum", "request_ms", 1000),
+        ("csms_gateway_handshakes_queued_total", "queued", 1),
+    ):
+        found = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
+        if found:
+            counts[key] += int(float(found.group(1)) * scale)
     return counts
 
 
@@ -332,7 +342,14 @@ async def connect_storm(bench: Bench, suite: BenchSuite) -> None:
                 pass
             return
 
+    # With --py-spy: where the gateway taking the storm and the registry admitting it spend it.
+    spied = {
+        "gateway0": suite.pid(suite.gateway(0)),
+        "station-registry": suite.pid(suite.suite.services["station-registry"]),
+    }
+    spying = asyncio.create_task(bench.spy("Connect-storm", spied, 20.0))
     await asyncio.gather(*(one(cp) for cp in fleet.cps))
+    await spying
     counted = await _gateway_handshakes(suite)
     counted.subtract(counted_before)
     answered = first["101"] + first["503"] + first["429"]
@@ -340,6 +357,14 @@ async def connect_storm(bench: Bench, suite: BenchSuite) -> None:
     took = max(booted_at) if everyone else float("inf")
     refusals_seen = attempts["503"] + attempts["429"]
     refusals_counted = counted["overloaded"] + counted["throttled"] + counted["unavailable"]
+    if counted["requests"]:
+        bench.log(
+            f"  admission requests to the registry: {counted['requests']}, mean round trip "
+            f"{counted['request_ms'] / counted['requests']:.0f} ms; "
+            f"{counted['queued']} handshakes waited for a slot"
+        )
+    for key in ("requests", "request_ms", "queued"):
+        del counted[key]
     bench.log(
         f"  first attempts: {dict(first)}; all attempts: {dict(attempts)}; gateways counted "
         f"{dict(+counted)}; {len(booted_at)}/{STORM_CPS} booted"

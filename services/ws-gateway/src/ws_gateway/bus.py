@@ -172,11 +172,11 @@ class Ownerless(Exception):
 class BrokerAway(ConnectionError):
     """The broker connection is down: nothing can be published until it is back. A CALL that
     comes meanwhile, or was waiting when it went, is answered InternalError at once (the CP
-    retries) instead of hanging until the reconnect."""
+    retries after `retry_after`) instead of hanging until the reconnect."""
+
+    retry_after = 5  # seconds: aio-pika's reconnect interval to a single node
 
 
-# How often the calls waiting for a key are checked against the owner beacons.
-OWNER_SWEEP_SECONDS = 0.5
 OWNER_PROCESSES = Gauge(
     "csms_gateway_owner_processes",
     "Processes consuming OCPP calls whose owner beacon this gateway holds, by service and"
@@ -205,7 +205,7 @@ class GatewayBus:
         self.owners = Owners() if owner_check else None
         # The connection went and is not back yet: CALLs are answered at once (BrokerAway).
         self._broker_away = False
-        self._sweeper: asyncio.Task[None] | None = None
+        self._closing = False
         # CALLs ready in one turn of the event loop (or within the wait) leave in one message
         # per action: notifications, and decision calls answered from one transaction.
         # Off (`bundle=False`, `bundle_requests=False`): each leaves alone, for services that
@@ -260,7 +260,6 @@ class GatewayBus:
         if self.owners is not None:
             await self.client.queue.bind(self.client.exchanges[OWNERS.name])
             self.owners.listening(asyncio.get_running_loop().time())
-            self._sweeper = asyncio.create_task(self._sweep_owners(), name="owner-sweep")
         # CP bindings go through a channel of their own: aiormq holds a channel's lock for a
         # synchronous method's whole round trip (queue.bind/unbind) and every publish takes the
         # same lock, so connect and disconnect storms would stall every CALL of this gateway.
@@ -278,6 +277,8 @@ class GatewayBus:
     def _lost(self, *_: object) -> None:
         """The connection went: fail every CALL waiting to leave or for its answer (its reply
         queue, exclusive, went with the connection), and those that come until it is back."""
+        if self._closing:  # our own close, not a loss
+            return
         self._broker_away = True
         failed = sum(
             gatherer.abandon(key, BrokerAway("the broker connection went"))
@@ -300,8 +301,7 @@ class GatewayBus:
 
     async def close(self) -> None:
         """Close the connection; the exclusive queue and its bindings die with it."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        self._closing = True
         await self.client.close()
 
     async def _dispatch(self, message: AbstractIncomingMessage) -> None:
@@ -327,8 +327,8 @@ class GatewayBus:
             log.warning("an unreadable owner beacon: %s", exc)
             return
         self.owners.heard(beacon, asyncio.get_running_loop().time())
-        if beacon.leaving or not beacon.ready:
-            self.fail_ownerless()
+        # Owners change only as beacons come in (time is told by them): judge the calls now.
+        self.fail_ownerless()
 
     def fail_ownerless(self) -> int:
         """Fail the decision calls waiting for a key nobody can take now (`Ownerless`): their
@@ -336,8 +336,8 @@ class GatewayBus:
         if self.owners is None:
             return 0
         now = asyncio.get_running_loop().time()
-        self.owners.forget_expired(now)
-        counts = self.owners.services(now)
+        self.owners.forget_expired()
+        counts = self.owners.services()
         for service in ROLES:  # known names only: a label value no beacon can mint
             live, ready = counts.get(service, (0, 0))
             OWNER_PROCESSES.labels(service, "ready").set(ready)
@@ -351,14 +351,6 @@ class GatewayBus:
         if failed:
             log.warning("failed %d waiting calls: their owners are gone or not ready", failed)
         return failed
-
-    async def _sweep_owners(self) -> None:
-        while True:
-            await asyncio.sleep(OWNER_SWEEP_SECONDS)
-            try:
-                self.fail_ownerless()
-            except Exception:
-                log.exception("checking the waiting calls against the owners failed")
 
     def _message(
         self, waiting: list[Waiting], deadline: int | None = None

@@ -91,8 +91,11 @@ async def _forward(
         ) from None
     except TimeoutError:
         raise InternalError(f"{call.action} was not answered in time; retry later") from None
-    except BrokerAway:  # logged once by the bus, not once per call
-        raise InternalError(f"{call.action} could not reach its service; retry") from None
+    except BrokerAway as exc:  # logged once by the bus, not once per call
+        raise InternalError(
+            f"{call.action} could not reach its service; retry",
+            {"retryAfterSeconds": exc.retry_after},
+        ) from None
     except (AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
         # The broker connection or channel went (a node fail-over): nothing was taken.
         log.warning("%s: %s not forwarded: %r", cp_id, call.action, exc)

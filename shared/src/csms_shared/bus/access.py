@@ -77,9 +77,11 @@ def _service(
     rpc_client: bool = False,
     reads: tuple[str, ...] = (),
     configures: tuple[str, ...] = (),
+    owns_calls: bool = True,
 ) -> Grant:
     """A DB-backed service: its own `<name>.*` queues, calls in (and bundle items re-sent);
-    `configures`: other resources it may declare passively."""
+    `configures`: other resources it may declare passively; `owns_calls`: it consumes OCPP
+    calls, so it sends owner beacons."""
     own = [literal(name) + r"\..+"] + ([SERVER_NAMED] if rpc_client else [])
     return Grant(
         configure=one_of(*_DECLARED, *own, *configures),
@@ -87,7 +89,7 @@ def _service(
         write=one_of(
             literal(CALLS.name),
             literal(EVENTS.name),
-            literal(OWNERS.name),
+            *([literal(OWNERS.name)] if owns_calls else []),
             literal(DEFAULT_EXCHANGE),
             *own,
         ),
@@ -164,7 +166,10 @@ GRANTS: dict[str, Grant] = {
     ),
     # Binds its records queue to the gateways' `ocpp.log`; tells gateways of level overrides.
     MESSAGE_LOG_WRITER: _service(
-        MESSAGE_LOG_WRITER, _events(r"message_log\..+"), reads=(MESSAGE_LOG.name,)
+        MESSAGE_LOG_WRITER,
+        _events(r"message_log\..+"),
+        reads=(MESSAGE_LOG.name,),
+        owns_calls=False,
     ),
     # Answers its RPC queries, follows events, publishes `site.*` ones and `security.event`
     # (a station's implausible readings), and sends charging profiles through the command path

@@ -46,7 +46,12 @@ def process_name(service: str) -> str:
 
 
 class BeaconSender:
-    """Sends one process's beacons until stopped; `leave` sends the last one."""
+    """Sends one process's beacons until stopped; `leave` sends the last one.
+
+    The beacons keep their beat whatever the database does: its check runs beside them, and a
+    beacon says what the last check found. A check that fails says the database is down at once
+    (and a beacon goes out at once); one that is only slow must be so twice in a row, so a
+    service whose loop is busy (the check waits for it too) is not called down."""
 
     def __init__(
         self,
@@ -57,6 +62,7 @@ class BeaconSender:
         *,
         interval: float = BEACON_INTERVAL,
         lifetime: float = BEACON_LIFETIME,
+        check_timeout: float = READY_CHECK_TIMEOUT,
     ) -> None:
         self.process = process_name(service)
         self._service = service
@@ -65,54 +71,77 @@ class BeaconSender:
         self._ready = ready
         self._interval = interval
         self._lifetime = lifetime
-        self._was_ready: bool | None = None
+        self._check_timeout = check_timeout
+        self.ready = True  # what the last check found
+        self._slow = 0  # checks in a row that took too long
 
-    async def _is_ready(self) -> bool:
+    async def check(self) -> bool:
+        """Check the database once; whether what the beacons say changed."""
         if self._ready is None:
-            return True
-        try:
-            await asyncio.wait_for(self._ready(), READY_CHECK_TIMEOUT)
-        except Exception as exc:
-            if self._was_ready is not False:
-                log.warning("owner beacon: the database does not answer (%r)", exc)
             return False
-        if self._was_ready is False:
+        try:
+            await asyncio.wait_for(self._ready(), self._check_timeout)
+        except TimeoutError:
+            self._slow += 1
+            ready = self.ready and self._slow < 2
+        except Exception as exc:
+            if self.ready:
+                log.warning("owner beacon: the database does not answer (%r)", exc)
+            ready = False
+        else:
+            self._slow = 0
+            ready = True
+        changed, self.ready = ready != self.ready, ready
+        if changed and ready:
             log.info("owner beacon: the database answers again")
-        return True
+        return changed
 
-    def beacon(self, ready: bool, leaving: bool = False) -> OwnerBeacon:
+    def beacon(self, leaving: bool = False) -> OwnerBeacon:
         """The beacon this process sends now."""
         return OwnerBeacon(
             service=self._service,
             process=self.process,
             lanes=self._lanes,
-            ready=ready,
+            ready=self.ready and not leaving,
             lifetime=self._lifetime,
             leaving=leaving,
         )
 
-    async def _send(self, beacon: OwnerBeacon) -> None:
+    async def send(self) -> None:
+        """One beacon, now (dropped quietly when the broker is away: the gateways time the
+        process's beacons out)."""
+        beacon = self.beacon()
         try:
             await self._publish(beacon.encode(), beacon.lifetime)
-        except Exception as exc:  # the broker is away: the gateways time the beacon out
+        except Exception as exc:
             log.debug("owner beacon not sent: %r", exc)
 
     async def tell(self) -> None:
-        """Check the database and send a beacon now."""
-        ready = await self._is_ready()
-        self._was_ready = ready
-        await self._send(self.beacon(ready))
+        """Check the database, then send a beacon (the first, before the process is ready)."""
+        await self.check()
+        await self.send()
+
+    async def _checking(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if await self.check():
+                await self.send()  # the gateways hear of the change at once
 
     async def run(self) -> None:
         """After the first (`tell`), a beacon once per interval until cancelled."""
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.tell()
+        checking = asyncio.create_task(self._checking(), name="owner-beacon-check")
+        try:
+            while True:
+                await asyncio.sleep(self._interval)
+                await self.send()
+        finally:
+            checking.cancel()
 
     async def leave(self) -> None:
         """The last beacon: this process stops consuming (the gateways forget it at once)."""
+        beacon = self.beacon(leaving=True)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._send(self.beacon(False, leaving=True)), 1.0)
+            await asyncio.wait_for(self._publish(beacon.encode(), beacon.lifetime), 1.0)
 
 
 class Verdict(enum.Enum):
@@ -127,37 +156,47 @@ class _Owner:
     service: str
     keys: frozenset[tuple[str, str]]
     ready: bool
-    expires: float
+    heard: float  # when its last beacon came in
+    lifetime: float
+
+
+# After it begins listening (start, or a reconnect) a gateway judges nothing for this long: a
+# service reconnects to a single-node broker up to 5 s after the gateway does (aio-pika's
+# reconnect interval), then beacons within a second, and its beacon holds a lifetime.
+LISTENING_GRACE = 5.0 + BEACON_INTERVAL + BEACON_LIFETIME
 
 
 class Owners:
     """A gateway's view of the beacons: for a call's (exchange, routing key), whether a live and
     ready process consumes it.
 
-    Only a key some beacon named since the gateway began listening is judged: one never named
-    (a service of a version before beacons, a test's stand-in consumer) is sent as before, and
-    so is every key until a beacon's lifetime has passed since listening began (each live owner
-    has said so by then). Nor is anything judged while no beacon at all came for a lifetime: the
-    gateway may be the one not hearing (its loop stalled, its consumer behind), and after such a
-    silence the owners get a lifetime to be heard again."""
+    A process is gone when the gateway has heard other beacons for a whole lifetime after its
+    last one: time is told by the beacons themselves, so a gateway whose loop stalled, or whose
+    consumer is behind, does not take its own deafness for its owners' death (it catches up
+    with their beacons in the order they were sent). The price: while no process at all sends
+    beacons (every service down, or one service owning every call), nothing is judged, and
+    calls wait as without beacons. Only a key some beacon named since the gateway began
+    listening is judged: one never named (a service of a version before beacons, a test's
+    stand-in consumer) is sent as before, and so is every key for `LISTENING_GRACE` after
+    listening began."""
 
     def __init__(self) -> None:
         self._owners: dict[str, _Owner] = {}
         self._by_key: dict[tuple[str, str], set[str]] = {}
         self._since: float | None = None
-        self._last_heard: float | None = None
+        self._last_heard: float | None = None  # the newest beacon's arrival, any process's
 
     def listening(self, now: float) -> None:
         """Beacons are coming in from now on (start, or back after a lost connection: the
         beacons missed meanwhile say nothing of the owners)."""
         self._since = now
-        for owner in self._owners.values():
-            owner.expires = max(owner.expires, now + BEACON_LIFETIME)
+
+    def _live(self, owner: _Owner) -> bool:
+        assert self._last_heard is not None
+        return self._last_heard - owner.heard < owner.lifetime
 
     def heard(self, beacon: OwnerBeacon, now: float) -> None:
         """Take a beacon in."""
-        if self._last_heard is not None and now - self._last_heard >= BEACON_LIFETIME:
-            self.listening(now)  # deaf for a while: what expired meanwhile says nothing
         self._last_heard = now
         known = self._owners.pop(beacon.process, None)
         if known is not None:
@@ -171,40 +210,40 @@ class Owners:
             for routing_key in routing_keys
         )
         self._owners[beacon.process] = _Owner(
-            beacon.service, keys, beacon.ready, now + beacon.lifetime
+            beacon.service, keys, beacon.ready, now, beacon.lifetime
         )
         for key in keys:
             self._by_key.setdefault(key, set()).add(beacon.process)
 
     def verdict(self, exchange: str, routing_key: str, now: float) -> Verdict | None:
         """None: send the call (a live, ready owner, or nothing known); else why not."""
-        if self._since is None or now < self._since + BEACON_LIFETIME:
-            return None
-        if self._last_heard is None or now - self._last_heard >= BEACON_LIFETIME:
+        if self._since is None or now < self._since + LISTENING_GRACE:
             return None
         processes = self._by_key.get((exchange, routing_key))
         if processes is None:
             return None
-        live = [self._owners[p] for p in processes if self._owners[p].expires > now]
+        live = [self._owners[p] for p in processes if self._live(self._owners[p])]
         if not live:
             return Verdict.GONE
         if not any(owner.ready for owner in live):
             return Verdict.NOT_READY
         return None
 
-    def forget_expired(self, now: float) -> list[str]:
-        """Drop the processes whose beacon expired; their names (keys stay judged)."""
-        gone = [process for process, owner in self._owners.items() if owner.expires <= now]
+    def forget_expired(self) -> list[str]:
+        """Drop the processes gone (see the class); their names (their keys stay judged)."""
+        if self._last_heard is None:
+            return []
+        gone = [process for process, owner in self._owners.items() if not self._live(owner)]
         for process in gone:
             for key in self._owners.pop(process).keys:
                 self._by_key[key].discard(process)
         return gone
 
-    def services(self, now: float) -> dict[str, tuple[int, int]]:
+    def services(self) -> dict[str, tuple[int, int]]:
         """Per service: live processes, and how many of them are ready."""
         counts: dict[str, tuple[int, int]] = {}
         for owner in self._owners.values():
-            if owner.expires > now:
+            if self._live(owner):
                 live, ready = counts.get(owner.service, (0, 0))
                 counts[owner.service] = (live + 1, ready + owner.ready)
         return counts

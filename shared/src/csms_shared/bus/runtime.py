@@ -271,7 +271,10 @@ class ServiceRuntime:
         async def publish(body: bytes, lifetime: float) -> None:
             # Transient, and gone when it would be stale: a gateway reads only fresh ones.
             expiration = timedelta(seconds=lifetime)
-            await owners.publish(Message(body, expiration=expiration), routing_key="")
+            # Not mandatory: with no gateway listening (yet) it is simply dropped.
+            await owners.publish(
+                Message(body, expiration=expiration), routing_key="", mandatory=False
+            )
 
         self.beacons = BeaconSender(self._service, lanes, publish, self._ready)
         # The first one before `start` returns (and so before the process says it is ready):

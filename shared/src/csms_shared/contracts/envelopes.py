@@ -6,7 +6,7 @@ twins in csms_shared.bus.fast_envelopes, which tests hold to these models."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
@@ -198,7 +198,11 @@ class OwnerBeacon(Envelope):
 
     service: str = Field(min_length=1, max_length=100)
     process: str = Field(min_length=1, max_length=200)
-    lanes: dict[str, list[str]]
+    # Bounded: a gateway keeps every key it is told of.
+    lanes: dict[
+        Annotated[str, Field(max_length=100)],
+        Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=1000)],
+    ] = Field(max_length=8)
     ready: bool
     lifetime: float = Field(gt=0, le=60)
     leaving: bool = False

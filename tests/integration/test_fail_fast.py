@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 BOOT = {"chargePointVendor": "ACME", "chargePointModel": "FailFast-1"}
 REFUSED = "csms_gateway_calls_refused_ownerless_total"
+OWNERS = "csms_gateway_owner_processes"
 GONE = "no instance of its service is running"
 NOT_READY = "its service cannot reach its database"
 
@@ -58,6 +59,13 @@ async def test_calls_of_a_killed_service_are_answered_at_once_and_taken_again_af
     try:
         assert (await cp.call("BootNotification", BOOT))["status"] == "Accepted"
         assert "idTagInfo" in await cp.call("Authorize", {"idTag": "FF1"})
+
+        async def heard() -> bool:
+            # A key no beacon named since the gateway began listening is sent as before.
+            owners = await metric(internal, OWNERS, service="session-service", state="ready")
+            return owners >= 1
+
+        await eventually(heard)
         service.kill()
         try:
             # Sent while the killed process's last beacon still holds: it waits, and is failed

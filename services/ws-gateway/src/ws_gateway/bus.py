@@ -280,10 +280,15 @@ class GatewayBus:
         if self._closing:  # our own close, not a loss
             return
         self._broker_away = True
+        # Decision calls already sent are not failed: the owner may still commit one, and a
+        # CP re-sending it at once could race the original (they wait for their answer or the
+        # call timeout, as before). Notifications out are failed: a copy changes nothing twice.
+        away = BrokerAway("the broker connection went")
         failed = sum(
-            gatherer.abandon(key, BrokerAway("the broker connection went"))
-            for gatherer in (self._notifications, self._requests)
-            for key in gatherer.pending()
+            self._notifications.abandon(key, away) for key in self._notifications.pending()
+        )
+        failed += sum(
+            self._requests.abandon(key, away, sent=False) for key in self._requests.pending()
         )
         if failed:
             log.warning(
@@ -347,7 +352,12 @@ class GatewayBus:
             exchange, routing_key = _lane(key)
             verdict = self.owners.verdict(exchange, routing_key, now)
             if verdict is not None:
-                failed += self._requests.abandon(key, Ownerless(action_of(routing_key), verdict))
+                # Only those not sent yet: a sent one may still be committed by an owner back
+                # soon, and its CP's re-send must not race it (it waits for its answer or the
+                # call timeout, as before).
+                failed += self._requests.abandon(
+                    key, Ownerless(action_of(routing_key), verdict), sent=False
+                )
         if failed:
             log.warning("failed %d waiting calls: their owners are gone or not ready", failed)
         return failed

@@ -115,13 +115,13 @@ class Gatherer:
         """The keys with calls queued or out awaiting their answer."""
         return list(self._waiting.keys() | self._sending.keys())
 
-    def abandon(self, key: str, error: BaseException) -> int:
-        """Fail every call of `key`, queued or out, with `error` (its owner cannot answer):
-        the bundles out stop waiting, so their in-flight places free at once. How many calls
-        were failed."""
+    def abandon(self, key: str, error: BaseException, *, sent: bool = True) -> int:
+        """Fail the calls of `key` queued here with `error`, and with `sent` those out too (the
+        bundles out stop waiting, so their in-flight places free at once). How many calls were
+        failed."""
         failed = 0
         queued = self._waiting.pop(key, [])
-        for task, bundle in list(self._sending.get(key, {}).items()):
+        for task, bundle in list(self._sending.get(key, {}).items()) if sent else ():
             queued.extend(bundle)
             task.cancel()
         for item in queued:

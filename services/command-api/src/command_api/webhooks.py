@@ -276,7 +276,10 @@ class Webhooks:
                 log.exception("webhook delivery loops not reconciled; trying again")
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), self._settings.webhook_poll_interval)
+                # asyncio.timeout, not wait_for: on 3.11 a wait_for whose event is set as the
+                # task is cancelled can swallow the cancellation (a stop that hangs).
+                async with asyncio.timeout(self._settings.webhook_poll_interval):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
@@ -312,7 +315,8 @@ class Webhooks:
             if not busy:
                 wake.clear()
                 try:
-                    await asyncio.wait_for(wake.wait(), self._settings.webhook_poll_interval)
+                    async with asyncio.timeout(self._settings.webhook_poll_interval):
+                        await wake.wait()
                 except TimeoutError:
                     pass
 

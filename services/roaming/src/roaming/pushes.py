@@ -214,7 +214,10 @@ class PushDelivery:
                 if claimed and len(claimed) == free:
                     continue  # there may be more due: claim again once a slot is free
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._settings.push_poll_interval)
+                    # asyncio.timeout, not wait_for: on 3.11 a wait_for whose event is set as
+                    # the task is cancelled can swallow the cancellation (a stop that hangs).
+                    async with asyncio.timeout(self._settings.push_poll_interval):
+                        await self._wakeup.wait()
                 except TimeoutError:
                     pass
         finally:

@@ -193,7 +193,10 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay of %s failed; retrying", self._table.fullname)
             try:
-                await asyncio.wait_for(self._wakeup.wait(), self._poll)
+                # asyncio.timeout, not wait_for: on 3.11 a wait_for whose event is set as the
+                # task is cancelled can swallow the cancellation, and the loop never stops.
+                async with asyncio.timeout(self._poll):
+                    await self._wakeup.wait()
             except TimeoutError:
                 pass
             else:

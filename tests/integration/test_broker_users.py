@@ -201,7 +201,7 @@ async def test_owner_beacons_go_from_the_services_to_the_gateways_and_no_one_els
 
     async def heard() -> bool:
         ready = [
-            await metric(port, "csms_gateway_owner_processes", service=name, state="ready")
+            await metric(port, "csms_gateway_owner_processes", owner=name, state="ready")
             for name in ("station-registry", "session-service")
         ]
         return all(count >= 1 for count in ready)

@@ -62,7 +62,7 @@ async def test_calls_of_a_killed_service_are_answered_at_once_and_taken_again_af
 
         async def heard() -> bool:
             # A key no beacon named since the gateway began listening is sent as before.
-            owners = await metric(internal, OWNERS, service="session-service", state="ready")
+            owners = await metric(internal, OWNERS, owner="session-service", state="ready")
             return owners >= 1
 
         await eventually(heard)

@@ -179,9 +179,9 @@ class BrokerAway(ConnectionError):
 
 OWNER_PROCESSES = Gauge(
     "csms_gateway_owner_processes",
-    "Processes consuming OCPP calls whose owner beacon this gateway holds, by service and"
-    " whether their database answers",
-    ["service", "state"],
+    "Processes consuming OCPP calls whose owner beacon this gateway holds, by their service"
+    " (`owner`) and whether their database answers",
+    ["owner", "state"],  # not `service`: Prometheus' target labels take that name
 )
 
 

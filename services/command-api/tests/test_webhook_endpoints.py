@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from command_api import webhook_queue as queue
 from command_api import webhook_store as store
 from command_api.app import migrate
-from command_api.db import SCHEMA, metadata
+from command_api.db import SCHEMA, metadata, webhook_deliveries
 from command_api.settings import Settings
 from command_api.webhooks import Webhooks
 from csms_shared.db import create_engine, session_factory
@@ -187,3 +189,49 @@ async def test_a_refusal_pauses_nothing_and_a_success_resumes_a_paused_endpoint(
 async def test_the_migrated_schema_is_the_one_db_py_describes(settings: Settings) -> None:
     """command-api's migrations (0013: the endpoints' pause) make exactly db.py's tables."""
     assert await schema_differences(settings.database_url, metadata, SCHEMA) == []
+
+
+class _OneFailsOneIsSlow(httpx.AsyncBaseTransport):
+    """Event `*-0` is answered 500 at once; every other is answered 200 after half a second."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.headers["x-csms-event-id"].endswith("-0"):
+            return httpx.Response(500)
+        await asyncio.sleep(0.5)
+        return httpx.Response(200)
+
+
+async def test_a_delivery_in_flight_when_its_webhook_is_disabled_records_the_answer(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    hook = await _hook(sessions, f"http://127.0.0.{next(_HOSTS)}:8000/hooks")
+    await _queue(sessions, hook, 2, cps=2, tag="drain")
+    # drain-0 has been failing for two days: its next failure disables the webhook.
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.event_id == "drain-0")
+            .values(failing_since=func.now() - timedelta(days=2))
+        )
+    hooks = Webhooks(settings, sessions, transport=_OneFailsOneIsSlow())
+    try:
+        await hooks.reconcile()
+
+        async def disabled() -> bool:
+            return not (await _state(sessions, hook)).enabled
+
+        assert await eventually(disabled, timeout=10)
+        # The loop of the disabled webhook is let go while the slow POST is still answering.
+        await hooks.reconcile()
+
+        async def settled() -> dict[str, str] | None:
+            async with sessions() as session:
+                rows, _ = await store.deliveries(session, hook, 10, 0, None)
+            states = {r.event_id: r.status for r in rows}
+            return states if states["drain-1"] != store.CANCELLED else None
+
+        # The receiver took the event: recorded as delivered, not left cancelled.
+        states = await eventually(settled, timeout=10)
+        assert states == {"drain-0": store.CANCELLED, "drain-1": store.DELIVERED}
+    finally:
+        await hooks.close()

@@ -84,6 +84,10 @@ class Webhooks:
         self._tasks: list[asyncio.Task[None]] = []
         # Each enabled webhook's delivery loop, and what wakes it.
         self._endpoints: dict[str, asyncio.Task[None]] = {}
+        # Loops of webhooks disabled or removed: their attempts in flight record what the
+        # receiver answered, then the loop ends (cancelled, a delivery the receiver took would
+        # stay `cancelled`).
+        self._draining: set[asyncio.Task[None]] = set()
         self._wakes: dict[str, asyncio.Event] = {}
         self._paused: set[str] = set()
         self._queue: AbstractQueue | None = None
@@ -123,7 +127,7 @@ class Webhooks:
 
     async def close(self) -> None:
         """Stop the loops and the HTTP client."""
-        tasks = [*self._tasks, *self._endpoints.values()]
+        tasks = [*self._tasks, *self._endpoints.values(), *self._draining]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -289,11 +293,15 @@ class Webhooks:
         for webhook_id in list(self._endpoints):
             task = self._endpoints[webhook_id]
             if webhook_id not in wanted or task.done():
-                if webhook_id not in wanted:
-                    task.cancel()
                 del self._endpoints[webhook_id]
-                self._wakes.pop(webhook_id, None)
+                wake = self._wakes.pop(webhook_id, None)
                 self._paused.discard(webhook_id)
+                if not task.done():
+                    # It ends by itself once its attempts in flight are recorded.
+                    self._draining.add(task)
+                    task.add_done_callback(self._draining.discard)
+                    if wake is not None:
+                        wake.set()
         for webhook_id in wanted - set(self._endpoints):
             self._wakes[webhook_id] = asyncio.Event()
             self._endpoints[webhook_id] = asyncio.create_task(
@@ -304,7 +312,7 @@ class Webhooks:
     async def _endpoint(self, webhook_id: str) -> None:
         """One webhook's deliveries, until it is disabled or removed."""
         wake = self._wakes[webhook_id]
-        while True:
+        while self._endpoints.get(webhook_id) is asyncio.current_task():
             try:
                 busy = await self.deliver_due(webhook_id)
             except asyncio.CancelledError:

@@ -18,7 +18,8 @@ from csms_shared.bus.topology import CALLS, DECISIONS
 from csms_shared.ocpp.version import OcppVersion
 from tests.integration.infra import Infra
 from tests.integration.support import eventually
-from ws_gateway.bus import BrokerAway, GatewayBus
+from ws_gateway.bus import GatewayBus
+from ws_gateway.call_refusals import BrokerAway
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ import pytest
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.version import OcppVersion
 from tests.integration.infra import isolated_vhost
-from ws_gateway.bus import GatewayBus, Unroutable
+from ws_gateway.bus import GatewayBus
+from ws_gateway.call_refusals import Unroutable
 
 pytestmark = pytest.mark.integration
 V16 = OcppVersion.V16

@@ -22,7 +22,8 @@ from csms_shared.bus.topology import HEADER_BUNDLE
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.contracts.rpc import RpcMethod
 from csms_shared.ocpp.version import OcppVersion
-from ws_gateway.bus import GatewayBus, Overloaded
+from ws_gateway.bus import GatewayBus
+from ws_gateway.call_refusals import Overloaded
 from ws_gateway.handshake import Handshakes
 from ws_gateway.settings import Settings
 

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosedOK
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.ocpp.version import OcppVersion
 from shared.tests.fakes import until
-from ws_gateway.bus import Overloaded
+from ws_gateway.call_refusals import Overloaded
 from ws_gateway.seen import SeenTracker
 from ws_gateway.session import ChargePointSession
 from ws_gateway.settings import Settings

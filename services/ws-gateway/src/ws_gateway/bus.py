@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import zlib
 from collections.abc import Callable
@@ -19,14 +18,12 @@ from aio_pika.abc import (
     HeadersType,
 )
 from aio_pika.exceptions import DeliveryError
-from prometheus_client import Gauge
 
 from csms_shared import tracing
-from csms_shared.bus.access import ROLES
 from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle_fast
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.fast_envelopes import FastBundledCall
-from csms_shared.bus.owners import Owners, Verdict
+from csms_shared.bus.owners import Owners
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.stations import station_headers
 from csms_shared.bus.topology import (
@@ -61,6 +58,7 @@ from csms_shared.ocpp import JsonObject
 from csms_shared.ocpp.errors import InternalError
 from csms_shared.ocpp.version import OcppVersion
 
+from .call_refusals import BrokerAway, Overloaded, Ownerless, Unroutable, count_owner_processes
 from .gather import Gatherer, Waiting, settle
 
 log = logging.getLogger(__name__)
@@ -129,60 +127,6 @@ def handling_deadline(timeout: float) -> int:
     A fifth of the wait (at most 5 s) is kept back for the handling, the commit and the reply,
     so a call the service takes is answered before the gateway gives up on it."""
     return int((time.time() + timeout - min(5.0, timeout / 5)) * 1000)
-
-
-class Unroutable(Exception):
-    """The broker returned the message: nobody owns that routing key."""
-
-
-class Overloaded(Exception):
-    """The owner of a decision call's action is too far behind to answer it in time: the call
-    is refused before it is sent (the CP retries it after `retry_after` seconds)."""
-
-    def __init__(self, action: str, behind: float) -> None:
-        super().__init__(f"{action}: the oldest call waits for {behind:.1f} s")
-        self.action = action
-        self.behind = behind
-
-    @property
-    def retry_after(self) -> int:
-        """Whole seconds: about the time the backlog in front of the call takes to clear."""
-        return max(1, math.ceil(self.behind))
-
-
-class Ownerless(Exception):
-    """No live process can take a decision call of this key now (bus/owners.py): its service
-    is gone, or its database is down. Answered at once; the CP retries after `retry_after`."""
-
-    def __init__(self, action: str, verdict: Verdict) -> None:
-        super().__init__(f"{action}: {verdict.value}")
-        self.action = action
-        self.verdict = verdict
-
-    @property
-    def reason(self) -> str:
-        """What the CP is told is wrong."""
-        if self.verdict is Verdict.NOT_READY:
-            return "its service cannot reach its database"
-        return "no instance of its service is running"
-
-    retry_after = 5  # seconds: about a restart, a fail-over or a beacon's lifetime
-
-
-class BrokerAway(ConnectionError):
-    """The broker connection is down: nothing can be published until it is back. A CALL that
-    comes meanwhile, or was waiting when it went, is answered InternalError at once (the CP
-    retries after `retry_after`) instead of hanging until the reconnect."""
-
-    retry_after = 5  # seconds: aio-pika's reconnect interval to a single node
-
-
-OWNER_PROCESSES = Gauge(
-    "csms_gateway_owner_processes",
-    "Processes consuming OCPP calls whose owner beacon this gateway holds, by their service"
-    " (`owner`) and whether their database answers",
-    ["owner", "state"],  # not `service`: Prometheus' target labels take that name
-)
 
 
 class GatewayBus:
@@ -342,11 +286,7 @@ class GatewayBus:
             return 0
         now = asyncio.get_running_loop().time()
         self.owners.forget_expired()
-        counts = self.owners.services()
-        for service in ROLES:  # known names only: a label value no beacon can mint
-            live, ready = counts.get(service, (0, 0))
-            OWNER_PROCESSES.labels(service, "ready").set(ready)
-            OWNER_PROCESSES.labels(service, "not_ready").set(live - ready)
+        count_owner_processes(self.owners)
         failed = 0
         for key in self._requests.pending():
             exchange, routing_key = _lane(key)

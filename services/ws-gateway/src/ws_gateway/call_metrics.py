@@ -12,7 +12,7 @@ from prometheus_client import Counter, Histogram
 from csms_shared.ocpp.catalog import CATALOGS, Catalog
 from csms_shared.ocpp.version import OcppVersion
 
-from .bus import Overloaded, Ownerless
+from .call_refusals import Overloaded, Ownerless
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from csms_shared.ocpp.errors import InternalError, NotImplementedOcppError
 from csms_shared.ocpp.framing import Call
 from csms_shared.ocpp.version import OcppVersion
 
-from .bus import BrokerAway, GatewayBus, Overloaded, Ownerless, Unroutable
+from .bus import GatewayBus
 from .call_metrics import refused_behind, refused_ownerless
+from .call_refusals import BrokerAway, Overloaded, Ownerless, Unroutable
 
 log = logging.getLogger(__name__)
 

@@ -59,9 +59,9 @@ async def test_calls_while_the_broker_is_away_are_answered_at_once(infra: Infra)
     try:
         channel = await connection.channel()
         # Queues of the test's take the calls (mandatory publishes must be routable).
-        silent = await channel.declare_queue(f"test.{instance}", auto_delete=True)
+        silent = await channel.declare_queue(f"test.{instance}", exclusive=True)
         await silent.bind(DECISIONS.name, f"v16.{PROBE}")
-        notes = await channel.declare_queue(f"test.{instance}.notes", auto_delete=True)
+        notes = await channel.declare_queue(f"test.{instance}.notes", exclusive=True)
         await notes.bind(CALLS.name, f"v16.{PROBE}")
         now = datetime.now(UTC)
         # A decision call sent and waiting for its answer when the connection goes keeps

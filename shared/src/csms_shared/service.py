@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -26,6 +25,7 @@ from .samples import (
     sample_forever,
     set_build_info,
 )
+from .stopping import cancel_and_wait
 from .tracing import configure_tracing, instrument_engine
 
 log = logging.getLogger(__name__)
@@ -114,11 +114,8 @@ async def serve(
     tasks.append(asyncio.create_task(sample_forever(sampling), name=f"{name}-metrics"))
     freeze_startup_heap()
     await wait_for_stop_signal()
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await runtime.leave()  # first: the gateways stop sending its calls whatever else takes
+    await cancel_and_wait(tasks)
     probes.close()
     await runtime.stop()
     await engine.dispose()

@@ -33,6 +33,7 @@ from ..contracts.events import EVENTS as EVENT_MODELS
 from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
 from ..settings import Lane, default_broker_users
+from ..stopping import cancel_and_wait
 from .access import COMMAND_API, GATEWAY, ROLES, allowed
 from .ack import acknowledge, requeue_later
 from .client import BusClient
@@ -136,6 +137,7 @@ class ServiceRuntime:
         self._ready = ready
         self.beacons: BeaconSender | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._beacon_task: asyncio.Task[None] | None = None
         # Up to `prefetch` deliveries are in memory; only this many run a DB transaction at
         # once, so the rest wait here (and in the broker), never on the pool's timeout.
         slots = handler_slots(sessions, concurrency)
@@ -280,15 +282,22 @@ class ServiceRuntime:
         # The first one before `start` returns (and so before the process says it is ready):
         # a gateway that saw this service's previous process leave takes its calls again.
         await self.beacons.tell()
-        self._tasks.append(asyncio.create_task(self.beacons.run(), name="owner-beacons"))
+        self._beacon_task = asyncio.create_task(self.beacons.run(), name="owner-beacons")
+
+    async def leave(self) -> None:
+        """The first step of a stop: the last owner beacon, `leaving`, after the beacon loop
+        (nothing says "alive" after it). The gateways answer this process's keys at once from
+        now on if nobody else owns them, whatever the rest of the stop takes. Once."""
+        if self._beacon_task is not None:
+            await cancel_and_wait([self._beacon_task])
+            self._beacon_task = None
+            if self.beacons is not None:
+                await self.beacons.leave()
 
     async def stop(self) -> None:
         """Stop consuming and close the connection; unacked messages go back to their queues."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.beacons is not None:  # after its loop: nothing says "alive" after this
-            await self.beacons.leave()
+        await self.leave()
+        await cancel_and_wait(self._tasks)
         if self.connection is not None:
             await self.connection.close()
         if self.rpc_bus is not None:

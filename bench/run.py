@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from . import (
     allocation,
     bindings,
+    bulk,
     decisions,
     fleetwide,
     message_log_cost,
@@ -46,6 +47,7 @@ SCENARIOS = (
     "roaming",
     "webhooks",
     "decisions",
+    "bulk",
 )
 
 
@@ -123,6 +125,8 @@ async def _scenarios(bench: Bench, suite: BenchSuite, only: set[str]) -> None:
         await _guard(bench, "Webhooks", lambda: webhooks.webhooks(bench, suite))
     if "decisions" in only:
         await _guard(bench, "Decisions first", lambda: decisions.decisions(bench, suite))
+    if "bulk" in only:
+        await _guard(bench, "Bulk storing", lambda: bulk.bulk(bench, suite))
     if only & {"connections", "storm"}:
         idle = await _guard(bench, "Connections", lambda: fleetwide.connections(bench, suite))
         if isinstance(idle, SimFleet):

@@ -33,6 +33,7 @@ from csms_shared.bus.topology import (
     OWNERS,
     gateway_queue,
 )
+from csms_shared.contracts.envelopes import OwnerBeacon
 from csms_shared.contracts.rpc import RegistryRpc, RpcMethod, UpdateChargePointSettings
 from csms_shared.contracts.rpc_base import P, R
 from station_registry.sweeper import connection_lives
@@ -216,6 +217,40 @@ async def test_owner_beacons_go_from_the_services_to_the_gateways_and_no_one_els
         exchange = await channel.get_exchange(OWNERS.name, ensure=False)
         with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
             await exchange.publish(aio_pika.Message(b"{}"), routing_key="")
+
+
+async def test_a_beacon_counts_only_from_the_user_of_the_service_it_names(
+    role_suite: RoleSuite,
+) -> None:
+    """The load-manager's user may send its own beacons, not the session-service's: a beacon
+    naming another service is ignored (and counted), so it can neither keep a dead service
+    alive in the gateways' eyes nor say a live one is gone."""
+    port = role_suite.suite.gateway_internal_ports[0]
+
+    async def serving() -> float:
+        return await metric(
+            port, "csms_gateway_owner_processes", owner="session-service", state="ready"
+        )
+
+    live = await eventually(serving)
+    forged = OwnerBeacon(
+        service="session-service",
+        process="session-service-forged",
+        lanes={CALLS.name: ["v16.MeterValues"]},
+        ready=True,
+        lifetime=30,
+    )
+    connection = await aio_pika.connect(role_suite.urls["load-manager"])
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(OWNERS.name, ensure=False)
+        await exchange.publish(aio_pika.Message(forged.encode()), routing_key="")
+
+    async def refused() -> float:
+        return await metric(port, "csms_gateway_owner_beacons_refused_total")
+
+    assert await eventually(refused)
+    assert await serving() == live
 
 
 async def test_the_gateway_user_cannot_forge_another_users_id(

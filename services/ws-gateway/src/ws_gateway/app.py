@@ -60,6 +60,7 @@ async def main(settings: Settings | None = None) -> None:
         request_bundles_in_flight=settings.request_bundles_in_flight,
         refuse_calls_behind=settings.refuse_calls_behind,
         owner_check=settings.owner_check,
+        broker_users=settings.broker_users,
     )
     log.info(
         "bundles: notifications %s (one per action per %s ms), decision calls %s (%d in flight)",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import aiormq
@@ -20,6 +20,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import DeliveryError
 
 from csms_shared import tracing
+from csms_shared.bus.access import allowed
 from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle_fast
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.fast_envelopes import FastBundledCall
@@ -57,8 +58,16 @@ from csms_shared.contracts.events import charge_point_of
 from csms_shared.ocpp import JsonObject
 from csms_shared.ocpp.errors import InternalError
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.settings import default_broker_users
 
-from .call_refusals import BrokerAway, Overloaded, Ownerless, Unroutable, count_owner_processes
+from .call_refusals import (
+    BEACONS_REFUSED,
+    BrokerAway,
+    Overloaded,
+    Ownerless,
+    Unroutable,
+    count_owner_processes,
+)
 from .gather import Gatherer, Waiting, settle
 
 log = logging.getLogger(__name__)
@@ -143,8 +152,12 @@ class GatewayBus:
         request_bundles_in_flight: int = 2,
         refuse_calls_behind: float = 0.0,
         owner_check: bool = True,
+        broker_users: Mapping[str, str] | None = None,
     ) -> None:
         self.instance_id = instance_id
+        # Role -> broker user: a beacon counts only from the user of the service it names.
+        self._broker_users = dict(broker_users or default_broker_users())
+        self._refused_beacons: set[tuple[str | None, str]] = set()  # logged once each
         # Who consumes which calls, from the owner beacons (None: not checked).
         self.owners = Owners() if owner_check else None
         # The connection went and is not back yet: CALLs are answered at once (BrokerAway).
@@ -256,7 +269,7 @@ class GatewayBus:
     async def _dispatch(self, message: AbstractIncomingMessage) -> None:
         # What the queue is bound to; replies went to their waiters (BusClient).
         if message.exchange == OWNERS.name:
-            self._heard(message.body)
+            self._heard(message.body, message.user_id)
             return
         if message.exchange == COMMANDS.name:
             handler = self.on_command
@@ -267,13 +280,25 @@ class GatewayBus:
         if handler is not None:
             await handler(message)
 
-    def _heard(self, body: bytes) -> None:
+    def _heard(self, body: bytes, user_id: str | None) -> None:
         if self.owners is None:
             return
         try:
             beacon = OwnerBeacon.decode(body)
         except BadEnvelope as exc:
             log.warning("an unreadable owner beacon: %s", exc)
+            return
+        if not allowed(user_id, frozenset({beacon.service}), self._broker_users):
+            # Another service's credentials (allowed to beacon for their own) must not say this
+            # one is gone or keep a dead one alive: the broker verified the user_id.
+            BEACONS_REFUSED.inc()
+            if (user_id, beacon.service) not in self._refused_beacons:
+                self._refused_beacons.add((user_id, beacon.service))
+                log.warning(
+                    "ignored owner beacons for %r from broker user %r (not its user)",
+                    beacon.service[:64],
+                    user_id,
+                )
             return
         self.owners.heard(beacon, asyncio.get_running_loop().time())
         # Owners change only as beacons come in (time is told by them): judge the calls now.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from csms_shared.bus.access import ROLES
 from csms_shared.bus.owners import Owners, Verdict
@@ -63,6 +63,13 @@ OWNER_PROCESSES = Gauge(
     "Processes consuming OCPP calls whose owner beacon this gateway holds, by their service"
     " (`owner`) and whether their database answers",
     ["owner", "state"],  # not `service`: Prometheus' target labels take that name
+)
+
+
+BEACONS_REFUSED = Counter(
+    "csms_gateway_owner_beacons_refused_total",
+    "Owner beacons ignored because the broker user that sent them is not the one of the service"
+    " they name",
 )
 
 

@@ -15,8 +15,9 @@ import time
 from collections.abc import Collection
 from datetime import timedelta
 from functools import partial
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
+import aiormq
 from aio_pika import Message
 from aio_pika.abc import (
     AbstractChannel,
@@ -269,13 +270,19 @@ class ServiceRuntime:
             return
         channel = await self.connection.channel(publisher_confirms=False)
         owners = await channel.get_exchange(OWNERS.name, ensure=False)
+        # The broker checks it is this connection's login: a gateway counts a beacon only from
+        # the user of the service it names.
+        underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+        user = underlay.connection.url.user
 
         async def publish(body: bytes, lifetime: float) -> None:
             # Transient, and gone when it would be stale: a gateway reads only fresh ones.
             expiration = timedelta(seconds=lifetime)
             # Not mandatory: with no gateway listening (yet) it is simply dropped.
             await owners.publish(
-                Message(body, expiration=expiration), routing_key="", mandatory=False
+                Message(body, expiration=expiration, user_id=user),
+                routing_key="",
+                mandatory=False,
             )
 
         self.beacons = BeaconSender(self._service, lanes, publish, self._ready)

@@ -233,21 +233,36 @@ async def test_a_beacon_counts_only_from_the_user_of_the_service_it_names(
         )
 
     live = await eventually(serving)
-    forged = OwnerBeacon(
-        service="session-service",
-        process="session-service-forged",
-        lanes={CALLS.name: ["v16.MeterValues"]},
-        ready=True,
-        lifetime=30,
-    )
+    lanes = {CALLS.name: ["v16.MeterValues"]}
+    forged = [
+        # In the session-service's name.
+        OwnerBeacon(
+            service="session-service",
+            process="session-service@forged:1:0",
+            lanes=lanes,
+            ready=True,
+            lifetime=30,
+        ),
+        # In its own name, for a process of the session-service's.
+        OwnerBeacon(
+            service="load-manager",
+            process="session-service@forged:1:0",
+            lanes=lanes,
+            ready=True,
+            lifetime=30,
+        ),
+    ]
+    before = await metric(port, "csms_gateway_owner_beacons_refused_total")
     connection = await aio_pika.connect(role_suite.urls["load-manager"])
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(OWNERS.name, ensure=False)
-        await exchange.publish(aio_pika.Message(forged.encode()), routing_key="")
+        for beacon in forged:
+            await exchange.publish(aio_pika.Message(beacon.encode()), routing_key="")
 
-    async def refused() -> float:
-        return await metric(port, "csms_gateway_owner_beacons_refused_total")
+    async def refused() -> bool:
+        now = await metric(port, "csms_gateway_owner_beacons_refused_total")
+        return now - before >= len(forged)
 
     assert await eventually(refused)
     assert await serving() == live

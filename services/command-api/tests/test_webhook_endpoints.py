@@ -235,3 +235,29 @@ async def test_a_delivery_in_flight_when_its_webhook_is_disabled_records_the_ans
         assert states == {"drain-0": store.CANCELLED, "drain-1": store.DELIVERED}
     finally:
         await hooks.close()
+
+
+async def test_an_attempt_ending_after_its_webhook_was_disabled_changes_nothing(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Disabled (its delivery cancelled) and enabled again by an admin while an attempt was
+    out: that attempt's failure neither marks the webhook failing nor disables it again."""
+    hook = await _hook(sessions, f"http://127.0.0.{next(_HOSTS)}:8000/hooks")
+    await _queue(sessions, hook, 1, cps=1, tag="stale")
+    async with sessions() as session, session.begin():
+        [out] = await queue.claim(session, hook, 1, 60)
+    async with sessions() as session, session.begin():
+        assert await store.disable(session, hook, "test: disabled while an attempt is out")
+        assert not await store.disable(session, hook, "test: again")
+    async with sessions() as session, session.begin():
+        assert await store.enable(session, hook) is not None
+    async with sessions() as session, session.begin():
+        reason = await queue.failed(
+            session, out, status_code=500, error="HTTP 500", retry_in=1, disable_after=0.001
+        )
+    assert reason is None
+    state = await _state(sessions, hook)
+    assert state.enabled and state.failing_since is None and state.consecutive_failures == 0
+    async with sessions() as session:
+        rows, _ = await store.deliveries(session, hook, 10, 0, None)
+    assert [(r.status, r.last_status_code) for r in rows] == [(store.CANCELLED, None)]

@@ -178,7 +178,9 @@ async def failed(
     since = (
         await session.execute(
             update(webhook_deliveries)
-            .where(d.id == delivery.id)
+            # Still pending: an attempt that ends after its webhook was disabled (its delivery
+            # cancelled) changes nothing, and cannot disable a webhook re-enabled meanwhile.
+            .where(d.id == delivery.id, d.status == PENDING)
             .values(
                 next_attempt_at=func.now() + timedelta(seconds=retry_in),
                 leased_until=None,
@@ -189,6 +191,8 @@ async def failed(
             .returning(d.failing_since)
         )
     ).scalar()
+    if since is None:
+        return None
     changes: dict[str, Any] = {"failing_since": func.coalesce(webhooks.c.failing_since, func.now())}
     if pause is not None:
         failures = await session.scalar(
@@ -207,7 +211,7 @@ async def failed(
             .returning(webhooks.c.failing_since, func.now().label("now"))
         )
     ).first()
-    if hook is None or since is None:
+    if hook is None:
         return None
     limit = timedelta(seconds=disable_after)
     if hook.now - hook.failing_since >= limit:
@@ -222,5 +226,5 @@ async def failed(
     else:
         return None
     reason = f"{reason}; last: {error}"[:1000]
-    await disable(session, delivery.webhook_id, reason)
-    return reason
+    # None when another attempt of the same claim disabled it first: reported once.
+    return reason if await disable(session, delivery.webhook_id, reason) else None

@@ -97,8 +97,9 @@ async def record_bound_keys(session: AsyncSession, keys: set[str]) -> None:
         await session.execute(insert(webhook_bindings), [{"binding_key": k} for k in keys])
 
 
-async def disable(session: AsyncSession, webhook_id: str, reason: str) -> None:
-    """Stop a webhook, cancel what it still had queued and publish `webhook.disabled`."""
+async def disable(session: AsyncSession, webhook_id: str, reason: str) -> bool:
+    """Stop a webhook, cancel what it still had queued and publish `webhook.disabled`; False
+    if it was not enabled (nothing done)."""
     row = (
         await session.execute(
             update(webhooks)
@@ -108,7 +109,7 @@ async def disable(session: AsyncSession, webhook_id: str, reason: str) -> None:
         )
     ).first()
     if row is None:
-        return
+        return False
     await session.execute(
         update(webhook_deliveries)
         .where(
@@ -119,6 +120,7 @@ async def disable(session: AsyncSession, webhook_id: str, reason: str) -> None:
     )
     event = WebhookDisabled(webhook_id=webhook_id, url=row.url, reason=reason)
     await emit(session, outbox, event)
+    return True
 
 
 async def enable(session: AsyncSession, webhook_id: str) -> Row[Any] | None:

@@ -380,6 +380,8 @@ class Webhooks:
             unwell = not isinstance(exc, RefusedTarget)
         ATTEMPTS.labels("delivered" if not error else "failed").inc()
         async with self._sessions() as session, session.begin():
+            # The paused set is of the loops running; a let-go loop's last attempt leaves it.
+            running = delivery.webhook_id in self._endpoints
             if not error:
                 await queue.delivered(session, delivery, status_code or 0)
                 self._paused.discard(delivery.webhook_id)
@@ -393,7 +395,7 @@ class Webhooks:
                 disable_after=settings.webhook_disable_after,
                 pause=self.backoff if unwell else None,
             )
-        if unwell:
+        if unwell and running:
             self._paused.add(delivery.webhook_id)
         if reason is not None:
             log.warning("webhook %s disabled: %s", delivery.webhook_id, reason)

@@ -157,7 +157,9 @@ class GatewayBus:
         self.instance_id = instance_id
         # Role -> broker user: a beacon counts only from the user of the service it names.
         self._broker_users = dict(broker_users or default_broker_users())
-        self._refused_beacons: set[tuple[str | None, str]] = set()  # logged once each
+        # (user, service) pairs of ignored beacons, logged once each; bounded, as the names
+        # come from whoever sends (the counter still counts every one).
+        self._refused_beacons: set[tuple[str | None, str]] = set()
         # Who consumes which calls, from the owner beacons (None: not checked).
         self.owners = Owners() if owner_check else None
         # The connection went and is not back yet: CALLs are answered at once (BrokerAway).
@@ -288,12 +290,14 @@ class GatewayBus:
         except BadEnvelope as exc:
             log.warning("an unreadable owner beacon: %s", exc)
             return
-        if not allowed(user_id, frozenset({beacon.service}), self._broker_users):
-            # Another service's credentials (allowed to beacon for their own) must not say this
-            # one is gone or keep a dead one alive: the broker verified the user_id.
+        own = beacon.process.startswith(beacon.service + "@")  # bus/owners.py process_name
+        if not own or not allowed(user_id, frozenset({beacon.service}), self._broker_users):
+            # Another service's credentials (allowed to beacon for their own) must not speak
+            # for this one's processes: the broker verified the user_id.
             BEACONS_REFUSED.inc()
-            if (user_id, beacon.service) not in self._refused_beacons:
-                self._refused_beacons.add((user_id, beacon.service))
+            pair = (user_id, beacon.service)
+            if pair not in self._refused_beacons and len(self._refused_beacons) < 64:
+                self._refused_beacons.add(pair)
                 log.warning(
                     "ignored owner beacons for %r from broker user %r (not its user)",
                     beacon.service[:64],

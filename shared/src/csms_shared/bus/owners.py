@@ -80,7 +80,10 @@ class BeaconSender:
         if self._ready is None:
             return False
         try:
-            await asyncio.wait_for(self._ready(), self._check_timeout)
+            # asyncio.timeout, not wait_for: on 3.11 a wait_for cancelled as its check ends can
+            # swallow the cancellation, and the loop would beacon on after `leaving`.
+            async with asyncio.timeout(self._check_timeout):
+                await self._ready()
         except TimeoutError:
             self._slow += 1
             ready = self.ready and self._slow < 2
@@ -136,6 +139,8 @@ class BeaconSender:
                 await self.send()
         finally:
             checking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checking
 
     async def leave(self) -> None:
         """The last beacon: this process stops consuming (the gateways forget it at once)."""

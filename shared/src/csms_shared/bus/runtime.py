@@ -273,7 +273,7 @@ class ServiceRuntime:
         # The broker checks it is this connection's login: a gateway counts a beacon only from
         # the user of the service it names.
         underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
-        user = underlay.connection.url.user
+        user = underlay.connection.url.user or "guest"  # aiormq's login when the URL has none
 
         async def publish(body: bytes, lifetime: float) -> None:
             # Transient, and gone when it would be stale: a gateway reads only fresh ones.

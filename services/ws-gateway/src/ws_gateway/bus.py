@@ -24,7 +24,7 @@ from csms_shared.bus.access import allowed
 from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle_fast
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.fast_envelopes import FastBundledCall
-from csms_shared.bus.owners import Owners
+from csms_shared.bus.owners import Owners, is_process_of
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.stations import station_headers
 from csms_shared.bus.topology import (
@@ -290,7 +290,7 @@ class GatewayBus:
         except BadEnvelope as exc:
             log.warning("an unreadable owner beacon: %s", exc)
             return
-        own = beacon.process.startswith(beacon.service + "@")  # bus/owners.py process_name
+        own = is_process_of(beacon.service, beacon.process)
         if not own or not allowed(user_id, frozenset({beacon.service}), self._broker_users):
             # Another service's credentials (allowed to beacon for their own) must not speak
             # for this one's processes: the broker verified the user_id.
@@ -299,7 +299,7 @@ class GatewayBus:
             if pair not in self._refused_beacons and len(self._refused_beacons) < 64:
                 self._refused_beacons.add(pair)
                 log.warning(
-                    "ignored owner beacons for %r from broker user %r (not its user)",
+                    "ignored owner beacons for %r from broker user %r (not its user or process)",
                     beacon.service[:64],
                     user_id,
                 )

@@ -45,6 +45,11 @@ def process_name(service: str) -> str:
     return f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def is_process_of(service: str, process: str) -> bool:
+    """Whether `process` is a name `process_name` gives a process of `service`."""
+    return process.startswith(service + "@")
+
+
 class BeaconSender:
     """Sends one process's beacons until stopped; `leave` sends the last one.
 

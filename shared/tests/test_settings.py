@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from csms_shared.bus.access import ROLES
+from csms_shared.heap import GC_THRESHOLDS, set_collector_thresholds
 from csms_shared.settings import (
     DEFAULT_BROKER_URL,
     BrokerSettings,
@@ -30,6 +34,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(f"{prefix}{name}", raising=False)
     monkeypatch.delenv("CSMS_SECRET_CONFIGURATION_KEYS", raising=False)
     monkeypatch.delenv("TEST_SECRET_CONFIGURATION_KEYS", raising=False)
+    monkeypatch.delenv("CSMS_GC_THRESHOLDS", raising=False)
+    monkeypatch.delenv("TEST_GC_THRESHOLDS", raising=False)
 
 
 @pytest.mark.parametrize(
@@ -88,3 +94,29 @@ def test_broker_users_default_to_the_suite_wide_user(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("TEST_BROKER_USERS", '{"gatewy": "csms-gateway"}')
     with pytest.raises(ValueError, match="unknown broker roles"):
         Settings()
+
+
+def test_gc_thresholds_read_commas_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().gc_thresholds == GC_THRESHOLDS
+    monkeypatch.setenv("CSMS_GC_THRESHOLDS", "5000, 10, 50")
+    assert Settings().gc_thresholds == (5000, 10, 50)
+    monkeypatch.setenv("TEST_GC_THRESHOLDS", "[700, 10, 10]")
+    assert Settings().gc_thresholds == (700, 10, 10)
+
+
+@pytest.mark.parametrize("value", ["0,10,10", "700,0,10", "700,10,0", "700,10", "a,b,c"])
+def test_gc_thresholds_that_would_stop_collecting_are_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("TEST_GC_THRESHOLDS", value)
+    with pytest.raises(ValidationError, match=r"(?i)gc_thresholds"):
+        Settings()
+
+
+def test_the_collector_runs_at_the_thresholds_set() -> None:
+    before = gc.get_threshold()
+    try:
+        set_collector_thresholds((12_345, 6, 7))
+        assert gc.get_threshold() == (12_345, 6, 7)
+    finally:
+        gc.set_threshold(*before)

@@ -44,6 +44,7 @@ class ServiceSettings(Protocol):
     log_level: str
     log_json: bool
     http_host: str
+    gc_thresholds: tuple[int, int, int]
     internal_port: int
 
 
@@ -112,7 +113,7 @@ async def serve(
     sampling.extend(sampler(engine) for sampler in samplers)
     tasks = [asyncio.create_task(loop(runtime), name=f"{name}-background") for loop in background]
     tasks.append(asyncio.create_task(sample_forever(sampling), name=f"{name}-metrics"))
-    freeze_startup_heap()
+    freeze_startup_heap(s.gc_thresholds)
     await wait_for_stop_signal()
     await runtime.leave()  # first: the gateways stop sending its calls whatever else takes
     await cancel_and_wait(tasks)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.db import create_engine, ping, session_factory, upgrade
 from csms_shared.health import serve_probes
+from csms_shared.heap import set_collector_thresholds
 from csms_shared.logging import configure_logging
 from csms_shared.ocpp.redaction import secret_keys
 from csms_shared.samples import (
@@ -265,6 +266,7 @@ async def main(settings: Settings | None = None) -> None:
     """Serve the API until SIGTERM or SIGINT."""
     settings = settings or Settings()
     configure_logging("command-api", settings.log_level, settings.log_json)
+    set_collector_thresholds(settings.gc_thresholds)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.http_host,

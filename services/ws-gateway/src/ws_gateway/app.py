@@ -9,6 +9,7 @@ import resource
 import signal
 
 from csms_shared.health import serve_probes
+from csms_shared.heap import set_collector_thresholds
 from csms_shared.logging import configure_logging
 from csms_shared.samples import set_build_info
 from csms_shared.service import wait_for_stop_signal
@@ -46,6 +47,7 @@ async def main(settings: Settings | None = None) -> None:
     """Run one gateway until SIGTERM or SIGINT, then drain."""
     settings = settings or Settings()
     configure_logging("ws-gateway", settings.log_level, settings.log_json)
+    set_collector_thresholds(settings.gc_thresholds)
     configure_tracing("ws-gateway")
     before, soft, hard = raise_file_limit()
     # One descriptor per charge point: the soft limit bounds this gateway's connections.

@@ -303,6 +303,7 @@ async def test_charge_point_reads_and_status(
     assert cp_id in [item["id"] for item in listing["items"]]
     history = (await api.get(f"/charge-points/{cp_id}/status-history")).json()
     assert [(h["connectorId"], h["status"]) for h in history["items"]] == [(1, "Available")]
+    assert history["items"][0]["connectorStatus"] == "Available"
     assert history["total"] == 1
     status = (await api.get("/status")).json()
     assert status["chargePointsConnected"] >= 1

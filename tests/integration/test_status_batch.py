@@ -20,8 +20,14 @@ from csms_shared.bus.router import CallContext, Context
 from csms_shared.contracts.events import Event as Published
 from csms_shared.contracts.events import StationConnected
 from csms_shared.ocpp.v16.messages import StatusNotificationRequest
+from csms_shared.ocpp.v201 import messages as v201
 from csms_shared.ocpp.version import OcppVersion
-from station_registry.action_status import status_notification, status_notification_batch
+from station_registry.action_status import (
+    status_notification,
+    status_notification_batch,
+    status_notification_v201,
+    status_notification_v201_batch,
+)
 from station_registry.db import outbox
 from station_registry.follow_presence import station_connected
 from station_registry.router import router
@@ -477,3 +483,72 @@ async def test_a_batch_leaves_the_rows_and_answers_of_the_same_calls_one_by_one(
     assert together.commits == 1 and alone.commits == len(statuses)
     assert together.emitted == alone.emitted
     assert await state(db, many) == await state(db, one)
+
+
+async def test_each_connector_of_an_evse_keeps_its_history_and_its_event(
+    registry_schema: RegistrySchema, db: asyncpg.Connection
+) -> None:
+    """Two connectors of one 2.0.1 EVSE saying the same at the same time are two history rows
+    and two `connector.status` (the history's key once had no connector within the EVSE, and
+    the second connector's row and event were taken for a copy); a real copy is still one."""
+    sessions, settings = registry_schema
+    cp = f"evse-{uuid.uuid4().hex[:8]}"
+
+    def occupied(connector: int) -> v201.StatusNotificationRequest:
+        return v201.StatusNotificationRequest.model_validate(
+            {
+                "timestamp": T0.isoformat(),
+                "connectorStatus": "Occupied",
+                "evseId": 1,
+                "connectorId": connector,
+            }
+        )
+
+    async with sessions() as session, session.begin():
+        ctx = Recording(session=session, settings=settings, outbox=outbox)
+        ctx.events = []
+        calls = [
+            (
+                request,
+                CallContext(
+                    session=session,
+                    settings=settings,
+                    outbox=outbox,
+                    charge_point_id=cp,
+                    received_at=T0,
+                    ocpp_version=OcppVersion.V201,
+                ),
+            )
+            for request in (occupied(1), occupied(2), occupied(1))
+        ]
+        await status_notification_v201_batch(calls, ctx)
+    assert sorted(
+        (e["evseId"], e["evseConnectorId"], e["connectorStatus"]) for _, e in ctx.events
+    ) == [(1, 1, "Occupied"), (1, 2, "Occupied")]
+    history = await db.fetch(
+        "SELECT connector_id, evse_connector_id, status, connector_status, charging_state,"
+        " connector_error_code FROM registry.status_history WHERE charge_point_id = $1"
+        " ORDER BY evse_connector_id",
+        cp,
+    )
+    assert [tuple(h) for h in history] == [
+        (1, 1, "Preparing", "Occupied", None, "NoError"),
+        (1, 2, "Preparing", "Occupied", None, "NoError"),
+    ]
+    # Delivered again (a redelivery): nothing more.
+    async with sessions() as session, session.begin():
+        again = RecordingCall(
+            session=session,
+            settings=settings,
+            outbox=outbox,
+            charge_point_id=cp,
+            received_at=T0,
+            ocpp_version=OcppVersion.V201,
+        )
+        again.events = []
+        await status_notification_v201(occupied(2), again)
+    assert again.events == []
+    count = await db.fetchval(
+        "SELECT count(*) FROM registry.status_history WHERE charge_point_id = $1", cp
+    )
+    assert count == 2

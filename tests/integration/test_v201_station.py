@@ -184,6 +184,12 @@ async def test_the_connector_within_the_evse_is_kept(
         cp_id,
     )
     assert [tuple(h) for h in history] == [(3, 2)]
+    # The API's history names the connector within the EVSE and speaks our terms.
+    page = (await api.get(f"/charge-points/{cp_id}/status-history")).json()
+    [record] = page["items"]
+    assert (record["connectorId"], record["evseConnectorId"]) == (3, 2)
+    assert (record["connectorStatus"], record["connectorErrorCode"]) == ("Available", "NoError")
+    assert "chargingState" not in record
 
 
 async def test_a_201_security_event_is_kept_and_certificate_calls_fail_for_want_of_a_provider(

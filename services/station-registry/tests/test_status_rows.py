@@ -22,12 +22,17 @@ def notification(
 
 def test_a_status_is_ordered_by_the_cps_timestamp_else_by_its_arrival_in_utc() -> None:
     received = T0.astimezone(PLUS_2)
-    sent = status_row(notification(1, "Charging", T0 - timedelta(minutes=5)), "CP-1", received)
+    charging = notification(1, "Charging", T0 - timedelta(minutes=5))
+    sent = status_row(charging, "CP-1", received, report=StatusRead.of_v16(charging).report)
     assert (sent["at"], sent["received"]) == (T0 - timedelta(minutes=5), T0)
     assert sent["at"].tzinfo is UTC and sent["received"].tzinfo is UTC
-    unsent = status_row(notification(1, "Charging"), "CP-1", received)
+    now = notification(1, "Charging")
+    unsent = status_row(now, "CP-1", received, report=StatusRead.of_v16(now).report)
     assert unsent["at"] == T0 and unsent["at"].tzinfo is UTC
     assert (unsent["status"], unsent["error_code"], unsent["info"]) == ("Charging", "NoError", None)
+    # In our terms too, for the history: Occupied, the car charging.
+    ours = (unsent["connector_status"], unsent["charging_state"], unsent["connector_error_code"])
+    assert ours == ("Occupied", "Charging", "NoError")
 
 
 def fold(*calls: tuple[StatusNotificationRequest, datetime]) -> Statuses:

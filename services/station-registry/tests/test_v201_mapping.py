@@ -112,8 +112,15 @@ def test_every_201_connector_status_is_mapped() -> None:
 
 def test_the_evse_is_the_connector_and_its_connector_is_kept_beside_it() -> None:
     request = status_of_v201(v201_status("Occupied", evse=3, connector=2))
-    row = status_row(request, "CS-1", T0, evse_connector_id=2)
+    report = StatusRead.of_v201(v201_status("Occupied", evse=3, connector=2)).report
+    row = status_row(request, "CS-1", T0, report=report, evse_connector_id=2)
     assert (row["connector_id"], row["evse_connector_id"], row["at"]) == (3, 2, T0)
+    # The history keeps our terms: Occupied, no charging state (1.6's spelling says Preparing).
+    assert (row["status"], row["connector_status"], row["charging_state"]) == (
+        "Preparing",
+        "Occupied",
+        None,
+    )
     statuses = Statuses()
     StatusRead.of_v201(v201_status("Occupied", evse=3, connector=2)).add_to(statuses, "CS-1", T0)
     [(stored, read)] = statuses.history.values()

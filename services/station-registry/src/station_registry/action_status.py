@@ -47,6 +47,7 @@ from csms_shared.vocabulary.evses import ConnectorRef
 from .router import CallCtx, Ctx, router
 from .status_store import (
     EVSE_COLUMNS,
+    HISTORY_COLUMNS,
     INSERT_HISTORY,
     SEEN_MANY,
     STATUS_COLUMNS,
@@ -56,6 +57,8 @@ from .status_store import (
     Key,
     StatusRow,
     columns_of,
+    history_key,
+    key_order,
 )
 
 
@@ -89,10 +92,14 @@ def status_row(
     request: StatusNotificationRequest,
     cp_id: str,
     received: datetime,
+    *,
+    report: StatusReport,
     evse_connector_id: int | None = None,
 ) -> StatusRow:
-    """What a StatusNotification stores, its times in UTC as Postgres gives them back."""
+    """What a StatusNotification stores (`request` in 1.6's terms, `report` in ours), its times
+    in UTC as Postgres gives them back."""
     received = received.astimezone(UTC)
+    state = report.charging_state
     return StatusRow(
         charge_point_id=cp_id,
         connector_id=request.connector_id,
@@ -105,6 +112,9 @@ def status_row(
         # Queued notifications arrive late: order them by the CP's own timestamp when it sent one.
         at=(request.timestamp or received).astimezone(UTC),
         received=received,
+        connector_status=report.status.value,
+        charging_state=None if state is None else state.value,
+        connector_error_code=report.error_code.value,
     )
 
 
@@ -132,8 +142,7 @@ class Statuses:
             if ours not in self.newest_ours or self.newest_ours[ours]["status_at"] <= at:
                 self.newest_ours[ours] = read.evse_row(row)
         # A copy is a duplicate of the first, as uq_status makes it one at a time.
-        key = (cp, row["connector_id"], at, row["status"], row["error_code"])
-        self.history.setdefault(key, (row, read))
+        self.history.setdefault(history_key(row), (row, read))
 
 
 async def _store(session: AsyncSession, statuses: Statuses) -> list[Event]:
@@ -149,11 +158,11 @@ async def _store(session: AsyncSession, statuses: Statuses) -> list[Event]:
         ours = [statuses.newest_ours[key] for key in sorted(statuses.newest_ours)]
         await session.execute(UPSERT_EVSE_CONNECTORS, columns_of(ours, list(EVSE_COLUMNS)))
     history = statuses.history
-    keys = sorted(history)
+    keys = sorted(history, key=key_order)
     added = await session.execute(
-        INSERT_HISTORY, columns_of([history[key][0] for key in keys], [*names, "received"])
+        INSERT_HISTORY, columns_of([history[key][0] for key in keys], list(HISTORY_COLUMNS))
     )
-    inserted = {tuple(r) for r in added}
+    inserted = {history_key(r) for r in added}
     return [read.event(row) for key, (row, read) in history.items() if key in inserted]
 
 
@@ -200,7 +209,10 @@ class StatusRead:
         """Fold this notification of `cp_id`, received then, into `statuses`."""
         # The EVSE-level table names the connector within a 2.0.1 EVSE only (as it always has).
         within = self.ref.connector_id if self.version is OcppVersion.V201 else None
-        statuses.add(status_row(self.request, cp_id, received, within), self)
+        row = status_row(
+            self.request, cp_id, received, report=self.report, evse_connector_id=within
+        )
+        statuses.add(row, self)
 
     def evse_row(self, row: StatusRow) -> EvseRow:
         """The connector's row in our terms, at the notification's time."""

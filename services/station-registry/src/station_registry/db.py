@@ -166,12 +166,25 @@ status_history = Table(
     Column("info", String(50)),
     Column("vendor_id", String(255)),
     Column("vendor_error_code", String(50)),
+    # In our terms (docs/vocabulary.md): the connector's status, the car's charging state when
+    # the notification told one (1.6's Preparing..Finishing), our error code.
+    Column("connector_status", String(20), nullable=False),
+    Column("charging_state", String(20)),
+    Column("connector_error_code", String(30), nullable=False),
     _ts("timestamp", nullable=False),
     _ts("received_at", nullable=False, server_default=func.now()),
     Index("ix_status_history_received_at", "received_at"),  # retention deletes by age
-    # A CP re-sending the same notification records it once.
+    # A CP re-sending the same notification records it once; each connector of an EVSE has its
+    # own (1.6's have none: NULL is one value here).
     UniqueConstraint(
-        "charge_point_id", "connector_id", "timestamp", "status", "error_code", name="uq_status"
+        "charge_point_id",
+        "connector_id",
+        "evse_connector_id",
+        "timestamp",
+        "status",
+        "error_code",
+        name="uq_status",
+        postgresql_nulls_not_distinct=True,
     ),
 )
 

@@ -103,6 +103,10 @@ async def get_status_history(params: PageOfChargePoint, ctx: Ctx) -> Page[Status
         [h.timestamp.desc(), h.id.desc()],
         lambda r: StatusRecord(
             connector_id=r.connector_id,
+            evse_connector_id=r.evse_connector_id,
+            connector_status=r.connector_status,
+            charging_state=r.charging_state,
+            connector_error_code=r.connector_error_code,
             status=r.status,
             error_code=r.error_code,
             timestamp=r.timestamp,

@@ -157,15 +157,21 @@ UPSERT_EVSE_CONNECTORS = _evse_insert.on_conflict_do_update(
 )
 
 # Every notification's history row, once per uq_status; returns the keys of the rows it added.
-_HISTORY_ROWS = _unnest("history_rows", **STATUS_COLUMNS, received=TIMESTAMP)
+OURS = ("connector_status", "charging_state", "connector_error_code")
+HISTORY_COLUMNS: dict[str, TypeEngine[Any]] = {
+    **STATUS_COLUMNS,
+    **dict.fromkeys(OURS, String()),
+    "received": TIMESTAMP,
+}
+_HISTORY_ROWS = _unnest("history_rows", **HISTORY_COLUMNS)
 INSERT_HISTORY = (
     insert(status_history)
     .from_select(
-        ["charge_point_id", "connector_id", *_FIELDS, "timestamp", "received_at"],
+        ["charge_point_id", "connector_id", *_FIELDS, *OURS, "timestamp", "received_at"],
         select(
             _HISTORY_ROWS.c.charge_point_id,
             _HISTORY_ROWS.c.connector_id,
-            *(_HISTORY_ROWS.c[f] for f in _FIELDS),
+            *(_HISTORY_ROWS.c[f] for f in (*_FIELDS, *OURS)),
             _HISTORY_ROWS.c.at,
             _HISTORY_ROWS.c.received,
         ),
@@ -174,13 +180,36 @@ INSERT_HISTORY = (
     .returning(
         status_history.c.charge_point_id,
         status_history.c.connector_id,
+        status_history.c.evse_connector_id,
         status_history.c.timestamp,
         status_history.c.status,
         status_history.c.error_code,
     )
 )
 
-Key = tuple[str, int, datetime, str, str]
+# A history row's uq_status: CP, connector (the EVSE), connector within it (None for 1.6),
+# time, status, error code.
+Key = tuple[str, int, int | None, datetime, str, str]
+
+
+def history_key(row: StatusRow | Sequence[Any]) -> Key:
+    """The uq_status of a row to insert, or of one the insert returned."""
+    if isinstance(row, dict):
+        cp, connector, within = (
+            row["charge_point_id"],
+            row["connector_id"],
+            row["evse_connector_id"],
+        )
+        return (cp, connector, within, row["at"], row["status"], row["error_code"])
+    cp, connector, within, at, status, error = row
+    return (cp, connector, within, at, status, error)
+
+
+def key_order(key: Key) -> tuple[Any, ...]:
+    """Keys in a fixed order (two batches lock rows they share alike), None before any
+    connector."""
+    cp, connector, within, at, status, error = key
+    return (cp, connector, -1 if within is None else within, at, status, error)
 
 
 class EvseRow(TypedDict):
@@ -210,6 +239,10 @@ class StatusRow(TypedDict):
     evse_connector_id: int | None
     at: datetime
     received: datetime
+    # In our terms, for the history (`OURS`).
+    connector_status: str
+    charging_state: str | None
+    connector_error_code: str
 
 
 def columns_of(rows: Sequence[Mapping[str, object]], names: list[str]) -> dict[str, list[object]]:

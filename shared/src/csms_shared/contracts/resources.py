@@ -190,11 +190,24 @@ class ChargePoint(Resource):
 
 
 class StatusRecord(Resource):
-    """A StatusNotification the CP sent."""
+    """A StatusNotification the CP sent: in our terms (docs/vocabulary.md) and, until the
+    1.6-shaped fields go, in 1.6's."""
 
-    connector_id: int
-    status: str
-    error_code: str
+    connector_id: int = Field(description="The EVSE (what 1.6 calls a connector; 0: the station)")
+    evse_connector_id: Omit[int] = Field(
+        default=None, description="The connector within the EVSE (2.0.1 stations only)"
+    )
+    connector_status: str = Field(
+        description="Available, Occupied, Reserved, Unavailable or Faulted"
+    )
+    charging_state: Omit[str] = Field(
+        default=None,
+        description="What the car was doing, when the notification said (1.6's Preparing to"
+        " Finishing); a 2.0.1 station tells it by TransactionEvent",
+    )
+    connector_error_code: str = Field(description="Our error code (docs/vocabulary.md)")
+    status: str = Field(description="1.6's status (a 2.0.1 Occupied reads Preparing)")
+    error_code: str = Field(description="1.6's error code")
     timestamp: DateTime
     info: Omit[str] = None
 

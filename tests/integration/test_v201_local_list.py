@@ -116,6 +116,22 @@ async def test_a_2_0_1_station_gets_the_list_as_typed_id_tokens_then_only_what_c
     )
     await eventually(lambda: _version(api, cp_id, 3))
 
+    # The badge leaves the list: removed by its value and the type it was sent with.
+    assert (await api.delete(f"/id-tags/{badge}")).is_success
+    removed = await api.post(
+        f"/charge-points/{cp_id}/local-list/sync", json={"parentIdTags": [parent]}
+    )
+    assert removed.status_code == 200, removed.text
+    assert cp.received_calls[-1] == (
+        "SendLocalList",
+        {
+            "versionNumber": 4,
+            "updateType": "Differential",
+            "localAuthorizationList": [{"idToken": {"idToken": badge, "type": "ISO15693"}}],
+        },
+    )
+    await eventually(lambda: _version(api, cp_id, 4))
+
     async def says_seven(action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return {"versionNumber": 7}
 

@@ -174,3 +174,33 @@ def test_the_roaming_tokens_are_asked_for_a_list_of_every_id_tag_only() -> None:
     )
     with pytest.raises(RpcError, match="roamingTokens: only a list of every id tag"):
         read_params(BuildLocalList, scoped)
+
+
+def test_a_removal_names_the_type_the_token_was_sent_with() -> None:
+    # A 2.0.1 station removes an entry by value and type: an eMAID goes as an eMAID.
+    emaid = ListEntry.model_validate(
+        {
+            "token": IdToken(value="NL-EMS-C12345678-X", type=IdTokenType.EMAID),
+            "decision": D.ACCEPTED,
+        }
+    )
+    on_the_cp = holds(emaid, tag("OWN"))
+    after = desired([tag("OWN")], [], V201)
+    assert difference(after.entries, on_the_cp) == [
+        ListEntry(token=IdToken(value="NL-EMS-C12345678-X", type=IdTokenType.EMAID))
+    ]
+    # The same value under a new type is sent again (the station would hold the old one).
+    central = ListEntry.model_validate(
+        {"token": IdToken(value="OWN", type=IdTokenType.CENTRAL), "decision": D.ACCEPTED}
+    )
+    assert difference({"own": central}, holds(tag("OWN"))) == [central]
+
+
+def test_a_row_kept_before_types_were_stored_is_sent_again_or_removed_as_an_id_tag() -> None:
+    kept: Held = (D.ACCEPTED.value, None, None, None)
+    on_the_cp = {"own": ("OWN", kept), "gone": ("GONE", kept)}
+    after = desired([tag("OWN")], [], V201)
+    assert difference(after.entries, on_the_cp) == [
+        tag("OWN"),
+        ListEntry(token=IdToken(value="GONE", type=IdTokenType.ISO14443)),
+    ]

@@ -411,6 +411,9 @@ local_list_entries = Table(
     Column("status", String(16), nullable=False),
     _ts("expiry_date"),
     Column("parent_id_tag", String(ID_TAG)),
+    # The token's type as sent (2.0.1 removes an entry by value and type); NULL in rows kept
+    # before it was stored.
+    Column("id_token_type", String(20)),
 )
 
 local_list_versions = Table(

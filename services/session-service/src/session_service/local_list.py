@@ -113,6 +113,7 @@ async def apply_entries(session: AsyncSession, cp_id: str, sent: LocalList) -> N
             "status": entry.decision.value,
             "expiry_date": entry.expiry,
             "parent_id_tag": entry.group.value if entry.group else None,
+            "id_token_type": entry.token.type.value,
         }
         await session.execute(
             insert(local_list_entries)

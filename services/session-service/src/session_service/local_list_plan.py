@@ -11,15 +11,27 @@ from datetime import datetime
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary import IdToken
 from csms_shared.vocabulary.local_lists import ListEntry
+from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE, IdTokenType
 
-Held = tuple[str, datetime | None, str | None]  # status, expiry, group: what a diff compares
+# Status, expiry, group, token type (None: kept before types were): what a diff compares.
+Held = tuple[str, datetime | None, str | None, str | None]
 
 
 def held(entry: ListEntry) -> Held:
     """What the CP's list keeps of an entry it accepted."""
     assert entry.decision is not None
     group = entry.group.value if entry.group else None
-    return (entry.decision.value, entry.expiry, group)
+    return (entry.decision.value, entry.expiry, group, entry.token.type.value)
+
+
+def _removal(spelling: str, kept: Held) -> ListEntry:
+    """The entry that removes a held token: its value and the type it was sent with (a 2.0.1
+    station removes by both); a row kept before types were stored says none, and 1.6's
+    (ISO14443, what an idTag is) is sent."""
+    kind = kept[3]
+    return ListEntry(
+        token=IdToken(value=spelling, type=IdTokenType(kind) if kind else V16_TOKEN_TYPE)
+    )
 
 
 @dataclass(frozen=True)
@@ -47,11 +59,12 @@ def difference(
     wanted: Mapping[str, ListEntry], holds: Mapping[str, tuple[str, Held]]
 ) -> list[ListEntry]:
     """A Differential from what the CP holds (by lower-cased token: its spelling and `Held`)
-    to `wanted`: the entries added or changed, then those no longer wanted, without
-    idTagInfo, which removes them (1.6, 5.15). A token held in another case is the same."""
+    to `wanted`: the entries added or changed (a new type too), then those no longer wanted,
+    without idTagInfo, which removes them (1.6, 5.15; 2.0.1 D01). A token held in another case
+    is the same."""
     changed = [entry for key, entry in wanted.items() if _held_of(holds.get(key)) != held(entry)]
-    gone = [IdToken(value=holds[key][0]) for key in sorted(holds) if key not in wanted]
-    return changed + [ListEntry(token=token) for token in gone]
+    gone = [_removal(*holds[key]) for key in sorted(holds) if key not in wanted]
+    return changed + gone
 
 
 def _held_of(found: tuple[str, Held] | None) -> Held | None:

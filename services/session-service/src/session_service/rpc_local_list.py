@@ -66,7 +66,10 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
     else:
         e = local_list_entries.c
         holds: dict[str, tuple[str, Held]] = {
-            row.id_tag.lower(): (row.id_tag, (row.status, row.expiry_date, row.parent_id_tag))
+            row.id_tag.lower(): (
+                row.id_tag,
+                (row.status, row.expiry_date, row.parent_id_tag, row.id_token_type),
+            )
             for row in await ctx.session.execute(
                 select(local_list_entries).where(e.charge_point_id == cp_id)
             )

@@ -96,7 +96,7 @@ def test_the_payload_a_2_0_1_station_gets() -> None:
                 group=IdToken(value="FLEET", type=IdTokenType.CENTRAL),
                 charging_priority=3,
             ),
-            ListEntry(token=IdToken(value="NL-TNM-C00122045-K-0123456789ABCDEF0")),
+            ListEntry(token=IdToken.from_v16("NL-TNM-C00122045-K-0123456789ABCDEF0")),
         ],
     )
     assert to_v201(listed).to_payload() == {
@@ -122,7 +122,7 @@ def test_a_status_1_6_cannot_name_keeps_the_tag_off_charging_there() -> None:
     listed = LocalList(
         version=2,
         update_type="Full",
-        entries=[ListEntry(token=IdToken(value="X"), decision=AuthorizationDecision.NO_CREDIT)],
+        entries=[ListEntry(token=IdToken.from_v16("X"), decision=AuthorizationDecision.NO_CREDIT)],
     )
     payload = to_v16(listed).to_payload()
     assert payload["localAuthorizationList"] == [{"idTag": "X", "idTagInfo": {"status": "Invalid"}}]

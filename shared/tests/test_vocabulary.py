@@ -107,9 +107,9 @@ def test_a_token_runs_to_36_characters_and_has_a_type() -> None:
     assert IdToken.from_v16("TAG-1").type is IdTokenType.ISO14443
     assert IdToken.from_v16("tag-1").same("TAG-1")
     with pytest.raises(ValidationError):
-        IdToken(value="X" * 37)
+        IdToken.from_v16("X" * 37)
     with pytest.raises(ValidationError):
-        IdToken(value=" padded")
+        IdToken.from_v16(" padded")
     for kind in e201.IdTokenEnum:
         assert IdToken.from_v201("T", kind).type.to_v201() is kind
 

@@ -81,8 +81,8 @@ def test_a_2_0_1_local_list_carries_each_entrys_priority() -> None:
         version=3,
         update_type="Full",
         entries=[
-            ListEntry(token=IdToken(value="VIP"), decision=accepted, charging_priority=5),
-            ListEntry(token=IdToken(value="PLAIN"), decision=accepted),
+            ListEntry(token=IdToken.from_v16("VIP"), decision=accepted, charging_priority=5),
+            ListEntry(token=IdToken.from_v16("PLAIN"), decision=accepted),
         ],
     )
     sent = to_v201(listed).to_payload()

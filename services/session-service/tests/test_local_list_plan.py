@@ -37,7 +37,9 @@ def token(uid: str, **fields: object) -> SimpleNamespace:
 
 def tag(value: str, decision: D = D.ACCEPTED, **fields: object) -> ListEntry:
     """An id tag of the operator's list."""
-    return ListEntry.model_validate({"token": IdToken(value=value), "decision": decision} | fields)
+    return ListEntry.model_validate(
+        {"token": IdToken.from_v16(value), "decision": decision} | fields
+    )
 
 
 def holds(*entries: ListEntry) -> dict[str, tuple[str, Held]]:
@@ -113,7 +115,7 @@ def test_the_operators_id_tag_wins_over_a_roaming_token_of_the_same_id_in_any_ca
     ]
     # Even an id tag a 1.6 CP cannot hold (in a group too long for it): the card is left out,
     # not given the eMSP's Accepted the decision would never give it.
-    grouped = [tag("CARD-8", group=IdToken(value="G" * 21))]
+    grouped = [tag("CARD-8", group=IdToken.from_v16("G" * 21))]
     plan = desired(grouped, list_entries([token("CARD-8")]), V16)
     assert plan.entries == {}
     assert plan.left_out == 1
@@ -138,7 +140,10 @@ def test_a_token_that_becomes_invalid_or_never_is_removed_by_the_next_difference
     after = desired([tag("OWN")], list_entries(rows), V16)
     changed = difference(after.entries, on_the_cp)
     # Entries without a decision: the Differential removes them (1.6, 5.15).
-    assert changed == [ListEntry(token=IdToken(value="R1")), ListEntry(token=IdToken(value="R2"))]
+    assert changed == [
+        ListEntry(token=IdToken.from_v16("R1")),
+        ListEntry(token=IdToken.from_v16("R2")),
+    ]
     assert after.entries.keys() == {"own", "r3"}
 
 

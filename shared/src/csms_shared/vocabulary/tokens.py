@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from ..ocpp.v201.enums import IdTokenEnum
@@ -46,7 +46,8 @@ class IdToken(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
     value: TokenValue
-    type: IdTokenType = Field(default=V16_TOKEN_TYPE)
+    # Required: a 1.6 idTag is one by `from_v16` (ISO14443), never by a forgotten argument.
+    type: IdTokenType
 
     @classmethod
     def from_v16(cls, id_tag: str) -> IdToken:

@@ -1,10 +1,11 @@
 """Bulk storing (issue 45 item 2): how fast the session-service stores a backlog of bulk data.
 
-A backlog is published straight to `ocpp.calls` the way the gateways bundle notifications (one
-message of 100 calls of one action, `ws_gateway.bus.bundle_body`), far faster than a station
-fleet could send it, and the session-service drains it. No gateway or simulator shares the two
-cores, so the figure is the session-service's own storing rate (with the broker and Postgres):
-what a backlog after a burst or a mass reconnection drains at. Two backlogs, one after the other:
+A backlog is published straight to `ocpp.calls` the way the gateways bundle notifications
+(one message of 100 calls of one action, `ws_gateway.call_messages.bundle_body`), far faster
+than a station fleet could send it, and the session-service drains it. No gateway or simulator
+shares the two cores, so the figure is the session-service's own storing rate (with the broker
+and Postgres): what a backlog after a burst or a mass reconnection drains at. Two backlogs, one
+after the other:
 
 - 2.0.1: `STATIONS` stations each with a transaction, `ROUNDS` TransactionEvent Updated each
   (seqNo 0 creates the transaction; the rest are the plain Updated of a running transaction,

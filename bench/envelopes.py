@@ -4,11 +4,11 @@
 
 What the suite's processes do per call with the envelopes of issue 33, each through the code
 they run: the gateway writes a bundle of 100 MeterValues of about 500 bytes
-(`ws_gateway.bus.bundle_body`), the session-service reads it (`csms_shared.bus.bundle.
+(`ws_gateway.call_messages.bundle_body`), the session-service reads it (`csms_shared.bus.bundle.
 decode_bundle`), makes each call's outcome (`csms_shared.bus.reply.answered`) and, for a decision
 call, encodes the reply (alone, or a bundle's 100 through `send_reply`), which the gateway reads
-(`ws_gateway.bus.read_replies`). Beside each figure, the same work done the way it was before
-issue 33 (`1ed338f`: orjson and hand-written checks of dicts), copied here.
+(`ws_gateway.call_messages.read_replies`). Beside each figure, the same work done the way it
+was before issue 33 (`1ed338f`: orjson and hand-written checks of dicts), copied here.
 
 Each figure is time.process_time over a loop of about `--seconds`, the best of `--repeats`, per
 call; the machine is shared, so the best of several is the least disturbed one.
@@ -41,7 +41,7 @@ from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
 from csms_shared.ocpp.v16.messages import AuthorizeResponse, MeterValuesResponse
-from ws_gateway.bus import bundle_body, read_replies
+from ws_gateway.call_messages import bundle_body, read_replies
 from ws_gateway.gather import Waiting
 
 CALLS = 100  # a bundle's calls (csms_shared.bus.bundle.BUNDLE_MAX)

@@ -137,7 +137,7 @@ async def test_an_unreadable_reply_to_a_bundle_fails_each_call_with_internal_err
     await owner.answer_each(lone)
     await first
     bundle = await asyncio.wait_for(owner.received.get(), 5)
-    with caplog.at_level(logging.ERROR, "ws_gateway.bus"):
+    with caplog.at_level(logging.ERROR, "ws_gateway.call_messages"):
         await owner.answer(bundle, encode_replies([CallReply(payload={})]))  # one for three
         for task in later:
             error = (await task).error
@@ -160,7 +160,7 @@ async def test_an_unreadable_answer_to_a_decision_call_is_internal_error_and_log
     bus, owner = bus_and_owner
     call = authorize(bus, 0)
     lone = await asyncio.wait_for(owner.received.get(), 5)
-    with caplog.at_level(logging.ERROR, "ws_gateway.bus"):
+    with caplog.at_level(logging.ERROR, "ws_gateway.call_messages"):
         await owner.answer(lone, answer)
         reply = await call
     assert reply.error is not None and reply.error.code == "InternalError"

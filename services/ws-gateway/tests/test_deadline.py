@@ -15,7 +15,8 @@ from csms_shared.bus.bundle import encode_replies
 from csms_shared.bus.topology import HEADER_BUNDLE, HEADER_DEADLINE
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.ocpp.version import OcppVersion
-from ws_gateway.bus import GatewayBus, handling_deadline
+from ws_gateway.bus import GatewayBus
+from ws_gateway.call_messages import handling_deadline
 
 V16 = OcppVersion.V16
 

@@ -4,64 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import zlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-import aiormq
-import orjson
-from aio_pika.abc import (
-    AbstractIncomingMessage,
-    AbstractQueue,
-    AbstractRobustConnection,
-    HeadersType,
-)
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
 
 from csms_shared import tracing
-from csms_shared.bus.access import allowed
-from csms_shared.bus.bundle import BUNDLE_MAX, encode_bundle_fast
+from csms_shared.bus.bundle import BUNDLE_MAX
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
-from csms_shared.bus.fast_envelopes import FastBundledCall
-from csms_shared.bus.owners import Owners, is_process_of
+from csms_shared.bus.owners import Owners
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.stations import station_headers
 from csms_shared.bus.topology import (
     CALLS,
     COMMANDS,
     CONTROL,
-    DECISIONS,
     EVENTS,
-    HEADER_BUNDLE,
-    HEADER_CHARGE_POINT,
-    HEADER_DEADLINE,
-    HEADER_GATEWAY,
-    HEADER_MESSAGE_ID,
-    HEADER_RECEIVED_AT,
     OWNERS,
-    TRACEPARENT,
     action_of,
-    call_routing_key,
     gateway_queue,
 )
-from csms_shared.contracts.envelopes import (
-    BadEnvelope,
-    BundleReply,
-    CallReply,
-    CommandOutcome,
-    OwnerBeacon,
-    Presence,
-)
+from csms_shared.contracts.envelopes import CallReply, CommandOutcome, Presence
 from csms_shared.contracts.event_base import Event
 from csms_shared.contracts.events import charge_point_of
 from csms_shared.ocpp import JsonObject
-from csms_shared.ocpp.errors import InternalError
 from csms_shared.ocpp.version import OcppVersion
 from csms_shared.settings import default_broker_users
 
+from .beacon_check import BeaconCheck
+from .call_messages import (
+    IN_ORDER,
+    call_message,
+    handling_deadline,
+    lane,
+    read_replies,
+    routing_key_of,
+)
 from .call_refusals import (
-    BEACONS_REFUSED,
     BrokerAway,
     Overloaded,
     Ownerless,
@@ -74,68 +55,8 @@ log = logging.getLogger(__name__)
 
 # Channels the CP queue bindings are spread over (by CP id).
 BIND_CHANNELS = 4
-# Routing keys of the CALLs seen so far (`v16.<Action>`, `v201.<Action>`), built once each.
-_ROUTING_KEYS: dict[tuple[str, OcppVersion], str] = {}
-
 # Events a gateway follows: a CP's key or profile changed, so cached handshake decisions go.
 GATEWAY_EVENTS = ("station.credentials_changed",)
-
-
-# A decision call whose answer is unreadable gets this: the CP retries it.
-UNREADABLE = CallReply.refusal(InternalError("The central system's answer was unreadable"))
-
-
-def _routing_key(action: str, version: OcppVersion) -> str:
-    routing_key = _ROUTING_KEYS.get((action, version))
-    if routing_key is None:
-        routing_key = _ROUTING_KEYS.setdefault((action, version), call_routing_key(action, version))
-    return routing_key
-
-
-# Decision calls that end a transaction are gathered under their routing key with this prefix
-# and leave on `ocpp.calls`, behind the station's bulk data; the others on `ocpp.decisions`.
-IN_ORDER = "~"
-
-
-def _lane(key: str) -> tuple[str, str]:
-    """The exchange and routing key of a gathering key: the decisions' lane, never queued
-    behind the notifications on `ocpp.calls`, unless the call keeps its place (IN_ORDER)."""
-    if key.startswith(IN_ORDER):
-        return CALLS.name, key[len(IN_ORDER) :]
-    return DECISIONS.name, key
-
-
-def read_replies(action: str, body: bytes, count: int) -> list[CallReply]:
-    """The answer to each of `count` decision calls of one message (a bundle's when `count` >
-    1); an unreadable answer is logged and each call gets UNREADABLE."""
-    try:
-        if count == 1:
-            return [CallReply.decode(body)]
-        return BundleReply.decode(body).replies(count)
-    except BadEnvelope as exc:
-        log.error("the answer to %d %s is unreadable (%s): %r", count, action, exc, body[:200])
-        return [UNREADABLE] * count
-
-
-def bundle_body(waiting: list[Waiting]) -> bytes:
-    """The body of a bundle of the calls (csms_shared.bus.bundle), in their order."""
-    return encode_bundle_fast(
-        [
-            FastBundledCall(
-                cp=w.cp_id, id=w.message_id, at=w.received, payload=w.payload, tp=w.traceparent
-            )
-            for w in waiting
-        ]
-    )
-
-
-def handling_deadline(timeout: float) -> int:
-    """When a service must have started on a decision call waited on for `timeout` from now,
-    in milliseconds since the epoch (an integer: AMQP tables carry floats in 32 bits).
-
-    A fifth of the wait (at most 5 s) is kept back for the handling, the commit and the reply,
-    so a call the service takes is answered before the gateway gives up on it."""
-    return int((time.time() + timeout - min(5.0, timeout / 5)) * 1000)
 
 
 class GatewayBus:
@@ -155,13 +76,10 @@ class GatewayBus:
         broker_users: Mapping[str, str] | None = None,
     ) -> None:
         self.instance_id = instance_id
-        # Role -> broker user: a beacon counts only from the user of the service it names.
-        self._broker_users = dict(broker_users or default_broker_users())
-        # (user, service) pairs of ignored beacons, logged once each; bounded, as the names
-        # come from whoever sends (the counter still counts every one).
-        self._refused_beacons: set[tuple[str | None, str]] = set()
         # Who consumes which calls, from the owner beacons (None: not checked).
         self.owners = Owners() if owner_check else None
+        users = broker_users or default_broker_users()
+        self._beacons = BeaconCheck(self.owners, users) if self.owners is not None else None
         # The connection went and is not back yet: CALLs are answered at once (BrokerAway).
         self._broker_away = False
         self._closing = False
@@ -283,30 +201,11 @@ class GatewayBus:
             await handler(message)
 
     def _heard(self, body: bytes, user_id: str | None) -> None:
-        if self.owners is None:
+        if self._beacons is None:
             return
-        try:
-            beacon = OwnerBeacon.decode(body)
-        except BadEnvelope as exc:
-            log.warning("an unreadable owner beacon: %s", exc)
-            return
-        own = is_process_of(beacon.service, beacon.process)
-        if not own or not allowed(user_id, frozenset({beacon.service}), self._broker_users):
-            # Another service's credentials (allowed to beacon for their own) must not speak
-            # for this one's processes: the broker verified the user_id.
-            BEACONS_REFUSED.inc()
-            pair = (user_id, beacon.service)
-            if pair not in self._refused_beacons and len(self._refused_beacons) < 64:
-                self._refused_beacons.add(pair)
-                log.warning(
-                    "ignored owner beacons for %r from broker user %r (not its user or process)",
-                    beacon.service[:64],
-                    user_id,
-                )
-            return
-        self.owners.heard(beacon, asyncio.get_running_loop().time())
-        # Owners change only as beacons come in (time is told by them): judge the calls now.
-        self.fail_ownerless()
+        if self._beacons.heard(body, user_id, asyncio.get_running_loop().time()):
+            # Owners change only as beacons come in (time is told by them): judge calls now.
+            self.fail_ownerless()
 
     def fail_ownerless(self) -> int:
         """Fail the decision calls waiting for a key nobody can take now (`Ownerless`): their
@@ -318,7 +217,7 @@ class GatewayBus:
         count_owner_processes(self.owners)
         failed = 0
         for key in self._requests.pending():
-            exchange, routing_key = _lane(key)
+            exchange, routing_key = lane(key)
             verdict = self.owners.verdict(exchange, routing_key, now)
             if verdict is not None:
                 # Only those not sent yet: a sent one may still be committed by an owner back
@@ -330,30 +229,6 @@ class GatewayBus:
         if failed:
             log.warning("failed %d waiting calls: their owners are gone or not ready", failed)
         return failed
-
-    def _message(
-        self, waiting: list[Waiting], deadline: int | None = None
-    ) -> tuple[bytes, aiormq.spec.Basic.Properties]:
-        """One message for the calls: a lone call as a plain one, several as a bundle.
-
-        The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
-        receive time (a bundle's items carry theirs), a decision call's deadline. The action is
-        the routing key's; no AMQP timestamp (nobody reads it)."""
-        headers: HeadersType = {HEADER_GATEWAY: self.instance_id}
-        if deadline is not None:
-            headers[HEADER_DEADLINE] = deadline
-        if len(waiting) == 1:
-            [one] = waiting
-            headers[HEADER_CHARGE_POINT] = one.cp_id
-            headers[HEADER_MESSAGE_ID] = one.message_id
-            headers[HEADER_RECEIVED_AT] = one.received
-            if one.traceparent:
-                headers[TRACEPARENT] = one.traceparent
-            body = orjson.dumps(one.payload)
-        else:
-            headers[HEADER_BUNDLE] = len(waiting)
-            body = bundle_body(waiting)
-        return body, message_properties(persistent=True, headers=headers)
 
     async def notify(
         self,
@@ -372,14 +247,14 @@ class GatewayBus:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         tp = tracing.traceparent()
         self._notifications.add(
-            _routing_key(action, version),
+            routing_key_of(action, version),
             Waiting(cp_id, message_id, received.isoformat(), payload, future, traceparent=tp),
         )
         await future
 
     async def _publish_notifications(self, routing_key: str, waiting: list[Waiting]) -> None:
         """One confirmed message for the notifications; settle each CP's wait."""
-        body, properties = self._message(waiting)
+        body, properties = call_message(self.instance_id, waiting)
         try:
             await self.client.publish(CALLS.name, routing_key, body, properties)
         except asyncio.CancelledError:
@@ -410,13 +285,13 @@ class GatewayBus:
         On `ocpp.decisions`, or, `in_order` (a transaction's end), on `ocpp.calls` behind the
         station's bulk data (`Catalog.ends_transaction`)."""
         now = asyncio.get_running_loop().time()
-        routing_key = _routing_key(action, version)
+        routing_key = routing_key_of(action, version)
         if in_order:
             routing_key = IN_ORDER + routing_key  # a gathering key of its own, see _lane
         if self._broker_away:
             raise BrokerAway("the broker connection is down")
         if self.owners is not None:
-            exchange, key = _lane(routing_key)
+            exchange, key = lane(routing_key)
             verdict = self.owners.verdict(exchange, key, now)
             if verdict is not None:
                 raise Ownerless(action, verdict)
@@ -439,10 +314,11 @@ class GatewayBus:
 
     async def _publish_requests(self, key: str, waiting: list[Waiting]) -> None:
         """One message for the decision calls; each gets its own answer."""
-        exchange, routing_key = _lane(key)
+        exchange, routing_key = lane(key)
         action = action_of(routing_key)
         timeout = max(item.timeout for item in waiting)
-        body, properties = self._message(waiting, min(item.deadline for item in waiting))
+        deadline = min(item.deadline for item in waiting)
+        body, properties = call_message(self.instance_id, waiting, deadline)
         results: list[CallReply] | BaseException
         try:
             reply = await self.client.request(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import orjson
 
+from .access import allowed
 from .bundle import BadBundle, BundleItem, decode_bundle
+from .metrics import REFUSED
 from .topology import HEADER_BUNDLE, HEADER_DEADLINE, HEADER_GATEWAY
+
+log = logging.getLogger(__name__)
 
 
 class Delivery(Protocol):
@@ -71,3 +76,30 @@ def decode_calls(message: Delivery) -> list[BundleItem]:
     except orjson.JSONDecodeError as exc:
         raise Unreadable(f"the body is not JSON: {exc}") from None
     return [BundleItem(dict(headers), payload)]
+
+
+def refused(
+    message: Delivery,
+    exchange: str,
+    senders: frozenset[str] | None,
+    users: Mapping[str, str],
+    service: str,
+) -> bool:
+    """True (and logged, and counted) when a delivery to `service` did not come the way the
+    topology sends it: through `exchange` (whose topic permissions bound who may publish which
+    key) and, for calls, from one of the `senders` roles (their broker `users`). Anything else
+    was pushed into the queue through the default exchange, or by a user that publishes no
+    such thing."""
+    if message.exchange == exchange and (
+        senders is None or allowed(message.user_id, senders, users)
+    ):
+        return False
+    log.warning(
+        "refused a delivery to %s from broker user %r through %r (%s)",
+        service,
+        message.user_id,
+        message.exchange or "the default exchange",
+        message.routing_key,
+    )
+    REFUSED.inc()
+    return True

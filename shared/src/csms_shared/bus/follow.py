@@ -3,13 +3,47 @@
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 
 from ..contracts.events import Event, charge_point_of
 from .metrics import GROUP_SIZE, HANDLED
-from .router import EventGroupHandler, EventHandler
+from .router import EventGroupHandler, EventHandler, Router
 from .unit_of_work import Transaction, UnitOfWork, by_charge_point
 
 log = logging.getLogger(__name__)
+
+
+def topic_regex(pattern: str) -> re.Pattern[str]:
+    """A topic pattern (`*` one word, `#` any number) as a regex of the keys it matches."""
+    parts = [
+        r"[^.]+" if word == "*" else r".*" if word == "#" else re.escape(word)
+        for word in pattern.split(".")
+    ]
+    return re.compile(r"\.".join(parts) + r"\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRoute:
+    """A followed pattern: the keys it matches, its handler of one event and of a group."""
+
+    regex: re.Pattern[str]
+    pattern: str
+    handler: EventHandler
+    together: EventGroupHandler | None
+
+
+def event_routes(router: Router) -> list[EventRoute]:
+    """The patterns `router` follows, in the order they were registered."""
+    return [
+        EventRoute(topic_regex(p), p, h, router.event_groups.get(p))
+        for p, h in router.events.items()
+    ]
+
+
+def route_of(routes: list[EventRoute], key: str) -> EventRoute | None:
+    """The first route whose pattern matches the routing key `key` (None: not followed)."""
+    return next((route for route in routes if route.regex.match(key)), None)
 
 
 async def follow_events(

@@ -24,6 +24,12 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import cast
+
+import aiormq
+from aio_pika import Message
+from aio_pika.abc import AbstractRobustConnection
 
 from ..contracts.envelopes import OwnerBeacon
 
@@ -48,6 +54,24 @@ def process_name(service: str) -> str:
 def is_process_of(service: str, process: str) -> bool:
     """Whether `process` is a name `process_name` gives a process of `service`."""
     return process.startswith(service + "@")
+
+
+async def beacon_publisher(connection: AbstractRobustConnection, exchange: str) -> Publish:
+    """How a process publishes its beacons on `exchange` (`ocpp.owners`): on a channel of its
+    own, transient, each gone when it would be stale, from this connection's broker user (the
+    broker checks the user_id is the login's; a gateway counts a beacon only from the user of
+    the service it names)."""
+    channel = await connection.channel(publisher_confirms=False)
+    owners = await channel.get_exchange(exchange, ensure=False)
+    underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+    user = underlay.connection.url.user or "guest"  # aiormq's login when the URL has none
+
+    async def publish(body: bytes, lifetime: float) -> None:
+        # Not mandatory: with no gateway listening (yet) it is simply dropped.
+        message = Message(body, expiration=timedelta(seconds=lifetime), user_id=user)
+        await owners.publish(message, routing_key="", mandatory=False)
+
+    return publish
 
 
 class BeaconSender:

@@ -10,15 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Collection
-from datetime import timedelta
 from functools import partial
-from typing import Any, cast, get_args
+from typing import Any, get_args
 
-import aiormq
-from aio_pika import Message
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -35,18 +31,18 @@ from ..contracts.events import InvalidEvent, read_event
 from ..ocpp.errors import InternalError
 from ..settings import Lane, default_broker_users
 from ..stopping import cancel_and_wait
-from .access import COMMAND_API, GATEWAY, ROLES, allowed
+from .access import COMMAND_API, GATEWAY, ROLES
 from .ack import acknowledge, requeue_later
 from .client import BusClient
 from .coalesce import GROUP_LANES, GROUP_LINGER, GROUP_MAX, Coalescer
 from .connection import connect
-from .delivery import Delivery, Unreadable, decode_calls, is_bundle
+from .delivery import Delivery, Unreadable, decode_calls, is_bundle, refused
 from .fast_envelopes import FastCallReply
-from .follow import follow_events
+from .follow import event_routes, follow_events, route_of
 from .handle import handle_calls
-from .metrics import HANDLED, REFUSED
+from .metrics import HANDLED
 from .outbox import OutboxRelay
-from .owners import BeaconSender, ReadyCheck
+from .owners import BeaconSender, ReadyCheck, beacon_publisher
 from .reply import ChannelOutbound, Outbound, error_outcome, send_reply
 from .router import Router
 from .rpc import RpcClient
@@ -72,14 +68,6 @@ log = logging.getLogger(__name__)
 
 # The queues of a service, each `<service>.<lane>`; a process consumes all or some of them.
 LANES: tuple[str, ...] = get_args(Lane)  # the names `<PREFIX>CONSUME` accepts
-
-
-def _topic_regex(pattern: str) -> re.Pattern[str]:
-    parts = [
-        r"[^.]+" if word == "*" else r".*" if word == "#" else re.escape(word)
-        for word in pattern.split(".")
-    ]
-    return re.compile(r"\.".join(parts) + r"\Z")
 
 
 class ServiceRuntime:
@@ -118,9 +106,7 @@ class ServiceRuntime:
         self._consume = frozenset(consume) or frozenset(LANES)
         # command-api replays dead-lettered calls (command_api/dead_letters.py).
         self._call_senders = frozenset({GATEWAY, COMMAND_API, self._service} & set(ROLES))
-        self._event_routes = [
-            (_topic_regex(p), p, h, router.event_groups.get(p)) for p, h in router.events.items()
-        ]
+        self._event_routes = event_routes(router)
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractChannel | None = None
         self.exchanges: dict[str, AbstractExchange] = {}
@@ -268,23 +254,7 @@ class ServiceRuntime:
         }
         if not lanes:
             return
-        channel = await self.connection.channel(publisher_confirms=False)
-        owners = await channel.get_exchange(OWNERS.name, ensure=False)
-        # The broker checks it is this connection's login: a gateway counts a beacon only from
-        # the user of the service it names.
-        underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
-        user = underlay.connection.url.user or "guest"  # aiormq's login when the URL has none
-
-        async def publish(body: bytes, lifetime: float) -> None:
-            # Transient, and gone when it would be stale: a gateway reads only fresh ones.
-            expiration = timedelta(seconds=lifetime)
-            # Not mandatory: with no gateway listening (yet) it is simply dropped.
-            await owners.publish(
-                Message(body, expiration=expiration, user_id=user),
-                routing_key="",
-                mandatory=False,
-            )
-
+        publish = await beacon_publisher(self.connection, OWNERS.name)
         self.beacons = BeaconSender(self._service, lanes, publish, self._ready)
         # The first one before `start` returns (and so before the process says it is ready):
         # a gateway that saw this service's previous process leave takes its calls again.
@@ -314,24 +284,8 @@ class ServiceRuntime:
         if message.reply_to and self.outbound is not None:
             await self.outbound.reply(message.reply_to, message.correlation_id, reply.encode())
 
-    def _refused(self, message: Delivery, exchange: str, senders: Any) -> bool:
-        """True (and logged) when a delivery did not come the way the topology sends it: through
-        `exchange` (whose topic permissions bound who may publish which key) and, for calls, from
-        a gateway or this service itself (bundle items it re-sent). Anything else was pushed
-        into our queue through the default exchange, or by a user that publishes no such thing."""
-        if message.exchange == exchange and (
-            senders is None or allowed(message.user_id, senders, self.broker_users)
-        ):
-            return False
-        log.warning(
-            "refused a delivery to %s from broker user %r through %r (%s)",
-            self._service,
-            message.user_id,
-            message.exchange or "the default exchange",
-            message.routing_key,
-        )
-        REFUSED.inc()
-        return True
+    def _refused(self, message: Delivery, exchange: str, senders: frozenset[str] | None) -> bool:
+        return refused(message, exchange, senders, self.broker_users, self._service)
 
     async def on_decision(self, message: Delivery) -> None:
         """A CALL delivery on the decisions' lane: as `on_call`, on the lane's own slots."""
@@ -404,7 +358,7 @@ class ServiceRuntime:
             await message.ack()
             return
         key = message.routing_key or ""
-        found = next((route for route in self._event_routes if route[0].match(key)), None)
+        found = route_of(self._event_routes, key)
         if found is None:
             await message.ack()
             return
@@ -415,11 +369,10 @@ class ServiceRuntime:
             HANDLED.labels("event", "invalid").inc()
             await message.reject(requeue=False)
             return
-        _, pattern, handler, together = found
         [handled] = await self.followers.submit(
-            "event " + pattern,
+            "event " + found.pattern,
             [(key, body)],
-            partial(follow_events, self.uow, pattern, handler, together),
+            partial(follow_events, self.uow, found.pattern, found.handler, found.together),
         )
         if not handled:
             HANDLED.labels("event", "requeued").inc()

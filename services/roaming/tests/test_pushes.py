@@ -23,7 +23,8 @@ from csms_shared.contracts.rpc_roaming import ListPushes
 from roaming.db import outbox, pushes
 from roaming.ocpi.versions import ModuleId
 from roaming.ocpi_client import OcpiClient
-from roaming.pushes import Push, PushDelivery, enqueue
+from roaming.push_queue import Push, enqueue
+from roaming.pushes import PushDelivery
 from roaming.rpc_locations import list_pushes
 from roaming.settings import Settings
 from tests.integration.ocpi_platform import Hosts, PlatformDouble

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, update
 
-from roaming import pushes
+from roaming import push_queue
 from roaming.db import pushes as pushes_table
 from roaming.db import requests
 from roaming.ocpi_api import request_log
@@ -92,7 +92,7 @@ async def test_the_logs_are_pruned_after_their_retention(
             )
         ).scalar_one()
         total = (await session.execute(select(func.count()).select_from(pushes_table))).scalar_one()
-    assert await pushes.prune(sessions, 30) == done
+    assert await push_queue.prune(sessions, 30) == done
     async with sessions() as session:
         left = (await session.execute(select(func.count()).select_from(pushes_table))).scalar_one()
     assert left == total - done

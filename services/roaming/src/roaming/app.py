@@ -23,7 +23,7 @@ from . import (  # noqa: F401 - importing them registers their handlers
     follow_tariffs,
     follow_transactions,
     followed,
-    pushes,
+    push_queue,
     rpc_cdrs,
     rpc_locations,
     rpc_platforms,
@@ -110,7 +110,7 @@ async def housekeeping(runtime: ServiceRuntime) -> None:
     settings: Settings = runtime.settings
     while True:
         try:
-            await pushes.prune(runtime.sessions, settings.push_log_retention_days)
+            await push_queue.prune(runtime.sessions, settings.push_log_retention_days)
             await request_log.prune(runtime.sessions, settings.request_log_retention_days)
             await authorizations.prune(runtime.sessions, settings.request_log_retention_days)
         except asyncio.CancelledError:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import cdrs
 from .ocpi.versions import ModuleId
-from .pushes import Push, enqueue, receivers
+from .push_queue import Push, enqueue, receivers
 
 
 async def push_cdr(

@@ -14,7 +14,7 @@ from .ocpi.commands import CommandResult, CommandResultType, CommandType
 from .ocpi.types import DisplayText
 from .ocpi.versions import ModuleId
 from .platforms import now
-from .pushes import Push, enqueue
+from .push_queue import Push, enqueue
 
 
 def _message(event: CommandCompleted) -> list[DisplayText]:

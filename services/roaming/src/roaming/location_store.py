@@ -32,7 +32,7 @@ from .ocpi.locations import EvseStatus, Location
 from .ocpi.types import ci_key, format_datetime
 from .ocpi.versions import ModuleId
 from .platforms import now
-from .pushes import Push, enqueue
+from .push_queue import Push, enqueue
 
 
 class LocationConflict(ValueError):

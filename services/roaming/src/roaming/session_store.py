@@ -36,7 +36,7 @@ from .ocpi.tokens import TokenType
 from .ocpi.types import ci_key
 from .ocpi.versions import ModuleId
 from .platforms import now
-from .pushes import Push, enqueue, receivers
+from .push_queue import Push, enqueue, receivers
 from .session_documents import Authorized, Place, TokenRef
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from .location_documents import Publisher
 from .ocpi.sessions import Session, SessionStatus
 from .ocpi.versions import ModuleId
 from .platforms import now
-from .pushes import Push, enqueue, receivers
+from .push_queue import Push, enqueue, receivers
 from .session_store import token_ref
 
 log = logging.getLogger(__name__)

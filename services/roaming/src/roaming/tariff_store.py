@@ -18,7 +18,7 @@ from .db import tariffs
 from .location_documents import Publisher
 from .ocpi.versions import ModuleId
 from .platforms import now
-from .pushes import Push, enqueue
+from .push_queue import Push, enqueue
 
 
 async def follow(session: AsyncSession, event: TariffChanged, publisher: Publisher) -> None:

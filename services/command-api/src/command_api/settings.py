@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode
 
 from csms_shared.bus.access import INTEGRATIONS, LOAD_MANAGER, ROAMING, check_roles
 from csms_shared.bus.back_offices import check_back_offices
+from csms_shared.outbound import Network
 from csms_shared.settings import (
     BrokerSettings,
     CommonSettings,
@@ -256,6 +257,10 @@ class Settings(BaseSettings, BrokerSettings, DatabaseSettings, CommonSettings):
         for network in networks:
             ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return networks
+
+    def webhook_networks(self) -> list[Network]:
+        """The networks webhooks may target besides public addresses."""
+        return [ipaddress.ip_network(n, strict=False) for n in self.webhook_allowed_networks]
 
     @field_validator("cookie_secure", mode="before")
     @classmethod

@@ -43,3 +43,18 @@ def standard_headers(secret: str, message_id: str, timestamp: int, body: bytes) 
         "webhook-timestamp": str(timestamp),
         "webhook-signature": "v1," + base64.b64encode(digest).decode("ascii"),
     }
+
+
+def delivery_headers(
+    secret: str, event_id: str, event_type: str, body: bytes, timestamp: int
+) -> dict[str, str]:
+    """Every header of one delivery's POST: JSON, who sends it, Standard Webhooks' signature
+    headers and the suite's own (event id and type, the plain HMAC of the body)."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "csms-webhooks/1",
+        **standard_headers(secret, event_id, timestamp, body),
+        "X-CSMS-Event-Id": event_id,
+        "X-CSMS-Event-Type": event_type,
+        "X-CSMS-Signature": signature(secret, body),
+    }

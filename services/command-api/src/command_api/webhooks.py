@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import ipaddress
 import logging
 import time
 from typing import Any
@@ -35,12 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms_shared.bus.ack import requeue_later
 from csms_shared.bus.topology import EVENTS, quorum_arguments, service_queue
 from csms_shared.contracts.events import InvalidEvent, charge_point_of, read_event
-from csms_shared.outbound import Network, RefusedTarget, check_target, pinned_request
+from csms_shared.outbound import RefusedTarget, check_target, pinned_request
 
 from . import webhook_queue as queue
 from . import webhook_store as store
 from .settings import Settings
-from .webhook_signing import signature, standard_headers
+from .webhook_signing import delivery_headers
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +61,6 @@ BINDINGS_EVERY = 30.0
 BINDINGS_LOCK = 0x5745_4248  # "WEBH"
 
 
-def allowed_networks(settings: Settings) -> list[Network]:
-    """The networks webhooks may target besides public addresses."""
-    return [ipaddress.ip_network(n, strict=False) for n in settings.webhook_allowed_networks]
-
-
 class Webhooks:
     """Follows `ocpp.events` into delivery rows, and delivers them (one of each per replica)."""
 
@@ -78,7 +72,7 @@ class Webhooks:
     ) -> None:
         self._settings = settings
         self._sessions = sessions
-        self._allowed = allowed_networks(settings)
+        self._allowed = settings.webhook_networks()
         self._hooks: TTLCache[str, list[Row[Any]]] = TTLCache(maxsize=1, ttl=1.0)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -345,14 +339,7 @@ class Webhooks:
         """POST one event to an address its host was checked to resolve to; its HTTP status
         (RefusedTarget, httpx.HTTPError on failures)."""
         addresses = await check_target(url, self._allowed)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "csms-webhooks/1",
-            **standard_headers(secret, event_id, int(time.time()), body),
-            "X-CSMS-Event-Id": event_id,
-            "X-CSMS-Event-Type": event_type,
-            "X-CSMS-Signature": signature(secret, body),
-        }
+        headers = delivery_headers(secret, event_id, event_type, body, int(time.time()))
         # A refused connection sent nothing: the next address (another family, say) may answer.
         for address in addresses[:-1]:
             with contextlib.suppress(httpx.ConnectError):

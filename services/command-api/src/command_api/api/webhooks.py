@@ -18,7 +18,6 @@ from .. import webhook_queue as queue
 from .. import webhook_store as store
 from ..models import Delivery, Page, Webhook
 from ..webhook_signing import SECRET_PREFIX, signing_key
-from ..webhooks import allowed_networks
 from .deps import MAX_OFFSET, Admin, Session, State, api_router
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ async def create_webhook(
     if "\x00" in body.url + body.secret:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "strings may not hold U+0000")
     try:
-        await check_target(body.url, allowed_networks(state.settings))
+        await check_target(body.url, state.settings.webhook_networks())
     except RefusedTarget as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"url: {exc}") from None
     async with session.begin():

@@ -135,10 +135,10 @@ def test_a_1_6_cps_list_leaves_out_roaming_tokens_over_20_characters_and_counts_
 def test_a_token_that_becomes_invalid_or_never_is_removed_by_the_next_difference() -> None:
     before = desired([tag("OWN")], list_entries([token("R1"), token("R2"), token("R3")]), V16)
     on_the_cp = holds(*before.entries.values())
-    assert difference(before.entries, on_the_cp) == []
+    assert difference(before.entries, on_the_cp, V16) == []
     rows = [token("R1", valid=False), token("R2", whitelist="NEVER"), token("R3")]
     after = desired([tag("OWN")], list_entries(rows), V16)
-    changed = difference(after.entries, on_the_cp)
+    changed = difference(after.entries, on_the_cp, V16)
     # Entries without a decision: the Differential removes them (1.6, 5.15).
     assert changed == [
         ListEntry(token=IdToken.from_v16("R1")),
@@ -150,7 +150,7 @@ def test_a_token_that_becomes_invalid_or_never_is_removed_by_the_next_difference
 def test_a_token_valid_again_is_added_back_and_a_changed_id_tag_sent_again() -> None:
     on_the_cp = holds(tag("OWN"))
     after = desired([tag("OWN", D.BLOCKED)], list_entries([token("R1")]), V16)
-    changed = difference(after.entries, on_the_cp)
+    changed = difference(after.entries, on_the_cp, V16)
     assert [(e.token.value, e.decision) for e in changed] == [
         ("OWN", D.BLOCKED),
         ("R1", D.ACCEPTED),
@@ -162,9 +162,9 @@ def test_a_token_held_in_another_case_is_the_same_token_not_a_removal_and_an_add
     # CP is told to block it, and not told to remove it (it would remove the blocked card).
     on_the_cp = holds(*list_entries([token("CARD-9")]))
     after = desired([tag("card-9", D.BLOCKED)], list_entries([token("CARD-9")]), V16)
-    assert difference(after.entries, on_the_cp) == [tag("card-9", D.BLOCKED)]
+    assert difference(after.entries, on_the_cp, V16) == [tag("card-9", D.BLOCKED)]
     same = desired([tag("card-9")], list_entries([token("CARD-9")]), V16)
-    assert difference(same.entries, on_the_cp) == []
+    assert difference(same.entries, on_the_cp, V16) == []
 
 
 def test_the_roaming_tokens_are_asked_for_a_list_of_every_id_tag_only() -> None:
@@ -183,29 +183,39 @@ def test_the_roaming_tokens_are_asked_for_a_list_of_every_id_tag_only() -> None:
 
 def test_a_removal_names_the_type_the_token_was_sent_with() -> None:
     # A 2.0.1 station removes an entry by value and type: an eMAID goes as an eMAID.
-    emaid = ListEntry.model_validate(
-        {
-            "token": IdToken(value="NL-EMS-C12345678-X", type=IdTokenType.EMAID),
-            "decision": D.ACCEPTED,
-        }
-    )
-    on_the_cp = holds(emaid, tag("OWN"))
+    emaid = IdToken(value="NL-EMS-C12345678-X", type=IdTokenType.EMAID)
+    on_the_cp = holds(ListEntry(token=emaid, decision=D.ACCEPTED), tag("OWN"))
     after = desired([tag("OWN")], [], V201)
-    assert difference(after.entries, on_the_cp) == [
-        ListEntry(token=IdToken(value="NL-EMS-C12345678-X", type=IdTokenType.EMAID))
+    assert difference(after.entries, on_the_cp, V201) == [ListEntry(token=emaid)]
+
+
+def test_a_201_token_under_a_new_type_is_removed_under_the_old_one_then_sent() -> None:
+    central = ListEntry(token=IdToken(value="OWN", type=IdTokenType.CENTRAL), decision=D.ACCEPTED)
+    assert difference({"own": central}, holds(tag("OWN")), V201) == [
+        ListEntry(token=IdToken(value="OWN", type=IdTokenType.ISO14443)),
+        central,
     ]
-    # The same value under a new type is sent again (the station would hold the old one).
-    central = ListEntry.model_validate(
-        {"token": IdToken(value="OWN", type=IdTokenType.CENTRAL), "decision": D.ACCEPTED}
-    )
-    assert difference({"own": central}, holds(tag("OWN"))) == [central]
+
+
+def test_a_16_cp_is_never_sent_a_token_again_for_its_type() -> None:
+    # A 1.6 SendLocalList has no type: what the CP accepted is recorded as an idTag
+    # (ISO14443), so a Central or eMAID token it holds must still compare as unchanged.
+    central = ListEntry(token=IdToken(value="OWN", type=IdTokenType.CENTRAL), decision=D.ACCEPTED)
+    as_recorded = ListEntry(token=IdToken.from_v16("OWN"), decision=D.ACCEPTED)
+    assert difference({"own": central}, holds(as_recorded), V16) == []
+    blocked = central.model_copy(update={"decision": D.BLOCKED})
+    assert difference({"own": blocked}, holds(as_recorded), V16) == [blocked]
 
 
 def test_a_row_kept_before_types_were_stored_is_sent_again_or_removed_as_an_id_tag() -> None:
     kept: Held = (D.ACCEPTED.value, None, None, None)
     on_the_cp = {"own": ("OWN", kept), "gone": ("GONE", kept)}
     after = desired([tag("OWN")], [], V201)
-    assert difference(after.entries, on_the_cp) == [
+    assert difference(after.entries, on_the_cp, V201) == [
         tag("OWN"),
         ListEntry(token=IdToken(value="GONE", type=IdTokenType.ISO14443)),
+    ]
+    # A 1.6 CP's is not sent again: its type means nothing there.
+    assert difference(after.entries, on_the_cp, V16) == [
+        ListEntry(token=IdToken(value="GONE", type=IdTokenType.ISO14443))
     ]

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 # of those, and a full one every 100 middle ones (defaults 10 and 10). Measured by the bench's
 # bulk-storing scenario (bench/RESULTS.md, 2026-11-27): a backlog keeps thousands of calls
 # alive across collections, the default thresholds promote them to the oldest generation and
-# then scan it over and over; these store 1.4x the calls per second on the same CPU, for
+# then scan it over and over; these store about 1.5x the calls per second on the same CPU, for
 # young collections of about 0.3 ms each instead of 0.06 ms.
 GC_THRESHOLDS = (20_000, 20, 100)
 

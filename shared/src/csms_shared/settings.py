@@ -148,8 +148,8 @@ class CommonSettings(BaseModel):
         description="Python's garbage-collector thresholds (`gc.set_threshold`): allocations"
         " before a young collection, then young collections per middle one and middle ones per"
         " full one; comma-separated or a JSON list. Higher ones cost fewer collections under"
-        " load (the default stores 1.4x the bulk of Python's 700,10,10: bench/RESULTS.md) and"
-        " a little more memory between them",
+        " load (the default stores about 1.5x the bulk per core of Python's 700,10,10:"
+        " bench/RESULTS.md) and a little more memory between them",
     )
 
     @field_validator("secret_configuration_keys", "gc_thresholds", mode="before")

@@ -56,16 +56,26 @@ def desired(
 
 
 def difference(
-    wanted: Mapping[str, ListEntry], holds: Mapping[str, tuple[str, Held]]
+    wanted: Mapping[str, ListEntry], holds: Mapping[str, tuple[str, Held]], version: OcppVersion
 ) -> list[ListEntry]:
     """A Differential from what the CP holds (by lower-cased token: its spelling and `Held`)
-    to `wanted`: the entries added or changed (a new type too), then those no longer wanted,
-    without idTagInfo, which removes them (1.6, 5.15; 2.0.1 D01). A token held in another case
-    is the same."""
-    changed = [entry for key, entry in wanted.items() if _held_of(holds.get(key)) != held(entry)]
+    to `wanted`: the entries added or changed, then those no longer wanted, without
+    idTagInfo, which removes them (1.6, 5.15; 2.0.1 D01). A token held in another case is the
+    same. A 1.6 idTag has no type, so a 1.6 CP's entries are compared without it; a 2.0.1
+    station keys its entries by value and type, so a token held under another type is removed
+    under that one just before it is sent under its new one."""
+    typed = version is not OcppVersion.V16
+    entries: list[ListEntry] = []
+    for key, entry in wanted.items():
+        found = holds.get(key)
+        now = held(entry)
+        if found is None:
+            entries.append(entry)
+            continue
+        spelling, kept = found
+        if typed and kept[3] is not None and kept[3] != now[3]:
+            entries += [_removal(spelling, kept), entry]
+        elif kept[:3] != now[:3] or (typed and kept[3] != now[3]):
+            entries.append(entry)
     gone = [_removal(*holds[key]) for key in sorted(holds) if key not in wanted]
-    return changed + gone
-
-
-def _held_of(found: tuple[str, Held] | None) -> Held | None:
-    return None if found is None else found[1]
+    return entries + gone

@@ -74,7 +74,7 @@ async def build_local_list(params: BuildLocalList, ctx: Ctx) -> LocalListPlan:
                 select(local_list_entries).where(e.charge_point_id == cp_id)
             )
         }
-        entries = difference(plan.entries, holds)
+        entries = difference(plan.entries, holds, params.ocpp_version)
     return LocalListPlan(
         charge_point_id=cp_id,
         list_version=(version.list_version if version is not None else 0) + 1,

@@ -167,10 +167,12 @@ status_history = Table(
     Column("vendor_id", String(255)),
     Column("vendor_error_code", String(50)),
     # In our terms (docs/vocabulary.md): the connector's status, the car's charging state when
-    # the notification told one (1.6's Preparing..Finishing), our error code.
-    Column("connector_status", String(20), nullable=False),
+    # the notification told one (1.6's Preparing..Finishing), our error code. NULL in rows
+    # written before they were (and by a registry of the release before, during an upgrade):
+    # read from the 1.6 spelling then (`rpc_charge_points.status_record`).
+    Column("connector_status", String(20)),
     Column("charging_state", String(20)),
-    Column("connector_error_code", String(30), nullable=False),
+    Column("connector_error_code", String(30)),
     _ts("timestamp", nullable=False),
     _ts("received_at", nullable=False, server_default=func.now()),
     Index("ix_status_history_received_at", "received_at"),  # retention deletes by age

@@ -31,7 +31,8 @@ from csms_shared.contracts.rpc import (
     PageOfChargePoint,
     RegistryRpc,
 )
-from csms_shared.ocpp.v16.enums import ChargePointStatus
+from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
+from csms_shared.vocabulary.connectors import StatusReport
 
 from .db import (
     certificate_requests,
@@ -92,6 +93,33 @@ async def get_charge_point(params: OfChargePoint, ctx: Ctx) -> ChargePoint:
     return found
 
 
+def status_record(row: Any) -> StatusRecord:
+    """A history row as the API shows it. A row kept without our terms (written before they
+    were, or by the release before during an upgrade) is read from its 1.6 spelling, as the
+    notification was then: a 2.0.1 row's (it names a connector within its EVSE) says no
+    charging state, its Preparing being 2.0.1's Occupied."""
+    if row.connector_status is not None:
+        ours = (row.connector_status, row.charging_state, row.connector_error_code)
+    else:
+        report = StatusReport.from_v16(
+            ChargePointStatus(row.status), ChargePointErrorCode(row.error_code)
+        )
+        state = None if row.evse_connector_id is not None else report.charging_state
+        ours = (report.status.value, state and state.value, report.error_code.value)
+    status, charging, error = ours
+    return StatusRecord(
+        connector_id=row.connector_id,
+        evse_connector_id=row.evse_connector_id,
+        connector_status=status,
+        charging_state=charging,
+        connector_error_code=error,
+        status=row.status,
+        error_code=row.error_code,
+        timestamp=row.timestamp,
+        info=row.info or None,
+    )
+
+
 @router.rpc(RegistryRpc.status_history, callers={"command-api"})
 async def get_status_history(params: PageOfChargePoint, ctx: Ctx) -> Page[StatusRecord]:
     """A CP's status notifications, newest first."""
@@ -101,17 +129,7 @@ async def get_status_history(params: PageOfChargePoint, ctx: Ctx) -> Page[Status
         status_history,
         params,
         [h.timestamp.desc(), h.id.desc()],
-        lambda r: StatusRecord(
-            connector_id=r.connector_id,
-            evse_connector_id=r.evse_connector_id,
-            connector_status=r.connector_status,
-            charging_state=r.charging_state,
-            connector_error_code=r.connector_error_code,
-            status=r.status,
-            error_code=r.error_code,
-            timestamp=r.timestamp,
-            info=r.info or None,
-        ),
+        status_record,
         Page[StatusRecord],
     )
 

@@ -2,9 +2,14 @@
 
 A 2.0.1 EVSE's connectors reporting the same status at the same time kept one history row (and
 one `connector.status` event) between them: the row's key had no connector within the EVSE.
-The key now has it (NULL, a 1.6 row's, counts as one value). Each row also keeps the status in
-our terms (docs/vocabulary.md); rows written before are read back as their 1.6 spelling says
-(2.0.1 rows, stored as 1.6's Preparing for Occupied, get no charging state).
+The key now has it (NULL, a 1.6 row's, counts as one value: NULLS NOT DISTINCT, PostgreSQL 15).
+Each new row also keeps the status in our terms (docs/vocabulary.md).
+
+Expand only, for rolling upgrades: the new columns are nullable and not backfilled (a registry
+of the release before keeps inserting without them; the API reads a row without them from its
+1.6 spelling), so adding them rewrites nothing. Swapping the unique constraint builds its index
+inside the migration's transaction: status writes wait while it builds (about 1 s per million
+rows here; a retention, REGISTRY_STATUS_HISTORY_RETENTION_DAYS, keeps the table small).
 
 Revision ID: 0021
 Revises: 0020
@@ -21,8 +26,6 @@ down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_OCCUPIED = "('Preparing', 'Charging', 'SuspendedEV', 'SuspendedEVSE', 'Finishing')"
-
 
 def upgrade() -> None:
     for name, size in (("connector_status", 20), ("charging_state", 20)):
@@ -34,22 +37,6 @@ def upgrade() -> None:
         sa.Column("connector_error_code", sa.String(30), nullable=True),
         schema="registry",
     )
-    op.execute(
-        "UPDATE registry.status_history SET"
-        f" connector_status = CASE WHEN status IN {_OCCUPIED} THEN 'Occupied' ELSE status END,"
-        " charging_state = CASE WHEN evse_connector_id IS NOT NULL THEN NULL"
-        " WHEN status IN ('Preparing', 'Finishing') THEN 'EVConnected'"
-        " WHEN status IN ('Charging', 'SuspendedEV', 'SuspendedEVSE') THEN status END,"
-        " connector_error_code = error_code"
-    )
-    for name in ("connector_status", "connector_error_code"):
-        op.alter_column(
-            "status_history",
-            name,
-            existing_type=sa.String(20 if name == "connector_status" else 30),
-            nullable=False,
-            schema="registry",
-        )
     op.drop_constraint("uq_status", "status_history", schema="registry", type_="unique")
     op.create_unique_constraint(
         "uq_status",

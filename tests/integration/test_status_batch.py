@@ -84,8 +84,14 @@ def status(
 Call = tuple[str, StatusNotificationRequest, datetime]
 
 
-async def run_batch(registry_schema: RegistrySchema, prefix: str, calls: list[Call]) -> list[Event]:
-    """One batch, as the runtime runs it; the events it emitted."""
+async def batch(
+    registry_schema: RegistrySchema,
+    handler: Any,
+    version: OcppVersion,
+    calls: list[tuple[str, Any, datetime]],
+) -> list[Event]:
+    """One batch of `handler` (a version's StatusNotification) over (CP, request, received at),
+    as the runtime runs it; the events it emitted."""
     sessions, settings = registry_schema
     async with sessions() as session, session.begin():
         ctx = Recording(session=session, settings=settings, outbox=outbox)
@@ -97,16 +103,22 @@ async def run_batch(registry_schema: RegistrySchema, prefix: str, calls: list[Ca
                     session=session,
                     settings=settings,
                     outbox=outbox,
-                    charge_point_id=prefix + cp,
+                    charge_point_id=cp,
                     received_at=received,
-                    ocpp_version=OcppVersion.V16,
+                    ocpp_version=version,
                 ),
             )
             for cp, request, received in calls
         ]
-        await status_notification_batch(pairs, ctx)
+        await handler(pairs, ctx)
     assert ctx.emitted == len(ctx.events)
     return ctx.events
+
+
+async def run_batch(registry_schema: RegistrySchema, prefix: str, calls: list[Call]) -> list[Event]:
+    """One 1.6 batch of the CPs named `prefix…`; the events it emitted."""
+    named = [(prefix + cp, request, received) for cp, request, received in calls]
+    return await batch(registry_schema, status_notification_batch, OcppVersion.V16, named)
 
 
 async def run_one_by_one(
@@ -504,27 +516,12 @@ async def test_each_connector_of_an_evse_keeps_its_history_and_its_event(
             }
         )
 
-    async with sessions() as session, session.begin():
-        ctx = Recording(session=session, settings=settings, outbox=outbox)
-        ctx.events = []
-        calls = [
-            (
-                request,
-                CallContext(
-                    session=session,
-                    settings=settings,
-                    outbox=outbox,
-                    charge_point_id=cp,
-                    received_at=T0,
-                    ocpp_version=OcppVersion.V201,
-                ),
-            )
-            for request in (occupied(1), occupied(2), occupied(1))
-        ]
-        await status_notification_v201_batch(calls, ctx)
-    assert sorted(
-        (e["evseId"], e["evseConnectorId"], e["connectorStatus"]) for _, e in ctx.events
-    ) == [(1, 1, "Occupied"), (1, 2, "Occupied")]
+    calls = [(cp, occupied(n), T0) for n in (1, 2, 1)]
+    events = await batch(registry_schema, status_notification_v201_batch, OcppVersion.V201, calls)
+    assert sorted((e["evseId"], e["evseConnectorId"], e["connectorStatus"]) for _, e in events) == [
+        (1, 1, "Occupied"),
+        (1, 2, "Occupied"),
+    ]
     history = await db.fetch(
         "SELECT connector_id, evse_connector_id, status, connector_status, charging_state,"
         " connector_error_code FROM registry.status_history WHERE charge_point_id = $1"

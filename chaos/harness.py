@@ -101,6 +101,7 @@ class Tally:
     resends: int
     commands: dict[str, int]  # HTTP status: count, the non-zero ones
     errors: dict[str, int]  # the CPs' errors by kind (action:code), the non-zero ones
+    timeouts: dict[str, int]  # the CPs' timeouts by action ("connect": a handshake's)
 
     @property
     def commands_line(self) -> str:
@@ -126,6 +127,7 @@ class Since:
         self._seen = driver.seen.snapshot(fleet)
         self._commands = dict(driver.seen.commands)
         self._errors = dict(fleet.stats.errors)
+        self._timeouts = dict(fleet.stats.timeouts)
 
     def tally(self) -> Tally:
         """The counts since the mark."""
@@ -136,6 +138,7 @@ class Since:
             resends=seen["resends"] - self._seen["resends"],
             commands=_grown(self._commands, self._driver.seen.commands),
             errors=_grown(self._errors, self._fleet.stats.errors),
+            timeouts=_grown(self._timeouts, self._fleet.stats.timeouts),
         )
 
 

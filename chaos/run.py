@@ -176,6 +176,8 @@ async def _one(
         f"  recovered in {seconds:.1f} s after the fault was undone ({total:.1f} s in all)"
         f"{'; NOT: ' + still if still else ''}; CPs saw {row.cp_errors} errors,"
         f" {row.cp_timeouts} timeouts, {row.resends} re-sends; commands {row.commands};"
+        f" errors by kind: {seen.error_kinds() or '-'}; timeouts by action:"
+        f" {', '.join(f'{k} {v}' for k, v in sorted(seen.timeouts.items())) or '-'};"
         f" lost: {lost.line()} {lost.problems[:3]}",
     )
     return row

@@ -174,6 +174,7 @@ def _start(cp: str, price: Any, version: OcppVersion = OcppVersion.V16) -> Start
     return StartRow(
         charge_point_id=cp,
         connector_id=1,
+        evse_connector_id=1,
         id_tag="PARK-TAG",
         id_token_type="ISO14443",
         id_tag_status="Accepted",
@@ -191,6 +192,7 @@ def _start(cp: str, price: Any, version: OcppVersion = OcppVersion.V16) -> Start
         ocpp_version=version.value,
         id_token_source="list",
         roaming_party=None,
+        event_fold=None,
         warnings=[],
     )
 

@@ -118,6 +118,7 @@ def _start(cp: str, price: Any) -> StartRow:
     return StartRow(
         charge_point_id=cp,
         connector_id=1,
+        evse_connector_id=1,
         id_tag="VAT-TAG",
         id_token_type="ISO14443",
         id_tag_status="Accepted",
@@ -135,6 +136,7 @@ def _start(cp: str, price: Any) -> StartRow:
         ocpp_version=OcppVersion.V16.value,
         id_token_source="list",
         roaming_party=None,
+        event_fold=None,
         warnings=[],
     )
 

@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.bus.rounds import in_rounds
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
-from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
 
-from . import reservations, tx_lifecycle
+from . import reservations, tx_lifecycle, tx_v16
 from .auth import (
     Authorization,
     IdTagRecord,
@@ -36,6 +35,7 @@ from .settings import Settings
 from .start_decision import decide_start
 from .tariffs import Price, prices
 from .transactions import StartRow, insert_starts
+from .tx_fold import Fold
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +98,24 @@ def _start_row(
     reservation: int | None,
     price: Price,
 ) -> StartRow:
-    """The transaction a start opens, with its tag's chargingPriority and the price it is
-    charged at."""
+    """The transaction a start opens: what the fold of its Started event says (`tx_v16`), with
+    its tag's chargingPriority and the price it is charged at."""
     request = start.request
+    reserved = reservation if reservation is not None else request.reservation_id
+    fold = Fold.of([tx_v16.started(request, reserved, start.warnings)])
+    state = fold.state()
+    assert state.id_token is not None and state.id_token_type is not None  # the idTag's
     source, party = token_source(tag)
     return StartRow(
         charge_point_id=start.charge_point_id,
-        connector_id=request.connector_id,
-        id_tag=request.id_tag,
-        # A 1.6 idTag is an RFID card's UID (the vocabulary's V16_TOKEN_TYPE).
-        id_token_type=V16_TOKEN_TYPE.value,
+        connector_id=state.connector_id,
+        evse_connector_id=state.evse_connector_id,
+        id_tag=state.id_token,
+        id_token_type=state.id_token_type,
         id_tag_status=info.decision.value,
-        meter_start=request.meter_start,
-        start_time=request.timestamp,
-        reservation_id=reservation if reservation is not None else request.reservation_id,
+        meter_start=state.meter_start,
+        start_time=state.start_time,
+        reservation_id=state.reservation_id,
         charging_priority=charging_priority(tag),
         tariff_id=price.tariff_id,
         price_per_kwh=price.price_per_kwh,
@@ -123,7 +127,8 @@ def _start_row(
         ocpp_version=start.call.ocpp_version.value,
         id_token_source=source,
         roaming_party=party,
-        warnings=start.warnings,
+        event_fold=fold,
+        warnings=state.warnings,
     )
 
 

@@ -14,7 +14,7 @@ from csms_shared.bus.rounds import in_rounds
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
-from . import charging_states, tx_lifecycle
+from . import charging_states, tx_lifecycle, tx_v16
 from . import meter_values as mv
 from .acceptance import StopMatch, match_stop
 from .auth import Authorization, IdTagRecord, stop_info
@@ -23,7 +23,14 @@ from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import load_for_stops
 from .router import CallCtx, Ctx, router
 from .settings import Settings
-from .transactions import CHARGE_POINT, StopRow, apply_stops, record_unmatched, stop_values
+from .transactions import (
+    CHARGE_POINT,
+    Priced,
+    StopRow,
+    apply_stops,
+    record_unmatched,
+    stop_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +103,34 @@ def _parking(row: Row[Any], stop: _Stop) -> tuple[int, datetime, datetime]:
 
 
 def _stop_row(row: Row[Any], stop: _Stop, parked: dict[int, int]) -> StopRow:
-    """What the CP's stop writes to its transaction (`parked`: parking seconds by id)."""
-    request = stop.request
-    return stop_values(
-        row,
-        meter_stop=request.meter_stop,
-        stop_time=request.timestamp,
-        reason=request.reason.value if request.reason else None,
-        stop_id_tag=request.id_tag,
+    """What the CP's stop writes to its transaction (`parked`: parking seconds by id): what the
+    fold of its events says once its Ended event (`tx_v16.ended`) is in."""
+    fold = tx_v16.fold_of(row)
+    fold.add(tx_v16.ended(stop.request, stop.warnings))
+    state = fold.state()
+    assert state.stop_time is not None and state.meter_stop is not None  # it has ended
+    priced = Priced(
+        id=row.id,
+        meter_start=state.meter_start,
+        start_time=state.start_time,
+        price_per_kwh=row.price_per_kwh,
+        session_fee=row.session_fee,
+        per_minute_fee=row.per_minute_fee,
+        parking_per_minute_fee=row.parking_per_minute_fee,
+        vat=row.vat,
+        warnings=state.warnings,
+    )
+    values = stop_values(
+        priced,
+        meter_stop=state.meter_stop,
+        stop_time=state.stop_time,
+        reason=state.stop_reason,
+        stop_id_tag=state.stop_id_token,
         stopped_by=CHARGE_POINT,
-        warnings=stop.warnings,
         parking_seconds=parked[row.id],
     )
+    values["event_fold"] = fold
+    return values
 
 
 async def _stopped(

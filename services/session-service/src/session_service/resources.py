@@ -17,6 +17,7 @@ from csms_shared.contracts.resources import (
     Transaction,
     UnmatchedStop,
 )
+from csms_shared.vocabulary import ConnectorRef
 from csms_shared.vocabulary.readings import SignedData
 from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
 
@@ -64,7 +65,10 @@ def transaction_of(row: Row[Any], model: type[T], **extra: Any) -> T:
         # 1.6 CPs use our id; the column holds 2.0.1's CP-chosen one only.
         station_transaction_id=row.station_transaction_id or str(row.id),
         connector_id=row.connector_id,
-        evse_connector_id=row.evse_connector_id,
+        # 1.6 transactions kept before they kept a fold said no connector: EVSE n, connector 1.
+        evse_connector_id=row.evse_connector_id
+        if row.evse_connector_id is not None or row.ocpp_version != "1.6"
+        else ConnectorRef.from_v16(row.connector_id).connector_id or None,
         id_tag=row.id_tag,
         # 1.6 transactions kept before migration 0009 said no type: their idTag was a card's.
         id_token_type=row.id_token_type

@@ -51,9 +51,9 @@ class Transaction(Resource):
         description="The id the station knows it by: 2.0.1's CP-chosen transactionId, for 1.6"
         " our transactionId as text"
     )
-    connector_id: int = Field(description="The connector; for 2.0.1 the EVSE id")
+    connector_id: int = Field(description="The EVSE (what 1.6 calls a connector)")
     evse_connector_id: Omit[int] = Field(
-        default=None, description="2.0.1: the connector of the EVSE, when the station said"
+        default=None, description="The connector of the EVSE, when the station said (1.6: 1)"
     )
     id_tag: Omit[str] = Field(
         default=None, description="Absent while a 2.0.1 transaction has no idToken (yet)"

@@ -51,6 +51,24 @@ class TriggerReason(StrEnum):
         MeterValueClock, the others MeterValuePeriodic."""
         return cls.METER_VALUE_CLOCK if clock_aligned else cls.METER_VALUE_PERIODIC
 
+    @classmethod
+    def of_v16_stop(cls, reason: Reason | None) -> TriggerReason:
+        """A 1.6 StopTransaction, by its reason (left out: Local, a driver's card)."""
+        return _V16_STOP_TRIGGERS.get(reason or Reason.LOCAL, cls.ABNORMAL_CONDITION)
+
+
+# What ended a 1.6 transaction, as 2.0.1 would say it: its reason names the cause (a card, a
+# command, a cable pulled, a reset); the rest (EmergencyStop, PowerLoss, Other) is abnormal.
+_V16_STOP_TRIGGERS = {
+    Reason.LOCAL: TriggerReason.STOP_AUTHORIZED,
+    Reason.DE_AUTHORIZED: TriggerReason.DEAUTHORIZED,
+    Reason.EV_DISCONNECTED: TriggerReason.EV_COMMUNICATION_LOST,
+    Reason.REMOTE: TriggerReason.REMOTE_STOP,
+    Reason.UNLOCK_COMMAND: TriggerReason.UNLOCK_COMMAND,
+    Reason.HARD_RESET: TriggerReason.RESET_COMMAND,
+    Reason.SOFT_RESET: TriggerReason.RESET_COMMAND,
+    Reason.REBOOT: TriggerReason.RESET_COMMAND,
+}
 
 # What a 1.6 StartTransaction is: the start of an authorized transaction.
 V16_START_TRIGGER = TriggerReason.AUTHORIZED

@@ -308,15 +308,8 @@ async def test_full_session_through_either_gateway(
     assert row["start_time"] == t0
     assert row["stop_reason"] == "EVDisconnected"
     assert row["stopped_by"] == "ChargePoint"
-    # 1.6 connector 1 is EVSE 1, connector 1; the row keeps the fold of its Started and Ended
-    # events, as a 2.0.1 transaction's does (tx_v16.py).
+    # 1.6 connector 1 is EVSE 1, connector 1 (the fold of its Started event said so: tx_v16.py).
     assert row["evse_connector_id"] == 1
-    fold = orjson.loads(row["event_fold"])
-    assert (fold["started"]["seq_no"], fold["started"]["trigger_reason"]) == (0, "Authorized")
-    assert (fold["ended"]["stopped_reason"], fold["ended"]["trigger_reason"]) == (
-        "EVDisconnected",
-        "EVCommunicationLost",
-    )
     # The suite runs the default tariff: 0.30 EUR per kWh, no session fee.
     assert (str(row["cost"]), row["currency"]) == ("3.75", "EUR")
     assert row["warnings"] == "[]"

@@ -192,7 +192,6 @@ def _start(cp: str, price: Any, version: OcppVersion = OcppVersion.V16) -> Start
         ocpp_version=version.value,
         id_token_source="list",
         roaming_party=None,
-        event_fold=None,
         warnings=[],
     )
 

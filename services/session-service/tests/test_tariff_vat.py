@@ -136,7 +136,6 @@ def _start(cp: str, price: Any) -> StartRow:
         ocpp_version=OcppVersion.V16.value,
         id_token_source="list",
         roaming_party=None,
-        event_fold=None,
         warnings=[],
     )
 

@@ -102,8 +102,7 @@ def _start_row(
     its tag's chargingPriority and the price it is charged at."""
     request = start.request
     reserved = reservation if reservation is not None else request.reservation_id
-    fold = Fold.of([tx_v16.started(request, reserved, start.warnings)])
-    state = fold.state()
+    state = Fold.of([tx_v16.started(request, reserved, start.warnings)]).state()
     assert state.id_token is not None and state.id_token_type is not None  # the idTag's
     source, party = token_source(tag)
     return StartRow(
@@ -127,7 +126,6 @@ def _start_row(
         ocpp_version=start.call.ocpp_version.value,
         id_token_source=source,
         roaming_party=party,
-        event_fold=fold,
         warnings=state.warnings,
     )
 

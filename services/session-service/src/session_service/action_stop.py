@@ -120,7 +120,7 @@ def _stop_row(row: Row[Any], stop: _Stop, parked: dict[int, int]) -> StopRow:
         vat=row.vat,
         warnings=state.warnings,
     )
-    values = stop_values(
+    return stop_values(
         priced,
         meter_stop=state.meter_stop,
         stop_time=state.stop_time,
@@ -129,8 +129,6 @@ def _stop_row(row: Row[Any], stop: _Stop, parked: dict[int, int]) -> StopRow:
         stopped_by=CHARGE_POINT,
         parking_seconds=parked[row.id],
     )
-    values["event_fold"] = fold
-    return values
 
 
 async def _stopped(

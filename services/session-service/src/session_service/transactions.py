@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from typing import Any, TypedDict
 
 import orjson
 from pydantic import JsonValue
@@ -22,10 +22,6 @@ from csms_shared.ocpp import JsonObject
 from . import charging_states
 from .db import tariffs, transaction_audit, transactions, unmatched_stops
 from .energy import cost, duration_seconds, energy_wh
-
-if TYPE_CHECKING:
-    # Not imported at run time: tx_fold's imports lead back here (via tx_lifecycle).
-    from .tx_fold import Fold
 
 tx = transactions.c
 
@@ -89,7 +85,6 @@ _START_COLUMNS = (
     ("ocpp_version", "varchar"),
     ("id_token_source", "varchar"),
     ("roaming_party", "varchar"),
-    ("event_fold", "text"),  # JSON text, cast below
     ("warnings", "text"),  # JSON text, cast below
 )
 # A tariff's prices (its parking fee among them) and VAT rate are copied from its row as this
@@ -101,12 +96,12 @@ _START_COLUMNS = (
 _PRICES = ("price_per_kwh", "session_fee", "per_minute_fee", "parking_per_minute_fee", "currency")
 _START_VALUES = ", ".join(
     f"COALESCE(p.{name}, v.{name})" if name in _PRICES else f"v.{name}"
-    for name, _ in _START_COLUMNS[:-2]
+    for name, _ in _START_COLUMNS[:-1]
 )
 _INSERT_STARTS = text(
     f"INSERT INTO {transactions.fullname}"
     f" ({', '.join(name for name, _ in _START_COLUMNS)}, vat)"
-    f" SELECT {_START_VALUES}, CAST(v.event_fold AS jsonb), CAST(v.warnings AS jsonb), p.vat"
+    f" SELECT {_START_VALUES}, CAST(v.warnings AS jsonb), p.vat"
     " FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _START_COLUMNS)
     + f") WITH ORDINALITY AS v({', '.join(name for name, _ in _START_COLUMNS)}, n)"
@@ -134,13 +129,11 @@ _STOP_COLUMNS = (
     ("cost", "numeric"),
     ("cost_excl_vat", "numeric"),
     ("parking_seconds", "integer"),
-    ("event_fold", "text"),  # JSON text, cast below (NULL: the fold kept stays)
     ("warnings", "text"),  # JSON text, cast below
 )
 _APPLY_STOPS = text(
     f"UPDATE {transactions.fullname} AS t SET "
-    + ", ".join(f"{name} = v.{name}" for name, _ in _STOP_COLUMNS[1:-2])
-    + ", event_fold = COALESCE(CAST(v.event_fold AS jsonb), t.event_fold)"
+    + ", ".join(f"{name} = v.{name}" for name, _ in _STOP_COLUMNS[1:-1])
     + ", warnings = CAST(v.warnings AS jsonb) FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _STOP_COLUMNS)
     + f") AS v({', '.join(name for name, _ in _STOP_COLUMNS)})"
@@ -188,7 +181,6 @@ class StartRow(TypedDict):
     ocpp_version: str  # the version of the call that opened it (never assumed)
     id_token_source: str
     roaming_party: str | None
-    event_fold: Fold | None  # the fold of its Started event (tx_v16.started); None: none kept
     warnings: list[str]
 
 
@@ -207,7 +199,6 @@ class StopRow(TypedDict):
     cost_excl_vat: Decimal
     parking_seconds: int
     warnings: list[str]
-    event_fold: NotRequired[Fold]  # the fold with the event that ended it (kept if left out)
 
 
 _START_KEY = ("charge_point_id", "connector_id", "id_tag", "start_time", "meter_start")
@@ -231,14 +222,11 @@ def _start_params(values: Mapping[str, object]) -> dict[str, object]:
 def _arrays(
     rows: Sequence[Mapping[str, object]], columns: tuple[tuple[str, str], ...]
 ) -> dict[str, list[object]]:
-    """One array parameter per column; `event_fold` and `warnings` (the last two) as JSON
-    text (a row without a fold: NULL)."""
+    """One array parameter per column; `warnings` (the last column) as JSON text."""
     params: dict[str, list[object]] = {name: [] for name, _ in columns}
     for values in rows:
-        for name, _ in columns[:-2]:
+        for name, _ in columns[:-1]:
             params[name].append(values[name])
-        fold: Fold | None = values.get("event_fold")  # type: ignore[assignment]
-        params["event_fold"].append(None if fold is None else fold.to_json().decode())
         params["warnings"].append(orjson.dumps(values["warnings"]).decode())
     return params
 

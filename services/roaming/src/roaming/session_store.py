@@ -45,12 +45,21 @@ log = logging.getLogger(__name__)
 _CARD_TYPES = {None, "ISO14443", "ISO15693"}
 
 
+def could_roam(transaction: Transaction) -> bool:
+    """Whether the transaction may have started with a roaming token: it has a token, and the
+    session-service does not say the operator's list (or no entry) decided it. The source is
+    decided once, with the first token, so a transaction it rules out at its stop was ruled out
+    at its start too, and has no Session here: most transactions are told apart without a
+    query (every event of a transaction not roaming reaches this service)."""
+    return bool(transaction.id_tag) and transaction.id_token_source not in ("list", "none")
+
+
 async def token_of(session: AsyncSession, transaction: Transaction) -> TokenRef | None:
     """The roaming token the transaction started with: the one of the eMSP the session-service
     says authorized it; none when it says the operator's list (or no entry) did. Of a
     transaction from a session-service that says neither: of the uid, the kind of token its type
     says, valid ones first, then the newest."""
-    if not transaction.id_tag or transaction.id_token_source in ("list", "none"):
+    if not transaction.id_tag or not could_roam(transaction):
         return None
     query = select(tokens).where(tokens.c.uid == ci_key(transaction.id_tag))
     if transaction.id_token_source == "roaming" and transaction.roaming_party:
@@ -257,6 +266,8 @@ async def _record(
 async def started(session: AsyncSession, transaction: Transaction, publisher: Publisher) -> bool:
     """A transaction started: if with a roaming token, its Session (ACTIVE) stored and pushed.
     Whether it is a roaming session new here."""
+    if not could_roam(transaction):
+        return False
     known = (
         await session.execute(
             select(sessions.c.id).where(sessions.c.transaction_id == transaction.transaction_id)
@@ -278,6 +289,8 @@ async def started(session: AsyncSession, transaction: Transaction, publisher: Pu
 async def stopped(session: AsyncSession, transaction: Transaction, publisher: Publisher) -> bool:
     """A transaction ended: its Session COMPLETED and pushed, its CDR written once and POSTed.
     Whether anything was new (False for a redelivery, or a transaction not roaming)."""
+    if not could_roam(transaction):
+        return False
     row = (
         await session.execute(
             select(sessions)

@@ -95,6 +95,38 @@ def test_a_stored_row_folds_as_its_start_did() -> None:
     )
 
 
+def test_a_start_on_connector_0_warns_once_and_its_stop_adds_nothing_of_its_own() -> None:
+    # The start's own check said it; the fold's "no EVSE" warning is left out for 1.6.
+    said = ["connectorId 0 is not a connector (they are numbered from 1)"]
+    started = tx_v16.state_of(Fold.of([tx_v16.started(_start(connector_id=0), None, said)]))
+    assert started.warnings == said
+    assert (started.connector_id, started.evse_connector_id) == (0, 0)
+    row = SimpleNamespace(
+        connector_id=0,
+        start_time=T0,
+        id_tag="CARD-1",
+        id_token_type="ISO14443",
+        reservation_id=None,
+        meter_start=1_000,
+        warnings=started.warnings,
+    )
+    fold = tx_v16.fold_of(row)
+    fold.add(tx_v16.ended(_stop(), ["late"]))
+    assert tx_v16.state_of(fold).warnings == [*said, "late"]
+
+
+def test_the_start_keeps_its_re_send_key_as_sent() -> None:
+    # uq_transactions_start: connector, idTag, timestamp, meterStart, as the CP sent them.
+    request = _start(connector_id=3, meter_start=2**62, id_tag="card-x")
+    state = tx_v16.state_of(Fold.of([tx_v16.started(request, None, [])]))
+    assert (state.connector_id, state.id_token, state.start_time, state.meter_start) == (
+        3,
+        "card-x",
+        T0,
+        2**62,
+    )
+
+
 _readings = st.lists(
     st.builds(
         Reading,

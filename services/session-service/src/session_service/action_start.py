@@ -102,13 +102,13 @@ def _start_row(
     its tag's chargingPriority and the price it is charged at."""
     request = start.request
     reserved = reservation if reservation is not None else request.reservation_id
-    state = Fold.of([tx_v16.started(request, reserved, start.warnings)]).state()
+    state = tx_v16.state_of(Fold.of([tx_v16.started(request, reserved, start.warnings)]))
     assert state.id_token is not None and state.id_token_type is not None  # the idTag's
     source, party = token_source(tag)
     return StartRow(
         charge_point_id=start.charge_point_id,
         connector_id=state.connector_id,
-        evse_connector_id=state.evse_connector_id,
+        evse_connector_id=state.evse_connector_id or None,  # connector 0: the station
         id_tag=state.id_token,
         id_token_type=state.id_token_type,
         id_tag_status=info.decision.value,

@@ -107,7 +107,7 @@ def _stop_row(row: Row[Any], stop: _Stop, parked: dict[int, int]) -> StopRow:
     fold of its events says once its Ended event (`tx_v16.ended`) is in."""
     fold = tx_v16.fold_of(row)
     fold.add(tx_v16.ended(stop.request, stop.warnings))
-    state = fold.state()
+    state = tx_v16.state_of(fold)
     assert state.stop_time is not None and state.meter_stop is not None  # it has ended
     priced = Priced(
         id=row.id,

@@ -65,7 +65,7 @@ def transaction_of(row: Row[Any], model: type[T], **extra: Any) -> T:
         # 1.6 CPs use our id; the column holds 2.0.1's CP-chosen one only.
         station_transaction_id=row.station_transaction_id or str(row.id),
         connector_id=row.connector_id,
-        # 1.6 transactions kept before they kept a fold said no connector: EVSE n, connector 1.
+        # 1.6 transactions stored before 2026-11-27 said no connector: EVSE n is connector 1.
         evse_connector_id=row.evse_connector_id
         if row.evse_connector_id is not None or row.ocpp_version != "1.6"
         else ConnectorRef.from_v16(row.connector_id).connector_id or None,

@@ -37,6 +37,7 @@ from .tx_events import BEGIN, END, ENDED, STARTED, EventSummary, Reading, Stored
 # 2.0.1 E06: a stoppedReason may be left out only when it is Local.
 DEFAULT_STOPPED_REASON = "Local"
 NO_REGISTER = "no energy register reading in any event; energy counted as 0"
+NO_EVSE = "no event of this transaction named its EVSE"
 T = TypeVar("T")
 # A reading's place among all the transaction's readings: its time, its event's seqNo, its
 # place in that event.
@@ -226,7 +227,7 @@ class Fold:
             warnings=[w for _, warnings in self.warnings for w in warnings],
         )
         if state.connector_id == 0:
-            state.warnings.append("no event of this transaction named its EVSE")
+            state.warnings.append(NO_EVSE)
         if ended is not None:
             end = self._end(ended)
             state.ended = True

@@ -27,7 +27,7 @@ from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
 from csms_shared.vocabulary.transactions import V16_START_TRIGGER
 
 from .tx_events import BEGIN, END, ENDED, STARTED, EventSummary, Reading
-from .tx_fold import Fold
+from .tx_fold import NO_EVSE, Fold, TransactionState
 
 START_SEQ_NO = 0
 END_SEQ_NO = 2**31 - 1  # above any Updated a 1.6 transaction's MeterValues would be
@@ -109,3 +109,13 @@ def fold_of(row: Any) -> Fold:
             )
         ]
     )
+
+
+def state_of(fold: Fold) -> TransactionState:
+    """The transaction a 1.6 transaction's events describe. A StartTransaction on connector 0
+    named EVSE 0: its own check says so ("connectorId 0 is not a connector",
+    `checks.connector_warnings`), so the fold's warning for a transaction on no EVSE, untrue
+    here, is left out (kept, the stop would bring it back from the row a second time)."""
+    state = fold.state()
+    state.warnings = [w for w in state.warnings if w != NO_EVSE]
+    return state

@@ -201,6 +201,22 @@ async def test_a_resent_event_is_answered_the_same_and_counted_once(
     assert await applied() == 2  # the copy changed nothing
 
 
+async def test_two_transactions_that_start_alike_are_two_transactions(
+    connect_cp: Any, cp_id: str, api: httpx.AsyncClient
+) -> None:
+    # One EVSE, one token, one second, one register reading, two transactionIds: the content
+    # key that tells a re-sent 1.6 StartTransaction (uq_transactions_start) is not 2.0.1's.
+    cp = await connect(connect_cp, cp_id)
+    t0 = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    token = {"idToken": "ALIKE-201", "type": "ISO14443"}
+    for tx_id in ("TX-1", "TX-2"):
+        started = tx_event("Started", 0, t0, tx_id, 500, evse={"id": 1}, idToken=token)
+        assert await cp.call("TransactionEvent", started) == {"idTokenInfo": {"status": "Unknown"}}
+    items = await listed(api, cp_id)
+    assert sorted(item["stationTransactionId"] for item in items) == ["TX-1", "TX-2"]
+    assert {(item["meterStart"], item["startTime"]) for item in items} == {(500, iso(t0))}
+
+
 async def test_out_of_order_and_offline_events_converge(
     connect_cp: Any, cp_id: str, api: httpx.AsyncClient
 ) -> None:

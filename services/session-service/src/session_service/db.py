@@ -209,15 +209,20 @@ transactions = Table(
     # The chargingPriority of the id tag it started with (its first idToken's, for 2.0.1).
     Column("charging_priority", SmallInteger, nullable=False, server_default="0"),
     UniqueConstraint("charge_point_id", "station_transaction_id", name="uq_transactions_station"),
-    # A re-sent StartTransaction (same CP, connector, idTag, timestamp, meterStart) is the same
-    # transaction; replicas racing on two copies meet here (INSERT ... ON CONFLICT).
-    UniqueConstraint(
-        "charge_point_id",
-        "connector_id",
-        "id_tag",
-        "start_time",
-        "meter_start",
+    # A re-sent 1.6 StartTransaction (same CP, connector, idTag, timestamp, meterStart) is the
+    # same transaction; replicas racing on two copies meet here (INSERT ... ON CONFLICT ON
+    # CONSTRAINT ... DO NOTHING). 1.6 rows only (no station transactionId): two 2.0.1
+    # transactions are told apart by theirs. An exclusion constraint, the only kind of
+    # constraint with a WHERE, so the INSERT names it as the release before did (migration 0018).
+    ExcludeConstraint(
+        ("charge_point_id", "="),
+        ("connector_id", "="),
+        ("id_tag", "="),
+        ("start_time", "="),
+        ("meter_start", "="),
         name="uq_transactions_start",
+        using="btree",
+        where=text("station_transaction_id IS NULL"),
     ),
     Index("ix_transactions_cp_start", "charge_point_id", "start_time"),
     Index("ix_transactions_start", "start_time"),

@@ -116,6 +116,7 @@ _EXISTING_START = select(transactions).where(
     tx.id_tag == bindparam("id_tag"),
     tx.start_time == bindparam("start_time"),
     tx.meter_start == bindparam("meter_start"),
+    tx.station_transaction_id.is_(None),
 )
 _STOP_COLUMNS = (
     ("id", "integer"),

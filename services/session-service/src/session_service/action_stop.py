@@ -23,14 +23,8 @@ from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import load_for_stops
 from .router import CallCtx, Ctx, router
 from .settings import Settings
-from .transactions import (
-    CHARGE_POINT,
-    Priced,
-    StopRow,
-    apply_stops,
-    record_unmatched,
-    stop_values,
-)
+from .transactions import StopRow, apply_stops, record_unmatched
+from .tx_event_values import end_of
 
 log = logging.getLogger(__name__)
 
@@ -107,28 +101,9 @@ def _stop_row(row: Row[Any], stop: _Stop, parked: dict[int, int]) -> StopRow:
     fold of its events says once its Ended event (`tx_v16.ended`) is in."""
     fold = tx_v16.fold_of(row)
     fold.add(tx_v16.ended(stop.request, stop.warnings))
-    state = tx_v16.state_of(fold)
-    assert state.stop_time is not None and state.meter_stop is not None  # it has ended
-    priced = Priced(
-        id=row.id,
-        meter_start=state.meter_start,
-        start_time=state.start_time,
-        price_per_kwh=row.price_per_kwh,
-        session_fee=row.session_fee,
-        per_minute_fee=row.per_minute_fee,
-        parking_per_minute_fee=row.parking_per_minute_fee,
-        vat=row.vat,
-        warnings=state.warnings,
-    )
-    return stop_values(
-        priced,
-        meter_stop=state.meter_stop,
-        stop_time=state.stop_time,
-        reason=state.stop_reason,
-        stop_id_tag=state.stop_id_token,
-        stopped_by=CHARGE_POINT,
-        parking_seconds=parked[row.id],
-    )
+    ended = end_of(row, tx_v16.state_of(fold), None, parked[row.id])
+    assert ended is not None  # its Ended event is in
+    return ended
 
 
 async def _stopped(

@@ -210,10 +210,8 @@ transactions = Table(
     Column("charging_priority", SmallInteger, nullable=False, server_default="0"),
     UniqueConstraint("charge_point_id", "station_transaction_id", name="uq_transactions_station"),
     # A re-sent 1.6 StartTransaction (same CP, connector, idTag, timestamp, meterStart) is the
-    # same transaction; replicas racing on two copies meet here (INSERT ... ON CONFLICT ON
-    # CONSTRAINT ... DO NOTHING). 1.6 rows only (no station transactionId): two 2.0.1
-    # transactions are told apart by theirs. An exclusion constraint, the only kind of
-    # constraint with a WHERE, so the INSERT names it as the release before did (migration 0018).
+    # same transaction; replicas racing on two copies meet here (INSERT ... ON CONFLICT). 1.6
+    # rows only: an exclusion constraint, the only constraint with a WHERE (migration 0018).
     ExcludeConstraint(
         ("charge_point_id", "="),
         ("connector_id", "="),

@@ -159,9 +159,10 @@ def values_of(
 def end_of(
     row: Row[Any], state: TransactionState, price: Price | None, parking_seconds: int
 ) -> StopRow | None:
-    """The end an ended transaction's events describe, as 1.6's StopTransaction writes one
-    (`transactions.stop_values`, `apply_stops`); None while it runs. Counted again by each late
-    event (`price`: the new prices, if a late Started moved the start)."""
+    """The end an ended transaction's events describe (`transactions.stop_values`, written by
+    `apply_stops`), for either version (a 1.6 StopTransaction's, `action_stop.py`); None while
+    it runs. Counted again by each late 2.0.1 event (`price`: the new prices, if a late Started
+    moved the start)."""
     if not state.ended or state.stop_time is None or state.meter_stop is None:
         return None
     kept: Price | Row[Any] = row if price is None else price

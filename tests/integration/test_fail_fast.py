@@ -67,9 +67,12 @@ async def test_calls_of_a_killed_service_are_answered_at_once_and_taken_again_af
 
         await eventually(heard)
         service.kill()
+        tries = 0
         try:
 
             async def refused_now() -> CallErrorReply | None:
+                nonlocal tries
+                tries += 1
                 # A station of its own per try: one sent while the gateway still heard the
                 # service's last beacon (or within its grace after it began listening) waits
                 # for its answer, and would hold its station's next calls.
@@ -91,7 +94,9 @@ async def test_calls_of_a_killed_service_are_answered_at_once_and_taken_again_af
         assert refused.code == "InternalError"
         assert GONE in refused.description
         assert refused.details["retryAfterSeconds"] >= 1
-        assert await metric(internal, REFUSED, action="Authorize", reason="gone") == 1
+        # The refusal seen, and perhaps an earlier probe's: one still waiting unsent when its
+        # 3 s ran out is refused (and counted) once the gateway judges its owner gone.
+        assert 1 <= await metric(internal, REFUSED, action="Authorize", reason="gone") <= tries
         # Back: its first beacon went out before it said it was ready.
         await _answered(cp, "FF4")
     finally:

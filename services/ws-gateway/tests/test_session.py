@@ -268,6 +268,41 @@ async def test_a_call_the_broker_lost_gets_internal_error_and_the_next_is_answer
     await running
 
 
+@pytest.mark.parametrize("failure", ["cancelled", "bug"])
+async def test_a_call_whose_forwarding_fails_in_the_gateway_is_still_answered(
+    failure: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wait cancelled under the worker (not by the connection closing), or an error no
+    refusal names: the CP gets InternalError at once, not silence until its own timeout, and
+    the calls queued behind it are answered."""
+
+    class BrokenBus(FakeBus):
+        async def request(self, cp_id: str, mid: str, action: str, *_: Any, **__: Any) -> Any:
+            if mid != "b1":
+                return await super().request(cp_id, mid, action, *_, **__)
+            if failure == "bug":
+                raise KeyError("a bug")
+            lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            lost.cancel()
+            return await lost
+
+    bus = BrokenBus()
+    bus.release.set()
+    session, ws, _, _ = make(OcppVersion.V16, bus=bus)
+    running = asyncio.create_task(session.run())
+    ws.feed(2, "b1", "BootNotification", BOOT)
+    ws.feed(2, "b2", "BootNotification", BOOT)
+    await asyncio.wait_for(ws.wait_sent(2), 10)  # without an answer: TimeoutError
+    [[kind, message_id, code, description, details], answered] = ws.sent
+    assert (kind, message_id, code) == (4, "b1", "InternalError")
+    assert "BootNotification was not answered; retry" in description
+    assert details == {"retryAfterSeconds": 1}
+    assert answered[:2] == [3, "b2"]
+    assert "BootNotification" in caplog.text
+    await ws.close()
+    await running
+
+
 async def test_until_accepted_only_boot_notification_passes() -> None:
     session, ws, bus, seen = make(OcppVersion.V16, status="Pending")
     running = asyncio.create_task(session.run())

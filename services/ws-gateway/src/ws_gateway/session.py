@@ -16,6 +16,7 @@ from csms_shared.ocpp import JsonObject, format_datetime, utcnow
 from csms_shared.ocpp.catalog import catalog, other_versions_action
 from csms_shared.ocpp.errors import (
     GenericError,
+    InternalError,
     NotImplementedOcppError,
     NotSupportedError,
     OcppError,
@@ -277,6 +278,17 @@ class ChargePointSession:
                         payload = await self._forward(call, received)
                 except OcppError as exc:
                     await self._respond(call, None, exc, started)
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if task is None or task.cancelling():
+                        raise  # the connection is closing
+                    # A wait cancelled under it (not this worker): the CP still gets its answer,
+                    # and the calls queued behind it are not left without a worker.
+                    log.warning("%s: %s lost its answer (cancelled)", self.cp_id, call.action)
+                    await self._respond(call, None, _unanswered(call), started)
+                except Exception:
+                    log.exception("%s: %s failed in the gateway", self.cp_id, call.action)
+                    await self._respond(call, None, _unanswered(call), started)
                 else:
                     await self._respond(call, payload, None, started)
                 if not self._calls:
@@ -363,3 +375,8 @@ class ChargePointSession:
             return False
         self._commands.enqueue(message)
         return True
+
+
+def _unanswered(call: Call) -> InternalError:
+    """The CALLERROR for a call whose forwarding failed in the gateway itself: the CP re-sends."""
+    return InternalError(f"{call.action} was not answered; retry", {"retryAfterSeconds": 1})

@@ -263,14 +263,23 @@ def wait_healthy(env: dict[str, str], service: str, count: int, timeout: float =
         time.sleep(1)
 
 
-def ocpi_asks_for_a_token() -> None:
-    """roaming's published port: OCPI's versions endpoint refuses a call without a token."""
-    connection = http.client.HTTPConnection("localhost", 8090, timeout=10)
-    try:
-        connection.request("GET", "/ocpi/versions")
-        status = connection.getresponse().status
-    finally:
-        connection.close()
+def ocpi_asks_for_a_token(timeout: float = 60) -> None:
+    """roaming's published port: OCPI's versions endpoint refuses a call without a token.
+    Healthy says its probes answer (internal port, up first); the OCPI port opens after, so
+    a refused connection is tried again, as a party would, until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        connection = http.client.HTTPConnection("localhost", 8090, timeout=10)
+        try:
+            connection.request("GET", "/ocpi/versions")
+            status = connection.getresponse().status
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        finally:
+            connection.close()
     if status != 401:
         raise SystemExit(f"compose-test: GET :8090/ocpi/versions without a token: {status}")
 

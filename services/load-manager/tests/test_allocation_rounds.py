@@ -10,6 +10,7 @@ import pytest
 from load_manager.allocation.core import (
     Acknowledged,
     AllocatorSettings,
+    Change,
     Evse,
     EvseId,
     LimitChanged,
@@ -19,6 +20,7 @@ from load_manager.allocation.core import (
     Rejected,
     Sent,
     SessionStarted,
+    SessionStopped,
     Site,
     SiteState,
     Station,
@@ -239,3 +241,41 @@ def test_the_round_trip_protocol_is_checked() -> None:
         apply(state, Sent(A, Decimal(12), T0))
     with pytest.raises(ValueError, match="outside"):
         apply(state, Sent(B, Decimal(33), T0))
+
+
+def test_a_start_at_a_full_site_lowers_the_fewest_idle_evses() -> None:
+    """600 A over 50 EVSEs: each idle one holds its failsafe 12 A. A 32 A session needs 20 A
+    back: four idle EVSEs give it (12 -> 6, 6, 6, 10), not all 49 by 0.4 A; each lowering is
+    a profile sent, and the session's raise waits for them all."""
+    names = [f"S{index:02}" for index in range(50)]
+    state = SiteState.start(site_of(600, *names), SETTINGS)
+    state, round_ = settle(state, T0)
+    assert set(round_.targets.values()) == {Decimal(12)}
+    first = EvseId(names[0], 1)
+    state = apply(state, SessionStarted(first, T0))
+    round_ = plan(state, T0)
+    assert sorted(change.limit for change in round_.reductions) == [6, 6, 6, 10]
+    assert [d.change for d in round_.deferred] == [Change(first, Decimal(32), Decimal(12))]
+    state, round_ = settle(state, T0)
+    assert round_.targets[first] == 32
+    assert node_loads(state, T0)["site"] == amps(600)
+    untouched = [e for e, limit in round_.targets.items() if limit == 12]
+    assert len(untouched) == 45
+    # The session ends: its EVSE goes back to 12 A, and the four that gave are raised back.
+    state = apply(state, SessionStopped(first, T0))
+    round_ = plan(state, T0)
+    assert sent(round_) == [(names[0], Decimal(12))]
+    assert len(round_.deferred) == 4
+    state, round_ = settle(state, T0)
+    assert set(round_.targets.values()) == {Decimal(12)}
+
+
+def test_idle_evses_are_raised_in_order_towards_their_failsafe_share() -> None:
+    state = charging(site_of(100, "A", "B", "C", "D"), "A")
+    # A charges at 32 A; B, C and D start from their failsafe share (25 A) and the last in
+    # order gives back what A needs: 25, 25, 18.
+    assert [plan(state, T0).targets[e] for e in (A, B, C, EvseId("D", 1))] == [32, 25, 25, 18]
+    # 20 A more, and failsafe shares of 30 A: handed out in order, each up to its share.
+    state = apply(state, LimitChanged("site", amps(120), T0))
+    round_ = plan(state, T0)
+    assert sent(round_) == [("B", Decimal(30)), ("C", Decimal(30)), ("D", Decimal(28))]

@@ -40,10 +40,12 @@ its station's plus its id tag's chargingPriority (`SiteState.priority`). Priorit
 higher one is served up to what it wants before a lower one gets more than its minimum. A
 session wants its maximum; a SuspendedEV one its minimum; one drawing more than `headroom`
 under its allowance for `underuse_after`, its draw + headroom, until a reading comes within
-half the headroom of that cap. Idle EVSEs share what is left the same way (at their minimum
-or 0), each up to its failsafe share (`failsafe_shares`: each node phase's limit split
-evenly among every EVSE drawing on it, 0 if under the EVSE's minimum), so at boot every EVSE
-gets its safe share. Limits are multiples of 0.1 A: shares are rounded down and what that
+half the headroom of that cap. Idle EVSEs keep the standby limit they hold where what the
+sessions leave allows it, each at most its failsafe share (`failsafe_shares`: each node
+phase's limit split evenly among every EVSE drawing on it, 0 if under the EVSE's minimum), so
+at boot every EVSE gets its safe share; where it is short, the fewest idle EVSEs give back
+(the one holding most first, down to its minimum, then 0), and room left raises them again in
+a fixed order (`sharing`, 3). Limits are multiples of 0.1 A: shares are rounded down and what that
 leaves is handed out 0.1 A at a time in a fixed order.
 
 Planning (`planning`): lower before raise and the send threshold; see `plan`.

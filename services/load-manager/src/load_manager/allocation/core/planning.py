@@ -95,7 +95,13 @@ def plan(state: SiteState, now: datetime) -> Plan:
     sessions = [_session_claim(state, evse) for evse in ordered if _has_session(state, evse)]
     standby_cap = failsafe_shares(site)
     standby = [
-        Claim(evse, site.constraints[evse], site.evses[evse].min_current, standby_cap[evse])
+        Claim(
+            evse,
+            site.constraints[evse],
+            site.evses[evse].min_current,
+            standby_cap[evse],
+            held=now_counted[evse],
+        )
         for evse in ordered
         if not _has_session(state, evse)
     ]

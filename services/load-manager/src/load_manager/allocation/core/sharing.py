@@ -13,8 +13,14 @@ handed out 0.1 A at a time in claim order, so the shares fit and use the room.
    phase they draw through is full or they reach what they want (their cap). A higher
    priority is thus served up to its cap before a lower one gets more than its minimum;
    sessions of one priority get equal shares wherever they compete.
-3. Standby: idle EVSEs share what is left the same way: admitted at their minimum in a
-   fixed order where it fits (else 0), then filled up to their failsafe share.
+3. Standby: idle EVSEs keep the limit they hold where it still fits (up to their failsafe
+   share; an EVSE with no valid standby limit, as at boot or after its session, starts from
+   that share). Where what is left is short, the fewest give back: on each short node phase
+   the idle EVSE holding most gives back what is missing, down to its minimum, then 0, and the
+   next one after it. What is left after that raises idle EVSEs, in a fixed order, towards
+   their failsafe share. A session that starts at a full site thus lowers as many idle EVSEs
+   as its share needs (four at 12 A for a 32 A session), not every idle EVSE by a little: each
+   lowering is a profile sent to a station, and the session's raise waits for them all.
 
 Why admission and a fixed order rather than zeroing what falls under a minimum and rounding
 each share alone: a round holds the EVSEs with a limit in flight at it and recomputes the
@@ -44,6 +50,8 @@ class Claim:
     minimum: Decimal
     cap: Decimal
     priority: int = 0
+    # An idle EVSE's standby limit now (what it counts for); None where unknown.
+    held: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +73,13 @@ def share(
     by_priority = sorted(admitted, key=lambda claim: -claim.priority)
     for _, tier in groupby(by_priority, key=lambda claim: claim.priority):
         _fill(list(tier), level, left)
-    admitted_standby = _admit(standby, level, left)
-    _fill(admitted_standby, level, left)
-    limits = _round_down(room, [*admitted, *admitted_standby], level)
+    idle = _standby(standby, left)
+    # The sessions' shares are rounded in what the idle EVSEs leave.
+    session_room = dict(room)
+    for claim in standby:
+        for c in claim.uses:
+            session_room[c] -= idle[claim.evse]
+    limits = _round_down(session_room, admitted, level) | idle
     for claim in (*sessions, *standby):
         limits.setdefault(claim.evse, ZERO)
     admitted_evses = {claim.evse for claim in admitted}
@@ -117,6 +129,52 @@ def _fill(
             for c in claim.uses:
                 left[c] -= step
         rising_pool = [claim for claim in rising_pool if can_rise(claim)]
+
+
+def _standby(claims: Sequence[Claim], left: dict[Constraint, Fraction]) -> dict[EvseId, Decimal]:
+    """The idle EVSEs' standby limits in what the sessions left (module doc, 3); `left` is
+    updated. Every limit is a multiple of 0.1 A: 0, or between the minimum and the cap."""
+    limits: dict[EvseId, Decimal] = {}
+    for claim in claims:
+        held = claim.held
+        valid = held is not None and held <= claim.cap and (held == 0 or held >= claim.minimum)
+        if held is not None and valid:
+            limits[claim.evse] = held
+        else:
+            limits[claim.evse] = claim.cap if claim.minimum <= claim.cap else ZERO
+        for c in claim.uses:
+            left[c] -= Fraction(limits[claim.evse])
+    order = {claim.evse: index for index, claim in enumerate(claims)}
+    users = Counter(c for claim in claims for c in claim.uses)
+    # The node phases with the fewest EVSEs first: a short branch is mended with its own
+    # EVSEs, which gives back on every node above it too.
+    for constraint in sorted(users, key=lambda c: (users[c], str(c))):
+        while left[constraint] < 0:
+            holding = [
+                claim for claim in claims if constraint in claim.uses and limits[claim.evse] > 0
+            ]
+            if not holding:
+                break  # what the others hold is over the limit: every idle EVSE here is at 0
+            giver = max(holding, key=lambda claim: (limits[claim.evse], order[claim.evse]))
+            held = limits[giver.evse]
+            missing = Decimal(math.ceil(-left[constraint] * 10)) / 10
+            lowered = held - missing
+            if lowered < giver.minimum:
+                lowered = giver.minimum if held > giver.minimum else ZERO
+            limits[giver.evse] = lowered
+            for c in giver.uses:
+                left[c] += Fraction(held - lowered)
+    for claim in claims:
+        held = limits[claim.evse]
+        if held >= claim.cap:
+            continue
+        spare = min(left[c] for c in claim.uses)
+        raised = min(claim.cap, Decimal(math.floor((Fraction(held) + spare) * 10)) / 10)
+        if raised > held and raised >= claim.minimum:
+            limits[claim.evse] = raised
+            for c in claim.uses:
+                left[c] -= Fraction(raised - held)
+    return limits
 
 
 def _round_down(

@@ -50,6 +50,7 @@ class SimChargePoint:
     """One charge point's connection; `call` records its latency in the shared Stats."""
 
     __slots__ = (
+        "_calling",
         "_pending",
         "_pending_id",
         "_reader",
@@ -86,6 +87,9 @@ class SimChargePoint:
         self.state: dict[str, Any] = {}
         self.on_close: Callable[[SimChargePoint], None] | None = None
         self._pending: asyncio.Future[tuple[float, list[Any]]] | None = None
+        # One CALL out at a time, as a CP does (OCPP-J 4.1.1): a second one waits here. Two at
+        # once would share `_pending`, and the first one's answer would be dropped unseen.
+        self._calling = asyncio.Lock()
         self._pending_id = ""
         self._reader: asyncio.Task[None] | None = None
 
@@ -160,7 +164,12 @@ class SimChargePoint:
             await ws.send(orjson.dumps([3, frame[1], payload]), text=True)
 
     async def call(self, action: str, payload: dict[str, Any], timeout: float = 30.0) -> Any:
-        """Send a CALL and return the CALLRESULT payload; raise CallFailed otherwise."""
+        """Send a CALL and return the CALLRESULT payload; raise CallFailed otherwise. A CALL
+        made while another is out waits for its answer first; `timeout` runs from the send."""
+        async with self._calling:
+            return await self._call(action, payload, timeout)
+
+    async def _call(self, action: str, payload: dict[str, Any], timeout: float) -> Any:
         ws = self.ws
         if ws is None or self.closed.is_set():
             self.stats.error(action, "NotConnected")

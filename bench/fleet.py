@@ -221,9 +221,16 @@ class SimFleet:
                 )
         self.reconnect_failures += 1
 
+    @staticmethod
+    def reconnecting(cp: SimChargePoint) -> bool:
+        """A reconnection of this CP is under way (connected or not, not booted yet)."""
+        task: asyncio.Task[None] | None = cp.state.get("reconnect")
+        return task is not None and not task.done()
+
     async def ensure_connected(self, cp: SimChargePoint) -> None:
-        """Wait for (or start) this CP's reconnection."""
-        if not cp.connected:
+        """Wait for (or start) this CP's reconnection: also one under way whose WebSocket is
+        open but whose BootNotification is not answered yet (a CP sends nothing else before)."""
+        if not cp.connected or self.reconnecting(cp):
             await asyncio.shield(self._reconnect_task(cp))
 
     async def close(self, cps: Sequence[SimChargePoint] | None = None) -> None:
@@ -379,7 +386,7 @@ class SimFleet:
             if now >= end:
                 break
             try:
-                if not cp.connected:
+                if not cp.connected or self.reconnecting(cp):
                     await self.ensure_connected(cp)
                     continue
                 if cp.state["tx"] is None and now >= session_due:

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from aiormq.exceptions import ChannelInvalidStateError
 
+from csms_shared.bus.ack import REQUEUE_DELAY
 from csms_shared.bus.bundle import decode_bundle, encode_bundle
 from csms_shared.bus.router import CallContext, Context, Router
 from csms_shared.bus.runtime import ServiceRuntime
@@ -587,9 +588,22 @@ class ReplyChannelDown(Recorder):
         raise ChannelInvalidStateError("<Channel: 2> closed")
 
 
-async def test_a_call_whose_reply_cannot_be_sent_is_requeued_not_left_unacked() -> None:
+async def test_a_call_whose_reply_cannot_be_sent_is_requeued_not_left_unacked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Requeued after the pause every requeue takes: at once, it came straight back while the
+    reply channel was still down and its delivery limit dead-lettered it in under a second."""
+    paused: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        paused.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr("csms_shared.bus.ack.asyncio.sleep", sleep)
     test = Authorizing()
     test.runtime.outbound = ReplyChannelDown()
     message = test.message("cp0")
     await test.runtime.on_call(message)
     assert test.log == ["commit 1", "nack requeue=True cp0"]
+    assert REQUEUE_DELAY in paused

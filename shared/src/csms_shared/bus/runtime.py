@@ -335,10 +335,12 @@ class ServiceRuntime:
             # this delivery came on a channel already restored: unsettled, it would stay
             # unacked as long as that channel lives. Requeued, it is answered again from what
             # was committed (handlers are idempotent; a decision call past its deadline is
-            # dropped).
+            # dropped). After REQUEUE_DELAY, as every requeue: at once, it came straight back
+            # while the reply channel was still down, and its queue's delivery limit
+            # dead-lettered it within moments of a broker restart (chaos, stop 56).
             log.warning("%s: reply not sent (%s); the delivery is requeued", action, exc)
             with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
-                await message.nack(requeue=True)
+                await requeue_later(message)
             return
         await acknowledge(self.outbound, message, items, outcomes, started)
 

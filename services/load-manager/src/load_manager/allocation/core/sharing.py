@@ -137,8 +137,7 @@ def _standby(claims: Sequence[Claim], left: dict[Constraint, Fraction]) -> dict[
     limits: dict[EvseId, Decimal] = {}
     for claim in claims:
         held = claim.held
-        valid = held is not None and held <= claim.cap and (held == 0 or held >= claim.minimum)
-        if held is not None and valid:
+        if held is not None and held <= claim.cap and (held == 0 or held >= claim.minimum):
             limits[claim.evse] = held
         else:
             limits[claim.evse] = claim.cap if claim.minimum <= claim.cap else ZERO

@@ -17,8 +17,7 @@ from tests.integration.support import ChargePointClient, eventually, metric
 pytestmark = pytest.mark.integration
 
 SLOTS = 2  # GATEWAY_MAX_PENDING_HANDSHAKES of the test's gateway
-# At least SLOTS / 8 s (the admission timeout) a second get their turn: within the queue's 10 s
-# wait, two may wait for it.
+# Handshakes that may wait for a slot (GATEWAY_MAX_QUEUED_HANDSHAKES).
 QUEUED = 2
 
 
@@ -28,7 +27,7 @@ async def test_a_burst_past_the_admission_bound_waits_and_the_rest_get_retry_aft
     gateway, port = suite.extra_gateway(
         "gw-admission",
         GATEWAY_MAX_PENDING_HANDSHAKES=str(SLOTS),
-        GATEWAY_MAX_QUEUED_HANDSHAKES="100",
+        GATEWAY_MAX_QUEUED_HANDSHAKES=str(QUEUED),
         GATEWAY_HANDSHAKE_QUEUE_SECONDS="10",
         GATEWAY_ADMISSION_TIMEOUT="8",
     )

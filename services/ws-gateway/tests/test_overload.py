@@ -121,7 +121,6 @@ async def test_handshakes_past_the_pending_bound_get_503_with_retry_after(
 
 async def test_a_burst_past_the_pending_bound_waits_its_turn_and_is_let_in() -> None:
     rpc = HeldRpc()
-    # Two slots freed within a 1 s admission timeout: room for the three to wait.
     settings = Settings(
         max_pending_handshakes=2,
         max_queued_handshakes=3,

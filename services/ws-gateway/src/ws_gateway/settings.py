@@ -164,8 +164,7 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
         default=5.0,
         ge=0,
         description="overload: seconds a handshake past `GATEWAY_MAX_PENDING_HANDSHAKES` waits"
-        " for its turn before `503`; one that would not get its turn in time at the rate"
-        " admissions have been ending lately gets its `503` at once (0: no waiting). With"
+        " for its turn before `503` (0: no waiting). With"
         " `GATEWAY_ADMISSION_TIMEOUT`, below `GATEWAY_HANDSHAKE_TIMEOUT` (a loaded gateway"
         " still answers before the handshake is cut)",
     )

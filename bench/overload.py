@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from .context import Bench
 from .cp import CallFailed, SimChargePoint
@@ -355,6 +356,7 @@ async def connect_storm(bench: Bench, suite: BenchSuite) -> None:
         "station-registry": suite.pid(suite.suite.services["station-registry"]),
     }
     spying = asyncio.create_task(bench.spy("Connect-storm", spied, 20.0))
+    bench.log(f"  the storm starts at {datetime.now(UTC):%H:%M:%S.%f} (the gateways' log clock)")
     await asyncio.gather(*(one(i, cp) for i, cp in enumerate(fleet.cps)))
     await spying
     bench.log(
@@ -405,7 +407,7 @@ async def connect_storm(bench: Bench, suite: BenchSuite) -> None:
     bench.add(
         Row(
             "Connect storm",
-            "in on the first attempt; all connected (s)",
+            "in on the first attempt; all connected (s), as the client saw it",
             f"{in_first:.1%}; " + (f"{all_in:.1f}" if all_in != float("inf") else "not all"),
             f"last booted {took:.1f} s" if everyone else "not all booted",
             target=">= 99 %; within 10 s",

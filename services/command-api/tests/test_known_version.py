@@ -1,12 +1,18 @@
 """A charge point's OCPP version is what its connection spoke, never assumed: one registered
-and never connected has none (the registry shows none)."""
+and never connected has none (the registry shows none). A command reads it with one narrow RPC."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
-from command_api.versions import known_version
+import pytest
+
+from command_api.versions import known_version, read_station_version, station_version
+from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.resources import ChargePoint
+from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc, RpcMethod, StationVersion
 from csms_shared.ocpp.version import OcppVersion
 
 SEEN = datetime(2026, 11, 26, tzinfo=UTC)
@@ -26,3 +32,51 @@ def test_a_charge_point_never_connected_has_no_version() -> None:
 def test_a_connected_or_once_connected_charge_point_has_the_version_it_spoke() -> None:
     assert known_version(charge_point(ocppVersion="2.0.1", online=True)) is OcppVersion.V201
     assert known_version(charge_point(ocppVersion="1.6", connectedAt=SEEN)) is OcppVersion.V16
+
+
+class Registry:
+    """The registry's RPC methods a command reads a station's version with; `narrow`: whether
+    it has `station_version` (the release before has only `get_charge_point`)."""
+
+    def __init__(self, stations: dict[str, str | None], *, narrow: bool) -> None:
+        self.stations = stations
+        self.narrow = narrow
+        self.asked: list[str] = []
+
+    async def call(self, method: RpcMethod[Any, Any], params: OfChargePoint, timeout: float) -> Any:
+        self.asked.append(method.name)
+        if method is RegistryRpc.station_version:
+            if not self.narrow:
+                raise RpcError("not_found", "station-registry has no RPC method 'station_version'")
+            if params.id not in self.stations:
+                return StationVersion(known=False)
+            version = self.stations[params.id]
+            return StationVersion(known=True, ocpp_version=version and OcppVersion(version))
+        assert method is RegistryRpc.get_charge_point
+        if params.id not in self.stations:
+            raise RpcError("not_found", f"charge point {params.id!r} was never seen")
+        return charge_point(id=params.id, ocppVersion=self.stations[params.id])
+
+
+def state_of(registry: Registry) -> Any:
+    return SimpleNamespace(
+        dispatcher=SimpleNamespace(rpc=registry), settings=SimpleNamespace(rpc_timeout=5.0)
+    )
+
+
+@pytest.mark.parametrize("narrow", [True, False])
+async def test_a_command_reads_the_version_narrowly_and_from_an_older_registry_whole(
+    narrow: bool,
+) -> None:
+    registry = Registry({"CP-16": "1.6", "CP-201": "2.0.1", "CP-NEW": None}, narrow=narrow)
+    state = state_of(registry)
+    assert await read_station_version(state, "CP-201") == StationVersion(
+        known=True, ocpp_version=OcppVersion.V201
+    )
+    assert await station_version(state, "CP-16") is OcppVersion.V16
+    assert await read_station_version(state, "CP-NEW") == StationVersion(known=True)
+    assert await read_station_version(state, "CP-GONE") == StationVersion(known=False)
+    assert await station_version(state, "CP-GONE") is None
+    # One narrow read per command; the whole station only from a registry without it.
+    whole = registry.asked.count("get_charge_point")
+    assert whole == (0 if narrow else 5)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.contracts.resources import ChargePoint
-from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
+from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc, StationVersion
 from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.catalog import CATALOGS, catalog
 from csms_shared.ocpp.version import OcppVersion
@@ -106,20 +106,32 @@ class WrongVersion(ProblemError):
 async def station_version(state: AppState, cp_id: str) -> OcppVersion | None:
     """The version the station's connection speaks (the last one it agreed on); None when the
     registry does not know the station, it never connected, or the registry does not answer."""
-    rpc = state.dispatcher.rpc
-    assert rpc is not None
     try:
-        cp = await rpc.call(
-            RegistryRpc.get_charge_point, OfChargePoint(id=cp_id), state.settings.rpc_timeout
-        )
-    except RpcUnavailable as exc:
+        return (await read_station_version(state, cp_id)).ocpp_version
+    except (RpcUnavailable, RpcError) as exc:
         log.warning("OCPP version of %s unknown (%s)", cp_id, exc)
         return None
+
+
+async def read_station_version(state: AppState, cp_id: str) -> StationVersion:
+    """What the registry knows of the station's version: one narrow read (`station_version`);
+    from a registry of the release before, which has no such method (`not_found`), the whole
+    station. RpcError or RpcUnavailable when the registry cannot say."""
+    rpc = state.dispatcher.rpc
+    assert rpc is not None
+    timeout = state.settings.rpc_timeout
+    try:
+        return await rpc.call(RegistryRpc.station_version, OfChargePoint(id=cp_id), timeout)
     except RpcError as exc:
         if exc.code != "not_found":
-            log.warning("OCPP version of %s unknown (%s)", cp_id, exc)
-        return None
-    return known_version(cp)
+            raise
+    try:
+        cp = await rpc.call(RegistryRpc.get_charge_point, OfChargePoint(id=cp_id), timeout)
+    except RpcError as exc:
+        if exc.code == "not_found":
+            return StationVersion(known=False)
+        raise
+    return StationVersion(known=True, ocpp_version=known_version(cp))
 
 
 def known_version(cp: ChargePoint) -> OcppVersion | None:

@@ -30,8 +30,10 @@ from csms_shared.contracts.rpc import (
     OfChargePoint,
     PageOfChargePoint,
     RegistryRpc,
+    StationVersion,
 )
 from csms_shared.ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
+from csms_shared.ocpp.version import OcppVersion
 from csms_shared.vocabulary.connectors import StatusReport
 
 from .db import (
@@ -308,6 +310,22 @@ async def list_certificate_requests(
         lambda r: CertificateRequest(request_id=r.id, csr=r.csr, received_at=r.received_at),
         Page[CertificateRequest],
     )
+
+
+@router.rpc(RegistryRpc.station_version, callers={"command-api"})
+async def station_version(params: OfChargePoint, ctx: Ctx) -> StationVersion:
+    """The version the CP's connection last agreed on: one indexed read, for every command sent
+    (an unknown station is `known: false`, not `not_found`, which means a registry too old to
+    have this method)."""
+    row = (
+        await ctx.session.execute(
+            select(charge_points.c.ocpp_version).where(charge_points.c.id == params.id)
+        )
+    ).first()
+    if row is None:
+        return StationVersion(known=False)
+    version = row.ocpp_version
+    return StationVersion(known=True, ocpp_version=OcppVersion(version) if version else None)
 
 
 @router.rpc(RegistryRpc.feature_profiles, callers={"command-api"})

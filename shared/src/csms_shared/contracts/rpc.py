@@ -72,6 +72,7 @@ from .rpc_results import (
     MessageListing,
     MessageLogLevels,
     MessageTail,
+    StationVersion,
     TariffDeleted,
 )
 from .rpc_roaming import RoamingRpc
@@ -171,6 +172,7 @@ __all__ = [
     "SessionsRpc",
     "SetLevel",
     "StageAuthorizationKey",
+    "StationVersion",
     "StoredStatus",
     "Tag",
     "TailMessages",
@@ -244,6 +246,7 @@ class RegistryRpc:
         "discard_authorization_key", REGISTRY, OfChargePoint, KeyDiscarded
     )
     feature_profiles = RpcMethod("feature_profiles", REGISTRY, OfChargePoint, FeatureProfiles)
+    station_version = RpcMethod("station_version", REGISTRY, OfChargePoint, StationVersion)
     update_charge_point_metadata = RpcMethod(
         "update_charge_point_metadata", REGISTRY, UpdateChargePointMetadata, r.ChargePoint
     )

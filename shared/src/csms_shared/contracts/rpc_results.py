@@ -1,6 +1,6 @@
 """The results of RPC methods that no REST resource shows (named in `rpc.py`): admission
-decisions, key rotation steps, deletions, the local list to send next, the message log's levels
-and its pages with each record's position."""
+decisions, key rotation steps, deletions, a station's version, the local list to send next, the
+message log's levels and its pages with each record's position."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..bus.message_log import MessageLogLevel
+from ..ocpp.version import OcppVersion
 from ..vocabulary.local_lists import ListEntry
 from .resources_base import Resource
 from .resources_messages import MessagePage, MessageRecord
@@ -78,6 +79,15 @@ class FeatureProfiles(Resource):
     """A CP's SupportedFeatureProfiles as its configuration snapshot has them (null: unknown)."""
 
     supported_feature_profiles: list[str] | None
+
+
+class StationVersion(Resource):
+    """The OCPP version a station's connection speaks, as the registry last saw it agreed (null:
+    never connected or booted); `known` false: the registry never saw the station. The narrow
+    read a command takes before it is sent (`get_charge_point` reads the whole station)."""
+
+    known: bool
+    ocpp_version: OcppVersion | None = None
 
 
 class LocalListPlan(Resource):

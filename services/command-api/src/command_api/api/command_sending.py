@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.contracts.envelopes import CommandOutcome, CommandStatus
 from csms_shared.contracts.resources import JsonObject
-from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc
 from csms_shared.log_context import bind
 from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.framing import find_nul
@@ -39,8 +38,14 @@ from ..problems import TYPES, ProblemError
 from ..profile_guard import check_profile
 from ..profiles import check_feature_profile
 from ..recorder import record_outcome, record_sent
-from ..versions import WrongVersion, response_model, station_version, version_of
-from .deps import AppState, Operator, Session, rpc_client
+from ..versions import (
+    WrongVersion,
+    read_station_version,
+    response_model,
+    station_version,
+    version_of,
+)
+from .deps import AppState, Operator, Session
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +152,9 @@ class Sent:
 
 async def _charge_point_known(state: AppState, cp_id: str) -> bool:
     try:
-        await rpc_client(state).call(
-            RegistryRpc.get_charge_point, OfChargePoint(id=cp_id), state.settings.rpc_timeout
-        )
-    except RpcUnavailable:
+        return (await read_station_version(state, cp_id)).known
+    except (RpcUnavailable, RpcError):
         return True  # cannot tell; "not connected" is still true
-    except RpcError as exc:
-        return exc.code != "not_found"
-    return True
 
 
 def check_request(

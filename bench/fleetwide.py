@@ -29,7 +29,8 @@ async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     """REST -> gateway -> CP -> gateway -> REST while the fleet sends Heartbeats.
 
     The operators run in a process of their own (bench/operators.py): on the fleet's busy loop
-    their timings would include that loop's lag. The CPs answering the commands are the fleet's.
+    their timings would include that loop's lag. So do the CPs answering the commands (40 of
+    them, beside the fleet): on the fleet's loop their answers waited behind its Heartbeats.
     """
     p = bench.profile
     load_rate = max(200.0, bench.figures.get("heartbeat_rate", 1000.0) / 2)
@@ -37,15 +38,12 @@ async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     job = {
         "url": suite.api_url,
         "key": suite.admin_key,
-        "cps": [cp.cp_id for cp in fleet.cps if cp.connected],
+        "gateways": suite.gateway_urls,
+        "answerers": 40,
         "seconds": p.command_seconds,
         "workers": p.command_workers,
         "max": p.max_commands,
     }
-    load = asyncio.create_task(
-        paced(fleet.cps, load_rate, p.command_seconds + 2.0, fleet.heartbeat, fleet.stats)
-    )
-    await asyncio.sleep(0.5)
     operators = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -54,9 +52,16 @@ async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
         stdout=asyncio.subprocess.PIPE,
         cwd=ROOT,
     )
-    out, _ = await asyncio.wait_for(
-        operators.communicate(json.dumps(job).encode()), p.command_seconds + 120
+    assert operators.stdin is not None and operators.stdout is not None
+    operators.stdin.write(json.dumps(job).encode() + b"\n")
+    await operators.stdin.drain()
+    # Their CPs connected and booted before the load and the clock start.
+    await asyncio.wait_for(operators.stdout.readline(), 120)
+    load = asyncio.create_task(
+        paced(fleet.cps, load_rate, p.command_seconds + 2.0, fleet.heartbeat, fleet.stats)
     )
+    await asyncio.sleep(0.5)
+    out, _ = await asyncio.wait_for(operators.communicate(b"go\n"), p.command_seconds + 120)
     step = await load
     result = json.loads(out) if operators.returncode == 0 and out else {}
     latencies: list[float] = result.get("latencies", [])

@@ -3,10 +3,10 @@
 The fleet's load client keeps its event loop busy (tens of thousands of Heartbeats a second);
 operators timed on that same loop would measure its lag, not the suite. They run here instead,
 as separate processes would in life: `python -m bench.operators` reads a JSON job on stdin and
-prints one JSON line with every round trip's latency and the HTTP statuses. With `gateways` in
-the job the CPs answering the commands are this process's own too (`answerers` of them, connected
-and booted first): a CP on the fleet's loop answers after that loop's lag, which is the load
-client's, not the suite's (a charge point is a device of its own).
+prints one JSON line with every round trip's latency and the HTTP statuses. The CPs answering
+the commands are this process's own too (`answerers` of them, connected to `gateways` and booted
+first): a CP on the fleet's loop answers after that loop's lag, which is the load client's, not
+the suite's (a charge point is a device of its own).
 """
 
 from __future__ import annotations
@@ -27,23 +27,17 @@ from .fleet import SimFleet
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
     """Warm up on the first CPs, then `workers` operators back to back for `seconds`."""
-    answerers: SimFleet | None = None
-    if job.get("gateways"):
-        answerers = SimFleet(job["gateways"], job["answerers"], prefix="OP")
+    answerers = SimFleet(job["gateways"], job["answerers"], prefix="OP")
+    try:
         _, failed = await answerers.connect_all(concurrency=50)
         if failed:
             raise SystemExit(f"{failed} of the answering CPs could not connect")
-        cps = [cp.cp_id for cp in answerers.cps]
-    else:
-        cps = job["cps"]
-    # Ready: the caller starts its load and says when to begin.
-    print("ready", flush=True)
-    await asyncio.to_thread(sys.stdin.readline)
-    try:
-        return await _send(job, cps)
+        # Ready: the caller starts its load and says when to begin.
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        return await _send(job, [cp.cp_id for cp in answerers.cps])
     finally:
-        if answerers is not None:
-            await answerers.close()
+        await answerers.close()
 
 
 async def _send(job: dict[str, Any], cps: list[str]) -> dict[str, Any]:

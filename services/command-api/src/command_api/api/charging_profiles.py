@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Path, Query, status
+from fastapi import HTTPException, Path, Query, status
 from pydantic import ValidationError
 
 from csms_shared.charging import (
@@ -29,8 +29,8 @@ from csms_shared.contracts.resources_profiles import (
     StationCompositeError,
     StoredChargingProfile,
 )
-from csms_shared.contracts.rpc import ListTransactions, OfChargePoint, RegistryRpc, SessionsRpc
-from csms_shared.contracts.rpc_base import BIGINT
+from csms_shared.contracts.rpc import ListTransactions, SessionsRpc
+from csms_shared.contracts.rpc_base import BIGINT, REGISTRY
 from csms_shared.contracts.rpc_profiles import (
     MAX_COMPOSITE_DURATION,
     ComputeComposite,
@@ -46,9 +46,19 @@ from csms_shared.ocpp.version import OcppVersion
 
 from .. import problems
 from ..problems import TYPES, ProblemError
-from ..versions import known_version
+from ..versions import read_station_version
 from .command_sending import CommandFailed, Station, send_command
-from .deps import MAX_OFFSET, AppState, Operator, Session, State, Viewer, api_router, call
+from .deps import (
+    MAX_OFFSET,
+    AppState,
+    Operator,
+    Session,
+    State,
+    Viewer,
+    api_router,
+    call,
+    rpc_errors,
+)
 
 router = api_router(404, 503, tags=["charging profiles"])
 
@@ -97,9 +107,11 @@ def _path(field: str) -> list[str | int]:
 async def station_version(state: AppState, cp_id: str) -> OcppVersion:
     """The version the station's connection speaks: 404 for a CP the registry does not know,
     409 for one that never connected (its version is not known yet)."""
-    cp = await call(state, RegistryRpc.get_charge_point, OfChargePoint(id=cp_id))
-    version = known_version(cp)
-    if version is None:
+    with rpc_errors(REGISTRY):
+        found = await read_station_version(state, cp_id)
+    if not found.known:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"charge point {cp_id!r} was never seen")
+    if found.ocpp_version is None:
         raise ProblemError(
             409,
             f"Charge point {cp_id!r} never connected: the OCPP version its profiles are checked "
@@ -107,7 +119,7 @@ async def station_version(state: AppState, cp_id: str) -> OcppVersion:
             type=TYPES + "ocpp-version-unknown",
             title="The charge point's OCPP version is not known yet",
         )
-    return version
+    return found.ocpp_version
 
 
 def check_profile(cp_id: str, profile: ChargingProfile, version: OcppVersion) -> None:

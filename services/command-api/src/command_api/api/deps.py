@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -178,16 +179,23 @@ async def call(
     state: AppState, method: RpcMethod[P, R], params: P, timeout: float | None = None
 ) -> R:
     """The result of an owning service's RPC method, as its model; its errors become HTTP
-    errors (404, 409, 422, 502, 503). `timeout`: for a method that waits on something slower
-    than a read (API_RPC_TIMEOUT by default)."""
-    try:
+    errors (`rpc_errors`). `timeout`: for a method that waits on something slower than a read
+    (API_RPC_TIMEOUT by default)."""
+    with rpc_errors(method.service):
         return await rpc_client(state).call(
             method, params, timeout=timeout or state.settings.rpc_timeout
         )
+
+
+@contextmanager
+def rpc_errors(service: str) -> Iterator[None]:
+    """An RPC of `service` failing becomes an HTTP error: 503 when it is not available, 404,
+    422 or 409 for what it answered `not_found`, `invalid` or `conflict`, else 502."""
+    try:
+        yield
     except RpcUnavailable as exc:
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"{method.service} is not available: {exc.message}",
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"{service} is not available: {exc.message}"
         ) from None
     except RpcError as exc:
         code = {

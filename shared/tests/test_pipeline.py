@@ -453,6 +453,66 @@ async def test_a_notification_that_asks_for_a_reply_is_answered() -> None:
     assert asked.outcome == "ack"
 
 
+async def test_a_call_waited_on_in_the_bulk_lane_is_handled_after_its_stations_data() -> None:
+    # A transaction's end comes request/reply on `ocpp.calls` behind its station's bulk data:
+    # neither a free lane nor a lingering notification lets it overtake what came first, and
+    # it does not wait for other stations' data.
+    log: list[str] = []
+    gates = {n: asyncio.Event() for n in (1, 2, 3)}  # by connectorId
+    router = Router(service="order-test")
+
+    @router.on(Action.METER_VALUES)
+    async def meter_values(request: MeterValuesRequest, ctx: CallContext) -> MeterValuesResponse:
+        name = f"{ctx.charge_point_id}/{request.connector_id}"
+        log.append(f"storing {name}")
+        await gates[request.connector_id].wait()
+        log.append(f"stored {name}")
+        return MeterValuesResponse()
+
+    @router.on(Action.AUTHORIZE)
+    async def authorize(request: AuthorizeRequest, ctx: CallContext) -> AuthorizeResponse:
+        log.append(f"ended {ctx.charge_point_id}")
+        info = IdTagInfo(status=AuthorizationStatus.ACCEPTED, parent_id_tag=request.id_tag)
+        return AuthorizeResponse(id_tag_info=info)
+
+    def meter(connector: int) -> dict[str, Any]:
+        return METER | {"connectorId": connector}
+
+    runtime = fake_runtime(
+        router, log, concurrency=8, group_lanes=3, group_linger=3600, group_max=2
+    )
+
+    def deliver(cp: str, connector: int, count: int) -> asyncio.Task[None]:
+        items = [(cp, meter(connector))] * count
+        message = FakeMessage("MeterValues", f"{cp}/{connector}", items=items, log=log)
+        return asyncio.create_task(runtime.on_call(message))
+
+    notifications = [deliver("cp0", 1, 2)]  # a full group, in flight
+    await until(lambda: "storing cp0/1" in log)
+    notifications.append(deliver("cp7", 3, 2))  # another station's, in flight
+    await until(lambda: "storing cp7/3" in log)
+    notifications.append(deliver("cp0", 2, 1))  # would linger for an hour
+    end = FakeMessage("Authorize", "cp0", {"idTag": "t"}, reply_to=ASK, log=log)
+    ended = asyncio.create_task(runtime.on_call(end))
+    await until(lambda: "storing cp0/2" in log)  # not lingering: a call waits behind it
+    with pytest.raises(AssertionError, match="never held"):
+        await until(lambda: "ended cp0" in log, turns=1000)
+    # A decision on its own lane is not held by the bulk lane's order.
+    decision = FakeMessage("Authorize", "cp9", {"idTag": "d"}, reply_to=ASK, log=log)
+    decision.exchange = "ocpp.decisions"
+    await asyncio.wait_for(runtime.on_decision(decision), 5)  # type: ignore[arg-type]
+    assert "ended cp9" in log and "ended cp0" not in log
+    gates[1].set()
+    gates[2].set()
+    await asyncio.wait_for(ended, 5)  # cp7's data is still being stored
+    assert log.index("stored cp0/1") < log.index("ended cp0")
+    assert log.index("stored cp0/2") < log.index("ended cp0")
+    assert "stored cp7/3" not in log and end.outcome == "ack"
+    gates[3].set()
+    await asyncio.wait_for(asyncio.gather(*notifications), 5)
+    assert len(runtime.arrivals) == 0
+
+
 async def test_a_malformed_bundle_is_dead_lettered_untouched() -> None:
     for body in (b"not json", b"[]", b'{"cp": "x"}', b'[{"cp": "x", "id": 1, "at": "t"}]'):
         test = Metering()

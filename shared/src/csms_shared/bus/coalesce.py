@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -56,6 +56,7 @@ class Coalescer(Generic[T, R]):
         self._queued: dict[str, list[_Waiting[T, R]]] = {}
         self._lanes: dict[str, asyncio.Semaphore] = {}
         self._full: dict[str, asyncio.Event] = {}  # set when a key's queue holds a full group
+        self._hurried = 0  # while above 0 nothing lingers (`hurried`)
 
     def waiting(self, key: str) -> int:
         """How many items wait under `key` for a lane."""
@@ -97,10 +98,22 @@ class Coalescer(Generic[T, R]):
             return [future.result() for future in futures]
         return list(await asyncio.gather(*futures))
 
+    @contextlib.contextmanager
+    def hurried(self) -> Iterator[None]:
+        """While inside, no group lingers, those lingering now included: someone waits for every
+        item queued so far to be handled (bus/arrivals.py)."""
+        self._hurried += 1
+        for full in self._full.values():
+            full.set()
+        try:
+            yield
+        finally:
+            self._hurried -= 1
+
     async def _fill(self, key: str, linger: float) -> None:
         """Wait until the oldest item of `key` has waited `linger`, or a group is full."""
         queued = self._queued.get(key)
-        if not queued or len(queued) >= self.limit:
+        if not queued or len(queued) >= self.limit or self._hurried:
             return
         delay = queued[0].since + linger - asyncio.get_running_loop().time()
         if delay <= 0:

@@ -33,6 +33,8 @@ from ..settings import Lane, default_broker_users
 from ..stopping import cancel_and_wait
 from .access import COMMAND_API, GATEWAY, ROLES
 from .ack import acknowledge, requeue_later
+from .arrivals import Arrival, Arrivals, Earlier
+from .bundle import BundleItem
 from .client import BusClient
 from .coalesce import GROUP_LANES, GROUP_LINGER, GROUP_MAX, Coalescer
 from .connection import connect
@@ -53,6 +55,7 @@ from .topology import (
     CALLS,
     DECISIONS,
     EVENTS,
+    HEADER_CHARGE_POINT,
     HEADER_GATEWAY,
     OWNERS,
     action_of,
@@ -147,6 +150,9 @@ class ServiceRuntime:
         self.decisions: Coalescer[Any, Any] = Coalescer(
             self.decision_slots, lanes=group_lanes, limit=group_max
         )
+        # The bulk lane's notifications not yet handled: a transaction's end waits for those
+        # that came before it (bus/arrivals.py).
+        self.arrivals = Arrivals()
         # Notifications (nobody waits on their reply) let their group fill for this long.
         self.group_linger = group_linger
         # Events of one pattern take one lane: a CP's events are applied in the order they
@@ -294,24 +300,53 @@ class ServiceRuntime:
     async def on_call(self, message: Delivery, *, lane: str = CALLS.name) -> None:
         """A CALL delivery (one call, or a bundle of one action's calls) through the pipeline:
         decode, validate, coalesce, handle in a unit of work, reply, ack. `lane` is the
-        exchange it must have come through: `ocpp.calls` (bulk) or `ocpp.decisions`."""
+        exchange it must have come through: `ocpp.calls` (bulk) or `ocpp.decisions`.
+        On `ocpp.calls` a call someone waits on (a transaction's end) is handled after its
+        stations' notifications delivered before it (bus/arrivals.py)."""
         if self._refused(message, lane, self._call_senders):
             await message.ack()  # dropped: requeued it would come back forever
             return
         started = time.perf_counter()
         routing_key = message.routing_key or ""
-        action = action_of(routing_key)
         try:
             items = decode_calls(message)
         except Unreadable as exc:
-            await self._dead_letter(message, action, exc)
+            await self._dead_letter(message, action_of(routing_key), exc)
             return
+        if lane == DECISIONS.name:
+            await self._handle(message, lane, items, started)
+            return
+        # Before any await, so in delivery order: a call waited on takes its stations'
+        # notifications open now; a notification is open until handled.
+        stations = {str(item.headers.get(HEADER_CHARGE_POINT, "")) for item in items}
+        if message.reply_to:
+            earlier = self.arrivals.so_far(stations)
+            await self._handle(message, lane, items, started, earlier=earlier)
+        else:
+            with self.arrivals.arrive(stations) as arrival:
+                await self._handle(message, lane, items, started, arrival=arrival)
+
+    async def _handle(
+        self,
+        message: Delivery,
+        lane: str,
+        items: list[BundleItem],
+        started: float,
+        *,
+        arrival: Arrival | None = None,
+        earlier: Earlier | None = None,
+    ) -> None:
+        routing_key = message.routing_key or ""
+        action = action_of(routing_key)
         route = self.router.calls.get(routing_key)
         checked = []
         for n, item in enumerate(items):  # a bundle: up to 100 validations
             checked.append(validate_call(route, self._service, item))
             await breathe(n)
         valid = [call for call in checked if isinstance(call, Call)]
+        if earlier:
+            with self.coalescer.hurried():  # an earlier notification does not linger meanwhile
+                await earlier.handled()
         coalescer = self.decisions if lane == DECISIONS.name else self.coalescer
         handled = iter(
             await coalescer.submit(
@@ -323,6 +358,8 @@ class ServiceRuntime:
             if valid and route is not None
             else []
         )
+        if arrival is not None:
+            arrival.handled()  # stored: a later transaction's end need not wait for the reply
         outcomes = [
             next(handled) if isinstance(call, Call) else error_outcome(action, item.headers, call)
             for call, item in zip(checked, items, strict=True)

@@ -171,6 +171,10 @@ class Suite:
                         "GATEWAY_SEEN_FLUSH_SECONDS": "0.2",
                         "GATEWAY_COMMAND_TIMEOUT": "5",
                         "GATEWAY_MESSAGE_LOG_BUNDLE_WAIT_MS": "20",
+                        # Tests read what a stop stored right after its answer, and a 2.0.1
+                        # station's totalCost: a slow moment must not answer an end apart
+                        # (its own test sets a short wait, test_end_taken.py).
+                        "GATEWAY_END_ANSWER_AFTER": "60",
                     },
                     log_dir,
                 )

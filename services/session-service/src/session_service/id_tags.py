@@ -154,6 +154,7 @@ _LIMITED = select(func.lower(id_tags.c.id_tag)).where(
     id_tags.c.max_concurrent_tx.is_not(None),
 )
 _LOAD_WITH_HELD = {False: _tags_and_held(False), True: _tags_and_held(True)}
+_LOAD_TAG = _tag_query(bindparam("tag", type_=String))
 _LOAD_FOR_STOPS = _for_stops()
 
 
@@ -229,6 +230,11 @@ async def load_for_stop(
     """`load_for_stops` of one StopTransaction."""
     [found] = await load_for_stops(session, [(transaction_id, id_tag)])
     return found
+
+
+async def load_id_tag(session: AsyncSession, id_tag: str) -> IdTagRecord | None:
+    """The list entry of `id_tag` (any case), with its parent's status; None: not on the list."""
+    return _record((await session.execute(_LOAD_TAG, {"tag": id_tag.lower()})).first())
 
 
 async def limited_id_tags(session: AsyncSession, id_tags_asked: Sequence[str]) -> set[str]:

@@ -99,6 +99,11 @@ class GatewayBus:
             most=BUNDLE_MAX if bundle_requests else 1,
             in_flight=max(1, request_bundles_in_flight) if bundle_requests else 0,
         )
+        # A transaction's end, taken at once (`take`): paced like notifications, never held
+        # back by answers still due (it is taken once the broker has it).
+        self._takes = Gatherer(
+            "take", self._publish_takes, most=BUNDLE_MAX if bundle_requests else 1, wait=bundle_wait
+        )
         # Decision calls of an action whose oldest unanswered call has waited this long are
         # refused at once (0: never); see `Overloaded`.
         self._refuse_behind = refuse_calls_behind
@@ -162,7 +167,9 @@ class GatewayBus:
         # call timeout, as before). Notifications out are failed: a copy changes nothing twice.
         away = BrokerAway("the broker connection went")
         failed = sum(
-            self._notifications.abandon(key, away) for key in self._notifications.pending()
+            gatherer.abandon(key, away)
+            for gatherer in (self._notifications, self._takes)
+            for key in gatherer.pending()
         )
         failed += sum(
             self._requests.abandon(key, away, sent=False) for key in self._requests.pending()
@@ -266,6 +273,81 @@ class GatewayBus:
             settle(waiting, Unroutable(action_of(routing_key)) if unroutable else exc)
             return
         settle(waiting, [None] * len(waiting))
+
+    async def take(
+        self,
+        cp_id: str,
+        message_id: str,
+        action: str,
+        payload: JsonObject,
+        received: datetime,
+        timeout: float,
+        version: OcppVersion,
+    ) -> asyncio.Future[CallReply]:
+        """Publish a transaction's end persistently on `ocpp.calls`, behind its station's bulk
+        data, with no deadline (its owner handles it however late); returns once the broker
+        has confirmed it, with the future of the owner's answer (raises Unroutable,
+        BrokerAway). It is taken: nothing acknowledged is lost, and its answer may come from
+        elsewhere (`forwarding.answer_taken`). Gathered with the ends of the same action and
+        version; not refused when its owner is behind or gone (it waits in its queue)."""
+        if self._broker_away:
+            raise BrokerAway("the broker connection is down")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[asyncio.Future[CallReply]] = loop.create_future()
+        tp = tracing.traceparent()
+        self._takes.add(
+            IN_ORDER + routing_key_of(action, version),
+            Waiting(cp_id, message_id, received.isoformat(), payload, future, timeout, 0, tp, 0.0),
+        )
+        return await future
+
+    async def _publish_takes(self, key: str, waiting: list[Waiting]) -> None:
+        """One persistent message for the ends, without a deadline: each CP's wait settles on
+        the broker's confirm with the future of its answer, which settles on the reply."""
+        exchange, routing_key = lane(key)
+        action = action_of(routing_key)
+        loop = asyncio.get_running_loop()
+        answers: list[asyncio.Future[CallReply]] = [loop.create_future() for _ in waiting]
+        body, properties = call_message(self.instance_id, waiting)
+        results: list[CallReply] | BaseException
+        taken = False
+
+        def published() -> None:
+            nonlocal taken
+            taken = True
+            settle(waiting, answers)
+
+        try:
+            reply = await self.client.request(
+                exchange,
+                routing_key,
+                body,
+                properties,
+                max(item.timeout for item in waiting),
+                expires=False,
+                on_published=published,
+            )
+            results = read_replies(action, reply, len(waiting))
+        except asyncio.CancelledError:
+            for item in waiting:
+                item.future.cancel()
+            for answer in answers:
+                answer.cancel()
+            raise
+        except DeliveryError:
+            results = Unroutable(action)
+        except Exception as exc:
+            results = exc
+        if not taken:
+            settle(waiting, results)
+            return
+        for n, answer in enumerate(answers):
+            if answer.done():  # its CP was answered otherwise and stopped waiting
+                continue
+            if isinstance(results, BaseException):
+                answer.set_exception(results)
+            else:
+                answer.set_result(results[n])
 
     async def request(
         self,

@@ -9,6 +9,7 @@ import time
 
 from prometheus_client import Counter, Histogram
 
+from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.ocpp.catalog import CATALOGS, Catalog
 from csms_shared.ocpp.version import OcppVersion
 
@@ -49,6 +50,18 @@ REFUSED_OWNERLESS = Counter(
     "Decision calls answered InternalError at once, on arrival or while waiting: no live"
     " process of their service consumes them (gone), or its database is down (not_ready)",
     ["action", "reason"],
+)
+ANSWERED_APART = Counter(
+    "csms_gateway_ends_answered_apart_total",
+    "Transactions' ends taken (the broker holds them) and answered before their service stored"
+    " them: it was behind (GATEWAY_END_ANSWER_AFTER)",
+    ["action"],
+)
+JUDGED_WITHOUT = Counter(
+    "csms_gateway_stops_answered_without_id_tag_info_total",
+    "1.6 StopTransactions taken (the broker holds them) but answered without the idTagInfo of"
+    " their idTag: the session-service could not judge it (stop_id_tag_info)",
+    ["reason"],
 )
 # One warning per action per this many seconds while its calls are refused (each is counted).
 REFUSAL_LOG_EVERY = 10.0
@@ -106,3 +119,24 @@ def refused_behind(exc: Overloaded) -> None:
 def refused_ownerless(exc: Ownerless) -> None:
     """Count a decision call nobody could take (the bus logs the waiting ones it failed)."""
     REFUSED_OWNERLESS.labels(exc.action, exc.verdict.value).inc()
+
+
+def judged_without(exc: RpcError) -> None:
+    """Count a 1.6 StopTransaction answered without idTagInfo; warn once every
+    REFUSAL_LOG_EVERY seconds with how many since the last warning."""
+    JUDGED_WITHOUT.labels("unavailable" if isinstance(exc, RpcUnavailable) else exc.code).inc()
+    now = time.monotonic()
+    last, count = _refusals_logged.get(_JUDGED, (0.0, 0))
+    if now - last < REFUSAL_LOG_EVERY:
+        _refusals_logged[_JUDGED] = (last, count + 1)
+        return
+    _refusals_logged[_JUDGED] = (now, 0)
+    log.warning(
+        "StopTransaction taken and answered without idTagInfo: its idTag could not be judged"
+        " (%s); %d more since the last warning",
+        exc,
+        count,
+    )
+
+
+_JUDGED = " stop_id_tag_info"  # no action's name

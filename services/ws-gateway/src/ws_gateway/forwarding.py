@@ -4,8 +4,10 @@ and the registration status a BootNotification's answer gives."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
@@ -14,7 +16,10 @@ from pydantic import ValidationError
 
 from csms_shared import tracing
 from csms_shared.bus.calls import notification_response
+from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts import problems
+from csms_shared.contracts.envelopes import CallReply
+from csms_shared.contracts.rpc import SessionsRpc, StopIdTag
 from csms_shared.ocpp import JsonObject, v16, v201
 from csms_shared.ocpp.catalog import catalog
 from csms_shared.ocpp.errors import InternalError, NotImplementedOcppError
@@ -22,8 +27,9 @@ from csms_shared.ocpp.framing import Call
 from csms_shared.ocpp.version import OcppVersion
 
 from .bus import GatewayBus
-from .call_metrics import refused_behind, refused_ownerless
+from .call_metrics import ANSWERED_APART, judged_without, refused_behind, refused_ownerless
 from .call_refusals import BrokerAway, Overloaded, Ownerless, Unroutable
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +41,31 @@ BOOT_ANSWERS: Mapping[OcppVersion, type[BootAnswer]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How long a CP's CALL may wait: for its service's answer (`call_timeout`), and, for a
+    transaction's end taken at once, before it is answered without the service
+    (`end_answer_after`, from when the gateway forwards it; see `answer_taken`)."""
+
+    call_timeout: float
+    end_answer_after: float
+
+
+_TIMINGS: dict[tuple[float, float], Timing] = {}
+
+
+def timing_of(settings: Settings) -> Timing:
+    """The settings' `Timing` (one per value, shared by every connection)."""
+    key = (settings.call_timeout, settings.end_answer_after)
+    found = _TIMINGS.get(key)
+    if found is None:
+        found = _TIMINGS[key] = Timing(*key)
+    return found
+
+
 async def forward(
     bus: GatewayBus,
-    call_timeout: float,
+    timing: Timing,
     version: OcppVersion,
     cp_id: str,
     call: Call,
@@ -46,26 +74,33 @@ async def forward(
     """Publish a checked CALL to its service; its answer (raises OcppError). With traces on,
     in a span the service's handling joins (`traceparent` on the call)."""
     if not tracing.active():
-        return await _forward(bus, call_timeout, version, cp_id, call, received)
+        return await _forward(bus, timing, version, cp_id, call, received)
     attributes = {"ocpp.charge_point_id": cp_id, "ocpp.message_id": call.message_id}
     with tracing.tracer.start_as_current_span(
         call.action, kind=SpanKind.SERVER, attributes=attributes
     ):
-        return await _forward(bus, call_timeout, version, cp_id, call, received)
+        return await _forward(bus, timing, version, cp_id, call, received)
 
 
 async def _forward(
     bus: GatewayBus,
-    call_timeout: float,
+    timing: Timing,
     version: OcppVersion,
     cp_id: str,
     call: Call,
     received: datetime,
 ) -> JsonObject:
+    call_timeout = timing.call_timeout
     try:
         if catalog(version).is_notification(call.action, call.payload):
             await bus.notify(cp_id, call.message_id, call.action, call.payload, received, version)
             return notification_response(call.action)
+        if catalog(version).answered_apart(call.action, call.payload):
+            started = asyncio.get_running_loop().time()
+            answer = await bus.take(
+                cp_id, call.message_id, call.action, call.payload, received, call_timeout, version
+            )
+            return await answer_taken(bus, timing, started, version, cp_id, call, received, answer)
         reply = await bus.request(
             cp_id,
             call.message_id,
@@ -102,6 +137,65 @@ async def _forward(
         log.warning("%s: %s not forwarded: %r", cp_id, call.action, exc)
         raise InternalError(f"{call.action} could not reach its service; retry") from None
     return reply.result()  # raises its CALLERROR
+
+
+async def answer_taken(
+    bus: GatewayBus,
+    timing: Timing,
+    started: float,
+    version: OcppVersion,
+    cp_id: str,
+    call: Call,
+    received: datetime,
+    answer: asyncio.Future[CallReply],
+) -> JsonObject:
+    """The answer to a transaction's end the broker holds (`GatewayBus.take`): its owner's,
+    when it comes within `end_answer_after` of the call's arrival (so a healthy system answers
+    from what it stored, as any call); else, when the owner is behind a bulk backlog, one that
+    needs nothing the backlog holds (`Catalog.answered_apart`): the end is taken and stored
+    in order, and the station is not made to send it again. A 1.6 StopTransaction gets the
+    idTagInfo of the idTag it names (`_judged`), a 2.0.1 Ended without an idToken an empty
+    answer (no totalCost: its total needs the transaction's events before it)."""
+    try:
+        left = started + timing.end_answer_after - asyncio.get_running_loop().time()
+        done, _ = await asyncio.wait({answer}, timeout=max(0.0, left))
+        if done and answer.exception() is None:
+            return answer.result().result()  # raises its CALLERROR
+        if done:  # taken, but its answer cannot come (the reply queue went with the broker)
+            log.info(
+                "%s: %s taken; its answer was lost: %r", cp_id, call.action, answer.exception()
+            )
+    finally:
+        answer.cancel()  # answered otherwise, or the CP went: nobody waits for it now
+    ANSWERED_APART.labels(call.action).inc()
+    if version is OcppVersion.V16:
+        return await _judged(bus, timing.call_timeout, cp_id, call, received)
+    return {}
+
+
+async def _judged(
+    bus: GatewayBus, call_timeout: float, cp_id: str, call: Call, received: datetime
+) -> JsonObject:
+    """A 1.6 StopTransaction's answer apart from its owner: the idTagInfo of the idTag it
+    names, judged by the session-service over RPC (`stop_id_tag_info`: the RPC lane is not
+    behind a bulk backlog). idTagInfo is optional in the answer: when the judgment cannot be
+    had (a session-service of the release before, or none answering), the station is answered
+    without it rather than made to send the stop again."""
+    id_tag = call.payload.get("idTag")
+    if id_tag is None:
+        return {}
+    params = StopIdTag(
+        charge_point_id=cp_id,
+        id_tag=id_tag,
+        timestamp=call.payload["timestamp"],
+        received_at=received,
+    )
+    try:
+        judged = await bus.rpc.call(SessionsRpc.stop_id_tag_info, params, call_timeout)
+    except RpcError as exc:  # RpcUnavailable included
+        judged_without(exc)
+        return {}
+    return {"idTagInfo": judged.id_tag_info.to_payload()}
 
 
 def registration_of(cp_id: str, version: OcppVersion, payload: JsonObject) -> str:

@@ -46,7 +46,7 @@ from .call_metrics import (
     call_metrics,
 )
 from .commands import Commands
-from .forwarding import forward, registration_of
+from .forwarding import forward, registration_of, timing_of
 from .limits import TokenBucket
 from .message_log import MessageLog
 from .seen import SeenTracker
@@ -352,7 +352,7 @@ class ChargePointSession:
         """Publish a checked CALL to its service; its answer (raises OcppError). A
         BootNotification's answer sets the CP's registration status."""
         payload = await forward(
-            self._bus, self._settings.call_timeout, self.ocpp_version, self.cp_id, call, received
+            self._bus, timing_of(self._settings), self.ocpp_version, self.cp_id, call, received
         )
         if call.action == "BootNotification":
             self.registration_status = registration_of(self.cp_id, self.ocpp_version, payload)

@@ -77,6 +77,17 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
     call_timeout: float = Field(
         default=25.0, gt=0, description="seconds to wait for a service's answer to a CP's CALL"
     )
+    # Decisions first (issue 45): a transaction's end waits behind its station's bulk data, so
+    # under a backlog its owner's answer can be late; the end is taken once the broker has it.
+    end_answer_after: float = Field(
+        default=0.8,
+        ge=0,
+        description="seconds after which a transaction's end the broker holds (1.6"
+        " StopTransaction, a 2.0.1 TransactionEvent Ended without an idToken) is answered"
+        " without waiting for its service, which is behind: a 1.6 stop with the idTagInfo the"
+        " session-service judges over RPC, an Ended without totalCost. It is stored in order"
+        " all the same. Set it at or above `GATEWAY_CALL_TIMEOUT` to always wait",
+    )
     command_timeout: float = Field(
         default=30.0,
         gt=0,

@@ -151,11 +151,14 @@ class BusClient:
         timeout: float,
         *,
         expires: bool = True,
+        on_published: Callable[[], None] | None = None,
     ) -> bytes:
         """Publish a request and await its reply's body on the reply queue: TimeoutError after
         `timeout`, DeliveryError if nobody could take it. Sets the correlation id, `reply_to`
         and, if `expires`, the expiration on `properties` (a queue with a dead-letter exchange
-        would dead-letter what expires: such requests carry a deadline header instead)."""
+        would dead-letter what expires: such requests carry a deadline header instead).
+        `on_published` is called once the publish is through (confirmed, on a confirming
+        channel), before the reply is awaited."""
         correlation_id = self.waiter.new_id()
         properties.correlation_id = correlation_id
         properties.reply_to = self.reply_to
@@ -168,6 +171,8 @@ class BusClient:
         except BaseException:
             self.waiter.forget(correlation_id)
             raise
+        if on_published is not None:
+            on_published()
         try:
             reply: bytes = await self.waiter.wait(correlation_id, future, timeout)
             return reply

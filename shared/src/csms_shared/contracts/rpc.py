@@ -73,6 +73,7 @@ from .rpc_results import (
     MessageLogLevels,
     MessageTail,
     StationVersion,
+    StopIdTagInfo,
     TariffDeleted,
 )
 from .rpc_roaming import RoamingRpc
@@ -96,6 +97,7 @@ from .rpc_sessions import (
     OfTariff,
     OfTransaction,
     SetLevel,
+    StopIdTag,
     TailMessages,
     TariffOfChargePoint,
     UpdateIdTag,
@@ -173,6 +175,8 @@ __all__ = [
     "SetLevel",
     "StageAuthorizationKey",
     "StationVersion",
+    "StopIdTag",
+    "StopIdTagInfo",
     "StoredStatus",
     "Tag",
     "TailMessages",
@@ -280,6 +284,7 @@ class SessionsRpc:
     list_unmatched_stops = RpcMethod(
         "list_unmatched_stops", SESSIONS, ListUnmatchedStops, r.Page[r.UnmatchedStop]
     )
+    stop_id_tag_info = RpcMethod("stop_id_tag_info", SESSIONS, StopIdTag, StopIdTagInfo)
     create_id_tag = RpcMethod("create_id_tag", SESSIONS, CreateIdTag, r.IdTag)
     get_id_tag = RpcMethod("get_id_tag", SESSIONS, OfIdTag, r.IdTag)
     list_id_tags = RpcMethod("list_id_tags", SESSIONS, ListIdTags, r.Page[r.IdTag])

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..bus.message_log import MessageLogLevel
+from ..ocpp.v16.datatypes import IdTagInfo
 from ..ocpp.version import OcppVersion
 from ..vocabulary.local_lists import ListEntry
 from .resources_base import Resource
@@ -88,6 +89,13 @@ class StationVersion(Resource):
 
     known: bool
     ocpp_version: OcppVersion | None = None
+
+
+class StopIdTagInfo(Resource):
+    """The idTagInfo a 1.6 StopTransaction's answer carries for the idTag it names, judged as
+    the list has it (`stop_id_tag_info`)."""
+
+    id_tag_info: IdTagInfo
 
 
 class LocalListPlan(Resource):

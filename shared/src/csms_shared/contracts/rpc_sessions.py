@@ -57,6 +57,17 @@ class ListMeterValues(LongPaged, TimeRange):
         return self
 
 
+class StopIdTag(RpcParams):
+    """A 1.6 StopTransaction's idTag to judge for its answer, apart from the stop: the gateway
+    publishes the stop itself in order behind its station's bulk data (docs/ARCHITECTURE.md,
+    "Decisions first"). `timestamp` is the stop's, `receivedAt` when the gateway received it."""
+
+    charge_point_id: ChargePointId
+    id_tag: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20)]
+    timestamp: OcppDateTime
+    received_at: OcppDateTime
+
+
 class ListReservations(Paged):
     """Reservations, filtered by CP, status and whether still active."""
 

@@ -1,8 +1,9 @@
 """A transaction's end is taken once the broker holds it (issue 45, "Decisions first"): it waits
 in order behind its station's bulk data, and when its owner is behind, the station is answered
 after `GATEWAY_END_ANSWER_AFTER` without it: a 1.6 StopTransaction with the idTagInfo the
-session-service judges over RPC, a 2.0.1 Ended without an idToken with an empty answer. Nothing
-is refused and nothing is lost: the end is stored once its owner gets to it.
+session-service judges over RPC, a 2.0.1 Ended without totalCost, with the idTokenInfo of its
+idToken if it names one. Nothing is refused and nothing is lost: the end is stored once its
+owner gets to it.
 
 Here the owner is not behind but absent: the session-service consumes its decisions, events and
 RPCs but not `<service>.calls` (SESSION_CONSUME), so the bulk and the ends wait in the queue."""
@@ -92,22 +93,32 @@ async def test_ends_are_answered_while_their_owner_cannot_store_them_and_stored_
             "Ended", 1, t0 + timedelta(minutes=20), "TK-TX", 2500, context="Transaction.End"
         )
         assert await v201.call("TransactionEvent", ended, timeout=60) == {}
+        # One ended with the card it started with: its idTokenInfo, judged apart.
+        second = first | {
+            "transactionInfo": {"transactionId": "TK-TX2"},
+            "evse": {"id": 2, "connectorId": 1},
+        }
+        assert (await v201.call("TransactionEvent", second))["idTokenInfo"]["status"] == "Accepted"
+        stopped = ended | {"transactionInfo": {"transactionId": "TK-TX2"}, "idToken": token}
+        assert await v201.call("TransactionEvent", stopped, timeout=60) == {
+            "idTokenInfo": {"status": "Accepted"}
+        }
 
         assert await metric(internal, APART, action="StopTransaction") == 2
-        assert await metric(internal, APART, action="TransactionEvent") == 1
+        assert await metric(internal, APART, action="TransactionEvent") == 2
         # Taken, not stored: nobody consumes the bulk lane yet.
         rows = [*await _rows(db, v16_id), *await _rows(db, v201_id)]
-        assert [row["stop_time"] for row in rows] == [None, None, None]
+        assert [row["stop_time"] for row in rows] == [None] * 4
     finally:
         suite.restart_service("session-service", SESSION_CONSUME="")
 
     # Back: every end is stored, in order after the bulk data before it.
     async def stored() -> list[Any] | None:
         rows = [*await _rows(db, v16_id), *await _rows(db, v201_id)]
-        return rows if [r["stop_time"] is not None for r in rows] == [True] * 3 else None
+        return rows if [r["stop_time"] is not None for r in rows] == [True] * 4 else None
 
     try:
-        row16, _, row201 = await eventually(stored, timeout=60)
+        row16, _, row201, _ = await eventually(stored, timeout=60)
         assert row16["id"] == tx16
         assert (row16["meter_stop"], row16["energy_wh"], row16["stop_reason"]) == (
             6000,

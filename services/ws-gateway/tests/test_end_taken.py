@@ -16,18 +16,20 @@ from prometheus_client import REGISTRY
 from csms_shared.bus.rpc import RpcUnavailable
 from csms_shared.bus.topology import CALLS, HEADER_DEADLINE
 from csms_shared.contracts.envelopes import CallReply
-from csms_shared.contracts.rpc import StopIdTag, StopIdTagInfo
+from csms_shared.contracts.rpc import EndedIdTokenInfo, SessionsRpc, StopIdTagInfo
 from csms_shared.ocpp.errors import OcppError
 from csms_shared.ocpp.framing import Call
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
+from csms_shared.ocpp.v201.datatypes import IdTokenInfo
+from csms_shared.ocpp.v201.enums import AuthorizationStatusEnum
 from csms_shared.ocpp.version import OcppVersion
 from ws_gateway.bus import GatewayBus
 from ws_gateway.forwarding import Timing, forward
 
 V16, V201 = OcppVersion.V16, OcppVersion.V201
 APART = "csms_gateway_ends_answered_apart_total"
-WITHOUT = "csms_gateway_stops_answered_without_id_tag_info_total"
+WITHOUT = "csms_gateway_ends_unjudged_total"
 STOP = {"transactionId": 7, "idTag": "TAG", "meterStop": 10, "timestamp": "2026-11-28T10:00:00Z"}
 ENDED = {
     "eventType": "Ended",
@@ -41,10 +43,11 @@ ENDED = {
 class Client:
     """Stands in for the BusClient: records each publish; answers when `answer` is set."""
 
-    def __init__(self, reply: CallReply) -> None:
+    def __init__(self, reply: CallReply, lost: Exception | None = None) -> None:
         self.published: list[tuple[str, str, aiormq.spec.Basic.Properties, bool]] = []
         self.answer = asyncio.Event()
         self.reply = reply
+        self.lost = lost  # raised once published: the reply queue went with the connection
 
     async def request(
         self,
@@ -60,6 +63,8 @@ class Client:
         self.published.append((exchange, routing_key, properties, expires))
         if on_published is not None:
             on_published()
+        if self.lost is not None:
+            raise self.lost
         await self.answer.wait()
         return self.reply.encode()
 
@@ -68,13 +73,17 @@ class Rpc:
     """Stands in for the RpcClient: judges every idTag as `status`, or fails with `error`."""
 
     def __init__(self, error: Exception | None = None) -> None:
-        self.asked: list[StopIdTag] = []
+        self.asked: list[Any] = []
         self.error = error
 
-    async def call(self, method: Any, params: StopIdTag, timeout: float) -> StopIdTagInfo:
+    async def call(self, method: Any, params: Any, timeout: float) -> Any:
         self.asked.append(params)
         if self.error is not None:
             raise self.error
+        if method is SessionsRpc.ended_id_token_info:
+            return EndedIdTokenInfo(
+                id_token_info=IdTokenInfo(status=AuthorizationStatusEnum.BLOCKED)
+            )
         return StopIdTagInfo(id_tag_info=IdTagInfo(status=AuthorizationStatus.BLOCKED))
 
 
@@ -82,9 +91,11 @@ def _count(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def _bus(reply: CallReply, rpc: Rpc | None = None) -> tuple[GatewayBus, Client]:
+def _bus(
+    reply: CallReply, rpc: Rpc | None = None, lost: Exception | None = None
+) -> tuple[GatewayBus, Client]:
     bus = GatewayBus("amqp://unused/", "gw-1", 10)
-    client = Client(reply)
+    client = Client(reply, lost)
     bus.client = client  # type: ignore[assignment]
     bus.rpc = rpc or Rpc()  # type: ignore[assignment]
     return bus, client
@@ -145,8 +156,30 @@ async def test_a_stop_whose_id_tag_cannot_be_judged_is_answered_without_id_tag_i
     assert _count(WITHOUT, reason="unavailable") == before + 1
 
 
+async def test_an_ended_whose_owner_is_behind_is_answered_with_its_token_judged_apart() -> None:
+    rpc = Rpc()
+    bus, _ = _bus(CallReply(payload={"totalCost": 5.0}), rpc)
+    token = {"idToken": "TAG", "type": "ISO14443"}
+    answer = await _forward(bus, V201, ENDED | {"idToken": token}, after=0.0)
+    assert answer == {"idTokenInfo": {"status": "Blocked"}}  # no totalCost
+    [params] = rpc.asked
+    assert (params.transaction_id, params.id_token, params.type) == ("TX", "TAG", "ISO14443")
+    # Its idTokenInfo is required: without the judgment the station sends it again.
+    unjudged = Rpc(RpcUnavailable("unavailable", "nobody answered"))
+    bus, _ = _bus(CallReply(payload={}), unjudged)
+    with pytest.raises(OcppError, match="could not be judged"):
+        await _forward(bus, V201, ENDED | {"idToken": token}, after=0.0)
+
+
 async def test_an_ended_whose_owner_is_behind_is_answered_empty() -> None:
     bus, client = _bus(CallReply(payload={"totalCost": 5.0}))
     assert await _forward(bus, V201, ENDED, after=0.0) == {}
     [(exchange, routing_key, _, _)] = client.published
     assert (exchange, routing_key) == (CALLS.name, "v201.TransactionEvent")
+
+
+async def test_an_end_whose_answer_is_lost_once_taken_is_answered_apart_at_once() -> None:
+    bus, client = _bus(CallReply(payload={}), lost=ConnectionError("the connection went"))
+    # Long before its minute: the answer cannot come, and the end is taken.
+    answer = await asyncio.wait_for(_forward(bus, V201, ENDED, after=60.0), 30)
+    assert answer == {} and len(client.published) == 1

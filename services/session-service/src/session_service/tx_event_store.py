@@ -82,6 +82,21 @@ def _locked(cp_id: str, station_tx: str) -> Any:
     )
 
 
+async def started_with(
+    session: AsyncSession, cp_id: str, station_tx: str
+) -> tuple[str | None, str | None]:
+    """The idToken transaction `station_tx` of the CP was started with and the status it got
+    (None, None: not stored yet, or not started by a token). A plain read, no lock."""
+    row = (
+        await session.execute(
+            select(tx.id_tag, tx.id_tag_status).where(
+                tx.charge_point_id == cp_id, tx.station_transaction_id == station_tx
+            )
+        )
+    ).first()
+    return (row.id_tag, row.id_tag_status) if row is not None else (None, None)
+
+
 async def lock_transaction(
     session: AsyncSession,
     settings: Settings,

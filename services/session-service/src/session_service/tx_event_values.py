@@ -69,35 +69,56 @@ async def token_decision(
     if token is None or kind is None:
         return Decision(None, status, None, priority)
     first = status is None and same_id_tag(state.id_token, token)
-    if id_tokens.needs_no_list(IdTokenEnum(kind)):
-        kept = AuthorizationDecision.ACCEPTED.value if first else status
-        return Decision(
-            id_tokens.accepted(), kept, None, priority, token_source(None) if first else None
+    if not first:
+        later = await later_token_info(
+            session, settings, cp, (row.id_tag, status), (token, kind), at, asker=asker
         )
+        return Decision(later, status, None, priority)
+    if id_tokens.needs_no_list(IdTokenEnum(kind)):
+        kept = AuthorizationDecision.ACCEPTED.value
+        return Decision(id_tokens.accepted(), kept, None, priority, token_source(None))
     # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
-    found, held = await load_id_tag_and_reservations(
-        session, token, cp, at, asker=asker, lock=first
+    found, held = await load_id_tag_and_reservations(session, token, cp, at, asker=asker, lock=True)
+    tag = id_tokens.entry_for(found, IdTokenEnum(kind))
+    # The transaction's first idToken: judged as StartTransaction judges its idTag.
+    reserved = summary.reservation_id or state.reservation_id
+    info, reservation = await decide_start(
+        session, settings, cp, state.connector_id, token, reserved, at, warnings, tag, held
     )
+    status, priority = info.decision.value, charging_priority(tag)
+    return Decision(
+        id_tokens.token_info(info, tag), status, reservation, priority, token_source(tag)
+    )
+
+
+async def later_token_info(
+    session: AsyncSession,
+    settings: Settings,
+    cp: str,
+    started: tuple[str | None, str | None],
+    token: tuple[str, str],
+    at: datetime,
+    *,
+    asker: Asker,
+) -> IdTokenInfo:
+    """The idTokenInfo of an idToken that is not its transaction's first decision: the token
+    it was started with (`started`: its idToken and status; None: not started yet) gets that
+    status again, another token (a card presented to stop it) is judged as the list has it.
+    Decides nothing: what an Ended answered apart is told (`ended_id_token_info`) is this."""
+    id_token, kind = token
+    if id_tokens.needs_no_list(IdTokenEnum(kind)):
+        return id_tokens.accepted()
+    found, _ = await load_id_tag_and_reservations(session, id_token, cp, at, asker=asker)
     tag = id_tokens.entry_for(found, IdTokenEnum(kind))
     unknown = settings.unknown_id_tags
-    reservation = None
-    if first:
-        # The transaction's first idToken: judged as StartTransaction judges its idTag.
-        reserved = summary.reservation_id or state.reservation_id
-        info, reservation = await decide_start(
-            session, settings, cp, state.connector_id, token, reserved, at, warnings, tag, held
-        )
-        status, priority = info.decision.value, charging_priority(tag)
-    elif status is not None and same_id_tag(row.id_tag, token):
-        # The token the transaction runs for again: the status it was started with.
+    started_with, status = started
+    if status is not None and same_id_tag(started_with, id_token):
         info = resent_start_info(status, id_tag_info(tag, at=at, unknown=unknown))
     else:
-        # Another token (a card presented to stop it): judged as the list has it.
-        judged = stop_info(token, tag, at=at, unknown=unknown)
+        judged = stop_info(id_token, tag, at=at, unknown=unknown)
         assert judged is not None  # a token was given
         info = judged
-    source = token_source(tag) if first else None
-    return Decision(id_tokens.token_info(info, tag), status, reservation, priority, source)
+    return id_tokens.token_info(info, tag)
 
 
 async def repriced(

@@ -58,9 +58,10 @@ ANSWERED_APART = Counter(
     ["action"],
 )
 JUDGED_WITHOUT = Counter(
-    "csms_gateway_stops_answered_without_id_tag_info_total",
-    "1.6 StopTransactions taken (the broker holds them) but answered without the idTagInfo of"
-    " their idTag: the session-service could not judge it (stop_id_tag_info)",
+    "csms_gateway_ends_unjudged_total",
+    "Transactions' ends taken (the broker holds them) and answered apart whose token the"
+    " session-service could not judge (stop_id_tag_info, ended_id_token_info): a 1.6 stop"
+    " answered without idTagInfo, a 2.0.1 Ended a retriable CALLERROR",
     ["reason"],
 )
 # One warning per action per this many seconds while its calls are refused (each is counted).
@@ -122,7 +123,7 @@ def refused_ownerless(exc: Ownerless) -> None:
 
 
 def judged_without(exc: RpcError) -> None:
-    """Count a 1.6 StopTransaction answered without idTagInfo; warn once every
+    """Count an end answered apart whose token could not be judged; warn once every
     REFUSAL_LOG_EVERY seconds with how many since the last warning."""
     JUDGED_WITHOUT.labels("unavailable" if isinstance(exc, RpcUnavailable) else exc.code).inc()
     now = time.monotonic()
@@ -132,8 +133,8 @@ def judged_without(exc: RpcError) -> None:
         return
     _refusals_logged[_JUDGED] = (now, 0)
     log.warning(
-        "StopTransaction taken and answered without idTagInfo: its idTag could not be judged"
-        " (%s); %d more since the last warning",
+        "a transaction's end taken, but its token could not be judged (%s); %d more since the"
+        " last warning",
         exc,
         count,
     )

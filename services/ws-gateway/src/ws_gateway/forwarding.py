@@ -19,7 +19,7 @@ from csms_shared.bus.calls import notification_response
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts import problems
 from csms_shared.contracts.envelopes import CallReply
-from csms_shared.contracts.rpc import SessionsRpc, StopIdTag
+from csms_shared.contracts.rpc import EndedIdToken, SessionsRpc, StopIdTag
 from csms_shared.ocpp import JsonObject, v16, v201
 from csms_shared.ocpp.catalog import catalog
 from csms_shared.ocpp.errors import InternalError, NotImplementedOcppError
@@ -154,23 +154,24 @@ async def answer_taken(
     from what it stored, as any call); else, when the owner is behind a bulk backlog, one that
     needs nothing the backlog holds (`Catalog.answered_apart`): the end is taken and stored
     in order, and the station is not made to send it again. A 1.6 StopTransaction gets the
-    idTagInfo of the idTag it names (`_judged`), a 2.0.1 Ended without an idToken an empty
-    answer (no totalCost: its total needs the transaction's events before it)."""
+    idTagInfo of the idTag it names (`_judged`), a 2.0.1 Ended the idTokenInfo of its idToken
+    if it names one (`_judged_201`), without totalCost: its total needs the transaction's
+    events before it."""
     try:
         left = started + timing.end_answer_after - asyncio.get_running_loop().time()
         done, _ = await asyncio.wait({answer}, timeout=max(0.0, left))
-        if done and answer.exception() is None:
-            return answer.result().result()  # raises its CALLERROR
-        if done:  # taken, but its answer cannot come (the reply queue went with the broker)
-            log.info(
-                "%s: %s taken; its answer was lost: %r", cp_id, call.action, answer.exception()
-            )
+        if done:
+            lost = "cancelled" if answer.cancelled() else answer.exception()
+            if lost is None:
+                return answer.result().result()  # raises its CALLERROR
+            # Taken, but its answer cannot come (the reply queue went with the connection).
+            log.info("%s: %s taken; its answer was lost: %r", cp_id, call.action, lost)
     finally:
         answer.cancel()  # answered otherwise, or the CP went: nobody waits for it now
     ANSWERED_APART.labels(call.action).inc()
     if version is OcppVersion.V16:
         return await _judged(bus, timing.call_timeout, cp_id, call, received)
-    return {}
+    return await _judged_201(bus, timing.call_timeout, cp_id, call, received)
 
 
 async def _judged(
@@ -196,6 +197,35 @@ async def _judged(
         judged_without(exc)
         return {}
     return {"idTagInfo": judged.id_tag_info.to_payload()}
+
+
+async def _judged_201(
+    bus: GatewayBus, call_timeout: float, cp_id: str, call: Call, received: datetime
+) -> JsonObject:
+    """A 2.0.1 Ended's answer apart from its owner: without totalCost, and with the idTokenInfo
+    of the idToken it names (`ended_id_token_info`). That one is required when the Ended names
+    an idToken: when it cannot be had the station gets a retriable CALLERROR, and its re-sent
+    Ended (same seqNo) changes nothing twice."""
+    ended = v201.TransactionEventRequest.model_validate(call.payload)  # valid: checked
+    if ended.id_token is None:
+        return {}
+    params = EndedIdToken(
+        charge_point_id=cp_id,
+        transaction_id=ended.transaction_info.transaction_id,
+        id_token=ended.id_token.id_token,
+        type=ended.id_token.type.value,
+        timestamp=ended.timestamp,
+        received_at=received,
+    )
+    try:
+        judged = await bus.rpc.call(SessionsRpc.ended_id_token_info, params, call_timeout)
+    except RpcError as exc:  # RpcUnavailable included
+        judged_without(exc)
+        raise InternalError(
+            f"{call.action} was taken, but its idToken could not be judged ({exc.code});"
+            " send it again"
+        ) from None
+    return {"idTokenInfo": judged.id_token_info.to_payload()}
 
 
 def registration_of(cp_id: str, version: OcppVersion, payload: JsonObject) -> str:

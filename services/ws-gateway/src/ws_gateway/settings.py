@@ -83,10 +83,10 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
         default=0.8,
         ge=0,
         description="seconds after which a transaction's end the broker holds (1.6"
-        " StopTransaction, a 2.0.1 TransactionEvent Ended without an idToken) is answered"
-        " without waiting for its service, which is behind: a 1.6 stop with the idTagInfo the"
-        " session-service judges over RPC, an Ended without totalCost. It is stored in order"
-        " all the same. Set it at or above `GATEWAY_CALL_TIMEOUT` to always wait",
+        " StopTransaction, a 2.0.1 TransactionEvent Ended) is answered without waiting for its"
+        " service, which is behind: with the decision about its token the session-service"
+        " judges over RPC, an Ended without totalCost. It is stored in order all the same. At"
+        " or above `GATEWAY_CALL_TIMEOUT`: always wait",
     )
     command_timeout: float = Field(
         default=30.0,

@@ -62,6 +62,7 @@ from .rpc_registry import (
 from .rpc_results import (
     AdmissionDecision,
     AdmissionDecisions,
+    EndedIdTokenInfo,
     FeatureProfiles,
     IdTagDeleted,
     KeyCommitted,
@@ -82,6 +83,7 @@ from .rpc_sessions import (
     CloseStaleTransaction,
     CreateIdTag,
     CreateTariff,
+    EndedIdToken,
     EnergyReport,
     GetTransaction,
     ListIdTags,
@@ -126,6 +128,8 @@ __all__ = [
     "CreateIdTag",
     "CreateTariff",
     "DecommissionChargePoint",
+    "EndedIdToken",
+    "EndedIdTokenInfo",
     "EnergyReport",
     "FeatureProfiles",
     "Filter",
@@ -285,6 +289,7 @@ class SessionsRpc:
         "list_unmatched_stops", SESSIONS, ListUnmatchedStops, r.Page[r.UnmatchedStop]
     )
     stop_id_tag_info = RpcMethod("stop_id_tag_info", SESSIONS, StopIdTag, StopIdTagInfo)
+    ended_id_token_info = RpcMethod("ended_id_token_info", SESSIONS, EndedIdToken, EndedIdTokenInfo)
     create_id_tag = RpcMethod("create_id_tag", SESSIONS, CreateIdTag, r.IdTag)
     get_id_tag = RpcMethod("get_id_tag", SESSIONS, OfIdTag, r.IdTag)
     list_id_tags = RpcMethod("list_id_tags", SESSIONS, ListIdTags, r.Page[r.IdTag])

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ..bus.message_log import MessageLogLevel
 from ..ocpp.v16.datatypes import IdTagInfo
+from ..ocpp.v201.datatypes import IdTokenInfo
 from ..ocpp.version import OcppVersion
 from ..vocabulary.local_lists import ListEntry
 from .resources_base import Resource
@@ -96,6 +97,13 @@ class StopIdTagInfo(Resource):
     the list has it (`stop_id_tag_info`)."""
 
     id_tag_info: IdTagInfo
+
+
+class EndedIdTokenInfo(Resource):
+    """The idTokenInfo a 2.0.1 TransactionEvent Ended's answer carries for its idToken
+    (`ended_id_token_info`)."""
+
+    id_token_info: IdTokenInfo
 
 
 class LocalListPlan(Resource):

@@ -68,6 +68,18 @@ class StopIdTag(RpcParams):
     received_at: OcppDateTime
 
 
+class EndedIdToken(RpcParams):
+    """A 2.0.1 TransactionEvent Ended's idToken to judge for its answer, apart from the event
+    (as `StopIdTag`): `transactionId` is the station's."""
+
+    charge_point_id: ChargePointId
+    transaction_id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=36)]
+    id_token: IdToken
+    type: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20)]
+    timestamp: OcppDateTime
+    received_at: OcppDateTime
+
+
 class ListReservations(Paged):
     """Reservations, filtered by CP, status and whether still active."""
 

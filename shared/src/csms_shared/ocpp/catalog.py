@@ -63,15 +63,12 @@ class Catalog:
 
     def answered_apart(self, action: str, payload: Mapping[str, Any]) -> bool:
         """Whether this (valid) call ends a transaction (`ends_transaction`) and can be
-        answered without what comes before it when its owner is behind: a 1.6 StopTransaction
-        (its answer is the idTagInfo of the idTag it names, which the stop does not change), a
-        2.0.1 TransactionEvent Ended without an idToken (an empty answer, without totalCost).
-        Such a call is taken once the broker holds it and answered apart after a while
-        (docs/ARCHITECTURE.md, "Decisions first"); an Ended with an idToken needs that token's
-        idTokenInfo from the transaction's owner and waits for it."""
-        if self.version is OcppVersion.V16:
-            return action == "StopTransaction"
-        return self.ends_transaction(action, payload) and "idToken" not in payload
+        answered without what comes before it when its owner is behind: its answer is at most
+        the decision about the token it names (a 1.6 StopTransaction's idTagInfo, a 2.0.1
+        Ended's idTokenInfo), which the transaction's bulk data does not change; a 2.0.1 Ended
+        answered so goes without totalCost. Such a call is taken once the broker holds it and
+        answered apart after a while (docs/ARCHITECTURE.md, "Decisions first")."""
+        return self.ends_transaction(action, payload)
 
     def ends_transaction(self, action: str, payload: Mapping[str, Any]) -> bool:
         """Whether this (valid) call ends a transaction: 1.6 StopTransaction, a 2.0.1

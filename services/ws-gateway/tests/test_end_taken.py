@@ -183,3 +183,23 @@ async def test_an_end_whose_answer_is_lost_once_taken_is_answered_apart_at_once(
     # Long before its minute: the answer cannot come, and the end is taken.
     answer = await asyncio.wait_for(_forward(bus, V201, ENDED, after=60.0), 30)
     assert answer == {} and len(client.published) == 1
+
+
+async def test_while_the_owner_is_late_its_ends_are_answered_apart_at_once() -> None:
+    bus, client = _bus(CallReply(payload={"totalCost": 5.0}))
+    assert await _forward(bus, V201, ENDED, after=0.0) == {}  # late: answered apart
+    # The next one does not wait out its minute: the owner is late.
+    assert await asyncio.wait_for(_forward(bus, V201, ENDED, after=60.0), 30) == {}
+    # The owner answers (both ends), within the second one's minute: it is on time again.
+    client.answer.set()
+    await _until(lambda: not bus.late_ends)
+    assert await _forward(bus, V201, ENDED, after=60.0) == {"totalCost": 5.0}
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let the other tasks run (loop turns, no timed wait) until `condition` holds."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")

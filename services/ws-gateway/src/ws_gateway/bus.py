@@ -104,6 +104,9 @@ class GatewayBus:
         self._takes = Gatherer(
             "take", self._publish_takes, most=BUNDLE_MAX if bundle_requests else 1, wait=bundle_wait
         )
+        # Per (version, action) of a transaction's end: until when (loop time) its owner counts
+        # as late, so its ends are answered apart at once (`forwarding.answer_taken`).
+        self.late_ends: dict[tuple[OcppVersion, str], float] = {}
         # Decision calls of an action whose oldest unanswered call has waited this long are
         # refused at once (0: never); see `Overloaded`.
         self._refuse_behind = refuse_calls_behind

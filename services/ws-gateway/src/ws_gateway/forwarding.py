@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry.trace import SpanKind
@@ -139,6 +140,23 @@ async def _forward(
     return reply.result()  # raises its CALLERROR
 
 
+# How long an action's ends go on being answered apart at once after one was answered apart.
+LATE_HOLD = 10.0
+
+
+def _in_time(
+    late: dict[tuple[OcppVersion, str], float],
+    key: tuple[OcppVersion, str],
+    deadline: float,
+    answer: asyncio.Future[CallReply],
+) -> None:
+    """An end's owner answered: in time (by `deadline`), its ends wait for it again."""
+    if answer.cancelled() or answer.exception() is not None:
+        return
+    if asyncio.get_running_loop().time() <= deadline:
+        late.pop(key, None)
+
+
 async def answer_taken(
     bus: GatewayBus,
     timing: Timing,
@@ -156,18 +174,30 @@ async def answer_taken(
     in order, and the station is not made to send it again. A 1.6 StopTransaction gets the
     idTagInfo of the idTag it names (`_judged`), a 2.0.1 Ended the idTokenInfo of its idToken
     if it names one (`_judged_201`), without totalCost: its total needs the transaction's
-    events before it."""
+    events before it.
+
+    While its owner is late (an end of the action was answered apart within `LATE_HOLD`
+    seconds, and no owner's answer came in time since), an end is answered apart as soon as
+    it is taken: under a backlog each would wait out `end_answer_after` in vain. The first
+    owner's answer in time (`_in_time`) ends that."""
+    loop = asyncio.get_running_loop()
+    key = (version, call.action)
+    late = bus.late_ends
+    answer.add_done_callback(partial(_in_time, late, key, started + timing.end_answer_after))
     try:
-        left = started + timing.end_answer_after - asyncio.get_running_loop().time()
-        done, _ = await asyncio.wait({answer}, timeout=max(0.0, left))
+        wait = 0.0 if late.get(key, 0.0) > loop.time() else timing.end_answer_after
+        done, _ = await asyncio.wait({answer}, timeout=max(0.0, started + wait - loop.time()))
         if done:
             lost = "cancelled" if answer.cancelled() else answer.exception()
             if lost is None:
                 return answer.result().result()  # raises its CALLERROR
             # Taken, but its answer cannot come (the reply queue went with the connection).
             log.info("%s: %s taken; its answer was lost: %r", cp_id, call.action, lost)
-    finally:
-        answer.cancel()  # answered otherwise, or the CP went: nobody waits for it now
+        else:
+            late[key] = loop.time() + LATE_HOLD
+    except BaseException:
+        answer.cancel()  # the CP went: nobody waits for it now
+        raise
     ANSWERED_APART.labels(call.action).inc()
     if version is OcppVersion.V16:
         return await _judged(bus, timing.call_timeout, cp_id, call, received)

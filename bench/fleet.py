@@ -416,10 +416,12 @@ class SimFleet:
     # -- checking --------------------------------------------------------------------------
 
     async def verify(self, dsn: str, settle: float = 60.0) -> Verification:
-        """Compare the DB with what the fleet did, waiting up to `settle` s for meter values."""
+        """Compare the DB with what the fleet did, waiting up to `settle` s for meter values
+        and stops (a stop answered while its owner was behind is stored after its answer)."""
         ours = self.transactions
         cp_ids = sorted({cp.cp_id for cp in self.cps})
         acked_rows = sum(tx.meter_values for tx in ours.values()) * SAMPLES_PER_METER_VALUES
+        stopped = [tid for tid, tx in ours.items() if tx.meter_stop is not None]
         conn = await asyncpg.connect(dsn)
         try:
             deadline = time.monotonic() + settle
@@ -430,7 +432,13 @@ class SimFleet:
                     " WHERE transaction_id = ANY($1::int[]) AND source = 'MeterValues'",
                     list(ours),
                 )
-                if meter_rows >= acked_rows or time.monotonic() > deadline:
+                stops = await conn.fetchval(
+                    "SELECT count(*) FROM sessions.transactions"
+                    " WHERE id = ANY($1::int[]) AND meter_stop IS NOT NULL",
+                    stopped,
+                )
+                settled = meter_rows >= acked_rows and stops >= len(stopped)
+                if settled or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.25)
             rows = await conn.fetch(

@@ -63,7 +63,9 @@ async def started(call: CallCtx, row: Row[Any]) -> None:
 
 async def supersede(session: AsyncSession, connectors: Sequence[tuple[str, int]]) -> None:
     """On each (CP, connector) a transaction opened on, flag every open transaction but the
-    newest as superseded: its station never told its end, and the connector holds one at a time."""
+    newest as superseded: the connector holds one at a time, so its station never told its end,
+    or its stop was taken and waits behind bulk data (docs/ARCHITECTURE.md, "Decisions first";
+    it is stored when it lands, the flag kept)."""
     if not connectors:
         return
     rows = await session.execute(
@@ -86,10 +88,11 @@ async def supersede(session: AsyncSession, connectors: Sequence[tuple[str, int]]
                 session,
                 old,
                 "superseded",
-                reason="a newer transaction started on its connector; it was never stopped",
+                reason="a newer transaction started on its connector while it was open (its"
+                " station never told its end, or its stop is still queued behind bulk data)",
                 details={"supersededBy": newest.id},
             )
-            log.warning("transaction %d was never stopped; %d superseded it", old, newest.id)
+            log.info("transaction %d was still open; %d superseded it", old, newest.id)
 
 
 async def use_reservation(

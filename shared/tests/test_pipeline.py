@@ -21,6 +21,7 @@ from csms_shared.bus.topology import (
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
     HEADER_RECEIVED_AT,
+    HEADER_TAKEN,
     call_routing_key,
 )
 from csms_shared.bus.unit_of_work import ATTEMPTS, by_charge_point, lost_a_conflict
@@ -430,6 +431,20 @@ async def test_a_poison_notification_alone_goes_back_to_its_queue() -> None:
     await test.runtime.on_call(message)
     assert message.outcome == "nack requeue=True"
     assert test.log == ["rollback 1", "nack requeue=True poison"]
+
+
+async def test_a_taken_call_that_fails_goes_back_to_its_queue_though_it_asked_for_a_reply() -> None:
+    # A decision's CP got the CALLERROR: it is acked. A transaction's end the gateway took
+    # (HEADER_TAKEN) may have been answered apart already: a fault of ours must not drop it.
+    test = Authorizing()
+    answered = test.message("broken")
+    await test.runtime.on_call(answered)
+    assert answered.outcome == "ack"
+    taken = test.message("broken-taken")
+    taken.headers[HEADER_TAKEN] = 1
+    await test.runtime.on_call(taken)
+    assert taken.outcome == "nack requeue=True"
+    assert test.answers()["corr-broken-taken"] == "InternalError"  # told all the same
 
 
 async def test_an_invalid_item_is_dropped_like_a_single_invalid_notification() -> None:

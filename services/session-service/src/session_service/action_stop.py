@@ -11,17 +11,16 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms_shared.bus.rounds import in_rounds
-from csms_shared.contracts.rpc import SessionsRpc, StopIdTag, StopIdTagInfo
 from csms_shared.ocpp.v16.actions import Action
 from csms_shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
 from . import charging_states, tx_lifecycle, tx_v16
 from . import meter_values as mv
 from .acceptance import StopMatch, match_stop
-from .auth import Authorization, IdTagRecord, stop_info
-from .checks import timestamp_checks
+from .auth import Authorization, IdTagRecord
+from .end_tokens import stop_tag_decision
 from .handling import DUPLICATES, log_warnings, received_at
-from .id_tags import load_for_stops, load_id_tag
+from .id_tags import load_for_stops
 from .router import CallCtx, Ctx, router
 from .settings import Settings
 from .transactions import StopRow, apply_stops, record_unmatched
@@ -51,18 +50,6 @@ class _Stop:
         return StopTransactionResponse(id_tag_info=self.info.to_v16())
 
 
-def _judged_tag(
-    settings: Settings,
-    id_tag: str | None,
-    tag: IdTagRecord | None,
-    timestamp: datetime,
-    received: datetime,
-) -> tuple[list[str], Authorization | None]:
-    """A StopTransaction's timestamp warnings and its idTag's decision (None: it named none)."""
-    warnings, at = timestamp_checks(timestamp, received, settings.clock_skew)
-    return warnings, stop_info(id_tag, tag, at=at, unknown=settings.unknown_id_tags)
-
-
 def _judged(
     settings: Settings,
     request: StopTransactionRequest,
@@ -71,23 +58,11 @@ def _judged(
     tag: IdTagRecord | None,
 ) -> _Stop:
     """Match a StopTransaction to its transaction (`row`, locked) and judge its idTag."""
-    warnings, info = _judged_tag(
+    warnings, info = stop_tag_decision(
         settings, request.id_tag, tag, request.timestamp, received_at(call)
     )
     match = match_stop(row, call.charge_point_id, request.meter_stop, request.timestamp)
     return _Stop(request, call, row, match, info, warnings)
-
-
-@router.rpc(SessionsRpc.stop_id_tag_info, callers={"gateway"})
-async def stop_id_tag_info(params: StopIdTag, ctx: Ctx) -> StopIdTagInfo:
-    """The idTagInfo a 1.6 StopTransaction's answer carries, judged as the stop's own handling
-    judges it, before the stop is stored: the gateway publishes the stop in order behind its
-    station's bulk data and answers the station with this (docs/ARCHITECTURE.md, "Decisions
-    first"). Reads the list only; the RPC lane is not behind a bulk backlog."""
-    tag = await load_id_tag(ctx.session, params.id_tag)
-    _, info = _judged_tag(ctx.settings, params.id_tag, tag, params.timestamp, params.received_at)
-    assert info is not None  # an idTag was named
-    return StopIdTagInfo(id_tag_info=info.to_v16())
 
 
 async def _kept(session: AsyncSession, stop: _Stop) -> StopTransactionResponse:

@@ -37,7 +37,6 @@ from csms_shared.contracts.events import (
     MeterValues,
     TransactionChargingStateChanged,
 )
-from csms_shared.contracts.rpc import EndedIdToken, EndedIdTokenInfo, SessionsRpc
 from csms_shared.ocpp.v201.actions import Action as V201Action
 from csms_shared.ocpp.v201.messages import TransactionEventRequest, TransactionEventResponse
 from csms_shared.ocpp.version import OcppVersion
@@ -52,7 +51,7 @@ from .meter_events import meter_event, with_current
 from .roaming_tokens import Asker
 from .router import CallCtx, Ctx, router
 from .transactions import CHARGE_POINT, apply_stops, digest
-from .tx_event_values import end_of, later_token_info, repriced, token_decision, values_of
+from .tx_event_values import end_of, repriced, token_decision, values_of
 from .tx_fold import Fold, TransactionState
 
 log = logging.getLogger(__name__)
@@ -140,23 +139,6 @@ async def transaction_event(
     applied = store.Applied(cp, station_tx, row.id, summary, response, content)
     await store.record_events(session, [applied])
     return response
-
-
-@router.rpc(SessionsRpc.ended_id_token_info, callers={"gateway"})
-async def ended_id_token_info(params: EndedIdToken, ctx: Ctx) -> EndedIdTokenInfo:
-    """The idTokenInfo a 2.0.1 TransactionEvent Ended's answer carries, judged as the event's
-    own handling judges a token that is not its transaction's first decision
-    (`later_token_info`), before the event is stored: the gateway publishes the Ended in order
-    behind its station's bulk data and answers the station with this when its owner is behind
-    (docs/ARCHITECTURE.md, "Decisions first"). Reads only; the RPC lane is not behind a bulk
-    backlog."""
-    session, settings = ctx.session, ctx.settings
-    cp = params.charge_point_id
-    started = await store.started_with(session, cp, params.transaction_id)
-    _, at = timestamp_checks(params.timestamp, params.received_at, settings.clock_skew)
-    token = (params.id_token, params.type)
-    info = await later_token_info(session, settings, cp, started, token, at, asker=Asker.of(ctx))
-    return EndedIdTokenInfo(id_token_info=info)
 
 
 async def _announce(

@@ -17,6 +17,7 @@ from . import (  # noqa: F401
     follow_charge_points,
     follow_commands_connectors,
     follow_roaming_tokens,
+    rpc_ends,
     rpc_id_tags,
     rpc_local_list,
     rpc_reports,

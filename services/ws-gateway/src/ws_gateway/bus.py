@@ -311,7 +311,7 @@ class GatewayBus:
         action = action_of(routing_key)
         loop = asyncio.get_running_loop()
         answers: list[asyncio.Future[CallReply]] = [loop.create_future() for _ in waiting]
-        body, properties = call_message(self.instance_id, waiting)
+        body, properties = call_message(self.instance_id, waiting, taken=True)
         results: list[CallReply] | BaseException
         taken = False
 

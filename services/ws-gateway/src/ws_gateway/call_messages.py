@@ -22,6 +22,7 @@ from csms_shared.bus.topology import (
     HEADER_GATEWAY,
     HEADER_MESSAGE_ID,
     HEADER_RECEIVED_AT,
+    HEADER_TAKEN,
     TRACEPARENT,
     call_routing_key,
 )
@@ -94,16 +95,19 @@ def handling_deadline(timeout: float) -> int:
 
 
 def call_message(
-    gateway: str, waiting: list[Waiting], deadline: int | None = None
+    gateway: str, waiting: list[Waiting], deadline: int | None = None, *, taken: bool = False
 ) -> tuple[bytes, aiormq.spec.Basic.Properties]:
     """One message for the calls: a lone call as a plain one, several as a bundle.
 
     The headers the services read (csms_shared.bus.runtime): CP, OCPP message id, gateway,
-    receive time (a bundle's items carry theirs), a decision call's deadline. The action is
+    receive time (a bundle's items carry theirs), a decision call's deadline, whether it was
+    taken (`HEADER_TAKEN`). The action is
     the routing key's; no AMQP timestamp (nobody reads it)."""
     headers: HeadersType = {HEADER_GATEWAY: gateway}
     if deadline is not None:
         headers[HEADER_DEADLINE] = deadline
+    if taken:  # a transaction's end, taken once the broker has it (`GatewayBus.take`)
+        headers[HEADER_TAKEN] = 1
     if len(waiting) == 1:
         [one] = waiting
         headers[HEADER_CHARGE_POINT] = one.cp_id

@@ -12,6 +12,7 @@ from .bundle import BundleItem
 from .delivery import Delivery, is_bundle
 from .metrics import HANDLED, LATENCY
 from .reply import Outbound, Outcome
+from .topology import HEADER_TAKEN
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,11 @@ async def acknowledge(
     delivery limit dead-letters it if it keeps failing. A failed item of a bundle is published
     again on its own (confirmed) and the bundle acked, so the others are not handled twice; if
     that publish fails, the whole bundle goes back instead. A call with a reply was answered
-    (its CALLERROR too) and is acked."""
-    failed = [] if message.reply_to else [n for n, o in enumerate(outcomes) if o.failed]
+    (its CALLERROR too) and is acked, unless the gateway took it (`HEADER_TAKEN`: a
+    transaction's end its station may have been answered without this reply), which fails as
+    a notification does."""
+    answered = bool(message.reply_to) and not (message.headers or {}).get(HEADER_TAKEN)
+    failed = [] if answered else [n for n, o in enumerate(outcomes) if o.failed]
     elapsed = time.perf_counter() - started
     for n, outcome in enumerate(outcomes):
         _handled("requeued" if n in failed else outcome.label).inc()

@@ -62,6 +62,10 @@ HEADER_DEADLINE = "x-deadline"
 TRACEPARENT = "traceparent"
 # A bundle: one AMQP message carrying this many notifications of one action (bus/bundle.py).
 HEADER_BUNDLE = "x-ocpp-bundle"
+# A call the gateway took once the broker had it (a transaction's end, `GatewayBus.take`): its
+# station may be answered without its owner's reply, so like a notification it is never
+# dropped when its handling fails (bus/ack.py), though it asks for a reply.
+HEADER_TAKEN = "x-ocpp-taken"
 
 # Quorum queues are replicated in a cluster and fine on one node; a message that keeps
 # failing is dead-lettered to `<queue>.dead` instead of looping forever. Set explicitly: 3.x has

@@ -17,7 +17,7 @@ from csms_shared.bus.rpc import RpcUnavailable
 from csms_shared.bus.topology import CALLS, HEADER_DEADLINE
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.contracts.rpc import EndedIdTokenInfo, SessionsRpc, StopIdTagInfo
-from csms_shared.ocpp.errors import OcppError
+from csms_shared.ocpp.errors import InternalError, OcppError
 from csms_shared.ocpp.framing import Call
 from csms_shared.ocpp.v16.datatypes import IdTagInfo
 from csms_shared.ocpp.v16.enums import AuthorizationStatus
@@ -203,3 +203,27 @@ async def _until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("the condition never held")
+
+
+async def test_an_empty_token_is_judged_too() -> None:
+    # OCPP allows them: an empty CiString20 idTag, an empty idToken of NoAuthorization.
+    rpc = Rpc()
+    bus, _ = _bus(CallReply(payload={}), rpc)
+    assert await _forward(bus, V16, STOP | {"idTag": ""}, after=0.0) == {
+        "idTagInfo": {"status": "Blocked"}
+    }
+    token = {"idToken": "", "type": "NoAuthorization"}
+    answer = await _forward(bus, V201, ENDED | {"idToken": token}, after=0.0)
+    assert answer == {"idTokenInfo": {"status": "Blocked"}}
+    assert [params.model_dump(include={"id_token", "id_tag"}) for params in rpc.asked] == [
+        {"id_tag": ""},
+        {"id_token": ""},
+    ]
+
+
+async def test_an_owners_internal_error_on_a_taken_end_is_not_passed_on() -> None:
+    # Its handling failed and the end went back to its queue: the station is answered apart,
+    # not told to send it again.
+    bus, client = _bus(CallReply.refusal(InternalError("the database went")))
+    client.answer.set()
+    assert await _forward(bus, V201, ENDED, after=60.0) == {}

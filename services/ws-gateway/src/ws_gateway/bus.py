@@ -124,6 +124,11 @@ class GatewayBus:
         self.rpc = RpcClient(self.client)
 
     @property
+    def broker_away(self) -> bool:
+        """The broker connection went and is not back yet."""
+        return self._broker_away
+
+    @property
     def queue_name(self) -> str:
         """The name of this gateway's queue: replies come back to it."""
         return gateway_queue(self.instance_id)
@@ -302,7 +307,12 @@ class GatewayBus:
             IN_ORDER + routing_key_of(action, version),
             Waiting(cp_id, message_id, received.isoformat(), payload, future, timeout, 0, tp, 0.0),
         )
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                future.result().cancel()  # taken as its CP went: nobody will read the answer
+            raise
 
     async def _publish_takes(self, key: str, waiting: list[Waiting]) -> None:
         """One persistent message for the ends, without a deadline: each CP's wait settles on
@@ -318,7 +328,11 @@ class GatewayBus:
         def published() -> None:
             nonlocal taken
             taken = True
+            gone = [item.future.done() for item in waiting]  # their CPs stopped waiting
             settle(waiting, answers)
+            for answer, went in zip(answers, gone, strict=True):
+                if went:
+                    answer.cancel()  # nobody will read it
 
         try:
             reply = await self.client.request(

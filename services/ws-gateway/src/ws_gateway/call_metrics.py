@@ -122,7 +122,7 @@ def refused_ownerless(exc: Ownerless) -> None:
     REFUSED_OWNERLESS.labels(exc.action, exc.verdict.value).inc()
 
 
-def judged_without(exc: RpcError) -> None:
+def judged_without(exc: RpcError) -> None:  # RpcUnavailable for a broker or time fault
     """Count an end answered apart whose token could not be judged; warn once every
     REFUSAL_LOG_EVERY seconds with how many since the last warning."""
     JUDGED_WITHOUT.labels("unavailable" if isinstance(exc, RpcUnavailable) else exc.code).inc()

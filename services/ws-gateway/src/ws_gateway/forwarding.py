@@ -10,17 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any, TypeVar
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry.trace import SpanKind
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from csms_shared import tracing
 from csms_shared.bus.calls import notification_response
-from csms_shared.bus.rpc import RpcError
+from csms_shared.bus.rpc import RpcError, RpcUnavailable
 from csms_shared.contracts import problems
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.contracts.rpc import EndedIdToken, SessionsRpc, StopIdTag
+from csms_shared.contracts.rpc_base import RpcMethod
 from csms_shared.ocpp import JsonObject, v16, v201
 from csms_shared.ocpp.catalog import catalog
 from csms_shared.ocpp.errors import InternalError, NotImplementedOcppError
@@ -142,6 +144,9 @@ async def _forward(
 
 # How long an action's ends go on being answered apart at once after one was answered apart.
 LATE_HOLD = 10.0
+# The least time a judgment apart is given, even when the call's timeout is all but spent.
+MIN_BUDGET = 1.0
+R = TypeVar("R", bound=BaseModel)
 
 
 def _in_time(
@@ -189,19 +194,46 @@ async def answer_taken(
         done, _ = await asyncio.wait({answer}, timeout=max(0.0, started + wait - loop.time()))
         if done:
             lost = "cancelled" if answer.cancelled() else answer.exception()
-            if lost is None:
-                return answer.result().result()  # raises its CALLERROR
-            # Taken, but its answer cannot come (the reply queue went with the connection).
-            log.info("%s: %s taken; its answer was lost: %r", cp_id, call.action, lost)
+            reply = answer.result() if lost is None else None
+            if reply is not None and not _failed(reply):
+                return reply.result()  # raises its CALLERROR
+            # Taken, but its answer cannot come (the reply queue went with the connection), or
+            # its handling failed and it went back to its queue (bus/ack.py): not re-sent.
+            log.info("%s: %s taken; its answer was lost: %r", cp_id, call.action, lost or reply)
         else:
             late[key] = loop.time() + LATE_HOLD
     except BaseException:
         answer.cancel()  # the CP went: nobody waits for it now
         raise
     ANSWERED_APART.labels(call.action).inc()
+    # What is left of the call's timeout, so the whole wait stays within it.
+    budget = max(MIN_BUDGET, started + timing.call_timeout - loop.time())
     if version is OcppVersion.V16:
-        return await _judged(bus, timing.call_timeout, cp_id, call, received)
-    return await _judged_201(bus, timing.call_timeout, cp_id, call, received)
+        return await _judged(bus, budget, cp_id, call, received)
+    return await _judged_201(bus, budget, cp_id, call, received)
+
+
+def _failed(reply: CallReply) -> bool:
+    """An owner's InternalError: a fault of ours, after which a taken end goes back to its
+    queue (bus/ack.py) and is stored later; its station is answered apart, not told to send it
+    again."""
+    return reply.error is not None and reply.error.code == "InternalError"
+
+
+async def _ask(bus: GatewayBus, method: RpcMethod[Any, R], params: Any, budget: float) -> R | None:
+    """The judgment asked over RPC within `budget` seconds, or None (counted) when it cannot be
+    had: the broker away (a publish would wait for it to come back), an RPC error, a lost
+    connection, or time."""
+    if bus.broker_away:
+        judged_without(RpcUnavailable("unavailable", "the broker connection is down"))
+        return None
+    try:
+        return await asyncio.wait_for(bus.rpc.call(method, params, budget), budget)
+    except RpcError as exc:  # RpcUnavailable included
+        judged_without(exc)
+    except (TimeoutError, AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
+        judged_without(RpcUnavailable("unavailable", repr(exc)))
+    return None
 
 
 async def _judged(
@@ -221,10 +253,8 @@ async def _judged(
         timestamp=call.payload["timestamp"],
         received_at=received,
     )
-    try:
-        judged = await bus.rpc.call(SessionsRpc.stop_id_tag_info, params, call_timeout)
-    except RpcError as exc:  # RpcUnavailable included
-        judged_without(exc)
+    judged = await _ask(bus, SessionsRpc.stop_id_tag_info, params, call_timeout)
+    if judged is None:
         return {}
     return {"idTagInfo": judged.id_tag_info.to_payload()}
 
@@ -247,14 +277,11 @@ async def _judged_201(
         timestamp=ended.timestamp,
         received_at=received,
     )
-    try:
-        judged = await bus.rpc.call(SessionsRpc.ended_id_token_info, params, call_timeout)
-    except RpcError as exc:  # RpcUnavailable included
-        judged_without(exc)
+    judged = await _ask(bus, SessionsRpc.ended_id_token_info, params, call_timeout)
+    if judged is None:
         raise InternalError(
-            f"{call.action} was taken, but its idToken could not be judged ({exc.code});"
-            " send it again"
-        ) from None
+            f"{call.action} was taken, but its idToken could not be judged; send it again"
+        )
     return {"idTokenInfo": judged.id_token_info.to_payload()}
 
 

@@ -86,7 +86,7 @@ class Settings(BaseSettings, BrokerSettings, CommonSettings):
         " StopTransaction, a 2.0.1 TransactionEvent Ended) is answered without waiting for its"
         " service, which is behind: with the decision about its token the session-service"
         " judges over RPC, an Ended without totalCost. It is stored in order all the same. At"
-        " or above `GATEWAY_CALL_TIMEOUT`: always wait",
+        " or above `GATEWAY_CALL_TIMEOUT`: answered apart only once that timeout ran out",
     )
     command_timeout: float = Field(
         default=30.0,

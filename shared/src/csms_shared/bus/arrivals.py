@@ -71,7 +71,9 @@ class Arrival:
         self._future = future
 
     def handled(self) -> None:
-        """Its calls are stored (or never will be): calls that came after it may go on."""
+        """Its calls were handled: calls that came after it may go on. A failed one goes back
+        to its queue and is stored later, after an end that waited for it (its stored total is
+        folded again then; what the station was told is not)."""
         if not self._future.done():
             self._arrivals.close(self._stations, self._future)
 

@@ -63,7 +63,8 @@ class StopIdTag(RpcParams):
     "Decisions first"). `timestamp` is the stop's, `receivedAt` when the gateway received it."""
 
     charge_point_id: ChargePointId
-    id_tag: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20)]
+    # As the station may send it: a CiString20, empty included.
+    id_tag: Annotated[str, StringConstraints(strict=True, max_length=20)]
     timestamp: OcppDateTime
     received_at: OcppDateTime
 
@@ -73,9 +74,10 @@ class EndedIdToken(RpcParams):
     (as `StopIdTag`): `transactionId` is the station's."""
 
     charge_point_id: ChargePointId
-    transaction_id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=36)]
-    id_token: IdToken
-    type: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20)]
+    transaction_id: Annotated[str, StringConstraints(strict=True, max_length=36)]
+    # As the station may send them: empty for NoAuthorization, among others.
+    id_token: Annotated[str, StringConstraints(strict=True, max_length=36)]
+    type: Annotated[str, StringConstraints(strict=True, max_length=20)]
     timestamp: OcppDateTime
     received_at: OcppDateTime
 

@@ -375,18 +375,13 @@ class GatewayBus:
         received: datetime,
         timeout: float,
         version: OcppVersion,
-        *,
-        in_order: bool = False,
     ) -> CallReply:
-        """Publish a decision call, await the owner's reply (raises Unroutable, TimeoutError,
-        Overloaded, Ownerless, BrokerAway). Gathered with the calls of the same action and
-        version (one routing key).
-        On `ocpp.decisions`, or, `in_order` (a transaction's end), on `ocpp.calls` behind the
-        station's bulk data (`Catalog.ends_transaction`)."""
+        """Publish a decision call on `ocpp.decisions`, await the owner's reply (raises
+        Unroutable, TimeoutError, Overloaded, Ownerless, BrokerAway). Gathered with the calls
+        of the same action and version (one routing key). A transaction's end is not one: it
+        is taken (`take`)."""
         now = asyncio.get_running_loop().time()
         routing_key = routing_key_of(action, version)
-        if in_order:
-            routing_key = IN_ORDER + routing_key  # a gathering key of its own, see _lane
         if self._broker_away:
             raise BrokerAway("the broker connection is down")
         if self.owners is not None:

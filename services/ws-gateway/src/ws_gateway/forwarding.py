@@ -112,7 +112,6 @@ async def _forward(
             received,
             call_timeout,
             version,
-            in_order=catalog(version).ends_transaction(call.action, call.payload),
         )
     except Unroutable:
         raise NotImplementedOcppError(f"No service handles {call.action}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiormq
@@ -36,8 +37,11 @@ class Client:
         timeout: float,
         *,
         expires: bool = True,
+        on_published: Callable[[], None] | None = None,
     ) -> bytes:
         self.requests.append((properties, timeout, expires))
+        if on_published is not None:
+            on_published()
         await asyncio.sleep(0)
         headers = properties.headers or {}
         if HEADER_BUNDLE in headers:

@@ -1,4 +1,5 @@
-"""The gateway's side of the broker: its own queue, calls out, replies and commands in."""
+"""The gateway's side of the broker: its connection and own queue, replies, commands, control and
+events in (the CALLs out are calls_out.py's)."""
 
 from __future__ import annotations
 
@@ -6,50 +7,22 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from aio_pika.exceptions import DeliveryError
 
-from csms_shared import tracing
-from csms_shared.bus.bundle import BUNDLE_MAX
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.owners import Owners
 from csms_shared.bus.rpc import RpcClient
 from csms_shared.bus.stations import station_headers
-from csms_shared.bus.topology import (
-    CALLS,
-    COMMANDS,
-    CONTROL,
-    EVENTS,
-    OWNERS,
-    action_of,
-    gateway_queue,
-)
-from csms_shared.contracts.envelopes import CallReply, CommandOutcome, Presence
+from csms_shared.bus.topology import COMMANDS, CONTROL, EVENTS, OWNERS, gateway_queue
+from csms_shared.contracts.envelopes import CommandOutcome, Presence
 from csms_shared.contracts.event_base import Event
 from csms_shared.contracts.events import charge_point_of
-from csms_shared.ocpp import JsonObject
-from csms_shared.ocpp.version import OcppVersion
 from csms_shared.settings import default_broker_users
 
 from .beacon_check import BeaconCheck
-from .call_messages import (
-    IN_ORDER,
-    call_message,
-    handling_deadline,
-    lane,
-    read_replies,
-    routing_key_of,
-)
-from .call_refusals import (
-    BrokerAway,
-    Overloaded,
-    Ownerless,
-    Unroutable,
-    count_owner_processes,
-)
-from .gather import Gatherer, Waiting, settle
+from .call_refusals import BrokerAway
+from .calls_out import CallsOut
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +32,9 @@ BIND_CHANNELS = 4
 GATEWAY_EVENTS = ("station.credentials_changed",)
 
 
-class GatewayBus:
-    """One AMQP connection; queue `gateway.<id>` carries replies, commands and control."""
+class GatewayBus(CallsOut):
+    """One AMQP connection; queue `gateway.<id>` carries replies, commands and control. The
+    CALLs out and their answers are `CallsOut`'s (calls_out.py)."""
 
     def __init__(
         self,
@@ -75,45 +49,24 @@ class GatewayBus:
         owner_check: bool = True,
         broker_users: Mapping[str, str] | None = None,
     ) -> None:
-        self.instance_id = instance_id
-        # Who consumes which calls, from the owner beacons (None: not checked).
-        self.owners = Owners() if owner_check else None
-        users = broker_users or default_broker_users()
-        self._beacons = BeaconCheck(self.owners, users) if self.owners is not None else None
-        # The connection went and is not back yet: CALLs are answered at once (BrokerAway).
-        self._broker_away = False
-        self._closing = False
-        # CALLs ready in one turn of the event loop (or within the wait) leave in one message
-        # per action: notifications, and decision calls answered from one transaction.
-        # Off (`bundle=False`, `bundle_requests=False`): each leaves alone, for services that
-        # do not read bundles yet; the path is the same.
-        self._notifications = Gatherer(
-            "notification",
-            self._publish_notifications,
-            most=BUNDLE_MAX if bundle else 1,
-            wait=bundle_wait,
-        )
-        self._requests = Gatherer(
-            "request",
-            self._publish_requests,
-            most=BUNDLE_MAX if bundle_requests else 1,
-            in_flight=max(1, request_bundles_in_flight) if bundle_requests else 0,
-        )
-        # A transaction's end, taken at once (`take`): paced like notifications, never held
-        # back by answers still due (it is taken once the broker has it).
-        self._takes = Gatherer(
-            "take", self._publish_takes, most=BUNDLE_MAX if bundle_requests else 1, wait=bundle_wait
-        )
-        # Per (version, action) of a transaction's end: until when (loop time) its owner counts
-        # as late, so its ends are answered apart at once (`forwarding.answer_taken`).
-        self.late_ends: dict[tuple[OcppVersion, str], float] = {}
-        # Decision calls of an action whose oldest unanswered call has waited this long are
-        # refused at once (0: never); see `Overloaded`.
-        self._refuse_behind = refuse_calls_behind
+        owners = Owners() if owner_check else None
         # Queue `gateway.<id>`: replies to its calls and RPCs, and what it is bound to.
-        self.client = BusClient(
-            url, name=f"ws-gateway {instance_id}", prefetch=prefetch, reply_queue=self.queue_name
+        name = f"ws-gateway {instance_id}"
+        queue = gateway_queue(instance_id)
+        client = BusClient(url, name=name, prefetch=prefetch, reply_queue=queue)
+        super().__init__(
+            client,
+            instance_id,
+            owners,
+            bundle,
+            bundle_wait,
+            bundle_requests,
+            request_bundles_in_flight,
+            refuse_calls_behind,
         )
+        users = broker_users or default_broker_users()
+        self._beacons = BeaconCheck(owners, users) if owners is not None else None
+        self._closing = False
         self.client.on_delivery = self._dispatch
         self._bind_queues: list[AbstractQueue] = []
         self.on_command: MessageHandler | None = None
@@ -122,11 +75,6 @@ class GatewayBus:
         # Called when the broker connection is back after a loss.
         self.on_reconnect: Callable[[], None] | None = None
         self.rpc = RpcClient(self.client)
-
-    @property
-    def broker_away(self) -> bool:
-        """The broker connection went and is not back yet."""
-        return self._broker_away
 
     @property
     def queue_name(self) -> str:
@@ -170,18 +118,9 @@ class GatewayBus:
         if self._closing:  # our own close, not a loss
             return
         self._broker_away = True
-        # Decision calls already sent are not failed: the owner may still commit one, and a
-        # CP re-sending it at once could race the original (they wait for their answer or the
-        # call timeout, as before). Notifications out are failed: a copy changes nothing twice.
-        away = BrokerAway("the broker connection went")
-        failed = sum(
-            gatherer.abandon(key, away)
-            for gatherer in (self._notifications, self._takes)
-            for key in gatherer.pending()
-        )
-        failed += sum(
-            self._requests.abandon(key, away, sent=False) for key in self._requests.pending()
-        )
+        # Notifications and ends not yet confirmed are failed (a copy changes nothing twice);
+        # decision calls already sent are not (`abandon_unsent`).
+        failed = self.abandon_unsent(BrokerAway("the broker connection went"))
         if failed:
             log.warning(
                 "the broker connection went: %d waiting calls answered InternalError", failed
@@ -221,213 +160,6 @@ class GatewayBus:
         if self._beacons.heard(body, user_id, asyncio.get_running_loop().time()):
             # Owners change only as beacons come in (time is told by them): judge calls now.
             self.fail_ownerless()
-
-    def fail_ownerless(self) -> int:
-        """Fail the decision calls waiting for a key nobody can take now (`Ownerless`): their
-        CPs are answered at once, and their bundles' in-flight places free. How many."""
-        if self.owners is None:
-            return 0
-        now = asyncio.get_running_loop().time()
-        self.owners.forget_expired()
-        count_owner_processes(self.owners)
-        failed = 0
-        for key in self._requests.pending():
-            exchange, routing_key = lane(key)
-            verdict = self.owners.verdict(exchange, routing_key, now)
-            if verdict is not None:
-                # Only those not sent yet: a sent one may still be committed by an owner back
-                # soon, and its CP's re-send must not race it (it waits for its answer or the
-                # call timeout, as before).
-                failed += self._requests.abandon(
-                    key, Ownerless(action_of(routing_key), verdict), sent=False
-                )
-        if failed:
-            log.warning("failed %d waiting calls: their owners are gone or not ready", failed)
-        return failed
-
-    async def notify(
-        self,
-        cp_id: str,
-        message_id: str,
-        action: str,
-        payload: JsonObject,
-        received: datetime,
-        version: OcppVersion,
-    ) -> None:
-        """Publish a notification; returns once the broker has confirmed it (raises Unroutable,
-        BrokerAway). Gathered with the notifications of the same action and version (one
-        routing key)."""
-        if self._broker_away:
-            raise BrokerAway("the broker connection is down")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        tp = tracing.traceparent()
-        self._notifications.add(
-            routing_key_of(action, version),
-            Waiting(cp_id, message_id, received.isoformat(), payload, future, traceparent=tp),
-        )
-        await future
-
-    async def _publish_notifications(self, routing_key: str, waiting: list[Waiting]) -> None:
-        """One confirmed message for the notifications; settle each CP's wait."""
-        body, properties = call_message(self.instance_id, waiting)
-        try:
-            await self.client.publish(CALLS.name, routing_key, body, properties)
-        except asyncio.CancelledError:
-            for item in waiting:
-                item.future.cancel()
-            raise
-        except Exception as exc:
-            unroutable = isinstance(exc, DeliveryError)
-            settle(waiting, Unroutable(action_of(routing_key)) if unroutable else exc)
-            return
-        settle(waiting, [None] * len(waiting))
-
-    async def take(
-        self,
-        cp_id: str,
-        message_id: str,
-        action: str,
-        payload: JsonObject,
-        received: datetime,
-        timeout: float,
-        version: OcppVersion,
-    ) -> asyncio.Future[CallReply]:
-        """Publish a transaction's end persistently on `ocpp.calls`, behind its station's bulk
-        data, with no deadline (its owner handles it however late); returns once the broker
-        has confirmed it, with the future of the owner's answer (raises Unroutable,
-        BrokerAway). It is taken: nothing acknowledged is lost, and its answer may come from
-        elsewhere (`forwarding.answer_taken`). Gathered with the ends of the same action and
-        version; not refused when its owner is behind or gone (it waits in its queue)."""
-        if self._broker_away:
-            raise BrokerAway("the broker connection is down")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[asyncio.Future[CallReply]] = loop.create_future()
-        tp = tracing.traceparent()
-        self._takes.add(
-            IN_ORDER + routing_key_of(action, version),
-            Waiting(cp_id, message_id, received.isoformat(), payload, future, timeout, 0, tp, 0.0),
-        )
-        try:
-            return await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                future.result().cancel()  # taken as its CP went: nobody will read the answer
-            raise
-
-    async def _publish_takes(self, key: str, waiting: list[Waiting]) -> None:
-        """One persistent message for the ends, without a deadline: each CP's wait settles on
-        the broker's confirm with the future of its answer, which settles on the reply."""
-        exchange, routing_key = lane(key)
-        action = action_of(routing_key)
-        loop = asyncio.get_running_loop()
-        answers: list[asyncio.Future[CallReply]] = [loop.create_future() for _ in waiting]
-        body, properties = call_message(self.instance_id, waiting, taken=True)
-        results: list[CallReply] | BaseException
-        taken = False
-
-        def published() -> None:
-            nonlocal taken
-            taken = True
-            gone = [item.future.done() for item in waiting]  # their CPs stopped waiting
-            settle(waiting, answers)
-            for answer, went in zip(answers, gone, strict=True):
-                if went:
-                    answer.cancel()  # nobody will read it
-
-        try:
-            reply = await self.client.request(
-                exchange,
-                routing_key,
-                body,
-                properties,
-                max(item.timeout for item in waiting),
-                expires=False,
-                on_published=published,
-            )
-            results = read_replies(action, reply, len(waiting))
-        except asyncio.CancelledError:
-            for item in waiting:
-                item.future.cancel()
-            for answer in answers:
-                answer.cancel()
-            raise
-        except DeliveryError:
-            results = Unroutable(action)
-        except Exception as exc:
-            results = exc
-        if not taken:
-            settle(waiting, results)
-            return
-        for n, answer in enumerate(answers):
-            if answer.done():  # its CP was answered otherwise and stopped waiting
-                continue
-            if isinstance(results, BaseException):
-                answer.set_exception(results)
-            else:
-                answer.set_result(results[n])
-
-    async def request(
-        self,
-        cp_id: str,
-        message_id: str,
-        action: str,
-        payload: JsonObject,
-        received: datetime,
-        timeout: float,
-        version: OcppVersion,
-    ) -> CallReply:
-        """Publish a decision call on `ocpp.decisions`, await the owner's reply (raises
-        Unroutable, TimeoutError, Overloaded, Ownerless, BrokerAway). Gathered with the calls
-        of the same action and version (one routing key). A transaction's end is not one: it
-        is taken (`take`)."""
-        now = asyncio.get_running_loop().time()
-        routing_key = routing_key_of(action, version)
-        if self._broker_away:
-            raise BrokerAway("the broker connection is down")
-        if self.owners is not None:
-            exchange, key = lane(routing_key)
-            verdict = self.owners.verdict(exchange, key, now)
-            if verdict is not None:
-                raise Ownerless(action, verdict)
-        if self._refuse_behind:
-            behind = self._requests.behind(routing_key, now)
-            if behind >= self._refuse_behind:
-                raise Overloaded(action, behind)
-        future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
-        deadline = handling_deadline(timeout)
-        tp = tracing.traceparent()
-        self._requests.add(
-            routing_key,
-            Waiting(
-                cp_id, message_id, received.isoformat(), payload, future, timeout, deadline, tp, now
-            ),
-        )
-        # The whole wait, queued behind busy bundles included, is bounded by `timeout`; a call
-        # that expired while queued is not sent (see Gatherer._flush).
-        return await asyncio.wait_for(future, timeout)
-
-    async def _publish_requests(self, key: str, waiting: list[Waiting]) -> None:
-        """One message for the decision calls; each gets its own answer."""
-        exchange, routing_key = lane(key)
-        action = action_of(routing_key)
-        timeout = max(item.timeout for item in waiting)
-        deadline = min(item.deadline for item in waiting)
-        body, properties = call_message(self.instance_id, waiting, deadline)
-        results: list[CallReply] | BaseException
-        try:
-            reply = await self.client.request(
-                exchange, routing_key, body, properties, timeout, expires=False
-            )
-            results = read_replies(action, reply, len(waiting))
-        except asyncio.CancelledError:
-            for item in waiting:
-                item.future.cancel()
-            raise
-        except DeliveryError:
-            results = Unroutable(action)
-        except Exception as exc:
-            results = exc
-        settle(waiting, results)
 
     async def reply(
         self, reply_to: str, correlation_id: str | None, outcome: CommandOutcome

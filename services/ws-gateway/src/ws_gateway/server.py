@@ -31,6 +31,7 @@ from csms_shared.ocpp.version import OcppVersion
 
 from .bus import GatewayBus
 from .handshake import OCPP_PATH, SUBPROTOCOLS, Handshakes, cp_id_of, subprotocol_chooser
+from .keepalive import Keepalive
 from .message_log import MessageLog
 from .seen import SeenTracker
 from .session import ChargePointSession
@@ -75,6 +76,10 @@ class Gateway:
         bus.on_control = self._on_control
         bus.on_event = self._on_event
         self.draining = False
+        # Pings every connection from one task (keepalive.py), not websockets' task per
+        # connection.
+        self.keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
+        self._keepalive_task: asyncio.Task[None] | None = None
 
     # -- connections -----------------------------------------------------------------------
 
@@ -111,9 +116,11 @@ class Gateway:
         # The CP is served at once; binding its commands and announcing it (three broker round
         # trips) go on beside: in a reconnect storm its BootNotification waited for them.
         announced = asyncio.create_task(self._announce(session, previous))
+        self.keepalive.add(ws)
         try:
             await session.run()
         finally:
+            self.keepalive.discard(ws)
             # Its station.connected leaves before its station.disconnected, in that order.
             await announced
             await self._forget(session)
@@ -261,8 +268,7 @@ class Gateway:
             select_subprotocol=subprotocol_chooser(self.settings.preferred_ocpp_version),
             process_request=self.handshakes.process_request,
             max_size=self.settings.max_frame_bytes,
-            ping_interval=self.settings.ping_interval,
-            ping_timeout=self.settings.ping_timeout,
+            ping_interval=None,  # one task pings every connection: `self.keepalive`
             # permessage-deflate triples an idle connection's memory; off unless asked for.
             compression="deflate" if self.settings.compression else None,
             max_queue=16,
@@ -271,6 +277,7 @@ class Gateway:
             ssl=self._ssl,
             backlog=self.settings.listen_backlog,  # passed on to loop.create_server
         )
+        self._keepalive_task = asyncio.create_task(self.keepalive.run(), name="keepalive")
         log.info(
             "gateway %s listening on %s://%s:%d%s{id}",
             self.bus.instance_id,
@@ -326,6 +333,9 @@ class Gateway:
         except TimeoutError:
             log.warning("drain timed out with %d connections left", len(self.sessions))
         await asyncio.gather(*closing, return_exceptions=True)
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+            await asyncio.gather(self._keepalive_task, return_exceptions=True)
         await self.seen.flush()
         try:
             stopped = GatewayStopped(gateway=self.bus.instance_id, started_at=self.started_at)

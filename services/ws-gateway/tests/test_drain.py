@@ -81,3 +81,27 @@ async def test_only_a_running_gateway_unbinds_a_cp_that_leaves() -> None:
     # Both departures are announced all the same: presence does not depend on the binding.
     assert bus.presence("station.disconnected") == ["CP-1", "CP-2"]
     assert gateway.sessions == {}
+
+
+async def test_an_idle_connection_keeps_no_handshake_headers_and_no_ping_task_of_its_own() -> None:
+    port = free_port()
+    bus = FakeBus()
+    gateway = Gateway(Settings(port=port, http_host="127.0.0.1"), bus)  # type: ignore[arg-type]
+    await gateway.start()
+    try:
+        url = f"ws://127.0.0.1:{port}/ocpp/CP-1"
+        extra = {"Authorization": "Basic Q1AtMTpzZWNyZXQ=", "X-Trace": "x" * 2000}
+        async with connect(url, subprotocols=[Subprotocol("ocpp1.6")], additional_headers=extra):
+            await bus.published_for("station.connected", "CP-1")
+            ws = gateway.sessions["CP-1"].ws
+            assert ws.request is not None and ws.response is not None
+            # Its path and subprotocol stay; the headers (its credentials too) went.
+            assert ws.request.path == "/ocpp/CP-1" and ws.subprotocol == "ocpp1.6"
+            assert list(ws.request.headers.raw_items()) == []
+            assert list(ws.response.headers.raw_items()) == []
+            # Pinged by the gateway's one keepalive task, not by one of its own.
+            assert ws.keepalive_task is None and len(gateway.keepalive) == 1
+        await bus.published_for("station.disconnected", "CP-1")
+        assert len(gateway.keepalive) == 0
+    finally:
+        await gateway.drain()

@@ -95,3 +95,5 @@ class Keepalive:
             log.info("closing a connection: no pong within %.0f s", self._timeout)
             with contextlib.suppress(ConnectionClosed):
                 await ws.close(CLOSE_PING_TIMEOUT, "keepalive ping timeout")
+        except Exception:  # never left unretrieved in its task
+            log.warning("a keepalive ping failed", exc_info=True)

@@ -106,10 +106,40 @@ async def test_a_connection_that_never_answers_a_ping_is_closed_with_1011() -> N
 @pytest.mark.parametrize("interval", [0.5, 30.0])
 def test_connections_are_spread_over_the_interval(interval: float) -> None:
     keepalive = Keepalive(interval, 10.0)
-    fakes = [object() for _ in range(300)]
+    # Objects of one size, as connections are: their addresses lie at fixed strides.
+    fakes = [object() for _ in range(1_000)]
     for fake in fakes:
         keepalive.add(fake)  # type: ignore[arg-type]
-    assert len(keepalive) == 300
+    assert len(keepalive) == 1_000
+    sizes = keepalive.sizes()
+    assert len(sizes) == max(1, int(interval))
+    mean = 1_000 / len(sizes)
+    assert min(sizes) > 0 and max(sizes) < 2 * mean, sizes  # no slot empty, none a crowd
     for fake in fakes:
         keepalive.discard(fake)  # type: ignore[arg-type]
     assert len(keepalive) == 0
+
+
+async def test_a_dead_peer_whose_buffer_is_full_is_cut_off_all_the_same() -> None:
+    """Its ping and its close frame cannot leave (the peer reads nothing): the transport is
+    aborted once the close timeout is over, instead of waiting for TCP to give up."""
+    before = timeouts()
+    async with asyncio.timeout(20), served(interval=0.2, timeout=0.3) as it:
+        reader, writer = await asyncio.open_connection("127.0.0.1", it.port, limit=1024)
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        ws = await asyncio.wait_for(it.connections.get(), 5)
+        ws.close_timeout = 0.3
+        # The peer reads no more (its reader stops at 2 KiB); fill every buffer between them,
+        # so the server's writes stall in drain().
+        filling = asyncio.create_task(ws.send(b"x" * 32_000_000))
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        filling.cancel()
+        with contextlib.suppress(BaseException):
+            await filling
+        writer.close()
+    assert timeouts() == before + 1

@@ -9,14 +9,15 @@ ping runs in a short task of its own, which waits for its pong at most `timeout`
 closes the connection with 1011 "keepalive ping timeout" if none came (as websockets does); a
 live connection holds it for one round trip. At rest a connection costs one set entry.
 
-A connection is pinged first about `interval` after it was added, then every `interval`; one
-whose ping is still out when its slot comes again is not pinged twice.
+A connection is pinged first within `interval` of being added (when its slot comes), then every
+`interval`; one whose ping is still out when its slot comes again is not pinged twice. Closing
+a dead one is bounded too: if its close frame cannot leave (its peer reads nothing), its
+transport is aborted after the close timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 
@@ -50,6 +51,10 @@ class Keepalive:
         """How many connections it pings."""
         return sum(len(slot) for slot in self._slots)
 
+    def sizes(self) -> list[int]:
+        """How many connections each slot holds (a slot is pinged per tick)."""
+        return [len(slot) for slot in self._slots]
+
     def add(self, ws: ServerConnection) -> None:
         """Ping this connection from now on."""
         self._slot(ws).add(ws)
@@ -59,7 +64,9 @@ class Keepalive:
         self._slot(ws).discard(ws)
 
     def _slot(self, ws: ServerConnection) -> set[ServerConnection]:
-        return self._slots[hash(ws) % len(self._slots)]
+        # A tuple's hash mixes the id: `hash(ws)` alone is its address over 16, and objects of
+        # one size lie at fixed strides, which left half the slots empty.
+        return self._slots[hash((ws,)) % len(self._slots)]
 
     async def run(self) -> None:
         """Visit one slot per tick, for ever; cancelled, it cancels the pings out."""
@@ -69,7 +76,10 @@ class Keepalive:
         try:
             while True:
                 visit += 1
-                # Ticks by the clock, not by sleeps: a busy loop catches up instead of drifting.
+                # Ticks by the clock, not by sleeps: a busy loop catches up instead of drifting,
+                # by one round of the slots at most after a stall.
+                behind = int((loop.time() - start) / self._tick) - len(self._slots)
+                visit = max(visit, behind)
                 await asyncio.sleep(max(0.0, start + visit * self._tick - loop.time()))
                 for ws in self._slots[visit % len(self._slots)]:
                     if ws not in self._out:
@@ -92,8 +102,17 @@ class Keepalive:
             return
         except TimeoutError:
             PING_TIMEOUTS.inc()
-            log.info("closing a connection: no pong within %.0f s", self._timeout)
-            with contextlib.suppress(ConnectionClosed):
-                await ws.close(CLOSE_PING_TIMEOUT, "keepalive ping timeout")
+            path = ws.request.path if ws.request is not None else "?"
+            log.info(
+                "closing %s from %s: no pong within %.0f s", path, ws.remote_address, self._timeout
+            )
+            # Bounded: a dead peer's full write buffer would hold the close frame for ever.
+            try:
+                async with asyncio.timeout(ws.close_timeout or self._timeout):
+                    await ws.close(CLOSE_PING_TIMEOUT, "keepalive ping timeout")
+            except ConnectionClosed:
+                pass
+            except TimeoutError:
+                ws.transport.abort()
         except Exception:  # never left unretrieved in its task
             log.warning("a keepalive ping failed", exc_info=True)

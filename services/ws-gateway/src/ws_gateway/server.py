@@ -129,11 +129,14 @@ class Gateway:
             await session.run()
         finally:
             self.keepalive.discard(ws)
-            # Its station.connected leaves before its station.disconnected, in that order.
+            # Its station.connected leaves before its station.disconnected, in that order; it
+            # is forgotten however its announcement ended.
             still = self._announcing.get(session)
-            if still is not None:
-                await still
-            await self._forget(session)
+            try:
+                if still is not None:
+                    await asyncio.wait({still})
+            finally:
+                await self._forget(session)
 
     async def _announce(
         self, session: ChargePointSession, previous: ChargePointSession | None
@@ -288,6 +291,7 @@ class Gateway:
             backlog=self.settings.listen_backlog,  # passed on to loop.create_server
         )
         self._keepalive_task = asyncio.create_task(self.keepalive.run(), name="keepalive")
+        self._keepalive_task.add_done_callback(_stopped_pinging)
         log.info(
             "gateway %s listening on %s://%s:%d%s{id}",
             self.bus.instance_id,
@@ -369,6 +373,12 @@ def _closed_by(ws: ServerConnection) -> str:
     if protocol.close_rcvd_then_sent is None:
         return "charge point" if protocol.close_rcvd is not None else "gateway"
     return "charge point" if protocol.close_rcvd_then_sent else "gateway"
+
+
+def _stopped_pinging(task: asyncio.Task[None]) -> None:
+    """The keepalive task ended: only a drain may end it, anything else is an error."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("keepalive stopped: no connection is pinged", exc_info=task.exception())
 
 
 def _forget_handshake_headers(ws: ServerConnection) -> None:

@@ -38,7 +38,6 @@ class Keepalive:
     """Pings the connections added to it every `interval` seconds from one task (`run`)."""
 
     def __init__(self, interval: float, timeout: float, tick: float = 1.0) -> None:
-        self._interval = interval
         self._timeout = timeout
         self._tick = min(tick, interval)
         self._slots: list[set[ServerConnection]] = [

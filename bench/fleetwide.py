@@ -57,12 +57,29 @@ async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     await operators.stdin.drain()
     # Their CPs connected and booted before the load and the clock start.
     await asyncio.wait_for(operators.stdout.readline(), 120)
+    # The load runs alone for a few seconds first: what it costs by itself, to set apart from
+    # what the commands cost.
+    alone = 3.0
     load = asyncio.create_task(
-        paced(fleet.cps, load_rate, p.command_seconds + 2.0, fleet.heartbeat, fleet.stats)
+        paced(fleet.cps, load_rate, alone + p.command_seconds + 2.0, fleet.heartbeat, fleet.stats)
     )
     await asyncio.sleep(0.5)
+    groups = await suite.cpu_groups() | {"client": own_pid()}
+    quiet = CpuWatch(groups)
+    await asyncio.sleep(alone - 0.5)
+    quiet.stop()
+    watch = CpuWatch(groups)
+    spying = asyncio.create_task(
+        bench.spy(
+            "Commands",
+            {"command-api": suite.pid(suite.suite.services["command-api"])},
+            min(10.0, p.command_seconds),
+        )
+    )
     out, _ = await asyncio.wait_for(operators.communicate(b"go\n"), p.command_seconds + 120)
+    watch.stop()
     step = await load
+    await spying
     result = json.loads(out) if operators.returncode == 0 and out else {}
     latencies: list[float] = result.get("latencies", [])
     statuses = Counter({int(k): v for k, v in result.get("statuses", {}).items()})
@@ -70,6 +87,16 @@ async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     bench.log(
         f"  {s.count} commands, statuses {dict(statuses)}; p50 {s.p50:.1f} p99 {s.p99:.1f} "
         f"max {s.max:.1f} ms; fleet: {step.line()}"
+    )
+    # What the commands add: the span's CPU less the load's own at the same rate.
+    added = {
+        k: (v - quiet.used.get(k, 0.0) * watch.wall / max(quiet.wall, 1e-9)) / max(s.count, 1)
+        for k, v in watch.used.items()
+    }
+    bench.log(
+        "  CPU per command, less the Heartbeats' own (us): "
+        + ", ".join(f"{k} {v * 1e6:.0f}" for k, v in added.items() if v * 1e6 >= 50)
+        + f"; total {sum(added.values()) * 1e3:.1f} ms"
     )
     bench.add(
         Row(

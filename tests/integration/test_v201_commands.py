@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import Suite
-from tests.integration.support import ChargePointClient, eventually
+from tests.integration.support import ChargePointClient, eventually, metric
 from tests.integration.test_command_intake import BackOffice
 
 pytestmark = pytest.mark.integration
@@ -284,3 +284,31 @@ async def test_a_back_office_request_is_checked_against_the_station_s_version(
     assert calls(cp, "RequestStartTransaction") == [
         {"idToken": {"idToken": "TAG-1", "type": "ISO14443"}, "remoteStartId": 9}
     ]
+
+
+async def test_a_station_that_reconnects_speaking_the_other_version_is_checked_against_it(
+    suite: Suite, api: httpx.AsyncClient, connect_cp: Any, cp_id: str
+) -> None:
+    """command-api keeps each station's version as it heard it on `station.connected`: no
+    registry read per command. A reconnection with the other version is heard (or, for a
+    command checked before it was, the gateway's rejection has the version read again): the
+    old version's actions are refused, the new one's sent."""
+    port = suite.internal_ports["command-api"]
+    old = await station(api, connect_cp, cp_id, "1.6")
+    kept = await metric(port, "csms_api_station_version_reads_total", source="kept")
+    for _ in range(3):
+        response = await api.post(f"/charge-points/{cp_id}/commands/GetConfiguration", json={})
+        assert response.status_code == 200, response.text
+    assert await metric(port, "csms_api_station_version_reads_total", source="kept") >= kept + 3
+    await old.close()
+    new = await connect_cp(cp_id, 0, subprotocols=["ocpp2.0.1"])
+    accepting(new)
+    await speaks(api, cp_id, "2.0.1")
+    refused = await api.post(f"/charge-points/{cp_id}/commands/GetConfiguration", json={})
+    assert refused.status_code == 422, refused.text
+    assert (refused.json()["type"], refused.json()["ocppVersion"]) == (WRONG_VERSION, "2.0.1")
+    cleared = await api.post(f"/charge-points/{cp_id}/commands/ClearCache", json={})
+    assert cleared.status_code == 200, cleared.text
+    assert [name for name, _ in new.received_calls] == ["ClearCache"]
+    command = (await api.get(f"/commands/{cleared.json()['commandId']}")).json()
+    assert command["ocppVersion"] == "2.0.1"

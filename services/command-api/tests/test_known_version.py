@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from command_api.versions import known_version, read_station_version, station_version
+from command_api.station_versions import StationVersions
+from command_api.versions import (
+    WrongVersion,
+    known_version,
+    read_station_version,
+    recheck_version,
+    station_version,
+)
 from csms_shared.bus.rpc import RpcError
 from csms_shared.contracts.resources import ChargePoint
 from csms_shared.contracts.rpc import OfChargePoint, RegistryRpc, RpcMethod, StationVersion
@@ -58,9 +65,12 @@ class Registry:
         return charge_point(id=params.id, ocppVersion=self.stations[params.id])
 
 
-def state_of(registry: Registry) -> Any:
+def state_of(registry: Registry, versions: StationVersions | None = None) -> Any:
     return SimpleNamespace(
-        dispatcher=SimpleNamespace(rpc=registry), settings=SimpleNamespace(rpc_timeout=5.0)
+        dispatcher=SimpleNamespace(
+            rpc=registry, versions=StationVersions() if versions is None else versions
+        ),
+        settings=SimpleNamespace(rpc_timeout=5.0),
     )
 
 
@@ -80,3 +90,34 @@ async def test_a_command_reads_the_version_narrowly_and_from_an_older_registry_w
     # One narrow read per command; the whole station only from a registry without it.
     whole = registry.asked.count("get_charge_point")
     assert whole == (0 if narrow else 5)
+
+
+async def test_a_version_read_once_is_kept_and_one_heard_is_never_asked() -> None:
+    registry = Registry({"CP-16": "1.6", "CP-201": "2.0.1", "CP-NEW": None}, narrow=True)
+    versions = StationVersions()
+    state = state_of(registry, versions)
+    versions.heard("CP-201", OcppVersion.V201, SEEN.timestamp())
+    for _ in range(3):
+        assert await station_version(state, "CP-201") is OcppVersion.V201
+        assert await station_version(state, "CP-16") is OcppVersion.V16
+        # Neither a station that never connected nor an unknown one is kept: asked each time.
+        assert await station_version(state, "CP-NEW") is None
+        assert await station_version(state, "CP-GONE") is None
+    assert registry.asked == ["station_version"] * 7
+
+
+async def test_a_rejected_command_rechecks_the_version_the_station_speaks_now() -> None:
+    registry = Registry({"CP1": "2.0.1"}, narrow=True)
+    versions = StationVersions()
+    state = state_of(registry, versions)
+    # The replica still holds the version of the station's connection before the last.
+    versions.learnt("CP1", OcppVersion.V16)
+    assert await station_version(state, "CP1") is OcppVersion.V16
+    with pytest.raises(WrongVersion) as refused:
+        await recheck_version(state, "CP1", "GetConfiguration", OcppVersion.V16)
+    assert refused.value.status == 422
+    assert refused.value.extensions["ocppVersion"] == "2.0.1"
+    assert versions.get("CP1") is OcppVersion.V201
+    # Rejected for another reason, the version unchanged: nothing to say beyond the rejection.
+    await recheck_version(state, "CP1", "GetVariables", OcppVersion.V201)
+    assert registry.asked == ["station_version"] * 2

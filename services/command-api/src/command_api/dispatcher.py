@@ -24,6 +24,7 @@ from csms_shared.tracing import inject
 
 from .db import outbox
 from .recorder import record_outcome
+from .station_versions import CONNECTED, StationVersions
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class Dispatcher:
         self.client = BusClient(broker_url, name=f"command-api {instance_id}")
         self._replies: AbstractQueue | None = None
         self.rpc = RpcClient(self.client)
+        # Stations' versions, heard on the client's own queue (station_versions.py).
+        self.versions = StationVersions()
         self.relay: OutboxRelay | None = None
         self._relay_task: asyncio.Task[None] | None = None
 
@@ -59,6 +62,10 @@ class Dispatcher:
         """Connect, declare the topology and this replica's reply queue."""
         await self.client.start()
         assert self.client.channel is not None
+        assert self.client.queue is not None and self.client.connection is not None
+        self.client.on_delivery = self.versions.on_delivery
+        await self.client.queue.bind(EVENTS.name, CONNECTED)
+        self.client.connection.reconnect_callbacks.add(self.versions.clear)
         # Outcomes are recorded before they are acked, so they have a queue of their own.
         self._replies = await self.client.channel.declare_queue(
             service_queue("command-api", f"replies.{self._instance_id}"),

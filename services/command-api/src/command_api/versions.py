@@ -104,13 +104,31 @@ class WrongVersion(ProblemError):
 
 
 async def station_version(state: AppState, cp_id: str) -> OcppVersion | None:
-    """The version the station's connection speaks (the last one it agreed on); None when the
-    registry does not know the station, it never connected, or the registry does not answer."""
+    """The version the station's connection speaks (the last one it agreed on): as the replica
+    heard it (station_versions.py), else the registry's; None when the registry does not know
+    the station, it never connected, or the registry does not answer."""
+    versions = state.dispatcher.versions
+    kept = versions.get(cp_id)
+    if kept is not None:
+        return kept
     try:
-        return (await read_station_version(state, cp_id)).ocpp_version
+        version = (await read_station_version(state, cp_id)).ocpp_version
     except (RpcUnavailable, RpcError) as exc:
         log.warning("OCPP version of %s unknown (%s)", cp_id, exc)
         return None
+    if version is not None:
+        versions.learnt(cp_id, version)
+    return version
+
+
+async def recheck_version(state: AppState, cp_id: str, action: str, checked: OcppVersion) -> None:
+    """A gateway rejected a command checked against `checked`: if the station now speaks the
+    other version (it reconnected, and the replica had not heard yet), WrongVersion, as when the
+    version read was right. The replica's entry goes either way."""
+    state.dispatcher.versions.forget(cp_id)
+    version = await station_version(state, cp_id)
+    if version is not None and version is not checked:
+        raise WrongVersion(cp_id, version, action)
 
 
 async def read_station_version(state: AppState, cp_id: str) -> StationVersion:

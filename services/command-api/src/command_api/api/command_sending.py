@@ -41,6 +41,7 @@ from ..recorder import record_outcome, record_sent
 from ..versions import (
     WrongVersion,
     read_station_version,
+    recheck_version,
     response_model,
     station_version,
     version_of,
@@ -289,6 +290,8 @@ async def send_command(
     except asyncio.CancelledError:
         dispatcher.waiter.forget(command_id)
         raise
+    if outcome.status == "rejected":
+        await recheck_version(state, cp_id, action, checked)
     return _answer(command_id, outcome, response_model(checked, action))
 
 

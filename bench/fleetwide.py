@@ -88,9 +88,11 @@ async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
         f"  {s.count} commands, statuses {dict(statuses)}; p50 {s.p50:.1f} p99 {s.p99:.1f} "
         f"max {s.max:.1f} ms; fleet: {step.line()}"
     )
-    # What the commands add: the span's CPU less the load's own at the same rate.
+    # What the commands add: the span's CPU less the load's own at the same rate (a group
+    # busier alone, on periodic work of its own, counts as adding nothing).
     added = {
-        k: (v - quiet.used.get(k, 0.0) * watch.wall / max(quiet.wall, 1e-9)) / max(s.count, 1)
+        k: max(0.0, v - quiet.used.get(k, 0.0) * watch.wall / max(quiet.wall, 1e-9))
+        / max(s.count, 1)
         for k, v in watch.used.items()
     }
     bench.log(

@@ -106,3 +106,35 @@ async def test_an_earlier_change_of_availability_does_not_undo_a_later_one(
         )
     )
     assert rows == {0: "Inoperative", 1: "Inoperative"}
+
+
+async def test_a_long_snapshot_is_stored_whole_its_last_listing_of_a_key_winning(
+    registry_schema: RegistrySchema, db: asyncpg.Connection
+) -> None:
+    """A firmware's GetConfiguration lists dozens to hundreds of keys, now and then one twice:
+    all are stored (as the last listing of a twice-listed key says), around a key a later
+    command changed."""
+    cp = f"LONG-{uuid.uuid4().hex[:8]}"
+    keys = [{"key": f"Vendor.Key{n}", "readonly": n % 2 == 0, "value": str(n)} for n in range(1500)]
+    keys.append({"key": "Vendor.Key7", "readonly": True, "value": "again"})
+    keys.append({"key": "HeartbeatInterval", "readonly": False, "value": "300"})
+    change = completed(
+        cp,
+        T2,
+        "ChangeConfiguration",
+        {"key": "HeartbeatInterval", "value": "60"},
+        {"status": "Accepted"},
+    )
+    read = completed(cp, T1, "GetConfiguration", {}, {"configurationKey": keys})
+    await follow(registry_schema, change, read)
+    rows = {
+        r["key"]: (r["value"], r["readonly"])
+        for r in await db.fetch(
+            "SELECT key, value, readonly FROM registry.configuration WHERE charge_point_id = $1",
+            cp,
+        )
+    }
+    assert len(rows) == 1501
+    assert rows["Vendor.Key7"] == ("again", True)
+    assert rows["Vendor.Key1499"] == ("1499", False)
+    assert rows["HeartbeatInterval"] == ("60", None)

@@ -38,16 +38,32 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str | None, bool | None]
 
 
+# Keys per statement: five parameters each, well inside Postgres's 65,535.
+KEYS_PER_STATEMENT = 1_000
+
+
 async def _store_keys(ctx: Ctx, cp_id: str, keys: Sequence[Key], at: datetime) -> None:
-    """Keys as a command completed at `at` saw them; a key set by a later one stays."""
+    """Keys as a command completed at `at` saw them, in one statement (a firmware lists dozens
+    to hundreds); a key set by a later one stays, a key listed twice is as its last listing."""
     c = configuration.c
-    for key, value, readonly in keys:
-        values = {"value": value, "readonly": readonly, "updated_at": at}
+    rows = {
+        key: {"charge_point_id": cp_id, "key": key, "value": value, "readonly": readonly}
+        for key, value, readonly in keys
+    }
+    listed = list(rows.values())
+    for start in range(0, len(listed), KEYS_PER_STATEMENT):
+        stmt = insert(configuration).values(
+            [row | {"updated_at": at} for row in listed[start : start + KEYS_PER_STATEMENT]]
+        )
         await ctx.session.execute(
-            insert(configuration)
-            .values(charge_point_id=cp_id, key=key, **values)
-            .on_conflict_do_update(
-                index_elements=[c.charge_point_id, c.key], set_=values, where=c.updated_at <= at
+            stmt.on_conflict_do_update(
+                index_elements=[c.charge_point_id, c.key],
+                set_={
+                    "value": stmt.excluded.value,
+                    "readonly": stmt.excluded.readonly,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+                where=c.updated_at <= stmt.excluded.updated_at,
             )
         )
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from csms_shared.bus.outbox import emit
 from csms_shared.contracts.envelopes import CommandOutcome
@@ -25,7 +25,7 @@ GATEWAY_OUTCOMES = frozenset(
 
 
 async def record_sent(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     command_id: str,
     charge_point_id: str,

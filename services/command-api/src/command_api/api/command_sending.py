@@ -242,9 +242,12 @@ async def send_command(
         await check_feature_profile(state, cp_id, action)
     command_id = str(uuid.uuid4())
     bind(command_id=command_id)  # this request's log lines, the access log's included
-    async with session.begin():
+    # One statement committed on its own (no BEGIN and COMMIT round trips): the row is there
+    # before the command leaves, for its outcome to land on.
+    async with state.engine.connect() as connection:
+        writer = await connection.execution_options(isolation_level="AUTOCOMMIT")
         await record_sent(
-            session,
+            writer,
             command_id=command_id,
             charge_point_id=cp_id,
             action=action,

@@ -72,7 +72,11 @@ async def commands(bench: Bench, suite: BenchSuite, fleet: SimFleet) -> None:
     spying = asyncio.create_task(
         bench.spy(
             "Commands",
-            {"command-api": suite.pid(suite.suite.services["command-api"])},
+            {
+                name: suite.pid(suite.suite.services[name])
+                for name in ("command-api", "station-registry", "load-manager")
+                if name in suite.suite.services
+            },
             min(10.0, p.command_seconds),
         )
     )

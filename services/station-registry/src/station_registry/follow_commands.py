@@ -25,7 +25,7 @@ from csms_shared.ocpp.v16.messages import (
 )
 from csms_shared.ocpp.version import OcppVersion
 
-from .db import configuration, connectors
+from .db import charge_points, configuration, connectors
 from .device_model import VariableRow, device_model_full, read_rows, set_rows, store
 from .reports import STARTED_BY, start_operation
 from .router import Ctx, router
@@ -43,14 +43,19 @@ KEYS_PER_STATEMENT = 1_000
 
 
 async def _store_keys(ctx: Ctx, cp_id: str, keys: Sequence[Key], at: datetime) -> None:
-    """Keys as a command completed at `at` saw them, in one statement (a firmware lists dozens
-    to hundreds); a key set by a later one stays, a key listed twice is as its last listing."""
+    """Keys as a command completed at `at` saw them, the station's row made if this is the
+    first the registry hears of it, in one statement (a firmware lists dozens to hundreds of
+    keys); a key set by a later one stays, a key listed twice is as its last listing."""
     c = configuration.c
     rows = {
         key: {"charge_point_id": cp_id, "key": key, "value": value, "readonly": readonly}
         for key, value, readonly in keys
     }
     listed = list(rows.values())
+    if not listed:
+        await ensure_charge_point(ctx.session, cp_id)
+        return
+    known = insert(charge_points).values(id=cp_id).on_conflict_do_nothing().cte("known")
     for start in range(0, len(listed), KEYS_PER_STATEMENT):
         stmt = insert(configuration).values(
             [row | {"updated_at": at} for row in listed[start : start + KEYS_PER_STATEMENT]]
@@ -64,7 +69,7 @@ async def _store_keys(ctx: Ctx, cp_id: str, keys: Sequence[Key], at: datetime) -
                     "updated_at": stmt.excluded.updated_at,
                 },
                 where=c.updated_at <= stmt.excluded.updated_at,
-            )
+            ).add_cte(known)
         )
 
 
@@ -145,7 +150,6 @@ def _availability(
 async def _configuration_read(
     ctx: Ctx, cp_id: str, read: GetConfigurationResponse, at: datetime
 ) -> None:
-    await ensure_charge_point(ctx.session, cp_id)
     keys = [(k.key, k.value, k.readonly) for k in read.configuration_key or []]
     await _store_keys(ctx, cp_id, keys, at)
     if read.unknown_key:
@@ -166,7 +170,6 @@ async def _configuration_changed(
 ) -> None:
     if changed.status not in (ConfigurationStatus.ACCEPTED, ConfigurationStatus.REBOOT_REQUIRED):
         return
-    await ensure_charge_point(ctx.session, cp_id)
     # Accepted: not read-only, though the key's flag is left unknown until the next read.
     await _store_keys(ctx, cp_id, [(change.key, change.value, None)], at)
 

@@ -230,7 +230,8 @@ GRANTS: dict[str, Grant] = {
             SERVER_NAMED,
         ),
         # Binding its queues: ocpp.command-requests (intake), ocpp.events (webhooks follow every
-        # event; the console's live feed binds what it shows). Dead letters
+        # event; the console's live feed binds what it shows; the RPC reply queue hears
+        # station.connected, for the stations' versions). Dead letters
         # (command_api/dead_letters.py): it reads the services' `.dead` queues and replays a
         # message through the exchange and key it was first published with.
         read=one_of(

@@ -34,6 +34,13 @@ def completed(cp: str, at: datetime, action: str, request: Any, response: Any) -
     )
 
 
+def changed(cp: str, key: str, value: str) -> CommandCompleted:
+    """A ChangeConfiguration of `key` the station accepted at T2."""
+    return completed(
+        cp, T2, "ChangeConfiguration", {"key": key, "value": value}, {"status": "Accepted"}
+    )
+
+
 async def follow(schema: RegistrySchema, *events: CommandCompleted) -> None:
     sessions, settings = schema
     for event in events:
@@ -57,20 +64,8 @@ async def test_a_snapshot_read_earlier_does_not_undo_a_later_change(
             "unknownKey": ["MeterValueSampleInterval"],
         },
     )
-    change = completed(
-        cp,
-        T2,
-        "ChangeConfiguration",
-        {"key": "HeartbeatInterval", "value": "60"},
-        {"status": "Accepted"},
-    )
-    interval = completed(
-        cp,
-        T2,
-        "ChangeConfiguration",
-        {"key": "MeterValueSampleInterval", "value": "30"},
-        {"status": "Accepted"},
-    )
+    change = changed(cp, "HeartbeatInterval", "60")
+    interval = changed(cp, "MeterValueSampleInterval", "30")
     await follow(registry_schema, change, interval, read)  # the read's event arrives last
     rows = dict(
         await db.fetch(
@@ -118,13 +113,7 @@ async def test_a_long_snapshot_is_stored_whole_its_last_listing_of_a_key_winning
     keys = [{"key": f"Vendor.Key{n}", "readonly": n % 2 == 0, "value": str(n)} for n in range(1500)]
     keys.append({"key": "Vendor.Key7", "readonly": True, "value": "again"})
     keys.append({"key": "HeartbeatInterval", "readonly": False, "value": "300"})
-    change = completed(
-        cp,
-        T2,
-        "ChangeConfiguration",
-        {"key": "HeartbeatInterval", "value": "60"},
-        {"status": "Accepted"},
-    )
+    change = changed(cp, "HeartbeatInterval", "60")
     read = completed(cp, T1, "GetConfiguration", {}, {"configurationKey": keys})
     await follow(registry_schema, change, read)
     rows = {

@@ -48,7 +48,13 @@ async def _store_keys(ctx: Ctx, cp_id: str, keys: Sequence[Key], at: datetime) -
     keys); a key set by a later one stays, a key listed twice is as its last listing."""
     c = configuration.c
     rows = {
-        key: {"charge_point_id": cp_id, "key": key, "value": value, "readonly": readonly}
+        key: {
+            "charge_point_id": cp_id,
+            "key": key,
+            "value": value,
+            "readonly": readonly,
+            "updated_at": at,
+        }
         for key, value, readonly in keys
     }
     listed = list(rows.values())
@@ -57,9 +63,7 @@ async def _store_keys(ctx: Ctx, cp_id: str, keys: Sequence[Key], at: datetime) -
         return
     known = insert(charge_points).values(id=cp_id).on_conflict_do_nothing().cte("known")
     for start in range(0, len(listed), KEYS_PER_STATEMENT):
-        stmt = insert(configuration).values(
-            [row | {"updated_at": at} for row in listed[start : start + KEYS_PER_STATEMENT]]
-        )
+        stmt = insert(configuration).values(listed[start : start + KEYS_PER_STATEMENT])
         await ctx.session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[c.charge_point_id, c.key],

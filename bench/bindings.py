@@ -27,7 +27,7 @@ import aio_pika
 
 from csms_shared.bus.client import message_properties
 from csms_shared.bus.publish import publish
-from csms_shared.bus.stations import StationBindings, station_headers
+from csms_shared.bus.stations import StationBindings, routing_headers
 from csms_shared.contracts.events import EVENTS as EVENT_MODELS
 
 from .context import Bench
@@ -62,7 +62,7 @@ async def _publish(
         sends = []
         for n in range(first, first + BATCH):
             cp = stations[n % len(stations)]
-            headers = station_headers("transaction.started", cp)
+            headers = routing_headers("transaction.started", cp)
             properties = message_properties(persistent=True, headers=headers)
             sends.append(
                 publish(

@@ -196,6 +196,24 @@ def test_patterns_that_share_no_key_are_both_followed(a: str, b: str) -> None:
     assert list(router.events) == [a, b]
 
 
+def test_only_command_outcomes_are_followed_by_action_and_only_by_action_names() -> None:
+    router = Router(service="x")
+    router.event("command.completed", actions=["SendLocalList", "ReserveNow", "ReserveNow"])(
+        lambda body, ctx: None
+    )
+    assert router.event_actions == {"command.completed": ("ReserveNow", "SendLocalList")}
+    for pattern, kwargs in (
+        ("transaction.started", {}),
+        ("command.*", {}),
+        ("command.completed", {"per_station": True}),
+    ):
+        with pytest.raises(ValueError, match="not routed by action"):
+            Router(service="y").event(pattern, actions=["ReserveNow"], **kwargs)
+    with pytest.raises(ValueError, match="no action names"):
+        Router(service="y").event("command.completed", actions=["Reserve.Now"])
+    assert "transaction.started" not in router.event_actions
+
+
 def test_a_second_group_handler_is_refused() -> None:
     router = Router(service="x")
     router.event("station.connected")(lambda body, ctx: None)

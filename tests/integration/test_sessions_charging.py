@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 
 from csms_shared.bus.client import BusClient
 from csms_shared.bus.rpc import RpcClient, RpcError
+from csms_shared.bus.stations import about, routing_headers
 from csms_shared.bus.topology import (
     CALLS,
     DECISIONS,
@@ -170,9 +171,15 @@ class Bus:
         return correlation_id
 
     async def publish_event(self, routing_key: str, body: dict[str, Any]) -> None:
-        """An event on `ocpp.events`, as another service would publish it."""
+        """An event on `ocpp.events`, as another service would publish it (routed by its
+        station's and its action's keys too, bus/stations.py)."""
+        encoded = orjson.dumps(body)
         await self.exchanges[EVENTS.name].publish(
-            aio_pika.Message(orjson.dumps(body), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            aio_pika.Message(
+                encoded,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                headers=routing_headers(routing_key, *about(encoded)),
+            ),
             routing_key=routing_key,
         )
 

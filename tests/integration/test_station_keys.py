@@ -1,7 +1,9 @@
 """Events followed per station, against the real broker (bus/stations.py): the outbox relay
 publishes each event about a station with its station's key as well; a queue bound to that key
 gets that station's events alone, once, under the event's own routing key and without the
-header; a queue bound to the plain key (or `#`) still gets every event once."""
+header; a queue bound to the plain key (or `#`) still gets every event once. A
+`command.completed` is routed by its action's key too: a service following some actions gets
+their outcomes alone."""
 
 from __future__ import annotations
 
@@ -18,12 +20,16 @@ from csms_shared.bus.outbox import OutboxRelay, outbox_table
 from csms_shared.bus.stations import (
     HEADER_BCC,
     StationBindings,
+    about,
+    action_key,
+    bind_events,
     binding_patterns,
+    routing_headers,
     station_key,
     station_of,
 )
 from csms_shared.contracts.events import EVENTS as EVENT_MODELS
-from csms_shared.contracts.events import MeterCurrent, TransactionStarted
+from csms_shared.contracts.events import CommandCompleted, MeterCurrent, TransactionStarted
 from csms_shared.db import create_engine, session_factory
 from csms_shared.ocpp._base import utcnow
 from csms_shared.ocpp.version import OcppVersion
@@ -93,6 +99,12 @@ def current(cp_id: str) -> MeterCurrent:
         amps=16,
         read_at=utcnow(),
         ocpp_version=OcppVersion.V16,
+    )
+
+
+def completed(action: str, cp_id: str = OTHER) -> CommandCompleted:
+    return CommandCompleted(
+        at=utcnow(), command_id=f"c-{action}", charge_point_id=cp_id, action=action, status="result"
     )
 
 
@@ -227,3 +239,51 @@ async def test_a_start_binds_many_stations_over_several_channels(
         ("transaction.started", FOLLOWED),
         ("transaction.started", "CP-4"),
     ]
+
+
+async def test_a_queue_following_some_actions_gets_their_outcomes_alone(rig: Rig) -> None:
+    # A queue an earlier release bound to every outcome: the runtime binds the actions' keys,
+    # then drops the plain one.
+    queue = await rig.channel.declare_queue(exclusive=True)
+    for key in ("command.completed", END):
+        await queue.bind(rig.exchange, key)
+    await bind_events(
+        queue,
+        rig.exchange,
+        ["command.completed", "meter.current"],
+        {"command.completed": ("ReserveNow", "SendLocalList")},
+    )
+    odd = completed("Get.Configuration#")  # a refused request may name anything
+    await rig.publish(
+        completed("GetConfiguration"),
+        completed("ReserveNow", FOLLOWED),
+        odd,
+        current(OTHER),
+        completed("SendLocalList"),
+    )
+    got = [(key, cp) for key, cp in await rig.received(queue)]
+    assert got == [
+        ("command.completed", FOLLOWED),
+        ("meter.current", OTHER),
+        ("command.completed", OTHER),
+    ]
+    # The follower of everything still gets every outcome, once.
+    assert [key for key, _ in await rig.received(rig.everything)].count("command.completed") == 4
+
+
+def test_an_outcome_is_keyed_by_its_station_and_by_its_action_if_it_is_one() -> None:
+    body = completed("ReserveNow", FOLLOWED).encode()
+    assert about(body) == (FOLLOWED, "ReserveNow")
+    assert routing_headers("command.completed", *about(body)) == {
+        HEADER_BCC: [
+            station_key("command.completed", FOLLOWED),
+            "command.completed.action=ReserveNow",
+        ]
+    }
+    assert action_key("command.completed", "ReserveNow") == "command.completed.action=ReserveNow"
+    # Only command.completed is routed by action; an odd name gets no key; no station no key.
+    assert routing_headers("transaction.started", "", "ReserveNow") is None
+    assert routing_headers("command.completed", "", "a.b#") is None
+    assert routing_headers("command.completed", "", "") is None
+    # An action of an odd type never costs the station's key.
+    assert about(b'{"chargePointId": "CP-1", "action": 7}') == ("CP-1", "")

@@ -20,7 +20,8 @@ from csms_shared.charging import to_v16_request
 from csms_shared.contracts.command_requests import BackOfficeRequest
 from csms_shared.contracts.events import StationConnected, TransactionStopped
 from csms_shared.contracts.rpc_profiles import OfStationProfile
-from load_manager.commands import command_relay
+from csms_shared.ocpp.v16.messages import ChangeConfigurationRequest
+from load_manager.commands import SENT_ACTIONS, command_relay, new_request_id, queue_command
 from load_manager.db import command_outbox
 from load_manager.profiles.follow_profiles import (
     command_completed,
@@ -61,6 +62,21 @@ async def test_a_profile_stored_twice_reaches_the_station_in_the_order_it_was_st
     assert second.payload == to_v16_request(profile(id=5, **limited(16))).to_payload()
     row = (await listed(rpc, cp_id))[5]
     assert (row.send.status, row.profile) == ("accepted", profile(id=5, **limited(16)))
+
+
+async def test_an_action_whose_outcome_the_load_manager_does_not_follow_is_never_sent(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, cp_id: str
+) -> None:
+    # Its queue is bound to the outcomes of SENT_ACTIONS alone (bus/stations.py): another
+    # action's would never come back, and the row it was about would wait for the sweep.
+    assert "ChangeConfiguration" not in SENT_ACTIONS
+    request = ChangeConfigurationRequest(key="HeartbeatInterval", value="60")
+    async with sessions() as session, session.begin():
+        with pytest.raises(ValueError, match="SENT_ACTIONS"):
+            await queue_command(
+                session, settings, cp_id, "ChangeConfiguration", request, new_request_id()
+            )
+    assert await sent(sessions, cp_id) == []
 
 
 async def test_a_clear_leaves_only_after_the_set_before_it_is_answered(

@@ -16,6 +16,7 @@ from csms_shared.bus.router import Context
 from csms_shared.contracts.session_events import CommandCompleted, TransactionStarted
 from csms_shared.contracts.station_events import StationConnected
 from roaming import follow_commands
+from roaming.command_payloads import ACTIONS
 from roaming.db import command_outbox, commands, outbox
 from roaming.pushes import PushDelivery
 from roaming.settings import Settings
@@ -43,14 +44,17 @@ async def online(sessions: Any, settings: Settings, cp: str, version: str) -> No
 
 
 async def requests_to(sessions: async_sessionmaker[AsyncSession], cp: str) -> list[dict[str, Any]]:
-    """The command requests staged for command-api for station `cp`, oldest first."""
+    """The command requests staged for command-api for station `cp`, oldest first; each of an
+    action whose outcome the service follows (`ACTIONS`: the others never reach its queue)."""
     async with sessions() as session:
         rows = await session.execute(
             select(command_outbox.c.body)
             .where(command_outbox.c.routing_key == cp)
             .order_by(command_outbox.c.id)
         )
-        return [orjson.loads(r.body) for r in rows]
+        staged = [orjson.loads(r.body) for r in rows]
+    assert {request["action"] for request in staged} <= set(ACTIONS)
+    return staged
 
 
 async def completed(

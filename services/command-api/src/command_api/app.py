@@ -211,10 +211,8 @@ def create_app(settings: Settings) -> FastAPI:
 
         FastAPIInstrumentor.instrument_app(app)
 
-    console.install(app)
-    app.add_middleware(RefuseNul)
-    # Added last, so outermost: it sees every answer, RefuseNul's refusals included.
-    app.add_middleware(AccessLog, prefix=API_PREFIX)
+    # The API's routes first: a request is matched against the routes in order, and an API
+    # call (most of the traffic) then skips the console's (bench/RESULTS.md, commands).
     for module in (
         commands,
         operator_actions,
@@ -237,6 +235,10 @@ def create_app(settings: Settings) -> FastAPI:
         users,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    console.install(app)
+    app.add_middleware(RefuseNul)
+    # Added last, so outermost: it sees every answer, RefuseNul's refusals included.
+    app.add_middleware(AccessLog, prefix=API_PREFIX)
     return app
 
 

@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 # requestIds are unique per broker user in command-api's audit log; this prefix tells the
 # load-manager's apart from a back office's that logs in as the same user.
 REQUEST_PREFIX = "load-manager:"
+# Every action the load-manager sends: it follows their outcomes alone (`follow_profiles`).
+SENT_ACTIONS = (
+    "SetChargingProfile",
+    "ClearChargingProfile",
+    "GetChargingProfiles",
+    "GetCompositeSchedule",
+)
 
 
 def new_request_id() -> str:
@@ -59,6 +66,8 @@ async def queue_command(
     request_id: str,
 ) -> None:
     """Send `action` with `payload` to the station once the caller's transaction commits."""
+    if action not in SENT_ACTIONS:
+        raise ValueError(f"{action} is not in SENT_ACTIONS: its outcome would never come back")
     request = BackOfficeRequest(
         requestId=request_id,
         chargePointId=cp_id,

@@ -14,6 +14,18 @@ from .ocpi.types import format_datetime
 if TYPE_CHECKING:
     from .command_store import Target
 
+# Every action these send, in either version: the roaming service follows their outcomes alone
+# (`follow_commands`, bus/stations.py).
+ACTIONS = (
+    "RemoteStartTransaction",
+    "RequestStartTransaction",
+    "ReserveNow",
+    "CancelReservation",
+    "UnlockConnector",
+    "RemoteStopTransaction",
+    "RequestStopTransaction",
+)
+
 
 def id_token(token: Token) -> dict[str, str]:
     """A 2.0.1 idToken: a card's uid is ISO14443 (as the session-service reads it), the rest
@@ -61,3 +73,8 @@ def stop(version: OcppVersion, transaction_id: int, station_tx: str) -> tuple[st
     if version is OcppVersion.V16:
         return "RemoteStopTransaction", {"transactionId": transaction_id}
     return "RequestStopTransaction", {"transactionId": station_tx}
+
+
+def cancel(reserved_as: int) -> tuple[str, dict[str, Any]]:
+    """CancelReservation: the same in both versions."""
+    return "CancelReservation", {"reservationId": reserved_as}

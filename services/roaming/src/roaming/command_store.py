@@ -291,7 +291,7 @@ async def take(
             raise Refused(CommandResponseType.REJECTED, f"no reservation {body.reservation_id}")
         reserved_as, reserved_at = made
         target = Target(reserved_at, await _version(session, reserved_at))
-        action, payload = "CancelReservation", {"reservationId": reserved_as}
+        action, payload = command_payloads.cancel(reserved_as)
         reservation = ci_key(body.reservation_id)
     await session.execute(
         update(commands)

@@ -31,16 +31,21 @@ from .router import Ctx, router
 log = logging.getLogger(__name__)
 
 
-@router.event("command.completed")
+LOCAL_LIST = ("SendLocalList", "GetLocalListVersion")
+RESERVING = ("ReserveNow", "CancelReservation")
+
+
+# The outcomes of these actions alone reach the queue (bus/stations.py): of both versions.
+@router.event("command.completed", actions=LOCAL_LIST + RESERVING)
 async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
     """Accepted ReserveNow/CancelReservation change reservations; local list versions noted."""
     action, cp_id, command_id = event.action, event.charge_point_id, event.command_id
     if event.status != "result" or cp_id is None or command_id is None:
         return  # only a request refused before it became a command lacks them
-    if action in ("SendLocalList", "GetLocalListVersion"):
+    if action in LOCAL_LIST:
         await local_list.record(ctx.session, event)
         return
-    if action not in ("ReserveNow", "CancelReservation"):
+    if action not in RESERVING:
         return
     try:
         if action == "ReserveNow":

@@ -77,7 +77,18 @@ async def _store_keys(ctx: Ctx, cp_id: str, keys: Sequence[Key], at: datetime) -
         )
 
 
-@router.event("command.completed")
+# The outcomes of these actions alone reach the queue (bus/stations.py).
+FOLLOWED = (
+    *STARTED_BY,
+    "GetConfiguration",
+    "ChangeConfiguration",
+    "ChangeAvailability",
+    "GetVariables",
+    "SetVariables",
+)
+
+
+@router.event("command.completed", actions=FOLLOWED)
 async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
     """Keep what the CP confirmed: its configuration and its connectors' availability.
 

@@ -13,7 +13,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from csms_shared.bus.client import BusClient, MessageHandler, message_properties
 from csms_shared.bus.owners import Owners
 from csms_shared.bus.rpc import RpcClient
-from csms_shared.bus.stations import station_headers
+from csms_shared.bus.stations import routing_headers
 from csms_shared.bus.topology import COMMANDS, CONTROL, EVENTS, OWNERS, gateway_queue
 from csms_shared.contracts.envelopes import CommandOutcome, Presence
 from csms_shared.contracts.event_base import Event
@@ -183,7 +183,7 @@ class GatewayBus(CallsOut):
         """A fact on `ocpp.events` (persistent, confirmed; unroutable raises), routed by its
         station's key too (bus/stations.py)."""
         key = event.key()
-        headers = station_headers(key, charge_point_of(event))
+        headers = routing_headers(key, charge_point_of(event))
         properties = message_properties(persistent=True, headers=headers)
         await self.client.publish(EVENTS.name, key, event.encode(), properties)
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from ..contracts.event_base import Event
 from .client import message_properties
 from .publish import publish
-from .stations import station_headers, station_of
+from .stations import about, routing_headers
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class OutboxRelay:
     def _headers(self, row: Any) -> dict[str, Any] | None:
         if self._mandatory:
             return None
-        return station_headers(row.routing_key, station_of(row.body))
+        return routing_headers(row.routing_key, *about(row.body))
 
     async def drain_once(self) -> bool:
         """Publish one batch; True when there may be more (a full batch all taken)."""

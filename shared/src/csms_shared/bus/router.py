@@ -20,7 +20,7 @@ from ..ocpp.catalog import catalog
 from ..ocpp.version import OcppVersion
 from .access import ROLES, check_roles
 from .outbox import emit, emit_many
-from .stations import StationBindings
+from .stations import ACTION_KEYED, ACTION_NAME, StationBindings
 from .topology import call_routing_key
 
 if TYPE_CHECKING:
@@ -129,6 +129,8 @@ class Router:
     event_groups: dict[str, EventGroupHandler] = field(default_factory=dict)
     # Patterns followed for the stations the service binds only (bus/stations.py).
     station_events: set[str] = field(default_factory=set)
+    # The patterns followed for some actions only: bound by those actions' keys alone.
+    event_actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def on(self, action: v16.Action | v201.Action) -> Callable[[F], F]:
         """Own the CP's CALLs of `action`, of the version whose `Action` it is (a 1.6 and a
@@ -186,10 +188,19 @@ class Router:
 
         return register
 
-    def event(self, pattern: str, *, per_station: bool = False) -> Callable[[F], F]:
+    def event(
+        self, pattern: str, *, per_station: bool = False, actions: Iterable[str] = ()
+    ) -> Callable[[F], F]:
         """Follow events whose routing key matches `pattern` (topic syntax); the handler gets
         each body as the model of its routing key (contracts/events.py). `per_station`: only
-        those of the stations the service follows (`Context.stations`, bus/stations.py)."""
+        those of the stations the service follows (`Context.stations`, bus/stations.py).
+        `actions`: only the outcomes of these commands (`pattern` is `command.completed`, bound
+        by their action keys alone, bus/stations.py); the handler must not need the others."""
+        wanted = tuple(sorted(set(actions)))
+        if wanted and (pattern not in ACTION_KEYED or per_station):
+            raise ValueError(f"{pattern} is not routed by action; follow it whole")
+        if odd := [a for a in wanted if not ACTION_NAME.fullmatch(a)]:
+            raise ValueError(f"{odd} are no action names")
 
         def register(handler: F) -> F:
             # A queue gets an event once and the runtime hands it to the first pattern that
@@ -203,6 +214,8 @@ class Router:
             self.events[pattern] = handler
             if per_station:
                 self.station_events.add(pattern)
+            if wanted:
+                self.event_actions[pattern] = wanted
             return handler
 
         return register

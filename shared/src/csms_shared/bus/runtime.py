@@ -50,7 +50,7 @@ from .router import Router
 from .rpc import RpcClient
 from .rpc_answer import answer_rpc
 from .slots import Slots, breathe
-from .stations import StationBindings
+from .stations import StationBindings, bind_events
 from .topology import (
     CALLS,
     DECISIONS,
@@ -221,8 +221,9 @@ class ServiceRuntime:
             )
             # The per-station patterns too: every station's until the service has bound those
             # it follows and narrows them (bus/stations.py).
-            for pattern in self.router.events:
-                await queue.bind(self.exchanges[EVENTS.name], pattern)
+            await bind_events(
+                queue, self.exchanges[EVENTS.name], self.router.events, self.router.event_actions
+            )
             if self.router.station_events:
                 self.stations = StationBindings(
                     queue,

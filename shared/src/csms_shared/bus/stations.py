@@ -1,12 +1,13 @@
-"""Events of some stations only: the per-station routing keys of `ocpp.events`, and the bindings
-with which a service follows a pattern for the stations it names and no others.
+"""Events of some stations (or some commands) only: the per-station and per-action routing keys
+of `ocpp.events`, and the bindings with which a service follows a pattern for the stations it
+names and no others.
 
 Every event about a station leaves with a `BCC` header (RabbitMQ's sender-selected
 distribution) naming one more routing key, `<routing key>.@<station id in hex>`. The topic
 exchange routes the message by both keys, puts it once into a queue that either matches, and
 strips the header before delivery (the delivery's routing key is the first). A queue bound to
 `transaction.started` gets every station's, as before; one bound to
-`transaction.started.@4350303031` only CP0001's. Hex, because a charge point id may hold `.`,
+`transaction.started.@4350303031` only CP001's. Hex, because a charge point id may hold `.`,
 `*` and `#`, which would be words and wildcards in a topic key. RabbitMQ 4 checks a BCC key
 against the publisher's topic permissions as it does the routing key (bus/access.py allows
 the suffix).
@@ -18,12 +19,19 @@ commit of the change that makes it follow it, and drops the plain pattern (`narr
 stations it does not follow then never reach its queue: no delivery, no ack, no transaction. A
 binding left over after the service stopped following a station costs a delivery its handler
 ignores, never a lost event.
+
+A `command.completed` (of an action named as OCPP names them) carries one more BCC key,
+`command.completed.action=<action>`: a service that follows the outcomes of a few actions
+(`Router.event(pattern, actions=...)`) binds those keys instead of the plain one, so the
+outcomes of every other command, most of them, never reach its queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 from aio_pika.abc import (
@@ -40,6 +48,11 @@ STATION_MARK = "@"
 # What RabbitMQ 4's topic permissions must admit after an event's own key (bus/access.py):
 # the longest charge point id (48 characters) is 96 hex digits.
 STATION_SUFFIX_REGEX = r"(\.@[0-9a-f]{2,96})?"
+ACTION_MARK = "action="
+# The events routed by the action they are about as well.
+ACTION_KEYED = frozenset({"command.completed"})
+# An action as OCPP names them; any other (a refused request may name anything) gets no key.
+ACTION_NAME = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 def station_key(routing_key: str, charge_point_id: str) -> str:
@@ -48,29 +61,62 @@ def station_key(routing_key: str, charge_point_id: str) -> str:
     return f"{routing_key}.{STATION_MARK}{charge_point_id.encode().hex()}"
 
 
-def station_headers(routing_key: str, charge_point_id: str) -> dict[str, FieldValue] | None:
-    """The headers that route an event about `charge_point_id` by its station's key too; None
-    for an event about no station."""
-    if not charge_point_id:
-        return None
-    keys: list[FieldValue] = [station_key(routing_key, charge_point_id)]
-    return {HEADER_BCC: keys}
+def action_key(routing_key: str, action: str) -> str:
+    """`command.completed.action=ReserveNow`: the key of `routing_key`'s events of one action."""
+    return f"{routing_key}.{ACTION_MARK}{action}"
+
+
+def routing_headers(
+    routing_key: str, charge_point_id: str, action: str = ""
+) -> dict[str, FieldValue] | None:
+    """The headers that route an event about `charge_point_id` by its station's key too, and a
+    `command.completed` by its action's; None when there is neither."""
+    keys: list[FieldValue] = []
+    if charge_point_id:
+        keys.append(station_key(routing_key, charge_point_id))
+    if routing_key in ACTION_KEYED and ACTION_NAME.fullmatch(action):
+        keys.append(action_key(routing_key, action))
+    return {HEADER_BCC: keys} if keys else None
 
 
 class _About(msgspec.Struct):
     charge_point_id: str = msgspec.field(name="chargePointId", default="")
+    action: Any = None  # any type: an odd one must not cost the station's key
 
 
 _about = msgspec.json.Decoder(_About)
 
 
-def station_of(body: bytes) -> str:
-    """The `chargePointId` of an event's JSON body ("" when it has none, or is not an object
-    with a string there): the outbox relay reads it without the event's model."""
+def about(body: bytes) -> tuple[str, str]:
+    """The `chargePointId` and `action` of an event's JSON body ("" for one it lacks, or when
+    the body is not an object with strings there): the outbox relay reads them without the
+    event's model."""
     try:
-        return _about.decode(body).charge_point_id
+        read = _about.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        return ""
+        return "", ""
+    return read.charge_point_id, read.action if isinstance(read.action, str) else ""
+
+
+def station_of(body: bytes) -> str:
+    """The `chargePointId` of an event's JSON body (see `about`)."""
+    return about(body)[0]
+
+
+async def bind_events(
+    queue: AbstractQueue,
+    exchange: AbstractExchange,
+    patterns: Iterable[str],
+    actions: Mapping[str, Sequence[str]],
+) -> None:
+    """Bind a service's events queue to `patterns`, those in `actions` by the keys of their
+    actions alone: the plain binding an earlier release made goes once those are bound."""
+    for pattern in patterns:
+        wanted = actions.get(pattern, ())
+        for key in [action_key(pattern, a) for a in wanted] or [pattern]:
+            await queue.bind(exchange, key)
+        if wanted:
+            await queue.unbind(exchange, pattern)
 
 
 def binding_patterns(patterns: Iterable[str], known: Iterable[str]) -> tuple[str, ...]:

@@ -33,13 +33,15 @@ from csms_shared.ocpp.version import OcppVersion
 
 from ..allocation import intake as allocation
 from ..allocation.rounds import is_allocation_request
+from ..commands import SENT_ACTIONS
 from ..router import Ctx, router
 from . import answers as profile_answers
 from . import checks as profile_checks
 from . import store as profiles
 
 
-@router.event("command.completed")
+# The outcomes of the actions it sends alone reach the queue (bus/stations.py).
+@router.event("command.completed", actions=SENT_ACTIONS)
 async def command_completed(event: CommandCompleted, ctx: Ctx) -> None:
     """Record a station's answer (or the lack of one) on the profile or the allocated limit
     the command was about."""

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -113,15 +113,15 @@ async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
     )
 
 
+# Built once: every API request runs it (building it cost a fifth of its time).
+_LIVE_KEY = select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
+    api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
+)
+
+
 async def authenticate(session: AsyncSession | AsyncConnection, key: str) -> Principal | None:
     """The principal of a key that exists and is not revoked."""
-    row = (
-        await session.execute(
-            select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
-                api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
-            )
-        )
-    ).first()
+    row = (await session.execute(_LIVE_KEY, {"key_hash": hash_key(key)})).first()
     if row is None:
         return None
     return Principal(row.id, row.name, Role(row.role))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from csms_shared.bus.outbox import emit
@@ -24,6 +24,28 @@ GATEWAY_OUTCOMES = frozenset(
 )
 
 
+# Built once: each command runs both (SQLAlchemy's construction of a statement costs about
+# what its execution does). An outcome's columns are bound as `new_<column>`.
+_RECORD_SENT = insert(commands)
+_OUTCOME_COLUMNS = (
+    "status",
+    "response",
+    "error_code",
+    "error_description",
+    "error_details",
+    "gateway_latency_ms",
+)
+_RECORD_OUTCOME = (
+    update(commands)
+    .where(and_(commands.c.id == bindparam("command_id"), commands.c.status == PENDING))
+    .values(
+        {c: bindparam(f"new_{c}", type_=commands.c[c].type) for c in _OUTCOME_COLUMNS}
+        | {"completed_at": func.now()}
+    )
+    .returning(commands)
+)
+
+
 async def record_sent(
     session: AsyncSession | AsyncConnection,
     *,
@@ -39,18 +61,19 @@ async def record_sent(
 ) -> None:
     """A command about to be published (IntegrityError: `request_id` already seen)."""
     await session.execute(
-        insert(commands).values(
-            id=command_id,
-            charge_point_id=charge_point_id,
-            action=action,
-            request=request,
-            status=PENDING,
-            requested_by=requested_by,
-            timeout_seconds=timeout,
-            request_id=request_id,
-            batch_id=batch_id,
-            ocpp_version=ocpp_version,
-        )
+        _RECORD_SENT,
+        {
+            "id": command_id,
+            "charge_point_id": charge_point_id,
+            "action": action,
+            "request": request,
+            "status": PENDING,
+            "requested_by": requested_by,
+            "timeout_seconds": timeout,
+            "request_id": request_id,
+            "batch_id": batch_id,
+            "ocpp_version": ocpp_version,
+        },
     )
 
 
@@ -58,22 +81,16 @@ async def record_outcome(
     session: AsyncSession, command_id: str, outcome: CommandOutcome
 ) -> Row[Any] | None:
     """Store the outcome of a pending command and queue `command.completed`; None if not pending."""
-    row: Row[Any] | None = (
-        await session.execute(
-            update(commands)
-            .where(and_(commands.c.id == command_id, commands.c.status == PENDING))
-            .values(
-                status=outcome.status,
-                response=outcome.response,
-                error_code=outcome.error_code,
-                error_description=outcome.error_description or outcome.reason,
-                error_details=outcome.error_details,
-                gateway_latency_ms=outcome.latency_ms,
-                completed_at=func.now(),
-            )
-            .returning(commands)
-        )
-    ).first()
+    params = {
+        "command_id": command_id,
+        "new_status": outcome.status,
+        "new_response": outcome.response,
+        "new_error_code": outcome.error_code,
+        "new_error_description": outcome.error_description or outcome.reason,
+        "new_error_details": outcome.error_details,
+        "new_gateway_latency_ms": outcome.latency_ms,
+    }
+    row: Row[Any] | None = (await session.execute(_RECORD_OUTCOME, params)).first()
     if row is None:
         return None
     event = completed_event(row)

@@ -109,16 +109,41 @@ async def test_ends_are_answered_while_their_owner_cannot_store_them_and_stored_
         # Taken, not stored: nobody consumes the bulk lane yet.
         rows = [*await _rows(db, v16_id), *await _rows(db, v201_id)]
         assert [row["stop_time"] for row in rows] == [None] * 4
+
+        # An Ended that is its transaction's first event: its idToken is the transaction's
+        # first, judged as a start on its EVSE, as the Ended's own handling will judge it. The
+        # card may hold one transaction open, and holds one already: ConcurrentTx.
+        limited = f"TL{uuid.uuid4().hex[:8].upper()}"
+        assert (
+            await api.post("/id-tags", json={"idTag": limited, "maxConcurrentTx": 1})
+        ).status_code == 201
+        card = {"idToken": limited, "type": "ISO14443"}
+        held = first | {"transactionInfo": {"transactionId": "TK-TX3"}, "idToken": card}
+        # A reservationId past 32 bits names none of ours (and fails nothing).
+        held |= {"evse": {"id": 3, "connectorId": 1}, "reservationId": 2**31}
+        assert (await v201.call("TransactionEvent", held))["idTokenInfo"]["status"] == "Accepted"
+        alone = ended | {"transactionInfo": {"transactionId": "TK-TX4"}, "idToken": card}
+        alone |= {"evse": {"id": 4, "connectorId": 1}}
+        assert await v201.call("TransactionEvent", alone, timeout=60) == {
+            "idTokenInfo": {"status": "ConcurrentTx"}
+        }
     finally:
         suite.restart_service("session-service", SESSION_CONSUME="")
 
     # Back: every end is stored, in order after the bulk data before it.
     async def stored() -> list[Any] | None:
         rows = [*await _rows(db, v16_id), *await _rows(db, v201_id)]
-        return rows if [r["stop_time"] is not None for r in rows] == [True] * 4 else None
+        ended = [r["stop_time"] is not None for r in rows]
+        # TK-TX3 stays open.
+        return rows if ended == [True, True, True, True, False, True] else None
 
     try:
-        row16, _, row201, _ = await eventually(stored, timeout=60)
+        row16, _, row201, _, _, alone_row = await eventually(stored, timeout=60)
+        # What the Ended was told apart is what its own handling decided.
+        status = await db.fetchval(
+            "SELECT id_tag_status FROM sessions.transactions WHERE id = $1", alone_row["id"]
+        )
+        assert status == "ConcurrentTx"
         assert row16["id"] == tx16
         assert (row16["meter_stop"], row16["energy_wh"], row16["stop_reason"]) == (
             6000,

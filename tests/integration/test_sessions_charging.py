@@ -475,6 +475,19 @@ async def test_unknown_id_tag_is_invalid_and_still_gets_a_transaction_id(
     assert row["id_tag_status"] == "Unknown"
 
 
+async def test_a_reservation_id_past_32_bits_names_none_and_fails_nothing(
+    connect_cp: Any, cp_id: str, db: asyncpg.Connection
+) -> None:
+    """Our reservations have 32-bit ids: a larger one is not in force, and the start is
+    judged and stored as one naming none (the column is 32-bit)."""
+    cp = await connect_cp(cp_id)
+    start = {"connectorId": 1, "idTag": new_tag(), "meterStart": 0, "timestamp": iso(utcnow())}
+    started = await cp.call("StartTransaction", start | {"reservationId": 2**31})
+    row = await transaction_row(db, started["transactionId"])
+    assert row["reservation_id"] is None
+    assert f"reservationId {2**31} is not in force" in str(row["warnings"])
+
+
 async def test_blocked_expired_and_unblocked_tags(connect_cp: Any, cp_id: str, bus: Bus) -> None:
     cp = await connect_cp(cp_id)
     tag, old = new_tag(), new_tag()

@@ -115,3 +115,19 @@ def test_what_is_written_now_is_what_269f319_wrote() -> None:
         "summary": orjson.loads(ended.to_json()),
     }
     assert written == stored("tx_event_json_269f319.json")
+
+
+def test_ids_of_ours_past_32_bits_are_kept_as_absent_with_a_warning() -> None:
+    """A reservationId or remoteStartId no 32-bit id of ours can be: stored as absent (the
+    columns are 32-bit), the event's warnings saying so."""
+    big = request("Started", 0, "2026-11-25T08:00:00Z", reservationId=2**31, info={})
+    big_remote = request("Updated", 1, "2026-11-25T08:00:00Z", info={"remoteStartId": -(2**31) - 1})
+    warnings: list[str] = []
+    summary = summarize(big, warnings)
+    assert summary.reservation_id is None
+    assert warnings == [f"reservationId {2**31} names none of ours (past 32 bits): ignored"]
+    assert summary.warnings == tuple(warnings)
+    assert summarize(big_remote, []).remote_start_id is None
+    fits = request("Started", 0, "2026-11-25T08:00:00Z", reservationId=2**31 - 1, info={})
+    none: list[str] = []
+    assert summarize(fits, none).reservation_id == 2**31 - 1 and none == []

@@ -164,11 +164,30 @@ async def test_an_ended_whose_owner_is_behind_is_answered_with_its_token_judged_
     assert answer == {"idTokenInfo": {"status": "Blocked"}}  # no totalCost
     [params] = rpc.asked
     assert (params.transaction_id, params.id_token, params.type) == ("TX", "TAG", "ISO14443")
+    # Names no EVSE or reservation: none passed on.
+    assert (params.evse_id, params.reservation_id) == (None, None)
     # Its idTokenInfo is required: without the judgment the station sends it again.
     unjudged = Rpc(RpcUnavailable("unavailable", "nobody answered"))
     bus, _ = _bus(CallReply(payload={}), unjudged)
     with pytest.raises(OcppError, match="could not be judged"):
         await _forward(bus, V201, ENDED | {"idToken": token}, after=0.0)
+
+
+@pytest.mark.parametrize(
+    ("reservation", "passed"), [(12, 12), (2**31 - 1, 2**31 - 1), (2**31, None)]
+)
+async def test_an_ended_judged_apart_passes_on_its_evse_and_reservation(
+    reservation: int, passed: int | None
+) -> None:
+    """What its token is judged on when it is its transaction's first; a reservationId past
+    32 bits names none of ours and is not passed on."""
+    rpc = Rpc()
+    bus, _ = _bus(CallReply(payload={}), rpc)
+    token = {"idToken": "TAG", "type": "ISO14443"}
+    ended = ENDED | {"idToken": token, "evse": {"id": 2, "connectorId": 1}}
+    await _forward(bus, V201, ended | {"reservationId": reservation}, after=0.0)
+    [params] = rpc.asked
+    assert (params.evse_id, params.reservation_id) == (2, passed)
 
 
 async def test_an_ended_whose_owner_is_behind_is_answered_empty() -> None:

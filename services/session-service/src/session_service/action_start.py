@@ -22,7 +22,7 @@ from .auth import (
     resent_start_info,
     token_source,
 )
-from .checks import connector_warnings, timestamp_checks
+from .checks import INT32, connector_warnings, fits, timestamp_checks
 from .handling import DUPLICATES, log_warnings, received_at
 from .id_tags import (
     limited_id_tags,
@@ -101,8 +101,12 @@ def _start_row(
     """The transaction a start opens: what the fold of its Started event says (`tx_v16`), with
     its tag's chargingPriority and the price it is charged at."""
     request = start.request
-    reserved = reservation if reservation is not None else request.reservation_id
-    state = tx_v16.state_of(Fold.of([tx_v16.started(request, reserved, start.warnings)]))
+    named = request.reservation_id
+    if reservation is None and named is not None and fits(named, INT32):
+        # Named but not consumed: kept. One past 32 bits names none of ours (warned of as not
+        # in force) and fits no column.
+        reservation = named
+    state = tx_v16.state_of(Fold.of([tx_v16.started(request, reservation, start.warnings)]))
     assert state.id_token is not None and state.id_token_type is not None  # the idTag's
     source, party = token_source(tag)
     return StartRow(

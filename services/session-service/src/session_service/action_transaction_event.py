@@ -215,6 +215,8 @@ def _plain(
     if warnings:
         return None
     summary = tx_events.summarize(request, warnings)
+    if warnings:  # an id of ours out of range, ignored: logged on the one-event path
+        return None
     kept = row.event_fold
     # A row a group wrote but has not stored yet holds its Fold: added to as a copy, so the
     # values of the event before keep theirs.

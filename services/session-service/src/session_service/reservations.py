@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.ocpp.v16.messages import ReserveNowRequest
 
 from .auth import reservation_admits
+from .checks import INT32, fits
 from .db import connectors, reservations
 
 ACTIVE = "Active"
@@ -111,7 +112,10 @@ async def expire(session: AsyncSession, now: datetime) -> int:
 
 
 async def get(session: AsyncSession, cp_id: str, reservation_id: int) -> Row[Any] | None:
-    """One reservation of a CP."""
+    """One reservation of a CP (None: none has that id; a station's id past 32 bits names
+    none of ours, rather than failing the statement)."""
+    if not fits(reservation_id, INT32):
+        return None
     return (
         await session.execute(
             select(reservations).where(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Required, TypedDict
+from typing import Any, NamedTuple, Required, TypedDict
 
 import orjson
 from sqlalchemy import ColumnElement, Row, Text, cast, literal, select, text, update
@@ -82,19 +82,28 @@ def _locked(cp_id: str, station_tx: str) -> Any:
     )
 
 
-async def started_with(
-    session: AsyncSession, cp_id: str, station_tx: str
-) -> tuple[str | None, str | None]:
-    """The idToken transaction `station_tx` of the CP was started with and the status it got
-    (None, None: not stored yet, or not started by a token). A plain read, no lock."""
+class StartedWith(NamedTuple):
+    """What a stored transaction was started with: its first idToken and the status that got
+    (None: not started by a token, or not judged yet), its EVSE (0: none named yet) and the
+    reservation its events named."""
+
+    id_tag: str | None
+    status: str | None
+    connector_id: int
+    reservation_id: int | None
+
+
+async def started_with(session: AsyncSession, cp_id: str, station_tx: str) -> StartedWith | None:
+    """What transaction `station_tx` of the CP was started with (None: not stored yet). A
+    plain read, no lock."""
     row = (
         await session.execute(
-            select(tx.id_tag, tx.id_tag_status).where(
+            select(tx.id_tag, tx.id_tag_status, tx.connector_id, tx.reservation_id).where(
                 tx.charge_point_id == cp_id, tx.station_transaction_id == station_tx
             )
         )
     ).first()
-    return (row.id_tag, row.id_tag_status) if row is not None else (None, None)
+    return StartedWith(*row) if row is not None else None
 
 
 async def lock_transaction(

@@ -19,6 +19,8 @@ from csms_shared.vocabulary import AuthorizationDecision
 
 from . import id_tokens, tx_events
 from .auth import (
+    Authorization,
+    IdTagRecord,
     charging_priority,
     id_tag_info,
     resent_start_info,
@@ -74,21 +76,56 @@ async def token_decision(
             session, settings, cp, (row.id_tag, status), (token, kind), at, asker=asker
         )
         return Decision(later, status, None, priority)
-    if id_tokens.needs_no_list(IdTokenEnum(kind)):
+    reserved = summary.reservation_id or state.reservation_id
+    # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
+    first_token = FirstToken(state.connector_id, token, kind, reserved)
+    judged, tag, reservation = await first_token_decision(
+        session, settings, cp, first_token, at, warnings, asker=asker, lock=True
+    )
+    if judged is None:
         kept = AuthorizationDecision.ACCEPTED.value
         return Decision(id_tokens.accepted(), kept, None, priority, token_source(None))
-    # Locking the tag serializes its starts, so a concurrency limit holds across replicas.
-    found, held = await load_id_tag_and_reservations(session, token, cp, at, asker=asker, lock=True)
-    tag = id_tokens.entry_for(found, IdTokenEnum(kind))
-    # The transaction's first idToken: judged as StartTransaction judges its idTag.
-    reserved = summary.reservation_id or state.reservation_id
-    info, reservation = await decide_start(
-        session, settings, cp, state.connector_id, token, reserved, at, warnings, tag, held
+    info = id_tokens.token_info(judged, tag)
+    status, priority = judged.decision.value, charging_priority(tag)
+    return Decision(info, status, reservation, priority, token_source(tag))
+
+
+@dataclass(frozen=True, slots=True)
+class FirstToken:
+    """A transaction's first idToken (`token`, of type `kind`) presented on `connector` (its
+    EVSE; 0: none named), and the reservation its events name, if any."""
+
+    connector: int
+    token: str
+    kind: str
+    reserved: int | None
+
+
+async def first_token_decision(
+    session: AsyncSession,
+    settings: Settings,
+    cp: str,
+    first: FirstToken,
+    at: datetime,
+    warnings: list[str],
+    *,
+    asker: Asker,
+    lock: bool,
+) -> tuple[Authorization | None, IdTagRecord | None, int | None]:
+    """A transaction's first idToken judged as StartTransaction judges its idTag: the
+    decision (None: a type no list holds, NoAuthorization among them, accepted as it is), its
+    list entry and the reservation the start consumes. `lock`: the tag stays locked until the
+    commit (the event's own handling); an Ended answered apart only reads."""
+    if id_tokens.needs_no_list(IdTokenEnum(first.kind)):
+        return None, None, None
+    found, held = await load_id_tag_and_reservations(
+        session, first.token, cp, at, asker=asker, lock=lock
     )
-    status, priority = info.decision.value, charging_priority(tag)
-    return Decision(
-        id_tokens.token_info(info, tag), status, reservation, priority, token_source(tag)
+    tag = id_tokens.entry_for(found, IdTokenEnum(first.kind))
+    judged, reservation = await decide_start(
+        session, settings, cp, first.connector, first.token, first.reserved, at, warnings, tag, held
     )
+    return judged, tag, reservation
 
 
 async def later_token_info(

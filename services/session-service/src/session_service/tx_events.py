@@ -23,6 +23,7 @@ from csms_shared.ocpp.v201.datatypes import MeterValue, SampledValue
 from csms_shared.ocpp.v201.enums import ReadingContextEnum, TransactionEventEnum
 from csms_shared.ocpp.v201.messages import TransactionEventRequest
 
+from .checks import INT32, fits
 from .energy import register_wh
 from .meter_values import MeterRow
 
@@ -174,8 +175,18 @@ class EventSummary:
 _SUMMARY = TypeAdapter(EventSummary)
 
 
+def _ours(value: int | None, field: str, warnings: list[str]) -> int | None:
+    """An id we hand out (a reservation's, a remote start's: 32-bit): past 32 bits it names
+    none of ours, and is kept as absent with a warning."""
+    if value is None or fits(value, INT32):
+        return value
+    warnings.append(f"{field} {value} names none of ours (past 32 bits): ignored")
+    return None
+
+
 def summarize(request: TransactionEventRequest, warnings: list[str]) -> EventSummary:
-    """What `request` says about its transaction (`warnings`: the checks it earned)."""
+    """What `request` says about its transaction (`warnings`: the checks it earned, and
+    those its ids earn here)."""
     info, token, evse = request.transaction_info, request.id_token, request.evse
     readings = tuple(
         Reading(reading.timestamp, wh, sv.context.value if sv.context else None)
@@ -194,8 +205,8 @@ def summarize(request: TransactionEventRequest, warnings: list[str]) -> EventSum
         evse_id=evse.id if evse else None,
         connector_id=evse.connector_id if evse else None,
         stopped_reason=info.stopped_reason.value if info.stopped_reason else None,
-        remote_start_id=info.remote_start_id,
-        reservation_id=request.reservation_id,
+        remote_start_id=_ours(info.remote_start_id, "remoteStartId", warnings),
+        reservation_id=_ours(request.reservation_id, "reservationId", warnings),
         charging_state=info.charging_state.value if info.charging_state else None,
         readings=readings,
         warnings=tuple(warnings),

@@ -23,6 +23,7 @@ from csms_shared.contracts import problems
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.contracts.rpc import EndedIdToken, SessionsRpc, StopIdTag
 from csms_shared.contracts.rpc_base import RpcMethod
+from csms_shared.contracts.rpc_sessions import INT32
 from csms_shared.ocpp import JsonObject, v16, v201
 from csms_shared.ocpp.catalog import catalog
 from csms_shared.ocpp.errors import InternalError, NotImplementedOcppError
@@ -275,6 +276,8 @@ async def _judged_201(
         type=ended.id_token.type.value,
         timestamp=ended.timestamp,
         received_at=received,
+        evse_id=ended.evse.id if ended.evse is not None else None,
+        reservation_id=ended.reservation_id if _names_ours(ended.reservation_id) else None,
     )
     judged = await _ask(bus, SessionsRpc.ended_id_token_info, params, call_timeout)
     if judged is None:
@@ -282,6 +285,11 @@ async def _judged_201(
             f"{call.action} was taken, but its idToken could not be judged; send it again"
         )
     return {"idTokenInfo": judged.id_token_info.to_payload()}
+
+
+def _names_ours(reservation_id: int | None) -> bool:
+    """Whether a station's reservationId could name one of ours (32-bit serials)."""
+    return reservation_id is not None and -INT32 - 1 <= reservation_id <= INT32
 
 
 def registration_of(cp_id: str, version: OcppVersion, payload: JsonObject) -> str:

@@ -34,6 +34,8 @@ from .rpc_base import (
 )
 from .rpc_registry import Tag
 
+INT32 = 2**31 - 1
+
 # -- session-service -------------------------------------------------------------------------
 
 
@@ -71,7 +73,9 @@ class StopIdTag(RpcParams):
 
 class EndedIdToken(RpcParams):
     """A 2.0.1 TransactionEvent Ended's idToken to judge for its answer, apart from the event
-    (as `StopIdTag`): `transactionId` is the station's."""
+    (as `StopIdTag`): `transactionId` is the station's. `evseId` and `reservationId` are the
+    Ended's (absent: it names none): when its transaction is not stored yet, the token is its
+    first and is judged as a start on that EVSE. Both added after the method (optional)."""
 
     charge_point_id: ChargePointId
     transaction_id: Annotated[str, StringConstraints(strict=True, max_length=36)]
@@ -80,6 +84,9 @@ class EndedIdToken(RpcParams):
     type: Annotated[str, StringConstraints(strict=True, max_length=20)]
     timestamp: OcppDateTime
     received_at: OcppDateTime
+    evse_id: int | None = Field(default=None, ge=0, le=INT32, strict=True)
+    # Ours are 32-bit serials: a station's larger one names none of them (sent as absent).
+    reservation_id: int | None = Field(default=None, ge=-INT32 - 1, le=INT32, strict=True)
 
 
 class ListReservations(Paged):
@@ -225,7 +232,6 @@ Fee = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
 # A VAT rate in percent, as tariffs keep it: Numeric(5, 2).
 Vat = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
-INT32 = 2**31 - 1
 
 
 class OfTariff(RpcParams):

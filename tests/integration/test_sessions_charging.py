@@ -475,17 +475,41 @@ async def test_unknown_id_tag_is_invalid_and_still_gets_a_transaction_id(
     assert row["id_tag_status"] == "Unknown"
 
 
-async def test_a_reservation_id_past_32_bits_names_none_and_fails_nothing(
+async def test_ids_of_ours_past_32_bits_name_none_and_fail_nothing(
     connect_cp: Any, cp_id: str, db: asyncpg.Connection
 ) -> None:
-    """Our reservations have 32-bit ids: a larger one is not in force, and the start is
-    judged and stored as one naming none (the column is 32-bit)."""
+    """Our reservations and transactions have 32-bit ids: a larger reservationId is not in
+    force, and the start is judged and stored as one naming none (the column is 32-bit); a
+    larger transactionId is a transaction we do not know."""
     cp = await connect_cp(cp_id)
     start = {"connectorId": 1, "idTag": new_tag(), "meterStart": 0, "timestamp": iso(utcnow())}
     started = await cp.call("StartTransaction", start | {"reservationId": 2**31})
     row = await transaction_row(db, started["transactionId"])
     assert row["reservation_id"] is None
     assert f"reservationId {2**31} is not in force" in str(row["warnings"])
+    # Nor does a transactionId: the readings are kept against the connector, the stop for
+    # review, as those of any transaction we do not know.
+    sample = {"timestamp": iso(utcnow()), "sampledValue": [{"value": "17"}]}
+    meter = {"connectorId": 1, "transactionId": 2**31, "meterValue": [sample]}
+    assert await cp.call("MeterValues", meter) == {}
+    stop = {"transactionId": 2**31, "meterStop": 17, "timestamp": iso(utcnow())}
+    assert await cp.call("StopTransaction", stop) == {}
+
+    async def kept() -> bool:
+        reading = await db.fetchval(
+            "SELECT transaction_id IS NULL FROM sessions.meter_values"
+            " WHERE charge_point_id = $1 AND value = '17'",
+            cp_id,
+        )
+        stops = await db.fetchval(
+            "SELECT count(*) FROM sessions.unmatched_stops"
+            " WHERE charge_point_id = $1 AND transaction_id = $2",
+            cp_id,
+            2**31,
+        )
+        return reading is True and stops == 1
+
+    await eventually(kept)
 
 
 async def test_blocked_expired_and_unblocked_tags(connect_cp: Any, cp_id: str, bus: Bus) -> None:

@@ -29,6 +29,7 @@ from csms_shared.vocabulary import AuthorizationDecision
 
 from . import reservations, roaming_tokens
 from .auth import IdTagRecord
+from .checks import INT32, fits
 from .db import id_tags, transactions
 from .db import reservations as reservations_table
 
@@ -214,7 +215,8 @@ async def load_for_stops(
     # Locked in transaction id order, as a MeterValues batch locks them (`lock_transactions`).
     order = sorted(range(len(asked)), key=lambda n: asked[n][0])
     params = {
-        "ids": [asked[n][0] for n in order],
+        # An id past 32 bits names none of ours (ids are serials from 1): asked as -1.
+        "ids": [asked[n][0] if fits(asked[n][0], INT32) else -1 for n in order],
         "tags": [tag.lower() if tag is not None else None for tag in (asked[n][1] for n in order)],
     }
     rows = (await session.execute(_LOAD_FOR_STOPS, params)).all()

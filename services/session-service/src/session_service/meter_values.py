@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.ocpp.v16.datatypes import MeterValue
 from csms_shared.ocpp.v16.enums import ValueFormat
 
+from .checks import INT32, fits
 from .db import meter_value_messages, meter_values, transactions
 from .energy import register_wh
 from .tx_lifecycle import alive_again, wakes
@@ -188,8 +189,9 @@ Locked = Row[int, str, datetime | None, datetime | None, datetime | None]
 
 
 async def lock_transactions(session: AsyncSession, ids: Iterable[int]) -> dict[int, Locked]:
-    """The named transactions that exist, locked until the batch commits (in id order)."""
-    wanted = sorted(set(ids))
+    """The named transactions that exist, locked until the batch commits (in id order). An
+    id past 32 bits names none of ours."""
+    wanted = sorted({one for one in ids if fits(one, INT32)})
     if not wanted:
         return {}
     return {row.id: row for row in await session.execute(_LOCK, {"ids": wanted})}

@@ -164,8 +164,10 @@ async def test_an_ended_whose_owner_is_behind_is_answered_with_its_token_judged_
     assert answer == {"idTokenInfo": {"status": "Blocked"}}  # no totalCost
     [params] = rpc.asked
     assert (params.transaction_id, params.id_token, params.type) == ("TX", "TAG", "ISO14443")
-    # Names no EVSE or reservation: none passed on.
-    assert (params.evse_id, params.reservation_id) == (None, None)
+    # Names no EVSE or reservation: none passed on, not even as null (a session-service that
+    # does not know them refuses them).
+    assert b"evseId" not in SessionsRpc.ended_id_token_info.encode_params(params)
+    assert b"reservationId" not in SessionsRpc.ended_id_token_info.encode_params(params)
     # Its idTokenInfo is required: without the judgment the station sends it again.
     unjudged = Rpc(RpcUnavailable("unavailable", "nobody answered"))
     bus, _ = _bus(CallReply(payload={}), unjudged)
@@ -188,6 +190,9 @@ async def test_an_ended_judged_apart_passes_on_its_evse_and_reservation(
     await _forward(bus, V201, ended | {"reservationId": reservation}, after=0.0)
     [params] = rpc.asked
     assert (params.evse_id, params.reservation_id) == (2, passed)
+    assert (b"reservationId" in SessionsRpc.ended_id_token_info.encode_params(params)) == (
+        passed is not None
+    )
 
 
 async def test_an_ended_whose_owner_is_behind_is_answered_empty() -> None:

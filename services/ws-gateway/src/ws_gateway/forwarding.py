@@ -276,9 +276,12 @@ async def _judged_201(
         type=ended.id_token.type.value,
         timestamp=ended.timestamp,
         received_at=received,
-        evse_id=ended.evse.id if ended.evse is not None else None,
-        reservation_id=ended.reservation_id if _names_ours(ended.reservation_id) else None,
     )
+    # Only when named: a session-service that does not know them yet refuses them, null or not.
+    if ended.evse is not None:
+        params.evse_id = ended.evse.id
+    if _names_ours(ended.reservation_id):
+        params.reservation_id = ended.reservation_id
     judged = await _ask(bus, SessionsRpc.ended_id_token_info, params, call_timeout)
     if judged is None:
         raise InternalError(

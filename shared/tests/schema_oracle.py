@@ -189,6 +189,15 @@ INT64_BOUNDS = {
     "9223372036854775807": "integers are at most 64-bit (`_fields.Integer`); schemas: no bound",
     "-9223372036854775808": "integers are at most 64-bit (`_fields.Integer`); schemas: no bound",
 }
+INT32_BOUNDS = {
+    "2147483647": "connector and EVSE numbers are 32-bit (`_fields.Int32`); schemas: no bound",
+    "-2147483648": "connector and EVSE numbers are 32-bit (`_fields.Int32`); schemas: no bound",
+}
+
+
+def is_int32(where: str) -> bool:
+    """Whether the property at `where` (`Model.prop.prop[]`) is a connector or EVSE number."""
+    return where.endswith((".connectorId", ".evseId", ".evseId[]", ".evse.id"))
 
 
 # --- Valid payloads -----------------------------------------------------------------------------
@@ -525,6 +534,8 @@ class ShapeRules:
     # model's 64-bit bounds of integers where the schema sets none).
     bounds: bool = False
     int_bounds: tuple[int, int] = (-(2**63), 2**63 - 1)
+    # Where the model's bounds are 32-bit instead (connector and EVSE numbers).
+    int32_at: Callable[[str], bool] = is_int32
 
 
 def assert_same_shape(
@@ -557,6 +568,8 @@ def assert_same_shape(
         assert (ours.get("format") == "date-time") == is_date_time, where
     elif kind in ("integer", "number") and rules.bounds:
         low, high = rules.int_bounds if kind == "integer" else (None, None)
+        if kind == "integer" and rules.int32_at(where):
+            low, high = -(2**31), 2**31 - 1
         assert ours.get("minimum") == official.get("minimum", low), f"{where}: minimum"
         assert ours.get("maximum") == official.get("maximum", high), f"{where}: maximum"
 

@@ -35,6 +35,7 @@ from csms_shared.ocpp.v16 import (
 
 from .schema_oracle import (
     DATE_TIME_RANGE,
+    INT32_BOUNDS,
     INT64_BOUNDS,
     NAIVE_DATE_TIME,
     PYTHON_NAMES,
@@ -106,7 +107,7 @@ KNOWN_LENIENCIES = (
 )
 
 # Schema accepts, model rejects. Every model error of such a payload must contain one of these.
-KNOWN_STRICTNESS = {**DATE_TIME_RANGE, **INT64_BOUNDS}
+KNOWN_STRICTNESS = {**DATE_TIME_RANGE, **INT64_BOUNDS, **INT32_BOUNDS}
 
 ORACLE = SchemaOracle(
     SCHEMAS, jsonschema.Draft4Validator, model_for, KNOWN_LENIENCIES, KNOWN_STRICTNESS

@@ -45,6 +45,7 @@ from csms_shared.ocpp.v201 import (
 
 from .schema_oracle import (
     DATE_TIME_RANGE,
+    INT32_BOUNDS,
     INT64_BOUNDS,
     NAIVE_DATE_TIME,
     PYTHON_NAMES,
@@ -71,7 +72,7 @@ def model_for(schema_name: str) -> type[OcppModel]:
 KNOWN_LENIENCIES = (NAIVE_DATE_TIME, PYTHON_NAMES)
 
 # Schema accepts, model rejects. Every model error of such a payload must contain one of these.
-KNOWN_STRICTNESS = {**DATE_TIME_RANGE, **INT64_BOUNDS}
+KNOWN_STRICTNESS = {**DATE_TIME_RANGE, **INT64_BOUNDS, **INT32_BOUNDS}
 
 ORACLE = SchemaOracle(
     SCHEMAS, jsonschema.Draft6Validator, model_for, KNOWN_LENIENCIES, KNOWN_STRICTNESS

@@ -13,7 +13,16 @@ from pydantic import BeforeValidator, Field, StrictInt, StringConstraints
 
 from ._base import DateTime
 
-__all__ = ["INT64_MAX", "INT64_MIN", "Integer", "OcppDateTime", "String"]
+__all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
+    "INT64_MAX",
+    "INT64_MIN",
+    "Int32",
+    "Integer",
+    "OcppDateTime",
+    "String",
+]
 
 
 # The schemas set no bound on integers. Meter registers in Wh pass 2**31 on a busy DC charger
@@ -22,6 +31,13 @@ __all__ = ["INT64_MAX", "INT64_MIN", "Integer", "OcppDateTime", "String"]
 # beyond that is refused.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 Integer = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+# Connector and EVSE numbers: a station has a handful, and our columns and REST API take 32
+# bits. A larger one is refused at the edge with a PropertyConstraintViolation that names it,
+# rather than failing the call deep in a service (before: an InternalError, or a notification
+# dead-lettered after its retries).
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+Int32 = Annotated[StrictInt, Field(ge=INT32_MIN, le=INT32_MAX)]
 
 # Any JSON string, no coercion from numbers or booleans.
 String = Annotated[str, StringConstraints(strict=True)]

@@ -15,7 +15,8 @@ the schema has a type. The deliberate differences from those schemas are:
 * MeterValues ``meterValue`` / ``sampledValue`` and GetInstalledCertificateIds.conf
   ``certificateHashData`` may be empty lists (no ``minItems``), see `MeterValue` and messages;
 * `UnitOfMeasure` has ``Hertz`` for StopTransaction ``transactionData`` too;
-* integers are at most 64-bit (`Integer`); the schemas set no bound;
+* integers are at most 64-bit (`Integer`), connector numbers 32-bit (`Int32`); the schemas set
+  no bound;
 * Python field names (snake_case) are accepted as keys besides the wire names
   (``populate_by_name`` of `OcppModel`).
 """
@@ -34,7 +35,7 @@ from pydantic import (
 )
 
 from .._base import OcppModel
-from .._fields import Integer, OcppDateTime, String
+from .._fields import Int32, Integer, OcppDateTime, String
 from .enums import (
     AuthorizationStatus,
     ChargingProfileKindType,
@@ -64,6 +65,7 @@ __all__ = [
     "Firmware",
     "IdTagInfo",
     "IdToken",
+    "Int32",
     "Integer",
     "KeyValue",
     "LogParameters",

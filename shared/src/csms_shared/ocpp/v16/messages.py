@@ -17,6 +17,7 @@ from .datatypes import (
     Firmware,
     IdTagInfo,
     IdToken,
+    Int32,
     Integer,
     KeyValue,
     LogParameters,
@@ -237,7 +238,7 @@ class HeartbeatResponse(V16Model):
 class MeterValuesRequest(V16Model):
     """MeterValues.req: sampled meter values of a connector, possibly within a transaction."""
 
-    connector_id: Integer
+    connector_id: Int32
     meter_value: list[MeterValue]
     transaction_id: Integer | None = None
 
@@ -249,7 +250,7 @@ class MeterValuesResponse(V16Model):
 class StartTransactionRequest(V16Model):
     """StartTransaction.req: a transaction has started on a connector."""
 
-    connector_id: Integer
+    connector_id: Int32
     id_tag: IdToken
     meter_start: Integer
     timestamp: OcppDateTime
@@ -266,7 +267,7 @@ class StartTransactionResponse(V16Model):
 class StatusNotificationRequest(V16Model):
     """StatusNotification.req: a connector's (or the Charge Point's) status or error changed."""
 
-    connector_id: Integer
+    connector_id: Int32
     error_code: ChargePointErrorCode
     status: ChargePointStatus
     info: CiString50 | None = None
@@ -314,7 +315,7 @@ class CancelReservationResponse(V16Model):
 class ChangeAvailabilityRequest(V16Model):
     """ChangeAvailability.req: make a connector (0 = whole Charge Point) (in)operative."""
 
-    connector_id: Integer
+    connector_id: Int32
     type: AvailabilityType
 
 
@@ -351,7 +352,7 @@ class ClearChargingProfileRequest(V16Model):
     """ClearChargingProfile.req: clear the charging profiles matching all given criteria."""
 
     id: Integer | None = None
-    connector_id: Integer | None = None
+    connector_id: Int32 | None = None
     charging_profile_purpose: ChargingProfilePurposeType | None = None
     stack_level: Integer | None = None
 
@@ -365,7 +366,7 @@ class ClearChargingProfileResponse(V16Model):
 class GetCompositeScheduleRequest(V16Model):
     """GetCompositeSchedule.req: the combined schedule of a connector for `duration` seconds."""
 
-    connector_id: Integer
+    connector_id: Int32
     duration: Integer
     charging_rate_unit: ChargingRateUnitType | None = None
 
@@ -374,7 +375,7 @@ class GetCompositeScheduleResponse(V16Model):
     """GetCompositeSchedule.conf: the composite schedule, when accepted."""
 
     status: GetCompositeScheduleStatus
-    connector_id: Integer | None = None
+    connector_id: Int32 | None = None
     schedule_start: OcppDateTime | None = None
     charging_schedule: ChargingSchedule | None = None
 
@@ -422,7 +423,7 @@ class RemoteStartTransactionRequest(V16Model):
     """RemoteStartTransaction.req: start a transaction for an idTag, optionally with a profile."""
 
     id_tag: IdToken
-    connector_id: Integer | None = None
+    connector_id: Int32 | None = None
     charging_profile: ChargingProfile | None = None
 
 
@@ -447,7 +448,7 @@ class RemoteStopTransactionResponse(V16Model):
 class ReserveNowRequest(V16Model):
     """ReserveNow.req: reserve a connector for an idTag until expiryDate."""
 
-    connector_id: Integer
+    connector_id: Int32
     expiry_date: OcppDateTime
     id_tag: IdToken
     reservation_id: Integer
@@ -489,7 +490,7 @@ class SendLocalListResponse(V16Model):
 class SetChargingProfileRequest(V16Model):
     """SetChargingProfile.req: install a charging profile on a connector (0 = Charge Point)."""
 
-    connector_id: Integer
+    connector_id: Int32
     cs_charging_profiles: ChargingProfile
 
 
@@ -503,7 +504,7 @@ class TriggerMessageRequest(V16Model):
     """TriggerMessage.req: ask the Charge Point to send a given message now."""
 
     requested_message: MessageTrigger
-    connector_id: Integer | None = None
+    connector_id: Int32 | None = None
 
 
 class TriggerMessageResponse(V16Model):
@@ -515,7 +516,7 @@ class TriggerMessageResponse(V16Model):
 class UnlockConnectorRequest(V16Model):
     """UnlockConnector.req: unlock the cable retention lock of a connector."""
 
-    connector_id: Integer
+    connector_id: Int32
 
 
 class UnlockConnectorResponse(V16Model):
@@ -617,7 +618,7 @@ class ExtendedTriggerMessageRequest(V16Model):
     """ExtendedTriggerMessage.req: ask the Charge Point to send a given message now."""
 
     requested_message: ExtendedMessageTrigger
-    connector_id: Integer | None = None
+    connector_id: Int32 | None = None
 
 
 class ExtendedTriggerMessageResponse(V16Model):

@@ -17,11 +17,12 @@ from pydantic import (
 )
 
 from .._base import JsonObject, OcppModel
-from .._fields import INT64_MAX, INT64_MIN, OcppDateTime, String
+from .._fields import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, OcppDateTime, String
 
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "Int32",
     "Integer",
     "Number",
     "OcppDateTime",
@@ -44,6 +45,9 @@ WholeFloatsAsInt = BeforeValidator(_whole_float_as_int)
 # A JSON integer (1.0 too, as draft-06 reads it), at most 64-bit (see `_fields.Integer` for why);
 # never a string or a boolean. A schema minimum / maximum replaces the 64-bit bound it tightens.
 Integer = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX), WholeFloatsAsInt]
+
+# A connector or EVSE number: 32-bit (see `_fields.Int32` for why).
+Int32 = Annotated[StrictInt, Field(ge=INT32_MIN, le=INT32_MAX), WholeFloatsAsInt]
 
 # A JSON number (OCPP "decimal"): an int or a finite float, never a string or a boolean.
 Number = Annotated[float, Strict(), AllowInfNan(False)]

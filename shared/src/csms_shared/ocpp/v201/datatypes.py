@@ -13,7 +13,16 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
-from ._model import INT64_MAX, Integer, Number, OcppDateTime, String, V201Model, WholeFloatsAsInt
+from ._model import (
+    INT64_MAX,
+    Int32,
+    Integer,
+    Number,
+    OcppDateTime,
+    String,
+    V201Model,
+    WholeFloatsAsInt,
+)
 from .enums import (
     APNAuthenticationEnum,
     AttributeEnum,
@@ -237,7 +246,7 @@ class IdTokenInfo(V201Model):
     cache_expiry_date_time: OcppDateTime | None = None
     charging_priority: Integer | None = None
     language1: String8 | None = None
-    evse_id: Annotated[list[Integer], Field(min_length=1)] | None = None
+    evse_id: Annotated[list[Int32], Field(min_length=1)] | None = None
     group_id_token: IdToken | None = None
     language2: String8 | None = None
     personal_message: MessageContent | None = None
@@ -443,7 +452,7 @@ class ClearChargingProfile(V201Model):
     amount of power or current that can be delivered per time interval.
     """
 
-    evse_id: Integer | None = None
+    evse_id: Int32 | None = None
     charging_profile_purpose: ChargingProfilePurposeEnum | None = None
     stack_level: Integer | None = None
     custom_data: CustomData | None = None
@@ -469,8 +478,8 @@ class ClearMonitoringResult(V201Model):
 class EVSE(V201Model):
     """EVSEType: Electric Vehicle Supply Equipment."""
 
-    id: Integer
-    connector_id: Integer | None = None
+    id: Int32
+    connector_id: Int32 | None = None
     custom_data: CustomData | None = None
 
 
@@ -505,7 +514,7 @@ class CompositeSchedule(V201Model):
     """CompositeScheduleType of OCPP 2.0.1."""
 
     charging_schedule_period: Annotated[list[ChargingSchedulePeriod], Field(min_length=1)]
-    evse_id: Integer
+    evse_id: Int32
     duration: Integer
     schedule_start: OcppDateTime
     charging_rate_unit: ChargingRateUnitEnum

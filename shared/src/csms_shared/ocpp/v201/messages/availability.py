@@ -3,7 +3,7 @@
 #     .venv/bin/python scripts/generate_ocpp_v201.py
 """Request and response payloads of OCPP 2.0.1 block G, Availability."""
 
-from .._model import Integer, OcppDateTime, V201Model
+from .._model import Int32, OcppDateTime, V201Model
 from ..datatypes import EVSE, CustomData, StatusInfo
 from ..enums import ChangeAvailabilityStatusEnum, ConnectorStatusEnum, OperationalStatusEnum
 
@@ -51,8 +51,8 @@ class StatusNotificationRequest(V201Model):
 
     timestamp: OcppDateTime
     connector_status: ConnectorStatusEnum
-    evse_id: Integer
-    connector_id: Integer
+    evse_id: Int32
+    connector_id: Int32
     custom_data: CustomData | None = None
 
 

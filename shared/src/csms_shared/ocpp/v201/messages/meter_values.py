@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .._model import Integer, V201Model
+from .._model import Int32, V201Model
 from ..datatypes import CustomData, MeterValue
 
 __all__ = ["MeterValuesRequest", "MeterValuesResponse"]
@@ -16,7 +16,7 @@ __all__ = ["MeterValuesRequest", "MeterValuesResponse"]
 class MeterValuesRequest(V201Model):
     """MeterValues request, sent by the Charging Station. Block J, MeterValues."""
 
-    evse_id: Integer
+    evse_id: Int32
     meter_value: Annotated[list[MeterValue], Field(min_length=1)]
     custom_data: CustomData | None = None
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool
 
-from .._model import Integer, OcppDateTime, V201Model
+from .._model import Int32, Integer, OcppDateTime, V201Model
 from ..datatypes import (
     ChargingStation,
     ComponentVariable,
@@ -140,7 +140,7 @@ class ResetRequest(V201Model):
     """Reset request, sent by the CSMS. Block B, Provisioning."""
 
     type: ResetEnum
-    evse_id: Integer | None = None
+    evse_id: Int32 | None = None
     custom_data: CustomData | None = None
 
 

@@ -3,7 +3,7 @@
 #     .venv/bin/python scripts/generate_ocpp_v201.py
 """Request and response payloads of OCPP 2.0.1 block F, RemoteControl."""
 
-from .._model import Integer, V201Model
+from .._model import Int32, Integer, V201Model
 from ..datatypes import EVSE, ChargingProfile, CustomData, IdToken, StatusInfo, String36
 from ..enums import (
     MessageTriggerEnum,
@@ -29,7 +29,7 @@ class RequestStartTransactionRequest(V201Model):
 
     id_token: IdToken
     remote_start_id: Integer
-    evse_id: Integer | None = None
+    evse_id: Int32 | None = None
     group_id_token: IdToken | None = None
     charging_profile: ChargingProfile | None = None
     custom_data: CustomData | None = None
@@ -78,8 +78,8 @@ class TriggerMessageResponse(V201Model):
 class UnlockConnectorRequest(V201Model):
     """UnlockConnector request, sent by the CSMS. Block F, RemoteControl."""
 
-    evse_id: Integer
-    connector_id: Integer
+    evse_id: Int32
+    connector_id: Int32
     custom_data: CustomData | None = None
 
 

@@ -3,7 +3,7 @@
 #     .venv/bin/python scripts/generate_ocpp_v201.py
 """Request and response payloads of OCPP 2.0.1 block H, Reservation."""
 
-from .._model import Integer, OcppDateTime, V201Model
+from .._model import Int32, Integer, OcppDateTime, V201Model
 from ..datatypes import CustomData, IdToken, StatusInfo
 from ..enums import (
     CancelReservationStatusEnum,
@@ -60,7 +60,7 @@ class ReserveNowRequest(V201Model):
     expiry_date_time: OcppDateTime
     id_token: IdToken
     connector_type: ConnectorEnum | None = None
-    evse_id: Integer | None = None
+    evse_id: Int32 | None = None
     group_id_token: IdToken | None = None
     custom_data: CustomData | None = None
 

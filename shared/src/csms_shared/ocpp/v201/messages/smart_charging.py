@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool
 
-from .._model import Integer, OcppDateTime, V201Model
+from .._model import Int32, Integer, OcppDateTime, V201Model
 from ..datatypes import (
     ChargingLimit,
     ChargingNeeds,
@@ -71,7 +71,7 @@ class ClearedChargingLimitRequest(V201Model):
     """ClearedChargingLimit request, sent by the Charging Station. Block K, SmartCharging."""
 
     charging_limit_source: ChargingLimitSourceEnum
-    evse_id: Integer | None = None
+    evse_id: Int32 | None = None
     custom_data: CustomData | None = None
 
 
@@ -86,7 +86,7 @@ class GetChargingProfilesRequest(V201Model):
 
     request_id: Integer
     charging_profile: ChargingProfileCriterion
-    evse_id: Integer | None = None
+    evse_id: Int32 | None = None
     custom_data: CustomData | None = None
 
 
@@ -102,7 +102,7 @@ class GetCompositeScheduleRequest(V201Model):
     """GetCompositeSchedule request, sent by the CSMS. Block K, SmartCharging."""
 
     duration: Integer
-    evse_id: Integer
+    evse_id: Int32
     charging_rate_unit: ChargingRateUnitEnum | None = None
     custom_data: CustomData | None = None
 
@@ -121,7 +121,7 @@ class NotifyChargingLimitRequest(V201Model):
 
     charging_limit: ChargingLimit
     charging_schedule: Annotated[list[ChargingSchedule], Field(min_length=1)] | None = None
-    evse_id: Integer | None = None
+    evse_id: Int32 | None = None
     custom_data: CustomData | None = None
 
 
@@ -135,7 +135,7 @@ class NotifyEVChargingNeedsRequest(V201Model):
     """NotifyEVChargingNeeds request, sent by the Charging Station. Block K, SmartCharging."""
 
     charging_needs: ChargingNeeds
-    evse_id: Integer
+    evse_id: Int32
     max_schedule_tuples: Integer | None = None
     custom_data: CustomData | None = None
 
@@ -155,7 +155,7 @@ class NotifyEVChargingScheduleRequest(V201Model):
 
     time_base: OcppDateTime
     charging_schedule: ChargingSchedule
-    evse_id: Integer
+    evse_id: Int32
     custom_data: CustomData | None = None
 
 
@@ -175,7 +175,7 @@ class ReportChargingProfilesRequest(V201Model):
     request_id: Integer
     charging_limit_source: ChargingLimitSourceEnum
     charging_profile: Annotated[list[ChargingProfile], Field(min_length=1)]
-    evse_id: Integer
+    evse_id: Int32
     # Absent means false (the schema's default, not filled in).
     tbc: StrictBool | None = None
     custom_data: CustomData | None = None
@@ -192,7 +192,7 @@ class ReportChargingProfilesResponse(V201Model):
 class SetChargingProfileRequest(V201Model):
     """SetChargingProfile request, sent by the CSMS. Block K, SmartCharging."""
 
-    evse_id: Integer
+    evse_id: Int32
     charging_profile: ChargingProfile
     custom_data: CustomData | None = None
 

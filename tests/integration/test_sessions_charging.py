@@ -34,7 +34,7 @@ from csms_shared.bus.topology import (
 from csms_shared.contracts.rpc import RpcMethod, SessionsRpc
 from csms_shared.ocpp._base import format_datetime, utcnow
 from csms_shared.ocpp.version import OcppVersion
-from tests.integration.support import BIN, ServiceProcess, eventually, free_port
+from tests.integration.support import BIN, CallErrorReply, ServiceProcess, eventually, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -510,6 +510,14 @@ async def test_ids_of_ours_past_32_bits_name_none_and_fail_nothing(
         return reading is True and stops == 1
 
     await eventually(kept)
+
+    # A connector number past 32 bits names no connector: refused where it arrives, by name.
+    status = {"connectorId": 2**31, "errorCode": "NoError", "status": "Available"}
+    for action, payload in (("StatusNotification", status), ("StartTransaction", start)):
+        with pytest.raises(CallErrorReply) as refused:
+            await cp.call(action, payload | {"connectorId": 2**31})
+        assert refused.value.code == "PropertyConstraintViolation"
+        assert refused.value.description.startswith("connectorId: ")
 
 
 async def test_blocked_expired_and_unblocked_tags(connect_cp: Any, cp_id: str, bus: Bus) -> None:

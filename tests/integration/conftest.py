@@ -151,6 +151,8 @@ class Suite:
                 name, [str(BIN / name)], self.env | ports | extra, log_dir
             )
         self.gateways: list[ServiceProcess] = []
+        # Extra gateways and replicas of the running test (`extra_gateway`, `extra_service`).
+        self.extras: list[ServiceProcess] = []
         self.gateway_ports: list[int] = []
         self.gateway_internal_ports: list[int] = []
         # Free ports, not 9000/9001: a developer's `make up` (or another run) may hold those.
@@ -238,6 +240,7 @@ class Suite:
             | env,
             self.log_dir,
         )
+        self.extras.append(process)
         process.start()
         # Plain HTTP even for a wss:// gateway: TLS is for the charge points' port.
         process.wait_ready(f"http://127.0.0.1:{internal}/readyz")
@@ -262,6 +265,7 @@ class Suite:
             self.services[name].env | ports | env,
             self.log_dir,
         )
+        self.extras.append(process)
         process.start()
         process.wait_ready(f"http://127.0.0.1:{internal}/readyz")
         return process, internal
@@ -269,7 +273,15 @@ class Suite:
     def gateway_url(self, index: int) -> str:
         return f"ws://127.0.0.1:{self.gateway_ports[index]}"
 
+    def stop_extras(self, since: int = 0) -> None:
+        """Stop the extra gateways and replicas started since the `since`th (those a test
+        started, had it not stopped them: it failed)."""
+        for process in self.extras[since:]:
+            process.stop()
+        del self.extras[since:]
+
     def stop(self) -> None:
+        self.stop_extras()
         for process in [*self.gateways, *self.services.values()]:
             process.stop()
 
@@ -324,6 +336,17 @@ async def api(suite: Suite) -> AsyncIterator[httpx.AsyncClient]:
 
 
 _SUITE: list[Suite] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_extras_left() -> Iterator[None]:
+    """A test that failed before stopping its extra gateway or replica leaves none running for
+    the tests after it (they would consume from the suite's queues). Those of a module's
+    fixture, started before the test, stay."""
+    before = len(_SUITE[0].extras) if _SUITE else 0
+    yield
+    if _SUITE:
+        _SUITE[0].stop_extras(since=before)
 
 
 @pytest.hookimpl(hookwrapper=True)

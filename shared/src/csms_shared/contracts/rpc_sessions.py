@@ -84,7 +84,7 @@ class EndedIdToken(RpcParams):
     type: Annotated[str, StringConstraints(strict=True, max_length=20)]
     timestamp: OcppDateTime
     received_at: OcppDateTime
-    evse_id: int | None = Field(default=None, ge=0, le=INT32, strict=True)
+    evse_id: int | None = Field(default=None, ge=-INT32 - 1, le=INT32, strict=True)
     # Ours are 32-bit serials: a station's larger one names none of them (sent as absent).
     reservation_id: int | None = Field(default=None, ge=-INT32 - 1, le=INT32, strict=True)
 

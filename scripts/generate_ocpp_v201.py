@@ -150,6 +150,12 @@ def _split_words(text: str, *, split_after_digit: bool) -> list[str]:
     return [word for word in text.split("_") if word]
 
 
+def is_int32(owner: str, wire: str) -> bool:
+    """Whether property `wire` of `owner` is a connector or EVSE number: 32-bit, as our columns
+    and REST API hold them (`_fields.Int32`)."""
+    return wire in ("connectorId", "evseId") or (owner in ("EVSE", "EVSEType") and wire == "id")
+
+
 def field_name(wire: str) -> str:
     """The Python name of a property: snake_case, digits kept with the word before them."""
     name = "_".join(_split_words(wire, split_after_digit=True)).lower()
@@ -351,8 +357,12 @@ class Generator:
     def _ref(self, schema: dict[str, Any]) -> str:
         return str(schema["$ref"]).removeprefix("#/definitions/")
 
-    def annotation(self, schema: dict[str, Any], imports: Imports, package: str) -> str:
-        """The Python type of a property schema; the names it needs go into `imports`."""
+    def annotation(
+        self, schema: dict[str, Any], imports: Imports, package: str, int32: bool = False
+    ) -> str:
+        """The Python type of a property schema; the names it needs go into `imports`.
+        `int32`: a connector or EVSE number (`is_int32`), 32-bit where the schema sets no
+        bound."""
         if "$ref" in schema:
             if set(schema) - {"$ref", "description"}:
                 raise GeneratorError(f"$ref with siblings: {schema}")
@@ -367,7 +377,7 @@ class Generator:
             imports.add("pydantic", "JsonValue")
             return "JsonValue"
         if kind == "array":
-            item = self.annotation(schema["items"], imports, package)
+            item = self.annotation(schema["items"], imports, package, int32)
             return self._constrained(
                 f"list[{item}]",
                 {"min_length": schema.get("minItems"), "max_length": schema.get("maxItems")},
@@ -400,8 +410,9 @@ class Generator:
             imports.add(package + "_model", "Number")
             return self._constrained("Number", bounds, imports, integral=False)
         if bounds == {"ge": None, "le": None}:
-            imports.add(package + "_model", "Integer")
-            return "Integer"
+            name = "Int32" if int32 else "Integer"
+            imports.add(package + "_model", name)
+            return name
         # Bounds in the same Annotated as the int (not around `Integer`, whose before-validator
         # would hide them from the JSON schema); the 64-bit bound stays where none is given.
         for key, default in (("ge", "INT64_MIN"), ("le", "INT64_MAX")):
@@ -483,7 +494,7 @@ class Generator:
                 Property(
                     wire=wire,
                     name=field_name(wire),
-                    annotation=self.annotation(subschema, imports, package),
+                    annotation=self.annotation(subschema, imports, package, is_int32(owner, wire)),
                     required=wire in required,
                     untyped=untyped,
                     default_note=(
@@ -801,7 +812,8 @@ schemas (test_models_vs_schemas_v201 holds the list too):
 * date-times without an offset are accepted and read as UTC (see `DateTime` in `_base`);
 * date-times are rejected when they cannot be represented once converted to UTC (outside years
   1..9999); leap seconds (`:60`) are rejected as the reference RFC 3339 checker rejects them;
-* integers are at most 64-bit (`Integer`); the schemas set no bound;
+* integers are at most 64-bit (`Integer`), connector and EVSE numbers 32-bit (`Int32`); the
+  schemas set no bound;
 * numbers are read as Python floats: an integer too large for a double (beyond 1.8e308) is
   refused, and an integer given for a `number` is written back as a float (`16` -> `16.0`);
 * Python field names (snake_case) are accepted as keys besides the wire names

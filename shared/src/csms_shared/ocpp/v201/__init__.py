@@ -27,7 +27,8 @@ schemas (test_models_vs_schemas_v201 holds the list too):
 * date-times without an offset are accepted and read as UTC (see `DateTime` in `_base`);
 * date-times are rejected when they cannot be represented once converted to UTC (outside years
   1..9999); leap seconds (`:60`) are rejected as the reference RFC 3339 checker rejects them;
-* integers are at most 64-bit (`Integer`); the schemas set no bound;
+* integers are at most 64-bit (`Integer`), connector and EVSE numbers 32-bit (`Int32`); the
+  schemas set no bound;
 * numbers are read as Python floats: an integer too large for a double (beyond 1.8e308) is
   refused, and an integer given for a `number` is written back as a float (`16` -> `16.0`);
 * Python field names (snake_case) are accepted as keys besides the wire names

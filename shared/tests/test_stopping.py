@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from csms_shared.stopping import cancel_and_wait
+from csms_shared.stopping import bounded, cancel_and_wait
 
 
 async def test_cancelled_loops_end_and_the_stop_goes_on() -> None:
@@ -55,3 +55,31 @@ async def test_nothing_to_stop_returns_at_once() -> None:
     await done
     await cancel_and_wait([done])
     await cancel_and_wait([])
+
+
+async def test_a_bounded_step_that_ends_says_so() -> None:
+    done: list[str] = []
+
+    async def goodbye() -> None:
+        done.append("said")
+
+    assert await bounded(goodbye(), "goodbye", timeout=5) is True
+    assert done == ["said"]
+
+
+async def test_a_bounded_step_that_hangs_or_fails_is_named_and_the_stop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def hangs() -> None:
+        await asyncio.Event().wait()  # a publish waiting for a broker that never comes back
+
+    async def fails() -> None:
+        raise ConnectionError("broker gone")
+
+    with caplog.at_level(logging.WARNING, logger="csms_shared.stopping"):
+        assert await bounded(hangs(), "the last publish", timeout=0.1) is False
+        assert await bounded(fails(), "the close", timeout=5) is False
+    assert [r.getMessage() for r in caplog.records] == [
+        "the last publish did not end within 0.1 s; stopping without it",
+        "the close failed while stopping: ConnectionError('broker gone')",
+    ]

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .bus.connection import connected
 from .bus.router import Router
 from .bus.runtime import ServiceRuntime
 from .db import create_engine, ping, session_factory
@@ -100,7 +101,7 @@ async def serve(
 
     async def ready() -> None:
         await ping(engine)
-        if runtime.connection is None or runtime.connection.is_closed:
+        if not connected(runtime.connection):
             raise RuntimeError("broker connection is down")
 
     probes = await serve_probes(s.http_host, s.internal_port, ready)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +35,20 @@ async def cancel_and_wait(
     for task in pending:
         if task.done() and not task.cancelled() and (exc := task.exception()) is not None:
             log.debug("%s ended with %r while stopping", task.get_name(), exc)
+
+
+async def bounded(step: Awaitable[object], what: str, timeout: float = STOP_WAIT) -> bool:
+    """Run one step of a stop (a last publish, a connection's close) for at most `timeout`
+    seconds: a broker or database that is gone, or a vhost deleted under the process, must not
+    hold the stop until SIGKILL. False, and `what` named in the log, if it did not end in time
+    or failed; the stop goes on either way."""
+    try:
+        async with asyncio.timeout(timeout):
+            await step
+    except TimeoutError:
+        log.warning("%s did not end within %g s; stopping without it", what, timeout)
+        return False
+    except Exception as exc:
+        log.warning("%s failed while stopping: %r", what, exc)
+        return False
+    return True

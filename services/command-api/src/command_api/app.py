@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from csms_shared.bus.connection import connected
 from csms_shared.bus.runtime import ServiceRuntime
 from csms_shared.db import create_engine, ping, session_factory, upgrade
 from csms_shared.health import serve_probes
@@ -26,6 +27,7 @@ from csms_shared.samples import (
     sample_forever,
     set_build_info,
 )
+from csms_shared.stopping import bounded, cancel_and_wait
 from csms_shared.tracing import configure_tracing, instrument_engine
 
 from . import console, openapi_names, problems, webhook_store
@@ -172,7 +174,7 @@ def create_app(settings: Settings) -> FastAPI:
 
         async def ready() -> None:
             await ping(engine)
-            if dispatcher.connection is None or dispatcher.connection.is_closed:
+            if not connected(dispatcher.connection):
                 raise RuntimeError("broker connection is down")
 
         # Probes and metrics on the internal port: the API port (and its ingress) serves the API.
@@ -181,15 +183,14 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             probes.close()
-            for task in (sweeper, sampling):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait([sweeper, sampling])
+            # Each step that may need the broker is bounded: one that is gone (or the vhost
+            # deleted under the process) must not hold the stop until SIGKILL.
             if resync is not None:
-                await resync.stop()
-            await followers.stop()
-            await hooks.close()
-            await dispatcher.close()
+                await bounded(resync.stop(), "the local-list resync's stop")
+            await bounded(followers.stop(), "the followers' stop")
+            await bounded(hooks.close(), "the webhooks' stop")
+            await bounded(dispatcher.close(), "the broker connection's close")
             passwords.close()
             await engine.dispose()
 

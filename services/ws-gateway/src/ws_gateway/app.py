@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import resource
 import signal
 
+from csms_shared.bus.connection import connected
 from csms_shared.health import serve_probes
 from csms_shared.heap import set_collector_thresholds
 from csms_shared.logging import configure_logging
 from csms_shared.samples import set_build_info
 from csms_shared.service import wait_for_stop_signal
+from csms_shared.stopping import bounded, cancel_and_wait
 from csms_shared.tracing import configure_tracing
 
 from .bus import GatewayBus
@@ -84,7 +85,7 @@ async def main(settings: Settings | None = None) -> None:
     async def ready() -> None:
         if gateway.draining:
             raise RuntimeError("draining")
-        if bus.connection is None or bus.connection.is_closed:
+        if not connected(bus.connection):
             raise RuntimeError("broker connection is down")
 
     # Probes and metrics on their own port: the CP port serves only /ocpp/{id}.
@@ -102,12 +103,8 @@ async def main(settings: Settings | None = None) -> None:
     )
     await wait_for_stop_signal()
     await gateway.drain()  # ends with a last flush of the last-seen times
-    for task in (beat, seen, refusals, watcher):
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    await cancel_and_wait([task for task in (beat, seen, refusals, watcher) if task is not None])
     probes.close()
     await gateway.message_log.close()
-    await bus.close()
+    await bounded(bus.close(), "the broker connection's close")
     log.info("gateway %s stopped", settings.instance_id)

@@ -28,6 +28,7 @@ from csms_shared.contracts.events import (
 from csms_shared.log_context import bind
 from csms_shared.ocpp import format_datetime, utcnow
 from csms_shared.ocpp.version import OcppVersion
+from csms_shared.stopping import bounded
 
 from .bus import GatewayBus
 from .handshake import OCPP_PATH, SUBPROTOCOLS, Handshakes, cp_id_of, subprotocol_chooser
@@ -350,12 +351,14 @@ class Gateway:
         if self._keepalive_task is not None:
             self._keepalive_task.cancel()
             await asyncio.gather(self._keepalive_task, return_exceptions=True)
+        # The goodbye needs the broker: bounded, so a broker (or vhost) that is gone does not
+        # hold the stop until SIGKILL. Unsaid, the registry learns of the stop from the beats.
+        await bounded(self._goodbye(), "the last-seen flush and gateway.stopped")
+
+    async def _goodbye(self) -> None:
         await self.seen.flush()
-        try:
-            stopped = GatewayStopped(gateway=self.bus.instance_id, started_at=self.started_at)
-            await self.bus.publish_event(stopped)
-        except Exception:
-            log.warning("could not publish gateway.stopped")
+        stopped = GatewayStopped(gateway=self.bus.instance_id, started_at=self.started_at)
+        await self.bus.publish_event(stopped)
 
 
 # How much later than a credentials change a connection may have been made and still have used

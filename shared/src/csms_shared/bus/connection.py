@@ -16,7 +16,7 @@ from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractConnection, AbstractRobustConnection
 from tenacity import (
     AsyncRetrying,
     before_sleep_log,
@@ -79,6 +79,13 @@ class ClusterConnection(aio_pika.RobustConnection):
         await super()._on_connected()
         if again:
             log.info("broker connection %r: restored on node %s", self.name, _shown(self.url))
+
+
+def connected(connection: AbstractConnection | None) -> bool:
+    """Whether the connection carries anything now, for a readiness probe: a robust connection
+    that lost its broker is not closed (`is_closed` stays False until `close()`) while it
+    reconnects, perhaps for ever (a vhost deleted under it)."""
+    return connection is not None and not connection.is_closed and connection.connected.is_set()
 
 
 def _shown(url: URL) -> str:

@@ -26,7 +26,7 @@ from .samples import (
     sample_forever,
     set_build_info,
 )
-from .stopping import cancel_and_wait
+from .stopping import bounded, cancel_and_wait
 from .tracing import configure_tracing, instrument_engine
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,13 @@ async def serve(
     tasks.append(asyncio.create_task(sample_forever(sampling), name=f"{name}-metrics"))
     freeze_startup_heap(s.gc_thresholds)
     await wait_for_stop_signal()
-    await runtime.leave()  # first: the gateways stop sending its calls whatever else takes
+    # First: the gateways stop sending its calls whatever else takes. Each step that needs the
+    # broker or the database is bounded: one that is gone, or silent (a partition), must not
+    # hold the stop until SIGKILL.
+    await bounded(runtime.leave(), "the last owner beacon")
     await cancel_and_wait(tasks)
     probes.close()
-    await runtime.stop()
-    await engine.dispose()
-    await beacon_engine.dispose()
+    await bounded(runtime.stop(), "the consumers' stop")
+    await bounded(engine.dispose(), "the database pool's close")
+    await bounded(beacon_engine.dispose(), "the beacon's database connection's close")
     log.info("%s stopped", name)

@@ -192,7 +192,7 @@ def create_app(settings: Settings) -> FastAPI:
             await bounded(hooks.close(), "the webhooks' stop")
             await bounded(dispatcher.close(), "the broker connection's close")
             passwords.close()
-            await engine.dispose()
+            await bounded(engine.dispose(), "the database pool's close")
 
     app = FastAPI(
         title="csms command-api",

@@ -12,7 +12,7 @@ import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -99,6 +99,27 @@ def _database_link(database_url: str) -> Iterator[tuple[str, subprocess.Popen[by
         link.wait(5)
 
 
+@contextlib.contextmanager
+def _own_vhost(broker: str) -> Iterator[str]:
+    """A vhost of the test's own (it deletes it on leaving), or the test is skipped."""
+    with isolated_vhost(broker) as broker_url:
+        if broker_url == broker:
+            pytest.skip("needs a vhost of its own (rabbitmqctl beside a local broker)")
+        yield broker_url
+
+
+async def _stops_on_its_own(
+    process: ServiceProcess, cut_off: Callable[[], Awaitable[bool]]
+) -> None:
+    """Once `cut_off()` holds, SIGTERM ends `process` by itself (never SIGKILLed)."""
+    try:
+        await eventually(cut_off)
+        code = await asyncio.to_thread(process.stop)
+    finally:
+        process.kill()
+    assert code in OWN_EXIT, (code, process.tail())
+
+
 @pytest.mark.parametrize("service", ["ws-gateway", "command-api"])
 async def test_a_process_whose_vhost_was_deleted_stops_on_sigterm(
     service: str, broker_and_db_base: tuple[str, str], tmp_path: Path
@@ -106,19 +127,12 @@ async def test_a_process_whose_vhost_was_deleted_stops_on_sigterm(
     broker, database = broker_and_db_base
     internal = free_port()
     async with isolated_database(database) as database_url:
-        with isolated_vhost(broker) as broker_url:
-            if broker_url == broker:
-                pytest.skip("needs a vhost of its own (rabbitmqctl beside a local broker)")
+        with _own_vhost(broker) as broker_url:
             env = _env(service, broker_url, database_url, internal)
             process = _started(service, env, internal, tmp_path)
         # The vhost is deleted: the broker closed the process's connection and refuses every
         # reconnection, for good. Its readiness says so (it said "ready" while reconnecting).
-        try:
-            await eventually(lambda: _not_ready(internal))
-            code = await asyncio.to_thread(process.stop)
-        finally:
-            process.kill()
-        assert code in OWN_EXIT, (code, process.tail())
+        await _stops_on_its_own(process, lambda: _not_ready(internal))
 
 
 @pytest.mark.parametrize("service", ["session-service", "command-api"])
@@ -128,17 +142,10 @@ async def test_a_process_whose_database_went_silent_stops_on_sigterm(
     broker, database = broker_and_db_base
     internal = free_port()
     async with isolated_database(database) as database_url:
-        with isolated_vhost(broker) as broker_url, _database_link(database_url) as (linked, link):
-            if broker_url == broker:
-                pytest.skip("needs a vhost of its own (rabbitmqctl beside a local broker)")
+        with _own_vhost(broker) as broker_url, _database_link(database_url) as (linked, link):
             env = _env(service, broker_url, linked, internal)
             process = _started(service, env, internal, tmp_path)
-            try:
-                link.send_signal(signal.SIGSTOP)
-                # Stopped is enough: no probe asks the database before the SIGTERM (a ping that
-                # times out has its connection dropped, which a stop then need not close).
-                await eventually(lambda: _stopped(link.pid))
-                code = await asyncio.to_thread(process.stop)
-            finally:
-                process.kill()
-        assert code in OWN_EXIT, (code, process.tail())
+            link.send_signal(signal.SIGSTOP)
+            # Stopped is enough: no probe asks the database before the SIGTERM (a ping that
+            # times out has its connection dropped, which a stop then need not close).
+            await _stops_on_its_own(process, lambda: _stopped(link.pid))

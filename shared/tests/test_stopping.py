@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from csms_shared.stopping import bounded, cancel_and_wait
+from csms_shared.stopping import STEP_FLOOR, STOP_WAIT, StopBudget, bounded, cancel_and_wait
 
 
 async def test_cancelled_loops_end_and_the_stop_goes_on() -> None:
@@ -83,3 +83,39 @@ async def test_a_bounded_step_that_hangs_or_fails_is_named_and_the_stop_goes_on(
         "the last publish did not end within 0.1 s; stopping without it",
         "the close failed while stopping: ConnectionError('broker gone')",
     ]
+
+
+async def test_the_steps_of_one_stop_share_its_budget(caplog: pytest.LogCaptureFixture) -> None:
+    """A broker and a database both silent: the first step that hangs spends the budget, the
+    ones after it get the floor each, so the whole stop stays within the budget plus a floor a
+    step (five steps of their own bound took a gateway past its grace)."""
+    said: list[str] = []
+
+    async def hangs() -> None:
+        await asyncio.Event().wait()
+
+    async def closes() -> None:
+        await asyncio.sleep(0)
+        said.append("closed")
+
+    loop = asyncio.create_task(asyncio.Event().wait(), name="beat-loop")
+    stop = StopBudget(0.6)
+    with caplog.at_level(logging.WARNING, logger="csms_shared.stopping"):
+        assert await stop.step(hangs(), "the goodbye") is False
+        assert stop.left() == STEP_FLOOR
+        assert await stop.step(hangs(), "the broker connection's close") is False
+        await stop.cancel([loop])
+        # Spent, the budget still lets a step that answers end.
+        assert await stop.step(closes(), "the database pool's close") is True
+    assert loop.cancelled() and said == ["closed"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the goodbye did not end within 0.6 s; stopping without it",
+        "the broker connection's close did not end within 0.25 s; stopping without it",
+    ]
+
+
+def test_one_step_gets_no_more_than_it_did_alone() -> None:
+    """A budget larger than one step's bound: one step that hangs costs `STOP_WAIT`, as it did
+    bounded alone, and leaves the rest to the steps after it."""
+    assert StopBudget(60).left() == STOP_WAIT
+    assert StopBudget(STOP_WAIT / 2).left() <= STOP_WAIT / 2

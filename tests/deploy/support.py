@@ -21,6 +21,8 @@ import yaml
 from pydantic import AliasChoices, BaseModel
 from pydantic_settings import BaseSettings
 
+from csms_shared.stopping import STEP_FLOOR, STOP_BUDGET
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES_DIR = ROOT / "services"
 K8S = ROOT / "deploy" / "k8s"
@@ -61,6 +63,21 @@ SERVICE_PREFIXES = (
 )
 
 Resource = dict[str, Any]
+
+# The most steps of one process's stop that share its `StopBudget` (command-api's six).
+STOP_STEPS = 6
+
+
+def worst_stop(service: str, settings: BaseSettings) -> float:
+    """Seconds from SIGTERM to exit when the broker and the database are both silent: the
+    process's own wait (a gateway's drain, command-api's open requests), then the steps that
+    share one `StopBudget`, each at least its floor."""
+    own = 0.0
+    if service == "ws-gateway":
+        own = settings.drain_spread_seconds + settings.drain_timeout  # type: ignore[attr-defined]
+    elif service == "command-api":
+        own = importlib.import_module("command_api.app").OPEN_REQUESTS_WAIT
+    return own + STOP_BUDGET + STOP_STEPS * STEP_FLOOR
 
 
 @dataclass(frozen=True)

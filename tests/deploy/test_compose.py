@@ -22,6 +22,7 @@ from tests.deploy.support import (
     parse_dockerfile,
     service_by_script,
     services,
+    worst_stop,
 )
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -55,6 +56,13 @@ def environment(spec: dict[str, Any]) -> dict[str, str]:
 
 def built_service(spec: dict[str, Any]) -> Service:
     return services()[spec["build"]["args"]["SERVICE"]]
+
+
+def stop_grace(spec: dict[str, Any]) -> int:
+    """A service's stop_grace_period in seconds (compose's default: 10 s)."""
+    grace = re.fullmatch(r"(\d+)s", spec.get("stop_grace_period", "10s"))
+    assert grace, "stop_grace_period in seconds"
+    return int(grace.group(1))
 
 
 def published_ports(spec: dict[str, Any]) -> set[int]:
@@ -192,13 +200,19 @@ def test_each_database_service_waits_for_its_migration(name: str) -> None:
     )
 
 
+@pytest.mark.parametrize("name", [n for n in BUILT if not n.endswith("-migrate")])
+def test_every_process_stops_within_its_grace_period(name: str) -> None:
+    """Even with its broker and database silent: SIGKILL cuts nothing a stop still does."""
+    service = built_service(COMPOSE_SERVICES[name])
+    settings = load_settings(service, environment(COMPOSE_SERVICES[name]))
+    assert worst_stop(service.name, settings) < stop_grace(COMPOSE_SERVICES[name])
+
+
 def test_gateway_fleet_drains_before_it_is_killed() -> None:
     spec = COMPOSE_SERVICES["ws-gateway"]
     assert spec["deploy"]["replicas"] >= 2
     settings = load_settings(service_by_script("ws-gateway"), environment(spec))
-    grace = re.fullmatch(r"(\d+)s", spec["stop_grace_period"])
-    assert grace, "stop_grace_period in seconds"
-    assert int(grace.group(1)) > settings.drain_timeout  # type: ignore[attr-defined]
+    assert settings.drain_timeout < stop_grace(spec)  # type: ignore[attr-defined]
     # 65536 unless the operator lowers it for a runtime with a lower hard limit of its own.
     assert int(interpolate(str(spec["ulimits"]["nofile"]["soft"]), SHELL_ENV)) >= 65536
     assert "ports" not in spec, "charge points reach the gateways through gateway-lb only"

@@ -31,6 +31,7 @@ from tests.deploy.support import (
     pod_specs,
     service_by_script,
     services,
+    worst_stop,
 )
 
 # kubernetes-validate re-reads its multi-megabyte definitions file on every call; the files
@@ -507,14 +508,24 @@ def test_autoscalers_and_disruption_budgets(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_gateway_drains_within_its_grace_period(overlay: str) -> None:
+def test_every_process_stops_within_its_grace_period(overlay: str) -> None:
+    """Even with its broker and database silent: SIGKILL cuts nothing a stop still does."""
     resources = built(overlay)
-    (deployment, service, main) = workload(overlay, "ws-gateway")
-    settings = load_settings(service, container_env(main, resources))
-    pre_stop = main["lifecycle"]["preStop"]["exec"]["command"]
-    assert pre_stop[0] == "sleep"
-    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert grace > int(pre_stop[1]) + settings.drain_timeout  # type: ignore[attr-defined]
+    for deployment, service, main in workloads(overlay):
+        settings = load_settings(service, container_env(main, resources))
+        pre_stop = main.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+        waits = 0
+        if pre_stop is not None:
+            assert pre_stop[0] == "sleep"
+            waits = int(pre_stop[1])
+        grace = deployment["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+        assert grace > waits + worst_stop(service.name, settings), deployment["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_drains_behind_a_pre_stop_and_rolls_one_at_a_time(overlay: str) -> None:
+    (deployment, _, main) = workload(overlay, "ws-gateway")
+    assert main["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     rolling = deployment["spec"]["strategy"]["rollingUpdate"]
     assert (rolling["maxSurge"], rolling["maxUnavailable"]) == (1, 0)
     assert deployment["spec"]["minReadySeconds"] > 0

@@ -3,7 +3,8 @@ that needs one of them (the gateway's last-seen flush and `gateway.stopped`, the
 stop, the database pool's close) is bounded, so an orchestrator's SIGTERM is not turned into a
 SIGKILL. Before, a gateway or command-api whose vhost was deleted under it kept reconnecting
 for ever after SIGTERM, and a service whose database went silent (a partition) waited for its
-pool's close for ever."""
+pool's close for ever. The steps of one stop share one budget, so a process with its broker
+and its database both silent stops too, within the grace the deployment checks count."""
 
 from __future__ import annotations
 
@@ -82,13 +83,14 @@ async def _stopped(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _database_link(database_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """The database through a TCP link process (chaos/pg_link.py) that SIGSTOP silences: the
-    connections stay open, nothing passes (a partition, not a refusal)."""
-    parts = urlsplit(database_url)
+def _link(url: str, port: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The server at `url` (its port, or `port`) through a TCP link process
+    (chaos/pg_link.py) that SIGSTOP silences: the connections stay open, nothing passes (a
+    partition, not a refusal)."""
+    parts = urlsplit(url)
     listen = free_port()
     link = subprocess.Popen(
-        [sys.executable, "-m", "chaos.pg_link", str(listen), str(parts.port or 5432)], cwd=ROOT
+        [sys.executable, "-m", "chaos.pg_link", str(listen), str(parts.port or port)], cwd=ROOT
     )
     try:
         netloc = parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{listen}"
@@ -142,10 +144,35 @@ async def test_a_process_whose_database_went_silent_stops_on_sigterm(
     broker, database = broker_and_db_base
     internal = free_port()
     async with isolated_database(database) as database_url:
-        with _own_vhost(broker) as broker_url, _database_link(database_url) as (linked, link):
+        with _own_vhost(broker) as broker_url, _link(database_url, 5432) as (linked, link):
             env = _env(service, broker_url, linked, internal)
             process = _started(service, env, internal, tmp_path)
             link.send_signal(signal.SIGSTOP)
             # Stopped is enough: no probe asks the database before the SIGTERM (a ping that
             # times out has its connection dropped, which a stop then need not close).
             await _stops_on_its_own(process, lambda: _stopped(link.pid))
+
+
+@pytest.mark.parametrize("service", ["session-service", "command-api"])
+async def test_a_process_whose_broker_and_database_went_silent_stops_within_its_grace(
+    service: str, broker_and_db_base: tuple[str, str], tmp_path: Path
+) -> None:
+    """Both faults at once: every step that needs one of them waits on it, and the budget the
+    steps share bounds the whole stop."""
+    broker, database = broker_and_db_base
+    internal = free_port()
+    async with isolated_database(database) as database_url:
+        with (
+            _own_vhost(broker) as broker_url,
+            _link(broker_url, 5672) as (broker_linked, broker_link),
+            _link(database_url, 5432) as (database_linked, database_link),
+        ):
+            env = _env(service, broker_linked, database_linked, internal)
+            process = _started(service, env, internal, tmp_path)
+            broker_link.send_signal(signal.SIGSTOP)
+            database_link.send_signal(signal.SIGSTOP)
+
+            async def both_stopped() -> bool:
+                return await _stopped(broker_link.pid) and await _stopped(database_link.pid)
+
+            await _stops_on_its_own(process, both_stopped)

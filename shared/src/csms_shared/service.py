@@ -26,7 +26,7 @@ from .samples import (
     sample_forever,
     set_build_info,
 )
-from .stopping import bounded, cancel_and_wait
+from .stopping import StopBudget
 from .tracing import configure_tracing, instrument_engine
 
 log = logging.getLogger(__name__)
@@ -116,13 +116,14 @@ async def serve(
     tasks.append(asyncio.create_task(sample_forever(sampling), name=f"{name}-metrics"))
     freeze_startup_heap(s.gc_thresholds)
     await wait_for_stop_signal()
-    # First: the gateways stop sending its calls whatever else takes. Each step that needs the
-    # broker or the database is bounded: one that is gone, or silent (a partition), must not
-    # hold the stop until SIGKILL.
-    await bounded(runtime.leave(), "the last owner beacon")
-    await cancel_and_wait(tasks)
+    # First: the gateways stop sending its calls whatever else takes. The steps that need the
+    # broker or the database share one bound: one that is gone, or silent (a partition), must
+    # not hold the stop until SIGKILL.
+    stop = StopBudget()
+    await stop.step(runtime.leave(), "the last owner beacon")
+    await stop.cancel(tasks)
     probes.close()
-    await bounded(runtime.stop(), "the consumers' stop")
-    await bounded(engine.dispose(), "the database pool's close")
-    await bounded(beacon_engine.dispose(), "the beacon's database connection's close")
+    await stop.step(runtime.stop(), "the consumers' stop")
+    await stop.step(engine.dispose(), "the database pool's close")
+    await stop.step(beacon_engine.dispose(), "the beacon's database connection's close")
     log.info("%s stopped", name)

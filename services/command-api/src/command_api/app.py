@@ -27,7 +27,7 @@ from csms_shared.samples import (
     sample_forever,
     set_build_info,
 )
-from csms_shared.stopping import bounded, cancel_and_wait
+from csms_shared.stopping import StopBudget
 from csms_shared.tracing import configure_tracing, instrument_engine
 
 from . import console, openapi_names, problems, webhook_store
@@ -183,16 +183,17 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             probes.close()
-            await cancel_and_wait([sweeper, sampling])
-            # Each step that may need the broker is bounded: one that is gone (or the vhost
-            # deleted under the process) must not hold the stop until SIGKILL.
+            # The steps that may need the broker or the database share one bound: one that is
+            # gone (or the vhost deleted under the process) must not hold the stop until SIGKILL.
+            stop = StopBudget()
+            await stop.cancel([sweeper, sampling])
             if resync is not None:
-                await bounded(resync.stop(), "the local-list resync's stop")
-            await bounded(followers.stop(), "the followers' stop")
-            await bounded(hooks.close(), "the webhooks' stop")
-            await bounded(dispatcher.close(), "the broker connection's close")
+                await stop.step(resync.stop(), "the local-list resync's stop")
+            await stop.step(followers.stop(), "the followers' stop")
+            await stop.step(hooks.close(), "the webhooks' stop")
+            await stop.step(dispatcher.close(), "the broker connection's close")
             passwords.close()
-            await bounded(engine.dispose(), "the database pool's close")
+            await stop.step(engine.dispose(), "the database pool's close")
 
     app = FastAPI(
         title="csms command-api",
@@ -265,6 +266,10 @@ class RefuseNul:
         await self.app(scope, receive, send)
 
 
+# How long a stop waits for open requests before the lifespan's own steps (`StopBudget`).
+OPEN_REQUESTS_WAIT = 5
+
+
 async def main(settings: Settings | None = None) -> None:
     """Serve the API until SIGTERM or SIGINT."""
     settings = settings or Settings()
@@ -282,6 +287,6 @@ async def main(settings: Settings | None = None) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         # Console streams (/live) end on their own within a minute; a stop need not wait so long.
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=OPEN_REQUESTS_WAIT,
     )
     await uvicorn.Server(config).serve()

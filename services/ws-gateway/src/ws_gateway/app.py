@@ -13,7 +13,6 @@ from csms_shared.heap import set_collector_thresholds
 from csms_shared.logging import configure_logging
 from csms_shared.samples import set_build_info
 from csms_shared.service import wait_for_stop_signal
-from csms_shared.stopping import bounded, cancel_and_wait
 from csms_shared.tracing import configure_tracing
 
 from .bus import GatewayBus
@@ -102,9 +101,10 @@ async def main(settings: Settings | None = None) -> None:
         else None
     )
     await wait_for_stop_signal()
-    await gateway.drain()  # ends with a last flush of the last-seen times
-    await cancel_and_wait([task for task in (beat, seen, refusals, watcher) if task is not None])
+    # The drain ends with a last flush of the last-seen times; what follows shares its budget.
+    stop = await gateway.drain()
+    await stop.cancel([task for task in (beat, seen, refusals, watcher) if task is not None])
     probes.close()
-    await gateway.message_log.close()
-    await bounded(bus.close(), "the broker connection's close")
+    await stop.step(gateway.message_log.close(), "the message log's last records")
+    await stop.step(bus.close(), "the broker connection's close")
     log.info("gateway %s stopped", settings.instance_id)

@@ -28,7 +28,7 @@ from csms_shared.contracts.events import (
 from csms_shared.log_context import bind
 from csms_shared.ocpp import format_datetime, utcnow
 from csms_shared.ocpp.version import OcppVersion
-from csms_shared.stopping import bounded
+from csms_shared.stopping import StopBudget
 
 from .bus import GatewayBus
 from .handshake import OCPP_PATH, SUBPROTOCOLS, Handshakes, cp_id_of, subprotocol_chooser
@@ -324,10 +324,12 @@ class Gateway:
             await asyncio.sleep(self.settings.beat_interval)
             await self.beat_once()
 
-    async def drain(self) -> None:
-        """Stop accepting and close every connection with 1001 so CPs reconnect elsewhere."""
+    async def drain(self) -> StopBudget:
+        """Stop accepting and close every connection with 1001 so CPs reconnect elsewhere, then
+        say goodbye; the rest of the stop shares the budget returned, begun once the connections
+        were closed (preStop, the drain and it fit the orchestrator's grace)."""
         if self._server is None:
-            return
+            return StopBudget()
         self.draining = True
         sessions = list(self.sessions.values())
         log.info("draining %d connections", len(sessions))
@@ -353,7 +355,9 @@ class Gateway:
             await asyncio.gather(self._keepalive_task, return_exceptions=True)
         # The goodbye needs the broker: bounded, so a broker (or vhost) that is gone does not
         # hold the stop until SIGKILL. Unsaid, the registry learns of the stop from the beats.
-        await bounded(self._goodbye(), "the last-seen flush and gateway.stopped")
+        stop = StopBudget()
+        await stop.step(self._goodbye(), "the last-seen flush and gateway.stopped")
+        return stop
 
     async def _goodbye(self) -> None:
         await self.seen.flush()

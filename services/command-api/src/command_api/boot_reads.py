@@ -15,6 +15,7 @@ from fastapi import HTTPException
 from sqlalchemy.exc import IntegrityError
 
 from csms_shared.contracts.events import StationBooted
+from csms_shared.ocpp import INT32_MAX
 from csms_shared.ocpp._base import OcppModel, format_datetime
 from csms_shared.ocpp.v16.enums import RegistrationStatus
 from csms_shared.ocpp.v16.messages import GetConfigurationRequest
@@ -38,7 +39,7 @@ def configuration_read(event: StationBooted) -> tuple[str, OcppModel]:
     if event.ocpp_version is OcppVersion.V201:
         # The report's requestId ties its NotifyReport parts together; the boot's time in
         # milliseconds, cut to 31 bits for stations that keep it in a signed 32-bit integer.
-        report_id = int(event.at.timestamp() * 1000) % 2**31
+        report_id = int(event.at.timestamp() * 1000) % (INT32_MAX + 1)
         return "GetBaseReport", GetBaseReportRequest(
             request_id=report_id, report_base=ReportBaseEnum.FULL_INVENTORY
         )

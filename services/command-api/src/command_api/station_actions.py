@@ -19,13 +19,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from csms_shared.ocpp import v16, v201
+from csms_shared.ocpp import INT32_MAX, v16, v201
 from csms_shared.ocpp._base import DateTime, OcppModel
 from csms_shared.ocpp.v16.datatypes import V16Model
 from csms_shared.ocpp.version import OcppVersion
 
 # Id numbers as both versions' schemas take them (a 32-bit signed integer, positive).
-Number = Annotated[int, Field(ge=1, lt=2**31)]
+Number = Annotated[int, Field(ge=1, le=INT32_MAX)]
 IdTag = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 
 
@@ -90,7 +90,7 @@ class StartSession(OperatorAction):
             v201.RequestStartTransactionRequest(
                 id_token=_id_token(self.id_tag, self.id_token_type),
                 # The station echoes it in the TransactionEvent that starts the session.
-                remote_start_id=secrets.randbelow(2**31 - 1) + 1,
+                remote_start_id=secrets.randbelow(INT32_MAX) + 1,
                 evse_id=self.evse_id or self.connector_id,
             ),
         )
@@ -156,7 +156,7 @@ class Unlock(OperatorAction):
 class Availability(OperatorAction):
     """Make a connector (or EVSE, or with connectorId 0 the whole station) operative or not."""
 
-    connector_id: Annotated[int, Field(ge=0, lt=2**31)] = 0
+    connector_id: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
     evse_id: Number | None = Field(default=None, description="2.0.1: the EVSE")
     operative: bool
 
@@ -181,8 +181,8 @@ class Reserve(OperatorAction):
     """Reserve a connector (1.6; 0: any) or EVSE (2.0.1; none: any) for an id tag until
     `expiryDate`."""
 
-    reservation_id: Annotated[int, Field(ge=0, lt=2**31)]
-    connector_id: Annotated[int, Field(ge=0, lt=2**31)] = 0
+    reservation_id: Annotated[int, Field(ge=0, le=INT32_MAX)]
+    connector_id: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
     evse_id: Number | None = Field(default=None, description="2.0.1: the EVSE")
     id_tag: IdTag = Field(description="1.6: at most 20 characters")
     id_token_type: v201.IdTokenEnum = Field(

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from csms_shared.bus.message_log import RecordKind
+from csms_shared.ocpp import INT32_MAX
 
 # What a gateway may send; security events and service warnings come from events only.
 _KINDS = frozenset(RecordKind) - {RecordKind.SECURITY, RecordKind.WARNING}
@@ -111,7 +112,7 @@ def to_row(record: Any, gateway: str) -> Row:
     if isinstance(mt, bool) or not _one_of(mt, _MESSAGE_TYPES):
         raise BadRecord("mt: 2, 3, 4 or null")
     size = record.get("size", 0)
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**31:
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= INT32_MAX:
         raise BadRecord("size: a byte count")
     payload = record.get("payload")
     payload_json = _json(payload)
@@ -149,7 +150,7 @@ class _Record(msgspec.Struct):
     action: _Id | None = None
     payload: msgspec.Raw = msgspec.Raw(b"null")
     raw: Annotated[str, msgspec.Meta(max_length=65_536)] | None = None
-    size: Annotated[int, msgspec.Meta(ge=0, lt=2**31)] = 0
+    size: Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)] = 0
     conn: _Id | None = None
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-INT32 = (-(2**31), 2**31 - 1)
+from csms_shared.ocpp import INT32_MAX, INT32_MIN
+
+INT32 = (INT32_MIN, INT32_MAX)
 
 
 def fits(value: int, bounds: tuple[int, int]) -> bool:

@@ -14,7 +14,7 @@ from csms_shared.contracts.events import (
     ConnectorStatus,
     TransactionChargingStateChanged,
 )
-from csms_shared.ocpp import v201
+from csms_shared.ocpp import INT32_MAX, v201
 from csms_shared.ocpp.v16.enums import CancelReservationStatus, ReservationStatus
 from csms_shared.ocpp.v16.messages import (
     CancelReservationRequest,
@@ -147,7 +147,7 @@ async def connectors_status(events: list[ConnectorStatus], ctx: Ctx) -> None:
     new: set[tuple[str, int]] = set()
     for event in events:
         cp_id, connector_id = event.charge_point_id, event.connector_id
-        if 0 < connector_id < 2**31 and not reservations.connector_known(cp_id, connector_id):
+        if 0 < connector_id <= INT32_MAX and not reservations.connector_known(cp_id, connector_id):
             new.add((cp_id, connector_id))  # one this process knows is stored needs nothing
     if new:
         await reservations.remember_connectors(ctx.session, sorted(new))

@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from csms_shared.ocpp import INT32_MAX
 from csms_shared.ocpp.v16.messages import StartTransactionRequest, StopTransactionRequest
 from csms_shared.vocabulary import ConnectorRef, StoppedReason, TriggerReason
 from csms_shared.vocabulary.tokens import V16_TOKEN_TYPE
@@ -30,7 +31,7 @@ from .tx_events import BEGIN, END, ENDED, STARTED, EventSummary, Reading
 from .tx_fold import NO_EVSE, Fold, TransactionState
 
 START_SEQ_NO = 0
-END_SEQ_NO = 2**31 - 1  # above any Updated a 1.6 transaction's MeterValues would be
+END_SEQ_NO = INT32_MAX  # above any Updated a 1.6 transaction's MeterValues would be
 
 
 def _started(

@@ -23,8 +23,7 @@ from csms_shared.contracts import problems
 from csms_shared.contracts.envelopes import CallReply
 from csms_shared.contracts.rpc import EndedIdToken, SessionsRpc, StopIdTag
 from csms_shared.contracts.rpc_base import RpcMethod
-from csms_shared.contracts.rpc_sessions import INT32
-from csms_shared.ocpp import JsonObject, v16, v201
+from csms_shared.ocpp import INT32_MAX, INT32_MIN, JsonObject, v16, v201
 from csms_shared.ocpp.catalog import catalog
 from csms_shared.ocpp.errors import InternalError, NotImplementedOcppError
 from csms_shared.ocpp.framing import Call
@@ -292,7 +291,7 @@ async def _judged_201(
 
 def _names_ours(reservation_id: int | None) -> bool:
     """Whether a station's reservationId could name one of ours (32-bit serials)."""
-    return reservation_id is not None and -INT32 - 1 <= reservation_id <= INT32
+    return reservation_id is not None and INT32_MIN <= reservation_id <= INT32_MAX
 
 
 def registration_of(cp_id: str, version: OcppVersion, payload: JsonObject) -> str:

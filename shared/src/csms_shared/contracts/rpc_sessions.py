@@ -15,6 +15,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from ..bus.message_log import MessageLogLevel
+from ..ocpp._fields import INT32_MAX, INT32_MIN
 from ..ocpp.v16.datatypes import OcppDateTime
 from ..ocpp.version import OcppVersion
 from .rpc_base import (
@@ -33,8 +34,6 @@ from .rpc_base import (
     TimeRange,
 )
 from .rpc_registry import Tag
-
-INT32 = 2**31 - 1
 
 # -- session-service -------------------------------------------------------------------------
 
@@ -84,9 +83,9 @@ class EndedIdToken(RpcParams):
     type: Annotated[str, StringConstraints(strict=True, max_length=20)]
     timestamp: OcppDateTime
     received_at: OcppDateTime
-    evse_id: int | None = Field(default=None, ge=-INT32 - 1, le=INT32, strict=True)
+    evse_id: int | None = Field(default=None, ge=INT32_MIN, le=INT32_MAX, strict=True)
     # Ours are 32-bit serials: a station's larger one names none of them (sent as absent).
-    reservation_id: int | None = Field(default=None, ge=-INT32 - 1, le=INT32, strict=True)
+    reservation_id: int | None = Field(default=None, ge=INT32_MIN, le=INT32_MAX, strict=True)
 
 
 class ListReservations(Paged):
@@ -237,7 +236,7 @@ Vat = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
 class OfTariff(RpcParams):
     """One tariff, by id."""
 
-    tariff_id: int = Field(ge=1, le=INT32)
+    tariff_id: int = Field(ge=1, le=INT32_MAX)
 
 
 class _TariffFields(RpcParams):

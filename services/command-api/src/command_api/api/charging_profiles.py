@@ -39,7 +39,7 @@ from csms_shared.contracts.rpc_profiles import (
     ProfilesRpc,
     StoreProfile,
 )
-from csms_shared.ocpp import v16, v201
+from csms_shared.ocpp import INT32_MAX, v16, v201
 from csms_shared.ocpp._base import JsonObject, OcppModel, utcnow
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.version import OcppVersion
@@ -258,7 +258,7 @@ async def get_composite_schedule(
     principal: Operator,
     cp_id: CpId,
     connector_id: Annotated[
-        int, Query(alias="connectorId", ge=0, le=2**31 - 1, description="0: the CP as a whole")
+        int, Query(alias="connectorId", ge=0, le=INT32_MAX, description="0: the CP as a whole")
     ] = 0,
     duration: Annotated[
         int, Query(ge=1, le=MAX_COMPOSITE_DURATION, description="Seconds from now")

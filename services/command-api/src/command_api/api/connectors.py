@@ -9,7 +9,7 @@ from fastapi import Path, Query
 from fastapi.responses import JSONResponse
 
 from csms_shared.contracts.rpc import ListConnectors, ListTransactions, RegistryRpc, SessionsRpc
-from csms_shared.ocpp import v201
+from csms_shared.ocpp import INT32_MAX, v201
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.ocpp.v16.messages import RemoteStopTransactionResponse
 from csms_shared.ocpp.version import OcppVersion
@@ -41,7 +41,7 @@ class ConnectorStopSent(Resource):
 
 
 CpId = Annotated[str, Path(alias="id", pattern=CHARGE_POINT_ID_PATTERN)]
-ConnectorId = Annotated[int, Path(alias="connector", ge=1, lt=2**31)]
+ConnectorId = Annotated[int, Path(alias="connector", ge=1, le=INT32_MAX)]
 
 
 @router.get("/connectors", response_model=Page[ConnectorOfChargePoint])

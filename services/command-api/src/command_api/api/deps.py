@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from csms_shared.bus.rpc import RpcClient, RpcError, RpcUnavailable
 from csms_shared.contracts.rpc import RpcMethod
 from csms_shared.contracts.rpc_base import P, R
+from csms_shared.ocpp import INT32_MAX
 
 from .. import problems
 from ..access_log import note_caller
@@ -207,4 +208,4 @@ def rpc_errors(service: str) -> Iterator[None]:
 
 
 # Offsets beyond this are not a page anyone wants, and must fit a 64-bit database integer.
-MAX_OFFSET = 2**31 - 1
+MAX_OFFSET = INT32_MAX

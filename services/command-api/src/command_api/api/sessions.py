@@ -24,6 +24,7 @@ from csms_shared.contracts.rpc import (
 )
 from csms_shared.contracts.rpc import EnergyReport as EnergyReportParams
 from csms_shared.contracts.rpc_sessions import IdTokenType
+from csms_shared.ocpp import INT32_MAX, INT32_MIN
 from csms_shared.ocpp._base import DateTime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.vocabulary.tokens import MAX_TOKEN_LENGTH
@@ -155,7 +156,7 @@ async def list_transactions(
 async def get_transaction(
     state: State,
     principal: Viewer,
-    transaction_id: Annotated[int, Path(ge=-(2**31), le=2**31 - 1)],
+    transaction_id: Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX)],
     meter_values_limit: Annotated[int, Query(alias="meterValuesLimit", ge=1, le=10_000)] = 1000,
     meter_values_offset: Annotated[int, Query(alias="meterValuesOffset", ge=0, le=MAX_OFFSET)] = 0,
 ) -> TransactionDetail:
@@ -174,7 +175,7 @@ async def get_transaction(
 async def close_transaction(
     state: State,
     principal: Operator,
-    transaction_id: Annotated[int, Path(ge=-(2**31), le=2**31 - 1)],
+    transaction_id: Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX)],
     body: CloseTransaction,
 ) -> TransactionDetail:
     """Close a stale or superseded transaction the CP never stopped; the reason is audited. An

@@ -20,6 +20,7 @@ from csms_shared.contracts.rpc import (
 )
 from csms_shared.contracts.rpc_registry import TAG_PATTERN, Tag
 from csms_shared.contracts.rpc_sessions import Currency, Fee, PerUnit, Vat
+from csms_shared.ocpp import INT32_MAX
 from csms_shared.ocpp._base import DateTime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
@@ -30,7 +31,7 @@ from .sessions import ApiModel, CpFilter, Limit, Offset
 
 router = api_router(404, 503, tags=["tariffs"])
 
-TariffId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TariffId = Annotated[int, Path(ge=1, le=INT32_MAX)]
 CpPath = Annotated[str, Path(pattern=CHARGE_POINT_ID_PATTERN)]
 TagFilter = Annotated[str | None, Query(pattern=TAG_PATTERN)]
 ChargePointIds = Annotated[

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from csms_shared.ocpp import INT32_MAX, INT32_MIN
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 from csms_shared.vocabulary.tokens import MAX_TOKEN_LENGTH
 
@@ -73,7 +74,7 @@ async def transactions(
 
 @router.get("/transactions/{transaction_id}")
 async def transaction(
-    page: ViewerPage, transaction_id: Annotated[int, Path(ge=-(2**31), le=2**31 - 1)]
+    page: ViewerPage, transaction_id: Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX)]
 ) -> Response:
     """Energy, cost, the audit trail and a chart of the meter values."""
     try:
@@ -98,7 +99,7 @@ async def transaction(
 
 @router.post("/transactions/{transaction_id}/close")
 async def close(
-    page: OperatorPage, transaction_id: Annotated[int, Path(ge=-(2**31), le=2**31 - 1)]
+    page: OperatorPage, transaction_id: Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX)]
 ) -> Response:
     """Close a stale transaction the CP never stopped, with the operator's reason."""
     form = await page.form()

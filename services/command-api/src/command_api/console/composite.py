@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from csms_shared.charging import DEFAULT_PHASES, CompositePeriod, CompositeSchedule, RateUnit
 from csms_shared.contracts.rpc_profiles import MAX_COMPOSITE_DURATION
+from csms_shared.ocpp import INT32_MAX
 from csms_shared.ocpp._base import format_datetime
 from csms_shared.ocpp.identity import CHARGE_POINT_ID_PATTERN
 
@@ -32,7 +33,7 @@ class CompositeAsk(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    connector_id: int = Field(alias="connectorId", ge=0, le=2**31 - 1)
+    connector_id: int = Field(alias="connectorId", ge=0, le=INT32_MAX)
     duration: int = Field(ge=1, le=MAX_COMPOSITE_DURATION)
     rate_unit: RateUnit = Field(alias="rateUnit")
 

@@ -8,12 +8,14 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from csms_shared.ocpp import INT32_MAX
+
 from ..api import tariffs as tariff_api
 from .charging import PAGE_SIZE, Offset
 from .web import AdminPage, ViewerPage, shown
 
 router = APIRouter(include_in_schema=False)
-TariffPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TariffPath = Annotated[int, Path(ge=1, le=INT32_MAX)]
 
 
 def _names(text: Any) -> list[str]:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms_shared.charging import ChargingProfile, RateUnit, composite_from_v16
 from csms_shared.contracts.events import CommandCompleted
 from csms_shared.contracts.rpc_profiles import ComputeComposite
-from csms_shared.ocpp import v16, v201
+from csms_shared.ocpp import INT32_MAX, v16, v201
 from csms_shared.ocpp._base import OcppModel
 from csms_shared.ocpp.version import OcppVersion
 
@@ -34,7 +34,7 @@ from .store import composite
 GET_PROFILES = "GetChargingProfiles"
 GET_COMPOSITE = "GetCompositeSchedule"
 # GetChargingProfiles' requestId is an OCPP integer.
-_MAX_REPORT_ID = 2**31 - 1
+_MAX_REPORT_ID = INT32_MAX
 
 
 @dataclass(frozen=True, slots=True)

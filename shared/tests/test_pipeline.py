@@ -141,7 +141,7 @@ async def test_calls_that_queue_meanwhile_are_answered_from_one_transaction() ->
 
 
 async def test_groups_are_no_larger_than_the_maximum() -> None:
-    test = Authorizing(slots=1, lanes=1, group_max=3)
+    test = Authorizing(slots=1, lanes=1, bulk_group_max=3)
     test.gate = asyncio.Event()
     first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
     await test.entered.wait()
@@ -391,8 +391,8 @@ async def test_notifications_linger_so_that_those_arriving_together_share_a_grou
 
 
 async def test_a_full_group_does_not_wait_out_its_linger() -> None:
-    # An hour's linger: the group goes as soon as it holds `group_max` items.
-    test = Metering(group_linger=3600.0, group_max=3)
+    # An hour's linger: the group goes as soon as it holds `bulk_group_max` items.
+    test = Metering(group_linger=3600.0, bulk_group_max=3)
     await asyncio.wait_for(
         asyncio.gather(*(test.runtime.on_call(test.message(f"cp{n}")) for n in range(3))), 60
     )
@@ -494,7 +494,7 @@ async def test_a_call_waited_on_in_the_bulk_lane_is_handled_after_its_stations_d
         return METER | {"connectorId": connector}
 
     runtime = fake_runtime(
-        router, log, concurrency=8, group_lanes=3, group_linger=3600, group_max=2
+        router, log, concurrency=8, group_lanes=3, group_linger=3600, bulk_group_max=2
     )
 
     def deliver(cp: str, connector: int, count: int) -> asyncio.Task[None]:

@@ -36,7 +36,7 @@ from .ack import acknowledge, requeue_later
 from .arrivals import Arrival, Arrivals, Earlier
 from .bundle import BundleItem
 from .client import BusClient
-from .coalesce import GROUP_LANES, GROUP_LINGER, GROUP_MAX, Coalescer
+from .coalesce import BULK_GROUP_MAX, GROUP_LANES, GROUP_LINGER, GROUP_MAX, Coalescer
 from .connection import connect
 from .delivery import Delivery, Unreadable, decode_calls, is_bundle, refused
 from .fast_envelopes import FastCallReply
@@ -87,6 +87,7 @@ class ServiceRuntime:
         prefetch: int = 200,
         concurrency: int | None = None,
         group_max: int = GROUP_MAX,
+        bulk_group_max: int = BULK_GROUP_MAX,
         group_lanes: int = GROUP_LANES,
         group_linger: float = GROUP_LINGER,
         outbound: Outbound | None = None,
@@ -145,7 +146,7 @@ class ServiceRuntime:
         self.uow = UnitOfWork(sessions, settings=settings, outbox=outbox, on_emitted=self._wake)
         # Calls of one action, events of one pattern: handled in groups (group commit).
         self.coalescer: Coalescer[Any, Any] = Coalescer(
-            self.slots, lanes=group_lanes, limit=group_max
+            self.slots, lanes=group_lanes, limit=bulk_group_max
         )
         self.decisions: Coalescer[Any, Any] = Coalescer(
             self.decision_slots, lanes=group_lanes, limit=group_max

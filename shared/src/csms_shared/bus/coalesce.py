@@ -27,7 +27,7 @@ GROUP_LANES = 2
 # A group holds at most this many items.
 GROUP_MAX = 100
 # ... on the bulk lane (`ocpp.calls`): a group there pays a fixed cost whatever its size (its
-# transactions locked, the copies looked up, five statements and a commit: ~100 ms on a busy
+# transactions locked, the copies looked up, five statements and a commit: ~60 ms on a busy
 # two-core machine), and the next group of the same stations waits for its commit, so a backlog
 # drains faster in fewer, larger groups (bench/RESULTS.md, "Bulk groups of 300"). Decisions keep
 # `GROUP_MAX`: their groups are small, and a large one would make its first call wait.

@@ -130,7 +130,7 @@ async def test_calls_that_queue_meanwhile_are_answered_from_one_transaction() ->
     first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
     await test.entered.wait()  # cp0 holds the only lane, in transaction 1
     later = [asyncio.create_task(test.runtime.on_call(test.message(f"cp{n}"))) for n in (1, 2, 3)]
-    await until(lambda: test.runtime.coalescer.waiting("call v16.Authorize") == 3)
+    await until(lambda: test.runtime.decisions.waiting("after v16.Authorize") == 3)
     test.gate.set()
     await asyncio.gather(first, *later)
     assert test.calls == [("cp0", 1), ("cp1", 2), ("cp2", 2), ("cp3", 2)]
@@ -141,12 +141,12 @@ async def test_calls_that_queue_meanwhile_are_answered_from_one_transaction() ->
 
 
 async def test_groups_are_no_larger_than_the_maximum() -> None:
-    test = Authorizing(slots=1, lanes=1, bulk_group_max=3)
+    test = Authorizing(slots=1, lanes=1, group_max=3)
     test.gate = asyncio.Event()
     first = asyncio.create_task(test.runtime.on_call(test.message("cp0")))
     await test.entered.wait()
     later = [asyncio.create_task(test.runtime.on_call(test.message(f"cp{n}"))) for n in range(1, 8)]
-    await until(lambda: test.runtime.coalescer.waiting("call v16.Authorize") == 7)
+    await until(lambda: test.runtime.decisions.waiting("after v16.Authorize") == 7)
     test.gate.set()
     await asyncio.gather(first, *later)
     sizes: dict[int, int] = {}
@@ -292,7 +292,8 @@ async def test_a_call_that_did_not_come_through_the_calls_exchange_is_dropped() 
 async def test_a_decision_goes_past_bulk_work_that_holds_every_other_slot() -> None:
     test = Authorizing(slots=4)  # one for RPCs, one kept for decisions, two for the rest
     async with test.runtime.slots, test.runtime.slots:  # a backlog of bulk groups
-        bulk = asyncio.create_task(test.runtime.on_call(test.message("bulk")))
+        notification = FakeMessage("Authorize", "bulk", {"idTag": "bulk"}, log=test.log)
+        bulk = asyncio.create_task(test.runtime.on_call(notification))
         await until(lambda: test.runtime.work.waiting() == (0, 1))
         decision = test.message("decision")
         decision.exchange = "ocpp.decisions"
@@ -300,7 +301,22 @@ async def test_a_decision_goes_past_bulk_work_that_holds_every_other_slot() -> N
         assert test.answers() == {"corr-decision": "decision"}
         assert decision.outcome == "ack" and not bulk.done()
     await asyncio.wait_for(bulk, 5)
-    assert test.answers()["corr-bulk"] == "bulk"
+    assert notification.outcome == "ack" and ("bulk", 2) in test.calls
+
+
+async def test_a_call_waited_on_in_the_bulk_lane_goes_past_bulk_work_too() -> None:
+    """A transaction's end on `ocpp.calls` (request/reply, behind its stations' data) takes the
+    decisions' slots once that data is stored, not a place behind the bulk queued since."""
+    test = Authorizing(slots=4)
+    async with test.runtime.slots, test.runtime.slots:
+        notification = FakeMessage("Authorize", "bulk", {"idTag": "bulk"}, log=test.log)
+        bulk = asyncio.create_task(test.runtime.on_call(notification))
+        await until(lambda: test.runtime.work.waiting() == (0, 1))
+        end = test.message("end")  # through ocpp.calls, a reply awaited
+        await asyncio.wait_for(test.runtime.on_call(end), 5)
+        assert test.answers() == {"corr-end": "end"}
+        assert end.outcome == "ack" and not bulk.done()
+    await asyncio.wait_for(bulk, 5)
 
 
 async def test_a_call_on_the_decisions_queue_that_came_another_way_is_dropped() -> None:
@@ -648,7 +664,7 @@ async def test_in_a_group_only_the_calls_past_their_deadline_go_unhandled() -> N
     late.headers[HEADER_DEADLINE] = ms_from_now(-1)
     live.headers[HEADER_DEADLINE] = ms_from_now(60)
     queued = [asyncio.create_task(test.runtime.on_call(m)) for m in (late, live)]
-    await until(lambda: test.runtime.coalescer.waiting("call v16.Authorize") == 2)
+    await until(lambda: test.runtime.decisions.waiting("after v16.Authorize") == 2)
     test.gate.set()
     await asyncio.gather(first, *queued)
     assert test.calls == [("cp0", 1), ("cp2", 2)]

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from csms_shared.bus.coalesce import shard_of
 from csms_shared.ocpp._base import format_datetime, utcnow
 from tests.integration.conftest import Suite
 from tests.integration.support import CallErrorReply, ChargePointClient, eventually, metric
@@ -35,38 +36,45 @@ async def _session(cp: ChargePointClient) -> int:
 async def test_decisions_run_in_a_process_of_their_own_and_the_bulk_in_the_other(
     suite: Suite, connect_cp: Connect, db: asyncpg.Connection, cp_id: str
 ) -> None:
+    """Six stations at once, three in each of the bulk process's two shards (SESSION_GROUP_SHARDS,
+    coalesce.shard_of): each transaction's data and its stop are stored."""
     main = "session-service"
     main_port = suite.internal_ports[main]
-    suite.restart_service(main, SESSION_CONSUME="calls,events,rpc")
+    suite.restart_service(main, SESSION_CONSUME="calls,events,rpc", SESSION_GROUP_SHARDS="2")
     apart, apart_port = suite.extra_service(main, SESSION_CONSUME="decisions")
+    names = [f"{cp_id}-{n}" for n in range(64)]
+    stations = [n for n in names if shard_of(n, 2) == 0][:3]
+    stations += [n for n in names if shard_of(n, 2) == 1][:3]
     try:
         before = {
             port: (await metric(port, HANDLED, kind="call", outcome="ok"))
             for port in (main_port, apart_port)
         }
-        cp = await connect_cp(cp_id)
-        tx = await _session(cp)
+        cps = [await connect_cp(name) for name in stations]
+        txs = await asyncio.gather(*(_session(cp) for cp in cps))
 
         async def stored() -> Any:
-            row = await db.fetchrow(
+            rows = await db.fetch(
                 "SELECT t.meter_stop, (SELECT count(*) FROM sessions.meter_values m"
                 " WHERE m.transaction_id = t.id) AS readings"
-                " FROM sessions.transactions t WHERE t.id = $1",
-                tx,
+                " FROM sessions.transactions t WHERE t.id = ANY($1::int[])",
+                txs,
             )
-            return row is not None and row["meter_stop"] == 200 and row["readings"] >= 1
+            return len(rows) == len(txs) and all(
+                row["meter_stop"] == 200 and row["readings"] >= 1 for row in rows
+            )
 
         await eventually(stored)
         # StartTransaction was decided by the decisions' process; the MeterValues (answered by
         # the gateway once the broker had it) and the StopTransaction behind it, which keeps
         # its place after the transaction's bulk data, were handled by the other.
         decided = await metric(apart_port, HANDLED, kind="call", outcome="ok")
-        assert decided - before[apart_port] == 1
+        assert decided - before[apart_port] == len(stations)
         bulk = await metric(main_port, HANDLED, kind="call", outcome="ok")
-        assert bulk - before[main_port] == 2
+        assert bulk - before[main_port] == 2 * len(stations)
     finally:
         apart.stop()
-        suite.restart_service(main, SESSION_CONSUME="")
+        suite.restart_service(main, SESSION_CONSUME="", SESSION_GROUP_SHARDS="1")
 
 
 async def test_decisions_nobody_consumes_are_refused_at_once_and_taken_once_a_process_does(

@@ -24,3 +24,13 @@ def test_a_process_consumes_the_lanes_it_is_told_and_every_one_by_default(
     monkeypatch.setenv("SESSION_CONSUME", "everything")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_group_shards_are_one_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().group_shards == 1
+    monkeypatch.setenv("SESSION_GROUP_SHARDS", "4")
+    assert Settings().group_shards == 4
+    for wrong in ("0", "17", "two", ""):
+        monkeypatch.setenv("SESSION_GROUP_SHARDS", wrong)
+        with pytest.raises(ValidationError, match="SESSION_GROUP_SHARDS"):
+            Settings()

@@ -95,6 +95,7 @@ async def serve(
         prefetch=s.prefetch,
         rpc_client=rpc_client,
         consume=getattr(settings, "consume", ()),
+        group_shards=getattr(settings, "group_shards", 1),
         ready=lambda: ping(beacon_engine),
     )
     await runtime.start()

@@ -185,6 +185,17 @@ class ConsumerSettings(BaseModel):
         ' needs (docs/SCALING.md, "Decisions apart")',
     )
 
+    group_shards: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="how many shards by station a bulk action's groups are split into, each"
+        " with its own lanes (their groups never wait for each other's locks): a backlog is"
+        " stored faster, but the process's event loop is busier, and the transactions' ends it"
+        " handles wait longer; for a bulk process whose decisions run apart"
+        ' (docs/SCALING.md, "Decisions apart")',
+    )
+
     @field_validator("consume", mode="before")
     @classmethod
     def _consume_json_or_commas(cls, value: object) -> object:  # not CommonSettings' name

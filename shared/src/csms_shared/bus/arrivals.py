@@ -14,8 +14,10 @@ arrival until it was handled; a call someone waits on takes, as it arrives, its 
 ones and waits for them before it is handled. Both happen before any await, and deliveries
 start in the order the broker sent them. It holds no lane or slot while it waits, so they never
 wait for it; it waits for no other station's data, and calls that wait do not wait for each
-other (two transactions' ends are independent) and still share a group. This orders one
-process's deliveries; across replicas see docs/ARCHITECTURE.md, "Decisions first".
+other (two transactions' ends are independent) and still share a group. Once its data is
+stored it is handled as a decision (the decisions' groups and slots), not behind the bulk that
+came after it. This orders one process's deliveries; across replicas see docs/ARCHITECTURE.md,
+"Decisions first".
 """
 
 from __future__ import annotations

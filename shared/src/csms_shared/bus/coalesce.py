@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -36,6 +37,17 @@ BULK_GROUP_MAX = 300
 GROUP_LINGER = 0.02
 
 
+def shard_of(name: str, shards: int) -> int:
+    """The shard (0 .. shards - 1) of a station: the same in every process and every run.
+
+    A bulk action's groups may be split by station (`Coalescer(shards=...)`): a group locks its
+    stations' transactions, and with every station in every bundle (a busy fleet) the next group
+    of the action waits for the commit of the one before it; shards hold different stations, so
+    their groups never wait for each other (bench/RESULTS.md, "Bulk groups sharded by station,
+    as an option")."""
+    return zlib.crc32(name.encode()) % shards if shards > 1 else 0
+
+
 @dataclass(slots=True)
 class _Waiting(Generic[T, R]):
     """An item waiting for its group, and the future its outcome goes to."""
@@ -55,18 +67,21 @@ class Coalescer(Generic[T, R]):
         *,
         lanes: int = GROUP_LANES,
         limit: int = GROUP_MAX,
+        shards: int = 1,
     ) -> None:
         self.slots = slots
         self.lanes = lanes
         self.limit = limit
+        self.shards = max(1, shards)
         self._queued: dict[str, list[_Waiting[T, R]]] = {}
         self._lanes: dict[str, asyncio.Semaphore] = {}
         self._full: dict[str, asyncio.Event] = {}  # set when a key's queue holds a full group
         self._hurried = 0  # while above 0 nothing lingers (`hurried`)
 
     def waiting(self, key: str) -> int:
-        """How many items wait under `key` for a lane."""
-        return len(self._queued.get(key, ()))
+        """How many items wait under `key` (in any of its shards) for a lane."""
+        keys = [key, *(_sharded(key, n) for n in range(self.shards))]
+        return sum(len(self._queued.get(k, ())) for k in keys)
 
     async def submit(
         self,
@@ -75,8 +90,40 @@ class Coalescer(Generic[T, R]):
         handle: Callable[[list[T]], Awaitable[list[R]]],
         *,
         linger: float = 0.0,
+        station: Callable[[T], str] | None = None,
     ) -> list[R]:
         """The outcomes of `items`, in order, each handled in a group of its key.
+
+        With `station` and more than one shard, each item goes to its station's shard of the
+        key (`<key>#<shard>`): a group holds one shard's items, each shard has its own lanes,
+        and the caller gets its outcomes once every shard of its items handled them."""
+        if station is None or self.shards == 1:
+            return await self._submit(key, items, handle, linger)
+        parts: dict[int, list[int]] = {}
+        for index, item in enumerate(items):
+            parts.setdefault(shard_of(station(item), self.shards), []).append(index)
+        if len(parts) == 1:
+            [(shard, _)] = parts.items()
+            return await self._submit(_sharded(key, shard), items, handle, linger)
+        results = await asyncio.gather(
+            *(
+                self._submit(_sharded(key, shard), [items[i] for i in indices], handle, linger)
+                for shard, indices in parts.items()
+            )
+        )
+        found: dict[int, R] = {}
+        for indices, result in zip(parts.values(), results, strict=True):
+            found.update(zip(indices, result, strict=True))
+        return [found[index] for index in range(len(items))]
+
+    async def _submit(
+        self,
+        key: str,
+        items: list[T],
+        handle: Callable[[list[T]], Awaitable[list[R]]],
+        linger: float,
+    ) -> list[R]:
+        """`submit` of one key (or one shard of it).
 
         `handle` gets a group and returns one outcome per item. The caller takes lane turns
         until all its items were taken by a group (its own turn, or another caller's); with
@@ -147,3 +194,7 @@ class Coalescer(Generic[T, R]):
         for entry, outcome in zip(group, outcomes, strict=True):
             if not entry.future.done():
                 entry.future.set_result(outcome)
+
+
+def _sharded(key: str, shard: int) -> str:
+    return f"{key}#{shard}"

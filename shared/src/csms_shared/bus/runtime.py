@@ -73,6 +73,10 @@ log = logging.getLogger(__name__)
 LANES: tuple[str, ...] = get_args(Lane)  # the names `<PREFIX>CONSUME` accepts
 
 
+def _station(call: Call) -> str:
+    return str(call.headers.get(HEADER_CHARGE_POINT, ""))
+
+
 class ServiceRuntime:
     """Runs a Router: declares its queues, consumes them, owns the DB session per group."""
 
@@ -89,6 +93,7 @@ class ServiceRuntime:
         group_max: int = GROUP_MAX,
         bulk_group_max: int = BULK_GROUP_MAX,
         group_lanes: int = GROUP_LANES,
+        group_shards: int = 1,
         group_linger: float = GROUP_LINGER,
         outbound: Outbound | None = None,
         rpc_client: bool = False,
@@ -144,9 +149,16 @@ class ServiceRuntime:
         self.rpc_slots = asyncio.Semaphore(lane) if lane else self.work.rest
         self.decision_channel: AbstractChannel | None = None
         self.uow = UnitOfWork(sessions, settings=settings, outbox=outbox, on_emitted=self._wake)
-        # Calls of one action, events of one pattern: handled in groups (group commit).
+        # Calls of one action, events of one pattern: handled in groups (group commit). On the
+        # bulk lane an action's groups may be split by station (`group_shards`,
+        # coalesce.shard_of): they then no longer wait for each other's locks, and a backlog is
+        # stored faster, but the event loop is busier (bench/RESULTS.md, "Bulk groups sharded
+        # by station, as an option").
         self.coalescer: Coalescer[Any, Any] = Coalescer(
-            self.slots, lanes=group_lanes, limit=bulk_group_max
+            self.slots,
+            lanes=group_lanes,
+            limit=bulk_group_max,
+            shards=group_shards,
         )
         self.decisions: Coalescer[Any, Any] = Coalescer(
             self.decision_slots, lanes=group_lanes, limit=group_max
@@ -349,13 +361,19 @@ class ServiceRuntime:
         if earlier:
             with self.coalescer.hurried():  # an earlier notification does not linger meanwhile
                 await earlier.handled()
-        coalescer = self.decisions if lane == DECISIONS.name else self.coalescer
+        # A call someone waits on (a transaction's end behind its stations' data, which it
+        # waited for above; a decision an older gateway sent on this lane) is a decision from
+        # here on: on the decisions' slots, not behind the bulk queued since, in groups of its
+        # own ("after"), not in the way of the decisions' lane's (ends take the longer path).
+        bulk = lane != DECISIONS.name and not message.reply_to
+        key = ("call " if bulk or lane == DECISIONS.name else "after ") + routing_key
         handled = iter(
-            await coalescer.submit(
-                "call " + routing_key,
+            await (self.coalescer if bulk else self.decisions).submit(
+                key,
                 valid,
                 partial(handle_calls, self.uow, route),
                 linger=0.0 if message.reply_to else self.group_linger,
+                station=_station if bulk else None,
             )
             if valid and route is not None
             else []

@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 LANES: tuple[str, ...] = get_args(Lane)  # the names `<PREFIX>CONSUME` accepts
 
 
-def _station(call: Call) -> str:
+def _station(call: BundleItem | Call) -> str:
     return str(call.headers.get(HEADER_CHARGE_POINT, ""))
 
 
@@ -332,7 +332,7 @@ class ServiceRuntime:
             return
         # Before any await, so in delivery order: a call waited on takes its stations'
         # notifications open now; a notification is open until handled.
-        stations = {str(item.headers.get(HEADER_CHARGE_POINT, "")) for item in items}
+        stations = {_station(item) for item in items}
         if message.reply_to:
             earlier = self.arrivals.so_far(stations)
             await self._handle(message, lane, items, started, earlier=earlier)
@@ -365,11 +365,11 @@ class ServiceRuntime:
         # waited for above; a decision an older gateway sent on this lane) is a decision from
         # here on: on the decisions' slots, not behind the bulk queued since, in groups of its
         # own ("after"), not in the way of the decisions' lane's (ends take the longer path).
-        bulk = lane != DECISIONS.name and not message.reply_to
-        key = ("call " if bulk or lane == DECISIONS.name else "after ") + routing_key
+        waited_on = lane != DECISIONS.name and bool(message.reply_to)
+        bulk = lane != DECISIONS.name and not waited_on
         handled = iter(
             await (self.coalescer if bulk else self.decisions).submit(
-                key,
+                ("after " if waited_on else "call ") + routing_key,
                 valid,
                 partial(handle_calls, self.uow, route),
                 linger=0.0 if message.reply_to else self.group_linger,

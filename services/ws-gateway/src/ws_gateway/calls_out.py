@@ -10,6 +10,7 @@ from datetime import datetime
 
 import aiormq
 from aio_pika.exceptions import DeliveryError
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 
 from csms_shared import tracing
 from csms_shared.bus.bundle import BUNDLE_MAX
@@ -162,8 +163,7 @@ class CallsOut:
                 item.future.cancel()
             raise
         except Exception as exc:
-            unroutable = isinstance(exc, DeliveryError)
-            settle(waiting, Unroutable(action_of(routing_key)) if unroutable else exc)
+            settle(waiting, failure(action_of(routing_key), exc))
             return
         settle(waiting, [None] * len(waiting))
 
@@ -307,7 +307,21 @@ class CallsOut:
             for item in waiting:
                 item.future.cancel()
             raise
-        except DeliveryError:
-            return Unroutable(action)
         except Exception as exc:
-            return exc
+            return failure(action, exc)
+
+
+def failure(action: str, exc: Exception) -> Exception:
+    """What a bundle's CALLs fail with when sending it raised `exc`: Unroutable when the broker
+    returned it; BrokerAway when the connection or channel went under it (the loss reaches
+    `GatewayBus._lost` a moment later: a publish in flight meanwhile fails with aiormq's own
+    error, and its CPs are told the same as those that come after); else `exc` itself."""
+    if isinstance(exc, DeliveryError):
+        return Unroutable(action)
+    if isinstance(exc, AMQPError | ChannelInvalidStateError) or (
+        isinstance(exc, ConnectionError) and not isinstance(exc, BrokerAway)
+    ):
+        away = BrokerAway(f"the broker connection went: {exc!r}")
+        away.__cause__ = exc
+        return away
+    return exc

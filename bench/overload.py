@@ -36,7 +36,10 @@ GATEWAY_CALL_TIMEOUT = 25.0  # the suite runs the gateway's default
 RECOVERY_WINDOW = 2.0  # seconds per window while the load is back at half the peak
 RECOVERY_BOUND = 60.0
 STORM_CPS = 5000
-STORM_ADDRESSES = 10
+# Sites behind NAT: 50 stations share an address, 25 at each gateway, within the gateway's
+# shipped per-address burst (200), so the storm measures admission, not the per-address
+# throttle (the issue's run raised those limits for its 10 addresses; bench/RESULTS.md).
+STORM_ADDRESSES = 100
 
 
 class Mix:
@@ -301,7 +304,7 @@ async def _gateway_handshakes(suite: BenchSuite) -> Counter[str]:
 
 
 async def connect_storm(bench: Bench, suite: BenchSuite) -> None:
-    """5,000 new CPs from 10 addresses open their WebSockets at the same moment, half on each
+    """5,000 new CPs from 100 addresses open their WebSockets at the same moment, half on each
     gateway (issue 45's storm: two gateways behind a balancer); then each retries as a CP does,
     after the Retry-After it was given (or 1, 2, 4 ... s), until it is connected and booted.
     The log shows, second by second, how many were let in and how many refused."""

@@ -544,6 +544,41 @@ async def test_a_call_waited_on_in_the_bulk_lane_is_handled_after_its_stations_d
     assert len(runtime.arrivals) == 0
 
 
+async def test_an_end_waiting_for_data_that_fails_is_handled_all_the_same() -> None:
+    # The station's data could not be stored (it goes back to its queue, stored on a later
+    # try): the transaction's end that waited for it is handled once that try is over, not held
+    # until the data comes round again.
+    log: list[str] = []
+    gate = asyncio.Event()
+    router = Router(service="order-test")
+
+    @router.on(Action.METER_VALUES)
+    async def meter_values(request: MeterValuesRequest, ctx: CallContext) -> MeterValuesResponse:
+        log.append(f"storing {ctx.charge_point_id}")
+        await gate.wait()
+        raise RuntimeError("the data cannot be stored now")
+
+    @router.on(Action.AUTHORIZE)
+    async def authorize(request: AuthorizeRequest, ctx: CallContext) -> AuthorizeResponse:
+        log.append(f"ended {ctx.charge_point_id}")
+        info = IdTagInfo(status=AuthorizationStatus.ACCEPTED, parent_id_tag=request.id_tag)
+        return AuthorizeResponse(id_tag_info=info)
+
+    runtime = fake_runtime(router, log, concurrency=4, group_lanes=2)
+    data = FakeMessage("MeterValues", "cp0", METER, log=log)
+    storing = asyncio.create_task(runtime.on_call(data))
+    await until(lambda: "storing cp0" in log)
+    end = FakeMessage("Authorize", "cp0", {"idTag": "t"}, reply_to=ASK, log=log)
+    ending = asyncio.create_task(runtime.on_call(end))
+    with pytest.raises(AssertionError, match="never held"):
+        await until(lambda: "ended cp0" in log, turns=1000)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(storing, ending), 5)
+    assert data.outcome == "nack requeue=True"
+    assert end.outcome == "ack" and "ended cp0" in log
+    assert len(runtime.arrivals) == 0
+
+
 async def test_a_malformed_bundle_is_dead_lettered_untouched() -> None:
     for body in (b"not json", b"[]", b'{"cp": "x"}', b'[{"cp": "x", "id": 1, "at": "t"}]'):
         test = Metering()

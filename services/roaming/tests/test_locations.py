@@ -533,3 +533,121 @@ async def test_a_takeover_whose_disconnect_comes_first_leaves_the_station_online
         stored = await location_store.load(session, f"TK-{cp}", publisher(settings))
     assert stored is not None
     assert stored.document.evses[0].status is EvseStatus.AVAILABLE
+
+
+async def test_events_taken_together_leave_what_they_leave_one_by_one(
+    csms: httpx.AsyncClient,
+    hosts: Hosts,
+    settings: Settings,
+    sessions: Any,
+    delivery: PushDelivery,
+) -> None:
+    """A connect storm's events come in groups (`connector_statuses`, `stations_connected`,
+    `stations_disconnected`): stations in no published location in one statement a round, a
+    published one's events one by one. Each group leaves the presence, the connectors, the
+    EVSEs' statuses and the pushes its events leave one after the other, copies, a station
+    twice in a group, its whole-station reports and a takeover's early disconnect included."""
+    emsp, _ = await registered(csms, hosts, settings, sessions)
+
+    def script(tag: str) -> list[list[Any]]:
+        a, b, pub = f"{tag}A{next(_IDS)}", f"{tag}B{next(_IDS)}", f"{tag}P{next(_IDS)}"
+        at = "2026-11-29T10:00:00Z"
+
+        def connected(cp: str, connection: str) -> StationConnected:
+            return StationConnected(
+                charge_point_id=cp, gateway="g1", connection_id=connection, connected_at=at
+            )
+
+        first = status(a, 1, ConnectorState.AVAILABLE)  # each stamped as made: in this order
+        whole = status(a, 0, ConnectorState.UNAVAILABLE)
+        whole.evse_id = None
+        whole.connector_id = 0
+        later = status(a, 1, ConnectorState.OCCUPIED, ChargingState.CHARGING)
+        older = status(a, 1, ConnectorState.AVAILABLE)
+        older.timestamp = older.at - timedelta(minutes=5)  # stamped before `later`
+        return [
+            [connected(a, "a1"), connected(b, "b1"), connected(pub, "p1"), connected(a, "a2")],
+            [
+                first,
+                status(b, 2, ConnectorState.FAULTED),
+                status(pub, 1, ConnectorState.OCCUPIED, ChargingState.EV_CONNECTED),
+                whole,
+                later,
+                status(pub, 1, ConnectorState.AVAILABLE),
+                older,  # kept out: `later` is newer by the station's time
+            ],
+            [
+                StationDisconnected(charge_point_id=b, connection_id="b0"),  # a takeover's
+                StationDisconnected(charge_point_id=pub, connection_id="p1"),
+                StationDisconnected(charge_point_id=a, connection_id="a1"),  # not a2's
+            ],
+        ]
+
+    groups = {
+        ConnectorStatus: follow_stations.connector_statuses,
+        StationConnected: follow_stations.stations_connected,
+        StationDisconnected: follow_stations.stations_disconnected,
+    }
+
+    async def left(tag: str) -> tuple[list[Any], list[Any], list[Any]]:
+        """What the stations of `tag` left, their ids without it."""
+        async with sessions() as session:
+            presence = await session.execute(
+                text(
+                    "SELECT substr(charge_point_id, 4, 1), online, connection_id, ocpp_version"
+                    " FROM roaming.station_presence WHERE charge_point_id LIKE :tag"
+                    " ORDER BY 1"
+                ),
+                {"tag": f"{tag}%"},
+            )
+            connectors = await session.execute(
+                text(
+                    "SELECT substr(charge_point_id, 4, 1), evse_id, connector_id, status"
+                    " FROM roaming.station_connectors WHERE charge_point_id LIKE :tag"
+                    " ORDER BY 1, 2, 3"
+                ),
+                {"tag": f"{tag}%"},
+            )
+            evses = await session.execute(
+                text(
+                    "SELECT evse_id, status FROM roaming.location_evses"
+                    " WHERE charge_point_id LIKE :tag ORDER BY 1"
+                ),
+                {"tag": f"{tag}%"},
+            )
+            return list(presence), list(connectors), list(evses)
+
+    pushed: dict[str, list[tuple[str, str]]] = {}
+    for tag, together in (("ONE", False), ("GRP", True)):
+        steps = script(tag)
+        published = steps[0][2].charge_point_id
+        await publish(sessions, settings, f"EQ-{published}", published)
+        await deliver(delivery)
+        before = len(emsp.received)
+        for step in steps:
+            if together:
+                async with sessions.begin() as session:
+                    ctx = Context(session=session, settings=settings, outbox=outbox)
+                    await groups[type(step[0])](step, ctx)
+            else:
+                for event in step:
+                    await follow(sessions, settings, event)
+        await deliver(delivery)
+        pushed[tag] = [
+            (method, str(body.get("status"))) for method, _, body, _ in emsp.received[before:]
+        ]
+    one, grouped = await left("ONE"), await left("GRP")
+    assert grouped == one
+    presence, connectors, evses = one
+    assert [row[1:] for row in presence] == [
+        (True, "a2", "2.0.1"),  # a1's disconnect leaves a2 on
+        (True, "b1", "2.0.1"),  # b0's, a connection before b1, too
+        (False, "p1", "2.0.1"),
+    ]
+    assert [row[1:] for row in connectors] == [
+        (1, 1, "Occupied"),
+        (2, 1, "Faulted"),
+        (1, 1, "Available"),
+    ]
+    assert evses == [(1, "UNKNOWN"), (2, "UNKNOWN")]  # the published station went offline
+    assert pushed["GRP"] == pushed["ONE"] == [("PATCH", "UNKNOWN")]  # the newest, once

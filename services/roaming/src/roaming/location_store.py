@@ -296,6 +296,22 @@ async def repush(session: AsyncSession, location_id: str, publisher: Publisher) 
     return None if found is None else await _push_whole(session, found, publisher)
 
 
+async def stations_published(session: AsyncSession, stations: set[str]) -> set[str]:
+    """Of `stations`, those with an EVSE in a published location (not taken out): the ones
+    whose reports `follow_status` has anything to do for."""
+    if not stations:
+        return set()
+    rows = await session.execute(
+        select(location_evses.c.charge_point_id)
+        .where(
+            location_evses.c.charge_point_id.in_(stations),
+            location_evses.c.removed_at.is_(None),
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
+
+
 async def follow_status(
     session: AsyncSession, charge_point_id: str, publisher: Publisher, evse_id: int | None = None
 ) -> int:

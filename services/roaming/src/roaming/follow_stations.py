@@ -27,7 +27,8 @@ _VERSIONS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
 
 
 # Fixed statements over arrays (one prepared statement whatever the count; a multi-row VALUES
-# is compiled again for each count): each station at most once per statement.
+# is compiled again for each count): each station at most once per statement. The one-event
+# handlers use them with one event.
 _CONNECTORS = text(
     f"WITH kept AS (INSERT INTO {station_connectors.fullname}"
     " (charge_point_id, evse_id, connector_id, status, at)"
@@ -191,6 +192,8 @@ async def _follow_many(
             await one(event, ctx)
     rest = [event for event in events if event.charge_point_id not in published]
     for group in rounds(rest, lambda event: [event.charge_point_id]):
+        # In station order, as other groups take their rows: none waits for another in a cycle.
+        group.sort(key=lambda event: event.charge_point_id)
         if (stmt := statement(group)) is not None:
             await ctx.session.execute(stmt.sql, stmt.params)
 

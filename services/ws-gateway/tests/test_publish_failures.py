@@ -1,7 +1,7 @@
-"""What a CALL fails with when its bundle could not be sent: the connection or channel going
-under a publish in flight reads as BrokerAway (answered at once, with its retry hint), the same
-as for the calls that come after the loss is noticed; a returned publish as Unroutable;
-anything else as itself."""
+"""What a CALL fails with when its bundle could not be sent: the connection (or the channel with
+it) going under a publish in flight reads as BrokerAway (answered at once, with its retry hint),
+the same as for the calls that come after the loss is noticed; a returned publish as
+Unroutable; anything else, a channel the broker closed for what was sent included, as itself."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from typing import cast
 import aiormq
 import pytest
 from aio_pika.exceptions import DeliveryError
-from aiormq.exceptions import ChannelInvalidStateError, ConnectionClosed
+from aiormq.exceptions import (
+    ChannelInvalidStateError,
+    ChannelPreconditionFailed,
+    ConnectionClosed,
+)
 
 from csms_shared.bus.client import BusClient
 from csms_shared.ocpp.version import OcppVersion
@@ -96,6 +100,8 @@ async def test_a_returned_notification_is_unroutable() -> None:
 def test_other_failures_are_kept_and_broker_away_is_not_wrapped() -> None:
     odd = ValueError("odd")
     assert failure("Authorize", odd) is odd
+    refused = ChannelPreconditionFailed("PRECONDITION_FAILED - what was sent")  # no broker gone
+    assert failure("Authorize", refused) is refused
     away = BrokerAway("gone")
     assert failure("Authorize", away) is away
     timeout = TimeoutError()

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import aiormq
 from aio_pika.exceptions import DeliveryError
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from aiormq.exceptions import ChannelInvalidStateError
 
 from csms_shared import tracing
 from csms_shared.bus.bundle import BUNDLE_MAX
@@ -313,12 +313,14 @@ class CallsOut:
 
 def failure(action: str, exc: Exception) -> Exception:
     """What a bundle's CALLs fail with when sending it raised `exc`: Unroutable when the broker
-    returned it; BrokerAway when the connection or channel went under it (the loss reaches
-    `GatewayBus._lost` a moment later: a publish in flight meanwhile fails with aiormq's own
-    error, and its CPs are told the same as those that come after); else `exc` itself."""
+    returned it; BrokerAway when the connection went under it, or the channel with it (the
+    loss reaches `GatewayBus._lost` a moment later: a publish in flight meanwhile fails with
+    aiormq's own error, and its CPs are told the same as those that come after); else `exc`
+    itself (a channel the broker closed for what was sent is no broker gone)."""
     if isinstance(exc, DeliveryError):
         return Unroutable(action)
-    if isinstance(exc, AMQPError | ChannelInvalidStateError) or (
+    # aiormq's connection errors are ConnectionErrors; BrokerAway is one already.
+    if isinstance(exc, ChannelInvalidStateError) or (
         isinstance(exc, ConnectionError) and not isinstance(exc, BrokerAway)
     ):
         away = BrokerAway(f"the broker connection went: {exc!r}")

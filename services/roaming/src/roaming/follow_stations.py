@@ -74,6 +74,11 @@ _DISCONNECTED = text(
 )
 
 
+def _evse_of(event: ConnectorStatus) -> int:
+    """The EVSE a report is about (1.6's connector; 0: the station as a whole)."""
+    return event.evse_id if event.evse_id is not None else event.connector_id
+
+
 @dataclass(frozen=True, slots=True)
 class _Statement:
     """A statement and its parameters."""
@@ -95,7 +100,7 @@ def _connector_statement(events: list[ConnectorStatus]) -> _Statement | None:
         "versions": [],
     }
     for event in events:
-        evse_id = event.evse_id if event.evse_id is not None else event.connector_id
+        evse_id = _evse_of(event)
         if evse_id == 0:  # the station as a whole: its EVSEs report for themselves
             continue
         params["cps"].append(event.charge_point_id)
@@ -143,9 +148,8 @@ async def connector_status(event: ConnectorStatus, ctx: Ctx) -> None:
     if (stmt := _connector_statement([event])) is None:
         return
     await ctx.session.execute(stmt.sql, stmt.params)
-    evse_id = event.evse_id if event.evse_id is not None else event.connector_id
     await location_store.follow_status(
-        ctx.session, event.charge_point_id, Publisher.of(ctx.settings), evse_id
+        ctx.session, event.charge_point_id, Publisher.of(ctx.settings), _evse_of(event)
     )
 
 

@@ -350,7 +350,8 @@ async def meter_values(
     bench.log("  " + check.line())
     for problem in check.problems:
         bench.log("    " + problem)
-    _rate_rows(bench, name, ramp, peak, half, 0.5)
+    # Issue 45: MeterValues at the peer's Heartbeat rate, TransactionEvent Updated at half of it.
+    _rate_rows(bench, name, ramp, peak, half, 1.0 if name == "MeterValues" else 0.5)
     bench.add(
         Row(
             name,

@@ -39,6 +39,9 @@ async def _open(session: AsyncSession, cp: str, version: str, station_tx: str | 
             meter_start=0,
             start_time=_AT,
             last_seen_at=_AT,
+            price_per_kwh=0,
+            session_fee=0,
+            currency="EUR",
             ocpp_version=version,
             station_transaction_id=station_tx,
         )

@@ -1,26 +1,21 @@
 """Meter data rewrites each of its running transactions once a group (1.6 MeterValues' sign of
 life, a 2.0.1 Updated's fold): those updates are HOT, no index entry each, since no index of
 `transactions` reads a column they write and its pages keep room for the new versions
-(migration 0019). Before it, `last_seen_at` was indexed and every one of them added an entry to
-all ten indexes of the table."""
+(migration 0019; its way down and back in test_migrations.py). Before it, `last_seen_at` was
+indexed and every one of them added an entry to all ten indexes of the table."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from alembic import command
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from csms_shared.db import alembic_config, create_engine, upgrade
 from session_service import meter_values as mv
 from session_service import tx_event_store as store
-from session_service.app import MIGRATIONS
-from session_service.db import FILLFACTOR, transactions
+from session_service.db import transactions
 from session_service.tx_fold import Fold
-from tests.integration.infra import base_urls, isolated_database
 
 _AT = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)
 _COUNTS = text(
@@ -90,26 +85,3 @@ async def test_meter_data_rewrites_its_transactions_in_place(
         (v201, later, Decimal("1234.5")),
     ]
     assert (updated, hot) == (2, 2)
-
-
-async def test_0019_goes_down_to_the_index_and_back() -> None:
-    storage = text(
-        "SELECT c.reloptions, EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = 'sessions'"
-        " AND indexname = 'ix_transactions_active_seen')"
-        " FROM pg_class c WHERE c.oid = 'sessions.transactions'::regclass"
-    )
-    with base_urls() as (_, database):
-        async with isolated_database(database) as url:
-            engine = create_engine(url, pool_size=1)
-            try:
-                await asyncio.to_thread(upgrade, MIGRATIONS, url)
-                async with engine.connect() as connection:
-                    after = tuple((await connection.execute(storage)).one())
-                await asyncio.to_thread(command.downgrade, alembic_config(MIGRATIONS, url), "0018")
-                async with engine.connect() as connection:
-                    before = tuple((await connection.execute(storage)).one())
-                await asyncio.to_thread(upgrade, MIGRATIONS, url)
-            finally:
-                await engine.dispose()
-    assert after == ([f"fillfactor={FILLFACTOR}"], False)
-    assert before == (None, True)

@@ -1,6 +1,6 @@
 """The session-service's migrations: the schema they make is the one db.py describes, and 0013
 (a tariff's VAT rate) and 0015 (parking time) leave what was priced before them as it was, and
-go back down."""
+go back down, as 0019 (HOT meter updates) does."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from csms_shared.contracts.resources import Transaction
 from csms_shared.db import alembic_config, create_engine, upgrade
 from session_service.app import MIGRATIONS
-from session_service.db import SCHEMA, metadata, transactions
+from session_service.db import FILLFACTOR, SCHEMA, metadata, transactions
 from session_service.resources import transaction_of
 from session_service.settings import Settings
 from tests.integration.infra import base_urls, isolated_database
@@ -143,3 +143,26 @@ async def test_0015_adds_parking_charging_nothing_for_what_came_before() -> None
     assert "parking_per_minute_fee" not in tariff_columns
     assert not {"parking_per_minute_fee", "parking_seconds"} & transaction_columns
     assert "charging_states" not in tables
+
+
+async def test_0019_goes_down_to_the_index_and_back() -> None:
+    storage = text(
+        "SELECT c.reloptions, EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = 'sessions'"
+        " AND indexname = 'ix_transactions_active_seen')"
+        " FROM pg_class c WHERE c.oid = 'sessions.transactions'::regclass"
+    )
+    with base_urls() as (_, database):
+        async with isolated_database(database) as url:
+            engine = create_engine(url, pool_size=1)
+            try:
+                await asyncio.to_thread(upgrade, MIGRATIONS, url)
+                async with engine.connect() as connection:
+                    after = tuple((await connection.execute(storage)).one())
+                await asyncio.to_thread(command.downgrade, alembic_config(MIGRATIONS, url), "0018")
+                async with engine.connect() as connection:
+                    before = tuple((await connection.execute(storage)).one())
+                await asyncio.to_thread(upgrade, MIGRATIONS, url)
+            finally:
+                await engine.dispose()
+    assert after == ([f"fillfactor={FILLFACTOR}"], False)
+    assert before == (None, True)

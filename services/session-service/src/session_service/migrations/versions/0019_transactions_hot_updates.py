@@ -9,9 +9,8 @@ in each page for the new versions, they are written in place of the page's dead 
 
 The stale monitor (a sweep every `SESSION_SWEEP_INTERVAL`) finds open transactions not seen for
 `SESSION_STALE_AFTER` among the open ones, which ix_transactions_stop finds (20,000 open of
-200,000 rows: 12 ms).
-Dropping the index takes the table's lock for a moment; the fill factor applies to pages
-written from now on.
+200,000 rows: 12 ms). Dropping the index takes the table's lock for a moment; the fill factor
+applies to pages written from now on.
 
 Revision ID: 0019
 Revises: 0018

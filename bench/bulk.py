@@ -42,7 +42,7 @@ from csms_shared.bus.topology import (
 )
 
 from .context import Bench
-from .procs import cpu_seconds
+from .procs import CpuWatch, cpu_seconds
 from .report import Row, num
 from .suite import BenchSuite
 
@@ -172,6 +172,8 @@ async def _drain(
     pid = suite.pid(suite.suite.services["session-service"])
     before = await _rows(conn, prefix)
     cpu_before = cpu_seconds(pid)
+    # Every process of the suite, the broker and Postgres: what storing a call costs in all.
+    watch = CpuWatch(await suite.cpu_groups())
     started = time.monotonic()
     spying = asyncio.create_task(bench.spy(f"bulk-{label.split()[0]}", {"session": pid}, 15.0))
     await publish()
@@ -186,8 +188,10 @@ async def _drain(
         await asyncio.sleep(0.2)
     took = time.monotonic() - started
     cpu = cpu_seconds(pid) - cpu_before
+    watch.stop()
     await spying
     done = (stored - before) // ROWS_PER_CALL
+    bench.cpu_lines.append(f"bulk backlog, {label}, {done:,} stored: {watch.describe(done)}")
     bench.log(
         f"bulk {label}: {calls:,} published in {published:.1f} s, {done:,} stored in {took:.1f} s;"
         f" session-service CPU {cpu:.1f} s"

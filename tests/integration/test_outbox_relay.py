@@ -1,6 +1,5 @@
 """The outbox relay against the real broker and database: over several rounds every event is
-published once and in id order and the outbox is empty afterwards, with a confirm per message
-or a batch per AMQP transaction; a stop or a failed transaction leaves the rest."""
+published once and in id order and the outbox is empty afterwards; a stop leaves the rest."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
-import aiormq
 import asyncpg
 import orjson
 import pytest
@@ -25,8 +23,6 @@ from tests.integration.support import eventually
 pytestmark = pytest.mark.integration
 
 EVENTS = 2 * BATCH + 137  # three rounds, the last one partial
-# What a publish on a channel (or connection) the broker closed raises.
-CLOSED = (aio_pika.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError)
 
 
 @pytest.fixture
@@ -68,27 +64,13 @@ async def left(sessions: async_sessionmaker[AsyncSession], table: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
 
-@pytest.fixture
-async def tx_channel(infra: Infra) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
-    """A channel without confirms, as the events' relays get: batches in AMQP transactions. Its
-    connection is robust, so a channel the broker closed is opened again, as in the services."""
-    connection = await aio_pika.connect_robust(infra.broker_url)
-    yield await connection.channel(publisher_confirms=False)
-    await connection.close()
-
-
-@pytest.mark.parametrize("confirms", [True, False], ids=["confirms", "transactions"])
 async def test_every_event_is_published_once_in_id_order(
-    outbox: Any,
-    channel: aio_pika.abc.AbstractChannel,
-    tx_channel: aio_pika.abc.AbstractChannel,
-    exchange: aio_pika.abc.AbstractExchange,
-    confirms: bool,
+    outbox: Any, channel: aio_pika.abc.AbstractChannel, exchange: aio_pika.abc.AbstractExchange
 ) -> None:
     table, sessions = outbox
     queue = await channel.declare_queue(exclusive=True)
     await queue.bind(exchange, "relay.#")
-    relay = OutboxRelay(sessions, table, channel if confirms else tx_channel, exchange.name)
+    relay = OutboxRelay(sessions, table, channel, exchange.name)
 
     while await relay.drain_once():
         pass
@@ -183,56 +165,3 @@ async def test_a_commit_wakes_its_tables_relay_and_a_rollback_sends_nothing(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-
-
-async def test_a_failed_transaction_leaves_its_batch_and_a_reopened_channel_is_transactional(
-    outbox: Any,
-    channel: aio_pika.abc.AbstractChannel,
-    tx_channel: aio_pika.abc.AbstractChannel,
-    exchange: aio_pika.abc.AbstractExchange,
-) -> None:
-    """A batch whose exchange is missing: the broker closes the channel (and the connection,
-    at the frames that were already on their way on it), the relay raises and every row stays.
-    The robust channel opens again (a new one underneath, not in transaction mode); once the
-    exchange is there the next rounds publish every row once, in order."""
-    table, sessions = outbox
-    missing = f"relay.missing.{secrets.token_hex(3)}"
-    relay = OutboxRelay(sessions, table, tx_channel, missing)
-    with pytest.raises(CLOSED):
-        await relay.drain_once()
-    assert await left(sessions, table) == EVENTS
-    target = await channel.declare_exchange(missing, aio_pika.ExchangeType.TOPIC, auto_delete=True)
-    queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(target, "relay.#")
-
-    async def drained() -> bool:
-        try:
-            while await relay.drain_once():
-                pass
-        except CLOSED:
-            return False  # the channel is not open again yet
-        return True
-
-    assert await eventually(drained, timeout=30)
-    assert await left(sessions, table) == 0
-    received: list[int] = []
-    async with queue.iterator() as messages:
-        async for message in messages:
-            await message.ack()
-            received.append(orjson.loads(message.body)["n"])
-            if len(received) == EVENTS:
-                break
-    assert received == list(range(EVENTS))
-    assert await queue.get(fail=False) is None  # and nothing twice
-
-
-async def test_a_mandatory_outbox_refuses_a_channel_without_confirms(
-    outbox: Any, tx_channel: aio_pika.abc.AbstractChannel, exchange: aio_pika.abc.AbstractExchange
-) -> None:
-    """Only a confirm tells which message the broker returned: a mandatory relay on a channel
-    without them publishes nothing and keeps every row."""
-    table, sessions = outbox
-    relay = OutboxRelay(sessions, table, tx_channel, exchange.name, mandatory=True)
-    with pytest.raises(RuntimeError, match="publisher confirms"):
-        await relay.drain_once()
-    assert await left(sessions, table) == EVENTS

@@ -73,10 +73,7 @@ class Dispatcher:
             auto_delete=True,
         )
         await self._replies.consume(self._on_reply)
-        # A channel of the relay's own, without confirms: it publishes each batch in one AMQP
-        # transaction (bus/outbox.py).
-        relay_channel = await self.client.connection.channel(publisher_confirms=False)
-        self.relay = OutboxRelay(self._sessions, outbox, relay_channel, EVENTS.name)
+        self.relay = OutboxRelay(self._sessions, outbox, self.client.channel, EVENTS.name)
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
 
     async def close(self) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any
 
 import aiormq
 from aio_pika.abc import AbstractChannel
@@ -136,20 +136,10 @@ def _drop_staged(session: Session, previous_transaction: SessionTransaction) -> 
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows, then deletes those the broker took.
+    """Publishes committed outbox rows with confirms, then deletes those the broker took.
 
     Woken by every commit that wrote to its table in this process (`_wake_relays`), and every
     `poll_interval` for rows another process committed or a publish left behind.
-
-    How the broker takes a batch depends on the channel it is given. On a channel without
-    publisher confirms (the events' relays: a channel of their own) a batch is published in one
-    AMQP transaction (`tx.select` once per underlying channel, `tx.commit` per batch): the
-    commit's answer is RabbitMQ's word that every message of it was routed and, for a durable
-    queue, stored, as a confirm is for one. It costs a third of a confirm per message in the
-    relay and in the broker (no future and no task per publish, one answer per batch; measured
-    in bench/RESULTS.md, stop 68). Such a channel must not carry anyone else's publishes: they
-    would join the relay's transaction. On a channel with confirms each message is confirmed on
-    its own; a `mandatory` relay needs that, as only a confirm tells which message came back.
 
     Events (`mandatory=False`, the default) go to `ocpp.events` with their station's copy
     headers: an event nobody follows (meter.values) is dropped by the broker, as the outbox
@@ -180,9 +170,6 @@ class OutboxRelay:
         self._prefix = f"{table.schema}-" if message_id_prefix is None else message_id_prefix
         self._wakeup = asyncio.Event()
         self.unroutable = 0  # rows the broker returned, over the relay's life
-        # The underlying channel last put in transaction mode: a robust channel reopened after a
-        # reconnection or a channel error is a new one, and is put in it again.
-        self._in_tx: aiormq.Channel | None = None
 
     def wake(self) -> None:
         """Something was committed to the outbox: publish it now rather than at the next poll."""
@@ -236,58 +223,34 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return False
-            # The abstract channel does not declare it; aiormq's Channel, the one handed out, does.
-            underlay = cast(aiormq.Channel, await self._channel.get_underlay_channel())
-            if underlay.publisher_confirms:
-                taken = await self._confirmed(rows)
-            else:
-                await self._transaction(underlay, rows)
-                taken = [row.id for row in rows]
+            answers = await asyncio.gather(
+                *(
+                    publish(
+                        self._channel,
+                        row.body,
+                        exchange=self._exchange,
+                        routing_key=row.routing_key,
+                        properties=message_properties(
+                            persistent=True,
+                            message_id=self._prefix + str(row.id),
+                            headers=self._headers(row),
+                        ),
+                        mandatory=self._mandatory,
+                    )
+                    for row in rows
+                ),
+                return_exceptions=True,
+            )
+            taken = []
+            for row, answer in zip(rows, answers, strict=True):
+                if answer is None or isinstance(answer, aiormq.spec.Basic.Ack):
+                    taken.append(row.id)  # confirmed (None: a channel without confirms)
+                elif isinstance(answer, BaseException) and not isinstance(answer, DeliveryError):
+                    raise answer  # the connection or channel failed: every row stays
+                # Else returned unroutable or nacked: the row stays for the next poll.
             if taken:
                 await session.execute(delete(t).where(t.c.id.in_(taken)))
         if left := len(rows) - len(taken):
             self.unroutable += left
             log.warning("%d rows of %s not taken by the broker; kept", left, t.fullname)
         return len(rows) == BATCH and not left
-
-    def _publish(self, row: Any) -> Any:
-        return publish(
-            self._channel,
-            row.body,
-            exchange=self._exchange,
-            routing_key=row.routing_key,
-            properties=message_properties(
-                persistent=True,
-                message_id=self._prefix + str(row.id),
-                headers=self._headers(row),
-            ),
-            mandatory=self._mandatory,
-        )
-
-    async def _confirmed(self, rows: Sequence[Any]) -> list[int]:
-        """Publish each row with its own confirm; the ids of those the broker took."""
-        answers = await asyncio.gather(
-            *(self._publish(row) for row in rows), return_exceptions=True
-        )
-        taken = []
-        for row, answer in zip(rows, answers, strict=True):
-            if isinstance(answer, aiormq.spec.Basic.Ack):
-                taken.append(row.id)
-            elif isinstance(answer, BaseException) and not isinstance(answer, DeliveryError):
-                raise answer  # the connection or channel failed: every row stays
-            # Else returned unroutable or nacked: the row stays for the next poll.
-        return taken
-
-    async def _transaction(self, underlay: aiormq.Channel, rows: Sequence[Any]) -> None:
-        """Publish the rows in one AMQP transaction; returns once the broker committed it. A
-        failure raises with nothing taken: the rows stay for the next round (a channel closed
-        mid-way rolls its transaction back)."""
-        if self._mandatory:
-            raise RuntimeError("a mandatory outbox needs a channel with publisher confirms")
-        if self._in_tx is not underlay:
-            await underlay.tx_select()
-            self._in_tx = underlay
-        for row in rows:
-            # Without confirms a publish returns once its frames are queued for the socket.
-            await self._publish(row)
-        await underlay.tx_commit()

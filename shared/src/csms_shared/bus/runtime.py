@@ -211,10 +211,7 @@ class ServiceRuntime:
             await self.rpc_bus.start()
             self.uow.rpc = RpcClient(self.rpc_bus)
         if self._outbox is not None:
-            # A channel of the relay's own, without confirms: it publishes each batch in one
-            # AMQP transaction (bus/outbox.py).
-            relay_channel = await self.connection.channel(publisher_confirms=False)
-            self.relay = OutboxRelay(self.sessions, self._outbox, relay_channel, EVENTS.name)
+            self.relay = OutboxRelay(self.sessions, self._outbox, self.channel, EVENTS.name)
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.router.calls:
             queue = await declare_service_queue(self.channel, service_queue(self._service, "calls"))

@@ -138,10 +138,16 @@ def fake_runtime(
     return runtime
 
 
-async def until(condition: Callable[[], bool], turns: int = 10_000) -> None:
-    """Let the other tasks run (event-loop turns, no timed wait) until `condition` holds."""
-    for _ in range(turns):
-        if condition():
-            return
+async def until(condition: Callable[[], bool], turns: int = 10_000, seconds: float = 5.0) -> None:
+    """Let the other tasks run (event-loop turns, no timed wait) until `condition` holds; fail
+    once `turns` turns and `seconds` of loop time have both gone by. The time matters: a bulk
+    group lingers 20 ms for company (`GROUP_LINGER`), and a fast machine turns the loop 10,000
+    times within that."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    turned = 0
+    while not condition():
+        if turned >= turns and loop.time() >= deadline:
+            raise AssertionError("the condition never held")
+        turned += 1
         await asyncio.sleep(0)
-    raise AssertionError("the condition never held")

@@ -527,7 +527,7 @@ async def test_a_call_waited_on_in_the_bulk_lane_is_handled_after_its_stations_d
     ended = asyncio.create_task(runtime.on_call(end))
     await until(lambda: "storing cp0/2" in log)  # not lingering: a call waits behind it
     with pytest.raises(AssertionError, match="never held"):
-        await until(lambda: "ended cp0" in log, turns=1000)
+        await until(lambda: "ended cp0" in log, turns=1000, seconds=0.1)
     # A decision on its own lane is not held by the bulk lane's order.
     decision = FakeMessage("Authorize", "cp9", {"idTag": "d"}, reply_to=ASK, log=log)
     decision.exchange = "ocpp.decisions"
@@ -571,7 +571,7 @@ async def test_an_end_waiting_for_data_that_fails_is_handled_all_the_same() -> N
     end = FakeMessage("Authorize", "cp0", {"idTag": "t"}, reply_to=ASK, log=log)
     ending = asyncio.create_task(runtime.on_call(end))
     with pytest.raises(AssertionError, match="never held"):
-        await until(lambda: "ended cp0" in log, turns=1000)
+        await until(lambda: "ended cp0" in log, turns=1000, seconds=0.1)
     gate.set()
     await asyncio.wait_for(asyncio.gather(storing, ending), 5)
     assert data.outcome == "nack requeue=True"
